@@ -1,0 +1,1 @@
+//! Persistent blocks: a directory holding meta.json, index, chunk segments and tombstones.

@@ -1,0 +1,1 @@
+//! Chunk encodings; Prometheus's XOR (Gorilla) float chunk.

@@ -1,0 +1,1 @@
+//! Writing blocks and leveled compaction of blocks.

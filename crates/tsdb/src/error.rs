@@ -1,0 +1,54 @@
+//! Errors returned by the TSDB.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong reading, writing or querying the TSDB.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation on a file or directory failed.
+    #[error("{op} {path}")]
+    Io {
+        /// What was being done (e.g. "opening", "reading").
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A chunk uses an encoding this implementation does not know.
+    #[error("unknown chunk encoding {0}")]
+    UnknownEncoding(u8),
+    /// A chunk's bytes are malformed.
+    #[error("corrupt chunk: {0}")]
+    CorruptChunk(String),
+    /// A file on disk is malformed (truncated, bad magic, bad checksum, ...).
+    #[error("corrupt {path} at offset {offset}: {msg}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The byte offset where the problem was found.
+        offset: u64,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A block's `meta.json` is malformed.
+    #[error("parsing {path}")]
+    Meta {
+        /// The meta.json file.
+        path: PathBuf,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A chunk appender was given data it cannot encode (e.g. a full chunk).
+    #[error("chunk append: {0}")]
+    ChunkAppend(String),
+    /// A caller passed an invalid argument.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+/// The TSDB's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

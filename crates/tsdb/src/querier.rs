@@ -1,0 +1,1 @@
+//! Querying persistent blocks: postings for matchers, series sets, label names and values.

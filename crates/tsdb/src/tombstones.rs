@@ -1,0 +1,1 @@
+//! The tombstones file of a block: deleted time ranges per series.
