@@ -1,0 +1,51 @@
+//! Errors returned by the PromQL parser and engine.
+
+use std::fmt;
+
+/// A PromQL parse error: what went wrong and where (byte offsets into the query).
+///
+/// `Display` reads like Prometheus's `ParseErr`: `1:5: parse error: unexpected ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// Byte offset range `[start, end)` of the offending text in the query.
+    pub span: std::ops::Range<usize>,
+    /// The message, without position prefix (e.g. `unexpected end of input`).
+    pub message: String,
+    /// The query the error refers to (used to compute line and column).
+    pub query: String,
+    /// Line offset added when the query was embedded in a larger text (test scripts).
+    pub line_offset: usize,
+}
+
+impl ParseError {
+    /// The 1-based line and column (in characters) of the start of the span.
+    pub fn position(&self) -> (usize, usize) {
+        let start = self.span.start.min(self.query.len());
+        let before = self.query.get(..start).unwrap_or("");
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before[line_start..].chars().count() + 1;
+        (line + self.line_offset, col)
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (line, col) = self.position();
+        write!(f, "{line}:{col}: parse error: {}", self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Everything that can fail in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The query text is not valid PromQL.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

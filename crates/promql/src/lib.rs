@@ -1,0 +1,18 @@
+//! PromQL for Prometheus in Rust: the query language's parser, AST and printer
+//! ([`parser`]), and the engine that evaluates it against a `storage::Queryable`.
+//!
+//! Main types: [`parser::Expr`] (the AST, which holds no data), [`parser::parse_expr`],
+//! [`ParseError`] (with the byte span of the problem) and the crate-wide [`Error`].
+//!
+//! ```
+//! let expr = promql::parser::parse_expr("sum by (job) (rate(http_requests_total[5m]))")
+//!     .expect("valid PromQL");
+//! assert_eq!(expr.to_string(), "sum by (job) (rate(http_requests_total[5m]))");
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod parser;
+
+pub use error::{Error, ParseError, Result};
