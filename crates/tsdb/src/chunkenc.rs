@@ -1,1 +1,123 @@
-//! Chunk encodings; Prometheus's XOR (Gorilla) float chunk.
+//! Chunk encodings; Prometheus's XOR (Gorilla) float chunk, bit-exact with Go's
+//! `tsdb/chunkenc`.
+//!
+//! A chunk's bytes are exactly what Prometheus writes into a block's chunk segment (after the
+//! length and encoding byte): a big-endian `u16` sample count, then a bit stream. The first
+//! sample holds a varint timestamp and the raw 64 bits of its value, the second a uvarint
+//! timestamp delta and a value XOR, every later one a delta-of-delta timestamp (1 to 68 bits)
+//! and a value XOR (leading-zero count in 5 bits, significant bits in 6). Values are kept as
+//! bits, so the stale marker's NaN pattern survives a round trip.
+
+mod bstream;
+mod xor;
+
+pub use xor::{XorAppender, XorChunk, XorIterator};
+
+use crate::error::{Error, Result};
+
+/// How many samples Prometheus aims to put in one float chunk before cutting a new one.
+pub const SAMPLES_PER_CHUNK: usize = 120;
+
+/// The encoding byte stored before every chunk on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// No encoding (never valid on disk).
+    None,
+    /// Prometheus's XOR float chunk.
+    Xor,
+    /// Native histogram chunk (not supported for decoding yet).
+    Histogram,
+    /// Native float histogram chunk (not supported for decoding yet).
+    FloatHistogram,
+}
+
+impl Encoding {
+    /// The byte this encoding is stored as.
+    pub fn as_u8(self) -> u8 {
+        match self {
+            Encoding::None => 0,
+            Encoding::Xor => 1,
+            Encoding::Histogram => 2,
+            Encoding::FloatHistogram => 3,
+        }
+    }
+
+    /// The encoding stored as `b`, or [`Error::UnknownEncoding`].
+    pub fn from_u8(b: u8) -> Result<Encoding> {
+        match b {
+            0 => Ok(Encoding::None),
+            1 => Ok(Encoding::Xor),
+            2 => Ok(Encoding::Histogram),
+            3 => Ok(Encoding::FloatHistogram),
+            other => Err(Error::UnknownEncoding(other)),
+        }
+    }
+}
+
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Encoding::None => "none",
+            Encoding::Xor => "XOR",
+            Encoding::Histogram => "histogram",
+            Encoding::FloatHistogram => "floathistogram",
+        })
+    }
+}
+
+/// Decodes a chunk read from disk: `encoding` is the stored encoding byte, `data` the chunk
+/// bytes. Only XOR chunks can be decoded; every other encoding gives an error.
+pub fn chunk_from_data(encoding: u8, data: Vec<u8>) -> Result<XorChunk> {
+    match Encoding::from_u8(encoding)? {
+        Encoding::Xor => XorChunk::from_bytes(data),
+        other => Err(Error::CorruptChunk(format!(
+            "chunk encoding {other} ({}) is not supported",
+            other.as_u8()
+        ))),
+    }
+}
+
+/// Where Prometheus's head ends a chunk early so that the remaining chunks up to `max` come
+/// out equally sized, given that the chunk started at `start` and reached `cur` after
+/// `1/ratio_to_full` of its target sample count (Go's `computeChunkEndTime`; the head calls
+/// it with ratio 4 once a float chunk holds `SAMPLES_PER_CHUNK / 4` samples).
+pub fn compute_chunk_end_time(start: i64, cur: i64, max: i64, ratio_to_full: f64) -> i64 {
+    let n = (max - start) as f64 / ((cur - start + 1) as f64 * ratio_to_full);
+    if n <= 1.0 {
+        return max;
+    }
+    (start as f64 + (max - start) as f64 / n.floor()) as i64
+}
+
+/// The end of the `width`-aligned range holding `t` (Go's `rangeForTimestamp`): the latest
+/// time a head chunk started at `t` may reach.
+pub fn range_for_timestamp(t: i64, width: i64) -> i64 {
+    (t / width) * width + width
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_encodings_are_errors() {
+        assert!(matches!(
+            Encoding::from_u8(9),
+            Err(Error::UnknownEncoding(9))
+        ));
+        assert!(chunk_from_data(2, vec![0, 0]).is_err());
+        assert!(chunk_from_data(200, vec![0, 0]).is_err());
+        assert!(chunk_from_data(1, vec![0, 0]).is_ok());
+    }
+
+    #[test]
+    fn chunk_end_time_spreads_remaining_range() {
+        // 30 samples at 15 s span 435 s of a 2 h range: the chunk ends early.
+        let end = compute_chunk_end_time(0, 435_000, 7_200_000, 4.0);
+        assert_eq!(end, 1_800_000);
+        assert_eq!(compute_chunk_end_time(0, 7_000_000, 7_200_000, 4.0), 7_200_000);
+        assert_eq!(range_for_timestamp(7_199_999, 7_200_000), 7_200_000);
+        assert_eq!(range_for_timestamp(7_200_000, 7_200_000), 14_400_000);
+    }
+}

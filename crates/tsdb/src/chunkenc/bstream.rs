@@ -1,0 +1,187 @@
+//! Bit streams: the writer and reader under the XOR chunk (Go's `chunkenc/bstream.go`).
+
+/// An append-only bit stream, most significant bit first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct BitWriter {
+    /// The bytes written so far; the last one may be partly filled.
+    pub(crate) stream: Vec<u8>,
+    /// How many low bits of the last byte are still free (0..=7; 0 means "start a new byte").
+    pub(crate) free: u8,
+}
+
+impl BitWriter {
+    pub(crate) fn with_bytes(stream: Vec<u8>, free: u8) -> BitWriter {
+        BitWriter { stream, free }
+    }
+
+    #[inline]
+    pub(crate) fn write_bit(&mut self, bit: bool) {
+        self.write_bits(u64::from(bit), 1);
+    }
+
+    #[inline]
+    pub(crate) fn write_byte(&mut self, byte: u8) {
+        self.write_bits(u64::from(byte), 8);
+    }
+
+    /// Writes the low `nbits` bits of `value` (`nbits` <= 64), most significant first.
+    #[inline]
+    pub(crate) fn write_bits(&mut self, value: u64, nbits: u8) {
+        debug_assert!(nbits <= 64);
+        let mut left = nbits;
+        while left > 0 {
+            if self.free == 0 {
+                self.stream.push(0);
+                self.free = 8;
+            }
+            let take = self.free.min(left);
+            let chunk = (value >> (left - take)) & low_mask(take);
+            let last = self
+                .stream
+                .last_mut()
+                .expect("a byte was pushed when none was free");
+            // `chunk` has at most `take` <= 8 bits, placed right below the bits already used.
+            *last |= (chunk << (self.free - take)) as u8;
+            self.free -= take;
+            left -= take;
+        }
+    }
+}
+
+#[inline]
+fn low_mask(n: u8) -> u64 {
+    if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
+}
+
+/// A reader over a bit stream, most significant bit first. Reads past the end fail (return
+/// `None`) instead of panicking.
+#[derive(Debug, Clone)]
+pub(crate) struct BitReader {
+    /// Byte position of the next byte to load into `buffer`.
+    pos: usize,
+    /// Buffered bits, in the low `valid` bits.
+    buffer: u64,
+    valid: u8,
+}
+
+impl BitReader {
+    pub(crate) fn new() -> BitReader {
+        BitReader {
+            pos: 0,
+            buffer: 0,
+            valid: 0,
+        }
+    }
+
+    /// How many bits have been consumed from the start of the stream.
+    pub(crate) fn bits_read(&self) -> usize {
+        self.pos * 8 - usize::from(self.valid)
+    }
+
+    #[inline]
+    fn refill(&mut self, data: &[u8]) -> bool {
+        let rest = data.get(self.pos..).unwrap_or(&[]);
+        if rest.is_empty() {
+            return false;
+        }
+        let n = rest.len().min(8);
+        let mut buf = 0u64;
+        for &b in &rest[..n] {
+            buf = (buf << 8) | u64::from(b);
+        }
+        self.buffer = buf;
+        self.valid = (n * 8) as u8;
+        self.pos += n;
+        true
+    }
+
+    #[inline]
+    pub(crate) fn read_bit(&mut self, data: &[u8]) -> Option<bool> {
+        self.read_bits(data, 1).map(|b| b == 1)
+    }
+
+    #[inline]
+    pub(crate) fn read_byte(&mut self, data: &[u8]) -> Option<u8> {
+        self.read_bits(data, 8).map(|b| b as u8)
+    }
+
+    /// Reads `nbits` (<= 64) bits as the low bits of the result.
+    #[inline]
+    pub(crate) fn read_bits(&mut self, data: &[u8], nbits: u8) -> Option<u64> {
+        debug_assert!(nbits <= 64);
+        if nbits <= self.valid {
+            self.valid -= nbits;
+            return Some((self.buffer >> self.valid) & low_mask(nbits));
+        }
+        // Take what is buffered, then the rest from the next load.
+        let have = self.valid;
+        let high = self.buffer & low_mask(have);
+        let need = nbits - have;
+        self.valid = 0;
+        if !self.refill(data) || self.valid < need {
+            return None;
+        }
+        self.valid -= need;
+        let low = (self.buffer >> self.valid) & low_mask(need);
+        // `need` >= 1 here, so `high << need` only drops bits when have + need > 64 (never).
+        Some(if need >= 64 { low } else { (high << need) | low })
+    }
+
+    /// Reads a Go `binary.Uvarint` byte by byte.
+    pub(crate) fn read_uvarint(&mut self, data: &[u8]) -> Option<u64> {
+        let mut x = 0u64;
+        let mut shift = 0u32;
+        for i in 0..10 {
+            let b = self.read_byte(data)?;
+            if b < 0x80 {
+                if i == 9 && b > 1 {
+                    return None;
+                }
+                return Some(x | (u64::from(b) << shift));
+            }
+            x |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+        }
+        None
+    }
+
+    /// Reads a Go `binary.Varint` (zigzag) byte by byte.
+    pub(crate) fn read_varint(&mut self, data: &[u8]) -> Option<i64> {
+        let ux = self.read_uvarint(data)?;
+        let x = (ux >> 1) as i64;
+        Some(if ux & 1 != 0 { !x } else { x })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_reads_bits_back() {
+        let mut w = BitWriter::default();
+        w.write_bit(true);
+        w.write_bits(0b1011, 4);
+        w.write_byte(0xAB);
+        w.write_bits(u64::MAX - 5, 64);
+        w.write_bits(0x1234, 13);
+        let data = w.stream.clone();
+        let mut r = BitReader::new();
+        assert_eq!(r.read_bit(&data), Some(true));
+        assert_eq!(r.read_bits(&data, 4), Some(0b1011));
+        assert_eq!(r.read_byte(&data), Some(0xAB));
+        assert_eq!(r.read_bits(&data, 64), Some(u64::MAX - 5));
+        assert_eq!(r.read_bits(&data, 13), Some(0x1234 & 0x1fff));
+        assert_eq!(r.bits_read(), 1 + 4 + 8 + 64 + 13);
+        // Only padding bits remain in the last byte.
+        assert!(r.read_bits(&data, 8).is_none());
+    }
+
+    #[test]
+    fn first_bits_are_most_significant() {
+        let mut w = BitWriter::default();
+        w.write_bits(0b101, 3);
+        assert_eq!(w.stream, vec![0b1010_0000]);
+        assert_eq!(w.free, 5);
+    }
+}

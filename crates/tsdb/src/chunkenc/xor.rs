@@ -1,0 +1,448 @@
+//! The XOR float chunk: appender and iterator (Go's `chunkenc/xor.go`).
+
+use super::bstream::{BitReader, BitWriter};
+use crate::error::{Error, Result};
+
+/// Appender state: what the encoder must remember between samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AppendState {
+    t: i64,
+    v: u64,
+    t_delta: u64,
+    /// Leading zeros of the last XOR written with a header; 0xff before the first.
+    leading: u8,
+    trailing: u8,
+}
+
+/// A chunk of float samples in Prometheus's XOR encoding.
+///
+/// Build one with [`XorChunk::new`] and [`XorChunk::append`] (or [`XorChunk::appender`]),
+/// read it with [`XorChunk::iter`] or an owned [`XorIterator`], and get the bytes Prometheus
+/// stores with [`XorChunk::bytes`]. A chunk made from stored bytes ([`XorChunk::from_bytes`])
+/// can be appended to as well: its appender state is rebuilt on the first append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XorChunk {
+    w: BitWriter,
+    app: Option<AppendState>,
+}
+
+impl Default for XorChunk {
+    fn default() -> Self {
+        XorChunk::new()
+    }
+}
+
+impl XorChunk {
+    /// An empty chunk.
+    pub fn new() -> XorChunk {
+        let mut stream = Vec::with_capacity(128);
+        stream.extend_from_slice(&[0, 0]);
+        XorChunk {
+            w: BitWriter::with_bytes(stream, 0),
+            app: Some(AppendState {
+                t: 0,
+                v: 0,
+                t_delta: 0,
+                leading: 0xff,
+                trailing: 0,
+            }),
+        }
+    }
+
+    /// A chunk over stored bytes (the data after the encoding byte on disk). Fails when the
+    /// bytes are too short to hold the sample count; the samples themselves are checked as
+    /// they are read.
+    pub fn from_bytes(data: Vec<u8>) -> Result<XorChunk> {
+        if data.len() < 2 {
+            return Err(Error::CorruptChunk(format!(
+                "XOR chunk of {} bytes has no sample count",
+                data.len()
+            )));
+        }
+        Ok(XorChunk {
+            w: BitWriter::with_bytes(data, 0),
+            app: None,
+        })
+    }
+
+    /// The encoding byte of this chunk.
+    pub fn encoding(&self) -> super::Encoding {
+        super::Encoding::Xor
+    }
+
+    /// The bytes Prometheus stores for this chunk (sample count + bit stream).
+    pub fn bytes(&self) -> &[u8] {
+        &self.w.stream
+    }
+
+    /// The chunk's bytes, consuming it.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.w.stream
+    }
+
+    /// The number of samples in the chunk.
+    pub fn num_samples(&self) -> usize {
+        usize::from(u16::from_be_bytes([self.w.stream[0], self.w.stream[1]]))
+    }
+
+    /// An iterator over the chunk's samples, borrowing it.
+    pub fn iter(&self) -> XorIterator<&[u8]> {
+        XorIterator::new(self.bytes())
+    }
+
+    /// An appender; see [`XorChunk::append`].
+    pub fn appender(&mut self) -> Result<XorAppender<'_>> {
+        self.ensure_append_state()?;
+        Ok(XorAppender { chunk: self })
+    }
+
+    /// Appends a sample. Timestamps must be increasing (this is not checked: the head rejects
+    /// out-of-order samples before they get here). Fails only when the chunk already holds
+    /// 65535 samples, or when a chunk read from disk turns out corrupt.
+    pub fn append(&mut self, t: i64, v: f64) -> Result<()> {
+        let mut st = self.ensure_append_state()?;
+        let num = u16::from_be_bytes([self.w.stream[0], self.w.stream[1]]);
+        if num == u16::MAX {
+            return Err(Error::ChunkAppend(format!(
+                "XOR chunk is full ({num} samples)"
+            )));
+        }
+        let vbits = v.to_bits();
+        let mut t_delta = 0u64;
+        match num {
+            0 => {
+                let mut buf = [0u8; 10];
+                let n = put_varint(&mut buf, t);
+                for &b in &buf[..n] {
+                    self.w.write_byte(b);
+                }
+                self.w.write_bits(vbits, 64);
+            }
+            1 => {
+                t_delta = t.wrapping_sub(st.t) as u64;
+                let mut buf = [0u8; 10];
+                let n = put_uvarint(&mut buf, t_delta);
+                for &b in &buf[..n] {
+                    self.w.write_byte(b);
+                }
+                write_v_delta(&mut self.w, &mut st, vbits);
+            }
+            _ => {
+                t_delta = t.wrapping_sub(st.t) as u64;
+                let dod = t_delta.wrapping_sub(st.t_delta) as i64;
+                // Gorilla's resolution is seconds, Prometheus's milliseconds: Prometheus uses
+                // wider buckets than the paper.
+                if dod == 0 {
+                    self.w.write_bit(false);
+                } else if bit_range(dod, 14) {
+                    self.w.write_bits(0b10, 2);
+                    self.w.write_bits(dod as u64, 14);
+                } else if bit_range(dod, 17) {
+                    self.w.write_bits(0b110, 3);
+                    self.w.write_bits(dod as u64, 17);
+                } else if bit_range(dod, 20) {
+                    self.w.write_bits(0b1110, 4);
+                    self.w.write_bits(dod as u64, 20);
+                } else {
+                    self.w.write_bits(0b1111, 4);
+                    self.w.write_bits(dod as u64, 64);
+                }
+                write_v_delta(&mut self.w, &mut st, vbits);
+            }
+        }
+        st.t = t;
+        st.v = vbits;
+        st.t_delta = t_delta;
+        self.app = Some(st);
+        let [hi, lo] = (num + 1).to_be_bytes();
+        self.w.stream[0] = hi;
+        self.w.stream[1] = lo;
+        Ok(())
+    }
+
+    /// Rebuilds the appender state of a chunk read from bytes by decoding it once, as Go's
+    /// `XORChunk.Appender` does; also finds where in the last byte the stream ends.
+    fn ensure_append_state(&mut self) -> Result<AppendState> {
+        if let Some(st) = self.app {
+            return Ok(st);
+        }
+        let mut it = XorIterator::new(self.w.stream.as_slice());
+        while it.next() {}
+        if let Some(err) = it.err.take() {
+            return Err(err);
+        }
+        let bits = 16 + it.br.bits_read();
+        let st = AppendState {
+            t: it.t,
+            v: it.val,
+            t_delta: it.t_delta,
+            leading: if it.num_total == 0 { 0xff } else { it.leading },
+            trailing: it.trailing,
+        };
+        self.w.stream.truncate(bits.div_ceil(8));
+        self.w.free = ((8 - bits % 8) % 8) as u8;
+        self.app = Some(st);
+        Ok(st)
+    }
+}
+
+/// Whether `x` fits the `nbits`-wide bucket of the delta-of-delta encoding (Go's `bitRange`;
+/// the range is asymmetric on purpose, see Prometheus's docs/bstream.md).
+fn bit_range(x: i64, nbits: u8) -> bool {
+    -((1i64 << (nbits - 1)) - 1) <= x && x <= 1i64 << (nbits - 1)
+}
+
+fn write_v_delta(w: &mut BitWriter, st: &mut AppendState, vbits: u64) {
+    let delta = vbits ^ st.v;
+    if delta == 0 {
+        w.write_bit(false);
+        return;
+    }
+    w.write_bit(true);
+    // Clamped so that it fits the 5-bit field.
+    let leading = (delta.leading_zeros() as u8).min(31);
+    let trailing = delta.trailing_zeros() as u8;
+    if st.leading != 0xff && leading >= st.leading && trailing >= st.trailing {
+        w.write_bit(false);
+        w.write_bits(delta >> st.trailing, 64 - st.leading - st.trailing);
+    } else {
+        st.leading = leading;
+        st.trailing = trailing;
+        w.write_bit(true);
+        w.write_bits(u64::from(leading), 5);
+        // 64 significant bits do not fit 6 bits; they are written as 0 (0 never occurs,
+        // since a zero XOR takes the branch above) and read back as 64.
+        let sigbits = 64 - leading - trailing;
+        w.write_bits(u64::from(sigbits), 6);
+        w.write_bits(delta >> trailing, sigbits);
+    }
+}
+
+fn put_uvarint(buf: &mut [u8; 10], mut x: u64) -> usize {
+    let mut i = 0;
+    while x >= 0x80 {
+        buf[i] = (x as u8) | 0x80;
+        x >>= 7;
+        i += 1;
+    }
+    buf[i] = x as u8;
+    i + 1
+}
+
+fn put_varint(buf: &mut [u8; 10], x: i64) -> usize {
+    let ux = ((x as u64) << 1) ^ ((x >> 63) as u64);
+    put_uvarint(buf, ux)
+}
+
+/// Appends samples to an [`XorChunk`] (a thin handle; the state lives in the chunk).
+#[derive(Debug)]
+pub struct XorAppender<'a> {
+    chunk: &'a mut XorChunk,
+}
+
+impl XorAppender<'_> {
+    /// Appends a sample; see [`XorChunk::append`].
+    pub fn append(&mut self, t: i64, v: f64) -> Result<()> {
+        self.chunk.append(t, v)
+    }
+}
+
+/// Iterates the samples of XOR chunk bytes held in any `B: AsRef<[u8]>` (a borrowed slice,
+/// a `Vec<u8>`, a handle into a memory-mapped file). Corrupt data stops the iteration and is
+/// reported by [`XorIterator::err`]; it never panics.
+#[derive(Debug)]
+pub struct XorIterator<B> {
+    data: B,
+    br: BitReader,
+    num_total: u16,
+    num_read: u16,
+    t: i64,
+    val: u64,
+    leading: u8,
+    trailing: u8,
+    t_delta: u64,
+    err: Option<Error>,
+}
+
+impl<B: AsRef<[u8]>> XorIterator<B> {
+    /// An iterator over chunk bytes (sample count + bit stream).
+    pub fn new(data: B) -> XorIterator<B> {
+        let (num_total, err) = match data.as_ref() {
+            [hi, lo, ..] => (u16::from_be_bytes([*hi, *lo]), None),
+            short => (
+                0,
+                Some(Error::CorruptChunk(format!(
+                    "XOR chunk of {} bytes has no sample count",
+                    short.len()
+                ))),
+            ),
+        };
+        XorIterator {
+            data,
+            br: BitReader::new(),
+            num_total,
+            num_read: 0,
+            t: i64::MIN,
+            val: 0,
+            leading: 0,
+            trailing: 0,
+            t_delta: 0,
+            err,
+        }
+    }
+
+    /// The number of samples the chunk claims to hold.
+    pub fn num_samples(&self) -> usize {
+        usize::from(self.num_total)
+    }
+
+    /// The current sample (valid after `next` or `seek` returned true).
+    pub fn at(&self) -> (i64, f64) {
+        (self.t, f64::from_bits(self.val))
+    }
+
+    /// The current sample's timestamp.
+    pub fn at_t(&self) -> i64 {
+        self.t
+    }
+
+    /// The error that stopped the iteration, if any.
+    pub fn err(&self) -> Option<&Error> {
+        self.err.as_ref()
+    }
+
+    /// Takes the error that stopped the iteration, if any.
+    pub fn take_err(&mut self) -> Option<Error> {
+        self.err.take()
+    }
+
+    /// Advances to the first sample with timestamp >= `t`; never moves backwards (like Go, it
+    /// stays on the current sample when that one is already at or after `t`).
+    pub fn seek(&mut self, t: i64) -> bool {
+        if self.err.is_some() {
+            return false;
+        }
+        while t > self.t || self.num_read == 0 {
+            if !self.next() {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn fail(&mut self, what: &str) -> bool {
+        self.err = Some(Error::CorruptChunk(format!(
+            "XOR chunk ends early or is malformed reading {what} of sample {} of {}",
+            self.num_read + 1,
+            self.num_total
+        )));
+        false
+    }
+
+    /// Advances to the next sample; false at the end or on corrupt data.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> bool {
+        if self.err.is_some() || self.num_read == self.num_total {
+            return false;
+        }
+        let all = self.data.as_ref();
+        let data = all.get(2..).unwrap_or(&[]);
+        if self.num_read == 0 {
+            let Some(t) = self.br.read_varint(data) else {
+                return self.fail("the first timestamp");
+            };
+            let Some(v) = self.br.read_bits(data, 64) else {
+                return self.fail("the first value");
+            };
+            self.t = t;
+            self.val = v;
+            self.num_read = 1;
+            return true;
+        }
+        if self.num_read == 1 {
+            let Some(d) = self.br.read_uvarint(data) else {
+                return self.fail("the first timestamp delta");
+            };
+            self.t_delta = d;
+            self.t = self.t.wrapping_add(d as i64);
+            return self.read_value();
+        }
+        // The delta-of-delta's prefix: up to four bits, stopping at the first zero.
+        let mut prefix = 0u8;
+        for _ in 0..4 {
+            prefix <<= 1;
+            let Some(bit) = self.br.read_bit(data) else {
+                return self.fail("a timestamp prefix");
+            };
+            if !bit {
+                break;
+            }
+            prefix |= 1;
+        }
+        let dod: i64 = match prefix {
+            0b0 => 0,
+            0b1111 => match self.br.read_bits(data, 64) {
+                Some(b) => b as i64,
+                None => return self.fail("a 64-bit timestamp delta"),
+            },
+            _ => {
+                let sz = match prefix {
+                    0b10 => 14,
+                    0b110 => 17,
+                    _ => 20,
+                };
+                let Some(mut bits) = self.br.read_bits(data, sz) else {
+                    return self.fail("a timestamp delta");
+                };
+                // Negative values come back as large unsigned ones (see docs/bstream.md).
+                if bits > (1 << (sz - 1)) {
+                    bits = bits.wrapping_sub(1 << sz);
+                }
+                bits as i64
+            }
+        };
+        self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
+        self.t = self.t.wrapping_add(self.t_delta as i64);
+        self.read_value()
+    }
+
+    fn read_value(&mut self) -> bool {
+        let all = self.data.as_ref();
+        let data = all.get(2..).unwrap_or(&[]);
+        let Some(changed) = self.br.read_bit(data) else {
+            return self.fail("a value");
+        };
+        if changed {
+            let Some(new_window) = self.br.read_bit(data) else {
+                return self.fail("a value");
+            };
+            if new_window {
+                let Some(leading) = self.br.read_bits(data, 5) else {
+                    return self.fail("a value's leading zeros");
+                };
+                let Some(sig) = self.br.read_bits(data, 6) else {
+                    return self.fail("a value's significant bits");
+                };
+                // 0 significant bits stands for 64 (see the encoder).
+                let sig = if sig == 0 { 64 } else { sig as u8 };
+                let leading = leading as u8;
+                if u32::from(leading) + u32::from(sig) > 64 {
+                    return self.fail("a value window");
+                }
+                self.leading = leading;
+                self.trailing = 64 - leading - sig;
+            }
+            let mbits = 64 - self.leading - self.trailing;
+            let Some(bits) = self.br.read_bits(data, mbits) else {
+                return self.fail("a value's bits");
+            };
+            // mbits >= 1 and trailing = 64 - leading - mbits < 64, so the shift is in range.
+            self.val ^= bits << self.trailing;
+        }
+        self.num_read += 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests;

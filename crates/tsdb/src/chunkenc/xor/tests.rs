@@ -1,0 +1,189 @@
+//! Tests of the XOR chunk.
+
+use super::*;
+use proptest::prelude::*;
+
+const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+fn encode(samples: &[(i64, u64)]) -> XorChunk {
+    let mut c = XorChunk::new();
+    for &(t, v) in samples {
+        c.append(t, f64::from_bits(v)).unwrap();
+    }
+    c
+}
+
+fn decode<B: AsRef<[u8]>>(mut it: XorIterator<B>) -> Vec<(i64, u64)> {
+    let mut out = Vec::new();
+    while it.next() {
+        let (t, v) = it.at();
+        out.push((t, v.to_bits()));
+    }
+    assert!(it.err().is_none(), "{:?}", it.err());
+    out
+}
+
+#[test]
+fn empty_chunk_is_two_zero_bytes() {
+    let c = XorChunk::new();
+    assert_eq!(c.bytes(), &[0, 0]);
+    assert_eq!(c.num_samples(), 0);
+    assert!(decode(c.iter()).is_empty());
+}
+
+#[test]
+fn first_sample_is_varint_and_raw_bits() {
+    let c = encode(&[(1, 1.0f64.to_bits())]);
+    // count 1, zigzag varint(1) = 2, then the 8 bytes of 1.0.
+    assert_eq!(c.bytes(), &[0, 1, 2, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]);
+}
+
+#[test]
+fn known_encoding_of_a_regular_series() {
+    // Three samples 15 s apart with an unchanged value: the third costs two bits (dod 0,
+    // value unchanged).
+    let c = encode(&[(1000, 0), (16000, 0), (31000, 0)]);
+    // ts0 varint(1000) = d0 0f; v0 = 8 zero bytes; delta uvarint(15000) = 98 75; bit 0
+    // (same value); then 0 0 for the third sample.
+    assert_eq!(
+        c.bytes(),
+        &[0, 3, 0xd0, 0x0f, 0, 0, 0, 0, 0, 0, 0, 0, 0x98, 0x75, 0b0000_0000]
+    );
+}
+
+#[test]
+fn round_trips_special_values_and_stale_markers() {
+    let vals = [
+        0.0,
+        -0.0,
+        1.5,
+        f64::from_bits(STALE_NAN_BITS),
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        42.0,
+    ];
+    let samples: Vec<(i64, u64)> = vals
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as i64 * 15_000 - 7, v.to_bits()))
+        .collect();
+    let c = encode(&samples);
+    assert_eq!(decode(c.iter()), samples);
+    assert_eq!(decode(XorIterator::new(c.bytes().to_vec())), samples);
+}
+
+#[test]
+fn seek_finds_first_sample_at_or_after_and_never_goes_back() {
+    let samples: Vec<(i64, u64)> = (0..10).map(|i| (i * 10, (i as f64).to_bits())).collect();
+    let c = encode(&samples);
+    let mut it = c.iter();
+    assert!(it.seek(35));
+    assert_eq!(it.at_t(), 40);
+    assert!(it.seek(10));
+    assert_eq!(it.at_t(), 40);
+    assert!(it.seek(40));
+    assert_eq!(it.at_t(), 40);
+    assert!(it.next());
+    assert_eq!(it.at_t(), 50);
+    assert!(!it.seek(91));
+    assert!(it.err().is_none());
+}
+
+#[test]
+fn appending_to_a_chunk_read_from_bytes_continues_the_stream() {
+    let samples: Vec<(i64, u64)> = (0..50)
+        .map(|i| (i * 15_000 + (i % 3), (i as f64 * 1.25).to_bits()))
+        .collect();
+    let whole = encode(&samples);
+    for split in [0, 1, 2, 3, 17, 49] {
+        let first = encode(&samples[..split]);
+        let mut c = XorChunk::from_bytes(first.bytes().to_vec()).unwrap();
+        for &(t, v) in &samples[split..] {
+            c.append(t, f64::from_bits(v)).unwrap();
+        }
+        assert_eq!(decode(c.iter()), samples, "split at {split}");
+        // Only the (rebuilt) leading/trailing window may differ from a continuous encoding,
+        // exactly as in Go; the decoded samples never do.
+        if split == 0 {
+            assert_eq!(c.bytes(), whole.bytes());
+        }
+    }
+}
+
+#[test]
+fn truncated_and_garbled_chunks_fail_without_panicking() {
+    let samples: Vec<(i64, u64)> = (0..120)
+        .map(|i| (i * 15_000, (i as f64 * 0.1).to_bits()))
+        .collect();
+    let c = encode(&samples);
+    let bytes = c.bytes();
+    for cut in 0..bytes.len() {
+        let mut it = XorIterator::new(&bytes[..cut]);
+        while it.next() {}
+        assert!(it.err().is_some(), "cut at {cut} must fail");
+    }
+    // Claiming more samples than there are fails cleanly too.
+    let mut more = bytes.to_vec();
+    more[0] = 0xff;
+    let mut it = XorIterator::new(more.as_slice());
+    while it.next() {}
+    assert!(it.err().is_some());
+    // A truncated chunk can't be appended to.
+    let mut bad = XorChunk::from_bytes(bytes[..bytes.len() / 2].to_vec()).unwrap();
+    assert!(bad.append(1, 1.0).is_err());
+    assert!(XorChunk::from_bytes(vec![1]).is_err());
+}
+
+#[test]
+fn a_full_chunk_refuses_more_samples() {
+    let mut c = XorChunk::new();
+    for i in 0..u16::MAX {
+        c.append(i64::from(i), 1.0).unwrap();
+    }
+    assert!(matches!(c.append(1 << 20, 1.0), Err(Error::ChunkAppend(_))));
+}
+
+proptest! {
+    #[test]
+    fn round_trip(
+        start in any::<i64>().prop_map(|t| t / 4),
+        deltas in proptest::collection::vec(
+            prop_oneof![Just(15_000i64), 0i64..100_000, 0i64..(1 << 40)], 0..300),
+        values in proptest::collection::vec(
+            prop_oneof![any::<u64>(), (0u32..1000).prop_map(|v| f64::from(v).to_bits()),
+                Just(STALE_NAN_BITS)], 300),
+    ) {
+        let mut t = start;
+        let mut samples = Vec::new();
+        for (i, d) in deltas.iter().enumerate() {
+            t = t.saturating_add(*d).saturating_add(if i == 0 { 0 } else { 1 });
+            samples.push((t, values[i]));
+        }
+        samples.dedup_by_key(|s| s.0);
+        let c = encode(&samples);
+        prop_assert_eq!(c.num_samples(), samples.len());
+        prop_assert_eq!(decode(c.iter()), samples.clone());
+        // Re-reading stored bytes gives the same samples, and seeking lands correctly.
+        let stored = XorChunk::from_bytes(c.bytes().to_vec()).unwrap();
+        prop_assert_eq!(decode(stored.iter()), samples.clone());
+        if let Some(&(mid, _)) = samples.get(samples.len() / 2) {
+            let mut it = stored.iter();
+            prop_assert!(it.seek(mid));
+            prop_assert_eq!(it.at_t(), mid);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let mut it = XorIterator::new(bytes.as_slice());
+        let mut n = 0;
+        while it.next() { n += 1; }
+        prop_assert!(n <= it.num_samples());
+        if let Ok(mut c) = XorChunk::from_bytes(bytes) {
+            let _ = c.append(i64::MAX, 1.0);
+        }
+    }
+}
