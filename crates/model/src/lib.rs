@@ -1,0 +1,46 @@
+//! Prometheus's core data model, shared by every other crate: no I/O, no async.
+//!
+//! Main types:
+//! - [`Labels`]: an immutable, sorted label set packed into one shared allocation (cheap to
+//!   clone and hash, hashed exactly as Go's `labels.Hash`), and [`LabelsBuilder`] to derive
+//!   new sets.
+//! - [`Matcher`] and [`MatchType`]: label matchers (`=`, `!=`, `=~`, `!~`); regexes are fully
+//!   anchored and follow Go's RE2 syntax and semantics (see [`regexp`] for how, and for the
+//!   known differences), with fast paths for literal sets and prefixes.
+//! - [`Duration`]: Prometheus durations such as `1y2w3d4h5m6s7ms`.
+//! - [`relabel`]: relabel configs and [`relabel::process`].
+//! - [`TargetGroup`]: what service discovery hands to scrape and notifier.
+//! - [`value`]: the staleness-marker NaN; [`validation`]: metric and label name rules;
+//!   [`strconv`]: Go-compatible quoting.
+//! - [`Timestamp`] (milliseconds since the epoch), [`METRIC_NAME`], and [`Error`].
+//!
+//! ```
+//! use model::{Labels, MatchType, Matcher};
+//! let series = Labels::from_pairs([("__name__", "http_requests_total"), ("code", "200")]);
+//! let m = Matcher::new(MatchType::RegexMatch, "code", "2..").unwrap();
+//! assert!(series.matches(&[m]));
+//! ```
+#![warn(missing_docs)]
+
+mod duration;
+mod error;
+mod labels;
+mod matcher;
+pub mod regexp;
+pub mod strconv;
+mod target_group;
+pub mod validation;
+pub mod value;
+
+pub use duration::Duration;
+pub use error::{Error, Result};
+pub use labels::{Iter as LabelsIter, Labels, LabelsBuilder};
+pub use matcher::{MatchType, Matcher};
+pub use target_group::TargetGroup;
+pub use validation::ValidationScheme;
+
+/// Milliseconds since the Unix epoch, as Prometheus stores sample times.
+pub type Timestamp = i64;
+
+/// The label that holds the metric name.
+pub const METRIC_NAME: &str = "__name__";
