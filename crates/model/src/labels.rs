@@ -116,7 +116,7 @@ impl Labels {
     /// If `ss` has an odd number of elements (a programming error, as in Go).
     pub fn from_strings(ss: &[&str]) -> Labels {
         assert!(
-            ss.len() % 2 == 0,
+            ss.len().is_multiple_of(2),
             "Labels::from_strings needs name/value pairs"
         );
         Labels::from_pairs(ss.chunks_exact(2).map(|c| (c[0], c[1])))
