@@ -25,13 +25,13 @@ pub enum Error {
         message: String,
     },
     /// A label name is not valid under the validation scheme in use.
-    #[error("{name:?} is not a valid label name")]
+    #[error("{} is not a valid label name", crate::strconv::quote(.name))]
     InvalidLabelName {
         /// The rejected name.
         name: String,
     },
     /// A metric name is not valid under the validation scheme in use.
-    #[error("{name:?} is not a valid metric name")]
+    #[error("{} is not a valid metric name", crate::strconv::quote(.name))]
     InvalidMetricName {
         /// The rejected name.
         name: String,

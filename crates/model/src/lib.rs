@@ -27,6 +27,7 @@ mod error;
 mod labels;
 mod matcher;
 pub mod regexp;
+pub mod relabel;
 pub mod strconv;
 mod target_group;
 pub mod validation;
