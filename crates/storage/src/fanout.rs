@@ -1,0 +1,391 @@
+//! Combining storages: a primary (the local TSDB) with secondaries (remote read), and the
+//! merge of sorted series sets that makes several sources look like one.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use model::{Labels, Matcher, Timestamp};
+
+use crate::{
+    Appendable, Appender, ChainSampleIterator, LabelHints, Querier, Queryable, Result,
+    SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, truncate_to_limit,
+};
+
+/// A storage that can be both appended to and queried.
+pub trait Storage: Appendable + Queryable {}
+
+impl<T: Appendable + Queryable> Storage for T {}
+
+/// Sends appends to a primary storage and every secondary, and answers queries from all of
+/// them merged, as Prometheus's `fanout` does.
+///
+/// Failures of the primary fail the call; failures of a secondary become warnings on the
+/// result, so that a down remote-read endpoint degrades a query instead of failing it.
+/// Secondaries receive the labels of each append with reference 0, so callers must always
+/// pass labels along with a reference.
+#[derive(Clone)]
+pub struct Fanout {
+    primary: Arc<dyn Storage>,
+    secondaries: Vec<Arc<dyn Storage>>,
+}
+
+impl Fanout {
+    /// A fanout over `primary` and `secondaries`.
+    pub fn new(primary: Arc<dyn Storage>, secondaries: Vec<Arc<dyn Storage>>) -> Self {
+        Self {
+            primary,
+            secondaries,
+        }
+    }
+}
+
+impl Appendable for Fanout {
+    fn appender(&self) -> Box<dyn Appender> {
+        Box::new(FanoutAppender {
+            primary: self.primary.appender(),
+            secondaries: self.secondaries.iter().map(|s| s.appender()).collect(),
+        })
+    }
+}
+
+struct FanoutAppender {
+    primary: Box<dyn Appender>,
+    secondaries: Vec<Box<dyn Appender>>,
+}
+
+impl Appender for FanoutAppender {
+    fn append(&mut self, r: SeriesRef, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef> {
+        let r = self.primary.append(r, labels, t, v)?;
+        for s in &mut self.secondaries {
+            s.append(0, labels, t, v)?;
+        }
+        Ok(r)
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        let FanoutAppender {
+            primary,
+            secondaries,
+        } = *self;
+        let result = primary.commit();
+        // Secondaries commit even when the primary failed, so that what they buffered is not
+        // held forever; the first error wins, as in Go.
+        let mut first_err = result.err();
+        for s in secondaries {
+            if let Err(e) = s.commit()
+                && first_err.is_none()
+            {
+                first_err = Some(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn rollback(self: Box<Self>) -> Result<()> {
+        let FanoutAppender {
+            primary,
+            secondaries,
+        } = *self;
+        let mut first_err = primary.rollback().err();
+        for s in secondaries {
+            if let Err(e) = s.rollback()
+                && first_err.is_none()
+            {
+                first_err = Some(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+impl Queryable for Fanout {
+    fn querier(&self, mint: Timestamp, maxt: Timestamp) -> Result<Box<dyn Querier>> {
+        let primary = self.primary.querier(mint, maxt)?;
+        let mut secondaries = Vec::new();
+        let mut warnings = Vec::new();
+        for s in &self.secondaries {
+            match s.querier(mint, maxt) {
+                Ok(q) => secondaries.push(q),
+                Err(e) => warnings.push(e.to_string()),
+            }
+        }
+        Ok(Box::new(FanoutQuerier {
+            primary,
+            secondaries,
+            warnings,
+        }))
+    }
+}
+
+struct FanoutQuerier {
+    primary: Box<dyn Querier>,
+    secondaries: Vec<Box<dyn Querier>>,
+    warnings: Vec<String>,
+}
+
+impl FanoutQuerier {
+    /// Calls `f` on every querier, turning secondary failures into warnings.
+    fn collect_strings(
+        &self,
+        f: impl Fn(&dyn Querier) -> Result<Vec<String>>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let mut all: BTreeSet<String> = f(self.primary.as_ref())?.into_iter().collect();
+        for q in &self.secondaries {
+            // A failing secondary only loses its own names; Go reports it as a warning,
+            // which this signature cannot carry, so the values of the others still count.
+            if let Ok(values) = f(q.as_ref()) {
+                all.extend(values);
+            }
+        }
+        Ok(truncate_to_limit(all.into_iter().collect(), limit))
+    }
+}
+
+impl Querier for FanoutQuerier {
+    fn select(
+        &self,
+        sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Box<dyn SeriesSet> {
+        if self.secondaries.is_empty() && self.warnings.is_empty() {
+            return self.primary.select(sorted, hints, matchers);
+        }
+        // Merging needs every set sorted, whatever the caller asked for.
+        let mut sets = vec![self.primary.select(true, hints, matchers)];
+        sets.extend(
+            self.secondaries
+                .iter()
+                .map(|q| q.select(true, hints, matchers)),
+        );
+        let mut merged = MergeSeriesSet::new(sets, 1);
+        merged.warnings.extend(self.warnings.iter().cloned());
+        Box::new(merged)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        hints: Option<&LabelHints>,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>> {
+        self.collect_strings(
+            |q| q.label_values(name, hints, matchers),
+            hints.map_or(0, |h| h.limit),
+        )
+    }
+
+    fn label_names(&self, hints: Option<&LabelHints>, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.collect_strings(
+            |q| q.label_names(hints, matchers),
+            hints.map_or(0, |h| h.limit),
+        )
+    }
+}
+
+/// Merges sorted series sets into one sorted set. Series with identical labels in several
+/// sets become one series whose samples are the union, duplicates dropped.
+///
+/// Errors from every set are fatal; see [`Fanout`] for a merge that tolerates failing
+/// secondaries.
+pub fn merge_series_sets(sets: Vec<Box<dyn SeriesSet>>) -> Box<dyn SeriesSet> {
+    let n = sets.len();
+    Box::new(MergeSeriesSet::new(sets, n))
+}
+
+struct MergeSeriesSet {
+    sets: Vec<Box<dyn SeriesSet>>,
+    heads: Vec<Option<Box<dyn Series>>>,
+    /// The first `fatal` sets fail the merge on error; later ones only warn.
+    fatal: usize,
+    started: bool,
+    warnings: Vec<String>,
+}
+
+impl MergeSeriesSet {
+    fn new(sets: Vec<Box<dyn SeriesSet>>, fatal: usize) -> Self {
+        let heads = sets.iter().map(|_| None).collect();
+        Self {
+            sets,
+            heads,
+            fatal,
+            started: false,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Pulls the next series of set `i` into its head slot.
+    fn refill(&mut self, i: usize) -> Result<()> {
+        match self.sets[i].next() {
+            Some(Ok(series)) => self.heads[i] = Some(series),
+            Some(Err(e)) if i < self.fatal => {
+                self.heads[i] = None;
+                return Err(e);
+            }
+            Some(Err(e)) => {
+                self.warnings.push(e.to_string());
+                self.heads[i] = None;
+            }
+            None => self.heads[i] = None,
+        }
+        Ok(())
+    }
+}
+
+impl SeriesSet for MergeSeriesSet {
+    fn next(&mut self) -> Option<Result<Box<dyn Series>>> {
+        if !self.started {
+            self.started = true;
+            for i in 0..self.sets.len() {
+                if let Err(e) = self.refill(i) {
+                    return Some(Err(e));
+                }
+            }
+        }
+        let min = self
+            .heads
+            .iter()
+            .flatten()
+            .map(|s| s.labels())
+            .min()?
+            .clone();
+        let mut same: Vec<Box<dyn Series>> = Vec::new();
+        for i in 0..self.heads.len() {
+            if self.heads[i].as_ref().is_some_and(|s| *s.labels() == min) {
+                if let Some(series) = self.heads[i].take() {
+                    same.push(series);
+                }
+                if let Err(e) = self.refill(i) {
+                    return Some(Err(e));
+                }
+            }
+        }
+        if same.len() == 1 {
+            return same.pop().map(Ok);
+        }
+        Some(Ok(Box::new(MergedSeries {
+            labels: min,
+            parts: same,
+        })))
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut all = self.warnings.clone();
+        for s in &self.sets {
+            all.extend(s.warnings());
+        }
+        all
+    }
+}
+
+/// Several series with identical labels seen as one.
+struct MergedSeries {
+    labels: Labels,
+    parts: Vec<Box<dyn Series>>,
+}
+
+impl Series for MergedSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn iterator(&self) -> Box<dyn SampleIterator> {
+        Box::new(ChainSampleIterator::new(
+            self.parts.iter().map(|p| p.iterator()).collect(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Error, MemStorage, ValueType};
+
+    fn lbls(job: &str) -> Labels {
+        Labels::from_pairs([("__name__", "up"), ("job", job)])
+    }
+
+    type Dump = Vec<(Labels, Vec<(i64, f64)>)>;
+
+    fn dump(q: &dyn Querier) -> Result<Dump> {
+        let mut set = q.select(false, None, &[]);
+        let mut out = Vec::new();
+        while let Some(series) = set.next() {
+            let series = series?;
+            let mut it = series.iterator();
+            let mut samples = Vec::new();
+            while it.next() == ValueType::Float {
+                samples.push(it.at());
+            }
+            out.push((series.labels().clone(), samples));
+        }
+        Ok(out)
+    }
+
+    fn put(s: &MemStorage, job: &str, samples: &[(i64, f64)]) {
+        let mut app = s.appender();
+        for &(t, v) in samples {
+            app.append(0, &lbls(job), t, v).unwrap();
+        }
+        app.commit().unwrap();
+    }
+
+    #[test]
+    fn merges_identical_series_and_drops_duplicate_samples() {
+        let (a, b) = (MemStorage::new(), MemStorage::new());
+        put(&a, "x", &[(1, 1.0), (2, 2.0)]);
+        put(&b, "x", &[(2, 2.0), (3, 3.0)]);
+        put(&b, "y", &[(5, 5.0)]);
+        let fanout = Fanout::new(Arc::new(a), vec![Arc::new(b)]);
+        let q = fanout.querier(0, 10).unwrap();
+        assert_eq!(
+            dump(q.as_ref()).unwrap(),
+            vec![
+                (lbls("x"), vec![(1, 1.0), (2, 2.0), (3, 3.0)]),
+                (lbls("y"), vec![(5, 5.0)]),
+            ]
+        );
+        assert_eq!(q.label_values("job", None, &[]).unwrap(), vec!["x", "y"]);
+    }
+
+    #[test]
+    fn appends_reach_every_storage() {
+        let (a, b) = (MemStorage::new(), MemStorage::new());
+        let fanout = Fanout::new(Arc::new(a.clone()), vec![Arc::new(b.clone())]);
+        let mut app = fanout.appender();
+        app.append(0, &lbls("x"), 1, 1.0).unwrap();
+        app.commit().unwrap();
+        assert_eq!((a.num_series(), b.num_series()), (1, 1));
+    }
+
+    struct Failing;
+    impl Queryable for Failing {
+        fn querier(&self, _: Timestamp, _: Timestamp) -> Result<Box<dyn Querier>> {
+            Err(Error::NotReady)
+        }
+    }
+    impl Appendable for Failing {
+        fn appender(&self) -> Box<dyn Appender> {
+            MemStorage::new().appender()
+        }
+    }
+
+    #[test]
+    fn failing_secondary_becomes_a_warning() {
+        let a = MemStorage::new();
+        put(&a, "x", &[(1, 1.0)]);
+        let fanout = Fanout::new(Arc::new(a), vec![Arc::new(Failing)]);
+        let q = fanout.querier(0, 10).unwrap();
+        let mut set = q.select(false, None, &[]);
+        assert!(set.next().is_some());
+        assert!(set.next().is_none());
+        assert_eq!(set.warnings(), vec!["TSDB not ready".to_string()]);
+    }
+
+    #[test]
+    fn failing_primary_fails() {
+        let fanout = Fanout::new(Arc::new(Failing), vec![Arc::new(MemStorage::new())]);
+        assert!(matches!(fanout.querier(0, 1), Err(Error::NotReady)));
+    }
+}

@@ -1,0 +1,213 @@
+//! The storage traits that the TSDB, the PromQL engine, scraping, rules and remote storage
+//! meet at, mirroring Prometheus's `storage/interface.go`.
+//!
+//! - Writing: an [`Appendable`] hands out [`Appender`]s; an appender buffers samples with
+//!   [`Appender::append`] until [`Appender::commit`] makes them visible (and durable, as far
+//!   as the implementation promises) or [`Appender::rollback`] drops them.
+//! - Reading: a [`Queryable`] opens a [`Querier`] over a time range; [`Querier::select`]
+//!   returns a [`SeriesSet`] of [`Series`] matching label matchers, each yielding its samples
+//!   through a [`SampleIterator`]. Label names and values can be listed with matchers too.
+//! - [`MemStorage`] is a small, correct in-memory implementation of both sides, for tests and
+//!   examples; [`Fanout`] combines a primary storage with secondaries (remote read), merging
+//!   series with identical labels and dropping duplicate samples.
+//!
+//! Everything a querier returns is owned (`'static`), so results can cross threads and
+//! outlive the call that produced them; implementations hold `Arc`s, not borrows.
+//!
+//! This crate knows nothing about the TSDB or the network: remote read and write arrive later
+//! behind a feature, and the TSDB implements these traits from below.
+//!
+//! ```
+//! use model::{Labels, MatchType, Matcher};
+//! use storage::{Appendable, MemStorage, Queryable, ValueType};
+//!
+//! let db = MemStorage::new();
+//! let mut app = db.appender();
+//! let series = Labels::from_pairs([("__name__", "up"), ("job", "node")]);
+//! app.append(0, &series, 1_000, 1.0).unwrap();
+//! app.append(0, &series, 2_000, 0.0).unwrap();
+//! app.commit().unwrap();
+//!
+//! let querier = db.querier(0, 10_000).unwrap();
+//! let matchers = [Matcher::new(MatchType::Equal, "job", "node").unwrap()];
+//! let mut set = querier.select(true, None, &matchers);
+//! let found = set.next().unwrap().unwrap();
+//! assert_eq!(found.labels(), &series);
+//! let mut it = found.iterator();
+//! assert!(matches!(it.next(), ValueType::Float));
+//! assert_eq!(it.at(), (1_000, 1.0));
+//! ```
+#![warn(missing_docs)]
+
+mod error;
+mod fanout;
+mod memory;
+mod series;
+
+pub use error::{Error, Result};
+pub use fanout::{Fanout, Storage, merge_series_sets};
+pub use memory::MemStorage;
+pub use series::{ChainSampleIterator, EmptySeriesSet, ErrSeriesSet, ListSeries, ListSeriesSet};
+
+use model::{Labels, Matcher, Timestamp};
+
+/// A reference to a series inside one storage, returned by [`Appender::append`] so that the
+/// next append of the same series can skip the label lookup. `0` means "unknown".
+pub type SeriesRef = u64;
+
+/// Something that can be appended to.
+pub trait Appendable: Send + Sync {
+    /// A new appender. Samples appended through it become visible at
+    /// [`Appender::commit`].
+    fn appender(&self) -> Box<dyn Appender>;
+}
+
+/// A batch of appends that becomes visible all at once.
+///
+/// An appender is used by one task at a time and consumed by `commit` or `rollback`;
+/// dropping it without either discards its samples.
+pub trait Appender: Send {
+    /// Adds a sample for the series `labels` (or for the series `r`, if it is a reference a
+    /// previous append on this storage returned and the storage still knows it). Returns the
+    /// series' reference.
+    ///
+    /// Samples that are out of order, out of bounds or duplicates are rejected here, with the
+    /// error Prometheus returns, and do not poison the rest of the batch.
+    fn append(&mut self, r: SeriesRef, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef>;
+
+    /// Makes every sample of this batch visible to queriers opened afterwards. What this
+    /// guarantees about durability is documented by each implementation.
+    fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Drops every sample of this batch.
+    fn rollback(self: Box<Self>) -> Result<()>;
+}
+
+/// Something that can be queried over a time range.
+pub trait Queryable: Send + Sync {
+    /// A querier over samples with `mint <= t <= maxt` (both inclusive, in milliseconds).
+    fn querier(&self, mint: Timestamp, maxt: Timestamp) -> Result<Box<dyn Querier>>;
+}
+
+/// Reads series and labels of a storage over the time range it was opened for.
+pub trait Querier: Send + Sync {
+    /// The series matching every matcher (a series lacking a label matches as if it had it
+    /// with the empty value). With `sorted`, series come ordered by their label sets.
+    /// `hints` let the storage prune work; they never change the result.
+    fn select(
+        &self,
+        sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Box<dyn SeriesSet>;
+
+    /// The sorted, distinct values of label `name` among series matching `matchers` (all
+    /// series when empty).
+    fn label_values(
+        &self,
+        name: &str,
+        hints: Option<&LabelHints>,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>>;
+
+    /// The sorted, distinct label names among series matching `matchers` (all series when
+    /// empty).
+    fn label_names(&self, hints: Option<&LabelHints>, matchers: &[Matcher]) -> Result<Vec<String>>;
+}
+
+/// An iterator over the series a [`Querier::select`] found.
+pub trait SeriesSet: Send {
+    /// The next series, an error that ends the set, or `None` at the end.
+    #[allow(clippy::should_implement_trait)]
+    fn next(&mut self) -> Option<Result<Box<dyn Series>>>;
+
+    /// Warnings collected while selecting (for example from a remote storage that failed
+    /// while the primary answered). They are reported to the user, not treated as errors.
+    fn warnings(&self) -> Vec<String>;
+}
+
+/// One series: a label set and its samples.
+pub trait Series: Send + Sync {
+    /// The series' labels.
+    fn labels(&self) -> &Labels;
+
+    /// A fresh iterator over the series' samples, in timestamp order.
+    fn iterator(&self) -> Box<dyn SampleIterator>;
+}
+
+/// What a [`SampleIterator`] is positioned on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueType {
+    /// The iterator is exhausted (or failed: see [`SampleIterator::err`]).
+    None,
+    /// A float sample, read with [`SampleIterator::at`].
+    Float,
+}
+
+/// Iterates the samples of one series, like Go's `chunkenc.Iterator`.
+pub trait SampleIterator: Send {
+    /// Advances to the next sample.
+    #[allow(clippy::should_implement_trait)]
+    fn next(&mut self) -> ValueType;
+
+    /// Advances to the first sample with a timestamp at or after `t`. If the current sample
+    /// already qualifies, the iterator stays where it is: it never moves backwards.
+    fn seek(&mut self, t: Timestamp) -> ValueType;
+
+    /// The current sample. Only meaningful after `next` or `seek` returned
+    /// [`ValueType::Float`].
+    fn at(&self) -> (Timestamp, f64);
+
+    /// The current sample's timestamp.
+    fn at_t(&self) -> Timestamp {
+        self.at().0
+    }
+
+    /// The error that ended the iteration early, if any.
+    fn err(&self) -> Option<&Error>;
+}
+
+/// Hints a query gives to [`Querier::select`], as Prometheus's `SelectHints`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectHints {
+    /// Start of the time range the query needs, in milliseconds.
+    pub start: Timestamp,
+    /// End of the time range the query needs, in milliseconds.
+    pub end: Timestamp,
+    /// Query step in milliseconds (0 for instant queries).
+    pub step: i64,
+    /// Range of the surrounding range selector in milliseconds (0 if none).
+    pub range: i64,
+    /// Name of the function the selection feeds, if any (for example `rate`).
+    pub func: Option<String>,
+    /// Labels the surrounding aggregation groups by (or drops, when `by` is false).
+    pub grouping: Vec<String>,
+    /// Whether `grouping` lists the labels kept (`by`) or dropped (`without`).
+    pub by: bool,
+    /// The most series the caller needs; 0 means no limit.
+    pub limit: usize,
+}
+
+/// Hints for listing label names and values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelHints {
+    /// The most names or values the caller needs; 0 means no limit.
+    pub limit: usize,
+}
+
+/// Whether a series' labels satisfy every matcher (a missing label matches as the empty
+/// value, as in Prometheus).
+pub fn matches_all(labels: &Labels, matchers: &[Matcher]) -> bool {
+    matchers
+        .iter()
+        .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+}
+
+/// Applies a limit hint (0 = unlimited) to a sorted list.
+pub(crate) fn truncate_to_limit<T>(mut items: Vec<T>, limit: usize) -> Vec<T> {
+    if limit > 0 && items.len() > limit {
+        items.truncate(limit);
+    }
+    items
+}

@@ -1,0 +1,341 @@
+//! A simple, correct in-memory storage for tests and examples.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use model::{Labels, Matcher, Timestamp};
+use parking_lot::RwLock;
+
+use crate::{
+    Appendable, Appender, Error, LabelHints, ListSeries, ListSeriesSet, Querier, Queryable, Result,
+    SelectHints, Series, SeriesRef, SeriesSet, matches_all, truncate_to_limit,
+};
+
+#[derive(Default)]
+struct Inner {
+    /// Series in label order, each with its samples sorted by timestamp.
+    series: BTreeMap<Labels, Vec<(Timestamp, f64)>>,
+    /// Reference handed out for each series; references start at 1.
+    refs: HashMap<Labels, SeriesRef>,
+    by_ref: HashMap<SeriesRef, Labels>,
+}
+
+/// An in-memory [`Appendable`] and [`Queryable`] with Prometheus's append rules (no
+/// out-of-order samples; a repeated timestamp with another value is a duplicate), for tests
+/// and examples. It keeps every sample forever and scans every series on select.
+#[derive(Clone, Default)]
+pub struct MemStorage {
+    inner: Arc<RwLock<Inner>>,
+}
+
+impl MemStorage {
+    /// An empty storage.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of series stored.
+    pub fn num_series(&self) -> usize {
+        self.inner.read().series.len()
+    }
+}
+
+impl std::fmt::Debug for MemStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemStorage")
+            .field("series", &self.num_series())
+            .finish()
+    }
+}
+
+impl Appendable for MemStorage {
+    fn appender(&self) -> Box<dyn Appender> {
+        Box::new(MemAppender {
+            storage: self.clone(),
+            pending: Vec::new(),
+        })
+    }
+}
+
+struct MemAppender {
+    storage: MemStorage,
+    pending: Vec<(Labels, Timestamp, f64)>,
+}
+
+/// Checks one sample against the newest sample of its series (committed or pending) the way
+/// Prometheus's head appender does.
+fn check_order(last: Option<(Timestamp, f64)>, t: Timestamp, v: f64) -> Result<bool> {
+    match last {
+        Some((lt, _)) if t < lt => Err(Error::OutOfOrderSample),
+        Some((lt, lv)) if t == lt => {
+            if lv.to_bits() == v.to_bits() {
+                // Same timestamp and identical value: accepted and ignored.
+                Ok(false)
+            } else {
+                Err(Error::DuplicateSampleForTimestamp)
+            }
+        }
+        _ => Ok(true),
+    }
+}
+
+impl Appender for MemAppender {
+    fn append(&mut self, r: SeriesRef, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef> {
+        let inner = self.storage.inner.read();
+        let labels = if labels.is_empty() {
+            match inner.by_ref.get(&r) {
+                Some(known) => known.clone(),
+                None => {
+                    return Err(Error::InvalidLabels {
+                        labels: labels.to_string(),
+                        reason: "empty label set",
+                    });
+                }
+            }
+        } else {
+            labels.clone()
+        };
+        let pending_last = self
+            .pending
+            .iter()
+            .rev()
+            .find(|(l, _, _)| *l == labels)
+            .map(|&(_, pt, pv)| (pt, pv));
+        let last = pending_last.or_else(|| {
+            inner
+                .series
+                .get(&labels)
+                .and_then(|samples| samples.last().copied())
+        });
+        let known_ref = inner.refs.get(&labels).copied();
+        drop(inner);
+        if check_order(last, t, v)? {
+            self.pending.push((labels, t, v));
+        }
+        // New series get their reference at commit; until then report "unknown".
+        Ok(known_ref.unwrap_or(0))
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        let mut inner = self.storage.inner.write();
+        for (labels, t, v) in self.pending {
+            let samples = inner.series.entry(labels.clone()).or_default();
+            // Re-check against samples committed by other appenders since `append`.
+            if check_order(samples.last().copied(), t, v).unwrap_or(false) {
+                samples.push((t, v));
+            }
+            if !inner.refs.contains_key(&labels) {
+                let r = inner.refs.len() as SeriesRef + 1;
+                inner.refs.insert(labels.clone(), r);
+                inner.by_ref.insert(r, labels);
+            }
+        }
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Queryable for MemStorage {
+    fn querier(&self, mint: Timestamp, maxt: Timestamp) -> Result<Box<dyn Querier>> {
+        Ok(Box::new(MemQuerier {
+            storage: self.clone(),
+            mint,
+            maxt,
+        }))
+    }
+}
+
+struct MemQuerier {
+    storage: MemStorage,
+    mint: Timestamp,
+    maxt: Timestamp,
+}
+
+impl MemQuerier {
+    /// Calls `f` for every series matching `matchers` with at least one sample in range.
+    fn for_each_match(
+        &self,
+        matchers: &[Matcher],
+        mut f: impl FnMut(&Labels, &[(Timestamp, f64)]),
+    ) {
+        let inner = self.storage.inner.read();
+        for (labels, samples) in &inner.series {
+            if !matches_all(labels, matchers) {
+                continue;
+            }
+            let lo = samples.partition_point(|s| s.0 < self.mint);
+            let hi = samples.partition_point(|s| s.0 <= self.maxt);
+            if lo < hi {
+                f(labels, &samples[lo..hi]);
+            }
+        }
+    }
+}
+
+impl Querier for MemQuerier {
+    fn select(
+        &self,
+        _sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Box<dyn SeriesSet> {
+        // Series are kept in label order, so the result is always sorted.
+        let mut out: Vec<Box<dyn Series>> = Vec::new();
+        self.for_each_match(matchers, |labels, samples| {
+            out.push(Box::new(ListSeries::new(labels.clone(), samples.to_vec())));
+        });
+        let limit = hints.map_or(0, |h| h.limit);
+        Box::new(ListSeriesSet::new(truncate_to_limit(out, limit)))
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        hints: Option<&LabelHints>,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>> {
+        let mut values = BTreeSet::new();
+        self.for_each_match(matchers, |labels, _| {
+            if let Some(v) = labels.get(name) {
+                values.insert(v.to_string());
+            }
+        });
+        Ok(truncate_to_limit(
+            values.into_iter().collect(),
+            hints.map_or(0, |h| h.limit),
+        ))
+    }
+
+    fn label_names(&self, hints: Option<&LabelHints>, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut names = BTreeSet::new();
+        self.for_each_match(matchers, |labels, _| {
+            for (name, _) in labels.iter() {
+                names.insert(name.to_string());
+            }
+        });
+        Ok(truncate_to_limit(
+            names.into_iter().collect(),
+            hints.map_or(0, |h| h.limit),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ValueType;
+    use model::MatchType;
+
+    fn lbls(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs.iter().copied())
+    }
+
+    fn select_all(
+        s: &MemStorage,
+        mint: i64,
+        maxt: i64,
+        m: &[Matcher],
+    ) -> Vec<(Labels, Vec<(i64, f64)>)> {
+        let q = s.querier(mint, maxt).unwrap();
+        let mut set = q.select(true, None, m);
+        let mut out = Vec::new();
+        while let Some(series) = set.next() {
+            let series = series.unwrap();
+            let mut it = series.iterator();
+            let mut samples = Vec::new();
+            while it.next() == ValueType::Float {
+                samples.push(it.at());
+            }
+            out.push((series.labels().clone(), samples));
+        }
+        out
+    }
+
+    #[test]
+    fn appends_are_invisible_until_commit_and_dropped_on_rollback() {
+        let s = MemStorage::new();
+        let a = lbls(&[("__name__", "x")]);
+        let mut app = s.appender();
+        app.append(0, &a, 1, 1.0).unwrap();
+        assert!(select_all(&s, 0, 10, &[]).is_empty());
+        app.rollback().unwrap();
+        assert!(select_all(&s, 0, 10, &[]).is_empty());
+        let mut app = s.appender();
+        app.append(0, &a, 1, 1.0).unwrap();
+        app.commit().unwrap();
+        assert_eq!(select_all(&s, 0, 10, &[]), vec![(a, vec![(1, 1.0)])]);
+    }
+
+    #[test]
+    fn rejects_out_of_order_and_duplicates_like_prometheus() {
+        let s = MemStorage::new();
+        let a = lbls(&[("__name__", "x")]);
+        let mut app = s.appender();
+        app.append(0, &a, 10, 1.0).unwrap();
+        assert!(matches!(
+            app.append(0, &a, 5, 1.0),
+            Err(Error::OutOfOrderSample)
+        ));
+        assert!(matches!(
+            app.append(0, &a, 10, 2.0),
+            Err(Error::DuplicateSampleForTimestamp)
+        ));
+        // Same timestamp and same value is a no-op, not an error.
+        app.append(0, &a, 10, 1.0).unwrap();
+        app.commit().unwrap();
+        let mut app = s.appender();
+        assert!(matches!(
+            app.append(0, &a, 9, 1.0),
+            Err(Error::OutOfOrderSample)
+        ));
+        assert_eq!(select_all(&s, 0, 100, &[]), vec![(a, vec![(10, 1.0)])]);
+    }
+
+    #[test]
+    fn select_filters_by_matchers_and_time() {
+        let s = MemStorage::new();
+        let a = lbls(&[("__name__", "up"), ("job", "a")]);
+        let b = lbls(&[("__name__", "up"), ("job", "b")]);
+        let mut app = s.appender();
+        for t in 0..10 {
+            app.append(0, &a, t * 10, t as f64).unwrap();
+            app.append(0, &b, t * 10, -(t as f64)).unwrap();
+        }
+        app.commit().unwrap();
+        let m = [Matcher::new(MatchType::RegexMatch, "job", "b|c").unwrap()];
+        let got = select_all(&s, 15, 35, &m);
+        assert_eq!(got, vec![(b.clone(), vec![(20, -2.0), (30, -3.0)])]);
+        // A matcher on an absent label matches the empty value.
+        let m = [Matcher::new(MatchType::Equal, "instance", "").unwrap()];
+        assert_eq!(select_all(&s, 0, 100, &m).len(), 2);
+
+        let q = s.querier(0, 100).unwrap();
+        assert_eq!(q.label_values("job", None, &[]).unwrap(), vec!["a", "b"]);
+        assert_eq!(
+            q.label_names(None, &[]).unwrap(),
+            vec!["__name__".to_string(), "job".to_string()]
+        );
+        let limited = q
+            .label_values("job", Some(&LabelHints { limit: 1 }), &[])
+            .unwrap();
+        assert_eq!(limited, vec!["a"]);
+    }
+
+    #[test]
+    fn refs_identify_series_after_commit() {
+        let s = MemStorage::new();
+        let a = lbls(&[("__name__", "x")]);
+        let mut app = s.appender();
+        assert_eq!(app.append(0, &a, 1, 1.0).unwrap(), 0);
+        app.commit().unwrap();
+        let mut app = s.appender();
+        let r = app.append(0, &a, 2, 2.0).unwrap();
+        assert_ne!(r, 0);
+        app.append(r, &Labels::empty(), 3, 3.0).unwrap();
+        app.commit().unwrap();
+        assert_eq!(select_all(&s, 0, 10, &[])[0].1.len(), 3);
+    }
+}

@@ -1,0 +1,340 @@
+//! Ready-made series, series sets and iterators: lists of samples, empty and failed sets, and
+//! the chaining iterator that merges overlapping series.
+
+use std::sync::Arc;
+
+use model::{Labels, Timestamp};
+
+use crate::{Error, Result, SampleIterator, Series, SeriesSet, ValueType};
+
+/// A series backed by a shared, sorted list of samples.
+#[derive(Debug, Clone)]
+pub struct ListSeries {
+    labels: Labels,
+    samples: Arc<[(Timestamp, f64)]>,
+}
+
+impl ListSeries {
+    /// A series from samples sorted by timestamp (the caller guarantees the order).
+    pub fn new(labels: Labels, samples: impl Into<Arc<[(Timestamp, f64)]>>) -> Self {
+        Self {
+            labels,
+            samples: samples.into(),
+        }
+    }
+
+    /// The samples of this series.
+    pub fn samples(&self) -> &[(Timestamp, f64)] {
+        &self.samples
+    }
+}
+
+impl Series for ListSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn iterator(&self) -> Box<dyn SampleIterator> {
+        Box::new(ListIterator {
+            samples: Arc::clone(&self.samples),
+            pos: None,
+        })
+    }
+}
+
+/// Iterates a shared list of samples.
+struct ListIterator {
+    samples: Arc<[(Timestamp, f64)]>,
+    /// `None` before the first `next`/`seek`; `Some(len)` once exhausted.
+    pos: Option<usize>,
+}
+
+impl SampleIterator for ListIterator {
+    fn next(&mut self) -> ValueType {
+        let next = self.pos.map_or(0, |p| (p + 1).min(self.samples.len()));
+        self.pos = Some(next);
+        if next < self.samples.len() {
+            ValueType::Float
+        } else {
+            ValueType::None
+        }
+    }
+
+    fn seek(&mut self, t: Timestamp) -> ValueType {
+        let start = self.pos.unwrap_or(0);
+        if start >= self.samples.len() {
+            self.pos = Some(self.samples.len());
+            return ValueType::None;
+        }
+        if self.samples[start].0 >= t {
+            self.pos = Some(start);
+            return ValueType::Float;
+        }
+        let offset = self.samples[start..].partition_point(|&(ts, _)| ts < t);
+        self.pos = Some(start + offset);
+        if start + offset < self.samples.len() {
+            ValueType::Float
+        } else {
+            ValueType::None
+        }
+    }
+
+    fn at(&self) -> (Timestamp, f64) {
+        self.pos
+            .and_then(|p| self.samples.get(p).copied())
+            .unwrap_or((Timestamp::MIN, f64::NAN))
+    }
+
+    fn err(&self) -> Option<&Error> {
+        None
+    }
+}
+
+/// A series set over a list of series, in the order given.
+pub struct ListSeriesSet {
+    series: std::vec::IntoIter<Box<dyn Series>>,
+    warnings: Vec<String>,
+}
+
+impl ListSeriesSet {
+    /// A set yielding `series` in order.
+    pub fn new(series: Vec<Box<dyn Series>>) -> Self {
+        Self {
+            series: series.into_iter(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The same set, reporting `warnings`.
+    pub fn with_warnings(mut self, warnings: Vec<String>) -> Self {
+        self.warnings = warnings;
+        self
+    }
+}
+
+impl SeriesSet for ListSeriesSet {
+    fn next(&mut self) -> Option<Result<Box<dyn Series>>> {
+        self.series.next().map(Ok)
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+}
+
+/// A series set with no series.
+#[derive(Debug, Default)]
+pub struct EmptySeriesSet;
+
+impl SeriesSet for EmptySeriesSet {
+    fn next(&mut self) -> Option<Result<Box<dyn Series>>> {
+        None
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A series set that fails with one error.
+#[derive(Debug)]
+pub struct ErrSeriesSet(Option<Error>);
+
+impl ErrSeriesSet {
+    /// A set whose first `next` returns `err`.
+    pub fn new(err: Error) -> Self {
+        Self(Some(err))
+    }
+}
+
+impl SeriesSet for ErrSeriesSet {
+    fn next(&mut self) -> Option<Result<Box<dyn Series>>> {
+        self.0.take().map(Err)
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Merges the iterators of several series with identical labels into one, in timestamp
+/// order. Where several carry a sample at the same timestamp, the first iterator's sample
+/// wins, as Prometheus's `ChainSampleIterator` keeps one of them.
+pub struct ChainSampleIterator {
+    iters: Vec<Box<dyn SampleIterator>>,
+    /// Whether each iterator currently holds an unconsumed sample.
+    live: Vec<bool>,
+    started: bool,
+    current: Option<(Timestamp, f64)>,
+    failed: Option<usize>,
+}
+
+impl ChainSampleIterator {
+    /// Chains `iters`; none of them may have been advanced yet.
+    pub fn new(iters: Vec<Box<dyn SampleIterator>>) -> Self {
+        let live = vec![false; iters.len()];
+        Self {
+            iters,
+            live,
+            started: false,
+            current: None,
+            failed: None,
+        }
+    }
+
+    /// Picks the smallest pending sample and advances every iterator positioned on that
+    /// timestamp, so duplicates are dropped.
+    fn pick(&mut self) -> ValueType {
+        let mut best: Option<(usize, Timestamp)> = None;
+        for (i, it) in self.iters.iter().enumerate() {
+            if self.live[i] {
+                let t = it.at_t();
+                if best.is_none_or(|(_, bt)| t < bt) {
+                    best = Some((i, t));
+                }
+            }
+        }
+        let Some((winner, t)) = best else {
+            self.current = None;
+            return ValueType::None;
+        };
+        self.current = Some(self.iters[winner].at());
+        for i in 0..self.iters.len() {
+            if self.live[i] && self.iters[i].at_t() == t {
+                self.advance(i, |it| it.next());
+            }
+        }
+        ValueType::Float
+    }
+
+    fn advance(&mut self, i: usize, step: impl FnOnce(&mut dyn SampleIterator) -> ValueType) {
+        let vt = step(self.iters[i].as_mut());
+        self.live[i] = vt == ValueType::Float;
+        if !self.live[i] && self.iters[i].err().is_some() && self.failed.is_none() {
+            self.failed = Some(i);
+        }
+    }
+}
+
+impl SampleIterator for ChainSampleIterator {
+    fn next(&mut self) -> ValueType {
+        if self.failed.is_some() {
+            return ValueType::None;
+        }
+        if !self.started {
+            self.started = true;
+            for i in 0..self.iters.len() {
+                self.advance(i, |it| it.next());
+            }
+        }
+        if self.failed.is_some() {
+            return ValueType::None;
+        }
+        self.pick()
+    }
+
+    fn seek(&mut self, t: Timestamp) -> ValueType {
+        if self.failed.is_some() {
+            return ValueType::None;
+        }
+        if let Some((ct, _)) = self.current
+            && ct >= t
+        {
+            return ValueType::Float;
+        }
+        self.started = true;
+        for i in 0..self.iters.len() {
+            // Iterators that were never advanced, or sit before `t`, seek forward; the
+            // iterator's own seek never moves backwards.
+            self.advance(i, |it| it.seek(t));
+        }
+        if self.failed.is_some() {
+            return ValueType::None;
+        }
+        self.pick()
+    }
+
+    fn at(&self) -> (Timestamp, f64) {
+        self.current.unwrap_or((Timestamp::MIN, f64::NAN))
+    }
+
+    fn err(&self) -> Option<&Error> {
+        self.failed.and_then(|i| self.iters[i].err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(mut it: Box<dyn SampleIterator>) -> Vec<(Timestamp, f64)> {
+        let mut out = Vec::new();
+        while it.next() == ValueType::Float {
+            out.push(it.at());
+        }
+        out
+    }
+
+    fn list(samples: &[(Timestamp, f64)]) -> Box<dyn SampleIterator> {
+        ListSeries::new(Labels::empty(), samples.to_vec()).iterator()
+    }
+
+    #[test]
+    fn list_iterator_seek_never_moves_backwards() {
+        let mut it = list(&[(1, 1.0), (5, 5.0), (9, 9.0)]);
+        assert_eq!(it.seek(4), ValueType::Float);
+        assert_eq!(it.at(), (5, 5.0));
+        assert_eq!(it.seek(2), ValueType::Float);
+        assert_eq!(it.at(), (5, 5.0));
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!(it.at(), (9, 9.0));
+        assert_eq!(it.seek(10), ValueType::None);
+        assert_eq!(it.next(), ValueType::None);
+    }
+
+    #[test]
+    fn chain_merges_in_order_and_drops_duplicate_timestamps() {
+        let it = ChainSampleIterator::new(vec![
+            list(&[(1, 1.0), (3, 3.0), (5, 5.0)]),
+            list(&[(2, 2.0), (3, 30.0), (6, 6.0)]),
+        ]);
+        assert_eq!(
+            collect(Box::new(it)),
+            vec![(1, 1.0), (2, 2.0), (3, 3.0), (5, 5.0), (6, 6.0)]
+        );
+    }
+
+    #[test]
+    fn chain_seek_then_next() {
+        let mut it = ChainSampleIterator::new(vec![
+            list(&[(1, 1.0), (10, 10.0)]),
+            list(&[(4, 4.0), (12, 12.0)]),
+        ]);
+        assert_eq!(it.seek(3), ValueType::Float);
+        assert_eq!(it.at(), (4, 4.0));
+        assert_eq!(it.seek(4), ValueType::Float);
+        assert_eq!(it.at(), (4, 4.0));
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!(it.at(), (10, 10.0));
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!(it.at(), (12, 12.0));
+        assert_eq!(it.next(), ValueType::None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn chain_equals_sorted_dedup_union(
+            a in proptest::collection::btree_set(0i64..200, 0..40),
+            b in proptest::collection::btree_set(0i64..200, 0..40),
+        ) {
+            let sa: Vec<_> = a.iter().map(|&t| (t, t as f64)).collect();
+            let sb: Vec<_> = b.iter().map(|&t| (t, -(t as f64))).collect();
+            let got = collect(Box::new(ChainSampleIterator::new(vec![list(&sa), list(&sb)])));
+            let mut want: Vec<_> = a.union(&b).map(|&t| {
+                if a.contains(&t) { (t, t as f64) } else { (t, -(t as f64)) }
+            }).collect();
+            want.sort_by_key(|s| s.0);
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+}
