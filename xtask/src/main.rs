@@ -1,0 +1,99 @@
+//! Developer tasks, run as `cargo xtask <task>`:
+//!
+//! - `tidy`: checks the crate graph and house rules (also a `#[test]`).
+//! - `conformance [config|promql|all]`: runs the upstream conformance suites and prints
+//!   their scorecards.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod tidy;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  tidy                          check the crate graph and house rules
+  conformance [SUITE...]        run upstream conformance suites (config, promql; default all)";
+
+/// The conformance suites: name, cargo package, test target.
+const SUITES: &[(&str, &str, &str)] = &[
+    ("config", "config", "conformance"),
+    ("promql", "promql", "scripts"),
+];
+
+fn workspace_root() -> PathBuf {
+    // xtask lives one level below the workspace root.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(task) = args.first() else {
+        bail!("no task given\n{USAGE}");
+    };
+    match task.as_str() {
+        "tidy" => {
+            let problems = tidy::check(&workspace_root())?;
+            for p in &problems {
+                println!("{p}");
+            }
+            if !problems.is_empty() {
+                bail!("tidy found {} problem(s)", problems.len());
+            }
+            println!("tidy: ok");
+            Ok(())
+        }
+        "conformance" => conformance(&args[1..]),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown task {other:?}\n{USAGE}"),
+    }
+}
+
+fn conformance(which: &[String]) -> Result<()> {
+    let wanted: Vec<&str> = if which.is_empty() || which.iter().any(|w| w == "all") {
+        SUITES.iter().map(|s| s.0).collect()
+    } else {
+        which.iter().map(String::as_str).collect()
+    };
+    let mut failed = Vec::new();
+    for name in wanted {
+        let Some(&(_, package, target)) = SUITES.iter().find(|s| s.0 == name) else {
+            bail!(
+                "unknown conformance suite {name:?}; known: {}",
+                SUITES.iter().map(|s| s.0).collect::<Vec<_>>().join(", ")
+            );
+        };
+        println!("== conformance {name} (cargo test -p {package} --test {target})");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["test", "-p", package, "--test", target, "--", "--nocapture"])
+            .current_dir(workspace_root())
+            .status()
+            .with_context(|| format!("running the {name} suite"))?;
+        if !status.success() {
+            failed.push(name);
+        }
+    }
+    if !failed.is_empty() {
+        bail!("conformance suites failed: {}", failed.join(", "));
+    }
+    Ok(())
+}
