@@ -1,0 +1,160 @@
+//! Tests of block querying.
+
+use std::sync::Arc;
+
+use model::{Labels, MatchType, Matcher};
+use storage::{Querier, SeriesSet, ValueType};
+
+use super::*;
+use crate::compact::{BlockWriter, encode_chunks};
+
+fn series_set() -> Vec<(Labels, Vec<(i64, f64)>)> {
+    let mut out = Vec::new();
+    for i in 0..30 {
+        let mut pairs = vec![
+            ("__name__".to_string(), ["up", "down", "sideways"][i % 3].to_string()),
+            ("i".to_string(), format!("{i:02}")),
+        ];
+        if i % 4 != 0 {
+            pairs.push(("job".to_string(), format!("job{}", i % 4)));
+        }
+        if i % 5 == 0 {
+            pairs.push(("zone".to_string(), "a\nb".to_string()));
+        }
+        let samples: Vec<(i64, f64)> = (0..300).map(|k| (k * 15_000 + i as i64, (k * i as i64) as f64)).collect();
+        out.push((Labels::from_pairs(pairs), samples));
+    }
+    out
+}
+
+fn write_block(dir: &std::path::Path) -> Block {
+    let input = series_set();
+    let ulid = BlockWriter::new(dir)
+        .write(
+            input
+                .iter()
+                .map(|(l, s)| (l.clone(), encode_chunks(s).unwrap())),
+            0,
+            300 * 15_000,
+        )
+        .unwrap()
+        .unwrap();
+    Block::open(&dir.join(ulid.to_string())).unwrap()
+}
+
+fn collect(mut set: Box<dyn SeriesSet>) -> Vec<(Labels, Vec<(i64, f64)>)> {
+    let mut out = Vec::new();
+    while let Some(s) = set.next() {
+        let s = s.unwrap();
+        let mut it = s.iterator();
+        let mut samples = Vec::new();
+        while it.next() == ValueType::Float {
+            samples.push(it.at());
+        }
+        assert!(it.err().is_none());
+        out.push((s.labels().clone(), samples));
+    }
+    out
+}
+
+fn m(t: MatchType, n: &str, v: &str) -> Matcher {
+    Matcher::new(t, n, v).unwrap()
+}
+
+#[test]
+fn select_matches_brute_force_for_many_matcher_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let block = write_block(dir.path());
+    let q = BlockQuerier::new(Arc::new(block), 100_000, 2_000_000);
+    use MatchType::*;
+    let cases: Vec<Vec<Matcher>> = vec![
+        vec![m(Equal, "__name__", "up")],
+        vec![m(Equal, "__name__", "up"), m(Equal, "job", "job1")],
+        vec![m(NotEqual, "job", "job1")],
+        vec![m(Equal, "job", "")],
+        vec![m(NotEqual, "job", "")],
+        vec![m(RegexMatch, "job", "job1|job3")],
+        vec![m(RegexMatch, "job", "job.*")],
+        vec![m(RegexMatch, "job", "job1|")],
+        vec![m(RegexNoMatch, "job", "job1|job2")],
+        vec![m(RegexNoMatch, "job", ".+")],
+        vec![m(RegexMatch, "i", "0.*"), m(RegexNoMatch, "__name__", "up")],
+        vec![m(Equal, "env", "")],
+        vec![m(RegexMatch, "zone", "a.b")],
+        vec![m(Equal, "nope", "")],
+        vec![m(Equal, "nope", "x")],
+        vec![m(RegexMatch, "__name__", ".*")],
+        vec![m(RegexMatch, "__name__", "up|down"), m(NotEqual, "i", "01"), m(Equal, "job", "")],
+    ];
+    let input = series_set();
+    for ms in cases {
+        let got = collect(q.select(true, None, &ms));
+        let want: Vec<(Labels, Vec<(i64, f64)>)> = input
+            .iter()
+            .filter(|(l, _)| storage::matches_all(l, &ms))
+            .map(|(l, s)| {
+                let s = s
+                    .iter()
+                    .copied()
+                    .filter(|&(t, _)| (100_000..=2_000_000).contains(&t))
+                    .collect();
+                (l.clone(), s)
+            })
+            .collect();
+        let mut want = want;
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got, want, "matchers {ms:?}");
+    }
+}
+
+#[test]
+fn label_names_and_values_with_and_without_matchers() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = BlockQuerier::new(Arc::new(write_block(dir.path())), i64::MIN, i64::MAX);
+    assert_eq!(
+        q.label_names(None, &[]).unwrap(),
+        vec!["__name__", "i", "job", "zone"]
+    );
+    assert_eq!(q.label_values("job", None, &[]).unwrap(), vec!["job1", "job2", "job3"]);
+    let ms = [m(MatchType::Equal, "__name__", "up")];
+    // up: i = 0, 3, 6, ...; job = i % 4 (none when 0).
+    assert_eq!(
+        q.label_values("job", None, &ms).unwrap(),
+        vec!["job1", "job2", "job3"]
+    );
+    let ms = [m(MatchType::Equal, "i", "05")];
+    assert_eq!(q.label_names(None, &ms).unwrap(), vec!["__name__", "i", "job", "zone"]);
+    let hints = storage::LabelHints { limit: 2 };
+    assert_eq!(q.label_values("i", Some(&hints), &[]).unwrap(), vec!["00", "01"]);
+}
+
+#[test]
+fn iterators_seek_and_respect_tombstones() {
+    let dir = tempfile::tempdir().unwrap();
+    let block = write_block(dir.path());
+    // Delete [150000, 300000] of every series.
+    let mut t = crate::tombstones::Tombstones::new();
+    for id in block.index().all_postings().unwrap() {
+        t.add(id, Interval { mint: 150_000, maxt: 300_000 });
+    }
+    t.write(block.dir()).unwrap();
+    let block = Block::open(block.dir()).unwrap();
+    let q = BlockQuerier::new(Arc::new(block), 0, 1_000_000);
+    let ms = [m(MatchType::Equal, "i", "00")];
+    let got = collect(q.select(false, None, &ms));
+    assert_eq!(got.len(), 1);
+    let ts: Vec<i64> = got[0].1.iter().map(|s| s.0).collect();
+    assert!(ts.iter().all(|&t| !(150_000..=300_000).contains(&t)));
+    assert!(ts.contains(&135_000) && ts.contains(&315_000));
+    let mut set = q.select(false, None, &ms);
+    let s = set.next().unwrap().unwrap();
+    let mut it = s.iterator();
+    assert_eq!(it.seek(140_000), ValueType::Float);
+    assert_eq!(it.at().0, 315_000);
+    assert_eq!(it.seek(10), ValueType::Float);
+    assert_eq!(it.at().0, 315_000);
+    assert_eq!(it.next(), ValueType::Float);
+    assert_eq!(it.at().0, 330_000);
+    assert_eq!(it.seek(1_000_000), ValueType::None);
+    assert_eq!(it.next(), ValueType::None);
+}
