@@ -1,0 +1,71 @@
+//! Errors returned while loading a configuration.
+
+use std::path::PathBuf;
+
+/// Why a configuration could not be loaded. Messages follow Prometheus's
+/// (`parsing YAML file X: ...`), with the YAML line and column when they are known.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file (the main config or an included scrape config file) could not be read.
+    #[error("reading config file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The YAML was malformed, had an unknown or duplicate field, a value of the wrong type,
+    /// or failed a check made while reading one block.
+    #[error("parsing YAML file {}: {source}", file_name(path))]
+    Yaml {
+        /// The file, `None` for a config given as a string.
+        path: Option<PathBuf>,
+        /// The YAML error, with its position.
+        source: crate::yaml::Error,
+    },
+    /// A check across blocks failed (duplicate job names, a timeout above its interval, …).
+    #[error("parsing YAML file {}: {message}", file_name(path))]
+    Invalid {
+        /// The file, `None` for a config given as a string.
+        path: Option<PathBuf>,
+        /// What is wrong, naming the job or block.
+        message: String,
+    },
+    /// The configuration is not allowed in agent mode.
+    #[error("field {field} is not allowed in agent mode")]
+    AgentMode {
+        /// The offending top-level field.
+        field: &'static str,
+    },
+}
+
+fn file_name(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(p) => p.display().to_string(),
+        None => "<string>".to_string(),
+    }
+}
+
+impl Error {
+    /// The YAML line of the error, when known.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            Error::Yaml { source, .. } => source.line,
+            _ => None,
+        }
+    }
+
+    /// The file the error is about, when there is one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::Read { path, .. } => Some(path),
+            Error::Yaml { path, .. } | Error::Invalid { path, .. } => path.as_deref(),
+            Error::AgentMode { .. } => None,
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

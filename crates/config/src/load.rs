@@ -1,0 +1,412 @@
+//! The top-level [`Config`] and loading it as Prometheus does (`config.LoadFile`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::alerting::AlertingConfig;
+use crate::config_struct;
+use crate::discovery::valid_glob_path;
+use crate::error::{Error, Result};
+use crate::global::{GlobalConfig, RuntimeConfig};
+use crate::http_config::join_dir;
+use crate::remote::{RemoteReadConfig, RemoteWriteConfig};
+use crate::scrape::{ScrapeConfig, ScrapeConfigs};
+use crate::storage::{OTLP_TRANSLATION_STRATEGIES, OtlpConfig, StorageConfig, TracingConfig, storage_is_empty};
+use crate::yaml::{self, Validate};
+
+config_struct! {
+    /// A whole `prometheus.yml`, with defaults filled in and every check Prometheus makes
+    /// passed. Relative paths are already joined with the config file's directory.
+    pub struct Config {
+        /// The `global` block.
+        pub global: GlobalConfig,
+        /// The `runtime` block.
+        pub runtime: RuntimeConfig,
+        /// The `alerting` block.
+        #[serde(skip_serializing_if = "AlertingConfig::is_empty")]
+        pub alerting: AlertingConfig,
+        /// Rule file patterns (a `*` is allowed in the last path element).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        pub rule_files: Vec<String>,
+        /// Patterns of files holding more `scrape_configs`.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        pub scrape_config_files: Vec<String>,
+        /// Scrape jobs of the main file (see [`Config::all_scrape_configs`] for the
+        /// included ones too).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        pub scrape_configs: Vec<ScrapeConfig> [non_null = "empty or null scrape config section"],
+        /// The `storage` block.
+        #[serde(skip_serializing_if = "storage_is_empty")]
+        pub storage: StorageConfig,
+        /// The `tracing` block.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub tracing: Option<TracingConfig>,
+        /// Remote write endpoints.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        pub remote_write: Vec<RemoteWriteConfig> [non_null = "empty or null remote write config section"],
+        /// Remote read endpoints.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        pub remote_read: Vec<RemoteReadConfig> [non_null = "empty or null remote read config section"],
+        /// The `otlp` block.
+        pub otlp: OtlpConfig,
+    }
+    skip {
+        /// Jobs read from `scrape_config_files`, each with the file it came from.
+        pub included_scrape_configs: Vec<(PathBuf, ScrapeConfig)>,
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            global: GlobalConfig::defaults(),
+            runtime: RuntimeConfig::default(),
+            alerting: AlertingConfig::default(),
+            rule_files: Vec::new(),
+            scrape_config_files: Vec::new(),
+            scrape_configs: Vec::new(),
+            storage: StorageConfig::default(),
+            tracing: None,
+            remote_write: Vec::new(),
+            remote_read: Vec::new(),
+            otlp: OtlpConfig::default(),
+            included_scrape_configs: Vec::new(),
+        }
+    }
+}
+
+impl Validate for Config {}
+
+/// Go's `os.Expand` with Prometheus's mapping: `$$` is a literal `$`, unset variables expand
+/// to nothing.
+pub(crate) fn expand_env(s: &str, getenv: &dyn Fn(&str) -> Option<String>) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let mut start = 0;
+    while i < b.len() {
+        if b[i] == b'$' && i + 1 < b.len() {
+            out.push_str(&s[start..i]);
+            let rest = &s[i + 1..];
+            let (name, width) = shell_name(rest);
+            if name.is_empty() && width > 0 {
+                // Invalid syntax (`${}` or an unclosed `${`): Go eats the characters.
+            } else if name.is_empty() {
+                out.push('$');
+            } else if name == "$" {
+                out.push('$');
+            } else {
+                out.push_str(&getenv(name).unwrap_or_default());
+            }
+            i += 1 + width;
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&s[start..]);
+    out
+}
+
+fn is_shell_special(c: u8) -> bool {
+    matches!(c, b'*' | b'#' | b'$' | b'@' | b'!' | b'?' | b'-') || c.is_ascii_digit()
+}
+
+fn shell_name(s: &str) -> (&str, usize) {
+    let b = s.as_bytes();
+    if b[0] == b'{' {
+        if b.len() > 2 && is_shell_special(b[1]) && b[2] == b'}' {
+            return (&s[1..2], 3);
+        }
+        for (i, &c) in b.iter().enumerate().skip(1) {
+            if c == b'}' {
+                if i == 1 {
+                    return ("", 2);
+                }
+                return (&s[1..i], i + 1);
+            }
+        }
+        return ("", 1);
+    }
+    if is_shell_special(b[0]) {
+        return (&s[0..1], 1);
+    }
+    let n = b.iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+    (&s[..n], n)
+}
+
+impl Config {
+    /// Loads and checks a configuration file, as `prometheus --config.file` does, including
+    /// the jobs of its `scrape_config_files`.
+    pub fn load_file(path: impl AsRef<Path>) -> Result<Config> {
+        let path = path.as_ref();
+        let content = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        Config::load(&content, Some(path), dir)
+    }
+
+    /// Loads and checks a configuration given as text; relative paths are resolved against
+    /// `base_dir` (pass `""` to leave them relative to the working directory).
+    pub fn load_str(s: &str, base_dir: impl AsRef<Path>) -> Result<Config> {
+        Config::load(s, None, base_dir.as_ref())
+    }
+
+    fn load(s: &str, path: Option<&Path>, dir: &Path) -> Result<Config> {
+        let invalid = |message: String| Error::Invalid { path: path.map(Path::to_path_buf), message };
+        let mut cfg: Config = yaml::from_str(s)
+            .map_err(|source| Error::Yaml { path: path.map(Path::to_path_buf), source })?;
+        cfg.check_all().map_err(invalid)?;
+        let getenv = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        for value in cfg.global.external_labels.values_mut() {
+            *value = expand_env(value, &getenv);
+        }
+        let strategy = cfg.otlp.translation_strategy.as_str();
+        if !OTLP_TRANSLATION_STRATEGIES.contains(&strategy) && !strategy.is_empty() {
+            return Err(invalid(format!("unsupported OTLP translation strategy {strategy:?}")));
+        }
+        if matches!(strategy, "NoTranslation" | "NoUTF8EscapingWithSuffixes")
+            && cfg.global.validation_scheme() == model::ValidationScheme::Legacy
+        {
+            return Err(invalid(format!(
+                "OTLP translation strategy {strategy:?} is not allowed when UTF8 is disabled"
+            )));
+        }
+        cfg.set_directory(dir);
+        cfg.load_scrape_config_files()?;
+        Ok(cfg)
+    }
+
+    /// The checks Go's `Config.UnmarshalYAML` makes across blocks.
+    fn check_all(&mut self) -> std::result::Result<(), String> {
+        // An empty `global:` block leaves zero values; fill the defaults again.
+        self.global.validate()?;
+        for rf in &self.rule_files {
+            if !valid_glob_path(rf) {
+                return Err(format!("invalid rule file path {rf:?}"));
+            }
+        }
+        for sf in &self.scrape_config_files {
+            if !valid_glob_path(sf) {
+                return Err(format!("invalid scrape config file path {sf:?}"));
+            }
+        }
+        let mut jobs: Vec<&str> = Vec::new();
+        for sc in &mut self.scrape_configs {
+            sc.apply_global(&self.global)?;
+        }
+        for sc in &self.scrape_configs {
+            if jobs.contains(&sc.job_name.as_str()) {
+                return Err(format!("found multiple scrape configs with job name {:?}", sc.job_name));
+            }
+            jobs.push(&sc.job_name);
+        }
+        let scheme = self.global.validation_scheme();
+        self.alerting.check(scheme)?;
+        let mut names: Vec<&str> = Vec::new();
+        for rw in &mut self.remote_write {
+            for rc in &mut rw.write_relabel_configs {
+                rc.validate(scheme).map_err(|e| e.to_string())?;
+                rc.name_validation_scheme = scheme;
+            }
+        }
+        for rw in &self.remote_write {
+            if !rw.name.is_empty() && names.contains(&rw.name.as_str()) {
+                return Err(format!("found multiple remote write configs with job name {:?}", rw.name));
+            }
+            names.push(&rw.name);
+        }
+        let mut names: Vec<&str> = Vec::new();
+        for rr in &self.remote_read {
+            if !rr.name.is_empty() && names.contains(&rr.name.as_str()) {
+                return Err(format!("found multiple remote read configs with job name {:?}", rr.name));
+            }
+            names.push(&rr.name);
+        }
+        Ok(())
+    }
+
+    /// Joins every relative file path with `dir` (Go's `SetDirectory`).
+    pub fn set_directory(&mut self, dir: &Path) {
+        if dir.as_os_str().is_empty() {
+            return;
+        }
+        self.global.set_directory(dir);
+        for am in &mut self.alerting.alertmanagers {
+            am.set_directory(dir);
+        }
+        if let Some(t) = &mut self.tracing {
+            t.set_directory(dir);
+        }
+        for f in self.rule_files.iter_mut().chain(self.scrape_config_files.iter_mut()) {
+            join_dir(dir, f);
+        }
+        for sc in &mut self.scrape_configs {
+            sc.set_directory(dir);
+        }
+        for rw in &mut self.remote_write {
+            rw.set_directory(dir);
+        }
+        for rr in &mut self.remote_read {
+            rr.set_directory(dir);
+        }
+    }
+
+    /// Reads the jobs of `scrape_config_files` (Go's `GetScrapeConfigs`): each file must hold
+    /// valid jobs whose names are unique across all files and the main config.
+    fn load_scrape_config_files(&mut self) -> Result<()> {
+        let mut seen: HashMap<String, String> = self
+            .scrape_configs
+            .iter()
+            .map(|sc| (sc.job_name.clone(), "main config file".to_string()))
+            .collect();
+        let mut included = Vec::new();
+        for pattern in &self.scrape_config_files {
+            let paths = glob::glob(pattern).map_err(|e| Error::Invalid {
+                path: None,
+                message: format!("error retrieving scrape config files for {pattern:?}: {e}"),
+            })?;
+            let mut files: Vec<PathBuf> = paths.filter_map(|p| p.ok()).collect();
+            files.sort();
+            for file in files {
+                let content = std::fs::read_to_string(&file)
+                    .map_err(|source| Error::Read { path: file.clone(), source })?;
+                let file_err = |message: String| Error::Invalid { path: Some(file.clone()), message };
+                let parsed: ScrapeConfigs = yaml::from_str(&content)
+                    .map_err(|source| Error::Yaml { path: Some(file.clone()), source })?;
+                for mut sc in parsed.scrape_configs {
+                    sc.apply_global(&self.global).map_err(file_err)?;
+                    if let Some(first) = seen.get(&sc.job_name) {
+                        return Err(file_err(format!(
+                            "found multiple scrape configs with job name {:?}, first found in {first}",
+                            sc.job_name
+                        )));
+                    }
+                    let abs = std::path::absolute(&file).unwrap_or_else(|_| file.clone());
+                    seen.insert(sc.job_name.clone(), format!("{:?}", abs.display().to_string()));
+                    sc.set_directory(file.parent().unwrap_or(Path::new("")));
+                    included.push((file.clone(), sc));
+                }
+            }
+        }
+        self.included_scrape_configs = included;
+        Ok(())
+    }
+
+    /// Every scrape job: the main file's, then those of `scrape_config_files`.
+    pub fn all_scrape_configs(&self) -> impl Iterator<Item = &ScrapeConfig> {
+        self.scrape_configs.iter().chain(self.included_scrape_configs.iter().map(|(_, sc)| sc))
+    }
+
+    /// Fails when the configuration uses blocks an agent (`--agent`) does not support.
+    pub fn check_agent_mode(&self) -> Result<()> {
+        if !self.alerting.is_empty() {
+            return Err(Error::AgentMode { field: "alerting" });
+        }
+        if !self.rule_files.is_empty() {
+            return Err(Error::AgentMode { field: "rule_files" });
+        }
+        if !self.remote_read.is_empty() {
+            return Err(Error::AgentMode { field: "remote_read" });
+        }
+        Ok(())
+    }
+
+    /// The configuration as YAML, secrets shown as `<secret>` (for `/api/v1/status/config`).
+    pub fn to_yaml(&self) -> String {
+        // Every value here serializes to plain YAML (strings, numbers, maps, sequences).
+        yaml::to_string(self).unwrap_or_else(|e| format!("<error creating config string: {e}>"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_expansion_follows_go_os_expand() {
+        let env = |n: &str| (n == "TEST").then(|| "TestValue".to_string());
+        assert_eq!(expand_env("foo${TEST}bar", &env), "fooTestValuebar");
+        assert_eq!(expand_env("${TEST}", &env), "TestValue");
+        assert_eq!(expand_env("foo$${TEST}", &env), "foo${TEST}");
+        assert_eq!(expand_env("foo$$bar", &env), "foo$bar");
+        assert_eq!(expand_env("$UNSET-x", &env), "-x");
+        assert_eq!(expand_env("end$", &env), "end$");
+    }
+
+    #[test]
+    fn empty_config_has_the_defaults() {
+        let c = Config::load_str("", "").unwrap();
+        assert_eq!(c.global.scrape_interval, model::Duration::from_secs(60));
+        assert_eq!(c.global.scrape_timeout, model::Duration::from_secs(10));
+        assert_eq!(c.global.evaluation_interval, model::Duration::from_secs(60));
+        let c2 = Config::load_str("global:\n", "").unwrap();
+        assert_eq!(c2.global, c.global);
+    }
+
+    #[test]
+    fn jobs_inherit_global_settings() {
+        let c = Config::load_str(
+            "global: {scrape_interval: 15s, sample_limit: 5}\nscrape_configs:\n- job_name: a\n- job_name: b\n  scrape_interval: 5s\n",
+            "",
+        )
+        .unwrap();
+        let a = &c.scrape_configs[0];
+        assert_eq!(a.scrape_interval, model::Duration::from_secs(15));
+        assert_eq!(a.scrape_timeout, model::Duration::from_secs(10));
+        assert_eq!(a.sample_limit, 5);
+        let b = &c.scrape_configs[1];
+        assert_eq!(b.scrape_timeout, model::Duration::from_secs(5));
+        assert_eq!(b.metrics_path, "/metrics");
+        assert!(b.honor_timestamps);
+    }
+
+    #[test]
+    fn cross_block_errors_name_the_job() {
+        let err = Config::load_str("scrape_configs:\n- job_name: a\n- job_name: a\n", "").unwrap_err();
+        assert!(err.to_string().contains("found multiple scrape configs with job name \"a\""), "{err}");
+        let err =
+            Config::load_str("scrape_configs:\n- job_name: a\n  scrape_interval: 5s\n  scrape_timeout: 6s\n", "")
+                .unwrap_err();
+        assert!(err.to_string().contains("scrape timeout greater than scrape interval"), "{err}");
+    }
+
+    #[test]
+    fn yaml_errors_carry_line_and_field() {
+        let err = Config::load_str("global:\n  scrape_interval: 1m\n  bogus: 1\n", "").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("field bogus not found"), "{msg}");
+        assert!(err.line().is_some(), "{msg}");
+    }
+
+    #[test]
+    fn relative_paths_join_the_base_dir() {
+        let c = Config::load_str(
+            "rule_files: [r.yml, /abs/x.yml]\nscrape_configs:\n- job_name: a\n  file_sd_configs: [{files: [t/*.json]}]\n",
+            "/etc/prom",
+        )
+        .unwrap();
+        assert_eq!(c.rule_files, ["/etc/prom/r.yml", "/abs/x.yml"]);
+        let crate::discovery::ServiceDiscoveryConfig::File(f) = &c.scrape_configs[0].service_discovery_configs.0[0]
+        else {
+            panic!("expected file SD");
+        };
+        assert_eq!(f.files, ["/etc/prom/t/*.json"]);
+    }
+
+    #[test]
+    fn printed_config_hides_secrets_and_reloads() {
+        let c = Config::load_str(
+            "scrape_configs:\n- job_name: a\n  basic_auth: {username: u, password: hunter2}\n  static_configs: [{targets: ['h:1']}]\n",
+            "",
+        )
+        .unwrap();
+        let out = c.to_yaml();
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(out.contains("<secret>"), "{out}");
+        let back = Config::load_str(&out, "").unwrap();
+        assert_eq!(back.scrape_configs[0].job_name, "a");
+    }
+}
