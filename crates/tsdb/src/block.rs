@@ -114,8 +114,10 @@ impl BlockMeta {
             path: path.clone(),
             source,
         })?;
-        let meta: BlockMeta =
-            serde_json::from_slice(&b).map_err(|source| Error::Meta { path: path.clone(), source })?;
+        let meta: BlockMeta = serde_json::from_slice(&b).map_err(|source| Error::Meta {
+            path: path.clone(),
+            source,
+        })?;
         if meta.version != META_VERSION_1 {
             return Err(Error::Corrupt {
                 path,
@@ -260,7 +262,10 @@ pub fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
             path: dir.to_path_buf(),
             source,
         })?;
-        let is_ulid = e.file_name().to_str().is_some_and(|n| n.parse::<Ulid>().is_ok());
+        let is_ulid = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.parse::<Ulid>().is_ok());
         if is_ulid && e.path().join(META_FILENAME).is_file() {
             out.push(e.path());
         }

@@ -116,7 +116,10 @@ mod tests {
         // 30 samples at 15 s span 435 s of a 2 h range: the chunk ends early.
         let end = compute_chunk_end_time(0, 435_000, 7_200_000, 4.0);
         assert_eq!(end, 1_800_000);
-        assert_eq!(compute_chunk_end_time(0, 7_000_000, 7_200_000, 4.0), 7_200_000);
+        assert_eq!(
+            compute_chunk_end_time(0, 7_000_000, 7_200_000, 4.0),
+            7_200_000
+        );
         assert_eq!(range_for_timestamp(7_199_999, 7_200_000), 7_200_000);
         assert_eq!(range_for_timestamp(7_200_000, 7_200_000), 14_400_000);
     }

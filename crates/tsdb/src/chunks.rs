@@ -156,7 +156,10 @@ impl ChunkReader {
         if off < SEGMENT_HEADER_SIZE || off >= data.len() {
             return Err(corrupt(
                 off,
-                format!("chunk reference {r:#x} points outside the segment ({} bytes)", data.len()),
+                format!(
+                    "chunk reference {r:#x} points outside the segment ({} bytes)",
+                    data.len()
+                ),
             ));
         }
         let field = &data[off..data.len().min(off + MAX_CHUNK_LEN_FIELD)];
@@ -172,7 +175,10 @@ impl ChunkReader {
             .ok_or_else(|| {
                 corrupt(
                     off,
-                    format!("chunk of {len} bytes runs past the end of the segment ({} bytes)", data.len()),
+                    format!(
+                        "chunk of {len} bytes runs past the end of the segment ({} bytes)",
+                        data.len()
+                    ),
                 )
             })?;
         let stored = u32::from_be_bytes([data[end], data[end + 1], data[end + 2], data[end + 3]]);
@@ -180,7 +186,9 @@ impl ChunkReader {
         if stored != computed {
             return Err(corrupt(
                 end,
-                format!("chunk checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"),
+                format!(
+                    "chunk checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
+                ),
             ));
         }
         Ok(StoredChunk {
@@ -323,7 +331,10 @@ mod tests {
             let got = r.chunk(*cref).unwrap();
             assert_eq!(got.encoding, 1);
             assert_eq!(got.data.as_ref(), c.bytes());
-            assert_eq!(got.to_xor().unwrap(), XorChunk::from_bytes(c.bytes().to_vec()).unwrap());
+            assert_eq!(
+                got.to_xor().unwrap(),
+                XorChunk::from_bytes(c.bytes().to_vec()).unwrap()
+            );
         }
         assert!(r.chunk(chunk_ref(99, 8)).is_err());
         assert!(r.chunk(chunk_ref(0, 3)).is_err());

@@ -163,7 +163,8 @@ impl BlockWriter {
         }
         std::fs::create_dir_all(&tmp).map_err(io("creating", &tmp))?;
         let result = (|| -> Result<()> {
-            let mut cw = ChunkWriter::with_segment_size(&tmp.join(CHUNKS_DIRNAME), self.segment_size)?;
+            let mut cw =
+                ChunkWriter::with_segment_size(&tmp.join(CHUNKS_DIRNAME), self.segment_size)?;
             let symbols: BTreeSet<String> = series
                 .iter()
                 .flat_map(|(l, _)| {
@@ -435,6 +436,9 @@ pub fn compact_block_metas(ulid: Ulid, metas: &[&BlockMeta]) -> BlockMeta {
     }
 }
 
+/// One block's part of a series: block index, chunk metas, deleted intervals.
+type SeriesPart = (usize, Vec<ChunkMeta>, Vec<Interval>);
+
 /// Merges `blocks` into one new block in `dest`.
 pub fn compact_blocks(dest: &Path, blocks: &[Block]) -> Result<Option<Ulid>> {
     if blocks.is_empty() {
@@ -443,8 +447,7 @@ pub fn compact_blocks(dest: &Path, blocks: &[Block]) -> Result<Option<Ulid>> {
     let metas: Vec<&BlockMeta> = blocks.iter().map(Block::meta).collect();
     let meta = compact_block_metas(Ulid::new(), &metas);
     // Labels -> chunks from each block, with that block's tombstones for the series.
-    let mut by_labels: BTreeMap<Labels, Vec<(usize, Vec<ChunkMeta>, Vec<Interval>)>> =
-        BTreeMap::new();
+    let mut by_labels: BTreeMap<Labels, Vec<SeriesPart>> = BTreeMap::new();
     for (bi, b) in blocks.iter().enumerate() {
         let mut chunks = Vec::new();
         for id in b.index().all_postings()? {

@@ -135,11 +135,17 @@ impl IndexReader {
         let mut h = Decbuf::new(&b[..HEADER_LEN], 0);
         let magic = h.be32("magic")?;
         if magic != MAGIC_INDEX {
-            return Err(Corrupt::new(0, format!("invalid index magic {magic:#010x}")));
+            return Err(Corrupt::new(
+                0,
+                format!("invalid index magic {magic:#010x}"),
+            ));
         }
         let version = h.byte("version")?;
         if !(1..=3).contains(&version) {
-            return Err(Corrupt::new(4, format!("unknown index format version {version}")));
+            return Err(Corrupt::new(
+                4,
+                format!("unknown index format version {version}"),
+            ));
         }
         self.version = version;
         self.toc = read_toc(b)?;
@@ -171,9 +177,10 @@ impl IndexReader {
                         return Err(Corrupt::new(off, "symbols are not sorted"));
                     }
                     last = Some(s);
-                    symbol_offsets.push(u32::try_from(off).map_err(|_| {
-                        Corrupt::new(off, "symbol beyond 4 GiB".to_string())
-                    })?);
+                    symbol_offsets.push(
+                        u32::try_from(off)
+                            .map_err(|_| Corrupt::new(off, "symbol beyond 4 GiB".to_string()))?,
+                    );
                 }
             }
         }
@@ -256,7 +263,10 @@ impl IndexReader {
             let Some(&off) = self.symbol_offsets.get(r as usize) else {
                 return Err(Corrupt::new(
                     0,
-                    format!("unknown symbol reference {r} ({} symbols)", self.symbol_offsets.len()),
+                    format!(
+                        "unknown symbol reference {r} ({} symbols)",
+                        self.symbol_offsets.len()
+                    ),
                 ));
             };
             u64::from(off)
@@ -313,7 +323,10 @@ impl IndexReader {
             if d.remaining() < n.saturating_mul(4) {
                 return Err(Corrupt::new(
                     d.offset(),
-                    format!("postings list claims {n} entries in {} bytes", d.remaining()),
+                    format!(
+                        "postings list claims {n} entries in {} bytes",
+                        d.remaining()
+                    ),
                 ));
             }
             let mut out = Vec::with_capacity(n);
@@ -338,12 +351,15 @@ impl IndexReader {
         let off = if self.version == FORMAT_V1 {
             id
         } else {
-            id.checked_mul(SERIES_BYTE_ALIGN).unwrap_or(u64::MAX)
+            id.saturating_mul(SERIES_BYTE_ALIGN)
         };
         let mut pairs: Vec<(&str, &str)> = Vec::new();
         let mut read = || -> DResult<()> {
             if off < self.toc.series || off >= self.data.len() as u64 {
-                return Err(Corrupt::new(off, format!("series reference {id} out of range")));
+                return Err(Corrupt::new(
+                    off,
+                    format!("series reference {id} out of range"),
+                ));
             }
             let mut d = uvarint_section_at(&self.data, off, "series")?;
             let nlabels = d.uvarint("label count")?;
@@ -351,12 +367,8 @@ impl IndexReader {
                 let at = d.offset();
                 let n = d.uvarint32("label name reference")?;
                 let v = d.uvarint32("label value reference")?;
-                let name = self
-                    .lookup_symbol(n)
-                    .map_err(|c| Corrupt::new(at, c.msg))?;
-                let value = self
-                    .lookup_symbol(v)
-                    .map_err(|c| Corrupt::new(at, c.msg))?;
+                let name = self.lookup_symbol(n).map_err(|c| Corrupt::new(at, c.msg))?;
+                let value = self.lookup_symbol(v).map_err(|c| Corrupt::new(at, c.msg))?;
                 pairs.push((name, value));
             }
             let nchunks = d.uvarint("chunk count")?;

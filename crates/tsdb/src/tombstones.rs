@@ -111,11 +111,17 @@ impl Tombstones {
             msg,
         };
         if b.len() < 9 {
-            return Err(corrupt(0, format!("tombstones file of {} bytes is too short", b.len())));
+            return Err(corrupt(
+                0,
+                format!("tombstones file of {} bytes is too short", b.len()),
+            ));
         }
         let magic = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         if magic != MAGIC_TOMBSTONE {
-            return Err(corrupt(0, format!("invalid tombstones magic {magic:#010x}")));
+            return Err(corrupt(
+                0,
+                format!("invalid tombstones magic {magic:#010x}"),
+            ));
         }
         if b[4] != TOMBSTONE_FORMAT_V1 {
             return Err(corrupt(4, format!("unknown tombstones format {}", b[4])));
@@ -127,7 +133,9 @@ impl Tombstones {
         if stored != computed {
             return Err(corrupt(
                 crc_at as u64,
-                format!("tombstones checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"),
+                format!(
+                    "tombstones checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
+                ),
             ));
         }
         let mut d = Decbuf::new(body, 5);
@@ -180,10 +188,25 @@ mod tests {
         add_interval(&mut ivs, Interval { mint: 21, maxt: 25 });
         assert_eq!(
             ivs,
-            vec![Interval { mint: 10, maxt: 25 }, Interval { mint: 30, maxt: 40 }]
+            vec![
+                Interval { mint: 10, maxt: 25 },
+                Interval { mint: 30, maxt: 40 }
+            ]
         );
-        add_interval(&mut ivs, Interval { mint: i64::MIN, maxt: 35 });
-        assert_eq!(ivs, vec![Interval { mint: i64::MIN, maxt: 40 }]);
+        add_interval(
+            &mut ivs,
+            Interval {
+                mint: i64::MIN,
+                maxt: 35,
+            },
+        );
+        assert_eq!(
+            ivs,
+            vec![Interval {
+                mint: i64::MIN,
+                maxt: 40
+            }]
+        );
     }
 
     #[test]
@@ -191,7 +214,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(Tombstones::read(dir.path()).unwrap().is_empty());
         let mut t = Tombstones::new();
-        t.add(16, Interval { mint: -5, maxt: 100 });
+        t.add(
+            16,
+            Interval {
+                mint: -5,
+                maxt: 100,
+            },
+        );
         t.add(32, Interval { mint: 7, maxt: 9 });
         t.write(dir.path()).unwrap();
         assert_eq!(Tombstones::read(dir.path()).unwrap(), t);

@@ -49,10 +49,12 @@ fn random_u128() -> u128 {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(n);
         h.write_u64(half);
-        h.write_u128(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
         out = (out << 64) | u128::from(h.finish());
     }
     out

@@ -124,7 +124,11 @@ impl BitReader {
         self.valid -= need;
         let low = (self.buffer >> self.valid) & low_mask(need);
         // `need` >= 1 here, so `high << need` only drops bits when have + need > 64 (never).
-        Some(if need >= 64 { low } else { (high << need) | low })
+        Some(if need >= 64 {
+            low
+        } else {
+            (high << need) | low
+        })
     }
 
     /// Reads a Go `binary.Uvarint` byte by byte.

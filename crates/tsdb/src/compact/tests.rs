@@ -22,7 +22,10 @@ fn write(dir: &Path, mint: i64, maxt: i64, step: i64) -> Ulid {
             .collect();
         (labels(i), encode_chunks(&samples).unwrap())
     });
-    BlockWriter::new(dir).write(series, mint, maxt).unwrap().unwrap()
+    BlockWriter::new(dir)
+        .write(series, mint, maxt)
+        .unwrap()
+        .unwrap()
 }
 
 fn all_samples(block: Block) -> Vec<(Labels, Vec<(i64, f64)>)> {
@@ -59,7 +62,10 @@ fn write_trims_to_range_and_skips_empty_blocks() {
     assert_eq!(block.meta().stats.num_samples, 3);
     assert_eq!(block.meta().compaction.level, 1);
     assert_eq!(block.meta().compaction.sources, vec![ulid]);
-    assert_eq!(all_samples(block)[0].1, vec![(200, 2.0), (300, 3.0), (400, 4.0)]);
+    assert_eq!(
+        all_samples(block)[0].1,
+        vec![(200, 2.0), (300, 3.0), (400, 4.0)]
+    );
     let none = BlockWriter::new(dir.path())
         .write([(labels(0), encode_chunks(&samples).unwrap())], 5000, 6000)
         .unwrap();
@@ -92,7 +98,11 @@ fn plans_and_compacts_a_full_range_with_correct_meta() {
     assert_eq!(meta.compaction.level, 2);
     assert_eq!(meta.compaction.sources, vec![a, b, c]);
     assert_eq!(
-        meta.compaction.parents.iter().map(|p| p.ulid).collect::<Vec<_>>(),
+        meta.compaction
+            .parents
+            .iter()
+            .map(|p| p.ulid)
+            .collect::<Vec<_>>(),
         vec![a, b, c]
     );
     assert_eq!(meta.stats.num_series, 3);

@@ -100,7 +100,10 @@ impl<'a> Decbuf<'a> {
                 self.pos += n;
                 Ok(v)
             }
-            None => Err(Corrupt::new(start, format!("invalid uvarint reading {what}"))),
+            None => Err(Corrupt::new(
+                start,
+                format!("invalid uvarint reading {what}"),
+            )),
         }
     }
 
@@ -168,11 +171,7 @@ pub(crate) fn section_at<'a>(file: &'a [u8], off: u64, what: &str) -> DResult<De
 }
 
 /// Like [`section_at`] with a uvarint length (series entries of the index).
-pub(crate) fn uvarint_section_at<'a>(
-    file: &'a [u8],
-    off: u64,
-    what: &str,
-) -> DResult<Decbuf<'a>> {
+pub(crate) fn uvarint_section_at<'a>(file: &'a [u8], off: u64, what: &str) -> DResult<Decbuf<'a>> {
     let start = usize::try_from(off)
         .ok()
         .filter(|&s| s <= file.len())

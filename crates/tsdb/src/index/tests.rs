@@ -10,7 +10,10 @@ fn sample_series() -> Vec<(Labels, Vec<ChunkMeta>)> {
     let mut out = Vec::new();
     for i in 0..20 {
         let labels = Labels::from_pairs([
-            ("__name__", if i % 2 == 0 { "up" } else { "down" }.to_string()),
+            (
+                "__name__",
+                if i % 2 == 0 { "up" } else { "down" }.to_string(),
+            ),
             ("i", format!("{i:03}")),
             ("job", format!("job{}", i % 3)),
         ]);

@@ -58,10 +58,9 @@ impl IndexWriter {
     }
 
     fn symbol(&self, s: &str) -> Result<u32> {
-        self.symbols
-            .get(s)
-            .copied()
-            .ok_or_else(|| Error::InvalidArgument(format!("symbol {s:?} is not in the symbol table")))
+        self.symbols.get(s).copied().ok_or_else(|| {
+            Error::InvalidArgument(format!("symbol {s:?} is not in the symbol table"))
+        })
     }
 
     /// Adds a series with its chunks (sorted by time, non-overlapping); returns its
@@ -89,7 +88,7 @@ impl IndexWriter {
             }
         }
         // Pad to 16 bytes: the reference is the offset / 16.
-        while self.buf.len() as u64 % SERIES_BYTE_ALIGN != 0 {
+        while !(self.buf.len() as u64).is_multiple_of(SERIES_BYTE_ALIGN) {
             self.buf.put_byte(0);
         }
         let off = self.buf.len() as u64;
@@ -132,7 +131,7 @@ impl IndexWriter {
         // No label indices are written (readers have not used them since v2), only an
         // empty label offset table, so that every TOC entry points at a valid section.
         self.toc.label_indices = self.buf.len() as u64;
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.put_byte(0);
         }
         self.toc.postings = self.buf.len() as u64;
@@ -142,7 +141,7 @@ impl IndexWriter {
         let lists = std::iter::once((("".to_string(), "".to_string()), all)).chain(postings);
         let mut count = 0u32;
         for ((name, value), refs) in lists {
-            while self.buf.len() % 4 != 0 {
+            while !self.buf.len().is_multiple_of(4) {
                 self.buf.put_byte(0);
             }
             table.put_uvarint(2);

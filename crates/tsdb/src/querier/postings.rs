@@ -75,14 +75,24 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn set(v: &[u64]) -> Vec<u64> {
-        v.iter().copied().collect::<BTreeSet<_>>().into_iter().collect()
+        v.iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
     }
 
     #[test]
     fn basic_operations() {
-        assert_eq!(intersect(vec![vec![1, 2, 3, 5], vec![2, 5, 7], vec![0, 2, 5]]), vec![2, 5]);
+        assert_eq!(
+            intersect(vec![vec![1, 2, 3, 5], vec![2, 5, 7], vec![0, 2, 5]]),
+            vec![2, 5]
+        );
         assert_eq!(intersect(vec![]), Vec::<u64>::new());
-        assert_eq!(merge(vec![vec![1, 4], vec![2, 4, 9], vec![]]), vec![1, 2, 4, 9]);
+        assert_eq!(
+            merge(vec![vec![1, 4], vec![2, 4, 9], vec![]]),
+            vec![1, 2, 4, 9]
+        );
         assert_eq!(without(&[1, 2, 3, 4], &[2, 4, 6]), vec![1, 3]);
     }
 

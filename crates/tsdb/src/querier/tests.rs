@@ -12,7 +12,10 @@ fn series_set() -> Vec<(Labels, Vec<(i64, f64)>)> {
     let mut out = Vec::new();
     for i in 0..30 {
         let mut pairs = vec![
-            ("__name__".to_string(), ["up", "down", "sideways"][i % 3].to_string()),
+            (
+                "__name__".to_string(),
+                ["up", "down", "sideways"][i % 3].to_string(),
+            ),
             ("i".to_string(), format!("{i:02}")),
         ];
         if i % 4 != 0 {
@@ -21,7 +24,9 @@ fn series_set() -> Vec<(Labels, Vec<(i64, f64)>)> {
         if i % 5 == 0 {
             pairs.push(("zone".to_string(), "a\nb".to_string()));
         }
-        let samples: Vec<(i64, f64)> = (0..300).map(|k| (k * 15_000 + i as i64, (k * i as i64) as f64)).collect();
+        let samples: Vec<(i64, f64)> = (0..300)
+            .map(|k| (k * 15_000 + i as i64, (k * i as i64) as f64))
+            .collect();
         out.push((Labels::from_pairs(pairs), samples));
     }
     out
@@ -84,7 +89,11 @@ fn select_matches_brute_force_for_many_matcher_sets() {
         vec![m(Equal, "nope", "")],
         vec![m(Equal, "nope", "x")],
         vec![m(RegexMatch, "__name__", ".*")],
-        vec![m(RegexMatch, "__name__", "up|down"), m(NotEqual, "i", "01"), m(Equal, "job", "")],
+        vec![
+            m(RegexMatch, "__name__", "up|down"),
+            m(NotEqual, "i", "01"),
+            m(Equal, "job", ""),
+        ],
     ];
     let input = series_set();
     for ms in cases {
@@ -115,7 +124,10 @@ fn label_names_and_values_with_and_without_matchers() {
         q.label_names(None, &[]).unwrap(),
         vec!["__name__", "i", "job", "zone"]
     );
-    assert_eq!(q.label_values("job", None, &[]).unwrap(), vec!["job1", "job2", "job3"]);
+    assert_eq!(
+        q.label_values("job", None, &[]).unwrap(),
+        vec!["job1", "job2", "job3"]
+    );
     let ms = [m(MatchType::Equal, "__name__", "up")];
     // up: i = 0, 3, 6, ...; job = i % 4 (none when 0).
     assert_eq!(
@@ -123,9 +135,15 @@ fn label_names_and_values_with_and_without_matchers() {
         vec!["job1", "job2", "job3"]
     );
     let ms = [m(MatchType::Equal, "i", "05")];
-    assert_eq!(q.label_names(None, &ms).unwrap(), vec!["__name__", "i", "job", "zone"]);
+    assert_eq!(
+        q.label_names(None, &ms).unwrap(),
+        vec!["__name__", "i", "job", "zone"]
+    );
     let hints = storage::LabelHints { limit: 2 };
-    assert_eq!(q.label_values("i", Some(&hints), &[]).unwrap(), vec!["00", "01"]);
+    assert_eq!(
+        q.label_values("i", Some(&hints), &[]).unwrap(),
+        vec!["00", "01"]
+    );
 }
 
 #[test]
@@ -135,7 +153,13 @@ fn iterators_seek_and_respect_tombstones() {
     // Delete [150000, 300000] of every series.
     let mut t = crate::tombstones::Tombstones::new();
     for id in block.index().all_postings().unwrap() {
-        t.add(id, Interval { mint: 150_000, maxt: 300_000 });
+        t.add(
+            id,
+            Interval {
+                mint: 150_000,
+                maxt: 300_000,
+            },
+        );
     }
     t.write(block.dir()).unwrap();
     let block = Block::open(block.dir()).unwrap();

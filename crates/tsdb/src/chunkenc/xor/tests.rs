@@ -47,7 +47,23 @@ fn known_encoding_of_a_regular_series() {
     // (same value); then 0 0 for the third sample.
     assert_eq!(
         c.bytes(),
-        &[0, 3, 0xd0, 0x0f, 0, 0, 0, 0, 0, 0, 0, 0, 0x98, 0x75, 0b0000_0000]
+        &[
+            0,
+            3,
+            0xd0,
+            0x0f,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0x98,
+            0x75,
+            0b0000_0000
+        ]
     );
 }
 

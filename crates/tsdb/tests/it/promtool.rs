@@ -1,0 +1,157 @@
+//! Blocks written by this crate are read by the real promtool 2.42.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use model::Labels;
+use tsdb::block::Block;
+use tsdb::compact::{BlockWriter, encode_chunks};
+
+const PROMTOOL: &str = "/usr/bin/promtool";
+
+fn have_promtool() -> bool {
+    if Path::new(PROMTOOL).is_file() {
+        return true;
+    }
+    eprintln!("notice: skipping, {PROMTOOL} not found");
+    false
+}
+
+fn test_series() -> Vec<(Labels, Vec<(i64, f64)>)> {
+    let mut out = Vec::new();
+    let base = 1_700_000_000_000i64;
+    for i in 0..5 {
+        let labels = Labels::from_pairs([
+            (
+                "__name__",
+                if i < 3 {
+                    "rs_requests_total"
+                } else {
+                    "rs_temperature"
+                }
+                .to_string(),
+            ),
+            ("instance", format!("host-{i}")),
+            ("note", "a \"quoted\" value, ü".to_string()),
+        ]);
+        let samples = (0..500)
+            .map(|k| {
+                let v = match i {
+                    0 => k as f64 * 3.0,
+                    1 => (k as f64 * 0.37).sin() * 100.0,
+                    2 if k == 250 => f64::from_bits(0x7ff0_0000_0000_0002),
+                    _ => 20.0 + (k % 7) as f64 * 0.25,
+                };
+                (base + k * 15_000 + (k % 3), v)
+            })
+            .collect();
+        out.push((labels, samples));
+    }
+    out
+}
+
+/// Parses `promtool tsdb dump` lines: `{labels} value timestamp`.
+fn parse_dump(text: &str) -> BTreeMap<String, Vec<(i64, String)>> {
+    let mut out: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let close = line.rfind('}').expect("labels");
+        let labels = line[..=close].to_string();
+        let mut f = line[close + 1..].split_whitespace();
+        let v = f.next().expect("value").to_string();
+        let t: i64 = f.next().expect("ts").parse().expect("ts");
+        out.entry(labels).or_default().push((t, v));
+    }
+    out
+}
+
+/// Go's `%g` for the values in the test set (integers, short decimals, NaN).
+fn go_g(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".to_string();
+    }
+    let s = format!("{v}");
+    if s.contains('e') || s.len() < 21 {
+        return s;
+    }
+    format!("{v:e}")
+}
+
+#[test]
+fn promtool_reads_blocks_we_write() {
+    if !have_promtool() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir(data.path().join("wal")).unwrap();
+    let series = test_series();
+    let base = 1_700_000_000_000i64;
+    let ulid = BlockWriter::new(data.path())
+        .write(
+            series
+                .iter()
+                .map(|(l, s)| (l.clone(), encode_chunks(s).unwrap())),
+            base,
+            base + 3 * 3_600_000,
+        )
+        .unwrap()
+        .unwrap();
+    let block = Block::open(&data.path().join(ulid.to_string())).unwrap();
+    assert_eq!(block.meta().stats.num_samples, 2500);
+
+    let analyze = Command::new(PROMTOOL)
+        .args(["tsdb", "analyze"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&analyze.stdout);
+    assert!(
+        analyze.status.success(),
+        "promtool tsdb analyze failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&analyze.stderr)
+    );
+    assert!(stdout.contains(&ulid.to_string()), "{stdout}");
+    assert!(stdout.contains("Series: 5"), "{stdout}");
+
+    let dump = Command::new(PROMTOOL)
+        .args(["tsdb", "dump"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "promtool tsdb dump failed: {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let got = parse_dump(&String::from_utf8_lossy(&dump.stdout));
+    let mut want: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    for (l, s) in &series {
+        want.insert(
+            l.to_string(),
+            s.iter().map(|&(t, v)| (t, go_g(v))).collect(),
+        );
+    }
+    assert_eq!(got.len(), want.len());
+    for (l, w) in &want {
+        let g = got
+            .get(l)
+            .unwrap_or_else(|| panic!("{l} missing from dump: {:?}", got.keys()));
+        assert_eq!(g.len(), w.len(), "{l}");
+        for (a, b) in g.iter().zip(w) {
+            assert_eq!(a.0, b.0, "{l}");
+            // Compare as numbers: Go's %g and Rust's formatting differ in notation.
+            let (x, y): (f64, f64) = (
+                a.1.parse().unwrap_or(f64::NAN),
+                b.1.parse().unwrap_or(f64::NAN),
+            );
+            assert!(
+                x == y || (x.is_nan() && y.is_nan()),
+                "{l} at {}: {} vs {}",
+                a.0,
+                a.1,
+                b.1
+            );
+        }
+    }
+}
