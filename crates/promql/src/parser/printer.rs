@@ -1,0 +1,434 @@
+//! Canonical PromQL output: `Display for Expr` (Go's `String()`, printer.go) and
+//! [`prettify`] (Go's `Pretty`, prettier.go).
+
+use std::fmt::{self, Write};
+
+use model::{MatchType, Matcher};
+
+use super::ast::*;
+
+/// Formats a float as Go's `fmt.Sprint(float64)` (`%v`): shortest digits, exponent form
+/// below 1e-4 and from 1e6 on (`1e+06`), `+Inf`, `-Inf`, `NaN`.
+pub fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".to_string();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    let sci = format!("{:e}", v);
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let neg = mant.starts_with('-');
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if !(-4..6).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    } else if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(&digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+    out
+}
+
+/// A Prometheus duration string for milliseconds (`1h30m`, `0s`).
+fn duration_str(ms: i64) -> String {
+    if ms < 0 {
+        format!("-{}", model::Duration::from_millis(ms.saturating_neg()))
+    } else {
+        model::Duration::from_millis(ms).to_string()
+    }
+}
+
+/// Writes a label name, quoted when it is not a legacy (`[a-zA-Z_][a-zA-Z0-9_]*`) name.
+fn write_label_name(f: &mut impl Write, name: &str) -> fmt::Result {
+    if model::validation::is_valid_legacy_label_name(name) {
+        f.write_str(name)
+    } else {
+        model::strconv::write_quoted(f, name)
+    }
+}
+
+fn write_labels(f: &mut impl Write, labels: &[String]) -> fmt::Result {
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write_label_name(f, l)?;
+    }
+    Ok(())
+}
+
+/// A matcher as Go's `Matcher.String()`: name (quoted if needed), operator, quoted value.
+pub fn matcher_string(m: &Matcher) -> String {
+    let mut s = String::new();
+    let _ = write_label_name(&mut s, &m.name);
+    s.push_str(m.match_type.as_str());
+    s.push_str(&model::strconv::quote(&m.value));
+    s
+}
+
+impl fmt::Display for NumberLiteral {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.duration && self.val.is_finite() {
+            let ms = (self.val * 1000.0).round() as i64;
+            f.write_str(&duration_str(ms))
+        } else {
+            f.write_str(&format_float(self.val))
+        }
+    }
+}
+
+impl fmt::Display for DurationExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DurationExpr::Number(n) => write!(f, "{n}"),
+            DurationExpr::Unary { op, expr, .. } => write!(f, "{op}{expr}"),
+            DurationExpr::Binary { op, lhs, rhs } => write!(f, "{lhs} {op} {rhs}"),
+            DurationExpr::Paren { expr, .. } => write!(f, "({expr})"),
+            DurationExpr::Step { .. } => f.write_str("step()"),
+            DurationExpr::Range { .. } => f.write_str("range()"),
+            DurationExpr::MinOf { lhs, rhs, .. } => write!(f, "min_of({lhs}, {rhs})"),
+            DurationExpr::MaxOf { lhs, rhs, .. } => write!(f, "max_of({lhs}, {rhs})"),
+        }
+    }
+}
+
+/// ` @ t` / ` @ start()` / ` @ end()`.
+fn at_str(ts: Option<i64>, pre: Option<AtModifier>) -> String {
+    match (ts, pre) {
+        (Some(t), _) => format!(" @ {:.3}", t as f64 / 1000.0),
+        (None, Some(AtModifier::Start)) => " @ start()".to_string(),
+        (None, Some(AtModifier::End)) => " @ end()".to_string(),
+        (None, None) => String::new(),
+    }
+}
+
+/// ` offset d` for a literal or expression offset.
+fn offset_str(ms: i64, expr: Option<&DurationExpr>) -> String {
+    match expr {
+        // An offset operand is a primary: parenthesise anything binary built by hand.
+        Some(e @ DurationExpr::Binary { .. }) => format!(" offset ({e})"),
+        Some(e) => format!(" offset {e}"),
+        None if ms != 0 => format!(" offset {}", duration_str(ms)),
+        None => String::new(),
+    }
+}
+
+fn range_modifiers(vs: &VectorSelector) -> &'static str {
+    if vs.anchored {
+        " anchored"
+    } else if vs.smoothed {
+        " smoothed"
+    } else {
+        ""
+    }
+}
+
+impl VectorSelector {
+    /// The selector without `@`, `offset` and range modifiers.
+    fn write_plain(&self, f: &mut impl Write) -> fmt::Result {
+        let mut labels: Vec<String> = self
+            .matchers
+            .iter()
+            .filter(|m| {
+                !(m.name == model::METRIC_NAME
+                    && m.match_type == MatchType::Equal
+                    && m.value == self.name
+                    && !m.value.is_empty())
+            })
+            .map(matcher_string)
+            .collect();
+        f.write_str(&self.name)?;
+        if labels.is_empty() {
+            return Ok(());
+        }
+        labels.sort();
+        write!(f, "{{{}}}", labels.join(","))
+    }
+
+    fn modifiers(&self) -> String {
+        format!(
+            "{}{}{}",
+            at_str(self.timestamp, self.start_or_end),
+            offset_str(self.original_offset, self.original_offset_expr.as_ref()),
+            range_modifiers(self)
+        )
+    }
+}
+
+impl fmt::Display for VectorSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_plain(f)?;
+        f.write_str(&self.modifiers())
+    }
+}
+
+impl fmt::Display for MatrixSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.vector_selector.write_plain(f)?;
+        match &self.range_expr {
+            Some(e) => write!(f, "[{e}]")?,
+            None => write!(f, "[{}]", duration_str(self.range))?,
+        }
+        f.write_str(&self.vector_selector.modifiers())
+    }
+}
+
+impl SubqueryExpr {
+    /// Go's `getSubqueryTimeSuffix`: `[range:step] @ t offset d`.
+    pub fn time_suffix(&self) -> String {
+        let range = match &self.range_expr {
+            Some(e) => e.to_string(),
+            None => duration_str(self.range),
+        };
+        let step = match &self.step_expr {
+            Some(e) => e.to_string(),
+            None if self.step != 0 => duration_str(self.step),
+            None => String::new(),
+        };
+        format!(
+            "[{range}:{step}]{}{}",
+            at_str(self.timestamp, self.start_or_end),
+            offset_str(self.original_offset, self.original_offset_expr.as_ref())
+        )
+    }
+}
+
+impl fmt::Display for SubqueryExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.expr, self.time_suffix())
+    }
+}
+
+impl AggregateExpr {
+    /// The operator and grouping clause: `sum by (a) `.
+    fn op_str(&self) -> String {
+        let mut s = self.op.as_str().to_string();
+        if self.without || !self.grouping.is_empty() {
+            s.push_str(if self.without { " without (" } else { " by (" });
+            let _ = write_labels(&mut s, &self.grouping);
+            s.push_str(") ");
+        }
+        s
+    }
+}
+
+impl fmt::Display for AggregateExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.op_str())?;
+        f.write_char('(')?;
+        if let Some(p) = &self.param {
+            write!(f, "{p}, ")?;
+        }
+        write!(f, "{})", self.expr)
+    }
+}
+
+impl BinaryExpr {
+    /// ` bool on (a) group_left (b) fill(0)`: everything between the operator and the RHS.
+    fn modifiers_str(&self) -> String {
+        let mut s = String::new();
+        if self.return_bool {
+            s.push_str(" bool");
+        }
+        let Some(vm) = &self.vector_matching else {
+            return s;
+        };
+        let grouped = matches!(
+            vm.card,
+            VectorMatchCardinality::ManyToOne | VectorMatchCardinality::OneToMany
+        );
+        if !vm.matching_labels.is_empty() || vm.on || grouped {
+            s.push_str(if vm.on { " on (" } else { " ignoring (" });
+            let _ = write_labels(&mut s, &vm.matching_labels);
+            s.push(')');
+            if grouped {
+                s.push_str(if vm.card == VectorMatchCardinality::ManyToOne {
+                    " group_left ("
+                } else {
+                    " group_right ("
+                });
+                let _ = write_labels(&mut s, &vm.include);
+                s.push(')');
+            }
+        }
+        let fv = vm.fill_values;
+        match (fv.lhs, fv.rhs) {
+            (Some(l), Some(r)) if l.to_bits() == r.to_bits() || (l.is_nan() && r.is_nan()) => {
+                let _ = write!(s, " fill({})", format_float(l));
+            }
+            (l, r) => {
+                if let Some(l) = l {
+                    let _ = write!(s, " fill_left({})", format_float(l));
+                }
+                if let Some(r) = r {
+                    let _ = write!(s, " fill_right({})", format_float(r));
+                }
+            }
+        }
+        s
+    }
+}
+
+impl fmt::Display for BinaryExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}{} {}",
+            self.lhs,
+            self.op,
+            self.modifiers_str(),
+            self.rhs
+        )
+    }
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(", self.func.name)?;
+        for (i, a) in self.args.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{a}")?;
+        }
+        f.write_char(')')
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Aggregate(a) => write!(f, "{a}"),
+            Expr::Binary(b) => write!(f, "{b}"),
+            Expr::Call(c) => write!(f, "{c}"),
+            Expr::MatrixSelector(m) => write!(f, "{m}"),
+            Expr::Subquery(s) => write!(f, "{s}"),
+            Expr::NumberLiteral(n) => write!(f, "{n}"),
+            Expr::StringLiteral(s) => model::strconv::write_quoted(f, &s.val),
+            Expr::Paren(p) => write!(f, "({})", p.expr),
+            Expr::Unary(u) => write!(f, "{}{}", u.op, u.expr),
+            Expr::VectorSelector(v) => write!(f, "{v}"),
+            Expr::StepInvariant(s) => write!(f, "{}", s.expr),
+        }
+    }
+}
+
+/// Lines longer than this are split by [`prettify`].
+const MAX_CHARACTERS_PER_LINE: usize = 100;
+
+fn indent(level: usize) -> String {
+    "  ".repeat(level)
+}
+
+/// Formats an expression over several indented lines where it is longer than 100
+/// characters, exactly like Go's `parser.Prettify` (used by `/api/v1/format_query`).
+///
+/// ```
+/// let e = promql::parser::parse_expr("sum(rate(foo[5m]))").unwrap();
+/// assert_eq!(promql::parser::prettify(&e), "sum(rate(foo[5m]))");
+/// ```
+pub fn prettify(e: &Expr) -> String {
+    pretty(e, 0)
+}
+
+fn pretty(e: &Expr, level: usize) -> String {
+    let plain = e.to_string();
+    let split = plain.len() > MAX_CHARACTERS_PER_LINE;
+    match e {
+        Expr::Aggregate(a) if split => {
+            let mut s = format!("{}{}(\n", indent(level), a.op_str());
+            if let Some(p) = &a.param {
+                let _ = writeln!(s, "{},", pretty(p, level + 1));
+            }
+            let _ = write!(s, "{}\n{})", pretty(&a.expr, level + 1), indent(level));
+            s
+        }
+        Expr::Binary(b) if split => format!(
+            "{}\n{}{}{}\n{}",
+            pretty(&b.lhs, level + 1),
+            indent(level),
+            b.op,
+            b.modifiers_str(),
+            pretty(&b.rhs, level + 1)
+        ),
+        Expr::Call(c) if split => {
+            let args: Vec<String> = c.args.iter().map(|a| pretty(a, level + 1)).collect();
+            format!(
+                "{}{}(\n{}\n{})",
+                indent(level),
+                c.func.name,
+                args.join(",\n"),
+                indent(level)
+            )
+        }
+        Expr::Paren(p) if split => format!(
+            "{}(\n{}\n{})",
+            indent(level),
+            pretty(&p.expr, level + 1),
+            indent(level)
+        ),
+        // Go does not indent an unsplit subquery; kept for identical output.
+        Expr::Subquery(_) if !split => plain,
+        Expr::Subquery(s) => format!("{}{}", pretty(&s.expr, level), s.time_suffix()),
+        Expr::StepInvariant(s) => pretty(&s.expr, level),
+        Expr::Unary(u) => {
+            let child = pretty(&u.expr, level);
+            format!("{}{}{}", indent(level), u.op, child.trim())
+        }
+        _ => format!("{}{plain}", indent(level)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_go() {
+        for (v, s) in [
+            (1.0, "1"),
+            (-1.5, "-1.5"),
+            (100000.0, "100000"),
+            (1e6, "1e+06"),
+            (1234567.0, "1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+            (123.456, "123.456"),
+            (1e21, "1e+21"),
+        ] {
+            assert_eq!(format_float(v), s, "{v}");
+        }
+    }
+}

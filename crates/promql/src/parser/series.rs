@@ -1,0 +1,305 @@
+//! Series descriptions of the test language's `load` lines (Go's `ParseSeriesDesc`):
+//! `metric{l="v"} 0+10x100 _ stale 1x3`.
+
+use model::Labels;
+use nom::IResult;
+use nom::Parser as _;
+use nom::branch::alt;
+use nom::bytes::complete::{tag, tag_no_case};
+use nom::character::complete::{char, digit1, one_of};
+use nom::combinator::{map, opt, recognize};
+use nom::sequence::preceded;
+
+use super::lex::{is_alnum, scan_number};
+use super::parse::{ParseOptions, Parser, parse_number};
+use crate::error::ParseError;
+
+/// One value of an expanded series description.
+#[derive(Debug, Clone, Copy)]
+pub struct SequenceValue {
+    /// The sample value (a stale marker for `stale`).
+    pub value: f64,
+    /// `_`: no sample at this step.
+    pub omitted: bool,
+}
+
+impl PartialEq for SequenceValue {
+    fn eq(&self, other: &SequenceValue) -> bool {
+        self.omitted == other.omitted
+            && (self.value.to_bits() == other.value.to_bits()
+                || (self.value.is_nan() && other.value.is_nan() && !self.omitted))
+    }
+}
+
+/// Parses a series description into its labels and expanded values.
+///
+/// `a+bxN` expands to the N+1 values `a, a+b, ..., a+N*b`; `axN` to N+1 copies of `a`;
+/// `_` is one omitted value and `_xN` N of them; `stale` is a staleness marker.
+///
+/// ```
+/// let (labels, values) = promql::parser::parse_series_desc(r#"up{job="a"} 1+1x2 _ stale"#).unwrap();
+/// assert_eq!(labels.get("job"), Some("a"));
+/// let v: Vec<f64> = values.iter().take(3).map(|s| s.value).collect();
+/// assert_eq!(v, [1.0, 2.0, 3.0]);
+/// assert!(values[3].omitted);
+/// assert!(model::value::is_stale_nan(values[4].value));
+/// ```
+pub fn parse_series_desc(input: &str) -> Result<(Labels, Vec<SequenceValue>), ParseError> {
+    let err = |start: usize, end: usize, msg: String| ParseError {
+        span: start..end,
+        message: msg,
+        query: input.to_string(),
+        line_offset: 0,
+    };
+    // The metric part ends after the name, or after the closing brace of the label set.
+    let lead = input.len() - input.trim_start().len();
+    let mut end = lead;
+    let bytes = input.as_bytes();
+    while end < bytes.len() && (is_alnum(bytes[end] as char) || bytes[end] == b':') {
+        end += 1;
+    }
+    if end < bytes.len() && bytes[end] == b'{' {
+        let mut quote: Option<u8> = None;
+        let mut i = end + 1;
+        let mut closed = false;
+        while i < bytes.len() {
+            let c = bytes[i];
+            match quote {
+                Some(q) => {
+                    if c == b'\\' && q != b'`' {
+                        i += 1;
+                    } else if c == q {
+                        quote = None;
+                    }
+                }
+                None => match c {
+                    b'"' | b'\'' | b'`' => quote = Some(c),
+                    b'}' => {
+                        closed = true;
+                        break;
+                    }
+                    _ => {}
+                },
+            }
+            i += 1;
+        }
+        if !closed {
+            return Err(err(
+                input.len(),
+                input.len(),
+                "unexpected end of input inside braces".to_string(),
+            ));
+        }
+        end = i + 1;
+    }
+    let metric = &input[..end];
+    let labels = parse_metric_labels(metric, input)?;
+
+    let mut values = Vec::new();
+    let mut rest = &input[end..];
+    loop {
+        let trimmed = rest.trim_start_matches([' ', '\t', '\n', '\r']);
+        if trimmed.is_empty() {
+            break;
+        }
+        let at = input.len() - trimmed.len();
+        if trimmed.starts_with("{{") {
+            return Err(err(
+                at,
+                at + 2,
+                "native histogram series values are not supported".to_string(),
+            ));
+        }
+        let item_end = trimmed
+            .find([' ', '\t', '\n', '\r'])
+            .unwrap_or(trimmed.len());
+        let item = &trimmed[..item_end];
+        match series_item(item) {
+            Ok(("", expanded)) => {
+                let expanded = expanded.map_err(|m| err(at, at + item_end, m))?;
+                values.extend(expanded);
+            }
+            _ => {
+                return Err(err(
+                    at,
+                    at + item_end,
+                    format!(
+                        "unexpected {} in series values",
+                        model::strconv::quote(item)
+                    ),
+                ));
+            }
+        }
+        rest = &trimmed[item_end..];
+    }
+    Ok((labels, values))
+}
+
+/// `metric{a="b"}` (equality matchers only) into labels.
+fn parse_metric_labels(metric: &str, full: &str) -> Result<Labels, ParseError> {
+    let opts = ParseOptions::default();
+    let mut p = Parser::new(metric, &opts);
+    let name = if p.is_metric_identifier() {
+        Some(p.next())
+    } else {
+        None
+    };
+    let vs = p.vector_selector(name).map_err(|mut e| {
+        e.query = full.to_string();
+        e
+    })?;
+    p.expect_eof().map_err(|mut e| {
+        e.query = full.to_string();
+        e
+    })?;
+    let mut pairs = Vec::with_capacity(vs.matchers.len());
+    for m in &vs.matchers {
+        if m.match_type != model::MatchType::Equal {
+            return Err(ParseError {
+                span: vs.pos.start..vs.pos.end,
+                message: format!(
+                    "unexpected {} in label set, expected \"=\"",
+                    model::strconv::quote(m.match_type.as_str())
+                ),
+                query: full.to_string(),
+                line_offset: 0,
+            });
+        }
+        pairs.push((m.name.clone(), m.value.clone()));
+    }
+    Ok(Labels::from_pairs(pairs))
+}
+
+type Expanded = Result<Vec<SequenceValue>, String>;
+
+/// A number as the series lexer sees it (no hex, `x` may follow).
+fn number(i: &str) -> IResult<&str, f64> {
+    if let Ok((r, w)) = alt((tag_no_case::<_, _, nom::error::Error<&str>>("inf"), tag_no_case("nan")))
+        .parse(i)
+    {
+        return Ok((r, if w.eq_ignore_ascii_case("inf") { f64::INFINITY } else { f64::NAN }));
+    }
+    let (n, ok) = scan_number(i, true);
+    let fail = || nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Digit));
+    if !ok || n == 0 {
+        return Err(fail());
+    }
+    let v = parse_number(&i[..n]).ok_or_else(fail)?;
+    Ok((&i[n..], v))
+}
+
+fn signed(i: &str) -> IResult<&str, f64> {
+    map((one_of("+-"), number), |(s, v)| if s == '-' { -v } else { v }).parse(i)
+}
+
+fn value(i: &str) -> IResult<&str, f64> {
+    alt((
+        map(tag("stale"), |_| model::value::stale_nan()),
+        number,
+        signed,
+    ))
+    .parse(i)
+}
+
+fn times(i: &str) -> IResult<&str, Result<u64, String>> {
+    map(preceded(char('x'), recognize(digit1)), |d: &str| {
+        d.parse::<u64>()
+            .map_err(|_| format!("invalid repetition in series values: {d}"))
+    })
+    .parse(i)
+}
+
+fn series_item(i: &str) -> IResult<&str, Expanded> {
+    if let Ok((r, (_, n))) = (char::<_, nom::error::Error<&str>>('_'), opt(times)).parse(i) {
+        let out = match n {
+            None => Ok(vec![SequenceValue {
+                value: 0.0,
+                omitted: true,
+            }]),
+            Some(n) => n.map(|n| {
+                (0..n)
+                    .map(|_| SequenceValue {
+                        value: 0.0,
+                        omitted: true,
+                    })
+                    .collect()
+            }),
+        };
+        return Ok((r, out));
+    }
+    let (r, start) = value(i)?;
+    if let Ok((r2, (inc, n))) = (signed, times).parse(r) {
+        let out = n.map(|n| {
+            let mut v = start;
+            (0..=n)
+                .map(|_| {
+                    let s = SequenceValue {
+                        value: v,
+                        omitted: false,
+                    };
+                    v += inc;
+                    s
+                })
+                .collect()
+        });
+        return Ok((r2, out));
+    }
+    if let Ok((r2, n)) = times(r) {
+        let out = n.map(|n| {
+            (0..=n)
+                .map(|_| SequenceValue {
+                    value: start,
+                    omitted: false,
+                })
+                .collect()
+        });
+        return Ok((r2, out));
+    }
+    Ok((
+        r,
+        Ok(vec![SequenceValue {
+            value: start,
+            omitted: false,
+        }]),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vals(s: &str) -> Vec<String> {
+        let (_, v) = parse_series_desc(s).unwrap();
+        v.iter()
+            .map(|v| {
+                if v.omitted {
+                    "_".to_string()
+                } else if model::value::is_stale_nan(v.value) {
+                    "stale".to_string()
+                } else {
+                    v.value.to_string()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn expansions() {
+        assert_eq!(vals("m 1+1x2"), ["1", "2", "3"]);
+        assert_eq!(vals("m 5-2x2 _x2 stale"), ["5", "3", "1", "_", "_", "stale"]);
+        assert_eq!(vals("m 1x2"), ["1", "1", "1"]);
+        assert_eq!(vals("m -1 +2 1e3 Inf -Inf _"), ["-1", "2", "1000", "inf", "-inf", "_"]);
+        assert_eq!(vals(r#"{__name__="m", a="b"} 0.5"#), ["0.5"]);
+        let (l, _) = parse_series_desc(r#"m{a="b", c="d"} 1"#).unwrap();
+        assert_eq!(l.metric_name(), Some("m"));
+        assert_eq!(l.get("c"), Some("d"));
+    }
+
+    #[test]
+    fn errors() {
+        assert!(parse_series_desc("m 1+1").is_err());
+        assert!(parse_series_desc("m foo").is_err());
+        assert!(parse_series_desc("m{a=~\"b\"} 1").is_err());
+        assert!(parse_series_desc("m {{schema:1}}").is_err());
+    }
+}
