@@ -1,0 +1,761 @@
+//! The PromQL evaluation engine (mirrors Go's promql/engine.go): instant and range queries
+//! over any `storage::Queryable`, with limits on samples, time, cancellation and concurrency.
+
+mod aggregation;
+mod binop;
+pub(crate) mod eval;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use model::Matcher;
+use storage::{Queryable, SelectHints};
+
+use crate::parser::{self, AtModifier, Expr};
+use crate::value::{Annotations, Value};
+use crate::{Error, Result};
+
+pub(crate) use eval::Evaluator;
+
+/// Options of an [`Engine`] (Go's `EngineOpts`). The `@` modifier and negative offsets are
+/// always enabled, as in Prometheus 3.
+#[derive(Debug, Clone)]
+pub struct EngineOpts {
+    /// The most samples a query may hold in memory at once (Go's `--query.max-samples`).
+    pub max_samples: usize,
+    /// The longest a query may run (Go's `--query.timeout`).
+    pub timeout: Duration,
+    /// How far back an instant selector looks for a sample (default 5m).
+    pub lookback_delta: Duration,
+    /// How many queries may run at once (`None`: unlimited). Further queries wait.
+    pub max_concurrency: Option<usize>,
+    /// The step of a subquery without an explicit step, in milliseconds (default 1m, the
+    /// default global evaluation interval).
+    pub no_step_subquery_interval: i64,
+    /// Remove `__name__` only at the end of evaluation (Prometheus's
+    /// `promql-delayed-name-removal` feature).
+    pub enable_delayed_name_removal: bool,
+}
+
+impl Default for EngineOpts {
+    fn default() -> Self {
+        EngineOpts {
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            lookback_delta: Duration::from_secs(300),
+            max_concurrency: None,
+            no_step_subquery_interval: 60_000,
+            enable_delayed_name_removal: false,
+        }
+    }
+}
+
+/// Lets a caller abort a running query from another thread.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    /// Asks every query holding this token to stop ("query was canceled ...").
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Per-query options.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOpts {
+    /// Overrides the engine's lookback delta for this query.
+    pub lookback_delta: Option<Duration>,
+    /// Cancels the query when triggered.
+    pub cancel: Option<CancelToken>,
+}
+
+/// Sample statistics of one query.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Samples read from storage and processed (Go's `totalQueryableSamples`).
+    pub total_samples: u64,
+    /// The most samples held in memory at once.
+    pub peak_samples: usize,
+}
+
+/// The outcome of a successful query.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    /// The value: a vector, scalar, string or matrix for instant queries, a matrix for range
+    /// queries.
+    pub value: Value,
+    /// Warnings and info notes.
+    pub annotations: Annotations,
+    /// Sample statistics.
+    pub stats: QueryStats,
+}
+
+/// The PromQL engine. Cheap to share between threads (`&Engine` or `Arc<Engine>`).
+#[derive(Debug)]
+pub struct Engine {
+    opts: EngineOpts,
+    running: Mutex<usize>,
+    slot_freed: Condvar,
+}
+
+/// The functions whose value depends on the evaluation time even when their arguments do not
+/// (Go's `AtModifierUnsafeFunctions`).
+pub const AT_MODIFIER_UNSAFE_FUNCTIONS: &[&str] = &[
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+    "timestamp",
+];
+
+impl Engine {
+    /// A new engine.
+    pub fn new(opts: EngineOpts) -> Engine {
+        let mut opts = opts;
+        if opts.lookback_delta.is_zero() {
+            opts.lookback_delta = Duration::from_secs(300);
+        }
+        Engine {
+            opts,
+            running: Mutex::new(0),
+            slot_freed: Condvar::new(),
+        }
+    }
+
+    /// The engine's options.
+    pub fn opts(&self) -> &EngineOpts {
+        &self.opts
+    }
+
+    /// Evaluates `query` at time `t` (ms).
+    pub fn instant_query(
+        &self,
+        queryable: Arc<dyn Queryable>,
+        query: &str,
+        t: i64,
+    ) -> Result<QueryResult> {
+        let expr = parser::parse_expr(query)?;
+        self.exec(queryable, &expr, query, t, t, 0, &QueryOpts::default())
+    }
+
+    /// Evaluates `query` from `start` to `end` (ms, inclusive) every `step` ms.
+    pub fn range_query(
+        &self,
+        queryable: Arc<dyn Queryable>,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult> {
+        let expr = parser::parse_expr(query)?;
+        self.range_query_expr(queryable, &expr, query, start, end, step, &QueryOpts::default())
+    }
+
+    /// Evaluates a parsed expression at `t` with per-query options. `query` is the text the
+    /// expression came from (used for positions in annotations; may be empty).
+    pub fn instant_query_expr(
+        &self,
+        queryable: Arc<dyn Queryable>,
+        expr: &Expr,
+        query: &str,
+        t: i64,
+        opts: &QueryOpts,
+    ) -> Result<QueryResult> {
+        self.exec(queryable, expr, query, t, t, 0, opts)
+    }
+
+    /// Evaluates a parsed expression as a range query with per-query options.
+    #[allow(clippy::too_many_arguments)]
+    pub fn range_query_expr(
+        &self,
+        queryable: Arc<dyn Queryable>,
+        expr: &Expr,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        opts: &QueryOpts,
+    ) -> Result<QueryResult> {
+        if step <= 0 {
+            return Err(Error::Eval(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if end < start {
+            return Err(Error::Eval("end timestamp must not be before start time".into()));
+        }
+        let ty = expr.value_type();
+        if ty != parser::ValueType::Vector && ty != parser::ValueType::Scalar {
+            return Err(Error::Eval(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                ty.documented()
+            )));
+        }
+        self.exec(queryable, expr, query, start, end, step, opts)
+    }
+
+    fn acquire(&self) -> SlotGuard<'_> {
+        if let Some(max) = self.opts.max_concurrency {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            while *running >= max.max(1) {
+                running = self
+                    .slot_freed
+                    .wait(running)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+            *running += 1;
+        }
+        SlotGuard { engine: self }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn exec(
+        &self,
+        queryable: Arc<dyn Queryable>,
+        expr: &Expr,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        opts: &QueryOpts,
+    ) -> Result<QueryResult> {
+        let _slot = self.acquire();
+        let deadline = Instant::now().checked_add(self.opts.timeout);
+        let lookback = opts
+            .lookback_delta
+            .filter(|d| !d.is_zero())
+            .unwrap_or(self.opts.lookback_delta);
+        let lookback = i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX);
+        let query_text = if query.is_empty() {
+            expr.to_string()
+        } else {
+            query.to_string()
+        };
+        let expr = preprocess(expr, start, end, step)?;
+        let mut hints = HashMap::new();
+        let (mint, maxt) = collect_hints(&expr, start, end, step, lookback, self, &mut hints);
+        let querier = queryable.querier(mint, maxt).map_err(Error::Storage)?;
+        let ctx = eval::QueryCtx::new(
+            querier,
+            hints,
+            deadline,
+            opts.cancel.clone(),
+            query_text,
+        );
+        let instant = step == 0;
+        let mut ev = Evaluator {
+            start,
+            end,
+            interval: if instant { 1 } else { step },
+            lookback,
+            max_samples: self.opts.max_samples,
+            current_samples: 0,
+            delayed_name_removal: self.opts.enable_delayed_name_removal,
+            no_step_subquery_interval: self.opts.no_step_subquery_interval,
+            ctx: &ctx,
+        };
+        let value = ev.eval_top(&expr, instant)?;
+        let stats = QueryStats {
+            total_samples: ctx.total_samples.get(),
+            peak_samples: ctx.peak_samples.get(),
+        };
+        Ok(QueryResult {
+            value,
+            annotations: ctx.annotations.into_inner(),
+            stats,
+        })
+    }
+}
+
+struct SlotGuard<'a> {
+    engine: &'a Engine,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if self.engine.opts.max_concurrency.is_some() {
+            let mut running = self
+                .engine
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            *running = running.saturating_sub(1);
+            self.engine.slot_freed.notify_one();
+        }
+    }
+}
+
+/// Resolves duration expressions and `@ start()`/`@ end()`, and wraps step-invariant parts in
+/// [`parser::StepInvariantExpr`] (Go's `PreprocessExpr`).
+fn preprocess(expr: &Expr, start: i64, end: i64, step: i64) -> Result<Expr> {
+    let mut e = expr.clone();
+    let step_s = step as f64 / 1000.0;
+    let range_s = (end - start) as f64 / 1000.0;
+    resolve_durations(&mut e, step_s, range_s)?;
+    let (_, wrap) = wrap_invariant(&mut e, start, end);
+    if wrap {
+        e = Expr::StepInvariant(parser::StepInvariantExpr { expr: Box::new(e) });
+    }
+    Ok(e)
+}
+
+fn duration_ms(d: &parser::DurationExpr, step_s: f64, range_s: f64) -> Result<i64> {
+    let secs = d.eval_seconds(step_s, range_s);
+    if !secs.is_finite() {
+        return Err(Error::Eval(format!(
+            "duration expression evaluated to an invalid value: {secs}"
+        )));
+    }
+    Ok((secs * 1000.0).round() as i64)
+}
+
+fn resolve_durations(e: &mut Expr, step_s: f64, range_s: f64) -> Result<()> {
+    match e {
+        Expr::VectorSelector(vs) => resolve_vs(vs, step_s, range_s)?,
+        Expr::MatrixSelector(ms) => {
+            resolve_vs(&mut ms.vector_selector, step_s, range_s)?;
+            if let Some(r) = ms.range_expr.take() {
+                ms.range = duration_ms(&r, step_s, range_s)?;
+                if ms.range <= 0 {
+                    return Err(Error::Eval(format!(
+                        "{}: range duration must be positive",
+                        r.pos().start
+                    )));
+                }
+            }
+        }
+        Expr::Subquery(sq) => {
+            if let Some(r) = sq.range_expr.take() {
+                sq.range = duration_ms(&r, step_s, range_s)?;
+            }
+            if let Some(s) = sq.step_expr.take() {
+                sq.step = duration_ms(&s, step_s, range_s)?;
+            }
+            if let Some(o) = sq.original_offset_expr.take() {
+                sq.original_offset = duration_ms(&o, step_s, range_s)?;
+            }
+            sq.offset = sq.original_offset;
+            resolve_durations(&mut sq.expr, step_s, range_s)?;
+        }
+        Expr::Aggregate(a) => {
+            if let Some(p) = &mut a.param {
+                resolve_durations(p, step_s, range_s)?;
+            }
+            resolve_durations(&mut a.expr, step_s, range_s)?;
+        }
+        Expr::Binary(b) => {
+            resolve_durations(&mut b.lhs, step_s, range_s)?;
+            resolve_durations(&mut b.rhs, step_s, range_s)?;
+        }
+        Expr::Call(c) => {
+            for a in &mut c.args {
+                resolve_durations(a, step_s, range_s)?;
+            }
+        }
+        Expr::Paren(p) => resolve_durations(&mut p.expr, step_s, range_s)?,
+        Expr::Unary(u) => resolve_durations(&mut u.expr, step_s, range_s)?,
+        Expr::StepInvariant(s) => resolve_durations(&mut s.expr, step_s, range_s)?,
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+    }
+    Ok(())
+}
+
+fn resolve_vs(vs: &mut parser::VectorSelector, step_s: f64, range_s: f64) -> Result<()> {
+    if let Some(o) = vs.original_offset_expr.take() {
+        vs.original_offset = duration_ms(&o, step_s, range_s)?;
+    }
+    vs.offset = vs.original_offset;
+    Ok(())
+}
+
+fn resolve_at(ts: &mut Option<i64>, se: Option<AtModifier>, start: i64, end: i64) {
+    match se {
+        Some(AtModifier::Start) => *ts = Some(start),
+        Some(AtModifier::End) => *ts = Some(end),
+        None => {}
+    }
+}
+
+fn unwrap_paren_box(e: &mut Box<Expr>) {
+    while let Expr::Paren(p) = &mut **e {
+        let inner = std::mem::replace(
+            &mut p.expr,
+            Box::new(Expr::NumberLiteral(parser::NumberLiteral {
+                val: 0.0,
+                duration: false,
+                pos: parser::PosRange::default(),
+            })),
+        );
+        *e = inner;
+    }
+}
+
+fn unwrap_paren(e: &mut Expr) {
+    while let Expr::Paren(p) = e {
+        let inner = std::mem::replace(
+            &mut *p.expr,
+            Expr::NumberLiteral(parser::NumberLiteral {
+                val: 0.0,
+                duration: false,
+                pos: parser::PosRange::default(),
+            }),
+        );
+        *e = inner;
+    }
+}
+
+fn wrap(e: &mut Expr) {
+    let inner = std::mem::replace(
+        e,
+        Expr::NumberLiteral(parser::NumberLiteral {
+            val: 0.0,
+            duration: false,
+            pos: parser::PosRange::default(),
+        }),
+    );
+    *e = Expr::StepInvariant(parser::StepInvariantExpr {
+        expr: Box::new(inner),
+    });
+}
+
+/// Go's `preprocessExprHelper`: returns (is step invariant, should wrap).
+fn wrap_invariant(e: &mut Expr, start: i64, end: i64) -> (bool, bool) {
+    match e {
+        Expr::VectorSelector(vs) => {
+            resolve_at(&mut vs.timestamp, vs.start_or_end, start, end);
+            (vs.timestamp.is_some(), vs.timestamp.is_some())
+        }
+        Expr::Aggregate(a) => {
+            unwrap_paren_box(&mut a.expr);
+            if let Some(p) = &mut a.param {
+                unwrap_paren_box(p);
+            }
+            wrap_invariant(&mut a.expr, start, end)
+        }
+        Expr::Binary(b) => {
+            let (il, wl) = wrap_invariant(&mut b.lhs, start, end);
+            let (ir, wr) = wrap_invariant(&mut b.rhs, start, end);
+            if il && ir {
+                return (true, true);
+            }
+            if wl {
+                wrap(&mut b.lhs);
+            }
+            if wr {
+                wrap(&mut b.rhs);
+            }
+            (false, false)
+        }
+        Expr::Call(c) => {
+            let mut invariant = !AT_MODIFIER_UNSAFE_FUNCTIONS.contains(&c.func.name);
+            let mut should = Vec::with_capacity(c.args.len());
+            for a in &mut c.args {
+                unwrap_paren(a);
+                let (i, w) = wrap_invariant(a, start, end);
+                invariant &= i;
+                should.push(w);
+            }
+            if invariant {
+                return (true, true);
+            }
+            for (a, w) in c.args.iter_mut().zip(should) {
+                if w {
+                    wrap(a);
+                }
+            }
+            (false, false)
+        }
+        Expr::MatrixSelector(ms) => {
+            let vs = &mut ms.vector_selector;
+            resolve_at(&mut vs.timestamp, vs.start_or_end, start, end);
+            (vs.timestamp.is_some(), false)
+        }
+        Expr::Subquery(sq) => {
+            let (inv, _) = wrap_invariant(&mut sq.expr, start, end);
+            if inv {
+                wrap(&mut sq.expr);
+            }
+            resolve_at(&mut sq.timestamp, sq.start_or_end, start, end);
+            (sq.timestamp.is_some(), sq.timestamp.is_some())
+        }
+        Expr::Paren(p) => wrap_invariant(&mut p.expr, start, end),
+        Expr::Unary(u) => wrap_invariant(&mut u.expr, start, end),
+        Expr::StringLiteral(_) | Expr::NumberLiteral(_) => (true, false),
+        Expr::StepInvariant(_) => (true, false),
+    }
+}
+
+/// The identity of a selector node inside one preprocessed expression.
+pub(crate) fn node_id(vs: &parser::VectorSelector) -> usize {
+    std::ptr::from_ref(vs) as usize
+}
+
+#[derive(Clone, Copy)]
+struct SubqCtx {
+    offset: i64,
+    range: i64,
+    ts: Option<i64>,
+    interval: i64,
+}
+
+/// Computes the storage hints of every selector and the overall time range to query
+/// (Go's `FindMinMaxTime` and `populateSeries`).
+fn collect_hints(
+    e: &Expr,
+    start: i64,
+    end: i64,
+    step: i64,
+    lookback: i64,
+    engine: &Engine,
+    out: &mut HashMap<usize, SelectHints>,
+) -> (i64, i64) {
+    let mut mint = i64::MAX;
+    let mut maxt = i64::MIN;
+    let ctx = SubqCtx {
+        offset: 0,
+        range: 0,
+        ts: None,
+        interval: step,
+    };
+    walk_hints(
+        e, start, end, lookback, engine, ctx, None, &[], out, &mut mint, &mut maxt,
+    );
+    if maxt == i64::MIN {
+        return (0, 0);
+    }
+    (mint, maxt)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk_hints(
+    e: &Expr,
+    start: i64,
+    end: i64,
+    lookback: i64,
+    engine: &Engine,
+    sq: SubqCtx,
+    func: Option<&str>,
+    grouping: &[String],
+    out: &mut HashMap<usize, SelectHints>,
+    mint: &mut i64,
+    maxt: &mut i64,
+) {
+    let mut selector = |vs: &parser::VectorSelector, range: i64, func: Option<&str>| {
+        let (mut s, mut en) = (start, end);
+        if let Some(t) = sq.ts {
+            s = t;
+            en = t;
+        }
+        if let Some(t) = vs.timestamp {
+            s = t;
+            en = t;
+        } else {
+            s = s - sq.offset - sq.range;
+            en -= sq.offset;
+        }
+        if range == 0 {
+            s -= lookback - 1;
+            if vs.smoothed {
+                en += lookback;
+            }
+        } else if vs.anchored {
+            s -= lookback + range - 1;
+        } else if vs.smoothed {
+            s -= lookback + range - 1;
+            en += lookback;
+        } else {
+            s -= range - 1;
+        }
+        s -= vs.original_offset;
+        en -= vs.original_offset;
+        *mint = (*mint).min(s);
+        *maxt = (*maxt).max(en);
+        out.insert(
+            node_id(vs),
+            SelectHints {
+                start: s,
+                end: en,
+                step: sq.interval,
+                range,
+                func: func.map(str::to_string),
+                grouping: grouping.to_vec(),
+                by: false,
+                limit: 0,
+            },
+        );
+    };
+    match e {
+        Expr::VectorSelector(vs) => selector(vs, 0, func),
+        Expr::MatrixSelector(ms) => selector(&ms.vector_selector, ms.range, func),
+        Expr::Subquery(s) => {
+            let mut inner = sq;
+            inner.offset += s.original_offset;
+            inner.range += s.range;
+            if let Some(t) = s.timestamp {
+                inner.offset = s.original_offset;
+                inner.range = s.range;
+                inner.ts = Some(t);
+            }
+            inner.interval = if s.step != 0 {
+                s.step
+            } else {
+                engine.opts.no_step_subquery_interval
+            };
+            walk_hints(
+                &s.expr, start, end, lookback, engine, inner, func, grouping, out, mint, maxt,
+            );
+        }
+        Expr::Aggregate(a) => {
+            if let Some(p) = &a.param {
+                walk_hints(
+                    p, start, end, lookback, engine, sq, func, grouping, out, mint, maxt,
+                );
+            }
+            walk_hints(
+                &a.expr,
+                start,
+                end,
+                lookback,
+                engine,
+                sq,
+                Some(a.op.as_str()),
+                &a.grouping,
+                out,
+                mint,
+                maxt,
+            );
+        }
+        Expr::Call(c) => {
+            for a in &c.args {
+                walk_hints(
+                    a,
+                    start,
+                    end,
+                    lookback,
+                    engine,
+                    sq,
+                    Some(c.func.name),
+                    &[],
+                    out,
+                    mint,
+                    maxt,
+                );
+            }
+        }
+        Expr::Binary(b) => {
+            walk_hints(
+                &b.lhs, start, end, lookback, engine, sq, None, &[], out, mint, maxt,
+            );
+            walk_hints(
+                &b.rhs, start, end, lookback, engine, sq, None, &[], out, mint, maxt,
+            );
+        }
+        Expr::Paren(p) => walk_hints(
+            &p.expr, start, end, lookback, engine, sq, func, grouping, out, mint, maxt,
+        ),
+        Expr::Unary(u) => walk_hints(
+            &u.expr, start, end, lookback, engine, sq, func, grouping, out, mint, maxt,
+        ),
+        Expr::StepInvariant(s) => walk_hints(
+            &s.expr, start, end, lookback, engine, sq, func, grouping, out, mint, maxt,
+        ),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+    }
+}
+
+/// Calls `f` with the matchers of every vector and matrix selector in `expr`.
+pub fn walk_selectors(expr: &Expr, f: &mut dyn FnMut(&[Matcher])) {
+    expr.walk(&mut |e| match e {
+        Expr::VectorSelector(vs) => f(&vs.matchers),
+        Expr::MatrixSelector(ms) => f(&ms.vector_selector.matchers),
+        _ => {}
+    });
+}
+
+/// The extra instant queries Prometheus's test harness runs for an `eval instant` at `t`:
+/// the query with `@ t` set on every selector and subquery that has none, evaluated at
+/// several other times (Go's `atModifierTestCases`). Empty when the query uses a function
+/// whose value depends on the evaluation time.
+pub fn at_modifier_test_cases(query: &str, t: i64) -> Vec<(String, i64)> {
+    let Ok(mut expr) = parser::parse_expr(query) else {
+        return Vec::new();
+    };
+    let mut unsafe_fn = false;
+    expr.walk(&mut |e| {
+        if let Expr::Call(c) = e {
+            unsafe_fn |= AT_MODIFIER_UNSAFE_FUNCTIONS.contains(&c.func.name);
+        }
+    });
+    if unsafe_fn {
+        return Vec::new();
+    }
+    set_at(&mut expr, t);
+    let printed = expr.to_string();
+    let times: Vec<i64> = if t == 0 {
+        vec![-1000, 0, 1000]
+    } else {
+        vec![-10 * t, 0, t / 5, t, 10 * t]
+    };
+    times.into_iter().map(|et| (printed.clone(), et)).collect()
+}
+
+fn set_at(e: &mut Expr, t: i64) {
+    match e {
+        Expr::VectorSelector(vs) => {
+            if vs.timestamp.is_none() && vs.start_or_end.is_none() {
+                vs.timestamp = Some(t);
+            }
+        }
+        Expr::MatrixSelector(ms) => {
+            let vs = &mut ms.vector_selector;
+            if vs.timestamp.is_none() && vs.start_or_end.is_none() {
+                vs.timestamp = Some(t);
+            }
+        }
+        Expr::Subquery(sq) => {
+            // As in Go, selectors inside a subquery keep their times: the subquery's @
+            // fixes them.
+            if sq.timestamp.is_none() && sq.start_or_end.is_none() {
+                sq.timestamp = Some(t);
+            }
+        }
+        Expr::Aggregate(a) => {
+            if let Some(p) = &mut a.param {
+                set_at(p, t);
+            }
+            set_at(&mut a.expr, t);
+        }
+        Expr::Binary(b) => {
+            set_at(&mut b.lhs, t);
+            set_at(&mut b.rhs, t);
+        }
+        Expr::Call(c) => {
+            for a in &mut c.args {
+                set_at(a, t);
+            }
+        }
+        Expr::Paren(p) => set_at(&mut p.expr, t),
+        Expr::Unary(u) => set_at(&mut u.expr, t),
+        Expr::StepInvariant(s) => set_at(&mut s.expr, t),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+    }
+}

@@ -1,0 +1,699 @@
+//! Aggregation operators (sum, avg, count, topk, quantile, count_values, limitk, ...).
+
+use std::collections::HashMap;
+
+use model::{Labels, LabelsBuilder};
+
+use super::eval::Evaluator;
+use crate::functions::{format_go_float, go_g, kahan_inc, quantile};
+use crate::parser::{AggregateExpr, AggregateOp, Expr};
+use crate::value::{FPoint, Matrix, Sample, Series, Vector};
+use crate::{Error, Result};
+
+const MAX_INT64: f64 = 9_223_372_036_854_774_784.0;
+const MIN_INT64: f64 = -9_223_372_036_854_775_808.0;
+
+fn grouping_key(metric: &Labels, grouping: &[String], without: bool) -> u64 {
+    if without {
+        metric.hash_without_labels(grouping)
+    } else if grouping.is_empty() {
+        0
+    } else {
+        metric.hash_for_labels(grouping)
+    }
+}
+
+fn grouping_labels(metric: &Labels, grouping: &[String], without: bool) -> Labels {
+    if without {
+        let mut b = LabelsBuilder::new(metric);
+        for g in grouping {
+            b.del(g);
+        }
+        b.del(model::METRIC_NAME);
+        b.labels()
+    } else if !grouping.is_empty() {
+        let mut b = LabelsBuilder::new(metric);
+        b.keep(grouping);
+        b.labels()
+    } else {
+        Labels::empty()
+    }
+}
+
+/// The per-step values of an aggregation parameter (Go's `fParams`).
+struct Params {
+    values: Vec<f64>,
+    constant: Option<f64>,
+    idx: usize,
+}
+
+impl Params {
+    fn next(&mut self) -> f64 {
+        if let Some(c) = self.constant {
+            return c;
+        }
+        let v = self.values.get(self.idx).copied().unwrap_or(f64::NAN);
+        self.idx += 1;
+        v
+    }
+    fn all(&self) -> &[f64] {
+        match &self.constant {
+            Some(c) => std::slice::from_ref(c),
+            None => &self.values,
+        }
+    }
+    fn max(&self) -> f64 {
+        self.all().iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    }
+    fn min(&self) -> f64 {
+        self.all().iter().copied().fold(f64::INFINITY, f64::min)
+    }
+    fn has_nan(&self) -> bool {
+        self.all().iter().any(|v| v.is_nan())
+    }
+}
+
+fn eval_params(ev: &mut Evaluator<'_>, param: Option<&Expr>) -> Result<Params> {
+    let Some(p) = param else {
+        return Ok(Params {
+            values: Vec::new(),
+            constant: Some(f64::NAN),
+            idx: 0,
+        });
+    };
+    if let Expr::NumberLiteral(n) = p.unwrap_parens() {
+        return Ok(Params {
+            values: Vec::new(),
+            constant: Some(n.val),
+            idx: 0,
+        });
+    }
+    let mat = ev.eval_matrix(p)?;
+    let steps = ev.num_steps();
+    let mut values = vec![f64::NAN; steps];
+    if let Some(s) = mat.first() {
+        for pt in &s.floats {
+            let i = usize::try_from((pt.t - ev.start) / ev.interval).unwrap_or(usize::MAX);
+            if let Some(v) = values.get_mut(i) {
+                *v = pt.f;
+            }
+        }
+    }
+    Ok(Params {
+        values,
+        constant: None,
+        idx: 0,
+    })
+}
+
+#[derive(Clone, Default)]
+struct Group {
+    seen: bool,
+    float_value: f64,
+    float_mean: f64,
+    kahan_c: f64,
+    group_count: f64,
+    incremental_mean: bool,
+    drop_name: bool,
+    heap: Vec<Sample>,
+    complete: bool,
+}
+
+pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Result<Matrix> {
+    let mut grouping = a.grouping.clone();
+    grouping.sort();
+    if a.op == AggregateOp::CountValues {
+        let label = match a.param.as_deref().map(Expr::unwrap_parens) {
+            Some(Expr::StringLiteral(s)) => s.val.clone(),
+            _ => return Err(Error::Eval("count_values needs a string parameter".into())),
+        };
+        if label.is_empty() {
+            return Err(Error::Eval(format!("invalid label name {label:?}")));
+        }
+        if !a.without {
+            grouping.push(label.clone());
+            grouping.sort();
+        }
+        let without = a.without;
+        return ev.range_eval(&[&a.expr], None, &mut |_, v, _, _, out| {
+            count_values(&v[0], &grouping, without, &label, out);
+            Ok(())
+        });
+    }
+    let original = ev.current_samples;
+    let mut params = eval_params(ev, a.param.as_deref())?;
+    let input = ev.eval_matrix(&a.expr)?;
+    let result = range_eval_agg(ev, a, &grouping, input, &mut params)?;
+    let total: usize = result.iter().map(|s| s.floats.len()).sum();
+    ev.current_samples = original + total;
+    Ok(result)
+}
+
+fn count_values(vec: &Vector, grouping: &[String], without: bool, label: &str, out: &mut Vector) {
+    let mut result: HashMap<u64, (Labels, usize)> = HashMap::new();
+    let mut order = Vec::new();
+    for s in vec {
+        let mut b = LabelsBuilder::new(&s.metric);
+        b.set(label, &format_go_float(s.f));
+        let metric = b.labels();
+        let key = grouping_key(&metric, grouping, without);
+        match result.get_mut(&key) {
+            Some(g) => g.1 += 1,
+            None => {
+                order.push(key);
+                result.insert(key, (grouping_labels(&metric, grouping, without), 1));
+            }
+        }
+    }
+    for k in order {
+        if let Some((l, c)) = result.remove(&k) {
+            out.push(Sample {
+                metric: l,
+                t: 0,
+                f: c as f64,
+                drop_name: false,
+            });
+        }
+    }
+}
+
+/// Go's `vectorByValueHeap.Less` (`reverse == false`) and `vectorByReverseValueHeap.Less`.
+fn heap_less(h: &[Sample], i: usize, j: usize, reverse: bool) -> bool {
+    let (vi, vj) = (h[i].f, h[j].f);
+    if vi.is_nan() {
+        return true;
+    }
+    if reverse { vi > vj } else { vi < vj }
+}
+
+fn heap_up(h: &mut [Sample], mut j: usize, reverse: bool) {
+    while j > 0 {
+        let i = (j - 1) / 2;
+        if !heap_less(h, j, i, reverse) {
+            break;
+        }
+        h.swap(i, j);
+        j = i;
+    }
+}
+
+fn heap_down(h: &mut [Sample], i0: usize, reverse: bool) -> bool {
+    let n = h.len();
+    let mut i = i0;
+    loop {
+        let j1 = 2 * i + 1;
+        if j1 >= n {
+            break;
+        }
+        let mut j = j1;
+        let j2 = j1 + 1;
+        if j2 < n && heap_less(h, j2, j1, reverse) {
+            j = j2;
+        }
+        if !heap_less(h, j, i, reverse) {
+            break;
+        }
+        h.swap(i, j);
+        i = j;
+    }
+    i > i0
+}
+
+fn heap_push(h: &mut Vec<Sample>, s: Sample, reverse: bool) {
+    h.push(s);
+    let n = h.len() - 1;
+    heap_up(h, n, reverse);
+}
+
+fn heap_fix0(h: &mut [Sample], reverse: bool) {
+    if !heap_down(h, 0, reverse) {
+        heap_up(h, 0, reverse);
+    }
+}
+
+/// Go's `HashRatioSampler.AddRatioSample`.
+fn add_ratio_sample(ratio: f64, s: &Sample) -> bool {
+    let offset = s.metric.hash() as f64 / u64::MAX as f64;
+    (ratio >= 0.0 && offset < ratio) || (ratio < 0.0 && offset >= 1.0 + ratio)
+}
+
+fn next_value(series: &Series, cursor: &mut usize, ts: i64) -> Option<f64> {
+    let p = series.floats.get(*cursor)?;
+    if p.t == ts {
+        *cursor += 1;
+        Some(p.f)
+    } else {
+        None
+    }
+}
+
+fn range_eval_agg(
+    ev: &mut Evaluator<'_>,
+    a: &AggregateExpr,
+    grouping: &[String],
+    input: Matrix,
+    params: &mut Params,
+) -> Result<Matrix> {
+    let op = a.op;
+    let is_k = matches!(
+        op,
+        AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk | AggregateOp::LimitRatio
+    );
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut series_to_group = Vec::with_capacity(input.len());
+    let mut result: Matrix = Vec::new();
+    for s in &input {
+        let key = grouping_key(&s.metric, grouping, a.without);
+        let n = index.len();
+        let g = *index.entry(key).or_insert_with(|| {
+            if !is_k {
+                result.push(Series {
+                    metric: grouping_labels(&s.metric, grouping, a.without),
+                    floats: Vec::new(),
+                    drop_name: false,
+                });
+            }
+            n
+        });
+        series_to_group.push(g);
+    }
+    let mut groups = vec![Group::default(); index.len()];
+    let param_pos = a.param.as_deref().map(Expr::pos).unwrap_or(a.pos);
+    match op {
+        AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk => {
+            if params.max() < 1.0 {
+                return Ok(Vec::new());
+            }
+            if params.has_nan() {
+                return Err(Error::Eval("Parameter value is NaN".into()));
+            }
+            let min = params.min();
+            if min <= MIN_INT64 {
+                return Err(Error::Eval(format!(
+                    "Scalar value {} underflows int64",
+                    go_g(min)
+                )));
+            }
+            let max = params.max();
+            if max >= MAX_INT64 {
+                return Err(Error::Eval(format!(
+                    "Scalar value {} overflows int64",
+                    go_g(max)
+                )));
+            }
+        }
+        AggregateOp::LimitRatio => {
+            if params.max() == 0.0 && params.min() == 0.0 {
+                return Ok(Vec::new());
+            }
+            if params.has_nan() {
+                return Err(Error::Eval("Ratio value is NaN".into()));
+            }
+            if params.max() > 1.0 {
+                ev.warn(
+                    format!(
+                        "ratio value should be between -1 and 1, got {}, capping to {}",
+                        go_g(params.max()),
+                        go_g(1.0)
+                    ),
+                    param_pos,
+                );
+            }
+            if params.min() < -1.0 {
+                ev.warn(
+                    format!(
+                        "ratio value should be between -1 and 1, got {}, capping to {}",
+                        go_g(params.min()),
+                        go_g(-1.0)
+                    ),
+                    param_pos,
+                );
+            }
+        }
+        AggregateOp::Quantile => {
+            if params.has_nan() {
+                ev.warn(
+                    "quantile value should be between 0 and 1, got NaN".into(),
+                    param_pos,
+                );
+            }
+            if params.max() > 1.0 {
+                ev.warn(
+                    format!(
+                        "quantile value should be between 0 and 1, got {}",
+                        go_g(params.max())
+                    ),
+                    param_pos,
+                );
+            }
+            if params.min() < 0.0 {
+                ev.warn(
+                    format!(
+                        "quantile value should be between 0 and 1, got {}",
+                        go_g(params.min())
+                    ),
+                    param_pos,
+                );
+            }
+        }
+        _ => {}
+    }
+    let mut cursors = vec![0usize; input.len()];
+    let mut k_series: Vec<Series> = Vec::new();
+    let mut k_index: HashMap<u64, usize> = HashMap::new();
+    let instant = ev.start == ev.end;
+    let mut ts = ev.start;
+    while ts <= ev.end {
+        ev.check()?;
+        let fparam = params.next();
+        if is_k {
+            let out = aggregation_k(op, fparam, &input, &series_to_group, &mut groups, &mut cursors, ts)?;
+            if instant {
+                return Ok(out
+                    .into_iter()
+                    .map(|s| Series {
+                        metric: s.metric,
+                        floats: vec![FPoint { t: ts, f: s.f }],
+                        drop_name: s.drop_name,
+                    })
+                    .collect());
+            }
+            for s in out {
+                let h = s.metric.hash();
+                let i = *k_index.entry(h).or_insert_with(|| {
+                    k_series.push(Series {
+                        metric: s.metric.clone(),
+                        floats: Vec::new(),
+                        drop_name: s.drop_name,
+                    });
+                    k_series.len() - 1
+                });
+                k_series[i].floats.push(FPoint { t: ts, f: s.f });
+            }
+        } else {
+            aggregation(op, fparam, &input, &mut result, &series_to_group, &mut groups, &mut cursors, ts);
+        }
+        ev.add_samples(0)?;
+        ts += ev.interval;
+    }
+    if is_k {
+        return Ok(k_series);
+    }
+    result.retain(|s| !s.floats.is_empty());
+    Ok(result)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn aggregation(
+    op: AggregateOp,
+    q: f64,
+    input: &Matrix,
+    result: &mut Matrix,
+    series_to_group: &[usize],
+    groups: &mut [Group],
+    cursors: &mut [usize],
+    ts: i64,
+) {
+    for g in groups.iter_mut() {
+        g.seen = false;
+    }
+    for (si, series) in input.iter().enumerate() {
+        let Some(f) = next_value(series, &mut cursors[si], ts) else {
+            continue;
+        };
+        let group = &mut groups[series_to_group[si]];
+        if !group.seen {
+            *group = Group {
+                seen: true,
+                float_value: f,
+                float_mean: f,
+                group_count: 1.0,
+                drop_name: series.drop_name,
+                ..Group::default()
+            };
+            match op {
+                AggregateOp::Stddev | AggregateOp::Stdvar => {
+                    group.float_value = if f.is_nan() || f.is_infinite() {
+                        f64::NAN
+                    } else {
+                        0.0
+                    };
+                }
+                AggregateOp::Quantile => {
+                    group.heap = vec![Sample {
+                        metric: Labels::empty(),
+                        t: 0,
+                        f,
+                        drop_name: false,
+                    }];
+                }
+                AggregateOp::Group => group.float_value = 1.0,
+                _ => {}
+            }
+            continue;
+        }
+        if series.drop_name {
+            group.drop_name = true;
+        }
+        match op {
+            AggregateOp::Sum => {
+                (group.float_value, group.kahan_c) =
+                    kahan_inc(f, group.float_value, group.kahan_c);
+            }
+            AggregateOp::Avg => {
+                group.group_count += 1.0;
+                if !group.incremental_mean {
+                    let (nv, nc) = kahan_inc(f, group.float_value, group.kahan_c);
+                    if !nv.is_infinite() {
+                        group.float_value = nv;
+                        group.kahan_c = nc;
+                        continue;
+                    }
+                    group.incremental_mean = true;
+                    group.float_mean = group.float_value / (group.group_count - 1.0);
+                    group.kahan_c /= group.group_count - 1.0;
+                }
+                let qq = (group.group_count - 1.0) / group.group_count;
+                (group.float_mean, group.kahan_c) = kahan_inc(
+                    f / group.group_count,
+                    qq * group.float_mean,
+                    qq * group.kahan_c,
+                );
+            }
+            AggregateOp::Group => {}
+            AggregateOp::Max => {
+                if group.float_value < f || group.float_value.is_nan() {
+                    group.float_value = f;
+                }
+            }
+            AggregateOp::Min => {
+                if group.float_value > f || group.float_value.is_nan() {
+                    group.float_value = f;
+                }
+            }
+            AggregateOp::Count => group.group_count += 1.0,
+            AggregateOp::Stddev | AggregateOp::Stdvar => {
+                group.group_count += 1.0;
+                let delta = f - group.float_mean;
+                group.float_mean += delta / group.group_count;
+                group.float_value += delta * (f - group.float_mean);
+            }
+            AggregateOp::Quantile => group.heap.push(Sample {
+                metric: Labels::empty(),
+                t: 0,
+                f,
+                drop_name: false,
+            }),
+            _ => {}
+        }
+    }
+    for (ri, g) in groups.iter_mut().enumerate() {
+        if !g.seen {
+            continue;
+        }
+        let v = match op {
+            AggregateOp::Avg => {
+                if g.incremental_mean {
+                    g.float_mean + g.kahan_c
+                } else {
+                    g.float_value / g.group_count + g.kahan_c / g.group_count
+                }
+            }
+            AggregateOp::Count => g.group_count,
+            AggregateOp::Stdvar => g.float_value / g.group_count,
+            AggregateOp::Stddev => (g.float_value / g.group_count).sqrt(),
+            AggregateOp::Quantile => {
+                let mut vals: Vec<f64> = g.heap.iter().map(|s| s.f).collect();
+                quantile(q, &mut vals)
+            }
+            AggregateOp::Sum => g.float_value + g.kahan_c,
+            _ => g.float_value,
+        };
+        let s = &mut result[ri];
+        s.floats.push(FPoint { t: ts, f: v });
+        s.drop_name = g.drop_name;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn aggregation_k(
+    op: AggregateOp,
+    fparam: f64,
+    input: &Matrix,
+    series_to_group: &[usize],
+    groups: &mut [Group],
+    cursors: &mut [usize],
+    ts: i64,
+) -> Result<Vec<Sample>> {
+    let mut remaining = groups.len();
+    for g in groups.iter_mut() {
+        g.seen = false;
+        g.complete = false;
+        g.heap.clear();
+    }
+    let k = if matches!(op, AggregateOp::LimitRatio) {
+        0
+    } else {
+        (fparam as i64).min(input.len() as i64)
+    };
+    let ratio = fparam.clamp(-1.0, 1.0);
+    for (si, series) in input.iter().enumerate() {
+        let Some(f) = next_value(series, &mut cursors[si], ts) else {
+            continue;
+        };
+        let s = Sample {
+            metric: series.metric.clone(),
+            t: ts,
+            f,
+            drop_name: series.drop_name,
+        };
+        match op {
+            AggregateOp::LimitRatio => {
+                if fparam == 0.0 {
+                    advance_rest(input, cursors, si + 1, ts);
+                    return Ok(Vec::new());
+                }
+            }
+            _ => {
+                if k < 1 {
+                    advance_rest(input, cursors, si + 1, ts);
+                    return Ok(Vec::new());
+                }
+            }
+        }
+        let group = &mut groups[series_to_group[si]];
+        let k_us = usize::try_from(k).unwrap_or(0);
+        if !group.seen {
+            group.seen = true;
+            match op {
+                AggregateOp::LimitRatio => {
+                    if add_ratio_sample(ratio, &s) {
+                        heap_push(&mut group.heap, s, false);
+                    }
+                }
+                AggregateOp::Limitk => {
+                    group.heap.push(s);
+                    if group.heap.len() == k_us && !group.complete {
+                        group.complete = true;
+                        remaining -= 1;
+                        if remaining == 0 {
+                            advance_rest(input, cursors, si + 1, ts);
+                            break;
+                        }
+                    }
+                }
+                AggregateOp::Topk => heap_push(&mut group.heap, s, false),
+                _ => heap_push(&mut group.heap, s, true),
+            }
+            continue;
+        }
+        match op {
+            AggregateOp::Topk => {
+                if group.heap.len() < k_us {
+                    heap_push(&mut group.heap, s, false);
+                } else if group.heap[0].f < s.f || (group.heap[0].f.is_nan() && !s.f.is_nan()) {
+                    group.heap[0] = s;
+                    if k > 1 {
+                        heap_fix0(&mut group.heap, false);
+                    }
+                }
+            }
+            AggregateOp::Bottomk => {
+                if group.heap.len() < k_us {
+                    heap_push(&mut group.heap, s, true);
+                } else if group.heap[0].f > s.f || (group.heap[0].f.is_nan() && !s.f.is_nan()) {
+                    group.heap[0] = s;
+                    if k > 1 {
+                        heap_fix0(&mut group.heap, true);
+                    }
+                }
+            }
+            AggregateOp::Limitk => {
+                if group.heap.len() < k_us {
+                    heap_push(&mut group.heap, s, false);
+                }
+                if !group.complete && group.heap.len() == k_us {
+                    group.complete = true;
+                    remaining -= 1;
+                    if remaining == 0 {
+                        advance_rest(input, cursors, si + 1, ts);
+                        break;
+                    }
+                }
+            }
+            AggregateOp::LimitRatio => {
+                if add_ratio_sample(ratio, &s) {
+                    heap_push(&mut group.heap, s, false);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for g in groups.iter_mut() {
+        if !g.seen {
+            continue;
+        }
+        let mut h = std::mem::take(&mut g.heap);
+        match op {
+            AggregateOp::Topk => {
+                // Sort descending by Go's heap order (NaN last).
+                h.sort_by(|a, b| cmp_desc(a.f, b.f));
+            }
+            AggregateOp::Bottomk => {
+                h.sort_by(|a, b| cmp_asc_nan_last(a.f, b.f));
+            }
+            _ => {}
+        }
+        out.extend(h);
+    }
+    Ok(out)
+}
+
+/// Descending by value with NaN last (the reverse of `vectorByValueHeap`).
+fn cmp_desc(a: f64, b: f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// Ascending by value with NaN last (the reverse of `vectorByReverseValueHeap`).
+fn cmp_asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
+fn advance_rest(input: &Matrix, cursors: &mut [usize], from: usize, ts: i64) {
+    for i in from..input.len() {
+        next_value(&input[i], &mut cursors[i], ts);
+    }
+}

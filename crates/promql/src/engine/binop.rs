@@ -1,0 +1,444 @@
+//! Binary operators: scalar/scalar, vector/scalar and vector/vector with matching rules.
+
+use std::collections::{HashMap, HashSet};
+
+use model::{Labels, LabelsBuilder};
+
+use super::eval::{Evaluator, drop_metadata};
+use crate::parser::{BinaryExpr, BinaryOp, ValueType, VectorMatchCardinality, VectorMatching};
+use crate::value::{Matrix, Sample, Vector};
+use crate::{Error, Result};
+
+fn btos(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+/// Go's `math.Mod`: the remainder with the sign of `a` (Rust's `%` on floats matches it).
+fn fmod(a: f64, b: f64) -> f64 {
+    a % b
+}
+
+/// Go's `math.Pow`, whose special cases Rust's `powf` shares except `pow(-1, ±Inf)`.
+fn pow(a: f64, b: f64) -> f64 {
+    if a == -1.0 && b.is_infinite() {
+        return 1.0;
+    }
+    a.powf(b)
+}
+
+pub(crate) fn scalar_binop(op: BinaryOp, l: f64, r: f64) -> f64 {
+    match op {
+        BinaryOp::Add => l + r,
+        BinaryOp::Sub => l - r,
+        BinaryOp::Mul => l * r,
+        BinaryOp::Div => l / r,
+        BinaryOp::Pow => pow(l, r),
+        BinaryOp::Mod => fmod(l, r),
+        BinaryOp::Eql => btos(l == r),
+        BinaryOp::Neq => btos(l != r),
+        BinaryOp::Gtr => btos(l > r),
+        BinaryOp::Lss => btos(l < r),
+        BinaryOp::Gte => btos(l >= r),
+        BinaryOp::Lte => btos(l <= r),
+        BinaryOp::Atan2 => l.atan2(r),
+        BinaryOp::And | BinaryOp::Or | BinaryOp::Unless => f64::NAN,
+    }
+}
+
+/// Go's `vectorElemBinop` for floats: the value and whether to keep the element.
+fn elem_binop(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
+    match op {
+        BinaryOp::Eql => (l, l == r),
+        BinaryOp::Neq => (l, l != r),
+        BinaryOp::Gtr => (l, l > r),
+        BinaryOp::Lss => (l, l < r),
+        BinaryOp::Gte => (l, l >= r),
+        BinaryOp::Lte => (l, l <= r),
+        _ => (scalar_binop(op, l, r), true),
+    }
+}
+
+/// Whether the operator changes what the metric means, so its name must go.
+fn changes_metric_schema(op: BinaryOp) -> bool {
+    matches!(
+        op,
+        BinaryOp::Add
+            | BinaryOp::Sub
+            | BinaryOp::Mul
+            | BinaryOp::Div
+            | BinaryOp::Pow
+            | BinaryOp::Mod
+            | BinaryOp::Atan2
+    )
+}
+
+/// Go's `Labels.MatchLabels`.
+fn match_labels(l: &Labels, on: bool, names: &[String]) -> Labels {
+    let mut b = LabelsBuilder::new(l);
+    if on {
+        b.keep(names);
+    } else {
+        b.del(model::METRIC_NAME);
+        for n in names {
+            b.del(n);
+        }
+    }
+    b.labels()
+}
+
+pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matrix> {
+    let op = b.op;
+    let return_bool = b.return_bool;
+    match (b.lhs.value_type(), b.rhs.value_type()) {
+        (ValueType::Scalar, ValueType::Scalar) => ev.range_eval(
+            &[&b.lhs, &b.rhs],
+            None,
+            &mut |_, v, _, _, out| {
+                let (Some(l), Some(r)) = (v[0].first(), v[1].first()) else {
+                    return Ok(());
+                };
+                out.push(Sample {
+                    metric: Labels::empty(),
+                    t: 0,
+                    f: scalar_binop(op, l.f, r.f),
+                    drop_name: false,
+                });
+                Ok(())
+            },
+        ),
+        (ValueType::Vector, ValueType::Vector) => {
+            let default_matching = VectorMatching {
+                card: if op.is_set_operator() {
+                    VectorMatchCardinality::ManyToMany
+                } else {
+                    VectorMatchCardinality::OneToOne
+                },
+                ..VectorMatching::default()
+            };
+            let matching = b.vector_matching.clone().unwrap_or(default_matching);
+            let m = matching.clone();
+            match op {
+                BinaryOp::And => ev.range_eval(
+                    &[&b.lhs, &b.rhs],
+                    Some(&matching),
+                    &mut |_, v, sh, _, out| {
+                        vector_and(&v[0], &v[1], &sh[0], &sh[1], out);
+                        Ok(())
+                    },
+                ),
+                BinaryOp::Or => ev.range_eval(
+                    &[&b.lhs, &b.rhs],
+                    Some(&matching),
+                    &mut |_, v, sh, _, out| {
+                        vector_or(&v[0], &v[1], &sh[0], &sh[1], out);
+                        Ok(())
+                    },
+                ),
+                BinaryOp::Unless => ev.range_eval(
+                    &[&b.lhs, &b.rhs],
+                    Some(&matching),
+                    &mut |_, v, sh, _, out| {
+                        vector_unless(&v[0], &v[1], &sh[0], &sh[1], out);
+                        Ok(())
+                    },
+                ),
+                _ => {
+                    let mut state = BinopState::default();
+                    ev.range_eval(
+                        &[&b.lhs, &b.rhs],
+                        Some(&matching),
+                        &mut |ev, v, sh, _, out| {
+                            vector_binop(
+                                ev,
+                                op,
+                                &v[0],
+                                &v[1],
+                                &m,
+                                return_bool,
+                                &sh[0],
+                                &sh[1],
+                                &mut state,
+                                out,
+                            )
+                        },
+                    )
+                }
+            }
+        }
+        (ValueType::Vector, ValueType::Scalar) => ev.range_eval(
+            &[&b.lhs, &b.rhs],
+            None,
+            &mut |ev, v, _, _, out| {
+                if let Some(s) = v[1].first() {
+                    vector_scalar_binop(ev, op, &v[0], s.f, false, return_bool, out);
+                }
+                Ok(())
+            },
+        ),
+        (ValueType::Scalar, ValueType::Vector) => ev.range_eval(
+            &[&b.lhs, &b.rhs],
+            None,
+            &mut |ev, v, _, _, out| {
+                if let Some(s) = v[0].first() {
+                    vector_scalar_binop(ev, op, &v[1], s.f, true, return_bool, out);
+                }
+                Ok(())
+            },
+        ),
+        (l, r) => Err(Error::Eval(format!(
+            "binary operator {op} not allowed between {} and {}",
+            l.documented(),
+            r.documented()
+        ))),
+    }
+}
+
+fn vector_and(lhs: &Vector, rhs: &Vector, lh: &[usize], rh: &[usize], out: &mut Vector) {
+    if lhs.is_empty() || rhs.is_empty() {
+        return;
+    }
+    let right: HashSet<usize> = rh.iter().copied().collect();
+    for (i, s) in lhs.iter().enumerate() {
+        if right.contains(&lh[i]) {
+            out.push(s.clone());
+        }
+    }
+}
+
+fn vector_or(lhs: &Vector, rhs: &Vector, lh: &[usize], rh: &[usize], out: &mut Vector) {
+    if lhs.is_empty() {
+        out.extend(rhs.iter().cloned());
+        return;
+    }
+    if rhs.is_empty() {
+        out.extend(lhs.iter().cloned());
+        return;
+    }
+    let left: HashSet<usize> = lh.iter().copied().collect();
+    out.extend(lhs.iter().cloned());
+    for (j, s) in rhs.iter().enumerate() {
+        if !left.contains(&rh[j]) {
+            out.push(s.clone());
+        }
+    }
+}
+
+fn vector_unless(lhs: &Vector, rhs: &Vector, lh: &[usize], rh: &[usize], out: &mut Vector) {
+    if lhs.is_empty() || rhs.is_empty() {
+        out.extend(lhs.iter().cloned());
+        return;
+    }
+    let right: HashSet<usize> = rh.iter().copied().collect();
+    for (i, s) in lhs.iter().enumerate() {
+        if !right.contains(&lh[i]) {
+            out.push(s.clone());
+        }
+    }
+}
+
+/// Caches reused across the steps of one binary operation.
+#[derive(Default)]
+struct BinopState {
+    result_metric: HashMap<(u64, u64), Labels>,
+    right_sigs: HashMap<usize, usize>,
+    matched: HashMap<usize, Option<HashSet<u64>>>,
+}
+
+fn result_metric(
+    state: &mut BinopState,
+    lhs: &Labels,
+    rhs: &Labels,
+    op: BinaryOp,
+    matching: &VectorMatching,
+) -> Labels {
+    let key = (lhs.hash(), rhs.hash());
+    if let Some(l) = state.result_metric.get(&key) {
+        return l.clone();
+    }
+    let mut b = LabelsBuilder::new(lhs);
+    if changes_metric_schema(op) {
+        b.del(model::METRIC_NAME).del("__type__").del("__unit__");
+    }
+    if matching.card == VectorMatchCardinality::OneToOne {
+        if matching.on {
+            b.keep(&matching.matching_labels);
+        } else {
+            for n in &matching.matching_labels {
+                b.del(n);
+            }
+        }
+    }
+    for ln in &matching.include {
+        match rhs.get(ln) {
+            Some(v) if !v.is_empty() => {
+                b.set(ln, v);
+            }
+            _ => {
+                b.del(ln);
+            }
+        }
+    }
+    let l = b.labels();
+    state.result_metric.insert(key, l.clone());
+    l
+}
+
+#[allow(clippy::too_many_arguments)]
+fn vector_binop(
+    ev: &mut Evaluator<'_>,
+    op: BinaryOp,
+    lhs: &Vector,
+    rhs: &Vector,
+    matching: &VectorMatching,
+    return_bool: bool,
+    lh: &[usize],
+    rh: &[usize],
+    state: &mut BinopState,
+    out: &mut Vector,
+) -> Result<()> {
+    let fill = matching.fill_values;
+    if (lhs.is_empty() && rhs.is_empty())
+        || ((lhs.is_empty() || rhs.is_empty()) && fill.lhs.is_none() && fill.rhs.is_none())
+    {
+        return Ok(());
+    }
+    let swapped = matching.card == VectorMatchCardinality::OneToMany;
+    let (lhs, rhs, lh, rh) = if swapped {
+        (rhs, lhs, rh, lh)
+    } else {
+        (lhs, rhs, lh, rh)
+    };
+    let (fill_for_rhs, fill_for_lhs) = if swapped {
+        (fill.lhs, fill.rhs)
+    } else {
+        (fill.rhs, fill.lhs)
+    };
+    state.right_sigs.clear();
+    for (i, rs) in rhs.iter().enumerate() {
+        let sig = rh[i];
+        if let Some(&dup) = state.right_sigs.get(&sig) {
+            let one_side = if swapped { "left" } else { "right" };
+            let matched = match_labels(&rs.metric, matching.on, &matching.matching_labels);
+            return Err(Error::Eval(format!(
+                "found duplicate series for the match group {matched} on the {one_side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                rs.metric, rhs[dup].metric
+            )));
+        }
+        state.right_sigs.insert(sig, i);
+    }
+    state.matched.clear();
+    let delayed = ev.delayed_name_removal;
+    let mut do_op = |state: &mut BinopState, ls: &Sample, rs: &Sample, sig: usize| -> Result<()> {
+        let (fl, fr) = if swapped { (rs.f, ls.f) } else { (ls.f, rs.f) };
+        let (mut value, keep) = elem_binop(op, fl, fr);
+        if return_bool {
+            value = btos(keep);
+        }
+        let mut metric = result_metric(state, &ls.metric, &rs.metric, op, matching);
+        if !delayed && return_bool {
+            metric = drop_metadata(&metric);
+        }
+        if matching.card == VectorMatchCardinality::OneToOne {
+            if state.matched.contains_key(&sig) {
+                return Err(Error::Eval(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                ));
+            }
+            state.matched.insert(sig, None);
+        } else {
+            let h = metric.hash();
+            let set = state
+                .matched
+                .entry(sig)
+                .or_insert_with(|| Some(HashSet::new()));
+            if let Some(set) = set {
+                if !set.insert(h) {
+                    return Err(Error::Eval(
+                        "multiple matches for labels: grouping labels must ensure unique matches"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        if !keep && !return_bool {
+            return Ok(());
+        }
+        out.push(Sample {
+            metric,
+            t: 0,
+            f: value,
+            drop_name: return_bool,
+        });
+        Ok(())
+    };
+    for (i, ls) in lhs.iter().enumerate() {
+        let sig = lh[i];
+        match state.right_sigs.get(&sig) {
+            Some(&j) => do_op(state, ls, &rhs[j], sig)?,
+            None => {
+                let Some(f) = fill_for_rhs else { continue };
+                let rs = Sample {
+                    metric: match_labels(&ls.metric, matching.on, &matching.matching_labels),
+                    t: 0,
+                    f,
+                    drop_name: false,
+                };
+                do_op(state, ls, &rs, sig)?;
+            }
+        }
+    }
+    if let Some(f) = fill_for_lhs {
+        let mut unmatched: Vec<(usize, usize)> = state
+            .right_sigs
+            .iter()
+            .filter(|(sig, _)| !state.matched.contains_key(sig))
+            .map(|(&s, &j)| (s, j))
+            .collect();
+        unmatched.sort_by_key(|&(_, j)| j);
+        for (sig, j) in unmatched {
+            let rs = &rhs[j];
+            let ls = Sample {
+                metric: match_labels(&rs.metric, matching.on, &matching.matching_labels),
+                t: 0,
+                f,
+                drop_name: false,
+            };
+            do_op(state, &ls, rs, sig)?;
+        }
+    }
+    Ok(())
+}
+
+fn vector_scalar_binop(
+    ev: &Evaluator<'_>,
+    op: BinaryOp,
+    lhs: &Vector,
+    scalar: f64,
+    swap: bool,
+    return_bool: bool,
+    out: &mut Vector,
+) {
+    for s in lhs {
+        let (l, r) = if swap { (scalar, s.f) } else { (s.f, scalar) };
+        let (mut value, mut keep) = elem_binop(op, l, r);
+        if op.is_comparison() && swap {
+            value = r;
+        }
+        if return_bool {
+            value = btos(keep);
+            keep = true;
+        }
+        if !keep {
+            continue;
+        }
+        let mut sample = s.clone();
+        sample.f = value;
+        if changes_metric_schema(op) || return_bool {
+            if !ev.delayed_name_removal {
+                sample.metric = drop_metadata(&sample.metric);
+            }
+            sample.drop_name = true;
+        }
+        out.push(sample);
+    }
+}

@@ -1,0 +1,805 @@
+//! The evaluator: walks a preprocessed expression over all steps of a query at once.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+use model::{Labels, LabelsBuilder};
+use storage::{Querier, SelectHints};
+
+use super::{CancelToken, node_id};
+use crate::functions;
+use crate::parser::{
+    self, AggregateExpr, BinaryExpr, Call, Expr, MatrixSelector, PosRange, SubqueryExpr,
+    UnaryOp, ValueType, VectorSelector,
+};
+use crate::value::{Annotations, FPoint, Matrix, Sample, Scalar, Series, StringValue, Value, Vector};
+use crate::{Error, Result};
+
+/// The samples of one selected series, loaded once for the whole query.
+pub(crate) struct LoadedSeries {
+    pub(crate) labels: Labels,
+    /// Points without staleness markers (what range selectors see).
+    pub(crate) live: Vec<FPoint>,
+    /// All points including staleness markers, when there are any (what instant selectors
+    /// see); `None` means "same as `live`".
+    pub(crate) all: Option<Vec<FPoint>>,
+}
+
+impl LoadedSeries {
+    fn all(&self) -> &[FPoint] {
+        self.all.as_deref().unwrap_or(&self.live)
+    }
+}
+
+/// State shared by all evaluators of one query.
+pub(crate) struct QueryCtx {
+    querier: Box<dyn Querier>,
+    hints: HashMap<usize, SelectHints>,
+    cache: RefCell<HashMap<usize, Rc<Vec<LoadedSeries>>>>,
+    deadline: Option<Instant>,
+    cancel: Option<CancelToken>,
+    query: String,
+    pub(crate) annotations: RefCell<Annotations>,
+    pub(crate) total_samples: Cell<u64>,
+    pub(crate) peak_samples: Cell<usize>,
+}
+
+impl QueryCtx {
+    pub(crate) fn new(
+        querier: Box<dyn Querier>,
+        hints: HashMap<usize, SelectHints>,
+        deadline: Option<Instant>,
+        cancel: Option<CancelToken>,
+        query: String,
+    ) -> QueryCtx {
+        QueryCtx {
+            querier,
+            hints,
+            cache: RefCell::new(HashMap::new()),
+            deadline,
+            cancel,
+            query,
+            annotations: RefCell::new(Annotations::default()),
+            total_samples: Cell::new(0),
+            peak_samples: Cell::new(0),
+        }
+    }
+}
+
+/// The value of an expression over all steps: series with one point per step (scalars are
+/// one series without labels), or a string.
+pub(crate) enum Val {
+    Matrix(Matrix),
+    String(String),
+}
+
+/// Evaluates expressions over the steps `start..=end` every `interval` ms.
+pub(crate) struct Evaluator<'a> {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) interval: i64,
+    pub(crate) lookback: i64,
+    pub(crate) max_samples: usize,
+    pub(crate) current_samples: usize,
+    pub(crate) delayed_name_removal: bool,
+    pub(crate) no_step_subquery_interval: i64,
+    pub(crate) ctx: &'a QueryCtx,
+}
+
+/// The labels Go's `DropReserved(schema.IsMetadataLabel)` removes.
+pub(crate) fn drop_metadata(l: &Labels) -> Labels {
+    if !l.has("__name__") && !l.has("__type__") && !l.has("__unit__") {
+        return l.clone();
+    }
+    let mut b = LabelsBuilder::new(l);
+    b.del("__name__").del("__type__").del("__unit__");
+    b.labels()
+}
+
+/// Whether two entries of a vector have the same labels.
+pub(crate) fn contains_same_labelset(v: &[Sample]) -> bool {
+    if v.len() <= 1 {
+        return false;
+    }
+    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    v.iter().any(|s| !seen.insert(s.metric.hash()))
+}
+
+impl<'a> Evaluator<'a> {
+    pub(crate) fn sub(&self, start: i64, end: i64, interval: i64) -> Evaluator<'a> {
+        Evaluator {
+            start,
+            end,
+            interval,
+            lookback: self.lookback,
+            max_samples: self.max_samples,
+            current_samples: self.current_samples,
+            delayed_name_removal: self.delayed_name_removal,
+            no_step_subquery_interval: self.no_step_subquery_interval,
+            ctx: self.ctx,
+        }
+    }
+
+    pub(crate) fn num_steps(&self) -> usize {
+        usize::try_from((self.end - self.start) / self.interval + 1).unwrap_or(0)
+    }
+
+    /// Fails when the query was cancelled or ran out of time.
+    pub(crate) fn check(&self) -> Result<()> {
+        if let Some(c) = &self.ctx.cancel {
+            if c.is_cancelled() {
+                return Err(Error::Canceled("expression evaluation".into()));
+            }
+        }
+        if let Some(d) = self.ctx.deadline {
+            if Instant::now() >= d {
+                return Err(Error::Timeout("expression evaluation".into()));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn add_samples(&mut self, n: usize) -> Result<()> {
+        self.current_samples += n;
+        self.ctx
+            .total_samples
+            .set(self.ctx.total_samples.get() + n as u64);
+        if self.current_samples > self.ctx.peak_samples.get() {
+            self.ctx.peak_samples.set(self.current_samples);
+        }
+        if self.current_samples > self.max_samples {
+            return Err(Error::TooManySamples("query execution".into()));
+        }
+        Ok(())
+    }
+
+    /// Go's `PositionRange.StartPosInput`: `line:column` of a node.
+    pub(crate) fn pos(&self, p: PosRange) -> String {
+        let q = &self.ctx.query;
+        if q.is_empty() {
+            return "unknown position".into();
+        }
+        let start = p.start.min(q.len());
+        let before = q.get(..start).unwrap_or("");
+        let line = 1 + before.matches('\n').count();
+        let col = match before.rfind('\n') {
+            Some(i) => start - i,
+            None => start + 1,
+        };
+        format!("{line}:{col}")
+    }
+
+    pub(crate) fn warn(&self, msg: String, p: PosRange) {
+        let m = format!("PromQL warning: {msg} ({})", self.pos(p));
+        self.ctx.annotations.borrow_mut().warn(m);
+    }
+
+    pub(crate) fn info(&self, msg: String, p: PosRange) {
+        let m = format!("PromQL info: {msg} ({})", self.pos(p));
+        self.ctx.annotations.borrow_mut().info(m);
+    }
+
+    /// Evaluates the top-level expression and shapes the result like Go's `execEvalStmt`.
+    pub(crate) fn eval_top(&mut self, expr: &Expr, instant: bool) -> Result<Value> {
+        let val = self.eval(expr)?;
+        let mut mat = match val {
+            Val::String(s) => {
+                return Ok(Value::String(StringValue {
+                    t: self.start,
+                    v: s,
+                }));
+            }
+            Val::Matrix(m) => m,
+        };
+        if self.delayed_name_removal {
+            mat = self.cleanup_metric_labels(mat)?;
+        }
+        if !instant {
+            mat.sort_by(|a, b| a.metric.cmp(&b.metric));
+            return Ok(Value::Matrix(mat));
+        }
+        match expr.value_type() {
+            ValueType::Vector => Ok(Value::Vector(
+                mat.into_iter()
+                    .map(|s| Sample {
+                        metric: s.metric,
+                        t: self.start,
+                        f: s.floats.first().map_or(0.0, |p| p.f),
+                        drop_name: false,
+                    })
+                    .collect(),
+            )),
+            ValueType::Scalar => Ok(Value::Scalar(Scalar {
+                t: self.start,
+                v: mat
+                    .first()
+                    .and_then(|s| s.floats.first())
+                    .map_or(f64::NAN, |p| p.f),
+            })),
+            _ => {
+                mat.sort_by(|a, b| a.metric.cmp(&b.metric));
+                Ok(Value::Matrix(mat))
+            }
+        }
+    }
+
+    fn cleanup_metric_labels(&mut self, mut mat: Matrix) -> Result<Matrix> {
+        for s in &mut mat {
+            if s.drop_name {
+                s.metric = drop_metadata(&s.metric);
+                s.drop_name = false;
+            }
+        }
+        self.merge_series_with_same_labelset(mat)
+    }
+
+    /// Merges series with identical labels whose points do not overlap (Go's
+    /// `mergeSeriesWithSameLabelset`).
+    pub(crate) fn merge_series_with_same_labelset(&mut self, mat: Matrix) -> Result<Matrix> {
+        if mat.len() <= 1 {
+            return Ok(mat);
+        }
+        let mut index: HashMap<u64, usize> = HashMap::with_capacity(mat.len());
+        let mut dup = false;
+        for (i, s) in mat.iter().enumerate() {
+            if index.insert(s.metric.hash(), i).is_some() {
+                dup = true;
+                break;
+            }
+        }
+        if !dup {
+            return Ok(mat);
+        }
+        index.clear();
+        let mut out: Matrix = Vec::with_capacity(mat.len());
+        let mut merged = Vec::new();
+        for s in mat {
+            match index.get(&s.metric.hash()) {
+                Some(&i) => {
+                    let base: &mut Series = &mut out[i];
+                    base.floats.extend(s.floats);
+                    merged.push(i);
+                }
+                None => {
+                    index.insert(s.metric.hash(), out.len());
+                    out.push(s);
+                }
+            }
+        }
+        for i in merged {
+            let f = &mut out[i].floats;
+            f.sort_by_key(|p| p.t);
+            if f.windows(2).any(|w| w[0].t == w[1].t) {
+                return Err(Error::Eval(
+                    "vector cannot contain metrics with the same labelset".into(),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn eval_matrix(&mut self, expr: &Expr) -> Result<Matrix> {
+        match self.eval(expr)? {
+            Val::Matrix(m) => Ok(m),
+            Val::String(_) => Err(Error::Eval(
+                "unexpected string where a vector or scalar was expected".into(),
+            )),
+        }
+    }
+
+    pub(crate) fn eval(&mut self, expr: &Expr) -> Result<Val> {
+        self.check()?;
+        if self.end < self.start {
+            return Ok(Val::Matrix(Vec::new()));
+        }
+        match expr {
+            Expr::Aggregate(a) => self.eval_aggregate(a).map(Val::Matrix),
+            Expr::Call(c) => self.eval_call(c),
+            Expr::Paren(p) => self.eval(&p.expr),
+            Expr::Unary(u) => {
+                let mut mat = self.eval_matrix(&u.expr)?;
+                if u.op == UnaryOp::Sub {
+                    for s in &mut mat {
+                        if !self.delayed_name_removal {
+                            s.metric = drop_metadata(&s.metric);
+                        }
+                        s.drop_name = true;
+                        for p in &mut s.floats {
+                            p.f = -p.f;
+                        }
+                    }
+                    if !self.delayed_name_removal {
+                        mat = self.merge_series_with_same_labelset(mat)?;
+                    }
+                }
+                Ok(Val::Matrix(mat))
+            }
+            Expr::Binary(b) => self.eval_binary(b).map(Val::Matrix),
+            Expr::NumberLiteral(n) => {
+                let v = n.val;
+                let steps = self.num_steps();
+                let floats = (0..steps)
+                    .map(|i| FPoint {
+                        t: self.start + i as i64 * self.interval,
+                        f: v,
+                    })
+                    .collect();
+                self.add_samples(steps)?;
+                Ok(Val::Matrix(vec![Series {
+                    metric: Labels::empty(),
+                    floats,
+                    drop_name: false,
+                }]))
+            }
+            Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
+            Expr::VectorSelector(vs) => self.eval_vector_selector(vs).map(Val::Matrix),
+            Expr::MatrixSelector(ms) => {
+                if self.start != self.end {
+                    return Err(Error::Eval(
+                        "cannot do range evaluation of matrix selector".into(),
+                    ));
+                }
+                self.eval_matrix_selector(ms).map(Val::Matrix)
+            }
+            Expr::Subquery(sq) => self.eval_subquery(sq).map(Val::Matrix),
+            Expr::StepInvariant(si) => self.eval_step_invariant(&si.expr),
+        }
+    }
+
+    fn eval_step_invariant(&mut self, inner: &Expr) -> Result<Val> {
+        let mut sub = self.sub(self.start, self.start, self.interval);
+        let res = sub.eval(inner)?;
+        self.current_samples = sub.current_samples;
+        let mut mat = match res {
+            Val::String(s) => return Ok(Val::String(s)),
+            Val::Matrix(m) => m,
+        };
+        if matches!(
+            inner.unwrap_parens(),
+            Expr::MatrixSelector(_) | Expr::Subquery(_)
+        ) {
+            return Ok(Val::Matrix(mat));
+        }
+        let extra = self.num_steps().saturating_sub(1);
+        for s in &mut mat {
+            let Some(first) = s.floats.first().copied() else {
+                continue;
+            };
+            s.floats.truncate(1);
+            s.floats.reserve(extra);
+            let mut ts = self.start + self.interval;
+            while ts <= self.end {
+                s.floats.push(FPoint { t: ts, f: first.f });
+                ts += self.interval;
+            }
+        }
+        self.add_samples(extra * mat.len())?;
+        Ok(Val::Matrix(mat))
+    }
+
+    /// Loads the series of a selector (once per query).
+    pub(crate) fn select(&mut self, vs: &VectorSelector) -> Result<Rc<Vec<LoadedSeries>>> {
+        let id = node_id(vs);
+        if let Some(s) = self.ctx.cache.borrow().get(&id) {
+            return Ok(s.clone());
+        }
+        let hints = self.ctx.hints.get(&id);
+        let (mint, maxt) = hints.map_or((i64::MIN, i64::MAX), |h| (h.start, h.end));
+        let mut set = self.ctx.querier.select(false, hints, &vs.matchers);
+        let mut out = Vec::new();
+        while let Some(series) = set.next() {
+            self.check()?;
+            let series = series.map_err(Error::Storage)?;
+            let mut it = series.iterator();
+            let mut all: Vec<FPoint> = Vec::new();
+            let mut stale = false;
+            let mut vt = it.seek(mint);
+            loop {
+                match vt {
+                    storage::ValueType::None => break,
+                    storage::ValueType::Float => {
+                        let (t, f) = it.at();
+                        if t > maxt {
+                            break;
+                        }
+                        stale |= model::value::is_stale_nan(f);
+                        all.push(FPoint { t, f });
+                    }
+                    _ => {
+                        return Err(Error::Eval(format!(
+                            "native histograms are not supported yet (series {})",
+                            series.labels()
+                        )));
+                    }
+                }
+                vt = it.next();
+            }
+            if let Some(e) = it.err() {
+                return Err(Error::Eval(format!("expanding series: {e}")));
+            }
+            let (live, all) = if stale {
+                let live = all
+                    .iter()
+                    .copied()
+                    .filter(|p| !model::value::is_stale_nan(p.f))
+                    .collect();
+                (live, Some(all))
+            } else {
+                (all, None)
+            };
+            out.push(LoadedSeries {
+                labels: series.labels().clone(),
+                live,
+                all,
+            });
+        }
+        for w in set.warnings() {
+            self.ctx.annotations.borrow_mut().warn(w);
+        }
+        let rc = Rc::new(out);
+        self.ctx.cache.borrow_mut().insert(id, rc.clone());
+        Ok(rc)
+    }
+
+    /// The time a selector reads at for evaluation step `ts`.
+    fn ref_time(ts: i64, timestamp: Option<i64>, offset: i64) -> i64 {
+        timestamp.unwrap_or(ts) - offset
+    }
+
+    fn eval_vector_selector(&mut self, vs: &VectorSelector) -> Result<Matrix> {
+        if vs.smoothed {
+            return self.eval_smoothed_selector(vs);
+        }
+        let series = self.select(vs)?;
+        let steps = self.num_steps();
+        let mut mat = Vec::with_capacity(series.len());
+        for s in series.iter() {
+            self.check()?;
+            let pts = s.all();
+            let mut floats = Vec::new();
+            let mut cur = 0usize;
+            let mut ts = self.start;
+            while ts <= self.end {
+                let r = Self::ref_time(ts, vs.timestamp, vs.original_offset);
+                if let Some(p) = lookback_point(pts, &mut cur, r, self.lookback) {
+                    if floats.is_empty() {
+                        floats.reserve(steps);
+                    }
+                    floats.push(FPoint { t: ts, f: p.f });
+                }
+                ts += self.interval;
+            }
+            if !floats.is_empty() {
+                self.add_samples(floats.len())?;
+                mat.push(Series {
+                    metric: s.labels.clone(),
+                    floats,
+                    drop_name: false,
+                });
+            }
+        }
+        Ok(mat)
+    }
+
+    /// The experimental `smoothed` instant selector: interpolates between the samples
+    /// around each step.
+    fn eval_smoothed_selector(&mut self, vs: &VectorSelector) -> Result<Matrix> {
+        let series = self.select(vs)?;
+        let mut mat = Vec::with_capacity(series.len());
+        for s in series.iter() {
+            let pts = &s.live;
+            let mut floats = Vec::new();
+            let mut ts = self.start;
+            while ts <= self.end {
+                let r = Self::ref_time(ts, vs.timestamp, vs.original_offset);
+                let lo = pts.partition_point(|p| p.t <= r - self.lookback);
+                let hi = pts.partition_point(|p| p.t <= r + self.lookback);
+                let w = &pts[lo..hi];
+                if !w.is_empty() {
+                    let i = w.partition_point(|p| p.t < r);
+                    if i < w.len() && w[i].t == r {
+                        floats.push(FPoint { t: ts, f: w[i].f });
+                    } else if i > 0 && i < w.len() {
+                        floats.push(FPoint {
+                            t: ts,
+                            f: functions::interpolate(w[i - 1], w[i], r, false),
+                        });
+                    } else if i > 0 {
+                        floats.push(FPoint { t: ts, f: w[i - 1].f });
+                    }
+                }
+                ts += self.interval;
+            }
+            if !floats.is_empty() {
+                self.add_samples(floats.len())?;
+                mat.push(Series {
+                    metric: s.labels.clone(),
+                    floats,
+                    drop_name: false,
+                });
+            }
+        }
+        Ok(mat)
+    }
+
+    fn eval_matrix_selector(&mut self, ms: &MatrixSelector) -> Result<Matrix> {
+        let vs = &ms.vector_selector;
+        let series = self.select(vs)?;
+        let maxt = Self::ref_time(self.start, vs.timestamp, vs.original_offset);
+        let mint = maxt - ms.range;
+        let mut mat = Vec::with_capacity(series.len());
+        for s in series.iter() {
+            let floats = if vs.anchored || vs.smoothed {
+                let lo_t = mint - self.lookback;
+                let hi_t = if vs.smoothed { maxt + self.lookback } else { maxt };
+                let lo = s.live.partition_point(|p| p.t <= lo_t);
+                let hi = s.live.partition_point(|p| p.t <= hi_t);
+                functions::extend_floats(&s.live[lo..hi], mint, maxt, vs.smoothed)
+            } else {
+                let lo = s.live.partition_point(|p| p.t <= mint);
+                let hi = s.live.partition_point(|p| p.t <= maxt);
+                s.live[lo..hi].to_vec()
+            };
+            if !floats.is_empty() {
+                self.add_samples(floats.len())?;
+                mat.push(Series {
+                    metric: s.labels.clone(),
+                    floats,
+                    drop_name: false,
+                });
+            }
+        }
+        Ok(mat)
+    }
+
+    fn eval_subquery(&mut self, sq: &SubqueryExpr) -> Result<Matrix> {
+        let interval = if sq.step != 0 {
+            sq.step
+        } else {
+            self.no_step_subquery_interval
+        };
+        let (base_start, base_end) = match sq.timestamp {
+            Some(t) => (t, t),
+            None => (self.start, self.end),
+        };
+        let end = base_end - sq.original_offset;
+        let lower = base_start - sq.original_offset - sq.range;
+        let mut start = interval * (lower / interval);
+        if start <= lower {
+            start += interval;
+        }
+        let mut sub = self.sub(start, end, interval);
+        let m = sub.eval_matrix(&sq.expr)?;
+        self.current_samples = sub.current_samples;
+        Ok(m)
+    }
+
+    /// Evaluates each argument over all steps, then calls `f` once per step with the
+    /// arguments' vectors at that step (Go's `rangeEval`). With `matching`, also passes each
+    /// sample's join-signature ordinal.
+    pub(crate) fn range_eval(
+        &mut self,
+        args: &[&Expr],
+        matching: Option<&parser::VectorMatching>,
+        f: &mut dyn FnMut(&mut Evaluator<'a>, &[Vector], &[Vec<usize>], i64, &mut Vector) -> Result<()>,
+    ) -> Result<Matrix> {
+        let original = self.current_samples;
+        let mut matrixes: Vec<Matrix> = Vec::with_capacity(args.len());
+        for a in args {
+            if a.value_type() == ValueType::String {
+                matrixes.push(Vec::new());
+            } else {
+                matrixes.push(self.eval_matrix(a)?);
+            }
+        }
+        // Join signatures, computed once per input series.
+        let mut series_sigs: Vec<Vec<usize>> = Vec::new();
+        if let Some(m) = matching {
+            let mut names: Vec<String> = m.matching_labels.clone();
+            if !m.on {
+                names.push(model::METRIC_NAME.to_string());
+            }
+            names.sort();
+            let mut ordinals: HashMap<u64, usize> = HashMap::new();
+            for mat in &matrixes {
+                let mut sigs = Vec::with_capacity(mat.len());
+                for s in mat {
+                    let h = if m.on {
+                        s.metric.hash_for_labels(&names)
+                    } else {
+                        s.metric.hash_without_labels(&names)
+                    };
+                    let n = ordinals.len();
+                    sigs.push(*ordinals.entry(h).or_insert(n));
+                }
+                series_sigs.push(sigs);
+            }
+        }
+        let mut cursors: Vec<Vec<usize>> = matrixes.iter().map(|m| vec![0; m.len()]).collect();
+        let mut vectors: Vec<Vector> = matrixes.iter().map(|m| Vec::with_capacity(m.len())).collect();
+        let mut sigs: Vec<Vec<usize>> = vec![Vec::new(); matrixes.len()];
+        let biggest = matrixes.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let mut out: Vector = Vec::with_capacity(biggest);
+        let mut index: HashMap<u64, usize> = HashMap::with_capacity(biggest);
+        let mut result: Vec<(Series, i64)> = Vec::new();
+        let steps = self.num_steps();
+        let mut ts = self.start;
+        let mut total = 0usize;
+        while ts <= self.end {
+            self.check()?;
+            for (i, mat) in matrixes.iter().enumerate() {
+                vectors[i].clear();
+                sigs[i].clear();
+                for (j, s) in mat.iter().enumerate() {
+                    let c = &mut cursors[i][j];
+                    if let Some(p) = s.floats.get(*c) {
+                        if p.t == ts {
+                            *c += 1;
+                            vectors[i].push(Sample {
+                                metric: s.metric.clone(),
+                                t: ts,
+                                f: p.f,
+                                drop_name: s.drop_name,
+                            });
+                            if matching.is_some() {
+                                sigs[i].push(series_sigs[i][j]);
+                            }
+                        }
+                    }
+                }
+            }
+            out.clear();
+            f(self, &vectors, &sigs, ts, &mut out)?;
+            self.current_samples = original + total;
+            self.add_samples(out.len())?;
+            total += out.len();
+            if self.start == self.end {
+                if !self.delayed_name_removal && contains_same_labelset(&out) {
+                    return Err(Error::Eval(
+                        "vector cannot contain metrics with the same labelset".into(),
+                    ));
+                }
+                self.current_samples = original + out.len();
+                return Ok(out
+                    .drain(..)
+                    .map(|s| Series {
+                        metric: s.metric,
+                        floats: vec![FPoint { t: ts, f: s.f }],
+                        drop_name: s.drop_name,
+                    })
+                    .collect());
+            }
+            for s in out.drain(..) {
+                let h = s.metric.hash();
+                match index.get(&h) {
+                    Some(&i) => {
+                        let (series, last) = &mut result[i];
+                        if *last == ts {
+                            return Err(Error::Eval(
+                                "vector cannot contain metrics with the same labelset".into(),
+                            ));
+                        }
+                        *last = ts;
+                        series.floats.push(FPoint { t: ts, f: s.f });
+                    }
+                    None => {
+                        index.insert(h, result.len());
+                        let mut floats = Vec::with_capacity(steps.min(1024));
+                        floats.push(FPoint { t: ts, f: s.f });
+                        result.push((
+                            Series {
+                                metric: s.metric,
+                                floats,
+                                drop_name: s.drop_name,
+                            },
+                            ts,
+                        ));
+                    }
+                }
+            }
+            ts += self.interval;
+        }
+        self.current_samples = original + total;
+        Ok(result.into_iter().map(|(s, _)| s).collect())
+    }
+
+    fn eval_binary(&mut self, b: &BinaryExpr) -> Result<Matrix> {
+        super::binop::eval_binary(self, b)
+    }
+
+    fn eval_aggregate(&mut self, a: &AggregateExpr) -> Result<Matrix> {
+        super::aggregation::eval_aggregate(self, a)
+    }
+
+    fn eval_call(&mut self, c: &Call) -> Result<Val> {
+        functions::eval_call(self, c)
+    }
+
+    /// Evaluates a range-vector argument (matrix selector or subquery) into per-series
+    /// point lists, with the read time of each step: `(series, timestamp, offset, range,
+    /// anchored, smoothed)`.
+    pub(crate) fn range_arg(&mut self, arg: &Expr) -> Result<Option<RangeArg>> {
+        match arg {
+            Expr::MatrixSelector(ms) => {
+                let vs = &ms.vector_selector;
+                let series = self.select(vs)?;
+                Ok(Some(RangeArg {
+                    series: RangeSeries::Loaded(series),
+                    timestamp: vs.timestamp,
+                    offset: vs.original_offset,
+                    range: ms.range,
+                    anchored: vs.anchored,
+                    smoothed: vs.smoothed,
+                }))
+            }
+            Expr::Subquery(sq) => {
+                let mat = self.eval_subquery(sq)?;
+                Ok(Some(RangeArg {
+                    series: RangeSeries::Evaluated(mat),
+                    timestamp: sq.timestamp,
+                    offset: sq.original_offset,
+                    range: sq.range,
+                    anchored: false,
+                    smoothed: false,
+                }))
+            }
+            Expr::Paren(p) => self.range_arg(&p.expr),
+            Expr::StepInvariant(s) => self.range_arg(&s.expr),
+            _ => Ok(None),
+        }
+    }
+
+    pub(crate) fn ref_time_for(&self, ts: i64, arg: &RangeArg) -> i64 {
+        Self::ref_time(ts, arg.timestamp, arg.offset)
+    }
+}
+
+/// The series a range function iterates over.
+pub(crate) enum RangeSeries {
+    Loaded(Rc<Vec<LoadedSeries>>),
+    Evaluated(Matrix),
+}
+
+impl RangeSeries {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            RangeSeries::Loaded(s) => s.len(),
+            RangeSeries::Evaluated(m) => m.len(),
+        }
+    }
+
+    pub(crate) fn get(&self, i: usize) -> (&Labels, &[FPoint], bool) {
+        match self {
+            RangeSeries::Loaded(s) => (&s[i].labels, &s[i].live, false),
+            RangeSeries::Evaluated(m) => (&m[i].metric, &m[i].floats, m[i].drop_name),
+        }
+    }
+}
+
+/// A range-vector argument of a function.
+pub(crate) struct RangeArg {
+    pub(crate) series: RangeSeries,
+    pub(crate) timestamp: Option<i64>,
+    pub(crate) offset: i64,
+    pub(crate) range: i64,
+    pub(crate) anchored: bool,
+    pub(crate) smoothed: bool,
+}
+
+/// The last point at or before `r` and after `r - lookback`, advancing `cur` (which must
+/// only move forward across calls with increasing `r`). Staleness markers hide the series.
+fn lookback_point(pts: &[FPoint], cur: &mut usize, r: i64, lookback: i64) -> Option<FPoint> {
+    while *cur < pts.len() && pts[*cur].t <= r {
+        *cur += 1;
+    }
+    if *cur == 0 {
+        return None;
+    }
+    let p = pts[*cur - 1];
+    if p.t <= r - lookback || model::value::is_stale_nan(p.f) {
+        return None;
+    }
+    Some(p)
+}

@@ -1,0 +1,1355 @@
+//! PromQL functions (mirrors Go's promql/functions.go): range-vector functions evaluated over
+//! sliding windows, instant-vector functions per step, and the label functions.
+
+mod quantile;
+
+use std::collections::HashMap;
+
+use model::{Labels, LabelsBuilder, MatchType};
+
+pub(crate) use quantile::quantile;
+use quantile::{Bucket, bucket_fraction, bucket_quantile};
+
+use crate::engine::Evaluator;
+use crate::engine::eval::{LoadedSeries, RangeSeries, Val, contains_same_labelset, drop_metadata};
+use crate::parser::{Call, Expr, PosRange};
+use crate::value::{FPoint, Matrix, Sample, Series, Vector};
+use crate::{Error, Result};
+
+/// Neumaier's improved Kahan summation step (Go's `kahansum.Inc`).
+pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// Formats like Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
+pub(crate) fn format_go_float(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f == f64::INFINITY {
+        "+Inf".into()
+    } else if f == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{f}")
+    }
+}
+
+/// Formats like Go's `%g`/`%v` for a float64 (shortest representation).
+pub(crate) fn go_g(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let e = format!("{f:e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..21).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mant}e{sign}{:02}", exp.abs())
+    } else {
+        format!("{f}")
+    }
+}
+
+/// Linear interpolation between two points at time `t`; counters restart from 0 after a
+/// reset (Go's `interpolate`).
+pub(crate) fn interpolate(p1: FPoint, p2: FPoint, t: i64, is_counter: bool) -> f64 {
+    let mut y1 = p1.f;
+    let y2 = p2.f;
+    if is_counter && y2 < y1 {
+        y1 = 0.0;
+    }
+    y1 + (y2 - y1) * (t - p1.t) as f64 / (p2.t - p1.t) as f64
+}
+
+/// Go's `extendFloats` for anchored and smoothed range selectors: replaces the samples at
+/// the range boundaries by points exactly at `mint` and `maxt`. `pts` holds the samples of
+/// the extended window (from `mint - lookback`, and to `maxt + lookback` when smoothed).
+pub(crate) fn extend_floats(pts: &[FPoint], mint: i64, maxt: i64, smoothed: bool) -> Vec<FPoint> {
+    if pts.is_empty() {
+        return Vec::new();
+    }
+    let mut last = pts.len() - 1;
+    let first = pts[..last].partition_point(|p| p.t <= mint).saturating_sub(1);
+    if smoothed {
+        last = pts[..last].partition_point(|p| p.t < maxt);
+    }
+    if pts[last].t <= mint {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(last.saturating_sub(first) + 2);
+    out.push(FPoint {
+        t: mint,
+        f: pick_left(pts, first, mint, smoothed, false),
+    });
+    if first + 1 < last {
+        out.extend_from_slice(&pts[first + 1..last]);
+    }
+    out.push(FPoint {
+        t: maxt,
+        f: pick_right(pts, last, maxt, smoothed, false),
+    });
+    out
+}
+
+fn pick_left(pts: &[FPoint], first: usize, start: i64, smoothed: bool, counter: bool) -> f64 {
+    if smoothed && pts[first].t < start && first + 1 < pts.len() {
+        return interpolate(pts[first], pts[first + 1], start, counter);
+    }
+    pts[first].f
+}
+
+fn pick_right(pts: &[FPoint], last: usize, end: i64, smoothed: bool, counter: bool) -> f64 {
+    if smoothed && last > 0 && pts[last].t > end {
+        return interpolate(pts[last - 1], pts[last], end, counter);
+    }
+    pts[last].f
+}
+
+fn unwrap_arg(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => unwrap_arg(&p.expr),
+        Expr::StepInvariant(s) => unwrap_arg(&s.expr),
+        e => e,
+    }
+}
+
+fn string_arg(e: &Expr) -> Result<String> {
+    match unwrap_arg(e) {
+        Expr::StringLiteral(s) => Ok(s.val.clone()),
+        _ => Err(Error::Eval("expected a string literal argument".into())),
+    }
+}
+
+const RANGE_FUNCTIONS: &[&str] = &[
+    "rate",
+    "increase",
+    "delta",
+    "irate",
+    "idelta",
+    "resets",
+    "changes",
+    "deriv",
+    "predict_linear",
+    "avg_over_time",
+    "min_over_time",
+    "max_over_time",
+    "sum_over_time",
+    "count_over_time",
+    "quantile_over_time",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "last_over_time",
+    "first_over_time",
+    "present_over_time",
+    "absent_over_time",
+    "mad_over_time",
+    "ts_of_min_over_time",
+    "ts_of_max_over_time",
+    "ts_of_first_over_time",
+    "ts_of_last_over_time",
+    "double_exponential_smoothing",
+];
+
+/// Evaluates a function call.
+pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val> {
+    let name = c.func.name;
+    if name == "timestamp" {
+        if let Some(Expr::VectorSelector(vs)) = c.args.first().map(unwrap_arg) {
+            return timestamp_of_selector(ev, c, vs).map(Val::Matrix);
+        }
+    }
+    match name {
+        "label_replace" => return label_replace(ev, c).map(Val::Matrix),
+        "label_join" => return label_join(ev, c).map(Val::Matrix),
+        "info" => {
+            return Err(Error::Eval(
+                "the experimental info() function is not supported yet".into(),
+            ));
+        }
+        _ => {}
+    }
+    let matrix_idx = c
+        .args
+        .iter()
+        .position(|a| matches!(unwrap_arg(a), Expr::MatrixSelector(_) | Expr::Subquery(_)));
+    let Some(mi) = matrix_idx else {
+        if matches!(name, "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc")
+            && ev.start != ev.end
+        {
+            ev.warn(
+                "sort is ineffective for range queries since results are always ordered by labels"
+                    .into(),
+                c.pos,
+            );
+        }
+        let args: Vec<&Expr> = c.args.iter().collect();
+        let mut state = VecFnState::default();
+        let m = ev.range_eval(&args, None, &mut |ev, v, _, ts, out| {
+            vector_function(ev, c, v, ts, out, &mut state)
+        })?;
+        return Ok(Val::Matrix(m));
+    };
+    if !RANGE_FUNCTIONS.contains(&name) {
+        return Err(Error::Eval(format!(
+            "function {name} does not take a range vector"
+        )));
+    }
+    range_function_call(ev, c, mi).map(Val::Matrix)
+}
+
+/// Per-node state of instant-vector functions kept across steps.
+#[derive(Default)]
+struct VecFnState {
+    buckets: HashMap<u64, (Labels, Vec<Bucket>)>,
+}
+
+fn range_function_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix> {
+    let name = c.func.name;
+    // Non-matrix arguments are scalars: one value per step.
+    let mut scalar_args: Vec<Vec<f64>> = Vec::new();
+    let steps = ev.num_steps();
+    for (i, a) in c.args.iter().enumerate() {
+        if i == mi {
+            continue;
+        }
+        let m = ev.eval_matrix(a)?;
+        let mut vals = vec![f64::NAN; steps];
+        if let Some(s) = m.first() {
+            for p in &s.floats {
+                let idx = usize::try_from((p.t - ev.start) / ev.interval).unwrap_or(usize::MAX);
+                if let Some(v) = vals.get_mut(idx) {
+                    *v = p.f;
+                }
+            }
+        }
+        scalar_args.push(vals);
+    }
+    let Some(mut ra) = ev.range_arg(&c.args[mi])? else {
+        return Err(Error::Eval(format!(
+            "function {name} needs a range vector argument"
+        )));
+    };
+    if ra.anchored && !matches!(name, "resets" | "changes" | "rate" | "increase" | "delta") {
+        return Err(Error::Eval(format!(
+            "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with {name}"
+        )));
+    }
+    if ra.smoothed && !matches!(name, "rate" | "increase" | "delta") {
+        return Err(Error::Eval(format!(
+            "smoothed modifier can only be used with: delta, increase, rate - not with {name}"
+        )));
+    }
+    if let RangeSeries::Evaluated(m) = &mut ra.series {
+        for s in m.iter_mut() {
+            if s.drop_name {
+                s.metric = drop_metadata(&s.metric);
+            }
+        }
+    }
+    let drop_name = name != "last_over_time" && name != "first_over_time";
+    let arg_pos = c.args.get(mi).map_or(c.pos, Expr::pos);
+    let first_arg_pos = c.args.first().map_or(c.pos, Expr::pos);
+    let mut mat = Vec::with_capacity(ra.series.len());
+    let mut scalars = vec![0.0; scalar_args.len()];
+    let lookback = ev.lookback;
+    for i in 0..ra.series.len() {
+        ev.check()?;
+        let (labels, pts, _) = ra.series.get(i);
+        let mut floats: Vec<FPoint> = Vec::new();
+        let (mut lo, mut hi) = (0usize, 0usize);
+        let mut ts = ev.start;
+        let mut step = 0usize;
+        let mut range_start = 0;
+        let mut range_end = 0;
+        let mut have_window = false;
+        while ts <= ev.end {
+            for (k, vals) in scalar_args.iter().enumerate() {
+                scalars[k] = vals.get(step).copied().unwrap_or(f64::NAN);
+            }
+            if !have_window || ra.timestamp.is_none() {
+                have_window = true;
+                let maxt = ev.ref_time_for(ts, &ra);
+                let mint = maxt - ra.range;
+                range_start = mint;
+                range_end = maxt;
+                let (lo_t, hi_t) = if ra.anchored {
+                    (mint - lookback, maxt)
+                } else if ra.smoothed {
+                    (mint - lookback, maxt + lookback)
+                } else {
+                    (mint, maxt)
+                };
+                while hi < pts.len() && pts[hi].t <= hi_t {
+                    hi += 1;
+                }
+                while lo < hi && pts[lo].t <= lo_t {
+                    lo += 1;
+                }
+            }
+            let window: &[FPoint] = &pts[lo..hi];
+            if !window.is_empty() {
+                ev.add_samples(window.len())?;
+                ev.current_samples -= window.len();
+                let ctx = RangeCtx {
+                    ts,
+                    range_start,
+                    range_end,
+                    range: ra.range,
+                    scalars: &scalars,
+                    anchored: ra.anchored,
+                    smoothed: ra.smoothed,
+                    labels,
+                    first_arg_pos,
+                };
+                if let Some(v) = range_function(ev, name, window, &ctx)? {
+                    floats.push(FPoint { t: ts, f: v });
+                }
+            }
+            ts += ev.interval;
+            step += 1;
+        }
+        if !floats.is_empty() {
+            ev.add_samples(floats.len())?;
+            if (name == "rate" || name == "increase") && !labels.is_empty() {
+                if let Some(metric_name) = labels.metric_name() {
+                    if !["_total", "_sum", "_count", "_bucket"]
+                        .iter()
+                        .any(|s| metric_name.ends_with(s))
+                    {
+                        ev.info(
+                            format!(
+                                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric_name:?}"
+                            ),
+                            arg_pos,
+                        );
+                    }
+                }
+            }
+            let metric = if !ev.delayed_name_removal && drop_name {
+                drop_metadata(labels)
+            } else {
+                labels.clone()
+            };
+            mat.push(Series {
+                metric,
+                floats,
+                drop_name,
+            });
+        }
+    }
+    if name == "absent_over_time" {
+        let steps = ev.num_steps();
+        if mat.iter().any(|s| s.floats.len() == steps) {
+            return Ok(Vec::new());
+        }
+        let mut found = std::collections::HashSet::new();
+        for s in &mat {
+            for p in &s.floats {
+                found.insert(p.t);
+            }
+        }
+        let mut floats = Vec::new();
+        let mut ts = ev.start;
+        while ts <= ev.end {
+            if !found.contains(&ts) {
+                floats.push(FPoint { t: ts, f: 1.0 });
+            }
+            ts += ev.interval;
+        }
+        if floats.is_empty() {
+            return Ok(Vec::new());
+        }
+        return Ok(vec![Series {
+            metric: absent_labels(&c.args[0]),
+            floats,
+            drop_name,
+        }]);
+    }
+    if !ev.delayed_name_removal {
+        let samples: Vec<Sample> = mat
+            .iter()
+            .map(|s| Sample {
+                metric: s.metric.clone(),
+                t: 0,
+                f: 0.0,
+                drop_name: false,
+            })
+            .collect();
+        if contains_same_labelset(&samples) {
+            return Err(Error::Eval(
+                "vector cannot contain metrics with the same labelset".into(),
+            ));
+        }
+    }
+    Ok(mat)
+}
+
+/// Everything a range function needs besides the window.
+struct RangeCtx<'a> {
+    ts: i64,
+    range_start: i64,
+    range_end: i64,
+    range: i64,
+    scalars: &'a [f64],
+    anchored: bool,
+    smoothed: bool,
+    labels: &'a Labels,
+    first_arg_pos: PosRange,
+}
+
+fn range_function(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    w: &[FPoint],
+    c: &RangeCtx<'_>,
+) -> Result<Option<f64>> {
+    let _ = c.labels;
+    Ok(match name {
+        "rate" => extrapolated_rate(w, c, true, true),
+        "increase" => extrapolated_rate(w, c, true, false),
+        "delta" => extrapolated_rate(w, c, false, false),
+        "irate" => instant_value(w, true),
+        "idelta" => instant_value(w, false),
+        "resets" => {
+            let Some(first) = first_sample_index(w, c) else {
+                return Ok(None);
+            };
+            let mut n = 0;
+            for p in w[first..].windows(2) {
+                if p[1].f < p[0].f {
+                    n += 1;
+                }
+            }
+            Some(f64::from(n))
+        }
+        "changes" => {
+            let Some(first) = first_sample_index(w, c) else {
+                return Ok(None);
+            };
+            let mut n = 0;
+            for p in w[first..].windows(2) {
+                if p[1].f != p[0].f && !(p[1].f.is_nan() && p[0].f.is_nan()) {
+                    n += 1;
+                }
+            }
+            Some(f64::from(n))
+        }
+        "deriv" => {
+            if w.len() < 2 {
+                None
+            } else {
+                Some(linear_regression(w, w[0].t).0)
+            }
+        }
+        "predict_linear" => {
+            if w.len() < 2 {
+                None
+            } else {
+                let d = c.scalars.first().copied().unwrap_or(f64::NAN);
+                let (slope, intercept) = linear_regression(w, c.ts);
+                Some(slope * d + intercept)
+            }
+        }
+        "avg_over_time" => Some(avg_over_time(w)),
+        "min_over_time" => Some(compare_over_time(w, |cur, m| cur < m || m.is_nan(), false)),
+        "max_over_time" => Some(compare_over_time(w, |cur, m| cur > m || m.is_nan(), false)),
+        "ts_of_min_over_time" => Some(compare_over_time(w, |cur, m| cur <= m || m.is_nan(), true)),
+        "ts_of_max_over_time" => Some(compare_over_time(w, |cur, m| cur >= m || m.is_nan(), true)),
+        "sum_over_time" => {
+            let (mut sum, mut comp) = (0.0, 0.0);
+            for p in w {
+                (sum, comp) = kahan_inc(p.f, sum, comp);
+            }
+            Some(if sum.is_infinite() { sum } else { sum + comp })
+        }
+        "count_over_time" => Some(w.len() as f64),
+        "quantile_over_time" => {
+            let q = c.scalars.first().copied().unwrap_or(f64::NAN);
+            if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                ev.warn(
+                    format!("quantile value should be between 0 and 1, got {}", go_g(q)),
+                    c.first_arg_pos,
+                );
+            }
+            let mut vals: Vec<f64> = w.iter().map(|p| p.f).collect();
+            Some(quantile(q, &mut vals))
+        }
+        "stddev_over_time" => Some(variance_over_time(w).sqrt()),
+        "stdvar_over_time" => Some(variance_over_time(w)),
+        "last_over_time" => w.last().map(|p| p.f),
+        "first_over_time" => w.first().map(|p| p.f),
+        "ts_of_first_over_time" => w.first().map(|p| p.t as f64 / 1000.0),
+        "ts_of_last_over_time" => w.last().map(|p| p.t as f64 / 1000.0),
+        "present_over_time" | "absent_over_time" => Some(1.0),
+        "mad_over_time" => {
+            let mut vals: Vec<f64> = w.iter().map(|p| p.f).collect();
+            let median = quantile(0.5, &mut vals);
+            let mut dev: Vec<f64> = w.iter().map(|p| (p.f - median).abs()).collect();
+            Some(quantile(0.5, &mut dev))
+        }
+        "double_exponential_smoothing" => {
+            let sf = c.scalars.first().copied().unwrap_or(f64::NAN);
+            let tf = c.scalars.get(1).copied().unwrap_or(f64::NAN);
+            if sf <= 0.0 || sf >= 1.0 || sf.is_nan() {
+                return Err(Error::Eval(format!(
+                    "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+                )));
+            }
+            if tf <= 0.0 || tf >= 1.0 || tf.is_nan() {
+                return Err(Error::Eval(format!(
+                    "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+                )));
+            }
+            double_exponential_smoothing(w, sf, tf)
+        }
+        _ => None,
+    })
+}
+
+fn extrapolated_rate(w: &[FPoint], c: &RangeCtx<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {
+    if c.anchored || c.smoothed {
+        return extended_rate(w, c, is_counter, is_rate);
+    }
+    if w.len() < 2 {
+        return None;
+    }
+    let n1 = w.len() - 1;
+    let first_t = w[0].t;
+    let last_t = w[n1].t;
+    let mut result = w[n1].f - w[0].f;
+    if is_counter {
+        for p in w.windows(2) {
+            if p[1].f < p[0].f {
+                result += p[0].f;
+            }
+        }
+    }
+    let mut duration_to_start = (first_t - c.range_start) as f64 / 1000.0;
+    let mut duration_to_end = (c.range_end - last_t) as f64 / 1000.0;
+    let sampled_interval = (last_t - first_t) as f64 / 1000.0;
+    let avg = sampled_interval / n1 as f64;
+    let threshold = avg * 1.1;
+    if duration_to_start >= threshold {
+        duration_to_start = avg / 2.0;
+    }
+    if is_counter {
+        let mut duration_to_zero = duration_to_start;
+        if result > 0.0 && w[0].f >= 0.0 {
+            duration_to_zero = sampled_interval * (w[0].f / result);
+        }
+        if duration_to_zero < duration_to_start {
+            duration_to_start = duration_to_zero;
+        }
+    }
+    if duration_to_end >= threshold {
+        duration_to_end = avg / 2.0;
+    }
+    let mut factor = (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
+    if is_rate {
+        factor /= c.range as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+/// Go's `extendedRate` for anchored and smoothed selectors: `w` also holds the samples
+/// before the range (and after it, when smoothed).
+fn extended_rate(w: &[FPoint], c: &RangeCtx<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {
+    if w.is_empty() {
+        return None;
+    }
+    let mut last = w.len() - 1;
+    let mut first = w[..last]
+        .partition_point(|p| p.t <= c.range_start)
+        .saturating_sub(1);
+    if c.smoothed {
+        last = w[..last].partition_point(|p| p.t < c.range_end);
+    }
+    if w[last].t <= c.range_start {
+        return None;
+    }
+    let left = pick_left(w, first, c.range_start, c.smoothed, is_counter);
+    let right = pick_right(w, last, c.range_end, c.smoothed, is_counter);
+    let mut result = right - left;
+    if is_counter {
+        if w[first].t <= c.range_start {
+            first += 1;
+        }
+        let inner_end = if w[last].t >= c.range_end { last } else { last + 1 };
+        let inner = if first < inner_end { &w[first..inner_end] } else { &[][..] };
+        let mut correction = 0.0;
+        let mut prev = left;
+        for p in inner {
+            if p.f < prev {
+                correction += prev;
+            }
+            prev = p.f;
+        }
+        if right < prev {
+            correction += prev;
+        }
+        result += correction;
+    }
+    if is_rate {
+        result /= c.range as f64 / 1000.0;
+    }
+    Some(result)
+}
+
+/// Go's `pickFirstSampleIndex`: for anchored selectors, start at the last sample at or
+/// before the range start; `None` when no sample is inside the range.
+fn first_sample_index(w: &[FPoint], c: &RangeCtx<'_>) -> Option<usize> {
+    if !c.anchored {
+        return Some(0);
+    }
+    if w.is_empty() || w[w.len() - 1].t <= c.range_start {
+        return None;
+    }
+    Some(
+        w[..w.len() - 1]
+            .partition_point(|p| p.t <= c.range_start)
+            .saturating_sub(1),
+    )
+}
+
+fn instant_value(w: &[FPoint], is_rate: bool) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let a = w[w.len() - 2];
+    let b = w[w.len() - 1];
+    let interval = b.t - a.t;
+    if interval == 0 {
+        return None;
+    }
+    let mut v = if !is_rate || b.f >= a.f || a.f.is_nan() || b.f.is_nan() {
+        b.f - a.f
+    } else {
+        b.f
+    };
+    if is_rate && b.f < a.f {
+        v = b.f;
+    }
+    if is_rate {
+        v /= interval as f64 / 1000.0;
+    }
+    Some(v)
+}
+
+/// Least-squares regression: (slope, intercept at `intercept_time`).
+fn linear_regression(w: &[FPoint], intercept_time: i64) -> (f64, f64) {
+    let (mut n, mut sum_x, mut cx, mut sum_y, mut cy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut sum_xy, mut cxy, mut sum_x2, mut cx2) = (0.0, 0.0, 0.0, 0.0);
+    let init_y = w[0].f;
+    let mut const_y = true;
+    for (i, p) in w.iter().enumerate() {
+        if const_y && i > 0 && p.f != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (p.t - intercept_time) as f64 / 1e3;
+        (sum_x, cx) = kahan_inc(x, sum_x, cx);
+        (sum_y, cy) = kahan_inc(p.f, sum_y, cy);
+        (sum_xy, cxy) = kahan_inc(x * p.f, sum_xy, cxy);
+        (sum_x2, cx2) = kahan_inc(x * x, sum_x2, cx2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    sum_x += cx;
+    sum_y += cy;
+    sum_xy += cxy;
+    sum_x2 += cx2;
+    let cov_xy = sum_xy - sum_x * sum_y / n;
+    let var_x = sum_x2 - sum_x * sum_x / n;
+    let slope = cov_xy / var_x;
+    let intercept = sum_y / n - slope * sum_x / n;
+    (slope, intercept)
+}
+
+fn avg_over_time(w: &[FPoint]) -> f64 {
+    let (mut sum, mut count) = (w[0].f, 1.0f64);
+    let (mut mean, mut kahan_c) = (0.0f64, 0.0f64);
+    let mut incremental = false;
+    for (i, p) in w.iter().enumerate().skip(1) {
+        count = (i + 1) as f64;
+        if !incremental {
+            let (ns, nc) = kahan_inc(p.f, sum, kahan_c);
+            if !ns.is_infinite() {
+                sum = ns;
+                kahan_c = nc;
+                continue;
+            }
+            incremental = true;
+            mean = sum / (count - 1.0);
+            kahan_c /= count - 1.0;
+        }
+        let q = (count - 1.0) / count;
+        (mean, kahan_c) = kahan_inc(p.f / count, q * mean, q * kahan_c);
+    }
+    if incremental {
+        mean + kahan_c
+    } else {
+        sum / count + kahan_c / count
+    }
+}
+
+fn compare_over_time(w: &[FPoint], cmp: impl Fn(f64, f64) -> bool, ts: bool) -> f64 {
+    let mut best = w[0].f;
+    let mut best_t = w[0].t;
+    for p in w {
+        if cmp(p.f, best) {
+            best = p.f;
+            best_t = p.t;
+        }
+    }
+    if ts { best_t as f64 / 1000.0 } else { best }
+}
+
+fn variance_over_time(w: &[FPoint]) -> f64 {
+    let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for p in w {
+        count += 1.0;
+        let delta = p.f - (mean + c_mean);
+        (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
+        (aux, c_aux) = kahan_inc(delta * (p.f - (mean + c_mean)), aux, c_aux);
+    }
+    (aux + c_aux) / count
+}
+
+fn double_exponential_smoothing(w: &[FPoint], sf: f64, tf: f64) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let mut s0 = 0.0;
+    let mut s1 = w[0].f;
+    let mut b = w[1].f - w[0].f;
+    for (i, p) in w.iter().enumerate().skip(1) {
+        let x = sf * p.f;
+        b = if i - 1 == 0 { b } else { tf * (s1 - s0) + (1.0 - tf) * b };
+        let y = (1.0 - sf) * (s1 + b);
+        s0 = s1;
+        s1 = x + y;
+    }
+    Some(s1)
+}
+
+/// `timestamp()` of a plain selector returns the samples' own timestamps.
+fn timestamp_of_selector(
+    ev: &mut Evaluator<'_>,
+    c: &Call,
+    vs: &crate::parser::VectorSelector,
+) -> Result<Matrix> {
+    let series: std::rc::Rc<Vec<LoadedSeries>> = ev.select(vs)?;
+    let lookback = ev.lookback;
+    let mut cursors = vec![0usize; series.len()];
+    let delayed = ev.delayed_name_removal;
+    let _ = c;
+    let empty: [&Expr; 0] = [];
+    ev.range_eval(&empty, None, &mut |_, _, _, ts, out| {
+        let r = vs.timestamp.unwrap_or(ts) - vs.original_offset;
+        for (i, s) in series.iter().enumerate() {
+            let pts = s.all.as_deref().unwrap_or(&s.live);
+            let cur = &mut cursors[i];
+            while *cur < pts.len() && pts[*cur].t <= r {
+                *cur += 1;
+            }
+            if *cur == 0 {
+                continue;
+            }
+            let p = pts[*cur - 1];
+            if p.t <= r - lookback || model::value::is_stale_nan(p.f) {
+                continue;
+            }
+            out.push(Sample {
+                metric: if delayed {
+                    s.labels.clone()
+                } else {
+                    drop_metadata(&s.labels)
+                },
+                t: p.t,
+                f: p.t as f64 / 1000.0,
+                drop_name: true,
+            });
+        }
+        Ok(())
+    })
+}
+
+fn label_replace(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix> {
+    let dst = string_arg(&c.args[1])?;
+    let repl = string_arg(&c.args[2])?;
+    let src = string_arg(&c.args[3])?;
+    let regex_str = string_arg(&c.args[4])?;
+    let re = model::regexp::Regex::new(&regex_str).map_err(|_| {
+        Error::Eval(format!(
+            "invalid regular expression in label_replace(): {regex_str}"
+        ))
+    })?;
+    if dst.is_empty() {
+        return Err(Error::Eval(format!(
+            "invalid destination label name in label_replace(): {dst}"
+        )));
+    }
+    let mut mat = ev.eval_matrix(&c.args[0])?;
+    for s in &mut mat {
+        let src_val = s.metric.get(&src).unwrap_or("");
+        if let Some(res) = re.expand(src_val, &repl) {
+            let mut b = LabelsBuilder::new(&s.metric);
+            b.set(&dst, &res);
+            s.metric = b.labels();
+            if dst == model::METRIC_NAME {
+                s.drop_name = false;
+            }
+        }
+    }
+    ev.merge_series_with_same_labelset(mat)
+}
+
+fn label_join(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix> {
+    let dst = string_arg(&c.args[1])?;
+    let sep = string_arg(&c.args[2])?;
+    let mut srcs = Vec::new();
+    for a in &c.args[3..] {
+        let s = string_arg(a)?;
+        if s.is_empty() {
+            return Err(Error::Eval(format!(
+                "invalid source label name in label_join(): {s}"
+            )));
+        }
+        srcs.push(s);
+    }
+    if dst.is_empty() {
+        return Err(Error::Eval(format!(
+            "invalid destination label name in label_join(): {dst}"
+        )));
+    }
+    let mut mat = ev.eval_matrix(&c.args[0])?;
+    for s in &mut mat {
+        let joined = srcs
+            .iter()
+            .map(|n| s.metric.get(n).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(&sep);
+        let mut b = LabelsBuilder::new(&s.metric);
+        b.set(&dst, &joined);
+        s.metric = b.labels();
+        if dst == model::METRIC_NAME {
+            s.drop_name = false;
+        }
+    }
+    ev.merge_series_with_same_labelset(mat)
+}
+
+/// The labels `absent()` reports: the equality matchers of a selector argument.
+fn absent_labels(e: &Expr) -> Labels {
+    let matchers = match unwrap_arg(e) {
+        Expr::VectorSelector(vs) => &vs.matchers,
+        Expr::MatrixSelector(ms) => &ms.vector_selector.matchers,
+        _ => return Labels::empty(),
+    };
+    let mut b = LabelsBuilder::new(&Labels::empty());
+    let mut has: Vec<&str> = Vec::new();
+    for m in matchers {
+        if m.name == model::METRIC_NAME {
+            continue;
+        }
+        if m.match_type == MatchType::Equal && !has.contains(&m.name.as_str()) {
+            b.set(&m.name, &m.value);
+            has.push(&m.name);
+        } else {
+            b.del(&m.name);
+        }
+    }
+    b.labels()
+}
+
+fn simple(ev: &Evaluator<'_>, v: &Vector, out: &mut Vector, f: impl Fn(f64) -> f64) {
+    for s in v {
+        out.push(Sample {
+            metric: if ev.delayed_name_removal {
+                s.metric.clone()
+            } else {
+                drop_metadata(&s.metric)
+            },
+            t: s.t,
+            f: f(s.f),
+            drop_name: true,
+        });
+    }
+}
+
+/// Go's `natsort.Compare`: whether `a` sorts before `b`, comparing digit runs numerically.
+fn natsort_less(a: &str, b: &str) -> bool {
+    fn chunks(s: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let bytes = s.as_bytes();
+        let mut start = 0;
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                if start < i {
+                    out.push(&s[start..i]);
+                }
+                start = i;
+            }
+        }
+        out
+    }
+    let ca = chunks(a);
+    let cb = chunks(b);
+    for i in 0..ca.len() {
+        if i >= cb.len() {
+            return false;
+        }
+        let ai = ca[i].parse::<i64>();
+        let bi = cb[i].parse::<i64>();
+        if let (Ok(x), Ok(y)) = (&ai, &bi) {
+            if x == y {
+                if i == ca.len() - 1 {
+                    return true;
+                } else if i == cb.len() - 1 {
+                    return false;
+                }
+                continue;
+            }
+            return x < y;
+        }
+        if ca[i] == cb[i] {
+            if i == ca.len() - 1 {
+                return true;
+            } else if i == cb.len() - 1 {
+                return false;
+            }
+            continue;
+        }
+        return ca[i] < cb[i];
+    }
+    false
+}
+
+/// Civil date from days since the epoch (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn date_fn(name: &str, secs: f64) -> f64 {
+    let secs = secs as i64;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    match name {
+        "minute" => ((sod / 60) % 60) as f64,
+        "hour" => (sod / 3600) as f64,
+        "day_of_month" => f64::from(d),
+        "day_of_week" => (days + 4).rem_euclid(7) as f64,
+        "day_of_year" => {
+            const CUM: [u32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+            let mut doy = CUM[(m - 1) as usize] + d;
+            if m > 2 && is_leap(y) {
+                doy += 1;
+            }
+            f64::from(doy)
+        }
+        "month" => f64::from(m),
+        "year" => y as f64,
+        "days_in_month" => match m {
+            2 => {
+                if is_leap(y) {
+                    29.0
+                } else {
+                    28.0
+                }
+            }
+            4 | 6 | 9 | 11 => 30.0,
+            _ => 31.0,
+        },
+        _ => f64::NAN,
+    }
+}
+
+fn vector_function(
+    ev: &mut Evaluator<'_>,
+    c: &Call,
+    v: &[Vector],
+    ts: i64,
+    out: &mut Vector,
+    state: &mut VecFnState,
+) -> Result<()> {
+    let name = c.func.name;
+    let scalar = |i: usize| v.get(i).and_then(|x| x.first()).map_or(f64::NAN, |s| s.f);
+    match name {
+        "abs" => simple(ev, &v[0], out, f64::abs),
+        "ceil" => simple(ev, &v[0], out, f64::ceil),
+        "floor" => simple(ev, &v[0], out, f64::floor),
+        "exp" => simple(ev, &v[0], out, f64::exp),
+        "sqrt" => simple(ev, &v[0], out, f64::sqrt),
+        "ln" => simple(ev, &v[0], out, f64::ln),
+        "log2" => simple(ev, &v[0], out, f64::log2),
+        "log10" => simple(ev, &v[0], out, f64::log10),
+        "sin" => simple(ev, &v[0], out, f64::sin),
+        "cos" => simple(ev, &v[0], out, f64::cos),
+        "tan" => simple(ev, &v[0], out, f64::tan),
+        "asin" => simple(ev, &v[0], out, f64::asin),
+        "acos" => simple(ev, &v[0], out, f64::acos),
+        "atan" => simple(ev, &v[0], out, f64::atan),
+        "sinh" => simple(ev, &v[0], out, f64::sinh),
+        "cosh" => simple(ev, &v[0], out, f64::cosh),
+        "tanh" => simple(ev, &v[0], out, f64::tanh),
+        "asinh" => simple(ev, &v[0], out, f64::asinh),
+        "acosh" => simple(ev, &v[0], out, f64::acosh),
+        "atanh" => simple(ev, &v[0], out, f64::atanh),
+        "rad" => simple(ev, &v[0], out, |x| x * std::f64::consts::PI / 180.0),
+        "deg" => simple(ev, &v[0], out, |x| x * 180.0 / std::f64::consts::PI),
+        "sgn" => simple(ev, &v[0], out, |x| {
+            if x < 0.0 {
+                -1.0
+            } else if x > 0.0 {
+                1.0
+            } else {
+                x
+            }
+        }),
+        "round" => {
+            let to_nearest = if c.args.len() >= 2 { scalar(1) } else { 1.0 };
+            let inv = 1.0 / to_nearest;
+            simple(ev, &v[0], out, |x| (x * inv + 0.5).floor() / inv);
+        }
+        "clamp" | "clamp_min" | "clamp_max" => {
+            let (lo, hi) = match name {
+                "clamp" => (scalar(1), scalar(2)),
+                "clamp_min" => (scalar(1), f64::INFINITY),
+                _ => (f64::NEG_INFINITY, scalar(1)),
+            };
+            if hi < lo {
+                return Ok(());
+            }
+            simple(ev, &v[0], out, |x| lo.max(hi.min(x)));
+        }
+        "timestamp" => {
+            for s in &v[0] {
+                out.push(Sample {
+                    metric: if ev.delayed_name_removal {
+                        s.metric.clone()
+                    } else {
+                        drop_metadata(&s.metric)
+                    },
+                    t: s.t,
+                    f: s.t as f64 / 1000.0,
+                    drop_name: true,
+                });
+            }
+        }
+        "time" => out.push(Sample {
+            metric: Labels::empty(),
+            t: ts,
+            f: ts as f64 / 1000.0,
+            drop_name: false,
+        }),
+        "pi" => out.push(Sample {
+            metric: Labels::empty(),
+            t: ts,
+            f: std::f64::consts::PI,
+            drop_name: false,
+        }),
+        "scalar" => {
+            let f = if v[0].len() == 1 { v[0][0].f } else { f64::NAN };
+            out.push(Sample {
+                metric: Labels::empty(),
+                t: ts,
+                f,
+                drop_name: false,
+            });
+        }
+        "vector" => out.push(Sample {
+            metric: Labels::empty(),
+            t: ts,
+            f: scalar(0),
+            drop_name: false,
+        }),
+        "sort" | "sort_desc" => {
+            let desc = name == "sort_desc";
+            let mut vv = v[0].clone();
+            vv.sort_by(|a, b| {
+                use std::cmp::Ordering;
+                match (a.f.is_nan(), b.f.is_nan()) {
+                    (true, true) => Ordering::Equal,
+                    (true, false) => Ordering::Greater,
+                    (false, true) => Ordering::Less,
+                    _ => {
+                        let o = a.f.partial_cmp(&b.f).unwrap_or(Ordering::Equal);
+                        if desc { o.reverse() } else { o }
+                    }
+                }
+            });
+            out.extend(vv);
+        }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let desc = name == "sort_by_label_desc";
+            let mut names = Vec::new();
+            for a in &c.args[1..] {
+                names.push(string_arg(a)?);
+            }
+            let mut vv = v[0].clone();
+            vv.sort_by(|a, b| {
+                use std::cmp::Ordering;
+                for l in &names {
+                    let x = a.metric.get(l).unwrap_or("");
+                    let y = b.metric.get(l).unwrap_or("");
+                    if x == y {
+                        continue;
+                    }
+                    let less = natsort_less(x, y);
+                    let o = if less { Ordering::Less } else { Ordering::Greater };
+                    return if desc { o.reverse() } else { o };
+                }
+                let o = a.metric.cmp(&b.metric);
+                if desc { o.reverse() } else { o }
+            });
+            out.extend(vv);
+        }
+        "absent" => {
+            if v[0].is_empty() {
+                out.push(Sample {
+                    metric: absent_labels(&c.args[0]),
+                    t: ts,
+                    f: 1.0,
+                    drop_name: false,
+                });
+            }
+        }
+        "days_in_month" | "day_of_month" | "day_of_week" | "day_of_year" | "hour" | "minute"
+        | "month" | "year" => {
+            if c.args.is_empty() {
+                out.push(Sample {
+                    metric: Labels::empty(),
+                    t: ts,
+                    f: date_fn(name, (ts / 1000) as f64),
+                    drop_name: false,
+                });
+            } else {
+                simple(ev, &v[0], out, |x| {
+                    if x.is_nan() || x.is_infinite() {
+                        date_fn(name, x)
+                    } else {
+                        date_fn(name, x)
+                    }
+                });
+            }
+        }
+        "histogram_quantile" => histogram_quantile(ev, c, scalar(0), &v[1], ts, out, state),
+        "histogram_fraction" => {
+            let (lower, upper) = (scalar(0), scalar(1));
+            collect_buckets(ev, &v[2], &c.args[2], state);
+            for (_, (metric, buckets)) in state.buckets.iter_mut() {
+                if buckets.is_empty() {
+                    continue;
+                }
+                let f = bucket_fraction(lower, upper, buckets);
+                out.push(Sample {
+                    metric: if ev.delayed_name_removal {
+                        metric.clone()
+                    } else {
+                        drop_metadata(metric)
+                    },
+                    t: ts,
+                    f,
+                    drop_name: true,
+                });
+            }
+        }
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+        | "histogram_stdvar" | "start_timestamp" | "histogram_quantiles" => {
+            // These only look at native histogram samples, which this engine does not
+            // have yet: float samples are ignored, as Prometheus ignores them.
+        }
+        other => {
+            return Err(Error::Eval(format!("function {other} is not supported")));
+        }
+    }
+    Ok(())
+}
+
+/// Groups classic histogram buckets by their series without `le` (Go's `resetHistograms`).
+fn collect_buckets(ev: &Evaluator<'_>, v: &Vector, arg: &Expr, state: &mut VecFnState) {
+    for (_, b) in state.buckets.values_mut() {
+        b.clear();
+    }
+    for s in v {
+        let le = s.metric.get("le").unwrap_or("");
+        let Some(upper) = parse_go_float(le) else {
+            let name = if ev.delayed_name_removal {
+                s.metric.metric_name().unwrap_or("")
+            } else {
+                ""
+            };
+            ev.warn(
+                format!(
+                    "bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {name:?}"
+                ),
+                arg.pos(),
+            );
+            continue;
+        };
+        let key = s.metric.hash_without_labels(&["le"]) ^ name_hash(&s.metric);
+        let entry = state.buckets.entry(key).or_insert_with(|| {
+            let mut b = LabelsBuilder::new(&s.metric);
+            b.del("le");
+            (b.labels(), Vec::new())
+        });
+        entry.1.push(Bucket {
+            upper_bound: upper,
+            count: s.f,
+        });
+    }
+}
+
+/// `hash_without_labels` skips `__name__`; mix it back in so differently named histograms
+/// stay apart.
+fn name_hash(l: &Labels) -> u64 {
+    match l.metric_name() {
+        Some(n) => Labels::from_pairs([("__name__", n)]).hash().rotate_left(17),
+        None => 0,
+    }
+}
+
+/// Parses a float like Go's `strconv.ParseFloat` (accepting `+Inf`, `Inf`, `NaN`).
+fn parse_go_float(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if t.is_empty() {
+        return None;
+    }
+    let lower = t.to_ascii_lowercase();
+    match lower.trim_start_matches(['+', '-']) {
+        "inf" | "infinity" => {
+            return Some(if lower.starts_with('-') {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            });
+        }
+        "nan" => return Some(f64::NAN),
+        _ => {}
+    }
+    t.parse::<f64>().ok()
+}
+
+fn histogram_quantile(
+    ev: &Evaluator<'_>,
+    c: &Call,
+    q: f64,
+    v: &Vector,
+    ts: i64,
+    out: &mut Vector,
+    state: &mut VecFnState,
+) {
+    if q.is_nan() || !(0.0..=1.0).contains(&q) {
+        ev.warn(
+            format!("quantile value should be between 0 and 1, got {}", go_g(q)),
+            c.args[0].pos(),
+        );
+    }
+    collect_buckets(ev, v, &c.args[1], state);
+    let mut keys: Vec<u64> = state.buckets.keys().copied().collect();
+    keys.sort_unstable();
+    for k in keys {
+        let Some((metric, buckets)) = state.buckets.get_mut(&k) else {
+            continue;
+        };
+        if buckets.is_empty() {
+            continue;
+        }
+        let r = bucket_quantile(q, buckets);
+        if r.forced_monotonic {
+            let name = if ev.delayed_name_removal {
+                metric.metric_name().unwrap_or("").to_string()
+            } else {
+                String::new()
+            };
+            ev.info(
+                format!(
+                    "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}, from buckets {} to {}, with a max diff of {}",
+                    go_g(r.min_bucket),
+                    go_g(r.max_bucket),
+                    go_g(r.max_diff)
+                ),
+                c.args[1].pos(),
+            );
+        }
+        out.push(Sample {
+            metric: if ev.delayed_name_removal {
+                metric.clone()
+            } else {
+                drop_metadata(metric)
+            },
+            t: ts,
+            f: r.value,
+            drop_name: true,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_float_formats() {
+        assert_eq!(go_g(1e20), "1e+20");
+        assert_eq!(go_g(1e21), "1e+21");
+        assert_eq!(go_g(100000.0), "100000");
+        assert_eq!(go_g(0.0001), "0.0001");
+        assert_eq!(go_g(0.00001), "1e-05");
+        assert_eq!(format_go_float(f64::INFINITY), "+Inf");
+        assert_eq!(format_go_float(1.5), "1.5");
+    }
+
+    #[test]
+    fn natsort_compares_numbers_numerically() {
+        assert!(natsort_less("a2", "a10"));
+        assert!(!natsort_less("a10", "a2"));
+        assert!(natsort_less("abc", "abd"));
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(date_fn("day_of_week", 0.0), 4.0);
+        assert_eq!(date_fn("days_in_month", 1_582_934_400.0), 29.0); // 2020-02-29
+        assert_eq!(date_fn("day_of_year", 1_609_372_800.0), 366.0); // 2020-12-31
+    }
+
+    #[test]
+    fn kahan_keeps_small_terms() {
+        let (s, c) = kahan_inc(1e-16, 1.0, 0.0);
+        assert_eq!(s + c, 1.0 + 1e-16);
+    }
+}

@@ -1,0 +1,209 @@
+//! Query results: scalars, strings, instant vectors and range matrices, plus annotations.
+
+use std::fmt;
+
+use model::{Labels, Timestamp};
+
+/// One float point of a series: a timestamp (ms) and a value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FPoint {
+    /// Milliseconds since the epoch.
+    pub t: Timestamp,
+    /// The value.
+    pub f: f64,
+}
+
+impl fmt::Display for FPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} @[{}]", self.f, self.t)
+    }
+}
+
+/// One element of an instant vector: a labelled value at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The series' labels.
+    pub metric: Labels,
+    /// Milliseconds since the epoch.
+    pub t: Timestamp,
+    /// The value.
+    pub f: f64,
+    /// Set when the metric name is to be removed once evaluation ends (Prometheus's delayed
+    /// name removal); always `false` in results.
+    pub drop_name: bool,
+}
+
+/// A labelled series of points, as in a range-query result or a range vector.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Series {
+    /// The series' labels.
+    pub metric: Labels,
+    /// The points, in time order.
+    pub floats: Vec<FPoint>,
+    /// See [`Sample::drop_name`].
+    pub drop_name: bool,
+}
+
+/// An instant vector.
+pub type Vector = Vec<Sample>;
+/// A range vector or range-query result: series sorted by labels.
+pub type Matrix = Vec<Series>;
+
+/// A scalar result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scalar {
+    /// Evaluation time (ms).
+    pub t: Timestamp,
+    /// The value.
+    pub v: f64,
+}
+
+/// A string result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StringValue {
+    /// Evaluation time (ms).
+    pub t: Timestamp,
+    /// The string.
+    pub v: String,
+}
+
+/// The value of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A scalar (instant queries only; range queries return a matrix).
+    Scalar(Scalar),
+    /// A string (instant queries only).
+    String(StringValue),
+    /// An instant vector.
+    Vector(Vector),
+    /// A range vector or the result of a range query.
+    Matrix(Matrix),
+}
+
+impl Value {
+    /// The name of the value's type, as Prometheus's API spells it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Scalar(_) => "scalar",
+            Value::String(_) => "string",
+            Value::Vector(_) => "vector",
+            Value::Matrix(_) => "matrix",
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Scalar(s) => write!(f, "scalar: {} @[{}]", s.v, s.t),
+            Value::String(s) => write!(f, "string: {} @[{}]", s.v, s.t),
+            Value::Vector(v) => {
+                for s in v {
+                    writeln!(f, "{} => {} @[{}]", s.metric, s.f, s.t)?;
+                }
+                Ok(())
+            }
+            Value::Matrix(m) => {
+                for s in m {
+                    write!(f, "{} =>", s.metric)?;
+                    for p in &s.floats {
+                        write!(f, "\n{p}")?;
+                    }
+                    writeln!(f)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Whether an annotation is a warning or an informational note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AnnotationKind {
+    /// "PromQL warning: ...": the result may be wrong or incomplete.
+    Warning,
+    /// "PromQL info: ...": something the user may want to know.
+    Info,
+}
+
+/// A warning or info note attached to a query result.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Annotation {
+    /// Warning or info.
+    pub kind: AnnotationKind,
+    /// The full text, as Prometheus prints it (`PromQL info: ... (1:6)`).
+    pub message: String,
+}
+
+impl fmt::Display for Annotation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The set of annotations of one query (deduplicated, in first-seen order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Annotations {
+    items: Vec<Annotation>,
+}
+
+impl Annotations {
+    /// Adds an annotation unless an identical one is already present.
+    pub fn add(&mut self, kind: AnnotationKind, message: String) {
+        if !self
+            .items
+            .iter()
+            .any(|a| a.kind == kind && a.message == message)
+        {
+            self.items.push(Annotation { kind, message });
+        }
+    }
+
+    /// Adds a warning.
+    pub fn warn(&mut self, message: String) {
+        self.add(AnnotationKind::Warning, message);
+    }
+
+    /// Adds an info note.
+    pub fn info(&mut self, message: String) {
+        self.add(AnnotationKind::Info, message);
+    }
+
+    /// Adds all annotations of `other`.
+    pub fn merge(&mut self, other: Annotations) {
+        for a in other.items {
+            self.add(a.kind, a.message);
+        }
+    }
+
+    /// All annotations.
+    pub fn iter(&self) -> impl Iterator<Item = &Annotation> {
+        self.items.iter()
+    }
+
+    /// The warnings' texts.
+    pub fn warnings(&self) -> impl Iterator<Item = &str> {
+        self.items
+            .iter()
+            .filter(|a| a.kind == AnnotationKind::Warning)
+            .map(|a| a.message.as_str())
+    }
+
+    /// The info notes' texts.
+    pub fn infos(&self) -> impl Iterator<Item = &str> {
+        self.items
+            .iter()
+            .filter(|a| a.kind == AnnotationKind::Info)
+            .map(|a| a.message.as_str())
+    }
+
+    /// Whether there are no annotations.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The number of annotations.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+}

@@ -1,0 +1,26 @@
+//! The PromQL test-script language of Prometheus's `promql/promqltest` package, and a runner
+//! that executes scripts against a [`promql::Engine`] and any storage.
+//!
+//! A script is a sequence of commands: `load <step>` followed by series lines
+//! (`metric{a="b"} 0+10x100`), `clear`, and `eval instant at <t> <query>` or
+//! `eval range from <t0> to <t1> step <s> <query>` followed by the expected result
+//! (series lines, a bare number for a scalar, `expect ...` lines for failures, warnings, info
+//! notes, ordering, strings and range vectors).
+//!
+//! Main items: [`run_file`] and [`run_script`] (both take a [`StorageFactory`], so that the
+//! same scripts run on `storage::MemStorage` and on the TSDB head), [`FileResult`], and
+//! [`test_engine`] (the engine options Prometheus's own tests use). Cases that need native
+//! histograms are reported as skipped with the reason [`NATIVE_HISTOGRAMS_SKIP`].
+
+#![warn(missing_docs)]
+
+mod error;
+mod run;
+pub mod script;
+
+pub use error::{Error, Result};
+pub use run::{
+    almost_equal, run_file, run_script, test_engine, Failure, FileResult, Skip, StorageFactory,
+    TestStorage,
+};
+pub use script::NATIVE_HISTOGRAMS_SKIP;
