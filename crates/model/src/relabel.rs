@@ -473,12 +473,12 @@ fn relabel(cfg: &Config, lb: &mut LabelsBuilder) -> bool {
             };
             let names = cfg.regex.group_names();
             let mut target = String::new();
-            regexp::expand(&mut target, &cfg.target_label, &val, &caps, &names);
+            regexp::expand(&mut target, &cfg.target_label, &val, &caps, names);
             if !cfg.name_validation_scheme.is_valid_label_name(&target) {
                 return true;
             }
             let mut res = String::new();
-            regexp::expand(&mut res, &cfg.replacement, &val, &caps, &names);
+            regexp::expand(&mut res, &cfg.replacement, &val, &caps, names);
             if res.is_empty() {
                 lb.del(&target);
             } else {
