@@ -45,6 +45,23 @@ pub enum Error {
     /// A chunk appender was given data it cannot encode (e.g. a full chunk).
     #[error("chunk append: {0}")]
     ChunkAppend(String),
+    /// A WAL record is malformed.
+    #[error("decoding {kind} record: {msg}")]
+    InvalidRecord {
+        /// The record kind ("series", "samples", ...).
+        kind: &'static str,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The write-ahead log is damaged.
+    #[error(transparent)]
+    WalCorrupt(#[from] crate::wlog::CorruptionError),
+    /// Another process holds the data directory's lock file.
+    #[error("data directory {0} is locked by another process")]
+    Locked(PathBuf),
+    /// An append was rejected (out of order, out of bounds, ...).
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
     /// A caller passed an invalid argument.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -30,10 +30,14 @@ pub mod error;
 
 pub mod block;
 pub mod chunkenc;
+pub mod checkpoint;
 pub mod chunks;
 pub mod compact;
+pub mod head;
 pub mod index;
 pub mod querier;
+pub mod record;
 pub mod tombstones;
+pub mod wlog;
 
 pub use error::{Error, Result};

@@ -165,7 +165,7 @@ pub fn segment_name(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("{index:08}"))
 }
 
-fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
     move |source| Error::Io {
         op,
         path: path.to_path_buf(),
@@ -590,10 +590,10 @@ impl Wal {
         )])?);
         // Records that end before the damage are kept; the reader's error is expected.
         while let Ok(Some(rec)) = r.next_record() {
+            let rec = rec.to_vec();
             if r.offset() >= err.offset {
                 break;
             }
-            let rec = rec.to_vec();
             self.log_one(&rec, true)?;
         }
         drop(r);

@@ -188,7 +188,8 @@ impl<R: Read + Position> Reader<R> {
         }
     }
 
-    fn corruption(&self, msg: String) -> CorruptionError {
+    /// A corruption error at the reader's current position.
+    pub fn corruption(&self, msg: String) -> CorruptionError {
         match self.rdr.segment() {
             Some((dir, k)) => CorruptionError {
                 dir: Some(dir.to_path_buf()),

@@ -1,0 +1,263 @@
+//! WAL checkpoints (`wal/checkpoint.NNNNNNNN/`), as Prometheus's `tsdb/wlog/checkpoint.go`.
+//!
+//! A checkpoint is a WAL directory holding what is still needed from the segments up to
+//! `NNNNNNNN` (and from the previous checkpoint): series records of live series, and samples
+//! and tombstones at or after the truncation time. Replay reads the newest checkpoint, then
+//! the segments after it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::record::{self, RecordType};
+use crate::wlog::reader::{Reader, SegmentReader};
+use crate::wlog::{self, Compression, SyncPolicy, Wal, WalOptions};
+
+const PREFIX: &str = "checkpoint.";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// What a checkpoint kept and dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckpointStats {
+    /// Series records read.
+    pub total_series: usize,
+    /// Series records dropped (series no longer in the head).
+    pub dropped_series: usize,
+    /// Samples read.
+    pub total_samples: usize,
+    /// Samples dropped (older than the truncation time).
+    pub dropped_samples: usize,
+    /// Tombstones read.
+    pub total_tombstones: usize,
+    /// Tombstones dropped.
+    pub dropped_tombstones: usize,
+    /// Records of kinds this implementation does not rewrite (exemplars, metadata, native
+    /// histograms, unknown types): dropped.
+    pub dropped_other_records: usize,
+}
+
+/// The path of checkpoint `index` in the WAL directory `dir`.
+pub fn checkpoint_dir(dir: &Path, index: u64) -> PathBuf {
+    dir.join(format!("{PREFIX}{index:08}"))
+}
+
+/// The checkpoints in `dir`, sorted by index.
+///
+/// # Errors
+/// When the directory can't be read.
+pub fn list_checkpoints(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|source| Error::Io {
+        op: "listing",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(idx) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        if !idx.bytes().all(|b| b.is_ascii_digit()) || idx.is_empty() {
+            continue;
+        }
+        if let Ok(i) = idx.parse::<u64>() {
+            if e.path().is_dir() {
+                out.push((i, e.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The newest checkpoint of `dir`, if any.
+///
+/// # Errors
+/// When the directory can't be read.
+pub fn last_checkpoint(dir: &Path) -> Result<Option<(u64, PathBuf)>> {
+    Ok(list_checkpoints(dir)?.pop())
+}
+
+/// Deletes the checkpoints with an index below `max_index`.
+///
+/// # Errors
+/// On I/O errors.
+pub fn delete_checkpoints(dir: &Path, max_index: u64) -> Result<()> {
+    for (i, path) in list_checkpoints(dir)? {
+        if i >= max_index {
+            break;
+        }
+        fs::remove_dir_all(&path).map_err(|source| Error::Io {
+            op: "deleting",
+            path,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Deletes leftover temporary checkpoints (from a crash during checkpointing).
+pub fn delete_temp_checkpoints(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if name
+            .to_str()
+            .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(TMP_SUFFIX))
+        {
+            // Best effort: a leftover only costs disk space and is retried next time.
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Writes `checkpoint.{last}` from the previous checkpoint and segments `first..=last` of the
+/// WAL in `dir`: series records for which `keep(ref)` holds, samples at or after `mint`, and
+/// tombstones ending at or after `mint`. The checkpoint is built in a temporary directory and
+/// renamed into place, so a crash never leaves a partial one.
+///
+/// # Errors
+/// On I/O errors, or when the segments read are damaged (repair is not possible here: the
+/// head would not know which series records are lost).
+pub fn checkpoint(
+    dir: &Path,
+    first: u64,
+    last: u64,
+    keep: &dyn Fn(u64) -> bool,
+    mint: i64,
+    compression: Compression,
+) -> Result<CheckpointStats> {
+    let mut files = Vec::new();
+    let mut from = first;
+    if let Some((idx, cp)) = last_checkpoint(dir)? {
+        if first > idx + 1 {
+            return Err(Error::InvalidArgument(format!(
+                "unexpected gap to the last checkpoint {idx} in {}: asked from segment {first}",
+                dir.display()
+            )));
+        }
+        from = idx + 1;
+        for k in wlog::list_segments(&cp)? {
+            files.push((cp.clone(), k, wlog::segment_name(&cp, k)));
+        }
+    }
+    for k in wlog::list_segments(dir)? {
+        if k >= from && k <= last {
+            files.push((dir.to_path_buf(), k, wlog::segment_name(dir, k)));
+        }
+    }
+    delete_temp_checkpoints(dir);
+    let final_dir = checkpoint_dir(dir, last);
+    let tmp = PathBuf::from(format!("{}{TMP_SUFFIX}", final_dir.display()));
+    let result = write_checkpoint(files, &tmp, keep, mint, compression);
+    let stats = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    if final_dir.exists() {
+        fs::remove_dir_all(&final_dir).map_err(|source| Error::Io {
+            op: "deleting",
+            path: final_dir.clone(),
+            source,
+        })?;
+    }
+    fs::rename(&tmp, &final_dir).map_err(|source| Error::Io {
+        op: "renaming",
+        path: tmp.clone(),
+        source,
+    })?;
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(stats)
+}
+
+fn write_checkpoint(
+    files: Vec<(PathBuf, u64, PathBuf)>,
+    tmp: &Path,
+    keep: &dyn Fn(u64) -> bool,
+    mint: i64,
+    compression: Compression,
+) -> Result<CheckpointStats> {
+    let mut stats = CheckpointStats::default();
+    let mut cp = Wal::open(
+        tmp,
+        WalOptions {
+            compression,
+            sync: SyncPolicy::OnSegmentClose,
+            ..WalOptions::default()
+        },
+    )?;
+    let mut r = Reader::new(SegmentReader::open_files(files)?);
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut batch_bytes = 0;
+    let (mut series, mut samples, mut stones) = (Vec::new(), Vec::new(), Vec::new());
+    loop {
+        let rec = match r.next_record() {
+            Ok(Some(rec)) => rec,
+            Ok(None) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        match RecordType::of(rec) {
+            RecordType::Series => {
+                series.clear();
+                record::decode_series(rec, &mut series)?;
+                let n = series.len();
+                series.retain(|s| keep(s.series_ref));
+                stats.total_series += n;
+                stats.dropped_series += n - series.len();
+                if !series.is_empty() {
+                    record::encode_series(&series, &mut out);
+                }
+            }
+            RecordType::Samples | RecordType::SamplesV2 => {
+                samples.clear();
+                record::decode_samples(rec, &mut samples)?;
+                let n = samples.len();
+                samples.retain(|s| s.t >= mint);
+                stats.total_samples += n;
+                stats.dropped_samples += n - samples.len();
+                if !samples.is_empty() {
+                    record::encode_samples(&samples, &mut out);
+                }
+            }
+            RecordType::Tombstones => {
+                stones.clear();
+                record::decode_tombstones(rec, &mut stones)?;
+                let n = stones.len();
+                stones.retain(|s| s.maxt >= mint);
+                stats.total_tombstones += n;
+                stats.dropped_tombstones += n - stones.len();
+                if !stones.is_empty() {
+                    record::encode_tombstones(&stones, &mut out);
+                }
+            }
+            _ => stats.dropped_other_records += 1,
+        }
+        if out.is_empty() {
+            continue;
+        }
+        batch_bytes += out.len();
+        batch.push(out);
+        if batch_bytes > 1024 * 1024 {
+            let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+            cp.log(&refs)?;
+            batch.clear();
+            batch_bytes = 0;
+        }
+    }
+    let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+    cp.log(&refs)?;
+    cp.close()?;
+    if let Ok(d) = fs::File::open(tmp) {
+        let _ = d.sync_all();
+    }
+    Ok(stats)
+}

@@ -1,0 +1,1083 @@
+//! The head: the in-memory, writable part of the TSDB (Prometheus's `tsdb/head*.go`).
+//!
+//! Series live in shards keyed by their reference, with a second set of shards mapping the
+//! labels hash to references for get-or-create, and an inverted index ([`postings`]) for
+//! queries. Each series keeps one open XOR chunk in memory; a full chunk is written to
+//! `chunks_head/` ([`chunks::ChunkDiskMapper`]) and only its location stays in memory. Every
+//! committed batch is first written to the WAL ([`crate::wlog`]), from which the head is
+//! rebuilt at startup ([`Head::open`]).
+//!
+//! # Memory layout
+//! A series costs one map entry holding a compact struct (labels as one shared allocation,
+//! the open chunk inline, a vector of on-disk chunk locations), one hash-map entry, and one
+//! postings entry per label pair; there is no per-series lock (the shard's lock covers it).
+
+pub mod chunks;
+mod postings;
+mod querier;
+mod replay;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use model::Labels;
+use parking_lot::{Mutex, RwLock};
+
+use crate::chunkenc::{self, XorChunk};
+use crate::error::{Error, Result};
+use crate::record::{self, RefSample, RefSeries, RefTombstone};
+use crate::wlog::{Wal, WalOptions};
+
+pub use chunks::ChunkDiskMapper;
+pub use querier::{HeadQuerier, HeadSeries};
+pub use replay::ReplayStats;
+
+/// Two hours in milliseconds: the default chunk range (and minimum block duration).
+pub const DEFAULT_CHUNK_RANGE: i64 = 2 * 60 * 60 * 1000;
+
+const SHARDS: usize = 64;
+
+/// A hasher for keys that are already well-mixed `u64`s (label hashes, series refs).
+#[derive(Default)]
+pub(crate) struct U64Hasher(u64);
+
+impl Hasher for U64Hasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing spreads sequential refs over the table.
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (n >> 29);
+    }
+}
+
+pub(crate) type U64Map<V> = HashMap<u64, V, BuildHasherDefault<U64Hasher>>;
+
+/// Options of the head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadOptions {
+    /// Chunks never cross a multiple of this range (ms); it is also the block range the head
+    /// is compacted in. Default 2 h.
+    pub chunk_range: i64,
+    /// The number of samples a chunk aims for (Prometheus: 120).
+    pub samples_per_chunk: usize,
+    /// Accept samples up to this much older (ms) than the newest sample of the head; 0 (the
+    /// default) rejects every out-of-order sample.
+    pub out_of_order_time_window: i64,
+    /// The WAL, or `None` to run without one (nothing survives a restart).
+    pub wal: Option<WalOptions>,
+}
+
+impl Default for HeadOptions {
+    fn default() -> Self {
+        HeadOptions {
+            chunk_range: DEFAULT_CHUNK_RANGE,
+            samples_per_chunk: chunkenc::SAMPLES_PER_CHUNK,
+            out_of_order_time_window: 0,
+            wal: Some(WalOptions::default()),
+        }
+    }
+}
+
+/// Where a full chunk of a series lives in `chunks_head/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MmappedChunk {
+    pub(crate) chunk_ref: u64,
+    pub(crate) min_time: i64,
+    pub(crate) max_time: i64,
+}
+
+/// The open chunk of a series.
+#[derive(Debug)]
+pub(crate) struct HeadChunk {
+    pub(crate) chunk: XorChunk,
+    pub(crate) min_time: i64,
+    pub(crate) max_time: i64,
+}
+
+/// Flag: the series record is in the WAL.
+const LOGGED: u8 = 1;
+/// Flag: an appender holds an accepted sample for this series.
+const PENDING: u8 = 2;
+
+/// One series of the head.
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub(crate) labels: Labels,
+    pub(crate) mmapped: Vec<MmappedChunk>,
+    pub(crate) head: Option<HeadChunk>,
+    /// Out-of-order samples, sorted by time (only with an out-of-order window).
+    pub(crate) ooo: Option<Box<Vec<(i64, f64)>>>,
+    pub(crate) next_at: i64,
+    pub(crate) last_value: u64,
+    pub(crate) flags: u8,
+}
+
+/// What happened to a sample given to [`MemSeries::append`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Appended {
+    /// Appended in order.
+    InOrder,
+    /// Rejected: not newer than the series' last sample.
+    NotInOrder,
+}
+
+impl MemSeries {
+    fn new(labels: Labels) -> MemSeries {
+        MemSeries {
+            labels,
+            mmapped: Vec::new(),
+            head: None,
+            ooo: None,
+            next_at: i64::MIN,
+            last_value: 0,
+            flags: 0,
+        }
+    }
+
+    /// The time of the newest in-order sample.
+    pub(crate) fn max_time(&self) -> Option<i64> {
+        match &self.head {
+            Some(h) if h.chunk.num_samples() > 0 => Some(h.max_time),
+            _ => self.mmapped.last().map(|c| c.max_time),
+        }
+    }
+
+    pub(crate) fn min_time(&self) -> Option<i64> {
+        let in_order = self
+            .mmapped
+            .first()
+            .map(|c| c.min_time)
+            .or(self.head.as_ref().filter(|h| h.chunk.num_samples() > 0).map(|h| h.min_time));
+        let ooo = self.ooo.as_ref().and_then(|o| o.first()).map(|s| s.0);
+        match (in_order, ooo) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.mmapped.is_empty()
+            && self.head.as_ref().is_none_or(|h| h.chunk.num_samples() == 0)
+            && self.ooo.as_ref().is_none_or(|o| o.is_empty())
+    }
+
+    /// The value of the newest in-order sample (reading it back from disk if the open chunk
+    /// is gone, as after a restart).
+    fn last_value_bits(&self, mapper: &ChunkDiskMapper) -> Option<u64> {
+        if self.head.as_ref().is_some_and(|h| h.chunk.num_samples() > 0) {
+            return Some(self.last_value);
+        }
+        let last = self.mmapped.last()?;
+        let (_, data) = mapper.chunk(last.chunk_ref).ok()?;
+        let chunk = XorChunk::from_bytes(data).ok()?;
+        let mut it = chunk.iter();
+        let mut v = None;
+        while it.next() {
+            v = Some(it.at().1.to_bits());
+        }
+        v
+    }
+
+    /// Whether a sample can be appended, given the committed state (Go's `appendable`).
+    /// `Ok(true)` means it goes to the out-of-order buffer.
+    fn appendable(
+        &self,
+        t: i64,
+        v: f64,
+        head_maxt: i64,
+        min_valid_time: i64,
+        ooo_window: i64,
+        mapper: &ChunkDiskMapper,
+    ) -> std::result::Result<bool, storage::Error> {
+        if t >= min_valid_time {
+            match self.max_time() {
+                None => return Ok(false),
+                Some(maxt) if t > maxt => return Ok(false),
+                Some(maxt) if t == maxt => {
+                    // Exact duplicates are accepted (and ignored); only the value differing
+                    // is an error.
+                    return match self.last_value_bits(mapper) {
+                        Some(bits) if bits != v.to_bits() => {
+                            Err(storage::Error::DuplicateSampleForTimestamp)
+                        }
+                        _ => Ok(false),
+                    };
+                }
+                Some(_) => {}
+            }
+        }
+        if ooo_window > 0 && t >= head_maxt.saturating_sub(ooo_window) {
+            return Ok(true);
+        }
+        if ooo_window > 0 {
+            return Err(storage::Error::TooOldSample);
+        }
+        if t < min_valid_time {
+            return Err(storage::Error::OutOfBounds);
+        }
+        Err(storage::Error::OutOfOrderSample)
+    }
+
+    /// Appends an in-order sample, cutting a new chunk (and writing the full one to disk)
+    /// when Prometheus would.
+    pub(crate) fn append(
+        &mut self,
+        series_ref: u64,
+        t: i64,
+        v: f64,
+        opts: &HeadOptions,
+        mapper: &ChunkDiskMapper,
+    ) -> Result<Appended> {
+        let spc = opts.samples_per_chunk.max(4);
+        let need_cut = match &self.head {
+            None => {
+                if self.mmapped.last().is_some_and(|c| c.max_time >= t) {
+                    return Ok(Appended::NotInOrder);
+                }
+                true
+            }
+            Some(h) => {
+                let n = h.chunk.num_samples();
+                if n > 0 && h.max_time >= t {
+                    return Ok(Appended::NotInOrder);
+                }
+                if n == 0 {
+                    self.next_at = chunkenc::range_for_timestamp(t, opts.chunk_range);
+                } else if n == spc / 4 {
+                    self.next_at =
+                        chunkenc::compute_chunk_end_time(h.min_time, h.max_time, self.next_at, 4.0);
+                }
+                n > 0 && (t >= self.next_at || n >= spc * 2)
+            }
+        };
+        if need_cut {
+            self.cut_head_chunk(series_ref, t, opts, mapper)?;
+        }
+        let h = self
+            .head
+            .as_mut()
+            .expect("a head chunk exists after cutting");
+        if h.chunk.num_samples() == 0 {
+            h.min_time = t;
+        }
+        h.chunk.append(t, v)?;
+        h.max_time = t;
+        self.last_value = v.to_bits();
+        Ok(Appended::InOrder)
+    }
+
+    /// Writes the open chunk (if it has samples) to disk and starts a new one at `t`.
+    fn cut_head_chunk(
+        &mut self,
+        series_ref: u64,
+        t: i64,
+        opts: &HeadOptions,
+        mapper: &ChunkDiskMapper,
+    ) -> Result<()> {
+        if let Some(old) = self.head.take() {
+            if old.chunk.num_samples() > 0 {
+                let chunk_ref = mapper.write_chunk(
+                    series_ref,
+                    old.min_time,
+                    old.max_time,
+                    chunkenc::Encoding::Xor.as_u8(),
+                    old.chunk.bytes(),
+                )?;
+                self.mmapped.push(MmappedChunk {
+                    chunk_ref,
+                    min_time: old.min_time,
+                    max_time: old.max_time,
+                });
+            }
+        }
+        self.head = Some(HeadChunk {
+            chunk: XorChunk::new(),
+            min_time: t,
+            max_time: i64::MIN,
+        });
+        self.next_at = chunkenc::range_for_timestamp(t, opts.chunk_range);
+        Ok(())
+    }
+
+    /// Inserts an out-of-order sample; an existing sample at `t` wins.
+    fn insert_ooo(&mut self, t: i64, v: f64) {
+        let ooo = self.ooo.get_or_insert_with(Default::default);
+        if let Err(i) = ooo.binary_search_by_key(&t, |s| s.0) {
+            ooo.insert(i, (t, v));
+        }
+    }
+
+    /// Drops everything before `mint`; returns the number of chunks removed.
+    fn truncate_before(&mut self, mint: i64) -> usize {
+        let before = self.mmapped.len();
+        self.mmapped.retain(|c| c.max_time >= mint);
+        let mut removed = before - self.mmapped.len();
+        if self
+            .head
+            .as_ref()
+            .is_some_and(|h| h.chunk.num_samples() > 0 && h.max_time < mint)
+        {
+            self.head = None;
+            removed += 1;
+        }
+        if let Some(ooo) = self.ooo.as_mut() {
+            ooo.retain(|s| s.0 >= mint);
+            if ooo.is_empty() {
+                self.ooo = None;
+            }
+        }
+        if self.mmapped.capacity() > self.mmapped.len() * 2 + 4 {
+            self.mmapped.shrink_to_fit();
+        }
+        removed
+    }
+}
+
+#[derive(Default)]
+struct SeriesShard {
+    series: U64Map<MemSeries>,
+}
+
+#[derive(Default)]
+struct HashShard {
+    /// Labels hash -> series ref.
+    first: U64Map<u64>,
+    /// Further refs for hashes that collide (rare).
+    more: U64Map<Vec<u64>>,
+}
+
+/// Statistics of the head for `/api/v1/status/tsdb`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeadStats {
+    /// Number of series.
+    pub num_series: u64,
+    /// Number of chunks (on disk and open).
+    pub num_chunks: u64,
+    /// Earliest sample time (ms), `i64::MAX` if empty.
+    pub min_time: i64,
+    /// Latest sample time (ms), `i64::MIN` if empty.
+    pub max_time: i64,
+    /// Top metric names by series count.
+    pub series_count_by_metric_name: Vec<(String, u64)>,
+    /// Top label names by number of distinct values.
+    pub label_value_count_by_label_name: Vec<(String, u64)>,
+    /// Top label names by memory used by their values (bytes).
+    pub memory_in_bytes_by_label_name: Vec<(String, u64)>,
+    /// Top label pairs by series count.
+    pub series_count_by_label_value_pair: Vec<(String, u64)>,
+}
+
+/// The in-memory head of the TSDB.
+pub struct Head {
+    opts: HeadOptions,
+    dir: PathBuf,
+    shards: Box<[RwLock<SeriesShard>]>,
+    hashes: Box<[Mutex<HashShard>]>,
+    postings: RwLock<MemPostings>,
+    wal: Mutex<Option<Wal>>,
+    mapper: ChunkDiskMapper,
+    min_time: AtomicI64,
+    max_time: AtomicI64,
+    min_valid_time: AtomicI64,
+    last_series_id: AtomicU64,
+    num_series: AtomicU64,
+    tombstones: Mutex<U64Map<Vec<(i64, i64)>>>,
+    /// Series removed by garbage collection -> the WAL segment that was current then: their
+    /// records are kept in checkpoints until segments up to there are gone.
+    deleted: Mutex<U64Map<u64>>,
+    closed: AtomicBool,
+    replay: Mutex<ReplayStats>,
+}
+
+use postings::MemPostings;
+
+impl std::fmt::Debug for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Head")
+            .field("dir", &self.dir)
+            .field("num_series", &self.num_series())
+            .field("min_time", &self.min_time())
+            .field("max_time", &self.max_time())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Head {
+    /// Opens the head of the data directory `dir`: maps `dir/chunks_head`, replays
+    /// `dir/wal` (its last checkpoint, then the segments after it), and repairs a damaged WAL
+    /// tail by truncating it at the damage, as Prometheus does. Samples before
+    /// `min_valid_time` (the end of the newest persisted block) are dropped.
+    ///
+    /// # Errors
+    /// On I/O errors or a damaged checkpoint.
+    pub fn open(dir: &Path, opts: HeadOptions, min_valid_time: i64) -> Result<Arc<Head>> {
+        if opts.chunk_range <= 0 {
+            return Err(Error::InvalidArgument(format!(
+                "head chunk range {} must be positive",
+                opts.chunk_range
+            )));
+        }
+        let mapper = ChunkDiskMapper::open(&dir.join("chunks_head"))?;
+        let wal = match &opts.wal {
+            Some(w) => Some(Wal::open(&dir.join("wal"), *w)?),
+            None => None,
+        };
+        let head = Arc::new(Head {
+            opts,
+            dir: dir.to_path_buf(),
+            shards: (0..SHARDS).map(|_| RwLock::new(SeriesShard::default())).collect(),
+            hashes: (0..SHARDS).map(|_| Mutex::new(HashShard::default())).collect(),
+            postings: RwLock::new(MemPostings::default()),
+            wal: Mutex::new(wal),
+            mapper,
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            min_valid_time: AtomicI64::new(min_valid_time),
+            last_series_id: AtomicU64::new(0),
+            num_series: AtomicU64::new(0),
+            tombstones: Mutex::new(U64Map::default()),
+            deleted: Mutex::new(U64Map::default()),
+            closed: AtomicBool::new(false),
+            replay: Mutex::new(ReplayStats::default()),
+        });
+        head.replay()?;
+        Ok(head)
+    }
+
+    /// The head's options.
+    pub fn options(&self) -> &HeadOptions {
+        &self.opts
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What the last WAL replay found.
+    pub fn replay_stats(&self) -> ReplayStats {
+        self.replay.lock().clone()
+    }
+
+    /// Earliest sample time in the head (ms); `i64::MAX` when empty.
+    pub fn min_time(&self) -> i64 {
+        self.min_time.load(Ordering::Acquire)
+    }
+
+    /// Latest sample time in the head (ms); `i64::MIN` when empty.
+    pub fn max_time(&self) -> i64 {
+        self.max_time.load(Ordering::Acquire)
+    }
+
+    /// No sample before this time (ms) is accepted: it is covered by persisted blocks.
+    pub fn min_valid_time(&self) -> i64 {
+        self.min_valid_time.load(Ordering::Acquire)
+    }
+
+    /// The number of series in the head.
+    pub fn num_series(&self) -> u64 {
+        self.num_series.load(Ordering::Acquire)
+    }
+
+    /// The size of the WAL directory in bytes (0 without a WAL).
+    pub fn wal_size(&self) -> u64 {
+        self.wal.lock().as_ref().map_or(0, Wal::size)
+    }
+
+    /// The size of the memory-mapped chunk files in bytes.
+    pub fn chunks_size(&self) -> u64 {
+        self.mapper.size()
+    }
+
+    pub(crate) fn mapper(&self) -> &ChunkDiskMapper {
+        &self.mapper
+    }
+
+    fn update_min_max(&self, mint: i64, maxt: i64) {
+        if mint <= maxt {
+            self.min_time.fetch_min(mint, Ordering::AcqRel);
+            self.max_time.fetch_max(maxt, Ordering::AcqRel);
+        }
+    }
+
+    fn shard(&self, r: u64) -> &RwLock<SeriesShard> {
+        &self.shards[(r as usize) % SHARDS]
+    }
+
+    fn hash_shard(&self, h: u64) -> &Mutex<HashShard> {
+        &self.hashes[(h as usize) % SHARDS]
+    }
+
+    /// The ref of the series with exactly these labels, looked up through the hash shards.
+    /// Must be called with the hash shard `hs` locked.
+    fn find_in_hash(&self, hs: &HashShard, hash: u64, labels: &Labels) -> Option<u64> {
+        let check = |r: u64| {
+            self.shard(r)
+                .read()
+                .series
+                .get(&r)
+                .is_some_and(|s| &s.labels == labels)
+        };
+        let first = *hs.first.get(&hash)?;
+        if check(first) {
+            return Some(first);
+        }
+        hs.more.get(&hash)?.iter().copied().find(|&r| check(r))
+    }
+
+    /// The series with these labels, created (with a new ref, or `with_ref`) if missing.
+    /// Returns its ref and whether it was created.
+    pub(crate) fn get_or_create(&self, labels: &Labels, with_ref: Option<u64>) -> (u64, bool) {
+        let hash = labels.hash();
+        let mut hs = self.hash_shard(hash).lock();
+        if let Some(r) = self.find_in_hash(&hs, hash, labels) {
+            return (r, false);
+        }
+        let r = match with_ref {
+            Some(r) => {
+                self.last_series_id.fetch_max(r, Ordering::AcqRel);
+                r
+            }
+            None => self.last_series_id.fetch_add(1, Ordering::AcqRel) + 1,
+        };
+        self.shard(r)
+            .write()
+            .series
+            .insert(r, MemSeries::new(labels.clone()));
+        match hs.first.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(r);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                hs.more.entry(hash).or_default().push(r);
+            }
+        }
+        self.postings.write().add(r, labels);
+        drop(hs);
+        self.num_series.fetch_add(1, Ordering::AcqRel);
+        (r, true)
+    }
+
+    /// A new appender. Samples become visible (and durable in the WAL) at commit.
+    pub fn appender(self: &Arc<Self>) -> HeadAppender {
+        let head_maxt = self.max_time();
+        // No sample may land in the range a compaction could be persisting, nor before the
+        // newest block (Go's appendableMinValidTime). An empty head has no such window yet.
+        let min_valid = if head_maxt == i64::MIN {
+            self.min_valid_time()
+        } else {
+            self.min_valid_time()
+                .max(head_maxt.saturating_sub(self.opts.chunk_range / 2))
+        };
+        HeadAppender {
+            head: Arc::clone(self),
+            min_valid_time: min_valid,
+            head_maxt,
+            samples: Vec::new(),
+            refs_pending: Vec::new(),
+        }
+    }
+
+    /// A querier over samples in `[mint, maxt]`.
+    pub fn querier(self: &Arc<Self>, mint: i64, maxt: i64) -> HeadQuerier {
+        HeadQuerier::new(Arc::clone(self), mint, maxt)
+    }
+
+    /// Logs series records (for series not yet in the WAL) and samples, then returns.
+    fn log_batch(&self, samples: &[RefSample]) -> Result<()> {
+        let mut wal = self.wal.lock();
+        let Some(w) = wal.as_mut() else {
+            return Ok(());
+        };
+        // Series records are written while the WAL lock is held, so a sample record of any
+        // appender always follows the record of its series.
+        let mut new_series = Vec::new();
+        let mut last = u64::MAX;
+        for s in samples {
+            if s.series_ref == last {
+                continue;
+            }
+            last = s.series_ref;
+            let mut shard = self.shard(s.series_ref).write();
+            if let Some(ms) = shard.series.get_mut(&s.series_ref) {
+                if ms.flags & LOGGED == 0 {
+                    ms.flags |= LOGGED;
+                    new_series.push(RefSeries {
+                        series_ref: s.series_ref,
+                        labels: ms.labels.clone(),
+                    });
+                }
+            }
+        }
+        let mut buf_series = Vec::new();
+        let mut buf_samples = Vec::with_capacity(17 + samples.len() * 12);
+        record::encode_samples(samples, &mut buf_samples);
+        if new_series.is_empty() {
+            w.log(&[&buf_samples])
+        } else {
+            record::encode_series(&new_series, &mut buf_series);
+            w.log(&[&buf_series, &buf_samples])
+        }
+    }
+
+    /// Adds tombstones (deleted intervals) for series, writing them to the WAL first.
+    pub(crate) fn add_tombstones(&self, stones: &[RefTombstone]) -> Result<()> {
+        if stones.is_empty() {
+            return Ok(());
+        }
+        if let Some(w) = self.wal.lock().as_mut() {
+            let mut buf = Vec::new();
+            record::encode_tombstones(stones, &mut buf);
+            w.log(&[&buf])?;
+        }
+        let mut ts = self.tombstones.lock();
+        for s in stones {
+            add_interval(ts.entry(s.series_ref).or_default(), s.mint, s.maxt);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn tombstones_of(&self, r: u64) -> Vec<(i64, i64)> {
+        self.tombstones.lock().get(&r).cloned().unwrap_or_default()
+    }
+
+    /// Whether any tombstone exists.
+    pub(crate) fn has_tombstones(&self) -> bool {
+        !self.tombstones.lock().is_empty()
+    }
+
+    /// Removes tombstones from memory (after the data was compacted away).
+    pub(crate) fn clear_tombstones(&self) {
+        self.tombstones.lock().clear();
+    }
+
+    /// Marks the series of a batch as having (or no longer having) pending samples.
+    fn set_pending(&self, refs: &[u64], on: bool) {
+        for &r in refs {
+            if let Some(s) = self.shard(r).write().series.get_mut(&r) {
+                if on {
+                    s.flags |= PENDING;
+                } else {
+                    s.flags &= !PENDING;
+                }
+            }
+        }
+    }
+
+    /// Drops all data before `mint` from memory and disk: chunks, empty series, head chunk
+    /// files, and WAL segments (after writing a checkpoint of what is still needed).
+    ///
+    /// # Errors
+    /// On I/O errors.
+    pub fn truncate(&self, mint: i64) -> Result<()> {
+        self.min_valid_time.fetch_max(mint, Ordering::AcqRel);
+        if self.min_time() < mint {
+            self.min_time.store(mint, Ordering::Release);
+        }
+        self.gc(mint);
+        self.mapper.truncate(mint)?;
+        self.truncate_wal(mint)
+    }
+
+    /// Truncates chunks before `mint` and removes series left without data.
+    fn gc(&self, mint: i64) {
+        let current_segment = self.wal.lock().as_ref().map_or(0, Wal::current_segment);
+        let mut removed: Vec<(u64, Labels)> = Vec::new();
+        let mut new_min = i64::MAX;
+        for shard in self.shards.iter() {
+            let mut shard = shard.write();
+            shard.series.retain(|&r, s| {
+                s.truncate_before(mint);
+                if s.is_empty() && s.flags & PENDING == 0 {
+                    removed.push((r, s.labels.clone()));
+                    false
+                } else {
+                    if let Some(t) = s.min_time() {
+                        new_min = new_min.min(t);
+                    }
+                    true
+                }
+            });
+            if shard.series.capacity() > shard.series.len() * 2 + 16 {
+                shard.series.shrink_to_fit();
+            }
+        }
+        if removed.is_empty() {
+            if new_min != i64::MAX {
+                self.min_time.store(new_min.max(mint), Ordering::Release);
+            }
+            return;
+        }
+        {
+            let mut postings = self.postings.write();
+            for (r, labels) in &removed {
+                postings.delete(*r, labels);
+            }
+            postings.shrink();
+        }
+        for (r, labels) in &removed {
+            let hash = labels.hash();
+            let mut guard = self.hash_shard(hash).lock();
+            let HashShard { first, more } = &mut *guard;
+            if first.get(&hash) == Some(r) {
+                first.remove(&hash);
+                if let Some(list) = more.get_mut(&hash) {
+                    if let Some(next) = list.pop() {
+                        first.insert(hash, next);
+                    }
+                    if list.is_empty() {
+                        more.remove(&hash);
+                    }
+                }
+            } else if let Some(list) = more.get_mut(&hash) {
+                list.retain(|x| x != r);
+                if list.is_empty() {
+                    more.remove(&hash);
+                }
+            }
+        }
+        {
+            let mut deleted = self.deleted.lock();
+            let mut ts = self.tombstones.lock();
+            for (r, _) in &removed {
+                deleted.insert(*r, current_segment);
+                ts.remove(r);
+            }
+        }
+        self.num_series
+            .fetch_sub(removed.len() as u64, Ordering::AcqRel);
+        if new_min == i64::MAX {
+            // The head is empty.
+            self.min_time.store(i64::MAX, Ordering::Release);
+            self.max_time.store(i64::MIN, Ordering::Release);
+        } else {
+            self.min_time.store(new_min.max(mint), Ordering::Release);
+        }
+    }
+
+    /// Writes a checkpoint of the older two thirds of the WAL segments and deletes them, as
+    /// Prometheus's `truncateWAL`.
+    fn truncate_wal(&self, mint: i64) -> Result<()> {
+        let mut wal = self.wal.lock();
+        let Some(w) = wal.as_mut() else {
+            return Ok(());
+        };
+        let Some((first, last)) = crate::wlog::segment_range(w.dir())? else {
+            return Ok(());
+        };
+        // Start a new segment so that a low-volume TSDB does not keep more WAL than needed.
+        w.next_segment()?;
+        if last == 0 {
+            return Ok(());
+        }
+        // Never consider the last segment; the lower two thirds hold mostly obsolete data.
+        let last = last - 1;
+        let last = first + (last - first) * 2 / 3;
+        if last <= first {
+            return Ok(());
+        }
+        let dir = w.dir().to_path_buf();
+        let compression = w.compression();
+        drop(wal);
+        let deleted = self.deleted.lock().clone();
+        let keep = |r: u64| {
+            self.shard(r).read().series.contains_key(&r)
+                || deleted.get(&r).is_some_and(|&seg| seg > last)
+        };
+        crate::checkpoint::checkpoint(&dir, first, last, &keep, mint, compression)?;
+        if let Some(w) = self.wal.lock().as_mut() {
+            w.truncate(last + 1)?;
+        }
+        self.deleted.lock().retain(|_, seg| *seg > last);
+        crate::checkpoint::delete_checkpoints(&dir, last)?;
+        Ok(())
+    }
+
+    /// The samples of every series in `[mint, maxt)` with their labels, sorted by labels,
+    /// tombstones applied: the input of a head compaction.
+    ///
+    /// # Errors
+    /// When a chunk can't be read back from disk.
+    pub fn series_in_range(&self, mint: i64, maxt: i64) -> Result<Vec<(Labels, Vec<(i64, f64)>)>> {
+        let refs = self.postings.read().all().to_vec();
+        let mut out = Vec::new();
+        for r in refs {
+            let Some(series) = querier::read_series(self, r, mint, maxt.saturating_sub(1))? else {
+                continue;
+            };
+            if !series.1.is_empty() {
+                out.push(series);
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Statistics for `/api/v1/status/tsdb`, with the top `limit` entries per list.
+    pub fn stats(&self, limit: usize) -> HeadStats {
+        let mut num_chunks = 0u64;
+        for shard in self.shards.iter() {
+            for s in shard.read().series.values() {
+                num_chunks += s.mmapped.len() as u64
+                    + u64::from(s.head.as_ref().is_some_and(|h| h.chunk.num_samples() > 0));
+            }
+        }
+        let postings = self.postings.read();
+        let top = |mut v: Vec<(String, u64)>| {
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(limit);
+            v
+        };
+        let by_metric = postings
+            .value_counts(model::METRIC_NAME)
+            .into_iter()
+            .map(|(n, c)| (n, c as u64))
+            .collect();
+        let (_, values_per_name, pairs) = postings.cardinality();
+        let mut memory: Vec<(String, u64)> = Vec::new();
+        for n in postings.label_names() {
+            let bytes: usize = postings.values(n).map(|(v, l)| v.len() * l.len()).sum();
+            memory.push((n.to_string(), bytes as u64));
+        }
+        HeadStats {
+            num_series: self.num_series(),
+            num_chunks,
+            min_time: self.min_time(),
+            max_time: self.max_time(),
+            series_count_by_metric_name: top(by_metric),
+            label_value_count_by_label_name: top(
+                values_per_name.into_iter().map(|(n, c)| (n, c as u64)).collect(),
+            ),
+            memory_in_bytes_by_label_name: top(memory),
+            series_count_by_label_value_pair: top(
+                pairs.into_iter().map(|(n, c)| (n, c as u64)).collect(),
+            ),
+        }
+    }
+
+    /// Flushes and closes the WAL and the chunk files. Appends fail afterwards.
+    ///
+    /// # Errors
+    /// On I/O errors.
+    pub fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(w) = self.wal.lock().as_mut() {
+            w.close()?;
+        }
+        self.mapper.close()
+    }
+}
+
+/// Adds `[mint, maxt]` to sorted, non-overlapping intervals, merging as needed.
+pub(crate) fn add_interval(ivs: &mut Vec<(i64, i64)>, mint: i64, maxt: i64) {
+    ivs.push((mint, maxt));
+    ivs.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(ivs.len());
+    for &(a, b) in ivs.iter() {
+        match out.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    *ivs = out;
+}
+
+/// A batch of appends to the head; nothing is visible or written until
+/// [`HeadAppender::commit`].
+///
+/// # Durability
+/// `commit` writes the batch to the WAL (series records for new series, then one samples
+/// record) and hands it to the operating system with a `write` call before applying it to
+/// memory. So when `commit` returns `Ok`, the samples survive a crash of the process
+/// (SIGKILL, panic, OOM kill). They survive a crash of the machine or a power loss only once
+/// fsynced: with [`crate::wlog::SyncPolicy::Always`] at every commit, otherwise when the WAL
+/// segment is complete (every 128 MiB), at [`Head::close`], or through
+/// [`crate::db::Db::sync_wal`].
+pub struct HeadAppender {
+    head: Arc<Head>,
+    min_valid_time: i64,
+    head_maxt: i64,
+    samples: Vec<RefSample>,
+    refs_pending: Vec<u64>,
+}
+
+impl std::fmt::Debug for HeadAppender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeadAppender")
+            .field("samples", &self.samples.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HeadAppender {
+    /// Adds a sample. `r` is a ref returned by an earlier append (0 if unknown); it is
+    /// trusted when the head knows it, otherwise the series is found (or created) by labels.
+    ///
+    /// # Errors
+    /// The error Prometheus returns: [`storage::Error::OutOfBounds`] (before the head's
+    /// valid range), [`storage::Error::OutOfOrderSample`], [`storage::Error::TooOldSample`]
+    /// (with an out-of-order window), [`storage::Error::DuplicateSampleForTimestamp`] (same
+    /// time, other value; the same value again is accepted and ignored), or
+    /// [`storage::Error::InvalidLabels`] for an empty label set.
+    pub fn append(
+        &mut self,
+        r: u64,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> std::result::Result<u64, storage::Error> {
+        let head = &self.head;
+        let ooo_window = head.opts.out_of_order_time_window;
+        if ooo_window == 0 && t < self.min_valid_time {
+            return Err(storage::Error::OutOfBounds);
+        }
+        if head.closed.load(Ordering::Acquire) {
+            return Err(storage::Error::backend(Error::InvalidArgument(
+                "the head is closed".into(),
+            )));
+        }
+        let known = r != 0 && head.shard(r).read().series.contains_key(&r);
+        let r = if known {
+            r
+        } else {
+            if labels.is_empty() || labels.iter().all(|(_, v)| v.is_empty()) {
+                return Err(storage::Error::InvalidLabels {
+                    labels: labels.to_string(),
+                    reason: "empty label set",
+                });
+            }
+            if labels.iter().any(|(_, v)| v.is_empty()) {
+                // Prometheus drops empty labels before storing a series.
+                let clean = Labels::from_pairs(labels.iter().filter(|(_, v)| !v.is_empty()));
+                head.get_or_create(&clean, None).0
+            } else {
+                head.get_or_create(labels, None).0
+            }
+        };
+        {
+            let mut shard = head.shard(r).write();
+            let Some(s) = shard.series.get_mut(&r) else {
+                return Err(storage::Error::backend(Error::InvalidArgument(format!(
+                    "series {r} vanished during append"
+                ))));
+            };
+            s.appendable(t, v, self.head_maxt, self.min_valid_time, ooo_window, &head.mapper)?;
+            if s.flags & PENDING == 0 {
+                s.flags |= PENDING;
+                self.refs_pending.push(r);
+            }
+        }
+        self.samples.push(RefSample {
+            series_ref: r,
+            t,
+            v,
+        });
+        Ok(r)
+    }
+
+    /// Writes the batch to the WAL, then makes it visible. See the type's documentation for
+    /// what is durable when this returns.
+    ///
+    /// # Errors
+    /// When the WAL write fails (nothing is applied), or when writing a full chunk to
+    /// `chunks_head/` fails (the samples are in the WAL and come back at the next open).
+    pub fn commit(mut self) -> Result<()> {
+        let samples = std::mem::take(&mut self.samples);
+        let result = self.commit_samples(&samples);
+        let pending = std::mem::take(&mut self.refs_pending);
+        self.head.set_pending(&pending, false);
+        result
+    }
+
+    fn commit_samples(&self, samples: &[RefSample]) -> Result<()> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let head = &self.head;
+        head.log_batch(samples)?;
+        let ooo_window = head.opts.out_of_order_time_window;
+        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        let mut first_err = None;
+        for s in samples {
+            let mut shard = head.shard(s.series_ref).write();
+            let Some(ms) = shard.series.get_mut(&s.series_ref) else {
+                continue;
+            };
+            match ms.appendable(s.t, s.v, self.head_maxt, self.min_valid_time, ooo_window, &head.mapper) {
+                Ok(false) => match ms.append(s.series_ref, s.t, s.v, &head.opts, &head.mapper) {
+                    Ok(Appended::InOrder) => {
+                        mint = mint.min(s.t);
+                        maxt = maxt.max(s.t);
+                    }
+                    Ok(Appended::NotInOrder) => {}
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                },
+                Ok(true) => {
+                    ms.insert_ooo(s.t, s.v);
+                    mint = mint.min(s.t);
+                }
+                // Another appender committed a conflicting sample first: dropped, as Prometheus
+                // does at commit time.
+                Err(_) => {}
+            }
+        }
+        head.update_min_max(mint, maxt);
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Discards the batch.
+    pub fn rollback(mut self) {
+        self.samples.clear();
+        let pending = std::mem::take(&mut self.refs_pending);
+        self.head.set_pending(&pending, false);
+    }
+}
+
+impl Drop for HeadAppender {
+    fn drop(&mut self) {
+        if !self.refs_pending.is_empty() {
+            let pending = std::mem::take(&mut self.refs_pending);
+            self.head.set_pending(&pending, false);
+        }
+    }
+}
+
+impl storage::Appender for HeadAppender {
+    fn append(
+        &mut self,
+        r: storage::SeriesRef,
+        labels: &Labels,
+        t: model::Timestamp,
+        v: f64,
+    ) -> storage::Result<storage::SeriesRef> {
+        HeadAppender::append(self, r, labels, t, v)
+    }
+
+    fn commit(self: Box<Self>) -> storage::Result<()> {
+        HeadAppender::commit(*self).map_err(storage::Error::backend)
+    }
+
+    fn rollback(self: Box<Self>) -> storage::Result<()> {
+        HeadAppender::rollback(*self);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,386 @@
+//! Querying the head: series selection through the postings, and sample iteration over the
+//! chunks (on disk and open) and out-of-order samples of a series.
+
+use std::sync::Arc;
+
+use model::{Labels, Matcher, Timestamp};
+use storage::{LabelHints, SampleIterator, SelectHints, Series, SeriesSet, ValueType};
+
+use super::Head;
+use crate::chunkenc::XorIterator;
+use crate::error::{Error, Result};
+
+/// A querier over the head for `[mint, maxt]` (both inclusive).
+#[derive(Debug)]
+pub struct HeadQuerier {
+    head: Arc<Head>,
+    mint: i64,
+    maxt: i64,
+}
+
+/// A snapshot of one head series for a query: its chunks are copied out of the head, so the
+/// series stays valid whatever the head does afterwards.
+#[derive(Debug, Clone)]
+pub struct HeadSeries {
+    labels: Labels,
+    chunks: Arc<[Arc<[u8]>]>,
+    ooo: Arc<[(i64, f64)]>,
+    deleted: Arc<[(i64, i64)]>,
+    mint: i64,
+    maxt: i64,
+}
+
+/// Copies the chunks of series `r` overlapping `[mint, maxt]`; `None` if the series is gone
+/// or has no data there.
+pub(crate) fn snapshot_series(head: &Head, r: u64, mint: i64, maxt: i64) -> Result<Option<HeadSeries>> {
+    let mut on_disk = Vec::new();
+    let (labels, open, ooo) = {
+        let shard = head.shard(r).read();
+        let Some(s) = shard.series.get(&r) else {
+            return Ok(None);
+        };
+        for c in &s.mmapped {
+            if c.max_time >= mint && c.min_time <= maxt {
+                on_disk.push(c.chunk_ref);
+            }
+        }
+        let open = s
+            .head
+            .as_ref()
+            .filter(|h| h.chunk.num_samples() > 0 && h.max_time >= mint && h.min_time <= maxt)
+            .map(|h| Arc::<[u8]>::from(h.chunk.bytes()));
+        let ooo: Vec<(i64, f64)> = s
+            .ooo
+            .as_ref()
+            .map(|o| o.iter().copied().filter(|s| s.0 >= mint && s.0 <= maxt).collect())
+            .unwrap_or_default();
+        (s.labels.clone(), open, ooo)
+    };
+    if on_disk.is_empty() && open.is_none() && ooo.is_empty() {
+        return Ok(None);
+    }
+    let mut chunks: Vec<Arc<[u8]>> = Vec::with_capacity(on_disk.len() + 1);
+    for cref in on_disk {
+        let (_, data) = head.mapper().chunk(cref)?;
+        chunks.push(data.into());
+    }
+    chunks.extend(open);
+    Ok(Some(HeadSeries {
+        labels,
+        chunks: chunks.into(),
+        ooo: ooo.into(),
+        deleted: head.tombstones_of(r).into(),
+        mint,
+        maxt,
+    }))
+}
+
+/// The labels and decoded samples of series `r` in `[mint, maxt]`.
+pub(crate) fn read_series(head: &Head, r: u64, mint: i64, maxt: i64) -> Result<Option<(Labels, Vec<(i64, f64)>)>> {
+    let Some(s) = snapshot_series(head, r, mint, maxt)? else {
+        return Ok(None);
+    };
+    let mut it = s.sample_iter();
+    let mut out = Vec::new();
+    while it.next() == ValueType::Float {
+        out.push(it.at());
+    }
+    if let Some(e) = it.err.take() {
+        return Err(Error::CorruptChunk(format!("head series {}: {e}", s.labels)));
+    }
+    Ok(Some((s.labels, out)))
+}
+
+impl HeadSeries {
+    fn sample_iter(&self) -> HeadIterator {
+        HeadIterator {
+            chunks: Arc::clone(&self.chunks),
+            next_chunk: 0,
+            it: None,
+            a: None,
+            primed: false,
+            ooo: Arc::clone(&self.ooo),
+            j: 0,
+            deleted: Arc::clone(&self.deleted),
+            mint: self.mint,
+            maxt: self.maxt,
+            cur: (i64::MIN, 0.0),
+            started: false,
+            done: false,
+            err: None,
+        }
+    }
+}
+
+impl Series for HeadSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn iterator(&self) -> Box<dyn SampleIterator> {
+        Box::new(self.sample_iter())
+    }
+}
+
+/// Iterates the in-order chunks and the out-of-order samples of a series, merged by time,
+/// within the query range and outside deleted intervals.
+struct HeadIterator {
+    chunks: Arc<[Arc<[u8]>]>,
+    next_chunk: usize,
+    it: Option<XorIterator<Arc<[u8]>>>,
+    a: Option<(i64, f64)>,
+    primed: bool,
+    ooo: Arc<[(i64, f64)]>,
+    j: usize,
+    deleted: Arc<[(i64, i64)]>,
+    mint: i64,
+    maxt: i64,
+    cur: (i64, f64),
+    started: bool,
+    done: bool,
+    err: Option<storage::Error>,
+}
+
+impl HeadIterator {
+    fn advance_a(&mut self) {
+        loop {
+            if let Some(it) = self.it.as_mut() {
+                if it.next() {
+                    self.a = Some(it.at());
+                    return;
+                }
+                if let Some(e) = it.take_err() {
+                    self.err = Some(storage::Error::backend(e));
+                    self.a = None;
+                    self.chunks = Arc::from(Vec::new());
+                    return;
+                }
+                self.it = None;
+            }
+            match self.chunks.get(self.next_chunk) {
+                Some(c) => {
+                    self.it = Some(XorIterator::new(Arc::clone(c)));
+                    self.next_chunk += 1;
+                }
+                None => {
+                    self.a = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn raw_next(&mut self) -> Option<(i64, f64)> {
+        if !self.primed {
+            self.primed = true;
+            self.advance_a();
+        }
+        match (self.a, self.ooo.get(self.j).copied()) {
+            (Some(a), Some(o)) => {
+                if a.0 <= o.0 {
+                    if a.0 == o.0 {
+                        self.j += 1;
+                    }
+                    self.advance_a();
+                    Some(a)
+                } else {
+                    self.j += 1;
+                    Some(o)
+                }
+            }
+            (Some(a), None) => {
+                self.advance_a();
+                Some(a)
+            }
+            (None, Some(o)) => {
+                self.j += 1;
+                Some(o)
+            }
+            (None, None) => None,
+        }
+    }
+
+    fn is_deleted(&self, t: i64) -> bool {
+        self.deleted.iter().any(|&(a, b)| t >= a && t <= b)
+    }
+}
+
+impl SampleIterator for HeadIterator {
+    fn next(&mut self) -> ValueType {
+        if self.done {
+            return ValueType::None;
+        }
+        self.started = true;
+        loop {
+            let Some(s) = self.raw_next() else {
+                self.done = true;
+                return ValueType::None;
+            };
+            if s.0 < self.mint || self.is_deleted(s.0) {
+                continue;
+            }
+            if s.0 > self.maxt {
+                self.done = true;
+                return ValueType::None;
+            }
+            self.cur = s;
+            return ValueType::Float;
+        }
+    }
+
+    fn seek(&mut self, t: Timestamp) -> ValueType {
+        if self.done {
+            return ValueType::None;
+        }
+        if self.started && self.cur.0 >= t {
+            return ValueType::Float;
+        }
+        loop {
+            match self.next() {
+                ValueType::Float if self.cur.0 < t => {}
+                other => return other,
+            }
+        }
+    }
+
+    fn at(&self) -> (Timestamp, f64) {
+        self.cur
+    }
+
+    fn err(&self) -> Option<&storage::Error> {
+        self.err.as_ref()
+    }
+}
+
+/// The series a head selection found.
+struct HeadSeriesSet {
+    series: std::vec::IntoIter<HeadSeries>,
+    err: Option<storage::Error>,
+}
+
+impl SeriesSet for HeadSeriesSet {
+    fn next(&mut self) -> Option<storage::Result<Box<dyn Series>>> {
+        if let Some(e) = self.err.take() {
+            return Some(Err(e));
+        }
+        self.series.next().map(|s| Ok(Box::new(s) as Box<dyn Series>))
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+impl HeadQuerier {
+    pub(crate) fn new(head: Arc<Head>, mint: i64, maxt: i64) -> HeadQuerier {
+        // Data before the head's valid range is in blocks (or deleted); an open chunk may
+        // still hold some of it until it is cut.
+        let mint = mint.max(head.min_valid_time());
+        HeadQuerier { head, mint, maxt }
+    }
+
+    /// Snapshots of the matching series, sorted by labels.
+    ///
+    /// # Errors
+    /// When a chunk can't be read back from `chunks_head/`.
+    pub fn select_series(&self, matchers: &[Matcher]) -> Result<Vec<HeadSeries>> {
+        let refs = self.head.postings.read().postings_for_matchers(matchers);
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            if let Some(s) = snapshot_series(&self.head, r, self.mint, self.maxt)? {
+                out.push(s);
+            }
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    fn matching_labels(&self, matchers: &[Matcher]) -> Vec<Labels> {
+        let refs = self.head.postings.read().postings_for_matchers(matchers);
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            let shard = self.head.shard(r).read();
+            if let Some(s) = shard.series.get(&r) {
+                let overlaps = s.min_time().is_some_and(|mint| mint <= self.maxt)
+                    && s.max_time().is_none_or(|maxt| maxt >= self.mint)
+                    || s.ooo.is_some();
+                if overlaps {
+                    out.push(s.labels.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+fn limit_sorted(mut v: Vec<String>, hints: Option<&LabelHints>) -> Vec<String> {
+    v.sort_unstable();
+    v.dedup();
+    if let Some(h) = hints {
+        if h.limit > 0 && v.len() > h.limit {
+            v.truncate(h.limit);
+        }
+    }
+    v
+}
+
+impl storage::Querier for HeadQuerier {
+    fn select(
+        &self,
+        _sorted: bool,
+        _hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Box<dyn SeriesSet> {
+        let (series, err) = match self.select_series(matchers) {
+            Ok(s) => (s, None),
+            Err(e) => (Vec::new(), Some(storage::Error::backend(e))),
+        };
+        Box::new(HeadSeriesSet {
+            series: series.into_iter(),
+            err,
+        })
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        hints: Option<&LabelHints>,
+        matchers: &[Matcher],
+    ) -> storage::Result<Vec<String>> {
+        let values: Vec<String> = if matchers.is_empty() {
+            self.head
+                .postings
+                .read()
+                .values(name)
+                .map(|(v, _)| v.to_string())
+                .collect()
+        } else {
+            self.matching_labels(matchers)
+                .iter()
+                .filter_map(|l| l.get(name).map(str::to_string))
+                .collect()
+        };
+        Ok(limit_sorted(values, hints))
+    }
+
+    fn label_names(
+        &self,
+        hints: Option<&LabelHints>,
+        matchers: &[Matcher],
+    ) -> storage::Result<Vec<String>> {
+        let names: Vec<String> = if matchers.is_empty() {
+            self.head
+                .postings
+                .read()
+                .label_names()
+                .map(str::to_string)
+                .collect()
+        } else {
+            self.matching_labels(matchers)
+                .iter()
+                .flat_map(|l| l.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>())
+                .collect()
+        };
+        Ok(limit_sorted(names, hints))
+    }
+}

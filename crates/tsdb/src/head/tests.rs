@@ -1,0 +1,245 @@
+//! Tests of the head: appends, commit/rollback, rejections, chunks, replay and truncation.
+
+use super::*;
+use model::{MatchType, Matcher};
+use storage::{Querier, ValueType};
+
+fn lbls(name: &str, i: usize) -> Labels {
+    Labels::from_pairs([("__name__", name.to_string()), ("i", i.to_string())])
+}
+
+fn opts() -> HeadOptions {
+    HeadOptions::default()
+}
+
+fn all_samples(head: &Arc<Head>, matchers: &[Matcher]) -> Vec<(Labels, Vec<(i64, f64)>)> {
+    let q = head.querier(i64::MIN, i64::MAX);
+    let mut set = q.select(true, None, matchers);
+    let mut out = Vec::new();
+    while let Some(s) = set.next() {
+        let s = s.expect("series");
+        let mut it = s.iterator();
+        let mut v = Vec::new();
+        while it.next() == ValueType::Float {
+            v.push(it.at());
+        }
+        assert!(it.err().is_none());
+        out.push((s.labels().clone(), v));
+    }
+    out
+}
+
+fn name_is(n: &str) -> Vec<Matcher> {
+    vec![Matcher::new(MatchType::Equal, "__name__", n).expect("matcher")]
+}
+
+#[test]
+fn commit_makes_samples_visible_and_rollback_discards() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
+    let mut app = head.appender();
+    let r = app.append(0, &lbls("a", 1), 1000, 1.0).expect("append");
+    app.append(r, &lbls("a", 1), 2000, 2.0).expect("append");
+    assert!(all_samples(&head, &name_is("a")).is_empty(), "not visible before commit");
+    app.commit().expect("commit");
+    assert_eq!(
+        all_samples(&head, &name_is("a")),
+        vec![(lbls("a", 1), vec![(1000, 1.0), (2000, 2.0)])]
+    );
+    let mut app = head.appender();
+    app.append(0, &lbls("a", 1), 3000, 3.0).expect("append");
+    app.rollback();
+    assert_eq!(all_samples(&head, &name_is("a"))[0].1.len(), 2);
+    assert_eq!((head.min_time(), head.max_time()), (1000, 2000));
+}
+
+#[test]
+fn rejections_match_prometheus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
+    let mut app = head.appender();
+    app.append(0, &lbls("a", 1), 10_000, 1.0).expect("append");
+    app.commit().expect("commit");
+    let mut app = head.appender();
+    assert!(matches!(
+        app.append(0, &lbls("a", 1), 9_000, 1.0),
+        Err(storage::Error::OutOfOrderSample)
+    ));
+    assert!(matches!(
+        app.append(0, &lbls("a", 1), 10_000, 2.0),
+        Err(storage::Error::DuplicateSampleForTimestamp)
+    ));
+    app.append(0, &lbls("a", 1), 10_000, 1.0).expect("same value is a no-op");
+    assert!(matches!(
+        app.append(0, &lbls("a", 1), 10_000 - DEFAULT_CHUNK_RANGE, 1.0),
+        Err(storage::Error::OutOfBounds)
+    ));
+    assert!(matches!(
+        app.append(0, &Labels::empty(), 20_000, 1.0),
+        Err(storage::Error::InvalidLabels { .. })
+    ));
+    app.commit().expect("commit");
+    assert_eq!(all_samples(&head, &name_is("a"))[0].1, vec![(10_000, 1.0)]);
+}
+
+#[test]
+fn out_of_order_window_accepts_recent_samples() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = HeadOptions {
+        out_of_order_time_window: 60_000,
+        ..opts()
+    };
+    let head = Head::open(dir.path(), o.clone(), i64::MIN).expect("open");
+    let mut app = head.appender();
+    app.append(0, &lbls("a", 1), 100_000, 1.0).expect("append");
+    app.commit().expect("commit");
+    let mut app = head.appender();
+    app.append(0, &lbls("a", 1), 50_000, 5.0).expect("in window");
+    assert!(matches!(
+        app.append(0, &lbls("a", 1), 10_000, 1.0),
+        Err(storage::Error::TooOldSample)
+    ));
+    app.commit().expect("commit");
+    assert_eq!(
+        all_samples(&head, &name_is("a"))[0].1,
+        vec![(50_000, 5.0), (100_000, 1.0)]
+    );
+    head.close().expect("close");
+    drop(head);
+    let head = Head::open(dir.path(), o, i64::MIN).expect("reopen");
+    assert_eq!(
+        all_samples(&head, &name_is("a"))[0].1,
+        vec![(50_000, 5.0), (100_000, 1.0)]
+    );
+}
+
+#[test]
+fn full_chunks_go_to_disk_and_replay_restores_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let want;
+    {
+        let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
+        for batch in 0..10 {
+            let mut app = head.appender();
+            for i in 0..20 {
+                for k in 0..50 {
+                    let t = (batch * 50 + k) as i64 * 15_000;
+                    app.append(0, &lbls("m", i), t, (t + i as i64) as f64).expect("append");
+                }
+            }
+            app.commit().expect("commit");
+        }
+        let got = all_samples(&head, &name_is("m"));
+        assert_eq!(got.len(), 20);
+        assert_eq!(got[0].1.len(), 500);
+        {
+            let shard = head.shards.iter().map(|s| s.read().series.values().map(|s| s.mmapped.len()).sum::<usize>()).sum::<usize>();
+            assert!(shard >= 20 * 3, "full chunks are on disk: {shard}");
+        }
+        want = got;
+        // No close: as after a crash.
+        head.mapper.flush().expect("flush");
+    }
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("reopen");
+    assert_eq!(all_samples(&head, &name_is("m")), want);
+    let st = head.replay_stats();
+    assert!(st.mmapped_chunks > 0, "{st:?}");
+    assert_eq!(st.wal_corruption, None);
+}
+
+#[test]
+fn truncate_drops_old_data_gc_series_and_checkpoints_the_wal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = HeadOptions {
+        wal: Some(WalOptions {
+            segment_size: crate::wlog::PAGE_SIZE,
+            compression: crate::wlog::Compression::None,
+            ..WalOptions::default()
+        }),
+        ..opts()
+    };
+    let head = Head::open(dir.path(), o.clone(), i64::MIN).expect("open");
+    for batch in 0..300i64 {
+        let mut app = head.appender();
+        for i in 0..30 {
+            // Series "old" stops early; "new" continues.
+            if batch < 10 {
+                app.append(0, &lbls("old", i), batch * 60_000, 1.0).expect("append");
+            }
+            app.append(0, &lbls("new", i), batch * 60_000, batch as f64).expect("append");
+        }
+        app.commit().expect("commit");
+    }
+    assert_eq!(head.num_series(), 60);
+    let segs_before = crate::wlog::list_segments(&dir.path().join("wal")).expect("list");
+    head.truncate(150 * 60_000).expect("truncate");
+    assert_eq!(head.num_series(), 30, "series without data are collected");
+    assert!(all_samples(&head, &name_is("old")).is_empty());
+    let news = all_samples(&head, &name_is("new"));
+    assert!(news.iter().all(|(_, s)| s.first().map(|x| x.0) == Some(150 * 60_000)));
+    let cp = crate::checkpoint::last_checkpoint(&dir.path().join("wal")).expect("list");
+    assert!(cp.is_some(), "a checkpoint was written");
+    let segs_after = crate::wlog::list_segments(&dir.path().join("wal")).expect("list");
+    assert!(segs_after[0] > segs_before[0]);
+    head.close().expect("close");
+    drop(head);
+    let head = Head::open(dir.path(), o, 150 * 60_000).expect("reopen");
+    assert_eq!(all_samples(&head, &name_is("new")), news);
+    assert!(all_samples(&head, &name_is("old")).is_empty());
+}
+
+#[test]
+fn label_names_and_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
+    let mut app = head.appender();
+    app.append(0, &lbls("a", 1), 1, 1.0).expect("append");
+    app.append(0, &lbls("b", 2), 1, 1.0).expect("append");
+    app.commit().expect("commit");
+    let q = head.querier(0, 10);
+    assert_eq!(q.label_names(None, &[]).expect("names"), ["__name__", "i"]);
+    assert_eq!(q.label_values("i", None, &[]).expect("values"), ["1", "2"]);
+    assert_eq!(q.label_values("i", None, &name_is("b")).expect("values"), ["2"]);
+    let stats = head.stats(10);
+    assert_eq!(stats.num_series, 2);
+    assert_eq!(stats.series_count_by_metric_name.len(), 2);
+}
+
+#[test]
+fn tombstones_hide_samples_and_survive_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
+        let mut app = head.appender();
+        let r = app.append(0, &lbls("a", 1), 1, 1.0).expect("append");
+        app.append(r, &lbls("a", 1), 2, 2.0).expect("append");
+        app.append(r, &lbls("a", 1), 3, 3.0).expect("append");
+        app.commit().expect("commit");
+        head.add_tombstones(&[RefTombstone { series_ref: r, mint: 2, maxt: 2 }]).expect("delete");
+        assert_eq!(all_samples(&head, &name_is("a"))[0].1, vec![(1, 1.0), (3, 3.0)]);
+    }
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("reopen");
+    assert_eq!(all_samples(&head, &name_is("a"))[0].1, vec![(1, 1.0), (3, 3.0)]);
+}
+
+#[test]
+fn seek_never_moves_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
+    let mut app = head.appender();
+    for t in 0..300 {
+        app.append(0, &lbls("a", 1), t * 10, t as f64).expect("append");
+    }
+    app.commit().expect("commit");
+    let q = head.querier(100, 2000);
+    let mut set = q.select(true, None, &name_is("a"));
+    let s = set.next().expect("one").expect("ok");
+    let mut it = s.iterator();
+    assert_eq!(it.seek(1500), ValueType::Float);
+    assert_eq!(it.at(), (1500, 150.0));
+    assert_eq!(it.seek(10), ValueType::Float);
+    assert_eq!(it.at_t(), 1500);
+    assert_eq!(it.next(), ValueType::Float);
+    assert_eq!(it.at_t(), 1510);
+    assert_eq!(it.seek(5000), ValueType::None);
+}
