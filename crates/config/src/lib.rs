@@ -30,6 +30,7 @@
 //! ```
 
 pub mod alerting;
+pub mod check;
 pub mod discovery;
 mod error;
 pub mod global;

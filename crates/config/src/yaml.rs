@@ -102,6 +102,15 @@ fn bare_message(rendered: &str) -> String {
     {
         s = after;
     }
+    // Custom errors raised inside visitors get the position appended as well.
+    if let Some(idx) = s.rfind(" at line ")
+        && s[idx + 9..]
+            .split([',', ' '])
+            .filter(|w| !w.is_empty())
+            .all(|w| w == "column" || w.parse::<u64>().is_ok())
+    {
+        s = &s[..idx];
+    }
     s.to_string()
 }
 
@@ -277,6 +286,7 @@ mod tests {
     fn error_message_is_stripped_of_its_position() {
         assert_eq!(bare_message("error: line 3 column 16: mapping values"), "mapping values");
         assert_eq!(bare_message("plain message: with colon"), "plain message: with colon");
+        assert_eq!(bare_message("error: line 4 column 9: bad thing at line 4, column 9"), "bad thing");
     }
 
     #[test]

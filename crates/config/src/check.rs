@@ -1,0 +1,271 @@
+//! The checks `promtool check config` makes beyond loading: referenced files exist and
+//! file-SD files parse, and static targets are still `host:port` after relabeling.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use model::{Labels, relabel};
+
+use crate::discovery::ServiceDiscoveryConfig;
+use crate::http_config::TlsConfig;
+use crate::scrape::check_target_address;
+use crate::{Config, ScrapeConfig, StaticConfig, yaml};
+
+/// What [`check_config`] found besides errors.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Rule files matched by `rule_files` (explicit files must exist).
+    pub rule_files: Vec<String>,
+    /// Warnings, such as a file_sd pattern that matches no file.
+    pub warnings: Vec<String>,
+}
+
+fn check_file_exists(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Ok(());
+    }
+    std::fs::metadata(path).map(|_| ()).map_err(|e| format!("stat {path}: {e}"))
+}
+
+fn check_tls(tls: &TlsConfig, syntax_only: bool) -> Result<(), String> {
+    if !tls.cert_file.is_empty() && tls.key_file.is_empty() {
+        return Err(format!("client cert file {:?} specified without client key file", tls.cert_file));
+    }
+    if !tls.key_file.is_empty() && tls.cert_file.is_empty() {
+        return Err(format!("client key file {:?} specified without client cert file", tls.key_file));
+    }
+    if syntax_only {
+        return Ok(());
+    }
+    check_file_exists(&tls.cert_file)
+        .map_err(|e| format!("error checking client cert file {:?}: {e}", tls.cert_file))?;
+    check_file_exists(&tls.key_file)
+        .map_err(|e| format!("error checking client key file {:?}: {e}", tls.key_file))
+}
+
+fn glob_files(pattern: &str) -> Result<Vec<String>, String> {
+    let paths = glob::glob(pattern).map_err(|e| format!("invalid pattern {pattern:?}: {e}"))?;
+    let mut out: Vec<String> = paths
+        .filter_map(|p| p.ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Reads a file-SD file (`.json`, `.yml` or `.yaml`) into its target groups.
+pub fn read_sd_file(path: &str) -> Result<Vec<StaticConfig>, String> {
+    let content = std::fs::read_to_string(path).map_err(|e| format!("open {path}: {e}"))?;
+    let ext = Path::new(path)
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let groups: Vec<Option<StaticConfig>> = match ext.as_str() {
+        "json" => {
+            let raw: Vec<Option<JsonGroup>> =
+                serde_json::from_str(&content).map_err(|e| e.to_string())?;
+            raw.into_iter()
+                .map(|g| g.map(|g| StaticConfig { targets: g.targets, labels: g.labels }))
+                .collect()
+        }
+        "yml" | "yaml" => yaml::from_str(&content).map_err(|e| e.to_string())?,
+        _ => return Err(format!("invalid file extension: {:?}", format!(".{ext}"))),
+    };
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(i, g)| g.ok_or_else(|| format!("nil target group item found (index {i})")))
+        .collect()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonGroup {
+    #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+/// Go's `scrape.TargetsFromGroup` reduced to what promtool checks: each target's labels
+/// after relabeling must still hold a valid address.
+fn check_groups_for_scrape(groups: &[StaticConfig], sc: &ScrapeConfig) -> Result<(), String> {
+    for (gi, group) in groups.iter().enumerate() {
+        for (i, target) in group.targets.iter().enumerate() {
+            let mut pairs: BTreeMap<String, String> = group.labels.clone();
+            pairs.insert("__address__".into(), target.clone());
+            let defaults = [
+                ("job", sc.job_name.clone()),
+                ("__scheme__", sc.scheme.clone()),
+                ("__metrics_path__", sc.metrics_path.clone()),
+                ("__scrape_interval__", sc.scrape_interval.to_string()),
+                ("__scrape_timeout__", sc.scrape_timeout.to_string()),
+            ];
+            for (k, v) in defaults {
+                pairs.entry(k.to_string()).or_insert(v);
+            }
+            for (k, v) in &sc.params {
+                if let Some(first) = v.first() {
+                    pairs.entry(format!("__param_{k}")).or_insert_with(|| first.clone());
+                }
+            }
+            let labels = Labels::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            check_relabeled(&labels, &sc.relabel_configs)
+                .map_err(|e| format!("instance {i} in group {gi}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn check_relabeled(labels: &Labels, cfgs: &[relabel::Config]) -> Result<(), String> {
+    let Some(out) = relabel::process(labels, cfgs) else {
+        return Ok(());
+    };
+    match out.get("__address__") {
+        None | Some("") => Err("no address".into()),
+        Some(addr) => check_target_address(addr),
+    }
+}
+
+fn check_groups_for_alertmanager(
+    groups: &[StaticConfig],
+    cfgs: &[relabel::Config],
+    scheme: &str,
+    path_prefix: &str,
+) -> Result<(), String> {
+    for group in groups {
+        for target in &group.targets {
+            let mut pairs: BTreeMap<String, String> = group.labels.clone();
+            pairs.insert("__address__".into(), target.clone());
+            pairs.entry("__scheme__".into()).or_insert_with(|| scheme.to_string());
+            pairs.entry("__alerts_path__".into()).or_insert_with(|| format!("{path_prefix}/api/v2/alerts"));
+            let labels = Labels::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            check_relabeled(&labels, cfgs)?;
+        }
+    }
+    Ok(())
+}
+
+/// promtool's `checkConfig` after loading: with `syntax_only` only the checks that need no
+/// other file. Errors are promtool's messages.
+pub fn check_config(cfg: &Config, syntax_only: bool) -> Result<CheckReport, String> {
+    let mut report = CheckReport::default();
+    if !syntax_only {
+        for rf in &cfg.rule_files {
+            let files = glob_files(rf)?;
+            if !rf.contains('*') {
+                let Some(first) = files.first() else {
+                    return Err(format!("{rf:?} does not point to an existing file"));
+                };
+                check_file_exists(first).map_err(|e| format!("error checking rule file {first:?}: {e}"))?;
+            }
+            report.rule_files.extend(files);
+        }
+    }
+    let jobs: Vec<&ScrapeConfig> = if syntax_only {
+        cfg.scrape_configs.iter().collect()
+    } else {
+        cfg.all_scrape_configs().collect()
+    };
+    for sc in jobs {
+        if !syntax_only && let Some(auth) = &sc.http_client_config.authorization {
+            check_file_exists(&auth.credentials_file).map_err(|e| {
+                format!(
+                    "error checking authorization credentials or bearer token file {:?}: {e}",
+                    auth.credentials_file
+                )
+            })?;
+        }
+        check_tls(&sc.http_client_config.tls_config, syntax_only)?;
+        for sd in &sc.service_discovery_configs {
+            match sd {
+                ServiceDiscoveryConfig::Kubernetes(k) => {
+                    check_tls(&k.http_client_config.tls_config, syntax_only)?;
+                }
+                ServiceDiscoveryConfig::File(f) if !syntax_only => {
+                    for pattern in &f.files {
+                        let files = glob_files(pattern)?;
+                        if files.is_empty() {
+                            report.warnings.push(format!(
+                                "file {pattern:?} for file_sd in scrape job {:?} does not exist",
+                                sc.job_name
+                            ));
+                        }
+                        for file in files {
+                            let groups = read_sd_file(&file)
+                                .map_err(|e| format!("checking SD file {pattern:?}: {e}"))?;
+                            check_groups_for_scrape(&groups, sc)?;
+                        }
+                    }
+                }
+                ServiceDiscoveryConfig::Static(s) => {
+                    check_groups_for_scrape(std::slice::from_ref(s), sc)?;
+                }
+                _ => {}
+            }
+        }
+    }
+    for am in &cfg.alerting.alertmanagers {
+        for sd in &am.service_discovery_configs {
+            match sd {
+                ServiceDiscoveryConfig::File(f) if !syntax_only => {
+                    for pattern in &f.files {
+                        let files = glob_files(pattern)?;
+                        if files.is_empty() {
+                            report.warnings.push(format!(
+                                "file {pattern:?} for file_sd in alertmanager config does not exist"
+                            ));
+                        }
+                        for file in files {
+                            let groups = read_sd_file(&file)
+                                .map_err(|e| format!("checking SD file {pattern:?}: {e}"))?;
+                            check_groups_for_alertmanager(&groups, &am.relabel_configs, &am.scheme, &am.path_prefix)?;
+                        }
+                    }
+                }
+                ServiceDiscoveryConfig::Static(s) => {
+                    check_groups_for_alertmanager(
+                        std::slice::from_ref(s),
+                        &am.relabel_configs,
+                        &am.scheme,
+                        &am.path_prefix,
+                    )?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml: &str) -> Result<CheckReport, String> {
+        let cfg = Config::load_str(yaml, "").map_err(|e| e.to_string())?;
+        check_config(&cfg, false)
+    }
+
+    #[test]
+    fn missing_explicit_rule_file_is_an_error_but_a_glob_is_not() {
+        let err = check("rule_files: [/nonexistent/x.yml]").unwrap_err();
+        assert!(err.contains("does not point to an existing file"), "{err}");
+        assert!(check("rule_files: ['/nonexistent/*.yml']").unwrap().rule_files.is_empty());
+    }
+
+    #[test]
+    fn relabeling_that_keeps_a_url_address_is_an_error() {
+        let bad = "scrape_configs:\n- job_name: p\n  relabel_configs:\n  - {source_labels: [__address__], target_label: __param_target}\n  static_configs: [{targets: ['http://bad']}]\n";
+        let err = check(bad).unwrap_err();
+        assert!(err.contains("is not a valid hostname"), "{err}");
+        let good = "scrape_configs:\n- job_name: p\n  relabel_configs:\n  - {source_labels: [__address__], target_label: __param_target}\n  - {target_label: __address__, replacement: good}\n  static_configs: [{targets: ['http://bad']}]\n";
+        assert!(check(good).is_ok());
+    }
+
+    #[test]
+    fn missing_file_sd_files_are_warnings() {
+        let r = check("scrape_configs:\n- job_name: p\n  file_sd_configs: [{files: [/nonexistent/x.yml]}]\n").unwrap();
+        assert_eq!(r.warnings.len(), 1, "{r:?}");
+    }
+}
