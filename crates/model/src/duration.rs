@@ -205,6 +205,8 @@ impl<'de> Deserialize<'de> for Duration {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -280,5 +282,22 @@ mod tests {
         let back: Duration = serde_json::from_str(r#""2m""#).expect("deserialize");
         assert_eq!(back, Duration::from_secs(120));
         assert!(serde_json::from_str::<Duration>(r#""2x""#).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn print_then_parse_round_trips(ms in 0i64..=(i64::MAX / 1_000_000)) {
+            let d = Duration::from_millis(ms);
+            let printed = d.to_string();
+            prop_assert_eq!(Duration::parse(&printed), Ok(d), "{}", printed);
+        }
+
+        #[test]
+        fn parse_never_panics(s in ".{0,24}|[0-9ywdhms]{0,24}") {
+            if let Ok(d) = Duration::parse(&s) {
+                prop_assert!(d.as_millis() >= 0);
+                prop_assert_eq!(Duration::parse(&d.to_string()), Ok(d));
+            }
+        }
     }
 }

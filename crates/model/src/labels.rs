@@ -459,6 +459,8 @@ impl LabelsBuilder {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -557,5 +559,55 @@ mod tests {
         assert_eq!(back, ls);
         let empty: Labels = serde_json::from_str("{}").expect("deserialize");
         assert!(empty.is_empty());
+    }
+
+    fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
+        prop::collection::vec(("[a-c_]{0,3}|.{0,80}", ".{0,8}|[x]{60,70}"), 0..8)
+    }
+
+    proptest! {
+        #[test]
+        fn packed_labels_round_trip(input in pairs()) {
+            let ls = Labels::from_pairs(input.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            // Same as a BTreeMap with last-wins semantics.
+            let want: BTreeMap<&str, &str> =
+                input.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            prop_assert_eq!(ls.iter().collect::<Vec<_>>(), want.iter().map(|(n, v)| (*n, *v)).collect::<Vec<_>>());
+            prop_assert_eq!(ls.len(), want.len());
+            for (n, v) in &want {
+                prop_assert_eq!(ls.get(n), Some(*v));
+            }
+            // Hash is Go's: XXH64 over name 0xff value 0xff.
+            let mut buf = Vec::new();
+            for (n, v) in &want {
+                buf.extend_from_slice(n.as_bytes());
+                buf.push(0xff);
+                buf.extend_from_slice(v.as_bytes());
+                buf.push(0xff);
+            }
+            prop_assert_eq!(ls.hash(), xxhash_rust::xxh64::xxh64(&buf, 0));
+            // serde round trip through JSON.
+            let json = serde_json::to_string(&ls).expect("serialize");
+            let back: Labels = serde_json::from_str(&json).expect("deserialize");
+            prop_assert_eq!(&back, &ls);
+            // A builder with no changes, and one that re-sets every label, give the same set.
+            let mut b = LabelsBuilder::new(&Labels::empty());
+            for (n, v) in &want {
+                b.set(n, v);
+            }
+            let rebuilt = b.labels();
+            let non_empty: Vec<(&str, &str)> = want.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (*n, *v)).collect();
+            prop_assert_eq!(rebuilt.iter().collect::<Vec<_>>(), non_empty);
+        }
+
+        #[test]
+        fn ordering_is_pairwise_like_go(a in pairs(), b in pairs()) {
+            let la = Labels::from_pairs(a.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let lb = Labels::from_pairs(b.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let va: Vec<(&str, &str)> = la.iter().collect();
+            let vb: Vec<(&str, &str)> = lb.iter().collect();
+            prop_assert_eq!(la.cmp(&lb), va.cmp(&vb));
+            prop_assert_eq!(la == lb, va == vb);
+        }
     }
 }

@@ -238,4 +238,16 @@ mod tests {
             "error parsing regexp: missing closing ): `(`"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn new_and_matches_never_panic(v in ".{0,30}", s in ".{0,12}", t in 0usize..4) {
+            let t = [MatchType::Equal, MatchType::NotEqual, MatchType::RegexMatch, MatchType::RegexNoMatch][t];
+            if let Ok(m) = Matcher::new(t, "l", v) {
+                let _ = m.matches(&s);
+                let _ = m.to_string();
+                let _ = m.set_matches();
+            }
+        }
+    }
 }

@@ -271,14 +271,49 @@ pub(crate) fn string_matcher(node: &Node) -> Option<StringMatcher> {
     }
 }
 
-/// A literal every match starts with (possibly empty).
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map_or(a.len().min(b.len()), |((i, _), _)| i)
+}
+
+fn common_suffix(a: &str, b: &str) -> usize {
+    a.chars()
+        .rev()
+        .zip(b.chars().rev())
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x.len_utf8())
+        .sum()
+}
+
+/// A literal every match starts with (possibly empty). For alternations, the longest
+/// common prefix of the alternatives' prefixes.
 pub(crate) fn required_prefix(node: &Node) -> String {
     match strip_captures(node) {
         Node::Lit(c) => c.to_string(),
         Node::Concat(items) => match items.first().map(strip_captures) {
-            Some(Node::Concat(_)) => required_prefix(&items[0]),
+            Some(Node::Alt(_) | Node::Concat(_)) => {
+                let mut p = required_prefix(&items[0]);
+                // A whole-literal first item may continue into the next items.
+                if literal_set(&items[0]).is_some_and(|v| v.len() == 1) {
+                    p.push_str(&literal_run(&items[1..]));
+                }
+                p
+            }
             _ => literal_run(items),
         },
+        Node::Alt(branches) => {
+            let mut iter = branches.iter().map(required_prefix);
+            let Some(mut p) = iter.next() else {
+                return String::new();
+            };
+            for q in iter {
+                let n = common_prefix(&p, &q);
+                p.truncate(n);
+            }
+            p
+        }
         _ => String::new(),
     }
 }
@@ -294,6 +329,17 @@ pub(crate) fn required_suffix(node: &Node) -> String {
                 .take_while(|n| matches!(n, Node::Lit(_)))
                 .count();
             literal_run(&items[items.len() - n..])
+        }
+        Node::Alt(branches) => {
+            let mut iter = branches.iter().map(required_suffix);
+            let Some(mut p) = iter.next() else {
+                return String::new();
+            };
+            for q in iter {
+                let n = common_suffix(&p, &q);
+                p = p[p.len() - n..].to_owned();
+            }
+            p
         }
         _ => String::new(),
     }

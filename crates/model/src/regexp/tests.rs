@@ -496,6 +496,17 @@ fn matching_follows_go_semantics() {
         ("(?P<1x>a)(?P<1x>b)", "ab", true),
         ("", "", true),
         ("", "a", false),
+        // Go's matcher_test.go: repeated empty-width assertions are valid.
+        ("$*bar", "foo-bar", false),
+        ("bar^+", "foo-bar", false),
+        ("$+bar", "foo-bar", false),
+        ("$*bar", "bar", true),
+        // Prefix and suffix pre-filters must not change results.
+        ("foo[0-9]+bar", "foo12bar", true),
+        ("foo[0-9]+bar", "foo12baz", false),
+        ("(ab|ac)[0-9]", "ac1", true),
+        ("(xa|ya)[0-9]|za1", "za1", true),
+        ("(xa|ya)[0-9]|za1", "xb1", false),
     ];
     for &(p, s, want) in cases {
         let re = must(p);
@@ -547,6 +558,18 @@ fn fast_paths_and_set_matches() {
     assert_eq!(must("foo.*bar").prefix(), Some("foo"));
     assert_eq!(must("(foo)[0-9]+").prefix(), Some("foo"));
     assert_eq!(must(".*foo").prefix(), None);
+    // Go's matcher_test.go TestPrefix.
+    for (p, want) in [
+        ("abc.+", Some("abc")),
+        ("abcd|abc.+", Some("abc")),
+        ("abc(def|ghj)|ab|a.", Some("a")),
+        ("foo.+bar|foo.*baz", Some("foo")),
+        ("abc|.*", None),
+        ("abc|def", None),
+        (".+def", None),
+    ] {
+        assert_eq!(must(p).prefix(), want, "{p}");
+    }
 }
 
 #[test]
@@ -592,7 +615,8 @@ fn captures_and_group_names() {
 /// Builds random patterns from pieces that exercise every fast path.
 fn pattern_strategy() -> impl Strategy<Value = String> {
     let atom = prop::sample::select(vec![
-        "a", "b", "ab", "ba", ".*", ".+", "(?-s:.*)", "(?-s:.+)", "", "a?", "[ab]", "\\n",
+        "a", "b", "ab", "ba", ".*", ".+", "(?-s:.*)", "(?-s:.+)", "", "a?", "[ab]", "\\n", "[0-9]",
+        "a+", "(ab|ac)", "(?i)a", "^", "$", "b{1,2}", "(a|b.*)",
     ]);
     let branch = prop::collection::vec(atom, 0..4).prop_map(|v| v.concat());
     prop::collection::vec(branch, 1..4).prop_map(|v| v.join("|"))
@@ -600,7 +624,7 @@ fn pattern_strategy() -> impl Strategy<Value = String> {
 
 proptest! {
     #[test]
-    fn fast_paths_agree_with_the_regex(p in pattern_strategy(), inputs in prop::collection::vec("[ab\n]{0,6}", 1..8)) {
+    fn fast_paths_agree_with_the_regex(p in pattern_strategy(), inputs in prop::collection::vec("[abAc1\n]{0,6}", 1..8)) {
         let re = must(&p);
         let compiled = compile(re.rust_pattern()).expect("generated pattern compiles");
         for s in &inputs {

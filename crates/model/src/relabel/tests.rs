@@ -604,3 +604,52 @@ fn go_case_mapping() {
     assert_eq!(go_to_lower("ΟΔΟΣ"), "οδοσ");
     assert_eq!(go_to_lower("İ"), "i");
 }
+
+mod prop {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn action() -> impl Strategy<Value = Action> {
+        prop::sample::select(Action::ALL.to_vec())
+    }
+
+    proptest! {
+        #[test]
+        fn process_never_panics(
+            pairs in prop::collection::vec(("[a-c_]{1,3}", ".{1,6}"), 0..6),
+            steps in prop::collection::vec(
+                (action(), prop::collection::vec("[a-c_]{1,3}", 0..3), ".{0,6}", "[a-c$_{}0-9]{0,6}", "[a-c$_{}0-9]{0,6}", 0u64..5),
+                0..5,
+            ),
+        ) {
+            let input = Labels::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let cfgs: Vec<Config> = steps
+                .into_iter()
+                .filter_map(|(action, source_labels, regex, target_label, replacement, modulus)| {
+                    Some(Config {
+                        source_labels,
+                        regex: Regex::new(&regex).ok()?,
+                        target_label,
+                        replacement,
+                        action,
+                        modulus,
+                        ..Config::default()
+                    })
+                })
+                .collect();
+            // Validation may reject the configs; processing must not panic either way.
+            let _ = cfgs.iter().map(|c| c.validate(ValidationScheme::Utf8)).count();
+            if let Some(out) = process(&input, &cfgs) {
+                for (n, v) in out.iter() {
+                    prop_assert!(!v.is_empty(), "label {} set to an empty value", n);
+                }
+            }
+        }
+
+        #[test]
+        fn config_yaml_never_panics(yaml in "[a-z_:\\[\\]\n $(){}.*0-9-]{0,80}") {
+            let _ = serde_saphyr::from_str::<Config>(&yaml);
+        }
+    }
+}
