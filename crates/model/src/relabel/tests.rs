@@ -605,7 +605,7 @@ fn go_case_mapping() {
     assert_eq!(go_to_lower("İ"), "i");
 }
 
-mod prop {
+mod props {
     use proptest::prelude::*;
 
     use super::*;
