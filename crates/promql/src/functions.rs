@@ -496,6 +496,9 @@ fn range_function(
         "ts_of_last_over_time" => w.last().map(|p| p.t as f64 / 1000.0),
         "present_over_time" | "absent_over_time" => Some(1.0),
         "mad_over_time" => {
+            if w.iter().any(|p| p.f.is_nan()) {
+                return Ok(Some(f64::NAN));
+            }
             let mut vals: Vec<f64> = w.iter().map(|p| p.f).collect();
             let median = quantile(0.5, &mut vals);
             let mut dev: Vec<f64> = w.iter().map(|p| (p.f - median).abs()).collect();
@@ -579,6 +582,10 @@ fn extended_rate(w: &[FPoint], c: &RangeCtx<'_>, is_counter: bool, is_rate: bool
         last = w[..last].partition_point(|p| p.t < c.range_end);
     }
     if w[last].t <= c.range_start {
+        return None;
+    }
+    if c.smoothed && w[0].t > c.range_end {
+        // Only data after the range: nothing to interpolate from.
         return None;
     }
     let left = pick_left(w, first, c.range_start, c.smoothed, is_counter);
@@ -1186,8 +1193,9 @@ fn vector_function(
                 });
             }
         }
+        "histogram_quantiles" => histogram_quantiles(ev, c, v, ts, out, state)?,
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" | "start_timestamp" | "histogram_quantiles" => {
+        | "histogram_stdvar" | "start_timestamp" => {
             // These only look at native histogram samples, which this engine does not
             // have yet: float samples are ignored, as Prometheus ignores them.
         }
@@ -1315,6 +1323,86 @@ fn histogram_quantile(
             drop_name: true,
         });
     }
+}
+
+/// Go's `labels.FormatOpenMetricsFloat`: like `%g` but always with a `.0` for integers.
+fn format_openmetrics_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+    }
+    let s = go_g(f);
+    if s.contains(['.', 'e']) { s } else { format!("{s}.0") }
+}
+
+fn histogram_quantiles(
+    ev: &Evaluator<'_>,
+    c: &Call,
+    v: &[Vector],
+    ts: i64,
+    out: &mut Vector,
+    state: &mut VecFnState,
+) -> Result<()> {
+    let label = string_arg(&c.args[1])?;
+    let mut qs = Vec::new();
+    for (i, vec) in v.iter().enumerate().skip(2) {
+        let q = vec.first().map_or(f64::NAN, |s| s.f);
+        if q.is_nan() || !(0.0..=1.0).contains(&q) {
+            ev.warn(
+                format!("quantile value should be between 0 and 1, got {}", go_g(q)),
+                c.args[i].pos(),
+            );
+        }
+        qs.push(q);
+    }
+    collect_buckets(ev, &v[0], &c.args[0], state);
+    let mut keys: Vec<u64> = state.buckets.keys().copied().collect();
+    keys.sort_unstable();
+    for q in qs {
+        let qs = format_openmetrics_float(q);
+        for k in &keys {
+            let Some((metric, buckets)) = state.buckets.get(k) else {
+                continue;
+            };
+            if buckets.is_empty() {
+                continue;
+            }
+            let mut b = buckets.clone();
+            let r = bucket_quantile(q, &mut b);
+            if r.forced_monotonic {
+                let name = if ev.delayed_name_removal {
+                    metric.metric_name().unwrap_or("").to_string()
+                } else {
+                    String::new()
+                };
+                ev.info(
+                    format!(
+                        "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}, from buckets {} to {}, with a max diff of {}",
+                        go_g(r.min_bucket),
+                        go_g(r.max_bucket),
+                        go_g(r.max_diff)
+                    ),
+                    c.args[0].pos(),
+                );
+            }
+            let base = if ev.delayed_name_removal {
+                metric.clone()
+            } else {
+                drop_metadata(metric)
+            };
+            let mut lb = LabelsBuilder::new(&base);
+            lb.set(&label, &qs);
+            out.push(Sample {
+                metric: lb.labels(),
+                t: ts,
+                f: r.value,
+                drop_name: true,
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

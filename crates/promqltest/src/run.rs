@@ -149,7 +149,11 @@ fn selects_any(expr: &str, series: &[Labels]) -> bool {
         return false;
     }
     let Ok(parsed) = promql::parser::parse_expr(expr) else {
-        return false;
+        // Unparsable (e.g. native-histogram-only syntax): go by the metric names.
+        return series
+            .iter()
+            .filter_map(Labels::metric_name)
+            .any(|n| expr.contains(n));
     };
     let mut found = false;
     promql::engine::walk_selectors(&parsed, &mut |matchers| {

@@ -62,10 +62,18 @@ impl Params {
             None => &self.values,
         }
     }
+    /// The largest value; NaN if any value is NaN (as Go's `math.Max`).
     fn max(&self) -> f64 {
+        if self.has_nan() {
+            return f64::NAN;
+        }
         self.all().iter().copied().fold(f64::NEG_INFINITY, f64::max)
     }
+    /// The smallest value; NaN if any value is NaN (as Go's `math.Min`).
     fn min(&self) -> f64 {
+        if self.has_nan() {
+            return f64::NAN;
+        }
         self.all().iter().copied().fold(f64::INFINITY, f64::min)
     }
     fn has_nan(&self) -> bool {

@@ -308,20 +308,22 @@ fn vector_binop(
     } else {
         (lhs, rhs, lh, rh)
     };
-    let (fill_for_rhs, fill_for_lhs) = if swapped {
-        (fill.lhs, fill.rhs)
-    } else {
-        (fill.rhs, fill.lhs)
-    };
+    // As in Go, the fill values keep their sides even when the operands are swapped.
+    let (fill_for_rhs, fill_for_lhs) = (fill.rhs, fill.lhs);
     state.right_sigs.clear();
     for (i, rs) in rhs.iter().enumerate() {
         let sig = rh[i];
         if let Some(&dup) = state.right_sigs.get(&sig) {
             let one_side = if swapped { "left" } else { "right" };
             let matched = match_labels(&rs.metric, matching.on, &matching.matching_labels);
+            // Reported in sorted order so the message is stable.
+            let (a, b) = if rs.metric <= rhs[dup].metric {
+                (&rs.metric, &rhs[dup].metric)
+            } else {
+                (&rhs[dup].metric, &rs.metric)
+            };
             return Err(Error::Eval(format!(
-                "found duplicate series for the match group {matched} on the {one_side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                rs.metric, rhs[dup].metric
+                "found duplicate series for the match group {matched} on the {one_side} hand-side of the operation: [{a}, {b}];many-to-many matching not allowed: matching labels must be unique on one side"
             )));
         }
         state.right_sigs.insert(sig, i);

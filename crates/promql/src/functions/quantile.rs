@@ -167,8 +167,17 @@ pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>)
             f64::NEG_INFINITY
         };
         let upper_bound = b.upper_bound;
-        let interpolate =
-            |v: f64| rank + (b.count - rank) * (v - lower_bound) / (upper_bound - lower_bound);
+        // Nothing is known about where observations lie inside a bucket with an infinite
+        // bound: count them all as below any value inside it.
+        let interpolate = |v: f64| {
+            if lower_bound.is_infinite() {
+                b.count
+            } else if upper_bound.is_infinite() {
+                rank
+            } else {
+                rank + (b.count - rank) * (v - lower_bound) / (upper_bound - lower_bound)
+            }
+        };
         if !lower_set && lower_bound >= lower {
             lower_rank = rank;
             lower_set = true;
