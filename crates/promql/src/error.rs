@@ -45,6 +45,22 @@ pub enum Error {
     /// The query text is not valid PromQL.
     #[error(transparent)]
     Parse(#[from] ParseError),
+    /// The query ran longer than the engine's timeout (`where` names the phase).
+    #[error("query timed out in {0}")]
+    Timeout(String),
+    /// The caller cancelled the query.
+    #[error("query was canceled in {0}")]
+    Canceled(String),
+    /// The query would hold more samples in memory than the engine allows.
+    #[error("query processing would load too many samples into memory in {0}")]
+    TooManySamples(String),
+    /// The storage failed while the query read from it.
+    #[error(transparent)]
+    Storage(storage::Error),
+    /// Evaluation failed; the message is Prometheus's (e.g. "vector cannot contain metrics
+    /// with the same labelset").
+    #[error("{0}")]
+    Eval(String),
 }
 
 /// `Result` with this crate's [`Error`].

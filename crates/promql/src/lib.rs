@@ -12,7 +12,11 @@
 
 #![warn(missing_docs)]
 
+pub mod engine;
 pub mod error;
+mod functions;
 pub mod parser;
+pub mod value;
 
+pub use engine::{CancelToken, Engine, EngineOpts, QueryOpts, QueryResult, QueryStats};
 pub use error::{Error, ParseError, Result};
