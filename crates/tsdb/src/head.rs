@@ -650,16 +650,6 @@ impl Head {
         self.tombstones.lock().get(&r).cloned().unwrap_or_default()
     }
 
-    /// Whether any tombstone exists.
-    pub(crate) fn has_tombstones(&self) -> bool {
-        !self.tombstones.lock().is_empty()
-    }
-
-    /// Removes tombstones from memory (after the data was compacted away).
-    pub(crate) fn clear_tombstones(&self) {
-        self.tombstones.lock().clear();
-    }
-
     /// Marks the series of a batch as having (or no longer having) pending samples.
     fn set_pending(&self, refs: &[u64], on: bool) {
         for &r in refs {
@@ -820,6 +810,53 @@ impl Head {
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
+    }
+
+    /// The refs of all series, sorted.
+    pub(crate) fn series_refs(&self) -> Vec<u64> {
+        self.postings.read().all().to_vec()
+    }
+
+    /// Series `r`'s samples in `[mint, maxt)` re-encoded as block chunks (tombstones
+    /// applied), or `None` when it has none there.
+    pub(crate) fn series_chunks_for_block(
+        &self,
+        r: u64,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Option<(Labels, Vec<crate::compact::MemChunk>)>> {
+        let Some((labels, samples)) = querier::read_series(self, r, mint, maxt.saturating_sub(1))? else {
+            return Ok(None);
+        };
+        if samples.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((labels, crate::compact::encode_chunks(&samples)?)))
+    }
+
+    /// The refs of series matching `matchers` with data in `[mint, maxt]`.
+    pub(crate) fn refs_with_data(&self, matchers: &[model::Matcher], mint: i64, maxt: i64) -> Vec<u64> {
+        let refs = self.postings.read().postings_for_matchers(matchers);
+        refs.into_iter()
+            .filter(|&r| {
+                self.shard(r).read().series.get(&r).is_some_and(|s| {
+                    s.min_time().is_some_and(|a| a <= maxt)
+                        && s.max_time().is_none_or(|b| b >= mint)
+                        || s.ooo.as_ref().is_some_and(|o| o.iter().any(|x| x.0 >= mint && x.0 <= maxt))
+                })
+            })
+            .collect()
+    }
+
+    /// Fsyncs the WAL's current segment.
+    ///
+    /// # Errors
+    /// On I/O errors.
+    pub fn sync_wal(&self) -> Result<()> {
+        match self.wal.lock().as_mut() {
+            Some(w) => w.sync(),
+            None => Ok(()),
+        }
     }
 
     /// Statistics for `/api/v1/status/tsdb`, with the top `limit` entries per list.

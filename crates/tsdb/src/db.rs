@@ -1,0 +1,639 @@
+//! The database: a data directory with persistent blocks, the head with its WAL, compaction,
+//! retention and deletion (Prometheus's `tsdb/db.go`). The entry point for embedding.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use model::{Matcher, Timestamp};
+use parking_lot::{Mutex, RwLock};
+use storage::{LabelHints, Querier, SelectHints, SeriesSet};
+
+use crate::block::{self, Block};
+use crate::compact::{self, BlockWriter, LeveledCompactor};
+use crate::error::{Error, Result};
+use crate::head::{self, Head, HeadAppender, HeadOptions, HeadStats};
+use crate::querier::{self as bquerier, BlockQuerier};
+use crate::record::RefTombstone;
+use crate::tombstones::{Interval, Tombstones};
+use crate::wlog::{Compression, SyncPolicy, WalOptions};
+
+/// One day in milliseconds.
+const DAY: i64 = 24 * 60 * 60 * 1000;
+
+/// Options of a [`Db`], with Prometheus's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Blocks whose data is older than this (ms, relative to the newest block) are deleted;
+    /// 0 disables time retention. Default 15 days (`--storage.tsdb.retention.time`).
+    pub retention_duration: i64,
+    /// Oldest blocks are deleted while blocks, WAL and head chunks together exceed this many
+    /// bytes; 0 disables size retention (`--storage.tsdb.retention.size`).
+    pub max_bytes: u64,
+    /// WAL record compression (`--storage.tsdb.wal-compression`, on by default: snappy).
+    pub wal_compression: Compression,
+    /// WAL segment size; a multiple of 32 KiB. Default 128 MiB.
+    pub wal_segment_size: usize,
+    /// When the WAL is fsynced (see [`SyncPolicy`]).
+    pub wal_sync: SyncPolicy,
+    /// Whether to keep a WAL at all (without one, unpersisted samples are lost on restart).
+    pub wal_enabled: bool,
+    /// The head is compacted into blocks of this range (ms). Default 2 h.
+    pub min_block_duration: i64,
+    /// Compacted blocks grow up to this range (ms). Default: 10% of the retention, at most
+    /// 31 days, as Prometheus.
+    pub max_block_duration: i64,
+    /// Accept samples up to this much (ms) older than the newest; 0 rejects them.
+    pub out_of_order_time_window: i64,
+    /// Target samples per chunk (120).
+    pub samples_per_chunk: usize,
+    /// Do not create a `lock` file in the data directory.
+    pub no_lockfile: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let retention = 15 * DAY;
+        Options {
+            retention_duration: retention,
+            max_bytes: 0,
+            wal_compression: Compression::Snappy,
+            wal_segment_size: crate::wlog::DEFAULT_SEGMENT_SIZE,
+            wal_sync: SyncPolicy::OnSegmentClose,
+            wal_enabled: true,
+            min_block_duration: head::DEFAULT_CHUNK_RANGE,
+            max_block_duration: (retention / 10).clamp(head::DEFAULT_CHUNK_RANGE, 31 * DAY),
+            out_of_order_time_window: 0,
+            samples_per_chunk: crate::chunkenc::SAMPLES_PER_CHUNK,
+            no_lockfile: false,
+        }
+    }
+}
+
+/// A TSDB data directory, open for appends and queries.
+///
+/// ```text
+/// data/
+///   lock                 held (flock) while open
+///   01H.../              persistent blocks (meta.json, index, chunks/, tombstones)
+///   chunks_head/         full head chunks, memory-mapped
+///   wal/                 write-ahead log segments and checkpoint.NNNNNNNN/
+/// ```
+///
+/// # Durability
+/// [`storage::Appender::commit`] on an appender from [`Db`] writes the batch to the WAL with
+/// a `write` system call before making it visible: once it returns, the samples survive a
+/// crash or kill of the process. They survive a power loss or kernel crash only after an
+/// fsync: after every commit with [`SyncPolicy::Always`], otherwise when a WAL segment is
+/// complete, at [`Db::close`], or when the caller calls [`Db::sync_wal`]. Blocks written by
+/// compaction are fsynced before they replace head data.
+///
+/// # Background work
+/// `tsdb` starts no thread and needs no async runtime. The caller drives head compaction,
+/// leveled compaction and retention by calling [`Db::compact`] periodically (Prometheus does
+/// every minute), or lets [`Db::spawn_compactor`] run it on a std thread.
+pub struct Db {
+    dir: PathBuf,
+    opts: Options,
+    head: Arc<Head>,
+    blocks: RwLock<Vec<Block>>,
+    compaction: Mutex<()>,
+    lock_file: Mutex<Option<File>>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("dir", &self.dir)
+            .field("blocks", &self.blocks.read().len())
+            .field("head", &self.head)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Removes leftovers of interrupted block writes and deletions.
+fn remove_tmp_dirs(dir: &Path) -> Result<()> {
+    for e in fs::read_dir(dir).map_err(io_err("listing", dir))?.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".tmp-for-creation") || name.ends_with(".tmp-for-deletion") || name.ends_with(".tmp") {
+            if e.path().is_dir() {
+                let p = e.path();
+                fs::remove_dir_all(&p).map_err(io_err("deleting", &p))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens every block of `dir`, deleting blocks that a compacted block replaced.
+fn open_blocks(dir: &Path) -> Result<Vec<Block>> {
+    let mut blocks = Vec::new();
+    for d in block::block_dirs(dir)? {
+        blocks.push(Block::open(&d)?);
+    }
+    let parents: std::collections::HashSet<block::Ulid> = blocks
+        .iter()
+        .flat_map(|b| b.meta().compaction.parents.iter().map(|p| p.ulid))
+        .collect();
+    let mut keep = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        if parents.contains(&b.meta().ulid) {
+            let d = b.dir().to_path_buf();
+            drop(b);
+            fs::remove_dir_all(&d).map_err(io_err("deleting", &d))?;
+        } else {
+            keep.push(b);
+        }
+    }
+    keep.sort_by_key(|b| b.meta().min_time);
+    Ok(keep)
+}
+
+fn block_size(dir: &Path) -> u64 {
+    crate::wlog::dir_size(dir)
+}
+
+impl Db {
+    /// Opens (creating it if needed) the data directory `dir`: takes the lock file, opens
+    /// the blocks, and rebuilds the head from `chunks_head/` and the WAL, repairing a
+    /// damaged WAL tail as Prometheus does.
+    ///
+    /// # Errors
+    /// When another process holds the lock, on I/O errors, or on damaged blocks.
+    pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        let dir = dir.as_ref();
+        if opts.min_block_duration <= 0 || opts.max_block_duration < opts.min_block_duration {
+            return Err(Error::InvalidArgument(format!(
+                "block durations must satisfy 0 < min ({}) <= max ({})",
+                opts.min_block_duration, opts.max_block_duration
+            )));
+        }
+        fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+        let lock_file = if opts.no_lockfile {
+            None
+        } else {
+            let path = dir.join("lock");
+            let f = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(io_err("creating", &path))?;
+            match f.try_lock() {
+                Ok(()) => Some(f),
+                Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_path_buf())),
+                Err(fs::TryLockError::Error(e)) => return Err(io_err("locking", &path)(e)),
+            }
+        };
+        remove_tmp_dirs(dir)?;
+        let blocks = open_blocks(dir)?;
+        let min_valid = blocks.iter().map(|b| b.meta().max_time).max().unwrap_or(i64::MIN);
+        let head_opts = HeadOptions {
+            chunk_range: opts.min_block_duration,
+            samples_per_chunk: opts.samples_per_chunk,
+            out_of_order_time_window: opts.out_of_order_time_window,
+            wal: opts.wal_enabled.then_some(WalOptions {
+                segment_size: opts.wal_segment_size,
+                compression: opts.wal_compression,
+                sync: opts.wal_sync,
+            }),
+        };
+        let head = Head::open(dir, head_opts, min_valid)?;
+        let db = Db {
+            dir: dir.to_path_buf(),
+            opts,
+            head,
+            blocks: RwLock::new(blocks),
+            compaction: Mutex::new(()),
+            lock_file: Mutex::new(lock_file),
+            closed: AtomicBool::new(false),
+        };
+        db.apply_retention()?;
+        Ok(db)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options the database was opened with.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// The head.
+    pub fn head(&self) -> &Arc<Head> {
+        &self.head
+    }
+
+    /// The metas of the persistent blocks, oldest first.
+    pub fn blocks(&self) -> Vec<block::BlockMeta> {
+        self.blocks.read().iter().map(|b| b.meta().clone()).collect()
+    }
+
+    /// A new appender on the head; see [`HeadAppender`] for what `commit` guarantees.
+    pub fn head_appender(&self) -> HeadAppender {
+        self.head.appender()
+    }
+
+    /// Head statistics for `/api/v1/status/tsdb`, top `limit` entries per list.
+    pub fn head_stats(&self, limit: usize) -> HeadStats {
+        self.head.stats(limit)
+    }
+
+    /// Fsyncs the WAL's current segment, making every committed sample durable against
+    /// power loss.
+    ///
+    /// # Errors
+    /// On I/O errors.
+    pub fn sync_wal(&self) -> Result<()> {
+        self.head.sync_wal()
+    }
+
+    /// Compacts the head into blocks while it spans more than 1.5 block ranges, runs leveled
+    /// compaction of the blocks, and applies retention. Returns the number of blocks written
+    /// from the head.
+    ///
+    /// # Errors
+    /// On I/O errors; the database stays consistent (a failed block is not used).
+    pub fn compact(&self) -> Result<usize> {
+        let _guard = self.compaction.lock();
+        let mut written = 0;
+        let range = self.opts.min_block_duration;
+        while self.head_compactable() {
+            let mint = self.head.min_time();
+            let maxt = crate::chunkenc::range_for_timestamp(mint, range);
+            self.compact_head(mint, maxt)?;
+            written += 1;
+        }
+        let ranges: Vec<i64> = compact::exponential_block_ranges(range, 10, 3)
+            .into_iter()
+            .filter(|&r| r <= self.opts.max_block_duration)
+            .collect();
+        if ranges.len() > 1 {
+            let compactor = LeveledCompactor::new(ranges)?;
+            let done = compactor.run(&self.dir)?;
+            if !done.is_empty() {
+                self.reload_blocks()?;
+            }
+        }
+        self.apply_retention()?;
+        Ok(written)
+    }
+
+    fn head_compactable(&self) -> bool {
+        let (mint, maxt) = (self.head.min_time(), self.head.max_time());
+        mint != i64::MAX && maxt.saturating_sub(mint) > self.opts.min_block_duration / 2 * 3
+    }
+
+    /// Writes the head's samples in `[mint, maxt)` as a block, then drops them from the head
+    /// (and the WAL).
+    fn compact_head(&self, mint: i64, maxt: i64) -> Result<()> {
+        let mut failure = None;
+        let series = self.head.series_refs().into_iter().filter_map(|r| {
+            match self.head.series_chunks_for_block(r, mint, maxt) {
+                Ok(s) => s,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    None
+                }
+            }
+        });
+        let ulid = BlockWriter::new(&self.dir).write(series, mint, maxt)?;
+        if let Some(e) = failure {
+            if let Some(u) = ulid {
+                let d = self.dir.join(u.to_string());
+                let _ = fs::remove_dir_all(d);
+            }
+            return Err(e);
+        }
+        if let Some(u) = ulid {
+            let b = Block::open(&self.dir.join(u.to_string()))?;
+            let mut blocks = self.blocks.write();
+            blocks.push(b);
+            blocks.sort_by_key(|b| b.meta().min_time);
+        }
+        self.head.truncate(maxt)
+    }
+
+    fn reload_blocks(&self) -> Result<()> {
+        let blocks = open_blocks(&self.dir)?;
+        *self.blocks.write() = blocks;
+        Ok(())
+    }
+
+    /// Deletes blocks beyond the time and size retention.
+    fn apply_retention(&self) -> Result<()> {
+        let mut doomed: Vec<PathBuf> = Vec::new();
+        {
+            let blocks = self.blocks.read();
+            let newest_first: Vec<&Block> = blocks.iter().rev().collect();
+            if self.opts.retention_duration > 0 {
+                if let Some(newest) = newest_first.first() {
+                    let newest_max = newest.meta().max_time;
+                    for b in &newest_first {
+                        if newest_max - b.meta().max_time >= self.opts.retention_duration {
+                            doomed.push(b.dir().to_path_buf());
+                        }
+                    }
+                }
+            }
+            if self.opts.max_bytes > 0 {
+                let mut total = self.head.wal_size() + self.head.chunks_size();
+                for b in &newest_first {
+                    if doomed.iter().any(|d| d == b.dir()) {
+                        continue;
+                    }
+                    total += block_size(b.dir());
+                    if total > self.opts.max_bytes {
+                        doomed.push(b.dir().to_path_buf());
+                    }
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        self.blocks.write().retain(|b| !doomed.iter().any(|d| d == b.dir()));
+        for d in doomed {
+            fs::remove_dir_all(&d).map_err(io_err("deleting", &d))?;
+        }
+        Ok(())
+    }
+
+    /// Marks the samples in `[mint, maxt]` of the series matching `matchers` as deleted
+    /// (tombstones in blocks and, through the WAL, in the head). Queries no longer return
+    /// them; [`Db::clean_tombstones`] rewrites blocks without them.
+    ///
+    /// # Errors
+    /// On I/O errors.
+    pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<()> {
+        let _guard = self.compaction.lock();
+        let mut replaced = Vec::new();
+        for (i, b) in self.blocks.read().iter().enumerate() {
+            if !b.overlaps(mint, maxt) {
+                continue;
+            }
+            let ids = bquerier::postings_for_matchers(b, matchers)?;
+            let mut stones = Tombstones::new();
+            for (r, ivs) in b.tombstones().iter() {
+                for iv in ivs {
+                    stones.add(r, *iv);
+                }
+            }
+            let mut chunks = Vec::new();
+            let mut added = 0;
+            for id in ids {
+                b.index().series(id, &mut chunks)?;
+                if chunks.iter().any(|c| c.max_time >= mint && c.min_time <= maxt) {
+                    stones.add(id, Interval { mint, maxt });
+                    added += 1;
+                }
+            }
+            if added == 0 {
+                continue;
+            }
+            stones.write(b.dir())?;
+            let mut meta = b.meta().clone();
+            meta.stats.num_tombstones = stones.total() as u64;
+            meta.write(b.dir())?;
+            replaced.push((i, Block::open(b.dir())?));
+        }
+        {
+            let mut blocks = self.blocks.write();
+            for (i, b) in replaced {
+                blocks[i] = b;
+            }
+        }
+        let stones: Vec<RefTombstone> = self
+            .head
+            .refs_with_data(matchers, mint, maxt)
+            .into_iter()
+            .map(|series_ref| RefTombstone {
+                series_ref,
+                mint,
+                maxt,
+            })
+            .collect();
+        self.head.add_tombstones(&stones)
+    }
+
+    /// Rewrites every block that has tombstones without the deleted data.
+    ///
+    /// # Errors
+    /// On I/O errors.
+    pub fn clean_tombstones(&self) -> Result<()> {
+        let _guard = self.compaction.lock();
+        let targets: Vec<Block> = self
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| !b.tombstones().is_empty())
+            .cloned()
+            .collect();
+        for b in targets {
+            let ulid = compact::compact_blocks(&self.dir, std::slice::from_ref(&b))?;
+            if let Some(u) = ulid {
+                // The rewritten block replaces exactly this one: keep its compaction level.
+                let new_dir = self.dir.join(u.to_string());
+                let mut meta = block::BlockMeta::read(&new_dir)?;
+                meta.compaction = b.meta().compaction.clone();
+                meta.compaction.parents.clear();
+                meta.write(&new_dir)?;
+            }
+            let old = b.dir().to_path_buf();
+            self.blocks.write().retain(|x| x.dir() != old);
+            drop(b);
+            fs::remove_dir_all(&old).map_err(io_err("deleting", &old))?;
+        }
+        self.reload_blocks()
+    }
+
+    /// Starts a std thread calling [`Db::compact`] every `interval` until the returned
+    /// handle is dropped or stopped. Errors are kept for [`Compactor::stop`].
+    pub fn spawn_compactor(db: &Arc<Db>, interval: Duration) -> Compactor {
+        let stop = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let (db2, stop2, errors2) = (Arc::clone(db), Arc::clone(&stop), Arc::clone(&errors));
+        let handle = std::thread::spawn(move || {
+            let (lock, cv) = &*stop2;
+            loop {
+                let Ok(guard) = lock.lock() else { return };
+                let Ok((guard, _)) = cv.wait_timeout_while(guard, interval, |s| !*s) else {
+                    return;
+                };
+                if *guard {
+                    return;
+                }
+                drop(guard);
+                if let Err(e) = db2.compact() {
+                    errors2.lock().push(e);
+                }
+            }
+        });
+        Compactor {
+            stop,
+            handle: Some(handle),
+            errors,
+        }
+    }
+
+    /// Flushes and fsyncs the WAL and head chunks and releases the lock file. The head is
+    /// not compacted: its data is replayed at the next open.
+    ///
+    /// # Errors
+    /// On I/O errors.
+    pub fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let _guard = self.compaction.lock();
+        let res = self.head.close();
+        if let Some(f) = self.lock_file.lock().take() {
+            let _ = f.unlock();
+        }
+        res
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        // Best effort: whatever is not flushed here is what a crash would lose, which the
+        // WAL design already tolerates.
+        let _ = self.close();
+    }
+}
+
+/// The handle of [`Db::spawn_compactor`]'s thread.
+pub struct Compactor {
+    stop: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    handle: Option<JoinHandle<()>>,
+    errors: Arc<Mutex<Vec<Error>>>,
+}
+
+impl std::fmt::Debug for Compactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compactor").finish_non_exhaustive()
+    }
+}
+
+impl Compactor {
+    /// Stops the thread, waits for it, and returns the errors compactions reported.
+    pub fn stop(mut self) -> Vec<Error> {
+        self.shutdown();
+        std::mem::take(&mut *self.errors.lock())
+    }
+
+    fn shutdown(&mut self) {
+        let (lock, cv) = &*self.stop;
+        if let Ok(mut s) = lock.lock() {
+            *s = true;
+        }
+        cv.notify_all();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Compactor {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl storage::Appendable for Db {
+    fn appender(&self) -> Box<dyn storage::Appender> {
+        Box::new(self.head.appender())
+    }
+}
+
+impl storage::Queryable for Db {
+    fn querier(&self, mint: Timestamp, maxt: Timestamp) -> storage::Result<Box<dyn Querier>> {
+        let mut queriers: Vec<Box<dyn Querier>> = Vec::new();
+        for b in self.blocks.read().iter() {
+            if b.overlaps(mint, maxt) {
+                queriers.push(Box::new(BlockQuerier::new(Arc::new(b.clone()), mint, maxt)));
+            }
+        }
+        let (hmin, hmax) = (self.head.min_time(), self.head.max_time());
+        let has_ooo = self.opts.out_of_order_time_window > 0;
+        if has_ooo || (hmin <= maxt && hmax >= mint) {
+            queriers.push(Box::new(self.head.querier(mint, maxt)));
+        }
+        Ok(Box::new(DbQuerier { queriers }))
+    }
+}
+
+/// Queries blocks and head together, merging series with equal labels.
+struct DbQuerier {
+    queriers: Vec<Box<dyn Querier>>,
+}
+
+impl DbQuerier {
+    fn merge_strings(
+        &self,
+        f: impl Fn(&dyn Querier) -> storage::Result<Vec<String>>,
+        limit: usize,
+    ) -> storage::Result<Vec<String>> {
+        let mut all = Vec::new();
+        for q in &self.queriers {
+            all.extend(f(q.as_ref())?);
+        }
+        all.sort_unstable();
+        all.dedup();
+        if limit > 0 && all.len() > limit {
+            all.truncate(limit);
+        }
+        Ok(all)
+    }
+}
+
+impl Querier for DbQuerier {
+    fn select(
+        &self,
+        _sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Box<dyn SeriesSet> {
+        let sets: Vec<Box<dyn SeriesSet>> = self
+            .queriers
+            .iter()
+            .map(|q| q.select(true, hints, matchers))
+            .collect();
+        if sets.len() == 1 {
+            return sets.into_iter().next().expect("one set");
+        }
+        storage::merge_series_sets(sets)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        hints: Option<&LabelHints>,
+        matchers: &[Matcher],
+    ) -> storage::Result<Vec<String>> {
+        self.merge_strings(|q| q.label_values(name, hints, matchers), hints.map_or(0, |h| h.limit))
+    }
+
+    fn label_names(&self, hints: Option<&LabelHints>, matchers: &[Matcher]) -> storage::Result<Vec<String>> {
+        self.merge_strings(|q| q.label_names(hints, matchers), hints.map_or(0, |h| h.limit))
+    }
+}
+
+#[cfg(test)]
+mod tests;

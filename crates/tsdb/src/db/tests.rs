@@ -1,0 +1,183 @@
+//! Tests of the database: appends and queries over head and blocks, compaction, retention,
+//! deletion, locking.
+
+use super::*;
+use model::{Labels, MatchType};
+use storage::{Appendable, Queryable, ValueType};
+
+fn lbls(i: usize) -> Labels {
+    Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())])
+}
+
+fn query(db: &Db, mint: i64, maxt: i64, ms: &[Matcher]) -> Vec<(Labels, Vec<(i64, f64)>)> {
+    let q = db.querier(mint, maxt).expect("querier");
+    let mut set = q.select(true, None, ms);
+    let mut out = Vec::new();
+    while let Some(s) = set.next() {
+        let s = s.expect("series");
+        let mut it = s.iterator();
+        let mut v = Vec::new();
+        while it.next() == ValueType::Float {
+            v.push(it.at());
+        }
+        assert!(it.err().is_none());
+        out.push((s.labels().clone(), v));
+    }
+    out
+}
+
+fn all() -> Vec<Matcher> {
+    vec![Matcher::new(MatchType::Equal, "__name__", "m").expect("matcher")]
+}
+
+const MIN: i64 = 60_000;
+
+fn fill(db: &Db, from_min: i64, to_min: i64, series: usize) {
+    for m in from_min..to_min {
+        let mut app = db.appender();
+        for i in 0..series {
+            app.append(0, &lbls(i), m * MIN, (m * 10 + i as i64) as f64)
+                .expect("append");
+        }
+        app.commit().expect("commit");
+    }
+}
+
+#[test]
+fn head_compaction_writes_blocks_and_queries_span_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    // 5 hours of data: the head spans more than 1.5 x 2 h, so one block is cut.
+    fill(&db, 0, 300, 5);
+    let before = query(&db, i64::MIN, i64::MAX, &all());
+    assert_eq!(before.len(), 5);
+    assert_eq!(before[0].1.len(), 300);
+    let n = db.compact().expect("compact");
+    assert!(n >= 1, "{n}");
+    let metas = db.blocks();
+    assert_eq!(metas[0].min_time, 0);
+    assert_eq!(metas[0].max_time, 2 * 60 * MIN);
+    assert!(db.head().min_time() >= 2 * 60 * MIN);
+    assert_eq!(query(&db, i64::MIN, i64::MAX, &all()), before);
+    // A range inside the block only.
+    let part = query(&db, 10 * MIN, 20 * MIN, &all());
+    assert_eq!(part[0].1.len(), 11);
+    db.close().expect("close");
+    drop(db);
+    let db = Db::open(dir.path(), Options::default()).expect("reopen");
+    assert_eq!(query(&db, i64::MIN, i64::MAX, &all()), before);
+}
+
+#[test]
+fn samples_before_the_newest_block_are_out_of_bounds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    fill(&db, 0, 300, 1);
+    db.compact().expect("compact");
+    let mut app = db.appender();
+    assert!(matches!(
+        app.append(0, &lbls(0), 10 * MIN, 1.0),
+        Err(storage::Error::OutOfBounds)
+    ));
+}
+
+#[test]
+fn delete_and_clean_tombstones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    fill(&db, 0, 300, 3);
+    db.compact().expect("compact");
+    let one = vec![
+        Matcher::new(MatchType::Equal, "__name__", "m").expect("m"),
+        Matcher::new(MatchType::Equal, "i", "1").expect("m"),
+    ];
+    // Deletes across the block and the head.
+    db.delete(&one, 100 * MIN, 250 * MIN).expect("delete");
+    let got = query(&db, i64::MIN, i64::MAX, &one);
+    assert_eq!(got[0].1.len(), 300 - 151);
+    assert!(got[0].1.iter().all(|(t, _)| *t < 100 * MIN || *t > 250 * MIN));
+    assert_eq!(query(&db, i64::MIN, i64::MAX, &all())[0].1.len(), 300);
+    db.clean_tombstones().expect("clean");
+    assert!(db.blocks().iter().all(|m| m.stats.num_tombstones == 0));
+    let again = query(&db, i64::MIN, i64::MAX, &one);
+    assert_eq!(again, got);
+    drop(db);
+    let db = Db::open(dir.path(), Options::default()).expect("reopen");
+    assert_eq!(query(&db, i64::MIN, i64::MAX, &one), got);
+}
+
+#[test]
+fn retention_by_time_deletes_old_blocks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options {
+        retention_duration: 4 * 60 * MIN,
+        ..Options::default()
+    };
+    let db = Db::open(dir.path(), opts).expect("open");
+    fill(&db, 0, 12 * 60, 1);
+    db.compact().expect("compact");
+    let metas = db.blocks();
+    assert!(!metas.is_empty());
+    let newest = metas.iter().map(|m| m.max_time).max().expect("blocks");
+    assert!(
+        metas.iter().all(|m| newest - m.max_time < 4 * 60 * MIN),
+        "{metas:?}"
+    );
+}
+
+#[test]
+fn retention_by_size_keeps_the_newest_blocks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    fill(&db, 0, 12 * 60, 20);
+    db.compact().expect("compact");
+    let n_before = db.blocks().len();
+    assert!(n_before >= 2);
+    drop(db);
+    let opts = Options {
+        max_bytes: 1,
+        ..Options::default()
+    };
+    let db = Db::open(dir.path(), opts).expect("reopen");
+    assert!(db.blocks().is_empty(), "every block exceeds one byte");
+}
+
+#[test]
+fn lock_file_keeps_a_second_db_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    assert!(matches!(
+        Db::open(dir.path(), Options::default()),
+        Err(Error::Locked(_))
+    ));
+    db.close().expect("close");
+    let _again = Db::open(dir.path(), Options::default()).expect("lock released by close");
+}
+
+#[test]
+fn head_stats_count_series_and_labels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    fill(&db, 0, 3, 4);
+    let st = db.head_stats(10);
+    assert_eq!(st.num_series, 4);
+    assert_eq!(st.series_count_by_metric_name, vec![("m".to_string(), 4)]);
+    assert_eq!(st.label_value_count_by_label_name[0], ("i".to_string(), 4));
+    assert_eq!((st.min_time, st.max_time), (0, 2 * MIN));
+}
+
+#[test]
+fn background_compactor_runs_and_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Arc::new(Db::open(dir.path(), Options::default()).expect("open"));
+    fill(&db, 0, 300, 1);
+    let c = Db::spawn_compactor(&db, Duration::from_millis(10));
+    for _ in 0..500 {
+        if !db.blocks().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(c.stop().is_empty());
+    assert!(!db.blocks().is_empty());
+}
