@@ -18,19 +18,33 @@ pub struct ParseError {
 }
 
 impl ParseError {
-    /// The 1-based line and column (in characters) of the start of the span.
+    /// The 1-based line and column of the start of the span, counted in bytes as Go's
+    /// `PositionRange.StartPosInput` does.
     pub fn position(&self) -> (usize, usize) {
-        let start = self.span.start.min(self.query.len());
-        let before = self.query.get(..start).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before[line_start..].chars().count() + 1;
-        (line + self.line_offset, col)
+        let pos = self.span.start.min(self.query.len());
+        let before = &self.query.as_bytes()[..pos];
+        match before.iter().rposition(|&b| b == b'\n') {
+            None => (self.line_offset + 1, pos + 1),
+            Some(last) => {
+                let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+                (line + self.line_offset, pos - last)
+            }
+        }
+    }
+
+    /// The same error with its line shifted by `lines` (for queries embedded in a larger
+    /// text such as a test script).
+    pub fn with_line_offset(mut self, lines: usize) -> ParseError {
+        self.line_offset = lines;
+        self
     }
 }
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.query.is_empty() {
+            return write!(f, "unknown position: parse error: {}", self.message);
+        }
         let (line, col) = self.position();
         write!(f, "{line}:{col}: parse error: {}", self.message)
     }

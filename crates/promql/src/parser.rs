@@ -29,3 +29,6 @@ pub use parse::{
 };
 pub use printer::{format_float, matcher_string, prettify};
 pub use series::{SequenceValue, parse_series_desc};
+
+#[cfg(test)]
+mod tests;

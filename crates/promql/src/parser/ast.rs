@@ -102,6 +102,9 @@ pub enum Expr {
     Unary(UnaryExpr),
     /// `x{job="a"}`.
     VectorSelector(VectorSelector),
+    /// A duration expression used as a scalar: `step()`, `range()`, `start()`, `end()`,
+    /// `min_of(a, b)`, `max_of(a, b)` (experimental), evaluated in seconds.
+    Duration(DurationExpr),
     /// An expression whose value does not depend on the evaluation step. Never produced by
     /// the parser; the engine wraps sub-trees in it while preparing a query.
     StepInvariant(StepInvariantExpr),
@@ -122,7 +125,7 @@ impl Expr {
             }
             Expr::Call(c) => c.func.return_type,
             Expr::MatrixSelector(_) | Expr::Subquery(_) => ValueType::Matrix,
-            Expr::NumberLiteral(_) => ValueType::Scalar,
+            Expr::NumberLiteral(_) | Expr::Duration(_) => ValueType::Scalar,
             Expr::StringLiteral(_) => ValueType::String,
             Expr::Paren(p) => p.expr.value_type(),
             Expr::Unary(u) => u.expr.value_type(),
@@ -144,6 +147,7 @@ impl Expr {
             Expr::Unary(u) => PosRange::new(u.start_pos, u.expr.pos().end),
             Expr::VectorSelector(v) => v.pos,
             Expr::StepInvariant(s) => s.expr.pos(),
+            Expr::Duration(d) => d.pos(),
         }
     }
 
@@ -165,6 +169,7 @@ impl Expr {
             Expr::Unary(u) => vec![&*u.expr],
             Expr::StepInvariant(s) => vec![&*s.expr],
             Expr::MatrixSelector(_)
+            | Expr::Duration(_)
             | Expr::NumberLiteral(_)
             | Expr::StringLiteral(_)
             | Expr::VectorSelector(_) => Vec::new(),
@@ -363,6 +368,12 @@ pub enum BinaryOp {
     Or,
     /// `unless`.
     Unless,
+    /// `</`: trims the upper part of native histograms above the right operand
+    /// (Go's `TRIM_UPPER`).
+    TrimUpper,
+    /// `>/`: trims the lower part of native histograms below the right operand
+    /// (Go's `TRIM_LOWER`).
+    TrimLower,
 }
 
 impl BinaryOp {
@@ -385,11 +396,13 @@ impl BinaryOp {
             BinaryOp::And => "and",
             BinaryOp::Or => "or",
             BinaryOp::Unless => "unless",
+            BinaryOp::TrimUpper => "</",
+            BinaryOp::TrimLower => ">/",
         }
     }
 
     /// Binding strength, higher binds tighter (Go's `Precedence`): `or` 1; `and`,
-    /// `unless` 2; comparisons 3; `+ -` 4; `* / % atan2` 5; `^` 6.
+    /// `unless` 2; comparisons 3; `+ -` 4; `* / % atan2 </ >/` 5; `^` 6.
     pub fn precedence(self) -> u8 {
         match self {
             BinaryOp::Or => 1,
@@ -401,7 +414,12 @@ impl BinaryOp {
             | BinaryOp::Gte
             | BinaryOp::Lte => 3,
             BinaryOp::Add | BinaryOp::Sub => 4,
-            BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod | BinaryOp::Atan2 => 5,
+            BinaryOp::Mul
+            | BinaryOp::Div
+            | BinaryOp::Mod
+            | BinaryOp::Atan2
+            | BinaryOp::TrimUpper
+            | BinaryOp::TrimLower => 5,
             BinaryOp::Pow => 6,
         }
     }
@@ -514,7 +532,9 @@ pub enum AtModifier {
 }
 
 /// An instant vector selector: `name{matchers} [@ t] [offset d]`.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Equality ignores the order of `matchers` (the printer sorts them, as Go's does).
+#[derive(Debug, Clone)]
 pub struct VectorSelector {
     /// The metric name written outside the braces (or as the first, unpaired string inside
     /// them), or empty.
@@ -543,8 +563,32 @@ pub struct VectorSelector {
     pub pos: PosRange,
 }
 
+impl PartialEq for VectorSelector {
+    fn eq(&self, other: &VectorSelector) -> bool {
+        let sorted = |v: &VectorSelector| {
+            let mut m: Vec<(String, model::MatchType, String)> = v
+                .matchers
+                .iter()
+                .map(|m| (m.name.clone(), m.match_type, m.value.clone()))
+                .collect();
+            m.sort();
+            m
+        };
+        self.name == other.name
+            && self.original_offset == other.original_offset
+            && self.original_offset_expr == other.original_offset_expr
+            && self.offset == other.offset
+            && self.timestamp == other.timestamp
+            && self.start_or_end == other.start_or_end
+            && self.anchored == other.anchored
+            && self.smoothed == other.smoothed
+            && self.bypass_empty_matcher_check == other.bypass_empty_matcher_check
+            && sorted(self) == sorted(other)
+    }
+}
+
 /// A range vector selector: `selector[range]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct MatrixSelector {
     /// The selector (which carries `@`, `offset`, `anchored`, `smoothed`).
     pub vector_selector: VectorSelector,
@@ -556,8 +600,16 @@ pub struct MatrixSelector {
     pub end_pos: usize,
 }
 
+impl PartialEq for MatrixSelector {
+    fn eq(&self, other: &MatrixSelector) -> bool {
+        self.vector_selector == other.vector_selector
+            && self.range == other.range
+            && self.range_expr == other.range_expr
+    }
+}
+
 /// A subquery: `expr[range:step] [@ t] [offset d]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SubqueryExpr {
     /// The inner instant-vector expression.
     pub expr: Box<Expr>,
@@ -581,6 +633,21 @@ pub struct SubqueryExpr {
     pub step_expr: Option<DurationExpr>,
     /// Byte offset one past the end of the subquery and its modifiers.
     pub end_pos: usize,
+}
+
+impl PartialEq for SubqueryExpr {
+    fn eq(&self, other: &SubqueryExpr) -> bool {
+        self.expr == other.expr
+            && self.range == other.range
+            && self.range_expr == other.range_expr
+            && self.original_offset == other.original_offset
+            && self.original_offset_expr == other.original_offset_expr
+            && self.offset == other.offset
+            && self.timestamp == other.timestamp
+            && self.start_or_end == other.start_or_end
+            && self.step == other.step
+            && self.step_expr == other.step_expr
+    }
 }
 
 /// A number. Duration literals used as numbers (`5m` means 300) keep `duration` so the
@@ -639,7 +706,7 @@ impl fmt::Display for UnaryOp {
 }
 
 /// A unary expression: `-x` or `+x`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct UnaryExpr {
     /// The operator.
     pub op: UnaryOp,
@@ -647,6 +714,12 @@ pub struct UnaryExpr {
     pub expr: Box<Expr>,
     /// Byte offset of the operator.
     pub start_pos: usize,
+}
+
+impl PartialEq for UnaryExpr {
+    fn eq(&self, other: &UnaryExpr) -> bool {
+        self.op == other.op && self.expr == other.expr
+    }
 }
 
 /// An expression known to evaluate to the same value at every step (engine-internal).
@@ -715,8 +788,8 @@ pub enum DurationExpr {
         op: UnaryOp,
         /// The operand.
         expr: Box<DurationExpr>,
-        /// Byte offset of the operator.
-        start_pos: usize,
+        /// Where the expression was found (operator to end of operand).
+        pos: PosRange,
     },
     /// `a op b`.
     Binary {
@@ -744,7 +817,17 @@ pub enum DurationExpr {
         /// Where `range()` was found.
         pos: PosRange,
     },
-    /// `min_of(a, b)`.
+    /// `start()`: the query's start time in seconds since the epoch.
+    Start {
+        /// Where `start()` was found.
+        pos: PosRange,
+    },
+    /// `end()`: the query's end time in seconds since the epoch.
+    End {
+        /// Where `end()` was found.
+        pos: PosRange,
+    },
+    /// `min_of(a, b)` (NaN if either is NaN, as Go's `math.Min`).
     MinOf {
         /// First argument.
         lhs: Box<DurationExpr>,
@@ -753,7 +836,7 @@ pub enum DurationExpr {
         /// Where the call was found.
         pos: PosRange,
     },
-    /// `max_of(a, b)`.
+    /// `max_of(a, b)` (NaN if either is NaN, as Go's `math.Max`).
     MaxOf {
         /// First argument.
         lhs: Box<DurationExpr>,
@@ -769,29 +852,48 @@ impl DurationExpr {
     pub fn pos(&self) -> PosRange {
         match self {
             DurationExpr::Number(n) => n.pos,
-            DurationExpr::Unary {
-                expr, start_pos, ..
-            } => PosRange::new(*start_pos, expr.pos().end),
             DurationExpr::Binary { lhs, rhs, .. } => PosRange::new(lhs.pos().start, rhs.pos().end),
             DurationExpr::Paren { pos, .. }
+            | DurationExpr::Unary { pos, .. }
             | DurationExpr::Step { pos }
             | DurationExpr::Range { pos }
+            | DurationExpr::Start { pos }
+            | DurationExpr::End { pos }
             | DurationExpr::MinOf { pos, .. }
             | DurationExpr::MaxOf { pos, .. } => *pos,
         }
     }
 
     /// Evaluates the expression to seconds, given the query's step and range in seconds
-    /// (both 0 for instant queries).
+    /// (both 0 for instant queries), with the query starting at 0 (see [`DurationExpr::eval`]).
     pub fn eval_seconds(&self, step: f64, range: f64) -> f64 {
+        self.eval(&QueryTimes {
+            start: 0.0,
+            end: range,
+            step,
+        })
+    }
+
+    /// Evaluates the expression to seconds for a query running from `t.start` to `t.end`
+    /// (seconds since the epoch; equal for instant queries) every `t.step` seconds.
+    pub fn eval(&self, t: &QueryTimes) -> f64 {
+        fn go_min_max(a: f64, b: f64, max: bool) -> f64 {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else if max {
+                a.max(b)
+            } else {
+                a.min(b)
+            }
+        }
         match self {
             DurationExpr::Number(n) => n.val,
             DurationExpr::Unary { op, expr, .. } => match op {
-                UnaryOp::Add => expr.eval_seconds(step, range),
-                UnaryOp::Sub => -expr.eval_seconds(step, range),
+                UnaryOp::Add => expr.eval(t),
+                UnaryOp::Sub => -expr.eval(t),
             },
             DurationExpr::Binary { op, lhs, rhs } => {
-                let (a, b) = (lhs.eval_seconds(step, range), rhs.eval_seconds(step, range));
+                let (a, b) = (lhs.eval(t), rhs.eval(t));
                 match op {
                     DurationOp::Add => a + b,
                     DurationOp::Sub => a - b,
@@ -801,23 +903,25 @@ impl DurationExpr {
                     DurationOp::Pow => a.powf(b),
                 }
             }
-            DurationExpr::Paren { expr, .. } => expr.eval_seconds(step, range),
-            DurationExpr::Step { .. } => step,
-            DurationExpr::Range { .. } => range,
-            DurationExpr::MinOf { lhs, rhs, .. } => {
-                lhs.eval_seconds(step, range).min(rhs.eval_seconds(step, range))
-            }
-            DurationExpr::MaxOf { lhs, rhs, .. } => {
-                lhs.eval_seconds(step, range).max(rhs.eval_seconds(step, range))
-            }
+            DurationExpr::Paren { expr, .. } => expr.eval(t),
+            DurationExpr::Step { .. } => t.step,
+            DurationExpr::Range { .. } => t.end - t.start,
+            DurationExpr::Start { .. } => t.start,
+            DurationExpr::End { .. } => t.end,
+            DurationExpr::MinOf { lhs, rhs, .. } => go_min_max(lhs.eval(t), rhs.eval(t), false),
+            DurationExpr::MaxOf { lhs, rhs, .. } => go_min_max(lhs.eval(t), rhs.eval(t), true),
         }
     }
 
-    /// Whether the expression uses `step()` or `range()` and so depends on the query.
+    /// Whether the expression uses `step()`, `range()`, `start()` or `end()` and so depends
+    /// on the query.
     pub fn depends_on_query(&self) -> bool {
         match self {
             DurationExpr::Number(_) => false,
-            DurationExpr::Step { .. } | DurationExpr::Range { .. } => true,
+            DurationExpr::Step { .. }
+            | DurationExpr::Range { .. }
+            | DurationExpr::Start { .. }
+            | DurationExpr::End { .. } => true,
             DurationExpr::Unary { expr, .. } | DurationExpr::Paren { expr, .. } => {
                 expr.depends_on_query()
             }
@@ -828,4 +932,15 @@ impl DurationExpr {
             }
         }
     }
+}
+
+/// The times a query runs at, for evaluating [`DurationExpr`]s (all in seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct QueryTimes {
+    /// Start of the query (the evaluation time of an instant query).
+    pub start: f64,
+    /// End of the query (equal to `start` for instant queries).
+    pub end: f64,
+    /// Resolution step (0 for instant queries).
+    pub step: f64,
 }

@@ -650,10 +650,12 @@ impl Lexer<'_> {
             },
             '<' => match next {
                 Some('=') => (TokenKind::Op(BinaryOp::Lte), 2),
+                Some('/') => (TokenKind::Op(BinaryOp::TrimUpper), 2),
                 _ => one(TokenKind::Op(BinaryOp::Lss)),
             },
             '>' => match next {
                 Some('=') => (TokenKind::Op(BinaryOp::Gte), 2),
+                Some('/') => (TokenKind::Op(BinaryOp::TrimLower), 2),
                 _ => one(TokenKind::Op(BinaryOp::Gtr)),
             },
             '0'..='9' => return self.number_token(),
@@ -673,12 +675,13 @@ impl Lexer<'_> {
                 one(TokenKind::LeftParen)
             }
             ')' => {
-                self.emit(TokenKind::RightParen, start, start + 1);
                 self.paren_depth -= 1;
                 if self.paren_depth < 0 {
-                    self.error("unexpected right parenthesis ')'".to_string(), start);
+                    // Go's lexer overwrites the ")" item with the error.
+                    self.error("unexpected right parenthesis ')'".to_string(), start + 1);
                     return true;
                 }
+                self.emit(TokenKind::RightParen, start, start + 1);
                 return false;
             }
             '{' => {
@@ -780,22 +783,23 @@ impl Lexer<'_> {
                 one(TokenKind::RightBracket)
             }
             ':' => {
-                self.emit(TokenKind::Colon, start, start + 1);
+                // Go's lexer overwrites the ":" item with these errors.
                 if !self.got_duration {
                     self.error(
                         "unexpected colon before duration in duration expression".to_string(),
-                        start,
+                        start + 1,
                     );
                     return true;
                 }
                 if self.got_colon {
                     self.error(
                         "unexpected repeated colon in duration expression".to_string(),
-                        start,
+                        start + 1,
                     );
                     return true;
                 }
                 self.got_colon = true;
+                self.emit(TokenKind::Colon, start, start + 1);
                 return false;
             }
             '(' => {
@@ -803,12 +807,13 @@ impl Lexer<'_> {
                 one(TokenKind::LeftParen)
             }
             ')' => {
-                self.emit(TokenKind::RightParen, start, start + 1);
                 self.paren_depth -= 1;
                 if self.paren_depth < 0 {
-                    self.error("unexpected right parenthesis ')'".to_string(), start);
+                    // Go's lexer overwrites the ")" item with the error.
+                    self.error("unexpected right parenthesis ')'".to_string(), start + 1);
                     return true;
                 }
+                self.emit(TokenKind::RightParen, start, start + 1);
                 return false;
             }
             '+' => one(TokenKind::Op(BinaryOp::Add)),
@@ -823,6 +828,8 @@ impl Lexer<'_> {
                 let kw = match word.to_ascii_lowercase().as_str() {
                     "step" => Keyword::Step,
                     "range" => Keyword::Range,
+                    "start" => Keyword::Start,
+                    "end" => Keyword::End,
                     "min_of" => Keyword::MinOf,
                     "max_of" => Keyword::MaxOf,
                     _ => {

@@ -126,7 +126,7 @@ pub fn unquote(s: &str) -> Result<String, String> {
     let flush = |bytes: &mut Vec<u8>, out: &mut String| -> Result<(), String> {
         if !bytes.is_empty() {
             let s = String::from_utf8(std::mem::take(bytes))
-                .map_err(|_| "invalid UTF-8 in string".to_string())?;
+                .map_err(|_| "invalid UTF-8 rune".to_string())?;
             out.push_str(&s);
         }
         Ok(())
@@ -273,7 +273,8 @@ fn parse_go_float(s: &str) -> Option<f64> {
     {
         return None;
     }
-    clean.parse::<f64>().ok()
+    // Go's ParseFloat reports overflow to ±Inf as an error (ErrRange).
+    clean.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 /// Parses a Prometheus duration token to milliseconds with Go's error messages.
@@ -520,6 +521,10 @@ impl<'a> Parser<'a> {
                 let op = *op;
                 self.aggregate(op)
             }
+            _ if self.peek_kind_at(1) == &TokenKind::LeftParen && self.duration_func().is_some() => {
+                let k = self.duration_func().expect("checked by the guard");
+                Ok(Expr::Duration(self.duration_call(k)?))
+            }
             TokenKind::Identifier if self.peek_kind_at(1) == &TokenKind::LeftParen => self.call(),
             _ if self.is_metric_identifier() => {
                 let name = self.next();
@@ -537,11 +542,16 @@ impl<'a> Parser<'a> {
         match tok.kind {
             TokenKind::Number => {
                 let val = parse_number(text).ok_or_else(|| {
+                    let why = if text.replace('_', "").parse::<f64>().is_ok() {
+                        "value out of range"
+                    } else {
+                        "invalid syntax"
+                    };
                     self.err(
                         tok.start,
                         tok.end,
                         format!(
-                            "error parsing number: strconv.ParseFloat: parsing {}: invalid syntax",
+                            "error parsing number: strconv.ParseFloat: parsing {}: {why}",
                             model::strconv::quote(text)
                         ),
                     )
@@ -687,7 +697,12 @@ impl<'a> Parser<'a> {
             | TokenKind::LeftParen
             | TokenKind::Op(BinaryOp::Add | BinaryOp::Sub) => true,
             TokenKind::Keyword(
-                Keyword::Step | Keyword::Range | Keyword::MinOf | Keyword::MaxOf,
+                Keyword::Step
+                | Keyword::Range
+                | Keyword::Start
+                | Keyword::End
+                | Keyword::MinOf
+                | Keyword::MaxOf,
             ) => true,
             TokenKind::Identifier => self.duration_func().is_some(),
             _ => false,
@@ -698,9 +713,14 @@ impl<'a> Parser<'a> {
     fn duration_func(&self) -> Option<Keyword> {
         let tok = self.peek();
         match &tok.kind {
-            TokenKind::Keyword(k @ (Keyword::Step | Keyword::Range | Keyword::MinOf | Keyword::MaxOf)) => {
-                Some(*k)
-            }
+            TokenKind::Keyword(
+                k @ (Keyword::Step
+                | Keyword::Range
+                | Keyword::Start
+                | Keyword::End
+                | Keyword::MinOf
+                | Keyword::MaxOf),
+            ) => Some(*k),
             TokenKind::Identifier => match tok.text(self.input).to_ascii_lowercase().as_str() {
                 "range" => Some(Keyword::Range),
                 "min_of" => Some(Keyword::MinOf),
@@ -748,10 +768,11 @@ impl<'a> Parser<'a> {
         };
         let tok = self.next();
         let operand = self.duration_expr(DurationOp::Pow.precedence())?;
+        let pos = PosRange::new(tok.start, operand.pos().end);
         Ok(DurationExpr::Unary {
             op,
             expr: Box::new(operand),
-            start_pos: tok.start,
+            pos,
         })
     }
 
@@ -787,16 +808,17 @@ impl<'a> Parser<'a> {
         }
         self.next();
         let e = match k {
-            Keyword::Step | Keyword::Range => {
+            Keyword::Step | Keyword::Range | Keyword::Start | Keyword::End => {
                 if self.peek_kind() != &TokenKind::RightParen {
                     return Err(self.unexpected("duration expression", "\")\""));
                 }
                 let close = self.next();
                 let pos = PosRange::new(name.start, close.end);
-                if k == Keyword::Step {
-                    DurationExpr::Step { pos }
-                } else {
-                    DurationExpr::Range { pos }
+                match k {
+                    Keyword::Step => DurationExpr::Step { pos },
+                    Keyword::Range => DurationExpr::Range { pos },
+                    Keyword::Start => DurationExpr::Start { pos },
+                    _ => DurationExpr::End { pos },
                 }
             }
             _ => {
@@ -878,10 +900,12 @@ impl<'a> Parser<'a> {
                 } else {
                     UnaryOp::Add
                 };
+                let operand = self.duration_primary()?;
+                let pos = PosRange::new(tok.start, operand.pos().end);
                 DurationExpr::Unary {
                     op,
-                    expr: Box::new(self.duration_primary()?),
-                    start_pos: tok.start,
+                    expr: Box::new(operand),
+                    pos,
                 }
             } else {
                 self.duration_primary()?
@@ -1412,6 +1436,9 @@ impl<'a> Parser<'a> {
     fn unquote_token(&self, tok: &Token) -> Result<String, ParseError> {
         let text = tok.text(self.input);
         unquote(text).map_err(|e| {
+            if e == "invalid UTF-8 rune" {
+                return self.err(tok.start, tok.end, e);
+            }
             self.err(
                 tok.start,
                 tok.end,
@@ -1710,7 +1737,7 @@ impl<'a> Parser<'a> {
             Expr::StepInvariant(s) => {
                 self.check(&mut s.expr)?;
             }
-            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Duration(_) => {}
         }
         Ok(typ)
     }

@@ -114,6 +114,8 @@ impl fmt::Display for DurationExpr {
             DurationExpr::Paren { expr, .. } => write!(f, "({expr})"),
             DurationExpr::Step { .. } => f.write_str("step()"),
             DurationExpr::Range { .. } => f.write_str("range()"),
+            DurationExpr::Start { .. } => f.write_str("start()"),
+            DurationExpr::End { .. } => f.write_str("end()"),
             DurationExpr::MinOf { lhs, rhs, .. } => write!(f, "min_of({lhs}, {rhs})"),
             DurationExpr::MaxOf { lhs, rhs, .. } => write!(f, "max_of({lhs}, {rhs})"),
         }
@@ -337,6 +339,7 @@ impl fmt::Display for Expr {
             Expr::Unary(u) => write!(f, "{}{}", u.op, u.expr),
             Expr::VectorSelector(v) => write!(f, "{v}"),
             Expr::StepInvariant(s) => write!(f, "{}", s.expr),
+            Expr::Duration(d) => write!(f, "{d}"),
         }
     }
 }
