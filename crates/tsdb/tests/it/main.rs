@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod corruption;
+mod head;
 mod promtool;
 
 use std::collections::BTreeMap;
