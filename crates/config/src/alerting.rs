@@ -33,7 +33,11 @@ impl AlertingConfig {
             rc.name_validation_scheme = scheme;
         }
         for am in &mut self.alertmanagers {
-            for rc in am.alert_relabel_configs.iter_mut().chain(am.relabel_configs.iter_mut()) {
+            for rc in am
+                .alert_relabel_configs
+                .iter_mut()
+                .chain(am.relabel_configs.iter_mut())
+            {
                 rc.validate(scheme).map_err(|e| e.to_string())?;
                 rc.name_validation_scheme = scheme;
             }
@@ -103,7 +107,10 @@ impl Validate for AlertmanagerConfig {
         }
         self.http_client_config.check()?;
         if self.http_client_config.has_auth() && self.sigv4.is_some() {
-            return Err("at most one of basic_auth, authorization, oauth2, & sigv4 must be configured".into());
+            return Err(
+                "at most one of basic_auth, authorization, oauth2, & sigv4 must be configured"
+                    .into(),
+            );
         }
         if self.relabel_configs.is_empty() {
             check_static_targets(&self.service_discovery_configs)?;

@@ -24,15 +24,23 @@ fn check_file_exists(path: &str) -> Result<(), String> {
     if path.is_empty() {
         return Ok(());
     }
-    std::fs::metadata(path).map(|_| ()).map_err(|e| format!("stat {path}: {e}"))
+    std::fs::metadata(path)
+        .map(|_| ())
+        .map_err(|e| format!("stat {path}: {e}"))
 }
 
 fn check_tls(tls: &TlsConfig, syntax_only: bool) -> Result<(), String> {
     if !tls.cert_file.is_empty() && tls.key_file.is_empty() {
-        return Err(format!("client cert file {:?} specified without client key file", tls.cert_file));
+        return Err(format!(
+            "client cert file {:?} specified without client key file",
+            tls.cert_file
+        ));
     }
     if !tls.key_file.is_empty() && tls.cert_file.is_empty() {
-        return Err(format!("client key file {:?} specified without client cert file", tls.key_file));
+        return Err(format!(
+            "client key file {:?} specified without client cert file",
+            tls.key_file
+        ));
     }
     if syntax_only {
         return Ok(());
@@ -65,7 +73,12 @@ pub fn read_sd_file(path: &str) -> Result<Vec<StaticConfig>, String> {
             let raw: Vec<Option<JsonGroup>> =
                 serde_json::from_str(&content).map_err(|e| e.to_string())?;
             raw.into_iter()
-                .map(|g| g.map(|g| StaticConfig { targets: g.targets, labels: g.labels }))
+                .map(|g| {
+                    g.map(|g| StaticConfig {
+                        targets: g.targets,
+                        labels: g.labels,
+                    })
+                })
                 .collect()
         }
         "yml" | "yaml" => yaml::from_str(&content).map_err(|e| e.to_string())?,
@@ -106,7 +119,9 @@ fn check_groups_for_scrape(groups: &[StaticConfig], sc: &ScrapeConfig) -> Result
             }
             for (k, v) in &sc.params {
                 if let Some(first) = v.first() {
-                    pairs.entry(format!("__param_{k}")).or_insert_with(|| first.clone());
+                    pairs
+                        .entry(format!("__param_{k}"))
+                        .or_insert_with(|| first.clone());
                 }
             }
             let labels = Labels::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -137,8 +152,12 @@ fn check_groups_for_alertmanager(
         for target in &group.targets {
             let mut pairs: BTreeMap<String, String> = group.labels.clone();
             pairs.insert("__address__".into(), target.clone());
-            pairs.entry("__scheme__".into()).or_insert_with(|| scheme.to_string());
-            pairs.entry("__alerts_path__".into()).or_insert_with(|| format!("{path_prefix}/api/v2/alerts"));
+            pairs
+                .entry("__scheme__".into())
+                .or_insert_with(|| scheme.to_string());
+            pairs
+                .entry("__alerts_path__".into())
+                .or_insert_with(|| format!("{path_prefix}/api/v2/alerts"));
             let labels = Labels::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             check_relabeled(&labels, cfgs)?;
         }
@@ -157,7 +176,8 @@ pub fn check_config(cfg: &Config, syntax_only: bool) -> Result<CheckReport, Stri
                 let Some(first) = files.first() else {
                     return Err(format!("{rf:?} does not point to an existing file"));
                 };
-                check_file_exists(first).map_err(|e| format!("error checking rule file {first:?}: {e}"))?;
+                check_file_exists(first)
+                    .map_err(|e| format!("error checking rule file {first:?}: {e}"))?;
             }
             report.rule_files.extend(files);
         }
@@ -219,7 +239,12 @@ pub fn check_config(cfg: &Config, syntax_only: bool) -> Result<CheckReport, Stri
                         for file in files {
                             let groups = read_sd_file(&file)
                                 .map_err(|e| format!("checking SD file {pattern:?}: {e}"))?;
-                            check_groups_for_alertmanager(&groups, &am.relabel_configs, &am.scheme, &am.path_prefix)?;
+                            check_groups_for_alertmanager(
+                                &groups,
+                                &am.relabel_configs,
+                                &am.scheme,
+                                &am.path_prefix,
+                            )?;
                         }
                     }
                 }
@@ -251,7 +276,12 @@ mod tests {
     fn missing_explicit_rule_file_is_an_error_but_a_glob_is_not() {
         let err = check("rule_files: [/nonexistent/x.yml]").unwrap_err();
         assert!(err.contains("does not point to an existing file"), "{err}");
-        assert!(check("rule_files: ['/nonexistent/*.yml']").unwrap().rule_files.is_empty());
+        assert!(
+            check("rule_files: ['/nonexistent/*.yml']")
+                .unwrap()
+                .rule_files
+                .is_empty()
+        );
     }
 
     #[test]
@@ -265,7 +295,10 @@ mod tests {
 
     #[test]
     fn missing_file_sd_files_are_warnings() {
-        let r = check("scrape_configs:\n- job_name: p\n  file_sd_configs: [{files: [/nonexistent/x.yml]}]\n").unwrap();
+        let r = check(
+            "scrape_configs:\n- job_name: p\n  file_sd_configs: [{files: [/nonexistent/x.yml]}]\n",
+        )
+        .unwrap();
         assert_eq!(r.warnings.len(), 1, "{r:?}");
     }
 }

@@ -344,8 +344,15 @@ mod tests {
     #[test]
     fn null_sections_and_unknown_kinds_are_rejected() {
         let err = yaml::from_str::<Holder>("static_configs: [~]").unwrap_err();
-        assert!(err.message.contains("empty or null section in static_configs"), "{err}");
+        assert!(
+            err.message
+                .contains("empty or null section in static_configs"),
+            "{err}"
+        );
         let err = yaml::from_str::<Holder>("consult_sd_configs: []").unwrap_err();
-        assert!(err.message.contains("field consult_sd_configs not found"), "{err}");
+        assert!(
+            err.message.contains("field consult_sd_configs not found"),
+            "{err}"
+        );
     }
 }

@@ -18,12 +18,12 @@ pub enum Error {
     },
     /// The YAML was malformed, had an unknown or duplicate field, a value of the wrong type,
     /// or failed a check made while reading one block.
-    #[error("parsing YAML file {}: {source}", file_name(path))]
+    #[error("parsing YAML file {}: {error}", file_name(path))]
     Yaml {
         /// The file, `None` for a config given as a string.
         path: Option<PathBuf>,
-        /// The YAML error, with its position.
-        source: crate::yaml::Error,
+        /// The YAML error, with its position (part of this error's message, not a source).
+        error: crate::yaml::Error,
     },
     /// A check across blocks failed (duplicate job names, a timeout above its interval, …).
     #[error("parsing YAML file {}: {message}", file_name(path))]
@@ -52,7 +52,7 @@ impl Error {
     /// The YAML line of the error, when known.
     pub fn line(&self) -> Option<u64> {
         match self {
-            Error::Yaml { source, .. } => source.line,
+            Error::Yaml { error, .. } => error.line,
             _ => None,
         }
     }

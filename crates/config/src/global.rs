@@ -19,8 +19,14 @@ pub struct ScrapeProtocol(pub String);
 
 /// Every protocol Prometheus negotiates, sorted, with its `Accept` media type.
 pub const SCRAPE_PROTOCOLS: [(&str, &str); 5] = [
-    ("OpenMetricsText0.0.1", "application/openmetrics-text;version=0.0.1"),
-    ("OpenMetricsText1.0.0", "application/openmetrics-text;version=1.0.0"),
+    (
+        "OpenMetricsText0.0.1",
+        "application/openmetrics-text;version=0.0.1",
+    ),
+    (
+        "OpenMetricsText1.0.0",
+        "application/openmetrics-text;version=1.0.0",
+    ),
     (
         "PrometheusProto",
         "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
@@ -32,7 +38,10 @@ pub const SCRAPE_PROTOCOLS: [(&str, &str); 5] = [
 impl ScrapeProtocol {
     /// The protocol's `Accept` header media type, or `None` for an unknown protocol.
     pub fn header(&self) -> Option<&'static str> {
-        SCRAPE_PROTOCOLS.iter().find(|(n, _)| *n == self.0).map(|(_, h)| *h)
+        SCRAPE_PROTOCOLS
+            .iter()
+            .find(|(n, _)| *n == self.0)
+            .map(|(_, h)| *h)
     }
 
     /// Checks that the protocol is known.
@@ -41,7 +50,11 @@ impl ScrapeProtocol {
             return Ok(());
         }
         let names: Vec<&str> = SCRAPE_PROTOCOLS.iter().map(|(n, _)| *n).collect();
-        Err(format!("unknown scrape protocol {}, supported: [{}]", self.0, names.join(" ")))
+        Err(format!(
+            "unknown scrape protocol {}, supported: [{}]",
+            self.0,
+            names.join(" ")
+        ))
     }
 }
 
@@ -52,12 +65,20 @@ impl fmt::Display for ScrapeProtocol {
 }
 
 fn protocols(names: &[&str]) -> Vec<ScrapeProtocol> {
-    names.iter().map(|n| ScrapeProtocol((*n).to_string())).collect()
+    names
+        .iter()
+        .map(|n| ScrapeProtocol((*n).to_string()))
+        .collect()
 }
 
 /// The default scrape protocols, most preferred first.
 pub fn default_scrape_protocols() -> Vec<ScrapeProtocol> {
-    protocols(&["OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0", "PrometheusText0.0.4"])
+    protocols(&[
+        "OpenMetricsText1.0.0",
+        "OpenMetricsText0.0.1",
+        "PrometheusText1.0.0",
+        "PrometheusText0.0.4",
+    ])
 }
 
 /// The default scrape protocols when native histograms are scraped (protobuf first).
@@ -81,7 +102,10 @@ pub(crate) fn validate_scrape_protocols(ps: &[ScrapeProtocol]) -> Result<(), Str
         let lower = p.0.to_lowercase();
         if seen.contains(&lower) {
             let all: Vec<&str> = ps.iter().map(|p| p.0.as_str()).collect();
-            return Err(format!("duplicated protocol in scrape_protocols, got [{}]", all.join(" ")));
+            return Err(format!(
+                "duplicated protocol in scrape_protocols, got [{}]",
+                all.join(" ")
+            ));
         }
         p.validate().map_err(|e| format!("scrape_protocols: {e}"))?;
         seen.push(lower);
@@ -211,12 +235,17 @@ impl GlobalConfig {
 
     /// The name validation scheme in force (`utf8` unless `legacy` was asked for).
     pub fn validation_scheme(&self) -> ValidationScheme {
-        self.metric_name_validation_scheme.unwrap_or(ValidationScheme::Utf8)
+        self.metric_name_validation_scheme
+            .unwrap_or(ValidationScheme::Utf8)
     }
 
     /// The external labels as a label set.
     pub fn external_labels(&self) -> model::Labels {
-        model::Labels::from_pairs(self.external_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        model::Labels::from_pairs(
+            self.external_labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )
     }
 
     pub(crate) fn set_directory(&mut self, dir: &std::path::Path) {

@@ -67,11 +67,17 @@ impl Url {
     /// Parses `s` the way Go's `url.Parse` would accept it.
     pub fn parse(s: &str) -> Result<Url, String> {
         match url::Url::parse(s) {
-            Ok(u) => Ok(Url { raw: s.to_string(), parsed: Some(u) }),
+            Ok(u) => Ok(Url {
+                raw: s.to_string(),
+                parsed: Some(u),
+            }),
             Err(url::ParseError::RelativeUrlWithoutBase | url::ParseError::EmptyHost)
                 if !s.starts_with(':') =>
             {
-                Ok(Url { raw: s.to_string(), parsed: None })
+                Ok(Url {
+                    raw: s.to_string(),
+                    parsed: None,
+                })
             }
             Err(url::ParseError::RelativeUrlWithoutBase) => {
                 Err(format!("parse {s:?}: missing protocol scheme"))
@@ -97,7 +103,9 @@ impl Url {
             None => match self.raw.split_once(':') {
                 Some((scheme, _))
                     if !scheme.is_empty()
-                        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+                        && scheme
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
                 {
                     scheme
                 }
@@ -108,7 +116,10 @@ impl Url {
 
     /// The host, empty when there is none.
     pub fn host(&self) -> &str {
-        self.parsed.as_ref().and_then(|u| u.host_str()).unwrap_or("")
+        self.parsed
+            .as_ref()
+            .and_then(|u| u.host_str())
+            .unwrap_or("")
     }
 
     /// Checks what Prometheus checks for SD endpoints: `http` or `https`, and a host.
@@ -245,7 +256,12 @@ fn count_set(values: &[bool]) -> usize {
 
 impl Validate for TlsConfig {
     fn validate(&mut self) -> Result<(), String> {
-        if count_set(&[!self.ca.is_empty(), !self.ca_file.is_empty(), !self.ca_ref.is_empty()]) > 1 {
+        if count_set(&[
+            !self.ca.is_empty(),
+            !self.ca_file.is_empty(),
+            !self.ca_ref.is_empty(),
+        ]) > 1
+        {
             return Err("at most one of ca, ca_file & ca_ref must be configured".into());
         }
         let cert = count_set(&[
@@ -279,7 +295,9 @@ impl Validate for TlsConfig {
         if let (Some(min), Some(max)) = (self.min_version, self.max_version)
             && min > max
         {
-            return Err(format!("tls_config.max_version must be greater than or equal to tls_config.min_version if both are specified, got min_version {min:?} and max_version {max:?}"));
+            return Err(format!(
+                "tls_config.max_version must be greater than or equal to tls_config.min_version if both are specified, got min_version {min:?} and max_version {max:?}"
+            ));
         }
         Ok(())
     }
@@ -478,12 +496,19 @@ impl Validate for ProxyConfig {}
 
 impl ProxyConfig {
     fn check(&self) -> Result<(), String> {
-        let has_url = self.proxy_url.as_ref().is_some_and(|u| !u.as_str().is_empty());
+        let has_url = self
+            .proxy_url
+            .as_ref()
+            .is_some_and(|u| !u.as_str().is_empty());
         if self.proxy_from_environment && has_url {
-            return Err("if proxy_from_environment is configured, proxy_url must not be configured".into());
+            return Err(
+                "if proxy_from_environment is configured, proxy_url must not be configured".into(),
+            );
         }
         if self.proxy_from_environment && !self.no_proxy.is_empty() {
-            return Err("if proxy_from_environment is configured, no_proxy must not be configured".into());
+            return Err(
+                "if proxy_from_environment is configured, no_proxy must not be configured".into(),
+            );
         }
         if !has_url && !self.no_proxy.is_empty() {
             return Err("if no_proxy is configured, proxy_url must also be configured".into());
@@ -599,7 +624,9 @@ impl HttpClientConfig {
     pub fn check(&mut self) -> Result<(), String> {
         let bearer = !self.bearer_token.is_empty() || !self.bearer_token_file.is_empty();
         if !self.bearer_token.is_empty() && !self.bearer_token_file.is_empty() {
-            return Err("at most one of bearer_token & bearer_token_file must be configured".into());
+            return Err(
+                "at most one of bearer_token & bearer_token_file must be configured".into(),
+            );
         }
         if (self.basic_auth.is_some() || self.oauth2.is_some()) && bearer {
             return Err(
@@ -609,7 +636,9 @@ impl HttpClientConfig {
         }
         if let Some(auth) = &mut self.authorization {
             if bearer {
-                return Err("authorization is not compatible with bearer_token & bearer_token_file".into());
+                return Err(
+                    "authorization is not compatible with bearer_token & bearer_token_file".into(),
+                );
             }
             if count_set(&[
                 !auth.credentials.is_empty(),
@@ -628,7 +657,8 @@ impl HttpClientConfig {
             }
             if auth.r#type.eq_ignore_ascii_case("basic") {
                 return Err(
-                    "authorization type cannot be set to \"basic\", use \"basic_auth\" instead".into(),
+                    "authorization type cannot be set to \"basic\", use \"basic_auth\" instead"
+                        .into(),
                 );
             }
         }
@@ -638,7 +668,9 @@ impl HttpClientConfig {
             self.authorization.is_some(),
         ]) > 1
         {
-            return Err("at most one of basic_auth, oauth2 & authorization must be configured".into());
+            return Err(
+                "at most one of basic_auth, oauth2 & authorization must be configured".into(),
+            );
         }
         if bearer {
             self.authorization = Some(Authorization {
@@ -721,7 +753,10 @@ mod tests {
     #[test]
     fn conflicting_auth_is_rejected() {
         let err = load("basic_auth: {username: a}\nauthorization: {credentials: b}").unwrap_err();
-        assert!(err.contains("at most one of basic_auth, oauth2 & authorization"), "{err}");
+        assert!(
+            err.contains("at most one of basic_auth, oauth2 & authorization"),
+            "{err}"
+        );
         let err = load("basic_auth: {username: a, password: b, password_file: c}").unwrap_err();
         assert!(err.contains("password, password_file"), "{err}");
         let err = load("authorization: {type: basic, credentials: x}").unwrap_err();

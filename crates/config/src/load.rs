@@ -11,7 +11,9 @@ use crate::global::{GlobalConfig, RuntimeConfig};
 use crate::http_config::join_dir;
 use crate::remote::{RemoteReadConfig, RemoteWriteConfig};
 use crate::scrape::{ScrapeConfig, ScrapeConfigs};
-use crate::storage::{OTLP_TRANSLATION_STRATEGIES, OtlpConfig, StorageConfig, TracingConfig, storage_is_empty};
+use crate::storage::{
+    OTLP_TRANSLATION_STRATEGIES, OtlpConfig, StorageConfig, TracingConfig, storage_is_empty,
+};
 use crate::yaml::{self, Validate};
 
 config_struct! {
@@ -91,9 +93,8 @@ pub(crate) fn expand_env(s: &str, getenv: &dyn Fn(&str) -> Option<String>) -> St
             let (name, width) = shell_name(rest);
             if name.is_empty() && width > 0 {
                 // Invalid syntax (`${}` or an unclosed `${`): Go eats the characters.
-            } else if name.is_empty() {
-                out.push('$');
-            } else if name == "$" {
+            } else if name.is_empty() || name == "$" {
+                // A `$` followed by no name stays; `$$` is Prometheus's escape for `$`.
                 out.push('$');
             } else {
                 out.push_str(&getenv(name).unwrap_or_default());
@@ -131,7 +132,10 @@ fn shell_name(s: &str) -> (&str, usize) {
     if is_shell_special(b[0]) {
         return (&s[0..1], 1);
     }
-    let n = b.iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+    let n = b
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+        .count();
     (&s[..n], n)
 }
 
@@ -155,9 +159,14 @@ impl Config {
     }
 
     fn load(s: &str, path: Option<&Path>, dir: &Path) -> Result<Config> {
-        let invalid = |message: String| Error::Invalid { path: path.map(Path::to_path_buf), message };
-        let mut cfg: Config = yaml::from_str(s)
-            .map_err(|source| Error::Yaml { path: path.map(Path::to_path_buf), source })?;
+        let invalid = |message: String| Error::Invalid {
+            path: path.map(Path::to_path_buf),
+            message,
+        };
+        let mut cfg: Config = yaml::from_str(s).map_err(|error| Error::Yaml {
+            path: path.map(Path::to_path_buf),
+            error,
+        })?;
         cfg.check_all().map_err(invalid)?;
         let getenv = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         for value in cfg.global.external_labels.values_mut() {
@@ -165,7 +174,9 @@ impl Config {
         }
         let strategy = cfg.otlp.translation_strategy.as_str();
         if !OTLP_TRANSLATION_STRATEGIES.contains(&strategy) && !strategy.is_empty() {
-            return Err(invalid(format!("unsupported OTLP translation strategy {strategy:?}")));
+            return Err(invalid(format!(
+                "unsupported OTLP translation strategy {strategy:?}"
+            )));
         }
         if matches!(strategy, "NoTranslation" | "NoUTF8EscapingWithSuffixes")
             && cfg.global.validation_scheme() == model::ValidationScheme::Legacy
@@ -199,7 +210,10 @@ impl Config {
         }
         for sc in &self.scrape_configs {
             if jobs.contains(&sc.job_name.as_str()) {
-                return Err(format!("found multiple scrape configs with job name {:?}", sc.job_name));
+                return Err(format!(
+                    "found multiple scrape configs with job name {:?}",
+                    sc.job_name
+                ));
             }
             jobs.push(&sc.job_name);
         }
@@ -214,14 +228,20 @@ impl Config {
         }
         for rw in &self.remote_write {
             if !rw.name.is_empty() && names.contains(&rw.name.as_str()) {
-                return Err(format!("found multiple remote write configs with job name {:?}", rw.name));
+                return Err(format!(
+                    "found multiple remote write configs with job name {:?}",
+                    rw.name
+                ));
             }
             names.push(&rw.name);
         }
         let mut names: Vec<&str> = Vec::new();
         for rr in &self.remote_read {
             if !rr.name.is_empty() && names.contains(&rr.name.as_str()) {
-                return Err(format!("found multiple remote read configs with job name {:?}", rr.name));
+                return Err(format!(
+                    "found multiple remote read configs with job name {:?}",
+                    rr.name
+                ));
             }
             names.push(&rr.name);
         }
@@ -240,7 +260,11 @@ impl Config {
         if let Some(t) = &mut self.tracing {
             t.set_directory(dir);
         }
-        for f in self.rule_files.iter_mut().chain(self.scrape_config_files.iter_mut()) {
+        for f in self
+            .rule_files
+            .iter_mut()
+            .chain(self.scrape_config_files.iter_mut())
+        {
             join_dir(dir, f);
         }
         for sc in &mut self.scrape_configs {
@@ -271,11 +295,19 @@ impl Config {
             let mut files: Vec<PathBuf> = paths.filter_map(|p| p.ok()).collect();
             files.sort();
             for file in files {
-                let content = std::fs::read_to_string(&file)
-                    .map_err(|source| Error::Read { path: file.clone(), source })?;
-                let file_err = |message: String| Error::Invalid { path: Some(file.clone()), message };
-                let parsed: ScrapeConfigs = yaml::from_str(&content)
-                    .map_err(|source| Error::Yaml { path: Some(file.clone()), source })?;
+                let content = std::fs::read_to_string(&file).map_err(|source| Error::Read {
+                    path: file.clone(),
+                    source,
+                })?;
+                let file_err = |message: String| Error::Invalid {
+                    path: Some(file.clone()),
+                    message,
+                };
+                let parsed: ScrapeConfigs =
+                    yaml::from_str(&content).map_err(|error| Error::Yaml {
+                        path: Some(file.clone()),
+                        error,
+                    })?;
                 for mut sc in parsed.scrape_configs {
                     sc.apply_global(&self.global).map_err(file_err)?;
                     if let Some(first) = seen.get(&sc.job_name) {
@@ -285,7 +317,10 @@ impl Config {
                         )));
                     }
                     let abs = std::path::absolute(&file).unwrap_or_else(|_| file.clone());
-                    seen.insert(sc.job_name.clone(), format!("{:?}", abs.display().to_string()));
+                    seen.insert(
+                        sc.job_name.clone(),
+                        format!("{:?}", abs.display().to_string()),
+                    );
                     sc.set_directory(file.parent().unwrap_or(Path::new("")));
                     included.push((file.clone(), sc));
                 }
@@ -297,7 +332,9 @@ impl Config {
 
     /// Every scrape job: the main file's, then those of `scrape_config_files`.
     pub fn all_scrape_configs(&self) -> impl Iterator<Item = &ScrapeConfig> {
-        self.scrape_configs.iter().chain(self.included_scrape_configs.iter().map(|(_, sc)| sc))
+        self.scrape_configs
+            .iter()
+            .chain(self.included_scrape_configs.iter().map(|(_, sc)| sc))
     }
 
     /// Fails when the configuration uses blocks an agent (`--agent`) does not support.
@@ -306,10 +343,14 @@ impl Config {
             return Err(Error::AgentMode { field: "alerting" });
         }
         if !self.rule_files.is_empty() {
-            return Err(Error::AgentMode { field: "rule_files" });
+            return Err(Error::AgentMode {
+                field: "rule_files",
+            });
         }
         if !self.remote_read.is_empty() {
-            return Err(Error::AgentMode { field: "remote_read" });
+            return Err(Error::AgentMode {
+                field: "remote_read",
+            });
         }
         Ok(())
     }
@@ -365,12 +406,23 @@ mod tests {
 
     #[test]
     fn cross_block_errors_name_the_job() {
-        let err = Config::load_str("scrape_configs:\n- job_name: a\n- job_name: a\n", "").unwrap_err();
-        assert!(err.to_string().contains("found multiple scrape configs with job name \"a\""), "{err}");
         let err =
-            Config::load_str("scrape_configs:\n- job_name: a\n  scrape_interval: 5s\n  scrape_timeout: 6s\n", "")
-                .unwrap_err();
-        assert!(err.to_string().contains("scrape timeout greater than scrape interval"), "{err}");
+            Config::load_str("scrape_configs:\n- job_name: a\n- job_name: a\n", "").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("found multiple scrape configs with job name \"a\""),
+            "{err}"
+        );
+        let err = Config::load_str(
+            "scrape_configs:\n- job_name: a\n  scrape_interval: 5s\n  scrape_timeout: 6s\n",
+            "",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("scrape timeout greater than scrape interval"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -389,7 +441,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.rule_files, ["/etc/prom/r.yml", "/abs/x.yml"]);
-        let crate::discovery::ServiceDiscoveryConfig::File(f) = &c.scrape_configs[0].service_discovery_configs.0[0]
+        let crate::discovery::ServiceDiscoveryConfig::File(f) =
+            &c.scrape_configs[0].service_discovery_configs.0[0]
         else {
             panic!("expected file SD");
         };

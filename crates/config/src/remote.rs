@@ -30,7 +30,10 @@ const RESERVED_HEADERS: &[&str] = &[
     "x-amz-content-sha256",
 ];
 
-pub(crate) fn check_headers(headers: &BTreeMap<String, String>, tracing: bool) -> Result<(), String> {
+pub(crate) fn check_headers(
+    headers: &BTreeMap<String, String>,
+    tracing: bool,
+) -> Result<(), String> {
     for name in headers.keys() {
         let lower = name.to_ascii_lowercase();
         if lower == "authorization" {
@@ -41,7 +44,9 @@ pub(crate) fn check_headers(headers: &BTreeMap<String, String>, tracing: bool) -
             });
         }
         if RESERVED_HEADERS.contains(&lower.as_str()) {
-            return Err(format!("{name} is a reserved header. It must not be changed"));
+            return Err(format!(
+                "{name} is a reserved header. It must not be changed"
+            ));
         }
     }
     Ok(())
@@ -117,7 +122,10 @@ impl Default for RemoteWriteConfig {
             sigv4: None,
             azuread: None,
             google_iam: None,
-            http_client_config: HttpClientConfig { enable_http2: false, ..HttpClientConfig::default() },
+            http_client_config: HttpClientConfig {
+                enable_http2: false,
+                ..HttpClientConfig::default()
+            },
         }
     }
 }
@@ -217,7 +225,9 @@ impl Validate for QueueConfig {
             (self.max_samples_per_send, "max_samples_per_send"),
         ] {
             if value <= 0 {
-                return Err(format!("queue_config.{name} must be greater than 0, got {value}"));
+                return Err(format!(
+                    "queue_config.{name} must be greater than 0, got {value}"
+                ));
             }
         }
         if self.min_shards > self.max_shards {
@@ -250,7 +260,11 @@ config_struct! {
 
 impl Default for MetadataConfig {
     fn default() -> Self {
-        MetadataConfig { send: true, send_interval: Duration::from_secs(60), max_samples_per_send: 2000 }
+        MetadataConfig {
+            send: true,
+            send_interval: Duration::from_secs(60),
+            max_samples_per_send: 2000,
+        }
     }
 }
 
@@ -350,7 +364,9 @@ impl Validate for AzureAdConfig {
             return Err("must provide an Azure Managed Identity, Azure Workload Identity, Azure OAuth or Azure SDK in the Azure AD config".into());
         }
         if n > 1 {
-            return Err("cannot provide multiple authentication methods in the Azure AD config".into());
+            return Err(
+                "cannot provide multiple authentication methods in the Azure AD config".into(),
+            );
         }
         Ok(())
     }

@@ -214,8 +214,14 @@ impl ScrapeConfig {
             (&mut self.sample_limit, global.sample_limit),
             (&mut self.target_limit, global.target_limit),
             (&mut self.label_limit, global.label_limit),
-            (&mut self.label_name_length_limit, global.label_name_length_limit),
-            (&mut self.label_value_length_limit, global.label_value_length_limit),
+            (
+                &mut self.label_name_length_limit,
+                global.label_name_length_limit,
+            ),
+            (
+                &mut self.label_value_length_limit,
+                global.label_value_length_limit,
+            ),
             (&mut self.keep_dropped_targets, global.keep_dropped_targets),
         ] {
             if *local == 0 {
@@ -246,13 +252,17 @@ impl ScrapeConfig {
         }
         if let Some(p) = &self.fallback_scrape_protocol {
             p.validate().map_err(|e| {
-                format!("invalid fallback_scrape_protocol for scrape config with job name {job:?}: {e}")
+                format!(
+                    "invalid fallback_scrape_protocol for scrape config with job name {job:?}: {e}"
+                )
             })?;
         }
 
         let global_scheme = global.validation_scheme();
         let local_unset = self.metric_name_validation_scheme.is_none();
-        let scheme = *self.metric_name_validation_scheme.get_or_insert(global_scheme);
+        let scheme = *self
+            .metric_name_validation_scheme
+            .get_or_insert(global_scheme);
         let mut global_escaping = global.metric_name_escaping_scheme.clone();
         if global_escaping.is_empty() {
             global_escaping = match global_scheme {
@@ -276,7 +286,10 @@ impl ScrapeConfig {
         match self.metric_name_escaping_scheme.as_str() {
             "allow-utf-8" => {
                 if scheme != ValidationScheme::Utf8 {
-                    return Err("utf8 metric names requested but validation scheme is not set to UTF8".into());
+                    return Err(
+                        "utf8 metric names requested but validation scheme is not set to UTF8"
+                            .into(),
+                    );
                 }
             }
             "underscores" | "dots" | "values" => {}
@@ -287,12 +300,17 @@ impl ScrapeConfig {
             }
         }
         if self.convert_classic_histograms_to_nhcb.is_none() {
-            self.convert_classic_histograms_to_nhcb = Some(global.convert_classic_histograms_to_nhcb);
+            self.convert_classic_histograms_to_nhcb =
+                Some(global.convert_classic_histograms_to_nhcb);
         }
         if self.always_scrape_classic_histograms.is_none() {
             self.always_scrape_classic_histograms = Some(global.always_scrape_classic_histograms);
         }
-        for rc in self.relabel_configs.iter_mut().chain(self.metric_relabel_configs.iter_mut()) {
+        for rc in self
+            .relabel_configs
+            .iter_mut()
+            .chain(self.metric_relabel_configs.iter_mut())
+        {
             rc.validate(scheme).map_err(|e| e.to_string())?;
             rc.name_validation_scheme = scheme;
         }

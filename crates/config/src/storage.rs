@@ -87,10 +87,16 @@ config_struct! {
 impl Validate for TsdbRetentionConfig {
     fn validate(&mut self) -> Result<(), String> {
         if self.size.0 < 0 {
-            return Err(format!("retention size must not be negative, got {}", self.size.0));
+            return Err(format!(
+                "retention size must not be negative, got {}",
+                self.size.0
+            ));
         }
         if !(0.0..=100.0).contains(&self.percentage) {
-            return Err(format!("retention percentage must be between 0 and 100, got {}", self.percentage));
+            return Err(format!(
+                "retention percentage must be between 0 and 100, got {}",
+                self.percentage
+            ));
         }
         Ok(())
     }
@@ -110,7 +116,9 @@ impl Validate for ChunkEncodingConfig {
     fn validate(&mut self) -> Result<(), String> {
         match self.floats.as_str() {
             "" | "xor" | "xor2" => Ok(()),
-            other => Err(format!("unknown float chunk encoding {other:?}, must be one of \"xor\" or \"xor2\"")),
+            other => Err(format!(
+                "unknown float chunk encoding {other:?}, must be one of \"xor\" or \"xor2\""
+            )),
         }
     }
 }
@@ -125,7 +133,9 @@ config_struct! {
 
 impl Default for ExemplarsConfig {
     fn default() -> Self {
-        ExemplarsConfig { max_exemplars: 100_000 }
+        ExemplarsConfig {
+            max_exemplars: 100_000,
+        }
     }
 }
 
@@ -185,7 +195,10 @@ impl Validate for TracingConfig {
             return Err("tracing endpoint must be set".into());
         }
         if !self.compression.is_empty() && self.compression != "gzip" {
-            return Err(format!("invalid compression type {} provided, valid options: gzip", self.compression));
+            return Err(format!(
+                "invalid compression type {} provided, valid options: gzip",
+                self.compression
+            ));
         }
         Ok(())
     }
@@ -264,12 +277,18 @@ fn sanitize_attributes(attrs: &mut [String], adjective: &str) -> Result<(), Stri
             continue;
         }
         if seen.contains(a) {
-            errs.push(format!("duplicated {adjective} OTel resource attribute {a:?}"));
+            errs.push(format!(
+                "duplicated {adjective} OTel resource attribute {a:?}"
+            ));
             continue;
         }
         seen.push(a.clone());
     }
-    if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("\n"))
+    }
 }
 
 impl Validate for OtlpConfig {

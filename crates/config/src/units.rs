@@ -114,7 +114,10 @@ mod tests {
     fn parses_base2_units() {
         assert_eq!(ByteSize::parse("15MB"), Ok(ByteSize(15 << 20)));
         assert_eq!(ByteSize::parse("1KiB"), Ok(ByteSize(1024)));
-        assert_eq!(ByteSize::parse("1GB512MB"), Ok(ByteSize((1 << 30) + (512 << 20))));
+        assert_eq!(
+            ByteSize::parse("1GB512MB"),
+            Ok(ByteSize((1 << 30) + (512 << 20)))
+        );
         assert_eq!(ByteSize::parse("-1GB"), Ok(ByteSize(-(1 << 30))));
         assert_eq!(ByteSize::parse("0"), Ok(ByteSize(0)));
         assert_eq!(ByteSize::parse("1.5KB"), Ok(ByteSize(1536)));
@@ -122,7 +125,10 @@ mod tests {
 
     #[test]
     fn rejects_missing_or_unknown_units() {
-        assert_eq!(ByteSize::parse("100").unwrap_err(), "units: unknown unit  in 100");
+        assert_eq!(
+            ByteSize::parse("100").unwrap_err(),
+            "units: unknown unit  in 100"
+        );
         assert!(ByteSize::parse("10XB").is_err());
         assert!(ByteSize::parse("").is_err());
     }
@@ -131,6 +137,9 @@ mod tests {
     fn displays_the_largest_exact_unit() {
         assert_eq!(ByteSize(15 << 20).to_string(), "15MiB");
         assert_eq!(ByteSize(1000).to_string(), "1000B");
-        assert_eq!(ByteSize::parse(&ByteSize(3 << 40).to_string()), Ok(ByteSize(3 << 40)));
+        assert_eq!(
+            ByteSize::parse(&ByteSize(3 << 40).to_string()),
+            Ok(ByteSize(3 << 40))
+        );
     }
 }

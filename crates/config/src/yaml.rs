@@ -70,10 +70,19 @@ fn options() -> serde_saphyr::Options {
 pub fn from_str<T: DeserializeOwned>(s: &str) -> Result<T, Error> {
     serde_saphyr::from_str_with_options(s, options()).map_err(|e| {
         let location = e.location();
+        let mut line = location.as_ref().map(|l| l.line()).filter(|&l| l > 0);
+        let mut column = location.as_ref().map(|l| l.column()).filter(|&c| c > 0);
+        let message = bare_message(&e.to_string());
+        // Our own messages may carry the position of the key they are about.
+        let (own, rest) = split_position(&message);
+        if let Some((l, c)) = own {
+            line = Some(l);
+            column = Some(c);
+        }
         Error {
-            message: bare_message(&e.to_string()),
-            line: location.as_ref().map(|l| l.line()).filter(|&l| l > 0),
-            column: location.as_ref().map(|l| l.column()).filter(|&c| c > 0),
+            message: rest.to_string(),
+            line,
+            column,
         }
     })
 }
@@ -96,9 +105,10 @@ fn bare_message(rendered: &str) -> String {
     }
     if let Some(rest) = s.strip_prefix("line ")
         && let Some((_, after)) = rest.split_once(": ")
-        && rest
-            .split_once(": ")
-            .is_some_and(|(pos, _)| pos.split(' ').all(|w| w == "column" || w.parse::<u64>().is_ok()))
+        && rest.split_once(": ").is_some_and(|(pos, _)| {
+            pos.split(' ')
+                .all(|w| w == "column" || w.parse::<u64>().is_ok())
+        })
     {
         s = after;
     }
@@ -155,6 +165,38 @@ impl<T: DeserializeOwned> NonNullSeq for Vec<T> {
             .into_iter()
             .map(|item| item.ok_or_else(|| serde::de::Error::custom(what)))
             .collect()
+    }
+}
+
+#[doc(hidden)]
+pub use serde_saphyr::Spanned;
+
+/// The message for an unknown key, with the key's position when the parser knows it (the
+/// parser attaches no position to errors raised at the top level).
+#[doc(hidden)]
+pub fn unknown_field(key: &Spanned<String>, type_name: &str) -> String {
+    let (line, column) = (key.referenced.line(), key.referenced.column());
+    if line > 0 {
+        format!(
+            "line {line} column {column}: field {} not found in type {type_name}",
+            key.value
+        )
+    } else {
+        format!("field {} not found in type {type_name}", key.value)
+    }
+}
+
+/// Splits a leading `line N column M: ` off a message.
+fn split_position(s: &str) -> (Option<(u64, u64)>, &str) {
+    let parse = || -> Option<((u64, u64), &str)> {
+        let rest = s.strip_prefix("line ")?;
+        let (pos, msg) = rest.split_once(": ")?;
+        let (line, column) = pos.split_once(" column ")?;
+        Some(((line.parse().ok()?, column.parse().ok()?), msg))
+    };
+    match parse() {
+        Some((pos, msg)) => (Some(pos), msg),
+        None => (None, s),
     }
 }
 
@@ -253,11 +295,11 @@ macro_rules! config_struct {
                         mut map: A,
                     ) -> Result<$name, A::Error> {
                         let mut out = <$name as Default>::default();
-                        while let Some(key) = map.next_key::<String>()? {
-                            if !$crate::yaml::Inline::set_field(&mut out, &key, &mut map)? {
-                                return Err(serde::de::Error::custom(format!(
-                                    concat!("field {} not found in type ", stringify!($name)),
-                                    key
+                        while let Some(key) = map.next_key::<$crate::yaml::Spanned<String>>()? {
+                            if !$crate::yaml::Inline::set_field(&mut out, &key.value, &mut map)? {
+                                return Err(serde::de::Error::custom($crate::yaml::unknown_field(
+                                    &key,
+                                    stringify!($name),
                                 )));
                             }
                         }
@@ -284,9 +326,18 @@ mod tests {
 
     #[test]
     fn error_message_is_stripped_of_its_position() {
-        assert_eq!(bare_message("error: line 3 column 16: mapping values"), "mapping values");
-        assert_eq!(bare_message("plain message: with colon"), "plain message: with colon");
-        assert_eq!(bare_message("error: line 4 column 9: bad thing at line 4, column 9"), "bad thing");
+        assert_eq!(
+            bare_message("error: line 3 column 16: mapping values"),
+            "mapping values"
+        );
+        assert_eq!(
+            bare_message("plain message: with colon"),
+            "plain message: with colon"
+        );
+        assert_eq!(
+            bare_message("error: line 4 column 9: bad thing at line 4, column 9"),
+            "bad thing"
+        );
     }
 
     #[test]

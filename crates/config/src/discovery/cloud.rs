@@ -130,7 +130,11 @@ impl Default for AzureSdConfig {
 impl Validate for AzureSdConfig {
     fn validate(&mut self) -> Result<(), String> {
         let require = |v: &str, name: &str| {
-            if v.is_empty() { Err(format!("azure SD configuration requires a {name}")) } else { Ok(()) }
+            if v.is_empty() {
+                Err(format!("azure SD configuration requires a {name}"))
+            } else {
+                Ok(())
+            }
         };
         require(&self.subscription_id, "subscription_id")?;
         if self.authentication_method == "OAuth" {
@@ -279,7 +283,9 @@ impl Validate for OpenStackSdConfig {
         match self.availability.as_str() {
             "public" | "internal" | "admin" => {}
             other => {
-                return Err(format!("unknown availability {other}, must be one of admin, internal or public"));
+                return Err(format!(
+                    "unknown availability {other}, must be one of admin, internal or public"
+                ));
             }
         }
         if self.role.is_empty() {
@@ -401,7 +407,9 @@ impl Validate for OutscaleSdConfig {
 
 fn check_one_secret(key: &Secret, file: &str) -> Result<(), String> {
     match (key.is_empty(), file.is_empty()) {
-        (false, false) => Err("at most one of secret_key & secret_key_file must be configured".into()),
+        (false, false) => {
+            Err("at most one of secret_key & secret_key_file must be configured".into())
+        }
         (true, true) => Err("one of secret_key & secret_key_file must be configured".into()),
         _ => Ok(()),
     }

@@ -4,7 +4,14 @@ use crate::config_struct;
 use crate::http_config::{HttpClientConfig, Url};
 use crate::yaml::Validate;
 
-const ROLES: &[&str] = &["pod", "service", "endpoints", "endpointslice", "node", "ingress"];
+const ROLES: &[&str] = &[
+    "pod",
+    "service",
+    "endpoints",
+    "endpointslice",
+    "node",
+    "ingress",
+];
 
 config_struct! {
     /// `kubernetes_sd_configs` entry.
@@ -84,7 +91,9 @@ fn check_field_selector(s: &str) -> Result<(), String> {
     for term in s.split(',') {
         let ok = term.contains("!=") || term.contains('=');
         if !ok {
-            return Err(format!("invalid selector: '{s}'; can't understand '{term}'"));
+            return Err(format!(
+                "invalid selector: '{s}'; can't understand '{term}'"
+            ));
         }
     }
     Ok(())
@@ -101,11 +110,15 @@ fn check_label_selector(s: &str) -> Result<(), String> {
             _ => {}
         }
         if depth < 0 {
-            return Err(format!("unable to parse requirement: unbalanced ')' in label selector '{s}'"));
+            return Err(format!(
+                "unable to parse requirement: unbalanced ')' in label selector '{s}'"
+            ));
         }
     }
     if depth != 0 {
-        return Err(format!("unable to parse requirement: unbalanced '(' in label selector '{s}'"));
+        return Err(format!(
+            "unable to parse requirement: unbalanced '(' in label selector '{s}'"
+        ));
     }
     Ok(())
 }
@@ -113,19 +126,28 @@ fn check_label_selector(s: &str) -> Result<(), String> {
 impl Validate for KubernetesSdConfig {
     fn validate(&mut self) -> Result<(), String> {
         if self.role.is_empty() {
-            return Err("role missing (one of: pod, service, endpoints, endpointslice, node, ingress)".into());
+            return Err(
+                "role missing (one of: pod, service, endpoints, endpointslice, node, ingress)"
+                    .into(),
+            );
         }
         if !ROLES.contains(&self.role.as_str()) {
             return Err(format!("unknown Kubernetes SD role {:?}", self.role));
         }
         self.http_client_config.check()?;
-        let api_server = self.api_server.as_ref().is_some_and(|u| !u.as_str().is_empty());
+        let api_server = self
+            .api_server
+            .as_ref()
+            .is_some_and(|u| !u.as_str().is_empty());
         if api_server && !self.kubeconfig_file.is_empty() {
             return Err("cannot use 'kubeconfig_file' and 'api_server' simultaneously".into());
         }
         let custom_http = !self.http_client_config.is_default();
         if !self.kubeconfig_file.is_empty() && custom_http {
-            return Err("cannot use a custom HTTP client configuration together with 'kubeconfig_file'".into());
+            return Err(
+                "cannot use a custom HTTP client configuration together with 'kubeconfig_file'"
+                    .into(),
+            );
         }
         if !api_server && custom_http {
             return Err(
@@ -134,10 +156,14 @@ impl Validate for KubernetesSdConfig {
             );
         }
         if api_server && self.namespaces.own_namespace {
-            return Err("cannot use 'api_server' and 'namespaces.own_namespace' simultaneously".into());
+            return Err(
+                "cannot use 'api_server' and 'namespaces.own_namespace' simultaneously".into(),
+            );
         }
         if !self.kubeconfig_file.is_empty() && self.namespaces.own_namespace {
-            return Err("cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously".into());
+            return Err(
+                "cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously".into(),
+            );
         }
         let allowed: &[&str] = match self.role.as_str() {
             "pod" => &["pod", "node"],
@@ -156,8 +182,15 @@ impl Validate for KubernetesSdConfig {
             if !allowed.contains(&sel.role.as_str()) {
                 // Go lists the role's own selectors; for pods, node selectors are also
                 // accepted (they filter the nodes attached as metadata).
-                let listed = if self.role == "pod" { "pod".to_string() } else { allowed.join(", ") };
-                return Err(format!("{} role supports only {listed} selectors", self.role));
+                let listed = if self.role == "pod" {
+                    "pod".to_string()
+                } else {
+                    allowed.join(", ")
+                };
+                return Err(format!(
+                    "{} role supports only {listed} selectors",
+                    self.role
+                ));
             }
             check_field_selector(&sel.field)?;
             check_label_selector(&sel.label)?;
@@ -180,7 +213,10 @@ mod tests {
         assert!(load("role: pod").is_ok());
         assert!(load("role: vacation").unwrap_err().contains("role"));
         let err = load("role: node\nselectors: [{role: pod}]").unwrap_err();
-        assert!(err.contains("node role supports only node selectors"), "{err}");
+        assert!(
+            err.contains("node role supports only node selectors"),
+            "{err}"
+        );
         let err = load("role: pod\nselectors: [{role: pod, field: a-b}]").unwrap_err();
         assert!(err.contains("invalid selector: 'a-b'"), "{err}");
     }

@@ -38,7 +38,9 @@ impl StaticConfig {
                 .iter()
                 .map(|t| model::Labels::from_pairs([("__address__", t.as_str())]))
                 .collect(),
-            labels: model::Labels::from_pairs(self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            labels: model::Labels::from_pairs(
+                self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
             source: index.to_string(),
         }
     }
@@ -56,7 +58,10 @@ config_struct! {
 
 impl Default for FileSdConfig {
     fn default() -> Self {
-        FileSdConfig { files: Vec::new(), refresh_interval: Duration::from_secs(300) }
+        FileSdConfig {
+            files: Vec::new(),
+            refresh_interval: Duration::from_secs(300),
+        }
     }
 }
 
@@ -77,7 +82,9 @@ impl Validate for FileSdConfig {
         for name in &self.files {
             let ext_ok = [".json", ".yml", ".yaml"].iter().any(|e| name.ends_with(e));
             if name.trim().is_empty() || !valid_glob_path(name) || !ext_ok {
-                return Err(format!("path name {name:?} is not valid for file discovery"));
+                return Err(format!(
+                    "path name {name:?} is not valid for file discovery"
+                ));
             }
         }
         Ok(())
@@ -125,7 +132,8 @@ impl Validate for DnsSdConfig {
             "A" | "AAAA" | "MX" | "NS" => {
                 if self.port == 0 {
                     return Err(
-                        "a port is required in DNS-SD configs for all record types except SRV".into()
+                        "a port is required in DNS-SD configs for all record types except SRV"
+                            .into(),
                     );
                 }
             }
@@ -269,9 +277,12 @@ impl Validate for ConsulSdConfig {
             });
         }
         if !self.token.is_empty()
-            && (self.http_client_config.authorization.is_some() || self.http_client_config.oauth2.is_some())
+            && (self.http_client_config.authorization.is_some()
+                || self.http_client_config.oauth2.is_some())
         {
-            return Err("at most one of consul SD token, authorization, or oauth2 can be configured".into());
+            return Err(
+                "at most one of consul SD token, authorization, or oauth2 can be configured".into(),
+            );
         }
         self.http_client_config.check()
     }
@@ -387,7 +398,11 @@ impl Validate for DockerSwarmSdConfig {
         match self.role.as_str() {
             "services" | "nodes" | "tasks" => {}
             "" => return Err("role missing (one of: tasks, services, nodes)".into()),
-            other => return Err(format!("invalid role {other}, expected tasks, services, or nodes")),
+            other => {
+                return Err(format!(
+                    "invalid role {other}, expected tasks, services, or nodes"
+                ));
+            }
         }
         self.http_client_config.check()
     }
@@ -433,7 +448,10 @@ impl Validate for MarathonSdConfig {
         let token = !self.auth_token.is_empty() || !self.auth_token_file.is_empty();
         let h = &self.http_client_config;
         if !self.auth_token.is_empty() && !self.auth_token_file.is_empty() {
-            return Err("marathon_sd: at most one of auth_token & auth_token_file must be configured".into());
+            return Err(
+                "marathon_sd: at most one of auth_token & auth_token_file must be configured"
+                    .into(),
+            );
         }
         if h.basic_auth.is_some() && token {
             return Err(
@@ -571,7 +589,10 @@ impl Validate for KumaSdConfig {
     fn validate(&mut self) -> Result<(), String> {
         let url = Url::parse(&self.server)?;
         if self.server.is_empty() || url.scheme().is_empty() {
-            return Err(format!("kuma SD server must not be empty and have a scheme: {}", self.server));
+            return Err(format!(
+                "kuma SD server must not be empty and have a scheme: {}",
+                self.server
+            ));
         }
         self.http_client_config.check()
     }
@@ -732,7 +753,9 @@ impl Validate for TritonSdConfig {
             return Err("triton SD configuration requires an endpoint".into());
         }
         if self.refresh_interval.as_millis() <= 0 {
-            return Err("triton SD configuration requires RefreshInterval to be a positive integer".into());
+            return Err(
+                "triton SD configuration requires RefreshInterval to be a positive integer".into(),
+            );
         }
         Ok(())
     }
@@ -752,7 +775,11 @@ config_struct! {
 
 impl Default for ZookeeperSdConfig {
     fn default() -> Self {
-        ZookeeperSdConfig { servers: Vec::new(), paths: Vec::new(), timeout: Duration::from_secs(10) }
+        ZookeeperSdConfig {
+            servers: Vec::new(),
+            paths: Vec::new(),
+            timeout: Duration::from_secs(10),
+        }
     }
 }
 
