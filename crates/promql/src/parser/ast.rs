@@ -116,7 +116,8 @@ impl Expr {
         match self {
             Expr::Aggregate(_) | Expr::VectorSelector(_) => ValueType::Vector,
             Expr::Binary(b) => {
-                if b.lhs.value_type() == ValueType::Scalar && b.rhs.value_type() == ValueType::Scalar
+                if b.lhs.value_type() == ValueType::Scalar
+                    && b.rhs.value_type() == ValueType::Scalar
                 {
                     ValueType::Scalar
                 } else {

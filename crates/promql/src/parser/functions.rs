@@ -28,7 +28,13 @@ const fn f(
     return_type: ValueType,
     experimental: bool,
 ) -> Function {
-    Function { name, arg_types, variadic, return_type, experimental }
+    Function {
+        name,
+        arg_types,
+        variadic,
+        return_type,
+        experimental,
+    }
 }
 
 /// Every function of Prometheus 3, sorted by name.

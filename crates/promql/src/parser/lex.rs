@@ -169,7 +169,9 @@ impl Token {
             TokenKind::Duration => format!("duration {}", short_quote(val)),
             TokenKind::String => format!("string {}", short_quote(val)),
             TokenKind::Keyword(k) if k.is_go_keyword() => format!("<{val}>"),
-            TokenKind::Op(_) | TokenKind::EqlRegex | TokenKind::NeqRegex => format!("<op:{val}>"),
+            TokenKind::Op(_) | TokenKind::EqlRegex | TokenKind::NeqRegex | TokenKind::At => {
+                format!("<op:{val}>")
+            }
             TokenKind::Aggregator(_) => format!("<aggr:{val}>"),
             _ => short_quote(val),
         }
@@ -959,7 +961,10 @@ mod tests {
             ("\"abc", "unterminated quoted string"),
             ("`abc", "unterminated raw string"),
             (r#""\c""#, "unknown escape sequence U+0063 'c'"),
-            (r#""\xZZ""#, "illegal character U+005A 'Z' in escape sequence"),
+            (
+                r#""\xZZ""#,
+                "illegal character U+005A 'Z' in escape sequence",
+            ),
             ("foo{1}", "unexpected character inside braces: '1'"),
             ("foo[x]", "unexpected character in duration expression: 'x'"),
             ("$", "unexpected character: '$'"),

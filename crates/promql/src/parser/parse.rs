@@ -200,7 +200,9 @@ pub fn unquote(s: &str) -> Result<String, String> {
 /// Parses a number token as Go's parser does: `strconv.ParseInt(s, 0, 64)` (so `0x1f`,
 /// `0755` octal, `1_000`) and, failing that, `strconv.ParseFloat`.
 pub fn parse_number(s: &str) -> Option<f64> {
-    parse_go_int(s).map(|i| i as f64).or_else(|| parse_go_float(s))
+    parse_go_int(s)
+        .map(|i| i as f64)
+        .or_else(|| parse_go_float(s))
 }
 
 fn underscore_ok(s: &str) -> bool {
@@ -387,9 +389,7 @@ impl<'a> Parser<'a> {
     /// Keywords that Go's grammar also accepts as metric names.
     pub(crate) fn is_metric_identifier(&self) -> bool {
         match self.peek_kind() {
-            TokenKind::Identifier | TokenKind::MetricIdentifier | TokenKind::Aggregator(_) => {
-                true
-            }
+            TokenKind::Identifier | TokenKind::MetricIdentifier | TokenKind::Aggregator(_) => true,
             TokenKind::Op(op) => matches!(op, BinaryOp::And | BinaryOp::Or | BinaryOp::Unless),
             TokenKind::Keyword(k) => matches!(
                 k,
@@ -521,7 +521,9 @@ impl<'a> Parser<'a> {
                 let op = *op;
                 self.aggregate(op)
             }
-            _ if self.peek_kind_at(1) == &TokenKind::LeftParen && self.duration_func().is_some() => {
+            _ if self.peek_kind_at(1) == &TokenKind::LeftParen
+                && self.duration_func().is_some() =>
+            {
                 let k = self.duration_func().expect("checked by the guard");
                 Ok(Expr::Duration(self.duration_call(k)?))
             }
@@ -563,8 +565,7 @@ impl<'a> Parser<'a> {
                 })
             }
             TokenKind::Duration => {
-                let ms =
-                    parse_duration_ms(text).map_err(|m| self.err(tok.start, tok.end, m))?;
+                let ms = parse_duration_ms(text).map_err(|m| self.err(tok.start, tok.end, m))?;
                 Ok(NumberLiteral {
                     val: ms as f64 / 1000.0,
                     duration: true,
@@ -604,8 +605,8 @@ impl<'a> Parser<'a> {
             TokenKind::RightBracket => {
                 let close = self.next();
                 let msg = match &e {
-                    Expr::VectorSelector(vs) if vs.original_offset != 0
-                        || vs.original_offset_expr.is_some() =>
+                    Expr::VectorSelector(vs)
+                        if vs.original_offset != 0 || vs.original_offset_expr.is_some() =>
                     {
                         Some("no offset modifiers allowed before range")
                     }
@@ -749,7 +750,11 @@ impl<'a> Parser<'a> {
                 break;
             }
             self.next();
-            let next_min = if op == DurationOp::Pow { prec } else { prec + 1 };
+            let next_min = if op == DurationOp::Pow {
+                prec
+            } else {
+                prec + 1
+            };
             let rhs = self.duration_expr(next_min)?;
             lhs = DurationExpr::Binary {
                 op,
@@ -1004,7 +1009,14 @@ impl<'a> Parser<'a> {
             return Err(self.err(
                 pos.start,
                 pos.end,
-                format!("timestamp out of bounds for @ modifier: {ts:.6}"),
+                format!(
+                    "timestamp out of bounds for @ modifier: {}",
+                    if ts.is_finite() {
+                        format!("{ts:.6}")
+                    } else {
+                        super::printer::format_float(ts)
+                    }
+                ),
             ));
         }
         let (timestamp, start_or_end, end_pos) = match &mut e {
@@ -1123,8 +1135,7 @@ impl<'a> Parser<'a> {
         // Experimental fill modifiers: fill(v), fill_left(v), fill_right(v).
         loop {
             let tok = self.peek().clone();
-            if tok.kind != TokenKind::Identifier || self.peek_kind_at(1) != &TokenKind::LeftParen
-            {
+            if tok.kind != TokenKind::Identifier || self.peek_kind_at(1) != &TokenKind::LeftParen {
                 break;
             }
             let which = match tok.text(self.input).to_ascii_lowercase().as_str() {
@@ -1196,9 +1207,9 @@ impl<'a> Parser<'a> {
                 TokenKind::Identifier
                 | TokenKind::Keyword(_)
                 | TokenKind::Aggregator(_)
-                | TokenKind::Op(BinaryOp::And | BinaryOp::Or | BinaryOp::Unless | BinaryOp::Atan2) => {
-                    text.to_string()
-                }
+                | TokenKind::Op(
+                    BinaryOp::And | BinaryOp::Or | BinaryOp::Unless | BinaryOp::Atan2,
+                ) => text.to_string(),
                 TokenKind::Number if text.bytes().all(|c| c.is_ascii_alphabetic()) => {
                     text.to_string()
                 }
@@ -1343,7 +1354,10 @@ impl<'a> Parser<'a> {
     }
 
     /// A vector selector: an optional metric name token, then optional `{...}`.
-    pub(crate) fn vector_selector(&mut self, name: Option<Token>) -> Result<VectorSelector, ParseError> {
+    pub(crate) fn vector_selector(
+        &mut self,
+        name: Option<Token>,
+    ) -> Result<VectorSelector, ParseError> {
         let start = name.as_ref().map_or(self.peek().start, |t| t.start);
         let mut matchers = Vec::new();
         let mut end = name.as_ref().map_or(start, |t| t.end);
@@ -1352,7 +1366,9 @@ impl<'a> Parser<'a> {
             matchers = self.label_matchers()?;
             end = self.last_end();
         }
-        let name = name.map(|t| t.text(self.input).to_string()).unwrap_or_default();
+        let name = name
+            .map(|t| t.text(self.input).to_string())
+            .unwrap_or_default();
         if !name.is_empty() {
             matchers.push(Matcher::equal(model::METRIC_NAME, name.clone()));
         }
@@ -1400,9 +1416,7 @@ impl<'a> Parser<'a> {
                 TokenKind::NeqRegex => Some(MatchType::RegexNoMatch),
                 TokenKind::Comma | TokenKind::RightBrace if tok.kind == TokenKind::String => None,
                 _ => {
-                    return Err(
-                        self.unexpected("label matching", "label matching operator")
-                    );
+                    return Err(self.unexpected("label matching", "label matching operator"));
                 }
             };
             match op {
@@ -1442,7 +1456,10 @@ impl<'a> Parser<'a> {
             self.err(
                 tok.start,
                 tok.end,
-                format!("error unquoting string {}: {e}", model::strconv::quote(text)),
+                format!(
+                    "error unquoting string {}: {e}",
+                    model::strconv::quote(text)
+                ),
             )
         })
     }
@@ -1488,9 +1505,15 @@ impl<'a> Parser<'a> {
                     && rt == ValueType::Scalar
                 {
                     let (s, t) = op_range();
-                    return Err(self.err(s, t, "comparisons between scalars must use BOOL modifier"));
+                    return Err(self.err(
+                        s,
+                        t,
+                        "comparisons between scalars must use BOOL modifier",
+                    ));
                 }
-                let vm = b.vector_matching.get_or_insert_with(VectorMatching::default);
+                let vm = b
+                    .vector_matching
+                    .get_or_insert_with(VectorMatching::default);
                 if b.op.is_set_operator() && vm.card == VectorMatchCardinality::OneToOne {
                     vm.card = VectorMatchCardinality::ManyToMany;
                 }

@@ -359,31 +359,41 @@ fn indent(level: usize) -> String {
 /// assert_eq!(promql::parser::prettify(&e), "sum(rate(foo[5m]))");
 /// ```
 pub fn prettify(e: &Expr) -> String {
-    pretty(e, 0)
+    prettify_width(e, MAX_CHARACTERS_PER_LINE)
 }
 
-fn pretty(e: &Expr, level: usize) -> String {
+/// [`prettify`] with another line width (Go's tests use 10).
+pub fn prettify_width(e: &Expr, width: usize) -> String {
+    pretty(e, 0, width)
+}
+
+fn pretty(e: &Expr, level: usize, width: usize) -> String {
     let plain = e.to_string();
-    let split = plain.len() > MAX_CHARACTERS_PER_LINE;
+    let split = plain.len() > width;
     match e {
         Expr::Aggregate(a) if split => {
             let mut s = format!("{}{}(\n", indent(level), a.op_str());
             if let Some(p) = &a.param {
-                let _ = writeln!(s, "{},", pretty(p, level + 1));
+                let _ = writeln!(s, "{},", pretty(p, level + 1, width));
             }
-            let _ = write!(s, "{}\n{})", pretty(&a.expr, level + 1), indent(level));
+            let _ = write!(
+                s,
+                "{}\n{})",
+                pretty(&a.expr, level + 1, width),
+                indent(level)
+            );
             s
         }
         Expr::Binary(b) if split => format!(
             "{}\n{}{}{}\n{}",
-            pretty(&b.lhs, level + 1),
+            pretty(&b.lhs, level + 1, width),
             indent(level),
             b.op,
             b.modifiers_str(),
-            pretty(&b.rhs, level + 1)
+            pretty(&b.rhs, level + 1, width)
         ),
         Expr::Call(c) if split => {
-            let args: Vec<String> = c.args.iter().map(|a| pretty(a, level + 1)).collect();
+            let args: Vec<String> = c.args.iter().map(|a| pretty(a, level + 1, width)).collect();
             format!(
                 "{}{}(\n{}\n{})",
                 indent(level),
@@ -395,15 +405,15 @@ fn pretty(e: &Expr, level: usize) -> String {
         Expr::Paren(p) if split => format!(
             "{}(\n{}\n{})",
             indent(level),
-            pretty(&p.expr, level + 1),
+            pretty(&p.expr, level + 1, width),
             indent(level)
         ),
         // Go does not indent an unsplit subquery; kept for identical output.
         Expr::Subquery(_) if !split => plain,
-        Expr::Subquery(s) => format!("{}{}", pretty(&s.expr, level), s.time_suffix()),
-        Expr::StepInvariant(s) => pretty(&s.expr, level),
+        Expr::Subquery(s) => format!("{}{}", pretty(&s.expr, level, width), s.time_suffix()),
+        Expr::StepInvariant(s) => pretty(&s.expr, level, width),
         Expr::Unary(u) => {
-            let child = pretty(&u.expr, level);
+            let child = pretty(&u.expr, level, width);
             format!("{}{}{}", indent(level), u.op, child.trim())
         }
         _ => format!("{}{plain}", indent(level)),

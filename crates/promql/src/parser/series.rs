@@ -174,10 +174,20 @@ type Expanded = Result<Vec<SequenceValue>, String>;
 
 /// A number as the series lexer sees it (no hex, `x` may follow).
 fn number(i: &str) -> IResult<&str, f64> {
-    if let Ok((r, w)) = alt((tag_no_case::<_, _, nom::error::Error<&str>>("inf"), tag_no_case("nan")))
-        .parse(i)
+    if let Ok((r, w)) = alt((
+        tag_no_case::<_, _, nom::error::Error<&str>>("inf"),
+        tag_no_case("nan"),
+    ))
+    .parse(i)
     {
-        return Ok((r, if w.eq_ignore_ascii_case("inf") { f64::INFINITY } else { f64::NAN }));
+        return Ok((
+            r,
+            if w.eq_ignore_ascii_case("inf") {
+                f64::INFINITY
+            } else {
+                f64::NAN
+            },
+        ));
     }
     let (n, ok) = scan_number(i, true);
     let fail = || nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Digit));
@@ -189,7 +199,11 @@ fn number(i: &str) -> IResult<&str, f64> {
 }
 
 fn signed(i: &str) -> IResult<&str, f64> {
-    map((one_of("+-"), number), |(s, v)| if s == '-' { -v } else { v }).parse(i)
+    map(
+        (one_of("+-"), number),
+        |(s, v)| if s == '-' { -v } else { v },
+    )
+    .parse(i)
 }
 
 fn value(i: &str) -> IResult<&str, f64> {
@@ -286,9 +300,15 @@ mod tests {
     #[test]
     fn expansions() {
         assert_eq!(vals("m 1+1x2"), ["1", "2", "3"]);
-        assert_eq!(vals("m 5-2x2 _x2 stale"), ["5", "3", "1", "_", "_", "stale"]);
+        assert_eq!(
+            vals("m 5-2x2 _x2 stale"),
+            ["5", "3", "1", "_", "_", "stale"]
+        );
         assert_eq!(vals("m 1x2"), ["1", "1", "1"]);
-        assert_eq!(vals("m -1 +2 1e3 Inf -Inf _"), ["-1", "2", "1000", "inf", "-inf", "_"]);
+        assert_eq!(
+            vals("m -1 +2 1e3 Inf -Inf _"),
+            ["-1", "2", "1000", "inf", "-inf", "_"]
+        );
         assert_eq!(vals(r#"{__name__="m", a="b"} 0.5"#), ["0.5"]);
         let (l, _) = parse_series_desc(r#"m{a="b", c="d"} 1"#).unwrap();
         assert_eq!(l.metric_name(), Some("m"));

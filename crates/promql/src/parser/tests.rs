@@ -41,16 +41,34 @@ fn round_trip(s: &str) -> Result<(), String> {
 fn printer_matches_go() {
     // printer_test.go TestExprString, plus our additions for 3.x syntax.
     let cases = [
-        ("sum by() (task:errors:rate10s{job=\"s\"})", "sum(task:errors:rate10s{job=\"s\"})"),
-        ("sum by(code) (task:errors:rate10s{job=\"s\"})", "sum by (code) (task:errors:rate10s{job=\"s\"})"),
-        ("sum without() (task:errors:rate10s{job=\"s\"})", "sum without () (task:errors:rate10s{job=\"s\"})"),
-        ("sum without(instance) (task:errors:rate10s{job=\"s\"})", "sum without (instance) (task:errors:rate10s{job=\"s\"})"),
+        (
+            "sum by() (task:errors:rate10s{job=\"s\"})",
+            "sum(task:errors:rate10s{job=\"s\"})",
+        ),
+        (
+            "sum by(code) (task:errors:rate10s{job=\"s\"})",
+            "sum by (code) (task:errors:rate10s{job=\"s\"})",
+        ),
+        (
+            "sum without() (task:errors:rate10s{job=\"s\"})",
+            "sum without () (task:errors:rate10s{job=\"s\"})",
+        ),
+        (
+            "sum without(instance) (task:errors:rate10s{job=\"s\"})",
+            "sum without (instance) (task:errors:rate10s{job=\"s\"})",
+        ),
         ("topk(5, task:errors:rate10s{job=\"s\"})", ""),
-        ("count_values(\"value\", task:errors:rate10s{job=\"s\"})", ""),
+        (
+            "count_values(\"value\", task:errors:rate10s{job=\"s\"})",
+            "",
+        ),
         ("a - on() c", "a - on () c"),
         ("a - on(b) c", "a - on (b) c"),
         ("a - on(b) group_left(x) c", "a - on (b) group_left (x) c"),
-        ("a - on(b) group_left(x, y) c", "a - on (b) group_left (x, y) c"),
+        (
+            "a - on(b) group_left(x, y) c",
+            "a - on (b) group_left (x, y) c",
+        ),
         ("a - on(b) group_left c", "a - on (b) group_left () c"),
         ("a - on(b) group_left() (c)", "a - on (b) group_left () (c)"),
         ("a - ignoring(b) c", "a - ignoring (b) c"),
@@ -85,7 +103,10 @@ fn printer_matches_go() {
         ("NaN", ""),
         ("'a\\'b'", "\"a'b\""),
         ("`raw\\n`", "\"raw\\\\n\""),
-        ("{\"my.metric\", \"label.name\"=\"v\"}", "{\"label.name\"=\"v\",__name__=\"my.metric\"}"),
+        (
+            "{\"my.metric\", \"label.name\"=\"v\"}",
+            "{\"label.name\"=\"v\",__name__=\"my.metric\"}",
+        ),
         ("sum by (\"a.b\") (x)", "sum by (\"a.b\") (x)"),
         ("foo[5m+1m]", "foo[5m + 1m]"),
         ("foo offset (1h*2)", "foo offset (1h * 2)"),
@@ -95,11 +116,17 @@ fn printer_matches_go() {
         ("foo[5m] anchored", ""),
         ("foo smoothed", ""),
         ("a + fill(0) b", ""),
-        ("a + on(x) group_left fill_left(1) fill_right(2) b", "a + on (x) group_left () fill_left(1) fill_right(2) b"),
+        (
+            "a + on(x) group_left fill_left(1) fill_right(2) b",
+            "a + on (x) group_left () fill_left(1) fill_right(2) b",
+        ),
         ("-(1)", ""),
         ("- -1", "1"),
         ("-2 ^ 2", ""),
-        ("rate(foo[5m])[10m:1m] @ 100 offset 5m", "rate(foo[5m])[10m:1m] @ 100.000 offset 5m"),
+        (
+            "rate(foo[5m])[10m:1m] @ 100 offset 5m",
+            "rate(foo[5m])[10m:1m] @ 100.000 offset 5m",
+        ),
     ];
     for (input, want) in cases {
         let want = if want.is_empty() { input } else { want };
@@ -186,7 +213,10 @@ fn ast_shapes() {
         panic!()
     };
     assert_eq!(ms.range, 0);
-    assert_eq!(ms.range_expr.as_ref().map(|d| d.eval_seconds(10.0, 0.0)), Some(310.0));
+    assert_eq!(
+        ms.range_expr.as_ref().map(|d| d.eval_seconds(10.0, 0.0)),
+        Some(310.0)
+    );
     // Binary matching.
     let Expr::Binary(b) = parse("a / on(x, y) group_right(z) b") else {
         panic!()
@@ -195,20 +225,37 @@ fn ast_shapes() {
     assert_eq!(vm.card, VectorMatchCardinality::OneToMany);
     assert_eq!(vm.matching_labels, ["x", "y"]);
     assert_eq!(vm.include, ["z"]);
-    let Expr::Binary(b) = parse("a and b") else { panic!() };
-    assert_eq!(b.vector_matching.unwrap().card, VectorMatchCardinality::ManyToMany);
-    let Expr::Binary(b) = parse("1 + a") else { panic!() };
+    let Expr::Binary(b) = parse("a and b") else {
+        panic!()
+    };
+    assert_eq!(
+        b.vector_matching.unwrap().card,
+        VectorMatchCardinality::ManyToMany
+    );
+    let Expr::Binary(b) = parse("1 + a") else {
+        panic!()
+    };
     assert!(b.vector_matching.is_none());
     // Aggregations with the modifier before or after, and parameters.
     for s in ["sum by (a) (x)", "sum(x) by (a)", "SUM BY (a) (x)"] {
-        let Expr::Aggregate(a) = parse(s) else { panic!() };
-        assert_eq!((a.op, a.grouping.as_slice(), a.without), (AggregateOp::Sum, &["a".to_string()][..], false));
+        let Expr::Aggregate(a) = parse(s) else {
+            panic!()
+        };
+        assert_eq!(
+            (a.op, a.grouping.as_slice(), a.without),
+            (AggregateOp::Sum, &["a".to_string()][..], false)
+        );
     }
-    let Expr::Aggregate(a) = parse("topk(3, x) without (b)") else { panic!() };
+    let Expr::Aggregate(a) = parse("topk(3, x) without (b)") else {
+        panic!()
+    };
     assert!(a.without && a.param.is_some());
     // Keywords as label and metric names.
     parse("sum without(and, by, avg, count, alert, annotations)(some_metric)");
     parse("by{a=\"b\"}");
+    parse("offset{step=\"1s\"}[5m]");
+    parse("step{offset=\"1s\"}[5m]");
+    parse("anchored{job=\"test\"} + smoothed");
     // Comments.
     parse("foo # comment\n + bar # another");
 }
@@ -228,104 +275,329 @@ fn errors_match_go() {
         ("*1", "unexpected <op:*>"),
         ("(1))", "unexpected right parenthesis ')'"),
         ("((1)", "unclosed left parenthesis"),
-        ("999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999", "value out of range"),
+        (
+            "999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999",
+            "value out of range",
+        ),
         ("(", "unclosed left parenthesis"),
-        ("1 and 1", "set operator \"and\" not allowed in binary scalar expression"),
-        ("1 == 1", "1:3: parse error: comparisons between scalars must use BOOL modifier"),
-        ("1 or 1", "set operator \"or\" not allowed in binary scalar expression"),
-        ("1 unless 1", "set operator \"unless\" not allowed in binary scalar expression"),
+        (
+            "1 and 1",
+            "set operator \"and\" not allowed in binary scalar expression",
+        ),
+        (
+            "1 == 1",
+            "1:3: parse error: comparisons between scalars must use BOOL modifier",
+        ),
+        (
+            "1 or 1",
+            "set operator \"or\" not allowed in binary scalar expression",
+        ),
+        (
+            "1 unless 1",
+            "set operator \"unless\" not allowed in binary scalar expression",
+        ),
         ("1 !~ 1", "unexpected character after '!': '~'"),
         ("1 =~ 1", "unexpected character after '=': '~'"),
-        ("-\"string\"", "unary expression only allowed on expressions of type scalar or instant vector, got \"string\""),
-        ("-test[5m]", "unary expression only allowed on expressions of type scalar or instant vector, got \"range vector\""),
+        (
+            "-\"string\"",
+            "unary expression only allowed on expressions of type scalar or instant vector, got \"string\"",
+        ),
+        (
+            "-test[5m]",
+            "unary expression only allowed on expressions of type scalar or instant vector, got \"range vector\"",
+        ),
         ("*test", "unexpected <op:*>"),
-        ("1 offset 1d", "1:1: parse error: offset modifier must be preceded by an instant vector selector or range vector selector or a subquery"),
-        ("foo offset 1s offset 2s", "offset may not be set multiple times"),
+        ("@@", "1:1: parse error: unexpected <op:@>"),
+        (
+            "1 offset 1d",
+            "1:1: parse error: offset modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+        ),
+        (
+            "foo offset 1s offset 2s",
+            "offset may not be set multiple times",
+        ),
         ("a - on(b) ignoring(c) d", "unexpected <ignoring>"),
-        ("foo and 1", "set operator \"and\" not allowed in binary scalar expression"),
-        ("1 and foo", "set operator \"and\" not allowed in binary scalar expression"),
-        ("foo or 1", "set operator \"or\" not allowed in binary scalar expression"),
-        ("foo and on(bar) group_left(baz) bar", "no grouping allowed for \"and\" operation"),
-        ("foo and on(bar) group_right(baz) bar", "no grouping allowed for \"and\" operation"),
-        ("foo + on(bar) group_left(bar) baz", "label \"bar\" must not occur in ON and GROUP clause at once"),
-        ("foo + bool bar", "bool modifier can only be used on comparison operators"),
-        ("foo + bool 10", "bool modifier can only be used on comparison operators"),
-        ("foo and bool 10", "bool modifier can only be used on comparison operators"),
+        (
+            "foo and 1",
+            "set operator \"and\" not allowed in binary scalar expression",
+        ),
+        (
+            "1 and foo",
+            "set operator \"and\" not allowed in binary scalar expression",
+        ),
+        (
+            "foo or 1",
+            "set operator \"or\" not allowed in binary scalar expression",
+        ),
+        (
+            "foo and on(bar) group_left(baz) bar",
+            "no grouping allowed for \"and\" operation",
+        ),
+        (
+            "foo and on(bar) group_right(baz) bar",
+            "no grouping allowed for \"and\" operation",
+        ),
+        (
+            "foo + on(bar) group_left(bar) baz",
+            "label \"bar\" must not occur in ON and GROUP clause at once",
+        ),
+        (
+            "foo + bool bar",
+            "bool modifier can only be used on comparison operators",
+        ),
+        (
+            "foo + bool 10",
+            "bool modifier can only be used on comparison operators",
+        ),
+        (
+            "foo and bool 10",
+            "bool modifier can only be used on comparison operators",
+        ),
         ("{", "unexpected end of input inside braces"),
         ("}", "unexpected character: '}'"),
         ("some{", "unexpected end of input inside braces"),
         ("some}", "unexpected character: '}'"),
-        ("some_metric{a=b}", "unexpected identifier \"b\" in label matching, expected string"),
-        ("some_metric{a:b=\"b\"}", "unexpected character inside braces: ':'"),
+        (
+            "some_metric{a=b}",
+            "unexpected identifier \"b\" in label matching, expected string",
+        ),
+        (
+            "some_metric{a:b=\"b\"}",
+            "unexpected character inside braces: ':'",
+        ),
         ("foo{a*\"b\"}", "unexpected character inside braces: '*'"),
         ("foo{a>=\"b\"}", "unexpected character inside braces: '>'"),
-        ("some_metric{a=\"\\xff\"}", "1:15: parse error: invalid UTF-8"),
-        ("foo{gibberish}", "unexpected \"}\" in label matching, expected label matching operator"),
+        (
+            "some_metric{a=\"\\xff\"}",
+            "1:15: parse error: invalid UTF-8",
+        ),
+        (
+            "foo{gibberish}",
+            "unexpected \"}\" in label matching, expected label matching operator",
+        ),
         ("foo{1}", "unexpected character inside braces: '1'"),
-        ("{}", "vector selector must contain at least one non-empty matcher"),
-        ("{x=\"\"}", "vector selector must contain at least one non-empty matcher"),
-        ("{x=~\".*\"}", "vector selector must contain at least one non-empty matcher"),
-        ("{x!~\".+\"}", "vector selector must contain at least one non-empty matcher"),
-        ("{x!=\"a\"}", "vector selector must contain at least one non-empty matcher"),
-        ("foo{__name__=\"bar\"}", "metric name must not be set twice: \"foo\" or \"bar\""),
-        ("foo{__name__= =}", "unexpected \"=\" in label matching, expected string"),
-        ("foo{,}", "unexpected \",\" in label matching, expected identifier or \"}\""),
-        ("foo{__name__ == \"bar\"}", "unexpected \"=\" in label matching, expected string"),
-        ("foo{__name__=\"bar\" lol}", "unexpected identifier \"lol\" in label matching, expected \",\" or \"}\""),
+        (
+            "{}",
+            "vector selector must contain at least one non-empty matcher",
+        ),
+        (
+            "{x=\"\"}",
+            "vector selector must contain at least one non-empty matcher",
+        ),
+        (
+            "{x=~\".*\"}",
+            "vector selector must contain at least one non-empty matcher",
+        ),
+        (
+            "{x!~\".+\"}",
+            "vector selector must contain at least one non-empty matcher",
+        ),
+        (
+            "{x!=\"a\"}",
+            "vector selector must contain at least one non-empty matcher",
+        ),
+        (
+            "foo{__name__=\"bar\"}",
+            "metric name must not be set twice: \"foo\" or \"bar\"",
+        ),
+        (
+            "foo{__name__= =}",
+            "unexpected \"=\" in label matching, expected string",
+        ),
+        (
+            "foo{,}",
+            "unexpected \",\" in label matching, expected identifier or \"}\"",
+        ),
+        (
+            "foo{__name__ == \"bar\"}",
+            "unexpected \"=\" in label matching, expected string",
+        ),
+        (
+            "foo{__name__=\"bar\" lol}",
+            "unexpected identifier \"lol\" in label matching, expected \",\" or \"}\"",
+        ),
         ("foo[5mm]", "bad number or duration syntax: \"5mm\""),
         ("foo[5m1]", "bad number or duration syntax: \"5m1\""),
         ("foo[5y1hs]", "in duration \"5y1hs\""),
         ("foo[5m1h]", "not a valid duration string: \"5m1h\""),
         ("foo[5m1m]", "not a valid duration string: \"5m1m\""),
-        ("foo[\"5m\"]", "unexpected character in duration expression: '\"'"),
-        ("foo[]", "unexpected \"]\" in subquery selector, expected duration"),
-        ("foo[-1]", ""),
-        ("some_metric[5m] OFFSET 1mm", "bad number or duration syntax: \"1mm\""),
-        ("some_metric[5m] OFFSET", "unexpected end of input in offset, expected number or duration"),
-        ("some_metric OFFSET 1m[5m]", "1:22: parse error: no offset modifiers allowed before range"),
-        ("some_metric @ 123 [5m]", "1:19: parse error: no @ modifiers allowed before range"),
-        ("(foo + bar)[5m]", "1:12: parse error: ranges only allowed for vector selectors"),
-        ("sum without(==)(some_metric)", "unexpected <op:==> in grouping opts, expected label"),
-        ("sum without(,)(some_metric)", "unexpected \",\" in grouping opts, expected label"),
-        ("sum without(foo,,)(some_metric)", "unexpected \",\" in grouping opts, expected label"),
-        ("sum some_metric by (test)", "unexpected identifier \"some_metric\""),
-        ("sum (some_metric) by test", "unexpected identifier \"test\" in grouping opts, expected \"(\""),
-        ("sum () by (test)", "no arguments for aggregate expression provided"),
-        ("MIN keep_common (some_metric)", "unexpected identifier \"keep_common\""),
-        ("sum (some_metric) without (test) by (test)", "unexpected <by>"),
-        ("sum without (test) (some_metric) by (test)", "unexpected <by>"),
-        ("topk(some_metric)", "wrong number of arguments for aggregate expression provided, expected 2, got 1"),
-        ("topk(some_metric,)", "trailing commas not allowed in function call args"),
-        ("topk(some_metric, other_metric)", "1:6: parse error: expected type scalar in aggregation parameter, got instant vector"),
-        ("count_values(5, other_metric)", "1:14: parse error: expected type string in aggregation parameter, got scalar"),
-        ("rate(some_metric[5m]) @ 1234", "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery"),
+        (
+            "foo[\"5m\"]",
+            "unexpected character in duration expression: '\"'",
+        ),
+        (
+            "foo[]",
+            "unexpected \"]\" in subquery selector, expected duration",
+        ),
+        (
+            "some_metric[5m] OFFSET 1mm",
+            "bad number or duration syntax: \"1mm\"",
+        ),
+        (
+            "some_metric[5m] OFFSET",
+            "unexpected end of input in offset, expected number or duration",
+        ),
+        (
+            "some_metric OFFSET 1m[5m]",
+            "1:22: parse error: no offset modifiers allowed before range",
+        ),
+        (
+            "some_metric @ 123 [5m]",
+            "1:19: parse error: no @ modifiers allowed before range",
+        ),
+        (
+            "(foo + bar)[5m]",
+            "1:12: parse error: ranges only allowed for vector selectors",
+        ),
+        (
+            "sum without(==)(some_metric)",
+            "unexpected <op:==> in grouping opts, expected label",
+        ),
+        (
+            "sum without(,)(some_metric)",
+            "unexpected \",\" in grouping opts, expected label",
+        ),
+        (
+            "sum without(foo,,)(some_metric)",
+            "unexpected \",\" in grouping opts, expected label",
+        ),
+        (
+            "sum some_metric by (test)",
+            "unexpected identifier \"some_metric\"",
+        ),
+        (
+            "sum (some_metric) by test",
+            "unexpected identifier \"test\" in grouping opts, expected \"(\"",
+        ),
+        (
+            "sum () by (test)",
+            "no arguments for aggregate expression provided",
+        ),
+        (
+            "MIN keep_common (some_metric)",
+            "unexpected identifier \"keep_common\"",
+        ),
+        (
+            "sum (some_metric) without (test) by (test)",
+            "unexpected <by>",
+        ),
+        (
+            "sum without (test) (some_metric) by (test)",
+            "unexpected <by>",
+        ),
+        (
+            "topk(some_metric)",
+            "wrong number of arguments for aggregate expression provided, expected 2, got 1",
+        ),
+        (
+            "topk(some_metric,)",
+            "trailing commas not allowed in function call args",
+        ),
+        (
+            "topk(some_metric, other_metric)",
+            "1:6: parse error: expected type scalar in aggregation parameter, got instant vector",
+        ),
+        (
+            "count_values(5, other_metric)",
+            "1:14: parse error: expected type string in aggregation parameter, got scalar",
+        ),
+        (
+            "rate(some_metric[5m]) @ 1234",
+            "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+        ),
         ("sum(foo) by (a.b)", "unexpected character: '.'"),
-        ("time(1)", "expected 0 argument(s) in call to \"time\", got 1"),
-        ("rate()", "expected 1 argument(s) in call to \"rate\", got 0"),
-        ("floor(some_metric, foo)", "expected 1 argument(s) in call to \"floor\", got 2"),
-        ("label_join()", "expected at least 3 argument(s) in call to \"label_join\", got 0"),
-        ("round(some_metric, 1, 2)", "expected at most 2 argument(s) in call to \"round\", got 3"),
-        ("rate(some_metric)", "expected type range vector in call to function \"rate\", got instant vector"),
-        ("ln(1)", "expected type instant vector in call to function \"ln\", got scalar"),
-        ("ln(\"foo\")", "expected type instant vector in call to function \"ln\", got string"),
-        ("non_existent_function_far_bar()", "unknown function with name \"non_existent_function_far_bar\""),
-        ("rate(some_metric[5m],)", "trailing commas not allowed in function call args"),
-        ("foo[5m:1m:1m]", "unexpected repeated colon in duration expression"),
-        ("test[5d] OFFSET 10s [10m:5s]", "subquery is only allowed on instant vector, got matrix"),
-        ("(foo + bar{nm=\"val\"})[5m:][10m:5s]", "subquery is only allowed on instant vector, got matrix"),
-        ("rate(food[1m])[1h] offset 1h", "ranges only allowed for vector selectors"),
-        ("foo @ start() @ end()", "@ <timestamp> may not be set multiple times"),
+        (
+            "time(1)",
+            "expected 0 argument(s) in call to \"time\", got 1",
+        ),
+        (
+            "rate()",
+            "expected 1 argument(s) in call to \"rate\", got 0",
+        ),
+        (
+            "floor(some_metric, foo)",
+            "expected 1 argument(s) in call to \"floor\", got 2",
+        ),
+        (
+            "label_join()",
+            "expected at least 3 argument(s) in call to \"label_join\", got 0",
+        ),
+        (
+            "round(some_metric, 1, 2)",
+            "expected at most 2 argument(s) in call to \"round\", got 3",
+        ),
+        (
+            "rate(some_metric)",
+            "expected type range vector in call to function \"rate\", got instant vector",
+        ),
+        (
+            "ln(1)",
+            "expected type instant vector in call to function \"ln\", got scalar",
+        ),
+        (
+            "ln(\"foo\")",
+            "expected type instant vector in call to function \"ln\", got string",
+        ),
+        (
+            "non_existent_function_far_bar()",
+            "unknown function with name \"non_existent_function_far_bar\"",
+        ),
+        (
+            "rate(some_metric[5m],)",
+            "trailing commas not allowed in function call args",
+        ),
+        (
+            "foo[5m:1m:1m]",
+            "unexpected repeated colon in duration expression",
+        ),
+        (
+            "test[5d] OFFSET 10s [10m:5s]",
+            "subquery is only allowed on instant vector, got matrix",
+        ),
+        (
+            "(foo + bar{nm=\"val\"})[5m:][10m:5s]",
+            "subquery is only allowed on instant vector, got matrix",
+        ),
+        (
+            "rate(food[1m])[1h] offset 1h",
+            "ranges only allowed for vector selectors",
+        ),
+        (
+            "foo @ start() @ end()",
+            "@ <timestamp> may not be set multiple times",
+        ),
         ("foo @ +Inf", "timestamp out of bounds for @ modifier: +Inf"),
         ("foo @ NaN", "timestamp out of bounds for @ modifier: NaN"),
         ("foo @", "unexpected end of input in @, expected timestamp"),
         ("\"foo\"[5m]", "ranges only allowed for vector selectors"),
-        ("foo[5m] + bar", "binary expression must contain only scalar and instant vector types"),
-        ("foo[5m] anchored smoothed", "anchored and smoothed modifiers cannot be used together"),
-        ("deriv(foo[3m] anchored)", "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with deriv"),
-        ("resets(foo[3m] smoothed)", "smoothed modifier can only be used with: delta, increase, rate - not with resets"),
-        ("a and fill(0) b", "filling in missing series not allowed for set operators"),
-        ("1 + fill(0) b", "filling in missing series only allowed between instant vectors"),
-        ("info(foo, bar)", "expected label selectors only, got vector selector instead"),
+        (
+            "foo[5m] + bar",
+            "binary expression must contain only scalar and instant vector types",
+        ),
+        (
+            "foo[5m] anchored smoothed",
+            "anchored and smoothed modifiers cannot be used together",
+        ),
+        (
+            "deriv(foo[3m] anchored)",
+            "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with deriv",
+        ),
+        (
+            "resets(foo[3m] smoothed)",
+            "smoothed modifier can only be used with: delta, increase, rate - not with resets",
+        ),
+        (
+            "a and fill(0) b",
+            "filling in missing series not allowed for set operators",
+        ),
+        (
+            "1 + fill(0) b",
+            "filling in missing series only allowed between instant vectors",
+        ),
+        (
+            "info(foo, bar)",
+            "expected label selectors only, got vector selector instead",
+        ),
     ];
     for (input, want) in cases {
         let got = parse_err(input);
@@ -337,11 +609,26 @@ fn errors_match_go() {
 fn stable_options_reject_experimental_syntax() {
     let opts = ParseOptions::stable();
     for (input, want) in [
-        ("foo[5m+1m]", "experimental duration expression is not enabled"),
-        ("foo[5m] anchored", "anchored modifier is experimental and not enabled"),
-        ("a + fill(0) b", "binop fill modifiers are experimental and not enabled"),
-        ("mad_over_time(foo[5m])", "function \"mad_over_time\" is not enabled"),
-        ("limitk(1, foo)", "limitk() is experimental and must be enabled"),
+        (
+            "foo[5m+1m]",
+            "experimental duration expression is not enabled",
+        ),
+        (
+            "foo[5m] anchored",
+            "anchored modifier is experimental and not enabled",
+        ),
+        (
+            "a + fill(0) b",
+            "binop fill modifiers are experimental and not enabled",
+        ),
+        (
+            "mad_over_time(foo[5m])",
+            "function \"mad_over_time\" is not enabled",
+        ),
+        (
+            "limitk(1, foo)",
+            "limitk() is experimental and must be enabled",
+        ),
     ] {
         let got = parse_expr_with(input, &opts).unwrap_err().to_string();
         assert!(got.contains(want), "{input}: {got}");
@@ -353,32 +640,107 @@ fn stable_options_reject_experimental_syntax() {
 fn error_positions() {
     let e = parse_expr("foo{1}").unwrap_err();
     assert_eq!(e.span.start, 4);
-    assert_eq!(e.to_string(), "1:5: parse error: unexpected character inside braces: '1'");
+    assert_eq!(
+        e.to_string(),
+        "1:5: parse error: unexpected character inside braces: '1'"
+    );
     let e = parse_expr("foo +\n  bar baz").unwrap_err();
-    assert_eq!(e.to_string(), "2:7: parse error: unexpected identifier \"baz\"");
-    assert_eq!(e.clone().with_line_offset(3).to_string(), "5:7: parse error: unexpected identifier \"baz\"");
+    assert_eq!(
+        e.to_string(),
+        "2:7: parse error: unexpected identifier \"baz\""
+    );
+    assert_eq!(
+        e.clone().with_line_offset(3).to_string(),
+        "5:7: parse error: unexpected identifier \"baz\""
+    );
 }
 
 #[test]
 fn metric_selectors() {
     let m = parse_metric_selector(r#"foo{job="a", "x.y"=~"b|c"}"#).unwrap();
     let shown: Vec<String> = m.iter().map(matcher_string).collect();
-    assert_eq!(shown, [r#"job="a""#, r#""x.y"=~"b|c""#, r#"__name__="foo""#]);
+    assert_eq!(
+        shown,
+        [r#"job="a""#, r#""x.y"=~"b|c""#, r#"__name__="foo""#]
+    );
     assert!(parse_metric_selector("foo + bar").is_err());
     assert!(parse_metric_selector("{}").is_err());
     assert!(parse_metric_selector("rate(x[5m])").is_err());
 }
 
 #[test]
-fn prettify_splits_long_lines_like_go() {
-    // prettier_test.go: short expressions stay on one line.
+fn prettify_matches_go() {
+    // prettier_test.go, with its line width of 10.
+    let cases = [
+        ("sum(foo)", "sum(foo)"),
+        (
+            "sum by() (task:errors:rate10s{job=\"s\"})",
+            "sum(\n  task:errors:rate10s{job=\"s\"}\n)",
+        ),
+        (
+            "sum(task:errors:rate10s{job=\"s\"}) without(job,foo)",
+            "sum without (job, foo) (\n  task:errors:rate10s{job=\"s\"}\n)",
+        ),
+        (
+            "topk(10, ask:errors:rate10s{job=\"s\"})",
+            "topk(\n  10,\n  ask:errors:rate10s{job=\"s\"}\n)",
+        ),
+        (
+            "sum by(job,foo) # Comment 1.\n(sum by(job,foo) ( # Comment 2.\ntask:errors:rate10s{job=\"s\"}))",
+            "sum by (job, foo) (\n  sum by (job, foo) (\n    task:errors:rate10s{job=\"s\"}\n  )\n)",
+        ),
+        ("a+b", "a + b"),
+        ("a == bool 1", "  a\n== bool\n  1"),
+        ("a + ignoring(job) b", "  a\n+ ignoring (job)\n  b"),
+        ("foo + baar + foo_3", "  foo + baar\n+\n  foo_3"),
+        (
+            "foo_1 + ignoring(foo) foo_2 + ignoring(job) group_left foo_3 + on(instance) group_right foo_4",
+            "      foo_1\n    + ignoring (foo)\n      foo_2\n  + ignoring (job) group_left ()\n    foo_3\n+ on (instance) group_right ()\n  foo_4",
+        ),
+        (
+            "rate(long_vector_selector[10m:1m] @ start() offset 1m)",
+            "rate(\n  long_vector_selector[10m:1m] @ start() offset 1m\n)",
+        ),
+        (
+            "max_over_time(rate(demo_api_request_duration_seconds_count[1m])[1m:] @ start() offset 1m)",
+            "max_over_time(\n  rate(\n    demo_api_request_duration_seconds_count[1m]\n  )[1m:] @ start() offset 1m\n)",
+        ),
+        (
+            "label_replace(up{job=\"api-server\",service=\"a:c\"}, \"foo\", \"$1\", \"service\", \"(.*):.*\")",
+            "label_replace(\n  up{job=\"api-server\",service=\"a:c\"},\n  \"foo\",\n  \"$1\",\n  \"service\",\n  \"(.*):.*\"\n)",
+        ),
+        ("((foo_long))", "(\n  (foo_long)\n)"),
+        ("((_foo_long_))", "(\n  (\n    _foo_long_\n  )\n)"),
+        ("a @ 1", "a @ 1.000"),
+        ("(1 + 2)", "(1 + 2)"),
+        (
+            "(foo_long + bar_long + bar_2_long)",
+            "(\n      foo_long\n    +\n      bar_long\n  +\n    bar_2_long\n)",
+        ),
+        (
+            "(node_timex_offset_seconds > 0.05 and deriv(node_timex_offset_seconds[5m]) >= 0) or (node_timex_offset_seconds < -0.05 and deriv(node_timex_offset_seconds[5m]) <= 0)",
+            "  (\n        node_timex_offset_seconds\n      >\n        0.05\n    and\n        deriv(\n          node_timex_offset_seconds[5m]\n        )\n      >=\n        0\n  )\nor\n  (\n        node_timex_offset_seconds\n      <\n        -0.05\n    and\n        deriv(\n          node_timex_offset_seconds[5m]\n        )\n      <=\n        0\n  )",
+        ),
+        (
+            "(node_filesystem_avail_bytes{job=\"node\",fstype!=\"\"} / node_filesystem_size_bytes{job=\"node\",fstype!=\"\"} * 100 < 40 and predict_linear(node_filesystem_avail_bytes{job=\"node\",fstype!=\"\"}[6h], 24*60*60) < 0 and node_filesystem_readonly{job=\"node\",fstype!=\"\"} == 0)",
+            "(\n            node_filesystem_avail_bytes{fstype!=\"\",job=\"node\"}\n          /\n            node_filesystem_size_bytes{fstype!=\"\",job=\"node\"}\n        *\n          100\n      <\n        40\n    and\n        predict_linear(\n          node_filesystem_avail_bytes{fstype!=\"\",job=\"node\"}[6h],\n            24 * 60\n          *\n            60\n        )\n      <\n        0\n  and\n      node_filesystem_readonly{fstype!=\"\",job=\"node\"}\n    ==\n      0\n)",
+        ),
+        ("-1", "-1"),
+        ("(-vector_selector)", "(\n  -vector_selector\n)"),
+        (
+            "-histogram_quantile(0.9, -rate(foo[1m] @ start()))",
+            "-histogram_quantile(\n  0.9,\n  -rate(\n    foo[1m] @ start()\n  )\n)",
+        ),
+        ("rate(foo[2*1h])", "rate(\n  foo[2 * 1h]\n)"),
+        ("rate(foo[-5m+35m])", "rate(\n  foo[-5m + 35m]\n)"),
+    ];
+    for (input, want) in cases {
+        let e = parse(input);
+        assert_eq!(prettify_width(&e, 10), want, "{input}");
+        assert_eq!(parse(want), e, "{input}");
+    }
+    // The default width is 100.
     assert_eq!(prettify(&parse("a + b")), "a + b");
-    let long = "sum by (job) (rate(http_requests_total{job=\"prometheus\", handler=\"/api/v1/query_range\"}[5m])) / on (job) group_left () count by (job) (up)";
-    let want = "    sum by (job) (\n      rate(http_requests_total{handler=\"/api/v1/query_range\",job=\"prometheus\"}[5m])\n    )\n  /\n    count by (job) (up)";
-    let _ = want;
-    let p = prettify(&parse(long));
-    assert!(p.contains("\n/ on (job) group_left ()\n"), "{p}");
-    assert_eq!(parse(&p), parse(long));
 }
 
 /// The expression of an `eval` line: `eval[_x] instant at T EXPR` or
@@ -434,7 +796,9 @@ fn round_trip_over_upstream_test_scripts() {
                 }
                 Err(e) => failures.push(format!(
                     "{}:{}: {e}",
-                    f.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+                    f.file_name()
+                        .map(|n| n.to_string_lossy())
+                        .unwrap_or_default(),
                     i + 1
                 )),
             }
@@ -547,13 +911,15 @@ mod props {
                 inner
                     .clone()
                     .prop_map(|a| format!("sum by (job, \"x.y\") ({a})")),
-                inner.clone().prop_map(|a| format!("topk(3, {a}) without (a)")),
+                inner
+                    .clone()
+                    .prop_map(|a| format!("topk(3, {a}) without (a)")),
                 inner.clone().prop_map(|a| format!("abs({a})")),
                 (inner.clone(), duration())
                     .prop_map(|(a, d)| format!("max_over_time(({a})[1h:{d}] offset 1m)")),
-                inner
-                    .clone()
-                    .prop_map(|a| format!("label_replace({a}, \"dst\", \"$1\", \"src\", \"(.*)\")")),
+                inner.clone().prop_map(|a| format!(
+                    "label_replace({a}, \"dst\", \"$1\", \"src\", \"(.*)\")"
+                )),
             ]
         })
     }
