@@ -25,7 +25,8 @@ pub mod series;
 pub use ast::*;
 pub use functions::{FUNCTIONS, Function, get_function};
 pub use parse::{
-    ParseOptions, parse_expr, parse_expr_with, parse_metric_selector, parse_number, unquote,
+    MAX_NESTING, ParseOptions, parse_expr, parse_expr_with, parse_metric_selector, parse_number,
+    unquote,
 };
 pub use printer::{format_float, matcher_string, prettify, prettify_width};
 pub use series::{SequenceValue, parse_series_desc};

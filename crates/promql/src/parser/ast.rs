@@ -113,42 +113,95 @@ pub enum Expr {
 impl Expr {
     /// The type the expression evaluates to (Go's `Type()`).
     pub fn value_type(&self) -> ValueType {
-        match self {
-            Expr::Aggregate(_) | Expr::VectorSelector(_) => ValueType::Vector,
-            Expr::Binary(b) => {
-                if b.lhs.value_type() == ValueType::Scalar
-                    && b.rhs.value_type() == ValueType::Scalar
-                {
-                    ValueType::Scalar
-                } else {
-                    ValueType::Vector
+        let mut e = self;
+        loop {
+            return match e {
+                Expr::Aggregate(_) | Expr::VectorSelector(_) => ValueType::Vector,
+                Expr::Binary(b) => super::parse::grow(|| {
+                    if b.lhs.value_type() == ValueType::Scalar
+                        && b.rhs.value_type() == ValueType::Scalar
+                    {
+                        ValueType::Scalar
+                    } else {
+                        ValueType::Vector
+                    }
+                }),
+                Expr::Call(c) => c.func.return_type,
+                Expr::MatrixSelector(_) | Expr::Subquery(_) => ValueType::Matrix,
+                Expr::NumberLiteral(_) | Expr::Duration(_) => ValueType::Scalar,
+                Expr::StringLiteral(_) => ValueType::String,
+                Expr::Paren(ParenExpr { expr, .. })
+                | Expr::Unary(UnaryExpr { expr, .. })
+                | Expr::StepInvariant(StepInvariantExpr { expr }) => {
+                    e = expr;
+                    continue;
                 }
-            }
-            Expr::Call(c) => c.func.return_type,
-            Expr::MatrixSelector(_) | Expr::Subquery(_) => ValueType::Matrix,
-            Expr::NumberLiteral(_) | Expr::Duration(_) => ValueType::Scalar,
-            Expr::StringLiteral(_) => ValueType::String,
-            Expr::Paren(p) => p.expr.value_type(),
-            Expr::Unary(u) => u.expr.value_type(),
-            Expr::StepInvariant(s) => s.expr.value_type(),
+            };
         }
     }
 
     /// Where the expression was found in the query (Go's `PositionRange()`).
     pub fn pos(&self) -> PosRange {
-        match self {
-            Expr::Aggregate(a) => a.pos,
-            Expr::Binary(b) => PosRange::new(b.lhs.pos().start, b.rhs.pos().end),
-            Expr::Call(c) => c.pos,
-            Expr::MatrixSelector(m) => PosRange::new(m.vector_selector.pos.start, m.end_pos),
-            Expr::Subquery(s) => PosRange::new(s.expr.pos().start, s.end_pos),
-            Expr::NumberLiteral(n) => n.pos,
-            Expr::StringLiteral(s) => s.pos,
-            Expr::Paren(p) => p.pos,
-            Expr::Unary(u) => PosRange::new(u.start_pos, u.expr.pos().end),
-            Expr::VectorSelector(v) => v.pos,
-            Expr::StepInvariant(s) => s.expr.pos(),
-            Expr::Duration(d) => d.pos(),
+        PosRange::new(self.start(), self.end())
+    }
+
+    /// First byte of the expression (iterative: operator chains can be deep).
+    fn start(&self) -> usize {
+        let mut e = self;
+        loop {
+            return match e {
+                Expr::Binary(b) => {
+                    e = &b.lhs;
+                    continue;
+                }
+                Expr::Subquery(s) => {
+                    e = &s.expr;
+                    continue;
+                }
+                Expr::StepInvariant(s) => {
+                    e = &s.expr;
+                    continue;
+                }
+                Expr::Aggregate(a) => a.pos.start,
+                Expr::Call(c) => c.pos.start,
+                Expr::MatrixSelector(m) => m.vector_selector.pos.start,
+                Expr::NumberLiteral(n) => n.pos.start,
+                Expr::StringLiteral(s) => s.pos.start,
+                Expr::Paren(p) => p.pos.start,
+                Expr::Unary(u) => u.start_pos,
+                Expr::VectorSelector(v) => v.pos.start,
+                Expr::Duration(d) => d.pos().start,
+            };
+        }
+    }
+
+    /// One past the last byte of the expression.
+    fn end(&self) -> usize {
+        let mut e = self;
+        loop {
+            return match e {
+                Expr::Binary(b) => {
+                    e = &b.rhs;
+                    continue;
+                }
+                Expr::Unary(u) => {
+                    e = &u.expr;
+                    continue;
+                }
+                Expr::StepInvariant(s) => {
+                    e = &s.expr;
+                    continue;
+                }
+                Expr::Aggregate(a) => a.pos.end,
+                Expr::Call(c) => c.pos.end,
+                Expr::MatrixSelector(m) => m.end_pos,
+                Expr::Subquery(s) => s.end_pos,
+                Expr::NumberLiteral(n) => n.pos.end,
+                Expr::StringLiteral(s) => s.pos.end,
+                Expr::Paren(p) => p.pos.end,
+                Expr::VectorSelector(v) => v.pos.end,
+                Expr::Duration(d) => d.pos().end,
+            };
         }
     }
 

@@ -291,6 +291,20 @@ fn secs_to_ms(v: f64) -> i64 {
     (v * 1000.0) as i64
 }
 
+/// The deepest expression the parser accepts. Every recursion level, every operand of an
+/// operator chain and every postfix range/subquery counts one level, so this bounds both the
+/// parser's recursion and the depth of the AST that the printer, the type checker and the
+/// engine walk recursively. Go's growable stacks need no such limit; ours keeps a hostile
+/// query from overflowing a thread's stack.
+pub const MAX_NESTING: usize = 1000;
+
+/// Runs a recursive step on a fresh stack segment when less than 128 KiB of stack is left,
+/// so that deep (but bounded, see [`MAX_NESTING`]) expressions cannot overflow the stack of
+/// small threads, debug builds included.
+pub(crate) fn grow<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(128 * 1024, 2 * 1024 * 1024, f)
+}
+
 /// Functions whose range argument may be `anchored` (as Go's parser checks).
 const ANCHORED_FUNCS: [&str; 5] = ["changes", "delta", "increase", "rate", "resets"];
 /// Functions whose range argument may be `smoothed`.
@@ -301,6 +315,8 @@ pub(crate) struct Parser<'a> {
     tokens: Vec<Token>,
     pos: usize,
     opts: ParseOptions,
+    /// Nesting budget used so far (see [`MAX_NESTING`]).
+    nest: usize,
 }
 
 /// Binary operator modifiers collected between the operator and the right operand.
@@ -316,6 +332,7 @@ impl<'a> Parser<'a> {
             tokens: lex(input),
             pos: 0,
             opts: *opts,
+            nest: 0,
         }
     }
 
@@ -408,7 +425,29 @@ impl<'a> Parser<'a> {
 
     // ---- expressions ----
 
+    /// Spends one level of the nesting budget.
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.nest += 1;
+        if self.nest > MAX_NESTING {
+            let t = self.peek();
+            return Err(self.err(
+                t.start,
+                t.end,
+                format!("expression nests deeper than {MAX_NESTING} levels"),
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn expr(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
+        let saved = self.nest;
+        let r = grow(|| self.expr_inner(min_prec));
+        self.nest = saved;
+        r
+    }
+
+    fn expr_inner(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
+        self.enter()?;
         let mut lhs = self.unary()?;
         while let TokenKind::Op(op) = self.peek_kind() {
             let op = *op;
@@ -416,6 +455,7 @@ impl<'a> Parser<'a> {
             if prec < min_prec {
                 break;
             }
+            self.enter()?;
             self.next();
             let mods = self.bin_modifiers()?;
             let next_min = if op.is_right_associative() {
@@ -579,7 +619,10 @@ impl<'a> Parser<'a> {
     fn postfix(&mut self, mut e: Expr) -> Result<Expr, ParseError> {
         loop {
             e = match self.peek_kind() {
-                TokenKind::LeftBracket => self.range_or_subquery(e)?,
+                TokenKind::LeftBracket => {
+                    self.enter()?;
+                    self.range_or_subquery(e)?
+                }
                 TokenKind::Keyword(Keyword::Offset) => self.offset(e)?,
                 TokenKind::At => self.at(e)?,
                 TokenKind::Keyword(k @ (Keyword::Anchored | Keyword::Smoothed)) => {
@@ -598,9 +641,13 @@ impl<'a> Parser<'a> {
             self.peek_kind(),
             TokenKind::RightBracket | TokenKind::Colon | TokenKind::Eof
         ) {
-            return Err(self.unexpected("subquery selector", "duration"));
+            return Err(self.unexpected(
+                "subquery or range selector",
+                "number, duration, step(), or range()",
+            ));
         }
         let range = self.duration_expr(0)?;
+        self.check_positive(&range)?;
         match self.peek_kind() {
             TokenKind::RightBracket => {
                 let close = self.next();
@@ -691,6 +738,16 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Go rejects ranges that are not positive ("duration must be greater than 0"); constant
+    /// duration expressions are checked here too, the others by the engine.
+    fn check_positive(&self, d: &DurationExpr) -> Result<(), ParseError> {
+        if !d.depends_on_query() && d.eval_seconds(0.0, 0.0) * 1000.0 < 1.0 {
+            let p = d.pos();
+            return Err(self.err(p.start, p.end, "duration must be greater than 0"));
+        }
+        Ok(())
+    }
+
     fn starts_duration_expr(&self) -> bool {
         match self.peek_kind() {
             TokenKind::Number
@@ -734,6 +791,14 @@ impl<'a> Parser<'a> {
 
     /// A duration expression (inside brackets, or in parentheses after `offset`).
     fn duration_expr(&mut self, min_prec: u8) -> Result<DurationExpr, ParseError> {
+        let saved = self.nest;
+        let r = grow(|| self.duration_expr_inner(min_prec));
+        self.nest = saved;
+        r
+    }
+
+    fn duration_expr_inner(&mut self, min_prec: u8) -> Result<DurationExpr, ParseError> {
+        self.enter()?;
         let mut lhs = self.duration_unary()?;
         loop {
             let op = match self.peek_kind() {
@@ -896,7 +961,7 @@ impl<'a> Parser<'a> {
                 if sign_tok.is_some() {
                     self.next();
                 }
-                return Err(self.unexpected("offset", "number or duration"));
+                return Err(self.unexpected("offset", "number, duration, step(), or range()"));
             }
             let d = if let Some(tok) = sign_tok {
                 self.next();
@@ -1467,7 +1532,18 @@ impl<'a> Parser<'a> {
     // ---- type checking (Go's checkAST) ----
 
     pub(crate) fn check(&self, e: &mut Expr) -> Result<ValueType, ParseError> {
-        let typ = e.value_type();
+        grow(|| self.check_inner(e))
+    }
+
+    fn check_inner(&self, e: &mut Expr) -> Result<ValueType, ParseError> {
+        // Types are computed bottom-up from the children's checks: calling `value_type` on
+        // every level would walk operator chains again and again.
+        let mut typ = match &*e {
+            Expr::Binary(_) | Expr::Paren(_) | Expr::Unary(_) | Expr::StepInvariant(_) => {
+                ValueType::None
+            }
+            other => other.value_type(),
+        };
         match e {
             Expr::Aggregate(a) => {
                 self.expect_type(&mut a.expr, ValueType::Vector, "aggregation expression")?;
@@ -1483,6 +1559,11 @@ impl<'a> Parser<'a> {
             Expr::Binary(b) => {
                 let lt = self.check(&mut b.lhs)?;
                 let rt = self.check(&mut b.rhs)?;
+                typ = if lt == ValueType::Scalar && rt == ValueType::Scalar {
+                    ValueType::Scalar
+                } else {
+                    ValueType::Vector
+                };
                 let op_range = || {
                     let bytes = self.input.as_bytes();
                     let mut s = b.lhs.pos().end;
@@ -1724,10 +1805,11 @@ impl<'a> Parser<'a> {
                 }
             }
             Expr::Paren(p) => {
-                self.check(&mut p.expr)?;
+                typ = self.check(&mut p.expr)?;
             }
             Expr::Unary(u) => {
                 let t = self.check(&mut u.expr)?;
+                typ = t;
                 if t != ValueType::Scalar && t != ValueType::Vector {
                     let p = PosRange::new(u.start_pos, u.expr.pos().end);
                     return Err(self.err(
@@ -1758,7 +1840,7 @@ impl<'a> Parser<'a> {
                 self.check_vector_selector(vs)?;
             }
             Expr::StepInvariant(s) => {
-                self.check(&mut s.expr)?;
+                typ = self.check(&mut s.expr)?;
             }
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Duration(_) => {}
         }

@@ -327,6 +327,12 @@ impl fmt::Display for Call {
 
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        super::parse::grow(|| self.fmt_inner(f))
+    }
+}
+
+impl Expr {
+    fn fmt_inner(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Aggregate(a) => write!(f, "{a}"),
             Expr::Binary(b) => write!(f, "{b}"),
@@ -368,6 +374,10 @@ pub fn prettify_width(e: &Expr, width: usize) -> String {
 }
 
 fn pretty(e: &Expr, level: usize, width: usize) -> String {
+    super::parse::grow(|| pretty_inner(e, level, width))
+}
+
+fn pretty_inner(e: &Expr, level: usize, width: usize) -> String {
     let plain = e.to_string();
     let split = plain.len() > width;
     match e {

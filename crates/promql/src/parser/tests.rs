@@ -423,11 +423,54 @@ fn errors_match_go() {
         ("foo[5m1m]", "not a valid duration string: \"5m1m\""),
         (
             "foo[\"5m\"]",
-            "unexpected character in duration expression: '\"'",
+            "1:5: parse error: unexpected character in duration expression: '\"'",
         ),
         (
             "foo[]",
-            "unexpected \"]\" in subquery selector, expected duration",
+            "1:5: parse error: unexpected \"]\" in subquery or range selector, expected number, duration, step(), or range()",
+        ),
+        (
+            "foo[0m]",
+            "1:5: parse error: duration must be greater than 0",
+        ),
+        (
+            "foo[-1]",
+            "1:5: parse error: duration must be greater than 0",
+        ),
+        (
+            "foo[5m:1m1]",
+            "1:8: parse error: bad number or duration syntax: \"1m1\"",
+        ),
+        (
+            "foo{\"a\"=}",
+            "1:9: parse error: unexpected \"}\" in label matching, expected string",
+        ),
+        ("-=", "1:2: parse error: unexpected \"=\""),
+        ("++-++-+-+-<", "1:11: parse error: unexpected <op:<>"),
+        ("e-+=/(0)", "1:4: parse error: unexpected \"=\""),
+        (
+            "a>b()",
+            "1:3: parse error: unknown function with name \"b\"",
+        ),
+        (
+            "rate(avg)",
+            "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector",
+        ),
+        (
+            "MIN (some_metric) keep_common",
+            "1:19: parse error: unexpected identifier \"keep_common\"",
+        ),
+        (
+            "hour(some_metric, some_metric, some_metric)",
+            "expected at most 1 argument(s) in call to \"hour\", got 3",
+        ),
+        (
+            "sum by (\"foo)(some_metric{})",
+            "1:9: parse error: unterminated quoted string",
+        ),
+        (
+            "some_metric[5m] @",
+            "1:18: parse error: unexpected end of input in @, expected timestamp",
         ),
         (
             "some_metric[5m] OFFSET 1mm",
@@ -435,7 +478,7 @@ fn errors_match_go() {
         ),
         (
             "some_metric[5m] OFFSET",
-            "unexpected end of input in offset, expected number or duration",
+            "1:23: parse error: unexpected end of input in offset, expected number, duration, step(), or range()",
         ),
         (
             "some_metric OFFSET 1m[5m]",
@@ -603,6 +646,27 @@ fn errors_match_go() {
         let got = parse_err(input);
         assert!(got.contains(want), "{input:?}: got {got:?}, want {want:?}");
     }
+}
+
+#[test]
+fn deep_nesting_is_bounded_and_safe() {
+    // Close to the limit everything works (on the test thread's small stack, in debug).
+    let n = MAX_NESTING - 10;
+    for q in [
+        "a + ".repeat(n) + "a",
+        "(".repeat(n / 2) + "a" + &")".repeat(n / 2),
+        "-".repeat(n) + "a",
+        "sum(".repeat(n / 2) + "a" + &")".repeat(n / 2),
+        format!("a[{}1m", "(".repeat(n / 2)) + &")".repeat(n / 2) + "]",
+    ] {
+        round_trip(&q).unwrap();
+    }
+    // Beyond it, a clear error instead of a stack overflow (Go's fuzzing regression case).
+    let q = format!("({}){}", "-{}-1".repeat(10000), "[1m:]".repeat(1000));
+    let err = parse_expr(&q).unwrap_err();
+    assert!(err.message.contains("nests deeper than"), "{err}");
+    let err = parse_expr(&("(".repeat(100_000) + "a")).unwrap_err();
+    assert!(err.message.contains("nests deeper than"), "{err}");
 }
 
 #[test]
