@@ -5,7 +5,7 @@
 //! Samples arrive in the in-memory *head* (backed by a write-ahead log, see `wlog` and
 //! `head`), are cut into compressed chunks of about 120 samples, and are periodically
 //! compacted into immutable, persistent *blocks* that each cover a time range. Queries merge
-//! the head and every block overlapping their range. The database as a whole (`Db`, which
+//! the head and every block overlapping their range. The database as a whole ([`db::Db`], which
 //! implements `storage::Appendable` and `storage::Queryable`) ties these together.
 //!
 //! Main types of the on-disk side:

@@ -1,0 +1,158 @@
+//! Head benchmarks: append throughput, head memory per active series (a counting global
+//! allocator), WAL bytes per sample, and WAL replay speed.
+//!
+//! `cargo bench -p tsdb --bench head` first prints a one-shot report of the big workloads
+//! (1M series x 10 samples, 10k series x 1000 samples, memory with 480 samples per series),
+//! then runs the criterion benchmarks. `HEAD_BENCH_QUICK=1` shrinks the report workloads.
+#![allow(clippy::print_stderr, clippy::unwrap_used, unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Instant;
+
+use criterion::{BatchSize, Criterion};
+use model::Labels;
+use tsdb::head::{Head, HeadOptions};
+
+/// Counts live heap bytes.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call forwards to the system allocator unchanged; only a counter is updated.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Labels shaped like a node_exporter series: name, instance, job and two more labels.
+fn labels(i: usize) -> Labels {
+    Labels::from_pairs([
+        ("__name__", format!("metric_{}", i % 500)),
+        ("instance", format!("host-{}:9100", i / 500)),
+        ("job", "node".to_string()),
+        ("cpu", format!("{}", i % 8)),
+        ("mode", ["user", "system", "idle", "iowait"][i % 4].to_string()),
+    ])
+}
+
+/// Appends `samples` rounds of one sample per series (15 s apart), committing every
+/// `batch` appends, with cached refs after the first round (as a scrape loop does).
+fn ingest(head: &Arc<Head>, all: &[Labels], samples: i64, batch: usize) -> u64 {
+    let mut refs = vec![0u64; all.len()];
+    let mut n = 0u64;
+    for k in 0..samples {
+        let t = k * 15_000;
+        for (chunk_labels, chunk_refs) in all.chunks(batch).zip(refs.chunks_mut(batch)) {
+            let mut app = head.appender();
+            for (l, r) in chunk_labels.iter().zip(chunk_refs.iter_mut()) {
+                let v = (k as f64) * 1.5 + (*r % 7) as f64;
+                *r = app.append(*r, l, t, v).unwrap();
+                n += 1;
+            }
+            app.commit().unwrap();
+        }
+    }
+    n
+}
+
+fn report() {
+    let quick = std::env::var_os("HEAD_BENCH_QUICK").is_some();
+    let scale = if quick { 10 } else { 1 };
+
+    for (series, samples) in [(1_000_000 / scale, 10i64), (10_000, 1000 / scale as i64)] {
+        let dir = tempfile::tempdir().unwrap();
+        let all: Vec<Labels> = (0..series).map(labels).collect();
+        let head = Head::open(dir.path(), HeadOptions::default(), i64::MIN).unwrap();
+        let start = Instant::now();
+        let n = ingest(&head, &all, samples, 1000);
+        let secs = start.elapsed().as_secs_f64();
+        head.close().unwrap();
+        let wal = tsdb::wlog::dir_size(&dir.path().join("wal"));
+        eprintln!(
+            "append {series} series x {samples} samples: {:.0} samples/s ({n} in {secs:.1} s); WAL {:.2} bytes/sample (snappy)",
+            n as f64 / secs,
+            wal as f64 / n as f64
+        );
+        drop(head);
+        let start = Instant::now();
+        let head = Head::open(dir.path(), HeadOptions::default(), i64::MIN).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        let st = head.replay_stats();
+        eprintln!(
+            "  replay: {:.0} samples/s ({} samples, {} series in {secs:.2} s)",
+            st.samples as f64 / secs,
+            st.samples,
+            st.series
+        );
+    }
+
+    // Memory: series with 480 samples each (2 h at 15 s), labels built before counting.
+    let series = 100_000 / scale;
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<Labels> = (0..series).map(labels).collect();
+    let before = LIVE.load(Ordering::Relaxed);
+    let head = Head::open(dir.path(), HeadOptions::default(), i64::MIN).unwrap();
+    ingest(&head, &all, 480, 1000);
+    let after = LIVE.load(Ordering::Relaxed);
+    // Labels are shared with the caller's copies here; count their allocations too, as the
+    // head owns them in a real server.
+    let label_bytes: usize = all.iter().map(|l| l.byte_len() + 16).sum();
+    let per_series = (after - before) as f64 / series as f64 + label_bytes as f64 / series as f64;
+    eprintln!(
+        "head memory: {per_series:.0} bytes per active series with 480 samples ({series} series; Prometheus ~6800)"
+    );
+    black_box(&head);
+}
+
+fn benches(c: &mut Criterion) {
+    let all: Vec<Labels> = (0..10_000).map(labels).collect();
+    let mut g = c.benchmark_group("head");
+    g.sample_size(10);
+    g.throughput(criterion::Throughput::Elements(10_000 * 10));
+    g.bench_function("append 10k series x 10 samples", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let head = Head::open(dir.path(), HeadOptions::default(), i64::MIN).unwrap();
+                (dir, head)
+            },
+            |(dir, head)| {
+                ingest(&head, &all, 10, 1000);
+                (dir, head)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+fn main() {
+    report();
+    let mut c = Criterion::default().configure_from_args();
+    benches(&mut c);
+    c.final_summary();
+}
