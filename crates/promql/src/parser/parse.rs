@@ -121,22 +121,19 @@ pub fn unquote(s: &str) -> Result<String, String> {
     let mut out = String::with_capacity(body.len());
     let mut bytes: Vec<u8> = Vec::new();
     let mut it = body.chars().peekable();
-    // Go's Unquote works on bytes: \x and octal escapes produce raw bytes, which must form
-    // valid UTF-8 together with their neighbours.
-    let flush = |bytes: &mut Vec<u8>, out: &mut String| -> Result<(), String> {
+    // Go's Unquote works on bytes: \x and octal escapes produce raw bytes. Go keeps invalid
+    // UTF-8 in the string; Rust strings cannot hold it, so such bytes become U+FFFD.
+    let flush = |bytes: &mut Vec<u8>, out: &mut String| {
         if !bytes.is_empty() {
-            let s = String::from_utf8(std::mem::take(bytes))
-                .map_err(|_| "invalid UTF-8 rune".to_string())?;
-            out.push_str(&s);
+            out.push_str(&String::from_utf8_lossy(&std::mem::take(bytes)));
         }
-        Ok(())
     };
     while let Some(c) = it.next() {
         if c == q || c == '\n' {
             return Err("invalid syntax".to_string());
         }
         if c != '\\' {
-            flush(&mut bytes, &mut out)?;
+            flush(&mut bytes, &mut out);
             out.push(c);
             continue;
         }
@@ -161,7 +158,7 @@ pub fn unquote(s: &str) -> Result<String, String> {
             _ => None,
         };
         if let Some(c) = simple {
-            flush(&mut bytes, &mut out)?;
+            flush(&mut bytes, &mut out);
             out.push(c);
             continue;
         }
@@ -182,7 +179,7 @@ pub fn unquote(s: &str) -> Result<String, String> {
         }
         match e {
             'u' | 'U' => {
-                flush(&mut bytes, &mut out)?;
+                flush(&mut bytes, &mut out);
                 out.push(char::from_u32(v).ok_or_else(|| "invalid syntax".to_string())?);
             }
             _ => {
@@ -193,7 +190,7 @@ pub fn unquote(s: &str) -> Result<String, String> {
             }
         }
     }
-    flush(&mut bytes, &mut out)?;
+    flush(&mut bytes, &mut out);
     Ok(out)
 }
 
@@ -304,11 +301,6 @@ pub const MAX_NESTING: usize = 1000;
 pub(crate) fn grow<R>(f: impl FnOnce() -> R) -> R {
     stacker::maybe_grow(128 * 1024, 2 * 1024 * 1024, f)
 }
-
-/// Functions whose range argument may be `anchored` (as Go's parser checks).
-const ANCHORED_FUNCS: [&str; 5] = ["changes", "delta", "increase", "rate", "resets"];
-/// Functions whose range argument may be `smoothed`.
-const SMOOTHED_FUNCS: [&str; 3] = ["delta", "increase", "rate"];
 
 pub(crate) struct Parser<'a> {
     input: &'a str,
@@ -1748,33 +1740,6 @@ impl<'a> Parser<'a> {
                         Expr::VectorSelector(vs) => vs.bypass_empty_matcher_check = true,
                         _ => {
                             return Err(self.err(p.start, p.end, "expected label selectors only"));
-                        }
-                    }
-                }
-                for arg in &c.args {
-                    if let Expr::MatrixSelector(ms) = arg.unwrap_parens() {
-                        let vs = &ms.vector_selector;
-                        if vs.anchored && !ANCHORED_FUNCS.contains(&func.name) {
-                            return Err(self.err(
-                                pos.start,
-                                pos.end,
-                                format!(
-                                    "anchored modifier can only be used with: {} - not with {}",
-                                    ANCHORED_FUNCS.join(", "),
-                                    func.name
-                                ),
-                            ));
-                        }
-                        if vs.smoothed && !SMOOTHED_FUNCS.contains(&func.name) {
-                            return Err(self.err(
-                                pos.start,
-                                pos.end,
-                                format!(
-                                    "smoothed modifier can only be used with: {} - not with {}",
-                                    SMOOTHED_FUNCS.join(", "),
-                                    func.name
-                                ),
-                            ));
                         }
                     }
                 }
