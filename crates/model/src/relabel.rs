@@ -1,6 +1,17 @@
 //! Relabeling: Prometheus's `relabel_config` ([`Config`]) and [`process`], as
 //! `model/relabel/relabel.go` defines them.
 //!
+//! Regexes are anchored as `^(?s:REGEX)$` with Go's RE2 syntax (see [`crate::regexp`]);
+//! `replacement` and `target_label` expand `$1`, `${1}`, `$name` and `${name}` exactly as
+//! Go's `Regexp.Expand` (so `$1x` names the group `1x`; write `${1}x`). `hashmod` takes the
+//! MD5 of the joined source values, reads its last 8 bytes big-endian and reduces them modulo
+//! `modulus`. `lowercase`/`uppercase` map each character on its own, as Go's
+//! `strings.ToLower`/`ToUpper`.
+//!
+//! Differences from Go: Go compiles `^(?s:` + regex + `)$` without parsing the regex on its
+//! own first, so an unbalanced regex such as `a)|(b` happens to compile there (as an
+//! alternation of the two halves of the wrapper); here it is rejected as `unexpected )`.
+//!
 //! ```
 //! use model::Labels;
 //! use model::relabel::{Action, Config, Regex, process};
