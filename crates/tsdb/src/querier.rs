@@ -69,6 +69,17 @@ pub trait SeriesSource: Send + Sync + 'static {
         self.postings(name, &matching)
     }
 
+    /// Like [`SeriesSource::postings_matching`], where every value `pred` accepts starts with
+    /// `prefix` (a regex's literal prefix), so sources with sorted values can skip the rest.
+    fn postings_matching_prefix(
+        &self,
+        name: &str,
+        prefix: &str,
+        pred: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<u64>> {
+        self.postings_matching(name, &|v| v.starts_with(prefix) && pred(v))
+    }
+
     /// Orders references by their series' labels. Blocks number series in label order, so
     /// the default keeps the order as it is.
     fn sort_by_labels(&self, postings: Vec<u64>) -> Result<Vec<u64>> {
@@ -122,6 +133,26 @@ impl SeriesSource for Block {
         Ok(postings::merge(lists))
     }
 
+    fn postings_matching_prefix(
+        &self,
+        name: &str,
+        prefix: &str,
+        pred: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<u64>> {
+        let entries = self.index().value_entries(name);
+        let start = entries.partition_point(|(v, _)| v.as_str() < prefix);
+        let mut lists = Vec::new();
+        for (v, off) in entries[start..]
+            .iter()
+            .take_while(|(v, _)| v.starts_with(prefix))
+        {
+            if pred(v) {
+                lists.push(self.index().read_postings(*off)?);
+            }
+        }
+        Ok(postings::merge(lists))
+    }
+
     fn series(&self, id: u64, chunks: &mut Vec<ChunkMeta>) -> Result<Labels> {
         self.index().series(id, chunks)
     }
@@ -156,6 +187,11 @@ fn postings_for_matcher<S: SeriesSource + ?Sized>(src: &S, m: &Matcher) -> Resul
     {
         let values: Vec<&str> = set.iter().map(String::as_str).collect();
         return src.postings(&m.name, &values);
+    }
+    if m.match_type == MatchType::RegexMatch
+        && let Some(prefix) = m.prefix().filter(|p| !p.is_empty())
+    {
+        return src.postings_matching_prefix(&m.name, prefix, &|v| m.matches(v));
     }
     src.postings_matching(&m.name, &|v| m.matches(v))
 }
