@@ -463,3 +463,50 @@ mod tests {
         assert_eq!(back.scrape_configs[0].job_name, "a");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::Config;
+
+    const SAMPLE: &str = "global:\n  scrape_interval: 15s\n  external_labels: {a: b}\nrule_files: [r.yml]\nscrape_configs:\n  - job_name: x\n    basic_auth: {username: u, password: p}\n    relabel_configs:\n      - source_labels: [a]\n        regex: '(.*)'\n        target_label: b\n    static_configs:\n      - targets: ['h:1']\n    kubernetes_sd_configs:\n      - role: pod\nremote_write:\n  - url: http://h/w\n    queue_config: {max_shards: 2}\n";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC{0,300}") {
+            let _ = Config::load_str(&s, "/base");
+        }
+
+        #[test]
+        fn yaml_ish_text_never_panics(s in "[a-z_:\\- \\n\\[\\]{}'\"&*<>!|#0-9.,$%@?~]{0,400}") {
+            let _ = Config::load_str(&s, "");
+        }
+
+        #[test]
+        fn mutated_valid_config_never_panics(
+            at in any::<prop::sample::Index>(),
+            cut in 0usize..40,
+            insert in "[ -~\\n]{0,12}",
+        ) {
+            let mut chars: Vec<char> = SAMPLE.chars().collect();
+            let i = at.index(chars.len());
+            let end = (i + cut).min(chars.len());
+            chars.splice(i..end, insert.chars());
+            let s: String = chars.into_iter().collect();
+            if let Ok(cfg) = Config::load_str(&s, "") {
+                // Whatever loads prints, and what it prints loads again.
+                let printed = cfg.to_yaml();
+                prop_assert!(Config::load_str(&printed, "").is_ok(), "printed config does not reload:\n{printed}");
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("scrape_configs: {}{}", "[".repeat(5000), "]".repeat(5000));
+        assert!(Config::load_str(&deep, "").is_err());
+    }
+}

@@ -79,12 +79,74 @@ pub fn from_str<T: DeserializeOwned>(s: &str) -> Result<T, Error> {
             line = Some(l);
             column = Some(c);
         }
+        let mut message = rest.to_string();
+        // The parser reports an unknown key at the start of its mapping (or nowhere, at the
+        // top level): point at the key.
+        if let (Some(l), Some(c)) = (line.or(Some(1)), column.or(Some(1)))
+            && let Some(name) = message
+                .strip_prefix("field ")
+                .and_then(|m| m.split_once(" not found in type "))
+                .map(|(name, _)| name)
+            && let Some(found) = find_key(s, l, c, name)
+        {
+            line = Some(found);
+            column = Some(c);
+        }
+        if let (Some(l), Some(c)) = (line, column)
+            && let Some(key) = key_at(s, l, c)
+            && !message.contains(key)
+        {
+            message = format!("field {key}: {message}");
+        }
         Error {
-            message: rest.to_string(),
+            message,
             line,
             column,
         }
     })
+}
+
+/// The mapping key whose value starts at `line`/`column` (1-based), when that line is a
+/// block-style `key: value` line and the column points into the value; used to name the
+/// field in type errors, which the parser reports by position only.
+fn key_at(source: &str, line: u64, column: u64) -> Option<&str> {
+    let text = source
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let body = text.trim_start();
+    let body = body.strip_prefix("- ").map(str::trim_start).unwrap_or(body);
+    let (key, _) = body.split_once(':')?;
+    let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
+    let key_end = text.find(':')? + 1;
+    let valid = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
+    (valid && usize::try_from(column).ok()? > key_end).then_some(key)
+}
+
+/// The first line at or after `line` where `key` starts at `column` (block style), staying
+/// within the mapping (stops at a line indented less).
+fn find_key(source: &str, line: u64, column: u64, key: &str) -> Option<u64> {
+    let col = usize::try_from(column).ok()?.checked_sub(1)?;
+    let first = usize::try_from(line).ok()?.checked_sub(1)?;
+    for (i, text) in source.lines().enumerate().skip(first) {
+        let indent = text.len() - text.trim_start_matches([' ', '-']).len();
+        let body = text.trim();
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        if i > first && indent < col {
+            return None;
+        }
+        if indent == col
+            && let Some(rest) = text.get(col..).and_then(|t| t.strip_prefix(key))
+            && rest.trim_start().starts_with(':')
+        {
+            return u64::try_from(i + 1).ok();
+        }
+    }
+    None
 }
 
 /// Serializes `value` as a YAML document.
@@ -352,6 +414,23 @@ mod tests {
         assert!(v[0].a);
         assert!(!v[1].a);
         assert_eq!(v[1].b, 1);
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        struct S {
+            #[allow(dead_code)]
+            honor_labels: bool,
+        }
+        let err = from_str::<S>("honor_labels: maybe\n").unwrap_err();
+        assert_eq!(err.line, Some(1));
+        assert!(err.message.starts_with("field honor_labels: "), "{err}");
+        assert_eq!(key_at("a:\n  - b: [x]\n", 2, 10), Some("b"));
+        assert_eq!(key_at("a: 1\n", 1, 1), None);
+        let src = "x:\n  - a: 1\n    b: 2\n    bogus: 3\n  - bogus: 4\n";
+        assert_eq!(find_key(src, 2, 5, "bogus"), Some(4));
+        assert_eq!(find_key(src, 2, 5, "nope"), None);
     }
 
     #[test]

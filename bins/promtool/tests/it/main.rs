@@ -13,11 +13,11 @@ const REAL_PROMTOOL: &str = "/usr/bin/promtool";
 const BAD: &[(&str, &str)] = &[
     (
         "bad_duration.yml",
-        "line 2 column 20: unknown unit \"x\" in duration \"15x\"",
+        "line 2 column 20: field scrape_interval: unknown unit \"x\" in duration \"15x\"",
     ),
     (
         "unknown_field.yml",
-        "field scrape_intervall not found in type ScrapeConfig",
+        "line 3 column 5: field scrape_intervall not found in type ScrapeConfig",
     ),
     (
         "duplicate_job.yml",
@@ -54,7 +54,10 @@ const BAD: &[(&str, &str)] = &[
         "url_as_target.yml",
         "\"http://localhost:9100/metrics\" is not a valid hostname",
     ),
-    ("negative_sample_limit.yml", "line 3 column 19"),
+    (
+        "negative_sample_limit.yml",
+        "line 3 column 19: field sample_limit: ",
+    ),
     (
         "missing_tls_cert_file.yml",
         "error checking client cert file \"/nonexistent/client.crt\"",
