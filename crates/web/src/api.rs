@@ -1,0 +1,664 @@
+//! HTTP API v1 endpoints (`/api/v1/...`), answering as Prometheus's web/api/v1/api.go.
+
+mod ast;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::Method;
+use model::Labels;
+use promql::parser::{self, ValueType};
+use promql::{CancelToken, QueryOpts};
+use storage::{LabelHints, SelectHints};
+
+use crate::error::{ApiError, ErrorType};
+use crate::handler::Inner;
+use crate::json;
+use crate::params::{
+    Form, MAX_TIME, MIN_TIME, hint_limit, limit_param, parse_duration, parse_matchers, parse_time,
+    time_param,
+};
+use crate::status::unix_millis;
+use crate::timefmt::{GoTime, format_rfc3339};
+
+/// A successful answer: the JSON of `data` (or no content), with warnings and infos.
+#[derive(Debug, Default)]
+pub(crate) struct ApiData {
+    /// The `data` field, already JSON; `None` answers 204 No Content.
+    pub(crate) data: Option<String>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) infos: Vec<String>,
+}
+
+impl ApiData {
+    fn json(data: String) -> ApiData {
+        ApiData {
+            data: Some(data),
+            ..ApiData::default()
+        }
+    }
+}
+
+pub(crate) type ApiResult = Result<ApiData, ApiError>;
+
+/// Which endpoint a path under `/api/v1` names, and whether the method is allowed.
+pub(crate) enum Route {
+    /// A known endpoint with its handler label for metrics.
+    Endpoint(&'static str),
+    /// A known path with a method it does not accept.
+    MethodNotAllowed,
+    /// No such endpoint.
+    NotFound,
+}
+
+/// Endpoints of features this server does not have yet: (path, handler label, feature).
+const NOT_YET: &[(&str, &str, &str)] = &[
+    (
+        "/query_exemplars",
+        "/api/v1/query_exemplars",
+        "exemplar storage",
+    ),
+    ("/targets", "/api/v1/targets", "scraping (targets)"),
+    (
+        "/targets/metadata",
+        "/api/v1/targets/metadata",
+        "scraping (target metadata)",
+    ),
+    (
+        "/targets/relabel_steps",
+        "/api/v1/targets/relabel_steps",
+        "scraping (relabel steps)",
+    ),
+    (
+        "/scrape_pools",
+        "/api/v1/scrape_pools",
+        "scraping (scrape pools)",
+    ),
+    ("/metadata", "/api/v1/metadata", "metric metadata"),
+    (
+        "/alertmanagers",
+        "/api/v1/alertmanagers",
+        "alerting (Alertmanager discovery)",
+    ),
+    ("/rules", "/api/v1/rules", "rule evaluation"),
+    ("/alerts", "/api/v1/alerts", "rule evaluation (alerts)"),
+    ("/status/tsdb", "/api/v1/status/tsdb", "TSDB statistics"),
+    (
+        "/status/tsdb/blocks",
+        "/api/v1/status/tsdb/blocks",
+        "TSDB block listing",
+    ),
+    (
+        "/status/walreplay",
+        "/api/v1/status/walreplay",
+        "WAL replay status",
+    ),
+    ("/notifications", "/api/v1/notifications", "notifications"),
+    (
+        "/notifications/live",
+        "/api/v1/notifications/live",
+        "notifications",
+    ),
+    ("/read", "/api/v1/read", "remote read"),
+    (
+        "/otlp/v1/metrics",
+        "/api/v1/otlp/v1/metrics",
+        "the OTLP receiver",
+    ),
+];
+
+/// Resolves `path` (relative to `/api/v1`) for `method`.
+pub(crate) fn route(method: &Method, path: &str) -> Route {
+    let get_post = [Method::GET, Method::POST];
+    let (allowed, label): (&[Method], &'static str) = match path {
+        "/query" => (&get_post, "/api/v1/query"),
+        "/query_range" => (&get_post, "/api/v1/query_range"),
+        "/format_query" => (&get_post, "/api/v1/format_query"),
+        "/parse_query" => (&get_post, "/api/v1/parse_query"),
+        "/series" => (
+            &[Method::GET, Method::POST, Method::DELETE],
+            "/api/v1/series",
+        ),
+        "/labels" => (&get_post, "/api/v1/labels"),
+        "/status/config" => (&[Method::GET], "/api/v1/status/config"),
+        "/status/flags" => (&[Method::GET], "/api/v1/status/flags"),
+        "/status/runtimeinfo" => (&[Method::GET], "/api/v1/status/runtimeinfo"),
+        "/status/buildinfo" => (&[Method::GET], "/api/v1/status/buildinfo"),
+        "/write" => (&[Method::POST], "/api/v1/write"),
+        "/admin/tsdb/delete_series" => (
+            &[Method::POST, Method::PUT],
+            "/api/v1/admin/tsdb/delete_series",
+        ),
+        "/admin/tsdb/clean_tombstones" => (
+            &[Method::POST, Method::PUT],
+            "/api/v1/admin/tsdb/clean_tombstones",
+        ),
+        "/admin/tsdb/snapshot" => (&[Method::POST, Method::PUT], "/api/v1/admin/tsdb/snapshot"),
+        p if p.starts_with("/label/") && p.ends_with("/values") && p.len() > 14 => {
+            (&[Method::GET], "/api/v1/label/:name/values")
+        }
+        p => match NOT_YET.iter().find(|(path, _, _)| *path == p) {
+            Some((_, label, _)) if p == "/read" || p.starts_with("/otlp") => {
+                (&[Method::POST], label)
+            }
+            Some((_, label, _)) => (&get_post, label),
+            None => return Route::NotFound,
+        },
+    };
+    if *method == Method::OPTIONS || allowed.contains(method) {
+        Route::Endpoint(label)
+    } else {
+        Route::MethodNotAllowed
+    }
+}
+
+/// Runs the endpoint `path` (relative to `/api/v1`).
+pub(crate) async fn serve(
+    inner: &Arc<Inner>,
+    method: &Method,
+    path: &str,
+    form: Form,
+) -> ApiResult {
+    if *method == Method::OPTIONS {
+        return Ok(ApiData::default());
+    }
+    match path {
+        "/query" => query(inner, form).await,
+        "/query_range" => query_range(inner, form).await,
+        "/format_query" => format_query(&form),
+        "/parse_query" => parse_query(&form),
+        "/series" if *method == Method::DELETE => {
+            Err(ApiError::new(ErrorType::Internal, "not implemented"))
+        }
+        "/series" => series(inner, form).await,
+        "/labels" => label_names(inner, form).await,
+        "/status/config" => status_config(inner),
+        "/status/flags" => Ok(ApiData::json(json::to_go_json(&inner.opts.flags))),
+        "/status/runtimeinfo" => runtime_info(inner),
+        "/status/buildinfo" => Ok(ApiData::json(json::to_go_json(&inner.opts.build_info))),
+        p if p.starts_with("/admin/") => {
+            if inner.opts.enable_admin_api {
+                Err(ApiError::not_implemented("the TSDB admin API"))
+            } else {
+                Err(ApiError::new(ErrorType::Unavailable, "admin APIs disabled"))
+            }
+        }
+        p if p.starts_with("/label/") => {
+            let name = &p["/label/".len()..p.len() - "/values".len()];
+            label_values(inner, name, form).await
+        }
+        p => {
+            let feature = NOT_YET
+                .iter()
+                .find(|(path, _, _)| *path == p)
+                .map_or("this endpoint", |(_, _, f)| *f);
+            Err(ApiError::not_implemented(feature))
+        }
+    }
+}
+
+/// Runs blocking storage or engine work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(ErrorType::Internal, format!("query task failed: {e}")))
+}
+
+/// Cancels a query when the request's future is dropped (the client went away).
+struct CancelOnDrop(CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Go's `extractQueryOpts`: the optional per-query `lookback_delta`.
+fn query_opts(form: &Form) -> Result<QueryOpts, ApiError> {
+    let mut opts = QueryOpts::default();
+    let s = form.value("lookback_delta");
+    if !s.is_empty() {
+        let ns = parse_duration(s).map_err(|e| {
+            ApiError::bad_data(format!("error parsing lookback delta duration: {e}"))
+        })?;
+        opts.lookback_delta = Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(0)));
+    }
+    Ok(opts)
+}
+
+/// The optional `timeout` parameter.
+fn timeout_param(form: &Form) -> Result<Option<Duration>, ApiError> {
+    let s = form.value("timeout");
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let ns = parse_duration(s).map_err(|e| ApiError::invalid_param("timeout", e))?;
+    Ok(Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(0))))
+}
+
+/// Go's `annotations.AsStrings(query, 10, 10)`: at most ten of each kind, then a count of
+/// the rest.
+fn annotation_strings(annotations: &promql::value::Annotations) -> (Vec<String>, Vec<String>) {
+    const MAX: usize = 10;
+    let cap = |items: Vec<&str>, kind: &str| {
+        let skipped = items.len().saturating_sub(MAX);
+        let mut out: Vec<String> = items.into_iter().take(MAX).map(str::to_owned).collect();
+        if skipped > 0 {
+            out.push(format!("{skipped} more {kind} annotations omitted"));
+        }
+        out
+    };
+    (
+        cap(annotations.warnings().collect(), "warning"),
+        cap(annotations.infos().collect(), "info"),
+    )
+}
+
+/// Runs a query on the blocking pool, cancelling it when `timeout` passes or the request is
+/// dropped; a query stopped by the timeout reports a timeout, as Go's context deadline does.
+async fn run_query(
+    inner: &Arc<Inner>,
+    expr: parser::Expr,
+    query: String,
+    range: Option<(i64, i64, i64)>,
+    mut opts: QueryOpts,
+    timeout: Option<Duration>,
+    at: i64,
+) -> ApiResult {
+    let token = CancelToken::new();
+    opts.cancel = Some(token.clone());
+    let _guard = CancelOnDrop(token.clone());
+    let engine = inner.opts.engine.clone();
+    let queryable = inner.opts.queryable.clone();
+    let task = tokio::task::spawn_blocking(move || match range {
+        None => engine.instant_query_expr(queryable, &expr, &query, at, &opts),
+        Some((start, end, step)) => {
+            engine.range_query_expr(queryable, &expr, &query, start, end, step, &opts)
+        }
+    });
+    let mut timed_out = false;
+    let joined = match timeout {
+        None => task.await,
+        Some(limit) => {
+            let mut task = task;
+            tokio::select! {
+                joined = &mut task => joined,
+                () = tokio::time::sleep(limit) => {
+                    timed_out = true;
+                    token.cancel();
+                    task.await
+                }
+            }
+        }
+    };
+    let result = joined
+        .map_err(|e| ApiError::new(ErrorType::Internal, format!("query task failed: {e}")))?;
+    let result = match result {
+        Err(promql::Error::Canceled(phase)) if timed_out => Err(promql::Error::Timeout(phase)),
+        other => other,
+    };
+    let result = result.map_err(ApiError::from)?;
+    let mut data = String::new();
+    json::write_query_data(&mut data, &result.value);
+    let (warnings, infos) = annotation_strings(&result.annotations);
+    Ok(ApiData {
+        data: Some(data),
+        warnings,
+        infos,
+    })
+}
+
+async fn query(inner: &Arc<Inner>, form: Form) -> ApiResult {
+    let now = GoTime::from_millis(unix_millis(SystemTime::now()));
+    let ts = time_param(&form, "time", now)?;
+    let timeout = timeout_param(&form)?;
+    let opts = query_opts(&form)?;
+    let text = form.value("query").to_owned();
+    let expr = parser::parse_expr(&text).map_err(|e| ApiError::invalid_param("query", e))?;
+    run_query(inner, expr, text, None, opts, timeout, ts.millis()).await
+}
+
+async fn query_range(inner: &Arc<Inner>, form: Form) -> ApiResult {
+    let start = parse_time(form.value("start")).map_err(|e| ApiError::invalid_param("start", e))?;
+    let end = parse_time(form.value("end")).map_err(|e| ApiError::invalid_param("end", e))?;
+    if end < start {
+        return Err(ApiError::invalid_param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
+    }
+    let step_ns =
+        parse_duration(form.value("step")).map_err(|e| ApiError::invalid_param("step", e))?;
+    if step_ns <= 0 {
+        return Err(ApiError::invalid_param(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    // For safety, Prometheus limits the number of points per series (a week at 60s
+    // resolution, a year at 1h).
+    if (end.nanos() - start.nanos()) / i128::from(step_ns) > 11_000 {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let timeout = timeout_param(&form)?;
+    let opts = query_opts(&form)?;
+    let text = form.value("query").to_owned();
+    let expr = parser::parse_expr(&text).map_err(|e| ApiError::invalid_param("query", e))?;
+    let ty = expr.value_type();
+    if ty != ValueType::Vector && ty != ValueType::Scalar {
+        return Err(ApiError::invalid_param(
+            "query",
+            format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                ty.documented()
+            ),
+        ));
+    }
+    let range = (start.millis(), end.millis(), step_ns / 1_000_000);
+    run_query(inner, expr, text, Some(range), opts, timeout, 0).await
+}
+
+fn format_query(form: &Form) -> ApiResult {
+    let expr =
+        parser::parse_expr(form.value("query")).map_err(|e| ApiError::invalid_param("query", e))?;
+    let mut data = String::new();
+    json::write_str(&mut data, &parser::prettify(&expr));
+    Ok(ApiData::json(data))
+}
+
+fn parse_query(form: &Form) -> ApiResult {
+    let expr =
+        parser::parse_expr(form.value("query")).map_err(|e| ApiError::invalid_param("query", e))?;
+    Ok(ApiData::json(json::to_go_json(&ast::translate(&expr))))
+}
+
+/// The `start`/`end` range of a metadata request, in milliseconds.
+fn metadata_range(form: &Form) -> Result<(i64, i64), ApiError> {
+    let start = time_param(form, "start", MIN_TIME)?;
+    let end = time_param(form, "end", MAX_TIME)?;
+    Ok((start.millis(), end.millis()))
+}
+
+const TRUNCATED: &str = "results truncated due to limit";
+
+async fn series(inner: &Arc<Inner>, form: Form) -> ApiResult {
+    let match_values = form.values("match[]");
+    if match_values.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let limit = limit_param(&form)?;
+    let (mint, maxt) = metadata_range(&form)?;
+    let sets = parse_matchers(&match_values).map_err(|e| ApiError::invalid_param("match[]", e))?;
+    let queryable = inner.opts.queryable.clone();
+    blocking(move || {
+        let querier = queryable.querier(mint, maxt).map_err(ApiError::from)?;
+        let hints = SelectHints {
+            start: mint,
+            end: maxt,
+            // There is no "series" function: the token tells the storage that no samples
+            // are needed.
+            func: Some("series".to_owned()),
+            limit: hint_limit(limit),
+            ..SelectHints::default()
+        };
+        let mut seen: BTreeSet<Labels> = BTreeSet::new();
+        let mut warnings = Vec::new();
+        for matchers in &sets {
+            let mut set = querier.select(true, Some(&hints), matchers);
+            while let Some(next) = set.next() {
+                seen.insert(next.map_err(ApiError::from)?.labels().clone());
+            }
+            warnings.extend(set.warnings());
+        }
+        let mut data = String::from("[");
+        for (i, labels) in seen.iter().enumerate() {
+            if limit > 0 && i == limit {
+                warnings.push(TRUNCATED.to_owned());
+                break;
+            }
+            if i > 0 {
+                data.push(',');
+            }
+            json::write_labels(&mut data, labels);
+        }
+        data.push(']');
+        Ok(ApiData {
+            data: Some(data),
+            warnings,
+            infos: Vec::new(),
+        })
+    })
+    .await?
+}
+
+/// Shared by `/labels` and `/label/<name>/values`: runs `list` for each `match[]` set (or
+/// once without matchers), unions, sorts and applies the limit.
+async fn list_strings<F>(inner: &Arc<Inner>, form: Form, list: F) -> ApiResult
+where
+    F: Fn(&dyn storage::Querier, &LabelHints, &[model::Matcher]) -> storage::Result<Vec<String>>
+        + Send
+        + 'static,
+{
+    let limit = limit_param(&form)?;
+    let (mint, maxt) = metadata_range(&form)?;
+    let sets = parse_matchers(&form.values("match[]")).map_err(ApiError::bad_data)?;
+    let queryable = inner.opts.queryable.clone();
+    blocking(move || {
+        let querier = queryable.querier(mint, maxt).map_err(ApiError::from)?;
+        let hints = LabelHints {
+            limit: hint_limit(limit),
+        };
+        let mut all: BTreeSet<String> = BTreeSet::new();
+        if sets.is_empty() {
+            all.extend(list(querier.as_ref(), &hints, &[]).map_err(exec_error)?);
+        }
+        for matchers in &sets {
+            all.extend(list(querier.as_ref(), &hints, matchers).map_err(exec_error)?);
+        }
+        let mut warnings = Vec::new();
+        let mut data = String::new();
+        if limit > 0 && all.len() > limit {
+            warnings.push(TRUNCATED.to_owned());
+            json::write_str_list(&mut data, all.iter().take(limit).map(String::as_str));
+        } else {
+            json::write_str_list(&mut data, all.iter().map(String::as_str));
+        }
+        Ok(ApiData {
+            data: Some(data),
+            warnings,
+            infos: Vec::new(),
+        })
+    })
+    .await?
+}
+
+/// Label listing failures are execution errors in Prometheus, unless the storage is not
+/// ready yet.
+fn exec_error(err: storage::Error) -> ApiError {
+    match err {
+        storage::Error::NotReady => ApiError::from(err),
+        other => ApiError::new(ErrorType::Execution, other.to_string()),
+    }
+}
+
+async fn label_names(inner: &Arc<Inner>, form: Form) -> ApiResult {
+    list_strings(inner, form, |q, hints, matchers| {
+        q.label_names(Some(hints), matchers)
+    })
+    .await
+}
+
+async fn label_values(inner: &Arc<Inner>, raw_name: &str, form: Form) -> ApiResult {
+    let name = percent_decode(raw_name);
+    let name = if let Some(escaped) = name.strip_prefix("U__") {
+        unescape_name(escaped).unwrap_or_else(|| name.clone())
+    } else {
+        name
+    };
+    if name.is_empty() {
+        return Err(ApiError::bad_data(format!(
+            "invalid label name: {}",
+            crate::params::go_quote(&name)
+        )));
+    }
+    list_strings(inner, form, move |q, hints, matchers| {
+        q.label_values(&name, Some(hints), matchers)
+    })
+    .await
+}
+
+/// Decodes `%XX` escapes of a path segment (invalid escapes are kept as written).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Go's `model.UnescapeName` for the value-encoding escape (`U__` already stripped):
+/// `_2e_` is the code point 0x2e, `__` is `_`. `None` if malformed.
+fn unescape_name(s: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'_') {
+            chars.next();
+            out.push('_');
+            continue;
+        }
+        let mut hex = String::new();
+        loop {
+            match chars.next() {
+                Some('_') => break,
+                Some(h) if h.is_ascii_hexdigit() => hex.push(h),
+                _ => return None,
+            }
+        }
+        out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+    }
+    Some(out)
+}
+
+fn status_config(inner: &Arc<Inner>) -> ApiResult {
+    let yaml = inner
+        .opts
+        .status
+        .config()
+        .map(|c| c.to_yaml())
+        .unwrap_or_default();
+    let mut data = String::from("{\"yaml\":");
+    json::write_str(&mut data, &yaml);
+    data.push('}');
+    Ok(ApiData::json(data))
+}
+
+/// Prometheus's `RuntimeInfo`. The Go runtime's fields are answered with their nearest
+/// honest equivalent here: tasks for goroutines, runtime worker threads for GOMAXPROCS.
+#[derive(serde::Serialize)]
+struct RuntimeInfo {
+    #[serde(rename = "startTime")]
+    start_time: String,
+    #[serde(rename = "CWD")]
+    cwd: String,
+    hostname: String,
+    #[serde(rename = "serverTime")]
+    server_time: String,
+    #[serde(rename = "reloadConfigSuccess")]
+    reload_config_success: bool,
+    #[serde(rename = "lastConfigTime")]
+    last_config_time: String,
+    #[serde(rename = "corruptionCount")]
+    corruption_count: i64,
+    #[serde(rename = "goroutineCount")]
+    goroutine_count: usize,
+    #[serde(rename = "GOMAXPROCS")]
+    gomaxprocs: usize,
+    #[serde(rename = "GOMEMLIMIT")]
+    gomemlimit: i64,
+    #[serde(rename = "GOGC")]
+    gogc: String,
+    #[serde(rename = "GODEBUG")]
+    godebug: String,
+    #[serde(rename = "storageRetention")]
+    storage_retention: String,
+}
+
+fn runtime_info(inner: &Arc<Inner>) -> ApiResult {
+    let status = &inner.opts.status;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let info = RuntimeInfo {
+        start_time: format_rfc3339(GoTime::from_millis(status.start_time_ms())),
+        cwd: std::env::current_dir()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default(),
+        server_time: format_rfc3339(GoTime::from_millis(unix_millis(SystemTime::now()))),
+        reload_config_success: status.last_reload_successful(),
+        last_config_time: format_rfc3339(GoTime::from_millis(status.last_reload_success_ms())),
+        corruption_count: 0,
+        goroutine_count: metrics.num_alive_tasks(),
+        gomaxprocs: metrics.num_workers(),
+        gomemlimit: i64::MAX,
+        gogc: std::env::var("GOGC").unwrap_or_default(),
+        godebug: std::env::var("GODEBUG").unwrap_or_default(),
+        storage_retention: inner.opts.storage_retention.clone(),
+    };
+    Ok(ApiData::json(json::to_go_json(&info)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_resolve_with_methods() {
+        assert!(matches!(
+            route(&Method::GET, "/query"),
+            Route::Endpoint("/api/v1/query")
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/label/job/values"),
+            Route::Endpoint("/api/v1/label/:name/values")
+        ));
+        assert!(matches!(
+            route(&Method::PUT, "/query"),
+            Route::MethodNotAllowed
+        ));
+        assert!(matches!(route(&Method::GET, "/nope"), Route::NotFound));
+        assert!(matches!(
+            route(&Method::GET, "/rules"),
+            Route::Endpoint("/api/v1/rules")
+        ));
+    }
+
+    #[test]
+    fn escaped_label_names_are_unescaped() {
+        assert_eq!(unescape_name("foo_2e_bar").as_deref(), Some("foo.bar"));
+        assert_eq!(unescape_name("a__b").as_deref(), Some("a_b"));
+        assert_eq!(unescape_name("bad_zz_"), None);
+        assert_eq!(percent_decode("a%2Fb"), "a/b");
+    }
+}

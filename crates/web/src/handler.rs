@@ -1,0 +1,478 @@
+//! The request handler: routing, readiness gate, lifecycle endpoints, gzip and request
+//! counting around the API.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full, Limited};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiResult, Route};
+use crate::error::ApiError;
+use crate::json;
+use crate::metrics::{self, HttpMetrics};
+use crate::params::Form;
+use crate::status::{Readiness, Status};
+
+/// Build information shown by `/api/v1/status/buildinfo` and `prometheus_build_info`
+/// (Prometheus's `PrometheusVersion`; `goVersion` holds the Rust toolchain here).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BuildInfo {
+    /// Release version.
+    pub version: String,
+    /// Source revision.
+    pub revision: String,
+    /// Source branch.
+    pub branch: String,
+    /// Who built it.
+    #[serde(rename = "buildUser")]
+    pub build_user: String,
+    /// When it was built.
+    #[serde(rename = "buildDate")]
+    pub build_date: String,
+    /// The compiler that built it.
+    #[serde(rename = "goVersion")]
+    pub go_version: String,
+}
+
+/// A `/-/reload` request: the reload handler answers on the channel with the outcome.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+/// Everything the handler reads from the rest of the server.
+pub struct Options {
+    /// The storage queries and metadata requests read.
+    pub queryable: Arc<dyn storage::Queryable>,
+    /// The PromQL engine.
+    pub engine: Arc<promql::Engine>,
+    /// Readiness, configuration and reload outcome, written by the binary.
+    pub status: Arc<Status>,
+    /// `--web.enable-lifecycle`: whether `/-/reload` and `/-/quit` work.
+    pub enable_lifecycle: bool,
+    /// `--web.enable-admin-api`.
+    pub enable_admin_api: bool,
+    /// `--web.route-prefix` (normalized: starts with `/`, no trailing `/` unless it is `/`).
+    pub route_prefix: String,
+    /// Every command-line flag and its value, for `/api/v1/status/flags`.
+    pub flags: BTreeMap<String, String>,
+    /// Build information.
+    pub build_info: BuildInfo,
+    /// The retention shown by `/api/v1/status/runtimeinfo` (e.g. `15d`).
+    pub storage_retention: String,
+    /// Cancelled by `/-/quit`.
+    pub quit: CancellationToken,
+    /// Where `/-/reload` sends its requests.
+    pub reload: mpsc::Sender<ReloadRequest>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("enable_lifecycle", &self.enable_lifecycle)
+            .field("enable_admin_api", &self.enable_admin_api)
+            .field("route_prefix", &self.route_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) opts: Options,
+    http: HttpMetrics,
+    quitting: AtomicBool,
+}
+
+/// Answers HTTP requests: cheap to clone, shared by every connection.
+#[derive(Clone)]
+pub struct Handler {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handler")
+            .field("opts", &self.inner.opts)
+            .finish()
+    }
+}
+
+/// The largest form body parsed, as Go's `ParseForm` (10 MB).
+const MAX_FORM_BYTES: usize = 10 << 20;
+
+type Body = Full<Bytes>;
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+fn json_response(status: StatusCode, body: String) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// The API envelope: `{"status":"success","data":...,"warnings":[...],"infos":[...]}` or
+/// `{"status":"error","errorType":"...","error":"..."}`, or 204 without data.
+fn api_response(result: ApiResult) -> Response<Body> {
+    match result {
+        Ok(data) => {
+            let Some(payload) = data.data else {
+                let mut resp = Response::new(Full::new(Bytes::new()));
+                *resp.status_mut() = StatusCode::NO_CONTENT;
+                return resp;
+            };
+            let mut out = String::with_capacity(payload.len() + 64);
+            out.push_str("{\"status\":\"success\",\"data\":");
+            out.push_str(&payload);
+            if !data.warnings.is_empty() {
+                out.push_str(",\"warnings\":");
+                json::write_str_list(&mut out, data.warnings.iter().map(String::as_str));
+            }
+            if !data.infos.is_empty() {
+                out.push_str(",\"infos\":");
+                json::write_str_list(&mut out, data.infos.iter().map(String::as_str));
+            }
+            out.push('}');
+            json_response(StatusCode::OK, out)
+        }
+        Err(err) => json_response(err.kind.status(), error_body(&err)),
+    }
+}
+
+fn error_body(err: &ApiError) -> String {
+    let mut out = String::from("{\"status\":\"error\",\"errorType\":\"");
+    out.push_str(err.kind.as_str());
+    out.push_str("\",\"error\":");
+    json::write_str(&mut out, &err.message);
+    out.push('}');
+    out
+}
+
+/// Whether the client accepts gzip (`Accept-Encoding: gzip`, not with `q=0`).
+fn accepts_gzip(req_headers: &http::HeaderMap) -> bool {
+    req_headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            let mut it = part.split(';');
+            let coding = it.next().unwrap_or("").trim();
+            let q_zero = it.any(|p| {
+                let p = p.trim();
+                p == "q=0" || p == "q=0.0" || p == "q=0.00" || p == "q=0.000"
+            });
+            coding.eq_ignore_ascii_case("gzip") && !q_zero
+        })
+}
+
+fn gzip(resp: Response<Body>, body: Bytes) -> Response<Body> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    if enc.write_all(&body).is_err() {
+        return resp;
+    }
+    let Ok(compressed) = enc.finish() else {
+        return resp;
+    };
+    let (mut parts, _) = resp.into_parts();
+    parts
+        .headers
+        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    parts
+        .headers
+        .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Full::new(Bytes::from(compressed)))
+}
+
+/// Which of the handler's own (non-API) routes a path is.
+enum Page {
+    Healthy,
+    Ready,
+    Reload,
+    Quit,
+    Metrics,
+    Federate,
+    Api(String),
+    NotFound,
+}
+
+impl Page {
+    fn of(path: &str) -> Page {
+        match path {
+            "/-/healthy" => Page::Healthy,
+            "/-/ready" => Page::Ready,
+            "/-/reload" => Page::Reload,
+            "/-/quit" => Page::Quit,
+            "/metrics" => Page::Metrics,
+            "/federate" => Page::Federate,
+            p => match p.strip_prefix("/api/v1") {
+                Some(rest) if rest.starts_with('/') => Page::Api(rest.to_owned()),
+                _ => Page::NotFound,
+            },
+        }
+    }
+}
+
+impl Handler {
+    /// A handler for `opts`.
+    pub fn new(opts: Options) -> Handler {
+        Handler {
+            inner: Arc::new(Inner {
+                opts,
+                http: HttpMetrics::default(),
+                quitting: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The shared server state this handler reads.
+    pub fn status(&self) -> &Arc<Status> {
+        &self.inner.opts.status
+    }
+
+    /// Answers one request.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body + Send,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let gzip_ok = accepts_gzip(req.headers());
+        let (label, resp) = self.route(req).await;
+        if let Some(label) = label {
+            self.inner.http.observe(label, resp.status().as_u16());
+        }
+        if gzip_ok && resp.status() != StatusCode::NO_CONTENT {
+            let body = resp.body().clone();
+            let bytes = body
+                .collect()
+                .await
+                .map(http_body_util::Collected::to_bytes)
+                .unwrap_or_default();
+            if !bytes.is_empty() {
+                return gzip(resp, bytes);
+            }
+        }
+        resp
+    }
+
+    async fn route<B>(&self, req: Request<B>) -> (Option<&'static str>, Response<Body>)
+    where
+        B: hyper::body::Body + Send,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let prefix = self.inner.opts.route_prefix.trim_end_matches('/');
+        let full_path = req.uri().path().to_owned();
+        let path = match full_path.strip_prefix(prefix) {
+            Some("") => "/",
+            Some(p) if p.starts_with('/') => p,
+            _ => return (None, text(StatusCode::NOT_FOUND, "404 page not found\n")),
+        };
+        let method = req.method().clone();
+        let ready = self.inner.opts.status.readiness();
+        let head_or_get = method == Method::GET || method == Method::HEAD;
+        match Page::of(path) {
+            Page::Healthy if head_or_get => (
+                Some("/-/healthy"),
+                text(StatusCode::OK, "Prometheus Server is Healthy.\n"),
+            ),
+            Page::Ready if head_or_get => (
+                Some("/-/ready"),
+                not_ready(ready)
+                    .unwrap_or_else(|| text(StatusCode::OK, "Prometheus Server is Ready.\n")),
+            ),
+            Page::Reload | Page::Quit if method == Method::GET => (
+                None,
+                text(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Only POST or PUT requests allowed",
+                ),
+            ),
+            Page::Reload if method == Method::POST || method == Method::PUT => {
+                (Some("/-/reload"), self.reload().await)
+            }
+            Page::Quit if method == Method::POST || method == Method::PUT => {
+                (Some("/-/quit"), self.quit())
+            }
+            Page::Metrics if head_or_get => {
+                let body = metrics::render(
+                    &self.inner.opts.build_info,
+                    &self.inner.opts.status,
+                    &self.inner.http,
+                );
+                let mut resp = text(StatusCode::OK, body);
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                (Some("/metrics"), resp)
+            }
+            Page::Federate if head_or_get => (
+                Some("/federate"),
+                not_ready(ready).unwrap_or_else(|| {
+                    text(
+                        StatusCode::NOT_IMPLEMENTED,
+                        "federation is not available yet in this server\n",
+                    )
+                }),
+            ),
+            Page::Api(rest) => match api::route(&method, &rest) {
+                Route::NotFound => (None, text(StatusCode::NOT_FOUND, "404 page not found\n")),
+                Route::MethodNotAllowed => (
+                    None,
+                    text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"),
+                ),
+                Route::Endpoint(label) => {
+                    if let Some(resp) = not_ready(ready) {
+                        return (Some(label), resp);
+                    }
+                    if label == "/api/v1/write" {
+                        // As Prometheus without --web.enable-remote-write-receiver (the only
+                        // way this server runs so far).
+                        return (
+                            Some(label),
+                            text(
+                                StatusCode::NOT_FOUND,
+                                "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n",
+                            ),
+                        );
+                    }
+                    let mut resp = match read_form(req).await {
+                        Ok(form) => {
+                            api_response(api::serve(&self.inner, &method, &rest, form).await)
+                        }
+                        Err(err) => api_response(Err(err)),
+                    };
+                    set_cors(&mut resp);
+                    (Some(label), resp)
+                }
+            },
+            Page::Healthy | Page::Ready | Page::Metrics | Page::Federate => (
+                None,
+                text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"),
+            ),
+            Page::Reload | Page::Quit | Page::NotFound => {
+                (None, text(StatusCode::NOT_FOUND, "404 page not found\n"))
+            }
+        }
+    }
+
+    async fn reload(&self) -> Response<Body> {
+        if !self.inner.opts.enable_lifecycle {
+            return text(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.");
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.inner.opts.reload.send(tx).await.is_err() {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "failed to reload config: the reload handler has stopped\n",
+            );
+        }
+        match rx.await {
+            Ok(Ok(())) => Response::new(Full::new(Bytes::new())),
+            Ok(Err(err)) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("failed to reload config: {err}\n"),
+            ),
+            Err(_) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "failed to reload config: the reload handler has stopped\n",
+            ),
+        }
+    }
+
+    fn quit(&self) -> Response<Body> {
+        if !self.inner.opts.enable_lifecycle {
+            return text(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.");
+        }
+        if self.inner.quitting.swap(true, Ordering::SeqCst) {
+            return text(StatusCode::OK, "Termination already in progress.");
+        }
+        self.inner.opts.quit.cancel();
+        text(StatusCode::OK, "Requesting termination... Goodbye!")
+    }
+}
+
+/// Go's `testReady`: `None` when ready, else 503 with `X-Prometheus-Stopping`.
+fn not_ready(ready: Readiness) -> Option<Response<Body>> {
+    let stopping = match ready {
+        Readiness::Ready => return None,
+        Readiness::NotReady => "false",
+        Readiness::Stopping => "true",
+    };
+    let mut resp = text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+    resp.headers_mut()
+        .insert("X-Prometheus-Stopping", HeaderValue::from_static(stopping));
+    Some(resp)
+}
+
+/// Prometheus's `httputil.SetCORS` with its default origin regex `.*`.
+fn set_cors(resp: &mut Response<Body>) {
+    let h = resp.headers_mut();
+    h.insert(
+        "Access-Control-Allow-Headers",
+        HeaderValue::from_static("Accept, Authorization, Content-Type, Origin"),
+    );
+    h.insert(
+        "Access-Control-Allow-Methods",
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    h.insert(
+        "Access-Control-Expose-Headers",
+        HeaderValue::from_static("Date"),
+    );
+}
+
+/// The request's form values: a form-encoded body first, then the URL query.
+async fn read_form<B>(req: Request<B>) -> Result<Form, ApiError>
+where
+    B: hyper::body::Body + Send,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let query = parts.uri.query().map(str::to_owned);
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    let has_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
+    if !(is_form && has_body) {
+        return Ok(Form::parse(b"", query.as_deref()));
+    }
+    let bytes = Limited::new(body, MAX_FORM_BYTES)
+        .collect()
+        .await
+        .map_err(|e| {
+            let msg = if e.is::<http_body_util::LengthLimitError>() {
+                "http: POST too large".to_owned()
+            } else {
+                e.to_string()
+            };
+            ApiError::bad_data(format!("error parsing form values: {msg}"))
+        })?
+        .to_bytes();
+    Ok(Form::parse(&bytes, query.as_deref()))
+}

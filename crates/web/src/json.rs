@@ -1,0 +1,279 @@
+//! JSON output byte-for-byte like Prometheus's API (jsoniter with Go's escaping rules).
+//!
+//! Query results are written by hand rather than through serde because Prometheus writes
+//! timestamps as raw decimal numbers (`1435781451.780`, which no `f64` prints as) and
+//! sample values as Go-formatted strings (`"+Inf"`). Struct-shaped answers (build info,
+//! runtime info) go through serde with [`GoFormatter`], which applies the same escaping.
+
+use std::fmt::Write as _;
+use std::io;
+
+use model::Labels;
+use promql::value::{Series, Value};
+
+/// Appends `s` as a JSON string, escaped as Go's `encoding/json` (and jsoniter's
+/// standard-library-compatible config) does: `<`, `>` and `&` become `\u003c`, `\u003e`
+/// and `\u0026`; control characters other than `\n`, `\r` and `\t` become `\u00XX`; and the
+/// line and paragraph separators U+2028 and U+2029 are escaped.
+pub(crate) fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    escape_into(out, s);
+    out.push('"');
+}
+
+fn escape_into(out: &mut String, s: &str) {
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let escaped: Option<&str> = match c {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            '<' => Some("\\u003c"),
+            '>' => Some("\\u003e"),
+            '&' => Some("\\u0026"),
+            '\u{2028}' => Some("\\u2028"),
+            '\u{2029}' => Some("\\u2029"),
+            c if (c as u32) < 0x20 => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match escaped {
+            Some(e) => out.push_str(e),
+            None => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+        }
+        start = i + c.len_utf8();
+    }
+    out.push_str(&s[start..]);
+}
+
+/// Formats a float as Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest decimal that
+/// round-trips, never in exponent notation, with `NaN`, `+Inf` and `-Inf` spelled as Go
+/// spells them.
+pub fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else if v == f64::INFINITY {
+        "+Inf".to_owned()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".to_owned()
+    } else {
+        // Rust's `Display` for f64 is the shortest round-trip representation without an
+        // exponent, exactly the digits Go's 'f' format with precision -1 produces.
+        v.to_string()
+    }
+}
+
+/// Appends a millisecond timestamp as seconds, the way Prometheus's
+/// `jsonutil.MarshalTimestamp` does: integer seconds, then `.` and exactly three digits
+/// unless the milliseconds are zero (`1435781451.780`, `1435781451`, `-0.500`).
+pub fn write_timestamp(out: &mut String, t: i64) {
+    let abs = t.unsigned_abs();
+    if t < 0 {
+        out.push('-');
+    }
+    let _ = write!(out, "{}", abs / 1000);
+    let fraction = abs % 1000;
+    if fraction != 0 {
+        let _ = write!(out, ".{fraction:03}");
+    }
+}
+
+/// Appends a label set as a JSON object (labels are already sorted by name).
+pub(crate) fn write_labels(out: &mut String, labels: &Labels) {
+    out.push('{');
+    for (i, (name, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, name);
+        out.push(':');
+        write_str(out, value);
+    }
+    out.push('}');
+}
+
+/// Appends `[t,"v"]`.
+fn write_point(out: &mut String, t: i64, v: f64) {
+    out.push('[');
+    write_timestamp(out, t);
+    out.push_str(",\"");
+    out.push_str(&format_float(v));
+    out.push_str("\"]");
+}
+
+fn write_series(out: &mut String, series: &Series) {
+    out.push_str("{\"metric\":");
+    write_labels(out, &series.metric);
+    out.push_str(",\"values\":[");
+    for (i, p) in series.floats.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_point(out, p.t, p.f);
+    }
+    out.push_str("]}");
+}
+
+/// Appends a query result as Prometheus's `queryData`:
+/// `{"resultType":"vector","result":[...]}`.
+pub fn write_query_data(out: &mut String, value: &Value) {
+    out.push_str("{\"resultType\":\"");
+    out.push_str(value.type_name());
+    out.push_str("\",\"result\":");
+    match value {
+        Value::Scalar(s) => write_point(out, s.t, s.v),
+        Value::String(s) => {
+            out.push('[');
+            write_timestamp(out, s.t);
+            out.push(',');
+            write_str(out, &s.v);
+            out.push(']');
+        }
+        Value::Vector(samples) => {
+            out.push('[');
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                write_labels(out, &s.metric);
+                out.push_str(",\"value\":");
+                write_point(out, s.t, s.f);
+                out.push('}');
+            }
+            out.push(']');
+        }
+        Value::Matrix(series) => {
+            out.push('[');
+            for (i, s) in series.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_series(out, s);
+            }
+            out.push(']');
+        }
+    }
+    out.push('}');
+}
+
+/// Appends a list of strings as a JSON array.
+pub(crate) fn write_str_list<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
+    out.push('[');
+    for (i, s) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, s);
+    }
+    out.push(']');
+}
+
+/// A `serde_json` formatter that escapes strings as Go does (see [`write_str`]).
+pub(crate) struct GoFormatter;
+
+impl serde_json::ser::Formatter for GoFormatter {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut escaped = String::with_capacity(fragment.len());
+        escape_into(&mut escaped, fragment);
+        writer.write_all(escaped.as_bytes())
+    }
+
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        char_escape: serde_json::ser::CharEscape,
+    ) -> io::Result<()> {
+        use serde_json::ser::CharEscape;
+        let s: String = match char_escape {
+            CharEscape::Quote => "\\\"".into(),
+            CharEscape::ReverseSolidus => "\\\\".into(),
+            CharEscape::LineFeed => "\\n".into(),
+            CharEscape::CarriageReturn => "\\r".into(),
+            CharEscape::Tab => "\\t".into(),
+            CharEscape::Solidus => "/".into(),
+            CharEscape::Backspace => "\\u0008".into(),
+            CharEscape::FormFeed => "\\u000c".into(),
+            CharEscape::AsciiControl(byte) => format!("\\u{byte:04x}"),
+        };
+        writer.write_all(s.as_bytes())
+    }
+}
+
+/// Serializes `value` with Go's escaping.
+pub(crate) fn to_go_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    let mut buf = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, GoFormatter);
+    value
+        .serialize(&mut ser)
+        .expect("serializing plain structs, maps and strings to memory cannot fail");
+    String::from_utf8(buf).expect("serde_json writes UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_format_like_go_strconv_f_minus_one() {
+        let cases = [
+            (1.0, "1"),
+            (0.1, "0.1"),
+            (-0.0, "-0"),
+            (1e21, "1000000000000000000000"),
+            (1.5e-7, "0.00000015"),
+            (123456789.125, "123456789.125"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (
+                f64::MIN_POSITIVE * 0.5,
+                "0.000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000011125369292536007",
+            ),
+        ];
+        for (v, want) in cases {
+            assert_eq!(format_float(v), want, "{v:?}");
+        }
+        assert_eq!(
+            format_float(f64::MAX),
+            format!("17976931348623157{}", "0".repeat(292))
+        );
+    }
+
+    #[test]
+    fn timestamps_are_seconds_with_three_fraction_digits() {
+        let cases = [
+            (1_435_781_451_781, "1435781451.781"),
+            (1_435_781_451_780, "1435781451.780"),
+            (1_435_781_451_000, "1435781451"),
+            (5, "0.005"),
+            (-500, "-0.500"),
+            (-1_500, "-1.500"),
+            (0, "0"),
+        ];
+        for (t, want) in cases {
+            let mut out = String::new();
+            write_timestamp(&mut out, t);
+            assert_eq!(out, want);
+        }
+    }
+
+    #[test]
+    fn strings_escape_like_go() {
+        let mut out = String::new();
+        write_str(&mut out, "a<b>&\"\\\n\t\u{1}\u{8}\u{2028}é");
+        assert_eq!(out, r#""a\u003cb\u003e\u0026\"\\\n\t\u0001\u0008\u2028é""#);
+        assert_eq!(
+            to_go_json(&serde_json::json!({"k": "a<b\u{8}\u{c}"})),
+            r#"{"k":"a\u003cb\u0008\u000c"}"#
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! The web layer of the Prometheus server: HTTP API v1, readiness and lifecycle endpoints,
+//! and the server's own `/metrics`, on hyper.
+//!
+//! Only this crate knows the JSON shapes of the API and chooses HTTP status codes (see
+//! [`ErrorType::status`], the one mapping from API errors to status and `errorType`).
+//! Answers are byte-for-byte Prometheus's: the envelope
+//! `{"status":"success","data":...,"warnings":[...],"infos":[...]}`, timestamps as seconds
+//! (`1435781451.781`), sample values as Go-formatted strings (`"+Inf"`), parameters parsed
+//! as Go parses them (RFC 3339 or unix seconds, durations or float seconds).
+//!
+//! Main types:
+//! - [`Handler`], built from [`Options`] (the storage and engine it queries, flags, build
+//!   info, the lifecycle channels): [`Handler::handle`] answers one request, in process.
+//! - [`serve`] runs a handler on a listener from [`listen`] until shut down gracefully.
+//! - [`Status`]: readiness, the applied configuration and reload outcome, written by the
+//!   binary and read by `/-/ready`, `/api/v1/status/*` and `/metrics`.
+//! - [`ApiError`] / [`ErrorType`] and the crate's [`Error`].
+//!
+//! Endpoints of features the server does not have yet (targets, rules, alerts, metadata,
+//! exemplars, TSDB status and admin, remote read, federation) answer
+//! `501 {"status":"error","errorType":"unavailable","error":"... is not available yet ..."}`
+//! instead of made-up data.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use std::sync::Arc;
+//! use storage::{Appendable, MemStorage};
+//!
+//! let db = Arc::new(MemStorage::new());
+//! let mut app = db.appender();
+//! app.append(0, &model::Labels::from_pairs([("__name__", "up")]), 1_000, 1.0).unwrap();
+//! app.commit().unwrap();
+//!
+//! let status = Arc::new(web::Status::new(std::time::SystemTime::now()));
+//! status.set_readiness(web::Readiness::Ready);
+//! let (reload, _requests) = tokio::sync::mpsc::channel(1);
+//! let handler = web::Handler::new(web::Options {
+//!     queryable: db,
+//!     engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
+//!     status,
+//!     enable_lifecycle: false,
+//!     enable_admin_api: false,
+//!     route_prefix: "/".into(),
+//!     flags: Default::default(),
+//!     build_info: Default::default(),
+//!     storage_retention: "15d".into(),
+//!     quit: Default::default(),
+//!     reload,
+//! });
+//! let req = http::Request::get("/api/v1/query?query=up&time=2")
+//!     .body(http_body_util::Empty::<bytes::Bytes>::new())
+//!     .unwrap();
+//! let resp = handler.handle(req).await;
+//! let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+//! assert_eq!(
+//!     body,
+//!     r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up"},"value":[2,"1"]}]}}"#
+//! );
+//! # }
+//! ```
+
+mod api;
+mod error;
+mod handler;
+mod json;
+mod metrics;
+mod params;
+mod server;
+mod status;
+mod timefmt;
+
+pub use error::{ApiError, Error, ErrorType, Result};
+pub use handler::{BuildInfo, Handler, Options, ReloadRequest};
+pub use json::{format_float, write_query_data, write_timestamp};
+pub use server::{listen, serve};
+pub use status::{Readiness, Status};
+pub use timefmt::format_log_time;

@@ -1,0 +1,217 @@
+//! The server's own metrics on `/metrics`, under Prometheus's names, in the text format.
+//!
+//! Only metrics whose values are real are exposed: build info, configuration reload
+//! outcome (from [`Status`](crate::Status)), HTTP requests counted by this handler, and
+//! process start time and resident memory (from `/proc`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use crate::BuildInfo;
+use crate::status::Status;
+
+/// Counts of answered HTTP requests by (handler, status code).
+#[derive(Debug, Default)]
+pub(crate) struct HttpMetrics {
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+}
+
+impl HttpMetrics {
+    pub(crate) fn observe(&self, handler: &'static str, code: u16) {
+        let mut map = self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry((handler, code)).or_insert(0) += 1;
+    }
+
+    fn snapshot(&self) -> BTreeMap<(&'static str, u16), u64> {
+        self.requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Formats a sample value as the Go client library does in the text format
+/// (`strconv.FormatFloat(v, 'g', -1, 64)`).
+pub(crate) fn format_sample_value(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".to_owned();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits with a bare exponent (`1.5e-7`),
+    // which is the decimal exponent Go decides on: `%e` form below 1e-4 and from 1e6 up
+    // (precision 6 for shortest formatting), `%f` form otherwise.
+    let s = format!("{v:e}");
+    let (mantissa, e) = s.split_once('e').expect("`{:e}` always writes an exponent");
+    let exp: i32 = e.parse().expect("`{:e}` writes an integer exponent");
+    if !(-4..6).contains(&exp) {
+        let (sign, digits) = e.strip_prefix('-').map_or(("+", e), |d| ("-", d));
+        format!("{mantissa}e{sign}{digits:0>2}")
+    } else {
+        v.to_string()
+    }
+}
+
+/// Go's label value escaping in the text format: backslash, double quote and newline.
+fn escape_label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The resident set size of this process in bytes: `VmRSS` of `/proc/self/status` (in
+/// kB). This is the same number as `/proc/self/statm`'s resident pages times the page
+/// size, without having to know the page size.
+fn resident_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Maps Rust's architecture names to Go's `GOARCH`, which the `goarch` label carries.
+fn goarch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+/// Renders every self-metric in the text exposition format (0.0.4), families sorted by
+/// name as the Go client does.
+pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> String {
+    let mut out = String::new();
+
+    family(
+        &mut out,
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory size in bytes.",
+    );
+    if let Some(rss) = resident_memory_bytes() {
+        #[allow(clippy::cast_precision_loss)]
+        let _ = writeln!(
+            out,
+            "process_resident_memory_bytes {}",
+            format_sample_value(rss as f64)
+        );
+    }
+    family(
+        &mut out,
+        "process_start_time_seconds",
+        "gauge",
+        "Start time of the process since unix epoch in seconds.",
+    );
+    #[allow(clippy::cast_precision_loss)]
+    let _ = writeln!(
+        out,
+        "process_start_time_seconds {}",
+        format_sample_value(status.start_time_ms() as f64 / 1000.0)
+    );
+
+    family(
+        &mut out,
+        "prometheus_build_info",
+        "gauge",
+        "A metric with a constant '1' value labeled by version, revision, branch, goversion from which prometheus was built, and the goos and goarch for the build.",
+    );
+    let _ = writeln!(
+        out,
+        "prometheus_build_info{{branch=\"{}\",goarch=\"{}\",goos=\"{}\",goversion=\"{}\",revision=\"{}\",tags=\"\",version=\"{}\"}} 1",
+        escape_label_value(&build.branch),
+        goarch(),
+        std::env::consts::OS,
+        escape_label_value(&build.go_version),
+        escape_label_value(&build.revision),
+        escape_label_value(&build.version),
+    );
+
+    family(
+        &mut out,
+        "prometheus_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "Timestamp of the last successful configuration reload.",
+    );
+    #[allow(clippy::cast_precision_loss)]
+    let _ = writeln!(
+        out,
+        "prometheus_config_last_reload_success_timestamp_seconds {}",
+        format_sample_value((status.last_reload_success_ms() / 1000) as f64)
+    );
+    family(
+        &mut out,
+        "prometheus_config_last_reload_successful",
+        "gauge",
+        "Whether the last configuration reload attempt was successful.",
+    );
+    let _ = writeln!(
+        out,
+        "prometheus_config_last_reload_successful {}",
+        u8::from(status.last_reload_successful())
+    );
+
+    family(
+        &mut out,
+        "prometheus_http_requests_total",
+        "counter",
+        "Counter of HTTP requests.",
+    );
+    // Sorted by label values (code, then handler), as the Go client sorts series.
+    let mut series: Vec<((&str, u16), u64)> = http.snapshot().into_iter().collect();
+    series.sort_by(|((h1, c1), _), ((h2, c2), _)| (c1, h1).cmp(&(c2, h2)));
+    for ((handler, code), n) in series {
+        #[allow(clippy::cast_precision_loss)]
+        let _ = writeln!(
+            out,
+            "prometheus_http_requests_total{{code=\"{code}\",handler=\"{}\"}} {}",
+            escape_label_value(handler),
+            format_sample_value(n as f64)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_values_format_like_go_g() {
+        let cases = [
+            (1.0, "1"),
+            (0.5, "0.5"),
+            (1_700_000_000.123, "1.700000000123e+09"),
+            (123_456.0, "123456"),
+            (1e21, "1e+21"),
+            (1.5e-7, "1.5e-07"),
+            (0.0001, "0.0001"),
+            (123_456_789.0, "1.23456789e+08"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(format_sample_value(v), want, "{v}");
+        }
+    }
+}

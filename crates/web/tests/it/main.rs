@@ -1,0 +1,534 @@
+//! Drives the web handler in process over a `storage::MemStorage` and checks the exact
+//! bodies Prometheus would answer.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use model::Labels;
+use storage::{Appendable, MemStorage};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use web::{Handler, Options, Readiness, ReloadRequest, Status};
+
+struct Server {
+    handler: Handler,
+    quit: CancellationToken,
+    reloads: mpsc::Receiver<ReloadRequest>,
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(pairs.iter().copied())
+}
+
+/// A handler over a small store:
+/// - `up{instance="x",job="a"}`: 1 at 1s and 2s;
+/// - `up{instance="y",job="b"}`: 0 at 1s, 1 at 2s;
+/// - `go_goroutines{job="a"}`: 42.5 at 1s.
+fn server(lifecycle: bool) -> Server {
+    let db = Arc::new(MemStorage::new());
+    let mut app = db.appender();
+    let x = labels(&[("__name__", "up"), ("instance", "x"), ("job", "a")]);
+    let y = labels(&[("__name__", "up"), ("instance", "y"), ("job", "b")]);
+    let g = labels(&[("__name__", "go_goroutines"), ("job", "a")]);
+    app.append(0, &x, 1_000, 1.0).unwrap();
+    app.append(0, &x, 2_000, 1.0).unwrap();
+    app.append(0, &y, 1_000, 0.0).unwrap();
+    app.append(0, &y, 2_000, 1.0).unwrap();
+    app.append(0, &g, 1_000, 42.5).unwrap();
+    app.commit().unwrap();
+
+    let status = Arc::new(Status::new(SystemTime::now()));
+    status.set_readiness(Readiness::Ready);
+    let cfg = config::Config::load_str(
+        "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: prometheus\n    basic_auth: {username: u, password: hunter2}\n    static_configs: [{targets: ['localhost:9090']}]\n",
+        "",
+    )
+    .unwrap();
+    status.record_reload(Some(Arc::new(cfg)), SystemTime::now());
+    let (reload, reloads) = mpsc::channel(1);
+    let quit = CancellationToken::new();
+    let handler = Handler::new(Options {
+        queryable: db,
+        engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
+        status,
+        enable_lifecycle: lifecycle,
+        enable_admin_api: false,
+        route_prefix: "/".into(),
+        flags: [
+            ("query.timeout".to_owned(), "2m".to_owned()),
+            ("web.enable-lifecycle".to_owned(), lifecycle.to_string()),
+        ]
+        .into_iter()
+        .collect(),
+        build_info: web::BuildInfo {
+            version: "0.1.0".into(),
+            revision: "abc".into(),
+            branch: "main".into(),
+            build_user: "me@host".into(),
+            build_date: "20261124-00:00:00".into(),
+            go_version: "rust1.95".into(),
+        },
+        storage_retention: "15d".into(),
+        quit: quit.clone(),
+        reload,
+    });
+    Server {
+        handler,
+        quit,
+        reloads,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+async fn send(handler: &Handler, req: Request<Full<Bytes>>) -> Answer {
+    let resp = handler.handle(req).await;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+async fn get(handler: &Handler, uri: &str) -> Answer {
+    send(handler, Request::get(uri).body(Full::default()).unwrap()).await
+}
+
+async fn post_form(handler: &Handler, uri: &str, form: &str) -> Answer {
+    let req = Request::post(uri)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(form.to_owned())))
+        .unwrap();
+    send(handler, req).await
+}
+
+#[tokio::test]
+async fn instant_query_returns_a_vector() {
+    let s = server(false);
+    let a = get(&s.handler, "/api/v1/query?query=up&time=2").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.headers["content-type"], "application/json");
+    assert_eq!(
+        a.body,
+        concat!(
+            r#"{"status":"success","data":{"resultType":"vector","result":["#,
+            r#"{"metric":{"__name__":"up","instance":"x","job":"a"},"value":[2,"1"]},"#,
+            r#"{"metric":{"__name__":"up","instance":"y","job":"b"},"value":[2,"1"]}]}}"#
+        )
+    );
+}
+
+#[tokio::test]
+async fn instant_query_at_fractional_rfc3339_time() {
+    let s = server(false);
+    let a = get(
+        &s.handler,
+        "/api/v1/query?query=go_goroutines&time=1970-01-01T00:00:01.781Z",
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"go_goroutines","job":"a"},"value":[1.781,"42.5"]}]}}"#
+    );
+}
+
+#[tokio::test]
+async fn instant_query_returns_a_matrix_for_a_range_selector() {
+    let s = server(false);
+    let a = get(
+        &s.handler,
+        "/api/v1/query?query=up%7Bjob%3D%22b%22%7D%5B5s%5D&time=2.5",
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"up","instance":"y","job":"b"},"values":[[1,"0"],[2,"1"]]}]}}"#
+    );
+}
+
+#[tokio::test]
+async fn scalar_and_string_results() {
+    let s = server(false);
+    let a = get(&s.handler, "/api/v1/query?query=1%2F0&time=1435781451.781").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"resultType":"scalar","result":[1435781451.781,"+Inf"]}}"#
+    );
+    let a = get(&s.handler, "/api/v1/query?query=%22a%3Cb%22&time=10").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"resultType":"string","result":[10,"a\u003cb"]}}"#
+    );
+}
+
+#[tokio::test]
+async fn post_form_query_prefers_body_values() {
+    let s = server(false);
+    let a = post_form(
+        &s.handler,
+        "/api/v1/query?query=nonexistent",
+        "query=sum(up)&time=2",
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[2,"2"]}]}}"#
+    );
+}
+
+#[tokio::test]
+async fn range_query_returns_a_matrix() {
+    let s = server(false);
+    let a = get(
+        &s.handler,
+        "/api/v1/query_range?query=up%7Bjob%3D%22b%22%7D&start=1&end=3&step=1",
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"up","instance":"y","job":"b"},"values":[[1,"0"],[2,"1"],[3,"1"]]}]}}"#
+    );
+    let a = get(
+        &s.handler,
+        "/api/v1/query_range?query=time()&start=0&end=1&step=500ms",
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[0,"0"],[0.500,"0.5"],[1,"1"]]}]}}"#
+    );
+}
+
+#[tokio::test]
+async fn range_query_parameter_errors() {
+    let s = server(false);
+    let cases = [
+        (
+            "/api/v1/query_range?query=up&start=x&end=1&step=1",
+            r#"invalid parameter \"start\": cannot parse \"x\" to a valid timestamp"#,
+        ),
+        (
+            "/api/v1/query_range?query=up&start=2&end=1&step=1",
+            r#"invalid parameter \"end\": end timestamp must not be before start time"#,
+        ),
+        (
+            "/api/v1/query_range?query=up&start=1&end=2&step=0",
+            r#"invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer"#,
+        ),
+        (
+            "/api/v1/query_range?query=up&start=0&end=11001&step=1",
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ),
+        (
+            "/api/v1/query_range?query=up%5B5m%5D&start=0&end=1&step=1",
+            r#"invalid parameter \"query\": invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"#,
+        ),
+    ];
+    for (uri, message) in cases {
+        let a = get(&s.handler, uri).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(
+            a.body,
+            format!(r#"{{"status":"error","errorType":"bad_data","error":"{message}"}}"#),
+            "{uri}"
+        );
+    }
+    // Exactly 11,000 points is still allowed.
+    let a = get(
+        &s.handler,
+        "/api/v1/query_range?query=1&start=0&end=11000&step=1",
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bad_query_is_bad_data_with_the_parsers_message() {
+    let s = server(false);
+    let a = get(&s.handler, "/api/v1/query?query=foo%7B").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:5: parse error: unexpected end of input inside braces"}"#
+    );
+}
+
+#[tokio::test]
+async fn bad_time_parameter_is_bad_data() {
+    let s = server(false);
+    let a = get(&s.handler, "/api/v1/query?query=up&time=yesterday").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"time\": Invalid time value for 'time': cannot parse \"yesterday\" to a valid timestamp"}"#
+    );
+    let a = get(&s.handler, "/api/v1/query?query=up&timeout=soon").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"timeout\": cannot parse \"soon\" to a valid duration"}"#
+    );
+}
+
+#[tokio::test]
+async fn execution_errors_are_422() {
+    let s = server(false);
+    // An invalid regular expression is only found while evaluating.
+    let a = get(
+        &s.handler,
+        "/api/v1/query?query=label_replace(up%2C%22a%22%2C%22b%22%2C%22c%22%2C%22(%22)&time=2",
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(
+        a.body
+            .starts_with(r#"{"status":"error","errorType":"execution","error":"#),
+        "{}",
+        a.body
+    );
+}
+
+#[tokio::test]
+async fn series_lists_matching_label_sets() {
+    let s = server(false);
+    let a = get(
+        &s.handler,
+        "/api/v1/series?match[]=up&match[]=go_goroutines&start=0&end=10",
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        concat!(
+            r#"{"status":"success","data":[{"__name__":"go_goroutines","job":"a"},"#,
+            r#"{"__name__":"up","instance":"x","job":"a"},{"__name__":"up","instance":"y","job":"b"}]}"#
+        )
+    );
+    let a = post_form(&s.handler, "/api/v1/series", "match[]=up&limit=1").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":[{"__name__":"up","instance":"x","job":"a"}],"warnings":["results truncated due to limit"]}"#
+    );
+    let a = get(&s.handler, "/api/v1/series").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"bad_data","error":"no match[] parameter provided"}"#
+    );
+    let a = get(&s.handler, "/api/v1/series?match[]=up&start=abc").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"start\": Invalid time value for 'start': cannot parse \"abc\" to a valid timestamp"}"#
+    );
+}
+
+#[tokio::test]
+async fn labels_and_label_values() {
+    let s = server(false);
+    let a = get(&s.handler, "/api/v1/labels").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":["__name__","instance","job"]}"#
+    );
+    let a = get(&s.handler, "/api/v1/labels?match[]=go_goroutines").await;
+    assert_eq!(a.body, r#"{"status":"success","data":["__name__","job"]}"#);
+    let a = get(&s.handler, "/api/v1/label/job/values").await;
+    assert_eq!(a.body, r#"{"status":"success","data":["a","b"]}"#);
+    let a = get(
+        &s.handler,
+        "/api/v1/label/__name__/values?match[]=%7Bjob%3D%22a%22%7D&limit=1",
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":["go_goroutines"],"warnings":["results truncated due to limit"]}"#
+    );
+    let a = get(
+        &s.handler,
+        "/api/v1/label/instance/values?match[]=up%7Bjob%3D%22b%22%7D&match[]=nothing",
+    )
+    .await;
+    assert_eq!(a.body, r#"{"status":"success","data":["y"]}"#);
+    // No sample of any series lies in [100s, 200s].
+    let a = get(&s.handler, "/api/v1/label/job/values?start=100&end=200").await;
+    assert_eq!(a.body, r#"{"status":"success","data":[]}"#);
+}
+
+#[tokio::test]
+async fn format_and_parse_query() {
+    let s = server(false);
+    let a = get(
+        &s.handler,
+        "/api/v1/format_query?query=sum(rate(up%5B5m%5D))by(job)",
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":"sum by (job) (rate(up[5m]))"}"#
+    );
+    let a = get(&s.handler, "/api/v1/parse_query?query=-1").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"type":"numberLiteral","val":"-1"}}"#
+    );
+    let a = get(&s.handler, "/api/v1/parse_query?query=-%22x%22").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn status_endpoints() {
+    let s = server(false);
+    let a = get(&s.handler, "/api/v1/status/buildinfo").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"version":"0.1.0","revision":"abc","branch":"main","buildUser":"me@host","buildDate":"20261124-00:00:00","goVersion":"rust1.95"}}"#
+    );
+    let a = get(&s.handler, "/api/v1/status/flags").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"query.timeout":"2m","web.enable-lifecycle":"false"}}"#
+    );
+    let a = get(&s.handler, "/api/v1/status/config").await;
+    assert!(
+        a.body
+            .starts_with(r#"{"status":"success","data":{"yaml":"global:\n"#),
+        "{}",
+        a.body
+    );
+    assert!(
+        a.body.contains("\u{3c}secret\u{3e}") || a.body.contains(r"\u003csecret\u003e"),
+        "{}",
+        a.body
+    );
+    assert!(!a.body.contains("hunter2"), "{}", a.body);
+    let a = get(&s.handler, "/api/v1/status/runtimeinfo").await;
+    assert!(
+        a.body.contains(r#""reloadConfigSuccess":true"#),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains(r#""storageRetention":"15d""#), "{}", a.body);
+}
+
+#[tokio::test]
+async fn features_not_built_yet_answer_unavailable() {
+    let s = server(false);
+    let a = get(&s.handler, "/api/v1/targets").await;
+    assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"unavailable","error":"scraping (targets) is not available yet in this server"}"#
+    );
+    let a = post_form(&s.handler, "/api/v1/admin/tsdb/snapshot", "").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"unavailable","error":"admin APIs disabled"}"#
+    );
+    let a = get(&s.handler, "/api/v1/nonexistent").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn readiness_gates_the_api() {
+    let s = server(false);
+    s.handler.status().set_readiness(Readiness::NotReady);
+    let a = get(&s.handler, "/-/ready").await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(a.body, "Service Unavailable");
+    assert_eq!(a.headers["x-prometheus-stopping"], "false");
+    let a = get(&s.handler, "/api/v1/query?query=up").await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    let a = get(&s.handler, "/-/healthy").await;
+    assert_eq!(a.body, "Prometheus Server is Healthy.\n");
+    s.handler.status().set_readiness(Readiness::Ready);
+    let a = get(&s.handler, "/-/ready").await;
+    assert_eq!(a.body, "Prometheus Server is Ready.\n");
+}
+
+#[tokio::test]
+async fn lifecycle_endpoints_need_the_flag() {
+    let s = server(false);
+    let a = post_form(&s.handler, "/-/quit", "").await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(a.body, "Lifecycle API is not enabled.");
+    assert!(!s.quit.is_cancelled());
+    let a = get(&s.handler, "/-/reload").await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(a.body, "Only POST or PUT requests allowed");
+}
+
+#[tokio::test]
+async fn lifecycle_quit_and_reload() {
+    let mut s = server(true);
+    let handler = s.handler.clone();
+    let reload = tokio::spawn(async move { post_form(&handler, "/-/reload", "").await });
+    let answer = s.reloads.recv().await.expect("a reload request");
+    answer.send(Err("bad config".into())).unwrap();
+    let a = reload.await.unwrap();
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(a.body, "failed to reload config: bad config\n");
+
+    let a = post_form(&s.handler, "/-/quit", "").await;
+    assert_eq!(a.body, "Requesting termination... Goodbye!");
+    assert!(s.quit.is_cancelled());
+    let a = post_form(&s.handler, "/-/quit", "").await;
+    assert_eq!(a.body, "Termination already in progress.");
+}
+
+#[tokio::test]
+async fn gzip_when_accepted() {
+    let s = server(false);
+    let req = Request::get("/api/v1/labels")
+        .header("Accept-Encoding", "gzip, deflate")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let resp = s.handler.handle(req).await;
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let mut plain = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+        .unwrap();
+    assert_eq!(
+        plain,
+        r#"{"status":"success","data":["__name__","instance","job"]}"#
+    );
+}
+
+#[tokio::test]
+async fn self_metrics_count_requests() {
+    let s = server(false);
+    get(&s.handler, "/api/v1/query?query=up").await;
+    get(&s.handler, "/api/v1/query?query=up%7B").await;
+    let a = get(&s.handler, "/metrics").await;
+    assert!(
+        a.body
+            .contains("prometheus_http_requests_total{code=\"200\",handler=\"/api/v1/query\"} 1\n"),
+        "{}",
+        a.body
+    );
+    assert!(
+        a.body
+            .contains("prometheus_http_requests_total{code=\"400\",handler=\"/api/v1/query\"} 1\n"),
+        "{}",
+        a.body
+    );
+    assert!(
+        a.body
+            .contains("prometheus_config_last_reload_successful 1\n")
+    );
+    assert!(a.body.contains("prometheus_build_info{branch=\"main\","));
+    assert!(
+        a.body
+            .contains("# TYPE process_resident_memory_bytes gauge\n")
+    );
+}
