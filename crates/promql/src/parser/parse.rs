@@ -122,18 +122,22 @@ pub fn unquote(s: &str) -> Result<String, String> {
     let mut bytes: Vec<u8> = Vec::new();
     let mut it = body.chars().peekable();
     // Go's Unquote works on bytes: \x and octal escapes produce raw bytes. Go keeps invalid
-    // UTF-8 in the string; Rust strings cannot hold it, so such bytes become U+FFFD.
-    let flush = |bytes: &mut Vec<u8>, out: &mut String| {
+    // UTF-8 in the string (and fails later, e.g. on an invalid label name); Rust strings cannot
+    // hold it, so it is rejected here.
+    let flush = |bytes: &mut Vec<u8>, out: &mut String| -> Result<(), String> {
         if !bytes.is_empty() {
-            out.push_str(&String::from_utf8_lossy(&std::mem::take(bytes)));
+            let s = String::from_utf8(std::mem::take(bytes))
+                .map_err(|_| "invalid UTF-8 rune".to_string())?;
+            out.push_str(&s);
         }
+        Ok(())
     };
     while let Some(c) = it.next() {
         if c == q || c == '\n' {
             return Err("invalid syntax".to_string());
         }
         if c != '\\' {
-            flush(&mut bytes, &mut out);
+            flush(&mut bytes, &mut out)?;
             out.push(c);
             continue;
         }
@@ -158,7 +162,7 @@ pub fn unquote(s: &str) -> Result<String, String> {
             _ => None,
         };
         if let Some(c) = simple {
-            flush(&mut bytes, &mut out);
+            flush(&mut bytes, &mut out)?;
             out.push(c);
             continue;
         }
@@ -179,7 +183,7 @@ pub fn unquote(s: &str) -> Result<String, String> {
         }
         match e {
             'u' | 'U' => {
-                flush(&mut bytes, &mut out);
+                flush(&mut bytes, &mut out)?;
                 out.push(char::from_u32(v).ok_or_else(|| "invalid syntax".to_string())?);
             }
             _ => {
@@ -190,7 +194,7 @@ pub fn unquote(s: &str) -> Result<String, String> {
             }
         }
     }
-    flush(&mut bytes, &mut out);
+    flush(&mut bytes, &mut out)?;
     Ok(out)
 }
 
@@ -514,16 +518,7 @@ impl<'a> Parser<'a> {
             }
             TokenKind::String => {
                 self.next();
-                let val = unquote(tok.text(self.input)).map_err(|e| {
-                    self.err(
-                        tok.start,
-                        tok.end,
-                        format!(
-                            "error unquoting string {}: {e}",
-                            model::strconv::quote(tok.text(self.input))
-                        ),
-                    )
-                })?;
+                let val = self.unquote_token(&tok)?;
                 Ok(Expr::StringLiteral(StringLiteral {
                     val,
                     pos: PosRange::new(tok.start, tok.end),

@@ -188,10 +188,9 @@ fn ast_shapes() {
         (r#""\"""#, "\""),
         ("`a\\b`", "a\\b"),
         (r#""\xc3\xa9""#, "é"),
-        // Go keeps invalid UTF-8 bytes; we replace them.
         (
-            r#""\xFF\377\u1234\U00010111\U0001011111☺""#,
-            "\u{fffd}\u{fffd}\u{1234}\u{10111}\u{10111}11☺",
+            r#""\u1234\U00010111\U0001011111☺""#,
+            "\u{1234}\u{10111}\u{10111}11☺",
         ),
         (
             r#""\a\b\f\n\r\t\v\\\" - ""#,
@@ -318,6 +317,12 @@ fn errors_match_go() {
             "unary expression only allowed on expressions of type scalar or instant vector, got \"range vector\"",
         ),
         ("*test", "unexpected <op:*>"),
+        // Go keeps invalid UTF-8 in strings; Rust strings cannot, so we reject it.
+        (r#""\xFF\377""#, "1:1: parse error: invalid UTF-8 rune"),
+        (
+            r#"count_values("a\xc5z", x)"#,
+            "1:14: parse error: invalid UTF-8 rune",
+        ),
         ("@@", "1:1: parse error: unexpected <op:@>"),
         (
             "1 offset 1d",
