@@ -716,6 +716,34 @@ fn config_trials(dir: &Path) -> Vec<Trial> {
             }));
         }
     }
+    // Go's TestElideSecrets: printing never reveals a secret.
+    let conf = dir.join("conf.good.yml");
+    trials.push(Trial::test(
+        "config/conf.good.yml/secrets_elided",
+        move || {
+            let printed = load(&conf)?.to_yaml();
+            for secret in [
+                "mysecret",
+                "multiline",
+                "testAppSecret",
+                "testConsumerKey",
+                "hole",
+                "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+                "\"456\"",
+            ] {
+                if printed.contains(secret) {
+                    return Err(format!("printed config reveals {secret:?}:\n{printed}").into());
+                }
+            }
+            // Go prints 25 markers; we treat a few more SD credentials as secrets (the OVHcloud
+            // consumer key, STACKIT keys, OCI key passphrase), never fewer.
+            let n = printed.matches("<secret>").count();
+            if n < 25 {
+                return Err(format!("{n} <secret> markers, Go prints 25:\n{printed}").into());
+            }
+            Ok(())
+        },
+    ));
     // Agent mode (Go's TestAgentMode) and the OTLP files that only fail with legacy names.
     for (name, want) in [
         (
