@@ -167,7 +167,15 @@ impl Engine {
         step: i64,
     ) -> Result<QueryResult> {
         let expr = parser::parse_expr(query)?;
-        self.range_query_expr(queryable, &expr, query, start, end, step, &QueryOpts::default())
+        self.range_query_expr(
+            queryable,
+            &expr,
+            query,
+            start,
+            end,
+            step,
+            &QueryOpts::default(),
+        )
     }
 
     /// Evaluates a parsed expression at `t` with per-query options. `query` is the text the
@@ -201,7 +209,9 @@ impl Engine {
             ));
         }
         if end < start {
-            return Err(Error::Eval("end timestamp must not be before start time".into()));
+            return Err(Error::Eval(
+                "end timestamp must not be before start time".into(),
+            ));
         }
         let ty = expr.value_type();
         if ty != parser::ValueType::Vector && ty != parser::ValueType::Scalar {
@@ -254,13 +264,7 @@ impl Engine {
         let mut hints = HashMap::new();
         let (mint, maxt) = collect_hints(&expr, start, end, step, lookback, self, &mut hints);
         let querier = queryable.querier(mint, maxt).map_err(Error::Storage)?;
-        let ctx = eval::QueryCtx::new(
-            querier,
-            hints,
-            deadline,
-            opts.cancel.clone(),
-            query_text,
-        );
+        let ctx = eval::QueryCtx::new(querier, hints, deadline, opts.cancel.clone(), query_text);
         let instant = step == 0;
         let mut ev = Evaluator {
             start,
@@ -308,9 +312,12 @@ impl Drop for SlotGuard<'_> {
 /// [`parser::StepInvariantExpr`] (Go's `PreprocessExpr`).
 fn preprocess(expr: &Expr, start: i64, end: i64, step: i64) -> Result<Expr> {
     let mut e = expr.clone();
-    let step_s = step as f64 / 1000.0;
-    let range_s = (end - start) as f64 / 1000.0;
-    resolve_durations(&mut e, step_s, range_s)?;
+    let times = parser::QueryTimes {
+        start: start as f64 / 1000.0,
+        end: end as f64 / 1000.0,
+        step: step as f64 / 1000.0,
+    };
+    resolve_durations(&mut e, &times)?;
     let (_, wrap) = wrap_invariant(&mut e, start, end);
     if wrap {
         e = Expr::StepInvariant(parser::StepInvariantExpr { expr: Box::new(e) });
@@ -318,8 +325,8 @@ fn preprocess(expr: &Expr, start: i64, end: i64, step: i64) -> Result<Expr> {
     Ok(e)
 }
 
-fn duration_ms(d: &parser::DurationExpr, step_s: f64, range_s: f64) -> Result<i64> {
-    let secs = d.eval_seconds(step_s, range_s);
+fn duration_ms(d: &parser::DurationExpr, times: &parser::QueryTimes) -> Result<i64> {
+    let secs = d.eval(times);
     if !secs.is_finite() {
         return Err(Error::Eval(format!(
             "duration expression evaluated to an invalid value: {secs}"
@@ -328,13 +335,13 @@ fn duration_ms(d: &parser::DurationExpr, step_s: f64, range_s: f64) -> Result<i6
     Ok((secs * 1000.0).round() as i64)
 }
 
-fn resolve_durations(e: &mut Expr, step_s: f64, range_s: f64) -> Result<()> {
+fn resolve_durations(e: &mut Expr, times: &parser::QueryTimes) -> Result<()> {
     match e {
-        Expr::VectorSelector(vs) => resolve_vs(vs, step_s, range_s)?,
+        Expr::VectorSelector(vs) => resolve_vs(vs, times)?,
         Expr::MatrixSelector(ms) => {
-            resolve_vs(&mut ms.vector_selector, step_s, range_s)?;
+            resolve_vs(&mut ms.vector_selector, times)?;
             if let Some(r) = ms.range_expr.take() {
-                ms.range = duration_ms(&r, step_s, range_s)?;
+                ms.range = duration_ms(&r, times)?;
                 if ms.range <= 0 {
                     return Err(Error::Eval(format!(
                         "{}: range duration must be positive",
@@ -345,43 +352,53 @@ fn resolve_durations(e: &mut Expr, step_s: f64, range_s: f64) -> Result<()> {
         }
         Expr::Subquery(sq) => {
             if let Some(r) = sq.range_expr.take() {
-                sq.range = duration_ms(&r, step_s, range_s)?;
+                sq.range = duration_ms(&r, times)?;
             }
             if let Some(s) = sq.step_expr.take() {
-                sq.step = duration_ms(&s, step_s, range_s)?;
+                sq.step = duration_ms(&s, times)?;
             }
             if let Some(o) = sq.original_offset_expr.take() {
-                sq.original_offset = duration_ms(&o, step_s, range_s)?;
+                sq.original_offset = duration_ms(&o, times)?;
             }
             sq.offset = sq.original_offset;
-            resolve_durations(&mut sq.expr, step_s, range_s)?;
+            resolve_durations(&mut sq.expr, times)?;
         }
         Expr::Aggregate(a) => {
             if let Some(p) = &mut a.param {
-                resolve_durations(p, step_s, range_s)?;
+                resolve_durations(p, times)?;
             }
-            resolve_durations(&mut a.expr, step_s, range_s)?;
+            resolve_durations(&mut a.expr, times)?;
         }
         Expr::Binary(b) => {
-            resolve_durations(&mut b.lhs, step_s, range_s)?;
-            resolve_durations(&mut b.rhs, step_s, range_s)?;
+            resolve_durations(&mut b.lhs, times)?;
+            resolve_durations(&mut b.rhs, times)?;
         }
         Expr::Call(c) => {
             for a in &mut c.args {
-                resolve_durations(a, step_s, range_s)?;
+                resolve_durations(a, times)?;
             }
         }
-        Expr::Paren(p) => resolve_durations(&mut p.expr, step_s, range_s)?,
-        Expr::Unary(u) => resolve_durations(&mut u.expr, step_s, range_s)?,
-        Expr::StepInvariant(s) => resolve_durations(&mut s.expr, step_s, range_s)?,
+        Expr::Paren(p) => resolve_durations(&mut p.expr, times)?,
+        Expr::Unary(u) => resolve_durations(&mut u.expr, times)?,
+        Expr::StepInvariant(s) => resolve_durations(&mut s.expr, times)?,
+        Expr::Duration(d) => {
+            // `step()`, `start()`, ... used as a scalar: a constant for the whole query.
+            let val = d.eval(times);
+            let pos = d.pos();
+            *e = Expr::NumberLiteral(parser::NumberLiteral {
+                val,
+                duration: false,
+                pos,
+            });
+        }
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
     }
     Ok(())
 }
 
-fn resolve_vs(vs: &mut parser::VectorSelector, step_s: f64, range_s: f64) -> Result<()> {
+fn resolve_vs(vs: &mut parser::VectorSelector, times: &parser::QueryTimes) -> Result<()> {
     if let Some(o) = vs.original_offset_expr.take() {
-        vs.original_offset = duration_ms(&o, step_s, range_s)?;
+        vs.original_offset = duration_ms(&o, times)?;
     }
     vs.offset = vs.original_offset;
     Ok(())
@@ -499,7 +516,7 @@ fn wrap_invariant(e: &mut Expr, start: i64, end: i64) -> (bool, bool) {
         }
         Expr::Paren(p) => wrap_invariant(&mut p.expr, start, end),
         Expr::Unary(u) => wrap_invariant(&mut u.expr, start, end),
-        Expr::StringLiteral(_) | Expr::NumberLiteral(_) => (true, false),
+        Expr::StringLiteral(_) | Expr::NumberLiteral(_) | Expr::Duration(_) => (true, false),
         Expr::StepInvariant(_) => (true, false),
     }
 }
@@ -537,7 +554,17 @@ fn collect_hints(
         interval: step,
     };
     walk_hints(
-        e, start, end, lookback, engine, ctx, None, &[], out, &mut mint, &mut maxt,
+        e,
+        start,
+        end,
+        lookback,
+        engine,
+        ctx,
+        None,
+        &[],
+        out,
+        &mut mint,
+        &mut maxt,
     );
     if maxt == i64::MIN {
         return (0, 0);
@@ -663,10 +690,30 @@ fn walk_hints(
         }
         Expr::Binary(b) => {
             walk_hints(
-                &b.lhs, start, end, lookback, engine, sq, None, &[], out, mint, maxt,
+                &b.lhs,
+                start,
+                end,
+                lookback,
+                engine,
+                sq,
+                None,
+                &[],
+                out,
+                mint,
+                maxt,
             );
             walk_hints(
-                &b.rhs, start, end, lookback, engine, sq, None, &[], out, mint, maxt,
+                &b.rhs,
+                start,
+                end,
+                lookback,
+                engine,
+                sq,
+                None,
+                &[],
+                out,
+                mint,
+                maxt,
             );
         }
         Expr::Paren(p) => walk_hints(
@@ -678,7 +725,7 @@ fn walk_hints(
         Expr::StepInvariant(s) => walk_hints(
             &s.expr, start, end, lookback, engine, sq, func, grouping, out, mint, maxt,
         ),
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Duration(_) => {}
     }
 }
 
@@ -756,6 +803,6 @@ fn set_at(e: &mut Expr, t: i64) {
         Expr::Paren(p) => set_at(&mut p.expr, t),
         Expr::Unary(u) => set_at(&mut u.expr, t),
         Expr::StepInvariant(s) => set_at(&mut s.expr, t),
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Duration(_) => {}
     }
 }

@@ -48,15 +48,23 @@ pub(crate) fn go_g(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let e = format!("{f:e}");
     let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..21).contains(&exp) {
+    if !(-4..6).contains(&exp) {
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{mant}e{sign}{:02}", exp.abs())
     } else {
@@ -83,7 +91,9 @@ pub(crate) fn extend_floats(pts: &[FPoint], mint: i64, maxt: i64, smoothed: bool
         return Vec::new();
     }
     let mut last = pts.len() - 1;
-    let first = pts[..last].partition_point(|p| p.t <= mint).saturating_sub(1);
+    let first = pts[..last]
+        .partition_point(|p| p.t <= mint)
+        .saturating_sub(1);
     if smoothed {
         last = pts[..last].partition_point(|p| p.t < maxt);
     }
@@ -167,10 +177,10 @@ const RANGE_FUNCTIONS: &[&str] = &[
 /// Evaluates a function call.
 pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val> {
     let name = c.func.name;
-    if name == "timestamp" {
-        if let Some(Expr::VectorSelector(vs)) = c.args.first().map(unwrap_arg) {
-            return timestamp_of_selector(ev, c, vs).map(Val::Matrix);
-        }
+    if name == "timestamp"
+        && let Some(Expr::VectorSelector(vs)) = c.args.first().map(unwrap_arg)
+    {
+        return timestamp_of_selector(ev, c, vs).map(Val::Matrix);
     }
     match name {
         "label_replace" => return label_replace(ev, c).map(Val::Matrix),
@@ -187,8 +197,10 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val> {
         .iter()
         .position(|a| matches!(unwrap_arg(a), Expr::MatrixSelector(_) | Expr::Subquery(_)));
     let Some(mi) = matrix_idx else {
-        if matches!(name, "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc")
-            && ev.start != ev.end
+        if matches!(
+            name,
+            "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc"
+        ) && ev.start != ev.end
         {
             ev.warn(
                 "sort is ineffective for range queries since results are always ordered by labels"
@@ -324,8 +336,10 @@ fn range_function_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Ma
         }
         if !floats.is_empty() {
             ev.add_samples(floats.len())?;
-            if (name == "rate" || name == "increase") && !labels.is_empty() {
-                if let Some(metric_name) = labels.metric_name() {
+            if (name == "rate" || name == "increase")
+                && let Some(metric_name) = labels.metric_name()
+            {
+                {
                     if !["_total", "_sum", "_count", "_bucket"]
                         .iter()
                         .any(|s| metric_name.ends_with(s))
@@ -523,7 +537,12 @@ fn range_function(
     })
 }
 
-fn extrapolated_rate(w: &[FPoint], c: &RangeCtx<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {
+fn extrapolated_rate(
+    w: &[FPoint],
+    c: &RangeCtx<'_>,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
     if c.anchored || c.smoothed {
         return extended_rate(w, c, is_counter, is_rate);
     }
@@ -595,8 +614,16 @@ fn extended_rate(w: &[FPoint], c: &RangeCtx<'_>, is_counter: bool, is_rate: bool
         if w[first].t <= c.range_start {
             first += 1;
         }
-        let inner_end = if w[last].t >= c.range_end { last } else { last + 1 };
-        let inner = if first < inner_end { &w[first..inner_end] } else { &[][..] };
+        let inner_end = if w[last].t >= c.range_end {
+            last
+        } else {
+            last + 1
+        };
+        let inner = if first < inner_end {
+            &w[first..inner_end]
+        } else {
+            &[][..]
+        };
         let mut correction = 0.0;
         let mut prev = left;
         for p in inner {
@@ -749,7 +776,11 @@ fn double_exponential_smoothing(w: &[FPoint], sf: f64, tf: f64) -> Option<f64> {
     let mut b = w[1].f - w[0].f;
     for (i, p) in w.iter().enumerate().skip(1) {
         let x = sf * p.f;
-        b = if i - 1 == 0 { b } else { tf * (s1 - s0) + (1.0 - tf) * b };
+        b = if i - 1 == 0 {
+            b
+        } else {
+            tf * (s1 - s0) + (1.0 - tf) * b
+        };
         let y = (1.0 - sf) * (s1 + b);
         s0 = s1;
         s1 = x + y;
@@ -1135,7 +1166,11 @@ fn vector_function(
                         continue;
                     }
                     let less = natsort_less(x, y);
-                    let o = if less { Ordering::Less } else { Ordering::Greater };
+                    let o = if less {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    };
                     return if desc { o.reverse() } else { o };
                 }
                 let o = a.metric.cmp(&b.metric);
@@ -1163,13 +1198,7 @@ fn vector_function(
                     drop_name: false,
                 });
             } else {
-                simple(ev, &v[0], out, |x| {
-                    if x.is_nan() || x.is_infinite() {
-                        date_fn(name, x)
-                    } else {
-                        date_fn(name, x)
-                    }
-                });
+                simple(ev, &v[0], out, |x| date_fn(name, x));
             }
         }
         "histogram_quantile" => histogram_quantile(ev, c, scalar(0), &v[1], ts, out, state),
@@ -1331,10 +1360,18 @@ fn format_openmetrics_float(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let s = go_g(f);
-    if s.contains(['.', 'e']) { s } else { format!("{s}.0") }
+    if s.contains(['.', 'e']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
 }
 
 fn histogram_quantiles(
@@ -1414,6 +1451,7 @@ mod tests {
         assert_eq!(go_g(1e20), "1e+20");
         assert_eq!(go_g(1e21), "1e+21");
         assert_eq!(go_g(100000.0), "100000");
+        assert_eq!(go_g(1234567.0), "1.234567e+06");
         assert_eq!(go_g(0.0001), "0.0001");
         assert_eq!(go_g(0.00001), "1e-05");
         assert_eq!(format_go_float(f64::INFINITY), "+Inf");

@@ -69,7 +69,8 @@ type Results = Arc<Mutex<BTreeMap<String, FileResult>>>;
 fn run_one(path: &Path, known: &BTreeMap<String, String>, results: &Results) -> Result<(), Failed> {
     let engine = promqltest::test_engine();
     let name = file_name(path);
-    let res = promqltest::run_file(path, &engine, &mem_storage).map_err(|e| Failed::from(e.to_string()))?;
+    let res = promqltest::run_file(path, &engine, &mem_storage)
+        .map_err(|e| Failed::from(e.to_string()))?;
     let mut problems = Vec::new();
     let failing: BTreeSet<String> = res
         .failures

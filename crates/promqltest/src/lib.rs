@@ -20,7 +20,7 @@ pub mod script;
 
 pub use error::{Error, Result};
 pub use run::{
-    almost_equal, run_file, run_script, test_engine, Failure, FileResult, Skip, StorageFactory,
-    TestStorage,
+    Failure, FileResult, Skip, StorageFactory, TestStorage, almost_equal, run_file, run_script,
+    test_engine,
 };
 pub use script::NATIVE_HISTOGRAMS_SKIP;

@@ -157,10 +157,11 @@ fn selects_any(expr: &str, series: &[Labels]) -> bool {
     };
     let mut found = false;
     promql::engine::walk_selectors(&parsed, &mut |matchers| {
-        if series
-            .iter()
-            .any(|l| matchers.iter().all(|m| m.matches(l.get(&m.name).unwrap_or(""))))
-        {
+        if series.iter().any(|l| {
+            matchers
+                .iter()
+                .all(|m| m.matches(l.get(&m.name).unwrap_or("")))
+        }) {
             found = true;
         }
     });
@@ -225,7 +226,9 @@ fn run_eval(ev: &Eval, engine: &Engine, q: &Arc<dyn Queryable>) -> Result<(), St
                 } else {
                     compare(ev, &Value::Vector(vec), None)
                 };
-                cmp.map_err(|e| format!("error in eval {expr} (line {}) range mode: {e}", ev.line))?;
+                cmp.map_err(|e| {
+                    format!("error in eval {expr} (line {}) range mode: {e}", ev.line)
+                })?;
             }
             Ok(())
         }
@@ -269,23 +272,23 @@ fn check_outcome(
 }
 
 fn check_expected_failure(ev: &Eval, actual: &str) -> Result<(), String> {
-    if let Some(m) = &ev.expected_fail_message {
-        if m != actual {
-            return Err(format!("expected error {m:?}, but got: {actual}"));
-        }
+    if let Some(m) = &ev.expected_fail_message
+        && m != actual
+    {
+        return Err(format!("expected error {m:?}, but got: {actual}"));
     }
-    if let Some(r) = &ev.expected_fail_regexp {
-        if !r.is_match(actual) {
-            return Err(format!(
-                "expected error matching {:?}, but got: {actual}",
-                r.as_str()
-            ));
-        }
+    if let Some(r) = &ev.expected_fail_regexp
+        && !r.is_match(actual)
+    {
+        return Err(format!(
+            "expected error matching {:?}, but got: {actual}",
+            r.as_str()
+        ));
     }
-    if let Some(m) = ev.expects_of(ExpectType::Fail).next() {
-        if !m.matches(actual) {
-            return Err(format!("expected error matching {m}, but got: {actual}"));
-        }
+    if let Some(m) = ev.expects_of(ExpectType::Fail).next()
+        && !m.matches(actual)
+    {
+        return Err(format!("expected error matching {m}, but got: {actual}"));
     }
     Ok(())
 }
@@ -294,7 +297,9 @@ fn check_annotations(ev: &Eval, expr: &str, annos: &Annotations) -> Result<(), S
     let warnings: Vec<&str> = annos.warnings().collect();
     let infos: Vec<&str> = annos.infos().collect();
     if ev.warn && warnings.is_empty() {
-        return Err(format!("expected warnings evaluating query {expr:?} but got none"));
+        return Err(format!(
+            "expected warnings evaluating query {expr:?} but got none"
+        ));
     }
     if ev.info && infos.is_empty() {
         return Err(format!(
@@ -454,7 +459,10 @@ fn compare(ev: &Eval, value: &Value, range: Option<(i64, i64, i64)>) -> Result<(
                     .iter()
                     .find(|e| e.labels == s.metric)
                     .ok_or_else(|| {
-                        format!("unexpected metric {} in result, has value {}", s.metric, s.f)
+                        format!(
+                            "unexpected metric {} in result, has value {}",
+                            s.metric, s.f
+                        )
                     })?;
                 if ev.is_ordered() && exp.pos != pos + 1 {
                     return Err(format!(

@@ -12,13 +12,16 @@ static PAT_EVAL_INSTANT: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 static PAT_EVAL_RANGE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^eval(?:_(fail|warn|info))?\s+range\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+?)\s+(.+)$")
-        .expect("valid regex")
+    Regex::new(
+        r"^eval(?:_(fail|warn|info))?\s+range\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+?)\s+(.+)$",
+    )
+    .expect("valid regex")
 });
 static PAT_EXPECT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^expect\s+(ordered|fail|warn|no_warn|info|no_info)(?:\s+(regex|msg):(.+))?$")
         .expect("valid regex")
 });
+static PAT_MATCH_ANY: LazyLock<Regex> = LazyLock::new(|| Regex::new("^.*$").expect("valid regex"));
 static PAT_EXPECT_RANGE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^expect range vector\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+)$")
         .expect("valid regex")
@@ -169,11 +172,7 @@ impl Eval {
 
     /// Whether the result must be in the expected order.
     pub fn is_ordered(&self) -> bool {
-        self.ordered
-            || self
-                .expects
-                .iter()
-                .any(|(t, _)| *t == ExpectType::Ordered)
+        self.ordered || self.expects.iter().any(|(t, _)| *t == ExpectType::Ordered)
     }
 
     /// The `expect` lines of one type.
@@ -204,8 +203,7 @@ pub fn parse_number(s: &str) -> Option<f64> {
         i64::from_str_radix(o, 8).ok()
     } else if let Some(b) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
         i64::from_str_radix(b, 2).ok()
-    } else if body.len() > 1 && body.starts_with('0') && body.bytes().all(|c| c.is_ascii_digit())
-    {
+    } else if body.len() > 1 && body.starts_with('0') && body.bytes().all(|c| c.is_ascii_digit()) {
         i64::from_str_radix(&body[1..], 8).ok()
     } else if !body.is_empty() && body.bytes().all(|c| c.is_ascii_digit()) {
         body.parse::<i64>().ok()
@@ -404,12 +402,11 @@ fn parse_load(p: &Parser<'_>, lines: &[&str], mut i: usize) -> crate::Result<(us
         match p.series(i + 1, def)? {
             SeriesLine::Histogram(labels) => load.histogram_series.push(labels),
             SeriesLine::Float(labels, values) => {
-                if with_nhcb {
-                    if let Some(base) = nhcb_base(&labels) {
-                        if !load.histogram_series.contains(&base) {
-                            load.histogram_series.push(base);
-                        }
-                    }
+                if with_nhcb
+                    && let Some(base) = nhcb_base(&labels)
+                    && !load.histogram_series.contains(&base)
+                {
+                    load.histogram_series.push(base);
                 }
                 let samples: Vec<(i64, f64)> = values
                     .iter()
@@ -452,12 +449,8 @@ fn parse_eval(p: &Parser<'_>, lines: &[&str], mut i: usize) -> crate::Result<(us
     let line_no = i + 1;
     let (modifier, expr, kind) = if let Some(c) = PAT_EVAL_INSTANT.captures(line) {
         let at = c.get(2).map_or("", |m| m.as_str());
-        let at = duration_ms(at).map_err(|e| {
-            p.err(
-                line_no,
-                format!("invalid timestamp definition {at:?}: {e}"),
-            )
-        })?;
+        let at = duration_ms(at)
+            .map_err(|e| p.err(line_no, format!("invalid timestamp definition {at:?}: {e}")))?;
         (
             c.get(1).map(|m| m.as_str().to_string()),
             c[3].to_string(),
@@ -556,7 +549,7 @@ fn parse_eval(p: &Parser<'_>, lines: &[&str], mut i: usize) -> crate::Result<(us
                     Regex::new(c[3].trim())
                         .map_err(|e| p.err(i + 1, format!("invalid regex: {e}")))?,
                 ),
-                None => ExpectMatch::Regex(Regex::new("^.*$").expect("valid regex")),
+                None => ExpectMatch::Regex(PAT_MATCH_ANY.clone()),
             };
             ev.expects.push((ty, m));
             continue;

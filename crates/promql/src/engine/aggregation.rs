@@ -375,7 +375,15 @@ fn range_eval_agg(
         ev.check()?;
         let fparam = params.next();
         if is_k {
-            let out = aggregation_k(op, fparam, &input, &series_to_group, &mut groups, &mut cursors, ts)?;
+            let out = aggregation_k(
+                op,
+                fparam,
+                &input,
+                &series_to_group,
+                &mut groups,
+                &mut cursors,
+                ts,
+            )?;
             if instant {
                 return Ok(out
                     .into_iter()
@@ -399,7 +407,16 @@ fn range_eval_agg(
                 k_series[i].floats.push(FPoint { t: ts, f: s.f });
             }
         } else {
-            aggregation(op, fparam, &input, &mut result, &series_to_group, &mut groups, &mut cursors, ts);
+            aggregation(
+                op,
+                fparam,
+                &input,
+                &mut result,
+                &series_to_group,
+                &mut groups,
+                &mut cursors,
+                ts,
+            );
         }
         ev.add_samples(0)?;
         ts += ev.interval;
@@ -465,8 +482,7 @@ fn aggregation(
         }
         match op {
             AggregateOp::Sum => {
-                (group.float_value, group.kahan_c) =
-                    kahan_inc(f, group.float_value, group.kahan_c);
+                (group.float_value, group.kahan_c) = kahan_inc(f, group.float_value, group.kahan_c);
             }
             AggregateOp::Avg => {
                 group.group_count += 1.0;
@@ -489,15 +505,11 @@ fn aggregation(
                 );
             }
             AggregateOp::Group => {}
-            AggregateOp::Max => {
-                if group.float_value < f || group.float_value.is_nan() {
-                    group.float_value = f;
-                }
+            AggregateOp::Max if group.float_value < f || group.float_value.is_nan() => {
+                group.float_value = f;
             }
-            AggregateOp::Min => {
-                if group.float_value > f || group.float_value.is_nan() {
-                    group.float_value = f;
-                }
+            AggregateOp::Min if group.float_value > f || group.float_value.is_nan() => {
+                group.float_value = f;
             }
             AggregateOp::Count => group.group_count += 1.0,
             AggregateOp::Stddev | AggregateOp::Stdvar => {
@@ -649,10 +661,8 @@ fn aggregation_k(
                     }
                 }
             }
-            AggregateOp::LimitRatio => {
-                if add_ratio_sample(ratio, &s) {
-                    heap_push(&mut group.heap, s, false);
-                }
+            AggregateOp::LimitRatio if add_ratio_sample(ratio, &s) => {
+                heap_push(&mut group.heap, s, false);
             }
             _ => {}
         }

@@ -41,7 +41,11 @@ pub(crate) fn scalar_binop(op: BinaryOp, l: f64, r: f64) -> f64 {
         BinaryOp::Gte => btos(l >= r),
         BinaryOp::Lte => btos(l <= r),
         BinaryOp::Atan2 => l.atan2(r),
-        BinaryOp::And | BinaryOp::Or | BinaryOp::Unless => f64::NAN,
+        BinaryOp::And
+        | BinaryOp::Or
+        | BinaryOp::Unless
+        | BinaryOp::TrimUpper
+        | BinaryOp::TrimLower => f64::NAN,
     }
 }
 
@@ -54,6 +58,8 @@ fn elem_binop(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
         BinaryOp::Lss => (l, l < r),
         BinaryOp::Gte => (l, l >= r),
         BinaryOp::Lte => (l, l <= r),
+        // The trim operators only apply to native histograms.
+        BinaryOp::TrimUpper | BinaryOp::TrimLower => (0.0, false),
         _ => (scalar_binop(op, l, r), true),
     }
 }
@@ -90,10 +96,8 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matr
     let op = b.op;
     let return_bool = b.return_bool;
     match (b.lhs.value_type(), b.rhs.value_type()) {
-        (ValueType::Scalar, ValueType::Scalar) => ev.range_eval(
-            &[&b.lhs, &b.rhs],
-            None,
-            &mut |_, v, _, _, out| {
+        (ValueType::Scalar, ValueType::Scalar) => {
+            ev.range_eval(&[&b.lhs, &b.rhs], None, &mut |_, v, _, _, out| {
                 let (Some(l), Some(r)) = (v[0].first(), v[1].first()) else {
                     return Ok(());
                 };
@@ -104,8 +108,8 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matr
                     drop_name: false,
                 });
                 Ok(())
-            },
-        ),
+            })
+        }
         (ValueType::Vector, ValueType::Vector) => {
             let default_matching = VectorMatching {
                 card: if op.is_set_operator() {
@@ -165,26 +169,22 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matr
                 }
             }
         }
-        (ValueType::Vector, ValueType::Scalar) => ev.range_eval(
-            &[&b.lhs, &b.rhs],
-            None,
-            &mut |ev, v, _, _, out| {
+        (ValueType::Vector, ValueType::Scalar) => {
+            ev.range_eval(&[&b.lhs, &b.rhs], None, &mut |ev, v, _, _, out| {
                 if let Some(s) = v[1].first() {
                     vector_scalar_binop(ev, op, &v[0], s.f, false, return_bool, out);
                 }
                 Ok(())
-            },
-        ),
-        (ValueType::Scalar, ValueType::Vector) => ev.range_eval(
-            &[&b.lhs, &b.rhs],
-            None,
-            &mut |ev, v, _, _, out| {
+            })
+        }
+        (ValueType::Scalar, ValueType::Vector) => {
+            ev.range_eval(&[&b.lhs, &b.rhs], None, &mut |ev, v, _, _, out| {
                 if let Some(s) = v[0].first() {
                     vector_scalar_binop(ev, op, &v[1], s.f, true, return_bool, out);
                 }
                 Ok(())
-            },
-        ),
+            })
+        }
         (l, r) => Err(Error::Eval(format!(
             "binary operator {op} not allowed between {} and {}",
             l.documented(),
@@ -353,13 +353,13 @@ fn vector_binop(
                 .matched
                 .entry(sig)
                 .or_insert_with(|| Some(HashSet::new()));
-            if let Some(set) = set {
-                if !set.insert(h) {
-                    return Err(Error::Eval(
-                        "multiple matches for labels: grouping labels must ensure unique matches"
-                            .into(),
-                    ));
-                }
+            if let Some(set) = set
+                && !set.insert(h)
+            {
+                return Err(Error::Eval(
+                    "multiple matches for labels: grouping labels must ensure unique matches"
+                        .into(),
+                ));
             }
         }
         if !keep && !return_bool {

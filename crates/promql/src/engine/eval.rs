@@ -11,10 +11,12 @@ use storage::{Querier, SelectHints};
 use super::{CancelToken, node_id};
 use crate::functions;
 use crate::parser::{
-    self, AggregateExpr, BinaryExpr, Call, Expr, MatrixSelector, PosRange, SubqueryExpr,
-    UnaryOp, ValueType, VectorSelector,
+    self, AggregateExpr, BinaryExpr, Call, Expr, MatrixSelector, PosRange, SubqueryExpr, UnaryOp,
+    ValueType, VectorSelector,
 };
-use crate::value::{Annotations, FPoint, Matrix, Sample, Scalar, Series, StringValue, Value, Vector};
+use crate::value::{
+    Annotations, FPoint, Matrix, Sample, Scalar, Series, StringValue, Value, Vector,
+};
 use crate::{Error, Result};
 
 /// The samples of one selected series, loaded once for the whole query.
@@ -75,6 +77,11 @@ pub(crate) enum Val {
     String(String),
 }
 
+/// The per-step callback of [`Evaluator::range_eval`]: the evaluator, the arguments' vectors
+/// at this step, their join-signature ordinals, the step time and the output vector.
+pub(crate) type StepFn<'f, 'a> =
+    dyn FnMut(&mut Evaluator<'a>, &[Vector], &[Vec<usize>], i64, &mut Vector) -> Result<()> + 'f;
+
 /// Evaluates expressions over the steps `start..=end` every `interval` ms.
 pub(crate) struct Evaluator<'a> {
     pub(crate) start: i64,
@@ -128,15 +135,15 @@ impl<'a> Evaluator<'a> {
 
     /// Fails when the query was cancelled or ran out of time.
     pub(crate) fn check(&self) -> Result<()> {
-        if let Some(c) = &self.ctx.cancel {
-            if c.is_cancelled() {
-                return Err(Error::Canceled("expression evaluation".into()));
-            }
+        if let Some(c) = &self.ctx.cancel
+            && c.is_cancelled()
+        {
+            return Err(Error::Canceled("expression evaluation".into()));
         }
-        if let Some(d) = self.ctx.deadline {
-            if Instant::now() >= d {
-                return Err(Error::Timeout("expression evaluation".into()));
-            }
+        if let Some(d) = self.ctx.deadline
+            && Instant::now() >= d
+        {
+            return Err(Error::Timeout("expression evaluation".into()));
         }
         Ok(())
     }
@@ -345,6 +352,9 @@ impl<'a> Evaluator<'a> {
             }
             Expr::Subquery(sq) => self.eval_subquery(sq).map(Val::Matrix),
             Expr::StepInvariant(si) => self.eval_step_invariant(&si.expr),
+            Expr::Duration(_) => Err(Error::Eval(
+                "duration expression was not resolved before evaluation".into(),
+            )),
         }
     }
 
@@ -507,7 +517,10 @@ impl<'a> Evaluator<'a> {
                             f: functions::interpolate(w[i - 1], w[i], r, false),
                         });
                     } else if i > 0 {
-                        floats.push(FPoint { t: ts, f: w[i - 1].f });
+                        floats.push(FPoint {
+                            t: ts,
+                            f: w[i - 1].f,
+                        });
                     }
                 }
                 ts += self.interval;
@@ -533,7 +546,11 @@ impl<'a> Evaluator<'a> {
         for s in series.iter() {
             let floats = if vs.anchored || vs.smoothed {
                 let lo_t = mint - self.lookback;
-                let hi_t = if vs.smoothed { maxt + self.lookback } else { maxt };
+                let hi_t = if vs.smoothed {
+                    maxt + self.lookback
+                } else {
+                    maxt
+                };
                 let lo = s.live.partition_point(|p| p.t <= lo_t);
                 let hi = s.live.partition_point(|p| p.t <= hi_t);
                 functions::extend_floats(&s.live[lo..hi], mint, maxt, vs.smoothed)
@@ -583,7 +600,7 @@ impl<'a> Evaluator<'a> {
         &mut self,
         args: &[&Expr],
         matching: Option<&parser::VectorMatching>,
-        f: &mut dyn FnMut(&mut Evaluator<'a>, &[Vector], &[Vec<usize>], i64, &mut Vector) -> Result<()>,
+        f: &mut StepFn<'_, 'a>,
     ) -> Result<Matrix> {
         let original = self.current_samples;
         let mut matrixes: Vec<Matrix> = Vec::with_capacity(args.len());
@@ -618,7 +635,10 @@ impl<'a> Evaluator<'a> {
             }
         }
         let mut cursors: Vec<Vec<usize>> = matrixes.iter().map(|m| vec![0; m.len()]).collect();
-        let mut vectors: Vec<Vector> = matrixes.iter().map(|m| Vec::with_capacity(m.len())).collect();
+        let mut vectors: Vec<Vector> = matrixes
+            .iter()
+            .map(|m| Vec::with_capacity(m.len()))
+            .collect();
         let mut sigs: Vec<Vec<usize>> = vec![Vec::new(); matrixes.len()];
         let biggest = matrixes.iter().map(Vec::len).max().unwrap_or(1).max(1);
         let mut out: Vector = Vec::with_capacity(biggest);
@@ -634,18 +654,18 @@ impl<'a> Evaluator<'a> {
                 sigs[i].clear();
                 for (j, s) in mat.iter().enumerate() {
                     let c = &mut cursors[i][j];
-                    if let Some(p) = s.floats.get(*c) {
-                        if p.t == ts {
-                            *c += 1;
-                            vectors[i].push(Sample {
-                                metric: s.metric.clone(),
-                                t: ts,
-                                f: p.f,
-                                drop_name: s.drop_name,
-                            });
-                            if matching.is_some() {
-                                sigs[i].push(series_sigs[i][j]);
-                            }
+                    if let Some(p) = s.floats.get(*c)
+                        && p.t == ts
+                    {
+                        *c += 1;
+                        vectors[i].push(Sample {
+                            metric: s.metric.clone(),
+                            t: ts,
+                            f: p.f,
+                            drop_name: s.drop_name,
+                        });
+                        if matching.is_some() {
+                            sigs[i].push(series_sigs[i][j]);
                         }
                     }
                 }
