@@ -834,6 +834,14 @@ impl Lexer<'_> {
                     "end" => Keyword::End,
                     "min_of" => Keyword::MinOf,
                     "max_of" => Keyword::MaxOf,
+                    // Go's lexer is back in its statement state once a number was read.
+                    _ if self.got_duration => {
+                        self.error(
+                            format!("unexpected character: {}, expected ':'", quote_rune(c)),
+                            start,
+                        );
+                        return true;
+                    }
                     _ => {
                         self.error(
                             format!(

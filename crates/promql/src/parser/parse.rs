@@ -299,6 +299,9 @@ fn secs_to_ms(v: f64) -> i64 {
 /// query from overflowing a thread's stack.
 pub const MAX_NESTING: usize = 1000;
 
+/// What Go's grammar expects where a duration expression starts.
+const DURATION_EXPECTED: &str = "number, duration, step(), or range()";
+
 /// Runs a recursive step on a fresh stack segment when less than 128 KiB of stack is left,
 /// so that deep (but bounded, see [`MAX_NESTING`]) expressions cannot overflow the stack of
 /// small threads, debug builds included.
@@ -313,6 +316,8 @@ pub(crate) struct Parser<'a> {
     opts: ParseOptions,
     /// Nesting budget used so far (see [`MAX_NESTING`]).
     nest: usize,
+    /// Where a duration expression is being read, for Go's error wording.
+    dur_ctx: &'static str,
 }
 
 /// Binary operator modifiers collected between the operator and the right operand.
@@ -329,6 +334,7 @@ impl<'a> Parser<'a> {
             pos: 0,
             opts: *opts,
             nest: 0,
+            dur_ctx: "subquery or range selector",
         }
     }
 
@@ -628,12 +634,11 @@ impl<'a> Parser<'a> {
             self.peek_kind(),
             TokenKind::RightBracket | TokenKind::Colon | TokenKind::Eof
         ) {
-            return Err(self.unexpected(
-                "subquery or range selector",
-                "number, duration, step(), or range()",
-            ));
+            return Err(self.unexpected("subquery or range selector", DURATION_EXPECTED));
         }
+        self.dur_ctx = "subquery or range selector";
         let range = self.duration_expr(0)?;
+        self.check_duration(&range)?;
         self.check_positive(&range)?;
         match self.peek_kind() {
             TokenKind::RightBracket => {
@@ -675,7 +680,9 @@ impl<'a> Parser<'a> {
                 let step = if self.peek_kind() == &TokenKind::RightBracket {
                     None
                 } else if self.starts_duration_expr() {
-                    Some(self.duration_expr(0)?)
+                    let step = self.duration_expr(0)?;
+                    self.check_duration(&step)?;
+                    Some(step)
                 } else {
                     return Err(self.unexpected("subquery selector", "duration or \"]\""));
                 };
@@ -725,10 +732,65 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Go rejects ranges that are not positive ("duration must be greater than 0"); constant
-    /// duration expressions are checked here too, the others by the engine.
+    /// Go evaluates what it can of a duration expression while parsing: a constant zero
+    /// divisor is an error, and so is a constant value beyond what a `time.Duration` holds.
+    fn check_duration(&self, d: &DurationExpr) -> Result<(), ParseError> {
+        grow(|| self.check_duration_inner(d))?;
+        if !d.depends_on_query() {
+            let v = d.eval_seconds(0.0, 0.0);
+            // time.Duration is int64 nanoseconds.
+            if v.is_nan() || v.abs() * 1e9 >= 9.223_372_036_854_775_807e18 {
+                let p = d.pos();
+                return Err(self.err(p.start, p.end, "duration out of range"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_duration_inner(&self, d: &DurationExpr) -> Result<(), ParseError> {
+        match d {
+            DurationExpr::Binary { op, lhs, rhs } => {
+                self.check_duration(lhs)?;
+                self.check_duration(rhs)?;
+                if matches!(op, DurationOp::Div | DurationOp::Mod)
+                    && !rhs.depends_on_query()
+                    && rhs.eval_seconds(0.0, 0.0) == 0.0
+                {
+                    // The operator sits between the operands.
+                    let bytes = self.input.as_bytes();
+                    let mut at = lhs.pos().end;
+                    while at < bytes.len() && super::lex::is_space(bytes[at] as char) {
+                        at += 1;
+                    }
+                    let msg = if *op == DurationOp::Div {
+                        "division by zero"
+                    } else {
+                        "modulo by zero"
+                    };
+                    return Err(self.err(at, at + 1, msg));
+                }
+                Ok(())
+            }
+            DurationExpr::Unary { expr, .. } | DurationExpr::Paren { expr, .. } => {
+                self.check_duration_inner(expr)
+            }
+            DurationExpr::MinOf { lhs, rhs, .. } | DurationExpr::MaxOf { lhs, rhs, .. } => {
+                self.check_duration_inner(lhs)?;
+                self.check_duration_inner(rhs)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Go rejects literal ranges that are not positive ("duration must be greater than 0"),
+    /// a sign included (Go folds `-1` into the literal); other expressions are the engine's.
     fn check_positive(&self, d: &DurationExpr) -> Result<(), ParseError> {
-        if !d.depends_on_query() && d.eval_seconds(0.0, 0.0) * 1000.0 < 1.0 {
+        let literal = match d {
+            DurationExpr::Number(_) => true,
+            DurationExpr::Unary { expr, .. } => matches!(**expr, DurationExpr::Number(_)),
+            _ => false,
+        };
+        if literal && d.eval_seconds(0.0, 0.0) * 1000.0 < 1.0 {
             let p = d.pos();
             return Err(self.err(p.start, p.end, "duration must be greater than 0"));
         }
@@ -853,7 +915,7 @@ impl<'a> Parser<'a> {
             }
             _ => match self.duration_func() {
                 Some(k) => self.duration_call(k),
-                None => Err(self.unexpected("duration expression", "")),
+                None => Err(self.unexpected(self.dur_ctx, DURATION_EXPECTED)),
             },
         }
     }
@@ -861,7 +923,7 @@ impl<'a> Parser<'a> {
     fn duration_call(&mut self, k: Keyword) -> Result<DurationExpr, ParseError> {
         let name = self.next();
         if self.peek_kind() != &TokenKind::LeftParen {
-            return Err(self.unexpected("duration expression", "\"(\""));
+            return Err(self.unexpected(self.dur_ctx, DURATION_EXPECTED));
         }
         self.next();
         let e = match k {
@@ -911,6 +973,7 @@ impl<'a> Parser<'a> {
 
     fn offset(&mut self, mut e: Expr) -> Result<Expr, ParseError> {
         self.next();
+        self.dur_ctx = "offset";
         // A (signed) literal is a plain offset; anything else is a duration expression.
         let sign_tok = match self.peek_kind() {
             TokenKind::Op(BinaryOp::Sub | BinaryOp::Add) => Some(self.peek().clone()),
@@ -926,6 +989,7 @@ impl<'a> Parser<'a> {
                 self.next();
             }
             let n = self.number_literal()?;
+            self.check_duration(&DurationExpr::Number(n))?;
             let neg = matches!(
                 sign_tok.as_ref().map(|t| &t.kind),
                 Some(TokenKind::Op(BinaryOp::Sub))
@@ -948,7 +1012,7 @@ impl<'a> Parser<'a> {
                 if sign_tok.is_some() {
                     self.next();
                 }
-                return Err(self.unexpected("offset", "number, duration, step(), or range()"));
+                return Err(self.unexpected("offset", DURATION_EXPECTED));
             }
             let d = if let Some(tok) = sign_tok {
                 self.next();
@@ -975,6 +1039,7 @@ impl<'a> Parser<'a> {
                     "experimental duration expression is not enabled",
                 ));
             }
+            self.check_duration(&d)?;
             (0, Some(d))
         };
         let end = self.last_end();

@@ -266,6 +266,16 @@ fn ast_shapes() {
     parse("anchored{job=\"test\"} + smoothed");
     // As in Go, which functions accept anchored/smoothed ranges is checked at evaluation.
     parse("deriv(foo[3m] anchored)");
+    // Go only rejects non-positive literal ranges; expressions are checked at evaluation.
+    parse("foo[-2^2]");
+    parse("foo[0+-2^2]");
+    parse("foo[4s+4s:1s*2] offset (5s-8)");
+    parse("foo[  -  step  (  )  ]");
+    assert!(matches!(parse("foo offset 5s-8"), Expr::Binary(_)));
+    assert!(matches!(parse("foo offset -1^1"), Expr::Binary(_)));
+    assert!(
+        matches!(parse("foo offset -(1^2)"), Expr::VectorSelector(v) if v.original_offset_expr.is_some())
+    );
     // Comments.
     parse("foo # comment\n + bar # another");
 }
