@@ -460,8 +460,16 @@ fn scan_string(s: &str) -> Result<usize, (String, usize)> {
 }
 
 fn keyword(word: &str) -> Option<TokenKind> {
-    let lower = word.to_ascii_lowercase();
-    let op = match lower.as_str() {
+    // No keyword is longer than 12 bytes: lower-case into a stack buffer, no allocation.
+    let mut buf = [0u8; 12];
+    if word.len() > buf.len() {
+        return None;
+    }
+    for (b, c) in buf.iter_mut().zip(word.bytes()) {
+        *b = c.to_ascii_lowercase();
+    }
+    let lower = std::str::from_utf8(&buf[..word.len()]).ok()?;
+    let op = match lower {
         "and" => Some(BinaryOp::And),
         "or" => Some(BinaryOp::Or),
         "unless" => Some(BinaryOp::Unless),
@@ -471,10 +479,10 @@ fn keyword(word: &str) -> Option<TokenKind> {
     if let Some(op) = op {
         return Some(TokenKind::Op(op));
     }
-    if let Some(agg) = AggregateOp::from_name(&lower) {
+    if let Some(agg) = AggregateOp::from_name(lower) {
         return Some(TokenKind::Aggregator(agg));
     }
-    let kw = match lower.as_str() {
+    let kw = match lower {
         "bool" => Keyword::Bool,
         "by" => Keyword::By,
         "group_left" => Keyword::GroupLeft,

@@ -739,7 +739,7 @@ impl<'a> Parser<'a> {
         if !d.depends_on_query() {
             let v = d.eval_seconds(0.0, 0.0);
             // time.Duration is int64 nanoseconds.
-            if v.is_nan() || v.abs() * 1e9 >= 9.223_372_036_854_775_807e18 {
+            if v.is_nan() || v.abs() * 1e9 >= i64::MAX as f64 {
                 let p = d.pos();
                 return Err(self.err(p.start, p.end, "duration out of range"));
             }

@@ -299,12 +299,27 @@ impl BinaryExpr {
     }
 }
 
+impl BinaryExpr {
+    /// The left operand as printed. Go prints `+Inf`, which as the base of `^` would parse
+    /// back as `+(Inf ^ x)`; `Inf` keeps the round trip exact.
+    fn lhs_str(&self) -> String {
+        match &*self.lhs {
+            Expr::NumberLiteral(n)
+                if self.op == BinaryOp::Pow && n.val == f64::INFINITY && !n.duration =>
+            {
+                "Inf".to_string()
+            }
+            e => e.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for BinaryExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{} {}{} {}",
-            self.lhs,
+            self.lhs_str(),
             self.op,
             self.modifiers_str(),
             self.rhs
@@ -396,7 +411,10 @@ fn pretty_inner(e: &Expr, level: usize, width: usize) -> String {
         }
         Expr::Binary(b) if split => format!(
             "{}\n{}{}{}\n{}",
-            pretty(&b.lhs, level + 1, width),
+            match &*b.lhs {
+                Expr::NumberLiteral(_) => format!("{}{}", indent(level + 1), b.lhs_str()),
+                lhs => pretty(lhs, level + 1, width),
+            },
             indent(level),
             b.op,
             b.modifiers_str(),

@@ -123,6 +123,8 @@ fn printer_matches_go() {
         ("-(1)", ""),
         ("- -1", "1"),
         ("-2 ^ 2", ""),
+        ("foo * Inf ^ foo", ""),
+        ("foo - Inf", "foo - +Inf"),
         (
             "rate(foo[5m])[10m:1m] @ 100 offset 5m",
             "rate(foo[5m])[10m:1m] @ 100.000 offset 5m",
