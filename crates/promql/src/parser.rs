@@ -28,7 +28,7 @@ pub use parse::{
     MAX_NESTING, ParseOptions, parse_expr, parse_expr_with, parse_metric_selector, parse_number,
     unquote,
 };
-pub use printer::{format_float, matcher_string, prettify, prettify_width};
+pub use printer::{format_float, format_float_f, matcher_string, prettify, prettify_width};
 pub use series::{SequenceValue, parse_series_desc};
 
 #[cfg(test)]

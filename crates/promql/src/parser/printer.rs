@@ -57,6 +57,20 @@ pub fn format_float(v: f64) -> String {
     out
 }
 
+/// Formats a float as Go's `strconv.FormatFloat(v, 'f', -1, 64)`, which the printer uses
+/// for number literals: shortest digits, never an exponent (`1000000`, `0.0000001`), `+Inf`,
+/// `-Inf`, `NaN`.
+pub fn format_float_f(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else {
+        // Rust's `Display` for floats is shortest-round-trip without an exponent.
+        format!("{v}")
+    }
+}
+
 /// A Prometheus duration string for milliseconds (`1h30m`, `0s`).
 fn duration_str(ms: i64) -> String {
     if ms < 0 {
@@ -100,7 +114,7 @@ impl fmt::Display for NumberLiteral {
             let ms = (self.val * 1000.0).round() as i64;
             f.write_str(&duration_str(ms))
         } else {
-            f.write_str(&format_float(self.val))
+            f.write_str(&format_float_f(self.val))
         }
     }
 }
@@ -284,14 +298,14 @@ impl BinaryExpr {
         let fv = vm.fill_values;
         match (fv.lhs, fv.rhs) {
             (Some(l), Some(r)) if l.to_bits() == r.to_bits() || (l.is_nan() && r.is_nan()) => {
-                let _ = write!(s, " fill({})", format_float(l));
+                let _ = write!(s, " fill({})", format_float_f(l));
             }
             (l, r) => {
                 if let Some(l) = l {
-                    let _ = write!(s, " fill_left({})", format_float(l));
+                    let _ = write!(s, " fill_left({})", format_float_f(l));
                 }
                 if let Some(r) = r {
-                    let _ = write!(s, " fill_right({})", format_float(r));
+                    let _ = write!(s, " fill_right({})", format_float_f(r));
                 }
             }
         }
@@ -470,6 +484,17 @@ mod tests {
             (1e21, "1e+21"),
         ] {
             assert_eq!(format_float(v), s, "{v}");
+        }
+        for (v, s) in [
+            (1e6, "1000000"),
+            (1.5e-7, "0.00000015"),
+            (-0.0, "-0"),
+            (123.456, "123.456"),
+            (1e21, "1000000000000000000000"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(format_float_f(v), s, "{v}");
         }
     }
 }
