@@ -248,15 +248,33 @@ impl Labels {
     }
 }
 
-fn hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
-    let mut h = Xxh64::new(0);
-    for (n, v) in pairs {
-        h.update(n.as_bytes());
-        h.update(&[SEP]);
-        h.update(v.as_bytes());
-        h.update(&[SEP]);
+fn hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> u64 {
+    // Like Go: hash small label sets in one shot from a stack buffer (much faster than
+    // streaming many tiny updates), and stream only when they do not fit.
+    let mut buf = [0u8; 1024];
+    let mut len = 0;
+    for (n, v) in pairs.clone() {
+        let end = len + n.len() + v.len() + 2;
+        if end > buf.len() {
+            let mut h = Xxh64::new(0);
+            for (n, v) in pairs {
+                h.update(n.as_bytes());
+                h.update(&[SEP]);
+                h.update(v.as_bytes());
+                h.update(&[SEP]);
+            }
+            return h.digest();
+        }
+        buf[len..len + n.len()].copy_from_slice(n.as_bytes());
+        len += n.len();
+        buf[len] = SEP;
+        len += 1;
+        buf[len..len + v.len()].copy_from_slice(v.as_bytes());
+        len += v.len();
+        buf[len] = SEP;
+        len += 1;
     }
-    h.digest()
+    xxhash_rust::xxh64::xxh64(&buf[..len], 0)
 }
 
 /// Iterator over the `(name, value)` pairs of a [`Labels`].
@@ -505,6 +523,19 @@ mod tests {
             named.hash_without_labels(&["baz"]),
             xxhash_rust::xxh64::xxh64(b"foo\xffbar\xff", 0)
         );
+    }
+
+    #[test]
+    fn hash_of_large_sets_streams_with_the_same_result() {
+        let big = "v".repeat(700);
+        let ls = Labels::from_pairs([("a", big.as_str()), ("b", big.as_str())]);
+        let want = format!("a\u{ff}{big}\u{ff}b\u{ff}{big}\u{ff}");
+        // The separators are raw 0xff bytes, not the UTF-8 encoding of U+00FF.
+        let want: Vec<u8> = want
+            .chars()
+            .map(|c| if c == '\u{ff}' { 0xff } else { c as u8 })
+            .collect();
+        assert_eq!(ls.hash(), xxhash_rust::xxh64::xxh64(&want, 0));
     }
 
     #[test]

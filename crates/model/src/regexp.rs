@@ -99,6 +99,24 @@ fn compile(pattern: &str) -> std::result::Result<regex::Regex, regex::Error> {
         .build()
 }
 
+fn common_prefix_of(values: &[String]) -> &str {
+    let Some(first) = values.first() else {
+        return "";
+    };
+    let mut n = first.len();
+    for v in &values[1..] {
+        // Where `v` first differs from `first`; a shorter `v` that is a prefix of `first`
+        // ends on one of `first`'s character boundaries.
+        let m = first
+            .char_indices()
+            .zip(v.chars())
+            .find(|((_, a), b)| a != b)
+            .map_or(first.len().min(v.len()), |((i, _), _)| i);
+        n = n.min(m);
+    }
+    &first[..n]
+}
+
 fn whole_groups(mut node: &parse::Node) -> Vec<usize> {
     let mut out = Vec::new();
     while let parse::Node::Capture { index, sub } = node {
@@ -112,14 +130,31 @@ impl Regex {
     /// Parses `pattern` with Go's RE2 syntax and compiles it anchored at both ends, with `.`
     /// matching newlines. Errors are worded as Go's.
     pub fn new(pattern: &str) -> Result<Regex> {
+        if let Some(re) = Regex::alternating_literals(pattern) {
+            return Ok(re);
+        }
         let parsed = parse::parse(pattern).map_err(|e| Error::InvalidRegex {
             code: e.code.to_owned(),
             expr: e.expr,
         })?;
-        let analysed = fast::strip_outer_anchors(&parsed.node);
-        let set = fast::literal_set(&analysed);
-        let fast = fast::string_matcher(&analysed);
         let rust_pattern = emit::anchored(&parsed.node);
+        let whole_groups = whole_groups(&parsed.node);
+        let analysed = fast::strip_outer_anchors(parsed.node);
+        let set = fast::literal_set(&analysed);
+        let fast = match &set {
+            Some(values) => Some(StringMatcher::from_set(values.clone())),
+            None => fast::string_matcher(&analysed),
+        };
+        let prefix = match &set {
+            Some(values) => common_prefix_of(values).to_owned(),
+            None => fast::required_prefix(&analysed),
+        };
+        // The suffix only pre-filters patterns without a fast path.
+        let suffix = if fast.is_some() {
+            String::new()
+        } else {
+            fast::required_suffix(&analysed)
+        };
         let compiled = OnceLock::new();
         if fast.is_none() {
             let re = compile(&rust_pattern).map_err(|_| Error::InvalidRegex {
@@ -135,9 +170,39 @@ impl Regex {
             compiled,
             fast,
             set,
-            prefix: fast::required_prefix(&analysed),
-            suffix: fast::required_suffix(&analysed),
-            whole_groups: whole_groups(&parsed.node),
+            prefix,
+            suffix,
+            whole_groups,
+        })
+    }
+
+    /// Prometheus's `optimizeAlternatingLiterals`: `a|b|c` where no part holds a regex
+    /// metacharacter is a literal set, known without parsing (the common shape of large
+    /// Grafana multi-select matchers).
+    fn alternating_literals(pattern: &str) -> Option<Regex> {
+        const META: &[char] = &[
+            '\\', '.', '+', '*', '?', '(', ')', '[', ']', '{', '}', '^', '$',
+        ];
+        if pattern.contains(META) {
+            return None;
+        }
+        let mut seen = std::collections::HashSet::new();
+        let set: Vec<String> = pattern
+            .split('|')
+            .filter(|v| seen.insert(*v))
+            .map(str::to_owned)
+            .collect();
+        let rust_pattern = emit::anchored_literals(pattern.split('|'));
+        Some(Regex {
+            source: pattern.to_owned(),
+            names: vec![None],
+            rust_pattern,
+            compiled: OnceLock::new(),
+            fast: Some(StringMatcher::from_set(set.clone())),
+            prefix: common_prefix_of(&set).to_owned(),
+            suffix: String::new(),
+            set: Some(set),
+            whole_groups: Vec::new(),
         })
     }
 

@@ -16,6 +16,19 @@ pub(crate) fn anchored(node: &Node) -> String {
     out
 }
 
+/// The anchored Rust pattern for an alternation of literal strings.
+pub(crate) fn anchored_literals<'a>(parts: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::from(r"\A(?:");
+    for (i, part) in parts.enumerate() {
+        if i > 0 {
+            out.push('|');
+        }
+        part.chars().for_each(|c| push_char(c, &mut out));
+    }
+    out.push_str(r")\z");
+    out
+}
+
 fn push_char(c: char, out: &mut String) {
     if c.is_ascii_alphanumeric() {
         out.push(c);

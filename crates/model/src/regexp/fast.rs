@@ -62,7 +62,7 @@ impl StringMatcher {
         }
     }
 
-    fn from_set(mut values: Vec<String>) -> StringMatcher {
+    pub(crate) fn from_set(mut values: Vec<String>) -> StringMatcher {
         if values.len() == 1 {
             return StringMatcher::Equal(values.pop().expect("one value"));
         }
@@ -83,30 +83,27 @@ fn strip_captures(mut node: &Node) -> &Node {
 
 /// Removes `^`/`\A` at the start and `$`/`\z` at the end of the whole expression (and of each
 /// top-level alternative): the expression is anchored anyway, so they are no-ops there.
-pub(crate) fn strip_outer_anchors(node: &Node) -> Node {
+pub(crate) fn strip_outer_anchors(node: Node) -> Node {
     match node {
         Node::BeginText | Node::EndText => Node::Empty,
         Node::Capture { index, sub } => Node::Capture {
-            index: *index,
-            sub: Box::new(strip_outer_anchors(sub)),
+            index,
+            sub: Box::new(strip_outer_anchors(*sub)),
         },
-        Node::Alt(v) => Node::Alt(v.iter().map(strip_outer_anchors).collect()),
-        Node::Concat(v) => {
-            let start = v.iter().take_while(|n| **n == Node::BeginText).count();
-            let end = v.len()
-                - v[start..]
-                    .iter()
-                    .rev()
-                    .take_while(|n| **n == Node::EndText)
-                    .count();
-            let mut items: Vec<Node> = v[start..end].to_vec();
+        Node::Alt(v) => Node::Alt(v.into_iter().map(strip_outer_anchors).collect()),
+        Node::Concat(mut items) => {
+            let start = items.iter().take_while(|n| **n == Node::BeginText).count();
+            items.drain(..start);
+            while items.last() == Some(&Node::EndText) {
+                items.pop();
+            }
             match items.len() {
                 0 => Node::Empty,
                 1 => items.pop().expect("one item"),
                 _ => Node::Concat(items),
             }
         }
-        other => other.clone(),
+        other => other,
     }
 }
 
@@ -158,6 +155,10 @@ fn literal_set_inner(node: &Node) -> Option<Vec<String>> {
         Node::Concat(items) => {
             let mut acc = vec![String::new()];
             for item in items {
+                if let Node::Lit(c) = item {
+                    acc.iter_mut().for_each(|a| a.push(*c));
+                    continue;
+                }
                 let next = literal_set_inner(item)?;
                 let n = acc.len().checked_mul(next.len())?;
                 if n > MAX_SET_PRODUCT.max(acc.len()).max(next.len()) {

@@ -558,6 +558,9 @@ fn fast_paths_and_set_matches() {
     assert_eq!(must("foo.*bar").prefix(), Some("foo"));
     assert_eq!(must("(foo)[0-9]+").prefix(), Some("foo"));
     assert_eq!(must(".*foo").prefix(), None);
+    assert_eq!(must("abc|abd|ab").prefix(), Some("ab"));
+    assert_eq!(must("äbc|äbd").prefix(), Some("äb"));
+    assert_eq!(must("äx|äy|b").prefix(), None);
     // Go's matcher_test.go TestPrefix.
     for (p, want) in [
         ("abc.+", Some("abc")),
