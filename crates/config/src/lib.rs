@@ -15,7 +15,9 @@
 //! (`parsing YAML file prometheus.yml: line 12 column 5: field foo not found in type ScrapeConfig`).
 //!
 //! Relabeling rules are [`model::relabel::Config`], durations [`model::Duration`]. The YAML
-//! library is hidden behind [`yaml`] (see there for why it is serde-saphyr).
+//! library is hidden behind [`yaml`] (see there for why it is serde-saphyr). [`check`] holds
+//! what `promtool check config` verifies beyond loading (referenced files exist, file-SD
+//! files parse, relabeled static targets are still `host:port`).
 //!
 //! ```
 //! let cfg = config::Config::load_str(
