@@ -138,6 +138,13 @@ impl ChunkReader {
         self.segments.iter().map(|(_, d)| d.len() as u64).sum()
     }
 
+    /// The segment file a chunk reference points into, if it exists.
+    pub fn segment_path(&self, r: u64) -> Option<&Path> {
+        self.segments
+            .get((r >> 32) as usize)
+            .map(|(p, _)| p.as_path())
+    }
+
     /// Reads the chunk at `r` (checksum verified).
     pub fn chunk(&self, r: u64) -> Result<StoredChunk> {
         let seg = (r >> 32) as usize;

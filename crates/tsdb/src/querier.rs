@@ -97,6 +97,12 @@ pub trait SeriesSource: Send + Sync + 'static {
         let _ = id;
         Vec::new()
     }
+
+    /// Adds where a chunk is stored to an error found while decoding its samples.
+    fn chunk_error(&self, meta: &ChunkMeta, err: crate::Error) -> crate::Error {
+        let _ = meta;
+        err
+    }
 }
 
 impl SeriesSource for Block {
@@ -170,6 +176,17 @@ impl SeriesSource for Block {
 
     fn tombstones(&self, id: u64) -> Vec<Interval> {
         Block::tombstones(self).get(id).to_vec()
+    }
+
+    fn chunk_error(&self, meta: &ChunkMeta, err: crate::Error) -> crate::Error {
+        match self.chunks().segment_path(meta.chunk_ref) {
+            Some(path) => crate::Error::Corrupt {
+                path: path.to_path_buf(),
+                offset: meta.chunk_ref & 0xffff_ffff,
+                msg: err.to_string(),
+            },
+            None => err,
+        }
     }
 }
 
@@ -458,6 +475,7 @@ impl<S: SeriesSource> Series for SourceSeries<S> {
             chunks: Arc::clone(&self.chunks),
             next_chunk: 0,
             cur: None,
+            cur_meta: None,
             deleted: Arc::clone(&self.deleted),
             mint: self.mint,
             maxt: self.maxt,
@@ -476,6 +494,7 @@ pub struct ChunkSeriesIterator<S: SeriesSource> {
     chunks: Arc<[ChunkMeta]>,
     next_chunk: usize,
     cur: Option<XorIterator<ChunkData>>,
+    cur_meta: Option<ChunkMeta>,
     deleted: Arc<[Interval]>,
     mint: Timestamp,
     maxt: Timestamp,
@@ -490,6 +509,15 @@ impl<S: SeriesSource> ChunkSeriesIterator<S> {
         self.done = true;
         self.cur = None;
         ValueType::None
+    }
+
+    fn fail_chunk(&mut self, e: crate::Error) -> ValueType {
+        let e = match &self.cur_meta {
+            Some(meta) => self.source.chunk_error(meta, e),
+            None => e,
+        };
+        self.err = Some(backend(e));
+        self.finish()
     }
 
     /// Advances to the first sample at or after `target` (and at or after `mint`).
@@ -513,7 +541,10 @@ impl<S: SeriesSource> ChunkSeriesIterator<S> {
                 };
                 self.next_chunk += 1;
                 match self.source.chunk(&meta) {
-                    Ok(data) => self.cur = Some(XorIterator::new(data)),
+                    Ok(data) => {
+                        self.cur = Some(XorIterator::new(data));
+                        self.cur_meta = Some(meta);
+                    }
                     Err(e) => {
                         self.err = Some(backend(e));
                         return self.finish();
@@ -523,8 +554,7 @@ impl<S: SeriesSource> ChunkSeriesIterator<S> {
             let it = self.cur.as_mut().expect("a chunk iterator was just set");
             if !it.seek(target) {
                 if let Some(e) = it.take_err() {
-                    self.err = Some(backend(e));
-                    return self.finish();
+                    return self.fail_chunk(e);
                 }
                 self.cur = None;
                 continue;
@@ -537,8 +567,7 @@ impl<S: SeriesSource> ChunkSeriesIterator<S> {
                 // Step past the deleted sample; the next round's seek stays on the new one.
                 if !it.next() {
                     if let Some(e) = it.take_err() {
-                        self.err = Some(backend(e));
-                        return self.finish();
+                        return self.fail_chunk(e);
                     }
                     self.cur = None;
                 }

@@ -102,3 +102,33 @@ fn broken_meta_json_and_tombstones_name_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn malformed_chunk_with_valid_checksum_names_segment_and_offset() {
+    let Some((_tmp, dir)) = fixture() else { return };
+    let seg = dir.join("chunks/000001");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    // The first chunk: uvarint length, encoding byte, data, CRC. Claim far more samples than
+    // the data holds, and fix the CRC so that only the decoder can notice.
+    let (mut len, mut shift, mut off) = (0usize, 0, 8);
+    loop {
+        let b = bytes[off];
+        off += 1;
+        len |= usize::from(b & 0x7f) << shift;
+        shift += 7;
+        if b < 0x80 {
+            break;
+        }
+    }
+    let (enc_at, end) = (off, off + 1 + len);
+    bytes[enc_at + 1] = 0xff;
+    bytes[enc_at + 2] = 0xff;
+    let crc = crc32c::crc32c(&bytes[enc_at..end]);
+    bytes[end..end + 4].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(&seg, &bytes).unwrap();
+    let err = read_all(&dir).unwrap_err();
+    assert!(
+        err.contains("000001") && err.contains("offset 8") && err.contains("XOR chunk"),
+        "{err}"
+    );
+}
