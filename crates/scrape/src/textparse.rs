@@ -544,31 +544,74 @@ fn utf8<'a>(b: Cow<'a, [u8]>, data: &[u8], line_start: usize) -> Result<Cow<'a, 
     }
 }
 
+/// [`unescape`] for text that is known to be UTF-8 (removing ASCII escapes keeps it so).
+fn unescape_str(s: &str) -> Cow<'_, str> {
+    let b = s.as_bytes();
+    let Some(first) = b.iter().position(|&c| c == b'\\') else {
+        return Cow::Borrowed(s);
+    };
+    let mut out = String::with_capacity(s.len());
+    let (mut last, mut i) = (0, first);
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            let replacement = match b[i + 1] {
+                b'\\' => Some('\\'),
+                b'n' => Some('\n'),
+                b'"' => Some('"'),
+                _ => None,
+            };
+            if let Some(r) = replacement {
+                out.push_str(&s[last..i]);
+                out.push(r);
+                i += 2;
+                last = i;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&s[last..]);
+    Cow::Owned(out)
+}
+
 /// Builds a label set from the metric name and raw (escaped) label name/value byte ranges of
-/// `data`, as both parsers' `Labels` methods do.
+/// `data` (all within `series`), as both parsers' `Labels` methods do.
 fn build_labels(
     data: &[u8],
     line_start: usize,
+    series: (usize, usize),
     name: (usize, usize),
     offsets: &[usize],
     mtype: MetricType,
 ) -> Result<Labels> {
+    // One UTF-8 check for the whole series instead of one per name and value.
+    let text = std::str::from_utf8(&data[series.0..series.1]).ok();
+    let piece = |s: usize, e: usize| -> Result<Cow<'_, str>> {
+        if let Some(t) = text
+            && s >= series.0
+            && e <= series.1
+            && let Some(p) = t.get(s - series.0..e - series.0)
+        {
+            return Ok(unescape_str(p));
+        }
+        utf8(unescape(&data[s..e], false), data, line_start)
+    };
     let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(1 + offsets.len() / 4);
-    let metric = utf8(unescape(&data[name.0..name.1], false), data, line_start)?;
-    pairs.push((Cow::Borrowed(model::METRIC_NAME), metric));
+    pairs.push((Cow::Borrowed(model::METRIC_NAME), piece(name.0, name.1)?));
     for o in offsets.chunks_exact(4) {
-        let label = utf8(unescape(&data[o[0]..o[1]], false), data, line_start)?;
-        // Label values were checked to be UTF-8 while parsing.
-        let value = utf8(unescape(&data[o[2]..o[3]], false), data, line_start)?;
+        let label = piece(o[0], o[1])?;
+        let value = piece(o[2], o[3])?;
         let value = normalize_float_label(mtype, &label, value);
         pairs.push((label, value));
     }
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(Error::DuplicateLabelName {
-            line: line_of(data, line_start),
-            name: w[0].0.to_string(),
-        });
+    // `Labels::from_pairs` keeps the last of equal names; Prometheus rejects the sample.
+    for (i, (n, _)) in pairs.iter().enumerate() {
+        if pairs[i + 1..].iter().any(|(m, _)| m == n) {
+            return Err(Error::DuplicateLabelName {
+                line: line_of(data, line_start),
+                name: n.to_string(),
+            });
+        }
     }
     Ok(Labels::from_pairs(pairs))
 }
@@ -578,7 +621,7 @@ fn build_labels(
 fn normalize_float_label<'a>(mtype: MetricType, label: &str, value: Cow<'a, str>) -> Cow<'a, str> {
     let applies = (mtype == MetricType::Summary && label == "quantile")
         || (mtype == MetricType::Histogram && label == "le");
-    if !applies {
+    if !applies || value == "+Inf" {
         return value;
     }
     match go_parse_float(value.as_bytes()) {

@@ -796,6 +796,7 @@ impl Parser for OpenMetricsParser<'_> {
         build_labels(
             self.b,
             self.cur.start,
+            self.cur.series,
             name,
             &self.cur.offsets,
             self.cur.mtype,

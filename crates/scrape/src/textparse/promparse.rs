@@ -631,7 +631,14 @@ impl Parser for PromParser<'_> {
 
     fn labels(&self) -> Result<Labels> {
         let name = self.name.unwrap_or((self.start, self.start));
-        build_labels(&self.data, self.start, name, &self.offsets, self.mtype)
+        build_labels(
+            &self.data,
+            self.start,
+            self.series,
+            name,
+            &self.offsets,
+            self.mtype,
+        )
     }
 
     fn exemplar(&mut self) -> Option<Exemplar> {
