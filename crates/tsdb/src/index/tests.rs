@@ -121,3 +121,49 @@ fn truncated_and_flipped_indexes_give_errors_not_panics() {
         .to_string();
     assert!(err.contains("blk/index") && err.contains("offset"), "{err}");
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn labels_strategy() -> impl Strategy<Value = Labels> {
+        proptest::collection::btree_map("[a-c_]{1,3}", "\\PC{1,6}", 1..4)
+            .prop_map(Labels::from_pairs)
+    }
+
+    proptest! {
+        #[test]
+        fn index_round_trips_arbitrary_series(
+            series in proptest::collection::btree_set(labels_strategy(), 1..30),
+        ) {
+            let series: Vec<(Labels, Vec<ChunkMeta>)> = series
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let c = ChunkMeta { min_time: i as i64, max_time: i as i64 + 10, chunk_ref: 8 + i as u64 * 50 };
+                    (l, vec![c])
+                })
+                .collect();
+            let r = IndexReader::from_bytes(build(&series), Path::new("index")).unwrap();
+            let all = r.all_postings().unwrap();
+            prop_assert_eq!(all.len(), series.len());
+            let mut chunks = Vec::new();
+            let mut by_id = Vec::new();
+            for (id, (l, c)) in all.iter().zip(&series) {
+                prop_assert_eq!(&r.series(*id, &mut chunks).unwrap(), l);
+                prop_assert_eq!(&chunks, c);
+                by_id.push((*id, l.clone()));
+            }
+            for name in r.label_names() {
+                for value in r.label_values(&name) {
+                    let want: Vec<u64> = by_id
+                        .iter()
+                        .filter(|(_, l)| l.get(&name) == Some(value.as_str()))
+                        .map(|(id, _)| *id)
+                        .collect();
+                    prop_assert_eq!(r.postings(&name, &value).unwrap(), want);
+                }
+            }
+        }
+    }
+}

@@ -185,3 +185,113 @@ fn iterators_seek_and_respect_tombstones() {
     assert_eq!(it.seek(1_000_000), ValueType::None);
     assert_eq!(it.next(), ValueType::None);
 }
+
+/// A small in-memory [`SeriesSource`]: series ids are indices into `series` (sorted).
+struct MemSource {
+    series: Vec<Labels>,
+}
+
+impl SeriesSource for MemSource {
+    fn label_names(&self) -> Result<Vec<String>> {
+        let set: std::collections::BTreeSet<String> = self
+            .series
+            .iter()
+            .flat_map(|l| l.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>())
+            .collect();
+        Ok(set.into_iter().collect())
+    }
+
+    fn label_values(&self, name: &str) -> Result<Vec<String>> {
+        let set: std::collections::BTreeSet<String> = self
+            .series
+            .iter()
+            .filter_map(|l| l.get(name).map(str::to_string))
+            .collect();
+        Ok(set.into_iter().collect())
+    }
+
+    fn postings(&self, name: &str, values: &[&str]) -> Result<Vec<u64>> {
+        Ok(self
+            .series
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.get(name).is_some_and(|v| values.contains(&v)))
+            .map(|(i, _)| i as u64)
+            .collect())
+    }
+
+    fn all_postings(&self) -> Result<Vec<u64>> {
+        Ok((0..self.series.len() as u64).collect())
+    }
+
+    fn series(&self, id: u64, chunks: &mut Vec<ChunkMeta>) -> Result<Labels> {
+        chunks.clear();
+        Ok(self.series[id as usize].clone())
+    }
+
+    fn chunk(&self, _meta: &ChunkMeta) -> Result<ChunkData> {
+        Ok(ChunkData::Owned(Arc::from(
+            crate::chunkenc::XorChunk::new().bytes(),
+        )))
+    }
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const VALUES: [&str; 5] = ["a", "b", "ab", "ba", "c"];
+    const NAMES: [&str; 3] = ["x", "y", "z"];
+
+    fn labels_strategy() -> impl Strategy<Value = Labels> {
+        proptest::collection::vec((0..3usize, 0..5usize), 1..4).prop_map(|pairs| {
+            Labels::from_pairs(pairs.into_iter().map(|(n, v)| (NAMES[n], VALUES[v])))
+        })
+    }
+
+    fn matcher_strategy() -> impl Strategy<Value = Matcher> {
+        let patterns = prop_oneof![
+            (0..5usize).prop_map(|v| VALUES[v].to_string()),
+            Just(String::new()),
+            Just("a|b".to_string()),
+            Just("a.*".to_string()),
+            Just(".*".to_string()),
+            Just(".+".to_string()),
+            Just("a|".to_string()),
+            Just("(?i)A".to_string()),
+        ];
+        let types = prop_oneof![
+            Just(MatchType::Equal),
+            Just(MatchType::NotEqual),
+            Just(MatchType::RegexMatch),
+            Just(MatchType::RegexNoMatch),
+        ];
+        (types, 0..4usize, patterns).prop_map(|(t, n, v)| {
+            // "w" is a label no series has.
+            let name = ["x", "y", "z", "w"][n];
+            Matcher::new(t, name, &v).unwrap()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn postings_for_matchers_agree_with_matching_each_series(
+            series in proptest::collection::btree_set(labels_strategy(), 0..20),
+            matchers in proptest::collection::vec(matcher_strategy(), 1..4),
+        ) {
+            let src = MemSource { series: series.into_iter().collect() };
+            let got: Vec<Labels> = postings_for_matchers(&src, &matchers)
+                .unwrap()
+                .into_iter()
+                .map(|id| src.series[id as usize].clone())
+                .collect();
+            let want: Vec<Labels> = src
+                .series
+                .iter()
+                .filter(|l| storage::matches_all(l, &matchers))
+                .cloned()
+                .collect();
+            prop_assert_eq!(got, want, "matchers {:?}", matchers);
+        }
+    }
+}
