@@ -39,7 +39,10 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+            LIVE.fetch_add(
+                new_size as isize - layout.size() as isize,
+                Ordering::Relaxed,
+            );
         }
         p
     }
@@ -55,7 +58,10 @@ fn labels(i: usize) -> Labels {
         ("instance", format!("host-{}:9100", i / 500)),
         ("job", "node".to_string()),
         ("cpu", format!("{}", i % 8)),
-        ("mode", ["user", "system", "idle", "iowait"][i % 4].to_string()),
+        (
+            "mode",
+            ["user", "system", "idle", "iowait"][i % 4].to_string(),
+        ),
     ])
 }
 

@@ -53,11 +53,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         while it.next() == ValueType::Float {
             samples.push(it.at());
         }
-        println!("{} -> {} samples, last {:?}", series.labels(), samples.len(), samples.last());
+        println!(
+            "{} -> {} samples, last {:?}",
+            series.labels(),
+            samples.len(),
+            samples.last()
+        );
     }
-    println!("label values of job: {:?}", q.label_values("job", None, &[])?);
+    println!(
+        "label values of job: {:?}",
+        q.label_values("job", None, &[])?
+    );
     let stats = db.head_stats(10);
-    println!("head: {} series, {} chunks", stats.num_series, stats.num_chunks);
+    println!(
+        "head: {} series, {} chunks",
+        stats.num_series, stats.num_chunks
+    );
     db.close()?;
     Ok(())
 }

@@ -61,10 +61,10 @@ pub fn list_checkpoints(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
         if !idx.bytes().all(|b| b.is_ascii_digit()) || idx.is_empty() {
             continue;
         }
-        if let Ok(i) = idx.parse::<u64>() {
-            if e.path().is_dir() {
-                out.push((i, e.path()));
-            }
+        if let Ok(i) = idx.parse::<u64>()
+            && e.path().is_dir()
+        {
+            out.push((i, e.path()));
         }
     }
     out.sort();

@@ -128,11 +128,12 @@ fn remove_tmp_dirs(dir: &Path) -> Result<()> {
     for e in fs::read_dir(dir).map_err(io_err("listing", dir))?.flatten() {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.ends_with(".tmp-for-creation") || name.ends_with(".tmp-for-deletion") || name.ends_with(".tmp") {
-            if e.path().is_dir() {
-                let p = e.path();
-                fs::remove_dir_all(&p).map_err(io_err("deleting", &p))?;
-            }
+        let tmp = name.ends_with(".tmp-for-creation")
+            || name.ends_with(".tmp-for-deletion")
+            || name.ends_with(".tmp");
+        if tmp && e.path().is_dir() {
+            let p = e.path();
+            fs::remove_dir_all(&p).map_err(io_err("deleting", &p))?;
         }
     }
     Ok(())
@@ -200,7 +201,11 @@ impl Db {
         };
         remove_tmp_dirs(dir)?;
         let blocks = open_blocks(dir)?;
-        let min_valid = blocks.iter().map(|b| b.meta().max_time).max().unwrap_or(i64::MIN);
+        let min_valid = blocks
+            .iter()
+            .map(|b| b.meta().max_time)
+            .max()
+            .unwrap_or(i64::MIN);
         let head_opts = HeadOptions {
             chunk_range: opts.min_block_duration,
             samples_per_chunk: opts.samples_per_chunk,
@@ -242,7 +247,11 @@ impl Db {
 
     /// The metas of the persistent blocks, oldest first.
     pub fn blocks(&self) -> Vec<block::BlockMeta> {
-        self.blocks.read().iter().map(|b| b.meta().clone()).collect()
+        self.blocks
+            .read()
+            .iter()
+            .map(|b| b.meta().clone())
+            .collect()
     }
 
     /// A new appender on the head; see [`HeadAppender`] for what `commit` guarantees.
@@ -342,13 +351,13 @@ impl Db {
         {
             let blocks = self.blocks.read();
             let newest_first: Vec<&Block> = blocks.iter().rev().collect();
-            if self.opts.retention_duration > 0 {
-                if let Some(newest) = newest_first.first() {
-                    let newest_max = newest.meta().max_time;
-                    for b in &newest_first {
-                        if newest_max - b.meta().max_time >= self.opts.retention_duration {
-                            doomed.push(b.dir().to_path_buf());
-                        }
+            if self.opts.retention_duration > 0
+                && let Some(newest) = newest_first.first()
+            {
+                let newest_max = newest.meta().max_time;
+                for b in &newest_first {
+                    if newest_max - b.meta().max_time >= self.opts.retention_duration {
+                        doomed.push(b.dir().to_path_buf());
                     }
                 }
             }
@@ -368,7 +377,9 @@ impl Db {
         if doomed.is_empty() {
             return Ok(());
         }
-        self.blocks.write().retain(|b| !doomed.iter().any(|d| d == b.dir()));
+        self.blocks
+            .write()
+            .retain(|b| !doomed.iter().any(|d| d == b.dir()));
         for d in doomed {
             fs::remove_dir_all(&d).map_err(io_err("deleting", &d))?;
         }
@@ -399,7 +410,10 @@ impl Db {
             let mut added = 0;
             for id in ids {
                 b.index().series(id, &mut chunks)?;
-                if chunks.iter().any(|c| c.max_time >= mint && c.min_time <= maxt) {
+                if chunks
+                    .iter()
+                    .any(|c| c.max_time >= mint && c.min_time <= maxt)
+                {
                     stones.add(id, Interval { mint, maxt });
                     added += 1;
                 }
@@ -627,11 +641,21 @@ impl Querier for DbQuerier {
         hints: Option<&LabelHints>,
         matchers: &[Matcher],
     ) -> storage::Result<Vec<String>> {
-        self.merge_strings(|q| q.label_values(name, hints, matchers), hints.map_or(0, |h| h.limit))
+        self.merge_strings(
+            |q| q.label_values(name, hints, matchers),
+            hints.map_or(0, |h| h.limit),
+        )
     }
 
-    fn label_names(&self, hints: Option<&LabelHints>, matchers: &[Matcher]) -> storage::Result<Vec<String>> {
-        self.merge_strings(|q| q.label_names(hints, matchers), hints.map_or(0, |h| h.limit))
+    fn label_names(
+        &self,
+        hints: Option<&LabelHints>,
+        matchers: &[Matcher],
+    ) -> storage::Result<Vec<String>> {
+        self.merge_strings(
+            |q| q.label_names(hints, matchers),
+            hints.map_or(0, |h| h.limit),
+        )
     }
 }
 

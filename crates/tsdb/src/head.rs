@@ -1,7 +1,7 @@
 //! The head: the in-memory, writable part of the TSDB (Prometheus's `tsdb/head*.go`).
 //!
 //! Series live in shards keyed by their reference, with a second set of shards mapping the
-//! labels hash to references for get-or-create, and an inverted index ([`postings`]) for
+//! labels hash to references for get-or-create, and an inverted index (postings per label pair) for
 //! queries. Each series keeps one open XOR chunk in memory; a full chunk is written to
 //! `chunks_head/` ([`chunks::ChunkDiskMapper`]) and only its location stays in memory. Every
 //! committed batch is first written to the WAL ([`crate::wlog`]), from which the head is
@@ -115,10 +115,26 @@ pub(crate) struct MemSeries {
     pub(crate) mmapped: Vec<MmappedChunk>,
     pub(crate) head: Option<HeadChunk>,
     /// Out-of-order samples, sorted by time (only with an out-of-order window).
+    // Boxed: 8 bytes instead of 24 in every series, and most series never get one.
+    #[allow(clippy::box_collection)]
     pub(crate) ooo: Option<Box<Vec<(i64, f64)>>>,
     pub(crate) next_at: i64,
     pub(crate) last_value: u64,
     pub(crate) flags: u8,
+}
+
+/// The limits an appender checks samples against, fixed when it is created.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    /// The head's newest sample time.
+    head_maxt: i64,
+    /// In-order samples before this are out of bounds (newest block end, or the range a
+    /// compaction may be persisting).
+    min_valid_time: i64,
+    /// The out-of-order window (0 = off).
+    ooo_window: i64,
+    /// The end of the newest persisted block.
+    persisted_until: i64,
 }
 
 /// What happened to a sample given to [`MemSeries::append`].
@@ -152,11 +168,11 @@ impl MemSeries {
     }
 
     pub(crate) fn min_time(&self) -> Option<i64> {
-        let in_order = self
-            .mmapped
-            .first()
-            .map(|c| c.min_time)
-            .or(self.head.as_ref().filter(|h| h.chunk.num_samples() > 0).map(|h| h.min_time));
+        let in_order = self.mmapped.first().map(|c| c.min_time).or(self
+            .head
+            .as_ref()
+            .filter(|h| h.chunk.num_samples() > 0)
+            .map(|h| h.min_time));
         let ooo = self.ooo.as_ref().and_then(|o| o.first()).map(|s| s.0);
         match (in_order, ooo) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -166,14 +182,21 @@ impl MemSeries {
 
     fn is_empty(&self) -> bool {
         self.mmapped.is_empty()
-            && self.head.as_ref().is_none_or(|h| h.chunk.num_samples() == 0)
+            && self
+                .head
+                .as_ref()
+                .is_none_or(|h| h.chunk.num_samples() == 0)
             && self.ooo.as_ref().is_none_or(|o| o.is_empty())
     }
 
     /// The value of the newest in-order sample (reading it back from disk if the open chunk
     /// is gone, as after a restart).
     fn last_value_bits(&self, mapper: &ChunkDiskMapper) -> Option<u64> {
-        if self.head.as_ref().is_some_and(|h| h.chunk.num_samples() > 0) {
+        if self
+            .head
+            .as_ref()
+            .is_some_and(|h| h.chunk.num_samples() > 0)
+        {
             return Some(self.last_value);
         }
         let last = self.mmapped.last()?;
@@ -193,11 +216,15 @@ impl MemSeries {
         &self,
         t: i64,
         v: f64,
-        head_maxt: i64,
-        min_valid_time: i64,
-        ooo_window: i64,
+        b: &Bounds,
         mapper: &ChunkDiskMapper,
     ) -> std::result::Result<bool, storage::Error> {
+        let Bounds {
+            head_maxt,
+            min_valid_time,
+            ooo_window,
+            persisted_until,
+        } = *b;
         if t >= min_valid_time {
             match self.max_time() {
                 None => return Ok(false),
@@ -216,6 +243,11 @@ impl MemSeries {
             }
         }
         if ooo_window > 0 && t >= head_maxt.saturating_sub(ooo_window) {
+            // Unlike Prometheus, which compacts such samples into overlapping blocks, the
+            // head refuses out-of-order samples in a range already persisted as a block.
+            if t < persisted_until {
+                return Err(storage::Error::OutOfBounds);
+            }
             return Ok(true);
         }
         if ooo_window > 0 {
@@ -283,21 +315,21 @@ impl MemSeries {
         opts: &HeadOptions,
         mapper: &ChunkDiskMapper,
     ) -> Result<()> {
-        if let Some(old) = self.head.take() {
-            if old.chunk.num_samples() > 0 {
-                let chunk_ref = mapper.write_chunk(
-                    series_ref,
-                    old.min_time,
-                    old.max_time,
-                    chunkenc::Encoding::Xor.as_u8(),
-                    old.chunk.bytes(),
-                )?;
-                self.mmapped.push(MmappedChunk {
-                    chunk_ref,
-                    min_time: old.min_time,
-                    max_time: old.max_time,
-                });
-            }
+        if let Some(old) = self.head.take()
+            && old.chunk.num_samples() > 0
+        {
+            let chunk_ref = mapper.write_chunk(
+                series_ref,
+                old.min_time,
+                old.max_time,
+                chunkenc::Encoding::Xor.as_u8(),
+                old.chunk.bytes(),
+            )?;
+            self.mmapped.push(MmappedChunk {
+                chunk_ref,
+                min_time: old.min_time,
+                max_time: old.max_time,
+            });
         }
         self.head = Some(HeadChunk {
             chunk: XorChunk::new(),
@@ -308,11 +340,16 @@ impl MemSeries {
         Ok(())
     }
 
-    /// Inserts an out-of-order sample; an existing sample at `t` wins.
-    fn insert_ooo(&mut self, t: i64, v: f64) {
+    /// Inserts an out-of-order sample; an existing sample at `t` wins. Returns whether it
+    /// was inserted.
+    fn insert_ooo(&mut self, t: i64, v: f64) -> bool {
         let ooo = self.ooo.get_or_insert_with(Default::default);
-        if let Err(i) = ooo.binary_search_by_key(&t, |s| s.0) {
-            ooo.insert(i, (t, v));
+        match ooo.binary_search_by_key(&t, |s| s.0) {
+            Ok(_) => false,
+            Err(i) => {
+                ooo.insert(i, (t, v));
+                true
+            }
         }
     }
 
@@ -384,6 +421,8 @@ pub struct Head {
     hashes: Box<[Mutex<HashShard>]>,
     postings: RwLock<MemPostings>,
     wal: Mutex<Option<Wal>>,
+    /// The write-behind log (`wbl/`) of out-of-order samples, as Prometheus's.
+    wbl: Mutex<Option<Wal>>,
     mapper: ChunkDiskMapper,
     min_time: AtomicI64,
     max_time: AtomicI64,
@@ -431,13 +470,27 @@ impl Head {
             Some(w) => Some(Wal::open(&dir.join("wal"), *w)?),
             None => None,
         };
+        // Out-of-order samples go to the WBL; it is also replayed when the window was
+        // turned off since, so that no accepted sample is lost.
+        let wbl_dir = dir.join(crate::wlog::WBL_DIR_NAME);
+        let wbl = match &opts.wal {
+            Some(w) if opts.out_of_order_time_window > 0 || wbl_dir.exists() => {
+                Some(Wal::open(&wbl_dir, *w)?)
+            }
+            _ => None,
+        };
         let head = Arc::new(Head {
             opts,
             dir: dir.to_path_buf(),
-            shards: (0..SHARDS).map(|_| RwLock::new(SeriesShard::default())).collect(),
-            hashes: (0..SHARDS).map(|_| Mutex::new(HashShard::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(SeriesShard::default()))
+                .collect(),
+            hashes: (0..SHARDS)
+                .map(|_| Mutex::new(HashShard::default()))
+                .collect(),
             postings: RwLock::new(MemPostings::default()),
             wal: Mutex::new(wal),
+            wbl: Mutex::new(wbl),
             mapper,
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
@@ -580,8 +633,12 @@ impl Head {
         };
         HeadAppender {
             head: Arc::clone(self),
-            min_valid_time: min_valid,
-            head_maxt,
+            bounds: Bounds {
+                head_maxt,
+                min_valid_time: min_valid,
+                ooo_window: self.opts.out_of_order_time_window,
+                persisted_until: self.min_valid_time(),
+            },
             samples: Vec::new(),
             refs_pending: Vec::new(),
         }
@@ -608,14 +665,14 @@ impl Head {
             }
             last = s.series_ref;
             let mut shard = self.shard(s.series_ref).write();
-            if let Some(ms) = shard.series.get_mut(&s.series_ref) {
-                if ms.flags & LOGGED == 0 {
-                    ms.flags |= LOGGED;
-                    new_series.push(RefSeries {
-                        series_ref: s.series_ref,
-                        labels: ms.labels.clone(),
-                    });
-                }
+            if let Some(ms) = shard.series.get_mut(&s.series_ref)
+                && ms.flags & LOGGED == 0
+            {
+                ms.flags |= LOGGED;
+                new_series.push(RefSeries {
+                    series_ref: s.series_ref,
+                    labels: ms.labels.clone(),
+                });
             }
         }
         let mut buf_series = Vec::new();
@@ -675,7 +732,8 @@ impl Head {
         }
         self.gc(mint);
         self.mapper.truncate(mint)?;
-        self.truncate_wal(mint)
+        self.truncate_wal(mint)?;
+        self.truncate_wbl()
     }
 
     /// Truncates chunks before `mint` and removes series left without data.
@@ -754,6 +812,36 @@ impl Head {
         }
     }
 
+    /// Rewrites the out-of-order samples still in memory into a new WBL segment and deletes
+    /// the older segments (Prometheus instead truncates the WBL after compacting the
+    /// out-of-order head; this head keeps those samples in memory until they are compacted
+    /// with the in-order data of their range).
+    fn truncate_wbl(&self) -> Result<()> {
+        let mut wbl = self.wbl.lock();
+        let Some(w) = wbl.as_mut() else {
+            return Ok(());
+        };
+        let keep_from = w.next_segment()?;
+        let mut samples = Vec::new();
+        for shard in self.shards.iter() {
+            for (&r, s) in &shard.read().series {
+                if let Some(ooo) = &s.ooo {
+                    samples.extend(ooo.iter().map(|&(t, v)| RefSample {
+                        series_ref: r,
+                        t,
+                        v,
+                    }));
+                }
+            }
+        }
+        for part in samples.chunks(10_000) {
+            let mut buf = Vec::new();
+            record::encode_samples(part, &mut buf);
+            w.log(&[&buf])?;
+        }
+        w.truncate(keep_from)
+    }
+
     /// Writes a checkpoint of the older two thirds of the WAL segments and deletes them, as
     /// Prometheus's `truncateWAL`.
     fn truncate_wal(&self, mint: i64) -> Result<()> {
@@ -792,26 +880,6 @@ impl Head {
         Ok(())
     }
 
-    /// The samples of every series in `[mint, maxt)` with their labels, sorted by labels,
-    /// tombstones applied: the input of a head compaction.
-    ///
-    /// # Errors
-    /// When a chunk can't be read back from disk.
-    pub fn series_in_range(&self, mint: i64, maxt: i64) -> Result<Vec<(Labels, Vec<(i64, f64)>)>> {
-        let refs = self.postings.read().all().to_vec();
-        let mut out = Vec::new();
-        for r in refs {
-            let Some(series) = querier::read_series(self, r, mint, maxt.saturating_sub(1))? else {
-                continue;
-            };
-            if !series.1.is_empty() {
-                out.push(series);
-            }
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
-    }
-
     /// The refs of all series, sorted.
     pub(crate) fn series_refs(&self) -> Vec<u64> {
         self.postings.read().all().to_vec()
@@ -825,7 +893,8 @@ impl Head {
         mint: i64,
         maxt: i64,
     ) -> Result<Option<(Labels, Vec<crate::compact::MemChunk>)>> {
-        let Some((labels, samples)) = querier::read_series(self, r, mint, maxt.saturating_sub(1))? else {
+        let Some((labels, samples)) = querier::read_series(self, r, mint, maxt.saturating_sub(1))?
+        else {
             return Ok(None);
         };
         if samples.is_empty() {
@@ -835,14 +904,21 @@ impl Head {
     }
 
     /// The refs of series matching `matchers` with data in `[mint, maxt]`.
-    pub(crate) fn refs_with_data(&self, matchers: &[model::Matcher], mint: i64, maxt: i64) -> Vec<u64> {
+    pub(crate) fn refs_with_data(
+        &self,
+        matchers: &[model::Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<u64> {
         let refs = self.postings.read().postings_for_matchers(matchers);
         refs.into_iter()
             .filter(|&r| {
                 self.shard(r).read().series.get(&r).is_some_and(|s| {
                     s.min_time().is_some_and(|a| a <= maxt)
                         && s.max_time().is_none_or(|b| b >= mint)
-                        || s.ooo.as_ref().is_some_and(|o| o.iter().any(|x| x.0 >= mint && x.0 <= maxt))
+                        || s.ooo
+                            .as_ref()
+                            .is_some_and(|o| o.iter().any(|x| x.0 >= mint && x.0 <= maxt))
                 })
             })
             .collect()
@@ -891,13 +967,15 @@ impl Head {
             min_time: self.min_time(),
             max_time: self.max_time(),
             series_count_by_metric_name: top(by_metric),
-            label_value_count_by_label_name: top(
-                values_per_name.into_iter().map(|(n, c)| (n, c as u64)).collect(),
-            ),
+            label_value_count_by_label_name: top(values_per_name
+                .into_iter()
+                .map(|(n, c)| (n, c as u64))
+                .collect()),
             memory_in_bytes_by_label_name: top(memory),
-            series_count_by_label_value_pair: top(
-                pairs.into_iter().map(|(n, c)| (n, c as u64)).collect(),
-            ),
+            series_count_by_label_value_pair: top(pairs
+                .into_iter()
+                .map(|(n, c)| (n, c as u64))
+                .collect()),
         }
     }
 
@@ -910,6 +988,9 @@ impl Head {
             return Ok(());
         }
         if let Some(w) = self.wal.lock().as_mut() {
+            w.close()?;
+        }
+        if let Some(w) = self.wbl.lock().as_mut() {
             w.close()?;
         }
         self.mapper.close()
@@ -943,8 +1024,7 @@ pub(crate) fn add_interval(ivs: &mut Vec<(i64, i64)>, mint: i64, maxt: i64) {
 /// [`crate::db::Db::sync_wal`].
 pub struct HeadAppender {
     head: Arc<Head>,
-    min_valid_time: i64,
-    head_maxt: i64,
+    bounds: Bounds,
     samples: Vec<RefSample>,
     refs_pending: Vec<u64>,
 }
@@ -975,8 +1055,7 @@ impl HeadAppender {
         v: f64,
     ) -> std::result::Result<u64, storage::Error> {
         let head = &self.head;
-        let ooo_window = head.opts.out_of_order_time_window;
-        if ooo_window == 0 && t < self.min_valid_time {
+        if self.bounds.ooo_window == 0 && t < self.bounds.min_valid_time {
             return Err(storage::Error::OutOfBounds);
         }
         if head.closed.load(Ordering::Acquire) {
@@ -1009,7 +1088,7 @@ impl HeadAppender {
                     "series {r} vanished during append"
                 ))));
             };
-            s.appendable(t, v, self.head_maxt, self.min_valid_time, ooo_window, &head.mapper)?;
+            s.appendable(t, v, &self.bounds, &head.mapper)?;
             if s.flags & PENDING == 0 {
                 s.flags |= PENDING;
                 self.refs_pending.push(r);
@@ -1043,15 +1122,15 @@ impl HeadAppender {
         }
         let head = &self.head;
         head.log_batch(samples)?;
-        let ooo_window = head.opts.out_of_order_time_window;
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         let mut first_err = None;
+        let mut ooo = Vec::new();
         for s in samples {
             let mut shard = head.shard(s.series_ref).write();
             let Some(ms) = shard.series.get_mut(&s.series_ref) else {
                 continue;
             };
-            match ms.appendable(s.t, s.v, self.head_maxt, self.min_valid_time, ooo_window, &head.mapper) {
+            match ms.appendable(s.t, s.v, &self.bounds, &head.mapper) {
                 Ok(false) => match ms.append(s.series_ref, s.t, s.v, &head.opts, &head.mapper) {
                     Ok(Appended::InOrder) => {
                         mint = mint.min(s.t);
@@ -1063,7 +1142,9 @@ impl HeadAppender {
                     }
                 },
                 Ok(true) => {
-                    ms.insert_ooo(s.t, s.v);
+                    if ms.insert_ooo(s.t, s.v) {
+                        ooo.push(*s);
+                    }
                     mint = mint.min(s.t);
                 }
                 // Another appender committed a conflicting sample first: dropped, as Prometheus
@@ -1072,6 +1153,15 @@ impl HeadAppender {
             }
         }
         head.update_min_max(mint, maxt);
+        if !ooo.is_empty()
+            && let Some(w) = head.wbl.lock().as_mut()
+        {
+            let mut buf = Vec::with_capacity(17 + ooo.len() * 12);
+            record::encode_samples(&ooo, &mut buf);
+            if let Err(e) = w.log(&[&buf]) {
+                first_err.get_or_insert(e);
+            }
+        }
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),

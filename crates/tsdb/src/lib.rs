@@ -62,8 +62,8 @@
 pub mod error;
 
 pub mod block;
-pub mod chunkenc;
 pub mod checkpoint;
+pub mod chunkenc;
 pub mod chunks;
 pub mod compact;
 pub mod db;

@@ -269,7 +269,10 @@ pub fn encode_samples(samples: &[RefSample], buf: &mut Vec<u8>) {
     buf.extend_from_slice(&first.series_ref.to_be_bytes());
     buf.extend_from_slice(&first.t.to_be_bytes());
     for s in samples {
-        put_varint(buf, (s.series_ref as i64).wrapping_sub(first.series_ref as i64));
+        put_varint(
+            buf,
+            (s.series_ref as i64).wrapping_sub(first.series_ref as i64),
+        );
         put_varint(buf, s.t.wrapping_sub(first.t));
         buf.extend_from_slice(&s.v.to_bits().to_be_bytes());
     }
@@ -418,8 +421,16 @@ mod tests {
     #[test]
     fn samples_use_signed_deltas_to_the_first_sample() {
         let samples = [
-            RefSample { series_ref: 10, t: 1000, v: 1.0 },
-            RefSample { series_ref: 3, t: 990, v: 2.0 },
+            RefSample {
+                series_ref: 10,
+                t: 1000,
+                v: 1.0,
+            },
+            RefSample {
+                series_ref: 3,
+                t: 990,
+                v: 2.0,
+            },
         ];
         let mut b = Vec::new();
         encode_samples(&samples, &mut b);
@@ -455,8 +466,16 @@ mod tests {
         assert_eq!(
             out,
             [
-                RefSample { series_ref: 5, t: 100, v: 1.0 },
-                RefSample { series_ref: 7, t: 110, v: 2.0 }
+                RefSample {
+                    series_ref: 5,
+                    t: 100,
+                    v: 1.0
+                },
+                RefSample {
+                    series_ref: 7,
+                    t: 110,
+                    v: 2.0
+                }
             ]
         );
     }

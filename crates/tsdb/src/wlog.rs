@@ -28,6 +28,9 @@ use std::thread::JoinHandle;
 
 use crate::error::{Error, Result};
 
+/// The directory name of the write-behind log of out-of-order samples.
+pub const WBL_DIR_NAME: &str = "wbl";
+
 /// The default maximum size of a segment: 128 MiB.
 pub const DEFAULT_SEGMENT_SIZE: usize = 128 * 1024 * 1024;
 /// The size of a page: 32 KiB. Segments are written page by page.
@@ -304,7 +307,7 @@ impl Wal {
     /// On I/O errors, a segment size that is not a multiple of [`PAGE_SIZE`], or
     /// non-consecutive segments.
     pub fn open(dir: &Path, opts: WalOptions) -> Result<Wal> {
-        if opts.segment_size == 0 || opts.segment_size % PAGE_SIZE != 0 {
+        if opts.segment_size == 0 || !opts.segment_size.is_multiple_of(PAGE_SIZE) {
             return Err(Error::InvalidArgument(format!(
                 "WAL segment size {} is not a multiple of the page size {PAGE_SIZE}",
                 opts.segment_size
@@ -318,7 +321,8 @@ impl Wal {
         let segment = create_segment(dir, next)?;
         let zstd = match opts.compression {
             Compression::Zstd => Some(
-                zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(io_err("creating zstd encoder for", dir))?,
+                zstd::bulk::Compressor::new(ZSTD_LEVEL)
+                    .map_err(io_err("creating zstd encoder for", dir))?,
             ),
             _ => None,
         };

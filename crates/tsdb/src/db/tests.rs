@@ -95,7 +95,12 @@ fn delete_and_clean_tombstones() {
     db.delete(&one, 100 * MIN, 250 * MIN).expect("delete");
     let got = query(&db, i64::MIN, i64::MAX, &one);
     assert_eq!(got[0].1.len(), 300 - 151);
-    assert!(got[0].1.iter().all(|(t, _)| *t < 100 * MIN || *t > 250 * MIN));
+    assert!(
+        got[0]
+            .1
+            .iter()
+            .all(|(t, _)| *t < 100 * MIN || *t > 250 * MIN)
+    );
     assert_eq!(query(&db, i64::MIN, i64::MAX, &all())[0].1.len(), 300);
     db.clean_tombstones().expect("clean");
     assert!(db.blocks().iter().all(|m| m.stats.num_tombstones == 0));
@@ -180,4 +185,40 @@ fn background_compactor_runs_and_stops() {
     }
     assert!(c.stop().is_empty());
     assert!(!db.blocks().is_empty());
+}
+
+#[test]
+fn out_of_order_samples_are_accepted_in_the_window_but_not_into_blocks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options {
+        out_of_order_time_window: 4 * 60 * MIN,
+        ..Options::default()
+    };
+    let db = Db::open(dir.path(), opts.clone()).expect("open");
+    fill(&db, 0, 300, 1);
+    db.compact().expect("compact");
+    assert_eq!(db.blocks()[0].max_time, 120 * MIN);
+    // Delete one in-order sample, then put it back out of order.
+    let mut app = db.appender();
+    assert!(matches!(
+        app.append(0, &lbls(0), 100 * MIN + 1, 1.0),
+        Err(storage::Error::OutOfBounds)
+    ));
+    app.append(0, &lbls(0), 150 * MIN + 1, 7.0)
+        .expect("out of order in window");
+    app.commit().expect("commit");
+    let got = query(&db, 150 * MIN, 151 * MIN, &all());
+    assert_eq!(
+        got[0].1,
+        vec![
+            (150 * MIN, 1500.0),
+            (150 * MIN + 1, 7.0),
+            (151 * MIN, 1510.0)
+        ]
+    );
+    db.close().expect("close");
+    drop(db);
+    let db = Db::open(dir.path(), opts).expect("reopen");
+    let again = query(&db, 150 * MIN, 151 * MIN, &all());
+    assert_eq!(again, got);
 }

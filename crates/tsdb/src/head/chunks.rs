@@ -121,7 +121,10 @@ fn file_name(dir: &Path, seq: u64) -> PathBuf {
 
 fn map_file(path: &Path) -> Result<Option<memmap2::Mmap>> {
     let f = File::open(path).map_err(io_err("opening", path))?;
-    let len = f.metadata().map_err(io_err("reading metadata of", path))?.len();
+    let len = f
+        .metadata()
+        .map_err(io_err("reading metadata of", path))?
+        .len();
     if len == 0 {
         return Ok(None);
     }
@@ -157,7 +160,9 @@ impl ChunkDiskMapper {
         seqs.sort_unstable();
         if let Some(&last) = seqs.last() {
             let path = file_name(dir, last);
-            let len = fs::metadata(&path).map_err(io_err("reading metadata of", &path))?.len();
+            let len = fs::metadata(&path)
+                .map_err(io_err("reading metadata of", &path))?
+                .len();
             if len == 0 {
                 fs::remove_file(&path).map_err(io_err("deleting", &path))?;
                 seqs.pop();
@@ -169,7 +174,10 @@ impl ChunkDiskMapper {
                 return Err(Error::Corrupt {
                     path: file_name(dir, seq),
                     offset: 0,
-                    msg: format!("head chunk files are not sequential: {} then {seq}", seqs[i - 1]),
+                    msg: format!(
+                        "head chunk files are not sequential: {} then {seq}",
+                        seqs[i - 1]
+                    ),
                 });
             }
             let path = file_name(dir, seq);
@@ -198,7 +206,13 @@ impl ChunkDiskMapper {
                 });
             }
             // Unknown until iterated: never truncated before that.
-            files.insert(seq, MappedFile { map, maxt: i64::MAX });
+            files.insert(
+                seq,
+                MappedFile {
+                    map,
+                    maxt: i64::MAX,
+                },
+            );
         }
         Ok(ChunkDiskMapper {
             dir: dir.to_path_buf(),
@@ -321,7 +335,9 @@ impl ChunkDiskMapper {
     ) -> Result<u64> {
         let mut inner = self.inner.write();
         if inner.closed {
-            return Err(Error::InvalidArgument("the head chunk mapper is closed".into()));
+            return Err(Error::InvalidArgument(
+                "the head chunk mapper is closed".into(),
+            ));
         }
         let need = (data.len() + MAX_META_SIZE) as u64;
         let cut = match &inner.cur {
@@ -419,12 +435,15 @@ impl ChunkDiskMapper {
         };
         if let Some(cur) = inner.cur.as_ref().filter(|c| c.seq == seq) {
             if off >= cur.size {
-                return Err(corrupt("head chunk reference past the end of the file".into()));
+                return Err(corrupt(
+                    "head chunk reference past the end of the file".into(),
+                ));
             }
             let mut head = [0u8; MAX_META_SIZE];
             let avail = ((cur.size - off) as usize).min(MAX_META_SIZE);
             read_cur(cur, off, &mut head[..avail]).map_err(io_err("reading", &cur.path))?;
-            let (total, data_at, len) = parse_chunk_len(&head[..avail]).ok_or_else(|| corrupt("bad chunk header".into()))?;
+            let (total, data_at, len) = parse_chunk_len(&head[..avail])
+                .ok_or_else(|| corrupt("bad chunk header".into()))?;
             if off + total as u64 > cur.size {
                 return Err(corrupt("chunk runs past the end of the file".into()));
             }
@@ -439,11 +458,13 @@ impl ChunkDiskMapper {
         let b = file.bytes();
         let off = usize::try_from(off).unwrap_or(usize::MAX);
         if off >= b.len() {
-            return Err(corrupt("head chunk reference past the end of the file".into()));
+            return Err(corrupt(
+                "head chunk reference past the end of the file".into(),
+            ));
         }
         let rest = &b[off..];
-        let (total, data_at, len) =
-            parse_chunk_len(&rest[..rest.len().min(MAX_META_SIZE)]).ok_or_else(|| corrupt("bad chunk header".into()))?;
+        let (total, data_at, len) = parse_chunk_len(&rest[..rest.len().min(MAX_META_SIZE)])
+            .ok_or_else(|| corrupt("bad chunk header".into()))?;
         if total > rest.len() {
             return Err(corrupt("chunk runs past the end of the file".into()));
         }
@@ -458,7 +479,11 @@ impl ChunkDiskMapper {
     /// On I/O errors.
     pub fn truncate(&self, mint: i64) -> Result<()> {
         let mut inner = self.inner.write();
-        if inner.cur.as_ref().is_some_and(|c| c.size > HEADER_SIZE as u64) {
+        if inner
+            .cur
+            .as_ref()
+            .is_some_and(|c| c.size > HEADER_SIZE as u64)
+        {
             self.cut(&mut inner)?;
         }
         let cur_seq = inner.cur.as_ref().map(|c| c.seq);
@@ -492,7 +517,11 @@ impl ChunkDiskMapper {
     /// The size in bytes of the chunk files.
     pub fn size(&self) -> u64 {
         let inner = self.inner.read();
-        inner.files.values().map(|f| f.bytes().len() as u64).sum::<u64>()
+        inner
+            .files
+            .values()
+            .map(|f| f.bytes().len() as u64)
+            .sum::<u64>()
             + inner.cur.as_ref().map_or(0, |c| c.size)
     }
 
@@ -556,12 +585,23 @@ fn parse_chunk_len(head: &[u8]) -> Option<(usize, usize, usize)> {
     Some((data_at.checked_add(len)?.checked_add(4)?, data_at, len))
 }
 
-fn check_chunk(all: &[u8], data_at: usize, len: usize) -> std::result::Result<(u8, Vec<u8>), String> {
+fn check_chunk(
+    all: &[u8],
+    data_at: usize,
+    len: usize,
+) -> std::result::Result<(u8, Vec<u8>), String> {
     let crc_at = data_at + len;
-    let want = u32::from_be_bytes([all[crc_at], all[crc_at + 1], all[crc_at + 2], all[crc_at + 3]]);
+    let want = u32::from_be_bytes([
+        all[crc_at],
+        all[crc_at + 1],
+        all[crc_at + 2],
+        all[crc_at + 3],
+    ]);
     let got = crc32c::crc32c(&all[..crc_at]);
     if want != got {
-        return Err(format!("checksum mismatch: expected {want:x}, actual {got:x}"));
+        return Err(format!(
+            "checksum mismatch: expected {want:x}, actual {got:x}"
+        ));
     }
     Ok((all[24] & !OOO_ENCODING_FLAG, all[data_at..crc_at].to_vec()))
 }
@@ -592,8 +632,12 @@ mod tests {
         let m = ChunkDiskMapper::open(dir.path()).expect("open");
         let mut refs = Vec::new();
         for i in 0..50u64 {
-            let data: Vec<u8> = (0..(10 + i as usize * 3)).map(|j| (i as usize + j) as u8).collect();
-            let r = m.write_chunk(i + 1, i as i64 * 10, i as i64 * 10 + 9, 1, &data).expect("write");
+            let data: Vec<u8> = (0..(10 + i as usize * 3))
+                .map(|j| (i as usize + j) as u8)
+                .collect();
+            let r = m
+                .write_chunk(i + 1, i as i64 * 10, i as i64 * 10 + 9, 1, &data)
+                .expect("write");
             refs.push((r, data));
         }
         for (r, data) in &refs {

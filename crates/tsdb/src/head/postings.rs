@@ -5,6 +5,9 @@ use std::collections::HashMap;
 
 use model::{Labels, MatchType, Matcher};
 
+/// Names with counts.
+pub(crate) type Counts = Vec<(String, usize)>;
+
 /// Postings lists: label name -> label value -> sorted series refs.
 #[derive(Debug, Default)]
 pub(crate) struct MemPostings {
@@ -99,11 +102,13 @@ impl MemPostings {
 
     /// Number of series per label value of `name`.
     pub(crate) fn value_counts(&self, name: &str) -> Vec<(String, usize)> {
-        self.values(name).map(|(v, l)| (v.to_string(), l.len())).collect()
+        self.values(name)
+            .map(|(v, l)| (v.to_string(), l.len()))
+            .collect()
     }
 
     /// Label name -> number of series having it, and (name, value) -> series count.
-    pub(crate) fn cardinality(&self) -> (Vec<(String, usize)>, Vec<(String, usize)>, Vec<(String, usize)>) {
+    pub(crate) fn cardinality(&self) -> (Counts, Counts, Counts) {
         let mut names = Vec::new();
         let mut values_per_name = Vec::new();
         let mut pairs = Vec::new();
@@ -144,8 +149,7 @@ impl MemPostings {
                 let list = match (m.match_type, m.set_matches()) {
                     (MatchType::Equal, _) => self.get(&m.name, &m.value).to_vec(),
                     (MatchType::RegexMatch, Some(set)) => {
-                        let lists: Vec<&[u64]> =
-                            set.iter().map(|v| self.get(&m.name, v)).collect();
+                        let lists: Vec<&[u64]> = set.iter().map(|v| self.get(&m.name, v)).collect();
                         union(&lists)
                     }
                     _ => self.union_where(&m.name, |v| m.matches(v)),
@@ -242,13 +246,28 @@ mod tests {
         use MatchType::*;
         let q = |p: &MemPostings, ms: &[Matcher]| p.postings_for_matchers(ms);
         assert_eq!(q(&p, &[m(Equal, "__name__", "up")]), [1, 2, 3]);
-        assert_eq!(q(&p, &[m(Equal, "__name__", "up"), m(Equal, "job", "a")]), [1]);
-        assert_eq!(q(&p, &[m(Equal, "__name__", "up"), m(NotEqual, "job", "a")]), [2, 3]);
-        assert_eq!(q(&p, &[m(Equal, "__name__", "up"), m(Equal, "job", "")]), [3]);
+        assert_eq!(
+            q(&p, &[m(Equal, "__name__", "up"), m(Equal, "job", "a")]),
+            [1]
+        );
+        assert_eq!(
+            q(&p, &[m(Equal, "__name__", "up"), m(NotEqual, "job", "a")]),
+            [2, 3]
+        );
+        assert_eq!(
+            q(&p, &[m(Equal, "__name__", "up"), m(Equal, "job", "")]),
+            [3]
+        );
         assert_eq!(q(&p, &[m(RegexMatch, "job", "a|b")]), [1, 2, 4]);
         assert_eq!(q(&p, &[m(RegexMatch, "job", ".+")]), [1, 2, 4]);
         assert_eq!(q(&p, &[m(RegexMatch, "job", ".*")]), [1, 2, 3, 4]);
-        assert_eq!(q(&p, &[m(RegexNoMatch, "job", "a"), m(Equal, "__name__", "up")]), [2, 3]);
+        assert_eq!(
+            q(
+                &p,
+                &[m(RegexNoMatch, "job", "a"), m(Equal, "__name__", "up")]
+            ),
+            [2, 3]
+        );
         assert_eq!(q(&p, &[m(Equal, "nope", "x")]), Vec::<u64>::new());
         assert_eq!(q(&p, &[]), [1, 2, 3, 4]);
         p.delete(2, &Labels::from_pairs([("__name__", "up"), ("job", "b")]));

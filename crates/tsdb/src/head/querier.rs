@@ -10,6 +10,9 @@ use super::Head;
 use crate::chunkenc::XorIterator;
 use crate::error::{Error, Result};
 
+/// A series' labels and samples.
+pub(crate) type SeriesSamples = (Labels, Vec<(i64, f64)>);
+
 /// A querier over the head for `[mint, maxt]` (both inclusive).
 #[derive(Debug)]
 pub struct HeadQuerier {
@@ -32,7 +35,12 @@ pub struct HeadSeries {
 
 /// Copies the chunks of series `r` overlapping `[mint, maxt]`; `None` if the series is gone
 /// or has no data there.
-pub(crate) fn snapshot_series(head: &Head, r: u64, mint: i64, maxt: i64) -> Result<Option<HeadSeries>> {
+pub(crate) fn snapshot_series(
+    head: &Head,
+    r: u64,
+    mint: i64,
+    maxt: i64,
+) -> Result<Option<HeadSeries>> {
     let mut on_disk = Vec::new();
     let (labels, open, ooo) = {
         let shard = head.shard(r).read();
@@ -52,7 +60,12 @@ pub(crate) fn snapshot_series(head: &Head, r: u64, mint: i64, maxt: i64) -> Resu
         let ooo: Vec<(i64, f64)> = s
             .ooo
             .as_ref()
-            .map(|o| o.iter().copied().filter(|s| s.0 >= mint && s.0 <= maxt).collect())
+            .map(|o| {
+                o.iter()
+                    .copied()
+                    .filter(|s| s.0 >= mint && s.0 <= maxt)
+                    .collect()
+            })
             .unwrap_or_default();
         (s.labels.clone(), open, ooo)
     };
@@ -76,7 +89,12 @@ pub(crate) fn snapshot_series(head: &Head, r: u64, mint: i64, maxt: i64) -> Resu
 }
 
 /// The labels and decoded samples of series `r` in `[mint, maxt]`.
-pub(crate) fn read_series(head: &Head, r: u64, mint: i64, maxt: i64) -> Result<Option<(Labels, Vec<(i64, f64)>)>> {
+pub(crate) fn read_series(
+    head: &Head,
+    r: u64,
+    mint: i64,
+    maxt: i64,
+) -> Result<Option<SeriesSamples>> {
     let Some(s) = snapshot_series(head, r, mint, maxt)? else {
         return Ok(None);
     };
@@ -86,7 +104,10 @@ pub(crate) fn read_series(head: &Head, r: u64, mint: i64, maxt: i64) -> Result<O
         out.push(it.at());
     }
     if let Some(e) = it.err.take() {
-        return Err(Error::CorruptChunk(format!("head series {}: {e}", s.labels)));
+        return Err(Error::CorruptChunk(format!(
+            "head series {}: {e}",
+            s.labels
+        )));
     }
     Ok(Some((s.labels, out)))
 }
@@ -263,7 +284,9 @@ impl SeriesSet for HeadSeriesSet {
         if let Some(e) = self.err.take() {
             return Some(Err(e));
         }
-        self.series.next().map(|s| Ok(Box::new(s) as Box<dyn Series>))
+        self.series
+            .next()
+            .map(|s| Ok(Box::new(s) as Box<dyn Series>))
     }
 
     fn warnings(&self) -> Vec<String> {
@@ -316,10 +339,11 @@ impl HeadQuerier {
 fn limit_sorted(mut v: Vec<String>, hints: Option<&LabelHints>) -> Vec<String> {
     v.sort_unstable();
     v.dedup();
-    if let Some(h) = hints {
-        if h.limit > 0 && v.len() > h.limit {
-            v.truncate(h.limit);
-        }
+    if let Some(h) = hints
+        && h.limit > 0
+        && v.len() > h.limit
+    {
+        v.truncate(h.limit);
     }
     v
 }

@@ -81,10 +81,8 @@ impl Head {
             });
         });
         if let Err(corrupt) = res {
-            st.stats.head_chunks_corruption = Some(format!(
-                "head chunk file {}: {}",
-                corrupt.file, corrupt.msg
-            ));
+            st.stats.head_chunks_corruption =
+                Some(format!("head chunk file {}: {}", corrupt.file, corrupt.msg));
             self.mapper.delete_from(corrupt.file)?;
             for list in st.mmapped.values_mut() {
                 list.retain(|c| c.chunk_ref >> 32 < corrupt.file);
@@ -123,11 +121,76 @@ impl Head {
                 Err(LoadError::Other(e)) => return Err(e),
             }
         }
+        let wbl_dir = self.dir.join(wlog::WBL_DIR_NAME);
+        if self.wbl.lock().is_some() {
+            for k in wlog::list_segments(&wbl_dir)? {
+                let mut r = Reader::new(SegmentReader::open(&wbl_dir, Some(k), Some(k))?);
+                loop {
+                    let rec = match r.next_record() {
+                        Ok(Some(rec)) => rec,
+                        Ok(None) => break,
+                        Err(c) => {
+                            // Prometheus repairs the WBL like the WAL.
+                            st.stats.wal_corruption = Some(c.to_string());
+                            if let Some(w) = self.wbl.lock().as_mut() {
+                                w.repair(&c)?;
+                            }
+                            break;
+                        }
+                    };
+                    if !matches!(
+                        RecordType::of(rec),
+                        RecordType::Samples | RecordType::SamplesV2
+                    ) {
+                        st.stats.skipped_records += 1;
+                        continue;
+                    }
+                    st.samples.clear();
+                    if record::decode_samples(rec, &mut st.samples).is_err() {
+                        st.stats.skipped_records += 1;
+                        continue;
+                    }
+                    self.apply_ooo_samples(&mut st);
+                }
+            }
+        }
         *self.replay.lock() = st.stats;
         Ok(())
     }
 
-    fn load_wal<R: Read + Position>(&self, mut r: Reader<R>, st: &mut ReplayState) -> std::result::Result<(), LoadError> {
+    fn apply_ooo_samples(&self, st: &mut ReplayState) {
+        let min_valid = self.min_valid_time();
+        let mut mint = i64::MAX;
+        for s in &st.samples {
+            st.stats.samples += 1;
+            if s.t < min_valid {
+                continue;
+            }
+            let r = st
+                .multi_ref
+                .get(&s.series_ref)
+                .copied()
+                .unwrap_or(s.series_ref);
+            let mut shard = self.shard(r).write();
+            let Some(ms) = shard.series.get_mut(&r) else {
+                st.stats.unknown_series_samples += 1;
+                continue;
+            };
+            if ms.insert_ooo(s.t, s.v) {
+                st.stats.samples_applied += 1;
+                mint = mint.min(s.t);
+            }
+        }
+        if mint != i64::MAX {
+            self.min_time.fetch_min(mint, Ordering::AcqRel);
+        }
+    }
+
+    fn load_wal<R: Read + Position>(
+        &self,
+        mut r: Reader<R>,
+        st: &mut ReplayState,
+    ) -> std::result::Result<(), LoadError> {
         loop {
             let rec = match r.next_record() {
                 Ok(Some(rec)) => rec,
@@ -199,23 +262,23 @@ impl Head {
 
     fn apply_samples(&self, st: &mut ReplayState) -> Result<()> {
         let min_valid = self.min_valid_time();
-        let window = self.opts.out_of_order_time_window;
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         for s in &st.samples {
             st.stats.samples += 1;
             if s.t < min_valid {
                 continue;
             }
-            let r = st.multi_ref.get(&s.series_ref).copied().unwrap_or(s.series_ref);
+            let r = st
+                .multi_ref
+                .get(&s.series_ref)
+                .copied()
+                .unwrap_or(s.series_ref);
             let mut shard = self.shard(r).write();
             let Some(ms) = shard.series.get_mut(&r) else {
                 st.stats.unknown_series_samples += 1;
                 continue;
             };
             if ms.mmapped.last().is_some_and(|c| s.t <= c.max_time) {
-                if window > 0 && ms.mmapped.first().is_some_and(|c| s.t < c.min_time) {
-                    ms.insert_ooo(s.t, s.v);
-                }
                 continue;
             }
             match ms.append(r, s.t, s.v, &self.opts, &self.mapper)? {
@@ -224,14 +287,8 @@ impl Head {
                     mint = mint.min(s.t);
                     maxt = maxt.max(s.t);
                 }
-                Appended::NotInOrder => {
-                    let head_max = ms.max_time().unwrap_or(i64::MIN);
-                    if window > 0 && s.t >= head_max.saturating_sub(window) && s.t != head_max {
-                        ms.insert_ooo(s.t, s.v);
-                        st.stats.samples_applied += 1;
-                        mint = mint.min(s.t);
-                    }
-                }
+                // Out-of-order samples are in the WAL too, but come back from the WBL.
+                Appended::NotInOrder => {}
             }
         }
         self.update_min_max(mint, maxt);
@@ -248,7 +305,11 @@ impl Head {
             if s.maxt < min_valid {
                 continue;
             }
-            let r = st.multi_ref.get(&s.series_ref).copied().unwrap_or(s.series_ref);
+            let r = st
+                .multi_ref
+                .get(&s.series_ref)
+                .copied()
+                .unwrap_or(s.series_ref);
             if !self.shard(r).read().series.contains_key(&r) {
                 continue;
             }

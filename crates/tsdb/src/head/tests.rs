@@ -40,7 +40,10 @@ fn commit_makes_samples_visible_and_rollback_discards() {
     let mut app = head.appender();
     let r = app.append(0, &lbls("a", 1), 1000, 1.0).expect("append");
     app.append(r, &lbls("a", 1), 2000, 2.0).expect("append");
-    assert!(all_samples(&head, &name_is("a")).is_empty(), "not visible before commit");
+    assert!(
+        all_samples(&head, &name_is("a")).is_empty(),
+        "not visible before commit"
+    );
     app.commit().expect("commit");
     assert_eq!(
         all_samples(&head, &name_is("a")),
@@ -69,7 +72,8 @@ fn rejections_match_prometheus() {
         app.append(0, &lbls("a", 1), 10_000, 2.0),
         Err(storage::Error::DuplicateSampleForTimestamp)
     ));
-    app.append(0, &lbls("a", 1), 10_000, 1.0).expect("same value is a no-op");
+    app.append(0, &lbls("a", 1), 10_000, 1.0)
+        .expect("same value is a no-op");
     assert!(matches!(
         app.append(0, &lbls("a", 1), 10_000 - DEFAULT_CHUNK_RANGE, 1.0),
         Err(storage::Error::OutOfBounds)
@@ -94,7 +98,8 @@ fn out_of_order_window_accepts_recent_samples() {
     app.append(0, &lbls("a", 1), 100_000, 1.0).expect("append");
     app.commit().expect("commit");
     let mut app = head.appender();
-    app.append(0, &lbls("a", 1), 50_000, 5.0).expect("in window");
+    app.append(0, &lbls("a", 1), 50_000, 5.0)
+        .expect("in window");
     assert!(matches!(
         app.append(0, &lbls("a", 1), 10_000, 1.0),
         Err(storage::Error::TooOldSample)
@@ -124,7 +129,8 @@ fn full_chunks_go_to_disk_and_replay_restores_everything() {
             for i in 0..20 {
                 for k in 0..50 {
                     let t = (batch * 50 + k) as i64 * 15_000;
-                    app.append(0, &lbls("m", i), t, (t + i as i64) as f64).expect("append");
+                    app.append(0, &lbls("m", i), t, (t + i as i64) as f64)
+                        .expect("append");
                 }
             }
             app.commit().expect("commit");
@@ -133,7 +139,17 @@ fn full_chunks_go_to_disk_and_replay_restores_everything() {
         assert_eq!(got.len(), 20);
         assert_eq!(got[0].1.len(), 500);
         {
-            let shard = head.shards.iter().map(|s| s.read().series.values().map(|s| s.mmapped.len()).sum::<usize>()).sum::<usize>();
+            let shard = head
+                .shards
+                .iter()
+                .map(|s| {
+                    s.read()
+                        .series
+                        .values()
+                        .map(|s| s.mmapped.len())
+                        .sum::<usize>()
+                })
+                .sum::<usize>();
             assert!(shard >= 20 * 3, "full chunks are on disk: {shard}");
         }
         want = got;
@@ -164,9 +180,11 @@ fn truncate_drops_old_data_gc_series_and_checkpoints_the_wal() {
         for i in 0..30 {
             // Series "old" stops early; "new" continues.
             if batch < 10 {
-                app.append(0, &lbls("old", i), batch * 60_000, 1.0).expect("append");
+                app.append(0, &lbls("old", i), batch * 60_000, 1.0)
+                    .expect("append");
             }
-            app.append(0, &lbls("new", i), batch * 60_000, batch as f64).expect("append");
+            app.append(0, &lbls("new", i), batch * 60_000, batch as f64)
+                .expect("append");
         }
         app.commit().expect("commit");
     }
@@ -176,7 +194,10 @@ fn truncate_drops_old_data_gc_series_and_checkpoints_the_wal() {
     assert_eq!(head.num_series(), 30, "series without data are collected");
     assert!(all_samples(&head, &name_is("old")).is_empty());
     let news = all_samples(&head, &name_is("new"));
-    assert!(news.iter().all(|(_, s)| s.first().map(|x| x.0) == Some(150 * 60_000)));
+    assert!(
+        news.iter()
+            .all(|(_, s)| s.first().map(|x| x.0) == Some(150 * 60_000))
+    );
     let cp = crate::checkpoint::last_checkpoint(&dir.path().join("wal")).expect("list");
     assert!(cp.is_some(), "a checkpoint was written");
     let segs_after = crate::wlog::list_segments(&dir.path().join("wal")).expect("list");
@@ -199,7 +220,10 @@ fn label_names_and_values() {
     let q = head.querier(0, 10);
     assert_eq!(q.label_names(None, &[]).expect("names"), ["__name__", "i"]);
     assert_eq!(q.label_values("i", None, &[]).expect("values"), ["1", "2"]);
-    assert_eq!(q.label_values("i", None, &name_is("b")).expect("values"), ["2"]);
+    assert_eq!(
+        q.label_values("i", None, &name_is("b")).expect("values"),
+        ["2"]
+    );
     let stats = head.stats(10);
     assert_eq!(stats.num_series, 2);
     assert_eq!(stats.series_count_by_metric_name.len(), 2);
@@ -215,11 +239,22 @@ fn tombstones_hide_samples_and_survive_replay() {
         app.append(r, &lbls("a", 1), 2, 2.0).expect("append");
         app.append(r, &lbls("a", 1), 3, 3.0).expect("append");
         app.commit().expect("commit");
-        head.add_tombstones(&[RefTombstone { series_ref: r, mint: 2, maxt: 2 }]).expect("delete");
-        assert_eq!(all_samples(&head, &name_is("a"))[0].1, vec![(1, 1.0), (3, 3.0)]);
+        head.add_tombstones(&[RefTombstone {
+            series_ref: r,
+            mint: 2,
+            maxt: 2,
+        }])
+        .expect("delete");
+        assert_eq!(
+            all_samples(&head, &name_is("a"))[0].1,
+            vec![(1, 1.0), (3, 3.0)]
+        );
     }
     let head = Head::open(dir.path(), opts(), i64::MIN).expect("reopen");
-    assert_eq!(all_samples(&head, &name_is("a"))[0].1, vec![(1, 1.0), (3, 3.0)]);
+    assert_eq!(
+        all_samples(&head, &name_is("a"))[0].1,
+        vec![(1, 1.0), (3, 3.0)]
+    );
 }
 
 #[test]
@@ -228,7 +263,8 @@ fn seek_never_moves_back() {
     let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
     let mut app = head.appender();
     for t in 0..300 {
-        app.append(0, &lbls("a", 1), t * 10, t as f64).expect("append");
+        app.append(0, &lbls("a", 1), t * 10, t as f64)
+            .expect("append");
     }
     app.commit().expect("commit");
     let q = head.querier(100, 2000);

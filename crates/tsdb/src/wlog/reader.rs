@@ -74,7 +74,11 @@ impl SegmentReader {
             })?;
             segs.push((dir, k, BufReader::with_capacity(16 * PAGE_SIZE, f)));
         }
-        Ok(SegmentReader { segs, cur: 0, off: 0 })
+        Ok(SegmentReader {
+            segs,
+            cur: 0,
+            off: 0,
+        })
     }
 }
 
@@ -91,7 +95,7 @@ impl Read for SegmentReader {
             }
             // End of this segment: fake zero padding up to the page boundary.
             let page = PAGE_SIZE as u64;
-            if self.off % page != 0 {
+            if !self.off.is_multiple_of(page) {
                 let pad = ((page - self.off % page) as usize).min(b.len());
                 b[..pad].fill(0);
                 self.off += pad as u64;
@@ -247,15 +251,21 @@ impl<R: Read + Position> Reader<R> {
                     continue;
                 }
                 if !self.read_full(1, k)? {
-                    return Err(Stop::Corrupt("unexpected end of file in page padding".into()));
+                    return Err(Stop::Corrupt(
+                        "unexpected end of file in page padding".into(),
+                    ));
                 }
                 if self.buf[1..=k].iter().any(|&b| b != 0) {
-                    return Err(Stop::Corrupt("unexpected non-zero byte in padded page".into()));
+                    return Err(Stop::Corrupt(
+                        "unexpected non-zero byte in padded page".into(),
+                    ));
                 }
                 continue;
             }
             if !self.read_full(1, RECORD_HEADER_SIZE - 1)? {
-                return Err(Stop::Corrupt("unexpected end of file in a fragment header".into()));
+                return Err(Stop::Corrupt(
+                    "unexpected end of file in a fragment header".into(),
+                ));
             }
             let length = u16::from_be_bytes([self.buf[1], self.buf[2]]) as usize;
             let crc = u32::from_be_bytes([self.buf[3], self.buf[4], self.buf[5], self.buf[6]]);
@@ -315,7 +325,9 @@ fn validate_fragment(typ: FragmentType, i: usize) -> Result<(), Stop> {
         FragmentType::First if i != 0 => "unexpected first record, dropping buffer",
         FragmentType::Middle if i == 0 => "unexpected middle record, dropping buffer",
         FragmentType::Last if i == 0 => "unexpected last record, dropping buffer",
-        FragmentType::Invalid(t) => return Err(Stop::Corrupt(format!("unexpected record type {t}"))),
+        FragmentType::Invalid(t) => {
+            return Err(Stop::Corrupt(format!("unexpected record type {t}")));
+        }
         _ => return Ok(()),
     };
     Err(Stop::Corrupt(msg.into()))

@@ -35,8 +35,22 @@ fn record(i: usize, len: usize) -> Vec<u8> {
 fn records_round_trip_across_pages_with_every_compression() {
     for c in [Compression::None, Compression::Snappy, Compression::Zstd] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let sizes = [0, 1, 7, 100, PAGE_SIZE - 7, PAGE_SIZE, 3 * PAGE_SIZE + 5, 20, 0];
-        let recs: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, &n)| record(i, n)).collect();
+        let sizes = [
+            0,
+            1,
+            7,
+            100,
+            PAGE_SIZE - 7,
+            PAGE_SIZE,
+            3 * PAGE_SIZE + 5,
+            20,
+            0,
+        ];
+        let recs: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| record(i, n))
+            .collect();
         {
             let mut w = Wal::open(dir.path(), opts(16, c)).expect("open");
             for r in &recs {
@@ -140,7 +154,11 @@ fn damage_and_repair(damage: impl Fn(&mut Vec<u8>)) {
     let mut w = Wal::open(dir.path(), opts(64, Compression::Snappy)).expect("reopen");
     let (got, err) = read_dir_records(dir.path());
     assert!(got.len() <= recs.len());
-    assert_eq!(got[..], recs[..got.len()], "records before the damage are intact");
+    assert_eq!(
+        got[..],
+        recs[..got.len()],
+        "records before the damage are intact"
+    );
     if let Some(err) = err {
         w.repair(&err).expect("repair");
         let (again, err2) = read_dir_records(dir.path());

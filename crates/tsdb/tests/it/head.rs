@@ -110,7 +110,11 @@ fn parse_dump(text: &str) -> BTreeMap<String, Vec<(i64, u64)>> {
 
 /// Value bits with every NaN folded together (the dump prints the stale marker as `NaN`).
 fn canonical_bits(v: f64) -> u64 {
-    if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() }
+    if v.is_nan() {
+        f64::NAN.to_bits()
+    } else {
+        v.to_bits()
+    }
 }
 
 #[test]
@@ -208,7 +212,9 @@ fn crash_child() {
     for n in 0u64.. {
         let mut app = db.appender();
         for (i, r) in refs.iter_mut().enumerate() {
-            *r = app.append(*r, &crash_labels(i), t, crash_value(t, i)).unwrap();
+            *r = app
+                .append(*r, &crash_labels(i), t, crash_value(t, i))
+                .unwrap();
         }
         app.commit().unwrap();
         writeln!(out, "committed {t}").unwrap();
@@ -230,7 +236,12 @@ fn sigkill_at_random_moments_never_loses_committed_samples() {
     let mut kills = 0;
     for round in 0..24 {
         let mut child = std::process::Command::new(&exe)
-            .args(["--exact", "head::crash_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "head::crash_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -241,17 +252,19 @@ fn sigkill_at_random_moments_never_loses_committed_samples() {
         let reader = std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(t) = line.strip_prefix("committed ") {
-                    if let Ok(t) = t.parse::<i64>() {
-                        let _ = tx.send(t);
-                    }
+                if let Some(t) = line.strip_prefix("committed ")
+                    && let Ok(t) = t.parse::<i64>()
+                {
+                    let _ = tx.send(t);
                 }
             }
         });
         // Wait for the first commit, then kill after a pseudo-random delay.
         let first = rx.recv_timeout(std::time::Duration::from_secs(60));
         assert!(first.is_ok(), "round {round}: the child never committed");
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let delay = 1 + (seed >> 33) % 300;
         std::thread::sleep(std::time::Duration::from_millis(delay));
         child.kill().unwrap();
@@ -271,7 +284,10 @@ fn sigkill_at_random_moments_never_loses_committed_samples() {
         let stats = db.head().replay_stats();
         assert_eq!(stats.wal_corruption, None, "round {round}");
         assert_eq!(stats.head_chunks_corruption, None, "round {round}");
-        let got = dump(&db, &[Matcher::new(MatchType::Equal, "__name__", "crash").unwrap()]);
+        let got = dump(
+            &db,
+            &[Matcher::new(MatchType::Equal, "__name__", "crash").unwrap()],
+        );
         assert_eq!(got.len(), CRASH_SERIES, "round {round}");
         for (i, labels) in (0..CRASH_SERIES).map(|i| (i, crash_labels(i))) {
             let samples = &got[&labels];
@@ -326,7 +342,10 @@ fn open_after_damage(damage: impl Fn(&mut Vec<u8>)) {
     std::fs::write(&seg, &data).unwrap();
 
     let db = Db::open(dir.path(), opts.clone()).unwrap();
-    let got = dump(&db, &[Matcher::new(MatchType::Equal, "__name__", "x").unwrap()]);
+    let got = dump(
+        &db,
+        &[Matcher::new(MatchType::Equal, "__name__", "x").unwrap()],
+    );
     for (l, samples) in &got {
         let i: i64 = l.get("i").unwrap().parse().unwrap();
         for (k, &(t, v)) in samples.iter().enumerate() {
@@ -342,8 +361,15 @@ fn open_after_damage(damage: impl Fn(&mut Vec<u8>)) {
     db.close().unwrap();
     drop(db);
     let db = Db::open(dir.path(), opts).unwrap();
-    assert_eq!(db.head().replay_stats().wal_corruption, None, "the repair held");
-    let after = dump(&db, &[Matcher::new(MatchType::Equal, "__name__", "after").unwrap()]);
+    assert_eq!(
+        db.head().replay_stats().wal_corruption,
+        None,
+        "the repair held"
+    );
+    let after = dump(
+        &db,
+        &[Matcher::new(MatchType::Equal, "__name__", "after").unwrap()],
+    );
     assert_eq!(after.len(), 1);
 }
 
