@@ -175,13 +175,39 @@ impl<'de> Deserialize<'de> for Url {
     }
 }
 
-/// Joins a relative path with the config file's directory (Go's `config.JoinDir`); empty and
-/// absolute paths are left alone.
+/// Joins a relative path with the config file's directory and cleans it lexically (Go's
+/// `config.JoinDir`, which uses `filepath.Join`); empty and absolute paths are left alone.
 pub(crate) fn join_dir(dir: &Path, file: &mut String) {
     if file.is_empty() || Path::new(file.as_str()).is_absolute() {
         return;
     }
-    *file = dir.join(file.as_str()).to_string_lossy().into_owned();
+    *file = clean(&dir.join(file.as_str()))
+        .to_string_lossy()
+        .into_owned();
+}
+
+/// Go's `filepath.Clean` for joined paths: drops `.` and resolves `..` against preceding
+/// normal components.
+fn clean(path: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            _ => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        return std::path::PathBuf::from(".");
+    }
+    out.iter().collect()
 }
 
 pub(crate) fn is_false(b: &bool) -> bool {
@@ -791,6 +817,9 @@ mod tests {
         c.set_directory(Path::new("/etc/prom"));
         assert_eq!(c.tls_config.cert_file, "/etc/prom/c.pem");
         assert_eq!(c.tls_config.key_file, "/abs/k.pem");
+        assert_eq!(clean(Path::new("a/b/../c/./d")), Path::new("a/c/d"));
+        assert_eq!(clean(Path::new("../x")), Path::new("../x"));
+        assert_eq!(clean(Path::new("/../x")), Path::new("/x"));
     }
 
     #[test]

@@ -744,6 +744,75 @@ fn config_trials(dir: &Path) -> Vec<Trial> {
             Ok(())
         },
     ));
+    // Go's TestGetScrapeConfigs: included jobs are merged in, with their own directory.
+    let combined = dir.join("scrape_config_files_combined.good.yml");
+    trials.push(Trial::test(
+        "config/scrape_config_files_combined.good.yml/merged",
+        move || {
+            let cfg = load(&combined)?;
+            let jobs: Vec<&str> = cfg
+                .all_scrape_configs()
+                .map(|sc| sc.job_name.as_str())
+                .collect();
+            if jobs != ["node", "prometheus", "alertmanager"] {
+                return Err(format!("jobs {jobs:?}, want [node, prometheus, alertmanager]").into());
+            }
+            Ok(())
+        },
+    ));
+    let glob = dir.join("scrape_config_files_glob.good.yml");
+    trials.push(Trial::test(
+        "config/scrape_config_files_glob.good.yml/directories",
+        move || {
+            let cfg = load(&glob)?;
+            let files: Vec<(String, String, String)> = cfg
+                .all_scrape_configs()
+                .map(|sc| {
+                    (
+                        sc.job_name.clone(),
+                        sc.scrape_interval.to_string(),
+                        sc.http_client_config.tls_config.cert_file.clone(),
+                    )
+                })
+                .collect();
+            let ok = files.len() == 2
+                && files[0].0 == "prometheus"
+                && files[0].1 == "1m"
+                && files[0]
+                    .2
+                    .ends_with("testdata/scrape_configs/valid_cert_file")
+                && files[1].0 == "node"
+                && files[1].1 == "15s"
+                && files[1].2.ends_with("config/testdata/valid_cert_file");
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("unexpected jobs {files:?}").into())
+            }
+        },
+    ));
+    let native = dir.join("global_enable_scrape_native_hist.good.yml");
+    trials.push(Trial::test(
+        "config/global_enable_scrape_native_hist.good.yml/protocols",
+        move || {
+            let cfg = load(&native)?;
+            let sc = &cfg.scrape_configs[0];
+            let first = sc
+                .scrape_protocols
+                .as_ref()
+                .and_then(|p| p.first())
+                .map(|p| p.0.as_str());
+            if sc.scrape_native_histograms_enabled() && first == Some("PrometheusProto") {
+                Ok(())
+            } else {
+                Err(format!(
+                    "native histograms {:?}, protocols {:?}",
+                    sc.scrape_native_histograms, sc.scrape_protocols
+                )
+                .into())
+            }
+        },
+    ));
     // Agent mode (Go's TestAgentMode) and the OTLP files that only fail with legacy names.
     for (name, want) in [
         (
