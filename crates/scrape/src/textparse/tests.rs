@@ -1229,6 +1229,45 @@ nocreated_total 1
 }
 
 #[test]
+fn new_passes_options_to_the_openmetrics_parser() {
+    let body = b"# TYPE c counter\nc_total 1\nc_created 2\n# EOF\n";
+    let names = |skip: bool| -> Vec<String> {
+        let options = ParserOptions {
+            fallback: None,
+            skip_created_series: skip,
+        };
+        let (mut p, warning) = new(
+            body,
+            "application/openmetrics-text; version=1.0.0",
+            &options,
+        )
+        .expect("known type");
+        assert!(warning.is_none());
+        collect_families(&mut p)
+            .expect("valid payload")
+            .iter()
+            .flat_map(|f| &f.samples)
+            .map(|s| s.labels.metric_name().unwrap_or("").to_owned())
+            .collect()
+    };
+    assert_eq!(names(false), ["c_total", "c_created"]);
+    assert_eq!(names(true), ["c_total"]);
+    // A blank content type with a text fallback parses the body as the text format, where
+    // `# EOF` is just a comment.
+    let options = ParserOptions {
+        fallback: Some(Format::PrometheusText),
+        skip_created_series: true,
+    };
+    let (mut p, warning) = new(body, "", &options).expect("fallback applies");
+    assert!(warning.is_some());
+    assert!(matches!(p, TextParser::Prom(_)));
+    assert_eq!(
+        collect_families(&mut p).expect("valid text payload").len(),
+        1
+    );
+}
+
+#[test]
 fn content_type_selects_the_parser_as_prometheus_does() {
     let none = None;
     let text = Some(Format::PrometheusText);
