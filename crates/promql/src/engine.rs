@@ -747,10 +747,11 @@ pub fn at_modifier_test_cases(query: &str, t: i64) -> Vec<(String, i64)> {
         return Vec::new();
     };
     let mut unsafe_fn = false;
-    expr.walk(&mut |e| {
-        if let Expr::Call(c) = e {
-            unsafe_fn |= AT_MODIFIER_UNSAFE_FUNCTIONS.contains(&c.func.name);
-        }
+    expr.walk(&mut |e| match e {
+        Expr::Call(c) => unsafe_fn |= AT_MODIFIER_UNSAFE_FUNCTIONS.contains(&c.func.name),
+        // `start()`, `step()`, ... depend on the query, not on the @ time.
+        Expr::Duration(d) => unsafe_fn |= d.depends_on_query(),
+        _ => {}
     });
     if unsafe_fn {
         return Vec::new();

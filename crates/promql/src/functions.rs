@@ -273,96 +273,34 @@ fn range_function_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Ma
         }
     }
     let drop_name = name != "last_over_time" && name != "first_over_time";
-    let arg_pos = c.args.get(mi).map_or(c.pos, Expr::pos);
-    let first_arg_pos = c.args.first().map_or(c.pos, Expr::pos);
-    let mut mat = Vec::with_capacity(ra.series.len());
-    let mut scalars = vec![0.0; scalar_args.len()];
-    let lookback = ev.lookback;
-    for i in 0..ra.series.len() {
-        ev.check()?;
-        let (labels, pts, _) = ra.series.get(i);
-        let mut floats: Vec<FPoint> = Vec::new();
-        let (mut lo, mut hi) = (0usize, 0usize);
-        let mut ts = ev.start;
-        let mut step = 0usize;
-        let mut range_start = 0;
-        let mut range_end = 0;
-        let mut have_window = false;
-        while ts <= ev.end {
-            for (k, vals) in scalar_args.iter().enumerate() {
-                scalars[k] = vals.get(step).copied().unwrap_or(f64::NAN);
-            }
-            if !have_window || ra.timestamp.is_none() {
-                have_window = true;
-                let maxt = ev.ref_time_for(ts, &ra);
-                let mint = maxt - ra.range;
-                range_start = mint;
-                range_end = maxt;
-                let (lo_t, hi_t) = if ra.anchored {
-                    (mint - lookback, maxt)
-                } else if ra.smoothed {
-                    (mint - lookback, maxt + lookback)
-                } else {
-                    (mint, maxt)
-                };
-                while hi < pts.len() && pts[hi].t <= hi_t {
-                    hi += 1;
+    let spec = RangeSpec {
+        name,
+        scalar_args,
+        timestamp: ra.timestamp,
+        offset: ra.offset,
+        range: ra.range,
+        anchored: ra.anchored,
+        smoothed: ra.smoothed,
+        drop_name,
+        arg_pos: c.args.get(mi).map_or(c.pos, Expr::pos),
+        first_arg_pos: c.args.first().map_or(c.pos, Expr::pos),
+    };
+    let mut mat = Vec::new();
+    match &ra.series {
+        RangeSeries::Selector(vs) => {
+            ev.for_each_series(vs, &mut |ev, labels, _, live| {
+                if let Some(s) = range_series(ev, &spec, labels, live)? {
+                    mat.push(s);
                 }
-                while lo < hi && pts[lo].t <= lo_t {
-                    lo += 1;
-                }
-            }
-            let window: &[FPoint] = &pts[lo..hi];
-            if !window.is_empty() {
-                ev.add_samples(window.len())?;
-                ev.current_samples -= window.len();
-                let ctx = RangeCtx {
-                    ts,
-                    range_start,
-                    range_end,
-                    range: ra.range,
-                    scalars: &scalars,
-                    anchored: ra.anchored,
-                    smoothed: ra.smoothed,
-                    labels,
-                    first_arg_pos,
-                };
-                if let Some(v) = range_function(ev, name, window, &ctx)? {
-                    floats.push(FPoint { t: ts, f: v });
-                }
-            }
-            ts += ev.interval;
-            step += 1;
+                Ok(())
+            })?;
         }
-        if !floats.is_empty() {
-            ev.add_samples(floats.len())?;
-            if (name == "rate" || name == "increase")
-                && let Some(metric_name) = labels.metric_name()
-            {
-                {
-                    if !["_total", "_sum", "_count", "_bucket"]
-                        .iter()
-                        .any(|s| metric_name.ends_with(s))
-                    {
-                        ev.info(
-                            format!(
-                                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric_name:?}"
-                            ),
-                            arg_pos,
-                        );
-                    }
+        RangeSeries::Evaluated(m) => {
+            for series in m {
+                if let Some(s) = range_series(ev, &spec, &series.metric, &series.floats)? {
+                    mat.push(s);
                 }
             }
-            let metric = if !ev.delayed_name_removal && drop_name {
-                drop_metadata(labels)
-            } else {
-                labels.clone()
-            };
-            mat.push(Series {
-                metric,
-                floats,
-                drop_name,
-            });
         }
     }
     if name == "absent_over_time" {
@@ -410,6 +348,117 @@ fn range_function_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Ma
         }
     }
     Ok(mat)
+}
+
+/// What a range-vector function call needs for each of its series.
+struct RangeSpec<'a> {
+    name: &'a str,
+    /// Per-step values of the scalar arguments.
+    scalar_args: Vec<Vec<f64>>,
+    timestamp: Option<i64>,
+    offset: i64,
+    range: i64,
+    anchored: bool,
+    smoothed: bool,
+    drop_name: bool,
+    arg_pos: PosRange,
+    first_arg_pos: PosRange,
+}
+
+/// Slides the window of one series over all steps and applies the function.
+fn range_series(
+    ev: &mut Evaluator<'_>,
+    spec: &RangeSpec<'_>,
+    labels: &Labels,
+    pts: &[FPoint],
+) -> Result<Option<Series>> {
+    ev.check()?;
+    let name = spec.name;
+    let lookback = ev.lookback;
+    let mut scalars = vec![0.0; spec.scalar_args.len()];
+    let mut floats: Vec<FPoint> = Vec::new();
+    let (mut lo, mut hi) = (0usize, 0usize);
+    let mut ts = ev.start;
+    let mut step = 0usize;
+    let mut range_start = 0;
+    let mut range_end = 0;
+    let mut have_window = false;
+    while ts <= ev.end {
+        for (k, vals) in spec.scalar_args.iter().enumerate() {
+            scalars[k] = vals.get(step).copied().unwrap_or(f64::NAN);
+        }
+        if !have_window || spec.timestamp.is_none() {
+            have_window = true;
+            let maxt = spec.timestamp.unwrap_or(ts) - spec.offset;
+            let mint = maxt - spec.range;
+            range_start = mint;
+            range_end = maxt;
+            let (lo_t, hi_t) = if spec.anchored {
+                (mint - lookback, maxt)
+            } else if spec.smoothed {
+                (mint - lookback, maxt + lookback)
+            } else {
+                (mint, maxt)
+            };
+            while hi < pts.len() && pts[hi].t <= hi_t {
+                hi += 1;
+            }
+            while lo < hi && pts[lo].t <= lo_t {
+                lo += 1;
+            }
+        }
+        let window: &[FPoint] = &pts[lo..hi];
+        if !window.is_empty() {
+            ev.add_samples(window.len())?;
+            ev.current_samples -= window.len();
+            let ctx = RangeCtx {
+                ts,
+                range_start,
+                range_end,
+                range: spec.range,
+                scalars: &scalars,
+                anchored: spec.anchored,
+                smoothed: spec.smoothed,
+                labels,
+                first_arg_pos: spec.first_arg_pos,
+            };
+            if let Some(v) = range_function(ev, name, window, &ctx)? {
+                if floats.is_empty() {
+                    floats.reserve_exact(ev.num_steps() - step);
+                }
+                floats.push(FPoint { t: ts, f: v });
+            }
+        }
+        ts += ev.interval;
+        step += 1;
+    }
+    if floats.is_empty() {
+        return Ok(None);
+    }
+    ev.add_samples(floats.len())?;
+    if (name == "rate" || name == "increase")
+        && let Some(metric_name) = labels.metric_name()
+        && !["_total", "_sum", "_count", "_bucket"]
+            .iter()
+            .any(|s| metric_name.ends_with(s))
+    {
+        ev.info(
+            format!(
+                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric_name:?}"
+            ),
+            spec.arg_pos,
+        );
+    }
+    let metric = if !ev.delayed_name_removal && spec.drop_name {
+        drop_metadata(labels)
+    } else {
+        labels.clone()
+    };
+    Ok(Some(Series {
+        metric,
+        floats,
+        drop_name: spec.drop_name,
+    }))
 }
 
 /// Everything a range function needs besides the window.

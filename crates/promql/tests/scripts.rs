@@ -1,5 +1,6 @@
 //! Runs Prometheus's PromQL test scripts (and ours in `testdata/promql`) against the engine,
-//! one named case per file, with a known-failures ratchet.
+//! one named case per file and storage (`storage::MemStorage`, and the TSDB head as
+//! `tsdb::<file>`), with a known-failures ratchet.
 //!
 //! `testdata/conformance/promql-known-failures.txt` lists each failing `eval` as
 //! `file.test:LINE reason`. An unlisted failure fails the file's case, and so does a listed
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use promqltest::{FileResult, TestStorage};
+use promqltest::{FileResult, StorageFactory};
 
 const KNOWN_FAILURES: &str = "conformance/promql-known-failures.txt";
 
@@ -60,31 +61,56 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn mem_storage() -> Arc<dyn TestStorage> {
-    Arc::new(storage::MemStorage::new())
-}
+/// Results by (storage, file name).
+type Results = Arc<Mutex<BTreeMap<(String, String), FileResult>>>;
 
-type Results = Arc<Mutex<BTreeMap<String, FileResult>>>;
-
-fn run_one(path: &Path, known: &BTreeMap<String, String>, results: &Results) -> Result<(), Failed> {
+fn run_one(
+    path: &Path,
+    storage: &str,
+    factory: StorageFactory<'_>,
+    known: &BTreeMap<String, String>,
+    results: &Results,
+) -> Result<(), Failed> {
     let engine = promqltest::test_engine();
     let name = file_name(path);
-    let res = promqltest::run_file(path, &engine, &mem_storage)
-        .map_err(|e| Failed::from(e.to_string()))?;
+    let res = promqltest::run_file(path, &engine, factory).map_err(|e| {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        Failed::from(msg)
+    })?;
     let mut problems = Vec::new();
-    let failing: BTreeSet<String> = res
-        .failures
-        .iter()
-        .map(|f| format!("{name}:{}", f.line))
-        .collect();
+    // Keys are `file:line`, or `tsdb::file:line` for failures seen only on the TSDB.
+    let key_of = |line: usize| format!("{name}:{line}");
+    let own_key = |line: usize| {
+        if storage == "mem" {
+            key_of(line)
+        } else {
+            format!("{storage}::{name}:{line}")
+        }
+    };
+    let failing: BTreeSet<usize> = res.failures.iter().map(|f| f.line).collect();
     for f in &res.failures {
-        let key = format!("{name}:{}", f.line);
-        if !known.contains_key(&key) {
-            problems.push(format!("{key}: {} — {}", f.expr, f.message));
+        if !known.contains_key(&key_of(f.line)) && !known.contains_key(&own_key(f.line)) {
+            problems.push(format!("{}: {} — {}", key_of(f.line), f.expr, f.message));
         }
     }
+    let prefix = if storage == "mem" {
+        format!("{name}:")
+    } else {
+        format!("{storage}::{name}:")
+    };
     for key in known.keys() {
-        if key.starts_with(&format!("{name}:")) && !failing.contains(key) {
+        let Some(line) = key
+            .strip_prefix(&prefix)
+            .and_then(|l| l.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        if !failing.contains(&line) {
             problems.push(format!(
                 "{key} is listed in {KNOWN_FAILURES} but passes now: remove it"
             ));
@@ -93,7 +119,7 @@ fn run_one(path: &Path, known: &BTreeMap<String, String>, results: &Results) -> 
     results
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(name, res);
+        .insert((storage.to_string(), name), res);
     if problems.is_empty() {
         Ok(())
     } else {
@@ -105,24 +131,32 @@ fn main() {
     let args = Arguments::from_args();
     let known = Arc::new(known_failures());
     let results: Results = Arc::new(Mutex::new(BTreeMap::new()));
-    let trials: Vec<Trial> = script_files()
-        .into_iter()
-        .map(|path| {
+    let mut trials: Vec<Trial> = Vec::new();
+    // The same scripts on the in-memory storage and on the TSDB head.
+    for (storage, prefix) in [("mem", ""), ("tsdb", "tsdb::")] {
+        for path in script_files() {
             let name = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let known = known.clone();
             let results = results.clone();
-            Trial::test(name, move || run_one(&path, &known, &results))
-        })
-        .collect();
+            trials.push(Trial::test(format!("{prefix}{name}"), move || {
+                let factory: StorageFactory<'_> = if storage == "mem" {
+                    &promqltest::mem_storage
+                } else {
+                    &promqltest::tsdb_storage
+                };
+                run_one(&path, storage, factory, &known, &results)
+            }));
+        }
+    }
     let conclusion = libtest_mimic::run(&args, trials);
     let results = results.lock().unwrap_or_else(|e| e.into_inner());
     let (mut p, mut f, mut s) = (0, 0, 0);
-    for (name, r) in results.iter() {
+    for ((storage, name), r) in results.iter() {
         println!(
-            "{name}: {} passed, {} failed, {} skipped",
+            "{storage}/{name}: {} passed, {} failed, {} skipped",
             r.passed, r.failed, r.skipped
         );
         p += r.passed;
@@ -134,14 +168,21 @@ fn main() {
         let mut out = String::from(
             "# PromQL conformance: evals known to fail (file:line reason). The list only shrinks.\n",
         );
-        for (name, r) in results.iter() {
+        for ((storage, name), r) in results.iter() {
             for fl in &r.failures {
+                let key = if storage == "mem" {
+                    format!("{name}:{}", fl.line)
+                } else {
+                    let mem_fails = results
+                        .get(&("mem".to_string(), name.clone()))
+                        .is_some_and(|m| m.failures.iter().any(|f| f.line == fl.line));
+                    if mem_fails {
+                        continue;
+                    }
+                    format!("{storage}::{name}:{}", fl.line)
+                };
                 let reason: String = fl.message.chars().take(160).collect();
-                out.push_str(&format!(
-                    "{name}:{} {}\n",
-                    fl.line,
-                    reason.replace('\n', " ")
-                ));
+                out.push_str(&format!("{key} {}\n", reason.replace('\n', " ")));
             }
         }
         let path = test_support::project_testdata(KNOWN_FAILURES);

@@ -23,6 +23,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The storage factory could not make a storage.
+    #[error("{file}: creating the test storage")]
+    Storage {
+        /// The script's name or path.
+        file: String,
+        /// The cause.
+        #[source]
+        source: storage::Error,
+    },
     /// Loading samples into the storage failed.
     #[error("{file}:{line}: loading samples")]
     Load {

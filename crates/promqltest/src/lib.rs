@@ -8,7 +8,8 @@
 //! notes, ordering, strings and range vectors).
 //!
 //! Main items: [`run_file`] and [`run_script`] (both take a [`StorageFactory`], so that the
-//! same scripts run on `storage::MemStorage` and on the TSDB head), [`FileResult`], and
+//! same scripts run on `storage::MemStorage` ([`mem_storage`]) and on the TSDB head
+//! ([`tsdb_storage`])), [`FileResult`], and
 //! [`test_engine`] (the engine options Prometheus's own tests use). Cases that need native
 //! histograms are reported as skipped with the reason [`NATIVE_HISTOGRAMS_SKIP`].
 
@@ -20,7 +21,7 @@ pub mod script;
 
 pub use error::{Error, Result};
 pub use run::{
-    Failure, FileResult, Skip, StorageFactory, TestStorage, almost_equal, run_file, run_script,
-    test_engine,
+    Failure, FileResult, Skip, StorageFactory, TestStorage, almost_equal, mem_storage, run_file,
+    run_script, test_engine, tsdb_storage,
 };
 pub use script::NATIVE_HISTOGRAMS_SKIP;

@@ -15,7 +15,46 @@ pub trait TestStorage: Appendable + Queryable {}
 impl<T: Appendable + Queryable + ?Sized> TestStorage for T {}
 
 /// Makes an empty storage (called at the start and at every `clear`).
-pub type StorageFactory<'a> = &'a dyn Fn() -> Arc<dyn TestStorage>;
+pub type StorageFactory<'a> = &'a dyn Fn() -> Result<Arc<dyn TestStorage>, storage::Error>;
+
+/// A factory for `storage::MemStorage`.
+pub fn mem_storage() -> Result<Arc<dyn TestStorage>, storage::Error> {
+    Ok(Arc::new(storage::MemStorage::new()))
+}
+
+/// A TSDB in a temporary directory, deleted when the storage is dropped.
+struct TempTsdb {
+    db: tsdb::db::Db,
+    _dir: tempfile::TempDir,
+}
+
+impl Appendable for TempTsdb {
+    fn appender(&self) -> Box<dyn storage::Appender> {
+        self.db.appender()
+    }
+}
+
+impl Queryable for TempTsdb {
+    fn querier(&self, mint: i64, maxt: i64) -> storage::Result<Box<dyn storage::Querier>> {
+        self.db.querier(mint, maxt)
+    }
+}
+
+/// A factory for a fresh `tsdb::db::Db` (its head, without WAL) in a temporary directory.
+pub fn tsdb_storage() -> Result<Arc<dyn TestStorage>, storage::Error> {
+    let dir = tempfile::tempdir().map_err(storage::Error::backend)?;
+    // As Prometheus's teststorage: 24h blocks, so that a script may load older samples
+    // after newer ones (the head accepts samples up to half a block range back).
+    const DAY: i64 = 24 * 3600 * 1000;
+    let opts = tsdb::db::Options {
+        wal_enabled: false,
+        min_block_duration: DAY,
+        max_block_duration: DAY,
+        ..tsdb::db::Options::default()
+    };
+    let db = tsdb::db::Db::open(dir.path(), opts).map_err(storage::Error::backend)?;
+    Ok(Arc::new(TempTsdb { db, _dir: dir }))
+}
 
 /// One failed `eval`.
 #[derive(Debug, Clone)]
@@ -85,12 +124,18 @@ pub fn run_script(
 ) -> crate::Result<FileResult> {
     let cmds = script::parse(name, text)?;
     let mut result = FileResult::default();
-    let mut storage = storage_factory();
+    let make = || {
+        storage_factory().map_err(|source| crate::Error::Storage {
+            file: name.to_string(),
+            source,
+        })
+    };
+    let mut storage = make()?;
     let mut histogram_series: Vec<Labels> = Vec::new();
     for cmd in cmds {
         match cmd {
             Command::Clear => {
-                storage = storage_factory();
+                storage = make()?;
                 histogram_series.clear();
             }
             Command::Load(load) => {

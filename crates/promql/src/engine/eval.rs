@@ -29,12 +29,6 @@ pub(crate) struct LoadedSeries {
     pub(crate) all: Option<Vec<FPoint>>,
 }
 
-impl LoadedSeries {
-    fn all(&self) -> &[FPoint] {
-        self.all.as_deref().unwrap_or(&self.live)
-    }
-}
-
 /// State shared by all evaluators of one query.
 pub(crate) struct QueryCtx {
     querier: Box<dyn Querier>,
@@ -81,6 +75,11 @@ pub(crate) enum Val {
 /// at this step, their join-signature ordinals, the step time and the output vector.
 pub(crate) type StepFn<'f, 'a> =
     dyn FnMut(&mut Evaluator<'a>, &[Vector], &[Vec<usize>], i64, &mut Vector) -> Result<()> + 'f;
+
+/// The per-series callback of [`Evaluator::for_each_series`]: labels, all points, points
+/// without staleness markers.
+pub(crate) type SeriesFn<'f, 'a> =
+    dyn FnMut(&mut Evaluator<'a>, &Labels, &[FPoint], &[FPoint]) -> Result<()> + 'f;
 
 /// Evaluates expressions over the steps `start..=end` every `interval` ms.
 pub(crate) struct Evaluator<'a> {
@@ -150,9 +149,6 @@ impl<'a> Evaluator<'a> {
 
     pub(crate) fn add_samples(&mut self, n: usize) -> Result<()> {
         self.current_samples += n;
-        self.ctx
-            .total_samples
-            .set(self.ctx.total_samples.get() + n as u64);
         if self.current_samples > self.ctx.peak_samples.get() {
             self.ctx.peak_samples.set(self.current_samples);
         }
@@ -389,21 +385,26 @@ impl<'a> Evaluator<'a> {
         Ok(Val::Matrix(mat))
     }
 
-    /// Loads the series of a selector (once per query).
-    pub(crate) fn select(&mut self, vs: &VectorSelector) -> Result<Rc<Vec<LoadedSeries>>> {
+    /// Streams the series of a selector from storage, calling `f` with each series' labels,
+    /// all its points in the selector's time range (staleness markers included) and the
+    /// points without staleness markers. The point buffers are reused between series.
+    pub(crate) fn for_each_series(
+        &mut self,
+        vs: &VectorSelector,
+        f: &mut SeriesFn<'_, 'a>,
+    ) -> Result<()> {
         let id = node_id(vs);
-        if let Some(s) = self.ctx.cache.borrow().get(&id) {
-            return Ok(s.clone());
-        }
         let hints = self.ctx.hints.get(&id);
         let (mint, maxt) = hints.map_or((i64::MIN, i64::MAX), |h| (h.start, h.end));
         let mut set = self.ctx.querier.select(false, hints, &vs.matchers);
-        let mut out = Vec::new();
+        let mut all: Vec<FPoint> = Vec::new();
+        let mut live: Vec<FPoint> = Vec::new();
         while let Some(series) = set.next() {
             self.check()?;
             let series = series.map_err(Error::Storage)?;
             let mut it = series.iterator();
-            let mut all: Vec<FPoint> = Vec::new();
+            all.clear();
+            live.clear();
             let mut stale = false;
             let mut vt = it.seek(mint);
             loop {
@@ -429,25 +430,42 @@ impl<'a> Evaluator<'a> {
             if let Some(e) = it.err() {
                 return Err(Error::Eval(format!("expanding series: {e}")));
             }
-            let (live, all) = if stale {
-                let live = all
-                    .iter()
-                    .copied()
-                    .filter(|p| !model::value::is_stale_nan(p.f))
-                    .collect();
-                (live, Some(all))
+            self.ctx
+                .total_samples
+                .set(self.ctx.total_samples.get() + all.len() as u64);
+            if stale {
+                live.extend(
+                    all.iter()
+                        .copied()
+                        .filter(|p| !model::value::is_stale_nan(p.f)),
+                );
+                f(self, series.labels(), &all, &live)?;
             } else {
-                (all, None)
-            };
-            out.push(LoadedSeries {
-                labels: series.labels().clone(),
-                live,
-                all,
-            });
+                f(self, series.labels(), &all, &all)?;
+            }
         }
         for w in set.warnings() {
             self.ctx.annotations.borrow_mut().warn(w);
         }
+        Ok(())
+    }
+
+    /// Loads the series of a selector into memory (once per query).
+    pub(crate) fn select(&mut self, vs: &VectorSelector) -> Result<Rc<Vec<LoadedSeries>>> {
+        let id = node_id(vs);
+        if let Some(s) = self.ctx.cache.borrow().get(&id) {
+            return Ok(s.clone());
+        }
+        let mut out = Vec::new();
+        self.for_each_series(vs, &mut |_, labels, all, live| {
+            let has_stale = all.len() != live.len();
+            out.push(LoadedSeries {
+                labels: labels.clone(),
+                live: live.to_vec(),
+                all: has_stale.then(|| all.to_vec()),
+            });
+            Ok(())
+        })?;
         let rc = Rc::new(out);
         self.ctx.cache.borrow_mut().insert(id, rc.clone());
         Ok(rc)
@@ -462,34 +480,33 @@ impl<'a> Evaluator<'a> {
         if vs.smoothed {
             return self.eval_smoothed_selector(vs);
         }
-        let series = self.select(vs)?;
         let steps = self.num_steps();
-        let mut mat = Vec::with_capacity(series.len());
-        for s in series.iter() {
-            self.check()?;
-            let pts = s.all();
+        let mut mat = Vec::new();
+        let (start, end, interval, lookback) = (self.start, self.end, self.interval, self.lookback);
+        self.for_each_series(vs, &mut |ev, labels, pts, _| {
             let mut floats = Vec::new();
             let mut cur = 0usize;
-            let mut ts = self.start;
-            while ts <= self.end {
+            let mut ts = start;
+            while ts <= end {
                 let r = Self::ref_time(ts, vs.timestamp, vs.original_offset);
-                if let Some(p) = lookback_point(pts, &mut cur, r, self.lookback) {
+                if let Some(p) = lookback_point(pts, &mut cur, r, lookback) {
                     if floats.is_empty() {
-                        floats.reserve(steps);
+                        floats.reserve_exact(steps);
                     }
                     floats.push(FPoint { t: ts, f: p.f });
                 }
-                ts += self.interval;
+                ts += interval;
             }
             if !floats.is_empty() {
-                self.add_samples(floats.len())?;
+                ev.add_samples(floats.len())?;
                 mat.push(Series {
-                    metric: s.labels.clone(),
+                    metric: labels.clone(),
                     floats,
                     drop_name: false,
                 });
             }
-        }
+            Ok(())
+        })?;
         Ok(mat)
     }
 
@@ -744,9 +761,8 @@ impl<'a> Evaluator<'a> {
         match arg {
             Expr::MatrixSelector(ms) => {
                 let vs = &ms.vector_selector;
-                let series = self.select(vs)?;
                 Ok(Some(RangeArg {
-                    series: RangeSeries::Loaded(series),
+                    series: RangeSeries::Selector(vs.clone()),
                     timestamp: vs.timestamp,
                     offset: vs.original_offset,
                     range: ms.range,
@@ -770,32 +786,14 @@ impl<'a> Evaluator<'a> {
             _ => Ok(None),
         }
     }
-
-    pub(crate) fn ref_time_for(&self, ts: i64, arg: &RangeArg) -> i64 {
-        Self::ref_time(ts, arg.timestamp, arg.offset)
-    }
 }
 
 /// The series a range function iterates over.
 pub(crate) enum RangeSeries {
-    Loaded(Rc<Vec<LoadedSeries>>),
+    /// Series streamed from storage.
+    Selector(VectorSelector),
+    /// The result of a subquery.
     Evaluated(Matrix),
-}
-
-impl RangeSeries {
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            RangeSeries::Loaded(s) => s.len(),
-            RangeSeries::Evaluated(m) => m.len(),
-        }
-    }
-
-    pub(crate) fn get(&self, i: usize) -> (&Labels, &[FPoint], bool) {
-        match self {
-            RangeSeries::Loaded(s) => (&s[i].labels, &s[i].live, false),
-            RangeSeries::Evaluated(m) => (&m[i].metric, &m[i].floats, m[i].drop_name),
-        }
-    }
 }
 
 /// A range-vector argument of a function.
