@@ -106,6 +106,8 @@ sd_kinds! {
     Kubernetes(KubernetesSdConfig) = "kubernetes_sd_configs",
     /// `consul_sd_configs`.
     Consul(ConsulSdConfig) = "consul_sd_configs",
+    /// `aws_sd_configs` (one AWS discovery selected by `role`).
+    Aws(AwsSdConfig) = "aws_sd_configs",
     /// `ec2_sd_configs`.
     Ec2(AwsSdConfig) = "ec2_sd_configs",
     /// `ecs_sd_configs`.
@@ -118,6 +120,8 @@ sd_kinds! {
     Elasticache(AwsSdConfig) = "elasticache_sd_configs",
     /// `lightsail_sd_configs`.
     Lightsail(AwsSdConfig) = "lightsail_sd_configs",
+    /// `mq_sd_configs` (Amazon MQ).
+    Mq(AwsSdConfig) = "mq_sd_configs",
     /// `azure_sd_configs`.
     Azure(AzureSdConfig) = "azure_sd_configs",
     /// `gce_sd_configs`.
@@ -176,9 +180,14 @@ impl ServiceDiscoveryConfig {
             S::Http(c) => &c.http_client_config,
             S::Kubernetes(c) => &c.http_client_config,
             S::Consul(c) => &c.http_client_config,
-            S::Ec2(c) | S::Ecs(c) | S::Rds(c) | S::Msk(c) | S::Elasticache(c) | S::Lightsail(c) => {
-                &c.http_client_config
-            }
+            S::Aws(c)
+            | S::Ec2(c)
+            | S::Ecs(c)
+            | S::Rds(c)
+            | S::Msk(c)
+            | S::Elasticache(c)
+            | S::Lightsail(c)
+            | S::Mq(c) => &c.http_client_config,
             S::Azure(c) => &c.http_client_config,
             S::Hetzner(c) => &c.http_client_config,
             S::DigitalOcean(c) | S::Vultr(c) => &c.http_client_config,
@@ -204,9 +213,14 @@ impl ServiceDiscoveryConfig {
             S::Http(c) => &mut c.http_client_config,
             S::Kubernetes(c) => &mut c.http_client_config,
             S::Consul(c) => &mut c.http_client_config,
-            S::Ec2(c) | S::Ecs(c) | S::Rds(c) | S::Msk(c) | S::Elasticache(c) | S::Lightsail(c) => {
-                &mut c.http_client_config
-            }
+            S::Aws(c)
+            | S::Ec2(c)
+            | S::Ecs(c)
+            | S::Rds(c)
+            | S::Msk(c)
+            | S::Elasticache(c)
+            | S::Lightsail(c)
+            | S::Mq(c) => &mut c.http_client_config,
             S::Azure(c) => &mut c.http_client_config,
             S::Hetzner(c) => &mut c.http_client_config,
             S::DigitalOcean(c) | S::Vultr(c) => &mut c.http_client_config,

@@ -14,6 +14,9 @@ config_struct! {
     /// `elasticache_sd_configs` and `lightsail_sd_configs` entries. The region may be
     /// omitted (it is then looked up at discovery time, never while loading).
     pub struct AwsSdConfig {
+        /// For `aws_sd_configs`: which discovery (ec2, ecs, lightsail, msk).
+        #[serde(skip_serializing_if = "String::is_empty")]
+        pub role: String,
         /// AWS region.
         #[serde(skip_serializing_if = "String::is_empty")]
         pub region: String,
@@ -52,6 +55,7 @@ config_struct! {
 impl Default for AwsSdConfig {
     fn default() -> Self {
         AwsSdConfig {
+            role: String::new(),
             region: String::new(),
             endpoint: String::new(),
             access_key: String::new(),
@@ -69,6 +73,10 @@ impl Default for AwsSdConfig {
 
 impl Validate for AwsSdConfig {
     fn validate(&mut self) -> Result<(), String> {
+        match self.role.as_str() {
+            "" | "ec2" | "ecs" | "lightsail" | "msk" => {}
+            other => return Err(format!("unknown AWS SD role {other:?}")),
+        }
         for f in &self.filters {
             if f.values.is_empty() {
                 return Err("EC2 SD configuration filter values cannot be empty".into());
