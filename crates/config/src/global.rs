@@ -171,7 +171,7 @@ config_struct! {
         #[serde(skip_serializing_if = "is_zero_u64")]
         pub keep_dropped_targets: u64,
         /// Metric and label name validation (`utf8` by default, or `legacy`).
-        pub metric_name_validation_scheme: Option<ValidationScheme>,
+        pub metric_name_validation_scheme: Option<ValidationScheme> [with = crate::yaml::validation_scheme],
         /// Escaping requested through content negotiation.
         #[serde(skip_serializing_if = "String::is_empty")]
         pub metric_name_escaping_scheme: String,

@@ -510,3 +510,30 @@ mod proptests {
         assert!(Config::load_str(&deep, "").is_err());
     }
 }
+
+#[cfg(test)]
+mod validation_scheme_tests {
+    use super::Config;
+
+    #[test]
+    fn empty_validation_scheme_means_unset_and_legacy_applies_to_jobs() {
+        let c = Config::load_str(
+            "global: {metric_name_validation_scheme: legacy}\nscrape_configs:\n- job_name: a\n  metric_name_validation_scheme: ''\n",
+            "",
+        )
+        .unwrap();
+        let job = &c.scrape_configs[0];
+        assert_eq!(
+            job.metric_name_validation_scheme,
+            Some(model::ValidationScheme::Legacy)
+        );
+        assert_eq!(job.metric_name_escaping_scheme, "underscores");
+        let err =
+            Config::load_str("global: {metric_name_validation_scheme: bogus}", "").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unrecognized ValidationScheme: \"bogus\""),
+            "{err}"
+        );
+    }
+}

@@ -88,7 +88,7 @@ config_struct! {
         pub keep_dropped_targets: u64,
         /// Name validation scheme (inherits).
         #[serde(skip_serializing_if = "Option::is_none")]
-        pub metric_name_validation_scheme: Option<ValidationScheme>,
+        pub metric_name_validation_scheme: Option<ValidationScheme> [with = crate::yaml::validation_scheme],
         /// Escaping scheme requested from targets (inferred when empty).
         #[serde(skip_serializing_if = "String::is_empty")]
         pub metric_name_escaping_scheme: String,

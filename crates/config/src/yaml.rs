@@ -262,6 +262,22 @@ fn split_position(s: &str) -> (Option<(u64, u64)>, &str) {
     }
 }
 
+/// Reads a name validation scheme where, as in Go, an empty string means unset.
+#[doc(hidden)]
+pub fn validation_scheme<'de, A: serde::de::MapAccess<'de>>(
+    map: &mut A,
+) -> Result<Option<model::ValidationScheme>, A::Error> {
+    let raw: Option<String> = map.next_value()?;
+    match raw.as_deref() {
+        None | Some("") => Ok(None),
+        Some("utf8") => Ok(Some(model::ValidationScheme::Utf8)),
+        Some("legacy") => Ok(Some(model::ValidationScheme::Legacy)),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "unrecognized ValidationScheme: {other:?}, must be one of '', 'utf8' or 'legacy'"
+        ))),
+    }
+}
+
 /// The YAML key of a Rust field name (`r#type` is `type`).
 #[doc(hidden)]
 pub fn field_key(rust_name: &str) -> &str {
@@ -275,7 +291,8 @@ pub fn field_key(rust_name: &str) -> &str {
 /// `field X not found in type Y`, and finally runs [`Validate`].
 ///
 /// A field may add `[non_null = "message"]` after its type: its sequence may not hold `null`
-/// elements. Fields in a trailing `skip { .. }` group are not read from or written to YAML.
+/// elements; `[with = path]` reads the field with `path(map)` instead. Fields in a trailing
+/// `skip { .. }` group are not read from or written to YAML.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! config_struct {
@@ -284,7 +301,7 @@ macro_rules! config_struct {
         $vis:vis struct $name:ident {
             $(
                 $(#[$fattr:meta])*
-                $fvis:vis $field:ident : $fty:ty $([non_null = $msg:literal])?
+                $fvis:vis $field:ident : $fty:ty $([non_null = $msg:literal])? $([with = $with:path])?
             ),* $(,)?
         }
         $(
@@ -331,7 +348,7 @@ macro_rules! config_struct {
             ) -> Result<bool, A::Error> {
                 $(
                     if key == $crate::yaml::field_key(stringify!($field)) {
-                        $crate::config_struct!(@assign self.$field, map, $fty $(, $msg)?);
+                        $crate::config_struct!(@assign self.$field, map, $fty $(, $msg)? $(; $with)?);
                         return Ok(true);
                     }
                 )*
@@ -379,6 +396,9 @@ macro_rules! config_struct {
     };
     (@assign $place:expr, $map:ident, $fty:ty, $msg:literal) => {
         $place = <$fty as $crate::yaml::NonNullSeq>::read($map, $msg)?
+    };
+    (@assign $place:expr, $map:ident, $fty:ty; $with:path) => {
+        $place = $with($map)?
     };
 }
 
