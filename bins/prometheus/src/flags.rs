@@ -1,0 +1,478 @@
+//! Command-line flags with Prometheus's names and defaults, validated into [`Settings`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{ArgAction, Parser};
+
+/// Raw flags, spelled exactly as Prometheus's (cmd/prometheus/main.go).
+///
+/// Boolean flags take an optional value, so both `--web.enable-lifecycle` and
+/// `--web.enable-lifecycle=false` work.
+#[derive(Debug, Parser)]
+#[command(
+    name = "prometheus",
+    about = "The Prometheus monitoring server",
+    version
+)]
+pub(crate) struct Flags {
+    /// Prometheus configuration file path.
+    #[arg(long = "config.file", default_value = "prometheus.yml")]
+    config_file: PathBuf,
+
+    /// Address to listen on for UI, API, and telemetry.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    listen_addresses: Vec<String>,
+
+    /// EXPERIMENTAL: Path to configuration file that can enable TLS or authentication.
+    #[arg(long = "web.config.file", default_value = "")]
+    web_config_file: String,
+
+    /// The URL under which Prometheus is externally reachable (for example, if Prometheus is
+    /// served via a reverse proxy). If the URL has a path portion, it will be used to prefix
+    /// all HTTP endpoints served by Prometheus.
+    #[arg(long = "web.external-url", default_value = "")]
+    external_url: String,
+
+    /// Prefix for the internal routes of web endpoints. Defaults to path of
+    /// --web.external-url.
+    #[arg(long = "web.route-prefix", default_value = "")]
+    route_prefix: String,
+
+    /// Enable shutdown and reload via HTTP request.
+    #[arg(long = "web.enable-lifecycle", action = ArgAction::Set, num_args = 0..=1,
+          default_value_t = false, default_missing_value = "true")]
+    enable_lifecycle: bool,
+
+    /// Enable API endpoints for admin control actions.
+    #[arg(long = "web.enable-admin-api", action = ArgAction::Set, num_args = 0..=1,
+          default_value_t = false, default_missing_value = "true")]
+    enable_admin_api: bool,
+
+    /// Enable API endpoint accepting remote write requests.
+    #[arg(long = "web.enable-remote-write-receiver", action = ArgAction::Set, num_args = 0..=1,
+          default_value_t = false, default_missing_value = "true")]
+    enable_remote_write_receiver: bool,
+
+    /// Base path for metrics storage.
+    #[arg(long = "storage.tsdb.path", default_value = "data/")]
+    tsdb_path: PathBuf,
+
+    /// How long to retain samples in storage. If neither this flag nor
+    /// "storage.tsdb.retention.size" is set, the retention time defaults to 15d.
+    #[arg(long = "storage.tsdb.retention.time")]
+    retention_time: Option<String>,
+
+    /// Maximum number of bytes that can be stored for blocks. A unit is required, supported
+    /// units: B, KB, MB, GB, TB, PB, EB. Ex: "512MB". Based on powers-of-2, so 1KB is 1024B.
+    #[arg(long = "storage.tsdb.retention.size")]
+    retention_size: Option<String>,
+
+    /// Compress the tsdb WAL.
+    #[arg(long = "storage.tsdb.wal-compression", action = ArgAction::Set, num_args = 0..=1,
+          default_value_t = true, default_missing_value = "true", hide = true)]
+    wal_compression: bool,
+
+    /// Base path for metrics storage (agent mode).
+    #[arg(long = "storage.agent.path")]
+    agent_path: Option<PathBuf>,
+
+    /// Run Prometheus in 'Agent mode'.
+    #[arg(long = "agent", action = ArgAction::Set, num_args = 0..=1,
+          default_value_t = false, default_missing_value = "true")]
+    agent: bool,
+
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    query_timeout: String,
+
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    query_max_samples: i64,
+
+    /// Maximum number of queries executed concurrently.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    query_max_concurrency: i64,
+
+    /// The maximum lookback duration for retrieving metrics during expression evaluations.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    lookback_delta: String,
+
+    /// Comma separated feature names to enable.
+    #[arg(long = "enable-feature", value_delimiter = ',')]
+    enable_feature: Vec<String>,
+
+    /// Only log messages with the given severity or above. One of: [debug, info, warn, error]
+    #[arg(long = "log.level", default_value = "info",
+          value_parser = ["debug", "info", "warn", "error"])]
+    log_level: String,
+
+    /// Output format of log messages. One of: [logfmt, json]
+    #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
+    log_format: String,
+}
+
+/// Output format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// `time=... level=INFO source=main.rs:12 msg=...`
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Validated settings the server is built from.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) config_file: PathBuf,
+    pub(crate) listen_address: String,
+    pub(crate) route_prefix: String,
+    pub(crate) enable_lifecycle: bool,
+    pub(crate) enable_admin_api: bool,
+    pub(crate) tsdb_path: PathBuf,
+    pub(crate) tsdb: tsdb::db::Options,
+    /// The retention as `/api/v1/status/runtimeinfo` shows it.
+    pub(crate) retention_text: String,
+    pub(crate) engine: promql::EngineOpts,
+    pub(crate) log_level: tracing::Level,
+    pub(crate) log_format: LogFormat,
+    /// Every flag with its value, for `/api/v1/status/flags`.
+    pub(crate) flag_values: BTreeMap<String, String>,
+    /// Features enabled with `--enable-feature` that change nothing in this server.
+    pub(crate) noop_features: Vec<String>,
+    /// Features named in `--enable-feature` that Prometheus does not know either.
+    pub(crate) unknown_features: Vec<String>,
+}
+
+/// The default retention when neither time nor size is given (Prometheus's 15d).
+const DEFAULT_RETENTION: &str = "15d";
+
+fn duration_flag(flag: &str, value: &str) -> anyhow::Result<model::Duration> {
+    model::Duration::parse(value)
+        .with_context(|| format!("invalid value {value:?} for flag --{flag}"))
+}
+
+impl Flags {
+    /// Checks the flags, refusing those whose feature this server does not have yet, and
+    /// derives the settings.
+    pub(crate) fn validate(self) -> anyhow::Result<Settings> {
+        if self.agent {
+            bail!("--agent: agent mode is not available yet in this server");
+        }
+        if let Some(path) = &self.agent_path {
+            bail!(
+                "the following flag(s) can only be used in agent mode: [\"storage.agent.path\"] (got {})",
+                path.display()
+            );
+        }
+        if !self.web_config_file.is_empty() {
+            bail!(
+                "--web.config.file={}: TLS and authentication of the web server are not available yet in this server",
+                self.web_config_file
+            );
+        }
+        if self.enable_remote_write_receiver {
+            bail!(
+                "--web.enable-remote-write-receiver: the remote write receiver is not available yet in this server"
+            );
+        }
+        let listen_address = match self.listen_addresses.as_slice() {
+            [one] => one.clone(),
+            _ => bail!(
+                "--web.listen-address: listening on more than one address is not available yet in this server"
+            ),
+        };
+
+        let mut engine = promql::EngineOpts {
+            timeout: duration_flag("query.timeout", &self.query_timeout)?.to_std(),
+            lookback_delta: duration_flag("query.lookback-delta", &self.lookback_delta)?.to_std(),
+            max_samples: usize::try_from(self.query_max_samples).unwrap_or(0),
+            max_concurrency: usize::try_from(self.query_max_concurrency)
+                .ok()
+                .filter(|n| *n > 0),
+            ..promql::EngineOpts::default()
+        };
+
+        let mut noop_features = Vec::new();
+        let mut unknown_features = Vec::new();
+        for feature in self
+            .enable_feature
+            .iter()
+            .map(|f| f.trim())
+            .filter(|f| !f.is_empty())
+        {
+            match feature {
+                "promql-delayed-name-removal" => engine.enable_delayed_name_removal = true,
+                // Experimental functions and syntax are always parsed here.
+                "promql-experimental-functions" | "promql-duration-expr" => {
+                    noop_features.push(feature.to_owned());
+                }
+                // Go runtime tuning; there is no Go runtime to tune.
+                "auto-gomaxprocs" | "auto-gomemlimit" => noop_features.push(feature.to_owned()),
+                "exemplar-storage"
+                | "memory-snapshot-on-shutdown"
+                | "extra-scrape-metrics"
+                | "native-histograms"
+                | "created-timestamp-zero-ingestion"
+                | "concurrent-rule-eval"
+                | "otlp-write-receiver"
+                | "otlp-deltatocumulative"
+                | "expand-external-labels"
+                | "new-service-discovery-manager"
+                | "no-default-scrape-port"
+                | "promql-per-step-stats"
+                | "old-ui"
+                | "metadata-wal-records"
+                | "delayed-compaction"
+                | "type-and-unit-labels"
+                | "use-uncached-io"
+                | "agent" => bail!(
+                    "--enable-feature={feature}: this feature is not available yet in this server"
+                ),
+                other => unknown_features.push(other.to_owned()),
+            }
+        }
+
+        let retention_time = self
+            .retention_time
+            .as_deref()
+            .map(|v| duration_flag("storage.tsdb.retention.time", v))
+            .transpose()?;
+        let retention_size = self
+            .retention_size
+            .as_deref()
+            .map(|v| {
+                config::ByteSize::parse(v).map_err(|e| {
+                    anyhow::anyhow!(
+                        "invalid value {v:?} for flag --storage.tsdb.retention.size: {e}"
+                    )
+                })
+            })
+            .transpose()?;
+        let mut tsdb = tsdb::db::Options::default();
+        let (time, size) = match (retention_time, retention_size) {
+            (None, None) => (
+                Some(duration_flag(
+                    "storage.tsdb.retention.time",
+                    DEFAULT_RETENTION,
+                )?),
+                None,
+            ),
+            other => other,
+        };
+        tsdb.retention_duration = time.map_or(0, model::Duration::as_millis);
+        tsdb.max_bytes = size.map_or(0, |s| u64::try_from(s.bytes()).unwrap_or(0));
+        if tsdb.retention_duration > 0 {
+            // As Prometheus: compacted blocks span at most 10% of the retention, 31 days.
+            tsdb.max_block_duration =
+                (tsdb.retention_duration / 10).clamp(tsdb.min_block_duration, 31 * 24 * 3_600_000);
+        }
+        if !self.wal_compression {
+            tsdb.wal_compression = tsdb::wlog::Compression::None;
+        }
+        let retention_text = match (time, size) {
+            (Some(t), Some(s)) => format!("{t} or {s}"),
+            (Some(t), None) => t.to_string(),
+            (None, Some(s)) => s.to_string(),
+            (None, None) => String::new(),
+        };
+
+        let route_prefix = route_prefix(&self.route_prefix, &self.external_url)?;
+        let log_level = match self.log_level.as_str() {
+            "debug" => tracing::Level::DEBUG,
+            "warn" => tracing::Level::WARN,
+            "error" => tracing::Level::ERROR,
+            _ => tracing::Level::INFO,
+        };
+        let log_format = if self.log_format == "json" {
+            LogFormat::Json
+        } else {
+            LogFormat::Logfmt
+        };
+
+        let flag_values = self.values();
+        Ok(Settings {
+            config_file: self.config_file,
+            listen_address,
+            route_prefix,
+            enable_lifecycle: self.enable_lifecycle,
+            enable_admin_api: self.enable_admin_api,
+            tsdb_path: self.tsdb_path,
+            tsdb,
+            retention_text,
+            engine,
+            log_level,
+            log_format,
+            flag_values,
+            noop_features,
+            unknown_features,
+        })
+    }
+
+    /// Every flag and its value as text, as Prometheus's `/api/v1/status/flags` lists them.
+    fn values(&self) -> BTreeMap<String, String> {
+        let b = |v: bool| v.to_string();
+        [
+            ("config.file", self.config_file.display().to_string()),
+            ("web.listen-address", self.listen_addresses.join(",")),
+            ("web.config.file", self.web_config_file.clone()),
+            ("web.external-url", self.external_url.clone()),
+            ("web.route-prefix", self.route_prefix.clone()),
+            ("web.enable-lifecycle", b(self.enable_lifecycle)),
+            ("web.enable-admin-api", b(self.enable_admin_api)),
+            (
+                "web.enable-remote-write-receiver",
+                b(self.enable_remote_write_receiver),
+            ),
+            ("storage.tsdb.path", self.tsdb_path.display().to_string()),
+            (
+                "storage.tsdb.retention.time",
+                self.retention_time.clone().unwrap_or_default(),
+            ),
+            (
+                "storage.tsdb.retention.size",
+                self.retention_size.clone().unwrap_or_default(),
+            ),
+            ("storage.tsdb.wal-compression", b(self.wal_compression)),
+            (
+                "storage.agent.path",
+                self.agent_path
+                    .as_ref()
+                    .map_or_else(|| "data-agent/".to_owned(), |p| p.display().to_string()),
+            ),
+            ("agent", b(self.agent)),
+            ("query.timeout", self.query_timeout.clone()),
+            ("query.max-samples", self.query_max_samples.to_string()),
+            (
+                "query.max-concurrency",
+                self.query_max_concurrency.to_string(),
+            ),
+            ("query.lookback-delta", self.lookback_delta.clone()),
+            ("enable-feature", self.enable_feature.join(",")),
+            ("log.level", self.log_level.clone()),
+            ("log.format", self.log_format.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+/// Prometheus's route prefix: the flag, else the path of the external URL; always `/`
+/// followed by the path without surrounding slashes.
+fn route_prefix(flag: &str, external_url: &str) -> anyhow::Result<String> {
+    let from_url;
+    let raw = if flag.is_empty() {
+        from_url = external_url_path(external_url)?;
+        from_url.as_str()
+    } else {
+        flag
+    };
+    Ok(format!("/{}", raw.trim_matches('/')))
+}
+
+/// The path of `--web.external-url` (empty when the flag is unset).
+fn external_url_path(url: &str) -> anyhow::Result<String> {
+    if url.is_empty() {
+        return Ok(String::new());
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        bail!("parse external URL {url:?}: missing scheme (http:// or https://)");
+    };
+    if scheme != "http" && scheme != "https" {
+        bail!("parse external URL {url:?}: unsupported scheme {scheme:?}");
+    }
+    Ok(rest
+        .find('/')
+        .map_or_else(String::new, |i| rest[i..].to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Settings> {
+        let mut all = vec!["prometheus"];
+        all.extend_from_slice(args);
+        Flags::try_parse_from(all)?.validate()
+    }
+
+    #[test]
+    fn defaults_are_prometheuss() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.config_file, PathBuf::from("prometheus.yml"));
+        assert_eq!(s.listen_address, "0.0.0.0:9090");
+        assert_eq!(s.tsdb_path, PathBuf::from("data/"));
+        assert_eq!(s.route_prefix, "/");
+        assert_eq!(s.engine.timeout.as_secs(), 120);
+        assert_eq!(s.engine.max_samples, 50_000_000);
+        assert_eq!(s.engine.max_concurrency, Some(20));
+        assert_eq!(s.engine.lookback_delta.as_secs(), 300);
+        assert_eq!(s.tsdb.retention_duration, 15 * 24 * 3_600_000);
+        assert_eq!(s.retention_text, "15d");
+        assert_eq!(s.flag_values["storage.tsdb.path"], "data/");
+        assert_eq!(s.flag_values["web.enable-lifecycle"], "false");
+    }
+
+    #[test]
+    fn flags_are_spelled_like_prometheus() {
+        let s = parse(&[
+            "--config.file=x.yml",
+            "--web.listen-address=127.0.0.1:1234",
+            "--web.enable-lifecycle",
+            "--storage.tsdb.path=/tmp/d",
+            "--storage.tsdb.retention.size=512MB",
+            "--query.timeout=30s",
+            "--web.external-url=http://example.com/prom/",
+            "--log.format=json",
+        ])
+        .unwrap();
+        assert_eq!(s.listen_address, "127.0.0.1:1234");
+        assert!(s.enable_lifecycle);
+        assert_eq!(s.tsdb.retention_duration, 0);
+        assert_eq!(s.tsdb.max_bytes, 512 << 20);
+        assert_eq!(s.retention_text, "512MiB");
+        assert_eq!(s.engine.timeout.as_secs(), 30);
+        assert_eq!(s.route_prefix, "/prom");
+        assert_eq!(s.log_format, LogFormat::Json);
+        let s = parse(&["--web.enable-lifecycle=false", "--web.route-prefix=/a/b/"]).unwrap();
+        assert!(!s.enable_lifecycle);
+        assert_eq!(s.route_prefix, "/a/b");
+    }
+
+    #[test]
+    fn features_not_built_yet_fail_naming_the_flag() {
+        let cases = [
+            (vec!["--agent"], "--agent"),
+            (vec!["--web.config.file=web.yml"], "--web.config.file"),
+            (
+                vec!["--web.enable-remote-write-receiver"],
+                "--web.enable-remote-write-receiver",
+            ),
+            (
+                vec!["--enable-feature=exemplar-storage"],
+                "--enable-feature=exemplar-storage",
+            ),
+            (vec!["--storage.agent.path=x"], "storage.agent.path"),
+        ];
+        for (args, flag) in cases {
+            let err = parse(&args).unwrap_err().to_string();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+        let err = parse(&["--query.timeout=soon"]).unwrap_err();
+        assert!(format!("{err:#}").contains("--query.timeout"), "{err:#}");
+    }
+
+    #[test]
+    fn known_noop_and_unknown_features() {
+        let s = parse(&[
+            "--enable-feature=promql-experimental-functions,foo",
+            "--enable-feature=promql-delayed-name-removal",
+        ])
+        .unwrap();
+        assert_eq!(s.noop_features, ["promql-experimental-functions"]);
+        assert_eq!(s.unknown_features, ["foo"]);
+        assert!(s.engine.enable_delayed_name_removal);
+    }
+}

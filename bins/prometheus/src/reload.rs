@@ -1,0 +1,114 @@
+//! Configuration (re)loading: read the file, apply it to every component through named
+//! reloaders, record the outcome (Prometheus's `reloadConfig`).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context as _;
+
+/// Applies a new configuration to one component.
+pub(crate) type ApplyConfig = Box<dyn Fn(&Arc<config::Config>) -> anyhow::Result<()> + Send + Sync>;
+
+/// A component that takes the new configuration, under the name used in logs.
+pub(crate) struct Reloader {
+    pub(crate) name: &'static str,
+    pub(crate) reload: ApplyConfig,
+}
+
+/// Loads `path` and hands it to every reloader. A file that fails to load or a reloader
+/// that fails leaves the old configuration in place (reloaders that already succeeded keep
+/// the new one, as in Prometheus) and records the failure in `status`, which
+/// `prometheus_config_last_reload_successful` shows.
+pub(crate) fn reload_config(
+    path: &Path,
+    reloaders: &[Reloader],
+    status: &web::Status,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    tracing::info!(filename = %path.display(), "Loading configuration file");
+    let result = load_and_apply(path, reloaders);
+    match result {
+        Ok(cfg) => {
+            status.record_reload(Some(cfg), SystemTime::now());
+            tracing::info!(
+                filename = %path.display(),
+                totalDuration = ?start.elapsed(),
+                "Completed loading of configuration file"
+            );
+            Ok(())
+        }
+        Err(err) => {
+            status.record_reload(None, SystemTime::now());
+            Err(err)
+        }
+    }
+}
+
+fn load_and_apply(path: &Path, reloaders: &[Reloader]) -> anyhow::Result<Arc<config::Config>> {
+    let cfg = Arc::new(config::Config::load_file(path).with_context(|| {
+        format!(
+            "couldn't load configuration (--config.file={:?})",
+            path.display().to_string()
+        )
+    })?);
+    let mut failed = Vec::new();
+    for r in reloaders {
+        let start = Instant::now();
+        if let Err(err) = (r.reload)(&cfg) {
+            tracing::error!(
+                reloader = r.name,
+                err = format!("{err:#}"),
+                "Failed to apply configuration"
+            );
+            failed.push(r.name);
+        } else {
+            tracing::debug!(reloader = r.name, duration = ?start.elapsed(), "applied configuration");
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "one or more errors occurred while applying the new configuration (--config.file={:?}): {}",
+            path.display().to_string(),
+            failed.join(", ")
+        );
+    }
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn a_broken_config_keeps_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prometheus.yml");
+        std::fs::write(&path, "global:\n  scrape_interval: 15s\n").unwrap();
+        let status = web::Status::new(SystemTime::now());
+        let applied = Arc::new(AtomicUsize::new(0));
+        let counter = applied.clone();
+        let reloaders = [Reloader {
+            name: "counter",
+            reload: Box::new(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }),
+        }];
+        reload_config(&path, &reloaders, &status).unwrap();
+        assert!(status.last_reload_successful());
+        let first = status.config().unwrap();
+
+        std::fs::write(&path, "global:\n  scrape_interval: soon\n").unwrap();
+        let err = reload_config(&path, &reloaders, &status).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("couldn't load configuration"),
+            "{err:#}"
+        );
+        assert!(!status.last_reload_successful());
+        assert!(Arc::ptr_eq(&first, &status.config().unwrap()));
+        assert_eq!(applied.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,315 @@
+//! Builds the components and registers one actor per component, in Prometheus's order
+//! (cmd/prometheus/main.go). Registration order is shutdown order.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::flags::Settings;
+use crate::ready::ReadyStorage;
+use crate::reload::{Reloader, reload_config};
+
+/// How often the TSDB compacts the head and applies retention (Prometheus: every minute).
+const COMPACTION_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The configuration file could not be loaded at start-up (exit code 2, as Prometheus).
+#[derive(Debug)]
+pub(crate) struct ConfigError;
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("error loading config")
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Whether the group ended because it was asked to (a signal or `/-/quit`).
+fn is_requested_stop(err: &anyhow::Error) -> bool {
+    matches!(
+        err.downcast_ref::<run_group::Error>(),
+        Some(run_group::Error::Signal(_) | run_group::Error::Cancelled)
+    )
+}
+
+/// Runs the server until a signal, `/-/quit` or a failing component stops it.
+pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(
+        mode = "server",
+        version = env!("CARGO_PKG_VERSION"),
+        "Starting Prometheus Server"
+    );
+    for feature in &settings.noop_features {
+        tracing::info!(option = %feature, "Feature flag has no effect in this server (always on, or Go-runtime specific)");
+    }
+    for feature in &settings.unknown_features {
+        tracing::warn!(option = %feature, "Unknown option for --enable-feature");
+    }
+    if settings.tsdb.retention_duration > 0 && settings.tsdb.max_bytes == 0 {
+        tracing::info!(duration = %settings.retention_text, "TSDB retention");
+    }
+
+    // Throw an error for an invalid config before starting any component.
+    let path = settings.config_file.clone();
+    if let Err(err) = config::Config::load_file(&path) {
+        let abs = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        tracing::error!(
+            file = %abs.display(),
+            err = %err,
+            "Error loading config (--config.file={})", path.display()
+        );
+        return Err(anyhow::Error::new(ConfigError).context(err.to_string()));
+    }
+
+    let status = Arc::new(web::Status::new(SystemTime::now()));
+    let storage = Arc::new(ReadyStorage::default());
+    let engine = Arc::new(promql::Engine::new(settings.engine.clone()));
+    let quit = CancellationToken::new();
+    let (reload_tx, mut reload_rx) = mpsc::channel::<web::ReloadRequest>(1);
+    let handler = web::Handler::new(web::Options {
+        queryable: storage.clone(),
+        engine,
+        status: status.clone(),
+        enable_lifecycle: settings.enable_lifecycle,
+        enable_admin_api: settings.enable_admin_api,
+        route_prefix: settings.route_prefix.clone(),
+        flags: settings.flag_values.clone(),
+        build_info: build_info(),
+        storage_retention: settings.retention_text.clone(),
+        quit: quit.clone(),
+        reload: reload_tx,
+    });
+    let listener = web::listen(&settings.listen_address)
+        .await
+        .context("starting the web server")?;
+    tracing::info!(address = %settings.listen_address, "Start listening for connections");
+
+    // Reloaders, applied in this order on every (re)load. Only the web handler takes the
+    // configuration so far; discovery, scrape, rules and notifier join when they exist.
+    let reloaders: Arc<Vec<Reloader>> = Arc::new(vec![Reloader {
+        name: "web_handler",
+        // The handler reads the configuration from `status`, which `reload_config`
+        // updates once every reloader succeeded.
+        reload: Box::new(|_| Ok(())),
+    }]);
+
+    let db_open = CancellationToken::new();
+    let reload_ready = CancellationToken::new();
+    let mut group: run_group::Group<anyhow::Error> = run_group::Group::new();
+
+    {
+        // Termination handler: first, so that SIGINT/SIGTERM or /-/quit stop everything,
+        // and so that readiness flips to "stopping" before anything else stops.
+        let (signals, stop_signals) = run_group::signal_handler::<anyhow::Error>(&[
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+        ])?;
+        let (status, quit, reload_ready) = (status.clone(), quit.clone(), reload_ready.clone());
+        group.add(
+            "termination handler",
+            async move {
+                tokio::select! {
+                    r = signals => r,
+                    () = quit.cancelled() => {
+                        tracing::warn!("Received termination request via web service, exiting gracefully...");
+                        Err(run_group::Error::Cancelled.into())
+                    }
+                }
+            },
+            move |result: &anyhow::Result<()>| {
+                status.set_readiness(web::Readiness::Stopping);
+                // Unblocks the reload handler if the initial load never happened.
+                reload_ready.cancel();
+                stop_signals(result)
+            },
+        );
+    }
+    // Scrape discovery, notify discovery, rule manager and scrape manager come here, in
+    // this order, once they exist.
+    {
+        // Reload handler: SIGHUP and /-/reload, only after the initial configuration load.
+        let stop = CancellationToken::new();
+        let interrupt = stop.clone();
+        let (path, reloaders, status, reload_ready) = (
+            settings.config_file.clone(),
+            reloaders.clone(),
+            status.clone(),
+            reload_ready.clone(),
+        );
+        let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+        group.add(
+            "reload handler",
+            async move {
+                tokio::select! {
+                    () = reload_ready.cancelled() => {}
+                    () = stop.cancelled() => return Ok(()),
+                }
+                loop {
+                    tokio::select! {
+                        _ = hangup.recv() => {
+                            if let Err(err) = reload_blocking(&path, &reloaders, &status).await {
+                                tracing::error!(err = format!("{err:#}"), "Error reloading config");
+                            }
+                        }
+                        request = reload_rx.recv() => {
+                            let Some(answer) = request else { return Ok(()) };
+                            let outcome = reload_blocking(&path, &reloaders, &status).await;
+                            if let Err(err) = &outcome {
+                                tracing::error!(err = format!("{err:#}"), "Error reloading config");
+                            }
+                            let _ = answer.send(outcome.map_err(|e| format!("{e:#}")));
+                        }
+                        () = stop.cancelled() => return Ok(()),
+                    }
+                }
+            },
+            move |_: &anyhow::Result<()>| {
+                interrupt.cancel();
+                std::future::ready(())
+            },
+        );
+    }
+    {
+        // Initial configuration loading: once the TSDB is open, apply the configuration,
+        // then mark the server ready.
+        let stop = CancellationToken::new();
+        let interrupt = stop.clone();
+        let (path, reloaders, status, db_open, reload_ready) = (
+            settings.config_file.clone(),
+            reloaders.clone(),
+            status.clone(),
+            db_open.clone(),
+            reload_ready.clone(),
+        );
+        group.add(
+            "initial configuration loading",
+            async move {
+                tokio::select! {
+                    () = db_open.cancelled() => {}
+                    () = stop.cancelled() => return Ok(()),
+                }
+                reload_blocking(&path, &reloaders, &status)
+                    .await
+                    .context("error loading config")?;
+                reload_ready.cancel();
+                status.set_readiness(web::Readiness::Ready);
+                tracing::info!("Server is ready to receive web requests.");
+                stop.cancelled().await;
+                Ok(())
+            },
+            move |_: &anyhow::Result<()>| {
+                interrupt.cancel();
+                std::future::ready(())
+            },
+        );
+    }
+    {
+        // TSDB: opens the data directory (replaying the WAL), compacts in the background,
+        // and closes cleanly when interrupted. The interrupt waits for the close, so the
+        // web handler (next) stops only after the data is safe.
+        let stop = CancellationToken::new();
+        let closed = CancellationToken::new();
+        let (interrupt_stop, interrupt_closed) = (stop.clone(), closed.clone());
+        let (dir, opts, storage, db_open) = (
+            settings.tsdb_path.clone(),
+            settings.tsdb.clone(),
+            storage.clone(),
+            db_open.clone(),
+        );
+        group.add(
+            "TSDB",
+            async move {
+                let _closed = closed.drop_guard();
+                tracing::info!("Starting TSDB ...");
+                let open_dir = dir.clone();
+                let db = tokio::task::spawn_blocking(move || tsdb::db::Db::open(&open_dir, opts))
+                    .await
+                    .context("opening the TSDB")?
+                    .with_context(|| format!("opening storage failed in {}", dir.display()))?;
+                let db = Arc::new(db);
+                storage.set(db.clone());
+                let compactor = tsdb::db::Db::spawn_compactor(&db, COMPACTION_INTERVAL);
+                tracing::info!("TSDB started");
+                db_open.cancel();
+                stop.cancelled().await;
+
+                storage.clear();
+                let result = tokio::task::spawn_blocking(move || {
+                    let errors = compactor.stop();
+                    for err in &errors {
+                        tracing::error!(err = %err, "compaction failed");
+                    }
+                    db.close()
+                })
+                .await
+                .context("closing the TSDB")?;
+                result.context("closing the TSDB")?;
+                tracing::info!("TSDB closed");
+                Ok(())
+            },
+            move |_: &anyhow::Result<()>| async move {
+                interrupt_stop.cancel();
+                interrupt_closed.cancelled().await;
+            },
+        );
+    }
+    {
+        // Web handler: stops accepting, then lets open requests finish.
+        let shutdown = CancellationToken::new();
+        let interrupt = shutdown.clone();
+        group.add(
+            "web handler",
+            async move {
+                web::serve(listener, handler, shutdown)
+                    .await
+                    .context("web handler")
+            },
+            move |_: &anyhow::Result<()>| {
+                interrupt.cancel();
+                std::future::ready(())
+            },
+        );
+    }
+    // The notifier comes last, once it exists.
+
+    match group.run().await {
+        Err(err) if !is_requested_stop(&err) => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// Runs [`reload_config`] off the async threads (it reads files and may take a while).
+async fn reload_blocking(
+    path: &std::path::Path,
+    reloaders: &Arc<Vec<Reloader>>,
+    status: &Arc<web::Status>,
+) -> anyhow::Result<()> {
+    let (path, reloaders, status) = (path.to_path_buf(), reloaders.clone(), status.clone());
+    tokio::task::spawn_blocking(move || reload_config(&path, &reloaders, &status))
+        .await
+        .context("the configuration reload task failed")?
+}
+
+/// This build's information for `/api/v1/status/buildinfo` and `prometheus_build_info`.
+fn build_info() -> web::BuildInfo {
+    web::BuildInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        revision: option_env!("PROMETHEUS_REVISION")
+            .unwrap_or("unknown")
+            .to_owned(),
+        branch: option_env!("PROMETHEUS_BRANCH")
+            .unwrap_or("unknown")
+            .to_owned(),
+        build_user: option_env!("PROMETHEUS_BUILD_USER")
+            .unwrap_or("unknown")
+            .to_owned(),
+        build_date: option_env!("PROMETHEUS_BUILD_DATE")
+            .unwrap_or("unknown")
+            .to_owned(),
+        go_version: format!("rust{}", env!("CARGO_PKG_RUST_VERSION")),
+    }
+}

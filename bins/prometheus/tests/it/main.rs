@@ -1,0 +1,268 @@
+//! End-to-end: runs the built `prometheus` binary on a loopback port with a temporary data
+//! directory, talks to it over HTTP and stops it the ways an operator would.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The example configuration shipped in `documentation/examples`.
+fn example_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../documentation/examples/prometheus.yml")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Prometheus {
+    child: Child,
+    port: u16,
+    _data: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(config: &Path, extra: &[&str]) -> Prometheus {
+        let data = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_prometheus"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--storage.tsdb.path={}", data.path().display()))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting prometheus");
+        Prometheus {
+            child,
+            port,
+            _data: data,
+        }
+    }
+
+    /// Sends one HTTP/1.1 request and returns (status, body); `None` if the server is not
+    /// accepting connections (yet).
+    fn request(&self, method: &str, path: &str) -> Option<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).ok()?;
+        let (head, body) = raw.split_once("\r\n\r\n")?;
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        let chunked = head
+            .lines()
+            .any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
+        let body = if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        Some((status, body))
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path).expect("server answers")
+    }
+
+    /// Polls `/-/ready` until it answers 200.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some((200, _)) = self.request("GET", "/-/ready") {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("prometheus exited early with {status}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("prometheus did not become ready");
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name}");
+    }
+
+    /// Waits for the process to exit, for at most `limit`.
+    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("prometheus did not exit within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+#[test]
+fn serves_queries_and_exits_zero_on_sigterm() {
+    let mut p = Prometheus::start(&example_config(), &[]);
+    p.wait_ready();
+
+    let (status, body) = p.get("/api/v1/query?query=vector(1)&time=1435781451.781");
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1435781451.781,"1"]}]}}"#
+    );
+    // Nothing scrapes yet, so `up` is empty rather than made up.
+    let (_, body) = p.get("/api/v1/query?query=up&time=10");
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+    );
+    let (status, body) = p.get("/api/v1/status/buildinfo");
+    assert_eq!(status, 200);
+    assert!(
+        body.starts_with(&format!(
+            r#"{{"status":"success","data":{{"version":"{}","#,
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{body}"
+    );
+    let (_, body) = p.get("/api/v1/status/config");
+    assert!(body.contains(r#"job_name: prometheus"#), "{body}");
+    let (_, body) = p.get("/api/v1/status/flags");
+    assert!(body.contains(r#""web.enable-lifecycle":"false""#), "{body}");
+    // Without --web.enable-lifecycle, /-/quit is refused.
+    let (status, body) = p.request("POST", "/-/quit").unwrap();
+    assert_eq!(
+        (status, body.as_str()),
+        (403, "Lifecycle API is not enabled.")
+    );
+
+    p.signal("TERM");
+    let status = p.wait_exit(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn broken_reload_keeps_the_old_config_and_quit_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::copy(example_config(), &config).unwrap();
+    let mut p = Prometheus::start(&config, &["--web.enable-lifecycle"]);
+    p.wait_ready();
+    let (_, metrics) = p.get("/metrics");
+    assert!(
+        metrics.contains("prometheus_config_last_reload_successful 1\n"),
+        "{metrics}"
+    );
+
+    std::fs::write(&config, "global:\n  scrape_interval: soon\n").unwrap();
+    let (status, body) = p.request("POST", "/-/reload").unwrap();
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.starts_with("failed to reload config: couldn't load configuration"),
+        "{body}"
+    );
+    let (_, metrics) = p.get("/metrics");
+    assert!(
+        metrics.contains("prometheus_config_last_reload_successful 0\n"),
+        "{metrics}"
+    );
+    let (_, body) = p.get("/api/v1/status/config");
+    assert!(
+        body.contains("job_name: prometheus"),
+        "the old config stays: {body}"
+    );
+
+    // SIGHUP re-reads the file, which is valid again.
+    std::fs::copy(example_config(), &config).unwrap();
+    p.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, metrics) = p.get("/metrics");
+        if metrics.contains("prometheus_config_last_reload_successful 1\n") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reload: {metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (status, body) = p.request("POST", "/-/quit").unwrap();
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "Requesting termination... Goodbye!")
+    );
+    let status = p.wait_exit(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn invalid_config_exits_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        "scrape_configs:\n  - job_name: a\n    nonsense: 1\n",
+    )
+    .unwrap();
+    let mut p = Prometheus::start(&config, &[]);
+    let status = p.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(2));
+}
+
+#[test]
+fn flags_of_missing_features_are_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_prometheus"))
+        .args(["--agent", "--web.listen-address=127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--agent: agent mode is not available yet"),
+        "{stderr}"
+    );
+}
