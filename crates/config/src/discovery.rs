@@ -254,6 +254,12 @@ impl ServiceDiscoveryConfig {
             ServiceDiscoveryConfig::Triton(c) => c.tls_config.set_directory(dir),
             ServiceDiscoveryConfig::Scaleway(c) => join_dir(dir, &mut c.secret_key_file),
             ServiceDiscoveryConfig::Oci(c) => join_dir(dir, &mut c.key_file),
+            ServiceDiscoveryConfig::Outscale(c) => join_dir(dir, &mut c.secret_key_file),
+            ServiceDiscoveryConfig::Stackit(c) => {
+                join_dir(dir, &mut c.service_account_key_path);
+                join_dir(dir, &mut c.private_key_path);
+                join_dir(dir, &mut c.credentials_file_path);
+            }
             _ => {}
         }
         if let Some(h) = self.http_client_config_mut() {
