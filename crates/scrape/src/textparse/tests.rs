@@ -275,8 +275,7 @@ testmetric{label=\"\\\"bar\\\"\"} 1",
             &["__name__", "null_byte_metric", "a", "abc\x00"],
         ),
     ];
-    // Prometheus's test does not declare the summary's quantiles normalized because its
-    // expectations predate normalization; quantile="0" becomes "0.0" like any le/quantile.
+    // As in Prometheus 3, the quantiles of a summary are normalized: "0" becomes "0.0".
     assert_eq!(prom(&input).expect("valid payload"), exp);
 }
 
