@@ -142,72 +142,151 @@ impl BlockWriter {
     /// Writes sorted, distinct series with the given meta (stats are filled in here).
     fn write_sorted(
         &self,
-        mut meta: BlockMeta,
+        meta: BlockMeta,
         series: Vec<(Labels, Vec<MemChunk>)>,
     ) -> Result<Option<Ulid>> {
-        let num_samples: u64 = series
+        let symbols: BTreeSet<String> = series
             .iter()
-            .flat_map(|(_, cs)| cs.iter().map(|c| c.chunk.num_samples() as u64))
-            .sum();
-        if num_samples == 0 {
-            return Ok(None);
-        }
-        let io = |op: &'static str, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io { op, path, source }
-        };
-        let ulid = meta.ulid;
-        let tmp = self.dir.join(format!("{ulid}.tmp-for-creation"));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(io("removing", &tmp))?;
-        }
-        std::fs::create_dir_all(&tmp).map_err(io("creating", &tmp))?;
-        let result = (|| -> Result<()> {
-            let mut cw =
-                ChunkWriter::with_segment_size(&tmp.join(CHUNKS_DIRNAME), self.segment_size)?;
-            let symbols: BTreeSet<String> = series
+            .flat_map(|(l, _)| {
+                l.iter()
+                    .flat_map(|(n, v)| [n.to_string(), v.to_string()])
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut b = BlockBuilder::new(&self.dir, meta, symbols, self.segment_size)?;
+        for (labels, chunks) in &series {
+            let raw: Vec<RawChunk<'_>> = chunks
                 .iter()
-                .flat_map(|(l, _)| {
-                    l.iter()
-                        .flat_map(|(n, v)| [n.to_string(), v.to_string()])
-                        .collect::<Vec<_>>()
+                .map(|c| RawChunk {
+                    min_time: c.min_time,
+                    max_time: c.max_time,
+                    encoding: Encoding::Xor.as_u8(),
+                    data: c.chunk.bytes(),
+                    samples: c.chunk.num_samples() as u64,
                 })
                 .collect();
-            let mut iw = IndexWriter::new(symbols)?;
-            let mut stats = BlockStats {
-                num_samples,
-                ..BlockStats::default()
-            };
-            let mut metas = Vec::new();
-            for (labels, chunks) in &series {
-                metas.clear();
-                for c in chunks {
-                    let chunk_ref = cw.write_chunk(Encoding::Xor.as_u8(), c.chunk.bytes())?;
-                    metas.push(ChunkMeta {
-                        min_time: c.min_time,
-                        max_time: c.max_time,
-                        chunk_ref,
-                    });
-                }
-                iw.add_series(labels, &metas)?;
-                stats.num_series += 1;
-                stats.num_chunks += chunks.len() as u64;
-            }
-            cw.finish()?;
-            iw.finish(&tmp.join(INDEX_FILENAME))?;
-            meta.stats = stats;
-            meta.write(&tmp)?;
-            Tombstones::new().write(&tmp)?;
-            sync_dir(&tmp)
-        })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
+            b.add_series(labels, &raw)?;
         }
-        let dest = self.dir.join(ulid.to_string());
-        std::fs::rename(&tmp, &dest).map_err(io("renaming", &tmp))?;
-        sync_dir(&self.dir)?;
-        Ok(Some(ulid))
+        b.finish()
+    }
+}
+
+/// A chunk as it is stored: time range, encoding byte, data and sample count.
+struct RawChunk<'a> {
+    min_time: i64,
+    max_time: i64,
+    encoding: u8,
+    data: &'a [u8],
+    samples: u64,
+}
+
+/// Writes a block series by series into `<ulid>.tmp-for-creation`, then renames it into
+/// place; the temporary directory is removed if the build fails or is dropped unfinished.
+struct BlockBuilder {
+    parent: PathBuf,
+    tmp: PathBuf,
+    meta: BlockMeta,
+    cw: Option<ChunkWriter>,
+    iw: Option<IndexWriter>,
+    done: bool,
+}
+
+impl BlockBuilder {
+    fn new(
+        parent: &Path,
+        mut meta: BlockMeta,
+        symbols: BTreeSet<String>,
+        segment_size: u64,
+    ) -> Result<BlockBuilder> {
+        let tmp = parent.join(format!("{}.tmp-for-creation", meta.ulid));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|source| Error::Io {
+                op: "removing",
+                path: tmp.clone(),
+                source,
+            })?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|source| Error::Io {
+            op: "creating",
+            path: tmp.clone(),
+            source,
+        })?;
+        meta.stats = BlockStats::default();
+        let mut b = BlockBuilder {
+            parent: parent.to_path_buf(),
+            tmp,
+            meta,
+            cw: None,
+            iw: None,
+            done: false,
+        };
+        b.cw = Some(ChunkWriter::with_segment_size(
+            &b.tmp.join(CHUNKS_DIRNAME),
+            segment_size,
+        )?);
+        b.iw = Some(IndexWriter::new(symbols)?);
+        Ok(b)
+    }
+
+    /// Adds the next series (in label order); a series without chunks is left out.
+    fn add_series(&mut self, labels: &Labels, chunks: &[RawChunk<'_>]) -> Result<()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let (Some(cw), Some(iw)) = (self.cw.as_mut(), self.iw.as_mut()) else {
+            return Err(Error::InvalidArgument(
+                "block builder already finished".to_string(),
+            ));
+        };
+        let mut metas = Vec::with_capacity(chunks.len());
+        for c in chunks {
+            let chunk_ref = cw.write_chunk(c.encoding, c.data)?;
+            metas.push(ChunkMeta {
+                min_time: c.min_time,
+                max_time: c.max_time,
+                chunk_ref,
+            });
+            self.meta.stats.num_samples += c.samples;
+        }
+        iw.add_series(labels, &metas)?;
+        self.meta.stats.num_series += 1;
+        self.meta.stats.num_chunks += chunks.len() as u64;
+        Ok(())
+    }
+
+    /// Completes the block; `None` (and nothing left on disk) when it holds no sample.
+    fn finish(mut self) -> Result<Option<Ulid>> {
+        let (Some(cw), Some(iw)) = (self.cw.take(), self.iw.take()) else {
+            return Err(Error::InvalidArgument(
+                "block builder already finished".to_string(),
+            ));
+        };
+        if self.meta.stats.num_samples == 0 {
+            return Ok(None);
+        }
+        cw.finish()?;
+        iw.finish(&self.tmp.join(INDEX_FILENAME))?;
+        self.meta.write(&self.tmp)?;
+        Tombstones::new().write(&self.tmp)?;
+        sync_dir(&self.tmp)?;
+        let dest = self.parent.join(self.meta.ulid.to_string());
+        std::fs::rename(&self.tmp, &dest).map_err(|source| Error::Io {
+            op: "renaming",
+            path: self.tmp.clone(),
+            source,
+        })?;
+        self.done = true;
+        sync_dir(&self.parent)?;
+        Ok(Some(self.meta.ulid))
+    }
+}
+
+impl Drop for BlockBuilder {
+    fn drop(&mut self) {
+        if !self.done {
+            // Best effort: a leftover temporary directory is also removed when a Db opens.
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
     }
 }
 
@@ -436,74 +515,140 @@ pub fn compact_block_metas(ulid: Ulid, metas: &[&BlockMeta]) -> BlockMeta {
     }
 }
 
-/// One block's part of a series: block index, chunk metas, deleted intervals.
-type SeriesPart = (usize, Vec<ChunkMeta>, Vec<Interval>);
+/// One block's next series in a merge: labels, chunk metas, deleted intervals.
+struct Cursor<'a> {
+    block: &'a Block,
+    ids: std::vec::IntoIter<u64>,
+    current: Option<(Labels, Vec<ChunkMeta>, Vec<Interval>)>,
+}
 
-/// Merges `blocks` into one new block in `dest`.
+impl Cursor<'_> {
+    fn advance(&mut self) -> Result<()> {
+        self.current = match self.ids.next() {
+            Some(id) => {
+                let mut chunks = Vec::new();
+                let labels = self.block.index().series(id, &mut chunks)?;
+                let deleted = self.block.tombstones().get(id).to_vec();
+                Some((labels, chunks, deleted))
+            }
+            None => None,
+        };
+        Ok(())
+    }
+}
+
+/// Merges `blocks` into one new block in `dest`, streaming series by series (each block
+/// lists its series in label order, so this is a k-way merge).
 pub fn compact_blocks(dest: &Path, blocks: &[Block]) -> Result<Option<Ulid>> {
     if blocks.is_empty() {
         return Ok(None);
     }
     let metas: Vec<&BlockMeta> = blocks.iter().map(Block::meta).collect();
     let meta = compact_block_metas(Ulid::new(), &metas);
-    // Labels -> chunks from each block, with that block's tombstones for the series.
-    let mut by_labels: BTreeMap<Labels, Vec<SeriesPart>> = BTreeMap::new();
-    for (bi, b) in blocks.iter().enumerate() {
-        let mut chunks = Vec::new();
-        for id in b.index().all_postings()? {
-            let labels = b.index().series(id, &mut chunks)?;
-            let deleted = b.tombstones().get(id).to_vec();
-            by_labels
-                .entry(labels)
-                .or_default()
-                .push((bi, chunks.clone(), deleted));
-        }
+    let mut symbols = BTreeSet::new();
+    let mut cursors = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        symbols.extend(b.index().symbols()?);
+        let mut c = Cursor {
+            block: b,
+            ids: b.index().all_postings()?.into_iter(),
+            current: None,
+        };
+        c.advance()?;
+        cursors.push(c);
     }
-    let mut out = Vec::with_capacity(by_labels.len());
-    for (labels, parts) in by_labels {
-        // Without tombstones and overlaps, chunks are copied as they are (like Go);
-        // otherwise samples are merged and re-encoded.
-        let mut all: Vec<(usize, ChunkMeta)> = parts
+    let mut builder =
+        BlockBuilder::new(dest, meta, symbols, crate::chunks::DEFAULT_MAX_SEGMENT_SIZE)?;
+    let mut last: Option<Labels> = None;
+    while let Some(labels) = cursors
+        .iter()
+        .filter_map(|c| c.current.as_ref().map(|(l, _, _)| l))
+        .min()
+        .cloned()
+    {
+        if last.as_ref().is_some_and(|l| l >= &labels) {
+            return Err(Error::InvalidArgument(format!(
+                "series of a block are not in label order at {labels}"
+            )));
+        }
+        // This series' chunks in every block holding it.
+        let mut parts: Vec<(&Block, Vec<ChunkMeta>, Vec<Interval>)> = Vec::new();
+        for c in cursors.iter_mut() {
+            if c.current.as_ref().is_some_and(|(l, _, _)| *l == labels) {
+                let (_, chunks, deleted) = c.current.take().expect("checked above");
+                parts.push((c.block, chunks, deleted));
+                c.advance()?;
+            }
+        }
+        merge_series(&mut builder, &labels, parts)?;
+        last = Some(labels);
+    }
+    builder.finish()
+}
+
+/// Writes one series of a compaction: chunks copied as they are when the parts neither
+/// overlap nor carry tombstones (like Go), otherwise samples merged (the first block wins a
+/// duplicate timestamp), deleted ones dropped, and re-encoded.
+fn merge_series(
+    builder: &mut BlockBuilder,
+    labels: &Labels,
+    parts: Vec<(&Block, Vec<ChunkMeta>, Vec<Interval>)>,
+) -> Result<()> {
+    let mut all: Vec<(usize, ChunkMeta)> = parts
+        .iter()
+        .enumerate()
+        .flat_map(|(pi, (_, metas, _))| metas.iter().map(move |m| (pi, *m)))
+        .collect();
+    all.sort_by_key(|(_, m)| (m.min_time, m.max_time));
+    let simple = parts.iter().all(|(_, _, deleted)| deleted.is_empty())
+        && all.windows(2).all(|w| w[0].1.max_time < w[1].1.min_time);
+    if simple {
+        let stored = all
             .iter()
-            .flat_map(|(bi, metas, _)| metas.iter().map(move |m| (*bi, *m)))
-            .collect();
-        all.sort_by_key(|(_, m)| (m.min_time, m.max_time));
-        let simple = parts.iter().all(|(_, _, deleted)| deleted.is_empty())
-            && all.windows(2).all(|w| w[0].1.max_time < w[1].1.min_time);
-        let mut chunks = Vec::new();
-        if simple {
-            for (bi, m) in &all {
-                let c = blocks[*bi].chunks().chunk(m.chunk_ref)?.to_xor()?;
-                chunks.push(MemChunk {
+            .map(|(pi, m)| parts[*pi].0.chunks().chunk(m.chunk_ref).map(|c| (m, c)))
+            .collect::<Result<Vec<_>>>()?;
+        let raw = stored
+            .iter()
+            .map(|(m, c)| {
+                Ok(RawChunk {
                     min_time: m.min_time,
                     max_time: m.max_time,
-                    chunk: c,
-                });
-            }
-        } else {
-            // Decode, drop deleted samples, merge by timestamp (first block wins), re-encode.
-            let mut samples: BTreeMap<i64, f64> = BTreeMap::new();
-            for (bi, metas, deleted) in &parts {
-                let mut buf = Vec::new();
-                for m in metas {
-                    let c = blocks[*bi].chunks().chunk(m.chunk_ref)?.to_xor()?;
-                    buf.clear();
-                    decode_into(&c, &mut buf)?;
-                    for &(t, v) in &buf {
-                        if !deleted.iter().any(|iv| iv.contains(t)) {
-                            samples.entry(t).or_insert(v);
-                        }
-                    }
+                    encoding: c.encoding,
+                    data: c.data.as_ref(),
+                    samples: c.iterator()?.num_samples() as u64,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return builder.add_series(labels, &raw);
+    }
+    let mut samples: BTreeMap<i64, f64> = BTreeMap::new();
+    for (block, metas, deleted) in &parts {
+        for m in metas {
+            let mut it = block.chunks().chunk(m.chunk_ref)?.iterator()?;
+            while it.next() {
+                let (t, v) = it.at();
+                if !deleted.iter().any(|iv| iv.contains(t)) {
+                    samples.entry(t).or_insert(v);
                 }
             }
-            let samples: Vec<(i64, f64)> = samples.into_iter().collect();
-            chunks = encode_chunks(&samples)?;
-        }
-        if !chunks.is_empty() {
-            out.push((labels, chunks));
+            if let Some(e) = it.take_err() {
+                return Err(e);
+            }
         }
     }
-    BlockWriter::new(dest).write_sorted(meta, out)
+    let samples: Vec<(i64, f64)> = samples.into_iter().collect();
+    let chunks = encode_chunks(&samples)?;
+    let raw: Vec<RawChunk<'_>> = chunks
+        .iter()
+        .map(|c| RawChunk {
+            min_time: c.min_time,
+            max_time: c.max_time,
+            encoding: Encoding::Xor.as_u8(),
+            data: c.chunk.bytes(),
+            samples: c.chunk.num_samples() as u64,
+        })
+        .collect();
+    builder.add_series(labels, &raw)
 }
 
 #[cfg(test)]

@@ -145,3 +145,40 @@ fn overlapping_blocks_are_merged_first() {
     want.dedup();
     assert_eq!(ts, want);
 }
+
+#[test]
+fn compaction_applies_tombstones() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), 0, H2, 60_000);
+    let path = dir.path().join(a.to_string());
+    let block = Block::open(&path).unwrap();
+    let mut t = Tombstones::new();
+    let ids = block.index().all_postings().unwrap();
+    // Delete part of the first series and all of the second.
+    t.add(
+        ids[0],
+        Interval {
+            mint: 0,
+            maxt: 599_999,
+        },
+    );
+    t.add(
+        ids[1],
+        Interval {
+            mint: i64::MIN,
+            maxt: i64::MAX,
+        },
+    );
+    t.write(&path).unwrap();
+    let before = all_samples(Block::open(&path).unwrap());
+    assert_eq!(before.len(), 2);
+    let out = tempfile::tempdir().unwrap();
+    let u = compact_blocks(out.path(), &[Block::open(&path).unwrap()])
+        .unwrap()
+        .unwrap();
+    let block = Block::open(&out.path().join(u.to_string())).unwrap();
+    assert!(block.tombstones().is_empty());
+    assert_eq!(block.meta().stats.num_series, 2);
+    assert_eq!(all_samples(block), before);
+    assert_eq!(before[0].1[0].0, 600_000);
+}

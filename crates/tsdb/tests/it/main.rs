@@ -255,3 +255,38 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn compacting_prometheus_blocks_keeps_every_sample() {
+    for fixture in ["prom-2.42/blocks", "upstream/tsdb/testdata/index_format_v1"] {
+        let Some(dir) = test_support::testdata_dir(fixture) else {
+            return;
+        };
+        let dirs = if dir.join("meta.json").is_file() {
+            vec![dir.clone()]
+        } else {
+            block_dirs(&dir).unwrap()
+        };
+        let blocks: Vec<Block> = dirs.iter().map(|d| Block::open(d).unwrap()).collect();
+        let mut want = Samples::new();
+        for b in &blocks {
+            for (l, s) in select_all(b) {
+                want.entry(l).or_default().extend(s);
+            }
+        }
+        let out = tempfile::tempdir().unwrap();
+        let ulid = tsdb::compact::compact_blocks(out.path(), &blocks)
+            .unwrap()
+            .unwrap();
+        let merged = Block::open(&out.path().join(ulid.to_string())).unwrap();
+        assert_eq!(merged.index().version(), 2);
+        assert_eq!(select_all(&merged), want, "{fixture}");
+        let meta = merged.meta();
+        assert_eq!(meta.compaction.level, 2);
+        assert_eq!(meta.compaction.parents.len(), blocks.len());
+        assert_eq!(
+            meta.min_time,
+            blocks.iter().map(|b| b.meta().min_time).min().unwrap()
+        );
+    }
+}
