@@ -91,6 +91,11 @@ impl Default for Options {
 /// complete, at [`Db::close`], or when the caller calls [`Db::sync_wal`]. Blocks written by
 /// compaction are fsynced before they replace head data.
 ///
+/// # Isolation
+/// A querier sees every batch whose `commit` returned before it was opened. A batch being
+/// committed while a query runs may be seen in part: unlike Prometheus, there is no
+/// per-append isolation (append IDs).
+///
 /// # Background work
 /// `tsdb` starts no thread and needs no async runtime. The caller drives head compaction,
 /// leveled compaction and retention by calling [`Db::compact`] periodically (Prometheus does

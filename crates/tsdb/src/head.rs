@@ -924,6 +924,14 @@ impl Head {
             .collect()
     }
 
+    /// Writes buffered head chunks to their file (they are otherwise written in batches),
+    /// as a crash after a buffer flush would leave them; for tests that inspect the files.
+    #[doc(hidden)]
+    pub fn mapper_flush_for_tests(&self) {
+        // A failed flush leaves the chunks to the WAL replay, as a crash would.
+        let _ = self.mapper.flush();
+    }
+
     /// Fsyncs the WAL's current segment.
     ///
     /// # Errors

@@ -393,3 +393,77 @@ fn bit_flipped_wal_segments_are_repaired() {
         });
     }
 }
+
+/// The real promtool 2.42 reads a data directory we wrote (WAL, memory-mapped head chunks,
+/// a block) and dumps exactly our samples.
+#[test]
+fn promtool_dumps_exactly_what_we_wrote() {
+    const PROMTOOL: &str = "/usr/bin/promtool";
+    if !Path::new(PROMTOOL).is_file() {
+        eprintln!("notice: skipping, {PROMTOOL} not found");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = 1_700_000_000_000i64;
+    {
+        let db = Db::open(dir.path(), Options::default()).unwrap();
+        let mut refs = [0u64; 6];
+        // 5 h at 15 s: full chunks in chunks_head/, and a block after compaction.
+        for k in 0..1200i64 {
+            let mut app = db.appender();
+            for (i, r) in refs.iter_mut().enumerate() {
+                let l = Labels::from_pairs([
+                    ("__name__", "rs_head_total".to_string()),
+                    ("i", i.to_string()),
+                    ("note", "a \"q\" ü".to_string()),
+                ]);
+                let v = if i == 5 && k % 100 == 7 {
+                    f64::from_bits(0x7ff0_0000_0000_0002)
+                } else {
+                    (k * (i as i64 + 1)) as f64 * 0.25
+                };
+                *r = app.append(*r, &l, base + k * 15_000, v).unwrap();
+            }
+            app.commit().unwrap();
+        }
+        db.compact().unwrap();
+        assert!(!db.blocks().is_empty());
+        // Not closed: promtool must cope with the state a crash leaves.
+        db.head().mapper_flush_for_tests();
+        std::mem::forget(db);
+    }
+    let ours = {
+        let tmp = copy_fixture(dir.path());
+        std::fs::remove_file(tmp.path().join("lock")).unwrap();
+        let db = Db::open(tmp.path(), Options::default()).unwrap();
+        dump(&db, &any_name())
+    };
+    std::fs::remove_file(dir.path().join("lock")).unwrap();
+    let out = std::process::Command::new(PROMTOOL)
+        .args(["tsdb", "dump"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = parse_dump(&String::from_utf8(out.stdout).unwrap());
+    let ours: BTreeMap<String, Vec<(i64, u64)>> = ours
+        .into_iter()
+        .map(|(l, s)| {
+            (
+                l.to_string(),
+                s.into_iter().map(|(t, v)| (t, canonical_bits(v))).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(ours.len(), 6);
+    assert_eq!(ours.values().map(Vec::len).sum::<usize>(), 6 * 1200);
+    let mut theirs = theirs;
+    for v in theirs.values_mut() {
+        v.sort_unstable();
+    }
+    assert_eq!(theirs, ours);
+}
