@@ -467,3 +467,43 @@ fn promtool_dumps_exactly_what_we_wrote() {
     }
     assert_eq!(theirs, ours);
 }
+
+/// A damaged `chunks_head/` file is deleted (with the files after it) and its samples come
+/// back from the WAL.
+#[test]
+fn damaged_head_chunks_are_rebuilt_from_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Labels::from_pairs([("__name__", "hc")]);
+    {
+        let db = Db::open(dir.path(), Options::default()).unwrap();
+        let mut r = 0;
+        for k in 0..1000i64 {
+            let mut app = db.appender();
+            r = app.append(r, &l, k * 1000, k as f64).unwrap();
+            app.commit().unwrap();
+        }
+        db.close().unwrap();
+    }
+    let want: Vec<(i64, f64)> = (0..1000).map(|k| (k * 1000, k as f64)).collect();
+    let chunks_dir = dir.path().join("chunks_head");
+    let files: Vec<_> = std::fs::read_dir(&chunks_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!files.is_empty());
+    for f in &files {
+        let mut b = std::fs::read(f).unwrap();
+        if b.len() > 100 {
+            b[60] ^= 0xff;
+            std::fs::write(f, &b).unwrap();
+        }
+    }
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let stats = db.head().replay_stats();
+    assert!(stats.head_chunks_corruption.is_some(), "{stats:?}");
+    let got = dump(
+        &db,
+        &[Matcher::new(MatchType::Equal, "__name__", "hc").unwrap()],
+    );
+    assert_eq!(got[&l], want);
+}
