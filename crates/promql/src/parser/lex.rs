@@ -272,7 +272,6 @@ pub(crate) fn scan_number(s: &str, series: bool) -> (usize, bool) {
             c.is_ascii_digit()
         }
     };
-    let start = pos;
     if peek(pos) == Some(b'.') {
         pos += 1;
     }
@@ -328,7 +327,6 @@ pub(crate) fn scan_number(s: &str, series: bool) -> (usize, bool) {
             pos += 1;
         }
     }
-    let _ = start;
     if pos == 0 {
         return (0, false);
     }

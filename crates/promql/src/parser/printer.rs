@@ -183,7 +183,13 @@ impl VectorSelector {
             .collect();
         f.write_str(&self.name)?;
         if labels.is_empty() {
-            return Ok(());
+            // Go prints nothing for an empty selector (only `info`'s second argument can be
+            // one); `{}` parses back.
+            return if self.name.is_empty() {
+                f.write_str("{}")
+            } else {
+                Ok(())
+            };
         }
         labels.sort();
         write!(f, "{{{}}}", labels.join(","))

@@ -125,6 +125,8 @@ fn printer_matches_go() {
         ("-2 ^ 2", ""),
         ("foo * Inf ^ foo", ""),
         ("foo - Inf", "foo - +Inf"),
+        // Found by fuzzing: an empty selector must print as `{}`.
+        ("-info(metric, {})", ""),
         (
             "rate(foo[5m])[10m:1m] @ 100 offset 5m",
             "rate(foo[5m])[10m:1m] @ 100.000 offset 5m",
