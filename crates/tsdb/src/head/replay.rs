@@ -121,6 +121,16 @@ impl Head {
                 Err(LoadError::Other(e)) => return Err(e),
             }
         }
+        // A series record whose labels already had another ref must stay in checkpoints
+        // while segments still refer to it (Go's updateWALExpiry): keep it until every
+        // segment that exists now is truncated.
+        if !st.multi_ref.is_empty() {
+            let current = self.wal.lock().as_ref().map_or(0, |w| w.current_segment());
+            let mut deleted = self.deleted.lock();
+            for &walref in st.multi_ref.keys() {
+                deleted.insert(walref, current);
+            }
+        }
         let wbl_dir = self.dir.join(wlog::WBL_DIR_NAME);
         if self.wbl.lock().is_some() {
             for k in wlog::list_segments(&wbl_dir)? {

@@ -279,3 +279,48 @@ fn seek_never_moves_back() {
     assert_eq!(it.at_t(), 1510);
     assert_eq!(it.seek(5000), ValueType::None);
 }
+
+#[test]
+fn recreated_series_survive_checkpoints_across_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = HeadOptions {
+        wal: Some(WalOptions {
+            segment_size: crate::wlog::PAGE_SIZE,
+            compression: crate::wlog::Compression::None,
+            ..WalOptions::default()
+        }),
+        ..opts()
+    };
+    let x = Labels::from_pairs([("__name__", "x")]);
+    let fill = |head: &Arc<Head>, from: i64, to: i64, with_x: bool| {
+        for m in from..to {
+            let mut app = head.appender();
+            for i in 0..20 {
+                app.append(0, &lbls("f", i), m * 60_000, 1.0)
+                    .expect("append");
+            }
+            if with_x {
+                app.append(0, &x, m * 60_000, m as f64).expect("append x");
+            }
+            app.commit().expect("commit");
+        }
+    };
+    let head = Head::open(dir.path(), o.clone(), i64::MIN).expect("open");
+    fill(&head, 0, 50, true);
+    fill(&head, 50, 300, false);
+    head.truncate(100 * 60_000).expect("truncate");
+    fill(&head, 300, 400, true);
+    head.close().expect("close");
+    drop(head);
+
+    let head = Head::open(dir.path(), o.clone(), 100 * 60_000).expect("reopen");
+    let want: Vec<(i64, f64)> = (300..400).map(|m| (m * 60_000, m as f64)).collect();
+    assert_eq!(all_samples(&head, &name_is("x"))[0].1, want);
+    fill(&head, 400, 700, false);
+    head.truncate(250 * 60_000).expect("truncate");
+    head.close().expect("close");
+    drop(head);
+
+    let head = Head::open(dir.path(), o, 250 * 60_000).expect("reopen again");
+    assert_eq!(all_samples(&head, &name_is("x"))[0].1, want);
+}
