@@ -43,8 +43,8 @@ pub struct Options {
     pub wal_enabled: bool,
     /// The head is compacted into blocks of this range (ms). Default 2 h.
     pub min_block_duration: i64,
-    /// Compacted blocks grow up to this range (ms). Default: 10% of the retention, at most
-    /// 31 days, as Prometheus.
+    /// Compacted blocks grow up to this range (ms). Default: 10% of the default retention
+    /// (at most 31 days), as Prometheus derives it; set it too when changing the retention.
     pub max_block_duration: i64,
     /// Accept samples up to this much (ms) older than the newest; 0 rejects them.
     pub out_of_order_time_window: i64,
