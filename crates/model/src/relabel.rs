@@ -368,8 +368,8 @@ struct RawConfig {
     target_label: Option<String>,
     #[serde(default)]
     replacement: Option<String>,
-    #[serde(default)]
-    action: Option<Action>,
+    #[serde(default, deserialize_with = "present")]
+    action: Option<Option<Action>>,
 }
 
 impl<'de> Deserialize<'de> for Config {
@@ -403,8 +403,15 @@ impl<'de> Deserialize<'de> for Config {
         if let Some(r) = raw.replacement {
             c.replacement = r;
         }
-        if let Some(a) = raw.action {
-            c.action = a;
+        match raw.action {
+            None => {}
+            // `action:` with no value zeroes Go's action, which Validate then rejects.
+            Some(None) => {
+                return Err(D::Error::custom(Error::InvalidRelabelConfig(
+                    "relabel action cannot be empty".to_string(),
+                )));
+            }
+            Some(Some(a)) => c.action = a,
         }
         if source_labels_set && matches!(c.action, Action::LabelDrop | Action::LabelKeep) {
             return Err(D::Error::custom(format!(
