@@ -25,16 +25,23 @@ fn expressions() -> Vec<String> {
     out
 }
 
-/// The expression of an `eval instant at T EXPR` / `eval range from A to B step S EXPR` line.
+/// The expression of an `eval[_x] instant at T EXPR` / `eval[_x] range from A to B step S
+/// EXPR` line.
 fn eval_expr(line: &str) -> Option<&str> {
     let rest = line.strip_prefix("eval")?;
-    let rest = rest.trim_start_matches(|c: char| c != ' ').trim_start();
-    let words: Vec<&str> = rest.splitn(7, ' ').collect();
-    match words.first()? {
-        &"instant" => rest.splitn(4, ' ').nth(3),
-        &"range" => words.get(6).copied(),
-        _ => None,
+    let rest = rest.trim_start_matches(|c: char| c != ' ' && c != '\t');
+    let n = match rest.split_whitespace().next()? {
+        "instant" => 2,
+        "range" => 6,
+        _ => return None,
+    };
+    // Skip the keyword and its n argument words, keeping the rest verbatim.
+    let mut s = rest.trim_start();
+    for _ in 0..=n {
+        let i = s.find([' ', '\t'])?;
+        s = s[i..].trim_start();
     }
+    Some(s.trim_end())
 }
 
 fn bench_parse(c: &mut Criterion) {
