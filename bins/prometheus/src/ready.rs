@@ -53,6 +53,37 @@ impl Appendable for ReadyStorage {
     }
 }
 
+impl web::TsdbStats for ReadyStorage {
+    fn tsdb_status(&self, limit: usize) -> Result<web::TsdbStatus, String> {
+        let db = self
+            .get()
+            .ok_or_else(|| storage::Error::NotReady.to_string())?;
+        let stats = db.head_stats(limit);
+        // Every (name, value) pair of the head's index, as Prometheus's `NumLabelPairs`;
+        // without matchers the head lists names and values from its postings, whatever the
+        // time range.
+        let querier = db.head().querier(i64::MIN, i64::MAX);
+        let mut num_label_pairs = 0u64;
+        let names = Querier::label_names(&querier, None, &[]).map_err(|e| e.to_string())?;
+        for name in names {
+            let values =
+                Querier::label_values(&querier, &name, None, &[]).map_err(|e| e.to_string())?;
+            num_label_pairs += u64::try_from(values.len()).unwrap_or(u64::MAX);
+        }
+        Ok(web::TsdbStatus {
+            num_series: stats.num_series,
+            num_label_pairs,
+            chunk_count: i64::try_from(stats.num_chunks).unwrap_or(i64::MAX),
+            min_time: stats.min_time,
+            max_time: stats.max_time,
+            series_count_by_metric_name: stats.series_count_by_metric_name,
+            label_value_count_by_label_name: stats.label_value_count_by_label_name,
+            memory_in_bytes_by_label_name: stats.memory_in_bytes_by_label_name,
+            series_count_by_label_value_pair: stats.series_count_by_label_value_pair,
+        })
+    }
+}
+
 /// The appender of a storage that is not open: every append fails with "not ready".
 struct NotReadyAppender;
 
@@ -91,9 +122,21 @@ mod tests {
         ));
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(tsdb::db::Db::open(dir.path(), tsdb::db::Options::default()).unwrap());
+        let mut app = db.appender();
+        let series = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        app.append(0, &series, 1_000, 1.0).unwrap();
+        app.commit().unwrap();
         s.set(db);
         assert!(s.querier(0, 1).is_ok());
+        let status = web::TsdbStats::tsdb_status(&s, 10).unwrap();
+        assert_eq!(status.num_series, 1);
+        assert_eq!(status.num_label_pairs, 2);
+        assert_eq!(status.series_count_by_metric_name, [("up".to_owned(), 1)]);
         s.clear();
         assert!(matches!(s.querier(0, 1), Err(storage::Error::NotReady)));
+        assert_eq!(
+            web::TsdbStats::tsdb_status(&s, 10).unwrap_err(),
+            "TSDB not ready"
+        );
     }
 }

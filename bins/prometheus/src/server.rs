@@ -74,6 +74,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         queryable: storage.clone(),
         engine,
         status: status.clone(),
+        tsdb_stats: Some(storage.clone()),
         enable_lifecycle: settings.enable_lifecycle,
         enable_admin_api: settings.enable_admin_api,
         route_prefix: settings.route_prefix.clone(),

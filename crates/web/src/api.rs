@@ -83,7 +83,6 @@ const NOT_YET: &[(&str, &str, &str)] = &[
     ),
     ("/rules", "/api/v1/rules", "rule evaluation"),
     ("/alerts", "/api/v1/alerts", "rule evaluation (alerts)"),
-    ("/status/tsdb", "/api/v1/status/tsdb", "TSDB statistics"),
     (
         "/status/tsdb/blocks",
         "/api/v1/status/tsdb/blocks",
@@ -125,6 +124,7 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
         "/status/flags" => (&[Method::GET], "/api/v1/status/flags"),
         "/status/runtimeinfo" => (&[Method::GET], "/api/v1/status/runtimeinfo"),
         "/status/buildinfo" => (&[Method::GET], "/api/v1/status/buildinfo"),
+        "/status/tsdb" => (&[Method::GET], "/api/v1/status/tsdb"),
         "/write" => (&[Method::POST], "/api/v1/write"),
         "/admin/tsdb/delete_series" => (
             &[Method::POST, Method::PUT],
@@ -176,6 +176,7 @@ pub(crate) async fn serve(
         "/status/config" => status_config(inner),
         "/status/flags" => Ok(ApiData::json(json::to_go_json(&inner.opts.flags))),
         "/status/runtimeinfo" => runtime_info(inner),
+        "/status/tsdb" => tsdb_status(inner, &form).await,
         "/status/buildinfo" => Ok(ApiData::json(json::to_go_json(&inner.opts.build_info))),
         p if p.starts_with("/admin/") => {
             if inner.opts.enable_admin_api {
@@ -271,6 +272,13 @@ async fn run_query(
     let token = CancelToken::new();
     opts.cancel = Some(token.clone());
     let _guard = CancelOnDrop(token.clone());
+    let mut timed_out = false;
+    if timeout == Some(Duration::ZERO) {
+        // An already expired deadline, as Go's `context.WithTimeout(ctx, 0)`: the query
+        // stops before evaluating anything.
+        timed_out = true;
+        token.cancel();
+    }
     let engine = inner.opts.engine.clone();
     let queryable = inner.opts.queryable.clone();
     let task = tokio::task::spawn_blocking(move || match range {
@@ -279,7 +287,6 @@ async fn run_query(
             engine.range_query_expr(queryable, &expr, &query, start, end, step, &opts)
         }
     });
-    let mut timed_out = false;
     let joined = match timeout {
         None => task.await,
         Some(limit) => {
@@ -558,6 +565,71 @@ fn unescape_name(s: &str) -> Option<String> {
         out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
     }
     Some(out)
+}
+
+/// Go's `TSDBStat` list: `[{"name":"up","value":3}]`.
+fn write_stats(out: &mut String, key: &str, stats: &[(String, u64)]) {
+    out.push('"');
+    out.push_str(key);
+    out.push_str("\":[");
+    for (i, (name, value)) in stats.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        json::write_str(out, name);
+        out.push_str(",\"value\":");
+        out.push_str(&value.to_string());
+        out.push('}');
+    }
+    out.push(']');
+}
+
+async fn tsdb_status(inner: &Arc<Inner>, form: &Form) -> ApiResult {
+    let Some(stats) = inner.opts.tsdb_stats.clone() else {
+        return Err(ApiError::not_implemented("TSDB statistics"));
+    };
+    let mut limit = 10;
+    let s = form.value("limit");
+    if !s.is_empty() {
+        limit = s
+            .parse::<usize>()
+            .ok()
+            .filter(|l| *l >= 1)
+            .ok_or_else(|| ApiError::bad_data("limit must be a positive number"))?;
+    }
+    let st = blocking(move || stats.tsdb_status(limit))
+        .await?
+        .map_err(|e| ApiError::new(ErrorType::Internal, e))?;
+    let mut out = format!(
+        "{{\"headStats\":{{\"numSeries\":{},\"numLabelPairs\":{},\"chunkCount\":{},\"minTime\":{},\"maxTime\":{}}},",
+        st.num_series, st.num_label_pairs, st.chunk_count, st.min_time, st.max_time
+    );
+    write_stats(
+        &mut out,
+        "seriesCountByMetricName",
+        &st.series_count_by_metric_name,
+    );
+    out.push(',');
+    write_stats(
+        &mut out,
+        "labelValueCountByLabelName",
+        &st.label_value_count_by_label_name,
+    );
+    out.push(',');
+    write_stats(
+        &mut out,
+        "memoryInBytesByLabelName",
+        &st.memory_in_bytes_by_label_name,
+    );
+    out.push(',');
+    write_stats(
+        &mut out,
+        "seriesCountByLabelValuePair",
+        &st.series_count_by_label_value_pair,
+    );
+    out.push('}');
+    Ok(ApiData::json(out))
 }
 
 fn status_config(inner: &Arc<Inner>) -> ApiResult {

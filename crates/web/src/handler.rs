@@ -41,6 +41,36 @@ pub struct BuildInfo {
     pub go_version: String,
 }
 
+/// What `/api/v1/status/tsdb` shows (Prometheus's `TSDBStatus`), in Go's units.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TsdbStatus {
+    /// Series in the head.
+    pub num_series: u64,
+    /// Distinct label name/value pairs in the head's index.
+    pub num_label_pairs: u64,
+    /// Chunks in the head.
+    pub chunk_count: i64,
+    /// Earliest sample time in the head (ms).
+    pub min_time: i64,
+    /// Latest sample time in the head (ms).
+    pub max_time: i64,
+    /// Top metric names by series count.
+    pub series_count_by_metric_name: Vec<(String, u64)>,
+    /// Top label names by number of values.
+    pub label_value_count_by_label_name: Vec<(String, u64)>,
+    /// Top label names by bytes used by their values.
+    pub memory_in_bytes_by_label_name: Vec<(String, u64)>,
+    /// Top label pairs by series count.
+    pub series_count_by_label_value_pair: Vec<(String, u64)>,
+}
+
+/// The TSDB statistics the web handler reads; the binary implements it over the TSDB (the
+/// web crate does not depend on `tsdb`).
+pub trait TsdbStats: Send + Sync {
+    /// The head's statistics with at most `limit` entries per top list.
+    fn tsdb_status(&self, limit: usize) -> Result<TsdbStatus, String>;
+}
+
 /// A `/-/reload` request: the reload handler answers on the channel with the outcome.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
@@ -52,6 +82,9 @@ pub struct Options {
     pub engine: Arc<promql::Engine>,
     /// Readiness, configuration and reload outcome, written by the binary.
     pub status: Arc<Status>,
+    /// TSDB statistics for `/api/v1/status/tsdb` (`None`: the endpoint says they are not
+    /// available).
+    pub tsdb_stats: Option<Arc<dyn TsdbStats>>,
     /// `--web.enable-lifecycle`: whether `/-/reload` and `/-/quit` work.
     pub enable_lifecycle: bool,
     /// `--web.enable-admin-api`.

@@ -17,7 +17,7 @@
 //! - [`ApiError`] / [`ErrorType`] and the crate's [`Error`].
 //!
 //! Endpoints of features the server does not have yet (targets, rules, alerts, metadata,
-//! exemplars, TSDB status and admin, remote read, federation) answer
+//! exemplars, TSDB admin, remote read, federation) answer
 //! `501 {"status":"error","errorType":"unavailable","error":"... is not available yet ..."}`
 //! instead of made-up data.
 //!
@@ -39,6 +39,7 @@
 //!     queryable: db,
 //!     engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
 //!     status,
+//!     tsdb_stats: None,
 //!     enable_lifecycle: false,
 //!     enable_admin_api: false,
 //!     route_prefix: "/".into(),
@@ -71,7 +72,7 @@ mod status;
 mod timefmt;
 
 pub use error::{ApiError, Error, ErrorType, Result};
-pub use handler::{BuildInfo, Handler, Options, ReloadRequest};
+pub use handler::{BuildInfo, Handler, Options, ReloadRequest, TsdbStats, TsdbStatus};
 pub use json::{format_float, write_query_data, write_timestamp};
 pub use server::{listen, serve};
 pub use status::{Readiness, Status};

@@ -169,6 +169,9 @@ fn serves_queries_and_exits_zero_on_sigterm() {
     );
     let (_, body) = p.get("/api/v1/status/config");
     assert!(body.contains(r#"job_name: prometheus"#), "{body}");
+    let (status, body) = p.get("/api/v1/status/tsdb");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""headStats":{"numSeries":0,"#), "{body}");
     let (_, body) = p.get("/api/v1/status/flags");
     assert!(body.contains(r#""web.enable-lifecycle":"false""#), "{body}");
     // Without --web.enable-lifecycle, /-/quit is refused.

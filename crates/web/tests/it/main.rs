@@ -56,6 +56,7 @@ fn server(lifecycle: bool) -> Server {
         queryable: db,
         engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
         status,
+        tsdb_stats: Some(Arc::new(FixedStats)),
         enable_lifecycle: lifecycle,
         enable_admin_api: false,
         route_prefix: "/".into(),
@@ -81,6 +82,25 @@ fn server(lifecycle: bool) -> Server {
         handler,
         quit,
         reloads,
+    }
+}
+
+/// TSDB statistics as a TSDB would report them for the store above.
+struct FixedStats;
+
+impl web::TsdbStats for FixedStats {
+    fn tsdb_status(&self, limit: usize) -> Result<web::TsdbStatus, String> {
+        let mut by_name = vec![("up".to_owned(), 2), ("go_goroutines".to_owned(), 1)];
+        by_name.truncate(limit);
+        Ok(web::TsdbStatus {
+            num_series: 3,
+            num_label_pairs: 6,
+            chunk_count: 3,
+            min_time: 1_000,
+            max_time: 2_000,
+            series_count_by_metric_name: by_name,
+            ..web::TsdbStatus::default()
+        })
     }
 }
 
@@ -300,6 +320,58 @@ async fn execution_errors_are_422() {
 }
 
 #[tokio::test]
+async fn an_expired_timeout_is_a_timeout_error() {
+    let s = server(false);
+    let a = get(&s.handler, "/api/v1/query?query=up&time=2&timeout=0").await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"}"#
+    );
+}
+
+/// A storage that is still opening.
+struct NotReady;
+
+impl storage::Queryable for NotReady {
+    fn querier(&self, _: i64, _: i64) -> storage::Result<Box<dyn storage::Querier>> {
+        Err(storage::Error::NotReady)
+    }
+}
+
+#[tokio::test]
+async fn a_storage_that_is_not_ready_is_unavailable() {
+    let status = Arc::new(Status::new(SystemTime::now()));
+    status.set_readiness(Readiness::Ready);
+    let (reload, _reloads) = mpsc::channel(1);
+    let handler = Handler::new(Options {
+        queryable: Arc::new(NotReady),
+        engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
+        status,
+        tsdb_stats: None,
+        enable_lifecycle: false,
+        enable_admin_api: false,
+        route_prefix: "/prom".into(),
+        flags: Default::default(),
+        build_info: Default::default(),
+        storage_retention: String::new(),
+        quit: CancellationToken::new(),
+        reload,
+    });
+    for uri in ["/prom/api/v1/query?query=up", "/prom/api/v1/labels"] {
+        let a = get(&handler, uri).await;
+        assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert_eq!(
+            a.body, r#"{"status":"error","errorType":"unavailable","error":"TSDB not ready"}"#,
+            "{uri}"
+        );
+    }
+    // Outside the route prefix nothing is served.
+    let a = get(&handler, "/api/v1/labels").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn series_lists_matching_label_sets() {
     let s = server(false);
     let a = get(
@@ -411,6 +483,20 @@ async fn status_endpoints() {
         a.body
     );
     assert!(!a.body.contains("hunter2"), "{}", a.body);
+    let a = get(&s.handler, "/api/v1/status/tsdb?limit=1").await;
+    assert_eq!(
+        a.body,
+        concat!(
+            r#"{"status":"success","data":{"headStats":{"numSeries":3,"numLabelPairs":6,"chunkCount":3,"#,
+            r#""minTime":1000,"maxTime":2000},"seriesCountByMetricName":[{"name":"up","value":2}],"#,
+            r#""labelValueCountByLabelName":[],"memoryInBytesByLabelName":[],"seriesCountByLabelValuePair":[]}}"#
+        )
+    );
+    let a = get(&s.handler, "/api/v1/status/tsdb?limit=0").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"bad_data","error":"limit must be a positive number"}"#
+    );
     let a = get(&s.handler, "/api/v1/status/runtimeinfo").await;
     assert!(
         a.body.contains(r#""reloadConfigSuccess":true"#),
