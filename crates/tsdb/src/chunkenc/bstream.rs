@@ -28,22 +28,28 @@ impl BitWriter {
     #[inline]
     pub(crate) fn write_bits(&mut self, value: u64, nbits: u8) {
         debug_assert!(nbits <= 64);
+        let value = value & low_mask(nbits);
         let mut left = nbits;
-        while left > 0 {
-            if self.free == 0 {
-                self.stream.push(0);
-                self.free = 8;
-            }
+        // First fill the free low bits of the last byte.
+        if self.free > 0 && left > 0 {
             let take = self.free.min(left);
             let chunk = (value >> (left - take)) & low_mask(take);
-            let last = self
-                .stream
-                .last_mut()
-                .expect("a byte was pushed when none was free");
-            // `chunk` has at most `take` <= 8 bits, placed right below the bits already used.
-            *last |= (chunk << (self.free - take)) as u8;
+            if let Some(last) = self.stream.last_mut() {
+                // `chunk` has at most `take` <= 7 bits, placed right below the used ones.
+                *last |= (chunk << (self.free - take)) as u8;
+            }
             self.free -= take;
             left -= take;
+        }
+        // Then whole bytes, then a partial one.
+        self.stream.reserve(9);
+        while left >= 8 {
+            left -= 8;
+            self.stream.push((value >> left) as u8);
+        }
+        if left > 0 {
+            self.stream.push(((value << (8 - left)) & 0xff) as u8);
+            self.free = 8 - left;
         }
     }
 }
