@@ -1,0 +1,29 @@
+//! The error type of the discovery crate.
+
+/// Errors returned by the discovery crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A service-discovery mechanism of the configuration has no provider in this crate yet.
+    #[error("{key} in job {job:?} is not supported yet")]
+    Unsupported {
+        /// The configuration key, e.g. `kubernetes_sd_configs`.
+        key: &'static str,
+        /// The job (or Alertmanager set) that uses it.
+        job: String,
+    },
+    /// Providers are tasks: the manager must be used inside a Tokio runtime.
+    #[error("the discovery manager must run inside a Tokio runtime")]
+    NoRuntime,
+    /// A file_sd file could not be read or parsed.
+    #[error("reading file_sd file {path}: {message}")]
+    ReadFile {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The result type of the discovery crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

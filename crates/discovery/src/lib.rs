@@ -1,0 +1,42 @@
+//! Service discovery: finds scrape (and Alertmanager) targets and hands them over as
+//! [`model::TargetGroup`]s, as Prometheus's `discovery` package does.
+//!
+//! Main types: [`Manager`], which runs one provider per service-discovery block of each job
+//! (the closed [`config::ServiceDiscoveryConfig`] enum is matched here; there is no
+//! registry), coalesces their updates and sends [`TargetSets`] (groups per job) to consumers
+//! on a `tokio::sync::watch` channel at most every [`Options::update_interval`]; and
+//! [`file::read_file`], the file_sd reader.
+//!
+//! Mechanisms: `static_configs` and `file_sd_configs` (JSON and YAML files by glob, re-read
+//! every `refresh_interval`; a broken file keeps its last good targets). Any other mechanism
+//! makes [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let cfg = config::Config::load_str(
+//!     "scrape_configs:\n- job_name: node\n  static_configs: [{targets: ['localhost:9100']}]\n",
+//!     "",
+//! )
+//! .unwrap();
+//! let manager = discovery::Manager::new(discovery::Options {
+//!     update_interval: std::time::Duration::from_millis(10),
+//!     ..Default::default()
+//! });
+//! let mut sets = manager.subscribe();
+//! manager.apply_config(&cfg).unwrap();
+//! let runner = manager.clone();
+//! let task = tokio::spawn(async move { runner.run().await });
+//! sets.changed().await.unwrap();
+//! assert_eq!(sets.borrow()["node"][0].targets[0].get("__address__"), Some("localhost:9100"));
+//! manager.stop();
+//! task.await.unwrap();
+//! # }
+//! ```
+
+mod error;
+pub mod file;
+mod manager;
+
+pub use error::{Error, Result};
+pub use manager::{Manager, Options, TargetSets};

@@ -1,0 +1,442 @@
+//! The discovery manager (Go's `discovery.Manager`): runs one provider per SD block of each
+//! job, keeps the latest target groups per provider and source, and sends the whole picture
+//! to its consumers at most once per update interval.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use config::discovery::{
+    FileSdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
+};
+use model::TargetGroup;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Error, Result, file};
+
+/// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
+/// Every configured job has an entry, empty when it has no targets.
+pub type TargetSets = HashMap<String, Vec<TargetGroup>>;
+
+/// Options of a [`Manager`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The manager's name in logs (`scrape` or `notify`).
+    pub name: String,
+    /// How often accumulated updates are sent at most (Prometheus: 5 s).
+    pub update_interval: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            name: "scrape".into(),
+            update_interval: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+/// The configuration of one provider: what decides whether a running provider can be kept on
+/// a reload.
+#[derive(Debug, Clone, PartialEq)]
+enum ProviderConfig {
+    /// All `static_configs` of a job, as one provider (Go's `StaticProvider`).
+    Static(Vec<StaticConfig>),
+    File(FileSdConfig),
+}
+
+#[derive(Debug)]
+struct Provider {
+    job: String,
+    id: u64,
+    config: ProviderConfig,
+    cancel: CancellationToken,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    providers: Vec<Provider>,
+    /// Latest groups per (job, provider id), by source.
+    targets: BTreeMap<(String, u64), BTreeMap<String, TargetGroup>>,
+    jobs: Vec<String>,
+    triggered: bool,
+    next_id: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    options: Options,
+    state: Mutex<State>,
+    tx: watch::Sender<TargetSets>,
+    cancel: CancellationToken,
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep going with it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The discovery manager. Cheap to clone; clones share the manager.
+///
+/// Lifecycle: [`Manager::apply_config`] (or [`Manager::apply_sd_configs`]) starts, keeps or
+/// stops providers; [`Manager::run`] sends updates to the receivers of
+/// [`Manager::subscribe`] until [`Manager::stop`] is called.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+impl Manager {
+    /// A manager with no providers.
+    pub fn new(options: Options) -> Manager {
+        let (tx, _) = watch::channel(TargetSets::new());
+        Manager {
+            inner: Arc::new(Inner {
+                options,
+                state: Mutex::new(State::default()),
+                tx,
+                cancel: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// A receiver of the target sets, updated at most once per update interval while
+    /// [`Manager::run`] runs. Starts with an empty map.
+    pub fn subscribe(&self) -> watch::Receiver<TargetSets> {
+        self.inner.tx.subscribe()
+    }
+
+    /// Applies the service-discovery blocks of every scrape job of `cfg`
+    /// ([`config::Config::all_scrape_configs`]).
+    ///
+    /// # Errors
+    /// See [`Manager::apply_sd_configs`].
+    pub fn apply_config(&self, cfg: &config::Config) -> Result<()> {
+        self.apply_sd_configs(
+            cfg.all_scrape_configs()
+                .map(|sc| (sc.job_name.clone(), sc.service_discovery_configs.clone()))
+                .collect(),
+        )
+    }
+
+    /// Applies SD configurations per job (or per Alertmanager set): providers whose
+    /// configuration is unchanged keep running and keep their targets, the others are
+    /// stopped and new ones started. Consumers get the full state at the next send.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] when a block uses a mechanism without a provider here (nothing
+    /// is changed then); [`Error::NoRuntime`] outside a Tokio runtime.
+    pub fn apply_sd_configs(&self, cfgs: Vec<(String, ServiceDiscoveryConfigs)>) -> Result<()> {
+        let mut wanted: Vec<(String, ProviderConfig)> = Vec::new();
+        for (job, sds) in &cfgs {
+            let mut statics = Vec::new();
+            let mut files = Vec::new();
+            for sd in sds {
+                match sd {
+                    ServiceDiscoveryConfig::Static(s) => statics.push(s.clone()),
+                    ServiceDiscoveryConfig::File(f) => files.push(ProviderConfig::File(f.clone())),
+                    other => {
+                        return Err(Error::Unsupported {
+                            key: other.key(),
+                            job: job.clone(),
+                        });
+                    }
+                }
+            }
+            if !statics.is_empty() {
+                wanted.push((job.clone(), ProviderConfig::Static(statics)));
+            }
+            wanted.extend(files.into_iter().map(|f| (job.clone(), f)));
+        }
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+
+        let mut state = self.inner.state();
+        let mut old: Vec<Option<Provider>> = std::mem::take(&mut state.providers)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut providers = Vec::new();
+        for (job, config) in wanted {
+            let kept = old.iter_mut().find(|p| {
+                p.as_ref()
+                    .is_some_and(|p| p.job == job && p.config == config)
+            });
+            if let Some(p) = kept.and_then(Option::take) {
+                providers.push(p);
+                continue;
+            }
+            let id = state.next_id;
+            state.next_id += 1;
+            let cancel = self.inner.cancel.child_token();
+            state.targets.insert((job.clone(), id), BTreeMap::new());
+            let sink = Sink {
+                inner: Arc::downgrade(&self.inner),
+                key: (job.clone(), id),
+            };
+            handle.spawn(run_provider(config.clone(), sink, cancel.clone()));
+            tracing::debug!(manager = %self.inner.options.name, job = %job, "Starting provider");
+            providers.push(Provider {
+                job,
+                id,
+                config,
+                cancel,
+            });
+        }
+        for p in old.into_iter().flatten() {
+            p.cancel.cancel();
+            state.targets.remove(&(p.job, p.id));
+        }
+        state.providers = providers;
+        state.jobs = cfgs.into_iter().map(|(job, _)| job).collect();
+        state.triggered = true;
+        Ok(())
+    }
+
+    /// Sends the target sets to the subscribers whenever something changed, at most once
+    /// per update interval, until [`Manager::stop`].
+    pub async fn run(&self) {
+        let interval = self.inner.options.update_interval;
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = self.inner.cancel.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let sets = {
+                let mut state = self.inner.state();
+                if !std::mem::take(&mut state.triggered) {
+                    continue;
+                }
+                all_groups(&state)
+            };
+            self.inner.tx.send_replace(sets);
+        }
+    }
+
+    /// The target sets as they would be sent now.
+    pub fn target_sets(&self) -> TargetSets {
+        all_groups(&self.inner.state())
+    }
+
+    /// Stops every provider and makes [`Manager::run`] return.
+    pub fn stop(&self) {
+        self.inner.cancel.cancel();
+    }
+}
+
+fn all_groups(state: &State) -> TargetSets {
+    let mut sets: TargetSets = state.jobs.iter().map(|j| (j.clone(), Vec::new())).collect();
+    for ((job, _), groups) in &state.targets {
+        sets.entry(job.clone())
+            .or_default()
+            .extend(groups.values().cloned());
+    }
+    sets
+}
+
+/// Where a provider delivers its updates.
+#[derive(Debug)]
+struct Sink {
+    inner: std::sync::Weak<Inner>,
+    key: (String, u64),
+}
+
+impl Sink {
+    fn update(&self, groups: Vec<TargetGroup>) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let mut state = inner.state();
+        // A stopped provider's late update must not bring its targets back.
+        let Some(targets) = state.targets.get_mut(&self.key) else {
+            return;
+        };
+        for g in groups {
+            targets.insert(g.source.clone(), g);
+        }
+        state.triggered = true;
+    }
+}
+
+async fn run_provider(config: ProviderConfig, sink: Sink, cancel: CancellationToken) {
+    match config {
+        ProviderConfig::Static(statics) => {
+            sink.update(
+                statics
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| s.to_target_group(i))
+                    .collect(),
+            );
+        }
+        ProviderConfig::File(cfg) => {
+            let mut d = file::Discovery::new(&cfg);
+            let every = cfg
+                .refresh_interval
+                .to_std()
+                .max(std::time::Duration::from_millis(1));
+            loop {
+                let updates = d.refresh();
+                if !updates.is_empty() {
+                    sink.update(updates);
+                }
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(every) => {}
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn manager() -> Manager {
+        Manager::new(Options {
+            name: "test".into(),
+            update_interval: Duration::from_millis(20),
+        })
+    }
+
+    fn load(yaml: &str) -> config::Config {
+        config::Config::load_str(yaml, "").unwrap()
+    }
+
+    fn addresses(sets: &TargetSets, job: &str) -> Vec<String> {
+        let mut out: Vec<String> = sets
+            .get(job)
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g.targets.iter())
+            .map(|t| t.get("__address__").unwrap_or_default().to_string())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Waits (bounded) until the received target sets satisfy `pred`.
+    async fn wait_for(
+        rx: &mut watch::Receiver<TargetSets>,
+        what: &str,
+        pred: impl Fn(&TargetSets) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if pred(&rx.borrow_and_update()) {
+                return;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => panic!("timed out waiting for {what}; last: {:?}", *rx.borrow()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn unsupported_mechanisms_name_the_mechanism_and_the_job() {
+        let m = manager();
+        let cfg = load("scrape_configs:\n- job_name: x\n  kubernetes_sd_configs: [{role: pod}]\n");
+        let err = m.apply_config(&cfg).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "kubernetes_sd_configs in job \"x\" is not supported yet"
+        );
+    }
+
+    #[tokio::test]
+    async fn static_configs_become_one_group_per_entry() {
+        let m = manager();
+        let cfg = load(
+            "scrape_configs:\n- job_name: a\n  static_configs: [{targets: ['h:1', 'h:2'], labels: {l: v}}, {targets: ['h:3']}]\n- job_name: empty\n",
+        );
+        m.apply_config(&cfg).unwrap();
+        let mut rx = m.subscribe();
+        let runner = m.clone();
+        let task = tokio::spawn(async move { runner.run().await });
+        wait_for(&mut rx, "static targets", |s| addresses(s, "a").len() == 3).await;
+        let sets = rx.borrow().clone();
+        assert_eq!(sets["a"].len(), 2);
+        assert_eq!(sets["a"][0].source, "0");
+        assert_eq!(sets["a"][0].labels.get("l"), Some("v"));
+        assert!(sets["empty"].is_empty());
+        m.stop();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn file_sd_changes_are_sent_within_a_refresh_and_broken_files_keep_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("targets.yml");
+        std::fs::write(&path, "- targets: ['a:1']\n").unwrap();
+        let cfg = load(&format!(
+            "scrape_configs:\n- job_name: f\n  file_sd_configs: [{{files: ['{}/*.yml'], refresh_interval: 50ms}}]\n",
+            dir.path().display()
+        ));
+        let m = manager();
+        m.apply_config(&cfg).unwrap();
+        let mut rx = m.subscribe();
+        let runner = m.clone();
+        let task = tokio::spawn(async move { runner.run().await });
+        wait_for(&mut rx, "a:1", |s| addresses(s, "f") == ["a:1"]).await;
+        let sets = rx.borrow().clone();
+        assert_eq!(
+            sets["f"][0].labels.get(file::META_FILEPATH),
+            Some(path.to_str().unwrap())
+        );
+        assert_eq!(sets["f"][0].source, format!("{}:0", path.display()));
+
+        // Added and changed.
+        std::fs::write(&path, "- targets: ['a:2', 'b:1']\n").unwrap();
+        wait_for(&mut rx, "a:2 and b:1", |s| {
+            addresses(s, "f") == ["a:2", "b:1"]
+        })
+        .await;
+
+        // Broken: the last good targets stay.
+        std::fs::write(&path, "- targets: [oops\n").unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(addresses(&m.target_sets(), "f"), ["a:2", "b:1"]);
+
+        // Fixed again, then removed.
+        std::fs::write(&path, "- targets: ['c:1']\n").unwrap();
+        wait_for(&mut rx, "c:1", |s| addresses(s, "f") == ["c:1"]).await;
+        std::fs::remove_file(&path).unwrap();
+        wait_for(&mut rx, "no targets", |s| addresses(s, "f").is_empty()).await;
+        m.stop();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn unchanged_providers_are_kept_on_reload_and_removed_jobs_dropped() {
+        let m = manager();
+        let one = load(
+            "scrape_configs:\n- job_name: a\n  static_configs: [{targets: ['h:1']}]\n- job_name: b\n  static_configs: [{targets: ['h:2']}]\n",
+        );
+        m.apply_config(&one).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let ids: Vec<u64> = m.inner.state().providers.iter().map(|p| p.id).collect();
+        let two = load(
+            "scrape_configs:\n- job_name: a\n  static_configs: [{targets: ['h:1']}]\n- job_name: c\n  static_configs: [{targets: ['h:3']}]\n",
+        );
+        m.apply_config(&two).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let state = m.inner.state();
+        assert_eq!(
+            state.providers[0].id, ids[0],
+            "job a's provider was restarted"
+        );
+        assert_ne!(state.providers[1].id, ids[1]);
+        drop(state);
+        let sets = m.target_sets();
+        assert_eq!(addresses(&sets, "a"), ["h:1"]);
+        assert_eq!(addresses(&sets, "c"), ["h:3"]);
+        assert!(!sets.contains_key("b"));
+    }
+}
