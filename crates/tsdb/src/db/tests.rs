@@ -236,7 +236,7 @@ fn concurrent_appends_queries_and_compactions_agree() {
     for w in 0..writers {
         let (db, barrier) = (Arc::clone(&db), Arc::clone(&barrier));
         handles.push(std::thread::spawn(move || {
-            let mut refs = vec![0u64; 10];
+            let mut refs = [0u64; 10];
             for m in 0..steps {
                 barrier.wait();
                 let mut app = db.appender();
