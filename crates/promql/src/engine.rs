@@ -807,3 +807,204 @@ fn set_at(e: &mut Expr, t: i64) {
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Duration(_) => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use model::Labels;
+    use storage::{Appendable, MemStorage, Querier};
+
+    use super::*;
+
+    fn storage() -> Arc<MemStorage> {
+        let db = Arc::new(MemStorage::new());
+        let mut app = db.appender();
+        for i in 0..10 {
+            let l = Labels::from_pairs([("__name__", "x_total"), ("i", &i.to_string())]);
+            for t in 0..=60 {
+                app.append(0, &l, t * 10_000, (t * i) as f64)
+                    .expect("append");
+            }
+        }
+        app.commit().expect("commit");
+        db
+    }
+
+    /// Counts how often the engine opens queriers and selects series.
+    struct Counting {
+        inner: Arc<MemStorage>,
+        queriers: Arc<AtomicUsize>,
+        selects: Arc<AtomicUsize>,
+    }
+
+    struct CountingQuerier {
+        inner: Box<dyn Querier>,
+        selects: Arc<AtomicUsize>,
+    }
+
+    impl Queryable for Counting {
+        fn querier(&self, mint: i64, maxt: i64) -> storage::Result<Box<dyn Querier>> {
+            self.queriers.fetch_add(1, Ordering::SeqCst);
+            Ok(Box::new(CountingQuerier {
+                inner: self.inner.querier(mint, maxt)?,
+                selects: self.selects.clone(),
+            }))
+        }
+    }
+
+    impl Querier for CountingQuerier {
+        fn select(
+            &self,
+            sorted: bool,
+            hints: Option<&SelectHints>,
+            matchers: &[Matcher],
+        ) -> Box<dyn storage::SeriesSet> {
+            self.selects.fetch_add(1, Ordering::SeqCst);
+            self.inner.select(sorted, hints, matchers)
+        }
+        fn label_values(
+            &self,
+            name: &str,
+            hints: Option<&storage::LabelHints>,
+            matchers: &[Matcher],
+        ) -> storage::Result<Vec<String>> {
+            self.inner.label_values(name, hints, matchers)
+        }
+        fn label_names(
+            &self,
+            hints: Option<&storage::LabelHints>,
+            matchers: &[Matcher],
+        ) -> storage::Result<Vec<String>> {
+            self.inner.label_names(hints, matchers)
+        }
+    }
+
+    #[test]
+    fn range_query_selects_each_series_once_for_the_whole_range() {
+        let queriers = Arc::new(AtomicUsize::new(0));
+        let selects = Arc::new(AtomicUsize::new(0));
+        let q: Arc<dyn Queryable> = Arc::new(Counting {
+            inner: storage(),
+            queriers: queriers.clone(),
+            selects: selects.clone(),
+        });
+        let engine = Engine::new(EngineOpts::default());
+        let res = engine
+            .range_query(
+                q,
+                "sum(rate(x_total[1m])) + sum(x_total)",
+                60_000,
+                600_000,
+                10_000,
+            )
+            .expect("query");
+        let Value::Matrix(m) = res.value else {
+            panic!("range queries return matrices")
+        };
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].floats.len(), 55);
+        assert_eq!(queriers.load(Ordering::SeqCst), 1);
+        assert_eq!(selects.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn rate_of_a_steady_counter() {
+        let engine = Engine::new(EngineOpts::default());
+        let res = engine
+            .instant_query(storage(), "rate(x_total{i=\"2\"}[1m])", 300_000)
+            .expect("query");
+        let Value::Vector(v) = res.value else {
+            panic!("instant vector expected")
+        };
+        assert_eq!(v.len(), 1);
+        assert!((v[0].f - 0.2).abs() < 1e-9, "got {}", v[0].f);
+        assert_eq!(v[0].metric, Labels::from_pairs([("i", "2")]));
+        assert!(res.stats.total_samples > 0);
+    }
+
+    #[test]
+    fn too_many_samples_fails_with_prometheus_message() {
+        let engine = Engine::new(EngineOpts {
+            max_samples: 5,
+            ..EngineOpts::default()
+        });
+        let err = engine
+            .instant_query(storage(), "x_total", 300_000)
+            .expect_err("10 series exceed 5 samples");
+        assert_eq!(
+            err.to_string(),
+            "query processing would load too many samples into memory in query execution"
+        );
+    }
+
+    #[test]
+    fn timeout_and_cancellation_stop_evaluation() {
+        let engine = Engine::new(EngineOpts {
+            timeout: Duration::ZERO,
+            ..EngineOpts::default()
+        });
+        let err = engine
+            .instant_query(storage(), "x_total", 300_000)
+            .expect_err("zero timeout");
+        assert_eq!(err.to_string(), "query timed out in expression evaluation");
+
+        let engine = Engine::new(EngineOpts::default());
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let expr = parser::parse_expr("x_total").expect("parse");
+        let err = engine
+            .instant_query_expr(
+                storage(),
+                &expr,
+                "x_total",
+                300_000,
+                &QueryOpts {
+                    cancel: Some(cancel),
+                    ..QueryOpts::default()
+                },
+            )
+            .expect_err("cancelled");
+        assert_eq!(
+            err.to_string(),
+            "query was canceled in expression evaluation"
+        );
+    }
+
+    #[test]
+    fn concurrency_gate_releases_slots_after_errors() {
+        let engine = Arc::new(Engine::new(EngineOpts {
+            max_concurrency: Some(1),
+            ..EngineOpts::default()
+        }));
+        let db = storage();
+        assert!(
+            engine
+                .instant_query(db.clone(), "x_total[1m] + 1", 0)
+                .is_err()
+        );
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (engine, db) = (engine.clone(), db.clone());
+                std::thread::spawn(move || {
+                    engine.instant_query(db, "sum(x_total)", 300_000).is_ok()
+                })
+            })
+            .collect();
+        for h in handles {
+            assert!(h.join().expect("thread"));
+        }
+    }
+
+    #[test]
+    fn range_query_rejects_range_vectors() {
+        let engine = Engine::new(EngineOpts::default());
+        let err = engine
+            .range_query(storage(), "x_total[1m]", 0, 60_000, 10_000)
+            .expect_err("matrix");
+        assert_eq!(
+            err.to_string(),
+            "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! PromQL functions (mirrors Go's promql/functions.go): range-vector functions evaluated over
 //! sliding windows, instant-vector functions per step, and the label functions.
 
+mod info;
 mod quantile;
 
 use std::collections::HashMap;
@@ -185,11 +186,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val> {
     match name {
         "label_replace" => return label_replace(ev, c).map(Val::Matrix),
         "label_join" => return label_join(ev, c).map(Val::Matrix),
-        "info" => {
-            return Err(Error::Eval(
-                "the experimental info() function is not supported yet".into(),
-            ));
-        }
+        "info" => return info::eval_info(ev, c).map(Val::Matrix),
         _ => {}
     }
     let matrix_idx = c

@@ -393,10 +393,19 @@ impl<'a> Evaluator<'a> {
         vs: &VectorSelector,
         f: &mut SeriesFn<'_, 'a>,
     ) -> Result<()> {
-        let id = node_id(vs);
-        let hints = self.ctx.hints.get(&id);
+        let hints = self.ctx.hints.get(&node_id(vs)).cloned();
+        self.for_each_matching(&vs.matchers, hints.as_ref(), f)
+    }
+
+    /// Like [`Evaluator::for_each_series`] for explicit matchers and hints.
+    pub(crate) fn for_each_matching(
+        &mut self,
+        matchers: &[model::Matcher],
+        hints: Option<&SelectHints>,
+        f: &mut SeriesFn<'_, 'a>,
+    ) -> Result<()> {
         let (mint, maxt) = hints.map_or((i64::MIN, i64::MAX), |h| (h.start, h.end));
-        let mut set = self.ctx.querier.select(false, hints, &vs.matchers);
+        let mut set = self.ctx.querier.select(false, hints, matchers);
         let mut all: Vec<FPoint> = Vec::new();
         let mut live: Vec<FPoint> = Vec::new();
         while let Some(series) = set.next() {
