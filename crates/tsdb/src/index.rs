@@ -279,6 +279,62 @@ impl IndexReader {
         Decbuf::new(&b[start..], off).uvarint_str("symbol")
     }
 
+    /// The label offset table (a legacy section that Prometheus still reads in v1 tools):
+    /// each indexed label name with the offset of its label index. Empty when absent.
+    pub fn label_indices_table(&self) -> Result<Vec<(String, u64)>> {
+        if self.toc.label_indices_table == 0 {
+            return Ok(Vec::new());
+        }
+        let read = || -> DResult<Vec<(String, u64)>> {
+            let mut d = section_at(
+                &self.data,
+                self.toc.label_indices_table,
+                "label offset table",
+            )?;
+            let count = d.be32("label offset count")?;
+            let mut out = Vec::new();
+            for _ in 0..count {
+                let at = d.offset();
+                let keys = d.uvarint("label offset key count")?;
+                if keys != 1 {
+                    return Err(Corrupt::new(
+                        at,
+                        format!("label offset entry has {keys} keys, want 1"),
+                    ));
+                }
+                let name = d.uvarint_str("label name")?.to_string();
+                out.push((name, d.uvarint("label index offset")?));
+            }
+            Ok(out)
+        };
+        read().map_err(|c| self.corrupt(c))
+    }
+
+    /// The values stored in the label index at `off` (a legacy section listing a label
+    /// name's values as symbol references).
+    pub fn label_index(&self, off: u64) -> Result<Vec<String>> {
+        let read = || -> DResult<Vec<String>> {
+            let mut d = section_at(&self.data, off, "label index")?;
+            let names = d.be32("label index name count")?;
+            if names != 1 {
+                return Err(Corrupt::new(
+                    off,
+                    format!("label index covers {names} names, only 1 is supported"),
+                ));
+            }
+            let entries = d.be32("label index entry count")?;
+            let mut out = Vec::new();
+            for _ in 0..entries {
+                let at = d.offset();
+                let r = d.be32("label value reference")?;
+                let v = self.lookup_symbol(r).map_err(|c| Corrupt::new(at, c.msg))?;
+                out.push(v.to_string());
+            }
+            Ok(out)
+        };
+        read().map_err(|c| self.corrupt(c))
+    }
+
     /// The label names of the block (sorted).
     pub fn label_names(&self) -> Vec<String> {
         self.postings

@@ -12,6 +12,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = r.symbols();
+    if let Ok(table) = r.label_indices_table() {
+        for (_, off) in table.into_iter().take(100) {
+            let _ = r.label_index(off);
+        }
+    }
     let mut chunks = Vec::new();
     if let Ok(all) = r.all_postings() {
         for id in all.into_iter().take(1000) {

@@ -290,3 +290,32 @@ fn compacting_prometheus_blocks_keeps_every_sample() {
         );
     }
 }
+
+#[test]
+fn legacy_label_indices_match_the_postings_table() {
+    let mut dirs = Vec::new();
+    if let Some(d) = test_support::testdata_dir("prom-2.42/blocks") {
+        dirs.extend(block_dirs(&d).unwrap());
+    }
+    if let Some(d) = test_support::testdata_dir("upstream/tsdb/testdata/index_format_v1") {
+        dirs.push(d);
+    }
+    let mut checked = 0;
+    for d in &dirs {
+        let block = Block::open(d).unwrap();
+        let table = block.index().label_indices_table().unwrap();
+        for (name, off) in table {
+            let mut values = block.index().label_index(off).unwrap();
+            values.sort();
+            assert_eq!(
+                values,
+                block.index().label_values(&name),
+                "{name} in {}",
+                d.display()
+            );
+            checked += 1;
+        }
+    }
+    // Prometheus 2.0 and 2.42 both wrote label indices.
+    assert!(dirs.is_empty() || checked > 0);
+}
