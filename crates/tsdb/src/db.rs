@@ -168,6 +168,22 @@ fn open_blocks(dir: &Path) -> Result<Vec<Block>> {
     Ok(keep)
 }
 
+/// Recreates `src` under `dst` with hard links to its files.
+fn link_dir(src: &Path, dst: &Path) -> Result<()> {
+    fs::create_dir_all(dst).map_err(io_err("creating", dst))?;
+    for e in fs::read_dir(src).map_err(io_err("listing", src))? {
+        let e = e.map_err(io_err("listing", src))?;
+        let to = dst.join(e.file_name());
+        let from = e.path();
+        if from.is_dir() {
+            link_dir(&from, &to)?;
+        } else {
+            fs::hard_link(&from, &to).map_err(io_err("linking", &from))?;
+        }
+    }
+    Ok(())
+}
+
 fn block_size(dir: &Path) -> u64 {
     crate::wlog::dir_size(dir)
 }
@@ -480,6 +496,56 @@ impl Db {
             fs::remove_dir_all(&old).map_err(io_err("deleting", &old))?;
         }
         self.reload_blocks()
+    }
+
+    /// The earliest sample time in the database (oldest block or head), if any data exists
+    /// (Prometheus's `StartTime`, used by remote read and the status page).
+    pub fn start_time(&self) -> Option<i64> {
+        let blocks = self.blocks.read().first().map(|b| b.meta().min_time);
+        let head = Some(self.head.min_time()).filter(|&t| t != i64::MAX);
+        match (blocks, head) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Writes a snapshot of the database into `dest` (Prometheus's admin snapshot): hard
+    /// links of every block, plus, with `with_head`, the head's data as one more block.
+    ///
+    /// # Errors
+    /// On I/O errors (for example when `dest` is on another file system).
+    pub fn snapshot(&self, dest: &Path, with_head: bool) -> Result<()> {
+        let _guard = self.compaction.lock();
+        fs::create_dir_all(dest).map_err(io_err("creating", dest))?;
+        for b in self.blocks.read().iter() {
+            let Some(name) = b.dir().file_name() else {
+                continue;
+            };
+            link_dir(b.dir(), &dest.join(name))?;
+        }
+        if with_head {
+            let (mint, maxt) = (self.head.min_time(), self.head.max_time());
+            if mint <= maxt {
+                let mut failure = None;
+                let series = self.head.series_refs().into_iter().filter_map(|r| {
+                    match self
+                        .head
+                        .series_chunks_for_block(r, mint, maxt.saturating_add(1))
+                    {
+                        Ok(s) => s,
+                        Err(e) => {
+                            failure.get_or_insert(e);
+                            None
+                        }
+                    }
+                });
+                BlockWriter::new(dest).write(series, mint, maxt.saturating_add(1))?;
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Starts a std thread calling [`Db::compact`] every `interval` until the returned

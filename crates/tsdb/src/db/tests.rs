@@ -290,3 +290,18 @@ fn concurrent_appends_queries_and_compactions_agree() {
     }
     assert!(!db.blocks().is_empty());
 }
+
+#[test]
+fn snapshot_holds_blocks_and_head() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    fill(&db, 0, 300, 2);
+    db.compact().expect("compact");
+    assert_eq!(db.start_time(), Some(0));
+    let before = query(&db, i64::MIN, i64::MAX, &all());
+    let snap = tempfile::tempdir().expect("tempdir");
+    db.snapshot(snap.path(), true).expect("snapshot");
+    let copy = Db::open(snap.path(), Options::default()).expect("open snapshot");
+    assert_eq!(copy.blocks().len(), db.blocks().len() + 1);
+    assert_eq!(query(&copy, i64::MIN, i64::MAX, &all()), before);
+}
