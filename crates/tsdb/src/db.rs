@@ -1,5 +1,31 @@
 //! The database: a data directory with persistent blocks, the head with its WAL, compaction,
 //! retention and deletion (Prometheus's `tsdb/db.go`). The entry point for embedding.
+//!
+//! ```
+//! use model::{Labels, MatchType, Matcher};
+//! use storage::{Appendable, Queryable, ValueType};
+//! use tsdb::db::{Db, Options};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = Db::open(dir.path(), Options::default()).unwrap();
+//!
+//! let up = Labels::from_pairs([("__name__", "up"), ("job", "node")]);
+//! let mut app = db.appender();
+//! let r = app.append(0, &up, 1_000, 1.0).unwrap();
+//! app.append(r, &up, 16_000, 0.0).unwrap();
+//! app.commit().unwrap(); // in the WAL (and visible) from here on
+//!
+//! let q = db.querier(0, 60_000).unwrap();
+//! let mut set = q.select(true, None, &[Matcher::new(MatchType::Equal, "job", "node").unwrap()]);
+//! let series = set.next().unwrap().unwrap();
+//! let mut it = series.iterator();
+//! let mut samples = Vec::new();
+//! while it.next() == ValueType::Float {
+//!     samples.push(it.at());
+//! }
+//! assert_eq!(samples, [(1_000, 1.0), (16_000, 0.0)]);
+//! db.close().unwrap();
+//! ```
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};

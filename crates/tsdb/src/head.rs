@@ -30,6 +30,7 @@ use crate::chunkenc::{self, XorChunk};
 use crate::error::{Error, Result};
 use crate::record::{self, RefSample, RefSeries, RefTombstone};
 use crate::wlog::{Wal, WalOptions};
+use postings::MemPostings;
 
 pub use chunks::ChunkDiskMapper;
 pub use querier::{HeadQuerier, HeadSeries};
@@ -436,8 +437,6 @@ pub struct Head {
     closed: AtomicBool,
     replay: Mutex<ReplayStats>,
 }
-
-use postings::MemPostings;
 
 impl std::fmt::Debug for Head {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
