@@ -155,3 +155,66 @@ fn promtool_reads_blocks_we_write() {
         }
     }
 }
+
+/// Runs `promtool tsdb dump DIR` and returns its stdout.
+fn dump(dir: &Path) -> String {
+    let out = Command::new(PROMTOOL)
+        .args(["tsdb", "dump"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool tsdb dump {} failed: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn promtool_reads_compacted_blocks_we_write() {
+    if !have_promtool() {
+        return;
+    }
+    let h2 = 2 * 3_600_000i64;
+    let base = 1_700_000_000_000i64 / h2 * h2;
+    // Three adjacent 2h blocks of the same series, compacted into one level-2 block.
+    let parts = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    for b in 0..3 {
+        let (mint, maxt) = (base + b * h2, base + (b + 1) * h2);
+        let series = test_series().into_iter().map(|(l, s)| {
+            let s: Vec<(i64, f64)> = s
+                .into_iter()
+                .map(|(t, v)| (t - 1_700_000_000_000 + mint, v))
+                .filter(|&(t, _)| t < maxt)
+                .collect();
+            (l, encode_chunks(&s).unwrap())
+        });
+        let u = BlockWriter::new(parts.path())
+            .write(series, mint, maxt)
+            .unwrap()
+            .unwrap();
+        dirs.push(parts.path().join(u.to_string()));
+    }
+    std::fs::create_dir(parts.path().join("wal")).unwrap();
+    let before = dump(parts.path());
+
+    let merged = tempfile::tempdir().unwrap();
+    std::fs::create_dir(merged.path().join("wal")).unwrap();
+    let compactor =
+        tsdb::compact::LeveledCompactor::new(tsdb::compact::exponential_block_ranges(h2, 3, 3))
+            .unwrap();
+    let u = compactor.compact(merged.path(), &dirs).unwrap().unwrap();
+    let block = Block::open(&merged.path().join(u.to_string())).unwrap();
+    assert_eq!(block.meta().compaction.level, 2);
+    assert_eq!(block.meta().compaction.parents.len(), 3);
+    let after = dump(merged.path());
+    assert!(!before.is_empty());
+    let (mut a, mut b): (Vec<&str>, Vec<&str>) =
+        (before.lines().collect(), after.lines().collect());
+    a.sort_unstable();
+    b.sort_unstable();
+    assert_eq!(a, b);
+}
