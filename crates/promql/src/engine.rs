@@ -1,5 +1,30 @@
 //! The PromQL evaluation engine (mirrors Go's promql/engine.go): instant and range queries
 //! over any `storage::Queryable`, with limits on samples, time, cancellation and concurrency.
+//!
+//! A query opens one querier for its whole time range and selects each selector's series
+//! once; every node is then evaluated for all steps at once (range vectors as sliding
+//! windows over the loaded samples), as Prometheus does.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use model::Labels;
+//! use promql::{Engine, EngineOpts, value::Value};
+//! use storage::{Appendable, MemStorage};
+//!
+//! let db = Arc::new(MemStorage::new());
+//! let mut app = db.appender();
+//! let s = Labels::from_pairs([("__name__", "requests_total"), ("job", "api")]);
+//! for i in 0..=20 {
+//!     app.append(0, &s, i * 15_000, (i * 30) as f64).unwrap();
+//! }
+//! app.commit().unwrap();
+//!
+//! let engine = Engine::new(EngineOpts::default());
+//! let res = engine.instant_query(db, "rate(requests_total[1m])", 300_000).unwrap();
+//! let Value::Vector(v) = res.value else { panic!("a vector") };
+//! assert_eq!(v[0].metric, Labels::from_pairs([("job", "api")]));
+//! assert!((v[0].f - 2.0).abs() < 1e-9);
+//! ```
 
 mod aggregation;
 mod binop;
