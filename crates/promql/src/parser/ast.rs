@@ -531,7 +531,7 @@ impl PartialEq for FillValues {
     fn eq(&self, other: &FillValues) -> bool {
         fn same(a: Option<f64>, b: Option<f64>) -> bool {
             match (a, b) {
-                (Some(a), Some(b)) => a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                (Some(a), Some(b)) => a == b || (a.is_nan() && b.is_nan()),
                 (None, None) => true,
                 _ => false,
             }
@@ -718,7 +718,8 @@ pub struct NumberLiteral {
 
 impl PartialEq for NumberLiteral {
     fn eq(&self, other: &NumberLiteral) -> bool {
-        (self.val.to_bits() == other.val.to_bits() || (self.val.is_nan() && other.val.is_nan()))
+        // IEEE equality (so -0 == 0, which print alike as durations), with NaN == NaN.
+        (self.val == other.val || (self.val.is_nan() && other.val.is_nan()))
             && self.duration == other.duration
     }
 }

@@ -127,6 +127,7 @@ fn printer_matches_go() {
         ("foo - Inf", "foo - +Inf"),
         // Found by fuzzing: an empty selector must print as `{}`.
         ("-info(metric, {})", ""),
+        ("-0m", "0s"),
         (
             "rate(foo[5m])[10m:1m] @ 100 offset 5m",
             "rate(foo[5m])[10m:1m] @ 100.000 offset 5m",
