@@ -405,9 +405,15 @@ fn promtool_dumps_exactly_what_we_wrote() {
     }
     let dir = tempfile::tempdir().unwrap();
     let base = 1_700_000_000_000i64;
+    // Small segments, so that compaction also writes a WAL checkpoint.
+    let opts = Options {
+        wal_segment_size: 32 * 1024,
+        wal_compression: tsdb::wlog::Compression::None,
+        ..Options::default()
+    };
     {
-        let db = Db::open(dir.path(), Options::default()).unwrap();
-        let mut refs = [0u64; 6];
+        let db = Db::open(dir.path(), opts.clone()).unwrap();
+        let mut refs = [0u64; 12];
         // 5 h at 15 s: full chunks in chunks_head/, and a block after compaction.
         for k in 0..1200i64 {
             let mut app = db.appender();
@@ -428,6 +434,11 @@ fn promtool_dumps_exactly_what_we_wrote() {
         }
         db.compact().unwrap();
         assert!(!db.blocks().is_empty());
+        assert!(
+            tsdb::checkpoint::last_checkpoint(&dir.path().join("wal"))
+                .unwrap()
+                .is_some()
+        );
         // Not closed: promtool must cope with the state a crash leaves.
         db.head().mapper_flush_for_tests();
         std::mem::forget(db);
@@ -435,7 +446,7 @@ fn promtool_dumps_exactly_what_we_wrote() {
     let ours = {
         let tmp = copy_fixture(dir.path());
         std::fs::remove_file(tmp.path().join("lock")).unwrap();
-        let db = Db::open(tmp.path(), Options::default()).unwrap();
+        let db = Db::open(tmp.path(), opts).unwrap();
         dump(&db, &any_name())
     };
     std::fs::remove_file(dir.path().join("lock")).unwrap();
@@ -459,8 +470,8 @@ fn promtool_dumps_exactly_what_we_wrote() {
             )
         })
         .collect();
-    assert_eq!(ours.len(), 6);
-    assert_eq!(ours.values().map(Vec::len).sum::<usize>(), 6 * 1200);
+    assert_eq!(ours.len(), 12);
+    assert_eq!(ours.values().map(Vec::len).sum::<usize>(), 12 * 1200);
     let mut theirs = theirs;
     for v in theirs.values_mut() {
         v.sort_unstable();
