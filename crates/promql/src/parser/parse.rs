@@ -76,7 +76,8 @@ pub fn parse_expr_with(input: &str, opts: &ParseOptions) -> Result<Expr, ParseEr
 }
 
 /// Parses a series selector (`foo{job="x"}`, `{__name__=~"a.*"}`) into its matchers, as
-/// the `match[]` parameters of the HTTP API do (Go's `ParseMetricSelector`).
+/// the `match[]` parameters of the HTTP API do (Go's `ParseMetricSelector`). The matcher for
+/// a metric name written before the braces comes last.
 pub fn parse_metric_selector(input: &str) -> Result<Vec<Matcher>, ParseError> {
     let opts = ParseOptions::default();
     let mut p = Parser::new(input, &opts);
@@ -90,12 +91,9 @@ pub fn parse_metric_selector(input: &str) -> Result<Vec<Matcher>, ParseError> {
         _ => return Err(p.unexpected("", "")),
     };
     p.expect_eof()?;
-    let mut e = Expr::VectorSelector(vs);
-    p.check(&mut e)?;
-    match e {
-        Expr::VectorSelector(vs) => Ok(vs.matchers),
-        _ => Ok(Vec::new()),
-    }
+    // Like Go's ParseMetricSelector this does not type-check: `{}` yields no matchers, and
+    // the HTTP API rejects selectors without a non-empty matcher itself.
+    Ok(vs.matchers)
 }
 
 /// Unquotes a PromQL string literal (`"..."`, `'...'` or `` `...` ``) as Go's

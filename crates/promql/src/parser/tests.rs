@@ -747,7 +747,9 @@ fn metric_selectors() {
         [r#"job="a""#, r#""x.y"=~"b|c""#, r#"__name__="foo""#]
     );
     assert!(parse_metric_selector("foo + bar").is_err());
-    assert!(parse_metric_selector("{}").is_err());
+    // As Go's ParseMetricSelector: no type check (the API checks for a non-empty matcher).
+    assert_eq!(parse_metric_selector("{}"), Ok(Vec::new()));
+    assert!(parse_metric_selector("foo offset 5m").is_err());
     assert!(parse_metric_selector("rate(x[5m])").is_err());
 }
 
