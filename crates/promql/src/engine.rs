@@ -1022,6 +1022,39 @@ mod tests {
     }
 
     #[test]
+    fn fused_aggregation_matches_the_materialised_one() {
+        let db = Arc::new(MemStorage::new());
+        let mut app = db.appender();
+        for i in 0..300 {
+            let l = Labels::from_pairs([
+                ("__name__", "y_total"),
+                ("i", &i.to_string()),
+                ("g", &(i % 3).to_string()),
+            ]);
+            for t in 0..=60 {
+                app.append(0, &l, t * 10_000, (t * (i % 7 + 1)) as f64 * 1.1)
+                    .expect("append");
+            }
+        }
+        app.commit().expect("commit");
+        let engine = Engine::new(EngineOpts::default());
+        // Few groups (fused) and more groups than the fused path keeps (fallback).
+        for grouping in ["g", "i"] {
+            for op in ["sum", "avg", "count", "min", "max", "group"] {
+                let fused = format!("{op} by ({grouping}) (rate(y_total[1m]))");
+                let plain = format!("{op} by ({grouping}) (rate(y_total[1m]) + 0)");
+                let a = engine
+                    .range_query(db.clone(), &fused, 60_000, 600_000, 20_000)
+                    .expect("fused");
+                let b = engine
+                    .range_query(db.clone(), &plain, 60_000, 600_000, 20_000)
+                    .expect("plain");
+                assert_eq!(a.value, b.value, "{fused}");
+            }
+        }
+    }
+
+    #[test]
     fn range_query_rejects_range_vectors() {
         let engine = Engine::new(EngineOpts::default());
         let err = engine

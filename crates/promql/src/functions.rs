@@ -12,7 +12,9 @@ pub(crate) use quantile::quantile;
 use quantile::{Bucket, bucket_fraction, bucket_quantile};
 
 use crate::engine::Evaluator;
-use crate::engine::eval::{LoadedSeries, RangeSeries, Val, contains_same_labelset, drop_metadata};
+use crate::engine::eval::{
+    LoadedSeries, RangeArg, RangeSeries, Val, contains_same_labelset, drop_metadata,
+};
 use crate::parser::{Call, Expr, PosRange};
 use crate::value::{FPoint, Matrix, Sample, Series, Vector};
 use crate::{Error, Result};
@@ -226,7 +228,63 @@ struct VecFnState {
     buckets: HashMap<u64, (Labels, Vec<Bucket>)>,
 }
 
-fn range_function_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix> {
+/// Whether `sum`/`avg`/`count`/`min`/`max`/`group` over this call can consume its series one
+/// at a time instead of materialising the whole matrix: a range function (other than
+/// `absent_over_time`) over a plain range selector.
+pub(crate) fn fusable_range_call(c: &Call) -> Option<usize> {
+    if !RANGE_FUNCTIONS.contains(&c.func.name) || c.func.name == "absent_over_time" {
+        return None;
+    }
+    let mi = c
+        .args
+        .iter()
+        .position(|a| matches!(unwrap_arg(a), Expr::MatrixSelector(_) | Expr::Subquery(_)))?;
+    match unwrap_arg(&c.args[mi]) {
+        Expr::MatrixSelector(ms)
+            if !ms.vector_selector.anchored && !ms.vector_selector.smoothed =>
+        {
+            Some(mi)
+        }
+        _ => None,
+    }
+}
+
+/// Streams the output series of a range-function call to `sink` (which returns `false` to
+/// stop early).
+pub(crate) fn for_each_range_output(
+    ev: &mut Evaluator<'_>,
+    c: &Call,
+    mi: usize,
+    sink: &mut dyn FnMut(&mut Evaluator<'_>, Series) -> Result<bool>,
+) -> Result<()> {
+    let (spec, ra) = prepare_range_call(ev, c, mi)?;
+    match &ra.series {
+        RangeSeries::Selector(vs) => {
+            ev.for_each_series(vs, &mut |ev, labels, _, live| match range_series(
+                ev, &spec, labels, live,
+            )? {
+                Some(s) => sink(ev, s),
+                None => Ok(true),
+            })
+        }
+        RangeSeries::Evaluated(m) => {
+            for series in m {
+                if let Some(s) = range_series(ev, &spec, &series.metric, &series.floats)?
+                    && !sink(ev, s)?
+                {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn prepare_range_call<'c>(
+    ev: &mut Evaluator<'_>,
+    c: &'c Call,
+    mi: usize,
+) -> Result<(RangeSpec<'c>, RangeArg)> {
     let name = c.func.name;
     // Non-matrix arguments are scalars: one value per step.
     let mut scalar_args: Vec<Vec<f64>> = Vec::new();
@@ -270,36 +328,31 @@ fn range_function_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Ma
         }
     }
     let drop_name = name != "last_over_time" && name != "first_over_time";
-    let spec = RangeSpec {
-        name,
-        scalar_args,
-        timestamp: ra.timestamp,
-        offset: ra.offset,
-        range: ra.range,
-        anchored: ra.anchored,
-        smoothed: ra.smoothed,
-        drop_name,
-        arg_pos: c.args.get(mi).map_or(c.pos, Expr::pos),
-        first_arg_pos: c.args.first().map_or(c.pos, Expr::pos),
-    };
+    Ok((
+        RangeSpec {
+            name,
+            scalar_args,
+            timestamp: ra.timestamp,
+            offset: ra.offset,
+            range: ra.range,
+            anchored: ra.anchored,
+            smoothed: ra.smoothed,
+            drop_name,
+            arg_pos: c.args.get(mi).map_or(c.pos, Expr::pos),
+            first_arg_pos: c.args.first().map_or(c.pos, Expr::pos),
+        },
+        ra,
+    ))
+}
+
+fn range_function_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Matrix> {
+    let name = c.func.name;
+    let drop_name = name != "last_over_time" && name != "first_over_time";
     let mut mat = Vec::new();
-    match &ra.series {
-        RangeSeries::Selector(vs) => {
-            ev.for_each_series(vs, &mut |ev, labels, _, live| {
-                if let Some(s) = range_series(ev, &spec, labels, live)? {
-                    mat.push(s);
-                }
-                Ok(())
-            })?;
-        }
-        RangeSeries::Evaluated(m) => {
-            for series in m {
-                if let Some(s) = range_series(ev, &spec, &series.metric, &series.floats)? {
-                    mat.push(s);
-                }
-            }
-        }
-    }
+    for_each_range_output(ev, c, mi, &mut |_, s| {
+        mat.push(s);
+        Ok(true)
+    })?;
     if name == "absent_over_time" {
         let steps = ev.num_steps();
         if mat.iter().any(|s| s.floats.len() == steps) {

@@ -1,11 +1,11 @@
 //! Aggregation operators (sum, avg, count, topk, quantile, count_values, limitk, ...).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use model::{Labels, LabelsBuilder};
 
 use super::eval::Evaluator;
-use crate::functions::{format_go_float, go_g, kahan_inc, quantile};
+use crate::functions::{self, format_go_float, go_g, kahan_inc, quantile};
 use crate::parser::{AggregateExpr, AggregateOp, Expr};
 use crate::value::{FPoint, Matrix, Sample, Series, Vector};
 use crate::{Error, Result};
@@ -149,12 +149,118 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
         });
     }
     let original = ev.current_samples;
+    if let Some(result) = try_fused(ev, a, &grouping)? {
+        let total: usize = result.iter().map(|s| s.floats.len()).sum();
+        ev.current_samples = original + total;
+        return Ok(result);
+    }
     let mut params = eval_params(ev, a.param.as_deref())?;
     let input = ev.eval_matrix(&a.expr)?;
     let result = range_eval_agg(ev, a, &grouping, input, &mut params)?;
     let total: usize = result.iter().map(|s| s.floats.len()).sum();
     ev.current_samples = original + total;
     Ok(result)
+}
+
+/// Above this many groups the fused path gives up (its per-group state grows with the
+/// number of steps) and the aggregation runs on the materialised input instead.
+const FUSE_MAX_GROUPS: usize = 256;
+
+/// `sum`, `avg`, `count`, `min`, `max` and `group` over a range function of a plain range
+/// selector: folds each input series into the groups as soon as it is computed, so the
+/// input matrix is never held in memory. Values are added in the same series order as in
+/// the unfused evaluation, so results are identical. `None` when not applicable.
+fn try_fused(
+    ev: &mut Evaluator<'_>,
+    a: &AggregateExpr,
+    grouping: &[String],
+) -> Result<Option<Matrix>> {
+    if !matches!(
+        a.op,
+        AggregateOp::Sum
+            | AggregateOp::Avg
+            | AggregateOp::Count
+            | AggregateOp::Min
+            | AggregateOp::Max
+            | AggregateOp::Group
+    ) {
+        return Ok(None);
+    }
+    let Expr::Call(c) = a.expr.unwrap_parens() else {
+        return Ok(None);
+    };
+    let Some(mi) = functions::fusable_range_call(c) else {
+        return Ok(None);
+    };
+    let steps = ev.num_steps();
+    let (start, interval) = (ev.start, ev.interval);
+    let delayed = ev.delayed_name_removal;
+    let (op, without) = (a.op, a.without);
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, Vec<Group>)> = Vec::new();
+    let mut seen: HashSet<u64> = HashSet::new();
+    let (mut aborted, mut dup) = (false, false);
+    functions::for_each_range_output(ev, c, mi, &mut |_, s| {
+        if !delayed && !seen.insert(s.metric.hash()) {
+            dup = true;
+            return Ok(false);
+        }
+        let key = grouping_key(&s.metric, grouping, without);
+        let gi = match index.get(&key) {
+            Some(&i) => i,
+            None => {
+                if groups.len() >= FUSE_MAX_GROUPS {
+                    aborted = true;
+                    return Ok(false);
+                }
+                index.insert(key, groups.len());
+                groups.push((
+                    grouping_labels(&s.metric, grouping, without),
+                    vec![Group::default(); steps],
+                ));
+                groups.len() - 1
+            }
+        };
+        let g = &mut groups[gi].1;
+        for p in &s.floats {
+            let step = usize::try_from((p.t - start) / interval).unwrap_or(usize::MAX);
+            if let Some(gr) = g.get_mut(step) {
+                group_add(gr, op, p.f, s.drop_name);
+            }
+        }
+        Ok(true)
+    })?;
+    if dup {
+        return Err(Error::Eval(
+            "vector cannot contain metrics with the same labelset".into(),
+        ));
+    }
+    if aborted {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (metric, g) in groups {
+        let mut floats = Vec::new();
+        let mut drop_name = false;
+        for (i, gr) in g.iter().enumerate() {
+            if gr.seen {
+                floats.push(FPoint {
+                    t: start + i as i64 * interval,
+                    f: group_value(gr, op, f64::NAN),
+                });
+                drop_name = gr.drop_name;
+            }
+        }
+        if !floats.is_empty() {
+            out.push(Series {
+                metric,
+                floats,
+                drop_name,
+            });
+        }
+    }
+    ev.add_samples(0)?;
+    Ok(Some(out))
 }
 
 fn count_values(vec: &Vector, grouping: &[String], without: bool, label: &str, out: &mut Vector) {
@@ -446,112 +552,121 @@ fn aggregation(
         let Some(f) = next_value(series, &mut cursors[si], ts) else {
             continue;
         };
-        let group = &mut groups[series_to_group[si]];
-        if !group.seen {
-            *group = Group {
-                seen: true,
-                float_value: f,
-                float_mean: f,
-                group_count: 1.0,
-                drop_name: series.drop_name,
-                ..Group::default()
-            };
-            match op {
-                AggregateOp::Stddev | AggregateOp::Stdvar => {
-                    group.float_value = if f.is_nan() || f.is_infinite() {
-                        f64::NAN
-                    } else {
-                        0.0
-                    };
-                }
-                AggregateOp::Quantile => {
-                    group.heap = vec![Sample {
-                        metric: Labels::empty(),
-                        t: 0,
-                        f,
-                        drop_name: false,
-                    }];
-                }
-                AggregateOp::Group => group.float_value = 1.0,
-                _ => {}
-            }
-            continue;
-        }
-        if series.drop_name {
-            group.drop_name = true;
-        }
-        match op {
-            AggregateOp::Sum => {
-                (group.float_value, group.kahan_c) = kahan_inc(f, group.float_value, group.kahan_c);
-            }
-            AggregateOp::Avg => {
-                group.group_count += 1.0;
-                if !group.incremental_mean {
-                    let (nv, nc) = kahan_inc(f, group.float_value, group.kahan_c);
-                    if !nv.is_infinite() {
-                        group.float_value = nv;
-                        group.kahan_c = nc;
-                        continue;
-                    }
-                    group.incremental_mean = true;
-                    group.float_mean = group.float_value / (group.group_count - 1.0);
-                    group.kahan_c /= group.group_count - 1.0;
-                }
-                let qq = (group.group_count - 1.0) / group.group_count;
-                (group.float_mean, group.kahan_c) = kahan_inc(
-                    f / group.group_count,
-                    qq * group.float_mean,
-                    qq * group.kahan_c,
-                );
-            }
-            AggregateOp::Group => {}
-            AggregateOp::Max if group.float_value < f || group.float_value.is_nan() => {
-                group.float_value = f;
-            }
-            AggregateOp::Min if group.float_value > f || group.float_value.is_nan() => {
-                group.float_value = f;
-            }
-            AggregateOp::Count => group.group_count += 1.0,
-            AggregateOp::Stddev | AggregateOp::Stdvar => {
-                group.group_count += 1.0;
-                let delta = f - group.float_mean;
-                group.float_mean += delta / group.group_count;
-                group.float_value += delta * (f - group.float_mean);
-            }
-            AggregateOp::Quantile => group.heap.push(Sample {
-                metric: Labels::empty(),
-                t: 0,
-                f,
-                drop_name: false,
-            }),
-            _ => {}
-        }
+        group_add(&mut groups[series_to_group[si]], op, f, series.drop_name);
     }
     for (ri, g) in groups.iter_mut().enumerate() {
         if !g.seen {
             continue;
         }
-        let v = match op {
-            AggregateOp::Avg => {
-                if g.incremental_mean {
-                    g.float_mean + g.kahan_c
-                } else {
-                    g.float_value / g.group_count + g.kahan_c / g.group_count
-                }
-            }
-            AggregateOp::Count => g.group_count,
-            AggregateOp::Stdvar => g.float_value / g.group_count,
-            AggregateOp::Stddev => (g.float_value / g.group_count).sqrt(),
-            AggregateOp::Quantile => {
-                let mut vals: Vec<f64> = g.heap.iter().map(|s| s.f).collect();
-                quantile(q, &mut vals)
-            }
-            AggregateOp::Sum => g.float_value + g.kahan_c,
-            _ => g.float_value,
-        };
+        let v = group_value(g, op, q);
         let s = &mut result[ri];
         s.floats.push(FPoint { t: ts, f: v });
         s.drop_name = g.drop_name;
+    }
+}
+
+/// Adds one value to a group (one step of Go's `aggregation` loop body).
+fn group_add(group: &mut Group, op: AggregateOp, f: f64, drop_name: bool) {
+    if !group.seen {
+        *group = Group {
+            seen: true,
+            float_value: f,
+            float_mean: f,
+            group_count: 1.0,
+            drop_name,
+            ..Group::default()
+        };
+        match op {
+            AggregateOp::Stddev | AggregateOp::Stdvar => {
+                group.float_value = if f.is_nan() || f.is_infinite() {
+                    f64::NAN
+                } else {
+                    0.0
+                };
+            }
+            AggregateOp::Quantile => {
+                group.heap = vec![Sample {
+                    metric: Labels::empty(),
+                    t: 0,
+                    f,
+                    drop_name: false,
+                }];
+            }
+            AggregateOp::Group => group.float_value = 1.0,
+            _ => {}
+        }
+        return;
+    }
+    if drop_name {
+        group.drop_name = true;
+    }
+    match op {
+        AggregateOp::Sum => {
+            (group.float_value, group.kahan_c) = kahan_inc(f, group.float_value, group.kahan_c);
+        }
+        AggregateOp::Avg => {
+            group.group_count += 1.0;
+            if !group.incremental_mean {
+                let (nv, nc) = kahan_inc(f, group.float_value, group.kahan_c);
+                if !nv.is_infinite() {
+                    group.float_value = nv;
+                    group.kahan_c = nc;
+                    return;
+                }
+                group.incremental_mean = true;
+                group.float_mean = group.float_value / (group.group_count - 1.0);
+                group.kahan_c /= group.group_count - 1.0;
+            }
+            let qq = (group.group_count - 1.0) / group.group_count;
+            (group.float_mean, group.kahan_c) = kahan_inc(
+                f / group.group_count,
+                qq * group.float_mean,
+                qq * group.kahan_c,
+            );
+        }
+        AggregateOp::Group => {}
+        AggregateOp::Max if group.float_value < f || group.float_value.is_nan() => {
+            group.float_value = f;
+        }
+        AggregateOp::Min if group.float_value > f || group.float_value.is_nan() => {
+            group.float_value = f;
+        }
+        AggregateOp::Count => group.group_count += 1.0,
+        AggregateOp::Stddev | AggregateOp::Stdvar => {
+            group.group_count += 1.0;
+            let delta = f - group.float_mean;
+            group.float_mean += delta / group.group_count;
+            group.float_value += delta * (f - group.float_mean);
+        }
+        AggregateOp::Quantile => group.heap.push(Sample {
+            metric: Labels::empty(),
+            t: 0,
+            f,
+            drop_name: false,
+        }),
+        _ => {}
+    }
+}
+
+/// The aggregated value of a group at the end of a step.
+fn group_value(g: &Group, op: AggregateOp, q: f64) -> f64 {
+    match op {
+        AggregateOp::Avg => {
+            if g.incremental_mean {
+                g.float_mean + g.kahan_c
+            } else {
+                g.float_value / g.group_count + g.kahan_c / g.group_count
+            }
+        }
+        AggregateOp::Count => g.group_count,
+        AggregateOp::Stdvar => g.float_value / g.group_count,
+        AggregateOp::Stddev => (g.float_value / g.group_count).sqrt(),
+        AggregateOp::Quantile => {
+            let mut vals: Vec<f64> = g.heap.iter().map(|s| s.f).collect();
+            quantile(q, &mut vals)
+        }
+        AggregateOp::Sum => g.float_value + g.kahan_c,
+        _ => g.float_value,
     }
 }
 

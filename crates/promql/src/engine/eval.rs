@@ -77,9 +77,9 @@ pub(crate) type StepFn<'f, 'a> =
     dyn FnMut(&mut Evaluator<'a>, &[Vector], &[Vec<usize>], i64, &mut Vector) -> Result<()> + 'f;
 
 /// The per-series callback of [`Evaluator::for_each_series`]: labels, all points, points
-/// without staleness markers.
+/// without staleness markers. Returning `Ok(false)` stops the iteration.
 pub(crate) type SeriesFn<'f, 'a> =
-    dyn FnMut(&mut Evaluator<'a>, &Labels, &[FPoint], &[FPoint]) -> Result<()> + 'f;
+    dyn FnMut(&mut Evaluator<'a>, &Labels, &[FPoint], &[FPoint]) -> Result<bool> + 'f;
 
 /// Evaluates expressions over the steps `start..=end` every `interval` ms.
 pub(crate) struct Evaluator<'a> {
@@ -442,15 +442,18 @@ impl<'a> Evaluator<'a> {
             self.ctx
                 .total_samples
                 .set(self.ctx.total_samples.get() + all.len() as u64);
-            if stale {
+            let go_on = if stale {
                 live.extend(
                     all.iter()
                         .copied()
                         .filter(|p| !model::value::is_stale_nan(p.f)),
                 );
-                f(self, series.labels(), &all, &live)?;
+                f(self, series.labels(), &all, &live)?
             } else {
-                f(self, series.labels(), &all, &all)?;
+                f(self, series.labels(), &all, &all)?
+            };
+            if !go_on {
+                break;
             }
         }
         for w in set.warnings() {
@@ -473,7 +476,7 @@ impl<'a> Evaluator<'a> {
                 live: live.to_vec(),
                 all: has_stale.then(|| all.to_vec()),
             });
-            Ok(())
+            Ok(true)
         })?;
         let rc = Rc::new(out);
         self.ctx.cache.borrow_mut().insert(id, rc.clone());
@@ -514,7 +517,7 @@ impl<'a> Evaluator<'a> {
                     drop_name: false,
                 });
             }
-            Ok(())
+            Ok(true)
         })?;
         Ok(mat)
     }

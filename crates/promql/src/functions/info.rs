@@ -206,7 +206,7 @@ fn fetch_info_series(
                 drop_name: false,
             });
         }
-        Ok(())
+        Ok(true)
     })?;
     Ok(out)
 }
