@@ -137,6 +137,33 @@ impl BitReader {
         })
     }
 
+    /// Reads the delta-of-delta prefix of the XOR encoding: up to four bits, stopping after
+    /// the first zero. Returns it as `0b0`, `0b10`, `0b110`, `0b1110` or `0b1111`.
+    #[inline]
+    pub(crate) fn read_dod_prefix(&mut self, data: &[u8]) -> Option<u8> {
+        if self.valid >= 4 {
+            let peek = ((self.buffer >> (self.valid - 4)) & 0xf) as u8;
+            let ones = (peek << 4).leading_ones().min(4) as u8;
+            self.valid -= (ones + 1).min(4);
+            return Some(match ones {
+                0 => 0b0,
+                1 => 0b10,
+                2 => 0b110,
+                3 => 0b1110,
+                _ => 0b1111,
+            });
+        }
+        let mut prefix = 0u8;
+        for _ in 0..4 {
+            prefix <<= 1;
+            if !self.read_bit(data)? {
+                break;
+            }
+            prefix |= 1;
+        }
+        Some(prefix)
+    }
+
     /// Reads a Go `binary.Uvarint` byte by byte.
     pub(crate) fn read_uvarint(&mut self, data: &[u8]) -> Option<u64> {
         let mut x = 0u64;

@@ -368,17 +368,9 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
             return self.read_value();
         }
         // The delta-of-delta's prefix: up to four bits, stopping at the first zero.
-        let mut prefix = 0u8;
-        for _ in 0..4 {
-            prefix <<= 1;
-            let Some(bit) = self.br.read_bit(data) else {
-                return self.fail("a timestamp prefix");
-            };
-            if !bit {
-                break;
-            }
-            prefix |= 1;
-        }
+        let Some(prefix) = self.br.read_dod_prefix(data) else {
+            return self.fail("a timestamp prefix");
+        };
         let dod: i64 = match prefix {
             0b0 => 0,
             0b1111 => match self.br.read_bits(data, 64) {
