@@ -134,6 +134,8 @@ pub(crate) struct Settings {
     pub(crate) tsdb: tsdb::db::Options,
     /// The retention as `/api/v1/status/runtimeinfo` shows it.
     pub(crate) retention_text: String,
+    /// Neither retention flag was given, so the default time retention applies.
+    pub(crate) retention_defaulted: bool,
     pub(crate) engine: promql::EngineOpts,
     pub(crate) log_level: tracing::Level,
     pub(crate) log_format: LogFormat,
@@ -251,6 +253,7 @@ impl Flags {
             })
             .transpose()?;
         let mut tsdb = tsdb::db::Options::default();
+        let retention_defaulted = retention_time.is_none() && retention_size.is_none();
         let (time, size) = match (retention_time, retention_size) {
             (None, None) => (
                 Some(duration_flag(
@@ -301,6 +304,7 @@ impl Flags {
             tsdb_path: self.tsdb_path,
             tsdb,
             retention_text,
+            retention_defaulted,
             engine,
             log_level,
             log_format,

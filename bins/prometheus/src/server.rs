@@ -49,8 +49,11 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     for feature in &settings.unknown_features {
         tracing::warn!(option = %feature, "Unknown option for --enable-feature");
     }
-    if settings.tsdb.retention_duration > 0 && settings.tsdb.max_bytes == 0 {
-        tracing::info!(duration = %settings.retention_text, "TSDB retention");
+    if settings.retention_defaulted {
+        tracing::info!(
+            duration = %settings.retention_text,
+            "No time or size retention was set so using the default time retention"
+        );
     }
 
     // Throw an error for an invalid config before starting any component.
