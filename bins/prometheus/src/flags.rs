@@ -21,7 +21,7 @@ pub(crate) struct Flags {
     #[arg(long = "config.file", default_value = "prometheus.yml")]
     config_file: PathBuf,
 
-    /// Address to listen on for UI, API, and telemetry.
+    /// Address to listen on for UI, API, and telemetry. Can be repeated.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     listen_addresses: Vec<String>,
 
@@ -126,7 +126,7 @@ pub(crate) enum LogFormat {
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) config_file: PathBuf,
-    pub(crate) listen_address: String,
+    pub(crate) listen_addresses: Vec<String>,
     pub(crate) route_prefix: String,
     pub(crate) enable_lifecycle: bool,
     pub(crate) enable_admin_api: bool,
@@ -179,12 +179,8 @@ impl Flags {
                 "--web.enable-remote-write-receiver: the remote write receiver is not available yet in this server"
             );
         }
-        let listen_address = match self.listen_addresses.as_slice() {
-            [one] => one.clone(),
-            _ => bail!(
-                "--web.listen-address: listening on more than one address is not available yet in this server"
-            ),
-        };
+        // clap replaces the default when the flag is given, so this is never empty.
+        let listen_addresses = self.listen_addresses.clone();
 
         let mut engine = promql::EngineOpts {
             timeout: duration_flag("query.timeout", &self.query_timeout)?.to_std(),
@@ -297,7 +293,7 @@ impl Flags {
         let flag_values = self.values();
         Ok(Settings {
             config_file: self.config_file,
-            listen_address,
+            listen_addresses,
             route_prefix,
             enable_lifecycle: self.enable_lifecycle,
             enable_admin_api: self.enable_admin_api,
@@ -406,7 +402,7 @@ mod tests {
     fn defaults_are_prometheuss() {
         let s = parse(&[]).unwrap();
         assert_eq!(s.config_file, PathBuf::from("prometheus.yml"));
-        assert_eq!(s.listen_address, "0.0.0.0:9090");
+        assert_eq!(s.listen_addresses, ["0.0.0.0:9090"]);
         assert_eq!(s.tsdb_path, PathBuf::from("data/"));
         assert_eq!(s.route_prefix, "/");
         assert_eq!(s.engine.timeout.as_secs(), 120);
@@ -432,7 +428,7 @@ mod tests {
             "--log.format=json",
         ])
         .unwrap();
-        assert_eq!(s.listen_address, "127.0.0.1:1234");
+        assert_eq!(s.listen_addresses, ["127.0.0.1:1234"]);
         assert!(s.enable_lifecycle);
         assert_eq!(s.tsdb.retention_duration, 0);
         assert_eq!(s.tsdb.max_bytes, 512 << 20);

@@ -87,10 +87,15 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         quit: quit.clone(),
         reload: reload_tx,
     });
-    let listener = web::listen(&settings.listen_address)
-        .await
-        .context("starting the web server")?;
-    tracing::info!(address = %settings.listen_address, "Start listening for connections");
+    let mut listeners = Vec::with_capacity(settings.listen_addresses.len());
+    for address in &settings.listen_addresses {
+        listeners.push(
+            web::listen(address)
+                .await
+                .context("starting the web server")?,
+        );
+        tracing::info!(address = %address, "Start listening for connections");
+    }
 
     // Reloaders, applied in this order on every (re)load. Only the web handler takes the
     // configuration so far; discovery, scrape, rules and notifier join when they exist.
@@ -262,15 +267,23 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         );
     }
     {
-        // Web handler: stops accepting, then lets open requests finish.
+        // Web handler: stops accepting, then lets open requests finish. One server per
+        // --web.listen-address, all sharing the handler.
         let shutdown = CancellationToken::new();
         let interrupt = shutdown.clone();
         group.add(
             "web handler",
             async move {
-                web::serve(listener, handler, shutdown)
-                    .await
-                    .context("web handler")
+                let mut servers = tokio::task::JoinSet::new();
+                for listener in listeners {
+                    servers.spawn(web::serve(listener, handler.clone(), shutdown.clone()));
+                }
+                while let Some(done) = servers.join_next().await {
+                    // The first server to stop (or fail) stops the others.
+                    shutdown.cancel();
+                    done.context("web handler task")?.context("web handler")?;
+                }
+                Ok(())
             },
             move |_: &anyhow::Result<()>| {
                 interrupt.cancel();

@@ -48,31 +48,8 @@ impl Prometheus {
         }
     }
 
-    /// Sends one HTTP/1.1 request and returns (status, body); `None` if the server is not
-    /// accepting connections (yet).
     fn request(&self, method: &str, path: &str) -> Option<(u16, String)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).ok()?;
-        let (head, body) = raw.split_once("\r\n\r\n")?;
-        let status = head.split(' ').nth(1)?.parse().ok()?;
-        let chunked = head
-            .lines()
-            .any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
-        let body = if chunked {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        };
-        Some((status, body))
+        http(self.port, method, path)
     }
 
     fn get(&self, path: &str) -> (u16, String) {
@@ -124,6 +101,33 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends one HTTP/1.1 request and returns (status, body); `None` if the server is not
+/// accepting connections (yet).
+fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let chunked = head
+        .lines()
+        .any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Some((status, body))
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -240,6 +244,23 @@ fn broken_reload_keeps_the_old_config_and_quit_exits_zero() {
     );
     let status = p.wait_exit(Duration::from_secs(5));
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn listens_on_every_listen_address() {
+    let second = free_port();
+    let mut p = Prometheus::start(
+        &example_config(),
+        &[&format!("--web.listen-address=127.0.0.1:{second}")],
+    );
+    p.wait_ready();
+    let (status, body) = http(second, "GET", "/-/healthy").expect("second address answers");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "Prometheus Server is Healthy.\n")
+    );
+    p.signal("INT");
+    assert_eq!(p.wait_exit(Duration::from_secs(5)).code(), Some(0));
 }
 
 #[test]
