@@ -71,7 +71,6 @@ pub fn project_testdata(relative: &str) -> PathBuf {
 /// Whether an executable is on `PATH` (for tests that drive a real peer such as Debian's
 /// `promtool`).
 pub fn have_command(name: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(name).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
 }

@@ -531,8 +531,14 @@ fn yaml_defaults_and_validation() {
 
     let bad = [
         ("action: foo\n", "unknown relabel action \"foo\""),
-        ("action:\ntarget_label: x\n", "relabel action cannot be empty"),
-        ("action: null\ntarget_label: x\n", "relabel action cannot be empty"),
+        (
+            "action:\ntarget_label: x\n",
+            "relabel action cannot be empty",
+        ),
+        (
+            "action: null\ntarget_label: x\n",
+            "relabel action cannot be empty",
+        ),
         ("target_label: x\nbogus: 1\n", "bogus"),
         ("target_label: x\nregex: '('\n", "missing closing )"),
         (
