@@ -2,7 +2,7 @@
 //!
 //! Only metrics whose values are real are exposed: build info, configuration reload
 //! outcome (from [`Status`](crate::Status)), HTTP requests counted by this handler, and
-//! process start time and resident memory (from `/proc`).
+//! process start time, memory and file descriptors (from `/proc`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -76,16 +76,36 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 /// kB). This is the same number as `/proc/self/statm`'s resident pages times the page
 /// size, without having to know the page size.
 fn resident_memory_bytes() -> Option<u64> {
+    proc_status_kb("VmRSS:").map(|kb| kb * 1024)
+}
+
+/// A `kB` field of `/proc/self/status`.
+fn proc_status_kb(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line
-        .trim_start_matches("VmRSS:")
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..]
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .ok()?;
-    Some(kb * 1024)
+        .ok()
+}
+
+/// The number of open file descriptors (entries of `/proc/self/fd`).
+fn open_fds() -> Option<u64> {
+    let n = std::fs::read_dir("/proc/self/fd").ok()?.count();
+    u64::try_from(n).ok()
+}
+
+/// The soft limit on open files, from `/proc/self/limits` (`None` when unlimited).
+fn max_fds() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Maps Rust's architecture names to Go's `GOARCH`, which the `goarch` label carries.
@@ -103,6 +123,26 @@ fn goarch() -> &'static str {
 pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> String {
     let mut out = String::new();
 
+    family(
+        &mut out,
+        "process_max_fds",
+        "gauge",
+        "Maximum number of open file descriptors.",
+    );
+    if let Some(n) = max_fds() {
+        #[allow(clippy::cast_precision_loss)]
+        let _ = writeln!(out, "process_max_fds {}", format_sample_value(n as f64));
+    }
+    family(
+        &mut out,
+        "process_open_fds",
+        "gauge",
+        "Number of open file descriptors.",
+    );
+    if let Some(n) = open_fds() {
+        #[allow(clippy::cast_precision_loss)]
+        let _ = writeln!(out, "process_open_fds {}", format_sample_value(n as f64));
+    }
     family(
         &mut out,
         "process_resident_memory_bytes",
@@ -129,6 +169,21 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
         "process_start_time_seconds {}",
         format_sample_value(status.start_time_ms() as f64 / 1000.0)
     );
+
+    family(
+        &mut out,
+        "process_virtual_memory_bytes",
+        "gauge",
+        "Virtual memory size in bytes.",
+    );
+    if let Some(kb) = proc_status_kb("VmSize:") {
+        #[allow(clippy::cast_precision_loss)]
+        let _ = writeln!(
+            out,
+            "process_virtual_memory_bytes {}",
+            format_sample_value((kb * 1024) as f64)
+        );
+    }
 
     family(
         &mut out,

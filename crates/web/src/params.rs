@@ -244,10 +244,11 @@ mod tests {
             "invalid parameter \"limit\": strconv.Atoi: parsing \"abc\": invalid syntax"
         );
         assert_eq!(hint_limit(5), 6);
-        // The parser already refuses selectors that match everything, as Go's does.
-        assert_eq!(
-            parse_matchers(&["{job=~\".*\"}"]).unwrap_err(),
-            "1:1: parse error: vector selector must contain at least one non-empty matcher"
+        // Either the parser or this check refuses selectors that match everything.
+        let err = parse_matchers(&["{job=~\".*\"}"]).unwrap_err();
+        assert!(
+            err.ends_with("must contain at least one non-empty matcher"),
+            "{err}"
         );
         assert_eq!(parse_matchers(&["up", "{job=\"a\"}"]).unwrap().len(), 2);
     }
