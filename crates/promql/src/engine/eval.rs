@@ -606,6 +606,11 @@ impl<'a> Evaluator<'a> {
         } else {
             self.no_step_subquery_interval
         };
+        if interval <= 0 {
+            return Err(Error::Eval(format!(
+                "subquery step must be positive, got {interval}ms"
+            )));
+        }
         let (base_start, base_end) = match sq.timestamp {
             Some(t) => (t, t),
             None => (self.start, self.end),
