@@ -356,15 +356,32 @@ impl Handler {
                 );
                 (Some("/metrics"), resp)
             }
-            Page::Federate if head_or_get => (
-                Some("/federate"),
-                not_ready(ready).unwrap_or_else(|| {
-                    text(
-                        StatusCode::NOT_IMPLEMENTED,
-                        "federation is not available yet in this server\n",
-                    )
-                }),
-            ),
+            Page::Federate if head_or_get => {
+                if let Some(resp) = not_ready(ready) {
+                    return (Some("/federate"), resp);
+                }
+                let form = match read_form(req).await {
+                    Ok(form) => form,
+                    Err(err) => {
+                        return (
+                            Some("/federate"),
+                            text(StatusCode::BAD_REQUEST, err.message),
+                        );
+                    }
+                };
+                let resp = match crate::federate::federate(&self.inner, &form).await {
+                    Ok(body) => {
+                        let mut resp = text(StatusCode::OK, body);
+                        resp.headers_mut().insert(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                        );
+                        resp
+                    }
+                    Err((status, message)) => text(status, message),
+                };
+                (Some("/federate"), resp)
+            }
             Page::Api(rest) => match api::route(&method, &rest) {
                 Route::NotFound => (None, text(StatusCode::NOT_FOUND, "404 page not found\n")),
                 Route::MethodNotAllowed => (

@@ -8,6 +8,8 @@
 //! (`1435781451.781`), sample values as Go-formatted strings (`"+Inf"`), parameters parsed
 //! as Go parses them (RFC 3339 or unix seconds, durations or float seconds).
 //!
+//! `/federate` serves the latest sample of every matching series in the text format.
+//!
 //! Main types:
 //! - [`Handler`], built from [`Options`] (the storage and engine it queries, flags, build
 //!   info, the lifecycle channels): [`Handler::handle`] answers one request, in process.
@@ -17,7 +19,7 @@
 //! - [`ApiError`] / [`ErrorType`] and the crate's [`Error`].
 //!
 //! Endpoints of features the server does not have yet (targets, rules, alerts, metadata,
-//! exemplars, TSDB admin, remote read, federation) answer
+//! exemplars, TSDB admin, remote read) answer
 //! `501 {"status":"error","errorType":"unavailable","error":"... is not available yet ..."}`
 //! instead of made-up data.
 //!
@@ -63,6 +65,7 @@
 
 mod api;
 mod error;
+mod federate;
 mod handler;
 mod json;
 mod metrics;

@@ -30,22 +30,28 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 /// - `up{instance="y",job="b"}`: 0 at 1s, 1 at 2s;
 /// - `go_goroutines{job="a"}`: 42.5 at 1s.
 fn server(lifecycle: bool) -> Server {
+    server_with(lifecycle, 0, "")
+}
+
+/// [`server`] with the samples shifted by `offset_ms` and `extra_config` appended to the
+/// configuration's `global` block.
+fn server_with(lifecycle: bool, offset_ms: i64, extra_global: &str) -> Server {
     let db = Arc::new(MemStorage::new());
     let mut app = db.appender();
     let x = labels(&[("__name__", "up"), ("instance", "x"), ("job", "a")]);
     let y = labels(&[("__name__", "up"), ("instance", "y"), ("job", "b")]);
     let g = labels(&[("__name__", "go_goroutines"), ("job", "a")]);
-    app.append(0, &x, 1_000, 1.0).unwrap();
-    app.append(0, &x, 2_000, 1.0).unwrap();
-    app.append(0, &y, 1_000, 0.0).unwrap();
-    app.append(0, &y, 2_000, 1.0).unwrap();
-    app.append(0, &g, 1_000, 42.5).unwrap();
+    app.append(0, &x, offset_ms + 1_000, 1.0).unwrap();
+    app.append(0, &x, offset_ms + 2_000, 1.0).unwrap();
+    app.append(0, &y, offset_ms + 1_000, 0.0).unwrap();
+    app.append(0, &y, offset_ms + 2_000, 1.0).unwrap();
+    app.append(0, &g, offset_ms + 1_000, 42.5).unwrap();
     app.commit().unwrap();
 
     let status = Arc::new(Status::new(SystemTime::now()));
     status.set_readiness(Readiness::Ready);
     let cfg = config::Config::load_str(
-        "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: prometheus\n    basic_auth: {username: u, password: hunter2}\n    static_configs: [{targets: ['localhost:9090']}]\n",
+        &format!("global:\n  scrape_interval: 15s\n{extra_global}scrape_configs:\n  - job_name: prometheus\n    basic_auth: {{username: u, password: hunter2}}\n    static_configs: [{{targets: ['localhost:9090']}}]\n"),
         "",
     )
     .unwrap();
@@ -587,6 +593,25 @@ async fn gzip_when_accepted() {
     assert_eq!(
         plain,
         r#"{"status":"success","data":["__name__","instance","job"]}"#
+    );
+}
+
+#[tokio::test]
+async fn federate_serves_the_latest_samples() {
+    let s = server(false);
+    // Far past the samples' lookback window: nothing.
+    let a = get(&s.handler, "/federate?match[]=up").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert_eq!(a.body, "");
+    let a = get(&s.handler, "/federate?match[]=up%7B").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        a.body,
+        "1:4: parse error: unexpected end of input inside braces\n"
     );
 }
 
