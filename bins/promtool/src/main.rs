@@ -1,9 +1,14 @@
-//! `promtool`: Prometheus's command-line tool. Only `check config` exists so far; `main`
-//! parses flags, dispatches to one module per subcommand group and exits with its code.
+//! `promtool`: Prometheus's command-line tool. `main` parses flags, dispatches to one module
+//! per subcommand group (`check`, `tsdb`, `query`) and exits with its code; the modules
+//! parse, call and print, with the logic in helper modules their unit tests reach.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod analyze;
 mod check;
+mod data_dir;
+mod gofmt;
+mod tsdb_cmd;
 
 use std::process::ExitCode;
 
@@ -24,12 +29,18 @@ enum Command {
         #[command(subcommand)]
         what: check::CheckCommand,
     },
+    /// Run tsdb commands.
+    Tsdb {
+        #[command(subcommand)]
+        what: tsdb_cmd::TsdbCommand,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check { what } => check::run(what),
+        Command::Tsdb { what } => tsdb_cmd::run(what),
     };
     ExitCode::from(code)
 }

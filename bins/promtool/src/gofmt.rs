@@ -1,0 +1,325 @@
+//! Go's text formats that promtool's output is made of: `%g` and `'f', -1` floats,
+//! `time.Duration`, `units.Base2Bytes`, UTC times, JSON strings and `text/tabwriter` tables.
+
+use std::fmt::Write as _;
+
+/// Go's `fmt.Sprintf("%g", v)`: shortest round-trip digits, in exponent form (`1e+06`,
+/// `1.234567e+06`) when the decimal exponent is below -4 or at least 6 (Go's threshold for
+/// the shortest precision), otherwise plain (`123456`, `0.0001`).
+pub(crate) fn format_g(v: f64) -> String {
+    if let Some(s) = special(v) {
+        return s.to_owned();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e6", "-5e-7".
+    let e = format!("{v:e}");
+    let (mantissa, exp) = e.split_once('e').expect("{:e} always has an exponent");
+    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let eprec = 6;
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if exp < -4 || exp >= eprec {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let sign = if exp < 0 { '-' } else { '+' };
+        let _ = write!(out, "e{sign}{:02}", exp.abs());
+    } else {
+        out.push_str(&format_f_digits(&digits, exp));
+    }
+    out
+}
+
+/// Places the decimal point in `digits` (d.ddd × 10^exp) without an exponent.
+fn format_f_digits(digits: &str, exp: i32) -> String {
+    let nd = digits.len() as i32;
+    if exp < 0 {
+        format!("0.{}{digits}", "0".repeat((-exp - 1) as usize))
+    } else if exp + 1 >= nd {
+        format!("{digits}{}", "0".repeat((exp + 1 - nd) as usize))
+    } else {
+        let (a, b) = digits.split_at((exp + 1) as usize);
+        format!("{a}.{b}")
+    }
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: shortest digits, never an exponent
+/// (`model.SampleValue` and `model.Time` print like this).
+pub(crate) fn format_f(v: f64) -> String {
+    if let Some(s) = special(v) {
+        return s.to_owned();
+    }
+    // Rust's Display of f64 is shortest round-trip without exponent, as Go's 'f', -1;
+    // only the sign of zero differs ("-0" in both).
+    format!("{v}")
+}
+
+fn special(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v == f64::INFINITY {
+        Some("+Inf")
+    } else if v == f64::NEG_INFINITY {
+        Some("-Inf")
+    } else {
+        None
+    }
+}
+
+/// A millisecond timestamp as `model.Time` prints it: seconds with up to three decimals.
+pub(crate) fn format_model_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let frac = ms.rem_euclid(1000);
+    if frac == 0 {
+        return secs.to_string();
+    }
+    let mut s = if secs < 0 && frac != 0 {
+        // model.Time: float64(t)/1000 prints "-0.5" for -500 ms.
+        format_f(ms as f64 / 1000.0)
+    } else {
+        format!("{secs}.{frac:03}")
+    };
+    if secs >= 0 {
+        while s.ends_with('0') {
+            s.pop();
+        }
+    }
+    s
+}
+
+/// Go's `time.Duration.String()` of a duration in milliseconds (`1h46m30.001s`, `2h0m0s`,
+/// `500ms`, `0s`).
+pub(crate) fn format_duration_ms(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".to_owned();
+    }
+    let neg = ms < 0;
+    let ms = ms.unsigned_abs();
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if ms < 1000 {
+        let _ = write!(out, "{ms}ms");
+        return out;
+    }
+    let (h, rest) = (ms / 3_600_000, ms % 3_600_000);
+    let (m, rest) = (rest / 60_000, rest % 60_000);
+    let (s, frac) = (rest / 1000, rest % 1000);
+    if h > 0 {
+        let _ = write!(out, "{h}h");
+    }
+    if h > 0 || m > 0 {
+        let _ = write!(out, "{m}m");
+    }
+    let _ = write!(out, "{s}");
+    if frac > 0 {
+        let mut f = format!("{frac:03}");
+        while f.ends_with('0') {
+            f.pop();
+        }
+        let _ = write!(out, ".{f}");
+    }
+    out.push('s');
+    out
+}
+
+/// `units.Base2Bytes.String()` from alecthomas/units: `360KiB71B`, `1MiB`, `0B`.
+pub(crate) fn format_base2_bytes(n: u64) -> String {
+    const UNITS: [&str; 7] = ["", "K", "M", "G", "T", "P", "E"];
+    let mut parts: Vec<String> = Vec::new();
+    let mut n = n;
+    for (i, unit) in UNITS.iter().enumerate() {
+        if n % 1024 != 0 || (i == 0 && n == 0) {
+            let suffix = if i == 0 { "B" } else { "iB" };
+            parts.push(format!("{}{unit}{suffix}", n % 1024));
+        }
+        n /= 1024;
+        if n == 0 {
+            break;
+        }
+    }
+    parts.reverse();
+    parts.concat()
+}
+
+/// Go's `time.Unix(ms/1000, 0).UTC().String()`: `2026-11-23 12:43:00 +0000 UTC`.
+pub(crate) fn format_utc_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    let (y, mo, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} +0000 UTC",
+        tod / 3600,
+        tod % 3600 / 60,
+        tod % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month, day) to days since 1970-01-01.
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A JSON string as Go's `encoding/json` writes it: `<`, `>`, `&`, U+2028 and U+2029
+/// escaped as `\u00XX`, invalid control characters as `\u00XX`, the rest verbatim.
+pub(crate) fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Go's `text/tabwriter` with `minwidth`, `padding` and `' '` padding, for rows whose
+/// cells are tab-separated: every cell but the last of a row is padded to its column's
+/// width; the last cell of a row is written as it is.
+pub(crate) fn tabwrite(rows: &[Vec<String>], minwidth: usize, padding: usize) -> String {
+    let ncols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; ncols];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate().take(row.len().saturating_sub(1)) {
+            let w = cell.chars().count() + padding;
+            widths[i] = widths[i].max(w.max(minwidth));
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            out.push_str(cell);
+            if i + 1 < row.len() {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn g_matches_go() {
+        for (v, want) in [
+            (0.0, "0"),
+            (1.0, "1"),
+            (3.0, "3"),
+            (0.1, "0.1"),
+            (123456.0, "123456"),
+            (1e6, "1e+06"),
+            (1234567.0, "1.234567e+06"),
+            (1700000000.0, "1.7e+09"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.5, "-2.5"),
+            (1e21, "1e+21"),
+            (12.345678901, "12.345678901"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(format_g(v), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn f_and_model_time() {
+        assert_eq!(format_f(1e21), "1000000000000000000000");
+        assert_eq!(format_f(0.1), "0.1");
+        assert_eq!(format_f(f64::INFINITY), "+Inf");
+        assert_eq!(format_model_time(1_700_000_000_500), "1700000000.5");
+        assert_eq!(format_model_time(1_700_000_000_000), "1700000000");
+        assert_eq!(format_model_time(1_795_481_488_345), "1795481488.345");
+        assert_eq!(format_model_time(1_795_481_488_050), "1795481488.05");
+    }
+
+    #[test]
+    fn durations_bytes_times() {
+        assert_eq!(format_duration_ms(6_390_001), "1h46m30.001s");
+        assert_eq!(format_duration_ms(750_001), "12m30.001s");
+        assert_eq!(format_duration_ms(7_200_000), "2h0m0s");
+        assert_eq!(format_duration_ms(19_020_000), "5h17m0s");
+        assert_eq!(format_duration_ms(1_500), "1.5s");
+        assert_eq!(format_duration_ms(5), "5ms");
+        assert_eq!(format_duration_ms(0), "0s");
+        assert_eq!(format_base2_bytes(368_711), "360KiB71B");
+        assert_eq!(format_base2_bytes(1024), "1KiB");
+        assert_eq!(format_base2_bytes(0), "0B");
+        assert_eq!(format_base2_bytes(7787), "7KiB619B");
+        assert_eq!(
+            format_utc_time(1_795_437_780_000),
+            "2026-11-23 12:43:00 +0000 UTC"
+        );
+        assert_eq!(days_from_civil(2026, 11, 23), 1_795_437_780 / 86_400);
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+    }
+
+    #[test]
+    fn json_escapes_like_go() {
+        let mut s = String::new();
+        json_string(&mut s, "a<b>&\"\n\u{1}é");
+        assert_eq!(s, r#""a\u003cb\u003e\u0026\"\n\u0001é""#);
+    }
+
+    #[test]
+    fn tabwriter_pads_all_but_last() {
+        let rows = vec![
+            vec!["A".to_owned(), "BB".to_owned(), "C".to_owned()],
+            vec![
+                "xxxxxxxxxxxxxxxx".to_owned(),
+                "y".to_owned(),
+                "zzz".to_owned(),
+            ],
+        ];
+        assert_eq!(
+            tabwrite(&rows, 13, 2),
+            "A                 BB           C\nxxxxxxxxxxxxxxxx  y            zzz\n"
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! `promtool tsdb list|analyze|dump`: inspect a data directory, printed exactly like Go's
+//! promtool (tab-aligned block table, analysis sections, one `labels value ts` line per
+//! sample). Exit code 0 on success, 1 on any error (printed to stderr).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use model::Matcher;
+use storage::{Queryable as _, ValueType};
+use tsdb::block::Block;
+
+use crate::analyze::{Ranking, analyze_block};
+use crate::data_dir::ReadOnlyDb;
+use crate::gofmt;
+
+/// The `tsdb` subcommands.
+#[derive(Subcommand)]
+pub(crate) enum TsdbCommand {
+    /// List tsdb blocks.
+    List {
+        /// Print human readable values.
+        #[arg(short = 'r', long)]
+        human_readable: bool,
+        /// Database path (default is data/).
+        #[arg(default_value = "data/")]
+        db_path: PathBuf,
+    },
+    /// Analyze churn, label pair cardinality and compaction efficiency.
+    Analyze {
+        /// How many items to show in each list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Series selector to analyze. Only 1 set of matchers is supported now.
+        #[arg(long = "match", default_value = "")]
+        matcher: String,
+        /// Database path (default is data/).
+        #[arg(default_value = "data/")]
+        db_path: PathBuf,
+        /// Block to analyze (default is the last block).
+        block_id: Option<String>,
+    },
+    /// Dump samples from a TSDB.
+    Dump {
+        /// Minimum timestamp to dump (ms).
+        #[arg(long, default_value_t = i64::MIN, allow_negative_numbers = true)]
+        min_time: i64,
+        /// Maximum timestamp to dump (ms).
+        #[arg(long, default_value_t = i64::MAX, allow_negative_numbers = true)]
+        max_time: i64,
+        /// Series selector. Can be specified multiple times.
+        #[arg(long = "match", default_value = "{__name__=~'(?s:.*)'}")]
+        matchers: Vec<String>,
+        /// Database path (default is data/).
+        #[arg(default_value = "data/")]
+        db_path: PathBuf,
+    },
+}
+
+/// Runs a `tsdb` subcommand and returns the exit code.
+pub(crate) fn run(cmd: TsdbCommand) -> u8 {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let res = match cmd {
+        TsdbCommand::List {
+            human_readable,
+            db_path,
+        } => list(&db_path, human_readable, &mut out),
+        TsdbCommand::Analyze {
+            limit,
+            matcher,
+            db_path,
+            block_id,
+        } => analyze(&db_path, block_id.as_deref(), limit, &matcher, &mut out),
+        TsdbCommand::Dump {
+            min_time,
+            max_time,
+            matchers,
+            db_path,
+        } => dump(&db_path, min_time, max_time, &matchers, &mut out),
+    };
+    let res = res.and_then(|()| out.flush().context("writing to stdout"));
+    match res {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e:#}");
+            1
+        }
+    }
+}
+
+/// The sum of a block's file sizes (Go's `Block.Size`: chunks, index, tombstones, meta).
+fn block_size(dir: &Path) -> u64 {
+    fn walk(p: &Path) -> u64 {
+        let Ok(rd) = std::fs::read_dir(p) else {
+            return 0;
+        };
+        rd.flatten()
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => walk(&e.path()),
+                Ok(_) => e.metadata().map_or(0, |m| m.len()),
+                Err(_) => 0,
+            })
+            .sum()
+    }
+    walk(dir)
+}
+
+/// Writes the block table of `dir`.
+pub(crate) fn list(dir: &Path, human: bool, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    let db = ReadOnlyDb::open_blocks(dir)?;
+    let mut rows = vec![
+        [
+            "BLOCK ULID",
+            "MIN TIME",
+            "MAX TIME",
+            "DURATION",
+            "NUM SAMPLES",
+            "NUM CHUNKS",
+            "NUM SERIES",
+            "SIZE",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for b in db.blocks() {
+        let m = b.meta();
+        let time = |t: i64| {
+            if human {
+                gofmt::format_utc_time(t)
+            } else {
+                t.to_string()
+            }
+        };
+        let size = block_size(b.dir());
+        rows.push(vec![
+            m.ulid.to_string(),
+            time(m.min_time),
+            time(m.max_time),
+            gofmt::format_duration_ms(m.max_time - m.min_time),
+            m.stats.num_samples.to_string(),
+            m.stats.num_chunks.to_string(),
+            m.stats.num_series.to_string(),
+            if human {
+                gofmt::format_base2_bytes(size)
+            } else {
+                size.to_string()
+            },
+        ]);
+    }
+    out.write_all(gofmt::tabwrite(&rows, 13, 2).as_bytes())?;
+    Ok(())
+}
+
+fn parse_selector(s: &str) -> anyhow::Result<Vec<Matcher>> {
+    promql::parser::parse_metric_selector(s)
+        .map_err(|e| anyhow::anyhow!("parsing selector {s:?}: {e}"))
+}
+
+/// Writes the analysis of one block of `dir` (the newest when `block_id` is `None`).
+pub(crate) fn analyze(
+    dir: &Path,
+    block_id: Option<&str>,
+    limit: usize,
+    matcher: &str,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let matchers = if matcher.is_empty() {
+        Vec::new()
+    } else {
+        parse_selector(matcher)?
+    };
+    let db = ReadOnlyDb::open_blocks(dir)?;
+    let block: &Block = match block_id {
+        Some(id) => db
+            .blocks()
+            .iter()
+            .find(|b| b.meta().ulid.to_string() == id)
+            .ok_or_else(|| anyhow::anyhow!("block {id} not found"))?,
+        None => db
+            .blocks()
+            .last()
+            .ok_or_else(|| anyhow::anyhow!("no blocks found"))?,
+    };
+    let meta = block.meta();
+    let a = analyze_block(block, &matchers)?;
+    writeln!(out, "Block ID: {}", meta.ulid)?;
+    writeln!(
+        out,
+        "Duration: {}",
+        gofmt::format_duration_ms(meta.max_time - meta.min_time)
+    )?;
+    writeln!(out, "Series: {}", a.series)?;
+    writeln!(out, "Label names: {}", a.label_names)?;
+    writeln!(out, "Postings (unique label pairs): {}", a.postings)?;
+    writeln!(
+        out,
+        "Postings entries (total label pairs): {}",
+        a.postings_entries
+    )?;
+    let sections: [(&str, &Ranking); 6] = [
+        (
+            "Label pairs most involved in churning",
+            &a.churn_label_pairs,
+        ),
+        (
+            "Label names most involved in churning",
+            &a.churn_label_names,
+        ),
+        ("Most common label pairs", &a.common_label_pairs),
+        (
+            "Label names with highest cumulative label value length",
+            &a.label_value_lengths,
+        ),
+        ("Highest cardinality labels", &a.label_cardinality),
+        ("Highest cardinality metric names", &a.metric_cardinality),
+    ];
+    for (title, ranking) in sections {
+        writeln!(out, "\n{title}:")?;
+        for (n, key) in ranking.iter().take(limit) {
+            writeln!(out, "{n} {key}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes every sample of `dir` (blocks and head) in `[mint, maxt]` of the series matching
+/// any of `selectors`, sorted by labels then time: `{labels} value timestamp_ms`.
+pub(crate) fn dump(
+    dir: &Path,
+    mint: i64,
+    maxt: i64,
+    selectors: &[String],
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let sets: Vec<Vec<Matcher>> = selectors
+        .iter()
+        .map(|s| parse_selector(s))
+        .collect::<anyhow::Result<_>>()?;
+    let db = ReadOnlyDb::open(dir)?;
+    let q = db.querier(mint, maxt)?;
+    let selected = sets.iter().map(|m| q.select(true, None, m)).collect();
+    let mut set = storage::merge_series_sets(selected);
+    while let Some(series) = set.next() {
+        let series = series?;
+        let labels = series.labels().to_string();
+        let mut it = series.iterator();
+        while it.next() == ValueType::Float {
+            let (t, v) = it.at();
+            writeln!(out, "{labels} {} {t}", gofmt::format_g(v))?;
+        }
+        if let Some(e) = it.err() {
+            anyhow::bail!("reading {labels}: {e}");
+        }
+    }
+    let warnings = set.warnings();
+    if !warnings.is_empty() {
+        anyhow::bail!("{}", warnings.join("; "));
+    }
+    Ok(())
+}
