@@ -44,6 +44,73 @@ pub enum Error {
         /// The media type, e.g. `application/vnd.google.protobuf`.
         format: &'static str,
     },
+    /// A configuration option that scraping does not implement yet.
+    #[error("{what} in job {job:?} is not supported yet")]
+    Unsupported {
+        /// The option, e.g. `oauth2`.
+        what: String,
+        /// The scrape job.
+        job: String,
+    },
+    /// The scrape request failed (connection, timeout, protocol), worded as Go's client
+    /// words it: `Get "http://h:1/metrics": context deadline exceeded`.
+    #[error("Get {url:?}: {message}")]
+    Http {
+        /// The scrape URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The target answered with a status other than 200.
+    #[error("server returned HTTP status {status}")]
+    HttpStatus {
+        /// Code and reason, e.g. `500 Internal Server Error`.
+        status: String,
+    },
+    /// The (decompressed) body exceeded `body_size_limit`.
+    #[error("body size limit exceeded")]
+    BodySizeLimit,
+    /// A gzip-encoded body could not be decompressed.
+    #[error("decompressing gzip scrape body: {message}")]
+    Decompress {
+        /// What went wrong.
+        message: String,
+    },
+    /// A credentials or header file could not be read.
+    #[error("reading {path}: {message}")]
+    ReadFile {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// More samples than `sample_limit` remained after metric relabeling.
+    #[error("sample limit exceeded")]
+    SampleLimit,
+    /// A series broke `label_limit`, `label_name_length_limit` or
+    /// `label_value_length_limit` (the message says which, as Prometheus says it).
+    #[error("{message}")]
+    LabelLimit {
+        /// Prometheus's message.
+        message: String,
+    },
+    /// The job has more targets than `target_limit`.
+    #[error("target_limit exceeded (number of targets: {count}, limit: {limit})")]
+    TargetLimit {
+        /// Targets discovered.
+        count: usize,
+        /// The limit.
+        limit: u64,
+    },
+    /// The storage refused an append or commit.
+    #[error("appending to storage: {message}")]
+    Storage {
+        /// The storage's error.
+        message: String,
+    },
+    /// Scrape loops are tasks: the manager must be used inside a Tokio runtime.
+    #[error("the scrape manager must run inside a Tokio runtime")]
+    NoRuntime,
 }
 
 /// The result type of the scrape crate.

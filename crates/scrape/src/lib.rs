@@ -1,20 +1,29 @@
-//! Scraping: pulling samples from targets over HTTP and appending them to storage.
+//! Scraping: pulling samples from targets over HTTP and appending them to storage, as
+//! Prometheus's `scrape` package does.
 //!
-//! This crate will hold Prometheus's scrape side: the scrape manager, one scrape pool per job
-//! and one scrape loop per target (staleness markers, sample and label limits), fed with
-//! target groups on a channel that the binary connects to service discovery.
+//! - [`Manager`] (Go's `scrape.Manager`): one scrape pool per job, fed with target groups
+//!   ([`TargetSets`], `HashMap<job, Vec<TargetGroup>>`) on a `tokio::sync::watch` channel that
+//!   the binary connects to service discovery, reconfigured by [`Manager::apply_config`] and
+//!   stopped by [`Manager::stop`] (which writes staleness markers and waits for every loop).
+//! - One loop per target, at a stable hashed offset in its interval ([`target`]: Go's
+//!   `PopulateLabels`, `Target.offset`, the target URL), scraping over HTTP (timeout, basic
+//!   and `Authorization` credentials, custom headers, redirects, gzip, `body_size_limit`,
+//!   `Accept` negotiation from `scrape_protocols`: see [`accept_header`]), parsing with
+//!   [`textparse`], applying `honor_labels`, `honor_timestamps`, `metric_relabel_configs` and
+//!   the sample and label limits, and appending through one `storage::Appender` per scrape,
+//!   committed at the end or rolled back on failure. Each scrape also appends `up`,
+//!   `scrape_duration_seconds`, `scrape_samples_scraped`,
+//!   `scrape_samples_post_metric_relabeling` and `scrape_series_added`; series that
+//!   disappear, and every series of a target that goes away, get stale markers.
+//! - [`Target`] reports health, last error, last scrape time and duration (for
+//!   `/api/v1/targets`) and the metadata cache (type, help, unit per metric family, for
+//!   `/api/v1/metadata`).
 //!
-//! Today it holds only the exposition-format parsers, in [`textparse`] (Go's
-//! `model/textparse`):
-//! - [`textparse::PromParser`] for the Prometheus text format 0.0.4 and
-//!   [`textparse::OpenMetricsParser`] for OpenMetrics 1.0 text, both streaming over a borrowed
-//!   byte slice, behind the [`textparse::Parser`] trait;
-//! - [`textparse::new`], which picks the parser from a scrape response's `Content-Type` with
-//!   Prometheus's fallback rules (`fallback_scrape_protocol`);
-//! - [`textparse::write_text`] and [`textparse::write_openmetrics`], which print parsed
-//!   [`textparse::MetricFamily`] values back (for tests, benchmarks and tools).
+//! Not implemented yet (reported as errors where used): TLS (`https` targets and
+//! `tls_config`), OAuth 2.0, proxies, the protobuf format and native histograms.
 //!
-//! The protobuf scrape format and native histograms are not parsed yet: asking for them returns
+//! The exposition-format parsers live in [`textparse`] (Go's `model/textparse`):
+//! The protobuf scrape format is not parsed yet: asking for it returns
 //! [`Error::UnsupportedFormat`].
 //!
 //! ```
@@ -38,6 +47,12 @@
 //! ```
 
 mod error;
+mod manager;
+mod scrape;
+pub mod target;
 pub mod textparse;
 
 pub use error::{Error, Result};
+pub use manager::{Manager, Options, TargetSets};
+pub use scrape::client::accept_header;
+pub use target::{Health, MetricMetadata, Target};

@@ -1,0 +1,261 @@
+//! The scrape manager (Go's `scrape.Manager`): one scrape pool per job, fed with target
+//! groups from discovery, reconfigured by [`Manager::apply_config`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hasher;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use config::ScrapeConfig;
+use model::{Labels, TargetGroup};
+use storage::Appendable;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::scrape::{ScrapePool, client};
+use crate::target::{MetricMetadata, Target};
+use crate::{Error, Result};
+
+/// Target groups per job, as discovery sends them.
+pub type TargetSets = HashMap<String, Vec<TargetGroup>>;
+
+/// Options of a [`Manager`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How often new target groups are applied at most (Prometheus's
+    /// `DiscoveryReloadInterval`, 5 s).
+    pub discovery_reload_interval: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            discovery_reload_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    configs: HashMap<String, Arc<ScrapeConfig>>,
+    pools: BTreeMap<String, ScrapePool>,
+    target_sets: TargetSets,
+    offset_seed: u64,
+    stopped: bool,
+}
+
+struct Inner {
+    appendable: Arc<dyn Appendable>,
+    options: Options,
+    state: Mutex<State>,
+    cancel: CancellationToken,
+}
+
+/// The scrape manager. Cheap to clone; clones share the manager.
+///
+/// Lifecycle: [`Manager::apply_config`] sets the jobs, [`Manager::run`] consumes target
+/// groups until [`Manager::stop`], which stops every loop and writes staleness markers before
+/// it returns.
+#[derive(Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+impl Manager {
+    /// A manager appending to `appendable`.
+    pub fn new(appendable: Arc<dyn Appendable>, options: Options) -> Manager {
+        Manager {
+            inner: Arc::new(Inner {
+                appendable,
+                options,
+                state: Mutex::new(State::default()),
+                cancel: CancellationToken::new(),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere leaves consistent plain data behind: keep using it.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the scrape jobs ([`config::Config::all_scrape_configs`]): pools of removed jobs
+    /// stop (staleness markers written), pools of changed jobs restart their loops with the
+    /// new settings, keeping their caches. The offset seed is derived from the hostname and
+    /// the external labels, as Prometheus does.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for HTTP client options scraping does not implement (nothing
+    /// is changed then); [`Error::NoRuntime`] outside a Tokio runtime.
+    pub fn apply_config(&self, cfg: &config::Config) -> Result<()> {
+        let mut configs = HashMap::new();
+        for sc in cfg.all_scrape_configs() {
+            client::check_supported(&sc.job_name, &sc.http_client_config)?;
+            configs.insert(sc.job_name.clone(), Arc::new(sc.clone()));
+        }
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let mut h = fnv::FnvHasher::default();
+        h.write(format!("{}{}", hostname(), cfg.global.external_labels()).as_bytes());
+        let seed = h.finish();
+
+        let mut state = self.state();
+        if state.stopped {
+            return Ok(());
+        }
+        let seed_changed = state.offset_seed != seed;
+        state.offset_seed = seed;
+        let jobs: Vec<String> = state.pools.keys().cloned().collect();
+        for job in jobs {
+            match configs.get(&job) {
+                None => {
+                    if let Some(mut pool) = state.pools.remove(&job) {
+                        drop(pool.stop());
+                    }
+                }
+                Some(new) => {
+                    let pool = state.pools.get_mut(&job).expect("job listed from pools");
+                    if seed_changed || pool.config.as_ref() != new.as_ref() {
+                        drop(pool.reload(&handle, new.clone(), seed));
+                    }
+                }
+            }
+        }
+        state.configs = configs;
+        Ok(())
+    }
+
+    /// Applies target groups from `targets` (at most once per
+    /// [`Options::discovery_reload_interval`]) until [`Manager::stop`] is called.
+    pub async fn run(&self, mut targets: watch::Receiver<TargetSets>) {
+        let every = self.inner.options.discovery_reload_interval;
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pending = true;
+        let mut open = true;
+        loop {
+            tokio::select! {
+                () = self.inner.cancel.cancelled() => return,
+                changed = targets.changed(), if open => {
+                    if changed.is_ok() {
+                        pending = true;
+                    } else {
+                        open = false;
+                    }
+                }
+                _ = ticker.tick() => {
+                    if pending {
+                        pending = false;
+                        let sets = targets.borrow_and_update().clone();
+                        self.sync(sets);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies target groups now (what [`Manager::run`] does on each reload).
+    pub fn sync(&self, sets: TargetSets) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            tracing::error!("scrape manager sync outside a Tokio runtime");
+            return;
+        };
+        let mut state = self.state();
+        if state.stopped {
+            return;
+        }
+        state.target_sets = sets;
+        let State {
+            configs,
+            pools,
+            target_sets,
+            offset_seed,
+            ..
+        } = &mut *state;
+        for (job, groups) in target_sets.iter() {
+            let pool = match pools.get_mut(job) {
+                Some(p) => p,
+                None => {
+                    let Some(cfg) = configs.get(job) else {
+                        tracing::error!(scrape_pool = %job, "error reloading target set: no scrape config for job");
+                        continue;
+                    };
+                    pools.entry(job.clone()).or_insert_with(|| {
+                        ScrapePool::new(cfg.clone(), self.inner.appendable.clone(), *offset_seed)
+                    })
+                }
+            };
+            drop(pool.sync(&handle, groups.clone()));
+        }
+    }
+
+    /// Stops every loop, writes staleness markers for every scraped series, and waits for
+    /// the loops to finish. Later calls of the other methods do nothing.
+    pub async fn stop(&self) {
+        self.inner.cancel.cancel();
+        let handles: Vec<JoinHandle<()>> = {
+            let mut state = self.state();
+            state.stopped = true;
+            let mut hs = Vec::new();
+            for pool in state.pools.values_mut() {
+                hs.extend(pool.stop());
+            }
+            state.pools.clear();
+            hs
+        };
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+
+    /// The active targets per job, each sorted by URL (for `/api/v1/targets`).
+    pub fn targets_active(&self) -> BTreeMap<String, Vec<Arc<Target>>> {
+        self.state()
+            .pools
+            .iter()
+            .map(|(job, p)| (job.clone(), p.active_targets()))
+            .collect()
+    }
+
+    /// Discovered label sets of the targets relabeling dropped, per job (at most
+    /// `keep_dropped_targets` each when that is set).
+    pub fn targets_dropped(&self) -> BTreeMap<String, Vec<Labels>> {
+        self.state()
+            .pools
+            .iter()
+            .map(|(job, p)| (job.clone(), p.dropped_targets()))
+            .collect()
+    }
+
+    /// The metadata of every active target (for `/api/v1/metadata` and
+    /// `/api/v1/targets/metadata`): the target and what it last exposed.
+    pub fn metadata(&self) -> Vec<(Arc<Target>, Vec<MetricMetadata>)> {
+        self.targets_active()
+            .into_values()
+            .flatten()
+            .map(|t| {
+                let md = t.metadata();
+                (t, md)
+            })
+            .collect()
+    }
+
+    /// The scrape configurations of the current jobs, by job name.
+    pub fn scrape_configs(&self) -> HashMap<String, Arc<ScrapeConfig>> {
+        self.state().configs.clone()
+    }
+}

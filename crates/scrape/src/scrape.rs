@@ -1,0 +1,751 @@
+//! Scrape pools and loops (Go's `scrape/scrape.go`): one pool per job turning target groups
+//! into targets, one loop per target scraping at a stable offset in its interval, appending
+//! samples with one appender per scrape, tracking staleness, and reporting `up` and the other
+//! synthetic series.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use config::ScrapeConfig;
+use model::{Labels, LabelsBuilder, TargetGroup, Timestamp, relabel};
+use storage::{Appendable, Appender, SeriesRef};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::target::{self, MetricMetadata, Target};
+use crate::textparse::{self, Entry, Parser, ParserOptions};
+use crate::{Error, Result};
+
+pub(crate) mod client;
+
+use client::HttpClient;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded data stays consistent across a panic elsewhere: keep using it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The per-job settings every loop of a pool shares.
+#[derive(Debug)]
+pub(crate) struct LoopOptions {
+    honor_labels: bool,
+    honor_timestamps: bool,
+    track_timestamps_staleness: bool,
+    metric_relabel: Vec<relabel::Config>,
+    sample_limit: u64,
+    label_limit: u64,
+    label_name_length_limit: u64,
+    label_value_length_limit: u64,
+    parser: ParserOptions,
+    client: HttpClient,
+    offset_seed: u64,
+}
+
+impl LoopOptions {
+    pub(crate) fn new(cfg: &ScrapeConfig, offset_seed: u64) -> LoopOptions {
+        LoopOptions {
+            honor_labels: cfg.honor_labels,
+            honor_timestamps: cfg.honor_timestamps,
+            track_timestamps_staleness: cfg.track_timestamps_staleness,
+            metric_relabel: cfg.metric_relabel_configs.clone(),
+            sample_limit: cfg.sample_limit,
+            label_limit: cfg.label_limit,
+            label_name_length_limit: cfg.label_name_length_limit,
+            label_value_length_limit: cfg.label_value_length_limit,
+            parser: ParserOptions {
+                fallback: cfg
+                    .fallback_scrape_protocol
+                    .as_ref()
+                    .and_then(|p| textparse::Format::from_scrape_protocol(&p.0)),
+                skip_created_series: false,
+            },
+            client: HttpClient::new(cfg),
+            offset_seed,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    series_ref: SeriesRef,
+    labels: Labels,
+    hash: u64,
+    last_iter: u64,
+}
+
+/// What a loop remembers between scrapes (Go's `scrapeCache`): the label set of each raw
+/// series line, the lines metric relabeling dropped, and the series of the current and
+/// previous scrape for staleness markers. Survives a config reload of the pool.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    series: HashMap<Vec<u8>, CacheEntry>,
+    dropped: HashMap<Vec<u8>, u64>,
+    cur: HashMap<u64, Labels>,
+    prev: HashMap<u64, Labels>,
+    iter: u64,
+    /// The newest timestamp appended, so end-of-run staleness markers are never out of order.
+    last_append: Timestamp,
+}
+
+/// Counts of one scrape, reported as `scrape_samples_scraped`,
+/// `scrape_samples_post_metric_relabeling` and `scrape_series_added`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AppendStats {
+    pub(crate) total: u64,
+    pub(crate) added: u64,
+    pub(crate) series_added: u64,
+}
+
+fn is_soft_append_error(e: &storage::Error) -> bool {
+    matches!(
+        e,
+        storage::Error::OutOfOrderSample
+            | storage::Error::OutOfBounds
+            | storage::Error::TooOldSample
+            | storage::Error::DuplicateSampleForTimestamp
+    )
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Go's `verifyLabelLimits`.
+fn verify_label_limits(lset: &Labels, o: &LoopOptions) -> Result<()> {
+    let met = truncate(lset.metric_name().unwrap_or_default(), 50);
+    if o.label_limit > 0 && lset.len() as u64 > o.label_limit {
+        return Err(Error::LabelLimit {
+            message: format!(
+                "label_limit exceeded (metric: {met}, number of labels: {}, limit: {})",
+                lset.len(),
+                o.label_limit
+            ),
+        });
+    }
+    for (name, value) in lset.iter() {
+        if o.label_name_length_limit > 0 && name.len() as u64 > o.label_name_length_limit {
+            return Err(Error::LabelLimit {
+                message: format!(
+                    "label_name_length_limit exceeded (metric: {met}, label name: {}, length: {}, limit: {})",
+                    truncate(name, 50),
+                    name.len(),
+                    o.label_name_length_limit
+                ),
+            });
+        }
+        if o.label_value_length_limit > 0 && value.len() as u64 > o.label_value_length_limit {
+            return Err(Error::LabelLimit {
+                message: format!(
+                    "label_value_length_limit exceeded (metric: {met}, label name: {}, value: {:?}, length: {}, limit: {})",
+                    truncate(name, 50),
+                    truncate(value, 50),
+                    value.len(),
+                    o.label_value_length_limit
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Go's `mutateSampleLabels`: attaches the target's labels to a scraped series (the
+/// series' own labels win with `honor_labels`; otherwise clashing ones are kept as
+/// `exported_<name>`), then applies `metric_relabel_configs`. `None` means dropped.
+pub(crate) fn mutate_sample_labels(
+    lset: &Labels,
+    target: &Labels,
+    honor: bool,
+    rc: &[relabel::Config],
+) -> Option<Labels> {
+    let mut lb = LabelsBuilder::new(lset);
+    if honor {
+        for (n, v) in target.iter() {
+            if lset.get(n).unwrap_or_default().is_empty() {
+                lb.set(n, v);
+            }
+        }
+    } else {
+        let mut conflicting: Vec<(&str, &str)> = Vec::new();
+        for (n, v) in target.iter() {
+            if let Some(existing) = lset.get(n).filter(|e| !e.is_empty()) {
+                conflicting.push((n, existing));
+            }
+            lb.set(n, v);
+        }
+        // Go's resolveConflictingExposedLabels: shortest names first, each prefixed with
+        // `exported_` until the name is free.
+        conflicting.sort_by_key(|(n, _)| n.len());
+        for (n, v) in conflicting {
+            let mut name = format!("exported_{n}");
+            while lb.get(&name).is_some_and(|x| !x.is_empty()) {
+                name = format!("exported_{name}");
+            }
+            lb.set(&name, v);
+        }
+    }
+    let res = lb.labels();
+    let res = if rc.is_empty() {
+        res
+    } else {
+        relabel::process(&res, rc)?
+    };
+    (!res.is_empty()).then_some(res)
+}
+
+/// Parses `body` and appends its samples for `target` (Go's `scrapeLoop.append`). An
+/// empty body appends nothing but staleness markers for every series of the previous
+/// scrape, which is how failed scrapes mark their series stale.
+///
+/// Returns the counts (also on failure, as far as they got), the result, and the metadata
+/// seen.
+pub(crate) fn append(
+    app: &mut dyn Appender,
+    body: &[u8],
+    content_type: &str,
+    t: Timestamp,
+    target: &Labels,
+    o: &LoopOptions,
+    cache: &mut Cache,
+) -> (AppendStats, Result<()>, HashMap<String, MetricMetadata>) {
+    let mut stats = AppendStats::default();
+    let mut metadata = HashMap::new();
+    cache.cur.clear();
+    let res = append_samples(
+        app,
+        body,
+        content_type,
+        t,
+        target,
+        o,
+        cache,
+        &mut stats,
+        &mut metadata,
+    );
+    if res.is_err() {
+        return (stats, res, metadata);
+    }
+    // Series of the previous scrape that are gone get a staleness marker.
+    for (h, lset) in &cache.prev {
+        if cache.cur.contains_key(h) {
+            continue;
+        }
+        match app.append(0, lset, t, model::value::stale_nan()) {
+            Ok(_) => {}
+            Err(e) if is_soft_append_error(&e) => {}
+            Err(e) => {
+                return (
+                    stats,
+                    Err(Error::Storage {
+                        message: e.to_string(),
+                    }),
+                    metadata,
+                );
+            }
+        }
+    }
+    std::mem::swap(&mut cache.prev, &mut cache.cur);
+    cache.cur.clear();
+    cache.iter += 1;
+    let iter = cache.iter;
+    // Forget lines not seen for a while, as Go's iterDone does.
+    cache.series.retain(|_, e| e.last_iter + 10 >= iter);
+    cache.dropped.retain(|_, last| *last + 10 >= iter);
+    cache.last_append = cache.last_append.max(t);
+    (stats, Ok(()), metadata)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn append_samples(
+    app: &mut dyn Appender,
+    body: &[u8],
+    content_type: &str,
+    default_t: Timestamp,
+    target: &Labels,
+    o: &LoopOptions,
+    cache: &mut Cache,
+    stats: &mut AppendStats,
+    metadata: &mut HashMap<String, MetricMetadata>,
+) -> Result<()> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    let (mut p, warning) = textparse::new(body, content_type, &o.parser)?;
+    if let Some(w) = warning {
+        tracing::warn!(err = %w, "Content-Type fallback");
+    }
+    let iter = cache.iter + 1;
+    let mut sample_limit_err = false;
+    let md = |metadata: &mut HashMap<String, MetricMetadata>, name: &str| {
+        metadata
+            .entry(name.to_string())
+            .or_insert_with(|| MetricMetadata {
+                metric_family: name.to_string(),
+                metric_type: textparse::MetricType::Unknown,
+                help: String::new(),
+                unit: String::new(),
+            })
+            .clone()
+    };
+    while let Some(entry) = p.next()? {
+        match entry {
+            Entry::Type => {
+                let (name, typ) = p.metric_type();
+                md(metadata, &name);
+                if let Some(m) = metadata.get_mut(name.as_ref()) {
+                    m.metric_type = typ;
+                }
+                continue;
+            }
+            Entry::Help => {
+                let (name, help) = p.help();
+                md(metadata, &name);
+                if let Some(m) = metadata.get_mut(name.as_ref()) {
+                    m.help = help.into_owned();
+                }
+                continue;
+            }
+            Entry::Unit => {
+                let (name, unit) = p.unit();
+                md(metadata, &name);
+                if let Some(m) = metadata.get_mut(name.as_ref()) {
+                    m.unit = unit.into_owned();
+                }
+                continue;
+            }
+            Entry::Comment => continue,
+            Entry::Series => {}
+        }
+        stats.total += 1;
+        let (raw, ts, v) = p.series();
+        let t = match ts {
+            Some(ts) if o.honor_timestamps => ts,
+            _ => default_t,
+        };
+        if let Some(last) = cache.dropped.get_mut(raw) {
+            *last = iter;
+            continue;
+        }
+        let (series_ref, lset, hash, known) = match cache.series.get_mut(raw) {
+            Some(e) => {
+                e.last_iter = iter;
+                (e.series_ref, e.labels.clone(), e.hash, true)
+            }
+            None => {
+                let parsed = p.labels()?;
+                let Some(lset) =
+                    mutate_sample_labels(&parsed, target, o.honor_labels, &o.metric_relabel)
+                else {
+                    cache.dropped.insert(raw.to_vec(), iter);
+                    continue;
+                };
+                verify_label_limits(&lset, o)?;
+                let hash = lset.hash();
+                (0, lset, hash, false)
+            }
+        };
+        if o.sample_limit > 0 && stats.added + 1 > o.sample_limit {
+            sample_limit_err = true;
+            continue;
+        }
+        let new_ref = match app.append(series_ref, &lset, t, v) {
+            Ok(r) => r,
+            Err(e) if is_soft_append_error(&e) => {
+                tracing::debug!(series = %lset, err = %e, "Sample not appended");
+                continue;
+            }
+            Err(e) => {
+                return Err(Error::Storage {
+                    message: e.to_string(),
+                });
+            }
+        };
+        if known {
+            if let Some(e) = cache.series.get_mut(raw)
+                && new_ref != 0
+            {
+                e.series_ref = new_ref;
+            }
+        } else {
+            stats.series_added += 1;
+            cache.series.insert(
+                raw.to_vec(),
+                CacheEntry {
+                    series_ref: new_ref,
+                    labels: lset.clone(),
+                    hash,
+                    last_iter: iter,
+                },
+            );
+        }
+        if ts.is_none() || o.track_timestamps_staleness {
+            cache.cur.insert(hash, lset);
+        }
+        stats.added += 1;
+    }
+    if sample_limit_err {
+        return Err(Error::SampleLimit);
+    }
+    Ok(())
+}
+
+/// The names of the synthetic series of every scrape.
+const REPORT_NAMES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
+fn report_labels(target: &Labels, name: &str) -> Labels {
+    let mut lb = LabelsBuilder::new(target);
+    lb.set(model::METRIC_NAME, name);
+    lb.labels()
+}
+
+/// Appends the synthetic series (Go's `scrapeLoop.report`); `values` is `None` for
+/// staleness markers.
+fn report(app: &mut dyn Appender, target: &Labels, t: Timestamp, values: Option<[f64; 5]>) {
+    for (i, name) in REPORT_NAMES.iter().enumerate() {
+        let v = values.map_or_else(model::value::stale_nan, |vs| vs[i]);
+        if let Err(e) = app.append(0, &report_labels(target, name), t, v) {
+            tracing::debug!(series = name, err = %e, "Report sample not appended");
+        }
+    }
+}
+
+fn millis(t: SystemTime) -> Timestamp {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// One scrape and its report (Go's `scrapeAndReport`).
+#[allow(clippy::too_many_arguments)]
+async fn scrape_and_report(
+    target: &Target,
+    public: &Labels,
+    url: &str,
+    timeout: Duration,
+    o: &LoopOptions,
+    appendable: &dyn Appendable,
+    cache: &Mutex<Cache>,
+    forced: Option<Error>,
+) {
+    let start = SystemTime::now();
+    let t = millis(start);
+    let fetched = match forced {
+        Some(e) => Err(e),
+        None => o.client.scrape(url, timeout).await,
+    };
+    let mut cache = lock(cache);
+    let mut app = appendable.appender();
+    let (stats, err) = match fetched {
+        Ok(resp) => {
+            let (stats, res, md) = append(
+                app.as_mut(),
+                &resp.body,
+                &resp.content_type,
+                t,
+                public,
+                o,
+                &mut cache,
+            );
+            match res {
+                Ok(()) => {
+                    target.set_metadata(md);
+                    (stats, None)
+                }
+                Err(e) => {
+                    if let Err(re) = app.rollback() {
+                        tracing::warn!(err = %re, "Rollback failed");
+                    }
+                    app = appendable.appender();
+                    // The append failed (parse error, limits): mark the previous series
+                    // stale as an empty scrape would.
+                    let _ = append(app.as_mut(), b"", "", t, public, o, &mut cache);
+                    (stats, Some(e))
+                }
+            }
+        }
+        Err(e) => {
+            let (stats, _, _) = append(app.as_mut(), b"", "", t, public, o, &mut cache);
+            (stats, Some(e))
+        }
+    };
+    let took = start.elapsed().unwrap_or_default();
+    let up = if err.is_none() { 1.0 } else { 0.0 };
+    report(
+        app.as_mut(),
+        public,
+        t,
+        Some([
+            up,
+            took.as_secs_f64(),
+            stats.total as f64,
+            stats.added as f64,
+            stats.series_added as f64,
+        ]),
+    );
+    if let Err(e) = app.commit() {
+        tracing::warn!(target = %url, err = %e, "Scrape commit failed");
+    }
+    cache.last_append = cache.last_append.max(t);
+    if let Some(e) = &err {
+        tracing::debug!(target = %url, err = %e, "Scrape failed");
+    }
+    target.report(start, took, err.map(|e| e.to_string()));
+}
+
+/// Marks every series of the target's last scrape, and its synthetic series, stale.
+fn end_of_run_staleness(
+    public: &Labels,
+    o: &LoopOptions,
+    appendable: &dyn Appendable,
+    cache: &Mutex<Cache>,
+) {
+    let mut cache = lock(cache);
+    if cache.iter == 0 {
+        return;
+    }
+    let t = millis(SystemTime::now()).max(cache.last_append + 1);
+    let mut app = appendable.appender();
+    let _ = append(app.as_mut(), b"", "", t, public, o, &mut cache);
+    report(app.as_mut(), public, t, None);
+    if let Err(e) = app.commit() {
+        tracing::warn!(err = %e, "Committing staleness markers failed");
+    }
+}
+
+/// A running scrape loop.
+#[derive(Debug)]
+pub(crate) struct Loop {
+    pub(crate) target: Arc<Target>,
+    cache: Arc<Mutex<Cache>>,
+    cancel: CancellationToken,
+    stale_on_stop: Arc<AtomicBool>,
+    join: JoinHandle<()>,
+}
+
+impl Loop {
+    fn start(
+        handle: &tokio::runtime::Handle,
+        target: Arc<Target>,
+        cache: Arc<Mutex<Cache>>,
+        o: Arc<LoopOptions>,
+        appendable: Arc<dyn Appendable>,
+        forced: Arc<Mutex<Option<Error>>>,
+    ) -> Loop {
+        let cancel = CancellationToken::new();
+        let stale_on_stop = Arc::new(AtomicBool::new(true));
+        let join = handle.spawn(run_loop(
+            target.clone(),
+            cache.clone(),
+            o,
+            appendable,
+            forced,
+            cancel.clone(),
+            stale_on_stop.clone(),
+        ));
+        Loop {
+            target,
+            cache,
+            cancel,
+            stale_on_stop,
+            join,
+        }
+    }
+
+    /// Stops the loop; with `stale`, it writes staleness markers for its series on the way
+    /// out. Await the handle to know it is done.
+    fn stop(self, stale: bool) -> JoinHandle<()> {
+        self.stale_on_stop.store(stale, Ordering::SeqCst);
+        self.cancel.cancel();
+        self.join
+    }
+}
+
+async fn run_loop(
+    target: Arc<Target>,
+    cache: Arc<Mutex<Cache>>,
+    o: Arc<LoopOptions>,
+    appendable: Arc<dyn Appendable>,
+    forced: Arc<Mutex<Option<Error>>>,
+    cancel: CancellationToken,
+    stale_on_stop: Arc<AtomicBool>,
+) {
+    let (interval, timeout) = target.interval_and_timeout();
+    let interval = interval.max(Duration::from_millis(1));
+    let public = target.labels();
+    let url = target.url();
+    let offset = target.offset(interval, o.offset_seed);
+    let mut stopped = tokio::select! {
+        () = cancel.cancelled() => true,
+        () = tokio::time::sleep(offset) => false,
+    };
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    while !stopped {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        let forced_err = lock(&forced).clone();
+        stopped = tokio::select! {
+            biased;
+            () = cancel.cancelled() => true,
+            () = scrape_and_report(&target, &public, &url, timeout, &o, appendable.as_ref(), &cache, forced_err) => false,
+        };
+    }
+    if stale_on_stop.load(Ordering::SeqCst) {
+        end_of_run_staleness(&public, &o, appendable.as_ref(), &cache);
+    }
+}
+
+/// The targets of one job and their loops (Go's `scrapePool`).
+pub(crate) struct ScrapePool {
+    pub(crate) config: Arc<ScrapeConfig>,
+    options: Arc<LoopOptions>,
+    appendable: Arc<dyn Appendable>,
+    loops: HashMap<u64, Loop>,
+    groups: Vec<TargetGroup>,
+    dropped: Vec<Labels>,
+    forced: Arc<Mutex<Option<Error>>>,
+}
+
+impl std::fmt::Debug for ScrapePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScrapePool")
+            .field("job", &self.config.job_name)
+            .field("targets", &self.loops.len())
+            .finish()
+    }
+}
+
+impl ScrapePool {
+    pub(crate) fn new(
+        config: Arc<ScrapeConfig>,
+        appendable: Arc<dyn Appendable>,
+        offset_seed: u64,
+    ) -> ScrapePool {
+        ScrapePool {
+            options: Arc::new(LoopOptions::new(&config, offset_seed)),
+            config,
+            appendable,
+            loops: HashMap::new(),
+            groups: Vec::new(),
+            dropped: Vec::new(),
+            forced: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Replaces the job's configuration: every loop restarts with it, keeping its cache,
+    /// and targets are rebuilt from the last groups.
+    pub(crate) fn reload(
+        &mut self,
+        handle: &tokio::runtime::Handle,
+        config: Arc<ScrapeConfig>,
+        offset_seed: u64,
+    ) -> Vec<JoinHandle<()>> {
+        self.options = Arc::new(LoopOptions::new(&config, offset_seed));
+        self.config = config;
+        self.sync_targets(handle, true)
+    }
+
+    /// Takes new target groups and starts, keeps or stops loops accordingly. Returns the
+    /// handles of stopping loops.
+    pub(crate) fn sync(
+        &mut self,
+        handle: &tokio::runtime::Handle,
+        groups: Vec<TargetGroup>,
+    ) -> Vec<JoinHandle<()>> {
+        self.groups = groups;
+        self.sync_targets(handle, false)
+    }
+
+    fn sync_targets(
+        &mut self,
+        handle: &tokio::runtime::Handle,
+        restart: bool,
+    ) -> Vec<JoinHandle<()>> {
+        let mut wanted: Vec<(u64, Target)> = Vec::new();
+        let mut dropped = Vec::new();
+        for g in &self.groups {
+            let built = target::targets_from_group(g, &self.config);
+            for f in built.failures {
+                tracing::error!(scrape_pool = %self.config.job_name, err = %f, "Creating target failed");
+            }
+            dropped.extend(built.dropped);
+            for t in built.targets {
+                let h = t.hash();
+                if !wanted.iter().any(|(w, _)| *w == h) {
+                    wanted.push((h, t));
+                }
+            }
+        }
+        let keep = self.config.keep_dropped_targets;
+        if keep > 0 {
+            dropped.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+        }
+        self.dropped = dropped;
+        let limit = self.config.target_limit;
+        *lock(&self.forced) =
+            (limit > 0 && wanted.len() as u64 > limit).then_some(Error::TargetLimit {
+                count: wanted.len(),
+                limit,
+            });
+
+        let mut stopping = Vec::new();
+        let mut old = std::mem::take(&mut self.loops);
+        for (h, t) in wanted {
+            let existing = old.remove(&h);
+            let (target, cache) = match existing {
+                Some(l) if !restart => {
+                    self.loops.insert(h, l);
+                    continue;
+                }
+                Some(l) => {
+                    let (target, cache) = (l.target.clone(), l.cache.clone());
+                    stopping.push(l.stop(false));
+                    (target, cache)
+                }
+                None => (Arc::new(t), Arc::new(Mutex::new(Cache::default()))),
+            };
+            let l = Loop::start(
+                handle,
+                target,
+                cache,
+                self.options.clone(),
+                self.appendable.clone(),
+                self.forced.clone(),
+            );
+            self.loops.insert(h, l);
+        }
+        for (_, l) in old {
+            stopping.push(l.stop(true));
+        }
+        stopping
+    }
+
+    /// Stops every loop, writing staleness markers.
+    pub(crate) fn stop(&mut self) -> Vec<JoinHandle<()>> {
+        self.loops.drain().map(|(_, l)| l.stop(true)).collect()
+    }
+
+    /// The active targets, sorted by URL.
+    pub(crate) fn active_targets(&self) -> Vec<Arc<Target>> {
+        let mut out: Vec<Arc<Target>> = self.loops.values().map(|l| l.target.clone()).collect();
+        out.sort_by_cached_key(|t| t.url());
+        out
+    }
+
+    /// Discovered label sets of targets dropped by relabeling.
+    pub(crate) fn dropped_targets(&self) -> Vec<Labels> {
+        self.dropped.clone()
+    }
+}

@@ -1,0 +1,550 @@
+//! Acceptance tests: scraping local HTTP servers (loopback only) into `storage::MemStorage`.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use model::{Labels, MatchType, Matcher, TargetGroup};
+use storage::{MemStorage, Queryable, ValueType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+type Samples = BTreeMap<String, Vec<(i64, f64)>>;
+
+/// Every series in `s`, keyed by its printed label set.
+fn dump(s: &MemStorage) -> Samples {
+    let q = s.querier(i64::MIN, i64::MAX).unwrap();
+    let m = Matcher::new(MatchType::RegexMatch, "__name__", ".+").unwrap();
+    let mut set = q.select(true, None, &[m]);
+    let mut out = Samples::new();
+    while let Some(series) = set.next() {
+        let series = series.unwrap();
+        let mut it = series.iterator();
+        let mut samples = Vec::new();
+        while it.next() == ValueType::Float {
+            samples.push(it.at());
+        }
+        out.insert(series.labels().to_string(), samples);
+    }
+    out
+}
+
+fn values(s: &Samples, key: &str) -> Vec<f64> {
+    s.get(key)
+        .map(|v| v.iter().map(|x| x.1).collect())
+        .unwrap_or_default()
+}
+
+async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What the test server answers: status, content type, body.
+#[derive(Clone)]
+struct Reply(u16, &'static str, String);
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 answering every request with the current reply.
+struct Server {
+    addr: String,
+    reply: Arc<Mutex<Reply>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(body: &str) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let reply = Arc::new(Mutex::new(Reply(
+            200,
+            "text/plain; version=0.0.4",
+            body.to_string(),
+        )));
+        let r = reply.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let r = r.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let Reply(status, ct, body) = r.lock().unwrap().clone();
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(head.as_bytes()).await;
+                    let _ = conn.write_all(body.as_bytes()).await;
+                    let _ = conn.shutdown().await;
+                });
+            }
+        });
+        Server { addr, reply, task }
+    }
+
+    fn set_body(&self, body: &str) {
+        self.reply.lock().unwrap().2 = body.to_string();
+    }
+
+    fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+fn config(extra: &str) -> config::Config {
+    config::Config::load_str(
+        &format!(
+            "scrape_configs:\n- job_name: test\n  scrape_interval: 200ms\n  scrape_timeout: 150ms\n{extra}"
+        ),
+        "",
+    )
+    .unwrap()
+}
+
+struct Setup {
+    storage: Arc<MemStorage>,
+    manager: scrape::Manager,
+    tx: tokio::sync::watch::Sender<scrape::TargetSets>,
+    run: tokio::task::JoinHandle<()>,
+}
+
+async fn start(cfg: &config::Config, addr: &str) -> Setup {
+    let storage = Arc::new(MemStorage::new());
+    let manager = scrape::Manager::new(
+        storage.clone(),
+        scrape::Options {
+            discovery_reload_interval: Duration::from_millis(20),
+        },
+    );
+    manager.apply_config(cfg).unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(scrape::TargetSets::new());
+    let m = manager.clone();
+    let run = tokio::spawn(async move { m.run(rx).await });
+    set_targets(&tx, &[addr]);
+    Setup {
+        storage,
+        manager,
+        tx,
+        run,
+    }
+}
+
+fn set_targets(tx: &tokio::sync::watch::Sender<scrape::TargetSets>, addrs: &[&str]) {
+    let group = TargetGroup {
+        targets: addrs
+            .iter()
+            .map(|a| Labels::from_pairs([("__address__", *a)]))
+            .collect(),
+        labels: Labels::from_pairs([("env", "dev")]),
+        source: "0".into(),
+    };
+    tx.send_replace([("test".to_string(), vec![group])].into());
+}
+
+impl Setup {
+    async fn stop(self) {
+        self.manager.stop().await;
+        self.run.await.unwrap();
+    }
+
+    fn target(&self) -> Arc<scrape::Target> {
+        self.manager.targets_active()["test"][0].clone()
+    }
+}
+
+fn key(addr: &str, name: &str, extra: &str) -> String {
+    format!(r#"{{__name__="{name}", env="dev", instance="{addr}", job="test"{extra}}}"#)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_and_labels_are_stored_exactly_and_up_is_1() {
+    let srv = Server::start(
+        "# HELP a_total Things.\n# TYPE a_total counter\na_total{x=\"1\",job=\"exposed\"} 5\nb 2 1000\nc{instance=\"i\"} NaN\n",
+    )
+    .await;
+    let s = start(&config(""), &srv.addr).await;
+    let up = key(&srv.addr, "up", "");
+    wait_until("up 1", || values(&dump(&s.storage), &up).contains(&1.0)).await;
+    let d = dump(&s.storage);
+    // A clashing exposed `job` is kept as `exported_job`.
+    let a = Labels::from_pairs([
+        ("__name__", "a_total"),
+        ("env", "dev"),
+        ("exported_job", "exposed"),
+        ("instance", srv.addr.as_str()),
+        ("job", "test"),
+        ("x", "1"),
+    ])
+    .to_string();
+    assert_eq!(values(&d, &a)[0], 5.0, "{d:#?}");
+    let b = key(&srv.addr, "b", "");
+    assert_eq!(
+        d[&b][0],
+        (1000, 2.0),
+        "honor_timestamps keeps the exposed timestamp"
+    );
+    let c = Labels::from_pairs([
+        ("__name__", "c"),
+        ("env", "dev"),
+        ("exported_instance", "i"),
+        ("instance", srv.addr.as_str()),
+        ("job", "test"),
+    ])
+    .to_string();
+    assert!(values(&d, &c)[0].is_nan() && !model::value::is_stale_nan(values(&d, &c)[0]));
+    for (name, v) in [
+        ("scrape_samples_scraped", 3.0),
+        ("scrape_samples_post_metric_relabeling", 3.0),
+        ("scrape_series_added", 3.0),
+    ] {
+        assert_eq!(values(&d, &key(&srv.addr, name, ""))[0], v, "{name}");
+    }
+    assert!(values(&d, &key(&srv.addr, "scrape_duration_seconds", ""))[0] >= 0.0);
+    // Only the scraped series and the five report series.
+    assert_eq!(d.len(), 8, "{d:#?}");
+
+    let t = s.target();
+    assert_eq!(t.health(), scrape::Health::Up);
+    assert_eq!(t.last_error(), None);
+    assert!(t.last_scrape().is_some());
+    assert_eq!(t.url(), format!("http://{}/metrics", srv.addr));
+    let md = t.get_metadata("a_total").unwrap();
+    assert_eq!(md.metric_type.as_str(), "counter");
+    assert_eq!(md.help, "Things.");
+    s.stop().await;
+    srv.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_manager_writes_staleness_markers() {
+    let srv = Server::start("a 1\n").await;
+    let s = start(&config(""), &srv.addr).await;
+    let up = key(&srv.addr, "up", "");
+    wait_until("up 1", || values(&dump(&s.storage), &up).contains(&1.0)).await;
+    let storage = s.storage.clone();
+    s.stop().await;
+    let d = dump(&storage);
+    for (k, v) in &d {
+        let last = v.last().unwrap().1;
+        assert!(model::value::is_stale_nan(last), "{k} not stale: {v:?}");
+    }
+    srv.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_gives_up_0_and_staleness_markers() {
+    let srv = Server::start("a 1\nb 2\n").await;
+    let s = start(&config(""), &srv.addr).await;
+    let up = key(&srv.addr, "up", "");
+    wait_until("up 1", || values(&dump(&s.storage), &up).contains(&1.0)).await;
+    srv.stop();
+    // Let in-flight connections finish, then every new connection is refused.
+    wait_until("up 0", || values(&dump(&s.storage), &up).contains(&0.0)).await;
+    let d = dump(&s.storage);
+    for name in ["a", "b"] {
+        let v = values(&d, &key(&srv.addr, name, ""));
+        assert!(
+            model::value::is_stale_nan(*v.last().unwrap()),
+            "{name}: {v:?}"
+        );
+    }
+    let t = s.target();
+    assert_eq!(t.health(), scrape::Health::Down);
+    let err = t.last_error().unwrap();
+    assert!(
+        err.starts_with(&format!("Get \"http://{}/metrics\": ", srv.addr)),
+        "{err}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disappearing_series_get_staleness_markers() {
+    let srv = Server::start("a 1\nb 2\n").await;
+    let s = start(&config(""), &srv.addr).await;
+    let b = key(&srv.addr, "b", "");
+    wait_until("b", || values(&dump(&s.storage), &b).contains(&2.0)).await;
+    srv.set_body("a 3\n");
+    wait_until("b stale", || {
+        values(&dump(&s.storage), &b)
+            .last()
+            .is_some_and(|v| model::value::is_stale_nan(*v))
+    })
+    .await;
+    let a = key(&srv.addr, "a", "");
+    wait_until("a 3", || values(&dump(&s.storage), &a).contains(&3.0)).await;
+    // b stays stale (one marker), a keeps going.
+    let d = dump(&s.storage);
+    let b_vals = values(&d, &b);
+    assert_eq!(
+        b_vals
+            .iter()
+            .filter(|v| model::value::is_stale_nan(**v))
+            .count(),
+        1,
+        "{b_vals:?}"
+    );
+    assert!(!values(&d, &a).iter().any(|v| v.is_nan()));
+    s.stop().await;
+    srv.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_payload_is_a_clear_error_and_stores_nothing_partial() {
+    let srv = Server::start("good 1\nbad{ 1\n").await;
+    let s = start(&config(""), &srv.addr).await;
+    let up = key(&srv.addr, "up", "");
+    wait_until("up 0", || values(&dump(&s.storage), &up).contains(&0.0)).await;
+    let d = dump(&s.storage);
+    assert!(
+        d.keys().all(|k| !k.contains("good")),
+        "partial scrape stored: {d:#?}"
+    );
+    assert_eq!(
+        values(&d, &key(&srv.addr, "scrape_samples_scraped", ""))[0],
+        1.0
+    );
+    let err = s.target().last_error().unwrap();
+    assert!(err.starts_with("line 2: "), "{err}");
+    assert_eq!(s.target().health(), scrape::Health::Down);
+    s.stop().await;
+    srv.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_and_label_limits_fail_the_whole_scrape() {
+    let srv = Server::start("a 1\nb 2\nc{l=\"a very long label value\"} 3\n").await;
+    let s = start(&config("  sample_limit: 2\n"), &srv.addr).await;
+    let up = key(&srv.addr, "up", "");
+    wait_until("up 0", || values(&dump(&s.storage), &up).contains(&0.0)).await;
+    assert_eq!(
+        s.target().last_error().as_deref(),
+        Some("sample limit exceeded")
+    );
+    assert_eq!(dump(&s.storage).len(), 5, "only report series");
+    s.stop().await;
+
+    let s = start(&config("  label_value_length_limit: 20\n"), &srv.addr).await;
+    wait_until("up 0", || values(&dump(&s.storage), &up).contains(&0.0)).await;
+    assert_eq!(
+        s.target().last_error().as_deref(),
+        Some(
+            r#"label_value_length_limit exceeded (metric: c, label name: l, value: "a very long label value", length: 23, limit: 20)"#
+        )
+    );
+    s.stop().await;
+    srv.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metric_relabeling_and_honor_labels_apply() {
+    let srv = Server::start("keep{job=\"mine\"} 1\ndrop_me 2\n").await;
+    let cfg = config(
+        "  honor_labels: true\n  metric_relabel_configs:\n  - {source_labels: [__name__], regex: drop_.*, action: drop}\n",
+    );
+    let s = start(&cfg, &srv.addr).await;
+    let up = key(&srv.addr, "up", "");
+    wait_until("up 1", || values(&dump(&s.storage), &up).contains(&1.0)).await;
+    let d = dump(&s.storage);
+    let keep = Labels::from_pairs([
+        ("__name__", "keep"),
+        ("env", "dev"),
+        ("instance", srv.addr.as_str()),
+        ("job", "mine"),
+    ])
+    .to_string();
+    assert_eq!(values(&d, &keep)[0], 1.0, "{d:#?}");
+    assert!(d.keys().all(|k| !k.contains("drop_me")));
+    assert_eq!(
+        values(
+            &d,
+            &key(&srv.addr, "scrape_samples_post_metric_relabeling", "")
+        )[0],
+        1.0
+    );
+    assert_eq!(
+        values(&d, &key(&srv.addr, "scrape_samples_scraped", ""))[0],
+        2.0
+    );
+    s.stop().await;
+    srv.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_targets_get_staleness_markers() {
+    let srv = Server::start("a 1\n").await;
+    let s = start(&config(""), &srv.addr).await;
+    let a = key(&srv.addr, "a", "");
+    wait_until("a", || values(&dump(&s.storage), &a).contains(&1.0)).await;
+    set_targets(&s.tx, &[]);
+    wait_until("a stale", || {
+        values(&dump(&s.storage), &a)
+            .last()
+            .is_some_and(|v| model::value::is_stale_nan(*v))
+    })
+    .await;
+    assert!(s.manager.targets_active()["test"].is_empty());
+    s.stop().await;
+    srv.stop();
+}
+
+/// GETs `url` over a plain TCP connection with `accept`; returns content type and body.
+async fn fetch(addr: &str, accept: &str) -> (String, Vec<u8>) {
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut body = raw[split + 4..].to_vec();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+            .unwrap_or_default()
+    };
+    if header("Transfer-Encoding").eq_ignore_ascii_case("chunked") {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size = usize::from_str_radix(
+                std::str::from_utf8(&rest[..eol])
+                    .unwrap()
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .trim(),
+                16,
+            )
+            .unwrap();
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+            rest = &rest[eol + 2 + size + 2..];
+        }
+        body = out;
+    }
+    (header("Content-Type"), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_exporter_samples_are_all_stored_with_their_labels() {
+    const BIN: &str = "/usr/bin/prometheus-node-exporter";
+    if !std::path::Path::new(BIN).exists() {
+        println!("skipping: {BIN} is not installed");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(BIN)
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while tokio::net::TcpStream::connect(&addr).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node exporter did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let cfg = config::Config::load_str(
+        "scrape_configs:\n- job_name: node\n  scrape_interval: 1s\n  scrape_timeout: 1s\n",
+        "",
+    )
+    .unwrap();
+    let storage = Arc::new(MemStorage::new());
+    let manager = scrape::Manager::new(storage.clone(), scrape::Options::default());
+    manager.apply_config(&cfg).unwrap();
+    manager.sync(
+        [(
+            "node".to_string(),
+            vec![TargetGroup {
+                targets: vec![Labels::from_pairs([("__address__", addr.as_str())])],
+                labels: Labels::empty(),
+                source: "0".into(),
+            }],
+        )]
+        .into(),
+    );
+    let up = Labels::from_pairs([
+        ("__name__", "up"),
+        ("instance", addr.as_str()),
+        ("job", "node"),
+    ])
+    .to_string();
+    wait_until("node exporter scraped", || {
+        !values(&dump(&storage), &up).is_empty()
+    })
+    .await;
+    let accept = scrape::accept_header(&cfg.scrape_configs[0]);
+    let (content_type, body) = fetch(&addr, &accept).await;
+    manager.stop().await;
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let d = dump(&storage);
+    assert_eq!(values(&d, &up)[0], 1.0, "{:?}", manager.targets_active());
+    let (mut p, _) = scrape::textparse::new(&body, &content_type, &Default::default()).unwrap();
+    use scrape::textparse::{Entry, Parser};
+    let mut expected = 0;
+    let mut missing = Vec::new();
+    let mut build_info_checked = false;
+    while let Some(e) = p.next().unwrap() {
+        if e != Entry::Series {
+            continue;
+        }
+        expected += 1;
+        let mut lb = model::LabelsBuilder::new(&p.labels().unwrap());
+        lb.set("instance", &addr).set("job", "node");
+        let key = lb.labels().to_string();
+        match d.get(&key) {
+            None => missing.push(key),
+            Some(samples) => {
+                if key.starts_with("{__name__=\"node_exporter_build_info\"") {
+                    assert_eq!(samples[0].1, p.series().2);
+                    build_info_checked = true;
+                }
+            }
+        }
+    }
+    assert!(expected > 100, "only {expected} series exposed");
+    assert!(build_info_checked);
+    assert!(
+        missing.is_empty(),
+        "{} of {expected} series not stored: {missing:#?}",
+        missing.len()
+    );
+    // Exposed series plus the five report series.
+    assert_eq!(d.len(), expected + 5);
+}
