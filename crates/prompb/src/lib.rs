@@ -1,0 +1,37 @@
+//! Prometheus's protobuf messages for remote write 1.0 and remote read (`prompb/types.proto`
+//! and `prompb/remote.proto`, package `prometheus`), as prost types.
+//!
+//! Main types: [`WriteRequest`] (a batch of [`TimeSeries`], each with [`Label`]s,
+//! [`Sample`]s, [`Exemplar`]s and native [`Histogram`]s, plus [`MetricMetadata`]),
+//! [`ReadRequest`] / [`Query`] / [`ReadResponse`] / [`QueryResult`], and the streamed
+//! [`ChunkedReadResponse`]. Encode and decode with [`prost::Message`] (re-exported as
+//! [`Message`]); the HTTP layer adds snappy block compression on top.
+//!
+//! The Rust code in `src/prometheus.rs` is generated from `proto/*.proto` and checked in, so
+//! building this crate needs no `protoc`. The test `generated_code_is_fresh` regenerates it with
+//! protox (a pure-Rust protobuf compiler) and prost-build and fails on any difference; run it with
+//! `UPDATE_GENERATED=1` to rewrite the file after editing a `.proto`.
+//!
+//! ```
+//! use prompb::{Label, Message, Sample, TimeSeries, WriteRequest};
+//! let req = WriteRequest {
+//!     timeseries: vec![TimeSeries {
+//!         labels: vec![Label { name: "__name__".into(), value: "up".into() }],
+//!         samples: vec![Sample { value: 1.0, timestamp: 1_000 }],
+//!         ..Default::default()
+//!     }],
+//!     metadata: vec![],
+//! };
+//! let bytes = req.encode_to_vec();
+//! assert_eq!(WriteRequest::decode(bytes.as_slice()).unwrap(), req);
+//! ```
+
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+#[rustfmt::skip]
+mod prometheus;
+
+pub use prometheus::*;
+pub use prost::Message;
+
+#[cfg(test)]
+mod codegen_tests;
