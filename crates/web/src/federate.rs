@@ -17,6 +17,9 @@ use crate::status::unix_millis;
 /// The outcome of a federation request: the body, or an HTTP status and plain-text error.
 pub(crate) type Federation = Result<String, (http::StatusCode, String)>;
 
+/// A sample: timestamp (ms) and value.
+type Sample = (i64, f64);
+
 /// Go's text-format label value escaping: backslash, double quote and newline.
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -60,7 +63,7 @@ pub(crate) async fn federate_at(inner: &Arc<Inner>, form: &Form, now: i64) -> Fe
             ..SelectHints::default()
         };
         // Latest sample of each series, deduplicated across match[] sets.
-        let mut latest: BTreeMap<Labels, (i64, f64)> = BTreeMap::new();
+        let mut latest: BTreeMap<Labels, Sample> = BTreeMap::new();
         for matchers in &sets {
             let mut set = querier.select(true, Some(&hints), matchers);
             while let Some(series) = set.next() {
@@ -96,8 +99,8 @@ pub(crate) async fn federate_at(inner: &Arc<Inner>, form: &Form, now: i64) -> Fe
 
 /// Writes the samples grouped by metric name (families sorted by name), each family
 /// `untyped`, series labels first and then the external labels the series lacks.
-fn render(latest: &BTreeMap<Labels, (i64, f64)>, external: &Labels) -> String {
-    let mut families: BTreeMap<&str, Vec<(&Labels, (i64, f64))>> = BTreeMap::new();
+fn render(latest: &BTreeMap<Labels, Sample>, external: &Labels) -> String {
+    let mut families: BTreeMap<&str, Vec<(&Labels, Sample)>> = BTreeMap::new();
     for (labels, sample) in latest {
         let name = labels.metric_name().unwrap_or("");
         families.entry(name).or_default().push((labels, *sample));
