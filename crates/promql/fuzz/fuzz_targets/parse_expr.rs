@@ -1,5 +1,8 @@
 //! Fuzzes the PromQL parser: no panics, and whatever parses prints to text that parses back
 //! to the same AST.
+//!
+//! Run with `cargo +nightly fuzz run parse_expr` from `crates/promql`. A good seed corpus is
+//! the `eval` expressions of the upstream test scripts, one per file in `corpus/parse_expr/`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

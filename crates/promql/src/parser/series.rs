@@ -14,6 +14,10 @@ use super::lex::{is_alnum, scan_number};
 use super::parse::{ParseOptions, Parser, parse_number};
 use crate::error::ParseError;
 
+/// The most values one series description may expand to (the upstream scripts use at most
+/// about ten thousand); a bound, so that `1+1x99999999999` cannot exhaust memory.
+pub const MAX_SERIES_VALUES: usize = 1 << 20;
+
 /// One value of an expanded series description.
 #[derive(Debug, Clone, Copy)]
 pub struct SequenceValue {
@@ -117,6 +121,15 @@ pub fn parse_series_desc(input: &str) -> Result<(Labels, Vec<SequenceValue>), Pa
         match series_item(item) {
             Ok(("", expanded)) => {
                 let expanded = expanded.map_err(|m| err(at, at + item_end, m))?;
+                if values.len() + expanded.len() > MAX_SERIES_VALUES {
+                    return Err(err(
+                        at,
+                        at + item_end,
+                        format!(
+                            "series description expands to more than {MAX_SERIES_VALUES} values"
+                        ),
+                    ));
+                }
                 values.extend(expanded);
             }
             _ => {
@@ -216,10 +229,16 @@ fn value(i: &str) -> IResult<&str, f64> {
 }
 
 fn times(i: &str) -> IResult<&str, Result<u64, String>> {
-    map(preceded(char('x'), recognize(digit1)), |d: &str| {
-        d.parse::<u64>()
-            .map_err(|_| format!("invalid repetition in series values: {d}"))
-    })
+    map(
+        preceded(char('x'), recognize(digit1)),
+        |d: &str| match d.parse::<u64>() {
+            Ok(n) if n < MAX_SERIES_VALUES as u64 => Ok(n),
+            Ok(_) => Err(format!(
+                "series description expands to more than {MAX_SERIES_VALUES} values"
+            )),
+            Err(_) => Err(format!("invalid repetition in series values: {d}")),
+        },
+    )
     .parse(i)
 }
 
@@ -321,5 +340,8 @@ mod tests {
         assert!(parse_series_desc("m foo").is_err());
         assert!(parse_series_desc("m{a=~\"b\"} 1").is_err());
         assert!(parse_series_desc("m {{schema:1}}").is_err());
+        // Found by fuzzing: a huge repetition must not try to allocate it.
+        assert!(parse_series_desc("m 1+0x400067431157").is_err());
+        assert!(parse_series_desc(&format!("m{}", " 1x1000".repeat(2000))).is_err());
     }
 }
