@@ -1,6 +1,7 @@
 //! `promtool check ...`: configuration checks, printed like Go's promtool (`Checking FILE`,
 //! `  SUCCESS: ...` / `  FAILED: ...`) with its exit codes (0 valid, 1 invalid, 3 lint
-//! problems with `--lint-fatal`).
+//! problems with `--lint-fatal`). `check healthy|ready` ask a server's `/-/healthy` and
+//! `/-/ready` (see [`crate::query::check_server`]).
 //!
 //! Rule files named by a config are checked for existence and structure only (a YAML map
 //! with a `groups` list, named groups, rules with `record` or `alert` and an `expr`, and the
@@ -41,6 +42,18 @@ pub(crate) enum CheckCommand {
         /// The config files to check.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Check if the Prometheus server is healthy.
+    Healthy {
+        /// The URL for the Prometheus server.
+        #[arg(long, default_value = "http://localhost:9090")]
+        url: String,
+    },
+    /// Check if the Prometheus server is ready.
+    Ready {
+        /// The URL for the Prometheus server.
+        #[arg(long, default_value = "http://localhost:9090")]
+        url: String,
     },
 }
 
@@ -84,6 +97,8 @@ pub(crate) fn run(cmd: CheckCommand) -> u8 {
             agent,
             files,
         } => check_configs(&files, syntax_only, &Lint::parse(&lint, lint_fatal), agent),
+        CheckCommand::Healthy { url } => crate::query::check_server(&url, "/-/healthy"),
+        CheckCommand::Ready { url } => crate::query::check_server(&url, "/-/ready"),
     }
 }
 

@@ -8,7 +8,10 @@ mod analyze;
 mod check;
 mod data_dir;
 mod gofmt;
+mod http;
+mod query;
 mod tsdb_cmd;
+mod value;
 
 use std::process::ExitCode;
 
@@ -29,6 +32,8 @@ enum Command {
         #[command(subcommand)]
         what: check::CheckCommand,
     },
+    /// Run query against a Prometheus server.
+    Query(query::QueryArgs),
     /// Run tsdb commands.
     Tsdb {
         #[command(subcommand)]
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check { what } => check::run(what),
         Command::Tsdb { what } => tsdb_cmd::run(what),
+        Command::Query(args) => query::run(args),
     };
     ExitCode::from(code)
 }

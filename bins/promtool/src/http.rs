@@ -1,0 +1,261 @@
+//! A small blocking HTTP/1.1 client over hyper-util's legacy client, and the Prometheus
+//! API v1 envelope (`{"status":"success","data":...}`) with client_golang's error texts.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value as Json;
+
+/// How long one request may take (Go's promtool uses 2 minutes for queries).
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A blocking client for one Prometheus server.
+pub(crate) struct ApiClient {
+    base: url::Url,
+    headers: Vec<(String, String)>,
+    rt: tokio::runtime::Runtime,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// A reply: status code and body.
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Bytes,
+}
+
+/// An API-level failure, printed as client_golang prints `v1.Error`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub(crate) kind: String,
+    pub(crate) msg: String,
+    pub(crate) detail: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind, self.msg)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiClient {
+    /// A client for `server` (`http://host:port[/prefix]`; a missing scheme means http).
+    pub(crate) fn new(server: &str, headers: Vec<(String, String)>) -> anyhow::Result<ApiClient> {
+        let with_scheme = if server.contains("://") {
+            server.to_owned()
+        } else {
+            format!("http://{server}")
+        };
+        let base = url::Url::parse(&with_scheme)
+            .with_context(|| format!("parsing server URL {server:?}"))?;
+        if base.scheme() != "http" {
+            anyhow::bail!("unsupported URL scheme {:?} (only http)", base.scheme());
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the I/O runtime")?;
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Ok(ApiClient {
+            base,
+            headers,
+            rt,
+            client,
+        })
+    }
+
+    /// The URL of `path` below the server's URL (its own path kept as a prefix).
+    pub(crate) fn url(&self, path: &str) -> String {
+        let mut u = self.base.clone();
+        let prefix = u.path().trim_end_matches('/').to_owned();
+        u.set_path(&format!("{prefix}{path}"));
+        u.set_query(None);
+        u.to_string()
+    }
+
+    /// Sends a request; `form` is sent as an `application/x-www-form-urlencoded` body.
+    pub(crate) fn request(
+        &self,
+        method: hyper::Method,
+        url: &str,
+        form: Option<String>,
+    ) -> anyhow::Result<Reply> {
+        let verb = if method == hyper::Method::POST {
+            "Post"
+        } else {
+            "Get"
+        };
+        let mut req = hyper::Request::builder().method(method).uri(url);
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let body = match form {
+            Some(f) => {
+                req = req.header("content-type", "application/x-www-form-urlencoded");
+                Full::new(Bytes::from(f))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let req = req
+            .body(body)
+            .with_context(|| format!("building the request for {url}"))?;
+        let client = self.client.clone();
+        let fut = async move {
+            let resp = client.request(req).await?;
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await?.to_bytes();
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Reply { status, body })
+        };
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(TIMEOUT, fut).await })
+        {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(anyhow::anyhow!("{verb} {url:?}: {}", error_chain(&*e))),
+            Err(_) => Err(anyhow::anyhow!("{verb} {url:?}: context deadline exceeded")),
+        }
+    }
+
+    /// Calls an API v1 endpoint and returns its `data` and `warnings`. A POST that is
+    /// answered 405 is retried as a GET, as client_golang's `DoGetFallback` does.
+    pub(crate) fn api(
+        &self,
+        endpoint: &str,
+        params: &[(&str, String)],
+        post: bool,
+    ) -> anyhow::Result<(Json, Vec<String>)> {
+        let url = self.url(&format!("/api/v1{endpoint}"));
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params {
+            form.append_pair(k, v);
+        }
+        let form = form.finish();
+        let mut reply = None;
+        if post {
+            let r = self.request(hyper::Method::POST, &url, Some(form.clone()))?;
+            if r.status != 405 {
+                reply = Some(r);
+            }
+        }
+        let reply = match reply {
+            Some(r) => r,
+            None => {
+                let u = if form.is_empty() {
+                    url.clone()
+                } else {
+                    format!("{url}?{form}")
+                };
+                self.request(hyper::Method::GET, &u, None)?
+            }
+        };
+        decode_api_reply(reply.status, &reply.body).map_err(anyhow::Error::new)
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+/// Interprets an API v1 reply as client_golang does: non-2xx codes other than 400, 422
+/// and 503 are `client_error`/`server_error`; an error envelope gives its type and text.
+pub(crate) fn decode_api_reply(status: u16, body: &[u8]) -> Result<(Json, Vec<String>), ApiError> {
+    let text = String::from_utf8_lossy(body).into_owned();
+    let api_code = matches!(status, 400 | 422 | 503);
+    if status / 100 != 2 && !api_code {
+        let (kind, msg) = match status / 100 {
+            4 => ("client_error", format!("client error: {status}")),
+            5 => ("server_error", format!("server error: {status}")),
+            _ => ("bad_response", format!("bad response code {status}")),
+        };
+        return Err(ApiError {
+            kind: kind.to_owned(),
+            msg,
+            detail: text,
+        });
+    }
+    let env: Json = serde_json::from_slice(body).map_err(|e| ApiError {
+        kind: "bad_response".to_owned(),
+        msg: e.to_string(),
+        detail: text.clone(),
+    })?;
+    let warnings = env
+        .get("warnings")
+        .and_then(Json::as_array)
+        .map(|w| {
+            w.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if env.get("status").and_then(Json::as_str) == Some("error") {
+        return Err(ApiError {
+            kind: env
+                .get("errorType")
+                .and_then(Json::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            msg: env
+                .get("error")
+                .and_then(Json::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            detail: String::new(),
+        });
+    }
+    if api_code {
+        return Err(ApiError {
+            kind: "bad_response".to_owned(),
+            msg: "inconsistent body for response code".to_owned(),
+            detail: String::new(),
+        });
+    }
+    Ok((env.get("data").cloned().unwrap_or(Json::Null), warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_errors_read_like_client_golang() {
+        let body = br#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:6: parse error: unclosed left parenthesis"}"#;
+        let e = decode_api_reply(400, body).expect_err("an error");
+        assert_eq!(
+            e.to_string(),
+            "bad_data: invalid parameter \"query\": 1:6: parse error: unclosed left parenthesis"
+        );
+        let e = decode_api_reply(502, b"bad gateway").expect_err("an error");
+        assert_eq!(e.to_string(), "server_error: server error: 502");
+        assert_eq!(e.detail, "bad gateway");
+        let (data, warnings) = decode_api_reply(
+            200,
+            br#"{"status":"success","data":["a"],"warnings":["w"]}"#,
+        )
+        .expect("success");
+        assert_eq!(data, serde_json::json!(["a"]));
+        assert_eq!(warnings, vec!["w".to_owned()]);
+    }
+
+    #[test]
+    fn urls_keep_the_server_prefix() {
+        let c = ApiClient::new("127.0.0.1:9090/prom/", Vec::new()).expect("client");
+        assert_eq!(
+            c.url("/api/v1/query"),
+            "http://127.0.0.1:9090/prom/api/v1/query"
+        );
+        assert!(ApiClient::new("https://x", Vec::new()).is_err());
+    }
+}

@@ -1,0 +1,219 @@
+//! `promtool query ...` and `check healthy|ready` against a real Prometheus 2.42 started
+//! here on a free loopback port (scraping itself every second), our output compared with
+//! the real promtool's against the same server.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::{REAL_PROMTOOL, ours, run};
+
+const REAL_PROMETHEUS: &str = "/usr/bin/prometheus";
+
+/// A Prometheus child process, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind a loopback port")
+        .local_addr()
+        .expect("local address")
+        .port()
+}
+
+/// Starts Prometheus and waits (bounded) until it is ready and has scraped itself.
+fn start_prometheus() -> Option<Server> {
+    if !std::path::Path::new(REAL_PROMETHEUS).is_file() {
+        eprintln!("notice: skipping, {REAL_PROMETHEUS} not found");
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['{addr}']\n"
+        ),
+    )
+    .expect("write config");
+    let child = Command::new(REAL_PROMETHEUS)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus starts");
+    let server = Server {
+        child,
+        url: format!("http://{addr}"),
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = run(ours(), &["query", "instant", &server.url, "up"]);
+        if out.status.success() && String::from_utf8_lossy(&out.stdout).contains("job=\"self\"") {
+            // Two more scrapes, so that a range of a few seconds is full.
+            std::thread::sleep(Duration::from_secs(2));
+            return Some(server);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "prometheus did not scrape itself within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Whole seconds, a second ago: a time whose data no longer changes.
+fn settled_time() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        - 1
+}
+
+#[test]
+fn queries_print_like_real_promtool() {
+    let Some(server) = start_prometheus() else {
+        return;
+    };
+    let s = server.url.as_str();
+    let t = settled_time();
+    let time = format!("--time={t}");
+    let (start, end) = (format!("--start={}", t - 3), format!("--end={t}"));
+    let (late_start, early_end) = (format!("--start={t}"), format!("--end={}", t - 3));
+
+    // Our own expectations, independent of the real promtool.
+    let out = run(ours(), &["query", "instant", &time, s, "vector(1)"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{{}} => 1 @[{t}]\n")
+    );
+    let out = run(ours(), &["query", "instant", &time, s, "nothing_here"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "\n");
+    let out = run(ours(), &["query", "instant", s, "sum("]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("query error: bad_data: "),
+        "{out:?}"
+    );
+    let out = run(ours(), &["query", "labels", s, "job"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "self\n");
+
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["query", "instant", &time, s, "vector(1)"],
+        vec!["query", "instant", &time, s, "time()"],
+        vec!["query", "instant", &time, s, "up"],
+        vec!["query", "instant", &time, s, "nothing_here"],
+        vec!["query", "instant", &time, s, "up or vector(0.25)"],
+        vec!["query", "instant", &time, s, "prometheus_build_info"],
+        vec!["query", "instant", &time, s, "up[3s]"],
+        vec![
+            "query",
+            "instant",
+            &time,
+            s,
+            "label_replace(vector(1e21), \"a\", \"x\\ny\u{e9}<&>\", \"\", \"\")",
+        ],
+        vec!["query", "instant", &time, s, "1/0"],
+        vec!["query", "instant", "--time=1700000000.5", s, "vector(-0.1)"],
+        vec!["query", "instant", s, "sum("],
+        vec!["query", "range", &start, &end, "--step=1s", s, "up"],
+        vec![
+            "query",
+            "range",
+            &start,
+            &end,
+            "--step=1s",
+            s,
+            "vector(1) or up",
+        ],
+        vec!["query", "range", &start, &end, s, "up"],
+        vec!["query", "range", &late_start, &early_end, s, "up"],
+        vec![
+            "query",
+            "series",
+            "--match=up",
+            "--match=prometheus_build_info",
+            s,
+        ],
+        vec!["query", "series", "--match=nothing_here", s],
+        vec!["query", "labels", s, "job"],
+        vec!["query", "labels", "--match=up", s, "__name__"],
+        vec!["query", "labels", s, "nothing_here"],
+    ];
+    let real = std::path::Path::new(REAL_PROMTOOL).is_file();
+    if !real {
+        eprintln!("notice: {REAL_PROMTOOL} not found, not comparing");
+        return;
+    }
+    for case in &cases {
+        for json in [false, true] {
+            let mut args: Vec<&str> = case.clone();
+            if json {
+                args.insert(1, "-o");
+                args.insert(2, "json");
+            }
+            let a = run(ours(), &args);
+            let b = run(REAL_PROMTOOL, &args);
+            assert_eq!(a.status.code(), b.status.code(), "exit code of {args:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&a.stdout),
+                String::from_utf8_lossy(&b.stdout),
+                "stdout of {args:?}"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&a.stderr),
+                String::from_utf8_lossy(&b.stderr),
+                "stderr of {args:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn health_and_readiness() {
+    let Some(server) = start_prometheus() else {
+        return;
+    };
+    for (what, body) in [
+        ("healthy", "Prometheus Server is Healthy."),
+        ("ready", "Prometheus Server is Ready."),
+    ] {
+        let out = run(ours(), &["check", what, "--url", &server.url]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("  SUCCESS:  {body}\n\n")
+        );
+    }
+    // Nothing listens on a fresh port once its listener is gone.
+    let nobody = format!("http://127.0.0.1:{}", free_port());
+    let out = run(ours(), &["check", "healthy", "--url", &nobody]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(ours(), &["query", "instant", &nobody, "up"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.starts_with(&format!("query error: Post \"{nobody}/api/v1/query\": ")),
+        "{err}"
+    );
+}

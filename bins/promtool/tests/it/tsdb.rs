@@ -1,0 +1,307 @@
+//! `promtool tsdb list|analyze|dump` on copies of the data Prometheus 2.42 wrote, compared
+//! with the real promtool 2.42 (line for line for `dump` and `list`; per section, ties in
+//! any order, for `analyze`), and `query instant --tsdb.path` on the same data.
+
+use std::path::{Path, PathBuf};
+
+use super::{REAL_PROMTOOL, have_real, ours, run};
+
+/// Copies a fixture directory into a fresh tempdir (never touch the shared data).
+fn copy_fixture(relative: &str) -> Option<(tempfile::TempDir, PathBuf)> {
+    let src = test_support::testdata_dir(relative)?;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dst = tmp.path().join("data");
+    copy_dir(&src, &dst);
+    Some((tmp, dst))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("readdir") {
+        let e = e.expect("entry");
+        let dst = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).expect("copy");
+        }
+    }
+}
+
+/// The blocks fixture as a data directory (Prometheus's tools want a `wal/` beside them).
+fn blocks_dir() -> Option<(tempfile::TempDir, PathBuf)> {
+    let (tmp, dir) = copy_fixture("prom-2.42/blocks")?;
+    std::fs::create_dir_all(dir.join("wal")).expect("mkdir wal");
+    Some((tmp, dir))
+}
+
+fn stdout_of(bin: &str, args: &[&str]) -> String {
+    let out = run(bin, args);
+    assert!(
+        out.status.success(),
+        "{bin} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Every file of `dir` with its size and modification time: to prove nothing was written.
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("readdir") {
+            let e = e.expect("entry");
+            let m = e.metadata().expect("metadata");
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+            out.push((e.path(), m.len(), m.modified().expect("mtime")));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn dump_of_blocks_is_identical_to_promtool_and_the_input() {
+    let Some((_tmp, dir)) = blocks_dir() else {
+        return;
+    };
+    let d = dir.to_str().expect("utf-8 path");
+    let ours_out = stdout_of(ours(), &["tsdb", "dump", d]);
+    assert_eq!(ours_out.lines().count(), 6480);
+    assert!(ours_out.starts_with(
+        "{__name__=\"fx_requests_total\", code=\"200\", instance=\"host-0\"} 3 1700000000000\n"
+    ));
+    if have_real() {
+        assert_eq!(ours_out, stdout_of(REAL_PROMTOOL, &["tsdb", "dump", d]));
+        let args = [
+            "tsdb",
+            "dump",
+            "--min-time=1700006000000",
+            "--max-time=1700007000000",
+            d,
+        ];
+        assert_eq!(stdout_of(ours(), &args), stdout_of(REAL_PROMTOOL, &args));
+    }
+    let some = stdout_of(
+        ours(),
+        &[
+            "tsdb",
+            "dump",
+            "--match=fx_temperature_celsius{instance=\"host-1\"}",
+            "--match={code=\"500\",instance=\"host-2\"}",
+            "--max-time=1700000030000",
+            d,
+        ],
+    );
+    assert_eq!(
+        some,
+        "{__name__=\"fx_requests_total\", code=\"500\", instance=\"host-2\"} 0 1700000000000\n\
+         {__name__=\"fx_requests_total\", code=\"500\", instance=\"host-2\"} 0 1700000030000\n\
+         {__name__=\"fx_temperature_celsius\", instance=\"host-1\", room=\"a \\\"quoted\\\" room\"} 24.207355 1700000000000\n\
+         {__name__=\"fx_temperature_celsius\", instance=\"host-1\", room=\"a \\\"quoted\\\" room\"} 24.26054 1700000030000\n"
+    );
+}
+
+#[test]
+fn dump_of_a_crashed_data_dir_matches_the_truth_and_writes_nothing() {
+    let Some((_tmp, dir)) = copy_fixture("prom-2.42/full-datadir/data") else {
+        return;
+    };
+    let Some(truth) = test_support::testdata_dir("prom-2.42/full-datadir/truth.dump.zst") else {
+        return;
+    };
+    let before = fingerprint(&dir);
+    let d = dir.to_str().expect("utf-8 path");
+    let ours_out = stdout_of(ours(), &["tsdb", "dump", d]);
+    assert_eq!(
+        fingerprint(&dir),
+        before,
+        "dump wrote into the data directory"
+    );
+    if test_support::have_command("zstd") {
+        let want = std::process::Command::new("zstd")
+            .args(["-dc"])
+            .arg(&truth)
+            .output()
+            .expect("zstd runs");
+        let want = String::from_utf8(want.stdout).expect("utf-8");
+        assert_eq!(want.lines().count(), 263_410);
+        // Line by line, so that a failure shows the first difference.
+        for (k, (a, b)) in ours_out.lines().zip(want.lines()).enumerate() {
+            assert_eq!(a, b, "line {}", k + 1);
+        }
+        assert_eq!(ours_out.lines().count(), want.lines().count());
+    } else {
+        eprintln!("notice: zstd not installed, checking the sample count only");
+        assert_eq!(ours_out.lines().count(), 263_410);
+    }
+}
+
+#[test]
+fn list_is_the_same_table_as_promtool() {
+    for (fixture, blocks) in [("prom-2.42/blocks", 4), ("prom-2.42/full-datadir/data", 3)] {
+        let Some((_tmp, dir)) = copy_fixture(fixture) else {
+            return;
+        };
+        std::fs::create_dir_all(dir.join("wal")).expect("mkdir wal");
+        let d = dir.to_str().expect("utf-8 path");
+        for args in [vec!["tsdb", "list", d], vec!["tsdb", "list", "-r", d]] {
+            let ours_out = stdout_of(ours(), &args);
+            assert_eq!(ours_out.lines().count(), blocks + 1, "{ours_out}");
+            assert!(ours_out.starts_with("BLOCK ULID                  MIN TIME"));
+            if have_real() {
+                assert_eq!(ours_out, stdout_of(REAL_PROMTOOL, &args), "{args:?}");
+            }
+        }
+    }
+}
+
+/// Splits analyze output into sections; within a section the lines are sorted, because
+/// Go's promtool orders equal counts arbitrarily.
+fn sections(s: &str) -> Vec<Vec<String>> {
+    s.split("\n\n")
+        .map(|sec| {
+            let mut lines: Vec<String> = sec.lines().map(str::to_owned).collect();
+            lines.sort();
+            lines
+        })
+        .collect()
+}
+
+#[test]
+fn analyze_has_promtools_sections_and_numbers() {
+    let Some((_tmp, dir)) = copy_fixture("prom-2.42/full-datadir/data") else {
+        return;
+    };
+    let d = dir.to_str().expect("utf-8 path");
+    let ours_out = stdout_of(ours(), &["tsdb", "analyze", d]);
+    let titles: Vec<&str> = ours_out
+        .split("\n\n")
+        .skip(1)
+        .map(|s| s.lines().next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Label pairs most involved in churning:",
+            "Label names most involved in churning:",
+            "Most common label pairs:",
+            "Label names with highest cumulative label value length:",
+            "Highest cardinality labels:",
+            "Highest cardinality metric names:",
+        ]
+    );
+    assert!(ours_out.starts_with(
+        "Block ID: 01M85CXYVRJ6HYA3W6VDVCB8P1\nDuration: 2h0m0s\nSeries: 100\nLabel names: 6\n"
+    ));
+    // The default limit is 20 lines per section.
+    assert!(ours_out.split("\n\n").all(|s| s.lines().count() <= 21));
+    if have_real() {
+        for args in [
+            vec!["tsdb", "analyze", "--limit=1000", d],
+            vec![
+                "tsdb",
+                "analyze",
+                "--limit=1000",
+                d,
+                "01M85CXYWR3TRMDYNGDS7663D1",
+            ],
+        ] {
+            assert_eq!(
+                sections(&stdout_of(ours(), &args)),
+                sections(&stdout_of(REAL_PROMTOOL, &args)),
+                "{args:?}"
+            );
+        }
+    }
+    let out = run(ours(), &["tsdb", "analyze", d, "01NOPE"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "block 01NOPE not found\n"
+    );
+}
+
+#[test]
+fn analyze_match_restricts_the_series() {
+    let Some((_tmp, dir)) = blocks_dir() else {
+        return;
+    };
+    let d = dir.to_str().expect("utf-8 path");
+    let out = stdout_of(
+        ours(),
+        &["tsdb", "analyze", "--match=fx_temperature_celsius", d],
+    );
+    assert!(out.contains("\nSeries: 3\n"), "{out}");
+    assert!(
+        out.ends_with("Highest cardinality metric names:\n3 fx_temperature_celsius\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn query_against_a_data_dir_reads_the_input_samples() {
+    let Some((_tmp, dir)) = blocks_dir() else {
+        return;
+    };
+    let before = fingerprint(&dir);
+    let d = dir.to_str().expect("utf-8 path");
+    // blocks-input.om: fx_temperature_celsius{instance="host-1",...} 24.26054 at 1700000030.
+    let out = stdout_of(
+        ours(),
+        &[
+            "query",
+            "instant",
+            "--tsdb.path",
+            d,
+            "--time=1700000030",
+            "fx_temperature_celsius{instance=\"host-1\"}",
+        ],
+    );
+    assert_eq!(
+        out,
+        "fx_temperature_celsius{instance=\"host-1\", room=\"a \\\"quoted\\\" room\"} => 24.26054 @[1700000030]\n"
+    );
+    let out = stdout_of(
+        ours(),
+        &[
+            "query",
+            "-o",
+            "json",
+            "instant",
+            "--tsdb.path",
+            d,
+            "--time=1700000030",
+            "count(fx_requests_total)",
+        ],
+    );
+    assert_eq!(out, "[{\"metric\":{},\"value\":[1700000030,\"6\"]}]\n");
+    let out = stdout_of(
+        ours(),
+        &[
+            "query",
+            "range",
+            "--tsdb.path",
+            d,
+            "--start=1700000000",
+            "--end=1700000060",
+            "--step=30s",
+            "fx_requests_total{code=\"200\",instance=\"host-0\"}",
+        ],
+    );
+    assert_eq!(
+        out,
+        "fx_requests_total{code=\"200\", instance=\"host-0\"} =>\n3 @[1700000000]\n6 @[1700000030]\n9 @[1700000060]\n"
+    );
+    assert_eq!(
+        fingerprint(&dir),
+        before,
+        "the query wrote into the data directory"
+    );
+    let bad = run(ours(), &["query", "instant", "--tsdb.path", d, "sum("]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).starts_with("query error: "));
+}
