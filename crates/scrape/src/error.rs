@@ -108,6 +108,14 @@ pub enum Error {
         /// The storage's error.
         message: String,
     },
+    /// A job's `tls_config` cannot be used.
+    #[error("error creating HTTP client for job {job:?}: {message}")]
+    Tls {
+        /// The scrape job.
+        job: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Scrape loops are tasks: the manager must be used inside a Tokio runtime.
     #[error("the scrape manager must run inside a Tokio runtime")]
     NoRuntime,

@@ -100,12 +100,14 @@ impl Manager {
     /// the external labels, as Prometheus does.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] for HTTP client options scraping does not implement (nothing
-    /// is changed then); [`Error::NoRuntime`] outside a Tokio runtime.
+    /// [`Error::Unsupported`] for HTTP client options scraping does not implement and
+    /// [`Error::Tls`] for unusable TLS settings (nothing is changed then);
+    /// [`Error::NoRuntime`] outside a Tokio runtime.
     pub fn apply_config(&self, cfg: &config::Config) -> Result<()> {
         let mut configs = HashMap::new();
         for sc in cfg.all_scrape_configs() {
-            client::check_supported(&sc.job_name, &sc.http_client_config)?;
+            // Builds (and drops) the job's client so bad TLS files fail the reload here.
+            client::HttpClient::new(sc)?;
             configs.insert(sc.job_name.clone(), Arc::new(sc.clone()));
         }
         let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
@@ -129,8 +131,10 @@ impl Manager {
                 }
                 Some(new) => {
                     let pool = state.pools.get_mut(&job).expect("job listed from pools");
-                    if seed_changed || pool.config.as_ref() != new.as_ref() {
-                        drop(pool.reload(&handle, new.clone(), seed));
+                    if (seed_changed || pool.config.as_ref() != new.as_ref())
+                        && let Err(e) = pool.reload(&handle, new.clone(), seed)
+                    {
+                        tracing::error!(scrape_pool = %job, err = %e, "reloading scrape pool failed");
                     }
                 }
             }
@@ -194,9 +198,14 @@ impl Manager {
                         tracing::error!(scrape_pool = %job, "error reloading target set: no scrape config for job");
                         continue;
                     };
-                    pools.entry(job.clone()).or_insert_with(|| {
-                        ScrapePool::new(cfg.clone(), self.inner.appendable.clone(), *offset_seed)
-                    })
+                    match ScrapePool::new(cfg.clone(), self.inner.appendable.clone(), *offset_seed)
+                    {
+                        Ok(p) => pools.entry(job.clone()).or_insert(p),
+                        Err(e) => {
+                            tracing::error!(scrape_pool = %job, err = %e, "error creating new scrape pool");
+                            continue;
+                        }
+                    }
                 }
             };
             drop(pool.sync(&handle, groups.clone()));

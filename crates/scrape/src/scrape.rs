@@ -19,6 +19,7 @@ use crate::textparse::{self, Entry, Parser, ParserOptions};
 use crate::{Error, Result};
 
 pub(crate) mod client;
+mod tls;
 
 use client::HttpClient;
 
@@ -44,8 +45,8 @@ pub(crate) struct LoopOptions {
 }
 
 impl LoopOptions {
-    pub(crate) fn new(cfg: &ScrapeConfig, offset_seed: u64) -> LoopOptions {
-        LoopOptions {
+    pub(crate) fn new(cfg: &ScrapeConfig, offset_seed: u64) -> Result<LoopOptions> {
+        Ok(LoopOptions {
             honor_labels: cfg.honor_labels,
             honor_timestamps: cfg.honor_timestamps,
             track_timestamps_staleness: cfg.track_timestamps_staleness,
@@ -61,9 +62,9 @@ impl LoopOptions {
                     .and_then(|p| textparse::Format::from_scrape_protocol(&p.0)),
                 skip_created_series: false,
             },
-            client: HttpClient::new(cfg),
+            client: HttpClient::new(cfg)?,
             offset_seed,
-        }
+        })
     }
 }
 
@@ -632,16 +633,16 @@ impl ScrapePool {
         config: Arc<ScrapeConfig>,
         appendable: Arc<dyn Appendable>,
         offset_seed: u64,
-    ) -> ScrapePool {
-        ScrapePool {
-            options: Arc::new(LoopOptions::new(&config, offset_seed)),
+    ) -> Result<ScrapePool> {
+        Ok(ScrapePool {
+            options: Arc::new(LoopOptions::new(&config, offset_seed)?),
             config,
             appendable,
             loops: HashMap::new(),
             groups: Vec::new(),
             dropped: Vec::new(),
             forced: Arc::new(Mutex::new(None)),
-        }
+        })
     }
 
     /// Replaces the job's configuration: every loop restarts with it, keeping its cache,
@@ -651,10 +652,10 @@ impl ScrapePool {
         handle: &tokio::runtime::Handle,
         config: Arc<ScrapeConfig>,
         offset_seed: u64,
-    ) -> Vec<JoinHandle<()>> {
-        self.options = Arc::new(LoopOptions::new(&config, offset_seed));
+    ) -> Result<Vec<JoinHandle<()>>> {
+        self.options = Arc::new(LoopOptions::new(&config, offset_seed)?);
         self.config = config;
-        self.sync_targets(handle, true)
+        Ok(self.sync_targets(handle, true))
     }
 
     /// Takes new target groups and starts, keeps or stops loops accordingly. Returns the
@@ -747,5 +748,152 @@ impl ScrapePool {
     /// Discovered label sets of targets dropped by relabeling.
     pub(crate) fn dropped_targets(&self) -> Vec<Labels> {
         self.dropped.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(yaml_extra: &str) -> LoopOptions {
+        let cfg =
+            config::Config::load_str(&format!("scrape_configs:\n- job_name: j\n{yaml_extra}"), "")
+                .unwrap();
+        LoopOptions::new(&cfg.scrape_configs[0], 0).unwrap()
+    }
+
+    #[test]
+    fn clashing_labels_are_exported_repeatedly_unless_honored() {
+        let target = Labels::from_pairs([("job", "j"), ("instance", "i")]);
+        let exposed = Labels::from_pairs([("__name__", "m"), ("job", "x"), ("exported_job", "y")]);
+        let got = mutate_sample_labels(&exposed, &target, false, &[]).unwrap();
+        assert_eq!(
+            got.to_string(),
+            r#"{__name__="m", exported_exported_job="x", exported_job="y", instance="i", job="j"}"#
+        );
+        let honored = mutate_sample_labels(&exposed, &target, true, &[]).unwrap();
+        assert_eq!(
+            honored.to_string(),
+            r#"{__name__="m", exported_job="y", instance="i", job="x"}"#
+        );
+    }
+
+    #[derive(Default)]
+    struct Recorder(Vec<(String, Timestamp, f64)>);
+
+    impl Appender for Recorder {
+        fn append(
+            &mut self,
+            _: SeriesRef,
+            l: &Labels,
+            t: Timestamp,
+            v: f64,
+        ) -> storage::Result<SeriesRef> {
+            self.0.push((l.to_string(), t, v));
+            Ok(0)
+        }
+        fn commit(self: Box<Self>) -> storage::Result<()> {
+            Ok(())
+        }
+        fn rollback(self: Box<Self>) -> storage::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn series_missing_from_the_next_scrape_get_one_stale_marker() {
+        let o = options("");
+        let target = Labels::from_pairs([("job", "j")]);
+        let mut cache = Cache::default();
+        let ct = "text/plain; version=0.0.4";
+        let mut app = Recorder::default();
+        let (stats, res, _) = append(
+            &mut app,
+            b"a 1\nb 2\nc 3 5\n",
+            ct,
+            10,
+            &target,
+            &o,
+            &mut cache,
+        );
+        res.unwrap();
+        assert_eq!(
+            stats,
+            AppendStats {
+                total: 3,
+                added: 3,
+                series_added: 3
+            }
+        );
+        let mut app = Recorder::default();
+        let (stats, res, _) = append(&mut app, b"a 1\n", ct, 20, &target, &o, &mut cache);
+        res.unwrap();
+        assert_eq!(
+            stats,
+            AppendStats {
+                total: 1,
+                added: 1,
+                series_added: 0
+            }
+        );
+        // b goes stale; c had an explicit timestamp, so it is not tracked.
+        let stale: Vec<&str> = app
+            .0
+            .iter()
+            .filter(|s| model::value::is_stale_nan(s.2))
+            .map(|s| s.0.as_str())
+            .collect();
+        assert_eq!(stale, [r#"{__name__="b", job="j"}"#]);
+        let mut app = Recorder::default();
+        append(&mut app, b"a 1\n", ct, 30, &target, &o, &mut cache)
+            .1
+            .unwrap();
+        assert!(app.0.iter().all(|s| !s.2.is_nan()), "no second marker");
+    }
+
+    #[test]
+    fn limits_fail_with_prometheus_messages() {
+        let target = Labels::from_pairs([("job", "j")]);
+        let ct = "text/plain; version=0.0.4";
+        let o = options("  label_limit: 2\n");
+        let (_, res, _) = append(
+            &mut Recorder::default(),
+            b"m{a=\"1\",b=\"2\"} 1\n",
+            ct,
+            1,
+            &target,
+            &o,
+            &mut Cache::default(),
+        );
+        assert_eq!(
+            res.unwrap_err().to_string(),
+            "label_limit exceeded (metric: m, number of labels: 4, limit: 2)"
+        );
+        let o = options("  label_name_length_limit: 3\n");
+        let (_, res, _) = append(
+            &mut Recorder::default(),
+            b"m{long=\"1\"} 1\n",
+            ct,
+            1,
+            &target,
+            &o,
+            &mut Cache::default(),
+        );
+        assert_eq!(
+            res.unwrap_err().to_string(),
+            "label_name_length_limit exceeded (metric: m, label name: __name__, length: 8, limit: 3)"
+        );
+        let o = options("  sample_limit: 1\n");
+        let (stats, res, _) = append(
+            &mut Recorder::default(),
+            b"a 1\nb 1\nc 1\n",
+            ct,
+            1,
+            &target,
+            &o,
+            &mut Cache::default(),
+        );
+        assert_eq!(res.unwrap_err().to_string(), "sample limit exceeded");
+        assert_eq!(stats.total, 3, "counting goes on after the limit, as in Go");
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use config::{HttpClientConfig, ScrapeConfig};
 use http_body_util::{BodyExt, Empty};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -72,16 +73,13 @@ pub(crate) fn check_supported(job: &str, h: &HttpClientConfig) -> Result<()> {
     {
         return Err(unsupported("authorization.credentials_ref"));
     }
-    if h.tls_config != config::TlsConfig::default() {
-        return Err(unsupported("tls_config"));
-    }
     Ok(())
 }
 
 /// Issues scrape requests for one job.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpClient {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
     http: HttpClientConfig,
     accept: String,
     enable_compression: bool,
@@ -126,16 +124,34 @@ fn base64(input: &[u8]) -> String {
 }
 
 impl HttpClient {
-    pub(crate) fn new(cfg: &ScrapeConfig) -> HttpClient {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        HttpClient {
+    /// A client for the job's HTTP options.
+    ///
+    /// # Errors
+    /// Invalid TLS settings (see [`super::tls::client_config`]).
+    pub(crate) fn new(cfg: &ScrapeConfig) -> Result<HttpClient> {
+        let job = &cfg.job_name;
+        check_supported(job, &cfg.http_client_config)?;
+        let tls = &cfg.http_client_config.tls_config;
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(super::tls::client_config(job, tls)?)
+            .https_or_http();
+        let builder = match super::tls::server_name(job, tls)? {
+            Some(name) => {
+                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            }
+            None => builder,
+        };
+        let connector = builder.enable_http1().wrap_connector(http);
+        Ok(HttpClient {
             client: Client::builder(TokioExecutor::new()).build(connector),
             http: cfg.http_client_config.clone(),
             accept: accept_header(cfg),
             enable_compression: cfg.enable_compression,
             body_size_limit: u64::try_from(cfg.body_size_limit.bytes()).unwrap_or(0),
-        }
+        })
     }
 
     fn auth_header(&self) -> Result<Option<String>> {
@@ -223,12 +239,6 @@ impl HttpClient {
     async fn scrape_inner(&self, url: &str, timeout: Duration) -> Result<Response> {
         let mut url = url.to_string();
         for _ in 0..=MAX_REDIRECTS {
-            if url.starts_with("https://") {
-                return Err(Error::Http {
-                    url,
-                    message: "https scraping is not supported yet (no TLS client)".into(),
-                });
-            }
             let req = self.request(&url, timeout)?;
             let resp = self.client.request(req).await.map_err(|e| Error::Http {
                 url: url.clone(),

@@ -59,8 +59,35 @@ struct Server {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Answers one HTTP/1.1 request on `conn` with the current reply.
+async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut conn: S,
+    r: Arc<Mutex<Reply>>,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let Reply(status, ct, body) = r.lock().unwrap().clone();
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(head.as_bytes()).await;
+    let _ = conn.write_all(body.as_bytes()).await;
+    let _ = conn.shutdown().await;
+}
+
 impl Server {
     async fn start(body: &str) -> Server {
+        Server::start_with_tls(body, None).await
+    }
+
+    async fn start_with_tls(body: &str, tls: Option<Arc<rustls::ServerConfig>>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let reply = Arc::new(Mutex::new(Reply(
@@ -71,27 +98,21 @@ impl Server {
         let r = reply.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut conn, _)) = listener.accept().await else {
+                let Ok((conn, _)) = listener.accept().await else {
                     return;
                 };
                 let r = r.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 1024];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match conn.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    match tls {
+                        None => serve(conn, r).await,
+                        Some(cfg) => {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                            if let Ok(stream) = acceptor.accept(conn).await {
+                                serve(stream, r).await;
+                            }
                         }
                     }
-                    let Reply(status, ct, body) = r.lock().unwrap().clone();
-                    let head = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = conn.write_all(head.as_bytes()).await;
-                    let _ = conn.write_all(body.as_bytes()).await;
-                    let _ = conn.shutdown().await;
                 });
             }
         });
@@ -547,4 +568,111 @@ async fn node_exporter_samples_are_all_stored_with_their_labels() {
     );
     // Exposed series plus the five report series.
     assert_eq!(d.len(), expected + 5);
+}
+
+fn tls_server_config(require_client_cert: bool) -> Option<Arc<rustls::ServerConfig>> {
+    use rustls_pki_types::pem::PemObject;
+    let dir = test_support::testdata_dir("upstream/scrape/testdata")?;
+    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_file_iter(dir.join("server.cer"))
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = if require_client_cert {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::CertificateDer::pem_file_iter(dir.join("ca.cer")).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    Some(Arc::new(builder.with_single_cert(certs, key).unwrap()))
+}
+
+fn https_config(tls: &str) -> config::Config {
+    config::Config::load_str(
+        &format!(
+            "scrape_configs:\n- job_name: test\n  scheme: https\n  scrape_interval: 200ms\n  scrape_timeout: 150ms\n  tls_config: {tls}\n"
+        ),
+        "",
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_targets_verify_against_the_configured_ca_and_send_client_certs() {
+    let Some(server_tls) = tls_server_config(false) else {
+        return;
+    };
+    let dir = test_support::testdata_dir("upstream/scrape/testdata").unwrap();
+    let ca = dir.join("ca.cer").display().to_string();
+    let srv = Server::start_with_tls("a 1\n", Some(server_tls)).await;
+    let up = key(&srv.addr, "up", "");
+
+    let s = start(&https_config(&format!("{{ca_file: '{ca}'}}")), &srv.addr).await;
+    wait_until("up 1 with the CA", || {
+        values(&dump(&s.storage), &up).contains(&1.0)
+    })
+    .await;
+    assert_eq!(s.target().url(), format!("https://{}/metrics", srv.addr));
+    s.stop().await;
+
+    // Without the CA the certificate is unknown; with insecure_skip_verify it is accepted.
+    let s = start(&https_config("{}"), &srv.addr).await;
+    wait_until("up 0 without the CA", || {
+        values(&dump(&s.storage), &up).contains(&0.0)
+    })
+    .await;
+    let err = s.target().last_error().unwrap();
+    assert!(err.contains("certificate"), "{err}");
+    s.stop().await;
+    let s = start(&https_config("{insecure_skip_verify: true}"), &srv.addr).await;
+    wait_until("up 1 insecure", || {
+        values(&dump(&s.storage), &up).contains(&1.0)
+    })
+    .await;
+    s.stop().await;
+    srv.stop();
+
+    // A server that requires a client certificate.
+    let srv = Server::start_with_tls("a 1\n", tls_server_config(true)).await;
+    let up = key(&srv.addr, "up", "");
+    let (cert, key_file) = (dir.join("client.cer"), dir.join("client.key"));
+    let s = start(
+        &https_config(&format!(
+            "{{ca_file: '{ca}', cert_file: '{}', key_file: '{}'}}",
+            cert.display(),
+            key_file.display()
+        )),
+        &srv.addr,
+    )
+    .await;
+    wait_until("up 1 with a client cert", || {
+        values(&dump(&s.storage), &up).contains(&1.0)
+    })
+    .await;
+    s.stop().await;
+    srv.stop();
+}
+
+#[tokio::test]
+async fn unusable_tls_settings_fail_apply_config() {
+    let m = scrape::Manager::new(Arc::new(MemStorage::new()), scrape::Options::default());
+    let err = m
+        .apply_config(&https_config("{ca_file: /nonexistent/ca.pem}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("error creating HTTP client for job \"test\": unable to read CA cert /nonexistent/ca.pem"),
+        "{err}"
+    );
 }
