@@ -138,7 +138,7 @@ pub(crate) fn format_base2_bytes(n: u64) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut n = n;
     for (i, unit) in UNITS.iter().enumerate() {
-        if n % 1024 != 0 || (i == 0 && n == 0) {
+        if !n.is_multiple_of(1024) || (i == 0 && n == 0) {
             let suffix = if i == 0 { "B" } else { "iB" };
             parts.push(format!("{}{unit}{suffix}", n % 1024));
         }
