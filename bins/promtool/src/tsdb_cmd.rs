@@ -83,11 +83,20 @@ pub(crate) fn run(cmd: TsdbCommand) -> u8 {
     let res = res.and_then(|()| out.flush().context("writing to stdout"));
     match res {
         Ok(()) => 0,
+        // `promtool tsdb dump | head`: the reader left, which is not a failure.
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("{e:#}");
             1
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The sum of a block's file sizes (Go's `Block.Size`: chunks, index, tombstones, meta).
