@@ -73,6 +73,20 @@ impl Discovery {
         out
     }
 
+    /// What changes when a matched file is added, removed or written: each file's path,
+    /// modification time and length. Compared between refreshes to notice changes quickly.
+    pub(crate) fn signature(&self) -> Vec<(String, Option<std::time::SystemTime>, u64)> {
+        self.list_files()
+            .into_iter()
+            .map(|p| {
+                let md = std::fs::metadata(&p).ok();
+                let mtime = md.as_ref().and_then(|m| m.modified().ok());
+                let len = md.map_or(0, |m| m.len());
+                (p, mtime, len)
+            })
+            .collect()
+    }
+
     /// Re-reads every file and returns the updates to send: the groups of every readable
     /// file, and empty groups for the sources that disappeared. A file that fails to read
     /// keeps its last good groups (nothing is sent for it), as in Prometheus.

@@ -8,7 +8,9 @@
 //! [`file::read_file`], the file_sd reader.
 //!
 //! Mechanisms: `static_configs` and `file_sd_configs` (JSON and YAML files by glob, re-read
-//! every `refresh_interval`; a broken file keeps its last good targets). Any other mechanism
+//! every `refresh_interval` and as soon as a matched file is added, removed or written, which
+//! is noticed by polling file metadata every [`Options::file_watch_interval`]; a broken file
+//! keeps its last good targets). Any other mechanism
 //! makes [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
 //!
 //! ```

@@ -25,6 +25,10 @@ pub struct Options {
     pub name: String,
     /// How often accumulated updates are sent at most (Prometheus: 5 s).
     pub update_interval: std::time::Duration,
+    /// How often file_sd checks its files for changes (added, removed, written) between
+    /// `refresh_interval` re-reads. Prometheus uses inotify; a cheap `stat` poll gives the
+    /// same effect without a watcher dependency.
+    pub file_watch_interval: std::time::Duration,
 }
 
 impl Default for Options {
@@ -32,6 +36,7 @@ impl Default for Options {
         Options {
             name: "scrape".into(),
             update_interval: std::time::Duration::from_secs(5),
+            file_watch_interval: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -175,7 +180,12 @@ impl Manager {
                 inner: Arc::downgrade(&self.inner),
                 key: (job.clone(), id),
             };
-            handle.spawn(run_provider(config.clone(), sink, cancel.clone()));
+            handle.spawn(run_provider(
+                config.clone(),
+                sink,
+                cancel.clone(),
+                self.inner.options.file_watch_interval,
+            ));
             tracing::debug!(manager = %self.inner.options.name, job = %job, "Starting provider");
             providers.push(Provider {
                 job,
@@ -261,7 +271,12 @@ impl Sink {
     }
 }
 
-async fn run_provider(config: ProviderConfig, sink: Sink, cancel: CancellationToken) {
+async fn run_provider(
+    config: ProviderConfig,
+    sink: Sink,
+    cancel: CancellationToken,
+    watch_every: std::time::Duration,
+) {
     match config {
         ProviderConfig::Static(statics) => {
             sink.update(
@@ -278,14 +293,24 @@ async fn run_provider(config: ProviderConfig, sink: Sink, cancel: CancellationTo
                 .refresh_interval
                 .to_std()
                 .max(std::time::Duration::from_millis(1));
+            let watch_every = watch_every.max(std::time::Duration::from_millis(1));
             loop {
                 let updates = d.refresh();
                 if !updates.is_empty() {
                     sink.update(updates);
                 }
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    () = tokio::time::sleep(every) => {}
+                // Until the next refresh, re-read early when a file changes.
+                let signature = d.signature();
+                let deadline = tokio::time::Instant::now() + every;
+                loop {
+                    let next = (tokio::time::Instant::now() + watch_every).min(deadline);
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        () = tokio::time::sleep_until(next) => {}
+                    }
+                    if tokio::time::Instant::now() >= deadline || d.signature() != signature {
+                        break;
+                    }
                 }
             }
         }
@@ -302,6 +327,7 @@ mod tests {
         Manager::new(Options {
             name: "test".into(),
             update_interval: Duration::from_millis(20),
+            file_watch_interval: Duration::from_millis(20),
         })
     }
 
@@ -409,6 +435,27 @@ mod tests {
         wait_for(&mut rx, "c:1", |s| addresses(s, "f") == ["c:1"]).await;
         std::fs::remove_file(&path).unwrap();
         wait_for(&mut rx, "no targets", |s| addresses(s, "f").is_empty()).await;
+        m.stop();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn file_changes_are_noticed_before_the_refresh_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        std::fs::write(&path, r#"[{"targets": ["a:1"]}]"#).unwrap();
+        let cfg = load(&format!(
+            "scrape_configs:\n- job_name: f\n  file_sd_configs: [{{files: ['{}'], refresh_interval: 1h}}]\n",
+            path.display()
+        ));
+        let m = manager();
+        m.apply_config(&cfg).unwrap();
+        let mut rx = m.subscribe();
+        let runner = m.clone();
+        let task = tokio::spawn(async move { runner.run().await });
+        wait_for(&mut rx, "a:1", |s| addresses(s, "f") == ["a:1"]).await;
+        std::fs::write(&path, r#"[{"targets": ["b:22"]}]"#).unwrap();
+        wait_for(&mut rx, "b:22", |s| addresses(s, "f") == ["b:22"]).await;
         m.stop();
         task.await.unwrap();
     }
