@@ -48,9 +48,15 @@ async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// What the test server answers: status, content type, body.
+/// What the test server answers, and the last request it got.
 #[derive(Clone)]
-struct Reply(u16, &'static str, String);
+struct Reply {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+    gzip: bool,
+    last_request: String,
+}
 
 /// A minimal HTTP/1.1 server on 127.0.0.1 answering every request with the current reply.
 struct Server {
@@ -72,13 +78,27 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    let Reply(status, ct, body) = r.lock().unwrap().clone();
+    let reply = {
+        let mut r = r.lock().unwrap();
+        r.last_request = String::from_utf8_lossy(&buf).into_owned();
+        r.clone()
+    };
+    let (status, ct) = (reply.status, reply.content_type);
+    let mut body = reply.body;
+    let mut encoding = "";
+    if reply.gzip {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&body).unwrap();
+        body = enc.finish().unwrap();
+        encoding = "Content-Encoding: gzip\r\n";
+    }
     let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} X\r\nContent-Type: {ct}\r\n{encoding}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     let _ = conn.write_all(head.as_bytes()).await;
-    let _ = conn.write_all(body.as_bytes()).await;
+    let _ = conn.write_all(&body).await;
     let _ = conn.shutdown().await;
 }
 
@@ -90,11 +110,13 @@ impl Server {
     async fn start_with_tls(body: &str, tls: Option<Arc<rustls::ServerConfig>>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let reply = Arc::new(Mutex::new(Reply(
-            200,
-            "text/plain; version=0.0.4",
-            body.to_string(),
-        )));
+        let reply = Arc::new(Mutex::new(Reply {
+            status: 200,
+            content_type: "text/plain; version=0.0.4",
+            body: body.as_bytes().to_vec(),
+            gzip: false,
+            last_request: String::new(),
+        }));
         let r = reply.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -120,7 +142,7 @@ impl Server {
     }
 
     fn set_body(&self, body: &str) {
-        self.reply.lock().unwrap().2 = body.to_string();
+        self.reply.lock().unwrap().body = body.as_bytes().to_vec();
     }
 
     fn stop(&self) {
@@ -675,4 +697,53 @@ async fn unusable_tls_settings_fail_apply_config() {
         err.starts_with("error creating HTTP client for job \"test\": unable to read CA cert /nonexistent/ca.pem"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_carry_prometheus_headers_and_gzip_bodies_are_read() {
+    let srv = Server::start("a 1\n").await;
+    srv.reply.lock().unwrap().gzip = true;
+    let s = start(
+        &config("  authorization: {credentials: secret}\n  params: {p: [v]}\n"),
+        &srv.addr,
+    )
+    .await;
+    let a = key(&srv.addr, "a", "");
+    wait_until("a", || values(&dump(&s.storage), &a).contains(&1.0)).await;
+    s.stop().await;
+    let req = srv.reply.lock().unwrap().last_request.to_lowercase();
+    for want in [
+        "get /metrics?p=v http/1.1",
+        "accept: application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,",
+        "accept-encoding: gzip",
+        "authorization: bearer secret",
+        "user-agent: prometheus/",
+        "x-prometheus-scrape-timeout-seconds: 0.15",
+    ] {
+        assert!(req.contains(want), "{want:?} not in {req}");
+    }
+    srv.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_size_limit_and_bad_statuses_fail_the_scrape() {
+    let srv = Server::start("a 1\nb 2\n").await;
+    let up = key(&srv.addr, "up", "");
+    let s = start(&config("  body_size_limit: 5B\n"), &srv.addr).await;
+    wait_until("up 0", || values(&dump(&s.storage), &up).contains(&0.0)).await;
+    assert_eq!(
+        s.target().last_error().as_deref(),
+        Some("body size limit exceeded")
+    );
+    s.stop().await;
+
+    srv.reply.lock().unwrap().status = 503;
+    let s = start(&config(""), &srv.addr).await;
+    wait_until("up 0", || values(&dump(&s.storage), &up).contains(&0.0)).await;
+    assert_eq!(
+        s.target().last_error().as_deref(),
+        Some("server returned HTTP status 503 Service Unavailable")
+    );
+    s.stop().await;
+    srv.stop();
 }
