@@ -510,7 +510,8 @@ fn end_of_run_staleness(
     cache: &Mutex<Cache>,
 ) {
     let mut cache = lock(cache);
-    if cache.iter == 0 {
+    if cache.last_append == 0 {
+        // Never scraped: nothing to mark.
         return;
     }
     let t = millis(SystemTime::now()).max(cache.last_append + 1);

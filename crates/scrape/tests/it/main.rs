@@ -366,7 +366,11 @@ async fn a_bad_payload_is_a_clear_error_and_stores_nothing_partial() {
     let err = s.target().last_error().unwrap();
     assert!(err.starts_with("line 2: "), "{err}");
     assert_eq!(s.target().health(), scrape::Health::Down);
+    let storage = s.storage.clone();
     s.stop().await;
+    // Even a target that never scraped successfully gets its report series marked stale.
+    let up_vals = values(&dump(&storage), &up);
+    assert!(model::value::is_stale_nan(*up_vals.last().unwrap()), "{up_vals:?}");
     srv.stop();
 }
 
