@@ -85,6 +85,8 @@ fn dump_of_blocks_is_identical_to_promtool_and_the_input() {
         ];
         assert_eq!(stdout_of(ours(), &args), stdout_of(REAL_PROMTOOL, &args));
     }
+    // blocks-input.om: fx_requests_total{instance="host-2",code="500"} 1.5 and 3.0 at the
+    // first two timestamps.
     let some = stdout_of(
         ours(),
         &[
@@ -98,8 +100,8 @@ fn dump_of_blocks_is_identical_to_promtool_and_the_input() {
     );
     assert_eq!(
         some,
-        "{__name__=\"fx_requests_total\", code=\"500\", instance=\"host-2\"} 0 1700000000000\n\
-         {__name__=\"fx_requests_total\", code=\"500\", instance=\"host-2\"} 0 1700000030000\n\
+        "{__name__=\"fx_requests_total\", code=\"500\", instance=\"host-2\"} 1.5 1700000000000\n\
+         {__name__=\"fx_requests_total\", code=\"500\", instance=\"host-2\"} 3 1700000030000\n\
          {__name__=\"fx_temperature_celsius\", instance=\"host-1\", room=\"a \\\"quoted\\\" room\"} 24.207355 1700000000000\n\
          {__name__=\"fx_temperature_celsius\", instance=\"host-1\", room=\"a \\\"quoted\\\" room\"} 24.26054 1700000030000\n"
     );
