@@ -433,6 +433,21 @@ fn range_series(
     let mut range_start = 0;
     let mut range_end = 0;
     let mut have_window = false;
+    // For counters, resets_before[i] counts the decreases among pts[..=i], so a window
+    // without resets is recognised in O(1) and its reset scan skipped.
+    let resets_before: Vec<u32> = if matches!(name, "rate" | "increase") {
+        let mut n = 0u32;
+        let mut out = Vec::with_capacity(pts.len());
+        for (i, p) in pts.iter().enumerate() {
+            if i > 0 && p.f < pts[i - 1].f {
+                n += 1;
+            }
+            out.push(n);
+        }
+        out
+    } else {
+        Vec::new()
+    };
     while ts <= ev.end {
         for (k, vals) in spec.scalar_args.iter().enumerate() {
             scalars[k] = vals.get(step).copied().unwrap_or(f64::NAN);
@@ -471,6 +486,8 @@ fn range_series(
                 smoothed: spec.smoothed,
                 labels,
                 first_arg_pos: spec.first_arg_pos,
+                maybe_resets: resets_before.is_empty()
+                    || resets_before[hi - 1] != resets_before[lo],
             };
             if let Some(v) = range_function(ev, name, window, &ctx)? {
                 if floats.is_empty() {
@@ -522,6 +539,9 @@ struct RangeCtx<'a> {
     smoothed: bool,
     labels: &'a Labels,
     first_arg_pos: PosRange,
+    /// Whether the window may hold a counter reset; `false` only when known for sure, so
+    /// the reset scan can be skipped.
+    maybe_resets: bool,
 }
 
 fn range_function(
@@ -652,7 +672,7 @@ fn extrapolated_rate(
     let first_t = w[0].t;
     let last_t = w[n1].t;
     let mut result = w[n1].f - w[0].f;
-    if is_counter {
+    if is_counter && c.maybe_resets {
         for p in w.windows(2) {
             if p[1].f < p[0].f {
                 result += p[0].f;
