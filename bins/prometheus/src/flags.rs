@@ -113,6 +113,18 @@ pub(crate) struct Flags {
     log_format: String,
 }
 
+/// A flag that belongs to the other mode (server or agent); Prometheus exits with 3.
+#[derive(Debug)]
+pub(crate) struct ModeError(&'static str);
+
+impl std::fmt::Display for ModeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for ModeError {}
+
 /// Output format of log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LogFormat {
@@ -162,11 +174,10 @@ impl Flags {
         if self.agent {
             bail!("--agent: agent mode is not available yet in this server");
         }
-        if let Some(path) = &self.agent_path {
-            bail!(
-                "the following flag(s) can only be used in agent mode: [\"storage.agent.path\"] (got {})",
-                path.display()
-            );
+        if self.agent_path.is_some() {
+            return Err(anyhow::Error::new(ModeError(
+                "The following flag(s) can only be used in agent mode: [\"storage.agent.path\"]",
+            )));
         }
         if !self.web_config_file.is_empty() {
             bail!(

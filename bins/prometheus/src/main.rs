@@ -1,12 +1,22 @@
 //! `prometheus`: the Prometheus server. Parses flags, sets up logging and the runtime, runs
 //! [`server::run`] and turns its outcome into the exit code (0 after SIGINT, SIGTERM or
-//! `/-/quit`; 2 for an unusable configuration or flags; 1 for any other failure).
+//! `/-/quit`; 2 for an unusable configuration or flags; 3 for a flag of the other mode
+//! (agent or server); 1 for any other failure).
 //!
-//! What runs so far: the TSDB (`--storage.tsdb.path`), the HTTP API v1 and the lifecycle
-//! endpoints, configuration loading and reloading (SIGHUP, `/-/reload`). Scraping, service
-//! discovery, rules, alerting and remote storage are not built yet: the configuration's
-//! `scrape_configs` are loaded and validated but nothing is scraped, so the TSDB only holds
-//! what was already in the data directory.
+//! ```text
+//! cargo run --release -p prometheus -- --config.file=documentation/examples/prometheus.yml --web.listen-address=127.0.0.1:9090
+//! ```
+//!
+//! What runs so far: the TSDB (`--storage.tsdb.path`, which may be a data directory a real
+//! Prometheus wrote), the HTTP API v1 (queries, series, labels, status), `/federate`, the
+//! readiness and lifecycle endpoints, `/metrics`, and configuration loading and reloading
+//! (SIGHUP, `/-/reload`). Scraping, service discovery, rules, alerting and remote storage
+//! are not built yet: the configuration's `scrape_configs` are loaded and validated but
+//! nothing is scraped, so the TSDB only holds what was already in the data directory, and
+//! the API endpoints of those features answer `501` with an `unavailable` error. Flags of
+//! features that do not exist yet (`--agent`, `--web.config.file`,
+//! `--web.enable-remote-write-receiver`, most `--enable-feature` values) stop the start-up
+//! with an error naming the flag.
 #![allow(clippy::print_stderr)]
 
 mod flags;
@@ -22,6 +32,10 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     let settings = match flags::Flags::parse().validate() {
         Ok(settings) => settings,
+        Err(err) if err.is::<flags::ModeError>() => {
+            eprintln!("{err}");
+            return ExitCode::from(3);
+        }
         Err(err) => {
             eprintln!("Error parsing command line arguments: {err:#}");
             return ExitCode::from(2);
