@@ -122,6 +122,45 @@ pub(crate) fn analyze_block(block: &Block, matchers: &[Matcher]) -> anyhow::Resu
     })
 }
 
+/// The most samples a chunk is cut at (Prometheus's target of 120).
+const MAX_SAMPLES_PER_CHUNK: usize = 120;
+
+/// `--extended`'s compaction analysis: how full the chunks of the series matching
+/// `matchers` are, as counts per tenth of [`MAX_SAMPLES_PER_CHUNK`] (index 0: up to 10%).
+pub(crate) fn chunk_fullness(block: &Block, matchers: &[Matcher]) -> anyhow::Result<[u64; 10]> {
+    let ir = block.index();
+    let refs = if matchers.is_empty() {
+        ir.all_postings()
+            .context("reading the all-series postings")?
+    } else {
+        tsdb::querier::postings_for_matchers(block, matchers)
+            .context("selecting the series to analyze")?
+    };
+    let mut histogram = [0u64; 10];
+    let mut chunks = Vec::new();
+    for r in refs {
+        chunks.clear();
+        ir.series(r, &mut chunks)
+            .with_context(|| format!("reading series {r}"))?;
+        for meta in &chunks {
+            let chunk = block
+                .chunks()
+                .chunk(meta.chunk_ref)
+                .with_context(|| format!("reading chunk {} of series {r}", meta.chunk_ref))?;
+            // Every chunk encoding starts with its sample count (big-endian u16).
+            let data = chunk.data.as_ref();
+            let n = match data {
+                [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
+                _ => 0,
+            };
+            let size = n.min(MAX_SAMPLES_PER_CHUNK);
+            let bucket = (10 * size).div_ceil(MAX_SAMPLES_PER_CHUNK).max(1) - 1;
+            histogram[bucket] += 1;
+        }
+    }
+    Ok(histogram)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +229,12 @@ mod tests {
             .find(|(_, k)| k == "job=yy")
             .expect("listed");
         assert_eq!(yy.0, ((range - 4000.0) / range) as u64);
+
+        // 10 samples of 120 fill a chunk to 10% at most; 5 samples too.
+        assert_eq!(
+            chunk_fullness(&b, &[]).expect("reads chunks"),
+            [3, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
 
         let only_a = [Matcher::new(MatchType::Equal, "__name__", "a").expect("valid")];
         let a = analyze_block(&b, &only_a).expect("analyzes");

@@ -11,7 +11,7 @@ use model::Matcher;
 use storage::{Queryable as _, ValueType};
 use tsdb::block::Block;
 
-use crate::analyze::{Ranking, analyze_block};
+use crate::analyze::{Ranking, analyze_block, chunk_fullness};
 use crate::data_dir::ReadOnlyDb;
 use crate::gofmt;
 
@@ -32,6 +32,9 @@ pub(crate) enum TsdbCommand {
         /// How many items to show in each list.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Run extended analysis.
+        #[arg(long)]
+        extended: bool,
         /// Series selector to analyze. Only 1 set of matchers is supported now.
         #[arg(long = "match", default_value = "")]
         matcher: String,
@@ -69,10 +72,18 @@ pub(crate) fn run(cmd: TsdbCommand) -> u8 {
         } => list(&db_path, human_readable, &mut out),
         TsdbCommand::Analyze {
             limit,
+            extended,
             matcher,
             db_path,
             block_id,
-        } => analyze(&db_path, block_id.as_deref(), limit, &matcher, &mut out),
+        } => analyze(
+            &db_path,
+            block_id.as_deref(),
+            limit,
+            extended,
+            &matcher,
+            &mut out,
+        ),
         TsdbCommand::Dump {
             min_time,
             max_time,
@@ -172,6 +183,7 @@ pub(crate) fn analyze(
     dir: &Path,
     block_id: Option<&str>,
     limit: usize,
+    extended: bool,
     matcher: &str,
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<()> {
@@ -229,6 +241,19 @@ pub(crate) fn analyze(
         writeln!(out, "\n{title}:")?;
         for (n, key) in ranking.iter().take(limit) {
             writeln!(out, "{n} {key}")?;
+        }
+    }
+    if extended {
+        let histogram = chunk_fullness(block, &matchers)?;
+        let total: u64 = histogram.iter().sum();
+        writeln!(out, "\nCompaction analysis:")?;
+        writeln!(
+            out,
+            "Fullness: Amount of samples in chunks (100% is 120 samples)"
+        )?;
+        for (i, count) in histogram.iter().enumerate() {
+            let percent = (100 * count).checked_div(total).unwrap_or(0) as usize;
+            writeln!(out, "{:>7}%: {}", (i + 1) * 10, "#".repeat(percent))?;
         }
     }
     Ok(())

@@ -204,6 +204,7 @@ fn analyze_has_promtools_sections_and_numbers() {
     if have_real() {
         for args in [
             vec!["tsdb", "analyze", "--limit=1000", d],
+            vec!["tsdb", "analyze", "--limit=1000", "--extended", d],
             vec![
                 "tsdb",
                 "analyze",
@@ -238,6 +239,15 @@ fn analyze_match_restricts_the_series() {
         &["tsdb", "analyze", "--match=fx_temperature_celsius", d],
     );
     assert!(out.contains("\nSeries: 3\n"), "{out}");
+    // The newest block holds 26 samples per series in one chunk each: 22% full.
+    let extended = stdout_of(ours(), &["tsdb", "analyze", "--extended", d]);
+    let hashes = "#".repeat(100);
+    assert!(
+        extended.ends_with(&format!(
+            "\nCompaction analysis:\nFullness: Amount of samples in chunks (100% is 120 samples)\n     10%: \n     20%: \n     30%: {hashes}\n     40%: \n     50%: \n     60%: \n     70%: \n     80%: \n     90%: \n    100%: \n"
+        )),
+        "{extended}"
+    );
     assert!(
         out.ends_with("Highest cardinality metric names:\n3 fx_temperature_celsius\n"),
         "{out}"
