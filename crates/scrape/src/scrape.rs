@@ -42,6 +42,7 @@ pub(crate) struct LoopOptions {
     parser: ParserOptions,
     client: HttpClient,
     offset_seed: u64,
+    extra_metrics: bool,
 }
 
 impl LoopOptions {
@@ -64,6 +65,7 @@ impl LoopOptions {
             },
             client: HttpClient::new(cfg)?,
             offset_seed,
+            extra_metrics: cfg.extra_scrape_metrics.unwrap_or(false),
         })
     }
 }
@@ -394,13 +396,17 @@ fn append_samples(
     Ok(())
 }
 
-/// The names of the synthetic series of every scrape.
-const REPORT_NAMES: [&str; 5] = [
+/// The names of the synthetic series of every scrape; with `extra_scrape_metrics` the
+/// last three too.
+const REPORT_NAMES: [&str; 8] = [
     "up",
     "scrape_duration_seconds",
     "scrape_samples_scraped",
     "scrape_samples_post_metric_relabeling",
     "scrape_series_added",
+    "scrape_timeout_seconds",
+    "scrape_sample_limit",
+    "scrape_body_size_bytes",
 ];
 
 fn report_labels(target: &Labels, name: &str) -> Labels {
@@ -411,8 +417,15 @@ fn report_labels(target: &Labels, name: &str) -> Labels {
 
 /// Appends the synthetic series (Go's `scrapeLoop.report`); `values` is `None` for
 /// staleness markers.
-fn report(app: &mut dyn Appender, target: &Labels, t: Timestamp, values: Option<[f64; 5]>) {
-    for (i, name) in REPORT_NAMES.iter().enumerate() {
+fn report(
+    app: &mut dyn Appender,
+    target: &Labels,
+    t: Timestamp,
+    extra: bool,
+    values: Option<[f64; 8]>,
+) {
+    let n = if extra { 8 } else { 5 };
+    for (i, name) in REPORT_NAMES.iter().take(n).enumerate() {
         let v = values.map_or_else(model::value::stale_nan, |vs| vs[i]);
         if let Err(e) = app.append(0, &report_labels(target, name), t, v) {
             tracing::debug!(series = name, err = %e, "Report sample not appended");
@@ -443,6 +456,7 @@ async fn scrape_and_report(
         Some(e) => Err(e),
         None => o.client.scrape(url, timeout).await,
     };
+    let body_len = fetched.as_ref().map_or(0, |r| r.body.len());
     let mut cache = lock(cache);
     let mut app = appendable.appender();
     let (stats, err) = match fetched {
@@ -480,16 +494,24 @@ async fn scrape_and_report(
     };
     let took = start.elapsed().unwrap_or_default();
     let up = if err.is_none() { 1.0 } else { 0.0 };
+    let body_size = match &err {
+        Some(Error::BodySizeLimit) => -1.0,
+        _ => body_len as f64,
+    };
     report(
         app.as_mut(),
         public,
         t,
+        o.extra_metrics,
         Some([
             up,
             took.as_secs_f64(),
             stats.total as f64,
             stats.added as f64,
             stats.series_added as f64,
+            timeout.as_secs_f64(),
+            o.sample_limit as f64,
+            body_size,
         ]),
     );
     if let Err(e) = app.commit() {
@@ -517,7 +539,7 @@ fn end_of_run_staleness(
     let t = millis(SystemTime::now()).max(cache.last_append + 1);
     let mut app = appendable.appender();
     let _ = append(app.as_mut(), b"", "", t, public, o, &mut cache);
-    report(app.as_mut(), public, t, None);
+    report(app.as_mut(), public, t, o.extra_metrics, None);
     if let Err(e) = app.commit() {
         tracing::warn!(err = %e, "Committing staleness markers failed");
     }

@@ -370,7 +370,10 @@ async fn a_bad_payload_is_a_clear_error_and_stores_nothing_partial() {
     s.stop().await;
     // Even a target that never scraped successfully gets its report series marked stale.
     let up_vals = values(&dump(&storage), &up);
-    assert!(model::value::is_stale_nan(*up_vals.last().unwrap()), "{up_vals:?}");
+    assert!(
+        model::value::is_stale_nan(*up_vals.last().unwrap()),
+        "{up_vals:?}"
+    );
     srv.stop();
 }
 
@@ -738,6 +741,27 @@ async fn bodies_over_the_size_limit_and_bad_statuses_fail_the_scrape() {
     assert_eq!(
         s.target().last_error().as_deref(),
         Some("body size limit exceeded")
+    );
+    s.stop().await;
+
+    // extra_scrape_metrics adds the timeout, the sample limit and the body size (-1 when the
+    // limit was hit).
+    let s = start(
+        &config("  body_size_limit: 5B\n  sample_limit: 7\n  extra_scrape_metrics: true\n"),
+        &srv.addr,
+    )
+    .await;
+    let size = key(&srv.addr, "scrape_body_size_bytes", "");
+    wait_until("body size", || !values(&dump(&s.storage), &size).is_empty()).await;
+    let d = dump(&s.storage);
+    assert_eq!(values(&d, &size)[0], -1.0);
+    assert_eq!(
+        values(&d, &key(&srv.addr, "scrape_sample_limit", ""))[0],
+        7.0
+    );
+    assert_eq!(
+        values(&d, &key(&srv.addr, "scrape_timeout_seconds", ""))[0],
+        0.15
     );
     s.stop().await;
 
