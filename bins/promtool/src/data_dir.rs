@@ -1,6 +1,7 @@
 //! A data directory opened for reading only, as Go's `tsdb.DBReadOnly`: its persistent
-//! blocks, plus the head replayed from a private copy of `wal/` and `chunks_head/` (so
-//! nothing in the directory is written, locked or repaired).
+//! blocks, plus the head replayed from a private copy of `wal/`, `chunks_head/` and `wbl/`
+//! (so nothing in the directory is written, locked or repaired; the copy costs time and
+//! temporary space in proportion to the WAL).
 //!
 //! It takes no lock, so a running Prometheus may write the directory meanwhile: the view
 //! is then a best-effort snapshot (blocks compacted away while reading fail to read).
@@ -42,7 +43,7 @@ impl ReadOnlyDb {
         })
     }
 
-    /// Opens the blocks and replays the head from a copy of `wal/` and `chunks_head/`
+    /// Opens the blocks and replays the head from a copy of `wal/`, `chunks_head/`, `wbl/`
     /// (samples before the end of the newest block are dropped, as Go's `head.Init`).
     pub(crate) fn open(dir: &Path) -> anyhow::Result<ReadOnlyDb> {
         let mut db = ReadOnlyDb::open_blocks(dir)?;
@@ -52,9 +53,12 @@ impl ReadOnlyDb {
         }
         let tmp = tempfile::tempdir().context("creating a temporary directory for the WAL")?;
         copy_dir(&wal, &tmp.path().join("wal"))?;
-        let chunks = dir.join("chunks_head");
-        if chunks.is_dir() {
-            copy_dir(&chunks, &tmp.path().join("chunks_head"))?;
+        // Head chunks and the out-of-order samples' WBL, where present.
+        for sub in ["chunks_head", "wbl"] {
+            let from = dir.join(sub);
+            if from.is_dir() {
+                copy_dir(&from, &tmp.path().join(sub))?;
+            }
         }
         let min_valid = db.blocks.last().map_or(i64::MIN, |b| b.meta().max_time);
         let head = Head::open(tmp.path(), HeadOptions::default(), min_valid)
