@@ -317,3 +317,26 @@ fn query_against_a_data_dir_reads_the_input_samples() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).starts_with("query error: "));
 }
+
+#[test]
+fn dump_of_a_wal_only_data_dir_is_identical_to_promtool() {
+    let Some((_tmp, dir)) = copy_fixture("prom-2.42/wal-replay") else {
+        return;
+    };
+    let before = fingerprint(&dir);
+    let d = dir.to_str().expect("utf-8 path");
+    let ours_out = stdout_of(ours(), &["tsdb", "dump", d]);
+    assert_eq!(
+        fingerprint(&dir),
+        before,
+        "dump wrote into the data directory"
+    );
+    // truth.json's `up` samples were taken before the kill: they are in the WAL.
+    assert!(
+        ours_out.contains("{__name__=\"up\", instance=\"127.0.0.1:19090\", job=\"self\"} 1 "),
+        "no up sample"
+    );
+    if have_real() {
+        assert_eq!(ours_out, stdout_of(REAL_PROMTOOL, &["tsdb", "dump", d]));
+    }
+}
