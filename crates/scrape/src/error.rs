@@ -94,6 +94,9 @@ pub enum Error {
         /// Prometheus's message.
         message: String,
     },
+    /// Metric relabeling removed `__name__` from a series and kept it.
+    #[error("missing metric name (__name__ label)")]
+    MissingMetricName,
     /// The job has more targets than `target_limit`.
     #[error("target_limit exceeded (number of targets: {count}, limit: {limit})")]
     TargetLimit {

@@ -346,6 +346,9 @@ fn append_samples(
                     cache.dropped.insert(raw.to_vec(), iter);
                     continue;
                 };
+                if !lset.has(model::METRIC_NAME) {
+                    return Err(Error::MissingMetricName);
+                }
                 verify_label_limits(&lset, o)?;
                 let hash = lset.hash();
                 (0, lset, hash, false)
@@ -905,6 +908,20 @@ mod tests {
         assert_eq!(
             res.unwrap_err().to_string(),
             "label_name_length_limit exceeded (metric: m, label name: __name__, length: 8, limit: 3)"
+        );
+        let o = options("  metric_relabel_configs: [{regex: __name__, action: labeldrop}]\n");
+        let (_, res, _) = append(
+            &mut Recorder::default(),
+            b"m 1\n",
+            ct,
+            1,
+            &target,
+            &o,
+            &mut Cache::default(),
+        );
+        assert_eq!(
+            res.unwrap_err().to_string(),
+            "missing metric name (__name__ label)"
         );
         let o = options("  sample_limit: 1\n");
         let (stats, res, _) = append(

@@ -597,6 +597,16 @@ async fn node_exporter_samples_are_all_stored_with_their_labels() {
     );
     // Exposed series plus the five report series.
     assert_eq!(d.len(), expected + 5);
+    let took = values(
+        &d,
+        &Labels::from_pairs([
+            ("__name__", "scrape_duration_seconds"),
+            ("instance", addr.as_str()),
+            ("job", "node"),
+        ])
+        .to_string(),
+    )[0];
+    println!("node_exporter: {expected} series stored, first scrape took {took:.4}s (debug build)");
 }
 
 fn tls_server_config(require_client_cert: bool) -> Option<Arc<rustls::ServerConfig>> {
