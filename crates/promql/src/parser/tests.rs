@@ -286,6 +286,57 @@ fn ast_shapes() {
 }
 
 #[test]
+fn positions_match_go() {
+    // (input, (start, end) of the whole expression) from parse_test.go.
+    let cases = [
+        ("-0755", (0, 5)),
+        (" +some_metric", (1, 13)),
+        ("foo @ 3e-1", (0, 10)),
+        ("foo[3ms] @ 2.345", (0, 16)),
+        ("test{a=\"b\"}[5y] OFFSET 3d", (0, 25)),
+        ("sum by (foo)(some_metric)", (0, 25)),
+        ("sum (some_metric) without (foo)", (0, 31)),
+        ("(sum(foo) )", (0, 11)),
+        ("(sum(foo) by (bar))", (0, 19)),
+        ("min_over_time(rate(foo{bar=\"baz\"}[2s])[5m:5s])", (0, 46)),
+        (
+            "min_over_time(rate(foo{bar=\"baz\"}[2s])[5m:])[4m:3s]",
+            (0, 51),
+        ),
+        ("some_metric OFFSET 1m [10m:5s]", (0, 30)),
+        ("some_metric[10m:5s] offset 1m @ 123", (0, 35)),
+        ("foo offset -step()", (0, 18)),
+        ("foo[-step()]", (0, 12)),
+        ("rate(some_metric[5m])", (0, 21)),
+        ("foo * on(test,blub) group_left bar", (0, 34)),
+        ("`backtick-quoted string`", (0, 24)),
+    ];
+    for (input, (start, end)) in cases {
+        let p = parse(input).pos();
+        assert_eq!((p.start, p.end), (start, end), "{input}");
+    }
+    // Inner nodes.
+    let Expr::Aggregate(a) = parse("sum by (foo)(some_metric)") else {
+        panic!()
+    };
+    assert_eq!((a.expr.pos().start, a.expr.pos().end), (13, 24));
+    let Expr::Subquery(s) = parse("some_metric OFFSET 1m [10m:5s]") else {
+        panic!()
+    };
+    assert_eq!((s.expr.pos().start, s.expr.pos().end), (0, 21));
+    let Expr::Call(c) =
+        parse("info(http_request_counter_total{namespace=\"zzz\"}, {foo=\"bar\", bar=\"baz\"})")
+    else {
+        panic!()
+    };
+    let Expr::VectorSelector(vs) = &c.args[1] else {
+        panic!()
+    };
+    assert!(vs.bypass_empty_matcher_check);
+    assert_eq!((vs.pos.start, vs.pos.end), (50, 72));
+}
+
+#[test]
 fn errors_match_go() {
     // Cases from parse_test.go (message substrings; positions where Go's are certain).
     let cases = [
