@@ -341,14 +341,15 @@ pub(crate) fn run(args: QueryArgs) -> u8 {
             });
             match res {
                 Ok(sets) => {
-                    if format == Format::Json {
-                        println!("{}", value::json_label_sets(&sets));
+                    let text = if format == Format::Json {
+                        value::json_label_sets(&sets)
                     } else {
-                        for s in &sets {
-                            println!("{}", value::label_set_string(s));
-                        }
-                    }
-                    SUCCESS
+                        sets.iter()
+                            .map(value::label_set_string)
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    };
+                    emit(&text, !sets.is_empty() || format == Format::Json)
                 }
                 Err(e) => e.report(),
             }
@@ -390,13 +391,10 @@ pub(crate) fn run(args: QueryArgs) -> u8 {
                         })
                         .unwrap_or_default();
                     if format == Format::Json {
-                        println!("{}", value::json_strings(&values));
+                        emit(&value::json_strings(&values), true)
                     } else {
-                        for v in &values {
-                            println!("{v}");
-                        }
+                        emit(&values.join("\n"), !values.is_empty())
                     }
-                    SUCCESS
                 }
                 Err(e) => e.report(),
             }
@@ -539,14 +537,36 @@ fn evaluate_dir(
 
 fn print_value(res: Result<QueryValue, QueryError>, format: Format) -> u8 {
     match res {
-        Ok(v) => {
-            match format {
-                Format::Promql => println!("{}", v.promql_string()),
-                Format::Json => println!("{}", v.json_string()),
-            }
-            SUCCESS
-        }
+        Ok(v) => match format {
+            Format::Promql => emit(&v.promql_string(), true),
+            Format::Json => emit(&v.json_string(), true),
+        },
         Err(e) => e.report(),
+    }
+}
+
+/// Writes `text` and, when `newline`, a line end to stdout. A reader that left (broken
+/// pipe) is no failure; another write error is.
+fn emit(text: &str, newline: bool) -> u8 {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let res = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| out.flush());
+    match res {
+        Ok(()) => SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => SUCCESS,
+        Err(e) => {
+            eprintln!("writing to stdout: {e}");
+            FAILURE
+        }
     }
 }
 
