@@ -84,6 +84,27 @@ impl web::TsdbStats for ReadyStorage {
     }
 }
 
+impl web::TsdbAdmin for ReadyStorage {
+    fn delete_series(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[model::Matcher],
+    ) -> Result<(), String> {
+        let db = self
+            .get()
+            .ok_or_else(|| storage::Error::NotReady.to_string())?;
+        db.delete(matchers, mint, maxt).map_err(|e| e.to_string())
+    }
+
+    fn clean_tombstones(&self) -> Result<(), String> {
+        let db = self
+            .get()
+            .ok_or_else(|| storage::Error::NotReady.to_string())?;
+        db.clean_tombstones().map_err(|e| e.to_string())
+    }
+}
+
 /// The appender of a storage that is not open: every append fails with "not ready".
 struct NotReadyAppender;
 
@@ -132,6 +153,17 @@ mod tests {
         assert_eq!(status.num_series, 1);
         assert_eq!(status.num_label_pairs, 2);
         assert_eq!(status.series_count_by_metric_name, [("up".to_owned(), 1)]);
+        let job = model::Matcher::equal("job", "a");
+        web::TsdbAdmin::delete_series(&s, 0, 10_000, std::slice::from_ref(&job)).unwrap();
+        web::TsdbAdmin::clean_tombstones(&s).unwrap();
+        // No sample of the series is left (whether the empty series itself is still listed
+        // is the TSDB's business).
+        let querier = s.querier(0, 10_000).unwrap();
+        let mut set = querier.select(true, None, &[job]);
+        while let Some(series) = set.next() {
+            let mut it = series.unwrap().iterator();
+            assert_eq!(it.next(), storage::ValueType::None);
+        }
         s.clear();
         assert!(matches!(s.querier(0, 1), Err(storage::Error::NotReady)));
         assert_eq!(

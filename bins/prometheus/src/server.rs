@@ -78,6 +78,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         engine,
         status: status.clone(),
         tsdb_stats: Some(storage.clone()),
+        tsdb_admin: Some(storage.clone()),
         enable_lifecycle: settings.enable_lifecycle,
         enable_admin_api: settings.enable_admin_api,
         route_prefix: settings.route_prefix.clone(),

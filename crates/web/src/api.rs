@@ -178,13 +178,7 @@ pub(crate) async fn serve(
         "/status/runtimeinfo" => runtime_info(inner),
         "/status/tsdb" => tsdb_status(inner, &form).await,
         "/status/buildinfo" => Ok(ApiData::json(json::to_go_json(&inner.opts.build_info))),
-        p if p.starts_with("/admin/") => {
-            if inner.opts.enable_admin_api {
-                Err(ApiError::not_implemented("the TSDB admin API"))
-            } else {
-                Err(ApiError::new(ErrorType::Unavailable, "admin APIs disabled"))
-            }
-        }
+        p if p.starts_with("/admin/") => admin(inner, p, form).await,
         p if p.starts_with("/label/") => {
             let name = &p["/label/".len()..p.len() - "/values".len()];
             label_values(inner, name, form).await
@@ -565,6 +559,53 @@ fn unescape_name(s: &str) -> Option<String> {
         out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
     }
     Some(out)
+}
+
+/// `/api/v1/admin/tsdb/*`: answers 204 on success, as Prometheus.
+async fn admin(inner: &Arc<Inner>, path: &str, form: Form) -> ApiResult {
+    if !inner.opts.enable_admin_api {
+        return Err(ApiError::new(ErrorType::Unavailable, "admin APIs disabled"));
+    }
+    let Some(admin) = inner.opts.tsdb_admin.clone() else {
+        return Err(ApiError::not_implemented("the TSDB admin API"));
+    };
+    match path {
+        "/admin/tsdb/delete_series" => {
+            let selectors = form.values("match[]");
+            if selectors.is_empty() {
+                return Err(ApiError::bad_data("no match[] parameter provided"));
+            }
+            let start = time_param(&form, "start", MIN_TIME)?;
+            let end = time_param(&form, "end", MAX_TIME)?;
+            let mut sets = Vec::with_capacity(selectors.len());
+            for s in selectors {
+                sets.push(
+                    parser::parse_metric_selector(s)
+                        .map_err(|e| ApiError::invalid_param("match[]", e))?,
+                );
+            }
+            let (mint, maxt) = (start.millis(), end.millis());
+            blocking(move || {
+                for matchers in &sets {
+                    admin
+                        .delete_series(mint, maxt, matchers)
+                        .map_err(|e| ApiError::new(ErrorType::Internal, e))?;
+                }
+                Ok(ApiData::default())
+            })
+            .await?
+        }
+        "/admin/tsdb/clean_tombstones" => {
+            blocking(move || {
+                admin
+                    .clean_tombstones()
+                    .map_err(|e| ApiError::new(ErrorType::Internal, e))?;
+                Ok(ApiData::default())
+            })
+            .await?
+        }
+        _ => Err(ApiError::not_implemented("TSDB snapshots")),
+    }
 }
 
 /// Go's `TSDBStat` list: `[{"name":"up","value":3}]`.

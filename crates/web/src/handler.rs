@@ -71,6 +71,20 @@ pub trait TsdbStats: Send + Sync {
     fn tsdb_status(&self, limit: usize) -> Result<TsdbStatus, String>;
 }
 
+/// The TSDB administration the admin API (`--web.enable-admin-api`) performs; the binary
+/// implements it over the TSDB.
+pub trait TsdbAdmin: Send + Sync {
+    /// Deletes the samples in `[mint, maxt]` (ms) of the series matching `matchers`.
+    fn delete_series(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[model::Matcher],
+    ) -> Result<(), String>;
+    /// Rewrites blocks without their deleted data.
+    fn clean_tombstones(&self) -> Result<(), String>;
+}
+
 /// A `/-/reload` request: the reload handler answers on the channel with the outcome.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
@@ -85,6 +99,8 @@ pub struct Options {
     /// TSDB statistics for `/api/v1/status/tsdb` (`None`: the endpoint says they are not
     /// available).
     pub tsdb_stats: Option<Arc<dyn TsdbStats>>,
+    /// TSDB administration for `/api/v1/admin/tsdb/*` (`None`: not available).
+    pub tsdb_admin: Option<Arc<dyn TsdbAdmin>>,
     /// `--web.enable-lifecycle`: whether `/-/reload` and `/-/quit` work.
     pub enable_lifecycle: bool,
     /// `--web.enable-admin-api`.

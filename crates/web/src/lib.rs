@@ -19,7 +19,7 @@
 //! - [`ApiError`] / [`ErrorType`] and the crate's [`Error`].
 //!
 //! Endpoints of features the server does not have yet (targets, rules, alerts, metadata,
-//! exemplars, TSDB admin, remote read) answer
+//! exemplars, TSDB snapshots, remote read) answer
 //! `501 {"status":"error","errorType":"unavailable","error":"... is not available yet ..."}`
 //! instead of made-up data.
 //!
@@ -42,6 +42,7 @@
 //!     engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
 //!     status,
 //!     tsdb_stats: None,
+//!     tsdb_admin: None,
 //!     enable_lifecycle: false,
 //!     enable_admin_api: false,
 //!     route_prefix: "/".into(),
@@ -75,7 +76,7 @@ mod status;
 mod timefmt;
 
 pub use error::{ApiError, Error, ErrorType, Result};
-pub use handler::{BuildInfo, Handler, Options, ReloadRequest, TsdbStats, TsdbStatus};
+pub use handler::{BuildInfo, Handler, Options, ReloadRequest, TsdbAdmin, TsdbStats, TsdbStatus};
 pub use json::{format_float, write_query_data, write_timestamp};
 pub use server::{listen, serve};
 pub use status::{Readiness, Status};

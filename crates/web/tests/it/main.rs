@@ -30,12 +30,17 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 /// - `up{instance="y",job="b"}`: 0 at 1s, 1 at 2s;
 /// - `go_goroutines{job="a"}`: 42.5 at 1s.
 fn server(lifecycle: bool) -> Server {
-    server_with(lifecycle, 0, "")
+    server_with(lifecycle, false, 0, "")
 }
 
-/// [`server`] with the samples shifted by `offset_ms` and `extra_config` appended to the
-/// configuration's `global` block.
-fn server_with(lifecycle: bool, offset_ms: i64, extra_global: &str) -> Server {
+/// [`server`] with `--web.enable-admin-api`.
+fn server_with_admin() -> Server {
+    server_with(false, true, 0, "")
+}
+
+/// [`server`] with the admin API on or off, the samples shifted by `offset_ms` and
+/// `extra_global` appended to the configuration's `global` block.
+fn server_with(lifecycle: bool, admin: bool, offset_ms: i64, extra_global: &str) -> Server {
     let db = Arc::new(MemStorage::new());
     let mut app = db.appender();
     let x = labels(&[("__name__", "up"), ("instance", "x"), ("job", "a")]);
@@ -63,8 +68,9 @@ fn server_with(lifecycle: bool, offset_ms: i64, extra_global: &str) -> Server {
         engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
         status,
         tsdb_stats: Some(Arc::new(FixedStats)),
+        tsdb_admin: Some(Arc::new(MemAdmin)),
         enable_lifecycle: lifecycle,
-        enable_admin_api: false,
+        enable_admin_api: admin,
         route_prefix: "/".into(),
         flags: [
             ("query.timeout".to_owned(), "2m".to_owned()),
@@ -107,6 +113,31 @@ impl web::TsdbStats for FixedStats {
             series_count_by_metric_name: by_name,
             ..web::TsdbStatus::default()
         })
+    }
+}
+
+/// Records admin calls instead of deleting (`MemStorage` has no deletion).
+struct MemAdmin;
+
+static DELETED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+impl web::TsdbAdmin for MemAdmin {
+    fn delete_series(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[model::Matcher],
+    ) -> Result<(), String> {
+        let m: Vec<String> = matchers.iter().map(ToString::to_string).collect();
+        DELETED
+            .lock()
+            .unwrap()
+            .push(format!("{mint} {maxt} {}", m.join(",")));
+        Ok(())
+    }
+
+    fn clean_tombstones(&self) -> Result<(), String> {
+        Err("disk on fire".into())
     }
 }
 
@@ -355,6 +386,7 @@ async fn a_storage_that_is_not_ready_is_unavailable() {
         engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
         status,
         tsdb_stats: None,
+        tsdb_admin: None,
         enable_lifecycle: false,
         enable_admin_api: false,
         route_prefix: "/prom".into(),
@@ -522,12 +554,47 @@ async fn features_not_built_yet_answer_unavailable() {
         r#"{"status":"error","errorType":"unavailable","error":"scraping (targets) is not available yet in this server"}"#
     );
     let a = post_form(&s.handler, "/api/v1/admin/tsdb/snapshot", "").await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         a.body,
         r#"{"status":"error","errorType":"unavailable","error":"admin APIs disabled"}"#
     );
     let a = get(&s.handler, "/api/v1/nonexistent").await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn admin_api_deletes_series_when_enabled() {
+    let s = server_with_admin();
+    let a = post_form(
+        &s.handler,
+        "/api/v1/admin/tsdb/delete_series",
+        "match[]=up%7Bjob%3D%22a%22%7D&start=1&end=2",
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.body);
+    assert_eq!(a.body, "");
+    assert!(
+        DELETED
+            .lock()
+            .unwrap()
+            .contains(&r#"1000 2000 job="a",__name__="up""#.to_owned()),
+        "{:?}",
+        DELETED.lock().unwrap()
+    );
+    let a = post_form(&s.handler, "/api/v1/admin/tsdb/delete_series", "").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"bad_data","error":"no match[] parameter provided"}"#
+    );
+    let a = post_form(&s.handler, "/api/v1/admin/tsdb/clean_tombstones", "").await;
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"internal","error":"disk on fire"}"#
+    );
+    let a = post_form(&s.handler, "/api/v1/admin/tsdb/snapshot", "").await;
+    assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED);
 }
 
 #[tokio::test]
