@@ -32,6 +32,12 @@ impl ParseError {
         }
     }
 
+    /// The same error reported against `query` (the text its span points into).
+    pub fn with_query(mut self, query: &str) -> ParseError {
+        self.query = query.to_string();
+        self
+    }
+
     /// The same error with its line shifted by `lines` (for queries embedded in a larger
     /// text such as a test script).
     pub fn with_line_offset(mut self, lines: usize) -> ParseError {

@@ -29,7 +29,7 @@ pub use parse::{
     unquote,
 };
 pub use printer::{format_float, format_float_f, matcher_string, prettify, prettify_width};
-pub use series::{MAX_SERIES_VALUES, SequenceValue, parse_series_desc};
+pub use series::{MAX_SERIES_VALUES, SequenceValue, parse_metric, parse_series_desc};
 
 #[cfg(test)]
 mod tests;

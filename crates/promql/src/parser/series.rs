@@ -148,23 +148,31 @@ pub fn parse_series_desc(input: &str) -> Result<(Labels, Vec<SequenceValue>), Pa
     Ok((labels, values))
 }
 
+/// Parses a metric with its labels, `name{a="b"}` or `{__name__="name", a="b"}`, into a label
+/// set (Go's `ParseMetric`, used for expected results in test scripts and rule unit tests).
+///
+/// ```
+/// let l = promql::parser::parse_metric(r#"up{job="a"}"#).unwrap();
+/// assert_eq!(l.to_string(), r#"{__name__="up", job="a"}"#);
+/// ```
+pub fn parse_metric(input: &str) -> Result<Labels, ParseError> {
+    parse_metric_labels(input, input)
+}
+
 /// `metric{a="b"}` (equality matchers only) into labels.
 fn parse_metric_labels(metric: &str, full: &str) -> Result<Labels, ParseError> {
     let opts = ParseOptions::default();
     let mut p = Parser::new(metric, &opts);
+    if p.peek_kind() == &super::lex::TokenKind::Eof {
+        return Err(p.unexpected("", "").with_query(full));
+    }
     let name = if p.is_metric_identifier() {
         Some(p.next())
     } else {
         None
     };
-    let vs = p.vector_selector(name).map_err(|mut e| {
-        e.query = full.to_string();
-        e
-    })?;
-    p.expect_eof().map_err(|mut e| {
-        e.query = full.to_string();
-        e
-    })?;
+    let vs = p.vector_selector(name).map_err(|e| e.with_query(full))?;
+    p.expect_eof().map_err(|e| e.with_query(full))?;
     let mut pairs = Vec::with_capacity(vs.matchers.len());
     for m in &vs.matchers {
         if m.match_type != model::MatchType::Equal {
@@ -329,6 +337,12 @@ mod tests {
             ["-1", "2", "1000", "inf", "-inf", "_"]
         );
         assert_eq!(vals(r#"{__name__="m", a="b"} 0.5"#), ["0.5"]);
+        assert_eq!(
+            parse_metric(r#"{__name__="m", a="b",}"#).unwrap(),
+            Labels::from_pairs([("__name__", "m"), ("a", "b")])
+        );
+        assert!(parse_metric(r#"m{a!="b"}"#).is_err());
+        assert!(parse_metric("").is_err());
         let (l, _) = parse_series_desc(r#"m{a="b", c="d"} 1"#).unwrap();
         assert_eq!(l.metric_name(), Some("m"));
         assert_eq!(l.get("c"), Some("d"));
