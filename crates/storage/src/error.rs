@@ -34,6 +34,42 @@ pub enum Error {
     /// The query or append was cancelled by the caller.
     #[error("operation cancelled")]
     Cancelled,
+    /// A remote-write or remote-read request (or response) is malformed: bad snappy, bad
+    /// protobuf, invalid labels or unsupported options. Servers answer it with HTTP 400.
+    #[error("invalid remote {what}: {reason}")]
+    InvalidRemoteRequest {
+        /// What was being decoded or checked (for example `write request`).
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Some samples of a remote-write request were rejected (out of order, out of bounds,
+    /// duplicates); the rest were committed. Prometheus answers this with HTTP 400.
+    #[error("{rejected} of the request's samples were rejected, the first with: {first}")]
+    SamplesRejected {
+        /// How many samples were rejected.
+        rejected: usize,
+        /// The first rejection, with its series.
+        first: String,
+    },
+    /// A remote endpoint answered with an HTTP error status.
+    #[error("server returned HTTP status {status} from {url}: {body}")]
+    RemoteStatus {
+        /// The endpoint.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the response body.
+        body: String,
+    },
+    /// A remote endpoint could not be reached, or the request timed out.
+    #[error("request to {url} failed: {reason}")]
+    RemoteRequest {
+        /// The endpoint.
+        url: String,
+        /// The transport failure.
+        reason: String,
+    },
     /// Any other failure of the storage implementation (I/O, corruption, remote errors).
     #[error(transparent)]
     Backend(Box<dyn std::error::Error + Send + Sync>),

@@ -14,8 +14,10 @@
 //! Everything a querier returns is owned (`'static`), so results can cross threads and
 //! outlive the call that produced them; implementations hold `Arc`s, not borrows.
 //!
-//! This crate knows nothing about the TSDB or the network: remote read and write arrive later
-//! behind a feature, and the TSDB implements these traits from below.
+//! This crate knows nothing about the TSDB, and nothing about the network unless the `remote`
+//! feature is on: then [`remote`] adds remote write (a sharded queue fed by a WAL watcher,
+//! and the receiver's decode/append helpers) and remote read (a [`Queryable`] client and the
+//! server helpers), on tokio and hyper. The TSDB implements these traits from below.
 //!
 //! ```
 //! use model::{Labels, MatchType, Matcher};
@@ -42,6 +44,8 @@
 mod error;
 mod fanout;
 mod memory;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod series;
 
 pub use error::{Error, Result};

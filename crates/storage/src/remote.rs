@@ -1,0 +1,40 @@
+//! Remote write and remote read over Prometheus's protobuf + snappy HTTP protocol (feature
+//! `remote`), mirroring Prometheus's `storage/remote`.
+//!
+//! Sending side:
+//! - [`QueueManager`]: one per `remote_write` endpoint. It applies external labels and
+//!   `write_relabel_configs` to series, shards samples by series over `min_shards..=max_shards`
+//!   tasks (resharding with throughput), batches them by `max_samples_per_send` and
+//!   `batch_send_deadline`, and POSTs snappy-compressed [`prompb::WriteRequest`]s, retrying with
+//!   exponential backoff on 5xx, 429 (with `retry_on_http_429`) and transport errors.
+//! - [`Watcher`]: tails the WAL through a [`WalSource`] (implemented by the binary over the
+//!   TSDB's WAL, so this crate stays free of `tsdb`), turning series records into the queue's
+//!   ref -> labels map and sample records into queued samples. A receiver that is down only
+//!   stalls the watcher: the data waits in the WAL.
+//! - [`RemoteWriteMetrics`]: the `prometheus_remote_storage_*` counters, as plain atomics.
+//!
+//! Receiving side (what `web` mounts): [`decode_write_request`] + [`append_write_request`]
+//! for `/api/v1/write`, and [`decode_read_request`] + [`serve_read`] + [`encode_read_response`]
+//! for `/api/v1/read`.
+//!
+//! Remote read client: [`RemoteRead`] is a [`crate::Queryable`] that sends a
+//! [`prompb::ReadRequest`] (SAMPLES response type) for each `select`.
+
+mod codec;
+mod http;
+mod queue;
+mod read;
+mod watcher;
+
+pub use codec::{
+    append_write_request, decode_read_request, decode_snappy, decode_write_request,
+    encode_read_request, encode_read_response, encode_snappy, encode_write_request,
+    labels_from_proto, labels_to_proto, matchers_from_proto, matchers_to_proto,
+    write_response_status,
+};
+pub use http::{Auth, USER_AGENT};
+#[doc(hidden)]
+pub use queue::bench_build_and_encode;
+pub use queue::{QueueManager, QueueOptions, RemoteWriteMetrics, WriteOptions};
+pub use read::{ReadOptions, RemoteRead, serve_read};
+pub use watcher::{WalRecord, WalSource, Watcher, WatcherOptions};

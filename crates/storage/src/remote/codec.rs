@@ -1,0 +1,329 @@
+//! Conversions between model types and prompb messages, snappy framing, and the write receiver.
+
+use model::{Labels, MatchType, Matcher};
+use prompb::{LabelMatcher, Message, ReadRequest, ReadResponse, WriteRequest, label_matcher};
+
+use crate::{Appendable, Error, Result};
+
+/// Compresses with snappy's block format (not the framed format), as remote write does.
+pub fn encode_snappy(raw: &[u8]) -> Vec<u8> {
+    snap::raw::Encoder::new()
+        .compress_vec(raw)
+        .expect("snappy compresses any input shorter than 2^32 bytes")
+}
+
+/// Decompresses a snappy block; `what` names the message for the error.
+pub fn decode_snappy(body: &[u8], what: &'static str) -> Result<Vec<u8>> {
+    snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| Error::InvalidRemoteRequest {
+            what,
+            reason: format!("snappy decoding: {e}"),
+        })
+}
+
+/// Encodes and compresses a write request into an HTTP body.
+pub fn encode_write_request(req: &WriteRequest) -> Vec<u8> {
+    encode_snappy(&req.encode_to_vec())
+}
+
+/// Decodes a snappy-compressed remote-write 1.0 body (what `/api/v1/write` receives).
+pub fn decode_write_request(body: &[u8]) -> Result<WriteRequest> {
+    let raw = decode_snappy(body, "write request")?;
+    WriteRequest::decode(raw.as_slice()).map_err(|e| Error::InvalidRemoteRequest {
+        what: "write request",
+        reason: format!("protobuf decoding: {e}"),
+    })
+}
+
+/// Encodes and compresses a read request into an HTTP body.
+pub fn encode_read_request(req: &ReadRequest) -> Vec<u8> {
+    encode_snappy(&req.encode_to_vec())
+}
+
+/// Decodes a snappy-compressed remote-read request (what `/api/v1/read` receives).
+pub fn decode_read_request(body: &[u8]) -> Result<ReadRequest> {
+    let raw = decode_snappy(body, "read request")?;
+    ReadRequest::decode(raw.as_slice()).map_err(|e| Error::InvalidRemoteRequest {
+        what: "read request",
+        reason: format!("protobuf decoding: {e}"),
+    })
+}
+
+/// Encodes and compresses a SAMPLES read response (sent with `Content-Type:
+/// application/x-protobuf` and `Content-Encoding: snappy`).
+pub fn encode_read_response(resp: &ReadResponse) -> Vec<u8> {
+    encode_snappy(&resp.encode_to_vec())
+}
+
+/// Label pairs as protobuf labels (sorted, as `Labels` are).
+pub fn labels_to_proto(labels: &Labels) -> Vec<prompb::Label> {
+    labels
+        .iter()
+        .map(|(name, value)| prompb::Label {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        })
+        .collect()
+}
+
+/// Protobuf labels as a label set, rejecting what Prometheus's receiver rejects: empty names,
+/// empty values are dropped (they mean "no label"), duplicate names are an error.
+pub fn labels_from_proto(labels: &[prompb::Label]) -> Result<Labels> {
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(labels.len());
+    for l in labels {
+        if l.name.is_empty() {
+            return Err(invalid_labels(labels, "label with an empty name"));
+        }
+        if !l.value.is_empty() {
+            pairs.push((&l.name, &l.value));
+        }
+    }
+    pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if pairs.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(invalid_labels(labels, "duplicate label name"));
+    }
+    Ok(Labels::from_pairs(pairs))
+}
+
+fn invalid_labels(labels: &[prompb::Label], reason: &str) -> Error {
+    let shown: Vec<String> = labels
+        .iter()
+        .map(|l| format!("{}={:?}", l.name, l.value))
+        .collect();
+    Error::InvalidRemoteRequest {
+        what: "labels",
+        reason: format!("{reason} in {{{}}}", shown.join(", ")),
+    }
+}
+
+/// Model matchers as protobuf matchers.
+pub fn matchers_to_proto(matchers: &[Matcher]) -> Vec<LabelMatcher> {
+    matchers
+        .iter()
+        .map(|m| LabelMatcher {
+            r#type: match m.match_type {
+                MatchType::Equal => label_matcher::Type::Eq,
+                MatchType::NotEqual => label_matcher::Type::Neq,
+                MatchType::RegexMatch => label_matcher::Type::Re,
+                MatchType::RegexNoMatch => label_matcher::Type::Nre,
+            } as i32,
+            name: m.name.clone(),
+            value: m.value.clone(),
+        })
+        .collect()
+}
+
+/// Protobuf matchers as model matchers (regexes compiled with Prometheus's semantics).
+pub fn matchers_from_proto(matchers: &[LabelMatcher]) -> Result<Vec<Matcher>> {
+    matchers
+        .iter()
+        .map(|m| {
+            let match_type = match label_matcher::Type::try_from(m.r#type) {
+                Ok(label_matcher::Type::Eq) => MatchType::Equal,
+                Ok(label_matcher::Type::Neq) => MatchType::NotEqual,
+                Ok(label_matcher::Type::Re) => MatchType::RegexMatch,
+                Ok(label_matcher::Type::Nre) => MatchType::RegexNoMatch,
+                Err(_) => {
+                    return Err(Error::InvalidRemoteRequest {
+                        what: "read request",
+                        reason: format!("invalid matcher type {}", m.r#type),
+                    });
+                }
+            };
+            Matcher::new(match_type, &m.name, &m.value).map_err(|e| Error::InvalidRemoteRequest {
+                what: "read request",
+                reason: format!("matcher {}: {e}", m.name),
+            })
+        })
+        .collect()
+}
+
+/// Appends every float sample of a decoded write request and commits, as Prometheus's
+/// remote-write handler does. Returns the number of samples appended.
+///
+/// Invalid labels fail the whole request before anything is appended. Samples the storage
+/// rejects (out of order, out of bounds, too old, duplicates) are skipped, the rest are
+/// committed, and [`Error::SamplesRejected`] reports them: the caller answers 400, like
+/// Prometheus 3 does. Native histograms and exemplars are not ingested yet and are ignored.
+pub fn append_write_request(req: &WriteRequest, db: &dyn Appendable) -> Result<usize> {
+    let series: Vec<Labels> = req
+        .timeseries
+        .iter()
+        .map(|ts| {
+            let labels = labels_from_proto(&ts.labels)?;
+            if labels.is_empty() {
+                return Err(invalid_labels(&ts.labels, "empty label set"));
+            }
+            Ok(labels)
+        })
+        .collect::<Result<_>>()?;
+    let mut app = db.appender();
+    let (mut appended, mut rejected, mut first) = (0, 0, None);
+    for (ts, labels) in req.timeseries.iter().zip(&series) {
+        let mut r = 0;
+        for s in &ts.samples {
+            match app.append(r, labels, s.timestamp, s.value) {
+                Ok(new_ref) => {
+                    r = new_ref;
+                    appended += 1;
+                }
+                Err(
+                    e @ (Error::OutOfOrderSample
+                    | Error::OutOfBounds
+                    | Error::TooOldSample
+                    | Error::DuplicateSampleForTimestamp),
+                ) => {
+                    rejected += 1;
+                    first.get_or_insert_with(|| {
+                        format!("{e} for series {labels} at {}", s.timestamp)
+                    });
+                }
+                Err(e) => {
+                    // A storage failure, not bad data: nothing of this request is kept.
+                    let _ = app.rollback();
+                    return Err(e);
+                }
+            }
+        }
+    }
+    app.commit()?;
+    match first {
+        Some(first) => Err(Error::SamplesRejected { rejected, first }),
+        None => Ok(appended),
+    }
+}
+
+/// The HTTP status `/api/v1/write` answers with for a decode-or-append result: 204 on
+/// success, 400 for bad data (undecodable bodies, invalid labels, rejected samples), 503 while
+/// the storage is not ready, 500 otherwise.
+pub fn write_response_status<T>(result: &Result<T>) -> u16 {
+    match result {
+        Ok(_) => 204,
+        Err(
+            Error::InvalidRemoteRequest { .. }
+            | Error::SamplesRejected { .. }
+            | Error::InvalidLabels { .. }
+            | Error::OutOfOrderSample
+            | Error::OutOfBounds
+            | Error::TooOldSample
+            | Error::DuplicateSampleForTimestamp,
+        ) => 400,
+        Err(Error::NotReady) => 503,
+        Err(_) => 500,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemStorage, Queryable};
+    use prompb::{Sample, TimeSeries};
+
+    fn ts(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
+        TimeSeries {
+            labels: labels
+                .iter()
+                .map(|(n, v)| prompb::Label {
+                    name: (*n).into(),
+                    value: (*v).into(),
+                })
+                .collect(),
+            samples: samples
+                .iter()
+                .map(|&(timestamp, value)| Sample { value, timestamp })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn write_request_survives_snappy_round_trip() {
+        let req = WriteRequest {
+            timeseries: vec![ts(&[("__name__", "up")], &[(1, 1.0), (2, 0.0)])],
+            metadata: vec![],
+        };
+        let body = encode_write_request(&req);
+        assert_eq!(decode_write_request(&body).unwrap(), req);
+    }
+
+    #[test]
+    fn garbage_bodies_are_bad_requests() {
+        let err = decode_write_request(b"not snappy at all").unwrap_err();
+        assert_eq!(write_response_status::<()>(&Err(err)), 400);
+        // Valid snappy, invalid protobuf.
+        let err = decode_write_request(&encode_snappy(&[0xff, 0xff, 0xff])).unwrap_err();
+        assert!(matches!(err, Error::InvalidRemoteRequest { .. }), "{err}");
+    }
+
+    #[test]
+    fn append_commits_good_samples_and_reports_rejected_ones() {
+        let db = MemStorage::new();
+        let req = WriteRequest {
+            timeseries: vec![
+                ts(&[("__name__", "a")], &[(10, 1.0), (5, 2.0), (20, 3.0)]),
+                ts(&[("__name__", "b"), ("x", "")], &[(1, 4.0)]),
+            ],
+            metadata: vec![],
+        };
+        let res = append_write_request(&req, &db);
+        assert_eq!(write_response_status(&res), 400);
+        match res.unwrap_err() {
+            Error::SamplesRejected { rejected, first } => {
+                assert_eq!(rejected, 1);
+                assert!(first.contains("out of order"), "{first}");
+            }
+            e => panic!("unexpected {e}"),
+        }
+        let q = db.querier(0, 100).unwrap();
+        let mut set = q.select(true, None, &[]);
+        let mut got = Vec::new();
+        while let Some(s) = set.next() {
+            let s = s.unwrap();
+            let mut it = s.iterator();
+            while it.next() == crate::ValueType::Float {
+                got.push((s.labels().to_string(), it.at()));
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                ("{__name__=\"a\"}".to_string(), (10, 1.0)),
+                ("{__name__=\"a\"}".to_string(), (20, 3.0)),
+                ("{__name__=\"b\"}".to_string(), (1, 4.0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_or_empty_label_names_fail_the_whole_request() {
+        let db = MemStorage::new();
+        for labels in [&[("a", "1"), ("a", "2")][..], &[("", "1")][..], &[][..]] {
+            let req = WriteRequest {
+                timeseries: vec![
+                    ts(&[("__name__", "ok")], &[(1, 1.0)]),
+                    ts(labels, &[(1, 1.0)]),
+                ],
+                metadata: vec![],
+            };
+            let res = append_write_request(&req, &db);
+            assert_eq!(write_response_status(&res), 400, "{labels:?}");
+        }
+        assert_eq!(db.num_series(), 0);
+    }
+
+    #[test]
+    fn matchers_round_trip() {
+        let ms = vec![
+            Matcher::new(MatchType::Equal, "a", "1").unwrap(),
+            Matcher::new(MatchType::NotEqual, "b", "2").unwrap(),
+            Matcher::new(MatchType::RegexMatch, "c", "x|y").unwrap(),
+            Matcher::new(MatchType::RegexNoMatch, "d", ".*z").unwrap(),
+        ];
+        let back = matchers_from_proto(&matchers_to_proto(&ms)).unwrap();
+        assert_eq!(
+            back.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+            ms.iter().map(|m| m.to_string()).collect::<Vec<_>>()
+        );
+    }
+}

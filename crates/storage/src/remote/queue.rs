@@ -1,0 +1,757 @@
+//! The remote-write queue manager: relabeling, sharding, batching, sending with retries, and
+//! resharding with throughput (Prometheus's `storage/remote/queue_manager.go`, simplified).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use model::{Labels, LabelsBuilder, Timestamp, relabel};
+use prompb::{Sample, TimeSeries, WriteRequest};
+use tokio::sync::{RwLock, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::codec::{encode_write_request, labels_to_proto};
+use super::http::{Auth, Endpoint};
+use crate::{Error, Result, SeriesRef};
+
+/// The protocol version header value of remote write 1.0.
+const REMOTE_WRITE_VERSION: &str = "0.1.0";
+/// Resharding ignores changes smaller than this fraction of the current shard count
+/// (Prometheus's `shardToleranceFraction`).
+const SHARD_TOLERANCE: f64 = 0.3;
+
+/// Shard queue tuning: `queue_config` of a `remote_write` block, with Prometheus's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueOptions {
+    /// Samples buffered per shard before appends wait.
+    pub capacity: usize,
+    /// Most shards (concurrent requests).
+    pub max_shards: usize,
+    /// Fewest shards; also the count a queue starts with.
+    pub min_shards: usize,
+    /// Most samples in one request.
+    pub max_samples_per_send: usize,
+    /// Longest a sample waits in a shard before a partial batch is sent.
+    pub batch_send_deadline: Duration,
+    /// First retry delay; doubled on every retry up to `max_backoff`.
+    pub min_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+    /// Retry on HTTP 429 (otherwise a 429 drops the batch, as any other 4xx).
+    pub retry_on_http_429: bool,
+    /// Samples older than this are dropped instead of sent (zero: never).
+    pub sample_age_limit: Duration,
+    /// How often the shard count is recomputed (Prometheus: 10 s; not a config field).
+    pub reshard_interval: Duration,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions {
+            capacity: 10_000,
+            max_shards: 50,
+            min_shards: 1,
+            max_samples_per_send: 2_000,
+            batch_send_deadline: Duration::from_secs(5),
+            min_backoff: Duration::from_millis(30),
+            max_backoff: Duration::from_secs(5),
+            retry_on_http_429: false,
+            sample_age_limit: Duration::ZERO,
+            reshard_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One `remote_write` endpoint, as the binary maps it from `config::RemoteWriteConfig`.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// The endpoint (`http://host:port/path`).
+    pub url: String,
+    /// The queue name (`remote_name` label of the metrics); defaults to a hash of the URL
+    /// in Prometheus, the binary decides.
+    pub name: String,
+    /// Timeout of one request.
+    pub remote_timeout: Duration,
+    /// Extra headers sent with every request.
+    pub headers: Vec<(String, String)>,
+    /// Authentication.
+    pub auth: Auth,
+    /// `write_relabel_configs`, applied after the external labels.
+    pub write_relabel_configs: Vec<relabel::Config>,
+    /// `global.external_labels`: added to every series that lacks them.
+    pub external_labels: Labels,
+    /// Shard queue tuning.
+    pub queue: QueueOptions,
+}
+
+/// The `prometheus_remote_storage_*` metrics of one queue, as plain counters and gauges.
+#[derive(Debug, Default)]
+pub struct RemoteWriteMetrics {
+    /// Samples sent, counted once per attempt (`samples_total`).
+    pub samples_total: AtomicU64,
+    /// Samples that failed on non-recoverable errors (`samples_failed_total`).
+    pub samples_failed_total: AtomicU64,
+    /// Samples sent again after recoverable errors (`samples_retried_total`).
+    pub samples_retried_total: AtomicU64,
+    /// Samples dropped by relabeling, age limit or unknown series (`samples_dropped_total`).
+    pub samples_dropped_total: AtomicU64,
+    /// Samples queued and not yet sent or failed (`samples_pending`).
+    pub samples_pending: AtomicI64,
+    /// Compressed request bytes sent (`bytes_total`).
+    pub bytes_total: AtomicU64,
+    /// Sum of request durations in nanoseconds (`sent_batch_duration_seconds_sum`).
+    pub sent_batch_duration_nanos_sum: AtomicU64,
+    /// Number of requests (`sent_batch_duration_seconds_count`).
+    pub sent_batch_duration_count: AtomicU64,
+    /// Running shards (`shards`).
+    pub shards: AtomicI64,
+    /// Shards the last calculation wanted (`shards_desired`).
+    pub shards_desired: AtomicI64,
+    /// Configured maximum shards (`shards_max`).
+    pub shards_max: AtomicI64,
+    /// Configured minimum shards (`shards_min`).
+    pub shards_min: AtomicI64,
+    /// Newest timestamp (ms) successfully sent (`queue_highest_sent_timestamp_seconds`).
+    pub highest_sent_timestamp_ms: AtomicI64,
+    /// Samples handed to the queue (before relabeling).
+    pub samples_in_total: AtomicU64,
+}
+
+impl RemoteWriteMetrics {
+    /// `(metric name, value)` pairs with Prometheus's names, for the web layer to print with
+    /// labels `remote_name` and `url`.
+    pub fn snapshot(&self) -> Vec<(&'static str, f64)> {
+        let c = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        let g = |a: &AtomicI64| a.load(Ordering::Relaxed) as f64;
+        vec![
+            (
+                "prometheus_remote_storage_samples_total",
+                c(&self.samples_total),
+            ),
+            (
+                "prometheus_remote_storage_samples_failed_total",
+                c(&self.samples_failed_total),
+            ),
+            (
+                "prometheus_remote_storage_samples_retried_total",
+                c(&self.samples_retried_total),
+            ),
+            (
+                "prometheus_remote_storage_samples_dropped_total",
+                c(&self.samples_dropped_total),
+            ),
+            (
+                "prometheus_remote_storage_samples_pending",
+                g(&self.samples_pending),
+            ),
+            (
+                "prometheus_remote_storage_bytes_total",
+                c(&self.bytes_total),
+            ),
+            (
+                "prometheus_remote_storage_sent_batch_duration_seconds_sum",
+                c(&self.sent_batch_duration_nanos_sum) / 1e9,
+            ),
+            (
+                "prometheus_remote_storage_sent_batch_duration_seconds_count",
+                c(&self.sent_batch_duration_count),
+            ),
+            ("prometheus_remote_storage_shards", g(&self.shards)),
+            (
+                "prometheus_remote_storage_shards_desired",
+                g(&self.shards_desired),
+            ),
+            ("prometheus_remote_storage_shards_max", g(&self.shards_max)),
+            ("prometheus_remote_storage_shards_min", g(&self.shards_min)),
+            (
+                "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+                g(&self.highest_sent_timestamp_ms) / 1e3,
+            ),
+        ]
+    }
+
+    /// Appends the metrics in the text exposition format, labelled with the queue's name and
+    /// URL.
+    pub fn write_text(&self, remote_name: &str, url: &str, out: &mut String) {
+        for (name, value) in self.snapshot() {
+            let _ = writeln!(
+                out,
+                "{name}{{remote_name={remote_name:?},url={url:?}}} {value}"
+            );
+        }
+    }
+}
+
+/// A sample on its way to a shard.
+#[derive(Debug, Clone)]
+struct Queued {
+    labels: Labels,
+    t: Timestamp,
+    v: f64,
+}
+
+/// A series the WAL declared: its labels after external labels and relabeling (`None` when
+/// relabeling dropped it), and the segment that declared it last.
+#[derive(Debug)]
+struct SeriesEntry {
+    labels: Option<Labels>,
+    segment: u64,
+}
+
+struct Shards {
+    senders: Vec<mpsc::Sender<Queued>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+struct Inner {
+    opts: WriteOptions,
+    endpoint: Endpoint,
+    metrics: Arc<RemoteWriteMetrics>,
+    series: parking_lot::Mutex<HashMap<SeriesRef, SeriesEntry>>,
+    shards: RwLock<Shards>,
+    /// No more appends; shards flush what they hold.
+    stopping: CancellationToken,
+    /// Give up retrying (the flush deadline passed).
+    hard_stop: CancellationToken,
+}
+
+/// One remote-write queue: see the [module docs](super).
+///
+/// Cloning is cheap and shares the queue.
+#[derive(Clone)]
+pub struct QueueManager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for QueueManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueManager")
+            .field("name", &self.inner.opts.name)
+            .field("url", &self.inner.opts.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QueueManager {
+    /// A queue for one endpoint; nothing runs until [`QueueManager::start`].
+    pub fn new(opts: WriteOptions) -> Result<QueueManager> {
+        let q = &opts.queue;
+        if q.min_shards == 0
+            || q.max_shards < q.min_shards
+            || q.max_samples_per_send == 0
+            || q.capacity == 0
+        {
+            return Err(Error::InvalidRemoteRequest {
+                what: "queue config",
+                reason: format!(
+                    "need 0 < min_shards <= max_shards and positive capacity and max_samples_per_send, got {q:?}"
+                ),
+            });
+        }
+        let endpoint = Endpoint::new(
+            &opts.url,
+            opts.remote_timeout,
+            opts.headers.clone(),
+            &opts.auth,
+        )?;
+        let metrics = Arc::new(RemoteWriteMetrics::default());
+        metrics
+            .shards_max
+            .store(q.max_shards as i64, Ordering::Relaxed);
+        metrics
+            .shards_min
+            .store(q.min_shards as i64, Ordering::Relaxed);
+        Ok(QueueManager {
+            inner: Arc::new(Inner {
+                opts,
+                endpoint,
+                metrics,
+                series: parking_lot::Mutex::new(HashMap::new()),
+                shards: RwLock::new(Shards {
+                    senders: Vec::new(),
+                    tasks: Vec::new(),
+                }),
+                stopping: CancellationToken::new(),
+                hard_stop: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// The queue's metrics.
+    pub fn metrics(&self) -> Arc<RemoteWriteMetrics> {
+        self.inner.metrics.clone()
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.inner.opts.name
+    }
+
+    /// The endpoint URL.
+    pub fn url(&self) -> &str {
+        self.inner.endpoint.url()
+    }
+
+    /// Starts `min_shards` shard tasks and the resharding loop on the current tokio runtime.
+    pub async fn start(&self) {
+        let n = self.inner.opts.queue.min_shards;
+        *self.inner.shards.write().await = self.inner.spawn_shards(n);
+        let inner = self.inner.clone();
+        tokio::spawn(async move { inner.reshard_loop().await });
+    }
+
+    /// Stops accepting samples, lets the shards send what they hold, and waits for them for at
+    /// most `flush_deadline`; after that, batches still being retried are dropped (counted as
+    /// failed).
+    pub async fn stop(&self, flush_deadline: Duration) {
+        self.inner.stopping.cancel();
+        let mut shards = self.inner.shards.write().await;
+        shards.senders.clear();
+        let tasks = std::mem::take(&mut shards.tasks);
+        let hard_stop = self.inner.hard_stop.clone();
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(flush_deadline).await;
+            hard_stop.cancel();
+        });
+        for t in tasks {
+            let _ = t.await;
+        }
+        timer.abort();
+        self.inner.metrics.shards.store(0, Ordering::Relaxed);
+    }
+
+    /// Records series from the WAL (Prometheus's `StoreSeries`): applies external labels and
+    /// `write_relabel_configs` once per series. `segment` is the WAL segment (or checkpoint)
+    /// that declared them.
+    pub fn store_series(&self, series: &[(SeriesRef, Labels)], segment: u64) {
+        let opts = &self.inner.opts;
+        let mut map = self.inner.series.lock();
+        for (r, labels) in series {
+            let with_ext = if opts.external_labels.is_empty() {
+                labels.clone()
+            } else {
+                let mut b = LabelsBuilder::new(labels);
+                for (name, value) in opts.external_labels.iter() {
+                    if !labels.has(name) {
+                        b.set(name, value);
+                    }
+                }
+                b.labels()
+            };
+            let labels = if opts.write_relabel_configs.is_empty() {
+                Some(with_ext)
+            } else {
+                relabel::process(&with_ext, &opts.write_relabel_configs).filter(|l| !l.is_empty())
+            };
+            map.insert(*r, SeriesEntry { labels, segment });
+        }
+    }
+
+    /// Forgets series last declared in a segment before `segment` (Prometheus's
+    /// `SeriesReset`, called when a checkpoint up to `segment` appears).
+    pub fn series_reset(&self, segment: u64) {
+        self.inner.series.lock().retain(|_, e| e.segment >= segment);
+    }
+
+    /// Queues samples of series previously given to [`QueueManager::store_series`]. Waits while
+    /// the shards are full (the WAL keeps the data meanwhile). Returns `false` once the queue
+    /// is stopping, with the remaining samples not queued.
+    pub async fn append(&self, samples: &[(SeriesRef, Timestamp, f64)]) -> bool {
+        let inner = &self.inner;
+        let m = &inner.metrics;
+        m.samples_in_total
+            .fetch_add(samples.len() as u64, Ordering::Relaxed);
+        let age_limit = inner.opts.queue.sample_age_limit;
+        let min_t = if age_limit.is_zero() {
+            Timestamp::MIN
+        } else {
+            now_ms() - age_limit.as_millis() as i64
+        };
+        let resolved: Vec<Queued> = {
+            let map = inner.series.lock();
+            samples
+                .iter()
+                .filter_map(|&(r, t, v)| match map.get(&r) {
+                    Some(SeriesEntry {
+                        labels: Some(labels),
+                        ..
+                    }) if t >= min_t => Some(Queued {
+                        labels: labels.clone(),
+                        t,
+                        v,
+                    }),
+                    _ => {
+                        m.samples_dropped_total.fetch_add(1, Ordering::Relaxed);
+                        None
+                    }
+                })
+                .collect()
+        };
+        let shards = tokio::select! {
+            s = inner.shards.read() => s,
+            () = inner.stopping.cancelled() => return false,
+        };
+        if shards.senders.is_empty() {
+            return false;
+        }
+        let n = shards.senders.len() as u64;
+        for q in resolved {
+            let shard = (shard_hash(&q.labels) % n) as usize;
+            m.samples_pending.fetch_add(1, Ordering::Relaxed);
+            let sent = tokio::select! {
+                r = shards.senders[shard].send(q) => r.is_ok(),
+                () = inner.stopping.cancelled() => false,
+            };
+            if !sent {
+                m.samples_pending.fetch_sub(1, Ordering::Relaxed);
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn shard_hash(labels: &Labels) -> u64 {
+    labels.hash()
+}
+
+fn now_ms() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Inner {
+    fn spawn_shards(self: &Arc<Self>, n: usize) -> Shards {
+        let cap = self.opts.queue.capacity;
+        let (senders, tasks) = (0..n)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(cap);
+                let inner = self.clone();
+                (tx, tokio::spawn(async move { inner.run_shard(rx).await }))
+            })
+            .unzip();
+        self.metrics.shards.store(n as i64, Ordering::Relaxed);
+        Shards { senders, tasks }
+    }
+
+    /// One shard: collects samples into batches of `max_samples_per_send`, sending a partial
+    /// batch once its oldest sample waited `batch_send_deadline`. Ends when its channel closes,
+    /// after sending what it holds.
+    async fn run_shard(self: Arc<Self>, mut rx: mpsc::Receiver<Queued>) {
+        let max = self.opts.queue.max_samples_per_send;
+        let deadline = self.opts.queue.batch_send_deadline;
+        let mut batch: Vec<Queued> = Vec::with_capacity(max);
+        let timer = tokio::time::sleep(deadline);
+        tokio::pin!(timer);
+        loop {
+            let was_empty = batch.is_empty();
+            let room = max - batch.len();
+            tokio::select! {
+                n = rx.recv_many(&mut batch, room) => {
+                    if n == 0 {
+                        if !batch.is_empty() {
+                            self.send_batch(std::mem::take(&mut batch)).await;
+                        }
+                        return;
+                    }
+                    if was_empty {
+                        timer.as_mut().reset(tokio::time::Instant::now() + deadline);
+                    }
+                    if batch.len() >= max {
+                        self.send_batch(std::mem::replace(&mut batch, Vec::with_capacity(max))).await;
+                    }
+                }
+                () = &mut timer, if !batch.is_empty() => {
+                    self.send_batch(std::mem::replace(&mut batch, Vec::with_capacity(max))).await;
+                }
+            }
+        }
+    }
+
+    /// Sends one batch, retrying recoverable failures with exponential backoff until it
+    /// succeeds, fails for good, or the flush deadline of a stopping queue passes.
+    async fn send_batch(&self, batch: Vec<Queued>) {
+        let m = &self.metrics;
+        let n = batch.len() as u64;
+        let highest = batch.iter().map(|q| q.t).max().unwrap_or(0);
+        let body = encode_write_request(&build_write_request(&batch));
+        let q = &self.opts.queue;
+        let mut backoff = q.min_backoff;
+        loop {
+            m.samples_total.fetch_add(n, Ordering::Relaxed);
+            m.bytes_total
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
+            let start = Instant::now();
+            let res = self
+                .endpoint
+                .post(
+                    body.clone(),
+                    &[("X-Prometheus-Remote-Write-Version", REMOTE_WRITE_VERSION)],
+                )
+                .await;
+            m.sent_batch_duration_nanos_sum
+                .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            m.sent_batch_duration_count.fetch_add(1, Ordering::Relaxed);
+            let retry_after = match res {
+                Ok(resp) if resp.status.is_success() => {
+                    m.highest_sent_timestamp_ms
+                        .fetch_max(highest, Ordering::Relaxed);
+                    m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
+                    return;
+                }
+                Ok(resp)
+                    if resp.status.is_server_error()
+                        || (resp.status.as_u16() == 429 && q.retry_on_http_429) =>
+                {
+                    tracing::warn!(remote_name = %self.opts.name, err = %self.endpoint.status_error(&resp), "failed to send batch, retrying");
+                    resp.retry_after
+                }
+                Ok(resp) => {
+                    tracing::error!(remote_name = %self.opts.name, err = %self.endpoint.status_error(&resp), "non-recoverable error, dropping batch");
+                    m.samples_failed_total.fetch_add(n, Ordering::Relaxed);
+                    m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(remote_name = %self.opts.name, %err, "failed to send batch, retrying");
+                    None
+                }
+            };
+            m.samples_retried_total.fetch_add(n, Ordering::Relaxed);
+            let wait = retry_after.unwrap_or(backoff);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.hard_stop.cancelled() => {
+                    m.samples_failed_total.fetch_add(n, Ordering::Relaxed);
+                    m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
+                    return;
+                }
+            }
+            backoff = (backoff * 2).min(q.max_backoff);
+        }
+    }
+
+    /// Every `reshard_interval`, recomputes the shard count from throughput and restarts the
+    /// shards when it moved by more than 30 %.
+    async fn reshard_loop(self: Arc<Self>) {
+        let interval = self.opts.queue.reshard_interval;
+        let m = &self.metrics;
+        let mut last_in = m.samples_in_total.load(Ordering::Relaxed);
+        let mut last_sent = m.samples_total.load(Ordering::Relaxed);
+        let mut last_nanos = m.sent_batch_duration_nanos_sum.load(Ordering::Relaxed);
+        let mut last_retried = m.samples_retried_total.load(Ordering::Relaxed);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = self.stopping.cancelled() => return,
+            }
+            let (now_in, now_sent, now_nanos, now_retried) = (
+                m.samples_in_total.load(Ordering::Relaxed),
+                m.samples_total.load(Ordering::Relaxed),
+                m.sent_batch_duration_nanos_sum.load(Ordering::Relaxed),
+                m.samples_retried_total.load(Ordering::Relaxed),
+            );
+            let current = m.shards.load(Ordering::Relaxed).max(1) as usize;
+            let desired = desired_shards(
+                &self.opts.queue,
+                current,
+                interval.as_secs_f64(),
+                (now_in - last_in) as f64,
+                (now_sent - last_sent) as f64,
+                (now_nanos - last_nanos) as f64 / 1e9,
+                m.samples_pending.load(Ordering::Relaxed).max(0) as f64,
+            );
+            let failing = now_retried > last_retried;
+            (last_in, last_sent, last_nanos, last_retried) =
+                (now_in, now_sent, now_nanos, now_retried);
+            m.shards_desired.store(desired as i64, Ordering::Relaxed);
+            // More shards do not help an endpoint that is failing (Prometheus skips resharding
+            // when the last successful send is too old).
+            if desired == current || failing {
+                continue;
+            }
+            let mut shards = self.shards.write().await;
+            if self.stopping.is_cancelled() {
+                return;
+            }
+            // Old shards flush before new ones start, so each series stays in order.
+            shards.senders.clear();
+            for t in std::mem::take(&mut shards.tasks) {
+                let _ = t.await;
+            }
+            *shards = self.spawn_shards(desired);
+            tracing::info!(remote_name = %self.opts.name, from = current, to = desired, "remote storage resharding");
+        }
+    }
+}
+
+/// Prometheus's `calculateDesiredShards`, simplified: the send time per sample times the
+/// incoming rate plus enough to drain the backlog within one interval, clamped to
+/// `min_shards..=max_shards`, and unchanged when within 30 % of `current`.
+fn desired_shards(
+    q: &QueueOptions,
+    current: usize,
+    interval_secs: f64,
+    samples_in: f64,
+    samples_out: f64,
+    send_secs: f64,
+    pending: f64,
+) -> usize {
+    if samples_out <= 0.0 || interval_secs <= 0.0 {
+        return current;
+    }
+    let time_per_sample = send_secs / samples_out;
+    let in_rate = samples_in / interval_secs;
+    let backlog_rate = pending / interval_secs;
+    let desired = time_per_sample * (in_rate + backlog_rate);
+    let (lo, hi) = (
+        current as f64 * (1.0 - SHARD_TOLERANCE),
+        current as f64 * (1.0 + SHARD_TOLERANCE),
+    );
+    if desired > lo && desired < hi {
+        return current;
+    }
+    (desired.ceil() as usize).clamp(q.min_shards, q.max_shards)
+}
+
+/// Groups a batch into one time series per label set, keeping each series' samples in order.
+fn build_write_request(batch: &[Queued]) -> WriteRequest {
+    let mut index: HashMap<&Labels, usize> = HashMap::new();
+    let mut timeseries: Vec<TimeSeries> = Vec::new();
+    for q in batch {
+        let i = *index.entry(&q.labels).or_insert_with(|| {
+            timeseries.push(TimeSeries {
+                labels: labels_to_proto(&q.labels),
+                ..Default::default()
+            });
+            timeseries.len() - 1
+        });
+        timeseries[i].samples.push(Sample {
+            value: q.v,
+            timestamp: q.t,
+        });
+    }
+    WriteRequest {
+        timeseries,
+        metadata: Vec::new(),
+    }
+}
+
+/// Builds a write request from labelled samples: what the queue sends, exposed for the
+/// benchmark and for tests.
+#[doc(hidden)]
+pub fn bench_build_and_encode(samples: &[(Labels, Timestamp, f64)]) -> Vec<u8> {
+    let batch: Vec<Queued> = samples
+        .iter()
+        .map(|(labels, t, v)| Queued {
+            labels: labels.clone(),
+            t: *t,
+            v: *v,
+        })
+        .collect();
+    encode_write_request(&build_write_request(&batch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn desired_shards_follow_throughput_within_bounds() {
+        let q = QueueOptions {
+            min_shards: 1,
+            max_shards: 10,
+            ..QueueOptions::default()
+        };
+        // 1 ms of send time per sample, 5000 samples/s in: 5 shards.
+        assert_eq!(
+            desired_shards(&q, 1, 10.0, 50_000.0, 50_000.0, 50.0, 0.0),
+            5
+        );
+        // Way more than max: clamped.
+        assert_eq!(desired_shards(&q, 1, 10.0, 1e7, 50_000.0, 50.0, 0.0), 10);
+        // Within 30 % of the current count: unchanged.
+        assert_eq!(
+            desired_shards(&q, 5, 10.0, 55_000.0, 50_000.0, 50.0, 0.0),
+            5
+        );
+        // Nothing sent: unchanged.
+        assert_eq!(desired_shards(&q, 3, 10.0, 0.0, 0.0, 0.0, 0.0), 3);
+        // Idle: back to the minimum.
+        assert_eq!(desired_shards(&q, 8, 10.0, 0.0, 100.0, 0.001, 0.0), 1);
+    }
+
+    #[test]
+    fn batches_group_samples_by_series_in_order() {
+        let a = Labels::from_pairs([("__name__", "a")]);
+        let b = Labels::from_pairs([("__name__", "b")]);
+        let batch = [
+            Queued {
+                labels: a.clone(),
+                t: 1,
+                v: 1.0,
+            },
+            Queued {
+                labels: b.clone(),
+                t: 1,
+                v: 2.0,
+            },
+            Queued {
+                labels: a.clone(),
+                t: 2,
+                v: 3.0,
+            },
+        ];
+        let req = build_write_request(&batch);
+        assert_eq!(req.timeseries.len(), 2);
+        assert_eq!(req.timeseries[0].labels, labels_to_proto(&a));
+        let ts: Vec<_> = req.timeseries[0]
+            .samples
+            .iter()
+            .map(|s| (s.timestamp, s.value))
+            .collect();
+        assert_eq!(ts, vec![(1, 1.0), (2, 3.0)]);
+        assert_eq!(req.timeseries[1].samples.len(), 1);
+    }
+
+    #[test]
+    fn series_get_external_labels_and_relabeling() {
+        let relabel: Vec<relabel::Config> = vec![relabel::Config {
+            source_labels: vec!["__name__".into()],
+            regex: relabel::Regex::new("drop_me").unwrap(),
+            action: relabel::Action::Drop,
+            ..relabel::Config::default()
+        }];
+        let qm = QueueManager::new(WriteOptions {
+            url: "http://127.0.0.1:1/api/v1/write".into(),
+            external_labels: Labels::from_pairs([("cluster", "eu"), ("job", "ext")]),
+            write_relabel_configs: relabel,
+            remote_timeout: Duration::from_secs(1),
+            ..WriteOptions::default()
+        })
+        .unwrap();
+        qm.store_series(
+            &[
+                (
+                    1,
+                    Labels::from_pairs([("__name__", "keep"), ("job", "node")]),
+                ),
+                (2, Labels::from_pairs([("__name__", "drop_me")])),
+            ],
+            0,
+        );
+        let map = qm.inner.series.lock();
+        assert_eq!(
+            map[&1].labels.as_ref().unwrap().to_string(),
+            r#"{__name__="keep", cluster="eu", job="node"}"#
+        );
+        assert!(map[&2].labels.is_none());
+        drop(map);
+        qm.series_reset(1);
+        assert!(qm.inner.series.lock().is_empty());
+    }
+}

@@ -1,0 +1,216 @@
+//! The WAL watcher: tails WAL segments through a [`WalSource`] and feeds a [`QueueManager`]
+//! (Prometheus's `tsdb/wlog/watcher.go`, with the file access behind a trait).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use model::{Labels, Timestamp};
+use tokio_util::sync::CancellationToken;
+
+use super::queue::QueueManager;
+use crate::{Error, Result, SeriesRef};
+
+/// A decoded WAL record, as far as remote write cares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WalRecord {
+    /// Series declarations: reference and labels.
+    Series(Vec<(SeriesRef, Labels)>),
+    /// Float samples: series reference, timestamp, value.
+    Samples(Vec<(SeriesRef, Timestamp, f64)>),
+    /// Anything else (tombstones, exemplars, histograms, ...): skipped.
+    Other,
+}
+
+/// Read access to a WAL directory. The binary implements it over `tsdb::wlog` (this crate
+/// must not depend on the TSDB); tests use an in-memory fake. Calls block (file I/O): the
+/// watcher makes them on tokio's blocking pool.
+pub trait WalSource: Send + 'static {
+    /// The first and last segment indexes present, or `None` while there is no segment.
+    fn segments(&mut self) -> Result<Option<(u64, u64)>>;
+
+    /// The newest checkpoint, named by the last segment it covers (`checkpoint.NNNNNNNN`).
+    fn last_checkpoint(&mut self) -> Result<Option<u64>>;
+
+    /// Every record of checkpoint `index`.
+    fn read_checkpoint(&mut self, index: u64) -> Result<Vec<WalRecord>>;
+
+    /// The complete records of segment `index` that start at byte `offset` or later, and the
+    /// offset just after the last of them. A record still being written at the end of the
+    /// segment is not returned (it is read by a later call). A segment that no longer exists
+    /// is an error.
+    fn read_segment(&mut self, index: u64, offset: u64) -> Result<(Vec<WalRecord>, u64)>;
+}
+
+/// Watcher tuning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatcherOptions {
+    /// How often the live segment is polled for new records once read to its end.
+    pub poll_interval: Duration,
+    /// Samples at or before this time are not sent (Prometheus: the time the watcher started,
+    /// so a restart does not resend the whole WAL). `Timestamp::MIN` sends everything.
+    pub start_timestamp: Timestamp,
+}
+
+impl Default for WatcherOptions {
+    fn default() -> Self {
+        WatcherOptions {
+            poll_interval: Duration::from_millis(100),
+            start_timestamp: Timestamp::MIN,
+        }
+    }
+}
+
+/// Tails a WAL into one queue. See [`Watcher::run`].
+pub struct Watcher {
+    source: Arc<parking_lot::Mutex<Box<dyn WalSource>>>,
+    queue: QueueManager,
+    opts: WatcherOptions,
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher")
+            .field("queue", &self.queue)
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Watcher {
+    /// A watcher reading `source` into `queue`.
+    pub fn new(source: Box<dyn WalSource>, queue: QueueManager, opts: WatcherOptions) -> Watcher {
+        Watcher {
+            source: Arc::new(parking_lot::Mutex::new(source)),
+            queue,
+            opts,
+        }
+    }
+
+    /// Runs the blocking source call `f` on tokio's blocking pool.
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn WalSource) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let source = self.source.clone();
+        tokio::task::spawn_blocking(move || f(source.lock().as_mut()))
+            .await
+            .map_err(Error::backend)?
+    }
+
+    /// Reads the checkpoint (series only) and returns the segment to continue from.
+    async fn load_checkpoint(&mut self, first_segment: u64) -> Result<(Option<u64>, u64)> {
+        let Some(ck) = self.call(|s| s.last_checkpoint()).await? else {
+            return Ok((None, first_segment));
+        };
+        let records = self.call(move |s| s.read_checkpoint(ck)).await?;
+        for rec in records {
+            if let WalRecord::Series(series) = rec {
+                self.queue.store_series(&series, ck);
+            }
+        }
+        self.queue.series_reset(ck);
+        Ok((Some(ck), (ck + 1).max(first_segment)))
+    }
+
+    /// Feeds records to the queue; `false` once the queue is stopping.
+    async fn process(&self, records: Vec<WalRecord>, segment: u64) -> bool {
+        for rec in records {
+            match rec {
+                WalRecord::Series(series) => self.queue.store_series(&series, segment),
+                WalRecord::Samples(mut samples) => {
+                    let start = self.opts.start_timestamp;
+                    samples.retain(|&(_, t, _)| t > start);
+                    if !samples.is_empty() && !self.queue.append(&samples).await {
+                        return false;
+                    }
+                }
+                WalRecord::Other => {}
+            }
+        }
+        true
+    }
+
+    /// Follows the WAL until `stop` is cancelled or the queue stops: the checkpoint first (for
+    /// series), then every segment from the one after it, tailing the newest. When a new
+    /// checkpoint appears, its series are reloaded and older series forgotten; when the
+    /// segment being read was deleted by a WAL truncation, reading resumes after the checkpoint.
+    ///
+    /// While the queue is full (the receiver is down), reading pauses: nothing is lost as long
+    /// as the WAL still holds the data.
+    pub async fn run(mut self, stop: CancellationToken) -> Result<()> {
+        let poll = self.opts.poll_interval;
+        let (first, _) = loop {
+            if let Some(range) = self.call(|s| s.segments()).await? {
+                break range;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                () = stop.cancelled() => return Ok(()),
+            }
+        };
+        let (mut checkpoint, mut segment) = self.load_checkpoint(first).await?;
+        let mut offset = 0u64;
+        loop {
+            if stop.is_cancelled() {
+                return Ok(());
+            }
+            let read = self.call(move |s| s.read_segment(segment, offset)).await;
+            let (records, next) = match read {
+                Ok(r) => r,
+                Err(err) => {
+                    // The segment may have been truncated away: restart after the checkpoint.
+                    let range = self.call(|s| s.segments()).await?;
+                    match range {
+                        Some((first, _)) if first > segment => {
+                            tracing::warn!(
+                                segment,
+                                first,
+                                "WAL segment gone, resuming from the checkpoint"
+                            );
+                            (checkpoint, segment) = self.load_checkpoint(first).await?;
+                            offset = 0;
+                            continue;
+                        }
+                        _ => return Err(err),
+                    }
+                }
+            };
+            let got_records = !records.is_empty();
+            if !self.process(records, segment).await {
+                return Ok(());
+            }
+            offset = next;
+            if got_records {
+                continue;
+            }
+            // At the end of this segment: move on if a newer one exists (the writer finished
+            // this one before creating it, so one more read picks up any last records).
+            let last = self
+                .call(|s| s.segments())
+                .await?
+                .map_or(segment, |(_, l)| l);
+            if last > segment {
+                let (records, _) = self.call(move |s| s.read_segment(segment, offset)).await?;
+                if !self.process(records, segment).await {
+                    return Ok(());
+                }
+                segment += 1;
+                offset = 0;
+                continue;
+            }
+            let ck = self.call(|s| s.last_checkpoint()).await?;
+            if ck.is_some() && ck != checkpoint {
+                let first = self
+                    .call(|s| s.segments())
+                    .await?
+                    .map_or(segment, |(f, _)| f);
+                let (new_ck, _) = self.load_checkpoint(first).await?;
+                checkpoint = new_ck;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                () = stop.cancelled() => return Ok(()),
+            }
+        }
+    }
+}
