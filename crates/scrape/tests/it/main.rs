@@ -55,6 +55,7 @@ struct Reply {
     content_type: &'static str,
     body: Vec<u8>,
     gzip: bool,
+    delay: Duration,
     last_request: String,
 }
 
@@ -83,6 +84,7 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         r.last_request = String::from_utf8_lossy(&buf).into_owned();
         r.clone()
     };
+    tokio::time::sleep(reply.delay).await;
     let (status, ct) = (reply.status, reply.content_type);
     let mut body = reply.body;
     let mut encoding = "";
@@ -115,6 +117,7 @@ impl Server {
             content_type: "text/plain; version=0.0.4",
             body: body.as_bytes().to_vec(),
             gzip: false,
+            delay: Duration::ZERO,
             last_request: String::new(),
         }));
         let r = reply.clone();
@@ -783,5 +786,44 @@ async fn bodies_over_the_size_limit_and_bad_statuses_fail_the_scrape() {
         Some("server returned HTTP status 503 Service Unavailable")
     );
     s.stop().await;
+    srv.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_targets_time_out_and_basic_auth_is_sent() {
+    let srv = Server::start("a 1\n").await;
+    let pw = std::env::temp_dir().join(format!(
+        "scrape-it-pw-{}-{}",
+        std::process::id(),
+        srv.addr.replace([':', '.'], "_")
+    ));
+    std::fs::write(&pw, "s3cret\n").unwrap();
+    srv.reply.lock().unwrap().delay = Duration::from_millis(400);
+    let up = key(&srv.addr, "up", "");
+    let s = start(
+        &config(&format!(
+            "  basic_auth: {{username: u, password_file: '{}'}}\n",
+            pw.display()
+        )),
+        &srv.addr,
+    )
+    .await;
+    wait_until("up 0", || values(&dump(&s.storage), &up).contains(&0.0)).await;
+    assert_eq!(
+        s.target().last_error().unwrap(),
+        format!(
+            "Get \"http://{}/metrics\": context deadline exceeded",
+            srv.addr
+        )
+    );
+    s.stop().await;
+    let _ = std::fs::remove_file(&pw);
+    let req = srv.reply.lock().unwrap().last_request.clone();
+    // "u:s3cret" in base64; the file's trailing newline is trimmed as Prometheus does.
+    assert!(
+        req.contains("authorization: Basic dTpzM2NyZXQ=")
+            || req.contains("Authorization: Basic dTpzM2NyZXQ="),
+        "{req}"
+    );
     srv.stop();
 }
