@@ -82,6 +82,21 @@ impl web::TsdbStats for ReadyStorage {
             series_count_by_label_value_pair: stats.series_count_by_label_value_pair,
         })
     }
+
+    fn wal_corruptions(&self) -> i64 {
+        // Corruptions repaired while opening: the WAL's, and the head chunks' files.
+        self.replay_corruptions()
+    }
+}
+
+impl ReadyStorage {
+    fn replay_corruptions(&self) -> i64 {
+        self.get().map_or(0, |db| {
+            let replay = db.head().replay_stats();
+            i64::from(replay.wal_corruption.is_some())
+                + i64::from(replay.head_chunks_corruption.is_some())
+        })
+    }
 }
 
 impl web::TsdbAdmin for ReadyStorage {

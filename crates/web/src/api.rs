@@ -687,7 +687,8 @@ fn status_config(inner: &Arc<Inner>) -> ApiResult {
 }
 
 /// Prometheus's `RuntimeInfo`. The Go runtime's fields are answered with their nearest
-/// honest equivalent here: tasks for goroutines, runtime worker threads for GOMAXPROCS.
+/// honest equivalent here: tasks for goroutines, runtime worker threads for GOMAXPROCS, no
+/// memory limit, and the `GOGC`/`GODEBUG` environment variables as they are set.
 #[derive(serde::Serialize)]
 struct RuntimeInfo {
     #[serde(rename = "startTime")]
@@ -731,7 +732,11 @@ fn runtime_info(inner: &Arc<Inner>) -> ApiResult {
         server_time: format_rfc3339(GoTime::from_millis(unix_millis(SystemTime::now()))),
         reload_config_success: status.last_reload_successful(),
         last_config_time: format_rfc3339(GoTime::from_millis(status.last_reload_success_ms())),
-        corruption_count: 0,
+        corruption_count: inner
+            .opts
+            .tsdb_stats
+            .as_ref()
+            .map_or(0, |s| s.wal_corruptions()),
         goroutine_count: metrics.num_alive_tasks(),
         gomaxprocs: metrics.num_workers(),
         gomemlimit: i64::MAX,

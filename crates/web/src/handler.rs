@@ -69,6 +69,10 @@ pub struct TsdbStatus {
 pub trait TsdbStats: Send + Sync {
     /// The head's statistics with at most `limit` entries per top list.
     fn tsdb_status(&self, limit: usize) -> Result<TsdbStatus, String>;
+
+    /// How many WAL corruptions were found (and repaired) since start-up, shown as
+    /// `corruptionCount` by `/api/v1/status/runtimeinfo`.
+    fn wal_corruptions(&self) -> i64;
 }
 
 /// The TSDB administration the admin API (`--web.enable-admin-api`) performs; the binary

@@ -114,6 +114,10 @@ impl web::TsdbStats for FixedStats {
             ..web::TsdbStatus::default()
         })
     }
+
+    fn wal_corruptions(&self) -> i64 {
+        1
+    }
 }
 
 /// Records admin calls instead of deleting (`MemStorage` has no deletion).
@@ -542,6 +546,7 @@ async fn status_endpoints() {
         a.body
     );
     assert!(a.body.contains(r#""storageRetention":"15d""#), "{}", a.body);
+    assert!(a.body.contains(r#""corruptionCount":1,"#), "{}", a.body);
 }
 
 #[tokio::test]
