@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::{REAL_PROMTOOL, have_real, ours, run};
 
 /// Copies a fixture directory into a fresh tempdir (never touch the shared data).
-fn copy_fixture(relative: &str) -> Option<(tempfile::TempDir, PathBuf)> {
+pub(crate) fn copy_fixture(relative: &str) -> Option<(tempfile::TempDir, PathBuf)> {
     let src = test_support::testdata_dir(relative)?;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dst = tmp.path().join("data");
