@@ -262,9 +262,13 @@ fn query_escape(s: &str) -> String {
 }
 
 fn escape_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    let mut out = String::with_capacity(s.len() + 1);
+    // Go's URL.String puts a slash between the host and a relative path.
+    if !s.is_empty() && !s.starts_with('/') {
+        out.push('/');
+    }
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/!$&'()*+,;=:@".contains(&b) {
+        if b.is_ascii_alphanumeric() || b"-_.~/!$&'()*+,;=:@[]".contains(&b) {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -445,6 +449,16 @@ mod tests {
         .unwrap();
         let t = Target::new(l.unwrap(), Labels::empty(), BTreeMap::new());
         assert_eq!(t.url(), "http://h:9/metrics?x=p+q");
+        let odd = Target::new(
+            Labels::from_pairs([
+                (ADDRESS_LABEL, "[::1]:9"),
+                (SCHEME_LABEL, "https"),
+                (METRICS_PATH_LABEL, "a b"),
+            ]),
+            Labels::empty(),
+            BTreeMap::new(),
+        );
+        assert_eq!(odd.url(), "https://[::1]:9/a%20b");
         assert_eq!(t.labels().get(INSTANCE_LABEL), Some("h:9"));
         assert_eq!(
             populate_labels(&cfg, &Labels::empty(), &Labels::empty()).unwrap_err(),
