@@ -27,8 +27,17 @@ pub(crate) struct ReadOnlyDb {
 impl ReadOnlyDb {
     /// Opens the blocks of `dir`, without the head.
     pub(crate) fn open_blocks(dir: &Path) -> anyhow::Result<ReadOnlyDb> {
-        if !dir.is_dir() {
-            anyhow::bail!("open {}: no such directory", dir.display());
+        // Go's wording (`tsdb.OpenDBReadOnly`).
+        match std::fs::metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+                "opening the db dir: stat {}: no such file or directory",
+                dir.display()
+            ),
+            Err(e) => anyhow::bail!("opening the db dir: stat {}: {e}", dir.display()),
+            Ok(m) if !m.is_dir() => {
+                anyhow::bail!("opening the db dir: {} is not a directory", dir.display())
+            }
+            Ok(_) => {}
         }
         let mut blocks = Vec::new();
         for d in block_dirs(dir)? {

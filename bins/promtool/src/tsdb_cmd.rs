@@ -202,7 +202,8 @@ pub(crate) fn analyze(
         None => db
             .blocks()
             .last()
-            .ok_or_else(|| anyhow::anyhow!("no blocks found"))?,
+            // Go's text, with the empty block ID.
+            .ok_or_else(|| anyhow::anyhow!("block  not found"))?,
     };
     let meta = block.meta();
     let a = analyze_block(block, &matchers)?;

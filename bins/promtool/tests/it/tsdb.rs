@@ -340,3 +340,38 @@ fn dump_of_a_wal_only_data_dir_is_identical_to_promtool() {
         assert_eq!(ours_out, stdout_of(REAL_PROMTOOL, &["tsdb", "dump", d]));
     }
 }
+
+#[test]
+fn errors_read_like_promtool() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let missing = tmp.path().join("missing");
+    let m = missing.to_str().expect("utf-8 path");
+    for cmd in ["list", "dump", "analyze"] {
+        let out = run(ours(), &["tsdb", cmd, m]);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("opening the db dir: stat {m}: no such file or directory\n"),
+            "{cmd}"
+        );
+    }
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(empty.join("wal")).expect("mkdir");
+    let e = empty.to_str().expect("utf-8 path");
+    let out = run(ours(), &["tsdb", "analyze", e]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "block  not found\n");
+    assert_eq!(stdout_of(ours(), &["tsdb", "dump", e]), "");
+    let list = stdout_of(ours(), &["tsdb", "list", e]);
+    if have_real() {
+        assert_eq!(list, stdout_of(REAL_PROMTOOL, &["tsdb", "list", e]));
+        for cmd in ["list", "dump", "analyze"] {
+            let real = run(REAL_PROMTOOL, &["tsdb", cmd, m]);
+            assert_eq!(
+                String::from_utf8_lossy(&real.stderr),
+                format!("opening the db dir: stat {m}: no such file or directory\n"),
+                "{cmd}"
+            );
+        }
+    }
+}
