@@ -287,9 +287,11 @@ fn parse_duration_ms(s: &str) -> Result<i64, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Go converts float seconds to a `time.Duration` as `time.Duration(v*1000) * time.Millisecond`.
+/// Seconds (as a number literal holds them) to milliseconds. Rounded: `1001ms` is held as
+/// 1.001 s, and 1.001 * 1000 is 1000.999..., which must not become 1000 ms (Go's parse_test
+/// expects `test[1001ms]` and `foo[4.018]` to keep their milliseconds).
 fn secs_to_ms(v: f64) -> i64 {
-    (v * 1000.0) as i64
+    (v * 1000.0).round() as i64
 }
 
 /// The deepest expression the parser accepts. Every recursion level, every operand of an

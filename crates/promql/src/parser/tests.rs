@@ -92,6 +92,13 @@ fn printer_matches_go() {
         ("a[1m] @ end()", ""),
         // Ours: canonical forms of 3.x syntax.
         ("foo[300s]", "foo[5m]"),
+        // Found by diffing against Prometheus 2.42: milliseconds must survive the float.
+        (
+            "sum_over_time(metric[1001ms])",
+            "sum_over_time(metric[1s1ms])",
+        ),
+        ("foo[4.018]", "foo[4s18ms]"),
+        ("foo offset 2002ms", "foo offset 2s2ms"),
         ("foo[1800]", "foo[30m]"),
         ("foo[90m:1m]", "foo[1h30m:1m]"),
         ("foo[5m:]", ""),
