@@ -76,9 +76,16 @@ impl Peer {
         panic!("{} did not become ready on port {}", self.bin, self.port);
     }
 
-    /// Graceful stop (SIGTERM to this child's pid only), waiting for it to exit.
+    /// Stops this child (by its pid only) and waits for it to exit. VictoriaMetrics gets
+    /// SIGTERM: it acknowledges writes before they reach disk and flushes them on a graceful
+    /// stop. Prometheus is killed outright: its WAL already holds every acknowledged sample.
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            if self.bin == PROMETHEUS {
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
             let _ = Command::new("kill")
                 .arg("-TERM")
                 .arg(child.id().to_string())
@@ -168,6 +175,8 @@ async fn write_through_wal(
     per_series: i64,
     outage: bool,
 ) -> i64 {
+    // Failed sends are logged: shown with --nocapture when a run goes wrong.
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let qm = QueueManager::new(write_opts(port)).unwrap();
     qm.start().await;
     let wal = Arc::new(Mutex::new(FakeWal::default()));
@@ -230,17 +239,21 @@ async fn write_through_wal(
     stop.cancel();
     task.await.unwrap().unwrap();
     qm.stop(Duration::from_secs(30)).await;
-    assert_eq!(
-        m.samples_failed_total
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
     if outage {
+        // A batch the receiver committed but could not acknowledge before it went down is
+        // sent again; Prometheus then refuses its older samples as out of order (400, not
+        // retried). Nothing is lost: the count check below proves every sample is stored.
         assert!(
             m.samples_retried_total
                 .load(std::sync::atomic::Ordering::Relaxed)
                 > 0,
             "the outage caused retries"
+        );
+    } else {
+        assert_eq!(
+            m.samples_failed_total
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0
         );
     }
     t0
