@@ -29,6 +29,30 @@ pub(crate) struct Flags {
     #[arg(long = "web.config.file", default_value = "")]
     web_config_file: String,
 
+    /// Maximum duration before timing out read of the request, and closing idle connections.
+    #[arg(long = "web.read-timeout", default_value = "5m")]
+    read_timeout: String,
+
+    /// Maximum number of simultaneous connections across all listeners.
+    #[arg(long = "web.max-connections", default_value_t = 512)]
+    max_connections: i64,
+
+    /// Regex for CORS origin. It is fully anchored.
+    #[arg(long = "web.cors.origin", default_value = ".*")]
+    cors_origin: String,
+
+    /// Path to the console template directory (consoles are not served by this server).
+    #[arg(long = "web.console.templates")]
+    console_templates: Option<String>,
+
+    /// Path to the console library directory (consoles are not served by this server).
+    #[arg(long = "web.console.libraries")]
+    console_libraries: Option<String>,
+
+    /// Document title of Prometheus instance (there is no web UI in this server yet).
+    #[arg(long = "web.page-title")]
+    page_title: Option<String>,
+
     /// The URL under which Prometheus is externally reachable (for example, if Prometheus is
     /// served via a reverse proxy). If the URL has a path portion, it will be used to prefix
     /// all HTTP endpoints served by Prometheus.
@@ -68,6 +92,37 @@ pub(crate) struct Flags {
     /// units: B, KB, MB, GB, TB, PB, EB. Ex: "512MB". Based on powers-of-2, so 1KB is 1024B.
     #[arg(long = "storage.tsdb.retention.size")]
     retention_size: Option<String>,
+
+    /// Do not create lockfile in data directory.
+    #[arg(long = "storage.tsdb.no-lockfile", action = ArgAction::Set, num_args = 0..=1,
+          default_value_t = false, default_missing_value = "true")]
+    no_lockfile: bool,
+
+    /// Minimum duration of a data block before being persisted. For use in testing.
+    #[arg(
+        long = "storage.tsdb.min-block-duration",
+        default_value = "2h",
+        hide = true
+    )]
+    min_block_duration: String,
+
+    /// Maximum duration compacted blocks may span. For use in testing. (Defaults to 10% of
+    /// the retention period.)
+    #[arg(long = "storage.tsdb.max-block-duration", hide = true)]
+    max_block_duration: Option<String>,
+
+    /// Target number of samples per chunk.
+    #[arg(
+        long = "storage.tsdb.samples-per-chunk",
+        default_value_t = 120,
+        hide = true
+    )]
+    samples_per_chunk: usize,
+
+    /// Compression algorithm for the tsdb WAL.
+    #[arg(long = "storage.tsdb.wal-compression-type", default_value = "snappy", hide = true,
+          value_parser = ["snappy", "zstd"])]
+    wal_compression_type: String,
 
     /// Compress the tsdb WAL.
     #[arg(long = "storage.tsdb.wal-compression", action = ArgAction::Set, num_args = 0..=1,
@@ -140,6 +195,9 @@ pub(crate) struct Settings {
     pub(crate) config_file: PathBuf,
     pub(crate) listen_addresses: Vec<String>,
     pub(crate) route_prefix: String,
+    /// `--web.cors.origin` unless it is the default `.*`.
+    pub(crate) cors_origin: Option<model::Matcher>,
+    pub(crate) serve: web::ServeOptions,
     pub(crate) enable_lifecycle: bool,
     pub(crate) enable_admin_api: bool,
     pub(crate) tsdb_path: PathBuf,
@@ -278,8 +336,20 @@ impl Flags {
             tsdb.max_block_duration =
                 (tsdb.retention_duration / 10).clamp(tsdb.min_block_duration, 31 * 24 * 3_600_000);
         }
-        if !self.wal_compression {
-            tsdb.wal_compression = tsdb::wlog::Compression::None;
+        tsdb.wal_compression = match (self.wal_compression, self.wal_compression_type.as_str()) {
+            (false, _) => tsdb::wlog::Compression::None,
+            (true, "zstd") => tsdb::wlog::Compression::Zstd,
+            (true, _) => tsdb::wlog::Compression::Snappy,
+        };
+        tsdb.no_lockfile = self.no_lockfile;
+        tsdb.samples_per_chunk = self.samples_per_chunk;
+        tsdb.min_block_duration =
+            duration_flag("storage.tsdb.min-block-duration", &self.min_block_duration)?.as_millis();
+        if let Some(max) = &self.max_block_duration {
+            tsdb.max_block_duration =
+                duration_flag("storage.tsdb.max-block-duration", max)?.as_millis();
+        } else if tsdb.max_block_duration < tsdb.min_block_duration {
+            tsdb.max_block_duration = tsdb.min_block_duration;
         }
         let retention_text = match (time, size) {
             (Some(t), Some(s)) => format!("{t} or {s}"),
@@ -289,6 +359,34 @@ impl Flags {
         };
 
         let route_prefix = route_prefix(&self.route_prefix, &self.external_url)?;
+        let cors_origin = if self.cors_origin == ".*" {
+            None
+        } else {
+            Some(
+                model::Matcher::new(model::MatchType::RegexMatch, "origin", &self.cors_origin)
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "could not compile CORS regex string {:?}: {e}",
+                            self.cors_origin
+                        )
+                    })?,
+            )
+        };
+        let serve = web::ServeOptions {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(0),
+            read_timeout: duration_flag("web.read-timeout", &self.read_timeout)?.to_std(),
+        };
+        for (flag, value) in [
+            ("web.console.templates", &self.console_templates),
+            ("web.console.libraries", &self.console_libraries),
+            ("web.page-title", &self.page_title),
+        ] {
+            if value.is_some() {
+                noop_features.push(format!(
+                    "--{flag} (there is no web UI or console in this server yet)"
+                ));
+            }
+        }
         let log_level = match self.log_level.as_str() {
             "debug" => tracing::Level::DEBUG,
             "warn" => tracing::Level::WARN,
@@ -306,6 +404,8 @@ impl Flags {
             config_file: self.config_file,
             listen_addresses,
             route_prefix,
+            cors_origin,
+            serve,
             enable_lifecycle: self.enable_lifecycle,
             enable_admin_api: self.enable_admin_api,
             tsdb_path: self.tsdb_path,
@@ -328,6 +428,27 @@ impl Flags {
             ("config.file", self.config_file.display().to_string()),
             ("web.listen-address", self.listen_addresses.join(",")),
             ("web.config.file", self.web_config_file.clone()),
+            ("web.read-timeout", self.read_timeout.clone()),
+            ("web.max-connections", self.max_connections.to_string()),
+            ("web.cors.origin", self.cors_origin.clone()),
+            (
+                "web.console.templates",
+                self.console_templates
+                    .clone()
+                    .unwrap_or_else(|| "consoles".into()),
+            ),
+            (
+                "web.console.libraries",
+                self.console_libraries
+                    .clone()
+                    .unwrap_or_else(|| "console_libraries".into()),
+            ),
+            (
+                "web.page-title",
+                self.page_title.clone().unwrap_or_else(|| {
+                    "Prometheus Time Series Collection and Processing Server".into()
+                }),
+            ),
             ("web.external-url", self.external_url.clone()),
             ("web.route-prefix", self.route_prefix.clone()),
             ("web.enable-lifecycle", b(self.enable_lifecycle)),
@@ -346,6 +467,23 @@ impl Flags {
                 self.retention_size.clone().unwrap_or_default(),
             ),
             ("storage.tsdb.wal-compression", b(self.wal_compression)),
+            (
+                "storage.tsdb.wal-compression-type",
+                self.wal_compression_type.clone(),
+            ),
+            ("storage.tsdb.no-lockfile", b(self.no_lockfile)),
+            (
+                "storage.tsdb.min-block-duration",
+                self.min_block_duration.clone(),
+            ),
+            (
+                "storage.tsdb.max-block-duration",
+                self.max_block_duration.clone().unwrap_or_default(),
+            ),
+            (
+                "storage.tsdb.samples-per-chunk",
+                self.samples_per_chunk.to_string(),
+            ),
             (
                 "storage.agent.path",
                 self.agent_path
@@ -424,6 +562,12 @@ mod tests {
         assert_eq!(s.retention_text, "15d");
         assert_eq!(s.flag_values["storage.tsdb.path"], "data/");
         assert_eq!(s.flag_values["web.enable-lifecycle"], "false");
+        assert_eq!(s.flag_values["web.console.templates"], "consoles");
+        assert!(s.cors_origin.is_none());
+        assert_eq!(s.serve.max_connections, 512);
+        assert_eq!(s.serve.read_timeout.as_secs(), 300);
+        assert_eq!(s.tsdb.min_block_duration, 2 * 3_600_000);
+        assert_eq!(s.tsdb.wal_compression, tsdb::wlog::Compression::Snappy);
     }
 
     #[test]
@@ -447,7 +591,19 @@ mod tests {
         assert_eq!(s.engine.timeout.as_secs(), 30);
         assert_eq!(s.route_prefix, "/prom");
         assert_eq!(s.log_format, LogFormat::Json);
-        let s = parse(&["--web.enable-lifecycle=false", "--web.route-prefix=/a/b/"]).unwrap();
+        let s = parse(&[
+            "--web.enable-lifecycle=false",
+            "--web.route-prefix=/a/b/",
+            "--web.cors.origin=https?://x\\.example",
+            "--storage.tsdb.wal-compression-type=zstd",
+            "--storage.tsdb.no-lockfile",
+            "--web.console.templates=/etc/prometheus/consoles",
+        ])
+        .unwrap();
+        assert!(s.cors_origin.unwrap().matches("https://x.example"));
+        assert_eq!(s.tsdb.wal_compression, tsdb::wlog::Compression::Zstd);
+        assert!(s.tsdb.no_lockfile);
+        assert_eq!(s.noop_features.len(), 1);
         assert!(!s.enable_lifecycle);
         assert_eq!(s.route_prefix, "/a/b");
     }

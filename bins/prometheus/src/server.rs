@@ -44,7 +44,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         "Starting Prometheus Server"
     );
     for feature in &settings.noop_features {
-        tracing::info!(option = %feature, "Feature flag has no effect in this server (always on, or Go-runtime specific)");
+        tracing::info!(option = %feature, "Option has no effect in this server");
     }
     for feature in &settings.unknown_features {
         tracing::warn!(option = %feature, "Unknown option for --enable-feature");
@@ -81,6 +81,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         tsdb_admin: Some(storage.clone()),
         enable_lifecycle: settings.enable_lifecycle,
         enable_admin_api: settings.enable_admin_api,
+        cors_origin: settings.cors_origin.clone(),
         route_prefix: settings.route_prefix.clone(),
         flags: settings.flag_values.clone(),
         build_info: build_info(),
@@ -272,12 +273,18 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         // --web.listen-address, all sharing the handler.
         let shutdown = CancellationToken::new();
         let interrupt = shutdown.clone();
+        let serve_options = settings.serve;
         group.add(
             "web handler",
             async move {
                 let mut servers = tokio::task::JoinSet::new();
                 for listener in listeners {
-                    servers.spawn(web::serve(listener, handler.clone(), shutdown.clone()));
+                    servers.spawn(web::serve(
+                        listener,
+                        handler.clone(),
+                        serve_options,
+                        shutdown.clone(),
+                    ));
                 }
                 while let Some(done) = servers.join_next().await {
                     // The first server to stop (or fail) stops the others.

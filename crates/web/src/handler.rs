@@ -109,6 +109,9 @@ pub struct Options {
     pub enable_lifecycle: bool,
     /// `--web.enable-admin-api`.
     pub enable_admin_api: bool,
+    /// `--web.cors.origin` when it is not the default `.*`: only matching origins are
+    /// allowed (`None` allows every origin, answering `Access-Control-Allow-Origin: *`).
+    pub cors_origin: Option<model::Matcher>,
     /// `--web.route-prefix` (normalized: starts with `/`, no trailing `/` unless it is `/`).
     pub route_prefix: String,
     /// Every command-line flag and its value, for `/api/v1/status/flags`.
@@ -423,13 +426,18 @@ impl Handler {
                             ),
                         );
                     }
+                    let origin = req.headers().get(header::ORIGIN).cloned();
                     let mut resp = match read_form(req).await {
                         Ok(form) => {
                             api_response(api::serve(&self.inner, &method, &rest, form).await)
                         }
                         Err(err) => api_response(Err(err)),
                     };
-                    set_cors(&mut resp);
+                    set_cors(
+                        &mut resp,
+                        origin.as_ref(),
+                        self.inner.opts.cors_origin.as_ref(),
+                    );
                     (Some(label), resp)
                 }
             },
@@ -492,8 +500,16 @@ fn not_ready(ready: Readiness) -> Option<Response<Body>> {
     Some(resp)
 }
 
-/// Prometheus's `httputil.SetCORS` with its default origin regex `.*`.
-fn set_cors(resp: &mut Response<Body>) {
+/// Prometheus's `httputil.SetCORS`: only for requests with an `Origin`; `*` for the default
+/// origin regex, else the origin itself when it matches.
+fn set_cors(
+    resp: &mut Response<Body>,
+    origin: Option<&HeaderValue>,
+    allowed: Option<&model::Matcher>,
+) {
+    let Some(origin) = origin else {
+        return;
+    };
     let h = resp.headers_mut();
     h.insert(
         "Access-Control-Allow-Headers",
@@ -507,6 +523,16 @@ fn set_cors(resp: &mut Response<Body>) {
         "Access-Control-Expose-Headers",
         HeaderValue::from_static("Date"),
     );
+    match allowed {
+        None => {
+            h.insert("Access-Control-Allow-Origin", HeaderValue::from_static("*"));
+        }
+        Some(m) => {
+            if origin.to_str().is_ok_and(|o| m.matches(o)) {
+                h.insert("Access-Control-Allow-Origin", origin.clone());
+            }
+        }
+    }
 }
 
 /// The request's form values: a form-encoded body first, then the URL query.

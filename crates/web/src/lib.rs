@@ -45,6 +45,7 @@
 //!     tsdb_admin: None,
 //!     enable_lifecycle: false,
 //!     enable_admin_api: false,
+//!     cors_origin: None,
 //!     route_prefix: "/".into(),
 //!     flags: Default::default(),
 //!     build_info: Default::default(),
@@ -78,6 +79,6 @@ mod timefmt;
 pub use error::{ApiError, Error, ErrorType, Result};
 pub use handler::{BuildInfo, Handler, Options, ReloadRequest, TsdbAdmin, TsdbStats, TsdbStatus};
 pub use json::{format_float, write_query_data, write_timestamp};
-pub use server::{listen, serve};
+pub use server::{ServeOptions, listen, serve};
 pub use status::{Readiness, Status};
 pub use timefmt::format_log_time;

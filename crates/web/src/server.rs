@@ -1,9 +1,10 @@
 //! Serving the handler over HTTP/1 and HTTP/2 with hyper, with graceful shutdown.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -15,6 +16,26 @@ use crate::handler::Handler;
 /// How long open connections may take to finish their requests after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Limits of the HTTP server.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// `--web.max-connections`: connections beyond this wait to be accepted (0: no limit).
+    pub max_connections: usize,
+    /// `--web.read-timeout`: how long an HTTP/1 client may take to send a request's
+    /// headers (Go's `ReadTimeout` also bounds the body; hyper bounds only the headers).
+    pub read_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    /// Prometheus's defaults: 512 connections, 5 minutes.
+    fn default() -> Self {
+        ServeOptions {
+            max_connections: 512,
+            read_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
 /// Binds the listen address (`--web.listen-address`), so that a taken port fails the start.
 pub async fn listen(address: &str) -> Result<TcpListener> {
     TcpListener::bind(address)
@@ -25,16 +46,31 @@ pub async fn listen(address: &str) -> Result<TcpListener> {
         })
 }
 
-/// Serves `handler` on `listener` until `shutdown` is cancelled, then stops accepting and
-/// lets open connections finish their requests (for at most five seconds).
+/// Serves `handler` on `listener` with `options` until `shutdown` is cancelled, then stops
+/// accepting and lets open connections finish their requests (for at most five seconds).
 pub async fn serve(
     listener: TcpListener,
     handler: Handler,
+    options: ServeOptions,
     shutdown: CancellationToken,
 ) -> Result<()> {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.read_timeout);
+    let slots = (options.max_connections > 0)
+        .then(|| Arc::new(tokio::sync::Semaphore::new(options.max_connections)));
     loop {
+        // Wait for a free connection slot before accepting, as Go's netutil.LimitListener.
+        let permit = match &slots {
+            Some(slots) => tokio::select! {
+                permit = slots.clone().acquire_owned() => permit.ok(),
+                () = shutdown.cancelled() => break,
+            },
+            None => None,
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = shutdown.cancelled() => break,
@@ -59,6 +95,7 @@ pub async fn serve(
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
+            let _permit = permit;
             if let Err(err) = conn.await {
                 tracing::debug!(err = %err, "HTTP connection ended with an error");
             }

@@ -71,6 +71,7 @@ fn server_with(lifecycle: bool, admin: bool, offset_ms: i64, extra_global: &str)
         tsdb_admin: Some(Arc::new(MemAdmin)),
         enable_lifecycle: lifecycle,
         enable_admin_api: admin,
+        cors_origin: None,
         route_prefix: "/".into(),
         flags: [
             ("query.timeout".to_owned(), "2m".to_owned()),
@@ -181,6 +182,15 @@ async fn instant_query_returns_a_vector() {
     let a = get(&s.handler, "/api/v1/query?query=up&time=2").await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.headers["content-type"], "application/json");
+    assert!(!a.headers.contains_key("access-control-allow-origin"));
+    let req = Request::get("/api/v1/query?query=up&time=2")
+        .header("Origin", "http://anywhere")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    assert_eq!(
+        send(&s.handler, req).await.headers["access-control-allow-origin"],
+        "*"
+    );
     assert_eq!(
         a.body,
         concat!(
@@ -393,6 +403,14 @@ async fn a_storage_that_is_not_ready_is_unavailable() {
         tsdb_admin: None,
         enable_lifecycle: false,
         enable_admin_api: false,
+        cors_origin: Some(
+            model::Matcher::new(
+                model::MatchType::RegexMatch,
+                "origin",
+                "https?://grafana\\.example",
+            )
+            .unwrap(),
+        ),
         route_prefix: "/prom".into(),
         flags: Default::default(),
         build_info: Default::default(),
@@ -408,6 +426,26 @@ async fn a_storage_that_is_not_ready_is_unavailable() {
             "{uri}"
         );
     }
+    // CORS: only for a matching Origin.
+    let req = Request::get("/prom/api/v1/labels")
+        .header("Origin", "https://grafana.example")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let a = send(&handler, req).await;
+    assert_eq!(
+        a.headers["access-control-allow-origin"],
+        "https://grafana.example"
+    );
+    let req = Request::get("/prom/api/v1/labels")
+        .header("Origin", "https://evil.example")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let a = send(&handler, req).await;
+    assert!(!a.headers.contains_key("access-control-allow-origin"));
+    assert_eq!(
+        a.headers["access-control-allow-methods"],
+        "GET, POST, OPTIONS"
+    );
     // Outside the route prefix nothing is served.
     let a = get(&handler, "/api/v1/labels").await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
