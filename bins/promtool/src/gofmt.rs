@@ -74,25 +74,10 @@ fn special(v: f64) -> Option<&'static str> {
     }
 }
 
-/// A millisecond timestamp as `model.Time` prints it: seconds with up to three decimals.
+/// A millisecond timestamp as `model.Time.String()` prints it: the seconds as a float,
+/// computed and formatted as Go does (`float64(t) / 1000`, then `'f', -1`).
 pub(crate) fn format_model_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let frac = ms.rem_euclid(1000);
-    if frac == 0 {
-        return secs.to_string();
-    }
-    let mut s = if secs < 0 && frac != 0 {
-        // model.Time: float64(t)/1000 prints "-0.5" for -500 ms.
-        format_f(ms as f64 / 1000.0)
-    } else {
-        format!("{secs}.{frac:03}")
-    };
-    if secs >= 0 {
-        while s.ends_with('0') {
-            s.pop();
-        }
-    }
-    s
+    format_f(ms as f64 / 1000.0)
 }
 
 /// Go's `time.Duration.String()` of a duration in milliseconds (`1h46m30.001s`, `2h0m0s`,
