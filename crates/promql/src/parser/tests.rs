@@ -134,6 +134,17 @@ fn printer_matches_go() {
         ("foo - Inf", "foo - +Inf"),
         // Found by fuzzing: an empty selector must print as `{}`.
         ("-info(metric, {})", ""),
+        // unquoted_utf8_test.go TestUnquotedUTF8NamesPrinting, with the feature disabled.
+        ("foo{\"service.name\"=\"api\"}", ""),
+        ("sum by (\"service.name\", \"équipe\") (foo)", ""),
+        (
+            "foo + on (\"service.name\") group_left (\"équipe\") bar",
+            "",
+        ),
+        (
+            "foo{\".name\"=\"x\", \"ö\"=\"y\", \"😀\"=\"z\"}",
+            "foo{\".name\"=\"x\",\"ö\"=\"y\",\"😀\"=\"z\"}",
+        ),
         ("-0m", "0s"),
         (
             "rate(foo[5m])[10m:1m] @ 100 offset 5m",
