@@ -158,6 +158,92 @@ pub(crate) struct Flags {
     #[arg(long = "enable-feature", value_delimiter = ',')]
     enable_feature: Vec<String>,
 
+    /// Belongs to remote storage, which this server does not have yet.
+    #[arg(long = "storage.remote.flush-deadline", hide = true)]
+    remote_flush_deadline: Option<String>,
+
+    /// Belongs to remote read, which this server does not have yet.
+    #[arg(long = "storage.remote.read-sample-limit", hide = true)]
+    remote_read_sample_limit: Option<String>,
+
+    /// Belongs to remote read, which this server does not have yet.
+    #[arg(long = "storage.remote.read-concurrent-limit", hide = true)]
+    remote_read_concurrent_limit: Option<String>,
+
+    /// Belongs to remote read, which this server does not have yet.
+    #[arg(long = "storage.remote.read-max-bytes-in-frame", hide = true)]
+    remote_read_max_bytes: Option<String>,
+
+    /// Belongs to rule evaluation, which this server does not have yet.
+    #[arg(long = "rules.alert.for-outage-tolerance", hide = true)]
+    rules_outage_tolerance: Option<String>,
+
+    /// Belongs to rule evaluation, which this server does not have yet.
+    #[arg(long = "rules.alert.for-grace-period", hide = true)]
+    rules_grace_period: Option<String>,
+
+    /// Belongs to rule evaluation, which this server does not have yet.
+    #[arg(long = "rules.alert.resend-delay", hide = true)]
+    rules_resend_delay: Option<String>,
+
+    /// Belongs to rule evaluation, which this server does not have yet.
+    #[arg(long = "rules.max-concurrent-evals", hide = true)]
+    rules_max_concurrent: Option<String>,
+
+    /// Belongs to alert notification, which this server does not have yet.
+    #[arg(long = "alertmanager.notification-queue-capacity", hide = true)]
+    am_queue_capacity: Option<String>,
+
+    /// Belongs to alert notification, which this server does not have yet.
+    #[arg(
+        long = "alertmanager.drain-notification-queue-on-shutdown",
+        hide = true
+    )]
+    am_drain: Option<String>,
+
+    /// Belongs to scraping, which this server does not have yet.
+    #[arg(long = "scrape.adjust-timestamps", hide = true)]
+    scrape_adjust: Option<String>,
+
+    /// Belongs to scraping, which this server does not have yet.
+    #[arg(long = "scrape.timestamp-tolerance", hide = true)]
+    scrape_tolerance: Option<String>,
+
+    /// Belongs to scraping, which this server does not have yet.
+    #[arg(long = "scrape.discovery-reload-interval", hide = true)]
+    scrape_reload_interval: Option<String>,
+
+    /// Belongs to scraping, which this server does not have yet.
+    #[arg(long = "scrape.name-escaping-scheme", hide = true)]
+    scrape_escaping: Option<String>,
+
+    /// Belongs to serving user assets, which this server does not have yet.
+    #[arg(long = "web.user-assets", hide = true)]
+    user_assets: Option<String>,
+
+    /// Belongs to the remote write receiver, which this server does not have yet.
+    #[arg(
+        long = "web.remote-write-receiver.accepted-protobuf-messages",
+        hide = true
+    )]
+    rw_messages: Option<String>,
+
+    /// Belongs to agent mode, which this server does not have yet.
+    #[arg(long = "storage.agent.wal-compression", hide = true)]
+    agent_wal_compression: Option<String>,
+
+    /// Belongs to agent mode, which this server does not have yet.
+    #[arg(long = "storage.agent.retention.min-time", hide = true)]
+    agent_min_time: Option<String>,
+
+    /// Belongs to agent mode, which this server does not have yet.
+    #[arg(long = "storage.agent.retention.max-time", hide = true)]
+    agent_max_time: Option<String>,
+
+    /// Belongs to agent mode, which this server does not have yet.
+    #[arg(long = "storage.agent.no-lockfile", hide = true)]
+    agent_no_lockfile: Option<String>,
+
     /// Only log messages with the given severity or above. One of: [debug, info, warn, error]
     #[arg(long = "log.level", default_value = "info",
           value_parser = ["debug", "info", "warn", "error"])]
@@ -170,11 +256,11 @@ pub(crate) struct Flags {
 
 /// A flag that belongs to the other mode (server or agent); Prometheus exits with 3.
 #[derive(Debug)]
-pub(crate) struct ModeError(&'static str);
+pub(crate) struct ModeError(String);
 
 impl std::fmt::Display for ModeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
+        f.write_str(&self.0)
     }
 }
 
@@ -232,10 +318,34 @@ impl Flags {
         if self.agent {
             bail!("--agent: agent mode is not available yet in this server");
         }
-        if self.agent_path.is_some() {
-            return Err(anyhow::Error::new(ModeError(
-                "The following flag(s) can only be used in agent mode: [\"storage.agent.path\"]",
-            )));
+        let agent_only: Vec<&str> = [
+            ("storage.agent.path", self.agent_path.is_some()),
+            (
+                "storage.agent.wal-compression",
+                self.agent_wal_compression.is_some(),
+            ),
+            (
+                "storage.agent.retention.min-time",
+                self.agent_min_time.is_some(),
+            ),
+            (
+                "storage.agent.retention.max-time",
+                self.agent_max_time.is_some(),
+            ),
+            (
+                "storage.agent.no-lockfile",
+                self.agent_no_lockfile.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        if !agent_only.is_empty() {
+            let quoted: Vec<String> = agent_only.iter().map(|n| format!("{n:?}")).collect();
+            return Err(anyhow::Error::new(ModeError(format!(
+                "The following flag(s) can only be used in agent mode: [{}]",
+                quoted.join(" ")
+            ))));
         }
         if !self.web_config_file.is_empty() {
             bail!(
@@ -247,6 +357,87 @@ impl Flags {
             bail!(
                 "--web.enable-remote-write-receiver: the remote write receiver is not available yet in this server"
             );
+        }
+        // Flags of features this server does not have yet: refuse them by name rather than
+        // ignore them.
+        let unbuilt: &[(&str, &Option<String>, &str)] = &[
+            (
+                "storage.remote.flush-deadline",
+                &self.remote_flush_deadline,
+                "remote storage",
+            ),
+            (
+                "storage.remote.read-sample-limit",
+                &self.remote_read_sample_limit,
+                "remote read",
+            ),
+            (
+                "storage.remote.read-concurrent-limit",
+                &self.remote_read_concurrent_limit,
+                "remote read",
+            ),
+            (
+                "storage.remote.read-max-bytes-in-frame",
+                &self.remote_read_max_bytes,
+                "remote read",
+            ),
+            (
+                "rules.alert.for-outage-tolerance",
+                &self.rules_outage_tolerance,
+                "rule evaluation",
+            ),
+            (
+                "rules.alert.for-grace-period",
+                &self.rules_grace_period,
+                "rule evaluation",
+            ),
+            (
+                "rules.alert.resend-delay",
+                &self.rules_resend_delay,
+                "rule evaluation",
+            ),
+            (
+                "rules.max-concurrent-evals",
+                &self.rules_max_concurrent,
+                "rule evaluation",
+            ),
+            (
+                "alertmanager.notification-queue-capacity",
+                &self.am_queue_capacity,
+                "alert notification",
+            ),
+            (
+                "alertmanager.drain-notification-queue-on-shutdown",
+                &self.am_drain,
+                "alert notification",
+            ),
+            ("scrape.adjust-timestamps", &self.scrape_adjust, "scraping"),
+            (
+                "scrape.timestamp-tolerance",
+                &self.scrape_tolerance,
+                "scraping",
+            ),
+            (
+                "scrape.discovery-reload-interval",
+                &self.scrape_reload_interval,
+                "scraping",
+            ),
+            (
+                "scrape.name-escaping-scheme",
+                &self.scrape_escaping,
+                "scraping",
+            ),
+            ("web.user-assets", &self.user_assets, "serving user assets"),
+            (
+                "web.remote-write-receiver.accepted-protobuf-messages",
+                &self.rw_messages,
+                "the remote write receiver",
+            ),
+        ];
+        for &(flag, value, feature) in unbuilt {
+            if value.is_some() {
+                bail!("--{flag}: {feature} is not available yet in this server");
+            }
         }
         // clap replaces the default when the flag is given, so this is never empty.
         let listen_addresses = self.listen_addresses.clone();
@@ -622,6 +813,10 @@ mod tests {
                 "--enable-feature=exemplar-storage",
             ),
             (vec!["--storage.agent.path=x"], "storage.agent.path"),
+            (
+                vec!["--rules.alert.resend-delay=1m"],
+                "--rules.alert.resend-delay: rule evaluation",
+            ),
         ];
         for (args, flag) in cases {
             let err = parse(&args).unwrap_err().to_string();
