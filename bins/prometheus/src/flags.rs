@@ -14,9 +14,13 @@ use clap::{ArgAction, Parser};
 #[command(
     name = "prometheus",
     about = "The Prometheus monitoring server",
-    version
+    disable_version_flag = true
 )]
 pub(crate) struct Flags {
+    /// Show application version.
+    #[arg(long = "version")]
+    pub(crate) version: bool,
+
     /// Prometheus configuration file path.
     #[arg(long = "config.file", default_value = "prometheus.yml")]
     config_file: PathBuf,

@@ -17,7 +17,7 @@
 //! features that do not exist yet (`--agent`, `--web.config.file`,
 //! `--web.enable-remote-write-receiver`, most `--enable-feature` values) stop the start-up
 //! with an error naming the flag.
-#![allow(clippy::print_stderr)]
+#![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod flags;
 mod logging;
@@ -30,7 +30,12 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    let settings = match flags::Flags::parse().validate() {
+    let flags = flags::Flags::parse();
+    if flags.version {
+        println!("{}", server::version_text());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match flags.validate() {
         Ok(settings) => settings,
         Err(err) if err.is::<flags::ModeError>() => {
             eprintln!("{err}");

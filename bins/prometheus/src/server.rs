@@ -319,6 +319,26 @@ async fn reload_blocking(
         .context("the configuration reload task failed")?
 }
 
+/// `prometheus --version`, laid out as Prometheus's `version.Print`.
+pub(crate) fn version_text() -> String {
+    let b = build_info();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!(
+        "prometheus, version {} (branch: {}, revision: {})\n  build user:       {}\n  build date:       {}\n  go version:       {}\n  platform:         {}/{arch}\n  tags:             unknown",
+        b.version,
+        b.branch,
+        b.revision,
+        b.build_user,
+        b.build_date,
+        b.go_version,
+        std::env::consts::OS,
+    )
+}
+
 /// This build's information for `/api/v1/status/buildinfo` and `prometheus_build_info`.
 fn build_info() -> web::BuildInfo {
     web::BuildInfo {
@@ -336,5 +356,24 @@ fn build_info() -> web::BuildInfo {
             .unwrap_or("unknown")
             .to_owned(),
         go_version: format!("rust{}", env!("CARGO_PKG_RUST_VERSION")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_text_reads_like_prometheus() {
+        let text = version_text();
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.starts_with(&format!(
+                "prometheus, version {} (branch: ",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{first}"
+        );
+        assert!(text.contains("\n  go version:       rust"), "{text}");
     }
 }
