@@ -11,13 +11,13 @@ use tsdb::wlog::{self, PAGE_SIZE, RECORD_HEADER_SIZE, reader::Reader};
 
 /// Reads the `wal/` directory of a data directory for remote write.
 #[derive(Debug, Clone)]
-pub struct TsdbWalSource {
+pub(crate) struct TsdbWalSource {
     dir: PathBuf,
 }
 
 impl TsdbWalSource {
     /// A source over the WAL directory `dir` (`<storage.tsdb.path>/wal`).
-    pub fn new(dir: impl Into<PathBuf>) -> TsdbWalSource {
+    pub(crate) fn new(dir: impl Into<PathBuf>) -> TsdbWalSource {
         TsdbWalSource { dir: dir.into() }
     }
 }
@@ -46,9 +46,12 @@ fn decode(rec: &[u8]) -> storage::Result<WalRecord> {
 fn crc32c_zeros(n: usize) -> u32 {
     let mut crc = !0u32;
     for _ in 0..n {
-        crc ^= 0;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82f6_3b78 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82f6_3b78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -129,15 +132,23 @@ mod tests {
     fn series_rec(r: u64, name: &str) -> Vec<u8> {
         let mut buf = Vec::new();
         record::encode_series(
-            &[RefSeries { series_ref: r, labels: Labels::from_pairs([("__name__", name)]) }],
+            &[RefSeries {
+                series_ref: r,
+                labels: Labels::from_pairs([("__name__", name)]),
+            }],
             &mut buf,
         );
         buf
     }
 
     fn samples_rec(r: u64, ts: std::ops::Range<i64>) -> Vec<u8> {
-        let samples: Vec<RefSample> =
-            ts.map(|t| RefSample { series_ref: r, t, v: t as f64 }).collect();
+        let samples: Vec<RefSample> = ts
+            .map(|t| RefSample {
+                series_ref: r,
+                t,
+                v: t as f64,
+            })
+            .collect();
         let mut buf = Vec::new();
         record::encode_samples(&samples, &mut buf);
         buf
@@ -163,7 +174,10 @@ mod tests {
         let mut src = TsdbWalSource::new(dir.path());
         let seg = src.segments().unwrap().unwrap().1;
         let (recs, off) = src.read_segment(seg, 0).unwrap();
-        assert_eq!(recs[0], WalRecord::Series(vec![(1, Labels::from_pairs([("__name__", "a")]))]));
+        assert_eq!(
+            recs[0],
+            WalRecord::Series(vec![(1, Labels::from_pairs([("__name__", "a")]))])
+        );
         assert_eq!(samples_of(&recs), 5003);
         // Nothing new yet.
         let (recs, off2) = src.read_segment(seg, off).unwrap();
@@ -171,7 +185,8 @@ mod tests {
         assert_eq!(off2, off);
         // More records: only they come back, from the middle of a page.
         for k in 0..20 {
-            wal.log(&[&samples_rec(1, 10_000 + k * 1000..10_000 + k * 1000 + 700)]).unwrap();
+            wal.log(&[&samples_rec(1, 10_000 + k * 1000..10_000 + k * 1000 + 700)])
+                .unwrap();
         }
         let (recs, off3) = src.read_segment(seg, off).unwrap();
         assert_eq!(samples_of(&recs), 20 * 700);

@@ -308,15 +308,16 @@ impl QueueManager {
     /// failed).
     pub async fn stop(&self, flush_deadline: Duration) {
         self.inner.stopping.cancel();
-        let mut shards = self.inner.shards.write().await;
-        shards.senders.clear();
-        let tasks = std::mem::take(&mut shards.tasks);
+        // The deadline runs from here: a reshard in progress may hold the shards while its old
+        // shards retry, and must give up too.
         let hard_stop = self.inner.hard_stop.clone();
         let timer = tokio::spawn(async move {
             tokio::time::sleep(flush_deadline).await;
             hard_stop.cancel();
         });
-        for t in tasks {
+        let mut shards = self.inner.shards.write().await;
+        shards.senders.clear();
+        for t in std::mem::take(&mut shards.tasks) {
             let _ = t.await;
         }
         timer.abort();

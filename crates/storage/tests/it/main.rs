@@ -505,3 +505,22 @@ fn remote_read_round_trips_through_mem_storage() {
     assert_eq!(n, 5);
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_gives_up_after_the_flush_deadline_when_the_receiver_stays_down() {
+    let rx = Receiver::new(vec![(503, None); 10_000]);
+    let (addr, stop) = serve(rx.handler()).await;
+    let qm = QueueManager::new(opts(format!("http://{addr}/api/v1/write"))).unwrap();
+    qm.start().await;
+    qm.store_series(&series(2), 0);
+    assert!(qm.append(&samples(2, 50, 0)).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    qm.stop(Duration::from_millis(200)).await;
+    stop.cancel();
+    let m = qm.metrics();
+    assert!(rx.samples.lock().is_empty());
+    assert_eq!(m.samples_failed_total.load(Ordering::Relaxed), 100);
+    assert_eq!(m.samples_pending.load(Ordering::Relaxed), 0);
+    // Appends after stop are refused.
+    assert!(!qm.append(&samples(2, 1, 100_000)).await);
+}
