@@ -205,19 +205,23 @@ pub(crate) struct Flags {
     )]
     am_drain: Option<String>,
 
-    /// Belongs to scraping, which this server does not have yet.
+    /// Belongs to a scraping option this server does not have yet.
     #[arg(long = "scrape.adjust-timestamps", hide = true)]
     scrape_adjust: Option<String>,
 
-    /// Belongs to scraping, which this server does not have yet.
+    /// Belongs to a scraping option this server does not have yet.
     #[arg(long = "scrape.timestamp-tolerance", hide = true)]
     scrape_tolerance: Option<String>,
 
-    /// Belongs to scraping, which this server does not have yet.
-    #[arg(long = "scrape.discovery-reload-interval", hide = true)]
-    scrape_reload_interval: Option<String>,
+    /// Interval used by scrape manager to throttle target groups updates.
+    #[arg(
+        long = "scrape.discovery-reload-interval",
+        default_value = "5s",
+        hide = true
+    )]
+    scrape_reload_interval: String,
 
-    /// Belongs to scraping, which this server does not have yet.
+    /// Belongs to a scraping option this server does not have yet.
     #[arg(long = "scrape.name-escaping-scheme", hide = true)]
     scrape_escaping: Option<String>,
 
@@ -288,6 +292,7 @@ pub(crate) struct Settings {
     /// `--web.cors.origin` unless it is the default `.*`.
     pub(crate) cors_origin: Option<model::Matcher>,
     pub(crate) serve: web::ServeOptions,
+    pub(crate) scrape: scrape::Options,
     pub(crate) enable_lifecycle: bool,
     pub(crate) enable_admin_api: bool,
     pub(crate) tsdb_path: PathBuf,
@@ -415,21 +420,20 @@ impl Flags {
                 &self.am_drain,
                 "alert notification",
             ),
-            ("scrape.adjust-timestamps", &self.scrape_adjust, "scraping"),
+            (
+                "scrape.adjust-timestamps",
+                &self.scrape_adjust,
+                "scrape timestamp adjustment",
+            ),
             (
                 "scrape.timestamp-tolerance",
                 &self.scrape_tolerance,
-                "scraping",
-            ),
-            (
-                "scrape.discovery-reload-interval",
-                &self.scrape_reload_interval,
-                "scraping",
+                "scrape timestamp adjustment",
             ),
             (
                 "scrape.name-escaping-scheme",
                 &self.scrape_escaping,
-                "scraping",
+                "metric name escaping",
             ),
             ("web.user-assets", &self.user_assets, "serving user assets"),
             (
@@ -567,6 +571,13 @@ impl Flags {
                     })?,
             )
         };
+        let scrape = scrape::Options {
+            discovery_reload_interval: duration_flag(
+                "scrape.discovery-reload-interval",
+                &self.scrape_reload_interval,
+            )?
+            .to_std(),
+        };
         let serve = web::ServeOptions {
             max_connections: usize::try_from(self.max_connections).unwrap_or(0),
             read_timeout: duration_flag("web.read-timeout", &self.read_timeout)?.to_std(),
@@ -601,6 +612,7 @@ impl Flags {
             route_prefix,
             cors_origin,
             serve,
+            scrape,
             enable_lifecycle: self.enable_lifecycle,
             enable_admin_api: self.enable_admin_api,
             tsdb_path: self.tsdb_path,
@@ -624,6 +636,10 @@ impl Flags {
             ("web.listen-address", self.listen_addresses.join(",")),
             ("web.config.file", self.web_config_file.clone()),
             ("web.read-timeout", self.read_timeout.clone()),
+            (
+                "scrape.discovery-reload-interval",
+                self.scrape_reload_interval.clone(),
+            ),
             ("web.max-connections", self.max_connections.to_string()),
             ("web.cors.origin", self.cors_origin.clone()),
             (

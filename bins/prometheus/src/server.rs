@@ -99,14 +99,35 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(address = %address, "Start listening for connections");
     }
 
-    // Reloaders, applied in this order on every (re)load. Only the web handler takes the
-    // configuration so far; discovery, scrape, rules and notifier join when they exist.
-    let reloaders: Arc<Vec<Reloader>> = Arc::new(vec![Reloader {
-        name: "web_handler",
-        // The handler reads the configuration from `status`, which `reload_config`
-        // updates once every reloader succeeded.
-        reload: Box::new(|_| Ok(())),
-    }]);
+    // Service discovery for scraping, and the scrape manager appending to the storage.
+    let discovery = discovery::Manager::new(discovery::Options::default());
+    let scrape_targets = discovery.subscribe();
+    let scraper = scrape::Manager::new(storage.clone(), settings.scrape.clone());
+
+    // Reloaders, applied in this order on every (re)load, as in Prometheus. Rules and the
+    // notifier join when they exist.
+    let reloaders: Arc<Vec<Reloader>> = Arc::new(vec![
+        Reloader {
+            name: "web_handler",
+            // The handler reads the configuration from `status`, which `reload_config`
+            // updates once every reloader succeeded.
+            reload: Box::new(|_| Ok(())),
+        },
+        Reloader {
+            name: "scrape",
+            reload: Box::new({
+                let scraper = scraper.clone();
+                move |cfg| scraper.apply_config(cfg).map_err(anyhow::Error::from)
+            }),
+        },
+        Reloader {
+            name: "scrape_sd",
+            reload: Box::new({
+                let discovery = discovery.clone();
+                move |cfg| discovery.apply_config(cfg).map_err(anyhow::Error::from)
+            }),
+        },
+    ]);
 
     let db_open = CancellationToken::new();
     let reload_ready = CancellationToken::new();
@@ -139,8 +160,39 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             },
         );
     }
-    // Scrape discovery, notify discovery, rule manager and scrape manager come here, in
-    // this order, once they exist.
+    {
+        // Scrape discovery manager: runs the SD providers and sends target groups to the
+        // scrape manager.
+        let (run, stop) = (discovery.clone(), discovery.clone());
+        group.add(
+            "scrape discovery manager",
+            async move {
+                run.run().await;
+                Ok(())
+            },
+            move |_: &anyhow::Result<()>| {
+                stop.stop();
+                std::future::ready(())
+            },
+        );
+    }
+    // Notify discovery and the rule manager come here, in this order, once they exist.
+    {
+        // Scrape manager: starts once the configuration is loaded. Stopping it waits for
+        // every scrape loop to exit and write its staleness markers, before the TSDB (later
+        // in this list) closes.
+        let (run, stop, reload_ready) = (scraper.clone(), scraper.clone(), reload_ready.clone());
+        group.add(
+            "scrape manager",
+            async move {
+                // The termination handler's interrupt releases this wait on shutdown.
+                reload_ready.cancelled().await;
+                run.run(scrape_targets).await;
+                Ok(())
+            },
+            move |_: &anyhow::Result<()>| async move { stop.stop().await },
+        );
+    }
     {
         // Reload handler: SIGHUP and /-/reload, only after the initial configuration load.
         let stop = CancellationToken::new();

@@ -156,12 +156,6 @@ fn serves_queries_and_exits_zero_on_sigterm() {
         body,
         r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1435781451.781,"1"]}]}}"#
     );
-    // Nothing scrapes yet, so `up` is empty rather than made up.
-    let (_, body) = p.get("/api/v1/query?query=up&time=10");
-    assert_eq!(
-        body,
-        r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
-    );
     let (status, body) = p.get("/api/v1/status/buildinfo");
     assert_eq!(status, 200);
     assert!(
@@ -260,6 +254,53 @@ fn listens_on_every_listen_address() {
         (200, "Prometheus Server is Healthy.\n")
     );
     p.signal("INT");
+    assert_eq!(p.wait_exit(Duration::from_secs(5)).code(), Some(0));
+}
+
+#[test]
+fn scrapes_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    let port = free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ),
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_prometheus"))
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--storage.tsdb.path={}", data.path().display()))
+        .arg("--scrape.discovery-reload-interval=100ms")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut p = Prometheus {
+        child,
+        port,
+        _data: data,
+    };
+    p.wait_ready();
+    let want = format!(
+        r#"{{"metric":{{"__name__":"up","instance":"127.0.0.1:{port}","job":"prometheus"}},"value":"#
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = p.get("/api/v1/query?query=up");
+        if body.contains(&want) && body.contains(r#","1"]}"#) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never scraped itself: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Its own metrics arrived too.
+    let (_, body) = p.get("/api/v1/series?match[]=prometheus_build_info");
+    assert!(body.contains(r#""job":"prometheus""#), "{body}");
+    p.signal("TERM");
     assert_eq!(p.wait_exit(Duration::from_secs(5)).code(), Some(0));
 }
 
