@@ -196,6 +196,7 @@ async fn write_through_wal(
     // Timestamps in the recent past, 1 s apart, so both peers accept them.
     let t0 = now_ms() - per_series * 1000 - 60_000;
     let mut k = 0;
+    let mut outage_task = None;
     while k < per_series {
         let chunk: Vec<(u64, i64, f64)> = (k..(k + 50).min(per_series))
             .flat_map(|k| {
@@ -209,20 +210,33 @@ async fn write_through_wal(
             .push(WalRecord::Samples(chunk));
         k += 50;
         if outage && k == per_series / 2 {
+            // Stop the receiver for a while; the WAL keeps growing meanwhile (the watcher
+            // stalls on the full queue). 3 s by default; REMOTE_OUTAGE_SECS=60 reproduces a
+            // one-minute outage by hand.
+            let secs = std::env::var("REMOTE_OUTAGE_SECS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(3u64);
             let p = peer.clone();
-            tokio::task::spawn_blocking(move || p.lock().stop())
-                .await
-                .unwrap();
-            // Keep writing to the WAL while the receiver is down.
-            for _ in 0..4 {
-                tokio::time::sleep(Duration::from_millis(750)).await;
-            }
-            let p = peer.clone();
-            tokio::task::spawn_blocking(move || p.lock().restart())
-                .await
-                .unwrap();
+            let (down_tx, down_rx) = tokio::sync::oneshot::channel();
+            outage_task = Some(tokio::spawn(async move {
+                let p2 = p.clone();
+                tokio::task::spawn_blocking(move || p2.lock().stop())
+                    .await
+                    .unwrap();
+                let _ = down_tx.send(());
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                tokio::task::spawn_blocking(move || p.lock().restart())
+                    .await
+                    .unwrap();
+            }));
+            // The second half is written while the receiver is down.
+            down_rx.await.unwrap();
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if let Some(t) = outage_task {
+        t.await.unwrap();
     }
     let total = (per_series as u64 * SERIES) as i64;
     let m = qm.metrics();
