@@ -312,6 +312,46 @@ mod tests {
         assert_eq!(db.num_series(), 0);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn write_requests_round_trip_through_snappy_and_labels(
+            series in proptest::collection::vec(
+                (
+                    proptest::collection::btree_map("[a-z_][a-z0-9_]{0,8}", "[ -~]{1,12}", 1..6),
+                    proptest::collection::vec((proptest::num::i64::ANY, proptest::num::f64::ANY), 0..20),
+                ),
+                0..10,
+            )
+        ) {
+            let req = WriteRequest {
+                timeseries: series
+                    .iter()
+                    .map(|(labels, samples)| TimeSeries {
+                        labels: labels_to_proto(&Labels::from_pairs(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())))),
+                        samples: samples.iter().map(|&(timestamp, value)| Sample { value, timestamp }).collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                metadata: vec![],
+            };
+            let back = decode_write_request(&encode_write_request(&req)).unwrap();
+            proptest::prop_assert_eq!(back.timeseries.len(), req.timeseries.len());
+            for (a, b) in back.timeseries.iter().zip(&req.timeseries) {
+                proptest::prop_assert_eq!(&a.labels, &b.labels);
+                // proto3 omits a zero double, so -0.0 arrives as 0.0 (as with Go's gogo code).
+                let bits = |ts: &TimeSeries| {
+                    ts.samples
+                        .iter()
+                        .map(|s| (s.timestamp, if s.value == 0.0 { 0 } else { s.value.to_bits() }))
+                        .collect::<Vec<_>>()
+                };
+                proptest::prop_assert_eq!(bits(a), bits(b));
+                let labels = labels_from_proto(&a.labels).unwrap();
+                proptest::prop_assert_eq!(labels_to_proto(&labels), a.labels.clone());
+            }
+        }
+    }
+
     #[test]
     fn matchers_round_trip() {
         let ms = vec![
