@@ -521,7 +521,7 @@ fn evaluate_dir(
     end: i64,
     step: i64,
 ) -> Result<QueryValue, QueryError> {
-    let db = ReadOnlyDb::open(dir).map_err(QueryError::Other)?;
+    let db = ReadOnlyDb::open(dir).map_err(|e| QueryError::Other(e.into()))?;
     let engine = promql::Engine::new(promql::EngineOpts::default());
     let queryable: Arc<dyn storage::Queryable> = Arc::new(db);
     let res = if step == 0 {

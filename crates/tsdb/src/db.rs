@@ -47,6 +47,9 @@ use crate::record::RefTombstone;
 use crate::tombstones::{Interval, Tombstones};
 use crate::wlog::{Compression, SyncPolicy, WalOptions};
 
+mod read_only;
+pub use read_only::ReadOnlyDb;
+
 /// One day in milliseconds.
 const DAY: i64 = 24 * 60 * 60 * 1000;
 
@@ -675,19 +678,38 @@ impl storage::Appendable for Db {
 
 impl storage::Queryable for Db {
     fn querier(&self, mint: Timestamp, maxt: Timestamp) -> storage::Result<Box<dyn Querier>> {
-        let mut queriers: Vec<Box<dyn Querier>> = Vec::new();
-        for b in self.blocks.read().iter() {
-            if b.overlaps(mint, maxt) {
-                queriers.push(Box::new(BlockQuerier::new(Arc::new(b.clone()), mint, maxt)));
-            }
-        }
-        let (hmin, hmax) = (self.head.min_time(), self.head.max_time());
-        let has_ooo = self.opts.out_of_order_time_window > 0;
-        if has_ooo || (hmin <= maxt && hmax >= mint) {
-            queriers.push(Box::new(self.head.querier(mint, maxt)));
-        }
-        Ok(Box::new(DbQuerier { queriers }))
+        let blocks = self.blocks.read();
+        Ok(merged_querier(
+            blocks.iter().map(|b| Arc::new(b.clone())),
+            Some(&self.head),
+            self.opts.out_of_order_time_window > 0,
+            mint,
+            maxt,
+        ))
     }
+}
+
+/// A querier over the `blocks` that overlap `[mint, maxt]` and the head, when its time
+/// range overlaps too or `head_always` (out-of-order samples may lie outside it).
+fn merged_querier(
+    blocks: impl IntoIterator<Item = Arc<Block>>,
+    head: Option<&Arc<Head>>,
+    head_always: bool,
+    mint: Timestamp,
+    maxt: Timestamp,
+) -> Box<dyn Querier> {
+    let mut queriers: Vec<Box<dyn Querier>> = Vec::new();
+    for b in blocks {
+        if b.overlaps(mint, maxt) {
+            queriers.push(Box::new(BlockQuerier::new(b, mint, maxt)));
+        }
+    }
+    if let Some(h) = head
+        && (head_always || (h.min_time() <= maxt && h.max_time() >= mint))
+    {
+        queriers.push(Box::new(h.querier(mint, maxt)));
+    }
+    Box::new(DbQuerier { queriers })
 }
 
 /// Queries blocks and head together, merging series with equal labels.

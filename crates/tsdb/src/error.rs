@@ -65,6 +65,30 @@ pub enum Error {
     /// A caller passed an invalid argument.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The data directory to open read-only does not exist (Go's wording).
+    #[error("opening the db dir: stat {}: no such file or directory", .0.display())]
+    NoDbDir(PathBuf),
+    /// The data directory to open read-only is not a directory.
+    #[error("opening the db dir: {} is not a directory", .0.display())]
+    NotADbDir(PathBuf),
+    /// A block of a read-only data directory failed to open.
+    #[error("opening block {}", .dir.display())]
+    OpenBlock {
+        /// The block's directory.
+        dir: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: Box<Error>,
+    },
+    /// The WAL of a read-only data directory failed to replay.
+    #[error("replaying the WAL of {}", .dir.display())]
+    ReplayWal {
+        /// The data directory.
+        dir: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 /// The TSDB's result type.
