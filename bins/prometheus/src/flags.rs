@@ -293,6 +293,8 @@ pub(crate) struct Settings {
     pub(crate) cors_origin: Option<model::Matcher>,
     pub(crate) serve: web::ServeOptions,
     pub(crate) scrape: scrape::Options,
+    /// The external URL's scheme and host, for targets' `globalUrl`.
+    pub(crate) global_url: web::GlobalUrlOptions,
     pub(crate) enable_lifecycle: bool,
     pub(crate) enable_admin_api: bool,
     pub(crate) tsdb_path: PathBuf,
@@ -578,6 +580,7 @@ impl Flags {
             )?
             .to_std(),
         };
+        let global_url = global_url_options(&self.external_url, &listen_addresses[0])?;
         let serve = web::ServeOptions {
             max_connections: usize::try_from(self.max_connections).unwrap_or(0),
             read_timeout: duration_flag("web.read-timeout", &self.read_timeout)?.to_std(),
@@ -613,6 +616,7 @@ impl Flags {
             cors_origin,
             serve,
             scrape,
+            global_url,
             enable_lifecycle: self.enable_lifecycle,
             enable_admin_api: self.enable_admin_api,
             tsdb_path: self.tsdb_path,
@@ -732,6 +736,29 @@ fn route_prefix(flag: &str, external_url: &str) -> anyhow::Result<String> {
     Ok(format!("/{}", raw.trim_matches('/')))
 }
 
+/// Scheme and host of the external URL: `--web.external-url`, or Prometheus's default
+/// `http://<hostname>:<listen port>/`.
+fn global_url_options(external_url: &str, listen: &str) -> anyhow::Result<web::GlobalUrlOptions> {
+    let (scheme, host) = if external_url.is_empty() {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".to_owned());
+        let port = listen.rsplit_once(':').map_or("", |(_, p)| p);
+        ("http".to_owned(), format!("{hostname}:{port}"))
+    } else {
+        let Some((scheme, rest)) = external_url.split_once("://") else {
+            bail!("parse external URL {external_url:?}: missing scheme (http:// or https://)");
+        };
+        let host = rest.split('/').next().unwrap_or("");
+        (scheme.to_owned(), host.to_owned())
+    };
+    Ok(web::GlobalUrlOptions {
+        listen_address: listen.to_owned(),
+        host,
+        scheme,
+    })
+}
+
 /// The path of `--web.external-url` (empty when the flag is unset).
 fn external_url_path(url: &str) -> anyhow::Result<String> {
     if url.is_empty() {
@@ -801,6 +828,8 @@ mod tests {
         assert_eq!(s.retention_text, "512MiB");
         assert_eq!(s.engine.timeout.as_secs(), 30);
         assert_eq!(s.route_prefix, "/prom");
+        assert_eq!(s.global_url.host, "example.com");
+        assert_eq!(s.global_url.scheme, "http");
         assert_eq!(s.log_format, LogFormat::Json);
         let s = parse(&[
             "--web.enable-lifecycle=false",

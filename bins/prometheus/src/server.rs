@@ -73,22 +73,6 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let engine = Arc::new(promql::Engine::new(settings.engine.clone()));
     let quit = CancellationToken::new();
     let (reload_tx, mut reload_rx) = mpsc::channel::<web::ReloadRequest>(1);
-    let handler = web::Handler::new(web::Options {
-        queryable: storage.clone(),
-        engine,
-        status: status.clone(),
-        tsdb_stats: Some(storage.clone()),
-        tsdb_admin: Some(storage.clone()),
-        enable_lifecycle: settings.enable_lifecycle,
-        enable_admin_api: settings.enable_admin_api,
-        cors_origin: settings.cors_origin.clone(),
-        route_prefix: settings.route_prefix.clone(),
-        flags: settings.flag_values.clone(),
-        build_info: build_info(),
-        storage_retention: settings.retention_text.clone(),
-        quit: quit.clone(),
-        reload: reload_tx,
-    });
     let mut listeners = Vec::with_capacity(settings.listen_addresses.len());
     for address in &settings.listen_addresses {
         listeners.push(
@@ -103,6 +87,25 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let discovery = discovery::Manager::new(discovery::Options::default());
     let scrape_targets = discovery.subscribe();
     let scraper = scrape::Manager::new(storage.clone(), settings.scrape.clone());
+
+    let handler = web::Handler::new(web::Options {
+        queryable: storage.clone(),
+        engine,
+        status: status.clone(),
+        tsdb_stats: Some(storage.clone()),
+        tsdb_admin: Some(storage.clone()),
+        scrape: Some(scraper.clone()),
+        global_url: settings.global_url.clone(),
+        enable_lifecycle: settings.enable_lifecycle,
+        enable_admin_api: settings.enable_admin_api,
+        cors_origin: settings.cors_origin.clone(),
+        route_prefix: settings.route_prefix.clone(),
+        flags: settings.flag_values.clone(),
+        build_info: build_info(),
+        storage_retention: settings.retention_text.clone(),
+        quit: quit.clone(),
+        reload: reload_tx,
+    });
 
     // Reloaders, applied in this order on every (re)load, as in Prometheus. Rules and the
     // notifier join when they exist.

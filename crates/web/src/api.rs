@@ -1,6 +1,9 @@
 //! HTTP API v1 endpoints (`/api/v1/...`), answering as Prometheus's web/api/v1/api.go.
 
 mod ast;
+mod targets;
+
+pub use targets::GlobalUrlOptions;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -59,7 +62,6 @@ const NOT_YET: &[(&str, &str, &str)] = &[
         "/api/v1/query_exemplars",
         "exemplar storage",
     ),
-    ("/targets", "/api/v1/targets", "scraping (targets)"),
     (
         "/targets/metadata",
         "/api/v1/targets/metadata",
@@ -125,6 +127,7 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
         "/status/runtimeinfo" => (&[Method::GET], "/api/v1/status/runtimeinfo"),
         "/status/buildinfo" => (&[Method::GET], "/api/v1/status/buildinfo"),
         "/status/tsdb" => (&[Method::GET], "/api/v1/status/tsdb"),
+        "/targets" => (&[Method::GET], "/api/v1/targets"),
         "/write" => (&[Method::POST], "/api/v1/write"),
         "/admin/tsdb/delete_series" => (
             &[Method::POST, Method::PUT],
@@ -177,6 +180,14 @@ pub(crate) async fn serve(
         "/status/flags" => Ok(ApiData::json(json::to_go_json(&inner.opts.flags))),
         "/status/runtimeinfo" => runtime_info(inner),
         "/status/tsdb" => tsdb_status(inner, &form).await,
+        "/targets" => match &inner.opts.scrape {
+            Some(manager) => Ok(ApiData::json(targets::targets(
+                manager,
+                &inner.opts.global_url,
+                &form,
+            ))),
+            None => Err(ApiError::not_implemented("scraping (targets)")),
+        },
         "/status/buildinfo" => Ok(ApiData::json(json::to_go_json(&inner.opts.build_info))),
         p if p.starts_with("/admin/") => admin(inner, p, form).await,
         p if p.starts_with("/label/") => {

@@ -103,6 +103,10 @@ pub struct Options {
     /// TSDB statistics for `/api/v1/status/tsdb` (`None`: the endpoint says they are not
     /// available).
     pub tsdb_stats: Option<Arc<dyn TsdbStats>>,
+    /// The scrape manager, for `/api/v1/targets` (`None`: not available).
+    pub scrape: Option<scrape::Manager>,
+    /// How the server is reached from outside (for targets' `globalUrl`).
+    pub global_url: crate::api::GlobalUrlOptions,
     /// TSDB administration for `/api/v1/admin/tsdb/*` (`None`: not available).
     pub tsdb_admin: Option<Arc<dyn TsdbAdmin>>,
     /// `--web.enable-lifecycle`: whether `/-/reload` and `/-/quit` work.

@@ -18,7 +18,7 @@
 //!   binary and read by `/-/ready`, `/api/v1/status/*` and `/metrics`.
 //! - [`ApiError`] / [`ErrorType`] and the crate's [`Error`].
 //!
-//! Endpoints of features the server does not have yet (targets, rules, alerts, metadata,
+//! Endpoints of features the server does not have yet (rules, alerts, metadata,
 //! exemplars, TSDB snapshots, remote read) answer
 //! `501 {"status":"error","errorType":"unavailable","error":"... is not available yet ..."}`
 //! instead of made-up data.
@@ -43,6 +43,8 @@
 //!     status,
 //!     tsdb_stats: None,
 //!     tsdb_admin: None,
+//!     scrape: None,
+//!     global_url: Default::default(),
 //!     enable_lifecycle: false,
 //!     enable_admin_api: false,
 //!     cors_origin: None,
@@ -76,6 +78,7 @@ mod server;
 mod status;
 mod timefmt;
 
+pub use api::GlobalUrlOptions;
 pub use error::{ApiError, Error, ErrorType, Result};
 pub use handler::{BuildInfo, Handler, Options, ReloadRequest, TsdbAdmin, TsdbStats, TsdbStatus};
 pub use json::{format_float, write_query_data, write_timestamp};

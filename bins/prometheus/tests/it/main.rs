@@ -297,6 +297,13 @@ fn scrapes_itself() {
         assert!(Instant::now() < deadline, "never scraped itself: {body}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let (_, body) = p.get("/api/v1/targets");
+    assert!(body.contains(r#""scrapePool":"prometheus""#), "{body}");
+    assert!(body.contains(r#""health":"up""#), "{body}");
+    assert!(
+        body.contains(&format!(r#""scrapeUrl":"http://127.0.0.1:{port}/metrics""#)),
+        "{body}"
+    );
     // Its own metrics arrived too.
     let (_, body) = p.get("/api/v1/series?match[]=prometheus_build_info");
     assert!(body.contains(r#""job":"prometheus""#), "{body}");

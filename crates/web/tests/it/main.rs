@@ -69,6 +69,8 @@ fn server_with(lifecycle: bool, admin: bool, offset_ms: i64, extra_global: &str)
         status,
         tsdb_stats: Some(Arc::new(FixedStats)),
         tsdb_admin: Some(Arc::new(MemAdmin)),
+        scrape: None,
+        global_url: Default::default(),
         enable_lifecycle: lifecycle,
         enable_admin_api: admin,
         cors_origin: None,
@@ -401,6 +403,8 @@ async fn a_storage_that_is_not_ready_is_unavailable() {
         status,
         tsdb_stats: None,
         tsdb_admin: None,
+        scrape: None,
+        global_url: Default::default(),
         enable_lifecycle: false,
         enable_admin_api: false,
         cors_origin: Some(
@@ -590,12 +594,14 @@ async fn status_endpoints() {
 #[tokio::test]
 async fn features_not_built_yet_answer_unavailable() {
     let s = server(false);
-    let a = get(&s.handler, "/api/v1/targets").await;
+    let a = get(&s.handler, "/api/v1/rules").await;
     assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(
         a.body,
-        r#"{"status":"error","errorType":"unavailable","error":"scraping (targets) is not available yet in this server"}"#
+        r#"{"status":"error","errorType":"unavailable","error":"rule evaluation is not available yet in this server"}"#
     );
+    let a = get(&s.handler, "/api/v1/targets").await;
+    assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED);
     let a = post_form(&s.handler, "/api/v1/admin/tsdb/snapshot", "").await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(

@@ -1,0 +1,172 @@
+//! `/api/v1/targets`: the scrape manager's active and dropped targets, shaped as Prometheus's
+//! `TargetDiscovery`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::params::Form;
+use crate::status::unix_millis;
+use crate::timefmt::{GoTime, format_rfc3339};
+
+/// How the server is reached from outside, to turn a target URL on localhost into one other
+/// machines can follow (Go's `GlobalURLOptions`).
+#[derive(Debug, Clone, Default)]
+pub struct GlobalUrlOptions {
+    /// `--web.listen-address` (its port tells whether a localhost target is this server).
+    pub listen_address: String,
+    /// Host (and port) of the external URL.
+    pub host: String,
+    /// Scheme of the external URL.
+    pub scheme: String,
+}
+
+#[derive(Serialize)]
+struct ActiveTarget {
+    #[serde(rename = "discoveredLabels")]
+    discovered_labels: model::Labels,
+    labels: model::Labels,
+    #[serde(rename = "scrapePool")]
+    scrape_pool: String,
+    #[serde(rename = "scrapeUrl")]
+    scrape_url: String,
+    #[serde(rename = "globalUrl")]
+    global_url: String,
+    #[serde(rename = "lastError")]
+    last_error: String,
+    #[serde(rename = "lastScrape")]
+    last_scrape: String,
+    #[serde(rename = "lastScrapeDuration")]
+    last_scrape_duration: f64,
+    health: &'static str,
+    #[serde(rename = "scrapeInterval")]
+    scrape_interval: String,
+    #[serde(rename = "scrapeTimeout")]
+    scrape_timeout: String,
+}
+
+#[derive(Serialize)]
+struct DroppedTarget {
+    #[serde(rename = "discoveredLabels")]
+    discovered_labels: model::Labels,
+}
+
+#[derive(Serialize)]
+struct TargetDiscovery {
+    #[serde(rename = "activeTargets")]
+    active_targets: Vec<ActiveTarget>,
+    #[serde(rename = "droppedTargets")]
+    dropped_targets: Vec<DroppedTarget>,
+    #[serde(rename = "droppedTargetCounts")]
+    dropped_target_counts: Option<BTreeMap<String, usize>>,
+}
+
+/// Go's `getGlobalURL`: a target on localhost is this server (same port: use the external
+/// scheme and host) or another local service (use the external host name with its port).
+fn global_url(url: &str, opts: &GlobalUrlOptions) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest
+        .find('/')
+        .map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
+    let Some((host, port)) = authority.rsplit_once(':') else {
+        return url.to_owned();
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if !["127.0.0.1", "localhost", "::1"].contains(&host) {
+        return url.to_owned();
+    }
+    let own_port = opts.listen_address.rsplit_once(':').map_or("", |(_, p)| p);
+    if port == own_port {
+        format!("{}://{}{path}", opts.scheme, opts.host)
+    } else {
+        let external_host = opts
+            .host
+            .rsplit_once(':')
+            .map_or(opts.host.as_str(), |(h, _)| h);
+        format!("{scheme}://{external_host}:{port}{path}")
+    }
+}
+
+/// Answers `/api/v1/targets` (`state=active|dropped|any`, `scrapePool=<job>`).
+pub(super) fn targets(manager: &scrape::Manager, opts: &GlobalUrlOptions, form: &Form) -> String {
+    let pool = form.value("scrapePool");
+    let state = form.value("state").to_ascii_lowercase();
+    let show_active = matches!(state.as_str(), "" | "any" | "active");
+    let show_dropped = matches!(state.as_str(), "" | "any" | "dropped");
+    let mut res = TargetDiscovery {
+        active_targets: Vec::new(),
+        dropped_targets: Vec::new(),
+        dropped_target_counts: None,
+    };
+    if show_active {
+        for (job, targets) in manager.targets_active() {
+            if !pool.is_empty() && job != pool {
+                continue;
+            }
+            for t in targets {
+                let url = t.url();
+                let label = |name: &str| t.all_labels().get(name).unwrap_or("").to_owned();
+                res.active_targets.push(ActiveTarget {
+                    discovered_labels: t.discovered_labels().clone(),
+                    labels: t.labels(),
+                    scrape_pool: job.clone(),
+                    global_url: global_url(&url, opts),
+                    scrape_url: url,
+                    last_error: t.last_error().unwrap_or_default(),
+                    last_scrape: t.last_scrape().map_or_else(
+                        || "0001-01-01T00:00:00Z".to_owned(),
+                        |at| format_rfc3339(GoTime::from_millis(unix_millis(at))),
+                    ),
+                    last_scrape_duration: t.last_scrape_duration().as_secs_f64(),
+                    health: t.health().as_str(),
+                    scrape_interval: label("__scrape_interval__"),
+                    scrape_timeout: label("__scrape_timeout__"),
+                });
+            }
+        }
+    }
+    if show_dropped {
+        let mut counts = BTreeMap::new();
+        for (job, dropped) in manager.targets_dropped() {
+            if !pool.is_empty() && job != pool {
+                continue;
+            }
+            counts.insert(job.clone(), dropped.len());
+            res.dropped_targets.extend(
+                dropped
+                    .into_iter()
+                    .map(|discovered_labels| DroppedTarget { discovered_labels }),
+            );
+        }
+        res.dropped_target_counts = Some(counts);
+    }
+    crate::json::to_go_json(&res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_urls_replace_localhost_as_go() {
+        let opts = GlobalUrlOptions {
+            listen_address: "0.0.0.0:9090".into(),
+            host: "prom.example:9090".into(),
+            scheme: "https".into(),
+        };
+        assert_eq!(
+            global_url("http://localhost:9090/metrics", &opts),
+            "https://prom.example:9090/metrics"
+        );
+        assert_eq!(
+            global_url("http://127.0.0.1:9100/metrics", &opts),
+            "http://prom.example:9100/metrics"
+        );
+        assert_eq!(
+            global_url("http://node:9100/metrics", &opts),
+            "http://node:9100/metrics"
+        );
+    }
+}
