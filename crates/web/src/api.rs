@@ -77,7 +77,6 @@ const NOT_YET: &[(&str, &str, &str)] = &[
         "/api/v1/scrape_pools",
         "scraping (scrape pools)",
     ),
-    ("/metadata", "/api/v1/metadata", "metric metadata"),
     (
         "/alertmanagers",
         "/api/v1/alertmanagers",
@@ -128,6 +127,8 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
         "/status/buildinfo" => (&[Method::GET], "/api/v1/status/buildinfo"),
         "/status/tsdb" => (&[Method::GET], "/api/v1/status/tsdb"),
         "/targets" => (&[Method::GET], "/api/v1/targets"),
+        "/targets/metadata" => (&[Method::GET], "/api/v1/targets/metadata"),
+        "/metadata" => (&[Method::GET], "/api/v1/metadata"),
         "/write" => (&[Method::POST], "/api/v1/write"),
         "/admin/tsdb/delete_series" => (
             &[Method::POST, Method::PUT],
@@ -187,6 +188,14 @@ pub(crate) async fn serve(
                 &form,
             ))),
             None => Err(ApiError::not_implemented("scraping (targets)")),
+        },
+        "/metadata" => match &inner.opts.scrape {
+            Some(manager) => Ok(ApiData::json(targets::metadata(manager, &form)?)),
+            None => Err(ApiError::not_implemented("metric metadata")),
+        },
+        "/targets/metadata" => match &inner.opts.scrape {
+            Some(manager) => Ok(ApiData::json(targets::target_metadata(manager, &form)?)),
+            None => Err(ApiError::not_implemented("scraping (target metadata)")),
         },
         "/status/buildinfo" => Ok(ApiData::json(json::to_go_json(&inner.opts.build_info))),
         p if p.starts_with("/admin/") => admin(inner, p, form).await,

@@ -304,6 +304,14 @@ fn scrapes_itself() {
         body.contains(&format!(r#""scrapeUrl":"http://127.0.0.1:{port}/metrics""#)),
         "{body}"
     );
+    let (_, body) = p.get("/api/v1/metadata?metric=prometheus_http_requests_total");
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"prometheus_http_requests_total":[{"type":"counter","help":"Counter of HTTP requests.","unit":""}]}}"#
+    );
+    let (_, body) =
+        p.get("/api/v1/targets/metadata?metric=up&match_target=%7Bjob%3D%22prometheus%22%7D");
+    assert_eq!(body, r#"{"status":"success","data":[]}"#);
     // Its own metrics arrived too.
     let (_, body) = p.get("/api/v1/series?match[]=prometheus_build_info");
     assert!(body.contains(r#""job":"prometheus""#), "{body}");

@@ -1,10 +1,11 @@
 //! `/api/v1/targets`: the scrape manager's active and dropped targets, shaped as Prometheus's
 //! `TargetDiscovery`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::error::ApiError;
 use crate::params::Form;
 use crate::status::unix_millis;
 use crate::timefmt::{GoTime, format_rfc3339};
@@ -143,6 +144,113 @@ pub(super) fn targets(manager: &scrape::Manager, opts: &GlobalUrlOptions, form: 
         res.dropped_target_counts = Some(counts);
     }
     crate::json::to_go_json(&res)
+}
+
+/// Prometheus's `metadata.Metadata`.
+#[derive(Serialize, PartialEq, Eq, PartialOrd, Ord)]
+struct Metadata {
+    #[serde(rename = "type")]
+    metric_type: &'static str,
+    help: String,
+    unit: String,
+}
+
+/// Go's optional integer parameters of the metadata endpoints: -1 when absent.
+fn number_param(form: &Form, name: &str) -> Result<i64, ApiError> {
+    let s = form.value(name);
+    if s.is_empty() {
+        return Ok(-1);
+    }
+    s.parse()
+        .map_err(|_| ApiError::bad_data(format!("{name} must be a number")))
+}
+
+/// Answers `/api/v1/metadata` (`metric`, `limit`, `limit_per_metric`): the distinct
+/// metadata of every metric the active targets expose. Prometheus fills the result from Go
+/// maps, so which metrics a `limit` keeps is unspecified there; here they come by name.
+pub(super) fn metadata(manager: &scrape::Manager, form: &Form) -> Result<String, ApiError> {
+    let limit = number_param(form, "limit")?;
+    let per_metric = number_param(form, "limit_per_metric")?;
+    let per_metric = usize::try_from(per_metric).ok().filter(|n| *n > 0);
+    let metric = form.value("metric");
+    let mut metrics: BTreeMap<String, BTreeSet<Metadata>> = BTreeMap::new();
+    for (_, list) in manager.metadata() {
+        for md in list {
+            if !metric.is_empty() && md.metric_family != metric {
+                continue;
+            }
+            let set = metrics.entry(md.metric_family.clone()).or_default();
+            if per_metric.is_some_and(|n| set.len() >= n) {
+                continue;
+            }
+            set.insert(Metadata {
+                metric_type: md.metric_type.as_str(),
+                help: md.help,
+                unit: md.unit,
+            });
+        }
+    }
+    let limit = usize::try_from(limit).ok();
+    let res: BTreeMap<String, Vec<Metadata>> = metrics
+        .into_iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|(name, set)| (name, set.into_iter().collect()))
+        .collect();
+    Ok(crate::json::to_go_json(&res))
+}
+
+#[derive(Serialize)]
+struct TargetMetadata {
+    target: model::Labels,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    metric: String,
+    #[serde(rename = "type")]
+    metric_type: &'static str,
+    help: String,
+    unit: String,
+}
+
+/// Answers `/api/v1/targets/metadata` (`match_target`, `metric`, `limit`).
+pub(super) fn target_metadata(manager: &scrape::Manager, form: &Form) -> Result<String, ApiError> {
+    let limit = usize::try_from(number_param(form, "limit")?).ok();
+    let match_target = form.value("match_target");
+    let matchers = if match_target.is_empty() {
+        Vec::new()
+    } else {
+        promql::parser::parse_metric_selector(match_target)
+            .map_err(|e| ApiError::invalid_param("match_target", e))?
+    };
+    let metric = form.value("metric");
+    let mut res = Vec::new();
+    for (target, list) in manager.metadata() {
+        if limit.is_some_and(|n| res.len() >= n) {
+            break;
+        }
+        let labels = target.labels();
+        if !labels.matches(&matchers) {
+            continue;
+        }
+        for md in list {
+            if metric.is_empty() {
+                res.push(TargetMetadata {
+                    target: labels.clone(),
+                    metric: md.metric_family,
+                    metric_type: md.metric_type.as_str(),
+                    help: md.help,
+                    unit: md.unit,
+                });
+            } else if md.metric_family == metric {
+                res.push(TargetMetadata {
+                    target: labels.clone(),
+                    metric: String::new(),
+                    metric_type: md.metric_type.as_str(),
+                    help: md.help,
+                    unit: md.unit,
+                });
+            }
+        }
+    }
+    Ok(crate::json::to_go_json(&res))
 }
 
 #[cfg(test)]
