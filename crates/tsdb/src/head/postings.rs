@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use model::{Labels, MatchType, Matcher};
 
+use crate::querier::postings::{intersect, union, without};
+
 /// Names with counts.
 pub(crate) type Counts = Vec<(String, usize)>;
 
@@ -163,69 +165,15 @@ impl MemPostings {
         let mut out = if its.is_empty() {
             self.all.clone()
         } else {
-            its.sort_by_key(Vec::len);
-            let mut acc = its.swap_remove(0);
-            for l in &its {
-                acc = intersect(&acc, l);
-                if acc.is_empty() {
-                    break;
-                }
-            }
-            acc
+            intersect(its)
         };
         for n in &nots {
             if !n.is_empty() {
-                out = subtract(&out, n);
+                out = without(&out, n);
             }
         }
         out
     }
-}
-
-/// Merges sorted lists into one sorted list without duplicates.
-pub(crate) fn union(lists: &[&[u64]]) -> Vec<u64> {
-    match lists {
-        [] => Vec::new(),
-        [one] => one.to_vec(),
-        _ => {
-            let mut out: Vec<u64> = lists.iter().flat_map(|l| l.iter().copied()).collect();
-            out.sort_unstable();
-            out.dedup();
-            out
-        }
-    }
-}
-
-pub(crate) fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::with_capacity(a.len().min(b.len()));
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out
-}
-
-pub(crate) fn subtract(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let mut j = 0;
-    let mut out = Vec::with_capacity(a.len());
-    for &x in a {
-        while j < b.len() && b[j] < x {
-            j += 1;
-        }
-        if j < b.len() && b[j] == x {
-            continue;
-        }
-        out.push(x);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -273,12 +221,5 @@ mod tests {
         p.delete(2, &Labels::from_pairs([("__name__", "up"), ("job", "b")]));
         assert_eq!(q(&p, &[m(RegexMatch, "job", ".+")]), [1, 4]);
         assert_eq!(p.values("job").count(), 1);
-    }
-
-    #[test]
-    fn set_operations() {
-        assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 5]), [3, 5]);
-        assert_eq!(subtract(&[1, 3, 5, 7], &[3, 4, 5]), [1, 7]);
-        assert_eq!(union(&[&[1, 5], &[2, 5, 9]]), [1, 2, 5, 9]);
     }
 }

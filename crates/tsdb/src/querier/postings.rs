@@ -36,12 +36,21 @@ fn intersect_two(a: &[u64], b: &[u64]) -> Vec<u64> {
 }
 
 /// The references present in any list.
-pub fn merge(lists: Vec<Vec<u64>>) -> Vec<u64> {
-    match lists.len() {
-        0 => Vec::new(),
-        1 => lists.into_iter().next().unwrap_or_default(),
+pub fn merge(mut lists: Vec<Vec<u64>>) -> Vec<u64> {
+    if lists.len() == 1 {
+        return lists.pop().unwrap_or_default();
+    }
+    let slices: Vec<&[u64]> = lists.iter().map(Vec::as_slice).collect();
+    union(&slices)
+}
+
+/// The references present in any of the borrowed `lists`.
+pub fn union(lists: &[&[u64]]) -> Vec<u64> {
+    match lists {
+        [] => Vec::new(),
+        [one] => one.to_vec(),
         _ => {
-            let mut all: Vec<u64> = lists.into_iter().flatten().collect();
+            let mut all: Vec<u64> = lists.iter().flat_map(|l| l.iter().copied()).collect();
             all.sort_unstable();
             all.dedup();
             all
@@ -94,6 +103,9 @@ mod tests {
             vec![1, 2, 4, 9]
         );
         assert_eq!(without(&[1, 2, 3, 4], &[2, 4, 6]), vec![1, 3]);
+        assert_eq!(intersect(vec![vec![1, 3, 5, 7], vec![3, 4, 5]]), [3, 5]);
+        assert_eq!(without(&[1, 3, 5, 7], &[3, 4, 5]), [1, 7]);
+        assert_eq!(union(&[&[1, 5], &[2, 5, 9]]), [1, 2, 5, 9]);
     }
 
     proptest! {
