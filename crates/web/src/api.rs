@@ -129,6 +129,7 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
         "/targets" => (&[Method::GET], "/api/v1/targets"),
         "/targets/metadata" => (&[Method::GET], "/api/v1/targets/metadata"),
         "/metadata" => (&[Method::GET], "/api/v1/metadata"),
+        "/scrape_pools" => (&[Method::GET], "/api/v1/scrape_pools"),
         "/write" => (&[Method::POST], "/api/v1/write"),
         "/admin/tsdb/delete_series" => (
             &[Method::POST, Method::PUT],
@@ -188,6 +189,17 @@ pub(crate) async fn serve(
                 &form,
             ))),
             None => Err(ApiError::not_implemented("scraping (targets)")),
+        },
+        "/scrape_pools" => match &inner.opts.scrape {
+            Some(manager) => {
+                let mut pools: Vec<String> = manager.scrape_configs().into_keys().collect();
+                pools.sort_unstable();
+                let mut data = String::from("{\"scrapePools\":");
+                json::write_str_list(&mut data, pools.iter().map(String::as_str));
+                data.push('}');
+                Ok(ApiData::json(data))
+            }
+            None => Err(ApiError::not_implemented("scraping (scrape pools)")),
         },
         "/metadata" => match &inner.opts.scrape {
             Some(manager) => Ok(ApiData::json(targets::metadata(manager, &form)?)),

@@ -312,6 +312,11 @@ fn scrapes_itself() {
     let (_, body) =
         p.get("/api/v1/targets/metadata?metric=up&match_target=%7Bjob%3D%22prometheus%22%7D");
     assert_eq!(body, r#"{"status":"success","data":[]}"#);
+    let (_, body) = p.get("/api/v1/scrape_pools");
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"scrapePools":["prometheus"]}}"#
+    );
     // Its own metrics arrived too.
     let (_, body) = p.get("/api/v1/series?match[]=prometheus_build_info");
     assert!(body.contains(r#""job":"prometheus""#), "{body}");
