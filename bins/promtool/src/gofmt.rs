@@ -3,76 +3,9 @@
 
 use std::fmt::Write as _;
 
-/// Go's `fmt.Sprintf("%g", v)`: shortest round-trip digits, in exponent form (`1e+06`,
-/// `1.234567e+06`) when the decimal exponent is below -4 or at least 6 (Go's threshold for
-/// the shortest precision), otherwise plain (`123456`, `0.0001`).
-pub(crate) fn format_g(v: f64) -> String {
-    if let Some(s) = special(v) {
-        return s.to_owned();
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e6", "-5e-7".
-    let e = format!("{v:e}");
-    let (mantissa, exp) = e.split_once('e').expect("{:e} always has an exponent");
-    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
-    let (neg, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let eprec = 6;
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    if exp < -4 || exp >= eprec {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        let sign = if exp < 0 { '-' } else { '+' };
-        let _ = write!(out, "e{sign}{:02}", exp.abs());
-    } else {
-        out.push_str(&format_f_digits(&digits, exp));
-    }
-    out
-}
-
-/// Places the decimal point in `digits` (d.ddd × 10^exp) without an exponent.
-fn format_f_digits(digits: &str, exp: i32) -> String {
-    let nd = digits.len() as i32;
-    if exp < 0 {
-        format!("0.{}{digits}", "0".repeat((-exp - 1) as usize))
-    } else if exp + 1 >= nd {
-        format!("{digits}{}", "0".repeat((exp + 1 - nd) as usize))
-    } else {
-        let (a, b) = digits.split_at((exp + 1) as usize);
-        format!("{a}.{b}")
-    }
-}
-
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: shortest digits, never an exponent
-/// (`model.SampleValue` and `model.Time` print like this).
-pub(crate) fn format_f(v: f64) -> String {
-    if let Some(s) = special(v) {
-        return s.to_owned();
-    }
-    // Rust's Display of f64 is shortest round-trip without exponent, as Go's 'f', -1;
-    // only the sign of zero differs ("-0" in both).
-    format!("{v}")
-}
-
-fn special(v: f64) -> Option<&'static str> {
-    if v.is_nan() {
-        Some("NaN")
-    } else if v == f64::INFINITY {
-        Some("+Inf")
-    } else if v == f64::NEG_INFINITY {
-        Some("-Inf")
-    } else {
-        None
-    }
-}
+/// Go's `%g` and `'f', -1` floats (`model.SampleValue` and `model.Time` print with the
+/// latter).
+pub(crate) use model::strconv::{format_float_f as format_f, format_float_g as format_g};
 
 /// A millisecond timestamp as `model.Time.String()` prints it: the seconds as a float,
 /// computed and formatted as Go does (`float64(t) / 1000`, then `'f', -1`).

@@ -1,5 +1,5 @@
-//! Go-compatible string quoting (`strconv.Quote`), used by every `Display` that Prometheus
-//! prints with `%q`.
+//! Go-compatible string quoting (`strconv.Quote`, used by every `Display` that Prometheus
+//! prints with `%q`) and float formatting (`%g`, `strconv.FormatFloat(v, 'f', -1, 64)`).
 
 use std::fmt::{self, Write};
 
@@ -60,9 +60,120 @@ pub fn is_print(c: char) -> bool {
         | 0xf0000..=0xffffd | 0x100000..=0x10fffd)
 }
 
+/// Formats `v` as Go's `strconv.FormatFloat(v, 'g', -1, 64)` (and `fmt`'s `%g`): the
+/// shortest round-trip digits, in exponent form (`1e+06`, `1.234567e+06`, `1e-05`) when the
+/// decimal exponent is below -4 or at least 6, otherwise plain (`123456`, `0.0001`); `+Inf`,
+/// `-Inf`, `NaN`.
+///
+/// ```
+/// assert_eq!(model::strconv::format_float_g(1234567.0), "1.234567e+06");
+/// assert_eq!(model::strconv::format_float_g(0.0001), "0.0001");
+/// ```
+pub fn format_float_g(v: f64) -> String {
+    if let Some(s) = special_float(v) {
+        return s.to_owned();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e6", "-5e-7", "0e0".
+    let e = format!("{v:e}");
+    let (mantissa, exp) = e.split_once('e').expect("{:e} always has an exponent");
+    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if !(-4..6).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let sign = if exp < 0 { '-' } else { '+' };
+        let _ = write!(out, "e{sign}{:02}", exp.abs());
+    } else {
+        // Places the decimal point in `digits` (d.ddd x 10^exp).
+        let nd = digits.len() as i32;
+        if exp < 0 {
+            let _ = write!(out, "0.{}{digits}", "0".repeat((-exp - 1) as usize));
+        } else if exp + 1 >= nd {
+            let _ = write!(out, "{digits}{}", "0".repeat((exp + 1 - nd) as usize));
+        } else {
+            let (a, b) = digits.split_at((exp + 1) as usize);
+            let _ = write!(out, "{a}.{b}");
+        }
+    }
+    out
+}
+
+/// Formats `v` as Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest round-trip
+/// digits, never an exponent (`1000000`, `0.0000001`); `+Inf`, `-Inf`, `NaN`.
+///
+/// ```
+/// assert_eq!(model::strconv::format_float_f(1e21), "1000000000000000000000");
+/// assert_eq!(model::strconv::format_float_f(f64::INFINITY), "+Inf");
+/// ```
+pub fn format_float_f(v: f64) -> String {
+    if let Some(s) = special_float(v) {
+        return s.to_owned();
+    }
+    // Rust's Display of f64 is shortest round-trip without exponent, as Go's 'f', -1
+    // (including "-0").
+    format!("{v}")
+}
+
+fn special_float(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v == f64::INFINITY {
+        Some("+Inf")
+    } else if v == f64::NEG_INFINITY {
+        Some("-Inf")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_format_like_go() {
+        for (v, g, f) in [
+            (0.0, "0", "0"),
+            (-0.0, "-0", "-0"),
+            (1.0, "1", "1"),
+            (-1.5, "-1.5", "-1.5"),
+            (100000.0, "100000", "100000"),
+            (123456.0, "123456", "123456"),
+            (1e6, "1e+06", "1000000"),
+            (1234567.0, "1.234567e+06", "1234567"),
+            (-1234567.0, "-1.234567e+06", "-1234567"),
+            (1e20, "1e+20", "100000000000000000000"),
+            (1e21, "1e+21", "1000000000000000000000"),
+            (0.0001, "0.0001", "0.0001"),
+            (0.00012, "0.00012", "0.00012"),
+            (0.00001, "1e-05", "0.00001"),
+            (1e-7, "1e-07", "0.0000001"),
+            (0.1, "0.1", "0.1"),
+            (2.5e-5, "2.5e-05", "0.000025"),
+            (f64::NAN, "NaN", "NaN"),
+            (f64::INFINITY, "+Inf", "+Inf"),
+            (f64::NEG_INFINITY, "-Inf", "-Inf"),
+        ] {
+            assert_eq!(format_float_g(v), g, "%g of {v:?}");
+            assert_eq!(format_float_f(v), f, "'f' of {v:?}");
+        }
+        assert_eq!(format_float_g(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(
+            format_float_f(f64::MAX),
+            format!("17976931348623157{}", "0".repeat(292))
+        );
+    }
 
     #[test]
     fn quote_matches_go_strconv_quote() {

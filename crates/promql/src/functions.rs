@@ -32,48 +32,8 @@ pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     (t, c)
 }
 
-/// Formats like Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
-pub(crate) fn format_go_float(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f == f64::INFINITY {
-        "+Inf".into()
-    } else if f == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{f}")
-    }
-}
-
-/// Formats like Go's `%g`/`%v` for a float64 (shortest representation).
-pub(crate) fn go_g(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    let e = format!("{f:e}");
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..6).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mant}e{sign}{:02}", exp.abs())
-    } else {
-        format!("{f}")
-    }
-}
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)` and `%g` (shortest representation).
+pub(crate) use model::strconv::{format_float_f as format_go_float, format_float_g as go_g};
 
 /// Linear interpolation between two points at time `t`; counters restart from 0 after a
 /// reset (Go's `interpolate`).

@@ -7,69 +7,10 @@ use model::{MatchType, Matcher};
 
 use super::ast::*;
 
-/// Formats a float as Go's `fmt.Sprint(float64)` (`%v`): shortest digits, exponent form
-/// below 1e-4 and from 1e6 on (`1e+06`), `+Inf`, `-Inf`, `NaN`.
-pub fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.to_string();
-    }
-    let sci = format!("{:e}", v);
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let neg = mant.starts_with('-');
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    if !(-4..6).contains(&exp) {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
-    } else if exp < 0 {
-        out.push_str("0.");
-        for _ in 0..(-exp - 1) {
-            out.push('0');
-        }
-        out.push_str(&digits);
-    } else {
-        let int_len = exp as usize + 1;
-        if digits.len() <= int_len {
-            out.push_str(&digits);
-            for _ in digits.len()..int_len {
-                out.push('0');
-            }
-        } else {
-            out.push_str(&digits[..int_len]);
-            out.push('.');
-            out.push_str(&digits[int_len..]);
-        }
-    }
-    out
-}
-
-/// Formats a float as Go's `strconv.FormatFloat(v, 'f', -1, 64)`, which the printer uses
-/// for number literals: shortest digits, never an exponent (`1000000`, `0.0000001`), `+Inf`,
-/// `-Inf`, `NaN`.
-pub fn format_float_f(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_string()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
-    } else {
-        // Rust's `Display` for floats is shortest-round-trip without an exponent.
-        format!("{v}")
-    }
-}
+/// Go's float formats: `%g` ([`format_float`]: shortest digits, exponent form below 1e-4
+/// and from 1e6 on) and `strconv.FormatFloat(v, 'f', -1, 64)` ([`format_float_f`], which
+/// the printer uses for number literals).
+pub use model::strconv::{format_float_f, format_float_g as format_float};
 
 /// A Prometheus duration string for milliseconds (`1h30m`, `0s`).
 fn duration_str(ms: i64) -> String {
