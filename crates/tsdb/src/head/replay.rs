@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::sync::atomic::Ordering;
 
-use super::{Appended, Head, LOGGED, MmappedChunk, U64Map, add_interval};
+use super::{Appended, Head, LOGGED, MemSeries, MmappedChunk, U64Map, add_interval};
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::record::{self, RecordType, RefMmapMarker, RefSample, RefSeries, RefTombstone};
@@ -48,6 +48,14 @@ struct ReplayState {
     samples: Vec<RefSample>,
     stones: Vec<RefTombstone>,
     markers: Vec<RefMmapMarker>,
+}
+
+impl ReplayState {
+    /// The series a WAL reference stands for (a duplicate series record's reference maps
+    /// to the first one's).
+    fn series_ref(&self, r: u64) -> u64 {
+        self.multi_ref.get(&r).copied().unwrap_or(r)
+    }
 }
 
 impl Head {
@@ -168,29 +176,44 @@ impl Head {
         Ok(())
     }
 
-    fn apply_ooo_samples(&self, st: &mut ReplayState) {
+    /// Hands each replayed sample not older than the minimum valid time to `apply`, with
+    /// its series (duplicate series records resolved) and the stats; counts the samples and
+    /// those of unknown series.
+    fn for_each_sample(
+        &self,
+        st: &mut ReplayState,
+        mut apply: impl FnMut(&mut MemSeries, u64, &RefSample, &mut ReplayStats) -> Result<()>,
+    ) -> Result<()> {
         let min_valid = self.min_valid_time();
-        let mut mint = i64::MAX;
         for s in &st.samples {
             st.stats.samples += 1;
             if s.t < min_valid {
                 continue;
             }
-            let r = st
-                .multi_ref
-                .get(&s.series_ref)
-                .copied()
-                .unwrap_or(s.series_ref);
+            let r = st.series_ref(s.series_ref);
             let mut shard = self.shard(r).write();
             let Some(ms) = shard.series.get_mut(&r) else {
                 st.stats.unknown_series_samples += 1;
                 continue;
             };
+            apply(ms, r, s, &mut st.stats)?;
+        }
+        Ok(())
+    }
+
+    fn apply_ooo_samples(&self, st: &mut ReplayState) {
+        let mut mint = i64::MAX;
+        let applied = self.for_each_sample(st, |ms, _, s, stats| {
             if ms.insert_ooo(s.t, s.v) {
-                st.stats.samples_applied += 1;
+                stats.samples_applied += 1;
                 mint = mint.min(s.t);
             }
-        }
+            Ok(())
+        });
+        debug_assert!(
+            applied.is_ok(),
+            "inserting out-of-order samples cannot fail"
+        );
         if mint != i64::MAX {
             self.min_time.fetch_min(mint, Ordering::AcqRel);
         }
@@ -271,36 +294,23 @@ impl Head {
     }
 
     fn apply_samples(&self, st: &mut ReplayState) -> Result<()> {
-        let min_valid = self.min_valid_time();
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
-        for s in &st.samples {
-            st.stats.samples += 1;
-            if s.t < min_valid {
-                continue;
-            }
-            let r = st
-                .multi_ref
-                .get(&s.series_ref)
-                .copied()
-                .unwrap_or(s.series_ref);
-            let mut shard = self.shard(r).write();
-            let Some(ms) = shard.series.get_mut(&r) else {
-                st.stats.unknown_series_samples += 1;
-                continue;
-            };
+        let applied = self.for_each_sample(st, |ms, r, s, stats| {
             if ms.mmapped.last().is_some_and(|c| s.t <= c.max_time) {
-                continue;
+                return Ok(());
             }
             match ms.append(r, s.t, s.v, &self.opts, &self.mapper)? {
                 Appended::InOrder => {
-                    st.stats.samples_applied += 1;
+                    stats.samples_applied += 1;
                     mint = mint.min(s.t);
                     maxt = maxt.max(s.t);
                 }
                 // Out-of-order samples are in the WAL too, but come back from the WBL.
                 Appended::NotInOrder => {}
             }
-        }
+            Ok(())
+        });
+        applied?;
         self.update_min_max(mint, maxt);
         Ok(())
     }
@@ -315,11 +325,7 @@ impl Head {
             if s.maxt < min_valid {
                 continue;
             }
-            let r = st
-                .multi_ref
-                .get(&s.series_ref)
-                .copied()
-                .unwrap_or(s.series_ref);
+            let r = st.series_ref(s.series_ref);
             if !self.shard(r).read().series.contains_key(&r) {
                 continue;
             }
