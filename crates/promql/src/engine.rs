@@ -714,32 +714,21 @@ fn walk_hints(
             }
         }
         Expr::Binary(b) => {
-            walk_hints(
-                &b.lhs,
-                start,
-                end,
-                lookback,
-                engine,
-                sq,
-                None,
-                &[],
-                out,
-                mint,
-                maxt,
-            );
-            walk_hints(
-                &b.rhs,
-                start,
-                end,
-                lookback,
-                engine,
-                sq,
-                None,
-                &[],
-                out,
-                mint,
-                maxt,
-            );
+            for side in [&b.lhs, &b.rhs] {
+                walk_hints(
+                    side,
+                    start,
+                    end,
+                    lookback,
+                    engine,
+                    sq,
+                    None,
+                    &[],
+                    out,
+                    mint,
+                    maxt,
+                );
+            }
         }
         Expr::Paren(p) => walk_hints(
             &p.expr, start, end, lookback, engine, sq, func, grouping, out, mint, maxt,
