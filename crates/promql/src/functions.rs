@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use model::{Labels, LabelsBuilder, MatchType};
 
 pub(crate) use quantile::quantile;
-use quantile::{Bucket, bucket_fraction, bucket_quantile};
+use quantile::{Bucket, BucketQuantile, bucket_fraction, bucket_quantile};
 
 use crate::engine::Evaluator;
 use crate::engine::eval::{
@@ -572,12 +572,7 @@ fn range_function(
         "count_over_time" => Some(w.len() as f64),
         "quantile_over_time" => {
             let q = c.scalars.first().copied().unwrap_or(f64::NAN);
-            if q.is_nan() || !(0.0..=1.0).contains(&q) {
-                ev.warn(
-                    format!("quantile value should be between 0 and 1, got {}", go_g(q)),
-                    c.first_arg_pos,
-                );
-            }
+            warn_invalid_quantile(ev, q, c.first_arg_pos);
             let mut vals: Vec<f64> = w.iter().map(|p| p.f).collect();
             Some(quantile(q, &mut vals))
         }
@@ -1387,12 +1382,7 @@ fn histogram_quantile(
     out: &mut Vector,
     state: &mut VecFnState,
 ) {
-    if q.is_nan() || !(0.0..=1.0).contains(&q) {
-        ev.warn(
-            format!("quantile value should be between 0 and 1, got {}", go_g(q)),
-            c.args[0].pos(),
-        );
-    }
+    warn_invalid_quantile(ev, q, c.args[0].pos());
     collect_buckets(ev, v, &c.args[1], state);
     let mut keys: Vec<u64> = state.buckets.keys().copied().collect();
     keys.sort_unstable();
@@ -1404,22 +1394,7 @@ fn histogram_quantile(
             continue;
         }
         let r = bucket_quantile(q, buckets);
-        if r.forced_monotonic {
-            let name = if ev.delayed_name_removal {
-                metric.metric_name().unwrap_or("").to_string()
-            } else {
-                String::new()
-            };
-            ev.info(
-                format!(
-                    "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}, from buckets {} to {}, with a max diff of {}",
-                    go_g(r.min_bucket),
-                    go_g(r.max_bucket),
-                    go_g(r.max_diff)
-                ),
-                c.args[1].pos(),
-            );
-        }
+        info_forced_monotonic(ev, metric, &r, c.args[1].pos());
         out.push(Sample {
             metric: if ev.delayed_name_removal {
                 metric.clone()
@@ -1431,6 +1406,39 @@ fn histogram_quantile(
             drop_name: true,
         });
     }
+}
+
+/// Warns that the quantile `q` is not in [0, 1] (NaN included), as Go's
+/// `NewInvalidQuantileWarning`.
+fn warn_invalid_quantile(ev: &Evaluator<'_>, q: f64, pos: PosRange) {
+    if q.is_nan() || !(0.0..=1.0).contains(&q) {
+        ev.warn(
+            format!("quantile value should be between 0 and 1, got {}", go_g(q)),
+            pos,
+        );
+    }
+}
+
+/// Informs that the buckets of `metric` had to be made monotonic for `r`, as Go's
+/// `NewHistogramQuantileForcedMonotonicityInfo`.
+fn info_forced_monotonic(ev: &Evaluator<'_>, metric: &Labels, r: &BucketQuantile, pos: PosRange) {
+    if !r.forced_monotonic {
+        return;
+    }
+    let name = if ev.delayed_name_removal {
+        metric.metric_name().unwrap_or("").to_string()
+    } else {
+        String::new()
+    };
+    ev.info(
+        format!(
+            "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}, from buckets {} to {}, with a max diff of {}",
+            go_g(r.min_bucket),
+            go_g(r.max_bucket),
+            go_g(r.max_diff)
+        ),
+        pos,
+    );
 }
 
 /// Go's `labels.FormatOpenMetricsFloat`: like `%g` but always with a `.0` for integers.
@@ -1465,12 +1473,7 @@ fn histogram_quantiles(
     let mut qs = Vec::new();
     for (i, vec) in v.iter().enumerate().skip(2) {
         let q = vec.first().map_or(f64::NAN, |s| s.f);
-        if q.is_nan() || !(0.0..=1.0).contains(&q) {
-            ev.warn(
-                format!("quantile value should be between 0 and 1, got {}", go_g(q)),
-                c.args[i].pos(),
-            );
-        }
+        warn_invalid_quantile(ev, q, c.args[i].pos());
         qs.push(q);
     }
     collect_buckets(ev, &v[0], &c.args[0], state);
@@ -1487,22 +1490,7 @@ fn histogram_quantiles(
             }
             let mut b = buckets.clone();
             let r = bucket_quantile(q, &mut b);
-            if r.forced_monotonic {
-                let name = if ev.delayed_name_removal {
-                    metric.metric_name().unwrap_or("").to_string()
-                } else {
-                    String::new()
-                };
-                ev.info(
-                    format!(
-                        "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}, from buckets {} to {}, with a max diff of {}",
-                        go_g(r.min_bucket),
-                        go_g(r.max_bucket),
-                        go_g(r.max_diff)
-                    ),
-                    c.args[0].pos(),
-                );
-            }
+            info_forced_monotonic(ev, metric, &r, c.args[0].pos());
             let base = if ev.delayed_name_removal {
                 metric.clone()
             } else {
