@@ -3,8 +3,15 @@
 //! - `tidy`: checks the crate graph and house rules (also a `#[test]`).
 //! - `conformance [config|promql|all]`: runs the upstream conformance suites and prints
 //!   their scorecards.
+//! - `difftest`: the same PromQL queries against our server and Prometheus 2.42 on one
+//!   shared block, diffed series by series.
+//! - `bench [--runs N]`: query latency, RSS, bytes per sample and remote-write ingest of
+//!   both servers side by side; writes `target/bench/report.md`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
+mod difftest;
+mod servers;
 mod tidy;
 
 use std::path::PathBuf;
@@ -16,7 +23,12 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   tidy                          check the crate graph and house rules
-  conformance [SUITE...]        run upstream conformance suites (config, promql; default all)";
+  conformance [SUITE...]        run upstream conformance suites (config, promql; default all)
+  difftest                      diff PromQL results of ours and Prometheus 2.42 (/usr/bin/prometheus)
+                                on one generated block (testdata/difftest/queries.txt and
+                                known-differences.txt); fails on an unexplained difference
+  bench [--runs N]              ours vs Prometheus 2.42: query latency p50/p90, RSS, bytes/sample,
+                                remote-write ingest; writes target/bench/report.md";
 
 /// The conformance suites: name, cargo package, test target.
 const SUITES: &[(&str, &str, &str)] = &[
@@ -60,6 +72,8 @@ fn run() -> Result<()> {
             Ok(())
         }
         "conformance" => conformance(&args[1..]),
+        "difftest" => difftest::run(),
+        "bench" => bench::run(&args[1..]),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

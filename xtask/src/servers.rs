@@ -1,0 +1,449 @@
+//! Shared by `difftest` and `bench`: builds, the benchmark block, server processes on loopback and a tiny HTTP/1.1 client.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::workspace_root;
+
+/// Prometheus 2.42 as Debian ships it.
+pub(crate) const UPSTREAM_BIN: &str = "/usr/bin/prometheus";
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(workspace_root());
+    c
+}
+
+/// Builds our server and the block writer example (release) and returns their paths.
+pub(crate) fn build() -> Result<(PathBuf, PathBuf)> {
+    let release = workspace_root().join("target/release");
+    for (args, artifact) in [
+        (
+            &[
+                "build",
+                "--release",
+                "-p",
+                "prometheus",
+                "--bin",
+                "prometheus",
+            ][..],
+            release.join("prometheus"),
+        ),
+        (
+            &[
+                "build",
+                "--release",
+                "-p",
+                "tsdb",
+                "--example",
+                "bench_block",
+            ][..],
+            release.join("examples/bench_block"),
+        ),
+    ] {
+        println!("== cargo {}", args.join(" "));
+        let status = cargo().args(args).status().context("running cargo build")?;
+        if !status.success() {
+            // Other work in progress may break the tree for a while; an earlier build is
+            // still worth comparing, as long as the output says so.
+            if artifact.is_file() && std::env::var_os("XTASK_STRICT_BUILD").is_none() {
+                println!(
+                    "warning: cargo {} failed; using the existing {} (set XTASK_STRICT_BUILD to refuse)",
+                    args.join(" "),
+                    artifact.display()
+                );
+                continue;
+            }
+            bail!("cargo {} failed", args.join(" "));
+        }
+    }
+    Ok((
+        release.join("prometheus"),
+        release.join("examples/bench_block"),
+    ))
+}
+
+/// Start of the benchmark block (aligned to 2h), as the example's default.
+pub(crate) const BLOCK_START: i64 = 1_700_000_000_000 - 1_700_000_000_000 % 7_200_000;
+/// End of the benchmark block (exclusive).
+pub(crate) const BLOCK_END: i64 = BLOCK_START + 7_200_000;
+
+/// The work directory under `target/`, emptied.
+pub(crate) fn fresh_dir(name: &str) -> Result<PathBuf> {
+    let dir = workspace_root().join("target").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Writes the block into `work/block` and copies it into `work/ours` and `work/upstream`.
+/// Returns the block directory (inside `work/block`).
+pub(crate) fn prepare_data(block_writer: &Path, work: &Path) -> Result<PathBuf> {
+    let src = work.join("block");
+    let out = Command::new(block_writer)
+        .arg(&src)
+        .arg(BLOCK_START.to_string())
+        .output()
+        .with_context(|| format!("running {}", block_writer.display()))?;
+    if !out.status.success() {
+        bail!(
+            "block writer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    let mut block = None;
+    for e in std::fs::read_dir(&src).with_context(|| format!("reading {}", src.display()))? {
+        let e = e?;
+        if e.path().join("meta.json").is_file() {
+            block = Some(e.path());
+        }
+    }
+    let block = block.context("the block writer wrote no block")?;
+    let name = block.file_name().context("block dir name")?;
+    for d in ["ours", "upstream"] {
+        copy_dir(&block, &work.join(d).join(name))?;
+    }
+    Ok(block)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for e in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &target)?;
+        } else {
+            std::fs::copy(e.path(), &target)
+                .with_context(|| format!("copying {}", e.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Total size of the files under `dir`.
+pub(crate) fn dir_bytes(dir: &Path) -> Result<u64> {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let e = e?;
+        let md = e.metadata()?;
+        n += if md.is_dir() {
+            dir_bytes(&e.path())?
+        } else {
+            md.len()
+        };
+    }
+    Ok(n)
+}
+
+fn free_port() -> Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").context("binding a loopback port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// A server child process, killed (and reaped) on drop.
+pub(crate) struct Server {
+    pub(crate) name: &'static str,
+    pub(crate) addr: String,
+    child: Child,
+}
+
+impl Server {
+    /// Starts `bin` on a free loopback port serving `data`, scraping nothing, and waits
+    /// (at most 60s) until `/-/ready` answers 200.
+    pub(crate) fn start(
+        name: &'static str,
+        bin: &Path,
+        data: &Path,
+        extra: &[&str],
+    ) -> Result<Server> {
+        let port = free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let config = data.join("prometheus.yml");
+        std::fs::create_dir_all(data)?;
+        std::fs::write(&config, "global:\n  scrape_interval: 1m\n")
+            .with_context(|| format!("writing {}", config.display()))?;
+        let log = std::fs::File::create(data.with_extension("log"))?;
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--storage.tsdb.retention.time=100y")
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut server = Server { name, addr, child };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = server.child.try_wait()? {
+                bail!(
+                    "{name} exited during startup ({status}); see {}",
+                    data.with_extension("log").display()
+                );
+            }
+            if let Ok((200, _)) = request(&server.addr, "GET", "/-/ready", None) {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                bail!("{name} not ready after 60s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// VmRSS in bytes from /proc/PID/status.
+    pub(crate) fn rss_bytes(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .context("no VmRSS line")?;
+        let kb: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .context("VmRSS value")?
+            .parse()?;
+        Ok(kb * 1024)
+    }
+
+    /// POSTs a form to `path` and returns (status, body).
+    pub(crate) fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Result<(u16, Vec<u8>)> {
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
+            .collect();
+        request(
+            &self.addr,
+            "POST",
+            path,
+            Some((
+                "application/x-www-form-urlencoded",
+                &[],
+                body.join("&").as_bytes(),
+            )),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Percent-encoding for form values.
+pub(crate) fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A request body: content type, extra headers, bytes.
+pub(crate) type Body<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [u8]);
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`); returns status and
+/// body (Content-Length, chunked, or until close). Times out after 2 minutes.
+pub(crate) fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<Body<'_>>,
+) -> Result<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    stream.set_nodelay(true)?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some((ctype, headers, bytes)) = body {
+        head.push_str(&format!(
+            "Content-Type: {ctype}\r\nContent-Length: {}\r\n",
+            bytes.len()
+        ));
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    let mut msg = head.into_bytes();
+    if let Some((_, _, bytes)) = body {
+        msg.extend_from_slice(bytes);
+    }
+    stream.write_all(&msg)?;
+    let mut r = BufReader::new(stream);
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .context("malformed status line")?
+        .parse()
+        .context("malformed status code")?;
+    let mut length = None;
+    let mut chunked = false;
+    loop {
+        line.clear();
+        r.read_line(&mut line)?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            let k = k.trim().to_ascii_lowercase();
+            let v = v.trim();
+            if k == "content-length" {
+                length = Some(v.parse::<usize>().context("content-length")?);
+            } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            r.read_line(&mut line)?;
+            let size_str = line.trim().split(';').next().unwrap_or("0");
+            let size = usize::from_str_radix(size_str, 16).context("chunk size")?;
+            if size == 0 {
+                break;
+            }
+            let start = out.len();
+            out.resize(start + size, 0);
+            r.read_exact(&mut out[start..])?;
+            line.clear();
+            r.read_line(&mut line)?;
+        }
+    } else if let Some(n) = length {
+        out.resize(n, 0);
+        r.read_exact(&mut out)?;
+    } else {
+        r.read_to_end(&mut out)?;
+    }
+    Ok((status, out))
+}
+
+/// Formats milliseconds as the API's float seconds.
+pub(crate) fn api_time(ms: i64) -> String {
+    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+}
+
+/// One query case: an instant query at `time`, or a range query.
+#[derive(Clone, Debug)]
+pub(crate) enum Case {
+    Instant {
+        query: String,
+        time: i64,
+    },
+    Range {
+        query: String,
+        start: i64,
+        end: i64,
+        step: i64,
+    },
+}
+
+impl Case {
+    pub(crate) fn query(&self) -> &str {
+        match self {
+            Case::Instant { query, .. } | Case::Range { query, .. } => query,
+        }
+    }
+
+    /// Short description: `instant@T` or `range[S,E,step]`, relative to the block start.
+    pub(crate) fn kind(&self) -> String {
+        match self {
+            Case::Instant { time, .. } => {
+                format!("instant @start+{}s", (time - BLOCK_START) as f64 / 1000.0)
+            }
+            Case::Range {
+                start, end, step, ..
+            } => format!(
+                "range start+{}s..start+{}s step {}s",
+                (start - BLOCK_START) as f64 / 1000.0,
+                (end - BLOCK_START) as f64 / 1000.0,
+                *step as f64 / 1000.0
+            ),
+        }
+    }
+
+    /// Sends the case to `server`; returns (status, body).
+    pub(crate) fn run(&self, server: &Server) -> Result<(u16, Vec<u8>)> {
+        match self {
+            Case::Instant { query, time } => server.post_form(
+                "/api/v1/query",
+                &[("query", query), ("time", &api_time(*time))],
+            ),
+            Case::Range {
+                query,
+                start,
+                end,
+                step,
+            } => server.post_form(
+                "/api/v1/query_range",
+                &[
+                    ("query", query),
+                    ("start", &api_time(*start)),
+                    ("end", &api_time(*end)),
+                    ("step", &api_time(*step)),
+                ],
+            ),
+        }
+    }
+}
+
+/// Reads `testdata/difftest/queries.txt`: one PromQL expression a line (`#` comments).
+/// Each expression gives two instant cases (between samples, and 30 minutes later) and
+/// one range case.
+pub(crate) fn load_cases() -> Result<Vec<Case>> {
+    let path = workspace_root().join("testdata/difftest/queries.txt");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut cases = Vec::new();
+    for line in text.lines() {
+        let q = line.trim();
+        if q.is_empty() || q.starts_with('#') {
+            continue;
+        }
+        // Evaluation times fall between the 15s sample grid (7.5s off it), so that the
+        // 2.x closed and 3.x left-open windows hold the same samples; step 61s keeps the
+        // range query's points off the grid too.
+        for time in [
+            BLOCK_START + 3_600_000 + 7_500,
+            BLOCK_START + 5_400_000 + 7_500,
+        ] {
+            cases.push(Case::Instant {
+                query: q.to_string(),
+                time,
+            });
+        }
+        cases.push(Case::Range {
+            query: q.to_string(),
+            start: BLOCK_START + 600_000 + 7_500,
+            end: BLOCK_END + 600_000,
+            step: 61_000,
+        });
+    }
+    Ok(cases)
+}
