@@ -1514,18 +1514,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn go_float_formats() {
-        assert_eq!(go_g(1e20), "1e+20");
-        assert_eq!(go_g(1e21), "1e+21");
-        assert_eq!(go_g(100000.0), "100000");
-        assert_eq!(go_g(1234567.0), "1.234567e+06");
-        assert_eq!(go_g(0.0001), "0.0001");
-        assert_eq!(go_g(0.00001), "1e-05");
-        assert_eq!(format_go_float(f64::INFINITY), "+Inf");
-        assert_eq!(format_go_float(1.5), "1.5");
-    }
-
-    #[test]
     fn natsort_compares_numbers_numerically() {
         assert!(natsort_less("a2", "a10"));
         assert!(!natsort_less("a10", "a2"));
