@@ -248,6 +248,29 @@ impl Block {
     }
 }
 
+/// Deletes a block directory crash-safely, as Prometheus does: the directory is first renamed
+/// to `<ulid>.tmp-for-deletion` (which [`block_dirs`] never lists and `Db::open` removes), so a
+/// crash in the middle of the recursive delete cannot leave a half-deleted block that still
+/// looks like a block.
+pub fn delete_block_dir(dir: &Path) -> Result<()> {
+    let mut doomed = dir.as_os_str().to_owned();
+    doomed.push(".tmp-for-deletion");
+    let doomed = PathBuf::from(doomed);
+    std::fs::rename(dir, &doomed).map_err(|source| Error::Io {
+        op: "renaming",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    std::fs::remove_dir_all(&doomed).map_err(|source| Error::Io {
+        op: "deleting",
+        path: doomed,
+        source,
+    })
+}
+
 /// The ULID-named block directories in `dir`, sorted by name.
 pub fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
     let rd = std::fs::read_dir(dir).map_err(|source| Error::Io {
@@ -277,6 +300,18 @@ pub fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deleted_block_dirs_are_never_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let block = dir.path().join("01M85944VXNRR3RJMHHP4P5NDK");
+        std::fs::create_dir_all(block.join("chunks")).unwrap();
+        std::fs::write(block.join(META_FILENAME), "{}").unwrap();
+        assert_eq!(block_dirs(dir.path()).unwrap(), vec![block.clone()]);
+        delete_block_dir(&block).unwrap();
+        assert!(block_dirs(dir.path()).unwrap().is_empty());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 
     #[test]
     fn meta_json_round_trips_in_go_layout() {

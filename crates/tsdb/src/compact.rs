@@ -155,16 +155,7 @@ impl BlockWriter {
             .collect();
         let mut b = BlockBuilder::new(&self.dir, meta, symbols, self.segment_size)?;
         for (labels, chunks) in &series {
-            let raw: Vec<RawChunk<'_>> = chunks
-                .iter()
-                .map(|c| RawChunk {
-                    min_time: c.min_time,
-                    max_time: c.max_time,
-                    encoding: Encoding::Xor.as_u8(),
-                    data: c.chunk.bytes(),
-                    samples: c.chunk.num_samples() as u64,
-                })
-                .collect();
+            let raw: Vec<RawChunk<'_>> = chunks.iter().map(RawChunk::from).collect();
             b.add_series(labels, &raw)?;
         }
         b.finish()
@@ -178,6 +169,18 @@ struct RawChunk<'a> {
     encoding: u8,
     data: &'a [u8],
     samples: u64,
+}
+
+impl<'a> From<&'a MemChunk> for RawChunk<'a> {
+    fn from(c: &'a MemChunk) -> Self {
+        RawChunk {
+            min_time: c.min_time,
+            max_time: c.max_time,
+            encoding: Encoding::Xor.as_u8(),
+            data: c.chunk.bytes(),
+            samples: c.chunk.num_samples() as u64,
+        }
+    }
 }
 
 /// Writes a block series by series into `<ulid>.tmp-for-creation`, then renames it into
@@ -425,11 +428,7 @@ impl LeveledCompactor {
                 written.push(u);
             }
             for d in &plan {
-                std::fs::remove_dir_all(d).map_err(|source| Error::Io {
-                    op: "removing",
-                    path: d.clone(),
-                    source,
-                })?;
+                crate::block::delete_block_dir(d)?;
             }
         }
     }
@@ -638,16 +637,7 @@ fn merge_series(
     }
     let samples: Vec<(i64, f64)> = samples.into_iter().collect();
     let chunks = encode_chunks(&samples)?;
-    let raw: Vec<RawChunk<'_>> = chunks
-        .iter()
-        .map(|c| RawChunk {
-            min_time: c.min_time,
-            max_time: c.max_time,
-            encoding: Encoding::Xor.as_u8(),
-            data: c.chunk.bytes(),
-            samples: c.chunk.num_samples() as u64,
-        })
-        .collect();
+    let raw: Vec<RawChunk<'_>> = chunks.iter().map(RawChunk::from).collect();
     builder.add_series(labels, &raw)
 }
 

@@ -188,7 +188,7 @@ fn open_blocks(dir: &Path) -> Result<Vec<Block>> {
         if parents.contains(&b.meta().ulid) {
             let d = b.dir().to_path_buf();
             drop(b);
-            fs::remove_dir_all(&d).map_err(io_err("deleting", &d))?;
+            block::delete_block_dir(&d)?;
         } else {
             keep.push(b);
         }
@@ -431,7 +431,7 @@ impl Db {
             .write()
             .retain(|b| !doomed.iter().any(|d| d == b.dir()));
         for d in doomed {
-            fs::remove_dir_all(&d).map_err(io_err("deleting", &d))?;
+            block::delete_block_dir(&d)?;
         }
         Ok(())
     }
@@ -522,7 +522,7 @@ impl Db {
             let old = b.dir().to_path_buf();
             self.blocks.write().retain(|x| x.dir() != old);
             drop(b);
-            fs::remove_dir_all(&old).map_err(io_err("deleting", &old))?;
+            block::delete_block_dir(&old)?;
         }
         self.reload_blocks()
     }
