@@ -588,11 +588,6 @@ const OUR_EXPECTED: &[(&str, &str, &str)] = &[
         "no expectation in Go's tests",
     ),
     (
-        "empty_scrape_config_action.bad.yml",
-        "relabel configuration for replace action requires 'target_label' value",
-        "model::relabel reads `action: null` as the default action (replace), then rejects the rule for its missing target_label; Go rejects the empty action itself",
-    ),
-    (
         "scrape_config_files.bad.yml",
         "scrape timeout greater than scrape interval",
         "an included file; loaded on its own it fails its timeout check",
