@@ -276,7 +276,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     )?;
     writeln!(
         md,
-        "| query errors (non-200) per run set | {} | {} | |",
+        "| queries answered with an error (all timed runs) | {} | {} | |",
         lat[0].errors, lat[1].errors
     )?;
     writeln!(

@@ -215,6 +215,7 @@ pub(crate) fn run() -> Result<()> {
     );
     let (mut same, mut explained, mut unexplained) = (0usize, 0usize, 0usize);
     let mut formatting = 0usize;
+    let mut both_errors = 0usize;
     let mut unused: Vec<&(String, String)> = known.iter().collect();
     for case in &cases {
         let (sa, ba) = case.run(&ours)?;
@@ -226,6 +227,14 @@ pub(crate) fn run() -> Result<()> {
             if formatting <= 3 {
                 println!("FORMAT {} [{}]: {m}", case.query(), case.kind());
             }
+        }
+        if let (Outcome::Error(ea), Outcome::Error(eb)) = (&a, &b) {
+            both_errors += 1;
+            println!(
+                "ERROR  {} [{}]: both refuse it (ours {ea}, 2.42 {eb})",
+                case.query(),
+                case.kind()
+            );
         }
         let Some(d) = diff(&a, &b) else {
             same += 1;
@@ -251,6 +260,9 @@ pub(crate) fn run() -> Result<()> {
         println!(
             "note: {formatting} case(s) print equal floats differently (a JSON encoding difference, counted by value)"
         );
+    }
+    if both_errors > 0 {
+        println!("note: {both_errors} case(s) are errors on both sides (counted as identical)");
     }
     let total = cases.len();
     println!(

@@ -187,9 +187,13 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = server.child.try_wait()? {
+                let log = std::fs::read_to_string(data.with_extension("log")).unwrap_or_default();
                 bail!(
-                    "{name} exited during startup ({status}); see {}",
-                    data.with_extension("log").display()
+                    "{name} exited during startup ({status}): {}",
+                    log.lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("no output")
                 );
             }
             if let Ok((200, _)) = request(&server.addr, "GET", "/-/ready", None) {
