@@ -11,7 +11,8 @@
 //! - [`relabel`]: relabel configs and [`relabel::process`].
 //! - [`TargetGroup`]: what service discovery hands to scrape and notifier.
 //! - [`value`]: the staleness-marker NaN; [`validation`]: metric and label name rules;
-//!   [`strconv`]: Go-compatible quoting.
+//!   [`strconv`]: Go-compatible quoting and float formatting; [`civil`]: calendar dates
+//!   from day counts.
 //! - [`Timestamp`] (milliseconds since the epoch), [`METRIC_NAME`], and [`Error`].
 //!
 //! ```
@@ -22,6 +23,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod civil;
 mod duration;
 mod error;
 mod labels;

@@ -6,6 +6,7 @@ mod quantile;
 
 use std::collections::HashMap;
 
+use model::civil::civil_from_days;
 use model::{Labels, LabelsBuilder, MatchType};
 
 pub(crate) use quantile::quantile;
@@ -1053,20 +1054,6 @@ fn natsort_less(a: &str, b: &str) -> bool {
         return ca[i] < cb[i];
     }
     false
-}
-
-/// Civil date from days since the epoch (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 fn is_leap(y: i64) -> bool {
