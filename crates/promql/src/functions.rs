@@ -924,12 +924,7 @@ fn label_replace(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix> {
     for s in &mut mat {
         let src_val = s.metric.get(&src).unwrap_or("");
         if let Some(res) = re.expand(src_val, &repl) {
-            let mut b = LabelsBuilder::new(&s.metric);
-            b.set(&dst, &res);
-            s.metric = b.labels();
-            if dst == model::METRIC_NAME {
-                s.drop_name = false;
-            }
+            set_label(s, &dst, &res);
         }
     }
     ev.merge_series_with_same_labelset(mat)
@@ -960,14 +955,20 @@ fn label_join(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix> {
             .map(|n| s.metric.get(n).unwrap_or(""))
             .collect::<Vec<_>>()
             .join(&sep);
-        let mut b = LabelsBuilder::new(&s.metric);
-        b.set(&dst, &joined);
-        s.metric = b.labels();
-        if dst == model::METRIC_NAME {
-            s.drop_name = false;
-        }
+        set_label(s, &dst, &joined);
     }
     ev.merge_series_with_same_labelset(mat)
+}
+
+/// Sets label `name` of `s` to `value` (an empty value deletes it); a metric name set so
+/// is kept, not dropped later.
+fn set_label(s: &mut Series, name: &str, value: &str) {
+    let mut b = LabelsBuilder::new(&s.metric);
+    b.set(name, value);
+    s.metric = b.labels();
+    if name == model::METRIC_NAME {
+        s.drop_name = false;
+    }
 }
 
 /// The labels `absent()` reports: the equality matchers of a selector argument.
