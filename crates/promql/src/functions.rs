@@ -891,11 +891,7 @@ fn timestamp_of_selector(
                 continue;
             }
             out.push(Sample {
-                metric: if delayed {
-                    s.labels.clone()
-                } else {
-                    drop_metadata(&s.labels)
-                },
+                metric: output_labels(delayed, &s.labels),
                 t: p.t,
                 f: p.t as f64 / 1000.0,
                 drop_name: true,
@@ -997,11 +993,7 @@ fn absent_labels(e: &Expr) -> Labels {
 fn simple(ev: &Evaluator<'_>, v: &Vector, out: &mut Vector, f: impl Fn(f64) -> f64) {
     for s in v {
         out.push(Sample {
-            metric: if ev.delayed_name_removal {
-                s.metric.clone()
-            } else {
-                drop_metadata(&s.metric)
-            },
+            metric: output_labels(ev.delayed_name_removal, &s.metric),
             t: s.t,
             f: f(s.f),
             drop_name: true,
@@ -1157,11 +1149,7 @@ fn vector_function(
         "timestamp" => {
             for s in &v[0] {
                 out.push(Sample {
-                    metric: if ev.delayed_name_removal {
-                        s.metric.clone()
-                    } else {
-                        drop_metadata(&s.metric)
-                    },
+                    metric: output_labels(ev.delayed_name_removal, &s.metric),
                     t: s.t,
                     f: s.t as f64 / 1000.0,
                     drop_name: true,
@@ -1273,11 +1261,7 @@ fn vector_function(
                 }
                 let f = bucket_fraction(lower, upper, buckets);
                 out.push(Sample {
-                    metric: if ev.delayed_name_removal {
-                        metric.clone()
-                    } else {
-                        drop_metadata(metric)
-                    },
+                    metric: output_labels(ev.delayed_name_removal, metric),
                     t: ts,
                     f,
                     drop_name: true,
@@ -1384,15 +1368,21 @@ fn histogram_quantile(
         let r = bucket_quantile(q, buckets);
         info_forced_monotonic(ev, metric, &r, c.args[1].pos());
         out.push(Sample {
-            metric: if ev.delayed_name_removal {
-                metric.clone()
-            } else {
-                drop_metadata(metric)
-            },
+            metric: output_labels(ev.delayed_name_removal, metric),
             t: ts,
             f: r.value,
             drop_name: true,
         });
+    }
+}
+
+/// The labels of a function's output sample: the input's, with the metric name and
+/// metadata dropped now unless name removal is delayed (dropped at the end then).
+fn output_labels(delayed_name_removal: bool, l: &Labels) -> Labels {
+    if delayed_name_removal {
+        l.clone()
+    } else {
+        drop_metadata(l)
     }
 }
 
@@ -1479,11 +1469,7 @@ fn histogram_quantiles(
             let mut b = buckets.clone();
             let r = bucket_quantile(q, &mut b);
             info_forced_monotonic(ev, metric, &r, c.args[0].pos());
-            let base = if ev.delayed_name_removal {
-                metric.clone()
-            } else {
-                drop_metadata(metric)
-            };
+            let base = output_labels(ev.delayed_name_removal, metric);
             let mut lb = LabelsBuilder::new(&base);
             lb.set(&label, &qs);
             out.push(Sample {
