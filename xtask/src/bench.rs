@@ -29,17 +29,24 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Runs every case once to warm up, then `runs` times, alternating servers per case.
-fn latencies(cases: &[Case], servers: &[&Server], runs: usize) -> Result<Vec<Latency>> {
+/// Returns the latency summary per server and each case's median per server.
+fn latencies(
+    cases: &[Case],
+    servers: &[&Server],
+    runs: usize,
+) -> Result<(Vec<Latency>, Vec<Vec<Duration>>)> {
     let mut all: Vec<Vec<Duration>> = vec![Vec::new(); servers.len()];
+    let mut per_case: Vec<Vec<Vec<Duration>>> = vec![vec![Vec::new(); servers.len()]; cases.len()];
     let mut errors = vec![0; servers.len()];
     for round in 0..=runs {
-        for case in cases {
+        for (c, case) in cases.iter().enumerate() {
             for (k, s) in servers.iter().enumerate() {
                 let t0 = Instant::now();
                 let (status, _) = case.run(s)?;
                 let took = t0.elapsed();
                 if round > 0 {
                     all[k].push(took);
+                    per_case[c][k].push(took);
                     if status != 200 {
                         errors[k] += 1;
                     }
@@ -47,7 +54,19 @@ fn latencies(cases: &[Case], servers: &[&Server], runs: usize) -> Result<Vec<Lat
             }
         }
     }
-    Ok(all
+    let medians = per_case
+        .into_iter()
+        .map(|per_server| {
+            per_server
+                .into_iter()
+                .map(|mut v| {
+                    v.sort();
+                    percentile(&v, 0.5)
+                })
+                .collect()
+        })
+        .collect();
+    let summary = all
         .into_iter()
         .zip(errors)
         .map(|(mut v, errors)| {
@@ -58,7 +77,8 @@ fn latencies(cases: &[Case], servers: &[&Server], runs: usize) -> Result<Vec<Lat
                 errors,
             }
         })
-        .collect())
+        .collect();
+    Ok((summary, medians))
 }
 
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
@@ -95,8 +115,9 @@ fn encode_series(labels: &[(&str, &str)], t: i64, v: f64) -> Vec<u8> {
 }
 
 /// Pushes RW_SERIES x RW_SAMPLES samples (15s apart, ending now) to `server`'s
-/// `/api/v1/write` from RW_SENDERS threads; returns samples per second.
-fn ingest(server: &Server) -> Result<f64> {
+/// `/api/v1/write` from RW_SENDERS threads; returns samples per second and how many
+/// samples a query then counts.
+fn ingest(server: &Server) -> Result<(f64, u64)> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .context("clock before 1970")?
@@ -167,7 +188,26 @@ fn ingest(server: &Server) -> Result<f64> {
         }
         Ok(())
     })?;
-    Ok((RW_SERIES * RW_SAMPLES) as f64 / t0.elapsed().as_secs_f64())
+    let rate = (RW_SERIES * RW_SAMPLES) as f64 / t0.elapsed().as_secs_f64();
+    Ok((rate, stored_samples(server, now)?))
+}
+
+/// How many of the pushed samples a query sees (so that a server that answers 204 and drops
+/// the data cannot win).
+fn stored_samples(server: &Server, now: i64) -> Result<u64> {
+    let (status, body) = server.post_form(
+        "/api/v1/query",
+        &[
+            ("query", "sum(count_over_time({job=\"loadgen\"}[3h]))"),
+            ("time", &servers::api_time(now + 1_000)),
+        ],
+    )?;
+    let v: serde_json::Value = serde_json::from_slice(&body)
+        .with_context(|| format!("counting stored samples: HTTP {status}"))?;
+    Ok(v["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64)
 }
 
 fn mib(b: u64) -> String {
@@ -220,7 +260,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "== bench: {} cases x {runs} runs (+1 warm-up) on each server",
         cases.len()
     );
-    let lat = latencies(&cases, &[&ours, &upstream], runs)?;
+    let (lat, medians) = latencies(&cases, &[&ours, &upstream], runs)?;
     let rss_after = [ours.rss_bytes()?, upstream.rss_bytes()?];
     drop(ours);
     drop(upstream);
@@ -298,17 +338,45 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "| block bytes/sample (same block) | {0:.3} | {0:.3} | 1.00x |",
         block_bytes as f64 / samples.max(1) as f64
     )?;
+    let (up_rate, up_stored) = ingest_upstream;
     match &ingest_ours {
-        Ok(r) => writeln!(
-            md,
-            "| remote-write ingest | {r:.0} samples/s | {ingest_upstream:.0} samples/s | {} |",
-            ratio(*r, ingest_upstream)
-        )?,
+        Ok((r, stored)) => {
+            writeln!(
+                md,
+                "| remote-write ingest ({RW_SERIES} series x {RW_SAMPLES} samples, {RW_SENDERS} senders) | {r:.0} samples/s | {up_rate:.0} samples/s | {} |",
+                ratio(*r, up_rate)
+            )?;
+            writeln!(
+                md,
+                "| samples queryable after the push (of {}) | {stored} | {up_stored} | |",
+                RW_SERIES * RW_SAMPLES
+            )?;
+        }
         Err(e) => writeln!(
             md,
-            "| remote-write ingest | not available | {ingest_upstream:.0} samples/s | - |\n\nOurs: remote write not available: {}",
+            "| remote-write ingest | not available | {up_rate:.0} samples/s | - |\n\nOurs: remote write not available: {}",
             e.lines().next().unwrap_or("")
         )?,
+    }
+    writeln!(
+        md,
+        "\nSlowest cases relative to 2.42 (median of the timed runs; ours / 2.42):\n"
+    )?;
+    writeln!(md, "| case | ours | 2.42 | ratio |")?;
+    writeln!(md, "| --- | --- | --- | --- |")?;
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    let rel = |i: usize| medians[i][0].as_secs_f64() / medians[i][1].as_secs_f64().max(1e-6);
+    order.sort_by(|&a, &b| rel(b).total_cmp(&rel(a)));
+    for &i in order.iter().take(10) {
+        writeln!(
+            md,
+            "| `{}` {} | {} | {} | {:.2}x |",
+            cases[i].query().replace('|', "\\|"),
+            cases[i].kind(),
+            ms(medians[i][0]),
+            ms(medians[i][1]),
+            rel(i)
+        )?;
     }
     print!("{md}");
     let dir = workspace_root().join("target/bench");
