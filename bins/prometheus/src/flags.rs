@@ -162,9 +162,9 @@ pub(crate) struct Flags {
     #[arg(long = "enable-feature", value_delimiter = ',')]
     enable_feature: Vec<String>,
 
-    /// Belongs to remote storage, which this server does not have yet.
-    #[arg(long = "storage.remote.flush-deadline", hide = true)]
-    remote_flush_deadline: Option<String>,
+    /// How long to wait flushing sample on shutdown or config reload.
+    #[arg(long = "storage.remote.flush-deadline", default_value = "1m")]
+    remote_flush_deadline: String,
 
     /// Belongs to remote read, which this server does not have yet.
     #[arg(long = "storage.remote.read-sample-limit", hide = true)]
@@ -297,6 +297,10 @@ pub(crate) struct Settings {
     pub(crate) global_url: web::GlobalUrlOptions,
     pub(crate) enable_lifecycle: bool,
     pub(crate) enable_admin_api: bool,
+    /// `--web.enable-remote-write-receiver`.
+    pub(crate) enable_remote_write_receiver: bool,
+    /// `--storage.remote.flush-deadline`: how long queues may flush on shutdown or reload.
+    pub(crate) remote_flush_deadline: std::time::Duration,
     pub(crate) tsdb_path: PathBuf,
     pub(crate) tsdb: tsdb::db::Options,
     /// The retention as `/api/v1/status/runtimeinfo` shows it.
@@ -364,19 +368,9 @@ impl Flags {
                 self.web_config_file
             );
         }
-        if self.enable_remote_write_receiver {
-            bail!(
-                "--web.enable-remote-write-receiver: the remote write receiver is not available yet in this server"
-            );
-        }
         // Flags of features this server does not have yet: refuse them by name rather than
         // ignore them.
         let unbuilt: &[(&str, &Option<String>, &str)] = &[
-            (
-                "storage.remote.flush-deadline",
-                &self.remote_flush_deadline,
-                "remote storage",
-            ),
             (
                 "storage.remote.read-sample-limit",
                 &self.remote_read_sample_limit,
@@ -608,6 +602,8 @@ impl Flags {
             LogFormat::Logfmt
         };
 
+        let remote_flush_deadline =
+            duration_flag("storage.remote.flush-deadline", &self.remote_flush_deadline)?.to_std();
         let flag_values = self.values();
         Ok(Settings {
             config_file: self.config_file,
@@ -619,6 +615,8 @@ impl Flags {
             global_url,
             enable_lifecycle: self.enable_lifecycle,
             enable_admin_api: self.enable_admin_api,
+            enable_remote_write_receiver: self.enable_remote_write_receiver,
+            remote_flush_deadline,
             tsdb_path: self.tsdb_path,
             tsdb,
             retention_text,
@@ -707,6 +705,10 @@ impl Flags {
             ),
             ("agent", b(self.agent)),
             ("query.timeout", self.query_timeout.clone()),
+            (
+                "storage.remote.flush-deadline",
+                self.remote_flush_deadline.clone(),
+            ),
             ("query.max-samples", self.query_max_samples.to_string()),
             (
                 "query.max-concurrency",
@@ -853,10 +855,6 @@ mod tests {
         let cases = [
             (vec!["--agent"], "--agent"),
             (vec!["--web.config.file=web.yml"], "--web.config.file"),
-            (
-                vec!["--web.enable-remote-write-receiver"],
-                "--web.enable-remote-write-receiver",
-            ),
             (
                 vec!["--enable-feature=exemplar-storage"],
                 "--enable-feature=exemplar-storage",

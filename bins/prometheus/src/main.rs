@@ -10,19 +10,24 @@
 //! What runs so far: service discovery (`static_configs`, `file_sd_configs`) and scraping
 //! into the TSDB (`--storage.tsdb.path`, which may be a data directory a real Prometheus
 //! wrote), the HTTP API v1 (queries, series, labels, targets, metadata, status, TSDB admin),
-//! `/federate`, the readiness and lifecycle endpoints, `/metrics`, and configuration loading
-//! and reloading (SIGHUP, `/-/reload`). Rules, alerting, remote storage and the web UI are
-//! not built yet: `rule_files` and `alerting` are loaded and validated but not evaluated or
-//! used, and the API endpoints of those features answer `501` with an `unavailable` error.
-//! Flags of features that do not exist yet (`--agent`, `--web.config.file`,
-//! `--web.enable-remote-write-receiver`, `--rules.*`, `--alertmanager.*`, most
-//! `--enable-feature` values) stop the start-up with an error naming the flag.
+//! `/federate`, the readiness and lifecycle endpoints, `/metrics`, configuration loading
+//! and reloading (SIGHUP, `/-/reload`), remote write (`remote_write`: one queue fed by a
+//! WAL watcher per entry, http only), the remote write receiver
+//! (`--web.enable-remote-write-receiver`), remote read (`/api/v1/read`, and `remote_read`
+//! endpoints merged into queries). Rules, alerting and the web UI are not built yet:
+//! `rule_files` and `alerting` are loaded and validated but not evaluated or used, and the
+//! API endpoints of those features answer `501` with an `unavailable` error. Flags of
+//! features that do not exist yet (`--agent`, `--web.config.file`, `--rules.*`,
+//! `--alertmanager.*`, most `--enable-feature` values) stop the start-up with an error
+//! naming the flag.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod flags;
 mod logging;
 mod ready;
 mod reload;
+mod remote;
+mod remote_wal;
 mod server;
 
 use std::process::ExitCode;

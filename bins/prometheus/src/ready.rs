@@ -27,6 +27,11 @@ impl ReadyStorage {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
+    /// The open TSDB's earliest sample time (`None`: not open, or empty).
+    pub(crate) fn start_time(&self) -> Option<i64> {
+        self.get().and_then(|db| db.start_time())
+    }
+
     fn get(&self) -> Option<Arc<tsdb::db::Db>> {
         self.db
             .read()

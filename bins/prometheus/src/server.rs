@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::flags::Settings;
 use crate::ready::ReadyStorage;
 use crate::reload::{Reloader, reload_config};
+use crate::remote::RemoteStorage;
 
 /// How often the TSDB compacts the head and applies retention (Prometheus: every minute).
 const COMPACTION_INTERVAL: Duration = Duration::from_secs(60);
@@ -87,9 +88,16 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let discovery = discovery::Manager::new(discovery::Options::default());
     let scrape_targets = discovery.subscribe();
     let scraper = scrape::Manager::new(storage.clone(), settings.scrape.clone());
+    // Remote write queues (fed from the TSDB's WAL) and remote read endpoints; queries go
+    // through it (the local TSDB merged with remote reads), appends go to the TSDB.
+    let remote = Arc::new(RemoteStorage::new(
+        &settings.tsdb_path,
+        storage.clone(),
+        settings.remote_flush_deadline,
+    ));
 
     let handler = web::Handler::new(web::Options {
-        queryable: storage.clone(),
+        queryable: remote.clone(),
         engine,
         status: status.clone(),
         tsdb_stats: Some(storage.clone()),
@@ -105,11 +113,26 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         storage_retention: settings.retention_text.clone(),
         quit: quit.clone(),
         reload: reload_tx,
+        remote_write_receiver: settings
+            .enable_remote_write_receiver
+            .then(|| -> Arc<dyn storage::Appendable> { storage.clone() }),
+        remote_read_queryable: Some(storage.clone()),
+        metrics_hook: Some({
+            let remote = remote.clone();
+            Arc::new(move |out: &mut String| remote.write_metrics(out))
+        }),
     });
 
     // Reloaders, applied in this order on every (re)load, as in Prometheus. Rules and the
     // notifier join when they exist.
     let reloaders: Arc<Vec<Reloader>> = Arc::new(vec![
+        Reloader {
+            name: "remote_storage",
+            reload: Box::new({
+                let remote = remote.clone();
+                move |cfg| remote.apply_config(cfg)
+            }),
+        },
         Reloader {
             name: "web_handler",
             // The handler reads the configuration from `status`, which `reload_config`
@@ -280,11 +303,12 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let closed = CancellationToken::new();
         let (interrupt_stop, interrupt_closed) = (stop.clone(), closed.clone());
-        let (dir, opts, storage, db_open) = (
+        let (dir, opts, storage, db_open, remote) = (
             settings.tsdb_path.clone(),
             settings.tsdb.clone(),
             storage.clone(),
             db_open.clone(),
+            remote.clone(),
         );
         group.add(
             "TSDB",
@@ -303,6 +327,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                 db_open.cancel();
                 stop.cancelled().await;
 
+                // As Prometheus's fanout close: remote storage (WAL watchers, then queue
+                // flushes) stops before the TSDB closes; scraping stopped earlier.
+                remote.close().await;
                 storage.clear();
                 let result = tokio::task::spawn_blocking(move || {
                     let errors = compactor.stop();

@@ -100,7 +100,6 @@ const NOT_YET: &[(&str, &str, &str)] = &[
         "/api/v1/notifications/live",
         "notifications",
     ),
-    ("/read", "/api/v1/read", "remote read"),
     (
         "/otlp/v1/metrics",
         "/api/v1/otlp/v1/metrics",
@@ -131,6 +130,7 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
         "/metadata" => (&[Method::GET], "/api/v1/metadata"),
         "/scrape_pools" => (&[Method::GET], "/api/v1/scrape_pools"),
         "/write" => (&[Method::POST], "/api/v1/write"),
+        "/read" => (&[Method::POST], "/api/v1/read"),
         "/admin/tsdb/delete_series" => (
             &[Method::POST, Method::PUT],
             "/api/v1/admin/tsdb/delete_series",
@@ -144,9 +144,7 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
             (&[Method::GET], "/api/v1/label/:name/values")
         }
         p => match NOT_YET.iter().find(|(path, _, _)| *path == p) {
-            Some((_, label, _)) if p == "/read" || p.starts_with("/otlp") => {
-                (&[Method::POST], label)
-            }
+            Some((_, label, _)) if p.starts_with("/otlp") => (&[Method::POST], label),
             Some((_, label, _)) => (&get_post, label),
             None => return Route::NotFound,
         },

@@ -92,6 +92,10 @@ pub trait TsdbAdmin: Send + Sync {
 /// A `/-/reload` request: the reload handler answers on the channel with the outcome.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
+/// Appends more samples to `/metrics`, in the text exposition format (for example the
+/// remote-write queues' `prometheus_remote_storage_*` metrics, which the binary owns).
+pub type MetricsHook = Arc<dyn Fn(&mut String) + Send + Sync>;
+
 /// Everything the handler reads from the rest of the server.
 pub struct Options {
     /// The storage queries and metadata requests read.
@@ -128,6 +132,14 @@ pub struct Options {
     pub quit: CancellationToken,
     /// Where `/-/reload` sends its requests.
     pub reload: mpsc::Sender<ReloadRequest>,
+    /// `--web.enable-remote-write-receiver`: the storage `/api/v1/write` appends to (`None`:
+    /// the receiver is off and the endpoint answers 404, as in Prometheus).
+    pub remote_write_receiver: Option<Arc<dyn storage::Appendable>>,
+    /// The storage `/api/v1/read` serves: the local TSDB, without remote-read endpoints
+    /// (`None`: `queryable`).
+    pub remote_read_queryable: Option<Arc<dyn storage::Queryable>>,
+    /// Appends more samples to `/metrics`.
+    pub metrics_hook: Option<MetricsHook>,
 }
 
 impl std::fmt::Debug for Options {
@@ -317,7 +329,10 @@ impl Handler {
         if let Some(label) = label {
             self.inner.http.observe(label, resp.status().as_u16());
         }
-        if gzip_ok && resp.status() != StatusCode::NO_CONTENT {
+        if gzip_ok
+            && resp.status() != StatusCode::NO_CONTENT
+            && !resp.headers().contains_key(header::CONTENT_ENCODING)
+        {
             let body = resp.body().clone();
             let bytes = body
                 .collect()
@@ -371,11 +386,14 @@ impl Handler {
                 (Some("/-/quit"), self.quit())
             }
             Page::Metrics if head_or_get => {
-                let body = metrics::render(
+                let mut body = metrics::render(
                     &self.inner.opts.build_info,
                     &self.inner.opts.status,
                     &self.inner.http,
                 );
+                if let Some(hook) = &self.inner.opts.metrics_hook {
+                    hook(&mut body);
+                }
                 let mut resp = text(StatusCode::OK, body);
                 resp.headers_mut().insert(
                     header::CONTENT_TYPE,
@@ -419,16 +437,11 @@ impl Handler {
                     if let Some(resp) = not_ready(ready) {
                         return (Some(label), resp);
                     }
-                    if label == "/api/v1/write" {
-                        // As Prometheus without --web.enable-remote-write-receiver (the only
-                        // way this server runs so far).
-                        return (
-                            Some(label),
-                            text(
-                                StatusCode::NOT_FOUND,
-                                "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n",
-                            ),
-                        );
+                    if method == Method::POST && label == "/api/v1/write" {
+                        return (Some(label), self.remote_write(req).await);
+                    }
+                    if method == Method::POST && label == "/api/v1/read" {
+                        return (Some(label), self.remote_read(req).await);
                     }
                     let origin = req.headers().get(header::ORIGIN).cloned();
                     let mut resp = match read_form(req).await {
@@ -452,6 +465,107 @@ impl Handler {
             Page::Reload | Page::Quit | Page::NotFound => {
                 (None, text(StatusCode::NOT_FOUND, "404 page not found\n"))
             }
+        }
+    }
+
+    /// `/api/v1/write`: decodes a snappy-compressed remote-write 1.0 request and appends it,
+    /// answering as Prometheus: 204, 400 for bad data (what could be appended is committed),
+    /// 503 while the storage is not ready, 500 otherwise; errors as plain text.
+    async fn remote_write<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body + Send,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let Some(db) = self.inner.opts.remote_write_receiver.clone() else {
+            return text(
+                StatusCode::NOT_FOUND,
+                "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n",
+            );
+        };
+        let body = match read_body(req.into_body()).await {
+            Ok(body) => body,
+            Err(msg) => return text(StatusCode::BAD_REQUEST, msg),
+        };
+        let outcome = tokio::task::spawn_blocking(move || {
+            let res = storage::remote::decode_write_request(&body)
+                .and_then(|req| storage::remote::append_write_request(&req, db.as_ref()));
+            (
+                storage::remote::write_response_status(&res),
+                res.err().map(|e| e.to_string()),
+            )
+        })
+        .await;
+        match outcome {
+            Ok((code, None)) => {
+                let mut resp = Response::new(Full::new(Bytes::new()));
+                *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::NO_CONTENT);
+                resp
+            }
+            Ok((code, Some(msg))) => {
+                tracing::error!(err = %msg, "Error appending remote write");
+                text(
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    format!("{msg}\n"),
+                )
+            }
+            Err(err) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("remote write task failed: {err}\n"),
+            ),
+        }
+    }
+
+    /// `/api/v1/read`: answers a snappy-compressed remote-read request from the local storage
+    /// (SAMPLES responses only), adding the configured external labels.
+    async fn remote_read<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body + Send,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let opts = &self.inner.opts;
+        let db = opts
+            .remote_read_queryable
+            .clone()
+            .unwrap_or_else(|| opts.queryable.clone());
+        let external_labels = opts.status.config().map_or_else(model::Labels::empty, |c| {
+            model::Labels::from_pairs(
+                c.global
+                    .external_labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+        });
+        let body = match read_body(req.into_body()).await {
+            Ok(body) => body,
+            Err(msg) => return text(StatusCode::BAD_REQUEST, msg),
+        };
+        let outcome = tokio::task::spawn_blocking(move || {
+            storage::remote::decode_read_request(&body)
+                .and_then(|req| storage::remote::serve_read(&req, db.as_ref(), &external_labels))
+                .map(|resp| storage::remote::encode_read_response(&resp))
+        })
+        .await;
+        match outcome {
+            Ok(Ok(encoded)) => {
+                let mut resp = Response::new(Full::new(Bytes::from(encoded)));
+                let h = resp.headers_mut();
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-protobuf"),
+                );
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("snappy"));
+                resp
+            }
+            Ok(Err(err @ storage::Error::InvalidRemoteRequest { .. })) => {
+                text(StatusCode::BAD_REQUEST, format!("{err}\n"))
+            }
+            Ok(Err(err)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")),
+            Err(err) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("remote read task failed: {err}\n"),
+            ),
         }
     }
 
@@ -537,6 +651,23 @@ fn set_cors(
             }
         }
     }
+}
+
+/// The largest remote write or read body accepted (compressed).
+const MAX_REMOTE_BODY_BYTES: usize = 32 << 20;
+
+/// Reads a remote-storage request body, at most [`MAX_REMOTE_BODY_BYTES`].
+async fn read_body<B>(body: B) -> Result<Bytes, String>
+where
+    B: hyper::body::Body + Send,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    Limited::new(body, MAX_REMOTE_BODY_BYTES)
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .map_err(|e| format!("reading the request body: {e}\n"))
 }
 
 /// The request's form values: a form-encoded body first, then the URL query.

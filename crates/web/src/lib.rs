@@ -19,7 +19,7 @@
 //! - [`ApiError`] / [`ErrorType`] and the crate's [`Error`].
 //!
 //! Endpoints of features the server does not have yet (rules, alerts, metadata,
-//! exemplars, TSDB snapshots, remote read) answer
+//! exemplars, TSDB snapshots) answer
 //! `501 {"status":"error","errorType":"unavailable","error":"... is not available yet ..."}`
 //! instead of made-up data.
 //!
@@ -54,6 +54,9 @@
 //!     storage_retention: "15d".into(),
 //!     quit: Default::default(),
 //!     reload,
+//!     remote_write_receiver: None,
+//!     remote_read_queryable: None,
+//!     metrics_hook: None,
 //! });
 //! let req = http::Request::get("/api/v1/query?query=up&time=2")
 //!     .body(http_body_util::Empty::<bytes::Bytes>::new())
@@ -80,7 +83,9 @@ mod timefmt;
 
 pub use api::GlobalUrlOptions;
 pub use error::{ApiError, Error, ErrorType, Result};
-pub use handler::{BuildInfo, Handler, Options, ReloadRequest, TsdbAdmin, TsdbStats, TsdbStatus};
+pub use handler::{
+    BuildInfo, Handler, MetricsHook, Options, ReloadRequest, TsdbAdmin, TsdbStats, TsdbStatus,
+};
 pub use json::{format_float, write_query_data, write_timestamp};
 pub use server::{ServeOptions, listen, serve};
 pub use status::{Readiness, Status};

@@ -64,7 +64,7 @@ fn server_with(lifecycle: bool, admin: bool, offset_ms: i64, extra_global: &str)
     let (reload, reloads) = mpsc::channel(1);
     let quit = CancellationToken::new();
     let handler = Handler::new(Options {
-        queryable: db,
+        queryable: db.clone(),
         engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
         status,
         tsdb_stats: Some(Arc::new(FixedStats)),
@@ -92,6 +92,9 @@ fn server_with(lifecycle: bool, admin: bool, offset_ms: i64, extra_global: &str)
         storage_retention: "15d".into(),
         quit: quit.clone(),
         reload,
+        remote_write_receiver: Some(db.clone()),
+        remote_read_queryable: None,
+        metrics_hook: None,
     });
     Server {
         handler,
@@ -421,6 +424,9 @@ async fn a_storage_that_is_not_ready_is_unavailable() {
         storage_retention: String::new(),
         quit: CancellationToken::new(),
         reload,
+        remote_write_receiver: None,
+        remote_read_queryable: None,
+        metrics_hook: None,
     });
     for uri in ["/prom/api/v1/query?query=up", "/prom/api/v1/labels"] {
         let a = get(&handler, uri).await;
@@ -758,4 +764,156 @@ async fn self_metrics_count_requests() {
         a.body
             .contains("# TYPE process_resident_memory_bytes gauge\n")
     );
+}
+
+/// Posts a binary body and returns the status, headers and raw body.
+async fn post_bytes(
+    handler: &Handler,
+    uri: &str,
+    body: Vec<u8>,
+) -> (StatusCode, http::HeaderMap, Bytes) {
+    // Accepting gzip: the snappy-encoded read response must not be gzipped again.
+    let accept = if uri.ends_with("/read") {
+        "gzip"
+    } else {
+        "identity"
+    };
+    let req = Request::post(uri)
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("Accept-Encoding", accept)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let resp = handler.handle(req).await;
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    (
+        status,
+        headers,
+        resp.into_body().collect().await.unwrap().to_bytes(),
+    )
+}
+
+#[tokio::test]
+async fn remote_write_appends_and_remote_read_serves_the_samples() {
+    let s = server(false);
+    let write = prompb::WriteRequest {
+        timeseries: vec![prompb::TimeSeries {
+            labels: vec![
+                prompb::Label {
+                    name: "__name__".into(),
+                    value: "pushed".into(),
+                },
+                prompb::Label {
+                    name: "job".into(),
+                    value: "rw".into(),
+                },
+            ],
+            samples: vec![
+                prompb::Sample {
+                    value: 5.0,
+                    timestamp: 3_000,
+                },
+                prompb::Sample {
+                    value: 6.0,
+                    timestamp: 4_000,
+                },
+            ],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let body = storage::remote::encode_write_request(&write);
+    let (status, _, answer) = post_bytes(&s.handler, "/api/v1/write", body).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer:?}");
+    let a = get(&s.handler, "/api/v1/query?query=pushed&time=4").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"pushed","job":"rw"},"value":[4,"6"]}]}}"#
+    );
+
+    // Not snappy: bad data.
+    let (status, _, answer) = post_bytes(&s.handler, "/api/v1/write", b"garbage".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer:?}");
+    assert!(
+        String::from_utf8_lossy(&answer).contains("snappy"),
+        "{answer:?}"
+    );
+
+    let read = prompb::ReadRequest {
+        queries: vec![prompb::Query {
+            start_timestamp_ms: 0,
+            end_timestamp_ms: 10_000,
+            matchers: vec![prompb::LabelMatcher {
+                r#type: prompb::label_matcher::Type::Eq as i32,
+                name: "__name__".into(),
+                value: "pushed".into(),
+            }],
+            hints: None,
+        }],
+        accepted_response_types: vec![],
+    };
+    let (status, headers, answer) = post_bytes(
+        &s.handler,
+        "/api/v1/read",
+        storage::remote::encode_snappy(&prompb::Message::encode_to_vec(&read)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer:?}");
+    assert_eq!(headers["content-encoding"], "snappy");
+    assert_eq!(headers["content-type"], "application/x-protobuf");
+    let raw = storage::remote::decode_snappy(&answer, "read response").unwrap();
+    let resp = <prompb::ReadResponse as prompb::Message>::decode(raw.as_slice()).unwrap();
+    let series = &resp.results[0].timeseries;
+    assert_eq!(series.len(), 1);
+    let values: Vec<(i64, f64)> = series[0]
+        .samples
+        .iter()
+        .map(|s| (s.timestamp, s.value))
+        .collect();
+    assert_eq!(values, [(3_000, 5.0), (4_000, 6.0)]);
+
+    let (status, _, answer) = post_bytes(&s.handler, "/api/v1/read", b"garbage".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer.starts_with(b"\x1f\x8b"),
+        "errors are gzipped as usual"
+    );
+}
+
+#[tokio::test]
+async fn remote_write_without_the_receiver_is_not_found() {
+    let status = Arc::new(Status::new(SystemTime::now()));
+    status.set_readiness(Readiness::Ready);
+    let (reload, _reloads) = mpsc::channel(1);
+    let handler = Handler::new(Options {
+        queryable: Arc::new(MemStorage::new()),
+        engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
+        status,
+        tsdb_stats: None,
+        tsdb_admin: None,
+        scrape: None,
+        global_url: Default::default(),
+        enable_lifecycle: false,
+        enable_admin_api: false,
+        cors_origin: None,
+        route_prefix: "/".into(),
+        flags: Default::default(),
+        build_info: Default::default(),
+        storage_retention: String::new(),
+        quit: CancellationToken::new(),
+        reload,
+        remote_write_receiver: None,
+        remote_read_queryable: None,
+        metrics_hook: Some(Arc::new(|out: &mut String| {
+            out.push_str("extra_metric 1\n")
+        })),
+    });
+    let (status, _, answer) = post_bytes(&handler, "/api/v1/write", Vec::new()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        answer,
+        "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n"
+    );
+    let a = get(&handler, "/metrics").await;
+    assert!(a.body.ends_with("extra_metric 1\n"), "{}", a.body);
 }

@@ -1,0 +1,506 @@
+//! Remote storage: one remote-write queue and WAL watcher per `remote_write` entry, and the
+//! query storage that adds `remote_read` endpoints to the local TSDB (Prometheus's
+//! `remote.Storage` plus the fanout in front of it).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use model::{Labels, Matcher, Timestamp};
+use storage::remote::{
+    Auth, QueueManager, QueueOptions, ReadOptions, RemoteRead, Watcher, WatcherOptions,
+    WriteOptions,
+};
+use storage::{Appendable, Appender, Fanout, Querier, Queryable, SeriesRef};
+use tokio_util::sync::CancellationToken;
+
+use crate::ready::ReadyStorage;
+use crate::remote_wal::TsdbWalSource;
+
+/// How often a watcher polls the live WAL segment once it has read it to its end.
+const WAL_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// One running remote-write queue and the watcher feeding it.
+struct Writer {
+    /// The configuration it runs with (with the external labels): an unchanged entry keeps
+    /// its queue across reloads.
+    key: (config::RemoteWriteConfig, Labels),
+    queue: QueueManager,
+    stop: CancellationToken,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct State {
+    writers: Vec<Writer>,
+    /// The local storage merged with the `remote_read` endpoints (`None`: none configured).
+    fanout: Option<Fanout>,
+    closed: bool,
+}
+
+/// Remote write and remote read, reconfigured on every (re)load.
+pub(crate) struct RemoteStorage {
+    wal_dir: PathBuf,
+    local: Arc<ReadyStorage>,
+    runtime: tokio::runtime::Handle,
+    flush_deadline: Duration,
+    state: Mutex<State>,
+}
+
+impl RemoteStorage {
+    /// Remote storage reading the WAL of the data directory `tsdb_path`, querying `local`
+    /// first; queues and watchers run on the current runtime.
+    pub(crate) fn new(
+        tsdb_path: &std::path::Path,
+        local: Arc<ReadyStorage>,
+        flush_deadline: Duration,
+    ) -> RemoteStorage {
+        RemoteStorage {
+            wal_dir: tsdb_path.join("wal"),
+            local,
+            runtime: tokio::runtime::Handle::current(),
+            flush_deadline,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Applies `remote_write` and `remote_read` of `cfg`. Must run outside the async
+    /// threads (the reloaders run on the blocking pool): it waits for changed queues to
+    /// flush. An invalid entry fails the whole apply and leaves everything as it was.
+    pub(crate) fn apply_config(&self, cfg: &config::Config) -> anyhow::Result<()> {
+        let external_labels = Labels::from_pairs(
+            cfg.global
+                .external_labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        // Everything is validated (and every queue built) before anything changes.
+        let mut new_writes = Vec::with_capacity(cfg.remote_write.len());
+        for rw in &cfg.remote_write {
+            let key = (rw.clone(), external_labels.clone());
+            let queue = QueueManager::new(write_options(rw, &external_labels)?)
+                .with_context(|| format!("remote_write {}", url_of(rw.url.as_ref())))?;
+            new_writes.push((key, queue));
+        }
+        let mut secondaries: Vec<Arc<dyn storage::Storage>> = Vec::new();
+        for rr in &cfg.remote_read {
+            let client = RemoteRead::new(read_options(rr, &external_labels)?)
+                .with_context(|| format!("remote_read {}", url_of(rr.url.as_ref())))?;
+            secondaries.push(Arc::new(ReadEndpoint {
+                client,
+                read_recent: rr.read_recent,
+                local: self.local.clone(),
+            }));
+        }
+
+        // Reloads are serialized by the reload handler; the lock is only held briefly so
+        // that /metrics and queries never wait for a queue to flush.
+        let mut old = {
+            let mut state = self.state();
+            if state.closed {
+                bail!("remote storage is closed");
+            }
+            std::mem::take(&mut state.writers)
+        };
+        let mut writers = Vec::with_capacity(new_writes.len());
+        for (key, queue) in new_writes {
+            // An unchanged entry keeps its running queue (the new one never started).
+            if let Some(i) = old.iter().position(|w| w.key == key) {
+                writers.push(old.swap_remove(i));
+            } else {
+                writers.push(self.start_writer(key, queue));
+            }
+        }
+        {
+            let mut state = self.state();
+            state.writers = writers;
+            state.fanout = (!secondaries.is_empty()).then(|| {
+                let local: Arc<dyn storage::Storage> = self.local.clone();
+                Fanout::new(local, secondaries)
+            });
+        }
+        // Queues whose entry changed or went away flush and stop.
+        self.runtime
+            .block_on(stop_writers(old, self.flush_deadline));
+        Ok(())
+    }
+
+    fn start_writer(
+        &self,
+        key: (config::RemoteWriteConfig, Labels),
+        queue: QueueManager,
+    ) -> Writer {
+        tracing::info!(
+            remote_name = queue.name(),
+            url = queue.url(),
+            "Starting remote write queue"
+        );
+        self.runtime.block_on(queue.start());
+        let watcher = Watcher::new(
+            Box::new(TsdbWalSource::new(&self.wal_dir)),
+            queue.clone(),
+            WatcherOptions {
+                poll_interval: WAL_POLL_INTERVAL,
+                // As Prometheus: a restart does not resend what the WAL already holds.
+                start_timestamp: now_ms(),
+            },
+        );
+        let stop = CancellationToken::new();
+        let name = queue.name().to_owned();
+        let watcher = self.runtime.spawn({
+            let stop = stop.clone();
+            async move {
+                if let Err(err) = watcher.run(stop).await {
+                    tracing::error!(remote_name = %name, err = %err, "WAL watcher stopped");
+                }
+            }
+        });
+        Writer {
+            key,
+            queue,
+            stop,
+            watcher,
+        }
+    }
+
+    /// Stops every watcher and flushes every queue (for at most the flush deadline); later
+    /// reloads are refused. Called by the TSDB actor before the TSDB closes.
+    pub(crate) async fn close(&self) {
+        let writers = {
+            let mut state = self.state();
+            state.closed = true;
+            state.fanout = None;
+            std::mem::take(&mut state.writers)
+        };
+        stop_writers(writers, self.flush_deadline).await;
+    }
+
+    /// The `prometheus_remote_storage_*` samples of every queue, grouped by metric name.
+    pub(crate) fn write_metrics(&self, out: &mut String) {
+        let mut text = String::new();
+        for w in &self.state().writers {
+            w.queue
+                .metrics()
+                .write_text(w.queue.name(), w.queue.url(), &mut text);
+        }
+        let mut lines: Vec<&str> = text.lines().collect();
+        // Stable: each queue's series stay in order within a metric.
+        lines.sort_by_key(|l| l.split('{').next().unwrap_or(l));
+        for l in lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+}
+
+impl Queryable for RemoteStorage {
+    fn querier(&self, mint: Timestamp, maxt: Timestamp) -> storage::Result<Box<dyn Querier>> {
+        let fanout = self.state().fanout.clone();
+        match fanout {
+            Some(f) => f.querier(mint, maxt),
+            None => self.local.querier(mint, maxt),
+        }
+    }
+}
+
+async fn stop_writers(writers: Vec<Writer>, flush_deadline: Duration) {
+    for w in writers {
+        tracing::info!(
+            remote_name = w.queue.name(),
+            url = w.queue.url(),
+            "Stopping remote write queue"
+        );
+        w.stop.cancel();
+        let _ = w.watcher.await;
+        w.queue.stop(flush_deadline).await;
+    }
+}
+
+fn now_ms() -> Timestamp {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn url_of(url: Option<&config::Url>) -> &str {
+    url.map_or("", config::Url::as_str)
+}
+
+/// The endpoint URL, http only (the client has no TLS yet).
+fn http_url(url: Option<&config::Url>, what: &str) -> anyhow::Result<String> {
+    let url = url_of(url);
+    if url.starts_with("https://") {
+        bail!("{what} {url}: https is not supported yet by this server's remote storage client");
+    }
+    if !url.starts_with("http://") {
+        bail!("{what} {url}: only http:// URLs are supported");
+    }
+    Ok(url.to_owned())
+}
+
+/// `basic_auth` or `authorization` of an HTTP client config; other mechanisms are refused.
+fn auth(h: &config::HttpClientConfig, what: &str) -> anyhow::Result<Auth> {
+    if h.oauth2.is_some() {
+        bail!("{what}: oauth2 is not supported yet by this server's remote storage client");
+    }
+    if h.tls_config != config::TlsConfig::default() {
+        bail!("{what}: tls_config is not supported yet by this server's remote storage client");
+    }
+    if let Some(b) = &h.basic_auth {
+        if !b.username_file.is_empty() || !b.password_file.is_empty() {
+            let read = |f: &str| -> anyhow::Result<String> {
+                Ok(std::fs::read_to_string(f)
+                    .with_context(|| format!("{what}: reading {f}"))?
+                    .trim()
+                    .to_owned())
+            };
+            let username = if b.username_file.is_empty() {
+                b.username.clone()
+            } else {
+                read(&b.username_file)?
+            };
+            let password = if b.password_file.is_empty() {
+                b.password.expose().to_owned()
+            } else {
+                read(&b.password_file)?
+            };
+            return Ok(Auth::Basic { username, password });
+        }
+        return Ok(Auth::Basic {
+            username: b.username.clone(),
+            password: b.password.expose().to_owned(),
+        });
+    }
+    if let Some(a) = &h.authorization {
+        let credentials = if a.credentials_file.is_empty() {
+            a.credentials.expose().to_owned()
+        } else {
+            std::fs::read_to_string(&a.credentials_file)
+                .with_context(|| format!("{what}: reading {}", a.credentials_file))?
+                .trim()
+                .to_owned()
+        };
+        let scheme = if a.r#type.is_empty() {
+            "Bearer".to_owned()
+        } else {
+            a.r#type.clone()
+        };
+        return Ok(Auth::Authorization {
+            scheme,
+            credentials,
+        });
+    }
+    Ok(Auth::None)
+}
+
+/// Prometheus names an unnamed queue by a hash of its configuration; this is a short
+/// FNV-1a hash of the URL and the rest of the entry.
+fn default_name(what: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in what.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")[..6].to_owned()
+}
+
+fn headers(h: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    h.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Maps a `remote_write` entry to the queue's options.
+fn write_options(
+    rw: &config::RemoteWriteConfig,
+    external_labels: &Labels,
+) -> anyhow::Result<WriteOptions> {
+    let what = "remote_write";
+    let url = http_url(rw.url.as_ref(), what)?;
+    if rw.protobuf_message != config::remote::WRITE_V1_MESSAGE {
+        bail!(
+            "{what} {url}: protobuf_message {} is not supported yet (only {})",
+            rw.protobuf_message,
+            config::remote::WRITE_V1_MESSAGE
+        );
+    }
+    if rw.sigv4.is_some() || rw.azuread.is_some() || rw.google_iam.is_some() {
+        bail!("{what} {url}: sigv4, azuread and google_iam are not supported yet by this server");
+    }
+    let q = &rw.queue_config;
+    let size = |v: i64| usize::try_from(v).unwrap_or(usize::MAX);
+    Ok(WriteOptions {
+        name: if rw.name.is_empty() {
+            default_name(&format!("{rw:?}"))
+        } else {
+            rw.name.clone()
+        },
+        remote_timeout: rw.remote_timeout.to_std(),
+        headers: headers(&rw.headers),
+        auth: auth(&rw.http_client_config, what)?,
+        write_relabel_configs: rw.write_relabel_configs.clone(),
+        external_labels: external_labels.clone(),
+        queue: QueueOptions {
+            capacity: size(q.capacity),
+            max_shards: size(q.max_shards),
+            min_shards: size(q.min_shards),
+            max_samples_per_send: size(q.max_samples_per_send),
+            batch_send_deadline: q.batch_send_deadline.to_std(),
+            min_backoff: q.min_backoff.to_std(),
+            max_backoff: q.max_backoff.to_std(),
+            retry_on_http_429: q.retry_on_http_429,
+            sample_age_limit: q.sample_age_limit.to_std(),
+            ..QueueOptions::default()
+        },
+        url,
+    })
+}
+
+/// Maps a `remote_read` entry to the client's options.
+fn read_options(
+    rr: &config::RemoteReadConfig,
+    external_labels: &Labels,
+) -> anyhow::Result<ReadOptions> {
+    let what = "remote_read";
+    let url = http_url(rr.url.as_ref(), what)?;
+    Ok(ReadOptions {
+        name: if rr.name.is_empty() {
+            default_name(&format!("{rr:?}"))
+        } else {
+            rr.name.clone()
+        },
+        remote_timeout: rr.remote_timeout.to_std(),
+        headers: headers(&rr.headers),
+        auth: auth(&rr.http_client_config, what)?,
+        required_matchers: headers(&rr.required_matchers),
+        external_labels: external_labels.clone(),
+        filter_external_labels: rr.filter_external_labels,
+        url,
+    })
+}
+
+/// A `remote_read` endpoint as a fanout secondary: read-only, and without `read_recent`
+/// asked only for queries reaching before the local TSDB's first sample (Prometheus's
+/// `PreferLocalStorageFilter`).
+struct ReadEndpoint {
+    client: RemoteRead,
+    read_recent: bool,
+    local: Arc<ReadyStorage>,
+}
+
+impl Queryable for ReadEndpoint {
+    fn querier(&self, mint: Timestamp, maxt: Timestamp) -> storage::Result<Box<dyn Querier>> {
+        if !self.read_recent
+            && let Some(start) = self.local.start_time()
+            && mint > start
+        {
+            return Ok(Box::new(EmptyQuerier));
+        }
+        self.client.querier(mint, maxt)
+    }
+}
+
+impl Appendable for ReadEndpoint {
+    fn appender(&self) -> Box<dyn Appender> {
+        Box::new(ReadOnlyAppender)
+    }
+}
+
+/// The fanout only queries; an append to a read endpoint is an error.
+struct ReadOnlyAppender;
+
+impl Appender for ReadOnlyAppender {
+    fn append(
+        &mut self,
+        _: SeriesRef,
+        _: &Labels,
+        _: Timestamp,
+        _: f64,
+    ) -> storage::Result<SeriesRef> {
+        Err(storage::Error::backend(std::io::Error::other(
+            "remote_read endpoints are read-only",
+        )))
+    }
+    fn commit(self: Box<Self>) -> storage::Result<()> {
+        Ok(())
+    }
+    fn rollback(self: Box<Self>) -> storage::Result<()> {
+        Ok(())
+    }
+}
+
+struct EmptyQuerier;
+
+impl Querier for EmptyQuerier {
+    fn select(
+        &self,
+        _: bool,
+        _: Option<&storage::SelectHints>,
+        _: &[Matcher],
+    ) -> Box<dyn storage::SeriesSet> {
+        Box::new(storage::EmptySeriesSet)
+    }
+    fn label_values(
+        &self,
+        _: &str,
+        _: Option<&storage::LabelHints>,
+        _: &[Matcher],
+    ) -> storage::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    fn label_names(
+        &self,
+        _: Option<&storage::LabelHints>,
+        _: &[Matcher],
+    ) -> storage::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> config::Config {
+        config::Config::load_str(yaml, "").unwrap()
+    }
+
+    #[test]
+    fn write_config_maps_to_queue_options() {
+        let cfg = load(
+            "global:\n  external_labels: {dc: eu}\nremote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    headers: {X-Team: a}\n    authorization: {credentials: tok}\n    queue_config: {max_shards: 3, max_samples_per_send: 7, batch_send_deadline: 2s}\n",
+        );
+        let ext = Labels::from_pairs([("dc", "eu")]);
+        let o = write_options(&cfg.remote_write[0], &ext).unwrap();
+        assert_eq!(o.url, "http://127.0.0.1:1/api/v1/write");
+        assert_eq!(o.name.len(), 6);
+        assert_eq!(o.headers, [("X-Team".to_owned(), "a".to_owned())]);
+        assert_eq!(
+            o.auth,
+            Auth::Authorization {
+                scheme: "Bearer".into(),
+                credentials: "tok".into()
+            }
+        );
+        assert_eq!(o.external_labels, ext);
+        assert_eq!(o.queue.max_shards, 3);
+        assert_eq!(o.queue.max_samples_per_send, 7);
+        assert_eq!(o.queue.batch_send_deadline, Duration::from_secs(2));
+        assert_eq!(o.remote_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn https_is_refused_clearly() {
+        let cfg = load("remote_write:\n  - url: https://example.invalid/write\n");
+        let err = write_options(&cfg.remote_write[0], &Labels::empty()).unwrap_err();
+        assert!(
+            err.to_string().contains("https is not supported yet"),
+            "{err}"
+        );
+    }
+}

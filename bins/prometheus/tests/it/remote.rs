@@ -1,0 +1,240 @@
+//! Remote write and read end to end: our receiver, our queues sending to a second instance of
+//! this server, remote read between the two, and a real Prometheus 2.42 writing into ours.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use prompb::Message as _;
+
+use super::{Prometheus, free_port};
+
+/// Starts this server on `port` with `config` (YAML text) and `extra` flags, and waits until
+/// it is ready.
+fn start_with(dir: &Path, port: u16, config: &str, extra: &[&str]) -> Prometheus {
+    let file = dir.join(format!("prometheus-{port}.yml"));
+    std::fs::write(&file, config).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_prometheus"))
+        .arg(format!("--config.file={}", file.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--storage.tsdb.path={}", data.path().display()))
+        .arg("--scrape.discovery-reload-interval=100ms")
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting prometheus");
+    let mut p = Prometheus {
+        child,
+        port,
+        _data: data,
+    };
+    p.wait_ready();
+    p
+}
+
+/// POSTs a binary body; returns (status, body).
+fn post(port: u16, path: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        body.to_owned(),
+    )
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// Polls `query` on `p` until the answer contains `want`, for at most `limit`.
+fn wait_for(p: &Prometheus, query: &str, want: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (_, body) = p.get(&format!("/api/v1/query?query={query}"));
+        if body.contains(want) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{query} never answered {want} on port {}: {body}",
+            p.port
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn label(name: &str, value: &str) -> prompb::Label {
+    prompb::Label {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+#[test]
+fn receiver_appends_remote_writes_and_remote_read_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = start_with(
+        dir.path(),
+        free_port(),
+        "global:\n  scrape_interval: 1s\n",
+        &["--web.enable-remote-write-receiver"],
+    );
+    let t = now_ms();
+    let req = prompb::WriteRequest {
+        timeseries: vec![prompb::TimeSeries {
+            labels: vec![label("__name__", "pushed_total"), label("job", "e2e")],
+            samples: vec![prompb::Sample {
+                value: 42.0,
+                timestamp: t,
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .unwrap();
+    let (status, answer) = post(receiver.port, "/api/v1/write", &body);
+    assert_eq!(status, 204, "{answer}");
+    let secs = format!("{}.{:03}", t / 1000, t % 1000);
+    let (_, answer) = receiver.get(&format!("/api/v1/query?query=pushed_total&time={secs}"));
+    assert!(
+        answer.contains(r#"{"metric":{"__name__":"pushed_total","job":"e2e"},"value":["#)
+            && answer.contains(r#","42"]}"#),
+        "{answer}"
+    );
+    // Garbage is bad data, as in Prometheus.
+    let (status, _) = post(receiver.port, "/api/v1/write", b"not snappy");
+    assert_eq!(status, 400);
+
+    // A second server reads it back through remote_read (read_recent: its own TSDB is empty).
+    let reader = start_with(
+        dir.path(),
+        free_port(),
+        &format!(
+            "global:\n  scrape_interval: 1s\nremote_read:\n  - url: http://127.0.0.1:{}/api/v1/read\n    read_recent: true\n",
+            receiver.port
+        ),
+        &[],
+    );
+    let (_, answer) = reader.get(&format!("/api/v1/query?query=pushed_total&time={secs}"));
+    assert!(answer.contains(r#","42"]}"#), "{answer}");
+
+    // Without the flag the endpoint is not found, as in Prometheus.
+    let (status, answer) = post(reader.port, "/api/v1/write", &body);
+    assert_eq!(status, 404, "{answer}");
+}
+
+#[test]
+fn remote_write_queue_sends_scraped_samples_to_a_second_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = start_with(
+        dir.path(),
+        free_port(),
+        "global:\n  scrape_interval: 1s\n",
+        &["--web.enable-remote-write-receiver"],
+    );
+    let port = free_port();
+    let mut sender = start_with(
+        dir.path(),
+        port,
+        &format!(
+            "global:\n  scrape_interval: 1s\n  external_labels: {{origin: sender}}\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\nremote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    queue_config: {{batch_send_deadline: 200ms}}\n",
+            receiver.port
+        ),
+        &[],
+    );
+    wait_for(
+        &receiver,
+        "up%7Bjob%3D%22self%22%7D",
+        &format!(
+            r#"{{"metric":{{"__name__":"up","instance":"127.0.0.1:{port}","job":"self","origin":"sender"}},"value":"#
+        ),
+        Duration::from_secs(60),
+    );
+    let (_, metrics) = sender.get("/metrics");
+    assert!(
+        metrics.contains("prometheus_remote_storage_samples_total{remote_name=\""),
+        "{metrics}"
+    );
+    sender.signal("TERM");
+    assert_eq!(sender.wait_exit(Duration::from_secs(30)).code(), Some(0));
+}
+
+#[test]
+fn real_prometheus_remote_writes_into_ours() {
+    let real = Path::new("/usr/bin/prometheus");
+    if !real.exists() {
+        eprintln!("skipping: {} is not installed", real.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ours = start_with(
+        dir.path(),
+        free_port(),
+        "global:\n  scrape_interval: 1s\n",
+        &["--web.enable-remote-write-receiver"],
+    );
+    let port = free_port();
+    let config = dir.path().join("real.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: real\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\nremote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    queue_config: {{batch_send_deadline: 1s}}\n",
+            ours.port
+        ),
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let child = Command::new(real)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--storage.tsdb.path={}", data.path().display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting /usr/bin/prometheus");
+    // Killed on drop like ours.
+    let _real = Prometheus {
+        child,
+        port,
+        _data: data,
+    };
+    wait_for(
+        &ours,
+        "up%7Bjob%3D%22real%22%7D",
+        &format!(
+            r#"{{"metric":{{"__name__":"up","instance":"127.0.0.1:{port}","job":"real"}},"value":"#
+        ),
+        Duration::from_secs(90),
+    );
+    wait_for(
+        &ours,
+        "prometheus_build_info%7Bjob%3D%22real%22%7D",
+        r#""version":"2.42"#,
+        Duration::from_secs(30),
+    );
+}
