@@ -503,4 +503,62 @@ mod tests {
             "{err}"
         );
     }
+
+    /// The metrics of each running queue, by name.
+    fn running(remote: &RemoteStorage) -> Vec<(String, Arc<storage::remote::RemoteWriteMetrics>)> {
+        remote
+            .state()
+            .writers
+            .iter()
+            .map(|w| (w.queue.name().to_owned(), w.queue.metrics()))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reload_restarts_only_changed_queues() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = Arc::new(RemoteStorage::new(
+            dir.path(),
+            Arc::new(ReadyStorage::default()),
+            Duration::from_secs(1),
+        ));
+        let apply = |yaml: &'static str| {
+            let remote = remote.clone();
+            tokio::task::spawn_blocking(move || remote.apply_config(&load(yaml)))
+        };
+        apply("remote_write:\n  - {url: 'http://127.0.0.1:9/a', name: a}\n  - {url: 'http://127.0.0.1:9/b', name: b}\n")
+            .await
+            .unwrap()
+            .unwrap();
+        let before = running(&remote);
+        assert_eq!(before.len(), 2);
+        let mut text = String::new();
+        remote.write_metrics(&mut text);
+        assert!(
+            text.contains("prometheus_remote_storage_shards{remote_name=\"a\",url=\"http://127.0.0.1:9/a\"} 1\n"),
+            "{text}"
+        );
+
+        // b changes, a does not.
+        apply("remote_write:\n  - {url: 'http://127.0.0.1:9/a', name: a}\n  - {url: 'http://127.0.0.1:9/b2', name: b}\n")
+            .await
+            .unwrap()
+            .unwrap();
+        let after = running(&remote);
+        assert!(Arc::ptr_eq(&before[0].1, &after[0].1), "a kept its queue");
+        assert!(!Arc::ptr_eq(&before[1].1, &after[1].1), "b got a new queue");
+
+        // An invalid entry changes nothing.
+        let err = apply("remote_write:\n  - {url: 'https://127.0.0.1:9/a', name: a}\n")
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(err.to_string().contains("https"), "{err}");
+        assert_eq!(running(&remote).len(), 2);
+
+        remote.close().await;
+        assert!(running(&remote).is_empty());
+        let err = apply("global: {}\n").await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("closed"), "{err}");
+    }
 }
