@@ -203,7 +203,7 @@ fn real_prometheus_remote_writes_into_ours() {
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: real\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\nremote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    queue_config: {{batch_send_deadline: 1s}}\n",
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: real\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\nremote_write:\n  - url: http://127.0.0.1:{0}/api/v1/write\n    queue_config: {{batch_send_deadline: 1s}}\nremote_read:\n  - url: http://127.0.0.1:{0}/api/v1/read\n    read_recent: true\n",
             ours.port
         ),
     )
@@ -218,7 +218,7 @@ fn real_prometheus_remote_writes_into_ours() {
         .spawn()
         .expect("starting /usr/bin/prometheus");
     // Killed on drop like ours.
-    let _real = Prometheus {
+    let real = Prometheus {
         child,
         port,
         _data: data,
@@ -235,6 +235,29 @@ fn real_prometheus_remote_writes_into_ours() {
         &ours,
         "prometheus_build_info%7Bjob%3D%22real%22%7D",
         r#""version":"2.42"#,
+        Duration::from_secs(30),
+    );
+
+    // And it reads from ours: a sample only ours holds comes back through its remote_read.
+    let req = prompb::WriteRequest {
+        timeseries: vec![prompb::TimeSeries {
+            labels: vec![label("__name__", "only_in_ours"), label("job", "e2e")],
+            samples: vec![prompb::Sample {
+                value: 7.0,
+                timestamp: now_ms(),
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .unwrap();
+    assert_eq!(post(ours.port, "/api/v1/write", &body).0, 204);
+    wait_for(
+        &real,
+        "only_in_ours",
+        r#"{"metric":{"__name__":"only_in_ours","job":"e2e"},"value":["#,
         Duration::from_secs(30),
     );
 }
