@@ -116,8 +116,8 @@ fn encode_series(labels: &[(&str, &str)], t: i64, v: f64) -> Vec<u8> {
 
 /// Pushes RW_SERIES x RW_SAMPLES samples (15s apart, ending now) to `server`'s
 /// `/api/v1/write` from RW_SENDERS threads; returns samples per second and how many
-/// samples a query then counts.
-fn ingest(server: &Server) -> Result<(f64, u64)> {
+/// samples a query then counts, and the server's RSS after that.
+fn ingest(server: &Server) -> Result<(f64, u64, u64)> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .context("clock before 1970")?
@@ -189,7 +189,7 @@ fn ingest(server: &Server) -> Result<(f64, u64)> {
         Ok(())
     })?;
     let rate = (RW_SERIES * RW_SAMPLES) as f64 / t0.elapsed().as_secs_f64();
-    Ok((rate, stored_samples(server, now)?))
+    Ok((rate, stored_samples(server, now)?, server.rss_bytes()?))
 }
 
 /// How many of the pushed samples a query sees (so that a server that answers 204 and drops
@@ -338,9 +338,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "| block bytes/sample (same block) | {0:.3} | {0:.3} | 1.00x |",
         block_bytes as f64 / samples.max(1) as f64
     )?;
-    let (up_rate, up_stored) = ingest_upstream;
+    let (up_rate, up_stored, up_rss) = ingest_upstream;
     match &ingest_ours {
-        Ok((r, stored)) => {
+        Ok((r, stored, rss)) => {
             writeln!(
                 md,
                 "| remote-write ingest ({RW_SERIES} series x {RW_SAMPLES} samples, {RW_SENDERS} senders) | {r:.0} samples/s | {up_rate:.0} samples/s | {} |",
@@ -350,6 +350,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                 md,
                 "| samples queryable after the push (of {}) | {stored} | {up_stored} | |",
                 RW_SERIES * RW_SAMPLES
+            )?;
+            writeln!(
+                md,
+                "| RSS after the push | {} | {} | {} |",
+                mib(*rss),
+                mib(up_rss),
+                ratio(*rss as f64, up_rss as f64)
             )?;
         }
         Err(e) => writeln!(
