@@ -61,10 +61,11 @@ impl ErrorType {
         match self {
             ErrorType::BadData => StatusCode::BAD_REQUEST,
             ErrorType::Execution => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorType::Timeout | ErrorType::Canceled | ErrorType::Unavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ErrorType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorType::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            // As Prometheus's respondError: nginx's "client closed request".
+            ErrorType::Canceled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            // Prometheus has no case for `unavailable` and falls through to 500.
+            ErrorType::Internal | ErrorType::Unavailable => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorType::NotFound => StatusCode::NOT_FOUND,
             ErrorType::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         }
@@ -146,10 +147,10 @@ mod tests {
             (ErrorType::BadData, 400, "bad_data"),
             (ErrorType::Execution, 422, "execution"),
             (ErrorType::Timeout, 503, "timeout"),
-            (ErrorType::Canceled, 503, "canceled"),
+            (ErrorType::Canceled, 499, "canceled"),
             (ErrorType::Internal, 500, "internal"),
             (ErrorType::NotFound, 404, "not_found"),
-            (ErrorType::Unavailable, 503, "unavailable"),
+            (ErrorType::Unavailable, 500, "unavailable"),
             (ErrorType::NotImplemented, 501, "unavailable"),
         ];
         for (kind, status, name) in cases {
