@@ -73,27 +73,13 @@ pub fn format_float_g(v: f64) -> String {
     if let Some(s) = special_float(v) {
         return s.to_owned();
     }
-    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e6", "-5e-7", "0e0".
-    let e = format!("{v:e}");
-    let (mantissa, exp) = e.split_once('e').expect("{:e} always has an exponent");
-    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
-    let (neg, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (neg, digits, exp) = shortest_digits(v);
     let mut out = String::new();
     if neg {
         out.push('-');
     }
     if !(-4..6).contains(&exp) {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        let sign = if exp < 0 { '-' } else { '+' };
-        let _ = write!(out, "e{sign}{:02}", exp.abs());
+        push_exponent_form(&mut out, &digits, exp);
     } else {
         // Places the decimal point in `digits` (d.ddd x 10^exp).
         let nd = digits.len() as i32;
@@ -107,6 +93,68 @@ pub fn format_float_g(v: f64) -> String {
         }
     }
     out
+}
+
+/// Formats `v` as Go's `strconv.FormatFloat(v, 'e', -1, 64)`: the shortest round-trip
+/// digits in exponent form with a signed, at least two-digit exponent.
+///
+/// ```
+/// assert_eq!(model::strconv::format_float_e(2.914021735196043e-08), "2.914021735196043e-08");
+/// assert_eq!(model::strconv::format_float_e(1e21), "1e+21");
+/// ```
+pub fn format_float_e(v: f64) -> String {
+    if let Some(s) = special_float(v) {
+        return s.to_owned();
+    }
+    let (neg, digits, exp) = shortest_digits(v);
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    push_exponent_form(&mut out, &digits, exp);
+    out
+}
+
+/// Formats a sample value the way Prometheus's JSON API does (`jsonutil.MarshalFloat`): Go's
+/// `'f'` form, except `'e'` form for magnitudes below 1e-6 or from 1e21 on.
+///
+/// ```
+/// assert_eq!(model::strconv::format_float_json(0.5), "0.5");
+/// assert_eq!(model::strconv::format_float_json(2.914021735196043e-08), "2.914021735196043e-08");
+/// assert_eq!(model::strconv::format_float_json(f64::NAN), "NaN");
+/// ```
+pub fn format_float_json(v: f64) -> String {
+    let abs = v.abs();
+    if abs != 0.0 && (abs < 1e-6 || abs >= 1e21) {
+        format_float_e(v)
+    } else {
+        format_float_f(v)
+    }
+}
+
+/// The sign, shortest round-trip digits and decimal exponent of a finite `v`
+/// (`v = ±d.ddd × 10^exp`).
+fn shortest_digits(v: f64) -> (bool, String, i32) {
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e6", "-5e-7", "0e0".
+    let e = format!("{v:e}");
+    let (mantissa, exp) = e.split_once('e').expect("{:e} always has an exponent");
+    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    (neg, mantissa.chars().filter(|c| *c != '.').collect(), exp)
+}
+
+/// Appends `d.ddde±XX` as Go writes exponent forms.
+fn push_exponent_form(out: &mut String, digits: &str, exp: i32) {
+    out.push_str(&digits[..1]);
+    if digits.len() > 1 {
+        out.push('.');
+        out.push_str(&digits[1..]);
+    }
+    let sign = if exp < 0 { '-' } else { '+' };
+    let _ = write!(out, "e{sign}{:02}", exp.abs());
 }
 
 /// Formats `v` as Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest round-trip

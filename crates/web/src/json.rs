@@ -50,21 +50,10 @@ fn escape_into(out: &mut String, s: &str) {
     out.push_str(&s[start..]);
 }
 
-/// Formats a float as Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest decimal that
-/// round-trips, never in exponent notation, with `NaN`, `+Inf` and `-Inf` spelled as Go
-/// spells them.
+/// Formats a sample value as Prometheus's JSON API does (`jsonutil.MarshalFloat`): Go's
+/// shortest `'f'` form, `'e'` form below 1e-6 and from 1e21 on, and `NaN`, `+Inf`, `-Inf`.
 pub fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v == f64::INFINITY {
-        "+Inf".to_owned()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_owned()
-    } else {
-        // Rust's `Display` for f64 is the shortest round-trip representation without an
-        // exponent, exactly the digits Go's 'f' format with precision -1 produces.
-        v.to_string()
-    }
+    model::strconv::format_float_json(v)
 }
 
 /// Appends a millisecond timestamp as seconds, the way Prometheus's
@@ -228,24 +217,21 @@ mod tests {
             (1.0, "1"),
             (0.1, "0.1"),
             (-0.0, "-0"),
-            (1e21, "1000000000000000000000"),
-            (1.5e-7, "0.00000015"),
+            (1e21, "1e+21"),
+            (999999999999999900000.0, "999999999999999900000"),
+            (1.5e-7, "1.5e-07"),
+            (1e-6, "0.000001"),
+            (2.914021735196043e-08, "2.914021735196043e-08"),
             (123456789.125, "123456789.125"),
             (f64::NAN, "NaN"),
             (f64::INFINITY, "+Inf"),
             (f64::NEG_INFINITY, "-Inf"),
-            (
-                f64::MIN_POSITIVE * 0.5,
-                "0.000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000011125369292536007",
-            ),
+            (f64::MIN_POSITIVE * 0.5, "1.1125369292536007e-308"),
         ];
         for (v, want) in cases {
             assert_eq!(format_float(v), want, "{v:?}");
         }
-        assert_eq!(
-            format_float(f64::MAX),
-            format!("17976931348623157{}", "0".repeat(292))
-        );
+        assert_eq!(format_float(f64::MAX), "1.7976931348623157e+308");
     }
 
     #[test]
