@@ -125,7 +125,7 @@ pub fn format_float_e(v: f64) -> String {
 /// ```
 pub fn format_float_json(v: f64) -> String {
     let abs = v.abs();
-    if abs != 0.0 && (abs < 1e-6 || abs >= 1e21) {
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         format_float_e(v)
     } else {
         format_float_f(v)
