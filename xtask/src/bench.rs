@@ -89,14 +89,14 @@ fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
-fn put_bytes(buf: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+pub(crate) fn put_bytes(buf: &mut Vec<u8>, field: u64, bytes: &[u8]) {
     put_varint(buf, (field << 3) | 2);
     put_varint(buf, bytes.len() as u64);
     buf.extend_from_slice(bytes);
 }
 
 /// One `prometheus.TimeSeries` message with a single sample.
-fn encode_series(labels: &[(&str, &str)], t: i64, v: f64) -> Vec<u8> {
+pub(crate) fn encode_series(labels: &[(&str, &str)], t: i64, v: f64) -> Vec<u8> {
     let mut ts = Vec::with_capacity(128);
     let mut l = Vec::with_capacity(64);
     for (name, value) in labels {

@@ -7,12 +7,15 @@
 //!   shared block, diffed series by series.
 //! - `bench [--runs N]`: query latency, RSS, bytes per sample and remote-write ingest of
 //!   both servers side by side; writes `target/bench/report.md`.
+//! - `walbench`: WAL bytes per sample and WAL replay time of our `tsdb` and Prometheus 2.42
+//!   on one workload (see `walbench.rs`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod difftest;
 mod servers;
 mod tidy;
+mod walbench;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -28,7 +31,9 @@ tasks:
                                 on one generated block (testdata/difftest/queries.txt and
                                 known-differences.txt); fails on an unexplained difference
   bench [--runs N]              ours vs Prometheus 2.42: query latency p50/p90, RSS, bytes/sample,
-                                remote-write ingest; writes target/bench/report.md";
+                                remote-write ingest; writes target/bench/report.md
+  walbench                      ours vs Prometheus 2.42: WAL bytes/sample (none, snappy, zstd)
+                                and WAL replay time on one workload, under target/walbench";
 
 /// The conformance suites: name, cargo package, test target.
 const SUITES: &[(&str, &str, &str)] = &[
@@ -74,6 +79,7 @@ fn run() -> Result<()> {
         "conformance" => conformance(&args[1..]),
         "difftest" => difftest::run(),
         "bench" => bench::run(&args[1..]),
+        "walbench" => walbench::run(),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
