@@ -9,8 +9,11 @@
 //!   both servers side by side; writes `target/bench/report.md`.
 //! - `walbench`: WAL bytes per sample and WAL replay time of our `tsdb` and Prometheus 2.42
 //!   on one workload (see `walbench.rs`).
+//! - `apicheck`: our HTTP API against prometheus-api-client and schemathesis on upstream's
+//!   OpenAPI file (needs PyPI; see `apicheck.rs`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod apicheck;
 mod bench;
 mod difftest;
 mod servers;
@@ -33,7 +36,9 @@ tasks:
   bench [--runs N]              ours vs Prometheus 2.42: query latency p50/p90, RSS, bytes/sample,
                                 remote-write ingest; writes target/bench/report.md
   walbench                      ours vs Prometheus 2.42: WAL bytes/sample (none, snappy, zstd)
-                                and WAL replay time on one workload, under target/walbench";
+                                and WAL replay time on one workload, under target/walbench
+  apicheck                      our server (scraping itself) against prometheus-api-client and
+                                schemathesis (upstream OpenAPI file); needs PyPI; target/apicheck";
 
 /// The conformance suites: name, cargo package, test target.
 const SUITES: &[(&str, &str, &str)] = &[
@@ -80,6 +85,7 @@ fn run() -> Result<()> {
         "difftest" => difftest::run(),
         "bench" => bench::run(&args[1..]),
         "walbench" => walbench::run(),
+        "apicheck" => apicheck::run(),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -165,11 +165,25 @@ impl Server {
         data: &Path,
         extra: &[&str],
     ) -> Result<Server> {
+        Server::start_with_config(name, bin, data, extra, |_| {
+            "global:\n  scrape_interval: 1m\n".to_string()
+        })
+    }
+
+    /// Like [`Server::start`], with the configuration file made by `config` from the
+    /// server's own `host:port` (so that it can scrape itself).
+    pub(crate) fn start_with_config(
+        name: &'static str,
+        bin: &Path,
+        data: &Path,
+        extra: &[&str],
+        config_text: impl FnOnce(&str) -> String,
+    ) -> Result<Server> {
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
         let config = data.join("prometheus.yml");
         std::fs::create_dir_all(data)?;
-        std::fs::write(&config, "global:\n  scrape_interval: 1m\n")
+        std::fs::write(&config, config_text(&addr))
             .with_context(|| format!("writing {}", config.display()))?;
         let log = std::fs::File::create(data.with_extension("log"))?;
         let child = Command::new(bin)
