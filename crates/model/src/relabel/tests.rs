@@ -228,7 +228,7 @@ fn process_table_from_go() {
         (
             ls(&[
                 ("__meta_kubernetes_pod_container_port_name", "foo"),
-                ("__meta_kubernetes_pod_annotation_XXX_metrics_port", "9091"),
+                ("__meta_kubernetes_pod_annotation_example_metrics_port", "9091"),
             ]),
             vec![
                 cfg(
@@ -240,7 +240,7 @@ fn process_table_from_go() {
                 ),
                 cfg(
                     Replace,
-                    &["__meta_kubernetes_pod_annotation_XXX_metrics_port"],
+                    &["__meta_kubernetes_pod_annotation_example_metrics_port"],
                     Some("(.+)"),
                     "__meta_kubernetes_pod_container_port_name",
                     "metrics",
@@ -254,7 +254,7 @@ fn process_table_from_go() {
                 ),
             ],
             Some(ls(&[
-                ("__meta_kubernetes_pod_annotation_XXX_metrics_port", "9091"),
+                ("__meta_kubernetes_pod_annotation_example_metrics_port", "9091"),
                 ("__meta_kubernetes_pod_container_port_name", "metrics"),
             ])),
         ),
