@@ -273,6 +273,7 @@ fn gzip(resp: Response<Body>, body: Bytes) -> Response<Body> {
 
 /// Which of the handler's own (non-API) routes a path is.
 enum Page {
+    Root,
     Healthy,
     Ready,
     Reload,
@@ -286,6 +287,7 @@ enum Page {
 impl Page {
     fn of(path: &str) -> Page {
         match path {
+            "/" => Page::Root,
             "/-/healthy" => Page::Healthy,
             "/-/ready" => Page::Ready,
             "/-/reload" => Page::Reload,
@@ -363,6 +365,14 @@ impl Handler {
         let ready = self.inner.opts.status.readiness();
         let head_or_get = method == Method::GET || method == Method::HEAD;
         match Page::of(path) {
+            // Like Prometheus: the root redirects to the query page (under the prefix).
+            Page::Root if method == Method::GET => {
+                let mut resp = text(StatusCode::FOUND, "");
+                if let Ok(location) = HeaderValue::from_str(&format!("{prefix}/query")) {
+                    resp.headers_mut().insert(header::LOCATION, location);
+                }
+                (None, resp)
+            }
             Page::Healthy if head_or_get => (
                 Some("/-/healthy"),
                 text(StatusCode::OK, "Prometheus Server is Healthy.\n"),
@@ -462,7 +472,7 @@ impl Handler {
                 None,
                 text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"),
             ),
-            Page::Reload | Page::Quit | Page::NotFound => {
+            Page::Root | Page::Reload | Page::Quit | Page::NotFound => {
                 (None, text(StatusCode::NOT_FOUND, "404 page not found\n"))
             }
         }

@@ -460,6 +460,16 @@ async fn a_storage_that_is_not_ready_is_unavailable() {
     // Outside the route prefix nothing is served.
     let a = get(&handler, "/api/v1/labels").await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
+    // The root redirects to the query page under the prefix, as Prometheus does.
+    for uri in ["/prom", "/prom/"] {
+        let a = get(&handler, uri).await;
+        assert_eq!(a.status, StatusCode::FOUND, "{uri}");
+        assert_eq!(a.headers["location"], "/prom/query", "{uri}");
+    }
+    let req = Request::post("/prom/")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    assert_eq!(send(&handler, req).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
