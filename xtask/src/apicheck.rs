@@ -117,15 +117,13 @@ pub(crate) fn run() -> Result<()> {
     for f in &client_failed {
         println!("  FAIL {f}");
     }
-    // schemathesis ends with lines like "N passed, M failed in Xs" or per-phase counts.
-    for l in st_out.lines().filter(|l| {
-        let l = l.trim();
-        l.contains(" passed")
-            || l.contains(" failed")
-            || l.starts_with("Failures")
-            || l.contains("checks")
-    }) {
-        println!("schemathesis: {}", l.trim());
+    for f in schemathesis_failures(&st_out) {
+        println!("  {f}");
+    }
+    if let Some(i) = st_out.find("SUMMARY") {
+        for l in st_out[i..].lines().skip(1).filter(|l| !l.trim().is_empty()) {
+            println!("schemathesis: {}", l.trim());
+        }
     }
     println!(
         "schemathesis: full output in {}, JUnit report in {}",
@@ -144,6 +142,37 @@ pub(crate) fn run() -> Result<()> {
     }
     println!("apicheck: ok");
     Ok(())
+}
+
+/// One line per failing operation from schemathesis's FAILURES section:
+/// `METHOD /path: <check> [<status line>]`.
+fn schemathesis_failures(out: &str) -> Vec<String> {
+    let mut res = Vec::new();
+    let mut op: Option<&str> = None;
+    let mut checks: Vec<&str> = Vec::new();
+    let mut flush = |op: Option<&str>, checks: &mut Vec<&str>, status: &str| {
+        if let Some(op) = op {
+            res.push(format!("{op}: {} {status}", checks.join(", ")));
+        }
+        checks.clear();
+    };
+    for l in out.lines() {
+        let t = l.trim();
+        if t.starts_with("___") && t.ends_with("___") && t.contains(" /") {
+            op = Some(t.trim_matches('_').trim());
+            checks.clear();
+        } else if let Some(check) = t.strip_prefix("- ") {
+            if op.is_some() && check.starts_with("ST") {
+                checks.push(check);
+            }
+        } else if t.starts_with('[') && t.ends_with(':') && op.is_some() && !checks.is_empty() {
+            flush(op.take(), &mut checks, t.trim_end_matches(':'));
+        } else if t.starts_with("===") && t.contains("WARNINGS") {
+            break;
+        }
+    }
+    flush(op, &mut checks, "");
+    res
 }
 
 fn status(cmd: &mut Command) -> Result<()> {
@@ -197,4 +226,31 @@ fn build_server(root: &Path) -> Result<PathBuf> {
         }
     }
     Ok(bin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_listed_per_operation() {
+        let out = "=== FAILURES ===\n\
+            ________ DELETE /series ________\n\
+            1. Test Case ID: hKizTO\n\n\
+            - ST101 Server error\n\n\
+            [500] Internal Server Error:\n\n\
+            ________ GET /targets ________\n\
+            - ST108 Response violates schema\n\
+            \x20   null is not of type \"object\"\n\
+            [200] OK:\n\
+            === WARNINGS ===\n\
+            - GET /query\n";
+        assert_eq!(
+            schemathesis_failures(out),
+            [
+                "DELETE /series: ST101 Server error [500] Internal Server Error",
+                "GET /targets: ST108 Response violates schema [200] OK",
+            ]
+        );
+    }
 }
