@@ -10,6 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 mod remote;
+mod wal_replay;
 
 /// The example configuration shipped in `documentation/examples`.
 fn example_config() -> PathBuf {
