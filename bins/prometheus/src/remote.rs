@@ -181,21 +181,20 @@ impl RemoteStorage {
         stop_writers(writers, self.flush_deadline).await;
     }
 
-    /// The `prometheus_remote_storage_*` samples of every queue, grouped by metric name.
+    /// The `prometheus_remote_storage_*` metrics of every queue: one `# HELP`/`# TYPE` header
+    /// per family, followed by that family's series for all queues.
     pub(crate) fn write_metrics(&self, out: &mut String) {
-        let mut text = String::new();
-        for w in &self.state().writers {
-            w.queue
-                .metrics()
-                .write_text(w.queue.name(), w.queue.url(), &mut text);
-        }
-        let mut lines: Vec<&str> = text.lines().collect();
-        // Stable: each queue's series stay in order within a metric.
-        lines.sort_by_key(|l| l.split('{').next().unwrap_or(l));
-        for l in lines {
-            out.push_str(l);
-            out.push('\n');
-        }
+        let state = self.state();
+        let queues: Vec<_> = state
+            .writers
+            .iter()
+            .map(|w| (w.queue.name(), w.queue.url(), w.queue.metrics()))
+            .collect();
+        let refs: Vec<(&str, &str, &storage::remote::RemoteWriteMetrics)> = queues
+            .iter()
+            .map(|(name, url, m)| (*name, *url, m.as_ref()))
+            .collect();
+        storage::remote::RemoteWriteMetrics::write_text_all(&refs, out);
     }
 }
 
@@ -512,6 +511,119 @@ mod tests {
             .iter()
             .map(|w| (w.queue.name().to_owned(), w.queue.metrics()))
             .collect()
+    }
+
+    /// The hook's output for two queues, read back with our own exposition parser: it parses,
+    /// every family has exactly one `# HELP` and one `# TYPE` line before its series, and the
+    /// send durations form a histogram.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn metrics_parse_with_one_header_per_family() {
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use scrape::textparse::{Entry, MetricType, Parser, PromParser};
+
+        let dir = tempfile::tempdir().unwrap();
+        let remote = Arc::new(RemoteStorage::new(
+            dir.path(),
+            Arc::new(ReadyStorage::default()),
+            Duration::from_secs(1),
+        ));
+        let r = remote.clone();
+        tokio::task::spawn_blocking(move || {
+            r.apply_config(&load("remote_write:\n  - {url: 'http://127.0.0.1:9/a', name: a}\n  - {url: 'http://127.0.0.1:9/b', name: b}\n"))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        running(&remote)[0]
+            .1
+            .observe_sent_batch_duration(Duration::from_millis(20));
+        let mut text = String::new();
+        remote.write_metrics(&mut text);
+        remote.close().await;
+
+        let mut p = PromParser::new(text.as_bytes());
+        let mut helps: BTreeMap<String, usize> = BTreeMap::new();
+        let mut types: BTreeMap<String, MetricType> = BTreeMap::new();
+        let mut type_lines = 0;
+        // Series metric names, with the family header that was current when they appeared.
+        let mut series: Vec<(String, String)> = Vec::new();
+        let mut current = String::new();
+        while let Some(entry) = p.next().unwrap_or_else(|e| panic!("{e}\n{text}")) {
+            match entry {
+                Entry::Help => {
+                    let name = p.help().0.into_owned();
+                    *helps.entry(name.clone()).or_default() += 1;
+                    current = name;
+                }
+                Entry::Type => {
+                    let (name, t) = p.metric_type();
+                    type_lines += 1;
+                    assert!(
+                        types.insert(name.clone().into_owned(), t).is_none(),
+                        "# TYPE {name} twice\n{text}"
+                    );
+                }
+                Entry::Series => {
+                    let labels = p.labels().unwrap();
+                    let name = labels.metric_name().unwrap().to_owned();
+                    series.push((name, current.clone()));
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(type_lines, types.len());
+        assert!(helps.values().all(|&n| n == 1), "{helps:?}\n{text}");
+        assert_eq!(
+            helps.keys().collect::<BTreeSet<_>>(),
+            types.keys().collect::<BTreeSet<_>>()
+        );
+        assert!(!series.is_empty());
+        let families: BTreeSet<&str> = series.iter().map(|(_, f)| f.as_str()).collect();
+        for (name, family) in &series {
+            assert!(name.starts_with("prometheus_remote_storage_"), "{name}");
+            let base = match types.get(family) {
+                Some(MetricType::Histogram) => ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(name),
+                _ => name,
+            };
+            assert_eq!(base, family, "{name} outside its family's header\n{text}");
+            assert!(
+                helps.contains_key(base) && types.contains_key(base),
+                "{name}"
+            );
+        }
+        assert_eq!(families.len(), types.len(), "a header without series");
+        // Each family holds both queues' series.
+        for f in &families {
+            for q in ["remote_name=\"a\"", "remote_name=\"b\""] {
+                assert!(
+                    text.lines().any(|l| l.starts_with(f) && l.contains(q)),
+                    "{f} lacks {q}\n{text}"
+                );
+            }
+        }
+        let hist = "prometheus_remote_storage_sent_batch_duration_seconds";
+        assert_eq!(types.get(hist), Some(&MetricType::Histogram));
+        assert_eq!(
+            types.get("prometheus_remote_storage_samples_total"),
+            Some(&MetricType::Counter)
+        );
+        assert_eq!(
+            types.get("prometheus_remote_storage_shards"),
+            Some(&MetricType::Gauge)
+        );
+        for line in [
+            "_bucket{remote_name=\"a\",url=\"http://127.0.0.1:9/a\",le=\"0.01\"} 0",
+            "_bucket{remote_name=\"a\",url=\"http://127.0.0.1:9/a\",le=\"0.025\"} 1",
+            "_bucket{remote_name=\"a\",url=\"http://127.0.0.1:9/a\",le=\"+Inf\"} 1",
+            "_count{remote_name=\"a\",url=\"http://127.0.0.1:9/a\"} 1",
+            "_bucket{remote_name=\"b\",url=\"http://127.0.0.1:9/b\",le=\"+Inf\"} 0",
+        ] {
+            assert!(text.contains(&format!("{hist}{line}\n")), "{line}\n{text}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

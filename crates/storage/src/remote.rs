@@ -35,6 +35,8 @@ pub use codec::{
 pub use http::{Auth, USER_AGENT};
 #[doc(hidden)]
 pub use queue::bench_build_and_encode;
-pub use queue::{QueueManager, QueueOptions, RemoteWriteMetrics, WriteOptions};
+pub use queue::{
+    QueueManager, QueueOptions, RemoteWriteMetrics, SENT_BATCH_DURATION_BUCKETS, WriteOptions,
+};
 pub use read::{ReadOptions, RemoteRead, serve_read};
 pub use watcher::{WalRecord, WalSource, Watcher, WatcherOptions};

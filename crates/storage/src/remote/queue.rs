@@ -87,6 +87,12 @@ pub struct WriteOptions {
     pub queue: QueueOptions,
 }
 
+/// Upper bounds (seconds) of `prometheus_remote_storage_sent_batch_duration_seconds`'s buckets:
+/// Go's `prometheus.DefBuckets` plus 25, 60, 120 and 300, as in Prometheus.
+pub const SENT_BATCH_DURATION_BUCKETS: [f64; 15] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 60.0, 120.0, 300.0,
+];
+
 /// The `prometheus_remote_storage_*` metrics of one queue, as plain counters and gauges.
 #[derive(Debug, Default)]
 pub struct RemoteWriteMetrics {
@@ -106,6 +112,9 @@ pub struct RemoteWriteMetrics {
     pub sent_batch_duration_nanos_sum: AtomicU64,
     /// Number of requests (`sent_batch_duration_seconds_count`).
     pub sent_batch_duration_count: AtomicU64,
+    /// Requests per bucket of [`SENT_BATCH_DURATION_BUCKETS`], not cumulative: entry `i` counts
+    /// durations in `(bound[i-1], bound[i]]`; longer ones only count in `_count`.
+    pub sent_batch_duration_buckets: [AtomicU64; SENT_BATCH_DURATION_BUCKETS.len()],
     /// Running shards (`shards`).
     pub shards: AtomicI64,
     /// Shards the last calculation wanted (`shards_desired`).
@@ -118,6 +127,117 @@ pub struct RemoteWriteMetrics {
     pub highest_sent_timestamp_ms: AtomicI64,
     /// Samples handed to the queue (before relabeling).
     pub samples_in_total: AtomicU64,
+}
+
+/// How one metric family is exposed: its type and where its value comes from.
+enum FamilyKind {
+    Counter(fn(&RemoteWriteMetrics) -> f64),
+    Gauge(fn(&RemoteWriteMetrics) -> f64),
+    Histogram,
+}
+
+/// One `prometheus_remote_storage_*` family with Prometheus's help text.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: FamilyKind,
+}
+
+fn counter(a: &AtomicU64) -> f64 {
+    a.load(Ordering::Relaxed) as f64
+}
+
+fn gauge(a: &AtomicI64) -> f64 {
+    a.load(Ordering::Relaxed) as f64
+}
+
+/// The families, sorted by name as Prometheus's registry writes them.
+const FAMILIES: &[Family] = &[
+    Family {
+        name: "prometheus_remote_storage_bytes_total",
+        help: "The total number of bytes of data (not metadata) sent by the queue after compression. Note that when exemplars over remote write is enabled the exemplars included in a remote write request count towards this metric.",
+        kind: FamilyKind::Counter(|m| counter(&m.bytes_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+        help: "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch. Initialized to 0 when no data has been sent yet.",
+        kind: FamilyKind::Gauge(|m| gauge(&m.highest_sent_timestamp_ms) / 1e3),
+    },
+    Family {
+        name: "prometheus_remote_storage_samples_dropped_total",
+        help: "Total number of samples which were dropped after being read from the WAL before being sent via remote write, either via relabelling, due to being too old or unintentionally because of an unknown reference ID.",
+        kind: FamilyKind::Counter(|m| counter(&m.samples_dropped_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_samples_failed_total",
+        help: "Total number of samples which failed on send to remote storage, non-recoverable errors.",
+        kind: FamilyKind::Counter(|m| counter(&m.samples_failed_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_samples_pending",
+        help: "The number of samples pending in the queues shards to be sent to the remote storage.",
+        kind: FamilyKind::Gauge(|m| gauge(&m.samples_pending)),
+    },
+    Family {
+        name: "prometheus_remote_storage_samples_retried_total",
+        help: "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.",
+        kind: FamilyKind::Counter(|m| counter(&m.samples_retried_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_samples_total",
+        help: "Total number of samples sent to remote storage.",
+        kind: FamilyKind::Counter(|m| counter(&m.samples_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_sent_batch_duration_seconds",
+        help: "Duration of send calls to the remote storage.",
+        kind: FamilyKind::Histogram,
+    },
+    Family {
+        name: "prometheus_remote_storage_shards",
+        help: "The number of shards used for parallel sending to the remote storage.",
+        kind: FamilyKind::Gauge(|m| gauge(&m.shards)),
+    },
+    Family {
+        name: "prometheus_remote_storage_shards_desired",
+        help: "The number of shards that the queues shard calculation wants to run based on the rate of samples in vs. samples out.",
+        kind: FamilyKind::Gauge(|m| gauge(&m.shards_desired)),
+    },
+    Family {
+        name: "prometheus_remote_storage_shards_max",
+        help: "The maximum number of shards that the queue is allowed to run.",
+        kind: FamilyKind::Gauge(|m| gauge(&m.shards_max)),
+    },
+    Family {
+        name: "prometheus_remote_storage_shards_min",
+        help: "The minimum number of shards that the queue is allowed to run.",
+        kind: FamilyKind::Gauge(|m| gauge(&m.shards_min)),
+    },
+];
+
+/// Escapes a label value for the text exposition format (backslash, double quote, newline).
+fn escape_label_value(v: &str, out: &mut String) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Writes a sample value as Prometheus does for the special values (`+Inf`, `-Inf`, `NaN`).
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else if v == f64::INFINITY {
+        "+Inf".to_owned()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".to_owned()
+    } else {
+        v.to_string()
+    }
 }
 
 impl RemoteWriteMetrics {
@@ -173,15 +293,81 @@ impl RemoteWriteMetrics {
         ]
     }
 
-    /// Appends the metrics in the text exposition format, labelled with the queue's name and
-    /// URL.
-    pub fn write_text(&self, remote_name: &str, url: &str, out: &mut String) {
-        for (name, value) in self.snapshot() {
-            let _ = writeln!(
-                out,
-                "{name}{{remote_name={remote_name:?},url={url:?}}} {value}"
-            );
+    /// Records one request's duration in `sent_batch_duration_seconds` (buckets, sum, count).
+    pub fn observe_sent_batch_duration(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = SENT_BATCH_DURATION_BUCKETS
+            .iter()
+            .position(|&le| secs <= le)
+        {
+            self.sent_batch_duration_buckets[i].fetch_add(1, Ordering::Relaxed);
         }
+        self.sent_batch_duration_nanos_sum.fetch_add(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.sent_batch_duration_count
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Appends this queue's metrics in the text exposition format (with `# HELP` and `# TYPE`
+    /// lines), labelled with the queue's name and URL. For several queues use
+    /// [`RemoteWriteMetrics::write_text_all`], which writes each family header once.
+    pub fn write_text(&self, remote_name: &str, url: &str, out: &mut String) {
+        Self::write_text_all(&[(remote_name, url, self)], out);
+    }
+
+    /// Appends the metrics of every queue `(remote_name, url, metrics)` in the text exposition
+    /// format: per family one `# HELP` and one `# TYPE` line, then that family's series for all
+    /// queues in the given order. Writes nothing when there are no queues, as Prometheus
+    /// exposes no family without series.
+    pub fn write_text_all(queues: &[(&str, &str, &RemoteWriteMetrics)], out: &mut String) {
+        if queues.is_empty() {
+            return;
+        }
+        for f in FAMILIES {
+            let kind = match f.kind {
+                FamilyKind::Counter(_) => "counter",
+                FamilyKind::Gauge(_) => "gauge",
+                FamilyKind::Histogram => "histogram",
+            };
+            let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
+            let _ = writeln!(out, "# TYPE {} {kind}", f.name);
+            for &(remote_name, url, m) in queues {
+                let mut labels = String::from("remote_name=\"");
+                escape_label_value(remote_name, &mut labels);
+                labels.push_str("\",url=\"");
+                escape_label_value(url, &mut labels);
+                labels.push('"');
+                match f.kind {
+                    FamilyKind::Counter(value) | FamilyKind::Gauge(value) => {
+                        let _ = writeln!(out, "{}{{{labels}}} {}", f.name, format_value(value(m)));
+                    }
+                    FamilyKind::Histogram => m.write_duration_histogram(f.name, &labels, out),
+                }
+            }
+        }
+    }
+
+    /// Writes `sent_batch_duration_seconds`'s `_bucket`, `_sum` and `_count` series.
+    fn write_duration_histogram(&self, name: &str, labels: &str, out: &mut String) {
+        let mut cumulative = 0u64;
+        for (le, n) in SENT_BATCH_DURATION_BUCKETS
+            .iter()
+            .zip(&self.sent_batch_duration_buckets)
+        {
+            cumulative += n.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+        }
+        // Loaded after the buckets, which are bumped first, so +Inf never falls below them.
+        let count = self
+            .sent_batch_duration_count
+            .load(Ordering::Relaxed)
+            .max(cumulative);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let sum = counter(&self.sent_batch_duration_nanos_sum) / 1e9;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", format_value(sum));
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
     }
 }
 
@@ -494,9 +680,7 @@ impl Inner {
                     &[("X-Prometheus-Remote-Write-Version", REMOTE_WRITE_VERSION)],
                 )
                 .await;
-            m.sent_batch_duration_nanos_sum
-                .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            m.sent_batch_duration_count.fetch_add(1, Ordering::Relaxed);
+            m.observe_sent_batch_duration(start.elapsed());
             let retry_after = match res {
                 Ok(resp) if resp.status.is_success() => {
                     m.highest_sent_timestamp_ms
@@ -660,6 +844,64 @@ pub fn bench_build_and_encode(samples: &[(Labels, Timestamp, f64)]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exposition_has_one_header_per_family_and_a_histogram() {
+        let a = RemoteWriteMetrics::default();
+        let b = RemoteWriteMetrics::default();
+        a.shards.store(2, Ordering::Relaxed);
+        a.observe_sent_batch_duration(Duration::from_millis(3));
+        a.observe_sent_batch_duration(Duration::from_millis(30));
+        a.observe_sent_batch_duration(Duration::from_secs(400));
+        let mut out = String::new();
+        RemoteWriteMetrics::write_text_all(&[("a", "http://x/a", &a), ("b\"q", "u", &b)], &mut out);
+
+        for f in FAMILIES {
+            let help = format!("# HELP {} ", f.name);
+            let typ = format!("# TYPE {} ", f.name);
+            assert_eq!(out.matches(&help).count(), 1, "{help}\n{out}");
+            assert_eq!(out.matches(&typ).count(), 1, "{typ}\n{out}");
+        }
+        assert!(
+            out.contains(
+                "# TYPE prometheus_remote_storage_sent_batch_duration_seconds histogram\n"
+            )
+        );
+        assert!(out.contains("# TYPE prometheus_remote_storage_samples_total counter\n"));
+        assert!(out.contains("# TYPE prometheus_remote_storage_shards gauge\n"));
+        // Both queues' series follow the single header, a before b.
+        assert!(
+            out.contains(
+                "# TYPE prometheus_remote_storage_shards gauge\n\
+             prometheus_remote_storage_shards{remote_name=\"a\",url=\"http://x/a\"} 2\n\
+             prometheus_remote_storage_shards{remote_name=\"b\\\"q\",url=\"u\"} 0\n"
+            ),
+            "{out}"
+        );
+        let hist = "prometheus_remote_storage_sent_batch_duration_seconds";
+        let l = "remote_name=\"a\",url=\"http://x/a\"";
+        for (le, n) in [
+            ("0.005", 1),
+            ("0.01", 1),
+            ("0.025", 1),
+            ("0.05", 2),
+            ("300", 2),
+            ("+Inf", 3),
+        ] {
+            let line = format!("{hist}_bucket{{{l},le=\"{le}\"}} {n}\n");
+            assert!(out.contains(&line), "{line}\n{out}");
+        }
+        assert!(out.contains(&format!("{hist}_count{{{l}}} 3\n")), "{out}");
+        assert!(
+            out.contains(&format!("{hist}_sum{{{l}}} 400.033\n")),
+            "{out}"
+        );
+        assert_eq!(out.matches(&format!("{hist}_bucket{{{l},")).count(), 16);
+
+        let mut none = String::new();
+        RemoteWriteMetrics::write_text_all(&[], &mut none);
+        assert_eq!(none, "");
+    }
 
     #[test]
     fn desired_shards_follow_throughput_within_bounds() {
