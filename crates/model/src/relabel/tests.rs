@@ -228,7 +228,10 @@ fn process_table_from_go() {
         (
             ls(&[
                 ("__meta_kubernetes_pod_container_port_name", "foo"),
-                ("__meta_kubernetes_pod_annotation_example_metrics_port", "9091"),
+                (
+                    "__meta_kubernetes_pod_annotation_example_metrics_port",
+                    "9091",
+                ),
             ]),
             vec![
                 cfg(
@@ -254,7 +257,10 @@ fn process_table_from_go() {
                 ),
             ],
             Some(ls(&[
-                ("__meta_kubernetes_pod_annotation_example_metrics_port", "9091"),
+                (
+                    "__meta_kubernetes_pod_annotation_example_metrics_port",
+                    "9091",
+                ),
                 ("__meta_kubernetes_pod_container_port_name", "metrics"),
             ])),
         ),
