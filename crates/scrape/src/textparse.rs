@@ -446,6 +446,20 @@ static LABEL_NAME_CHAR: [bool; 256] = table!(|c| c.is_ascii_alphanumeric() || c 
 /// Bytes that end the fast scan of a quoted string.
 static QUOTED_STOP: [bool; 256] = table!(|c| c == b'"' || c == b'\\' || c == 0 || c == b'\n');
 
+/// One lexer step shared by both parsers (Go's `promlexer.next` / `openMetricsLexer.next`):
+/// moves `i` to the next byte, skipping null bytes in the states where they are allowed, and
+/// returns it, or 0 at the end of the input.
+#[inline]
+fn next_byte(i: &mut usize, lexer_state: u8, b: &[u8]) -> u8 {
+    *i += 1;
+    if matches!(lexer_state, state::LVALUE | state::META2 | state::COMMENT) {
+        while *i < b.len() && b[*i] == 0 {
+            *i += 1;
+        }
+    }
+    b.get(*i).copied().unwrap_or(0)
+}
+
 /// Counts the run of bytes of `b` from `i` on that are in `t`; returns the end of the run.
 #[inline]
 fn scan(b: &[u8], mut i: usize, t: &[bool; 256]) -> usize {

@@ -6,7 +6,7 @@ use model::{Labels, Timestamp};
 
 use super::{
     Entry, Exemplar, LABEL_NAME_CHAR, LABEL_NAME_START, METRIC_NAME_CHAR, METRIC_NAME_START,
-    MetricType, Parser, QUOTED_STOP, Token, build_labels, canonical_nan, line_of, lossy,
+    MetricType, Parser, QUOTED_STOP, Token, build_labels, canonical_nan, line_of, lossy, next_byte,
     parse_float, quote, scan, state, unescape, utf8,
 };
 use crate::{Error, Result};
@@ -28,19 +28,7 @@ impl Lexer {
     /// Go's `openMetricsLexer.next`.
     #[inline]
     fn next(&mut self, b: &[u8]) -> u8 {
-        self.i += 1;
-        if self.i >= b.len() {
-            return 0;
-        }
-        if matches!(self.state, state::LVALUE | state::META2 | state::COMMENT) {
-            while self.i < b.len() && b[self.i] == 0 {
-                self.i += 1;
-            }
-            if self.i >= b.len() {
-                return 0;
-            }
-        }
-        b[self.i]
+        next_byte(&mut self.i, self.state, b)
     }
 
     /// A quoted string starting at the current `"`, newlines inside allowed or not.

@@ -6,7 +6,7 @@ use model::{Labels, Timestamp};
 
 use super::{
     Entry, Exemplar, LABEL_NAME_CHAR, LABEL_NAME_START, METRIC_NAME_CHAR, METRIC_NAME_START,
-    MetricType, Parser, QUOTED_STOP, Token, build_labels, canonical_nan, line_of, lossy,
+    MetricType, Parser, QUOTED_STOP, Token, build_labels, canonical_nan, line_of, lossy, next_byte,
     parse_float, parse_timestamp_ms, quote, scan, state, unescape,
 };
 use crate::{Error, Result};
@@ -30,19 +30,7 @@ impl Lexer {
     /// they are allowed; returns 0 at the end of the input.
     #[inline]
     fn next(&mut self, b: &[u8]) -> u8 {
-        self.i += 1;
-        if self.i >= b.len() {
-            return 0;
-        }
-        if matches!(self.state, state::LVALUE | state::META2 | state::COMMENT) {
-            while self.i < b.len() && b[self.i] == 0 {
-                self.i += 1;
-            }
-            if self.i >= b.len() {
-                return 0;
-            }
-        }
-        b[self.i]
+        next_byte(&mut self.i, self.state, b)
     }
 
     fn cur(&self, b: &[u8]) -> u8 {
