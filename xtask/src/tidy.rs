@@ -18,15 +18,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("test-support", &[]),
     // L1
     ("config", &["model"]),
-    ("storage", &["model", "prompb"]),
+    ("template", &["model"]),
+    // storage's networking (feature "remote") uses the shared HTTP client; its core traits
+    // stay on model alone.
+    ("storage", &["model", "prompb", "httpclient"]),
     // L2
-    ("discovery", &["config", "model"]),
+    ("httpclient", &["config", "model"]),
+    ("discovery", &["config", "httpclient", "model"]),
     ("promql", &["storage", "model"]),
     ("tsdb", &["storage", "model"]),
     // L3
-    ("rules", &["promql", "storage", "model"]),
-    ("scrape", &["config", "storage", "model"]),
-    ("notifier", &["config", "model"]),
+    ("rules", &["promql", "storage", "template", "model"]),
+    ("scrape", &["config", "httpclient", "storage", "model"]),
+    ("notifier", &["config", "httpclient", "model"]),
     (
         "promqltest",
         &["promql", "tsdb", "storage", "model", "test-support"],
@@ -44,6 +48,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "run-group",
             "config",
+            "httpclient",
             "discovery",
             "scrape",
             "promql",
@@ -62,6 +67,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "config",
             "promql",
             "rules",
+            "template",
             "tsdb",
             "storage",
             "promqltest",
