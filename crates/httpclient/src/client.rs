@@ -1,0 +1,251 @@
+//! [`HttpClient`]: a pooled hyper-util client over rustls that adds the configured
+//! authentication and headers to every request and follows redirects like Go's client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use config::HttpClientConfig;
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::auth::Headers;
+use crate::{Error, Result, tls};
+
+/// The `User-Agent` of requests that do not set one.
+pub const USER_AGENT: &str = concat!("Prometheus/", env!("CARGO_PKG_VERSION"));
+
+/// Redirects followed at most per request, as Go's client does.
+pub const MAX_REDIRECTS: usize = 10;
+
+struct Inner {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    headers: Headers,
+    follow_redirects: bool,
+}
+
+/// An HTTP client built from one [`HttpClientConfig`] (Go's `config.NewClientFromConfig`).
+/// Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("headers", &self.inner.headers)
+            .field("follow_redirects", &self.inner.follow_redirects)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for HttpClient {
+    /// A client with the default options (system CAs, no authentication, redirects
+    /// followed).
+    fn default() -> Self {
+        HttpClient::new(&HttpClientConfig::default())
+            .expect("the default HTTP client options name no files and no unsupported option")
+    }
+}
+
+impl HttpClient {
+    /// Builds a client: reads and checks the `tls_config` files now (so a broken file fails
+    /// a config load), and checks every other option.
+    ///
+    /// Secret files (`password_file`, `credentials_file`, header `files`) are read at every
+    /// request, as Prometheus does, so their errors surface from [`HttpClient::send`].
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] naming an option this client does not implement (`oauth2`,
+    /// `proxy_url`, `proxy_from_environment`, `proxy_connect_header`, secret references);
+    /// [`Error::Tls`] for unusable TLS settings; [`Error::InvalidHeader`] for a bad
+    /// `http_headers` entry.
+    pub fn new(cfg: &HttpClientConfig) -> Result<HttpClient> {
+        let headers = Headers::new(cfg)?;
+        if cfg
+            .proxy
+            .proxy_url
+            .as_ref()
+            .is_some_and(|u| !u.as_str().is_empty())
+        {
+            return Err(Error::Unsupported {
+                option: "proxy_url",
+            });
+        }
+        if cfg.proxy.proxy_from_environment {
+            return Err(Error::Unsupported {
+                option: "proxy_from_environment",
+            });
+        }
+        if !cfg.proxy.proxy_connect_header.is_empty() {
+            return Err(Error::Unsupported {
+                option: "proxy_connect_header",
+            });
+        }
+        let tls_cfg = &cfg.tls_config;
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(Duration::from_secs(30)));
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls::client_config(tls_cfg)?)
+            .https_or_http();
+        let builder = match tls::server_name(tls_cfg)? {
+            Some(name) => {
+                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            }
+            None => builder,
+        };
+        let connector = builder.enable_http1().wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        Ok(HttpClient {
+            inner: Arc::new(Inner {
+                client,
+                headers,
+                follow_redirects: cfg.follow_redirects,
+            }),
+        })
+    }
+
+    /// Sends `req` with the configured authentication and `http_headers` (and a default
+    /// `User-Agent`), following redirects when `follow_redirects` is set: 301, 302 and 303
+    /// turn a request other than GET or HEAD into a GET without body, 307 and 308 repeat it.
+    /// Without `follow_redirects` a 3xx answer is returned as is. Any status is a response;
+    /// only transport failures are errors. Time limits are the caller's (wrap the future in
+    /// `tokio::time::timeout`).
+    ///
+    /// # Errors
+    /// [`Error::ReadFile`] when a secret file cannot be read, [`Error::InvalidHeader`] when
+    /// its content is not a valid header value, [`Error::Request`] when the exchange fails
+    /// or more than [`MAX_REDIRECTS`] redirects were followed.
+    pub async fn send(&self, req: Request<Full<Bytes>>) -> Result<Response<Incoming>> {
+        let (parts, mut body) = req.into_parts();
+        let mut method = parts.method;
+        let mut uri = parts.uri;
+        let version = parts.version;
+        let mut headers = parts.headers;
+        self.inner.headers.apply(&mut headers)?;
+        if !headers.contains_key(http::header::USER_AGENT) {
+            headers.insert(
+                http::header::USER_AGENT,
+                http::HeaderValue::from_static(USER_AGENT),
+            );
+        }
+        let mut redirects = 0;
+        loop {
+            let mut req = Request::new(body.clone());
+            *req.method_mut() = method.clone();
+            *req.uri_mut() = uri.clone();
+            *req.version_mut() = version;
+            *req.headers_mut() = headers.clone();
+            let resp = self
+                .inner
+                .client
+                .request(req)
+                .await
+                .map_err(|e| request_error(&method, &uri, error_chain(&e)))?;
+            let status = resp.status();
+            if !self.inner.follow_redirects || !is_followed_redirect(status) {
+                return Ok(resp);
+            }
+            let Some(location) = resp
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+            else {
+                return Ok(resp);
+            };
+            if redirects == MAX_REDIRECTS {
+                return Err(request_error(
+                    &method,
+                    &uri,
+                    format!("stopped after {MAX_REDIRECTS} redirects"),
+                ));
+            }
+            redirects += 1;
+            uri = resolve_location(&uri, location).map_err(|e| request_error(&method, &uri, e))?;
+            if matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER
+            ) && method != Method::GET
+                && method != Method::HEAD
+            {
+                method = Method::GET;
+                body = Full::new(Bytes::new());
+                for h in [
+                    http::header::CONTENT_TYPE,
+                    http::header::CONTENT_LENGTH,
+                    http::header::CONTENT_ENCODING,
+                ] {
+                    headers.remove(h);
+                }
+            }
+        }
+    }
+}
+
+fn is_followed_redirect(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::MOVED_PERMANENTLY
+            | StatusCode::FOUND
+            | StatusCode::SEE_OTHER
+            | StatusCode::TEMPORARY_REDIRECT
+            | StatusCode::PERMANENT_REDIRECT
+    )
+}
+
+/// Go prints the method of a failed request capitalized: `Get "http://…": …`.
+fn go_method(method: &Method) -> String {
+    let m = method.as_str();
+    let mut out = String::with_capacity(m.len());
+    for (i, c) in m.chars().enumerate() {
+        out.push(if i == 0 { c } else { c.to_ascii_lowercase() });
+    }
+    out
+}
+
+fn request_error(method: &Method, uri: &Uri, message: String) -> Error {
+    Error::Request {
+        method: go_method(method),
+        url: uri.to_string(),
+        message,
+    }
+}
+
+/// `location` resolved against the URL it came from.
+fn resolve_location(base: &Uri, location: &str) -> std::result::Result<Uri, String> {
+    let base = url::Url::parse(&base.to_string()).map_err(|e| e.to_string())?;
+    let next = base
+        .join(location)
+        .map_err(|e| format!("failed to parse Location header {location:?}: {e}"))?;
+    next.as_str()
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| e.to_string())
+}
+
+/// An error with its causes, `: `-separated, as Go prints wrapped errors.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_msg = s.to_string();
+        if !msg.ends_with(&s_msg) {
+            msg.push_str(": ");
+            msg.push_str(&s_msg);
+        }
+        src = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,39 @@
+//! The HTTP client every outgoing request shares: scrapes, remote write and read, HTTP service
+//! discovery and Alertmanagers. The Rust counterpart of prometheus/common's
+//! `config.NewClientFromConfig`, so Prometheus's HTTP client options mean the same
+//! everywhere.
+//!
+//! Main type: [`HttpClient`], built from a [`config::HttpClientConfig`]: `tls_config` (CA,
+//! client certificate and key, inline or from files, `server_name`, `insecure_skip_verify`,
+//! `min_version`/`max_version` from TLS 1.2), `basic_auth` (with `username_file` and
+//! `password_file`), `authorization` (with `credentials_file`; the deprecated `bearer_token`
+//! options land there), `http_headers` (values, secrets and files) and `follow_redirects`.
+//! Options not implemented (`oauth2`, proxies, secret references) make [`HttpClient::new`]
+//! fail with [`Error::Unsupported`] naming the option.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let mut cfg = config::HttpClientConfig::default();
+//! cfg.authorization = Some(config::http_config::Authorization {
+//!     r#type: "Bearer".into(),
+//!     credentials: config::Secret::new("token"),
+//!     ..Default::default()
+//! });
+//! let client = httpclient::HttpClient::new(&cfg).unwrap();
+//! let req = http::Request::get("http://127.0.0.1:1/metrics")
+//!     .body(http_body_util::Full::new(bytes::Bytes::new()))
+//!     .unwrap();
+//! // Nothing listens on port 1: the error is worded as Go's client words it.
+//! let err = client.send(req).await.unwrap_err();
+//! assert!(err.to_string().starts_with("Get \"http://127.0.0.1:1/metrics\": "));
+//! # }
+//! ```
+
+mod auth;
+mod client;
+mod error;
+mod tls;
+
+pub use client::{HttpClient, MAX_REDIRECTS, USER_AGENT};
+pub use error::{Error, Result};
