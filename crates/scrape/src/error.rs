@@ -76,14 +76,6 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
-    /// A credentials or header file could not be read.
-    #[error("reading {path}: {message}")]
-    ReadFile {
-        /// The file.
-        path: String,
-        /// What went wrong.
-        message: String,
-    },
     /// More samples than `sample_limit` remained after metric relabeling.
     #[error("sample limit exceeded")]
     SampleLimit,
@@ -111,7 +103,8 @@ pub enum Error {
         /// The storage's error.
         message: String,
     },
-    /// A job's `tls_config` cannot be used.
+    /// A job's HTTP client options cannot be used (an unreadable or invalid `tls_config`
+    /// file, an invalid `http_headers` entry).
     #[error("error creating HTTP client for job {job:?}: {message}")]
     Tls {
         /// The scrape job.

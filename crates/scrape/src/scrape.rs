@@ -19,7 +19,6 @@ use crate::textparse::{self, Entry, Parser, ParserOptions};
 use crate::{Error, Result};
 
 pub(crate) mod client;
-mod tls;
 
 use client::HttpClient;
 
