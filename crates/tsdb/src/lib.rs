@@ -16,6 +16,8 @@
 //!   through [`querier::BlockQuerier`], which implements `storage::Querier`.
 //! - [`compact::BlockWriter`] writes a block from a set of series (the head uses it), and
 //!   [`compact::LeveledCompactor`] merges blocks into larger ones (2h, 6h, 18h, ...).
+//! - [`agent::Db`]: WAL-only storage for agent mode (appends go to `wal/` only, for remote
+//!   write; nothing to query).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -61,6 +63,7 @@
 
 pub mod error;
 
+pub mod agent;
 pub mod block;
 pub mod checkpoint;
 pub mod chunkenc;
