@@ -1,0 +1,567 @@
+//! Rule groups (Go's `rules/group.go`): rules evaluated in order at one timestamp, on an
+//! interval aligned per group, with staleness markers for series that disappear, and the
+//! restoration of alerts' `for` state from `ALERTS_FOR_STATE`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use model::{Labels, MatchType, Matcher, Timestamp};
+use storage::ValueType;
+use tokio_util::sync::CancellationToken;
+
+use crate::manager::Shared;
+use crate::rule::{Health, Rule};
+
+/// Mutable state of a group.
+#[derive(Debug, Default)]
+struct State {
+    /// Per rule, the series its last successful evaluation wrote.
+    series_in_previous_eval: Vec<HashSet<Labels>>,
+    /// Series of rules that are gone, to be marked stale.
+    stale_series: Vec<Labels>,
+    evaluation_time: Duration,
+    rule_duration_sum: Duration,
+    last_evaluation: Option<SystemTime>,
+    last_eval_timestamp: Option<Timestamp>,
+    should_restore: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    name: String,
+    file: String,
+    interval_ms: i64,
+    limit: i64,
+    query_offset_ms: Option<i64>,
+    rules: Vec<Arc<Rule>>,
+    shared: Arc<Shared>,
+    state: Mutex<State>,
+    /// Cancelled when the group is stopped (checked between rules).
+    done: CancellationToken,
+    /// Set for groups removed by a reload: their series get staleness markers.
+    mark_stale: AtomicBool,
+}
+
+/// A rule group. Cheap to clone: clones share the group.
+#[derive(Debug, Clone)]
+pub struct Group(Arc<Inner>);
+
+/// The key of a group among all files: `FILE;NAME` (Go's `GroupKey`).
+pub fn group_key(file: &str, name: &str) -> String {
+    format!("{file};{name}")
+}
+
+impl Group {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        name: &str,
+        file: &str,
+        interval_ms: i64,
+        limit: i64,
+        query_offset_ms: Option<i64>,
+        rules: Vec<Rule>,
+        should_restore: bool,
+        shared: Arc<Shared>,
+    ) -> Group {
+        let key = group_key(file, name);
+        shared.metrics.group(&key, |m| {
+            m.rules = rules.len() as u64;
+            m.interval_seconds = interval_ms as f64 / 1000.0;
+        });
+        let n = rules.len();
+        Group(Arc::new(Inner {
+            name: name.to_string(),
+            file: file.to_string(),
+            interval_ms: interval_ms.max(1),
+            limit,
+            query_offset_ms,
+            rules: rules.into_iter().map(Arc::new).collect(),
+            shared,
+            state: Mutex::new(State {
+                series_in_previous_eval: vec![HashSet::new(); n],
+                should_restore,
+                ..State::default()
+            }),
+            done: CancellationToken::new(),
+            mark_stale: AtomicBool::new(false),
+        }))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The group's name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The file the group came from.
+    pub fn file(&self) -> &str {
+        &self.0.file
+    }
+
+    /// `FILE;NAME`.
+    pub fn key(&self) -> String {
+        group_key(&self.0.file, &self.0.name)
+    }
+
+    /// The evaluation interval.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.0.interval_ms.unsigned_abs())
+    }
+
+    /// The group's `limit` (0: none).
+    pub fn limit(&self) -> i64 {
+        self.0.limit
+    }
+
+    /// The query offset in effect: the group's own, else the manager's default.
+    pub fn query_offset(&self) -> Duration {
+        Duration::from_millis(self.query_offset_ms().unsigned_abs())
+    }
+
+    fn query_offset_ms(&self) -> i64 {
+        self.0
+            .query_offset_ms
+            .unwrap_or_else(|| self.0.shared.default_query_offset_ms())
+    }
+
+    /// The rules, in evaluation order.
+    pub fn rules(&self) -> &[Arc<Rule>] {
+        &self.0.rules
+    }
+
+    /// The alerting rules, firing first, then pending, then by name (Go's
+    /// `AlertingRules`).
+    pub fn alerting_rules(&self) -> Vec<Arc<Rule>> {
+        let mut out: Vec<(crate::AlertState, Arc<Rule>)> = self
+            .0
+            .rules
+            .iter()
+            .filter_map(|r| r.as_alerting().map(|a| (a.state(), r.clone())))
+            .collect();
+        out.sort_by(|(sa, a), (sb, b)| sb.cmp(sa).then_with(|| a.name().cmp(b.name())));
+        out.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Whether the group has an alerting rule.
+    pub fn has_alerting_rules(&self) -> bool {
+        self.0.rules.iter().any(|r| r.as_alerting().is_some())
+    }
+
+    /// How long the last evaluation took.
+    pub fn evaluation_time(&self) -> Duration {
+        self.state().evaluation_time
+    }
+
+    /// When the last evaluation started (wall clock).
+    pub fn last_evaluation(&self) -> Option<SystemTime> {
+        self.state().last_evaluation
+    }
+
+    /// The (aligned) timestamp of the last evaluation, in milliseconds.
+    pub fn last_eval_timestamp(&self) -> Option<Timestamp> {
+        self.state().last_eval_timestamp
+    }
+
+    /// The latest evaluation slot at or before `start_ms` (Go's `EvalTimestamp`): slots
+    /// are `interval` apart, shifted by a per-group offset derived from the hash of the
+    /// group's name and file, so that groups spread over the interval.
+    pub fn eval_timestamp(&self, start_ms: Timestamp) -> Timestamp {
+        let interval_ns = i128::from(self.0.interval_ms) * 1_000_000;
+        let hash = Labels::from_pairs([("name", self.name()), ("file", self.file())]).hash();
+        let offset = i128::from(hash) % interval_ns;
+        let adj = i128::from(start_ms) * 1_000_000 - offset;
+        let base = adj - adj.rem_euclid(interval_ns);
+        let next = base + offset;
+        i64::try_from(next.div_euclid(1_000_000)).unwrap_or(start_ms)
+    }
+
+    /// Whether two groups are the same definition (Go's `Equals`): then a reload keeps
+    /// the running group.
+    pub(crate) fn equals(&self, other: &Group) -> bool {
+        self.0.name == other.0.name
+            && self.0.file == other.0.file
+            && self.0.interval_ms == other.0.interval_ms
+            && self.0.limit == other.0.limit
+            && self.0.query_offset_ms == other.0.query_offset_ms
+            && self.0.rules.len() == other.0.rules.len()
+            && self
+                .0
+                .rules
+                .iter()
+                .zip(&other.0.rules)
+                .all(|(a, b)| a.definition() == b.definition())
+    }
+
+    /// Takes over what a reloaded group knew (Go's `CopyState`): evaluation times, the
+    /// series of rules matched by name and labels, and their alerts; the series of rules
+    /// that are gone become stale series.
+    pub(crate) fn copy_state(&self, from: &Group) {
+        let from_state = {
+            let s = from.state();
+            (
+                s.evaluation_time,
+                s.last_evaluation,
+                s.series_in_previous_eval.clone(),
+                s.stale_series.clone(),
+            )
+        };
+        let (evaluation_time, last_evaluation, from_series, from_stale) = from_state;
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, r) in from.0.rules.iter().enumerate() {
+            by_name.entry(name_and_labels(r)).or_default().push(i);
+        }
+        let mut st = self.state();
+        st.evaluation_time = evaluation_time;
+        st.last_evaluation = last_evaluation;
+        for (i, rule) in self.0.rules.iter().enumerate() {
+            let Some(indexes) = by_name.get_mut(&name_and_labels(rule)) else {
+                continue;
+            };
+            if indexes.is_empty() {
+                continue;
+            }
+            let fi = indexes.remove(0);
+            if let Some(series) = from_series.get(fi) {
+                st.series_in_previous_eval[i] = series.clone();
+            }
+            if let (Some(ar), Some(far)) = (rule.as_alerting(), from.0.rules[fi].as_alerting()) {
+                ar.copy_alerts_from(far);
+            }
+        }
+        st.stale_series = from_stale;
+        for (fi, r) in from.0.rules.iter().enumerate() {
+            if by_name
+                .get(&name_and_labels(r))
+                .is_some_and(|left| left.contains(&fi))
+                && let Some(series) = from_series.get(fi)
+            {
+                st.stale_series.extend(series.iter().cloned());
+            }
+        }
+    }
+
+    /// One scheduled iteration (Go's `DefaultEvalIterationFunc`): evaluates the group at
+    /// `ts` and records how long it took.
+    pub fn iterate(&self, ts: Timestamp) {
+        let key = self.key();
+        let metrics = &self.0.shared.metrics;
+        metrics.group(&key, |m| m.iterations_scheduled += 1);
+        let start_wall = SystemTime::now();
+        let start = Instant::now();
+        self.eval(ts);
+        let took = start.elapsed();
+        metrics.observe_iteration_duration(took.as_secs_f64());
+        let sum: Duration = self.0.rules.iter().map(|r| r.evaluation_duration()).sum();
+        let wall_s = start_wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        metrics.group(&key, |m| {
+            m.last_duration_seconds = took.as_secs_f64();
+            m.last_rule_duration_sum_seconds = sum.as_secs_f64();
+            m.last_evaluation_timestamp_seconds = wall_s;
+        });
+        let mut st = self.state();
+        st.evaluation_time = took;
+        st.rule_duration_sum = sum;
+        st.last_evaluation = Some(start_wall);
+        st.last_eval_timestamp = Some(ts);
+    }
+
+    /// Evaluates every rule at `ts` (milliseconds), in order: appends recording results
+    /// and alert series, sends alerts, and writes staleness markers for series a rule no
+    /// longer produces (Go's `Group.Eval`).
+    pub fn eval(&self, ts: Timestamp) {
+        let shared = &self.0.shared;
+        let key = self.key();
+        let offset = self.query_offset_ms();
+        let mut samples_total = 0usize;
+        for (i, rule) in self.0.rules.iter().enumerate() {
+            if self.0.done.is_cancelled() {
+                return;
+            }
+            let wall = SystemTime::now();
+            let start = Instant::now();
+            self.eval_rule(i, rule, ts, offset, &key, &mut samples_total);
+            let took = start.elapsed();
+            shared.metrics.observe_rule_duration(took.as_secs_f64());
+            rule.status().update(|s| {
+                s.evaluation_duration = took;
+                s.evaluation_timestamp = Some(wall);
+            });
+        }
+        shared
+            .metrics
+            .group(&key, |m| m.samples = samples_total as f64);
+        self.cleanup_stale_series(ts);
+    }
+
+    fn eval_rule(
+        &self,
+        i: usize,
+        rule: &Rule,
+        ts: Timestamp,
+        offset: i64,
+        key: &str,
+        samples_total: &mut usize,
+    ) {
+        let shared = &self.0.shared;
+        let opts = &shared.opts;
+        shared.metrics.group(key, |m| m.evaluations += 1);
+        let fail = |err: String| {
+            rule.status().update(|s| {
+                s.health = Health::Bad;
+                s.last_error = Some(err);
+            });
+        };
+        let result = match rule {
+            Rule::Recording(r) => r.eval(offset, ts, &opts.query_fn, self.0.limit),
+            Rule::Alerting(r) => r.eval(offset, ts, &opts.query_fn, self.0.limit),
+        };
+        let vector = match result {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(file = %self.0.file, group = %self.0.name, name = rule.name(), index = i, err = %e, "Evaluating rule failed");
+                fail(e.to_string());
+                shared.metrics.group(key, |m| m.evaluation_failures += 1);
+                return;
+            }
+        };
+        rule.status().update(|s| {
+            s.health = Health::Good;
+            s.last_error = None;
+        });
+        *samples_total += vector.len();
+        if let Rule::Alerting(ar) = rule {
+            ar.send_alerts(
+                ts,
+                duration_ms(opts.resend_delay),
+                self.0.interval_ms,
+                &opts.notify_fn,
+            );
+        }
+
+        let mut app = opts.appendable.appender();
+        let previous = self
+            .state()
+            .series_in_previous_eval
+            .get(i)
+            .cloned()
+            .unwrap_or_default();
+        let mut returned = HashSet::with_capacity(previous.len());
+        let (mut out_of_order, mut too_old, mut duplicates) = (0, 0, 0);
+        for s in &vector {
+            match app.append(0, &s.metric, s.t, s.f) {
+                Ok(_) => {
+                    returned.insert(s.metric.clone());
+                }
+                Err(e) => {
+                    match e {
+                        storage::Error::OutOfOrderSample => out_of_order += 1,
+                        storage::Error::OutOfBounds | storage::Error::TooOldSample => too_old += 1,
+                        storage::Error::DuplicateSampleForTimestamp => duplicates += 1,
+                        _ => {
+                            tracing::warn!(sample = %s.metric, err = %e, "Rule evaluation result discarded")
+                        }
+                    }
+                    fail(e.to_string());
+                }
+            }
+        }
+        if out_of_order > 0 {
+            tracing::warn!(
+                num_dropped = out_of_order,
+                "Error on ingesting out-of-order result from rule evaluation"
+            );
+        }
+        if too_old > 0 {
+            tracing::warn!(
+                num_dropped = too_old,
+                "Error on ingesting too old result from rule evaluation"
+            );
+        }
+        if duplicates > 0 {
+            tracing::warn!(
+                num_dropped = duplicates,
+                "Error on ingesting results from rule evaluation with different value but same timestamp"
+            );
+        }
+        for lset in previous.difference(&returned) {
+            // The series is no longer produced: mark it stale.
+            if let Err(e) = app.append(0, lset, ts - offset, model::value::stale_nan())
+                && !is_expected_append_error(&e)
+            {
+                tracing::warn!(sample = %lset, err = %e, "Adding stale sample failed");
+            }
+        }
+        match app.commit() {
+            Ok(()) => {
+                if let Some(slot) = self.state().series_in_previous_eval.get_mut(i) {
+                    *slot = returned;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(err = %e, "Rule sample appending failed");
+                fail(e.to_string());
+                shared.metrics.group(key, |m| m.evaluation_failures += 1);
+            }
+        }
+    }
+
+    /// Writes staleness markers at `ts` for the series of rules that are gone.
+    pub(crate) fn cleanup_stale_series(&self, ts: Timestamp) {
+        let stale = std::mem::take(&mut self.state().stale_series);
+        if stale.is_empty() {
+            return;
+        }
+        let offset = self.query_offset_ms();
+        let mut app = self.0.shared.opts.appendable.appender();
+        for s in &stale {
+            if let Err(e) = app.append(0, s, ts - offset, model::value::stale_nan())
+                && !is_expected_append_error(&e)
+            {
+                tracing::warn!(sample = %s, err = %e, "Adding stale sample for previous configuration failed");
+            }
+        }
+        if let Err(e) = app.commit() {
+            tracing::warn!(err = %e, "Stale sample appending for previous configuration failed");
+            self.state().stale_series = stale;
+        }
+    }
+
+    /// Moves every series the group wrote to the stale list (the group was removed).
+    pub(crate) fn move_all_series_to_stale(&self) {
+        let mut st = self.state();
+        let series: Vec<Labels> = st
+            .series_in_previous_eval
+            .iter_mut()
+            .flat_map(std::mem::take)
+            .collect();
+        st.stale_series.extend(series);
+    }
+
+    pub(crate) fn should_restore(&self) -> bool {
+        self.state().should_restore
+    }
+
+    pub(crate) fn set_mark_stale(&self) {
+        self.0.mark_stale.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn mark_stale(&self) -> bool {
+        self.0.mark_stale.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn done(&self) -> &CancellationToken {
+        &self.0.done
+    }
+
+    /// Restores the `for` state of alerts from `ALERTS_FOR_STATE` series written within
+    /// the outage tolerance before `ts` (Go's `RestoreForState`), then lets the rules
+    /// write their alert series.
+    pub fn restore_for_state(&self, ts: Timestamp) {
+        let opts = &self.0.shared.opts;
+        let tolerance = duration_ms(opts.outage_tolerance);
+        let grace = duration_ms(opts.for_grace_period);
+        let querier = match opts.queryable.querier(ts - tolerance, ts) {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::error!(err = %e, "Failed to get Querier");
+                return;
+            }
+        };
+        for rule in &self.0.rules {
+            let Some(ar) = rule.as_alerting() else {
+                continue;
+            };
+            let hold = duration_ms(ar.hold_duration());
+            if hold < grace {
+                // Restoring would make it wait for the grace period, longer than `for`.
+                ar.set_restored(true);
+                continue;
+            }
+            let matchers: Vec<Matcher> = ar
+                .for_state_labels(None)
+                .iter()
+                .filter_map(|(k, v)| Matcher::new(MatchType::Equal, k, v).ok())
+                .collect();
+            let mut set = querier.select(false, None, &matchers);
+            let mut series: HashMap<Labels, (Timestamp, f64)> = HashMap::new();
+            while let Some(next) = set.next() {
+                let s = match next {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(alertname = ar.name(), stage = "Select", err = %e, "Failed to restore 'for' state");
+                        break;
+                    }
+                };
+                let mut it = s.iterator();
+                let mut last = None;
+                while it.next() == ValueType::Float {
+                    last = Some(it.at());
+                }
+                if let Some(last) = last {
+                    series.insert(s.labels().without_metric_name(), last);
+                }
+            }
+            if series.is_empty() {
+                ar.set_restored(true);
+                continue;
+            }
+            ar.for_each_alert(|a| {
+                let Some(&(t, v)) = series.get(&a.labels) else {
+                    return;
+                };
+                if model::value::is_stale_nan(v) {
+                    return;
+                }
+                let down_at = t.div_euclid(1000) * 1000;
+                let mut restored_active_at = (v as i64) * 1000;
+                let remaining = hold - (down_at - restored_active_at);
+                if remaining <= 0 {
+                    // It was firing when the server went down; the next evaluation fires
+                    // it again if the condition still holds.
+                } else if remaining < grace {
+                    restored_active_at = ts + grace - hold;
+                } else {
+                    restored_active_at += ts - down_at;
+                }
+                a.active_at = restored_active_at;
+            });
+            ar.set_restored(true);
+        }
+        self.state().should_restore = false;
+    }
+}
+
+fn name_and_labels(r: &Rule) -> String {
+    format!("{}{}", r.name(), r.labels())
+}
+
+fn is_expected_append_error(e: &storage::Error) -> bool {
+    matches!(
+        e,
+        storage::Error::OutOfOrderSample
+            | storage::Error::OutOfBounds
+            | storage::Error::TooOldSample
+            | storage::Error::DuplicateSampleForTimestamp
+    )
+}
+
+pub(crate) fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Group {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.0.shared
+    }
+}

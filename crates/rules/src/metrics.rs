@@ -1,0 +1,223 @@
+//! The rule manager's own metrics under Prometheus's names (`prometheus_rule_*`), kept per
+//! group key (`FILE;GROUP`) and written in the text exposition format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+/// Per-group values.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GroupMetrics {
+    pub(crate) iterations_missed: u64,
+    pub(crate) iterations_scheduled: u64,
+    pub(crate) evaluations: u64,
+    pub(crate) evaluation_failures: u64,
+    pub(crate) interval_seconds: f64,
+    pub(crate) last_evaluation_timestamp_seconds: f64,
+    pub(crate) last_duration_seconds: f64,
+    pub(crate) last_rule_duration_sum_seconds: f64,
+    pub(crate) last_restore_duration_seconds: f64,
+    pub(crate) rules: u64,
+    pub(crate) samples: f64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    groups: BTreeMap<String, GroupMetrics>,
+    eval_duration_sum: f64,
+    eval_duration_count: u64,
+    iteration_duration_sum: f64,
+    iteration_duration_count: u64,
+}
+
+/// All rule metrics of one manager.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics(Mutex<Inner>);
+
+impl Metrics {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Changes the values of group `key` (creating them at zero).
+    pub(crate) fn group(&self, key: &str, f: impl FnOnce(&mut GroupMetrics)) {
+        f(self.lock().groups.entry(key.to_string()).or_default());
+    }
+
+    /// Forgets group `key` (a group removed by a reload).
+    pub(crate) fn remove_group(&self, key: &str) {
+        self.lock().groups.remove(key);
+    }
+
+    pub(crate) fn observe_rule_duration(&self, seconds: f64) {
+        let mut m = self.lock();
+        m.eval_duration_sum += seconds;
+        m.eval_duration_count += 1;
+    }
+
+    pub(crate) fn observe_iteration_duration(&self, seconds: f64) {
+        let mut m = self.lock();
+        m.iteration_duration_sum += seconds;
+        m.iteration_duration_count += 1;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn get(&self, key: &str) -> GroupMetrics {
+        self.lock().groups.get(key).cloned().unwrap_or_default()
+    }
+
+    /// Appends every metric family in the text format.
+    pub(crate) fn write(&self, out: &mut String) {
+        let m = self.lock();
+        let summary = |out: &mut String, name: &str, help: &str, sum: f64, count: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} summary");
+            let _ = writeln!(out, "{name}_sum {}", fmt_value(sum));
+            let _ = writeln!(out, "{name}_count {count}");
+        };
+        summary(
+            out,
+            "prometheus_rule_evaluation_duration_seconds",
+            "The duration for a rule to execute.",
+            m.eval_duration_sum,
+            m.eval_duration_count,
+        );
+        summary(
+            out,
+            "prometheus_rule_group_duration_seconds",
+            "The duration of rule group evaluations.",
+            m.iteration_duration_sum,
+            m.iteration_duration_count,
+        );
+        type Get = fn(&GroupMetrics) -> f64;
+        let families: [(&str, &str, &str, Get); 11] = [
+            (
+                "prometheus_rule_evaluation_failures_total",
+                "counter",
+                "The total number of rule evaluation failures.",
+                |g| g.evaluation_failures as f64,
+            ),
+            (
+                "prometheus_rule_evaluations_total",
+                "counter",
+                "The total number of rule evaluations.",
+                |g| g.evaluations as f64,
+            ),
+            (
+                "prometheus_rule_group_interval_seconds",
+                "gauge",
+                "The interval of a rule group.",
+                |g| g.interval_seconds,
+            ),
+            (
+                "prometheus_rule_group_iterations_missed_total",
+                "counter",
+                "The total number of rule group evaluations missed due to slow rule group evaluation.",
+                |g| g.iterations_missed as f64,
+            ),
+            (
+                "prometheus_rule_group_iterations_total",
+                "counter",
+                "The total number of scheduled rule group evaluations, whether executed or missed.",
+                |g| g.iterations_scheduled as f64,
+            ),
+            (
+                "prometheus_rule_group_last_duration_seconds",
+                "gauge",
+                "The duration of the last rule group evaluation.",
+                |g| g.last_duration_seconds,
+            ),
+            (
+                "prometheus_rule_group_last_evaluation_samples",
+                "gauge",
+                "The number of samples returned during the last rule group evaluation.",
+                |g| g.samples,
+            ),
+            (
+                "prometheus_rule_group_last_evaluation_timestamp_seconds",
+                "gauge",
+                "The timestamp of the last rule group evaluation in seconds.",
+                |g| g.last_evaluation_timestamp_seconds,
+            ),
+            (
+                "prometheus_rule_group_last_restore_duration_seconds",
+                "gauge",
+                "The duration of the last alert rules alerts restoration using the `ALERTS_FOR_STATE` series.",
+                |g| g.last_restore_duration_seconds,
+            ),
+            (
+                "prometheus_rule_group_last_rule_duration_sum_seconds",
+                "gauge",
+                "The sum of time in seconds it took to evaluate each rule in the group regardless of concurrency. This should be higher than the group duration if rules are evaluated concurrently.",
+                |g| g.last_rule_duration_sum_seconds,
+            ),
+            (
+                "prometheus_rule_group_rules",
+                "gauge",
+                "The number of rules.",
+                |g| g.rules as f64,
+            ),
+        ];
+        if m.groups.is_empty() {
+            return;
+        }
+        for (name, kind, help, get) in families {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (key, g) in &m.groups {
+                let _ = writeln!(
+                    out,
+                    "{name}{{rule_group=\"{}\"}} {}",
+                    escape(key),
+                    fmt_value(get(g))
+                );
+            }
+        }
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Go's `strconv.FormatFloat(v, 'g', -1, 64)` with the text format's infinities.
+fn fmt_value(v: f64) -> String {
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+    }
+    if v.is_nan() {
+        return "NaN".to_string();
+    }
+    model::strconv::format_float_g(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_are_written_once_with_a_series_per_group() {
+        let m = Metrics::default();
+        m.group("a.yml;g1", |g| g.evaluations = 3);
+        m.group("a.yml;g2", |g| g.evaluation_failures = 1);
+        let mut out = String::new();
+        m.write(&mut out);
+        assert!(out.contains("prometheus_rule_evaluations_total{rule_group=\"a.yml;g1\"} 3\n"));
+        assert!(
+            out.contains("prometheus_rule_evaluation_failures_total{rule_group=\"a.yml;g2\"} 1\n")
+        );
+        assert_eq!(
+            out.matches("# TYPE prometheus_rule_group_rules gauge")
+                .count(),
+            1
+        );
+        m.remove_group("a.yml;g1");
+        let mut out = String::new();
+        m.write(&mut out);
+        assert!(!out.contains("g1"));
+    }
+}

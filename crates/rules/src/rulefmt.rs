@@ -1,0 +1,543 @@
+//! Rule files (Prometheus's `model/rulefmt`): YAML loading, strict about unknown fields,
+//! with Go's validations and error texts (positions as `line:column`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use model::{Duration, ValidationScheme};
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+use serde_saphyr::Spanned;
+
+use crate::Error;
+
+/// The groups of one rule file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleGroups {
+    /// The groups, in file order.
+    pub groups: Vec<RuleGroup>,
+}
+
+/// A list of rules evaluated one after another at the same time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleGroup {
+    /// The group's name, unique within its file.
+    pub name: String,
+    /// How often the group is evaluated (`None`: the global evaluation interval).
+    pub interval: Option<Duration>,
+    /// How far back in time the rules query (`None`: the global `rule_query_offset`).
+    pub query_offset: Option<Duration>,
+    /// The most series a recording rule or alerts an alerting rule may produce
+    /// (0: unlimited).
+    pub limit: i64,
+    /// The rules.
+    pub rules: Vec<Rule>,
+    /// Labels added to every rule of the group (a rule's own labels win).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One recording rule (`record` set) or alerting rule (`alert` set).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rule {
+    /// The name of the series a recording rule writes (empty for alerting rules).
+    pub record: String,
+    /// The alert's name (empty for recording rules).
+    pub alert: String,
+    /// The PromQL expression.
+    pub expr: String,
+    /// How long an alert stays pending before it fires.
+    pub for_: Duration,
+    /// How long an alert keeps firing after its condition cleared.
+    pub keep_firing_for: Duration,
+    /// Labels added to the result (templates for alerting rules).
+    pub labels: BTreeMap<String, String>,
+    /// Annotations of the alerts (templates).
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Rule {
+    /// The alert name of an alerting rule, else the record name.
+    pub fn name(&self) -> &str {
+        if self.alert.is_empty() {
+            &self.record
+        } else {
+            &self.alert
+        }
+    }
+}
+
+/// How rule files are checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseOptions {
+    /// Which metric and label names are valid (Prometheus 3: UTF-8).
+    pub name_validation: ValidationScheme,
+}
+
+/// Reads and validates the rule file `path`. Errors name the file, as Go's
+/// `rulefmt.ParseFile` does.
+pub fn parse_file(path: &str, opts: &ParseOptions) -> Result<RuleGroups, Vec<Error>> {
+    let content = std::fs::read(path)
+        .map_err(|e| vec![Error::Read(format!("open {path}: {}", io_message(&e))).in_file(path)])?;
+    let content = String::from_utf8(content).map_err(|_| {
+        vec![Error::Yaml("yaml: invalid leading UTF-8 octet".to_string()).in_file(path)]
+    })?;
+    parse(&content, opts).map_err(|errs| errs.into_iter().map(|e| e.in_file(path)).collect())
+}
+
+/// Go's wording of the common I/O errors (`no such file or directory`).
+fn io_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "is a directory".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Parses and validates rule groups from YAML text. Only the first YAML document is read,
+/// as Go's decoder does.
+pub fn parse(content: &str, opts: &ParseOptions) -> Result<RuleGroups, Vec<Error>> {
+    let raw = decode(content).map_err(|e| vec![e])?;
+    let groups = RuleGroups {
+        groups: raw
+            .groups
+            .iter()
+            .map(|g| {
+                let v = &g.value;
+                RuleGroup {
+                    name: v.name.clone().unwrap_or_default(),
+                    interval: v.interval.filter(|d| d.as_millis() != 0),
+                    query_offset: v.query_offset,
+                    limit: v.limit.unwrap_or(0),
+                    labels: v.labels.clone().unwrap_or_default(),
+                    rules: v
+                        .rules
+                        .iter()
+                        .map(|r| Rule {
+                            record: spanned_value(&r.record),
+                            alert: spanned_value(&r.alert),
+                            expr: spanned_value(&r.expr),
+                            for_: r.for_.unwrap_or(Duration::ZERO),
+                            keep_firing_for: r.keep_firing_for.unwrap_or(Duration::ZERO),
+                            labels: r.labels.clone().unwrap_or_default(),
+                            annotations: r.annotations.clone().unwrap_or_default(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    };
+    let errs = validate(&groups, &raw, opts);
+    if errs.is_empty() {
+        Ok(groups)
+    } else {
+        Err(errs)
+    }
+}
+
+fn spanned_value(s: &Option<Spanned<String>>) -> String {
+    s.as_ref().map(|s| s.value.clone()).unwrap_or_default()
+}
+
+fn position(s: &Option<Spanned<String>>) -> (u64, u64) {
+    s.as_ref()
+        .map(|s| (s.referenced.line(), s.referenced.column()))
+        .unwrap_or((0, 0))
+}
+
+fn validate(groups: &RuleGroups, raw: &RawFile, opts: &ParseOptions) -> Vec<Error> {
+    let scheme = opts.name_validation;
+    let mut errs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (g, rg) in groups.groups.iter().zip(&raw.groups) {
+        let pos = Some((rg.referenced.line(), rg.referenced.column()));
+        if g.name.is_empty() {
+            errs.push(Error::Group {
+                position: pos,
+                message: "Groupname must not be empty".to_string(),
+            });
+        }
+        if !seen.insert(g.name.as_str()) {
+            errs.push(Error::Group {
+                position: pos,
+                message: format!("groupname: \"{}\" is repeated in the same file", g.name),
+            });
+        }
+        for k in g.labels.keys() {
+            if !scheme.is_valid_label_name(k) || k == model::METRIC_NAME {
+                errs.push(Error::Group {
+                    position: None,
+                    message: format!("invalid label name: {k}"),
+                });
+            }
+        }
+        for (i, (r, rr)) in g.rules.iter().zip(&rg.value.rules).enumerate() {
+            for (position, alt_position, message) in validate_rule(r, rr, scheme) {
+                errs.push(Error::Rule {
+                    group: g.name.clone(),
+                    index: i + 1,
+                    name: r.name().to_string(),
+                    position,
+                    alt_position,
+                    message,
+                });
+            }
+        }
+    }
+    errs
+}
+
+type RuleProblem = (Option<(u64, u64)>, Option<(u64, u64)>, String);
+
+fn validate_rule(r: &Rule, raw: &RawRule, scheme: ValidationScheme) -> Vec<RuleProblem> {
+    let mut out: Vec<RuleProblem> = Vec::new();
+    let record_pos = position(&raw.record);
+    let alert_pos = position(&raw.alert);
+    if !r.record.is_empty() && !r.alert.is_empty() {
+        out.push((
+            Some(record_pos),
+            Some(alert_pos),
+            "only one of 'record' and 'alert' must be set".into(),
+        ));
+    }
+    if r.record.is_empty() && r.alert.is_empty() {
+        out.push((
+            Some(record_pos),
+            Some(alert_pos),
+            "one of 'record' or 'alert' must be set".into(),
+        ));
+    }
+    let expr_pos = position(&raw.expr);
+    if r.expr.is_empty() {
+        out.push((
+            Some(expr_pos),
+            None,
+            "field 'expr' must be set in rule".into(),
+        ));
+    } else if let Err(e) = promql::parser::parse_expr(&r.expr) {
+        out.push((
+            Some(expr_pos),
+            None,
+            format!("could not parse expression: {e}"),
+        ));
+    }
+    if !r.record.is_empty() {
+        if !r.annotations.is_empty() {
+            out.push((
+                Some(record_pos),
+                None,
+                "invalid field 'annotations' in recording rule".into(),
+            ));
+        }
+        if r.for_.as_millis() != 0 {
+            out.push((
+                Some(record_pos),
+                None,
+                "invalid field 'for' in recording rule".into(),
+            ));
+        }
+        if r.keep_firing_for.as_millis() != 0 {
+            out.push((
+                Some(record_pos),
+                None,
+                "invalid field 'keep_firing_for' in recording rule".into(),
+            ));
+        }
+        if !scheme.is_valid_metric_name(&r.record) {
+            out.push((
+                Some(record_pos),
+                None,
+                format!("invalid recording rule name: {}", r.record),
+            ));
+        }
+        // A valid UTF-8 name, but most likely PromQL put in the wrong field.
+        if r.record.contains('{') || r.record.contains('}') {
+            out.push((
+                Some(record_pos),
+                None,
+                format!(
+                    "braces present in the recording rule name; should it be in expr?: {}",
+                    r.record
+                ),
+            ));
+        }
+    }
+    for k in r.labels.keys() {
+        if !scheme.is_valid_label_name(k) || k == model::METRIC_NAME {
+            out.push((None, None, format!("invalid label name: {k}")));
+        }
+    }
+    for k in r.annotations.keys() {
+        if !scheme.is_valid_label_name(k) {
+            out.push((None, None, format!("invalid annotation name: {k}")));
+        }
+    }
+    if !r.alert.is_empty() {
+        let name = format!("__alert_{}", r.alert);
+        for (k, v) in &r.labels {
+            if let Err(e) = crate::tmpl::check(&name, v) {
+                out.push((None, None, format!("label {k:?}: {e}")));
+            }
+        }
+        for (k, v) in &r.annotations {
+            if let Err(e) = crate::tmpl::check(&name, v) {
+                out.push((None, None, format!("annotation {k:?}: {e}")));
+            }
+        }
+    }
+    out
+}
+
+/// Decodes the first YAML document into the raw, positioned structs.
+fn decode(content: &str) -> Result<RawFile, Error> {
+    let first = first_document(content);
+    if first
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---")
+    {
+        // Go's decoder reports io.EOF for empty input, which rulefmt ignores.
+        return Ok(RawFile::default());
+    }
+    let opts = serde_saphyr::options! { with_snippet: false };
+    let file: Option<RawFile> = serde_saphyr::from_str_with_options(first, opts)
+        .map_err(|e| Error::Yaml(yaml_message(&e)))?;
+    Ok(file.unwrap_or_default())
+}
+
+/// The text of the first YAML document: up to a `---` or `...` line that follows content.
+fn first_document(content: &str) -> &str {
+    let mut offset = 0;
+    let mut seen_content = false;
+    for line in content.split_inclusive('\n') {
+        let t = line.trim_end();
+        if (t == "---" || t.starts_with("--- ") || t == "...") && seen_content {
+            return &content[..offset];
+        }
+        if !t.trim().is_empty() && !t.trim_start().starts_with('#') && t != "---" {
+            seen_content = true;
+        }
+        offset += line.len();
+    }
+    content
+}
+
+/// Rewrites serde-saphyr's messages into go-yaml's for the cases promtool users meet.
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    let line = e.location().map(|l| l.line()).unwrap_or(0);
+    let text = e.to_string();
+    let text = text.trim();
+    let text = text.strip_prefix("error: ").unwrap_or(text);
+    let bare = match text.split_once(": ") {
+        Some((pos, rest)) if pos.starts_with("line ") => rest,
+        _ => text,
+    };
+    if let Some(rest) = bare.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once('`')
+    {
+        let ty = if expected.contains("groups") {
+            "rulefmt.RuleGroups"
+        } else if expected.contains("rules") {
+            "rulefmt.RuleGroup"
+        } else {
+            "rulefmt.Rule"
+        };
+        return format!(
+            "yaml: unmarshal errors:\n  line {line}: field {field} not found in type {ty}"
+        );
+    }
+    if line > 0 {
+        format!("yaml: line {line}: {bare}")
+    } else {
+        format!("yaml: {bare}")
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default, deserialize_with = "null_as_default")]
+    groups: Vec<Spanned<RawGroup>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    interval: Option<Duration>,
+    #[serde(default)]
+    query_offset: Option<Duration>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    rules: Vec<RawRule>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    #[serde(default)]
+    record: Option<Spanned<String>>,
+    #[serde(default)]
+    alert: Option<Spanned<String>>,
+    #[serde(default)]
+    expr: Option<Spanned<String>>,
+    #[serde(default, rename = "for")]
+    for_: Option<Duration>,
+    #[serde(default)]
+    keep_firing_for: Option<Duration>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+/// Reads a sequence where YAML `null` means empty, as go-yaml does.
+fn null_as_default<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: de::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a sequence")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_some<D2: de::Deserializer<'de>>(self, d: D2) -> Result<Vec<T>, D2::Error> {
+            Vec::<T>::deserialize(d)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element()? {
+                out.push(v);
+            }
+            Ok(out)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<Vec<T>, A::Error> {
+            Err(de::Error::custom("cannot unmarshal !!map into a sequence"))
+        }
+    }
+    d.deserialize_option(V(std::marker::PhantomData))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(yaml: &str) -> Vec<String> {
+        match parse(yaml, &ParseOptions::default()) {
+            Ok(_) => Vec::new(),
+            Err(errs) => errs.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn positions_and_texts_match_go() {
+        let yaml = "groups:\n  - name: yolo\n    rules:\n      - record: Hi\n        alert: Hello\n        expr: 1\n";
+        assert_eq!(
+            errors(yaml),
+            [
+                "4:17: 5:16: group \"yolo\", rule 1, \"Hello\": only one of 'record' and 'alert' must be set"
+            ]
+        );
+        let yaml = "groups:\n  - name: yolo\n    rules:\n      - expr: 1\n";
+        assert_eq!(
+            errors(yaml),
+            ["0:0: 0:0: group \"yolo\", rule 1, \"\": one of 'record' or 'alert' must be set"]
+        );
+        let yaml = "groups:\n  - name: yolo\n  - name: yolo\n";
+        assert_eq!(
+            errors(yaml),
+            ["3:5: groupname: \"yolo\" is repeated in the same file"]
+        );
+        let yaml =
+            "groups:\n  - name: yolo\n    rules:\n      - record: yolo\n        expr: rate(hi)\n";
+        assert_eq!(
+            errors(yaml),
+            [
+                "5:15: group \"yolo\", rule 1, \"yolo\": could not parse expression: 1:6: parse error: expected type range vector in call to function \"rate\", got instant vector"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_go_wording() {
+        let yaml = "groups:\n  - name: yolo\n    rules:\n      - alert: hola\n        expr: 1\n        annotation:\n          a: b\n";
+        assert_eq!(
+            errors(yaml),
+            ["yaml: unmarshal errors:\n  line 6: field annotation not found in type rulefmt.Rule"]
+        );
+        let yaml = "groups:\n  - name: yolo\n    namespace: x\n";
+        assert_eq!(
+            errors(yaml),
+            [
+                "yaml: unmarshal errors:\n  line 3: field namespace not found in type rulefmt.RuleGroup"
+            ]
+        );
+        let yaml = "tests: []\n";
+        assert_eq!(
+            errors(yaml),
+            ["yaml: unmarshal errors:\n  line 1: field tests not found in type rulefmt.RuleGroups"]
+        );
+    }
+
+    #[test]
+    fn empty_input_and_only_first_document() {
+        assert_eq!(
+            parse("", &ParseOptions::default()).ok(),
+            Some(RuleGroups::default())
+        );
+        assert_eq!(
+            parse("# nothing\n", &ParseOptions::default()).ok(),
+            Some(RuleGroups::default())
+        );
+        let yaml = "groups:\n  - name: a\n    rules:\n      - record: x\n        expr: up\n---\ngroups: []\n";
+        let g = parse(yaml, &ParseOptions::default()).expect("valid");
+        assert_eq!(g.groups.len(), 1);
+        assert_eq!(g.groups[0].rules[0].record, "x");
+    }
+
+    #[test]
+    fn fields_are_read() {
+        let yaml = "groups:\n  - name: g\n    interval: 30s\n    query_offset: 1m\n    limit: 3\n    labels:\n      team: a\n    rules:\n      - alert: A\n        expr: up == 0\n        for: 5m\n        keep_firing_for: 1m\n        labels:\n          severity: 1\n        annotations:\n          summary: \"{{ $labels.instance }} down\"\n";
+        let g = parse(yaml, &ParseOptions::default()).expect("valid");
+        let g = &g.groups[0];
+        assert_eq!(g.interval, Some(Duration::from_secs(30)));
+        assert_eq!(g.query_offset, Some(Duration::from_secs(60)));
+        assert_eq!(g.limit, 3);
+        assert_eq!(g.labels["team"], "a");
+        let r = &g.rules[0];
+        assert_eq!(r.name(), "A");
+        assert_eq!(r.for_, Duration::from_secs(300));
+        assert_eq!(r.keep_firing_for, Duration::from_secs(60));
+        assert_eq!(r.labels["severity"], "1");
+    }
+
+    #[test]
+    fn legacy_names_are_checked_when_asked() {
+        let yaml = "groups:\n  - name: yolo\n    rules:\n      - alert: hola\n        expr: 1\n        annotations:\n          ins-tance: localhost\n";
+        assert!(errors(yaml).is_empty());
+        let legacy = ParseOptions {
+            name_validation: ValidationScheme::Legacy,
+        };
+        let errs: Vec<String> = parse(yaml, &legacy)
+            .expect_err("legacy names")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errs,
+            ["group \"yolo\", rule 1, \"hola\": invalid annotation name: ins-tance"]
+        );
+    }
+}
