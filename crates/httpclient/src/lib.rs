@@ -36,4 +36,6 @@ mod error;
 mod tls;
 
 pub use client::{HttpClient, MAX_REDIRECTS, USER_AGENT};
+/// The options a client is built from, re-exported so users need not name `config`.
+pub use config::{HttpClientConfig, http_config};
 pub use error::{Error, Result};

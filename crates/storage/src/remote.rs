@@ -32,7 +32,7 @@ pub use codec::{
     labels_from_proto, labels_to_proto, matchers_from_proto, matchers_to_proto,
     write_response_status,
 };
-pub use http::{Auth, USER_AGENT};
+pub use http::USER_AGENT;
 #[doc(hidden)]
 pub use queue::bench_build_and_encode;
 pub use queue::{

@@ -1,78 +1,17 @@
-//! The small HTTP/1.1 client remote write and remote read share (hyper-util's pooled client).
+//! The endpoint remote write and remote read POST to, over the shared
+//! [`httpclient::HttpClient`] (TLS, authentication and `http_headers` from the endpoint's
+//! HTTP client options).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode, header};
-use hyper_util::client::legacy::{Client, connect::HttpConnector};
-use hyper_util::rt::TokioExecutor;
 
 use crate::{Error, Result};
 
 /// The `User-Agent` remote requests carry.
 pub const USER_AGENT: &str = concat!("Prometheus-rs/", env!("CARGO_PKG_VERSION"));
-
-/// How requests authenticate.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Auth {
-    /// No `Authorization` header.
-    #[default]
-    None,
-    /// HTTP basic auth.
-    Basic {
-        /// User name.
-        username: String,
-        /// Password.
-        password: String,
-    },
-    /// `Authorization: <scheme> <credentials>` (`authorization` in the config; the scheme is
-    /// `Bearer` by default).
-    Authorization {
-        /// The scheme, for example `Bearer`.
-        scheme: String,
-        /// The credentials (token).
-        credentials: String,
-    },
-}
-
-impl Auth {
-    fn header_value(&self) -> Option<String> {
-        match self {
-            Auth::None => None,
-            Auth::Basic { username, password } => Some(format!(
-                "Basic {}",
-                base64_encode(format!("{username}:{password}").as_bytes())
-            )),
-            Auth::Authorization {
-                scheme,
-                credentials,
-            } => Some(format!("{scheme} {credentials}")),
-        }
-    }
-}
-
-/// Standard base64 with padding (basic auth is the only user; not worth a dependency).
-fn base64_encode(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 /// What came back from a POST.
 #[derive(Debug)]
@@ -82,15 +21,14 @@ pub(crate) struct Response {
     pub(crate) body: Bytes,
 }
 
-/// A pooled HTTP client bound to one endpoint.
+/// One endpoint: its URL, the client, the protocol's extra headers and the timeout.
 #[derive(Clone)]
 pub(crate) struct Endpoint {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: httpclient::HttpClient,
     url: String,
     uri: hyper::Uri,
     timeout: Duration,
     headers: Vec<(String, String)>,
-    auth: Option<String>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -102,35 +40,29 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// A client for `url` (`http://` only: TLS is not supported by this client yet).
+    /// An endpoint at `url` (`http://` or `https://`).
     pub(crate) fn new(
         url: &str,
         timeout: Duration,
         headers: Vec<(String, String)>,
-        auth: &Auth,
+        client: httpclient::HttpClient,
     ) -> Result<Endpoint> {
         let uri: hyper::Uri = url.parse().map_err(|e| Error::InvalidRemoteRequest {
             what: "endpoint URL",
             reason: format!("{url}: {e}"),
         })?;
-        if uri.scheme_str() != Some("http") {
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
             return Err(Error::InvalidRemoteRequest {
                 what: "endpoint URL",
-                reason: format!(
-                    "{url}: only http:// endpoints are supported (TLS is not implemented in the remote storage client)"
-                ),
+                reason: format!("{url}: only http:// and https:// endpoints are supported"),
             });
         }
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build_http();
         Ok(Endpoint {
             client,
             url: url.to_owned(),
             uri,
             timeout,
             headers,
-            auth: auth.header_value(),
         })
     }
 
@@ -150,18 +82,14 @@ impl Endpoint {
         for (name, value) in &self.headers {
             req = req.header(name.as_str(), value.as_str());
         }
-        if let Some(auth) = &self.auth {
-            req = req.header(header::AUTHORIZATION, auth.as_str());
-        }
         let req = req
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| self.request_error(e))?;
+            .map_err(|e| self.request_error(e.to_string()))?;
         let exchange = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| self.request_error(e))?;
+            let resp = self.client.send(req).await.map_err(|e| match e {
+                httpclient::Error::Request { message, .. } => self.request_error(message),
+                other => self.request_error(other.to_string()),
+            })?;
             let status = resp.status();
             let retry_after = resp
                 .headers()
@@ -173,7 +101,7 @@ impl Endpoint {
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| self.request_error(e))?
+                .map_err(|e| self.request_error(e.to_string()))?
                 .to_bytes();
             Ok(Response {
                 status,
@@ -183,17 +111,14 @@ impl Endpoint {
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(res) => res,
-            Err(_) => Err(Error::RemoteRequest {
-                url: self.url.clone(),
-                reason: format!("timed out after {:?}", self.timeout),
-            }),
+            Err(_) => Err(self.request_error(format!("timed out after {:?}", self.timeout))),
         }
     }
 
-    fn request_error(&self, e: impl std::fmt::Display) -> Error {
+    fn request_error(&self, reason: String) -> Error {
         Error::RemoteRequest {
             url: self.url.clone(),
-            reason: e.to_string(),
+            reason,
         }
     }
 
@@ -215,24 +140,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn basic_auth_is_base64_of_user_colon_password() {
-        let auth = Auth::Basic {
-            username: "Aladdin".into(),
-            password: "open sesame".into(),
-        };
-        assert_eq!(
-            auth.header_value().as_deref(),
-            Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+    fn only_http_and_https_endpoints() {
+        let client = httpclient::HttpClient::default();
+        let err = Endpoint::new(
+            "ftp://x/api",
+            Duration::from_secs(1),
+            vec![],
+            client.clone(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("only http:// and https://"),
+            "{err}"
         );
-        assert_eq!(base64_encode(b"a"), "YQ==");
-        assert_eq!(base64_encode(b"ab"), "YWI=");
-        assert_eq!(base64_encode(b""), "");
-    }
-
-    #[test]
-    fn https_is_refused_clearly() {
-        let err = Endpoint::new("https://x/api", Duration::from_secs(1), vec![], &Auth::None)
-            .unwrap_err();
-        assert!(err.to_string().contains("only http://"), "{err}");
+        Endpoint::new("https://x/api", Duration::from_secs(1), vec![], client).unwrap();
     }
 }

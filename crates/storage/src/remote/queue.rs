@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::codec::{encode_write_request, labels_to_proto};
-use super::http::{Auth, Endpoint};
+use super::http::Endpoint;
 use crate::{Error, Result, SeriesRef};
 
 /// The protocol version header value of remote write 1.0.
@@ -77,8 +77,9 @@ pub struct WriteOptions {
     pub remote_timeout: Duration,
     /// Extra headers sent with every request.
     pub headers: Vec<(String, String)>,
-    /// Authentication.
-    pub auth: Auth,
+    /// The HTTP client (TLS, authentication, `http_headers`), built from the endpoint's
+    /// HTTP client options; the default has none of them.
+    pub client: httpclient::HttpClient,
     /// `write_relabel_configs`, applied after the external labels.
     pub write_relabel_configs: Vec<relabel::Config>,
     /// `global.external_labels`: added to every series that lacks them.
@@ -441,7 +442,7 @@ impl QueueManager {
             &opts.url,
             opts.remote_timeout,
             opts.headers.clone(),
-            &opts.auth,
+            opts.client.clone(),
         )?;
         let metrics = Arc::new(RemoteWriteMetrics::default());
         metrics

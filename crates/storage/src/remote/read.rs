@@ -11,7 +11,7 @@ use super::codec::{
     decode_snappy, encode_read_request, labels_from_proto, labels_to_proto, matchers_from_proto,
     matchers_to_proto,
 };
-use super::http::{Auth, Endpoint};
+use super::http::Endpoint;
 use crate::{
     EmptySeriesSet, ErrSeriesSet, Error, LabelHints, ListSeries, ListSeriesSet, Querier, Queryable,
     Result, SelectHints, Series, SeriesSet, ValueType,
@@ -31,8 +31,9 @@ pub struct ReadOptions {
     pub remote_timeout: Duration,
     /// Extra headers sent with every request.
     pub headers: Vec<(String, String)>,
-    /// Authentication.
-    pub auth: Auth,
+    /// The HTTP client (TLS, authentication, `http_headers`), built from the endpoint's
+    /// HTTP client options; the default has none of them.
+    pub client: httpclient::HttpClient,
     /// Equality matchers a query must contain to be sent to this endpoint.
     pub required_matchers: Vec<(String, String)>,
     /// `global.external_labels`.
@@ -72,7 +73,7 @@ impl RemoteRead {
             &opts.url,
             opts.remote_timeout,
             opts.headers.clone(),
-            &opts.auth,
+            opts.client.clone(),
         )?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -31,6 +31,14 @@ type Handler = Arc<dyn Fn(&hyper::http::request::Parts, &[u8]) -> Answer + Send 
 
 /// Serves `handler` on a free loopback port until the returned token is cancelled.
 async fn serve(handler: Handler) -> (SocketAddr, CancellationToken) {
+    serve_with(handler, None).await
+}
+
+/// [`serve`], over TLS when `tls` is set.
+async fn serve_with(
+    handler: Handler,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (SocketAddr, CancellationToken) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
@@ -43,6 +51,7 @@ async fn serve(handler: Handler) -> (SocketAddr, CancellationToken) {
             };
             let handler = handler.clone();
             let conn_stop = stop2.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let handler = handler.clone();
@@ -61,11 +70,26 @@ async fn serve(handler: Handler) -> (SocketAddr, CancellationToken) {
                         Ok::<_, Infallible>(resp.body(Full::new(Bytes::from(out))).unwrap())
                     }
                 });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
-                tokio::select! {
-                    _ = conn => {}
-                    () = conn_stop.cancelled() => {}
+                let http = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    None => {
+                        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                        tokio::select! {
+                            _ = conn => {}
+                            () = conn_stop.cancelled() => {}
+                        }
+                    }
+                    Some(cfg) => {
+                        let Ok(stream) = tokio_rustls::TlsAcceptor::from(cfg).accept(stream).await
+                        else {
+                            return;
+                        };
+                        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                        tokio::select! {
+                            _ = conn => {}
+                            () = conn_stop.cancelled() => {}
+                        }
+                    }
                 }
             });
         }
@@ -189,6 +213,79 @@ fn received(rx: &Receiver) -> BTreeSet<(String, i64, u64)> {
         .iter()
         .map(|(l, t, v)| (l.clone(), *t, v.to_bits()))
         .collect()
+}
+
+/// The test certificates of the httpclient crate (a CA and a server certificate for
+/// 127.0.0.1).
+fn cert_file(name: &str) -> String {
+    format!(
+        "{}/../httpclient/testdata/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn tls_server() -> Arc<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_file_iter(cert_file("server.crt"))
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(cert_file("server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_over_https_with_basic_auth() {
+    let rx = Receiver::new(vec![]);
+    let inner = rx.handler();
+    let auths = Arc::new(Mutex::new(Vec::new()));
+    let seen = auths.clone();
+    let handler: Handler = Arc::new(move |parts, body| {
+        let auth = parts
+            .headers
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_string());
+        seen.lock().push(auth.clone());
+        if auth.as_deref() != Some("Basic dTpw") {
+            return (401, vec![], b"unauthorized".to_vec());
+        }
+        inner(parts, body)
+    });
+    let (addr, stop) = serve_with(handler, Some(tls_server())).await;
+    let mut http = httpclient::HttpClientConfig::default();
+    http.tls_config.ca_file = cert_file("ca.crt");
+    http.basic_auth = Some(httpclient::http_config::BasicAuth {
+        username: "u".into(),
+        password: config_secret("p"),
+        ..Default::default()
+    });
+    let mut o = opts(format!("https://{addr}/api/v1/write"));
+    o.client = httpclient::HttpClient::new(&http).unwrap();
+    let qm = QueueManager::new(o).unwrap();
+    qm.start().await;
+    qm.store_series(&series(3), 0);
+    assert!(qm.append(&samples(3, 10, 1_000)).await);
+    qm.stop(Duration::from_secs(5)).await;
+    stop.cancel();
+    assert_eq!(received(&rx), expected(3, 10, 1_000));
+    assert!(
+        auths
+            .lock()
+            .iter()
+            .all(|a| a.as_deref() == Some("Basic dTpw"))
+    );
+}
+
+fn config_secret(s: &str) -> httpclient::http_config::Secret {
+    httpclient::http_config::Secret::new(s)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
