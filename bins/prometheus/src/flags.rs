@@ -53,7 +53,7 @@ pub(crate) struct Flags {
     #[arg(long = "web.console.libraries")]
     console_libraries: Option<String>,
 
-    /// Document title of Prometheus instance (there is no web UI in this server yet).
+    /// Document title of Prometheus instance.
     #[arg(long = "web.page-title")]
     page_title: Option<String>,
 
@@ -362,12 +362,6 @@ impl Flags {
                 quoted.join(" ")
             ))));
         }
-        if !self.web_config_file.is_empty() {
-            bail!(
-                "--web.config.file={}: TLS and authentication of the web server are not available yet in this server",
-                self.web_config_file
-            );
-        }
         // Flags of features this server does not have yet: refuse them by name rather than
         // ignore them.
         let unbuilt: &[(&str, &Option<String>, &str)] = &[
@@ -578,6 +572,8 @@ impl Flags {
         let serve = web::ServeOptions {
             max_connections: usize::try_from(self.max_connections).unwrap_or(0),
             read_timeout: duration_flag("web.read-timeout", &self.read_timeout)?.to_std(),
+            web_config_file: (!self.web_config_file.is_empty())
+                .then(|| PathBuf::from(&self.web_config_file)),
         };
         for (flag, value) in [
             ("web.console.templates", &self.console_templates),
@@ -854,7 +850,6 @@ mod tests {
     fn features_not_built_yet_fail_naming_the_flag() {
         let cases = [
             (vec!["--agent"], "--agent"),
-            (vec!["--web.config.file=web.yml"], "--web.config.file"),
             (
                 vec!["--enable-feature=exemplar-storage"],
                 "--enable-feature=exemplar-storage",

@@ -121,6 +121,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             let remote = remote.clone();
             Arc::new(move |out: &mut String| remote.write_metrics(out))
         }),
+        agent: false,
+        rules: None,
+        alertmanagers: None,
     });
 
     // Reloaders, applied in this order on every (re)load, as in Prometheus. Rules and the

@@ -16,6 +16,23 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The web config file (`--web.config.file`) could not be read.
+    #[error("reading web config file {}", path.display())]
+    WebConfigRead {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why reading failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The web config file is invalid, or asks for something this server does not support.
+    #[error("web config file {}: {message}", path.display())]
+    WebConfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, naming the field.
+        message: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -18,10 +18,13 @@
 //!   binary and read by `/-/ready`, `/api/v1/status/*` and `/metrics`.
 //! - [`ApiError`] / [`ErrorType`] and the crate's [`Error`].
 //!
-//! Endpoints of features the server does not have yet (rules, alerts, metadata,
-//! exemplars, TSDB snapshots) answer
+//! Rules, alerts and Alertmanagers come through the narrow traits [`RulesSource`] and
+//! [`AlertmanagersSource`] (without them the lists are empty, as in a Prometheus without
+//! rule files or Alertmanagers). Exemplar queries answer an empty list, as Prometheus does
+//! without its exemplar storage. What this server cannot do (TSDB snapshots) answers
 //! `501 {"status":"error","errorType":"unavailable","error":"... is not available yet ..."}`
-//! instead of made-up data.
+//! instead of made-up data. With `agent` set, the endpoints Prometheus's agent disables
+//! answer `422 execution: unavailable with Prometheus Agent`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -57,6 +60,9 @@
 //!     remote_write_receiver: None,
 //!     remote_read_queryable: None,
 //!     metrics_hook: None,
+//!     agent: false,
+//!     rules: None,
+//!     alertmanagers: None,
 //! });
 //! let req = http::Request::get("/api/v1/query?query=up&time=2")
 //!     .body(http_body_util::Empty::<bytes::Bytes>::new())
@@ -81,12 +87,16 @@ mod server;
 mod status;
 mod timefmt;
 
-pub use api::GlobalUrlOptions;
+pub use api::{
+    AlertState, AlertView, AlertingView, AlertmanagersSource, GlobalUrlOptions, RuleGroupView,
+    RuleHealth, RuleView, RulesSource,
+};
 pub use error::{ApiError, Error, ErrorType, Result};
 pub use handler::{
-    BuildInfo, Handler, MetricsHook, Options, ReloadRequest, TsdbAdmin, TsdbStats, TsdbStatus,
+    BlockCompactionView, BlockDescView, BlockMetaView, BlockStatsView, BuildInfo, Handler,
+    MetricsHook, Options, ReloadRequest, TsdbAdmin, TsdbStats, TsdbStatus,
 };
 pub use json::{format_float, write_query_data, write_timestamp};
 pub use server::{ServeOptions, listen, serve};
-pub use status::{Readiness, Status};
+pub use status::{Notification, Readiness, Status, WalReplayStatus};
 pub use timefmt::format_log_time;

@@ -1,6 +1,7 @@
 //! Serving the handler over HTTP/1 and HTTP/2 with hyper, with graceful shutdown.
 
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,26 +13,33 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::handler::Handler;
+use crate::webconfig::{Source, Verdict};
 
 /// How long open connections may take to finish their requests after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Limits of the HTTP server.
-#[derive(Debug, Clone, Copy)]
+/// Limits and security of the HTTP server.
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// `--web.max-connections`: connections beyond this wait to be accepted (0: no limit).
     pub max_connections: usize,
     /// `--web.read-timeout`: how long an HTTP/1 client may take to send a request's
-    /// headers (Go's `ReadTimeout` also bounds the body; hyper bounds only the headers).
+    /// headers (Go's `ReadTimeout` also bounds the body; hyper bounds only the headers), and
+    /// a TLS client to finish its handshake.
     pub read_timeout: Duration,
+    /// `--web.config.file`: TLS, security headers, basic auth and rate limiting, as
+    /// Prometheus's exporter-toolkit reads them (see [`WebConfig`](crate::WebConfig)). The
+    /// file is checked when serving starts and re-read for every request and TLS connection.
+    pub web_config_file: Option<PathBuf>,
 }
 
 impl Default for ServeOptions {
-    /// Prometheus's defaults: 512 connections, 5 minutes.
+    /// Prometheus's defaults: 512 connections, 5 minutes, no web config.
     fn default() -> Self {
         ServeOptions {
             max_connections: 512,
             read_timeout: Duration::from_secs(300),
+            web_config_file: None,
         }
     }
 }
@@ -48,12 +56,50 @@ pub async fn listen(address: &str) -> Result<TcpListener> {
 
 /// Serves `handler` on `listener` with `options` until `shutdown` is cancelled, then stops
 /// accepting and lets open connections finish their requests (for at most five seconds).
+///
+/// Fails at once when the web config file is invalid or its TLS certificate cannot be
+/// loaded.
 pub async fn serve(
     listener: TcpListener,
     handler: Handler,
     options: ServeOptions,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    let app = move |req: http::Request<hyper::body::Incoming>| {
+        let handler = handler.clone();
+        async move { handler.handle(req).await }
+    };
+    serve_app(listener, app, options, shutdown).await
+}
+
+/// The response type every route answers with.
+type Response = http::Response<http_body_util::Full<bytes::Bytes>>;
+
+/// [`serve`] for any request handler `app` (tests serve a stub).
+async fn serve_app<F, Fut>(
+    listener: TcpListener,
+    app: F,
+    options: ServeOptions,
+    shutdown: CancellationToken,
+) -> Result<()>
+where
+    F: Fn(http::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response> + Send + 'static,
+{
+    let web_config = match &options.web_config_file {
+        Some(path) => Some(Arc::new(Source::open(path)?)),
+        None => None,
+    };
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    match &web_config {
+        Some(source) if source.tls_enabled() => {
+            tracing::info!(http2 = source.http2(), address = %address, "TLS is enabled.");
+        }
+        _ => tracing::info!(http2 = false, address = %address, "TLS is disabled."),
+    }
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -85,21 +131,82 @@ pub async fn serve(
                 continue;
             }
         };
-        let handler = handler.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let handler = handler.clone();
-            async move { Ok::<_, Infallible>(handler.handle(req).await) }
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _permit = permit;
-            if let Err(err) = conn.await {
-                tracing::debug!(err = %err, "HTTP connection ended with an error");
+        let app = app.clone();
+        let source = web_config.clone();
+        let service =
+            hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                let source = source.clone();
+                async move {
+                    let Some(source) = source else {
+                        return Ok::<_, Infallible>(app(req).await);
+                    };
+                    match source.check(req.headers()).await {
+                        Verdict::Refuse(resp) => Ok(resp),
+                        Verdict::Serve(headers) => {
+                            let mut resp = app(req).await;
+                            for (name, value) in headers {
+                                resp.headers_mut().insert(name, value);
+                            }
+                            Ok(resp)
+                        }
+                    }
+                }
+            });
+        match web_config.as_ref().filter(|s| s.tls_enabled()) {
+            None => {
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    if let Err(err) = conn.await {
+                        tracing::debug!(err = %err, "HTTP connection ended with an error");
+                    }
+                });
             }
-        });
+            Some(source) => {
+                // The handshake runs in the connection's task, so a slow client cannot hold
+                // up the accept loop; the TLS config is read anew for every connection.
+                let source = source.clone();
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                let timeout = options.read_timeout;
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let peer = stream
+                        .peer_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default();
+                    let config = match source.tls_config() {
+                        Ok(config) => config,
+                        Err(err) => {
+                            tracing::error!(err = %err, remote = %peer, "TLS handshake error: loading the TLS config");
+                            return;
+                        }
+                    };
+                    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                    let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(err)) => {
+                            tracing::debug!(err = %err, remote = %peer, "TLS handshake error");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(remote = %peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = builder
+                        .serve_connection(TokioIo::new(tls), service)
+                        .into_owned();
+                    if let Err(err) = watcher.watch(conn).await {
+                        tracing::debug!(err = %err, "HTTPS connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     tokio::select! {
@@ -109,4 +216,332 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::path::Path;
+
+    use bytes::Bytes;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair,
+    };
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key"))
+            .expect("CA certificate")
+    }
+
+    /// A certificate for `name` signed by `ca`, and its key, both PEM.
+    fn leaf(
+        ca: &CertifiedIssuer<'static, KeyPair>,
+        name: &str,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> (String, String) {
+        let key = KeyPair::generate().expect("leaf key");
+        let mut params = CertificateParams::new(vec![name.to_owned()]).expect("leaf params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, ca).expect("leaf certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn ok_app(_req: http::Request<hyper::body::Incoming>) -> std::future::Ready<super::Response> {
+        std::future::ready(http::Response::new(http_body_util::Full::new(
+            Bytes::from_static(b"ok"),
+        )))
+    }
+
+    /// Serves the stub app with the web config at `path` on a loopback port.
+    async fn start(path: &Path) -> (SocketAddr, CancellationToken) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let shutdown = CancellationToken::new();
+        let options = ServeOptions {
+            web_config_file: Some(path.to_owned()),
+            ..ServeOptions::default()
+        };
+        // Open the config before spawning so that a broken one fails the test here.
+        Source::open(path).expect("web config");
+        tokio::spawn(serve_app(listener, ok_app, options, shutdown.clone()));
+        (addr, shutdown)
+    }
+
+    /// One `GET /` over TLS trusting `ca_pem`, optionally with a client certificate and an
+    /// `Authorization` header; the raw response.
+    async fn https_get(
+        addr: SocketAddr,
+        ca_pem: &str,
+        client: Option<&(String, String)>,
+        authorization: Option<&str>,
+    ) -> std::io::Result<String> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).expect("CA PEM"))
+            .expect("root");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots);
+        let config = match client {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    vec![CertificateDer::from_pem_slice(cert.as_bytes()).expect("cert")],
+                    PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key"),
+                )
+                .expect("client auth"),
+            None => builder.with_no_client_auth(),
+        };
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let name = ServerName::try_from("localhost").expect("server name");
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await?;
+        let auth = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        tls.write_all(
+            format!("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\r\n")
+                .as_bytes(),
+        )
+        .await?;
+        let mut out = Vec::new();
+        tls.read_to_end(&mut out).await?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    fn basic(user: &str, pass: &str) -> String {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        )
+    }
+
+    struct Setup {
+        dir: tempfile::TempDir,
+        ca: CertifiedIssuer<'static, KeyPair>,
+    }
+
+    /// A folder with a server certificate (`server.crt`/`server.key` for `localhost`) and
+    /// `web.yml` holding `extra` after the TLS file names.
+    fn setup(extra: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = ca("test CA");
+        let (cert, key) = leaf(&ca, "localhost", ExtendedKeyUsagePurpose::ServerAuth);
+        std::fs::write(dir.path().join("server.crt"), cert).expect("write cert");
+        std::fs::write(dir.path().join("server.key"), key).expect("write key");
+        std::fs::write(
+            dir.path().join("web.yml"),
+            format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{extra}"),
+        )
+        .expect("write web.yml");
+        Setup { dir, ca }
+    }
+
+    #[tokio::test]
+    async fn tls_and_basic_auth_guard_every_request() {
+        let hash = bcrypt::hash("s3cret", 4).expect("hash");
+        let s = setup(&format!(
+            "http_server_config:\n  headers:\n    X-Frame-Options: deny\nbasic_auth_users:\n  alice: {hash}\n"
+        ));
+        let (addr, shutdown) = start(&s.dir.path().join("web.yml")).await;
+        let ca_pem = s.ca.pem();
+
+        let ok = https_get(addr, &ca_pem, None, Some(&basic("alice", "s3cret")))
+            .await
+            .expect("request");
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(
+            ok.to_ascii_lowercase().contains("x-frame-options: deny"),
+            "{ok}"
+        );
+        assert!(ok.ends_with("ok"), "{ok}");
+        // The second time the cached outcome answers.
+        let again = https_get(addr, &ca_pem, None, Some(&basic("alice", "s3cret")))
+            .await
+            .expect("request");
+        assert!(again.starts_with("HTTP/1.1 200 OK\r\n"), "{again}");
+
+        for auth in [
+            Some(basic("alice", "wrong")),
+            Some(basic("bob", "s3cret")),
+            Some("Bearer s3cret".to_owned()),
+            None,
+        ] {
+            let denied = https_get(addr, &ca_pem, None, auth.as_deref())
+                .await
+                .expect("request");
+            assert!(
+                denied.starts_with("HTTP/1.1 401 Unauthorized\r\n"),
+                "{denied}"
+            );
+            assert!(
+                denied
+                    .to_ascii_lowercase()
+                    .contains("www-authenticate: basic\r\n"),
+                "{denied}"
+            );
+            assert!(denied.ends_with("Unauthorized\n"), "{denied}");
+        }
+
+        // A plain-HTTP client gets no HTTP answer from the TLS port.
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .expect("write");
+        let mut out = Vec::new();
+        let _ = tcp.read_to_end(&mut out).await;
+        assert!(
+            !String::from_utf8_lossy(&out).contains("HTTP/1.1"),
+            "{out:?}"
+        );
+
+        // A client that does not trust the server's CA fails the handshake.
+        let other = ca("other CA").pem();
+        assert!(
+            https_get(addr, &other, None, Some(&basic("alice", "s3cret")))
+                .await
+                .is_err()
+        );
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn client_certificates_are_required_and_verified() {
+        let s = setup(
+            "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client-ca.crt\n",
+        );
+        let client_ca = ca("client CA");
+        std::fs::write(s.dir.path().join("client-ca.crt"), client_ca.pem()).expect("write");
+        let (addr, shutdown) = start(&s.dir.path().join("web.yml")).await;
+        let ca_pem = s.ca.pem();
+
+        let good = leaf(&client_ca, "client", ExtendedKeyUsagePurpose::ClientAuth);
+        let ok = https_get(addr, &ca_pem, Some(&good), None)
+            .await
+            .expect("request");
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+
+        let no_cert = https_get(addr, &ca_pem, None, None).await;
+        assert!(
+            no_cert.as_ref().map_or(true, |r| !r.contains("200 OK")),
+            "{no_cert:?}"
+        );
+        let stranger = leaf(
+            &ca("stranger CA"),
+            "client",
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let wrong_ca = https_get(addr, &ca_pem, Some(&stranger), None).await;
+        assert!(
+            wrong_ca.as_ref().map_or(true, |r| !r.contains("200 OK")),
+            "{wrong_ca:?}"
+        );
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn certificates_are_read_again_for_every_connection() {
+        let s = setup("");
+        let (addr, shutdown) = start(&s.dir.path().join("web.yml")).await;
+        let ok = https_get(addr, &s.ca.pem(), None, None)
+            .await
+            .expect("request");
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+
+        // Renew the certificate under another CA: the next connection presents it.
+        let renewed_ca = ca("renewed CA");
+        let (cert, key) = leaf(
+            &renewed_ca,
+            "localhost",
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        std::fs::write(s.dir.path().join("server.crt"), cert).expect("write cert");
+        std::fs::write(s.dir.path().join("server.key"), key).expect("write key");
+        assert!(https_get(addr, &s.ca.pem(), None, None).await.is_err());
+        let ok = https_get(addr, &renewed_ca.pem(), None, None)
+            .await
+            .expect("request");
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn rate_limit_answers_429_beyond_the_burst() {
+        let s = setup("rate_limit:\n  interval: 1h\n  burst: 1\n");
+        let (addr, shutdown) = start(&s.dir.path().join("web.yml")).await;
+        let first = https_get(addr, &s.ca.pem(), None, None)
+            .await
+            .expect("request");
+        assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
+        let second = https_get(addr, &s.ca.pem(), None, None)
+            .await
+            .expect("request");
+        assert!(
+            second.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
+            "{second}"
+        );
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_broken_web_config_fails_the_start() {
+        let s = setup("  min_version: TLS10\n");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let options = ServeOptions {
+            web_config_file: Some(s.dir.path().join("web.yml")),
+            ..ServeOptions::default()
+        };
+        let err = serve_app(listener, ok_app, options, CancellationToken::new())
+            .await
+            .expect_err("TLS10 is refused");
+        assert!(
+            err.to_string().ends_with(
+                "tls_server_config.min_version: TLS10 is not supported by this server (rustls supports TLS12 and TLS13)"
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_tls_basic_auth_still_applies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hash = bcrypt::hash("pw", 4).expect("hash");
+        let path = dir.path().join("web.yml");
+        std::fs::write(&path, format!("basic_auth_users:\n  bob: {hash}\n")).expect("write");
+        let (addr, shutdown) = start(&path).await;
+        let get = |auth: Option<String>| async move {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let auth = auth
+                .map(|a| format!("Authorization: {a}\r\n"))
+                .unwrap_or_default();
+            tcp.write_all(
+                format!("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\r\n").as_bytes(),
+            )
+            .await
+            .expect("write");
+            let mut out = Vec::new();
+            tcp.read_to_end(&mut out).await.expect("read");
+            String::from_utf8_lossy(&out).into_owned()
+        };
+        assert!(
+            get(Some(basic("bob", "pw")))
+                .await
+                .starts_with("HTTP/1.1 200 OK")
+        );
+        assert!(get(None).await.starts_with("HTTP/1.1 401 Unauthorized"));
+        shutdown.cancel();
+    }
 }
