@@ -92,6 +92,51 @@ impl web::TsdbStats for ReadyStorage {
         // Corruptions repaired while opening: the WAL's, and the head chunks' files.
         self.replay_corruptions()
     }
+
+    fn block_metas(&self) -> Result<Vec<web::BlockMetaView>, String> {
+        let db = self
+            .get()
+            .ok_or_else(|| storage::Error::NotReady.to_string())?;
+        Ok(db
+            .blocks()
+            .into_iter()
+            .map(|m| web::BlockMetaView {
+                ulid: m.ulid.to_string(),
+                min_time: m.min_time,
+                max_time: m.max_time,
+                stats: web::BlockStatsView {
+                    num_samples: m.stats.num_samples,
+                    num_float_samples: m.stats.num_float_samples,
+                    num_histogram_samples: m.stats.num_histogram_samples,
+                    num_series: m.stats.num_series,
+                    num_chunks: m.stats.num_chunks,
+                    num_tombstones: m.stats.num_tombstones,
+                },
+                compaction: web::BlockCompactionView {
+                    level: m.compaction.level,
+                    sources: m
+                        .compaction
+                        .sources
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                    deletable: m.compaction.deletable,
+                    parents: m
+                        .compaction
+                        .parents
+                        .iter()
+                        .map(|p| web::BlockDescView {
+                            ulid: p.ulid.to_string(),
+                            min_time: p.min_time,
+                            max_time: p.max_time,
+                        })
+                        .collect(),
+                    failed: m.compaction.failed,
+                },
+                version: m.version,
+            })
+            .collect())
+    }
 }
 
 impl ReadyStorage {

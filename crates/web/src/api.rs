@@ -1,13 +1,20 @@
 //! HTTP API v1 endpoints (`/api/v1/...`), answering as Prometheus's web/api/v1/api.go.
 
 mod ast;
+mod rules;
+mod status;
 mod targets;
 
+pub use rules::{
+    AlertState, AlertView, AlertingView, AlertmanagersSource, RuleGroupView, RuleHealth, RuleView,
+    RulesSource,
+};
 pub use targets::GlobalUrlOptions;
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::Method;
 use model::Labels;
@@ -55,57 +62,34 @@ pub(crate) enum Route {
     NotFound,
 }
 
-/// Endpoints of features this server does not have yet: (path, handler label, feature).
-const NOT_YET: &[(&str, &str, &str)] = &[
-    (
-        "/query_exemplars",
-        "/api/v1/query_exemplars",
-        "exemplar storage",
-    ),
-    (
-        "/targets/metadata",
-        "/api/v1/targets/metadata",
-        "scraping (target metadata)",
-    ),
-    (
-        "/targets/relabel_steps",
-        "/api/v1/targets/relabel_steps",
-        "scraping (relabel steps)",
-    ),
-    (
-        "/scrape_pools",
-        "/api/v1/scrape_pools",
-        "scraping (scrape pools)",
-    ),
-    (
-        "/alertmanagers",
-        "/api/v1/alertmanagers",
-        "alerting (Alertmanager discovery)",
-    ),
-    ("/rules", "/api/v1/rules", "rule evaluation"),
-    ("/alerts", "/api/v1/alerts", "rule evaluation (alerts)"),
-    (
-        "/status/tsdb/blocks",
-        "/api/v1/status/tsdb/blocks",
-        "TSDB block listing",
-    ),
-    (
-        "/status/walreplay",
-        "/api/v1/status/walreplay",
-        "WAL replay status",
-    ),
-    ("/notifications", "/api/v1/notifications", "notifications"),
-    (
-        "/notifications/live",
-        "/api/v1/notifications/live",
-        "notifications",
-    ),
-    (
-        "/otlp/v1/metrics",
-        "/api/v1/otlp/v1/metrics",
-        "the OTLP receiver",
-    ),
+/// Endpoints Prometheus's agent mode answers with an execution error (Go's `wrapAgent`).
+const AGENT_DISABLED: &[&str] = &[
+    "/query",
+    "/query_range",
+    "/query_exemplars",
+    "/format_query",
+    "/parse_query",
+    "/labels",
+    "/series",
+    "/alertmanagers",
+    "/status/tsdb",
+    "/status/tsdb/blocks",
+    "/alerts",
+    "/rules",
+    "/admin/tsdb/delete_series",
+    "/admin/tsdb/clean_tombstones",
+    "/admin/tsdb/snapshot",
 ];
+
+/// Whether an endpoint answers while the server is not ready: Prometheus does not wrap
+/// the WAL replay status and the notifications in its readiness check, so that the UI
+/// can show start-up progress.
+pub(crate) fn answers_before_ready(label: &str) -> bool {
+    matches!(
+        label,
+        "/api/v1/status/walreplay" | "/api/v1/notifications" | "/api/v1/notifications/live"
+    )
+}
 
 /// Resolves `path` (relative to `/api/v1`) for `method`.
 pub(crate) fn route(method: &Method, path: &str) -> Route {
@@ -140,14 +124,23 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
             "/api/v1/admin/tsdb/clean_tombstones",
         ),
         "/admin/tsdb/snapshot" => (&[Method::POST, Method::PUT], "/api/v1/admin/tsdb/snapshot"),
+        "/query_exemplars" => (&get_post, "/api/v1/query_exemplars"),
+        "/targets/relabel_steps" => (&[Method::GET], "/api/v1/targets/relabel_steps"),
+        "/scrape_pools/config" => (&[Method::GET], "/api/v1/scrape_pools/config"),
+        "/alertmanagers" => (&[Method::GET], "/api/v1/alertmanagers"),
+        "/rules" => (&[Method::GET], "/api/v1/rules"),
+        "/alerts" => (&[Method::GET], "/api/v1/alerts"),
+        "/status/tsdb/blocks" => (&[Method::GET], "/api/v1/status/tsdb/blocks"),
+        "/status/walreplay" => (&[Method::GET], "/api/v1/status/walreplay"),
+        "/status/self_metrics" => (&[Method::GET], "/api/v1/status/self_metrics"),
+        "/notifications" => (&[Method::GET], "/api/v1/notifications"),
+        "/notifications/live" => (&[Method::GET], "/api/v1/notifications/live"),
+        "/features" => (&[Method::GET], "/api/v1/features"),
+        "/otlp/v1/metrics" => (&[Method::POST], "/api/v1/otlp/v1/metrics"),
         p if p.starts_with("/label/") && p.ends_with("/values") && p.len() > 14 => {
             (&[Method::GET], "/api/v1/label/:name/values")
         }
-        p => match NOT_YET.iter().find(|(path, _, _)| *path == p) {
-            Some((_, label, _)) if p.starts_with("/otlp") => (&[Method::POST], label),
-            Some((_, label, _)) => (&get_post, label),
-            None => return Route::NotFound,
-        },
+        _ => return Route::NotFound,
     };
     if *method == Method::OPTIONS || allowed.contains(method) {
         Route::Endpoint(label)
@@ -165,6 +158,12 @@ pub(crate) async fn serve(
 ) -> ApiResult {
     if *method == Method::OPTIONS {
         return Ok(ApiData::default());
+    }
+    if inner.opts.agent && (AGENT_DISABLED.contains(&path) || path.starts_with("/label/")) {
+        return Err(ApiError::new(
+            ErrorType::Execution,
+            "unavailable with Prometheus Agent",
+        ));
     }
     match path {
         "/query" => query(inner, form).await,
@@ -208,18 +207,36 @@ pub(crate) async fn serve(
             None => Err(ApiError::not_implemented("scraping (target metadata)")),
         },
         "/status/buildinfo" => Ok(ApiData::json(json::to_go_json(&inner.opts.build_info))),
+        "/query_exemplars" => query_exemplars(&form),
+        "/targets/relabel_steps" => match &inner.opts.scrape {
+            Some(manager) => Ok(ApiData::json(targets::relabel_steps(manager, &form)?)),
+            None => Err(ApiError::not_implemented("scraping (relabel steps)")),
+        },
+        "/scrape_pools/config" => match &inner.opts.scrape {
+            Some(manager) => Ok(ApiData::json(targets::scrape_pool_config(manager, &form)?)),
+            None => Err(ApiError::not_implemented("scraping (scrape pools)")),
+        },
+        "/rules" => Ok(ApiData::json(rules::rules(
+            inner.opts.rules.as_deref(),
+            &form,
+        )?)),
+        "/alerts" => Ok(ApiData::json(rules::alerts(inner.opts.rules.as_deref()))),
+        "/alertmanagers" => Ok(ApiData::json(rules::alertmanagers(
+            inner.opts.alertmanagers.as_deref(),
+        ))),
+        "/status/tsdb/blocks" => status::tsdb_blocks(inner).await,
+        "/status/walreplay" => Ok(ApiData::json(status::wal_replay(inner))),
+        "/status/self_metrics" => status::self_metrics(inner, &form),
+        "/notifications" => Ok(ApiData::json(status::notifications(inner))),
+        // No live stream here: Prometheus answers 204 when it cannot subscribe a client.
+        "/notifications/live" => Ok(ApiData::default()),
+        "/features" => Ok(ApiData::json(status::features(inner))),
         p if p.starts_with("/admin/") => admin(inner, p, form).await,
         p if p.starts_with("/label/") => {
             let name = &p["/label/".len()..p.len() - "/values".len()];
             label_values(inner, name, form).await
         }
-        p => {
-            let feature = NOT_YET
-                .iter()
-                .find(|(path, _, _)| *path == p)
-                .map_or("this endpoint", |(_, _, f)| *f);
-            Err(ApiError::not_implemented(feature))
-        }
+        _ => Err(ApiError::new(ErrorType::NotFound, "no such endpoint")),
     }
 }
 
@@ -282,6 +299,61 @@ fn annotation_strings(annotations: &promql::value::Annotations) -> (Vec<String>,
     )
 }
 
+/// What a query request asks for besides the expression and its time range.
+struct QueryParams {
+    opts: QueryOpts,
+    timeout: Option<Duration>,
+    /// `limit`: at most this many series (0: all).
+    limit: usize,
+    /// `stats`: include the query statistics.
+    stats: bool,
+}
+
+impl QueryParams {
+    /// Parses `limit`, `timeout`, `lookback_delta` and `stats` in Go's order (`limit` first).
+    fn parse(form: &Form) -> Result<QueryParams, ApiError> {
+        let limit = limit_param(form)?;
+        Ok(QueryParams {
+            limit,
+            timeout: None,
+            opts: QueryOpts::default(),
+            stats: !form.value("stats").is_empty(),
+        })
+    }
+}
+
+/// Go's `truncateResults`: keeps the first `limit` series of a vector or matrix.
+fn truncate(value: &mut promql::value::Value, limit: usize) -> bool {
+    use promql::value::Value;
+    match value {
+        Value::Vector(v) if v.len() > limit => {
+            v.truncate(limit);
+            true
+        }
+        Value::Matrix(m) if m.len() > limit => {
+            m.truncate(limit);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Prometheus's `stats.QueryStats` (`stats=...`): the timings in seconds and the sample
+/// counts. Only the whole execution is timed here (the engine does not split preparation
+/// from evaluation), so evaluation covers preparation, and per-step counts are not kept.
+fn write_stats_json(out: &mut String, queue: Duration, exec: Duration, st: &promql::QueryStats) {
+    let f = |d: Duration| model::strconv::format_float_json(d.as_secs_f64());
+    let _ = write!(
+        out,
+        "{{\"timings\":{{\"evalTotalTime\":{eval},\"resultSortTime\":0,\"queryPreparationTime\":0,\"innerEvalTime\":{eval},\"execQueueTime\":{queue},\"execTotalTime\":{total}}},\"samples\":{{\"totalQueryableSamples\":{samples},\"peakSamples\":{peak}}}}}",
+        eval = f(exec),
+        queue = f(queue),
+        total = f(queue + exec),
+        samples = st.total_samples,
+        peak = st.peak_samples,
+    );
+}
+
 /// Runs a query on the blocking pool, cancelling it when `timeout` passes or the request is
 /// dropped; a query stopped by the timeout reports a timeout, as Go's context deadline does.
 async fn run_query(
@@ -289,10 +361,16 @@ async fn run_query(
     expr: parser::Expr,
     query: String,
     range: Option<(i64, i64, i64)>,
-    mut opts: QueryOpts,
-    timeout: Option<Duration>,
+    params: QueryParams,
     at: i64,
 ) -> ApiResult {
+    let QueryParams {
+        mut opts,
+        timeout,
+        limit,
+        stats,
+    } = params;
+    let queued = Instant::now();
     let token = CancelToken::new();
     opts.cancel = Some(token.clone());
     let _guard = CancelOnDrop(token.clone());
@@ -305,11 +383,15 @@ async fn run_query(
     }
     let engine = inner.opts.engine.clone();
     let queryable = inner.opts.queryable.clone();
-    let task = tokio::task::spawn_blocking(move || match range {
-        None => engine.instant_query_expr(queryable, &expr, &query, at, &opts),
-        Some((start, end, step)) => {
-            engine.range_query_expr(queryable, &expr, &query, start, end, step, &opts)
-        }
+    let task = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let res = match range {
+            None => engine.instant_query_expr(queryable, &expr, &query, at, &opts),
+            Some((start, end, step)) => {
+                engine.range_query_expr(queryable, &expr, &query, start, end, step, &opts)
+            }
+        };
+        (res, started.duration_since(queued), started.elapsed())
     });
     let joined = match timeout {
         None => task.await,
@@ -325,16 +407,27 @@ async fn run_query(
             }
         }
     };
-    let result = joined
+    let (result, queue_time, exec_time) = joined
         .map_err(|e| ApiError::new(ErrorType::Internal, format!("query task failed: {e}")))?;
     let result = match result {
         Err(promql::Error::Canceled(phase)) if timed_out => Err(promql::Error::Timeout(phase)),
         other => other,
     };
-    let result = result.map_err(ApiError::from)?;
+    let mut result = result.map_err(ApiError::from)?;
+    let truncated = limit > 0 && truncate(&mut result.value, limit);
     let mut data = String::new();
     json::write_query_data(&mut data, &result.value);
-    let (warnings, infos) = annotation_strings(&result.annotations);
+    if stats {
+        // `{"resultType":..,"result":..}` gets a third field.
+        data.pop();
+        data.push_str(",\"stats\":");
+        write_stats_json(&mut data, queue_time, exec_time, &result.stats);
+        data.push('}');
+    }
+    let (mut warnings, infos) = annotation_strings(&result.annotations);
+    if truncated {
+        warnings.push(TRUNCATED.to_owned());
+    }
     Ok(ApiData {
         data: Some(data),
         warnings,
@@ -343,16 +436,18 @@ async fn run_query(
 }
 
 async fn query(inner: &Arc<Inner>, form: Form) -> ApiResult {
+    let mut params = QueryParams::parse(&form)?;
     let now = GoTime::from_millis(unix_millis(SystemTime::now()));
     let ts = time_param(&form, "time", now)?;
-    let timeout = timeout_param(&form)?;
-    let opts = query_opts(&form)?;
+    params.timeout = timeout_param(&form)?;
+    params.opts = query_opts(&form)?;
     let text = form.value("query").to_owned();
     let expr = parser::parse_expr(&text).map_err(|e| ApiError::invalid_param("query", e))?;
-    run_query(inner, expr, text, None, opts, timeout, ts.millis()).await
+    run_query(inner, expr, text, None, params, ts.millis()).await
 }
 
 async fn query_range(inner: &Arc<Inner>, form: Form) -> ApiResult {
+    let mut params = QueryParams::parse(&form)?;
     let start = parse_time(form.value("start")).map_err(|e| ApiError::invalid_param("start", e))?;
     let end = parse_time(form.value("end")).map_err(|e| ApiError::invalid_param("end", e))?;
     if end < start {
@@ -376,8 +471,8 @@ async fn query_range(inner: &Arc<Inner>, form: Form) -> ApiResult {
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    let timeout = timeout_param(&form)?;
-    let opts = query_opts(&form)?;
+    params.timeout = timeout_param(&form)?;
+    params.opts = query_opts(&form)?;
     let text = form.value("query").to_owned();
     let expr = parser::parse_expr(&text).map_err(|e| ApiError::invalid_param("query", e))?;
     let ty = expr.value_type();
@@ -391,7 +486,35 @@ async fn query_range(inner: &Arc<Inner>, form: Form) -> ApiResult {
         ));
     }
     let range = (start.millis(), end.millis(), step_ns / 1_000_000);
-    run_query(inner, expr, text, Some(range), opts, timeout, 0).await
+    run_query(inner, expr, text, Some(range), params, 0).await
+}
+
+/// `/api/v1/query_exemplars`: the parameters are checked as Prometheus does; without
+/// exemplar storage (Prometheus's `exemplar-storage` feature off) the answer is an empty
+/// list, or no content when the query selects no series.
+fn query_exemplars(form: &Form) -> ApiResult {
+    let start = time_param(form, "start", MIN_TIME)?;
+    let end = time_param(form, "end", MAX_TIME)?;
+    if end.nanos() < start.nanos() {
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start timestamp",
+        ));
+    }
+    let expr =
+        parser::parse_expr(form.value("query")).map_err(|e| ApiError::bad_data(e.to_string()))?;
+    let mut has_selector = false;
+    expr.walk(&mut |e| {
+        if matches!(
+            e,
+            parser::Expr::VectorSelector(_) | parser::Expr::MatrixSelector(_)
+        ) {
+            has_selector = true;
+        }
+    });
+    if !has_selector {
+        return Ok(ApiData::default());
+    }
+    Ok(ApiData::json("[]".to_owned()))
 }
 
 fn format_query(form: &Form) -> ApiResult {

@@ -73,6 +73,86 @@ pub trait TsdbStats: Send + Sync {
     /// How many WAL corruptions were found (and repaired) since start-up, shown as
     /// `corruptionCount` by `/api/v1/status/runtimeinfo`.
     fn wal_corruptions(&self) -> i64;
+
+    /// The metas of the persistent blocks, oldest first (`/api/v1/status/tsdb/blocks`).
+    fn block_metas(&self) -> Result<Vec<BlockMetaView>, String>;
+}
+
+/// A block's `meta.json` as `/api/v1/status/tsdb/blocks` shows it (Go's `tsdb.BlockMeta`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockMetaView {
+    /// The block's ULID.
+    pub ulid: String,
+    /// Earliest sample time (ms, inclusive).
+    pub min_time: i64,
+    /// End of the time range (ms, exclusive).
+    pub max_time: i64,
+    /// Statistics.
+    pub stats: BlockStatsView,
+    /// Compaction history.
+    pub compaction: BlockCompactionView,
+    /// The meta format version.
+    pub version: u32,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// A block's statistics (zero counts are left out, as in Go).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockStatsView {
+    /// Samples.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub num_samples: u64,
+    /// Float samples.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub num_float_samples: u64,
+    /// Histogram samples.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub num_histogram_samples: u64,
+    /// Series.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub num_series: u64,
+    /// Chunks.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub num_chunks: u64,
+    /// Tombstone intervals.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub num_tombstones: u64,
+}
+
+/// A parent of a compacted block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockDescView {
+    /// The parent's ULID.
+    pub ulid: String,
+    /// Its minimum time.
+    pub min_time: i64,
+    /// Its maximum time.
+    pub max_time: i64,
+}
+
+/// How a block came to be.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BlockCompactionView {
+    /// Compaction level (1: cut from the head).
+    pub level: u32,
+    /// The level-1 blocks its data comes from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    /// Set when the block may be deleted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deletable: bool,
+    /// The blocks compacted into it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<BlockDescView>,
+    /// Set when compacting it failed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
 }
 
 /// The TSDB administration the admin API (`--web.enable-admin-api`) performs; the binary
@@ -140,6 +220,14 @@ pub struct Options {
     pub remote_read_queryable: Option<Arc<dyn storage::Queryable>>,
     /// Appends more samples to `/metrics`.
     pub metrics_hook: Option<MetricsHook>,
+    /// `--agent`: the query, metadata, rules and TSDB endpoints answer as Prometheus's
+    /// agent does (`422 execution: unavailable with Prometheus Agent`).
+    pub agent: bool,
+    /// The rule manager, for `/api/v1/rules` and `/api/v1/alerts` (`None`: no rules, and
+    /// the lists are empty, as in a Prometheus without rule files).
+    pub rules: Option<Arc<dyn crate::api::RulesSource>>,
+    /// The notifier, for `/api/v1/alertmanagers` (`None`: no Alertmanagers).
+    pub alertmanagers: Option<Arc<dyn crate::api::AlertmanagersSource>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -148,13 +236,14 @@ impl std::fmt::Debug for Options {
             .field("enable_lifecycle", &self.enable_lifecycle)
             .field("enable_admin_api", &self.enable_admin_api)
             .field("route_prefix", &self.route_prefix)
+            .field("agent", &self.agent)
             .finish_non_exhaustive()
     }
 }
 
 pub(crate) struct Inner {
     pub(crate) opts: Options,
-    http: HttpMetrics,
+    pub(crate) http: HttpMetrics,
     quitting: AtomicBool,
 }
 
@@ -444,8 +533,19 @@ impl Handler {
                     text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"),
                 ),
                 Route::Endpoint(label) => {
-                    if let Some(resp) = not_ready(ready) {
+                    if !api::answers_before_ready(label)
+                        && let Some(resp) = not_ready(ready)
+                    {
                         return (Some(label), resp);
+                    }
+                    if label == "/api/v1/otlp/v1/metrics" && method == Method::POST {
+                        return (
+                            Some(label),
+                            text(
+                                StatusCode::NOT_FOUND,
+                                "otlp write receiver needs to be enabled with --web.enable-otlp-receiver\n",
+                            ),
+                        );
                     }
                     if method == Method::POST && label == "/api/v1/write" {
                         return (Some(label), self.remote_write(req).await);
@@ -498,8 +598,7 @@ impl Handler {
             Err(msg) => return text(StatusCode::BAD_REQUEST, msg),
         };
         let outcome = tokio::task::spawn_blocking(move || {
-            let res = storage::remote::decode_write_request(&body)
-                .and_then(|req| storage::remote::append_write_request(&req, db.as_ref()));
+            let res = storage::remote::append_write_body(&body, db.as_ref());
             (
                 storage::remote::write_response_status(&res),
                 res.err().map(|e| e.to_string()),

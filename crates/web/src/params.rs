@@ -126,10 +126,16 @@ pub(crate) fn limit_param(form: &Form) -> Result<usize, ApiError> {
     if s.is_empty() {
         return Ok(0);
     }
-    let limit: i64 = s.parse().map_err(|_| {
+    let limit: i64 = s.parse().map_err(|e: std::num::ParseIntError| {
+        let why = match e.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                "value out of range"
+            }
+            _ => "invalid syntax",
+        };
         ApiError::invalid_param(
             "limit",
-            format!("strconv.Atoi: parsing {}: invalid syntax", go_quote(s)),
+            format!("strconv.Atoi: parsing {}: {why}", go_quote(s)),
         )
     })?;
     if limit < 0 {
@@ -242,6 +248,11 @@ mod tests {
         assert_eq!(
             limit_param(&form).unwrap_err().message,
             "invalid parameter \"limit\": strconv.Atoi: parsing \"abc\": invalid syntax"
+        );
+        let form = Form::parse(b"", Some("limit=214404601431746576384"));
+        assert_eq!(
+            limit_param(&form).unwrap_err().message,
+            "invalid parameter \"limit\": strconv.Atoi: parsing \"214404601431746576384\": value out of range"
         );
         assert_eq!(hint_limit(5), 6);
         // Either the parser or this check refuses selectors that match everything.

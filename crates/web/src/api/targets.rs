@@ -50,6 +50,8 @@ struct ActiveTarget {
 struct DroppedTarget {
     #[serde(rename = "discoveredLabels")]
     discovered_labels: model::Labels,
+    #[serde(rename = "scrapePool")]
+    scrape_pool: String,
 }
 
 #[derive(Serialize)]
@@ -59,7 +61,7 @@ struct TargetDiscovery {
     #[serde(rename = "droppedTargets")]
     dropped_targets: Vec<DroppedTarget>,
     #[serde(rename = "droppedTargetCounts")]
-    dropped_target_counts: Option<BTreeMap<String, usize>>,
+    dropped_target_counts: BTreeMap<String, usize>,
 }
 
 /// Go's `getGlobalURL`: a target on localhost is this server (same port: use the external
@@ -99,7 +101,7 @@ pub(super) fn targets(manager: &scrape::Manager, opts: &GlobalUrlOptions, form: 
     let mut res = TargetDiscovery {
         active_targets: Vec::new(),
         dropped_targets: Vec::new(),
-        dropped_target_counts: None,
+        dropped_target_counts: BTreeMap::new(),
     };
     if show_active {
         for (job, targets) in manager.targets_active() {
@@ -128,20 +130,21 @@ pub(super) fn targets(manager: &scrape::Manager, opts: &GlobalUrlOptions, form: 
             }
         }
     }
+    // Prometheus leaves the counts `null` when dropped targets are not asked for; an empty
+    // object keeps the documented schema (an object) without claiming any count.
     if show_dropped {
-        let mut counts = BTreeMap::new();
         for (job, dropped) in manager.targets_dropped() {
+            // The counts cover every pool, whatever `scrapePool` asks for (as in Go).
+            res.dropped_target_counts.insert(job.clone(), dropped.len());
             if !pool.is_empty() && job != pool {
                 continue;
             }
-            counts.insert(job.clone(), dropped.len());
-            res.dropped_targets.extend(
-                dropped
-                    .into_iter()
-                    .map(|discovered_labels| DroppedTarget { discovered_labels }),
-            );
+            res.dropped_targets
+                .extend(dropped.into_iter().map(|discovered_labels| DroppedTarget {
+                    discovered_labels,
+                    scrape_pool: job.clone(),
+                }));
         }
-        res.dropped_target_counts = Some(counts);
     }
     crate::json::to_go_json(&res)
 }
@@ -251,6 +254,81 @@ pub(super) fn target_metadata(manager: &scrape::Manager, form: &Form) -> Result<
         }
     }
     Ok(crate::json::to_go_json(&res))
+}
+
+/// Go's `scrape.Manager.ScrapePoolConfig`.
+fn pool_config(
+    manager: &scrape::Manager,
+    pool: &str,
+) -> Result<std::sync::Arc<config::ScrapeConfig>, String> {
+    manager
+        .scrape_configs()
+        .get(pool)
+        .cloned()
+        .ok_or_else(|| format!("scrape pool {} not found", crate::params::go_quote(pool)))
+}
+
+/// Answers `/api/v1/scrape_pools/config` (`scrapePool`): the pool's scrape config as YAML.
+pub(super) fn scrape_pool_config(
+    manager: &scrape::Manager,
+    form: &Form,
+) -> Result<String, ApiError> {
+    let pool = form.value("scrapePool");
+    if pool.is_empty() {
+        return Err(ApiError::bad_data("no scrapePool parameter provided"));
+    }
+    let cfg = pool_config(manager, pool)
+        .map_err(|e| ApiError::bad_data(format!("error retrieving scrape config: {e}")))?;
+    let yaml = config::yaml::to_string(cfg.as_ref()).map_err(|e| {
+        ApiError::new(
+            crate::error::ErrorType::Internal,
+            format!("error marshaling scrape config: {e}"),
+        )
+    })?;
+    let mut out = String::from("{\"yaml\":");
+    crate::json::write_str(&mut out, &yaml);
+    out.push('}');
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct RelabelStep<'a> {
+    rule: &'a model::relabel::Config,
+    output: model::Labels,
+    keep: bool,
+}
+
+/// Answers `/api/v1/targets/relabel_steps` (`scrapePool`, `labels` as a JSON object): the
+/// labels after each of the pool's `relabel_configs` in turn, and whether the target is
+/// still kept.
+pub(super) fn relabel_steps(manager: &scrape::Manager, form: &Form) -> Result<String, ApiError> {
+    let pool = form.value("scrapePool");
+    if pool.is_empty() {
+        return Err(ApiError::bad_data("no scrapePool parameter provided"));
+    }
+    let raw = form.value("labels");
+    if raw.is_empty() {
+        return Err(ApiError::bad_data("no labels parameter provided"));
+    }
+    let map: BTreeMap<String, String> = serde_json::from_str(raw)
+        .map_err(|e| ApiError::bad_data(format!("error parsing labels: {e}")))?;
+    let labels = model::Labels::from_pairs(map.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let cfg = pool_config(manager, pool)
+        .map_err(|e| ApiError::bad_data(format!("error retrieving scrape config: {e}")))?;
+    let rules = &cfg.relabel_configs;
+    let mut steps = Vec::with_capacity(rules.len());
+    for (i, rule) in rules.iter().enumerate() {
+        let out = model::relabel::process(&labels, &rules[..=i]);
+        steps.push(RelabelStep {
+            rule,
+            keep: out.is_some(),
+            output: out.unwrap_or_else(model::Labels::empty),
+        });
+    }
+    let mut out = String::from("{\"steps\":");
+    out.push_str(&crate::json::to_go_json(&steps));
+    out.push('}');
+    Ok(out)
 }
 
 #[cfg(test)]

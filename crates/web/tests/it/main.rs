@@ -41,6 +41,21 @@ fn server_with_admin() -> Server {
 /// [`server`] with the admin API on or off, the samples shifted by `offset_ms` and
 /// `extra_global` appended to the configuration's `global` block.
 fn server_with(lifecycle: bool, admin: bool, offset_ms: i64, extra_global: &str) -> Server {
+    server_full(lifecycle, admin, offset_ms, extra_global, false)
+}
+
+/// [`server`] in agent mode (`--agent`).
+fn agent_server() -> Server {
+    server_full(false, false, 0, "", true)
+}
+
+fn server_full(
+    lifecycle: bool,
+    admin: bool,
+    offset_ms: i64,
+    extra_global: &str,
+    agent: bool,
+) -> Server {
     let db = Arc::new(MemStorage::new());
     let mut app = db.appender();
     let x = labels(&[("__name__", "up"), ("instance", "x"), ("job", "a")]);
@@ -95,6 +110,9 @@ fn server_with(lifecycle: bool, admin: bool, offset_ms: i64, extra_global: &str)
         remote_write_receiver: Some(db.clone()),
         remote_read_queryable: None,
         metrics_hook: None,
+        agent,
+        rules: None,
+        alertmanagers: None,
     });
     Server {
         handler,
@@ -123,6 +141,26 @@ impl web::TsdbStats for FixedStats {
 
     fn wal_corruptions(&self) -> i64 {
         1
+    }
+
+    fn block_metas(&self) -> Result<Vec<web::BlockMetaView>, String> {
+        Ok(vec![web::BlockMetaView {
+            ulid: "01BKGV7JBM69T2G1BGBGM6KB12".into(),
+            min_time: 0,
+            max_time: 7_200_000,
+            stats: web::BlockStatsView {
+                num_samples: 10,
+                num_series: 2,
+                num_chunks: 2,
+                ..Default::default()
+            },
+            compaction: web::BlockCompactionView {
+                level: 1,
+                sources: vec!["01BKGV7JBM69T2G1BGBGM6KB12".into()],
+                ..Default::default()
+            },
+            version: 1,
+        }])
     }
 }
 
@@ -427,6 +465,9 @@ async fn a_storage_that_is_not_ready_is_unavailable() {
         remote_write_receiver: None,
         remote_read_queryable: None,
         metrics_hook: None,
+        agent: false,
+        rules: None,
+        alertmanagers: None,
     });
     for uri in ["/prom/api/v1/query?query=up", "/prom/api/v1/labels"] {
         let a = get(&handler, uri).await;
@@ -609,14 +650,170 @@ async fn status_endpoints() {
 }
 
 #[tokio::test]
-async fn features_not_built_yet_answer_unavailable() {
+async fn rules_alerts_and_alertmanagers_are_empty_without_a_rule_manager() {
     let s = server(false);
     let a = get(&s.handler, "/api/v1/rules").await;
-    assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body, r#"{"status":"success","data":{"groups":[]}}"#);
+    let a = get(&s.handler, "/api/v1/alerts").await;
+    assert_eq!(a.body, r#"{"status":"success","data":{"alerts":[]}}"#);
+    let a = get(&s.handler, "/api/v1/alertmanagers").await;
     assert_eq!(
         a.body,
-        r#"{"status":"error","errorType":"unavailable","error":"rule evaluation is not available yet in this server"}"#
+        r#"{"status":"success","data":{"activeAlertmanagers":[],"droppedAlertmanagers":[]}}"#
     );
+    let a = post_form(&s.handler, "/api/v1/alerts", "").await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn exemplars_are_empty_without_exemplar_storage() {
+    let s = server(false);
+    let a = get(&s.handler, "/api/v1/query_exemplars?query=up&start=1&end=2").await;
+    assert_eq!(a.body, r#"{"status":"success","data":[]}"#);
+    let a = get(&s.handler, "/api/v1/query_exemplars?query=1").await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    let a = get(&s.handler, "/api/v1/query_exemplars?query=up&start=2&end=1").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"bad_data","error":"end timestamp must not be before start timestamp"}"#
+    );
+    let a = get(&s.handler, "/api/v1/query_exemplars?query=up{").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn query_limit_truncates_with_a_warning_and_stats_are_shaped_as_go() {
+    let s = server(false);
+    let a = get(&s.handler, "/api/v1/query?query=up&time=2&limit=1").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","instance":"x","job":"a"},"value":[2,"1"]}]},"warnings":["results truncated due to limit"]}"#
+    );
+    let a = get(&s.handler, "/api/v1/query?query=up&time=2&limit=2").await;
+    assert!(!a.body.contains("warnings"), "{}", a.body);
+    let a = get(
+        &s.handler,
+        "/api/v1/query_range?query=up&start=1&end=2&step=1&limit=1",
+    )
+    .await;
+    assert!(
+        a.body
+            .ends_with(r#"]}]},"warnings":["results truncated due to limit"]}"#),
+        "{}",
+        a.body
+    );
+    let a = get(&s.handler, "/api/v1/query?query=up&time=2&stats=all").await;
+    let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    let stats = &v["data"]["stats"];
+    for k in [
+        "evalTotalTime",
+        "resultSortTime",
+        "queryPreparationTime",
+        "innerEvalTime",
+        "execQueueTime",
+        "execTotalTime",
+    ] {
+        assert!(stats["timings"][k].is_number(), "{k}: {}", a.body);
+    }
+    assert!(
+        stats["samples"]["totalQueryableSamples"].as_u64().unwrap() > 0,
+        "{}",
+        a.body
+    );
+    assert!(stats["samples"]["peakSamples"].is_number(), "{}", a.body);
+    let a = get(&s.handler, "/api/v1/query?query=up&limit=-1").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"limit\": limit must be non-negative"}"#
+    );
+}
+
+#[tokio::test]
+async fn agent_mode_disables_queries_as_prometheus() {
+    let s = agent_server();
+    for path in [
+        "/api/v1/query?query=up",
+        "/api/v1/query_range?query=up&start=1&end=2&step=1",
+        "/api/v1/labels",
+        "/api/v1/label/job/values",
+        "/api/v1/series?match[]=up",
+        "/api/v1/rules",
+        "/api/v1/alerts",
+        "/api/v1/status/tsdb",
+        "/api/v1/query_exemplars?query=up",
+    ] {
+        let a = get(&s.handler, path).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        assert_eq!(
+            a.body,
+            r#"{"status":"error","errorType":"execution","error":"unavailable with Prometheus Agent"}"#
+        );
+    }
+    let a = get(&s.handler, "/api/v1/status/buildinfo").await;
+    assert_eq!(a.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn status_blocks_walreplay_notifications_and_features() {
+    let s = server(false);
+    let a = get(&s.handler, "/api/v1/status/tsdb/blocks").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"blocks":[{"ulid":"01BKGV7JBM69T2G1BGBGM6KB12","minTime":0,"maxTime":7200000,"stats":{"numSamples":10,"numSeries":2,"numChunks":2},"compaction":{"level":1,"sources":["01BKGV7JBM69T2G1BGBGM6KB12"]},"version":1}]}}"#
+    );
+    s.handler.status().set_wal_replay(web::WalReplayStatus {
+        min: 0,
+        max: 3,
+        current: 3,
+    });
+    let a = get(&s.handler, "/api/v1/status/walreplay").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":{"min":0,"max":3,"current":3}}"#
+    );
+    let a = get(&s.handler, "/api/v1/notifications").await;
+    assert_eq!(a.body, r#"{"status":"success","data":[]}"#);
+    s.handler.status().record_reload(
+        None,
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1),
+    );
+    let a = get(&s.handler, "/api/v1/notifications").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":[{"text":"Configuration reload has failed.","date":"1970-01-01T00:00:01Z","active":true}]}"#
+    );
+    let a = get(&s.handler, "/api/v1/features").await;
+    let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    assert_eq!(v["data"]["api"]["admin"], false, "{}", a.body);
+    assert_eq!(v["data"]["promql_functions"]["rate"], true, "{}", a.body);
+    let a = get(
+        &s.handler,
+        "/api/v1/status/self_metrics?metric_name_pattern=prometheus_build_info",
+    )
+    .await;
+    assert!(
+        a.body
+            .starts_with(r#"{"status":"success","data":[{"name":"prometheus_build_info","help":"#),
+        "{}",
+        a.body
+    );
+    assert!(
+        a.body.contains(r#""type":"GAUGE","metric":[{"label":["#),
+        "{}",
+        a.body
+    );
+    // The WAL replay status answers before the server is ready; queries do not.
+    s.handler.status().set_readiness(Readiness::NotReady);
+    let a = get(&s.handler, "/api/v1/status/walreplay").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = get(&s.handler, "/api/v1/query?query=up").await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn features_not_built_yet_answer_unavailable() {
+    let s = server(false);
     let a = get(&s.handler, "/api/v1/targets").await;
     assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED);
     let a = post_form(&s.handler, "/api/v1/admin/tsdb/snapshot", "").await;
@@ -919,6 +1116,9 @@ async fn remote_write_without_the_receiver_is_not_found() {
         metrics_hook: Some(Arc::new(|out: &mut String| {
             out.push_str("extra_metric 1\n")
         })),
+        agent: false,
+        rules: None,
+        alertmanagers: None,
     });
     let (status, _, answer) = post_bytes(&handler, "/api/v1/write", Vec::new()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
