@@ -83,6 +83,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         );
         tracing::info!(address = %address, "Start listening for connections");
     }
+    // As Prometheus (toolkit_web.Validate): a broken web config stops the start.
+    if let Some(path) = &settings.serve.web_config_file
+        && let Err(err) = web::check_web_config(path)
+    {
+        tracing::error!(err = %err, "Unable to validate web configuration file");
+        return Err(anyhow::Error::new(err).context("validating --web.config.file"));
+    }
 
     // Service discovery for scraping, and the scrape manager appending to the storage.
     let discovery = discovery::Manager::new(discovery::Options::default());
@@ -367,7 +374,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                     servers.spawn(web::serve(
                         listener,
                         handler.clone(),
-                        serve_options,
+                        serve_options.clone(),
                         shutdown.clone(),
                     ));
                 }

@@ -86,6 +86,8 @@ mod params;
 mod server;
 mod status;
 mod timefmt;
+mod ui;
+mod webconfig;
 
 pub use api::{
     AlertState, AlertView, AlertingView, AlertmanagersSource, GlobalUrlOptions, RuleGroupView,
@@ -100,3 +102,4 @@ pub use json::{format_float, write_query_data, write_timestamp};
 pub use server::{ServeOptions, listen, serve};
 pub use status::{Notification, Readiness, Status, WalReplayStatus};
 pub use timefmt::format_log_time;
+pub use webconfig::{TlsServerConfig, TlsVersion, WebConfig, check_web_config};
