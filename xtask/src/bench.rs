@@ -192,6 +192,27 @@ fn ingest(server: &Server) -> Result<(f64, u64, u64)> {
     Ok((rate, stored_samples(server, now)?, server.rss_bytes()?))
 }
 
+/// `bench --ingest-only [--upstream] [--no-build]`: only the remote-write phase, on our server (or on
+/// Prometheus 2.42 with `--upstream`), for profiling the receiver (attach `perf record -p` to
+/// the printed pid).
+fn ingest_only(ours_bin: &Path, upstream: bool) -> Result<()> {
+    let work = servers::fresh_dir("bench/ingest")?;
+    let flag = ["--web.enable-remote-write-receiver"];
+    let (name, bin) = if upstream {
+        ("prometheus 2.42", Path::new(UPSTREAM_BIN))
+    } else {
+        ("ours", ours_bin)
+    };
+    let server = Server::start(name, bin, &work.join("rw"), &flag)?;
+    println!("== bench: {name} (pid {}) ingesting {RW_SERIES} series x {RW_SAMPLES} samples", server.pid());
+    let (rate, stored, rss) = ingest(&server)?;
+    println!(
+        "{name}: {rate:.0} samples/s, {stored} samples queryable, RSS {}",
+        mib(rss)
+    );
+    Ok(())
+}
+
 /// How many of the pushed samples a query sees (so that a server that answers 204 and drops
 /// the data cannot win).
 fn stored_samples(server: &Server, now: i64) -> Result<u64> {
@@ -235,6 +256,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             .context("--runs needs a number")?,
         None => 3,
     };
+    if args.iter().any(|a| a == "--ingest-only") {
+        let ours_bin = if args.iter().any(|a| a == "--no-build") {
+            workspace_root().join("target/release/prometheus")
+        } else {
+            servers::build()?.0
+        };
+        return ingest_only(&ours_bin, args.iter().any(|a| a == "--upstream"));
+    }
     let (ours_bin, block_writer) = servers::build()?;
     let work = servers::fresh_dir("bench/data")?;
     let block = servers::prepare_data(&block_writer, &work)?;

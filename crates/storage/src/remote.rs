@@ -13,8 +13,9 @@
 //!   stalls the watcher: the data waits in the WAL.
 //! - [`RemoteWriteMetrics`]: the `prometheus_remote_storage_*` counters, as plain atomics.
 //!
-//! Receiving side (what `web` mounts): [`decode_write_request`] + [`append_write_request`]
-//! for `/api/v1/write`, and [`decode_read_request`] + [`serve_read`] + [`encode_read_response`]
+//! Receiving side (what `web` mounts): [`append_write_body`] for `/api/v1/write` (reads the
+//! protobuf in place; [`decode_write_request`] + [`append_write_request`] for callers holding
+//! messages), and [`decode_read_request`] + [`serve_read`] + [`encode_read_response`]
 //! for `/api/v1/read`.
 //!
 //! Remote read client: [`RemoteRead`] is a [`crate::Queryable`] that sends a
@@ -25,12 +26,13 @@ mod http;
 mod queue;
 mod read;
 mod watcher;
+mod wire;
 
 pub use codec::{
-    append_write_request, decode_read_request, decode_snappy, decode_write_request,
-    encode_read_request, encode_read_response, encode_snappy, encode_write_request,
-    labels_from_proto, labels_to_proto, matchers_from_proto, matchers_to_proto,
-    write_response_status,
+    append_encoded_write_request, append_write_body, append_write_request, decode_read_request,
+    decode_snappy, decode_write_request, encode_read_request, encode_read_response, encode_snappy,
+    encode_write_request, labels_from_proto, labels_to_proto, matchers_from_proto,
+    matchers_to_proto, write_response_status,
 };
 pub use http::USER_AGENT;
 #[doc(hidden)]

@@ -3,6 +3,7 @@
 use model::{Labels, MatchType, Matcher};
 use prompb::{LabelMatcher, Message, ReadRequest, ReadResponse, WriteRequest, label_matcher};
 
+use super::wire;
 use crate::{Appendable, Error, Result};
 
 /// Compresses with snappy's block format (not the framed format), as remote write does.
@@ -70,27 +71,32 @@ pub fn labels_to_proto(labels: &Labels) -> Vec<prompb::Label> {
 /// Protobuf labels as a label set, rejecting what Prometheus's receiver rejects: empty names,
 /// empty values are dropped (they mean "no label"), duplicate names are an error.
 pub fn labels_from_proto(labels: &[prompb::Label]) -> Result<Labels> {
-    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(labels.len());
-    for l in labels {
-        if l.name.is_empty() {
-            return Err(invalid_labels(labels, "label with an empty name"));
-        }
-        if !l.value.is_empty() {
-            pairs.push((&l.name, &l.value));
-        }
-    }
-    pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    if pairs.windows(2).any(|w| w[0].0 == w[1].0) {
-        return Err(invalid_labels(labels, "duplicate label name"));
-    }
-    Ok(Labels::from_pairs(pairs))
+    let mut pairs: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|l| (l.name.as_str(), l.value.as_str()))
+        .collect();
+    clean_labels(&mut pairs)?;
+    Ok(Labels::from_sorted_pairs(&pairs))
 }
 
-fn invalid_labels(labels: &[prompb::Label], reason: &str) -> Error {
-    let shown: Vec<String> = labels
-        .iter()
-        .map(|l| format!("{}={:?}", l.name, l.value))
-        .collect();
+/// Validates and normalises decoded label pairs in place: an empty name is an error, empty
+/// values are dropped, the rest is sorted by name, and a repeated name is an error.
+fn clean_labels(pairs: &mut Vec<(&str, &str)>) -> Result<()> {
+    if pairs.iter().any(|(n, _)| n.is_empty()) {
+        return Err(invalid_labels(pairs, "label with an empty name"));
+    }
+    pairs.retain(|(_, v)| !v.is_empty());
+    if !pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if pairs.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(invalid_labels(pairs, "duplicate label name"));
+        }
+    }
+    Ok(())
+}
+
+fn invalid_labels(labels: &[(&str, &str)], reason: &str) -> Error {
+    let shown: Vec<String> = labels.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
     Error::InvalidRemoteRequest {
         what: "labels",
         reason: format!("{reason} in {{{}}}", shown.join(", ")),
@@ -139,31 +145,48 @@ pub fn matchers_from_proto(matchers: &[LabelMatcher]) -> Result<Vec<Matcher>> {
         .collect()
 }
 
-/// Appends every float sample of a decoded write request and commits, as Prometheus's
-/// remote-write handler does. Returns the number of samples appended.
-///
-/// Invalid labels fail the whole request before anything is appended. Samples the storage
-/// rejects (out of order, out of bounds, too old, duplicates) are skipped, the rest are
-/// committed, and [`Error::SamplesRejected`] reports them: the caller answers 400, like
-/// Prometheus 3 does. Native histograms and exemplars are not ingested yet and are ignored.
+/// Decodes a snappy-compressed remote-write 1.0 body and appends it: what `/api/v1/write`
+/// does. See [`append_encoded_write_request`].
+pub fn append_write_body(body: &[u8], db: &dyn Appendable) -> Result<usize> {
+    let raw = decode_snappy(body, "write request")?;
+    append_encoded_write_request(&raw, db)
+}
+
+/// Appends a decoded write request (see [`append_encoded_write_request`]).
 pub fn append_write_request(req: &WriteRequest, db: &dyn Appendable) -> Result<usize> {
-    let series: Vec<Labels> = req
-        .timeseries
-        .iter()
-        .map(|ts| {
-            let labels = labels_from_proto(&ts.labels)?;
-            if labels.is_empty() {
-                return Err(invalid_labels(&ts.labels, "empty label set"));
-            }
-            Ok(labels)
-        })
-        .collect::<Result<_>>()?;
+    append_encoded_write_request(&req.encode_to_vec(), db)
+}
+
+/// Appends every float sample of an encoded (uncompressed) write request and commits, as
+/// Prometheus's remote-write handler does. Returns the number of samples appended.
+///
+/// The request is read in place (no message structs, no allocation per label or sample).
+/// A request that does not decode, or any invalid label set, fails the whole request before
+/// anything is appended. Samples the storage rejects (out of order, out of bounds, too old,
+/// duplicates) are skipped, the rest are committed, and [`Error::SamplesRejected`] reports
+/// them: the caller answers 400, like Prometheus 3 does. Native histograms and exemplars are
+/// not ingested yet and are ignored.
+pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<usize> {
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    wire::for_each_series(raw, |series| {
+        pairs.clear();
+        series.labels(&mut pairs)?;
+        clean_labels(&mut pairs)?;
+        if pairs.is_empty() {
+            return Err(invalid_labels(&pairs, "empty label set"));
+        }
+        series.samples(|_, _| Ok(()))
+    })?;
     let mut app = db.appender();
     let (mut appended, mut rejected, mut first) = (0, 0, None);
-    for (ts, labels) in req.timeseries.iter().zip(&series) {
+    let res = wire::for_each_series(raw, |series| {
+        pairs.clear();
+        series.labels(&mut pairs)?;
+        clean_labels(&mut pairs)?;
+        let labels = Labels::from_sorted_pairs(&pairs);
         let mut r = 0;
-        for s in &ts.samples {
-            match app.append(r, labels, s.timestamp, s.value) {
+        series.samples(|t, v| {
+            match app.append(r, &labels, t, v) {
                 Ok(new_ref) => {
                     r = new_ref;
                     appended += 1;
@@ -175,17 +198,17 @@ pub fn append_write_request(req: &WriteRequest, db: &dyn Appendable) -> Result<u
                     | Error::DuplicateSampleForTimestamp),
                 ) => {
                     rejected += 1;
-                    first.get_or_insert_with(|| {
-                        format!("{e} for series {labels} at {}", s.timestamp)
-                    });
+                    first.get_or_insert_with(|| format!("{e} for series {labels} at {t}"));
                 }
-                Err(e) => {
-                    // A storage failure, not bad data: nothing of this request is kept.
-                    let _ = app.rollback();
-                    return Err(e);
-                }
+                // A storage failure, not bad data: nothing of this request is kept.
+                Err(e) => return Err(e),
             }
-        }
+            Ok(())
+        })
+    });
+    if let Err(e) = res {
+        let _ = app.rollback();
+        return Err(e);
     }
     app.commit()?;
     match first {
