@@ -426,3 +426,248 @@ fn expand_template(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A query function whose result the test sets.
+    fn fake() -> (Arc<Mutex<Vec<Sample>>>, QueryFn) {
+        let result: Arc<Mutex<Vec<Sample>>> = Arc::default();
+        let r = result.clone();
+        let q: QueryFn = Arc::new(move |_: &str, t| {
+            let mut v = r.lock().expect("lock").clone();
+            for s in &mut v {
+                s.t = t;
+            }
+            Ok(v)
+        });
+        (result, q)
+    }
+
+    fn set(result: &Mutex<Vec<Sample>>, series: &[(&str, f64)]) {
+        *result.lock().expect("lock") = series
+            .iter()
+            .map(|(inst, f)| Sample {
+                metric: Labels::from_pairs([("__name__", "up"), ("instance", *inst)]),
+                t: 0,
+                f: *f,
+                drop_name: false,
+            })
+            .collect();
+    }
+
+    fn rule(hold_s: u64, keep_s: u64) -> AlertingRule {
+        AlertingRule::new(
+            "Down",
+            "up == 0",
+            Duration::from_secs(hold_s),
+            Duration::from_secs(keep_s),
+            Labels::from_pairs([("severity", "page")]),
+            Labels::from_pairs([("summary", "{{ $labels.instance }} is {{ $value }}")]),
+            Labels::empty(),
+            "",
+            true,
+        )
+    }
+
+    fn states(r: &AlertingRule) -> Vec<(String, AlertState)> {
+        r.current_alerts()
+            .iter()
+            .map(|a| (a.labels.get("instance").unwrap_or("").to_string(), a.state))
+            .collect()
+    }
+
+    #[test]
+    fn pending_then_firing_then_resolved_then_dropped() {
+        let (res, q) = fake();
+        let r = rule(60, 0);
+        set(&res, &[("a", 0.0)]);
+        let v = r.eval(0, 0, &q, 0).expect("eval");
+        assert_eq!(states(&r), [("a".to_string(), AlertState::Pending)]);
+        let alerts: Vec<&Sample> = v
+            .iter()
+            .filter(|s| s.metric.metric_name() == Some("ALERTS"))
+            .collect();
+        assert_eq!(
+            alerts[0].metric,
+            Labels::from_pairs([
+                ("__name__", "ALERTS"),
+                ("alertname", "Down"),
+                ("alertstate", "pending"),
+                ("instance", "a"),
+                ("severity", "page"),
+            ])
+        );
+        let fs = v
+            .iter()
+            .find(|s| s.metric.metric_name() == Some("ALERTS_FOR_STATE"))
+            .expect("for state");
+        assert_eq!(fs.f, 0.0);
+        assert_eq!(
+            r.current_alerts()[0].annotations.get("summary"),
+            Some("a is 0")
+        );
+
+        r.eval(0, 30_000, &q, 0).expect("eval");
+        assert_eq!(states(&r), [("a".to_string(), AlertState::Pending)]);
+        r.eval(0, 60_000, &q, 0).expect("eval");
+        assert_eq!(states(&r), [("a".to_string(), AlertState::Firing)]);
+        assert_eq!(r.current_alerts()[0].fired_at, Some(60_000));
+        assert_eq!(
+            r.state(),
+            AlertState::Unknown,
+            "no evaluation timestamp recorded by eval alone"
+        );
+
+        set(&res, &[]);
+        let v = r.eval(0, 90_000, &q, 0).expect("eval");
+        assert!(v.is_empty(), "resolved alerts write no series");
+        assert_eq!(states(&r), [("a".to_string(), AlertState::Inactive)]);
+        assert_eq!(r.current_alerts()[0].resolved_at, Some(90_000));
+        assert!(r.active_alerts().is_empty());
+        // Kept for 15 minutes, then dropped.
+        r.eval(0, 90_000 + RESOLVED_RETENTION_MS, &q, 0)
+            .expect("eval");
+        assert_eq!(states(&r).len(), 1);
+        r.eval(0, 90_001 + RESOLVED_RETENTION_MS, &q, 0)
+            .expect("eval");
+        assert!(states(&r).is_empty());
+    }
+
+    #[test]
+    fn pending_alerts_vanish_with_their_series() {
+        let (res, q) = fake();
+        let r = rule(60, 0);
+        set(&res, &[("a", 0.0), ("b", 0.0)]);
+        r.eval(0, 0, &q, 0).expect("eval");
+        set(&res, &[("b", 0.0)]);
+        r.eval(0, 15_000, &q, 0).expect("eval");
+        assert_eq!(states(&r), [("b".to_string(), AlertState::Pending)]);
+    }
+
+    #[test]
+    fn keep_firing_for_holds_a_cleared_alert() {
+        let (res, q) = fake();
+        let r = rule(0, 60);
+        set(&res, &[("a", 0.0)]);
+        r.eval(0, 0, &q, 0).expect("eval");
+        assert_eq!(states(&r), [("a".to_string(), AlertState::Firing)]);
+        set(&res, &[]);
+        r.eval(0, 30_000, &q, 0).expect("eval");
+        assert_eq!(states(&r), [("a".to_string(), AlertState::Firing)]);
+        assert_eq!(r.current_alerts()[0].keep_firing_since, Some(30_000));
+        r.eval(0, 89_999, &q, 0).expect("eval");
+        assert_eq!(states(&r), [("a".to_string(), AlertState::Firing)]);
+        r.eval(0, 90_000, &q, 0).expect("eval");
+        assert_eq!(states(&r), [("a".to_string(), AlertState::Inactive)]);
+    }
+
+    #[test]
+    fn alert_limit_clears_the_alerts() {
+        let (res, q) = fake();
+        let r = rule(0, 0);
+        set(&res, &[("a", 0.0), ("b", 0.0)]);
+        let err = r.eval(0, 0, &q, 1).expect_err("over the limit");
+        assert_eq!(err.to_string(), "exceeded limit of 1 with 2 alerts");
+        assert!(states(&r).is_empty());
+    }
+
+    #[test]
+    fn duplicate_alert_labels_are_an_error() {
+        let (res, q) = fake();
+        let r = rule(0, 0);
+        *res.lock().expect("lock") = vec![
+            Sample {
+                metric: Labels::from_pairs([("__name__", "a"), ("x", "1")]),
+                t: 0,
+                f: 1.0,
+                drop_name: false,
+            },
+            Sample {
+                metric: Labels::from_pairs([("__name__", "b"), ("x", "1")]),
+                t: 0,
+                f: 1.0,
+                drop_name: false,
+            },
+        ];
+        let err = r.eval(0, 0, &q, 0).expect_err("duplicate");
+        assert_eq!(
+            err.to_string(),
+            "vector contains metrics with the same labelset after applying alert labels"
+        );
+    }
+
+    #[test]
+    fn unrestored_rules_write_no_series() {
+        let (res, q) = fake();
+        let r = rule(0, 0);
+        r.set_restored(false);
+        set(&res, &[("a", 0.0)]);
+        assert!(r.eval(0, 0, &q, 0).expect("eval").is_empty());
+        r.set_restored(true);
+        assert_eq!(r.eval(0, 1000, &q, 0).expect("eval").len(), 2);
+    }
+
+    #[test]
+    fn query_offset_shifts_query_and_series_times() {
+        let (res, q) = fake();
+        let r = rule(0, 0);
+        set(&res, &[("a", 0.0)]);
+        let v = r.eval(10_000, 100_000, &q, 0).expect("eval");
+        assert!(v.iter().all(|s| s.t == 90_000));
+        assert_eq!(r.current_alerts()[0].active_at, 100_000);
+    }
+
+    #[test]
+    fn alerts_are_sent_when_firing_resolved_or_due_again() {
+        let (res, q) = fake();
+        let r = rule(0, 0);
+        let sent: Arc<Mutex<Vec<(String, Alert)>>> = Arc::default();
+        let s = sent.clone();
+        let notify: NotifyFn = Arc::new(move |expr: &str, alerts: &[Alert]| {
+            let mut s = s.lock().expect("lock");
+            s.extend(alerts.iter().map(|a| (expr.to_string(), a.clone())));
+        });
+        let take = || std::mem::take(&mut *sent.lock().expect("lock"));
+        set(&res, &[("a", 0.0)]);
+        r.eval(0, 0, &q, 0).expect("eval");
+        r.send_alerts(0, 60_000, 15_000, &notify);
+        let got = take();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "up == 0");
+        assert_eq!(got[0].1.valid_until, Some(240_000));
+        // Within the resend delay: nothing.
+        r.eval(0, 15_000, &q, 0).expect("eval");
+        r.send_alerts(15_000, 60_000, 15_000, &notify);
+        assert!(take().is_empty());
+        // After it: sent again.
+        r.eval(0, 61_000, &q, 0).expect("eval");
+        r.send_alerts(61_000, 60_000, 15_000, &notify);
+        assert_eq!(take().len(), 1);
+        // Resolved: sent at once.
+        set(&res, &[]);
+        r.eval(0, 75_000, &q, 0).expect("eval");
+        r.send_alerts(75_000, 60_000, 15_000, &notify);
+        let got = take();
+        assert_eq!(got[0].1.resolved_at, Some(75_000));
+        assert_eq!(got[0].1.state, AlertState::Inactive);
+    }
+
+    #[test]
+    fn pending_alerts_are_not_sent() {
+        let (res, q) = fake();
+        let r = rule(60, 0);
+        let count = Arc::new(Mutex::new(0));
+        let c = count.clone();
+        let notify: NotifyFn =
+            Arc::new(move |_: &str, a: &[Alert]| *c.lock().expect("lock") += a.len());
+        set(&res, &[("a", 0.0)]);
+        r.eval(0, 0, &q, 0).expect("eval");
+        r.send_alerts(0, 60_000, 15_000, &notify);
+        assert_eq!(*count.lock().expect("lock"), 0);
+    }
+}

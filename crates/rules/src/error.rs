@@ -29,21 +29,8 @@ pub enum Error {
         message: String,
     },
     /// A problem with one rule (Go's `rulefmt.Error`).
-    #[error("{}group {group:?}, rule {index}, {name:?}: {message}", position_prefix(*.position, *.alt_position))]
-    Rule {
-        /// The group's name.
-        group: String,
-        /// 1-based index of the rule in its group.
-        index: usize,
-        /// The rule's alert or record name.
-        name: String,
-        /// Position of the offending YAML node (`(0, 0)` when the node is absent).
-        position: Option<(u64, u64)>,
-        /// Position of a second node involved (record and alert both set).
-        alt_position: Option<(u64, u64)>,
-        /// What is wrong.
-        message: String,
-    },
+    #[error("{0}")]
+    Rule(Box<RuleProblem>),
     /// A rule's query failed or returned something that is not a vector.
     #[error("{0}")]
     Query(String),
@@ -56,6 +43,37 @@ pub enum Error {
     /// Loading new rule files failed; the running rules stay as they were.
     #[error("error loading rules, previous rule set restored")]
     LoadRules(Vec<Error>),
+}
+
+/// A problem with one rule of a rule file: `[L:C: [L:C: ]]group "G", rule N, "NAME": MESSAGE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleProblem {
+    /// The group's name.
+    pub group: String,
+    /// 1-based index of the rule in its group.
+    pub index: usize,
+    /// The rule's alert or record name.
+    pub name: String,
+    /// Position of the offending YAML node (`(0, 0)` when the node is absent).
+    pub position: Option<(u64, u64)>,
+    /// Position of a second node involved (record and alert both set).
+    pub alt_position: Option<(u64, u64)>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for RuleProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}group {:?}, rule {}, {:?}: {}",
+            position_prefix(self.position, self.alt_position),
+            self.group,
+            self.index,
+            self.name,
+            self.message
+        )
+    }
 }
 
 fn position_prefix(position: Option<(u64, u64)>, alt: Option<(u64, u64)>) -> String {

@@ -565,3 +565,115 @@ impl Group {
         &self.0.shared
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use storage::{Appendable, MemStorage, Queryable};
+
+    use super::*;
+    use crate::{Manager, ManagerOptions, NotifyFn, QueryFn};
+
+    fn manager(db: &Arc<MemStorage>, q: QueryFn) -> Manager {
+        let notify: NotifyFn = Arc::new(|_: &str, _: &[crate::Alert]| {});
+        Manager::new(ManagerOptions::new(q, notify, db.clone(), db.clone()))
+    }
+
+    fn constant(names: &'static [&'static str]) -> QueryFn {
+        Arc::new(move |_: &str, t| {
+            Ok(names
+                .iter()
+                .map(|n| promql::value::Sample {
+                    metric: Labels::from_pairs([("job", *n)]),
+                    t,
+                    f: 1.0,
+                    drop_name: false,
+                })
+                .collect())
+        })
+    }
+
+    fn last_value(db: &MemStorage, name: &str, job: &str) -> Option<(Timestamp, f64)> {
+        let q = db.querier(0, i64::MAX / 2).ok()?;
+        let m = [
+            Matcher::new(MatchType::Equal, "__name__", name).ok()?,
+            Matcher::new(MatchType::Equal, "job", job).ok()?,
+        ];
+        let mut set = q.select(false, None, &m);
+        let s = set.next()?.ok()?;
+        let mut it = s.iterator();
+        let mut last = None;
+        while it.next() == ValueType::Float {
+            last = Some(it.at());
+        }
+        last
+    }
+
+    fn write(dir: &std::path::Path, yaml: &str) -> String {
+        let p = dir.join("r.yml");
+        std::fs::write(&p, yaml).expect("write");
+        p.to_str().expect("UTF-8").to_string()
+    }
+
+    #[test]
+    fn a_removed_groups_series_are_marked_stale() {
+        let db = Arc::new(MemStorage::new());
+        let m = manager(&db, constant(&["a", "b"]));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = write(
+            dir.path(),
+            "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: vector(1)\n",
+        );
+        let groups = m
+            .load_groups(Duration::from_secs(15), &Labels::empty(), "", &[f])
+            .expect("loads");
+        let g = groups.values().next().expect("a group");
+        g.eval(1_000);
+        assert_eq!(last_value(&db, "r", "a"), Some((1_000, 1.0)));
+        g.move_all_series_to_stale();
+        g.cleanup_stale_series(5_000);
+        for job in ["a", "b"] {
+            let (t, v) = last_value(&db, "r", job).expect("sample");
+            assert_eq!(t, 5_000);
+            assert!(model::value::is_stale_nan(v));
+        }
+        let _ = db.appender();
+    }
+
+    #[test]
+    fn series_of_a_rule_dropped_by_a_reload_become_stale() {
+        let db = Arc::new(MemStorage::new());
+        let m = manager(&db, constant(&["a"]));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = write(
+            dir.path(),
+            "groups:\n  - name: g\n    rules:\n      - record: old\n        expr: vector(1)\n      - record: kept\n        expr: vector(1)\n",
+        );
+        let old = m
+            .load_groups(
+                Duration::from_secs(15),
+                &Labels::empty(),
+                "",
+                std::slice::from_ref(&f),
+            )
+            .expect("loads");
+        let old = old.values().next().expect("group");
+        old.eval(1_000);
+        let f = write(
+            dir.path(),
+            "groups:\n  - name: g\n    rules:\n      - record: kept\n        expr: vector(1)\n",
+        );
+        let new = m
+            .load_groups(Duration::from_secs(15), &Labels::empty(), "", &[f])
+            .expect("loads");
+        let new = new.values().next().expect("group");
+        assert!(!new.equals(old));
+        new.copy_state(old);
+        new.eval(16_000);
+        let (t, v) = last_value(&db, "old", "a").expect("sample");
+        assert_eq!(t, 16_000);
+        assert!(model::value::is_stale_nan(v));
+        assert_eq!(last_value(&db, "kept", "a"), Some((16_000, 1.0)));
+    }
+}

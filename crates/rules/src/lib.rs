@@ -44,7 +44,7 @@ mod tmpl;
 use std::sync::Arc;
 
 pub use alerting::{Alert, AlertState, AlertingRule};
-pub use error::{Error, Result};
+pub use error::{Error, Result, RuleProblem};
 pub use group::{Group, group_key};
 pub use manager::{Manager, ManagerOptions};
 pub use recording::RecordingRule;

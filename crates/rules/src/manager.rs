@@ -234,11 +234,8 @@ impl Manager {
         for (key, mut o) in old {
             o.group.set_mark_stale();
             o.group.done().cancel();
-            match o.task.take() {
-                Some(task) => {
-                    let _ = task.await;
-                }
-                None => {}
+            if let Some(task) = o.task.take() {
+                let _ = task.await;
             }
             self.0.shared.metrics.remove_group(&key);
         }

@@ -63,11 +63,6 @@ impl Metrics {
         m.iteration_duration_count += 1;
     }
 
-    #[cfg(test)]
-    pub(crate) fn get(&self, key: &str) -> GroupMetrics {
-        self.lock().groups.get(key).cloned().unwrap_or_default()
-    }
-
     /// Appends every metric family in the text format.
     pub(crate) fn write(&self, out: &mut String) {
         let m = self.lock();

@@ -173,14 +173,14 @@ fn validate(groups: &RuleGroups, raw: &RawFile, opts: &ParseOptions) -> Vec<Erro
         }
         for (i, (r, rr)) in g.rules.iter().zip(&rg.value.rules).enumerate() {
             for (position, alt_position, message) in validate_rule(r, rr, scheme) {
-                errs.push(Error::Rule {
+                errs.push(Error::Rule(Box::new(crate::error::RuleProblem {
                     group: g.name.clone(),
                     index: i + 1,
                     name: r.name().to_string(),
                     position,
                     alt_position,
                     message,
-                });
+                })));
             }
         }
     }
