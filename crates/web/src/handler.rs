@@ -369,6 +369,7 @@ enum Page {
     Quit,
     Metrics,
     Federate,
+    Ui,
     Api(String),
     NotFound,
 }
@@ -383,6 +384,7 @@ impl Page {
             "/-/quit" => Page::Quit,
             "/metrics" => Page::Metrics,
             "/federate" => Page::Federate,
+            p if crate::ui::is_ui_path(p) => Page::Ui,
             p => match p.strip_prefix("/api/v1") {
                 Some(rest) if rest.starts_with('/') => Page::Api(rest.to_owned()),
                 _ => Page::NotFound,
@@ -448,6 +450,10 @@ impl Handler {
         let path = match full_path.strip_prefix(prefix) {
             Some("") => "/",
             Some(p) if p.starts_with('/') => p,
+            // As Prometheus: the bare root redirects into the route prefix.
+            _ if full_path == "/" && req.method() == Method::GET => {
+                return (None, crate::ui::redirect(prefix));
+            }
             _ => return (None, text(StatusCode::NOT_FOUND, "404 page not found\n")),
         };
         let method = req.method().clone();
@@ -456,12 +462,16 @@ impl Handler {
         match Page::of(path) {
             // Like Prometheus: the root redirects to the query page (under the prefix).
             Page::Root if method == Method::GET => {
-                let mut resp = text(StatusCode::FOUND, "");
-                if let Ok(location) = HeaderValue::from_str(&format!("{prefix}/query")) {
-                    resp.headers_mut().insert(header::LOCATION, location);
-                }
-                (None, resp)
+                (None, crate::ui::redirect_home(&crate::ui::Context::of(&self.inner.opts)))
             }
+            Page::Ui if head_or_get => (
+                None,
+                crate::ui::serve(
+                    &crate::ui::Context::of(&self.inner.opts),
+                    path,
+                    req.uri().query(),
+                ),
+            ),
             Page::Healthy if head_or_get => (
                 Some("/-/healthy"),
                 text(StatusCode::OK, "Prometheus Server is Healthy.\n"),
@@ -568,7 +578,7 @@ impl Handler {
                     (Some(label), resp)
                 }
             },
-            Page::Healthy | Page::Ready | Page::Metrics | Page::Federate => (
+            Page::Healthy | Page::Ready | Page::Metrics | Page::Federate | Page::Ui => (
                 None,
                 text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"),
             ),
