@@ -1,0 +1,201 @@
+//! The notifier against Debian's real Alertmanager 0.25: alerts sent over API v2 are read
+//! back from `GET /api/v2/alerts`.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use model::{Labels, TargetGroup};
+
+const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+
+/// A running Alertmanager, killed when dropped.
+struct Alertmanager {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the Alertmanager on a free loopback port with a receiver that does nothing, or
+/// returns `None` (after a notice) when it is not installed; fails under `CI` then.
+fn start_alertmanager() -> Option<Alertmanager> {
+    if !Path::new(ALERTMANAGER).is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{ALERTMANAGER} is required when CI is set"
+        );
+        eprintln!("skipping: {ALERTMANAGER} is not installed");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &cfg,
+        "route:\n  receiver: blackhole\nreceivers:\n- name: blackhole\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(ALERTMANAGER)
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address={addr}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Some(Alertmanager {
+        child,
+        addr,
+        _dir: dir,
+    })
+}
+
+async fn get(client: &httpclient::HttpClient, url: &str) -> Option<(u16, Bytes)> {
+    let req = http::Request::get(url)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = client.send(req).await.ok()?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.ok()?.to_bytes();
+    Some((status, body))
+}
+
+/// Polls `f` every 50 ms for up to 30 s until it returns `Some`.
+async fn eventually<T, F: AsyncFnMut() -> Option<T>>(what: &str, mut f: F) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_a_real_alertmanager() {
+    let Some(am) = start_alertmanager() else {
+        return;
+    };
+    let client = httpclient::HttpClient::default();
+    let base = format!("http://{}", am.addr);
+    eventually("the Alertmanager to be ready", async || {
+        let (status, _) = get(&client, &format!("{base}/-/ready")).await?;
+        (status == 200).then_some(())
+    })
+    .await;
+
+    let cfg = config::Config::load_str(
+        &format!(
+            concat!(
+                "global: {{external_labels: {{cluster: test}}}}\n",
+                "alerting:\n",
+                "  alert_relabel_configs: [{{source_labels: [severity], regex: none, action: drop}}]\n",
+                "  alertmanagers: [{{static_configs: [{{targets: ['{}']}}]}}]\n",
+            ),
+            am.addr
+        ),
+        "",
+    )
+    .unwrap();
+    let manager = notifier::Manager::new(notifier::Options::default());
+    manager.apply_config(&cfg).unwrap();
+    let groups: notifier::TargetSets = HashMap::from([(
+        notifier::set_key(0),
+        vec![TargetGroup {
+            targets: vec![Labels::from_pairs([("__address__", am.addr.as_str())])],
+            labels: Labels::empty(),
+            source: "0".into(),
+        }],
+    )]);
+    let (_tx, rx) = tokio::sync::watch::channel(groups);
+    let runner = manager.clone();
+    let task = tokio::spawn(async move { runner.run(rx).await });
+
+    // Whole milliseconds, so the times read back compare equal.
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let starts_at = SystemTime::UNIX_EPOCH + Duration::from_millis(now_ms - 60_000);
+    let ends_at = SystemTime::UNIX_EPOCH + Duration::from_millis(now_ms + 3_600_000);
+    let alert = |name: &str, severity: &str| notifier::Alert {
+        labels: Labels::from_pairs([("alertname", name), ("severity", severity)]),
+        annotations: Labels::from_pairs([("summary", format!("{name} fired").as_str())]),
+        starts_at,
+        ends_at: Some(ends_at),
+        generator_url: "http://prometheus.test/graph?g0.expr=up".into(),
+    };
+    manager.send(vec![
+        alert("HighLatency", "page"),
+        alert("Ignored", "none"),
+        alert("DiskFull", "ticket"),
+    ]);
+
+    let alerts = eventually("two alerts in the Alertmanager", async || {
+        let (status, body) = get(&client, &format!("{base}/api/v2/alerts")).await?;
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        (v.as_array()?.len() == 2).then_some(v)
+    })
+    .await;
+    let mut got: Vec<&serde_json::Value> = alerts.as_array().unwrap().iter().collect();
+    got.sort_by_key(|a| a["labels"]["alertname"].as_str().unwrap().to_owned());
+    let names: Vec<&str> = got
+        .iter()
+        .map(|a| a["labels"]["alertname"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["DiskFull", "HighLatency"]);
+    let a = got[1];
+    assert_eq!(
+        a["labels"],
+        serde_json::json!({"alertname": "HighLatency", "severity": "page", "cluster": "test"})
+    );
+    assert_eq!(
+        a["annotations"],
+        serde_json::json!({"summary": "HighLatency fired"})
+    );
+    assert_eq!(a["generatorURL"], "http://prometheus.test/graph?g0.expr=up");
+    assert_eq!(a["status"]["state"], "active");
+    assert_eq!(a["startsAt"], notifier::format_rfc3339_millis(starts_at));
+    assert_eq!(a["endsAt"], notifier::format_rfc3339_millis(ends_at));
+
+    manager.stop().await;
+    task.await.unwrap();
+    let url = format!("http://{}/api/v2/alerts", am.addr);
+    let mut text = String::new();
+    manager.write_metrics(&mut text);
+    assert!(
+        text.contains(&format!(
+            "prometheus_notifications_sent_total{{alertmanager=\"{url}\"}} 2\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("prometheus_notifications_dropped_total 0\n"),
+        "{text}"
+    );
+}
