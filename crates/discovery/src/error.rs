@@ -12,6 +12,17 @@ pub enum Error {
         /// The job (or Alertmanager set) that uses it.
         job: String,
     },
+    /// The HTTP client options of an SD block cannot be used (unreadable TLS files, options
+    /// the shared HTTP client does not implement).
+    #[error("{key} in job {job:?}: {error}")]
+    HttpClient {
+        /// The configuration key, e.g. `http_sd_configs`.
+        key: &'static str,
+        /// The job (or Alertmanager set) that uses it.
+        job: String,
+        /// What is wrong with the options.
+        error: httpclient::Error,
+    },
     /// Providers are tasks: the manager must be used inside a Tokio runtime.
     #[error("the discovery manager must run inside a Tokio runtime")]
     NoRuntime,

@@ -7,10 +7,14 @@
 //! on a `tokio::sync::watch` channel at most every [`Options::update_interval`]; and
 //! [`file::read_file`], the file_sd reader.
 //!
-//! Mechanisms: `static_configs` and `file_sd_configs` (JSON and YAML files by glob, re-read
+//! Mechanisms: `static_configs`; `file_sd_configs` (JSON and YAML files by glob, re-read
 //! every `refresh_interval` and as soon as a matched file is added, removed or written, which
 //! is noticed by polling file metadata every [`Options::file_watch_interval`]; a broken file
-//! keeps its last good targets). Any other mechanism
+//! keeps its last good targets); `http_sd_configs` ([`http`]: a JSON list of target groups
+//! fetched with the job's HTTP client options through [`httpclient`]; a failed fetch keeps
+//! the last targets); and `dns_sd_configs` ([`dns`]: SRV, A, AAAA, MX and NS lookups through
+//! the name servers of `/etc/resolv.conf`, or [`Options::dns_nameservers`]; a failed lookup
+//! keeps the name's last targets, a name that does not exist has none). Any other mechanism
 //! makes [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
 //!
 //! ```
@@ -36,8 +40,10 @@
 //! # }
 //! ```
 
+pub mod dns;
 mod error;
 pub mod file;
+pub mod http;
 mod manager;
 
 pub use error::{Error, Result};

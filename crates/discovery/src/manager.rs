@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use config::discovery::{
-    FileSdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
+    DnsSdConfig, FileSdConfig, HttpSdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs,
+    StaticConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Error, Result, file};
+use crate::{Error, Result, dns, file, http};
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
 /// Every configured job has an entry, empty when it has no targets.
@@ -29,6 +30,9 @@ pub struct Options {
     /// `refresh_interval` re-reads. Prometheus uses inotify; a cheap `stat` poll gives the
     /// same effect without a watcher dependency.
     pub file_watch_interval: std::time::Duration,
+    /// The name servers dns_sd asks (UDP, TCP when truncated). Empty (the default): those
+    /// of `/etc/resolv.conf`, with its search domains and `ndots`.
+    pub dns_nameservers: Vec<std::net::SocketAddr>,
 }
 
 impl Default for Options {
@@ -37,6 +41,7 @@ impl Default for Options {
             name: "scrape".into(),
             update_interval: std::time::Duration::from_secs(5),
             file_watch_interval: std::time::Duration::from_secs(1),
+            dns_nameservers: Vec::new(),
         }
     }
 }
@@ -48,6 +53,8 @@ enum ProviderConfig {
     /// All `static_configs` of a job, as one provider (Go's `StaticProvider`).
     Static(Vec<StaticConfig>),
     File(FileSdConfig),
+    Http(Box<HttpSdConfig>),
+    Dns(DnsSdConfig),
 }
 
 #[derive(Debug)]
@@ -142,6 +149,16 @@ impl Manager {
                 match sd {
                     ServiceDiscoveryConfig::Static(s) => statics.push(s.clone()),
                     ServiceDiscoveryConfig::File(f) => files.push(ProviderConfig::File(f.clone())),
+                    ServiceDiscoveryConfig::Http(h) => {
+                        // Builds (and drops) the client so bad options fail here.
+                        http::Discovery::new(h).map_err(|error| Error::HttpClient {
+                            key: sd.key(),
+                            job: job.clone(),
+                            error,
+                        })?;
+                        files.push(ProviderConfig::Http(Box::new(h.clone())));
+                    }
+                    ServiceDiscoveryConfig::Dns(d) => files.push(ProviderConfig::Dns(d.clone())),
                     other => {
                         return Err(Error::Unsupported {
                             key: other.key(),
@@ -184,7 +201,7 @@ impl Manager {
                 config.clone(),
                 sink,
                 cancel.clone(),
-                self.inner.options.file_watch_interval,
+                self.inner.options.clone(),
             ));
             tracing::debug!(manager = %self.inner.options.name, job = %job, "Starting provider");
             providers.push(Provider {
@@ -275,8 +292,9 @@ async fn run_provider(
     config: ProviderConfig,
     sink: Sink,
     cancel: CancellationToken,
-    watch_every: std::time::Duration,
+    options: Options,
 ) {
+    let watch_every = options.file_watch_interval;
     match config {
         ProviderConfig::Static(statics) => {
             sink.update(
@@ -314,6 +332,53 @@ async fn run_provider(
                 }
             }
         }
+        ProviderConfig::Http(cfg) => {
+            let mut d = match http::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(url = %cfg.url.as_str(), err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            let every = cfg.refresh_interval.to_std();
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    r = d.refresh() => match r {
+                        Ok(groups) => sink.update(groups),
+                        Err(e) => {
+                            tracing::error!(mechanism = "http", err = %e, "Unable to refresh target groups");
+                        }
+                    },
+                }
+                if !wait(every, &cancel).await {
+                    return;
+                }
+            }
+        }
+        ProviderConfig::Dns(cfg) => {
+            let mut d = dns::Discovery::new(&cfg, &options.dns_nameservers);
+            let every = cfg.refresh_interval.to_std();
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    groups = d.refresh() => if !groups.is_empty() {
+                        sink.update(groups);
+                    },
+                }
+                if !wait(every, &cancel).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps `every` between refreshes (Go's `refresh.Discovery`); false when cancelled.
+async fn wait(every: std::time::Duration, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        () = cancel.cancelled() => false,
+        () = tokio::time::sleep(every.max(std::time::Duration::from_millis(1))) => true,
     }
 }
 
@@ -328,6 +393,7 @@ mod tests {
             name: "test".into(),
             update_interval: Duration::from_millis(20),
             file_watch_interval: Duration::from_millis(20),
+            dns_nameservers: Vec::new(),
         })
     }
 
@@ -374,6 +440,97 @@ mod tests {
             err.to_string(),
             "kubernetes_sd_configs in job \"x\" is not supported yet"
         );
+    }
+
+    #[tokio::test]
+    async fn http_sd_targets_arrive_and_survive_a_failing_endpoint() {
+        let srv = crate::http::tests::SdServer::start((
+            200,
+            "application/json",
+            r#"[{"targets": ["a:1"]}]"#.into(),
+        ))
+        .await;
+        let cfg = load(&format!(
+            "scrape_configs:\n- job_name: h\n  http_sd_configs: [{{url: '{}', refresh_interval: 50ms}}]\n",
+            srv.url()
+        ));
+        let m = manager();
+        m.apply_config(&cfg).unwrap();
+        let mut rx = m.subscribe();
+        let runner = m.clone();
+        let task = tokio::spawn(async move { runner.run().await });
+        wait_for(&mut rx, "a:1", |s| addresses(s, "h") == ["a:1"]).await;
+        assert_eq!(
+            m.target_sets()["h"][0].labels.get(crate::http::META_URL),
+            Some(srv.url().as_str())
+        );
+        srv.set((503, "text/plain", "down".into()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(addresses(&m.target_sets(), "h"), ["a:1"]);
+        srv.set((200, "application/json", r#"[{"targets": ["b:2"]}]"#.into()));
+        wait_for(&mut rx, "b:2", |s| addresses(s, "h") == ["b:2"]).await;
+        m.stop();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn http_sd_client_options_that_cannot_work_fail_apply_config() {
+        let m = manager();
+        let cfg = load(
+            "scrape_configs:\n- job_name: h\n  http_sd_configs: [{url: 'http://127.0.0.1:1/sd', tls_config: {ca_file: /nonexistent/ca.pem}}]\n",
+        );
+        let err = m.apply_config(&cfg).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "http_sd_configs in job \"h\": unable to read CA cert /nonexistent/ca.pem"
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn dns_sd_targets_follow_the_records() {
+        use crate::dns::tests::{Answer, DnsServer, Rec};
+        let dns = DnsServer::start().await;
+        dns.set(
+            "_node._tcp.example.com",
+            "SRV",
+            Answer::Records(vec![Rec::Srv(9100, "n1.example.com")]),
+        );
+        let m = Manager::new(Options {
+            update_interval: Duration::from_millis(20),
+            dns_nameservers: vec![dns.addr],
+            ..Options::default()
+        });
+        let cfg = load(
+            "scrape_configs:\n- job_name: d\n  dns_sd_configs: [{names: ['_node._tcp.example.com'], refresh_interval: 50ms}]\n",
+        );
+        m.apply_config(&cfg).unwrap();
+        let mut rx = m.subscribe();
+        let runner = m.clone();
+        let task = tokio::spawn(async move { runner.run().await });
+        wait_for(&mut rx, "n1", |s| {
+            addresses(s, "d") == ["n1.example.com:9100"]
+        })
+        .await;
+        dns.set(
+            "_node._tcp.example.com",
+            "SRV",
+            Answer::Records(vec![
+                Rec::Srv(9100, "n1.example.com"),
+                Rec::Srv(9100, "n2.example.com"),
+            ]),
+        );
+        wait_for(&mut rx, "n1 and n2", |s| {
+            addresses(s, "d") == ["n1.example.com:9100", "n2.example.com:9100"]
+        })
+        .await;
+        // A failing server keeps the targets.
+        dns.set("_node._tcp.example.com", "SRV", Answer::ServFail);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(addresses(&m.target_sets(), "d").len(), 2);
+        m.stop();
+        task.await.unwrap();
     }
 
     #[tokio::test]

@@ -122,6 +122,35 @@ pub fn format_rfc3339_millis(t: SystemTime) -> String {
     out
 }
 
+/// The `generatorURL` Prometheus gives an alert of a rule with expression `expr`:
+/// `external_url` followed by the table-view link of `expr` (Go's
+/// `strutil.TableLinkForExpression`, the expression escaped as `url.QueryEscape` does).
+///
+/// ```
+/// assert_eq!(
+///     notifier::generator_url("http://prom:9090", "rate(x[5m]) > 0.5"),
+///     "http://prom:9090/graph?g0.expr=rate%28x%5B5m%5D%29+%3E+0.5&g0.tab=1",
+/// );
+/// ```
+pub fn generator_url(external_url: &str, expr: &str) -> String {
+    let mut out = String::with_capacity(external_url.len() + expr.len() * 3 + 24);
+    out.push_str(external_url);
+    out.push_str("/graph?g0.expr=");
+    for b in expr.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            b => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out.push_str("&g0.tab=1");
+    out
+}
+
 /// Adds `external` labels the alert lacks (its own label wins), then applies `cfgs`; alerts
 /// that relabeling drops are left out (Go's `relabelAlerts`).
 pub(crate) fn relabel_alerts(

@@ -39,7 +39,7 @@ mod error;
 mod manager;
 mod metrics;
 
-pub use alert::{Alert, encode_postable_alerts, format_rfc3339_millis};
+pub use alert::{Alert, encode_postable_alerts, format_rfc3339_millis, generator_url};
 pub use alertmanager::{PATH_LABEL, sd_configs, set_key};
 pub use error::{Error, Result};
 pub use manager::{DEFAULT_MAX_BATCH_SIZE, DEFAULT_QUEUE_CAPACITY, Manager, Options, TargetSets};
