@@ -236,21 +236,35 @@ pub(crate) struct Flags {
     )]
     rw_messages: Option<String>,
 
-    /// Belongs to agent mode, which this server does not have yet.
-    #[arg(long = "storage.agent.wal-compression", hide = true)]
-    agent_wal_compression: Option<String>,
+    /// Compress the agent WAL. If false, the --storage.agent.wal-compression-type flag is
+    /// ignored.
+    #[arg(long = "storage.agent.wal-compression", action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    agent_wal_compression: Option<bool>,
 
-    /// Belongs to agent mode, which this server does not have yet.
-    #[arg(long = "storage.agent.retention.min-time", hide = true)]
+    /// Compression algorithm for the agent WAL, used when --storage.agent.wal-compression is
+    /// true.
+    #[arg(long = "storage.agent.wal-compression-type", hide = true,
+          value_parser = ["snappy", "zstd"])]
+    agent_wal_compression_type: Option<String>,
+
+    /// The frequency at which to truncate the WAL and remove old data.
+    #[arg(long = "storage.agent.wal-truncate-frequency", hide = true)]
+    agent_truncate_frequency: Option<String>,
+
+    /// Minimum age samples may be before being considered for deletion when the WAL is
+    /// truncated
+    #[arg(long = "storage.agent.retention.min-time")]
     agent_min_time: Option<String>,
 
-    /// Belongs to agent mode, which this server does not have yet.
-    #[arg(long = "storage.agent.retention.max-time", hide = true)]
+    /// Maximum age samples may be before being forcibly deleted when the WAL is truncated
+    #[arg(long = "storage.agent.retention.max-time")]
     agent_max_time: Option<String>,
 
-    /// Belongs to agent mode, which this server does not have yet.
-    #[arg(long = "storage.agent.no-lockfile", hide = true)]
-    agent_no_lockfile: Option<String>,
+    /// Do not create lockfile in data directory.
+    #[arg(long = "storage.agent.no-lockfile", action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    agent_no_lockfile: Option<bool>,
 
     /// Only log messages with the given severity or above. One of: [debug, info, warn, error]
     #[arg(long = "log.level", default_value = "info",
@@ -260,6 +274,32 @@ pub(crate) struct Flags {
     /// Output format of log messages. One of: [logfmt, json]
     #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
     log_format: String,
+
+    /// The flags given on the command line (see [`Flags::parse_args`]).
+    #[arg(skip)]
+    explicit: Explicit,
+}
+
+/// Long names of the flags given on the command line (not defaulted), filled by
+/// [`Flags::parse_args`]: Prometheus refuses server-only flags in agent mode only when set.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Explicit(Vec<String>);
+
+impl Explicit {
+    fn has(&self, prefix: &str) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .map(String::as_str)
+            .filter(move |f| f.starts_with(prefix))
+    }
+}
+
+/// Agent mode's storage settings (`--agent`).
+#[derive(Debug, Clone)]
+pub(crate) struct AgentSettings {
+    /// `--storage.agent.path`.
+    pub(crate) path: PathBuf,
+    pub(crate) options: tsdb::agent::Options,
 }
 
 /// A flag that belongs to the other mode (server or agent); Prometheus exits with 3.
@@ -303,6 +343,8 @@ pub(crate) struct Settings {
     pub(crate) remote_flush_deadline: std::time::Duration,
     pub(crate) tsdb_path: PathBuf,
     pub(crate) tsdb: tsdb::db::Options,
+    /// `--agent`: run the WAL-only agent storage instead of the TSDB.
+    pub(crate) agent: Option<AgentSettings>,
     /// The retention as `/api/v1/status/runtimeinfo` shows it.
     pub(crate) retention_text: String,
     /// Neither retention flag was given, so the default time retention applies.
@@ -331,7 +373,25 @@ impl Flags {
     /// derives the settings.
     pub(crate) fn validate(self) -> anyhow::Result<Settings> {
         if self.agent {
-            bail!("--agent: agent mode is not available yet in this server");
+            // Go's serverOnlyFlag set: the TSDB, remote read serving, rules, notifier and
+            // query engine flags, when given.
+            let server_only: Vec<String> = [
+                "storage.tsdb.",
+                "storage.remote.read-",
+                "rules.",
+                "alertmanager.",
+                "query.",
+            ]
+            .iter()
+            .flat_map(|p| self.explicit.has(p))
+            .map(|n| format!("{n:?}"))
+            .collect();
+            if !server_only.is_empty() {
+                return Err(anyhow::Error::new(ModeError(format!(
+                    "The following flag(s) can not be used in agent mode: [{}]",
+                    server_only.join(" ")
+                ))));
+            }
         }
         let agent_only: Vec<&str> = [
             ("storage.agent.path", self.agent_path.is_some()),
@@ -351,11 +411,19 @@ impl Flags {
                 "storage.agent.no-lockfile",
                 self.agent_no_lockfile.is_some(),
             ),
+            (
+                "storage.agent.wal-compression-type",
+                self.agent_wal_compression_type.is_some(),
+            ),
+            (
+                "storage.agent.wal-truncate-frequency",
+                self.agent_truncate_frequency.is_some(),
+            ),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
         .collect();
-        if !agent_only.is_empty() {
+        if !self.agent && !agent_only.is_empty() {
             let quoted: Vec<String> = agent_only.iter().map(|n| format!("{n:?}")).collect();
             return Err(anyhow::Error::new(ModeError(format!(
                 "The following flag(s) can only be used in agent mode: [{}]",
@@ -600,6 +668,11 @@ impl Flags {
 
         let remote_flush_deadline =
             duration_flag("storage.remote.flush-deadline", &self.remote_flush_deadline)?.to_std();
+        let agent = if self.agent {
+            Some(self.agent_settings()?)
+        } else {
+            None
+        };
         let flag_values = self.values();
         Ok(Settings {
             config_file: self.config_file,
@@ -615,6 +688,7 @@ impl Flags {
             remote_flush_deadline,
             tsdb_path: self.tsdb_path,
             tsdb,
+            agent,
             retention_text,
             retention_defaulted,
             engine,
@@ -623,6 +697,70 @@ impl Flags {
             flag_values,
             noop_features,
             unknown_features,
+        })
+    }
+
+    /// Parses `args` (the program name first) like [`Parser::parse_from`], also recording
+    /// which flags were given explicitly.
+    ///
+    /// # Errors
+    /// As clap's parser: unknown flags, bad values, `--help`.
+    pub(crate) fn parse_args<I, T>(args: I) -> Result<Flags, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let command = Flags::command();
+        let matches = command.clone().try_get_matches_from(args)?;
+        let mut flags = Flags::from_arg_matches(&matches)?;
+        flags.explicit = Explicit(
+            command
+                .get_arguments()
+                .filter(|a| {
+                    matches.value_source(a.get_id().as_str())
+                        == Some(clap::parser::ValueSource::CommandLine)
+                })
+                .filter_map(|a| a.get_long().map(str::to_owned))
+                .collect(),
+        );
+        Ok(flags)
+    }
+
+    /// The agent storage settings (`--agent`), defaults as Prometheus's.
+    fn agent_settings(&self) -> anyhow::Result<AgentSettings> {
+        let millis = |flag: &str, v: &Option<String>| -> anyhow::Result<i64> {
+            v.as_deref()
+                .map_or(Ok(0), |v| Ok(duration_flag(flag, v)?.as_millis()))
+        };
+        let truncate_frequency = match &self.agent_truncate_frequency {
+            Some(v) => duration_flag("storage.agent.wal-truncate-frequency", v)?.to_std(),
+            None => std::time::Duration::ZERO,
+        };
+        let wal_compression = match (
+            self.agent_wal_compression.unwrap_or(true),
+            self.agent_wal_compression_type.as_deref(),
+        ) {
+            (false, _) => tsdb::wlog::Compression::None,
+            (true, Some("zstd")) => tsdb::wlog::Compression::Zstd,
+            (true, _) => tsdb::wlog::Compression::Snappy,
+        };
+        // Unset values stay zero: the agent storage applies Prometheus's defaults.
+        let options = tsdb::agent::Options {
+            wal_compression,
+            truncate_frequency,
+            min_wal_time: millis("storage.agent.retention.min-time", &self.agent_min_time)?,
+            max_wal_time: millis("storage.agent.retention.max-time", &self.agent_max_time)?,
+            no_lockfile: self.agent_no_lockfile.unwrap_or(false),
+            ..tsdb::agent::Options::default()
+        }
+        .validated();
+        Ok(AgentSettings {
+            path: self
+                .agent_path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("data-agent/")),
+            options,
         })
     }
 
@@ -700,6 +838,34 @@ impl Flags {
                     .map_or_else(|| "data-agent/".to_owned(), |p| p.display().to_string()),
             ),
             ("agent", b(self.agent)),
+            (
+                "storage.agent.wal-compression",
+                b(self.agent_wal_compression.unwrap_or(true)),
+            ),
+            (
+                "storage.agent.wal-compression-type",
+                self.agent_wal_compression_type
+                    .clone()
+                    .unwrap_or_else(|| "snappy".into()),
+            ),
+            (
+                "storage.agent.wal-truncate-frequency",
+                self.agent_truncate_frequency
+                    .clone()
+                    .unwrap_or_else(|| "0s".into()),
+            ),
+            (
+                "storage.agent.retention.min-time",
+                self.agent_min_time.clone().unwrap_or_else(|| "0s".into()),
+            ),
+            (
+                "storage.agent.retention.max-time",
+                self.agent_max_time.clone().unwrap_or_else(|| "0s".into()),
+            ),
+            (
+                "storage.agent.no-lockfile",
+                b(self.agent_no_lockfile.unwrap_or(false)),
+            ),
             ("query.timeout", self.query_timeout.clone()),
             (
                 "storage.remote.flush-deadline",
@@ -780,7 +946,7 @@ mod tests {
     fn parse(args: &[&str]) -> anyhow::Result<Settings> {
         let mut all = vec!["prometheus"];
         all.extend_from_slice(args);
-        Flags::try_parse_from(all)?.validate()
+        Flags::parse_args(all)?.validate()
     }
 
     #[test]
@@ -849,7 +1015,6 @@ mod tests {
     #[test]
     fn features_not_built_yet_fail_naming_the_flag() {
         let cases = [
-            (vec!["--agent"], "--agent"),
             (
                 vec!["--enable-feature=exemplar-storage"],
                 "--enable-feature=exemplar-storage",
@@ -866,6 +1031,47 @@ mod tests {
         }
         let err = parse(&["--query.timeout=soon"]).unwrap_err();
         assert!(format!("{err:#}").contains("--query.timeout"), "{err:#}");
+    }
+
+    #[test]
+    fn agent_flags_map_to_the_agent_storage() {
+        let s = parse(&["--agent"]).unwrap();
+        let agent = s.agent.unwrap();
+        assert_eq!(agent.path, PathBuf::from("data-agent/"));
+        assert_eq!(agent.options, tsdb::agent::Options::default());
+        assert_eq!(s.flag_values["storage.agent.wal-compression"], "true");
+        assert_eq!(s.flag_values["storage.agent.retention.min-time"], "0s");
+        assert!(parse(&[]).unwrap().agent.is_none());
+
+        let s = parse(&[
+            "--agent",
+            "--storage.agent.path=/tmp/a",
+            "--storage.agent.wal-compression=false",
+            "--storage.agent.retention.min-time=10m",
+            "--storage.agent.retention.max-time=1h",
+            "--storage.agent.wal-truncate-frequency=30m",
+            "--storage.agent.no-lockfile",
+        ])
+        .unwrap();
+        let agent = s.agent.unwrap();
+        assert_eq!(agent.path, PathBuf::from("/tmp/a"));
+        let o = agent.options;
+        assert_eq!(o.wal_compression, tsdb::wlog::Compression::None);
+        assert_eq!(o.min_wal_time, 600_000);
+        assert_eq!(o.max_wal_time, 3_600_000);
+        assert_eq!(o.truncate_frequency.as_secs(), 1800);
+        assert!(o.no_lockfile);
+
+        // Server-only flags, when given, are refused in agent mode (exit 3), and the other
+        // way round; defaults never count.
+        let err = parse(&["--agent", "--storage.tsdb.path=x", "--query.timeout=1m"]).unwrap_err();
+        assert!(err.is::<ModeError>());
+        assert_eq!(
+            err.to_string(),
+            "The following flag(s) can not be used in agent mode: [\"storage.tsdb.path\" \"query.timeout\"]"
+        );
+        let err = parse(&["--storage.agent.no-lockfile"]).unwrap_err();
+        assert!(err.is::<ModeError>(), "{err}");
     }
 
     #[test]

@@ -14,14 +14,16 @@
 //! and reloading (SIGHUP, `/-/reload`), remote write (`remote_write`: one queue fed by a
 //! WAL watcher per entry, http only), the remote write receiver
 //! (`--web.enable-remote-write-receiver`), remote read (`/api/v1/read`, and `remote_read`
-//! endpoints merged into queries). Rules, alerting and the web UI are not built yet:
-//! `rule_files` and `alerting` are loaded and validated but not evaluated or used, and the
-//! API endpoints of those features answer `501` with an `unavailable` error. Flags of
-//! features that do not exist yet (`--agent`, `--web.config.file`, `--rules.*`,
+//! endpoints merged into queries), and agent mode (`--agent`, [`agent::run`]: scraping into
+//! a WAL-only storage that remote write drains). Rules, alerting and the web UI are not
+//! built yet: `rule_files` and `alerting` are loaded and validated but not evaluated or
+//! used, and the API endpoints of those features answer `501` with an `unavailable` error.
+//! Flags of features that do not exist yet (`--web.config.file`, `--rules.*`,
 //! `--alertmanager.*`, most `--enable-feature` values) stop the start-up with an error
 //! naming the flag.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod agent;
 mod flags;
 mod logging;
 mod ready;
@@ -32,10 +34,8 @@ mod server;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 fn main() -> ExitCode {
-    let flags = flags::Flags::parse();
+    let flags = flags::Flags::parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
     if flags.version {
         println!("{}", server::version_text());
         return ExitCode::SUCCESS;
@@ -62,7 +62,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(server::run(settings)) {
+    let outcome = match settings.agent.clone() {
+        Some(agent) => runtime.block_on(agent::run(settings, agent)),
+        None => runtime.block_on(server::run(settings)),
+    };
+    match outcome {
         Ok(()) => {
             tracing::info!("See you next time!");
             ExitCode::SUCCESS

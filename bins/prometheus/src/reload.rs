@@ -25,9 +25,23 @@ pub(crate) fn reload_config(
     reloaders: &[Reloader],
     status: &web::Status,
 ) -> anyhow::Result<()> {
+    reload_config_checked(path, reloaders, status, None)
+}
+
+/// A check a loaded configuration must pass before any reloader sees it (agent mode
+/// refuses `rule_files`, `alerting` and `remote_read`).
+pub(crate) type ConfigCheck = fn(&config::Config) -> anyhow::Result<()>;
+
+/// [`reload_config`], failing like a file that does not load when `check` refuses it.
+pub(crate) fn reload_config_checked(
+    path: &Path,
+    reloaders: &[Reloader],
+    status: &web::Status,
+    check: Option<ConfigCheck>,
+) -> anyhow::Result<()> {
     let start = Instant::now();
     tracing::info!(filename = %path.display(), "Loading configuration file");
-    let result = load_and_apply(path, reloaders);
+    let result = load_and_apply(path, reloaders, check);
     match result {
         Ok(cfg) => {
             status.record_reload(Some(cfg), SystemTime::now());
@@ -45,13 +59,21 @@ pub(crate) fn reload_config(
     }
 }
 
-fn load_and_apply(path: &Path, reloaders: &[Reloader]) -> anyhow::Result<Arc<config::Config>> {
-    let cfg = Arc::new(config::Config::load_file(path).with_context(|| {
+fn load_and_apply(
+    path: &Path,
+    reloaders: &[Reloader],
+    check: Option<ConfigCheck>,
+) -> anyhow::Result<Arc<config::Config>> {
+    let context = || {
         format!(
             "couldn't load configuration (--config.file={:?})",
             path.display().to_string()
         )
-    })?);
+    };
+    let cfg = Arc::new(config::Config::load_file(path).with_context(context)?);
+    if let Some(check) = check {
+        check(&cfg).with_context(context)?;
+    }
     let mut failed = Vec::new();
     for r in reloaders {
         let start = Instant::now();

@@ -181,6 +181,23 @@ impl RemoteStorage {
         stop_writers(writers, self.flush_deadline).await;
     }
 
+    /// The lowest of the newest timestamps each queue has sent, 0 without queues (Go's
+    /// `LowestSentTimestamp`): the agent keeps WAL data remote write still needs.
+    pub(crate) fn lowest_sent_timestamp(&self) -> Timestamp {
+        let state = self.state();
+        state
+            .writers
+            .iter()
+            .map(|w| {
+                w.queue
+                    .metrics()
+                    .highest_sent_timestamp_ms
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
     /// The `prometheus_remote_storage_*` metrics of every queue: one `# HELP`/`# TYPE` header
     /// per family, followed by that family's series for all queues.
     pub(crate) fn write_metrics(&self, out: &mut String) {

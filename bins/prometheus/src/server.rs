@@ -30,7 +30,7 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Whether the group ended because it was asked to (a signal or `/-/quit`).
-fn is_requested_stop(err: &anyhow::Error) -> bool {
+pub(crate) fn is_requested_stop(err: &anyhow::Error) -> bool {
     matches!(
         err.downcast_ref::<run_group::Error>(),
         Some(run_group::Error::Signal(_) | run_group::Error::Cancelled)
@@ -432,7 +432,7 @@ pub(crate) fn version_text() -> String {
 }
 
 /// This build's information for `/api/v1/status/buildinfo` and `prometheus_build_info`.
-fn build_info() -> web::BuildInfo {
+pub(crate) fn build_info() -> web::BuildInfo {
     web::BuildInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         revision: option_env!("PROMETHEUS_REVISION")

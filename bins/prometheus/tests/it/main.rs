@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+mod agent;
 mod remote;
 mod wal_replay;
 
@@ -341,16 +342,3 @@ fn invalid_config_exits_two() {
     assert_eq!(status.code(), Some(2));
 }
 
-#[test]
-fn flags_of_missing_features_are_refused() {
-    let out = Command::new(env!("CARGO_BIN_EXE_prometheus"))
-        .args(["--agent", "--web.listen-address=127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("--agent: agent mode is not available yet"),
-        "{stderr}"
-    );
-}

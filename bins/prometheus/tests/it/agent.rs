@@ -1,0 +1,251 @@
+//! Agent mode end to end: `--agent` scrapes a local endpoint into its WAL and remote-writes
+//! every scraped sample to a receiver running in the test.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prompb::Message as _;
+
+use super::{Prometheus, free_port, http};
+
+/// Serves `agent_e2e_scrapes_total N` with N counting the scrapes served (1, 2, ...).
+fn start_target() -> (u16, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = Arc::new(AtomicU64::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            // The request head; the scraper sends no body.
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if line == "\r\n" {
+                    break;
+                }
+                line.clear();
+            }
+            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+            let body =
+                format!("# TYPE agent_e2e_scrapes_total counter\nagent_e2e_scrapes_total {n}\n");
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, served)
+}
+
+/// Samples received over remote write: (metric name, value).
+type Received = Arc<Mutex<Vec<(String, f64)>>>;
+
+/// A remote-write receiver: decodes every request and answers 204.
+fn start_receiver() -> (u16, Received) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received: Received = Arc::default();
+    let store = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let store = store.clone();
+            std::thread::spawn(move || serve_writes(stream, &store));
+        }
+    });
+    (port, received)
+}
+
+/// Handles the requests of one (keep-alive) connection.
+fn serve_writes(stream: TcpStream, store: &Received) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut len = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
+        let req = prompb::WriteRequest::decode(raw.as_slice()).unwrap();
+        {
+            let mut store = store.lock().unwrap();
+            for ts in &req.timeseries {
+                let name = ts
+                    .labels
+                    .iter()
+                    .find(|l| l.name == "__name__")
+                    .map(|l| l.value.clone())
+                    .unwrap_or_default();
+                for s in &ts.samples {
+                    store.push((name.clone(), s.value));
+                }
+            }
+        }
+        let stream = reader.get_mut();
+        if stream
+            .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The values of `agent_e2e_scrapes_total` received so far (stale markers left out).
+fn counter_values(received: &Received) -> BTreeSet<u64> {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(n, v)| n == "agent_e2e_scrapes_total" && !v.is_nan())
+        .map(|&(_, v)| v as u64)
+        .collect()
+}
+
+fn start_agent(config: &Path, data: &Path, port: u16, extra: &[&str]) -> Prometheus {
+    let child = Command::new(env!("CARGO_BIN_EXE_prometheus"))
+        .arg("--agent")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--storage.agent.path={}", data.display()))
+        .arg("--scrape.discovery-reload-interval=100ms")
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting prometheus --agent");
+    Prometheus {
+        child,
+        port,
+        _data: tempfile::tempdir().unwrap(),
+    }
+}
+
+#[test]
+fn agent_remote_writes_every_scraped_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let (target, served) = start_target();
+    let (receiver, received) = start_receiver();
+    let config = dir.path().join("agent.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  external_labels: {{agent: e2e}}\nscrape_configs:\n  - job_name: target\n    scrape_interval: 200ms\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\nremote_write:\n  - url: http://127.0.0.1:{receiver}/api/v1/write\n    queue_config: {{batch_send_deadline: 100ms}}\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data-agent");
+    let mut agent = start_agent(&config, &data, free_port(), &[]);
+    agent.wait_ready();
+
+    // Let a few scrapes happen, then wait until every one served so far has arrived.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while served.load(Ordering::SeqCst) < 8 {
+        assert!(Instant::now() < deadline, "the agent does not scrape");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let upto = served.load(Ordering::SeqCst);
+    loop {
+        let got = counter_values(&received);
+        if (1..=upto).all(|n| got.contains(&n)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "scraped values 1..={upto} did not all arrive: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The report series travel too.
+    assert!(
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(n, v)| n == "up" && *v == 1.0)
+    );
+
+    // The WAL is Prometheus's layout under --storage.agent.path; queries are not served.
+    assert!(data.join("wal").join("00000000").is_file());
+    assert!(data.join("lock").is_file());
+    let (status, body) = agent.get("/api/v1/query?query=up");
+    assert_ne!(status, 200, "{body}");
+    let (_, metrics) = agent.get("/metrics");
+    assert!(
+        metrics.contains("prometheus_agent_active_series "),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("prometheus_remote_storage_samples_total{remote_name=\""),
+        "{metrics}"
+    );
+
+    agent.signal("TERM");
+    assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
+    assert!(!data.join("wal").join("checkpoint.00000000").exists());
+}
+
+#[test]
+fn agent_refuses_server_flags_and_server_configuration() {
+    let out = Command::new(env!("CARGO_BIN_EXE_prometheus"))
+        .args([
+            "--agent",
+            "--query.timeout=1m",
+            "--web.listen-address=127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("The following flag(s) can not be used in agent mode: [\"query.timeout\"]"),
+        "{stderr}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_prometheus"))
+        .args([
+            "--storage.agent.retention.max-time=1h",
+            "--web.listen-address=127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("can only be used in agent mode: [\"storage.agent.retention.max-time\"]"),
+        "{stderr}"
+    );
+
+    // rule_files has no meaning for an agent: the configuration does not load (exit 2).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.yml");
+    std::fs::write(&config, "rule_files: ['rules.yml']\n").unwrap();
+    let data = dir.path().join("data-agent");
+    let mut agent = start_agent(&config, &data, free_port(), &[]);
+    assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(2));
+    assert!(http(agent.port, "GET", "/-/ready").is_none());
+}
