@@ -137,8 +137,8 @@ impl Options {
 /// The timestamp a periodic truncation uses (Go's agent `run` loop): `min_wal_time` before
 /// the lowest timestamp every remote-write queue has sent (never negative), but no earlier
 /// than `max_wal_time` before `now`, so that an unreachable endpoint does not grow the WAL
-/// forever. With no queue, pass `i64::MAX` as Prometheus does: everything older than
-/// `max_wal_time` goes.
+/// forever. With no queue, pass 0 as Prometheus does: everything older than `max_wal_time`
+/// goes.
 pub fn truncation_time(opts: &Options, lowest_sent: Timestamp, now: Timestamp) -> Timestamp {
     let ts = lowest_sent.saturating_sub(opts.min_wal_time).max(0);
     ts.max(now.saturating_sub(opts.max_wal_time))
@@ -307,7 +307,7 @@ impl Db {
 
     /// Runs [`Db::truncate`] on a std thread every [`Options::truncate_frequency`], at
     /// [`truncation_time`]`(lowest_sent(), now)`. `lowest_sent` reports the lowest timestamp
-    /// every remote-write queue has sent (`i64::MAX` without queues).
+    /// every remote-write queue has sent (0 without queues).
     pub fn spawn_truncator(
         &self,
         lowest_sent: Box<dyn Fn() -> Timestamp + Send>,
