@@ -3,15 +3,15 @@
 //! problems with `--lint-fatal`). `check healthy|ready` ask a server's `/-/healthy` and
 //! `/-/ready` (see [`crate::query::check_server`]).
 //!
-//! Rule files named by a config are checked for existence and structure only (a YAML map
-//! with a `groups` list, named groups, rules with `record` or `alert` and an `expr`, and the
-//! duplicate-rules lint). Parsing their PromQL and templates comes with the rules crate.
+//! Rule files (`check rules`, and those a config names) are loaded with
+//! `rules::rulefmt` (Go's validations and error texts), then linted for duplicate rules.
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use serde::Deserialize;
+use rules::rulefmt::{self, ParseOptions, RuleGroups};
 
 const SUCCESS: u8 = 0;
 const FAILURE: u8 = 1;
@@ -41,6 +41,18 @@ pub(crate) enum CheckCommand {
         agent: bool,
         /// The config files to check.
         #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Check if the rule files are valid or not.
+    Rules {
+        /// Linting checks to apply. Available options are: all, duplicate-rules, none. Use
+        /// --lint=none to disable linting
+        #[arg(long, default_value = "duplicate-rules")]
+        lint: String,
+        /// Make lint errors exit with exit code 3.
+        #[arg(long)]
+        lint_fatal: bool,
+        /// The rule files to check (standard input when none).
         files: Vec<PathBuf>,
     },
     /// Check if the Prometheus server is healthy.
@@ -97,6 +109,11 @@ pub(crate) fn run(cmd: CheckCommand) -> u8 {
             agent,
             files,
         } => check_configs(&files, syntax_only, &Lint::parse(&lint, lint_fatal), agent),
+        CheckCommand::Rules {
+            lint,
+            lint_fatal,
+            files,
+        } => check_rule_files(&files, &Lint::parse(&lint, lint_fatal)),
         CheckCommand::Healthy { url } => crate::query::check_server(&url, "/-/healthy"),
         CheckCommand::Ready { url } => crate::query::check_server(&url, "/-/ready"),
     }
@@ -184,113 +201,81 @@ fn check_one_config(
     Ok((report, cfg))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleFile {
-    groups: Option<Vec<RuleGroup>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct RuleGroup {
-    name: Option<String>,
-    interval: Option<String>,
-    query_offset: Option<String>,
-    limit: Option<i64>,
-    labels: Option<BTreeMap<String, String>>,
-    rules: Option<Vec<Rule>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct Rule {
-    record: Option<String>,
-    alert: Option<String>,
-    expr: Option<String>,
-    #[serde(rename = "for")]
-    for_: Option<String>,
-    keep_firing_for: Option<String>,
-    labels: Option<BTreeMap<String, String>>,
-    annotations: Option<BTreeMap<String, String>>,
-}
-
-/// Structural check of one rule file: returns the number of rules, or the errors.
-fn parse_rule_file(path: &str) -> Result<Vec<RuleKey>, Vec<String>> {
-    let content = std::fs::read_to_string(path).map_err(|e| vec![format!("{path}: {e}")])?;
-    let file: RuleFile =
-        config::yaml::from_str(&content).map_err(|e| vec![format!("{path}: {e}")])?;
-    let mut errs = Vec::new();
-    let mut rules = Vec::new();
-    let mut names: Vec<String> = Vec::new();
-    for group in file.groups.unwrap_or_default() {
-        let name = group.name.unwrap_or_default();
-        if name.is_empty() {
-            errs.push(format!("{path}: Groupname must not be empty"));
-        } else if names.contains(&name) {
-            errs.push(format!(
-                "{path}: groupname: {name:?} is repeated in the same file"
-            ));
+/// `promtool check rules FILE...` (or standard input): Go's `CheckRules`.
+fn check_rule_files(files: &[PathBuf], lint: &Lint) -> u8 {
+    let mut outcome = Outcome::default();
+    if files.is_empty() {
+        println!("Checking standard input");
+        let mut data = String::new();
+        if let Err(e) = std::io::stdin().read_to_string(&mut data) {
+            eprintln!("  FAILED: {e}");
+            outcome.error();
+            return outcome.code(lint);
         }
-        names.push(name.clone());
-        for (i, rule) in group.rules.unwrap_or_default().into_iter().enumerate() {
-            let which = format!("{path}: group {name:?}, rule {}", i + 1);
-            match (&rule.record, &rule.alert) {
-                (Some(_), Some(_)) => errs.push(format!(
-                    "{which}: only one of 'record' and 'alert' must be set"
-                )),
-                (None, None) => {
-                    errs.push(format!("{which}: one of 'record' or 'alert' must be set"))
-                }
-                _ => {}
-            }
-            if rule.expr.as_deref().unwrap_or("").is_empty() {
-                errs.push(format!("{which}: field 'expr' must be set in rule"));
-            }
-            let metric = rule.alert.or(rule.record).unwrap_or_default();
-            rules.push((metric, rule.labels.unwrap_or_default()));
-        }
-    }
-    if errs.is_empty() {
-        Ok(rules)
+        let parsed = rulefmt::parse(&data, &ParseOptions::default());
+        report_rules(parsed, lint, &mut outcome);
     } else {
-        Err(errs)
+        for f in files {
+            let path = f.to_string_lossy();
+            check_rule_file(&path, lint, &mut outcome);
+        }
     }
+    outcome.code(lint)
 }
 
 fn check_rule_file(path: &str, lint: &Lint, outcome: &mut Outcome) {
     println!("Checking {path}");
-    match parse_rule_file(path) {
+    report_rules(
+        rulefmt::parse_file(path, &ParseOptions::default()),
+        lint,
+        outcome,
+    );
+}
+
+/// Prints the outcome of one rule file as Go's `checkRules` does: errors after
+/// `  FAILED:` (no blank line), else the duplicate-rules lint or `  SUCCESS: N rules found`.
+fn report_rules(parsed: Result<RuleGroups, Vec<rules::Error>>, lint: &Lint, outcome: &mut Outcome) {
+    let groups = match parsed {
+        Ok(groups) => groups,
         Err(errs) => {
             eprintln!("  FAILED:");
             for e in errs {
                 eprintln!("{e}");
             }
             outcome.error();
+            return;
         }
-        Ok(rules) => {
-            let dups = if lint.duplicate_rules {
-                duplicates(&rules)
-            } else {
-                Vec::new()
-            };
-            if dups.is_empty() {
-                println!("  SUCCESS: {} rules found", rules.len());
-            } else {
-                let mut msg = format!("lint error {} duplicate rule(s) found.\n", dups.len());
-                for (metric, labels) in &dups {
-                    msg.push_str(&format!("Metric: {metric}\nLabel(s):\n"));
-                    for (k, v) in labels {
-                        msg.push_str(&format!("\t{k}: {v}\n"));
-                    }
-                }
-                msg.push_str("Might cause inconsistency while recording expressions");
-                eprintln!("  FAILED:");
-                eprintln!("{msg}");
-                outcome.failed = true;
+    };
+    let rules: Vec<RuleKey> = groups
+        .groups
+        .iter()
+        .flat_map(|g| {
+            g.rules.iter().map(|r| {
+                let mut labels = g.labels.clone();
+                labels.extend(r.labels.clone());
+                (r.name().to_string(), labels)
+            })
+        })
+        .collect();
+    let dups = if lint.duplicate_rules {
+        duplicates(&rules)
+    } else {
+        Vec::new()
+    };
+    if dups.is_empty() {
+        println!("  SUCCESS: {} rules found", rules.len());
+    } else {
+        let mut msg = format!("lint error {} duplicate rule(s) found.\n", dups.len());
+        for (metric, labels) in &dups {
+            msg.push_str(&format!("Metric: {metric}\nLabel(s):\n"));
+            for (k, v) in labels {
+                msg.push_str(&format!("\t{k}: {v}\n"));
             }
         }
+        msg.push_str("Might cause inconsistency while recording expressions");
+        eprintln!("  FAILED:");
+        eprintln!("{msg}");
+        outcome.failed = true;
     }
     println!();
 }

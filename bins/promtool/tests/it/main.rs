@@ -1,11 +1,12 @@
 //! promtool end to end. Here `check config`: our binary on the project's good and bad
 //! configs, Debian's `/etc/prometheus/prometheus.yml` and upstream's promtool test data,
 //! compared with the real promtool 2.42 when `/usr/bin/promtool` exists; `tsdb` and `query`
-//! in their modules.
+//! in their modules, `check rules` in `rules`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod query;
+mod rules;
 mod tsdb;
 
 use std::path::{Path, PathBuf};
