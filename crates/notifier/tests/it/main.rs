@@ -183,6 +183,24 @@ async fn alerts_reach_a_real_alertmanager() {
     assert_eq!(a["startsAt"], notifier::format_rfc3339_millis(starts_at));
     assert_eq!(a["endsAt"], notifier::format_rfc3339_millis(ends_at));
 
+    // Resolving: the same alert with an end in the past leaves the active list.
+    let resolved_at = SystemTime::now() - Duration::from_secs(1);
+    manager.send(vec![notifier::Alert {
+        ends_at: Some(resolved_at),
+        ..alert("HighLatency", "page")
+    }]);
+    eventually("the resolved alert to leave the active list", async || {
+        let (_, body) = get(&client, &format!("{base}/api/v2/alerts")).await?;
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let names: Vec<&str> = v
+            .as_array()?
+            .iter()
+            .filter_map(|a| a["labels"]["alertname"].as_str())
+            .collect();
+        (names == ["DiskFull"]).then_some(())
+    })
+    .await;
+
     manager.stop().await;
     task.await.unwrap();
     let url = format!("http://{}/api/v2/alerts", am.addr);
@@ -190,7 +208,7 @@ async fn alerts_reach_a_real_alertmanager() {
     manager.write_metrics(&mut text);
     assert!(
         text.contains(&format!(
-            "prometheus_notifications_sent_total{{alertmanager=\"{url}\"}} 2\n"
+            "prometheus_notifications_sent_total{{alertmanager=\"{url}\"}} 3\n"
         )),
         "{text}"
     );
