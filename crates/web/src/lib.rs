@@ -13,7 +13,12 @@
 //! Main types:
 //! - [`Handler`], built from [`Options`] (the storage and engine it queries, flags, build
 //!   info, the lifecycle channels): [`Handler::handle`] answers one request, in process.
-//! - [`serve`] runs a handler on a listener from [`listen`] until shut down gracefully.
+//! - [`serve`] runs a handler on a listener from [`listen`] until shut down gracefully;
+//!   [`ServeOptions::web_config_file`] adds TLS, security headers, basic auth and rate
+//!   limiting as Prometheus's `--web.config.file` ([`WebConfig`], [`check_web_config`]).
+//! - The built-in UI: `/` redirects to `/query` (an expression box, a table and an SVG
+//!   graph), and Prometheus 3's other UI paths (`/targets`, `/rules`, `/alerts`, `/status`,
+//!   ...) answer small self-contained pages rendered in the browser from the API.
 //! - [`Status`]: readiness, the applied configuration and reload outcome, written by the
 //!   binary and read by `/-/ready`, `/api/v1/status/*` and `/metrics`.
 //! - [`ApiError`] / [`ErrorType`] and the crate's [`Error`].

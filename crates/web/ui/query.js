@@ -116,7 +116,7 @@
     for (let i = 0; i <= 4; i++) {
       const v = minV + (maxV - minV) * i / 4, yy = y(v);
       add("line", { class: "grid", x1: L, x2: W - R, y1: yy, y2: yy });
-      add("text", { x: L - 6, y: yy + 4, "text-anchor": "end" }, formatValue(v));
+      add("text", { x: L - 6, y: yy + 4, "text-anchor": "end" }, formatValue(v, (maxV - minV) / 4));
       const t = minT + (maxT - minT) * i / 4;
       add("text", { x: x(t), y: H - 8, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" }, new Date(t * 1000).toLocaleTimeString());
     }
@@ -137,10 +137,12 @@
     });
     return el("div", {}, svg, legend);
   }
-  function formatValue(v) {
+  // Enough significant digits to tell ticks `span` apart.
+  function formatValue(v, span) {
+    if (v === 0) return "0";
     const a = Math.abs(v);
-    if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2);
-    return String(Math.round(v * 1000) / 1000);
+    const digits = Math.min(15, Math.max(3, Math.ceil(Math.log10(a / (span || 1))) + 2));
+    return a >= 1e15 || a < 1e-4 ? v.toExponential(digits - 1) : String(Number(v.toPrecision(digits)));
   }
   setTab(tab);
   if (!expr.value.trim()) expr.focus();
