@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use model::{Labels, Matcher, Timestamp};
 use storage::remote::{
-    Auth, QueueManager, QueueOptions, ReadOptions, RemoteRead, Watcher, WatcherOptions,
+    QueueManager, QueueOptions, ReadOptions, RemoteRead, Watcher, WatcherOptions,
     WriteOptions,
 };
 use storage::{Appendable, Appender, Fanout, Querier, Queryable, SeriesRef};
@@ -249,71 +249,23 @@ fn url_of(url: Option<&config::Url>) -> &str {
     url.map_or("", config::Url::as_str)
 }
 
-/// The endpoint URL, http only (the client has no TLS yet).
+/// The endpoint URL (http or https).
 fn http_url(url: Option<&config::Url>, what: &str) -> anyhow::Result<String> {
     let url = url_of(url);
-    if url.starts_with("https://") {
-        bail!("{what} {url}: https is not supported yet by this server's remote storage client");
-    }
-    if !url.starts_with("http://") {
-        bail!("{what} {url}: only http:// URLs are supported");
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        bail!("{what} {url}: only http:// and https:// URLs are supported");
     }
     Ok(url.to_owned())
 }
 
-/// `basic_auth` or `authorization` of an HTTP client config; other mechanisms are refused.
-fn auth(h: &config::HttpClientConfig, what: &str) -> anyhow::Result<Auth> {
-    if h.oauth2.is_some() {
-        bail!("{what}: oauth2 is not supported yet by this server's remote storage client");
-    }
-    if h.tls_config != config::TlsConfig::default() {
-        bail!("{what}: tls_config is not supported yet by this server's remote storage client");
-    }
-    if let Some(b) = &h.basic_auth {
-        if !b.username_file.is_empty() || !b.password_file.is_empty() {
-            let read = |f: &str| -> anyhow::Result<String> {
-                Ok(std::fs::read_to_string(f)
-                    .with_context(|| format!("{what}: reading {f}"))?
-                    .trim()
-                    .to_owned())
-            };
-            let username = if b.username_file.is_empty() {
-                b.username.clone()
-            } else {
-                read(&b.username_file)?
-            };
-            let password = if b.password_file.is_empty() {
-                b.password.expose().to_owned()
-            } else {
-                read(&b.password_file)?
-            };
-            return Ok(Auth::Basic { username, password });
-        }
-        return Ok(Auth::Basic {
-            username: b.username.clone(),
-            password: b.password.expose().to_owned(),
-        });
-    }
-    if let Some(a) = &h.authorization {
-        let credentials = if a.credentials_file.is_empty() {
-            a.credentials.expose().to_owned()
-        } else {
-            std::fs::read_to_string(&a.credentials_file)
-                .with_context(|| format!("{what}: reading {}", a.credentials_file))?
-                .trim()
-                .to_owned()
-        };
-        let scheme = if a.r#type.is_empty() {
-            "Bearer".to_owned()
-        } else {
-            a.r#type.clone()
-        };
-        return Ok(Auth::Authorization {
-            scheme,
-            credentials,
-        });
-    }
-    Ok(Auth::None)
+/// The endpoint's HTTP client (TLS, authentication, `http_headers`); options the shared
+/// client does not implement are refused, naming the option.
+fn client(
+    h: &config::HttpClientConfig,
+    what: &str,
+    url: &str,
+) -> anyhow::Result<httpclient::HttpClient> {
+    httpclient::HttpClient::new(h).with_context(|| format!("{what} {url}"))
 }
 
 /// Prometheus names an unnamed queue by a hash of its configuration; this is a short
@@ -358,7 +310,7 @@ fn write_options(
         },
         remote_timeout: rw.remote_timeout.to_std(),
         headers: headers(&rw.headers),
-        auth: auth(&rw.http_client_config, what)?,
+        client: client(&rw.http_client_config, what, &url)?,
         write_relabel_configs: rw.write_relabel_configs.clone(),
         external_labels: external_labels.clone(),
         queue: QueueOptions {
@@ -392,7 +344,7 @@ fn read_options(
         },
         remote_timeout: rr.remote_timeout.to_std(),
         headers: headers(&rr.headers),
-        auth: auth(&rr.http_client_config, what)?,
+        client: client(&rr.http_client_config, what, &url)?,
         required_matchers: headers(&rr.required_matchers),
         external_labels: external_labels.clone(),
         filter_external_labels: rr.filter_external_labels,
@@ -496,13 +448,6 @@ mod tests {
         assert_eq!(o.url, "http://127.0.0.1:1/api/v1/write");
         assert_eq!(o.name.len(), 6);
         assert_eq!(o.headers, [("X-Team".to_owned(), "a".to_owned())]);
-        assert_eq!(
-            o.auth,
-            Auth::Authorization {
-                scheme: "Bearer".into(),
-                credentials: "tok".into()
-            }
-        );
         assert_eq!(o.external_labels, ext);
         assert_eq!(o.queue.max_shards, 3);
         assert_eq!(o.queue.max_samples_per_send, 7);
@@ -511,16 +456,22 @@ mod tests {
     }
 
     #[test]
-    fn https_is_refused_clearly() {
-        let cfg = load("remote_write:\n  - url: https://example.invalid/write\n");
+    fn https_tls_config_and_basic_auth_are_accepted_and_bad_files_refused() {
+        let cfg = load(
+            "remote_write:\n  - url: https://127.0.0.1:9/write\n    basic_auth: {username: u, password: p}\n    tls_config: {insecure_skip_verify: true, server_name: example.invalid}\nremote_read:\n  - url: https://127.0.0.1:9/read\n    tls_config: {insecure_skip_verify: true}\n",
+        );
+        write_options(&cfg.remote_write[0], &Labels::empty()).unwrap();
+        read_options(&cfg.remote_read[0], &Labels::empty()).unwrap();
+        let cfg = load(
+            "remote_write:\n  - url: https://127.0.0.1:9/write\n    tls_config: {ca_file: /nonexistent/ca.pem}\n",
+        );
         let err = write_options(&cfg.remote_write[0], &Labels::empty()).unwrap_err();
-        assert!(
-            err.to_string().contains("https is not supported yet"),
-            "{err}"
+        assert_eq!(
+            format!("{err:#}"),
+            "remote_write https://127.0.0.1:9/write: unable to read CA cert /nonexistent/ca.pem: No such file or directory (os error 2)"
         );
     }
 
-    /// The metrics of each running queue, by name.
     fn running(remote: &RemoteStorage) -> Vec<(String, Arc<storage::remote::RemoteWriteMetrics>)> {
         remote
             .state()
@@ -678,11 +629,13 @@ mod tests {
         assert!(!Arc::ptr_eq(&before[1].1, &after[1].1), "b got a new queue");
 
         // An invalid entry changes nothing.
-        let err = apply("remote_write:\n  - {url: 'https://127.0.0.1:9/a', name: a}\n")
-            .await
-            .unwrap()
-            .unwrap_err();
-        assert!(err.to_string().contains("https"), "{err}");
+        let err = apply(
+            "remote_write:\n  - {url: 'https://127.0.0.1:9/a', name: a, tls_config: {ca_file: /nonexistent}}\n",
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("unable to read CA cert"), "{err:#}");
         assert_eq!(running(&remote).len(), 2);
 
         remote.close().await;
