@@ -366,21 +366,23 @@ impl Manager {
             return;
         }
         tracing::info!("Draining any remaining notifications...");
-        let drain = async {
-            while self.queue_len() > 0 {
-                self.send_one_batch().await;
+        let deadline = tokio::time::Instant::now() + self.inner.options.drain_timeout;
+        while self.queue_len() > 0 {
+            let alerts = self.next_batch();
+            match tokio::time::timeout_at(deadline, self.send_all(&alerts)).await {
+                Ok(true) => {}
+                Ok(false) => self.inner.metrics.add_dropped(alerts.len()),
+                Err(_) => {
+                    // The batch in flight counts as dropped, and so does the rest.
+                    self.inner.metrics.add_dropped(alerts.len());
+                    tracing::warn!(
+                        count = alerts.len() + self.queue_len(),
+                        "Draining notifications timed out, and some notifications have been dropped"
+                    );
+                    self.drop_queue();
+                    return;
+                }
             }
-        };
-        if tokio::time::timeout(self.inner.options.drain_timeout, drain)
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                count = self.queue_len(),
-                "Draining notifications timed out, and some notifications have been dropped"
-            );
-            self.drop_queue();
-            return;
         }
         tracing::info!("Remaining notifications drained");
     }

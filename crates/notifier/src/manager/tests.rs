@@ -509,3 +509,33 @@ fn encode_is_what_is_posted_for_open_ended_alerts() {
         }])
     );
 }
+
+#[tokio::test]
+async fn draining_is_bounded_by_the_drain_timeout() {
+    // An Alertmanager that accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let cfg = load(&format!(
+        "alerting: {{alertmanagers: [{{timeout: 1h, static_configs: [{{targets: ['{addr}']}}]}}]}}\n"
+    ));
+    let m = Manager::new(Options {
+        max_batch_size: 2,
+        drain_timeout: Duration::from_millis(200),
+        ..Options::default()
+    });
+    m.apply_config(&cfg).unwrap();
+    m.sync(&static_groups(&cfg));
+    m.send((0..5).map(|i| alert(&format!("a{i}"), &[])).collect());
+    m.inner.stop.cancel();
+    let (_tx, rx) = watch::channel(TargetSets::new());
+    m.run(rx).await;
+    assert_eq!(m.queue_len(), 0);
+    assert_eq!(m.dropped_total(), 5);
+    hold.abort();
+}
