@@ -251,6 +251,53 @@ mod tests {
         );
     }
 
+    /// Milliseconds since the epoch of `2006-01-02T15:04:05.000Z`.
+    fn parse_rfc3339_millis(s: &str) -> i64 {
+        let num = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap();
+        assert_eq!(s.len(), 24, "{s}");
+        assert_eq!(&s[23..], "Z");
+        let days = model::civil::days_from_civil(num(0..4), num(5..7) as u32, num(8..10) as u32);
+        ((days * 24 + num(11..13)) * 60 + num(14..16)) * 60_000 + num(17..19) * 1000 + num(20..23)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn postable_json_round_trips(
+            labels in proptest::collection::btree_map("[a-zA-Z_][a-zA-Z0-9_]{0,8}", "\\PC{0,12}", 1..5),
+            annotations in proptest::collection::btree_map("\\PC{1,8}", "\\PC{0,30}", 0..3),
+            start_ms in 0i64..253_402_300_799_999,
+            end_ms in proptest::option::of(0i64..253_402_300_799_999),
+            generator_url in "\\PC{0,20}",
+        ) {
+            let at = |ms: i64| UNIX_EPOCH + Duration::from_millis(ms as u64);
+            let labels_set = Labels::from_pairs(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let alert = Alert {
+                labels: labels_set.clone(),
+                annotations: Labels::from_pairs(annotations.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                starts_at: at(start_ms),
+                ends_at: end_ms.map(at),
+                generator_url: generator_url.clone(),
+            };
+            let v: serde_json::Value = serde_json::from_str(&encode_postable_alerts(std::slice::from_ref(&alert))).unwrap();
+            let got = &v[0];
+            let as_map = |labels: &Labels| -> serde_json::Map<String, serde_json::Value> {
+                labels.iter().map(|(k, v)| (k.to_owned(), serde_json::Value::from(v))).collect()
+            };
+            proptest::prop_assert_eq!(got["labels"].as_object().unwrap(), &as_map(&labels_set));
+            if alert.annotations.is_empty() {
+                proptest::prop_assert!(got.get("annotations").is_none());
+            } else {
+                proptest::prop_assert_eq!(got["annotations"].as_object().unwrap(), &as_map(&alert.annotations));
+            }
+            proptest::prop_assert_eq!(parse_rfc3339_millis(got["startsAt"].as_str().unwrap()), start_ms);
+            match end_ms {
+                Some(ms) => proptest::prop_assert_eq!(parse_rfc3339_millis(got["endsAt"].as_str().unwrap()), ms),
+                None => proptest::prop_assert_eq!(got["endsAt"].as_str().unwrap(), GO_ZERO_TIME),
+            }
+            proptest::prop_assert_eq!(got.get("generatorURL").and_then(|g| g.as_str()).unwrap_or(""), generator_url);
+        }
+    }
+
     #[test]
     fn resolved_at() {
         let a = alert(&[("alertname", "A")]);
