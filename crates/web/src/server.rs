@@ -453,6 +453,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn client_allowed_sans_restrict_verified_clients() {
+        let s = setup(
+            "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client-ca.crt\n  client_allowed_sans: [reader.example, 10.1.2.3]\n",
+        );
+        let client_ca = ca("client CA");
+        std::fs::write(s.dir.path().join("client-ca.crt"), client_ca.pem()).expect("write");
+        let (addr, shutdown) = start(&s.dir.path().join("web.yml")).await;
+        let ca_pem = s.ca.pem();
+        for allowed in ["reader.example", "10.1.2.3"] {
+            let cert = leaf(&client_ca, allowed, ExtendedKeyUsagePurpose::ClientAuth);
+            let ok = https_get(addr, &ca_pem, Some(&cert), None)
+                .await
+                .expect("request");
+            assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{allowed}: {ok}");
+        }
+        let other = leaf(
+            &client_ca,
+            "writer.example",
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let refused = https_get(addr, &ca_pem, Some(&other), None).await;
+        assert!(
+            refused.as_ref().map_or(true, |r| !r.contains("200 OK")),
+            "{refused:?}"
+        );
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
     async fn certificates_are_read_again_for_every_connection() {
         let s = setup("");
         let (addr, shutdown) = start(&s.dir.path().join("web.yml")).await;

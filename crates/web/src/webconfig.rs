@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
@@ -454,17 +454,6 @@ fn build_tls_from(
     alpn: &[Vec<u8>],
 ) -> Result<ServerConfig, String> {
     let tls = &cfg.tls;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&inputs.cert)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("failed to load X509KeyPair: certificate: {e}"))?;
-    if certs.is_empty() {
-        return Err(
-            "failed to load X509KeyPair: no certificate found in cert or cert_file".to_owned(),
-        );
-    }
-    let key = PrivateKeyDer::from_pem_slice(&inputs.key)
-        .map_err(|e| format!("failed to load X509KeyPair: key: {e}"))?;
-
     let mut versions = Vec::new();
     for (field, v) in [
         ("min_version", tls.min_version),
@@ -508,11 +497,18 @@ fn build_tls_from(
     if has_ca && client_auth == ClientAuth::NoClientCert {
         return Err("client CA's have been configured without a Client Auth Policy".to_owned());
     }
-    if tls.client_allowed_sans.is_some() {
-        return Err(
-            "tls_server_config.client_allowed_sans is not supported by this server yet".to_owned(),
-        );
-    }
+    let allowed_sans = match &tls.client_allowed_sans {
+        None => None,
+        Some(sans) => {
+            if !matches!(
+                client_auth,
+                ClientAuth::RequireAnyClientCert | ClientAuth::RequireAndVerifyClientCert
+            ) {
+                return Err("client_allowed_sans requires client_auth_type to be one of RequireAnyClientCert or RequireAndVerifyClientCert".to_owned());
+            }
+            Some(parse_allowed_sans(sans)?)
+        }
+    };
     let verifier: Arc<dyn ClientCertVerifier> = match client_auth {
         ClientAuth::NoClientCert => WebPkiClientVerifier::no_client_auth(),
         ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => {
@@ -547,6 +543,25 @@ fn build_tls_from(
                 .map_err(|e| format!("tls_server_config: client CA: {e}"))?
         }
     };
+    let verifier = match allowed_sans {
+        Some(allowed) => Arc::new(AllowedSans {
+            inner: verifier,
+            allowed,
+            listed: tls.client_allowed_sans.clone().unwrap_or_default(),
+        }),
+        None => verifier,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&inputs.cert)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("failed to load X509KeyPair: certificate: {e}"))?;
+    if certs.is_empty() {
+        return Err(
+            "failed to load X509KeyPair: no certificate found in cert or cert_file".to_owned(),
+        );
+    }
+    let key = PrivateKeyDer::from_pem_slice(&inputs.key)
+        .map_err(|e| format!("failed to load X509KeyPair: key: {e}"))?;
+
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
         .map_err(|e| format!("tls_server_config: {e}"))?
@@ -605,6 +620,92 @@ impl ClientCertVerifier for AnyClientCert {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+/// `client_allowed_sans` as names a certificate can be checked against: DNS names and IP
+/// addresses (the e-mail and URI SANs Go also compares are not supported).
+fn parse_allowed_sans(sans: &[String]) -> Result<Vec<ServerName<'static>>, String> {
+    sans.iter()
+        .map(|san| {
+            ServerName::try_from(san.clone()).map_err(|_| {
+                format!(
+                    "tls_server_config.client_allowed_sans: {san:?}: only DNS names and IP addresses are supported by this server"
+                )
+            })
+        })
+        .collect()
+}
+
+/// Go's `VerifyPeerCertificate` for `client_allowed_sans`: after the usual verification,
+/// the client certificate must carry one of the allowed names among its SANs.
+#[derive(Debug)]
+struct AllowedSans {
+    inner: Arc<dyn ClientCertVerifier>,
+    allowed: Vec<ServerName<'static>>,
+    /// The list as configured, for the error message.
+    listed: Vec<String>,
+}
+
+impl ClientCertVerifier for AllowedSans {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        let cert = webpki::EndEntityCert::try_from(end_entity).map_err(|e| {
+            rustls::Error::General(format!("error parsing client certificate: {e}"))
+        })?;
+        if self
+            .allowed
+            .iter()
+            .any(|name| cert.verify_is_valid_for_subject_name(name).is_ok())
+        {
+            Ok(verified)
+        } else {
+            Err(rustls::Error::General(format!(
+                "could not find allowed SANs in client cert, found: {:?}",
+                self.listed
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
 
@@ -974,6 +1075,15 @@ mod tests {
             tls("  curve_preferences: [CurveP521]\n"),
             "tls_server_config.curve_preferences: CurveP521 is not supported by this server (rustls offers X25519, CurveP256 and CurveP384)"
         );
+        assert_eq!(
+            tls("  client_allowed_sans: [a.example]\n"),
+            "client_allowed_sans requires client_auth_type to be one of RequireAnyClientCert or RequireAndVerifyClientCert"
+        );
+        assert_eq!(
+            parse_allowed_sans(&["a.example".to_owned(), "me@example.com".to_owned()])
+                .expect_err("e-mail"),
+            "tls_server_config.client_allowed_sans: \"me@example.com\": only DNS names and IP addresses are supported by this server"
+        );
         let err = parse("tls_server_config:\n  min_version: SSL3\n").expect_err("unknown version");
         assert_eq!(
             err,
@@ -1010,7 +1120,7 @@ mod tests {
         let err = check("tls_server_config:\n  cert: c\n  key: k\n  client_auth_type: Maybe\n")
             .expect_err("bad client auth");
         assert!(
-            err.contains("failed to load X509KeyPair") || err.contains("invalid ClientAuth"),
+            err.ends_with("tls_server_config.client_auth_type: invalid ClientAuth: Maybe"),
             "{err}"
         );
         let err = check_web_config(&dir.path().join("absent.yml")).expect_err("absent");
