@@ -173,12 +173,16 @@ where
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
                 let timeout = options.read_timeout;
+                let mut stream = stream;
                 tokio::spawn(async move {
                     let _permit = permit;
                     let peer = stream
                         .peer_addr()
                         .map(|a| a.to_string())
                         .unwrap_or_default();
+                    if answered_plain_http(&mut stream, timeout).await {
+                        return;
+                    }
                     let config = match source.tls_config() {
                         Ok(config) => config,
                         Err(err) => {
@@ -216,6 +220,34 @@ where
         }
     }
     Ok(())
+}
+
+/// As Go's TLS server: a client speaking plain HTTP to the TLS port gets a 400 saying so
+/// (seen from the first bytes, which a TLS client never sends). Returns whether it did.
+async fn answered_plain_http(stream: &mut tokio::net::TcpStream, timeout: Duration) -> bool {
+    let mut head = [0u8; 5];
+    let peeked = tokio::time::timeout(timeout, async {
+        // Wait until five bytes are there (or the client stops sending).
+        loop {
+            match stream.peek(&mut head).await {
+                Ok(n) if n >= head.len() => return true,
+                Ok(0) | Err(_) => return false,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    })
+    .await;
+    if peeked != Ok(true) {
+        return false;
+    }
+    let looks_like_http = matches!(&head, b"GET /" | b"HEAD " | b"POST " | b"PUT /" | b"OPTIO");
+    if looks_like_http {
+        use tokio::io::AsyncWriteExt as _;
+        let _ = stream
+            .write_all(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+            .await;
+    }
+    looks_like_http
 }
 
 #[cfg(test)]
@@ -396,16 +428,16 @@ mod tests {
             assert!(denied.ends_with("Unauthorized\n"), "{denied}");
         }
 
-        // A plain-HTTP client gets no HTTP answer from the TLS port.
+        // A plain-HTTP client is told it spoke HTTP to the TLS port, as Go does.
         let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
         tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .await
             .expect("write");
         let mut out = Vec::new();
         let _ = tcp.read_to_end(&mut out).await;
-        assert!(
-            !String::from_utf8_lossy(&out).contains("HTTP/1.1"),
-            "{out:?}"
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
         );
 
         // A client that does not trust the server's CA fails the handshake.
