@@ -1,5 +1,5 @@
 //! `promtool`: Prometheus's command-line tool. `main` parses flags, dispatches to one module
-//! per subcommand group (`check`, `tsdb`, `query`) and exits with its code; the modules
+//! per subcommand group (`check`, `test`, `tsdb`, `query`) and exits with its code; the modules
 //! parse, call and print, with the logic in helper modules their unit tests reach.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -10,6 +10,7 @@ mod data_dir;
 mod gofmt;
 mod http;
 mod query;
+mod test_cmd;
 mod tsdb_cmd;
 mod value;
 
@@ -34,6 +35,11 @@ enum Command {
     },
     /// Run query against a Prometheus server.
     Query(query::QueryArgs),
+    /// Unit testing.
+    Test {
+        #[command(subcommand)]
+        what: test_cmd::TestCommand,
+    },
     /// Run tsdb commands.
     Tsdb {
         #[command(subcommand)]
@@ -45,6 +51,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check { what } => check::run(what),
+        Command::Test { what } => test_cmd::run(what),
         Command::Tsdb { what } => tsdb_cmd::run(what),
         Command::Query(args) => query::run(args),
     };

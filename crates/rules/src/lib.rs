@@ -40,6 +40,7 @@ pub mod recording;
 pub mod rule;
 pub mod rulefmt;
 mod tmpl;
+pub mod unittest;
 
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@
 mod query;
 mod rules;
 mod tsdb;
+mod unittest;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

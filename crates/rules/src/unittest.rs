@@ -1,0 +1,651 @@
+//! Unit tests for rules (Go's `cmd/promtool/unittest.go`): a test file names rule files and
+//! test groups of input series, expected alerts at evaluation times and expected PromQL
+//! results; the rules are evaluated every `evaluation_interval` over an in-memory storage
+//! that receives the input samples as time advances.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use model::{Duration, Labels, Timestamp};
+use serde::Deserialize;
+use storage::{Appendable, MemStorage};
+
+use crate::{Alert, AlertState, Manager, ManagerOptions, NotifyFn, engine_query_fn};
+
+/// How to run a test file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Only test groups whose name matches one of these regular expressions (all when
+    /// empty).
+    pub run: Vec<String>,
+}
+
+/// Runs the unit tests of `file`. Returns the failures, each a message as promtool prints
+/// it (empty: every test passed). Warnings (rule-file patterns matching nothing) go to
+/// `warn`.
+pub fn run_file(file: &str, opts: &Options, warn: &mut dyn FnMut(&str)) -> Vec<String> {
+    let content = match std::fs::read_to_string(file) {
+        Ok(c) => c,
+        Err(e) => return vec![format!("open {file}: {e}")],
+    };
+    let yaml_opts = serde_saphyr::options! { with_snippet: false };
+    let mut utf: UnitTestFile = match serde_saphyr::from_str_with_options(&content, yaml_opts) {
+        Ok(Some(f)) => f,
+        Ok(None) => UnitTestFile::default(),
+        Err(e) => return vec![yaml_error(&e)],
+    };
+    let base = Path::new(file).parent().unwrap_or(Path::new(""));
+    let mut rule_files = Vec::new();
+    for rf in &utf.rule_files {
+        let path = if rf.is_empty() || Path::new(rf).is_absolute() {
+            rf.clone()
+        } else {
+            base.join(rf).to_string_lossy().to_string()
+        };
+        let matches = glob_files(&path);
+        if matches.is_empty() {
+            warn(&format!("  WARNING: no file match pattern {path}"));
+        }
+        rule_files.extend(matches);
+    }
+    let eval_interval = utf
+        .evaluation_interval
+        .filter(|d| d.as_millis() > 0)
+        .unwrap_or(Duration::from_secs(60));
+    let mut order = HashMap::new();
+    for (i, g) in utf.group_eval_order.iter().enumerate() {
+        if order.insert(g.clone(), i).is_some() {
+            return vec![format!("group name repeated in evaluation order: {g}")];
+        }
+    }
+    let run: Vec<regex::Regex> = match opts.run.iter().map(|r| regex::Regex::new(r)).collect() {
+        Ok(r) => r,
+        Err(e) => return vec![e.to_string()],
+    };
+    let mut errs = Vec::new();
+    for tg in &mut utf.tests {
+        if !run.is_empty() && !run.iter().any(|r| r.is_match(&tg.name)) {
+            continue;
+        }
+        if tg.interval.is_none_or(|d| d.as_millis() == 0) {
+            tg.interval = Some(eval_interval);
+        }
+        errs.extend(tg.test(eval_interval, &order, &rule_files, utf.fuzzy_compare));
+    }
+    errs
+}
+
+fn glob_files(pattern: &str) -> Vec<String> {
+    if !pattern.contains(['*', '?', '[']) {
+        return if Path::new(pattern).exists() {
+            vec![pattern.to_string()]
+        } else {
+            Vec::new()
+        };
+    }
+    match glob::glob(pattern) {
+        Ok(paths) => paths
+            .filter_map(Result::ok)
+            .map(|p| p.to_string_lossy().to_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnitTestFile {
+    #[serde(default)]
+    rule_files: Vec<String>,
+    #[serde(default)]
+    evaluation_interval: Option<Duration>,
+    #[serde(default)]
+    group_eval_order: Vec<String>,
+    #[serde(default)]
+    tests: Vec<TestGroup>,
+    #[serde(default)]
+    fuzzy_compare: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestGroup {
+    #[serde(default)]
+    interval: Option<Duration>,
+    #[serde(default)]
+    input_series: Vec<InputSeries>,
+    #[serde(default)]
+    alert_rule_test: Vec<AlertTestCase>,
+    #[serde(default)]
+    promql_expr_test: Vec<PromqlTestCase>,
+    #[serde(default)]
+    external_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    external_url: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    start_timestamp: Option<StartTimestamp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StartTimestamp {
+    Unix(i64),
+    Text(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputSeries {
+    #[serde(default)]
+    series: String,
+    #[serde(default)]
+    values: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertTestCase {
+    #[serde(default)]
+    eval_time: Option<Duration>,
+    #[serde(default)]
+    alertname: String,
+    #[serde(default)]
+    exp_alerts: Vec<ExpAlert>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpAlert {
+    #[serde(default)]
+    exp_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    exp_annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromqlTestCase {
+    #[serde(default)]
+    expr: String,
+    #[serde(default)]
+    eval_time: Option<Duration>,
+    #[serde(default)]
+    exp_samples: Vec<ExpSample>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpSample {
+    #[serde(default)]
+    labels: String,
+    #[serde(default)]
+    value: f64,
+    #[serde(default)]
+    histogram: Option<String>,
+}
+
+fn ms(d: Option<Duration>) -> i64 {
+    d.map(|d| d.as_millis()).unwrap_or(0)
+}
+
+impl TestGroup {
+    fn start_ms(&self) -> Result<Timestamp, String> {
+        match &self.start_timestamp {
+            None => Ok(0),
+            Some(StartTimestamp::Unix(s)) => Ok(s * 1000),
+            Some(StartTimestamp::Text(t)) => {
+                if let Ok(s) = t.parse::<f64>() {
+                    return Ok((s * 1000.0) as i64);
+                }
+                parse_rfc3339(t).ok_or_else(|| format!("invalid start_timestamp {t:?}"))
+            }
+        }
+    }
+
+    fn max_eval_time(&self) -> i64 {
+        let a = self.alert_rule_test.iter().map(|a| ms(a.eval_time));
+        let p = self.promql_expr_test.iter().map(|p| ms(p.eval_time));
+        a.chain(p).max().unwrap_or(0)
+    }
+
+    fn test(
+        &self,
+        eval_interval: Duration,
+        order: &HashMap<String, usize>,
+        rule_files: &[String],
+        fuzzy: bool,
+    ) -> Vec<String> {
+        let mint = match self.start_ms() {
+            Ok(t) => t,
+            Err(e) => return vec![e],
+        };
+        let step = eval_interval.as_millis().max(1);
+        let load_interval = ms(self.interval).max(1);
+        // The input samples, in time order, appended as evaluation time passes them.
+        let mut samples: Vec<(Timestamp, Labels, f64)> = Vec::new();
+        for s in &self.input_series {
+            if s.values.contains("{{") {
+                return vec![format!(
+                    "series {}: native histogram values are not supported",
+                    s.series
+                )];
+            }
+            let line = format!("{} {}", s.series, s.values);
+            let (labels, values) = match promql::parser::parse_series_desc(&line) {
+                Ok(v) => v,
+                Err(e) => return vec![e.to_string()],
+            };
+            for (i, v) in values.iter().enumerate() {
+                if !v.omitted {
+                    samples.push((mint + i as i64 * load_interval, labels.clone(), v.value));
+                }
+            }
+        }
+        samples.sort_by_key(|(t, _, _)| *t);
+        let db = Arc::new(MemStorage::new());
+        let engine = Arc::new(promql::Engine::new(promql::EngineOpts {
+            no_step_subquery_interval: step,
+            ..promql::EngineOpts::default()
+        }));
+        let notify: NotifyFn = Arc::new(|_: &str, _: &[Alert]| {});
+        let query_fn = engine_query_fn(engine.clone(), db.clone());
+        let manager = Manager::new(ManagerOptions::new(
+            query_fn.clone(),
+            notify,
+            db.clone(),
+            db.clone(),
+        ));
+        let external_labels = Labels::from_pairs(self.external_labels.iter());
+        let groups = match manager.load_groups(
+            StdDuration::from_millis(load_interval.unsigned_abs()),
+            &external_labels,
+            &self.external_url,
+            rule_files,
+        ) {
+            Ok(g) => g,
+            Err(errs) => return errs.iter().map(ToString::to_string).collect(),
+        };
+        let mut groups: Vec<crate::Group> = groups.into_values().collect();
+        groups.sort_by_key(|g| order.get(g.name()).copied().unwrap_or(0));
+        for g in &groups {
+            for r in g.rules() {
+                if let Some(a) = r.as_alerting() {
+                    a.set_restored(true);
+                }
+            }
+        }
+
+        let mut alert_tests: BTreeMap<i64, Vec<&AlertTestCase>> = BTreeMap::new();
+        for a in &self.alert_rule_test {
+            if a.alertname.is_empty() {
+                let in_group = if self.name.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (in TestGroup {})", self.name)
+                };
+                return vec![format!(
+                    "an item under alert_rule_test misses required attribute alertname at eval_time {}{in_group}",
+                    a.eval_time.unwrap_or(Duration::ZERO)
+                )];
+            }
+            alert_tests.entry(ms(a.eval_time)).or_default().push(a);
+        }
+
+        let mut errs = Vec::new();
+        let maxt = mint + self.max_eval_time();
+        let mut next_sample = 0;
+        let mut ts = mint;
+        while ts <= maxt {
+            if let Err(e) = append_until(&db, &samples, &mut next_sample, ts) {
+                errs.push(e);
+            }
+            let mut eval_errs = Vec::new();
+            for g in &groups {
+                g.eval(ts);
+                for r in g.rules() {
+                    if let Some(e) = r.last_error() {
+                        eval_errs.push(format!(
+                            "    rule: {}, time: {}, err: {e}",
+                            r.name(),
+                            go_duration(ts - mint)
+                        ));
+                    }
+                }
+            }
+            if !eval_errs.is_empty() {
+                errs.extend(eval_errs);
+                return errs;
+            }
+            // Alert tests whose eval_time falls in [ts, ts + interval) are checked now.
+            let due: Vec<i64> = alert_tests
+                .range(ts - mint..ts - mint + step)
+                .map(|(t, _)| *t)
+                .collect();
+            for t in due {
+                for case in &alert_tests[&t] {
+                    self.check_alerts(case, &groups, &mut errs);
+                }
+            }
+            ts += step;
+        }
+
+        for case in &self.promql_expr_test {
+            let at = case.eval_time.unwrap_or(Duration::ZERO);
+            let prefix = format!(
+                "    expr: {}, time: {at}",
+                model::strconv::quote(&case.expr)
+            );
+            let got = match query_fn(&case.expr, mint + at.as_millis()) {
+                Ok(v) => v,
+                Err(e) => {
+                    errs.push(format!("{prefix}, err: {e}"));
+                    continue;
+                }
+            };
+            let mut got: Vec<(Labels, f64)> = got.into_iter().map(|s| (s.metric, s.f)).collect();
+            let mut exp = Vec::new();
+            let mut bad = None;
+            for s in &case.exp_samples {
+                if s.histogram.is_some() {
+                    bad = Some(format!(
+                        "{prefix}, err: native histogram samples are not supported"
+                    ));
+                    break;
+                }
+                let parsed = if s.labels.trim().is_empty() {
+                    Ok(Labels::empty())
+                } else {
+                    promql::parser::parse_metric(&s.labels)
+                };
+                match parsed {
+                    Ok(l) => exp.push((l, s.value)),
+                    Err(e) => {
+                        bad = Some(format!(
+                            "{prefix}, err: labels {}: {e}",
+                            model::strconv::quote(&s.labels)
+                        ));
+                        break;
+                    }
+                }
+            }
+            if let Some(b) = bad {
+                errs.push(b);
+                continue;
+            }
+            exp.sort_by(|a, b| a.0.cmp(&b.0));
+            got.sort_by(|a, b| a.0.cmp(&b.0));
+            let same = exp.len() == got.len()
+                && exp
+                    .iter()
+                    .zip(&got)
+                    .all(|(e, g)| e.0 == g.0 && values_equal(e.1, g.1, fuzzy));
+            if !same {
+                errs.push(format!(
+                    "{prefix},\n        exp: {}\n        got: {}",
+                    samples_string(&exp),
+                    samples_string(&got)
+                ));
+            }
+        }
+        errs
+    }
+
+    fn check_alerts(&self, case: &AlertTestCase, groups: &[crate::Group], errs: &mut Vec<String>) {
+        let mut got: Vec<(Labels, Labels)> = Vec::new();
+        for g in groups {
+            for r in g.rules() {
+                let Some(ar) = r.as_alerting() else { continue };
+                if ar.name() != case.alertname {
+                    continue;
+                }
+                got.extend(
+                    ar.active_alerts()
+                        .into_iter()
+                        .filter(|a| a.state == AlertState::Firing)
+                        .map(|a| (a.labels, a.annotations)),
+                );
+            }
+        }
+        let mut exp: Vec<(Labels, Labels)> = case
+            .exp_alerts
+            .iter()
+            .map(|a| {
+                let mut l = a.exp_labels.clone();
+                l.insert("alertname".to_string(), case.alertname.clone());
+                (
+                    Labels::from_pairs(l.iter()),
+                    Labels::from_pairs(a.exp_annotations.iter()),
+                )
+            })
+            .collect();
+        got.sort();
+        exp.sort();
+        if got != exp {
+            let name = if self.name.is_empty() {
+                String::new()
+            } else {
+                format!("    name: {},\n", self.name)
+            };
+            let indent = "            ";
+            errs.push(format!(
+                "{name}    alertname: {}, time: {}, \n        exp:{}, \n        got:{}",
+                case.alertname,
+                case.eval_time.unwrap_or(Duration::ZERO),
+                indent_lines(&alerts_string(&exp), indent),
+                indent_lines(&alerts_string(&got), indent)
+            ));
+        }
+    }
+}
+
+fn append_until(
+    db: &MemStorage,
+    samples: &[(Timestamp, Labels, f64)],
+    next: &mut usize,
+    ts: Timestamp,
+) -> Result<(), String> {
+    let mut app = db.appender();
+    while let Some((t, l, v)) = samples.get(*next) {
+        if *t > ts {
+            break;
+        }
+        app.append(0, l, *t, *v).map_err(|e| e.to_string())?;
+        *next += 1;
+    }
+    app.commit().map_err(|e| e.to_string())
+}
+
+/// Exact equality, or equality within a relative machine epsilon with `fuzzy_compare`.
+fn values_equal(a: f64, b: f64, fuzzy: bool) -> bool {
+    a == b || (fuzzy && (a - b).abs() <= f64::EPSILON * a.abs().min(b.abs()))
+}
+
+fn samples_string(s: &[(Labels, f64)]) -> String {
+    if s.is_empty() {
+        return "nil".to_string();
+    }
+    s.iter()
+        .map(|(l, v)| format!("{l} {}", model::strconv::format_float_e(*v).to_uppercase()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn alerts_string(alerts: &[(Labels, Labels)]) -> String {
+    if alerts.is_empty() {
+        return "[]".to_string();
+    }
+    let one = |(l, a): &(Labels, Labels)| format!("Labels:{l}\nAnnotations:{a}");
+    let mut s = format!(
+        "[\n0:{}",
+        indent_lines(&format!("\n{}", one(&alerts[0])), "  ")
+    );
+    for (i, a) in alerts.iter().enumerate().skip(1) {
+        s.push_str(&format!(
+            ",\n{i}:{}",
+            indent_lines(&format!("\n{}", one(a)), "  ")
+        ));
+    }
+    s.push_str("\n]");
+    s
+}
+
+/// Prefixes every line but the first with `indent` (Go's `indentLines`).
+fn indent_lines(lines: &str, indent: &str) -> String {
+    lines
+        .split('\n')
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                l.to_string()
+            } else {
+                format!("{indent}{l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Go's `time.Duration.String` for milliseconds: `0s`, `1m0s`, `1h2m3.5s`.
+fn go_duration(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".to_string();
+    }
+    let neg = ms < 0;
+    let ms = ms.unsigned_abs();
+    let (h, rest) = (ms / 3_600_000, ms % 3_600_000);
+    let (m, rest) = (rest / 60_000, rest % 60_000);
+    let (s, frac) = (rest / 1000, rest % 1000);
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if ms < 1000 {
+        out.push_str(&format!("{frac}ms"));
+        return out;
+    }
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if h > 0 || m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if frac == 0 {
+        out.push_str(&format!("{s}s"));
+    } else {
+        let f = format!("{frac:03}");
+        out.push_str(&format!("{s}.{}s", f.trim_end_matches('0')));
+    }
+    out
+}
+
+/// `2024-01-01T00:00:00Z` (or with a numeric offset) into milliseconds.
+fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+    let (date, time) = s.split_once(['T', 't'])?;
+    let mut d = date.split('-');
+    let (y, mo, da): (i64, i64, i64) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
+    let (clock, offset_s) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
+        (c, 0)
+    } else {
+        let idx = time.rfind(['+', '-'])?;
+        let (c, off) = time.split_at(idx);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let (oh, om) = off[1..].split_once(':')?;
+        (
+            c,
+            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
+        )
+    };
+    let mut c = clock.split(':');
+    let (hh, mm): (i64, i64) = (c.next()?.parse().ok()?, c.next()?.parse().ok()?);
+    let sec: f64 = c.next()?.parse().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + da - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 - offset_s;
+    Some(secs * 1000 + (sec * 1000.0).round() as i64)
+}
+
+/// go-yaml's wording for unknown fields, naming promtool's Go types.
+fn yaml_error(e: &serde_saphyr::Error) -> String {
+    let line = e.location().map(|l| l.line()).unwrap_or(0);
+    let text = e.to_string();
+    let text = text
+        .trim()
+        .strip_prefix("error: ")
+        .unwrap_or(text.trim())
+        .to_string();
+    let bare = match text.split_once(": ") {
+        Some((pos, rest)) if pos.starts_with("line ") => rest.to_string(),
+        _ => text.clone(),
+    };
+    if let Some(rest) = bare.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once('`')
+    {
+        let ty = [
+            ("rule_files", "main.unitTestFile"),
+            ("input_series", "main.testGroup"),
+            ("values", "main.series"),
+            ("exp_alerts", "main.alertTestCase"),
+            ("exp_labels", "main.alert"),
+            ("exp_samples", "main.promqlTestCase"),
+            ("value", "main.sample"),
+        ]
+        .iter()
+        .find(|(f, _)| expected.contains(f))
+        .map(|(_, t)| *t)
+        .unwrap_or("main.unitTestFile");
+        return format!(
+            "yaml: unmarshal errors:\n  line {line}: field {field} not found in type {ty}"
+        );
+    }
+    if line > 0 {
+        format!("yaml: line {line}: {bare}")
+    } else {
+        format!("yaml: {bare}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(300_000), "5m0s");
+        assert_eq!(go_duration(3_723_500), "1h2m3.5s");
+        assert_eq!(go_duration(59_000), "59s");
+    }
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(
+            parse_rfc3339("2024-01-01T00:00:00Z"),
+            Some(1_704_067_200_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-01-01T01:00:00+01:00"),
+            Some(1_704_067_200_000)
+        );
+    }
+
+    #[test]
+    fn fuzzy_equality_allows_one_ulp() {
+        assert!(values_equal(2.9999999999999996, 3.0, true));
+        assert!(values_equal(3.0000000000000004, 3.0, true));
+        assert!(!values_equal(2.9999999999999987, 3.0, true));
+        assert!(!values_equal(3.0000000000000004, 3.0, false));
+    }
+}
