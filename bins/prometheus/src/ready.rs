@@ -170,6 +170,25 @@ impl web::TsdbAdmin for ReadyStorage {
     }
 }
 
+/// The WAL segments a start-up replay reads (`<dir>/wal/00000001`...), as Prometheus's
+/// `WALReplayStatus` counts them: the first and last segment numbers, with `current` at the
+/// first (all zero without a WAL).
+pub(crate) fn wal_replay_range(dir: &std::path::Path) -> web::WalReplayStatus {
+    let segments: Vec<i64> = std::fs::read_dir(dir.join("wal"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i64>().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let min = segments.iter().copied().min().unwrap_or(0);
+    let max = segments.iter().copied().max().unwrap_or(0);
+    web::WalReplayStatus {
+        min,
+        max,
+        current: min,
+    }
+}
+
 /// The appender of a storage that is not open: every append fails with "not ready".
 struct NotReadyAppender;
 
@@ -214,6 +233,9 @@ mod tests {
         app.commit().unwrap();
         s.set(db);
         assert!(s.querier(0, 1).is_ok());
+        assert!(web::TsdbStats::block_metas(&s).unwrap().is_empty());
+        let replay = wal_replay_range(dir.path());
+        assert_eq!((replay.min, replay.current), (0, 0));
         let status = web::TsdbStats::tsdb_status(&s, 10).unwrap();
         assert_eq!(status.num_series, 1);
         assert_eq!(status.num_label_pairs, 2);
@@ -234,6 +256,28 @@ mod tests {
         assert_eq!(
             web::TsdbStats::tsdb_status(&s, 10).unwrap_err(),
             "TSDB not ready"
+        );
+    }
+
+    #[test]
+    fn wal_replay_range_spans_the_segment_files() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            wal_replay_range(dir.path()),
+            web::WalReplayStatus::default()
+        );
+        let wal = dir.path().join("wal");
+        std::fs::create_dir(&wal).unwrap();
+        for name in ["00000003", "00000004", "00000007", "checkpoint.00000002"] {
+            std::fs::write(wal.join(name), b"").unwrap();
+        }
+        assert_eq!(
+            wal_replay_range(dir.path()),
+            web::WalReplayStatus {
+                min: 3,
+                max: 7,
+                current: 3
+            }
         );
     }
 }

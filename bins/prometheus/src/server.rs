@@ -313,12 +313,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let closed = CancellationToken::new();
         let (interrupt_stop, interrupt_closed) = (stop.clone(), closed.clone());
-        let (dir, opts, storage, db_open, remote) = (
+        let (dir, opts, storage, db_open, remote, replay_status) = (
             settings.tsdb_path.clone(),
             settings.tsdb.clone(),
             storage.clone(),
             db_open.clone(),
             remote.clone(),
+            status.clone(),
         );
         group.add(
             "TSDB",
@@ -326,10 +327,15 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                 let _closed = closed.drop_guard();
                 tracing::info!("Starting TSDB ...");
                 let open_dir = dir.clone();
+                // `/api/v1/status/walreplay`: the segments to replay, then done.
+                let mut replay = crate::ready::wal_replay_range(&dir);
+                replay_status.set_wal_replay(replay);
                 let db = tokio::task::spawn_blocking(move || tsdb::db::Db::open(&open_dir, opts))
                     .await
                     .context("opening the TSDB")?
                     .with_context(|| format!("opening storage failed in {}", dir.display()))?;
+                replay.current = replay.max;
+                replay_status.set_wal_replay(replay);
                 let db = Arc::new(db);
                 storage.set(db.clone());
                 let compactor = tsdb::db::Db::spawn_compactor(&db, COMPACTION_INTERVAL);

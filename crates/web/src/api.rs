@@ -137,6 +137,9 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
         "/notifications/live" => (&[Method::GET], "/api/v1/notifications/live"),
         "/features" => (&[Method::GET], "/api/v1/features"),
         "/otlp/v1/metrics" => (&[Method::POST], "/api/v1/otlp/v1/metrics"),
+        "/search/metric_names" => (&get_post, "/api/v1/search/metric_names"),
+        "/search/label_names" => (&get_post, "/api/v1/search/label_names"),
+        "/search/label_values" => (&get_post, "/api/v1/search/label_values"),
         p if p.starts_with("/label/") && p.ends_with("/values") && p.len() > 14 => {
             (&[Method::GET], "/api/v1/label/:name/values")
         }
@@ -158,6 +161,11 @@ pub(crate) async fn serve(
 ) -> ApiResult {
     if *method == Method::OPTIONS {
         return Ok(ApiData::default());
+    }
+    if path.starts_with("/search/") {
+        // Prometheus's search API is off unless its feature flag is given, and this
+        // server does not have it: Prometheus then answers this (a 500, as `unavailable`).
+        return Err(ApiError::new(ErrorType::Unavailable, "search API disabled"));
     }
     if inner.opts.agent && (AGENT_DISABLED.contains(&path) || path.starts_with("/label/")) {
         return Err(ApiError::new(

@@ -110,14 +110,15 @@ pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
 }
 
 /// Go's `parseTimeParam`: the default when the parameter is absent, with the API's
-/// doubled message on failure (`invalid parameter "start": Invalid time value for 'start': ...`).
+/// doubled message on failure (`invalid parameter "start": invalid time value for 'start': ...`,
+/// lowercase since Prometheus 3).
 pub(crate) fn time_param(form: &Form, name: &str, default: GoTime) -> Result<GoTime, ApiError> {
     let val = form.value(name);
     if val.is_empty() {
         return Ok(default);
     }
     parse_time(val)
-        .map_err(|e| ApiError::invalid_param(name, format!("Invalid time value for '{name}': {e}")))
+        .map_err(|e| ApiError::invalid_param(name, format!("invalid time value for '{name}': {e}")))
 }
 
 /// Go's `parseLimitParam` (0 = no limit).

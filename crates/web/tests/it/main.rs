@@ -386,7 +386,7 @@ async fn bad_time_parameter_is_bad_data() {
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         a.body,
-        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"time\": Invalid time value for 'time': cannot parse \"yesterday\" to a valid timestamp"}"#
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"time\": invalid time value for 'time': cannot parse \"yesterday\" to a valid timestamp"}"#
     );
     let a = get(&s.handler, "/api/v1/query?query=up&timeout=soon").await;
     assert_eq!(
@@ -542,7 +542,7 @@ async fn series_lists_matching_label_sets() {
     let a = get(&s.handler, "/api/v1/series?match[]=up&start=abc").await;
     assert_eq!(
         a.body,
-        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"start\": Invalid time value for 'start': cannot parse \"abc\" to a valid timestamp"}"#
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"start\": invalid time value for 'start': cannot parse \"abc\" to a valid timestamp"}"#
     );
 }
 
@@ -809,6 +809,25 @@ async fn status_blocks_walreplay_notifications_and_features() {
     assert_eq!(a.status, StatusCode::OK);
     let a = get(&s.handler, "/api/v1/query?query=up").await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn disabled_receivers_and_search_answer_as_a_default_prometheus() {
+    let s = server(false);
+    let a = get(&s.handler, "/api/v1/search/metric_names?search[]=up").await;
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"unavailable","error":"search API disabled"}"#
+    );
+    let a = post_form(&s.handler, "/api/v1/otlp/v1/metrics", "").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        a.body,
+        "otlp write receiver needs to be enabled with --web.enable-otlp-receiver\n"
+    );
+    let a = get(&s.handler, "/api/v1/notifications/live").await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
