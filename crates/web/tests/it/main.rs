@@ -1148,3 +1148,57 @@ async fn remote_write_without_the_receiver_is_not_found() {
     let a = get(&handler, "/metrics").await;
     assert!(a.body.ends_with("extra_metric 1\n"), "{}", a.body);
 }
+
+#[tokio::test]
+async fn ui_pages_and_redirects_as_prometheus_3() {
+    let s = server(false);
+    let a = get(&s.handler, "/").await;
+    assert_eq!(a.status, StatusCode::FOUND);
+    assert_eq!(a.headers["location"], "/query");
+    let a = get(&s.handler, "/query").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.headers["content-type"], "text/html; charset=utf-8");
+    assert!(
+        a.body
+            .contains("<title>Prometheus Time Series Collection and Processing Server</title>")
+    );
+    let a = get(&s.handler, "/graph?g0.expr=up&g0.tab=0").await;
+    assert_eq!(a.status, StatusCode::FOUND);
+    assert_eq!(a.headers["location"], "/query?g0.expr=up&g0.tab=0");
+    for page in [
+        "/alerts",
+        "/rules",
+        "/targets",
+        "/service-discovery",
+        "/alertmanager-discovery",
+        "/status",
+        "/tsdb-status",
+        "/config",
+        "/flags",
+    ] {
+        let a = get(&s.handler, page).await;
+        assert_eq!(a.status, StatusCode::OK, "{page}");
+        assert!(a.body.contains(&format!("data-page=\"{page}\"")), "{page}");
+    }
+    let req = Request::post("/query")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    assert_eq!(
+        send(&s.handler, req).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        get(&s.handler, "/agent").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Agent mode: home is /agent, the query pages are gone.
+    let agent = agent_server();
+    let a = get(&agent.handler, "/").await;
+    assert_eq!(a.headers["location"], "/agent");
+    assert_eq!(get(&agent.handler, "/agent").await.status, StatusCode::OK);
+    assert_eq!(
+        get(&agent.handler, "/query").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
