@@ -408,3 +408,41 @@ async fn run_and_stop_return() {
         .expect("ignored");
     assert!(env.manager.rule_groups().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_loop_evaluates_restores_and_writes_alerts() {
+    let env = Env::new();
+    let f = env.file(
+        "fast.yml",
+        "groups:\n  - name: fast\n    interval: 100ms\n    rules:\n      - record: one\n        expr: vector(1)\n      - alert: Always\n        expr: vector(1)\n",
+    );
+    env.load(&[f]).await;
+    let m = env.manager.clone();
+    let run = tokio::spawn(async move { m.run().await });
+    // Wait (bounded) until the group has evaluated a few times and, after restoring,
+    // written its alert series.
+    let alerts = [
+        ("__name__", "ALERTS"),
+        ("alertname", "Always"),
+        ("alertstate", "firing"),
+    ];
+    let mut done = false;
+    for _ in 0..200 {
+        if env.samples(&[("__name__", "one")]).len() >= 3 && !env.samples(&alerts).is_empty() {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    env.manager.stop().await;
+    run.await.expect("run returns");
+    assert!(done, "the group did not evaluate");
+    // Samples are on the group's 100ms slots.
+    let ts: Vec<i64> = env
+        .samples(&[("__name__", "one")])
+        .iter()
+        .map(|s| s.0)
+        .collect();
+    assert!(ts.windows(2).all(|w| (w[1] - w[0]) % 100 == 0), "{ts:?}");
+    assert!(!env.take_sent().is_empty(), "the firing alert was sent");
+}
