@@ -249,3 +249,115 @@ fn agent_refuses_server_flags_and_server_configuration() {
     assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(2));
     assert!(http(agent.port, "GET", "/-/ready").is_none());
 }
+
+/// The WAL of Debian's real Prometheus 2.42 in agent mode replays into our agent storage:
+/// same series, same newest timestamps.
+#[test]
+fn a_prometheus_2_42_agent_wal_replays_here() {
+    let real = Path::new("/usr/bin/prometheus");
+    if !real.exists() {
+        eprintln!("skipping: {} is not installed", real.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (target, served) = start_target();
+    let config = dir.path().join("agent.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "scrape_configs:\n  - job_name: target\n    scrape_interval: 200ms\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data-agent");
+    let port = free_port();
+    // Prometheus 2.42 turns agent mode on with a feature flag (3.x: `--agent`).
+    let mut child = Command::new(real)
+        .arg("--enable-feature=agent")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--storage.agent.path={}", data.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting /usr/bin/prometheus in agent mode");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while served.load(Ordering::SeqCst) < 4 {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("Prometheus 2.42 did not scrape");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    assert!(child.wait().unwrap().success());
+
+    let db = tsdb::agent::Db::open(&data, tsdb::agent::Options::default()).unwrap();
+    let instance = format!("127.0.0.1:{target}");
+    for name in ["agent_e2e_scrapes_total", "up", "scrape_duration_seconds"] {
+        let labels = model::Labels::from_pairs([
+            ("__name__", name),
+            ("instance", instance.as_str()),
+            ("job", "target"),
+        ]);
+        let r = db
+            .series_ref(&labels)
+            .unwrap_or_else(|| panic!("{labels} was not replayed"));
+        assert!(db.last_timestamp(r).unwrap() > 0, "{labels}");
+    }
+    // And the other way round: what we append, Prometheus 2.42 replays without complaint.
+    let mut app = storage::Appendable::appender(&db);
+    for k in 0..100 {
+        let labels = model::Labels::from_pairs([("__name__", "ours"), ("k", &k.to_string())]);
+        app.append(0, &labels, 1_000 + k, 1.0).unwrap();
+    }
+    app.commit().unwrap();
+    db.close().unwrap();
+    drop(db);
+    let mut child = Command::new(real)
+        .arg("--enable-feature=agent")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--storage.agent.path={}", data.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting /usr/bin/prometheus in agent mode");
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("Agent WAL storage started") || line.contains("level=error") {
+            break;
+        }
+    }
+    // Its own gauge counts our 100 series (plus the target's).
+    let mut active = 0.0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some((200, metrics)) = http(port, "GET", "/metrics")
+            && let Some(v) = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("prometheus_agent_active_series "))
+        {
+            active = v.trim().parse().unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(active >= 100.0, "prometheus_agent_active_series {active}");
+    assert!(log.contains("Agent WAL storage started"), "{log}");
+    assert!(
+        !log.contains("WAL read error") && !log.contains("level=warn"),
+        "{log}"
+    );
+}
