@@ -541,3 +541,67 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn name() -> impl Strategy<Value = String> {
+        "[a-z_][a-z0-9_:]{0,12}"
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        // Printable text, quoted in the YAML below, including characters YAML cares about.
+        "[ -~]{0,16}"
+    }
+
+    fn yaml_quote(s: &str) -> String {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+
+    proptest! {
+        /// Rule groups written as YAML read back as the same groups.
+        #[test]
+        fn written_groups_read_back(
+            groups in proptest::collection::btree_map(name(), proptest::collection::vec(
+                (name(), any::<bool>(), proptest::collection::btree_map("[a-z][a-z0-9_]{0,8}", value(), 0..3)),
+                0..4,
+            ), 0..3)
+        ) {
+            let mut yaml = String::from("groups:\n");
+            for (g, rules) in &groups {
+                yaml.push_str(&format!("  - name: {}\n    rules:\n", yaml_quote(g)));
+                for (r, alert, labels) in rules {
+                    let kind = if *alert { "alert" } else { "record" };
+                    yaml.push_str(&format!("      - {kind}: {}\n        expr: up\n", yaml_quote(r)));
+                    if !labels.is_empty() {
+                        yaml.push_str("        labels:\n");
+                        for (k, v) in labels {
+                            yaml.push_str(&format!("          {k}: {}\n", yaml_quote(v)));
+                        }
+                    }
+                }
+            }
+            let parsed = parse(&yaml, &ParseOptions::default());
+            // Template syntax in alert labels may legitimately fail the check.
+            let has_braces = groups.values().flatten().any(|(_, a, l)| *a && l.values().any(|v| v.contains("{{")));
+            prop_assume!(!has_braces);
+            let parsed = parsed.map_err(|e| format!("{e:?}\n{yaml}"));
+            prop_assert!(parsed.is_ok(), "{:?}", parsed);
+            let parsed = parsed.unwrap_or_default();
+            prop_assert_eq!(parsed.groups.len(), groups.len());
+            for (pg, (g, rules)) in parsed.groups.iter().zip(&groups) {
+                prop_assert_eq!(&pg.name, g);
+                prop_assert_eq!(pg.rules.len(), rules.len());
+                for (pr, (r, alert, labels)) in pg.rules.iter().zip(rules) {
+                    prop_assert_eq!(pr.name(), r.as_str());
+                    prop_assert_eq!(pr.alert.is_empty(), !*alert);
+                    prop_assert_eq!(&pr.labels, labels);
+                    prop_assert_eq!(pr.expr.as_str(), "up");
+                }
+            }
+        }
+    }
+}
