@@ -194,7 +194,13 @@ fn agent_remote_writes_every_scraped_sample() {
     assert!(data.join("wal").join("00000000").is_file());
     assert!(data.join("lock").is_file());
     let (status, body) = agent.get("/api/v1/query?query=up");
-    assert_ne!(status, 200, "{body}");
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            422,
+            r#"{"status":"error","errorType":"execution","error":"unavailable with Prometheus Agent"}"#
+        )
+    );
     let (_, metrics) = agent.get("/metrics");
     assert!(
         metrics.contains("prometheus_agent_active_series "),
