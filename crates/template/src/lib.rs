@@ -1,0 +1,173 @@
+//! Template expansion for alerting rule labels and annotations, as Prometheus's `template`
+//! package does it on top of Go's `text/template`.
+//!
+//! Main items:
+//! - [`expand`]: parses and executes a template with Prometheus's prelude
+//!   (`{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL :=
+//!   .ExternalURL}}{{$value := .Value}}`, see [`PRELUDE`]), `missingkey=zero`, and
+//!   Prometheus's function map; [`TemplateData`] is the data (`.Labels`, `.ExternalLabels`,
+//!   `.ExternalURL`, `.Value`), [`QueryFn`] answers `query`.
+//! - [`check`]: parse only, as `promtool check rules` and rule loading do.
+//! - [`Error`]: Go's error texts (`error executing template NAME: template: NAME:1:115:
+//!   executing "NAME" at <first>: error calling first: ...`). Positions count the prelude,
+//!   as Prometheus's do.
+//!
+//! ```
+//! use model::Labels;
+//! let data = template::TemplateData {
+//!     labels: Labels::from_pairs([("instance", "web-1:9100"), ("job", "node")]),
+//!     external_labels: Labels::default(),
+//!     external_url: "http://prom.example:9090".into(),
+//!     value: 0.9312,
+//! };
+//! let no_query = |_: &str| Ok(vec![]);
+//! let out = template::expand(
+//!     "__alert_HighLoad",
+//!     "{{ $labels.instance | stripPort }} load is {{ $value | humanizePercentage }}",
+//!     &data,
+//!     0,
+//!     &no_query,
+//! )
+//! .unwrap();
+//! assert_eq!(out, "web-1 load is 93.12%");
+//! assert!(template::check("x", "{{ if }}").is_err());
+//! ```
+//!
+//! # What of Go's `text/template` is supported
+//!
+//! Text and actions with `{{-`/`-}}` trimming; comments; pipelines; variables (`:=`, `=`,
+//! `$`); fields and map keys (`.Labels.job`, `$labels.instance`), chained fields on
+//! parenthesized pipelines; `if`/`else if`/`else`, `with`/`else with`, `range` (slices,
+//! maps in key order, integers, `$i, $e :=`, `else`, `break`, `continue`), `define`,
+//! `template`, `block`; every builtin (`and or not eq ne lt le gt ge len index slice print
+//! printf println html js urlquery call`); Go's `fmt` verbs, flags, width, precision and
+//! argument indexes; and Prometheus's functions `query first label value strvalue args
+//! reReplaceAll safeHtml match title toUpper toLower graphLink tableLink sortByLabel
+//! stripPort stripDomain humanize humanize1024 humanizeDuration humanizePercentage
+//! humanizeTimestamp toTime toDuration now pathPrefix externalURL parseDuration
+//! urlQueryEscape`. The values of `toTime` and `toDuration` have the common methods of Go's
+//! `time.Time` (`Format`, `Unix`, `UnixMilli`, `Year`, ...) and `time.Duration` (`String`,
+//! `Seconds`, ...).
+//!
+//! Not supported, and rejected with an error rather than printed differently: complex number
+//! constants (a parse error), methods of `time` values beyond those above (an execution
+//! error, as for any unknown field), `%b`/`%x` of floats (printed as Go prints a bad verb).
+//! Execution also stops, where Go would carry on, after 10 million steps, at 64 MiB of output
+//! or of one string, and at 10,000 nested template calls (Go: 100,000).
+//! Known small differences: strings are UTF-8 (a `\xff` escape becomes U+FFFD), a pointer
+//! inside a printed slice prints as `&{...}` instead of Go's address, and `title` follows
+//! Unicode word breaking only approximately.
+
+mod error;
+mod exec;
+mod funcs;
+mod gofmt;
+mod gotime;
+mod lex;
+mod parse;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+use std::rc::Rc;
+
+pub use error::Error;
+
+/// The data an alert template sees: `.Labels`, `.ExternalLabels`, `.ExternalURL`, `.Value`
+/// (Prometheus's `AlertTemplateData`).
+#[derive(Debug, Clone, Default)]
+pub struct TemplateData {
+    /// The alert's labels (`.Labels`, `$labels`).
+    pub labels: model::Labels,
+    /// The configured external labels (`.ExternalLabels`, `$externalLabels`).
+    pub external_labels: model::Labels,
+    /// The external URL (`.ExternalURL`, `$externalURL`, and the `externalURL` and
+    /// `pathPrefix` functions).
+    pub external_url: String,
+    /// The alert's value (`.Value`, `$value`).
+    pub value: f64,
+}
+
+/// One sample of a `query` result.
+#[derive(Debug, Clone)]
+pub struct QuerySample {
+    /// The series labels (including `__name__` when there is one).
+    pub labels: model::Labels,
+    /// The sample value.
+    pub value: f64,
+}
+
+/// Runs a PromQL instant query at the expansion time for the `query` function; the error
+/// text is reported as `error calling query: TEXT`.
+pub type QueryFn<'a> = &'a dyn Fn(&str) -> Result<Vec<QuerySample>, String>;
+
+/// The definitions Prometheus puts in front of every alert template (rules/alerting.go).
+pub const PRELUDE: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
+
+fn has_func(name: &str) -> bool {
+    funcs::lookup(name).is_some()
+}
+
+fn labels_map(l: &model::Labels) -> Rc<value::StrMap> {
+    Rc::new(
+        l.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    )
+}
+
+/// Expands `text` as an alert template named `name` (Prometheus names them
+/// `__alert_<alertname>`), with the prelude that defines `$labels`, `$externalLabels`,
+/// `$externalURL` and `$value`; `timestamp_ms` is the evaluation time (`now`), `query` runs
+/// `query` calls.
+pub fn expand(
+    name: &str,
+    text: &str,
+    data: &TemplateData,
+    timestamp_ms: i64,
+    query: QueryFn<'_>,
+) -> Result<String, Error> {
+    let external_url: Rc<str> = data.external_url.as_str().into();
+    let dot = value::Value::Data(Rc::new(value::Data {
+        labels: labels_map(&data.labels),
+        external_labels: labels_map(&data.external_labels),
+        external_url: external_url.clone(),
+        value: data.value,
+    }));
+    let env = funcs::Env {
+        query,
+        timestamp_ms,
+        external_url,
+    };
+    run(name, &format!("{PRELUDE}{text}"), dot, &env)
+}
+
+/// Parses and executes `text` (no prelude) with `dot` as data.
+fn run(name: &str, text: &str, dot: value::Value, env: &funcs::Env<'_>) -> Result<String, Error> {
+    let templates = parse::parse(name, text, &has_func).map_err(|e| Error::Parse {
+        name: name.to_owned(),
+        line: e.line,
+        message: e.message,
+    })?;
+    exec::execute(&templates, name, text, dot, env).map_err(|e| Error::Execute {
+        name: name.to_owned(),
+        location: e.location,
+        template: e.template,
+        context: e.context,
+        message: e.message,
+    })
+}
+
+/// Parses `text` as an alert template named `name` (with the prelude, so that `$labels` and
+/// friends are defined), reporting Go's parse error; nothing is executed.
+pub fn check(name: &str, text: &str) -> Result<(), Error> {
+    let full = format!("{PRELUDE}{text}");
+    parse::parse(name, &full, &has_func)
+        .map(|_| ())
+        .map_err(|e| Error::Syntax {
+            name: name.to_owned(),
+            line: e.line,
+            message: e.message,
+        })
+}

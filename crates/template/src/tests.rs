@@ -1,0 +1,645 @@
+//! Prometheus's `template/template_test.go` table (text mode), Go's expected outputs, plus
+//! alert-template cases and a property test that expansion never panics.
+
+use std::rc::Rc;
+
+use model::Labels;
+use proptest::prelude::*;
+
+use crate::value::Value;
+use crate::{QuerySample, TemplateData};
+
+fn list(v: Vec<Value>) -> Value {
+    Value::List(Rc::new(v))
+}
+
+fn floats(v: &[f64]) -> Value {
+    list(v.iter().map(|f| Value::Float(*f)).collect())
+}
+
+fn ints(v: &[i64]) -> Value {
+    list(v.iter().map(|i| Value::Int(*i)).collect())
+}
+
+fn strs(v: &[&str]) -> Value {
+    list(v.iter().map(|s| Value::str(s)).collect())
+}
+
+fn sample(pairs: &[&str], value: f64) -> QuerySample {
+    QuerySample {
+        labels: Labels::from_strings(pairs),
+        value,
+    }
+}
+
+/// Runs `text` named "test" with `input` as `.` and `query` answering every query, as Go's
+/// `testTemplateExpansion` does (external URL http://testhost:9090/path/prefix, time 0).
+fn run(text: &str, input: Value, query: Vec<QuerySample>) -> Result<String, String> {
+    let qf = move |_: &str| Ok(query.clone());
+    let env = crate::funcs::Env {
+        query: &qf,
+        timestamp_ms: 0,
+        external_url: "http://testhost:9090/path/prefix".into(),
+    };
+    crate::run("test", text, input, &env).map_err(|e| e.to_string())
+}
+
+#[track_caller]
+fn ok(text: &str, input: Value, out: &str) {
+    assert_eq!(run(text, input, vec![]), Ok(out.to_owned()), "{text}");
+}
+
+#[track_caller]
+fn fails(text: &str, input: Value, err: &str) {
+    assert_eq!(run(text, input, vec![]), Err(err.to_owned()), "{text}");
+}
+
+#[test]
+fn upstream_basic_and_query_cases() {
+    ok("plain text", Value::Nil, "plain text");
+    ok("{{ 1 }}", Value::Nil, "1");
+    fails(
+        "{{\u{a0}}}",
+        Value::Nil,
+        "error parsing template test: template: test:1: unrecognized character in action: U+00A0",
+    );
+    ok("{{ \"<b>\" }}", Value::Nil, "<b>");
+    ok(
+        "{{define \"x\"}}{{.arg0}} {{.arg1}}{{end}}{{template \"x\" (args 1 \"2\")}}",
+        Value::Nil,
+        "1 2",
+    );
+    let q = |text: &str, samples: Vec<QuerySample>| run(text, Value::Nil, samples);
+    assert_eq!(
+        q(
+            "{{ query \"1.5\" | first | value }}",
+            vec![sample(&[], 1.5)]
+        ),
+        Ok("1.5".into())
+    );
+    let metric_a = || vec![sample(&["__name__", "metric", "instance", "a"], 11.0)];
+    assert_eq!(
+        q(
+            "{{ query \"metric{instance='a'}\" | first | value }}",
+            metric_a()
+        ),
+        Ok("11".into())
+    );
+    assert_eq!(
+        q(
+            "{{ query \"metric{instance='a'}\" | first | label \"instance\" }}",
+            metric_a()
+        ),
+        Ok("a".into())
+    );
+    assert_eq!(
+        q(
+            "{{ query \"metric{__value__='a'}\" | first | strvalue }}",
+            vec![sample(&["__name__", "metric", "__value__", "a"], 11.0)]
+        ),
+        Ok("a".into())
+    );
+    assert_eq!(
+        q(
+            "{{ query \"metric{instance='a'}\" | first | label \"foo\" }}",
+            metric_a()
+        ),
+        Ok("".into())
+    );
+    assert_eq!(
+        q(
+            "{{ $x := query \"metric\" | first }}{{ $x.Labels.foo }}",
+            metric_a()
+        ),
+        Ok("".into())
+    );
+    assert_eq!(
+        q(
+            "{{ range query \"metric\" | sortByLabel \"instance\" }}{{.Labels.instance}}:{{.Value}}: {{end}}",
+            vec![
+                sample(&["__name__", "metric", "instance", "b"], 21.0),
+                sample(&["__name__", "metric", "instance", "a"], 11.0),
+            ]
+        ),
+        Ok("a:11: b:21: ".into())
+    );
+    ok("{{ .Foo }}", Value::Nil, "<no value>");
+    fails(
+        "{{",
+        Value::Nil,
+        "error parsing template test: template: test:1: unclosed action",
+    );
+    assert_eq!(
+        q("{{ query \"missing\" | first }}", vec![]),
+        Err("error executing template test: template: test:1:21: executing \"test\" at <first>: error calling first: first() called on vector with no elements".into())
+    );
+    assert_eq!(
+        q("{{ (query \"missing\").banana }}", vec![]),
+        Err("error executing template test: template: test:1:10: executing \"test\" at <\"missing\">: can't evaluate field banana in type template.queryResult".into())
+    );
+    ok(
+        "{{ reReplaceAll \"(a)b\" \"x$1\" \"ab\" }}",
+        Value::Nil,
+        "xa",
+    );
+}
+
+#[test]
+fn upstream_host_cases() {
+    for (input, port, domain) in [
+        ("foo.example.com", "foo.example.com", "foo"),
+        ("foo.example.com:12345", "foo.example.com", "foo:12345"),
+        ("192.0.2.1", "192.0.2.1", "192.0.2.1"),
+        ("192.0.2.1:12345", "192.0.2.1", "192.0.2.1:12345"),
+        ("2001:0DB8::1", "2001:0DB8::1", "2001:0DB8::1"),
+        (
+            "[2001:0DB8::1]:12345",
+            "2001:0DB8::1",
+            "[2001:0DB8::1]:12345",
+        ),
+        (
+            "[2001:0DB8::1]::12345",
+            "[2001:0DB8::1]::12345",
+            "[2001:0DB8::1]::12345",
+        ),
+    ] {
+        ok(
+            &format!("{{{{ \"{input}\" | stripPort }}}}"),
+            Value::Nil,
+            port,
+        );
+        ok(
+            &format!("{{{{ \"{input}\" | stripDomain }}}}"),
+            Value::Nil,
+            domain,
+        );
+    }
+}
+
+#[test]
+fn upstream_humanize_cases() {
+    let h = "{{ range . }}{{ humanize . }}:{{ end }}";
+    ok(h, floats(&[0.0, 1.0, 1234567.0, 0.12]), "0:1:1.235M:120m:");
+    ok(
+        h,
+        strs(&["0.0", "1.0", "1234567.0", ".12"]),
+        "0:1:1.235M:120m:",
+    );
+    fails(
+        "{{ humanize \"one\" }}",
+        Value::Nil,
+        "error executing template test: template: test:1:3: executing \"test\" at <humanize \"one\">: error calling humanize: strconv.ParseFloat: parsing \"one\": invalid syntax",
+    );
+    ok(
+        h,
+        ints(&[0, -1, 1, 1234567, i64::MAX]),
+        "0:-1:1:1.235M:9.223E:",
+    );
+    ok(
+        h,
+        list(vec![
+            Value::Int(0),
+            Value::Int(1),
+            Value::Int(1234567),
+            Value::Float(u64::MAX as f64),
+        ]),
+        "0:1:1.235M:18.45E:",
+    );
+
+    let h = "{{ range . }}{{ humanize1024 . }}:{{ end }}";
+    ok(h, floats(&[0.0, 1.0, 1048576.0, 0.12]), "0:1:1Mi:0.12:");
+    ok(
+        h,
+        strs(&["0.0", "1.0", "1048576.0", ".12"]),
+        "0:1:1Mi:0.12:",
+    );
+    fails(
+        "{{ humanize1024 \"one\" }}",
+        Value::Nil,
+        "error executing template test: template: test:1:3: executing \"test\" at <humanize1024 \"one\">: error calling humanize1024: strconv.ParseFloat: parsing \"one\": invalid syntax",
+    );
+    ok(
+        h,
+        ints(&[0, -1, 1, 1234567, i64::MAX]),
+        "0:-1:1:1.177Mi:8Ei:",
+    );
+    ok(
+        h,
+        list(vec![
+            Value::Int(0),
+            Value::Int(1),
+            Value::Int(1234567),
+            Value::Float(u64::MAX as f64),
+        ]),
+        "0:1:1.177Mi:16Ei:",
+    );
+
+    let h = "{{ range . }}{{ humanizeDuration . }}:{{ end }}";
+    ok(
+        h,
+        floats(&[
+            0.0,
+            1.0,
+            60.0,
+            3600.0,
+            86400.0,
+            86400.0 + 3600.0,
+            -(86400.0 * 2.0 + 3600.0 * 3.0 + 60.0 * 4.0 + 5.0),
+            899.99,
+        ]),
+        "0s:1s:1m 0s:1h 0m 0s:1d 0h 0m 0s:1d 1h 0m 0s:-2d 3h 4m 5s:14m 59s:",
+    );
+    ok(
+        h,
+        strs(&["0", "1", "60", "3600", "86400"]),
+        "0s:1s:1m 0s:1h 0m 0s:1d 0h 0m 0s:",
+    );
+    ok(
+        h,
+        floats(&[0.1, 0.0001, 0.12345, 60.1, 60.5, 1.2345, 12.345]),
+        "100ms:100us:123.5ms:1m 0s:1m 0s:1.234s:12.35s:",
+    );
+    ok(
+        h,
+        strs(&[".1", ".0001", ".12345", "60.1", "60.5", "1.2345", "12.345"]),
+        "100ms:100us:123.5ms:1m 0s:1m 0s:1.234s:12.35s:",
+    );
+    fails(
+        "{{ humanizeDuration \"one\" }}",
+        Value::Nil,
+        "error executing template test: template: test:1:3: executing \"test\" at <humanizeDuration \"one\">: error calling humanizeDuration: strconv.ParseFloat: parsing \"one\": invalid syntax",
+    );
+    ok(h, ints(&[0, -1, 1, 1234567]), "0s:-1s:1s:14d 6h 56m 7s:");
+
+    let all = "{{ range . }}{{ humanize . }}:{{ humanize1024 . }}:{{ humanizeDuration . }}:{{humanizeTimestamp .}}:{{ end }}";
+    let want = "+Inf:+Inf:+Inf:+Inf:-Inf:-Inf:-Inf:-Inf:NaN:NaN:NaN:NaN:";
+    ok(
+        all,
+        floats(&[f64::INFINITY, f64::NEG_INFINITY, f64::NAN]),
+        want,
+    );
+    ok(all, strs(&["+Inf", "-Inf", "NaN"]), want);
+
+    ok(
+        "{{ -0.22222 | humanizePercentage }}:{{ 0.0 | humanizePercentage }}:{{ 0.1234567 | humanizePercentage }}:{{ 1.23456 | humanizePercentage }}",
+        Value::Nil,
+        "-22.22%:0%:12.35%:123.5%",
+    );
+    ok(
+        "{{ range . }}{{ humanizePercentage . }}:{{ end }}",
+        ints(&[0, -1, 1, 1234567, i64::MAX]),
+        "0%:-100%:100%:1.235e+08%:9.223e+20%:",
+    );
+    ok(
+        "{{ range . }}{{ humanizePercentage . }}:{{ end }}",
+        list(vec![
+            Value::Int(0),
+            Value::Int(1),
+            Value::Int(1234567),
+            Value::Float(u64::MAX as f64),
+        ]),
+        "0%:100%:1.235e+08%:1.845e+21%:",
+    );
+    ok(
+        r#"{{ "-0.22222" | humanizePercentage }}:{{ "0.0" | humanizePercentage }}:{{ "0.1234567" | humanizePercentage }}:{{ "1.23456" | humanizePercentage }}"#,
+        Value::Nil,
+        "-22.22%:0%:12.35%:123.5%",
+    );
+    fails(
+        r#"{{ "one" | humanizePercentage }}"#,
+        Value::Nil,
+        "error executing template test: template: test:1:11: executing \"test\" at <humanizePercentage>: error calling humanizePercentage: strconv.ParseFloat: parsing \"one\": invalid syntax",
+    );
+}
+
+#[test]
+fn upstream_time_cases() {
+    let h = "{{ range . }}{{ humanizeTimestamp . }}:{{ end }}";
+    ok(
+        h,
+        ints(&[0, -1, 1, 1234567, 9223372036]),
+        "1970-01-01 00:00:00 +0000 UTC:1969-12-31 23:59:59 +0000 UTC:1970-01-01 00:00:01 +0000 UTC:1970-01-15 06:56:07 +0000 UTC:2262-04-11 23:47:16 +0000 UTC:",
+    );
+    fails(
+        h,
+        ints(&[i64::MIN, i64::MAX]),
+        "error executing template test: template: test:1:16: executing \"test\" at <humanizeTimestamp .>: error calling humanizeTimestamp: -9.223372036854776e+18 cannot be represented as a nanoseconds timestamp since it overflows int64",
+    );
+    fails(
+        h,
+        list(vec![Value::Float(u64::MAX as f64)]),
+        "error executing template test: template: test:1:16: executing \"test\" at <humanizeTimestamp .>: error calling humanizeTimestamp: 1.8446744073709552e+19 cannot be represented as a nanoseconds timestamp since it overflows int64",
+    );
+    ok(
+        "{{ 1435065584.128 | humanizeTimestamp }}",
+        Value::Nil,
+        "2015-06-23 13:19:44.128 +0000 UTC",
+    );
+    ok(
+        r#"{{ "1435065584.128" | humanizeTimestamp }}"#,
+        Value::Nil,
+        "2015-06-23 13:19:44.128 +0000 UTC",
+    );
+    ok(
+        r#"{{ (1435065584.128 | toTime).Format "2006" }}"#,
+        Value::Nil,
+        "2015",
+    );
+    ok(
+        r#"{{ ("1435065584.128" | toTime).Format "2006" }}"#,
+        Value::Nil,
+        "2015",
+    );
+    ok(
+        "{{ 1657155181 | toTime }}",
+        Value::Nil,
+        "2022-07-07 00:53:01 +0000 UTC",
+    );
+    ok(
+        "{{ now | toTime }}",
+        Value::Nil,
+        "1970-01-01 00:00:00 +0000 UTC",
+    );
+    ok(
+        "{{ range . }}{{ toDuration . }}:{{ end }}",
+        floats(&[
+            0.0,
+            1.0,
+            60.0,
+            86400.0,
+            -(86400.0 * 2.0 + 3600.0 * 3.0 + 60.0 * 4.0 + 5.0),
+            899.99,
+            0.1,
+            0.0001,
+            0.12345,
+            60.5,
+        ]),
+        "0s:1s:1m0s:24h0m0s:-51h4m5s:14m59.99s:100ms:100µs:123.45ms:1m0.5s:",
+    );
+    ok(
+        "{{ (toDuration 90).Seconds }} {{ (toDuration \"1.5\").String }}",
+        Value::Nil,
+        "90 1.5s",
+    );
+    fails(
+        "{{ toTime \"NaN\" }}",
+        Value::Nil,
+        "error executing template test: template: test:1:3: executing \"test\" at <toTime \"NaN\">: error calling toTime: value is NaN or Inf",
+    );
+}
+
+#[test]
+fn upstream_string_and_link_cases() {
+    ok("{{ \"aa bb CC\" | title }}", Value::Nil, "Aa Bb CC");
+    ok("{{ \"aa bb CC\" | toUpper }}", Value::Nil, "AA BB CC");
+    ok("{{ \"aA bB CC\" | toLower }}", Value::Nil, "aa bb cc");
+    ok(
+        "{{ match \"a+\" \"aa\" }} {{ match \"a+\" \"b\" }}",
+        Value::Nil,
+        "true false",
+    );
+    ok(
+        "{{ graphLink \"up\" }}",
+        Value::Nil,
+        "/graph?g0.expr=up&g0.tab=0",
+    );
+    ok(
+        "{{ tableLink \"up\" }}",
+        Value::Nil,
+        "/graph?g0.expr=up&g0.tab=1",
+    );
+    ok("{{ pathPrefix }}", Value::Nil, "/path/prefix");
+    ok(
+        "{{ externalURL }}",
+        Value::Nil,
+        "http://testhost:9090/path/prefix",
+    );
+    ok(
+        "{{ printf \"%0.2f\" (parseDuration \"1h2m10ms\") }}",
+        Value::Nil,
+        "3720.01",
+    );
+    ok(
+        "{{ graphLink \"rate(x[5m]) > 1\" }}",
+        Value::Nil,
+        "/graph?g0.expr=rate%28x%5B5m%5D%29+%3E+1&g0.tab=0",
+    );
+}
+
+#[test]
+fn go_text_template_semantics() {
+    // Trim markers, comments, variables, else-if chains.
+    ok("a  {{- 1 -}}  b {{/* c */}}d", Value::Nil, "a1b d");
+    ok("{{ $x := 1 }}{{ $x = 2 }}{{ $x }}", Value::Nil, "2");
+    ok(
+        "{{ if eq . 1 }}one{{ else if eq . 2 }}two{{ else }}many{{ end }}",
+        Value::Int(2),
+        "two",
+    );
+    ok(
+        "{{ with $x := \"a\" }}{{ . }}{{ $x }}{{ end }}{{ with \"\" }}x{{ else }}y{{ end }}",
+        Value::Nil,
+        "aay",
+    );
+    // Range over slices, maps (sorted), integers, with break and continue.
+    ok(
+        "{{ range $i, $e := . }}{{ $i }}={{ $e }};{{ end }}",
+        strs(&["a", "b"]),
+        "0=a;1=b;",
+    );
+    ok(
+        "{{ range . }}{{ if eq . 2 }}{{ continue }}{{ end }}{{ if eq . 4 }}{{ break }}{{ end }}{{ . }}{{ end }}",
+        ints(&[1, 2, 3, 4, 5]),
+        "13",
+    );
+    ok(
+        "{{ range 3 }}{{ . }}{{ end }}{{ range $i := 0 }}x{{ else }}empty{{ end }}",
+        Value::Nil,
+        "012empty",
+    );
+    ok(
+        "{{ range $k, $v := args \"b\" \"a\" }}{{ $k }}:{{ $v }} {{ end }}",
+        Value::Nil,
+        "arg0:b arg1:a ",
+    );
+    // define/template/block, and variables not leaking into templates.
+    ok(
+        "{{ define \"t\" }}[{{ . }}]{{ end }}{{ template \"t\" 5 }}{{ block \"b\" \"x\" }}<{{ . }}>{{ end }}",
+        Value::Nil,
+        "[5]<x>",
+    );
+    // Builtins.
+    ok(
+        "{{ and 1 0 2 }} {{ or 0 \"\" 3 }} {{ not 0 }} {{ len \"abc\" }} {{ index \"abc\" 1 }}",
+        Value::Nil,
+        "0 3 true 3 98",
+    );
+    ok(
+        "{{ print 1 2 \"a\" 3 }}|{{ println \"x\" 1 }}|{{ printf \"%5.1f|%-4d|%q\" 3.14159 7 \"s\" }}",
+        Value::Nil,
+        "1 2a3|x 1\n|  3.1|7   |\"s\"",
+    );
+    ok(
+        "{{ html \"<a href='x'>&</a>\" }} {{ js \"it's <b>\" }} {{ urlquery \"a b&c\" }}",
+        Value::Nil,
+        "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt; it\\'s \\u003Cb\\u003E a+b%26c",
+    );
+    ok(
+        "{{ lt 1 2 }} {{ le 2 2 }} {{ gt 1.5 2.5 }} {{ ge \"b\" \"a\" }} {{ ne 1 2 }} {{ eq 1 3 2 1 }}",
+        Value::Nil,
+        "true true false true true true",
+    );
+    ok(
+        "{{ slice \"abcdef\" 1 3 }} {{ 'a' }} {{ 0x1F }} {{ 1e3 }} {{ 1.50 }} {{ -2 }}",
+        Value::Nil,
+        "bc 97 31 1000 1.5 -2",
+    );
+    // Errors, worded and positioned as Go's.
+    fails(
+        "{{ gt 1.5 1 }}",
+        Value::Nil,
+        "error executing template test: template: test:1:3: executing \"test\" at <gt 1.5 1>: error calling gt: incompatible types for comparison",
+    );
+    fails(
+        "{{ toUpper 1 }}",
+        Value::Nil,
+        "error executing template test: template: test:1:11: executing \"test\" at <1>: expected string; found 1",
+    );
+    fails(
+        "x\n  {{ template \"nope\" }}",
+        Value::Nil,
+        "error executing template test: template: test:2:14: executing \"test\" at <{{template \"nope\"}}>: template \"nope\" not defined",
+    );
+    fails(
+        "{{ index . 5 }}",
+        ints(&[1]),
+        "error executing template test: template: test:1:3: executing \"test\" at <index . 5>: error calling index: index out of range: 5",
+    );
+    fails(
+        "{{ len 3 }}",
+        Value::Nil,
+        "error executing template test: template: test:1:3: executing \"test\" at <len 3>: error calling len: len of type int",
+    );
+    fails(
+        "{{ printf }}",
+        Value::Nil,
+        "error executing template test: template: test:1:3: executing \"test\" at <printf>: wrong number of args for printf: want at least 1 got 0",
+    );
+    fails(
+        "{{ range 1.5 }}{{ end }}",
+        Value::Nil,
+        "error executing template test: template: test:1:9: executing \"test\" at <1.5>: range can't iterate over 1.5",
+    );
+    fails(
+        "{{ 18446744073709551615 }}",
+        Value::Nil,
+        "error executing template test: template: test:1:3: executing \"test\" at <18446744073709551615>: 18446744073709551615 overflows int",
+    );
+    fails(
+        "{{ if }}{{ end }}",
+        Value::Nil,
+        "error parsing template test: template: test:1: missing value for if",
+    );
+    fails(
+        "{{ nope }}",
+        Value::Nil,
+        "error parsing template test: template: test:1: function \"nope\" not defined",
+    );
+    fails(
+        "a\n{{ if 1 }}\nb",
+        Value::Nil,
+        "error parsing template test: template: test:3: unexpected EOF",
+    );
+    fails(
+        "{{ \"a\" | \"b\" }}",
+        Value::Nil,
+        "error parsing template test: template: test:1: non executable command in pipeline stage 2",
+    );
+    fails(
+        "{{define \"a\"}}{{template \"a\"}}{{end}}{{template \"a\"}}",
+        Value::Nil,
+        "error executing template test: template: test:1:25: executing \"a\" at <{{template \"a\"}}>: exceeded maximum template depth (10000)",
+    );
+}
+
+fn data() -> TemplateData {
+    TemplateData {
+        labels: Labels::from_pairs([
+            ("alertname", "HighLatency"),
+            ("instance", "web-1:9100"),
+            ("job", "api"),
+        ]),
+        external_labels: Labels::from_pairs([("cluster", "eu-1")]),
+        external_url: "https://prom.example.com/prometheus".into(),
+        value: 1234567.0,
+    }
+}
+
+#[test]
+fn alert_templates_use_the_prelude() {
+    let none = |_: &str| Ok(vec![]);
+    let exp = |t: &str| crate::expand("__alert_HighLatency", t, &data(), 1_700_000_000_000, &none);
+    assert_eq!(
+        exp(
+            "{{ $labels.job }}/{{ .Labels.instance }} {{ $value }} {{ $externalLabels.cluster }} {{ $externalURL }}"
+        ),
+        Ok("api/web-1:9100 1.234567e+06 eu-1 https://prom.example.com/prometheus".into())
+    );
+    assert_eq!(
+        exp(
+            "{{ $labels.missing }}|{{ index $labels \"job\" }}|{{ humanize $value }}|{{ pathPrefix }}"
+        ),
+        Ok("|api|1.235M|/prometheus".into())
+    );
+    assert_eq!(
+        exp("{{ range $k, $v := $labels }}{{ $k }}={{ $v }},{{ end }}"),
+        Ok("alertname=HighLatency,instance=web-1:9100,job=api,".into())
+    );
+    assert_eq!(
+        exp("{{ if gt $value 1000.0 }}big{{ end }} {{ now }}"),
+        Ok("big 1.7e+09".into())
+    );
+    // Positions count the 112 bytes of the prelude, as Prometheus's messages do.
+    assert_eq!(
+        exp("{{ .Foo }}").unwrap_err().to_string(),
+        "error executing template __alert_HighLatency: template: __alert_HighLatency:1:115: executing \"__alert_HighLatency\" at <.Foo>: can't evaluate field Foo in type struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }"
+    );
+    assert_eq!(
+        exp("{{ query \"up\" | first | value }}")
+            .unwrap_err()
+            .to_string(),
+        "error executing template __alert_HighLatency: template: __alert_HighLatency:1:128: executing \"__alert_HighLatency\" at <first>: error calling first: first() called on vector with no elements"
+    );
+    let failing = |q: &str| Err(format!("query {q} failed"));
+    assert_eq!(
+        crate::expand("a", "{{ query \"up\" }}", &data(), 0, &failing)
+            .unwrap_err()
+            .to_string(),
+        "error executing template a: template: a:1:115: executing \"a\" at <query \"up\">: error calling query: query up failed"
+    );
+    assert_eq!(
+        crate::check("__alert_x", "{{ $labels.job }} {{ $nope }}")
+            .unwrap_err()
+            .to_string(),
+        "template: __alert_x:1: undefined variable \"$nope\""
+    );
+    assert_eq!(
+        crate::check("__alert_x", "{{ $labels.job | toUpper }}"),
+        Ok(())
+    );
+}
+
+proptest! {
+    #[test]
+    fn expand_never_panics(text in "(\\{\\{|\\}\\}|[ -~]|\\$labels|\\.Labels|range|if|end|else|define|template|humanize|printf|query|first|index|\\||\\(|\\)|\"|-| ){0,60}") {
+        let q = |_: &str| Ok(vec![sample(&["__name__", "up", "job", "a"], 1.0)]);
+        let _ = crate::expand("p", &text, &data(), 0, &q);
+        let _ = crate::check("p", &text);
+    }
+
+    #[test]
+    fn expand_never_panics_on_any_unicode(text in "\\PC{0,40}") {
+        let q = |_: &str| Ok(vec![]);
+        let _ = crate::expand("p", &text, &data(), 0, &q);
+    }
+}

@@ -1,0 +1,108 @@
+//! Runtime values of a template execution, with Go's type names and truth rules.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// A `map[string]string`, iterated in sorted key order as Go's templates and `fmt` do.
+pub(crate) type StrMap = BTreeMap<String, String>;
+
+/// A value as the Go template engine would see it (a `reflect.Value`).
+#[derive(Clone, Debug)]
+pub(crate) enum Value {
+    /// No value (an invalid `reflect.Value` or an untyped nil).
+    Nil,
+    Bool(bool),
+    /// Go's `int` (constants, `len`, indices, `Unix()`).
+    Int(i64),
+    Float(f64),
+    Str(Rc<str>),
+    /// `html/template.HTML`, what `safeHtml` returns.
+    Html(Rc<str>),
+    /// `map[string]string`: label sets.
+    StrMap(Rc<StrMap>),
+    /// `map[string]interface{}`: what `args` returns.
+    AnyMap(Rc<BTreeMap<String, Value>>),
+    /// Prometheus's `queryResult` (`[]*sample`).
+    Query(Rc<Vec<Rc<Sample>>>),
+    /// A `*sample`; `None` is a nil pointer.
+    Sample(Option<Rc<Sample>>),
+    /// A `*time.Time` in UTC, as nanoseconds since the epoch.
+    Time(i64),
+    /// A `*time.Duration` in nanoseconds.
+    Duration(i64),
+    /// The alert template data struct.
+    Data(Rc<Data>),
+    /// A `[]interface {}` (only tests build one: alert data holds no slices).
+    #[cfg_attr(not(test), expect(dead_code))]
+    List(Rc<Vec<Value>>),
+}
+
+/// One element of a query result (Prometheus's `sample`).
+#[derive(Debug)]
+pub(crate) struct Sample {
+    pub(crate) labels: Rc<StrMap>,
+    pub(crate) value: f64,
+}
+
+/// Prometheus's `AlertTemplateData` struct.
+#[derive(Debug)]
+pub(crate) struct Data {
+    pub(crate) labels: Rc<StrMap>,
+    pub(crate) external_labels: Rc<StrMap>,
+    pub(crate) external_url: Rc<str>,
+    pub(crate) value: f64,
+}
+
+/// The Go type of the alert data struct, as Go prints it in messages.
+pub(crate) const DATA_TYPE: &str = "struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }";
+
+impl Value {
+    pub(crate) fn str(s: &str) -> Value {
+        Value::Str(s.into())
+    }
+
+    /// The Go type name (`reflect.Type.String()`).
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Value::Nil => "<nil>",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float64",
+            Value::Str(_) => "string",
+            Value::Html(_) => "template.HTML",
+            Value::StrMap(_) => "map[string]string",
+            Value::AnyMap(_) => "map[string]interface {}",
+            Value::Query(_) => "template.queryResult",
+            Value::Sample(_) => "*template.sample",
+            Value::Time(_) => "*time.Time",
+            Value::Duration(_) => "*time.Duration",
+            Value::Data(_) => DATA_TYPE,
+            Value::List(_) => "[]interface {}",
+        }
+    }
+
+    /// Go's `isTrue`: empty collections and strings, zero numbers, false and nil are false.
+    pub(crate) fn truth(&self) -> bool {
+        match self {
+            Value::Nil => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Str(s) | Value::Html(s) => !s.is_empty(),
+            Value::StrMap(m) => !m.is_empty(),
+            Value::AnyMap(m) => !m.is_empty(),
+            Value::Query(q) => !q.is_empty(),
+            Value::List(l) => !l.is_empty(),
+            Value::Sample(s) => s.is_some(),
+            Value::Time(_) | Value::Duration(_) | Value::Data(_) => true,
+        }
+    }
+
+    /// The string inside a string-kinded value (`string`, `template.HTML`).
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) | Value::Html(s) => Some(s),
+            _ => None,
+        }
+    }
+}
