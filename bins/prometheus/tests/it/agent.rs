@@ -160,13 +160,34 @@ fn agent_remote_writes_every_scraped_sample() {
     )
     .unwrap();
     let data = dir.path().join("data-agent");
-    let mut agent = start_agent(&config, &data, free_port(), &[]);
+    // Truncating every second, the WAL is checkpointed and its segments deleted under the
+    // remote-write watcher while it sends.
+    let mut agent = start_agent(
+        &config,
+        &data,
+        free_port(),
+        &["--storage.agent.wal-truncate-frequency=1s"],
+    );
     agent.wait_ready();
 
     // Let a few scrapes happen, then wait until every one served so far has arrived.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while served.load(Ordering::SeqCst) < 8 {
-        assert!(Instant::now() < deadline, "the agent does not scrape");
+    let has_checkpoint = || {
+        std::fs::read_dir(data.join("wal"))
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("checkpoint."))
+    };
+    while served.load(Ordering::SeqCst) < 8 || !has_checkpoint() {
+        assert!(
+            Instant::now() < deadline,
+            "no scrapes or no checkpoint: {:?}",
+            std::fs::read_dir(data.join("wal"))
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect::<Vec<_>>()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let upto = served.load(Ordering::SeqCst);
@@ -191,7 +212,7 @@ fn agent_remote_writes_every_scraped_sample() {
     );
 
     // The WAL is Prometheus's layout under --storage.agent.path; queries are not served.
-    assert!(data.join("wal").join("00000000").is_file());
+    assert!(!data.join("wal").join("00000000").exists(), "truncated");
     assert!(data.join("lock").is_file());
     let (status, body) = agent.get("/api/v1/query?query=up");
     assert_eq!(
@@ -207,13 +228,17 @@ fn agent_remote_writes_every_scraped_sample() {
         "{metrics}"
     );
     assert!(
+        !metrics.contains("prometheus_agent_checkpoint_creations_total 0\n")
+            && metrics.contains("prometheus_agent_checkpoint_creations_failed_total 0\n"),
+        "{metrics}"
+    );
+    assert!(
         metrics.contains("prometheus_remote_storage_samples_total{remote_name=\""),
         "{metrics}"
     );
 
     agent.signal("TERM");
     assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
-    assert!(!data.join("wal").join("checkpoint.00000000").exists());
 }
 
 #[test]
