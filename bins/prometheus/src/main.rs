@@ -15,12 +15,13 @@
 //! WAL watcher per entry, http only), the remote write receiver
 //! (`--web.enable-remote-write-receiver`), remote read (`/api/v1/read`, and `remote_read`
 //! endpoints merged into queries), and agent mode (`--agent`, [`agent::run`]: scraping into
-//! a WAL-only storage that remote write drains). Rules, alerting and the web UI are not
-//! built yet: `rule_files` and `alerting` are loaded and validated but not evaluated or
-//! used, and the API endpoints of those features answer `501` with an `unavailable` error.
-//! Flags of features that do not exist yet (`--web.config.file`, `--rules.*`,
-//! `--alertmanager.*`, most `--enable-feature` values) stop the start-up with an error
-//! naming the flag.
+//! a WAL-only storage that remote write drains), TLS, basic auth and security headers from
+//! `--web.config.file` (Prometheus's web config format), and a small built-in web UI
+//! (`/query` and the status pages). Rules and alerting are not built yet: `rule_files` and
+//! `alerting` are loaded and validated but not evaluated or used, and the API endpoints of
+//! those features answer `501` with an `unavailable` error. Flags of features that do not
+//! exist yet (`--rules.*`, `--alertmanager.*`, most `--enable-feature` values) stop the
+//! start-up with an error naming the flag.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod agent;
