@@ -9,6 +9,8 @@
 //!   both servers side by side; writes `target/bench/report.md`.
 //! - `walbench`: WAL bytes per sample and WAL replay time of our `tsdb` and Prometheus 2.42
 //!   on one workload (see `walbench.rs`).
+//! - `scrapebench`: CPU and RSS of scraping 500 synthetic targets x 1000 series every 15s,
+//!   ours and Prometheus 2.42 (see `scrapebench.rs`).
 //! - `apicheck`: our HTTP API against prometheus-api-client and schemathesis on upstream's
 //!   OpenAPI file (needs PyPI; see `apicheck.rs`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -16,6 +18,7 @@
 mod apicheck;
 mod bench;
 mod difftest;
+mod scrapebench;
 mod servers;
 mod tidy;
 mod walbench;
@@ -37,6 +40,10 @@ tasks:
                                 remote-write ingest; writes target/bench/report.md
   walbench                      ours vs Prometheus 2.42: WAL bytes/sample (none, snappy, zstd)
                                 and WAL replay time on one workload, under target/walbench
+  scrapebench [--targets N] [--series N] [--interval S] [--intervals N] [--no-upstream] [--no-build]
+                                CPU s per scrape interval and RSS of ours and Prometheus 2.42
+                                scraping synthetic loopback targets (default 500 x 1000, 15s, 4
+                                intervals); writes target/scrapebench/report.md
   apicheck                      our server (scraping itself) against prometheus-api-client and
                                 schemathesis (upstream OpenAPI file); needs PyPI; target/apicheck";
 
@@ -85,6 +92,7 @@ fn run() -> Result<()> {
         "difftest" => difftest::run(),
         "bench" => bench::run(&args[1..]),
         "walbench" => walbench::run(),
+        "scrapebench" => scrapebench::run(&args[1..]),
         "apicheck" => apicheck::run(),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
