@@ -415,10 +415,10 @@ fn expand_template(
     text: &str,
     data: &tmpl::Data<'_>,
     ts: Timestamp,
-    _query: &QueryFn,
+    query: &QueryFn,
 ) -> String {
     let name = format!("__alert_{alert}");
-    match tmpl::expand(&name, text, data, ts) {
+    match tmpl::expand(&name, text, data, ts, query) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(alert, err = %e, "Expanding alert template failed");

@@ -605,3 +605,45 @@ mod proptests {
         }
     }
 }
+
+#[cfg(test)]
+mod template_tests {
+    use super::*;
+
+    /// Go's TestTemplateParsing: alert templates are parsed when rule files load.
+    #[test]
+    fn alert_templates_are_parsed() {
+        let rule = |labels: &str, annotations: &str| {
+            format!(
+                "groups:\n- name: example\n  rules:\n  - alert: InstanceDown\n    expr: up == 0\n    for: 5m\n    labels:\n{labels}    annotations:\n{annotations}"
+            )
+        };
+        let ok_labels = "      severity: \"page\"\n";
+        let ok_ann = "      summary: \"Instance {{ $labels.instance }} down\"\n";
+        let cases = [
+            (rule(ok_labels, ok_ann), true),
+            (
+                rule(
+                    ok_labels,
+                    "      summary: \"Instance {{ $label.instance }} down\"\n",
+                ),
+                false,
+            ),
+            (
+                rule("      severity: \"{{$this_is_wrong}}\"\n", ok_ann),
+                false,
+            ),
+            (
+                rule(
+                    ok_labels,
+                    &format!("{ok_ann}      description: \"{{{{$labels.quantile * 100}}}}\"\n"),
+                ),
+                false,
+            ),
+        ];
+        for (yaml, ok) in cases {
+            let res = parse(&yaml, &ParseOptions::default());
+            assert_eq!(res.is_ok(), ok, "{yaml}\n{res:?}");
+        }
+    }
+}

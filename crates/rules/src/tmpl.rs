@@ -1,9 +1,9 @@
-//! Label and annotation templates of alerting rules: the one place that calls the template
-//! engine. Until the `template` crate lands this is a small stand-in that understands the
-//! common forms (`{{ $labels.name }}`, `{{ $value }}`, `{{ $externalLabels.name }}`,
-//! `{{ $externalURL }}` and their `.Labels`/`.Value` spellings) and rejects anything else.
+//! Label and annotation templates of alerting rules: the one place that calls the
+//! `template` crate (Go's text/template with Prometheus's prelude and functions).
 
-use model::Labels;
+use model::{Labels, Timestamp};
+
+use crate::QueryFn;
 
 /// What a template sees (Go's `template.AlertTemplateData`).
 pub(crate) struct Data<'a> {
@@ -13,95 +13,51 @@ pub(crate) struct Data<'a> {
     pub(crate) value: f64,
 }
 
-/// The variables Prometheus's prelude defines.
-const PRELUDE_VARS: &[&str] = &["$labels", "$externalLabels", "$externalURL", "$value", "$"];
-
 /// Parses `text` as template `name` without running it (promtool check rules).
 pub(crate) fn check(name: &str, text: &str) -> Result<(), String> {
-    for action in actions(name, text)? {
-        for word in action.split(|c: char| c.is_whitespace() || c == '(' || c == ')') {
-            if let Some(var) = word.strip_prefix('$') {
-                let root = format!("${}", var.split('.').next().unwrap_or(""));
-                if !PRELUDE_VARS.contains(&root.as_str()) && !text.contains(&format!("{root} :=")) {
-                    let line = 1 + text[..text.find(&root).unwrap_or(0)].matches('\n').count();
-                    return Err(format!(
-                        "template: {name}:{line}: undefined variable \"{root}\""
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
+    template::check(name, text).map_err(|e| e.to_string())
 }
 
-/// Expands template `name` for one alert at `_timestamp_ms`.
+/// Expands template `name` for one alert evaluated at `ts`; the template's `query`
+/// function runs through `query` at the same time.
 pub(crate) fn expand(
     name: &str,
     text: &str,
     data: &Data<'_>,
-    _timestamp_ms: i64,
+    ts: Timestamp,
+    query: &QueryFn,
 ) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("template: {name}:1: unclosed action"))?;
-        let action = after[..end].trim_matches('-').trim();
-        out.push_str(&eval_action(name, action, data)?);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn eval_action(name: &str, action: &str, data: &Data<'_>) -> Result<String, String> {
-    let label = |labels: &Labels, key: &str| labels.get(key).unwrap_or("").to_string();
-    if matches!(action, "$value" | ".Value") {
-        return Ok(model::strconv::format_float_g(data.value));
-    }
-    if matches!(action, "$externalURL" | ".ExternalURL") {
-        return Ok(data.external_url.to_string());
-    }
-    for prefix in ["$labels.", ".Labels."] {
-        if let Some(key) = action.strip_prefix(prefix) {
-            return Ok(label(data.labels, key));
-        }
-    }
-    for prefix in ["$externalLabels.", ".ExternalLabels."] {
-        if let Some(key) = action.strip_prefix(prefix) {
-            return Ok(label(data.external_labels, key));
-        }
-    }
-    Err(format!(
-        "template: {name}: {{{{{action}}}}} is not supported by the built-in expander"
-    ))
-}
-
-/// The texts between `{{` and `}}`, or the unclosed-action error.
-fn actions<'a>(name: &str, text: &'a str) -> Result<Vec<&'a str>, String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            let line = 1 + text[..text.len() - after.len()].matches('\n').count();
-            return Err(format!("template: {name}:{line}: unclosed action"));
-        };
-        out.push(&after[..end]);
-        rest = &after[end + 2..];
-    }
-    Ok(out)
+    let td = template::TemplateData {
+        labels: data.labels.clone(),
+        external_labels: data.external_labels.clone(),
+        external_url: data.external_url.to_string(),
+        value: data.value,
+    };
+    let run_query = |q: &str| {
+        query(q, ts)
+            .map(|v| {
+                v.into_iter()
+                    .map(|s| template::QuerySample {
+                        labels: s.metric,
+                        value: s.f,
+                    })
+                    .collect()
+            })
+            .map_err(|e| e.to_string())
+    };
+    template::expand(name, text, &td, ts, &run_query).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use promql::value::Sample;
+
     use super::*;
 
     #[test]
-    fn common_forms_expand() {
+    fn prelude_variables_functions_and_queries_expand() {
         let labels = Labels::from_pairs([("instance", "a:1")]);
         let ext = Labels::from_pairs([("dc", "eu")]);
         let data = Data {
@@ -110,9 +66,24 @@ mod tests {
             external_url: "http://x",
             value: 0.5,
         };
+        let q: QueryFn = Arc::new(|expr: &str, t| {
+            Ok(vec![Sample {
+                metric: Labels::from_pairs([("q", expr)]),
+                t,
+                f: 42.0,
+                drop_name: false,
+            }])
+        });
         assert_eq!(
-            expand("t", "{{ $labels.instance }} is {{ $value }} in {{$externalLabels.dc}} {{ $externalURL }}", &data, 0).as_deref(),
-            Ok("a:1 is 0.5 in eu http://x")
+            expand(
+                "t",
+                "{{ $labels.instance }} is {{ $value | humanizePercentage }} in {{$externalLabels.dc}} {{ $externalURL }}; {{ with query \"up\" }}{{ . | first | value }}{{ end }}",
+                &data,
+                0,
+                &q
+            )
+            .as_deref(),
+            Ok("a:1 is 50% in eu http://x; 42")
         );
     }
 
