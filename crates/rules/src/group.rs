@@ -350,11 +350,13 @@ impl Group {
         }
 
         let mut app = opts.appendable.appender();
+        // Taken out while the rule's results are appended, put back (or replaced by this
+        // evaluation's series) once the appender is done.
         let previous = self
             .state()
             .series_in_previous_eval
-            .get(i)
-            .cloned()
+            .get_mut(i)
+            .map(std::mem::take)
             .unwrap_or_default();
         let mut returned = HashSet::with_capacity(previous.len());
         let (mut out_of_order, mut too_old, mut duplicates) = (0, 0, 0);
@@ -412,6 +414,9 @@ impl Group {
                 tracing::warn!(err = %e, "Rule sample appending failed");
                 fail(e.to_string());
                 shared.metrics.group(key, |m| m.evaluation_failures += 1);
+                if let Some(slot) = self.state().series_in_previous_eval.get_mut(i) {
+                    *slot = previous;
+                }
             }
         }
     }
