@@ -183,7 +183,7 @@ impl<'t> State<'t, '_> {
                     self.at(At::Node(node));
                     match v {
                         Value::Nil => self.out.push_str("<no value>"),
-                        v => self.out.push_str(&gofmt::sprint_v(&v)),
+                        v => self.out.push_str(&gofmt::sprint_printable(&v)),
                     }
                 }
             }
@@ -705,10 +705,11 @@ impl<'t> State<'t, '_> {
     fn validate_type(&self, v: Value, typ: Option<Param>) -> R<Value> {
         let Some(typ) = typ else { return Ok(v) };
         match (&v, typ) {
-            (Value::Nil, Param::Any) => Ok(Value::Nil),
+            // Go's canBeNil: interfaces and reflect.Value take an untyped nil.
+            (Value::Nil, Param::Any | Param::Refl) => Ok(Value::Nil),
             (Value::Nil, Param::Query) => Ok(Value::Query(Rc::new(Vec::new()))),
             (Value::Nil, Param::Sample) => Ok(Value::Sample(None)),
-            (Value::Nil, Param::Str | Param::Refl) => {
+            (Value::Nil, Param::Str) => {
                 Err(self.errorf(format!("invalid value; expected {}", typ.type_name())))
             }
             (_, Param::Any | Param::Refl)
@@ -729,7 +730,7 @@ impl<'t> State<'t, '_> {
             Arg::Dot { .. } => dot.clone(),
             Arg::Nil { .. } => {
                 return match typ {
-                    Some(Param::Any) | None => Ok(Value::Nil),
+                    Some(Param::Any | Param::Refl) | None => Ok(Value::Nil),
                     Some(Param::Query) => Ok(Value::Query(Rc::new(Vec::new()))),
                     Some(Param::Sample) => Ok(Value::Sample(None)),
                     Some(t) => Err(self.errorf(format!("cannot assign nil to {}", t.type_name()))),

@@ -205,7 +205,7 @@ pub(crate) fn call(env: &Env<'_>, name: &str, args: Vec<Value>) -> Result<Value,
         }
         "title" => Value::str(&title(&s(0))),
         "toUpper" => Value::str(&map_chars(&s(0), char::to_uppercase)),
-        "toLower" => Value::str(&map_chars(&s(0), char::to_lowercase)),
+        "toLower" => Value::str(&s(0).chars().map(simple_lower).collect::<String>()),
         "graphLink" => Value::str(&format!("/graph?g0.expr={}&g0.tab=0", query_escape(&s(0)))),
         "tableLink" => Value::str(&format!("/graph?g0.expr={}&g0.tab=1", query_escape(&s(0)))),
         "sortByLabel" => {
@@ -281,6 +281,7 @@ fn eval_args(args: &[Value]) -> String {
         .iter()
         .map(|a| match a {
             Value::Nil => Value::str("<no value>"),
+            Value::Sample(Some(_)) => Value::str(&gofmt::sprint_printable(a)),
             a => a.clone(),
         })
         .collect();
@@ -354,6 +355,12 @@ fn url_path(u: &str) -> &str {
         None => "",
     };
     path.split(['?', '#']).next().unwrap_or("")
+}
+
+/// Go's `unicode.ToLower`: the simple mapping (`İ` lowers to `i`, where the full mapping
+/// adds a combining dot).
+fn simple_lower(c: char) -> char {
+    c.to_lowercase().next().unwrap_or(c)
 }
 
 fn map_chars<I: Iterator<Item = char>>(s: &str, f: impl Fn(char) -> I) -> String {
@@ -629,7 +636,7 @@ fn length(v: &Value) -> Result<Value, String> {
         Value::Query(q) => q.len(),
         Value::List(l) => l.len(),
         Value::Sample(None) => return Err("len of nil pointer".into()),
-        Value::Nil => return Err("len of untyped nil".into()),
+        Value::Nil => return Err("reflect: call of reflect.Value.Type on zero Value".into()),
         Value::Sample(Some(_)) => return Err("len of type template.sample".into()),
         Value::Time(_) => return Err("len of type time.Time".into()),
         Value::Duration(_) => return Err("len of type time.Duration".into()),
@@ -806,7 +813,7 @@ fn eq(a: &Value, others: &[Value]) -> Result<bool, String> {
                 _ if a.type_name() != b.type_name() => {
                     return Err(format!(
                         "non-comparable types {}: {}, {}: {}",
-                        gofmt::sprint_v(a),
+                        gofmt::sprintf("%s", std::slice::from_ref(a)),
                         a.type_name(),
                         b.type_name(),
                         gofmt::sprint_v(b)
@@ -815,7 +822,7 @@ fn eq(a: &Value, others: &[Value]) -> Result<bool, String> {
                 _ => {
                     return Err(format!(
                         "non-comparable type {}: {}",
-                        gofmt::sprint_v(b),
+                        gofmt::sprintf("%s", std::slice::from_ref(b)),
                         b.type_name()
                     ));
                 }

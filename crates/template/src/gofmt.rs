@@ -50,6 +50,19 @@ pub(crate) fn sprintln(args: &[Value]) -> String {
     out
 }
 
+/// How a template prints a value (Go's `printableValue`, then `fmt.Fprint`): pointers are
+/// followed, so a `*sample` prints as `{map[...] 1}`.
+pub(crate) fn sprint_printable(v: &Value) -> String {
+    match v {
+        Value::Sample(Some(s)) => {
+            let mut out = String::new();
+            print_sample(&mut out, s, 'v', &Flags::default(), 0, false, false);
+            out
+        }
+        v => sprint_v(v),
+    }
+}
+
 /// `%v` of one value.
 pub(crate) fn sprint_v(v: &Value) -> String {
     let mut out = String::new();
@@ -175,10 +188,11 @@ pub(crate) fn sprintf(format: &str, a: &[Value]) -> String {
                 i += 1;
                 let (p, ok, n) = int_from_arg(a, arg_num);
                 arg_num = n;
-                if !ok {
-                    out.push_str("%!(BADPREC)");
-                } else if p >= 0 {
+                // A negative precision argument is as bad as a missing one.
+                if ok && p >= 0 {
                     f.prec = Some(p as usize);
+                } else {
+                    out.push_str("%!(BADPREC)");
                 }
                 after_index = false;
             } else {
@@ -335,9 +349,9 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize,
                 if i > 0 {
                     out.push(' ');
                 }
-                fmt_string(out, v, k, verb, f);
+                fmt_string(out, &Value::str(k), k, verb, f);
                 out.push(':');
-                fmt_string(out, v, val, verb, f);
+                fmt_string(out, &Value::str(val), val, verb, f);
             }
             out.push(']');
         }
@@ -347,7 +361,7 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize,
                 if i > 0 {
                     out.push(' ');
                 }
-                fmt_string(out, v, k, verb, f);
+                fmt_string(out, &Value::str(k), k, verb, f);
                 out.push(':');
                 print_value(out, val, verb, f, depth + 1, erroring);
             }
@@ -359,7 +373,16 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize,
                 if i > 0 {
                     out.push(' ');
                 }
-                print_sample(out, s, verb, f, depth + 1, erroring);
+                // Go prints a pointer inside a slice as its address, and as a bad verb for
+                // verbs that do not apply to pointers. Addresses are not reproducible, so
+                // `%v` shows the sample instead.
+                if matches!(verb, 'v' | 'b' | 'o' | 'd' | 'x' | 'X' | 'p') {
+                    print_sample(out, s, verb, f, depth + 1, erroring, true);
+                } else {
+                    let _ = write!(out, "%!{verb}(*template.sample=");
+                    print_sample(out, s, 'v', &Flags::default(), depth + 1, erroring, true);
+                    out.push(')');
+                }
             }
             out.push(']');
         }
@@ -373,7 +396,7 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize,
             }
             out.push(']');
         }
-        Value::Sample(Some(s)) => print_sample(out, s, verb, f, depth, erroring),
+        Value::Sample(Some(s)) => print_sample(out, s, verb, f, depth, erroring, true),
         Value::Sample(None) => pad(out, "<nil>", f),
         Value::Data(d) => {
             out.push('{');
@@ -406,8 +429,12 @@ fn print_sample(
     f: &Flags,
     depth: usize,
     erroring: bool,
+    pointer: bool,
 ) {
-    out.push_str("&{");
+    if pointer {
+        out.push('&');
+    }
+    out.push('{');
     if f.plus_v {
         out.push_str("Labels:");
     }

@@ -494,7 +494,25 @@ fn go_text_template_semantics() {
         Value::Nil,
         "bc 97 31 1000 1.5 -2",
     );
+    // Checked against promtool 2.42 (Go's own output).
+    ok(
+        "{{ printf \"%.*d|%*d\" -1 5 -4 5 }}|{{ toLower \"HÉLLO İ\" }}|{{ toUpper \"ß\" }}",
+        Value::Nil,
+        "%!(BADPREC)5|5   |héllo i|ß",
+    );
+    // reflect.Value parameters take nil (Go's canBeNil).
+    ok(
+        "{{ not nil }} {{ eq nil nil }} {{ and 1 nil }} {{ index (args) \"x\" }}",
+        Value::Nil,
+        "true true <no value> <no value>",
+    );
+    ok(
+        "{{ printf \"%v|%d\" (index (args) \"x\") nil }}",
+        Value::Nil,
+        "<nil>|%!d(<nil>)",
+    );
     // Errors, worded and positioned as Go's.
+
     fails(
         "{{ gt 1.5 1 }}",
         Value::Nil,
@@ -609,6 +627,10 @@ fn alert_templates_use_the_prelude() {
             .unwrap_err()
             .to_string(),
         "error executing template __alert_HighLatency: template: __alert_HighLatency:1:128: executing \"__alert_HighLatency\" at <first>: error calling first: first() called on vector with no elements"
+    );
+    assert_eq!(
+        exp("{{ .Value.default }}").unwrap_err().to_string(),
+        "error executing template __alert_HighLatency: template: __alert_HighLatency:1:121: executing \"__alert_HighLatency\" at <.Value.default>: can't evaluate field default in type float64"
     );
     let failing = |q: &str| Err(format!("query {q} failed"));
     assert_eq!(
