@@ -15,6 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::auth::Headers;
+use crate::proxy::{Connector, Proxy};
 use crate::{Error, Result, tls};
 
 /// The `User-Agent` of requests that do not set one.
@@ -24,8 +25,9 @@ pub const USER_AGENT: &str = concat!("Prometheus/", env!("CARGO_PKG_VERSION"));
 pub const MAX_REDIRECTS: usize = 10;
 
 struct Inner {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<Connector>, Full<Bytes>>,
     headers: Headers,
+    proxy: Option<Arc<Proxy>>,
     follow_redirects: bool,
 }
 
@@ -63,31 +65,12 @@ impl HttpClient {
     ///
     /// # Errors
     /// [`Error::Unsupported`] naming an option this client does not implement (`oauth2`,
-    /// `proxy_url`, `proxy_from_environment`, `proxy_connect_header`, secret references);
+    /// a `proxy_url` that is not `http://`, secret references);
     /// [`Error::Tls`] for unusable TLS settings; [`Error::InvalidHeader`] for a bad
     /// `http_headers` entry.
     pub fn new(cfg: &HttpClientConfig) -> Result<HttpClient> {
         let headers = Headers::new(cfg)?;
-        if cfg
-            .proxy
-            .proxy_url
-            .as_ref()
-            .is_some_and(|u| !u.as_str().is_empty())
-        {
-            return Err(Error::Unsupported {
-                option: "proxy_url",
-            });
-        }
-        if cfg.proxy.proxy_from_environment {
-            return Err(Error::Unsupported {
-                option: "proxy_from_environment",
-            });
-        }
-        if !cfg.proxy.proxy_connect_header.is_empty() {
-            return Err(Error::Unsupported {
-                option: "proxy_connect_header",
-            });
-        }
+        let proxy = Proxy::new(&cfg.proxy)?.map(Arc::new);
         let tls_cfg = &cfg.tls_config;
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
@@ -102,7 +85,9 @@ impl HttpClient {
             }
             None => builder,
         };
-        let connector = builder.enable_http1().wrap_connector(http);
+        let connector = builder
+            .enable_http1()
+            .wrap_connector(Connector::new(http, proxy.clone()));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
@@ -110,6 +95,7 @@ impl HttpClient {
             inner: Arc::new(Inner {
                 client,
                 headers,
+                proxy,
                 follow_redirects: cfg.follow_redirects,
             }),
         })
@@ -146,6 +132,7 @@ impl HttpClient {
             *req.uri_mut() = uri.clone();
             *req.version_mut() = version;
             *req.headers_mut() = headers.clone();
+            self.proxy_authorization(&mut req);
             let resp = self
                 .inner
                 .client
@@ -188,6 +175,26 @@ impl HttpClient {
                     headers.remove(h);
                 }
             }
+        }
+    }
+}
+
+impl HttpClient {
+    /// Plain HTTP through a proxy with credentials in its URL carries them in
+    /// `Proxy-Authorization` (HTTPS sends them in the CONNECT request instead).
+    fn proxy_authorization(&self, req: &mut Request<Full<Bytes>>) {
+        if req.uri().scheme_str() != Some("http") {
+            return;
+        }
+        if let Some(auth) = self
+            .inner
+            .proxy
+            .as_ref()
+            .and_then(|p| p.intercept(req.uri()))
+            .and_then(|i| i.basic_auth().cloned())
+        {
+            req.headers_mut()
+                .insert(http::header::PROXY_AUTHORIZATION, auth);
         }
     }
 }

@@ -7,9 +7,11 @@
 //! client certificate and key, inline or from files, `server_name`, `insecure_skip_verify`,
 //! `min_version`/`max_version` from TLS 1.2), `basic_auth` (with `username_file` and
 //! `password_file`), `authorization` (with `credentials_file`; the deprecated `bearer_token`
-//! options land there), `http_headers` (values, secrets and files) and `follow_redirects`.
-//! Options not implemented (`oauth2`, proxies, secret references) make [`HttpClient::new`]
-//! fail with [`Error::Unsupported`] naming the option.
+//! options land there), `http_headers` (values, secrets and files), `follow_redirects`, and
+//! proxies (`proxy_url` over http with `no_proxy` and `proxy_connect_header`, or
+//! `proxy_from_environment`; HTTPS goes through a CONNECT tunnel). Options not implemented
+//! (`oauth2`, socks5 or https proxies, secret references) make [`HttpClient::new`] fail with
+//! [`Error::Unsupported`] naming the option.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -33,6 +35,7 @@
 mod auth;
 mod client;
 mod error;
+mod proxy;
 mod tls;
 
 pub use client::{HttpClient, MAX_REDIRECTS, USER_AGENT};

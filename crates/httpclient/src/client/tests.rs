@@ -263,13 +263,8 @@ fn unusable_tls_files_and_unsupported_options_fail_at_creation() {
     .unwrap_err()
     .to_string();
     assert!(err.starts_with("unable to parse client key"), "{err}");
-    let err = client("  proxy_url: http://127.0.0.1:3128\n").unwrap_err();
-    assert_eq!(
-        err,
-        Error::Unsupported {
-            option: "proxy_url"
-        }
-    );
+    let err = client("  oauth2: {client_id: c, token_url: 'http://127.0.0.1:1/t'}\n").unwrap_err();
+    assert_eq!(err, Error::Unsupported { option: "oauth2" });
 }
 
 #[tokio::test]
@@ -361,4 +356,150 @@ async fn redirects_are_followed_as_go_follows_them() {
 fn go_style_method_names() {
     assert_eq!(go_method(&Method::GET), "Get");
     assert_eq!(go_method(&Method::POST), "Post");
+}
+
+/// A forward proxy on loopback: answers plain HTTP requests itself (saying which absolute
+/// URL it was asked for) and tunnels CONNECT requests to their destination. Records each
+/// request head.
+struct TestProxy {
+    addr: SocketAddr,
+    heads: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestProxy {
+    async fn start() -> TestProxy {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let h = heads.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let h = h.clone();
+                tokio::spawn(async move {
+                    let mut stream = tokio::io::BufReader::new(stream);
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push_str(&line);
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    h.lock().unwrap().push(head.clone());
+                    let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                    if head.starts_with("CONNECT ") {
+                        let mut upstream = tokio::net::TcpStream::connect(&target).await.unwrap();
+                        stream
+                            .get_mut()
+                            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                            .await
+                            .unwrap();
+                        let _ =
+                            tokio::io::copy_bidirectional(stream.get_mut(), &mut upstream).await;
+                    } else {
+                        let body = format!("via proxy {target}");
+                        let resp = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = stream.get_mut().write_all(resp.as_bytes()).await;
+                    }
+                });
+            }
+        });
+        TestProxy { addr, heads, task }
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn plain_http_goes_to_the_proxy_in_absolute_form() {
+    let proxy = TestProxy::start().await;
+    let c = client(&format!("  proxy_url: 'http://user:pw@{}'\n", proxy.addr)).unwrap();
+    let resp = c.send(get("http://127.0.0.1:9/metrics")).await.unwrap();
+    assert_eq!(body_of(resp).await, "via proxy http://127.0.0.1:9/metrics");
+    let head = &proxy.heads()[0];
+    assert!(
+        head.starts_with("GET http://127.0.0.1:9/metrics HTTP/1.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains(
+            &format!(
+                "proxy-authorization: basic {}",
+                crate::auth::base64(b"user:pw")
+            )
+            .to_ascii_lowercase()
+        ),
+        "{head}"
+    );
+}
+
+#[tokio::test]
+async fn https_is_tunnelled_through_connect_with_the_connect_headers() {
+    let srv = Server::start(Some(tls_server(false, false)), Arc::new(ok)).await;
+    let proxy = TestProxy::start().await;
+    let c = client(&format!(
+        "  proxy_url: 'http://{}'\n  proxy_connect_header: {{X-Proxy-Token: [secret]}}\n  tls_config: {{ca_file: '{}'}}\n",
+        proxy.addr,
+        testdata("ca.crt")
+    ))
+    .unwrap();
+    let url = format!("https://localhost:{}/x", srv.addr.port());
+    let resp = c.send(get(&url)).await.unwrap();
+    assert_eq!(body_of(resp).await, "ok");
+    let head = &proxy.heads()[0];
+    assert!(
+        head.starts_with(&format!(
+            "CONNECT localhost:{} HTTP/1.1\r\n",
+            srv.addr.port()
+        )),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("x-proxy-token: secret"),
+        "{head}"
+    );
+    assert_eq!(srv.seen()[0].path, "/x");
+}
+
+#[tokio::test]
+async fn no_proxy_hosts_are_reached_directly() {
+    let srv = Server::start(None, Arc::new(ok)).await;
+    let proxy = TestProxy::start().await;
+    let c = client(&format!(
+        "  proxy_url: 'http://{}'\n  no_proxy: 'example.org,127.0.0.1'\n",
+        proxy.addr
+    ))
+    .unwrap();
+    let resp = c
+        .send(get(&format!("http://{}/direct", srv.addr)))
+        .await
+        .unwrap();
+    assert_eq!(body_of(resp).await, "ok");
+    assert!(proxy.heads().is_empty());
+    let err = client("  proxy_url: 'socks5://127.0.0.1:1080'\n").unwrap_err();
+    assert_eq!(
+        err,
+        Error::Unsupported {
+            option: "proxy_url with a scheme other than http"
+        }
+    );
 }
