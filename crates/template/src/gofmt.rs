@@ -311,6 +311,10 @@ fn print_arg(out: &mut String, v: &Value, verb: char, f: &Flags) {
 }
 
 fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize, erroring: bool) {
+    if verb == 'v' && f.sharp_v && !matches!(v, Value::Str(_) | Value::Html(_)) {
+        pad(out, &go_syntax(v, depth), f);
+        return;
+    }
     match v {
         Value::Nil => pad(out, "<nil>", f),
         Value::Bool(b) => match verb {
@@ -419,6 +423,81 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize,
             }
             out.push('}');
         }
+    }
+}
+
+/// Go's `%#v` (Go syntax) of a value.
+fn go_syntax(v: &Value, depth: usize) -> String {
+    let map = |prefix: &str, entries: Vec<(String, String)>| {
+        let body: Vec<String> = entries
+            .into_iter()
+            .map(|(k, v)| format!("{k}:{v}"))
+            .collect();
+        format!("{prefix}{{{}}}", body.join(", "))
+    };
+    let str_map = |m: &crate::value::StrMap| {
+        map(
+            "map[string]string",
+            m.iter()
+                .map(|(k, v)| (model::strconv::quote(k), model::strconv::quote(v)))
+                .collect(),
+        )
+    };
+    let sample = |s: &crate::value::Sample| {
+        format!(
+            "&template.sample{{Labels:{}, Value:{}}}",
+            str_map(&s.labels),
+            format_float(s.value, 'g', None)
+        )
+    };
+    match v {
+        Value::Nil if depth > 0 => "interface {}(nil)".to_owned(),
+        Value::Nil | Value::Sample(None) => "<nil>".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(x) => format_float(*x, 'g', None),
+        Value::Str(s) | Value::Html(s) => model::strconv::quote(s),
+        Value::StrMap(m) => str_map(m),
+        Value::AnyMap(m) => map(
+            "map[string]interface {}",
+            m.iter()
+                .map(|(k, v)| (model::strconv::quote(k), go_syntax(v, depth + 1)))
+                .collect(),
+        ),
+        Value::Query(q) => format!(
+            "template.queryResult{{{}}}",
+            q.iter().map(|s| sample(s)).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Sample(Some(s)) => sample(s),
+        Value::List(l) => format!(
+            "[]interface {{}}{{{}}}",
+            l.iter()
+                .map(|e| go_syntax(e, depth + 1))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Time(ns) => {
+            let c = gotime::civil(*ns);
+            format!(
+                "time.Date({}, time.{}, {}, {}, {}, {}, {}, time.UTC)",
+                c.year,
+                gotime::month_name(c.month),
+                c.day,
+                c.hour,
+                c.minute,
+                c.second,
+                c.nanos
+            )
+        }
+        Value::Duration(d) => d.to_string(),
+        Value::Data(d) => format!(
+            "{}{{Labels:{}, ExternalLabels:{}, ExternalURL:{}, Value:{}}}",
+            crate::value::DATA_TYPE,
+            str_map(&d.labels),
+            str_map(&d.external_labels),
+            model::strconv::quote(&d.external_url),
+            format_float(d.value, 'g', None)
+        ),
     }
 }
 

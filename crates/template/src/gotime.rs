@@ -28,6 +28,11 @@ const DAYS: [&str; 7] = [
     "Saturday",
 ];
 
+/// The English name of month 1-12.
+pub(crate) fn month_name(m: u32) -> &'static str {
+    MONTHS[(m.clamp(1, 12) - 1) as usize]
+}
+
 /// The calendar fields of a UTC instant.
 pub(crate) struct Civil {
     pub(crate) year: i64,

@@ -632,6 +632,10 @@ fn alert_templates_use_the_prelude() {
         exp("{{ .Value.default }}").unwrap_err().to_string(),
         "error executing template __alert_HighLatency: template: __alert_HighLatency:1:121: executing \"__alert_HighLatency\" at <.Value.default>: can't evaluate field default in type float64"
     );
+    assert_eq!(
+        exp("{{ printf \"%#v|%#v|%#v\" $externalLabels (args 1 \"a\") 1.5 }}"),
+        Ok("map[string]string{\"cluster\":\"eu-1\"}|map[string]interface {}{\"arg0\":1, \"arg1\":\"a\"}|1.5".into())
+    );
     let failing = |q: &str| Err(format!("query {q} failed"));
     assert_eq!(
         crate::expand("a", "{{ query \"up\" }}", &data(), 0, &failing)
