@@ -173,6 +173,10 @@ impl<'t> State<'t, '_> {
     }
 
     fn walk(&mut self, dot: &Value, node: &'t Node) -> R<()> {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.walk_node(dot, node))
+    }
+
+    fn walk_node(&mut self, dot: &Value, node: &'t Node) -> R<()> {
         self.step()?;
         self.at(At::Node(node));
         match node {
@@ -292,6 +296,7 @@ impl<'t> State<'t, '_> {
         };
         let mut ran = false;
         for (index, elem) in &mut items {
+            self.step()?;
             ran = true;
             let decl = &b.pipe.decl;
             if let Some(first) = decl.first() {

@@ -532,7 +532,7 @@ impl Parser<'_> {
     fn control(&mut self, context: &str) -> PResult<Branch> {
         self.enter()?;
         let nvars = self.vars.len();
-        let r = self.control_inner(context);
+        let r = stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.control_inner(context));
         self.vars.truncate(nvars);
         self.depth -= 1;
         r

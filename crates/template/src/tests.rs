@@ -580,6 +580,46 @@ fn go_text_template_semantics() {
     );
 }
 
+#[test]
+fn deep_nesting_is_handled_or_rejected_without_overflow() {
+    let none = |_: &str| Ok(vec![]);
+    let d = TemplateData::default();
+    let ifs = format!("{}x{}", "{{if 1}}".repeat(900), "{{end}}".repeat(900));
+    assert_eq!(crate::expand("n", &ifs, &d, 0, &none), Ok("x".into()));
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(900), ")".repeat(900));
+    assert_eq!(crate::expand("n", &parens, &d, 0, &none), Ok("1".into()));
+    let too_deep = format!("{{{{ {}1{} }}}}", "(".repeat(1200), ")".repeat(1200));
+    assert_eq!(
+        crate::check("n", &too_deep),
+        Err(crate::Error::Syntax {
+            name: "n".into(),
+            line: 1,
+            message: "max expression depth exceeded".into()
+        })
+    );
+    let ranges = format!(
+        "{}{}",
+        "{{range $labels}}".repeat(500),
+        "{{end}}".repeat(500)
+    );
+    assert_eq!(crate::expand("n", &ranges, &d, 0, &none), Ok(String::new()));
+}
+
+#[test]
+fn runaway_templates_stop_at_the_step_limit() {
+    let none = |_: &str| Ok(vec![]);
+    let d = TemplateData::default();
+    let err = crate::expand("n", "{{ range 100000000000 }}{{ end }}", &d, 0, &none).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("exceeded maximum number of execution steps (10000000)"),
+        "{err}"
+    );
+    let doubling = "{{ $x := \"ab\" }}{{ range 40 }}{{ $x = printf \"%s%s\" $x $x }}{{ end }}";
+    let err = crate::expand("n", doubling, &d, 0, &none).unwrap_err();
+    assert!(err.to_string().contains("exceeds 67108864 bytes"), "{err}");
+}
+
 fn data() -> TemplateData {
     TemplateData {
         labels: Labels::from_pairs([
