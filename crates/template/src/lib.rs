@@ -40,23 +40,25 @@
 //! parenthesized pipelines; `if`/`else if`/`else`, `with`/`else with`, `range` (slices,
 //! maps in key order, integers, `$i, $e :=`, `else`, `break`, `continue`), `define`,
 //! `template`, `block`; every builtin (`and or not eq ne lt le gt ge len index slice print
-//! printf println html js urlquery call`); Go's `fmt` verbs, flags, width, precision and
-//! argument indexes; and Prometheus's functions `query first label value strvalue args
-//! reReplaceAll safeHtml match title toUpper toLower graphLink tableLink sortByLabel
-//! stripPort stripDomain humanize humanize1024 humanizeDuration humanizePercentage
-//! humanizeTimestamp toTime toDuration now pathPrefix externalURL parseDuration
-//! urlQueryEscape`. The values of `toTime` and `toDuration` have the common methods of Go's
-//! `time.Time` (`Format`, `Unix`, `UnixMilli`, `Year`, ...) and `time.Duration` (`String`,
-//! `Seconds`, ...).
+//! printf println html js urlquery call`); Go's `fmt` verbs, flags, width, precision,
+//! `*` and `[n]` arguments, `%#v`, and its `%!d(string=x)`-style error forms; and
+//! Prometheus's functions `query first label value strvalue args reReplaceAll safeHtml match
+//! title toUpper toLower graphLink tableLink sortByLabel stripPort stripDomain humanize
+//! humanize1024 humanizeDuration humanizePercentage humanizeTimestamp toTime toDuration now
+//! pathPrefix externalURL parseDuration urlQueryEscape`. The values of `toTime` and
+//! `toDuration` have the common methods of Go's `time.Time` (`Format`, `Unix`, `UnixMilli`,
+//! `Year`, ...) and `time.Duration` (`String`, `Seconds`, ...). Semantics are Go's as
+//! Prometheus 3 is built (range over integers, `else with`, `.Value` typed `interface {}`).
 //!
 //! Not supported, and rejected with an error rather than printed differently: complex number
 //! constants (a parse error), methods of `time` values beyond those above (an execution
-//! error, as for any unknown field), `%b`/`%x` of floats (printed as Go prints a bad verb).
-//! Execution also stops, where Go would carry on, after 10 million steps, at 64 MiB of output
-//! or of one string, and at 10,000 nested template calls (Go: 100,000).
-//! Known small differences: strings are UTF-8 (a `\xff` escape becomes U+FFFD), a pointer
-//! inside a printed slice prints as `&{...}` instead of Go's address, and `title` follows
-//! Unicode word breaking only approximately.
+//! error, as for any unknown field). Execution also stops, where Go would carry on, after 10
+//! million steps, at 64 MiB of output or of one string, and at 10,000 nested template calls
+//! (Go: 100,000). HTML mode (`ExpandHTML`, console templates) is out of scope.
+//! Known small differences: Go prints a pointer inside a slice (a `query` result printed
+//! whole) as a memory address, we print the sample (`[&{map[...] 1}]`); `%b`/`%x` of floats
+//! print as a bad verb; strings are UTF-8 (a `\xff` escape becomes U+FFFD); `title` follows
+//! Unicode word breaking only approximately (`o'neil` gives `O'neil`, as `cases.Title` does).
 
 mod error;
 mod exec;
