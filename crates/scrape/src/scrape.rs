@@ -4,6 +4,7 @@
 //! synthetic series.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -77,15 +78,54 @@ struct CacheEntry {
     last_iter: u64,
 }
 
+/// Hashes raw series lines with xxh64 under a random seed per cache: SipHash was a visible
+/// share of a scrape's CPU, and the random seed keeps colliding lines unforgeable.
+#[derive(Debug, Clone)]
+struct LineHasher(u64);
+
+impl Default for LineHasher {
+    fn default() -> Self {
+        LineHasher(std::collections::hash_map::RandomState::new().hash_one(0u64))
+    }
+}
+
+impl BuildHasher for LineHasher {
+    type Hasher = xxhash_rust::xxh64::Xxh64;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        xxhash_rust::xxh64::Xxh64::new(self.0)
+    }
+}
+
+/// For maps keyed by a label set's 64-bit hash, which needs no second hashing.
+#[derive(Debug, Default)]
+struct HashKeyHasher(u64);
+
+impl Hasher for HashKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
 /// What a loop remembers between scrapes (Go's `scrapeCache`): the label set of each raw
 /// series line, the lines metric relabeling dropped, and the series of the current and
 /// previous scrape for staleness markers. Survives a config reload of the pool.
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
-    series: HashMap<Vec<u8>, CacheEntry>,
-    dropped: HashMap<Vec<u8>, u64>,
-    cur: HashMap<u64, Labels>,
-    prev: HashMap<u64, Labels>,
+    series: HashMap<Vec<u8>, CacheEntry, LineHasher>,
+    dropped: HashMap<Vec<u8>, u64, LineHasher>,
+    cur: HashMap<u64, Labels, BuildHasherDefault<HashKeyHasher>>,
+    prev: HashMap<u64, Labels, BuildHasherDefault<HashKeyHasher>>,
     iter: u64,
     /// The newest timestamp appended, so end-of-run staleness markers are never out of order.
     last_append: Timestamp,
@@ -283,15 +323,17 @@ fn append_samples(
     let iter = cache.iter + 1;
     let mut sample_limit_err = false;
     let md = |metadata: &mut HashMap<String, MetricMetadata>, name: &str| {
-        metadata
-            .entry(name.to_string())
-            .or_insert_with(|| MetricMetadata {
-                metric_family: name.to_string(),
-                metric_type: textparse::MetricType::Unknown,
-                help: String::new(),
-                unit: String::new(),
-            })
-            .clone()
+        if !metadata.contains_key(name) {
+            metadata.insert(
+                name.to_string(),
+                MetricMetadata {
+                    metric_family: name.to_string(),
+                    metric_type: textparse::MetricType::Unknown,
+                    help: String::new(),
+                    unit: String::new(),
+                },
+            );
+        }
     };
     while let Some(entry) = p.next()? {
         match entry {
@@ -328,7 +370,9 @@ fn append_samples(
             Some(ts) if o.honor_timestamps => ts,
             _ => default_t,
         };
-        if let Some(last) = cache.dropped.get_mut(raw) {
+        if !cache.dropped.is_empty()
+            && let Some(last) = cache.dropped.get_mut(raw)
+        {
             *last = iter;
             continue;
         }
@@ -370,8 +414,9 @@ fn append_samples(
             }
         };
         if known {
-            if let Some(e) = cache.series.get_mut(raw)
-                && new_ref != 0
+            if new_ref != 0
+                && new_ref != series_ref
+                && let Some(e) = cache.series.get_mut(raw)
             {
                 e.series_ref = new_ref;
             }
