@@ -623,3 +623,48 @@ async fn stop_gives_up_after_the_flush_deadline_when_the_receiver_stays_down() {
     // Appends after stop are refused.
     assert!(!qm.append(&samples(2, 1, 100_000)).await);
 }
+
+#[test]
+fn remote_read_over_https_with_authorization() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = Arc::new(MemStorage::new());
+    let mut app = db.appender();
+    let l = Labels::from_pairs([("__name__", "rr_tls")]);
+    for t in 0..10 {
+        app.append(0, &l, t * 1000, t as f64).unwrap();
+    }
+    app.commit().unwrap();
+    let server_db = db.clone();
+    let handler: Handler = Arc::new(move |parts, body| {
+        if parts.headers.get("authorization").map(|v| v.as_bytes()) != Some(b"Bearer tok") {
+            return (401, vec![], b"unauthorized".to_vec());
+        }
+        let req = storage::remote::decode_read_request(body).unwrap();
+        let resp = storage::remote::serve_read(&req, server_db.as_ref(), &Labels::empty()).unwrap();
+        (200, vec![], storage::remote::encode_read_response(&resp))
+    });
+    let (addr, stop) = rt.block_on(serve_with(handler, Some(tls_server())));
+    let mut http = httpclient::HttpClientConfig::default();
+    http.tls_config.ca_file = cert_file("ca.crt");
+    http.authorization = Some(httpclient::http_config::Authorization {
+        credentials: httpclient::http_config::Secret::new("tok"),
+        ..Default::default()
+    });
+    let client = RemoteRead::new(ReadOptions {
+        url: format!("https://localhost:{}/api/v1/read", addr.port()),
+        remote_timeout: Duration::from_secs(5),
+        client: httpclient::HttpClient::new(&http).unwrap(),
+        ..ReadOptions::default()
+    })
+    .unwrap();
+    let mut set = client.querier(0, 100_000).unwrap().select(false, None, &[]);
+    let s = set.next().unwrap().unwrap();
+    assert_eq!(s.labels().to_string(), r#"{__name__="rr_tls"}"#);
+    let mut it = s.iterator();
+    let mut n = 0;
+    while it.next() == ValueType::Float {
+        n += 1;
+    }
+    assert_eq!(n, 10);
+    stop.cancel();
+}
