@@ -96,7 +96,7 @@ impl Queryable for NoQueries {
 }
 
 /// Runs the agent until a signal, `/-/quit` or a failing component stops it.
-pub(crate) async fn run(settings: Settings, agent: AgentSettings) -> anyhow::Result<()> {
+pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow::Result<()> {
     tracing::info!(
         mode = "agent",
         version = env!("CARGO_PKG_VERSION"),
@@ -111,17 +111,25 @@ pub(crate) async fn run(settings: Settings, agent: AgentSettings) -> anyhow::Res
 
     // Throw an error for an invalid config before starting any component.
     let path = settings.config_file.clone();
-    if let Err(err) = config::Config::load_file(&path)
+    let loaded = config::Config::load_file(&path)
         .map_err(anyhow::Error::from)
-        .and_then(|cfg| check_agent_config(&cfg))
-    {
-        let abs = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
-        tracing::error!(
-            file = %abs.display(),
-            err = %err,
-            "Error loading config (--config.file={})", path.display()
-        );
-        return Err(anyhow::Error::new(ConfigError).context(err.to_string()));
+        .and_then(|cfg| check_agent_config(&cfg).map(|()| cfg));
+    let cfg = match loaded {
+        Ok(cfg) => cfg,
+        Err(err) => {
+            let abs = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+            tracing::error!(
+                file = %abs.display(),
+                err = %err,
+                "Error loading config (--config.file={})", path.display()
+            );
+            return Err(anyhow::Error::new(ConfigError).context(err.to_string()));
+        }
+    };
+    // As Prometheus: the out-of-order window of `storage.tsdb` applies to the agent too,
+    // read once at start-up.
+    if let Some(tsdb) = &cfg.storage.tsdb {
+        agent.options.out_of_order_time_window = tsdb.out_of_order_time_window.as_millis();
     }
 
     let status = Arc::new(web::Status::new(SystemTime::now()));

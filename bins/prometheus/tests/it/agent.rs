@@ -350,6 +350,7 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
     app.commit().unwrap();
     db.close().unwrap();
     drop(db);
+    let port = free_port();
     let mut child = Command::new(real)
         .arg("--enable-feature=agent")
         .arg(format!("--config.file={}", config.display()))
@@ -359,10 +360,16 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting /usr/bin/prometheus in agent mode");
+    // Keep draining its log: a Go program dies when stderr's pipe closes.
     let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let mut log = String::new();
-    for line in stderr.lines() {
-        let line = line.unwrap();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
         log.push_str(&line);
         log.push('\n');
         if line.contains("Agent WAL storage started") || line.contains("level=error") {
@@ -371,7 +378,7 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
     }
     // Its own gauge counts our 100 series (plus the target's).
     let mut active = 0.0;
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Some((200, metrics)) = http(port, "GET", "/metrics")
             && let Some(v) = metrics
@@ -385,7 +392,10 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(active >= 100.0, "prometheus_agent_active_series {active}");
+    assert!(
+        active >= 100.0,
+        "prometheus_agent_active_series {active} on port {port}\n{log}"
+    );
     assert!(log.contains("Agent WAL storage started"), "{log}");
     assert!(
         !log.contains("WAL read error") && !log.contains("level=warn"),
