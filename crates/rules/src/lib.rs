@@ -47,7 +47,7 @@ use std::sync::Arc;
 pub use alerting::{Alert, AlertState, AlertingRule};
 pub use error::{Error, Result, RuleProblem};
 pub use group::{Group, group_key};
-pub use manager::{Manager, ManagerOptions};
+pub use manager::{Manager, ManagerOptions, expand_rule_files};
 pub use recording::RecordingRule;
 pub use rule::{Health, Rule};
 

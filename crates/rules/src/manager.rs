@@ -463,3 +463,56 @@ fn finish(g: &Group, manager_done: CancellationToken) {
         }
     });
 }
+
+/// The rule files `patterns` name (Go's `filepath.Glob` per `rule_files` entry, as
+/// Prometheus's main does before [`Manager::update`]): a pattern matching nothing adds
+/// nothing; a malformed pattern is an error.
+pub fn expand_rule_files(patterns: &[String]) -> Result<Vec<String>, Error> {
+    let mut files = Vec::new();
+    for pat in patterns {
+        if !pat.contains(['*', '?', '[']) {
+            if std::path::Path::new(pat).exists() {
+                files.push(pat.clone());
+            }
+            continue;
+        }
+        let paths = glob::glob(pat)
+            .map_err(|e| Error::Read(format!("error retrieving rule files for {pat}: {e}")))?;
+        let mut matched: Vec<String> = paths
+            .filter_map(Result::ok)
+            .map(|p| p.to_string_lossy().to_string())
+            .collect();
+        matched.sort();
+        files.extend(matched);
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_file_patterns_expand_like_filepath_glob() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for f in ["b.yml", "a.yml", "c.txt"] {
+            std::fs::write(dir.path().join(f), "groups: []\n").expect("write");
+        }
+        let d = dir.path().to_string_lossy().to_string();
+        let files = expand_rule_files(&[
+            format!("{d}/*.yml"),
+            format!("{d}/c.txt"),
+            format!("{d}/missing.yml"),
+        ])
+        .expect("valid patterns");
+        assert_eq!(
+            files,
+            [
+                format!("{d}/a.yml"),
+                format!("{d}/b.yml"),
+                format!("{d}/c.txt")
+            ]
+        );
+        assert!(expand_rule_files(&[format!("{d}/[")]).is_err());
+    }
+}
