@@ -248,6 +248,10 @@ pub(crate) struct Flags {
           value_parser = ["snappy", "zstd"])]
     agent_wal_compression_type: Option<String>,
 
+    /// Size at which to split WAL segment files. Example: 100MB
+    #[arg(long = "storage.agent.wal-segment-size", hide = true)]
+    agent_segment_size: Option<String>,
+
     /// The frequency at which to truncate the WAL and remove old data.
     #[arg(long = "storage.agent.wal-truncate-frequency", hide = true)]
     agent_truncate_frequency: Option<String>,
@@ -418,6 +422,10 @@ impl Flags {
             (
                 "storage.agent.wal-truncate-frequency",
                 self.agent_truncate_frequency.is_some(),
+            ),
+            (
+                "storage.agent.wal-segment-size",
+                self.agent_segment_size.is_some(),
             ),
         ]
         .into_iter()
@@ -745,8 +753,27 @@ impl Flags {
             (true, Some("zstd")) => tsdb::wlog::Compression::Zstd,
             (true, _) => tsdb::wlog::Compression::Snappy,
         };
+        let wal_segment_size = match &self.agent_segment_size {
+            Some(v) => {
+                let size = config::ByteSize::parse(v).map_err(|e| {
+                    anyhow::anyhow!(
+                        "invalid value {v:?} for flag --storage.agent.wal-segment-size: {e}"
+                    )
+                })?;
+                let bytes = usize::try_from(size.bytes()).unwrap_or(0);
+                if bytes > 0 && !bytes.is_multiple_of(tsdb::wlog::PAGE_SIZE) {
+                    bail!(
+                        "--storage.agent.wal-segment-size={v}: invalid segment size, must be a multiple of {}",
+                        tsdb::wlog::PAGE_SIZE
+                    );
+                }
+                bytes
+            }
+            None => 0,
+        };
         // Unset values stay zero: the agent storage applies Prometheus's defaults.
         let options = tsdb::agent::Options {
+            wal_segment_size,
             wal_compression,
             truncate_frequency,
             min_wal_time: millis("storage.agent.retention.min-time", &self.agent_min_time)?,
@@ -865,6 +892,12 @@ impl Flags {
             (
                 "storage.agent.no-lockfile",
                 b(self.agent_no_lockfile.unwrap_or(false)),
+            ),
+            (
+                "storage.agent.wal-segment-size",
+                self.agent_segment_size
+                    .clone()
+                    .unwrap_or_else(|| "0B".into()),
             ),
             ("query.timeout", self.query_timeout.clone()),
             (
@@ -1051,9 +1084,12 @@ mod tests {
             "--storage.agent.retention.max-time=1h",
             "--storage.agent.wal-truncate-frequency=30m",
             "--storage.agent.no-lockfile",
+            "--storage.agent.wal-segment-size=1MB",
         ])
         .unwrap();
         let agent = s.agent.unwrap();
+        assert_eq!(agent.options.wal_segment_size, 1 << 20);
+        assert!(parse(&["--agent", "--storage.agent.wal-segment-size=1000B"]).is_err());
         assert_eq!(agent.path, PathBuf::from("/tmp/a"));
         let o = agent.options;
         assert_eq!(o.wal_compression, tsdb::wlog::Compression::None);
