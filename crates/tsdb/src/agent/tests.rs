@@ -321,3 +321,47 @@ fn the_truncator_thread_stops_promptly() {
     t.stop();
     db.close().unwrap();
 }
+
+#[test]
+fn concurrent_appenders_share_series_and_replay_consistently() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(open(dir.path()));
+    let threads: Vec<_> = (0..4)
+        .map(|w| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let mut accepted = 0;
+                for round in 0..50 {
+                    let mut app = db.appender();
+                    // Every worker appends to the same 20 series, each at its own timestamps;
+                    // whatever another worker committed newer is out of order.
+                    for k in 0..20 {
+                        let t = round * 10 + w;
+                        match app.append(0, &labels(&format!("s{k}")), t, 1.0) {
+                            Ok(_) => accepted += 1,
+                            Err(storage::Error::OutOfOrderSample) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    app.commit().unwrap();
+                }
+                accepted
+            })
+        })
+        .collect();
+    let accepted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(db.num_series(), 20, "one series per label set, whoever created it");
+    let (series, samples) = wal_contents(db.wal_dir());
+    assert_eq!(series.len(), 20, "one series record each");
+    let refs: std::collections::HashSet<u64> = series.iter().map(|(r, _)| *r).collect();
+    assert!(samples.iter().all(|(r, _)| refs.contains(r)));
+    assert_eq!(samples.len(), accepted);
+    assert!(accepted >= 50 * 20, "at least one worker's samples per round");
+    let newest: Vec<Option<i64>> = (1..=20).map(|r| db.last_timestamp(r)).collect();
+    db.close().unwrap();
+    drop(db);
+    let db = open(dir.path());
+    assert_eq!(db.num_series(), 20);
+    let replayed: Vec<Option<i64>> = (1..=20).map(|r| db.last_timestamp(r)).collect();
+    assert_eq!(replayed, newest);
+}
