@@ -350,13 +350,20 @@ fn concurrent_appenders_share_series_and_replay_consistently() {
         })
         .collect();
     let accepted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
-    assert_eq!(db.num_series(), 20, "one series per label set, whoever created it");
+    assert_eq!(
+        db.num_series(),
+        20,
+        "one series per label set, whoever created it"
+    );
     let (series, samples) = wal_contents(db.wal_dir());
     assert_eq!(series.len(), 20, "one series record each");
     let refs: std::collections::HashSet<u64> = series.iter().map(|(r, _)| *r).collect();
     assert!(samples.iter().all(|(r, _)| refs.contains(r)));
     assert_eq!(samples.len(), accepted);
-    assert!(accepted >= 50 * 20, "at least one worker's samples per round");
+    assert!(
+        accepted >= 50 * 20,
+        "at least one worker's samples per round"
+    );
     let newest: Vec<Option<i64>> = (1..=20).map(|r| db.last_timestamp(r)).collect();
     db.close().unwrap();
     drop(db);
