@@ -52,6 +52,10 @@ pub(crate) enum CheckCommand {
         /// Make lint errors exit with exit code 3.
         #[arg(long)]
         lint_fatal: bool,
+        /// Ignore unknown fields in the rule files. This is useful when you want to extend
+        /// rule files with custom metadata.
+        #[arg(long)]
+        ignore_unknown_fields: bool,
         /// The rule files to check (standard input when none).
         files: Vec<PathBuf>,
     },
@@ -74,6 +78,8 @@ struct Lint {
     duplicate_rules: bool,
     too_long_scrape_interval: bool,
     fatal: bool,
+    /// Rule files may have fields Prometheus does not know.
+    ignore_unknown_fields: bool,
 }
 
 impl Lint {
@@ -82,6 +88,7 @@ impl Lint {
             duplicate_rules: false,
             too_long_scrape_interval: false,
             fatal,
+            ignore_unknown_fields: false,
         };
         for item in spec.split(',') {
             match item {
@@ -112,8 +119,13 @@ pub(crate) fn run(cmd: CheckCommand) -> u8 {
         CheckCommand::Rules {
             lint,
             lint_fatal,
+            ignore_unknown_fields,
             files,
-        } => check_rule_files(&files, &Lint::parse(&lint, lint_fatal)),
+        } => {
+            let mut lint = Lint::parse(&lint, lint_fatal);
+            lint.ignore_unknown_fields = ignore_unknown_fields;
+            check_rule_files(&files, &lint)
+        }
         CheckCommand::Healthy { url } => crate::query::check_server(&url, "/-/healthy"),
         CheckCommand::Ready { url } => crate::query::check_server(&url, "/-/ready"),
     }
@@ -212,7 +224,7 @@ fn check_rule_files(files: &[PathBuf], lint: &Lint) -> u8 {
             outcome.error();
             return outcome.code(lint);
         }
-        let parsed = rulefmt::parse(&data, &ParseOptions::default());
+        let parsed = rulefmt::parse(&data, &parse_options(lint));
         report_rules(parsed, lint, &mut outcome);
     } else {
         for f in files {
@@ -223,10 +235,17 @@ fn check_rule_files(files: &[PathBuf], lint: &Lint) -> u8 {
     outcome.code(lint)
 }
 
+fn parse_options(lint: &Lint) -> ParseOptions {
+    ParseOptions {
+        ignore_unknown_fields: lint.ignore_unknown_fields,
+        ..ParseOptions::default()
+    }
+}
+
 fn check_rule_file(path: &str, lint: &Lint, outcome: &mut Outcome) {
     println!("Checking {path}");
     report_rules(
-        rulefmt::parse_file(path, &ParseOptions::default()),
+        rulefmt::parse_file(path, &parse_options(lint)),
         lint,
         outcome,
     );

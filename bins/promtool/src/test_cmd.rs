@@ -15,6 +15,10 @@ pub(crate) enum TestCommand {
         /// name.
         #[arg(long)]
         run: Vec<String>,
+        /// Ignore unknown fields in the rule files. This is useful when you want to extend
+        /// rule files with custom metadata.
+        #[arg(long)]
+        ignore_unknown_fields: bool,
         /// The unit test files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -24,8 +28,15 @@ pub(crate) enum TestCommand {
 /// Runs a `test` subcommand and returns the exit code.
 pub(crate) fn run(cmd: TestCommand) -> u8 {
     match cmd {
-        TestCommand::Rules { run, files } => {
-            let opts = rules::unittest::Options { run };
+        TestCommand::Rules {
+            run,
+            ignore_unknown_fields,
+            files,
+        } => {
+            let opts = rules::unittest::Options {
+                run,
+                ignore_unknown_fields,
+            };
             let mut failed = false;
             for f in files {
                 let path = f.to_string_lossy();

@@ -39,6 +39,8 @@ pub struct ManagerOptions {
     pub resend_delay: Duration,
     /// Which metric and label names rule files may use.
     pub name_validation: ValidationScheme,
+    /// Accept unknown fields in rule files (promtool's `--ignore-unknown-fields`).
+    pub ignore_unknown_fields: bool,
 }
 
 impl ManagerOptions {
@@ -58,6 +60,7 @@ impl ManagerOptions {
             for_grace_period: Duration::from_secs(600),
             resend_delay: Duration::from_secs(60),
             name_validation: ValidationScheme::default(),
+            ignore_unknown_fields: false,
         }
     }
 }
@@ -277,6 +280,7 @@ impl Manager {
     ) -> Result<BTreeMap<String, Group>, Vec<Error>> {
         let opts = ParseOptions {
             name_validation: self.0.shared.opts.name_validation,
+            ignore_unknown_fields: self.0.shared.opts.ignore_unknown_fields,
         };
         let mut groups = BTreeMap::new();
         for file in files {

@@ -6,7 +6,7 @@ use std::fmt;
 
 use model::{Duration, ValidationScheme};
 use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_saphyr::Spanned;
 
 use crate::Error;
@@ -71,6 +71,9 @@ impl Rule {
 pub struct ParseOptions {
     /// Which metric and label names are valid (Prometheus 3: UTF-8).
     pub name_validation: ValidationScheme,
+    /// Accept fields Prometheus does not know (promtool's `--ignore-unknown-fields`);
+    /// by default they are errors.
+    pub ignore_unknown_fields: bool,
 }
 
 /// Reads and validates the rule file `path`. Errors name the file, as Go's
@@ -97,7 +100,7 @@ fn io_message(e: &std::io::Error) -> String {
 /// Parses and validates rule groups from YAML text. Only the first YAML document is read,
 /// as Go's decoder does.
 pub fn parse(content: &str, opts: &ParseOptions) -> Result<RuleGroups, Vec<Error>> {
-    let raw = decode(content).map_err(|e| vec![e])?;
+    let raw = decode(content, opts.ignore_unknown_fields).map_err(|e| vec![e])?;
     let groups = RuleGroups {
         groups: raw
             .groups
@@ -288,8 +291,9 @@ fn validate_rule(r: &Rule, raw: &RawRule, scheme: ValidationScheme) -> Vec<RuleP
     out
 }
 
-/// Decodes the first YAML document into the raw, positioned structs.
-fn decode(content: &str) -> Result<RawFile, Error> {
+/// Decodes the first YAML document into the raw, positioned structs; unless
+/// `ignore_unknown`, a first pass rejects unknown fields as go-yaml's strict mode does.
+fn decode(content: &str, ignore_unknown: bool) -> Result<RawFile, Error> {
     let first = first_document(content);
     if first
         .lines()
@@ -298,8 +302,12 @@ fn decode(content: &str) -> Result<RawFile, Error> {
         // Go's decoder reports io.EOF for empty input, which rulefmt ignores.
         return Ok(RawFile::default());
     }
-    let opts = serde_saphyr::options! { with_snippet: false };
-    let file: Option<RawFile> = serde_saphyr::from_str_with_options(first, opts)
+    let opts = || serde_saphyr::options! { with_snippet: false };
+    if !ignore_unknown {
+        serde_saphyr::from_str_with_options::<Option<StrictFile>>(first, opts())
+            .map_err(|e| Error::Yaml(yaml_message(&e)))?;
+    }
+    let file: Option<RawFile> = serde_saphyr::from_str_with_options(first, opts())
         .map_err(|e| Error::Yaml(yaml_message(&e)))?;
     Ok(file.unwrap_or_default())
 }
@@ -353,14 +361,12 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default, deserialize_with = "null_as_default")]
     groups: Vec<Spanned<RawGroup>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawGroup {
     #[serde(default)]
     name: Option<String>,
@@ -377,7 +383,6 @@ struct RawGroup {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawRule {
     #[serde(default)]
     record: Option<Spanned<String>>,
@@ -393,6 +398,54 @@ struct RawRule {
     labels: Option<BTreeMap<String, String>>,
     #[serde(default)]
     annotations: Option<BTreeMap<String, String>>,
+}
+
+/// The shape of a rule file with every known field and nothing else: decoding into it
+/// finds unknown fields (the values are read by [`RawFile`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictFile {
+    #[serde(default)]
+    #[allow(dead_code)]
+    groups: Option<Vec<StrictGroup>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct StrictGroup {
+    #[serde(default)]
+    name: Option<IgnoredAny>,
+    #[serde(default)]
+    interval: Option<IgnoredAny>,
+    #[serde(default)]
+    query_offset: Option<IgnoredAny>,
+    #[serde(default)]
+    limit: Option<IgnoredAny>,
+    #[serde(default)]
+    rules: Option<Vec<StrictRule>>,
+    #[serde(default)]
+    labels: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct StrictRule {
+    #[serde(default)]
+    record: Option<IgnoredAny>,
+    #[serde(default)]
+    alert: Option<IgnoredAny>,
+    #[serde(default)]
+    expr: Option<IgnoredAny>,
+    #[serde(default, rename = "for")]
+    for_: Option<IgnoredAny>,
+    #[serde(default)]
+    keep_firing_for: Option<IgnoredAny>,
+    #[serde(default)]
+    labels: Option<IgnoredAny>,
+    #[serde(default)]
+    annotations: Option<IgnoredAny>,
 }
 
 /// Reads a sequence where YAML `null` means empty, as go-yaml does.
@@ -492,6 +545,18 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_can_be_ignored() {
+        let yaml = "groups:\n  - name: yolo\n    namespace: x\n    rules:\n      - record: r\n        expr: up\n        owner: me\n";
+        assert!(parse(yaml, &ParseOptions::default()).is_err());
+        let lenient = ParseOptions {
+            ignore_unknown_fields: true,
+            ..ParseOptions::default()
+        };
+        let g = parse(yaml, &lenient).expect("unknown fields ignored");
+        assert_eq!(g.groups[0].rules[0].record, "r");
+    }
+
+    #[test]
     fn empty_input_and_only_first_document() {
         assert_eq!(
             parse("", &ParseOptions::default()).ok(),
@@ -529,6 +594,7 @@ mod tests {
         assert!(errors(yaml).is_empty());
         let legacy = ParseOptions {
             name_validation: ValidationScheme::Legacy,
+            ..ParseOptions::default()
         };
         let errs: Vec<String> = parse(yaml, &legacy)
             .expect_err("legacy names")

@@ -20,6 +20,8 @@ pub struct Options {
     /// Only test groups whose name matches one of these regular expressions (all when
     /// empty).
     pub run: Vec<String>,
+    /// Accept unknown fields in the rule files (not in the test file).
+    pub ignore_unknown_fields: bool,
 }
 
 /// Runs the unit tests of `file`. Returns the failures, each a message as promtool prints
@@ -72,7 +74,13 @@ pub fn run_file(file: &str, opts: &Options, warn: &mut dyn FnMut(&str)) -> Vec<S
         if tg.interval.is_none_or(|d| d.as_millis() == 0) {
             tg.interval = Some(eval_interval);
         }
-        errs.extend(tg.test(eval_interval, &order, &rule_files, utf.fuzzy_compare));
+        errs.extend(tg.test(
+            eval_interval,
+            &order,
+            &rule_files,
+            utf.fuzzy_compare,
+            opts.ignore_unknown_fields,
+        ));
     }
     errs
 }
@@ -218,6 +226,7 @@ impl TestGroup {
         order: &HashMap<String, usize>,
         rule_files: &[String],
         fuzzy: bool,
+        ignore_unknown_fields: bool,
     ) -> Vec<String> {
         let mint = match self.start_ms() {
             Ok(t) => t,
@@ -253,12 +262,10 @@ impl TestGroup {
         }));
         let notify: NotifyFn = Arc::new(|_: &str, _: &[Alert]| {});
         let query_fn = engine_query_fn(engine.clone(), db.clone());
-        let manager = Manager::new(ManagerOptions::new(
-            query_fn.clone(),
-            notify,
-            db.clone(),
-            db.clone(),
-        ));
+        let manager = Manager::new(ManagerOptions {
+            ignore_unknown_fields,
+            ..ManagerOptions::new(query_fn.clone(), notify, db.clone(), db.clone())
+        });
         let external_labels = Labels::from_pairs(self.external_labels.iter());
         let groups = match manager.load_groups(
             StdDuration::from_millis(load_interval.unsigned_abs()),

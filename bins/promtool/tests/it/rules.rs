@@ -94,6 +94,12 @@ fn lint_fatal_exits_3_and_lint_none_passes() {
         "{}",
         text(&out)
     );
+    let out = check_rules(
+        ours(),
+        &dir,
+        &["--ignore-unknown-fields", "rules_extrafields.yml"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // An error in one file fails the run even when the others are fine.
     let out = check_rules(ours(), &dir, &["rules.yml", "bad-rules-syntax.yml"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

@@ -39,6 +39,8 @@ fn upstream_unit_test_files_pass_or_fail_like_prometheus_3() {
         (&["rules_run_no_fuzzy.yml"], 1),
         (&["--run", "correct", "rules_run_fuzzy.yml"], 0),
         (&["--run", "wrong", "rules_run_fuzzy.yml"], 1),
+        (&["rules_run_extrafields.yml"], 1),
+        (&["--ignore-unknown-fields", "rules_run_extrafields.yml"], 0),
     ];
     for (args, code) in cases {
         let out = test_rules(ours(), &dir, args);

@@ -95,6 +95,7 @@ fn upstream_rulefmt_testdata() {
     }
     let legacy = ParseOptions {
         name_validation: model::ValidationScheme::Legacy,
+        ..ParseOptions::default()
     };
     let errs = errors_of(&dir.join("legacy_validation_annotation.bad.yaml"), &legacy);
     assert!(
