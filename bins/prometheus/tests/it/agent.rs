@@ -402,3 +402,57 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
         "{log}"
     );
 }
+
+/// `kill -9` and a restart on the same `--storage.agent.path`: the WAL replays (repairing a
+/// torn tail if the kill cut a write) and samples keep flowing.
+#[test]
+fn agent_restarts_after_kill_9_and_keeps_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    let (target, served) = start_target();
+    let (receiver, received) = start_receiver();
+    let config = dir.path().join("agent.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "scrape_configs:\n  - job_name: target\n    scrape_interval: 100ms\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\nremote_write:\n  - url: http://127.0.0.1:{receiver}/api/v1/write\n    queue_config: {{batch_send_deadline: 100ms}}\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data-agent");
+    let wait_for_value = |min: u64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !counter_values(&received).iter().any(|&v| v >= min) {
+            assert!(Instant::now() < deadline, "no value >= {min} arrived");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    let mut agent = start_agent(&config, &data, free_port(), &[]);
+    agent.wait_ready();
+    wait_for_value(3);
+    agent.child.kill().unwrap();
+    agent.child.wait().unwrap();
+
+    let before = served.load(Ordering::SeqCst);
+    let mut agent = start_agent(&config, &data, free_port(), &[]);
+    agent.wait_ready();
+    wait_for_value(before + 3);
+    // The restarted agent serves its own metrics.
+    let (_, metrics) = agent.get("/metrics");
+    assert!(
+        metrics.contains("prometheus_agent_corruptions_total "),
+        "{metrics}"
+    );
+    agent.signal("TERM");
+    assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
+    let db = tsdb::agent::Db::open(&data, tsdb::agent::Options::default()).unwrap();
+    let instance = format!("127.0.0.1:{target}");
+    let labels = model::Labels::from_pairs([
+        ("__name__", "agent_e2e_scrapes_total"),
+        ("instance", instance.as_str()),
+        ("job", "target"),
+    ]);
+    let r = db.series_ref(&labels).expect("replayed");
+    assert!(db.last_timestamp(r).unwrap() > 0);
+    db.close().unwrap();
+}
