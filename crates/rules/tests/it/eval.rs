@@ -446,3 +446,20 @@ async fn the_run_loop_evaluates_restores_and_writes_alerts() {
     assert!(ts.windows(2).all(|w| (w[1] - w[0]) % 100 == 0), "{ts:?}");
     assert!(!env.take_sent().is_empty(), "the firing alert was sent");
 }
+
+/// The slot offset of a group is Go's: Prometheus 2.42 evaluated group `cmp` of
+/// `/tmp/promcmp/rules.yml` (interval 10s) at 1795490399.610, 1795490409.610, ...
+#[tokio::test]
+async fn evaluation_slots_match_prometheus() {
+    let env = Env::new();
+    let dir = std::path::Path::new("/tmp/promcmp");
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let f = dir.join("rules.yml");
+    std::fs::write(&f, "groups:\n  - name: cmp\n    interval: 10s\n    rules:\n      - record: one\n        expr: vector(1)\n").expect("write");
+    let groups = env.load(&[f.to_string_lossy().to_string()]).await;
+    let g = &groups[0];
+    assert_eq!(g.eval_timestamp(1_795_490_400_000), 1_795_490_399_610);
+    assert_eq!(g.eval_timestamp(1_795_490_409_611), 1_795_490_409_610);
+}
