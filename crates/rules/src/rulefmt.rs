@@ -88,7 +88,7 @@ pub fn parse_file(path: &str, opts: &ParseOptions) -> Result<RuleGroups, Vec<Err
 }
 
 /// Go's wording of the common I/O errors (`no such file or directory`).
-fn io_message(e: &std::io::Error) -> String {
+pub(crate) fn io_message(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),

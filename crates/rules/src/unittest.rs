@@ -30,7 +30,7 @@ pub struct Options {
 pub fn run_file(file: &str, opts: &Options, warn: &mut dyn FnMut(&str)) -> Vec<String> {
     let content = match std::fs::read_to_string(file) {
         Ok(c) => c,
-        Err(e) => return vec![format!("open {file}: {e}")],
+        Err(e) => return vec![format!("open {file}: {}", crate::rulefmt::io_message(&e))],
     };
     let yaml_opts = serde_saphyr::options! { with_snippet: false };
     let mut utf: UnitTestFile = match serde_saphyr::from_str_with_options(&content, yaml_opts) {
