@@ -85,10 +85,16 @@ fn encode(samples: &[(i64, f64)]) -> Vec<XorChunk> {
         .collect()
 }
 
-fn bytes_per_sample(samples: &[(i64, f64)]) -> f64 {
-    let chunks = encode(samples);
+fn encode_optimal(samples: &[(i64, f64)]) -> Vec<XorChunk> {
+    samples
+        .chunks(SAMPLES_PER_CHUNK)
+        .map(|part| XorChunk::encode_optimal(part).unwrap())
+        .collect()
+}
+
+fn bytes_per_sample(chunks: &[XorChunk], samples: usize) -> f64 {
     let bytes: usize = chunks.iter().map(|c| c.bytes().len()).sum();
-    bytes as f64 / samples.len() as f64
+    bytes as f64 / samples as f64
 }
 
 fn bench(c: &mut Criterion) {
@@ -100,8 +106,10 @@ fn bench(c: &mut Criterion) {
     ];
     for (name, s) in &shapes {
         eprintln!(
-            "xor chunk size, {name}: {:.3} bytes/sample ({} samples per chunk)",
-            bytes_per_sample(s),
+            "xor chunk size, {name}: {:.3} bytes/sample appended as Prometheus does, {:.3} \
+             encoded optimally ({} samples per chunk)",
+            bytes_per_sample(&encode(s), s.len()),
+            bytes_per_sample(&encode_optimal(s), s.len()),
             SAMPLES_PER_CHUNK
         );
     }
@@ -110,6 +118,9 @@ fn bench(c: &mut Criterion) {
     for (name, s) in &shapes {
         g.bench_function(format!("encode/{name}"), |b| {
             b.iter(|| encode(black_box(s)))
+        });
+        g.bench_function(format!("encode_optimal/{name}"), |b| {
+            b.iter(|| encode_optimal(black_box(s)))
         });
         let chunks = encode(s);
         g.bench_function(format!("decode/{name}"), |b| {

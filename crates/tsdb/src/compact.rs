@@ -54,18 +54,15 @@ impl MemChunk {
     }
 }
 
-/// Encodes samples into chunks of at most [`SAMPLES_PER_CHUNK`] samples.
+/// Encodes samples into chunks of at most [`SAMPLES_PER_CHUNK`] samples, each in the fewest
+/// bytes the XOR format allows ([`XorChunk::encode_optimal`]).
 pub fn encode_chunks(samples: &[(i64, f64)]) -> Result<Vec<MemChunk>> {
     let mut out = Vec::with_capacity(samples.len().div_ceil(SAMPLES_PER_CHUNK));
     for part in samples.chunks(SAMPLES_PER_CHUNK) {
-        let mut c = XorChunk::new();
-        for &(t, v) in part {
-            c.append(t, v)?;
-        }
         out.push(MemChunk {
             min_time: part[0].0,
             max_time: part[part.len() - 1].0,
-            chunk: c,
+            chunk: XorChunk::encode_optimal(part)?,
         });
     }
     Ok(out)

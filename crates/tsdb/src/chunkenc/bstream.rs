@@ -14,7 +14,7 @@ impl BitWriter {
         BitWriter { stream, free }
     }
 
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn write_bit(&mut self, bit: bool) {
         self.write_bits(u64::from(bit), 1);
     }
@@ -28,29 +28,32 @@ impl BitWriter {
     #[inline]
     pub(crate) fn write_bits(&mut self, value: u64, nbits: u8) {
         debug_assert!(nbits <= 64);
+        if nbits == 0 {
+            return;
+        }
         let value = value & low_mask(nbits);
-        let mut left = nbits;
-        // First fill the free low bits of the last byte.
-        if self.free > 0 && left > 0 {
-            let take = self.free.min(left);
-            let chunk = (value >> (left - take)) & low_mask(take);
+        if nbits <= self.free {
+            // All in the free low bits of the last byte.
             if let Some(last) = self.stream.last_mut() {
-                // `chunk` has at most `take` <= 7 bits, placed right below the used ones.
-                *last |= (chunk << (self.free - take)) as u8;
+                *last |= (value << (self.free - nbits)) as u8;
             }
-            self.free -= take;
-            left -= take;
+            self.free -= nbits;
+            return;
         }
-        // Then whole bytes, then a partial one.
-        self.stream.reserve(9);
-        while left >= 8 {
-            left -= 8;
-            self.stream.push((value >> left) as u8);
+        // Fill the free bits of the last byte, then write the rest left-aligned in a word:
+        // all eight bytes are copied (one store) and the unused ones cut off again.
+        let left = nbits - self.free;
+        if self.free > 0
+            && let Some(last) = self.stream.last_mut()
+        {
+            *last |= (value >> left) as u8;
         }
-        if left > 0 {
-            self.stream.push(((value << (8 - left)) & 0xff) as u8);
-            self.free = 8 - left;
-        }
+        let rest = (value & low_mask(left)) << (64 - left);
+        let nbytes = usize::from(left.div_ceil(8));
+        let len = self.stream.len();
+        self.stream.extend_from_slice(&rest.to_be_bytes());
+        self.stream.truncate(len + nbytes);
+        self.free = (nbytes * 8) as u8 - left;
     }
 }
 

@@ -1,7 +1,10 @@
 //! The XOR float chunk: appender and iterator (Go's `chunkenc/xor.go`).
 
+mod window;
+
 use super::bstream::{BitReader, BitWriter};
 use crate::error::{Error, Result};
+use window::ValueCode;
 
 /// Appender state: what the encoder must remember between samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +102,35 @@ impl XorChunk {
     /// Appends a sample. Timestamps must be increasing (this is not checked: the head rejects
     /// out-of-order samples before they get here). Fails only when the chunk already holds
     /// 65535 samples, or when a chunk read from disk turns out corrupt.
+    ///
+    /// The bytes are exactly those Prometheus's appender writes.
     pub fn append(&mut self, t: i64, v: f64) -> Result<()> {
-        let mut st = self.ensure_append_state()?;
+        self.append_coded(t, v, ValueCode::Greedy)
+    }
+
+    /// A chunk holding `samples` (at most 65535, timestamps increasing) in the fewest bytes
+    /// the XOR format allows for them: where Prometheus's appender writes a changed value in
+    /// the previous leading/trailing-zero window whenever it fits, this encoder picks, over
+    /// the whole chunk, when to open which window (see `window.rs`). Any XOR decoder,
+    /// Prometheus's included, reads the result; it can be appended to like any chunk.
+    ///
+    /// # Errors
+    /// With more than 65535 samples.
+    pub fn encode_optimal(samples: &[(i64, f64)]) -> Result<XorChunk> {
+        let bits: Vec<u64> = samples.iter().map(|s| s.1.to_bits()).collect();
+        let codes = window::plan(&bits);
+        let mut c = XorChunk::new();
+        for (&(t, v), &code) in samples.iter().zip(&codes) {
+            c.append_coded(t, v, code)?;
+        }
+        Ok(c)
+    }
+
+    fn append_coded(&mut self, t: i64, v: f64, code: ValueCode) -> Result<()> {
+        let mut st = match self.app {
+            Some(st) => st,
+            None => self.ensure_append_state()?,
+        };
         let num = u16::from_be_bytes([self.w.stream[0], self.w.stream[1]]);
         if num == u16::MAX {
             return Err(Error::ChunkAppend(format!(
@@ -125,29 +155,46 @@ impl XorChunk {
                 for &b in &buf[..n] {
                     self.w.write_byte(b);
                 }
-                write_v_delta(&mut self.w, &mut st, vbits);
+                let (head, head_len, payload, payload_len) = value_bits(&mut st, vbits, code);
+                self.w.write_bits(head, head_len);
+                self.w.write_bits(payload, payload_len);
             }
             _ => {
                 t_delta = t.wrapping_sub(st.t) as u64;
                 let dod = t_delta.wrapping_sub(st.t_delta) as i64;
                 // Gorilla's resolution is seconds, Prometheus's milliseconds: Prometheus uses
-                // wider buckets than the paper.
-                if dod == 0 {
-                    self.w.write_bit(false);
+                // wider buckets than the paper. The timestamp's bits and the value's go out
+                // in as few writes as fit a word.
+                let (tbits, tlen): (u64, u8) = if dod == 0 {
+                    (0, 1)
                 } else if bit_range(dod, 14) {
-                    self.w.write_bits(0b10, 2);
-                    self.w.write_bits(dod as u64, 14);
+                    ((0b10 << 14) | (dod as u64 & 0x3fff), 16)
                 } else if bit_range(dod, 17) {
-                    self.w.write_bits(0b110, 3);
-                    self.w.write_bits(dod as u64, 17);
+                    ((0b110 << 17) | (dod as u64 & 0x1_ffff), 20)
                 } else if bit_range(dod, 20) {
-                    self.w.write_bits(0b1110, 4);
-                    self.w.write_bits(dod as u64, 20);
+                    ((0b1110 << 20) | (dod as u64 & 0xf_ffff), 24)
                 } else {
                     self.w.write_bits(0b1111, 4);
-                    self.w.write_bits(dod as u64, 64);
+                    (dod as u64, 64)
+                };
+                let (head, head_len, payload, payload_len) = value_bits(&mut st, vbits, code);
+                if tlen == 64 {
+                    self.w.write_bits(tbits, 64);
+                    self.w.write_bits(head, head_len);
+                    self.w.write_bits(payload, payload_len);
+                } else {
+                    // At most 24 + 13 bits.
+                    let first = (tbits << head_len) | head;
+                    let first_len = tlen + head_len;
+                    if first_len + payload_len <= 64 {
+                        // `payload_len` < 64 here (first_len >= 2).
+                        self.w
+                            .write_bits((first << payload_len) | payload, first_len + payload_len);
+                    } else {
+                        self.w.write_bits(first, first_len);
+                        self.w.write_bits(payload, payload_len);
+                    }
                 }
-                write_v_delta(&mut self.w, &mut st, vbits);
             }
         }
         st.t = t;
@@ -192,30 +239,40 @@ fn bit_range(x: i64, nbits: u8) -> bool {
     -((1i64 << (nbits - 1)) - 1) <= x && x <= 1i64 << (nbits - 1)
 }
 
-fn write_v_delta(w: &mut BitWriter, st: &mut AppendState, vbits: u64) {
+/// The bits of a value (as its XOR with the previous one): a head of 1 to 13 bits (the
+/// control bits, and a new window's leading-zero count and width) and a payload of 0 to 64
+/// bits (the XOR's bits inside the window), each as (bits, length). Updates the window.
+#[inline]
+fn value_bits(st: &mut AppendState, vbits: u64, code: ValueCode) -> (u64, u8, u64, u8) {
     let delta = vbits ^ st.v;
     if delta == 0 {
-        w.write_bit(false);
-        return;
+        return (0, 1, 0, 0);
     }
-    w.write_bit(true);
-    // Clamped so that it fits the 5-bit field.
-    let leading = (delta.leading_zeros() as u8).min(31);
-    let trailing = delta.trailing_zeros() as u8;
-    if st.leading != 0xff && leading >= st.leading && trailing >= st.trailing {
-        w.write_bit(false);
-        w.write_bits(delta >> st.trailing, 64 - st.leading - st.trailing);
-    } else {
-        st.leading = leading;
-        st.trailing = trailing;
-        w.write_bit(true);
-        w.write_bits(u64::from(leading), 5);
-        // 64 significant bits do not fit 6 bits; they are written as 0 (0 never occurs,
-        // since a zero XOR takes the branch above) and read back as 64.
-        let sigbits = 64 - leading - trailing;
-        w.write_bits(u64::from(sigbits), 6);
-        w.write_bits(delta >> trailing, sigbits);
-    }
+    let (leading, trailing) = window::zeros(delta);
+    let fits = st.leading != 0xff && leading >= st.leading && trailing >= st.trailing;
+    let (leading, trailing) = match code {
+        ValueCode::Greedy | ValueCode::Reuse if fits => {
+            return (0b10, 2, delta >> st.trailing, 64 - st.leading - st.trailing);
+        }
+        // A planned window always holds its XOR; checked anyway, so that the bytes are
+        // right whatever the plan says.
+        ValueCode::Open {
+            leading: l,
+            trailing: t,
+        } if l <= leading && t <= trailing => (l, t),
+        _ => (leading, trailing),
+    };
+    st.leading = leading;
+    st.trailing = trailing;
+    // 64 significant bits do not fit 6 bits; they are written as 0 (0 never occurs, since a
+    // zero XOR takes the branch above) and read back as 64.
+    let sigbits = 64 - leading - trailing;
+    (
+        (0b11 << 11) | (u64::from(leading) << 6) | u64::from(sigbits & 0x3f),
+        13,
+        delta >> trailing,
+        sigbits,
+    )
 }
 
 fn put_uvarint(buf: &mut [u8; 10], mut x: u64) -> usize {

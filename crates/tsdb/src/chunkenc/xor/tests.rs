@@ -200,6 +200,34 @@ fn bytes_per_sample_of_regular_series() {
     assert!(c <= 1.8, "counter +10 from 1e6: {c} bytes/sample");
 }
 
+fn optimal_bytes_per_sample(samples: &[(i64, f64)]) -> f64 {
+    let bytes: usize = samples
+        .chunks(crate::chunkenc::SAMPLES_PER_CHUNK)
+        .map(|part| XorChunk::encode_optimal(part).unwrap().bytes().len())
+        .sum();
+    bytes as f64 / samples.len() as f64
+}
+
+/// What choosing the value windows per chunk (instead of Prometheus's "reuse when it fits")
+/// saves, in 120-sample chunks: 1.78 -> 1.50 bytes per sample for a counter growing by 10
+/// every 15 s, 1.46 -> 1.20 for one growing by 1. (1.3 for the first is out of reach in
+/// this format: its XORs need 3 to 17 significant bits, 4 on average, so no window choice
+/// gets a value under 8 bits on average.)
+#[test]
+fn optimal_encoding_of_regular_series() {
+    let ts = |k: usize| 1_700_000_000_000 + k as i64 * 15_000;
+    let counter: Vec<(i64, f64)> = (0..12_000)
+        .map(|k| (ts(k), 1_000_000.0 + 10.0 * k as f64))
+        .collect();
+    let small: Vec<(i64, f64)> = (0..12_000).map(|k| (ts(k), k as f64)).collect();
+    let (c, s) = (
+        optimal_bytes_per_sample(&counter),
+        optimal_bytes_per_sample(&small),
+    );
+    assert!(c <= 1.51, "counter +10 from 1e6: {c} bytes/sample");
+    assert!(s <= 1.21, "counter +1: {s} bytes/sample");
+}
+
 proptest! {
     #[test]
     fn round_trip(
@@ -228,6 +256,39 @@ proptest! {
             prop_assert!(it.seek(mid));
             prop_assert_eq!(it.at_t(), mid);
         }
+    }
+
+    #[test]
+    fn optimal_encoding_round_trips_and_stays_appendable(
+        values in proptest::collection::vec(
+            prop_oneof![any::<u64>(), (0u32..1000).prop_map(|v| f64::from(v).to_bits()),
+                (0u32..100_000).prop_map(|v| (1e6 + 10.0 * f64::from(v)).to_bits()),
+                Just(STALE_NAN_BITS)], 0..300),
+    ) {
+        let samples: Vec<(i64, u64)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (1_700_000_000_000 + i as i64 * 15_000, v))
+            .collect();
+        let floats: Vec<(i64, f64)> = samples.iter().map(|&(t, v)| (t, f64::from_bits(v))).collect();
+        let opt = XorChunk::encode_optimal(&floats).unwrap();
+        let greedy = encode(&samples);
+        prop_assert!(opt.bytes().len() <= greedy.bytes().len());
+        prop_assert_eq!(decode(opt.iter()), samples.clone());
+        // Appending continues in the last window, in memory and after a reload.
+        let mut more = samples.clone();
+        more.push((1_800_000_000_000, 12345.5f64.to_bits()));
+        more.push((1_800_000_015_000, 12346.5f64.to_bits()));
+        let mut live = opt.clone();
+        let mut stored = XorChunk::from_bytes(opt.bytes().to_vec()).unwrap();
+        for &(t, v) in &more[samples.len()..] {
+            live.append(t, f64::from_bits(v)).unwrap();
+            stored.append(t, f64::from_bits(v)).unwrap();
+        }
+        prop_assert_eq!(decode(live.iter()), more.clone());
+        // (The bytes may differ: like Go's, a reloaded appender that never saw a window
+        // takes the decoder's initial one, 64 bits wide.)
+        prop_assert_eq!(decode(stored.iter()), more.clone());
     }
 
     #[test]
