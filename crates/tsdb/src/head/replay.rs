@@ -1,14 +1,17 @@
 //! Rebuilding the head at startup, as Prometheus's `Head.Init` and `loadWAL`: memory-mapped
 //! chunks first, then the last WAL checkpoint, then every segment after it.
 
-use std::io::Read;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 
-use super::{Appended, Head, LOGGED, MemSeries, MmappedChunk, U64Map, add_interval};
+use parking_lot::Mutex;
+
+use super::{Appended, Head, LOGGED, MemSeries, MmappedChunk, SHARDS, U64Map, add_interval};
 use crate::checkpoint;
 use crate::error::{Error, Result};
-use crate::record::{self, RecordType, RefMmapMarker, RefSample, RefSeries, RefTombstone};
-use crate::wlog::reader::{Position, Reader, SegmentReader};
+use crate::record::{self, RecordType, RefSample, RefSeries, RefTombstone};
+use crate::wlog::reader::{Reader, SegmentReader};
 use crate::wlog::{self, CorruptionError};
 
 /// What the WAL replay at open found.
@@ -44,10 +47,7 @@ struct ReplayState {
     mmapped: U64Map<Vec<MmappedChunk>>,
     multi_ref: U64Map<u64>,
     stats: ReplayStats,
-    series: Vec<RefSeries>,
     samples: Vec<RefSample>,
-    stones: Vec<RefTombstone>,
-    markers: Vec<RefMmapMarker>,
 }
 
 impl ReplayState {
@@ -64,10 +64,7 @@ impl Head {
             mmapped: U64Map::default(),
             multi_ref: U64Map::default(),
             stats: ReplayStats::default(),
-            series: Vec::new(),
             samples: Vec::new(),
-            stones: Vec::new(),
-            markers: Vec::new(),
         };
         let min_valid = self.min_valid_time();
         let mut loaded = 0u64;
@@ -103,30 +100,21 @@ impl Head {
         }
         let wal_dir = self.dir.join("wal");
         checkpoint::delete_temp_checkpoints(&wal_dir);
+        let mut sources = Vec::new();
         let mut start = 0;
         if let Some((idx, cp)) = checkpoint::last_checkpoint(&wal_dir)? {
-            let r = Reader::new(SegmentReader::open(&cp, None, None)?);
-            self.load_wal(r, &mut st).map_err(|e| match e {
-                LoadError::Corrupt(c) => Error::WalCorrupt(c),
-                LoadError::Other(e) => e,
-            })?;
+            sources.push(WalSource::Checkpoint(cp));
             start = idx + 1;
         }
         for k in wlog::list_segments(&wal_dir)? {
-            if k < start {
-                continue;
+            if k >= start {
+                sources.push(WalSource::Segment(wal_dir.clone(), k));
             }
-            let r = Reader::new(SegmentReader::open(&wal_dir, Some(k), Some(k))?);
-            match self.load_wal(r, &mut st) {
-                Ok(()) => {}
-                Err(LoadError::Corrupt(c)) => {
-                    st.stats.wal_corruption = Some(c.to_string());
-                    if let Some(w) = self.wal.lock().as_mut() {
-                        w.repair(&c)?;
-                    }
-                    break;
-                }
-                Err(LoadError::Other(e)) => return Err(e),
+        }
+        if let Some(c) = self.load_wal(sources, &mut st)? {
+            st.stats.wal_corruption = Some(c.to_string());
+            if let Some(w) = self.wal.lock().as_mut() {
+                w.repair(&c)?;
             }
         }
         // A series record whose labels already had another ref must stay in checkpoints
@@ -219,69 +207,271 @@ impl Head {
         }
     }
 
-    fn load_wal<R: Read + Position>(
+    /// Replays WAL records in parallel, as Prometheus's `loadWAL`: this thread reads,
+    /// decompresses and decodes records, applies series and tombstone records, and hands
+    /// samples in batches to worker threads, each owning the series of some shards (so each
+    /// series' samples are applied in WAL order, by one thread). Returns the corruption that
+    /// ended a segment, if any; a damaged checkpoint is an error.
+    fn load_wal(
         &self,
-        mut r: Reader<R>,
+        sources: Vec<WalSource>,
         st: &mut ReplayState,
-    ) -> std::result::Result<(), LoadError> {
-        loop {
-            let rec = match r.next_record() {
-                Ok(Some(rec)) => rec,
-                Ok(None) => return Ok(()),
-                Err(c) => return Err(LoadError::Corrupt(c)),
+    ) -> Result<Option<CorruptionError>> {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, MAX_REPLAY_WORKERS);
+        let pool = SamplePool::default();
+        std::thread::scope(|scope| {
+            let pool = &pool;
+            let mut d = Dispatcher {
+                txs: Vec::with_capacity(workers),
+                parts: Vec::with_capacity(workers),
+                pool,
             };
-            let corrupt = |e: Error, r: &Reader<R>| LoadError::Corrupt(r.corruption(e.to_string()));
-            match RecordType::of(rec) {
-                RecordType::Series => {
-                    st.series.clear();
-                    if let Err(e) = record::decode_series(rec, &mut st.series) {
-                        return Err(corrupt(e, &r));
-                    }
-                    self.apply_series(st);
-                }
-                RecordType::Samples | RecordType::SamplesV2 => {
-                    st.samples.clear();
-                    if let Err(e) = record::decode_samples(rec, &mut st.samples) {
-                        return Err(corrupt(e, &r));
-                    }
-                    self.apply_samples(st).map_err(LoadError::Other)?;
-                }
-                RecordType::Tombstones => {
-                    st.stones.clear();
-                    if let Err(e) = record::decode_tombstones(rec, &mut st.stones) {
-                        return Err(corrupt(e, &r));
-                    }
-                    self.apply_tombstones(st);
-                }
-                RecordType::MmapMarkers => {
-                    st.markers.clear();
-                    if let Err(e) = record::decode_mmap_markers(rec, &mut st.markers) {
-                        return Err(corrupt(e, &r));
-                    }
-                    st.stats.mmap_markers += st.markers.len() as u64;
-                }
-                _ => st.stats.skipped_records += 1,
+            let mut handles = Vec::with_capacity(workers);
+            for _ in 0..workers {
+                let (tx, rx) = mpsc::sync_channel(WORK_QUEUE);
+                d.txs.push(tx);
+                d.parts.push(pool.get());
+                handles.push(scope.spawn(move || self.replay_worker(&rx, pool)));
             }
-        }
+            let outcome = self.read_wal(sources, &mut d, st);
+            // Everything read before an error or damage is applied, as sequentially.
+            d.flush_all();
+            // Closing the queues lets the workers drain them and exit.
+            drop(d);
+            let mut worker_err = None;
+            for h in handles {
+                match h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
+                    Ok(w) => {
+                        st.stats.samples_applied += w.applied;
+                        st.stats.unknown_series_samples += w.unknown;
+                        st.stats.mmapped_chunks += w.mmapped_chunks;
+                        self.update_min_max(w.mint, w.maxt);
+                    }
+                    Err(e) => {
+                        worker_err.get_or_insert(e);
+                    }
+                }
+            }
+            let corruption = outcome?;
+            match worker_err {
+                Some(e) => Err(e),
+                None => Ok(corruption),
+            }
+        })
     }
 
-    fn apply_series(&self, st: &mut ReplayState) {
-        for s in st.series.drain(..) {
+    /// The reading side of [`Head::load_wal`]: every record of `sources` in order, up to the
+    /// first damage.
+    fn read_wal(
+        &self,
+        sources: Vec<WalSource>,
+        d: &mut Dispatcher<'_>,
+        st: &mut ReplayState,
+    ) -> Result<Option<CorruptionError>> {
+        let min_valid = self.min_valid_time();
+        let mut samples = Vec::new();
+        let mut markers = Vec::new();
+        for src in sources {
+            let (opened, in_checkpoint) = match &src {
+                WalSource::Checkpoint(dir) => (SegmentReader::open(dir, None, None), true),
+                WalSource::Segment(dir, k) => (SegmentReader::open(dir, Some(*k), Some(*k)), false),
+            };
+            let mut r = Reader::new(opened?);
+            let damaged = |err: CorruptionError| {
+                if in_checkpoint {
+                    Err(Error::WalCorrupt(err))
+                } else {
+                    Ok(Some(err))
+                }
+            };
+            loop {
+                let rec = match r.next_record() {
+                    Ok(Some(rec)) => rec,
+                    Ok(None) => break,
+                    Err(err) => return damaged(err),
+                };
+                let decoded = match RecordType::of(rec) {
+                    RecordType::Series => {
+                        let mut series = Vec::new();
+                        record::decode_series(rec, &mut series)
+                            .map(|()| self.apply_series(series, st, d))
+                    }
+                    RecordType::Samples | RecordType::SamplesV2 => {
+                        samples.clear();
+                        record::decode_samples(rec, &mut samples).map(|()| {
+                            st.stats.samples += samples.len() as u64;
+                            for s in &samples {
+                                if s.t >= min_valid {
+                                    d.push(RefSample {
+                                        series_ref: st.series_ref(s.series_ref),
+                                        ..*s
+                                    });
+                                }
+                            }
+                        })
+                    }
+                    RecordType::Tombstones => {
+                        let mut stones = Vec::new();
+                        record::decode_tombstones(rec, &mut stones)
+                            .map(|()| self.apply_tombstones(&stones, st))
+                    }
+                    RecordType::MmapMarkers => {
+                        markers.clear();
+                        record::decode_mmap_markers(rec, &mut markers)
+                            .map(|()| st.stats.mmap_markers += markers.len() as u64)
+                    }
+                    _ => {
+                        st.stats.skipped_records += 1;
+                        Ok(())
+                    }
+                };
+                if let Err(e) = decoded {
+                    return damaged(r.corruption(e.to_string()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// A replay worker: applies the samples of its shards' series, in the order received.
+    /// After an error it keeps draining its queue (so the replay loop never blocks) and
+    /// returns the error at the end.
+    fn replay_worker(&self, rx: &mpsc::Receiver<Work>, pool: &SamplePool) -> Result<WorkerStats> {
+        let mut acc = WorkerStats {
+            mint: i64::MAX,
+            maxt: i64::MIN,
+            ..WorkerStats::default()
+        };
+        let mut err = None;
+        let mut sorted = Vec::new();
+        for work in rx {
+            match work {
+                Work::Samples(batch) => {
+                    if err.is_none()
+                        && let Err(e) = self.apply_batch(&batch, &mut sorted, &mut acc)
+                    {
+                        err = Some(e);
+                    }
+                    pool.put(batch);
+                }
+                Work::Attach { series_ref, chunks } => {
+                    if err.is_none() {
+                        self.attach_chunks(series_ref, chunks, &mut acc);
+                    }
+                }
+            }
+        }
+        err.map_or(Ok(acc), Err)
+    }
+
+    /// Appends a batch of samples (all of series owned by one worker): sorted by shard,
+    /// stably (a counting sort, so each series' samples keep their order), so that each
+    /// shard's lock is taken once per batch.
+    fn apply_batch(
+        &self,
+        batch: &[RefSample],
+        sorted: &mut Vec<RefSample>,
+        acc: &mut WorkerStats,
+    ) -> Result<()> {
+        let mut starts = [0usize; SHARDS + 1];
+        for s in batch {
+            starts[shard_of(s.series_ref) + 1] += 1;
+        }
+        for i in 0..SHARDS {
+            starts[i + 1] += starts[i];
+        }
+        let bounds = starts;
+        sorted.clear();
+        sorted.extend_from_slice(batch);
+        for s in batch {
+            let k = &mut starts[shard_of(s.series_ref)];
+            sorted[*k] = *s;
+            *k += 1;
+        }
+        for i in 0..SHARDS {
+            let part = &sorted[bounds[i]..bounds[i + 1]];
+            if part.is_empty() {
+                continue;
+            }
+            let mut shard = self.shards[i].write();
+            // The lookups below are cache misses, each waited for in turn. Touching every
+            // series of the run first lets the processor overlap them.
+            let mut touched = 0u64;
+            for s in part {
+                if let Some(ms) = shard.series.get(&s.series_ref)
+                    && let Some(h) = &ms.head
+                {
+                    touched ^= u64::from(h.chunk.bytes().last().copied().unwrap_or(0));
+                }
+            }
+            std::hint::black_box(touched);
+            for s in part {
+                let Some(ms) = shard.series.get_mut(&s.series_ref) else {
+                    acc.unknown += 1;
+                    continue;
+                };
+                if ms.mmapped.last().is_some_and(|c| s.t <= c.max_time) {
+                    continue;
+                }
+                match ms.append(s.series_ref, s.t, s.v, &self.opts, &self.mapper)? {
+                    Appended::InOrder => {
+                        acc.applied += 1;
+                        acc.mint = acc.mint.min(s.t);
+                        acc.maxt = acc.maxt.max(s.t);
+                    }
+                    // Out-of-order samples are in the WAL too, but come back from the WBL.
+                    Appended::NotInOrder => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives series `r` the memory-mapped chunks of a WAL ref whose series record turned out
+    /// to duplicate it, if it has no data yet (by then, in WAL order).
+    fn attach_chunks(&self, r: u64, chunks: Vec<MmappedChunk>, acc: &mut WorkerStats) {
+        let mut shard = self.shard(r).write();
+        let Some(ms) = shard.series.get_mut(&r) else {
+            return;
+        };
+        if !ms.is_empty() {
+            return;
+        }
+        acc.mmapped_chunks += chunks.len() as u64;
+        if let (Some(first), Some(last)) = (chunks.first(), chunks.last()) {
+            acc.mint = acc.mint.min(first.min_time);
+            acc.maxt = acc.maxt.max(last.max_time);
+        }
+        ms.mmapped = chunks;
+        ms.head = None;
+    }
+
+    fn apply_series(&self, series: Vec<RefSeries>, st: &mut ReplayState, d: &mut Dispatcher<'_>) {
+        for s in series {
             st.stats.series += 1;
             let (r, created) = self.get_or_create(&s.labels, Some(s.series_ref));
             self.last_series_id
                 .fetch_max(s.series_ref, Ordering::AcqRel);
             let chunks = st.mmapped.remove(&s.series_ref).unwrap_or_default();
+            if r != s.series_ref {
+                st.stats.duplicate_series += 1;
+                st.multi_ref.insert(s.series_ref, r);
+            }
             let mut shard = self.shard(r).write();
             let Some(ms) = shard.series.get_mut(&r) else {
                 continue;
             };
             ms.flags |= LOGGED;
-            if r != s.series_ref {
-                st.stats.duplicate_series += 1;
-                st.multi_ref.insert(s.series_ref, r);
+            if chunks.is_empty() {
+                continue;
             }
-            if chunks.is_empty() || !(created || ms.is_empty()) {
+            if !created {
+                // Samples of the existing series may still be queued: the worker owning it
+                // decides, in WAL order.
+                drop(shard);
+                d.attach(r, chunks);
                 continue;
             }
             st.stats.mmapped_chunks += chunks.len() as u64;
@@ -293,32 +483,10 @@ impl Head {
         }
     }
 
-    fn apply_samples(&self, st: &mut ReplayState) -> Result<()> {
-        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
-        let applied = self.for_each_sample(st, |ms, r, s, stats| {
-            if ms.mmapped.last().is_some_and(|c| s.t <= c.max_time) {
-                return Ok(());
-            }
-            match ms.append(r, s.t, s.v, &self.opts, &self.mapper)? {
-                Appended::InOrder => {
-                    stats.samples_applied += 1;
-                    mint = mint.min(s.t);
-                    maxt = maxt.max(s.t);
-                }
-                // Out-of-order samples are in the WAL too, but come back from the WBL.
-                Appended::NotInOrder => {}
-            }
-            Ok(())
-        });
-        applied?;
-        self.update_min_max(mint, maxt);
-        Ok(())
-    }
-
-    fn apply_tombstones(&self, st: &mut ReplayState) {
+    fn apply_tombstones(&self, stones: &[RefTombstone], st: &mut ReplayState) {
         let min_valid = self.min_valid_time();
         let mut ts = self.tombstones.lock();
-        for s in &st.stones {
+        for s in stones {
             st.stats.tombstones += 1;
             self.last_series_id
                 .fetch_max(s.series_ref, Ordering::AcqRel);
@@ -334,7 +502,107 @@ impl Head {
     }
 }
 
-enum LoadError {
-    Corrupt(CorruptionError),
-    Other(Error),
+/// Where the replay reads records from, in order.
+enum WalSource {
+    /// A checkpoint directory (damage there is an error).
+    Checkpoint(PathBuf),
+    /// Segment `k` of the WAL directory (damage there is repaired by truncation).
+    Segment(PathBuf, u64),
+}
+
+/// What the replay loop hands a worker.
+enum Work {
+    Samples(Vec<RefSample>),
+    Attach {
+        series_ref: u64,
+        chunks: Vec<MmappedChunk>,
+    },
+}
+
+/// What a worker applied.
+#[derive(Default)]
+struct WorkerStats {
+    applied: u64,
+    unknown: u64,
+    mmapped_chunks: u64,
+    mint: i64,
+    maxt: i64,
+}
+
+/// Sample batches waiting for a worker.
+const WORK_QUEUE: usize = 16;
+/// Samples per batch handed to a worker.
+const BATCH: usize = 4096;
+/// At most this many worker threads apply samples.
+const MAX_REPLAY_WORKERS: usize = 8;
+
+fn shard_of(r: u64) -> usize {
+    (r as usize) % SHARDS
+}
+
+/// The worker owning series `r` (all series of a shard go to one worker).
+fn worker_of(r: u64, workers: usize) -> usize {
+    shard_of(r) % workers
+}
+
+/// Sample batches going round between the replay loop and the workers, so that the replay
+/// does not allocate per batch.
+#[derive(Default)]
+struct SamplePool(Mutex<Vec<Vec<RefSample>>>);
+
+impl SamplePool {
+    fn get(&self) -> Vec<RefSample> {
+        self.0.lock().pop().unwrap_or_default()
+    }
+
+    fn put(&self, mut v: Vec<RefSample>) {
+        v.clear();
+        let mut pool = self.0.lock();
+        if pool.len() < 4 * WORK_QUEUE {
+            pool.push(v);
+        }
+    }
+}
+
+/// Batches samples per worker and sends them.
+struct Dispatcher<'a> {
+    txs: Vec<mpsc::SyncSender<Work>>,
+    /// The batch being filled for each worker.
+    parts: Vec<Vec<RefSample>>,
+    pool: &'a SamplePool,
+}
+
+impl Dispatcher<'_> {
+    fn push(&mut self, s: RefSample) {
+        let w = worker_of(s.series_ref, self.txs.len());
+        self.parts[w].push(s);
+        if self.parts[w].len() >= BATCH {
+            self.flush(w);
+        }
+    }
+
+    fn flush(&mut self, w: usize) {
+        if self.parts[w].is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.parts[w], self.pool.get());
+        // A send only fails when the worker panicked; its join reports that.
+        let _ = self.txs[w].send(Work::Samples(batch));
+    }
+
+    fn flush_all(&mut self) {
+        for w in 0..self.parts.len() {
+            self.flush(w);
+        }
+    }
+
+    /// Has the worker owning series `r` attach `chunks` once the samples before are applied.
+    fn attach(&mut self, r: u64, chunks: Vec<MmappedChunk>) {
+        let w = worker_of(r, self.txs.len());
+        self.flush(w);
+        let _ = self.txs[w].send(Work::Attach {
+            series_ref: r,
+            chunks,
+        });
+    }
 }
