@@ -168,6 +168,16 @@ impl web::TsdbAdmin for ReadyStorage {
             .ok_or_else(|| storage::Error::NotReady.to_string())?;
         db.clean_tombstones().map_err(|e| e.to_string())
     }
+
+    fn snapshot(&self, name: &str, with_head: bool) -> Result<(), String> {
+        let db = self
+            .get()
+            .ok_or_else(|| storage::Error::NotReady.to_string())?;
+        let dir = db.dir().join("snapshots").join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("create snapshot directory: {e}"))?;
+        db.snapshot(&dir, with_head)
+            .map_err(|e| format!("create snapshot: {e}"))
+    }
 }
 
 /// The WAL segments a start-up replay reads (`<dir>/wal/00000001`...), as Prometheus's
@@ -234,6 +244,8 @@ mod tests {
         s.set(db);
         assert!(s.querier(0, 1).is_ok());
         assert!(web::TsdbStats::block_metas(&s).unwrap().is_empty());
+        web::TsdbAdmin::snapshot(&s, "snap", true).unwrap();
+        assert!(dir.path().join("snapshots/snap").is_dir());
         let replay = wal_replay_range(dir.path());
         assert_eq!((replay.min, replay.current), (0, 0));
         let status = web::TsdbStats::tsdb_status(&s, 10).unwrap();

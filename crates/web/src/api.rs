@@ -765,8 +765,48 @@ async fn admin(inner: &Arc<Inner>, path: &str, form: Form) -> ApiResult {
             })
             .await?
         }
-        _ => Err(ApiError::not_implemented("TSDB snapshots")),
+        _ => {
+            let skip = form.value("skip_head");
+            let skip_head = if skip.is_empty() {
+                false
+            } else {
+                rules::parse_bool(skip).ok_or_else(|| {
+                    ApiError::invalid_param(
+                        "skip_head",
+                        format!(
+                            "unable to parse boolean: strconv.ParseBool: parsing {}: invalid syntax",
+                            crate::params::go_quote(skip)
+                        ),
+                    )
+                })?
+            };
+            let name = snapshot_name(SystemTime::now());
+            blocking(move || {
+                admin
+                    .snapshot(&name, !skip_head)
+                    .map_err(|e| ApiError::new(ErrorType::Internal, e))?;
+                let mut data = String::from("{\"name\":");
+                json::write_str(&mut data, &name);
+                data.push('}');
+                Ok(ApiData::json(data))
+            })
+            .await?
+        }
     }
+}
+
+/// Go's snapshot name: the UTC time as `20060102T150405Z0700`, a dash and 16 hex digits of
+/// a random non-negative 63-bit number.
+fn snapshot_name(now: SystemTime) -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let secs = unix_millis(now).div_euclid(1000);
+    let stamp = format_rfc3339(GoTime::unix(secs, 0));
+    // `2026-11-24T03:19:30Z` -> `20261124T031930Z`.
+    let compact: String = stamp.chars().filter(|c| *c != '-' && *c != ':').collect();
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_i64(unix_millis(now));
+    let random = h.finish() & (u64::MAX >> 1);
+    format!("{compact}-{random:016x}")
 }
 
 /// Go's `TSDBStat` list: `[{"name":"up","value":3}]`.

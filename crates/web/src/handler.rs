@@ -167,6 +167,10 @@ pub trait TsdbAdmin: Send + Sync {
     ) -> Result<(), String>;
     /// Rewrites blocks without their deleted data.
     fn clean_tombstones(&self) -> Result<(), String>;
+    /// Writes a snapshot into `<data dir>/snapshots/<name>` (the whole head too when
+    /// `with_head`). The error is Prometheus's message (`create snapshot: ...` or `create
+    /// snapshot directory: ...`).
+    fn snapshot(&self, name: &str, with_head: bool) -> Result<(), String>;
 }
 
 /// A `/-/reload` request: the reload handler answers on the channel with the outcome.
@@ -461,9 +465,10 @@ impl Handler {
         let head_or_get = method == Method::GET || method == Method::HEAD;
         match Page::of(path) {
             // Like Prometheus: the root redirects to the query page (under the prefix).
-            Page::Root if method == Method::GET => {
-                (None, crate::ui::redirect_home(&crate::ui::Context::of(&self.inner.opts)))
-            }
+            Page::Root if method == Method::GET => (
+                None,
+                crate::ui::redirect_home(&crate::ui::Context::of(&self.inner.opts)),
+            ),
             Page::Ui if head_or_get => (
                 None,
                 crate::ui::serve(

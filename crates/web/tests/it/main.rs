@@ -187,6 +187,14 @@ impl web::TsdbAdmin for MemAdmin {
     fn clean_tombstones(&self) -> Result<(), String> {
         Err("disk on fire".into())
     }
+
+    fn snapshot(&self, name: &str, with_head: bool) -> Result<(), String> {
+        DELETED
+            .lock()
+            .unwrap()
+            .push(format!("snapshot {} {with_head}", name.len()));
+        Ok(())
+    }
 }
 
 struct Answer {
@@ -876,8 +884,30 @@ async fn admin_api_deletes_series_when_enabled() {
         a.body,
         r#"{"status":"error","errorType":"internal","error":"disk on fire"}"#
     );
-    let a = post_form(&s.handler, "/api/v1/admin/tsdb/snapshot", "").await;
-    assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED);
+    let a = post_form(&s.handler, "/api/v1/admin/tsdb/snapshot", "skip_head=true").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    // `{"name":"20261124T031930Z-0123456789abcdef"}`
+    let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    let name = v["data"]["name"].as_str().unwrap();
+    let (stamp, random) = name.split_once('-').unwrap();
+    assert_eq!(
+        (stamp.len(), stamp.as_bytes()[8], stamp.as_bytes()[15]),
+        (16, b'T', b'Z')
+    );
+    assert_eq!(random.len(), 16, "{name}");
+    assert!(
+        DELETED
+            .lock()
+            .unwrap()
+            .contains(&format!("snapshot {} false", name.len())),
+        "{:?}",
+        DELETED.lock().unwrap()
+    );
+    let a = post_form(&s.handler, "/api/v1/admin/tsdb/snapshot", "skip_head=maybe").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"skip_head\": unable to parse boolean: strconv.ParseBool: parsing \"maybe\": invalid syntax"}"#
+    );
 }
 
 #[tokio::test]
