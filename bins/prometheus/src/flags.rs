@@ -178,32 +178,42 @@ pub(crate) struct Flags {
     #[arg(long = "storage.remote.read-max-bytes-in-frame", hide = true)]
     remote_read_max_bytes: Option<String>,
 
-    /// Belongs to rule evaluation, which this server does not have yet.
-    #[arg(long = "rules.alert.for-outage-tolerance", hide = true)]
-    rules_outage_tolerance: Option<String>,
+    /// Max time to tolerate prometheus outage for restoring "for" state of alert.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h")]
+    rules_outage_tolerance: String,
 
-    /// Belongs to rule evaluation, which this server does not have yet.
-    #[arg(long = "rules.alert.for-grace-period", hide = true)]
-    rules_grace_period: Option<String>,
+    /// Minimum duration between alert and restored "for" state. This is maintained only for
+    /// alerts with configured "for" time greater than grace period.
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m")]
+    rules_grace_period: String,
 
-    /// Belongs to rule evaluation, which this server does not have yet.
-    #[arg(long = "rules.alert.resend-delay", hide = true)]
-    rules_resend_delay: Option<String>,
+    /// Minimum amount of time to wait before resending an alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m")]
+    rules_resend_delay: String,
 
-    /// Belongs to rule evaluation, which this server does not have yet.
-    #[arg(long = "rules.max-concurrent-evals", hide = true)]
-    rules_max_concurrent: Option<String>,
+    /// Global concurrency limit for independent rules that can run concurrently (only with
+    /// --enable-feature=concurrent-rule-eval, which this server does not have: rules of a
+    /// group are evaluated one after another, as Prometheus does without the feature).
+    #[arg(long = "rules.max-concurrent-evals", default_value_t = 4)]
+    rules_max_concurrent: u64,
 
-    /// Belongs to alert notification, which this server does not have yet.
-    #[arg(long = "alertmanager.notification-queue-capacity", hide = true)]
-    am_queue_capacity: Option<String>,
+    /// The capacity of the queue for pending Alertmanager notifications.
+    #[arg(
+        long = "alertmanager.notification-queue-capacity",
+        default_value_t = 10_000
+    )]
+    am_queue_capacity: usize,
 
-    /// Belongs to alert notification, which this server does not have yet.
+    /// Send any outstanding Alertmanager notifications when shutting down. If false, any
+    /// outstanding Alertmanager notifications will be dropped when shutting down.
     #[arg(
         long = "alertmanager.drain-notification-queue-on-shutdown",
-        hide = true
+        default_value = "true",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true"
     )]
-    am_drain: Option<String>,
+    am_drain: bool,
 
     /// Belongs to a scraping option this server does not have yet.
     #[arg(long = "scrape.adjust-timestamps", hide = true)]
@@ -349,6 +359,13 @@ pub(crate) struct Settings {
     pub(crate) tsdb: tsdb::db::Options,
     /// `--agent`: run the WAL-only agent storage instead of the TSDB.
     pub(crate) agent: Option<AgentSettings>,
+    /// The external URL (`--web.external-url` or `http://<hostname>:<port>`), without a
+    /// trailing slash: alerts' generator URLs and templates' `$externalURL`.
+    pub(crate) external_url: String,
+    /// `--rules.alert.*`.
+    pub(crate) rules: RulesSettings,
+    /// `--alertmanager.*`.
+    pub(crate) notifier: notifier::Options,
     /// The retention as `/api/v1/status/runtimeinfo` shows it.
     pub(crate) retention_text: String,
     /// Neither retention flag was given, so the default time retention applies.
@@ -362,6 +379,14 @@ pub(crate) struct Settings {
     pub(crate) noop_features: Vec<String>,
     /// Features named in `--enable-feature` that Prometheus does not know either.
     pub(crate) unknown_features: Vec<String>,
+}
+
+/// The rule manager's flags.
+#[derive(Debug, Clone)]
+pub(crate) struct RulesSettings {
+    pub(crate) outage_tolerance: std::time::Duration,
+    pub(crate) for_grace_period: std::time::Duration,
+    pub(crate) resend_delay: std::time::Duration,
 }
 
 /// The default retention when neither time nor size is given (Prometheus's 15d).
@@ -455,36 +480,6 @@ impl Flags {
                 "storage.remote.read-max-bytes-in-frame",
                 &self.remote_read_max_bytes,
                 "remote read",
-            ),
-            (
-                "rules.alert.for-outage-tolerance",
-                &self.rules_outage_tolerance,
-                "rule evaluation",
-            ),
-            (
-                "rules.alert.for-grace-period",
-                &self.rules_grace_period,
-                "rule evaluation",
-            ),
-            (
-                "rules.alert.resend-delay",
-                &self.rules_resend_delay,
-                "rule evaluation",
-            ),
-            (
-                "rules.max-concurrent-evals",
-                &self.rules_max_concurrent,
-                "rule evaluation",
-            ),
-            (
-                "alertmanager.notification-queue-capacity",
-                &self.am_queue_capacity,
-                "alert notification",
-            ),
-            (
-                "alertmanager.drain-notification-queue-on-shutdown",
-                &self.am_drain,
-                "alert notification",
             ),
             (
                 "scrape.adjust-timestamps",
@@ -645,6 +640,31 @@ impl Flags {
             .to_std(),
         };
         let global_url = global_url_options(&self.external_url, &listen_addresses[0])?;
+        let external_url = format!(
+            "{}://{}{}",
+            global_url.scheme,
+            global_url.host,
+            external_url_path(&self.external_url)?.trim_end_matches('/')
+        );
+        let rules = RulesSettings {
+            outage_tolerance: duration_flag(
+                "rules.alert.for-outage-tolerance",
+                &self.rules_outage_tolerance,
+            )?
+            .to_std(),
+            for_grace_period: duration_flag(
+                "rules.alert.for-grace-period",
+                &self.rules_grace_period,
+            )?
+            .to_std(),
+            resend_delay: duration_flag("rules.alert.resend-delay", &self.rules_resend_delay)?
+                .to_std(),
+        };
+        let notifier = notifier::Options {
+            queue_capacity: self.am_queue_capacity,
+            drain_on_shutdown: self.am_drain,
+            ..notifier::Options::default()
+        };
         let serve = web::ServeOptions {
             max_connections: usize::try_from(self.max_connections).unwrap_or(0),
             read_timeout: duration_flag("web.read-timeout", &self.read_timeout)?.to_std(),
@@ -697,6 +717,9 @@ impl Flags {
             tsdb_path: self.tsdb_path,
             tsdb,
             agent,
+            external_url,
+            rules,
+            notifier,
             retention_text,
             retention_defaulted,
             engine,
@@ -901,6 +924,27 @@ impl Flags {
             ),
             ("query.timeout", self.query_timeout.clone()),
             (
+                "rules.alert.for-outage-tolerance",
+                self.rules_outage_tolerance.clone(),
+            ),
+            (
+                "rules.alert.for-grace-period",
+                self.rules_grace_period.clone(),
+            ),
+            ("rules.alert.resend-delay", self.rules_resend_delay.clone()),
+            (
+                "rules.max-concurrent-evals",
+                self.rules_max_concurrent.to_string(),
+            ),
+            (
+                "alertmanager.notification-queue-capacity",
+                self.am_queue_capacity.to_string(),
+            ),
+            (
+                "alertmanager.drain-notification-queue-on-shutdown",
+                b(self.am_drain),
+            ),
+            (
                 "storage.remote.flush-deadline",
                 self.remote_flush_deadline.clone(),
             ),
@@ -1054,8 +1098,8 @@ mod tests {
             ),
             (vec!["--storage.agent.path=x"], "storage.agent.path"),
             (
-                vec!["--rules.alert.resend-delay=1m"],
-                "--rules.alert.resend-delay: rule evaluation",
+                vec!["--scrape.adjust-timestamps=false"],
+                "--scrape.adjust-timestamps: scrape timestamp adjustment",
             ),
         ];
         for (args, flag) in cases {
@@ -1064,6 +1108,28 @@ mod tests {
         }
         let err = parse(&["--query.timeout=soon"]).unwrap_err();
         assert!(format!("{err:#}").contains("--query.timeout"), "{err:#}");
+    }
+
+    #[test]
+    fn rules_and_alertmanager_flags_have_prometheus_defaults() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.rules.outage_tolerance.as_secs(), 3600);
+        assert_eq!(s.rules.for_grace_period.as_secs(), 600);
+        assert_eq!(s.rules.resend_delay.as_secs(), 60);
+        assert_eq!(s.notifier.queue_capacity, 10_000);
+        assert!(s.notifier.drain_on_shutdown);
+        assert_eq!(s.flag_values["rules.alert.resend-delay"], "1m");
+        let s = parse(&[
+            "--rules.alert.resend-delay=2m",
+            "--alertmanager.notification-queue-capacity=5",
+            "--alertmanager.drain-notification-queue-on-shutdown=false",
+            "--web.external-url=https://prom.example/sub/",
+        ])
+        .unwrap();
+        assert_eq!(s.rules.resend_delay.as_secs(), 120);
+        assert_eq!(s.notifier.queue_capacity, 5);
+        assert!(!s.notifier.drain_on_shutdown);
+        assert_eq!(s.external_url, "https://prom.example/sub");
     }
 
     #[test]

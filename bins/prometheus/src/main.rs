@@ -7,24 +7,26 @@
 //! cargo run --release -p prometheus -- --config.file=documentation/examples/prometheus.yml --web.listen-address=127.0.0.1:9090
 //! ```
 //!
-//! What runs so far: service discovery (`static_configs`, `file_sd_configs`) and scraping
+//! What runs: service discovery (`static_configs`, `file_sd_configs`, `http_sd_configs`,
+//! `dns_sd_configs`) and scraping
 //! into the TSDB (`--storage.tsdb.path`, which may be a data directory a real Prometheus
 //! wrote), the HTTP API v1 (queries, series, labels, targets, metadata, status, TSDB admin),
 //! `/federate`, the readiness and lifecycle endpoints, `/metrics`, configuration loading
 //! and reloading (SIGHUP, `/-/reload`), remote write (`remote_write`: one queue fed by a
-//! WAL watcher per entry, http only), the remote write receiver
+//! WAL watcher per entry), the remote write receiver
 //! (`--web.enable-remote-write-receiver`), remote read (`/api/v1/read`, and `remote_read`
 //! endpoints merged into queries), and agent mode (`--agent`, [`agent::run`]: scraping into
 //! a WAL-only storage that remote write drains), TLS, basic auth and security headers from
 //! `--web.config.file` (Prometheus's web config format), and a small built-in web UI
-//! (`/query` and the status pages). Rules and alerting are not built yet: `rule_files` and
-//! `alerting` are loaded and validated but not evaluated or used, and the API endpoints of
-//! those features answer `501` with an `unavailable` error. Flags of features that do not
-//! exist yet (`--rules.*`, `--alertmanager.*`, most `--enable-feature` values) stop the
-//! start-up with an error naming the flag.
+//! (`/query` and the status pages), recording and alerting rules (`rule_files`, the
+//! `rules` crate) with alerts sent to Alertmanagers (`alerting`, the `notifier` crate;
+//! [`alerting`] connects them). Flags of features that do not exist yet (most
+//! `--enable-feature` values, a few hidden flags) stop the start-up with an error naming
+//! the flag.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod agent;
+mod alerting;
 mod flags;
 mod logging;
 mod ready;

@@ -102,6 +102,26 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         storage.clone(),
         settings.remote_flush_deadline,
     ));
+    // Alerting: the notifier with its own discovery of Alertmanagers, and the rule manager
+    // querying through the same storage as the API and writing recording rules and
+    // ALERTS series to the TSDB.
+    let notify_discovery = discovery::Manager::new(discovery::Options {
+        name: "notify".into(),
+        ..discovery::Options::default()
+    });
+    let notifier = notifier::Manager::new(settings.notifier.clone());
+    let rule_manager = {
+        let mut opts = rules::ManagerOptions::new(
+            rules::engine_query_fn(engine.clone(), remote.clone()),
+            crate::alerting::send_alerts(notifier.clone(), settings.external_url.clone()),
+            storage.clone(),
+            remote.clone(),
+        );
+        opts.outage_tolerance = settings.rules.outage_tolerance;
+        opts.for_grace_period = settings.rules.for_grace_period;
+        opts.resend_delay = settings.rules.resend_delay;
+        rules::Manager::new(opts)
+    };
 
     let handler = web::Handler::new(web::Options {
         queryable: remote.clone(),
@@ -125,16 +145,22 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             .then(|| -> Arc<dyn storage::Appendable> { storage.clone() }),
         remote_read_queryable: Some(storage.clone()),
         metrics_hook: Some({
-            let remote = remote.clone();
-            Arc::new(move |out: &mut String| remote.write_metrics(out))
+            let (remote, rule_manager, notifier) =
+                (remote.clone(), rule_manager.clone(), notifier.clone());
+            Arc::new(move |out: &mut String| {
+                remote.write_metrics(out);
+                rule_manager.write_metrics(out);
+                notifier.write_metrics(out);
+            })
         }),
         agent: false,
-        rules: None,
-        alertmanagers: None,
+        rules: Some(Arc::new(crate::alerting::RulesApi(rule_manager.clone()))),
+        alertmanagers: Some(Arc::new(crate::alerting::AlertmanagersApi(
+            notifier.clone(),
+        ))),
     });
 
-    // Reloaders, applied in this order on every (re)load, as in Prometheus. Rules and the
-    // notifier join when they exist.
+    // Reloaders, applied in this order on every (re)load, as in Prometheus.
     let reloaders: Arc<Vec<Reloader>> = Arc::new(vec![
         Reloader {
             name: "remote_storage",
@@ -161,6 +187,32 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             reload: Box::new({
                 let discovery = discovery.clone();
                 move |cfg| discovery.apply_config(cfg).map_err(anyhow::Error::from)
+            }),
+        },
+        Reloader {
+            name: "notify",
+            reload: Box::new({
+                let notifier = notifier.clone();
+                move |cfg| notifier.apply_config(cfg).map_err(anyhow::Error::from)
+            }),
+        },
+        Reloader {
+            name: "notify_sd",
+            reload: Box::new({
+                let notify_discovery = notify_discovery.clone();
+                move |cfg| {
+                    notify_discovery
+                        .apply_sd_configs(notifier::sd_configs(cfg))
+                        .map_err(anyhow::Error::from)
+                }
+            }),
+        },
+        Reloader {
+            name: "rules",
+            reload: Box::new({
+                let (rule_manager, external_url) =
+                    (rule_manager.clone(), settings.external_url.clone());
+                move |cfg| crate::alerting::apply_rules(&rule_manager, cfg, &external_url)
             }),
         },
     ]);
@@ -212,7 +264,39 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             },
         );
     }
-    // Notify discovery and the rule manager come here, in this order, once they exist.
+    {
+        // Notify discovery manager: Alertmanager targets for the notifier.
+        let (run, stop) = (notify_discovery.clone(), notify_discovery.clone());
+        group.add(
+            "notify discovery manager",
+            async move {
+                run.run().await;
+                Ok(())
+            },
+            move |_: &anyhow::Result<()>| {
+                stop.stop();
+                std::future::ready(())
+            },
+        );
+    }
+    {
+        // Rule manager: evaluates once the configuration is loaded; stops before scraping
+        // does, so that absent() alerts do not fire while targets go away on shutdown.
+        let (run, stop, reload_ready) = (
+            rule_manager.clone(),
+            rule_manager.clone(),
+            reload_ready.clone(),
+        );
+        group.add(
+            "rule manager",
+            async move {
+                reload_ready.cancelled().await;
+                run.run().await;
+                Ok(())
+            },
+            move |_: &anyhow::Result<()>| async move { stop.stop().await },
+        );
+    }
     {
         // Scrape manager: starts once the configuration is loaded. Stopping it waits for
         // every scrape loop to exit and write its staleness markers, before the TSDB (later
@@ -397,7 +481,21 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             },
         );
     }
-    // The notifier comes last, once it exists.
+    {
+        // Notifier: sends alerts once the configuration (and so the Alertmanagers of each
+        // set) is loaded; stops last, after the rule manager, draining its queue.
+        let (run, stop, reload_ready) = (notifier.clone(), notifier.clone(), reload_ready.clone());
+        let targets = notify_discovery.subscribe();
+        group.add(
+            "notifier",
+            async move {
+                reload_ready.cancelled().await;
+                run.run(targets).await;
+                Ok(())
+            },
+            move |_: &anyhow::Result<()>| async move { stop.stop().await },
+        );
+    }
 
     match group.run().await {
         Err(err) if !is_requested_stop(&err) => Err(err),

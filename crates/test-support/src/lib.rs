@@ -74,3 +74,75 @@ pub fn have_command(name: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
 }
+
+/// Debian's Alertmanager binary (package `prometheus-alertmanager`).
+pub const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+
+/// A real Alertmanager on a free loopback port with one receiver that does nothing; killed
+/// (and its directory removed) when dropped.
+pub struct Alertmanager {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    /// Starts [`ALERTMANAGER`], or returns `None` after a notice when it is not installed.
+    ///
+    /// # Panics
+    /// When it is not installed and `CI` is set, or when it cannot be started.
+    pub fn start() -> Option<Alertmanager> {
+        if !Path::new(ALERTMANAGER).is_file() {
+            assert!(
+                std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+                "{ALERTMANAGER} is required when CI is set (Debian package prometheus-alertmanager)"
+            );
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("notice: skipping, {ALERTMANAGER} is not installed");
+            }
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("a temporary directory for the Alertmanager");
+        let cfg = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &cfg,
+            "route:\n  receiver: blackhole\nreceivers:\n- name: blackhole\n",
+        )
+        .expect("writing the Alertmanager's configuration");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = std::process::Command::new(ALERTMANAGER)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting the Alertmanager");
+        Some(Alertmanager {
+            child,
+            addr,
+            _dir: dir,
+        })
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -10,6 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 mod agent;
+mod alerting;
 mod remote;
 mod wal_replay;
 
@@ -341,4 +342,3 @@ fn invalid_config_exits_two() {
     let status = p.wait_exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(2));
 }
-

@@ -3,72 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use model::{Labels, TargetGroup};
 
-const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
-
-/// A running Alertmanager, killed when dropped.
-struct Alertmanager {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the Alertmanager on a free loopback port with a receiver that does nothing, or
-/// returns `None` (after a notice) when it is not installed; fails under `CI` then.
-fn start_alertmanager() -> Option<Alertmanager> {
-    if !Path::new(ALERTMANAGER).is_file() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{ALERTMANAGER} is required when CI is set"
-        );
-        eprintln!("skipping: {ALERTMANAGER} is not installed");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("alertmanager.yml");
-    std::fs::write(
-        &cfg,
-        "route:\n  receiver: blackhole\nreceivers:\n- name: blackhole\n",
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(ALERTMANAGER)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address={addr}"))
-        .arg("--cluster.listen-address=")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Some(Alertmanager {
-        child,
-        addr,
-        _dir: dir,
-    })
-}
+use test_support::Alertmanager;
 
 async fn get(client: &httpclient::HttpClient, url: &str) -> Option<(u16, Bytes)> {
     let req = http::Request::get(url)
@@ -97,11 +38,11 @@ async fn eventually<T, F: AsyncFnMut() -> Option<T>>(what: &str, mut f: F) -> T 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_reach_a_real_alertmanager() {
-    let Some(am) = start_alertmanager() else {
+    let Some(am) = Alertmanager::start() else {
         return;
     };
     let client = httpclient::HttpClient::default();
-    let base = format!("http://{}", am.addr);
+    let base = format!("http://{}", am.addr());
     eventually("the Alertmanager to be ready", async || {
         let (status, _) = get(&client, &format!("{base}/-/ready")).await?;
         (status == 200).then_some(())
@@ -116,7 +57,7 @@ async fn alerts_reach_a_real_alertmanager() {
                 "  alert_relabel_configs: [{{source_labels: [severity], regex: none, action: drop}}]\n",
                 "  alertmanagers: [{{static_configs: [{{targets: ['{}']}}]}}]\n",
             ),
-            am.addr
+            am.addr()
         ),
         "",
     )
@@ -126,7 +67,7 @@ async fn alerts_reach_a_real_alertmanager() {
     let groups: notifier::TargetSets = HashMap::from([(
         notifier::set_key(0),
         vec![TargetGroup {
-            targets: vec![Labels::from_pairs([("__address__", am.addr.as_str())])],
+            targets: vec![Labels::from_pairs([("__address__", am.addr())])],
             labels: Labels::empty(),
             source: "0".into(),
         }],
@@ -203,7 +144,7 @@ async fn alerts_reach_a_real_alertmanager() {
 
     manager.stop().await;
     task.await.unwrap();
-    let url = format!("http://{}/api/v2/alerts", am.addr);
+    let url = format!("http://{}/api/v2/alerts", am.addr());
     let mut text = String::new();
     manager.write_metrics(&mut text);
     assert!(
