@@ -10,8 +10,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use model::{Labels, Matcher, Timestamp};
 use storage::remote::{
-    QueueManager, QueueOptions, ReadOptions, RemoteRead, Watcher, WatcherOptions,
-    WriteOptions,
+    QueueManager, QueueOptions, ReadOptions, RemoteRead, Watcher, WatcherOptions, WriteOptions,
 };
 use storage::{Appendable, Appender, Fanout, Querier, Queryable, SeriesRef};
 use tokio_util::sync::CancellationToken;
@@ -635,7 +634,10 @@ mod tests {
         .await
         .unwrap()
         .unwrap_err();
-        assert!(format!("{err:#}").contains("unable to read CA cert"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("unable to read CA cert"),
+            "{err:#}"
+        );
         assert_eq!(running(&remote).len(), 2);
 
         remote.close().await;
