@@ -147,6 +147,7 @@ impl<'a> Decbuf<'a> {
         Ok(first)
     }
 
+    #[inline]
     pub(crate) fn be64(&mut self) -> Result<u64, &'static str> {
         if self.b.len() < 8 {
             return Err("unexpected end of record");
@@ -158,7 +159,23 @@ impl<'a> Decbuf<'a> {
         Ok(u64::from_be_bytes(a))
     }
 
+    #[inline]
     pub(crate) fn uvarint(&mut self) -> Result<u64, &'static str> {
+        // Sample records are mostly one- and two-byte varints.
+        match *self.b {
+            [b0, ..] if b0 < 0x80 => {
+                self.b = &self.b[1..];
+                Ok(u64::from(b0))
+            }
+            [b0, b1, ..] if b1 < 0x80 => {
+                self.b = &self.b[2..];
+                Ok(u64::from(b0 & 0x7f) | u64::from(b1) << 7)
+            }
+            _ => self.uvarint_long(),
+        }
+    }
+
+    fn uvarint_long(&mut self) -> Result<u64, &'static str> {
         let mut x = 0u64;
         let mut s = 0u32;
         for (i, &b) in self.b.iter().enumerate() {
@@ -178,6 +195,7 @@ impl<'a> Decbuf<'a> {
         Err("unexpected end of record in a varint")
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self) -> Result<i64, &'static str> {
         let ux = self.uvarint()?;
         let x = (ux >> 1) as i64;

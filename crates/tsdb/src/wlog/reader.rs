@@ -282,25 +282,19 @@ impl<R: Read + Position> Reader<R> {
                     "unexpected checksum {actual:x}, expected {crc:x}"
                 )));
             }
+            validate_fragment(self.cur_type, i)?;
+            if snappy && self.cur_type == FragmentType::Full && !data.is_empty() {
+                // A whole record in one fragment (the common case): no copy.
+                return snappy_into(&mut self.snappy, data, &mut self.rec);
+            }
             if snappy || zstd {
                 self.compressed.extend_from_slice(data);
             } else {
                 self.rec.extend_from_slice(data);
             }
-            validate_fragment(self.cur_type, i)?;
             if matches!(self.cur_type, FragmentType::Full | FragmentType::Last) {
                 if snappy && !self.compressed.is_empty() {
-                    let n = snap::raw::decompress_len(&self.compressed)
-                        .map_err(|e| Stop::Corrupt(format!("snappy: {e}")))?;
-                    // Snappy cannot expand data more than about 21 times, so a larger claim
-                    // is damage (and must not make us allocate gigabytes).
-                    if n > self.compressed.len() * 24 + 64 {
-                        return Err(Stop::Corrupt(format!("snappy: implausible length {n}")));
-                    }
-                    self.rec.resize(n, 0);
-                    self.snappy
-                        .decompress(&self.compressed, &mut self.rec)
-                        .map_err(|e| Stop::Corrupt(format!("snappy: {e}")))?;
+                    snappy_into(&mut self.snappy, &self.compressed, &mut self.rec)?;
                 } else if zstd && !self.compressed.is_empty() {
                     self.rec.clear();
                     let dec = zstd::stream::read::Decoder::new(&self.compressed[..])
@@ -317,6 +311,20 @@ impl<R: Read + Position> Reader<R> {
             i += 1;
         }
     }
+}
+
+/// Decompresses a snappy record into `out`.
+fn snappy_into(dec: &mut snap::raw::Decoder, src: &[u8], out: &mut Vec<u8>) -> Result<(), Stop> {
+    let n = snap::raw::decompress_len(src).map_err(|e| Stop::Corrupt(format!("snappy: {e}")))?;
+    // Snappy cannot expand data more than about 21 times, so a larger claim is damage (and
+    // must not make us allocate gigabytes).
+    if n > src.len() * 24 + 64 {
+        return Err(Stop::Corrupt(format!("snappy: implausible length {n}")));
+    }
+    out.resize(n, 0);
+    dec.decompress(src, out)
+        .map_err(|e| Stop::Corrupt(format!("snappy: {e}")))?;
+    Ok(())
 }
 
 fn validate_fragment(typ: FragmentType, i: usize) -> Result<(), Stop> {
