@@ -620,6 +620,253 @@ fn runaway_templates_stop_at_the_step_limit() {
     assert!(err.to_string().contains("exceeds 67108864 bytes"), "{err}");
 }
 
+/// `$value` printed through every formatting path, for 42 values; the expected strings are
+/// what promtool 2.42 (`promtool test rules`) produced for the same template and values.
+#[test]
+fn values_format_as_promtool_does() {
+    let text = "{{ $value }}|{{ humanize $value }}|{{ humanize1024 $value }}|{{ humanizeDuration $value }}|{{ humanizePercentage $value }}|{{ humanizeTimestamp $value }}|{{ printf \"%.2f %g %e %v %5.1f %.3g %08.3f %d %s\" $value $value $value $value $value $value $value $value $value }}|{{ $value | printf \"%.0f\" }}|{{ if gt $value 0.5 }}gt{{ else }}le{{ end }}";
+    let cases: &[(&str, &str)] = &[
+        (
+            "0",
+            "0|0|0|0s|0%|1970-01-01 00:00:00 +0000 UTC|0.00 0 0.000000e+00 0   0.0 0 0000.000 %!d(float64=0) %!s(float64=0)|0|le",
+        ),
+        (
+            "1",
+            "1|1|1|1s|100%|1970-01-01 00:00:01 +0000 UTC|1.00 1 1.000000e+00 1   1.0 1 0001.000 %!d(float64=1) %!s(float64=1)|1|gt",
+        ),
+        (
+            "-1",
+            "-1|-1|-1|-1s|-100%|1969-12-31 23:59:59 +0000 UTC|-1.00 -1 -1.000000e+00 -1  -1.0 -1 -001.000 %!d(float64=-1) %!s(float64=-1)|-1|le",
+        ),
+        (
+            "0.5",
+            "0.5|500m|0.5|500ms|50%|1970-01-01 00:00:00.5 +0000 UTC|0.50 0.5 5.000000e-01 0.5   0.5 0.5 0000.500 %!d(float64=0.5) %!s(float64=0.5)|0|le",
+        ),
+        (
+            "1.5",
+            "1.5|1.5|1.5|1.5s|150%|1970-01-01 00:00:01.5 +0000 UTC|1.50 1.5 1.500000e+00 1.5   1.5 1.5 0001.500 %!d(float64=1.5) %!s(float64=1.5)|2|gt",
+        ),
+        (
+            "123456",
+            "123456|123.5k|120.6ki|1d 10h 17m 36s|1.235e+07%|1970-01-02 10:17:36 +0000 UTC|123456.00 123456 1.234560e+05 123456 123456.0 1.23e+05 123456.000 %!d(float64=123456) %!s(float64=123456)|123456|gt",
+        ),
+        (
+            "1234567",
+            "1.234567e+06|1.235M|1.177Mi|14d 6h 56m 7s|1.235e+08%|1970-01-15 06:56:07 +0000 UTC|1234567.00 1.234567e+06 1.234567e+06 1.234567e+06 1234567.0 1.23e+06 1234567.000 %!d(float64=1.234567e+06) %!s(float64=1.234567e+06)|1234567|gt",
+        ),
+        (
+            "0.000012345",
+            "1.2345e-05|12.35u|1.234e-05|12.35us|0.001234%|1970-01-01 00:00:00 +0000 UTC|0.00 1.2345e-05 1.234500e-05 1.2345e-05   0.0 1.23e-05 0000.000 %!d(float64=1.2345e-05) %!s(float64=1.2345e-05)|0|le",
+        ),
+        (
+            "1e-7",
+            "1e-07|100n|1e-07|100ns|1e-05%|1970-01-01 00:00:00 +0000 UTC|0.00 1e-07 1.000000e-07 1e-07   0.0 1e-07 0000.000 %!d(float64=1e-07) %!s(float64=1e-07)|0|le",
+        ),
+        (
+            "1e21",
+            "<error expanding template: error executing template __alert_A: template: __alert_A:1:238: executing \"__alert_A\" at <humanizeTimestamp $value>: error calling humanizeTimestamp: 1e+21 cannot be represented as a nanoseconds timestamp since it overflows int64>",
+        ),
+        (
+            "1e20",
+            "<error expanding template: error executing template __alert_A: template: __alert_A:1:238: executing \"__alert_A\" at <humanizeTimestamp $value>: error calling humanizeTimestamp: 1e+20 cannot be represented as a nanoseconds timestamp since it overflows int64>",
+        ),
+        (
+            "9.999e5",
+            "999900|999.9k|976.5ki|11d 13h 45m 0s|9.999e+07%|1970-01-12 13:45:00 +0000 UTC|999900.00 999900 9.999000e+05 999900 999900.0 1e+06 999900.000 %!d(float64=999900) %!s(float64=999900)|999900|gt",
+        ),
+        (
+            "999999",
+            "999999|1000k|976.6ki|11d 13h 46m 39s|1e+08%|1970-01-12 13:46:39 +0000 UTC|999999.00 999999 9.999990e+05 999999 999999.0 1e+06 999999.000 %!d(float64=999999) %!s(float64=999999)|999999|gt",
+        ),
+        (
+            "1000000",
+            "1e+06|1M|976.6ki|11d 13h 46m 40s|1e+08%|1970-01-12 13:46:40 +0000 UTC|1000000.00 1e+06 1.000000e+06 1e+06 1000000.0 1e+06 1000000.000 %!d(float64=1e+06) %!s(float64=1e+06)|1000000|gt",
+        ),
+        (
+            "0.1",
+            "0.1|100m|0.1|100ms|10%|1970-01-01 00:00:00.1 +0000 UTC|0.10 0.1 1.000000e-01 0.1   0.1 0.1 0000.100 %!d(float64=0.1) %!s(float64=0.1)|0|le",
+        ),
+        (
+            "0.3",
+            "0.3|300m|0.3|300ms|30%|1970-01-01 00:00:00.3 +0000 UTC|0.30 0.3 3.000000e-01 0.3   0.3 0.3 0000.300 %!d(float64=0.3) %!s(float64=0.3)|0|le",
+        ),
+        (
+            "100",
+            "100|100|100|1m 40s|1e+04%|1970-01-01 00:01:40 +0000 UTC|100.00 100 1.000000e+02 100 100.0 100 0100.000 %!d(float64=100) %!s(float64=100)|100|gt",
+        ),
+        (
+            "-0.001",
+            "-0.001|-1m|-0.001|-1ms|-0.1%|1969-12-31 23:59:59.999 +0000 UTC|-0.00 -0.001 -1.000000e-03 -0.001  -0.0 -0.001 -000.001 %!d(float64=-0.001) %!s(float64=-0.001)|-0|le",
+        ),
+        (
+            "3.14159265",
+            "3.14159265|3.142|3.142|3.142s|314.2%|1970-01-01 00:00:03.141 +0000 UTC|3.14 3.14159265 3.141593e+00 3.14159265   3.1 3.14 0003.142 %!d(float64=3.14159265) %!s(float64=3.14159265)|3|gt",
+        ),
+        (
+            "2.5",
+            "2.5|2.5|2.5|2.5s|250%|1970-01-01 00:00:02.5 +0000 UTC|2.50 2.5 2.500000e+00 2.5   2.5 2.5 0002.500 %!d(float64=2.5) %!s(float64=2.5)|2|gt",
+        ),
+        (
+            "-2.5",
+            "-2.5|-2.5|-2.5|-2.5s|-250%|1969-12-31 23:59:57.5 +0000 UTC|-2.50 -2.5 -2.500000e+00 -2.5  -2.5 -2.5 -002.500 %!d(float64=-2.5) %!s(float64=-2.5)|-2|le",
+        ),
+        (
+            "86400",
+            "86400|86.4k|84.38ki|1d 0h 0m 0s|8.64e+06%|1970-01-02 00:00:00 +0000 UTC|86400.00 86400 8.640000e+04 86400 86400.0 8.64e+04 86400.000 %!d(float64=86400) %!s(float64=86400)|86400|gt",
+        ),
+        (
+            "90061.5",
+            "90061.5|90.06k|87.95ki|1d 1h 1m 1s|9.006e+06%|1970-01-02 01:01:01.5 +0000 UTC|90061.50 90061.5 9.006150e+04 90061.5 90061.5 9.01e+04 90061.500 %!d(float64=90061.5) %!s(float64=90061.5)|90062|gt",
+        ),
+        (
+            "1e15",
+            "<error expanding template: error executing template __alert_A: template: __alert_A:1:238: executing \"__alert_A\" at <humanizeTimestamp $value>: error calling humanizeTimestamp: 1e+15 cannot be represented as a nanoseconds timestamp since it overflows int64>",
+        ),
+        (
+            "123456789012",
+            "<error expanding template: error executing template __alert_A: template: __alert_A:1:238: executing \"__alert_A\" at <humanizeTimestamp $value>: error calling humanizeTimestamp: 1.23456789012e+11 cannot be represented as a nanoseconds timestamp since it overflows int64>",
+        ),
+        (
+            "0.00099999",
+            "0.00099999|1000u|0.001|1000us|0.1%|1970-01-01 00:00:00 +0000 UTC|0.00 0.00099999 9.999900e-04 0.00099999   0.0 0.001 0000.001 %!d(float64=0.00099999) %!s(float64=0.00099999)|0|le",
+        ),
+        (
+            "1e-300",
+            "1e-300|1e-276y|1e-300|1e-276ys|1e-298%|1970-01-01 00:00:00 +0000 UTC|0.00 1e-300 1.000000e-300 1e-300   0.0 1e-300 0000.000 %!d(float64=1e-300) %!s(float64=1e-300)|0|le",
+        ),
+        (
+            "1.7976931348623157e308",
+            "<error expanding template: error executing template __alert_A: template: __alert_A:1:238: executing \"__alert_A\" at <humanizeTimestamp $value>: error calling humanizeTimestamp: 1.7976931348623157e+308 cannot be represented as a nanoseconds timestamp since it overflows int64>",
+        ),
+        (
+            "-1e308",
+            "<error expanding template: error executing template __alert_A: template: __alert_A:1:238: executing \"__alert_A\" at <humanizeTimestamp $value>: error calling humanizeTimestamp: -1e+308 cannot be represented as a nanoseconds timestamp since it overflows int64>",
+        ),
+        (
+            "NaN",
+            "NaN|NaN|NaN|NaN|NaN%|NaN|NaN NaN NaN NaN   NaN NaN      NaN %!d(float64=NaN) %!s(float64=NaN)|NaN|gt",
+        ),
+        (
+            "Inf",
+            "+Inf|+Inf|+Inf|+Inf|+Inf%|+Inf|+Inf +Inf +Inf +Inf  +Inf +Inf     +Inf %!d(float64=+Inf) %!s(float64=+Inf)|+Inf|gt",
+        ),
+        (
+            "-Inf",
+            "-Inf|-Inf|-Inf|-Inf|-Inf%|-Inf|-Inf -Inf -Inf -Inf  -Inf -Inf     -Inf %!d(float64=-Inf) %!s(float64=-Inf)|-Inf|le",
+        ),
+        (
+            "1048576",
+            "1.048576e+06|1.049M|1Mi|12d 3h 16m 16s|1.049e+08%|1970-01-13 03:16:16 +0000 UTC|1048576.00 1.048576e+06 1.048576e+06 1.048576e+06 1048576.0 1.05e+06 1048576.000 %!d(float64=1.048576e+06) %!s(float64=1.048576e+06)|1048576|gt",
+        ),
+        (
+            "1023.9",
+            "1023.9|1.024k|1024|17m 3s|1.024e+05%|1970-01-01 00:17:03.9 +0000 UTC|1023.90 1023.9 1.023900e+03 1023.9 1023.9 1.02e+03 1023.900 %!d(float64=1023.9) %!s(float64=1023.9)|1024|gt",
+        ),
+        (
+            "5e-324",
+            "5e-324|4.941e-300y|4.941e-324|4.941e-300ys|4.941e-322%|1970-01-01 00:00:00 +0000 UTC|0.00 5e-324 4.940656e-324 5e-324   0.0 4.94e-324 0000.000 %!d(float64=5e-324) %!s(float64=5e-324)|0|le",
+        ),
+        (
+            "59.999",
+            "59.999|60|60|60s|6000%|1970-01-01 00:00:59.999 +0000 UTC|60.00 59.999 5.999900e+01 59.999  60.0 60 0059.999 %!d(float64=59.999) %!s(float64=59.999)|60|gt",
+        ),
+        (
+            "3599.5",
+            "3599.5|3.599k|3.515ki|59m 59s|3.6e+05%|1970-01-01 00:59:59.5 +0000 UTC|3599.50 3599.5 3.599500e+03 3599.5 3599.5 3.6e+03 3599.500 %!d(float64=3599.5) %!s(float64=3599.5)|3600|gt",
+        ),
+        (
+            "1700000000",
+            "1.7e+09|1.7G|1.583Gi|19675d 22h 13m 20s|1.7e+11%|2023-11-14 22:13:20 +0000 UTC|1700000000.00 1.7e+09 1.700000e+09 1.7e+09 1700000000.0 1.7e+09 1700000000.000 %!d(float64=1.7e+09) %!s(float64=1.7e+09)|1700000000|gt",
+        ),
+        (
+            "1700000000.123",
+            "1.700000000123e+09|1.7G|1.583Gi|19675d 22h 13m 20s|1.7e+11%|2023-11-14 22:13:20.122 +0000 UTC|1700000000.12 1.700000000123e+09 1.700000e+09 1.700000000123e+09 1700000000.1 1.7e+09 1700000000.123 %!d(float64=1.700000000123e+09) %!s(float64=1.700000000123e+09)|1700000000|gt",
+        ),
+        (
+            "0.125",
+            "0.125|125m|0.125|125ms|12.5%|1970-01-01 00:00:00.125 +0000 UTC|0.12 0.125 1.250000e-01 0.125   0.1 0.125 0000.125 %!d(float64=0.125) %!s(float64=0.125)|0|le",
+        ),
+        (
+            "7.5e-5",
+            "7.5e-05|75u|7.5e-05|75us|0.0075%|1970-01-01 00:00:00 +0000 UTC|0.00 7.5e-05 7.500000e-05 7.5e-05   0.0 7.5e-05 0000.000 %!d(float64=7.5e-05) %!s(float64=7.5e-05)|0|le",
+        ),
+        (
+            "12345.6789",
+            "12345.6789|12.35k|12.06ki|3h 25m 45s|1.235e+06%|1970-01-01 03:25:45.678 +0000 UTC|12345.68 12345.6789 1.234568e+04 12345.6789 12345.7 1.23e+04 12345.679 %!d(float64=12345.6789) %!s(float64=12345.6789)|12346|gt",
+        ),
+    ];
+    let none = |_: &str| Ok(vec![]);
+    for (v, want) in cases {
+        let value = match *v {
+            "Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().unwrap(),
+        };
+        let d = TemplateData {
+            value,
+            ..TemplateData::default()
+        };
+        let got = match crate::expand("__alert_A", text, &d, 0, &none) {
+            Ok(s) => s,
+            Err(e) => format!("<error expanding template: {e}>"),
+        };
+        assert_eq!(&got, want, "value {v}");
+    }
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            },
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
+
+/// Every case of `testdata/promtool-2.42.txt`: outputs and parse errors that promtool 2.42
+/// produced (hand-written cases and random ones from a template grammar), with the same data.
+#[test]
+fn templates_expand_as_promtool_does() {
+    let file = include_str!("../testdata/promtool-2.42.txt");
+    let up = || {
+        sample(
+            &["__name__", "up", "instance", "web-1:9100", "job", "x"],
+            1.0,
+        )
+    };
+    let query = |_: &str| Ok(vec![up()]);
+    let d = TemplateData {
+        labels: up().labels,
+        value: 1.0,
+        ..TemplateData::default()
+    };
+    let mut lines = file.lines().filter(|l| !l.starts_with('#'));
+    let mut n = 0;
+    while let (Some(t), Some(want)) = (lines.next(), lines.next()) {
+        let text = unescape(t.strip_prefix("T ").expect("a template line"));
+        if let Some(out) = want.strip_prefix("O ") {
+            let got = match crate::expand("__alert_A", &text, &d, 60_000, &query) {
+                Ok(s) => s,
+                Err(e) => format!("<error expanding template: {e}>"),
+            };
+            assert_eq!(got, unescape(out), "{text}");
+        } else {
+            let err = want.strip_prefix("E ").expect("an output or error line");
+            let got = crate::check("__alert_A", &text).map_err(|e| e.to_string());
+            assert_eq!(got, Err(unescape(err)), "{text}");
+        }
+        n += 1;
+    }
+    assert!(n > 800, "only {n} cases");
+}
+
 fn data() -> TemplateData {
     TemplateData {
         labels: Labels::from_pairs([
