@@ -358,6 +358,8 @@ impl<S: SeriesSource> storage::Querier for SourceQuerier<S> {
                 maxt: self.maxt,
                 limit: hints.map_or(0, |h| h.limit),
                 returned: 0,
+                chunks: Vec::new(),
+                no_tombstones: Arc::from(Vec::new()),
             }),
             Err(e) => Box::new(storage::ErrSeriesSet::new(backend(e))),
         }
@@ -412,6 +414,11 @@ struct SourceSeriesSet<S: SeriesSource> {
     maxt: Timestamp,
     limit: usize,
     returned: usize,
+    /// The chunk metas of the series being read (reused between series).
+    chunks: Vec<ChunkMeta>,
+    /// Shared by the series without deleted intervals (nearly all), so that they need no
+    /// allocation of their own.
+    no_tombstones: Arc<[Interval]>,
 }
 
 impl<S: SeriesSource> SeriesSet for SourceSeriesSet<S> {
@@ -419,9 +426,9 @@ impl<S: SeriesSource> SeriesSet for SourceSeriesSet<S> {
         if self.limit > 0 && self.returned >= self.limit {
             return None;
         }
-        let mut chunks = Vec::new();
+        let chunks = &mut self.chunks;
         for id in self.ids.by_ref() {
-            let labels = match self.source.series(id, &mut chunks) {
+            let labels = match self.source.series(id, chunks) {
                 Ok(l) => l,
                 Err(e) => return Some(Err(backend(e))),
             };
@@ -438,11 +445,16 @@ impl<S: SeriesSource> SeriesSet for SourceSeriesSet<S> {
                 continue;
             }
             self.returned += 1;
+            let deleted = if deleted.is_empty() {
+                Arc::clone(&self.no_tombstones)
+            } else {
+                deleted.into()
+            };
             return Some(Ok(Box::new(SourceSeries {
                 source: Arc::clone(&self.source),
                 labels,
-                chunks: std::mem::take(&mut chunks).into(),
-                deleted: deleted.into(),
+                chunks: Arc::from(chunks.as_slice()),
+                deleted,
                 mint,
                 maxt,
             })));
@@ -581,6 +593,25 @@ impl<S: SeriesSource> ChunkSeriesIterator<S> {
 
 impl<S: SeriesSource> SampleIterator for ChunkSeriesIterator<S> {
     fn next(&mut self) -> ValueType {
+        // Fast path: the next sample of the current chunk, when it is after the current one
+        // and nothing is deleted; otherwise (end of the chunk, deleted intervals, a
+        // timestamp that does not increase) `advance` continues from the same position,
+        // as a seek to just after the current sample does.
+        if self.started
+            && !self.done
+            && self.deleted.is_empty()
+            && let Some(it) = self.cur.as_mut()
+            && it.next()
+        {
+            let (t, v) = it.at();
+            if t > self.at.0 {
+                if t > self.maxt {
+                    return self.finish();
+                }
+                self.at = (t, v);
+                return ValueType::Float;
+            }
+        }
         let target = if self.started {
             if self.at.0 == Timestamp::MAX {
                 return self.finish();

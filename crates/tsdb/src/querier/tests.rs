@@ -186,6 +186,41 @@ fn iterators_seek_and_respect_tombstones() {
     assert_eq!(it.next(), ValueType::None);
 }
 
+#[test]
+fn next_and_seek_clip_to_the_query_range_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let block = write_block(dir.path());
+    // Series of 300 samples are cut into chunks of 120: the range spans a chunk boundary.
+    let (mint, maxt) = (1_000_000, 3_000_000);
+    let q = BlockQuerier::new(Arc::new(block), mint, maxt);
+    let ms = [m(MatchType::Equal, "i", "07")];
+    let (labels, samples) = series_set().swap_remove(7);
+    let want: Vec<(i64, f64)> = samples
+        .into_iter()
+        .filter(|(t, _)| (mint..=maxt).contains(t))
+        .collect();
+    assert_eq!(
+        collect(q.select(false, None, &ms)),
+        vec![(labels, want.clone())]
+    );
+    // Seeks just past the current sample between the nexts see the same samples.
+    let mut set = q.select(false, None, &ms);
+    let s = set.next().unwrap().unwrap();
+    let mut it = s.iterator();
+    let mut seen = Vec::new();
+    let mut vt = it.seek(0);
+    while vt == ValueType::Float {
+        seen.push(it.at());
+        vt = if seen.len() % 3 == 0 {
+            it.seek(it.at().0 + 1)
+        } else {
+            it.next()
+        };
+    }
+    assert_eq!(seen, want);
+    assert_eq!(it.next(), ValueType::None);
+}
+
 /// A small in-memory [`SeriesSource`]: series ids are indices into `series` (sorted).
 struct MemSource {
     series: Vec<Labels>,
