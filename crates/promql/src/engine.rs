@@ -1054,4 +1054,50 @@ mod tests {
             "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"
         );
     }
+
+    #[test]
+    fn dropping_metadata_keeps_every_other_label() {
+        use eval::drop_metadata;
+        let l = |pairs: &[(&str, &str)]| Labels::from_pairs(pairs.iter().copied());
+        let plain = l(&[("a", "1"), ("b", "2")]);
+        assert_eq!(drop_metadata(&plain), plain);
+        assert_eq!(
+            drop_metadata(&l(&[("__name__", "x"), ("a", "1"), ("b", "2")])),
+            plain
+        );
+        assert_eq!(
+            drop_metadata(&l(&[
+                ("__name__", "x"),
+                ("__type__", "counter"),
+                ("__unit__", "seconds"),
+                ("a", "1"),
+                ("b", "2")
+            ])),
+            plain
+        );
+        assert_eq!(
+            drop_metadata(&l(&[("__unit__", "seconds"), ("a", "1"), ("b", "2")])),
+            plain
+        );
+        assert_eq!(drop_metadata(&l(&[("__name__", "x")])), Labels::empty());
+    }
+
+    #[test]
+    fn same_labelsets_are_found_among_any_number_of_samples() {
+        use crate::value::Sample;
+        use eval::contains_same_labelset;
+        let sample = |v: &str| Sample {
+            metric: Labels::from_pairs([("a", v)]),
+            t: 0,
+            f: 0.0,
+            drop_name: false,
+        };
+        let v = |vals: &[&str]| vals.iter().map(|x| sample(x)).collect::<Vec<_>>();
+        assert!(!contains_same_labelset(&v(&[])));
+        assert!(!contains_same_labelset(&v(&["1"])));
+        assert!(!contains_same_labelset(&v(&["1", "2"])));
+        assert!(contains_same_labelset(&v(&["1", "1"])));
+        assert!(!contains_same_labelset(&v(&["1", "2", "3", "4"])));
+        assert!(contains_same_labelset(&v(&["4", "2", "3", "2"])));
+    }
 }

@@ -96,8 +96,22 @@ pub(crate) struct Evaluator<'a> {
 
 /// The labels Go's `DropReserved(schema.IsMetadataLabel)` removes.
 pub(crate) fn drop_metadata(l: &Labels) -> Labels {
-    if !l.has("__name__") && !l.has("__type__") && !l.has("__unit__") {
-        return l.clone();
+    // One pass over the (sorted) names: usually only `__name__` is there, which
+    // `without_metric_name` drops with a single allocation.
+    let (mut name, mut other) = (false, false);
+    for (n, _) in l.iter() {
+        match n {
+            "__name__" => name = true,
+            "__type__" | "__unit__" => other = true,
+            _ => {}
+        }
+    }
+    if !other {
+        return if name {
+            l.without_metric_name()
+        } else {
+            l.clone()
+        };
     }
     let mut b = LabelsBuilder::new(l);
     b.del("__name__").del("__type__").del("__unit__");
@@ -106,11 +120,17 @@ pub(crate) fn drop_metadata(l: &Labels) -> Labels {
 
 /// Whether two entries of a vector have the same labels.
 pub(crate) fn contains_same_labelset(v: &[Sample]) -> bool {
-    if v.len() <= 1 {
-        return false;
+    match v {
+        [] | [_] => false,
+        [a, b] => a.metric == b.metric,
+        _ => {
+            // The label hashes, sorted: equal neighbours are (almost surely) equal labels,
+            // as for Go's map of hashes; a sort beats hashing the hashes again.
+            let mut hashes: Vec<u64> = v.iter().map(|s| s.metric.hash()).collect();
+            hashes.sort_unstable();
+            hashes.windows(2).any(|w| w[0] == w[1])
+        }
     }
-    let mut seen = std::collections::HashSet::with_capacity(v.len());
-    v.iter().any(|s| !seen.insert(s.metric.hash()))
 }
 
 impl<'a> Evaluator<'a> {
