@@ -6,17 +6,17 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use model::{Labels, Timestamp};
-use storage::{Appendable, Appender, Querier, Queryable, SeriesRef};
-use tokio::signal::unix::{SignalKind, signal};
+use model::Timestamp;
+use storage::{Appendable, Appender, Querier, Queryable};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::actors::{self, ConfigLoader};
 use crate::flags::{AgentSettings, Settings};
-use crate::ready::ReadyStorage;
-use crate::reload::{Reloader, reload_config_checked};
+use crate::ready::{NotReadyAppender, ReadyStorage};
+use crate::reload::scrape_reloaders;
 use crate::remote::RemoteStorage;
-use crate::server::{ConfigError, build_info, is_requested_stop};
+use crate::server::{config_load_error, is_requested_stop, listen_all, log_features, web_options};
 
 /// What Prometheus answers for queries against WAL-only storage.
 const UNSUPPORTED: &str = "unsupported operation with WAL-only storage";
@@ -63,29 +63,6 @@ impl Appendable for ReadyAgent {
     }
 }
 
-/// The appender before the storage is open.
-struct NotReadyAppender;
-
-impl Appender for NotReadyAppender {
-    fn append(
-        &mut self,
-        _: SeriesRef,
-        _: &Labels,
-        _: Timestamp,
-        _: f64,
-    ) -> storage::Result<SeriesRef> {
-        Err(storage::Error::NotReady)
-    }
-
-    fn commit(self: Box<Self>) -> storage::Result<()> {
-        Ok(())
-    }
-
-    fn rollback(self: Box<Self>) -> storage::Result<()> {
-        Ok(())
-    }
-}
-
 /// The agent has nothing to query (Go's agent `Querier` returns `ErrUnsupported`).
 struct NoQueries;
 
@@ -102,12 +79,7 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
         version = env!("CARGO_PKG_VERSION"),
         "Starting Prometheus Agent"
     );
-    for feature in &settings.noop_features {
-        tracing::info!(option = %feature, "Option has no effect in this server");
-    }
-    for feature in &settings.unknown_features {
-        tracing::warn!(option = %feature, "Unknown option for --enable-feature");
-    }
+    log_features(&settings);
 
     // Throw an error for an invalid config before starting any component.
     let path = settings.config_file.clone();
@@ -116,15 +88,7 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
         .and_then(|cfg| check_agent_config(&cfg).map(|()| cfg));
     let cfg = match loaded {
         Ok(cfg) => cfg,
-        Err(err) => {
-            let abs = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
-            tracing::error!(
-                file = %abs.display(),
-                err = %err,
-                "Error loading config (--config.file={})", path.display()
-            );
-            return Err(anyhow::Error::new(ConfigError).context(err.to_string()));
-        }
+        Err(err) => return Err(config_load_error(&path, &err)),
     };
     // As Prometheus: the out-of-order window of `storage.tsdb` applies to the agent too,
     // read once at start-up.
@@ -135,16 +99,8 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
     let status = Arc::new(web::Status::new(SystemTime::now()));
     let storage = Arc::new(ReadyAgent::default());
     let quit = CancellationToken::new();
-    let (reload_tx, mut reload_rx) = mpsc::channel::<web::ReloadRequest>(1);
-    let mut listeners = Vec::with_capacity(settings.listen_addresses.len());
-    for address in &settings.listen_addresses {
-        listeners.push(
-            web::listen(address)
-                .await
-                .context("starting the web server")?,
-        );
-        tracing::info!(address = %address, "Start listening for connections");
-    }
+    let (reload_tx, reload_rx) = mpsc::channel::<web::ReloadRequest>(1);
+    let listeners = listen_all(&settings).await?;
 
     let discovery = discovery::Manager::new(discovery::Options::default());
     let scrape_targets = discovery.subscribe();
@@ -158,26 +114,6 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
     ));
 
     let handler = web::Handler::new(web::Options {
-        queryable: Arc::new(NoQueries),
-        engine: Arc::new(promql::Engine::new(settings.engine.clone())),
-        status: status.clone(),
-        tsdb_stats: None,
-        tsdb_admin: None,
-        scrape: Some(scraper.clone()),
-        global_url: settings.global_url.clone(),
-        enable_lifecycle: settings.enable_lifecycle,
-        enable_admin_api: settings.enable_admin_api,
-        cors_origin: settings.cors_origin.clone(),
-        route_prefix: settings.route_prefix.clone(),
-        flags: settings.flag_values.clone(),
-        build_info: build_info(),
-        storage_retention: String::new(),
-        quit: quit.clone(),
-        reload: reload_tx,
-        remote_write_receiver: settings
-            .enable_remote_write_receiver
-            .then(|| -> Arc<dyn Appendable> { storage.clone() }),
-        remote_read_queryable: None,
         metrics_hook: Some({
             let (remote, storage) = (remote.clone(), storage.clone());
             Arc::new(move |out: &mut String| {
@@ -185,173 +121,41 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
                 storage.write_metrics(out);
             })
         }),
+        remote_write_receiver: settings
+            .enable_remote_write_receiver
+            .then(|| -> Arc<dyn Appendable> { storage.clone() }),
         agent: true,
-        rules: None,
-        alertmanagers: None,
+        ..web_options(
+            &settings,
+            Arc::new(NoQueries),
+            Arc::new(promql::Engine::new(settings.engine.clone())),
+            &status,
+            &scraper,
+            &quit,
+            reload_tx,
+        )
     });
 
     // As in Prometheus's agent: no rules, notifier or query engine to reconfigure.
-    let reloaders: Arc<Vec<Reloader>> = Arc::new(vec![
-        Reloader {
-            name: "remote_storage",
-            reload: Box::new({
-                let remote = remote.clone();
-                move |cfg| remote.apply_config(cfg)
-            }),
-        },
-        Reloader {
-            name: "web_handler",
-            reload: Box::new(|_| Ok(())),
-        },
-        Reloader {
-            name: "scrape",
-            reload: Box::new({
-                let scraper = scraper.clone();
-                move |cfg| scraper.apply_config(cfg).map_err(anyhow::Error::from)
-            }),
-        },
-        Reloader {
-            name: "scrape_sd",
-            reload: Box::new({
-                let discovery = discovery.clone();
-                move |cfg| discovery.apply_config(cfg).map_err(anyhow::Error::from)
-            }),
-        },
-    ]);
+    let loader = ConfigLoader {
+        path: settings.config_file.clone(),
+        reloaders: Arc::new(scrape_reloaders(&remote, &scraper, &discovery)),
+        status: status.clone(),
+        check: Some(check_agent_config),
+    };
 
     let db_open = CancellationToken::new();
     let reload_ready = CancellationToken::new();
-    let mut group: run_group::Group<anyhow::Error> = run_group::Group::new();
+    let mut group = actors::Group::new();
 
-    {
-        // Termination handler.
-        let (signals, stop_signals) = run_group::signal_handler::<anyhow::Error>(&[
-            SignalKind::interrupt(),
-            SignalKind::terminate(),
-        ])?;
-        let (status, quit, reload_ready) = (status.clone(), quit.clone(), reload_ready.clone());
-        group.add(
-            "termination handler",
-            async move {
-                tokio::select! {
-                    r = signals => r,
-                    () = quit.cancelled() => {
-                        tracing::warn!("Received termination request via web service, exiting gracefully...");
-                        Err(run_group::Error::Cancelled.into())
-                    }
-                }
-            },
-            move |result: &anyhow::Result<()>| {
-                status.set_readiness(web::Readiness::Stopping);
-                reload_ready.cancel();
-                stop_signals(result)
-            },
-        );
-    }
-    {
-        // Scrape discovery manager.
-        let (run, stop) = (discovery.clone(), discovery.clone());
-        group.add(
-            "scrape discovery manager",
-            async move {
-                run.run().await;
-                Ok(())
-            },
-            move |_: &anyhow::Result<()>| {
-                stop.stop();
-                std::future::ready(())
-            },
-        );
-    }
-    {
-        // Scrape manager: stops (writing staleness markers) before the WAL storage closes.
-        let (run, stop, reload_ready) = (scraper.clone(), scraper.clone(), reload_ready.clone());
-        group.add(
-            "scrape manager",
-            async move {
-                reload_ready.cancelled().await;
-                run.run(scrape_targets).await;
-                Ok(())
-            },
-            move |_: &anyhow::Result<()>| async move { stop.stop().await },
-        );
-    }
-    {
-        // Reload handler: SIGHUP and /-/reload, after the initial configuration load.
-        let stop = CancellationToken::new();
-        let interrupt = stop.clone();
-        let (path, reloaders, status, reload_ready) = (
-            settings.config_file.clone(),
-            reloaders.clone(),
-            status.clone(),
-            reload_ready.clone(),
-        );
-        let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-        group.add(
-            "reload handler",
-            async move {
-                tokio::select! {
-                    () = reload_ready.cancelled() => {}
-                    () = stop.cancelled() => return Ok(()),
-                }
-                loop {
-                    tokio::select! {
-                        _ = hangup.recv() => {
-                            if let Err(err) = reload_blocking(&path, &reloaders, &status).await {
-                                tracing::error!(err = format!("{err:#}"), "Error reloading config");
-                            }
-                        }
-                        request = reload_rx.recv() => {
-                            let Some(answer) = request else { return Ok(()) };
-                            let outcome = reload_blocking(&path, &reloaders, &status).await;
-                            if let Err(err) = &outcome {
-                                tracing::error!(err = format!("{err:#}"), "Error reloading config");
-                            }
-                            let _ = answer.send(outcome.map_err(|e| format!("{e:#}")));
-                        }
-                        () = stop.cancelled() => return Ok(()),
-                    }
-                }
-            },
-            move |_: &anyhow::Result<()>| {
-                interrupt.cancel();
-                std::future::ready(())
-            },
-        );
-    }
-    {
-        // Initial configuration loading, once the WAL storage is open.
-        let stop = CancellationToken::new();
-        let interrupt = stop.clone();
-        let (path, reloaders, status, db_open, reload_ready) = (
-            settings.config_file.clone(),
-            reloaders.clone(),
-            status.clone(),
-            db_open.clone(),
-            reload_ready.clone(),
-        );
-        group.add(
-            "initial configuration loading",
-            async move {
-                tokio::select! {
-                    () = db_open.cancelled() => {}
-                    () = stop.cancelled() => return Ok(()),
-                }
-                reload_blocking(&path, &reloaders, &status)
-                    .await
-                    .context("error loading config")?;
-                reload_ready.cancel();
-                status.set_readiness(web::Readiness::Ready);
-                tracing::info!("Server is ready to receive web requests.");
-                stop.cancelled().await;
-                Ok(())
-            },
-            move |_: &anyhow::Result<()>| {
-                interrupt.cancel();
-                std::future::ready(())
-            },
-        );
-    }
+    actors::termination_handler(&mut group, &status, &quit, &reload_ready)?;
+    actors::discovery_manager(&mut group, "scrape discovery manager", &discovery);
+    // Scrape manager: stops (writing staleness markers) before the WAL storage closes.
+    actors::scrape_manager(&mut group, &scraper, scrape_targets, &reload_ready);
+    // Reload handler: SIGHUP and /-/reload, after the initial configuration load.
+    actors::reload_handler(&mut group, loader.clone(), reload_rx, &reload_ready)?;
+    // Initial configuration loading, once the WAL storage is open.
+    actors::initial_config_loading(&mut group, loader, &db_open, &reload_ready);
     {
         // WAL storage: opens (replaying) the agent WAL, truncates it periodically, and closes
         // it cleanly after remote write has stopped.
@@ -411,35 +215,7 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
             },
         );
     }
-    {
-        // Web handler.
-        let shutdown = CancellationToken::new();
-        let interrupt = shutdown.clone();
-        let serve_options = settings.serve;
-        group.add(
-            "web handler",
-            async move {
-                let mut servers = tokio::task::JoinSet::new();
-                for listener in listeners {
-                    servers.spawn(web::serve(
-                        listener,
-                        handler.clone(),
-                        serve_options.clone(),
-                        shutdown.clone(),
-                    ));
-                }
-                while let Some(done) = servers.join_next().await {
-                    shutdown.cancel();
-                    done.context("web handler task")?.context("web handler")?;
-                }
-                Ok(())
-            },
-            move |_: &anyhow::Result<()>| {
-                interrupt.cancel();
-                std::future::ready(())
-            },
-        );
-    }
+    actors::web_handler(&mut group, listeners, handler, settings.serve);
 
     match group.run().await {
         Err(err) if !is_requested_stop(&err) => Err(err),
@@ -447,22 +223,10 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
     }
 }
 
-/// Reloads off the async threads, refusing what agent mode does not support.
-async fn reload_blocking(
-    path: &std::path::Path,
-    reloaders: &Arc<Vec<Reloader>>,
-    status: &Arc<web::Status>,
-) -> anyhow::Result<()> {
-    let (path, reloaders, status) = (path.to_path_buf(), reloaders.clone(), status.clone());
-    tokio::task::spawn_blocking(move || {
-        reload_config_checked(&path, &reloaders, &status, Some(check_agent_config))
-    })
-    .await
-    .context("the configuration reload task failed")?
-}
-
 #[cfg(test)]
 mod tests {
+    use model::Labels;
+
     use super::*;
 
     #[test]

@@ -25,6 +25,7 @@
 //! the flag.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod actors;
 mod agent;
 mod alerting;
 mod flags;

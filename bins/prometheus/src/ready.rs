@@ -200,7 +200,7 @@ pub(crate) fn wal_replay_range(dir: &std::path::Path) -> web::WalReplayStatus {
 }
 
 /// The appender of a storage that is not open: every append fails with "not ready".
-struct NotReadyAppender;
+pub(crate) struct NotReadyAppender;
 
 impl Appender for NotReadyAppender {
     fn append(

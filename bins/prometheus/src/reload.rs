@@ -7,6 +7,8 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::Context as _;
 
+use crate::remote::RemoteStorage;
+
 /// Applies a new configuration to one component.
 pub(crate) type ApplyConfig = Box<dyn Fn(&Arc<config::Config>) -> anyhow::Result<()> + Send + Sync>;
 
@@ -16,24 +18,53 @@ pub(crate) struct Reloader {
     pub(crate) reload: ApplyConfig,
 }
 
-/// Loads `path` and hands it to every reloader. A file that fails to load or a reloader
-/// that fails leaves the old configuration in place (reloaders that already succeeded keep
-/// the new one, as in Prometheus) and records the failure in `status`, which
-/// `prometheus_config_last_reload_successful` shows.
-pub(crate) fn reload_config(
-    path: &Path,
-    reloaders: &[Reloader],
-    status: &web::Status,
-) -> anyhow::Result<()> {
-    reload_config_checked(path, reloaders, status, None)
+/// The reloaders the server and the agent share, first in Prometheus's order: remote
+/// storage, web handler, scrape manager, scrape discovery.
+pub(crate) fn scrape_reloaders(
+    remote: &Arc<RemoteStorage>,
+    scraper: &scrape::Manager,
+    discovery: &discovery::Manager,
+) -> Vec<Reloader> {
+    vec![
+        Reloader {
+            name: "remote_storage",
+            reload: Box::new({
+                let remote = remote.clone();
+                move |cfg| remote.apply_config(cfg)
+            }),
+        },
+        Reloader {
+            name: "web_handler",
+            // The handler reads the configuration from `status`, which `reload_config`
+            // updates once every reloader succeeded.
+            reload: Box::new(|_| Ok(())),
+        },
+        Reloader {
+            name: "scrape",
+            reload: Box::new({
+                let scraper = scraper.clone();
+                move |cfg| scraper.apply_config(cfg).map_err(anyhow::Error::from)
+            }),
+        },
+        Reloader {
+            name: "scrape_sd",
+            reload: Box::new({
+                let discovery = discovery.clone();
+                move |cfg| discovery.apply_config(cfg).map_err(anyhow::Error::from)
+            }),
+        },
+    ]
 }
 
 /// A check a loaded configuration must pass before any reloader sees it (agent mode
 /// refuses `rule_files`, `alerting` and `remote_read`).
 pub(crate) type ConfigCheck = fn(&config::Config) -> anyhow::Result<()>;
 
-/// [`reload_config`], failing like a file that does not load when `check` refuses it.
-pub(crate) fn reload_config_checked(
+/// Loads `path` and hands it to every reloader. A file that fails to load (or that `check`
+/// refuses) or a reloader that fails leaves the old configuration in place (reloaders that
+/// already succeeded keep the new one, as in Prometheus) and records the failure in
+/// `status`, which `prometheus_config_last_reload_successful` shows.
+pub(crate) fn reload_config(
     path: &Path,
     reloaders: &[Reloader],
     status: &web::Status,
@@ -119,12 +150,12 @@ mod tests {
                 Ok(())
             }),
         }];
-        reload_config(&path, &reloaders, &status).unwrap();
+        reload_config(&path, &reloaders, &status, None).unwrap();
         assert!(status.last_reload_successful());
         let first = status.config().unwrap();
 
         std::fs::write(&path, "global:\n  scrape_interval: soon\n").unwrap();
-        let err = reload_config(&path, &reloaders, &status).unwrap_err();
+        let err = reload_config(&path, &reloaders, &status, None).unwrap_err();
         assert!(
             format!("{err:#}").contains("couldn't load configuration"),
             "{err:#}"

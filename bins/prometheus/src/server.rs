@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::actors::{self, ConfigLoader};
 use crate::flags::Settings;
 use crate::ready::ReadyStorage;
-use crate::reload::{Reloader, reload_config};
+use crate::reload::{Reloader, scrape_reloaders};
 use crate::remote::RemoteStorage;
 
 /// How often the TSDB compacts the head and applies retention (Prometheus: every minute).
@@ -37,6 +37,85 @@ pub(crate) fn is_requested_stop(err: &anyhow::Error) -> bool {
     )
 }
 
+/// Logs the `--enable-feature` values that do nothing here or are unknown (server and agent).
+pub(crate) fn log_features(settings: &Settings) {
+    for feature in &settings.noop_features {
+        tracing::info!(option = %feature, "Option has no effect in this server");
+    }
+    for feature in &settings.unknown_features {
+        tracing::warn!(option = %feature, "Unknown option for --enable-feature");
+    }
+}
+
+/// Logs a configuration file that failed to load at start-up as Prometheus does and turns
+/// it into the [`ConfigError`] that exits with code 2.
+pub(crate) fn config_load_error(
+    path: &std::path::Path,
+    err: &dyn std::fmt::Display,
+) -> anyhow::Error {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    tracing::error!(
+        file = %abs.display(),
+        err = %err,
+        "Error loading config (--config.file={})", path.display()
+    );
+    anyhow::Error::new(ConfigError).context(err.to_string())
+}
+
+/// Binds every `--web.listen-address`, so that a taken port fails the start.
+pub(crate) async fn listen_all(
+    settings: &Settings,
+) -> anyhow::Result<Vec<tokio::net::TcpListener>> {
+    let mut listeners = Vec::with_capacity(settings.listen_addresses.len());
+    for address in &settings.listen_addresses {
+        listeners.push(
+            web::listen(address)
+                .await
+                .context("starting the web server")?,
+        );
+        tracing::info!(address = %address, "Start listening for connections");
+    }
+    Ok(listeners)
+}
+
+/// The web handler's options as the server and the agent both set them, with no TSDB, rule
+/// or Alertmanager APIs, retention text, remote write receiver, remote read or metrics hook
+/// (each mode adds its own).
+pub(crate) fn web_options(
+    settings: &Settings,
+    queryable: Arc<dyn storage::Queryable>,
+    engine: Arc<promql::Engine>,
+    status: &Arc<web::Status>,
+    scraper: &scrape::Manager,
+    quit: &CancellationToken,
+    reload: mpsc::Sender<web::ReloadRequest>,
+) -> web::Options {
+    web::Options {
+        queryable,
+        engine,
+        status: status.clone(),
+        tsdb_stats: None,
+        tsdb_admin: None,
+        scrape: Some(scraper.clone()),
+        global_url: settings.global_url.clone(),
+        enable_lifecycle: settings.enable_lifecycle,
+        enable_admin_api: settings.enable_admin_api,
+        cors_origin: settings.cors_origin.clone(),
+        route_prefix: settings.route_prefix.clone(),
+        flags: settings.flag_values.clone(),
+        build_info: build_info(),
+        storage_retention: String::new(),
+        quit: quit.clone(),
+        reload,
+        remote_write_receiver: None,
+        remote_read_queryable: None,
+        metrics_hook: None,
+        agent: false,
+        rules: None,
+        alertmanagers: None,
+    }
+}
+
 /// Runs the server until a signal, `/-/quit` or a failing component stops it.
 pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(
@@ -44,12 +123,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         version = env!("CARGO_PKG_VERSION"),
         "Starting Prometheus Server"
     );
-    for feature in &settings.noop_features {
-        tracing::info!(option = %feature, "Option has no effect in this server");
-    }
-    for feature in &settings.unknown_features {
-        tracing::warn!(option = %feature, "Unknown option for --enable-feature");
-    }
+    log_features(&settings);
     if settings.retention_defaulted {
         tracing::info!(
             duration = %settings.retention_text,
@@ -60,29 +134,15 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     // Throw an error for an invalid config before starting any component.
     let path = settings.config_file.clone();
     if let Err(err) = config::Config::load_file(&path) {
-        let abs = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
-        tracing::error!(
-            file = %abs.display(),
-            err = %err,
-            "Error loading config (--config.file={})", path.display()
-        );
-        return Err(anyhow::Error::new(ConfigError).context(err.to_string()));
+        return Err(config_load_error(&path, &err));
     }
 
     let status = Arc::new(web::Status::new(SystemTime::now()));
     let storage = Arc::new(ReadyStorage::default());
     let engine = Arc::new(promql::Engine::new(settings.engine.clone()));
     let quit = CancellationToken::new();
-    let (reload_tx, mut reload_rx) = mpsc::channel::<web::ReloadRequest>(1);
-    let mut listeners = Vec::with_capacity(settings.listen_addresses.len());
-    for address in &settings.listen_addresses {
-        listeners.push(
-            web::listen(address)
-                .await
-                .context("starting the web server")?,
-        );
-        tracing::info!(address = %address, "Start listening for connections");
-    }
+    let (reload_tx, reload_rx) = mpsc::channel::<web::ReloadRequest>(1);
+    let listeners = listen_all(&settings).await?;
     // As Prometheus (toolkit_web.Validate): a broken web config stops the start.
     if let Some(path) = &settings.serve.web_config_file
         && let Err(err) = web::check_web_config(path)
@@ -124,25 +184,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     };
 
     let handler = web::Handler::new(web::Options {
-        queryable: remote.clone(),
-        engine,
-        status: status.clone(),
         tsdb_stats: Some(storage.clone()),
         tsdb_admin: Some(storage.clone()),
-        scrape: Some(scraper.clone()),
-        global_url: settings.global_url.clone(),
-        enable_lifecycle: settings.enable_lifecycle,
-        enable_admin_api: settings.enable_admin_api,
-        cors_origin: settings.cors_origin.clone(),
-        route_prefix: settings.route_prefix.clone(),
-        flags: settings.flag_values.clone(),
-        build_info: build_info(),
         storage_retention: settings.retention_text.clone(),
-        quit: quit.clone(),
-        reload: reload_tx,
-        remote_write_receiver: settings
-            .enable_remote_write_receiver
-            .then(|| -> Arc<dyn storage::Appendable> { storage.clone() }),
         remote_read_queryable: Some(storage.clone()),
         metrics_hook: Some({
             let (remote, rule_manager, notifier) =
@@ -153,42 +197,27 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                 notifier.write_metrics(out);
             })
         }),
-        agent: false,
+        remote_write_receiver: settings
+            .enable_remote_write_receiver
+            .then(|| -> Arc<dyn storage::Appendable> { storage.clone() }),
         rules: Some(Arc::new(crate::alerting::RulesApi(rule_manager.clone()))),
         alertmanagers: Some(Arc::new(crate::alerting::AlertmanagersApi(
             notifier.clone(),
         ))),
+        ..web_options(
+            &settings,
+            remote.clone(),
+            engine,
+            &status,
+            &scraper,
+            &quit,
+            reload_tx,
+        )
     });
 
     // Reloaders, applied in this order on every (re)load, as in Prometheus.
-    let reloaders: Arc<Vec<Reloader>> = Arc::new(vec![
-        Reloader {
-            name: "remote_storage",
-            reload: Box::new({
-                let remote = remote.clone();
-                move |cfg| remote.apply_config(cfg)
-            }),
-        },
-        Reloader {
-            name: "web_handler",
-            // The handler reads the configuration from `status`, which `reload_config`
-            // updates once every reloader succeeded.
-            reload: Box::new(|_| Ok(())),
-        },
-        Reloader {
-            name: "scrape",
-            reload: Box::new({
-                let scraper = scraper.clone();
-                move |cfg| scraper.apply_config(cfg).map_err(anyhow::Error::from)
-            }),
-        },
-        Reloader {
-            name: "scrape_sd",
-            reload: Box::new({
-                let discovery = discovery.clone();
-                move |cfg| discovery.apply_config(cfg).map_err(anyhow::Error::from)
-            }),
-        },
+    let mut reloaders = scrape_reloaders(&remote, &scraper, &discovery);
+    reloaders.extend([
         Reloader {
             name: "notify",
             reload: Box::new({
@@ -216,180 +245,37 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             }),
         },
     ]);
+    let loader = ConfigLoader {
+        path: settings.config_file.clone(),
+        reloaders: Arc::new(reloaders),
+        status: status.clone(),
+        check: None,
+    };
 
     let db_open = CancellationToken::new();
     let reload_ready = CancellationToken::new();
-    let mut group: run_group::Group<anyhow::Error> = run_group::Group::new();
+    let mut group = actors::Group::new();
 
-    {
-        // Termination handler: first, so that SIGINT/SIGTERM or /-/quit stop everything,
-        // and so that readiness flips to "stopping" before anything else stops.
-        let (signals, stop_signals) = run_group::signal_handler::<anyhow::Error>(&[
-            SignalKind::interrupt(),
-            SignalKind::terminate(),
-        ])?;
-        let (status, quit, reload_ready) = (status.clone(), quit.clone(), reload_ready.clone());
-        group.add(
-            "termination handler",
-            async move {
-                tokio::select! {
-                    r = signals => r,
-                    () = quit.cancelled() => {
-                        tracing::warn!("Received termination request via web service, exiting gracefully...");
-                        Err(run_group::Error::Cancelled.into())
-                    }
-                }
-            },
-            move |result: &anyhow::Result<()>| {
-                status.set_readiness(web::Readiness::Stopping);
-                // Unblocks the reload handler if the initial load never happened.
-                reload_ready.cancel();
-                stop_signals(result)
-            },
-        );
-    }
-    {
-        // Scrape discovery manager: runs the SD providers and sends target groups to the
-        // scrape manager.
-        let (run, stop) = (discovery.clone(), discovery.clone());
-        group.add(
-            "scrape discovery manager",
-            async move {
-                run.run().await;
-                Ok(())
-            },
-            move |_: &anyhow::Result<()>| {
-                stop.stop();
-                std::future::ready(())
-            },
-        );
-    }
-    {
-        // Notify discovery manager: Alertmanager targets for the notifier.
-        let (run, stop) = (notify_discovery.clone(), notify_discovery.clone());
-        group.add(
-            "notify discovery manager",
-            async move {
-                run.run().await;
-                Ok(())
-            },
-            move |_: &anyhow::Result<()>| {
-                stop.stop();
-                std::future::ready(())
-            },
-        );
-    }
-    {
-        // Rule manager: evaluates once the configuration is loaded; stops before scraping
-        // does, so that absent() alerts do not fire while targets go away on shutdown.
-        let (run, stop, reload_ready) = (
-            rule_manager.clone(),
-            rule_manager.clone(),
-            reload_ready.clone(),
-        );
-        group.add(
-            "rule manager",
-            async move {
-                reload_ready.cancelled().await;
-                run.run().await;
-                Ok(())
-            },
-            move |_: &anyhow::Result<()>| async move { stop.stop().await },
-        );
-    }
-    {
-        // Scrape manager: starts once the configuration is loaded. Stopping it waits for
-        // every scrape loop to exit and write its staleness markers, before the TSDB (later
-        // in this list) closes.
-        let (run, stop, reload_ready) = (scraper.clone(), scraper.clone(), reload_ready.clone());
-        group.add(
-            "scrape manager",
-            async move {
-                // The termination handler's interrupt releases this wait on shutdown.
-                reload_ready.cancelled().await;
-                run.run(scrape_targets).await;
-                Ok(())
-            },
-            move |_: &anyhow::Result<()>| async move { stop.stop().await },
-        );
-    }
-    {
-        // Reload handler: SIGHUP and /-/reload, only after the initial configuration load.
-        let stop = CancellationToken::new();
-        let interrupt = stop.clone();
-        let (path, reloaders, status, reload_ready) = (
-            settings.config_file.clone(),
-            reloaders.clone(),
-            status.clone(),
-            reload_ready.clone(),
-        );
-        let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-        group.add(
-            "reload handler",
-            async move {
-                tokio::select! {
-                    () = reload_ready.cancelled() => {}
-                    () = stop.cancelled() => return Ok(()),
-                }
-                loop {
-                    tokio::select! {
-                        _ = hangup.recv() => {
-                            if let Err(err) = reload_blocking(&path, &reloaders, &status).await {
-                                tracing::error!(err = format!("{err:#}"), "Error reloading config");
-                            }
-                        }
-                        request = reload_rx.recv() => {
-                            let Some(answer) = request else { return Ok(()) };
-                            let outcome = reload_blocking(&path, &reloaders, &status).await;
-                            if let Err(err) = &outcome {
-                                tracing::error!(err = format!("{err:#}"), "Error reloading config");
-                            }
-                            let _ = answer.send(outcome.map_err(|e| format!("{e:#}")));
-                        }
-                        () = stop.cancelled() => return Ok(()),
-                    }
-                }
-            },
-            move |_: &anyhow::Result<()>| {
-                interrupt.cancel();
-                std::future::ready(())
-            },
-        );
-    }
-    {
-        // Initial configuration loading: once the TSDB is open, apply the configuration,
-        // then mark the server ready.
-        let stop = CancellationToken::new();
-        let interrupt = stop.clone();
-        let (path, reloaders, status, db_open, reload_ready) = (
-            settings.config_file.clone(),
-            reloaders.clone(),
-            status.clone(),
-            db_open.clone(),
-            reload_ready.clone(),
-        );
-        group.add(
-            "initial configuration loading",
-            async move {
-                tokio::select! {
-                    () = db_open.cancelled() => {}
-                    () = stop.cancelled() => return Ok(()),
-                }
-                reload_blocking(&path, &reloaders, &status)
-                    .await
-                    .context("error loading config")?;
-                reload_ready.cancel();
-                status.set_readiness(web::Readiness::Ready);
-                tracing::info!("Server is ready to receive web requests.");
-                stop.cancelled().await;
-                Ok(())
-            },
-            move |_: &anyhow::Result<()>| {
-                interrupt.cancel();
-                std::future::ready(())
-            },
-        );
-    }
+    // Termination handler: first, so that SIGINT/SIGTERM or /-/quit stop everything,
+    // and so that readiness flips to "stopping" before anything else stops.
+    actors::termination_handler(&mut group, &status, &quit, &reload_ready)?;
+    // Scrape discovery manager: runs the SD providers and sends target groups to the
+    // scrape manager.
+    actors::discovery_manager(&mut group, "scrape discovery manager", &discovery);
+    // Notify discovery manager: Alertmanager targets for the notifier.
+    actors::discovery_manager(&mut group, "notify discovery manager", &notify_discovery);
+    // Rule manager: evaluates once the configuration is loaded; stops before scraping
+    // does, so that absent() alerts do not fire while targets go away on shutdown.
+    actors::rule_manager(&mut group, &rule_manager, &reload_ready);
+    // Scrape manager: starts once the configuration is loaded. Stopping it waits for
+    // every scrape loop to exit and write its staleness markers, before the TSDB (later
+    // in this list) closes.
+    actors::scrape_manager(&mut group, &scraper, scrape_targets, &reload_ready);
+    // Reload handler: SIGHUP and /-/reload, only after the initial configuration load.
+    actors::reload_handler(&mut group, loader.clone(), reload_rx, &reload_ready)?;
+    // Initial configuration loading: once the TSDB is open, apply the configuration,
+    // then mark the server ready.
+    actors::initial_config_loading(&mut group, loader, &db_open, &reload_ready);
     {
         // TSDB: opens the data directory (replaying the WAL), compacts in the background,
         // and closes cleanly when interrupted. The interrupt waits for the close, so the
@@ -450,69 +336,22 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             },
         );
     }
-    {
-        // Web handler: stops accepting, then lets open requests finish. One server per
-        // --web.listen-address, all sharing the handler.
-        let shutdown = CancellationToken::new();
-        let interrupt = shutdown.clone();
-        let serve_options = settings.serve;
-        group.add(
-            "web handler",
-            async move {
-                let mut servers = tokio::task::JoinSet::new();
-                for listener in listeners {
-                    servers.spawn(web::serve(
-                        listener,
-                        handler.clone(),
-                        serve_options.clone(),
-                        shutdown.clone(),
-                    ));
-                }
-                while let Some(done) = servers.join_next().await {
-                    // The first server to stop (or fail) stops the others.
-                    shutdown.cancel();
-                    done.context("web handler task")?.context("web handler")?;
-                }
-                Ok(())
-            },
-            move |_: &anyhow::Result<()>| {
-                interrupt.cancel();
-                std::future::ready(())
-            },
-        );
-    }
-    {
-        // Notifier: sends alerts once the configuration (and so the Alertmanagers of each
-        // set) is loaded; stops last, after the rule manager, draining its queue.
-        let (run, stop, reload_ready) = (notifier.clone(), notifier.clone(), reload_ready.clone());
-        let targets = notify_discovery.subscribe();
-        group.add(
-            "notifier",
-            async move {
-                reload_ready.cancelled().await;
-                run.run(targets).await;
-                Ok(())
-            },
-            move |_: &anyhow::Result<()>| async move { stop.stop().await },
-        );
-    }
+    // Web handler: stops accepting, then lets open requests finish. One server per
+    // --web.listen-address, all sharing the handler.
+    actors::web_handler(&mut group, listeners, handler, settings.serve);
+    // Notifier: sends alerts once the configuration (and so the Alertmanagers of each
+    // set) is loaded; stops last, after the rule manager, draining its queue.
+    actors::notifier(
+        &mut group,
+        &notifier,
+        notify_discovery.subscribe(),
+        &reload_ready,
+    );
 
     match group.run().await {
         Err(err) if !is_requested_stop(&err) => Err(err),
         _ => Ok(()),
     }
-}
-
-/// Runs [`reload_config`] off the async threads (it reads files and may take a while).
-async fn reload_blocking(
-    path: &std::path::Path,
-    reloaders: &Arc<Vec<Reloader>>,
-    status: &Arc<web::Status>,
-) -> anyhow::Result<()> {
-    let (path, reloaders, status) = (path.to_path_buf(), reloaders.clone(), status.clone());
-    tokio::task::spawn_blocking(move || reload_config(&path, &reloaders, &status))
-        .await
-        .context("the configuration reload task failed")?
 }
 
 /// `prometheus --version`, laid out as Prometheus's `version.Print`.
