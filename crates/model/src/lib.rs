@@ -11,8 +11,8 @@
 //! - [`relabel`]: relabel configs and [`relabel::process`].
 //! - [`TargetGroup`]: what service discovery hands to scrape and notifier.
 //! - [`value`]: the staleness-marker NaN; [`validation`]: metric and label name rules;
-//!   [`strconv`]: Go-compatible quoting and float formatting; [`civil`]: calendar dates
-//!   from day counts.
+//!   [`strconv`]: Go-compatible quoting and float formatting; [`strutil`]: Go's URL query
+//!   escaping and expression-browser links; [`civil`]: calendar dates from day counts.
 //! - [`Timestamp`] (milliseconds since the epoch), [`METRIC_NAME`], and [`Error`].
 //!
 //! ```
@@ -31,6 +31,7 @@ mod matcher;
 pub mod regexp;
 pub mod relabel;
 pub mod strconv;
+pub mod strutil;
 mod target_group;
 pub mod validation;
 pub mod value;
