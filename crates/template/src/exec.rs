@@ -258,8 +258,10 @@ impl<'t> State<'t, '_> {
                 }))
             }
             Value::AnyMap(m) => {
-                let entries: Vec<(Value, Value)> =
-                    m.iter().map(|(k, v)| (Value::str(k), v.clone())).collect();
+                let entries: Vec<(Value, Value)> = m
+                    .iter()
+                    .map(|(k, v)| (Value::str(k), Value::Iface(Box::new(v.clone()))))
+                    .collect();
                 Box::new(entries.into_iter())
             }
             Value::Int(_) | Value::Duration(_) => {
@@ -393,7 +395,8 @@ impl<'t> State<'t, '_> {
             self.at(At::Pipe(pipe));
             let mut value: Option<Value> = None;
             for cmd in &pipe.cmds {
-                value = Some(self.eval_command(dot, cmd, value)?);
+                // Go: "If the object has type interface{}, dig down one level".
+                value = Some(self.eval_command(dot, cmd, value)?.unwrap_iface());
             }
             let value = value.unwrap_or(Value::Nil);
             for v in &pipe.decl {
@@ -550,6 +553,11 @@ impl<'t> State<'t, '_> {
         if matches!(receiver, Value::Nil) {
             return Ok(Value::Nil);
         }
+        let type_name = receiver.type_name();
+        let receiver = receiver.unwrap_iface();
+        if matches!(receiver, Value::Nil) {
+            return Err(self.errorf(format!("nil pointer evaluating {type_name}.{name}")));
+        }
         if let Some(sig) = method_sig(&receiver, name) {
             return self.eval_call(
                 dot,
@@ -566,9 +574,11 @@ impl<'t> State<'t, '_> {
             (Value::Data(d), "Labels") => Some(Value::StrMap(d.labels.clone())),
             (Value::Data(d), "ExternalLabels") => Some(Value::StrMap(d.external_labels.clone())),
             (Value::Data(d), "ExternalURL") => Some(Value::Str(d.external_url.clone())),
-            (Value::Data(d), "Value") => Some(Value::Float(d.value)),
+            (Value::Data(d), "Value") => Some(Value::Iface(Box::new(Value::Float(d.value)))),
             (Value::Sample(Some(s)), "Labels") => Some(Value::StrMap(s.labels.clone())),
-            (Value::Sample(Some(s)), "Value") => Some(Value::Float(s.value)),
+            (Value::Sample(Some(s)), "Value") => {
+                Some(Value::Iface(Box::new(Value::Float(s.value))))
+            }
             (Value::Sample(None), "Labels" | "Value") => {
                 return Err(self.errorf(format!("nil pointer evaluating *template.sample.{name}")));
             }
@@ -582,7 +592,9 @@ impl<'t> State<'t, '_> {
                 if has_args {
                     return Err(self.errorf(format!("{name} is not a method but has arguments")));
                 }
-                return Ok(m.get(name).cloned().unwrap_or(Value::Nil));
+                return Ok(Value::Iface(Box::new(
+                    m.get(name).cloned().unwrap_or(Value::Nil),
+                )));
             }
             _ => None,
         };
@@ -591,10 +603,7 @@ impl<'t> State<'t, '_> {
                 "{name} has arguments but cannot be invoked as function"
             ))),
             Some(v) => Ok(v),
-            None => Err(self.errorf(format!(
-                "can't evaluate field {name} in type {}",
-                receiver.type_name()
-            ))),
+            None => Err(self.errorf(format!("can't evaluate field {name} in type {type_name}"))),
         }
     }
 
@@ -709,6 +718,19 @@ impl<'t> State<'t, '_> {
 
     fn validate_type(&self, v: Value, typ: Option<Param>) -> R<Value> {
         let Some(typ) = typ else { return Ok(v) };
+        // Go unwraps a non-nil interface that is not assignable; a nil one is a type error.
+        let v = match v {
+            Value::Iface(inner) if matches!(*inner, Value::Nil) => {
+                if matches!(typ, Param::Any | Param::Refl) {
+                    return Ok(Value::Nil);
+                }
+                return Err(self.errorf(format!(
+                    "wrong type for value; expected {}; got interface {{}}",
+                    typ.type_name()
+                )));
+            }
+            v => v.unwrap_iface(),
+        };
         match (&v, typ) {
             // Go's canBeNil: interfaces and reflect.Value take an untyped nil.
             (Value::Nil, Param::Any | Param::Refl) => Ok(Value::Nil),

@@ -125,6 +125,9 @@ pub(crate) struct Env<'a> {
 /// Calls `name` (anything but `and`, `or` and `call`, which the executor evaluates) with
 /// checked arguments. The error is the text after "error calling NAME: ".
 pub(crate) fn call(env: &Env<'_>, name: &str, args: Vec<Value>) -> Result<Value, String> {
+    // Functions see the values inside interfaces (Go passes them as `interface {}` or
+    // unwraps them with `indirectInterface`).
+    let args: Vec<Value> = args.into_iter().map(Value::unwrap_iface).collect();
     let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
     let rest = args.get(1..).unwrap_or(&[]);
     let s = |i: usize| match args.get(i) {

@@ -289,6 +289,9 @@ fn bad_verb(out: &mut String, v: &Value, verb: char, f: &Flags) {
 }
 
 fn print_arg(out: &mut String, v: &Value, verb: char, f: &Flags) {
+    if let Value::Iface(inner) = v {
+        return print_arg(out, inner, verb, f);
+    }
     match verb {
         'T' => {
             let name = v.type_name();
@@ -402,6 +405,7 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize,
         }
         Value::Sample(Some(s)) => print_sample(out, s, verb, f, depth, erroring, true),
         Value::Sample(None) => pad(out, "<nil>", f),
+        Value::Iface(inner) => print_value(out, inner, verb, f, depth, erroring),
         Value::Data(d) => {
             out.push('{');
             let names = ["Labels", "ExternalLabels", "ExternalURL", "Value"];
@@ -451,6 +455,7 @@ fn go_syntax(v: &Value, depth: usize) -> String {
         )
     };
     match v {
+        Value::Iface(inner) => go_syntax(inner, depth),
         Value::Nil if depth > 0 => "interface {}(nil)".to_owned(),
         Value::Nil | Value::Sample(None) => "<nil>".to_owned(),
         Value::Bool(b) => b.to_string(),

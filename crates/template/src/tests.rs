@@ -500,6 +500,28 @@ fn go_text_template_semantics() {
         Value::Nil,
         "%!(BADPREC)5|5   |héllo i|ß",
     );
+    // Values typed interface {} (args entries, .Value) until a pipeline unwraps them. As in
+    // Go, an error after a parenthesized pipeline points at the last node evaluated in it.
+    ok(
+        "{{ (args 1).arg0 }} {{ range (args 2) }}{{ . }}{{ end }} {{ printf \"%T\" (args 1).arg0 }}",
+        Value::Nil,
+        "1 2 int",
+    );
+    fails(
+        "{{ (args).missing.x }}",
+        Value::Nil,
+        "error executing template test: template: test:1:4: executing \"test\" at <args>: nil pointer evaluating interface {}.x",
+    );
+    fails(
+        "{{ range (args 1) }}{{ .x }}{{ end }}",
+        Value::Nil,
+        "error executing template test: template: test:1:23: executing \"test\" at <.x>: can't evaluate field x in type interface {}",
+    );
+    fails(
+        "{{ toUpper (args).missing }}",
+        Value::Nil,
+        "error executing template test: template: test:1:12: executing \"test\" at <args>: wrong type for value; expected string; got interface {}",
+    );
     // reflect.Value parameters take nil (Go's canBeNil).
     ok(
         "{{ not nil }} {{ eq nil nil }} {{ and 1 nil }} {{ index (args) \"x\" }}",
@@ -917,7 +939,7 @@ fn alert_templates_use_the_prelude() {
     );
     assert_eq!(
         exp("{{ .Value.default }}").unwrap_err().to_string(),
-        "error executing template __alert_HighLatency: template: __alert_HighLatency:1:121: executing \"__alert_HighLatency\" at <.Value.default>: can't evaluate field default in type float64"
+        "error executing template __alert_HighLatency: template: __alert_HighLatency:1:121: executing \"__alert_HighLatency\" at <.Value.default>: can't evaluate field default in type interface {}"
     );
     assert_eq!(
         exp("{{ printf \"%#v|%#v|%#v\" $externalLabels (args 1 \"a\") 1.5 }}"),

@@ -32,6 +32,10 @@ pub(crate) enum Value {
     Duration(i64),
     /// The alert template data struct.
     Data(Rc<Data>),
+    /// A value whose static type is `interface {}` (the alert's and a sample's `.Value`, the
+    /// entries of `args`); `Nil` inside is a nil interface. Pipelines unwrap it after every
+    /// command, as Go's `evalPipeline` does; field access and type errors see `interface {}`.
+    Iface(Box<Value>),
     /// A `[]interface {}` (only tests build one: alert data holds no slices).
     #[cfg_attr(not(test), expect(dead_code))]
     List(Rc<Vec<Value>>),
@@ -61,6 +65,14 @@ impl Value {
         Value::Str(s.into())
     }
 
+    /// The value inside an interface (Go's `indirectInterface`).
+    pub(crate) fn unwrap_iface(self) -> Value {
+        match self {
+            Value::Iface(v) => v.unwrap_iface(),
+            v => v,
+        }
+    }
+
     /// The Go type name (`reflect.Type.String()`).
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
@@ -78,6 +90,7 @@ impl Value {
             Value::Duration(_) => "*time.Duration",
             Value::Data(_) => DATA_TYPE,
             Value::List(_) => "[]interface {}",
+            Value::Iface(_) => "interface {}",
         }
     }
 
@@ -93,6 +106,7 @@ impl Value {
             Value::AnyMap(m) => !m.is_empty(),
             Value::Query(q) => !q.is_empty(),
             Value::List(l) => !l.is_empty(),
+            Value::Iface(v) => v.truth(),
             Value::Sample(s) => s.is_some(),
             Value::Time(_) | Value::Duration(_) | Value::Data(_) => true,
         }
@@ -102,6 +116,7 @@ impl Value {
     pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) | Value::Html(s) => Some(s),
+            Value::Iface(v) => v.as_str(),
             _ => None,
         }
     }
