@@ -133,22 +133,10 @@ pub fn format_rfc3339_millis(t: SystemTime) -> String {
 /// );
 /// ```
 pub fn generator_url(external_url: &str, expr: &str) -> String {
-    let mut out = String::with_capacity(external_url.len() + expr.len() * 3 + 24);
-    out.push_str(external_url);
-    out.push_str("/graph?g0.expr=");
-    for b in expr.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b));
-            }
-            b' ' => out.push('+'),
-            b => {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
-    }
-    out.push_str("&g0.tab=1");
-    out
+    format!(
+        "{external_url}{}",
+        model::strutil::table_link_for_expression(expr)
+    )
 }
 
 /// Adds `external` labels the alert lacks (its own label wins), then applies `cfgs`; alerts

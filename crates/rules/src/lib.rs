@@ -88,28 +88,4 @@ pub fn engine_query_fn(
 /// The path of the expression browser's table view for `expr` (Go's
 /// `strutil.TableLinkForExpression`): alerts' generator URL is the external URL followed by
 /// this.
-///
-/// ```
-/// assert_eq!(
-///     rules::table_link_for_expression("up == 0"),
-///     "/graph?g0.expr=up+%3D%3D+0&g0.tab=1"
-/// );
-/// ```
-pub fn table_link_for_expression(expr: &str) -> String {
-    format!("/graph?g0.expr={}&g0.tab=1", query_escape(expr))
-}
-
-/// Go's `url.QueryEscape`.
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b))
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+pub use model::strutil::table_link_for_expression;

@@ -154,9 +154,9 @@ impl Target {
             for v in vs {
                 url.push(if first { '?' } else { '&' });
                 first = false;
-                url.push_str(&query_escape(k));
+                model::strutil::write_query_escaped(&mut url, k);
                 url.push('=');
-                url.push_str(&query_escape(v));
+                model::strutil::write_query_escaped(&mut url, v);
             }
         }
         url
@@ -245,20 +245,6 @@ impl Target {
     pub(crate) fn set_metadata(&self, md: HashMap<String, MetricMetadata>) {
         *lock(&self.metadata) = md;
     }
-}
-
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b));
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 fn escape_path(s: &str) -> String {
