@@ -265,13 +265,36 @@ pub(crate) fn call(env: &Env<'_>, name: &str, args: Vec<Value>) -> Result<Value,
         "now" => Value::Float(env.timestamp_ms as f64 / 1000.0),
         "pathPrefix" => Value::str(url_path(&env.external_url)),
         "externalURL" => Value::Str(env.external_url.clone()),
-        "parseDuration" => match model::Duration::parse(&s(0)) {
-            Ok(d) => Value::Float(d.as_millis() as f64 / 1000.0),
-            Err(e) => return Err(e.to_string()),
-        },
+        "parseDuration" => Value::Float(parse_duration(&s(0))?),
         "urlQueryEscape" => Value::str(&query_escape(&s(0))),
         _ => return Err(format!("function {name} is not callable here")),
     })
+}
+
+/// Prometheus's `parseDuration`: a Prometheus duration in seconds; a leading `-` negates it
+/// (Prometheus 3 accepts negative durations here, as PromQL does).
+fn parse_duration(text: &str) -> Result<f64, String> {
+    let (neg, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let d = match model::Duration::parse(body) {
+        Ok(d) if !(neg && body.starts_with('-')) => d,
+        // Report the error for the text as written.
+        _ => {
+            return Err(model::Duration::parse(text).err().map_or_else(
+                || {
+                    format!(
+                        "not a valid duration string: {}",
+                        model::strconv::quote(text)
+                    )
+                },
+                |e| e.to_string(),
+            ));
+        }
+    };
+    let secs = d.as_millis() as f64 / 1000.0;
+    Ok(if neg && secs != 0.0 { -secs } else { secs })
 }
 
 /// Go's `evalArgs`: one string as is, otherwise `fmt.Sprint` with missing values printed as
@@ -973,6 +996,22 @@ mod tests {
         assert_eq!(parse_go_float("1e400"), Err("value out of range"));
         assert_eq!(parse_go_float("one"), Err("invalid syntax"));
         assert_eq!(parse_go_float(""), Err("invalid syntax"));
+    }
+
+    #[test]
+    fn durations_parse_with_sign() {
+        assert_eq!(parse_duration("1h2m10ms"), Ok(3720.01));
+        assert_eq!(parse_duration("-1h30m"), Ok(-5400.0));
+        assert_eq!(parse_duration("-0"), Ok(0.0));
+        assert_eq!(
+            parse_duration("bad"),
+            Err("not a valid duration string: \"bad\"".into())
+        );
+        assert_eq!(
+            parse_duration("-bad"),
+            Err("not a valid duration string: \"-bad\"".into())
+        );
+        assert!(parse_duration("--1h").is_err());
     }
 
     #[test]
