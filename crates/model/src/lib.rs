@@ -12,7 +12,8 @@
 //! - [`TargetGroup`]: what service discovery hands to scrape and notifier.
 //! - [`value`]: the staleness-marker NaN; [`validation`]: metric and label name rules;
 //!   [`strconv`]: Go-compatible quoting and float formatting; [`strutil`]: Go's URL query
-//!   escaping and expression-browser links; [`civil`]: calendar dates from day counts.
+//!   escaping and expression-browser links; [`exposition`]: metric family headers and
+//!   label values of the text format; [`civil`]: calendar dates from day counts.
 //! - [`Timestamp`] (milliseconds since the epoch), [`METRIC_NAME`], and [`Error`].
 //!
 //! ```
@@ -26,6 +27,7 @@
 pub mod civil;
 mod duration;
 mod error;
+pub mod exposition;
 mod labels;
 mod matcher;
 pub mod regexp;
