@@ -249,18 +249,21 @@ pub(crate) fn call(env: &Env<'_>, name: &str, args: Vec<Value>) -> Result<Value,
             Value::Time(float_to_time(v)?)
         }
         "toDuration" => {
+            // Like toTime: NaN, infinities and overflow are errors; Go's time.Duration(v * 1e9)
+            // truncates.
             let v = convert_to_float(&arg(0))?;
-            // Go's time.Duration(v * 1e9): truncates, and on amd64 NaN and overflow give
-            // the minimum duration.
+            if v.is_nan() || v.is_infinite() {
+                return Err("value is NaN or Inf".into());
+            }
+            const LIMIT: f64 = 9_223_372_036_854_775_808.0;
             let ns = v * 1e9;
-            let d = if ns.is_nan()
-                || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&ns)
-            {
-                i64::MIN
-            } else {
-                ns as i64
-            };
-            Value::Duration(d)
+            if !(-LIMIT..LIMIT).contains(&ns) {
+                return Err(format!(
+                    "{} cannot be represented as a nanoseconds duration since it overflows int64",
+                    gofmt::format_float(v, 'g', None)
+                ));
+            }
+            Value::Duration(ns as i64)
         }
         "now" => Value::Float(env.timestamp_ms as f64 / 1000.0),
         "pathPrefix" => Value::str(url_path(&env.external_url)),

@@ -382,6 +382,11 @@ fn upstream_time_cases() {
         "90 1.5s",
     );
     fails(
+        "{{ toDuration 1e10 }}",
+        Value::Nil,
+        "error executing template test: template: test:1:3: executing \"test\" at <toDuration 1e10>: error calling toDuration: 1e+10 cannot be represented as a nanoseconds duration since it overflows int64",
+    );
+    fails(
         "{{ toTime \"NaN\" }}",
         Value::Nil,
         "error executing template test: template: test:1:3: executing \"test\" at <toTime \"NaN\">: error calling toTime: value is NaN or Inf",
