@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use model::exposition::{escape_label_value, write_header};
 use model::strconv::format_float_g;
 use parking_lot::Mutex;
 
@@ -137,11 +138,11 @@ impl Metrics {
             "The number of alertmanagers discovered and active.",
             discovered as f64,
         );
-        header(
+        write_header(
             out,
             "prometheus_notifications_dropped_total",
-            "Total number of alerts dropped due to errors when sending to Alertmanager.",
             "counter",
+            "Total number of alerts dropped due to errors when sending to Alertmanager.",
         );
         let _ = writeln!(
             out,
@@ -157,15 +158,15 @@ impl Metrics {
         );
         if !m.latency.is_empty() {
             let name = "prometheus_notifications_latency_seconds";
-            header(
+            write_header(
                 out,
                 name,
-                "Latency quantiles for sending alert notifications.",
                 "summary",
+                "Latency quantiles for sending alert notifications.",
             );
             let now = Instant::now();
             for (url, s) in &mut m.latency {
-                let label = label_value(url);
+                let label = escape_label_value(url);
                 let qs = s.quantiles(now);
                 for ((_, q), v) in QUANTILES.iter().zip(qs) {
                     let _ = writeln!(
@@ -203,13 +204,8 @@ impl Metrics {
     }
 }
 
-fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
 fn gauge(out: &mut String, name: &str, help: &str, v: f64) {
-    header(out, name, help, "gauge");
+    write_header(out, name, "gauge", help);
     let _ = writeln!(out, "{name} {}", format_float_g(v));
 }
 
@@ -217,24 +213,14 @@ fn counter_vec(out: &mut String, name: &str, help: &str, values: &BTreeMap<Strin
     if values.is_empty() {
         return;
     }
-    header(out, name, help, "counter");
+    write_header(out, name, "counter", help);
     for (url, v) in values {
-        let _ = writeln!(out, "{name}{{alertmanager=\"{}\"}} {v}", label_value(url));
+        let _ = writeln!(
+            out,
+            "{name}{{alertmanager=\"{}\"}} {v}",
+            escape_label_value(url)
+        );
     }
-}
-
-/// Escapes a label value for the text format (backslash, double quote, newline).
-fn label_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

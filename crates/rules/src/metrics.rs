@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
+use model::exposition::{escape_label_value, write_header};
+
 /// Per-group values.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct GroupMetrics {
@@ -67,8 +69,7 @@ impl Metrics {
     pub(crate) fn write(&self, out: &mut String) {
         let m = self.lock();
         let summary = |out: &mut String, name: &str, help: &str, sum: f64, count: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} summary");
+            write_header(out, name, "summary", help);
             let _ = writeln!(out, "{name}_sum {}", fmt_value(sum));
             let _ = writeln!(out, "{name}_count {count}");
         };
@@ -159,24 +160,17 @@ impl Metrics {
             return;
         }
         for (name, kind, help, get) in families {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
+            write_header(out, name, kind, help);
             for (key, g) in &m.groups {
                 let _ = writeln!(
                     out,
                     "{name}{{rule_group=\"{}\"}} {}",
-                    escape(key),
+                    escape_label_value(key),
                     fmt_value(get(g))
                 );
             }
         }
     }
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// Go's `strconv.FormatFloat(v, 'g', -1, 64)` with the text format's infinities.

@@ -20,13 +20,6 @@ pub(crate) type Federation = Result<String, (http::StatusCode, String)>;
 /// A sample: timestamp (ms) and value.
 type Sample = (i64, f64);
 
-/// Go's text-format label value escaping: backslash, double quote and newline.
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// Answers a federation request at the current time.
 pub(crate) async fn federate(inner: &Arc<Inner>, form: &Form) -> Federation {
     let now = unix_millis(SystemTime::now());
@@ -119,7 +112,7 @@ fn render(latest: &BTreeMap<Labels, Sample>, external: &Labels) -> String {
             for (n, v) in pairs {
                 out.push(if first { '{' } else { ',' });
                 first = false;
-                let _ = write!(out, "{n}=\"{}\"", escape(v));
+                let _ = write!(out, "{n}=\"{}\"", model::exposition::escape_label_value(v));
             }
             if !first {
                 out.push('}');

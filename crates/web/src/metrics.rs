@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
+use model::exposition::{escape_label_value, write_header};
+
 use crate::BuildInfo;
 use crate::status::Status;
 
@@ -58,18 +60,6 @@ pub(crate) fn format_sample_value(v: f64) -> String {
     } else {
         v.to_string()
     }
-}
-
-/// Go's label value escaping in the text format: backslash, double quote and newline.
-fn escape_label_value(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// The resident set size of this process in bytes: `VmRSS` of `/proc/self/status` (in
@@ -123,7 +113,7 @@ fn goarch() -> &'static str {
 pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> String {
     let mut out = String::new();
 
-    family(
+    write_header(
         &mut out,
         "process_max_fds",
         "gauge",
@@ -133,7 +123,7 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
         #[allow(clippy::cast_precision_loss)]
         let _ = writeln!(out, "process_max_fds {}", format_sample_value(n as f64));
     }
-    family(
+    write_header(
         &mut out,
         "process_open_fds",
         "gauge",
@@ -143,7 +133,7 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
         #[allow(clippy::cast_precision_loss)]
         let _ = writeln!(out, "process_open_fds {}", format_sample_value(n as f64));
     }
-    family(
+    write_header(
         &mut out,
         "process_resident_memory_bytes",
         "gauge",
@@ -157,7 +147,7 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
             format_sample_value(rss as f64)
         );
     }
-    family(
+    write_header(
         &mut out,
         "process_start_time_seconds",
         "gauge",
@@ -170,7 +160,7 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
         format_sample_value(status.start_time_ms() as f64 / 1000.0)
     );
 
-    family(
+    write_header(
         &mut out,
         "process_virtual_memory_bytes",
         "gauge",
@@ -185,7 +175,7 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
         );
     }
 
-    family(
+    write_header(
         &mut out,
         "prometheus_build_info",
         "gauge",
@@ -202,7 +192,7 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
         escape_label_value(&build.version),
     );
 
-    family(
+    write_header(
         &mut out,
         "prometheus_config_last_reload_success_timestamp_seconds",
         "gauge",
@@ -214,7 +204,7 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
         "prometheus_config_last_reload_success_timestamp_seconds {}",
         format_sample_value((status.last_reload_success_ms() / 1000) as f64)
     );
-    family(
+    write_header(
         &mut out,
         "prometheus_config_last_reload_successful",
         "gauge",
@@ -226,7 +216,7 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
         u8::from(status.last_reload_successful())
     );
 
-    family(
+    write_header(
         &mut out,
         "prometheus_http_requests_total",
         "counter",

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use model::exposition::{write_escaped_label_value, write_header};
 use model::{Labels, LabelsBuilder, Timestamp, relabel};
 use prompb::{Sample, TimeSeries, WriteRequest};
 use tokio::sync::{RwLock, mpsc};
@@ -216,18 +217,6 @@ const FAMILIES: &[Family] = &[
     },
 ];
 
-/// Escapes a label value for the text exposition format (backslash, double quote, newline).
-fn escape_label_value(v: &str, out: &mut String) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
 /// Writes a sample value as Prometheus does for the special values (`+Inf`, `-Inf`, `NaN`).
 fn format_value(v: f64) -> String {
     if v.is_nan() {
@@ -332,13 +321,12 @@ impl RemoteWriteMetrics {
                 FamilyKind::Gauge(_) => "gauge",
                 FamilyKind::Histogram => "histogram",
             };
-            let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
-            let _ = writeln!(out, "# TYPE {} {kind}", f.name);
+            write_header(out, f.name, kind, f.help);
             for &(remote_name, url, m) in queues {
                 let mut labels = String::from("remote_name=\"");
-                escape_label_value(remote_name, &mut labels);
+                write_escaped_label_value(&mut labels, remote_name);
                 labels.push_str("\",url=\"");
-                escape_label_value(url, &mut labels);
+                write_escaped_label_value(&mut labels, url);
                 labels.push('"');
                 match f.kind {
                     FamilyKind::Counter(value) | FamilyKind::Gauge(value) => {
