@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::rc::Rc;
 
+use model::strutil::{graph_link_for_expression, query_escape, table_link_for_expression};
+
 use crate::gofmt;
 use crate::value::{Sample, Value};
 
@@ -209,8 +211,8 @@ pub(crate) fn call(env: &Env<'_>, name: &str, args: Vec<Value>) -> Result<Value,
         "title" => Value::str(&title(&s(0))),
         "toUpper" => Value::str(&map_chars(&s(0), char::to_uppercase)),
         "toLower" => Value::str(&s(0).chars().map(simple_lower).collect::<String>()),
-        "graphLink" => Value::str(&format!("/graph?g0.expr={}&g0.tab=0", query_escape(&s(0)))),
-        "tableLink" => Value::str(&format!("/graph?g0.expr={}&g0.tab=1", query_escape(&s(0)))),
+        "graphLink" => Value::str(&graph_link_for_expression(&s(0))),
+        "tableLink" => Value::str(&table_link_for_expression(&s(0))),
         "sortByLabel" => {
             let label = s(0);
             let mut v: Vec<Rc<Sample>> = query(1).as_ref().clone();
@@ -350,23 +352,6 @@ fn js_escape(s: &str) -> String {
             c if c.is_ascii() || model::strconv::is_print(c) => out.push(c),
             c => {
                 let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-        }
-    }
-    out
-}
-
-/// Go's `url.QueryEscape`.
-pub(crate) fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b));
-            }
-            b' ' => out.push('+'),
-            b => {
-                let _ = write!(out, "%{b:02X}");
             }
         }
     }
