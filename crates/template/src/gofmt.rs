@@ -327,7 +327,7 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize,
         Value::Int(i) => fmt_integer_verb(out, v, *i, verb, f),
         Value::Float(x) => match verb {
             'v' => fmt_float(out, *x, 'g', None, f),
-            'g' | 'G' => fmt_float(out, *x, verb, None, f),
+            'g' | 'G' | 'b' | 'x' | 'X' => fmt_float(out, *x, verb, None, f),
             'e' | 'E' | 'f' | 'F' => fmt_float(out, *x, verb, Some(6), f),
             _ => bad_verb(out, v, verb, f),
         },
@@ -780,6 +780,10 @@ pub(crate) fn format_float(v: f64, fmt: char, prec: Option<usize>) -> String {
     if neg {
         out.push('-');
     }
+    if matches!(fmt, 'b' | 'x' | 'X') {
+        binary_float(&mut out, a, fmt, prec);
+        return out;
+    }
     // Decimal digits (without trailing zeros) and the decimal point position: a = 0.d * 10^dp.
     let digits_for = |sig: Option<usize>| -> (Vec<u8>, i64) {
         if a == 0.0 {
@@ -846,6 +850,76 @@ pub(crate) fn format_float(v: f64, fmt: char, prec: Option<usize>) -> String {
     out
 }
 
+/// Go's `%b` (`4503599627370496p-52`) and `%x`/`%X` (`0x1.8p+01`) of a finite, non-negative
+/// float (strconv's `fmtB` and `fmtX`).
+fn binary_float(out: &mut String, a: f64, fmt: char, prec: Option<usize>) {
+    const MANTBITS: u32 = 52;
+    let bits = a.to_bits();
+    let mut exp = ((bits >> MANTBITS) & 0x7ff) as i64;
+    let mut mant = bits & ((1u64 << MANTBITS) - 1);
+    if exp == 0 {
+        exp += 1;
+    } else {
+        mant |= 1u64 << MANTBITS;
+    }
+    exp -= 1023;
+    if fmt == 'b' {
+        let e = exp - i64::from(MANTBITS);
+        let _ = write!(out, "{mant}p{}{e}", if e >= 0 { "+" } else { "" });
+        return;
+    }
+    if mant == 0 {
+        exp = 0;
+    }
+    mant <<= 60 - MANTBITS;
+    while mant != 0 && mant & (1 << 60) == 0 {
+        mant <<= 1;
+        exp -= 1;
+    }
+    if let Some(p) = prec.filter(|p| *p < 15) {
+        let shift = p as u32 * 4;
+        let extra = (mant << shift) & ((1 << 60) - 1);
+        mant >>= 60 - shift;
+        if extra | (mant & 1) > 1 << 59 {
+            mant += 1;
+        }
+        mant <<= 60 - shift;
+        if mant & (1 << 61) != 0 {
+            mant >>= 1;
+            exp += 1;
+        }
+    }
+    let hex: &[u8; 16] = if fmt == 'X' {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    out.push('0');
+    out.push(fmt);
+    out.push(if (mant >> 60) & 1 == 1 { '1' } else { '0' });
+    mant <<= 4;
+    match prec {
+        None if mant != 0 => {
+            out.push('.');
+            while mant != 0 {
+                out.push(char::from(hex[((mant >> 60) & 15) as usize]));
+                mant <<= 4;
+            }
+        }
+        Some(p) if p > 0 => {
+            out.push('.');
+            for _ in 0..p {
+                out.push(char::from(hex[((mant >> 60) & 15) as usize]));
+                mant <<= 4;
+            }
+        }
+        _ => {}
+    }
+    out.push(if fmt == 'X' { 'P' } else { 'p' });
+    out.push(if exp < 0 { '-' } else { '+' });
+    let _ = write!(out, "{:02}", exp.abs());
+}
+
 fn fmt_e(out: &mut String, d: &[u8], dp: i64, prec: usize, e: char) {
     out.push(char::from(d.first().copied().unwrap_or(b'0')));
     if prec > 0 {
@@ -905,6 +979,11 @@ mod tests {
         assert_eq!(format_float(3720.01, 'f', Some(2)), "3720.01");
         assert_eq!(format_float(1.5, 'e', Some(6)), "1.500000e+00");
         assert_eq!(format_float(0.0, 'e', Some(2)), "0.00e+00");
+        assert_eq!(format_float(3.0, 'x', None), "0x1.8p+01");
+        assert_eq!(format_float(-0.1, 'X', None), "-0X1.999999999999AP-04");
+        assert_eq!(format_float(1.0, 'x', Some(2)), "0x1.00p+00");
+        assert_eq!(format_float(0.0, 'x', None), "0x0p+00");
+        assert_eq!(format_float(1.0, 'b', None), "4503599627370496p-52");
     }
 
     #[test]
