@@ -207,9 +207,9 @@ impl Head {
         }
     }
 
-    /// Replays WAL records in parallel, as Prometheus's `loadWAL`: this thread reads,
-    /// decompresses and decodes records, applies series and tombstone records, and hands
-    /// samples in batches to worker threads, each owning the series of some shards (so each
+    /// Replays WAL records in parallel, as Prometheus's `loadWAL`: a reader thread reads,
+    /// checks and decompresses records; this thread decodes them, applies series and
+    /// tombstone records, and hands samples in batches to worker threads, each owning the series of some shards (so each
     /// series' samples are applied in WAL order, by one thread). Returns the corruption that
     /// ended a segment, if any; a damaged checkpoint is an error.
     fn load_wal(
@@ -221,6 +221,7 @@ impl Head {
             .map_or(1, std::num::NonZero::get)
             .clamp(1, MAX_REPLAY_WORKERS);
         let pool = SamplePool::default();
+        let batches = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
             let pool = &pool;
             let mut d = Dispatcher {
@@ -235,7 +236,12 @@ impl Head {
                 d.parts.push(pool.get());
                 handles.push(scope.spawn(move || self.replay_worker(&rx, pool)));
             }
-            let outcome = self.read_wal(sources, &mut d, st);
+            let batches = &batches;
+            let (read_tx, read_rx) = mpsc::sync_channel(READ_QUEUE);
+            scope.spawn(move || read_records(sources, &read_tx, batches));
+            let outcome = self.read_wal(&read_rx, batches, &mut d, st);
+            // Stops the reader if it is still reading.
+            drop(read_rx);
             // Everything read before an error or damage is applied, as sequentially.
             d.flush_all();
             // Closing the queues lets the workers drain them and exit.
@@ -262,36 +268,39 @@ impl Head {
         })
     }
 
-    /// The reading side of [`Head::load_wal`]: every record of `sources` in order, up to the
-    /// first damage.
+    /// The replay loop of [`Head::load_wal`]: applies the records the reader thread sends,
+    /// in order, up to the first damage.
     fn read_wal(
         &self,
-        sources: Vec<WalSource>,
+        rx: &mpsc::Receiver<ReadMsg>,
+        batches: &Mutex<Vec<RecordBatch>>,
         d: &mut Dispatcher<'_>,
         st: &mut ReplayState,
     ) -> Result<Option<CorruptionError>> {
         let min_valid = self.min_valid_time();
         let mut samples = Vec::new();
         let mut markers = Vec::new();
-        for src in sources {
-            let (opened, in_checkpoint) = match &src {
-                WalSource::Checkpoint(dir) => (SegmentReader::open(dir, None, None), true),
-                WalSource::Segment(dir, k) => (SegmentReader::open(dir, Some(*k), Some(*k)), false),
+        for msg in rx {
+            let (batch, in_checkpoint, dir) = match msg {
+                ReadMsg::Records {
+                    batch,
+                    in_checkpoint,
+                    dir,
+                } => (batch, in_checkpoint, dir),
+                ReadMsg::Damaged {
+                    in_checkpoint: true,
+                    err,
+                } => return Err(Error::WalCorrupt(err)),
+                ReadMsg::Damaged {
+                    in_checkpoint: false,
+                    err,
+                } => return Ok(Some(err)),
+                ReadMsg::Failed(e) => return Err(e),
             };
-            let mut r = Reader::new(opened?);
-            let damaged = |err: CorruptionError| {
-                if in_checkpoint {
-                    Err(Error::WalCorrupt(err))
-                } else {
-                    Ok(Some(err))
-                }
-            };
-            loop {
-                let rec = match r.next_record() {
-                    Ok(Some(rec)) => rec,
-                    Ok(None) => break,
-                    Err(err) => return damaged(err),
-                };
+            let mut start = 0;
+            for &(end, segment, offset) in &batch.recs {
+                let rec = &batch.data[start..end];
+                start = end;
                 let decoded = match RecordType::of(rec) {
                     RecordType::Series => {
                         let mut series = Vec::new();
@@ -328,9 +337,21 @@ impl Head {
                     }
                 };
                 if let Err(e) = decoded {
-                    return damaged(r.corruption(e.to_string()));
+                    // Where the reader was after this record, as it would have reported it.
+                    let err = CorruptionError {
+                        dir: segment.map(|_| dir.clone()),
+                        segment,
+                        offset,
+                        msg: e.to_string(),
+                    };
+                    return if in_checkpoint {
+                        Err(Error::WalCorrupt(err))
+                    } else {
+                        Ok(Some(err))
+                    };
                 }
             }
+            recycle(batches, batch);
         }
         Ok(None)
     }
@@ -604,5 +625,100 @@ impl Dispatcher<'_> {
             series_ref: r,
             chunks,
         });
+    }
+}
+
+/// Records read and decompressed by the reader thread, handed over together.
+#[derive(Default)]
+struct RecordBatch {
+    data: Vec<u8>,
+    /// Per record: its end in `data`, and the reader's segment and offset after it (for
+    /// reporting a record that does not decode).
+    recs: Vec<(usize, Option<u64>, u64)>,
+}
+
+/// What the reader thread sends.
+enum ReadMsg {
+    Records {
+        batch: RecordBatch,
+        in_checkpoint: bool,
+        /// The directory of the segments read.
+        dir: PathBuf,
+    },
+    /// Damage that ends the replay.
+    Damaged {
+        in_checkpoint: bool,
+        err: CorruptionError,
+    },
+    /// A segment could not be opened.
+    Failed(Error),
+}
+
+/// Record batches waiting for the replay loop.
+const READ_QUEUE: usize = 4;
+/// Bytes of records per batch from the reader thread.
+const READ_BATCH: usize = 256 * 1024;
+
+fn recycle(batches: &Mutex<Vec<RecordBatch>>, mut b: RecordBatch) {
+    b.data.clear();
+    b.recs.clear();
+    let mut pool = batches.lock();
+    if pool.len() < 2 * READ_QUEUE {
+        pool.push(b);
+    }
+}
+
+/// The reader thread: reads and decompresses every record of `sources` in order and sends
+/// them in batches; stops at the first damage (or when the receiver is gone).
+fn read_records(
+    sources: Vec<WalSource>,
+    tx: &mpsc::SyncSender<ReadMsg>,
+    batches: &Mutex<Vec<RecordBatch>>,
+) {
+    let take = || batches.lock().pop().unwrap_or_default();
+    for src in sources {
+        let (opened, in_checkpoint, dir) = match src {
+            WalSource::Checkpoint(dir) => (SegmentReader::open(&dir, None, None), true, dir),
+            WalSource::Segment(dir, k) => (SegmentReader::open(&dir, Some(k), Some(k)), false, dir),
+        };
+        let mut r = match opened {
+            Ok(r) => Reader::new(r),
+            Err(e) => {
+                let _ = tx.send(ReadMsg::Failed(e));
+                return;
+            }
+        };
+        let mut batch = take();
+        let send = |batch: RecordBatch| {
+            tx.send(ReadMsg::Records {
+                batch,
+                in_checkpoint,
+                dir: dir.clone(),
+            })
+            .is_ok()
+        };
+        loop {
+            match r.next_record() {
+                Ok(Some(rec)) => {
+                    batch.data.extend_from_slice(rec);
+                    let end = batch.data.len();
+                    batch.recs.push((end, r.segment(), r.offset()));
+                    if end >= READ_BATCH && !send(std::mem::replace(&mut batch, take())) {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    if !batch.recs.is_empty() && !send(batch) {
+                        return;
+                    }
+                    let _ = tx.send(ReadMsg::Damaged { in_checkpoint, err });
+                    return;
+                }
+            }
+        }
+        if !batch.recs.is_empty() && !send(batch) {
+            return;
+        }
     }
 }
