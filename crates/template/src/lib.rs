@@ -56,8 +56,9 @@
 //! million steps, at 64 MiB of output or of one string, and at 10,000 nested template calls
 //! (Go: 100,000). HTML mode (`ExpandHTML`, console templates) is out of scope.
 //! Known small differences: Go prints a pointer inside a slice (a `query` result printed
-//! whole) as a memory address, we print the sample (`[&{map[...] 1}]`); strings are UTF-8 (a `\xff` escape becomes U+FFFD); `title` follows
-//! Unicode word breaking only approximately (`o'neil` gives `O'neil`, as `cases.Title` does).
+//! whole) as a memory address, we print the sample (`[&{map[...] 1}]`); strings are UTF-8
+//! (a `\xff` escape becomes U+FFFD); `title` follows Unicode word breaking only approximately
+//! (`o'neil` gives `O'neil`, as `cases.Title` does).
 
 mod error;
 mod exec;
