@@ -112,7 +112,9 @@ impl XorChunk {
     /// the XOR format allows for them: where Prometheus's appender writes a changed value in
     /// the previous leading/trailing-zero window whenever it fits, this encoder picks, over
     /// the whole chunk, when to open which window (see `window.rs`). Any XOR decoder,
-    /// Prometheus's included, reads the result; it can be appended to like any chunk.
+    /// Prometheus's included, reads the result; it can be appended to like any chunk. (A
+    /// chunk of many thousands of very irregular values gets Prometheus's choices instead,
+    /// which bounds the planner's memory.)
     ///
     /// # Errors
     /// With more than 65535 samples.

@@ -200,6 +200,25 @@ fn bytes_per_sample_of_regular_series() {
     assert!(c <= 1.8, "counter +10 from 1e6: {c} bytes/sample");
 }
 
+#[test]
+fn optimal_encoding_of_a_huge_irregular_chunk_still_round_trips() {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let samples: Vec<(i64, u64)> = (0..u16::MAX)
+        .map(|k| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (i64::from(k) * 1000, x)
+        })
+        .collect();
+    let floats: Vec<(i64, f64)> = samples
+        .iter()
+        .map(|&(t, v)| (t, f64::from_bits(v)))
+        .collect();
+    let c = XorChunk::encode_optimal(&floats).unwrap();
+    assert_eq!(decode(c.iter()), samples);
+}
+
 fn optimal_bytes_per_sample(samples: &[(i64, f64)]) -> f64 {
     let bytes: usize = samples
         .chunks(crate::chunkenc::SAMPLES_PER_CHUNK)

@@ -35,6 +35,8 @@ const REUSE_COST: u32 = 2;
 const OPEN_COST: u32 = 2 + 5 + 6;
 /// No way to get there.
 const INF: u32 = u32::MAX;
+/// The most (window, changed value) pairs the planner keeps track of.
+const MAX_PLAN_CELLS: usize = 1 << 22;
 /// No window is open yet (before the first changed value).
 const NO_WINDOW: u32 = u32::MAX;
 
@@ -80,6 +82,11 @@ pub(crate) fn plan(bits: &[u64]) -> Vec<ValueCode> {
         .map(|&(l, t)| 64 - u32::from(l) - u32::from(t))
         .collect();
     let n = states.len();
+    if n.saturating_mul(changed) > MAX_PLAN_CELLS {
+        // A huge chunk of very irregular values: Prometheus's choice, rather than megabytes
+        // of bookkeeping (chunks of 120 samples stay far below this).
+        return codes;
+    }
     // cost[k]: the fewest bits for the values so far, ending with window k open.
     let mut cost = vec![INF; n];
     // The cost while no window has been opened yet (only unchanged values so far).
