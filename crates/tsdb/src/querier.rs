@@ -505,7 +505,10 @@ pub struct ChunkSeriesIterator<S: SeriesSource> {
     source: Arc<S>,
     chunks: Arc<[ChunkMeta]>,
     next_chunk: usize,
-    cur: Option<XorIterator<ChunkData>>,
+    /// Decodes the current chunk from a copy of its bytes: reading a mapped chunk goes
+    /// through the segment's `Arc` and map on every access, twice per sample, which costs
+    /// more than copying the chunk once.
+    cur: Option<XorIterator<Arc<[u8]>>>,
     cur_meta: Option<ChunkMeta>,
     deleted: Arc<[Interval]>,
     mint: Timestamp,
@@ -554,7 +557,11 @@ impl<S: SeriesSource> ChunkSeriesIterator<S> {
                 self.next_chunk += 1;
                 match self.source.chunk(&meta) {
                     Ok(data) => {
-                        self.cur = Some(XorIterator::new(data));
+                        let bytes = match data {
+                            ChunkData::Mapped(b) => Arc::from(b.as_ref()),
+                            ChunkData::Owned(b) => b,
+                        };
+                        self.cur = Some(XorIterator::new(bytes));
                         self.cur_meta = Some(meta);
                     }
                     Err(e) => {
