@@ -43,7 +43,8 @@ mod metrics;
 mod series;
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,7 +55,9 @@ use parking_lot::{Mutex, RwLock};
 use storage::{Appendable, Appender, SeriesRef};
 
 use crate::checkpoint;
-use crate::error::{Error, Result};
+use crate::db::lock_dir;
+use crate::error::{Error, Result, io_err};
+use crate::periodic::Periodic;
 use crate::record::{self, RecordType, RefSample, RefSeries};
 use crate::wlog::reader::{Reader, SegmentReader};
 use crate::wlog::{self, Compression, CorruptionError, Wal, WalOptions};
@@ -178,29 +181,6 @@ impl std::fmt::Debug for Db {
     }
 }
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-fn lock_dir(dir: &Path) -> Result<File> {
-    let path = dir.join("lock");
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_err("creating", &path))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
-        Err(fs::TryLockError::Error(e)) => Err(io_err("locking", &path)(e)),
-    }
-}
-
 impl Db {
     /// Opens (creating it if needed) the agent storage in `dir`: takes the `lock` file,
     /// opens `dir/wal` and replays it. A damaged WAL segment is repaired (records after
@@ -313,33 +293,18 @@ impl Db {
         lowest_sent: Box<dyn Fn() -> Timestamp + Send>,
         on_error: Box<dyn Fn(&Error) + Send>,
     ) -> Truncator {
-        let stop = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
-        let (inner, stop2) = (Arc::clone(&self.inner), Arc::clone(&stop));
-        let interval = self.inner.opts.truncate_frequency;
-        let handle = std::thread::spawn(move || {
-            let (lock, cv) = &*stop2;
-            loop {
-                let Ok(guard) = lock.lock() else { return };
-                let Ok((guard, _)) = cv.wait_timeout_while(guard, interval, |s| !*s) else {
-                    return;
-                };
-                if *guard {
-                    return;
-                }
-                drop(guard);
-                if inner.closed.load(Ordering::Acquire) {
-                    return;
-                }
-                let ts = truncation_time(&inner.opts, lowest_sent(), now_ms());
-                if let Err(e) = inner.truncate(ts) {
-                    on_error(&e);
-                }
+        let inner = Arc::clone(&self.inner);
+        let thread = Periodic::spawn(self.inner.opts.truncate_frequency, move || {
+            if inner.closed.load(Ordering::Acquire) {
+                return ControlFlow::Break(());
             }
+            let ts = truncation_time(&inner.opts, lowest_sent(), now_ms());
+            if let Err(e) = inner.truncate(ts) {
+                on_error(&e);
+            }
+            ControlFlow::Continue(())
         });
-        Truncator {
-            stop,
-            handle: Some(handle),
-        }
+        Truncator { thread }
     }
 
     /// Flushes and fsyncs the WAL and releases the lock file. Later appends fail.
@@ -372,31 +337,13 @@ impl Drop for Db {
 /// Stops the thread [`Db::spawn_truncator`] started.
 #[derive(Debug)]
 pub struct Truncator {
-    stop: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
-    handle: Option<std::thread::JoinHandle<()>>,
+    thread: Periodic,
 }
 
 impl Truncator {
     /// Stops the thread, waiting for a truncation in progress to finish.
     pub fn stop(mut self) {
-        self.stop_inner();
-    }
-
-    fn stop_inner(&mut self) {
-        let (lock, cv) = &*self.stop;
-        if let Ok(mut s) = lock.lock() {
-            *s = true;
-        }
-        cv.notify_all();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for Truncator {
-    fn drop(&mut self) {
-        self.stop_inner();
+        self.thread.stop();
     }
 }
 

@@ -28,10 +28,10 @@
 //! ```
 
 use std::fs::{self, File, OpenOptions};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use model::{Matcher, Timestamp};
@@ -40,8 +40,9 @@ use storage::{LabelHints, Querier, SelectHints, SeriesSet};
 
 use crate::block::{self, Block};
 use crate::compact::{self, BlockWriter, LeveledCompactor};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, io_err};
 use crate::head::{self, Head, HeadAppender, HeadOptions, HeadStats};
+use crate::periodic::Periodic;
 use crate::querier::{self as bquerier, BlockQuerier};
 use crate::record::RefTombstone;
 use crate::tombstones::{Interval, Tombstones};
@@ -149,11 +150,20 @@ impl std::fmt::Debug for Db {
     }
 }
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
+/// Creates and takes `dir/lock` (an exclusive `flock`, released when the file is closed or
+/// unlocked), so that a second storage on the same directory fails with [`Error::Locked`].
+pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join("lock");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err("creating", &path))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
+        Err(fs::TryLockError::Error(e)) => Err(io_err("locking", &path)(e)),
     }
 }
 
@@ -236,18 +246,7 @@ impl Db {
         let lock_file = if opts.no_lockfile {
             None
         } else {
-            let path = dir.join("lock");
-            let f = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(io_err("creating", &path))?;
-            match f.try_lock() {
-                Ok(()) => Some(f),
-                Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_path_buf())),
-                Err(fs::TryLockError::Error(e)) => return Err(io_err("locking", &path)(e)),
-            }
+            Some(lock_dir(dir)?)
         };
         remove_tmp_dirs(dir)?;
         let blocks = open_blocks(dir)?;
@@ -580,30 +579,15 @@ impl Db {
     /// Starts a std thread calling [`Db::compact`] every `interval` until the returned
     /// handle is dropped or stopped. Errors are kept for [`Compactor::stop`].
     pub fn spawn_compactor(db: &Arc<Db>, interval: Duration) -> Compactor {
-        let stop = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
         let errors = Arc::new(Mutex::new(Vec::new()));
-        let (db2, stop2, errors2) = (Arc::clone(db), Arc::clone(&stop), Arc::clone(&errors));
-        let handle = std::thread::spawn(move || {
-            let (lock, cv) = &*stop2;
-            loop {
-                let Ok(guard) = lock.lock() else { return };
-                let Ok((guard, _)) = cv.wait_timeout_while(guard, interval, |s| !*s) else {
-                    return;
-                };
-                if *guard {
-                    return;
-                }
-                drop(guard);
-                if let Err(e) = db2.compact() {
-                    errors2.lock().push(e);
-                }
+        let (db2, errors2) = (Arc::clone(db), Arc::clone(&errors));
+        let thread = Periodic::spawn(interval, move || {
+            if let Err(e) = db2.compact() {
+                errors2.lock().push(e);
             }
+            ControlFlow::Continue(())
         });
-        Compactor {
-            stop,
-            handle: Some(handle),
-            errors,
-        }
+        Compactor { thread, errors }
     }
 
     /// Flushes and fsyncs the WAL and head chunks and releases the lock file. The head is
@@ -634,8 +618,7 @@ impl Drop for Db {
 
 /// The handle of [`Db::spawn_compactor`]'s thread.
 pub struct Compactor {
-    stop: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
-    handle: Option<JoinHandle<()>>,
+    thread: Periodic,
     errors: Arc<Mutex<Vec<Error>>>,
 }
 
@@ -648,25 +631,8 @@ impl std::fmt::Debug for Compactor {
 impl Compactor {
     /// Stops the thread, waits for it, and returns the errors compactions reported.
     pub fn stop(mut self) -> Vec<Error> {
-        self.shutdown();
+        self.thread.stop();
         std::mem::take(&mut *self.errors.lock())
-    }
-
-    fn shutdown(&mut self) {
-        let (lock, cv) = &*self.stop;
-        if let Ok(mut s) = lock.lock() {
-            *s = true;
-        }
-        cv.notify_all();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for Compactor {
-    fn drop(&mut self) {
-        self.shutdown();
     }
 }
 

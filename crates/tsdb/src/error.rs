@@ -1,6 +1,6 @@
 //! Errors returned by the TSDB.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything that can go wrong reading, writing or querying the TSDB.
 #[derive(Debug, thiserror::Error)]
@@ -93,3 +93,15 @@ pub enum Error {
 
 /// The TSDB's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Maps an I/O error of `op` (e.g. "opening") on `path` to [`Error::Io`].
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}

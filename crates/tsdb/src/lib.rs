@@ -74,6 +74,7 @@ pub mod compact;
 pub mod db;
 pub mod head;
 pub mod index;
+mod periodic;
 pub mod querier;
 pub mod record;
 pub mod tombstones;

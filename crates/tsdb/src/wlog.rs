@@ -26,7 +26,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, io_err};
 
 /// The directory name of the write-behind log of out-of-order samples.
 pub const WBL_DIR_NAME: &str = "wbl";
@@ -166,14 +166,6 @@ impl CorruptionError {
 /// The path of segment `index` in `dir` (8 digits, as Prometheus's code writes them).
 pub fn segment_name(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("{index:08}"))
-}
-
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// The indexes of the segments in `dir`, sorted. Entries whose name is not a number are

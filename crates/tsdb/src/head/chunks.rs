@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::RwLock;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, io_err};
 
 /// The magic number at the start of a head chunk file.
 pub const MAGIC_HEAD_CHUNKS: u32 = 0x0130_BC91;
@@ -104,14 +104,6 @@ impl std::fmt::Debug for ChunkDiskMapper {
         f.debug_struct("ChunkDiskMapper")
             .field("dir", &self.dir)
             .finish_non_exhaustive()
-    }
-}
-
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
     }
 }
 
