@@ -124,11 +124,19 @@ pub(crate) fn contains_same_labelset(v: &[Sample]) -> bool {
         [] | [_] => false,
         [a, b] => a.metric == b.metric,
         _ => {
-            // The label hashes, sorted: equal neighbours are (almost surely) equal labels,
-            // as for Go's map of hashes; a sort beats hashing the hashes again.
-            let mut hashes: Vec<u64> = v.iter().map(|s| s.metric.hash()).collect();
-            hashes.sort_unstable();
-            hashes.windows(2).any(|w| w[0] == w[1])
+            // Equal label sets have equal packed bytes: sort by a hash of those (cheaper
+            // than Prometheus's label hash) and compare the neighbours that share one.
+            use std::hash::BuildHasher as _;
+            let state = std::hash::RandomState::new();
+            let mut hashed: Vec<(u64, &Labels)> = v
+                .iter()
+                .map(|s| (state.hash_one(&s.metric), &s.metric))
+                .collect();
+            // Ties (rare) are ordered by the labels, so equal sets end up side by side.
+            hashed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+            hashed
+                .windows(2)
+                .any(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1)
         }
     }
 }
