@@ -257,6 +257,31 @@ pub(crate) fn initial_config_loading(
     );
 }
 
+/// A storage actor (`name`: "TSDB", "WAL storage"): `run` opens the storage, serves until
+/// its `stop` token is cancelled, then closes it. The interrupt cancels `stop` and waits
+/// until `run` has returned, so that the actors after it stop only once the data is safe.
+pub(crate) fn storage<R, F>(group: &mut Group, name: &'static str, run: R)
+where
+    R: FnOnce(CancellationToken) -> F,
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let stop = CancellationToken::new();
+    let closed = CancellationToken::new();
+    let (interrupt_stop, interrupt_closed) = (stop.clone(), closed.clone());
+    let run = run(stop);
+    group.add(
+        name,
+        async move {
+            let _closed = closed.drop_guard();
+            run.await
+        },
+        move |_: &anyhow::Result<()>| async move {
+            interrupt_stop.cancel();
+            interrupt_closed.cancelled().await;
+        },
+    );
+}
+
 /// Web handler: one server per `--web.listen-address` (`listeners`), all sharing `handler`;
 /// the interrupt stops accepting, then lets open requests finish.
 pub(crate) fn web_handler(

@@ -159,61 +159,48 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
     {
         // WAL storage: opens (replaying) the agent WAL, truncates it periodically, and closes
         // it cleanly after remote write has stopped.
-        let stop = CancellationToken::new();
-        let closed = CancellationToken::new();
-        let (interrupt_stop, interrupt_closed) = (stop.clone(), closed.clone());
         let (agent, storage, db_open, remote) = (
             agent.clone(),
             storage.clone(),
             db_open.clone(),
             remote.clone(),
         );
-        group.add(
-            "WAL storage",
-            async move {
-                let _closed = closed.drop_guard();
-                tracing::info!("Starting WAL storage ...");
-                let (dir, opts) = (agent.path.clone(), agent.options.clone());
-                let db = tokio::task::spawn_blocking(move || tsdb::agent::Db::open(&dir, opts))
-                    .await
-                    .context("opening the agent storage")?
-                    .with_context(|| {
-                        format!("opening storage failed in {}", agent.path.display())
-                    })?;
-                let db = Arc::new(db);
-                storage.set(Some(db.clone()));
-                let truncator = db.spawn_truncator(
-                    Box::new({
-                        let remote = remote.clone();
-                        move || remote.lowest_sent_timestamp()
-                    }),
-                    Box::new(|err| {
-                        tracing::warn!(err = %err, "failed to truncate WAL");
-                    }),
-                );
-                tracing::info!("Agent WAL storage started");
-                db_open.cancel();
-                stop.cancelled().await;
-
-                // Remote write (watchers, then queue flushes) stops before the WAL closes;
-                // scraping stopped earlier.
-                remote.close().await;
-                storage.set(None);
-                tokio::task::spawn_blocking(move || {
-                    truncator.stop();
-                    db.close()
-                })
+        actors::storage(&mut group, "WAL storage", |stop| async move {
+            tracing::info!("Starting WAL storage ...");
+            let (dir, opts) = (agent.path.clone(), agent.options.clone());
+            let db = tokio::task::spawn_blocking(move || tsdb::agent::Db::open(&dir, opts))
                 .await
-                .context("closing the agent storage")?
-                .context("closing the agent storage")?;
-                tracing::info!("WAL storage closed");
-                Ok(())
-            },
-            move |_: &anyhow::Result<()>| async move {
-                interrupt_stop.cancel();
-                interrupt_closed.cancelled().await;
-            },
-        );
+                .context("opening the agent storage")?
+                .with_context(|| format!("opening storage failed in {}", agent.path.display()))?;
+            let db = Arc::new(db);
+            storage.set(Some(db.clone()));
+            let truncator = db.spawn_truncator(
+                Box::new({
+                    let remote = remote.clone();
+                    move || remote.lowest_sent_timestamp()
+                }),
+                Box::new(|err| {
+                    tracing::warn!(err = %err, "failed to truncate WAL");
+                }),
+            );
+            tracing::info!("Agent WAL storage started");
+            db_open.cancel();
+            stop.cancelled().await;
+
+            // Remote write (watchers, then queue flushes) stops before the WAL closes;
+            // scraping stopped earlier.
+            remote.close().await;
+            storage.set(None);
+            tokio::task::spawn_blocking(move || {
+                truncator.stop();
+                db.close()
+            })
+            .await
+            .context("closing the agent storage")?
+            .context("closing the agent storage")?;
+            tracing::info!("WAL storage closed");
+            Ok(())
+        });
     }
     actors::web_handler(&mut group, listeners, handler, settings.serve);
 

@@ -280,9 +280,6 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         // TSDB: opens the data directory (replaying the WAL), compacts in the background,
         // and closes cleanly when interrupted. The interrupt waits for the close, so the
         // web handler (next) stops only after the data is safe.
-        let stop = CancellationToken::new();
-        let closed = CancellationToken::new();
-        let (interrupt_stop, interrupt_closed) = (stop.clone(), closed.clone());
         let (dir, opts, storage, db_open, remote, replay_status) = (
             settings.tsdb_path.clone(),
             settings.tsdb.clone(),
@@ -291,50 +288,42 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             remote.clone(),
             status.clone(),
         );
-        group.add(
-            "TSDB",
-            async move {
-                let _closed = closed.drop_guard();
-                tracing::info!("Starting TSDB ...");
-                let open_dir = dir.clone();
-                // `/api/v1/status/walreplay`: the segments to replay, then done.
-                let mut replay = crate::ready::wal_replay_range(&dir);
-                replay_status.set_wal_replay(replay);
-                let db = tokio::task::spawn_blocking(move || tsdb::db::Db::open(&open_dir, opts))
-                    .await
-                    .context("opening the TSDB")?
-                    .with_context(|| format!("opening storage failed in {}", dir.display()))?;
-                replay.current = replay.max;
-                replay_status.set_wal_replay(replay);
-                let db = Arc::new(db);
-                storage.set(db.clone());
-                let compactor = tsdb::db::Db::spawn_compactor(&db, COMPACTION_INTERVAL);
-                tracing::info!("TSDB started");
-                db_open.cancel();
-                stop.cancelled().await;
-
-                // As Prometheus's fanout close: remote storage (WAL watchers, then queue
-                // flushes) stops before the TSDB closes; scraping stopped earlier.
-                remote.close().await;
-                storage.clear();
-                let result = tokio::task::spawn_blocking(move || {
-                    let errors = compactor.stop();
-                    for err in &errors {
-                        tracing::error!(err = %err, "compaction failed");
-                    }
-                    db.close()
-                })
+        actors::storage(&mut group, "TSDB", |stop| async move {
+            tracing::info!("Starting TSDB ...");
+            let open_dir = dir.clone();
+            // `/api/v1/status/walreplay`: the segments to replay, then done.
+            let mut replay = crate::ready::wal_replay_range(&dir);
+            replay_status.set_wal_replay(replay);
+            let db = tokio::task::spawn_blocking(move || tsdb::db::Db::open(&open_dir, opts))
                 .await
-                .context("closing the TSDB")?;
-                result.context("closing the TSDB")?;
-                tracing::info!("TSDB closed");
-                Ok(())
-            },
-            move |_: &anyhow::Result<()>| async move {
-                interrupt_stop.cancel();
-                interrupt_closed.cancelled().await;
-            },
-        );
+                .context("opening the TSDB")?
+                .with_context(|| format!("opening storage failed in {}", dir.display()))?;
+            replay.current = replay.max;
+            replay_status.set_wal_replay(replay);
+            let db = Arc::new(db);
+            storage.set(db.clone());
+            let compactor = tsdb::db::Db::spawn_compactor(&db, COMPACTION_INTERVAL);
+            tracing::info!("TSDB started");
+            db_open.cancel();
+            stop.cancelled().await;
+
+            // As Prometheus's fanout close: remote storage (WAL watchers, then queue
+            // flushes) stops before the TSDB closes; scraping stopped earlier.
+            remote.close().await;
+            storage.clear();
+            let result = tokio::task::spawn_blocking(move || {
+                let errors = compactor.stop();
+                for err in &errors {
+                    tracing::error!(err = %err, "compaction failed");
+                }
+                db.close()
+            })
+            .await
+            .context("closing the TSDB")?;
+            result.context("closing the TSDB")?;
+            tracing::info!("TSDB closed");
+            Ok(())
+        });
     }
     // Web handler: stops accepting, then lets open requests finish. One server per
     // --web.listen-address, all sharing the handler.
