@@ -209,9 +209,10 @@ impl Head {
 
     /// Replays WAL records in parallel, as Prometheus's `loadWAL`: a reader thread reads,
     /// checks and decompresses records; this thread decodes them, applies series and
-    /// tombstone records, and hands samples in batches to worker threads, each owning the series of some shards (so each
-    /// series' samples are applied in WAL order, by one thread). Returns the corruption that
-    /// ended a segment, if any; a damaged checkpoint is an error.
+    /// tombstone records, and hands samples in batches to worker threads, each owning the
+    /// series of some shards (so each series' samples are applied in WAL order, by one
+    /// thread). Returns the corruption that ended a segment, if any; a damaged checkpoint is
+    /// an error.
     fn load_wal(
         &self,
         sources: Vec<WalSource>,
