@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use model::exposition::write_header;
+
 /// Counters and gauges of an agent [`super::Db`]; read them with [`Metrics::write_text`].
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -122,21 +124,26 @@ impl Metrics {
             ),
         ];
         for (name, help, typ, value) in families {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {typ}\n{name} {value}"
-            );
+            write_header(out, name, typ, help);
+            let _ = writeln!(out, "{name} {value}");
         }
         let name = "prometheus_agent_samples_appended_total";
+        write_header(
+            out,
+            name,
+            "counter",
+            "Total number of samples appended to the storage",
+        );
         let _ = writeln!(
             out,
-            "# HELP {name} Total number of samples appended to the storage\n# TYPE {name} counter\n{name}{{type=\"float\"}} {}",
+            "{name}{{type=\"float\"}} {}",
             load(&self.samples_appended)
         );
         let name = "prometheus_agent_truncate_duration_seconds";
+        write_header(out, name, "summary", "Duration of WAL truncation.");
         let _ = writeln!(
             out,
-            "# HELP {name} Duration of WAL truncation.\n# TYPE {name} summary\n{name}_sum {}\n{name}_count {}",
+            "{name}_sum {}\n{name}_count {}",
             secs(load(&self.truncate_duration_nanos)),
             load(&self.truncations)
         );
