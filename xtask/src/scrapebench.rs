@@ -350,6 +350,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         workspace_root().join("target/release/prometheus")
     };
     let work = servers::fresh_dir("scrapebench")?;
+    // A private copy: the shared target/release binary may be rebuilt while we measure.
+    let private = work.join("prometheus-ours");
+    std::fs::copy(&ours_bin, &private)
+        .with_context(|| format!("copying {}", ours_bin.display()))?;
+    let ours_bin = private;
     let exporter = start_exporter(o.targets, o.series)?;
     println!(
         "== synthetic exporter: {} targets x {} series on loopback",
