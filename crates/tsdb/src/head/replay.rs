@@ -418,17 +418,6 @@ impl Head {
                 continue;
             }
             let mut shard = self.shards[i].write();
-            // The lookups below are cache misses, each waited for in turn. Touching every
-            // series of the run first lets the processor overlap them.
-            let mut touched = 0u64;
-            for s in part {
-                if let Some(ms) = shard.series.get(&s.series_ref)
-                    && let Some(h) = &ms.head
-                {
-                    touched ^= u64::from(h.chunk.bytes().last().copied().unwrap_or(0));
-                }
-            }
-            std::hint::black_box(touched);
             for s in part {
                 let Some(ms) = shard.series.get_mut(&s.series_ref) else {
                     acc.unknown += 1;
