@@ -7,11 +7,22 @@ pub(crate) struct BitWriter {
     pub(crate) stream: Vec<u8>,
     /// How many low bits of the last byte are still free (0..=7; 0 means "start a new byte").
     pub(crate) free: u8,
+    /// A copy of the last byte, so that adding bits to it stores without loading (the
+    /// stream's tail is often out of cache when a sample arrives).
+    last: u8,
 }
 
 impl BitWriter {
     pub(crate) fn with_bytes(stream: Vec<u8>, free: u8) -> BitWriter {
-        BitWriter { stream, free }
+        let last = stream.last().copied().unwrap_or(0);
+        BitWriter { stream, free, last }
+    }
+
+    /// Cuts the stream to `len` bytes, the last of which has `free` unused low bits.
+    pub(crate) fn truncate(&mut self, len: usize, free: u8) {
+        self.stream.truncate(len);
+        self.free = free;
+        self.last = self.stream.last().copied().unwrap_or(0);
     }
 
     #[cfg(test)]
@@ -34,8 +45,9 @@ impl BitWriter {
         let value = value & low_mask(nbits);
         if nbits <= self.free {
             // All in the free low bits of the last byte.
+            self.last |= (value << (self.free - nbits)) as u8;
             if let Some(last) = self.stream.last_mut() {
-                *last |= (value << (self.free - nbits)) as u8;
+                *last = self.last;
             }
             self.free -= nbits;
             return;
@@ -46,7 +58,8 @@ impl BitWriter {
         if self.free > 0
             && let Some(last) = self.stream.last_mut()
         {
-            *last |= (value >> left) as u8;
+            self.last |= (value >> left) as u8;
+            *last = self.last;
         }
         let rest = (value & low_mask(left)) << (64 - left);
         let nbytes = usize::from(left.div_ceil(8));
@@ -54,6 +67,7 @@ impl BitWriter {
         self.stream.extend_from_slice(&rest.to_be_bytes());
         self.stream.truncate(len + nbytes);
         self.free = (nbytes * 8) as u8 - left;
+        self.last = rest.to_be_bytes()[nbytes - 1];
     }
 }
 

@@ -27,6 +27,9 @@ struct AppendState {
 pub struct XorChunk {
     w: BitWriter,
     app: Option<AppendState>,
+    /// The sample count (also in the first two bytes), kept here so that appending reads no
+    /// chunk bytes.
+    num: u16,
 }
 
 impl Default for XorChunk {
@@ -49,6 +52,7 @@ impl XorChunk {
                 leading: 0xff,
                 trailing: 0,
             }),
+            num: 0,
         }
     }
 
@@ -62,9 +66,11 @@ impl XorChunk {
                 data.len()
             )));
         }
+        let num = u16::from_be_bytes([data[0], data[1]]);
         Ok(XorChunk {
             w: BitWriter::with_bytes(data, 0),
             app: None,
+            num,
         })
     }
 
@@ -85,7 +91,7 @@ impl XorChunk {
 
     /// The number of samples in the chunk.
     pub fn num_samples(&self) -> usize {
-        usize::from(u16::from_be_bytes([self.w.stream[0], self.w.stream[1]]))
+        usize::from(self.num)
     }
 
     /// An iterator over the chunk's samples, borrowing it.
@@ -133,7 +139,7 @@ impl XorChunk {
             Some(st) => st,
             None => self.ensure_append_state()?,
         };
-        let num = u16::from_be_bytes([self.w.stream[0], self.w.stream[1]]);
+        let num = self.num;
         if num == u16::MAX {
             return Err(Error::ChunkAppend(format!(
                 "XOR chunk is full ({num} samples)"
@@ -203,7 +209,8 @@ impl XorChunk {
         st.v = vbits;
         st.t_delta = t_delta;
         self.app = Some(st);
-        let [hi, lo] = (num + 1).to_be_bytes();
+        self.num = num + 1;
+        let [hi, lo] = self.num.to_be_bytes();
         self.w.stream[0] = hi;
         self.w.stream[1] = lo;
         Ok(())
@@ -228,8 +235,8 @@ impl XorChunk {
             leading: if it.num_total == 0 { 0xff } else { it.leading },
             trailing: it.trailing,
         };
-        self.w.stream.truncate(bits.div_ceil(8));
-        self.w.free = ((8 - bits % 8) % 8) as u8;
+        self.w
+            .truncate(bits.div_ceil(8), ((8 - bits % 8) % 8) as u8);
         self.app = Some(st);
         Ok(st)
     }

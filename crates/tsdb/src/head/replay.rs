@@ -423,9 +423,9 @@ impl Head {
                     acc.unknown += 1;
                     continue;
                 };
-                if ms.mmapped.last().is_some_and(|c| s.t <= c.max_time) {
-                    continue;
-                }
+                // Samples already in the series' memory-mapped chunks come back as not in
+                // order (the open chunk, when there is one, is newer than those), so the
+                // chunk list itself (another cache miss) need not be looked at here.
                 match ms.append(s.series_ref, s.t, s.v, &self.opts, &self.mapper)? {
                     Appended::InOrder => {
                         acc.applied += 1;
