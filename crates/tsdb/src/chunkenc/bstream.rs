@@ -10,12 +10,20 @@ pub(crate) struct BitWriter {
     /// A copy of the last byte, so that adding bits to it stores without loading (the
     /// stream's tail is often out of cache when a sample arrives).
     last: u8,
+    /// For the XOR chunk on top: its sample count (also in the first two bytes), kept here
+    /// (where it costs no space) so that appending reads no chunk bytes.
+    pub(crate) count: u16,
 }
 
 impl BitWriter {
     pub(crate) fn with_bytes(stream: Vec<u8>, free: u8) -> BitWriter {
         let last = stream.last().copied().unwrap_or(0);
-        BitWriter { stream, free, last }
+        BitWriter {
+            stream,
+            free,
+            last,
+            count: 0,
+        }
     }
 
     /// Cuts the stream to `len` bytes, the last of which has `free` unused low bits.

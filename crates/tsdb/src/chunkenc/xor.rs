@@ -27,9 +27,6 @@ struct AppendState {
 pub struct XorChunk {
     w: BitWriter,
     app: Option<AppendState>,
-    /// The sample count (also in the first two bytes), kept here so that appending reads no
-    /// chunk bytes.
-    num: u16,
 }
 
 impl Default for XorChunk {
@@ -52,7 +49,6 @@ impl XorChunk {
                 leading: 0xff,
                 trailing: 0,
             }),
-            num: 0,
         }
     }
 
@@ -66,12 +62,10 @@ impl XorChunk {
                 data.len()
             )));
         }
-        let num = u16::from_be_bytes([data[0], data[1]]);
-        Ok(XorChunk {
-            w: BitWriter::with_bytes(data, 0),
-            app: None,
-            num,
-        })
+        let count = u16::from_be_bytes([data[0], data[1]]);
+        let mut w = BitWriter::with_bytes(data, 0);
+        w.count = count;
+        Ok(XorChunk { w, app: None })
     }
 
     /// The encoding byte of this chunk.
@@ -91,7 +85,7 @@ impl XorChunk {
 
     /// The number of samples in the chunk.
     pub fn num_samples(&self) -> usize {
-        usize::from(self.num)
+        usize::from(self.w.count)
     }
 
     /// An iterator over the chunk's samples, borrowing it.
@@ -139,7 +133,7 @@ impl XorChunk {
             Some(st) => st,
             None => self.ensure_append_state()?,
         };
-        let num = self.num;
+        let num = self.w.count;
         if num == u16::MAX {
             return Err(Error::ChunkAppend(format!(
                 "XOR chunk is full ({num} samples)"
@@ -209,8 +203,8 @@ impl XorChunk {
         st.v = vbits;
         st.t_delta = t_delta;
         self.app = Some(st);
-        self.num = num + 1;
-        let [hi, lo] = self.num.to_be_bytes();
+        self.w.count = num + 1;
+        let [hi, lo] = self.w.count.to_be_bytes();
         self.w.stream[0] = hi;
         self.w.stream[1] = lo;
         Ok(())
