@@ -70,7 +70,7 @@ impl Metrics {
         let m = self.lock();
         let summary = |out: &mut String, name: &str, help: &str, sum: f64, count: u64| {
             write_header(out, name, "summary", help);
-            let _ = writeln!(out, "{name}_sum {}", fmt_value(sum));
+            let _ = writeln!(out, "{name}_sum {}", model::strconv::format_float_g(sum));
             let _ = writeln!(out, "{name}_count {count}");
         };
         summary(
@@ -166,22 +166,11 @@ impl Metrics {
                     out,
                     "{name}{{rule_group=\"{}\"}} {}",
                     escape_label_value(key),
-                    fmt_value(get(g))
+                    model::strconv::format_float_g(get(g))
                 );
             }
         }
     }
-}
-
-/// Go's `strconv.FormatFloat(v, 'g', -1, 64)` with the text format's infinities.
-fn fmt_value(v: f64) -> String {
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
-    }
-    if v.is_nan() {
-        return "NaN".to_string();
-    }
-    model::strconv::format_float_g(v)
 }
 
 #[cfg(test)]

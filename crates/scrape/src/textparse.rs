@@ -765,77 +765,13 @@ fn canonical_nan(v: f64) -> f64 {
     }
 }
 
-/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`, with `+Inf`, `-Inf` and `NaN` spelled as the
-/// exposition formats spell them.
-pub(crate) fn format_go_float(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".to_owned();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0" } else { "0" }.to_owned();
-    }
-    // Rust's `{:e}` gives the shortest round-tripping digits, like Go's precision -1.
-    let e = format!("{f:e}");
-    let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let mut out = String::with_capacity(digits.len() + 8);
-    if neg {
-        out.push('-');
-    }
-    // Go's shortest %g uses the exponent form below 1e-4 and from 1e6 on.
-    if !(-4..6).contains(&exp) {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        out.push('e');
-        out.push(if exp < 0 { '-' } else { '+' });
-        // Writing into a String cannot fail.
-        let _ = write!(out, "{:02}", exp.unsigned_abs());
-    } else {
-        push_plain_form(&mut out, &digits, exp);
-    }
-    out
-}
-
-fn push_plain_form(out: &mut String, digits: &str, exp: i32) {
-    if exp < 0 {
-        out.push_str("0.");
-        for _ in 0..(-exp - 1) {
-            out.push('0');
-        }
-        out.push_str(digits);
-        return;
-    }
-    let point = usize::try_from(exp).unwrap_or(0) + 1;
-    if digits.len() <= point {
-        out.push_str(digits);
-        for _ in digits.len()..point {
-            out.push('0');
-        }
-    } else {
-        out.push_str(&digits[..point]);
-        out.push('.');
-        out.push_str(&digits[point..]);
-    }
-}
-
-/// Go's `labels.FormatOpenMetricsFloat`: like [`format_go_float`], with `.0` appended when
+/// Go's `labels.FormatOpenMetricsFloat`: like [`model::strconv::format_float_g`], with `.0` appended when
 /// the result has neither a `.` nor an `e`.
 pub(crate) fn format_openmetrics_float(f: f64) -> String {
     if f == 0.0 {
         return "0.0".to_owned();
     }
-    let mut s = format_go_float(f);
+    let mut s = model::strconv::format_float_g(f);
     if !f.is_finite() {
         return s;
     }

@@ -10,7 +10,6 @@ use model::{Labels, METRIC_NAME};
 use storage::{SelectHints, ValueType};
 
 use crate::handler::Inner;
-use crate::metrics::format_sample_value;
 use crate::params::{Form, parse_matchers};
 use crate::status::unix_millis;
 
@@ -117,7 +116,7 @@ fn render(latest: &BTreeMap<Labels, Sample>, external: &Labels) -> String {
             if !first {
                 out.push('}');
             }
-            let _ = writeln!(out, " {} {t}", format_sample_value(v));
+            let _ = writeln!(out, " {} {t}", model::strconv::format_float_g(v));
         }
     }
     out

@@ -36,32 +36,6 @@ impl HttpMetrics {
     }
 }
 
-/// Formats a sample value as the Go client library does in the text format
-/// (`strconv.FormatFloat(v, 'g', -1, 64)`).
-pub(crate) fn format_sample_value(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_owned();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits with a bare exponent (`1.5e-7`),
-    // which is the decimal exponent Go decides on: `%e` form below 1e-4 and from 1e6 up
-    // (precision 6 for shortest formatting), `%f` form otherwise.
-    let s = format!("{v:e}");
-    let (mantissa, e) = s.split_once('e').expect("`{:e}` always writes an exponent");
-    let exp: i32 = e.parse().expect("`{:e}` writes an integer exponent");
-    if !(-4..6).contains(&exp) {
-        let (sign, digits) = e.strip_prefix('-').map_or(("+", e), |d| ("-", d));
-        format!("{mantissa}e{sign}{digits:0>2}")
-    } else {
-        v.to_string()
-    }
-}
-
 /// The resident set size of this process in bytes: `VmRSS` of `/proc/self/status` (in
 /// kB). This is the same number as `/proc/self/statm`'s resident pages times the page
 /// size, without having to know the page size.
@@ -121,7 +95,11 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
     );
     if let Some(n) = max_fds() {
         #[allow(clippy::cast_precision_loss)]
-        let _ = writeln!(out, "process_max_fds {}", format_sample_value(n as f64));
+        let _ = writeln!(
+            out,
+            "process_max_fds {}",
+            model::strconv::format_float_g(n as f64)
+        );
     }
     write_header(
         &mut out,
@@ -131,7 +109,11 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
     );
     if let Some(n) = open_fds() {
         #[allow(clippy::cast_precision_loss)]
-        let _ = writeln!(out, "process_open_fds {}", format_sample_value(n as f64));
+        let _ = writeln!(
+            out,
+            "process_open_fds {}",
+            model::strconv::format_float_g(n as f64)
+        );
     }
     write_header(
         &mut out,
@@ -144,7 +126,7 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
         let _ = writeln!(
             out,
             "process_resident_memory_bytes {}",
-            format_sample_value(rss as f64)
+            model::strconv::format_float_g(rss as f64)
         );
     }
     write_header(
@@ -157,7 +139,7 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
     let _ = writeln!(
         out,
         "process_start_time_seconds {}",
-        format_sample_value(status.start_time_ms() as f64 / 1000.0)
+        model::strconv::format_float_g(status.start_time_ms() as f64 / 1000.0)
     );
 
     write_header(
@@ -171,7 +153,7 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
         let _ = writeln!(
             out,
             "process_virtual_memory_bytes {}",
-            format_sample_value((kb * 1024) as f64)
+            model::strconv::format_float_g((kb * 1024) as f64)
         );
     }
 
@@ -202,7 +184,7 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
     let _ = writeln!(
         out,
         "prometheus_config_last_reload_success_timestamp_seconds {}",
-        format_sample_value((status.last_reload_success_ms() / 1000) as f64)
+        model::strconv::format_float_g((status.last_reload_success_ms() / 1000) as f64)
     );
     write_header(
         &mut out,
@@ -231,32 +213,8 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
             out,
             "prometheus_http_requests_total{{code=\"{code}\",handler=\"{}\"}} {}",
             escape_label_value(handler),
-            format_sample_value(n as f64)
+            model::strconv::format_float_g(n as f64)
         );
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sample_values_format_like_go_g() {
-        let cases = [
-            (1.0, "1"),
-            (0.5, "0.5"),
-            (1_700_000_000.123, "1.700000000123e+09"),
-            (123_456.0, "123456"),
-            (1e21, "1e+21"),
-            (1.5e-7, "1.5e-07"),
-            (0.0001, "0.0001"),
-            (123_456_789.0, "1.23456789e+08"),
-            (f64::NAN, "NaN"),
-            (f64::NEG_INFINITY, "-Inf"),
-        ];
-        for (v, want) in cases {
-            assert_eq!(format_sample_value(v), want, "{v}");
-        }
-    }
 }

@@ -1419,7 +1419,7 @@ fn floats_parse_and_print_as_go_does() {
         (f64::MAX, "1.7976931348623157e+308"),
         (5e-324, "5e-324"),
     ] {
-        assert_eq!(format_go_float(f), want, "{f}");
+        assert_eq!(model::strconv::format_float_g(f), want, "{f}");
     }
     for (f, want) in [
         (1.0, "1.0"),

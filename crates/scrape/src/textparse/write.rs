@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use model::validation::{is_valid_legacy_label_name, is_valid_legacy_metric_name};
 use model::{Labels, METRIC_NAME, Timestamp};
 
-use super::{Entry, Exemplar, MetricType, Parser, format_go_float};
+use super::{Entry, Exemplar, MetricType, Parser};
 use crate::Result;
 
 /// One sample of a [`MetricFamily`].
@@ -171,7 +171,7 @@ pub fn write_text(families: &[MetricFamily]) -> String {
         for s in &f.samples {
             write_series(&mut out, &s.labels);
             out.push(' ');
-            out.push_str(&format_go_float(s.value));
+            out.push_str(&model::strconv::format_float_g(s.value));
             if let Some(t) = s.timestamp {
                 // Writing into a String cannot fail.
                 let _ = write!(out, " {t}");
@@ -222,7 +222,7 @@ pub fn write_openmetrics(families: &[MetricFamily]) -> String {
         for s in &f.samples {
             write_series(&mut out, &s.labels);
             out.push(' ');
-            out.push_str(&format_go_float(s.value));
+            out.push_str(&model::strconv::format_float_g(s.value));
             if let Some(t) = s.timestamp {
                 out.push(' ');
                 write_seconds(&mut out, t);
@@ -239,7 +239,7 @@ pub fn write_openmetrics(families: &[MetricFamily]) -> String {
                     out.push('"');
                 }
                 out.push_str("} ");
-                out.push_str(&format_go_float(e.value));
+                out.push_str(&model::strconv::format_float_g(e.value));
                 if let Some(t) = e.timestamp {
                     out.push(' ');
                     write_seconds(&mut out, t);

@@ -217,19 +217,6 @@ const FAMILIES: &[Family] = &[
     },
 ];
 
-/// Writes a sample value as Prometheus does for the special values (`+Inf`, `-Inf`, `NaN`).
-fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v == f64::INFINITY {
-        "+Inf".to_owned()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_owned()
-    } else {
-        v.to_string()
-    }
-}
-
 impl RemoteWriteMetrics {
     /// `(metric name, value)` pairs with Prometheus's names, for the web layer to print with
     /// labels `remote_name` and `url`.
@@ -330,7 +317,12 @@ impl RemoteWriteMetrics {
                 labels.push('"');
                 match f.kind {
                     FamilyKind::Counter(value) | FamilyKind::Gauge(value) => {
-                        let _ = writeln!(out, "{}{{{labels}}} {}", f.name, format_value(value(m)));
+                        let _ = writeln!(
+                            out,
+                            "{}{{{labels}}} {}",
+                            f.name,
+                            model::strconv::format_float_g(value(m))
+                        );
                     }
                     FamilyKind::Histogram => m.write_duration_histogram(f.name, &labels, out),
                 }
@@ -355,7 +347,11 @@ impl RemoteWriteMetrics {
             .max(cumulative);
         let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
         let sum = counter(&self.sent_batch_duration_nanos_sum) / 1e9;
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", format_value(sum));
+        let _ = writeln!(
+            out,
+            "{name}_sum{{{labels}}} {}",
+            model::strconv::format_float_g(sum)
+        );
         let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
     }
 }
