@@ -1,7 +1,8 @@
 //! `promtool check ...`: configuration checks, printed like Go's promtool (`Checking FILE`,
 //! `  SUCCESS: ...` / `  FAILED: ...`) with its exit codes (0 valid, 1 invalid, 3 lint
 //! problems with `--lint-fatal`). `check healthy|ready` ask a server's `/-/healthy` and
-//! `/-/ready` (see [`crate::query::check_server`]).
+//! `/-/ready` (see [`crate::query::check_server`]); `check web-config` validates
+//! `--web.config.file` files with the server's own loader (`web::check_web_config`).
 //!
 //! Rule files (`check rules`, and those a config names) are loaded with
 //! `rules::rulefmt` (Go's validations and error texts), then linted for duplicate rules.
@@ -57,6 +58,13 @@ pub(crate) enum CheckCommand {
         #[arg(long)]
         ignore_unknown_fields: bool,
         /// The rule files to check (standard input when none).
+        files: Vec<PathBuf>,
+    },
+    /// Check if the web config files are valid or not.
+    #[command(name = "web-config")]
+    WebConfig {
+        /// The web config files to check.
+        #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// Check if the Prometheus server is healthy.
@@ -126,9 +134,26 @@ pub(crate) fn run(cmd: CheckCommand) -> u8 {
             lint.ignore_unknown_fields = ignore_unknown_fields;
             check_rule_files(&files, &lint)
         }
+        CheckCommand::WebConfig { files } => check_web_configs(&files),
         CheckCommand::Healthy { url } => crate::query::check_server(&url, "/-/healthy"),
         CheckCommand::Ready { url } => crate::query::check_server(&url, "/-/ready"),
     }
+}
+
+/// `check web-config`: each file validated as the server validates `--web.config.file`
+/// (`FILE SUCCESS` or `FILE FAILED: error` on standard error, as Go's promtool).
+fn check_web_configs(files: &[PathBuf]) -> u8 {
+    let mut failed = false;
+    for f in files {
+        match web::check_web_config(f) {
+            Ok(()) => eprintln!("{} SUCCESS", f.display()),
+            Err(err) => {
+                eprintln!("{} FAILED: {err}", f.display());
+                failed = true;
+            }
+        }
+    }
+    if failed { FAILURE } else { SUCCESS }
 }
 
 /// Outcome flags as Go tracks them: something failed, and whether a failure was more than

@@ -300,3 +300,45 @@ fn syntax_only_skips_referenced_files() {
         assert_eq!(go.status.code(), Some(0), "{}", text(&go));
     }
 }
+
+#[test]
+fn check_web_config_agrees_with_promtool_2_42() {
+    let dir = tempfile::tempdir().unwrap();
+    // A bcrypt hash (accepted), an unknown field, a missing certificate file.
+    let cases = [
+        (
+            "good.yml",
+            "basic_auth_users:\n  alice: $2y$04$V/3B.Gh5D.8d6kr2q1yTh.4w0OUUeuNpKz3wpx6Gb2P7gVSVSQsqa\n",
+            0,
+        ),
+        ("unknown.yml", "basic_auth_user:\n  alice: x\n", 1),
+        (
+            "missing_key.yml",
+            "tls_server_config:\n  cert_file: /nonexistent/server.crt\n",
+            1,
+        ),
+    ];
+    let real = have_real();
+    for (name, body, want) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        let p = path.to_str().unwrap();
+        let out = run(ours(), &["check", "web-config", p]);
+        assert_eq!(out.status.code(), Some(want), "{name}: {}", text(&out));
+        let verdict = if want == 0 { "SUCCESS" } else { "FAILED" };
+        assert!(
+            text(&out).starts_with(&format!("{p} {verdict}")),
+            "{name}: {}",
+            text(&out)
+        );
+        if real {
+            let go = run(REAL_PROMTOOL, &["check", "web-config", p]);
+            assert_eq!(
+                go.status.code(),
+                Some(want),
+                "2.42 on {name}: {}",
+                text(&go)
+            );
+        }
+    }
+}
