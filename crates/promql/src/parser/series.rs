@@ -171,6 +171,7 @@ fn parse_metric_labels(metric: &str, full: &str) -> Result<Labels, ParseError> {
     } else {
         None
     };
+    let has_name = name.is_some();
     let vs = p.vector_selector(name).map_err(|e| e.with_query(full))?;
     p.expect_eof().map_err(|e| e.with_query(full))?;
     let mut pairs = Vec::with_capacity(vs.matchers.len());
@@ -187,6 +188,11 @@ fn parse_metric_labels(metric: &str, full: &str) -> Result<Labels, ParseError> {
             });
         }
         pairs.push((m.name.clone(), m.value.clone()));
+    }
+    if has_name {
+        // Go builds `name{...}` through a labels builder, which drops empty values;
+        // a bare `{...}` keeps them.
+        pairs.retain(|(_, v)| !v.is_empty());
     }
     Ok(Labels::from_pairs(pairs))
 }
