@@ -569,30 +569,31 @@ impl Head {
         &self.hashes[(h as usize) % SHARDS]
     }
 
-    /// The ref of the series with exactly these labels, looked up through the hash shards.
-    /// Must be called with the hash shard `hs` locked.
-    fn find_in_hash(&self, hs: &HashShard, hash: u64, labels: &Labels) -> Option<u64> {
-        let check = |r: u64| {
-            self.shard(r)
-                .read()
-                .series
-                .get(&r)
-                .is_some_and(|s| &s.labels == labels)
-        };
-        let first = *hs.first.get(&hash)?;
-        if check(first) {
-            return Some(first);
-        }
-        hs.more.get(&hash)?.iter().copied().find(|&r| check(r))
-    }
-
-    /// The series with these labels, created (with a new ref, or `with_ref`) if missing.
-    /// Returns its ref and whether it was created.
-    pub(crate) fn get_or_create(&self, labels: &Labels, with_ref: Option<u64>) -> (u64, bool) {
+    /// Runs `f` on the series with exactly these labels (found through the hash shards, so
+    /// the labels are hashed once) under its shard's write lock, creating the series (with a
+    /// new ref, or `with_ref`) if missing. Returns its ref, whether it was created, and what
+    /// `f` returned.
+    fn with_series<R>(
+        &self,
+        labels: &Labels,
+        with_ref: Option<u64>,
+        f: impl FnOnce(u64, &mut MemSeries) -> R,
+    ) -> (u64, bool, R) {
         let hash = labels.hash();
         let mut hs = self.hash_shard(hash).lock();
-        if let Some(r) = self.find_in_hash(&hs, hash, labels) {
-            return (r, false);
+        if let Some(&first) = hs.first.get(&hash) {
+            let candidates =
+                std::iter::once(first).chain(hs.more.get(&hash).into_iter().flatten().copied());
+            for r in candidates {
+                let mut shard = self.shard(r).write();
+                if let Some(s) = shard.series.get_mut(&r)
+                    && &s.labels == labels
+                {
+                    // The series is pinned by the shard lock from here on.
+                    drop(hs);
+                    return (r, false, f(r, s));
+                }
+            }
         }
         let r = match with_ref {
             Some(r) => {
@@ -601,10 +602,15 @@ impl Head {
             }
             None => self.last_series_id.fetch_add(1, Ordering::AcqRel) + 1,
         };
-        self.shard(r)
-            .write()
-            .series
-            .insert(r, MemSeries::new(labels.clone()));
+        let out = {
+            let mut shard = self.shard(r).write();
+            let s = shard
+                .series
+                .entry(r)
+                .insert_entry(MemSeries::new(labels.clone()))
+                .into_mut();
+            f(r, s)
+        };
         match hs.first.entry(hash) {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(r);
@@ -616,7 +622,14 @@ impl Head {
         self.postings.write().add(r, labels);
         drop(hs);
         self.num_series.fetch_add(1, Ordering::AcqRel);
-        (r, true)
+        (r, true, out)
+    }
+
+    /// The series with these labels, created (with a new ref, or `with_ref`) if missing.
+    /// Returns its ref and whether it was created.
+    pub(crate) fn get_or_create(&self, labels: &Labels, with_ref: Option<u64>) -> (u64, bool) {
+        let (r, created, ()) = self.with_series(labels, with_ref, |_, _| ());
+        (r, created)
     }
 
     /// A new appender. Samples become visible (and durable in the WAL) at commit.
@@ -640,6 +653,9 @@ impl Head {
             },
             samples: Vec::new(),
             refs_pending: Vec::new(),
+            unlogged: Vec::new(),
+            grouped: true,
+            wal_written: false,
         }
     }
 
@@ -648,8 +664,10 @@ impl Head {
         HeadQuerier::new(Arc::clone(self), mint, maxt)
     }
 
-    /// Logs series records (for series not yet in the WAL) and samples, then returns.
-    fn log_batch(&self, samples: &[RefSample]) -> Result<()> {
+    /// Logs series records (for those of `unlogged` not yet in the WAL) and samples.
+    /// `unlogged` lists the series of the batch that were not logged when their sample was
+    /// appended; every other series of the batch already has its record in the WAL.
+    fn log_batch(&self, samples: &[RefSample], unlogged: &[u64]) -> Result<()> {
         let mut wal = self.wal.lock();
         let Some(w) = wal.as_mut() else {
             return Ok(());
@@ -657,32 +675,41 @@ impl Head {
         // Series records are written while the WAL lock is held, so a sample record of any
         // appender always follows the record of its series.
         let mut new_series = Vec::new();
-        let mut last = u64::MAX;
-        for s in samples {
-            if s.series_ref == last {
-                continue;
-            }
-            last = s.series_ref;
-            let mut shard = self.shard(s.series_ref).write();
-            if let Some(ms) = shard.series.get_mut(&s.series_ref)
+        for &r in unlogged {
+            let shard = self.shard(r).read();
+            if let Some(ms) = shard.series.get(&r)
                 && ms.flags & LOGGED == 0
+                && new_series
+                    .last()
+                    .is_none_or(|s: &RefSeries| s.series_ref != r)
             {
-                ms.flags |= LOGGED;
                 new_series.push(RefSeries {
-                    series_ref: s.series_ref,
+                    series_ref: r,
                     labels: ms.labels.clone(),
                 });
             }
         }
-        let mut buf_series = Vec::new();
         let mut buf_samples = Vec::with_capacity(17 + samples.len() * 12);
         record::encode_samples(samples, &mut buf_samples);
         if new_series.is_empty() {
-            w.log(&[&buf_samples])
-        } else {
-            record::encode_series(&new_series, &mut buf_series);
-            w.log(&[&buf_series, &buf_samples])
+            return w.log(&[&buf_samples]);
         }
+        let mut buf_series = Vec::new();
+        record::encode_series(&new_series, &mut buf_series);
+        w.log(&[&buf_series, &buf_samples])?;
+        // Marked only once written (still under the WAL lock): a failed write leaves the
+        // records to the next batch.
+        for s in &new_series {
+            if let Some(ms) = self
+                .shard(s.series_ref)
+                .write()
+                .series
+                .get_mut(&s.series_ref)
+            {
+                ms.flags |= LOGGED;
+            }
+        }
+        Ok(())
     }
 
     /// Adds tombstones (deleted intervals) for series, writing them to the WAL first.
@@ -1033,7 +1060,16 @@ pub struct HeadAppender {
     head: Arc<Head>,
     bounds: Bounds,
     samples: Vec<RefSample>,
+    /// The series this appender marked [`PENDING`] (to unmark at commit or rollback).
     refs_pending: Vec<u64>,
+    /// Series of the batch whose record was not in the WAL when their sample was appended.
+    unlogged: Vec<u64>,
+    /// Whether each series of `samples` occupies one run of consecutive samples and was
+    /// marked pending by this appender at the start of its run: then commit clears
+    /// [`PENDING`] as it applies each run, with no extra pass over `refs_pending`.
+    grouped: bool,
+    /// Set once commit has written the batch to the WAL.
+    wal_written: bool,
 }
 
 impl std::fmt::Debug for HeadAppender {
@@ -1070,37 +1106,58 @@ impl HeadAppender {
                 "the head is closed".into(),
             )));
         }
-        let known = r != 0 && head.shard(r).read().series.contains_key(&r);
-        let r = if known {
+        let prev = self.samples.last().map_or(0, |s| s.series_ref);
+        // Everything an accepted sample needs from its series, done under one lookup with
+        // the shard's write lock held.
+        let mut check = |r: u64, s: &mut MemSeries| -> std::result::Result<(), storage::Error> {
+            s.appendable(t, v, &self.bounds, &head.mapper)?;
+            if s.flags & PENDING == 0 {
+                s.flags |= PENDING;
+                self.refs_pending.push(r);
+            } else if r != prev {
+                self.grouped = false;
+            }
+            if s.flags & LOGGED == 0 && self.unlogged.last() != Some(&r) {
+                self.unlogged.push(r);
+            }
+            Ok(())
+        };
+        let mut found = false;
+        if r != 0 {
+            let mut shard = head.shard(r).write();
+            if let Some(s) = shard.series.get_mut(&r) {
+                check(r, s)?;
+                found = true;
+            }
+        }
+        let r = if found {
             r
         } else {
-            if labels.is_empty() || labels.iter().all(|(_, v)| v.is_empty()) {
+            // One pass: is any value empty, are all of them?
+            let (mut any_empty, mut all_empty) = (false, true);
+            for (_, v) in labels.iter() {
+                if v.is_empty() {
+                    any_empty = true;
+                } else {
+                    all_empty = false;
+                }
+            }
+            if all_empty {
                 return Err(storage::Error::InvalidLabels {
                     labels: labels.to_string(),
                     reason: "empty label set",
                 });
             }
-            if labels.iter().any(|(_, v)| v.is_empty()) {
+            let (r, _, res) = if any_empty {
                 // Prometheus drops empty labels before storing a series.
                 let clean = Labels::from_pairs(labels.iter().filter(|(_, v)| !v.is_empty()));
-                head.get_or_create(&clean, None).0
+                head.with_series(&clean, None, check)
             } else {
-                head.get_or_create(labels, None).0
-            }
-        };
-        {
-            let mut shard = head.shard(r).write();
-            let Some(s) = shard.series.get_mut(&r) else {
-                return Err(storage::Error::backend(Error::InvalidArgument(format!(
-                    "series {r} vanished during append"
-                ))));
+                head.with_series(labels, None, check)
             };
-            s.appendable(t, v, &self.bounds, &head.mapper)?;
-            if s.flags & PENDING == 0 {
-                s.flags |= PENDING;
-                self.refs_pending.push(r);
-            }
-        }
+            res?;
+            r
+        };
         self.samples.push(RefSample {
             series_ref: r,
             t,
@@ -1119,45 +1176,55 @@ impl HeadAppender {
         let samples = std::mem::take(&mut self.samples);
         let result = self.commit_samples(&samples);
         let pending = std::mem::take(&mut self.refs_pending);
-        self.head.set_pending(&pending, false);
+        // When `grouped`, a successful WAL write let commit_samples clear every flag already.
+        if !(self.grouped && self.wal_written) {
+            self.head.set_pending(&pending, false);
+        }
         result
     }
 
-    fn commit_samples(&self, samples: &[RefSample]) -> Result<()> {
+    fn commit_samples(&mut self, samples: &[RefSample]) -> Result<()> {
         if samples.is_empty() {
             return Ok(());
         }
         let head = &self.head;
-        head.log_batch(samples)?;
+        head.log_batch(samples, &self.unlogged)?;
+        self.wal_written = true;
+        let clear = if self.grouped { PENDING } else { 0 };
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         let mut first_err = None;
         let mut ooo = Vec::new();
-        for s in samples {
-            let mut shard = head.shard(s.series_ref).write();
-            let Some(ms) = shard.series.get_mut(&s.series_ref) else {
+        // One lookup (and one lock) per run of samples of the same series.
+        for run in samples.chunk_by(|a, b| a.series_ref == b.series_ref) {
+            let r = run[0].series_ref;
+            let mut shard = head.shard(r).write();
+            let Some(ms) = shard.series.get_mut(&r) else {
                 continue;
             };
-            match ms.appendable(s.t, s.v, &self.bounds, &head.mapper) {
-                Ok(false) => match ms.append(s.series_ref, s.t, s.v, &head.opts, &head.mapper) {
-                    Ok(Appended::InOrder) => {
+            for s in run {
+                match ms.appendable(s.t, s.v, &self.bounds, &head.mapper) {
+                    Ok(false) => match ms.append(r, s.t, s.v, &head.opts, &head.mapper) {
+                        Ok(Appended::InOrder) => {
+                            mint = mint.min(s.t);
+                            maxt = maxt.max(s.t);
+                        }
+                        Ok(Appended::NotInOrder) => {}
+                        Err(e) => {
+                            first_err.get_or_insert(e);
+                        }
+                    },
+                    Ok(true) => {
+                        if ms.insert_ooo(s.t, s.v) {
+                            ooo.push(*s);
+                        }
                         mint = mint.min(s.t);
-                        maxt = maxt.max(s.t);
                     }
-                    Ok(Appended::NotInOrder) => {}
-                    Err(e) => {
-                        first_err.get_or_insert(e);
-                    }
-                },
-                Ok(true) => {
-                    if ms.insert_ooo(s.t, s.v) {
-                        ooo.push(*s);
-                    }
-                    mint = mint.min(s.t);
+                    // Another appender committed a conflicting sample first: dropped, as
+                    // Prometheus does at commit time.
+                    Err(_) => {}
                 }
-                // Another appender committed a conflicting sample first: dropped, as Prometheus
-                // does at commit time.
-                Err(_) => {}
             }
+            ms.flags &= !clear;
         }
         head.update_min_max(mint, maxt);
         if !ooo.is_empty()

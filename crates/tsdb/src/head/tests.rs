@@ -359,3 +359,54 @@ fn recreated_series_survive_checkpoints_across_restarts() {
     let head = Head::open(dir.path(), o, 250 * 60_000).expect("reopen again");
     assert_eq!(all_samples(&head, &name_is("x"))[0].1, want);
 }
+
+#[test]
+fn interleaved_appenders_keep_pending_series_and_log_each_series_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
+    let flags = |r: u64| head.shard(r).read().series.get(&r).map(|s| s.flags);
+    // `a` holds a new series pending; `b` appends to it too, and non-consecutively, so
+    // neither appender owns a single run of it.
+    let mut a = head.appender();
+    let mut b = head.appender();
+    let r1 = a.append(0, &lbls("x", 1), 1000, 1.0).expect("append");
+    let r2 = b.append(0, &lbls("x", 2), 1000, 2.0).expect("append");
+    assert_eq!(b.append(0, &lbls("x", 1), 2000, 3.0).expect("append"), r1);
+    b.append(r2, &lbls("x", 2), 2000, 4.0).expect("append");
+    b.append(r1, &lbls("x", 1), 3000, 5.0).expect("append");
+    assert!(!b.grouped && a.grouped);
+    // Nothing is committed yet: garbage collection must keep both series.
+    head.gc(i64::MIN);
+    assert_eq!(flags(r1), Some(PENDING));
+    assert_eq!(flags(r2), Some(PENDING));
+    b.commit().expect("commit b");
+    assert_eq!(
+        flags(r2),
+        Some(LOGGED),
+        "b's own series is no longer pending"
+    );
+    assert_eq!(
+        flags(r1),
+        Some(LOGGED | PENDING),
+        "a still holds its sample"
+    );
+    // a's sample is now older than b's committed ones: dropped at commit, as Prometheus.
+    a.commit().expect("commit a");
+    assert_eq!(flags(r1), Some(LOGGED));
+    let want = vec![
+        (lbls("x", 1), vec![(2000, 3.0), (3000, 5.0)]),
+        (lbls("x", 2), vec![(1000, 2.0), (2000, 4.0)]),
+    ];
+    assert_eq!(all_samples(&head, &name_is("x")), want);
+    // A rolled-back appender leaves nothing pending either.
+    let mut c = head.appender();
+    c.append(r1, &lbls("x", 1), 4000, 6.0).expect("append");
+    c.rollback();
+    assert_eq!(flags(r1), Some(LOGGED));
+    head.close().expect("close");
+
+    // Each series record is in the WAL once, before its samples: the replay rebuilds both.
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("reopen");
+    assert_eq!(head.num_series(), 2);
+    assert_eq!(all_samples(&head, &name_is("x")), want);
+}
