@@ -124,11 +124,41 @@ pub fn format_float_e(v: f64) -> String {
 /// assert_eq!(model::strconv::format_float_json(f64::NAN), "NaN");
 /// ```
 pub fn format_float_json(v: f64) -> String {
+    let mut out = String::new();
+    write_float_json(&mut out, v);
+    out
+}
+
+/// Appends `v` to `out` formatted as [`format_float_json`] does, without allocating a
+/// string of its own (JSON encoders write thousands of values per response).
+///
+/// ```
+/// let mut out = String::from("[");
+/// model::strconv::write_float_json(&mut out, 1e21);
+/// assert_eq!(out, "[1e+21");
+/// ```
+pub fn write_float_json(out: &mut String, v: f64) {
+    if let Some(s) = special_float(v) {
+        out.push_str(s);
+        return;
+    }
     let abs = v.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        format_float_e(v)
+        // Rust's `{:e}` has the shortest round-trip digits ("1.5e-7"); Go writes the
+        // exponent signed and with at least two digits ("1.5e-07").
+        let start = out.len();
+        let _ = write!(out, "{v:e}");
+        let e = start
+            + out[start..]
+                .rfind('e')
+                .expect("{:e} always has an exponent");
+        let exp: i32 = out[e + 1..].parse().expect("{:e} exponent is an integer");
+        out.truncate(e);
+        let sign = if exp < 0 { '-' } else { '+' };
+        let _ = write!(out, "e{sign}{:02}", exp.unsigned_abs());
     } else {
-        format_float_f(v)
+        // Rust's Display of f64 is shortest round-trip without exponent, as Go's 'f', -1.
+        let _ = write!(out, "{v}");
     }
 }
 
@@ -228,6 +258,43 @@ mod tests {
             format_float_f(f64::MAX),
             format!("17976931348623157{}", "0".repeat(292))
         );
+    }
+
+    #[test]
+    fn json_floats_match_go_and_append_in_place() {
+        for (v, want) in [
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1.0, "1"),
+            (0.5, "0.5"),
+            (-1234567.25, "-1234567.25"),
+            (1e-6, "0.000001"),
+            (9.99e-7, "9.99e-07"),
+            (-1.5e-7, "-1.5e-07"),
+            (1e20, "100000000000000000000"),
+            (999999999999999900000.0, "999999999999999900000"),
+            (1e21, "1e+21"),
+            (-1e21, "-1e+21"),
+            (1.5e300, "1.5e+300"),
+            (5e-324, "5e-324"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(format_float_json(v), want, "{v:?}");
+            let mut out = String::from("x,");
+            write_float_json(&mut out, v);
+            assert_eq!(out, format!("x,{want}"), "appending {v:?}");
+            // The JSON form is 'e' outside [1e-6, 1e21) and 'f' inside, as Go's encoder.
+            let abs = v.abs();
+            if v.is_finite() && abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+                assert_eq!(want, format_float_e(v));
+            } else {
+                assert_eq!(want, format_float_f(v));
+            }
+        }
     }
 
     #[test]
