@@ -22,30 +22,42 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
 }
 
 fn escape_into(out: &mut String, s: &str) {
+    // Everything escaped is ASCII or U+2028/U+2029 (bytes E2 80 A8/A9), so a byte scan
+    // finds them; every index cut at is a char boundary.
+    let b = s.as_bytes();
     let mut start = 0;
-    for (i, c) in s.char_indices() {
-        let escaped: Option<&str> = match c {
-            '"' => Some("\\\""),
-            '\\' => Some("\\\\"),
-            '\n' => Some("\\n"),
-            '\r' => Some("\\r"),
-            '\t' => Some("\\t"),
-            '<' => Some("\\u003c"),
-            '>' => Some("\\u003e"),
-            '&' => Some("\\u0026"),
-            '\u{2028}' => Some("\\u2028"),
-            '\u{2029}' => Some("\\u2029"),
-            c if (c as u32) < 0x20 => None,
-            _ => continue,
+    let mut i = 0;
+    while i < b.len() {
+        let (escaped, len): (Option<&str>, usize) = match b[i] {
+            b'"' => (Some("\\\""), 1),
+            b'\\' => (Some("\\\\"), 1),
+            b'\n' => (Some("\\n"), 1),
+            b'\r' => (Some("\\r"), 1),
+            b'\t' => (Some("\\t"), 1),
+            b'<' => (Some("\\u003c"), 1),
+            b'>' => (Some("\\u003e"), 1),
+            b'&' => (Some("\\u0026"), 1),
+            0xe2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0xa8) => {
+                (Some("\\u2028"), 3)
+            }
+            0xe2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0xa9) => {
+                (Some("\\u2029"), 3)
+            }
+            c if c < 0x20 => (None, 1),
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.push_str(&s[start..i]);
         match escaped {
             Some(e) => out.push_str(e),
             None => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+                let _ = write!(out, "\\u{:04x}", b[i]);
             }
         }
-        start = i + c.len_utf8();
+        i += len;
+        start = i;
     }
     out.push_str(&s[start..]);
 }
@@ -90,7 +102,7 @@ fn write_point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     write_timestamp(out, t);
     out.push_str(",\"");
-    out.push_str(&format_float(v));
+    model::strconv::write_float_json(out, v);
     out.push_str("\"]");
 }
 
@@ -227,11 +239,39 @@ mod tests {
             (f64::INFINITY, "+Inf"),
             (f64::NEG_INFINITY, "-Inf"),
             (f64::MIN_POSITIVE * 0.5, "1.1125369292536007e-308"),
+            (5e-324, "5e-324"),
+            (-1e21, "-1e+21"),
         ];
         for (v, want) in cases {
             assert_eq!(format_float(v), want, "{v:?}");
         }
         assert_eq!(format_float(f64::MAX), "1.7976931348623157e+308");
+    }
+
+    #[test]
+    fn points_write_value_strings_in_place() {
+        let mut out = String::from("[");
+        for (i, v) in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            1e21,
+            5e-324,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                out.push(',');
+            }
+            write_point(&mut out, 1_500, v);
+        }
+        out.push(']');
+        assert_eq!(
+            out,
+            r#"[[1.500,"NaN"],[1.500,"+Inf"],[1.500,"-Inf"],[1.500,"-0"],[1.500,"1e+21"],[1.500,"5e-324"]]"#
+        );
     }
 
     #[test]
@@ -257,6 +297,9 @@ mod tests {
         let mut out = String::new();
         write_str(&mut out, "a<b>&\"\\\n\t\u{1}\u{8}\u{2028}é");
         assert_eq!(out, r#""a\u003cb\u003e\u0026\"\\\n\t\u0001\u0008\u2028é""#);
+        let mut out = String::new();
+        write_str(&mut out, "\u{2029}x\u{2027}\u{20ac}\u{1f600}\u{1f}\u{7f}\r");
+        assert_eq!(out, "\"\\u2029x\u{2027}\u{20ac}\u{1f600}\\u001f\u{7f}\\r\"");
         assert_eq!(
             to_go_json(&serde_json::json!({"k": "a<b\u{8}\u{c}"})),
             r#"{"k":"a\u003cb\u0008\u000c"}"#
