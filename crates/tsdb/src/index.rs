@@ -83,8 +83,8 @@ pub struct IndexReader {
     data: Data,
     version: u8,
     toc: Toc,
-    /// v2: the absolute offset of every symbol, by symbol index (v1 refs are offsets).
-    symbol_offsets: Vec<u32>,
+    /// The symbol table, decoded and checked once at open.
+    symbols: Symbols,
     /// Label name -> (label value, offset of its postings list), sorted by value.
     postings: BTreeMap<String, Vec<(String, u64)>>,
 }
@@ -117,7 +117,7 @@ impl IndexReader {
             data,
             version: 0,
             toc: Toc::default(),
-            symbol_offsets: Vec::new(),
+            symbols: Symbols::default(),
             postings: BTreeMap::new(),
         };
         r.load().map_err(|c| c.in_file(&r.path))?;
@@ -163,11 +163,18 @@ impl IndexReader {
                 ));
             }
         }
-        // Symbols: remember where each one starts (v2 refers to them by index).
-        let mut symbol_offsets = Vec::new();
+        // Symbols: decoded and UTF-8-checked once here, so that reading a series only
+        // slices them (v2 refers to them by index, v1 by file offset).
+        let mut symbols = Symbols::default();
         if toc.symbols != 0 {
             let mut d = section_at(b, toc.symbols, "symbol table")?;
             let count = d.be32("symbol count")?;
+            // Every symbol takes at least its one-byte length.
+            let count_hint = (count as usize).min(d.remaining());
+            symbols
+                .text
+                .reserve(d.remaining().saturating_sub(count_hint));
+            symbols.ends.reserve(count_hint);
             let mut last: Option<&str> = None;
             for _ in 0..count {
                 let off = d.offset();
@@ -177,11 +184,16 @@ impl IndexReader {
                         return Err(Corrupt::new(off, "symbols are not sorted"));
                     }
                     last = Some(s);
-                    symbol_offsets.push(
-                        u32::try_from(off)
-                            .map_err(|_| Corrupt::new(off, "symbol beyond 4 GiB".to_string()))?,
+                } else {
+                    symbols.offsets.push(
+                        u32::try_from(off).map_err(|_| Corrupt::new(off, "symbol beyond 4 GiB"))?,
                     );
                 }
+                symbols.text.push_str(s);
+                symbols.ends.push(
+                    u32::try_from(symbols.text.len())
+                        .map_err(|_| Corrupt::new(off, "symbol table larger than 4 GiB"))?,
+                );
             }
         }
         // The postings offset table, held in memory whole.
@@ -213,7 +225,7 @@ impl IndexReader {
                 values.sort();
             }
         }
-        self.symbol_offsets = symbol_offsets;
+        self.symbols = symbols;
         self.postings = postings;
         Ok(())
     }
@@ -239,44 +251,28 @@ impl IndexReader {
 
     /// Every symbol of the symbol table, in stored order (sorted in v2).
     pub fn symbols(&self) -> Result<Vec<String>> {
-        if self.toc.symbols == 0 {
-            return Ok(Vec::new());
-        }
-        let mut d = section_at(&self.data, self.toc.symbols, "symbol table")
-            .map_err(|c| self.corrupt(c))?;
-        let count = d.be32("symbol count").map_err(|c| self.corrupt(c))?;
-        let mut out = Vec::with_capacity(count.min(1 << 20) as usize);
-        for _ in 0..count {
-            out.push(
-                d.uvarint_str("symbol")
-                    .map_err(|c| self.corrupt(c))?
-                    .to_string(),
-            );
-        }
-        Ok(out)
+        Ok((0..self.symbols.ends.len())
+            .filter_map(|i| self.symbols.get(i))
+            .map(str::to_string)
+            .collect())
     }
 
     fn lookup_symbol(&self, r: u32) -> DResult<&str> {
-        let off = if self.version == FORMAT_V1 {
-            u64::from(r)
+        let index = if self.version == FORMAT_V1 {
+            // v1 refers to a symbol by the file offset of its entry.
+            self.symbols.offsets.binary_search(&r).ok()
         } else {
-            let Some(&off) = self.symbol_offsets.get(r as usize) else {
-                return Err(Corrupt::new(
-                    0,
-                    format!(
-                        "unknown symbol reference {r} ({} symbols)",
-                        self.symbol_offsets.len()
-                    ),
-                ));
-            };
-            u64::from(off)
+            Some(r as usize)
         };
-        let b: &[u8] = &self.data;
-        let start = usize::try_from(off)
-            .ok()
-            .filter(|&s| s < b.len())
-            .ok_or_else(|| Corrupt::new(off, format!("symbol reference {r} out of range")))?;
-        Decbuf::new(&b[start..], off).uvarint_str("symbol")
+        index.and_then(|i| self.symbols.get(i)).ok_or_else(|| {
+            Corrupt::new(
+                0,
+                format!(
+                    "unknown symbol reference {r} ({} symbols)",
+                    self.symbols.ends.len()
+                ),
+            )
+        })
     }
 
     /// The label offset table (a legacy section that Prometheus still reads in v1 tools):
@@ -409,7 +405,7 @@ impl IndexReader {
         } else {
             id.saturating_mul(SERIES_BYTE_ALIGN)
         };
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(16);
         let mut read = || -> DResult<()> {
             if off < self.toc.series || off >= self.data.len() as u64 {
                 return Err(Corrupt::new(
@@ -454,7 +450,31 @@ impl IndexReader {
             Ok(())
         };
         read().map_err(|c| self.corrupt(c))?;
-        Ok(Labels::from_pairs(pairs))
+        // Series entries list their labels sorted by name (from_sorted_pairs re-sorts
+        // if a foreign writer did not).
+        Ok(Labels::from_sorted_pairs(&pairs))
+    }
+}
+
+/// A decoded symbol table: all symbols concatenated, and where each one ends.
+#[derive(Default)]
+struct Symbols {
+    text: String,
+    /// The end of symbol `i` in `text` (it starts where symbol `i - 1` ends).
+    ends: Vec<u32>,
+    /// v1 only: the file offset of each symbol's entry (increasing), by index.
+    offsets: Vec<u32>,
+}
+
+impl Symbols {
+    fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1] as usize,
+        };
+        // Both ends are boundaries of whole strs pushed at open.
+        self.text.get(start..end)
     }
 }
 

@@ -93,7 +93,15 @@ impl<'a> Decbuf<'a> {
         Ok(u64::from_be_bytes(a))
     }
 
+    #[inline]
     pub(crate) fn uvarint(&mut self, what: &str) -> DResult<u64> {
+        // One byte is the common case (small symbol references, lengths, deltas).
+        if let Some(&b) = self.b.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         let start = self.offset();
         match read_uvarint(&self.b[self.pos..]) {
             Some((v, n)) => {

@@ -167,3 +167,16 @@ mod props {
         }
     }
 }
+
+#[test]
+fn symbol_references_resolve_from_the_table_decoded_at_open() {
+    let bytes = build(&sample_series());
+    let r = IndexReader::from_bytes(bytes, Path::new("index")).unwrap();
+    let symbols = r.symbols().unwrap();
+    assert!(symbols.len() > 3);
+    for (i, s) in symbols.iter().enumerate() {
+        assert_eq!(r.lookup_symbol(i as u32).unwrap(), s);
+    }
+    let err = r.lookup_symbol(symbols.len() as u32).unwrap_err();
+    assert!(err.msg.contains("unknown symbol reference"), "{}", err.msg);
+}
