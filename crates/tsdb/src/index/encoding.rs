@@ -95,13 +95,22 @@ impl<'a> Decbuf<'a> {
 
     #[inline]
     pub(crate) fn uvarint(&mut self, what: &str) -> DResult<u64> {
-        // One byte is the common case (small symbol references, lengths, deltas).
-        if let Some(&b) = self.b.get(self.pos)
-            && b < 0x80
-        {
-            self.pos += 1;
-            return Ok(u64::from(b));
+        // One or two bytes is the common case (symbol references, lengths, deltas).
+        match self.b.get(self.pos..) {
+            Some(&[b0, ..]) if b0 < 0x80 => {
+                self.pos += 1;
+                return Ok(u64::from(b0));
+            }
+            Some(&[b0, b1, ..]) if b1 < 0x80 => {
+                self.pos += 2;
+                return Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7));
+            }
+            _ => {}
         }
+        self.uvarint_slow(what)
+    }
+
+    fn uvarint_slow(&mut self, what: &str) -> DResult<u64> {
         let start = self.offset();
         match read_uvarint(&self.b[self.pos..]) {
             Some((v, n)) => {
@@ -115,12 +124,19 @@ impl<'a> Decbuf<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn uvarint32(&mut self, what: &str) -> DResult<u32> {
-        let start = self.offset();
+        let pos = self.pos;
         let v = self.uvarint(what)?;
-        u32::try_from(v).map_err(|_| Corrupt::new(start, format!("{what} {v} overflows 32 bits")))
+        u32::try_from(v).map_err(|_| {
+            Corrupt::new(
+                self.base + pos as u64,
+                format!("{what} {v} overflows 32 bits"),
+            )
+        })
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self, what: &str) -> DResult<i64> {
         let ux = self.uvarint(what)?;
         Ok(unzigzag(ux))
@@ -256,6 +272,18 @@ mod tests {
         assert_eq!(d.varint("b"), Ok(300));
         assert_eq!(d.uvarint("c"), Ok(300));
         assert!(d.uvarint("d").is_err());
+        // One-, two- and longer-byte forms, and ones cut short.
+        let mut d = Decbuf::new(&[0x7f, 0xff, 0x7f, 0x80, 0x80, 0x01, 0x80], 10);
+        assert_eq!(d.uvarint("a"), Ok(127));
+        assert_eq!(d.uvarint("b"), Ok(16383));
+        assert_eq!(d.uvarint("c"), Ok(16384));
+        let err = d.uvarint("d").unwrap_err();
+        assert_eq!(err.offset, 16);
+        let mut d = Decbuf::new(&[0x80, 0x80, 0x80, 0x80, 0x10], 0);
+        assert_eq!(
+            d.uvarint32("e"),
+            Err(Corrupt::new(0, "e 4294967296 overflows 32 bits"))
+        );
     }
 
     #[test]
