@@ -380,6 +380,18 @@ impl MemSeries {
     }
 }
 
+/// A value alone on its cache lines (two, as adjacent-line prefetching pairs them), so that
+/// appenders working on neighbouring shards do not invalidate each other's lock words.
+#[repr(align(128))]
+struct CacheLine<T>(T);
+
+impl<T> std::ops::Deref for CacheLine<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 #[derive(Default)]
 struct SeriesShard {
     series: U64Map<MemSeries>,
@@ -418,8 +430,8 @@ pub struct HeadStats {
 pub struct Head {
     opts: HeadOptions,
     dir: PathBuf,
-    shards: Box<[RwLock<SeriesShard>]>,
-    hashes: Box<[Mutex<HashShard>]>,
+    shards: Box<[CacheLine<RwLock<SeriesShard>>]>,
+    hashes: Box<[CacheLine<Mutex<HashShard>>]>,
     postings: RwLock<MemPostings>,
     wal: Mutex<Option<Wal>>,
     /// The write-behind log (`wbl/`) of out-of-order samples, as Prometheus's.
@@ -482,10 +494,10 @@ impl Head {
             opts,
             dir: dir.to_path_buf(),
             shards: (0..SHARDS)
-                .map(|_| RwLock::new(SeriesShard::default()))
+                .map(|_| CacheLine(RwLock::new(SeriesShard::default())))
                 .collect(),
             hashes: (0..SHARDS)
-                .map(|_| Mutex::new(HashShard::default()))
+                .map(|_| CacheLine(Mutex::new(HashShard::default())))
                 .collect(),
             postings: RwLock::new(MemPostings::default()),
             wal: Mutex::new(wal),
