@@ -257,22 +257,33 @@ impl IndexReader {
             .collect())
     }
 
+    #[inline(always)]
     fn lookup_symbol(&self, r: u32) -> DResult<&str> {
-        let index = if self.version == FORMAT_V1 {
+        let found = if self.version == FORMAT_V1 {
             // v1 refers to a symbol by the file offset of its entry.
-            self.symbols.offsets.binary_search(&r).ok()
+            self.symbols
+                .offsets
+                .binary_search(&r)
+                .ok()
+                .and_then(|i| self.symbols.get(i))
         } else {
-            Some(r as usize)
+            self.symbols.get(r as usize)
         };
-        index.and_then(|i| self.symbols.get(i)).ok_or_else(|| {
-            Corrupt::new(
-                0,
-                format!(
-                    "unknown symbol reference {r} ({} symbols)",
-                    self.symbols.ends.len()
-                ),
-            )
-        })
+        match found {
+            Some(s) => Ok(s),
+            None => Err(self.unknown_symbol(r)),
+        }
+    }
+
+    #[cold]
+    fn unknown_symbol(&self, r: u32) -> Corrupt {
+        Corrupt::new(
+            0,
+            format!(
+                "unknown symbol reference {r} ({} symbols)",
+                self.symbols.ends.len()
+            ),
+        )
     }
 
     /// The label offset table (a legacy section that Prometheus still reads in v1 tools):
@@ -467,6 +478,7 @@ struct Symbols {
 }
 
 impl Symbols {
+    #[inline]
     fn get(&self, i: usize) -> Option<&str> {
         let end = *self.ends.get(i)? as usize;
         let start = match i {

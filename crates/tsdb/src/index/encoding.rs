@@ -93,7 +93,7 @@ impl<'a> Decbuf<'a> {
         Ok(u64::from_be_bytes(a))
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn uvarint(&mut self, what: &str) -> DResult<u64> {
         // One or two bytes is the common case (symbol references, lengths, deltas).
         match self.b.get(self.pos..) {
@@ -110,6 +110,7 @@ impl<'a> Decbuf<'a> {
         self.uvarint_slow(what)
     }
 
+    #[inline(never)]
     fn uvarint_slow(&mut self, what: &str) -> DResult<u64> {
         let start = self.offset();
         match read_uvarint(&self.b[self.pos..]) {
@@ -124,7 +125,7 @@ impl<'a> Decbuf<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn uvarint32(&mut self, what: &str) -> DResult<u32> {
         let pos = self.pos;
         let v = self.uvarint(what)?;
@@ -136,7 +137,7 @@ impl<'a> Decbuf<'a> {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn varint(&mut self, what: &str) -> DResult<i64> {
         let ux = self.uvarint(what)?;
         Ok(unzigzag(ux))
