@@ -143,7 +143,11 @@ pub fn write_float_json(out: &mut String, v: f64) {
         return;
     }
     let abs = v.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+    if abs < 1e15 && v.fract() == 0.0 && !(v == 0.0 && v.is_sign_negative()) {
+        // Whole numbers (counters, 0/1 gauges) are the common case; integer formatting
+        // is several times cheaper than shortest-float search and prints the same digits.
+        let _ = write!(out, "{}", v as i64);
+    } else if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         // Rust's `{:e}` has the shortest round-trip digits ("1.5e-7"); Go writes the
         // exponent signed and with at least two digits ("1.5e-07").
         let start = out.len();
@@ -266,6 +270,10 @@ mod tests {
             (0.0, "0"),
             (-0.0, "-0"),
             (1.0, "1"),
+            (-7.0, "-7"),
+            (999_999_999_999_999.0, "999999999999999"),
+            (1e15, "1000000000000000"),
+            (-4503599627370497.0, "-4503599627370497"),
             (0.5, "0.5"),
             (-1234567.25, "-1234567.25"),
             (1e-6, "0.000001"),
