@@ -76,11 +76,33 @@ pub fn write_timestamp(out: &mut String, t: i64) {
     if t < 0 {
         out.push('-');
     }
-    let _ = write!(out, "{}", abs / 1000);
+    push_decimal(out, abs / 1000);
     let fraction = abs % 1000;
     if fraction != 0 {
-        let _ = write!(out, ".{fraction:03}");
+        out.push('.');
+        for d in [fraction / 100, fraction / 10 % 10, fraction % 10] {
+            out.push(digit(d));
+        }
     }
+}
+
+/// Appends `n` in decimal (cheaper than `write!` for the one number per point).
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(buf[i..].iter().map(|&b| char::from(b)));
+}
+
+fn digit(d: u64) -> char {
+    char::from(b'0' + (d % 10) as u8)
 }
 
 /// Appends a label set as a JSON object (labels are already sorted by name).
@@ -284,6 +306,10 @@ mod tests {
             (-500, "-0.500"),
             (-1_500, "-1.500"),
             (0, "0"),
+            (999, "0.999"),
+            (1_010, "1.010"),
+            (i64::MAX, "9223372036854775.807"),
+            (i64::MIN, "-9223372036854775.808"),
         ];
         for (t, want) in cases {
             let mut out = String::new();
