@@ -86,13 +86,19 @@ fn low_mask(n: u8) -> u64 {
 
 /// A reader over a bit stream, most significant bit first. Reads past the end fail (return
 /// `None`) instead of panicking.
+///
+/// Bits wait in a 64-bit buffer, the next one in its top bit; a refill loads eight bytes
+/// with one (big-endian) load and keeps at least 57 bits buffered while the stream has
+/// them, so most reads are a shift and a compare.
 #[derive(Debug, Clone)]
 pub(crate) struct BitReader {
-    /// Byte position of the next byte to load into `buffer`.
+    /// Byte position of the next byte not yet counted in `valid`.
     pos: usize,
-    /// Buffered bits, in the low `valid` bits.
+    /// Buffered bits, left-aligned: the next bit is the top one. Bits below the top `valid`
+    /// are either zero or the stream's next bits (a refill may load a byte partly ahead).
     buffer: u64,
-    valid: u8,
+    /// How many top bits of `buffer` are buffered (0..=64).
+    valid: u32,
 }
 
 impl BitReader {
@@ -106,27 +112,63 @@ impl BitReader {
 
     /// How many bits have been consumed from the start of the stream.
     pub(crate) fn bits_read(&self) -> usize {
-        self.pos * 8 - usize::from(self.valid)
+        self.pos * 8 - self.valid as usize
     }
 
+    /// Tops the buffer up to at least 57 bits, or to all the stream's remaining bits.
     #[inline]
-    fn refill(&mut self, data: &[u8]) -> bool {
-        let rest = data.get(self.pos..).unwrap_or(&[]);
-        if rest.is_empty() {
-            return false;
+    pub(crate) fn refill(&mut self, data: &[u8]) {
+        if self.valid > 56 {
+            return;
         }
-        let n = rest.len().min(8);
-        let mut buf = 0u64;
-        for &b in &rest[..n] {
-            buf = (buf << 8) | u64::from(b);
+        if let Some(word) = data.get(self.pos..self.pos.wrapping_add(8)) {
+            let word = u64::from_be_bytes(word.try_into().expect("an 8-byte slice"));
+            // `valid` <= 56: take the whole bytes that fit; bits of the next byte that
+            // land below them are the stream's own and get loaded again, identically.
+            self.buffer |= word >> self.valid;
+            let bytes = (64 - self.valid) / 8;
+            self.pos += bytes as usize;
+            self.valid += bytes * 8;
+        } else {
+            self.refill_tail(data);
         }
-        self.buffer = buf;
-        self.valid = (n * 8) as u8;
-        self.pos += n;
-        true
     }
 
+    /// The slow refill near the end of the stream, byte by byte.
+    #[cold]
+    fn refill_tail(&mut self, data: &[u8]) {
+        while self.valid <= 56 {
+            let Some(&b) = data.get(self.pos) else {
+                return;
+            };
+            self.buffer |= u64::from(b) << (56 - self.valid);
+            self.pos += 1;
+            self.valid += 8;
+        }
+    }
+
+    /// The buffered bits, the next one on top (call `refill` first; only the top
+    /// `available()` bits are meaningful).
     #[inline]
+    pub(crate) fn peek(&self) -> u64 {
+        self.buffer
+    }
+
+    /// How many bits are buffered.
+    #[inline]
+    pub(crate) fn available(&self) -> u32 {
+        self.valid
+    }
+
+    /// Drops `n` (<= `available()`, < 64) buffered bits.
+    #[inline]
+    pub(crate) fn consume(&mut self, n: u32) {
+        debug_assert!(n <= self.valid && n < 64);
+        self.buffer <<= n;
+        self.valid -= n;
+    }
+
+    #[cfg(test)]
     pub(crate) fn read_bit(&mut self, data: &[u8]) -> Option<bool> {
         self.read_bits(data, 1).map(|b| b == 1)
     }
@@ -136,57 +178,53 @@ impl BitReader {
         self.read_bits(data, 8).map(|b| b as u8)
     }
 
+    /// Reads `nbits` (<= 56) bits as the low bits of the result.
+    #[inline]
+    fn read_small(&mut self, data: &[u8], nbits: u32) -> Option<u64> {
+        debug_assert!((1..=56).contains(&nbits));
+        if self.valid < nbits {
+            self.refill(data);
+            if self.valid < nbits {
+                return None;
+            }
+        }
+        let v = self.buffer >> (64 - nbits);
+        self.buffer <<= nbits;
+        self.valid -= nbits;
+        Some(v)
+    }
+
     /// Reads `nbits` (<= 64) bits as the low bits of the result.
     #[inline]
     pub(crate) fn read_bits(&mut self, data: &[u8], nbits: u8) -> Option<u64> {
         debug_assert!(nbits <= 64);
-        if nbits <= self.valid {
-            self.valid -= nbits;
-            return Some((self.buffer >> self.valid) & low_mask(nbits));
+        let nbits = u32::from(nbits);
+        if nbits == 0 {
+            return Some(0);
         }
-        // Take what is buffered, then the rest from the next load.
-        let have = self.valid;
-        let high = self.buffer & low_mask(have);
-        let need = nbits - have;
-        self.valid = 0;
-        if !self.refill(data) || self.valid < need {
-            return None;
+        if nbits <= 56 {
+            return self.read_small(data, nbits);
         }
-        self.valid -= need;
-        let low = (self.buffer >> self.valid) & low_mask(need);
-        // `need` >= 1 here, so `high << need` only drops bits when have + need > 64 (never).
-        Some(if need >= 64 {
-            low
-        } else {
-            (high << need) | low
-        })
+        let high = self.read_small(data, nbits - 32)?;
+        let low = self.read_small(data, 32)?;
+        Some((high << 32) | low)
     }
 
     /// Reads the delta-of-delta prefix of the XOR encoding: up to four bits, stopping after
-    /// the first zero. Returns it as `0b0`, `0b10`, `0b110`, `0b1110` or `0b1111`.
+    /// the first zero. Returns how many ones it holds (0..=4; 4 has no closing zero).
     #[inline]
-    pub(crate) fn read_dod_prefix(&mut self, data: &[u8]) -> Option<u8> {
-        if self.valid >= 4 {
-            let peek = ((self.buffer >> (self.valid - 4)) & 0xf) as u8;
-            let ones = (peek << 4).leading_ones().min(4) as u8;
-            self.valid -= (ones + 1).min(4);
-            return Some(match ones {
-                0 => 0b0,
-                1 => 0b10,
-                2 => 0b110,
-                3 => 0b1110,
-                _ => 0b1111,
-            });
+    pub(crate) fn read_dod_prefix(&mut self, data: &[u8]) -> Option<u32> {
+        if self.valid < 4 {
+            self.refill(data);
         }
-        let mut prefix = 0u8;
-        for _ in 0..4 {
-            prefix <<= 1;
-            if !self.read_bit(data)? {
-                break;
-            }
-            prefix |= 1;
+        let ones = self.buffer.leading_ones().min(4);
+        // The prefix is `ones` ones and a zero, except for four ones.
+        let len = (ones + 1).min(4);
+        if len > self.valid {
+            return None;
         }
-        Some(prefix)
+        self.consume(len);
+        Some(ones)
     }
 
     /// Reads a Go `binary.Uvarint` byte by byte.

@@ -401,10 +401,88 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
 
     /// Advances to the next sample; false at the end or on corrupt data.
     #[allow(clippy::should_implement_trait)]
+    #[inline]
     pub fn next(&mut self) -> bool {
         if self.err.is_some() || self.num_read == self.num_total {
             return false;
         }
+        if self.num_read < 2 {
+            return self.next_first();
+        }
+        let all = self.data.as_ref();
+        let data = all.get(2..).unwrap_or(&[]);
+        self.br.refill(data);
+        // Away from the stream's end a refill leaves at least 57 bits: enough for a
+        // delta-of-delta in a bucket (at most 4 + 20 bits) and the value's control bits and
+        // window (at most 13 bits), so those need no checks. The rest goes the checked way.
+        if self.br.available() < 57 {
+            return self.next_checked();
+        }
+        let peek = self.br.peek();
+        // The delta-of-delta's prefix: up to four bits, stopping at the first zero.
+        let ones = peek.leading_ones();
+        let dod = if ones == 0 {
+            self.br.consume(1);
+            0
+        } else if ones < 4 {
+            // 0b10 + 14 bits, 0b110 + 17 bits, 0b1110 + 20 bits.
+            let sz = DOD_BITS[ones as usize];
+            let len = ones + 1 + sz;
+            let bits = (peek >> (64 - len)) & ((1u64 << sz) - 1);
+            self.br.consume(len);
+            signed_dod(bits, sz)
+        } else {
+            return self.next_checked();
+        };
+        self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
+        self.t = self.t.wrapping_add(self.t_delta as i64);
+        // The value's control bits: 0 (unchanged), 10 (XOR in the last window), 11 (a new
+        // window: 5 bits of leading zeros, 6 of significant bits).
+        let peek = self.br.peek();
+        if peek >> 63 == 0 {
+            self.br.consume(1);
+        } else {
+            if peek >> 62 == 0b11 {
+                let leading = ((peek >> 57) & 0x1f) as u8;
+                // 0 significant bits stands for 64 (see the encoder).
+                let sig = match ((peek >> 51) & 0x3f) as u8 {
+                    0 => 64,
+                    n => n,
+                };
+                // 5 bits of leading zeros and at most 64 significant bits can exceed 64.
+                if u32::from(leading) + u32::from(sig) > 64 {
+                    return self.fail("a value window");
+                }
+                self.leading = leading;
+                self.trailing = 64 - leading - sig;
+                self.br.consume(13);
+            } else {
+                self.br.consume(2);
+            }
+            let mbits = 64 - self.leading - self.trailing;
+            if u32::from(mbits) > self.br.available() {
+                self.br.refill(data);
+            }
+            let bits = if mbits <= 56 && u32::from(mbits) <= self.br.available() {
+                let bits = self.br.peek() >> (64 - mbits);
+                self.br.consume(u32::from(mbits));
+                bits
+            } else {
+                match self.br.read_bits(data, mbits) {
+                    Some(bits) => bits,
+                    None => return self.fail("a value's bits"),
+                }
+            };
+            // mbits >= 1 and trailing = 64 - leading - mbits < 64, so the shift is in range.
+            self.val ^= bits << self.trailing;
+        }
+        self.num_read += 1;
+        true
+    }
+
+    /// The first two samples: a varint timestamp and raw value bits, then a uvarint delta.
+    #[cold]
+    fn next_first(&mut self) -> bool {
         let all = self.data.as_ref();
         let data = all.get(2..).unwrap_or(&[]);
         if self.num_read == 0 {
@@ -419,39 +497,22 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
             self.num_read = 1;
             return true;
         }
-        if self.num_read == 1 {
-            let Some(d) = self.br.read_uvarint(data) else {
-                return self.fail("the first timestamp delta");
-            };
-            self.t_delta = d;
-            self.t = self.t.wrapping_add(d as i64);
-            return self.read_value();
-        }
-        // The delta-of-delta's prefix: up to four bits, stopping at the first zero.
-        let Some(prefix) = self.br.read_dod_prefix(data) else {
-            return self.fail("a timestamp prefix");
+        let Some(d) = self.br.read_uvarint(data) else {
+            return self.fail("the first timestamp delta");
         };
-        let dod: i64 = match prefix {
-            0b0 => 0,
-            0b1111 => match self.br.read_bits(data, 64) {
-                Some(b) => b as i64,
-                None => return self.fail("a 64-bit timestamp delta"),
-            },
-            _ => {
-                let sz = match prefix {
-                    0b10 => 14,
-                    0b110 => 17,
-                    _ => 20,
-                };
-                let Some(mut bits) = self.br.read_bits(data, sz) else {
-                    return self.fail("a timestamp delta");
-                };
-                // Negative values come back as large unsigned ones (see docs/bstream.md).
-                if bits > (1 << (sz - 1)) {
-                    bits = bits.wrapping_sub(1 << sz);
-                }
-                bits as i64
-            }
+        self.t_delta = d;
+        self.t = self.t.wrapping_add(d as i64);
+        self.read_value()
+    }
+
+    /// A later sample with every read checked: near the stream's end, or after a 64-bit
+    /// delta-of-delta.
+    #[inline(never)]
+    fn next_checked(&mut self) -> bool {
+        let all = self.data.as_ref();
+        let data = all.get(2..).unwrap_or(&[]);
+        let Some(dod) = read_dod_slow(&mut self.br, data) else {
+            return self.fail("a timestamp delta");
         };
         self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
         self.t = self.t.wrapping_add(self.t_delta as i64);
@@ -461,23 +522,28 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
     fn read_value(&mut self) -> bool {
         let all = self.data.as_ref();
         let data = all.get(2..).unwrap_or(&[]);
-        let Some(changed) = self.br.read_bit(data) else {
+        if self.br.available() < 2 {
+            self.br.refill(data);
+        }
+        // The control bits: 0 (unchanged), 10 (XOR in the last window), 11 (a new window).
+        let ones = self.br.peek().leading_ones().min(2);
+        let len = (ones + 1).min(2);
+        if len > self.br.available() {
             return self.fail("a value");
-        };
-        if changed {
-            let Some(new_window) = self.br.read_bit(data) else {
-                return self.fail("a value");
-            };
-            if new_window {
-                let Some(leading) = self.br.read_bits(data, 5) else {
-                    return self.fail("a value's leading zeros");
+        }
+        self.br.consume(len);
+        if ones != 0 {
+            if ones == 2 {
+                // 5 bits of leading zeros, 6 of significant bits.
+                let Some(head) = self.br.read_bits(data, 11) else {
+                    return self.fail("a value window");
                 };
-                let Some(sig) = self.br.read_bits(data, 6) else {
-                    return self.fail("a value's significant bits");
-                };
+                let leading = (head >> 6) as u8;
                 // 0 significant bits stands for 64 (see the encoder).
-                let sig = if sig == 0 { 64 } else { sig as u8 };
-                let leading = leading as u8;
+                let sig = match (head & 0x3f) as u8 {
+                    0 => 64,
+                    n => n,
+                };
                 if u32::from(leading) + u32::from(sig) > 64 {
                     return self.fail("a value window");
                 }
@@ -493,6 +559,34 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
         }
         self.num_read += 1;
         true
+    }
+}
+
+/// The delta-of-delta near the end of the stream, with every read checked.
+#[cold]
+fn read_dod_slow(br: &mut BitReader, data: &[u8]) -> Option<i64> {
+    let ones = br.read_dod_prefix(data)?;
+    Some(match ones {
+        0 => 0,
+        4 => br.read_bits(data, 64)? as i64,
+        _ => {
+            let sz = DOD_BITS[ones as usize];
+            signed_dod(br.read_bits(data, sz as u8)?, sz)
+        }
+    })
+}
+
+/// The width of a delta-of-delta after a prefix of 1, 2 or 3 ones (index 0 unused).
+const DOD_BITS: [u32; 4] = [14, 14, 17, 20];
+
+/// A delta-of-delta read as `sz` unsigned bits back to its signed value: the buckets are
+/// asymmetric, so values above `2^(sz-1)` are the negative ones (see docs/bstream.md).
+#[inline]
+fn signed_dod(bits: u64, sz: u32) -> i64 {
+    if bits > (1 << (sz - 1)) {
+        bits.wrapping_sub(1 << sz) as i64
+    } else {
+        bits as i64
     }
 }
 

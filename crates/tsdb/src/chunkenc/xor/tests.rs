@@ -321,3 +321,152 @@ proptest! {
         }
     }
 }
+
+/// A value drawn for the decoder properties: special floats, stale markers, repeats of the
+/// previous value, small steps and arbitrary bit patterns (wide and narrow XOR windows).
+fn decoder_value() -> impl Strategy<Value = Option<u64>> {
+    prop_oneof![
+        Just(Some(STALE_NAN_BITS)),
+        Just(Some(f64::NAN.to_bits())),
+        Just(Some(f64::INFINITY.to_bits())),
+        Just(Some(f64::NEG_INFINITY.to_bits())),
+        Just(Some((-0.0f64).to_bits())),
+        Just(Some(u64::MAX)),
+        Just(Some(1)),
+        Just(None),
+        (0u32..1000).prop_map(|v| Some(f64::from(v).to_bits())),
+        any::<u64>().prop_map(Some),
+    ]
+}
+
+/// A timestamp step drawn for the decoder properties: regular, jittered, in each
+/// delta-of-delta bucket, and beyond them.
+fn decoder_step() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        Just(15_000i64),
+        14_990i64..15_010,
+        1i64..(1 << 13),
+        1i64..(1 << 16),
+        1i64..(1 << 19),
+        1i64..(1 << 21),
+        1i64..(1 << 45),
+    ]
+}
+
+/// Builds samples from steps and values (`None` repeats the previous value).
+fn decoder_samples(start: i64, steps: &[i64], values: &[Option<u64>]) -> Vec<(i64, u64)> {
+    let mut t = start;
+    let mut v = 0u64;
+    steps
+        .iter()
+        .zip(values)
+        .enumerate()
+        .map(|(i, (&d, &value))| {
+            if i > 0 {
+                t = t.wrapping_add(d);
+            }
+            if let Some(value) = value {
+                v = value;
+            }
+            (t, v)
+        })
+        .collect()
+}
+
+/// What a seek to `t` must land on: the first sample at or after `t`.
+fn expected_seek(samples: &[(i64, u64)], t: i64) -> Option<(i64, u64)> {
+    samples.iter().copied().find(|s| s.0 >= t)
+}
+
+proptest! {
+    #[test]
+    fn decoding_returns_the_encoded_samples(
+        start in any::<i64>().prop_map(|t| t / 4),
+        steps in proptest::collection::vec(decoder_step(), 0..400),
+        values in proptest::collection::vec(decoder_value(), 400),
+        seek_to in any::<prop::sample::Index>(),
+    ) {
+        let samples = decoder_samples(start, &steps, &values);
+        let c = encode(&samples);
+        prop_assert_eq!(decode(c.iter()), samples.clone());
+        let stored = XorChunk::from_bytes(c.bytes().to_vec()).unwrap();
+        prop_assert_eq!(decode(XorIterator::new(stored.into_bytes())), samples.clone());
+        // Seeking to a sample's timestamp, or just after it, lands where a scan would.
+        if !samples.is_empty() {
+            let target = samples[seek_to.index(samples.len())].0;
+            for t in [target, target.saturating_add(1)] {
+                let mut it = c.iter();
+                match expected_seek(&samples, t) {
+                    Some((et, ev)) => {
+                        prop_assert!(it.seek(t));
+                        prop_assert_eq!(it.at_t(), et);
+                        prop_assert_eq!(it.at().1.to_bits(), ev);
+                        // Seeking backwards stays put.
+                        prop_assert!(it.seek(i64::MIN));
+                        prop_assert_eq!(it.at_t(), et);
+                    }
+                    None => prop_assert!(!it.seek(t)),
+                }
+                prop_assert!(it.err().is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_chunks_decode_a_prefix_then_fail(
+        start in any::<i64>().prop_map(|t| t / 4),
+        steps in proptest::collection::vec(decoder_step(), 1..200),
+        values in proptest::collection::vec(decoder_value(), 200),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let samples = decoder_samples(start, &steps, &values);
+        let c = encode(&samples);
+        // Every byte after the count holds bits of some sample, so any cut loses one.
+        let len = cut.index(c.bytes().len());
+        let mut it = XorIterator::new(&c.bytes()[..len]);
+        let mut got = Vec::new();
+        while it.next() {
+            let (t, v) = it.at();
+            got.push((t, v.to_bits()));
+        }
+        prop_assert!(it.err().is_some(), "cut at {} of {} bytes", len, c.bytes().len());
+        prop_assert!(got.len() < samples.len());
+        prop_assert_eq!(&got[..], &samples[..got.len()]);
+        prop_assert!(!it.next());
+        let mut it = XorIterator::new(&c.bytes()[..len]);
+        prop_assert!(!it.seek(i64::MAX));
+        prop_assert!(it.err().is_some());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4))]
+
+    #[test]
+    fn a_chunk_of_the_most_samples_decodes(
+        start in any::<i64>().prop_map(|t| t / 4),
+        steps in proptest::collection::vec(decoder_step(), 64),
+        values in proptest::collection::vec(decoder_value(), 64),
+        pattern in any::<u64>(),
+    ) {
+        // 65535 samples, cycling through the drawn steps and values in a drawn order.
+        let n = usize::from(u16::MAX);
+        let steps: Vec<i64> = (0..n)
+            .map(|i| steps[(i ^ pattern as usize) % 64] % (1 << 30))
+            .collect();
+        let values: Vec<Option<u64>> = (0..n)
+            .map(|i| values[(i.wrapping_mul(pattern as usize | 1) >> 3) % 64])
+            .collect();
+        let samples = decoder_samples(start, &steps, &values);
+        let mut c = encode(&samples);
+        prop_assert_eq!(c.num_samples(), n);
+        prop_assert!(c.append(i64::MAX, 0.0).is_err());
+        prop_assert_eq!(decode(c.iter()), samples.clone());
+        let last = samples[n - 1];
+        let mut it = c.iter();
+        prop_assert!(it.seek(last.0));
+        prop_assert_eq!(it.at_t(), last.0);
+        prop_assert!(!it.next());
+        prop_assert!(it.err().is_none());
+    }
+}
