@@ -21,6 +21,24 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// The bytes that may start something [`escape_into`] escapes: ASCII controls, `"`, `\`,
+/// `<`, `>`, `&`, and 0xE2 (the first byte of U+2028 and U+2029).
+const MAY_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'&' as usize] = true;
+    t[0xe2] = true;
+    t
+};
+
 fn escape_into(out: &mut String, s: &str) {
     // Everything escaped is ASCII or U+2028/U+2029 (bytes E2 80 A8/A9), so a byte scan
     // finds them; every index cut at is a char boundary.
@@ -28,6 +46,10 @@ fn escape_into(out: &mut String, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < b.len() {
+        if !MAY_ESCAPE[usize::from(b[i])] {
+            i += 1;
+            continue;
+        }
         let (escaped, len): (Option<&str>, usize) = match b[i] {
             b'"' => (Some("\\\""), 1),
             b'\\' => (Some("\\\\"), 1),
@@ -37,17 +59,15 @@ fn escape_into(out: &mut String, s: &str) {
             b'<' => (Some("\\u003c"), 1),
             b'>' => (Some("\\u003e"), 1),
             b'&' => (Some("\\u0026"), 1),
-            0xe2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0xa8) => {
-                (Some("\\u2028"), 3)
-            }
-            0xe2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0xa9) => {
-                (Some("\\u2029"), 3)
-            }
-            c if c < 0x20 => (None, 1),
-            _ => {
-                i += 1;
-                continue;
-            }
+            0xe2 => match b.get(i + 1..i + 3) {
+                Some([0x80, 0xa8]) => (Some("\\u2028"), 3),
+                Some([0x80, 0xa9]) => (Some("\\u2029"), 3),
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            },
+            _ => (None, 1),
         };
         out.push_str(&s[start..i]);
         match escaped {
