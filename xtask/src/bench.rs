@@ -204,7 +204,10 @@ fn ingest_only(ours_bin: &Path, upstream: bool) -> Result<()> {
         ("ours", ours_bin)
     };
     let server = Server::start(name, bin, &work.join("rw"), &flag)?;
-    println!("== bench: {name} (pid {}) ingesting {RW_SERIES} series x {RW_SAMPLES} samples", server.pid());
+    println!(
+        "== bench: {name} (pid {}) ingesting {RW_SERIES} series x {RW_SAMPLES} samples",
+        server.pid()
+    );
     let (rate, stored, rss) = ingest(&server)?;
     println!(
         "{name}: {rate:.0} samples/s, {stored} samples queryable, RSS {}",
