@@ -45,11 +45,8 @@ fn escape_into(out: &mut String, s: &str) {
     let b = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
-    while i < b.len() {
-        if !MAY_ESCAPE[usize::from(b[i])] {
-            i += 1;
-            continue;
-        }
+    while let Some(skip) = b[i..].iter().position(|&c| MAY_ESCAPE[usize::from(c)]) {
+        i += skip;
         let (escaped, len): (Option<&str>, usize) = match b[i] {
             b'"' => (Some("\\\""), 1),
             b'\\' => (Some("\\\\"), 1),
