@@ -88,16 +88,17 @@ fn low_mask(n: u8) -> u64 {
 /// `None`) instead of panicking.
 ///
 /// Bits wait in a 64-bit buffer, the next one in its top bit; a refill loads eight bytes
-/// with one (big-endian) load and keeps at least 57 bits buffered while the stream has
-/// them, so most reads are a shift and a compare.
-#[derive(Debug, Clone)]
+/// with one (big-endian) load and keeps at least 56 bits buffered while the stream has
+/// them, so most reads are a shift and a compare. It is `Copy` so that a decoder can work
+/// on a copy in registers and store it back once per sample.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct BitReader {
     /// Byte position of the next byte not yet counted in `valid`.
     pos: usize,
     /// Buffered bits, left-aligned: the next bit is the top one. Bits below the top `valid`
     /// are either zero or the stream's next bits (a refill may load a byte partly ahead).
     buffer: u64,
-    /// How many top bits of `buffer` are buffered (0..=64).
+    /// How many top bits of `buffer` are buffered (0..=63).
     valid: u32,
 }
 
@@ -115,36 +116,33 @@ impl BitReader {
         self.pos * 8 - self.valid as usize
     }
 
-    /// Tops the buffer up to at least 57 bits, or to all the stream's remaining bits.
+    /// Tops the buffer up to at least 56 bits, or to all the stream's remaining bits.
     #[inline]
     pub(crate) fn refill(&mut self, data: &[u8]) {
-        if self.valid > 56 {
-            return;
-        }
-        if let Some(word) = data.get(self.pos..self.pos.wrapping_add(8)) {
-            let word = u64::from_be_bytes(word.try_into().expect("an 8-byte slice"));
-            // `valid` <= 56: take the whole bytes that fit; bits of the next byte that
-            // land below them are the stream's own and get loaded again, identically.
-            self.buffer |= word >> self.valid;
-            let bytes = (64 - self.valid) / 8;
-            self.pos += bytes as usize;
-            self.valid += bytes * 8;
-        } else {
-            self.refill_tail(data);
-        }
+        let word = match data.get(self.pos..self.pos.wrapping_add(8)) {
+            Some(word) => u64::from_be_bytes(word.try_into().expect("an 8-byte slice")),
+            None => return self.refill_tail(data),
+        };
+        // `valid` < 64: take the whole bytes that fit below 64 bits (none when 56 or more
+        // are buffered); bits of the next byte that land below them are the stream's own
+        // and get loaded again, identically.
+        self.buffer |= word >> self.valid;
+        self.pos += ((63 - self.valid) / 8) as usize;
+        self.valid |= 56;
     }
 
-    /// The slow refill near the end of the stream, byte by byte.
-    #[cold]
+    /// The refill within the stream's last 8 bytes: loads what is left, zero-padded.
+    #[inline]
     fn refill_tail(&mut self, data: &[u8]) {
-        while self.valid <= 56 {
-            let Some(&b) = data.get(self.pos) else {
-                return;
-            };
-            self.buffer |= u64::from(b) << (56 - self.valid);
-            self.pos += 1;
-            self.valid += 8;
+        let rest = data.get(self.pos..).unwrap_or(&[]);
+        let mut word = 0u64;
+        for (i, &b) in rest.iter().take(7).enumerate() {
+            word |= u64::from(b) << (56 - 8 * i);
         }
+        self.buffer |= word >> self.valid;
+        let take = (((63 - self.valid) / 8) as usize).min(rest.len());
+        self.pos += take;
+        self.valid += (take * 8) as u32;
     }
 
     /// The buffered bits, the next one on top (call `refill` first; only the top

@@ -411,36 +411,49 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
         }
         let all = self.data.as_ref();
         let data = all.get(2..).unwrap_or(&[]);
-        self.br.refill(data);
-        // Away from the stream's end a refill leaves at least 57 bits: enough for a
-        // delta-of-delta in a bucket (at most 4 + 20 bits) and the value's control bits and
-        // window (at most 13 bits), so those need no checks. The rest goes the checked way.
-        if self.br.available() < 57 {
-            return self.next_checked();
-        }
-        let peek = self.br.peek();
+        // The reader works on a copy (kept in registers) stored back once. A refill leaves
+        // at least 56 bits away from the stream's end, enough for a delta-of-delta in a
+        // bucket (at most 4 + 20 bits) and the value's control bits and window (at most 13
+        // bits); near the end, where fewer may be left, each step checks that its bits
+        // were there (the unloaded ones read as zeros).
+        let mut br = self.br;
+        br.refill(data);
+        let peek = br.peek();
         // The delta-of-delta's prefix: up to four bits, stopping at the first zero.
         let ones = peek.leading_ones();
-        let dod = if ones == 0 {
-            self.br.consume(1);
-            0
+        let (dod, len) = if ones == 0 {
+            (0, 1)
         } else if ones < 4 {
             // 0b10 + 14 bits, 0b110 + 17 bits, 0b1110 + 20 bits.
             let sz = DOD_BITS[ones as usize];
             let len = ones + 1 + sz;
             let bits = (peek >> (64 - len)) & ((1u64 << sz) - 1);
-            self.br.consume(len);
-            signed_dod(bits, sz)
+            (signed_dod(bits, sz), len)
         } else {
             return self.next_checked();
         };
+        if len > br.available() {
+            return self.fail("a timestamp delta");
+        }
+        br.consume(len);
         self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
         self.t = self.t.wrapping_add(self.t_delta as i64);
         // The value's control bits: 0 (unchanged), 10 (XOR in the last window), 11 (a new
         // window: 5 bits of leading zeros, 6 of significant bits).
-        let peek = self.br.peek();
+        let peek = br.peek();
+        if br.available() < 13 {
+            // Near the end: the control bits, and a window's, must be there.
+            let need = match peek >> 62 {
+                0b00 | 0b01 => 1,
+                0b10 => 2,
+                _ => 13,
+            };
+            if need > br.available() {
+                return self.fail("a value");
+            }
+        }
         if peek >> 63 == 0 {
-            self.br.consume(1);
+            br.consume(1);
         } else {
             if peek >> 62 == 0b11 {
                 let leading = ((peek >> 57) & 0x1f) as u8;
@@ -455,27 +468,31 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
                 }
                 self.leading = leading;
                 self.trailing = 64 - leading - sig;
-                self.br.consume(13);
+                br.consume(13);
             } else {
-                self.br.consume(2);
+                br.consume(2);
             }
             let mbits = 64 - self.leading - self.trailing;
-            if u32::from(mbits) > self.br.available() {
-                self.br.refill(data);
+            if u32::from(mbits) > br.available() {
+                br.refill(data);
             }
-            let bits = if mbits <= 56 && u32::from(mbits) <= self.br.available() {
-                let bits = self.br.peek() >> (64 - mbits);
-                self.br.consume(u32::from(mbits));
+            // At most 63 bits are buffered, so 64-bit XORs take the checked way too.
+            let bits = if u32::from(mbits) <= br.available() {
+                let bits = br.peek() >> (64 - mbits);
+                br.consume(u32::from(mbits));
                 bits
             } else {
-                match self.br.read_bits(data, mbits) {
-                    Some(bits) => bits,
-                    None => return self.fail("a value's bits"),
-                }
+                self.br = br;
+                let Some(bits) = self.br.read_bits(data, mbits) else {
+                    return self.fail("a value's bits");
+                };
+                br = self.br;
+                bits
             };
             // mbits >= 1 and trailing = 64 - leading - mbits < 64, so the shift is in range.
             self.val ^= bits << self.trailing;
         }
+        self.br = br;
         self.num_read += 1;
         true
     }
@@ -505,8 +522,7 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
         self.read_value()
     }
 
-    /// A later sample with every read checked: near the stream's end, or after a 64-bit
-    /// delta-of-delta.
+    /// A later sample with every read checked: one with a 64-bit delta-of-delta.
     #[inline(never)]
     fn next_checked(&mut self) -> bool {
         let all = self.data.as_ref();
