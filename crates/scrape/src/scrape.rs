@@ -3,7 +3,7 @@
 //! samples with one appender per scrape, tracking staleness, and reporting `up` and the other
 //! synthetic series.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -124,8 +124,12 @@ impl Hasher for HashKeyHasher {
 pub(crate) struct Cache {
     series: HashMap<Vec<u8>, CacheEntry, LineHasher>,
     dropped: HashMap<Vec<u8>, u64, LineHasher>,
-    cur: HashMap<u64, Labels, BuildHasherDefault<HashKeyHasher>>,
-    prev: HashMap<u64, Labels, BuildHasherDefault<HashKeyHasher>>,
+    /// Label-set hashes of the series of the current scrape (Go's `seriesCur`). Only hashes:
+    /// the labels of a vanished series are found in `series` when its marker is written, so
+    /// a scrape touches no label set's reference count.
+    cur: HashSet<u64, BuildHasherDefault<HashKeyHasher>>,
+    /// The same for the previous scrape (Go's `seriesPrev`).
+    prev: HashSet<u64, BuildHasherDefault<HashKeyHasher>>,
     iter: u64,
     /// The newest timestamp appended, so end-of-run staleness markers are never out of order.
     last_append: Timestamp,
@@ -271,11 +275,25 @@ pub(crate) fn append(
     if res.is_err() {
         return (stats, res, metadata);
     }
-    // Series of the previous scrape that are gone get a staleness marker.
-    for (h, lset) in &cache.prev {
-        if cache.cur.contains_key(h) {
-            continue;
-        }
+    // Series of the previous scrape that are gone get a staleness marker. Their labels are
+    // still in the cache: its entries live for ten scrapes after they were last seen.
+    let mut gone: HashSet<u64, BuildHasherDefault<HashKeyHasher>> = cache
+        .prev
+        .iter()
+        .filter(|h| !cache.cur.contains(h))
+        .copied()
+        .collect();
+    let stale: Vec<&Labels> = if gone.is_empty() {
+        Vec::new()
+    } else {
+        cache
+            .series
+            .values()
+            .filter(|e| gone.remove(&e.hash))
+            .map(|e| &e.labels)
+            .collect()
+    };
+    for lset in stale {
         match app.append(0, lset, t, model::value::stale_nan()) {
             Ok(_) => {}
             Err(e) if is_soft_append_error(&e) => {}
@@ -376,10 +394,10 @@ fn append_samples(
             *last = iter;
             continue;
         }
-        let (series_ref, lset, hash, known) = match cache.series.get_mut(raw) {
+        let entry = match cache.series.get_mut(raw) {
             Some(e) => {
                 e.last_iter = iter;
-                (e.series_ref, e.labels.clone(), e.hash, true)
+                Ok(e)
             }
             None => {
                 let parsed = p.labels()?;
@@ -393,15 +411,18 @@ fn append_samples(
                     return Err(Error::MissingMetricName);
                 }
                 verify_label_limits(&lset, o)?;
-                let hash = lset.hash();
-                (0, lset, hash, false)
+                Err(lset)
             }
         };
         if o.sample_limit > 0 && stats.added + 1 > o.sample_limit {
             sample_limit_err = true;
             continue;
         }
-        let new_ref = match app.append(series_ref, &lset, t, v) {
+        let (lset, series_ref) = match &entry {
+            Ok(e) => (&e.labels, e.series_ref),
+            Err(lset) => (lset, 0),
+        };
+        let new_ref = match app.append(series_ref, lset, t, v) {
             Ok(r) => r,
             Err(e) if is_soft_append_error(&e) => {
                 tracing::debug!(series = %lset, err = %e, "Sample not appended");
@@ -413,27 +434,30 @@ fn append_samples(
                 });
             }
         };
-        if known {
-            if new_ref != 0
-                && new_ref != series_ref
-                && let Some(e) = cache.series.get_mut(raw)
-            {
-                e.series_ref = new_ref;
+        let hash = match entry {
+            Ok(e) => {
+                if new_ref != 0 {
+                    e.series_ref = new_ref;
+                }
+                e.hash
             }
-        } else {
-            stats.series_added += 1;
-            cache.series.insert(
-                raw.to_vec(),
-                CacheEntry {
-                    series_ref: new_ref,
-                    labels: lset.clone(),
-                    hash,
-                    last_iter: iter,
-                },
-            );
-        }
+            Err(lset) => {
+                stats.series_added += 1;
+                let hash = lset.hash();
+                cache.series.insert(
+                    raw.to_vec(),
+                    CacheEntry {
+                        series_ref: new_ref,
+                        labels: lset,
+                        hash,
+                        last_iter: iter,
+                    },
+                );
+                hash
+            }
+        };
         if ts.is_none() || o.track_timestamps_staleness {
-            cache.cur.insert(hash, lset);
+            cache.cur.insert(hash);
         }
         stats.added += 1;
     }
@@ -919,6 +943,61 @@ mod tests {
             .1
             .unwrap();
         assert!(app.0.iter().all(|s| !s.2.is_nan()), "no second marker");
+    }
+
+    #[test]
+    fn lines_with_the_same_labels_share_one_stale_marker() {
+        let o = options("");
+        let target = Labels::from_pairs([("job", "j")]);
+        let mut cache = Cache::default();
+        let ct = "text/plain; version=0.0.4";
+        let stale = |app: &Recorder| -> Vec<String> {
+            app.0
+                .iter()
+                .filter(|s| model::value::is_stale_nan(s.2))
+                .map(|s| s.0.clone())
+                .collect()
+        };
+        // Two spellings of one series, then only one of them: the series is still there.
+        let body = b"a{x=\"1\"} 1\na{x=\"1\",} 1\nb 2\n";
+        append(
+            &mut Recorder::default(),
+            body,
+            ct,
+            10,
+            &target,
+            &o,
+            &mut cache,
+        )
+        .1
+        .unwrap();
+        let mut app = Recorder::default();
+        append(
+            &mut app,
+            b"a{x=\"1\",} 1\nb 2\n",
+            ct,
+            20,
+            &target,
+            &o,
+            &mut cache,
+        )
+        .1
+        .unwrap();
+        assert!(stale(&app).is_empty(), "{:?}", app.0);
+        // Both gone (an empty body, as after a failed scrape): one marker per series.
+        let mut app = Recorder::default();
+        append(&mut app, b"", ct, 30, &target, &o, &mut cache)
+            .1
+            .unwrap();
+        let mut got = stale(&app);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                r#"{__name__="a", job="j", x="1"}"#,
+                r#"{__name__="b", job="j"}"#
+            ]
+        );
     }
 
     #[test]
