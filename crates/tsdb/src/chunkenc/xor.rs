@@ -420,10 +420,9 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
         br.refill(data);
         let peek = br.peek();
         // The delta-of-delta's prefix: up to four bits, stopping at the first zero.
-        let ones = peek.leading_ones();
-        let (dod, len) = if ones == 0 {
+        let (dod, len) = if peek >> 63 == 0 {
             (0, 1)
-        } else if ones < 4 {
+        } else if let ones @ 1..=3 = peek.leading_ones() {
             // 0b10 + 14 bits, 0b110 + 17 bits, 0b1110 + 20 bits.
             let sz = DOD_BITS[ones as usize];
             let len = ones + 1 + sz;
