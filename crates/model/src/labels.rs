@@ -17,7 +17,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use xxhash_rust::xxh64::Xxh64;
 
 use crate::validation::{ValidationScheme, is_valid_legacy_label_name};
 use crate::{METRIC_NAME, Matcher, strconv};
@@ -256,33 +255,27 @@ impl Labels {
     }
 }
 
-fn hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> u64 {
-    // Like Go: hash small label sets in one shot from a stack buffer (much faster than
-    // streaming many tiny updates), and stream only when they do not fit.
-    let mut buf = [0u8; 1024];
-    let mut len = 0;
-    for (n, v) in pairs.clone() {
-        let end = len + n.len() + v.len() + 2;
-        if end > buf.len() {
-            let mut h = Xxh64::new(0);
-            for (n, v) in pairs {
-                h.update(n.as_bytes());
-                h.update(&[SEP]);
-                h.update(v.as_bytes());
-                h.update(&[SEP]);
-            }
-            return h.digest();
-        }
-        buf[len..len + n.len()].copy_from_slice(n.as_bytes());
-        len += n.len();
-        buf[len] = SEP;
-        len += 1;
-        buf[len..len + v.len()].copy_from_slice(v.as_bytes());
-        len += v.len();
-        buf[len] = SEP;
-        len += 1;
+fn hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    thread_local! {
+        /// Where the pairs are laid out to be hashed in one shot (like Go, much faster than
+        /// streaming many tiny updates), reused so that hashing allocates nothing.
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    xxhash_rust::xxh64::xxh64(&buf[..len], 0)
+    SCRATCH.with_borrow_mut(|buf| {
+        buf.clear();
+        for (n, v) in pairs {
+            buf.extend_from_slice(n.as_bytes());
+            buf.push(SEP);
+            buf.extend_from_slice(v.as_bytes());
+            buf.push(SEP);
+        }
+        let h = xxhash_rust::xxh64::xxh64(buf, 0);
+        if buf.capacity() > 64 * 1024 {
+            // One huge label set must not pin its buffer for the thread's lifetime.
+            *buf = Vec::new();
+        }
+        h
+    })
 }
 
 /// Iterator over the `(name, value)` pairs of a [`Labels`].
@@ -519,7 +512,7 @@ mod tests {
     fn hash_matches_go_labels_hash() {
         // Values from Go: labels.FromStrings(...).Hash() with cespare/xxhash.
         let ls = Labels::from_strings(&["foo", "bar", "baz", "qux"]);
-        let mut h = Xxh64::new(0);
+        let mut h = xxhash_rust::xxh64::Xxh64::new(0);
         h.update(b"baz\xffqux\xfffoo\xffbar\xff");
         assert_eq!(ls.hash(), h.digest());
         assert_eq!(Labels::empty().hash(), xxhash_rust::xxh64::xxh64(b"", 0));

@@ -167,25 +167,34 @@ pub fn append_write_request(req: &WriteRequest, db: &dyn Appendable) -> Result<u
 /// them: the caller answers 400, like Prometheus 3 does. Native histograms and exemplars are
 /// not ingested yet and are ignored.
 pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<usize> {
+    // One decoding pass validates everything and keeps the cleaned labels and the samples
+    // in flat buffers; the append pass then only reads them.
+    let mut one: Vec<(&str, &str)> = Vec::new();
     let mut pairs: Vec<(&str, &str)> = Vec::new();
-    wire::for_each_series(raw, |series| {
-        pairs.clear();
-        series.labels(&mut pairs)?;
-        clean_labels(&mut pairs)?;
-        if pairs.is_empty() {
-            return Err(invalid_labels(&pairs, "empty label set"));
+    let mut samples: Vec<(i64, f64)> = Vec::new();
+    let mut series: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = Vec::new();
+    wire::for_each_series(raw, |s| {
+        one.clear();
+        s.labels(&mut one)?;
+        clean_labels(&mut one)?;
+        if one.is_empty() {
+            return Err(invalid_labels(&one, "empty label set"));
         }
-        series.samples(|_, _| Ok(()))
+        let (l0, s0) = (pairs.len(), samples.len());
+        pairs.extend_from_slice(&one);
+        s.samples(|t, v| {
+            samples.push((t, v));
+            Ok(())
+        })?;
+        series.push((l0..pairs.len(), s0..samples.len()));
+        Ok(())
     })?;
     let mut app = db.appender();
     let (mut appended, mut rejected, mut first) = (0, 0, None);
-    let res = wire::for_each_series(raw, |series| {
-        pairs.clear();
-        series.labels(&mut pairs)?;
-        clean_labels(&mut pairs)?;
-        let labels = Labels::from_sorted_pairs(&pairs);
+    for (label_range, sample_range) in series {
+        let labels = Labels::from_sorted_pairs(&pairs[label_range]);
         let mut r = 0;
-        series.samples(|t, v| {
+        for &(t, v) in &samples[sample_range] {
             match app.append(r, &labels, t, v) {
                 Ok(new_ref) => {
                     r = new_ref;
@@ -201,14 +210,12 @@ pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<u
                     first.get_or_insert_with(|| format!("{e} for series {labels} at {t}"));
                 }
                 // A storage failure, not bad data: nothing of this request is kept.
-                Err(e) => return Err(e),
+                Err(e) => {
+                    let _ = app.rollback();
+                    return Err(e);
+                }
             }
-            Ok(())
-        })
-    });
-    if let Err(e) = res {
-        let _ = app.rollback();
-        return Err(e);
+        }
     }
     app.commit()?;
     match first {
