@@ -507,6 +507,10 @@ async fn fetch(addr: &str, accept: &str) -> (String, Vec<u8>) {
 async fn node_exporter_samples_are_all_stored_with_their_labels() {
     const BIN: &str = "/usr/bin/prometheus-node-exporter";
     if !std::path::Path::new(BIN).exists() {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+            "{BIN} is required when CI is set"
+        );
         println!("skipping: {BIN} is not installed");
         return;
     }
@@ -562,10 +566,6 @@ async fn node_exporter_samples_are_all_stored_with_their_labels() {
     .await;
     let accept = scrape::accept_header(&cfg.scrape_configs[0]);
     let (content_type, body) = fetch(&addr, &accept).await;
-    manager.stop().await;
-    let _ = child.kill();
-    let _ = child.wait();
-
     let d = dump(&storage);
     assert_eq!(values(&d, &up)[0], 1.0, "{:?}", manager.targets_active());
     let (mut p, _) = scrape::textparse::new(&body, &content_type, &Default::default()).unwrap();
@@ -610,6 +610,52 @@ async fn node_exporter_samples_are_all_stored_with_their_labels() {
         .to_string(),
     )[0];
     println!("node_exporter: {expected} series stored, first scrape took {took:.4}s (debug build)");
+
+    // node_exporter stops: the next scrape (one interval) records up 0 and a staleness
+    // marker for every series it exposed, at that scrape's timestamp.
+    let _ = child.kill();
+    let _ = child.wait();
+    wait_until("up 0 after node_exporter stopped", || {
+        values(&dump(&storage), &up).contains(&0.0)
+    })
+    .await;
+    let d = dump(&storage);
+    let down_at = d[&up]
+        .iter()
+        .find(|s| s.1 == 0.0)
+        .map(|s| s.0)
+        .expect("an up 0 sample");
+    let (mut not_stale, mut checked) = (Vec::new(), 0);
+    for (key, samples) in &d {
+        if !key.contains(&format!("instance=\"{addr}\"")) {
+            continue;
+        }
+        let is_report = [
+            "up",
+            "scrape_duration_seconds",
+            "scrape_samples_scraped",
+            "scrape_samples_post_metric_relabeling",
+            "scrape_series_added",
+        ]
+        .iter()
+        .any(|n| key.starts_with(&format!("{{__name__=\"{n}\"")));
+        let marked = samples
+            .iter()
+            .any(|&(t, v)| t == down_at && model::value::is_stale_nan(v));
+        if !is_report {
+            checked += 1;
+            if !marked {
+                not_stale.push(key.clone());
+            }
+        }
+    }
+    manager.stop().await;
+    assert_eq!(checked, expected);
+    assert!(
+        not_stale.is_empty(),
+        "{} series without a staleness marker at the failed scrape: {not_stale:#?}",
+        not_stale.len()
+    );
 }
 
 fn tls_server_config(require_client_cert: bool) -> Option<Arc<rustls::ServerConfig>> {
