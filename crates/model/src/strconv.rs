@@ -73,24 +73,15 @@ pub fn format_float_g(v: f64) -> String {
     if let Some(s) = special_float(v) {
         return s.to_owned();
     }
-    let (neg, digits, exp) = shortest_digits(v);
+    let sh = Shortest::of(v);
     let mut out = String::new();
-    if neg {
+    if sh.neg {
         out.push('-');
     }
-    if !(-4..6).contains(&exp) {
-        push_exponent_form(&mut out, &digits, exp);
+    if !(-4..6).contains(&sh.exp) {
+        push_exponent_form(&mut out, sh.digits(), sh.exp);
     } else {
-        // Places the decimal point in `digits` (d.ddd x 10^exp).
-        let nd = digits.len() as i32;
-        if exp < 0 {
-            let _ = write!(out, "0.{}{digits}", "0".repeat((-exp - 1) as usize));
-        } else if exp + 1 >= nd {
-            let _ = write!(out, "{digits}{}", "0".repeat((exp + 1 - nd) as usize));
-        } else {
-            let (a, b) = digits.split_at((exp + 1) as usize);
-            let _ = write!(out, "{a}.{b}");
-        }
+        push_plain_form(&mut out, sh.digits(), sh.exp);
     }
     out
 }
@@ -106,12 +97,12 @@ pub fn format_float_e(v: f64) -> String {
     if let Some(s) = special_float(v) {
         return s.to_owned();
     }
-    let (neg, digits, exp) = shortest_digits(v);
+    let sh = Shortest::of(v);
     let mut out = String::new();
-    if neg {
+    if sh.neg {
         out.push('-');
     }
-    push_exponent_form(&mut out, &digits, exp);
+    push_exponent_form(&mut out, sh.digits(), sh.exp);
     out
 }
 
@@ -147,37 +138,98 @@ pub fn write_float_json(out: &mut String, v: f64) {
         // Whole numbers (counters, 0/1 gauges) are the common case; integer formatting
         // is several times cheaper than shortest-float search and prints the same digits.
         let _ = write!(out, "{}", v as i64);
-    } else if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        // Rust's `{:e}` has the shortest round-trip digits ("1.5e-7"); Go writes the
-        // exponent signed and with at least two digits ("1.5e-07").
-        let start = out.len();
-        let _ = write!(out, "{v:e}");
-        let e = start
-            + out[start..]
-                .rfind('e')
-                .expect("{:e} always has an exponent");
-        let exp: i32 = out[e + 1..].parse().expect("{:e} exponent is an integer");
-        out.truncate(e);
-        let sign = if exp < 0 { '-' } else { '+' };
-        let _ = write!(out, "e{sign}{:02}", exp.unsigned_abs());
     } else {
-        // Rust's Display of f64 is shortest round-trip without exponent, as Go's 'f', -1.
-        let _ = write!(out, "{v}");
+        let sh = Shortest::of(v);
+        if sh.neg {
+            out.push('-');
+        }
+        if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+            push_exponent_form(out, sh.digits(), sh.exp);
+        } else {
+            push_plain_form(out, sh.digits(), sh.exp);
+        }
     }
 }
 
-/// The sign, shortest round-trip digits and decimal exponent of a finite `v`
-/// (`v = ±d.ddd × 10^exp`).
-fn shortest_digits(v: f64) -> (bool, String, i32) {
-    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e6", "-5e-7", "0e0".
-    let e = format!("{v:e}");
-    let (mantissa, exp) = e.split_once('e').expect("{:e} always has an exponent");
-    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
-    let (neg, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    (neg, mantissa.chars().filter(|c| *c != '.').collect(), exp)
+/// The shortest decimal digits that read back as a finite `v`, as Go's strconv picks them
+/// (Ryū: among the shortest candidates the closest, an exact tie to the even digit; Rust's
+/// own formatting rounds such ties up), with the sign and the decimal exponent of the first
+/// digit (`v = ±d.ddd × 10^exp`).
+struct Shortest {
+    neg: bool,
+    digits: [u8; 17],
+    len: usize,
+    exp: i32,
+}
+
+impl Shortest {
+    fn of(v: f64) -> Shortest {
+        let mut buf = ryu::Buffer::new();
+        let text = buf.format_finite(v);
+        let (neg, text) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (mantissa, e) = match text.split_once(['e', 'E']) {
+            Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+            None => (text, 0),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let mut out = Shortest {
+            neg,
+            digits: [b'0'; 17],
+            len: 0,
+            exp: 0,
+        };
+        let mut leading_zeros = 0i32;
+        for b in int.bytes().chain(frac.bytes()) {
+            if out.len == 0 && b == b'0' {
+                leading_zeros += 1;
+            } else if out.len < out.digits.len() {
+                out.digits[out.len] = b;
+                out.len += 1;
+            }
+        }
+        while out.len > 1 && out.digits[out.len - 1] == b'0' {
+            out.len -= 1;
+        }
+        if out.len == 0 {
+            // Zero (of either sign): the digit "0".
+            out.len = 1;
+        } else {
+            let int_len = i32::try_from(int.len()).unwrap_or(i32::MAX);
+            out.exp = e + int_len - 1 - leading_zeros;
+        }
+        out
+    }
+
+    fn digits(&self) -> &str {
+        // ryu writes ASCII digits only.
+        std::str::from_utf8(&self.digits[..self.len]).unwrap_or("0")
+    }
+}
+
+/// Appends the digits with the decimal point placed for exponent `exp`, never an exponent
+/// (Go's `'f'` form with the shortest digits).
+fn push_plain_form(out: &mut String, digits: &str, exp: i32) {
+    let nd = i32::try_from(digits.len()).unwrap_or(i32::MAX);
+    if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(digits);
+    } else if exp + 1 >= nd {
+        out.push_str(digits);
+        for _ in 0..(exp + 1 - nd) {
+            out.push('0');
+        }
+    } else {
+        let (a, b) = digits.split_at(usize::try_from(exp + 1).unwrap_or(0));
+        out.push_str(a);
+        out.push('.');
+        out.push_str(b);
+    }
 }
 
 /// Appends `d.ddde±XX` as Go writes exponent forms.
@@ -202,9 +254,13 @@ pub fn format_float_f(v: f64) -> String {
     if let Some(s) = special_float(v) {
         return s.to_owned();
     }
-    // Rust's Display of f64 is shortest round-trip without exponent, as Go's 'f', -1
-    // (including "-0").
-    format!("{v}")
+    let sh = Shortest::of(v);
+    let mut out = String::new();
+    if sh.neg {
+        out.push('-');
+    }
+    push_plain_form(&mut out, sh.digits(), sh.exp);
+    out
 }
 
 fn special_float(v: f64) -> Option<&'static str> {
@@ -262,6 +318,34 @@ mod tests {
             format_float_f(f64::MAX),
             format!("17976931348623157{}", "0".repeat(292))
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn shortest_forms_read_back_exactly(bits in proptest::num::u64::ANY) {
+            let v = f64::from_bits(bits);
+            proptest::prop_assume!(v.is_finite());
+            for s in [format_float_g(v), format_float_json(v), format_float_e(v), format_float_f(v)] {
+                let back: f64 = s.parse().expect("a number");
+                proptest::prop_assert_eq!(back.to_bits(), v.to_bits(), "{}", s);
+            }
+            // As short as Rust's shortest form (which only differs on exact ties).
+            let rust = format!("{v:e}");
+            let ours = format_float_e(v);
+            let digits = |s: &str| s.split(['e', 'E']).next().unwrap_or("").chars().filter(char::is_ascii_digit).count();
+            proptest::prop_assert_eq!(digits(&ours), digits(&rust));
+        }
+    }
+
+    #[test]
+    fn exact_ties_round_to_even_as_go() {
+        // 1599.51593017578125 is exactly halfway between the two 17-digit candidates; Go
+        // (Ryū) prints ...812, Rust's own formatting ...813.
+        let v = 1_599.515_930_175_781_2_f64;
+        assert_eq!(format_float_json(v), "1599.5159301757812");
+        assert_eq!(format_float_g(v), "1599.5159301757812");
+        assert_eq!(format_float_f(v), "1599.5159301757812");
+        assert_eq!(format_float_e(v), "1.5995159301757812e+03");
     }
 
     #[test]
