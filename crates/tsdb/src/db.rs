@@ -227,6 +227,9 @@ fn block_size(dir: &Path) -> u64 {
     crate::wlog::dir_size(dir)
 }
 
+/// How long a head truncation after compaction waits for open queriers of its range.
+const PENDING_READERS_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Db {
     /// Opens (creating it if needed) the data directory `dir`: takes the lock file, opens
     /// the blocks, and rebuilds the head from `chunks_head/` and the WAL, repairing a
@@ -385,6 +388,11 @@ impl Db {
             blocks.push(b);
             blocks.sort_by_key(|b| b.meta().min_time);
         }
+        // Queriers opened before the new block was listed read this range from the head:
+        // let them finish before it is dropped (Go's WaitForPendingReadersInTimeRange),
+        // within a bound so that a querier held open for long cannot stop compaction.
+        self.head
+            .wait_for_readers_before(maxt, PENDING_READERS_WAIT);
         self.head.truncate(maxt)
     }
 

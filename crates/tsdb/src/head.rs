@@ -428,6 +428,10 @@ pub struct HeadStats {
 
 /// The in-memory head of the TSDB.
 pub struct Head {
+    /// Open queriers and their time ranges: memory truncation after a compaction waits
+    /// for those that may still read the data it drops.
+    readers: Mutex<Readers>,
+    readers_done: parking_lot::Condvar,
     opts: HeadOptions,
     dir: PathBuf,
     shards: Box<[CacheLine<RwLock<SeriesShard>>]>,
@@ -448,6 +452,32 @@ pub struct Head {
     deleted: Mutex<U64Map<u64>>,
     closed: AtomicBool,
     replay: Mutex<ReplayStats>,
+}
+
+/// The open readers of a head.
+#[derive(Debug, Default)]
+struct Readers {
+    next_id: u64,
+    open: HashMap<u64, (i64, i64)>,
+}
+
+/// An open reader of the head (see [`Head::register_reader`]); unregisters on drop.
+pub(crate) struct ReaderGuard {
+    head: Arc<Head>,
+    id: u64,
+}
+
+impl std::fmt::Debug for ReaderGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReaderGuard").field("id", &self.id).finish()
+    }
+}
+
+impl Drop for ReaderGuard {
+    fn drop(&mut self) {
+        self.head.readers.lock().open.remove(&self.id);
+        self.head.readers_done.notify_all();
+    }
 }
 
 impl std::fmt::Debug for Head {
@@ -512,6 +542,8 @@ impl Head {
             deleted: Mutex::new(U64Map::default()),
             closed: AtomicBool::new(false),
             replay: Mutex::new(ReplayStats::default()),
+            readers: Mutex::new(Readers::default()),
+            readers_done: parking_lot::Condvar::new(),
         });
         head.replay()?;
         Ok(head)
@@ -674,6 +706,32 @@ impl Head {
     /// A querier over samples in `[mint, maxt]`.
     pub fn querier(self: &Arc<Self>, mint: i64, maxt: i64) -> HeadQuerier {
         HeadQuerier::new(Arc::clone(self), mint, maxt)
+    }
+
+    /// Registers an open reader of `[mint, maxt]` until the guard is dropped (Go's pending
+    /// readers), so that [`Head::wait_for_readers_before`] can hold back a truncation.
+    pub(crate) fn register_reader(self: &Arc<Self>, mint: i64, maxt: i64) -> ReaderGuard {
+        let mut r = self.readers.lock();
+        r.next_id += 1;
+        let id = r.next_id;
+        r.open.insert(id, (mint, maxt));
+        ReaderGuard {
+            head: Arc::clone(self),
+            id,
+        }
+    }
+
+    /// Waits until no registered reader overlaps `[.., t)`, for at most `limit`. Returns
+    /// whether it got there (a reader held open longer does not stall compaction forever).
+    pub(crate) fn wait_for_readers_before(&self, t: i64, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        let mut r = self.readers.lock();
+        while r.open.values().any(|&(mint, _)| mint < t) {
+            if self.readers_done.wait_until(&mut r, deadline).timed_out() {
+                return !r.open.values().any(|&(mint, _)| mint < t);
+            }
+        }
+        true
     }
 
     /// Logs series records (for those of `unlogged` not yet in the WAL) and samples.

@@ -16,6 +16,8 @@ pub(crate) type SeriesSamples = (Labels, Vec<(i64, f64)>);
 /// A querier over the head for `[mint, maxt]` (both inclusive).
 #[derive(Debug)]
 pub struct HeadQuerier {
+    /// Holds back the truncation of what this querier may still read.
+    _reader: super::ReaderGuard,
     head: Arc<Head>,
     mint: i64,
     maxt: i64,
@@ -299,7 +301,12 @@ impl HeadQuerier {
         // Data before the head's valid range is in blocks (or deleted); an open chunk may
         // still hold some of it until it is cut.
         let mint = mint.max(head.min_valid_time());
-        HeadQuerier { head, mint, maxt }
+        HeadQuerier {
+            _reader: head.register_reader(mint, maxt),
+            head,
+            mint,
+            maxt,
+        }
     }
 
     /// Snapshots of the matching series, sorted by labels.
