@@ -70,19 +70,8 @@ pub fn is_print(c: char) -> bool {
 /// assert_eq!(model::strconv::format_float_g(0.0001), "0.0001");
 /// ```
 pub fn format_float_g(v: f64) -> String {
-    if let Some(s) = special_float(v) {
-        return s.to_owned();
-    }
-    let sh = Shortest::of(v);
     let mut out = String::new();
-    if sh.neg {
-        out.push('-');
-    }
-    if !(-4..6).contains(&sh.exp) {
-        push_exponent_form(&mut out, sh.digits(), sh.exp);
-    } else {
-        push_plain_form(&mut out, sh.digits(), sh.exp);
-    }
+    write_shortest(&mut out, v, |exp| !(-4..6).contains(&exp));
     out
 }
 
@@ -94,15 +83,8 @@ pub fn format_float_g(v: f64) -> String {
 /// assert_eq!(model::strconv::format_float_e(1e21), "1e+21");
 /// ```
 pub fn format_float_e(v: f64) -> String {
-    if let Some(s) = special_float(v) {
-        return s.to_owned();
-    }
-    let sh = Shortest::of(v);
     let mut out = String::new();
-    if sh.neg {
-        out.push('-');
-    }
-    push_exponent_form(&mut out, sh.digits(), sh.exp);
+    write_shortest(&mut out, v, |_| true);
     out
 }
 
@@ -139,15 +121,27 @@ pub fn write_float_json(out: &mut String, v: f64) {
         // is several times cheaper than shortest-float search and prints the same digits.
         let _ = write!(out, "{}", v as i64);
     } else {
-        let sh = Shortest::of(v);
-        if sh.neg {
-            out.push('-');
-        }
-        if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-            push_exponent_form(out, sh.digits(), sh.exp);
-        } else {
-            push_plain_form(out, sh.digits(), sh.exp);
-        }
+        let exponent = abs != 0.0 && !(1e-6..1e21).contains(&abs);
+        write_shortest(out, v, |_| exponent);
+    }
+}
+
+/// Appends `v` with its shortest round-trip digits: `NaN`/`+Inf`/`-Inf` as the exposition
+/// formats spell them, otherwise in exponent form (`d.ddde±XX`) when `exponent(exp)` says so
+/// for the decimal exponent of the first digit, else plain (Go's `'f'`, -1).
+fn write_shortest(out: &mut String, v: f64, exponent: impl Fn(i32) -> bool) {
+    if let Some(s) = special_float(v) {
+        out.push_str(s);
+        return;
+    }
+    let sh = Shortest::of(v);
+    if sh.neg {
+        out.push('-');
+    }
+    if exponent(sh.exp) {
+        push_exponent_form(out, sh.digits(), sh.exp);
+    } else {
+        push_plain_form(out, sh.digits(), sh.exp);
     }
 }
 
@@ -251,15 +245,8 @@ fn push_exponent_form(out: &mut String, digits: &str, exp: i32) {
 /// assert_eq!(model::strconv::format_float_f(f64::INFINITY), "+Inf");
 /// ```
 pub fn format_float_f(v: f64) -> String {
-    if let Some(s) = special_float(v) {
-        return s.to_owned();
-    }
-    let sh = Shortest::of(v);
     let mut out = String::new();
-    if sh.neg {
-        out.push('-');
-    }
-    push_plain_form(&mut out, sh.digits(), sh.exp);
+    write_shortest(&mut out, v, |_| false);
     out
 }
 
