@@ -7,7 +7,6 @@ pub(crate) use tsdb::db::ReadOnlyDb;
 mod tests {
     use super::*;
     use model::{Labels, MatchType, Matcher};
-    use std::path::{Path, PathBuf};
     use storage::{Appendable as _, Queryable as _, ValueType};
     use tsdb::compact::{BlockWriter, encode_chunks};
     use tsdb::db::{Db, Options};
@@ -25,22 +24,6 @@ mod tests {
                 out.push((s.labels().to_string(), t, v));
             }
         }
-        out
-    }
-
-    fn files(dir: &Path) -> Vec<(PathBuf, u64)> {
-        let mut out = Vec::new();
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).expect("readdir").flatten() {
-                let m = e.metadata().expect("metadata");
-                if m.is_dir() {
-                    stack.push(e.path());
-                }
-                out.push((e.path(), m.len()));
-            }
-        }
-        out.sort();
         out
     }
 
@@ -66,7 +49,7 @@ mod tests {
             .expect("block written")
             .expect("a block");
 
-        let before = files(dir.path());
+        let before = test_support::dir_listing(dir.path());
         let ro = ReadOnlyDb::open(dir.path()).expect("opens read-only");
         assert_eq!(ro.blocks().len(), 1);
         assert_eq!(
@@ -85,7 +68,11 @@ mod tests {
         );
         drop(q);
         drop(ro);
-        assert_eq!(files(dir.path()), before, "the data directory was written");
+        assert_eq!(
+            test_support::dir_listing(dir.path()),
+            before,
+            "the data directory was written"
+        );
 
         let blocks_only = ReadOnlyDb::open_blocks(dir.path()).expect("opens");
         assert_eq!(all_samples(&blocks_only).len(), 2);

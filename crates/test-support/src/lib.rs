@@ -146,3 +146,27 @@ impl Drop for Alertmanager {
         let _ = self.child.wait();
     }
 }
+
+/// Every file and directory below `dir` with its size, sorted: compare two listings to
+/// assert that something left a directory untouched.
+///
+/// # Panics
+/// When the directory cannot be read (a broken test setup).
+pub fn dir_listing(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)
+            .expect("reading a test directory")
+            .flatten()
+        {
+            let m = e.metadata().expect("metadata of a test file");
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+            out.push((e.path(), m.len()));
+        }
+    }
+    out.sort();
+    out
+}

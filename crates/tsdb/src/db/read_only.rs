@@ -147,22 +147,6 @@ mod tests {
 
     use crate::db::{Db, Options};
 
-    fn files(dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
-        let mut out = Vec::new();
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).expect("readdir").flatten() {
-                let m = e.metadata().expect("metadata");
-                if m.is_dir() {
-                    stack.push(e.path());
-                }
-                out.push((e.path(), m.len()));
-            }
-        }
-        out.sort();
-        out
-    }
-
     #[test]
     fn replays_the_head_without_writing_the_directory() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -174,7 +158,7 @@ mod tests {
         db.close().expect("close");
         drop(db);
 
-        let before = files(dir.path());
+        let before = test_support::dir_listing(dir.path());
         let ro = ReadOnlyDb::open(dir.path()).expect("opens read-only");
         assert!(ro.blocks().is_empty());
         let q = ro.querier(0, 10_000).expect("querier");
@@ -187,7 +171,11 @@ mod tests {
         assert_eq!(it.next(), ValueType::None);
         assert!(set.next().is_none());
         drop((set, q, ro));
-        assert_eq!(files(dir.path()), before, "the data directory was written");
+        assert_eq!(
+            test_support::dir_listing(dir.path()),
+            before,
+            "the data directory was written"
+        );
 
         let blocks_only = ReadOnlyDb::open_blocks(dir.path()).expect("opens");
         assert!(blocks_only.head().is_none());
