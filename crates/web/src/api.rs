@@ -99,10 +99,9 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
         "/query_range" => (&get_post, "/api/v1/query_range"),
         "/format_query" => (&get_post, "/api/v1/format_query"),
         "/parse_query" => (&get_post, "/api/v1/parse_query"),
-        "/series" => (
-            &[Method::GET, Method::POST, Method::DELETE],
-            "/api/v1/series",
-        ),
+        // Prometheus also routes DELETE here only to answer 500 "not implemented"; we answer
+        // 405 as for any other method the endpoint does not take.
+        "/series" => (&get_post, "/api/v1/series"),
         "/labels" => (&get_post, "/api/v1/labels"),
         "/status/config" => (&[Method::GET], "/api/v1/status/config"),
         "/status/flags" => (&[Method::GET], "/api/v1/status/flags"),
@@ -178,9 +177,6 @@ pub(crate) async fn serve(
         "/query_range" => query_range(inner, form).await,
         "/format_query" => format_query(&form),
         "/parse_query" => parse_query(&form),
-        "/series" if *method == Method::DELETE => {
-            Err(ApiError::new(ErrorType::Internal, "not implemented"))
-        }
         "/series" => series(inner, form).await,
         "/labels" => label_names(inner, form).await,
         "/status/config" => status_config(inner),
@@ -286,7 +282,12 @@ fn timeout_param(form: &Form) -> Result<Option<Duration>, ApiError> {
         return Ok(None);
     }
     let ns = parse_duration(s).map_err(|e| ApiError::invalid_param("timeout", e))?;
-    Ok(Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(0))))
+    // Go turns a timeout of zero or less into a deadline that has already passed and so
+    // answers 503 "query timed out"; the timeout is the client's mistake, so we say so.
+    match u64::try_from(ns) {
+        Ok(ns) if ns > 0 => Ok(Some(Duration::from_nanos(ns))),
+        _ => Err(ApiError::invalid_param("timeout", "must be positive")),
+    }
 }
 
 /// Go's `annotations.AsStrings(query, 10, 10)`: at most ten of each kind, then a count of

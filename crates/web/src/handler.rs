@@ -318,6 +318,24 @@ fn api_response(result: ApiResult) -> Response<Body> {
     }
 }
 
+/// An error of the remote-write and remote-read receivers at `status`: Prometheus answers
+/// these in plain text (Go's `http.Error`), the API's OpenAPI description in the API's JSON
+/// error form, which is what we send (remote senders log the body either way).
+pub(crate) fn receiver_error(status: StatusCode, message: &str) -> Response<Body> {
+    let kind = match status.as_u16() {
+        400 => "bad_data",
+        404 => "not_found",
+        503 => "unavailable",
+        _ => "internal",
+    };
+    let mut out = String::from("{\"status\":\"error\",\"errorType\":\"");
+    out.push_str(kind);
+    out.push_str("\",\"error\":");
+    json::write_str(&mut out, message.trim_end());
+    out.push('}');
+    json_response(status, out)
+}
+
 fn error_body(err: &ApiError) -> String {
     let mut out = String::from("{\"status\":\"error\",\"errorType\":\"");
     out.push_str(err.kind.as_str());
@@ -603,14 +621,14 @@ impl Handler {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let Some(db) = self.inner.opts.remote_write_receiver.clone() else {
-            return text(
+            return receiver_error(
                 StatusCode::NOT_FOUND,
-                "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n",
+                "remote write receiver needs to be enabled with --web.enable-remote-write-receiver",
             );
         };
         let body = match read_body(req.into_body()).await {
             Ok(body) => body,
-            Err(msg) => return text(StatusCode::BAD_REQUEST, msg),
+            Err(msg) => return receiver_error(StatusCode::BAD_REQUEST, &msg),
         };
         let outcome = tokio::task::spawn_blocking(move || {
             let res = storage::remote::append_write_body(&body, db.as_ref());
@@ -628,14 +646,14 @@ impl Handler {
             }
             Ok((code, Some(msg))) => {
                 tracing::error!(err = %msg, "Error appending remote write");
-                text(
+                receiver_error(
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                    format!("{msg}\n"),
+                    &msg,
                 )
             }
-            Err(err) => text(
+            Err(err) => receiver_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("remote write task failed: {err}\n"),
+                &format!("remote write task failed: {err}"),
             ),
         }
     }
@@ -663,7 +681,7 @@ impl Handler {
         });
         let body = match read_body(req.into_body()).await {
             Ok(body) => body,
-            Err(msg) => return text(StatusCode::BAD_REQUEST, msg),
+            Err(msg) => return receiver_error(StatusCode::BAD_REQUEST, &msg),
         };
         let outcome = tokio::task::spawn_blocking(move || {
             storage::remote::decode_read_request(&body)
@@ -683,12 +701,12 @@ impl Handler {
                 resp
             }
             Ok(Err(err @ storage::Error::InvalidRemoteRequest { .. })) => {
-                text(StatusCode::BAD_REQUEST, format!("{err}\n"))
+                receiver_error(StatusCode::BAD_REQUEST, &err.to_string())
             }
-            Ok(Err(err)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")),
-            Err(err) => text(
+            Ok(Err(err)) => receiver_error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
+            Err(err) => receiver_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("remote read task failed: {err}\n"),
+                &format!("remote read task failed: {err}"),
             ),
         }
     }
