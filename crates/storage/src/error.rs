@@ -20,6 +20,19 @@ pub enum Error {
     /// A sample has the timestamp of an existing sample of its series but another value.
     #[error("duplicate sample for timestamp")]
     DuplicateSampleForTimestamp,
+    /// An exemplar is older than the newest exemplar of its series.
+    #[error("out of order exemplar")]
+    OutOfOrderExemplar,
+    /// An exemplar repeats the newest exemplar of its series.
+    #[error("duplicate exemplar")]
+    DuplicateExemplar,
+    /// An exemplar's label names and values are longer than
+    /// [`crate::EXEMPLAR_MAX_LABEL_SET_LENGTH`] characters together.
+    #[error("label length for exemplar exceeds maximum of 128 UTF-8 characters")]
+    ExemplarLabelLength,
+    /// The storage keeps no exemplars (none at all, or its exemplar storage has size 0).
+    #[error("exemplar storage is disabled or max exemplars is less than or equal to 0")]
+    ExemplarsDisabled,
     /// A label set is not acceptable (empty, duplicate names, empty names).
     #[error("invalid labels {labels}: {reason}")]
     InvalidLabels {

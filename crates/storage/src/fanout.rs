@@ -7,7 +7,7 @@ use std::sync::Arc;
 use model::{Labels, Matcher, Timestamp};
 
 use crate::{
-    Appendable, Appender, ChainSampleIterator, LabelHints, Querier, Queryable, Result,
+    Appendable, Appender, ChainSampleIterator, Exemplar, LabelHints, Querier, Queryable, Result,
     SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, truncate_to_limit,
 };
 
@@ -58,6 +58,23 @@ impl Appender for FanoutAppender {
         let r = self.primary.append(r, labels, t, v)?;
         for s in &mut self.secondaries {
             s.append(0, labels, t, v)?;
+        }
+        Ok(r)
+    }
+
+    fn append_exemplar(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        exemplar: &Exemplar,
+    ) -> Result<SeriesRef> {
+        let r = self.primary.append_exemplar(r, labels, exemplar)?;
+        for s in &mut self.secondaries {
+            // A secondary without exemplar storage (remote read) just does not get them.
+            match s.append_exemplar(0, labels, exemplar) {
+                Ok(_) | Err(crate::Error::ExemplarsDisabled) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(r)
     }
@@ -357,6 +374,88 @@ mod tests {
         app.append(0, &lbls("x"), 1, 1.0).unwrap();
         app.commit().unwrap();
         assert_eq!((a.num_series(), b.num_series()), (1, 1));
+    }
+
+    /// A storage whose appenders record the exemplars they get.
+    #[derive(Clone, Default)]
+    struct ExemplarSink(Arc<std::sync::Mutex<Vec<(Labels, f64)>>>);
+    struct SinkAppender(ExemplarSink);
+    impl Appendable for ExemplarSink {
+        fn appender(&self) -> Box<dyn Appender> {
+            Box::new(SinkAppender(self.clone()))
+        }
+    }
+    impl Queryable for ExemplarSink {
+        fn querier(&self, a: Timestamp, b: Timestamp) -> Result<Box<dyn Querier>> {
+            MemStorage::new().querier(a, b)
+        }
+    }
+    impl Appender for SinkAppender {
+        fn append(&mut self, _: SeriesRef, _: &Labels, _: Timestamp, _: f64) -> Result<SeriesRef> {
+            Ok(7)
+        }
+        fn append_exemplar(&mut self, _: SeriesRef, l: &Labels, e: &Exemplar) -> Result<SeriesRef> {
+            self.0.0.lock().unwrap().push((l.clone(), e.value));
+            Ok(7)
+        }
+        fn commit(self: Box<Self>) -> Result<()> {
+            Ok(())
+        }
+        fn rollback(self: Box<Self>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn exemplars_reach_the_primary_and_secondaries_that_keep_them() {
+        let e = Exemplar {
+            labels: Labels::from_pairs([("trace_id", "abc")]),
+            value: 0.5,
+            ts: 10,
+            has_ts: true,
+        };
+        let (primary, secondary) = (ExemplarSink::default(), ExemplarSink::default());
+        let fanout = Fanout::new(
+            Arc::new(primary.clone()),
+            vec![Arc::new(MemStorage::new()), Arc::new(secondary.clone())],
+        );
+        let mut app = fanout.appender();
+        assert_eq!(app.append_exemplar(0, &lbls("x"), &e).unwrap(), 7);
+        app.commit().unwrap();
+        assert_eq!(*primary.0.lock().unwrap(), [(lbls("x"), 0.5)]);
+        assert_eq!(*secondary.0.lock().unwrap(), [(lbls("x"), 0.5)]);
+        // A primary without exemplar storage says so.
+        let fanout = Fanout::new(Arc::new(MemStorage::new()), Vec::new());
+        let err = fanout.appender().append_exemplar(0, &lbls("x"), &e);
+        assert!(matches!(err, Err(Error::ExemplarsDisabled)), "{err:?}");
+    }
+
+    #[test]
+    fn exemplar_equality_and_order_follow_prometheus() {
+        let e = |ts, has_ts, v: f64, id: &str| Exemplar {
+            labels: Labels::from_pairs([("trace_id", id)]),
+            value: v,
+            ts,
+            has_ts,
+        };
+        // Without their own timestamps, the same exemplar scraped twice is a duplicate.
+        assert_eq!(e(1, false, 1.0, "a"), e(2, false, 1.0, "a"));
+        assert_ne!(e(1, true, 1.0, "a"), e(2, false, 1.0, "a"));
+        assert_ne!(e(1, true, 1.0, "a"), e(1, true, 1.0, "b"));
+        let mut v = vec![
+            e(2, true, 1.0, "a"),
+            e(1, true, 3.0, "b"),
+            e(1, true, 3.0, "a"),
+        ];
+        v.sort_by(Exemplar::compare);
+        assert_eq!(
+            v,
+            [
+                e(1, true, 3.0, "a"),
+                e(1, true, 3.0, "b"),
+                e(2, true, 1.0, "a")
+            ]
+        );
     }
 
     struct Failing;

@@ -7,6 +7,8 @@
 //! - Reading: a [`Queryable`] opens a [`Querier`] over a time range; [`Querier::select`]
 //!   returns a [`SeriesSet`] of [`Series`] matching label matchers, each yielding its samples
 //!   through a [`SampleIterator`]. Label names and values can be listed with matchers too.
+//! - Exemplars: [`Appender::append_exemplar`] adds an [`Exemplar`] to a series;
+//!   [`ExemplarQueryable`] and [`ExemplarQuerier`] read them back by matchers and time.
 //! - [`MemStorage`] is a small, correct in-memory implementation of both sides, for tests and
 //!   examples; [`Fanout`] combines a primary storage with secondaries (remote read), merging
 //!   series with identical labels and dropping duplicate samples.
@@ -42,6 +44,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod exemplar;
 mod fanout;
 mod memory;
 #[cfg(feature = "remote")]
@@ -49,6 +52,10 @@ pub mod remote;
 mod series;
 
 pub use error::{Error, Result};
+pub use exemplar::{
+    EXEMPLAR_MAX_LABEL_SET_LENGTH, Exemplar, ExemplarQuerier, ExemplarQueryResult,
+    ExemplarQueryable,
+};
 pub use fanout::{Fanout, Storage, merge_series_sets};
 pub use memory::MemStorage;
 pub use series::{ChainSampleIterator, EmptySeriesSet, ErrSeriesSet, ListSeries, ListSeriesSet};
@@ -78,6 +85,30 @@ pub trait Appender: Send {
     /// Samples that are out of order, out of bounds or duplicates are rejected here, with the
     /// error Prometheus returns, and do not poison the rest of the batch.
     fn append(&mut self, r: SeriesRef, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef>;
+
+    /// Adds an exemplar for an existing series (found by `r`, or by `labels` when `r` is
+    /// unknown), to become visible at [`Appender::commit`] with the batch's samples.
+    /// Returns the series' reference (0 when the exemplar was dropped without error).
+    ///
+    /// A storage with exemplar storage turned off accepts and drops exemplars (`Ok(0)`),
+    /// as Prometheus's head does with its `exemplar-storage` feature off. Storages that
+    /// have no exemplar storage at all keep this default, which answers
+    /// [`Error::ExemplarsDisabled`]; callers such as the scrape loop only log it.
+    ///
+    /// # Errors
+    /// [`Error::OutOfOrderExemplar`] (older than the series' newest exemplar),
+    /// [`Error::ExemplarLabelLength`] (labels longer than
+    /// [`EXEMPLAR_MAX_LABEL_SET_LENGTH`] characters), or the storage's own failures. An
+    /// exact duplicate of the series' newest exemplar is dropped without error.
+    fn append_exemplar(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        exemplar: &Exemplar,
+    ) -> Result<SeriesRef> {
+        let _ = (r, labels, exemplar);
+        Err(Error::ExemplarsDisabled)
+    }
 
     /// Makes every sample of this batch visible to queriers opened afterwards. What this
     /// guarantees about durability is documented by each implementation.
