@@ -7,6 +7,10 @@
 //! [`ChunkedReadResponse`]. Encode and decode with [`prost::Message`] (re-exported as
 //! [`Message`]); the HTTP layer adds snappy block compression on top.
 //!
+//! [`otlp`] holds the OpenTelemetry metrics messages of the OTLP receiver
+//! ([`otlp::ExportMetricsServiceRequest`] and what it contains), written by hand with the
+//! fields the translation reads.
+//!
 //! The Rust code in `src/prometheus.rs` is generated from `proto/*.proto` and checked in, so
 //! building this crate needs no `protoc`. The test `generated_code_is_fresh` regenerates it with
 //! protox (a pure-Rust protobuf compiler) and prost-build and fails on any difference; run it with
@@ -30,6 +34,7 @@
 #[rustfmt::skip]
 mod prometheus;
 
+pub mod otlp;
 pub use prometheus::*;
 pub use prost::Message;
 
