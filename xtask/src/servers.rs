@@ -153,6 +153,8 @@ fn free_port() -> Result<u16> {
 pub(crate) struct Server {
     pub(crate) name: &'static str,
     pub(crate) addr: String,
+    /// Whether this is Debian's Prometheus 2.42 (which takes the 2.x spelling of a case).
+    pub(crate) upstream: bool,
     child: Child,
 }
 
@@ -197,7 +199,12 @@ impl Server {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
-        let mut server = Server { name, addr, child };
+        let mut server = Server {
+            name,
+            addr,
+            upstream: bin == Path::new(UPSTREAM_BIN),
+            child,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = server.child.try_wait()? {
@@ -367,7 +374,9 @@ pub(crate) fn api_time(ms: i64) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
 }
 
-/// One query case: an instant query at `time`, or a range query.
+/// One query case: an instant query at `time`, or a range query. `query` is the line of
+/// queries.txt: the expression, or `EXPR => EXPR_2X` where Prometheus 2.42 spells the same
+/// query differently (a function renamed in 3.x).
 #[derive(Clone, Debug)]
 pub(crate) enum Case {
     Instant {
@@ -383,9 +392,19 @@ pub(crate) enum Case {
 }
 
 impl Case {
+    /// The case as written in queries.txt (both spellings when they differ).
     pub(crate) fn query(&self) -> &str {
         match self {
             Case::Instant { query, .. } | Case::Range { query, .. } => query,
+        }
+    }
+
+    /// The expression sent to `server`.
+    fn expr_for(&self, server: &Server) -> &str {
+        match self.query().split_once(" => ") {
+            Some((_, old)) if server.upstream => old.trim(),
+            Some((new, _)) => new.trim(),
+            None => self.query(),
         }
     }
 
@@ -408,16 +427,14 @@ impl Case {
 
     /// Sends the case to `server`; returns (status, body).
     pub(crate) fn run(&self, server: &Server) -> Result<(u16, Vec<u8>)> {
+        let query = self.expr_for(server);
         match self {
-            Case::Instant { query, time } => server.post_form(
+            Case::Instant { time, .. } => server.post_form(
                 "/api/v1/query",
                 &[("query", query), ("time", &api_time(*time))],
             ),
             Case::Range {
-                query,
-                start,
-                end,
-                step,
+                start, end, step, ..
             } => server.post_form(
                 "/api/v1/query_range",
                 &[
@@ -431,7 +448,8 @@ impl Case {
     }
 }
 
-/// Reads `testdata/difftest/queries.txt`: one PromQL expression a line (`#` comments).
+/// Reads `testdata/difftest/queries.txt`: one PromQL expression a line (`#` comments), or
+/// `EXPR => EXPR_2X` for a query Prometheus 2.42 spells differently.
 /// Each expression gives two instant cases (between samples, and 30 minutes later) and
 /// one range case.
 pub(crate) fn load_cases() -> Result<Vec<Case>> {
