@@ -4,7 +4,8 @@
 //! 1. creates a Python venv (`venv/`, reused on later runs) and installs
 //!    prometheus-api-client (plus numpy for its aggregation call) and schemathesis with pip;
 //! 2. builds `cargo build --release -p prometheus` and starts it on a free loopback port with
-//!    a fresh data directory, scraping itself every 5 s, and waits 20 s;
+//!    a fresh data directory and the optional endpoints enabled (`SERVER_FLAGS`), scraping
+//!    itself every 5 s, and waits 20 s;
 //! 3. runs `testdata/apicheck/client_check.py` (the client's main calls, one PASS/FAIL line
 //!    each);
 //! 4. runs schemathesis on upstream's OpenAPI 3.1 golden file
@@ -25,6 +26,10 @@ use crate::workspace_root;
 
 const PIP_PACKAGES: &[&str] = &["prometheus-api-client", "numpy", "schemathesis"];
 const SPEC: &str = "upstream/web/api/v1/testdata/openapi_3.1_golden.yaml";
+const SERVER_FLAGS: &[&str] = &[
+    "--web.enable-admin-api",
+    "--web.enable-remote-write-receiver",
+];
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
 
 /// Runs the task.
@@ -48,7 +53,9 @@ pub(crate) fn run() -> Result<()> {
 
     let bin = build_server(&root)?;
     let data = fresh_dir("apicheck/data")?;
-    let server = Server::start_with_config("ours", &bin, &data, &[], |addr| {
+    // Every endpoint of the OpenAPI description switched on, so that schemathesis exercises
+    // them rather than their "not enabled" answers.
+    let server = Server::start_with_config("ours", &bin, &data, SERVER_FLAGS, |addr| {
         format!(
             "global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n\
              scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: [\"{addr}\"]\n"
