@@ -2,6 +2,7 @@
 
 mod ast;
 mod rules;
+pub(crate) mod search;
 mod status;
 mod targets;
 
@@ -162,9 +163,8 @@ pub(crate) async fn serve(
         return Ok(ApiData::default());
     }
     if path.starts_with("/search/") {
-        // Prometheus's search API is off unless its feature flag is given, and this
-        // server does not have it: Prometheus then answers this (a 500, as `unavailable`).
-        return Err(ApiError::new(ErrorType::Unavailable, "search API disabled"));
+        // The handler answers these itself (NDJSON, `search::serve`).
+        return Err(ApiError::new(ErrorType::NotFound, "no such endpoint"));
     }
     if inner.opts.agent && (AGENT_DISABLED.contains(&path) || path.starts_with("/label/")) {
         return Err(ApiError::new(
@@ -616,13 +616,8 @@ where
         let hints = LabelHints {
             limit: hint_limit(limit),
         };
-        let mut all: BTreeSet<String> = BTreeSet::new();
-        if sets.is_empty() {
-            all.extend(list(querier.as_ref(), &hints, &[]).map_err(exec_error)?);
-        }
-        for matchers in &sets {
-            all.extend(list(querier.as_ref(), &hints, matchers).map_err(exec_error)?);
-        }
+        let all = union_strings(&sets, |matchers| list(querier.as_ref(), &hints, matchers))
+            .map_err(exec_error)?;
         let mut warnings = Vec::new();
         let mut data = String::new();
         if limit > 0 && all.len() > limit {
@@ -638,6 +633,22 @@ where
         })
     })
     .await?
+}
+
+/// Runs `list` for each `match[]` set, or once without matchers when there is none, and
+/// unions the answers in order (shared by the label listings and the search API).
+fn union_strings(
+    sets: &[Vec<model::Matcher>],
+    mut list: impl FnMut(&[model::Matcher]) -> storage::Result<Vec<String>>,
+) -> storage::Result<BTreeSet<String>> {
+    let mut all = BTreeSet::new();
+    if sets.is_empty() {
+        all.extend(list(&[])?);
+    }
+    for matchers in sets {
+        all.extend(list(matchers)?);
+    }
+    Ok(all)
 }
 
 /// Label listing failures are execution errors in Prometheus, unless the storage is not

@@ -588,6 +588,13 @@ impl Handler {
                     }
                     let origin = req.headers().get(header::ORIGIN).cloned();
                     let mut resp = match read_form(req).await {
+                        // The search API answers NDJSON, not the JSON envelope.
+                        Ok(form) if rest.starts_with("/search/") && method != Method::OPTIONS => {
+                            match api::search::serve(&self.inner, &rest, form).await {
+                                Ok(body) => api::search::ndjson_response(body),
+                                Err(err) => api_response(Err(err)),
+                            }
+                        }
                         Ok(form) => {
                             api_response(api::serve(&self.inner, &method, &rest, form).await)
                         }

@@ -1249,3 +1249,408 @@ async fn ui_pages_and_redirects_as_prometheus_3() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// A handler with `--enable-feature=search-api` (and `extra_flags`) over Prometheus's search
+/// test data, sampled at 4000s: `go_gc_duration_seconds`, `go_gc_heap_goal_bytes`,
+/// `go_goroutines` and `process_cpu_seconds_total` of `{instance="localhost:9090",
+/// job="prometheus"}`, and `up` of that target and of `{instance="localhost:9091",job="node"}`.
+fn search_server(extra_flags: &[(&str, &str)], agent: bool) -> Handler {
+    let db = Arc::new(MemStorage::new());
+    let mut app = db.appender();
+    let prom = [("instance", "localhost:9090"), ("job", "prometheus")];
+    for name in [
+        "go_gc_duration_seconds",
+        "go_gc_heap_goal_bytes",
+        "go_goroutines",
+        "up",
+        "process_cpu_seconds_total",
+    ] {
+        let mut pairs = vec![("__name__", name)];
+        pairs.extend(prom);
+        app.append(0, &labels(&pairs), 4_000_000, 1.0).unwrap();
+    }
+    let node = labels(&[
+        ("__name__", "up"),
+        ("instance", "localhost:9091"),
+        ("job", "node"),
+    ]);
+    app.append(0, &node, 4_000_000, 1.0).unwrap();
+    app.commit().unwrap();
+    let status = Arc::new(Status::new(SystemTime::now()));
+    status.set_readiness(Readiness::Ready);
+    let mut flags: std::collections::BTreeMap<String, String> =
+        [("enable-feature".to_owned(), "search-api".to_owned())].into();
+    for (k, v) in extra_flags {
+        flags.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let (reload, _reloads) = mpsc::channel(1);
+    Handler::new(Options {
+        queryable: db.clone(),
+        engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
+        status,
+        tsdb_stats: None,
+        tsdb_admin: None,
+        scrape: None,
+        global_url: Default::default(),
+        enable_lifecycle: false,
+        enable_admin_api: false,
+        cors_origin: None,
+        route_prefix: "/".into(),
+        flags,
+        build_info: web::BuildInfo::default(),
+        storage_retention: "15d".into(),
+        quit: CancellationToken::new(),
+        reload,
+        remote_write_receiver: None,
+        remote_read_queryable: None,
+        metrics_hook: None,
+        agent,
+        rules: None,
+        alertmanagers: None,
+    })
+}
+
+/// The window holding the search test data.
+const WINDOW: &str = "start=3600&end=7200";
+
+/// The values of `key` in every result of an NDJSON search answer, and the trailer.
+fn search_lines(a: &Answer, key: &str) -> (Vec<Vec<String>>, serde_json::Value) {
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        a.headers["content-type"],
+        "application/x-ndjson; charset=utf-8"
+    );
+    assert!(a.body.ends_with('\n'), "{}", a.body);
+    let mut lines: Vec<serde_json::Value> = a
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let trailer = lines.pop().unwrap();
+    let batches = lines
+        .iter()
+        .map(|b| {
+            b["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r[key].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    (batches, trailer)
+}
+
+#[tokio::test]
+async fn search_metric_names_streams_batches_and_a_trailer() {
+    let h = search_server(&[], false);
+    let a = get(
+        &h,
+        &format!("/api/v1/search/metric_names?search[]=go_gc&{WINDOW}"),
+    )
+    .await;
+    assert_eq!(
+        a.headers["content-type"],
+        "application/x-ndjson; charset=utf-8"
+    );
+    assert_eq!(
+        a.body,
+        concat!(
+            "{\"results\":[{\"name\":\"go_gc_duration_seconds\"},{\"name\":\"go_gc_heap_goal_bytes\"}]}\n",
+            "{\"status\":\"success\",\"has_more\":false}\n"
+        )
+    );
+    // No search: every metric name, in order.
+    let (batches, trailer) = search_lines(
+        &get(&h, &format!("/api/v1/search/metric_names?{WINDOW}")).await,
+        "name",
+    );
+    assert_eq!(
+        batches,
+        [[
+            "go_gc_duration_seconds",
+            "go_gc_heap_goal_bytes",
+            "go_goroutines",
+            "process_cpu_seconds_total",
+            "up"
+        ]]
+    );
+    assert_eq!(
+        trailer,
+        serde_json::json!({"status":"success","has_more":false})
+    );
+    // A limit below the number of names says there is more.
+    let (batches, trailer) = search_lines(
+        &get(&h, &format!("/api/v1/search/metric_names?limit=2&{WINDOW}")).await,
+        "name",
+    );
+    assert_eq!(
+        batches,
+        [["go_gc_duration_seconds", "go_gc_heap_goal_bytes"]]
+    );
+    assert_eq!(trailer["has_more"], true);
+    // Five names in batches of two: 2 + 2 + 1, then the trailer.
+    let (batches, _) = search_lines(
+        &get(
+            &h,
+            &format!("/api/v1/search/metric_names?batch_size=2&{WINDOW}"),
+        )
+        .await,
+        "name",
+    );
+    assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+    // Descending order; several match[] sets are merged without duplicates.
+    let (batches, _) = search_lines(
+        &get(
+            &h,
+            &format!("/api/v1/search/metric_names?sort_by=alpha&sort_dir=dsc&match[]=up&match[]=%7Bjob%3D%22prometheus%22%7D&{WINDOW}"),
+        )
+        .await,
+        "name",
+    );
+    assert_eq!(batches[0].len(), 5);
+    assert_eq!(batches[0][0], "up");
+    assert_eq!(batches[0][4], "go_gc_duration_seconds");
+    // Outside the default window (the last hour) there is nothing: one empty batch.
+    let a = get(&h, "/api/v1/search/metric_names").await;
+    assert_eq!(
+        a.body,
+        "{\"results\":[]}\n{\"status\":\"success\",\"has_more\":false}\n"
+    );
+}
+
+#[tokio::test]
+async fn search_metric_names_scores_and_fuzzy_matches() {
+    let h = search_server(&[], false);
+    let a = get(
+        &h,
+        &format!(
+            "/api/v1/search/metric_names?search[]=seconds&sort_by=score&include_score=true&{WINDOW}"
+        ),
+    )
+    .await;
+    let line: serde_json::Value = serde_json::from_str(a.body.lines().next().unwrap()).unwrap();
+    let results = line["results"].as_array().unwrap();
+    // "seconds" at byte 12 of 18 possible positions, then at 15 of 15.
+    assert_eq!(results[0]["name"], "process_cpu_seconds_total");
+    assert!((results[0]["score"].as_f64().unwrap() - 0.4).abs() < 1e-12);
+    assert_eq!(results[1]["name"], "go_gc_duration_seconds");
+    assert!((results[1]["score"].as_f64().unwrap() - 0.1).abs() < 1e-12);
+    assert_eq!(results.len(), 2);
+    // A misspelling is found by Jaro-Winkler above the threshold, not without one.
+    let (batches, _) = search_lines(
+        &get(
+            &h,
+            &format!(
+                "/api/v1/search/metric_names?search[]=go_goroutins&fuzz_threshold=80&{WINDOW}"
+            ),
+        )
+        .await,
+        "name",
+    );
+    assert!(
+        batches[0].contains(&"go_goroutines".to_owned()),
+        "{batches:?}"
+    );
+    let (batches, _) = search_lines(
+        &get(
+            &h,
+            &format!("/api/v1/search/metric_names?search[]=go_goroutins&{WINDOW}"),
+        )
+        .await,
+        "name",
+    );
+    assert!(batches[0].is_empty());
+    // Subsequence matching, case-insensitive search, several terms.
+    let (batches, _) = search_lines(
+        &get(
+            &h,
+            &format!("/api/v1/search/metric_names?search[]=ggr&fuzz_alg=subsequence&{WINDOW}"),
+        )
+        .await,
+        "name",
+    );
+    assert_eq!(batches, [["go_gc_duration_seconds", "go_goroutines"]]);
+    let (batches, _) = search_lines(
+        &get(
+            &h,
+            &format!("/api/v1/search/metric_names?search[]=GO_GC&case_sensitive=false&{WINDOW}"),
+        )
+        .await,
+        "name",
+    );
+    assert_eq!(
+        batches,
+        [["go_gc_duration_seconds", "go_gc_heap_goal_bytes"]]
+    );
+    let (batches, _) = search_lines(
+        &get(
+            &h,
+            &format!("/api/v1/search/metric_names?search[]=GO_GC&{WINDOW}"),
+        )
+        .await,
+        "name",
+    );
+    assert!(batches[0].is_empty());
+    // Without scraping there is no metadata to add; the names still come.
+    let a = get(
+        &h,
+        &format!("/api/v1/search/metric_names?search[]=up&include_metadata=true&{WINDOW}"),
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        "{\"results\":[{\"name\":\"up\"}]}\n{\"status\":\"success\",\"has_more\":false}\n"
+    );
+}
+
+#[tokio::test]
+async fn search_label_names_and_values() {
+    let h = search_server(&[], false);
+    let (batches, _) = search_lines(
+        &get(
+            &h,
+            &format!("/api/v1/search/label_names?search[]=inst&{WINDOW}"),
+        )
+        .await,
+        "name",
+    );
+    assert_eq!(batches, [["instance"]]);
+    let (batches, _) = search_lines(
+        &get(&h, &format!("/api/v1/search/label_names?{WINDOW}")).await,
+        "name",
+    );
+    assert_eq!(batches, [["__name__", "instance", "job"]]);
+    let a = get(
+        &h,
+        &format!("/api/v1/search/label_values?label=job&search[]=prom&{WINDOW}"),
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        "{\"results\":[{\"value\":\"prometheus\"}]}\n{\"status\":\"success\",\"has_more\":false}\n"
+    );
+    let (batches, _) = search_lines(
+        &get(
+            &h,
+            &format!("/api/v1/search/label_values?label=job&sort_by=alpha&sort_dir=dsc&{WINDOW}"),
+        )
+        .await,
+        "value",
+    );
+    assert_eq!(batches, [["prometheus", "node"]]);
+    let (batches, trailer) = search_lines(
+        &get(
+            &h,
+            &format!("/api/v1/search/label_values?label=instance&limit=1&{WINDOW}"),
+        )
+        .await,
+        "value",
+    );
+    assert_eq!(batches, [["localhost:9090"]]);
+    assert_eq!(trailer["has_more"], true);
+    let (batches, _) = search_lines(
+        &get(
+            &h,
+            &format!(
+                "/api/v1/search/label_values?label=job&search[]=prometheus&search[]=node&{WINDOW}"
+            ),
+        )
+        .await,
+        "value",
+    );
+    assert_eq!(batches, [["node", "prometheus"]]);
+    // match[] scopes the values; POST takes the same parameters in its body.
+    let a = post_form(
+        &h,
+        "/api/v1/search/label_values",
+        &format!("label=instance&match[]=go_goroutines&include_score=true&{WINDOW}"),
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        "{\"results\":[{\"value\":\"localhost:9090\",\"score\":1}]}\n{\"status\":\"success\",\"has_more\":false}\n"
+    );
+}
+
+#[tokio::test]
+async fn search_bad_parameters_answer_400_with_prometheus_errors() {
+    let h = search_server(&[], false);
+    let cases = [
+        (
+            "metric_names?sort_by=score",
+            "sort_by=score requires search[] to be set",
+        ),
+        (
+            "metric_names?sort_dir=asc",
+            "sort_dir is only valid when sort_by is set",
+        ),
+        (
+            "label_names?sort_by=cardinality",
+            "invalid sort_by \\\"cardinality\\\" for label_names: must be \\\"alpha\\\" or \\\"score\\\"",
+        ),
+        (
+            "metric_names?fuzz_threshold=200",
+            "invalid fuzz_threshold \\\"200\\\": must be 0-100",
+        ),
+        (
+            "metric_names?fuzz_alg=levenshtein",
+            "unsupported fuzz_alg \\\"levenshtein\\\": must be one of [jarowinkler subsequence]",
+        ),
+        (
+            "metric_names?include_metadata=maybe",
+            "invalid include_metadata \\\"maybe\\\": must be boolean",
+        ),
+        (
+            "label_values?limit=0&label=job",
+            "invalid limit \\\"0\\\": must be a positive integer",
+        ),
+        (
+            "label_names?batch_size=-1",
+            "invalid batch_size \\\"-1\\\": must be a positive integer",
+        ),
+        ("label_values", "missing required parameter \\\"label\\\""),
+        (
+            "metric_names?start=7200&end=3600",
+            "end timestamp must not be before start timestamp",
+        ),
+    ];
+    for (query, message) in cases {
+        let a = get(&h, &format!("/api/v1/search/{query}")).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(a.headers["content-type"], "application/json");
+        assert_eq!(
+            a.body,
+            format!(r#"{{"status":"error","errorType":"bad_data","error":"{message}"}}"#),
+            "{query}"
+        );
+    }
+    // Only GET and POST.
+    let req = Request::delete("/api/v1/search/label_names")
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(send(&h, req).await.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn search_limit_is_capped_by_the_max_limit_flag_and_off_in_agent_mode() {
+    let h = search_server(&[("web.search.max-limit", "3")], false);
+    let (batches, trailer) = search_lines(
+        &get(&h, &format!("/api/v1/search/metric_names?{WINDOW}")).await,
+        "name",
+    );
+    assert_eq!(batches[0].len(), 3);
+    assert_eq!(trailer["has_more"], true);
+    let a = get(&h, "/api/v1/search/metric_names?limit=5000").await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"bad_data","error":"limit 5000 exceeds the configured maximum (3, see --web.search.max-limit)"}"#
+    );
+    let agent = search_server(&[], true);
+    let a = get(&agent, "/api/v1/search/label_names").await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        a.body,
+        r#"{"status":"error","errorType":"execution","error":"unavailable with Prometheus Agent"}"#
+    );
+}
