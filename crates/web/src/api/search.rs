@@ -134,8 +134,9 @@ pub(crate) async fn serve(inner: &Arc<Inner>, path: &str, form: Form) -> Result<
     }
     let max_limit = flags
         .get("web.search.max-limit")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(DEFAULT_MAX_LIMIT);
+        .and_then(|v| v.parse::<i64>().ok())
+        // Zero or less: no cap, as Prometheus.
+        .map_or(DEFAULT_MAX_LIMIT, |n| usize::try_from(n).unwrap_or(0));
     let now = GoTime::from_millis(unix_millis(SystemTime::now()));
     let params = parse_params(&form, now, max_limit, endpoint)?;
 
