@@ -1,9 +1,9 @@
 //! WAL checkpoints (`wal/checkpoint.NNNNNNNN/`), as Prometheus's `tsdb/wlog/checkpoint.go`.
 //!
 //! A checkpoint is a WAL directory holding what is still needed from the segments up to
-//! `NNNNNNNN` (and from the previous checkpoint): series records of live series, and samples
-//! and tombstones at or after the truncation time. Replay reads the newest checkpoint, then
-//! the segments after it.
+//! `NNNNNNNN` (and from the previous checkpoint): series records of live series, and samples,
+//! tombstones and exemplars at or after the truncation time. Replay reads the newest
+//! checkpoint, then the segments after it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,7 +31,11 @@ pub struct CheckpointStats {
     pub total_tombstones: usize,
     /// Tombstones dropped.
     pub dropped_tombstones: usize,
-    /// Records of kinds this implementation does not rewrite (exemplars, metadata, native
+    /// Exemplars read.
+    pub total_exemplars: usize,
+    /// Exemplars dropped (older than the truncation time).
+    pub dropped_exemplars: usize,
+    /// Records of kinds this implementation does not rewrite (metadata, native
     /// histograms, unknown types): dropped.
     pub dropped_other_records: usize,
 }
@@ -115,9 +119,9 @@ pub fn delete_temp_checkpoints(dir: &Path) {
 }
 
 /// Writes `checkpoint.{last}` from the previous checkpoint and segments `first..=last` of the
-/// WAL in `dir`: series records for which `keep(ref)` holds, samples at or after `mint`, and
-/// tombstones ending at or after `mint`. The checkpoint is built in a temporary directory and
-/// renamed into place, so a crash never leaves a partial one.
+/// WAL in `dir`: series records for which `keep(ref)` holds, samples and exemplars at or
+/// after `mint`, and tombstones ending at or after `mint`. The checkpoint is built in a
+/// temporary directory and renamed into place, so a crash never leaves a partial one.
 ///
 /// # Errors
 /// On I/O errors, or when the segments read are damaged (repair is not possible here: the
@@ -198,6 +202,7 @@ fn write_checkpoint(
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let mut batch_bytes = 0;
     let (mut series, mut samples, mut stones) = (Vec::new(), Vec::new(), Vec::new());
+    let mut exemplars = Vec::new();
     loop {
         let rec = match r.next_record() {
             Ok(Some(rec)) => rec,
@@ -237,6 +242,17 @@ fn write_checkpoint(
                 stats.dropped_tombstones += n - stones.len();
                 if !stones.is_empty() {
                     record::encode_tombstones(&stones, &mut out);
+                }
+            }
+            RecordType::Exemplars => {
+                exemplars.clear();
+                record::decode_exemplars(rec, &mut exemplars)?;
+                let n = exemplars.len();
+                exemplars.retain(|e| e.t >= mint);
+                stats.total_exemplars += n;
+                stats.dropped_exemplars += n - exemplars.len();
+                if !exemplars.is_empty() {
+                    record::encode_exemplars(&exemplars, &mut out);
                 }
             }
             _ => stats.dropped_other_records += 1,

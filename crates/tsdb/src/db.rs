@@ -82,6 +82,9 @@ pub struct Options {
     pub samples_per_chunk: usize,
     /// Do not create a `lock` file in the data directory.
     pub no_lockfile: bool,
+    /// The size of the in-memory exemplar ring buffer; 0 (the default) keeps no exemplars
+    /// (Prometheus's `exemplar-storage` feature off). Resize with [`Db::resize_exemplars`].
+    pub max_exemplars: i64,
 }
 
 impl Default for Options {
@@ -99,6 +102,7 @@ impl Default for Options {
             out_of_order_time_window: 0,
             samples_per_chunk: crate::chunkenc::SAMPLES_PER_CHUNK,
             no_lockfile: false,
+            max_exemplars: 0,
         }
     }
 }
@@ -267,6 +271,7 @@ impl Db {
                 compression: opts.wal_compression,
                 sync: opts.wal_sync,
             }),
+            max_exemplars: opts.max_exemplars,
         };
         let head = Head::open(dir, head_opts, min_valid)?;
         let db = Db {
@@ -647,6 +652,26 @@ impl Compactor {
 impl storage::Appendable for Db {
     fn appender(&self) -> Box<dyn storage::Appender> {
         Box::new(self.head.appender())
+    }
+}
+
+impl Db {
+    /// Resizes the exemplar storage (a `storage.exemplars.max_exemplars` change on config
+    /// reload), keeping the newest exemplars that fit; 0 turns it off. Returns how many
+    /// were kept.
+    pub fn resize_exemplars(&self, max_exemplars: i64) -> usize {
+        self.head.exemplars().resize(max_exemplars)
+    }
+
+    /// Appends the `prometheus_tsdb_exemplar_*` metrics in the text exposition format.
+    pub fn write_exemplar_metrics(&self, out: &mut String) {
+        self.head.exemplars().write_metrics(out);
+    }
+}
+
+impl storage::ExemplarQueryable for Db {
+    fn exemplar_querier(&self) -> storage::Result<Box<dyn storage::ExemplarQuerier>> {
+        Ok(self.head.exemplars().querier())
     }
 }
 

@@ -28,6 +28,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::chunkenc::{self, XorChunk};
 use crate::error::{Error, Result};
+use crate::exemplar::CircularExemplarStorage;
 use crate::record::{self, RefSample, RefSeries, RefTombstone};
 use crate::wlog::{Wal, WalOptions};
 use postings::MemPostings;
@@ -75,6 +76,10 @@ pub struct HeadOptions {
     pub out_of_order_time_window: i64,
     /// The WAL, or `None` to run without one (nothing survives a restart).
     pub wal: Option<WalOptions>,
+    /// The size of the exemplar ring buffer ([`crate::exemplar`]); 0 (the default) keeps
+    /// no exemplars, as Prometheus without its `exemplar-storage` feature. Resizable later
+    /// through [`Head::exemplars`].
+    pub max_exemplars: i64,
 }
 
 impl Default for HeadOptions {
@@ -84,6 +89,7 @@ impl Default for HeadOptions {
             samples_per_chunk: chunkenc::SAMPLES_PER_CHUNK,
             out_of_order_time_window: 0,
             wal: Some(WalOptions::default()),
+            max_exemplars: 0,
         }
     }
 }
@@ -452,6 +458,7 @@ pub struct Head {
     deleted: Mutex<U64Map<u64>>,
     closed: AtomicBool,
     replay: Mutex<ReplayStats>,
+    exemplars: Arc<CircularExemplarStorage>,
 }
 
 /// The open readers of a head.
@@ -520,7 +527,9 @@ impl Head {
             }
             _ => None,
         };
+        let exemplars = Arc::new(CircularExemplarStorage::new(opts.max_exemplars));
         let head = Arc::new(Head {
+            exemplars,
             opts,
             dir: dir.to_path_buf(),
             shards: (0..SHARDS)
@@ -552,6 +561,28 @@ impl Head {
     /// The head's options.
     pub fn options(&self) -> &HeadOptions {
         &self.opts
+    }
+
+    /// The exemplar storage (size 0 unless [`HeadOptions::max_exemplars`] or a resize
+    /// gave it room).
+    pub fn exemplars(&self) -> &Arc<CircularExemplarStorage> {
+        &self.exemplars
+    }
+
+    /// The ref of the series with exactly these labels, if the head has it.
+    fn lookup(&self, labels: &Labels) -> Option<u64> {
+        let hash = labels.hash();
+        let hs = self.hash_shard(hash).lock();
+        let first = *hs.first.get(&hash)?;
+        std::iter::once(first)
+            .chain(hs.more.get(&hash).into_iter().flatten().copied())
+            .find(|r| {
+                self.shard(*r)
+                    .read()
+                    .series
+                    .get(r)
+                    .is_some_and(|s| &s.labels == labels)
+            })
     }
 
     /// The data directory.
@@ -696,6 +727,7 @@ impl Head {
                 persisted_until: self.min_valid_time(),
             },
             samples: Vec::new(),
+            exemplars: Vec::new(),
             refs_pending: Vec::new(),
             unlogged: Vec::new(),
             grouped: true,
@@ -734,10 +766,16 @@ impl Head {
         true
     }
 
-    /// Logs series records (for those of `unlogged` not yet in the WAL) and samples.
-    /// `unlogged` lists the series of the batch that were not logged when their sample was
-    /// appended; every other series of the batch already has its record in the WAL.
-    fn log_batch(&self, samples: &[RefSample], unlogged: &[u64]) -> Result<()> {
+    /// Logs series records (for those of `unlogged` not yet in the WAL), samples and
+    /// exemplars. `unlogged` lists the series of the batch that were not logged when their
+    /// sample was appended; every other series of the batch already has its record in the
+    /// WAL.
+    fn log_batch(
+        &self,
+        samples: &[RefSample],
+        exemplars: &[(u64, storage::Exemplar)],
+        unlogged: &[u64],
+    ) -> Result<()> {
         let mut wal = self.wal.lock();
         let Some(w) = wal.as_mut() else {
             return Ok(());
@@ -760,13 +798,39 @@ impl Head {
             }
         }
         let mut buf_samples = Vec::with_capacity(17 + samples.len() * 12);
-        record::encode_samples(samples, &mut buf_samples);
-        if new_series.is_empty() {
-            return w.log(&[&buf_samples]);
+        if !samples.is_empty() {
+            record::encode_samples(samples, &mut buf_samples);
+        }
+        // Exemplars go after the samples, as Prometheus logs them.
+        let mut buf_exemplars = Vec::new();
+        if !exemplars.is_empty() {
+            let recs: Vec<record::RefExemplar> = exemplars
+                .iter()
+                .map(|(r, e)| record::RefExemplar {
+                    series_ref: *r,
+                    t: e.ts,
+                    v: e.value,
+                    labels: e.labels.clone(),
+                })
+                .collect();
+            record::encode_exemplars(&recs, &mut buf_exemplars);
         }
         let mut buf_series = Vec::new();
-        record::encode_series(&new_series, &mut buf_series);
-        w.log(&[&buf_series, &buf_samples])?;
+        if !new_series.is_empty() {
+            record::encode_series(&new_series, &mut buf_series);
+        }
+        let recs: Vec<&[u8]> = [&buf_series, &buf_samples, &buf_exemplars]
+            .into_iter()
+            .filter(|b| !b.is_empty())
+            .map(Vec::as_slice)
+            .collect();
+        if recs.is_empty() {
+            return Ok(());
+        }
+        w.log(&recs)?;
+        if new_series.is_empty() {
+            return Ok(());
+        }
         // Marked only once written (still under the WAL lock): a failed write leaves the
         // records to the next batch.
         for s in &new_series {
@@ -1130,6 +1194,8 @@ pub struct HeadAppender {
     head: Arc<Head>,
     bounds: Bounds,
     samples: Vec<RefSample>,
+    /// Exemplars of the batch with their series, validated when appended.
+    exemplars: Vec<(u64, storage::Exemplar)>,
     /// The series this appender marked [`PENDING`] (to unmark at commit or rollback).
     refs_pending: Vec<u64>,
     /// Series of the batch whose record was not in the WAL when their sample was appended.
@@ -1236,6 +1302,60 @@ impl HeadAppender {
         Ok(r)
     }
 
+    /// Adds an exemplar to an existing series: `r` if the head knows it, else the series
+    /// with `labels` (Prometheus's `headAppender.AppendExemplar`). With the exemplar storage
+    /// off (size 0), or for a duplicate of the series' newest exemplar, nothing is added
+    /// and `Ok(0)` returned. Empty exemplar labels are dropped.
+    ///
+    /// # Errors
+    /// [`storage::Error::OutOfOrderExemplar`], [`storage::Error::ExemplarLabelLength`], or
+    /// a backend error when no series has this ref or these labels.
+    pub fn append_exemplar(
+        &mut self,
+        r: u64,
+        labels: &Labels,
+        e: &storage::Exemplar,
+    ) -> std::result::Result<u64, storage::Error> {
+        let head = &self.head;
+        if !head.exemplars.enabled() {
+            return Ok(0);
+        }
+        let known = r != 0 && head.shard(r).read().series.contains_key(&r);
+        let r = match known {
+            true => r,
+            false => head.lookup(labels).ok_or_else(|| {
+                storage::Error::backend(Error::InvalidArgument(format!(
+                    "unknown HeadSeriesRef when trying to add exemplar: {r}"
+                )))
+            })?,
+        };
+        let (series, logged) = {
+            let shard = head.shard(r).read();
+            let Some(s) = shard.series.get(&r) else {
+                return Ok(0);
+            };
+            (s.labels.clone(), s.flags & LOGGED != 0)
+        };
+        let mut e = e.clone();
+        if e.labels.iter().any(|(_, v)| v.is_empty()) {
+            e.labels = Labels::from_pairs(e.labels.iter().filter(|(_, v)| !v.is_empty()));
+        }
+        match head.exemplars.validate(&series, &e) {
+            Ok(()) => {}
+            Err(storage::Error::DuplicateExemplar | storage::Error::ExemplarsDisabled) => {
+                return Ok(0);
+            }
+            Err(err) => return Err(err),
+        }
+        // The series record must be in the WAL before the exemplar record refers to it
+        // (the sample of this series may have been rejected).
+        if !logged && !self.unlogged.contains(&r) {
+            self.unlogged.push(r);
+        }
+        self.exemplars.push((r, e));
+        Ok(r)
+    }
+
     /// Writes the batch to the WAL, then makes it visible. See the type's documentation for
     /// what is durable when this returns.
     ///
@@ -1254,12 +1374,14 @@ impl HeadAppender {
     }
 
     fn commit_samples(&mut self, samples: &[RefSample]) -> Result<()> {
-        if samples.is_empty() {
+        if samples.is_empty() && self.exemplars.is_empty() {
             return Ok(());
         }
-        let head = &self.head;
-        head.log_batch(samples, &self.unlogged)?;
+        self.head
+            .log_batch(samples, &self.exemplars, &self.unlogged)?;
         self.wal_written = true;
+        self.commit_exemplars();
+        let head = &self.head;
         let clear = if self.grouped { PENDING } else { 0 };
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         let mut first_err = None;
@@ -1312,9 +1434,24 @@ impl HeadAppender {
         }
     }
 
+    /// Adds the batch's exemplars to the exemplar storage. Rejections (an exemplar that
+    /// became out of order since it was appended) only count in the storage's metrics, as
+    /// in Prometheus.
+    fn commit_exemplars(&mut self) {
+        let head = &self.head;
+        for (r, e) in std::mem::take(&mut self.exemplars) {
+            let series = match head.shard(r).read().series.get(&r) {
+                Some(s) => s.labels.clone(),
+                None => continue,
+            };
+            let _ = head.exemplars.add(&series, e);
+        }
+    }
+
     /// Discards the batch.
     pub fn rollback(mut self) {
         self.samples.clear();
+        self.exemplars.clear();
         let pending = std::mem::take(&mut self.refs_pending);
         self.head.set_pending(&pending, false);
     }
@@ -1340,6 +1477,15 @@ impl storage::Appender for HeadAppender {
         HeadAppender::append(self, r, labels, t, v)
     }
 
+    fn append_exemplar(
+        &mut self,
+        r: storage::SeriesRef,
+        labels: &Labels,
+        exemplar: &storage::Exemplar,
+    ) -> storage::Result<storage::SeriesRef> {
+        HeadAppender::append_exemplar(self, r, labels, exemplar)
+    }
+
     fn commit(self: Box<Self>) -> storage::Result<()> {
         HeadAppender::commit(*self).map_err(storage::Error::backend)
     }
@@ -1350,5 +1496,7 @@ impl storage::Appender for HeadAppender {
     }
 }
 
+#[cfg(test)]
+mod exemplar_tests;
 #[cfg(test)]
 mod tests;

@@ -72,6 +72,7 @@ pub mod chunkenc;
 pub mod chunks;
 pub mod compact;
 pub mod db;
+pub mod exemplar;
 pub mod head;
 pub mod index;
 mod periodic;

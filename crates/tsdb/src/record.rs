@@ -8,11 +8,12 @@
 //! | 1 | series | per series: ref (u64 BE), label count (uvarint), then name and value (uvarint length + bytes) |
 //! | 2 | samples | first ref (u64 BE), first timestamp (i64 BE), then per sample: ref delta (varint), timestamp delta (varint), value bits (u64 BE) |
 //! | 3 | tombstones | per interval: ref (u64 BE), mint (varint), maxt (varint) |
+//! | 4 | exemplars | first ref (u64 BE), first timestamp (i64 BE), then per exemplar: ref delta (varint), timestamp delta (varint), value bits (u64 BE), labels as in series records |
 //! | 5 | mmap markers | per marker: series ref (u64 BE), head chunk ref (u64 BE) |
 //! | 11 | samples v2 | first ref, timestamp, start time (varints) and value; then ref delta to the previous sample, timestamp delta to the first, start-time marker and value |
 //! | 14 | min valid time | i64 BE (checkpoints only) |
 //!
-//! Exemplars (4), metadata (6) and native histogram records (7-10, 12, 13) are recognised by
+//! Metadata (6) and native histogram records (7-10, 12, 13) are recognised by
 //! [`RecordType`] but not decoded: replay skips and counts them.
 
 use model::Labels;
@@ -29,7 +30,7 @@ pub enum RecordType {
     Samples,
     /// Deleted intervals.
     Tombstones,
-    /// Exemplars (not decoded here).
+    /// Exemplars.
     Exemplars,
     /// Markers that a series' samples up to now are in memory-mapped head chunks.
     MmapMarkers,
@@ -102,6 +103,29 @@ pub struct RefTombstone {
     pub mint: i64,
     /// Last deleted timestamp (inclusive).
     pub maxt: i64,
+}
+
+/// An exemplar of a series.
+#[derive(Debug, Clone)]
+pub struct RefExemplar {
+    /// The head series reference.
+    pub series_ref: u64,
+    /// Timestamp in milliseconds.
+    pub t: i64,
+    /// Value.
+    pub v: f64,
+    /// The exemplar's labels.
+    pub labels: Labels,
+}
+
+impl PartialEq for RefExemplar {
+    /// Values compare by bits, as for [`RefSample`].
+    fn eq(&self, other: &Self) -> bool {
+        self.series_ref == other.series_ref
+            && self.t == other.t
+            && self.v.to_bits() == other.v.to_bits()
+            && self.labels == other.labels
+    }
 }
 
 /// A memory-map marker: all samples of the series so far are in head chunks up to `mmap_ref`.
@@ -387,6 +411,62 @@ pub fn decode_tombstones(rec: &[u8], out: &mut Vec<RefTombstone>) -> Result<()> 
     Ok(())
 }
 
+/// Appends an exemplars record (type 4) to `buf`: deltas to the first exemplar's ref and
+/// timestamp, as samples, each followed by its labels.
+pub fn encode_exemplars(exemplars: &[RefExemplar], buf: &mut Vec<u8>) {
+    buf.push(4);
+    let Some(first) = exemplars.first() else {
+        return;
+    };
+    buf.extend_from_slice(&first.series_ref.to_be_bytes());
+    buf.extend_from_slice(&first.t.to_be_bytes());
+    for e in exemplars {
+        put_varint(
+            buf,
+            (e.series_ref as i64).wrapping_sub(first.series_ref as i64),
+        );
+        put_varint(buf, e.t.wrapping_sub(first.t));
+        buf.extend_from_slice(&e.v.to_bits().to_be_bytes());
+        encode_labels(&e.labels, buf);
+    }
+}
+
+/// Decodes an exemplars record, appending to `out`.
+///
+/// # Errors
+/// [`Error::InvalidRecord`] when the record is not a well-formed exemplars record.
+pub fn decode_exemplars(rec: &[u8], out: &mut Vec<RefExemplar>) -> Result<()> {
+    const KIND: &str = "exemplars";
+    let mut dec = Decbuf::new(rec);
+    expect_type(&mut dec, KIND, &[4])?;
+    if dec.len() == 0 {
+        return Ok(());
+    }
+    let e = |m| bad(KIND, m);
+    let base_ref = dec.be64().map_err(e)?;
+    let base_t = dec.be64().map_err(e)? as i64;
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    while dec.len() > 0 {
+        let dref = dec.varint().map_err(e)?;
+        let dt = dec.varint().map_err(e)?;
+        let v = f64::from_bits(dec.be64().map_err(e)?);
+        let n = dec.uvarint().map_err(e)?;
+        pairs.clear();
+        for _ in 0..n {
+            let name = dec.uvarint_str().map_err(e)?;
+            let value = dec.uvarint_str().map_err(e)?;
+            pairs.push((name, value));
+        }
+        out.push(RefExemplar {
+            series_ref: (base_ref as i64).wrapping_add(dref) as u64,
+            t: base_t.wrapping_add(dt),
+            v,
+            labels: Labels::from_pairs(pairs.iter().copied()),
+        });
+    }
+    Ok(())
+}
+
 /// Appends an mmap-markers record to `buf`.
 pub fn encode_mmap_markers(markers: &[RefMmapMarker], buf: &mut Vec<u8>) {
     buf.push(5);
@@ -513,6 +593,54 @@ mod tests {
         assert_eq!(RecordType::of(&[99]), RecordType::Unknown(99));
     }
 
+    #[test]
+    fn exemplars_are_laid_out_as_prometheus_writes_them() {
+        // As record_test.go's exemplar records: base ref and time, then per exemplar the
+        // deltas, the value and the label pairs.
+        let exemplars = [
+            RefExemplar {
+                series_ref: 0,
+                t: 1,
+                v: 1.0,
+                labels: Labels::from_pairs([("trace_id", "qwerty")]),
+            },
+            RefExemplar {
+                series_ref: 123,
+                t: -1,
+                v: 1.5,
+                labels: Labels::from_pairs([("a", "b"), ("trace_id", "x")]),
+            },
+        ];
+        let mut b = Vec::new();
+        encode_exemplars(&exemplars, &mut b);
+        let mut want = vec![4];
+        want.extend_from_slice(&0u64.to_be_bytes());
+        want.extend_from_slice(&1i64.to_be_bytes());
+        want.extend_from_slice(&[0, 0]);
+        want.extend_from_slice(&1.0f64.to_bits().to_be_bytes());
+        want.extend_from_slice(&[1, 8]);
+        want.extend_from_slice(b"trace_id");
+        want.push(6);
+        want.extend_from_slice(b"qwerty");
+        want.extend_from_slice(&[0xf6, 0x01, 3]); // 123 and -2 zigzagged
+        want.extend_from_slice(&1.5f64.to_bits().to_be_bytes());
+        want.extend_from_slice(&[2, 1, b'a', 1, b'b', 8]);
+        want.extend_from_slice(b"trace_id");
+        want.extend_from_slice(&[1, b'x']);
+        assert_eq!(b, want);
+        let mut out = Vec::new();
+        decode_exemplars(&b, &mut out).expect("decode");
+        assert_eq!(out, exemplars);
+        // An empty record is the type byte alone.
+        let mut b = Vec::new();
+        encode_exemplars(&[], &mut b);
+        assert_eq!(b, [4]);
+        decode_exemplars(&b, &mut out).expect("empty");
+        assert_eq!(out.len(), 2);
+        assert!(decode_exemplars(&want[..want.len() - 1], &mut Vec::new()).is_err());
+        assert!(decode_exemplars(&[2], &mut Vec::new()).is_err());
+    }
+
     fn labels() -> impl Strategy<Value = Labels> {
         proptest::collection::btree_map("[a-z_]{1,8}", "\\PC{0,12}", 0..6)
             .prop_map(Labels::from_pairs)
@@ -569,11 +697,27 @@ mod tests {
         }
 
         #[test]
+        fn exemplars_round_trip(exemplars in proptest::collection::vec(
+            (any::<u64>(), any::<i64>(), any::<u64>(), labels()), 0..20)
+        ) {
+            let exemplars: Vec<RefExemplar> = exemplars
+                .into_iter()
+                .map(|(r, t, v, labels)| RefExemplar { series_ref: r, t, v: f64::from_bits(v), labels })
+                .collect();
+            let mut b = Vec::new();
+            encode_exemplars(&exemplars, &mut b);
+            let mut out = Vec::new();
+            decode_exemplars(&b, &mut out).expect("decode");
+            prop_assert_eq!(out, exemplars);
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode_series(&b, &mut Vec::new());
             let _ = decode_samples(&b, &mut Vec::new());
             let _ = decode_tombstones(&b, &mut Vec::new());
             let _ = decode_mmap_markers(&b, &mut Vec::new());
+            let _ = decode_exemplars(&b, &mut Vec::new());
         }
     }
 }

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use super::{Appended, Head, LOGGED, MemSeries, MmappedChunk, SHARDS, U64Map, add_interval};
 use crate::checkpoint;
 use crate::error::{Error, Result};
-use crate::record::{self, RecordType, RefSample, RefSeries, RefTombstone};
+use crate::record::{self, RecordType, RefExemplar, RefSample, RefSeries, RefTombstone};
 use crate::wlog::reader::{Reader, SegmentReader};
 use crate::wlog::{self, CorruptionError};
 
@@ -27,6 +27,10 @@ pub struct ReplayStats {
     pub unknown_series_samples: u64,
     /// Tombstone intervals read.
     pub tombstones: u64,
+    /// Exemplars read (added to the exemplar storage when it is on and they are in order).
+    pub exemplars: u64,
+    /// Exemplars for series no record defined (dropped).
+    pub unknown_series_exemplars: u64,
     /// Memory-mapped head chunks attached to series.
     pub mmapped_chunks: u64,
     /// Memory-mapped head chunk markers read (only meaningful for out-of-order chunks, which
@@ -34,7 +38,7 @@ pub struct ReplayStats {
     pub mmap_markers: u64,
     /// Series records whose labels already belonged to another ref.
     pub duplicate_series: u64,
-    /// Records replay does not apply: exemplars, metadata, native histograms and unknown
+    /// Records replay does not apply: metadata, native histograms and unknown
     /// types (Prometheus ignores unknown types too, so that users can roll back).
     pub skipped_records: u64,
     /// The WAL corruption that was repaired by truncating the log there, if any.
@@ -281,6 +285,7 @@ impl Head {
         let min_valid = self.min_valid_time();
         let mut samples = Vec::new();
         let mut markers = Vec::new();
+        let mut exemplars = Vec::new();
         for msg in rx {
             let (batch, in_checkpoint, dir) = match msg {
                 ReadMsg::Records {
@@ -326,6 +331,11 @@ impl Head {
                         let mut stones = Vec::new();
                         record::decode_tombstones(rec, &mut stones)
                             .map(|()| self.apply_tombstones(&stones, st))
+                    }
+                    RecordType::Exemplars => {
+                        exemplars.clear();
+                        record::decode_exemplars(rec, &mut exemplars)
+                            .map(|()| self.apply_exemplars(&exemplars, st))
                     }
                     RecordType::MmapMarkers => {
                         markers.clear();
@@ -491,6 +501,39 @@ impl Head {
             ms.head = None;
             drop(shard);
             self.update_min_max(mint, maxt);
+        }
+    }
+
+    /// Adds replayed exemplars to the exemplar storage, in WAL order (their series records
+    /// came before them), as Prometheus's replay does: without their own-timestamp flag,
+    /// and dropping those before the minimum valid time or rejected as out of order.
+    fn apply_exemplars(&self, exemplars: &[RefExemplar], st: &mut ReplayState) {
+        st.stats.exemplars += exemplars.len() as u64;
+        if !self.exemplars.enabled() {
+            return;
+        }
+        let min_valid = self.min_valid_time();
+        for e in exemplars {
+            if e.t < min_valid {
+                continue;
+            }
+            let r = st.series_ref(e.series_ref);
+            let series = match self.shard(r).read().series.get(&r) {
+                Some(s) => s.labels.clone(),
+                None => {
+                    st.stats.unknown_series_exemplars += 1;
+                    continue;
+                }
+            };
+            let _ = self.exemplars.add(
+                &series,
+                storage::Exemplar {
+                    labels: e.labels.clone(),
+                    value: e.v,
+                    ts: e.t,
+                    has_ts: false,
+                },
+            );
         }
     }
 
