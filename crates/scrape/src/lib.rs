@@ -11,7 +11,9 @@
 //!   `Accept` negotiation from `scrape_protocols`: see [`accept_header`]), parsing with
 //!   [`textparse`], applying `honor_labels`, `honor_timestamps`, `metric_relabel_configs` and
 //!   the sample and label limits, and appending through one `storage::Appender` per scrape,
-//!   committed at the end or rolled back on failure. Each scrape also appends `up`,
+//!   committed at the end or rolled back on failure. OpenMetrics exemplars follow their
+//!   sample through `Appender::append_exemplar` (rejections never fail a scrape; out-of-order
+//!   ones are counted for [`Manager::write_metrics`]). Each scrape also appends `up`,
 //!   `scrape_duration_seconds`, `scrape_samples_scraped`,
 //!   `scrape_samples_post_metric_relabeling` and `scrape_series_added`; series that
 //!   disappear, and every series of a target that goes away, get stale markers.

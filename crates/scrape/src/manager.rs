@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::scrape::{ScrapePool, client};
+use crate::scrape::{Counters, ScrapePool, client};
 use crate::target::{MetricMetadata, Target};
 use crate::{Error, Result};
 
@@ -47,6 +47,7 @@ struct State {
 
 struct Inner {
     appendable: Arc<dyn Appendable>,
+    counters: Arc<Counters>,
     options: Options,
     state: Mutex<State>,
     cancel: CancellationToken,
@@ -82,11 +83,30 @@ impl Manager {
         Manager {
             inner: Arc::new(Inner {
                 appendable,
+                counters: Arc::default(),
                 options,
                 state: Mutex::new(State::default()),
                 cancel: CancellationToken::new(),
             }),
         }
+    }
+
+    /// Appends the manager's `prometheus_target_*` counters in the text exposition format
+    /// (for now `prometheus_target_scrapes_exemplar_out_of_order_total`).
+    pub fn write_metrics(&self, out: &mut String) {
+        let name = "prometheus_target_scrapes_exemplar_out_of_order_total";
+        model::exposition::write_header(
+            out,
+            name,
+            "counter",
+            "Total number of exemplar rejected due to not being out of the expected order.",
+        );
+        let n = self
+            .inner
+            .counters
+            .exemplar_out_of_order
+            .load(std::sync::atomic::Ordering::Relaxed);
+        out.push_str(&format!("{name} {n}\n"));
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -198,8 +218,12 @@ impl Manager {
                         tracing::error!(scrape_pool = %job, "error reloading target set: no scrape config for job");
                         continue;
                     };
-                    match ScrapePool::new(cfg.clone(), self.inner.appendable.clone(), *offset_seed)
-                    {
+                    match ScrapePool::new(
+                        cfg.clone(),
+                        self.inner.appendable.clone(),
+                        *offset_seed,
+                        self.inner.counters.clone(),
+                    ) {
                         Ok(p) => pools.entry(job.clone()).or_insert(p),
                         Err(e) => {
                             tracing::error!(scrape_pool = %job, err = %e, "error creating new scrape pool");

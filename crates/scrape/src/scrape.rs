@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -43,6 +43,16 @@ pub(crate) struct LoopOptions {
     client: HttpClient,
     offset_seed: u64,
     extra_metrics: bool,
+    /// The manager's counters, shared by every loop.
+    pub(crate) counters: Arc<Counters>,
+}
+
+/// Counters of the scrape manager, shared by its loops (Go's `scrapeMetrics`, the part
+/// kept here).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Exemplars rejected as out of order (`prometheus_target_scrapes_exemplar_out_of_order_total`).
+    pub(crate) exemplar_out_of_order: AtomicU64,
 }
 
 impl LoopOptions {
@@ -66,6 +76,7 @@ impl LoopOptions {
             client: HttpClient::new(cfg)?,
             offset_seed,
             extra_metrics: cfg.extra_scrape_metrics.unwrap_or(false),
+            counters: Arc::default(),
         })
     }
 }
@@ -340,6 +351,7 @@ fn append_samples(
     }
     let iter = cache.iter + 1;
     let mut sample_limit_err = false;
+    let mut exemplars_out_of_order = 0u64;
     let md = |metadata: &mut HashMap<String, MetricMetadata>, name: &str| {
         if !metadata.contains_key(name) {
             metadata.insert(
@@ -383,6 +395,9 @@ fn append_samples(
             Entry::Series => {}
         }
         stats.total += 1;
+        // Taken first: the raw series line below borrows the parser until the sample is
+        // cached.
+        let exemplar = p.exemplar();
         let (raw, ts, v) = p.series();
         let t = match ts {
             Some(ts) if o.honor_timestamps => ts,
@@ -422,7 +437,16 @@ fn append_samples(
             Ok(e) => (&e.labels, e.series_ref),
             Err(lset) => (lset, 0),
         };
-        let new_ref = match app.append(series_ref, lset, t, v) {
+        let appended = app.append(series_ref, lset, t, v);
+        // Exemplars follow their sample, even a rejected one, as in Prometheus.
+        let exemplar_ref = match &appended {
+            Ok(r) if *r != 0 => *r,
+            _ => series_ref,
+        };
+        if let Some(e) = exemplar {
+            exemplars_out_of_order += append_exemplars(app, [e], exemplar_ref, lset, t);
+        }
+        let new_ref = match appended {
             Ok(r) => r,
             Err(e) if is_soft_append_error(&e) => {
                 tracing::debug!(series = %lset, err = %e, "Sample not appended");
@@ -461,10 +485,62 @@ fn append_samples(
         }
         stats.added += 1;
     }
+    if exemplars_out_of_order > 0 {
+        tracing::warn!(
+            num_dropped = exemplars_out_of_order,
+            "Error on ingesting out-of-order exemplars"
+        );
+        o.counters
+            .exemplar_out_of_order
+            .fetch_add(exemplars_out_of_order, Ordering::Relaxed);
+    }
     if sample_limit_err {
         return Err(Error::SampleLimit);
     }
     Ok(())
+}
+
+/// Appends the exemplars of a series (OpenMetrics only: the text format has none; a line
+/// has at most one) after its sample, as Prometheus's scrape loop does: an exemplar without its
+/// own timestamp gets the sample's, they go in `Exemplar::compare` order, and rejections
+/// never fail the scrape. Returns how many were out of order when all of them were (a
+/// partial update of a series' exemplars is not counted, as in Prometheus).
+fn append_exemplars(
+    app: &mut dyn Appender,
+    parsed: impl IntoIterator<Item = textparse::Exemplar>,
+    r: SeriesRef,
+    lset: &Labels,
+    t: Timestamp,
+) -> u64 {
+    let mut exemplars: Vec<storage::Exemplar> = parsed
+        .into_iter()
+        .map(|e| storage::Exemplar {
+            labels: e.labels,
+            value: e.value,
+            ts: e.timestamp.unwrap_or(t),
+            has_ts: e.timestamp.is_some(),
+        })
+        .collect();
+    if exemplars.is_empty() {
+        return 0;
+    }
+    exemplars.sort_by(storage::Exemplar::compare);
+    let mut out_of_order = 0u64;
+    for e in &exemplars {
+        match app.append_exemplar(r, lset, e) {
+            Ok(_) => {}
+            Err(storage::Error::OutOfOrderExemplar) => out_of_order += 1,
+            // Exemplar storage is experimental in Prometheus: errors only get logged.
+            Err(err) => {
+                tracing::debug!(series = %lset, err = %err, "Error while adding exemplar");
+            }
+        }
+    }
+    if out_of_order as usize == exemplars.len() {
+        out_of_order
+    } else {
+        0
+    }
 }
 
 /// The names of the synthetic series of every scrape; with `extra_scrape_metrics` the
@@ -706,6 +782,7 @@ async fn run_loop(
 pub(crate) struct ScrapePool {
     pub(crate) config: Arc<ScrapeConfig>,
     options: Arc<LoopOptions>,
+    counters: Arc<Counters>,
     appendable: Arc<dyn Appendable>,
     loops: HashMap<u64, Loop>,
     groups: Vec<TargetGroup>,
@@ -727,9 +804,14 @@ impl ScrapePool {
         config: Arc<ScrapeConfig>,
         appendable: Arc<dyn Appendable>,
         offset_seed: u64,
+        counters: Arc<Counters>,
     ) -> Result<ScrapePool> {
         Ok(ScrapePool {
-            options: Arc::new(LoopOptions::new(&config, offset_seed)?),
+            options: Arc::new(LoopOptions {
+                counters: counters.clone(),
+                ..LoopOptions::new(&config, offset_seed)?
+            }),
+            counters,
             config,
             appendable,
             loops: HashMap::new(),
@@ -747,7 +829,10 @@ impl ScrapePool {
         config: Arc<ScrapeConfig>,
         offset_seed: u64,
     ) -> Result<Vec<JoinHandle<()>>> {
-        self.options = Arc::new(LoopOptions::new(&config, offset_seed)?);
+        self.options = Arc::new(LoopOptions {
+            counters: self.counters.clone(),
+            ..LoopOptions::new(&config, offset_seed)?
+        });
         self.config = config;
         Ok(self.sync_targets(handle, true))
     }
@@ -892,6 +977,97 @@ mod tests {
         fn rollback(self: Box<Self>) -> storage::Result<()> {
             Ok(())
         }
+    }
+
+    /// Records exemplars; rejects negative ones as out of order.
+    #[derive(Default)]
+    struct ExemplarRecorder(Vec<(String, storage::Exemplar)>);
+
+    impl Appender for ExemplarRecorder {
+        fn append(
+            &mut self,
+            _: SeriesRef,
+            _: &Labels,
+            _: Timestamp,
+            _: f64,
+        ) -> storage::Result<SeriesRef> {
+            Ok(1)
+        }
+        fn append_exemplar(
+            &mut self,
+            r: SeriesRef,
+            l: &Labels,
+            e: &storage::Exemplar,
+        ) -> storage::Result<SeriesRef> {
+            assert_eq!(r, 1, "the sample's ref");
+            if e.value < 0.0 {
+                return Err(storage::Error::OutOfOrderExemplar);
+            }
+            self.0.push((l.to_string(), e.clone()));
+            Ok(r)
+        }
+        fn commit(self: Box<Self>) -> storage::Result<()> {
+            Ok(())
+        }
+        fn rollback(self: Box<Self>) -> storage::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn openmetrics_exemplars_follow_their_sample_and_out_of_order_ones_are_counted() {
+        let o = options("");
+        let target = Labels::from_pairs([("job", "j")]);
+        let mut cache = Cache::default();
+        let body = b"# TYPE a counter\na_total 1 # {trace_id=\"x\"} 0.5 123.456\n# TYPE b counter\nb_total 2 # {trace_id=\"y\"} -1\nc 3 # {trace_id=\"z\"} 7\n# EOF\n";
+        let mut app = ExemplarRecorder::default();
+        let (stats, res, _) = append(
+            &mut app,
+            body,
+            "application/openmetrics-text; version=1.0.0",
+            10_000,
+            &target,
+            &o,
+            &mut cache,
+        );
+        res.unwrap();
+        assert_eq!(stats.added, 3);
+        let got: Vec<(&str, &str, f64, Timestamp, bool)> = app
+            .0
+            .iter()
+            .map(|(s, e)| {
+                (
+                    s.as_str(),
+                    e.labels.get("trace_id").unwrap_or(""),
+                    e.value,
+                    e.ts,
+                    e.has_ts,
+                )
+            })
+            .collect();
+        // Without its own timestamp an exemplar takes the sample's.
+        assert_eq!(
+            got,
+            [
+                (r#"{__name__="a_total", job="j"}"#, "x", 0.5, 123_456, true),
+                (r#"{__name__="c", job="j"}"#, "z", 7.0, 10_000, false),
+            ]
+        );
+        assert_eq!(o.counters.exemplar_out_of_order.load(Ordering::Relaxed), 1);
+        // The cached series of the next scrape still carry their exemplars.
+        let mut app = ExemplarRecorder::default();
+        let (_, res, _) = append(
+            &mut app,
+            body,
+            "application/openmetrics-text; version=1.0.0",
+            20_000,
+            &target,
+            &o,
+            &mut cache,
+        );
+        res.unwrap();
+        assert_eq!(app.0.len(), 2);
+        assert_eq!(o.counters.exemplar_out_of_order.load(Ordering::Relaxed), 2);
     }
 
     #[test]
