@@ -16,13 +16,16 @@
 //! Receiving side (what `web` mounts): [`append_write_body`] for `/api/v1/write` (reads the
 //! protobuf in place; [`decode_write_request`] + [`append_write_request`] for callers holding
 //! messages), and [`decode_read_request`] + [`serve_read`] + [`encode_read_response`]
-//! for `/api/v1/read`.
+//! for `/api/v1/read`; [`otlp`] for Prometheus's OTLP metrics receiver
+//! (`/api/v1/otlp/v1/metrics`: [`otlp::decode_otlp_request`], [`otlp::append_otlp_request`],
+//! [`otlp::encode_otlp_response`]).
 //!
 //! Remote read client: [`RemoteRead`] is a [`crate::Queryable`] that sends a
 //! [`prompb::ReadRequest`] (SAMPLES response type) for each `select`.
 
 mod codec;
 mod http;
+pub mod otlp;
 mod queue;
 mod read;
 mod watcher;

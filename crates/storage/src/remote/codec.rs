@@ -189,12 +189,30 @@ pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<u
         series.push((l0..pairs.len(), s0..samples.len()));
         Ok(())
     })?;
+    append_series(
+        db,
+        series.into_iter().map(|(label_range, sample_range)| {
+            (
+                Labels::from_sorted_pairs(&pairs[label_range]),
+                &samples[sample_range],
+            )
+        }),
+    )
+}
+
+/// Appends validated series in one appender and commits, as the remote-write and OTLP
+/// receivers do: samples the storage rejects as bad data (out of order, out of bounds, too
+/// old, duplicates) are skipped and reported as [`Error::SamplesRejected`] after the rest is
+/// committed; any other failure rolls everything back. Returns the samples appended.
+pub(crate) fn append_series<'a>(
+    db: &dyn Appendable,
+    series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)])>,
+) -> Result<usize> {
     let mut app = db.appender();
     let (mut appended, mut rejected, mut first) = (0, 0, None);
-    for (label_range, sample_range) in series {
-        let labels = Labels::from_sorted_pairs(&pairs[label_range]);
+    for (labels, samples) in series {
         let mut r = 0;
-        for &(t, v) in &samples[sample_range] {
+        for &(t, v) in samples {
             match app.append(r, &labels, t, v) {
                 Ok(new_ref) => {
                     r = new_ref;

@@ -1,0 +1,1166 @@
+//! Tests of the OTLP receiver; translation expectations are ported from Prometheus's
+//! `otlptranslator/prometheusremotewrite` tests.
+
+use super::translate::translate;
+use super::*;
+use crate::{MemStorage, Queryable, ValueType};
+use model::Labels;
+use prompb::otlp::{
+    AggregationTemporality, AnyValue, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge,
+    Histogram, HistogramDataPoint, InstrumentationScope, KeyValue, Metric, NumberDataPoint,
+    Resource, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint, ValueAtQuantile,
+    any_value, metric::Data, number_data_point,
+};
+
+const TS: u64 = 1_700_000_000_123_456_789;
+const TS_MS: i64 = 1_700_000_000_123;
+const LOOKBACK_NS: u64 = 300_000_000_000;
+
+fn kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+    }
+}
+
+fn kvs(pairs: &[(&str, &str)]) -> Vec<KeyValue> {
+    pairs.iter().map(|(k, v)| kv(k, v)).collect()
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(pairs.iter().copied())
+}
+
+fn gauge_point(attrs: &[(&str, &str)], t: u64, v: f64) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes: kvs(attrs),
+        time_unix_nano: t,
+        value: Some(number_data_point::Value::AsDouble(v)),
+        ..Default::default()
+    }
+}
+
+fn metric(name: &str, unit: &str, data: Data) -> Metric {
+    Metric {
+        name: name.into(),
+        unit: unit.into(),
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+fn gauge(name: &str, points: Vec<NumberDataPoint>) -> Metric {
+    metric(
+        name,
+        "",
+        Data::Gauge(Gauge {
+            data_points: points,
+        }),
+    )
+}
+
+fn sum(name: &str, temporality: AggregationTemporality, monotonic: bool) -> Metric {
+    metric(
+        name,
+        "",
+        Data::Sum(Sum {
+            data_points: vec![gauge_point(&[("test_label", "test_value")], TS, 5.0)],
+            aggregation_temporality: temporality as i32,
+            is_monotonic: monotonic,
+        }),
+    )
+}
+
+fn explicit_histogram(name: &str, temporality: AggregationTemporality) -> Metric {
+    metric(
+        name,
+        "",
+        Data::Histogram(Histogram {
+            data_points: vec![HistogramDataPoint {
+                attributes: kvs(&[("test_label", "test_value")]),
+                time_unix_nano: TS,
+                count: 20,
+                sum: Some(30.0),
+                bucket_counts: vec![10, 10, 0],
+                explicit_bounds: vec![1.0, 2.0],
+                ..Default::default()
+            }],
+            aggregation_temporality: temporality as i32,
+        }),
+    )
+}
+
+fn exponential_histogram(name: &str, points: usize) -> Metric {
+    metric(
+        name,
+        "s",
+        Data::ExponentialHistogram(ExponentialHistogram {
+            data_points: (0..points)
+                .map(|i| ExponentialHistogramDataPoint {
+                    time_unix_nano: TS + i as u64,
+                    count: 1,
+                    ..Default::default()
+                })
+                .collect(),
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        }),
+    )
+}
+
+fn request(
+    resource: &[(&str, &str)],
+    scope: Option<InstrumentationScope>,
+    metrics: Vec<Metric>,
+) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: kvs(resource),
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                scope,
+                metrics,
+                schema_url: "https://schema.com".into(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
+/// Options as the upstream unit tests' zero `Settings`: escaping, no suffixes, neither
+/// label-name option.
+fn plain() -> OtlpOptions {
+    OtlpOptions {
+        translation_strategy: TranslationStrategy::UnderscoreEscapingWithoutSuffixes,
+        label_name_underscore_sanitization: false,
+        label_name_preserve_multiple_underscores: false,
+        ..OtlpOptions::default()
+    }
+}
+
+/// Every sample of the translation but `target_info`'s, as (labels, t, v).
+fn samples(req: &ExportMetricsServiceRequest, opts: &OtlpOptions) -> Vec<(Labels, i64, f64)> {
+    translate(req, opts)
+        .series
+        .into_iter()
+        .filter(|(l, _)| l.metric_name() != Some("target_info"))
+        .flat_map(|(l, s)| s.into_iter().map(move |(t, v)| (l.clone(), t, v)))
+        .collect()
+}
+
+fn test_scope() -> InstrumentationScope {
+    InstrumentationScope {
+        name: "test-scope".into(),
+        version: "1.0.0".into(),
+        attributes: kvs(&[("attr1", "value1"), ("attr2", "value2")]),
+    }
+}
+
+/// `TestCreateAttributes`.
+#[test]
+fn point_labels_from_attributes_resource_and_scope() {
+    let resource = [
+        ("service.name", "service name"),
+        ("service.instance.id", "service ID"),
+        ("existent-attr", "resource value"),
+        ("metric-attr", "resource value"),
+        ("job", "resource value"),
+        ("instance", "resource value"),
+    ];
+    let point = [
+        ("metric-attr", "metric value"),
+        ("metric-attr-other", "metric value other"),
+    ];
+    let base = [
+        ("__name__", "test_metric"),
+        ("instance", "service ID"),
+        ("job", "service name"),
+        ("metric_attr", "metric value"),
+        ("metric_attr_other", "metric value other"),
+    ];
+    let scope_labels = [
+        ("otel_scope_name", "test-scope"),
+        ("otel_scope_schema_url", "https://schema.com"),
+        ("otel_scope_version", "1.0.0"),
+        ("otel_scope_attr1", "value1"),
+        ("otel_scope_attr2", "value2"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, &'static str)> {
+        base.iter().chain(extra).copied().collect()
+    };
+    type Case = (
+        bool,
+        Vec<&'static str>,
+        bool,
+        Vec<&'static str>,
+        Option<InstrumentationScope>,
+        Vec<(&'static str, &'static str)>,
+    );
+    let cases: Vec<Case> = vec![
+        (false, vec![], false, vec![], Some(test_scope()), with(&[])),
+        (
+            false,
+            vec![],
+            true,
+            vec![],
+            Some(test_scope()),
+            with(&scope_labels),
+        ),
+        // Scope promotion without a scope name adds nothing.
+        (false, vec![], true, vec![], None, with(&[])),
+        (
+            false,
+            vec!["non-existent-attr", "existent-attr"],
+            true,
+            vec![],
+            Some(test_scope()),
+            with(&[&[("existent_attr", "resource value")][..], &scope_labels].concat()),
+        ),
+        // Promoted attributes never override point attributes, job or instance.
+        (
+            false,
+            vec![
+                "non-existent-attr",
+                "existent-attr",
+                "metric-attr",
+                "job",
+                "instance",
+            ],
+            true,
+            vec![],
+            Some(test_scope()),
+            with(&[&[("existent_attr", "resource value")][..], &scope_labels].concat()),
+        ),
+        (
+            false,
+            vec!["existent-attr", "existent-attr"],
+            true,
+            vec![],
+            Some(test_scope()),
+            with(&[&[("existent_attr", "resource value")][..], &scope_labels].concat()),
+        ),
+        (
+            true,
+            vec![],
+            true,
+            vec![],
+            Some(test_scope()),
+            with(
+                &[
+                    &[
+                        ("existent_attr", "resource value"),
+                        ("service_name", "service name"),
+                        ("service_instance_id", "service ID"),
+                    ][..],
+                    &scope_labels,
+                ]
+                .concat(),
+            ),
+        ),
+        (
+            true,
+            vec![],
+            true,
+            vec!["service.instance.id"],
+            Some(test_scope()),
+            with(
+                &[
+                    &[
+                        ("existent_attr", "resource value"),
+                        ("service_name", "service name"),
+                    ][..],
+                    &scope_labels,
+                ]
+                .concat(),
+            ),
+        ),
+    ];
+    for (i, (promote_all, promote, promote_scope, ignore, scope, want)) in
+        cases.into_iter().enumerate()
+    {
+        let opts = OtlpOptions {
+            promote_all_resource_attributes: promote_all,
+            promote_resource_attributes: promote.iter().map(|s| s.to_string()).collect(),
+            ignore_resource_attributes: ignore.iter().map(|s| s.to_string()).collect(),
+            promote_scope_metadata: promote_scope,
+            ..plain()
+        };
+        let req = request(
+            &resource,
+            scope,
+            vec![gauge("test_metric", vec![gauge_point(&point, TS, 1.0)])],
+        );
+        let got = samples(&req, &opts);
+        assert_eq!(got, vec![(labels(&want), TS_MS, 1.0)], "case {i}");
+    }
+}
+
+/// `TestCreateAttributes`, the label-name sanitization cases.
+#[test]
+fn label_name_sanitization_options() {
+    let resource = [
+        ("service.name", "service name"),
+        ("service.instance.id", "service ID"),
+        ("_private", "private value"),
+        ("__reserved__", "reserved value"),
+        ("label___multi", "multi value"),
+    ];
+    let point = [
+        ("_metric_private", "private metric"),
+        ("metric___multi", "multi metric"),
+    ];
+    /// Promoted attributes, underscore sanitization, preserve multiple underscores, labels
+    /// expected besides `__name__`, `instance` and `job`.
+    type Case<'a> = (&'a [&'a str], bool, bool, &'a [(&'a str, &'a str)]);
+    let cases: &[Case<'_>] = &[
+        (
+            &["_private"],
+            true,
+            true,
+            &[
+                ("key_private", "private value"),
+                ("key_metric_private", "private metric"),
+                ("metric___multi", "multi metric"),
+            ],
+        ),
+        (
+            &["_private"],
+            false,
+            true,
+            &[
+                ("_private", "private value"),
+                ("_metric_private", "private metric"),
+                ("metric___multi", "multi metric"),
+            ],
+        ),
+        (
+            &["label___multi"],
+            false,
+            true,
+            &[
+                ("label___multi", "multi value"),
+                ("_metric_private", "private metric"),
+                ("metric___multi", "multi metric"),
+            ],
+        ),
+        (
+            &["label___multi"],
+            false,
+            false,
+            &[
+                ("label_multi", "multi value"),
+                ("_metric_private", "private metric"),
+                ("metric_multi", "multi metric"),
+            ],
+        ),
+        (
+            &["_private", "label___multi"],
+            true,
+            true,
+            &[
+                ("key_private", "private value"),
+                ("label___multi", "multi value"),
+                ("key_metric_private", "private metric"),
+                ("metric___multi", "multi metric"),
+            ],
+        ),
+        (
+            &["_private", "label___multi"],
+            false,
+            false,
+            &[
+                ("_private", "private value"),
+                ("label_multi", "multi value"),
+                ("_metric_private", "private metric"),
+                ("metric_multi", "multi metric"),
+            ],
+        ),
+        (
+            &["__reserved__"],
+            true,
+            false,
+            &[
+                ("__reserved__", "reserved value"),
+                ("key_metric_private", "private metric"),
+                ("metric_multi", "multi metric"),
+            ],
+        ),
+    ];
+    for (i, &(promote, underscore, preserve, extra)) in cases.iter().enumerate() {
+        let opts = OtlpOptions {
+            promote_resource_attributes: promote.iter().map(|s| s.to_string()).collect(),
+            label_name_underscore_sanitization: underscore,
+            label_name_preserve_multiple_underscores: preserve,
+            ..plain()
+        };
+        let req = request(
+            &resource,
+            None,
+            vec![gauge("test_metric", vec![gauge_point(&point, TS, 1.0)])],
+        );
+        let mut want = vec![
+            ("__name__", "test_metric"),
+            ("instance", "service ID"),
+            ("job", "service name"),
+        ];
+        want.extend_from_slice(extra);
+        assert_eq!(
+            samples(&req, &opts),
+            vec![(labels(&want), TS_MS, 1.0)],
+            "case {i}"
+        );
+    }
+}
+
+#[test]
+fn colliding_attribute_names_join_values_in_key_order() {
+    let req = request(
+        &[],
+        None,
+        vec![gauge(
+            "m",
+            vec![gauge_point(
+                &[("a.b", "2"), ("a_b", "3"), ("a-b", "1")],
+                TS,
+                1.0,
+            )],
+        )],
+    );
+    // Sorted by the original keys: "a-b" < "a.b" < "a_b".
+    assert_eq!(
+        samples(&req, &plain()),
+        vec![(labels(&[("__name__", "m"), ("a_b", "1;2;3")]), TS_MS, 1.0)]
+    );
+}
+
+#[test]
+fn job_is_namespace_slash_name_and_empty_values_drop_labels() {
+    let req = request(
+        &[
+            ("service.namespace", "ns"),
+            ("service.name", "svc"),
+            ("service.instance.id", ""),
+        ],
+        None,
+        vec![gauge("m", vec![gauge_point(&[("empty", "")], TS, 1.0)])],
+    );
+    assert_eq!(
+        samples(&req, &plain()),
+        vec![(labels(&[("__name__", "m"), ("job", "ns/svc")]), TS_MS, 1.0)]
+    );
+}
+
+/// `TestPrometheusConverter_AddSummaryDataPoints`.
+#[test]
+fn summaries_become_sum_count_and_quantile_series() {
+    let point = |count, sum, quantiles: Vec<ValueAtQuantile>| SummaryDataPoint {
+        time_unix_nano: TS,
+        start_time_unix_nano: TS,
+        count,
+        sum,
+        quantile_values: quantiles,
+        ..Default::default()
+    };
+    let req = |p| {
+        request(
+            &[],
+            Some(test_scope()),
+            vec![metric(
+                "test_summary",
+                "",
+                Data::Summary(Summary {
+                    data_points: vec![p],
+                }),
+            )],
+        )
+    };
+    assert_eq!(
+        samples(&req(point(0, 0.0, vec![])), &plain()),
+        vec![
+            (labels(&[("__name__", "test_summary_sum")]), TS_MS, 0.0),
+            (labels(&[("__name__", "test_summary_count")]), TS_MS, 0.0),
+        ]
+    );
+    let scoped = OtlpOptions {
+        promote_scope_metadata: true,
+        ..plain()
+    };
+    let scope_labels = [
+        ("otel_scope_attr1", "value1"),
+        ("otel_scope_attr2", "value2"),
+        ("otel_scope_name", "test-scope"),
+        ("otel_scope_schema_url", "https://schema.com"),
+        ("otel_scope_version", "1.0.0"),
+    ];
+    let with_scope = |name| {
+        let mut l = scope_labels.to_vec();
+        l.push(("__name__", name));
+        labels(&l)
+    };
+    assert_eq!(
+        samples(&req(point(0, 0.0, vec![])), &scoped),
+        vec![
+            (with_scope("test_summary_sum"), TS_MS, 0.0),
+            (with_scope("test_summary_count"), TS_MS, 0.0),
+        ]
+    );
+    let quantiles = vec![
+        ValueAtQuantile {
+            quantile: 0.5,
+            value: 30.0,
+        },
+        ValueAtQuantile {
+            quantile: 0.9,
+            value: 40.0,
+        },
+    ];
+    assert_eq!(
+        samples(&req(point(50, 100.0, quantiles)), &plain()),
+        vec![
+            (labels(&[("__name__", "test_summary_sum")]), TS_MS, 100.0),
+            (labels(&[("__name__", "test_summary_count")]), TS_MS, 50.0),
+            (
+                labels(&[("__name__", "test_summary"), ("quantile", "0.5")]),
+                TS_MS,
+                30.0
+            ),
+            (
+                labels(&[("__name__", "test_summary"), ("quantile", "0.9")]),
+                TS_MS,
+                40.0
+            ),
+        ]
+    );
+}
+
+/// `TestPrometheusConverter_AddHistogramDataPoints` and the classic histograms of
+/// `TestTemporality`.
+#[test]
+fn explicit_histograms_become_classic_series() {
+    let empty = request(
+        &[],
+        None,
+        vec![metric(
+            "test_hist",
+            "",
+            Data::Histogram(Histogram {
+                data_points: vec![HistogramDataPoint {
+                    time_unix_nano: TS,
+                    start_time_unix_nano: TS,
+                    ..Default::default()
+                }],
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            }),
+        )],
+    );
+    // No sum set: no _sum series.
+    assert_eq!(
+        samples(&empty, &plain()),
+        vec![
+            (labels(&[("__name__", "test_hist_count")]), TS_MS, 0.0),
+            (
+                labels(&[("__name__", "test_hist_bucket"), ("le", "+Inf")]),
+                TS_MS,
+                0.0
+            ),
+        ]
+    );
+    let req = request(
+        &[],
+        None,
+        vec![explicit_histogram(
+            "test_histogram_2",
+            AggregationTemporality::Cumulative,
+        )],
+    );
+    let l = |name: &'static str, le: Option<&'static str>| {
+        let mut pairs = vec![("__name__", name), ("test_label", "test_value")];
+        pairs.extend(le.map(|le| ("le", le)));
+        labels(&pairs)
+    };
+    assert_eq!(
+        samples(&req, &plain()),
+        vec![
+            (l("test_histogram_2_sum", None), TS_MS, 30.0),
+            (l("test_histogram_2_count", None), TS_MS, 20.0),
+            (l("test_histogram_2_bucket", Some("1")), TS_MS, 10.0),
+            (l("test_histogram_2_bucket", Some("2")), TS_MS, 20.0),
+            (l("test_histogram_2_bucket", Some("+Inf")), TS_MS, 20.0),
+        ]
+    );
+}
+
+#[test]
+fn bucket_bounds_print_in_go_f_form() {
+    let req = request(
+        &[],
+        None,
+        vec![metric(
+            "h",
+            "",
+            Data::Histogram(Histogram {
+                data_points: vec![HistogramDataPoint {
+                    time_unix_nano: TS,
+                    count: 3,
+                    bucket_counts: vec![1, 1, 1, 0],
+                    explicit_bounds: vec![0.00001, 2.5, 1e21],
+                    ..Default::default()
+                }],
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            }),
+        )],
+    );
+    let les: Vec<String> = samples(&req, &plain())
+        .iter()
+        .filter_map(|(l, _, _)| l.get("le").map(str::to_owned))
+        .collect();
+    assert_eq!(les, ["0.00001", "2.5", "1000000000000000000000", "+Inf"]);
+}
+
+/// `TestTemporality`, with the differences of a server without native histograms.
+#[test]
+fn temporality_and_refused_kinds() {
+    let series = |name: &'static str| {
+        (
+            labels(&[("__name__", name), ("test_label", "test_value")]),
+            TS_MS,
+            5.0,
+        )
+    };
+    let cum = AggregationTemporality::Cumulative;
+    let req = request(
+        &[],
+        None,
+        vec![
+            sum("test_metric_1", cum, true),
+            sum("test_metric_2", cum, true),
+        ],
+    );
+    assert_eq!(
+        samples(&req, &plain()),
+        vec![series("test_metric_1"), series("test_metric_2")]
+    );
+    for bad in [
+        AggregationTemporality::Delta,
+        AggregationTemporality::Unspecified,
+    ] {
+        let req = request(
+            &[],
+            None,
+            vec![
+                sum("test_metric_1", cum, true),
+                sum("test_metric_2", bad, true),
+            ],
+        );
+        let t = translate(&req, &plain());
+        assert_eq!(t.series.len(), 1);
+        assert_eq!(t.refused_points, 1);
+        assert!(
+            t.messages[0].starts_with(
+                r#"invalid temporality and type combination for metric "test_metric_2""#
+            ),
+            "{:?}",
+            t.messages
+        );
+    }
+    // Delta histograms are refused; the cumulative one is kept.
+    let req = request(
+        &[],
+        None,
+        vec![
+            explicit_histogram("test_histogram_1", AggregationTemporality::Delta),
+            explicit_histogram("test_histogram_2", cum),
+        ],
+    );
+    let t = translate(&req, &plain());
+    assert_eq!(t.refused_points, 1);
+    assert_eq!(t.series.len(), 5);
+    // Exponential histograms need native histograms: refused and counted.
+    let req = request(
+        &[],
+        None,
+        vec![exponential_histogram("latency", 3), sum("ok", cum, true)],
+    );
+    let t = translate(&req, &plain());
+    assert_eq!(t.refused_points, 3);
+    assert_eq!(t.series.len(), 1);
+    assert!(
+        t.messages[0].contains("native histograms are not supported"),
+        "{:?}",
+        t.messages
+    );
+    // So do explicit histograms when they are to become NHCB.
+    let nhcb = OtlpOptions {
+        convert_histograms_to_nhcb: true,
+        ..plain()
+    };
+    let req = request(&[], None, vec![explicit_histogram("h", cum)]);
+    let t = translate(&req, &nhcb);
+    assert_eq!((t.refused_points, t.series.len()), (1, 0));
+    // A metric without data.
+    let req = request(
+        &[],
+        None,
+        vec![Metric {
+            name: "test_empty".into(),
+            ..Default::default()
+        }],
+    );
+    let t = translate(&req, &plain());
+    assert_eq!(
+        t.messages,
+        [
+            "could not get aggregation temporality for test_empty as it has unsupported metric type Empty"
+        ]
+    );
+    // A gauge without points.
+    let req = request(&[], None, vec![gauge("g", vec![])]);
+    assert_eq!(
+        translate(&req, &plain()).messages,
+        ["empty data points. g is dropped"]
+    );
+}
+
+#[test]
+fn default_strategy_adds_suffixes_and_non_monotonic_sums_stay_gauges() {
+    let opts = OtlpOptions::default();
+    let mut counter = sum("http.requests", AggregationTemporality::Cumulative, true);
+    counter.unit = "1".into();
+    let mut updown = sum("queue.size", AggregationTemporality::Cumulative, false);
+    updown.unit = "{items}".into();
+    let mut hist = explicit_histogram("http.server.duration", AggregationTemporality::Cumulative);
+    hist.unit = "s".into();
+    let mut ratio = gauge("cpu.utilization", vec![gauge_point(&[], TS, 0.5)]);
+    ratio.unit = "1".into();
+    let req = request(&[], None, vec![counter, updown, hist, ratio]);
+    let names: Vec<String> = samples(&req, &opts)
+        .iter()
+        .map(|(l, _, _)| l.metric_name().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "http_requests_total",
+            "queue_size",
+            "http_server_duration_seconds_sum",
+            "http_server_duration_seconds_count",
+            "http_server_duration_seconds_bucket",
+            "http_server_duration_seconds_bucket",
+            "http_server_duration_seconds_bucket",
+            "cpu_utilization_ratio",
+        ]
+    );
+    let utf8 = OtlpOptions {
+        translation_strategy: TranslationStrategy::NoUTF8EscapingWithSuffixes,
+        ..OtlpOptions::default()
+    };
+    let req = request(
+        &[],
+        None,
+        vec![gauge(
+            "my.gauge",
+            vec![gauge_point(&[("http.method", "GET")], TS, 1.0)],
+        )],
+    );
+    assert_eq!(
+        samples(&req, &utf8),
+        vec![(
+            labels(&[("__name__", "my.gauge"), ("http.method", "GET")]),
+            TS_MS,
+            1.0
+        )]
+    );
+}
+
+#[test]
+fn no_recorded_value_is_a_staleness_marker() {
+    let mut p = gauge_point(&[], TS, 7.0);
+    p.flags = prompb::otlp::FLAG_NO_RECORDED_VALUE;
+    let mut h = explicit_histogram("h", AggregationTemporality::Cumulative);
+    if let Some(Data::Histogram(hist)) = &mut h.data {
+        hist.data_points[0].flags = prompb::otlp::FLAG_NO_RECORDED_VALUE;
+    }
+    let req = request(&[], None, vec![gauge("g", vec![p]), h]);
+    let got = samples(&req, &plain());
+    assert_eq!(got.len(), 6);
+    for (l, _, v) in got {
+        assert!(model::value::is_stale_nan(v), "{l}");
+    }
+}
+
+#[test]
+fn invalid_names_refuse_points_not_requests() {
+    let req = request(
+        &[],
+        None,
+        vec![
+            gauge(
+                "@#$%",
+                vec![gauge_point(&[], TS, 1.0), gauge_point(&[], TS, 2.0)],
+            ),
+            gauge(
+                "ok",
+                vec![
+                    gauge_point(&[("ようこそ", "x")], TS, 1.0),
+                    gauge_point(&[("fine", "x")], TS, 2.0),
+                ],
+            ),
+        ],
+    );
+    let t = translate(&req, &plain());
+    assert_eq!(t.refused_points, 3);
+    assert_eq!(t.series.len(), 1);
+    assert!(
+        t.messages[0].contains("resulted in empty name"),
+        "{:?}",
+        t.messages
+    );
+    assert!(
+        t.messages[1].contains("resulted in invalid name"),
+        "{:?}",
+        t.messages
+    );
+}
+
+/// metrics_to_prw_test's `target_info` cases.
+#[test]
+fn target_info_spans_the_resource_points() {
+    let resource = [
+        ("resource_name_1", "value-1"),
+        ("resource_name_2", "value-2"),
+        ("service.name", "test-service"),
+        ("service.namespace", "test-namespace"),
+        ("service.instance.id", "id1234"),
+    ];
+    // Points every lookback/4, six per gauge: 0 .. 1.25 lookbacks.
+    let points: Vec<NumberDataPoint> = (0..6)
+        .map(|i| {
+            gauge_point(
+                &[("series_name_1", "value-1")],
+                TS + i * LOOKBACK_NS / 4,
+                1.23,
+            )
+        })
+        .collect();
+    let req = request(
+        &resource,
+        None,
+        vec![gauge("gauge-1", points.clone()), gauge("gauge-2", points)],
+    );
+    let t = translate(&req, &OtlpOptions::default());
+    let (info_labels, info) = t.series.last().expect("target_info");
+    assert_eq!(
+        info_labels,
+        &labels(&[
+            ("__name__", "target_info"),
+            ("instance", "id1234"),
+            ("job", "test-namespace/test-service"),
+            ("resource_name_1", "value-1"),
+            ("resource_name_2", "value-2"),
+        ])
+    );
+    let ms = |ns: u64| (ns / 1_000_000) as i64;
+    assert_eq!(
+        info,
+        &vec![
+            (ms(TS), 1.0),
+            (ms(TS + LOOKBACK_NS / 2), 1.0),
+            (ms(TS + LOOKBACK_NS), 1.0),
+            (ms(TS + LOOKBACK_NS + LOOKBACK_NS / 4), 1.0),
+        ]
+    );
+
+    // Two resources with the same attributes share one target_info series, no duplicates.
+    let one = |t: u64| {
+        request(
+            &resource,
+            None,
+            vec![gauge("g", vec![gauge_point(&[], t, 1.0)])],
+        )
+    };
+    let mut req = one(TS);
+    req.resource_metrics.extend(
+        one(TS)
+            .resource_metrics
+            .into_iter()
+            .chain(one(TS + LOOKBACK_NS / 2).resource_metrics),
+    );
+    let t = translate(&req, &OtlpOptions::default());
+    let info: Vec<_> = t
+        .series
+        .iter()
+        .filter(|(l, _)| l.metric_name() == Some("target_info"))
+        .collect();
+    assert_eq!(info.len(), 1);
+    assert_eq!(
+        info[0].1,
+        vec![(ms(TS), 1.0), (ms(TS + LOOKBACK_NS / 2), 1.0)]
+    );
+
+    // keep_identifying_resource_attributes keeps service.* on target_info; scope labels are
+    // never there.
+    let opts = OtlpOptions {
+        keep_identifying_resource_attributes: true,
+        promote_scope_metadata: true,
+        ..OtlpOptions::default()
+    };
+    let req = request(
+        &resource,
+        Some(test_scope()),
+        vec![gauge("g", vec![gauge_point(&[], TS, 1.0)])],
+    );
+    let t = translate(&req, &opts);
+    let (l, _) = t.series.last().expect("target_info");
+    assert_eq!(l.get("service_name"), Some("test-service"));
+    assert_eq!(l.get("service_namespace"), Some("test-namespace"));
+    assert_eq!(l.get("service_instance_id"), Some("id1234"));
+    assert_eq!(l.get("otel_scope_name"), None);
+    assert_eq!(t.series[0].0.get("otel_scope_name"), Some("test-scope"));
+}
+
+#[test]
+fn target_info_needs_extra_attributes_and_an_identifier() {
+    let count = |resource: &[(&str, &str)]| {
+        let req = request(
+            resource,
+            None,
+            vec![gauge("g", vec![gauge_point(&[], TS, 1.0)])],
+        );
+        translate(&req, &OtlpOptions::default())
+            .series
+            .iter()
+            .filter(|(l, _)| l.metric_name() == Some("target_info"))
+            .count()
+    };
+    assert_eq!(
+        count(&[("service.name", "a"), ("service.instance.id", "b")]),
+        0
+    );
+    assert_eq!(count(&[("host.name", "h")]), 0);
+    assert_eq!(
+        count(&[("host.name", "h"), ("service.instance.id", "b")]),
+        1
+    );
+}
+
+#[test]
+fn target_info_samples_are_capped_to_the_newest() {
+    let req = request(
+        &[("service.name", "s"), ("host", "h")],
+        None,
+        vec![gauge(
+            "g",
+            vec![gauge_point(&[], 0, 1.0), gauge_point(&[], TS, 1.0)],
+        )],
+    );
+    let t = translate(&req, &OtlpOptions::default());
+    let (_, info) = t.series.last().expect("target_info");
+    assert_eq!(info.len(), 10_001);
+    assert_eq!(info.last(), Some(&(TS_MS, 1.0)));
+    let step = (LOOKBACK_NS / 2 / 1_000_000) as i64;
+    assert!(
+        info.windows(2)
+            .take(10_000 - 1)
+            .all(|w| w[1].0 - w[0].0 == step)
+    );
+}
+
+fn stored(db: &MemStorage) -> Vec<(String, i64, f64)> {
+    let q = db.querier(i64::MIN, i64::MAX).expect("querier");
+    let mut set = q.select(true, None, &[]);
+    let mut out = Vec::new();
+    while let Some(s) = set.next() {
+        let s = s.expect("series");
+        let mut it = s.iterator();
+        while it.next() == ValueType::Float {
+            let (t, v) = it.at();
+            out.push((s.labels().to_string(), t, v));
+        }
+    }
+    out
+}
+
+#[test]
+fn append_commits_and_reports_refused_points() {
+    let db = MemStorage::new();
+    let req = request(
+        &[("service.name", "svc")],
+        None,
+        vec![
+            gauge("g", vec![gauge_point(&[("a", "b")], TS, 1.5)]),
+            exponential_histogram("latency", 2),
+        ],
+    );
+    let outcome = append_otlp_request(&req, &OtlpOptions::default(), &db).expect("appends");
+    assert_eq!(outcome.appended, 1);
+    assert_eq!(outcome.rejected_points, 2);
+    assert_eq!(
+        stored(&db),
+        vec![(
+            r#"{__name__="g", a="b", job="svc"}"#.to_string(),
+            TS_MS,
+            1.5
+        )]
+    );
+    let partial = outcome.partial_success().expect("partial success");
+    assert_eq!(partial.rejected_data_points, 2);
+    assert!(
+        partial.error_message.contains("latency"),
+        "{}",
+        partial.error_message
+    );
+
+    let body = encode_otlp_response(&outcome, OtlpEncoding::Protobuf).expect("body");
+    let resp = ExportMetricsServiceResponse::decode(body.as_slice()).expect("decodes");
+    assert_eq!(resp.partial_success, Some(partial.clone()));
+    let body = encode_otlp_response(&outcome, OtlpEncoding::Json).expect("body");
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(json["partialSuccess"]["rejectedDataPoints"], "2");
+    assert_eq!(
+        json["partialSuccess"]["errorMessage"],
+        partial.error_message.as_str()
+    );
+
+    // A second push of the same point is a duplicate the storage rejects: 400 territory.
+    let req = request(
+        &[("service.name", "svc")],
+        None,
+        vec![gauge("g", vec![gauge_point(&[("a", "b")], TS, 2.5)])],
+    );
+    let err = append_otlp_request(&req, &OtlpOptions::default(), &db).unwrap_err();
+    assert_eq!(crate::remote::write_response_status::<()>(&Err(err)), 400);
+
+    let fine = OtlpOutcome {
+        appended: 3,
+        ..OtlpOutcome::default()
+    };
+    assert_eq!(encode_otlp_response(&fine, OtlpEncoding::Protobuf), None);
+}
+
+#[test]
+fn many_refusals_are_summarized() {
+    let req = request(
+        &[],
+        None,
+        (0..15)
+            .map(|i| exponential_histogram(&format!("h{i}"), 1))
+            .collect(),
+    );
+    let outcome =
+        append_otlp_request(&req, &OtlpOptions::default(), &MemStorage::new()).expect("appends");
+    assert_eq!(outcome.rejected_points, 15);
+    assert_eq!(outcome.messages.len(), 11);
+    assert_eq!(outcome.messages[10], "and 5 more");
+}
+
+#[test]
+fn decoding_checks_content_type_and_encoding() {
+    let req = request(&[], None, vec![gauge("g", vec![gauge_point(&[], TS, 1.0)])]);
+    let raw = req.encode_to_vec();
+    let (back, enc) =
+        decode_otlp_request(&raw, Some("application/x-protobuf"), None).expect("decodes");
+    assert_eq!((back, enc), (req.clone(), OtlpEncoding::Protobuf));
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &raw).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    let (back, _) =
+        decode_otlp_request(&gz, Some("application/x-protobuf"), Some("gzip")).expect("decodes");
+    assert_eq!(back, req);
+
+    let json = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"g","gauge":{"dataPoints":[{"timeUnixNano":"1","asInt":"3"}]}}]}]}]}"#;
+    let (back, enc) = decode_otlp_request(json, Some("application/json"), None).expect("decodes");
+    assert_eq!(enc, OtlpEncoding::Json);
+    assert_eq!(
+        back.resource_metrics[0].scope_metrics[0].metrics[0].name,
+        "g"
+    );
+
+    for (body, ct, ce, want) in [
+        (
+            &raw[..],
+            None,
+            None,
+            "unsupported content type: , supported",
+        ),
+        (
+            &raw[..],
+            Some("application/x-protobuf; charset=utf-8"),
+            None,
+            "unsupported content type",
+        ),
+        (
+            &raw[..],
+            Some("application/x-protobuf"),
+            Some("snappy"),
+            "unsupported compression: snappy",
+        ),
+        (
+            &raw[..],
+            Some("application/x-protobuf"),
+            Some("gzip"),
+            "gzip",
+        ),
+        (
+            &b"\xff\xff\xff"[..],
+            Some("application/x-protobuf"),
+            None,
+            "protobuf decoding",
+        ),
+        (&b"{"[..], Some("application/json"), None, "JSON decoding"),
+    ] {
+        let err = decode_otlp_request(body, ct, ce).unwrap_err();
+        assert!(matches!(err, Error::InvalidRemoteRequest { .. }), "{err}");
+        assert!(err.to_string().contains(want), "{err} !~ {want}");
+    }
+}
+
+#[test]
+fn strategies_parse_from_config() {
+    assert_eq!(
+        TranslationStrategy::from_config("UnderscoreEscapingWithSuffixes"),
+        Some(TranslationStrategy::UnderscoreEscapingWithSuffixes)
+    );
+    assert_eq!(
+        TranslationStrategy::from_config(""),
+        Some(TranslationStrategy::NoTranslation)
+    );
+    assert_eq!(TranslationStrategy::from_config("Bogus"), None);
+    assert!(!TranslationStrategy::NoUTF8EscapingWithSuffixes.escapes());
+    assert!(TranslationStrategy::NoUTF8EscapingWithSuffixes.adds_suffixes());
+    assert!(!TranslationStrategy::UnderscoreEscapingWithoutSuffixes.adds_suffixes());
+}
+
+proptest::proptest! {
+    /// Arbitrary bodies never panic the decoder, and whatever decodes translates and appends
+    /// without panicking.
+    #[test]
+    fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512), json in proptest::bool::ANY) {
+        let ct = if json { "application/json" } else { "application/x-protobuf" };
+        if let Ok((req, _)) = decode_otlp_request(&body, Some(ct), None) {
+            let _ = append_otlp_request(&req, &OtlpOptions::default(), &MemStorage::new());
+        }
+    }
+
+    /// Mutated valid requests (a byte flipped, the tail cut) never panic either.
+    #[test]
+    fn mutated_requests_never_panic(flip in 0usize..4096, byte in proptest::num::u8::ANY, cut in 0usize..4096) {
+        let mut h = explicit_histogram("http.server.duration", AggregationTemporality::Cumulative);
+        h.unit = "s".into();
+        let req = request(
+            &[("service.name", "svc"), ("host.name", "h")],
+            Some(test_scope()),
+            vec![h, sum("requests", AggregationTemporality::Cumulative, true), exponential_histogram("e", 2)],
+        );
+        let mut raw = req.encode_to_vec();
+        let n = raw.len();
+        raw[flip % n] = byte;
+        raw.truncate(cut % (n + 1));
+        if let Ok((req, _)) = decode_otlp_request(&raw, Some("application/x-protobuf"), None) {
+            let opts = OtlpOptions { promote_all_resource_attributes: true, promote_scope_metadata: true, ..OtlpOptions::default() };
+            let _ = append_otlp_request(&req, &opts, &MemStorage::new());
+        }
+    }
+}
