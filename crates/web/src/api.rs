@@ -36,8 +36,12 @@ use crate::timefmt::{GoTime, format_rfc3339};
 /// A successful answer: the JSON of `data` (or no content), with warnings and infos.
 #[derive(Debug, Default)]
 pub(crate) struct ApiData {
-    /// The `data` field, already JSON; `None` answers 204 No Content.
+    /// The `data` field, already JSON; `None` answers 204 No Content (or
+    /// `{"status":"success"}` when `status_only`).
     pub(crate) data: Option<String>,
+    /// Without data, answer 200 `{"status":"success"}` instead of 204: the admin endpoints
+    /// as the OpenAPI description documents them (Prometheus itself answers 204 there).
+    pub(crate) status_only: bool,
     pub(crate) warnings: Vec<String>,
     pub(crate) infos: Vec<String>,
 }
@@ -46,6 +50,13 @@ impl ApiData {
     fn json(data: String) -> ApiData {
         ApiData {
             data: Some(data),
+            ..ApiData::default()
+        }
+    }
+
+    fn status_only() -> ApiData {
+        ApiData {
+            status_only: true,
             ..ApiData::default()
         }
     }
@@ -441,6 +452,7 @@ async fn run_query(
         data: Some(data),
         warnings,
         infos,
+        status_only: false,
     })
 }
 
@@ -594,6 +606,7 @@ async fn series(inner: &Arc<Inner>, form: Form) -> ApiResult {
             data: Some(data),
             warnings,
             infos: Vec::new(),
+            status_only: false,
         })
     })
     .await?
@@ -630,6 +643,7 @@ where
             data: Some(data),
             warnings,
             infos: Vec::new(),
+            status_only: false,
         })
     })
     .await?
@@ -764,7 +778,7 @@ async fn admin(inner: &Arc<Inner>, path: &str, form: Form) -> ApiResult {
                         .delete_series(mint, maxt, matchers)
                         .map_err(|e| ApiError::new(ErrorType::Internal, e))?;
                 }
-                Ok(ApiData::default())
+                Ok(ApiData::status_only())
             })
             .await?
         }
@@ -773,7 +787,7 @@ async fn admin(inner: &Arc<Inner>, path: &str, form: Form) -> ApiResult {
                 admin
                     .clean_tombstones()
                     .map_err(|e| ApiError::new(ErrorType::Internal, e))?;
-                Ok(ApiData::default())
+                Ok(ApiData::status_only())
             })
             .await?
         }

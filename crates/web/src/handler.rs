@@ -296,6 +296,9 @@ fn api_response(result: ApiResult) -> Response<Body> {
     match result {
         Ok(data) => {
             let Some(payload) = data.data else {
+                if data.status_only {
+                    return json_response(StatusCode::OK, "{\"status\":\"success\"}".to_owned());
+                }
                 let mut resp = Response::new(Full::new(Bytes::new()));
                 *resp.status_mut() = StatusCode::NO_CONTENT;
                 return resp;
