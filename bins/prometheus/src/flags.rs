@@ -41,6 +41,11 @@ pub(crate) struct Flags {
     #[arg(long = "web.max-connections", default_value_t = 512)]
     max_connections: i64,
 
+    /// The largest `limit` a search API request may ask for (0: no cap; the web handler
+    /// reads it from the flag values).
+    #[arg(long = "web.search.max-limit", default_value_t = 10_000)]
+    search_max_limit: i64,
+
     /// Regex for CORS origin. It is fully anchored.
     #[arg(long = "web.cors.origin", default_value = ".*")]
     cors_origin: String,
@@ -531,6 +536,8 @@ impl Flags {
         {
             match feature {
                 "promql-delayed-name-removal" => engine.enable_delayed_name_removal = true,
+                // The web handler turns the search API on from the flag values.
+                "search-api" => {}
                 // Experimental functions and syntax are always parsed here.
                 "promql-experimental-functions" | "promql-duration-expr" => {
                     noop_features.push(feature.to_owned());
@@ -827,6 +834,7 @@ impl Flags {
                 self.scrape_reload_interval.clone(),
             ),
             ("web.max-connections", self.max_connections.to_string()),
+            ("web.search.max-limit", self.search_max_limit.to_string()),
             ("web.cors.origin", self.cors_origin.clone()),
             (
                 "web.console.templates",
@@ -1180,7 +1188,7 @@ mod tests {
     fn known_noop_and_unknown_features() {
         let s = parse(&[
             "--enable-feature=promql-experimental-functions,foo",
-            "--enable-feature=promql-delayed-name-removal",
+            "--enable-feature=promql-delayed-name-removal,search-api",
         ])
         .unwrap();
         assert_eq!(s.noop_features, ["promql-experimental-functions"]);
