@@ -12,6 +12,17 @@ pub enum Error {
         /// The job (or Alertmanager set) that uses it.
         job: String,
     },
+    /// A supported mechanism is configured with an option (or role) this crate does not
+    /// implement.
+    #[error("{key} in job {job:?}: {option} is not supported yet")]
+    UnsupportedOption {
+        /// The configuration key, e.g. `kubernetes_sd_configs`.
+        key: &'static str,
+        /// The job (or Alertmanager set) that uses it.
+        job: String,
+        /// The option, e.g. `attach_metadata.namespace`.
+        option: String,
+    },
     /// The HTTP client options of an SD block cannot be used (unreadable TLS files, options
     /// the shared HTTP client does not implement).
     #[error("{key} in job {job:?}: {error}")]

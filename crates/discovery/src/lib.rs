@@ -14,8 +14,13 @@
 //! fetched with the job's HTTP client options through [`httpclient`]; a failed fetch keeps
 //! the last targets); and `dns_sd_configs` ([`dns`]: SRV, A, AAAA, MX and NS lookups through
 //! the name servers of `/etc/resolv.conf`, or [`Options::dns_nameservers`]; a failed lookup
-//! keeps the name's last targets, a name that does not exist has none). Any other mechanism
-//! makes [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
+//! keeps the name's last targets, a name that does not exist has none); and
+//! `kubernetes_sd_configs` ([`kubernetes`]: list and watch of the API server's pods, nodes,
+//! services, endpoints, endpointslices or ingresses, through `api_server`, a kubeconfig file
+//! or the in-cluster service account; one group per object, emptied when it is deleted).
+//! Any other mechanism makes [`Manager::apply_config`] fail with [`Error::Unsupported`]
+//! naming it and the job, and an option a provider does not implement (Kubernetes'
+//! `attach_metadata.namespace`) with [`Error::UnsupportedOption`].
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -44,6 +49,7 @@ pub mod dns;
 mod error;
 pub mod file;
 pub mod http;
+pub mod kubernetes;
 mod manager;
 
 pub use error::{Error, Result};

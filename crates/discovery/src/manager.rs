@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use config::discovery::{
-    DnsSdConfig, FileSdConfig, HttpSdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs,
-    StaticConfig,
+    DnsSdConfig, FileSdConfig, HttpSdConfig, KubernetesSdConfig, ServiceDiscoveryConfig,
+    ServiceDiscoveryConfigs, StaticConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Error, Result, dns, file, http};
+use crate::{Error, Result, dns, file, http, kubernetes};
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
 /// Every configured job has an entry, empty when it has no targets.
@@ -55,6 +55,7 @@ enum ProviderConfig {
     File(FileSdConfig),
     Http(Box<HttpSdConfig>),
     Dns(DnsSdConfig),
+    Kubernetes(Box<KubernetesSdConfig>),
 }
 
 #[derive(Debug)]
@@ -159,6 +160,21 @@ impl Manager {
                         files.push(ProviderConfig::Http(Box::new(h.clone())));
                     }
                     ServiceDiscoveryConfig::Dns(d) => files.push(ProviderConfig::Dns(d.clone())),
+                    ServiceDiscoveryConfig::Kubernetes(k) => {
+                        if let Some(option) = kubernetes::unsupported_option(k) {
+                            return Err(Error::UnsupportedOption {
+                                key: sd.key(),
+                                job: job.clone(),
+                                option,
+                            });
+                        }
+                        kubernetes::check_client(k).map_err(|error| Error::HttpClient {
+                            key: sd.key(),
+                            job: job.clone(),
+                            error,
+                        })?;
+                        files.push(ProviderConfig::Kubernetes(Box::new(k.clone())));
+                    }
                     other => {
                         return Err(Error::Unsupported {
                             key: other.key(),
@@ -356,6 +372,12 @@ async fn run_provider(
                 }
             }
         }
+        ProviderConfig::Kubernetes(cfg) => match kubernetes::Discovery::new(&cfg) {
+            Ok(d) => d.run(cancel, |groups| sink.update(groups)).await,
+            Err(e) => {
+                tracing::error!(mechanism = "kubernetes", err = %e, "Cannot create service discovery");
+            }
+        },
         ProviderConfig::Dns(cfg) => {
             let mut d = dns::Discovery::new(&cfg, &options.dns_nameservers);
             let every = cfg.refresh_interval.to_std();
@@ -434,11 +456,21 @@ mod tests {
     #[tokio::test]
     async fn unsupported_mechanisms_name_the_mechanism_and_the_job() {
         let m = manager();
-        let cfg = load("scrape_configs:\n- job_name: x\n  kubernetes_sd_configs: [{role: pod}]\n");
+        let cfg = load(
+            "scrape_configs:\n- job_name: x\n  consul_sd_configs: [{server: 'localhost:8500'}]\n",
+        );
         let err = m.apply_config(&cfg).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "kubernetes_sd_configs in job \"x\" is not supported yet"
+            "consul_sd_configs in job \"x\" is not supported yet"
+        );
+        let cfg = load(
+            "scrape_configs:\n- job_name: k\n  kubernetes_sd_configs: [{role: pod, attach_metadata: {namespace: true}}]\n",
+        );
+        let err = m.apply_config(&cfg).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "kubernetes_sd_configs in job \"k\": attach_metadata.namespace is not supported yet"
         );
     }
 
