@@ -332,6 +332,9 @@ impl State {
     /// Applies an update to the stores; the groups to send.
     fn apply(&mut self, update: Update) -> Vec<TargetGroup> {
         let mut changed: Vec<(Kind, Object, bool)> = Vec::new();
+        // A relist of another resource rebuilds every group instead of matching each
+        // object against each group.
+        let mut rebuild_all = false;
         match update {
             Update::Listed {
                 informer,
@@ -340,6 +343,7 @@ impl State {
                 objects,
             } => {
                 self.listed.insert(informer);
+                rebuild_all = kind != self.role;
                 let store = self.stores.objects.entry(kind).or_default();
                 let fresh: BTreeSet<String> = objects.iter().map(|o| o.meta().key()).collect();
                 let gone: Vec<String> = store
@@ -377,7 +381,7 @@ impl State {
                 changed.push((kind, o, false));
             }
         }
-        if !self.synced {
+        if !self.synced || rebuild_all {
             if self.listed.len() < self.informers {
                 return Vec::new();
             }
@@ -572,8 +576,15 @@ impl Informer {
                     continue;
                 }
             };
+            let started = tokio::time::Instant::now();
             match self.read_events(body, &mut rv).await {
-                Ok(()) => backoff = MIN_BACKOFF,
+                // A watch that ends at once without events is retried after a pause, so a
+                // server that closes watches cannot make this loop spin.
+                Ok(0) if started.elapsed() < Duration::from_secs(1) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                Ok(_) => backoff = MIN_BACKOFF,
                 Err(WatchError::Gone) => return,
                 Err(WatchError::Other(e)) => {
                     tracing::warn!(resource = ?self.kind, err = %e, "Kubernetes watch ended");
@@ -585,16 +596,17 @@ impl Informer {
     }
 
     /// Reads a watch stream to its end, reporting the events and following the resource
-    /// version.
+    /// version; how many events came.
     async fn read_events(
         &self,
         mut body: hyper::body::Incoming,
         rv: &mut String,
-    ) -> Result<(), WatchError> {
+    ) -> Result<usize, WatchError> {
         let mut reader = EventReader::default();
+        let mut events = 0;
         loop {
             let frame = match body.frame().await {
-                None => return Ok(()),
+                None => return Ok(events),
                 Some(Err(e)) => return Err(WatchError::Other(format!("reading the watch: {e}"))),
                 Some(Ok(f)) => f,
             };
@@ -604,6 +616,7 @@ impl Informer {
             reader.push(&data);
             while let Some(event) = reader.next_event() {
                 let event = event.map_err(WatchError::Other)?;
+                events += 1;
                 match event.kind.as_str() {
                     "ERROR" => {
                         let status: objects::Status =
@@ -641,7 +654,7 @@ impl Informer {
                             Update::Upsert(self.kind, o)
                         };
                         if self.tx.send(update).is_err() {
-                            return Ok(());
+                            return Ok(events);
                         }
                     }
                     other => {
