@@ -29,6 +29,7 @@ const SPEC: &str = "upstream/web/api/v1/testdata/openapi_3.1_golden.yaml";
 const SERVER_FLAGS: &[&str] = &[
     "--web.enable-admin-api",
     "--web.enable-remote-write-receiver",
+    "--enable-feature=search-api",
 ];
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
 
