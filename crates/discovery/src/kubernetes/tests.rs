@@ -1208,3 +1208,68 @@ fn unsupported_options_are_named() {
         Some("attach_metadata.namespace")
     );
 }
+
+#[test]
+fn store_resends_endpointslices_of_a_changed_service_and_everything_on_a_secondary_relist() {
+    let mut s = state(Kind::EndpointSlice, 3, false);
+    let slice = |name: &str, svc: &str| {
+        obj(
+            Kind::EndpointSlice,
+            json!({
+                "metadata": {"name": name, "namespace": "ns", "labels": {"kubernetes.io/service-name": svc}},
+                "ports": [{"port": 80}],
+                "endpoints": [{"addresses": ["10.0.0.1"]}]
+            }),
+        )
+    };
+    s.apply(Update::Listed {
+        informer: 0,
+        kind: Kind::EndpointSlice,
+        namespace: Some("ns".into()),
+        objects: vec![
+            slice("web-1", "web"),
+            slice("web-2", "web"),
+            slice("db-1", "db"),
+        ],
+    });
+    s.apply(Update::Listed {
+        informer: 1,
+        kind: Kind::Pod,
+        namespace: Some("ns".into()),
+        objects: vec![],
+    });
+    let out = s.apply(Update::Listed {
+        informer: 2,
+        kind: Kind::Service,
+        namespace: Some("ns".into()),
+        objects: vec![],
+    });
+    assert_eq!(out.len(), 3);
+    let out = s.apply(Update::Upsert(
+        Kind::Service,
+        obj(
+            Kind::Service,
+            json!({"metadata": {"name": "web", "namespace": "ns"}}),
+        ),
+    ));
+    assert_eq!(
+        sources(&out),
+        [("endpointslice/ns/web-1", 1), ("endpointslice/ns/web-2", 1)]
+    );
+    assert_eq!(
+        out[0].labels.get("__meta_kubernetes_service_name"),
+        Some("web")
+    );
+    // The service is gone after a relist of services: every group is rebuilt without it.
+    let out = s.apply(Update::Listed {
+        informer: 2,
+        kind: Kind::Service,
+        namespace: Some("ns".into()),
+        objects: vec![],
+    });
+    assert_eq!(out.len(), 3);
+    assert!(
+        out.iter()
+            .all(|g| g.labels.get("__meta_kubernetes_service_name").is_none())
+    );
+}
