@@ -29,6 +29,7 @@
 mod aggregation;
 mod binop;
 pub(crate) mod eval;
+pub(crate) mod stats;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,6 +63,9 @@ pub struct EngineOpts {
     /// Remove `__name__` only at the end of evaluation (Prometheus's
     /// `promql-delayed-name-removal` feature).
     pub enable_delayed_name_removal: bool,
+    /// Allow queries to ask for per-step sample statistics
+    /// ([`QueryOpts::enable_per_step_stats`]; Prometheus's `promql-per-step-stats` feature).
+    pub enable_per_step_stats: bool,
 }
 
 impl Default for EngineOpts {
@@ -73,6 +77,7 @@ impl Default for EngineOpts {
             max_concurrency: None,
             no_step_subquery_interval: 60_000,
             enable_delayed_name_removal: false,
+            enable_per_step_stats: false,
         }
     }
 }
@@ -105,14 +110,37 @@ pub struct QueryOpts {
     pub lookback_delta: Option<Duration>,
     /// Cancels the query when triggered.
     pub cancel: Option<CancelToken>,
+    /// Keep per-step sample statistics ([`QueryStats::total_samples_per_step`]); only
+    /// honoured when the engine allows it ([`EngineOpts::enable_per_step_stats`]), as the
+    /// API's `stats=all` with Prometheus's `promql-per-step-stats` feature.
+    pub enable_per_step_stats: bool,
 }
 
-/// Sample statistics of one query.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Sample statistics of one query (Go's `stats.QuerySamples`), counted as Prometheus counts
+/// them: per evaluation step, as if each step ran as an instant query.
+///
+/// An instant selector counts one sample per series with a point at the step; a range
+/// function counts its whole window at every step (so overlapping windows count a sample
+/// again); a part evaluated once for all steps (`@`, constant subexpressions) counts its
+/// samples at every step; a subquery counts through the function consuming its output (its
+/// output points in each window); a top-level matrix selector counts its points.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryStats {
-    /// Samples read from storage and processed (Go's `totalQueryableSamples`).
+    /// Samples looked at, summed over all steps (Go's `totalQueryableSamples`).
     pub total_samples: u64,
-    /// The most samples held in memory at once.
+    /// `total_samples` per step as `(step time in ms, count)`, when per-step statistics
+    /// were asked for and allowed (Go's `totalQueryableSamplesPerStep`).
+    pub total_samples_per_step: Option<Vec<(i64, u64)>>,
+    /// Samples read (Go's `samplesRead`): like `total_samples`, but a range function counts
+    /// at each step only the points its window adds over the previous step's window, a part
+    /// evaluated once counts once (at the first step), and a subquery's reads count once,
+    /// at the first step whose window consumes them.
+    pub samples_read: u64,
+    /// `samples_read` per step, when per-step statistics were asked for and allowed (Go's
+    /// `samplesReadPerStep`).
+    pub samples_read_per_step: Option<Vec<(i64, u64)>>,
+    /// The most samples held in memory at once (Go's `peakSamples`, the figure
+    /// `max_samples` limits).
     pub peak_samples: usize,
 }
 
@@ -291,20 +319,36 @@ impl Engine {
         let querier = queryable.querier(mint, maxt).map_err(Error::Storage)?;
         let ctx = eval::QueryCtx::new(querier, hints, deadline, opts.cancel.clone(), query_text);
         let instant = step == 0;
+        let interval = if instant { 1 } else { step };
+        let steps = usize::try_from((end - start) / interval + 1).unwrap_or(0);
+        let per_step = self.opts.enable_per_step_stats && opts.enable_per_step_stats;
         let mut ev = Evaluator {
             start,
             end,
-            interval: if instant { 1 } else { step },
+            interval,
             lookback,
             max_samples: self.opts.max_samples,
             current_samples: 0,
             delayed_name_removal: self.opts.enable_delayed_name_removal,
             no_step_subquery_interval: self.opts.no_step_subquery_interval,
+            samples: stats::SampleCounts::new(steps, per_step),
             ctx: &ctx,
         };
         let value = ev.eval_top(&expr, instant)?;
+        let (total_steps, read_steps) = ev.samples.per_step();
+        let with_times = |v: Option<Vec<u64>>| {
+            v.map(|v| {
+                v.into_iter()
+                    .enumerate()
+                    .map(|(i, n)| (start + i as i64 * interval, n))
+                    .collect()
+            })
+        };
         let stats = QueryStats {
-            total_samples: ctx.total_samples.get(),
+            total_samples: ev.samples.total,
+            total_samples_per_step: with_times(total_steps),
+            samples_read: ev.samples.read,
+            samples_read_per_step: with_times(read_steps),
             peak_samples: ctx.peak_samples.get(),
         };
         Ok(QueryResult {

@@ -301,6 +301,7 @@ fn prepare_range_call<'c>(
             drop_name,
             arg_pos: c.args.get(mi).map_or(c.pos, Expr::pos),
             first_arg_pos: c.args.first().map_or(c.pos, Expr::pos),
+            reads_storage: matches!(ra.series, RangeSeries::Selector(_)),
         },
         ra,
     ))
@@ -374,6 +375,9 @@ struct RangeSpec<'a> {
     drop_name: bool,
     arg_pos: PosRange,
     first_arg_pos: PosRange,
+    /// The series come from storage (not from a subquery), so window growth counts as
+    /// samples read.
+    reads_storage: bool,
 }
 
 /// Slides the window of one series over all steps and applies the function.
@@ -394,6 +398,8 @@ fn range_series(
     let mut range_start = 0;
     let mut range_end = 0;
     let mut have_window = false;
+    // The end of the previous step's window: points before it were read already.
+    let mut read_to = 0usize;
     // For counters, resets_before[i] counts the decreases among pts[..=i], so a window
     // without resets is recognised in O(1) and its reset scan skipped.
     let resets_before: Vec<u32> = if matches!(name, "rate" | "increase") {
@@ -435,6 +441,13 @@ fn range_series(
         }
         let window: &[FPoint] = &pts[lo..hi];
         if !window.is_empty() {
+            // Every step looks at its whole window; only the points not in the previous
+            // step's window are read.
+            ev.samples.add(step, window.len() as u64);
+            if spec.reads_storage {
+                ev.samples.add_read(step, (hi - lo.max(read_to)) as u64);
+                read_to = hi;
+            }
             ev.add_samples(window.len())?;
             ev.current_samples -= window.len();
             let ctx = RangeCtx {
@@ -463,7 +476,12 @@ fn range_series(
     if floats.is_empty() {
         return Ok(None);
     }
+    // The output joins the outputs of earlier series while the last window is still held
+    // (Go's accounting after each series).
+    let held = hi - lo;
+    ev.current_samples += held;
     ev.add_samples(floats.len())?;
+    ev.current_samples -= held;
     if (name == "rate" || name == "increase")
         && let Some(metric_name) = labels.metric_name()
         && !["_total", "_sum", "_count", "_bucket"]
@@ -875,7 +893,7 @@ fn timestamp_of_selector(
     let delayed = ev.delayed_name_removal;
     let _ = c;
     let empty: [&Expr; 0] = [];
-    ev.range_eval(&empty, None, &mut |_, _, _, ts, out| {
+    ev.range_eval(&empty, None, &mut |ev, _, _, ts, out| {
         let r = vs.timestamp.unwrap_or(ts) - vs.original_offset;
         for (i, s) in series.iter().enumerate() {
             let pts = s.all.as_deref().unwrap_or(&s.live);
@@ -897,6 +915,10 @@ fn timestamp_of_selector(
                 drop_name: true,
             });
         }
+        // The selected samples are held besides the output, and count as looked at.
+        let step = ev.step_of(ts);
+        ev.samples.add_both(step, out.len() as u64);
+        ev.add_samples(out.len())?;
         Ok(())
     })
 }

@@ -152,6 +152,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
     if let Some(result) = try_fused(ev, a, &grouping)? {
         let total: usize = result.iter().map(|s| s.floats.len()).sum();
         ev.current_samples = original + total;
+        ev.update_peak();
         return Ok(result);
     }
     let mut params = eval_params(ev, a.param.as_deref())?;
@@ -159,6 +160,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
     let result = range_eval_agg(ev, a, &grouping, input, &mut params)?;
     let total: usize = result.iter().map(|s| s.floats.len()).sum();
     ev.current_samples = original + total;
+    ev.update_peak();
     Ok(result)
 }
 

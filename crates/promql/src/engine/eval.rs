@@ -8,6 +8,7 @@ use std::time::Instant;
 use model::{Labels, LabelsBuilder};
 use storage::{Querier, SelectHints};
 
+use super::stats::{Consumer, SampleCounts};
 use super::{CancelToken, node_id};
 use crate::functions;
 use crate::parser::{
@@ -38,7 +39,6 @@ pub(crate) struct QueryCtx {
     cancel: Option<CancelToken>,
     query: String,
     pub(crate) annotations: RefCell<Annotations>,
-    pub(crate) total_samples: Cell<u64>,
     pub(crate) peak_samples: Cell<usize>,
 }
 
@@ -58,7 +58,6 @@ impl QueryCtx {
             cancel,
             query,
             annotations: RefCell::new(Annotations::default()),
-            total_samples: Cell::new(0),
             peak_samples: Cell::new(0),
         }
     }
@@ -91,6 +90,8 @@ pub(crate) struct Evaluator<'a> {
     pub(crate) current_samples: usize,
     pub(crate) delayed_name_removal: bool,
     pub(crate) no_step_subquery_interval: i64,
+    /// The sample statistics of this evaluator's steps.
+    pub(crate) samples: SampleCounts,
     pub(crate) ctx: &'a QueryCtx,
 }
 
@@ -142,7 +143,14 @@ pub(crate) fn contains_same_labelset(v: &[Sample]) -> bool {
 }
 
 impl<'a> Evaluator<'a> {
+    /// An evaluator for another step grid (a subquery or a step-invariant part) sharing
+    /// this one's memory accounting; its sample counts start empty, without per-step counts.
     pub(crate) fn sub(&self, start: i64, end: i64, interval: i64) -> Evaluator<'a> {
+        let steps = if end < start || interval <= 0 {
+            0
+        } else {
+            usize::try_from((end - start) / interval + 1).unwrap_or(0)
+        };
         Evaluator {
             start,
             end,
@@ -152,8 +160,15 @@ impl<'a> Evaluator<'a> {
             current_samples: self.current_samples,
             delayed_name_removal: self.delayed_name_removal,
             no_step_subquery_interval: self.no_step_subquery_interval,
+            samples: SampleCounts::new(steps, false),
             ctx: self.ctx,
         }
+    }
+
+    /// The step of time `ts` on this evaluator's grid.
+    #[inline]
+    pub(crate) fn step_of(&self, ts: i64) -> usize {
+        usize::try_from((ts - self.start) / self.interval.max(1)).unwrap_or(0)
     }
 
     pub(crate) fn num_steps(&self) -> usize {
@@ -177,13 +192,20 @@ impl<'a> Evaluator<'a> {
 
     pub(crate) fn add_samples(&mut self, n: usize) -> Result<()> {
         self.current_samples += n;
-        if self.current_samples > self.ctx.peak_samples.get() {
-            self.ctx.peak_samples.set(self.current_samples);
-        }
+        self.update_peak();
         if self.current_samples > self.max_samples {
             return Err(Error::TooManySamples("query execution".into()));
         }
         Ok(())
+    }
+
+    /// Records the samples now held as the peak if they are the most so far (Go's
+    /// `UpdatePeak`).
+    #[inline]
+    pub(crate) fn update_peak(&self) {
+        if self.current_samples > self.ctx.peak_samples.get() {
+            self.ctx.peak_samples.set(self.current_samples);
+        }
     }
 
     /// Go's `PositionRange.StartPosInput`: `line:column` of a node.
@@ -386,6 +408,10 @@ impl<'a> Evaluator<'a> {
         let mut sub = self.sub(self.start, self.start, self.interval);
         let res = sub.eval(inner)?;
         self.current_samples = sub.current_samples;
+        // Evaluated once, counted at every step as an instant query at that step would;
+        // read once.
+        self.samples.add_each_step(sub.samples.total);
+        self.samples.add_read(0, sub.samples.read);
         let mut mat = match res {
             Val::String(s) => return Ok(Val::String(s)),
             Val::Matrix(m) => m,
@@ -410,6 +436,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         self.add_samples(extra * mat.len())?;
+        self.update_peak();
         Ok(Val::Matrix(mat))
     }
 
@@ -467,9 +494,6 @@ impl<'a> Evaluator<'a> {
             if let Some(e) = it.err() {
                 return Err(Error::Eval(format!("expanding series: {e}")));
             }
-            self.ctx
-                .total_samples
-                .set(self.ctx.total_samples.get() + all.len() as u64);
             let go_on = if stale {
                 live.extend(
                     all.iter()
@@ -539,6 +563,7 @@ impl<'a> Evaluator<'a> {
             }
             if !floats.is_empty() {
                 ev.add_samples(floats.len())?;
+                ev.samples.add_points(start, interval, &floats);
                 mat.push(Series {
                     metric: labels.clone(),
                     floats,
@@ -616,6 +641,7 @@ impl<'a> Evaluator<'a> {
                 let hi = s.live.partition_point(|p| p.t <= maxt);
                 s.live[lo..hi].to_vec()
             };
+            self.samples.add_both(0, floats.len() as u64);
             if !floats.is_empty() {
                 self.add_samples(floats.len())?;
                 mat.push(Series {
@@ -628,7 +654,45 @@ impl<'a> Evaluator<'a> {
         Ok(mat)
     }
 
+    /// A subquery as a value of its own (at the top of an instant query or of a
+    /// step-invariant part): its samples count at the evaluator's last step.
     fn eval_subquery(&mut self, sq: &SubqueryExpr) -> Result<Matrix> {
+        let (m, sub) = self.run_subquery(sq, false)?;
+        let step = self.step_of(self.end);
+        self.samples.add(step, sub.samples.total);
+        self.samples.add_read(step, sub.samples.read);
+        Ok(m)
+    }
+
+    /// A subquery consumed by a range function: its own sample counts are dropped (the
+    /// function counts the subquery's output points in each window), its reads count once,
+    /// at the first step whose window consumes them.
+    fn eval_subquery_arg(&mut self, sq: &SubqueryExpr) -> Result<Matrix> {
+        let steps = self.num_steps();
+        let (m, sub) = self.run_subquery(sq, steps > 1)?;
+        self.samples.merge_subquery_reads(
+            &sub.samples,
+            sub.start,
+            sub.interval,
+            &Consumer {
+                start: self.start,
+                interval: self.interval,
+                steps,
+                offset: sq.original_offset,
+                range: sq.range,
+                at: sq.timestamp,
+            },
+        );
+        Ok(m)
+    }
+
+    /// Evaluates a subquery's expression on its own step grid; with `read_steps` the
+    /// returned evaluator kept its reads per step.
+    fn run_subquery(
+        &mut self,
+        sq: &SubqueryExpr,
+        read_steps: bool,
+    ) -> Result<(Matrix, Evaluator<'a>)> {
         let interval = if sq.step != 0 {
             sq.step
         } else {
@@ -650,9 +714,12 @@ impl<'a> Evaluator<'a> {
             start += interval;
         }
         let mut sub = self.sub(start, end, interval);
+        if read_steps {
+            sub.samples = SampleCounts::with_read_steps(sub.num_steps());
+        }
         let m = sub.eval_matrix(&sq.expr)?;
         self.current_samples = sub.current_samples;
-        Ok(m)
+        Ok((m, sub))
     }
 
     /// Evaluates each argument over all steps, then calls `f` once per step with the
@@ -673,6 +740,8 @@ impl<'a> Evaluator<'a> {
                 matrixes.push(self.eval_matrix(a)?);
             }
         }
+        // The arguments stay in memory until the last step is done.
+        let with_args = self.current_samples;
         // Join signatures, computed once per input series.
         let mut series_sigs: Vec<Vec<usize>> = Vec::new();
         if let Some(m) = matching {
@@ -733,8 +802,8 @@ impl<'a> Evaluator<'a> {
                 }
             }
             out.clear();
+            self.current_samples = with_args + total;
             f(self, &vectors, &sigs, ts, &mut out)?;
-            self.current_samples = original + total;
             self.add_samples(out.len())?;
             total += out.len();
             if self.start == self.end {
@@ -744,6 +813,7 @@ impl<'a> Evaluator<'a> {
                     ));
                 }
                 self.current_samples = original + out.len();
+                self.update_peak();
                 return Ok(out
                     .drain(..)
                     .map(|s| Series {
@@ -784,6 +854,7 @@ impl<'a> Evaluator<'a> {
             ts += self.interval;
         }
         self.current_samples = original + total;
+        self.update_peak();
         Ok(result.into_iter().map(|(s, _)| s).collect())
     }
 
@@ -816,7 +887,7 @@ impl<'a> Evaluator<'a> {
                 }))
             }
             Expr::Subquery(sq) => {
-                let mat = self.eval_subquery(sq)?;
+                let mat = self.eval_subquery_arg(sq)?;
                 Ok(Some(RangeArg {
                     series: RangeSeries::Evaluated(mat),
                     timestamp: sq.timestamp,

@@ -200,6 +200,7 @@ fn fetch_info_series(
         }
         if !floats.is_empty() {
             ev.add_samples(floats.len())?;
+            ev.samples.add_points(s0, step, &floats);
             out.push(Series {
                 metric: labels.clone(),
                 floats,
