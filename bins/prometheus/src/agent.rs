@@ -115,8 +115,9 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
 
     let handler = web::Handler::new(web::Options {
         metrics_hook: Some({
-            let (remote, storage) = (remote.clone(), storage.clone());
+            let (remote, storage, scraper) = (remote.clone(), storage.clone(), scraper.clone());
             Arc::new(move |out: &mut String| {
+                scraper.write_metrics(out);
                 remote.write_metrics(out);
                 storage.write_metrics(out);
             })

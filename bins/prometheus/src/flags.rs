@@ -362,6 +362,9 @@ pub(crate) struct Settings {
     pub(crate) remote_flush_deadline: std::time::Duration,
     pub(crate) tsdb_path: PathBuf,
     pub(crate) tsdb: tsdb::db::Options,
+    /// `--enable-feature=exemplar-storage`: exemplars are stored (sized from
+    /// `storage.exemplars.max_exemplars`, resized on reload).
+    pub(crate) enable_exemplar_storage: bool,
     /// `--agent`: run the WAL-only agent storage instead of the TSDB.
     pub(crate) agent: Option<AgentSettings>,
     /// The external URL (`--web.external-url` or `http://<hostname>:<port>`), without a
@@ -528,6 +531,7 @@ impl Flags {
 
         let mut noop_features = Vec::new();
         let mut unknown_features = Vec::new();
+        let mut enable_exemplar_storage = false;
         for feature in self
             .enable_feature
             .iter()
@@ -536,6 +540,7 @@ impl Flags {
         {
             match feature {
                 "promql-delayed-name-removal" => engine.enable_delayed_name_removal = true,
+                "exemplar-storage" => enable_exemplar_storage = true,
                 // The web handler turns the search API on from the flag values.
                 "search-api" => {}
                 // Experimental functions and syntax are always parsed here.
@@ -544,8 +549,7 @@ impl Flags {
                 }
                 // Go runtime tuning; there is no Go runtime to tune.
                 "auto-gomaxprocs" | "auto-gomemlimit" => noop_features.push(feature.to_owned()),
-                "exemplar-storage"
-                | "memory-snapshot-on-shutdown"
+                "memory-snapshot-on-shutdown"
                 | "extra-scrape-metrics"
                 | "native-histograms"
                 | "created-timestamp-zero-ingestion"
@@ -609,6 +613,10 @@ impl Flags {
             (true, _) => tsdb::wlog::Compression::Snappy,
         };
         tsdb.no_lockfile = self.no_lockfile;
+        if enable_exemplar_storage {
+            // Prometheus's default until the configuration file says otherwise.
+            tsdb.max_exemplars = config::storage::ExemplarsConfig::default().max_exemplars;
+        }
         tsdb.samples_per_chunk = self.samples_per_chunk;
         tsdb.min_block_duration =
             duration_flag("storage.tsdb.min-block-duration", &self.min_block_duration)?.as_millis();
@@ -723,6 +731,7 @@ impl Flags {
             remote_flush_deadline,
             tsdb_path: self.tsdb_path,
             tsdb,
+            enable_exemplar_storage,
             agent,
             external_url,
             rules,
@@ -1098,11 +1107,21 @@ mod tests {
     }
 
     #[test]
+    fn exemplar_storage_starts_with_prometheus_default_size() {
+        let s = parse(&["--enable-feature=exemplar-storage"]).unwrap();
+        assert!(s.enable_exemplar_storage);
+        assert_eq!(s.tsdb.max_exemplars, 100_000);
+        let s = parse(&[]).unwrap();
+        assert!(!s.enable_exemplar_storage);
+        assert_eq!(s.tsdb.max_exemplars, 0);
+    }
+
+    #[test]
     fn features_not_built_yet_fail_naming_the_flag() {
         let cases = [
             (
-                vec!["--enable-feature=exemplar-storage"],
-                "--enable-feature=exemplar-storage",
+                vec!["--enable-feature=use-uncached-io"],
+                "--enable-feature=use-uncached-io",
             ),
             (vec!["--storage.agent.path=x"], "storage.agent.path"),
             (

@@ -139,7 +139,38 @@ impl web::TsdbStats for ReadyStorage {
     }
 }
 
+impl storage::ExemplarQueryable for ReadyStorage {
+    fn exemplar_querier(&self) -> storage::Result<Box<dyn storage::ExemplarQuerier>> {
+        match self.get() {
+            Some(db) => db.exemplar_querier(),
+            None => Err(storage::Error::NotReady),
+        }
+    }
+}
+
 impl ReadyStorage {
+    /// Applies `storage.exemplars.max_exemplars` to the open TSDB's exemplar storage
+    /// (Prometheus's `Head.ApplyConfig`, with `--enable-feature=exemplar-storage`).
+    pub(crate) fn apply_exemplar_config(&self, cfg: &config::Config) {
+        let Some(db) = self.get() else {
+            return;
+        };
+        let size = max_exemplars(cfg);
+        let from = db.head().exemplars().max_exemplars();
+        if usize::try_from(size).unwrap_or(0) == from {
+            return;
+        }
+        let migrated = db.resize_exemplars(size);
+        tracing::info!(from, to = size, migrated, "Exemplar storage resized");
+    }
+
+    /// Appends the `prometheus_tsdb_exemplar_*` metrics of the open TSDB.
+    pub(crate) fn write_exemplar_metrics(&self, out: &mut String) {
+        if let Some(db) = self.get() {
+            db.write_exemplar_metrics(out);
+        }
+    }
+
     fn replay_corruptions(&self) -> i64 {
         self.get().map_or(0, |db| {
             let replay = db.head().replay_stats();
@@ -199,6 +230,16 @@ pub(crate) fn wal_replay_range(dir: &std::path::Path) -> web::WalReplayStatus {
     }
 }
 
+/// The exemplar storage size a configuration asks for (`storage.exemplars.max_exemplars`,
+/// Prometheus's default 100000 when the block is absent).
+pub(crate) fn max_exemplars(cfg: &config::Config) -> i64 {
+    cfg.storage
+        .exemplars
+        .clone()
+        .unwrap_or_default()
+        .max_exemplars
+}
+
 /// The appender of a storage that is not open: every append fails with "not ready".
 pub(crate) struct NotReadyAppender;
 
@@ -209,6 +250,15 @@ impl Appender for NotReadyAppender {
         _: &Labels,
         _: Timestamp,
         _: f64,
+    ) -> storage::Result<SeriesRef> {
+        Err(storage::Error::NotReady)
+    }
+
+    fn append_exemplar(
+        &mut self,
+        _: SeriesRef,
+        _: &Labels,
+        _: &storage::Exemplar,
     ) -> storage::Result<SeriesRef> {
         Err(storage::Error::NotReady)
     }

@@ -113,6 +113,7 @@ pub(crate) fn web_options(
         agent: false,
         rules: None,
         alertmanagers: None,
+        exemplar_queryable: None,
     }
 }
 
@@ -133,8 +134,14 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
 
     // Throw an error for an invalid config before starting any component.
     let path = settings.config_file.clone();
-    if let Err(err) = config::Config::load_file(&path) {
-        return Err(config_load_error(&path, &err));
+    let initial_config = match config::Config::load_file(&path) {
+        Ok(cfg) => cfg,
+        Err(err) => return Err(config_load_error(&path, &err)),
+    };
+    let mut tsdb_options = settings.tsdb.clone();
+    if settings.enable_exemplar_storage {
+        // As Prometheus: the exemplar storage starts with the configuration file's size.
+        tsdb_options.max_exemplars = crate::ready::max_exemplars(&initial_config);
     }
 
     let status = Arc::new(web::Status::new(SystemTime::now()));
@@ -189,9 +196,16 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         storage_retention: settings.retention_text.clone(),
         remote_read_queryable: Some(storage.clone()),
         metrics_hook: Some({
-            let (remote, rule_manager, notifier) =
-                (remote.clone(), rule_manager.clone(), notifier.clone());
+            let (remote, rule_manager, notifier, storage, scraper) = (
+                remote.clone(),
+                rule_manager.clone(),
+                notifier.clone(),
+                storage.clone(),
+                scraper.clone(),
+            );
             Arc::new(move |out: &mut String| {
+                storage.write_exemplar_metrics(out);
+                scraper.write_metrics(out);
                 remote.write_metrics(out);
                 rule_manager.write_metrics(out);
                 notifier.write_metrics(out);
@@ -204,6 +218,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         alertmanagers: Some(Arc::new(crate::alerting::AlertmanagersApi(
             notifier.clone(),
         ))),
+        exemplar_queryable: Some(storage.clone()),
         ..web_options(
             &settings,
             remote.clone(),
@@ -215,8 +230,22 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         )
     });
 
-    // Reloaders, applied in this order on every (re)load, as in Prometheus.
-    let mut reloaders = scrape_reloaders(&remote, &scraper, &discovery);
+    // Reloaders, applied in this order on every (re)load, as in Prometheus: the TSDB's
+    // (exemplar storage size) first.
+    let mut reloaders = Vec::new();
+    if settings.enable_exemplar_storage {
+        reloaders.push(Reloader {
+            name: "db_storage",
+            reload: Box::new({
+                let storage = storage.clone();
+                move |cfg| {
+                    storage.apply_exemplar_config(cfg);
+                    Ok(())
+                }
+            }),
+        });
+    }
+    reloaders.extend(scrape_reloaders(&remote, &scraper, &discovery));
     reloaders.extend([
         Reloader {
             name: "notify",
@@ -282,7 +311,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         // web handler (next) stops only after the data is safe.
         let (dir, opts, storage, db_open, remote, replay_status) = (
             settings.tsdb_path.clone(),
-            settings.tsdb.clone(),
+            tsdb_options,
             storage.clone(),
             db_open.clone(),
             remote.clone(),

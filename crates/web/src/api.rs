@@ -222,7 +222,7 @@ pub(crate) async fn serve(
             None => Err(ApiError::not_implemented("scraping (target metadata)")),
         },
         "/status/buildinfo" => Ok(ApiData::json(json::to_go_json(&inner.opts.build_info))),
-        "/query_exemplars" => query_exemplars(&form),
+        "/query_exemplars" => query_exemplars(inner, &form).await,
         "/targets/relabel_steps" => match &inner.opts.scrape {
             Some(manager) => Ok(ApiData::json(targets::relabel_steps(manager, &form)?)),
             None => Err(ApiError::not_implemented("scraping (relabel steps)")),
@@ -510,10 +510,12 @@ async fn query_range(inner: &Arc<Inner>, form: Form) -> ApiResult {
     run_query(inner, expr, text, Some(range), params, 0).await
 }
 
-/// `/api/v1/query_exemplars`: the parameters are checked as Prometheus does; without
-/// exemplar storage (Prometheus's `exemplar-storage` feature off) the answer is an empty
-/// list, or no content when the query selects no series.
-fn query_exemplars(form: &Form) -> ApiResult {
+/// `/api/v1/query_exemplars`, as Prometheus's `queryExemplars`: the exemplars in
+/// `[start, end]` of the series matching any selector of `query`, read from the exemplar
+/// storage (an empty list without one, as Prometheus with its `exemplar-storage` feature
+/// off). A query without selectors answers an empty list too, where Prometheus answers 204
+/// with no body: clients get the same nothing, in JSON.
+async fn query_exemplars(inner: &Arc<Inner>, form: &Form) -> ApiResult {
     let start = time_param(form, "start", MIN_TIME)?;
     let end = time_param(form, "end", MAX_TIME)?;
     if end.nanos() < start.nanos() {
@@ -523,19 +525,54 @@ fn query_exemplars(form: &Form) -> ApiResult {
     }
     let expr =
         parser::parse_expr(form.value("query")).map_err(|e| ApiError::bad_data(e.to_string()))?;
-    let mut has_selector = false;
-    expr.walk(&mut |e| {
-        if matches!(
-            e,
-            parser::Expr::VectorSelector(_) | parser::Expr::MatrixSelector(_)
-        ) {
-            has_selector = true;
+    // Go's parser.ExtractSelectors: one matcher set per vector selector, those of range
+    // selectors included.
+    let mut selectors: Vec<Vec<model::Matcher>> = Vec::new();
+    expr.walk(&mut |e| match e {
+        parser::Expr::VectorSelector(v) => selectors.push(v.matchers.clone()),
+        parser::Expr::MatrixSelector(m) => {
+            selectors.push(m.vector_selector.matchers.clone());
         }
+        _ => {}
     });
-    if !has_selector {
-        return Ok(ApiData::default());
+    let Some(source) = inner.opts.exemplar_queryable.clone() else {
+        return Ok(ApiData::json("[]".to_owned()));
+    };
+    if selectors.is_empty() {
+        return Ok(ApiData::json("[]".to_owned()));
     }
-    Ok(ApiData::json("[]".to_owned()))
+    let (start, end) = (start.millis(), end.millis());
+    let results = blocking(move || {
+        source
+            .exemplar_querier()
+            .and_then(|q| q.select(start, end, &selectors))
+    })
+    .await?
+    .map_err(exec_error)?;
+    let mut data = String::from("[");
+    for (i, r) in results.iter().enumerate() {
+        if i > 0 {
+            data.push(',');
+        }
+        data.push_str("{\"seriesLabels\":");
+        json::write_labels(&mut data, &r.series_labels);
+        data.push_str(",\"exemplars\":[");
+        for (k, e) in r.exemplars.iter().enumerate() {
+            if k > 0 {
+                data.push(',');
+            }
+            data.push_str("{\"labels\":");
+            json::write_labels(&mut data, &e.labels);
+            data.push_str(",\"value\":");
+            json::write_str(&mut data, &json::format_float(e.value));
+            data.push_str(",\"timestamp\":");
+            json::write_timestamp(&mut data, e.ts);
+            data.push('}');
+        }
+        data.push_str("]}");
+    }
+    data.push(']');
+    Ok(ApiData::json(data))
 }
 
 fn format_query(form: &Form) -> ApiResult {

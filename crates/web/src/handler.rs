@@ -232,6 +232,9 @@ pub struct Options {
     pub rules: Option<Arc<dyn crate::api::RulesSource>>,
     /// The notifier, for `/api/v1/alertmanagers` (`None`: no Alertmanagers).
     pub alertmanagers: Option<Arc<dyn crate::api::AlertmanagersSource>>,
+    /// The exemplar storage `/api/v1/query_exemplars` reads (`None`: every answer is an
+    /// empty list, as Prometheus's without its `exemplar-storage` feature).
+    pub exemplar_queryable: Option<Arc<dyn storage::ExemplarQueryable>>,
 }
 
 impl std::fmt::Debug for Options {

@@ -25,8 +25,8 @@
 //!
 //! Rules, alerts and Alertmanagers come through the narrow traits [`RulesSource`] and
 //! [`AlertmanagersSource`] (without them the lists are empty, as in a Prometheus without
-//! rule files or Alertmanagers). Exemplar queries answer an empty list, as Prometheus does
-//! without its exemplar storage. What this server cannot do (TSDB snapshots) answers
+//! rule files or Alertmanagers). Exemplar queries read a `storage::ExemplarQueryable`, or
+//! answer an empty list without one, as Prometheus does without its exemplar storage. What this server cannot do (TSDB snapshots) answers
 //! `501 {"status":"error","errorType":"unavailable","error":"... is not available yet ..."}`
 //! instead of made-up data. With `agent` set, the endpoints Prometheus's agent disables
 //! answer `422 execution: unavailable with Prometheus Agent`.
@@ -68,6 +68,7 @@
 //!     agent: false,
 //!     rules: None,
 //!     alertmanagers: None,
+//!     exemplar_queryable: None,
 //! });
 //! let req = http::Request::get("/api/v1/query?query=up&time=2")
 //!     .body(http_body_util::Empty::<bytes::Bytes>::new())

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 mod agent;
 mod alerting;
+mod exemplars;
 mod remote;
 mod wal_replay;
 

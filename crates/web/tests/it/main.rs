@@ -41,12 +41,12 @@ fn server_with_admin() -> Server {
 /// [`server`] with the admin API on or off, the samples shifted by `offset_ms` and
 /// `extra_global` appended to the configuration's `global` block.
 fn server_with(lifecycle: bool, admin: bool, offset_ms: i64, extra_global: &str) -> Server {
-    server_full(lifecycle, admin, offset_ms, extra_global, false)
+    server_full(lifecycle, admin, offset_ms, extra_global, false, None)
 }
 
 /// [`server`] in agent mode (`--agent`).
 fn agent_server() -> Server {
-    server_full(false, false, 0, "", true)
+    server_full(false, false, 0, "", true, None)
 }
 
 fn server_full(
@@ -55,6 +55,7 @@ fn server_full(
     offset_ms: i64,
     extra_global: &str,
     agent: bool,
+    exemplar_queryable: Option<Arc<dyn storage::ExemplarQueryable>>,
 ) -> Server {
     let db = Arc::new(MemStorage::new());
     let mut app = db.appender();
@@ -113,6 +114,7 @@ fn server_full(
         agent,
         rules: None,
         alertmanagers: None,
+        exemplar_queryable,
     });
     Server {
         handler,
@@ -482,6 +484,7 @@ async fn a_storage_that_is_not_ready_is_unavailable() {
         agent: false,
         rules: None,
         alertmanagers: None,
+        exemplar_queryable: None,
     });
     for uri in ["/prom/api/v1/query?query=up", "/prom/api/v1/labels"] {
         let a = get(&handler, uri).await;
@@ -694,8 +697,10 @@ async fn exemplars_are_empty_without_exemplar_storage() {
     let s = server(false);
     let a = get(&s.handler, "/api/v1/query_exemplars?query=up&start=1&end=2").await;
     assert_eq!(a.body, r#"{"status":"success","data":[]}"#);
+    // Prometheus answers 204 without a body here; a JSON empty list says the same.
     let a = get(&s.handler, "/api/v1/query_exemplars?query=1").await;
-    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body, r#"{"status":"success","data":[]}"#);
     let a = get(&s.handler, "/api/v1/query_exemplars?query=up&start=2&end=1").await;
     assert_eq!(
         a.body,
@@ -703,6 +708,87 @@ async fn exemplars_are_empty_without_exemplar_storage() {
     );
     let a = get(&s.handler, "/api/v1/query_exemplars?query=up{").await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
+}
+
+/// An exemplar storage holding two exemplars of `up{instance="x",job="a"}` and one of
+/// `go_goroutines{job="a"}`, answering as a storage does (matcher sets, time range).
+struct FixedExemplars;
+
+impl storage::ExemplarQueryable for FixedExemplars {
+    fn exemplar_querier(&self) -> storage::Result<Box<dyn storage::ExemplarQuerier>> {
+        Ok(Box::new(FixedExemplars))
+    }
+}
+
+impl storage::ExemplarQuerier for FixedExemplars {
+    fn select(
+        &self,
+        start: i64,
+        end: i64,
+        matcher_sets: &[Vec<model::Matcher>],
+    ) -> storage::Result<Vec<storage::ExemplarQueryResult>> {
+        let ex = |trace: &str, value: f64, ts: i64| storage::Exemplar {
+            labels: labels(&[("trace_id", trace)]),
+            value,
+            ts,
+            has_ts: true,
+        };
+        let all = [
+            (
+                labels(&[("__name__", "go_goroutines"), ("job", "a")]),
+                vec![ex("g1", 42.5, 1_500)],
+            ),
+            (
+                labels(&[("__name__", "up"), ("instance", "x"), ("job", "a")]),
+                vec![
+                    ex("EpTxMJ40fUus7aGY", 6.0, 1_000),
+                    ex("Olp9XHlq763ccsfa", 19.5, 2_250),
+                ],
+            ),
+        ];
+        Ok(all
+            .into_iter()
+            .filter(|(l, _)| matcher_sets.iter().any(|m| storage::matches_all(l, m)))
+            .map(|(series_labels, exemplars)| storage::ExemplarQueryResult {
+                series_labels,
+                exemplars: exemplars
+                    .into_iter()
+                    .filter(|e| start <= e.ts && e.ts <= end)
+                    .collect(),
+            })
+            .filter(|r| !r.exemplars.is_empty())
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn exemplars_are_listed_per_series_as_prometheus_shapes_them() {
+    let s = server_full(false, false, 0, "", false, Some(Arc::new(FixedExemplars)));
+    let a = get(&s.handler, "/api/v1/query_exemplars?query=up&start=0&end=3").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":[{"seriesLabels":{"__name__":"up","instance":"x","job":"a"},"exemplars":[{"labels":{"trace_id":"EpTxMJ40fUus7aGY"},"value":"6","timestamp":1},{"labels":{"trace_id":"Olp9XHlq763ccsfa"},"value":"19.5","timestamp":2.250}]}]}"#
+    );
+    // Every selector of the query counts, those of range selectors too; the range is
+    // inclusive and in seconds.
+    let a = get(
+        &s.handler,
+        "/api/v1/query_exemplars?query=rate(go_goroutines[5m])%20%2B%20up&start=1.5&end=2",
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        r#"{"status":"success","data":[{"seriesLabels":{"__name__":"go_goroutines","job":"a"},"exemplars":[{"labels":{"trace_id":"g1"},"value":"42.5","timestamp":1.500}]}]}"#
+    );
+    let a = get(
+        &s.handler,
+        "/api/v1/query_exemplars?query=up%7Bjob%3D%22b%22%7D",
+    )
+    .await;
+    assert_eq!(a.body, r#"{"status":"success","data":[]}"#);
+    let a = get(&s.handler, "/api/v1/query_exemplars?query=vector(1)").await;
+    assert_eq!(a.body, r#"{"status":"success","data":[]}"#);
 }
 
 #[tokio::test]
@@ -1186,6 +1272,7 @@ async fn remote_write_without_the_receiver_is_not_found() {
         agent: false,
         rules: None,
         alertmanagers: None,
+        exemplar_queryable: None,
     });
     let (status, _, answer) = post_bytes(&handler, "/api/v1/write", Vec::new()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -1308,6 +1395,7 @@ fn search_server(extra_flags: &[(&str, &str)], agent: bool) -> Handler {
         agent,
         rules: None,
         alertmanagers: None,
+        exemplar_queryable: None,
     })
 }
 
