@@ -125,6 +125,9 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
         remote_write_receiver: settings
             .enable_remote_write_receiver
             .then(|| -> Arc<dyn Appendable> { storage.clone() }),
+        otlp_write_receiver: settings
+            .enable_otlp_receiver
+            .then(|| -> Arc<dyn Appendable> { storage.clone() }),
         agent: true,
         ..web_options(
             &settings,

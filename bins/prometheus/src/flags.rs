@@ -88,6 +88,11 @@ pub(crate) struct Flags {
           default_value_t = false, default_missing_value = "true")]
     enable_remote_write_receiver: bool,
 
+    /// Enable API endpoint accepting OTLP write requests.
+    #[arg(long = "web.enable-otlp-receiver", action = ArgAction::Set, num_args = 0..=1,
+          default_value_t = false, default_missing_value = "true")]
+    enable_otlp_receiver: bool,
+
     /// Base path for metrics storage.
     #[arg(long = "storage.tsdb.path", default_value = "data/")]
     tsdb_path: PathBuf,
@@ -358,6 +363,8 @@ pub(crate) struct Settings {
     pub(crate) enable_admin_api: bool,
     /// `--web.enable-remote-write-receiver`.
     pub(crate) enable_remote_write_receiver: bool,
+    /// `--web.enable-otlp-receiver`.
+    pub(crate) enable_otlp_receiver: bool,
     /// `--storage.remote.flush-deadline`: how long queues may flush on shutdown or reload.
     pub(crate) remote_flush_deadline: std::time::Duration,
     pub(crate) tsdb_path: PathBuf,
@@ -540,6 +547,7 @@ impl Flags {
         {
             match feature {
                 "promql-delayed-name-removal" => engine.enable_delayed_name_removal = true,
+                "promql-per-step-stats" => engine.enable_per_step_stats = true,
                 "exemplar-storage" => enable_exemplar_storage = true,
                 // The web handler turns the search API on from the flag values.
                 "search-api" => {}
@@ -559,7 +567,6 @@ impl Flags {
                 | "expand-external-labels"
                 | "new-service-discovery-manager"
                 | "no-default-scrape-port"
-                | "promql-per-step-stats"
                 | "old-ui"
                 | "metadata-wal-records"
                 | "delayed-compaction"
@@ -728,6 +735,7 @@ impl Flags {
             enable_lifecycle: self.enable_lifecycle,
             enable_admin_api: self.enable_admin_api,
             enable_remote_write_receiver: self.enable_remote_write_receiver,
+            enable_otlp_receiver: self.enable_otlp_receiver,
             remote_flush_deadline,
             tsdb_path: self.tsdb_path,
             tsdb,
@@ -871,6 +879,7 @@ impl Flags {
                 "web.enable-remote-write-receiver",
                 b(self.enable_remote_write_receiver),
             ),
+            ("web.enable-otlp-receiver", b(self.enable_otlp_receiver)),
             ("storage.tsdb.path", self.tsdb_path.display().to_string()),
             (
                 "storage.tsdb.retention.time",
@@ -1208,10 +1217,12 @@ mod tests {
         let s = parse(&[
             "--enable-feature=promql-experimental-functions,foo",
             "--enable-feature=promql-delayed-name-removal,search-api",
+            "--enable-feature=promql-per-step-stats",
         ])
         .unwrap();
         assert_eq!(s.noop_features, ["promql-experimental-functions"]);
         assert_eq!(s.unknown_features, ["foo"]);
         assert!(s.engine.enable_delayed_name_removal);
+        assert!(s.engine.enable_per_step_stats);
     }
 }

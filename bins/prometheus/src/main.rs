@@ -14,7 +14,8 @@
 //! `/federate`, the readiness and lifecycle endpoints, `/metrics`, configuration loading
 //! and reloading (SIGHUP, `/-/reload`), remote write (`remote_write`: one queue fed by a
 //! WAL watcher per entry), the remote write receiver
-//! (`--web.enable-remote-write-receiver`), remote read (`/api/v1/read`, and `remote_read`
+//! (`--web.enable-remote-write-receiver`), the OTLP metrics receiver
+//! (`--web.enable-otlp-receiver`), remote read (`/api/v1/read`, and `remote_read`
 //! endpoints merged into queries), and agent mode (`--agent`, [`agent::run`]: scraping into
 //! a WAL-only storage that remote write drains), TLS, basic auth and security headers from
 //! `--web.config.file` (Prometheus's web config format), and a small built-in web UI

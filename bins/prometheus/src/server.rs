@@ -108,6 +108,7 @@ pub(crate) fn web_options(
         quit: quit.clone(),
         reload,
         remote_write_receiver: None,
+        otlp_write_receiver: None,
         remote_read_queryable: None,
         metrics_hook: None,
         agent: false,
@@ -213,6 +214,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         }),
         remote_write_receiver: settings
             .enable_remote_write_receiver
+            .then(|| -> Arc<dyn storage::Appendable> { storage.clone() }),
+        otlp_write_receiver: settings
+            .enable_otlp_receiver
             .then(|| -> Arc<dyn storage::Appendable> { storage.clone() }),
         rules: Some(Arc::new(crate::alerting::RulesApi(rule_manager.clone()))),
         alertmanagers: Some(Arc::new(crate::alerting::AlertmanagersApi(

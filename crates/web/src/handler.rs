@@ -219,6 +219,9 @@ pub struct Options {
     /// `--web.enable-remote-write-receiver`: the storage `/api/v1/write` appends to (`None`:
     /// the receiver is off and the endpoint answers 404, as in Prometheus).
     pub remote_write_receiver: Option<Arc<dyn storage::Appendable>>,
+    /// `--web.enable-otlp-receiver`: the storage `/api/v1/otlp/v1/metrics` appends to
+    /// (`None`: the receiver is off and the endpoint answers 404, as in Prometheus).
+    pub otlp_write_receiver: Option<Arc<dyn storage::Appendable>>,
     /// The storage `/api/v1/read` serves: the local TSDB, without remote-read endpoints
     /// (`None`: `queryable`).
     pub remote_read_queryable: Option<Arc<dyn storage::Queryable>>,
@@ -271,7 +274,7 @@ impl std::fmt::Debug for Handler {
 /// The largest form body parsed, as Go's `ParseForm` (10 MB).
 const MAX_FORM_BYTES: usize = 10 << 20;
 
-type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut resp = Response::new(Full::new(body.into()));
@@ -578,13 +581,7 @@ impl Handler {
                         return (Some(label), resp);
                     }
                     if label == "/api/v1/otlp/v1/metrics" && method == Method::POST {
-                        return (
-                            Some(label),
-                            text(
-                                StatusCode::NOT_FOUND,
-                                "otlp write receiver needs to be enabled with --web.enable-otlp-receiver\n",
-                            ),
-                        );
+                        return (Some(label), crate::otlp::serve(&self.inner, req).await);
                     }
                     if method == Method::POST && label == "/api/v1/write" {
                         return (Some(label), self.remote_write(req).await);
@@ -812,7 +809,7 @@ fn set_cors(
 const MAX_REMOTE_BODY_BYTES: usize = 32 << 20;
 
 /// Reads a remote-storage request body, at most [`MAX_REMOTE_BODY_BYTES`].
-async fn read_body<B>(body: B) -> Result<Bytes, String>
+pub(crate) async fn read_body<B>(body: B) -> Result<Bytes, String>
 where
     B: hyper::body::Body + Send,
     B::Data: Send,

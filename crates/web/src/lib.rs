@@ -63,6 +63,7 @@
 //!     quit: Default::default(),
 //!     reload,
 //!     remote_write_receiver: None,
+//!     otlp_write_receiver: None,
 //!     remote_read_queryable: None,
 //!     metrics_hook: None,
 //!     agent: false,
@@ -88,6 +89,7 @@ mod federate;
 mod handler;
 mod json;
 mod metrics;
+mod otlp;
 mod params;
 mod server;
 mod status;

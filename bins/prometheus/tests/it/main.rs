@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 mod agent;
 mod alerting;
 mod exemplars;
+mod otlp;
 mod remote;
 mod wal_replay;
 

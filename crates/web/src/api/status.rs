@@ -74,7 +74,7 @@ pub(super) fn features(inner: &Arc<Inner>) -> String {
         ("exclude_alerts", true),
         ("label_values_match", true),
         ("lifecycle", opts.enable_lifecycle),
-        ("otlp_write_receiver", false),
+        ("otlp_write_receiver", opts.otlp_write_receiver.is_some()),
         ("query_stats", true),
         ("query_warnings", true),
         (
@@ -102,6 +102,10 @@ pub(super) fn features(inner: &Arc<Inner>) -> String {
         (
             "delayed_name_removal",
             inner.opts.engine.opts().enable_delayed_name_removal,
+        ),
+        (
+            "per_step_stats",
+            inner.opts.engine.opts().enable_per_step_stats,
         ),
     ] {
         promql.insert(name.to_owned(), on);

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod otlp;
+
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -109,6 +111,7 @@ fn server_full(
         quit: quit.clone(),
         reload,
         remote_write_receiver: Some(db.clone()),
+        otlp_write_receiver: Some(db.clone()),
         remote_read_queryable: None,
         metrics_hook: None,
         agent,
@@ -479,6 +482,7 @@ async fn a_storage_that_is_not_ready_is_unavailable() {
         quit: CancellationToken::new(),
         reload,
         remote_write_receiver: None,
+        otlp_write_receiver: None,
         remote_read_queryable: None,
         metrics_hook: None,
         agent: false,
@@ -929,12 +933,7 @@ async fn disabled_receivers_and_search_answer_as_a_default_prometheus() {
         a.body,
         r#"{"status":"error","errorType":"unavailable","error":"search API disabled"}"#
     );
-    let a = post_form(&s.handler, "/api/v1/otlp/v1/metrics", "").await;
-    assert_eq!(a.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        a.body,
-        "otlp write receiver needs to be enabled with --web.enable-otlp-receiver\n"
-    );
+    // The OTLP receiver when off: remote_write_without_the_receiver_is_not_found.
     let a = get(&s.handler, "/api/v1/notifications/live").await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
 }
@@ -1265,6 +1264,7 @@ async fn remote_write_without_the_receiver_is_not_found() {
         quit: CancellationToken::new(),
         reload,
         remote_write_receiver: None,
+        otlp_write_receiver: None,
         remote_read_queryable: None,
         metrics_hook: Some(Arc::new(|out: &mut String| {
             out.push_str("extra_metric 1\n")
@@ -1279,6 +1279,12 @@ async fn remote_write_without_the_receiver_is_not_found() {
     assert_eq!(
         answer,
         r#"{"status":"error","errorType":"not_found","error":"remote write receiver needs to be enabled with --web.enable-remote-write-receiver"}"#
+    );
+    let (status, _, answer) = post_bytes(&handler, "/api/v1/otlp/v1/metrics", Vec::new()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        answer,
+        r#"{"status":"error","errorType":"not_found","error":"otlp write receiver needs to be enabled with --web.enable-otlp-receiver"}"#
     );
     let a = get(&handler, "/metrics").await;
     assert!(a.body.ends_with("extra_metric 1\n"), "{}", a.body);
@@ -1390,6 +1396,7 @@ fn search_server(extra_flags: &[(&str, &str)], agent: bool) -> Handler {
         quit: CancellationToken::new(),
         reload,
         remote_write_receiver: None,
+        otlp_write_receiver: None,
         remote_read_queryable: None,
         metrics_hook: None,
         agent,
