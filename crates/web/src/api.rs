@@ -325,7 +325,8 @@ struct QueryParams {
     timeout: Option<Duration>,
     /// `limit`: at most this many series (0: all).
     limit: usize,
-    /// `stats`: include the query statistics.
+    /// `stats`: include the query statistics (any non-empty value; `all` also asks for the
+    /// per-step counts, given when the engine allows them).
     stats: bool,
 }
 
@@ -333,11 +334,15 @@ impl QueryParams {
     /// Parses `limit`, `timeout`, `lookback_delta` and `stats` in Go's order (`limit` first).
     fn parse(form: &Form) -> Result<QueryParams, ApiError> {
         let limit = limit_param(form)?;
+        let stats = form.value("stats");
         Ok(QueryParams {
             limit,
             timeout: None,
-            opts: QueryOpts::default(),
-            stats: !form.value("stats").is_empty(),
+            opts: QueryOpts {
+                enable_per_step_stats: stats == "all",
+                ..QueryOpts::default()
+            },
+            stats: !stats.is_empty(),
         })
     }
 }
@@ -359,18 +364,46 @@ fn truncate(value: &mut promql::value::Value, limit: usize) -> bool {
 }
 
 /// Prometheus's `stats.QueryStats` (`stats=...`): the timings in seconds and the sample
-/// counts. Only the whole execution is timed here (the engine does not split preparation
-/// from evaluation), so evaluation covers preparation, and per-step counts are not kept.
+/// counts, the per-step ones (`[[unix seconds, count], ...]`) only when the query kept them
+/// (`stats=all` with the `promql-per-step-stats` feature). Only the whole execution is
+/// timed here (the engine does not split preparation from evaluation), so evaluation
+/// covers preparation.
 fn write_stats_json(out: &mut String, queue: Duration, exec: Duration, st: &promql::QueryStats) {
     let f = |d: Duration| model::strconv::format_float_json(d.as_secs_f64());
     let _ = write!(
         out,
-        "{{\"timings\":{{\"evalTotalTime\":{eval},\"resultSortTime\":0,\"queryPreparationTime\":0,\"innerEvalTime\":{eval},\"execQueueTime\":{queue},\"execTotalTime\":{total}}},\"samples\":{{\"totalQueryableSamples\":{samples},\"peakSamples\":{peak}}}}}",
+        "{{\"timings\":{{\"evalTotalTime\":{eval},\"resultSortTime\":0,\"queryPreparationTime\":0,\"innerEvalTime\":{eval},\"execQueueTime\":{queue},\"execTotalTime\":{total}}},\"samples\":{{",
         eval = f(exec),
         queue = f(queue),
         total = f(queue + exec),
-        samples = st.total_samples,
-        peak = st.peak_samples,
+    );
+    // Go's field order, the per-step arrays omitted when empty.
+    let per_step = |out: &mut String, key: &str, steps: &Option<Vec<(i64, u64)>>| {
+        let Some(steps) = steps.as_deref().filter(|s| !s.is_empty()) else {
+            return;
+        };
+        let _ = write!(out, "\"{key}\":[");
+        for (i, (t, n)) in steps.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('[');
+            model::strconv::write_float_json(out, *t as f64 / 1000.0);
+            let _ = write!(out, ",{n}]");
+        }
+        out.push_str("],");
+    };
+    per_step(
+        out,
+        "totalQueryableSamplesPerStep",
+        &st.total_samples_per_step,
+    );
+    let _ = write!(out, "\"totalQueryableSamples\":{},", st.total_samples);
+    per_step(out, "samplesReadPerStep", &st.samples_read_per_step);
+    let _ = write!(
+        out,
+        "\"samplesRead\":{},\"peakSamples\":{}}}}}",
+        st.samples_read, st.peak_samples
     );
 }
 
@@ -1042,5 +1075,59 @@ mod tests {
         assert_eq!(unescape_name("a__b").as_deref(), Some("a_b"));
         assert_eq!(unescape_name("bad_zz_"), None);
         assert_eq!(percent_decode("a%2Fb"), "a/b");
+    }
+
+    /// Runs `query` from 1s to 3s every second over two series with samples at 1s and
+    /// 2s, with the `stats` parameter given and the engine's per-step statistics on or off.
+    fn range_stats(stats: &str, per_step_feature: bool) -> (bool, String) {
+        use storage::{Appendable, MemStorage};
+        let db = Arc::new(MemStorage::new());
+        let mut app = db.appender();
+        for job in ["a", "b"] {
+            let l = model::Labels::from_pairs([("__name__", "up"), ("job", job)]);
+            app.append(0, &l, 1_000, 1.0).expect("append");
+            app.append(0, &l, 2_000, 1.0).expect("append");
+        }
+        app.commit().expect("commit");
+        let engine = promql::Engine::new(promql::EngineOpts {
+            enable_per_step_stats: per_step_feature,
+            ..promql::EngineOpts::default()
+        });
+        let form = Form::parse(format!("stats={stats}").as_bytes(), None);
+        let params = QueryParams::parse(&form).expect("params");
+        let expr = parser::parse_expr("count_over_time(up[2s])").expect("parse");
+        let res = engine
+            .range_query_expr(db, &expr, "", 1_000, 3_000, 1_000, &params.opts)
+            .expect("query");
+        let mut out = String::new();
+        write_stats_json(
+            &mut out,
+            Duration::from_millis(1),
+            Duration::from_millis(2),
+            &res.stats,
+        );
+        (params.stats, out)
+    }
+
+    #[test]
+    fn range_query_stats_are_shaped_as_prometheus() {
+        // Windows (t-2s, t]: 1 point per series at 1s and 3s, 2 at 2s; the window at 2s
+        // adds one point per series, the one at 3s none. The peak: both outputs (3 + 3)
+        // and the second series' last window (1).
+        let (on, json) = range_stats("all", true);
+        assert!(on);
+        assert_eq!(
+            json,
+            "{\"timings\":{\"evalTotalTime\":0.002,\"resultSortTime\":0,\"queryPreparationTime\":0,\"innerEvalTime\":0.002,\"execQueueTime\":0.001,\"execTotalTime\":0.003},\"samples\":{\"totalQueryableSamplesPerStep\":[[1,2],[2,4],[3,2]],\"totalQueryableSamples\":8,\"samplesReadPerStep\":[[1,2],[2,2],[3,0]],\"samplesRead\":4,\"peakSamples\":7}}"
+        );
+        // Per-step counts need both `stats=all` and the engine feature.
+        let samples =
+            "\"samples\":{\"totalQueryableSamples\":8,\"samplesRead\":4,\"peakSamples\":7}}";
+        for (stats, feature) in [("all", false), ("true", true), ("1", false)] {
+            let (on, json) = range_stats(stats, feature);
+            assert!(on, "{stats}");
+            assert!(json.ends_with(samples), "{stats} {feature}: {json}");
+        }
+        assert!(!range_stats("", true).0);
     }
 }
