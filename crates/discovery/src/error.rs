@@ -20,7 +20,7 @@ pub enum Error {
         key: &'static str,
         /// The job (or Alertmanager set) that uses it.
         job: String,
-        /// The option, e.g. `attach_metadata.namespace`.
+        /// The option, e.g. a Kubernetes role this crate does not know.
         option: String,
     },
     /// The HTTP client options of an SD block cannot be used (unreadable TLS files, options

@@ -9,7 +9,8 @@
 //! (newline-delimited JSON events `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK`, `ERROR`),
 //! watching again from the last version seen when a watch ends, and listing again when the
 //! version is gone (410). One task owns the object stores: once every informer has listed,
-//! it sends every group, then the groups each event changes.
+//! it sends every group, then the groups each event changes (a node, namespace, service or
+//! pod change resends the groups that carry its metadata).
 
 mod client;
 mod objects;
@@ -25,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use client::{Client, Endpoint, EventReader, Kind, Selector, WatchError};
-use objects::{EndpointSlice, Endpoints, Ingress, Node, ObjectMeta, Pod, Service};
+use objects::{EndpointSlice, Endpoints, Ingress, Namespace, Node, ObjectMeta, Pod, Service};
 
 /// The roles this crate implements.
 pub const ROLES: &[&str] = &[
@@ -41,9 +42,6 @@ pub const ROLES: &[&str] = &[
 pub(crate) fn unsupported_option(cfg: &KubernetesSdConfig) -> Option<String> {
     if !ROLES.contains(&cfg.role.as_str()) {
         return Some(format!("role {:?}", cfg.role));
-    }
-    if cfg.attach_metadata.namespace {
-        return Some("attach_metadata.namespace".into());
     }
     None
 }
@@ -73,6 +71,7 @@ enum Object {
     Endpoints(Box<Endpoints>),
     EndpointSlice(Box<EndpointSlice>),
     Ingress(Box<Ingress>),
+    Namespace(Box<Namespace>),
 }
 
 impl Object {
@@ -84,6 +83,7 @@ impl Object {
             Kind::Endpoints => Object::Endpoints(serde_json::from_value(value)?),
             Kind::EndpointSlice => Object::EndpointSlice(serde_json::from_value(value)?),
             Kind::Ingress => Object::Ingress(serde_json::from_value(value)?),
+            Kind::Namespace => Object::Namespace(serde_json::from_value(value)?),
         })
     }
 
@@ -95,6 +95,7 @@ impl Object {
             Object::Endpoints(o) => &o.metadata,
             Object::EndpointSlice(o) => &o.metadata,
             Object::Ingress(o) => &o.metadata,
+            Object::Namespace(o) => &o.metadata,
         }
     }
 }
@@ -120,6 +121,7 @@ enum Update {
 struct Stores {
     objects: BTreeMap<Kind, BTreeMap<String, Object>>,
     attach_node: bool,
+    attach_namespace: bool,
 }
 
 impl targets::Lookup for Stores {
@@ -152,8 +154,19 @@ impl targets::Lookup for Stores {
         }
     }
 
+    fn namespace(&self, name: &str) -> Option<&Namespace> {
+        match self.objects.get(&Kind::Namespace)?.get(name)? {
+            Object::Namespace(n) => Some(n),
+            _ => None,
+        }
+    }
+
     fn attach_node(&self) -> bool {
         self.attach_node
+    }
+
+    fn attach_namespace(&self) -> bool {
+        self.attach_namespace
     }
 }
 
@@ -165,6 +178,7 @@ pub(crate) struct Discovery {
     namespaces: Vec<Option<String>>,
     selectors: BTreeMap<&'static str, Selector>,
     attach_node: bool,
+    attach_namespace: bool,
 }
 
 /// The resource a role's groups are made of.
@@ -221,6 +235,7 @@ impl Discovery {
             namespaces,
             selectors,
             attach_node: cfg.attach_metadata.node,
+            attach_namespace: cfg.attach_metadata.namespace,
         }
     }
 
@@ -237,6 +252,9 @@ impl Discovery {
         let node_metadata = matches!(self.role, Kind::Pod | Kind::Endpoints | Kind::EndpointSlice);
         if self.attach_node && node_metadata {
             out.push((Kind::Node, false));
+        }
+        if self.attach_namespace && self.role != Kind::Node {
+            out.push((Kind::Namespace, false));
         }
         out
     }
@@ -287,6 +305,7 @@ impl Discovery {
             role: self.role,
             stores: Stores {
                 attach_node: self.attach_node,
+                attach_namespace: self.attach_namespace,
                 ..Stores::default()
             },
             listed: BTreeSet::new(),
@@ -423,6 +442,7 @@ impl State {
             Kind::Endpoints => targets::endpoints_source(&m.namespace, &m.name),
             Kind::EndpointSlice => targets::endpointslice_source(&m.namespace, &m.name),
             Kind::Ingress => targets::ingress_source(&m.namespace, &m.name),
+            Kind::Namespace => format!("namespace/{}", m.name),
         }
     }
 
@@ -433,20 +453,28 @@ impl State {
         match o {
             Object::Pod(p) => Some(targets::build_pod(p, lookup)),
             Object::Node(n) => targets::build_node(n),
-            Object::Service(s) => Some(targets::build_service(s)),
+            Object::Service(s) => Some(targets::build_service(s, lookup)),
             Object::Endpoints(e) => Some(targets::build_endpoints(e, lookup)),
             Object::EndpointSlice(e) => Some(targets::build_endpointslice(e, lookup)),
-            Object::Ingress(i) => Some(targets::build_ingress(i)),
+            Object::Ingress(i) => Some(targets::build_ingress(i, lookup)),
+            Object::Namespace(_) => None,
         }
     }
 
-    /// The keys of the role's objects whose groups carry metadata of `o` (a node, service or
-    /// pod).
+    /// The keys of the role's objects whose groups carry metadata of `o` (a node, service,
+    /// pod or namespace).
     fn dependents(&self, kind: Kind, o: &Object) -> Vec<String> {
         let Some(store) = self.stores.objects.get(&self.role) else {
             return Vec::new();
         };
         let m = o.meta();
+        if kind == Kind::Namespace {
+            return store
+                .iter()
+                .filter(|(_, obj)| obj.meta().namespace == m.name)
+                .map(|(k, _)| k.clone())
+                .collect();
+        }
         let node_match = |node: Option<&str>, target: Option<&objects::ObjectReference>| {
             kind == Kind::Node
                 && (node == Some(m.name.as_str())

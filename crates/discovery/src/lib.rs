@@ -17,10 +17,9 @@
 //! keeps the name's last targets, a name that does not exist has none); and
 //! `kubernetes_sd_configs` ([`kubernetes`]: list and watch of the API server's pods, nodes,
 //! services, endpoints, endpointslices or ingresses, through `api_server`, a kubeconfig file
-//! or the in-cluster service account; one group per object, emptied when it is deleted).
-//! Any other mechanism makes [`Manager::apply_config`] fail with [`Error::Unsupported`]
-//! naming it and the job, and an option a provider does not implement (Kubernetes'
-//! `attach_metadata.namespace`) with [`Error::UnsupportedOption`].
+//! or the in-cluster service account; one group per object, emptied when it is deleted;
+//! node and namespace metadata attached on request). Any other mechanism makes
+//! [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

@@ -464,14 +464,6 @@ mod tests {
             err.to_string(),
             "consul_sd_configs in job \"x\" is not supported yet"
         );
-        let cfg = load(
-            "scrape_configs:\n- job_name: k\n  kubernetes_sd_configs: [{role: pod, attach_metadata: {namespace: true}}]\n",
-        );
-        let err = m.apply_config(&cfg).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "kubernetes_sd_configs in job \"k\": attach_metadata.namespace is not supported yet"
-        );
     }
 
     #[tokio::test]

@@ -32,6 +32,7 @@ pub(crate) enum Kind {
     Endpoints,
     EndpointSlice,
     Ingress,
+    Namespace,
 }
 
 impl Kind {
@@ -44,6 +45,7 @@ impl Kind {
             Kind::Endpoints => "endpoints",
             Kind::EndpointSlice => "endpointslice",
             Kind::Ingress => "ingress",
+            Kind::Namespace => "namespace",
         }
     }
 
@@ -56,6 +58,7 @@ impl Kind {
             Kind::Endpoints => ("/api/v1", "endpoints"),
             Kind::EndpointSlice => ("/apis/discovery.k8s.io/v1", "endpointslices"),
             Kind::Ingress => ("/apis/networking.k8s.io/v1", "ingresses"),
+            Kind::Namespace => ("/api/v1", "namespaces"),
         };
         match namespace {
             Some(ns) if !ns.is_empty() => format!("{group}/namespaces/{ns}/{plural}"),

@@ -97,9 +97,25 @@ pub(crate) struct PodStatus {
     pub(crate) pod_ip: String,
     #[serde(rename = "hostIP")]
     pub(crate) host_ip: String,
+    #[serde(rename = "podIPs")]
+    pub(crate) pod_ips: Vec<PodIp>,
     pub(crate) conditions: Vec<PodCondition>,
     pub(crate) container_statuses: Vec<ContainerStatus>,
     pub(crate) init_container_statuses: Vec<ContainerStatus>,
+}
+
+/// `v1.PodIP`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub(crate) struct PodIp {
+    pub(crate) ip: String,
+}
+
+/// `v1.Namespace`: only its metadata is used.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub(crate) struct Namespace {
+    pub(crate) metadata: ObjectMeta,
 }
 
 /// `v1.PodCondition`.

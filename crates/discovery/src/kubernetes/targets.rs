@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use model::{Labels, TargetGroup};
 
 use super::objects::{
-    EndpointSlice, Endpoints, Ingress, Node, ObjectMeta, ObjectReference, Pod, Service, key,
+    EndpointSlice, Endpoints, Ingress, Namespace, Node, ObjectMeta, ObjectReference, Pod, Service,
+    key,
 };
 
 /// The prefix of every Kubernetes SD meta label.
@@ -29,8 +30,12 @@ pub(crate) trait Lookup {
     fn pod(&self, namespace: &str, name: &str) -> Option<&Pod>;
     /// A service by namespace and name.
     fn service(&self, namespace: &str, name: &str) -> Option<&Service>;
+    /// A namespace by name, when namespace metadata is attached.
+    fn namespace(&self, name: &str) -> Option<&Namespace>;
     /// Whether node metadata is attached.
     fn attach_node(&self) -> bool;
+    /// Whether namespace metadata is attached.
+    fn attach_namespace(&self) -> bool;
 }
 
 fn labels(set: Set) -> Labels {
@@ -89,6 +94,33 @@ fn add_node_labels(set: &mut Set, lookup: &dyn Lookup, node: Option<&str>) {
     }
 }
 
+/// Go's `addNamespaceLabels`: the labels and annotations of the object's namespace, when
+/// namespace metadata is attached and the namespace is known.
+fn add_namespace_labels(set: &mut Set, lookup: &dyn Lookup, namespace: &str) {
+    if !lookup.attach_namespace() {
+        return;
+    }
+    let Some(ns) = lookup.namespace(namespace) else {
+        return;
+    };
+    for (k, v) in &ns.metadata.labels {
+        let ln = sanitize(k);
+        set.insert(format!("{PREFIX}namespace_label_{ln}"), v.clone());
+        set.insert(
+            format!("{PREFIX}namespace_labelpresent_{ln}"),
+            PRESENT.into(),
+        );
+    }
+    for (k, v) in &ns.metadata.annotations {
+        let ln = sanitize(k);
+        set.insert(format!("{PREFIX}namespace_annotation_{ln}"), v.clone());
+        set.insert(
+            format!("{PREFIX}namespace_annotationpresent_{ln}"),
+            PRESENT.into(),
+        );
+    }
+}
+
 /// The source of a pod's group.
 pub(crate) fn pod_source(namespace: &str, name: &str) -> String {
     format!("pod/{namespace}/{name}")
@@ -117,6 +149,22 @@ fn pod_labels(pod: &Pod) -> Set {
         &pod.status.host_ip,
     );
     put(&mut set, "__meta_kubernetes_pod_uid", &pod.metadata.uid);
+    // The first IPv4 and the first IPv6 address of the pod.
+    for ip in &pod.status.pod_ips {
+        let Ok(addr) = ip.ip.parse::<std::net::IpAddr>() else {
+            continue;
+        };
+        let is_v4 = match addr {
+            std::net::IpAddr::V4(_) => true,
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some(),
+        };
+        let name = if is_v4 {
+            "__meta_kubernetes_pod_ipv4"
+        } else {
+            "__meta_kubernetes_pod_ipv6"
+        };
+        set.entry(name.to_owned()).or_insert_with(|| ip.ip.clone());
+    }
     add_object_meta(&mut set, &pod.metadata, "pod");
     if let Some(owner) = pod
         .metadata
@@ -165,6 +213,13 @@ pub(crate) fn build_pod(pod: &Pod, lookup: &dyn Lookup) -> TargetGroup {
     if lookup.attach_node() {
         add_node_labels(&mut group_labels, lookup, Some(&pod.spec.node_name));
     }
+    add_namespace_labels(&mut group_labels, lookup, &pod.metadata.namespace);
+    // A portless target's address is the bare IP, in brackets for IPv6 (RFC 3986 forbids
+    // a trailing ':').
+    let bare = match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => format!("[{v6}]"),
+        _ => ip.clone(),
+    };
     let mut targets = Vec::new();
     for (c, init) in all_containers(pod) {
         let statuses = if init {
@@ -180,7 +235,7 @@ pub(crate) fn build_pod(pod: &Pod, lookup: &dyn Lookup) -> TargetGroup {
         let init = if init { "true" } else { "false" };
         if c.ports.is_empty() {
             targets.push(Labels::from_pairs([
-                ("__address__", ip.as_str()),
+                ("__address__", bare.as_str()),
                 ("__meta_kubernetes_pod_container_name", &c.name),
                 ("__meta_kubernetes_pod_container_id", id),
                 ("__meta_kubernetes_pod_container_image", &c.image),
@@ -296,7 +351,7 @@ fn service_labels(svc: &Service) -> Set {
 }
 
 /// The group of a service: a target per port at `name.namespace.svc:port`.
-pub(crate) fn build_service(svc: &Service) -> TargetGroup {
+pub(crate) fn build_service(svc: &Service, lookup: &dyn Lookup) -> TargetGroup {
     let host = format!("{}.{}.svc", svc.metadata.name, svc.metadata.namespace);
     let targets = svc
         .spec
@@ -337,9 +392,11 @@ pub(crate) fn build_service(svc: &Service) -> TargetGroup {
             labels(t)
         })
         .collect();
+    let mut group_labels = service_labels(svc);
+    add_namespace_labels(&mut group_labels, lookup, &svc.metadata.namespace);
     TargetGroup {
         targets,
-        labels: labels(service_labels(svc)),
+        labels: labels(group_labels),
         source: service_source(&svc.metadata.namespace, &svc.metadata.name),
     }
 }
@@ -472,6 +529,7 @@ pub(crate) fn build_endpoints(eps: &Endpoints, lookup: &dyn Lookup) -> TargetGro
         group_labels.extend(service_labels(svc));
     }
     add_object_meta(&mut group_labels, meta, "endpoints");
+    add_namespace_labels(&mut group_labels, lookup, &meta.namespace);
 
     let mut targets = Vec::new();
     let mut seen = SeenPods::default();
@@ -572,6 +630,7 @@ pub(crate) fn build_endpointslice(slice: &EndpointSlice, lookup: &dyn Lookup) ->
     if let Some(svc) = slice_service(slice).and_then(|n| lookup.service(&meta.namespace, n)) {
         group_labels.extend(service_labels(svc));
     }
+    add_namespace_labels(&mut group_labels, lookup, &meta.namespace);
 
     let mut targets = Vec::new();
     let mut seen = SeenPods::default();
@@ -673,7 +732,7 @@ fn matches_hostname_pattern(pattern: &str, host: &str) -> bool {
 }
 
 /// The group of an Ingress: a target per rule and path, at the rule's host.
-pub(crate) fn build_ingress(ing: &Ingress) -> TargetGroup {
+pub(crate) fn build_ingress(ing: &Ingress, lookup: &dyn Lookup) -> TargetGroup {
     let meta = &ing.metadata;
     let mut group_labels = Set::new();
     put(&mut group_labels, NAMESPACE, &meta.namespace);
@@ -685,6 +744,7 @@ pub(crate) fn build_ingress(ing: &Ingress) -> TargetGroup {
         );
     }
     add_object_meta(&mut group_labels, meta, "ingress");
+    add_namespace_labels(&mut group_labels, lookup, &meta.namespace);
     let mut targets = Vec::new();
     for rule in &ing.spec.rules {
         let tls = ing

@@ -15,7 +15,9 @@ struct Fake {
     pods: Vec<o::Pod>,
     services: Vec<o::Service>,
     nodes: Vec<o::Node>,
+    namespaces: Vec<o::Namespace>,
     attach_node: bool,
+    attach_namespace: bool,
 }
 
 impl Lookup for Fake {
@@ -32,8 +34,14 @@ impl Lookup for Fake {
             .iter()
             .find(|s| s.metadata.namespace == namespace && s.metadata.name == name)
     }
+    fn namespace(&self, name: &str) -> Option<&o::Namespace> {
+        self.namespaces.iter().find(|n| n.metadata.name == name)
+    }
     fn attach_node(&self) -> bool {
         self.attach_node
+    }
+    fn attach_namespace(&self) -> bool {
+        self.attach_namespace
     }
 }
 
@@ -347,7 +355,7 @@ fn multi_port_service() -> o::Service {
 
 #[test]
 fn service_targets_per_port() {
-    let g = t::build_service(&multi_port_service());
+    let g = t::build_service(&multi_port_service(), &Fake::default());
     assert_eq!(g.source, "svc/default/testservice");
     assert_eq!(
         g.targets,
@@ -397,7 +405,7 @@ fn external_name_and_load_balancer_services() {
             "type": "ExternalName", "externalName": "FooExternalName"}
     }));
     assert_eq!(
-        t::build_service(&svc).targets,
+        t::build_service(&svc, &Fake::default()).targets,
         vec![ls(&[
             ("__address__", "testservice.default.svc:31900"),
             ("__meta_kubernetes_service_type", "ExternalName"),
@@ -413,7 +421,7 @@ fn external_name_and_load_balancer_services() {
             "type": "LoadBalancer", "loadBalancerIP": "127.0.0.1", "clusterIP": "10.0.0.1"}
     }));
     assert_eq!(
-        t::build_service(&svc).targets,
+        t::build_service(&svc, &Fake::default()).targets,
         vec![ls(&[
             ("__address__", "testservice-lb.default.svc:31900"),
             ("__meta_kubernetes_service_type", "LoadBalancer"),
@@ -891,7 +899,7 @@ fn ingress_targets(schemes: [&str; 3]) -> Vec<Labels> {
 
 #[test]
 fn ingress_targets_per_rule_and_path_with_tls_schemes() {
-    let g = t::build_ingress(&ingress(json!([])));
+    let g = t::build_ingress(&ingress(json!([])), &Fake::default());
     assert_eq!(g.source, "ingress/default/testingress");
     assert_eq!(g.targets, ingress_targets(["http", "http", "http"]));
     assert_eq!(
@@ -912,12 +920,16 @@ fn ingress_targets_per_rule_and_path_with_tls_schemes() {
             ),
         ])
     );
-    let g = t::build_ingress(&ingress(
-        json!([{"hosts": ["example.com", "test.example.com"]}]),
-    ));
+    let g = t::build_ingress(
+        &ingress(json!([{"hosts": ["example.com", "test.example.com"]}])),
+        &Fake::default(),
+    );
     assert_eq!(g.targets, ingress_targets(["https", "https", "http"]));
     // A wildcard covers one first label, not the bare domain.
-    let g = t::build_ingress(&ingress(json!([{"hosts": ["*.example.com"]}])));
+    let g = t::build_ingress(
+        &ingress(json!([{"hosts": ["*.example.com"]}])),
+        &Fake::default(),
+    );
     assert_eq!(g.targets, ingress_targets(["http", "https", "https"]));
 }
 
@@ -1123,6 +1135,14 @@ fn resource_paths_and_namespaces() {
     assert_eq!(d.namespaces, vec![Some("a".into()), Some("mine".into())]);
     assert_eq!(d.resources(), [(Kind::Pod, true), (Kind::Node, false)]);
     assert_eq!(d.selectors["pod"].label, "x=y");
+    let d = Discovery::with_endpoint(
+        &cfg("role: service\nattach_metadata: {node: true, namespace: true}\n"),
+        d.endpoint.clone(),
+    );
+    assert_eq!(
+        d.resources(),
+        [(Kind::Service, true), (Kind::Namespace, false)]
+    );
 }
 
 #[test]
@@ -1203,9 +1223,11 @@ fn kubeconfig_current_context_gives_server_and_credentials() {
 fn unsupported_options_are_named() {
     let cfg = |yaml: &str| -> KubernetesSdConfig { serde_saphyr::from_str(yaml).unwrap() };
     assert_eq!(unsupported_option(&cfg("role: pod\n")), None);
+    let mut bad = cfg("role: pod\n");
+    bad.role = "vacation".into();
     assert_eq!(
-        unsupported_option(&cfg("role: pod\nattach_metadata: {namespace: true}\n")).as_deref(),
-        Some("attach_metadata.namespace")
+        unsupported_option(&bad).as_deref(),
+        Some("role \"vacation\"")
     );
 }
 
@@ -1271,5 +1293,173 @@ fn store_resends_endpointslices_of_a_changed_service_and_everything_on_a_seconda
     assert!(
         out.iter()
             .all(|g| g.labels.get("__meta_kubernetes_service_name").is_none())
+    );
+}
+
+/// Go's `makePods(ns)`.
+fn simple_pod(ns: &str) -> o::Pod {
+    parse(json!({
+        "metadata": {"name": "testpod", "namespace": ns, "uid": "abc123"},
+        "spec": {"nodeName": "testnode", "containers": [{"name": "testcontainer",
+            "image": "testcontainer:latest",
+            "ports": [{"name": "testport", "protocol": "TCP", "containerPort": 9000}]}]},
+        "status": {"podIP": "1.2.3.4", "hostIP": "2.3.4.5", "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "testcontainer", "containerID": "docker://a1b2c3d4e5f6"}]}
+    }))
+}
+
+/// `TestPodDiscoveryWithNamespaceMetadata`.
+#[test]
+fn pod_with_namespace_metadata_attached() {
+    let lookup = Fake {
+        namespaces: vec![parse(json!({"metadata": {"name": "test-ns",
+            "labels": {"app": "web", "tier": "frontend"},
+            "annotations": {"maintainer": "devops", "build": "v3.4.5"}}}))],
+        attach_namespace: true,
+        ..Fake::default()
+    };
+    let g = t::build_pod(&simple_pod("test-ns"), &lookup);
+    assert_eq!(
+        g.targets,
+        vec![ls(&[
+            ("__address__", "1.2.3.4:9000"),
+            (
+                "__meta_kubernetes_pod_container_image",
+                "testcontainer:latest"
+            ),
+            ("__meta_kubernetes_pod_container_name", "testcontainer"),
+            ("__meta_kubernetes_pod_container_port_name", "testport"),
+            ("__meta_kubernetes_pod_container_port_number", "9000"),
+            ("__meta_kubernetes_pod_container_port_protocol", "TCP"),
+            ("__meta_kubernetes_pod_container_init", "false"),
+            (
+                "__meta_kubernetes_pod_container_id",
+                "docker://a1b2c3d4e5f6"
+            ),
+        ])]
+    );
+    assert_eq!(
+        g.labels,
+        ls(&[
+            ("__meta_kubernetes_namespace", "test-ns"),
+            (
+                "__meta_kubernetes_namespace_annotation_maintainer",
+                "devops"
+            ),
+            (
+                "__meta_kubernetes_namespace_annotationpresent_maintainer",
+                "true"
+            ),
+            ("__meta_kubernetes_namespace_annotation_build", "v3.4.5"),
+            (
+                "__meta_kubernetes_namespace_annotationpresent_build",
+                "true"
+            ),
+            ("__meta_kubernetes_namespace_label_app", "web"),
+            ("__meta_kubernetes_namespace_labelpresent_app", "true"),
+            ("__meta_kubernetes_namespace_label_tier", "frontend"),
+            ("__meta_kubernetes_namespace_labelpresent_tier", "true"),
+            ("__meta_kubernetes_pod_name", "testpod"),
+            ("__meta_kubernetes_pod_ip", "1.2.3.4"),
+            ("__meta_kubernetes_pod_ready", "true"),
+            ("__meta_kubernetes_pod_phase", "Running"),
+            ("__meta_kubernetes_pod_node_name", "testnode"),
+            ("__meta_kubernetes_pod_host_ip", "2.3.4.5"),
+            ("__meta_kubernetes_pod_uid", "abc123"),
+        ])
+    );
+    // Services, endpoints, endpointslices and ingresses get them on the group too.
+    let svc = t::build_service(
+        &parse(json!({"metadata": {"name": "s", "namespace": "test-ns"}})),
+        &lookup,
+    );
+    assert_eq!(
+        svc.labels.get("__meta_kubernetes_namespace_label_app"),
+        Some("web")
+    );
+    let ing = t::build_ingress(
+        &parse(json!({"metadata": {"name": "i", "namespace": "test-ns"}})),
+        &lookup,
+    );
+    assert_eq!(
+        ing.labels.get("__meta_kubernetes_namespace_label_tier"),
+        Some("frontend")
+    );
+    let eps = t::build_endpoints(
+        &parse(json!({"metadata": {"name": "e", "namespace": "test-ns"}})),
+        &lookup,
+    );
+    assert_eq!(
+        eps.labels
+            .get("__meta_kubernetes_namespace_annotation_build"),
+        Some("v3.4.5")
+    );
+    let es = t::build_endpointslice(
+        &parse(json!({"metadata": {"name": "e", "namespace": "test-ns"}})),
+        &lookup,
+    );
+    assert_eq!(
+        es.labels.get("__meta_kubernetes_namespace_label_app"),
+        Some("web")
+    );
+    // Another namespace: nothing.
+    let g = t::build_pod(&simple_pod("other"), &lookup);
+    assert_eq!(g.labels.get("__meta_kubernetes_namespace_label_app"), None);
+}
+
+#[test]
+fn pod_ip_families_and_ipv6_portless_targets() {
+    let mut pod = simple_pod("default");
+    pod.status.pod_ip = "fd00::5".into();
+    pod.status.pod_ips = parse(json!([
+        {"ip": "fd00::5"}, {"ip": "10.0.0.5"}, {"ip": "fd00::6"}, {"ip": "10.0.0.6"}
+    ]));
+    pod.spec.containers[0].ports.clear();
+    let g = t::build_pod(&pod, &Fake::default());
+    assert_eq!(g.labels.get("__meta_kubernetes_pod_ipv4"), Some("10.0.0.5"));
+    assert_eq!(g.labels.get("__meta_kubernetes_pod_ipv6"), Some("fd00::5"));
+    assert_eq!(g.targets[0].get("__address__"), Some("[fd00::5]"));
+    let mut pod = simple_pod("default");
+    pod.status.pod_ip = "fd00::5".into();
+    let g = t::build_pod(&pod, &Fake::default());
+    assert_eq!(g.targets[0].get("__address__"), Some("[fd00::5]:9000"));
+    assert_eq!(g.labels.get("__meta_kubernetes_pod_ipv4"), None);
+}
+
+#[test]
+fn store_resends_the_groups_of_a_changed_namespace() {
+    let mut s = state(Kind::Service, 2, false);
+    s.stores.attach_namespace = true;
+    let svc = |ns: &str| {
+        obj(
+            Kind::Service,
+            json!({"metadata": {"name": "s", "namespace": ns}}),
+        )
+    };
+    s.apply(Update::Listed {
+        informer: 0,
+        kind: Kind::Service,
+        namespace: None,
+        objects: vec![svc("a"), svc("b")],
+    });
+    let out = s.apply(Update::Listed {
+        informer: 1,
+        kind: Kind::Namespace,
+        namespace: None,
+        objects: vec![],
+    });
+    assert_eq!(sources(&out), [("svc/a/s", 0), ("svc/b/s", 0)]);
+    let out = s.apply(Update::Upsert(
+        Kind::Namespace,
+        obj(
+            Kind::Namespace,
+            json!({"metadata": {"name": "b", "labels": {"team": "x"}}}),
+        ),
+    ));
+    assert_eq!(sources(&out), [("svc/b/s", 0)]);
+    assert_eq!(
+        out[0].labels.get("__meta_kubernetes_namespace_label_team"),
+        Some("x")
     );
 }
