@@ -42,6 +42,8 @@ struct ApiState {
     lists: HashMap<String, serde_json::Value>,
     /// Every request's path and query.
     requests: Vec<String>,
+    /// Every request's `Authorization` header.
+    authorizations: Vec<String>,
     /// The open watch streams per path, newest last.
     watches: HashMap<String, Vec<mpsc::UnboundedSender<Bytes>>>,
 }
@@ -62,6 +64,30 @@ impl Drop for FakeApi {
 
 impl FakeApi {
     async fn start() -> FakeApi {
+        FakeApi::start_with(None).await
+    }
+
+    /// A server speaking TLS with the httpclient crate's test certificate (for `localhost`
+    /// and 127.0.0.1, signed by its `ca.crt`).
+    async fn start_tls() -> FakeApi {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<_> = CertificateDer::pem_file_iter(httpclient_testdata("server.crt"))
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(httpclient_testdata("server.key")).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        FakeApi::start_with(Some(Arc::new(cfg))).await
+    }
+
+    async fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> FakeApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(ApiState::default()));
@@ -71,15 +97,30 @@ impl FakeApi {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let st = st.clone();
+                let (st, tls) = (st.clone(), tls.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: http::Request<Incoming>| {
                         let st = st.clone();
                         async move { Ok::<_, std::convert::Infallible>(answer(&st, &req)) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        Some(cfg) => {
+                            let Ok(stream) =
+                                tokio_rustls::TlsAcceptor::from(cfg).accept(stream).await
+                            else {
+                                return;
+                            };
+                            let _ = http
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                .await;
+                        }
+                        None => {
+                            let _ = http
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                .await;
+                        }
+                    }
                 });
             }
         });
@@ -117,11 +158,27 @@ impl FakeApi {
     }
 }
 
+/// A file of the httpclient crate's TLS test data.
+fn httpclient_testdata(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../httpclient/testdata")
+        .join(name)
+        .display()
+        .to_string()
+}
+
 fn answer(st: &Mutex<ApiState>, req: &http::Request<Incoming>) -> http::Response<Reply> {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
     let mut st = st.lock().unwrap();
     st.requests.push(format!("{path}?{query}"));
+    let auth = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    st.authorizations.push(auth);
     if query.split('&').any(|kv| kv == "watch=true") {
         let (tx, rx) = mpsc::unbounded_channel();
         st.watches.entry(path).or_default().push(tx);
@@ -404,4 +461,93 @@ async fn kubernetes_client_options_that_cannot_work_fail_apply_config() {
         ),
         "{err}"
     );
+}
+
+/// Runs a node-role discovery with `sd` (a `kubernetes_sd_configs` entry in flow style) and
+/// returns the `Authorization` header of the first request.
+async fn first_authorization(api: &FakeApi, sd: &str) -> String {
+    api.set_list(
+        "/api/v1/nodes",
+        "1",
+        vec![json!({"metadata": {"name": "n1"}, "status": {
+            "addresses": [{"type": "InternalIP", "address": "10.1.0.1"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}})],
+    );
+    let cfg = config::Config::load_str(
+        &format!("scrape_configs:\n- job_name: k8s\n  kubernetes_sd_configs: [{sd}]\n"),
+        "",
+    )
+    .unwrap();
+    let m = Manager::new(Options {
+        update_interval: Duration::from_millis(20),
+        ..Options::default()
+    });
+    let mut rx = m.subscribe();
+    m.apply_config(&cfg).unwrap();
+    let runner = m.clone();
+    let task = tokio::spawn(async move { runner.run().await });
+    wait_for(&mut rx, "node n1", |s| {
+        group(s, "node/n1").is_some_and(|g| addresses(g) == ["10.1.0.1:10250"])
+    })
+    .await;
+    m.stop();
+    task.await.unwrap();
+    api.state.lock().unwrap().authorizations[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_credentials_from_a_token_file_or_a_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "file-token\n").unwrap();
+    let api = FakeApi::start().await;
+    let auth = first_authorization(
+        &api,
+        &format!(
+            "{{role: node, api_server: 'http://{}', authorization: {{credentials_file: '{}'}}}}",
+            api.addr,
+            token.display()
+        ),
+    )
+    .await;
+    assert_eq!(auth, "Bearer file-token");
+
+    let api = FakeApi::start().await;
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\ncontexts:\n- name: test\n  context: {{cluster: local, user: me}}\nclusters:\n- name: local\n  cluster: {{server: 'http://{}'}}\nusers:\n- name: me\n  user: {{token: kube-token}}\n",
+            api.addr
+        ),
+    )
+    .unwrap();
+    let auth = first_authorization(
+        &api,
+        &format!(
+            "{{role: node, kubeconfig_file: '{}'}}",
+            kubeconfig.display()
+        ),
+    )
+    .await;
+    assert_eq!(auth, "Bearer kube-token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_over_tls_with_a_ca_file_and_a_bearer_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "sa-token").unwrap();
+    let api = FakeApi::start_tls().await;
+    let auth = first_authorization(
+        &api,
+        &format!(
+            "{{role: node, api_server: 'https://{}', tls_config: {{ca_file: '{}'}}, authorization: {{credentials_file: '{}'}}}}",
+            api.addr,
+            httpclient_testdata("ca.crt"),
+            token.display()
+        ),
+    )
+    .await;
+    assert_eq!(auth, "Bearer sa-token");
 }
