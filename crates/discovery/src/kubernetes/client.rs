@@ -23,6 +23,9 @@ const USER_AGENT: &str = concat!("Prometheus/", env!("CARGO_PKG_VERSION"));
 /// How long a list request may take.
 const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Objects per list page.
+const LIST_PAGE: &str = "500";
+
 /// The resources Kubernetes SD lists and watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Kind {
@@ -388,44 +391,55 @@ impl Client {
         self.http.send(req).await.map_err(|e| e.to_string())
     }
 
-    /// Lists a resource: its objects (as JSON) and the list's resource version.
+    /// Lists a resource: its objects (as JSON) and the list's resource version. Pages of
+    /// [`LIST_PAGE`] objects, as client-go's pager asks.
     ///
     /// # Errors
-    /// A message for a failed request, a status other than 200, or a body that is not a
-    /// list.
+    /// A message for a failed request, a status other than 200 (including an expired
+    /// continue token), or a body that is not a list.
     pub(crate) async fn list(
         &self,
         kind: Kind,
         namespace: Option<&str>,
         selector: &Selector,
     ) -> Result<(Vec<serde_json::Value>, String), String> {
-        let url = self.url(
-            kind,
-            namespace,
-            &[
-                ("labelSelector", &selector.label),
-                ("fieldSelector", &selector.field),
-            ],
-        );
-        let fetch = async {
-            let resp = self.get(&url).await?;
-            let status = resp.status();
-            let body = resp
-                .into_body()
-                .collect()
+        let mut items = Vec::new();
+        let mut token = String::new();
+        loop {
+            let url = self.url(
+                kind,
+                namespace,
+                &[
+                    ("labelSelector", &selector.label),
+                    ("fieldSelector", &selector.field),
+                    ("limit", LIST_PAGE),
+                    ("continue", &token),
+                ],
+            );
+            let page = tokio::time::timeout(LIST_TIMEOUT, self.list_page(&url))
                 .await
-                .map_err(|e| format!("reading the answer of {url}: {e}"))?
-                .to_bytes();
-            if status != http::StatusCode::OK {
-                return Err(status_error(&url, status, &body));
+                .map_err(|_| format!("Get {url:?}: context deadline exceeded"))??;
+            items.extend(page.items);
+            if page.metadata.continue_token.is_empty() {
+                return Ok((items, page.metadata.resource_version));
             }
-            let list: List<serde_json::Value> = serde_json::from_slice(&body)
-                .map_err(|e| format!("decoding the list of {url}: {e}"))?;
-            Ok((list.items, list.metadata.resource_version))
-        };
-        tokio::time::timeout(LIST_TIMEOUT, fetch)
+            token = page.metadata.continue_token;
+        }
+    }
+
+    async fn list_page(&self, url: &str) -> Result<List<serde_json::Value>, String> {
+        let resp = self.get(url).await?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
             .await
-            .map_err(|_| format!("Get {url:?}: context deadline exceeded"))?
+            .map_err(|e| format!("reading the answer of {url}: {e}"))?
+            .to_bytes();
+        if status != http::StatusCode::OK {
+            return Err(status_error(url, status, &body));
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("decoding the list of {url}: {e}"))
     }
 
     /// Starts a watch from `resource_version`: the response whose body streams the events.

@@ -362,6 +362,9 @@ impl<T> Default for List<T> {
 #[serde(default, rename_all = "camelCase")]
 pub(crate) struct ListMeta {
     pub(crate) resource_version: String,
+    /// The token of the next page; empty on the last one.
+    #[serde(rename = "continue")]
+    pub(crate) continue_token: String,
 }
 
 /// One line of a watch stream.

@@ -134,6 +134,29 @@ impl FakeApi {
         );
     }
 
+    /// Serves the list of `path` in pages: page `i` carries the continue token `p<i+1>`,
+    /// the last none.
+    fn set_pages(&self, path: &str, rv: &str, pages: Vec<Vec<serde_json::Value>>) {
+        let n = pages.len();
+        let pages: Vec<serde_json::Value> = pages
+            .into_iter()
+            .enumerate()
+            .map(|(i, items)| {
+                let token = if i + 1 < n {
+                    format!("p{}", i + 1)
+                } else {
+                    String::new()
+                };
+                json!({"metadata": {"resourceVersion": rv, "continue": token}, "items": items})
+            })
+            .collect();
+        self.state
+            .lock()
+            .unwrap()
+            .lists
+            .insert(path.into(), serde_json::Value::Array(pages));
+    }
+
     fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
     }
@@ -187,7 +210,16 @@ fn answer(st: &Mutex<ApiState>, req: &http::Request<Incoming>) -> http::Response
             .body(Stream(rx).boxed_unsync())
             .unwrap();
     }
-    match st.lists.get(&path) {
+    let page = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("continue=p"))
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(0);
+    let list = match st.lists.get(&path) {
+        Some(serde_json::Value::Array(pages)) => pages.get(page).cloned(),
+        other => other.cloned(),
+    };
+    match list {
         Some(list) => http::Response::builder()
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(list.to_string())).boxed_unsync())
@@ -299,7 +331,7 @@ async fn kubernetes_pods_follow_list_and_watch_events() {
     let requests = api.requests();
     assert_eq!(
         requests[0],
-        format!("{PODS}?labelSelector=app%3Dweb&fieldSelector=spec.nodeName%3Dnode1")
+        format!("{PODS}?labelSelector=app%3Dweb&fieldSelector=spec.nodeName%3Dnode1&limit=500")
     );
     wait_until("the watch", || api.watch_count(PODS) == 1).await;
     let watch = api.requests()[1].clone();
@@ -550,4 +582,53 @@ async fn kubernetes_over_tls_with_a_ca_file_and_a_bearer_token_file() {
     )
     .await;
     assert_eq!(auth, "Bearer sa-token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_lists_are_read_page_by_page() {
+    const NODES: &str = "/api/v1/nodes";
+    let api = FakeApi::start().await;
+    let node = |name: &str, ip: &str| {
+        json!({"metadata": {"name": name}, "status": {
+            "addresses": [{"type": "InternalIP", "address": ip}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}})
+    };
+    api.set_pages(
+        NODES,
+        "7",
+        vec![vec![node("n1", "10.1.0.1")], vec![node("n2", "10.1.0.2")]],
+    );
+    let cfg = config::Config::load_str(
+        &format!(
+            "scrape_configs:\n- job_name: k8s\n  kubernetes_sd_configs: [{{role: node, api_server: 'http://{}'}}]\n",
+            api.addr
+        ),
+        "",
+    )
+    .unwrap();
+    let m = Manager::new(Options {
+        update_interval: Duration::from_millis(20),
+        ..Options::default()
+    });
+    let mut rx = m.subscribe();
+    m.apply_config(&cfg).unwrap();
+    let runner = m.clone();
+    let task = tokio::spawn(async move { runner.run().await });
+    wait_for(&mut rx, "both nodes", |s| {
+        group(s, "node/n1").is_some() && group(s, "node/n2").is_some()
+    })
+    .await;
+    let sets = rx.borrow().clone();
+    assert_eq!(
+        group(&sets, "node/n2").map(addresses),
+        Some(vec!["10.1.0.2:10250"])
+    );
+    let requests = api.requests();
+    assert_eq!(requests[0], format!("{NODES}?limit=500"));
+    assert_eq!(requests[1], format!("{NODES}?limit=500&continue=p1"));
+    wait_until("the watch", || api.watch_count(NODES) == 1).await;
+    let watch = api.requests()[2].clone();
+    assert!(watch.contains("resourceVersion=7"), "{watch}");
+    m.stop();
+    task.await.unwrap();
 }
