@@ -605,7 +605,18 @@ impl Informer {
                 }
             };
             let started = tokio::time::Instant::now();
-            match self.read_events(body, &mut rv).await {
+            // The server ends the watch after `timeout`; a connection that died silently is
+            // given up a minute later.
+            let read = tokio::time::timeout(
+                timeout + Duration::from_secs(60),
+                self.read_events(body, &mut rv),
+            );
+            let result = read.await.unwrap_or_else(|_| {
+                Err(WatchError::Other(
+                    "the watch outlived its timeout without ending".into(),
+                ))
+            });
+            match result {
                 // A watch that ends at once without events is retried after a pause, so a
                 // server that closes watches cannot make this loop spin.
                 Ok(0) if started.elapsed() < Duration::from_secs(1) => {
