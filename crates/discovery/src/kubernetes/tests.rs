@@ -1463,3 +1463,35 @@ fn store_resends_the_groups_of_a_changed_namespace() {
         Some("x")
     );
 }
+
+proptest::proptest! {
+    /// However the watch stream is cut into chunks, the same events come out, in order.
+    #[test]
+    fn watch_events_survive_any_chunking(
+        names in proptest::collection::vec("[a-z0-9\\-]{1,12}", 1..8),
+        cuts in proptest::collection::vec(0usize..400, 0..10),
+    ) {
+        let mut stream = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let kind = ["ADDED", "MODIFIED", "DELETED", "BOOKMARK"][i % 4];
+            let line = json!({"type": kind, "object": {"metadata": {"name": name}}}).to_string();
+            stream.extend_from_slice(line.as_bytes());
+            stream.push(b'\n');
+        }
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (stream.len() + 1)).collect();
+        cuts.sort_unstable();
+        cuts.push(stream.len());
+        let mut reader = client::EventReader::default();
+        let mut got = Vec::new();
+        let mut start = 0;
+        for cut in cuts {
+            reader.push(&stream[start..cut.max(start)]);
+            start = cut.max(start);
+            while let Some(e) = reader.next_event() {
+                let e = e.unwrap();
+                got.push(e.object["metadata"]["name"].as_str().unwrap().to_owned());
+            }
+        }
+        proptest::prop_assert_eq!(got, names);
+    }
+}
