@@ -324,6 +324,7 @@ fn write_options(
             sample_age_limit: q.sample_age_limit.to_std(),
             ..QueueOptions::default()
         },
+        send_exemplars: rw.send_exemplars,
         url,
     })
 }

@@ -38,6 +38,15 @@ fn decode(rec: &[u8]) -> storage::Result<WalRecord> {
             record::decode_samples(rec, &mut out).map_err(backend)?;
             WalRecord::Samples(out.into_iter().map(|s| (s.series_ref, s.t, s.v)).collect())
         }
+        RecordType::Exemplars => {
+            let mut out = Vec::new();
+            record::decode_exemplars(rec, &mut out).map_err(backend)?;
+            WalRecord::Exemplars(
+                out.into_iter()
+                    .map(|e| (e.series_ref, e.t, e.v, e.labels))
+                    .collect(),
+            )
+        }
         _ => WalRecord::Other,
     })
 }

@@ -269,3 +269,58 @@ fn exemplar_wal_records_replay_both_ways_with_prometheus_2_42() {
     assert!(body.contains(r#""trace_id":"from-ours-h"}"#), "{body}");
     stop(real);
 }
+
+#[test]
+fn send_exemplars_delivers_them_to_prometheus_2_42_over_remote_write() {
+    if !Path::new(REAL).is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{REAL} is not installed (package prometheus)"
+        );
+        eprintln!("skipping: {REAL} is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.yml");
+    std::fs::write(
+        &empty,
+        "global:\n  scrape_interval: 1s\nscrape_configs: []\n",
+    )
+    .unwrap();
+    let real = start(
+        REAL,
+        &empty,
+        &dir.path().join("real"),
+        &["--web.enable-remote-write-receiver"],
+    );
+    let target = Target::start(&exposition("sent", 7.5, 1_700_000_003.0));
+    let config = dir.path().join("ours.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}remote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    send_exemplars: true\n    queue_config: {{batch_send_deadline: 1s}}\n",
+            scrape_config(&target, 100),
+            real.port
+        ),
+    )
+    .unwrap();
+    let ours = start(
+        env!("CARGO_BIN_EXE_prometheus"),
+        &config,
+        &dir.path().join("ours"),
+        &[],
+    );
+    wait_for(
+        &real,
+        QUERY,
+        &[r#"{"labels":{"trace_id":"sent"},"value":"7.5","timestamp":1700000003}"#],
+        Duration::from_secs(60),
+    );
+    let (_, metrics) = ours.get("/metrics");
+    assert!(
+        metrics.contains("prometheus_remote_storage_exemplars_total{remote_name="),
+        "{metrics}"
+    );
+    stop(ours);
+    stop(real);
+}

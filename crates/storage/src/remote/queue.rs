@@ -87,6 +87,8 @@ pub struct WriteOptions {
     pub external_labels: Labels,
     /// Shard queue tuning.
     pub queue: QueueOptions,
+    /// `send_exemplars`: exemplars read from the WAL are sent along with the samples.
+    pub send_exemplars: bool,
 }
 
 /// Upper bounds (seconds) of `prometheus_remote_storage_sent_batch_duration_seconds`'s buckets:
@@ -129,6 +131,17 @@ pub struct RemoteWriteMetrics {
     pub highest_sent_timestamp_ms: AtomicI64,
     /// Samples handed to the queue (before relabeling).
     pub samples_in_total: AtomicU64,
+    /// Exemplars sent, counted once per attempt (`exemplars_total`).
+    pub exemplars_total: AtomicU64,
+    /// Exemplars that failed on non-recoverable errors (`exemplars_failed_total`).
+    pub exemplars_failed_total: AtomicU64,
+    /// Exemplars sent again after recoverable errors (`exemplars_retried_total`).
+    pub exemplars_retried_total: AtomicU64,
+    /// Exemplars dropped by relabeling, age limit or unknown series
+    /// (`exemplars_dropped_total`).
+    pub exemplars_dropped_total: AtomicU64,
+    /// Exemplars queued and not yet sent or failed (`exemplars_pending`).
+    pub exemplars_pending: AtomicI64,
 }
 
 /// How one metric family is exposed: its type and where its value comes from.
@@ -159,6 +172,31 @@ const FAMILIES: &[Family] = &[
         name: "prometheus_remote_storage_bytes_total",
         help: "The total number of bytes of data (not metadata) sent by the queue after compression. Note that when exemplars over remote write is enabled the exemplars included in a remote write request count towards this metric.",
         kind: FamilyKind::Counter(|m| counter(&m.bytes_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_exemplars_dropped_total",
+        help: "Total number of exemplars which were dropped after being read from the WAL before being sent via remote write, either via relabelling, due to being too old or unintentionally because of an unknown reference ID.",
+        kind: FamilyKind::Counter(|m| counter(&m.exemplars_dropped_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_exemplars_failed_total",
+        help: "Total number of exemplars which failed on send to remote storage, non-recoverable errors.",
+        kind: FamilyKind::Counter(|m| counter(&m.exemplars_failed_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_exemplars_pending",
+        help: "The number of exemplars pending in the queues shards to be sent to the remote storage.",
+        kind: FamilyKind::Gauge(|m| gauge(&m.exemplars_pending)),
+    },
+    Family {
+        name: "prometheus_remote_storage_exemplars_retried_total",
+        help: "Total number of exemplars which failed on send to remote storage but were retried because the send error was recoverable.",
+        kind: FamilyKind::Counter(|m| counter(&m.exemplars_retried_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_exemplars_total",
+        help: "Total number of exemplars sent to remote storage.",
+        kind: FamilyKind::Counter(|m| counter(&m.exemplars_total)),
     },
     Family {
         name: "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
@@ -356,12 +394,14 @@ impl RemoteWriteMetrics {
     }
 }
 
-/// A sample on its way to a shard.
+/// A sample (or an exemplar) on its way to a shard.
 #[derive(Debug, Clone)]
 struct Queued {
     labels: Labels,
     t: Timestamp,
     v: f64,
+    /// The exemplar's own labels when this is an exemplar of the series, not a sample.
+    exemplar: Option<Labels>,
 }
 
 /// A series the WAL declared: its labels after external labels and relabeling (`None` when
@@ -554,6 +594,7 @@ impl QueueManager {
                         labels: labels.clone(),
                         t,
                         v,
+                        exemplar: None,
                     }),
                     _ => {
                         m.samples_dropped_total.fetch_add(1, Ordering::Relaxed);
@@ -579,6 +620,71 @@ impl QueueManager {
             };
             if !sent {
                 m.samples_pending.fetch_sub(1, Ordering::Relaxed);
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl QueueManager {
+    /// Queues exemplars `(series, timestamp, value, exemplar labels)` of series previously
+    /// given to [`QueueManager::store_series`], when the endpoint has `send_exemplars` (else
+    /// they are ignored, as in Prometheus). They go to the shard of their series, in the same
+    /// batches as samples. Returns `false` once the queue is stopping.
+    pub async fn append_exemplars(
+        &self,
+        exemplars: &[(SeriesRef, Timestamp, f64, Labels)],
+    ) -> bool {
+        let inner = &self.inner;
+        if !inner.opts.send_exemplars {
+            return true;
+        }
+        let m = &inner.metrics;
+        let age_limit = inner.opts.queue.sample_age_limit;
+        let min_t = if age_limit.is_zero() {
+            Timestamp::MIN
+        } else {
+            now_ms() - age_limit.as_millis() as i64
+        };
+        let resolved: Vec<Queued> = {
+            let map = inner.series.lock();
+            exemplars
+                .iter()
+                .filter_map(|(r, t, v, e)| match map.get(r) {
+                    Some(SeriesEntry {
+                        labels: Some(labels),
+                        ..
+                    }) if *t >= min_t => Some(Queued {
+                        labels: labels.clone(),
+                        t: *t,
+                        v: *v,
+                        exemplar: Some(e.clone()),
+                    }),
+                    _ => {
+                        m.exemplars_dropped_total.fetch_add(1, Ordering::Relaxed);
+                        None
+                    }
+                })
+                .collect()
+        };
+        let shards = tokio::select! {
+            s = inner.shards.read() => s,
+            () = inner.stopping.cancelled() => return false,
+        };
+        if shards.senders.is_empty() {
+            return false;
+        }
+        let n = shards.senders.len() as u64;
+        for q in resolved {
+            let shard = (shard_hash(&q.labels) % n) as usize;
+            m.exemplars_pending.fetch_add(1, Ordering::Relaxed);
+            let sent = tokio::select! {
+                r = shards.senders[shard].send(q) => r.is_ok(),
+                () = inner.stopping.cancelled() => false,
+            };
+            if !sent {
+                m.exemplars_pending.fetch_sub(1, Ordering::Relaxed);
                 return false;
             }
         }
@@ -648,13 +754,20 @@ impl Inner {
     /// succeeds, fails for good, or the flush deadline of a stopping queue passes.
     async fn send_batch(&self, batch: Vec<Queued>) {
         let m = &self.metrics;
-        let n = batch.len() as u64;
-        let highest = batch.iter().map(|q| q.t).max().unwrap_or(0);
+        let ne = batch.iter().filter(|q| q.exemplar.is_some()).count() as u64;
+        let n = batch.len() as u64 - ne;
+        let highest = batch
+            .iter()
+            .filter(|q| q.exemplar.is_none())
+            .map(|q| q.t)
+            .max()
+            .unwrap_or(0);
         let body = encode_write_request(&build_write_request(&batch));
         let q = &self.opts.queue;
         let mut backoff = q.min_backoff;
         loop {
             m.samples_total.fetch_add(n, Ordering::Relaxed);
+            m.exemplars_total.fetch_add(ne, Ordering::Relaxed);
             m.bytes_total
                 .fetch_add(body.len() as u64, Ordering::Relaxed);
             let start = Instant::now();
@@ -671,6 +784,7 @@ impl Inner {
                     m.highest_sent_timestamp_ms
                         .fetch_max(highest, Ordering::Relaxed);
                     m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
+                    m.exemplars_pending.fetch_sub(ne as i64, Ordering::Relaxed);
                     return;
                 }
                 Ok(resp)
@@ -684,6 +798,8 @@ impl Inner {
                     tracing::error!(remote_name = %self.opts.name, err = %self.endpoint.status_error(&resp), "non-recoverable error, dropping batch");
                     m.samples_failed_total.fetch_add(n, Ordering::Relaxed);
                     m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
+                    m.exemplars_failed_total.fetch_add(ne, Ordering::Relaxed);
+                    m.exemplars_pending.fetch_sub(ne as i64, Ordering::Relaxed);
                     return;
                 }
                 Err(err) => {
@@ -692,12 +808,15 @@ impl Inner {
                 }
             };
             m.samples_retried_total.fetch_add(n, Ordering::Relaxed);
+            m.exemplars_retried_total.fetch_add(ne, Ordering::Relaxed);
             let wait = retry_after.unwrap_or(backoff);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = self.hard_stop.cancelled() => {
                     m.samples_failed_total.fetch_add(n, Ordering::Relaxed);
                     m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
+                    m.exemplars_failed_total.fetch_add(ne, Ordering::Relaxed);
+                    m.exemplars_pending.fetch_sub(ne as i64, Ordering::Relaxed);
                     return;
                 }
             }
@@ -800,10 +919,17 @@ fn build_write_request(batch: &[Queued]) -> WriteRequest {
             });
             timeseries.len() - 1
         });
-        timeseries[i].samples.push(Sample {
-            value: q.v,
-            timestamp: q.t,
-        });
+        match &q.exemplar {
+            None => timeseries[i].samples.push(Sample {
+                value: q.v,
+                timestamp: q.t,
+            }),
+            Some(e) => timeseries[i].exemplars.push(prompb::Exemplar {
+                labels: labels_to_proto(e),
+                value: q.v,
+                timestamp: q.t,
+            }),
+        }
     }
     WriteRequest {
         timeseries,
@@ -821,6 +947,7 @@ pub fn bench_build_and_encode(samples: &[(Labels, Timestamp, f64)]) -> Vec<u8> {
             labels: labels.clone(),
             t: *t,
             v: *v,
+            exemplar: None,
         })
         .collect();
     encode_write_request(&build_write_request(&batch))
@@ -917,22 +1044,17 @@ mod tests {
     fn batches_group_samples_by_series_in_order() {
         let a = Labels::from_pairs([("__name__", "a")]);
         let b = Labels::from_pairs([("__name__", "b")]);
+        let q = |labels: &Labels, t, v, exemplar: Option<&str>| Queued {
+            labels: labels.clone(),
+            t,
+            v,
+            exemplar: exemplar.map(|id| Labels::from_pairs([("trace_id", id)])),
+        };
         let batch = [
-            Queued {
-                labels: a.clone(),
-                t: 1,
-                v: 1.0,
-            },
-            Queued {
-                labels: b.clone(),
-                t: 1,
-                v: 2.0,
-            },
-            Queued {
-                labels: a.clone(),
-                t: 2,
-                v: 3.0,
-            },
+            q(&a, 1, 1.0, None),
+            q(&b, 1, 2.0, None),
+            q(&a, 1, 0.5, Some("x")),
+            q(&a, 2, 3.0, None),
         ];
         let req = build_write_request(&batch);
         assert_eq!(req.timeseries.len(), 2);
@@ -943,7 +1065,17 @@ mod tests {
             .map(|s| (s.timestamp, s.value))
             .collect();
         assert_eq!(ts, vec![(1, 1.0), (2, 3.0)]);
+        // Exemplars travel in their series' time series.
+        assert_eq!(
+            req.timeseries[0].exemplars,
+            [prompb::Exemplar {
+                labels: labels_to_proto(&Labels::from_pairs([("trace_id", "x")])),
+                value: 0.5,
+                timestamp: 1,
+            }]
+        );
         assert_eq!(req.timeseries[1].samples.len(), 1);
+        assert!(req.timeseries[1].exemplars.is_empty());
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub enum WalRecord {
     Series(Vec<(SeriesRef, Labels)>),
     /// Float samples: series reference, timestamp, value.
     Samples(Vec<(SeriesRef, Timestamp, f64)>),
-    /// Anything else (tombstones, exemplars, histograms, ...): skipped.
+    /// Exemplars: series reference, timestamp, value, the exemplar's labels.
+    Exemplars(Vec<(SeriesRef, Timestamp, f64, Labels)>),
+    /// Anything else (tombstones, histograms, metadata, ...): skipped.
     Other,
 }
 
@@ -112,8 +114,10 @@ impl Watcher {
         Ok((Some(ck), (ck + 1).max(first_segment)))
     }
 
-    /// Feeds records to the queue; `false` once the queue is stopping.
-    async fn process(&self, records: Vec<WalRecord>, segment: u64) -> bool {
+    /// Feeds records to the queue; `false` once the queue is stopping. Exemplars are sent
+    /// only from segments at or after the last one that existed when the watcher started
+    /// (`tail`), as Prometheus skips them while replaying older segments.
+    async fn process(&self, records: Vec<WalRecord>, segment: u64, tail: bool) -> bool {
         for rec in records {
             match rec {
                 WalRecord::Series(series) => self.queue.store_series(&series, segment),
@@ -121,6 +125,13 @@ impl Watcher {
                     let start = self.opts.start_timestamp;
                     samples.retain(|&(_, t, _)| t > start);
                     if !samples.is_empty() && !self.queue.append(&samples).await {
+                        return false;
+                    }
+                }
+                WalRecord::Exemplars(exemplars) => {
+                    // Not filtered by time: an exemplar's own timestamp may be older than
+                    // the watcher's start.
+                    if tail && !self.queue.append_exemplars(&exemplars).await {
                         return false;
                     }
                 }
@@ -139,7 +150,7 @@ impl Watcher {
     /// as the WAL still holds the data.
     pub async fn run(mut self, stop: CancellationToken) -> Result<()> {
         let poll = self.opts.poll_interval;
-        let (first, _) = loop {
+        let (first, last_at_start) = loop {
             if let Some(range) = self.call(|s| s.segments()).await? {
                 break range;
             }
@@ -176,7 +187,10 @@ impl Watcher {
                 }
             };
             let got_records = !records.is_empty();
-            if !self.process(records, segment).await {
+            if !self
+                .process(records, segment, segment >= last_at_start)
+                .await
+            {
                 return Ok(());
             }
             offset = next;
@@ -191,7 +205,10 @@ impl Watcher {
                 .map_or(segment, |(_, l)| l);
             if last > segment {
                 let (records, _) = self.call(move |s| s.read_segment(segment, offset)).await?;
-                if !self.process(records, segment).await {
+                if !self
+                    .process(records, segment, segment >= last_at_start)
+                    .await
+                {
                     return Ok(());
                 }
                 segment += 1;

@@ -288,6 +288,59 @@ fn config_secret(s: &str) -> httpclient::http_config::Secret {
     httpclient::http_config::Secret::new(s)
 }
 
+#[tokio::test]
+async fn exemplars_travel_with_their_series_only_with_send_exemplars() {
+    type Got = Vec<(String, String, i64, f64)>;
+    let got: Arc<Mutex<Got>> = Arc::default();
+    let sink = got.clone();
+    let handler: Handler = Arc::new(move |_, body| {
+        let req = storage::remote::decode_write_request(body).unwrap();
+        for ts in req.timeseries {
+            let series = storage::remote::labels_from_proto(&ts.labels).unwrap();
+            for e in ts.exemplars {
+                let labels = storage::remote::labels_from_proto(&e.labels).unwrap();
+                sink.lock()
+                    .push((series.to_string(), labels.to_string(), e.timestamp, e.value));
+            }
+        }
+        (204, vec![], vec![])
+    });
+    let (addr, stop) = serve(handler).await;
+    for send_exemplars in [false, true] {
+        let qm = QueueManager::new(WriteOptions {
+            send_exemplars,
+            ..opts(format!("http://{addr}/api/v1/write"))
+        })
+        .unwrap();
+        qm.start().await;
+        qm.store_series(&series(2), 0);
+        assert!(qm.append(&samples(2, 1, 1_000)).await);
+        let trace = Labels::from_pairs([("trace_id", "abc")]);
+        // Series 9 was never declared: dropped and counted.
+        assert!(
+            qm.append_exemplars(&[(1, 900, 0.5, trace.clone()), (9, 900, 1.0, trace.clone())])
+                .await
+        );
+        qm.stop(Duration::from_secs(30)).await;
+        let m = qm.metrics();
+        let sent = u64::from(send_exemplars);
+        assert_eq!(m.exemplars_total.load(Ordering::Relaxed), sent);
+        assert_eq!(m.exemplars_dropped_total.load(Ordering::Relaxed), sent);
+        assert_eq!(m.exemplars_pending.load(Ordering::Relaxed), 0);
+        assert_eq!(m.samples_total.load(Ordering::Relaxed), 2);
+    }
+    stop.cancel();
+    assert_eq!(
+        *got.lock(),
+        [(
+            r#"{__name__="rw_test", i="0"}"#.to_owned(),
+            r#"{trace_id="abc"}"#.to_owned(),
+            900,
+            0.5
+        )]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_arrives_once_with_sharding() {
     let rx = Receiver::new(vec![]);
