@@ -236,6 +236,9 @@ pub(crate) fn for_each_range_output(
                     break;
                 }
             }
+            // The subquery's output is dropped once the function is done with it.
+            let held: usize = m.iter().map(|s| s.floats.len()).sum();
+            ev.current_samples = ev.current_samples.saturating_sub(held);
             Ok(())
         }
     }

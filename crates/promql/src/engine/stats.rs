@@ -629,6 +629,84 @@ mod tests {
         assert_eq!((st.total_samples, st.samples_read), (24, 8));
     }
 
+    /// Go's `TestMaxQuerySamples`: each query needs exactly this many samples at its peak.
+    #[test]
+    fn max_samples_are_touched_exactly_at_the_peak() {
+        let db = Arc::new(MemStorage::new());
+        let mut app = db.appender();
+        for l in [
+            Labels::from_pairs([("__name__", "metric")]),
+            Labels::from_pairs([("__name__", "bigmetric"), ("a", "1")]),
+            Labels::from_pairs([("__name__", "bigmetric"), ("a", "2")]),
+        ] {
+            for i in 0..=100 {
+                app.append(0, &l, i * 10_000, (i + 1) as f64)
+                    .expect("append");
+            }
+        }
+        app.commit().expect("commit");
+        // (query, start, end, step) in seconds (step 0: instant), the peak.
+        let cases: [(&str, (i64, i64, i64), usize); 16] = [
+            ("1", (1, 1, 0), 1),
+            ("metric", (1, 1, 0), 1),
+            ("metric[20s]", (10, 10, 0), 2),
+            ("rate(metric[20s])", (10, 10, 0), 3),
+            ("metric[20s:5s]", (10, 10, 0), 3),
+            ("metric[20s] @ 10", (0, 0, 0), 2),
+            ("1", (0, 2, 1), 3),
+            ("metric", (0, 2, 1), 3),
+            ("metric", (0, 10, 5), 3),
+            ("rate(bigmetric[1s])", (0, 10, 5), 1),
+            ("metric @ 10", (0, 10, 5), 3),
+            ("rate(bigmetric[10s:1s] @ 10)", (0, 10, 5), 32),
+            (
+                "rate(bigmetric[10s:1s] @ 10) + rate(bigmetric[10s:1s] @ 30)",
+                (0, 10, 5),
+                34,
+            ),
+            (
+                "rate(bigmetric[10s:1s]) + rate(bigmetric[10s:1s] @ 30)",
+                (10, 20, 5),
+                56,
+            ),
+            (
+                "rate(rate(bigmetric[10:1s] @ 10)[100s:25s] @ 1000)[100s:20s] @ 2000",
+                (10, 10, 0),
+                32,
+            ),
+            (
+                "rate(rate(bigmetric[10s:1s] @ 10)[100s:25s] @ 1000)[17s:1s] @ 2000",
+                (10, 10, 0),
+                34,
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (query, (start, end, step), peak) in cases {
+            let run = |max_samples: usize| {
+                let engine = Engine::new(EngineOpts {
+                    max_samples,
+                    ..EngineOpts::default()
+                });
+                if step == 0 {
+                    engine.instant_query(db.clone(), query, start * 1000)
+                } else {
+                    engine.range_query(db.clone(), query, start * 1000, end * 1000, step * 1000)
+                }
+            };
+            match run(peak) {
+                Ok(r) if r.stats.peak_samples == peak => {}
+                other => failures.push(format!(
+                    "{query}: want peak {peak}, got {:?}",
+                    other.map(|r| r.stats.peak_samples)
+                )),
+            }
+            if !matches!(run(peak - 1), Err(Error::TooManySamples(_))) {
+                failures.push(format!("{query}: {} samples should be too many", peak - 1));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
     #[test]
     fn per_step_statistics_need_the_engine_option() {
         let engine = Engine::new(EngineOpts::default());
