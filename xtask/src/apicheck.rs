@@ -30,6 +30,7 @@ const SERVER_FLAGS: &[&str] = &[
     "--web.enable-admin-api",
     "--web.enable-remote-write-receiver",
     "--enable-feature=search-api",
+    "--web.enable-otlp-receiver",
 ];
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
 
