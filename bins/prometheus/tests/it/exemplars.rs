@@ -324,3 +324,51 @@ fn send_exemplars_delivers_them_to_prometheus_2_42_over_remote_write() {
     stop(ours);
     stop(real);
 }
+
+#[test]
+fn our_remote_write_receiver_stores_the_exemplars_prometheus_2_42_sends() {
+    if !Path::new(REAL).is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{REAL} is not installed (package prometheus)"
+        );
+        eprintln!("skipping: {REAL} is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.yml");
+    std::fs::write(
+        &empty,
+        "global:\n  scrape_interval: 1s\nscrape_configs: []\n",
+    )
+    .unwrap();
+    let ours = start(
+        env!("CARGO_BIN_EXE_prometheus"),
+        &empty,
+        &dir.path().join("ours"),
+        &["--web.enable-remote-write-receiver"],
+    );
+    let target = Target::start(&exposition("from-real", 8.5, 1_700_000_004.0));
+    let config = dir.path().join("real.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}remote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    send_exemplars: true\n    queue_config: {{batch_send_deadline: 1s}}\n",
+            scrape_config(&target, 100),
+            ours.port
+        ),
+    )
+    .unwrap();
+    let real = start(REAL, &config, &dir.path().join("real"), &[]);
+    wait_for(
+        &ours,
+        QUERY,
+        &[
+            r#"{"labels":{"trace_id":"from-real"},"value":"8.5","timestamp":1700000004}"#,
+            r#"{"labels":{"trace_id":"from-real-h"},"value":"0.05","timestamp":"#,
+        ],
+        Duration::from_secs(60),
+    );
+    stop(real);
+    stop(ours);
+}

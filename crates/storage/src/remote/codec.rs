@@ -4,7 +4,7 @@ use model::{Labels, MatchType, Matcher};
 use prompb::{LabelMatcher, Message, ReadRequest, ReadResponse, WriteRequest, label_matcher};
 
 use super::wire;
-use crate::{Appendable, Error, Result};
+use crate::{Appendable, Error, Exemplar, Result};
 
 /// Compresses with snappy's block format (not the framed format), as remote write does.
 pub fn encode_snappy(raw: &[u8]) -> Vec<u8> {
@@ -164,8 +164,9 @@ pub fn append_write_request(req: &WriteRequest, db: &dyn Appendable) -> Result<u
 /// A request that does not decode, or any invalid label set, fails the whole request before
 /// anything is appended. Samples the storage rejects (out of order, out of bounds, too old,
 /// duplicates) are skipped, the rest are committed, and [`Error::SamplesRejected`] reports
-/// them: the caller answers 400, like Prometheus 3 does. Native histograms and exemplars are
-/// not ingested yet and are ignored.
+/// them: the caller answers 400, like Prometheus 3 does. Exemplars follow their series'
+/// samples; the storage's rejections of exemplars never fail the request (they are logged),
+/// as in Prometheus. Native histograms are not ingested yet and are ignored.
 pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<usize> {
     // One decoding pass validates everything and keeps the cleaned labels and the samples
     // in flat buffers; the append pass then only reads them.
@@ -173,6 +174,8 @@ pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<u
     let mut pairs: Vec<(&str, &str)> = Vec::new();
     let mut samples: Vec<(i64, f64)> = Vec::new();
     let mut series: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = Vec::new();
+    // Per series, its exemplars: (labels as pairs, timestamp, value).
+    let mut exemplars: Vec<Vec<Exemplar>> = Vec::new();
     wire::for_each_series(raw, |s| {
         one.clear();
         s.labels(&mut one)?;
@@ -187,16 +190,31 @@ pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<u
             Ok(())
         })?;
         series.push((l0..pairs.len(), s0..samples.len()));
+        let mut these = Vec::new();
+        s.exemplars(|labels, t, v| {
+            these.push(Exemplar {
+                labels: Labels::from_pairs(labels.iter().copied()),
+                value: v,
+                ts: t,
+                has_ts: true,
+            });
+            Ok(())
+        })?;
+        exemplars.push(these);
         Ok(())
     })?;
-    append_series(
+    append_series_with_exemplars(
         db,
-        series.into_iter().map(|(label_range, sample_range)| {
-            (
-                Labels::from_sorted_pairs(&pairs[label_range]),
-                &samples[sample_range],
-            )
-        }),
+        series
+            .into_iter()
+            .zip(exemplars)
+            .map(|((label_range, sample_range), exemplars)| {
+                (
+                    Labels::from_sorted_pairs(&pairs[label_range]),
+                    &samples[sample_range],
+                    exemplars,
+                )
+            }),
     )
 }
 
@@ -208,9 +226,25 @@ pub(crate) fn append_series<'a>(
     db: &dyn Appendable,
     series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)])>,
 ) -> Result<usize> {
+    append_series_with_exemplars(
+        db,
+        series
+            .into_iter()
+            .map(|(labels, samples)| (labels, samples, Vec::new())),
+    )
+}
+
+/// [`append_series`] with each series' exemplars appended after its samples (Prometheus's
+/// `appendExemplar`: by labels, errors only logged, out-of-order ones counted in one
+/// warning per request).
+fn append_series_with_exemplars<'a>(
+    db: &dyn Appendable,
+    series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)], Vec<Exemplar>)>,
+) -> Result<usize> {
     let mut app = db.appender();
     let (mut appended, mut rejected, mut first) = (0, 0, None);
-    for (labels, samples) in series {
+    let mut out_of_order_exemplars = 0usize;
+    for (labels, samples, exemplars) in series {
         let mut r = 0;
         for &(t, v) in samples {
             match app.append(r, &labels, t, v) {
@@ -234,6 +268,21 @@ pub(crate) fn append_series<'a>(
                 }
             }
         }
+        for e in &exemplars {
+            match app.append_exemplar(0, &labels, e) {
+                Ok(_) => {}
+                Err(Error::OutOfOrderExemplar) => out_of_order_exemplars += 1,
+                Err(err) => {
+                    tracing::debug!(series = %labels, err = %err, "Error while adding exemplar in AppendExemplar");
+                }
+            }
+        }
+    }
+    if out_of_order_exemplars > 0 {
+        tracing::warn!(
+            num_dropped = out_of_order_exemplars,
+            "Error on ingesting out-of-order exemplars"
+        );
     }
     app.commit()?;
     match first {
@@ -283,6 +332,80 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    /// Records what is appended: samples and exemplars per series; rejects negative
+    /// exemplars as out of order.
+    #[derive(Clone, Default)]
+    struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+    struct RecorderApp(Recorder, Vec<String>);
+    impl Appendable for Recorder {
+        fn appender(&self) -> Box<dyn crate::Appender> {
+            Box::new(RecorderApp(self.clone(), Vec::new()))
+        }
+    }
+    impl crate::Appender for RecorderApp {
+        fn append(&mut self, _: u64, l: &Labels, t: i64, v: f64) -> Result<u64> {
+            self.1.push(format!("sample {l} {t} {v}"));
+            Ok(1)
+        }
+        fn append_exemplar(&mut self, r: u64, l: &Labels, e: &Exemplar) -> Result<u64> {
+            assert_eq!(r, 0, "found by labels");
+            if e.value < 0.0 {
+                return Err(Error::OutOfOrderExemplar);
+            }
+            self.1.push(format!(
+                "exemplar {l} {} {} {} {}",
+                e.labels, e.ts, e.value, e.has_ts
+            ));
+            Ok(1)
+        }
+        fn commit(self: Box<Self>) -> Result<()> {
+            self.0.0.lock().expect("lock").extend(self.1);
+            Ok(())
+        }
+        fn rollback(self: Box<Self>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn exemplars_follow_their_series_samples_and_never_fail_the_request() {
+        let ex = |id: &str, v: f64, t: i64| prompb::Exemplar {
+            labels: vec![prompb::Label {
+                name: "trace_id".into(),
+                value: id.into(),
+            }],
+            value: v,
+            timestamp: t,
+        };
+        let req = WriteRequest {
+            timeseries: vec![
+                TimeSeries {
+                    exemplars: vec![ex("a", 0.5, 900), ex("old", -1.0, 800)],
+                    ..ts(&[("__name__", "x")], &[(1000, 1.0)])
+                },
+                ts(&[("__name__", "y")], &[(1000, 2.0)]),
+            ],
+            metadata: Vec::new(),
+        };
+        let db = Recorder::default();
+        let n = append_encoded_write_request(&req.encode_to_vec(), &db).expect("appended");
+        assert_eq!(n, 2);
+        assert_eq!(
+            *db.0.lock().expect("lock"),
+            [
+                r#"sample {__name__="x"} 1000 1"#,
+                r#"exemplar {__name__="x"} {trace_id="a"} 900 0.5 true"#,
+                r#"sample {__name__="y"} 1000 2"#,
+            ]
+        );
+        // A storage without exemplar storage still takes the samples.
+        let mem = MemStorage::new();
+        assert_eq!(
+            append_encoded_write_request(&req.encode_to_vec(), &mem).expect("appended"),
+            2
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `WriteRequest` without building the prost messages, so that the receiver allocates
 //! nothing per label or sample (prost allocates two `String`s per label of every series).
 //!
-//! Only the fields the receiver uses are interpreted (`timeseries` → `labels`, `samples`);
+//! Only the fields the receiver uses are interpreted (`timeseries` → `labels`, `samples`,
+//! `exemplars`);
 //! every other field is skipped by its wire type, as any protobuf decoder does.
 
 use crate::{Error, Result};
@@ -153,6 +154,46 @@ impl<'a> Series<'a> {
                 }
             }
             f(t, v)?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Series<'a> {
+    /// Calls `f(labels, timestamp, value)` for every exemplar, in wire order (labels as
+    /// written, not sorted).
+    pub(crate) fn exemplars(
+        &self,
+        mut f: impl FnMut(&[(&'a str, &'a str)], i64, f64) -> Result<()>,
+    ) -> Result<()> {
+        let mut labels: Vec<(&'a str, &'a str)> = Vec::new();
+        for field in fields(self.body) {
+            let (number, value) = field?;
+            if number != 3 {
+                continue;
+            }
+            labels.clear();
+            let (mut t, mut v) = (0i64, 0f64);
+            for ef in fields(bytes_field(value, "exemplar")?) {
+                match ef? {
+                    (1, l) => {
+                        let (mut name, mut val) = ("", "");
+                        for lf in fields(bytes_field(l, "exemplar label")?) {
+                            match lf? {
+                                (1, v) => name = string_field(v, "label name")?,
+                                (2, v) => val = string_field(v, "label value")?,
+                                _ => {}
+                            }
+                        }
+                        labels.push((name, val));
+                    }
+                    (2, Value::Fixed64(bits)) => v = f64::from_bits(bits),
+                    (3, Value::Varint(x)) => t = x as i64,
+                    (2 | 3, _) => return Err(malformed("exemplar: wrong wire type")),
+                    _ => {}
+                }
+            }
+            f(&labels, t, v)?;
         }
         Ok(())
     }
