@@ -14,6 +14,7 @@
 //!   [`strconv`]: Go-compatible quoting and float formatting; [`strutil`]: Go's URL query
 //!   escaping and expression-browser links; [`exposition`]: metric family headers and
 //!   label values of the text format; [`civil`]: calendar dates from day counts.
+//! - [`Histogram`] and [`FloatHistogram`]: native histograms (see [`histogram`]).
 //! - [`Timestamp`] (milliseconds since the epoch), [`METRIC_NAME`], and [`Error`].
 //!
 //! ```
@@ -28,6 +29,7 @@ pub mod civil;
 mod duration;
 mod error;
 pub mod exposition;
+pub mod histogram;
 mod labels;
 mod matcher;
 pub mod regexp;
@@ -40,6 +42,7 @@ pub mod value;
 
 pub use duration::Duration;
 pub use error::{Error, Result};
+pub use histogram::{CounterResetHint, FloatHistogram, Histogram, Span};
 pub use labels::{Iter as LabelsIter, Labels, LabelsBuilder};
 pub use matcher::{MatchType, Matcher};
 pub use target_group::TargetGroup;

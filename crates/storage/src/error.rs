@@ -30,6 +30,9 @@ pub enum Error {
     /// [`crate::EXEMPLAR_MAX_LABEL_SET_LENGTH`] characters together.
     #[error("label length for exemplar exceeds maximum of 128 UTF-8 characters")]
     ExemplarLabelLength,
+    /// The storage does not keep native histograms.
+    #[error("native histograms are not supported by this storage")]
+    NativeHistogramsUnsupported,
     /// The storage keeps no exemplars (none at all, or its exemplar storage has size 0).
     #[error("exemplar storage is disabled or max exemplars is less than or equal to 0")]
     ExemplarsDisabled,

@@ -110,6 +110,27 @@ pub trait Appender: Send {
         Err(Error::ExemplarsDisabled)
     }
 
+    /// Adds a native histogram sample: `h` (integer counts) or `fh` (float counts), exactly
+    /// one of them `Some`, for the series `labels` or `r` as [`Appender::append`]. Returns
+    /// the series' reference.
+    ///
+    /// Storages without native histogram support keep this default, which answers
+    /// [`Error::NativeHistogramsUnsupported`].
+    ///
+    /// # Errors
+    /// As [`Appender::append`], plus Prometheus's histogram validation errors.
+    fn append_histogram(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: Timestamp,
+        h: Option<&model::Histogram>,
+        fh: Option<&model::FloatHistogram>,
+    ) -> Result<SeriesRef> {
+        let _ = (r, labels, t, h, fh);
+        Err(Error::NativeHistogramsUnsupported)
+    }
+
     /// Makes every sample of this batch visible to queriers opened afterwards. What this
     /// guarantees about durability is documented by each implementation.
     fn commit(self: Box<Self>) -> Result<()>;
@@ -178,6 +199,12 @@ pub enum ValueType {
     None,
     /// A float sample, read with [`SampleIterator::at`].
     Float,
+    /// A native histogram with integer counts, read with [`SampleIterator::at_histogram`]
+    /// (or as floats with [`SampleIterator::at_float_histogram`]).
+    Histogram,
+    /// A native histogram with float counts, read with
+    /// [`SampleIterator::at_float_histogram`].
+    FloatHistogram,
 }
 
 /// Iterates the samples of one series, like Go's `chunkenc.Iterator`.
@@ -197,6 +224,20 @@ pub trait SampleIterator: Send {
     /// The current sample's timestamp.
     fn at_t(&self) -> Timestamp {
         self.at().0
+    }
+
+    /// The current histogram sample. Only meaningful after `next` or `seek` returned
+    /// [`ValueType::Histogram`]; iterators that yield histograms override it (the default,
+    /// for float-only iterators, answers an empty histogram).
+    fn at_histogram(&self) -> (Timestamp, model::Histogram) {
+        (self.at_t(), model::Histogram::default())
+    }
+
+    /// The current histogram sample with float counts. Only meaningful after `next` or
+    /// `seek` returned [`ValueType::Histogram`] (converted) or [`ValueType::FloatHistogram`];
+    /// iterators that yield histograms override it (the default answers an empty one).
+    fn at_float_histogram(&self) -> (Timestamp, model::FloatHistogram) {
+        (self.at_t(), model::FloatHistogram::default())
     }
 
     /// The error that ended the iteration early, if any.
