@@ -1,0 +1,37 @@
+//! Fuzz target: any body posted to the OTLP receiver, as protobuf, JSON or gzip (chosen by
+//! the first byte), must decode to an error or a request that translates and appends
+//! without panicking.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use storage::remote::otlp::{
+    OtlpOptions, TranslationStrategy, append_otlp_request, decode_otlp_request,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, body)) = data.split_first() else {
+        return;
+    };
+    let content_type = if mode & 1 == 0 {
+        "application/x-protobuf"
+    } else {
+        "application/json"
+    };
+    let encoding = (mode & 2 != 0).then_some("gzip");
+    let Ok((req, _)) = decode_otlp_request(body, Some(content_type), encoding) else {
+        return;
+    };
+    let opts = OtlpOptions {
+        translation_strategy: match mode >> 2 & 3 {
+            0 => TranslationStrategy::UnderscoreEscapingWithSuffixes,
+            1 => TranslationStrategy::UnderscoreEscapingWithoutSuffixes,
+            2 => TranslationStrategy::NoUTF8EscapingWithSuffixes,
+            _ => TranslationStrategy::NoTranslation,
+        },
+        promote_all_resource_attributes: mode & 16 != 0,
+        promote_scope_metadata: mode & 32 != 0,
+        label_name_preserve_multiple_underscores: mode & 64 != 0,
+        ..OtlpOptions::default()
+    };
+    let _ = append_otlp_request(&req, &opts, &storage::MemStorage::new());
+});
