@@ -58,7 +58,7 @@ use crate::checkpoint;
 use crate::db::lock_dir;
 use crate::error::{Error, Result, io_err};
 use crate::periodic::Periodic;
-use crate::record::{self, RecordType, RefSample, RefSeries};
+use crate::record::{self, RecordType, RefExemplar, RefSample, RefSeries};
 use crate::wlog::reader::{Reader, SegmentReader};
 use crate::wlog::{self, Compression, CorruptionError, Wal, WalOptions};
 
@@ -160,6 +160,9 @@ struct Inner {
     next_ref: AtomicU64,
     /// Serialises truncations.
     truncation: Mutex<()>,
+    /// The newest exemplar appended per series, to drop repeats of it (Go's
+    /// `GetLatestExemplar`).
+    last_exemplars: Mutex<HashMap<u64, storage::Exemplar>>,
     metrics: Metrics,
     lock_file: Mutex<Option<File>>,
     closed: AtomicBool,
@@ -214,6 +217,7 @@ impl Db {
             deleted: Mutex::new(HashMap::new()),
             next_ref: AtomicU64::new(0),
             truncation: Mutex::new(()),
+            last_exemplars: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             lock_file: Mutex::new(lock_file),
             closed: AtomicBool::new(false),
@@ -513,9 +517,12 @@ impl Inner {
             .fetch_sub(gone.len() as i64, Ordering::Relaxed);
         let last = wlog::segment_range(&self.wal_dir)?.map_or(0, |(_, l)| l);
         let mut deleted = self.deleted.lock();
+        let mut last_exemplars = self.last_exemplars.lock();
         for r in gone {
+            last_exemplars.remove(&r);
             deleted.insert(r, last);
         }
+        drop(last_exemplars);
         self.metrics
             .deleted_series
             .store(deleted.len() as i64, Ordering::Relaxed);
@@ -542,6 +549,7 @@ impl Appendable for Db {
             db: Arc::clone(&self.inner),
             pending_series: Vec::new(),
             pending_samples: Vec::new(),
+            pending_exemplars: Vec::new(),
             sample_series: Vec::new(),
         })
     }
@@ -552,6 +560,7 @@ struct AgentAppender {
     db: Arc<Inner>,
     pending_series: Vec<RefSeries>,
     pending_samples: Vec<RefSample>,
+    pending_exemplars: Vec<RefExemplar>,
     /// The series of each pending sample, for the timestamp update at commit.
     sample_series: Vec<Arc<MemSeries>>,
 }
@@ -623,6 +632,7 @@ impl AgentAppender {
     fn clear(&mut self) {
         self.pending_series.clear();
         self.pending_samples.clear();
+        self.pending_exemplars.clear();
         self.sample_series.clear();
     }
 }
@@ -663,12 +673,52 @@ impl Appender for AgentAppender {
         Ok(series.series_ref)
     }
 
+    /// Adds an exemplar of the series `r` (the agent finds series by reference only, as
+    /// Go's agent), logged with the batch for remote write. A repeat of the series' newest
+    /// exemplar is dropped (`Ok(0)`), as the TSDB does.
+    ///
+    /// # Errors
+    /// For an unknown reference, or [`storage::Error::ExemplarLabelLength`].
+    fn append_exemplar(
+        &mut self,
+        r: SeriesRef,
+        _labels: &Labels,
+        exemplar: &storage::Exemplar,
+    ) -> storage::Result<SeriesRef> {
+        if self.db.series.read().by_ref(r).is_none() {
+            return Err(backend(Error::InvalidArgument(format!(
+                "unknown series ref when trying to add exemplar: {r}"
+            ))));
+        }
+        let mut e = exemplar.clone();
+        if e.labels.iter().any(|(_, v)| v.is_empty()) {
+            e.labels = Labels::from_pairs(e.labels.iter().filter(|(_, v)| !v.is_empty()));
+        }
+        crate::exemplar::check_label_length(&e.labels)?;
+        {
+            let mut last = self.db.last_exemplars.lock();
+            if last.get(&r).is_some_and(|prev| *prev == e) {
+                return Ok(0);
+            }
+            last.insert(r, e.clone());
+        }
+        self.pending_exemplars.push(RefExemplar {
+            series_ref: r,
+            t: e.ts,
+            v: e.value,
+            labels: e.labels,
+        });
+        Metrics::inc(&self.db.metrics.exemplars_appended);
+        Ok(r)
+    }
+
     /// Writes the batch to the WAL (not fsynced: like Prometheus, committed samples survive a
     /// crash of the process, not of the machine).
     fn commit(mut self: Box<Self>) -> storage::Result<()> {
         let mut series_buf = Vec::new();
         let mut samples_buf = Vec::new();
-        let mut recs: Vec<&[u8]> = Vec::with_capacity(2);
+        let mut exemplars_buf = Vec::new();
+        let mut recs: Vec<&[u8]> = Vec::with_capacity(3);
         if !self.pending_series.is_empty() {
             record::encode_series(&self.pending_series, &mut series_buf);
             recs.push(&series_buf);
@@ -676,6 +726,10 @@ impl Appender for AgentAppender {
         if !self.pending_samples.is_empty() {
             record::encode_samples(&self.pending_samples, &mut samples_buf);
             recs.push(&samples_buf);
+        }
+        if !self.pending_exemplars.is_empty() {
+            record::encode_exemplars(&self.pending_exemplars, &mut exemplars_buf);
+            recs.push(&exemplars_buf);
         }
         if !recs.is_empty() {
             self.db.log(&recs).map_err(backend)?;

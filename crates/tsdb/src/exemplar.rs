@@ -276,20 +276,26 @@ impl CircularExemplarStorage {
     }
 }
 
+/// Fails with [`storage::Error::ExemplarLabelLength`] when an exemplar's label names and
+/// values have more than [`EXEMPLAR_MAX_LABEL_SET_LENGTH`] characters together (only the
+/// characters of names and values count, not the quotes, `=` and commas of their text form).
+pub(crate) fn check_label_length(labels: &Labels) -> Result<(), storage::Error> {
+    let mut chars = 0;
+    for (name, value) in labels.iter() {
+        chars += name.chars().count() + value.chars().count();
+        if chars > EXEMPLAR_MAX_LABEL_SET_LENGTH {
+            return Err(storage::Error::ExemplarLabelLength);
+        }
+    }
+    Ok(())
+}
+
 impl Ring {
     fn validate(&self, series: &Labels, e: &Exemplar) -> Result<(), storage::Error> {
         if self.entries.is_empty() {
             return Err(storage::Error::ExemplarsDisabled);
         }
-        // Only the characters of names and values count, not the quotes, `=` and commas of
-        // their text form.
-        let mut chars = 0;
-        for (name, value) in e.labels.iter() {
-            chars += name.chars().count() + value.chars().count();
-            if chars > EXEMPLAR_MAX_LABEL_SET_LENGTH {
-                return Err(storage::Error::ExemplarLabelLength);
-            }
-        }
+        check_label_length(&e.labels)?;
         let Some(idx) = self.index.get(series) else {
             return Ok(());
         };

@@ -372,3 +372,71 @@ fn our_remote_write_receiver_stores_the_exemplars_prometheus_2_42_sends() {
     stop(real);
     stop(ours);
 }
+
+#[test]
+fn agent_mode_sends_scraped_exemplars_to_prometheus_2_42() {
+    if !Path::new(REAL).is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{REAL} is not installed (package prometheus)"
+        );
+        eprintln!("skipping: {REAL} is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.yml");
+    std::fs::write(
+        &empty,
+        "global:\n  scrape_interval: 1s\nscrape_configs: []\n",
+    )
+    .unwrap();
+    let real = start(
+        REAL,
+        &empty,
+        &dir.path().join("real"),
+        &["--web.enable-remote-write-receiver"],
+    );
+    let target = Target::start(&exposition("from-agent", 9.5, 1_700_000_005.0));
+    let config = dir.path().join("agent.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}remote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    send_exemplars: true\n    queue_config: {{batch_send_deadline: 1s}}\n",
+            scrape_config(&target, 100),
+            real.port
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_prometheus"))
+        .arg("--agent")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!(
+            "--storage.agent.path={}",
+            dir.path().join("agent").display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting prometheus --agent");
+    let mut agent = Prometheus {
+        child,
+        port,
+        _data: tempfile::tempdir().unwrap(),
+    };
+    agent.wait_ready();
+    wait_for(
+        &real,
+        QUERY,
+        &[r#"{"labels":{"trace_id":"from-agent"},"value":"9.5","timestamp":1700000005}"#],
+        Duration::from_secs(60),
+    );
+    let (_, metrics) = agent.get("/metrics");
+    assert!(
+        !metrics.contains("prometheus_agent_exemplars_appended_total 0\n"),
+        "{metrics}"
+    );
+    stop(agent);
+    stop(real);
+}

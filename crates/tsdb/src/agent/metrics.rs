@@ -16,6 +16,8 @@ pub struct Metrics {
     pub deleted_series: AtomicI64,
     /// Float samples accepted by appenders (`prometheus_agent_samples_appended_total`).
     pub samples_appended: AtomicU64,
+    /// Exemplars accepted by appenders (`prometheus_agent_exemplars_appended_total`).
+    pub exemplars_appended: AtomicU64,
     /// Rejected out-of-order samples (`prometheus_agent_out_of_order_samples_total`).
     pub out_of_order_samples: AtomicU64,
     /// WAL corruptions found (`prometheus_agent_corruptions_total`).
@@ -114,7 +116,7 @@ impl Metrics {
                 "prometheus_agent_exemplars_appended_total",
                 "Total number of exemplars appended to the storage",
                 "counter",
-                "0".to_owned(),
+                counter(&self.exemplars_appended),
             ),
             (
                 "prometheus_agent_out_of_order_samples_total",

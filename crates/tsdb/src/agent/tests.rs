@@ -372,3 +372,66 @@ fn concurrent_appenders_share_series_and_replay_consistently() {
     let replayed: Vec<Option<i64>> = (1..=20).map(|r| db.last_timestamp(r)).collect();
     assert_eq!(replayed, newest);
 }
+
+#[test]
+fn exemplars_are_logged_for_remote_write_without_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let ex = |id: &str, v: f64| storage::Exemplar {
+        labels: Labels::from_pairs([("trace_id", id), ("span_id", "")]),
+        value: v,
+        ts: 5,
+        has_ts: true,
+    };
+    let mut app = db.appender();
+    let r = app.append(0, &labels("a"), 10, 1.0).unwrap();
+    assert_eq!(
+        app.append_exemplar(r, &labels("a"), &ex("x", 0.5)).unwrap(),
+        r
+    );
+    // The newest exemplar of the series again is dropped.
+    assert_eq!(
+        app.append_exemplar(r, &labels("a"), &ex("x", 0.5)).unwrap(),
+        0
+    );
+    assert!(
+        app.append_exemplar(99, &labels("a"), &ex("y", 1.0))
+            .is_err()
+    );
+    let long = storage::Exemplar {
+        labels: Labels::from_pairs([("trace_id", "z".repeat(200))]),
+        ..ex("", 1.0)
+    };
+    assert!(matches!(
+        app.append_exemplar(r, &labels("a"), &long),
+        Err(storage::Error::ExemplarLabelLength)
+    ));
+    app.commit().unwrap();
+    let mut exemplars = Vec::new();
+    let mut r2 = Reader::new(SegmentReader::open(db.wal_dir(), None, None).unwrap());
+    while let Some(rec) = r2.next_record().unwrap() {
+        if RecordType::of(rec) == RecordType::Exemplars {
+            record::decode_exemplars(rec, &mut exemplars).unwrap();
+        }
+    }
+    assert_eq!(
+        exemplars,
+        [record::RefExemplar {
+            series_ref: r,
+            t: 5,
+            v: 0.5,
+            labels: Labels::from_pairs([("trace_id", "x")]),
+        }]
+    );
+    assert_eq!(db.metrics().exemplars_appended.load(Ordering::Relaxed), 1);
+    let mut text = String::new();
+    db.write_metrics(&mut text);
+    assert!(
+        text.contains("prometheus_agent_exemplars_appended_total 1\n"),
+        "{text}"
+    );
+    // A replay skips them (remote write reads them from the WAL).
+    drop(db);
+    let db = open(dir.path());
+    assert_eq!(db.num_series(), 1);
+}
