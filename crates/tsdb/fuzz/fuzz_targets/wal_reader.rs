@@ -22,6 +22,9 @@ fuzz_target!(|data: &[u8]| {
             RecordType::MmapMarkers => {
                 let _ = record::decode_mmap_markers(&rec, &mut Vec::new());
             }
+            RecordType::Exemplars => {
+                let _ = record::decode_exemplars(&rec, &mut Vec::new());
+            }
             _ => {}
         }
     }
