@@ -1131,6 +1131,7 @@ mod tests {
         use crate::value::Sample;
         use eval::contains_same_labelset;
         let sample = |v: &str| Sample {
+            h: None,
             metric: Labels::from_pairs([("a", v)]),
             t: 0,
             f: 0.0,

@@ -221,7 +221,7 @@ pub(crate) fn for_each_range_output(
     let (spec, ra) = prepare_range_call(ev, c, mi)?;
     match &ra.series {
         RangeSeries::Selector(vs) => {
-            ev.for_each_series(vs, &mut |ev, labels, _, live| match range_series(
+            ev.for_each_series(vs, &mut |ev, labels, _, live, _| match range_series(
                 ev, &spec, labels, live,
             )? {
                 Some(s) => sink(ev, s),
@@ -341,6 +341,7 @@ fn range_function_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Ma
             return Ok(Vec::new());
         }
         return Ok(vec![Series {
+            histograms: Vec::new(),
             metric: absent_labels(&c.args[0]),
             floats,
             drop_name,
@@ -350,6 +351,7 @@ fn range_function_call(ev: &mut Evaluator<'_>, c: &Call, mi: usize) -> Result<Ma
         let samples: Vec<Sample> = mat
             .iter()
             .map(|s| Sample {
+                h: None,
                 metric: s.metric.clone(),
                 t: 0,
                 f: 0.0,
@@ -504,6 +506,7 @@ fn range_series(
         labels.clone()
     };
     Ok(Some(Series {
+        histograms: Vec::new(),
         metric,
         floats,
         drop_name: spec.drop_name,
@@ -912,6 +915,7 @@ fn timestamp_of_selector(
                 continue;
             }
             out.push(Sample {
+                h: None,
                 metric: output_labels(delayed, &s.labels),
                 t: p.t,
                 f: p.t as f64 / 1000.0,
@@ -1018,6 +1022,7 @@ fn absent_labels(e: &Expr) -> Labels {
 fn simple(ev: &Evaluator<'_>, v: &Vector, out: &mut Vector, f: impl Fn(f64) -> f64) {
     for s in v {
         out.push(Sample {
+            h: None,
             metric: output_labels(ev.delayed_name_removal, &s.metric),
             t: s.t,
             f: f(s.f),
@@ -1174,6 +1179,7 @@ fn vector_function(
         "timestamp" => {
             for s in &v[0] {
                 out.push(Sample {
+                    h: None,
                     metric: output_labels(ev.delayed_name_removal, &s.metric),
                     t: s.t,
                     f: s.t as f64 / 1000.0,
@@ -1182,12 +1188,14 @@ fn vector_function(
             }
         }
         "time" => out.push(Sample {
+            h: None,
             metric: Labels::empty(),
             t: ts,
             f: ts as f64 / 1000.0,
             drop_name: false,
         }),
         "pi" => out.push(Sample {
+            h: None,
             metric: Labels::empty(),
             t: ts,
             f: std::f64::consts::PI,
@@ -1196,6 +1204,7 @@ fn vector_function(
         "scalar" => {
             let f = if v[0].len() == 1 { v[0][0].f } else { f64::NAN };
             out.push(Sample {
+                h: None,
                 metric: Labels::empty(),
                 t: ts,
                 f,
@@ -1203,6 +1212,7 @@ fn vector_function(
             });
         }
         "vector" => out.push(Sample {
+            h: None,
             metric: Labels::empty(),
             t: ts,
             f: scalar(0),
@@ -1256,6 +1266,7 @@ fn vector_function(
         "absent" => {
             if v[0].is_empty() {
                 out.push(Sample {
+                    h: None,
                     metric: absent_labels(&c.args[0]),
                     t: ts,
                     f: 1.0,
@@ -1267,6 +1278,7 @@ fn vector_function(
         | "month" | "year" => {
             if c.args.is_empty() {
                 out.push(Sample {
+                    h: None,
                     metric: Labels::empty(),
                     t: ts,
                     f: date_fn(name, (ts / 1000) as f64),
@@ -1286,6 +1298,7 @@ fn vector_function(
                 }
                 let f = bucket_fraction(lower, upper, buckets);
                 out.push(Sample {
+                    h: None,
                     metric: output_labels(ev.delayed_name_removal, metric),
                     t: ts,
                     f,
@@ -1393,6 +1406,7 @@ fn histogram_quantile(
         let r = bucket_quantile(q, buckets);
         info_forced_monotonic(ev, metric, &r, c.args[1].pos());
         out.push(Sample {
+            h: None,
             metric: output_labels(ev.delayed_name_removal, metric),
             t: ts,
             f: r.value,
@@ -1498,6 +1512,7 @@ fn histogram_quantiles(
             let mut lb = LabelsBuilder::new(&base);
             lb.set(&label, &qs);
             out.push(Sample {
+                h: None,
                 metric: lb.labels(),
                 t: ts,
                 f: r.value,

@@ -1,8 +1,9 @@
 //! Query results: scalars, strings, instant vectors and range matrices, plus annotations.
 
 use std::fmt;
+use std::sync::Arc;
 
-use model::{Labels, Timestamp};
+use model::{FloatHistogram, Labels, Timestamp};
 
 /// One float point of a series: a timestamp (ms) and a value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,6 +20,42 @@ impl fmt::Display for FPoint {
     }
 }
 
+/// One native-histogram point of a series: a timestamp (ms) and a histogram (Go's
+/// `promql.HPoint`). Histograms are shared, never mutated in place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HPoint {
+    /// Milliseconds since the epoch.
+    pub t: Timestamp,
+    /// The histogram.
+    pub h: Arc<FloatHistogram>,
+}
+
+impl HPoint {
+    /// The number of samples this point counts as in query limits and statistics (Go's
+    /// `HPoint.size`: the histogram's memory size in units of 16 bytes, rounded).
+    pub fn size(&self) -> usize {
+        histogram_samples(&self.h)
+    }
+}
+
+/// The number of samples a histogram counts as (Go's `(FloatHistogram.Size() + 8) / 16`).
+pub fn histogram_samples(h: &FloatHistogram) -> usize {
+    // The struct is 168 bytes on 64-bit Go; every span and bucket adds 8.
+    let size = 168
+        + 8 * (h.positive_spans.len()
+            + h.negative_spans.len()
+            + h.positive_buckets.len()
+            + h.negative_buckets.len()
+            + h.custom_values.len());
+    (size + 8) / 16
+}
+
+impl fmt::Display for HPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} @[{}]", self.h, self.t)
+    }
+}
+
 /// One element of an instant vector: a labelled value at a time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -26,8 +63,10 @@ pub struct Sample {
     pub metric: Labels,
     /// Milliseconds since the epoch.
     pub t: Timestamp,
-    /// The value.
+    /// The float value; meaningless (0) when `h` is set.
     pub f: f64,
+    /// The histogram value, for a native-histogram sample.
+    pub h: Option<Arc<FloatHistogram>>,
     /// Set when the metric name is to be removed once evaluation ends (Prometheus's delayed
     /// name removal); always `false` in results.
     pub drop_name: bool,
@@ -38,8 +77,11 @@ pub struct Sample {
 pub struct Series {
     /// The series' labels.
     pub metric: Labels,
-    /// The points, in time order.
+    /// The float points, in time order.
     pub floats: Vec<FPoint>,
+    /// The histogram points, in time order (a series may have both kinds, at different
+    /// times).
+    pub histograms: Vec<HPoint>,
     /// See [`Sample::drop_name`].
     pub drop_name: bool,
 }
@@ -99,7 +141,10 @@ impl fmt::Display for Value {
             Value::String(s) => write!(f, "string: {} @[{}]", s.v, s.t),
             Value::Vector(v) => {
                 for s in v {
-                    writeln!(f, "{} => {} @[{}]", s.metric, s.f, s.t)?;
+                    match &s.h {
+                        Some(h) => writeln!(f, "{} => {h:?} @[{}]", s.metric, s.t)?,
+                        None => writeln!(f, "{} => {} @[{}]", s.metric, s.f, s.t)?,
+                    }
                 }
                 Ok(())
             }
@@ -107,6 +152,9 @@ impl fmt::Display for Value {
                 for s in m {
                     write!(f, "{} =>", s.metric)?;
                     for p in &s.floats {
+                        write!(f, "\n{p}")?;
+                    }
+                    for p in &s.histograms {
                         write!(f, "\n{p}")?;
                     }
                     writeln!(f)?;

@@ -252,6 +252,7 @@ fn run_eval(ev: &Eval, engine: &Engine, q: &Arc<dyn Queryable>) -> Result<(), St
                 for s in &mat {
                     if let Some(p) = s.floats.iter().find(|p| p.t == t) {
                         vec.push(promql::value::Sample {
+                            h: None,
                             metric: s.metric.clone(),
                             t,
                             f: p.f,

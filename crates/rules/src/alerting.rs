@@ -225,6 +225,7 @@ impl AlertingRule {
         b.set(ALERT_NAME_LABEL, &self.name);
         b.set(ALERT_STATE_LABEL, alert.state.as_str());
         Sample {
+            h: None,
             metric: b.labels(),
             t: ts,
             f: 1.0,
@@ -351,6 +352,7 @@ impl AlertingRule {
             if restored {
                 vec.push(self.sample(a, ts - query_offset));
                 vec.push(Sample {
+                    h: None,
                     metric: self.for_state_labels(Some(a)),
                     t: ts - query_offset,
                     f: a.active_at.div_euclid(1000) as f64,
@@ -452,6 +454,7 @@ mod tests {
         *result.lock().expect("lock") = series
             .iter()
             .map(|(inst, f)| Sample {
+                h: None,
                 metric: Labels::from_pairs([("__name__", "up"), ("instance", *inst)]),
                 t: 0,
                 f: *f,
@@ -582,12 +585,14 @@ mod tests {
         let r = rule(0, 0);
         *res.lock().expect("lock") = vec![
             Sample {
+                h: None,
                 metric: Labels::from_pairs([("__name__", "a"), ("x", "1")]),
                 t: 0,
                 f: 1.0,
                 drop_name: false,
             },
             Sample {
+                h: None,
                 metric: Labels::from_pairs([("__name__", "b"), ("x", "1")]),
                 t: 0,
                 f: 1.0,

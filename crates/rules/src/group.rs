@@ -590,6 +590,7 @@ mod tests {
             Ok(names
                 .iter()
                 .map(|n| promql::value::Sample {
+                    h: None,
                     metric: Labels::from_pairs([("job", *n)]),
                     t,
                     f: 1.0,

@@ -73,6 +73,7 @@ pub fn engine_query_fn(
         match res.value {
             Value::Vector(v) => Ok(v),
             Value::Scalar(s) => Ok(vec![Sample {
+                h: None,
                 metric: Labels::empty(),
                 t: s.t,
                 f: s.v,

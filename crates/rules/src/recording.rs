@@ -91,6 +91,7 @@ mod tests {
 
     fn sample(pairs: &[(&str, &str)], f: f64) -> Sample {
         Sample {
+            h: None,
             metric: Labels::from_pairs(pairs.iter().copied()),
             t: 1000,
             f,

@@ -68,6 +68,7 @@ mod tests {
         };
         let q: QueryFn = Arc::new(|expr: &str, t| {
             Ok(vec![Sample {
+                h: None,
                 metric: Labels::from_pairs([("q", expr)]),
                 t,
                 f: 42.0,

@@ -255,6 +255,7 @@ fn try_fused(
         }
         if !floats.is_empty() {
             out.push(Series {
+                histograms: Vec::new(),
                 metric,
                 floats,
                 drop_name,
@@ -284,6 +285,7 @@ fn count_values(vec: &Vector, grouping: &[String], without: bool, label: &str, o
     for k in order {
         if let Some((l, c)) = result.remove(&k) {
             out.push(Sample {
+                h: None,
                 metric: l,
                 t: 0,
                 f: c as f64,
@@ -384,6 +386,7 @@ fn range_eval_agg(
         let g = *index.entry(key).or_insert_with(|| {
             if !is_k {
                 result.push(Series {
+                    histograms: Vec::new(),
                     metric: grouping_labels(&s.metric, grouping, a.without),
                     floats: Vec::new(),
                     drop_name: false,
@@ -496,6 +499,7 @@ fn range_eval_agg(
                 return Ok(out
                     .into_iter()
                     .map(|s| Series {
+                        histograms: Vec::new(),
                         metric: s.metric,
                         floats: vec![FPoint { t: ts, f: s.f }],
                         drop_name: s.drop_name,
@@ -506,6 +510,7 @@ fn range_eval_agg(
                 let h = s.metric.hash();
                 let i = *k_index.entry(h).or_insert_with(|| {
                     k_series.push(Series {
+                        histograms: Vec::new(),
                         metric: s.metric.clone(),
                         floats: Vec::new(),
                         drop_name: s.drop_name,
@@ -588,6 +593,7 @@ fn group_add(group: &mut Group, op: AggregateOp, f: f64, drop_name: bool) {
             }
             AggregateOp::Quantile => {
                 group.heap = vec![Sample {
+                    h: None,
                     metric: Labels::empty(),
                     t: 0,
                     f,
@@ -641,6 +647,7 @@ fn group_add(group: &mut Group, op: AggregateOp, f: f64, drop_name: bool) {
             group.float_value += delta * (f - group.float_mean);
         }
         AggregateOp::Quantile => group.heap.push(Sample {
+            h: None,
             metric: Labels::empty(),
             t: 0,
             f,
@@ -699,6 +706,7 @@ fn aggregation_k(
             continue;
         };
         let s = Sample {
+            h: None,
             metric: series.metric.clone(),
             t: ts,
             f,

@@ -102,6 +102,7 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matr
                     return Ok(());
                 };
                 out.push(Sample {
+                    h: None,
                     metric: Labels::empty(),
                     t: 0,
                     f: scalar_binop(op, l.f, r.f),
@@ -366,6 +367,7 @@ fn vector_binop(
             return Ok(());
         }
         out.push(Sample {
+            h: None,
             metric,
             t: 0,
             f: value,
@@ -380,6 +382,7 @@ fn vector_binop(
             None => {
                 let Some(f) = fill_for_rhs else { continue };
                 let rs = Sample {
+                    h: None,
                     metric: match_labels(&ls.metric, matching.on, &matching.matching_labels),
                     t: 0,
                     f,
@@ -400,6 +403,7 @@ fn vector_binop(
         for (sig, j) in unmatched {
             let rs = &rhs[j];
             let ls = Sample {
+                h: None,
                 metric: match_labels(&rs.metric, matching.on, &matching.matching_labels),
                 t: 0,
                 f,

@@ -3,6 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use model::{Labels, LabelsBuilder};
@@ -16,7 +17,7 @@ use crate::parser::{
     ValueType, VectorSelector,
 };
 use crate::value::{
-    Annotations, FPoint, Matrix, Sample, Scalar, Series, StringValue, Value, Vector,
+    Annotations, FPoint, HPoint, Matrix, Sample, Scalar, Series, StringValue, Value, Vector,
 };
 use crate::{Error, Result};
 
@@ -26,8 +27,11 @@ pub(crate) struct LoadedSeries {
     /// Points without staleness markers (what range selectors see).
     pub(crate) live: Vec<FPoint>,
     /// All points including staleness markers, when there are any (what instant selectors
-    /// see); `None` means "same as `live`".
+    /// see); `None` means "same as `live`". A histogram staleness marker is a stale float
+    /// here.
     pub(crate) all: Option<Vec<FPoint>>,
+    /// The histogram points (never staleness markers).
+    pub(crate) hists: Vec<HPoint>,
 }
 
 /// State shared by all evaluators of one query.
@@ -75,10 +79,12 @@ pub(crate) enum Val {
 pub(crate) type StepFn<'f, 'a> =
     dyn FnMut(&mut Evaluator<'a>, &[Vector], &[Vec<usize>], i64, &mut Vector) -> Result<()> + 'f;
 
-/// The per-series callback of [`Evaluator::for_each_series`]: labels, all points, points
-/// without staleness markers. Returning `Ok(false)` stops the iteration.
+/// The per-series callback of [`Evaluator::for_each_series`]: labels, all float points,
+/// float points without staleness markers, histogram points (staleness markers of
+/// histograms are stale floats in the first list). Returning `Ok(false)` stops the
+/// iteration.
 pub(crate) type SeriesFn<'f, 'a> =
-    dyn FnMut(&mut Evaluator<'a>, &Labels, &[FPoint], &[FPoint]) -> Result<bool> + 'f;
+    dyn FnMut(&mut Evaluator<'a>, &Labels, &[FPoint], &[FPoint], &[HPoint]) -> Result<bool> + 'f;
 
 /// Evaluates expressions over the steps `start..=end` every `interval` ms.
 pub(crate) struct Evaluator<'a> {
@@ -257,9 +263,14 @@ impl<'a> Evaluator<'a> {
             ValueType::Vector => Ok(Value::Vector(
                 mat.into_iter()
                     .map(|s| Sample {
-                        metric: s.metric,
                         t: self.start,
                         f: s.floats.first().map_or(0.0, |p| p.f),
+                        h: if s.floats.is_empty() {
+                            s.histograms.into_iter().next().map(|p| p.h)
+                        } else {
+                            None
+                        },
+                        metric: s.metric,
                         drop_name: false,
                     })
                     .collect(),
@@ -313,6 +324,7 @@ impl<'a> Evaluator<'a> {
                 Some(&i) => {
                     let base: &mut Series = &mut out[i];
                     base.floats.extend(s.floats);
+                    base.histograms.extend(s.histograms);
                     merged.push(i);
                 }
                 None => {
@@ -322,9 +334,15 @@ impl<'a> Evaluator<'a> {
             }
         }
         for i in merged {
-            let f = &mut out[i].floats;
-            f.sort_by_key(|p| p.t);
-            if f.windows(2).any(|w| w[0].t == w[1].t) {
+            let series = &mut out[i];
+            series.floats.sort_by_key(|p| p.t);
+            series.histograms.sort_by_key(|p| p.t);
+            let (f, h) = (&series.floats, &series.histograms);
+            if f.windows(2).any(|w| w[0].t == w[1].t)
+                || h.windows(2).any(|w| w[0].t == w[1].t)
+                || h.iter()
+                    .any(|p| f.binary_search_by_key(&p.t, |q| q.t).is_ok())
+            {
                 return Err(Error::Eval(
                     "vector cannot contain metrics with the same labelset".into(),
                 ));
@@ -362,6 +380,9 @@ impl<'a> Evaluator<'a> {
                         for p in &mut s.floats {
                             p.f = -p.f;
                         }
+                        for p in &mut s.histograms {
+                            p.h = Arc::new(negate_histogram(&p.h));
+                        }
                     }
                     if !self.delayed_name_removal {
                         mat = self.merge_series_with_same_labelset(mat)?;
@@ -383,6 +404,7 @@ impl<'a> Evaluator<'a> {
                 Ok(Val::Matrix(vec![Series {
                     metric: Labels::empty(),
                     floats,
+                    histograms: Vec::new(),
                     drop_name: false,
                 }]))
             }
@@ -423,19 +445,32 @@ impl<'a> Evaluator<'a> {
             return Ok(Val::Matrix(mat));
         }
         let extra = self.num_steps().saturating_sub(1);
+        let mut added = 0;
         for s in &mut mat {
-            let Some(first) = s.floats.first().copied() else {
-                continue;
-            };
-            s.floats.truncate(1);
-            s.floats.reserve(extra);
-            let mut ts = self.start + self.interval;
-            while ts <= self.end {
-                s.floats.push(FPoint { t: ts, f: first.f });
-                ts += self.interval;
+            if let Some(first) = s.floats.first().copied() {
+                s.floats.truncate(1);
+                s.floats.reserve(extra);
+                let mut ts = self.start + self.interval;
+                while ts <= self.end {
+                    s.floats.push(FPoint { t: ts, f: first.f });
+                    ts += self.interval;
+                }
+                added += extra;
+            } else if let Some(first) = s.histograms.first().cloned() {
+                s.histograms.truncate(1);
+                s.histograms.reserve(extra);
+                let mut ts = self.start + self.interval;
+                while ts <= self.end {
+                    s.histograms.push(HPoint {
+                        t: ts,
+                        h: first.h.clone(),
+                    });
+                    ts += self.interval;
+                }
+                added += extra * first.size();
             }
         }
-        self.add_samples(extra * mat.len())?;
+        self.add_samples(added)?;
         self.update_peak();
         Ok(Val::Matrix(mat))
     }
@@ -463,12 +498,14 @@ impl<'a> Evaluator<'a> {
         let mut set = self.ctx.querier.select(false, hints, matchers);
         let mut all: Vec<FPoint> = Vec::new();
         let mut live: Vec<FPoint> = Vec::new();
+        let mut hists: Vec<HPoint> = Vec::new();
         while let Some(series) = set.next() {
             self.check()?;
             let series = series.map_err(Error::Storage)?;
             let mut it = series.iterator();
             all.clear();
             live.clear();
+            hists.clear();
             let mut stale = false;
             let mut vt = it.seek(mint);
             loop {
@@ -482,9 +519,26 @@ impl<'a> Evaluator<'a> {
                         stale |= model::value::is_stale_nan(f);
                         all.push(FPoint { t, f });
                     }
-                    _ => {
+                    storage::ValueType::Histogram | storage::ValueType::FloatHistogram => {
+                        let (t, h) = it.at_float_histogram();
+                        if t > maxt {
+                            break;
+                        }
+                        if model::value::is_stale_nan(h.sum) {
+                            // A histogram staleness marker hides the series like a
+                            // float one.
+                            stale = true;
+                            all.push(FPoint {
+                                t,
+                                f: model::value::stale_nan(),
+                            });
+                        } else {
+                            hists.push(HPoint { t, h: Arc::new(h) });
+                        }
+                    }
+                    other => {
                         return Err(Error::Eval(format!(
-                            "native histograms are not supported yet (series {})",
+                            "unexpected sample type {other:?} in series {}",
                             series.labels()
                         )));
                     }
@@ -500,9 +554,9 @@ impl<'a> Evaluator<'a> {
                         .copied()
                         .filter(|p| !model::value::is_stale_nan(p.f)),
                 );
-                f(self, series.labels(), &all, &live)?
+                f(self, series.labels(), &all, &live, &hists)?
             } else {
-                f(self, series.labels(), &all, &all)?
+                f(self, series.labels(), &all, &all, &hists)?
             };
             if !go_on {
                 break;
@@ -521,12 +575,13 @@ impl<'a> Evaluator<'a> {
             return Ok(s.clone());
         }
         let mut out = Vec::new();
-        self.for_each_series(vs, &mut |_, labels, all, live| {
+        self.for_each_series(vs, &mut |_, labels, all, live, hists| {
             let has_stale = all.len() != live.len();
             out.push(LoadedSeries {
                 labels: labels.clone(),
                 live: live.to_vec(),
                 all: has_stale.then(|| all.to_vec()),
+                hists: hists.to_vec(),
             });
             Ok(true)
         })?;
@@ -547,26 +602,37 @@ impl<'a> Evaluator<'a> {
         let steps = self.num_steps();
         let mut mat = Vec::new();
         let (start, end, interval, lookback) = (self.start, self.end, self.interval, self.lookback);
-        self.for_each_series(vs, &mut |ev, labels, pts, _| {
+        self.for_each_series(vs, &mut |ev, labels, pts, _, hs| {
             let mut floats = Vec::new();
-            let mut cur = 0usize;
+            let mut histograms = Vec::new();
+            let (mut cur, mut hcur) = (0usize, 0usize);
             let mut ts = start;
             while ts <= end {
                 let r = Self::ref_time(ts, vs.timestamp, vs.original_offset);
-                if let Some(p) = lookback_point(pts, &mut cur, r, lookback) {
-                    if floats.is_empty() {
-                        floats.reserve_exact(steps);
+                match lookback_sample(pts, &mut cur, hs, &mut hcur, r, lookback) {
+                    Some(Looked::Float(f)) => {
+                        if floats.is_empty() {
+                            floats.reserve_exact(steps);
+                        }
+                        floats.push(FPoint { t: ts, f });
                     }
-                    floats.push(FPoint { t: ts, f: p.f });
+                    Some(Looked::Histogram(h)) => histograms.push(HPoint {
+                        t: ts,
+                        h: h.clone(),
+                    }),
+                    None => {}
                 }
                 ts += interval;
             }
-            if !floats.is_empty() {
-                ev.add_samples(floats.len())?;
+            if !floats.is_empty() || !histograms.is_empty() {
+                let hsize: usize = histograms.iter().map(HPoint::size).sum();
+                ev.add_samples(floats.len() + hsize)?;
                 ev.samples.add_points(start, interval, &floats);
+                ev.samples.add_hpoints(start, interval, &histograms);
                 mat.push(Series {
                     metric: labels.clone(),
                     floats,
+                    histograms,
                     drop_name: false,
                 });
             }
@@ -612,6 +678,7 @@ impl<'a> Evaluator<'a> {
                 mat.push(Series {
                     metric: s.labels.clone(),
                     floats,
+                    histograms: Vec::new(),
                     drop_name: false,
                 });
             }
@@ -626,6 +693,13 @@ impl<'a> Evaluator<'a> {
         let mint = maxt - ms.range;
         let mut mat = Vec::with_capacity(series.len());
         for s in series.iter() {
+            let histograms = if vs.anchored || vs.smoothed {
+                Vec::new()
+            } else {
+                let lo = s.hists.partition_point(|p| p.t <= mint);
+                let hi = s.hists.partition_point(|p| p.t <= maxt);
+                s.hists[lo..hi].to_vec()
+            };
             let floats = if vs.anchored || vs.smoothed {
                 let lo_t = mint - self.lookback;
                 let hi_t = if vs.smoothed {
@@ -641,12 +715,14 @@ impl<'a> Evaluator<'a> {
                 let hi = s.live.partition_point(|p| p.t <= maxt);
                 s.live[lo..hi].to_vec()
             };
-            self.samples.add_both(0, floats.len() as u64);
-            if !floats.is_empty() {
-                self.add_samples(floats.len())?;
+            let hsize: usize = histograms.iter().map(HPoint::size).sum();
+            self.samples.add_both(0, (floats.len() + hsize) as u64);
+            if !floats.is_empty() || !histograms.is_empty() {
+                self.add_samples(floats.len() + hsize)?;
                 mat.push(Series {
                     metric: s.labels.clone(),
                     floats,
+                    histograms,
                     drop_name: false,
                 });
             }
@@ -766,6 +842,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         let mut cursors: Vec<Vec<usize>> = matrixes.iter().map(|m| vec![0; m.len()]).collect();
+        let mut hcursors: Vec<Vec<usize>> = matrixes.iter().map(|m| vec![0; m.len()]).collect();
         let mut vectors: Vec<Vector> = matrixes
             .iter()
             .map(|m| Vec::with_capacity(m.len()))
@@ -785,14 +862,26 @@ impl<'a> Evaluator<'a> {
                 sigs[i].clear();
                 for (j, s) in mat.iter().enumerate() {
                     let c = &mut cursors[i][j];
-                    if let Some(p) = s.floats.get(*c)
+                    let hc = &mut hcursors[i][j];
+                    let sample = if let Some(p) = s.floats.get(*c)
                         && p.t == ts
                     {
                         *c += 1;
+                        Some((p.f, None))
+                    } else if let Some(p) = s.histograms.get(*hc)
+                        && p.t == ts
+                    {
+                        *hc += 1;
+                        Some((0.0, Some(p.h.clone())))
+                    } else {
+                        None
+                    };
+                    if let Some((f, h)) = sample {
                         vectors[i].push(Sample {
                             metric: s.metric.clone(),
                             t: ts,
-                            f: p.f,
+                            f,
+                            h,
                             drop_name: s.drop_name,
                         });
                         if matching.is_some() {
@@ -804,22 +893,30 @@ impl<'a> Evaluator<'a> {
             out.clear();
             self.current_samples = with_args + total;
             f(self, &vectors, &sigs, ts, &mut out)?;
-            self.add_samples(out.len())?;
-            total += out.len();
+            let out_size: usize = out.iter().map(sample_size).sum();
+            self.add_samples(out_size)?;
+            total += out_size;
             if self.start == self.end {
                 if !self.delayed_name_removal && contains_same_labelset(&out) {
                     return Err(Error::Eval(
                         "vector cannot contain metrics with the same labelset".into(),
                     ));
                 }
-                self.current_samples = original + out.len();
+                self.current_samples = original + out_size;
                 self.update_peak();
                 return Ok(out
                     .drain(..)
-                    .map(|s| Series {
-                        metric: s.metric,
-                        floats: vec![FPoint { t: ts, f: s.f }],
-                        drop_name: s.drop_name,
+                    .map(|s| {
+                        let (floats, histograms) = match s.h {
+                            Some(h) => (Vec::new(), vec![HPoint { t: ts, h }]),
+                            None => (vec![FPoint { t: ts, f: s.f }], Vec::new()),
+                        };
+                        Series {
+                            metric: s.metric,
+                            floats,
+                            histograms,
+                            drop_name: s.drop_name,
+                        }
                     })
                     .collect());
             }
@@ -834,20 +931,27 @@ impl<'a> Evaluator<'a> {
                             ));
                         }
                         *last = ts;
-                        series.floats.push(FPoint { t: ts, f: s.f });
+                        match s.h {
+                            Some(h) => series.histograms.push(HPoint { t: ts, h }),
+                            None => series.floats.push(FPoint { t: ts, f: s.f }),
+                        }
                     }
                     None => {
                         index.insert(h, result.len());
-                        let mut floats = Vec::with_capacity(steps.min(1024));
-                        floats.push(FPoint { t: ts, f: s.f });
-                        result.push((
-                            Series {
-                                metric: s.metric,
-                                floats,
-                                drop_name: s.drop_name,
-                            },
-                            ts,
-                        ));
+                        let mut series = Series {
+                            metric: s.metric,
+                            floats: Vec::new(),
+                            histograms: Vec::new(),
+                            drop_name: s.drop_name,
+                        };
+                        match s.h {
+                            Some(h) => series.histograms.push(HPoint { t: ts, h }),
+                            None => {
+                                series.floats.reserve(steps.min(1024));
+                                series.floats.push(FPoint { t: ts, f: s.f });
+                            }
+                        }
+                        result.push((series, ts));
                     }
                 }
             }
@@ -922,18 +1026,62 @@ pub(crate) struct RangeArg {
     pub(crate) smoothed: bool,
 }
 
-/// The last point at or before `r` and after `r - lookback`, advancing `cur` (which must
-/// only move forward across calls with increasing `r`). Staleness markers hide the series.
-fn lookback_point(pts: &[FPoint], cur: &mut usize, r: i64, lookback: i64) -> Option<FPoint> {
+/// What an instant selector sees at one step.
+enum Looked<'p> {
+    Float(f64),
+    Histogram(&'p Arc<model::FloatHistogram>),
+}
+
+/// The last sample (float or histogram) at or before `r` and after `r - lookback`,
+/// advancing the cursors (which must only move forward across calls with increasing `r`).
+/// Staleness markers hide the series.
+fn lookback_sample<'p>(
+    pts: &[FPoint],
+    cur: &mut usize,
+    hs: &'p [HPoint],
+    hcur: &mut usize,
+    r: i64,
+    lookback: i64,
+) -> Option<Looked<'p>> {
     while *cur < pts.len() && pts[*cur].t <= r {
         *cur += 1;
     }
-    if *cur == 0 {
-        return None;
+    while *hcur < hs.len() && hs[*hcur].t <= r {
+        *hcur += 1;
     }
-    let p = pts[*cur - 1];
-    if p.t <= r - lookback || model::value::is_stale_nan(p.f) {
-        return None;
+    let f = cur.checked_sub(1).map(|i| pts[i]);
+    let h = hcur.checked_sub(1).map(|i| &hs[i]);
+    let (t, looked) = match (f, h) {
+        (None, None) => return None,
+        (Some(p), Some(hp)) if hp.t > p.t => (hp.t, Looked::Histogram(&hp.h)),
+        (Some(p), _) => {
+            if model::value::is_stale_nan(p.f) {
+                return None;
+            }
+            (p.t, Looked::Float(p.f))
+        }
+        (None, Some(hp)) => (hp.t, Looked::Histogram(&hp.h)),
+    };
+    (t > r - lookback).then_some(looked)
+}
+
+/// The number of samples a vector element counts as.
+pub(crate) fn sample_size(s: &Sample) -> usize {
+    s.h.as_deref().map_or(1, crate::value::histogram_samples)
+}
+
+/// The histogram multiplied by -1 (unary minus).
+pub(crate) fn negate_histogram(h: &model::FloatHistogram) -> model::FloatHistogram {
+    let mut n = h.clone();
+    n.zero_count = -n.zero_count;
+    n.count = -n.count;
+    n.sum = -n.sum;
+    for b in n
+        .positive_buckets
+        .iter_mut()
+        .chain(n.negative_buckets.iter_mut())
+    {
+        *b = -*b;
     }
-    Some(p)
+    n
 }

@@ -8,7 +8,7 @@
 //! (`samplesRead`) count each stored sample once per step grid instead: a range function
 //! counts only the points a window adds over the previous step's window.
 
-use crate::value::FPoint;
+use crate::value::{FPoint, HPoint};
 
 /// The sample counts of one evaluator's step grid.
 #[derive(Debug, Clone, Default)]
@@ -119,6 +119,22 @@ impl SampleCounts {
     }
 
     /// The per-step totals and reads, zero-filled, when kept.
+    /// Like [`SampleCounts::add_points`] for histogram points, each counted by its size.
+    pub(crate) fn add_hpoints(&mut self, start: i64, interval: i64, pts: &[HPoint]) {
+        for p in pts {
+            let n = p.size() as u64;
+            self.total += n;
+            self.read += n;
+            let step = usize::try_from((p.t - start) / interval.max(1)).unwrap_or(0);
+            if self.keep_total_steps {
+                bump(&mut self.total_per_step, self.steps, step, n);
+            }
+            if self.keep_read_steps {
+                bump(&mut self.read_per_step, self.steps, step, n);
+            }
+        }
+    }
+
     pub(crate) fn per_step(&self) -> (Option<Vec<u64>>, Option<Vec<u64>>) {
         let fill = |keep: bool, v: &Option<Vec<u64>>| {
             keep.then(|| v.clone().unwrap_or_else(|| vec![0; self.steps]))

@@ -177,7 +177,7 @@ fn fetch_info_series(
     // Each point holds the original timestamp of the info sample it came from.
     let (s0, e0, step, lookback) = (ev.start, ev.end, ev.interval, ev.lookback);
     let mut out = Vec::new();
-    ev.for_each_matching(&matchers, Some(&hints), &mut |ev, labels, all, _| {
+    ev.for_each_matching(&matchers, Some(&hints), &mut |ev, labels, all, _, _| {
         let mut floats = Vec::new();
         let mut cur = 0usize;
         let mut ts = s0;
@@ -202,6 +202,7 @@ fn fetch_info_series(
             ev.add_samples(floats.len())?;
             ev.samples.add_points(s0, step, &floats);
             out.push(Series {
+                histograms: Vec::new(),
                 metric: labels.clone(),
                 floats,
                 drop_name: false,
@@ -332,6 +333,7 @@ fn combine(
                     index.insert(h, result.len());
                     result.push((
                         Series {
+                            histograms: Vec::new(),
                             metric,
                             floats: vec![FPoint { t: ts, f: value }],
                             drop_name,
