@@ -3,8 +3,8 @@
 //! They follow `opentelemetry/proto/collector/metrics/v1/metrics_service.proto`,
 //! `metrics/v1/metrics.proto`, `common/v1/common.proto` and `resource/v1/resource.proto`
 //! (packages `opentelemetry.proto.*`), keeping the field numbers and wire types but only the
-//! fields the translation to Prometheus samples reads. Everything else (exemplars, min/max,
-//! exponential bucket layouts, metric metadata, entity refs, dropped-attribute counts) is
+//! fields the translation to Prometheus samples reads. Everything else (min/max,
+//! exponential bucket layouts, exemplars of gauges and exponential histograms, metric metadata, entity refs, dropped-attribute counts) is
 //! skipped by prost as unknown fields, which is exactly how protobuf treats fields a reader
 //! does not know.
 //!
@@ -235,6 +235,9 @@ pub struct NumberDataPoint {
     /// The value; absent reads as 0.
     #[prost(oneof = "number_data_point::Value", tags = "4, 6")]
     pub value: Option<number_data_point::Value>,
+    /// Sampled measurements with their trace.
+    #[prost(message, repeated, tag = "5")]
+    pub exemplars: Vec<Exemplar>,
     /// [`FLAG_NO_RECORDED_VALUE`] and reserved bits.
     #[prost(uint32, tag = "8")]
     pub flags: u32,
@@ -278,6 +281,9 @@ pub struct HistogramDataPoint {
     /// Upper bounds of the buckets but the last.
     #[prost(double, repeated, tag = "7")]
     pub explicit_bounds: Vec<f64>,
+    /// Sampled measurements with their trace.
+    #[prost(message, repeated, tag = "8")]
+    pub exemplars: Vec<Exemplar>,
     /// [`FLAG_NO_RECORDED_VALUE`] and reserved bits.
     #[prost(uint32, tag = "10")]
     pub flags: u32,
@@ -301,6 +307,40 @@ pub struct ExponentialHistogramDataPoint {
     /// [`FLAG_NO_RECORDED_VALUE`] and reserved bits.
     #[prost(uint32, tag = "10")]
     pub flags: u32,
+}
+
+/// `Exemplar`: one sampled measurement and the trace it was recorded in.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Exemplar {
+    /// Attributes of the measurement not already on the data point.
+    #[prost(message, repeated, tag = "7")]
+    pub filtered_attributes: Vec<KeyValue>,
+    /// When it was measured, in Unix nanoseconds.
+    #[prost(fixed64, tag = "2")]
+    pub time_unix_nano: u64,
+    /// The value; absent is invalid.
+    #[prost(oneof = "exemplar::Value", tags = "3, 6")]
+    pub value: Option<exemplar::Value>,
+    /// The span's id (8 bytes; empty when not sampled in a span).
+    #[prost(bytes = "vec", tag = "4")]
+    pub span_id: Vec<u8>,
+    /// The trace's id (16 bytes; empty when not sampled in a trace).
+    #[prost(bytes = "vec", tag = "5")]
+    pub trace_id: Vec<u8>,
+}
+
+/// Nested types of [`Exemplar`].
+pub mod exemplar {
+    /// A float or an integer value.
+    #[derive(Clone, Copy, PartialEq, ::prost::Oneof)]
+    pub enum Value {
+        /// A float.
+        #[prost(double, tag = "3")]
+        AsDouble(f64),
+        /// An integer.
+        #[prost(sfixed64, tag = "6")]
+        AsInt(i64),
+    }
 }
 
 /// `SummaryDataPoint`: one summary.
@@ -461,11 +501,30 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_skipped() {
-        // A NumberDataPoint with exemplars (5, LEN) and an unknown fixed32 field 99.
+        // A NumberDataPoint with an exemplar (5, LEN) holding an unknown varint field 1,
+        // then an unknown fixed32 field 99.
         let mut bytes = vec![0x2a, 2, 0x08, 1];
         bytes.extend_from_slice(&[0x9d, 0x06, 1, 2, 3, 4]);
         bytes.extend_from_slice(&[0x21, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]);
         let p = NumberDataPoint::decode(bytes.as_slice()).expect("decodes");
         assert_eq!(p.value, Some(number_data_point::Value::AsDouble(1.0)));
+        assert_eq!(p.exemplars, vec![Exemplar::default()]);
+    }
+
+    #[test]
+    fn exemplar_field_numbers() {
+        let e = Exemplar {
+            filtered_attributes: vec![],
+            time_unix_nano: 1,
+            value: Some(exemplar::Value::AsInt(2)),
+            span_id: vec![7],
+            trace_id: vec![9],
+        };
+        // time=2 fixed64, as_int=6 sfixed64, span_id=4 LEN, trace_id=5 LEN (prost writes in
+        // declaration order; readers accept any order).
+        let expected: &[u8] = &[
+            0x11, 1, 0, 0, 0, 0, 0, 0, 0, 0x31, 2, 0, 0, 0, 0, 0, 0, 0, 0x22, 1, 7, 0x2a, 1, 9,
+        ];
+        assert_eq!(e.encode_to_vec(), expected);
     }
 }

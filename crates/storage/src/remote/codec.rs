@@ -221,23 +221,10 @@ pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<u
 /// Appends validated series in one appender and commits, as the remote-write and OTLP
 /// receivers do: samples the storage rejects as bad data (out of order, out of bounds, too
 /// old, duplicates) are skipped and reported as [`Error::SamplesRejected`] after the rest is
-/// committed; any other failure rolls everything back. Returns the samples appended.
-pub(crate) fn append_series<'a>(
-    db: &dyn Appendable,
-    series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)])>,
-) -> Result<usize> {
-    append_series_with_exemplars(
-        db,
-        series
-            .into_iter()
-            .map(|(labels, samples)| (labels, samples, Vec::new())),
-    )
-}
-
-/// [`append_series`] with each series' exemplars appended after its samples (Prometheus's
-/// `appendExemplar`: by labels, errors only logged, out-of-order ones counted in one
-/// warning per request).
-fn append_series_with_exemplars<'a>(
+/// committed; any other failure rolls everything back. Each series' exemplars are appended
+/// after its samples (Prometheus's `appendExemplar`: by labels, errors only logged,
+/// out-of-order ones counted in one warning per request). Returns the samples appended.
+pub(crate) fn append_series_with_exemplars<'a>(
     db: &dyn Appendable,
     series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)], Vec<Exemplar>)>,
 ) -> Result<usize> {

@@ -14,8 +14,9 @@
 //! histograms (they need native histograms, which this server does not store), explicit
 //! histograms when `convert_histograms_to_nhcb` is set (same reason), sums and histograms
 //! with delta or unspecified temporality, metrics whose names normalize to nothing, and
-//! points whose attribute names do. Exemplars and start timestamps are not ingested
-//! (Prometheus ingests start timestamps only behind a feature flag).
+//! points whose attribute names do. Exemplars of sums and histogram buckets are appended
+//! with their series (stored when the storage keeps exemplars). Start timestamps are not
+//! ingested (Prometheus does only behind a feature flag).
 
 mod json;
 mod naming;
@@ -29,7 +30,7 @@ use prompb::otlp::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 
-use super::codec::append_series;
+use super::codec::append_series_with_exemplars;
 use crate::{Appendable, Error, Result};
 
 /// The decompressed body size the receiver accepts.
@@ -237,12 +238,17 @@ pub fn append_otlp_request(
     db: &dyn Appendable,
 ) -> Result<OtlpOutcome> {
     let translated = translate::translate(req, opts);
-    let appended = append_series(
+    let mut exemplars = vec![Vec::new(); translated.series.len()];
+    for (i, e) in translated.exemplars {
+        exemplars[i].push(e);
+    }
+    let appended = append_series_with_exemplars(
         db,
         translated
             .series
             .iter()
-            .map(|(labels, samples)| (labels.clone(), samples.as_slice())),
+            .zip(exemplars)
+            .map(|((labels, samples), e)| (labels.clone(), samples.as_slice(), e)),
     )?;
     let mut messages = translated.messages;
     if messages.len() > MAX_MESSAGES {

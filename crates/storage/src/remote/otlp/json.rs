@@ -7,10 +7,10 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use prompb::otlp::{
-    AnyValue, ArrayValue, ExponentialHistogram, ExponentialHistogramDataPoint,
+    AnyValue, ArrayValue, Exemplar, ExponentialHistogram, ExponentialHistogramDataPoint,
     ExportMetricsServiceRequest, Gauge, Histogram, HistogramDataPoint, InstrumentationScope,
     KeyValue, KeyValueList, Metric, NumberDataPoint, Resource, ResourceMetrics, ScopeMetrics, Sum,
-    Summary, SummaryDataPoint, ValueAtQuantile, any_value, metric, number_data_point,
+    Summary, SummaryDataPoint, ValueAtQuantile, any_value, exemplar, metric, number_data_point,
 };
 
 type Result<T> = std::result::Result<T, String>;
@@ -228,6 +228,7 @@ fn number_point(v: &Value) -> Result<NumberDataPoint> {
         start_time_unix_nano: u64_field(o, "startTimeUnixNano", "start_time_unix_nano")?,
         time_unix_nano: u64_field(o, "timeUnixNano", "time_unix_nano")?,
         value,
+        exemplars: list(o, "exemplars", "exemplars", exemplar)?,
         flags: u32_field(o, "flags", "flags")?,
     })
 }
@@ -246,6 +247,7 @@ fn histogram_point(v: &Value) -> Result<HistogramDataPoint> {
         explicit_bounds: list(o, "explicitBounds", "explicit_bounds", |v| {
             f64_value(v, "explicitBounds")
         })?,
+        exemplars: list(o, "exemplars", "exemplars", exemplar)?,
         flags: u32_field(o, "flags", "flags")?,
     })
 }
@@ -278,6 +280,48 @@ fn summary_point(v: &Value) -> Result<SummaryDataPoint> {
         })?,
         flags: u32_field(o, "flags", "flags")?,
     })
+}
+
+/// An exemplar; `traceId` and `spanId` are hex strings in OTLP/JSON.
+fn exemplar(v: &Value) -> Result<Exemplar> {
+    let o = object(v, "exemplar")?;
+    let value = if let Some(d) = field(o, "asDouble", "as_double") {
+        Some(exemplar::Value::AsDouble(f64_value(d, "asDouble")?))
+    } else if let Some(i) = field(o, "asInt", "as_int") {
+        Some(exemplar::Value::AsInt(i64_value(i, "asInt")?))
+    } else {
+        None
+    };
+    Ok(Exemplar {
+        filtered_attributes: list(o, "filteredAttributes", "filtered_attributes", key_value)?,
+        time_unix_nano: u64_field(o, "timeUnixNano", "time_unix_nano")?,
+        value,
+        span_id: hex_field(o, "spanId", "span_id", 8)?,
+        trace_id: hex_field(o, "traceId", "trace_id", 16)?,
+    })
+}
+
+/// A hex-encoded id of `len` bytes (or empty).
+fn hex_field(o: &Map<String, Value>, camel: &str, snake: &str, len: usize) -> Result<Vec<u8>> {
+    let s = string(o, camel, snake)?;
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bytes = s.as_bytes();
+    if bytes.len() != 2 * len {
+        return Err(format!(
+            "{camel}: expected {} hex digits, got {s:?}",
+            2 * len
+        ));
+    }
+    let digit = |c: u8| (c as char).to_digit(16);
+    bytes
+        .chunks(2)
+        .map(|p| match (digit(p[0]), digit(p[1])) {
+            (Some(h), Some(l)) => Ok((h * 16 + l) as u8),
+            _ => Err(format!("{camel}: invalid hex {s:?}")),
+        })
+        .collect()
 }
 
 fn key_value(v: &Value) -> Result<KeyValue> {

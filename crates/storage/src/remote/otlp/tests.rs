@@ -1164,3 +1164,127 @@ proptest::proptest! {
         }
     }
 }
+
+fn exemplar_of(value: f64, trace: u8, attrs: &[(&str, &str)]) -> prompb::otlp::Exemplar {
+    prompb::otlp::Exemplar {
+        filtered_attributes: kvs(attrs),
+        time_unix_nano: TS,
+        value: Some(prompb::otlp::exemplar::Value::AsDouble(value)),
+        span_id: if trace == 0 { vec![] } else { vec![trace; 8] },
+        trace_id: if trace == 0 { vec![] } else { vec![trace; 16] },
+    }
+}
+
+/// Exemplars of sums follow their series; of histograms, the first bucket not below them.
+#[test]
+fn exemplars_of_sums_and_histogram_buckets() {
+    let mut counter = sum("c", AggregationTemporality::Cumulative, true);
+    if let Some(Data::Sum(s)) = &mut counter.data {
+        s.data_points[0].exemplars = vec![exemplar_of(5.0, 0xab, &[("user", "u1")])];
+    }
+    let mut g = gauge("g", vec![gauge_point(&[], TS, 1.0)]);
+    if let Some(Data::Gauge(gauge)) = &mut g.data {
+        gauge.data_points[0].exemplars = vec![exemplar_of(1.0, 1, &[])];
+    }
+    let mut h = explicit_histogram("h", AggregationTemporality::Cumulative);
+    if let Some(Data::Histogram(hist)) = &mut h.data {
+        let long = "x".repeat(100);
+        hist.data_points[0].exemplars = vec![
+            exemplar_of(0.5, 1, &[]),
+            exemplar_of(2.0, 2, &[]),
+            exemplar_of(7.0, 3, &[("long", &long)]),
+        ];
+    }
+    let req = request(&[], None, vec![counter, g, h]);
+    let t = translate(&req, &plain());
+    let shown: Vec<(String, String, f64, i64)> = t
+        .exemplars
+        .iter()
+        .map(|(i, e)| {
+            (
+                t.series[*i].0.to_string(),
+                e.labels.to_string(),
+                e.value,
+                e.ts,
+            )
+        })
+        .collect();
+    let trace = |b: &str| b.repeat(16);
+    let span = |b: &str| b.repeat(8);
+    assert_eq!(
+        shown,
+        vec![
+            (
+                r#"{__name__="c", test_label="test_value"}"#.to_string(),
+                format!(
+                    r#"{{span_id="{}", trace_id="{}", user="u1"}}"#,
+                    span("ab"),
+                    trace("ab")
+                ),
+                5.0,
+                TS_MS
+            ),
+            (
+                r#"{__name__="h_bucket", le="1", test_label="test_value"}"#.to_string(),
+                format!(
+                    r#"{{span_id="{}", trace_id="{}"}}"#,
+                    span("01"),
+                    trace("01")
+                ),
+                0.5,
+                TS_MS
+            ),
+            (
+                r#"{__name__="h_bucket", le="2", test_label="test_value"}"#.to_string(),
+                format!(
+                    r#"{{span_id="{}", trace_id="{}"}}"#,
+                    span("02"),
+                    trace("02")
+                ),
+                2.0,
+                TS_MS
+            ),
+            // Over 128 characters with the attribute: only the ids are kept.
+            (
+                r#"{__name__="h_bucket", le="+Inf", test_label="test_value"}"#.to_string(),
+                format!(
+                    r#"{{span_id="{}", trace_id="{}"}}"#,
+                    span("03"),
+                    trace("03")
+                ),
+                7.0,
+                TS_MS
+            ),
+        ]
+    );
+
+    // An exemplar without a value refuses its point.
+    let mut counter = sum("c", AggregationTemporality::Cumulative, true);
+    if let Some(Data::Sum(s)) = &mut counter.data {
+        let mut e = exemplar_of(1.0, 0, &[]);
+        e.value = None;
+        s.data_points[0].exemplars = vec![e];
+    }
+    let t = translate(&request(&[], None, vec![counter]), &plain());
+    assert_eq!((t.refused_points, t.series.len()), (1, 0));
+    assert!(
+        t.messages[0].contains("unsupported exemplar value type"),
+        "{:?}",
+        t.messages
+    );
+}
+
+#[test]
+fn json_exemplars_carry_hex_ids() {
+    let body = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"c","sum":{"aggregationTemporality":2,"isMonotonic":true,
+        "dataPoints":[{"timeUnixNano":"1000000","asInt":"1","exemplars":[{"timeUnixNano":"1000000","asDouble":1,
+        "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","filteredAttributes":[{"key":"k","value":{"stringValue":"v"}}]}]}]}}]}]}]}"#;
+    let (req, _) = decode_otlp_request(body, Some("application/json"), None).expect("decodes");
+    let t = translate(&req, &plain());
+    assert_eq!(
+        t.exemplars[0].1.labels.to_string(),
+        r#"{k="v", span_id="eee19b7ec3c1b174", trace_id="5b8efff798038103d269b633813fc60c"}"#
+    );
+    let bad = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"c","gauge":{"dataPoints":[{"exemplars":[{"traceId":"xyz"}]}]}}]}]}]}"#;
+    assert!(decode_otlp_request(bad, Some("application/json"), None).is_err());
+}

@@ -2,14 +2,17 @@
 //! converts them (`FromMetrics`, `createAttributes`, the per-type `add*DataPoints` and
 //! `addResourceTargetInfo`).
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
 use model::Labels;
 use prompb::otlp::{
     AggregationTemporality, ExportMetricsServiceRequest, FLAG_NO_RECORDED_VALUE,
     HistogramDataPoint, KeyValue, Metric, NumberDataPoint, ResourceMetrics, SummaryDataPoint,
-    metric::Data, number_data_point,
+    exemplar, metric::Data, number_data_point,
 };
+
+use crate::Exemplar;
 
 use super::OtlpOptions;
 use super::naming::{LabelNamer, MetricKind, metric_name};
@@ -29,6 +32,8 @@ const MAX_TARGET_INFO_SAMPLES: u64 = 10_000;
 pub(crate) struct Translated {
     /// Series in the order they first appeared, each with its samples in request order.
     pub(crate) series: Vec<(Labels, Vec<(i64, f64)>)>,
+    /// Exemplars of sums and histogram buckets, by index into `series`.
+    pub(crate) exemplars: Vec<(usize, Exemplar)>,
     /// Data points refused (unsupported kinds, invalid temporality, invalid names).
     pub(crate) refused_points: usize,
     /// Why points were refused or metrics dropped, one entry per problem.
@@ -163,12 +168,40 @@ impl Converter<'_> {
         self.out.messages.push(message);
     }
 
-    fn add_sample(&mut self, labels: Labels, t: i64, v: f64) {
+    /// Adds a sample to the series `labels`; returns the series' index.
+    fn add_sample(&mut self, labels: Labels, t: i64, v: f64) -> usize {
         match self.index.get(&labels) {
-            Some(&i) => self.out.series[i].1.push((t, v)),
+            Some(&i) => {
+                self.out.series[i].1.push((t, v));
+                i
+            }
             None => {
-                self.index.insert(labels.clone(), self.out.series.len());
+                let i = self.out.series.len();
+                self.index.insert(labels.clone(), i);
                 self.out.series.push((labels, vec![(t, v)]));
+                i
+            }
+        }
+    }
+
+    /// A point's exemplars, or `None` after refusing the point for an exemplar without a
+    /// value.
+    fn point_exemplars(
+        &mut self,
+        list: &[prompb::otlp::Exemplar],
+        name: &str,
+    ) -> Option<Vec<Exemplar>> {
+        match list.iter().map(convert_exemplar).collect() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.refuse(
+                    1,
+                    format!(
+                        "metric {}: data point refused: {e}",
+                        model::strconv::quote(name)
+                    ),
+                );
+                None
             }
         }
     }
@@ -262,12 +295,13 @@ impl Converter<'_> {
         match &metric.data {
             Some(Data::Gauge(g)) => {
                 for p in &g.data_points {
-                    self.number_point(p, &name, resource, scope);
+                    // Prometheus keeps no exemplars of gauges.
+                    self.number_point(p, &name, resource, scope, false);
                 }
             }
             Some(Data::Sum(s)) => {
                 for p in &s.data_points {
-                    self.number_point(p, &name, resource, scope);
+                    self.number_point(p, &name, resource, scope, true);
                 }
             }
             Some(Data::Histogram(h)) => {
@@ -399,12 +433,24 @@ impl Converter<'_> {
         name: &str,
         resource: &[KeyValue],
         scope: &Scope<'_>,
+        with_exemplars: bool,
     ) {
+        let exemplars = if with_exemplars {
+            let Some(e) = self.point_exemplars(&p.exemplars, name) else {
+                return;
+            };
+            e
+        } else {
+            Vec::new()
+        };
         let Some(base) = self.point_labels(&p.attributes, name, resource, scope) else {
             return;
         };
         let v = value_or_stale(p.flags, point_value(p));
-        self.add_sample(base.labels_with(name, None), millis(p.time_unix_nano), v);
+        let i = self.add_sample(base.labels_with(name, None), millis(p.time_unix_nano), v);
+        self.out
+            .exemplars
+            .extend(exemplars.into_iter().map(|e| (i, e)));
     }
 
     fn histogram_point(
@@ -414,6 +460,9 @@ impl Converter<'_> {
         resource: &[KeyValue],
         scope: &Scope<'_>,
     ) {
+        let Some(exemplars) = self.point_exemplars(&p.exemplars, name) else {
+            return;
+        };
         let Some(base) = self.point_labels(&p.attributes, name, resource, scope) else {
             return;
         };
@@ -429,20 +478,30 @@ impl Converter<'_> {
         self.add_sample(base.labels_with(&format!("{name}_count"), None), t, count);
         let bucket = format!("{name}_bucket");
         let mut cumulative: u64 = 0;
+        // Exemplars go to the first bucket whose bound is not below their value, taken in
+        // the order they come (Prometheus expects them sorted by value, as SDKs send them).
+        let mut exemplars = exemplars.into_iter().peekable();
         for (bound, n) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
             cumulative = cumulative.wrapping_add(*n);
             let le = model::strconv::format_float_f(*bound);
-            self.add_sample(
+            let i = self.add_sample(
                 base.labels_with(&bucket, Some(("le", le))),
                 t,
                 value_or_stale(p.flags, cumulative as f64),
             );
+            // Go's `ex.Value > bound` ends the bucket; NaN on either side does not.
+            while let Some(e) =
+                exemplars.next_if(|e| e.value.partial_cmp(bound) != Some(Ordering::Greater))
+            {
+                self.out.exemplars.push((i, e));
+            }
         }
-        self.add_sample(
+        let i = self.add_sample(
             base.labels_with(&bucket, Some(("le", "+Inf".into()))),
             t,
             count,
         );
+        self.out.exemplars.extend(exemplars.map(|e| (i, e)));
     }
 
     fn summary_point(
@@ -535,6 +594,49 @@ impl Converter<'_> {
             }
         }
     }
+}
+
+/// The most characters (label names and values together) an exemplar keeps its filtered
+/// attributes within; beyond, only `trace_id` and `span_id` stay.
+const MAX_EXEMPLAR_RUNES: usize = 128;
+
+/// An OTLP exemplar as Prometheus's (`getPromExemplars`): `trace_id` and `span_id` in hex
+/// when set, the filtered attributes when everything fits 128 characters.
+fn convert_exemplar(e: &prompb::otlp::Exemplar) -> Result<Exemplar, String> {
+    let value = match e.value {
+        Some(exemplar::Value::AsDouble(v)) => v,
+        Some(exemplar::Value::AsInt(v)) => v as f64,
+        None => return Err("unsupported exemplar value type: Empty".into()),
+    };
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut runes = 0;
+    for (name, id) in [("trace_id", &e.trace_id), ("span_id", &e.span_id)] {
+        if id.iter().any(|&b| b != 0) {
+            let v = hex(id);
+            runes += name.len() + v.len();
+            pairs.push((name.to_owned(), v));
+        }
+    }
+    let attrs: Vec<(String, String)> = e
+        .filtered_attributes
+        .iter()
+        .map(|kv| (kv.key.clone(), as_string(kv.value.as_ref())))
+        .collect();
+    runes += attrs
+        .iter()
+        .map(|(k, v)| k.chars().count() + v.chars().count())
+        .sum::<usize>();
+    if runes <= MAX_EXEMPLAR_RUNES {
+        pairs.extend(attrs);
+    }
+    let ts = unix_milli(e.time_unix_nano);
+    Ok(Exemplar {
+        labels: Labels::from_pairs(pairs),
+        value,
+        ts,
+        has_ts: ts != 0,
+    })
 }
 
 /// Go's `time.Unix(0, int64(ns)).UnixMilli()`: floor division.
