@@ -3,18 +3,37 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use model::{Labels, Matcher, Timestamp};
+use model::{FloatHistogram, Histogram, Labels, Matcher, Timestamp};
 use parking_lot::RwLock;
 
 use crate::{
-    Appendable, Appender, Error, LabelHints, ListSeries, ListSeriesSet, Querier, Queryable, Result,
-    SelectHints, Series, SeriesRef, SeriesSet, matches_all, truncate_to_limit,
+    Appendable, Appender, Error, LabelHints, ListSeriesSet, Querier, Queryable, Result,
+    SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, ValueType, matches_all,
+    truncate_to_limit,
 };
+
+/// One stored sample value: a float or a native histogram of either kind.
+#[derive(Debug, Clone, PartialEq)]
+enum MemValue {
+    Float(f64),
+    Histogram(Arc<Histogram>),
+    FloatHistogram(Arc<FloatHistogram>),
+}
+
+impl MemValue {
+    /// Whether two values are the same sample (floats compare by bits, as Prometheus).
+    fn same(&self, other: &MemValue) -> bool {
+        match (self, other) {
+            (MemValue::Float(a), MemValue::Float(b)) => a.to_bits() == b.to_bits(),
+            _ => self == other,
+        }
+    }
+}
 
 #[derive(Default)]
 struct Inner {
     /// Series in label order, each with its samples sorted by timestamp.
-    series: BTreeMap<Labels, Vec<(Timestamp, f64)>>,
+    series: BTreeMap<Labels, Vec<(Timestamp, MemValue)>>,
     /// Reference handed out for each series; references start at 1.
     refs: HashMap<Labels, SeriesRef>,
     by_ref: HashMap<SeriesRef, Labels>,
@@ -59,16 +78,16 @@ impl Appendable for MemStorage {
 
 struct MemAppender {
     storage: MemStorage,
-    pending: Vec<(Labels, Timestamp, f64)>,
+    pending: Vec<(Labels, Timestamp, MemValue)>,
 }
 
 /// Checks one sample against the newest sample of its series (committed or pending) the way
 /// Prometheus's head appender does.
-fn check_order(last: Option<(Timestamp, f64)>, t: Timestamp, v: f64) -> Result<bool> {
+fn check_order(last: Option<(Timestamp, &MemValue)>, t: Timestamp, v: &MemValue) -> Result<bool> {
     match last {
         Some((lt, _)) if t < lt => Err(Error::OutOfOrderSample),
         Some((lt, lv)) if t == lt => {
-            if lv.to_bits() == v.to_bits() {
+            if lv.same(v) {
                 // Same timestamp and identical value: accepted and ignored.
                 Ok(false)
             } else {
@@ -79,8 +98,14 @@ fn check_order(last: Option<(Timestamp, f64)>, t: Timestamp, v: f64) -> Result<b
     }
 }
 
-impl Appender for MemAppender {
-    fn append(&mut self, r: SeriesRef, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef> {
+impl MemAppender {
+    fn add(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: Timestamp,
+        v: MemValue,
+    ) -> Result<SeriesRef> {
         let inner = self.storage.inner.read();
         let labels = if labels.is_empty() {
             match inner.by_ref.get(&r) {
@@ -100,20 +125,47 @@ impl Appender for MemAppender {
             .iter()
             .rev()
             .find(|(l, _, _)| *l == labels)
-            .map(|&(_, pt, pv)| (pt, pv));
+            .map(|(_, pt, pv)| (*pt, pv.clone()));
         let last = pending_last.or_else(|| {
             inner
                 .series
                 .get(&labels)
-                .and_then(|samples| samples.last().copied())
+                .and_then(|samples| samples.last().cloned())
         });
         let known_ref = inner.refs.get(&labels).copied();
         drop(inner);
-        if check_order(last, t, v)? {
+        if check_order(last.as_ref().map(|(lt, lv)| (*lt, lv)), t, &v)? {
             self.pending.push((labels, t, v));
         }
         // New series get their reference at commit; until then report "unknown".
         Ok(known_ref.unwrap_or(0))
+    }
+}
+
+impl Appender for MemAppender {
+    fn append(&mut self, r: SeriesRef, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef> {
+        self.add(r, labels, t, MemValue::Float(v))
+    }
+
+    fn append_histogram(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: Timestamp,
+        h: Option<&Histogram>,
+        fh: Option<&FloatHistogram>,
+    ) -> Result<SeriesRef> {
+        let v = match (h, fh) {
+            (Some(h), _) => MemValue::Histogram(Arc::new(h.clone())),
+            (None, Some(fh)) => MemValue::FloatHistogram(Arc::new(fh.clone())),
+            (None, None) => {
+                return Err(Error::InvalidLabels {
+                    labels: labels.to_string(),
+                    reason: "histogram sample without a histogram",
+                });
+            }
+        };
+        self.add(r, labels, t, v)
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
@@ -121,7 +173,8 @@ impl Appender for MemAppender {
         for (labels, t, v) in self.pending {
             let samples = inner.series.entry(labels.clone()).or_default();
             // Re-check against samples committed by other appenders since `append`.
-            if check_order(samples.last().copied(), t, v).unwrap_or(false) {
+            let last = samples.last().map(|(lt, lv)| (*lt, lv));
+            if check_order(last, t, &v).unwrap_or(false) {
                 samples.push((t, v));
             }
             if !inner.refs.contains_key(&labels) {
@@ -159,7 +212,7 @@ impl MemQuerier {
     fn for_each_match(
         &self,
         matchers: &[Matcher],
-        mut f: impl FnMut(&Labels, &[(Timestamp, f64)]),
+        mut f: impl FnMut(&Labels, &[(Timestamp, MemValue)]),
     ) {
         let inner = self.storage.inner.read();
         for (labels, samples) in &inner.series {
@@ -185,7 +238,10 @@ impl Querier for MemQuerier {
         // Series are kept in label order, so the result is always sorted.
         let mut out: Vec<Box<dyn Series>> = Vec::new();
         self.for_each_match(matchers, |labels, samples| {
-            out.push(Box::new(ListSeries::new(labels.clone(), samples.to_vec())));
+            out.push(Box::new(MemSeries {
+                labels: labels.clone(),
+                samples: samples.into(),
+            }));
         });
         let limit = hints.map_or(0, |h| h.limit);
         Box::new(ListSeriesSet::new(truncate_to_limit(out, limit)))
@@ -220,6 +276,93 @@ impl Querier for MemQuerier {
             names.into_iter().collect(),
             hints.map_or(0, |h| h.limit),
         ))
+    }
+}
+
+/// A selected series: a snapshot of its samples in the querier's range.
+struct MemSeries {
+    labels: Labels,
+    samples: Arc<[(Timestamp, MemValue)]>,
+}
+
+impl Series for MemSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn iterator(&self) -> Box<dyn SampleIterator> {
+        Box::new(MemIterator {
+            samples: Arc::clone(&self.samples),
+            pos: None,
+        })
+    }
+}
+
+struct MemIterator {
+    samples: Arc<[(Timestamp, MemValue)]>,
+    /// `None` before the first `next`/`seek`; `Some(len)` once exhausted.
+    pos: Option<usize>,
+}
+
+impl MemIterator {
+    fn current(&self) -> Option<&(Timestamp, MemValue)> {
+        self.pos.and_then(|p| self.samples.get(p))
+    }
+
+    fn value_type(&self) -> ValueType {
+        match self.current() {
+            None => ValueType::None,
+            Some((_, MemValue::Float(_))) => ValueType::Float,
+            Some((_, MemValue::Histogram(_))) => ValueType::Histogram,
+            Some((_, MemValue::FloatHistogram(_))) => ValueType::FloatHistogram,
+        }
+    }
+}
+
+impl SampleIterator for MemIterator {
+    fn next(&mut self) -> ValueType {
+        self.pos = Some(self.pos.map_or(0, |p| (p + 1).min(self.samples.len())));
+        self.value_type()
+    }
+
+    fn seek(&mut self, t: Timestamp) -> ValueType {
+        let start = self.pos.unwrap_or(0).min(self.samples.len());
+        let offset = self.samples[start..].partition_point(|(ts, _)| *ts < t);
+        self.pos = Some(start + offset);
+        self.value_type()
+    }
+
+    fn at(&self) -> (Timestamp, f64) {
+        match self.current() {
+            Some((t, MemValue::Float(f))) => (*t, *f),
+            Some((t, _)) => (*t, f64::NAN),
+            None => (Timestamp::MIN, f64::NAN),
+        }
+    }
+
+    fn at_t(&self) -> Timestamp {
+        self.current().map_or(Timestamp::MIN, |(t, _)| *t)
+    }
+
+    fn at_histogram(&self) -> (Timestamp, Histogram) {
+        match self.current() {
+            Some((t, MemValue::Histogram(h))) => (*t, (**h).clone()),
+            Some((t, _)) => (*t, Histogram::default()),
+            None => (Timestamp::MIN, Histogram::default()),
+        }
+    }
+
+    fn at_float_histogram(&self) -> (Timestamp, FloatHistogram) {
+        match self.current() {
+            Some((t, MemValue::Histogram(h))) => (*t, h.to_float()),
+            Some((t, MemValue::FloatHistogram(h))) => (*t, (**h).clone()),
+            Some((t, _)) => (*t, FloatHistogram::default()),
+            None => (Timestamp::MIN, FloatHistogram::default()),
+        }
+    }
+
+    fn err(&self) -> Option<&Error> {
+        None
     }
 }
 
@@ -337,5 +480,50 @@ mod tests {
         app.append(r, &Labels::empty(), 3, 3.0).unwrap();
         app.commit().unwrap();
         assert_eq!(select_all(&s, 0, 10, &[])[0].1.len(), 3);
+    }
+
+    #[test]
+    fn histograms_are_stored_and_iterated_with_floats() {
+        let s = MemStorage::new();
+        let a = lbls(&[("__name__", "h")]);
+        let h = Histogram {
+            count: 3,
+            sum: 4.5,
+            schema: 0,
+            positive_spans: vec![model::Span {
+                offset: 0,
+                length: 2,
+            }],
+            positive_buckets: vec![1, 1],
+            ..Histogram::default()
+        };
+        let fh = FloatHistogram {
+            count: 2.5,
+            ..FloatHistogram::default()
+        };
+        let mut app = s.appender();
+        app.append(0, &a, 1, 1.0).unwrap();
+        app.append_histogram(0, &a, 2, Some(&h), None).unwrap();
+        // The same histogram again is a no-op, another one a duplicate.
+        app.append_histogram(0, &a, 2, Some(&h), None).unwrap();
+        assert!(matches!(
+            app.append_histogram(0, &a, 2, None, Some(&fh)),
+            Err(Error::DuplicateSampleForTimestamp)
+        ));
+        app.append_histogram(0, &a, 3, None, Some(&fh)).unwrap();
+        app.commit().unwrap();
+        let q = s.querier(0, 10).unwrap();
+        let mut set = q.select(true, None, &[]);
+        let series = set.next().unwrap().unwrap();
+        let mut it = series.iterator();
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!(it.at(), (1, 1.0));
+        assert_eq!(it.next(), ValueType::Histogram);
+        assert_eq!(it.at_histogram(), (2, h.clone()));
+        let (t, conv) = it.at_float_histogram();
+        assert_eq!((t, conv.positive_buckets), (2, vec![1.0, 2.0]));
+        assert_eq!(it.seek(3), ValueType::FloatHistogram);
+        assert_eq!(it.at_float_histogram(), (3, fh));
+        assert_eq!(it.next(), ValueType::None);
     }
 }

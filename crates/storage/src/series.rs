@@ -162,17 +162,34 @@ impl SeriesSet for ErrSeriesSet {
 /// wins, as Prometheus's `ChainSampleIterator` keeps one of them.
 pub struct ChainSampleIterator {
     iters: Vec<Box<dyn SampleIterator>>,
-    /// Whether each iterator currently holds an unconsumed sample.
-    live: Vec<bool>,
+    /// The kind of unconsumed sample each iterator holds (`None` when it holds none).
+    live: Vec<ValueType>,
     started: bool,
-    current: Option<(Timestamp, f64)>,
+    current: Option<(Timestamp, Current)>,
     failed: Option<usize>,
+}
+
+/// The sample a [`ChainSampleIterator`] is positioned on.
+enum Current {
+    Float(f64),
+    Histogram(model::Histogram),
+    FloatHistogram(model::FloatHistogram),
+}
+
+impl Current {
+    fn value_type(&self) -> ValueType {
+        match self {
+            Current::Float(_) => ValueType::Float,
+            Current::Histogram(_) => ValueType::Histogram,
+            Current::FloatHistogram(_) => ValueType::FloatHistogram,
+        }
+    }
 }
 
 impl ChainSampleIterator {
     /// Chains `iters`; none of them may have been advanced yet.
     pub fn new(iters: Vec<Box<dyn SampleIterator>>) -> Self {
-        let live = vec![false; iters.len()];
+        let live = vec![ValueType::None; iters.len()];
         Self {
             iters,
             live,
@@ -187,7 +204,7 @@ impl ChainSampleIterator {
     fn pick(&mut self) -> ValueType {
         let mut best: Option<(usize, Timestamp)> = None;
         for (i, it) in self.iters.iter().enumerate() {
-            if self.live[i] {
+            if self.live[i] != ValueType::None {
                 let t = it.at_t();
                 if best.is_none_or(|(_, bt)| t < bt) {
                     best = Some((i, t));
@@ -198,19 +215,26 @@ impl ChainSampleIterator {
             self.current = None;
             return ValueType::None;
         };
-        self.current = Some(self.iters[winner].at());
+        let it = &self.iters[winner];
+        let value = match self.live[winner] {
+            ValueType::Histogram => Current::Histogram(it.at_histogram().1),
+            ValueType::FloatHistogram => Current::FloatHistogram(it.at_float_histogram().1),
+            _ => Current::Float(it.at().1),
+        };
+        let vt = value.value_type();
+        self.current = Some((t, value));
         for i in 0..self.iters.len() {
-            if self.live[i] && self.iters[i].at_t() == t {
+            if self.live[i] != ValueType::None && self.iters[i].at_t() == t {
                 self.advance(i, |it| it.next());
             }
         }
-        ValueType::Float
+        vt
     }
 
     fn advance(&mut self, i: usize, step: impl FnOnce(&mut dyn SampleIterator) -> ValueType) {
         let vt = step(self.iters[i].as_mut());
-        self.live[i] = vt == ValueType::Float;
-        if !self.live[i] && self.iters[i].err().is_some() && self.failed.is_none() {
+        self.live[i] = vt;
+        if vt == ValueType::None && self.iters[i].err().is_some() && self.failed.is_none() {
             self.failed = Some(i);
         }
     }
@@ -237,10 +261,10 @@ impl SampleIterator for ChainSampleIterator {
         if self.failed.is_some() {
             return ValueType::None;
         }
-        if let Some((ct, _)) = self.current
-            && ct >= t
+        if let Some((ct, cur)) = &self.current
+            && *ct >= t
         {
-            return ValueType::Float;
+            return cur.value_type();
         }
         self.started = true;
         for i in 0..self.iters.len() {
@@ -255,7 +279,32 @@ impl SampleIterator for ChainSampleIterator {
     }
 
     fn at(&self) -> (Timestamp, f64) {
-        self.current.unwrap_or((Timestamp::MIN, f64::NAN))
+        match &self.current {
+            Some((t, Current::Float(f))) => (*t, *f),
+            Some((t, _)) => (*t, f64::NAN),
+            None => (Timestamp::MIN, f64::NAN),
+        }
+    }
+
+    fn at_t(&self) -> Timestamp {
+        self.current.as_ref().map_or(Timestamp::MIN, |(t, _)| *t)
+    }
+
+    fn at_histogram(&self) -> (Timestamp, model::Histogram) {
+        match &self.current {
+            Some((t, Current::Histogram(h))) => (*t, h.clone()),
+            Some((t, _)) => (*t, model::Histogram::default()),
+            None => (Timestamp::MIN, model::Histogram::default()),
+        }
+    }
+
+    fn at_float_histogram(&self) -> (Timestamp, model::FloatHistogram) {
+        match &self.current {
+            Some((t, Current::Histogram(h))) => (*t, h.to_float()),
+            Some((t, Current::FloatHistogram(h))) => (*t, h.clone()),
+            Some((t, _)) => (*t, model::FloatHistogram::default()),
+            None => (Timestamp::MIN, model::FloatHistogram::default()),
+        }
     }
 
     fn err(&self) -> Option<&Error> {
@@ -266,6 +315,7 @@ impl SampleIterator for ChainSampleIterator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Appendable as _, Queryable as _};
 
     fn collect(mut it: Box<dyn SampleIterator>) -> Vec<(Timestamp, f64)> {
         let mut out = Vec::new();
@@ -336,5 +386,38 @@ mod tests {
             want.sort_by_key(|s| s.0);
             proptest::prop_assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn chain_passes_histograms_through() {
+        let s1 = crate::MemStorage::new();
+        let s2 = crate::MemStorage::new();
+        let l = Labels::from_pairs([("__name__", "h")]);
+        let fh = model::FloatHistogram {
+            count: 7.0,
+            ..model::FloatHistogram::default()
+        };
+        let mut app = s1.appender();
+        app.append_histogram(0, &l, 1, None, Some(&fh)).unwrap();
+        app.append(0, &l, 3, 3.0).unwrap();
+        app.commit().unwrap();
+        let mut app = s2.appender();
+        app.append(0, &l, 2, 2.0).unwrap();
+        app.append_histogram(0, &l, 3, None, Some(&fh)).unwrap();
+        app.commit().unwrap();
+        let iter_of = |s: &crate::MemStorage| {
+            let q = s.querier(0, 10).unwrap();
+            let mut set = q.select(true, None, &[]);
+            set.next().unwrap().unwrap().iterator()
+        };
+        let mut it = ChainSampleIterator::new(vec![iter_of(&s1), iter_of(&s2)]);
+        assert_eq!(it.next(), ValueType::FloatHistogram);
+        assert_eq!(it.at_float_histogram(), (1, fh.clone()));
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!(it.at(), (2, 2.0));
+        // At 3 the first iterator's float wins.
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!(it.at(), (3, 3.0));
+        assert_eq!(it.next(), ValueType::None);
     }
 }
