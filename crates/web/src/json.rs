@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 use std::io;
 
+use model::FloatHistogram;
 use model::Labels;
 use promql::value::{Series, Value};
 
@@ -145,17 +146,86 @@ fn write_point(out: &mut String, t: i64, v: f64) {
     out.push_str("\"]");
 }
 
+/// Appends a quoted sample value (`jsonutil.MarshalFloat`).
+fn write_float_str(out: &mut String, v: f64) {
+    out.push('"');
+    model::strconv::write_float_json(out, v);
+    out.push('"');
+}
+
+/// Appends a native histogram as Prometheus's `jsonutil.MarshalHistogram`:
+/// `{"count":"..","sum":"..","buckets":[[rule,"lower","upper","count"],...]}`, where the
+/// rule says which bounds are inclusive (0: upper only, 1: lower only, 2: neither, 3: both)
+/// and empty buckets (and an empty list) are left out.
+pub fn write_histogram(out: &mut String, h: &FloatHistogram) {
+    out.push_str("{\"count\":");
+    write_float_str(out, h.count);
+    out.push_str(",\"sum\":");
+    write_float_str(out, h.sum);
+    let mut found = false;
+    for b in h.all_bucket_iter() {
+        if b.count == 0.0 {
+            continue;
+        }
+        out.push_str(if found { "," } else { ",\"buckets\":[" });
+        found = true;
+        let rule = match (b.lower_inclusive, b.upper_inclusive) {
+            (false, true) => '0',
+            (true, false) => '1',
+            (false, false) => '2',
+            (true, true) => '3',
+        };
+        out.push('[');
+        out.push(rule);
+        out.push(',');
+        write_float_str(out, b.lower);
+        out.push(',');
+        write_float_str(out, b.upper);
+        out.push(',');
+        write_float_str(out, b.count);
+        out.push(']');
+    }
+    if found {
+        out.push(']');
+    }
+    out.push('}');
+}
+
+/// Appends `[t,{histogram}]`.
+fn write_hpoint(out: &mut String, t: i64, h: &FloatHistogram) {
+    out.push('[');
+    write_timestamp(out, t);
+    out.push(',');
+    write_histogram(out, h);
+    out.push(']');
+}
+
+/// Appends a series as Go's `marshalSeriesJSON`: `"values"` and `"histograms"` appear only
+/// when the series has points of that kind.
 fn write_series(out: &mut String, series: &Series) {
     out.push_str("{\"metric\":");
     write_labels(out, &series.metric);
-    out.push_str(",\"values\":[");
-    for (i, p) in series.floats.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    if !series.floats.is_empty() {
+        out.push_str(",\"values\":[");
+        for (i, p) in series.floats.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_point(out, p.t, p.f);
         }
-        write_point(out, p.t, p.f);
+        out.push(']');
     }
-    out.push_str("]}");
+    if !series.histograms.is_empty() {
+        out.push_str(",\"histograms\":[");
+        for (i, p) in series.histograms.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_hpoint(out, p.t, &p.h);
+        }
+        out.push(']');
+    }
+    out.push('}');
 }
 
 /// Appends a query result as Prometheus's `queryData`:
@@ -181,8 +251,16 @@ pub fn write_query_data(out: &mut String, value: &Value) {
                 }
                 out.push_str("{\"metric\":");
                 write_labels(out, &s.metric);
-                out.push_str(",\"value\":");
-                write_point(out, s.t, s.f);
+                match &s.h {
+                    Some(h) => {
+                        out.push_str(",\"histogram\":");
+                        write_hpoint(out, s.t, h);
+                    }
+                    None => {
+                        out.push_str(",\"value\":");
+                        write_point(out, s.t, s.f);
+                    }
+                }
                 out.push('}');
             }
             out.push(']');
@@ -310,6 +388,80 @@ mod tests {
         assert_eq!(
             out,
             r#"[[1.500,"NaN"],[1.500,"+Inf"],[1.500,"-Inf"],[1.500,"-0"],[1.500,"1e+21"],[1.500,"5e-324"]]"#
+        );
+    }
+
+    #[test]
+    fn histograms_write_like_go_marshal_histogram() {
+        use model::Span;
+        use promql::value::{FPoint, HPoint, Sample};
+        use std::sync::Arc;
+        let h = Arc::new(FloatHistogram {
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count: 2.0,
+            count: 10.0,
+            sum: 20.5,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 3,
+            }],
+            positive_buckets: vec![3.0, 0.0, 4.0],
+            negative_spans: vec![Span {
+                offset: 0,
+                length: 1,
+            }],
+            negative_buckets: vec![1.0],
+            ..FloatHistogram::default()
+        });
+        let hist = r#"{"count":"10","sum":"20.5","buckets":[[1,"-1","-0.5","1"],[3,"-0.001","0.001","2"],[0,"0.5","1","3"],[0,"2","4","4"]]}"#;
+        let labels = Labels::from_pairs([("__name__", "h")]);
+        let mut out = String::new();
+        write_query_data(
+            &mut out,
+            &Value::Vector(vec![Sample {
+                metric: labels.clone(),
+                t: 1_500,
+                f: 0.0,
+                h: Some(h.clone()),
+                drop_name: false,
+            }]),
+        );
+        assert_eq!(
+            out,
+            format!(
+                r#"{{"resultType":"vector","result":[{{"metric":{{"__name__":"h"}},"histogram":[1.500,{hist}]}}]}}"#
+            )
+        );
+        let mut out = String::new();
+        write_query_data(
+            &mut out,
+            &Value::Matrix(vec![
+                Series {
+                    metric: labels.clone(),
+                    floats: vec![FPoint { t: 1_000, f: 1.0 }],
+                    histograms: vec![HPoint {
+                        t: 2_000,
+                        h: h.clone(),
+                    }],
+                    drop_name: false,
+                },
+                Series {
+                    metric: labels,
+                    floats: Vec::new(),
+                    histograms: vec![HPoint {
+                        t: 3_000,
+                        h: Arc::new(FloatHistogram::default()),
+                    }],
+                    drop_name: false,
+                },
+            ]),
+        );
+        assert_eq!(
+            out,
+            format!(
+                r#"{{"resultType":"matrix","result":[{{"metric":{{"__name__":"h"}},"values":[[1,"1"]],"histograms":[[2,{hist}]]}},{{"metric":{{"__name__":"h"}},"histograms":[[3,{{"count":"0","sum":"0"}}]]}}]}}"#
+            )
         );
     }
 
