@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use prompb::Message as _;
 use prompb::otlp::{
-    AggregationTemporality, AnyValue, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-    Gauge, KeyValue, Metric, NumberDataPoint, Resource, ResourceMetrics, ScopeMetrics, Sum,
-    any_value, metric::Data, number_data_point,
+    AggregationTemporality, AnyValue, Exemplar, ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse, Gauge, KeyValue, Metric, NumberDataPoint, Resource,
+    ResourceMetrics, ScopeMetrics, Sum, any_value, exemplar, metric::Data, number_data_point,
 };
 
 use super::{Prometheus, free_port};
@@ -89,6 +89,13 @@ fn export(t_ns: u64) -> ExportMetricsServiceRequest {
         attributes: vec![kv("http.route", "/cart")],
         time_unix_nano: t_ns,
         value: Some(v),
+        exemplars: vec![Exemplar {
+            time_unix_nano: t_ns,
+            value: Some(exemplar::Value::AsInt(1)),
+            trace_id: vec![0x5b; 16],
+            span_id: vec![0xee; 8],
+            ..Default::default()
+        }],
         ..Default::default()
     };
     ExportMetricsServiceRequest {
@@ -139,7 +146,10 @@ fn export(t_ns: u64) -> ExportMetricsServiceRequest {
 
 #[test]
 fn otlp_export_is_stored_under_prometheus_names() {
-    let (_dir, prom) = start(&["--web.enable-otlp-receiver"]);
+    let (_dir, prom) = start(&[
+        "--web.enable-otlp-receiver",
+        "--enable-feature=exemplar-storage",
+    ]);
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap();
@@ -187,6 +197,20 @@ fn otlp_export_is_stored_under_prometheus_names() {
     );
     let (_, answer) = prom.get(&format!("/api/v1/query?query=jobs_done_total&time={secs}"));
     assert!(answer.contains(r#""result":[]"#), "{answer}");
+
+    // The counter's exemplar is stored with its series (gauges keep none, as in Prometheus).
+    let (_, answer) = prom.get(&format!(
+        "/api/v1/query_exemplars?query=%7Bjob%3D%22checkout%22%7D&start={}&end={}",
+        now.as_secs() - 60,
+        now.as_secs() + 60
+    ));
+    assert!(
+        answer.contains(&format!(r#""trace_id":"{}""#, "5b".repeat(16)))
+            && answer.contains(&format!(r#""span_id":"{}""#, "ee".repeat(8)))
+            && answer.contains("http_server_requests_total")
+            && !answer.contains("process_memory_usage_bytes"),
+        "{answer}"
+    );
 
     let (_, flags) = prom.get("/api/v1/status/flags");
     assert!(
