@@ -9,9 +9,19 @@
 //! bits, so the stale marker's NaN pattern survives a round trip.
 
 mod bstream;
+mod float_histogram;
+mod histogram;
+mod histogram_meta;
+mod varbit;
 mod xor;
 
+pub use float_histogram::{FloatHistogramChunk, FloatHistogramIterator};
+pub use histogram::{HistogramAppend, HistogramChunk, HistogramIterator};
+pub use histogram_meta::CounterResetHeader;
 pub use xor::{XorAppender, XorChunk, XorIterator};
+
+use model::{FloatHistogram, Histogram};
+use storage::ValueType;
 
 use crate::error::{Error, Result};
 
@@ -26,9 +36,9 @@ pub enum Encoding {
     None,
     /// Prometheus's XOR float chunk.
     Xor,
-    /// Native histogram chunk (not supported for decoding yet).
+    /// Native histogram chunk (integer counts).
     Histogram,
-    /// Native float histogram chunk (not supported for decoding yet).
+    /// Native float histogram chunk.
     FloatHistogram,
 }
 
@@ -66,15 +76,172 @@ impl std::fmt::Display for Encoding {
     }
 }
 
-/// Decodes a chunk read from disk: `encoding` is the stored encoding byte, `data` the chunk
-/// bytes. Only XOR chunks can be decoded; every other encoding gives an error.
+/// Decodes a float chunk read from disk: `encoding` is the stored encoding byte, `data` the
+/// chunk bytes. Only XOR chunks are float chunks; every other encoding gives an error (see
+/// [`Chunk::from_data`] for any encoding).
 pub fn chunk_from_data(encoding: u8, data: Vec<u8>) -> Result<XorChunk> {
     match Encoding::from_u8(encoding)? {
         Encoding::Xor => XorChunk::from_bytes(data),
         other => Err(Error::CorruptChunk(format!(
-            "chunk encoding {other} ({}) is not supported",
+            "chunk encoding {other} ({}) is not a float chunk",
             other.as_u8()
         ))),
+    }
+}
+
+/// A chunk of any encoding.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chunk {
+    /// Float samples.
+    Xor(XorChunk),
+    /// Integer native histograms.
+    Histogram(HistogramChunk),
+    /// Float native histograms.
+    FloatHistogram(FloatHistogramChunk),
+}
+
+impl Chunk {
+    /// Decodes a chunk read from disk (encoding byte and chunk bytes).
+    pub fn from_data(encoding: u8, data: Vec<u8>) -> Result<Chunk> {
+        match Encoding::from_u8(encoding)? {
+            Encoding::Xor => XorChunk::from_bytes(data).map(Chunk::Xor),
+            Encoding::Histogram => HistogramChunk::from_bytes(data).map(Chunk::Histogram),
+            Encoding::FloatHistogram => {
+                FloatHistogramChunk::from_bytes(data).map(Chunk::FloatHistogram)
+            }
+            Encoding::None => Err(Error::CorruptChunk("chunk encoding none".into())),
+        }
+    }
+
+    /// The chunk's encoding.
+    pub fn encoding(&self) -> Encoding {
+        match self {
+            Chunk::Xor(_) => Encoding::Xor,
+            Chunk::Histogram(_) => Encoding::Histogram,
+            Chunk::FloatHistogram(_) => Encoding::FloatHistogram,
+        }
+    }
+
+    /// The bytes Prometheus stores for the chunk.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Xor(c) => c.bytes(),
+            Chunk::Histogram(c) => c.bytes(),
+            Chunk::FloatHistogram(c) => c.bytes(),
+        }
+    }
+
+    /// The number of samples in the chunk.
+    pub fn num_samples(&self) -> usize {
+        match self {
+            Chunk::Xor(c) => c.num_samples(),
+            Chunk::Histogram(c) => c.num_samples(),
+            Chunk::FloatHistogram(c) => c.num_samples(),
+        }
+    }
+
+    /// An iterator over the chunk's samples.
+    pub fn iter(&self) -> ChunkIterator<&[u8]> {
+        ChunkIterator::new(self.encoding(), self.bytes())
+    }
+}
+
+/// An iterator over a chunk of any encoding, yielding `storage::ValueType`s like a
+/// `storage::SampleIterator`.
+#[derive(Debug)]
+pub enum ChunkIterator<B> {
+    /// Over a float chunk.
+    Xor(XorIterator<B>),
+    /// Over an integer histogram chunk.
+    Histogram(HistogramIterator<B>),
+    /// Over a float histogram chunk.
+    FloatHistogram(FloatHistogramIterator<B>),
+}
+
+impl<B: AsRef<[u8]>> ChunkIterator<B> {
+    /// An iterator over chunk bytes of the given encoding (`Encoding::None` iterates as an
+    /// XOR chunk, which then reports corruption).
+    pub fn new(encoding: Encoding, data: B) -> ChunkIterator<B> {
+        match encoding {
+            Encoding::Histogram => ChunkIterator::Histogram(HistogramIterator::new(data)),
+            Encoding::FloatHistogram => {
+                ChunkIterator::FloatHistogram(FloatHistogramIterator::new(data))
+            }
+            _ => ChunkIterator::Xor(XorIterator::new(data)),
+        }
+    }
+
+    fn kind(&self, ok: bool) -> ValueType {
+        match (ok, self) {
+            (false, _) => ValueType::None,
+            (true, ChunkIterator::Xor(_)) => ValueType::Float,
+            (true, ChunkIterator::Histogram(_)) => ValueType::Histogram,
+            (true, ChunkIterator::FloatHistogram(_)) => ValueType::FloatHistogram,
+        }
+    }
+
+    /// Advances to the next sample.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> ValueType {
+        let ok = match self {
+            ChunkIterator::Xor(it) => it.next(),
+            ChunkIterator::Histogram(it) => it.next(),
+            ChunkIterator::FloatHistogram(it) => it.next(),
+        };
+        self.kind(ok)
+    }
+
+    /// Advances to the first sample at or after `t`.
+    pub fn seek(&mut self, t: i64) -> ValueType {
+        let ok = match self {
+            ChunkIterator::Xor(it) => it.seek(t),
+            ChunkIterator::Histogram(it) => it.seek(t),
+            ChunkIterator::FloatHistogram(it) => it.seek(t),
+        };
+        self.kind(ok)
+    }
+
+    /// The current sample's time.
+    pub fn at_t(&self) -> i64 {
+        match self {
+            ChunkIterator::Xor(it) => it.at_t(),
+            ChunkIterator::Histogram(it) => it.at_t(),
+            ChunkIterator::FloatHistogram(it) => it.at_t(),
+        }
+    }
+
+    /// The current float sample (`(t, 0.0)` on histogram chunks).
+    pub fn at(&self) -> (i64, f64) {
+        match self {
+            ChunkIterator::Xor(it) => it.at(),
+            _ => (self.at_t(), 0.0),
+        }
+    }
+
+    /// The current integer histogram (empty on other chunks).
+    pub fn at_histogram(&self) -> (i64, Histogram) {
+        match self {
+            ChunkIterator::Histogram(it) => it.at_histogram(),
+            _ => (self.at_t(), Histogram::default()),
+        }
+    }
+
+    /// The current histogram as a float histogram (converting integer ones).
+    pub fn at_float_histogram(&self) -> (i64, FloatHistogram) {
+        match self {
+            ChunkIterator::Histogram(it) => it.at_float_histogram(),
+            ChunkIterator::FloatHistogram(it) => it.at_float_histogram(),
+            ChunkIterator::Xor(it) => (it.at_t(), FloatHistogram::default()),
+        }
+    }
+
+    /// The first error met, if any.
+    pub fn err(&self) -> Option<&Error> {
+        match self {
+            ChunkIterator::Xor(it) => it.err(),
+            ChunkIterator::Histogram(it) => it.err(),
+            ChunkIterator::FloatHistogram(it) => it.err(),
+        }
     }
 }
 

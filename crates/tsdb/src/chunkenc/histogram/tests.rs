@@ -1,0 +1,408 @@
+//! Tests of both histogram chunk encodings, after Go's `histogram_test.go` and
+//! `float_histogram_test.go`.
+
+use model::histogram::CUSTOM_BUCKETS_SCHEMA;
+use model::value::stale_nan;
+use model::{CounterResetHint, FloatHistogram, Histogram, Span};
+
+use crate::chunkenc::{
+    Chunk, ChunkIterator, CounterResetHeader, Encoding, FloatHistogramChunk, HistogramAppend,
+    HistogramChunk,
+};
+use storage::ValueType;
+
+fn sp(v: &[(i32, u32)]) -> Vec<Span> {
+    v.iter()
+        .map(|&(offset, length)| Span { offset, length })
+        .collect()
+}
+
+/// Go's `TestHistogramChunkSameBuckets` start histogram.
+fn base() -> Histogram {
+    Histogram {
+        count: 15,
+        zero_count: 2,
+        sum: 18.4,
+        zero_threshold: 1e-100,
+        schema: 1,
+        positive_spans: sp(&[(0, 2), (1, 2)]),
+        positive_buckets: vec![1, 1, -1, 0],
+        negative_spans: sp(&[(0, 1), (2, 2)]),
+        negative_buckets: vec![2, 1, -1],
+        ..Histogram::default()
+    }
+}
+
+fn read_all(c: &HistogramChunk) -> Vec<(i64, Histogram)> {
+    let mut it = c.iter();
+    let mut out = Vec::new();
+    while it.next() {
+        out.push(it.at_histogram());
+    }
+    assert!(it.err().is_none(), "{:?}", it.err());
+    out
+}
+
+fn appended(r: HistogramAppend<HistogramChunk>) {
+    assert!(matches!(r, HistogramAppend::Appended), "{r:?}");
+}
+
+#[test]
+fn same_buckets_round_trip_and_reopen() {
+    let mut c = HistogramChunk::new();
+    let mut want = Vec::new();
+    let mut h = base();
+    for i in 0..5i64 {
+        appended(c.append(None, 1234 + i * 15_000, &h).unwrap());
+        want.push((1234 + i * 15_000, h.clone()));
+        h.count += 9;
+        h.zero_count += 1;
+        h.sum += 23.7 * i as f64;
+        h.positive_buckets = vec![2, 1, -1, 3 + i];
+        h.negative_buckets = vec![2 + i, 1, -1];
+    }
+    assert_eq!(c.num_samples(), 5);
+    let got = read_all(&c);
+    assert_eq!(got.len(), want.len());
+    for (k, ((gt, gh), (wt, wh))) in got.iter().zip(&want).enumerate() {
+        assert_eq!(gt, wt);
+        let mut wh = wh.clone();
+        wh.counter_reset_hint = if k == 0 {
+            CounterResetHint::Unknown
+        } else {
+            CounterResetHint::NotCounterReset
+        };
+        assert_eq!(gh, &wh, "sample {k}");
+    }
+    // A chunk rebuilt from its bytes appends as the original one (Go's reopened appender
+    // starts without XOR windows, so only the decoded samples are compared).
+    let mut reopened = HistogramChunk::from_bytes(c.bytes().to_vec()).unwrap();
+    appended(reopened.append(None, 100_000, &h).unwrap());
+    appended(c.append(None, 100_000, &h).unwrap());
+    assert_eq!(read_all(&reopened), read_all(&c));
+    // Float histograms come out as the integer ones converted.
+    let mut it = c.iter();
+    assert!(it.next());
+    assert_eq!(
+        it.at_float_histogram().1.positive_buckets,
+        [1.0, 2.0, 1.0, 1.0]
+    );
+}
+
+#[test]
+fn new_buckets_recode_the_chunk() {
+    let mut c = HistogramChunk::new();
+    let h1 = base();
+    appended(c.append(None, 0, &h1).unwrap());
+    // Add bucket 2 (between 1 and 3) and a new span at 10.
+    let h2 = Histogram {
+        count: 20,
+        positive_spans: sp(&[(0, 5), (5, 1)]),
+        // absolute 1 2 0 1 1 | 3
+        positive_buckets: vec![1, 1, -2, 1, 0, 2],
+        ..base()
+    };
+    assert!(matches!(
+        c.append(None, 1, &h2).unwrap(),
+        HistogramAppend::Recoded
+    ));
+    let got = read_all(&c);
+    assert_eq!(got[0].1.positive_spans, h2.positive_spans);
+    assert_eq!(got[0].1.positive_buckets, [1, 1, -2, 1, 0, -1]);
+    assert_eq!(got[1].1.positive_buckets, h2.positive_buckets);
+    assert_eq!(got[1].1.count, 20);
+}
+
+#[test]
+fn counter_resets_and_layout_changes_cut_chunks() {
+    let h1 = base();
+    let cases: Vec<(&str, Histogram, CounterResetHeader)> = vec![
+        (
+            "count down",
+            Histogram {
+                count: 14,
+                ..base()
+            },
+            CounterResetHeader::CounterReset,
+        ),
+        (
+            "zero count down",
+            Histogram {
+                count: 16,
+                zero_count: 1,
+                ..base()
+            },
+            CounterResetHeader::CounterReset,
+        ),
+        (
+            "schema change",
+            Histogram {
+                count: 16,
+                schema: 2,
+                ..base()
+            },
+            CounterResetHeader::Unknown,
+        ),
+        (
+            "zero threshold change",
+            Histogram {
+                count: 16,
+                zero_threshold: 1e-90,
+                ..base()
+            },
+            CounterResetHeader::Unknown,
+        ),
+        (
+            "bucket down",
+            Histogram {
+                count: 16,
+                positive_buckets: vec![1, 0, -1, 0],
+                ..base()
+            },
+            CounterResetHeader::CounterReset,
+        ),
+        (
+            "used bucket gone",
+            Histogram {
+                count: 16,
+                positive_spans: sp(&[(0, 2), (1, 1)]),
+                positive_buckets: vec![1, 1, -1],
+                ..base()
+            },
+            CounterResetHeader::CounterReset,
+        ),
+        (
+            "explicit reset hint",
+            Histogram {
+                count: 99,
+                counter_reset_hint: CounterResetHint::CounterReset,
+                ..base()
+            },
+            CounterResetHeader::CounterReset,
+        ),
+    ];
+    for (name, h2, header) in cases {
+        let mut c = HistogramChunk::new();
+        appended(c.append(None, 0, &h1).unwrap());
+        let HistogramAppend::NewChunk(next) = c.append(None, 1, &h2).unwrap() else {
+            panic!("{name}: expected a new chunk");
+        };
+        assert_eq!(next.counter_reset_header(), header, "{name}");
+        assert_eq!(next.num_samples(), 1, "{name}");
+        assert_eq!(c.num_samples(), 1, "{name}");
+        // The same verdict when a chunk continues the previous one after a size cut.
+        let mut fresh = HistogramChunk::new();
+        appended(fresh.append(Some(&mut c), 1, &h2).unwrap());
+        if h2.counter_reset_hint != CounterResetHint::CounterReset {
+            assert_eq!(fresh.counter_reset_header(), header, "{name} via prev");
+        }
+    }
+}
+
+#[test]
+fn missing_empty_bucket_is_backfilled() {
+    let mut c = HistogramChunk::new();
+    // Buckets 0..3 with bucket 1 empty.
+    let h1 = Histogram {
+        count: 2,
+        zero_count: 0,
+        sum: 1.0,
+        schema: 0,
+        positive_spans: sp(&[(0, 3)]),
+        positive_buckets: vec![1, -1, 1],
+        ..Histogram::default()
+    };
+    appended(c.append(None, 0, &h1).unwrap());
+    let h2 = Histogram {
+        count: 4,
+        positive_spans: sp(&[(0, 1), (1, 1)]),
+        positive_buckets: vec![2, 0],
+        ..h1.clone()
+    };
+    appended(c.append(None, 1, &h2).unwrap());
+    let got = read_all(&c);
+    assert_eq!(got[1].1.positive_spans, sp(&[(0, 3)]));
+    assert_eq!(got[1].1.positive_buckets, [2, -2, 2]);
+}
+
+#[test]
+fn stale_markers_and_the_sample_after() {
+    let mut c = HistogramChunk::new();
+    appended(c.append(None, 0, &base()).unwrap());
+    let stale = Histogram {
+        sum: stale_nan(),
+        ..Histogram::default()
+    };
+    appended(c.append(None, 1, &stale).unwrap());
+    appended(c.append(None, 2, &stale).unwrap());
+    let HistogramAppend::NewChunk(next) = c.append(None, 3, &base()).unwrap() else {
+        panic!("a sample after a stale marker starts a new chunk");
+    };
+    assert_eq!(next.counter_reset_header(), CounterResetHeader::Unknown);
+    let got = read_all(&c);
+    assert_eq!(got.len(), 3);
+    assert!(model::value::is_stale_nan(got[1].1.sum));
+    assert!(got[1].1.positive_buckets.is_empty());
+    assert!(model::value::is_stale_nan(got[2].1.sum));
+}
+
+#[test]
+fn gauge_histograms_may_shrink_and_grow() {
+    let g = |count, spans: &[(i32, u32)], buckets: Vec<i64>| Histogram {
+        counter_reset_hint: CounterResetHint::Gauge,
+        count,
+        sum: 1.0,
+        schema: 0,
+        positive_spans: sp(spans),
+        positive_buckets: buckets,
+        ..Histogram::default()
+    };
+    let mut c = HistogramChunk::new();
+    appended(c.append(None, 0, &g(5, &[(0, 2)], vec![2, 1])).unwrap());
+    assert_eq!(c.counter_reset_header(), CounterResetHeader::Gauge);
+    // Fewer observations and bucket 1 missing: fine for a gauge (backfilled with 0).
+    appended(c.append(None, 1, &g(1, &[(0, 1)], vec![1])).unwrap());
+    // Bucket 2 new: recoded.
+    assert!(matches!(
+        c.append(None, 2, &g(3, &[(0, 3)], vec![1, 0, 1])).unwrap(),
+        HistogramAppend::Recoded
+    ));
+    let got = read_all(&c);
+    let buckets: Vec<Vec<i64>> = got
+        .iter()
+        .map(|(_, h)| h.positive_buckets.clone())
+        .collect();
+    assert_eq!(buckets, [vec![2, 1, -3], vec![1, -1, 0], vec![1, 0, 1]]);
+    assert!(
+        got.iter()
+            .all(|(_, h)| h.counter_reset_hint == CounterResetHint::Gauge)
+    );
+    // A counter histogram after gauges starts a new chunk.
+    assert!(matches!(
+        c.append(None, 3, &base()).unwrap(),
+        HistogramAppend::NewChunk(_)
+    ));
+}
+
+#[test]
+fn custom_buckets_keep_their_bounds() {
+    let h = Histogram {
+        schema: CUSTOM_BUCKETS_SCHEMA,
+        count: 3,
+        sum: 2.0,
+        positive_spans: sp(&[(0, 3)]),
+        positive_buckets: vec![1, 0, 0],
+        custom_values: vec![0.5, 1.0, 33_554.431],
+        ..Histogram::default()
+    };
+    let mut c = HistogramChunk::new();
+    appended(c.append(None, 0, &h).unwrap());
+    assert_eq!(read_all(&c)[0].1.custom_values, h.custom_values);
+    let other = Histogram {
+        count: 4,
+        custom_values: vec![0.5, 2.0, 3.0],
+        ..h.clone()
+    };
+    let HistogramAppend::NewChunk(next) = c.append(None, 1, &other).unwrap() else {
+        panic!("changed bounds start a new chunk");
+    };
+    assert_eq!(
+        next.counter_reset_header(),
+        CounterResetHeader::CounterReset
+    );
+}
+
+fn fbase() -> FloatHistogram {
+    base().to_float()
+}
+
+#[test]
+fn float_histograms_round_trip_recode_and_reset() {
+    let mut c = FloatHistogramChunk::new();
+    let mut want = Vec::new();
+    let mut h = fbase();
+    for i in 0..4 {
+        assert!(matches!(
+            c.append(None, i * 10, &h).unwrap(),
+            HistogramAppend::Appended
+        ));
+        want.push(h.clone());
+        h.count += 3.5;
+        h.sum *= 1.5;
+        h.positive_buckets[3] += 3.5;
+    }
+    let mut reopened = FloatHistogramChunk::from_bytes(c.bytes().to_vec()).unwrap();
+    let mut it = c.iter();
+    let mut k = 0;
+    while it.next() {
+        let (_, got) = it.at_float_histogram();
+        assert_eq!(got.count, want[k].count);
+        assert_eq!(got.sum, want[k].sum);
+        assert_eq!(got.positive_buckets, want[k].positive_buckets);
+        k += 1;
+    }
+    assert_eq!(k, 4);
+    assert!(matches!(
+        reopened.append(None, 50, &h).unwrap(),
+        HistogramAppend::Appended
+    ));
+    assert!(matches!(
+        c.append(None, 50, &h).unwrap(),
+        HistogramAppend::Appended
+    ));
+    let (mut a, mut b) = (reopened.iter(), c.iter());
+    while a.next() {
+        assert!(b.next());
+        assert_eq!(a.at_float_histogram(), b.at_float_histogram());
+    }
+    assert!(!b.next());
+
+    // A new bucket recodes; a lower count cuts a counter-reset chunk.
+    let mut grown = h.clone();
+    grown.count += 1.0;
+    grown.positive_spans = sp(&[(0, 5)]);
+    grown.positive_buckets = vec![1.0, 2.0, 1.0, 1.0, h.positive_buckets[3]];
+    assert!(matches!(
+        c.append(None, 60, &grown).unwrap(),
+        HistogramAppend::Recoded
+    ));
+    let mut it = c.iter();
+    assert!(it.next());
+    assert_eq!(
+        it.at_float_histogram().1.positive_buckets,
+        [1.0, 2.0, 0.0, 1.0, 1.0]
+    );
+    let reset = FloatHistogram {
+        count: 1.0,
+        ..grown.clone()
+    };
+    let HistogramAppend::NewChunk(next) = c.append(None, 70, &reset).unwrap() else {
+        panic!("a lower count is a counter reset");
+    };
+    assert_eq!(
+        next.counter_reset_header(),
+        CounterResetHeader::CounterReset
+    );
+}
+
+#[test]
+fn chunk_iterator_dispatches_on_encoding() {
+    let mut hc = HistogramChunk::new();
+    appended(hc.append(None, 5, &base()).unwrap());
+    let chunk = Chunk::from_data(Encoding::Histogram.as_u8(), hc.bytes().to_vec()).unwrap();
+    assert_eq!(chunk.num_samples(), 1);
+    let mut it = chunk.iter();
+    assert_eq!(it.next(), ValueType::Histogram);
+    assert_eq!(it.at_float_histogram().1.count, 15.0);
+    assert_eq!(it.next(), ValueType::None);
+    let mut fc = FloatHistogramChunk::new();
+    fc.append(None, 5, &fbase()).unwrap();
+    let mut it = ChunkIterator::new(Encoding::FloatHistogram, fc.bytes());
+    assert_eq!(it.seek(5), ValueType::FloatHistogram);
+    // Truncated bytes are reported, not panicked on.
+    for cut in 0..hc.bytes().len() {
+        let mut it = ChunkIterator::new(Encoding::Histogram, &hc.bytes()[..cut]);
+        assert_eq!(it.next(), ValueType::None, "cut at {cut}");
+        assert!(it.err().is_some());
+    }
+}

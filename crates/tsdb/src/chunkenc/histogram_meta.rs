@@ -1,0 +1,684 @@
+//! What both histogram chunk encodings share (Go's `chunkenc/histogram_meta.go`): the chunk
+//! header's counter-reset bits, the bucket layout written by a chunk's first sample, and the
+//! span arithmetic behind appending a histogram whose buckets differ from the chunk's.
+
+use model::histogram::CUSTOM_BUCKETS_SCHEMA;
+use model::{CounterResetHint, Span};
+
+use super::bstream::{BitReader, BitWriter};
+use super::varbit::{put_varbit_int, put_varbit_uint, read_varbit_int, read_varbit_uint};
+
+/// Bytes before a histogram chunk's bit stream: a big-endian `u16` sample count and a flag
+/// byte whose top two bits are the [`CounterResetHeader`].
+pub(crate) const HISTOGRAM_HEADER_SIZE: usize = 3;
+/// Where the flag byte sits.
+pub(crate) const HISTOGRAM_FLAG_POS: usize = 2;
+const COUNTER_RESET_MASK: u8 = 0b1100_0000;
+
+/// The top two bits of a histogram chunk's flag byte: why the chunk was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CounterResetHeader {
+    /// Not known whether the chunk starts with a counter reset (checked at query time).
+    Unknown,
+    /// The chunk was cut because of a counter reset.
+    CounterReset,
+    /// The chunk was cut without a counter reset.
+    NotCounterReset,
+    /// The chunk holds gauge histograms.
+    Gauge,
+}
+
+impl CounterResetHeader {
+    /// The header's bits in the flag byte.
+    pub fn bits(self) -> u8 {
+        match self {
+            CounterResetHeader::Unknown => 0,
+            CounterResetHeader::CounterReset => 0b1000_0000,
+            CounterResetHeader::NotCounterReset => 0b0100_0000,
+            CounterResetHeader::Gauge => 0b1100_0000,
+        }
+    }
+
+    /// The header held by a flag byte.
+    pub fn from_flags(b: u8) -> CounterResetHeader {
+        match b & COUNTER_RESET_MASK {
+            0b1000_0000 => CounterResetHeader::CounterReset,
+            0b0100_0000 => CounterResetHeader::NotCounterReset,
+            0b1100_0000 => CounterResetHeader::Gauge,
+            _ => CounterResetHeader::Unknown,
+        }
+    }
+
+    /// The header for a histogram's own hint (Go's `CounterResetHintToHeader`).
+    pub fn from_hint(hint: CounterResetHint) -> CounterResetHeader {
+        match hint {
+            CounterResetHint::CounterReset => CounterResetHeader::CounterReset,
+            CounterResetHint::NotCounterReset => CounterResetHeader::NotCounterReset,
+            CounterResetHint::Gauge => CounterResetHeader::Gauge,
+            CounterResetHint::Unknown => CounterResetHeader::Unknown,
+        }
+    }
+}
+
+/// The hint a read histogram gets: gauge in gauge chunks, "not a reset" after a chunk's
+/// first sample, otherwise unknown (the previous chunk may be gone, so even a chunk cut on a
+/// counter reset does not claim one: Go's `counterResetHint`).
+pub(crate) fn counter_reset_hint(h: CounterResetHeader, num_read: u16) -> CounterResetHint {
+    match h {
+        CounterResetHeader::Gauge => CounterResetHint::Gauge,
+        _ if num_read > 1 => CounterResetHint::NotCounterReset,
+        _ => CounterResetHint::Unknown,
+    }
+}
+
+pub(crate) fn set_header(stream: &mut [u8], h: CounterResetHeader) {
+    stream[HISTOGRAM_FLAG_POS] = (stream[HISTOGRAM_FLAG_POS] & !COUNTER_RESET_MASK) | h.bits();
+}
+
+/// A chunk's bucket layout, written before its first sample.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Layout {
+    pub(crate) schema: i32,
+    pub(crate) zero_threshold: f64,
+    pub(crate) positive_spans: Vec<Span>,
+    pub(crate) negative_spans: Vec<Span>,
+    pub(crate) custom_values: Vec<f64>,
+}
+
+pub(crate) fn write_layout(w: &mut BitWriter, l: &Layout) {
+    put_zero_threshold(w, l.zero_threshold);
+    put_varbit_int(w, i64::from(l.schema));
+    put_spans(w, &l.positive_spans);
+    put_spans(w, &l.negative_spans);
+    if l.schema == CUSTOM_BUCKETS_SCHEMA {
+        put_varbit_uint(w, l.custom_values.len() as u64);
+        for &b in &l.custom_values {
+            put_custom_bound(w, b);
+        }
+    }
+}
+
+pub(crate) fn read_layout(r: &mut BitReader, data: &[u8]) -> Option<Layout> {
+    let zero_threshold = read_zero_threshold(r, data)?;
+    let schema = i32::try_from(read_varbit_int(r, data)?).ok()?;
+    let positive_spans = read_spans(r, data)?;
+    let negative_spans = read_spans(r, data)?;
+    let mut custom_values = Vec::new();
+    if schema == CUSTOM_BUCKETS_SCHEMA {
+        let n = read_varbit_uint(r, data)?;
+        for _ in 0..n {
+            custom_values.push(read_custom_bound(r, data)?);
+        }
+    }
+    Some(Layout {
+        schema,
+        zero_threshold,
+        positive_spans,
+        negative_spans,
+        custom_values,
+    })
+}
+
+fn put_spans(w: &mut BitWriter, spans: &[Span]) {
+    put_varbit_uint(w, spans.len() as u64);
+    for s in spans {
+        put_varbit_uint(w, u64::from(s.length));
+        put_varbit_int(w, i64::from(s.offset));
+    }
+}
+
+fn read_spans(r: &mut BitReader, data: &[u8]) -> Option<Vec<Span>> {
+    let n = read_varbit_uint(r, data)?;
+    // Each span takes at least two bits: a corrupt count cannot allocate beyond the data.
+    if n > data.len() as u64 * 4 {
+        return None;
+    }
+    let mut spans = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let length = read_varbit_uint(r, data)? as u32;
+        let offset = read_varbit_int(r, data)? as i32;
+        spans.push(Span { offset, length });
+    }
+    Some(spans)
+}
+
+/// The zero threshold in one byte for 0 and powers of two from 2^-243 to 2^10 (the
+/// exponent plus 243), otherwise 255 and the 8 bytes of the float.
+fn put_zero_threshold(w: &mut BitWriter, threshold: f64) {
+    if threshold == 0.0 {
+        w.write_byte(0);
+        return;
+    }
+    match frexp_power_of_two(threshold) {
+        Some(exp) if (-242..=11).contains(&exp) => w.write_byte((exp + 243) as u8),
+        _ => {
+            w.write_byte(255);
+            w.write_bits(threshold.to_bits(), 64);
+        }
+    }
+}
+
+/// The `exp` of Go's `math.Frexp(x)` when its fraction is exactly 0.5 (a positive normal
+/// power of two); `None` otherwise.
+fn frexp_power_of_two(x: f64) -> Option<i32> {
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    if x <= 0.0 || bits & ((1 << 52) - 1) != 0 || biased == 0 || biased == 0x7ff {
+        return None;
+    }
+    Some(biased - 1022)
+}
+
+fn read_zero_threshold(r: &mut BitReader, data: &[u8]) -> Option<f64> {
+    match r.read_byte(data)? {
+        0 => Some(0.0),
+        255 => Some(f64::from_bits(r.read_bits(data, 64)?)),
+        b => Some(0.5 * 2f64.powi(i32::from(b) - 243)),
+    }
+}
+
+/// A custom bucket bound: multiples of 0.001 from 0 to 33554.430 as `bound*1000 + 1` in
+/// unsigned varbit, anything else as a zero bit and the 8 bytes of the float.
+fn put_custom_bound(w: &mut BitWriter, f: f64) {
+    let tf = f * 1000.0;
+    let whole = {
+        let i = (f * 1000.0).round();
+        i >= 0.0 && (i as u64) as f64 / 1000.0 == f
+    };
+    if !(0.0..=33_554_430.0).contains(&tf) || !whole {
+        w.write_bits(0, 1);
+        w.write_bits(f.to_bits(), 64);
+        return;
+    }
+    put_varbit_uint(w, tf.round() as u64 + 1);
+}
+
+fn read_custom_bound(r: &mut BitReader, data: &[u8]) -> Option<f64> {
+    match read_varbit_uint(r, data)? {
+        0 => Some(f64::from_bits(r.read_bits(data, 64)?)),
+        b => Some((b - 1) as f64 / 1000.0),
+    }
+}
+
+/// Walks the bucket indices the spans cover (Go's `bucketIterator`).
+pub(crate) struct BucketIndices<'a> {
+    spans: &'a [Span],
+    span: usize,
+    bucket: i64,
+    idx: i64,
+}
+
+impl<'a> BucketIndices<'a> {
+    pub(crate) fn new(spans: &'a [Span]) -> BucketIndices<'a> {
+        BucketIndices {
+            spans,
+            span: 0,
+            bucket: -1,
+            idx: -1 + spans.first().map_or(0, |s| i64::from(s.offset)),
+        }
+    }
+}
+
+impl Iterator for BucketIndices<'_> {
+    type Item = i64;
+
+    fn next(&mut self) -> Option<i64> {
+        let cur = self.spans.get(self.span)?;
+        if self.bucket < i64::from(cur.length) - 1 {
+            self.bucket += 1;
+            self.idx += 1;
+            return Some(self.idx);
+        }
+        while self.span + 1 < self.spans.len() {
+            self.span += 1;
+            let s = self.spans[self.span];
+            self.idx += i64::from(s.offset) + 1;
+            self.bucket = 0;
+            if s.length == 0 {
+                self.idx -= 1;
+                continue;
+            }
+            return Some(self.idx);
+        }
+        None
+    }
+}
+
+/// `num` new buckets go before the `pos`th bucket of the original list; the first of them
+/// has bucket index `bucket_idx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Insert {
+    pub(crate) pos: usize,
+    pub(crate) num: usize,
+    pub(crate) bucket_idx: i64,
+}
+
+pub(crate) fn count_spans(spans: &[Span]) -> usize {
+    spans.iter().map(|s| s.length as usize).sum()
+}
+
+/// The absolute bucket counts behind a list (deltas for integer histograms).
+pub(crate) trait BucketCount:
+    Copy + Default + PartialOrd + std::ops::Add<Output = Self> + std::ops::Neg<Output = Self>
+{
+    /// Whether the value is zero.
+    fn is_zero(self) -> bool;
+}
+
+impl BucketCount for i64 {
+    fn is_zero(self) -> bool {
+        self == 0
+    }
+}
+
+impl BucketCount for f64 {
+    fn is_zero(self) -> bool {
+        self == 0.0
+    }
+}
+
+/// Which side of a two-way bucket walk moves next.
+enum Step {
+    /// Both are at this bucket.
+    Both(i64),
+    /// Only `a` has this (lower) bucket.
+    A(i64),
+    /// Only `b` has this (lower) bucket.
+    B(i64),
+    /// Both ran out.
+    Done,
+}
+
+fn step(a: Option<i64>, b: Option<i64>) -> Step {
+    match (a, b) {
+        (Some(x), Some(y)) if x == y => Step::Both(x),
+        (Some(x), Some(y)) if x > y => Step::B(y),
+        (Some(x), _) => Step::A(x),
+        (None, Some(y)) => Step::B(y),
+        (None, None) => Step::Done,
+    }
+}
+
+/// Go's `expandIntSpansAndBuckets`/`expandFloatSpansAndBuckets`: the inserts that expand
+/// the chunk's layout `a` to cover `b` (forward), and those that expand `b` with the
+/// chunk's buckets it lacks (backward, allowed only where the chunk's count is 0). `None`
+/// when `b` lacks a used bucket of `a` or any bucket count went down (a counter reset).
+/// `a_counts` are absolute counts; `b_buckets` are deltas when `deltas` is set.
+pub(crate) fn expand_spans_and_buckets<V: BucketCount>(
+    a: &[Span],
+    b: &[Span],
+    a_counts: &[V],
+    b_buckets: &[V],
+    deltas: bool,
+) -> Option<(Vec<Insert>, Vec<Insert>)> {
+    let mut ai = BucketIndices::new(a);
+    let mut bi = BucketIndices::new(b);
+    let (mut a_inserts, mut b_inserts) = (Vec::new(), Vec::new());
+    let (mut a_inter, mut b_inter) = (Insert::default(), Insert::default());
+    let mut a_idx = ai.next();
+    let mut b_idx = bi.next();
+    let (mut a_pos, mut b_pos) = (0usize, 0usize);
+    let mut b_count = if b_idx.is_some() {
+        b_buckets[0]
+    } else {
+        V::default()
+    };
+
+    fn add_insert(inserts: &mut Vec<Insert>, ins: &mut Insert, other: i64) {
+        if ins.num == 0 {
+            ins.bucket_idx = other;
+        } else if ins.bucket_idx + ins.num as i64 != other {
+            inserts.push(*ins);
+            ins.num = 0;
+            ins.bucket_idx = other;
+        }
+        ins.num += 1;
+    }
+
+    loop {
+        let a_count = a_idx.map(|_| a_counts[a_pos]);
+        match step(a_idx, b_idx) {
+            Step::Both(_) => {
+                if a_count? > b_count {
+                    return None;
+                }
+                // advance a
+                if a_inter.num > 0 {
+                    a_inserts.push(a_inter);
+                    a_inter.num = 0;
+                }
+                a_idx = ai.next();
+                a_inter.pos += 1;
+                a_pos += 1;
+                // advance b
+                if b_inter.num > 0 {
+                    b_inserts.push(b_inter);
+                    b_inter.num = 0;
+                }
+                b_idx = bi.next();
+                b_inter.pos += 1;
+                b_pos += 1;
+                if b_idx.is_some() {
+                    b_count = if deltas {
+                        b_count + b_buckets[b_pos]
+                    } else {
+                        b_buckets[b_pos]
+                    };
+                }
+            }
+            Step::A(x) => {
+                // b misses a bucket of a: fine only when a's count is zero.
+                if !a_count?.is_zero() {
+                    return None;
+                }
+                add_insert(&mut b_inserts, &mut b_inter, x);
+                if a_inter.num > 0 {
+                    a_inserts.push(a_inter);
+                    a_inter.num = 0;
+                }
+                a_idx = ai.next();
+                a_inter.pos += 1;
+                a_pos += 1;
+            }
+            Step::B(y) => {
+                add_insert(&mut a_inserts, &mut a_inter, y);
+                if b_inter.num > 0 {
+                    b_inserts.push(b_inter);
+                    b_inter.num = 0;
+                }
+                b_idx = bi.next();
+                b_inter.pos += 1;
+                b_pos += 1;
+                if b_idx.is_some() {
+                    b_count = if deltas {
+                        b_count + b_buckets[b_pos]
+                    } else {
+                        b_buckets[b_pos]
+                    };
+                }
+            }
+            Step::Done => {
+                if a_inter.num > 0 {
+                    a_inserts.push(a_inter);
+                }
+                if b_inter.num > 0 {
+                    b_inserts.push(b_inter);
+                }
+                return Some((a_inserts, b_inserts));
+            }
+        }
+    }
+}
+
+/// Go's `expandSpansBothWays` (gauge histograms): forward inserts for `a`, backward inserts
+/// for `b`, and the merged spans covering both.
+pub(crate) fn expand_spans_both_ways(
+    a: &[Span],
+    b: &[Span],
+) -> (Vec<Insert>, Vec<Insert>, Vec<Span>) {
+    let mut ai = BucketIndices::new(a);
+    let mut bi = BucketIndices::new(b);
+    let (mut f_inserts, mut b_inserts) = (Vec::new(), Vec::new());
+    let mut merged = SpanBuilder::default();
+    let (mut f_inter, mut b_inter) = (Insert::default(), Insert::default());
+    let mut av = ai.next();
+    let mut bv = bi.next();
+    loop {
+        match step(av, bv) {
+            Step::Both(x) => {
+                if f_inter.num > 0 {
+                    f_inserts.push(f_inter);
+                    f_inter.num = 0;
+                }
+                if b_inter.num > 0 {
+                    b_inserts.push(b_inter);
+                    b_inter.num = 0;
+                }
+                merged.add(x);
+                av = ai.next();
+                bv = bi.next();
+                f_inter.pos += 1;
+                b_inter.pos += 1;
+            }
+            Step::A(x) => {
+                b_inter.num += 1;
+                if f_inter.num > 0 {
+                    f_inserts.push(f_inter);
+                    f_inter.num = 0;
+                }
+                merged.add(x);
+                f_inter.pos += 1;
+                av = ai.next();
+            }
+            Step::B(y) => {
+                f_inter.num += 1;
+                if b_inter.num > 0 {
+                    b_inserts.push(b_inter);
+                    b_inter.num = 0;
+                }
+                merged.add(y);
+                b_inter.pos += 1;
+                bv = bi.next();
+            }
+            Step::Done => {
+                if f_inter.num > 0 {
+                    f_inserts.push(f_inter);
+                }
+                if b_inter.num > 0 {
+                    b_inserts.push(b_inter);
+                }
+                return (f_inserts, b_inserts, merged.spans);
+            }
+        }
+    }
+}
+
+/// Builds spans from increasing bucket indices.
+#[derive(Default)]
+struct SpanBuilder {
+    spans: Vec<Span>,
+    last: i64,
+}
+
+impl SpanBuilder {
+    fn add(&mut self, b: i64) {
+        let mut offset = b - self.last - 1;
+        match self.spans.last_mut() {
+            Some(s) if offset == 0 => s.length += 1,
+            _ => {
+                if self.spans.is_empty() {
+                    offset += 1;
+                }
+                self.spans.push(Span {
+                    offset: offset as i32,
+                    length: 1,
+                });
+            }
+        }
+        self.last = b;
+    }
+}
+
+/// Go's `insert`: `input` with the inserted buckets, as zeros (absolute counts) or as the
+/// deltas that make them zero and keep the following bucket's count (`deltas`).
+pub(crate) fn insert<V: BucketCount>(input: &[V], inserts: &[Insert], deltas: bool) -> Vec<V> {
+    let extra: usize = inserts.iter().map(|i| i.num).sum();
+    let mut out = Vec::with_capacity(input.len() + extra);
+    let mut v = V::default();
+    let mut ii = 0;
+    let push_new = |out: &mut Vec<V>, num: usize, v: V| {
+        out.push(if deltas { -v } else { V::default() });
+        for _ in 1..num {
+            out.push(V::default());
+        }
+    };
+    for (i, &d) in input.iter().enumerate() {
+        if ii < inserts.len() && i == inserts[ii].pos {
+            push_new(&mut out, inserts[ii].num, v);
+            ii += 1;
+            out.push(if deltas { d + v } else { d });
+            v = d + v;
+            continue;
+        }
+        out.push(d);
+        v = v + d;
+    }
+    if ii < inserts.len() {
+        push_new(&mut out, inserts[ii].num, v);
+    }
+    out
+}
+
+/// Go's `adjustForInserts`: the spans with the inserted buckets added.
+pub(crate) fn adjust_for_inserts(spans: &[Span], inserts: &[Insert]) -> Vec<Span> {
+    if inserts.is_empty() {
+        return spans.to_vec();
+    }
+    let mut merged = SpanBuilder::default();
+    let mut i = 0;
+    let mut insert_idx = inserts[0].bucket_idx;
+    let mut insert_num = inserts[0].num;
+    let consume = |i: &mut usize, insert_idx: &mut i64, insert_num: &mut usize| {
+        *insert_num -= 1;
+        if *insert_num == 0 {
+            *i += 1;
+            if let Some(next) = inserts.get(*i) {
+                *insert_idx = next.bucket_idx;
+                *insert_num = next.num;
+            }
+        } else {
+            *insert_idx += 1;
+        }
+    };
+    let mut it = BucketIndices::new(spans);
+    let mut bucket = it.next();
+    while let Some(b) = bucket {
+        if i < inserts.len() && insert_idx < b {
+            merged.add(insert_idx);
+            consume(&mut i, &mut insert_idx, &mut insert_num);
+        } else {
+            merged.add(b);
+            bucket = it.next();
+        }
+    }
+    while i < inserts.len() {
+        merged.add(insert_idx);
+        consume(&mut i, &mut insert_idx, &mut insert_num);
+    }
+    merged.spans
+}
+
+/// Absolute counts from delta-encoded buckets.
+pub(crate) fn absolute(deltas: &[i64]) -> Vec<i64> {
+    let mut cur = 0i64;
+    deltas
+        .iter()
+        .map(|d| {
+            cur = cur.wrapping_add(*d);
+            cur
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sp(v: &[(i32, u32)]) -> Vec<Span> {
+        v.iter()
+            .map(|&(offset, length)| Span { offset, length })
+            .collect()
+    }
+
+    #[test]
+    fn zero_threshold_encodings_match_go() {
+        for (t, bytes) in [
+            (0.0, 1usize),
+            (2f64.powi(-128), 1),
+            (1024.0, 1),
+            (0.001, 9),
+            (2048.0, 9),
+        ] {
+            let mut w = BitWriter::with_bytes(Vec::new(), 0);
+            put_zero_threshold(&mut w, t);
+            assert_eq!(w.stream.len(), bytes, "threshold {t}");
+            let mut r = BitReader::new();
+            assert_eq!(read_zero_threshold(&mut r, &w.stream), Some(t));
+        }
+        // Go: the default threshold 2^-128 is stored as the byte 116.
+        let mut w = BitWriter::with_bytes(Vec::new(), 0);
+        put_zero_threshold(&mut w, 2f64.powi(-128));
+        assert_eq!(w.stream, [116]);
+    }
+
+    #[test]
+    fn custom_bounds_round_trip() {
+        for b in [
+            0.0,
+            0.001,
+            1.5,
+            33_554.43,
+            33_554.431,
+            -1.0,
+            0.0001,
+            f64::INFINITY,
+        ] {
+            let mut w = BitWriter::with_bytes(Vec::new(), 0);
+            put_custom_bound(&mut w, b);
+            let mut r = BitReader::new();
+            assert_eq!(read_custom_bound(&mut r, &w.stream), Some(b), "bound {b}");
+        }
+    }
+
+    #[test]
+    fn bucket_indices_skip_empty_spans() {
+        let s = sp(&[(0, 2), (2, 1), (3, 2), (3, 0), (1, 1)]);
+        let got: Vec<i64> = BucketIndices::new(&s).collect();
+        assert_eq!(got, [0, 1, 4, 8, 9, 14]);
+    }
+
+    #[test]
+    fn go_expand_example_forward_inserts_and_deltas() {
+        // The example of Go's expandSpansForward doc comment.
+        let a = sp(&[(0, 2), (2, 1), (3, 2), (3, 1), (1, 1)]);
+        let b = sp(&[(0, 3), (1, 1), (1, 4), (3, 3)]);
+        let a_abs = [6i64, 3, 3, 2, 4, 5, 1];
+        let b_deltas = [6i64, -3, -3, 3, -3, 0, 2, 2, 1, -5, 1];
+        let (fwd, bwd) =
+            expand_spans_and_buckets(&a, &b, &a_abs, &b_deltas, true).expect("appendable");
+        assert!(bwd.is_empty());
+        assert_eq!(
+            fwd.iter().map(|i| (i.pos, i.num)).collect::<Vec<_>>(),
+            [(2, 1), (3, 2), (6, 1)]
+        );
+        let a_deltas = [6i64, -3, 0, -1, 2, 1, -4];
+        assert_eq!(insert(&a_deltas, &fwd, true), b_deltas);
+        let (f2, b2, merged) = expand_spans_both_ways(&a, &b);
+        assert_eq!(
+            f2.iter().map(|i| (i.pos, i.num)).collect::<Vec<_>>(),
+            [(2, 1), (3, 2), (6, 1)]
+        );
+        assert!(b2.is_empty());
+        assert_eq!(merged, b);
+    }
+
+    #[test]
+    fn missing_used_bucket_is_a_reset_and_missing_empty_one_is_backfilled() {
+        let a = sp(&[(0, 3)]);
+        let b = sp(&[(0, 1), (1, 1)]);
+        assert!(expand_spans_and_buckets(&a, &b, &[1i64, 1, 1], &[1, 0], true).is_none());
+        let (fwd, bwd) =
+            expand_spans_and_buckets(&a, &b, &[1i64, 0, 1], &[1, 0], true).expect("ok");
+        assert!(fwd.is_empty());
+        assert_eq!(
+            bwd,
+            [Insert {
+                pos: 1,
+                num: 1,
+                bucket_idx: 1
+            }]
+        );
+        assert_eq!(adjust_for_inserts(&b, &bwd), sp(&[(0, 3)]));
+        assert_eq!(insert(&[1i64, 0], &bwd, true), [1, -1, 1]);
+    }
+}
