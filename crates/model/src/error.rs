@@ -1,6 +1,7 @@
 //! The error type of the `model` crate.
 
-/// Errors returned by the `model` crate: invalid regexes, durations, names and relabel configs.
+/// Errors returned by the `model` crate: invalid regexes, durations, names, relabel configs
+/// and native histograms.
 ///
 /// Messages follow Prometheus's wording where users may compare them (regex and duration
 /// errors are worded as Go's `regexp/syntax` and `common/model` word them).
@@ -39,6 +40,151 @@ pub enum Error {
     /// A relabel config failed validation; the message is worded as Go's `Config.Validate`.
     #[error("{0}")]
     InvalidRelabelConfig(String),
+    /// A native histogram is invalid, or an operation on histograms failed.
+    #[error(transparent)]
+    Histogram(#[from] HistogramError),
+}
+
+/// Which of Go's `histogram.Err*` sentinel errors a [`HistogramError::Invalid`] wraps (the
+/// rule a histogram broke), so callers can tell errors apart as Go's `errors.Is` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HistogramErrorKind {
+    /// `ErrHistogramCountNotBigEnough`.
+    CountNotBigEnough,
+    /// `ErrHistogramCountMismatch`.
+    CountMismatch,
+    /// `ErrHistogramNegativeCount`.
+    NegativeCount,
+    /// `ErrHistogramNegativeBucketCount`.
+    NegativeBucketCount,
+    /// `ErrHistogramSpanNegativeOffset`.
+    SpanNegativeOffset,
+    /// `ErrHistogramSpansBucketsMismatch`.
+    SpansBucketsMismatch,
+    /// `ErrHistogramCustomBucketsMismatch`.
+    CustomBucketsMismatch,
+    /// `ErrHistogramCustomBucketsInvalid`.
+    CustomBucketsInvalid,
+    /// `ErrHistogramCustomBucketsInfinite`.
+    CustomBucketsInfinite,
+    /// `ErrHistogramCustomBucketsNaN`.
+    CustomBucketsNaN,
+    /// `ErrHistogramsIncompatibleSchema`.
+    IncompatibleSchema,
+    /// `ErrHistogramCustomBucketsZeroCount`.
+    CustomBucketsZeroCount,
+    /// `ErrHistogramCustomBucketsZeroThresh`.
+    CustomBucketsZeroThresh,
+    /// `ErrHistogramCustomBucketsNegSpans`.
+    CustomBucketsNegSpans,
+    /// `ErrHistogramCustomBucketsNegBuckets`.
+    CustomBucketsNegBuckets,
+    /// `ErrHistogramExpSchemaCustomBounds`.
+    ExpSchemaCustomBounds,
+    /// `ErrHistogramsInvalidSchema`.
+    InvalidSchema,
+    /// `ErrHistogramsUnknownSchema`.
+    UnknownSchema,
+}
+
+impl HistogramErrorKind {
+    /// Go's message of the sentinel error.
+    pub fn message(self) -> &'static str {
+        use HistogramErrorKind::*;
+        match self {
+            CountNotBigEnough => {
+                "histogram's observation count should be at least the number of observations found in the buckets"
+            }
+            CountMismatch => {
+                "histogram's observation count should equal the number of observations found in the buckets (in absence of NaN)"
+            }
+            NegativeCount => "histogram's observation count is negative",
+            NegativeBucketCount => "histogram has a bucket whose observation count is negative",
+            SpanNegativeOffset => "histogram has a span whose offset is negative",
+            SpansBucketsMismatch => {
+                "histogram spans specify different number of buckets than provided"
+            }
+            CustomBucketsMismatch => "histogram custom bounds are too few",
+            CustomBucketsInvalid => "histogram custom bounds must be in strictly increasing order",
+            CustomBucketsInfinite => "histogram custom bounds must be finite",
+            CustomBucketsNaN => "histogram custom bounds must not be NaN",
+            IncompatibleSchema => {
+                "cannot apply this operation on histograms with a mix of exponential and custom bucket schemas"
+            }
+            CustomBucketsZeroCount => "custom buckets: must have zero count of 0",
+            CustomBucketsZeroThresh => "custom buckets: must have zero threshold of 0",
+            CustomBucketsNegSpans => "custom buckets: must not have negative spans",
+            CustomBucketsNegBuckets => "custom buckets: must not have negative buckets",
+            ExpSchemaCustomBounds => {
+                "histogram with exponential schema must not have custom bounds"
+            }
+            InvalidSchema => {
+                "histogram has an invalid schema, which must be between -4 and 8 for exponential buckets, or -53 for custom buckets"
+            }
+            UnknownSchema => {
+                "histogram has an unknown schema, which must be between -9 and 52 for exponential buckets, or -53 for custom buckets"
+            }
+        }
+    }
+}
+
+/// Errors of native histogram validation, arithmetic and the test notation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HistogramError {
+    /// The histogram breaks rule `kind`; `message` is Go's full error text, context first
+    /// (`positive side: spans need 2 buckets, have 1 buckets: histogram spans specify ...`).
+    #[error("{message}")]
+    Invalid {
+        /// The rule that was broken (Go's sentinel error).
+        kind: HistogramErrorKind,
+        /// The full message, as Go's wrapped error prints.
+        message: String,
+    },
+    /// The operation cannot be applied to these arguments (Go's programming errors, such as
+    /// `cannot reduce resolution from schema 0 to 1`); the message is Go's.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The `{{...}}` histogram notation of the test language failed to parse.
+    #[error("{0}")]
+    Notation(String),
+}
+
+impl HistogramError {
+    /// The error for a broken rule, with Go's wrapping context in front of the rule's
+    /// message (`context: message`), or the bare message when `context` is empty.
+    pub fn invalid(kind: HistogramErrorKind, context: impl Into<String>) -> HistogramError {
+        let context = context.into();
+        let message = if context.is_empty() {
+            kind.message().to_string()
+        } else {
+            format!("{context}: {}", kind.message())
+        };
+        HistogramError::Invalid { kind, message }
+    }
+
+    /// The sentinel error this error wraps, if it is a broken rule.
+    pub fn kind(&self) -> Option<HistogramErrorKind> {
+        match self {
+            HistogramError::Invalid { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// Wraps the message in more context, as Go's `fmt.Errorf("context: %w", err)`.
+    pub(crate) fn context(self, context: &str) -> HistogramError {
+        match self {
+            HistogramError::Invalid { kind, message } => HistogramError::Invalid {
+                kind,
+                message: format!("{context}: {message}"),
+            },
+            HistogramError::Unsupported(m) => {
+                HistogramError::Unsupported(format!("{context}: {m}"))
+            }
+            HistogramError::Notation(m) => HistogramError::Notation(format!("{context}: {m}")),
+        }
+    }
 }
 
 /// The `Result` type of the `model` crate.

@@ -3,6 +3,19 @@
 //! exponential bucket layout described by [`Span`]s, and custom-bucket histograms (schema
 //! [`CUSTOM_BUCKETS_SCHEMA`], NHCB).
 
+mod bounds;
+mod compact;
+mod iter;
+mod validate;
+
+pub use bounds::{
+    bucket_bound, custom_bounds_match, exponential_bound, is_exponential_schema, is_known_schema,
+    is_valid_schema, target_index,
+};
+pub use iter::{AllBucketIter, Bucket, BucketIter, ReverseBucketIter};
+
+pub use crate::error::{HistogramError, HistogramErrorKind};
+
 /// The schema of histograms with custom bucket boundaries (`custom_values`).
 pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
 /// The smallest exponential schema (each bucket spans a factor of 2^(2^4) = 65536).

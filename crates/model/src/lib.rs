@@ -41,7 +41,7 @@ pub mod validation;
 pub mod value;
 
 pub use duration::Duration;
-pub use error::{Error, Result};
+pub use error::{Error, HistogramError, HistogramErrorKind, Result};
 pub use histogram::{CounterResetHint, FloatHistogram, Histogram, Span};
 pub use labels::{Iter as LabelsIter, Labels, LabelsBuilder};
 pub use matcher::{MatchType, Matcher};
