@@ -76,6 +76,17 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A protobuf scrape body is malformed: bytes that do not decode, or an invalid metric
+    /// name, label, type or unit. The message says what, and in which metric family.
+    #[error("{message}")]
+    Protobuf {
+        /// What is wrong, and where.
+        message: String,
+    },
+    /// A native histogram has more buckets than `native_histogram_bucket_limit` even at the
+    /// lowest resolution (or has custom buckets, which cannot be merged).
+    #[error("histogram bucket limit exceeded")]
+    BucketLimit,
     /// More samples than `sample_limit` remained after metric relabeling.
     #[error("sample limit exceeded")]
     SampleLimit,

@@ -11,7 +11,11 @@
 //!   `Accept` negotiation from `scrape_protocols`: see [`accept_header`]), parsing with
 //!   [`textparse`], applying `honor_labels`, `honor_timestamps`, `metric_relabel_configs` and
 //!   the sample and label limits, and appending through one `storage::Appender` per scrape,
-//!   committed at the end or rolled back on failure. OpenMetrics exemplars follow their
+//!   committed at the end or rolled back on failure. Native histograms (protobuf format,
+//!   with `scrape_native_histograms`) go through `Appender::append_histogram`, their
+//!   resolution lowered to meet `native_histogram_min_bucket_factor` and
+//!   `native_histogram_bucket_limit`; `always_scrape_classic_histograms` keeps their classic
+//!   series too. OpenMetrics and protobuf exemplars follow their
 //!   sample through `Appender::append_exemplar` (rejections never fail a scrape; out-of-order
 //!   ones are counted for [`Manager::write_metrics`]). Each scrape also appends `up`,
 //!   `scrape_duration_seconds`, `scrape_samples_scraped`,
@@ -21,12 +25,10 @@
 //!   `/api/v1/targets`) and the metadata cache (type, help, unit per metric family, for
 //!   `/api/v1/metadata`).
 //!
-//! Not implemented yet (reported as errors where used): TLS (`https` targets and
-//! `tls_config`), OAuth 2.0, proxies, the protobuf format and native histograms.
+//! Not implemented yet: the options `httpclient` reports as unsupported (OAuth 2.0, some
+//! proxies), and `convert_classic_histograms_to_nhcb` (accepted, not applied).
 //!
 //! The exposition-format parsers live in [`textparse`] (Go's `model/textparse`):
-//! The protobuf scrape format is not parsed yet: asking for it returns
-//! [`Error::UnsupportedFormat`].
 //!
 //! ```
 //! use scrape::textparse::{self, Entry, Parser, ParserOptions};

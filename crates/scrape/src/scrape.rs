@@ -20,6 +20,7 @@ use crate::textparse::{self, Entry, Parser, ParserOptions};
 use crate::{Error, Result};
 
 pub(crate) mod client;
+mod limits;
 
 use client::HttpClient;
 
@@ -39,6 +40,10 @@ pub(crate) struct LoopOptions {
     label_limit: u64,
     label_name_length_limit: u64,
     label_value_length_limit: u64,
+    /// `native_histogram_bucket_limit` (0: none).
+    bucket_limit: u64,
+    /// The schema `native_histogram_min_bucket_factor` allows at most.
+    max_schema: i32,
     parser: ParserOptions,
     client: HttpClient,
     offset_seed: u64,
@@ -66,12 +71,16 @@ impl LoopOptions {
             label_limit: cfg.label_limit,
             label_name_length_limit: cfg.label_name_length_limit,
             label_value_length_limit: cfg.label_value_length_limit,
+            bucket_limit: cfg.native_histogram_bucket_limit,
+            max_schema: limits::pick_schema(cfg.native_histogram_min_bucket_factor),
             parser: ParserOptions {
                 fallback: cfg
                     .fallback_scrape_protocol
                     .as_ref()
                     .and_then(|p| textparse::Format::from_scrape_protocol(&p.0)),
                 skip_created_series: false,
+                ignore_native_histograms: !cfg.scrape_native_histograms_enabled(),
+                keep_classic_histograms: cfg.always_scrape_classic_histograms == Some(true),
             },
             client: HttpClient::new(cfg)?,
             offset_seed,
@@ -351,6 +360,7 @@ fn append_samples(
     }
     let iter = cache.iter + 1;
     let mut sample_limit_err = false;
+    let mut bucket_limit_err = false;
     let mut exemplars_out_of_order = 0u64;
     let md = |metadata: &mut HashMap<String, MetricMetadata>, name: &str| {
         if !metadata.contains_key(name) {
@@ -392,13 +402,34 @@ fn append_samples(
                 continue;
             }
             Entry::Comment => continue,
-            Entry::Series => {}
+            Entry::Series | Entry::Histogram => {}
         }
         stats.total += 1;
+        let is_histogram = entry == Entry::Histogram;
         // Taken first: the raw series line below borrows the parser until the sample is
-        // cached.
-        let exemplar = p.exemplar();
-        let (raw, ts, v) = p.series();
+        // cached. A native histogram can have several; those without a timestamp are
+        // dropped, as Prometheus does.
+        let mut exemplars = Vec::new();
+        while let Some(e) = p.exemplar() {
+            if !(is_histogram && e.timestamp.is_none()) {
+                exemplars.push(e);
+            }
+            if !is_histogram {
+                break;
+            }
+        }
+        let (raw, ts, v, mut histogram) = if is_histogram {
+            let (raw, ts, h, fh) = p.histogram();
+            let h = match (h, fh) {
+                (Some(h), _) => Some(limits::Scraped::Int(h)),
+                (None, Some(fh)) => Some(limits::Scraped::Float(fh)),
+                (None, None) => None,
+            };
+            (raw, ts, 0.0, h)
+        } else {
+            let (raw, ts, v) = p.series();
+            (raw, ts, v, None)
+        };
         let t = match ts {
             Some(ts) if o.honor_timestamps => ts,
             _ => default_t,
@@ -429,6 +460,12 @@ fn append_samples(
                 Err(lset)
             }
         };
+        if let Some(h) = &mut histogram
+            && limits::apply(h, o.bucket_limit, o.max_schema).is_err()
+        {
+            bucket_limit_err = true;
+            continue;
+        }
         if o.sample_limit > 0 && stats.added + 1 > o.sample_limit {
             sample_limit_err = true;
             continue;
@@ -437,14 +474,22 @@ fn append_samples(
             Ok(e) => (&e.labels, e.series_ref),
             Err(lset) => (lset, 0),
         };
-        let appended = app.append(series_ref, lset, t, v);
+        let appended = match &histogram {
+            None => app.append(series_ref, lset, t, v),
+            Some(limits::Scraped::Int(h)) => {
+                app.append_histogram(series_ref, lset, t, Some(h), None)
+            }
+            Some(limits::Scraped::Float(fh)) => {
+                app.append_histogram(series_ref, lset, t, None, Some(fh))
+            }
+        };
         // Exemplars follow their sample, even a rejected one, as in Prometheus.
         let exemplar_ref = match &appended {
             Ok(r) if *r != 0 => *r,
             _ => series_ref,
         };
-        if let Some(e) = exemplar {
-            exemplars_out_of_order += append_exemplars(app, [e], exemplar_ref, lset, t);
+        if !exemplars.is_empty() {
+            exemplars_out_of_order += append_exemplars(app, exemplars, exemplar_ref, lset, t);
         }
         let new_ref = match appended {
             Ok(r) => r,
@@ -496,6 +541,9 @@ fn append_samples(
     }
     if sample_limit_err {
         return Err(Error::SampleLimit);
+    }
+    if bucket_limit_err {
+        return Err(Error::BucketLimit);
     }
     Ok(())
 }

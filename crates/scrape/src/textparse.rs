@@ -1,6 +1,7 @@
 //! Exposition-format parsers (Go's `model/textparse`): the [`Parser`] trait, the Prometheus
-//! text format ([`PromParser`]) and OpenMetrics ([`OpenMetricsParser`]) implementations, and
-//! [`new`], which picks one from a `Content-Type` header.
+//! text format ([`PromParser`]), OpenMetrics ([`OpenMetricsParser`]) and protobuf
+//! ([`ProtobufParser`], with native histograms; its messages are in [`dto`]) implementations,
+//! and [`new`], which picks one from a `Content-Type` header.
 //!
 //! Both parsers mirror Prometheus's golex-generated lexers rule for rule, so that they accept
 //! exactly what Prometheus accepts and report errors in its words; every error also carries the
@@ -21,12 +22,15 @@ use model::{Labels, Timestamp};
 
 use crate::{Error, Result};
 
+pub mod dto;
 mod openmetricsparse;
 mod promparse;
+pub(crate) mod protobufparse;
 mod write;
 
 pub use openmetricsparse::OpenMetricsParser;
 pub use promparse::PromParser;
+pub use protobufparse::ProtobufParser;
 pub use write::{MetricFamily, Sample, collect_families, write_openmetrics, write_text};
 
 /// What [`Parser::next`] found.
@@ -43,6 +47,9 @@ pub enum Entry {
     /// A sample: read it with [`Parser::series`], [`Parser::labels`], [`Parser::exemplar`] and
     /// [`Parser::created_timestamp`].
     Series,
+    /// A native histogram (protobuf format only): read it with [`Parser::histogram`],
+    /// [`Parser::labels`], [`Parser::exemplar`] and [`Parser::created_timestamp`].
+    Histogram,
 }
 
 /// The type of a metric family, as declared by a `# TYPE` line.
@@ -141,8 +148,23 @@ pub trait Parser {
     fn labels(&self) -> Result<Labels>;
 
     /// The exemplar of the current series, if it has one. As in Go, it is handed out once:
-    /// later calls for the same series return `None`.
+    /// later calls for the same series return `None`. A native histogram can have several:
+    /// each call returns the next, until `None`.
     fn exemplar(&mut self) -> Option<Exemplar>;
+
+    /// The raw key of the current native histogram (as [`Parser::series`]), its timestamp,
+    /// and the histogram: integer or float, the other `None`. The default (for formats
+    /// without native histograms) returns no histogram.
+    fn histogram(
+        &self,
+    ) -> (
+        &[u8],
+        Option<Timestamp>,
+        Option<model::Histogram>,
+        Option<model::FloatHistogram>,
+    ) {
+        (&[], None, None, None)
+    }
 
     /// The created timestamp (milliseconds) of the current series, from its `_created` line in
     /// OpenMetrics (counters, histograms and summaries); `None` when there is none and always
@@ -157,7 +179,8 @@ pub enum Format {
     PrometheusText,
     /// OpenMetrics text (`application/openmetrics-text`, versions 0.0.1 and 1.0.0).
     OpenMetricsText,
-    /// The Prometheus protobuf format (`application/vnd.google.protobuf`): not parsed yet.
+    /// The Prometheus protobuf format (`application/vnd.google.protobuf`, delimited
+    /// `io.prometheus.client.MetricFamily` messages).
     PrometheusProto,
 }
 
@@ -203,6 +226,12 @@ pub struct ParserOptions {
     /// series (Prometheus does this when created-timestamp zero ingestion is on); their value is
     /// still available through [`Parser::created_timestamp`].
     pub skip_created_series: bool,
+    /// Protobuf only: read native histograms as classic ones (Go's
+    /// `IgnoreNativeHistograms`, set when `scrape_native_histograms` is off).
+    pub ignore_native_histograms: bool,
+    /// Protobuf only: follow a native histogram that also has classic buckets with its
+    /// classic series (`always_scrape_classic_histograms`).
+    pub keep_classic_histograms: bool,
 }
 
 /// Picks the exposition format for a `Content-Type` header, with Prometheus's rules
@@ -275,8 +304,7 @@ pub fn select_format(
 /// the fallback format had to be used.
 ///
 /// # Errors
-/// [`Error::ContentType`] when no format can be chosen, [`Error::UnsupportedFormat`] for the
-/// protobuf format.
+/// [`Error::ContentType`] when no format can be chosen.
 pub fn new<'a>(
     body: &'a [u8],
     content_type: &str,
@@ -290,22 +318,24 @@ pub fn new<'a>(
             p.set_skip_created_series(options.skip_created_series);
             TextParser::OpenMetrics(p)
         }
-        Format::PrometheusProto => {
-            return Err(Error::UnsupportedFormat {
-                format: Format::PrometheusProto.media_type(),
-            });
-        }
+        Format::PrometheusProto => TextParser::Proto(ProtobufParser::new(
+            body,
+            options.ignore_native_histograms,
+            options.keep_classic_histograms,
+        )),
     };
     Ok((parser, warning))
 }
 
-/// One of the text parsers, as [`new`] returns it. Implements [`Parser`] by delegation.
+/// One of the parsers, as [`new`] returns it. Implements [`Parser`] by delegation.
 #[derive(Debug)]
 pub enum TextParser<'a> {
     /// The Prometheus text format.
     Prom(PromParser<'a>),
     /// OpenMetrics text.
     OpenMetrics(OpenMetricsParser<'a>),
+    /// The protobuf format.
+    Proto(ProtobufParser<'a>),
 }
 
 macro_rules! delegate {
@@ -313,6 +343,7 @@ macro_rules! delegate {
         match $self {
             TextParser::Prom($p) => $e,
             TextParser::OpenMetrics($p) => $e,
+            TextParser::Proto($p) => $e,
         }
     };
 }
@@ -341,6 +372,16 @@ impl Parser for TextParser<'_> {
     }
     fn exemplar(&mut self) -> Option<Exemplar> {
         delegate!(self, p => p.exemplar())
+    }
+    fn histogram(
+        &self,
+    ) -> (
+        &[u8],
+        Option<Timestamp>,
+        Option<model::Histogram>,
+        Option<model::FloatHistogram>,
+    ) {
+        delegate!(self, p => p.histogram())
     }
     fn created_timestamp(&mut self) -> Option<Timestamp> {
         delegate!(self, p => p.created_timestamp())

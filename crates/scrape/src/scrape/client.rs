@@ -14,8 +14,8 @@ use crate::{Error, Result};
 const USER_AGENT: &str = concat!("Prometheus/", env!("CARGO_PKG_VERSION"));
 
 /// Go's `acceptHeader`: the configured protocols, most preferred first, with descending
-/// `q` weights, `escaping=` on the 1.0.0 text formats, and `*/*` last. The protobuf format
-/// is left out because this crate cannot parse it yet, so exporters answer in text.
+/// `q` weights, `escaping=` on the 1.0.0 text formats, and `*/*` last. `PrometheusProto`
+/// comes first by default when `scrape_native_histograms` is on.
 pub fn accept_header(cfg: &ScrapeConfig) -> String {
     let protocols = cfg
         .scrape_protocols
@@ -30,9 +30,6 @@ pub fn accept_header(cfg: &ScrapeConfig) -> String {
     let mut vals = Vec::new();
     for p in &protocols {
         let Some(header) = p.header() else { continue };
-        if p.0 == "PrometheusProto" {
-            continue;
-        }
         let mut val = header.to_string();
         if p.0 == "PrometheusText1.0.0" || p.0 == "OpenMetricsText1.0.0" {
             val.push_str(";escaping=");
@@ -209,6 +206,29 @@ mod tests {
         assert_eq!(
             accept_header(&cfg.scrape_configs[0]),
             "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+        );
+    }
+
+    #[test]
+    fn accept_header_prefers_protobuf_with_native_histograms() {
+        let cfg = config::Config::load_str(
+            "global:\n  scrape_native_histograms: true\nscrape_configs:\n- job_name: j\n",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            accept_header(&cfg.scrape_configs[0]),
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+        );
+        // An explicit list is sent as written, protobuf included.
+        let cfg = config::Config::load_str(
+            "scrape_configs:\n- job_name: j\n  scrape_protocols: [PrometheusText0.0.4, PrometheusProto]\n",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            accept_header(&cfg.scrape_configs[0]),
+            "text/plain;version=0.0.4;q=0.6,application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,*/*;q=0.4"
         );
     }
 }

@@ -71,7 +71,8 @@ pub fn collect_families(p: &mut dyn Parser) -> Result<Vec<MetricFamily>> {
                 let (name, unit) = p.unit();
                 family(&mut out, &name).unit = Some(unit.into_owned());
             }
-            Entry::Comment => {}
+            // Native histograms have no text form here.
+            Entry::Comment | Entry::Histogram => {}
             Entry::Series => {
                 let (_, timestamp, value) = p.series();
                 let labels = p.labels()?;

@@ -1,0 +1,717 @@
+//! The protobuf exposition format parser (Go's `textparse.ProtobufParser`).
+//!
+//! The body is a sequence of varint-length-delimited [`dto::MetricFamily`] messages. The parser
+//! presents them as the text parsers present their lines: for each family a help entry, a
+//! unit entry when there is a unit, a type entry, then one entry per series: counters,
+//! gauges and untyped metrics are one series each; summaries and classic histograms become
+//! their `_count`, `_sum`, quantile and `_bucket` series (with a `+Inf` bucket whether or not
+//! the message has one); native histograms are one [`Entry::Histogram`] each, followed by
+//! their classic series when asked to keep them.
+//!
+//! Where this differs from Go: whether a metric is a native histogram is decided for each
+//! metric of a family (Go decides from the family's first one), classic series of a
+//! native histogram are produced whether or not the caller read the histogram, label names
+//! that repeat are an error, and NaN values are made Prometheus's normal NaN so a payload
+//! cannot write staleness markers.
+
+use std::borrow::Cow;
+
+use model::{FloatHistogram, Histogram, Labels, Timestamp};
+use prost::Message;
+
+use super::dto::{self, MetricType as DtoType};
+use super::{Entry, Exemplar, MetricType, Parser, canonical_nan, format_openmetrics_float};
+use crate::{Error, Result};
+
+/// Separates the metric name, label names and values in [`Parser::series`] keys, as Go's
+/// `model.SeparatorByte`.
+const SEP: u8 = 0xff;
+
+/// Which entry the parser is at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Before the first family, or the current family is done.
+    Start,
+    Help,
+    Unit,
+    Type,
+    Series,
+    Histogram,
+}
+
+/// Parses a protobuf scrape body. See the module documentation.
+#[derive(Debug)]
+pub struct ProtobufParser<'a> {
+    data: &'a [u8],
+    pos: usize,
+    /// 1-based number of the current family, for error messages.
+    family_no: usize,
+    mf: dto::MetricFamily,
+    /// Index of the current metric in `mf.metric`.
+    metric: usize,
+    state: State,
+    /// Position within a summary or classic histogram: -2 is `_count`, -1 `_sum`, others
+    /// index the quantiles or buckets (one past the buckets is the synthetic `+Inf`).
+    field_pos: i64,
+    fields_done: bool,
+    /// The classic series of the current native histogram are still to come.
+    redo_classic: bool,
+    /// Next native histogram exemplar (or bucket) to look at.
+    exemplar_pos: usize,
+    exemplar_returned: bool,
+    series: Vec<u8>,
+    lset: Labels,
+    ignore_native: bool,
+    keep_classic: bool,
+}
+
+impl<'a> ProtobufParser<'a> {
+    /// A parser for `data`. With `ignore_native_histograms`, native histograms are read as
+    /// classic ones (their classic buckets, or just `_count`, `_sum` and a `+Inf` bucket);
+    /// with `keep_classic_histograms`, a native histogram that also has classic buckets is
+    /// followed by its classic series.
+    pub fn new(
+        data: &'a [u8],
+        ignore_native_histograms: bool,
+        keep_classic_histograms: bool,
+    ) -> ProtobufParser<'a> {
+        ProtobufParser {
+            data,
+            pos: 0,
+            family_no: 0,
+            mf: dto::MetricFamily::default(),
+            metric: 0,
+            state: State::Start,
+            field_pos: -2,
+            fields_done: false,
+            redo_classic: false,
+            exemplar_pos: 0,
+            exemplar_returned: false,
+            series: Vec::new(),
+            lset: Labels::default(),
+            ignore_native: ignore_native_histograms,
+            keep_classic: keep_classic_histograms,
+        }
+    }
+
+    fn err(&self, what: impl std::fmt::Display) -> Error {
+        Error::Protobuf {
+            message: format!(
+                "protobuf metric family {} ({:?}): {what}",
+                self.family_no, self.mf.name
+            ),
+        }
+    }
+
+    fn typ(&self) -> DtoType {
+        DtoType::try_from(self.mf.r#type).unwrap_or(DtoType::Untyped)
+    }
+
+    fn cur(&self) -> &dto::Metric {
+        static EMPTY: dto::Metric = dto::Metric {
+            label: Vec::new(),
+            gauge: None,
+            counter: None,
+            summary: None,
+            untyped: None,
+            histogram: None,
+            timestamp_ms: 0,
+        };
+        self.mf.metric.get(self.metric).unwrap_or(&EMPTY)
+    }
+
+    fn hist(&self) -> Cow<'_, dto::Histogram> {
+        match &self.cur().histogram {
+            Some(h) => Cow::Borrowed(h),
+            None => Cow::Owned(dto::Histogram::default()),
+        }
+    }
+
+    fn is_histogram_type(&self) -> bool {
+        matches!(self.typ(), DtoType::Histogram | DtoType::GaugeHistogram)
+    }
+
+    /// Whether the current metric is presented as a native histogram.
+    fn current_is_native(&self) -> bool {
+        self.is_histogram_type()
+            && !self.ignore_native
+            && self.cur().histogram.as_ref().is_some_and(is_native)
+    }
+
+    /// Decodes the next non-empty family; `false` at the end of the body.
+    fn next_family(&mut self) -> Result<bool> {
+        loop {
+            if self.pos >= self.data.len() {
+                return Ok(false);
+            }
+            self.family_no += 1;
+            self.mf = dto::MetricFamily::default();
+            let mut rest = &self.data[self.pos..];
+            let before = rest.len();
+            let len = prost::encoding::decode_varint(&mut rest)
+                .map_err(|e| self.err(format!("reading the length at byte {}: {e}", self.pos)))?;
+            let header = before - rest.len();
+            let len = usize::try_from(len)
+                .ok()
+                .filter(|&l| l <= rest.len())
+                .ok_or_else(|| {
+                    self.err(format!(
+                        "length {len} at byte {} exceeds the {} bytes left",
+                        self.pos,
+                        rest.len()
+                    ))
+                })?;
+            let start = self.pos + header;
+            self.mf = dto::MetricFamily::decode(&rest[..len])
+                .map_err(|e| self.err(format!("decoding the message at byte {start}: {e}")))?;
+            self.pos = start + len;
+            if !self.mf.metric.is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Checks the family's name, type and unit (Go's checks when a family starts).
+    fn validate_family(&self) -> Result<()> {
+        let name = &self.mf.name;
+        if name.is_empty() {
+            return Err(self.err("invalid metric name: \"\""));
+        }
+        if DtoType::try_from(self.mf.r#type).is_err() {
+            return Err(self.err(format!(
+                "unknown metric type for metric {name:?}: {}",
+                self.mf.r#type
+            )));
+        }
+        let unit = &self.mf.unit;
+        if !unit.is_empty() {
+            let base = match name.strip_suffix("_total") {
+                Some(b) if self.typ() == DtoType::Counter => b,
+                _ => name.as_str(),
+            };
+            let ok = base
+                .strip_suffix(unit.as_str())
+                .is_some_and(|b| b.ends_with('_'));
+            if !ok {
+                let what = if self.typ() == DtoType::Counter && base.len() != name.len() {
+                    "counter"
+                } else {
+                    "metric"
+                };
+                return Err(self.err(format!("unit {unit:?} not a suffix of {what} {name:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the label set and series key of the current entry (Go's
+    /// `onSeriesOrHistogramUpdate`), and sets `fields_done`.
+    fn update_series(&mut self) -> Result<()> {
+        let typ = self.typ();
+        let complex = matches!(
+            typ,
+            DtoType::Summary | DtoType::Histogram | DtoType::GaugeHistogram
+        );
+        let name: Cow<'_, str> = if self.state == State::Histogram || !complex {
+            Cow::Borrowed(&self.mf.name)
+        } else if self.field_pos == -2 {
+            Cow::Owned(format!("{}_count", self.mf.name))
+        } else if self.field_pos == -1 {
+            Cow::Owned(format!("{}_sum", self.mf.name))
+        } else if typ == DtoType::Summary {
+            Cow::Borrowed(&self.mf.name)
+        } else {
+            Cow::Owned(format!("{}_bucket", self.mf.name))
+        };
+        let mut pairs: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(self.cur().label.len() + 2);
+        pairs.push((model::METRIC_NAME, name));
+        for l in &self.cur().label {
+            if l.name.is_empty() {
+                return Err(self.err("invalid label name: \"\""));
+            }
+            pairs.push((l.name.as_str(), Cow::Borrowed(l.value.as_str())));
+        }
+        // The magic label of a quantile or bucket series.
+        let mut done = self.fields_done;
+        if self.state != State::Histogram && self.field_pos >= 0 {
+            let pos = usize::try_from(self.field_pos).unwrap_or(usize::MAX);
+            match typ {
+                DtoType::Summary => {
+                    let qs = &self.cur().summary.as_ref().map_or(&[][..], |s| &s.quantile);
+                    let q = qs.get(pos).map_or(f64::NAN, |q| q.quantile);
+                    done = pos + 1 >= qs.len();
+                    pairs.push(("quantile", Cow::Owned(format_openmetrics_float(q))));
+                }
+                DtoType::Histogram | DtoType::GaugeHistogram => {
+                    let bb = self.cur().histogram.as_ref().map_or(&[][..], |h| &h.bucket);
+                    match bb.get(pos) {
+                        None => {
+                            done = true;
+                            pairs.push(("le", Cow::Borrowed("+Inf")));
+                        }
+                        Some(b) => {
+                            done = b.upper_bound == f64::INFINITY;
+                            pairs.push(("le", Cow::Owned(format_openmetrics_float(b.upper_bound))));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        } else if typ == DtoType::Summary && self.field_pos == -1 {
+            // A summary without quantiles ends at its sum.
+            done = self
+                .cur()
+                .summary
+                .as_ref()
+                .is_none_or(|s| s.quantile.is_empty());
+        }
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(self.err(format!("label name {:?} is not unique", w[0].0)));
+        }
+        let mut series = Vec::new();
+        for (n, v) in &pairs {
+            if *n == model::METRIC_NAME {
+                series.splice(0..0, v.bytes());
+            } else {
+                series.push(SEP);
+                series.extend_from_slice(n.as_bytes());
+                series.push(SEP);
+                series.extend_from_slice(v.as_bytes());
+            }
+        }
+        let lset = Labels::from_pairs(pairs);
+        self.series = series;
+        self.lset = lset;
+        self.fields_done = done;
+        Ok(())
+    }
+
+    /// Moves to the next metric of the family and prepares its first entry; `false` when
+    /// the family is done.
+    fn next_metric(&mut self) -> Result<bool> {
+        self.metric += 1;
+        if self.metric >= self.mf.metric.len() {
+            return Ok(false);
+        }
+        self.start_metric()?;
+        Ok(true)
+    }
+
+    fn start_metric(&mut self) -> Result<()> {
+        self.field_pos = -2;
+        self.fields_done = false;
+        self.exemplar_pos = 0;
+        if self.current_is_native() {
+            self.state = State::Histogram;
+            self.redo_classic = self.keep_classic && !self.hist().bucket.is_empty();
+        } else {
+            self.state = State::Series;
+            self.redo_classic = false;
+        }
+        self.update_series()
+    }
+
+    /// The native histogram of the current metric, compacted, as an integer or a float
+    /// histogram (float when the message's float counts are in use).
+    fn native(&self) -> (Option<Histogram>, Option<FloatHistogram>) {
+        let h = self.hist();
+        let hint = if self.typ() == DtoType::GaugeHistogram {
+            model::CounterResetHint::Gauge
+        } else {
+            model::CounterResetHint::Unknown
+        };
+        let spans = |s: &[dto::BucketSpan]| -> Vec<model::Span> {
+            s.iter()
+                .map(|s| model::Span {
+                    offset: s.offset,
+                    length: s.length,
+                })
+                .collect()
+        };
+        if h.sample_count_float > 0.0 || h.zero_count_float > 0.0 {
+            let mut fh = FloatHistogram {
+                counter_reset_hint: hint,
+                schema: h.schema,
+                zero_threshold: h.zero_threshold,
+                zero_count: h.zero_count_float,
+                count: h.sample_count_float,
+                sum: canonical_nan(h.sample_sum),
+                positive_spans: spans(&h.positive_span),
+                negative_spans: spans(&h.negative_span),
+                positive_buckets: h.positive_count.clone(),
+                negative_buckets: h.negative_count.clone(),
+                custom_values: Vec::new(),
+            };
+            compact(&mut fh.positive_spans, &mut fh.positive_buckets);
+            compact(&mut fh.negative_spans, &mut fh.negative_buckets);
+            return (None, Some(fh));
+        }
+        let mut sh = Histogram {
+            counter_reset_hint: hint,
+            schema: h.schema,
+            zero_threshold: h.zero_threshold,
+            zero_count: h.zero_count,
+            count: h.sample_count,
+            sum: canonical_nan(h.sample_sum),
+            positive_spans: spans(&h.positive_span),
+            negative_spans: spans(&h.negative_span),
+            positive_buckets: h.positive_delta.clone(),
+            negative_buckets: h.negative_delta.clone(),
+            custom_values: Vec::new(),
+        };
+        compact_deltas(&mut sh.positive_spans, &mut sh.positive_buckets);
+        compact_deltas(&mut sh.negative_spans, &mut sh.negative_buckets);
+        (Some(sh), None)
+    }
+
+    fn timestamp(&self) -> Option<Timestamp> {
+        let t = self.cur().timestamp_ms;
+        // As in Go, 0 means no timestamp: proto3 cannot tell it from unset.
+        (t != 0).then_some(t)
+    }
+}
+
+/// Go's `isNativeHistogram`: any span, a zero threshold or zero observations in the zero
+/// bucket. An empty native histogram signals itself with a no-op span.
+fn is_native(h: &dto::Histogram) -> bool {
+    !h.positive_span.is_empty()
+        || !h.negative_span.is_empty()
+        || h.zero_threshold > 0.0
+        || h.zero_count > 0
+}
+
+/// The absolute bucket index of each bucket described by `spans`, or `None` when the spans
+/// do not add up to `n` buckets (storage validation reports such histograms).
+pub(crate) fn bucket_indexes(spans: &[model::Span], n: usize) -> Option<Vec<i64>> {
+    let total: u64 = spans.iter().map(|s| u64::from(s.length)).sum();
+    if total != n as u64 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(n);
+    let mut idx: i64 = 0;
+    for (i, s) in spans.iter().enumerate() {
+        idx = if i == 0 {
+            i64::from(s.offset)
+        } else {
+            idx + i64::from(s.offset)
+        };
+        for _ in 0..s.length {
+            out.push(idx);
+            idx += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Spans for buckets at the given increasing absolute indexes, or `None` if an offset does
+/// not fit the span type.
+pub(crate) fn spans_for(indexes: &[i64]) -> Option<Vec<model::Span>> {
+    let mut spans: Vec<model::Span> = Vec::new();
+    let mut last: Option<i64> = None;
+    for &idx in indexes {
+        match last {
+            Some(l) if l + 1 == idx => {
+                if let Some(sp) = spans.last_mut() {
+                    sp.length += 1;
+                }
+            }
+            _ => {
+                let offset = i32::try_from(last.map_or(idx, |l| idx - l - 1)).ok()?;
+                spans.push(model::Span { offset, length: 1 });
+            }
+        }
+        last = Some(idx);
+    }
+    Some(spans)
+}
+
+/// Removes empty buckets and merges touching spans (Go's `Compact(0)`), on absolute counts.
+/// Spans that do not add up to the number of buckets are left as they are.
+fn compact<T: Copy + Default + PartialEq>(spans: &mut Vec<model::Span>, buckets: &mut Vec<T>) {
+    let Some(indexes) = bucket_indexes(spans, buckets.len()) else {
+        return;
+    };
+    let (kept_idx, kept): (Vec<i64>, Vec<T>) = indexes
+        .into_iter()
+        .zip(buckets.iter().copied())
+        .filter(|(_, c)| *c != T::default())
+        .unzip();
+    // Spans are rebuilt even when no bucket is empty: that drops no-op spans and merges
+    // touching ones.
+    if let Some(new_spans) = spans_for(&kept_idx) {
+        *spans = new_spans;
+        *buckets = kept;
+    }
+}
+
+/// [`compact`] for delta-encoded integer buckets.
+fn compact_deltas(spans: &mut Vec<model::Span>, deltas: &mut Vec<i64>) {
+    let mut acc = 0i64;
+    let mut abs: Vec<i64> = deltas
+        .iter()
+        .map(|d| {
+            acc = acc.wrapping_add(*d);
+            acc
+        })
+        .collect();
+    compact(spans, &mut abs);
+    let mut prev = 0i64;
+    *deltas = abs
+        .iter()
+        .map(|&a| {
+            let d = a.wrapping_sub(prev);
+            prev = a;
+            d
+        })
+        .collect();
+}
+
+fn exemplar_from(e: &dto::Exemplar) -> Exemplar {
+    Exemplar {
+        labels: Labels::from_pairs(e.label.iter().map(|l| (l.name.as_str(), l.value.as_str()))),
+        value: e.value,
+        timestamp: e.timestamp.map(|t| t.millis()),
+    }
+}
+
+impl<'a> ProtobufParser<'a> {
+    fn advance(&mut self) -> Result<Option<Entry>> {
+        loop {
+            match self.state {
+                State::Start => {
+                    if !self.next_family()? {
+                        return Ok(None);
+                    }
+                    self.validate_family()?;
+                    self.metric = 0;
+                    self.field_pos = -2;
+                    self.fields_done = false;
+                    self.exemplar_pos = 0;
+                    self.series = self.mf.name.as_bytes().to_vec();
+                    self.state = State::Help;
+                    return Ok(Some(Entry::Help));
+                }
+                State::Help => {
+                    self.state = if self.mf.unit.is_empty() {
+                        State::Type
+                    } else {
+                        State::Unit
+                    };
+                    return Ok(Some(if self.state == State::Unit {
+                        Entry::Unit
+                    } else {
+                        Entry::Type
+                    }));
+                }
+                State::Unit => {
+                    self.state = State::Type;
+                    return Ok(Some(Entry::Type));
+                }
+                State::Type => {
+                    self.start_metric()?;
+                    return Ok(Some(self.entry()));
+                }
+                State::Series => {
+                    let complex = matches!(
+                        self.typ(),
+                        DtoType::Summary | DtoType::Histogram | DtoType::GaugeHistogram
+                    );
+                    if complex && !self.fields_done {
+                        self.field_pos += 1;
+                        self.update_series()?;
+                        return Ok(Some(Entry::Series));
+                    }
+                    if self.next_metric()? {
+                        return Ok(Some(self.entry()));
+                    }
+                    self.state = State::Start;
+                }
+                State::Histogram => {
+                    if self.redo_classic {
+                        self.redo_classic = false;
+                        self.field_pos = -2;
+                        self.fields_done = false;
+                        self.exemplar_pos = 0;
+                        self.state = State::Series;
+                        self.update_series()?;
+                        return Ok(Some(Entry::Series));
+                    }
+                    if self.next_metric()? {
+                        return Ok(Some(self.entry()));
+                    }
+                    self.state = State::Start;
+                }
+            }
+        }
+    }
+
+    fn entry(&self) -> Entry {
+        if self.state == State::Histogram {
+            Entry::Histogram
+        } else {
+            Entry::Series
+        }
+    }
+}
+
+impl Parser for ProtobufParser<'_> {
+    fn next(&mut self) -> Result<Option<Entry>> {
+        self.exemplar_returned = false;
+        self.advance()
+    }
+
+    fn series(&self) -> (&[u8], Option<Timestamp>, f64) {
+        let m = self.cur();
+        let v = match self.typ() {
+            DtoType::Counter => m.counter.as_ref().map_or(0.0, |c| c.value),
+            DtoType::Gauge => m.gauge.as_ref().map_or(0.0, |g| g.value),
+            DtoType::Untyped => m.untyped.as_ref().map_or(0.0, |u| u.value),
+            DtoType::Summary => {
+                let s = m.summary.as_ref();
+                match self.field_pos {
+                    -2 => s.map_or(0.0, |s| s.sample_count as f64),
+                    -1 => s.map_or(0.0, |s| s.sample_sum),
+                    p => usize::try_from(p)
+                        .ok()
+                        .and_then(|p| s?.quantile.get(p))
+                        .map_or(0.0, |q| q.value),
+                }
+            }
+            DtoType::Histogram | DtoType::GaugeHistogram => {
+                let h = self.hist();
+                let count = || {
+                    if h.sample_count_float != 0.0 {
+                        h.sample_count_float
+                    } else {
+                        h.sample_count as f64
+                    }
+                };
+                match self.field_pos {
+                    -2 => count(),
+                    -1 => h.sample_sum,
+                    p => match usize::try_from(p).ok().and_then(|p| h.bucket.get(p)) {
+                        None => count(),
+                        Some(b) if b.cumulative_count_float != 0.0 => b.cumulative_count_float,
+                        Some(b) => b.cumulative_count as f64,
+                    },
+                }
+            }
+        };
+        (&self.series, self.timestamp(), canonical_nan(v))
+    }
+
+    fn histogram(
+        &self,
+    ) -> (
+        &[u8],
+        Option<Timestamp>,
+        Option<Histogram>,
+        Option<FloatHistogram>,
+    ) {
+        if self.state != State::Histogram {
+            return (&self.series, None, None, None);
+        }
+        let (h, fh) = self.native();
+        (&self.series, self.timestamp(), h, fh)
+    }
+
+    fn help(&self) -> (Cow<'_, str>, Cow<'_, str>) {
+        (Cow::Borrowed(&self.mf.name), Cow::Borrowed(&self.mf.help))
+    }
+
+    fn metric_type(&self) -> (Cow<'_, str>, MetricType) {
+        let t = match self.typ() {
+            DtoType::Counter => MetricType::Counter,
+            DtoType::Gauge => MetricType::Gauge,
+            DtoType::Histogram => MetricType::Histogram,
+            DtoType::GaugeHistogram => MetricType::GaugeHistogram,
+            DtoType::Summary => MetricType::Summary,
+            DtoType::Untyped => MetricType::Unknown,
+        };
+        (Cow::Borrowed(&self.mf.name), t)
+    }
+
+    fn unit(&self) -> (Cow<'_, str>, Cow<'_, str>) {
+        (Cow::Borrowed(&self.mf.name), Cow::Borrowed(&self.mf.unit))
+    }
+
+    fn comment(&self) -> &[u8] {
+        &[]
+    }
+
+    fn labels(&self) -> Result<Labels> {
+        Ok(self.lset.clone())
+    }
+
+    /// For a native histogram, every exemplar with a timestamp, one per call (from its
+    /// `exemplars`, or else from its classic buckets); for other series, the one exemplar
+    /// of a counter or classic bucket, once.
+    fn exemplar(&mut self) -> Option<Exemplar> {
+        if self.exemplar_returned && self.state == State::Series {
+            return None;
+        }
+        let found = match self.typ() {
+            DtoType::Counter => self
+                .cur()
+                .counter
+                .as_ref()
+                .and_then(|c| c.exemplar.as_ref())
+                .map(exemplar_from),
+            DtoType::Histogram | DtoType::GaugeHistogram => {
+                let h = self.cur().histogram.as_ref()?;
+                if self.state == State::Series {
+                    // A classic bucket's exemplar (none on `_count` and `_sum`).
+                    usize::try_from(self.field_pos)
+                        .ok()
+                        .and_then(|p| h.bucket.get(p))
+                        .and_then(|b| b.exemplar.as_ref())
+                        .map(exemplar_from)
+                } else {
+                    // Native: the histogram's own exemplars, or else its buckets'; only
+                    // those with a timestamp.
+                    let candidates: Box<dyn Iterator<Item = Option<&dto::Exemplar>>> =
+                        if h.exemplars.is_empty() {
+                            Box::new(h.bucket.iter().map(|b| b.exemplar.as_ref()))
+                        } else {
+                            Box::new(h.exemplars.iter().map(Some))
+                        };
+                    let mut pos = self.exemplar_pos;
+                    let mut found = None;
+                    for e in candidates.skip(self.exemplar_pos) {
+                        pos += 1;
+                        if let Some(e) = e
+                            && e.timestamp.is_some()
+                        {
+                            found = Some(exemplar_from(e));
+                            break;
+                        }
+                    }
+                    self.exemplar_pos = pos;
+                    found
+                }
+            }
+            _ => None,
+        };
+        if found.is_some() {
+            self.exemplar_returned = true;
+        }
+        found
+    }
+
+    fn created_timestamp(&mut self) -> Option<Timestamp> {
+        let m = self.cur();
+        let ct = match self.typ() {
+            DtoType::Counter => m.counter.as_ref().and_then(|c| c.created_timestamp),
+            DtoType::Summary => m.summary.as_ref().and_then(|s| s.created_timestamp),
+            DtoType::Histogram | DtoType::GaugeHistogram => {
+                m.histogram.as_ref().and_then(|h| h.created_timestamp)
+            }
+            _ => None,
+        };
+        ct.map(|t| t.millis())
+    }
+}
+
+#[cfg(test)]
+mod tests;
