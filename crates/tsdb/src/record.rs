@@ -10,13 +10,16 @@
 //! | 3 | tombstones | per interval: ref (u64 BE), mint (varint), maxt (varint) |
 //! | 4 | exemplars | first ref (u64 BE), first timestamp (i64 BE), then per exemplar: ref delta (varint), timestamp delta (varint), value bits (u64 BE), labels as in series records |
 //! | 5 | mmap markers | per marker: series ref (u64 BE), head chunk ref (u64 BE) |
+//! | 7, 9 | histogram samples (9: custom buckets) | first ref (u64 BE), first timestamp (i64 BE), then per sample: ref delta (varint), timestamp delta (varint), the histogram: hint byte, schema (varint), zero threshold (f64 BE), zero count and count (uvarint), sum (f64 BE), positive then negative spans (count uvarint; offset varint, length uvarint each), positive then negative bucket deltas (count uvarint; varints), custom bounds for schema -53 (count uvarint; f64 BE each) |
+//! | 8, 10 | float histogram samples (10: custom buckets) | as 7, with zero count, count and buckets as f64 BE |
 //! | 11 | samples v2 | first ref, timestamp, start time (varints) and value; then ref delta to the previous sample, timestamp delta to the first, start-time marker and value |
 //! | 14 | min valid time | i64 BE (checkpoints only) |
 //!
-//! Metadata (6) and native histogram records (7-10, 12, 13) are recognised by
+//! Metadata (6) and the start-time histogram records (12, 13) are recognised by
 //! [`RecordType`] but not decoded: replay skips and counts them.
 
-use model::Labels;
+use model::histogram::CUSTOM_BUCKETS_SCHEMA;
+use model::{CounterResetHint, FloatHistogram, Histogram, Labels, Span};
 
 use crate::error::{Error, Result};
 
@@ -36,7 +39,11 @@ pub enum RecordType {
     MmapMarkers,
     /// Metric metadata (not decoded here).
     Metadata,
-    /// Native histogram samples (types 7 to 10, 12 and 13; not decoded here).
+    /// Native histogram samples with integer counts (types 7 and 9).
+    HistogramSamples,
+    /// Native histogram samples with float counts (types 8 and 10).
+    FloatHistogramSamples,
+    /// Native histogram samples with start times (types 12 and 13; not decoded here).
     Histograms,
     /// Float samples with optional start timestamps.
     SamplesV2,
@@ -56,7 +63,9 @@ impl RecordType {
             Some(4) => RecordType::Exemplars,
             Some(5) => RecordType::MmapMarkers,
             Some(6) => RecordType::Metadata,
-            Some(7..=10 | 12 | 13) => RecordType::Histograms,
+            Some(7 | 9) => RecordType::HistogramSamples,
+            Some(8 | 10) => RecordType::FloatHistogramSamples,
+            Some(12 | 13) => RecordType::Histograms,
             Some(11) => RecordType::SamplesV2,
             Some(14) => RecordType::MinValidTime,
             Some(&b) => RecordType::Unknown(b),
@@ -589,7 +598,7 @@ mod tests {
         assert!(decode_mmap_markers(&[5, 1, 2], &mut Vec::new()).is_err());
         assert_eq!(RecordType::of(&[]), RecordType::Unknown(255));
         assert_eq!(RecordType::of(&[4]), RecordType::Exemplars);
-        assert_eq!(RecordType::of(&[9]), RecordType::Histograms);
+        assert_eq!(RecordType::of(&[13]), RecordType::Histograms);
         assert_eq!(RecordType::of(&[99]), RecordType::Unknown(99));
     }
 
@@ -719,5 +728,380 @@ mod tests {
             let _ = decode_mmap_markers(&b, &mut Vec::new());
             let _ = decode_exemplars(&b, &mut Vec::new());
         }
+    }
+}
+
+/// A native histogram sample of a series (Go's `RefHistogramSample`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefHistogramSample {
+    /// The series' head reference.
+    pub series_ref: u64,
+    /// The sample time (ms).
+    pub t: i64,
+    /// The histogram.
+    pub h: Histogram,
+}
+
+/// A float native histogram sample of a series (Go's `RefFloatHistogramSample`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefFloatHistogramSample {
+    /// The series' head reference.
+    pub series_ref: u64,
+    /// The sample time (ms).
+    pub t: i64,
+    /// The histogram.
+    pub fh: FloatHistogram,
+}
+
+fn put_spans(buf: &mut Vec<u8>, spans: &[Span]) {
+    put_uvarint(buf, spans.len() as u64);
+    for s in spans {
+        put_varint(buf, i64::from(s.offset));
+        put_uvarint(buf, u64::from(s.length));
+    }
+}
+
+fn put_custom_values(buf: &mut Vec<u8>, schema: i32, values: &[f64]) {
+    if schema == CUSTOM_BUCKETS_SCHEMA {
+        put_uvarint(buf, values.len() as u64);
+        for v in values {
+            buf.extend_from_slice(&v.to_bits().to_be_bytes());
+        }
+    }
+}
+
+/// Appends the histogram samples record(s) Prometheus writes to `buf`: type 7, or type 9
+/// when `custom_buckets` (Prometheus writes histograms with custom buckets, schema -53, in
+/// records of their own; pass only those then).
+pub fn encode_histogram_samples(
+    samples: &[RefHistogramSample],
+    custom_buckets: bool,
+    buf: &mut Vec<u8>,
+) {
+    buf.push(if custom_buckets { 9 } else { 7 });
+    let Some(first) = samples.first() else {
+        return;
+    };
+    buf.extend_from_slice(&first.series_ref.to_be_bytes());
+    buf.extend_from_slice(&first.t.to_be_bytes());
+    for s in samples {
+        put_varint(
+            buf,
+            (s.series_ref as i64).wrapping_sub(first.series_ref as i64),
+        );
+        put_varint(buf, s.t.wrapping_sub(first.t));
+        let h = &s.h;
+        buf.push(h.counter_reset_hint as u8);
+        put_varint(buf, i64::from(h.schema));
+        buf.extend_from_slice(&h.zero_threshold.to_bits().to_be_bytes());
+        put_uvarint(buf, h.zero_count);
+        put_uvarint(buf, h.count);
+        buf.extend_from_slice(&h.sum.to_bits().to_be_bytes());
+        put_spans(buf, &h.positive_spans);
+        put_spans(buf, &h.negative_spans);
+        for b in [&h.positive_buckets, &h.negative_buckets] {
+            put_uvarint(buf, b.len() as u64);
+            for &d in b {
+                put_varint(buf, d);
+            }
+        }
+        put_custom_values(buf, h.schema, &h.custom_values);
+    }
+}
+
+/// Appends a float histogram samples record (type 8, or 10 when `custom_buckets`) to `buf`.
+pub fn encode_float_histogram_samples(
+    samples: &[RefFloatHistogramSample],
+    custom_buckets: bool,
+    buf: &mut Vec<u8>,
+) {
+    buf.push(if custom_buckets { 10 } else { 8 });
+    let Some(first) = samples.first() else {
+        return;
+    };
+    buf.extend_from_slice(&first.series_ref.to_be_bytes());
+    buf.extend_from_slice(&first.t.to_be_bytes());
+    for s in samples {
+        put_varint(
+            buf,
+            (s.series_ref as i64).wrapping_sub(first.series_ref as i64),
+        );
+        put_varint(buf, s.t.wrapping_sub(first.t));
+        let h = &s.fh;
+        buf.push(h.counter_reset_hint as u8);
+        put_varint(buf, i64::from(h.schema));
+        for v in [h.zero_threshold, h.zero_count, h.count, h.sum] {
+            buf.extend_from_slice(&v.to_bits().to_be_bytes());
+        }
+        put_spans(buf, &h.positive_spans);
+        put_spans(buf, &h.negative_spans);
+        for b in [&h.positive_buckets, &h.negative_buckets] {
+            put_uvarint(buf, b.len() as u64);
+            for v in b.iter() {
+                buf.extend_from_slice(&v.to_bits().to_be_bytes());
+            }
+        }
+        put_custom_values(buf, h.schema, &h.custom_values);
+    }
+}
+
+fn hint_of(b: u8) -> CounterResetHint {
+    match b {
+        1 => CounterResetHint::CounterReset,
+        2 => CounterResetHint::NotCounterReset,
+        3 => CounterResetHint::Gauge,
+        _ => CounterResetHint::Unknown,
+    }
+}
+
+/// A list length, refused when it cannot fit the rest of the record.
+fn list_len(dec: &mut Decbuf<'_>) -> Result<usize, &'static str> {
+    let n = dec.uvarint()?;
+    if n > dec.len() as u64 {
+        return Err("list longer than the record");
+    }
+    Ok(n as usize)
+}
+
+fn read_spans(dec: &mut Decbuf<'_>) -> Result<Vec<Span>, &'static str> {
+    let n = list_len(dec)?;
+    let mut spans = Vec::with_capacity(n);
+    for _ in 0..n {
+        let offset = dec.varint()? as i32;
+        let length = u32::try_from(dec.uvarint()?).map_err(|_| "span length overflows")?;
+        spans.push(Span { offset, length });
+    }
+    Ok(spans)
+}
+
+fn read_custom_values(dec: &mut Decbuf<'_>, schema: i32) -> Result<Vec<f64>, &'static str> {
+    if schema != CUSTOM_BUCKETS_SCHEMA {
+        return Ok(Vec::new());
+    }
+    let n = list_len(dec)?;
+    (0..n).map(|_| dec.be64().map(f64::from_bits)).collect()
+}
+
+/// Whether Prometheus knows the schema (others are skipped, as Go's decoder does).
+fn known_schema(schema: i32) -> bool {
+    schema == CUSTOM_BUCKETS_SCHEMA || (-4..=8).contains(&schema)
+}
+
+/// Decodes a histogram samples record (type 7 or 9), appending to `out`. Histograms of
+/// unknown schemas are skipped, as Prometheus does.
+///
+/// # Errors
+/// [`Error::InvalidRecord`] when the record is not a well-formed histogram samples record.
+pub fn decode_histogram_samples(rec: &[u8], out: &mut Vec<RefHistogramSample>) -> Result<()> {
+    const KIND: &str = "histogram samples";
+    let mut dec = Decbuf::new(rec);
+    expect_type(&mut dec, KIND, &[7, 9])?;
+    if dec.len() == 0 {
+        return Ok(());
+    }
+    let e = |m| bad(KIND, m);
+    let base_ref = dec.be64().map_err(e)?;
+    let base_t = dec.be64().map_err(e)? as i64;
+    while dec.len() > 0 {
+        let dref = dec.varint().map_err(e)?;
+        let dt = dec.varint().map_err(e)?;
+        let mut h = Histogram {
+            counter_reset_hint: hint_of(dec.byte().map_err(e)?),
+            schema: dec.varint().map_err(e)? as i32,
+            zero_threshold: f64::from_bits(dec.be64().map_err(e)?),
+            zero_count: dec.uvarint().map_err(e)?,
+            count: dec.uvarint().map_err(e)?,
+            sum: f64::from_bits(dec.be64().map_err(e)?),
+            ..Histogram::default()
+        };
+        h.positive_spans = read_spans(&mut dec).map_err(e)?;
+        h.negative_spans = read_spans(&mut dec).map_err(e)?;
+        for dst in [&mut h.positive_buckets, &mut h.negative_buckets] {
+            let n = list_len(&mut dec).map_err(e)?;
+            *dst = (0..n)
+                .map(|_| dec.varint())
+                .collect::<Result<_, _>>()
+                .map_err(e)?;
+        }
+        h.custom_values = read_custom_values(&mut dec, h.schema).map_err(e)?;
+        if !known_schema(h.schema) {
+            continue;
+        }
+        out.push(RefHistogramSample {
+            series_ref: base_ref.wrapping_add(dref as u64),
+            t: base_t.wrapping_add(dt),
+            h,
+        });
+    }
+    Ok(())
+}
+
+/// Decodes a float histogram samples record (type 8 or 10), appending to `out`.
+///
+/// # Errors
+/// [`Error::InvalidRecord`] when the record is not a well-formed float histogram record.
+pub fn decode_float_histogram_samples(
+    rec: &[u8],
+    out: &mut Vec<RefFloatHistogramSample>,
+) -> Result<()> {
+    const KIND: &str = "float histogram samples";
+    let mut dec = Decbuf::new(rec);
+    expect_type(&mut dec, KIND, &[8, 10])?;
+    if dec.len() == 0 {
+        return Ok(());
+    }
+    let e = |m| bad(KIND, m);
+    let base_ref = dec.be64().map_err(e)?;
+    let base_t = dec.be64().map_err(e)? as i64;
+    while dec.len() > 0 {
+        let dref = dec.varint().map_err(e)?;
+        let dt = dec.varint().map_err(e)?;
+        let hint = hint_of(dec.byte().map_err(e)?);
+        let schema = dec.varint().map_err(e)? as i32;
+        let mut vals = [0f64; 4];
+        for v in &mut vals {
+            *v = f64::from_bits(dec.be64().map_err(e)?);
+        }
+        let mut fh = FloatHistogram {
+            counter_reset_hint: hint,
+            schema,
+            zero_threshold: vals[0],
+            zero_count: vals[1],
+            count: vals[2],
+            sum: vals[3],
+            ..FloatHistogram::default()
+        };
+        fh.positive_spans = read_spans(&mut dec).map_err(e)?;
+        fh.negative_spans = read_spans(&mut dec).map_err(e)?;
+        for dst in [&mut fh.positive_buckets, &mut fh.negative_buckets] {
+            let n = list_len(&mut dec).map_err(e)?;
+            *dst = (0..n)
+                .map(|_| dec.be64().map(f64::from_bits))
+                .collect::<Result<_, _>>()
+                .map_err(e)?;
+        }
+        fh.custom_values = read_custom_values(&mut dec, fh.schema).map_err(e)?;
+        if !known_schema(fh.schema) {
+            continue;
+        }
+        out.push(RefFloatHistogramSample {
+            series_ref: base_ref.wrapping_add(dref as u64),
+            t: base_t.wrapping_add(dt),
+            fh,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod histogram_tests {
+    use super::*;
+
+    fn h(schema: i32) -> Histogram {
+        Histogram {
+            counter_reset_hint: CounterResetHint::Gauge,
+            schema,
+            zero_threshold: 0.001,
+            zero_count: 3,
+            count: 19,
+            sum: -4.5,
+            positive_spans: vec![
+                Span {
+                    offset: -2,
+                    length: 2,
+                },
+                Span {
+                    offset: 3,
+                    length: 1,
+                },
+            ],
+            negative_spans: vec![Span {
+                offset: 1,
+                length: 1,
+            }],
+            positive_buckets: vec![4, -1, 2],
+            negative_buckets: vec![7],
+            custom_values: if schema == CUSTOM_BUCKETS_SCHEMA {
+                vec![1.0, 2.5, 10.0]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    #[test]
+    fn histogram_records_round_trip() {
+        for (schema, custom) in [(3, false), (CUSTOM_BUCKETS_SCHEMA, true)] {
+            let samples = vec![
+                RefHistogramSample {
+                    series_ref: 56,
+                    t: 1234,
+                    h: h(schema),
+                },
+                RefHistogramSample {
+                    series_ref: 42,
+                    t: 5678,
+                    h: h(schema),
+                },
+            ];
+            let mut buf = Vec::new();
+            encode_histogram_samples(&samples, custom, &mut buf);
+            assert_eq!(RecordType::of(&buf), RecordType::HistogramSamples);
+            let mut got = Vec::new();
+            decode_histogram_samples(&buf, &mut got).unwrap();
+            assert_eq!(got, samples);
+            // A cut record is an error or holds fewer histograms, never a panic.
+            for cut in 1..buf.len() {
+                let mut out = Vec::new();
+                let r = decode_histogram_samples(&buf[..cut], &mut out);
+                assert!(r.is_err() || out.len() < samples.len(), "cut {cut}");
+            }
+
+            let fsamples = vec![RefFloatHistogramSample {
+                series_ref: 7,
+                t: -5,
+                fh: h(schema).to_float(),
+            }];
+            let mut buf = Vec::new();
+            encode_float_histogram_samples(&fsamples, custom, &mut buf);
+            assert_eq!(RecordType::of(&buf), RecordType::FloatHistogramSamples);
+            let mut got = Vec::new();
+            decode_float_histogram_samples(&buf, &mut got).unwrap();
+            assert_eq!(got, fsamples);
+        }
+    }
+
+    #[test]
+    fn histogram_record_bytes_match_go_layout() {
+        // One sample at the base ref and time: type, ref, time, deltas 0 0, then the
+        // histogram fields in Go's `EncodeHistogram` order.
+        let s = RefHistogramSample {
+            series_ref: 1,
+            t: 2,
+            h: Histogram {
+                counter_reset_hint: CounterResetHint::NotCounterReset,
+                schema: 1,
+                zero_count: 1,
+                count: 2,
+                sum: 0.0,
+                positive_spans: vec![Span {
+                    offset: 0,
+                    length: 1,
+                }],
+                positive_buckets: vec![1],
+                ..Histogram::default()
+            },
+        };
+        let mut buf = Vec::new();
+        encode_histogram_samples(&[s], false, &mut buf);
+        let mut want = vec![7];
+        want.extend_from_slice(&1u64.to_be_bytes());
+        want.extend_from_slice(&2u64.to_be_bytes());
+        want.extend_from_slice(&[0, 0, 2, 2]);
+        want.extend_from_slice(&[0; 8]);
+        want.extend_from_slice(&[1, 2]);
+        want.extend_from_slice(&[0; 8]);
+        want.extend_from_slice(&[1, 0, 1, 0, 1, 2, 0]);
+        assert_eq!(buf, want);
     }
 }
