@@ -1,4 +1,4 @@
-//! Acceptance tests: scraping local HTTP servers (loopback only) into `storage::MemStorage`.
+//! Acceptance tests: scraping local HTTP servers (loopback only) into `storage::MemStorage`, and protobuf native histograms into a capturing storage.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -871,5 +871,417 @@ async fn slow_targets_time_out_and_basic_auth_is_sent() {
             || req.contains("Authorization: Basic dTpzM2NyZXQ="),
         "{req}"
     );
+    srv.stop();
+}
+
+// Native histograms over the protobuf format, into a storage that records histograms
+// (MemStorage's histogram support is another crate's business).
+
+type HistogramSamples = Vec<(i64, Option<model::Histogram>, Option<model::FloatHistogram>)>;
+
+/// What the capturing storage was given, by printed label set.
+#[derive(Default, Debug, Clone)]
+struct Captured {
+    floats: BTreeMap<String, Vec<(i64, f64)>>,
+    histograms: BTreeMap<String, HistogramSamples>,
+    exemplars: BTreeMap<String, Vec<storage::Exemplar>>,
+}
+
+#[derive(Default, Clone)]
+struct Capture(Arc<Mutex<Captured>>);
+
+struct CaptureAppender {
+    into: Arc<Mutex<Captured>>,
+    pending: Captured,
+}
+
+impl storage::Appendable for Capture {
+    fn appender(&self) -> Box<dyn storage::Appender> {
+        Box::new(CaptureAppender {
+            into: self.0.clone(),
+            pending: Captured::default(),
+        })
+    }
+}
+
+impl storage::Appender for CaptureAppender {
+    fn append(
+        &mut self,
+        _r: storage::SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> storage::Result<storage::SeriesRef> {
+        let e = self.pending.floats.entry(labels.to_string()).or_default();
+        if e.last().is_some_and(|(last, _)| *last >= t) {
+            return Err(storage::Error::OutOfOrderSample);
+        }
+        e.push((t, v));
+        Ok(0)
+    }
+
+    fn append_exemplar(
+        &mut self,
+        _r: storage::SeriesRef,
+        labels: &Labels,
+        exemplar: &storage::Exemplar,
+    ) -> storage::Result<storage::SeriesRef> {
+        let e = self
+            .pending
+            .exemplars
+            .entry(labels.to_string())
+            .or_default();
+        e.push(exemplar.clone());
+        Ok(0)
+    }
+
+    fn append_histogram(
+        &mut self,
+        _r: storage::SeriesRef,
+        labels: &Labels,
+        t: i64,
+        h: Option<&model::Histogram>,
+        fh: Option<&model::FloatHistogram>,
+    ) -> storage::Result<storage::SeriesRef> {
+        assert!(h.is_some() != fh.is_some(), "exactly one histogram");
+        let e = self
+            .pending
+            .histograms
+            .entry(labels.to_string())
+            .or_default();
+        e.push((t, h.cloned(), fh.cloned()));
+        Ok(0)
+    }
+
+    fn commit(self: Box<Self>) -> storage::Result<()> {
+        let mut into = self.into.lock().unwrap();
+        for (k, v) in self.pending.floats {
+            into.floats.entry(k).or_default().extend(v);
+        }
+        for (k, v) in self.pending.histograms {
+            into.histograms.entry(k).or_default().extend(v);
+        }
+        for (k, v) in self.pending.exemplars {
+            into.exemplars.entry(k).or_default().extend(v);
+        }
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>) -> storage::Result<()> {
+        Ok(())
+    }
+}
+
+struct CaptureSetup {
+    capture: Capture,
+    manager: scrape::Manager,
+    run: tokio::task::JoinHandle<()>,
+    _tx: tokio::sync::watch::Sender<scrape::TargetSets>,
+}
+
+impl CaptureSetup {
+    async fn start(cfg: &config::Config, addr: &str) -> CaptureSetup {
+        let capture = Capture::default();
+        let manager = scrape::Manager::new(
+            Arc::new(capture.clone()),
+            scrape::Options {
+                discovery_reload_interval: Duration::from_millis(20),
+            },
+        );
+        manager.apply_config(cfg).unwrap();
+        let (tx, rx) = tokio::sync::watch::channel(scrape::TargetSets::new());
+        let m = manager.clone();
+        let run = tokio::spawn(async move { m.run(rx).await });
+        set_targets(&tx, &[addr]);
+        CaptureSetup {
+            capture,
+            manager,
+            run,
+            _tx: tx,
+        }
+    }
+
+    fn up(&self, addr: &str) -> Vec<f64> {
+        let c = self.capture.0.lock().unwrap();
+        c.floats
+            .get(&key(addr, "up", ""))
+            .map(|v| v.iter().map(|x| x.1).collect())
+            .unwrap_or_default()
+    }
+
+    fn snapshot(&self) -> Captured {
+        self.capture.0.lock().unwrap().clone()
+    }
+
+    async fn stop(self) {
+        self.manager.stop().await;
+        self.run.await.unwrap();
+    }
+}
+
+const PROTO: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+
+/// A counter with an exemplar, an integer native histogram that also has classic buckets
+/// and native exemplars, and a float gauge histogram.
+fn proto_body() -> Vec<u8> {
+    use scrape::textparse::dto::*;
+    let ex = |id: &str, v: f64, secs: Option<i64>| Exemplar {
+        label: vec![LabelPair {
+            name: "trace_id".into(),
+            value: id.into(),
+        }],
+        value: v,
+        timestamp: secs.map(|seconds| Timestamp { seconds, nanos: 0 }),
+    };
+    encode_delimited(&[
+        MetricFamily {
+            name: "requests_total".into(),
+            help: "Requests.".into(),
+            r#type: MetricType::Counter as i32,
+            metric: vec![Metric {
+                counter: Some(Counter {
+                    value: 7.0,
+                    exemplar: Some(ex("c1", 1.0, Some(1_700_000_000))),
+                    created_timestamp: None,
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+        MetricFamily {
+            name: "latency_seconds".into(),
+            help: "Latency.".into(),
+            r#type: MetricType::Histogram as i32,
+            metric: vec![Metric {
+                label: vec![LabelPair {
+                    name: "path".into(),
+                    value: "/".into(),
+                }],
+                histogram: Some(Histogram {
+                    sample_count: 10,
+                    sample_sum: 4.5,
+                    bucket: vec![
+                        Bucket {
+                            cumulative_count: 4,
+                            upper_bound: 0.5,
+                            ..Default::default()
+                        },
+                        Bucket {
+                            cumulative_count: 9,
+                            upper_bound: 1.0,
+                            ..Default::default()
+                        },
+                    ],
+                    schema: 1,
+                    zero_threshold: 0.001,
+                    zero_count: 1,
+                    // Buckets -1, 0 (a gap) 2, 3 with counts 3, 2, 3, 1.
+                    positive_span: vec![
+                        BucketSpan {
+                            offset: -1,
+                            length: 2,
+                        },
+                        BucketSpan {
+                            offset: 1,
+                            length: 2,
+                        },
+                    ],
+                    positive_delta: vec![3, -1, 1, -2],
+                    exemplars: vec![
+                        ex("h1", 0.3, Some(1_700_000_001)),
+                        ex("no-ts", 0.7, None),
+                        ex("h2", 1.2, Some(1_700_000_002)),
+                    ],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+        MetricFamily {
+            name: "queue_depth".into(),
+            help: "Depth.".into(),
+            r#type: MetricType::GaugeHistogram as i32,
+            metric: vec![Metric {
+                histogram: Some(Histogram {
+                    sample_count_float: 2.5,
+                    sample_sum: 3.0,
+                    schema: 0,
+                    positive_span: vec![BucketSpan {
+                        offset: 1,
+                        length: 1,
+                    }],
+                    positive_count: vec![2.5],
+                    ..Default::default()
+                }),
+                timestamp_ms: 1_700_000_000_000,
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+    ])
+}
+
+async fn proto_server() -> Server {
+    let srv = Server::start("").await;
+    {
+        let mut r = srv.reply.lock().unwrap();
+        r.content_type = PROTO;
+        r.body = proto_body();
+    }
+    srv
+}
+
+fn spans(s: &[(i32, u32)]) -> Vec<model::Span> {
+    s.iter()
+        .map(|&(offset, length)| model::Span { offset, length })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_histograms_are_scraped_over_protobuf() {
+    let srv = proto_server().await;
+    let s = CaptureSetup::start(&config("  scrape_native_histograms: true\n"), &srv.addr).await;
+    wait_until("up 1", || s.up(&srv.addr).contains(&1.0)).await;
+    let accept = srv.reply.lock().unwrap().last_request.clone();
+    assert!(
+        accept.contains("accept: application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text"),
+        "{accept}"
+    );
+    let c = s.snapshot();
+    let lat = key(&srv.addr, "latency_seconds", r#", path="/""#);
+    let (_, h, fh) = &c.histograms[&lat][0];
+    assert!(fh.is_none());
+    assert_eq!(
+        h.as_ref().unwrap(),
+        &model::Histogram {
+            schema: 1,
+            zero_threshold: 0.001,
+            zero_count: 1,
+            count: 10,
+            sum: 4.5,
+            positive_spans: spans(&[(-1, 2), (1, 2)]),
+            positive_buckets: vec![3, -1, 1, -2],
+            ..Default::default()
+        }
+    );
+    // Only native exemplars with a timestamp, in order.
+    let ex: Vec<(String, i64)> = c.exemplars[&lat]
+        .iter()
+        .map(|e| (e.labels.to_string(), e.ts))
+        .collect();
+    assert_eq!(
+        ex,
+        [
+            (r#"{trace_id="h1"}"#.to_string(), 1_700_000_001_000),
+            (r#"{trace_id="h2"}"#.to_string(), 1_700_000_002_000)
+        ]
+    );
+    let depth = key(&srv.addr, "queue_depth", "");
+    let (t, h, fh) = &c.histograms[&depth][0];
+    assert_eq!(*t, 1_700_000_000_000, "exposed timestamp honored");
+    assert!(h.is_none());
+    let fh = fh.as_ref().unwrap();
+    assert_eq!(fh.counter_reset_hint, model::CounterResetHint::Gauge);
+    assert_eq!(
+        (fh.count, fh.sum, fh.positive_buckets.clone()),
+        (2.5, 3.0, vec![2.5])
+    );
+    let req = key(&srv.addr, "requests_total", "");
+    assert_eq!(c.floats[&req][0].1, 7.0);
+    assert_eq!(c.exemplars[&req][0].value, 1.0);
+    // No classic series of the native histogram without always_scrape_classic_histograms.
+    assert!(
+        c.floats.keys().all(|k| !k.contains("latency_seconds")),
+        "{:#?}",
+        c.floats.keys()
+    );
+    assert_eq!(
+        c.floats[&key(&srv.addr, "scrape_samples_scraped", "")][0].1,
+        3.0
+    );
+    s.stop().await;
+    srv.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_series_are_kept_and_bucket_limits_lower_the_resolution() {
+    let srv = proto_server().await;
+    let s = CaptureSetup::start(
+        &config(
+            "  scrape_native_histograms: true\n  always_scrape_classic_histograms: true\n  native_histogram_bucket_limit: 2\n",
+        ),
+        &srv.addr,
+    )
+    .await;
+    wait_until("up 1", || s.up(&srv.addr).contains(&1.0)).await;
+    let c = s.snapshot();
+    let lat = key(&srv.addr, "latency_seconds", r#", path="/""#);
+    let h = c.histograms[&lat][0].1.clone().unwrap();
+    // Schema 1 buckets -1, 0, 2, 3 (counts 3, 2, 3, 1): schema 0 gives 0, 1, 2 (3 buckets),
+    // schema -1 gives 0 (3 + 2) and 1 (3 + 1).
+    assert_eq!(h.schema, -1);
+    assert_eq!(h.positive_spans, spans(&[(0, 2)]));
+    assert_eq!(h.positive_buckets, vec![5, -1]);
+    assert_eq!((h.count, h.zero_count), (10, 1));
+    for (name, extra, v) in [
+        ("latency_seconds_count", r#", path="/""#, 10.0),
+        ("latency_seconds_sum", r#", path="/""#, 4.5),
+        ("latency_seconds_bucket", r#", le="0.5", path="/""#, 4.0),
+        ("latency_seconds_bucket", r#", le="1.0", path="/""#, 9.0),
+        ("latency_seconds_bucket", r#", le="+Inf", path="/""#, 10.0),
+    ] {
+        let k = key(&srv.addr, name, extra);
+        assert_eq!(c.floats.get(&k).map(|v| v[0].1), Some(v), "{k}");
+    }
+    s.stop().await;
+    srv.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_scrape_native_histograms_they_are_classic() {
+    let srv = proto_server().await;
+    let s = CaptureSetup::start(&config(""), &srv.addr).await;
+    wait_until("up 1", || s.up(&srv.addr).contains(&1.0)).await;
+    let accept = srv.reply.lock().unwrap().last_request.clone();
+    assert!(!accept.contains("protobuf"), "{accept}");
+    let c = s.snapshot();
+    assert!(c.histograms.is_empty(), "{:#?}", c.histograms);
+    let k = key(
+        &srv.addr,
+        "latency_seconds_bucket",
+        r#", le="0.5", path="/""#,
+    );
+    assert_eq!(c.floats[&k][0].1, 4.0);
+    let k = key(&srv.addr, "queue_depth_bucket", r#", le="+Inf""#);
+    assert_eq!(c.floats[&k][0].1, 2.5);
+    s.stop().await;
+    srv.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmet_bucket_limits_and_bad_protobuf_fail_the_scrape() {
+    let srv = proto_server().await;
+    let cfg = config(
+        "  scrape_native_histograms: true\n  native_histogram_bucket_limit: 1\n  native_histogram_min_bucket_factor: 100\n",
+    );
+    let s = CaptureSetup::start(&cfg, &srv.addr).await;
+    wait_until("up 0", || s.up(&srv.addr).contains(&0.0)).await;
+    let t = s.manager.targets_active()["test"][0].clone();
+    assert_eq!(
+        t.last_error().as_deref(),
+        Some("histogram bucket limit exceeded")
+    );
+    assert!(s.capture.0.lock().unwrap().histograms.is_empty());
+    s.stop().await;
+
+    srv.reply.lock().unwrap().body = vec![0x05, 0x0a, 0x03];
+    let s = CaptureSetup::start(&config("  scrape_native_histograms: true\n"), &srv.addr).await;
+    wait_until("up 0", || s.up(&srv.addr).contains(&0.0)).await;
+    let t = s.manager.targets_active()["test"][0].clone();
+    let err = t.last_error().unwrap();
+    assert!(err.starts_with("protobuf metric family 1"), "{err}");
+    s.stop().await;
     srv.stop();
 }
