@@ -28,6 +28,7 @@
 
 mod aggregation;
 mod binop;
+pub(crate) mod hist;
 pub(crate) mod eval;
 pub(crate) mod stats;
 

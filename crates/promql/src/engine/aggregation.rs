@@ -1,13 +1,15 @@
 //! Aggregation operators (sum, avg, count, topk, quantile, count_values, limitk, ...).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use model::{Labels, LabelsBuilder};
+use model::{CounterResetHint, FloatHistogram, Labels, LabelsBuilder};
 
 use super::eval::Evaluator;
+use super::hist;
 use crate::functions::{self, format_go_float, go_g, kahan_inc, quantile};
-use crate::parser::{AggregateExpr, AggregateOp, Expr};
-use crate::value::{FPoint, Matrix, Sample, Series, Vector};
+use crate::parser::{AggregateExpr, AggregateOp, Expr, PosRange};
+use crate::value::{FPoint, HPoint, Matrix, Sample, Series, Vector};
 use crate::{Error, Result};
 
 const MAX_INT64: f64 = 9_223_372_036_854_774_784.0;
@@ -114,9 +116,53 @@ fn eval_params(ev: &mut Evaluator<'_>, param: Option<&Expr>) -> Result<Params> {
     })
 }
 
+/// An annotation raised while aggregating, emitted at the aggregated expression.
+enum AggNote {
+    Info(String),
+    Warn(String),
+}
+
+fn emit_notes(ev: &Evaluator<'_>, notes: &mut Vec<AggNote>, pos: PosRange) {
+    for n in notes.drain(..) {
+        match n {
+            AggNote::Info(m) => ev.info(m, pos),
+            AggNote::Warn(m) => ev.warn(m, pos),
+        }
+    }
+}
+
+fn ignored(notes: &mut Vec<AggNote>, op: AggregateOp) {
+    notes.push(AggNote::Info(format!(
+        "ignored histogram in {} aggregation",
+        op.as_str()
+    )));
+}
+
+/// Go's `handleAggregationError`.
+fn combine_failed(notes: &mut Vec<AggNote>, e: hist::CombineError, metric_name: &str) {
+    let what = match e {
+        hist::CombineError::IncompatibleSchema => {
+            "vector contains a mix of histograms with exponential and custom buckets schemas for metric name"
+        }
+        hist::CombineError::IncompatibleBounds => {
+            "vector contains histograms with incompatible custom buckets for metric name"
+        }
+    };
+    notes.push(AggNote::Warn(format!(
+        "{what} {}",
+        model::strconv::quote(metric_name)
+    )));
+}
+
 #[derive(Clone, Default)]
 struct Group {
     seen: bool,
+    hist: Option<FloatHistogram>,
+    has_float: bool,
+    has_hist: bool,
+    incompatible: bool,
+    counter_reset_seen: bool,
+    not_counter_reset_seen: bool,
     float_value: f64,
     float_mean: f64,
     kahan_c: f64,
@@ -150,7 +196,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
     }
     let original = ev.current_samples;
     if let Some(result) = try_fused(ev, a, &grouping)? {
-        let total: usize = result.iter().map(|s| s.floats.len()).sum();
+        let total: usize = result.iter().map(series_size).sum();
         ev.current_samples = original + total;
         ev.update_peak();
         return Ok(result);
@@ -158,10 +204,15 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
     let mut params = eval_params(ev, a.param.as_deref())?;
     let input = ev.eval_matrix(&a.expr)?;
     let result = range_eval_agg(ev, a, &grouping, input, &mut params)?;
-    let total: usize = result.iter().map(|s| s.floats.len()).sum();
+    let total: usize = result.iter().map(series_size).sum();
     ev.current_samples = original + total;
     ev.update_peak();
     Ok(result)
+}
+
+/// The samples a series counts as.
+fn series_size(s: &Series) -> usize {
+    s.floats.len() + s.histograms.iter().map(HPoint::size).sum::<usize>()
 }
 
 /// Above this many groups the fused path gives up (its per-group state grows with the
@@ -202,6 +253,7 @@ fn try_fused(
     let mut groups: Vec<(Labels, Vec<Group>)> = Vec::new();
     let mut seen: HashSet<u64> = HashSet::new();
     let (mut aborted, mut dup) = (false, false);
+    let mut notes = Vec::new();
     functions::for_each_range_output(ev, c, mi, &mut |_, s| {
         if !delayed && !seen.insert(s.metric.hash()) {
             dup = true;
@@ -224,10 +276,17 @@ fn try_fused(
             }
         };
         let g = &mut groups[gi].1;
+        let name = s.metric.metric_name().unwrap_or("");
         for p in &s.floats {
             let step = usize::try_from((p.t - start) / interval).unwrap_or(usize::MAX);
             if let Some(gr) = g.get_mut(step) {
-                group_add(gr, op, p.f, s.drop_name);
+                group_add(gr, op, p.f, None, s.drop_name, name, &mut notes);
+            }
+        }
+        for p in &s.histograms {
+            let step = usize::try_from((p.t - start) / interval).unwrap_or(usize::MAX);
+            if let Some(gr) = g.get_mut(step) {
+                group_add(gr, op, 0.0, Some(&p.h), s.drop_name, name, &mut notes);
             }
         }
         Ok(true)
@@ -242,26 +301,26 @@ fn try_fused(
     }
     let mut out = Vec::with_capacity(groups.len());
     for (metric, g) in groups {
-        let mut floats = Vec::new();
-        let mut drop_name = false;
-        for (i, gr) in g.iter().enumerate() {
+        let mut series = Series {
+            metric,
+            ..Series::default()
+        };
+        for (i, gr) in g.into_iter().enumerate() {
             if gr.seen {
-                floats.push(FPoint {
-                    t: start + i as i64 * interval,
-                    f: group_value(gr, op, f64::NAN),
-                });
-                drop_name = gr.drop_name;
+                let t = start + i as i64 * interval;
+                series.drop_name = gr.drop_name;
+                match group_value(gr, op, f64::NAN, &mut notes) {
+                    Some((_, Some(h))) => series.histograms.push(HPoint { t, h: Arc::new(h) }),
+                    Some((f, None)) => series.floats.push(FPoint { t, f }),
+                    None => {}
+                }
             }
         }
-        if !floats.is_empty() {
-            out.push(Series {
-                histograms: Vec::new(),
-                metric,
-                floats,
-                drop_name,
-            });
+        if !series.floats.is_empty() || !series.histograms.is_empty() {
+            out.push(series);
         }
     }
+    emit_notes(ev, &mut notes, a.expr.pos());
     ev.add_samples(0)?;
     Ok(Some(out))
 }
@@ -355,14 +414,25 @@ fn add_ratio_sample(ratio: f64, s: &Sample) -> bool {
     (ratio >= 0.0 && offset < ratio) || (ratio < 0.0 && offset >= 1.0 + ratio)
 }
 
-fn next_value(series: &Series, cursor: &mut usize, ts: i64) -> Option<f64> {
-    let p = series.floats.get(*cursor)?;
-    if p.t == ts {
-        *cursor += 1;
-        Some(p.f)
-    } else {
-        None
+/// The series' value at step `ts` (Go's `nextValues`), advancing its cursors.
+fn next_value(
+    series: &Series,
+    cursor: &mut (usize, usize),
+    ts: i64,
+) -> Option<(f64, Option<Arc<FloatHistogram>>)> {
+    if let Some(p) = series.floats.get(cursor.0)
+        && p.t == ts
+    {
+        cursor.0 += 1;
+        return Some((p.f, None));
     }
+    if let Some(p) = series.histograms.get(cursor.1)
+        && p.t == ts
+    {
+        cursor.1 += 1;
+        return Some((0.0, Some(p.h.clone())));
+    }
+    None
 }
 
 fn range_eval_agg(
@@ -477,7 +547,8 @@ fn range_eval_agg(
         }
         _ => {}
     }
-    let mut cursors = vec![0usize; input.len()];
+    let mut cursors = vec![(0usize, 0usize); input.len()];
+    let mut notes = Vec::new();
     let mut k_series: Vec<Series> = Vec::new();
     let mut k_index: HashMap<u64, usize> = HashMap::new();
     let instant = ev.start == ev.end;
@@ -494,15 +565,23 @@ fn range_eval_agg(
                 &mut groups,
                 &mut cursors,
                 ts,
+                &mut notes,
             )?;
+            emit_notes(ev, &mut notes, a.pos);
             if instant {
                 return Ok(out
                     .into_iter()
-                    .map(|s| Series {
-                        histograms: Vec::new(),
-                        metric: s.metric,
-                        floats: vec![FPoint { t: ts, f: s.f }],
-                        drop_name: s.drop_name,
+                    .map(|s| {
+                        let (floats, histograms) = match s.h {
+                            Some(h) => (Vec::new(), vec![HPoint { t: ts, h }]),
+                            None => (vec![FPoint { t: ts, f: s.f }], Vec::new()),
+                        };
+                        Series {
+                            histograms,
+                            metric: s.metric,
+                            floats,
+                            drop_name: s.drop_name,
+                        }
                     })
                     .collect());
             }
@@ -517,7 +596,10 @@ fn range_eval_agg(
                     });
                     k_series.len() - 1
                 });
-                k_series[i].floats.push(FPoint { t: ts, f: s.f });
+                match s.h {
+                    Some(h) => k_series[i].histograms.push(HPoint { t: ts, h }),
+                    None => k_series[i].floats.push(FPoint { t: ts, f: s.f }),
+                }
             }
         } else {
             aggregation(
@@ -529,7 +611,9 @@ fn range_eval_agg(
                 &mut groups,
                 &mut cursors,
                 ts,
+                &mut notes,
             );
+            emit_notes(ev, &mut notes, a.expr.pos());
         }
         ev.add_samples(0)?;
         ts += ev.interval;
@@ -537,7 +621,7 @@ fn range_eval_agg(
     if is_k {
         return Ok(k_series);
     }
-    result.retain(|s| !s.floats.is_empty());
+    result.retain(|s| !s.floats.is_empty() || !s.histograms.is_empty());
     Ok(result)
 }
 
@@ -549,31 +633,67 @@ fn aggregation(
     result: &mut Matrix,
     series_to_group: &[usize],
     groups: &mut [Group],
-    cursors: &mut [usize],
+    cursors: &mut [(usize, usize)],
     ts: i64,
+    notes: &mut Vec<AggNote>,
 ) {
     for g in groups.iter_mut() {
         g.seen = false;
     }
     for (si, series) in input.iter().enumerate() {
-        let Some(f) = next_value(series, &mut cursors[si], ts) else {
+        let Some((f, h)) = next_value(series, &mut cursors[si], ts) else {
             continue;
         };
-        group_add(&mut groups[series_to_group[si]], op, f, series.drop_name);
+        let name = series.metric.metric_name().unwrap_or("");
+        group_add(
+            &mut groups[series_to_group[si]],
+            op,
+            f,
+            h.as_ref(),
+            series.drop_name,
+            name,
+            notes,
+        );
     }
     for (ri, g) in groups.iter_mut().enumerate() {
         if !g.seen {
             continue;
         }
-        let v = group_value(g, op, q);
+        let drop_name = g.drop_name;
+        let value = group_value(std::mem::take(g), op, q, notes);
         let s = &mut result[ri];
-        s.floats.push(FPoint { t: ts, f: v });
-        s.drop_name = g.drop_name;
+        match value {
+            Some((_, Some(h))) => s.histograms.push(HPoint {
+                t: ts,
+                h: Arc::new(h),
+            }),
+            Some((f, None)) => s.floats.push(FPoint { t: ts, f }),
+            None => continue,
+        }
+        s.drop_name = drop_name;
     }
 }
 
-/// Adds one value to a group (one step of Go's `aggregation` loop body).
-fn group_add(group: &mut Group, op: AggregateOp, f: f64, drop_name: bool) {
+fn note_hint(group: &mut Group, h: &FloatHistogram) {
+    match h.counter_reset_hint {
+        CounterResetHint::CounterReset => group.counter_reset_seen = true,
+        CounterResetHint::NotCounterReset => group.not_counter_reset_seen = true,
+        _ => {}
+    }
+}
+
+/// Adds one value (a float, or a histogram when `h` is set) to a group (one step of Go's
+/// `aggregation` loop body).
+#[allow(clippy::too_many_arguments)]
+fn group_add(
+    group: &mut Group,
+    op: AggregateOp,
+    f: f64,
+    h: Option<&Arc<FloatHistogram>>,
+    drop_name: bool,
+    metric_name: &str,
+    notes: &mut Vec<AggNote>,
+) {
     if !group.seen {
         *group = Group {
             seen: true,
@@ -584,6 +704,24 @@ fn group_add(group: &mut Group, op: AggregateOp, f: f64, drop_name: bool) {
             ..Group::default()
         };
         match op {
+            AggregateOp::Sum | AggregateOp::Avg => match h {
+                None => group.has_float = true,
+                Some(h) => {
+                    group.hist = Some((**h).clone());
+                    group.has_hist = true;
+                    note_hint(group, h);
+                }
+            },
+            AggregateOp::Stddev
+            | AggregateOp::Stdvar
+            | AggregateOp::Quantile
+            | AggregateOp::Min
+            | AggregateOp::Max
+                if h.is_some() =>
+            {
+                group.seen = false;
+                ignored(notes, op);
+            }
             AggregateOp::Stddev | AggregateOp::Stdvar => {
                 group.float_value = if f.is_nan() || f.is_infinite() {
                     f64::NAN
@@ -605,15 +743,83 @@ fn group_add(group: &mut Group, op: AggregateOp, f: f64, drop_name: bool) {
         }
         return;
     }
+    if group.incompatible {
+        return;
+    }
     if drop_name {
         group.drop_name = true;
     }
+    if let Some(h) = h {
+        match op {
+            AggregateOp::Sum => {
+                group.has_hist = true;
+                if group.hist.is_some() {
+                    note_hint(group, h);
+                }
+                if let Some(acc) = &group.hist {
+                    match hist::add(acc, h) {
+                        Ok(c) => {
+                            if c.nhcb_reconciled {
+                                reconciled(notes);
+                            }
+                            group.hist = Some(c.h);
+                        }
+                        Err(e) => {
+                            combine_failed(notes, e, metric_name);
+                            group.incompatible = true;
+                        }
+                    }
+                }
+            }
+            AggregateOp::Avg => {
+                group.group_count += 1.0;
+                group.has_hist = true;
+                if group.hist.is_some() {
+                    note_hint(group, h);
+                }
+                if let Some(acc) = &group.hist {
+                    let left = hist::div(h, group.group_count);
+                    let right = hist::div(acc, group.group_count);
+                    let step = hist::sub(&left, &right).and_then(|d| {
+                        let r1 = d.nhcb_reconciled;
+                        hist::add(acc, &d.h).map(|mut c| {
+                            c.nhcb_reconciled |= r1;
+                            c
+                        })
+                    });
+                    match step {
+                        Ok(c) => {
+                            if c.nhcb_reconciled {
+                                reconciled(notes);
+                            }
+                            group.hist = Some(c.h);
+                        }
+                        Err(e) => {
+                            combine_failed(notes, e, metric_name);
+                            group.incompatible = true;
+                        }
+                    }
+                }
+            }
+            AggregateOp::Count => group.group_count += 1.0,
+            AggregateOp::Group => {}
+            AggregateOp::Max
+            | AggregateOp::Min
+            | AggregateOp::Stddev
+            | AggregateOp::Stdvar
+            | AggregateOp::Quantile => ignored(notes, op),
+            _ => {}
+        }
+        return;
+    }
     match op {
         AggregateOp::Sum => {
+            group.has_float = true;
             (group.float_value, group.kahan_c) = kahan_inc(f, group.float_value, group.kahan_c);
         }
         AggregateOp::Avg => {
             group.group_count += 1.0;
+            group.has_float = true;
             if !group.incremental_mean {
                 let (nv, nc) = kahan_inc(f, group.float_value, group.kahan_c);
                 if !nv.is_infinite() {
@@ -657,8 +863,47 @@ fn group_add(group: &mut Group, op: AggregateOp, f: f64, drop_name: bool) {
     }
 }
 
-/// The aggregated value of a group at the end of a step.
-fn group_value(g: &Group, op: AggregateOp, q: f64) -> f64 {
+fn reconciled(notes: &mut Vec<AggNote>) {
+    notes.push(AggNote::Info(
+        "mismatched custom buckets were reconciled during aggregation".into(),
+    ));
+}
+
+/// The aggregated value of a group at the end of a step: a float, or a histogram for `sum`
+/// and `avg` of histograms; `None` when the group has no valid result (mixed floats and
+/// histograms, incompatible histograms).
+fn group_value(
+    mut g: Group,
+    op: AggregateOp,
+    q: f64,
+    notes: &mut Vec<AggNote>,
+) -> Option<(f64, Option<FloatHistogram>)> {
+    if matches!(op, AggregateOp::Sum | AggregateOp::Avg) {
+        if g.has_float && g.has_hist {
+            notes.push(AggNote::Warn(
+                "encountered a mix of histograms and floats for aggregation".into(),
+            ));
+            return None;
+        }
+        if g.incompatible {
+            return None;
+        }
+        if g.counter_reset_seen && g.not_counter_reset_seen {
+            notes.push(AggNote::Warn(
+                "conflicting counter resets during histogram aggregation".into(),
+            ));
+        }
+        if g.has_hist {
+            let mut h = g.hist.take()?;
+            h.compact(0);
+            return Some((0.0, Some(h)));
+        }
+    }
+    Some((group_float(&g, op, q), None))
+}
+
+/// The aggregated float value of a group.
+fn group_float(g: &Group, op: AggregateOp, q: f64) -> f64 {
     match op {
         AggregateOp::Avg => {
             if g.incremental_mean {
@@ -686,8 +931,9 @@ fn aggregation_k(
     input: &Matrix,
     series_to_group: &[usize],
     groups: &mut [Group],
-    cursors: &mut [usize],
+    cursors: &mut [(usize, usize)],
     ts: i64,
+    notes: &mut Vec<AggNote>,
 ) -> Result<Vec<Sample>> {
     let mut remaining = groups.len();
     for g in groups.iter_mut() {
@@ -702,11 +948,15 @@ fn aggregation_k(
     };
     let ratio = fparam.clamp(-1.0, 1.0);
     for (si, series) in input.iter().enumerate() {
-        let Some(f) = next_value(series, &mut cursors[si], ts) else {
+        let Some((f, h)) = next_value(series, &mut cursors[si], ts) else {
             continue;
         };
+        if h.is_some() && matches!(op, AggregateOp::Topk | AggregateOp::Bottomk) {
+            ignored(notes, op);
+            continue;
+        }
         let s = Sample {
-            h: None,
+            h,
             metric: series.metric.clone(),
             t: ts,
             f,
@@ -835,7 +1085,7 @@ fn cmp_asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
     }
 }
 
-fn advance_rest(input: &Matrix, cursors: &mut [usize], from: usize, ts: i64) {
+fn advance_rest(input: &Matrix, cursors: &mut [(usize, usize)], from: usize, ts: i64) {
     for i in from..input.len() {
         next_value(&input[i], &mut cursors[i], ts);
     }

@@ -1,11 +1,15 @@
 //! Binary operators: scalar/scalar, vector/scalar and vector/vector with matching rules.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use model::{Labels, LabelsBuilder};
+use model::{FloatHistogram, Labels, LabelsBuilder};
 
 use super::eval::{Evaluator, drop_metadata};
-use crate::parser::{BinaryExpr, BinaryOp, ValueType, VectorMatchCardinality, VectorMatching};
+use super::hist;
+use crate::parser::{
+    BinaryExpr, BinaryOp, PosRange, ValueType, VectorMatchCardinality, VectorMatching,
+};
 use crate::value::{Matrix, Sample, Vector};
 use crate::{Error, Result};
 
@@ -46,6 +50,150 @@ pub(crate) fn scalar_binop(op: BinaryOp, l: f64, r: f64) -> f64 {
         | BinaryOp::Unless
         | BinaryOp::TrimUpper
         | BinaryOp::TrimLower => f64::NAN,
+    }
+}
+
+/// An annotation raised by one element operation; only the last one of a step is kept,
+/// as Go's `lastErr`.
+#[derive(Debug, Clone, PartialEq)]
+enum Note {
+    Info(String),
+    Warn(String),
+}
+
+/// The outcome of one element operation (Go's `vectorElemBinop` results).
+struct Elem {
+    f: f64,
+    h: Option<Arc<FloatHistogram>>,
+    keep: bool,
+    /// An informational note that does not drop the element.
+    info: Option<Note>,
+    /// A problem that drops the element (an info or a warning).
+    err: Option<Note>,
+}
+
+impl Elem {
+    fn float(f: f64, keep: bool) -> Elem {
+        Elem {
+            f,
+            h: None,
+            keep,
+            info: None,
+            err: None,
+        }
+    }
+
+    fn hist(h: Arc<FloatHistogram>, keep: bool) -> Elem {
+        Elem {
+            f: 0.0,
+            h: Some(h),
+            keep,
+            info: None,
+            err: None,
+        }
+    }
+
+    fn dropped(err: Note) -> Elem {
+        Elem {
+            f: 0.0,
+            h: None,
+            keep: false,
+            info: None,
+            err: Some(err),
+        }
+    }
+}
+
+fn incompatible_types(l: bool, op: BinaryOp, r: bool) -> Note {
+    let ty = |h: bool| if h { "histogram" } else { "float" };
+    Note::Info(format!(
+        "incompatible sample types encountered for binary operator \"{op}\": {} {op} {}",
+        ty(l),
+        ty(r)
+    ))
+}
+
+/// Go's `vectorElemBinop` with histograms: the element's value, whether to keep it, and
+/// the annotations it raises.
+fn elem_binop_h(
+    op: BinaryOp,
+    l: f64,
+    r: f64,
+    hl: Option<&Arc<FloatHistogram>>,
+    hr: Option<&Arc<FloatHistogram>>,
+) -> Elem {
+    match (hl, hr) {
+        (None, None) => {
+            if matches!(op, BinaryOp::TrimUpper | BinaryOp::TrimLower) {
+                return Elem::dropped(incompatible_types(false, op, false));
+            }
+            let (f, keep) = elem_binop(op, l, r);
+            Elem::float(f, keep)
+        }
+        (None, Some(h)) => match op {
+            BinaryOp::Mul => {
+                let mut m = hist::mul(h, l);
+                m.compact(0);
+                Elem::hist(Arc::new(m), true)
+            }
+            _ => Elem::dropped(incompatible_types(false, op, true)),
+        },
+        (Some(h), None) => match op {
+            BinaryOp::Mul | BinaryOp::Div => {
+                let mut m = if op == BinaryOp::Mul {
+                    hist::mul(h, r)
+                } else {
+                    hist::div(h, r)
+                };
+                m.compact(0);
+                Elem::hist(Arc::new(m), true)
+            }
+            _ => Elem::dropped(incompatible_types(true, op, false)),
+        },
+        (Some(a), Some(b)) => match op {
+            BinaryOp::Add | BinaryOp::Sub => {
+                let (res, what) = if op == BinaryOp::Add {
+                    (hist::add(a, b), "addition")
+                } else {
+                    (hist::sub(a, b), "subtraction")
+                };
+                match res {
+                    Ok(c) => {
+                        let mut h = c.h;
+                        if op == BinaryOp::Sub {
+                            h.counter_reset_hint = model::CounterResetHint::Gauge;
+                        }
+                        let mut e = Elem::hist(Arc::new(h), true);
+                        if c.nhcb_reconciled {
+                            e.info = Some(Note::Info(format!(
+                                "mismatched custom buckets were reconciled during {what}"
+                            )));
+                        }
+                        if c.counter_reset_collision {
+                            e.err = Some(Note::Warn(format!(
+                                "conflicting counter resets during histogram {what}"
+                            )));
+                        }
+                        e
+                    }
+                    Err(_) => Elem::dropped(Note::Warn(format!(
+                        "incompatible bucket layout encountered for binary operator {op}"
+                    ))),
+                }
+            }
+            BinaryOp::Eql => Elem::hist(a.clone(), hist::equals(a, b)),
+            BinaryOp::Neq => Elem::hist(a.clone(), !hist::equals(a, b)),
+            _ => Elem::dropped(incompatible_types(true, op, true)),
+        },
+    }
+}
+
+/// Emits the last note of a step.
+fn emit(ev: &Evaluator<'_>, note: Option<Note>, pos: PosRange) {
+    match note {
+        Some(Note::Info(m)) => ev.info(m, pos),
+        Some(Note::Warn(m)) => ev.warn(m, pos),
+        None => {}
     }
 }
 
@@ -95,6 +243,7 @@ fn match_labels(l: &Labels, on: bool, names: &[String]) -> Labels {
 pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matrix> {
     let op = b.op;
     let return_bool = b.return_bool;
+    let pos = PosRange::new(b.lhs.pos().start, b.rhs.pos().end);
     match (b.lhs.value_type(), b.rhs.value_type()) {
         (ValueType::Scalar, ValueType::Scalar) => {
             ev.range_eval(&[&b.lhs, &b.rhs], None, &mut |_, v, _, _, out| {
@@ -153,7 +302,7 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matr
                         &[&b.lhs, &b.rhs],
                         Some(&matching),
                         &mut |ev, v, sh, _, out| {
-                            vector_binop(
+                            let note = vector_binop(
                                 ev,
                                 op,
                                 &v[0],
@@ -164,7 +313,9 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matr
                                 &sh[1],
                                 &mut state,
                                 out,
-                            )
+                            )?;
+                            emit(ev, note, pos);
+                            Ok(())
                         },
                     )
                 }
@@ -173,7 +324,8 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matr
         (ValueType::Vector, ValueType::Scalar) => {
             ev.range_eval(&[&b.lhs, &b.rhs], None, &mut |ev, v, _, _, out| {
                 if let Some(s) = v[1].first() {
-                    vector_scalar_binop(ev, op, &v[0], s.f, false, return_bool, out);
+                    let note = vector_scalar_binop(ev, op, &v[0], s.f, false, return_bool, out);
+                    emit(ev, note, pos);
                 }
                 Ok(())
             })
@@ -181,7 +333,8 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Matr
         (ValueType::Scalar, ValueType::Vector) => {
             ev.range_eval(&[&b.lhs, &b.rhs], None, &mut |ev, v, _, _, out| {
                 if let Some(s) = v[0].first() {
-                    vector_scalar_binop(ev, op, &v[1], s.f, true, return_bool, out);
+                    let note = vector_scalar_binop(ev, op, &v[1], s.f, true, return_bool, out);
+                    emit(ev, note, pos);
                 }
                 Ok(())
             })
@@ -296,12 +449,12 @@ fn vector_binop(
     rh: &[usize],
     state: &mut BinopState,
     out: &mut Vector,
-) -> Result<()> {
+) -> Result<Option<Note>> {
     let fill = matching.fill_values;
     if (lhs.is_empty() && rhs.is_empty())
         || ((lhs.is_empty() || rhs.is_empty()) && fill.lhs.is_none() && fill.rhs.is_none())
     {
-        return Ok(());
+        return Ok(None);
     }
     let swapped = matching.card == VectorMatchCardinality::OneToMany;
     let (lhs, rhs, lh, rh) = if swapped {
@@ -331,11 +484,26 @@ fn vector_binop(
     }
     state.matched.clear();
     let delayed = ev.delayed_name_removal;
+    let mut last_note: Option<Note> = None;
     let mut do_op = |state: &mut BinopState, ls: &Sample, rs: &Sample, sig: usize| -> Result<()> {
         let (fl, fr) = if swapped { (rs.f, ls.f) } else { (ls.f, rs.f) };
-        let (mut value, keep) = elem_binop(op, fl, fr);
+        let (hl, hr) = if swapped {
+            (rs.h.as_ref(), ls.h.as_ref())
+        } else {
+            (ls.h.as_ref(), rs.h.as_ref())
+        };
+        let e = elem_binop_h(op, fl, fr, hl, hr);
+        if e.err.is_some() {
+            // Go drops the element on any error, warnings included.
+            last_note = e.err;
+            return Ok(());
+        } else if e.info.is_some() {
+            last_note = e.info;
+        }
+        let (mut value, mut hvalue, keep) = (e.f, e.h, e.keep);
         if return_bool {
             value = btos(keep);
+            hvalue = None;
         }
         let mut metric = result_metric(state, &ls.metric, &rs.metric, op, matching);
         if !delayed && return_bool {
@@ -367,7 +535,7 @@ fn vector_binop(
             return Ok(());
         }
         out.push(Sample {
-            h: None,
+            h: hvalue,
             metric,
             t: 0,
             f: value,
@@ -412,7 +580,7 @@ fn vector_binop(
             do_op(state, &ls, rs, sig)?;
         }
     }
-    Ok(())
+    Ok(last_note)
 }
 
 fn vector_scalar_binop(
@@ -423,15 +591,29 @@ fn vector_scalar_binop(
     swap: bool,
     return_bool: bool,
     out: &mut Vector,
-) {
+) -> Option<Note> {
+    let mut last_note = None;
     for s in lhs {
         let (l, r) = if swap { (scalar, s.f) } else { (s.f, scalar) };
-        let (mut value, mut keep) = elem_binop(op, l, r);
+        let (hl, hr) = if swap {
+            (None, s.h.as_ref())
+        } else {
+            (s.h.as_ref(), None)
+        };
+        let e = elem_binop_h(op, l, r, hl, hr);
+        // Go keeps the element on a warning (without reporting it) and drops it otherwise.
+        if let Some(n @ Note::Info(_)) = e.err {
+            last_note = Some(n);
+            continue;
+        }
+        let (mut value, mut hvalue, mut keep) = (e.f, e.h, e.keep);
         if op.is_comparison() && swap {
             value = r;
+            hvalue = hr.cloned();
         }
         if return_bool {
             value = btos(keep);
+            hvalue = None;
             keep = true;
         }
         if !keep {
@@ -439,6 +621,7 @@ fn vector_scalar_binop(
         }
         let mut sample = s.clone();
         sample.f = value;
+        sample.h = hvalue;
         if changes_metric_schema(op) || return_bool {
             if !ev.delayed_name_removal {
                 sample.metric = drop_metadata(&sample.metric);
@@ -447,4 +630,5 @@ fn vector_scalar_binop(
         }
         out.push(sample);
     }
+    last_note
 }
