@@ -3,9 +3,8 @@
 //! They follow `opentelemetry/proto/collector/metrics/v1/metrics_service.proto`,
 //! `metrics/v1/metrics.proto`, `common/v1/common.proto` and `resource/v1/resource.proto`
 //! (packages `opentelemetry.proto.*`), keeping the field numbers and wire types but only the
-//! fields the translation to Prometheus samples reads. Everything else (min/max,
-//! exponential bucket layouts, exemplars of gauges and exponential histograms, metric metadata, entity refs, dropped-attribute counts) is
-//! skipped by prost as unknown fields, which is exactly how protobuf treats fields a reader
+//! fields the translation to Prometheus samples reads. Everything else (min/max, metric
+//! metadata, entity refs, dropped-attribute counts) is skipped by prost as unknown fields, which is exactly how protobuf treats fields a reader
 //! does not know.
 //!
 //! ```
@@ -289,7 +288,7 @@ pub struct HistogramDataPoint {
     pub flags: u32,
 }
 
-/// `ExponentialHistogramDataPoint`: only what the receiver needs to refuse it properly.
+/// `ExponentialHistogramDataPoint`: one base-2 exponential histogram.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ExponentialHistogramDataPoint {
     /// The point's attributes.
@@ -304,9 +303,44 @@ pub struct ExponentialHistogramDataPoint {
     /// The number of observations.
     #[prost(fixed64, tag = "4")]
     pub count: u64,
+    /// The sum of observations, when known.
+    #[prost(double, optional, tag = "5")]
+    pub sum: Option<f64>,
+    /// Resolution: bucket boundaries are powers of 2^(2^-scale).
+    #[prost(sint32, tag = "6")]
+    pub scale: i32,
+    /// Observations in the zero bucket.
+    #[prost(fixed64, tag = "7")]
+    pub zero_count: u64,
+    /// Buckets of positive observations.
+    #[prost(message, optional, tag = "8")]
+    pub positive: Option<exponential_histogram_data_point::Buckets>,
+    /// Buckets of negative observations.
+    #[prost(message, optional, tag = "9")]
+    pub negative: Option<exponential_histogram_data_point::Buckets>,
     /// [`FLAG_NO_RECORDED_VALUE`] and reserved bits.
     #[prost(uint32, tag = "10")]
     pub flags: u32,
+    /// Sampled measurements with their trace.
+    #[prost(message, repeated, tag = "11")]
+    pub exemplars: Vec<Exemplar>,
+    /// Width of the zero bucket.
+    #[prost(double, tag = "14")]
+    pub zero_threshold: f64,
+}
+
+/// Nested types of [`ExponentialHistogramDataPoint`].
+pub mod exponential_histogram_data_point {
+    /// Dense bucket counts from index `offset` on.
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct Buckets {
+        /// The index of the first bucket.
+        #[prost(sint32, tag = "1")]
+        pub offset: i32,
+        /// Counts of consecutive buckets.
+        #[prost(uint64, repeated, tag = "2")]
+        pub bucket_counts: Vec<u64>,
+    }
 }
 
 /// `Exemplar`: one sampled measurement and the trace it was recorded in.

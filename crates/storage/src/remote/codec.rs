@@ -228,8 +228,21 @@ pub(crate) fn append_series_with_exemplars<'a>(
     db: &dyn Appendable,
     series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)], Vec<Exemplar>)>,
 ) -> Result<usize> {
+    append_series_and_histograms(db, series, std::iter::empty()).map(|(appended, _)| appended)
+}
+
+/// [`append_series_with_exemplars`], then native histogram series in the same appender
+/// (with their exemplars). Histograms the storage does not keep
+/// ([`Error::NativeHistogramsUnsupported`]) are counted, not failed: returns the samples
+/// appended and that count.
+pub(crate) fn append_series_and_histograms<'a, 'h>(
+    db: &dyn Appendable,
+    series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)], Vec<Exemplar>)>,
+    histograms: impl IntoIterator<Item = (Labels, &'h [(i64, model::Histogram)], Vec<Exemplar>)>,
+) -> Result<(usize, usize)> {
     let mut app = db.appender();
     let (mut appended, mut rejected, mut first) = (0, 0, None);
+    let mut unsupported = 0usize;
     let mut out_of_order_exemplars = 0usize;
     for (labels, samples, exemplars) in series {
         let mut r = 0;
@@ -255,14 +268,37 @@ pub(crate) fn append_series_with_exemplars<'a>(
                 }
             }
         }
-        for e in &exemplars {
-            match app.append_exemplar(0, &labels, e) {
-                Ok(_) => {}
-                Err(Error::OutOfOrderExemplar) => out_of_order_exemplars += 1,
-                Err(err) => {
-                    tracing::debug!(series = %labels, err = %err, "Error while adding exemplar in AppendExemplar");
+        out_of_order_exemplars += append_exemplars(app.as_mut(), &labels, &exemplars);
+    }
+    for (labels, samples, exemplars) in histograms {
+        let mut r = 0;
+        let mut kept = false;
+        for (t, h) in samples {
+            match app.append_histogram(r, &labels, *t, Some(h), None) {
+                Ok(new_ref) => {
+                    r = new_ref;
+                    appended += 1;
+                    kept = true;
+                }
+                Err(Error::NativeHistogramsUnsupported) => unsupported += 1,
+                Err(
+                    e @ (Error::OutOfOrderSample
+                    | Error::OutOfBounds
+                    | Error::TooOldSample
+                    | Error::DuplicateSampleForTimestamp),
+                ) => {
+                    rejected += 1;
+                    first.get_or_insert_with(|| format!("{e} for series {labels} at {t}"));
+                }
+                Err(e) => {
+                    let _ = app.rollback();
+                    return Err(e);
                 }
             }
+        }
+        // Exemplars of a series the storage did not take would have nothing to attach to.
+        if kept {
+            out_of_order_exemplars += append_exemplars(app.as_mut(), &labels, &exemplars);
         }
     }
     if out_of_order_exemplars > 0 {
@@ -274,8 +310,28 @@ pub(crate) fn append_series_with_exemplars<'a>(
     app.commit()?;
     match first {
         Some(first) => Err(Error::SamplesRejected { rejected, first }),
-        None => Ok(appended),
+        None => Ok((appended, unsupported)),
     }
+}
+
+/// Appends a series' exemplars; returns how many were out of order (other failures are only
+/// logged, as in Prometheus).
+fn append_exemplars(
+    app: &mut dyn crate::Appender,
+    labels: &Labels,
+    exemplars: &[Exemplar],
+) -> usize {
+    let mut out_of_order = 0;
+    for e in exemplars {
+        match app.append_exemplar(0, labels, e) {
+            Ok(_) => {}
+            Err(Error::OutOfOrderExemplar) => out_of_order += 1,
+            Err(err) => {
+                tracing::debug!(series = %labels, err = %err, "Error while adding exemplar in AppendExemplar");
+            }
+        }
+    }
+    out_of_order
 }
 
 /// The HTTP status `/api/v1/write` answers with for a decode-or-append result: 204 on

@@ -4,20 +4,24 @@
 //!
 //! What is translated: gauges; sums (monotonic ones are counters, named with `_total`);
 //! explicit-bucket histograms as classic `_bucket` (`le`, cumulative, `+Inf`), `_sum` and
-//! `_count` series; summaries as `quantile` series plus `_sum` and `_count`; a `target_info`
-//! series per resource; `job` and `instance` from `service.namespace`/`service.name` and
+//! `_count` series, or with `convert_histograms_to_nhcb` as native histograms with custom
+//! buckets; exponential histograms as integer native histograms (scales above 8 merged down
+//! to 8); summaries as `quantile` series plus `_sum` and `_count`; a `target_info` series per
+//! resource; `job` and `instance` from `service.namespace`/`service.name` and
 //! `service.instance.id`; promoted resource attributes and scope labels per the `otlp:`
-//! configuration; points flagged "no recorded value" become staleness markers.
+//! configuration; points flagged "no recorded value" become staleness markers; exemplars of
+//! sums and histograms are appended with their series (stored when the storage keeps
+//! exemplars).
 //!
 //! What is refused, point by point, and reported in the OTLP partial-success response
-//! (`rejected_data_points` and an explanation), never dropped silently: exponential
-//! histograms (they need native histograms, which this server does not store), explicit
-//! histograms when `convert_histograms_to_nhcb` is set (same reason), sums and histograms
-//! with delta or unspecified temporality, metrics whose names normalize to nothing, and
-//! points whose attribute names do. Exemplars of sums and histogram buckets are appended
-//! with their series (stored when the storage keeps exemplars). Start timestamps are not
-//! ingested (Prometheus does only behind a feature flag).
+//! (`rejected_data_points` and an explanation), never dropped silently: sums and histograms
+//! with delta or unspecified temporality, exponential histograms of a scale below -4,
+//! metrics whose names normalize to nothing, points whose attribute names do or whose
+//! exemplars have no value, and native histogram samples the storage does not keep
+//! ([`crate::Error::NativeHistogramsUnsupported`]). Start timestamps are not ingested
+//! (Prometheus does only behind a feature flag).
 
+mod histogram;
 mod json;
 mod naming;
 mod translate;
@@ -30,7 +34,7 @@ use prompb::otlp::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 
-use super::codec::append_series_with_exemplars;
+use super::codec::append_series_and_histograms;
 use crate::{Appendable, Error, Result};
 
 /// The decompressed body size the receiver accepts.
@@ -98,7 +102,7 @@ pub struct OtlpOptions {
     /// `keep_identifying_resource_attributes`: keep `service.*` on `target_info`.
     pub keep_identifying_resource_attributes: bool,
     /// `convert_histograms_to_nhcb`: explicit histograms become native histograms with
-    /// custom buckets upstream; here they are refused (no native histogram storage).
+    /// custom buckets instead of classic series.
     pub convert_histograms_to_nhcb: bool,
     /// `promote_scope_metadata`: `otel_scope_*` labels.
     pub promote_scope_metadata: bool,
@@ -238,19 +242,37 @@ pub fn append_otlp_request(
     db: &dyn Appendable,
 ) -> Result<OtlpOutcome> {
     let translated = translate::translate(req, opts);
-    let mut exemplars = vec![Vec::new(); translated.series.len()];
-    for (i, e) in translated.exemplars {
-        exemplars[i].push(e);
-    }
-    let appended = append_series_with_exemplars(
+    let by_series = |n: usize, list: Vec<(usize, crate::Exemplar)>| {
+        let mut out = vec![Vec::new(); n];
+        for (i, e) in list {
+            out[i].push(e);
+        }
+        out
+    };
+    let exemplars = by_series(translated.series.len(), translated.exemplars);
+    let histogram_exemplars =
+        by_series(translated.histograms.len(), translated.histogram_exemplars);
+    let (appended, unsupported) = append_series_and_histograms(
         db,
         translated
             .series
             .iter()
             .zip(exemplars)
             .map(|((labels, samples), e)| (labels.clone(), samples.as_slice(), e)),
+        translated
+            .histograms
+            .iter()
+            .zip(histogram_exemplars)
+            .map(|((labels, samples), e)| (labels.clone(), samples.as_slice(), e)),
     )?;
+    let mut refused = translated.refused_points;
     let mut messages = translated.messages;
+    if unsupported > 0 {
+        refused += unsupported;
+        messages.push(format!(
+            "{unsupported} native histogram samples refused: native histograms are not supported by this storage"
+        ));
+    }
     if messages.len() > MAX_MESSAGES {
         let more = messages.len() - MAX_MESSAGES;
         messages.truncate(MAX_MESSAGES);
@@ -258,7 +280,7 @@ pub fn append_otlp_request(
     }
     Ok(OtlpOutcome {
         appended,
-        rejected_points: translated.refused_points,
+        rejected_points: refused,
         messages,
     })
 }

@@ -8,7 +8,7 @@ use prompb::otlp::{
     AggregationTemporality, AnyValue, ExponentialHistogram, ExponentialHistogramDataPoint,
     ExportMetricsServiceRequest, ExportMetricsServiceResponse, Histogram, HistogramDataPoint,
     KeyValue, Metric, NumberDataPoint, Resource, ResourceMetrics, ScopeMetrics, Sum, any_value,
-    metric::Data, number_data_point,
+    exponential_histogram_data_point::Buckets, metric::Data, number_data_point,
 };
 
 use super::{get, server};
@@ -64,9 +64,27 @@ fn export() -> ExportMetricsServiceRequest {
             data_points: vec![ExponentialHistogramDataPoint {
                 time_unix_nano: T,
                 count: 3,
+                sum: Some(6.0),
+                positive: Some(Buckets {
+                    offset: 0,
+                    bucket_counts: vec![1, 2],
+                }),
                 ..Default::default()
             }],
             aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })),
+        ..Default::default()
+    };
+    let delta = Metric {
+        name: "jobs.done".into(),
+        data: Some(Data::Sum(Sum {
+            data_points: vec![NumberDataPoint {
+                time_unix_nano: T,
+                value: Some(number_data_point::Value::AsInt(1)),
+                ..Default::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Delta as i32,
+            is_monotonic: true,
         })),
         ..Default::default()
     };
@@ -81,7 +99,7 @@ fn export() -> ExportMetricsServiceRequest {
                 ],
             }),
             scope_metrics: vec![ScopeMetrics {
-                metrics: vec![counter, histogram, exponential],
+                metrics: vec![counter, histogram, exponential, delta],
                 ..Default::default()
             }],
             schema_url: String::new(),
@@ -129,16 +147,27 @@ async fn protobuf_export_is_translated_and_queryable() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body:?}");
-    // The exponential histogram was refused, and said so.
+    // The delta sum was refused, and said so.
     assert_eq!(headers["content-type"], "application/x-protobuf");
     let resp = ExportMetricsServiceResponse::decode(body).unwrap();
     let partial = resp.partial_success.unwrap();
     assert_eq!(partial.rejected_data_points, 1);
     assert!(
-        partial.error_message.contains("rpc.latency")
-            && partial.error_message.contains("native histograms"),
+        partial.error_message.contains("jobs.done")
+            && partial.error_message.contains("delta temporality"),
         "{}",
         partial.error_message
+    );
+    // The exponential histogram is a native histogram (MemStorage keeps them).
+    let a = get(
+        &s.handler,
+        "/api/v1/query?query=rpc_latency_milliseconds&time=10",
+    )
+    .await;
+    assert!(
+        a.body.contains(r#""histogram":[10,{"count":"3","sum":"6""#),
+        "{}",
+        a.body
     );
 
     let a = get(

@@ -10,7 +10,8 @@ use prompb::otlp::{
     AnyValue, ArrayValue, Exemplar, ExponentialHistogram, ExponentialHistogramDataPoint,
     ExportMetricsServiceRequest, Gauge, Histogram, HistogramDataPoint, InstrumentationScope,
     KeyValue, KeyValueList, Metric, NumberDataPoint, Resource, ResourceMetrics, ScopeMetrics, Sum,
-    Summary, SummaryDataPoint, ValueAtQuantile, any_value, exemplar, metric, number_data_point,
+    Summary, SummaryDataPoint, ValueAtQuantile, any_value, exemplar,
+    exponential_histogram_data_point, metric, number_data_point,
 };
 
 type Result<T> = std::result::Result<T, String>;
@@ -254,12 +255,36 @@ fn histogram_point(v: &Value) -> Result<HistogramDataPoint> {
 
 fn exponential_point(v: &Value) -> Result<ExponentialHistogramDataPoint> {
     let o = object(v, "dataPoint")?;
+    let buckets = |camel: &str| {
+        field(o, camel, camel)
+            .map(|b| {
+                let b = object(b, camel)?;
+                let offset =
+                    field(b, "offset", "offset").map_or(Ok(0), |v| i64_value(v, "offset"))?;
+                Ok::<_, String>(exponential_histogram_data_point::Buckets {
+                    offset: i32::try_from(offset)
+                        .map_err(|_| format!("offset: {offset} out of range"))?,
+                    bucket_counts: list(b, "bucketCounts", "bucket_counts", |v| {
+                        u64_value(v, "bucketCounts")
+                    })?,
+                })
+            })
+            .transpose()
+    };
+    let scale = field(o, "scale", "scale").map_or(Ok(0), |v| i64_value(v, "scale"))?;
     Ok(ExponentialHistogramDataPoint {
         attributes: list(o, "attributes", "attributes", key_value)?,
         start_time_unix_nano: u64_field(o, "startTimeUnixNano", "start_time_unix_nano")?,
         time_unix_nano: u64_field(o, "timeUnixNano", "time_unix_nano")?,
         count: u64_field(o, "count", "count")?,
+        sum: f64_field(o, "sum", "sum")?,
+        scale: i32::try_from(scale).map_err(|_| format!("scale: {scale} out of range"))?,
+        zero_count: u64_field(o, "zeroCount", "zero_count")?,
+        positive: buckets("positive")?,
+        negative: buckets("negative")?,
         flags: u32_field(o, "flags", "flags")?,
+        exemplars: list(o, "exemplars", "exemplars", exemplar)?,
+        zero_threshold: f64_field(o, "zeroThreshold", "zero_threshold")?.unwrap_or(0.0),
     })
 }
 

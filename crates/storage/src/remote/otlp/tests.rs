@@ -677,28 +677,34 @@ fn temporality_and_refused_kinds() {
     let t = translate(&req, &plain());
     assert_eq!(t.refused_points, 1);
     assert_eq!(t.series.len(), 5);
-    // Exponential histograms need native histograms: refused and counted.
+    // Exponential histograms become native histograms under the metric's own name.
     let req = request(
         &[],
         None,
         vec![exponential_histogram("latency", 3), sum("ok", cum, true)],
     );
     let t = translate(&req, &plain());
-    assert_eq!(t.refused_points, 3);
+    assert_eq!(t.refused_points, 0);
     assert_eq!(t.series.len(), 1);
-    assert!(
-        t.messages[0].contains("native histograms are not supported"),
-        "{:?}",
-        t.messages
-    );
-    // So do explicit histograms when they are to become NHCB.
+    assert_eq!(t.histograms.len(), 1);
+    assert_eq!(t.histograms[0].0, labels(&[("__name__", "latency")]));
+    assert_eq!(t.histograms[0].1.len(), 3);
+    assert_eq!(t.histograms[0].1[0].1.count, 1);
+    // Explicit histograms become NHCB when asked to.
     let nhcb = OtlpOptions {
         convert_histograms_to_nhcb: true,
         ..plain()
     };
     let req = request(&[], None, vec![explicit_histogram("h", cum)]);
     let t = translate(&req, &nhcb);
-    assert_eq!((t.refused_points, t.series.len()), (1, 0));
+    assert_eq!((t.refused_points, t.series.len()), (0, 0));
+    let (l, samples) = &t.histograms[0];
+    assert_eq!(
+        l,
+        &labels(&[("__name__", "h"), ("test_label", "test_value")])
+    );
+    assert_eq!(samples[0].1.custom_values, vec![1.0, 2.0]);
+    assert_eq!(samples[0].1.positive_buckets, vec![10, 0, -10]);
     // A metric without data.
     let req = request(
         &[],
@@ -982,9 +988,56 @@ fn stored(db: &MemStorage) -> Vec<(String, i64, f64)> {
     out
 }
 
+/// A storage keeping floats only, as the TSDB before native histograms.
+struct FloatsOnly(MemStorage);
+
+struct FloatsOnlyAppender(Box<dyn crate::Appender>);
+
+impl crate::Appendable for FloatsOnly {
+    fn appender(&self) -> Box<dyn crate::Appender> {
+        Box::new(FloatsOnlyAppender(self.0.appender()))
+    }
+}
+
+impl crate::Appender for FloatsOnlyAppender {
+    fn append(
+        &mut self,
+        r: crate::SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> crate::Result<crate::SeriesRef> {
+        self.0.append(r, labels, t, v)
+    }
+
+    fn commit(self: Box<Self>) -> crate::Result<()> {
+        self.0.commit()
+    }
+
+    fn rollback(self: Box<Self>) -> crate::Result<()> {
+        self.0.rollback()
+    }
+}
+
+#[test]
+fn native_histograms_are_stored_where_the_storage_keeps_them() {
+    let req = request(
+        &[("service.name", "svc")],
+        None,
+        vec![
+            gauge("g", vec![gauge_point(&[], TS, 1.0)]),
+            exponential_histogram("latency", 2),
+        ],
+    );
+    let mem = MemStorage::new();
+    let outcome = append_otlp_request(&req, &OtlpOptions::default(), &mem).expect("appends");
+    assert_eq!((outcome.appended, outcome.rejected_points), (3, 0));
+    assert_eq!(outcome.partial_success(), None);
+}
+
 #[test]
 fn append_commits_and_reports_refused_points() {
-    let db = MemStorage::new();
+    let db = FloatsOnly(MemStorage::new());
     let req = request(
         &[("service.name", "svc")],
         None,
@@ -997,7 +1050,7 @@ fn append_commits_and_reports_refused_points() {
     assert_eq!(outcome.appended, 1);
     assert_eq!(outcome.rejected_points, 2);
     assert_eq!(
-        stored(&db),
+        stored(&db.0),
         vec![(
             r#"{__name__="g", a="b", job="svc"}"#.to_string(),
             TS_MS,
@@ -1006,10 +1059,9 @@ fn append_commits_and_reports_refused_points() {
     );
     let partial = outcome.partial_success().expect("partial success");
     assert_eq!(partial.rejected_data_points, 2);
-    assert!(
-        partial.error_message.contains("latency"),
-        "{}",
-        partial.error_message
+    assert_eq!(
+        partial.error_message,
+        "2 native histogram samples refused: native histograms are not supported by this storage"
     );
 
     let body = encode_otlp_response(&outcome, OtlpEncoding::Protobuf).expect("body");
@@ -1045,7 +1097,7 @@ fn many_refusals_are_summarized() {
         &[],
         None,
         (0..15)
-            .map(|i| exponential_histogram(&format!("h{i}"), 1))
+            .map(|i| sum(&format!("d{i}"), AggregationTemporality::Delta, true))
             .collect(),
     );
     let outcome =

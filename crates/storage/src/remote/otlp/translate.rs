@@ -15,8 +15,10 @@ use prompb::otlp::{
 use crate::Exemplar;
 
 use super::OtlpOptions;
+use super::histogram::{explicit_to_custom_buckets, exponential_to_native};
 use super::naming::{LabelNamer, MetricKind, metric_name};
 use super::value::as_string;
+use model::Histogram;
 
 const SERVICE_NAME: &str = "service.name";
 const SERVICE_NAMESPACE: &str = "service.namespace";
@@ -34,6 +36,11 @@ pub(crate) struct Translated {
     pub(crate) series: Vec<(Labels, Vec<(i64, f64)>)>,
     /// Exemplars of sums and histogram buckets, by index into `series`.
     pub(crate) exemplars: Vec<(usize, Exemplar)>,
+    /// Native histogram series (exponential histograms, and explicit ones with
+    /// `convert_histograms_to_nhcb`), in the order they first appeared.
+    pub(crate) histograms: Vec<(Labels, Vec<(i64, Histogram)>)>,
+    /// Exemplars of the native histograms, by index into `histograms`.
+    pub(crate) histogram_exemplars: Vec<(usize, Exemplar)>,
     /// Data points refused (unsupported kinds, invalid temporality, invalid names).
     pub(crate) refused_points: usize,
     /// Why points were refused or metrics dropped, one entry per problem.
@@ -51,6 +58,7 @@ pub(crate) fn translate(req: &ExportMetricsServiceRequest, opts: &OtlpOptions) -
         },
         out: Translated::default(),
         index: HashMap::new(),
+        histogram_index: HashMap::new(),
     };
     for rm in &req.resource_metrics {
         c.resource_metrics(rm);
@@ -94,6 +102,13 @@ impl LabelMap {
             .collect();
         Labels::from_sorted_pairs(&pairs)
     }
+}
+
+/// What a native histogram point carries besides its histogram.
+struct NativePoint<'a> {
+    attributes: &'a [KeyValue],
+    exemplars: &'a [prompb::otlp::Exemplar],
+    time_unix_nano: u64,
 }
 
 /// The instrumentation scope of the metrics being translated.
@@ -160,6 +175,7 @@ struct Converter<'a> {
     namer: LabelNamer,
     out: Translated,
     index: HashMap<Labels, usize>,
+    histogram_index: HashMap<Labels, usize>,
 }
 
 impl Converter<'_> {
@@ -182,6 +198,62 @@ impl Converter<'_> {
                 i
             }
         }
+    }
+
+    /// Adds a native histogram sample; returns the series' index in `histograms`.
+    fn add_histogram(&mut self, labels: Labels, t: i64, h: Histogram) -> usize {
+        match self.histogram_index.get(&labels) {
+            Some(&i) => {
+                self.out.histograms[i].1.push((t, h));
+                i
+            }
+            None => {
+                let i = self.out.histograms.len();
+                self.histogram_index.insert(labels.clone(), i);
+                self.out.histograms.push((labels, vec![(t, h)]));
+                i
+            }
+        }
+    }
+
+    /// A native histogram point (already converted, or the reason it cannot be) under the
+    /// metric's own name, with its exemplars.
+    fn native_histogram_point(
+        &mut self,
+        converted: Result<Histogram, String>,
+        point: NativePoint<'_>,
+        name: &str,
+        resource: &[KeyValue],
+        scope: &Scope<'_>,
+    ) {
+        let NativePoint {
+            attributes,
+            exemplars,
+            time_unix_nano,
+        } = point;
+        let h = match converted {
+            Ok(h) => h,
+            Err(e) => {
+                self.refuse(
+                    1,
+                    format!(
+                        "metric {}: data point refused: {e}",
+                        model::strconv::quote(name)
+                    ),
+                );
+                return;
+            }
+        };
+        let Some(exemplars) = self.point_exemplars(exemplars, name) else {
+            return;
+        };
+        let Some(base) = self.point_labels(attributes, name, resource, scope) else {
+            return;
+        };
+        let i = self.add_histogram(base.labels_with(name, None), millis(time_unix_nano), h);
+        self.out
+            .histogram_exemplars
+            .extend(exemplars.into_iter().map(|e| (i, e)));
     }
 
     /// A point's exemplars, or `None` after refusing the point for an exemplar without a
@@ -305,27 +377,40 @@ impl Converter<'_> {
                 }
             }
             Some(Data::Histogram(h)) => {
-                if self.opts.convert_histograms_to_nhcb {
-                    self.refuse(
-                        points,
-                        format!(
-                            "histogram {}: {points} data points refused: convert_histograms_to_nhcb needs native histograms, which this server does not store",
-                            model::strconv::quote(&metric.name)
-                        ),
-                    );
-                    return;
-                }
                 for p in &h.data_points {
-                    self.histogram_point(p, &name, resource, scope);
+                    if self.opts.convert_histograms_to_nhcb {
+                        let nhcb = explicit_to_custom_buckets(p);
+                        self.native_histogram_point(
+                            Ok(nhcb),
+                            NativePoint {
+                                attributes: &p.attributes,
+                                exemplars: &p.exemplars,
+                                time_unix_nano: p.time_unix_nano,
+                            },
+                            &name,
+                            resource,
+                            scope,
+                        );
+                    } else {
+                        self.histogram_point(p, &name, resource, scope);
+                    }
                 }
             }
-            Some(Data::ExponentialHistogram(_)) => self.refuse(
-                points,
-                format!(
-                    "exponential histogram {}: {points} data points refused: native histograms are not supported by this server",
-                    model::strconv::quote(&metric.name)
-                ),
-            ),
+            Some(Data::ExponentialHistogram(h)) => {
+                for p in &h.data_points {
+                    self.native_histogram_point(
+                        exponential_to_native(p),
+                        NativePoint {
+                            attributes: &p.attributes,
+                            exemplars: &p.exemplars,
+                            time_unix_nano: p.time_unix_nano,
+                        },
+                        &name,
+                        resource,
+                        scope,
+                    );
+                }
+            }
             Some(Data::Summary(s)) => {
                 for p in &s.data_points {
                     self.summary_point(p, &name, resource, scope);
