@@ -3,10 +3,15 @@
 //! exponential bucket layout described by [`Span`]s, and custom-bucket histograms (schema
 //! [`CUSTOM_BUCKETS_SCHEMA`], NHCB).
 
+mod arith;
 mod bounds;
 mod compact;
 mod iter;
+mod notation;
 mod validate;
+
+pub use arith::AddOutcome;
+pub use notation::{MAX_NOTATION_EXPANSION, NotationItem};
 
 pub use bounds::{
     bucket_bound, custom_bounds_match, exponential_bound, is_exponential_schema, is_known_schema,

@@ -1,0 +1,780 @@
+//! Arithmetic on float histograms, as Go's `FloatHistogram` does it: `add`/`sub` with
+//! schema and zero-threshold reconciliation (and NHCB bounds intersection), `mul`/`div`,
+//! counter reset detection, exact equality, copies to a lower schema, and memory size.
+
+use super::bounds::{custom_bounds_match, exponential_bound, is_exponential_schema};
+use super::compact::reduce_buckets;
+use super::iter::{BucketIter, span_indexes};
+use super::{CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Span};
+use crate::error::{HistogramError, HistogramErrorKind};
+
+/// What [`FloatHistogram::add`] and [`FloatHistogram::sub`] report besides the result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AddOutcome {
+    /// One histogram said `CounterReset` and the other `NotCounterReset` (the result's hint
+    /// is then `Unknown`); PromQL warns about it.
+    pub counter_reset_collision: bool,
+    /// Both had custom buckets with different bounds: the result uses the bounds both have
+    /// (the intersection), PromQL informs about it.
+    pub nhcb_bounds_reconciled: bool,
+}
+
+impl FloatHistogram {
+    /// Adds `other` to this histogram (Go's `Add`): counts, sums and buckets are added,
+    /// buckets missing here are inserted. Schemas are reconciled to the lower resolution of
+    /// the two, and the zero threshold to one wide enough for both zero buckets (not inside
+    /// a populated bucket of either). Custom-bucket histograms with different bounds are
+    /// added on the intersection of their bounds. The result may hold empty buckets and
+    /// adjacent spans: call [`FloatHistogram::compact`] to normalize it.
+    ///
+    /// Fails, leaving this histogram unchanged, when one histogram has custom buckets and
+    /// the other exponential ones.
+    pub fn add(&mut self, other: &FloatHistogram) -> Result<AddOutcome, HistogramError> {
+        self.add_or_sub(other, false)
+    }
+
+    /// Subtracts `other` from this histogram, as [`FloatHistogram::add`] adds (Go's `Sub`;
+    /// the counter reset hint is merged the same way, so PromQL's `-` sets it to gauge
+    /// afterwards).
+    pub fn sub(&mut self, other: &FloatHistogram) -> Result<AddOutcome, HistogramError> {
+        self.add_or_sub(other, true)
+    }
+
+    fn add_or_sub(
+        &mut self,
+        other: &FloatHistogram,
+        negate: bool,
+    ) -> Result<AddOutcome, HistogramError> {
+        if self.uses_custom_buckets() != other.uses_custom_buckets() {
+            return Err(HistogramError::invalid(
+                HistogramErrorKind::IncompatibleSchema,
+                "",
+            ));
+        }
+        let mut outcome = AddOutcome {
+            counter_reset_collision: self.adjust_counter_reset(other),
+            nhcb_bounds_reconciled: false,
+        };
+        if !self.uses_custom_buckets() {
+            let other_zero_count = self.reconcile_zero_buckets(other);
+            if negate {
+                self.zero_count -= other_zero_count;
+            } else {
+                self.zero_count += other_zero_count;
+            }
+        }
+        if negate {
+            self.count -= other.count;
+            self.sum -= other.sum;
+        } else {
+            self.count += other.count;
+            self.sum += other.sum;
+        }
+
+        if self.uses_custom_buckets() {
+            if custom_bounds_match(&self.custom_values, &other.custom_values) {
+                add_buckets(
+                    self.schema,
+                    self.zero_threshold,
+                    negate,
+                    &mut self.positive_spans,
+                    &mut self.positive_buckets,
+                    &other.positive_spans,
+                    &other.positive_buckets,
+                );
+            } else {
+                outcome.nhcb_bounds_reconciled = true;
+                let bounds = intersect_custom_bounds(&self.custom_values, &other.custom_values);
+                let (spans, buckets) = add_custom_buckets_with_mismatches(
+                    negate,
+                    (
+                        &self.positive_spans,
+                        &self.positive_buckets,
+                        &self.custom_values,
+                    ),
+                    (
+                        &other.positive_spans,
+                        &other.positive_buckets,
+                        &other.custom_values,
+                    ),
+                    &bounds,
+                );
+                self.positive_spans = spans;
+                self.positive_buckets = buckets;
+                self.custom_values = bounds;
+            }
+            return Ok(outcome);
+        }
+
+        let reduced_other;
+        let (o_pos_spans, o_pos_buckets, o_neg_spans, o_neg_buckets): (
+            &[Span],
+            &[f64],
+            &[Span],
+            &[f64],
+        ) = if other.schema > self.schema {
+            let (ps, pb) = reduce_buckets(
+                &other.positive_spans,
+                &other.positive_buckets,
+                other.schema,
+                self.schema,
+            )?;
+            let (ns, nb) = reduce_buckets(
+                &other.negative_spans,
+                &other.negative_buckets,
+                other.schema,
+                self.schema,
+            )?;
+            reduced_other = (ps, pb, ns, nb);
+            (
+                &reduced_other.0,
+                &reduced_other.1,
+                &reduced_other.2,
+                &reduced_other.3,
+            )
+        } else {
+            if other.schema < self.schema {
+                let (ps, pb) = reduce_buckets(
+                    &self.positive_spans,
+                    &self.positive_buckets,
+                    self.schema,
+                    other.schema,
+                )?;
+                let (ns, nb) = reduce_buckets(
+                    &self.negative_spans,
+                    &self.negative_buckets,
+                    self.schema,
+                    other.schema,
+                )?;
+                self.positive_spans = ps;
+                self.positive_buckets = pb;
+                self.negative_spans = ns;
+                self.negative_buckets = nb;
+                self.schema = other.schema;
+            }
+            (
+                &other.positive_spans,
+                &other.positive_buckets,
+                &other.negative_spans,
+                &other.negative_buckets,
+            )
+        };
+        add_buckets(
+            self.schema,
+            self.zero_threshold,
+            negate,
+            &mut self.positive_spans,
+            &mut self.positive_buckets,
+            o_pos_spans,
+            o_pos_buckets,
+        );
+        add_buckets(
+            self.schema,
+            self.zero_threshold,
+            negate,
+            &mut self.negative_spans,
+            &mut self.negative_buckets,
+            o_neg_spans,
+            o_neg_buckets,
+        );
+        Ok(outcome)
+    }
+
+    /// Go's `adjustCounterReset`: the hint of a sum; true on a `CounterReset` vs
+    /// `NotCounterReset` collision.
+    fn adjust_counter_reset(&mut self, other: &FloatHistogram) -> bool {
+        use CounterResetHint::*;
+        let (mine, theirs) = (self.counter_reset_hint, other.counter_reset_hint);
+        if theirs == mine || mine == Gauge {
+            return false;
+        }
+        if theirs == Gauge {
+            self.counter_reset_hint = Gauge;
+            return false;
+        }
+        if mine == Unknown {
+            return false;
+        }
+        self.counter_reset_hint = Unknown;
+        // A collision is CounterReset against NotCounterReset.
+        theirs != Unknown
+    }
+
+    /// Go's `zeroCountForLargerThreshold`: the zero count this histogram would have with
+    /// the larger threshold, and that threshold, moved up to the upper bound of a populated
+    /// bucket it would cut through.
+    fn zero_count_for_larger_threshold(&self, larger: f64) -> (f64, f64) {
+        let mut larger = larger;
+        if larger == self.zero_threshold {
+            return (self.zero_count, larger);
+        }
+        'outer: loop {
+            let mut count = self.zero_count;
+            for b in self.positive_bucket_iter() {
+                if b.lower >= larger {
+                    break;
+                }
+                count += b.count;
+                if b.upper > larger {
+                    if b.count != 0.0 {
+                        larger = b.upper;
+                    }
+                    break;
+                }
+            }
+            for b in self.negative_bucket_iter() {
+                if b.upper <= -larger {
+                    break;
+                }
+                count += b.count;
+                if b.lower < -larger {
+                    if b.count != 0.0 {
+                        larger = -b.lower;
+                        continue 'outer;
+                    }
+                    break;
+                }
+            }
+            return (count, larger);
+        }
+    }
+
+    /// Go's `trimBucketsInZeroBucket`: empties the buckets inside the zero bucket (their
+    /// counts are already in the zero count), then compacts.
+    fn trim_buckets_in_zero_bucket(&mut self) {
+        let threshold = self.zero_threshold;
+        let n = self
+            .positive_bucket_iter()
+            .take_while(|b| b.lower < threshold)
+            .count();
+        for b in self.positive_buckets.iter_mut().take(n) {
+            *b = 0.0;
+        }
+        let n = self
+            .negative_bucket_iter()
+            .take_while(|b| b.upper > -threshold)
+            .count();
+        for b in self.negative_buckets.iter_mut().take(n) {
+            *b = 0.0;
+        }
+        self.compact(0);
+    }
+
+    /// Go's `reconcileZeroBuckets`: widens this histogram's zero bucket to one that holds
+    /// both zero buckets; returns the zero count `other` would have with it.
+    fn reconcile_zero_buckets(&mut self, other: &FloatHistogram) -> f64 {
+        let mut other_zero_count = other.zero_count;
+        let mut other_threshold = other.zero_threshold;
+        while other_threshold != self.zero_threshold {
+            if self.zero_threshold > other_threshold {
+                (other_zero_count, other_threshold) =
+                    other.zero_count_for_larger_threshold(self.zero_threshold);
+            }
+            if other_threshold > self.zero_threshold {
+                (self.zero_count, self.zero_threshold) =
+                    self.zero_count_for_larger_threshold(other_threshold);
+                self.trim_buckets_in_zero_bucket();
+            }
+            if other_threshold.is_nan() || self.zero_threshold.is_nan() {
+                break;
+            }
+        }
+        other_zero_count
+    }
+
+    /// Multiplies every count, the zero count and the sum by `factor` (Go's `Mul`); a
+    /// negative factor makes the histogram a gauge.
+    pub fn mul(&mut self, factor: f64) -> &mut Self {
+        self.zero_count *= factor;
+        self.count *= factor;
+        self.sum *= factor;
+        self.positive_buckets.iter_mut().for_each(|b| *b *= factor);
+        self.negative_buckets.iter_mut().for_each(|b| *b *= factor);
+        if factor < 0.0 {
+            self.counter_reset_hint = CounterResetHint::Gauge;
+        }
+        self
+    }
+
+    /// Divides as [`FloatHistogram::mul`] multiplies (Go's `Div`); dividing by zero removes
+    /// all buckets (count, zero count and sum become ±Inf or NaN).
+    pub fn div(&mut self, scalar: f64) -> &mut Self {
+        self.zero_count /= scalar;
+        self.count /= scalar;
+        self.sum /= scalar;
+        if scalar == 0.0 {
+            self.positive_buckets.clear();
+            self.negative_buckets.clear();
+            self.positive_spans.clear();
+            self.negative_spans.clear();
+            return self;
+        }
+        self.positive_buckets.iter_mut().for_each(|b| *b /= scalar);
+        self.negative_buckets.iter_mut().for_each(|b| *b /= scalar);
+        if scalar < 0.0 {
+            self.counter_reset_hint = CounterResetHint::Gauge;
+        }
+        self
+    }
+
+    /// Whether the histograms hold exactly the same data (Go's `Equals`): counts and sums
+    /// compared bit for bit (so NaN sums are equal), the same buckets (spans may differ in
+    /// how they describe the same layout, e.g. zero-length spans), equal custom bounds.
+    /// The counter reset hint is not compared.
+    pub fn equals(&self, other: &FloatHistogram) -> bool {
+        if self.schema != other.schema
+            || self.count.to_bits() != other.count.to_bits()
+            || self.sum.to_bits() != other.sum.to_bits()
+        {
+            return false;
+        }
+        if self.uses_custom_buckets()
+            && !custom_bounds_match(&self.custom_values, &other.custom_values)
+        {
+            return false;
+        }
+        if self.zero_threshold != other.zero_threshold
+            || self.zero_count.to_bits() != other.zero_count.to_bits()
+        {
+            return false;
+        }
+        spans_match(&self.negative_spans, &other.negative_spans)
+            && float_buckets_match(&self.negative_buckets, &other.negative_buckets)
+            && spans_match(&self.positive_spans, &other.positive_spans)
+            && float_buckets_match(&self.positive_buckets, &other.positive_buckets)
+    }
+
+    /// The memory Go accounts for this histogram (Go's `Size`): 168 bytes for the struct
+    /// plus 8 per span, bucket and custom bound.
+    pub fn size(&self) -> usize {
+        168 + 8
+            * (self.positive_spans.len()
+                + self.negative_spans.len()
+                + self.positive_buckets.len()
+                + self.negative_buckets.len()
+                + self.custom_values.len())
+    }
+
+    /// A copy with the lower (or equal) resolution `target_schema` (Go's `CopyToSchema`;
+    /// like Go, a reduced copy has an unknown counter reset hint). Fails for custom buckets
+    /// and for a higher target schema.
+    pub fn copy_to_schema(&self, target_schema: i32) -> Result<FloatHistogram, HistogramError> {
+        if target_schema == self.schema {
+            return Ok(self.clone());
+        }
+        if self.uses_custom_buckets() {
+            return Err(HistogramError::Unsupported(format!(
+                "cannot reduce resolution to {target_schema} when there are custom buckets"
+            )));
+        }
+        if target_schema == CUSTOM_BUCKETS_SCHEMA {
+            return Err(HistogramError::Unsupported(
+                "cannot reduce resolution to custom buckets schema".to_string(),
+            ));
+        }
+        if target_schema > self.schema {
+            return Err(HistogramError::Unsupported(format!(
+                "cannot copy from schema {} to {target_schema}",
+                self.schema
+            )));
+        }
+        let (ps, pb) = reduce_buckets(
+            &self.positive_spans,
+            &self.positive_buckets,
+            self.schema,
+            target_schema,
+        )?;
+        let (ns, nb) = reduce_buckets(
+            &self.negative_spans,
+            &self.negative_buckets,
+            self.schema,
+            target_schema,
+        )?;
+        Ok(FloatHistogram {
+            counter_reset_hint: CounterResetHint::Unknown,
+            schema: target_schema,
+            zero_threshold: self.zero_threshold,
+            zero_count: self.zero_count,
+            count: self.count,
+            sum: self.sum,
+            positive_spans: ps,
+            negative_spans: ns,
+            positive_buckets: pb,
+            negative_buckets: nb,
+            custom_values: Vec::new(),
+        })
+    }
+
+    /// Whether there was a counter reset between `previous` and this histogram (Go's
+    /// `DetectReset`): the hint decides if it is `CounterReset` or `NotCounterReset`;
+    /// otherwise any count that went down (total, zero bucket, any bucket, with `previous`
+    /// merged into this schema and zero threshold), a populated bucket that vanished, a
+    /// higher schema, a lower zero threshold, or a switch to custom buckets is a reset.
+    pub fn detect_reset(&self, previous: &FloatHistogram) -> bool {
+        match self.counter_reset_hint {
+            CounterResetHint::CounterReset => return true,
+            CounterResetHint::NotCounterReset => return false,
+            _ => {}
+        }
+        if self.count < previous.count {
+            return true;
+        }
+        if self.uses_custom_buckets() {
+            if !previous.uses_custom_buckets() {
+                return true;
+            }
+            if !custom_bounds_match(&self.custom_values, &previous.custom_values) {
+                return self.detect_reset_with_mismatched_custom_bounds(previous);
+            }
+        } else if previous.uses_custom_buckets() {
+            // Go would panic merging custom buckets into an exponential schema: the layout
+            // changed, which only happens with a reset.
+            return true;
+        }
+        if self.schema > previous.schema {
+            return true;
+        }
+        if self.zero_threshold < previous.zero_threshold {
+            return true;
+        }
+        let (previous_zero_count, new_threshold) =
+            previous.zero_count_for_larger_threshold(self.zero_threshold);
+        if new_threshold != self.zero_threshold {
+            return true;
+        }
+        if self.zero_count < previous_zero_count {
+            return true;
+        }
+        for positive in [true, false] {
+            let curr = self.bucket_iter_for(positive, self.zero_threshold, self.schema);
+            let prev = previous.bucket_iter_for(positive, self.zero_threshold, self.schema);
+            if detect_reset_in(curr, prev) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Go's `detectResetWithMismatchedCustomBounds`: compares the cumulative counts at the
+    /// bounds both histograms have.
+    fn detect_reset_with_mismatched_custom_bounds(&self, previous: &FloatHistogram) -> bool {
+        let curr_bounds = &self.custom_values;
+        let prev_bounds = &previous.custom_values;
+        let mut curr = RollUp::new(self.positive_bucket_iter());
+        let mut prev = RollUp::new(previous.positive_bucket_iter());
+        let (mut ci, mut pi) = (0usize, 0usize);
+        while ci <= curr_bounds.len() && pi <= prev_bounds.len() {
+            let cb = curr_bounds.get(ci).copied().unwrap_or(f64::INFINITY);
+            let pb = prev_bounds.get(pi).copied().unwrap_or(f64::INFINITY);
+            if cb == pb {
+                let c = curr.sum_up_to(cb);
+                let p = prev.sum_up_to(cb);
+                if c < p {
+                    return true;
+                }
+                ci += 1;
+                pi += 1;
+            } else if cb < pb {
+                ci += 1;
+            } else {
+                pi += 1;
+            }
+        }
+        false
+    }
+}
+
+/// Sums the counts of the buckets up to a bound, bound after bound (the rollup of Go's
+/// `detectResetWithMismatchedCustomBounds`).
+struct RollUp<'a> {
+    it: BucketIter<'a>,
+    started: bool,
+    has_more: bool,
+    bucket: Option<super::Bucket>,
+}
+
+impl<'a> RollUp<'a> {
+    fn new(it: BucketIter<'a>) -> RollUp<'a> {
+        RollUp {
+            it,
+            started: false,
+            has_more: false,
+            bucket: None,
+        }
+    }
+
+    fn sum_up_to(&mut self, bound: f64) -> f64 {
+        if self.started && !self.has_more {
+            return 0.0;
+        }
+        if !self.started {
+            self.started = true;
+            self.bucket = self.it.next();
+            if self.bucket.is_none() {
+                self.has_more = false;
+                return 0.0;
+            }
+        }
+        let mut sum = 0.0;
+        while let Some(b) = self.bucket {
+            if b.upper > bound {
+                self.has_more = true;
+                return sum;
+            }
+            sum += b.count;
+            self.bucket = self.it.next();
+        }
+        self.has_more = false;
+        sum
+    }
+}
+
+/// Go's `detectReset` over two bucket iterators of the same schema.
+fn detect_reset_in(mut curr: BucketIter<'_>, mut prev: BucketIter<'_>) -> bool {
+    let Some(mut p) = prev.next_stripped() else {
+        return false;
+    };
+    let Some(mut c) = curr.next_stripped() else {
+        // No buckets now: any populated bucket before is a reset.
+        loop {
+            if p.1 != 0.0 {
+                return true;
+            }
+            match prev.next_stripped() {
+                Some(next) => p = next,
+                None => return false,
+            }
+        }
+    };
+    loop {
+        while c.0 < p.0 {
+            match curr.next_stripped() {
+                Some(next) => c = next,
+                None => loop {
+                    if p.1 != 0.0 {
+                        return true;
+                    }
+                    match prev.next_stripped() {
+                        Some(next) => p = next,
+                        None => return false,
+                    }
+                },
+            }
+        }
+        if c.0 > p.0 {
+            if p.1 != 0.0 {
+                return true;
+            }
+        } else if c.1 < p.1 {
+            return true;
+        }
+        match prev.next_stripped() {
+            Some(next) => p = next,
+            None => return false,
+        }
+    }
+}
+
+/// Whether two span lists describe the same bucket indexes.
+fn spans_match(a: &[Span], b: &[Span]) -> bool {
+    span_indexes(a).eq(span_indexes(b))
+}
+
+fn float_buckets_match(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// Go's `addBuckets`: adds (or subtracts) the buckets of `b` into `a`, inserting missing
+/// buckets, extending a span when the new bucket is next to it and starting a new span
+/// otherwise. Leading buckets of `b` with an upper bound ≤ `threshold` (exponential
+/// schemas) are skipped: they are in the zero bucket.
+fn add_buckets(
+    schema: i32,
+    threshold: f64,
+    negate: bool,
+    spans_a: &mut Vec<Span>,
+    buckets_a: &mut Vec<f64>,
+    spans_b: &[Span],
+    buckets_b: &[f64],
+) {
+    // Position of the bucket in `a` last added to: span, bucket, index in span, and the
+    // bucket index it has (`index_a`). `None` until the first bucket was placed after the
+    // start of `a`.
+    let mut pos: Option<(usize, usize, i32)> = None;
+    let mut index_a: i32 = 0;
+    let mut lower_than_threshold = true;
+    for (index_b, &count) in span_indexes(spans_b).zip(buckets_b) {
+        if lower_than_threshold
+            && is_exponential_schema(schema)
+            && exponential_bound(index_b, schema) <= threshold
+        {
+            index_a = index_b;
+            continue;
+        }
+        lower_than_threshold = false;
+        let value = if negate { -count } else { count };
+        let (mut i_span, mut i_bucket, mut i_in_span) = match pos {
+            Some(p) => p,
+            None => {
+                if spans_a.is_empty() || spans_a[0].offset > index_b {
+                    // Before all buckets of `a`.
+                    buckets_a.insert(0, value);
+                    if !spans_a.is_empty() && spans_a[0].offset == index_b.wrapping_add(1) {
+                        spans_a[0].length += 1;
+                        spans_a[0].offset -= 1;
+                    } else {
+                        spans_a.insert(
+                            0,
+                            Span {
+                                offset: index_b,
+                                length: 1,
+                            },
+                        );
+                        if spans_a.len() > 1 {
+                            spans_a[1].offset -= index_b.wrapping_add(1);
+                        }
+                    }
+                    index_a = index_b;
+                    continue;
+                }
+                if spans_a[0].offset == index_b {
+                    buckets_a[0] += value;
+                    index_a = index_b;
+                    continue;
+                }
+                index_a = spans_a[0].offset;
+                (0, 0, 0)
+            }
+        };
+        let mut delta = index_b.wrapping_sub(index_a);
+        loop {
+            let remaining = spans_a[i_span].length as i32 - i_in_span;
+            if delta < remaining {
+                // In the current span.
+                i_bucket += delta as usize;
+                i_in_span += delta;
+                buckets_a[i_bucket] += value;
+                break;
+            }
+            delta -= remaining;
+            i_bucket += remaining as usize;
+            i_span += 1;
+            if i_span == spans_a.len() || delta < spans_a[i_span].offset {
+                // In the gap after the previous span (or after the last span).
+                buckets_a.insert(i_bucket, value);
+                if delta == 0 {
+                    // Right after the previous span: extend it.
+                    if i_span < spans_a.len() {
+                        spans_a[i_span].offset -= 1;
+                    }
+                    i_span -= 1;
+                    i_in_span = spans_a[i_span].length as i32;
+                    spans_a[i_span].length += 1;
+                } else if i_span < spans_a.len() && delta == spans_a[i_span].offset - 1 {
+                    // Right before the next span: extend it.
+                    i_in_span = 0;
+                    spans_a[i_span].offset -= 1;
+                    spans_a[i_span].length += 1;
+                } else {
+                    // A span of its own.
+                    i_in_span = 0;
+                    if i_span < spans_a.len() {
+                        spans_a[i_span].offset -= delta + 1;
+                    }
+                    spans_a.insert(
+                        i_span,
+                        Span {
+                            offset: delta,
+                            length: 1,
+                        },
+                    );
+                }
+                break;
+            }
+            // Try the start of the next span.
+            delta -= spans_a[i_span].offset;
+            i_in_span = 0;
+        }
+        pos = Some((i_span, i_bucket, i_in_span));
+        index_a = index_b;
+    }
+}
+
+/// The bounds two sets of custom bounds have in common.
+fn intersect_custom_bounds(a: &[f64], b: &[f64]) -> Vec<f64> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < a.len() && j < b.len() {
+        if a[i] == b[j] {
+            out.push(a[i]);
+            i += 1;
+            j += 1;
+        } else if a[i] < b[j] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+/// Go's `addCustomBucketsWithMismatches`: maps the buckets of both histograms onto the
+/// intersected bounds (each bucket into the first target bucket whose bound is at least its
+/// own), adds them, and drops empty buckets.
+fn add_custom_buckets_with_mismatches(
+    negate: bool,
+    a: (&[Span], &[f64], &[f64]),
+    b: (&[Span], &[f64], &[f64]),
+    intersected: &[f64],
+) -> (Vec<Span>, Vec<f64>) {
+    let mut target = vec![0.0; intersected.len() + 1];
+    let mut map = |spans: &[Span], buckets: &[f64], bounds: &[f64], negate: bool| {
+        let mut intersect_idx = 0usize;
+        for (src_idx, &value) in span_indexes(spans).zip(buckets) {
+            let mut target_idx = target.len() - 1;
+            if src_idx >= 0 && (src_idx as usize) < bounds.len() {
+                let src_bound = bounds[src_idx as usize];
+                while intersect_idx < intersected.len() {
+                    if intersected[intersect_idx] >= src_bound {
+                        target_idx = intersect_idx;
+                        break;
+                    }
+                    intersect_idx += 1;
+                }
+            }
+            if negate {
+                target[target_idx] -= value;
+            } else {
+                target[target_idx] += value;
+            }
+        }
+    };
+    map(a.0, a.1, a.2, false);
+    map(b.0, b.1, b.2, negate);
+    let mut spans: Vec<Span> = Vec::new();
+    let mut buckets = Vec::new();
+    let mut last: i64 = -1;
+    for (i, &count) in target.iter().enumerate() {
+        if count == 0.0 {
+            continue;
+        }
+        buckets.push(count);
+        let idx = i as i64;
+        match spans.last_mut() {
+            Some(s) if idx == last + 1 => s.length += 1,
+            _ => {
+                let offset = if spans.is_empty() {
+                    idx
+                } else {
+                    idx - last - 1
+                };
+                spans.push(Span {
+                    offset: offset as i32,
+                    length: 1,
+                });
+            }
+        }
+        last = idx;
+    }
+    (spans, buckets)
+}
