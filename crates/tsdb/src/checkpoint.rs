@@ -255,6 +255,32 @@ fn write_checkpoint(
                     record::encode_exemplars(&exemplars, &mut out);
                 }
             }
+            RecordType::HistogramSamples => {
+                let mut hs = Vec::new();
+                record::decode_histogram_samples(rec, &mut hs)?;
+                let n = hs.len();
+                hs.retain(|s| s.t >= mint);
+                stats.total_samples += n;
+                stats.dropped_samples += n - hs.len();
+                // Custom-bucket histograms keep their own record type (9), as Prometheus
+                // writes them.
+                let custom = rec.first() == Some(&9);
+                if !hs.is_empty() {
+                    record::encode_histogram_samples(&hs, custom, &mut out);
+                }
+            }
+            RecordType::FloatHistogramSamples => {
+                let mut hs = Vec::new();
+                record::decode_float_histogram_samples(rec, &mut hs)?;
+                let n = hs.len();
+                hs.retain(|s| s.t >= mint);
+                stats.total_samples += n;
+                stats.dropped_samples += n - hs.len();
+                let custom = rec.first() == Some(&10);
+                if !hs.is_empty() {
+                    record::encode_float_histogram_samples(&hs, custom, &mut out);
+                }
+            }
             _ => stats.dropped_other_records += 1,
         }
         if out.is_empty() {

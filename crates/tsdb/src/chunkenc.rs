@@ -89,6 +89,27 @@ pub fn chunk_from_data(encoding: u8, data: Vec<u8>) -> Result<XorChunk> {
     }
 }
 
+/// A sample of any kind, as the head iterator holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A float sample.
+    Float(f64),
+    /// An integer native histogram.
+    Histogram(Histogram),
+    /// A float native histogram.
+    FloatHistogram(FloatHistogram),
+}
+
+impl Value {
+    pub(crate) fn kind(&self) -> ValueType {
+        match self {
+            Value::Float(_) => ValueType::Float,
+            Value::Histogram(_) => ValueType::Histogram,
+            Value::FloatHistogram(_) => ValueType::FloatHistogram,
+        }
+    }
+}
+
 /// A chunk of any encoding.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Chunk {
@@ -143,6 +164,34 @@ impl Chunk {
     /// An iterator over the chunk's samples.
     pub fn iter(&self) -> ChunkIterator<&[u8]> {
         ChunkIterator::new(self.encoding(), self.bytes())
+    }
+}
+
+/// Reads every sample of a chunk iterator.
+pub(crate) fn decode_all<B: AsRef<[u8]>>(
+    mut it: ChunkIterator<B>,
+    out: &mut Vec<(i64, Value)>,
+) -> Result<()> {
+    loop {
+        match it.next() {
+            ValueType::Float => {
+                let (t, v) = it.at();
+                out.push((t, Value::Float(v)));
+            }
+            ValueType::Histogram => {
+                let (t, h) = it.at_histogram();
+                out.push((t, Value::Histogram(h)));
+            }
+            ValueType::FloatHistogram => {
+                let (t, h) = it.at_float_histogram();
+                out.push((t, Value::FloatHistogram(h)));
+            }
+            _ => break,
+        }
+    }
+    match it.err() {
+        Some(e) => Err(Error::CorruptChunk(e.to_string())),
+        None => Ok(()),
     }
 }
 

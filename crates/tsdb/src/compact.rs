@@ -14,7 +14,10 @@ use crate::block::{
     Block, BlockDesc, BlockMeta, BlockMetaCompaction, BlockStats, CHUNKS_DIRNAME, INDEX_FILENAME,
     META_VERSION_1, Ulid, block_dirs, sync_dir,
 };
-use crate::chunkenc::{Encoding, SAMPLES_PER_CHUNK, XorChunk};
+use crate::chunkenc::{
+    Chunk, ChunkIterator, Encoding, FloatHistogramChunk, HistogramAppend, HistogramChunk,
+    SAMPLES_PER_CHUNK, Value, XorChunk, decode_all,
+};
 use crate::chunks::ChunkWriter;
 use crate::error::{Error, Result};
 use crate::index::{ChunkMeta, IndexWriter};
@@ -27,22 +30,27 @@ pub struct MemChunk {
     pub min_time: i64,
     /// Timestamp of the last sample.
     pub max_time: i64,
-    /// The samples.
-    pub chunk: XorChunk,
+    /// The samples (floats or native histograms).
+    pub chunk: Chunk,
 }
 
 impl MemChunk {
     /// Wraps a chunk, reading its time range from the samples. Fails on an empty or
     /// corrupt chunk.
     pub fn from_chunk(chunk: XorChunk) -> Result<MemChunk> {
+        MemChunk::from_any_chunk(Chunk::Xor(chunk))
+    }
+
+    /// Wraps a chunk of any encoding, reading its time range from the samples.
+    pub fn from_any_chunk(chunk: Chunk) -> Result<MemChunk> {
         let mut it = chunk.iter();
         let mut range = None;
-        while it.next() {
+        while it.next() != storage::ValueType::None {
             let t = it.at_t();
             range = Some(range.map_or((t, t), |(a, _)| (a, t)));
         }
-        if let Some(e) = it.take_err() {
-            return Err(e);
+        if let Some(e) = it.err() {
+            return Err(Error::CorruptChunk(e.to_string()));
         }
         let (min_time, max_time) =
             range.ok_or_else(|| Error::InvalidArgument("empty chunk".to_string()))?;
@@ -62,21 +70,96 @@ pub fn encode_chunks(samples: &[(i64, f64)]) -> Result<Vec<MemChunk>> {
         out.push(MemChunk {
             min_time: part[0].0,
             max_time: part[part.len() - 1].0,
-            chunk: XorChunk::encode_optimal(part)?,
+            chunk: Chunk::Xor(XorChunk::encode_optimal(part)?),
         });
     }
     Ok(out)
 }
 
-fn decode_into(chunk: &XorChunk, out: &mut Vec<(i64, f64)>) -> Result<()> {
-    let mut it = chunk.iter();
-    while it.next() {
-        out.push(it.at());
+/// Encodes samples of any kind (in time order) into chunks: runs of floats as
+/// [`encode_chunks`] does, native histograms with Prometheus's histogram chunk appenders
+/// (a new chunk on a counter reset, a layout change, a kind change or every
+/// [`SAMPLES_PER_CHUNK`] samples).
+pub fn encode_any_chunks(samples: &[(i64, Value)]) -> Result<Vec<MemChunk>> {
+    let mut out = Vec::new();
+    for run in samples.chunk_by(|a, b| std::mem::discriminant(&a.1) == std::mem::discriminant(&b.1))
+    {
+        if let Value::Float(_) = run[0].1 {
+            let floats: Vec<(i64, f64)> = run
+                .iter()
+                .map(|(t, v)| match v {
+                    Value::Float(v) => (*t, *v),
+                    _ => (*t, 0.0),
+                })
+                .collect();
+            out.extend(encode_chunks(&floats)?);
+            continue;
+        }
+        let mut cur: Option<MemChunk> = None;
+        for (t, v) in run {
+            let full = cur
+                .as_ref()
+                .is_none_or(|c| c.chunk.num_samples() >= SAMPLES_PER_CHUNK);
+            if full {
+                let mut fresh = match v {
+                    Value::Histogram(_) => Chunk::Histogram(HistogramChunk::new()),
+                    _ => Chunk::FloatHistogram(FloatHistogramChunk::new()),
+                };
+                let prev = cur.as_mut().map(|c| &mut c.chunk);
+                match (&mut fresh, v, prev) {
+                    (Chunk::Histogram(c), Value::Histogram(h), p) => {
+                        let p = match p {
+                            Some(Chunk::Histogram(p)) => Some(p),
+                            _ => None,
+                        };
+                        c.append(p, *t, h)?;
+                    }
+                    (Chunk::FloatHistogram(c), Value::FloatHistogram(h), p) => {
+                        let p = match p {
+                            Some(Chunk::FloatHistogram(p)) => Some(p),
+                            _ => None,
+                        };
+                        c.append(p, *t, h)?;
+                    }
+                    _ => {}
+                }
+                out.extend(cur.take());
+                cur = Some(MemChunk {
+                    min_time: *t,
+                    max_time: *t,
+                    chunk: fresh,
+                });
+                continue;
+            }
+            let c = cur.as_mut().expect("a chunk is open");
+            let next = match (&mut c.chunk, v) {
+                (Chunk::Histogram(c), Value::Histogram(h)) => match c.append(None, *t, h)? {
+                    HistogramAppend::NewChunk(n) => Some(Chunk::Histogram(n)),
+                    _ => None,
+                },
+                (Chunk::FloatHistogram(c), Value::FloatHistogram(h)) => {
+                    match c.append(None, *t, h)? {
+                        HistogramAppend::NewChunk(n) => Some(Chunk::FloatHistogram(n)),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            match next {
+                Some(n) => {
+                    out.extend(cur.take());
+                    cur = Some(MemChunk {
+                        min_time: *t,
+                        max_time: *t,
+                        chunk: n,
+                    });
+                }
+                None => c.max_time = *t,
+            }
+        }
+        out.extend(cur);
     }
-    match it.take_err() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    Ok(out)
 }
 
 /// Writes blocks into a data directory.
@@ -173,7 +256,7 @@ impl<'a> From<&'a MemChunk> for RawChunk<'a> {
         RawChunk {
             min_time: c.min_time,
             max_time: c.max_time,
-            encoding: Encoding::Xor.as_u8(),
+            encoding: c.chunk.encoding().as_u8(),
             data: c.chunk.bytes(),
             samples: c.chunk.num_samples() as u64,
         }
@@ -302,9 +385,9 @@ fn trim_chunks(chunks: Vec<MemChunk>, mint: i64, maxt: i64) -> Result<Vec<MemChu
             continue;
         }
         let mut samples = Vec::new();
-        decode_into(&c.chunk, &mut samples)?;
-        samples.retain(|&(t, _)| mint <= t && t < maxt);
-        out.extend(encode_chunks(&samples)?);
+        decode_all(c.chunk.iter(), &mut samples)?;
+        samples.retain(|(t, _)| mint <= *t && *t < maxt);
+        out.extend(encode_any_chunks(&samples)?);
     }
     Ok(out)
 }
@@ -611,31 +694,40 @@ fn merge_series(
                     max_time: m.max_time,
                     encoding: c.encoding,
                     data: c.data.as_ref(),
-                    samples: c.iterator()?.num_samples() as u64,
+                    samples: sample_count(c.data.as_ref()),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         return builder.add_series(labels, &raw);
     }
-    let mut samples: BTreeMap<i64, f64> = BTreeMap::new();
+    let mut samples: BTreeMap<i64, Value> = BTreeMap::new();
     for (block, metas, deleted) in &parts {
         for m in metas {
-            let mut it = block.chunks().chunk(m.chunk_ref)?.iterator()?;
-            while it.next() {
-                let (t, v) = it.at();
+            let c = block.chunks().chunk(m.chunk_ref)?;
+            let mut decoded = Vec::new();
+            decode_all(
+                ChunkIterator::new(Encoding::from_u8(c.encoding)?, c.data.as_ref()),
+                &mut decoded,
+            )?;
+            for (t, v) in decoded {
                 if !deleted.iter().any(|iv| iv.contains(t)) {
                     samples.entry(t).or_insert(v);
                 }
             }
-            if let Some(e) = it.take_err() {
-                return Err(e);
-            }
         }
     }
-    let samples: Vec<(i64, f64)> = samples.into_iter().collect();
-    let chunks = encode_chunks(&samples)?;
+    let samples: Vec<(i64, Value)> = samples.into_iter().collect();
+    let chunks = encode_any_chunks(&samples)?;
     let raw: Vec<RawChunk<'_>> = chunks.iter().map(RawChunk::from).collect();
     builder.add_series(labels, &raw)
+}
+
+/// The sample count at the start of every chunk encoding (0 for a chunk too short).
+fn sample_count(data: &[u8]) -> u64 {
+    match data {
+        [a, b, ..] => u64::from(u16::from_be_bytes([*a, *b])),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]

@@ -778,4 +778,6 @@ impl Querier for DbQuerier {
 }
 
 #[cfg(test)]
+mod histogram_tests;
+#[cfg(test)]
 mod tests;

@@ -23,10 +23,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use model::Labels;
+use model::{FloatHistogram, Histogram, Labels};
 use parking_lot::{Mutex, RwLock};
 
-use crate::chunkenc::{self, XorChunk};
+use crate::chunkenc::{
+    self, Chunk, FloatHistogramChunk, HistogramAppend, HistogramChunk, XorChunk,
+};
 use crate::error::{Error, Result};
 use crate::exemplar::CircularExemplarStorage;
 use crate::record::{self, RefSample, RefSeries, RefTombstone};
@@ -105,7 +107,9 @@ pub(crate) struct MmappedChunk {
 /// The open chunk of a series.
 #[derive(Debug)]
 pub(crate) struct HeadChunk {
-    pub(crate) chunk: XorChunk,
+    /// Float samples (XOR) or native histograms: a series switching between them cuts a
+    /// new chunk.
+    pub(crate) chunk: Chunk,
     pub(crate) min_time: i64,
     pub(crate) max_time: i64,
 }
@@ -142,6 +146,66 @@ pub(crate) struct Bounds {
     ooo_window: i64,
     /// The end of the newest persisted block.
     persisted_until: i64,
+}
+
+/// The WAL records of a batch's histograms: integer ones (type 7, or 9 with custom
+/// buckets) and float ones (8, or 10), as Prometheus splits them.
+fn encode_histogram_records(histograms: &[(u64, i64, HistSample)]) -> Vec<Vec<u8>> {
+    let (mut ints, mut int_custom, mut floats, mut float_custom) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (r, t, h) in histograms {
+        match h {
+            HistSample::Int(h) => {
+                let s = record::RefHistogramSample {
+                    series_ref: *r,
+                    t: *t,
+                    h: h.clone(),
+                };
+                if h.uses_custom_buckets() {
+                    int_custom.push(s)
+                } else {
+                    ints.push(s)
+                }
+            }
+            HistSample::Float(fh) => {
+                let s = record::RefFloatHistogramSample {
+                    series_ref: *r,
+                    t: *t,
+                    fh: fh.clone(),
+                };
+                if fh.uses_custom_buckets() {
+                    float_custom.push(s)
+                } else {
+                    floats.push(s)
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (v, custom) in [(ints, false), (int_custom, true)] {
+        if !v.is_empty() {
+            let mut buf = Vec::new();
+            record::encode_histogram_samples(&v, custom, &mut buf);
+            out.push(buf);
+        }
+    }
+    for (v, custom) in [(floats, false), (float_custom, true)] {
+        if !v.is_empty() {
+            let mut buf = Vec::new();
+            record::encode_float_histogram_samples(&v, custom, &mut buf);
+            out.push(buf);
+        }
+    }
+    out
+}
+
+/// A native histogram sample on its way into the head.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum HistSample {
+    /// Integer counts.
+    Int(Histogram),
+    /// Float counts.
+    Float(FloatHistogram),
 }
 
 /// What happened to a sample given to [`MemSeries::append`].
@@ -289,6 +353,10 @@ impl MemSeries {
                 if n > 0 && h.max_time >= t {
                     return Ok(Appended::NotInOrder);
                 }
+                if !matches!(h.chunk, Chunk::Xor(_)) {
+                    // The series switches from histograms to floats.
+                    return self.cut_and_append_float(series_ref, t, v, opts, mapper);
+                }
                 if n == 0 {
                     self.next_at = chunkenc::range_for_timestamp(t, opts.chunk_range);
                 } else if n == spc / 4 {
@@ -308,10 +376,127 @@ impl MemSeries {
         if h.chunk.num_samples() == 0 {
             h.min_time = t;
         }
-        h.chunk.append(t, v)?;
+        match &mut h.chunk {
+            Chunk::Xor(c) => c.append(t, v)?,
+            _ => unreachable!("the head chunk was cut to a float chunk above"),
+        }
         h.max_time = t;
         self.last_value = v.to_bits();
         Ok(Appended::InOrder)
+    }
+
+    fn cut_and_append_float(
+        &mut self,
+        series_ref: u64,
+        t: i64,
+        v: f64,
+        opts: &HeadOptions,
+        mapper: &ChunkDiskMapper,
+    ) -> Result<Appended> {
+        self.cut_head_chunk(series_ref, t, opts, mapper)?;
+        self.append(series_ref, t, v, opts, mapper)
+    }
+
+    /// Appends an in-order native histogram (integer or float), cutting a new chunk when
+    /// the encoding changes, the chunk is full (1 KiB and 10 samples, as Prometheus), the
+    /// chunk range ends, or the histogram chunk appender asks for one (counter reset,
+    /// layout change).
+    pub(crate) fn append_histogram(
+        &mut self,
+        series_ref: u64,
+        t: i64,
+        h: &HistSample,
+        opts: &HeadOptions,
+        mapper: &ChunkDiskMapper,
+    ) -> Result<Appended> {
+        if self.max_time().is_some_and(|m| m >= t) {
+            return Ok(Appended::NotInOrder);
+        }
+        let same_kind = |c: &Chunk| {
+            matches!(
+                (c, h),
+                (Chunk::Histogram(_), HistSample::Int(_))
+                    | (Chunk::FloatHistogram(_), HistSample::Float(_))
+            )
+        };
+        let need_cut = match &self.head {
+            None => true,
+            Some(hc) => {
+                let n = hc.chunk.num_samples();
+                !same_kind(&hc.chunk)
+                    || n == 0
+                    || t >= self.next_at
+                    || (n >= 10 && hc.chunk.bytes().len() >= 1024)
+                    || n >= usize::from(u16::MAX) - 1
+            }
+        };
+        if need_cut {
+            let mut old = self.head.take();
+            let mut fresh = match h {
+                HistSample::Int(_) => Chunk::Histogram(HistogramChunk::new()),
+                HistSample::Float(_) => Chunk::FloatHistogram(FloatHistogramChunk::new()),
+            };
+            let prev = old.as_mut().map(|o| &mut o.chunk);
+            match (&mut fresh, h, prev) {
+                (Chunk::Histogram(c), HistSample::Int(x), p) => {
+                    let p = match p {
+                        Some(Chunk::Histogram(p)) if p.num_samples() > 0 => Some(p),
+                        _ => None,
+                    };
+                    c.append(p, t, x)?;
+                }
+                (Chunk::FloatHistogram(c), HistSample::Float(x), p) => {
+                    let p = match p {
+                        Some(Chunk::FloatHistogram(p)) if p.num_samples() > 0 => Some(p),
+                        _ => None,
+                    };
+                    c.append(p, t, x)?;
+                }
+                _ => unreachable!("the fresh chunk matches the sample"),
+            }
+            self.head = old;
+            self.replace_head_chunk(series_ref, fresh, t, opts, mapper)?;
+            return Ok(Appended::InOrder);
+        }
+        let hc = self
+            .head
+            .as_mut()
+            .expect("a head chunk exists when not cut");
+        let next = match (&mut hc.chunk, h) {
+            (Chunk::Histogram(c), HistSample::Int(x)) => match c.append(None, t, x)? {
+                HistogramAppend::NewChunk(n) => Some(Chunk::Histogram(n)),
+                _ => None,
+            },
+            (Chunk::FloatHistogram(c), HistSample::Float(x)) => match c.append(None, t, x)? {
+                HistogramAppend::NewChunk(n) => Some(Chunk::FloatHistogram(n)),
+                _ => None,
+            },
+            _ => unreachable!("a chunk of another kind is cut above"),
+        };
+        match next {
+            Some(n) => self.replace_head_chunk(series_ref, n, t, opts, mapper)?,
+            None => hc.max_time = t,
+        }
+        Ok(Appended::InOrder)
+    }
+
+    /// Writes the open chunk (if it has samples) to disk and makes `chunk`, already holding
+    /// one sample at `t`, the open chunk.
+    fn replace_head_chunk(
+        &mut self,
+        series_ref: u64,
+        chunk: Chunk,
+        t: i64,
+        opts: &HeadOptions,
+        mapper: &ChunkDiskMapper,
+    ) -> Result<()> {
+        self.cut_head_chunk(series_ref, t, opts, mapper)?;
+        self.head = Some(HeadChunk {
+            chunk,
+            min_time: t,
+            max_time: t,
+        });
+        Ok(())
     }
 
     /// Writes the open chunk (if it has samples) to disk and starts a new one at `t`.
@@ -329,7 +514,7 @@ impl MemSeries {
                 series_ref,
                 old.min_time,
                 old.max_time,
-                chunkenc::Encoding::Xor.as_u8(),
+                old.chunk.encoding().as_u8(),
                 old.chunk.bytes(),
             )?;
             self.mmapped.push(MmappedChunk {
@@ -339,7 +524,7 @@ impl MemSeries {
             });
         }
         self.head = Some(HeadChunk {
-            chunk: XorChunk::new(),
+            chunk: Chunk::Xor(XorChunk::new()),
             min_time: t,
             max_time: i64::MIN,
         });
@@ -727,6 +912,7 @@ impl Head {
                 persisted_until: self.min_valid_time(),
             },
             samples: Vec::new(),
+            histograms: Vec::new(),
             exemplars: Vec::new(),
             refs_pending: Vec::new(),
             unlogged: Vec::new(),
@@ -775,6 +961,7 @@ impl Head {
         samples: &[RefSample],
         exemplars: &[(u64, storage::Exemplar)],
         unlogged: &[u64],
+        histogram_records: &[Vec<u8>],
     ) -> Result<()> {
         let mut wal = self.wal.lock();
         let Some(w) = wal.as_mut() else {
@@ -819,8 +1006,10 @@ impl Head {
         if !new_series.is_empty() {
             record::encode_series(&new_series, &mut buf_series);
         }
-        let recs: Vec<&[u8]> = [&buf_series, &buf_samples, &buf_exemplars]
+        let recs: Vec<&[u8]> = [&buf_series, &buf_samples]
             .into_iter()
+            .chain(histogram_records)
+            .chain([&buf_exemplars])
             .filter(|b| !b.is_empty())
             .map(Vec::as_slice)
             .collect();
@@ -1053,14 +1242,25 @@ impl Head {
         mint: i64,
         maxt: i64,
     ) -> Result<Option<(Labels, Vec<crate::compact::MemChunk>)>> {
-        let Some((labels, samples)) = querier::read_series(self, r, mint, maxt.saturating_sub(1))?
+        let Some(((labels, samples), hists)) =
+            querier::read_series(self, r, mint, maxt.saturating_sub(1))?
         else {
             return Ok(None);
         };
-        if samples.is_empty() {
-            return Ok(None);
+        if hists.is_empty() {
+            if samples.is_empty() {
+                return Ok(None);
+            }
+            return Ok(Some((labels, crate::compact::encode_chunks(&samples)?)));
         }
-        Ok(Some((labels, crate::compact::encode_chunks(&samples)?)))
+        // A series with native histograms: floats and histograms merged in time order.
+        let mut all: Vec<(i64, chunkenc::Value)> = samples
+            .into_iter()
+            .map(|(t, v)| (t, chunkenc::Value::Float(v)))
+            .chain(hists)
+            .collect();
+        all.sort_by_key(|s| s.0);
+        Ok(Some((labels, crate::compact::encode_any_chunks(&all)?)))
     }
 
     /// The refs of series matching `matchers` with data in `[mint, maxt]`.
@@ -1194,6 +1394,8 @@ pub struct HeadAppender {
     head: Arc<Head>,
     bounds: Bounds,
     samples: Vec<RefSample>,
+    /// Native histograms of the batch, in append order.
+    histograms: Vec<(u64, i64, HistSample)>,
     /// Exemplars of the batch with their series, validated when appended.
     exemplars: Vec<(u64, storage::Exemplar)>,
     /// The series this appender marked [`PENDING`] (to unmark at commit or rollback).
@@ -1364,7 +1566,8 @@ impl HeadAppender {
     /// `chunks_head/` fails (the samples are in the WAL and come back at the next open).
     pub fn commit(mut self) -> Result<()> {
         let samples = std::mem::take(&mut self.samples);
-        let result = self.commit_samples(&samples);
+        let histograms = std::mem::take(&mut self.histograms);
+        let result = self.commit_samples(&samples, &histograms);
         let pending = std::mem::take(&mut self.refs_pending);
         // When `grouped`, a successful WAL write let commit_samples clear every flag already.
         if !(self.grouped && self.wal_written) {
@@ -1373,12 +1576,17 @@ impl HeadAppender {
         result
     }
 
-    fn commit_samples(&mut self, samples: &[RefSample]) -> Result<()> {
-        if samples.is_empty() && self.exemplars.is_empty() {
+    fn commit_samples(
+        &mut self,
+        samples: &[RefSample],
+        histograms: &[(u64, i64, HistSample)],
+    ) -> Result<()> {
+        if samples.is_empty() && self.exemplars.is_empty() && histograms.is_empty() {
             return Ok(());
         }
+        let hist_recs = encode_histogram_records(histograms);
         self.head
-            .log_batch(samples, &self.exemplars, &self.unlogged)?;
+            .log_batch(samples, &self.exemplars, &self.unlogged, &hist_recs)?;
         self.wal_written = true;
         self.commit_exemplars();
         let head = &self.head;
@@ -1418,6 +1626,25 @@ impl HeadAppender {
             }
             ms.flags &= !clear;
         }
+        for (r, t, h) in histograms {
+            let mut shard = head.shard(*r).write();
+            let Some(ms) = shard.series.get_mut(r) else {
+                continue;
+            };
+            if *t < self.bounds.min_valid_time {
+                continue;
+            }
+            match ms.append_histogram(*r, *t, h, &head.opts, &head.mapper) {
+                Ok(Appended::InOrder) => {
+                    mint = mint.min(*t);
+                    maxt = maxt.max(*t);
+                }
+                Ok(Appended::NotInOrder) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
         head.update_min_max(mint, maxt);
         if !ooo.is_empty()
             && let Some(w) = head.wbl.lock().as_mut()
@@ -1448,8 +1675,97 @@ impl HeadAppender {
         }
     }
 
+    /// Adds a native histogram sample (`h` with integer counts or `fh` with float counts;
+    /// exactly one must be given). A series may switch between float and histogram samples:
+    /// each switch cuts a new chunk. Histograms must be in order (no out-of-order window).
+    ///
+    /// # Errors
+    /// [`storage::Error::OutOfBounds`], [`storage::Error::OutOfOrderSample`],
+    /// [`storage::Error::InvalidLabels`], or a backend error when neither or both
+    /// histograms are given.
+    pub fn append_histogram(
+        &mut self,
+        r: u64,
+        labels: &Labels,
+        t: i64,
+        h: Option<&Histogram>,
+        fh: Option<&FloatHistogram>,
+    ) -> std::result::Result<u64, storage::Error> {
+        let sample = match (h, fh) {
+            (Some(h), None) => HistSample::Int(h.clone()),
+            (None, Some(fh)) => HistSample::Float(fh.clone()),
+            _ => {
+                return Err(storage::Error::backend(Error::InvalidArgument(
+                    "append_histogram needs exactly one of an integer and a float histogram".into(),
+                )));
+            }
+        };
+        let head = &self.head;
+        if t < self.bounds.min_valid_time {
+            return Err(storage::Error::OutOfBounds);
+        }
+        if head.closed.load(Ordering::Acquire) {
+            return Err(storage::Error::backend(Error::InvalidArgument(
+                "the head is closed".into(),
+            )));
+        }
+        // The newest time of the series among this batch's pending samples too.
+        let pending_max = |r: u64, hs: &[(u64, i64, HistSample)]| {
+            hs.iter().filter(|x| x.0 == r).map(|x| x.1).max()
+        };
+        let batch = &self.histograms;
+        let mut newly_pending = None;
+        let mut unlogged = None;
+        let mut check = |r: u64, s: &mut MemSeries| -> std::result::Result<(), storage::Error> {
+            let newest = s.max_time().max(pending_max(r, batch));
+            if newest.is_some_and(|m| t < m) {
+                return Err(storage::Error::OutOfOrderSample);
+            }
+            if s.flags & PENDING == 0 {
+                s.flags |= PENDING;
+                newly_pending = Some(r);
+            }
+            if s.flags & LOGGED == 0 {
+                unlogged = Some(r);
+            }
+            Ok(())
+        };
+        let (r, _, res) = {
+            let known = r != 0 && head.shard(r).read().series.contains_key(&r);
+            if known {
+                let mut shard = head.shard(r).write();
+                match shard.series.get_mut(&r) {
+                    Some(s) => (r, false, check(r, s)),
+                    None => (r, false, Err(storage::Error::OutOfOrderSample)),
+                }
+            } else {
+                if labels.iter().all(|(_, v)| v.is_empty()) {
+                    return Err(storage::Error::InvalidLabels {
+                        labels: labels.to_string(),
+                        reason: "empty label set",
+                    });
+                }
+                let clean = Labels::from_pairs(labels.iter().filter(|(_, v)| !v.is_empty()));
+                head.with_series(&clean, None, check)
+            }
+        };
+        res?;
+        if let Some(p) = newly_pending {
+            self.refs_pending.push(p);
+            self.grouped = false;
+        }
+        if let Some(u) = unlogged
+            && !self.unlogged.contains(&u)
+        {
+            self.unlogged.push(u);
+        }
+        self.histograms.push((r, t, sample));
+        Ok(r)
+    }
+
     /// Discards the batch.
     pub fn rollback(mut self) {
+        self.histograms.clear();
         self.samples.clear();
         self.exemplars.clear();
         let pending = std::mem::take(&mut self.refs_pending);
@@ -1484,6 +1800,17 @@ impl storage::Appender for HeadAppender {
         exemplar: &storage::Exemplar,
     ) -> storage::Result<storage::SeriesRef> {
         HeadAppender::append_exemplar(self, r, labels, exemplar)
+    }
+
+    fn append_histogram(
+        &mut self,
+        r: storage::SeriesRef,
+        labels: &Labels,
+        t: model::Timestamp,
+        h: Option<&Histogram>,
+        fh: Option<&FloatHistogram>,
+    ) -> storage::Result<storage::SeriesRef> {
+        HeadAppender::append_histogram(self, r, labels, t, h, fh)
     }
 
     fn commit(self: Box<Self>) -> storage::Result<()> {

@@ -13,7 +13,7 @@ use model::{Labels, MatchType, Matcher, Timestamp};
 use storage::{LabelHints, SampleIterator, SelectHints, Series, SeriesSet, ValueType};
 
 use crate::block::Block;
-use crate::chunkenc::XorIterator;
+use crate::chunkenc::{ChunkIterator, Value, XorIterator};
 use crate::chunks::ChunkBytes;
 use crate::error::Result;
 use crate::index::ChunkMeta;
@@ -27,13 +27,15 @@ pub enum ChunkData {
     Mapped(ChunkBytes),
     /// A chunk copied into memory.
     Owned(Arc<[u8]>),
+    /// A chunk of another encoding than XOR (a native histogram chunk), copied.
+    Encoded(crate::chunkenc::Encoding, Arc<[u8]>),
 }
 
 impl AsRef<[u8]> for ChunkData {
     fn as_ref(&self) -> &[u8] {
         match self {
             ChunkData::Mapped(b) => b.as_ref(),
-            ChunkData::Owned(b) => b,
+            ChunkData::Owned(b) | ChunkData::Encoded(_, b) => b,
         }
     }
 }
@@ -167,6 +169,10 @@ impl SeriesSource for Block {
         let c = self.chunks().chunk(meta.chunk_ref)?;
         crate::chunkenc::Encoding::from_u8(c.encoding).and_then(|e| match e {
             crate::chunkenc::Encoding::Xor => Ok(ChunkData::Mapped(c.data)),
+            enc @ (crate::chunkenc::Encoding::Histogram
+            | crate::chunkenc::Encoding::FloatHistogram) => {
+                Ok(ChunkData::Encoded(enc, Arc::from(c.data.as_ref())))
+            }
             other => Err(crate::Error::CorruptChunk(format!(
                 "chunk {:#x} has encoding {other}, which is not supported",
                 meta.chunk_ref
@@ -487,6 +493,7 @@ impl<S: SeriesSource> Series for SourceSeries<S> {
             chunks: Arc::clone(&self.chunks),
             next_chunk: 0,
             cur: None,
+            hist: None,
             cur_meta: None,
             deleted: Arc::clone(&self.deleted),
             mint: self.mint,
@@ -509,6 +516,8 @@ pub struct ChunkSeriesIterator<S: SeriesSource> {
     /// through the segment's `Arc` and map on every access, twice per sample, which costs
     /// more than copying the chunk once.
     cur: Option<XorIterator<Arc<[u8]>>>,
+    /// The current histogram chunk (instead of `cur`) and its current sample.
+    hist: Option<(ChunkIterator<Arc<[u8]>>, Value)>,
     cur_meta: Option<ChunkMeta>,
     deleted: Arc<[Interval]>,
     mint: Timestamp,
@@ -523,7 +532,38 @@ impl<S: SeriesSource> ChunkSeriesIterator<S> {
     fn finish(&mut self) -> ValueType {
         self.done = true;
         self.cur = None;
+        self.hist = None;
         ValueType::None
+    }
+
+    /// Steps the histogram chunk to the first sample at or after `target` that is not
+    /// deleted; `None` when the chunk is done (moving on to the next one).
+    fn advance_hist(&mut self, target: Timestamp) -> Option<ValueType> {
+        let (it, cur) = self.hist.as_mut()?;
+        let mut kind = it.seek(target);
+        loop {
+            if kind == ValueType::None {
+                if let Some(e) = it.err() {
+                    let e = crate::Error::CorruptChunk(e.to_string());
+                    return Some(self.fail_chunk(e));
+                }
+                self.hist = None;
+                return None;
+            }
+            let t = it.at_t();
+            if t > self.maxt {
+                return Some(self.finish());
+            }
+            if !self.deleted.iter().any(|iv| iv.contains(t)) {
+                *cur = match kind {
+                    ValueType::Histogram => Value::Histogram(it.at_histogram().1),
+                    _ => Value::FloatHistogram(it.at_float_histogram().1),
+                };
+                self.at = (t, 0.0);
+                return Some(kind);
+            }
+            kind = it.next();
+        }
     }
 
     fn fail_chunk(&mut self, e: crate::Error) -> ValueType {
@@ -541,6 +581,12 @@ impl<S: SeriesSource> ChunkSeriesIterator<S> {
         loop {
             if self.done {
                 return ValueType::None;
+            }
+            if self.hist.is_some() {
+                match self.advance_hist(target) {
+                    Some(kind) => return kind,
+                    None => continue,
+                }
             }
             if self.cur.is_none() {
                 // Skip chunks that end before the target.
@@ -560,6 +606,11 @@ impl<S: SeriesSource> ChunkSeriesIterator<S> {
                         let bytes = match data {
                             ChunkData::Mapped(b) => Arc::from(b.as_ref()),
                             ChunkData::Owned(b) => b,
+                            ChunkData::Encoded(enc, b) => {
+                                self.hist = Some((ChunkIterator::new(enc, b), Value::Float(0.0)));
+                                self.cur_meta = Some(meta);
+                                continue;
+                            }
                         };
                         self.cur = Some(XorIterator::new(bytes));
                         self.cur_meta = Some(meta);
@@ -635,8 +686,13 @@ impl<S: SeriesSource> SampleIterator for ChunkSeriesIterator<S> {
         if self.done {
             return ValueType::None;
         }
-        if self.started && self.cur.is_some() && self.at.0 >= t {
-            return ValueType::Float;
+        if self.started && self.at.0 >= t {
+            if let Some((_, v)) = &self.hist {
+                return v.kind();
+            }
+            if self.cur.is_some() {
+                return ValueType::Float;
+            }
         }
         self.started = true;
         self.advance(t)
@@ -644,6 +700,21 @@ impl<S: SeriesSource> SampleIterator for ChunkSeriesIterator<S> {
 
     fn at(&self) -> (Timestamp, f64) {
         self.at
+    }
+
+    fn at_histogram(&self) -> (Timestamp, model::Histogram) {
+        match &self.hist {
+            Some((_, Value::Histogram(h))) => (self.at.0, h.clone()),
+            _ => (self.at.0, model::Histogram::default()),
+        }
+    }
+
+    fn at_float_histogram(&self) -> (Timestamp, model::FloatHistogram) {
+        match &self.hist {
+            Some((_, Value::Histogram(h))) => (self.at.0, h.to_float()),
+            Some((_, Value::FloatHistogram(h))) => (self.at.0, h.clone()),
+            _ => (self.at.0, model::FloatHistogram::default()),
+        }
     }
 
     fn err(&self) -> Option<&storage::Error> {

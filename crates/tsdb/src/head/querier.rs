@@ -3,15 +3,18 @@
 
 use std::sync::Arc;
 
-use model::{Labels, Matcher, Timestamp};
+use model::{FloatHistogram, Histogram, Labels, Matcher, Timestamp};
 use storage::{LabelHints, SampleIterator, SelectHints, Series, SeriesSet, ValueType};
 
 use super::Head;
-use crate::chunkenc::XorIterator;
+use crate::chunkenc::{ChunkIterator, Encoding, Value};
 use crate::error::{Error, Result};
 
 /// A series' labels and samples.
 pub(crate) type SeriesSamples = (Labels, Vec<(i64, f64)>);
+
+/// A series' native histogram samples (integer or float) in time order.
+pub(crate) type HistogramSamples = Vec<(i64, Value)>;
 
 /// A querier over the head for `[mint, maxt]` (both inclusive).
 #[derive(Debug)]
@@ -28,7 +31,7 @@ pub struct HeadQuerier {
 #[derive(Debug, Clone)]
 pub struct HeadSeries {
     labels: Labels,
-    chunks: Arc<[Arc<[u8]>]>,
+    chunks: Arc<[(Encoding, Arc<[u8]>)]>,
     ooo: Arc<[(i64, f64)]>,
     deleted: Arc<[(i64, i64)]>,
     mint: i64,
@@ -58,7 +61,7 @@ pub(crate) fn snapshot_series(
             .head
             .as_ref()
             .filter(|h| h.chunk.num_samples() > 0 && h.max_time >= mint && h.min_time <= maxt)
-            .map(|h| Arc::<[u8]>::from(h.chunk.bytes()));
+            .map(|h| (h.chunk.encoding(), Arc::<[u8]>::from(h.chunk.bytes())));
         let ooo: Vec<(i64, f64)> = s
             .ooo
             .as_ref()
@@ -74,10 +77,10 @@ pub(crate) fn snapshot_series(
     if on_disk.is_empty() && open.is_none() && ooo.is_empty() {
         return Ok(None);
     }
-    let mut chunks: Vec<Arc<[u8]>> = Vec::with_capacity(on_disk.len() + 1);
+    let mut chunks: Vec<(Encoding, Arc<[u8]>)> = Vec::with_capacity(on_disk.len() + 1);
     for cref in on_disk {
-        let (_, data) = head.mapper().chunk(cref)?;
-        chunks.push(data.into());
+        let (enc, data) = head.mapper().chunk(cref)?;
+        chunks.push((Encoding::from_u8(enc)?, data.into()));
     }
     chunks.extend(open);
     Ok(Some(HeadSeries {
@@ -90,20 +93,26 @@ pub(crate) fn snapshot_series(
     }))
 }
 
-/// The labels and decoded samples of series `r` in `[mint, maxt]`.
+/// The labels and decoded float samples of series `r` in `[mint, maxt]`, and its native
+/// histograms.
 pub(crate) fn read_series(
     head: &Head,
     r: u64,
     mint: i64,
     maxt: i64,
-) -> Result<Option<SeriesSamples>> {
+) -> Result<Option<(SeriesSamples, HistogramSamples)>> {
     let Some(s) = snapshot_series(head, r, mint, maxt)? else {
         return Ok(None);
     };
     let mut it = s.sample_iter();
     let mut out = Vec::new();
-    while it.next() == ValueType::Float {
-        out.push(it.at());
+    let mut hists = Vec::new();
+    loop {
+        match it.next() {
+            ValueType::None => break,
+            ValueType::Float => out.push(it.at()),
+            _ => hists.push((it.cur.0, it.cur.1.clone())),
+        }
     }
     if let Some(e) = it.err.take() {
         return Err(Error::CorruptChunk(format!(
@@ -111,7 +120,7 @@ pub(crate) fn read_series(
             s.labels
         )));
     }
-    Ok(Some((s.labels, out)))
+    Ok(Some(((s.labels, out), hists)))
 }
 
 impl HeadSeries {
@@ -127,7 +136,7 @@ impl HeadSeries {
             deleted: Arc::clone(&self.deleted),
             mint: self.mint,
             maxt: self.maxt,
-            cur: (i64::MIN, 0.0),
+            cur: (i64::MIN, Value::Float(0.0)),
             started: false,
             done: false,
             err: None,
@@ -148,17 +157,17 @@ impl Series for HeadSeries {
 /// Iterates the in-order chunks and the out-of-order samples of a series, merged by time,
 /// within the query range and outside deleted intervals.
 struct HeadIterator {
-    chunks: Arc<[Arc<[u8]>]>,
+    chunks: Arc<[(Encoding, Arc<[u8]>)]>,
     next_chunk: usize,
-    it: Option<XorIterator<Arc<[u8]>>>,
-    a: Option<(i64, f64)>,
+    it: Option<ChunkIterator<Arc<[u8]>>>,
+    a: Option<(i64, Value)>,
     primed: bool,
     ooo: Arc<[(i64, f64)]>,
     j: usize,
     deleted: Arc<[(i64, i64)]>,
     mint: i64,
     maxt: i64,
-    cur: (i64, f64),
+    cur: (i64, Value),
     started: bool,
     done: bool,
     err: Option<storage::Error>,
@@ -168,12 +177,26 @@ impl HeadIterator {
     fn advance_a(&mut self) {
         loop {
             if let Some(it) = self.it.as_mut() {
-                if it.next() {
-                    self.a = Some(it.at());
-                    return;
+                match it.next() {
+                    ValueType::Float => {
+                        let (t, v) = it.at();
+                        self.a = Some((t, Value::Float(v)));
+                        return;
+                    }
+                    ValueType::Histogram => {
+                        let (t, h) = it.at_histogram();
+                        self.a = Some((t, Value::Histogram(h)));
+                        return;
+                    }
+                    ValueType::FloatHistogram => {
+                        let (t, h) = it.at_float_histogram();
+                        self.a = Some((t, Value::FloatHistogram(h)));
+                        return;
+                    }
+                    _ => {}
                 }
-                if let Some(e) = it.take_err() {
-                    self.err = Some(storage::Error::backend(e));
+                if let Some(e) = it.err() {
+                    self.err = Some(storage::Error::backend(Error::CorruptChunk(e.to_string())));
                     self.a = None;
                     self.chunks = Arc::from(Vec::new());
                     return;
@@ -181,8 +204,8 @@ impl HeadIterator {
                 self.it = None;
             }
             match self.chunks.get(self.next_chunk) {
-                Some(c) => {
-                    self.it = Some(XorIterator::new(Arc::clone(c)));
+                Some((enc, c)) => {
+                    self.it = Some(ChunkIterator::new(*enc, Arc::clone(c)));
                     self.next_chunk += 1;
                 }
                 None => {
@@ -193,31 +216,34 @@ impl HeadIterator {
         }
     }
 
-    fn raw_next(&mut self) -> Option<(i64, f64)> {
+    fn raw_next(&mut self) -> Option<(i64, Value)> {
         if !self.primed {
             self.primed = true;
             self.advance_a();
         }
-        match (self.a, self.ooo.get(self.j).copied()) {
-            (Some(a), Some(o)) => {
-                if a.0 <= o.0 {
-                    if a.0 == o.0 {
+        let o = self.ooo.get(self.j).copied();
+        match (self.a.as_ref().map(|a| a.0), o) {
+            (Some(at), Some(o)) => {
+                if at <= o.0 {
+                    if at == o.0 {
                         self.j += 1;
                     }
+                    let a = self.a.take();
                     self.advance_a();
-                    Some(a)
+                    a
                 } else {
                     self.j += 1;
-                    Some(o)
+                    Some((o.0, Value::Float(o.1)))
                 }
             }
-            (Some(a), None) => {
+            (Some(_), None) => {
+                let a = self.a.take();
                 self.advance_a();
-                Some(a)
+                a
             }
             (None, Some(o)) => {
                 self.j += 1;
-                Some(o)
+                Some((o.0, Value::Float(o.1)))
             }
             (None, None) => None,
         }
@@ -246,8 +272,9 @@ impl SampleIterator for HeadIterator {
                 self.done = true;
                 return ValueType::None;
             }
+            let kind = s.1.kind();
             self.cur = s;
-            return ValueType::Float;
+            return kind;
         }
     }
 
@@ -256,18 +283,37 @@ impl SampleIterator for HeadIterator {
             return ValueType::None;
         }
         if self.started && self.cur.0 >= t {
-            return ValueType::Float;
+            return self.cur.1.kind();
         }
         loop {
             match self.next() {
-                ValueType::Float if self.cur.0 < t => {}
-                other => return other,
+                ValueType::None => return ValueType::None,
+                other if self.cur.0 >= t => return other,
+                _ => {}
             }
         }
     }
 
     fn at(&self) -> (Timestamp, f64) {
-        self.cur
+        match self.cur.1 {
+            Value::Float(v) => (self.cur.0, v),
+            _ => (self.cur.0, 0.0),
+        }
+    }
+
+    fn at_histogram(&self) -> (Timestamp, Histogram) {
+        match &self.cur.1 {
+            Value::Histogram(h) => (self.cur.0, h.clone()),
+            _ => (self.cur.0, Histogram::default()),
+        }
+    }
+
+    fn at_float_histogram(&self) -> (Timestamp, FloatHistogram) {
+        match &self.cur.1 {
+            Value::Histogram(h) => (self.cur.0, h.to_float()),
+            Value::FloatHistogram(h) => (self.cur.0, h.clone()),
+            Value::Float(_) => (self.cur.0, FloatHistogram::default()),
+        }
     }
 
     fn err(&self) -> Option<&storage::Error> {

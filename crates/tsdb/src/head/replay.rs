@@ -7,7 +7,9 @@ use std::sync::mpsc;
 
 use parking_lot::Mutex;
 
-use super::{Appended, Head, LOGGED, MemSeries, MmappedChunk, SHARDS, U64Map, add_interval};
+use super::{
+    Appended, Head, HistSample, LOGGED, MemSeries, MmappedChunk, SHARDS, U64Map, add_interval,
+};
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::record::{self, RecordType, RefExemplar, RefSample, RefSeries, RefTombstone};
@@ -327,6 +329,32 @@ impl Head {
                             }
                         })
                     }
+                    RecordType::HistogramSamples => {
+                        let mut hs = Vec::new();
+                        record::decode_histogram_samples(rec, &mut hs).map(|()| {
+                            st.stats.samples += hs.len() as u64;
+                            let hs = hs
+                                .into_iter()
+                                .filter(|s| s.t >= min_valid)
+                                .map(|s| (st.series_ref(s.series_ref), s.t, HistSample::Int(s.h)))
+                                .collect();
+                            d.histograms(hs);
+                        })
+                    }
+                    RecordType::FloatHistogramSamples => {
+                        let mut hs = Vec::new();
+                        record::decode_float_histogram_samples(rec, &mut hs).map(|()| {
+                            st.stats.samples += hs.len() as u64;
+                            let hs = hs
+                                .into_iter()
+                                .filter(|s| s.t >= min_valid)
+                                .map(|s| {
+                                    (st.series_ref(s.series_ref), s.t, HistSample::Float(s.fh))
+                                })
+                                .collect();
+                            d.histograms(hs);
+                        })
+                    }
                     RecordType::Tombstones => {
                         let mut stones = Vec::new();
                         record::decode_tombstones(rec, &mut stones)
@@ -387,6 +415,26 @@ impl Head {
                         err = Some(e);
                     }
                     pool.put(batch);
+                }
+                Work::Histograms(hs) => {
+                    if err.is_none() {
+                        for (r, t, h) in &hs {
+                            let mut shard = self.shard(*r).write();
+                            let Some(ms) = shard.series.get_mut(r) else {
+                                acc.unknown += 1;
+                                continue;
+                            };
+                            match ms.append_histogram(*r, *t, h, &self.opts, &self.mapper) {
+                                Ok(Appended::InOrder) => {
+                                    acc.applied += 1;
+                                    acc.mint = acc.mint.min(*t);
+                                    acc.maxt = acc.maxt.max(*t);
+                                }
+                                Ok(Appended::NotInOrder) => {}
+                                Err(e) => err = Some(e),
+                            }
+                        }
+                    }
                 }
                 Work::Attach { series_ref, chunks } => {
                     if err.is_none() {
@@ -567,6 +615,8 @@ enum WalSource {
 /// What the replay loop hands a worker.
 enum Work {
     Samples(Vec<RefSample>),
+    /// Native histogram samples of the worker's series, in WAL order.
+    Histograms(Vec<(u64, i64, HistSample)>),
     Attach {
         series_ref: u64,
         chunks: Vec<MmappedChunk>,
@@ -647,6 +697,22 @@ impl Dispatcher<'_> {
     fn flush_all(&mut self) {
         for w in 0..self.parts.len() {
             self.flush(w);
+        }
+    }
+
+    /// Has the workers apply native histograms, after the float samples before them.
+    fn histograms(&mut self, hs: Vec<(u64, i64, HistSample)>) {
+        let n = self.txs.len();
+        let mut per: Vec<Vec<(u64, i64, HistSample)>> = (0..n).map(|_| Vec::new()).collect();
+        for h in hs {
+            per[worker_of(h.0, n)].push(h);
+        }
+        for (w, part) in per.into_iter().enumerate() {
+            if part.is_empty() {
+                continue;
+            }
+            self.flush(w);
+            let _ = self.txs[w].send(Work::Histograms(part));
         }
     }
 
