@@ -778,3 +778,859 @@ fn add_custom_buckets_with_mismatches(
     }
     (spans, buckets)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub(crate) fn sp(v: &[(i32, u32)]) -> Vec<Span> {
+        v.iter()
+            .map(|&(offset, length)| Span { offset, length })
+            .collect()
+    }
+
+    type Side<'a> = (&'a [(i32, u32)], &'a [f64]);
+
+    /// An exponential histogram: zero threshold, zero count, count, sum, schema, sides.
+    fn fh(
+        zt: f64,
+        zc: f64,
+        count: f64,
+        sum: f64,
+        schema: i32,
+        pos: Side<'_>,
+        neg: Side<'_>,
+    ) -> FloatHistogram {
+        FloatHistogram {
+            zero_threshold: zt,
+            zero_count: zc,
+            count,
+            sum,
+            schema,
+            positive_spans: sp(pos.0),
+            positive_buckets: pos.1.to_vec(),
+            negative_spans: sp(neg.0),
+            negative_buckets: neg.1.to_vec(),
+            ..FloatHistogram::default()
+        }
+    }
+
+    /// A custom-bucket histogram.
+    fn nhcb(count: f64, sum: f64, pos: Side<'_>, cv: &[f64]) -> FloatHistogram {
+        FloatHistogram {
+            schema: CUSTOM_BUCKETS_SCHEMA,
+            count,
+            sum,
+            positive_spans: sp(pos.0),
+            positive_buckets: pos.1.to_vec(),
+            custom_values: cv.to_vec(),
+            ..FloatHistogram::default()
+        }
+    }
+
+    struct Case {
+        name: &'static str,
+        in1: FloatHistogram,
+        in2: FloatHistogram,
+        expected: Option<FloatHistogram>,
+        err: &'static str,
+        collision: bool,
+        reconciled: bool,
+    }
+
+    fn ok(
+        name: &'static str,
+        in1: FloatHistogram,
+        in2: FloatHistogram,
+        expected: FloatHistogram,
+    ) -> Case {
+        Case {
+            name,
+            in1,
+            in2,
+            expected: Some(expected),
+            err: "",
+            collision: false,
+            reconciled: false,
+        }
+    }
+
+    /// Go's testHistogramAdd/testFloatHistogramSub: both inputs valid, the result (compacted)
+    /// equals the expectation, the argument is untouched, the outcome flags are right.
+    fn check(
+        c: &Case,
+        a: &FloatHistogram,
+        b: &FloatHistogram,
+        expected: Option<&FloatHistogram>,
+        sub: bool,
+    ) {
+        a.validate().unwrap();
+        b.validate().unwrap();
+        let mut res = a.clone();
+        let b_copy = b.clone();
+        let got = if sub {
+            res.sub(&b_copy)
+        } else {
+            res.add(&b_copy)
+        };
+        match got {
+            Ok(outcome) => {
+                assert_eq!(c.err, "", "{}: expected an error", c.name);
+                assert_eq!(outcome.counter_reset_collision, c.collision, "{}", c.name);
+                assert_eq!(outcome.nhcb_bounds_reconciled, c.reconciled, "{}", c.name);
+            }
+            Err(e) => {
+                assert_eq!(e.to_string(), c.err, "{}", c.name);
+                assert_eq!(&res, a, "{}: unchanged on error", c.name);
+            }
+        }
+        if let Some(expected) = expected {
+            let mut want = expected.clone();
+            want.compact(0);
+            res.compact(0);
+            assert_eq!(res, want, "{}", c.name);
+        }
+        assert_eq!(&b_copy, b, "{}: argument not mutated", c.name);
+    }
+
+    /// Go's TestFloatHistogramAdd table; each case is also run with the inputs swapped.
+    #[test]
+    fn add_go_table() {
+        let cases = vec![
+            ok(
+                "same bucket layout",
+                fh(
+                    0.01,
+                    11.0,
+                    30.0,
+                    2.345,
+                    0,
+                    (&[(-2, 2), (1, 3)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                    (&[(3, 2), (3, 2)], &[3.0, 1.0, 5.0, 6.0]),
+                ),
+                fh(
+                    0.01,
+                    8.0,
+                    21.0,
+                    1.234,
+                    0,
+                    (&[(-2, 2), (1, 3)], &[0.0, 0.0, 2.0, 3.0, 6.0]),
+                    (&[(3, 2), (3, 2)], &[1.0, 1.0, 4.0, 4.0]),
+                ),
+                fh(
+                    0.01,
+                    19.0,
+                    51.0,
+                    3.579,
+                    0,
+                    (&[(-2, 2), (1, 3)], &[1.0, 0.0, 5.0, 7.0, 13.0]),
+                    (&[(3, 2), (3, 2)], &[4.0, 2.0, 9.0, 10.0]),
+                ),
+            ),
+            ok(
+                "same bucket layout, defined differently",
+                fh(
+                    0.01,
+                    11.0,
+                    30.0,
+                    2.345,
+                    0,
+                    (&[(-2, 2), (1, 1), (0, 2)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                    (&[(3, 2), (3, 2)], &[3.0, 1.0, 5.0, 6.0]),
+                ),
+                fh(
+                    0.01,
+                    8.0,
+                    21.0,
+                    1.234,
+                    0,
+                    (&[(-2, 2), (1, 2), (0, 1)], &[0.0, 0.0, 2.0, 3.0, 6.0]),
+                    (&[(3, 7)], &[1.0, 1.0, 0.0, 0.0, 0.0, 4.0, 4.0]),
+                ),
+                fh(
+                    0.01,
+                    19.0,
+                    51.0,
+                    3.579,
+                    0,
+                    (&[(-2, 2), (1, 1), (0, 2)], &[1.0, 0.0, 5.0, 7.0, 13.0]),
+                    (&[(3, 5), (0, 2)], &[4.0, 2.0, 0.0, 0.0, 0.0, 9.0, 10.0]),
+                ),
+            ),
+            ok(
+                "non-overlapping spans",
+                fh(
+                    0.001,
+                    11.0,
+                    30.0,
+                    2.345,
+                    0,
+                    (&[(-2, 2), (2, 3)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                    (&[(3, 2), (3, 2)], &[3.0, 1.0, 5.0, 6.0]),
+                ),
+                fh(
+                    0.001,
+                    8.0,
+                    21.0,
+                    1.234,
+                    0,
+                    (&[(0, 2), (3, 3)], &[5.0, 4.0, 2.0, 3.0, 6.0]),
+                    (&[(-9, 2), (3, 2)], &[1.0, 1.0, 4.0, 4.0]),
+                ),
+                fh(
+                    0.001,
+                    19.0,
+                    51.0,
+                    3.579,
+                    0,
+                    (
+                        &[(-2, 4), (0, 6)],
+                        &[1.0, 0.0, 5.0, 4.0, 3.0, 4.0, 7.0, 2.0, 3.0, 6.0],
+                    ),
+                    (
+                        &[(-9, 2), (3, 2), (5, 2), (3, 2)],
+                        &[1.0, 1.0, 4.0, 4.0, 3.0, 1.0, 5.0, 6.0],
+                    ),
+                ),
+            ),
+            ok(
+                "non-overlapping spans inverted order",
+                fh(
+                    0.01,
+                    8.0,
+                    21.0,
+                    1.234,
+                    0,
+                    (&[(0, 2), (3, 3)], &[5.0, 4.0, 2.0, 3.0, 6.0]),
+                    (&[(-6, 2), (1, 2)], &[1.0, 1.0, 4.0, 4.0]),
+                ),
+                fh(
+                    0.01,
+                    11.0,
+                    30.0,
+                    2.345,
+                    0,
+                    (&[(-2, 2), (2, 3)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                    (&[(3, 2), (3, 2)], &[3.0, 1.0, 5.0, 6.0]),
+                ),
+                fh(
+                    0.01,
+                    19.0,
+                    51.0,
+                    3.579,
+                    0,
+                    (
+                        &[(-2, 2), (0, 5), (0, 3)],
+                        &[1.0, 0.0, 5.0, 4.0, 3.0, 4.0, 7.0, 2.0, 3.0, 6.0],
+                    ),
+                    (
+                        &[(-6, 2), (1, 2), (4, 2), (3, 2)],
+                        &[1.0, 1.0, 4.0, 4.0, 3.0, 1.0, 5.0, 6.0],
+                    ),
+                ),
+            ),
+            ok(
+                "overlapping spans",
+                fh(
+                    0.01,
+                    11.0,
+                    30.0,
+                    2.345,
+                    0,
+                    (&[(-2, 2), (2, 3)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                    (&[(3, 2), (3, 2)], &[3.0, 1.0, 5.0, 6.0]),
+                ),
+                fh(
+                    0.01,
+                    8.0,
+                    21.0,
+                    1.234,
+                    0,
+                    (&[(-1, 4), (0, 3)], &[5.0, 4.0, 2.0, 3.0, 6.0, 2.0, 5.0]),
+                    (&[(4, 2), (1, 2)], &[1.0, 1.0, 4.0, 4.0]),
+                ),
+                fh(
+                    0.01,
+                    19.0,
+                    51.0,
+                    3.579,
+                    0,
+                    (
+                        &[(-2, 4), (0, 4)],
+                        &[1.0, 5.0, 4.0, 2.0, 6.0, 10.0, 9.0, 5.0],
+                    ),
+                    (&[(3, 3), (1, 3)], &[3.0, 2.0, 1.0, 4.0, 9.0, 6.0]),
+                ),
+            ),
+            ok(
+                "schema change",
+                fh(
+                    0.01,
+                    8.0,
+                    21.0,
+                    1.234,
+                    0,
+                    (&[(-1, 4), (0, 3)], &[5.0, 4.0, 2.0, 3.0, 6.0, 2.0, 5.0]),
+                    (&[(4, 2), (1, 2)], &[1.0, 1.0, 4.0, 4.0]),
+                ),
+                fh(
+                    0.01,
+                    11.0,
+                    30.0,
+                    2.345,
+                    1,
+                    (
+                        &[(-4, 3), (5, 5)],
+                        &[1.0, 0.0, 0.0, 3.0, 2.0, 2.0, 3.0, 4.0],
+                    ),
+                    (&[(6, 3), (6, 4)], &[3.0, 0.5, 0.5, 2.0, 3.0, 2.0, 4.0]),
+                ),
+                fh(
+                    0.01,
+                    19.0,
+                    51.0,
+                    3.579,
+                    0,
+                    (
+                        &[(-2, 5), (0, 3)],
+                        &[1.0, 5.0, 4.0, 2.0, 6.0, 10.0, 9.0, 5.0],
+                    ),
+                    (&[(3, 3), (1, 3)], &[3.0, 2.0, 1.0, 4.0, 9.0, 6.0]),
+                ),
+            ),
+            ok(
+                "larger zero bucket in first histogram",
+                fh(
+                    1.0,
+                    17.0,
+                    21.0,
+                    1.234,
+                    0,
+                    (&[(1, 2), (0, 3)], &[2.0, 3.0, 6.0, 2.0, 5.0]),
+                    (&[(4, 2), (1, 2)], &[1.0, 1.0, 4.0, 4.0]),
+                ),
+                fh(
+                    0.01,
+                    11.0,
+                    30.0,
+                    2.345,
+                    0,
+                    (&[(-2, 2), (2, 3)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                    (&[(3, 2), (3, 2)], &[3.0, 1.0, 5.0, 6.0]),
+                ),
+                fh(
+                    1.0,
+                    29.0,
+                    51.0,
+                    3.579,
+                    0,
+                    (&[(1, 2), (0, 3)], &[2.0, 6.0, 10.0, 9.0, 5.0]),
+                    (&[(3, 3), (1, 3)], &[3.0, 2.0, 1.0, 4.0, 9.0, 6.0]),
+                ),
+            ),
+            ok(
+                "larger zero threshold in first histogram ends up inside a populated bucket of second histogram",
+                fh(
+                    0.2,
+                    17.0,
+                    21.0,
+                    1.234,
+                    0,
+                    (&[(1, 2), (0, 3)], &[2.0, 3.0, 6.0, 2.0, 5.0]),
+                    (&[(4, 2), (1, 2)], &[1.0, 1.0, 4.0, 4.0]),
+                ),
+                fh(
+                    0.01,
+                    11.0,
+                    30.0,
+                    2.345,
+                    0,
+                    (&[(-2, 2), (2, 3)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                    (&[(3, 2), (3, 2)], &[3.0, 1.0, 5.0, 6.0]),
+                ),
+                fh(
+                    0.25,
+                    29.0,
+                    51.0,
+                    3.579,
+                    0,
+                    (&[(-1, 1), (1, 5)], &[0.0, 2.0, 6.0, 10.0, 9.0, 5.0]),
+                    (&[(3, 3), (1, 3)], &[3.0, 2.0, 1.0, 4.0, 9.0, 6.0]),
+                ),
+            ),
+            ok(
+                "schema change combined with larger zero bucket in second histogram",
+                fh(
+                    0.01,
+                    8.0,
+                    21.0,
+                    1.234,
+                    0,
+                    (
+                        &[(-2, 5), (0, 3)],
+                        &[2.0, 5.0, 4.0, 2.0, 3.0, 6.0, 2.0, 5.0],
+                    ),
+                    (&[(4, 2), (1, 2)], &[1.0, 1.0, 4.0, 4.0]),
+                ),
+                fh(
+                    0.25,
+                    12.0,
+                    30.0,
+                    2.345,
+                    1,
+                    (&[(-3, 2), (5, 5)], &[1.0, 0.0, 3.0, 2.0, 2.0, 3.0, 4.0]),
+                    (&[(6, 3), (6, 4)], &[3.0, 0.5, 0.5, 2.0, 3.0, 2.0, 4.0]),
+                ),
+                fh(
+                    0.25,
+                    22.0,
+                    51.0,
+                    3.579,
+                    0,
+                    (&[(-1, 7)], &[6.0, 4.0, 2.0, 6.0, 10.0, 9.0, 5.0]),
+                    (&[(3, 3), (1, 3)], &[3.0, 2.0, 1.0, 4.0, 9.0, 6.0]),
+                ),
+            ),
+            ok(
+                "schema change combined with larger zero bucket in first histogram",
+                fh(
+                    0.25,
+                    8.0,
+                    21.0,
+                    1.234,
+                    0,
+                    (&[(-1, 4), (0, 3)], &[5.0, 4.0, 2.0, 3.0, 6.0, 2.0, 5.0]),
+                    (&[(4, 2), (1, 2)], &[1.0, 1.0, 4.0, 4.0]),
+                ),
+                fh(
+                    0.01,
+                    11.0,
+                    30.0,
+                    2.345,
+                    1,
+                    (
+                        &[(-4, 3), (5, 5)],
+                        &[1.0, 0.0, 0.0, 3.0, 2.0, 2.0, 3.0, 4.0],
+                    ),
+                    (&[(6, 3), (6, 4)], &[3.0, 0.5, 0.5, 2.0, 3.0, 2.0, 4.0]),
+                ),
+                fh(
+                    0.25,
+                    20.0,
+                    51.0,
+                    3.579,
+                    0,
+                    (&[(-1, 4), (0, 3)], &[5.0, 4.0, 2.0, 6.0, 10.0, 9.0, 5.0]),
+                    (&[(3, 3), (1, 3)], &[3.0, 2.0, 1.0, 4.0, 9.0, 6.0]),
+                ),
+            ),
+            ok(
+                "same custom bucket layout, defined differently",
+                nhcb(
+                    15.0,
+                    2.345,
+                    (&[(0, 2), (1, 1), (0, 2)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0],
+                ),
+                nhcb(
+                    11.0,
+                    1.234,
+                    (&[(0, 2), (1, 2), (0, 1)], &[0.0, 0.0, 2.0, 3.0, 6.0]),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0],
+                ),
+                nhcb(
+                    26.0,
+                    3.579,
+                    (&[(0, 2), (1, 1), (0, 2)], &[1.0, 0.0, 5.0, 7.0, 13.0]),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0],
+                ),
+            ),
+            ok(
+                "non-overlapping spans with custom buckets",
+                nhcb(
+                    15.0,
+                    2.345,
+                    (&[(0, 2), (2, 3)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+                ),
+                nhcb(
+                    20.0,
+                    1.234,
+                    (&[(2, 2), (3, 3)], &[5.0, 4.0, 2.0, 3.0, 6.0]),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+                ),
+                nhcb(
+                    35.0,
+                    3.579,
+                    (
+                        &[(0, 4), (0, 6)],
+                        &[1.0, 0.0, 5.0, 4.0, 3.0, 4.0, 7.0, 2.0, 3.0, 6.0],
+                    ),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+                ),
+            ),
+            ok(
+                "overlapping spans with custom buckets",
+                nhcb(
+                    15.0,
+                    2.345,
+                    (&[(0, 2), (2, 3)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
+                ),
+                nhcb(
+                    27.0,
+                    1.234,
+                    (&[(1, 4), (0, 3)], &[5.0, 4.0, 2.0, 3.0, 6.0, 2.0, 5.0]),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
+                ),
+                nhcb(
+                    42.0,
+                    3.579,
+                    (
+                        &[(0, 4), (0, 4)],
+                        &[1.0, 5.0, 4.0, 2.0, 6.0, 10.0, 9.0, 5.0],
+                    ),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
+                ),
+            ),
+            Case {
+                reconciled: true,
+                ..ok(
+                    "custom buckets with partial intersection",
+                    nhcb(10.0, 100.0, (&[(0, 3)], &[2.0, 3.0, 5.0]), &[1.0, 2.5]),
+                    nhcb(
+                        8.0,
+                        80.0,
+                        (&[(0, 4)], &[1.0, 2.0, 3.0, 2.0]),
+                        &[1.0, 2.0, 3.0],
+                    ),
+                    nhcb(18.0, 180.0, (&[(0, 2)], &[3.0, 15.0]), &[1.0]),
+                )
+            },
+            Case {
+                reconciled: true,
+                ..ok(
+                    "different custom bucket layout - intersection and rollup",
+                    nhcb(6.0, 2.345, (&[(0, 1), (1, 1)], &[1.0, 5.0]), &[2.0, 4.0]),
+                    nhcb(
+                        220.0,
+                        1.234,
+                        (&[(0, 2), (1, 1), (0, 2)], &[10.0, 20.0, 40.0, 50.0, 100.0]),
+                        &[1.0, 2.0, 3.0, 4.0, 5.0],
+                    ),
+                    nhcb(226.0, 3.579, (&[(0, 3)], &[31.0, 40.0, 155.0]), &[2.0, 4.0]),
+                )
+            },
+            Case {
+                reconciled: true,
+                ..ok(
+                    "custom buckets with no common boundaries except +Inf",
+                    nhcb(3.0, 50.0, (&[(0, 2)], &[1.0, 2.0]), &[1.5]),
+                    nhcb(30.0, 40.0, (&[(0, 2)], &[10.0, 20.0]), &[2.5]),
+                    nhcb(33.0, 90.0, (&[(0, 1)], &[33.0]), &[]),
+                )
+            },
+            Case {
+                name: "mix exponential and custom buckets histograms",
+                in1: fh(
+                    0.01,
+                    8.0,
+                    59.0,
+                    1.234,
+                    0,
+                    (
+                        &[(-2, 5), (0, 3)],
+                        &[2.0, 5.0, 4.0, 2.0, 3.0, 6.0, 7.0, 5.0],
+                    ),
+                    (&[(3, 3), (1, 3)], &[4.0, 10.0, 1.0, 4.0, 14.0, 7.0]),
+                ),
+                in2: nhcb(
+                    11.0,
+                    12.0,
+                    (&[(0, 2), (1, 3)], &[0.0, 0.0, 2.0, 3.0, 6.0]),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0],
+                ),
+                expected: None,
+                err: "cannot apply this operation on histograms with a mix of exponential and custom bucket schemas",
+                collision: false,
+                reconciled: false,
+            },
+            Case {
+                name: "warn on counter reset hint collision",
+                in1: FloatHistogram {
+                    schema: CUSTOM_BUCKETS_SCHEMA,
+                    counter_reset_hint: CounterResetHint::CounterReset,
+                    ..FloatHistogram::default()
+                },
+                in2: FloatHistogram {
+                    schema: CUSTOM_BUCKETS_SCHEMA,
+                    counter_reset_hint: CounterResetHint::NotCounterReset,
+                    ..FloatHistogram::default()
+                },
+                expected: None,
+                err: "",
+                collision: true,
+                reconciled: false,
+            },
+        ];
+        for c in &cases {
+            check(c, &c.in1, &c.in2, c.expected.as_ref(), false);
+            check(c, &c.in2, &c.in1, c.expected.as_ref(), false);
+        }
+    }
+
+    /// Go's TestFloatHistogramSub table; each case is also run swapped, expecting the
+    /// negated result.
+    #[test]
+    fn sub_go_table() {
+        let gauge = |mut h: FloatHistogram| {
+            h.counter_reset_hint = CounterResetHint::Gauge;
+            h
+        };
+        let cases = vec![
+            ok(
+                "same bucket layout",
+                fh(
+                    0.01,
+                    11.0,
+                    30.0,
+                    23.0,
+                    0,
+                    (&[(-2, 2), (1, 3)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                    (&[(3, 2), (3, 2)], &[3.0, 1.0, 5.0, 6.0]),
+                ),
+                fh(
+                    0.01,
+                    8.0,
+                    21.0,
+                    12.0,
+                    0,
+                    (&[(-2, 2), (1, 3)], &[0.0, 0.0, 2.0, 3.0, 6.0]),
+                    (&[(3, 2), (3, 2)], &[1.0, 1.0, 4.0, 4.0]),
+                ),
+                fh(
+                    0.01,
+                    3.0,
+                    9.0,
+                    11.0,
+                    0,
+                    (&[(-2, 2), (1, 3)], &[1.0, 0.0, 1.0, 1.0, 1.0]),
+                    (&[(3, 2), (3, 2)], &[2.0, 0.0, 1.0, 2.0]),
+                ),
+            ),
+            ok(
+                "schema change",
+                fh(
+                    0.01,
+                    8.0,
+                    59.0,
+                    1.234,
+                    0,
+                    (
+                        &[(-2, 5), (0, 3)],
+                        &[2.0, 5.0, 4.0, 2.0, 3.0, 6.0, 7.0, 5.0],
+                    ),
+                    (&[(3, 3), (1, 3)], &[4.0, 10.0, 1.0, 4.0, 14.0, 7.0]),
+                ),
+                fh(
+                    0.01,
+                    2.0,
+                    19.0,
+                    0.345,
+                    1,
+                    (
+                        &[(-4, 3), (5, 5)],
+                        &[1.0, 0.0, 0.0, 1.0, 2.0, 2.0, 3.0, 4.0],
+                    ),
+                    (&[(6, 3), (6, 4)], &[3.0, 0.5, 0.5, 2.0, 3.0, 2.0, 4.0]),
+                ),
+                fh(
+                    0.01,
+                    6.0,
+                    40.0,
+                    0.889,
+                    0,
+                    (
+                        &[(-2, 5), (0, 3)],
+                        &[1.0, 5.0, 4.0, 2.0, 2.0, 2.0, 0.0, 5.0],
+                    ),
+                    (&[(3, 3), (1, 3)], &[1.0, 9.0, 1.0, 4.0, 9.0, 1.0]),
+                ),
+            ),
+            ok(
+                "same custom bucket layout",
+                nhcb(
+                    15.0,
+                    23.0,
+                    (&[(0, 2), (1, 3)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0],
+                ),
+                nhcb(
+                    11.0,
+                    12.0,
+                    (&[(0, 2), (1, 3)], &[0.0, 0.0, 2.0, 3.0, 6.0]),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0],
+                ),
+                nhcb(
+                    4.0,
+                    11.0,
+                    (&[(0, 2), (1, 3)], &[1.0, 0.0, 1.0, 1.0, 1.0]),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0],
+                ),
+            ),
+            Case {
+                reconciled: true,
+                ..ok(
+                    "different custom bucket layout - with intersection and rollup",
+                    gauge(nhcb(
+                        220.0,
+                        9.9,
+                        (&[(0, 2), (1, 1), (0, 2)], &[10.0, 20.0, 40.0, 50.0, 100.0]),
+                        &[1.0, 2.0, 3.0, 4.0, 5.0],
+                    )),
+                    gauge(nhcb(
+                        6.0,
+                        4.4,
+                        (&[(0, 1), (1, 1)], &[1.0, 5.0]),
+                        &[2.0, 4.0],
+                    )),
+                    gauge(nhcb(
+                        214.0,
+                        5.5,
+                        (&[(0, 3)], &[29.0, 40.0, 145.0]),
+                        &[2.0, 4.0],
+                    )),
+                )
+            },
+            Case {
+                name: "mix exponential and custom buckets histograms",
+                in1: fh(
+                    0.01,
+                    8.0,
+                    59.0,
+                    1.234,
+                    0,
+                    (
+                        &[(-2, 5), (0, 3)],
+                        &[2.0, 5.0, 4.0, 2.0, 3.0, 6.0, 7.0, 5.0],
+                    ),
+                    (&[(3, 3), (1, 3)], &[4.0, 10.0, 1.0, 4.0, 14.0, 7.0]),
+                ),
+                in2: nhcb(
+                    11.0,
+                    12.0,
+                    (&[(0, 2), (1, 3)], &[0.0, 0.0, 2.0, 3.0, 6.0]),
+                    &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                ),
+                expected: None,
+                err: "cannot apply this operation on histograms with a mix of exponential and custom bucket schemas",
+                collision: false,
+                reconciled: false,
+            },
+        ];
+        for c in &cases {
+            check(c, &c.in1, &c.in2, c.expected.as_ref(), true);
+            let negative = c.expected.as_ref().map(|e| {
+                let mut n = e.clone();
+                n.mul(-1.0);
+                n.counter_reset_hint = e.counter_reset_hint;
+                n
+            });
+            check(c, &c.in2, &c.in1, negative.as_ref(), true);
+        }
+    }
+
+    fn arb_with(schema: i32, zt: f64) -> impl Strategy<Value = FloatHistogram> {
+        (
+            prop::collection::vec(0u32..50, 0..6),
+            -4i32..4,
+            prop::collection::vec(0u32..50, 0..4),
+            -4i32..4,
+            0u32..50,
+        )
+            .prop_map(move |(pos, po, neg, no, zc)| {
+                // Buckets lie outside the zero bucket, as in valid histograms.
+                let mut min_idx = -30;
+                while exponential_bound(min_idx - 1, schema) < zt {
+                    min_idx += 1;
+                }
+                let (po, no) = (po.max(min_idx), no.max(min_idx));
+                let count: f64 =
+                    pos.iter().chain(&neg).map(|&c| f64::from(c)).sum::<f64>() + f64::from(zc);
+                FloatHistogram {
+                    schema,
+                    zero_threshold: zt,
+                    zero_count: f64::from(zc),
+                    count,
+                    sum: count * 1.5,
+                    positive_spans: if pos.is_empty() {
+                        vec![]
+                    } else {
+                        sp(&[(po, pos.len() as u32)])
+                    },
+                    positive_buckets: pos.iter().map(|&c| f64::from(c)).collect(),
+                    negative_spans: if neg.is_empty() {
+                        vec![]
+                    } else {
+                        sp(&[(no, neg.len() as u32)])
+                    },
+                    negative_buckets: neg.iter().map(|&c| f64::from(c)).collect(),
+                    ..FloatHistogram::default()
+                }
+            })
+    }
+
+    /// Schemas and zero thresholds where each threshold is a bucket boundary in every
+    /// schema (Go's reconciliation counts observations twice otherwise, and so do we).
+    fn arb_layout() -> impl Strategy<Value = (i32, f64)> {
+        (-1i32..=3, prop::sample::select(vec![0.0, 0.0625, 0.25]))
+    }
+
+    fn arb_exponential() -> impl Strategy<Value = FloatHistogram> {
+        arb_layout().prop_flat_map(|(schema, zt)| arb_with(schema, zt))
+    }
+
+    fn arb_same_layout_pair() -> impl Strategy<Value = (FloatHistogram, FloatHistogram)> {
+        arb_layout().prop_flat_map(|(schema, zt)| (arb_with(schema, zt), arb_with(schema, zt)))
+    }
+
+    proptest! {
+        /// (a + b) - b gives a back when both share schema and zero threshold (integer
+        /// counts keep the float arithmetic exact), and a + b - a the reconciled b.
+        #[test]
+        fn add_sub_inverse((a, b) in arb_same_layout_pair()) {
+            let mut sum = a.clone();
+            sum.add(&b).unwrap();
+            prop_assert_eq!(sum.count, a.count + b.count);
+            sum.validate().unwrap();
+            let mut back = sum.clone();
+            back.sub(&b).unwrap();
+            let mut want = a.clone();
+            want.compact(0);
+            back.compact(0);
+            prop_assert!(back.equals(&want), "{} vs {}", back, want);
+            // Adding in either order gives the same histogram.
+            let mut other_order = b.clone();
+            other_order.add(&a).unwrap();
+            other_order.compact(0);
+            sum.compact(0);
+            prop_assert!(sum.equals(&other_order), "{} vs {}", sum, other_order);
+        }
+
+        /// With any schemas and thresholds, a sum keeps every observation: counts add up,
+        /// no bucket goes negative, and the result has the lower schema and the larger
+        /// (or widened) threshold.
+        #[test]
+        fn add_reconciles(a in arb_exponential(), b in arb_exponential()) {
+            let mut sum = a.clone();
+            sum.add(&b).unwrap();
+            sum.validate().unwrap();
+            prop_assert_eq!(sum.schema, a.schema.min(b.schema));
+            prop_assert!(sum.zero_threshold >= a.zero_threshold.max(b.zero_threshold));
+            let total: f64 = sum.positive_buckets.iter().chain(&sum.negative_buckets).sum::<f64>() + sum.zero_count;
+            let want: f64 = a.count + b.count;
+            prop_assert_eq!(total, want);
+        }
+    }
+}
