@@ -1581,6 +1581,1003 @@ mod tests {
             })
     }
 
+    const NEG: Side<'static> = (&[(3, 2), (3, 2)], &[3.1, 3.0, 1.234e5, 1000.0]);
+
+    /// The histogram most of Go's DetectReset cases start from, with positive buckets.
+    fn base(pos: Side<'_>) -> FloatHistogram {
+        fh(0.01, 5.5, 3493.3, 2349209.324, 0, pos, NEG)
+    }
+
+    /// Go's TestFloatHistogramDetectReset table: (name, previous, current, reset).
+    #[test]
+    fn detect_reset_go_table() {
+        let p5: Side<'_> = (&[(-2, 2), (1, 3)], &[1.0, 0.0, 3.3, 4.2, 0.1]);
+        let p4: Side<'_> = (&[(-2, 1), (2, 3)], &[1.0, 3.3, 4.2, 0.1]);
+        let p123: Side<'_> = (&[(-2, 2), (1, 3)], &[1.0, 1.23, 3.3, 4.2, 0.1]);
+        let with = |pos: Side<'_>, f: &dyn Fn(&mut FloatHistogram)| {
+            let mut h = base(pos);
+            f(&mut h);
+            h
+        };
+        let schema1 = || {
+            fh(
+                0.01,
+                5.5,
+                3493.3,
+                2349209.324,
+                1,
+                (
+                    &[(-5, 4), (2, 6)],
+                    &[0.4, 0.6, 1.0, 0.23, 2.0, 1.3, 1.2, 3.0, 0.05, 0.05],
+                ),
+                (
+                    &[(5, 4), (6, 4)],
+                    &[2.0, 1.1, 2.0, 1.0, 0.234e5, 1e5, 500.0, 500.0],
+                ),
+            )
+        };
+        let cases: Vec<(&str, FloatHistogram, FloatHistogram, bool)> = vec![
+            (
+                "zero values",
+                FloatHistogram::default(),
+                FloatHistogram::default(),
+                false,
+            ),
+            (
+                "no buckets to some buckets",
+                FloatHistogram::default(),
+                base(p4),
+                false,
+            ),
+            (
+                "some buckets to no buckets",
+                base(p4),
+                FloatHistogram::default(),
+                true,
+            ),
+            (
+                "one bucket appears",
+                base(p4),
+                base((&[(-2, 2), (1, 3)], &[1.0, 1.23, 3.3, 4.2, 0.1])),
+                false,
+            ),
+            ("one bucket disappears", base(p123), base(p4), true),
+            (
+                "an unpopulated bucket disappears",
+                base(p5),
+                base(p4),
+                false,
+            ),
+            (
+                "an unpopulated bucket at the end disappears",
+                base((&[(-2, 1), (1, 3)], &[1.0, 3.3, 4.2, 0.0])),
+                base((&[(-2, 1), (1, 2)], &[1.0, 3.3, 4.2])),
+                false,
+            ),
+            (
+                "an unpopulated bucket disappears in a histogram with nothing else",
+                FloatHistogram {
+                    positive_spans: sp(&[(23, 1)]),
+                    positive_buckets: vec![0.0],
+                    ..FloatHistogram::default()
+                },
+                FloatHistogram::default(),
+                false,
+            ),
+            (
+                "zero count goes up",
+                base(p5),
+                with(p5, &|h| h.zero_count = 5.6),
+                false,
+            ),
+            (
+                "zero count goes down",
+                base(p5),
+                with(p5, &|h| h.zero_count = 5.4),
+                true,
+            ),
+            (
+                "count goes up",
+                base(p5),
+                with(p5, &|h| h.count = 3493.4),
+                false,
+            ),
+            (
+                "count goes down",
+                base(p5),
+                with(p5, &|h| h.count = 3493.2),
+                true,
+            ),
+            (
+                "sum goes up",
+                base(p5),
+                with(p5, &|h| h.sum = 2349210.0),
+                false,
+            ),
+            (
+                "sum goes down",
+                base(p5),
+                with(p5, &|h| h.sum = 2349200.0),
+                false,
+            ),
+            (
+                "one positive bucket goes up",
+                base(p5),
+                with(p5, &|h| h.positive_buckets[3] = 4.3),
+                false,
+            ),
+            (
+                "one positive bucket goes down",
+                base(p5),
+                with(p5, &|h| h.positive_buckets[3] = 4.1),
+                true,
+            ),
+            (
+                "one negative bucket goes up",
+                base(p5),
+                with(p5, &|h| h.negative_buckets[1] = 3.1),
+                false,
+            ),
+            (
+                "one negative bucket goes down",
+                base(p5),
+                with(p5, &|h| h.negative_buckets[1] = 2.9),
+                true,
+            ),
+            (
+                "zero threshold decreases",
+                base(p123),
+                with(p123, &|h| h.zero_threshold = 0.009),
+                true,
+            ),
+            (
+                "zero threshold increases without touching any existing buckets",
+                base(p123),
+                with(p123, &|h| h.zero_threshold = 0.011),
+                false,
+            ),
+            (
+                "zero threshold increases enough to cover existing buckets",
+                base(p123),
+                fh(
+                    1.0,
+                    7.73,
+                    3493.3,
+                    2349209.324,
+                    0,
+                    (&[(1, 3)], &[3.3, 4.2, 0.1]),
+                    NEG,
+                ),
+                false,
+            ),
+            (
+                "zero threshold increases into the middle of an existing bucket",
+                base(p123),
+                with(p123, &|h| h.zero_threshold = 0.3),
+                true,
+            ),
+            (
+                "schema increases without any other changes",
+                base(p123),
+                schema1(),
+                true,
+            ),
+            (
+                "schema decreases without any other changes",
+                schema1(),
+                base(p123),
+                false,
+            ),
+            (
+                "schema decreases and a bucket goes up",
+                schema1(),
+                base((&[(-2, 2), (1, 3)], &[1.0, 1.23, 4.3, 4.2, 0.1])),
+                false,
+            ),
+            (
+                "schema decreases and a bucket goes down",
+                schema1(),
+                base((&[(-2, 2), (1, 3)], &[1.0, 1.23, 2.3, 4.2, 0.1])),
+                true,
+            ),
+            (
+                "no buckets to some buckets with custom bounds",
+                nhcb(0.0, 0.0, (&[], &[]), &[1.0, 2.0, 3.0]),
+                nhcb(
+                    3493.3,
+                    2349209.324,
+                    (&[(0, 1), (2, 3)], &[1.0, 3.3, 4.2, 0.1]),
+                    &[1.0, 2.0, 3.0],
+                ),
+                false,
+            ),
+            (
+                "some buckets to no buckets with custom bounds",
+                nhcb(
+                    3493.3,
+                    2349209.324,
+                    (&[(0, 1), (2, 3)], &[1.0, 3.3, 4.2, 0.1]),
+                    &[1.0, 2.0, 3.0],
+                ),
+                nhcb(0.0, 0.0, (&[], &[]), &[1.0, 2.0, 3.0]),
+                true,
+            ),
+            (
+                "one bucket disappears with custom bounds",
+                nhcb(
+                    3493.3,
+                    2349209.324,
+                    (&[(0, 2), (1, 3)], &[1.0, 1.23, 3.3, 4.2, 0.1]),
+                    &[1.0, 2.0, 3.0, 4.0],
+                ),
+                nhcb(
+                    3493.3,
+                    2349209.324,
+                    (&[(0, 1), (2, 3)], &[1.0, 3.3, 4.2, 0.1]),
+                    &[1.0, 2.0, 3.0, 4.0],
+                ),
+                true,
+            ),
+            (
+                "an unpopulated bucket disappears with custom bounds",
+                nhcb(
+                    3493.3,
+                    2349209.324,
+                    (&[(0, 2), (1, 3)], &[1.0, 0.0, 3.3, 4.2, 0.1]),
+                    &[1.0, 2.0, 3.0, 4.0],
+                ),
+                nhcb(
+                    3493.3,
+                    2349209.324,
+                    (&[(0, 1), (2, 3)], &[1.0, 3.3, 4.2, 0.1]),
+                    &[1.0, 2.0, 3.0, 4.0],
+                ),
+                false,
+            ),
+            (
+                "one positive bucket goes down with custom bounds",
+                nhcb(
+                    3493.3,
+                    2349209.324,
+                    (&[(0, 2), (1, 3)], &[1.0, 0.0, 3.3, 4.2, 0.1]),
+                    &[1.0, 2.0, 3.0, 4.0],
+                ),
+                nhcb(
+                    3493.3,
+                    2349209.324,
+                    (&[(0, 2), (1, 3)], &[1.0, 0.0, 3.3, 4.1, 0.1]),
+                    &[1.0, 2.0, 3.0, 4.0],
+                ),
+                true,
+            ),
+            (
+                "mismatched custom bounds - no reset when all buckets increase",
+                nhcb(
+                    200.0,
+                    1000.0,
+                    (&[(0, 4)], &[20.0, 35.0, 40.0, 50.0]),
+                    &[0.0, 1.0, 2.0, 3.0],
+                ),
+                nhcb(
+                    200.0,
+                    1000.0,
+                    (&[(0, 5)], &[25.0, 15.0, 40.0, 50.0, 70.0]),
+                    &[0.0, 0.5, 1.0, 2.0, 3.0],
+                ),
+                false,
+            ),
+            (
+                "mismatched custom bounds - reset in middle bucket",
+                nhcb(
+                    100.0,
+                    500.0,
+                    (&[(1, 4)], &[10.0, 15.0, 20.0, 25.0]),
+                    &[0.0, 1.0, 3.0, 5.0],
+                ),
+                nhcb(
+                    100.0,
+                    500.0,
+                    (&[(1, 5)], &[10.0, 16.0, 10.0, 5.0, 25.0]),
+                    &[0.0, 1.0, 2.0, 3.0, 5.0],
+                ),
+                true,
+            ),
+            (
+                "mismatched custom bounds - reset in last bucket",
+                nhcb(
+                    100.0,
+                    500.0,
+                    (&[(1, 3)], &[10.0, 20.0, 20.0]),
+                    &[0.0, 1.0, 2.0],
+                ),
+                nhcb(
+                    100.0,
+                    500.0,
+                    (&[(1, 4)], &[100.0, 200.0, 8.0, 7.0]),
+                    &[0.0, 1.0, 2.0, 3.0],
+                ),
+                true,
+            ),
+            (
+                "mismatched custom bounds - no common bounds",
+                nhcb(
+                    100.0,
+                    500.0,
+                    (&[(1, 3)], &[10.0, 20.0, 30.0]),
+                    &[4.0, 5.0, 6.0],
+                ),
+                nhcb(
+                    100.0,
+                    500.0,
+                    (&[(1, 3)], &[15.0, 25.0, 35.0]),
+                    &[1.0, 2.0, 3.0],
+                ),
+                false,
+            ),
+            (
+                "mismatched custom bounds - sparse common bounds",
+                nhcb(
+                    200.0,
+                    1000.0,
+                    (&[(0, 4)], &[10.0, 20.0, 30.0, 40.0]),
+                    &[0.0, 1.0, 3.0, 5.0],
+                ),
+                nhcb(
+                    200.0,
+                    1000.0,
+                    (&[(0, 5)], &[15.0, 25.0, 70.0, 50.0, 100.0]),
+                    &[0.0, 2.0, 3.0, 4.0, 5.0],
+                ),
+                false,
+            ),
+            (
+                "reset detected with mismatched custom bounds and split bucket spans",
+                nhcb(
+                    200.0,
+                    1000.0,
+                    (&[(0, 2), (1, 3)], &[10.0, 20.0, 30.0, 40.0, 50.0]),
+                    &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+                ),
+                nhcb(
+                    200.0,
+                    1000.0,
+                    (&[(0, 3), (1, 2)], &[15.0, 25.0, 35.0, 25.0, 60.0]),
+                    &[0.0, 1.0, 3.0, 4.0, 5.0, 7.0],
+                ),
+                true,
+            ),
+            (
+                "no reset with mismatched custom bounds and split bucket spans",
+                nhcb(
+                    300.0,
+                    1500.0,
+                    (&[(0, 2), (2, 3)], &[10.0, 20.0, 30.0, 40.0, 50.0]),
+                    &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                ),
+                nhcb(
+                    300.0,
+                    1500.0,
+                    (&[(0, 3), (1, 2)], &[12.0, 25.0, 45.0, 75.0, 95.0]),
+                    &[0.0, 0.5, 1.0, 3.0, 5.0, 7.0],
+                ),
+                false,
+            ),
+        ];
+        for (name, previous, current, want) in cases {
+            assert_eq!(current.detect_reset(&previous), want, "{name}");
+        }
+        // The hint decides when it says reset or not.
+        let mut h = base(p5);
+        h.counter_reset_hint = CounterResetHint::CounterReset;
+        assert!(h.detect_reset(&base(p5)));
+        h.counter_reset_hint = CounterResetHint::NotCounterReset;
+        assert!(!h.detect_reset(&FloatHistogram {
+            count: 1e9,
+            ..base(p5)
+        }));
+    }
+
+    /// Go's TestFloatHistogramMul and TestFloatHistogramDiv tables.
+    #[test]
+    fn mul_div_go_tables() {
+        let big = || {
+            fh(
+                0.01,
+                5.5,
+                3493.3,
+                2349209.324,
+                0,
+                (&[(-2, 1), (2, 3)], &[1.0, 3.3, 4.2, 0.1]),
+                (&[(3, 2), (3, 2)], &[3.1, 3.0, 1.234e5, 1000.0]),
+            )
+        };
+        let small = || {
+            fh(
+                0.01,
+                11.0,
+                30.0,
+                23.0,
+                0,
+                (&[(-2, 2), (1, 3)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                (&[(3, 2), (3, 2)], &[3.0, 1.0, 5.0, 6.0]),
+            )
+        };
+        let gauge = |mut h: FloatHistogram| {
+            h.counter_reset_hint = CounterResetHint::Gauge;
+            h
+        };
+        let mut h = FloatHistogram::default();
+        h.mul(3.1415);
+        assert_eq!(h, FloatHistogram::default());
+        let mut h = big();
+        h.mul(0.0);
+        assert_eq!(
+            h,
+            fh(
+                0.01,
+                0.0,
+                0.0,
+                0.0,
+                0,
+                (&[(-2, 1), (2, 3)], &[0.0; 4]),
+                (&[(3, 2), (3, 2)], &[0.0; 4])
+            )
+        );
+        let mut h = big();
+        h.mul(1.0);
+        assert_eq!(h, big());
+        let mut h = big();
+        h.mul(2.0);
+        assert_eq!(
+            h,
+            fh(
+                0.01,
+                11.0,
+                3493.3 * 2.0,
+                2349209.324 * 2.0,
+                0,
+                (&[(-2, 1), (2, 3)], &[2.0, 6.6, 8.4, 0.2]),
+                (&[(3, 2), (3, 2)], &[6.2, 6.0, 1.234e5 * 2.0, 2000.0])
+            )
+        );
+        let mut h = small();
+        h.mul(3.0);
+        assert_eq!(
+            h,
+            fh(
+                0.01,
+                33.0,
+                90.0,
+                69.0,
+                0,
+                (&[(-2, 2), (1, 3)], &[3.0, 0.0, 9.0, 12.0, 21.0]),
+                (&[(3, 2), (3, 2)], &[9.0, 3.0, 15.0, 18.0])
+            )
+        );
+        let mut h = small();
+        h.mul(-2.0);
+        assert_eq!(
+            h,
+            gauge(fh(
+                0.01,
+                -22.0,
+                -60.0,
+                -46.0,
+                0,
+                (&[(-2, 2), (1, 3)], &[-2.0, 0.0, -6.0, -8.0, -14.0]),
+                (&[(3, 2), (3, 2)], &[-6.0, -2.0, -10.0, -12.0])
+            ))
+        );
+        let mut h = nhcb(
+            30.0,
+            23.0,
+            (&[(0, 2), (1, 3)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+            &[1.0, 2.0, 3.0, 4.0],
+        );
+        h.mul(3.0);
+        assert_eq!(
+            h,
+            nhcb(
+                90.0,
+                69.0,
+                (&[(0, 2), (1, 3)], &[3.0, 0.0, 9.0, 12.0, 21.0]),
+                &[1.0, 2.0, 3.0, 4.0]
+            )
+        );
+
+        let mut h = big();
+        h.div(0.0);
+        assert_eq!(
+            h,
+            FloatHistogram {
+                zero_threshold: 0.01,
+                count: f64::INFINITY,
+                sum: f64::INFINITY,
+                zero_count: f64::INFINITY,
+                ..FloatHistogram::default()
+            }
+        );
+        let mut h = big();
+        h.div(1.0);
+        assert_eq!(h, big());
+        let mut h = small();
+        h.div(2.0);
+        assert_eq!(
+            h,
+            fh(
+                0.01,
+                5.5,
+                15.0,
+                11.5,
+                0,
+                (&[(-2, 2), (1, 3)], &[0.5, 0.0, 1.5, 2.0, 3.5]),
+                (&[(3, 2), (3, 2)], &[1.5, 0.5, 2.5, 3.0])
+            )
+        );
+        let mut h = big();
+        h.div(-1.0);
+        assert_eq!(
+            h,
+            gauge(fh(
+                0.01,
+                -5.5,
+                -3493.3,
+                -2349209.324,
+                0,
+                (&[(-2, 1), (2, 3)], &[-1.0, -3.3, -4.2, -0.1]),
+                (&[(3, 2), (3, 2)], &[-3.1, -3.0, -1.234e5, -1000.0])
+            ))
+        );
+        let mut h = small();
+        h.div(-2.0);
+        assert_eq!(
+            h,
+            gauge(fh(
+                0.01,
+                -5.5,
+                -15.0,
+                -11.5,
+                0,
+                (&[(-2, 2), (1, 3)], &[-0.5, 0.0, -1.5, -2.0, -3.5]),
+                (&[(3, 2), (3, 2)], &[-1.5, -0.5, -2.5, -3.0])
+            ))
+        );
+    }
+
+    /// Go's TestFloatHistogramCopyToSchema table, plus its error cases.
+    #[test]
+    fn copy_to_schema_go_table() {
+        let s1 = fh(
+            0.01,
+            11.0,
+            30.0,
+            2.345,
+            1,
+            (
+                &[(-4, 3), (5, 5)],
+                &[1.0, 0.0, 0.0, 3.0, 2.0, 2.0, 3.0, 4.0],
+            ),
+            (&[(6, 3), (6, 4)], &[3.0, 0.5, 0.5, 2.0, 3.0, 2.0, 4.0]),
+        );
+        assert_eq!(s1.copy_to_schema(1).unwrap(), s1);
+        assert_eq!(
+            s1.copy_to_schema(0).unwrap(),
+            fh(
+                0.01,
+                11.0,
+                30.0,
+                2.345,
+                0,
+                (&[(-2, 2), (2, 3)], &[1.0, 0.0, 3.0, 4.0, 7.0]),
+                (&[(3, 2), (3, 2)], &[3.0, 1.0, 5.0, 6.0])
+            )
+        );
+        let custom = nhcb(
+            30.0,
+            2.345,
+            (&[(0, 3), (5, 5)], &[1.0, 0.0, 0.0, 3.0, 2.0, 2.0, 3.0, 4.0]),
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
+        );
+        assert_eq!(
+            custom.copy_to_schema(CUSTOM_BUCKETS_SCHEMA).unwrap(),
+            custom
+        );
+        assert_eq!(
+            custom.copy_to_schema(0).unwrap_err().to_string(),
+            "cannot reduce resolution to 0 when there are custom buckets"
+        );
+        assert_eq!(
+            s1.copy_to_schema(2).unwrap_err().to_string(),
+            "cannot copy from schema 1 to 2"
+        );
+        assert_eq!(
+            s1.copy_to_schema(CUSTOM_BUCKETS_SCHEMA)
+                .unwrap_err()
+                .to_string(),
+            "cannot reduce resolution to custom buckets schema"
+        );
+    }
+
+    /// Go's TestFloatHistogramEquals.
+    #[test]
+    fn equals_go_cases() {
+        let h1 = FloatHistogram {
+            schema: 3,
+            count: 2.2,
+            sum: 9.7,
+            zero_threshold: 0.1,
+            zero_count: 1.1,
+            positive_buckets: vec![3.0],
+            negative_buckets: vec![4.0],
+            ..FloatHistogram::default()
+        };
+        let equals = |a: &FloatHistogram, b: &FloatHistogram| a.equals(b) && b.equals(a);
+        let not_equals = |a: &FloatHistogram, b: &FloatHistogram| !a.equals(b) && !b.equals(a);
+        assert!(equals(&h1, &h1.clone()));
+        let mut c = h1.clone();
+        c.count = f64::NAN;
+        assert!(not_equals(&h1, &c) && equals(&c, &c));
+        let mut c = h1.clone();
+        c.zero_count = f64::NAN;
+        assert!(not_equals(&h1, &c) && equals(&c, &c));
+        let mut c = h1.clone();
+        c.positive_buckets[0] = f64::NAN;
+        assert!(not_equals(&h1, &c) && equals(&c, &c));
+        let mut c = h1.clone();
+        c.negative_buckets[0] = f64::NAN;
+        assert!(not_equals(&h1, &c) && equals(&c, &c));
+        let mut c = h1.clone();
+        c.custom_values = vec![1.0, 2.0, 3.0];
+        assert!(
+            equals(&h1, &c),
+            "custom values are ignored for exponential schemas"
+        );
+        let mut c = h1.clone();
+        c.sum = f64::NAN;
+        assert!(equals(&c, &c.clone()), "NaN sums are equal");
+
+        let cbh1 = nhcb(2.2, 9.7, (&[(0, 1)], &[3.0]), &[1.0, 2.0, 3.0]);
+        cbh1.validate().unwrap();
+        assert!(equals(&cbh1, &cbh1.clone()));
+        let mut c = cbh1.clone();
+        c.custom_values = vec![1.0, 2.0, 3.0, 4.0];
+        assert!(not_equals(&cbh1, &c));
+        let mut c = cbh1.clone();
+        c.negative_spans = sp(&[(0, 1)]);
+        c.negative_buckets = vec![1.0];
+        assert!(not_equals(&cbh1, &c));
+        let mut c = cbh1.clone();
+        c.zero_threshold = 0.1;
+        c.zero_count = 10.0;
+        assert!(not_equals(&cbh1, &c));
+
+        // The same layout spelled with other spans is equal.
+        let a = fh(
+            0.0,
+            0.0,
+            1.0,
+            1.0,
+            0,
+            (&[(0, 2), (0, 0), (1, 1)], &[1.0, 2.0, 3.0]),
+            (&[], &[]),
+        );
+        let b = fh(
+            0.0,
+            0.0,
+            1.0,
+            1.0,
+            0,
+            (&[(0, 1), (0, 1), (1, 1)], &[1.0, 2.0, 3.0]),
+            (&[], &[]),
+        );
+        assert!(equals(&a, &b));
+        let c = fh(
+            0.0,
+            0.0,
+            1.0,
+            1.0,
+            0,
+            (&[(0, 2), (2, 1)], &[1.0, 2.0, 3.0]),
+            (&[], &[]),
+        );
+        assert!(not_equals(&a, &c));
+    }
+
+    /// Go's TestFloatHistogramSize.
+    #[test]
+    fn size_go_table() {
+        let bare = FloatHistogram {
+            schema: 1,
+            zero_threshold: 0.01,
+            zero_count: 5.5,
+            count: 3493.3,
+            sum: 2349209.324,
+            ..FloatHistogram::default()
+        };
+        assert_eq!(bare.size(), 8 + 4 + 4 + 8 + 8 + 8 + 8 + 24 * 5);
+        let full = FloatHistogram {
+            positive_spans: sp(&[(-2, 1), (2, 3)]),
+            positive_buckets: vec![1.0, 3.3, 4.2, 0.1],
+            negative_spans: sp(&[(3, 2), (3, 2)]),
+            negative_buckets: vec![3.1, 3.0, 1.234e5, 1000.0],
+            ..bare.clone()
+        };
+        assert_eq!(
+            full.size(),
+            8 + 4 + 4 + 8 + 8 + 8 + 8 + (24 + 2 * 4 + 2 * 4) * 2 + (24 + 4 * 8) * 2 + 24
+        );
+        let custom = nhcb(
+            3493.3,
+            2349209.324,
+            (&[(0, 1), (2, 3)], &[1.0, 3.3, 4.2, 0.1]),
+            &[1.0, 2.0, 3.0],
+        );
+        assert_eq!(
+            custom.size(),
+            8 + 4
+                + 4
+                + 8
+                + 8
+                + 8
+                + 8
+                + (24 + 2 * 4 + 2 * 4)
+                + (24 + 4 * 8)
+                + 24
+                + 24
+                + (24 + 3 * 8)
+        );
+    }
+
+    /// Go's TestFloatHistogramString table.
+    #[test]
+    fn go_string_go_table() {
+        let h = fh(
+            0.01,
+            5.5,
+            3493.3,
+            2349209.324,
+            1,
+            (&[(-2, 1), (2, 3)], &[1.0, 3.3, 4.2, 0.1]),
+            (&[(3, 2), (3, 2)], &[3.1, 3.0, 1.234e5, 1000.0]),
+        );
+        h.validate().unwrap();
+        assert_eq!(
+            h.to_go_string(),
+            "{count:3493.3, sum:2.349209324e+06, [-22.62741699796952,-16):1000, [-16,-11.31370849898476):123400, [-4,-2.82842712474619):3, [-2.82842712474619,-2):3.1, [-0.01,0.01]:5.5, (0.35355339059327373,0.5]:1, (1,1.414213562373095]:3.3, (1.414213562373095,2]:4.2, (2,2.82842712474619]:0.1}"
+        );
+        let c = nhcb(
+            3493.3,
+            2349209.324,
+            (&[(0, 1), (2, 4)], &[1.0, 3.3, 4.2, 0.1, 5.0]),
+            &[1.0, 2.0, 5.0, 10.0, 15.0, 20.0],
+        );
+        c.validate().unwrap();
+        assert_eq!(
+            c.to_go_string(),
+            "{count:3493.3, sum:2.349209324e+06, [-Inf,1]:1, (5,10]:3.3, (10,15]:4.2, (15,20]:0.1, (20,+Inf]:5}"
+        );
+    }
+
+    /// Go's TestFloatBucketIteratorTargetSchema, TestReverseFloatBucketIterator and
+    /// TestAllFloatBucketIterator/TestAllReverseFloatBucketIterator.
+    #[test]
+    fn iterators_go_cases() {
+        let b = |lower: f64, upper: f64, li: bool, ui: bool, count: f64, index: i32| {
+            crate::histogram::Bucket {
+                lower,
+                upper,
+                lower_inclusive: li,
+                upper_inclusive: ui,
+                count,
+                index,
+            }
+        };
+        let h = fh(
+            0.0,
+            0.0,
+            405.0,
+            1008.4,
+            1,
+            (
+                &[(0, 4), (1, 3), (2, 3)],
+                &[100.0, 344.0, 123.0, 55.0, 3.0, 63.0, 2.0, 54.0, 235.0, 33.0],
+            ),
+            (
+                &[(0, 3), (7, 4), (1, 3)],
+                &[
+                    10.0, 34.0, 1230.0, 54.0, 67.0, 63.0, 2.0, 554.0, 235.0, 33.0,
+                ],
+            ),
+        );
+        let pos: Vec<_> = h.bucket_iter_for(true, 0.0, -1).collect();
+        assert_eq!(
+            pos,
+            [
+                b(0.25, 1.0, false, true, 100.0, 0),
+                b(1.0, 4.0, false, true, 522.0, 1),
+                b(4.0, 16.0, false, true, 68.0, 2),
+                b(16.0, 64.0, false, true, 322.0, 3),
+            ]
+        );
+        let neg: Vec<_> = h.bucket_iter_for(false, 0.0, -1).collect();
+        assert_eq!(
+            neg,
+            [
+                b(-1.0, -0.25, true, false, 10.0, 0),
+                b(-4.0, -1.0, true, false, 1264.0, 1),
+                b(-64.0, -16.0, true, false, 184.0, 3),
+                b(-256.0, -64.0, true, false, 791.0, 4),
+                b(-1024.0, -256.0, true, false, 33.0, 5),
+            ]
+        );
+
+        let pos_side: Side<'_> = (
+            &[(0, 4), (1, 0), (3, 3), (3, 0), (2, 0), (5, 3)],
+            &[100.0, 344.0, 123.0, 55.0, 3.0, 63.0, 2.0, 54.0, 235.0, 33.0],
+        );
+        let neg_side: Side<'_> = (
+            &[(0, 3), (1, 0), (3, 0), (3, 4), (2, 0), (5, 3)],
+            &[
+                10.0, 34.0, 1230.0, 54.0, 67.0, 63.0, 2.0, 554.0, 235.0, 33.0,
+            ],
+        );
+        let none: Side<'_> = (&[], &[]);
+        let cases = [
+            (
+                fh(0.001, 102.0, 405.0, 1008.4, 1, pos_side, neg_side),
+                true,
+                true,
+                true,
+            ),
+            (
+                fh(0.001, 102.0, 405.0, 1008.4, 1, none, neg_side),
+                true,
+                true,
+                false,
+            ),
+            (
+                fh(0.001, 102.0, 405.0, 1008.4, 1, pos_side, none),
+                false,
+                true,
+                true,
+            ),
+            (
+                fh(0.001, 102.0, 405.0, 1008.4, 1, none, none),
+                false,
+                true,
+                false,
+            ),
+            (
+                fh(0.001, 0.0, 405.0, 1008.4, 1, pos_side, neg_side),
+                true,
+                false,
+                true,
+            ),
+            (
+                fh(0.5, 42.0, 447.0, 1008.4, 0, pos_side, neg_side),
+                true,
+                true,
+                true,
+            ),
+            (
+                fh(0.6, 42.0, 447.0, 1008.4, 0, pos_side, neg_side),
+                true,
+                true,
+                true,
+            ),
+        ];
+        for (i, (h, inc_neg, inc_zero, inc_pos)) in cases.iter().enumerate() {
+            // Reverse iterators are the forward ones backwards.
+            let mut fwd: Vec<_> = h.positive_bucket_iter().collect();
+            fwd.reverse();
+            assert_eq!(
+                h.positive_reverse_bucket_iter().collect::<Vec<_>>(),
+                fwd,
+                "{i}"
+            );
+            let mut fwd: Vec<_> = h.negative_bucket_iter().collect();
+            fwd.reverse();
+            assert_eq!(
+                h.negative_reverse_bucket_iter().collect::<Vec<_>>(),
+                fwd,
+                "{i}"
+            );
+
+            let zero = b(
+                -h.zero_threshold,
+                h.zero_threshold,
+                true,
+                true,
+                h.zero_count,
+                0,
+            );
+            let mut want = Vec::new();
+            if *inc_neg {
+                for mut bk in h.negative_reverse_bucket_iter() {
+                    if *inc_zero && bk.upper > -h.zero_threshold {
+                        bk.upper = -h.zero_threshold;
+                    }
+                    want.push(bk);
+                }
+            }
+            if *inc_zero {
+                want.push(zero);
+            }
+            if *inc_pos {
+                for mut bk in h.positive_bucket_iter() {
+                    if *inc_zero && bk.lower < h.zero_threshold {
+                        bk.lower = h.zero_threshold;
+                    }
+                    want.push(bk);
+                }
+            }
+            assert_eq!(h.all_bucket_iter().collect::<Vec<_>>(), want, "all {i}");
+
+            let mut want = Vec::new();
+            if *inc_pos {
+                for mut bk in h.positive_reverse_bucket_iter() {
+                    if *inc_zero && bk.lower < h.zero_threshold {
+                        bk.lower = h.zero_threshold;
+                    }
+                    want.push(bk);
+                }
+            }
+            if *inc_zero {
+                want.push(zero);
+            }
+            if *inc_neg {
+                for mut bk in h.negative_bucket_iter() {
+                    if *inc_zero && bk.upper > -h.zero_threshold {
+                        bk.upper = -h.zero_threshold;
+                    }
+                    want.push(bk);
+                }
+            }
+            assert_eq!(
+                h.all_reverse_bucket_iter().collect::<Vec<_>>(),
+                want,
+                "all reverse {i}"
+            );
+        }
+
+        // Go's TestFloatCustomBucketsIterators.
+        for (cv, want) in [
+            (
+                vec![10.0, 25.0, 50.0, 100.0, 500.0],
+                [
+                    b(f64::NEG_INFINITY, 10.0, true, true, 100.0, 0),
+                    b(10.0, 25.0, false, true, 344.0, 1),
+                    b(50.0, 100.0, false, true, 123.0, 3),
+                    b(500.0, f64::INFINITY, false, true, 55.0, 5),
+                ],
+            ),
+            (
+                vec![-10.0, -5.0, 0.0, 10.0, 25.0],
+                [
+                    b(f64::NEG_INFINITY, -10.0, true, true, 100.0, 0),
+                    b(-10.0, -5.0, false, true, 344.0, 1),
+                    b(0.0, 10.0, false, true, 123.0, 3),
+                    b(25.0, f64::INFINITY, false, true, 55.0, 5),
+                ],
+            ),
+        ] {
+            let h = nhcb(
+                622.0,
+                10008.4,
+                (&[(0, 2), (1, 1), (1, 1)], &[100.0, 344.0, 123.0, 55.0]),
+                &cv,
+            );
+            assert_eq!(h.all_bucket_iter().collect::<Vec<_>>(), want);
+            assert_eq!(h.positive_bucket_iter().collect::<Vec<_>>(), want);
+            let mut rev = want.to_vec();
+            rev.reverse();
+            assert_eq!(h.all_reverse_bucket_iter().collect::<Vec<_>>(), rev);
+            assert_eq!(h.positive_reverse_bucket_iter().collect::<Vec<_>>(), rev);
+            assert_eq!(h.negative_bucket_iter().count(), 0);
+            assert_eq!(h.negative_reverse_bucket_iter().count(), 0);
+        }
+    }
+
     /// Schemas and zero thresholds where each threshold is a bucket boundary in every
     /// schema (Go's reconciliation counts observations twice otherwise, and so do we).
     fn arb_layout() -> impl Strategy<Value = (i32, f64)> {
