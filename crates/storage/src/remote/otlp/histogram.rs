@@ -105,9 +105,9 @@ fn buckets_layout(
         return (Vec::new(), Vec::new());
     }
     // Go computes in int32 with wrapping; the same here keeps hostile offsets from panicking.
-    let index = |i: i32| (i.wrapping_add(offset) >> scale_down).wrapping_add(1);
+    let index = |i: i32| shr(i.wrapping_add(offset), scale_down).wrapping_add(1);
     let first = if adjust_offset {
-        (offset >> scale_down).wrapping_add(1)
+        shr(offset, scale_down).wrapping_add(1)
     } else {
         offset
     };
@@ -119,7 +119,7 @@ fn buckets_layout(
         deltas: Vec::new(),
         prev: 0,
     };
-    let mut bucket_idx = (offset >> scale_down).wrapping_add(1);
+    let mut bucket_idx = shr(offset, scale_down).wrapping_add(1);
     let mut count: i64 = 0;
     for (i, &c) in counts.iter().enumerate() {
         let next = index(i32::try_from(i).unwrap_or(i32::MAX));
@@ -142,6 +142,11 @@ fn buckets_layout(
     );
     out.close(last.wrapping_sub(bucket_idx), count);
     (out.spans, out.deltas)
+}
+
+/// Go's arithmetic `v >> n` on int32, which saturates instead of overflowing for n >= 32.
+fn shr(v: i32, n: i32) -> i32 {
+    if n >= 31 { v >> 31 } else { v >> n.max(0) }
 }
 
 /// Spans and deltas under construction.
@@ -251,6 +256,15 @@ mod tests {
         let h = exponential_to_native(&stale).unwrap();
         assert_eq!(h.count, model::value::STALE_NAN_BITS);
         assert!(model::value::is_stale_nan(h.sum));
+
+        // A huge scale merges everything into one bucket instead of overflowing the shift.
+        let fine = ExponentialHistogramDataPoint {
+            scale: i32::MAX,
+            ..p.clone()
+        };
+        let h = exponential_to_native(&fine).unwrap();
+        assert_eq!(h.positive_spans, vec![span(1, 1)]);
+        assert_eq!(h.positive_buckets, vec![8]);
 
         let coarse = ExponentialHistogramDataPoint { scale: -5, ..p };
         assert!(
