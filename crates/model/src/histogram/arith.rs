@@ -2007,7 +2007,7 @@ mod tests {
             h
         };
         let mut h = FloatHistogram::default();
-        h.mul(3.1415);
+        h.mul(3.5);
         assert_eq!(h, FloatHistogram::default());
         let mut h = big();
         h.mul(0.0);
