@@ -5,6 +5,7 @@
 
 mod corruption;
 mod head;
+mod native_histograms;
 mod promtool;
 
 use std::collections::BTreeMap;
