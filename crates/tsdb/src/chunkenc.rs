@@ -1,12 +1,18 @@
-//! Chunk encodings; Prometheus's XOR (Gorilla) float chunk, bit-exact with Go's
-//! `tsdb/chunkenc`.
+//! Chunk encodings, bit-exact with Go's `tsdb/chunkenc`: Prometheus's XOR (Gorilla) float
+//! chunk, and the native histogram chunks ([`HistogramChunk`], encoding 2, integer counts;
+//! [`FloatHistogramChunk`], encoding 3). [`Chunk`] and [`ChunkIterator`] cover all three.
 //!
-//! A chunk's bytes are exactly what Prometheus writes into a block's chunk segment (after the
-//! length and encoding byte): a big-endian `u16` sample count, then a bit stream. The first
-//! sample holds a varint timestamp and the raw 64 bits of its value, the second a uvarint
-//! timestamp delta and a value XOR, every later one a delta-of-delta timestamp (1 to 68 bits)
-//! and a value XOR (leading-zero count in 5 bits, significant bits in 6). Values are kept as
-//! bits, so the stale marker's NaN pattern survives a round trip.
+//! An XOR chunk's bytes are exactly what Prometheus writes into a block's chunk segment (after
+//! the length and encoding byte): a big-endian `u16` sample count, then a bit stream. The
+//! first sample holds a varint timestamp and the raw 64 bits of its value, the second a
+//! uvarint timestamp delta and a value XOR, every later one a delta-of-delta timestamp (1 to
+//! 68 bits) and a value XOR (leading-zero count in 5 bits, significant bits in 6). Values are
+//! kept as bits, so the stale marker's NaN pattern survives a round trip.
+//!
+//! A histogram chunk has a third header byte whose top two bits say why it was cut
+//! ([`CounterResetHeader`]); its first sample writes the bucket layout (zero threshold,
+//! schema, spans, custom bounds), later ones varbit delta-of-deltas (integer counts) or XORs
+//! (float counts) of every field.
 
 mod bstream;
 mod float_histogram;

@@ -13,6 +13,9 @@
 //!   chunk encoding, bit-exact with Go when appended to (stale markers keep their NaN bit
 //!   pattern); blocks get [`chunkenc::XorChunk::encode_optimal`], the same format with the
 //!   value windows chosen for the fewest bytes (about 16% smaller for counters).
+//! - [`chunkenc::HistogramChunk`] and [`chunkenc::FloatHistogramChunk`]: native histogram
+//!   chunks (encodings 2 and 3) with Prometheus's appender rules; the head stores them
+//!   ([`head::HeadAppender::append_histogram`], WAL records 7 to 10) and blocks carry them.
 //! - [`block::Block`]: a persistent block opened from disk ([`block::BlockMeta`],
 //!   [`index::IndexReader`], [`chunks::ChunkReader`], [`tombstones::Tombstones`]), queried
 //!   through [`querier::BlockQuerier`], which implements `storage::Querier`.
