@@ -10,8 +10,11 @@
 //! Main items: [`run_file`] and [`run_script`] (both take a [`StorageFactory`], so that the
 //! same scripts run on `storage::MemStorage` ([`mem_storage`]) and on the TSDB head
 //! ([`tsdb_storage`])), [`FileResult`], and
-//! [`test_engine`] (the engine options Prometheus's own tests use). Cases that need native
-//! histograms are reported as skipped with the reason [`NATIVE_HISTOGRAMS_SKIP`].
+//! [`test_engine`] (the engine options Prometheus's own tests use). Series values may be
+//! native histograms in the `{{...}}` notation (with its `xN`, `+{{..}}xN` and `-{{..}}xN`
+//! expansions), loaded with `append_histogram` and compared as Go's
+//! `compareNativeHistogram` does. Cases that query the histograms `load_with_nhcb` would
+//! make of classic ones are reported as skipped with the reason [`NATIVE_HISTOGRAMS_SKIP`].
 
 #![warn(missing_docs)]
 

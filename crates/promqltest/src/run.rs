@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use model::Labels;
+use model::{FloatHistogram, Labels};
+use promql::parser::SequenceValue;
 use promql::value::{Annotations, Matrix, Value, Vector};
 use promql::{Engine, QueryResult};
 use storage::{Appendable, Queryable};
@@ -141,13 +142,16 @@ pub fn run_script(
             Command::Load(load) => {
                 let mut app = storage.appender();
                 for (labels, samples) in &load.series {
-                    for &(t, v) in samples {
-                        app.append(0, labels, t, v)
-                            .map_err(|source| crate::Error::Load {
-                                file: name.to_string(),
-                                line: load.line,
-                                source,
-                            })?;
+                    for (t, v) in samples {
+                        let res = match &v.histogram {
+                            Some(h) => app.append_histogram(0, labels, *t, None, Some(h)),
+                            None => app.append(0, labels, *t, v.value),
+                        };
+                        res.map_err(|source| crate::Error::Load {
+                            file: name.to_string(),
+                            line: load.line,
+                            source,
+                        })?;
                     }
                 }
                 app.commit().map_err(|source| crate::Error::Load {
@@ -256,6 +260,14 @@ fn run_eval(ev: &Eval, engine: &Engine, q: &Arc<dyn Queryable>) -> Result<(), St
                             metric: s.metric.clone(),
                             t,
                             f: p.f,
+                            drop_name: false,
+                        });
+                    } else if let Some(p) = s.histograms.iter().find(|p| p.t == t) {
+                        vec.push(promql::value::Sample {
+                            h: Some(p.h.clone()),
+                            metric: s.metric.clone(),
+                            t,
+                            f: 0.0,
                             drop_name: false,
                         });
                     }
@@ -393,6 +405,29 @@ fn check_annotations(ev: &Eval, expr: &str, annos: &Annotations) -> Result<(), S
     Ok(())
 }
 
+/// Go's `compareNativeHistogram` on both histograms compacted: the same schema, custom
+/// bounds, zero threshold and bucket layout, counts and sums equal within the test
+/// tolerance, and the counter reset hint equal when the expectation spelled one.
+fn histogram_matches(exp: &FloatHistogram, got: &FloatHistogram, hint_set: bool) -> bool {
+    let (mut exp, mut got) = (exp.clone(), got.clone());
+    exp.compact(0);
+    got.compact(0);
+    let buckets_match = |a: &[f64], b: &[f64]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| almost_equal(*x, *y))
+    };
+    exp.schema == got.schema
+        && (!hint_set || exp.counter_reset_hint == got.counter_reset_hint)
+        && almost_equal(exp.count, got.count)
+        && almost_equal(exp.sum, got.sum)
+        && (!exp.uses_custom_buckets() || exp.custom_values == got.custom_values)
+        && exp.zero_threshold == got.zero_threshold
+        && almost_equal(exp.zero_count, got.zero_count)
+        && exp.negative_spans == got.negative_spans
+        && buckets_match(&exp.negative_buckets, &got.negative_buckets)
+        && exp.positive_spans == got.positive_spans
+        && buckets_match(&exp.positive_buckets, &got.positive_buckets)
+}
+
 /// Go's `almost.Equal` with the test epsilon (1e-6 relative).
 pub fn almost_equal(a: f64, b: f64) -> bool {
     const EPSILON: f64 = 0.000_001;
@@ -450,7 +485,8 @@ fn compare(ev: &Eval, value: &Value, range: Option<(i64, i64, i64)>) -> Result<(
                             s.floats
                         )
                     })?;
-                let mut expected = Vec::new();
+                let mut expected_floats = Vec::new();
+                let mut expected_hists = Vec::new();
                 for (i, v) in exp.values.iter().enumerate() {
                     let t = start + i as i64 * step;
                     if t > end {
@@ -460,20 +496,30 @@ fn compare(ev: &Eval, value: &Value, range: Option<(i64, i64, i64)>) -> Result<(
                             exp.labels
                         ));
                     }
-                    if let Some(v) = v {
-                        expected.push((t, *v));
+                    match v {
+                        Some(SequenceValue {
+                            histogram: Some(h),
+                            counter_reset_hint_set,
+                            ..
+                        }) => expected_hists.push((t, h, *counter_reset_hint_set)),
+                        Some(v) => expected_floats.push((t, v.value)),
+                        None => {}
                     }
                 }
-                if expected.len() != s.floats.len() {
+                if expected_floats.len() != s.floats.len()
+                    || expected_hists.len() != s.histograms.len()
+                {
                     return Err(format!(
-                        "expected {} float points for {}, but got {} float points {:?}",
-                        expected.len(),
+                        "expected {} float points and {} histogram points for {}, but got {} float points {:?} and {} histogram points",
+                        expected_floats.len(),
+                        expected_hists.len(),
                         exp.labels,
                         s.floats.len(),
-                        s.floats.iter().map(|p| (p.t, p.f)).collect::<Vec<_>>()
+                        s.floats.iter().map(|p| (p.t, p.f)).collect::<Vec<_>>(),
+                        s.histograms.len(),
                     ));
                 }
-                for (i, ((et, ef), p)) in expected.iter().zip(&s.floats).enumerate() {
+                for (i, ((et, ef), p)) in expected_floats.iter().zip(&s.floats).enumerate() {
                     if *et != p.t {
                         return Err(format!(
                             "expected float value at index {i} for {} to have timestamp {et}, but it had timestamp {}",
@@ -484,6 +530,22 @@ fn compare(ev: &Eval, value: &Value, range: Option<(i64, i64, i64)>) -> Result<(
                         return Err(format!(
                             "expected float value at index {i} (t={}) for {} to be {ef}, but got {}",
                             p.t, exp.labels, p.f
+                        ));
+                    }
+                }
+                for (i, ((et, eh, hint_set), p)) in
+                    expected_hists.iter().zip(&s.histograms).enumerate()
+                {
+                    if *et != p.t {
+                        return Err(format!(
+                            "expected histogram value at index {i} for {} to have timestamp {et}, but it had timestamp {}",
+                            exp.labels, p.t
+                        ));
+                    }
+                    if !histogram_matches(eh, &p.h, *hint_set) {
+                        return Err(format!(
+                            "expected histogram value at index {i} (t={}) for {} to be {}, but got {}",
+                            p.t, exp.labels, eh, p.h
                         ));
                     }
                 }
@@ -504,11 +566,14 @@ fn compare(ev: &Eval, value: &Value, range: Option<(i64, i64, i64)>) -> Result<(
                     .expected
                     .iter()
                     .find(|e| e.labels == s.metric)
-                    .ok_or_else(|| {
-                        format!(
+                    .ok_or_else(|| match &s.h {
+                        Some(h) => {
+                            format!("unexpected metric {} in result, has value {}", s.metric, h)
+                        }
+                        None => format!(
                             "unexpected metric {} in result, has value {}",
                             s.metric, s.f
-                        )
+                        ),
                     })?;
                 if ev.is_ordered() && exp.pos != pos + 1 {
                     return Err(format!(
@@ -518,9 +583,33 @@ fn compare(ev: &Eval, value: &Value, range: Option<(i64, i64, i64)>) -> Result<(
                         pos + 1
                     ));
                 }
-                let want = exp.values.first().copied().flatten().unwrap_or(0.0);
-                if !almost_equal(want, s.f) {
-                    return Err(format!("expected {want} for {} but got {}", s.metric, s.f));
+                let want = exp.values.first().cloned().flatten().unwrap_or_default();
+                match (&want.histogram, &s.h) {
+                    (Some(eh), Some(h)) => {
+                        if !histogram_matches(eh, h, want.counter_reset_hint_set) {
+                            return Err(format!("expected {eh} for {} but got {h}", s.metric));
+                        }
+                    }
+                    (Some(eh), None) => {
+                        return Err(format!(
+                            "expected histogram {eh} for {} but got float value {}",
+                            s.metric, s.f
+                        ));
+                    }
+                    (None, Some(h)) => {
+                        return Err(format!(
+                            "expected float value {} for {} but got histogram {h}",
+                            want.value, s.metric
+                        ));
+                    }
+                    (None, None) => {
+                        if !almost_equal(want.value, s.f) {
+                            return Err(format!(
+                                "expected {} for {} but got {}",
+                                want.value, s.metric, s.f
+                            ));
+                        }
+                    }
                 }
             }
             for e in &ev.expected {

@@ -1,7 +1,9 @@
 //! Series descriptions of the test language's `load` lines (Go's `ParseSeriesDesc`):
 //! `metric{l="v"} 0+10x100 _ stale 1x3`.
 
-use model::Labels;
+use std::sync::Arc;
+
+use model::{FloatHistogram, Labels};
 use nom::IResult;
 use nom::Parser as _;
 use nom::branch::alt;
@@ -19,17 +21,23 @@ use crate::error::ParseError;
 pub const MAX_SERIES_VALUES: usize = 1 << 20;
 
 /// One value of an expanded series description.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct SequenceValue {
-    /// The sample value (a stale marker for `stale`).
+    /// The sample value (a stale marker for `stale`); 0 for a histogram.
     pub value: f64,
     /// `_`: no sample at this step.
     pub omitted: bool,
+    /// A native histogram value (`{{...}}`).
+    pub histogram: Option<Arc<FloatHistogram>>,
+    /// Whether the histogram's notation spelled `counter_reset_hint` (expected results
+    /// compare the hint only then).
+    pub counter_reset_hint_set: bool,
 }
 
 impl PartialEq for SequenceValue {
     fn eq(&self, other: &SequenceValue) -> bool {
         self.omitted == other.omitted
+            && self.histogram == other.histogram
             && (self.value.to_bits() == other.value.to_bits()
                 || (self.value.is_nan() && other.value.is_nan() && !self.omitted))
     }
@@ -108,11 +116,23 @@ pub fn parse_series_desc(input: &str) -> Result<(Labels, Vec<SequenceValue>), Pa
         }
         let at = input.len() - trimmed.len();
         if trimmed.starts_with("{{") {
-            return Err(err(
-                at,
-                at + 2,
-                "native histogram series values are not supported".to_string(),
-            ));
+            let item = FloatHistogram::parse_notation_item(trimmed)
+                .map_err(|e| err(at, at + 2, e.to_string()))?;
+            if values.len() + item.histograms.len() > MAX_SERIES_VALUES {
+                return Err(err(
+                    at,
+                    at + item.len,
+                    format!("series description expands to more than {MAX_SERIES_VALUES} values"),
+                ));
+            }
+            let hint_set = item.counter_reset_hint_set;
+            values.extend(item.histograms.into_iter().map(|h| SequenceValue {
+                histogram: Some(Arc::new(h)),
+                counter_reset_hint_set: hint_set,
+                ..SequenceValue::default()
+            }));
+            rest = trimmed.get(item.len..).unwrap_or("");
+            continue;
         }
         let item_end = trimmed
             .find([' ', '\t', '\n', '\r'])
@@ -262,12 +282,14 @@ fn series_item(i: &str) -> IResult<&str, Expanded> {
             None => Ok(vec![SequenceValue {
                 value: 0.0,
                 omitted: true,
+                ..SequenceValue::default()
             }]),
             Some(n) => n.map(|n| {
                 (0..n)
                     .map(|_| SequenceValue {
                         value: 0.0,
                         omitted: true,
+                        ..SequenceValue::default()
                     })
                     .collect()
             }),
@@ -282,7 +304,7 @@ fn series_item(i: &str) -> IResult<&str, Expanded> {
                 .map(|_| {
                     let s = SequenceValue {
                         value: v,
-                        omitted: false,
+                        ..SequenceValue::default()
                     };
                     v += inc;
                     s
@@ -296,7 +318,7 @@ fn series_item(i: &str) -> IResult<&str, Expanded> {
             (0..=n)
                 .map(|_| SequenceValue {
                     value: start,
-                    omitted: false,
+                    ..SequenceValue::default()
                 })
                 .collect()
         });
@@ -306,7 +328,7 @@ fn series_item(i: &str) -> IResult<&str, Expanded> {
         r,
         Ok(vec![SequenceValue {
             value: start,
-            omitted: false,
+            ..SequenceValue::default()
         }]),
     ))
 }
@@ -355,11 +377,28 @@ mod tests {
     }
 
     #[test]
+    fn histogram_values() {
+        let (_, v) =
+            parse_series_desc("m {{count:1}}+{{count:2}}x2 _ 3 {{schema:0 sum:1}}").unwrap();
+        let counts: Vec<Option<f64>> = v
+            .iter()
+            .map(|s| s.histogram.as_ref().map(|h| h.count))
+            .collect();
+        assert_eq!(
+            counts,
+            [Some(1.0), Some(3.0), Some(5.0), None, None, Some(0.0)]
+        );
+        assert!(v[3].omitted);
+        assert_eq!(v[4].value, 3.0);
+        assert_eq!(vals("m {{count:1}}x1 1"), ["0", "0", "1"]);
+    }
+
+    #[test]
     fn errors() {
         assert!(parse_series_desc("m 1+1").is_err());
         assert!(parse_series_desc("m foo").is_err());
         assert!(parse_series_desc("m{a=~\"b\"} 1").is_err());
-        assert!(parse_series_desc("m {{schema:1}}").is_err());
+        assert!(parse_series_desc("m {{schema:1").is_err());
         // Found by fuzzing: a huge repetition must not try to allocate it.
         assert!(parse_series_desc("m 1+0x400067431157").is_err());
         assert!(parse_series_desc(&format!("m{}", " 1x1000".repeat(2000))).is_err());
