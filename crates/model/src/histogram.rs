@@ -7,6 +7,7 @@ mod arith;
 mod bounds;
 mod compact;
 mod iter;
+mod kahan;
 mod notation;
 mod validate;
 
@@ -18,6 +19,7 @@ pub use bounds::{
     is_valid_schema, target_index,
 };
 pub use iter::{AllBucketIter, Bucket, BucketIter, ReverseBucketIter};
+pub use kahan::kahan_inc;
 
 pub use crate::error::{HistogramError, HistogramErrorKind};
 

@@ -182,7 +182,7 @@ impl FloatHistogram {
 
     /// Go's `adjustCounterReset`: the hint of a sum; true on a `CounterReset` vs
     /// `NotCounterReset` collision.
-    fn adjust_counter_reset(&mut self, other: &FloatHistogram) -> bool {
+    pub(crate) fn adjust_counter_reset(&mut self, other: &FloatHistogram) -> bool {
         use CounterResetHint::*;
         let (mine, theirs) = (self.counter_reset_hint, other.counter_reset_hint);
         if theirs == mine || mine == Gauge {
@@ -203,7 +203,7 @@ impl FloatHistogram {
     /// Go's `zeroCountForLargerThreshold`: the zero count this histogram would have with
     /// the larger threshold, and that threshold, moved up to the upper bound of a populated
     /// bucket it would cut through.
-    fn zero_count_for_larger_threshold(&self, larger: f64) -> (f64, f64) {
+    pub(crate) fn zero_count_for_larger_threshold(&self, larger: f64) -> (f64, f64) {
         let mut larger = larger;
         if larger == self.zero_threshold {
             return (self.zero_count, larger);
@@ -701,7 +701,7 @@ fn add_buckets(
 }
 
 /// The bounds two sets of custom bounds have in common.
-fn intersect_custom_bounds(a: &[f64], b: &[f64]) -> Vec<f64> {
+pub(crate) fn intersect_custom_bounds(a: &[f64], b: &[f64]) -> Vec<f64> {
     let (mut i, mut j) = (0, 0);
     let mut out = Vec::new();
     while i < a.len() && j < b.len() {
