@@ -199,6 +199,32 @@ fn encode_histogram_records(histograms: &[(u64, i64, HistSample)]) -> Vec<Vec<u8
     out
 }
 
+/// Whether two histogram samples are the same (Go's `Equals`: the hint is not compared,
+/// NaN sums are equal).
+fn same_histogram(a: &HistSample, b: &HistSample) -> bool {
+    let sum_eq =
+        |x: f64, y: f64| x.to_bits() == y.to_bits() || x == y || (x.is_nan() && y.is_nan());
+    match (a, b) {
+        (HistSample::Int(a), HistSample::Int(b)) => {
+            sum_eq(a.sum, b.sum)
+                && Histogram {
+                    counter_reset_hint: b.counter_reset_hint,
+                    sum: b.sum,
+                    ..a.clone()
+                } == *b
+        }
+        (HistSample::Float(a), HistSample::Float(b)) => {
+            sum_eq(a.sum, b.sum)
+                && FloatHistogram {
+                    counter_reset_hint: b.counter_reset_hint,
+                    sum: b.sum,
+                    ..a.clone()
+                } == *b
+        }
+        _ => false,
+    }
+}
+
 /// A native histogram sample on its way into the head.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum HistSample {
@@ -340,6 +366,26 @@ impl MemSeries {
         opts: &HeadOptions,
         mapper: &ChunkDiskMapper,
     ) -> Result<Appended> {
+        // A stale marker for a series of histograms becomes a stale histogram (as
+        // Prometheus's appender does), so the histogram chunk records the staleness.
+        if model::value::is_stale_nan(v) {
+            let stale = match self.last_encoding(mapper) {
+                Some(chunkenc::Encoding::Histogram) => Some(HistSample::Int(Histogram {
+                    sum: v,
+                    ..Histogram::default()
+                })),
+                Some(chunkenc::Encoding::FloatHistogram) => {
+                    Some(HistSample::Float(FloatHistogram {
+                        sum: v,
+                        ..FloatHistogram::default()
+                    }))
+                }
+                _ => None,
+            };
+            if let Some(stale) = stale {
+                return self.append_histogram(series_ref, t, &stale, opts, mapper);
+            }
+        }
         let spc = opts.samples_per_chunk.max(4);
         let need_cut = match &self.head {
             None => {
@@ -383,6 +429,41 @@ impl MemSeries {
         h.max_time = t;
         self.last_value = v.to_bits();
         Ok(Appended::InOrder)
+    }
+
+    /// The histogram at `t` when it is the newest sample and in the open chunk.
+    fn last_histogram(&self, t: i64) -> Option<HistSample> {
+        let h = self.head.as_ref().filter(|h| h.max_time == t)?;
+        match &h.chunk {
+            Chunk::Histogram(c) => {
+                let mut it = c.iter();
+                let mut last = None;
+                while it.next() {
+                    last = Some(it.at_histogram().1);
+                }
+                last.map(HistSample::Int)
+            }
+            Chunk::FloatHistogram(c) => {
+                let mut it = c.iter();
+                let mut last = None;
+                while it.next() {
+                    last = Some(it.at_float_histogram().1);
+                }
+                last.map(HistSample::Float)
+            }
+            Chunk::Xor(_) => None,
+        }
+    }
+
+    /// The encoding of the chunk holding the newest in-order sample (read from disk when
+    /// there is no open chunk).
+    fn last_encoding(&self, mapper: &ChunkDiskMapper) -> Option<chunkenc::Encoding> {
+        if let Some(h) = self.head.as_ref().filter(|h| h.chunk.num_samples() > 0) {
+            return Some(h.chunk.encoding());
+        }
+        let last = self.mmapped.last()?;
+        let (enc, _) = mapper.chunk(last.chunk_ref).ok()?;
+        chunkenc::Encoding::from_u8(enc).ok()
     }
 
     fn cut_and_append_float(
@@ -1720,6 +1801,19 @@ impl HeadAppender {
             let newest = s.max_time().max(pending_max(r, batch));
             if newest.is_some_and(|m| t < m) {
                 return Err(storage::Error::OutOfOrderSample);
+            }
+            if newest == Some(t) {
+                // The same histogram again is accepted (and ignored at commit); another one
+                // at the same time is a duplicate, as in Prometheus.
+                let last = batch
+                    .iter()
+                    .rev()
+                    .find(|x| x.0 == r && x.1 == t)
+                    .map(|x| x.2.clone())
+                    .or_else(|| s.last_histogram(t));
+                if last.is_none_or(|l| !same_histogram(&l, &sample)) {
+                    return Err(storage::Error::DuplicateSampleForTimestamp);
+                }
             }
             if s.flags & PENDING == 0 {
                 s.flags |= PENDING;

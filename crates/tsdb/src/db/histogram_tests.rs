@@ -228,6 +228,17 @@ fn out_of_order_histograms_are_rejected() {
             .is_err()
     );
     app.commit().expect("commit");
+    // The same histogram again at the newest time is accepted; another one is a duplicate.
+    let mut app = db.appender();
+    app.append_histogram(0, &name("h"), 10 * MIN, Some(&hist(10)), None)
+        .expect("same histogram again");
+    assert!(matches!(
+        app.append_histogram(0, &name("h"), 10 * MIN, Some(&hist(11)), None),
+        Err(storage::Error::DuplicateSampleForTimestamp)
+    ));
+    app.commit().expect("commit");
+    let q = db.querier(i64::MIN, i64::MAX).expect("querier");
+    assert_eq!(read(&*q, "h").len(), 1);
 }
 
 #[test]
@@ -265,4 +276,50 @@ fn overlapping_blocks_with_histograms_merge() {
     let block = Block::open(&out.path().join(merged.to_string())).expect("open merged");
     let q = BlockQuerier::new(Arc::new(block), i64::MIN, i64::MAX);
     same(read(&q, "h"), samples(0..200), "merged");
+}
+
+#[test]
+fn stale_markers_of_histogram_series_become_stale_histograms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    let mut app = db.appender();
+    app.append_histogram(0, &name("h"), MIN, Some(&hist(1)), None)
+        .expect("histogram");
+    app.append_histogram(0, &name("fh"), MIN, None, Some(&fhist(1)))
+        .expect("float histogram");
+    app.commit().expect("commit");
+    let mut app = db.appender();
+    for n in ["h", "fh"] {
+        app.append(0, &name(n), 2 * MIN, model::value::stale_nan())
+            .expect("stale marker");
+    }
+    app.commit().expect("commit");
+    let check = |db: &Db, when: &str| {
+        let q = db.querier(i64::MIN, i64::MAX).expect("querier");
+        for (n, kind) in [
+            ("h", ValueType::Histogram),
+            ("fh", ValueType::FloatHistogram),
+        ] {
+            let mut set = q.select(true, None, &matcher(n));
+            let s = set.next().expect("series").expect("series");
+            let mut it = s.iterator();
+            assert_eq!(it.next(), kind);
+            assert_eq!(
+                it.next(),
+                kind,
+                "{n} {when}: the stale marker is a histogram"
+            );
+            let (t, h) = it.at_float_histogram();
+            assert_eq!(t, 2 * MIN);
+            assert!(model::value::is_stale_nan(h.sum), "{n}");
+            assert_eq!(it.next(), ValueType::None);
+        }
+    };
+    check(&db, "before restart");
+    db.close().expect("close");
+    drop(db);
+    check(
+        &Db::open(dir.path(), Options::default()).expect("reopen"),
+        "after restart",
+    );
 }
