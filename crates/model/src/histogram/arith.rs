@@ -484,6 +484,24 @@ impl FloatHistogram {
     }
 }
 
+impl super::Histogram {
+    /// Whether the histograms hold exactly the same data (Go's `Histogram.Equals`): as
+    /// [`FloatHistogram::equals`], with the sum compared bit for bit.
+    pub fn equals(&self, other: &super::Histogram) -> bool {
+        self.schema == other.schema
+            && self.count == other.count
+            && self.sum.to_bits() == other.sum.to_bits()
+            && (!self.uses_custom_buckets()
+                || custom_bounds_match(&self.custom_values, &other.custom_values))
+            && self.zero_threshold == other.zero_threshold
+            && self.zero_count == other.zero_count
+            && spans_match(&self.negative_spans, &other.negative_spans)
+            && self.negative_buckets == other.negative_buckets
+            && spans_match(&self.positive_spans, &other.positive_spans)
+            && self.positive_buckets == other.positive_buckets
+    }
+}
+
 /// Sums the counts of the buckets up to a bound, bound after bound (the rollup of Go's
 /// `detectResetWithMismatchedCustomBounds`).
 struct RollUp<'a> {
@@ -575,9 +593,26 @@ fn detect_reset_in(mut curr: BucketIter<'_>, mut prev: BucketIter<'_>) -> bool {
     }
 }
 
-/// Whether two span lists describe the same bucket indexes.
-fn spans_match(a: &[Span], b: &[Span]) -> bool {
-    span_indexes(a).eq(span_indexes(b))
+/// Whether two span lists describe the same layout once zero-length spans are folded into
+/// the span after them (Go's `spansMatch`: adjacent spans are not merged, so `[{0,2}]` and
+/// `[{0,1},{0,1}]` differ).
+pub(crate) fn spans_match(a: &[Span], b: &[Span]) -> bool {
+    fn normalized(spans: &[Span]) -> impl Iterator<Item = Span> + '_ {
+        let mut pending = 0i32;
+        spans.iter().filter_map(move |s| {
+            if s.length == 0 {
+                pending = pending.wrapping_add(s.offset);
+                return None;
+            }
+            let offset = s.offset.wrapping_add(pending);
+            pending = 0;
+            Some(Span {
+                offset,
+                length: s.length,
+            })
+        })
+    }
+    normalized(a).eq(normalized(b))
 }
 
 fn float_buckets_match(a: &[f64], b: &[f64]) -> bool {
@@ -2251,36 +2286,35 @@ mod tests {
         c.zero_count = 10.0;
         assert!(not_equals(&cbh1, &c));
 
-        // The same layout spelled with other spans is equal.
-        let a = fh(
-            0.0,
-            0.0,
-            1.0,
-            1.0,
-            0,
-            (&[(0, 2), (0, 0), (1, 1)], &[1.0, 2.0, 3.0]),
-            (&[], &[]),
-        );
-        let b = fh(
-            0.0,
-            0.0,
-            1.0,
-            1.0,
-            0,
-            (&[(0, 1), (0, 1), (1, 1)], &[1.0, 2.0, 3.0]),
-            (&[], &[]),
-        );
-        assert!(equals(&a, &b));
-        let c = fh(
-            0.0,
-            0.0,
-            1.0,
-            1.0,
-            0,
-            (&[(0, 2), (2, 1)], &[1.0, 2.0, 3.0]),
-            (&[], &[]),
-        );
-        assert!(not_equals(&a, &c));
+        // Zero-length spans do not matter; how the buckets are cut into spans does.
+        let side = |spans: &'static [(i32, u32)]| -> FloatHistogram {
+            fh(0.0, 0.0, 1.0, 1.0, 0, (spans, &[1.0, 2.0, 3.0]), (&[], &[]))
+        };
+        let a = side(&[(0, 2), (0, 0), (1, 1)]);
+        assert!(equals(&a, &side(&[(0, 2), (1, 1)])));
+        assert!(equals(&a, &side(&[(0, 0), (0, 2), (1, 1), (3, 0)])));
+        assert!(not_equals(&a, &side(&[(0, 1), (0, 1), (1, 1)])));
+        assert!(not_equals(&a, &side(&[(0, 2), (2, 1)])));
+    }
+
+    #[test]
+    fn integer_histogram_equals() {
+        let h = crate::histogram::Histogram {
+            count: 3,
+            sum: f64::NAN,
+            positive_spans: sp(&[(0, 2), (0, 0), (1, 1)]),
+            positive_buckets: vec![1, 0, 1],
+            ..crate::histogram::Histogram::default()
+        };
+        assert!(h.equals(&h.clone()), "NaN sums are equal");
+        let mut other = h.clone();
+        other.positive_spans = sp(&[(0, 2), (1, 1)]);
+        assert!(h.equals(&other));
+        other.positive_buckets[2] = 2;
+        assert!(!h.equals(&other));
+        let mut other = h.clone();
+        other.sum = 1.0;
+        assert!(!h.equals(&other));
     }
 
     /// Go's TestFloatHistogramSize.

@@ -4,7 +4,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::{CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Span};
+use super::{CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram, Span};
 use crate::error::HistogramError;
 use crate::strconv::format_float_g;
 
@@ -444,6 +444,40 @@ impl FloatHistogram {
     }
 }
 
+impl Histogram {
+    /// Go's `Histogram.String()`: as [`FloatHistogram::to_go_string`], with the counts
+    /// printed as integers (`{count:19, sum:2.7, [-2,-1):3, (0.5,1]:1}`).
+    pub fn to_go_string(&self) -> String {
+        let mut out = format!("{{count:{}, sum:{}", self.count, format_float_g(self.sum));
+        let bucket = |out: &mut String, b: &super::Bucket| {
+            let _ = write!(
+                out,
+                ", {}{},{}{}:{}",
+                if b.lower_inclusive { '[' } else { '(' },
+                format_float_g(b.lower),
+                format_float_g(b.upper),
+                if b.upper_inclusive { ']' } else { ')' },
+                b.count as u64
+            );
+        };
+        let negatives: Vec<_> = self
+            .negative_bucket_iter()
+            .filter(|b| b.count != 0.0)
+            .collect();
+        for b in negatives.iter().rev() {
+            bucket(&mut out, b);
+        }
+        if self.zero_count != 0 {
+            bucket(&mut out, &self.zero_bucket());
+        }
+        for b in self.positive_bucket_iter().filter(|b| b.count != 0.0) {
+            bucket(&mut out, &b);
+        }
+        out.push('}');
+        out
+    }
+}
+
 /// Go's `histogramsSeries`: `times` more histograms after `base`, each combining the
 /// previous one with `inc`.
 fn expand(
@@ -567,7 +601,6 @@ impl fmt::Display for FloatHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::histogram::Histogram;
     use proptest::prelude::*;
 
     fn sp(v: &[(i32, u32)]) -> Vec<Span> {
@@ -831,7 +864,18 @@ mod tests {
         ];
         for (h, want) in cases {
             assert_eq!(h.to_float().to_go_string(), want);
+            assert_eq!(h.to_go_string(), want);
         }
+        let big = Histogram {
+            count: 2_000_000,
+            zero_count: 2_000_000,
+            ..Histogram::default()
+        };
+        assert_eq!(big.to_go_string(), "{count:2000000, sum:0, [-0,0]:2000000}");
+        assert_eq!(
+            big.to_float().to_go_string(),
+            "{count:2e+06, sum:0, [-0,0]:2e+06}"
+        );
     }
 
     fn arb_histogram() -> impl Strategy<Value = FloatHistogram> {
