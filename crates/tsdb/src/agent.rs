@@ -429,7 +429,29 @@ impl Inner {
                         }
                     }
                 }
-                // Tombstones, exemplars, metadata, histograms: nothing to rebuild.
+                RecordType::HistogramSamples => {
+                    let mut hs = Vec::new();
+                    if let Err(e) = record::decode_histogram_samples(rec, &mut hs) {
+                        return Err(corrupt(e, r));
+                    }
+                    for s in &hs {
+                        if let Some(m) = map.by_ref(s.series_ref) {
+                            m.raise_timestamp(s.t);
+                        }
+                    }
+                }
+                RecordType::FloatHistogramSamples => {
+                    let mut hs = Vec::new();
+                    if let Err(e) = record::decode_float_histogram_samples(rec, &mut hs) {
+                        return Err(corrupt(e, r));
+                    }
+                    for s in &hs {
+                        if let Some(m) = map.by_ref(s.series_ref) {
+                            m.raise_timestamp(s.t);
+                        }
+                    }
+                }
+                // Tombstones, exemplars, metadata: nothing to rebuild.
                 _ => {}
             }
         }
@@ -550,6 +572,7 @@ impl Appendable for Db {
             pending_series: Vec::new(),
             pending_samples: Vec::new(),
             pending_exemplars: Vec::new(),
+            pending_histograms: Vec::new(),
             sample_series: Vec::new(),
         })
     }
@@ -563,6 +586,14 @@ struct AgentAppender {
     pending_exemplars: Vec<RefExemplar>,
     /// The series of each pending sample, for the timestamp update at commit.
     sample_series: Vec<Arc<MemSeries>>,
+    /// Pending native histograms (integer or float) with their series.
+    pending_histograms: Vec<(Arc<MemSeries>, i64, PendingHistogram)>,
+}
+
+/// A native histogram waiting for commit.
+enum PendingHistogram {
+    Int(model::Histogram),
+    Float(model::FloatHistogram),
 }
 
 fn backend(e: Error) -> storage::Error {
@@ -634,6 +665,50 @@ impl AgentAppender {
         self.pending_samples.clear();
         self.pending_exemplars.clear();
         self.sample_series.clear();
+        self.pending_histograms.clear();
+    }
+
+    /// The WAL records of the pending histograms, split by kind and custom buckets as
+    /// Prometheus writes them (types 7 to 10).
+    fn histogram_records(&self) -> Vec<Vec<u8>> {
+        let mut parts: [(
+            Vec<record::RefHistogramSample>,
+            Vec<record::RefFloatHistogramSample>,
+        ); 2] = Default::default();
+        for (series, t, h) in &self.pending_histograms {
+            match h {
+                PendingHistogram::Int(h) => {
+                    parts[usize::from(h.uses_custom_buckets())]
+                        .0
+                        .push(record::RefHistogramSample {
+                            series_ref: series.series_ref,
+                            t: *t,
+                            h: h.clone(),
+                        })
+                }
+                PendingHistogram::Float(fh) => parts[usize::from(fh.uses_custom_buckets())].1.push(
+                    record::RefFloatHistogramSample {
+                        series_ref: series.series_ref,
+                        t: *t,
+                        fh: fh.clone(),
+                    },
+                ),
+            }
+        }
+        let mut out = Vec::new();
+        for (custom, (ints, floats)) in parts.iter().enumerate() {
+            if !ints.is_empty() {
+                let mut buf = Vec::new();
+                record::encode_histogram_samples(ints, custom == 1, &mut buf);
+                out.push(buf);
+            }
+            if !floats.is_empty() {
+                let mut buf = Vec::new();
+                record::encode_float_histogram_samples(floats, custom == 1, &mut buf);
+                out.push(buf);
+            }
+        }
+        out
     }
 }
 
@@ -671,6 +746,53 @@ impl Appender for AgentAppender {
         self.sample_series.push(series.clone());
         Metrics::inc(&self.db.metrics.samples_appended);
         Ok(series.series_ref)
+    }
+
+    /// Adds a native histogram (`h` or `fh`), logged at commit as Prometheus's histogram
+    /// records for remote write.
+    ///
+    /// # Errors
+    /// [`storage::Error::OutOfOrderSample`] at or before the series' newest sample, or when
+    /// neither or both histograms are given.
+    fn append_histogram(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: Timestamp,
+        h: Option<&model::Histogram>,
+        fh: Option<&model::FloatHistogram>,
+    ) -> storage::Result<SeriesRef> {
+        let pending = match (h, fh) {
+            (Some(h), None) => PendingHistogram::Int(h.clone()),
+            (None, Some(fh)) => PendingHistogram::Float(fh.clone()),
+            _ => {
+                return Err(backend(Error::InvalidArgument(
+                    "append_histogram needs exactly one of an integer and a float histogram".into(),
+                )));
+            }
+        };
+        if self.db.closed.load(Ordering::Acquire) {
+            return Err(backend(Error::InvalidArgument(
+                "the agent storage is closed".into(),
+            )));
+        }
+        let known = if r == 0 {
+            None
+        } else {
+            self.db.series.read().by_ref(r).cloned()
+        };
+        let series = match known {
+            Some(s) => s,
+            None => self.get_or_create(labels)?,
+        };
+        if t <= self.db.min_valid_time(series.last_ts()) {
+            Metrics::inc(&self.db.metrics.out_of_order_samples);
+            return Err(storage::Error::OutOfOrderSample);
+        }
+        let r = series.series_ref;
+        self.pending_histograms.push((series, t, pending));
+        Metrics::inc(&self.db.metrics.samples_appended);
+        Ok(r)
     }
 
     /// Adds an exemplar of the series `r` (the agent finds series by reference only, as
@@ -727,6 +849,8 @@ impl Appender for AgentAppender {
             record::encode_samples(&self.pending_samples, &mut samples_buf);
             recs.push(&samples_buf);
         }
+        let histogram_bufs = self.histogram_records();
+        recs.extend(histogram_bufs.iter().map(Vec::as_slice));
         if !self.pending_exemplars.is_empty() {
             record::encode_exemplars(&self.pending_exemplars, &mut exemplars_buf);
             recs.push(&exemplars_buf);
@@ -737,6 +861,11 @@ impl Appender for AgentAppender {
         self.pending_series.clear();
         for (s, series) in self.pending_samples.iter().zip(&self.sample_series) {
             if !series.update_timestamp(s.t) {
+                Metrics::inc(&self.db.metrics.out_of_order_samples);
+            }
+        }
+        for (series, t, _) in &self.pending_histograms {
+            if !series.update_timestamp(*t) {
                 Metrics::inc(&self.db.metrics.out_of_order_samples);
             }
         }

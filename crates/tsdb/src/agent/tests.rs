@@ -435,3 +435,59 @@ fn exemplars_are_logged_for_remote_write_without_repeats() {
     let db = open(dir.path());
     assert_eq!(db.num_series(), 1);
 }
+
+#[test]
+fn histograms_are_logged_as_prometheus_histogram_records_and_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = model::Histogram {
+        count: 3,
+        sum: 1.5,
+        schema: 0,
+        positive_spans: vec![model::Span {
+            offset: 0,
+            length: 1,
+        }],
+        positive_buckets: vec![3],
+        ..model::Histogram::default()
+    };
+    let custom = model::Histogram {
+        schema: model::histogram::CUSTOM_BUCKETS_SCHEMA,
+        custom_values: vec![1.0],
+        ..h.clone()
+    };
+    {
+        let db = open(dir.path());
+        let mut app = db.appender();
+        let r = app
+            .append_histogram(0, &labels("h"), 10, Some(&h), None)
+            .unwrap();
+        app.append_histogram(r, &labels("h"), 20, None, Some(&h.to_float()))
+            .unwrap();
+        app.append_histogram(0, &labels("nhcb"), 20, Some(&custom), None)
+            .unwrap();
+        assert!(
+            app.append_histogram(r, &labels("h"), 30, None, None)
+                .is_err()
+        );
+        app.commit().unwrap();
+        let mut app = db.appender();
+        assert!(matches!(
+            app.append_histogram(r, &labels("h"), 20, Some(&h), None),
+            Err(storage::Error::OutOfOrderSample)
+        ));
+        db.close().unwrap();
+    }
+    let mut types = Vec::new();
+    let mut r = Reader::new(SegmentReader::open(&dir.path().join("wal"), None, None).unwrap());
+    while let Some(rec) = r.next_record().unwrap() {
+        types.push(rec[0]);
+    }
+    assert_eq!(types, [1, 7, 8, 9]);
+    // The newest timestamps come back from the histogram records.
+    let db = open(dir.path());
+    let mut app = db.appender();
+    assert!(matches!(
+        app.append_histogram(0, &labels("h"), 20, Some(&h), None),
+        Err(storage::Error::OutOfOrderSample)
+    ));
+}
