@@ -1413,6 +1413,22 @@ mod tests {
             check(c, &c.in1, &c.in2, c.expected.as_ref(), false);
             check(c, &c.in2, &c.in1, c.expected.as_ref(), false);
         }
+        // Go's expectations spell the layout its addBuckets produces; ours is the same
+        // before any compaction.
+        for name in [
+            "same bucket layout, defined differently",
+            "non-overlapping spans",
+            "non-overlapping spans inverted order",
+            "overlapping spans",
+            "larger zero bucket in first histogram",
+            "non-overlapping spans with custom buckets",
+            "overlapping spans with custom buckets",
+        ] {
+            let c = cases.iter().find(|c| c.name == name).expect("case exists");
+            let mut res = c.in1.clone();
+            res.add(&c.in2).unwrap();
+            assert_eq!(Some(&res), c.expected.as_ref(), "{name} (uncompacted)");
+        }
     }
 
     /// Go's TestFloatHistogramSub table; each case is also run swapped, expecting the
