@@ -164,6 +164,30 @@ impl HistogramError {
         HistogramError::Invalid { kind, message }
     }
 
+    /// Go's `InvalidSchemaError`: the schema is neither exponential (-4 to 8) nor custom
+    /// buckets (-53).
+    pub fn invalid_schema(schema: i32) -> HistogramError {
+        HistogramError::Invalid {
+            kind: HistogramErrorKind::InvalidSchema,
+            message: format!(
+                "{}, got schema {schema}",
+                HistogramErrorKind::InvalidSchema.message()
+            ),
+        }
+    }
+
+    /// Go's `UnknownSchemaError`: the schema is not even one of the reserved ones (-9 to
+    /// 52, or -53) that can be reduced to a valid one.
+    pub fn unknown_schema(schema: i32) -> HistogramError {
+        HistogramError::Invalid {
+            kind: HistogramErrorKind::UnknownSchema,
+            message: format!(
+                "{}, got schema {schema}",
+                HistogramErrorKind::UnknownSchema.message()
+            ),
+        }
+    }
+
     /// The sentinel error this error wraps, if it is a broken rule.
     pub fn kind(&self) -> Option<HistogramErrorKind> {
         match self {

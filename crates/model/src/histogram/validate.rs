@@ -16,13 +16,6 @@ fn format_f(v: f64) -> String {
     }
 }
 
-fn invalid_schema(schema: i32) -> HistogramError {
-    HistogramError::Invalid {
-        kind: Kind::InvalidSchema,
-        message: format!("{}, got schema {schema}", Kind::InvalidSchema.message()),
-    }
-}
-
 /// Go's `checkHistogramSpans`: offsets after the first span are not negative, and the spans
 /// need exactly `num_buckets` buckets.
 fn check_spans(spans: &[Span], num_buckets: usize) -> Result<(), HistogramError> {
@@ -195,7 +188,7 @@ impl Histogram {
                 return Err(HistogramError::invalid(Kind::ExpSchemaCustomBounds, ""));
             }
         } else {
-            return Err(invalid_schema(self.schema));
+            return Err(HistogramError::invalid_schema(self.schema));
         }
         let p_count =
             check_delta_buckets(&self.positive_buckets).map_err(|e| e.context("positive side"))?;
@@ -250,7 +243,7 @@ impl FloatHistogram {
                 return Err(HistogramError::invalid(Kind::ExpSchemaCustomBounds, ""));
             }
         } else {
-            return Err(invalid_schema(self.schema));
+            return Err(HistogramError::invalid_schema(self.schema));
         }
         if self.count < 0.0 {
             return Err(HistogramError::invalid(
@@ -621,6 +614,18 @@ mod tests {
                 assert_eq!(got, want, "{name} (float)");
             }
         }
+    }
+
+    #[test]
+    fn schema_errors() {
+        assert_eq!(
+            HistogramError::unknown_schema(53).to_string(),
+            "histogram has an unknown schema, which must be between -9 and 52 for exponential buckets, or -53 for custom buckets, got schema 53"
+        );
+        assert_eq!(
+            HistogramError::invalid_schema(9).kind(),
+            Some(Kind::InvalidSchema)
+        );
     }
 
     #[test]
