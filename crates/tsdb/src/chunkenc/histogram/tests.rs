@@ -406,3 +406,394 @@ fn chunk_iterator_dispatches_on_encoding() {
         assert!(it.err().is_some());
     }
 }
+
+// Ports of Go's `histogram_test.go` cases.
+
+/// Go's `TestHistogramChunkAppendable` setup histogram (chunk cut with an unknown header).
+fn go_h1(gauge: bool) -> Histogram {
+    Histogram {
+        counter_reset_hint: if gauge {
+            CounterResetHint::Gauge
+        } else {
+            CounterResetHint::Unknown
+        },
+        count: 5,
+        zero_count: 2,
+        sum: 18.4,
+        zero_threshold: 1e-125,
+        schema: 1,
+        positive_spans: sp(&[(0, 2), (2, 1), (3, 2), (3, 1), (1, 1)]),
+        positive_buckets: vec![6, -3, 0, -1, 2, 1, -4],
+        ..Histogram::default()
+    }
+}
+
+fn go_setup(gauge: bool) -> HistogramChunk {
+    let mut c = HistogramChunk::new();
+    appended(c.append(None, 1_234_567_890, &go_h1(gauge)).unwrap());
+    let want = if gauge {
+        CounterResetHeader::Gauge
+    } else {
+        CounterResetHeader::Unknown
+    };
+    assert_eq!(c.counter_reset_header(), want);
+    c
+}
+
+/// What appending `h2` at ts+1 did: a new chunk (with its header), a recode, or a plain
+/// append.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    New(CounterResetHeader),
+    Recoded,
+    Appended,
+}
+
+fn go_append(gauge: bool, h2: &Histogram) -> Outcome {
+    let mut c = go_setup(gauge);
+    let before = c.bytes().to_vec();
+    match c.append(None, 1_234_567_891, h2).unwrap() {
+        HistogramAppend::NewChunk(n) => {
+            assert_eq!(c.bytes(), before, "the old chunk stays untouched");
+            assert_eq!(n.num_samples(), 1);
+            Outcome::New(n.counter_reset_header())
+        }
+        HistogramAppend::Recoded => {
+            assert_eq!(c.num_samples(), 2);
+            Outcome::Recoded
+        }
+        HistogramAppend::Appended => Outcome::Appended,
+    }
+}
+
+#[test]
+fn go_histogram_chunk_appendable() {
+    use CounterResetHeader::{CounterReset, Gauge, Unknown};
+    let more_buckets = Histogram {
+        positive_spans: sp(&[(0, 3), (1, 1), (1, 4), (3, 3)]),
+        count: 14,
+        zero_count: 3,
+        sum: 30.0,
+        positive_buckets: vec![7, -2, -4, 2, -2, -1, 2, 3, 0, -5, 1],
+        ..go_h1(false)
+    };
+    let bucket_missing = Histogram {
+        positive_spans: sp(&[(0, 2), (5, 2), (3, 1), (1, 1)]),
+        sum: 21.0,
+        positive_buckets: vec![6, -3, -1, 2, 1, -4],
+        ..go_h1(false)
+    };
+    let reset_same_buckets = Histogram {
+        sum: 23.0,
+        positive_buckets: vec![6, -4, 1, -1, 2, 1, -4],
+        ..go_h1(false)
+    };
+    let reset_new_buckets = Histogram {
+        sum: 29.0,
+        positive_buckets: vec![7, -2, -4, 2, -2, -1, 2, 3, 0, -5, 0],
+        ..more_buckets.clone()
+    };
+    let reset_before_first = Histogram {
+        positive_spans: sp(&[(-3, 2), (1, 2), (2, 1), (3, 2), (3, 1), (1, 1)]),
+        sum: 26.0,
+        positive_buckets: vec![1, 1, 3, -2, 0, -1, 2, 1, -4],
+        ..go_h1(false)
+    };
+    let cases: Vec<(&str, Histogram, Outcome)> = vec![
+        (
+            "schema change",
+            Histogram {
+                schema: 2,
+                ..go_h1(false)
+            },
+            Outcome::New(Unknown),
+        ),
+        (
+            "zero threshold change",
+            Histogram {
+                zero_threshold: 1e-125 + 0.1,
+                ..go_h1(false)
+            },
+            Outcome::New(Unknown),
+        ),
+        ("more buckets", more_buckets.clone(), Outcome::Recoded),
+        (
+            "bucket missing",
+            bucket_missing.clone(),
+            Outcome::New(CounterReset),
+        ),
+        (
+            "reset, same buckets",
+            reset_same_buckets.clone(),
+            Outcome::New(CounterReset),
+        ),
+        (
+            "reset, new buckets",
+            reset_new_buckets.clone(),
+            Outcome::New(CounterReset),
+        ),
+        (
+            "reset before first bucket",
+            reset_before_first.clone(),
+            Outcome::New(CounterReset),
+        ),
+    ];
+    for (name, h2, want) in cases {
+        assert_eq!(go_append(false, &h2), want, "counter: {name}");
+    }
+    // Go's `TestHistogramChunkAppendableGauge`: the same histograms as gauges.
+    let gauge = |h: &Histogram| Histogram {
+        counter_reset_hint: CounterResetHint::Gauge,
+        ..h.clone()
+    };
+    let shrunk = Histogram {
+        positive_spans: sp(&[(0, 2), (2, 1), (3, 1), (4, 1), (1, 1)]),
+        count: 1,
+        sum: 17.4,
+        positive_buckets: vec![6, -3, 0, -1, 3, -4],
+        ..go_h1(true)
+    };
+    let gauge_cases: Vec<(&str, Histogram, Outcome)> = vec![
+        (
+            "schema change",
+            Histogram {
+                schema: 2,
+                ..go_h1(true)
+            },
+            Outcome::New(Gauge),
+        ),
+        (
+            "zero threshold change",
+            Histogram {
+                zero_threshold: 1e-125 + 0.1,
+                ..go_h1(true)
+            },
+            Outcome::New(Gauge),
+        ),
+        ("more buckets", gauge(&more_buckets), Outcome::Recoded),
+        ("buckets missing", shrunk, Outcome::Appended),
+        (
+            "bucket missing and new",
+            gauge(&bucket_missing),
+            Outcome::Recoded,
+        ),
+        (
+            "reset, same buckets",
+            gauge(&reset_same_buckets),
+            Outcome::Appended,
+        ),
+        (
+            "reset, new buckets",
+            gauge(&reset_new_buckets),
+            Outcome::Recoded,
+        ),
+        (
+            "new before first bucket",
+            gauge(&reset_before_first),
+            Outcome::Recoded,
+        ),
+    ];
+    for (name, h2, want) in gauge_cases {
+        assert_eq!(go_append(true, &h2), want, "gauge: {name}");
+    }
+}
+
+#[test]
+fn go_histogram_chunk_bucket_changes() {
+    let h1 = Histogram {
+        count: 27,
+        zero_count: 2,
+        sum: 18.4,
+        zero_threshold: 1e-125,
+        schema: 1,
+        positive_spans: sp(&[(0, 2), (2, 1), (3, 2), (3, 1), (1, 1)]),
+        positive_buckets: vec![6, -3, 0, -1, 2, 1, -4],
+        negative_spans: sp(&[(1, 1)]),
+        negative_buckets: vec![1],
+        ..Histogram::default()
+    };
+    let h2 = Histogram {
+        positive_spans: sp(&[(0, 3), (1, 1), (1, 4), (3, 3)]),
+        negative_spans: sp(&[(0, 2)]),
+        count: 35,
+        zero_count: 3,
+        sum: 30.0,
+        positive_buckets: vec![7, -2, -4, 2, -2, -1, 2, 3, 0, -5, 1],
+        negative_buckets: vec![2, -1],
+        ..h1.clone()
+    };
+    let mut c = HistogramChunk::new();
+    appended(c.append(None, 1_234_567_890, &h1).unwrap());
+    assert!(matches!(
+        c.append(None, 1_234_567_906, &h2).unwrap(),
+        HistogramAppend::Recoded
+    ));
+    let got = read_all(&c);
+    let want1 = Histogram {
+        positive_spans: h2.positive_spans.clone(),
+        positive_buckets: vec![6, -3, -3, 3, -3, 0, 2, 2, 1, -5, 1],
+        negative_spans: h2.negative_spans.clone(),
+        negative_buckets: vec![0, 1],
+        ..h1
+    };
+    let want2 = Histogram {
+        counter_reset_hint: CounterResetHint::NotCounterReset,
+        ..h2
+    };
+    assert_eq!(got, [(1_234_567_890, want1), (1_234_567_906, want2)]);
+}
+
+/// Go's `TestHistogramChunkAppendableWithEmptySpan` and `TestAtFloatHistogram`.
+#[test]
+fn go_empty_spans_and_float_view() {
+    let mk = |count, zero_count, sum, p: Vec<i64>, n: Vec<i64>| Histogram {
+        schema: 0,
+        count,
+        sum,
+        zero_threshold: 0.001,
+        zero_count,
+        positive_spans: sp(&[(0, 4), (0, 0), (0, 3)]),
+        positive_buckets: p,
+        negative_spans: sp(&[(1, 4), (2, 0), (2, 3)]),
+        negative_buckets: n,
+        ..Histogram::default()
+    };
+    let input = [
+        mk(
+            21,
+            4,
+            1234.5,
+            vec![1, 1, -1, 0, 0, 0, 0],
+            vec![1, 1, -1, 1, 0, 0, 0],
+        ),
+        mk(
+            36,
+            5,
+            2345.6,
+            vec![1, 2, -2, 1, -1, 0, 0],
+            vec![1, 3, -2, 5, -2, 0, -3],
+        ),
+        mk(
+            36,
+            5,
+            1111.1,
+            vec![1, 2, -2, 2, -1, 0, 0],
+            vec![1, 3, -2, 5, -1, 0, -3],
+        ),
+    ];
+    let mut c = HistogramChunk::new();
+    for (i, h) in input.iter().enumerate() {
+        appended(c.append(None, i as i64, h).unwrap());
+    }
+    let want_p: [[f64; 7]; 3] = [
+        [1.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        [1.0, 3.0, 1.0, 2.0, 1.0, 1.0, 1.0],
+        [1.0, 3.0, 1.0, 3.0, 2.0, 2.0, 2.0],
+    ];
+    let want_n: [[f64; 7]; 3] = [
+        [1.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0],
+        [1.0, 4.0, 2.0, 7.0, 5.0, 5.0, 2.0],
+        [1.0, 4.0, 2.0, 7.0, 6.0, 6.0, 3.0],
+    ];
+    let mut it = c.iter();
+    let mut i = 0;
+    while it.next() {
+        let (t, fh) = it.at_float_histogram();
+        assert_eq!(t, i as i64);
+        assert_eq!(fh.positive_buckets, want_p[i], "histogram {i}");
+        assert_eq!(fh.negative_buckets, want_n[i], "histogram {i}");
+        assert_eq!(fh.positive_spans, input[i].positive_spans);
+        let hint = if i == 0 {
+            CounterResetHint::Unknown
+        } else {
+            CounterResetHint::NotCounterReset
+        };
+        assert_eq!(fh.counter_reset_hint, hint);
+        i += 1;
+    }
+    assert_eq!(i, 3);
+}
+
+/// Go's `TestFloatHistogramChunkAppendable` (and its gauge variant): the integer cases as
+/// float histograms behave the same.
+#[test]
+fn go_float_histogram_chunk_appendable() {
+    use CounterResetHeader::{CounterReset, Gauge, Unknown};
+    let run = |gauge: bool, h2: &Histogram| -> Outcome {
+        let mut c = FloatHistogramChunk::new();
+        assert!(matches!(
+            c.append(None, 1_234_567_890, &go_h1(gauge).to_float())
+                .unwrap(),
+            HistogramAppend::Appended
+        ));
+        let before = c.bytes().to_vec();
+        match c.append(None, 1_234_567_891, &h2.to_float()).unwrap() {
+            HistogramAppend::NewChunk(n) => {
+                assert_eq!(c.bytes(), before);
+                Outcome::New(n.counter_reset_header())
+            }
+            HistogramAppend::Recoded => Outcome::Recoded,
+            HistogramAppend::Appended => Outcome::Appended,
+        }
+    };
+    let more = Histogram {
+        positive_spans: sp(&[(0, 3), (1, 1), (1, 4), (3, 3)]),
+        count: 14,
+        sum: 30.0,
+        positive_buckets: vec![7, -2, -4, 2, -2, -1, 2, 3, 0, -5, 1],
+        ..go_h1(false)
+    };
+    let missing = Histogram {
+        positive_spans: sp(&[(0, 2), (5, 2), (3, 1), (1, 1)]),
+        positive_buckets: vec![6, -3, -1, 2, 1, -4],
+        ..go_h1(false)
+    };
+    assert_eq!(
+        run(
+            false,
+            &Histogram {
+                schema: 2,
+                ..go_h1(false)
+            }
+        ),
+        Outcome::New(Unknown)
+    );
+    assert_eq!(run(false, &more), Outcome::Recoded);
+    assert_eq!(run(false, &missing), Outcome::New(CounterReset));
+    assert_eq!(
+        run(
+            false,
+            &Histogram {
+                count: 4,
+                ..go_h1(false)
+            }
+        ),
+        Outcome::New(CounterReset)
+    );
+    let g = |h: &Histogram| Histogram {
+        counter_reset_hint: CounterResetHint::Gauge,
+        ..h.clone()
+    };
+    assert_eq!(
+        run(
+            true,
+            &Histogram {
+                schema: 2,
+                ..go_h1(true)
+            }
+        ),
+        Outcome::New(Gauge)
+    );
+    assert_eq!(run(true, &g(&more)), Outcome::Recoded);
+    assert_eq!(run(true, &g(&missing)), Outcome::Recoded);
+    assert_eq!(
+        run(
+            true,
+            &Histogram {
+                count: 4,
+                ..go_h1(true)
+            }
+        ),
+        Outcome::Appended
+    );
+}
