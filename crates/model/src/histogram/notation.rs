@@ -918,6 +918,17 @@ mod tests {
     }
 
     proptest! {
+        /// Any input gives a histogram or an error, never a panic.
+        #[test]
+        fn parser_never_panics(s in "(\\{\\{|\\}\\}|[a-z_]{1,12}|:|-|\\+|\\[|\\]| |[0-9.eE]{1,6}|x|é){0,30}") {
+            for input in [s.clone(), format!("{{{{{s}")] {
+                let _ = FloatHistogram::parse_notation(&input);
+                if let Ok(item) = FloatHistogram::parse_notation_item(&input) {
+                    prop_assert!(item.len <= input.len());
+                }
+            }
+        }
+
         /// Writing the notation and parsing it back gives the compacted histogram.
         #[test]
         fn notation_round_trip(h in arb_histogram()) {
