@@ -23,12 +23,14 @@
 //! `rules` crate) with alerts sent to Alertmanagers (`alerting`, the `notifier` crate;
 //! [`alerting`] connects them). Flags of features that do not exist yet (most
 //! `--enable-feature` values, a few hidden flags) stop the start-up with an error naming
-//! the flag.
+//! the flag. Memory: [`alloc`] tunes glibc's malloc (arenas, thresholds, a trimming thread)
+//! so that freed query and ingest buffers go back to the kernel.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod actors;
 mod agent;
 mod alerting;
+mod alloc;
 mod flags;
 mod logging;
 mod ready;
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         }
     };
     logging::init(settings.log_level, settings.log_format);
+    alloc::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
