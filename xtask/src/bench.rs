@@ -208,9 +208,12 @@ fn ingest_only(ours_bin: &Path, upstream: bool) -> Result<()> {
         "== bench: {name} (pid {}) ingesting {RW_SERIES} series x {RW_SAMPLES} samples",
         server.pid()
     );
+    let ticks = crate::scrapebench::ticks_per_second();
+    let cpu0 = crate::scrapebench::cpu_seconds(server.pid(), ticks)?;
     let (rate, stored, rss) = ingest(&server)?;
+    let cpu = crate::scrapebench::cpu_seconds(server.pid(), ticks)? - cpu0;
     println!(
-        "{name}: {rate:.0} samples/s, {stored} samples queryable, RSS {}",
+        "{name}: {rate:.0} samples/s, {cpu:.2} CPU s, {stored} samples queryable, RSS {}",
         mib(rss)
     );
     Ok(())
@@ -232,6 +235,51 @@ fn stored_samples(server: &Server, now: i64) -> Result<u64> {
         .as_str()
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(0.0) as u64)
+}
+
+/// One table row: `phase`, the server's anonymous and file-backed resident memory and its
+/// thread count (empty fields when /proc cannot be read).
+fn memory_row(phase: &str, server: &Server) -> String {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let kb = |name: &str| {
+        field(name)
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|kb| mib(kb * 1024))
+            .unwrap_or_default()
+    };
+    format!(
+        "| {phase} | {} | {} | {} | {} |\n",
+        server.name,
+        kb("RssAnon:"),
+        kb("RssFile:"),
+        field("Threads:")
+    )
+}
+
+/// Keeps `servers` up for `hold` (nothing when zero), printing their pids.
+fn pause(hold: Duration, servers: &[&Server]) {
+    if hold.is_zero() {
+        return;
+    }
+    for s in servers {
+        println!(
+            "== bench: holding {} (pid {}) for {:?}",
+            s.name,
+            s.pid(),
+            hold
+        );
+    }
+    std::thread::sleep(hold);
 }
 
 fn mib(b: u64) -> String {
@@ -267,7 +315,27 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         };
         return ingest_only(&ours_bin, args.iter().any(|a| a == "--upstream"));
     }
-    let (ours_bin, block_writer) = servers::build()?;
+    let (ours_bin, block_writer) = if args.iter().any(|a| a == "--no-build") {
+        let release = workspace_root().join("target/release");
+        (
+            release.join("prometheus"),
+            release.join("examples/bench_block"),
+        )
+    } else {
+        servers::build()?
+    };
+    // `--hold SECS`: keep both servers up that long after each phase, for inspecting them
+    // (`/proc/PID/smaps_rollup`, heaptrack attach, ...).
+    let hold = match args.iter().position(|a| a == "--hold") {
+        Some(i) => Duration::from_secs(
+            args.get(i + 1)
+                .context("--hold needs seconds")?
+                .parse()
+                .context("--hold needs seconds")?,
+        ),
+        None => Duration::ZERO,
+    };
+    let mut breakdown = String::new();
     let work = servers::fresh_dir("bench/data")?;
     let block = servers::prepare_data(&block_writer, &work)?;
     let meta: serde_json::Value = serde_json::from_slice(
@@ -294,6 +362,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     );
     let (lat, medians) = latencies(&cases, &[&ours, &upstream], runs)?;
     let rss_after = [ours.rss_bytes()?, upstream.rss_bytes()?];
+    for s in [&ours, &upstream] {
+        breakdown.push_str(&memory_row("after queries", s));
+    }
+    pause(hold, &[&ours, &upstream]);
     drop(ours);
     drop(upstream);
 
@@ -302,7 +374,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let flag = ["--web.enable-remote-write-receiver"];
     let ingest_ours = match Server::start("ours", &ours_bin, &work.join("rw-ours"), &flag) {
         Ok(s) => match ingest(&s) {
-            Ok(r) => Ok(r),
+            Ok(r) => {
+                breakdown.push_str(&memory_row("after the push", &s));
+                pause(hold, &[&s]);
+                Ok(r)
+            }
             Err(e) => Err(format!("{e:#}")),
         },
         Err(e) => Err(format!("{e:#}")),
@@ -314,7 +390,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             &work.join("rw-upstream"),
             &flag,
         )?;
-        ingest(&s)?
+        let r = ingest(&s)?;
+        breakdown.push_str(&memory_row("after the push", &s));
+        r
     };
 
     let mut md = String::new();
@@ -397,6 +475,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             e.lines().next().unwrap_or("")
         )?,
     }
+    writeln!(
+        md,
+        "\nMemory breakdown (from /proc/PID/status):\n\n| phase | server | RssAnon | RssFile | threads |\n| --- | --- | --- | --- | --- |\n{breakdown}"
+    )?;
     writeln!(
         md,
         "\nSlowest cases relative to 2.42 (median of the timed runs; ours / 2.42):\n"

@@ -5,7 +5,7 @@
 //!   their scorecards.
 //! - `difftest`: the same PromQL queries against our server and Prometheus 2.42 on one
 //!   shared block, diffed series by series.
-//! - `bench [--runs N]`: query latency, RSS, bytes per sample and remote-write ingest of
+//! - `bench [--runs N] [--no-build] [--hold SECS]`: query latency, RSS, bytes per sample and remote-write ingest of
 //!   both servers side by side; writes `target/bench/report.md`.
 //! - `walbench`: WAL bytes per sample and WAL replay time of our `tsdb` and Prometheus 2.42
 //!   on one workload (see `walbench.rs`).
@@ -36,8 +36,11 @@ tasks:
   difftest                      diff PromQL results of ours and Prometheus 2.42 (/usr/bin/prometheus)
                                 on one generated block (testdata/difftest/queries.txt and
                                 known-differences.txt); fails on an unexplained difference
-  bench [--runs N]              ours vs Prometheus 2.42: query latency p50/p90, RSS, bytes/sample,
-                                remote-write ingest; writes target/bench/report.md
+  bench [--runs N] [--no-build] [--hold SECS]
+                                ours vs Prometheus 2.42: query latency p50/p90, RSS (and its
+                                anon/file split), bytes/sample, remote-write ingest; writes
+                                target/bench/report.md; --hold keeps the servers up after
+                                each phase for inspection
   walbench                      ours vs Prometheus 2.42: WAL bytes/sample (none, snappy, zstd)
                                 and WAL replay time on one workload, under target/walbench
   scrapebench [--targets N] [--series N] [--interval S] [--intervals N] [--no-upstream] [--no-build]

@@ -194,7 +194,7 @@ fn config(o: &Options, ports: &[u16]) -> String {
 }
 
 /// utime + stime of a process (all threads), in seconds.
-fn cpu_seconds(pid: u32, ticks_per_s: f64) -> Result<f64> {
+pub(crate) fn cpu_seconds(pid: u32, ticks_per_s: f64) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = stat.rsplit_once(')').context("malformed /proc/PID/stat")?.1;
@@ -213,7 +213,7 @@ fn status_kb(pid: u32, key: &str) -> Result<u64> {
     Ok(line.split_whitespace().nth(1).context("value")?.parse()?)
 }
 
-fn ticks_per_second() -> f64 {
+pub(crate) fn ticks_per_second() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
