@@ -763,8 +763,14 @@ impl Appender for AgentAppender {
         fh: Option<&model::FloatHistogram>,
     ) -> storage::Result<SeriesRef> {
         let pending = match (h, fh) {
-            (Some(h), None) => PendingHistogram::Int(h.clone()),
-            (None, Some(fh)) => PendingHistogram::Float(fh.clone()),
+            (Some(h), None) => {
+                h.validate().map_err(crate::head::invalid_histogram)?;
+                PendingHistogram::Int(h.clone())
+            }
+            (None, Some(fh)) => {
+                fh.validate().map_err(crate::head::invalid_histogram)?;
+                PendingHistogram::Float(fh.clone())
+            }
             _ => {
                 return Err(backend(Error::InvalidArgument(
                     "append_histogram needs exactly one of an integer and a float histogram".into(),

@@ -199,30 +199,19 @@ fn encode_histogram_records(histograms: &[(u64, i64, HistSample)]) -> Vec<Vec<u8
     out
 }
 
-/// Whether two histogram samples are the same (Go's `Equals`: the hint is not compared,
-/// NaN sums are equal).
+/// Whether two histogram samples are the same (Go's `Equals`: the hint is not compared).
 fn same_histogram(a: &HistSample, b: &HistSample) -> bool {
-    let sum_eq =
-        |x: f64, y: f64| x.to_bits() == y.to_bits() || x == y || (x.is_nan() && y.is_nan());
     match (a, b) {
-        (HistSample::Int(a), HistSample::Int(b)) => {
-            sum_eq(a.sum, b.sum)
-                && Histogram {
-                    counter_reset_hint: b.counter_reset_hint,
-                    sum: b.sum,
-                    ..a.clone()
-                } == *b
-        }
-        (HistSample::Float(a), HistSample::Float(b)) => {
-            sum_eq(a.sum, b.sum)
-                && FloatHistogram {
-                    counter_reset_hint: b.counter_reset_hint,
-                    sum: b.sum,
-                    ..a.clone()
-                } == *b
-        }
+        (HistSample::Int(a), HistSample::Int(b)) => a.equals(b),
+        (HistSample::Float(a), HistSample::Float(b)) => a.equals(b),
         _ => false,
     }
+}
+
+/// The error for a histogram that fails validation (spans and buckets disagree, negative
+/// counts, ...), refused before it reaches a chunk.
+pub(crate) fn invalid_histogram(e: model::HistogramError) -> storage::Error {
+    storage::Error::backend(Error::InvalidArgument(format!("invalid histogram: {e}")))
 }
 
 /// A native histogram sample on its way into the head.
@@ -1773,8 +1762,14 @@ impl HeadAppender {
         fh: Option<&FloatHistogram>,
     ) -> std::result::Result<u64, storage::Error> {
         let sample = match (h, fh) {
-            (Some(h), None) => HistSample::Int(h.clone()),
-            (None, Some(fh)) => HistSample::Float(fh.clone()),
+            (Some(h), None) => {
+                h.validate().map_err(invalid_histogram)?;
+                HistSample::Int(h.clone())
+            }
+            (None, Some(fh)) => {
+                fh.validate().map_err(invalid_histogram)?;
+                HistSample::Float(fh.clone())
+            }
             _ => {
                 return Err(storage::Error::backend(Error::InvalidArgument(
                     "append_histogram needs exactly one of an integer and a float histogram".into(),

@@ -584,7 +584,7 @@ impl<B: AsRef<[u8]>> FloatHistogramIterator<B> {
                 count_spans(&layout.positive_spans),
                 count_spans(&layout.negative_spans),
             );
-            if (np + nn) * 64 > data.len() * 8 {
+            if (np + nn).saturating_mul(64) > data.len().saturating_mul(8) {
                 return self.fail("bucket count");
             }
             let Some(t) = read_varbit_int(br, data) else {

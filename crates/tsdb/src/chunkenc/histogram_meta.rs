@@ -318,11 +318,7 @@ pub(crate) fn expand_spans_and_buckets<V: BucketCount>(
     let mut a_idx = ai.next();
     let mut b_idx = bi.next();
     let (mut a_pos, mut b_pos) = (0usize, 0usize);
-    let mut b_count = if b_idx.is_some() {
-        b_buckets[0]
-    } else {
-        V::default()
-    };
+    let mut b_count = b_buckets.first().copied().unwrap_or_default();
 
     fn add_insert(inserts: &mut Vec<Insert>, ins: &mut Insert, other: i64) {
         if ins.num == 0 {
@@ -336,7 +332,7 @@ pub(crate) fn expand_spans_and_buckets<V: BucketCount>(
     }
 
     loop {
-        let a_count = a_idx.map(|_| a_counts[a_pos]);
+        let a_count = a_idx.map(|_| a_counts.get(a_pos).copied().unwrap_or_default());
         match step(a_idx, b_idx) {
             Step::Both(_) => {
                 if a_count? > b_count {
@@ -360,9 +356,9 @@ pub(crate) fn expand_spans_and_buckets<V: BucketCount>(
                 b_pos += 1;
                 if b_idx.is_some() {
                     b_count = if deltas {
-                        b_count + b_buckets[b_pos]
+                        b_count + b_buckets.get(b_pos).copied().unwrap_or_default()
                     } else {
-                        b_buckets[b_pos]
+                        b_buckets.get(b_pos).copied().unwrap_or_default()
                     };
                 }
             }
@@ -391,9 +387,9 @@ pub(crate) fn expand_spans_and_buckets<V: BucketCount>(
                 b_pos += 1;
                 if b_idx.is_some() {
                     b_count = if deltas {
-                        b_count + b_buckets[b_pos]
+                        b_count + b_buckets.get(b_pos).copied().unwrap_or_default()
                     } else {
-                        b_buckets[b_pos]
+                        b_buckets.get(b_pos).copied().unwrap_or_default()
                     };
                 }
             }
@@ -523,8 +519,11 @@ pub(crate) fn insert<V: BucketCount>(input: &[V], inserts: &[Insert], deltas: bo
         out.push(d);
         v = v + d;
     }
-    if ii < inserts.len() {
+    // Inserts after the last bucket (one at most for inserts made by the functions above).
+    while ii < inserts.len() {
         push_new(&mut out, inserts[ii].num, v);
+        v = V::default();
+        ii += 1;
     }
     out
 }

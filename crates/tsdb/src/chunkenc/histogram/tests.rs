@@ -797,3 +797,90 @@ fn go_float_histogram_chunk_appendable() {
         Outcome::Appended
     );
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the bytes, decoding a histogram chunk fails cleanly, never panics.
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200), enc in 2u8..4) {
+            let mut it = ChunkIterator::new(Encoding::from_u8(enc).unwrap(), data.as_slice());
+            let mut n = 0;
+            while it.next() != ValueType::None && n < 70_000 {
+                let _ = it.at_float_histogram();
+                n += 1;
+            }
+        }
+
+        /// Histograms with random growth, resets and layout changes: every sample comes back
+        /// with its counts from the chunk it went into (recoding only adds empty buckets).
+        #[test]
+        fn appended_histograms_come_back(steps in proptest::collection::vec((0u64..5, 0u8..4, any::<bool>()), 1..60)) {
+            let mut chunks: Vec<HistogramChunk> = vec![HistogramChunk::new()];
+            let mut want: Vec<Histogram> = Vec::new();
+            let mut counts = vec![1i64, 2, 3];
+            let mut offset = 0i32;
+            for (k, (inc, action, neg)) in steps.iter().enumerate() {
+                match action {
+                    0 => counts.iter_mut().for_each(|c| *c += *inc as i64),
+                    1 => counts.push(*inc as i64),
+                    2 => offset -= 1,
+                    _ => counts = counts.iter().map(|c| c / 2).collect(),
+                }
+                if *action == 2 {
+                    counts.insert(0, 0);
+                }
+                let mut deltas = Vec::new();
+                let mut prev = 0;
+                for c in &counts {
+                    deltas.push(c - prev);
+                    prev = *c;
+                }
+                let total: i64 = counts.iter().sum();
+                let h = Histogram {
+                    schema: 0,
+                    count: total as u64 + u64::from(*neg),
+                    zero_count: u64::from(*neg),
+                    sum: total as f64,
+                    positive_spans: sp(&[(offset, counts.len() as u32)]),
+                    positive_buckets: deltas,
+                    ..Histogram::default()
+                };
+                let cur = chunks.last_mut().unwrap();
+                if let HistogramAppend::NewChunk(n) = cur.append(None, k as i64, &h).unwrap() {
+                    chunks.push(n);
+                }
+                want.push(h);
+            }
+            let mut got = Vec::new();
+            for c in &chunks {
+                got.extend(read_all(c));
+            }
+            prop_assert_eq!(got.len(), want.len());
+            for ((t, g), w) in got.iter().zip(&want) {
+                let (g, w) = (g.to_float(), w.to_float());
+                prop_assert_eq!(g.count, w.count, "count at {}", t);
+                prop_assert_eq!(g.zero_count, w.zero_count);
+                let nonzero = |h: &FloatHistogram| -> Vec<(i64, f64)> {
+                    let mut out = Vec::new();
+                    let mut idx = 0i64;
+                    let mut k = 0;
+                    for s in &h.positive_spans {
+                        idx += i64::from(s.offset);
+                        for _ in 0..s.length {
+                            if h.positive_buckets[k] != 0.0 {
+                                out.push((idx, h.positive_buckets[k]));
+                            }
+                            idx += 1;
+                            k += 1;
+                        }
+                    }
+                    out
+                };
+                prop_assert_eq!(nonzero(&g), nonzero(&w), "buckets at {}", t);
+            }
+        }
+    }
+}
