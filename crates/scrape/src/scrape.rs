@@ -460,11 +460,15 @@ fn append_samples(
                 Err(lset)
             }
         };
-        if let Some(h) = &mut histogram
-            && limits::apply(h, o.bucket_limit, o.max_schema).is_err()
-        {
-            bucket_limit_err = true;
-            continue;
+        if let Some(h) = &mut histogram {
+            match limits::apply(h, o.bucket_limit, o.max_schema) {
+                Ok(()) => {}
+                Err(Error::BucketLimit) => {
+                    bucket_limit_err = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
         }
         if o.sample_limit > 0 && stats.added + 1 > o.sample_limit {
             sample_limit_err = true;

@@ -1,8 +1,8 @@
-//! Native histogram limits of a scrape: `native_histogram_min_bucket_factor` (a maximum schema) and `native_histogram_bucket_limit` (Go's `maxSchemaAppender` and `bucketLimitAppender`).
+//! Native histogram limits of a scrape: `native_histogram_min_bucket_factor` (a maximum schema) and `native_histogram_bucket_limit` (Go's `maxSchemaAppender` and `bucketLimitAppender`), over model's `reduce_resolution`.
 
 use model::{FloatHistogram, Histogram};
 
-use crate::textparse::protobufparse::{bucket_indexes, spans_for};
+use crate::Error;
 
 const SCHEMA_MIN: i32 = model::histogram::EXPONENTIAL_SCHEMA_MIN;
 const SCHEMA_MAX: i32 = model::histogram::EXPONENTIAL_SCHEMA_MAX;
@@ -52,119 +52,49 @@ impl Scraped {
         }
     }
 
-    /// Merges buckets down to `schema` (lower than the current one). `false` when the
-    /// spans do not describe the buckets, so nothing could be merged.
-    fn reduce(&mut self, schema: i32) -> bool {
-        match self {
-            Scraped::Int(h) => {
-                let d = h.schema - schema;
-                let ok = reduce_deltas(&mut h.positive_spans, &mut h.positive_buckets, d)
-                    && reduce_deltas(&mut h.negative_spans, &mut h.negative_buckets, d);
-                if ok {
-                    h.schema = schema;
-                }
-                ok
-            }
-            Scraped::Float(h) => {
-                let d = h.schema - schema;
-                let ok = reduce(&mut h.positive_spans, &mut h.positive_buckets, d, |a, b| {
-                    a + b
-                }) && reduce(&mut h.negative_spans, &mut h.negative_buckets, d, |a, b| {
-                    a + b
-                });
-                if ok {
-                    h.schema = schema;
-                }
-                ok
-            }
-        }
+    /// Merges buckets down to the lower `schema` (model's `reduce_resolution`).
+    fn reduce(&mut self, schema: i32) -> Result<(), Error> {
+        let res = match self {
+            Scraped::Int(h) => h.reduce_resolution(schema),
+            Scraped::Float(h) => h.reduce_resolution(schema),
+        };
+        // Go's appender returns the error of ReduceResolution as it is.
+        res.map_err(|e| Error::Storage {
+            message: e.to_string(),
+        })
     }
 }
 
+fn exponential(schema: i32) -> bool {
+    (SCHEMA_MIN..=SCHEMA_MAX_RESERVED).contains(&schema)
+}
+
 /// Applies the maximum schema, then the bucket limit (0: none), lowering the resolution as
-/// Prometheus does.
+/// Prometheus does (`maxSchemaAppender`, `bucketLimitAppender`).
 ///
 /// # Errors
-/// `Err(())` when the histogram still has more than `bucket_limit` buckets at schema -4, or
-/// has too many custom buckets (which cannot be merged).
-pub(crate) fn apply(h: &mut Scraped, bucket_limit: u64, max_schema: i32) -> Result<(), ()> {
-    let s = h.schema();
-    if (SCHEMA_MIN..=SCHEMA_MAX_RESERVED).contains(&s) && s > max_schema && !h.reduce(max_schema) {
-        return Err(());
+/// [`Error::BucketLimit`] when the histogram still has more than `bucket_limit` buckets at
+/// schema -4 or has too many custom buckets (which cannot be merged); the reduction's own
+/// error when its spans do not describe its buckets.
+pub(crate) fn apply(h: &mut Scraped, bucket_limit: u64, max_schema: i32) -> Result<(), Error> {
+    if exponential(h.schema()) && h.schema() > max_schema {
+        h.reduce(max_schema)?;
     }
     if bucket_limit == 0 {
         return Ok(());
     }
     let over = |h: &Scraped| h.buckets() as u64 > bucket_limit;
-    if over(h) && !(SCHEMA_MIN..=SCHEMA_MAX_RESERVED).contains(&h.schema()) {
-        return Err(());
+    if over(h) && !exponential(h.schema()) {
+        return Err(Error::BucketLimit);
     }
     while over(h) {
         let s = h.schema();
-        if s <= SCHEMA_MIN || !h.reduce(s - 1) {
-            return Err(());
+        if s <= SCHEMA_MIN {
+            return Err(Error::BucketLimit);
         }
+        h.reduce(s - 1)?;
     }
     Ok(())
-}
-
-/// Merges absolute bucket counts `by` schema steps: bucket `i` goes to `((i - 1) >> by) + 1`
-/// (Go's `targetIdx`).
-fn reduce<T: Copy>(
-    spans: &mut Vec<model::Span>,
-    buckets: &mut Vec<T>,
-    by: i32,
-    add: impl Fn(T, T) -> T,
-) -> bool {
-    if by <= 0 {
-        return true;
-    }
-    let Some(indexes) = bucket_indexes(spans, buckets.len()) else {
-        return false;
-    };
-    let mut idx_out: Vec<i64> = Vec::with_capacity(indexes.len());
-    let mut out: Vec<T> = Vec::with_capacity(buckets.len());
-    for (i, &c) in indexes.iter().zip(buckets.iter()) {
-        let t = ((i - 1) >> by.min(63)) + 1;
-        match (idx_out.last(), out.last_mut()) {
-            (Some(&last), Some(acc)) if last == t => *acc = add(*acc, c),
-            _ => {
-                idx_out.push(t);
-                out.push(c);
-            }
-        }
-    }
-    let Some(new_spans) = spans_for(&idx_out) else {
-        return false;
-    };
-    *spans = new_spans;
-    *buckets = out;
-    true
-}
-
-/// [`reduce`] for delta-encoded integer buckets.
-fn reduce_deltas(spans: &mut Vec<model::Span>, deltas: &mut Vec<i64>, by: i32) -> bool {
-    let mut acc = 0i64;
-    let mut abs: Vec<i64> = deltas
-        .iter()
-        .map(|d| {
-            acc = acc.wrapping_add(*d);
-            acc
-        })
-        .collect();
-    if !reduce(spans, &mut abs, by, i64::wrapping_add) {
-        return false;
-    }
-    let mut prev = 0i64;
-    *deltas = abs
-        .iter()
-        .map(|&a| {
-            let d = a.wrapping_sub(prev);
-            prev = a;
-            d
-        })
-        .collect();
-    true
 }
 
 #[cfg(test)]
@@ -199,7 +129,7 @@ mod tests {
     fn reducing_merges_pairs_of_buckets() {
         // Schema 1 buckets 1..=4 (counts 1, 2, 3, 4) become schema 0 buckets 1 and 2.
         let mut h = Scraped::Int(int(1, &[(1, 4)], &[1, 1, 1, 1]));
-        assert_eq!(apply(&mut h, 2, 8), Ok(()));
+        apply(&mut h, 2, 8).unwrap();
         assert_eq!(h, Scraped::Int(int(0, &[(1, 2)], &[3, 4])));
     }
 
@@ -207,7 +137,7 @@ mod tests {
     fn bucket_limit_lowers_the_schema_until_it_fits() {
         // Buckets 0..=7 at schema 2 (absolute counts all 1).
         let mut h = Scraped::Int(int(2, &[(0, 8)], &[1, 0, 0, 0, 0, 0, 0, 0]));
-        assert_eq!(apply(&mut h, 3, 8), Ok(()));
+        apply(&mut h, 3, 8).unwrap();
         let Scraped::Int(h) = h else { unreachable!() };
         assert_eq!(h.schema, 0);
         // Schema 0 targets: 0 -> 0, 1..=4 -> 1, 5..=7 -> 2.
@@ -232,7 +162,7 @@ mod tests {
             positive_buckets: vec![1.0, 2.0, 3.0, 4.0],
             ..Default::default()
         });
-        assert_eq!(apply(&mut h, 0, 2), Ok(()));
+        apply(&mut h, 0, 2).unwrap();
         let Scraped::Float(h) = h else { unreachable!() };
         assert_eq!(h.schema, 2);
         // -2 -> -1; -1 and 0 -> 0; 1 -> 1.
@@ -249,7 +179,7 @@ mod tests {
     #[test]
     fn limits_that_cannot_be_met_are_errors() {
         let mut h = Scraped::Int(int(-4, &[(0, 3)], &[1, 0, 0]));
-        assert_eq!(apply(&mut h, 2, 8), Err(()));
+        assert_eq!(apply(&mut h, 2, 8), Err(Error::BucketLimit));
         let mut custom = Scraped::Float(FloatHistogram {
             schema: model::histogram::CUSTOM_BUCKETS_SCHEMA,
             positive_spans: vec![Span {
@@ -260,7 +190,10 @@ mod tests {
             custom_values: vec![1.0, 2.0],
             ..Default::default()
         });
-        assert_eq!(apply(&mut custom, 2, 8), Err(()));
-        assert_eq!(apply(&mut custom, 3, 0), Ok(()));
+        assert_eq!(apply(&mut custom, 2, 8), Err(Error::BucketLimit));
+        apply(&mut custom, 3, 0).unwrap();
+        // Spans that do not describe the buckets cannot be reduced.
+        let mut bad = Scraped::Int(int(2, &[(0, 5)], &[1, 0]));
+        assert!(matches!(apply(&mut bad, 1, 8), Err(Error::Storage { .. })));
     }
 }

@@ -343,8 +343,11 @@ impl<'a> ProtobufParser<'a> {
                 negative_buckets: h.negative_count.clone(),
                 custom_values: Vec::new(),
             };
-            compact(&mut fh.positive_spans, &mut fh.positive_buckets);
-            compact(&mut fh.negative_spans, &mut fh.negative_buckets);
+            if spans_match(&fh.positive_spans, fh.positive_buckets.len())
+                && spans_match(&fh.negative_spans, fh.negative_buckets.len())
+            {
+                fh.compact(0);
+            }
             return (None, Some(fh));
         }
         let mut sh = Histogram {
@@ -360,8 +363,11 @@ impl<'a> ProtobufParser<'a> {
             negative_buckets: h.negative_delta.clone(),
             custom_values: Vec::new(),
         };
-        compact_deltas(&mut sh.positive_spans, &mut sh.positive_buckets);
-        compact_deltas(&mut sh.negative_spans, &mut sh.negative_buckets);
+        if spans_match(&sh.positive_spans, sh.positive_buckets.len())
+            && spans_match(&sh.negative_spans, sh.negative_buckets.len())
+        {
+            sh.compact(0);
+        }
         (Some(sh), None)
     }
 
@@ -381,90 +387,10 @@ fn is_native(h: &dto::Histogram) -> bool {
         || h.zero_count > 0
 }
 
-/// The absolute bucket index of each bucket described by `spans`, or `None` when the spans
-/// do not add up to `n` buckets (storage validation reports such histograms).
-pub(crate) fn bucket_indexes(spans: &[model::Span], n: usize) -> Option<Vec<i64>> {
-    let total: u64 = spans.iter().map(|s| u64::from(s.length)).sum();
-    if total != n as u64 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(n);
-    let mut idx: i64 = 0;
-    for (i, s) in spans.iter().enumerate() {
-        idx = if i == 0 {
-            i64::from(s.offset)
-        } else {
-            idx + i64::from(s.offset)
-        };
-        for _ in 0..s.length {
-            out.push(idx);
-            idx += 1;
-        }
-    }
-    Some(out)
-}
-
-/// Spans for buckets at the given increasing absolute indexes, or `None` if an offset does
-/// not fit the span type.
-pub(crate) fn spans_for(indexes: &[i64]) -> Option<Vec<model::Span>> {
-    let mut spans: Vec<model::Span> = Vec::new();
-    let mut last: Option<i64> = None;
-    for &idx in indexes {
-        match last {
-            Some(l) if l + 1 == idx => {
-                if let Some(sp) = spans.last_mut() {
-                    sp.length += 1;
-                }
-            }
-            _ => {
-                let offset = i32::try_from(last.map_or(idx, |l| idx - l - 1)).ok()?;
-                spans.push(model::Span { offset, length: 1 });
-            }
-        }
-        last = Some(idx);
-    }
-    Some(spans)
-}
-
-/// Removes empty buckets and merges touching spans (Go's `Compact(0)`), on absolute counts.
-/// Spans that do not add up to the number of buckets are left as they are.
-fn compact<T: Copy + Default + PartialEq>(spans: &mut Vec<model::Span>, buckets: &mut Vec<T>) {
-    let Some(indexes) = bucket_indexes(spans, buckets.len()) else {
-        return;
-    };
-    let (kept_idx, kept): (Vec<i64>, Vec<T>) = indexes
-        .into_iter()
-        .zip(buckets.iter().copied())
-        .filter(|(_, c)| *c != T::default())
-        .unzip();
-    // Spans are rebuilt even when no bucket is empty: that drops no-op spans and merges
-    // touching ones.
-    if let Some(new_spans) = spans_for(&kept_idx) {
-        *spans = new_spans;
-        *buckets = kept;
-    }
-}
-
-/// [`compact`] for delta-encoded integer buckets.
-fn compact_deltas(spans: &mut Vec<model::Span>, deltas: &mut Vec<i64>) {
-    let mut acc = 0i64;
-    let mut abs: Vec<i64> = deltas
-        .iter()
-        .map(|d| {
-            acc = acc.wrapping_add(*d);
-            acc
-        })
-        .collect();
-    compact(spans, &mut abs);
-    let mut prev = 0i64;
-    *deltas = abs
-        .iter()
-        .map(|&a| {
-            let d = a.wrapping_sub(prev);
-            prev = a;
-            d
-        })
-        .collect();
+/// Whether `spans` describe exactly `n` buckets. Only then are buckets compacted; other
+/// histograms are left for storage validation to report.
+fn spans_match(spans: &[model::Span], n: usize) -> bool {
+    spans.iter().map(|s| u64::from(s.length)).sum::<u64>() == n as u64
 }
 
 fn exemplar_from(e: &dto::Exemplar) -> Exemplar {

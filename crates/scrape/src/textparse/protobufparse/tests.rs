@@ -905,18 +905,44 @@ fn upstream_table_keeping_classic_histograms() {
 }
 
 #[test]
-fn compact_drops_empty_buckets_and_merges_spans() {
-    let mut spans = spans(&[(0, 2), (0, 2), (3, 1)]);
-    // Absolute counts 1, 0, 0, 2, 3 from deltas.
-    let mut deltas = vec![1, -1, 0, 2, 1];
-    compact_deltas(&mut spans, &mut deltas);
-    assert_eq!(spans, super::tests::spans(&[(0, 1), (2, 1), (3, 1)]));
-    assert_eq!(deltas, vec![1, 1, 1]);
-    // Spans that do not match the buckets are left alone.
-    let mut bad = super::tests::spans(&[(0, 3)]);
-    let mut buckets = vec![1.0, 0.0];
-    compact(&mut bad, &mut buckets);
-    assert_eq!(buckets, vec![1.0, 0.0]);
+fn histograms_are_compacted_unless_their_spans_are_inconsistent() {
+    let metric = |sp: Vec<BucketSpan>, deltas: Vec<i64>| {
+        hist_metric(
+            DtoHistogram {
+                schema: 0,
+                positive_span: sp,
+                positive_delta: deltas,
+                ..Default::default()
+            },
+            0,
+        )
+    };
+    let body = encode_delimited(&[family(
+        "h",
+        "",
+        DtoType::Histogram,
+        vec![
+            // Absolute counts 1, 0, 0, 2, 3 in touching spans.
+            metric(
+                vec![span(0, 2), span(0, 2), span(3, 1)],
+                vec![1, -1, 0, 2, 1],
+            ),
+            // Three buckets promised, two given.
+            metric(vec![span(0, 3)], vec![1, -1]),
+        ],
+    )]);
+    let got = parse(&mut ProtobufParser::new(&body, false, false)).unwrap();
+    let hs: Vec<Histogram> = got
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Hist { h, .. } => h,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(hs[0].positive_spans, spans(&[(0, 1), (2, 1), (3, 1)]));
+    assert_eq!(hs[0].positive_buckets, vec![1, 1, 1]);
+    assert_eq!(hs[1].positive_spans, spans(&[(0, 3)]));
+    assert_eq!(hs[1].positive_buckets, vec![1, -1]);
 }
 
 fn parse_err(body: &[u8]) -> String {
