@@ -557,9 +557,13 @@ impl Flags {
                 }
                 // Go runtime tuning; there is no Go runtime to tune.
                 "auto-gomaxprocs" | "auto-gomemlimit" => noop_features.push(feature.to_owned()),
+                // A no-op in Prometheus 3 as well: native histograms are scraped when the
+                // `scrape_native_histograms` setting of the configuration is true.
+                "native-histograms" => noop_features.push(format!(
+                    "{feature} (set scrape_native_histograms in the configuration to scrape native histograms)"
+                )),
                 "memory-snapshot-on-shutdown"
                 | "extra-scrape-metrics"
-                | "native-histograms"
                 | "created-timestamp-zero-ingestion"
                 | "concurrent-rule-eval"
                 | "otlp-write-receiver"
