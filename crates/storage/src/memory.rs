@@ -175,6 +175,7 @@ impl Appender for MemAppender {
             // Re-check against samples committed by other appenders since `append`.
             let last = samples.last().map(|(lt, lv)| (*lt, lv));
             if check_order(last, t, &v).unwrap_or(false) {
+                let v = with_read_back_hint(samples.last().map(|(_, lv)| lv), v);
                 samples.push((t, v));
             }
             if !inner.refs.contains_key(&labels) {
@@ -276,6 +277,51 @@ impl Querier for MemQuerier {
             names.into_iter().collect(),
             hints.map_or(0, |h| h.limit),
         ))
+    }
+}
+
+/// The counter reset hint a histogram reads back with from Prometheus's TSDB head, where
+/// the hint lives in the chunk header: gauges stay gauges; a histogram that continues a
+/// counter histogram without a reset is `NotCounterReset`; the first histogram of a series,
+/// one after a reset, a float or a gauge is `Unknown`.
+fn with_read_back_hint(prev: Option<&MemValue>, v: MemValue) -> MemValue {
+    use model::CounterResetHint as Hint;
+    let as_float = |v: &MemValue| match v {
+        MemValue::Histogram(h) => Some(h.to_float()),
+        MemValue::FloatHistogram(h) => Some((**h).clone()),
+        MemValue::Float(_) => None,
+    };
+    let Some(cur) = as_float(&v) else {
+        return v;
+    };
+    let hint = if cur.counter_reset_hint == Hint::Gauge {
+        Hint::Gauge
+    } else {
+        match prev.and_then(as_float) {
+            // Prometheus cuts a new chunk at a reset, whose first sample then reads back
+            // as unknown (prometheus/prometheus#15346).
+            Some(p)
+                if p.counter_reset_hint != Hint::Gauge
+                    && !model::value::is_stale_nan(p.sum)
+                    && !cur.detect_reset(&p) =>
+            {
+                Hint::NotCounterReset
+            }
+            _ => Hint::Unknown,
+        }
+    };
+    match v {
+        MemValue::Histogram(h) if h.counter_reset_hint != hint => {
+            let mut h = (*h).clone();
+            h.counter_reset_hint = hint;
+            MemValue::Histogram(Arc::new(h))
+        }
+        MemValue::FloatHistogram(h) if h.counter_reset_hint != hint => {
+            let mut h = (*h).clone();
+            h.counter_reset_hint = hint;
+            MemValue::FloatHistogram(Arc::new(h))
+        }
+        other => other,
     }
 }
 
@@ -521,9 +567,11 @@ mod tests {
         assert_eq!(it.next(), ValueType::Histogram);
         assert_eq!(it.at_histogram(), (2, h.clone()));
         let (t, conv) = it.at_float_histogram();
-        assert_eq!((t, conv.positive_buckets), (2, vec![1.0, 2.0]));
+        assert_eq!((t, &conv.positive_buckets), (2, &vec![1.0, 2.0]));
+        assert_eq!(conv.counter_reset_hint, model::CounterResetHint::Unknown);
+        // The count went down: a reset, which reads back as unknown from Prometheus's head.
         assert_eq!(it.seek(3), ValueType::FloatHistogram);
-        assert_eq!(it.at_float_histogram(), (3, fh));
+        assert_eq!(it.at_float_histogram(), (3, fh.clone()));
         assert_eq!(it.next(), ValueType::None);
     }
 }

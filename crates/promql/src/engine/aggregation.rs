@@ -330,7 +330,10 @@ fn count_values(vec: &Vector, grouping: &[String], without: bool, label: &str, o
     let mut order = Vec::new();
     for s in vec {
         let mut b = LabelsBuilder::new(&s.metric);
-        b.set(label, &format_go_float(s.f));
+        match &s.h {
+            Some(h) => b.set(label, &h.to_go_string()),
+            None => b.set(label, &format_go_float(s.f)),
+        };
         let metric = b.labels();
         let key = grouping_key(&metric, grouping, without);
         match result.get_mut(&key) {

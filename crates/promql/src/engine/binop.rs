@@ -139,6 +139,9 @@ fn elem_binop_h(
             _ => Elem::dropped(incompatible_types(false, op, true)),
         },
         (Some(h), None) => match op {
+            BinaryOp::TrimUpper | BinaryOp::TrimLower => {
+                Elem::hist(Arc::new(hist::trim(h, r, op == BinaryOp::TrimUpper)), true)
+            }
             BinaryOp::Mul | BinaryOp::Div => {
                 let mut m = if op == BinaryOp::Mul {
                     hist::mul(h, r)

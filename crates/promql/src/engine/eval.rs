@@ -1070,18 +1070,10 @@ pub(crate) fn sample_size(s: &Sample) -> usize {
     s.h.as_deref().map_or(1, crate::value::histogram_samples)
 }
 
-/// The histogram multiplied by -1 (unary minus).
+/// The histogram multiplied by -1 (unary minus); the result is a gauge, as in Go.
 pub(crate) fn negate_histogram(h: &model::FloatHistogram) -> model::FloatHistogram {
     let mut n = h.clone();
-    n.zero_count = -n.zero_count;
-    n.count = -n.count;
-    n.sum = -n.sum;
-    for b in n
-        .positive_buckets
-        .iter_mut()
-        .chain(n.negative_buckets.iter_mut())
-    {
-        *b = -*b;
-    }
+    n.mul(-1.0);
+    n.counter_reset_hint = model::CounterResetHint::Gauge;
     n
 }

@@ -177,7 +177,12 @@ fn fetch_info_series(
     // Each point holds the original timestamp of the info sample it came from.
     let (s0, e0, step, lookback) = (ev.start, ev.end, ev.interval, ev.lookback);
     let mut out = Vec::new();
-    ev.for_each_matching(&matchers, Some(&hints), &mut |ev, labels, all, _, _| {
+    ev.for_each_matching(&matchers, Some(&hints), &mut |ev, labels, all, _, hists| {
+        if !hists.is_empty() {
+            return Err(Error::Eval(format!(
+                "this should be an info metric, with float samples: {labels}"
+            )));
+        }
         let mut floats = Vec::new();
         let mut cur = 0usize;
         let mut ts = s0;
