@@ -273,9 +273,13 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Go's `extractQueryOpts`: the optional per-query `lookback_delta`.
+/// Go's `extractQueryOpts`: the optional per-query `lookback_delta`, and per-step
+/// statistics for `stats=all` (kept only when the engine allows them).
 fn query_opts(form: &Form) -> Result<QueryOpts, ApiError> {
-    let mut opts = QueryOpts::default();
+    let mut opts = QueryOpts {
+        enable_per_step_stats: form.value("stats") == "all",
+        ..QueryOpts::default()
+    };
     let s = form.value("lookback_delta");
     if !s.is_empty() {
         let ns = parse_duration(s).map_err(|e| {
@@ -326,7 +330,7 @@ struct QueryParams {
     /// `limit`: at most this many series (0: all).
     limit: usize,
     /// `stats`: include the query statistics (any non-empty value; `all` also asks for the
-    /// per-step counts, given when the engine allows them).
+    /// per-step counts, see [`query_opts`]).
     stats: bool,
 }
 
@@ -334,15 +338,11 @@ impl QueryParams {
     /// Parses `limit`, `timeout`, `lookback_delta` and `stats` in Go's order (`limit` first).
     fn parse(form: &Form) -> Result<QueryParams, ApiError> {
         let limit = limit_param(form)?;
-        let stats = form.value("stats");
         Ok(QueryParams {
             limit,
             timeout: None,
-            opts: QueryOpts {
-                enable_per_step_stats: stats == "all",
-                ..QueryOpts::default()
-            },
-            stats: !stats.is_empty(),
+            opts: QueryOpts::default(),
+            stats: !form.value("stats").is_empty(),
         })
     }
 }
@@ -1093,8 +1093,10 @@ mod tests {
             enable_per_step_stats: per_step_feature,
             ..promql::EngineOpts::default()
         });
-        let form = Form::parse(format!("stats={stats}").as_bytes(), None);
-        let params = QueryParams::parse(&form).expect("params");
+        let form = Form::parse(format!("stats={stats}&lookback_delta=1m").as_bytes(), None);
+        let mut params = QueryParams::parse(&form).expect("params");
+        // As `query` and `query_range` do.
+        params.opts = query_opts(&form).expect("query options");
         let expr = parser::parse_expr("count_over_time(up[2s])").expect("parse");
         let res = engine
             .range_query_expr(db, &expr, "", 1_000, 3_000, 1_000, &params.opts)

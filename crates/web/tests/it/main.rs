@@ -43,12 +43,20 @@ fn server_with_admin() -> Server {
 /// [`server`] with the admin API on or off, the samples shifted by `offset_ms` and
 /// `extra_global` appended to the configuration's `global` block.
 fn server_with(lifecycle: bool, admin: bool, offset_ms: i64, extra_global: &str) -> Server {
-    server_full(lifecycle, admin, offset_ms, extra_global, false, None)
+    server_full(
+        lifecycle,
+        admin,
+        offset_ms,
+        extra_global,
+        false,
+        None,
+        false,
+    )
 }
 
 /// [`server`] in agent mode (`--agent`).
 fn agent_server() -> Server {
-    server_full(false, false, 0, "", true, None)
+    server_full(false, false, 0, "", true, None, false)
 }
 
 fn server_full(
@@ -58,6 +66,7 @@ fn server_full(
     extra_global: &str,
     agent: bool,
     exemplar_queryable: Option<Arc<dyn storage::ExemplarQueryable>>,
+    per_step_stats: bool,
 ) -> Server {
     let db = Arc::new(MemStorage::new());
     let mut app = db.appender();
@@ -83,7 +92,10 @@ fn server_full(
     let quit = CancellationToken::new();
     let handler = Handler::new(Options {
         queryable: db.clone(),
-        engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
+        engine: Arc::new(promql::Engine::new(promql::EngineOpts {
+            enable_per_step_stats: per_step_stats,
+            ..promql::EngineOpts::default()
+        })),
         status,
         tsdb_stats: Some(Arc::new(FixedStats)),
         tsdb_admin: Some(Arc::new(MemAdmin)),
@@ -767,7 +779,15 @@ impl storage::ExemplarQuerier for FixedExemplars {
 
 #[tokio::test]
 async fn exemplars_are_listed_per_series_as_prometheus_shapes_them() {
-    let s = server_full(false, false, 0, "", false, Some(Arc::new(FixedExemplars)));
+    let s = server_full(
+        false,
+        false,
+        0,
+        "",
+        false,
+        Some(Arc::new(FixedExemplars)),
+        false,
+    );
     let a = get(&s.handler, "/api/v1/query_exemplars?query=up&start=0&end=3").await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(
@@ -839,6 +859,38 @@ async fn query_limit_truncates_with_a_warning_and_stats_are_shaped_as_go() {
     assert_eq!(
         a.body,
         r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"limit\": limit must be non-negative"}"#
+    );
+}
+
+#[tokio::test]
+async fn range_query_stats_all_have_per_step_counts_with_the_feature() {
+    // `up` has points at 1s and 2s: steps 1s, 2s, 3s see 2 series each (lookback 5m).
+    let uri = "/api/v1/query_range?query=up&start=1&end=3&step=1&stats=all";
+    let s = server_full(false, false, 0, "", false, None, true);
+    let a = get(&s.handler, uri).await;
+    let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    let samples = &v["data"]["stats"]["samples"];
+    assert_eq!(
+        samples.to_string(),
+        r#"{"peakSamples":6,"samplesRead":6,"samplesReadPerStep":[[1,2],[2,2],[3,2]],"totalQueryableSamples":6,"totalQueryableSamplesPerStep":[[1,2],[2,2],[3,2]]}"#
+    );
+    // Go's field order.
+    let at = |k: &str| a.body.find(k).unwrap_or(usize::MAX);
+    assert!(at("totalQueryableSamplesPerStep") < at("\"totalQueryableSamples\""));
+    assert!(at("\"totalQueryableSamples\"") < at("samplesReadPerStep"));
+    assert!(at("samplesReadPerStep") < at("\"samplesRead\""));
+    assert!(at("\"samplesRead\"") < at("peakSamples"));
+    // `stats=true` has no per-step counts, nor has `stats=all` without the feature.
+    let a = get(&s.handler, &uri.replace("stats=all", "stats=true")).await;
+    assert!(!a.body.contains("PerStep"), "{}", a.body);
+    let s = server(false);
+    let a = get(&s.handler, uri).await;
+    assert!(!a.body.contains("PerStep"), "{}", a.body);
+    assert!(
+        a.body
+            .contains(r#""totalQueryableSamples":6,"samplesRead":6,"peakSamples":6}"#),
+        "{}",
+        a.body
     );
 }
 
