@@ -1285,3 +1285,97 @@ async fn unmet_bucket_limits_and_bad_protobuf_fail_the_scrape() {
     s.stop().await;
     srv.stop();
 }
+
+/// Every series and metadata entry of a payload, as printed label sets (values left out:
+/// they move between two fetches) plus `# HELP`/`# TYPE` pairs.
+fn inventory(body: &[u8], content_type: &str) -> (Vec<String>, Vec<String>) {
+    use scrape::textparse::{Entry, Parser};
+    let (mut p, _) = scrape::textparse::new(body, content_type, &Default::default()).unwrap();
+    let (mut series, mut meta) = (Vec::new(), Vec::new());
+    while let Some(e) = p.next().unwrap() {
+        match e {
+            Entry::Series => series.push(p.labels().unwrap().to_string()),
+            Entry::Help => {
+                let (n, h) = p.help();
+                meta.push(format!("HELP {n} {h}"));
+            }
+            Entry::Type => {
+                let (n, t) = p.metric_type();
+                meta.push(format!("TYPE {n} {t}"));
+            }
+            _ => {}
+        }
+    }
+    series.sort();
+    meta.sort();
+    (series, meta)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_exporter_protobuf_gives_the_series_of_its_text_format() {
+    const BIN: &str = "/usr/bin/prometheus-node-exporter";
+    if !std::path::Path::new(BIN).exists() {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+            "{BIN} is required when CI is set"
+        );
+        println!("skipping: {BIN} is not installed");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(BIN)
+        .arg(format!("--web.listen-address={addr}"))
+        // Collectors whose series come and go between two fetches.
+        .args(["--no-collector.processes", "--no-collector.interrupts"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while tokio::net::TcpStream::connect(&addr).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node exporter did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (text_ct, text) = fetch(&addr, "text/plain;version=0.0.4").await;
+    let (proto_ct, proto) = fetch(
+        &addr,
+        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
+    )
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        proto_ct.starts_with("application/vnd.google.protobuf"),
+        "{proto_ct}"
+    );
+    let (text_series, text_meta) = inventory(&text, &text_ct);
+    let (proto_series, proto_meta) = inventory(&proto, &proto_ct);
+    assert!(text_series.len() > 100, "{}", text_series.len());
+    let only_text: Vec<&String> = text_series
+        .iter()
+        .filter(|s| proto_series.binary_search(s).is_err())
+        .collect();
+    let only_proto: Vec<&String> = proto_series
+        .iter()
+        .filter(|s| text_series.binary_search(s).is_err())
+        .collect();
+    assert!(
+        only_text.is_empty() && only_proto.is_empty(),
+        "text only: {only_text:#?}\nprotobuf only: {only_proto:#?}"
+    );
+    assert_eq!(text_meta, proto_meta);
+    println!(
+        "node_exporter: {} series, protobuf {} bytes, text {} bytes",
+        proto_series.len(),
+        proto.len(),
+        text.len()
+    );
+}
