@@ -1020,7 +1020,8 @@ fn absent_labels(e: &Expr) -> Labels {
 }
 
 fn simple(ev: &Evaluator<'_>, v: &Vector, out: &mut Vector, f: impl Fn(f64) -> f64) {
-    for s in v {
+    // Histogram samples are dropped, as Go's `simpleFloatFunc` does.
+    for s in v.iter().filter(|s| s.h.is_none()) {
         out.push(Sample {
             h: None,
             metric: output_labels(ev.delayed_name_removal, &s.metric),
@@ -1220,7 +1221,8 @@ fn vector_function(
         }),
         "sort" | "sort_desc" => {
             let desc = name == "sort_desc";
-            let mut vv = v[0].clone();
+            // Histogram samples are dropped, as in Go.
+            let mut vv: Vector = v[0].iter().filter(|s| s.h.is_none()).cloned().collect();
             vv.sort_by(|a, b| {
                 use std::cmp::Ordering;
                 match (a.f.is_nan(), b.f.is_nan()) {
