@@ -1,6 +1,7 @@
 //! PromQL functions (mirrors Go's promql/functions.go): range-vector functions evaluated over
 //! sliding windows, instant-vector functions per step, and the label functions.
 
+mod histogram;
 mod info;
 mod quantile;
 
@@ -17,7 +18,7 @@ use crate::engine::eval::{
     LoadedSeries, RangeArg, RangeSeries, Val, contains_same_labelset, drop_metadata,
 };
 use crate::parser::{Call, Expr, PosRange};
-use crate::value::{FPoint, Matrix, Sample, Series, Vector};
+use crate::value::{FPoint, HPoint, Matrix, Sample, Series, Vector};
 use crate::{Error, Result};
 
 /// Neumaier's improved Kahan summation step (Go's `kahansum.Inc`).
@@ -221,8 +222,8 @@ pub(crate) fn for_each_range_output(
     let (spec, ra) = prepare_range_call(ev, c, mi)?;
     match &ra.series {
         RangeSeries::Selector(vs) => {
-            ev.for_each_series(vs, &mut |ev, labels, _, live, _| match range_series(
-                ev, &spec, labels, live,
+            ev.for_each_series(vs, &mut |ev, labels, _, live, hists| match range_series(
+                ev, &spec, labels, live, hists,
             )? {
                 Some(s) => sink(ev, s),
                 None => Ok(true),
@@ -230,8 +231,13 @@ pub(crate) fn for_each_range_output(
         }
         RangeSeries::Evaluated(m) => {
             for series in m {
-                if let Some(s) = range_series(ev, &spec, &series.metric, &series.floats)?
-                    && !sink(ev, s)?
+                if let Some(s) = range_series(
+                    ev,
+                    &spec,
+                    &series.metric,
+                    &series.floats,
+                    &series.histograms,
+                )? && !sink(ev, s)?
                 {
                     break;
                 }
@@ -391,8 +397,25 @@ fn range_series(
     spec: &RangeSpec<'_>,
     labels: &Labels,
     pts: &[FPoint],
+    hs: &[HPoint],
 ) -> Result<Option<Series>> {
     ev.check()?;
+    // Histogram windows: their bounds and the samples each point counts as.
+    let (mut hlo, mut hhi) = (0usize, 0usize);
+    let mut hread_to = 0usize;
+    let hsize_before: Vec<usize> = if hs.is_empty() {
+        Vec::new()
+    } else {
+        let mut acc = 0;
+        let mut v = Vec::with_capacity(hs.len() + 1);
+        v.push(0);
+        for p in hs {
+            acc += p.size();
+            v.push(acc);
+        }
+        v
+    };
+    let mut histograms: Vec<HPoint> = Vec::new();
     let name = spec.name;
     let lookback = ev.lookback;
     let mut scalars = vec![0.0; spec.scalar_args.len()];
@@ -443,9 +466,49 @@ fn range_series(
             while lo < hi && pts[lo].t <= lo_t {
                 lo += 1;
             }
+            while hhi < hs.len() && hs[hhi].t <= hi_t {
+                hhi += 1;
+            }
+            while hlo < hhi && hs[hlo].t <= lo_t {
+                hlo += 1;
+            }
         }
         let window: &[FPoint] = &pts[lo..hi];
-        if !window.is_empty() {
+        if hlo < hhi {
+            let hwindow: &[HPoint] = &hs[hlo..hhi];
+            let hsize = hsize_before[hhi] - hsize_before[hlo];
+            let n = window.len() + hsize;
+            ev.samples.add(step, n as u64);
+            if spec.reads_storage {
+                let new_h = hsize_before[hhi] - hsize_before[hlo.max(hread_to)];
+                ev.samples
+                    .add_read(step, (hi - lo.max(read_to) + new_h) as u64);
+                read_to = hi;
+                hread_to = hhi;
+            }
+            ev.add_samples(n)?;
+            ev.current_samples -= n;
+            let ctx = RangeCtx {
+                ts,
+                range_start,
+                range_end,
+                range: spec.range,
+                scalars: &scalars,
+                anchored: spec.anchored,
+                smoothed: spec.smoothed,
+                labels,
+                first_arg_pos: spec.first_arg_pos,
+                maybe_resets: true,
+            };
+            match histogram::range_function(ev, name, window, hwindow, &ctx)? {
+                Some(histogram::RangeOut::F(v)) => floats.push(FPoint { t: ts, f: v }),
+                Some(histogram::RangeOut::H(h)) => histograms.push(HPoint {
+                    t: ts,
+                    h: std::sync::Arc::new(h),
+                }),
+                None => {}
+            }
+        } else if !window.is_empty() {
             // Every step looks at its whole window; only the points not in the previous
             // step's window are read.
             ev.samples.add(step, window.len() as u64);
@@ -478,16 +541,17 @@ fn range_series(
         ts += ev.interval;
         step += 1;
     }
-    if floats.is_empty() {
+    if floats.is_empty() && histograms.is_empty() {
         return Ok(None);
     }
     // The output joins the outputs of earlier series while the last window is still held
     // (Go's accounting after each series).
-    let held = hi - lo;
+    let held = hi - lo + hsize_before.get(hhi).map_or(0, |e| e - hsize_before[hlo]);
     ev.current_samples += held;
-    ev.add_samples(floats.len())?;
+    ev.add_samples(floats.len() + histograms.iter().map(HPoint::size).sum::<usize>())?;
     ev.current_samples -= held;
     if (name == "rate" || name == "increase")
+        && !floats.is_empty()
         && let Some(metric_name) = labels.metric_name()
         && !["_total", "_sum", "_count", "_bucket"]
             .iter()
@@ -506,7 +570,7 @@ fn range_series(
         labels.clone()
     };
     Ok(Some(Series {
-        histograms: Vec::new(),
+        histograms,
         metric,
         floats,
         drop_name: spec.drop_name,
@@ -1203,7 +1267,11 @@ fn vector_function(
             drop_name: false,
         }),
         "scalar" => {
-            let f = if v[0].len() == 1 { v[0][0].f } else { f64::NAN };
+            let mut floats = v[0].iter().filter(|s| s.h.is_none());
+            let f = match (floats.next(), floats.next()) {
+                (Some(s), None) => s.f,
+                _ => f64::NAN,
+            };
             out.push(Sample {
                 h: None,
                 metric: Labels::empty(),
@@ -1293,7 +1361,23 @@ fn vector_function(
         "histogram_quantile" => histogram_quantile(ev, c, scalar(0), &v[1], ts, out, state),
         "histogram_fraction" => {
             let (lower, upper) = (scalar(0), scalar(1));
-            collect_buckets(ev, &v[2], &c.args[2], state);
+            let natives = collect_buckets(ev, &v[2], &c.args[2], state);
+            for s in natives {
+                let Some(h) = s.h.as_deref() else { continue };
+                let metric = output_labels(ev.delayed_name_removal, &s.metric);
+                let (f, nans) = histogram::fraction(lower, upper, h);
+                if nans {
+                    let name = histogram::annotation_name(ev, &metric);
+                    histogram::info_fraction_nan(ev, &name, c.args[2].pos());
+                }
+                out.push(Sample {
+                    h: None,
+                    metric,
+                    t: ts,
+                    f,
+                    drop_name: true,
+                });
+            }
             for (_, (metric, buckets)) in state.buckets.iter_mut() {
                 if buckets.is_empty() {
                     continue;
@@ -1310,9 +1394,9 @@ fn vector_function(
         }
         "histogram_quantiles" => histogram_quantiles(ev, c, v, ts, out, state)?,
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" | "start_timestamp" => {
-            // These only look at native histogram samples, which this engine does not
-            // have yet: float samples are ignored, as Prometheus ignores them.
+        | "histogram_stdvar" => histogram::simple_histogram_fn(ev, name, &v[0], out),
+        "start_timestamp" => {
+            // Start timestamps are not stored: no sample has one.
         }
         other => {
             return Err(Error::Eval(format!("function {other} is not supported")));
@@ -1321,12 +1405,24 @@ fn vector_function(
     Ok(())
 }
 
-/// Groups classic histogram buckets by their series without `le` (Go's `resetHistograms`).
-fn collect_buckets(ev: &Evaluator<'_>, v: &Vector, arg: &Expr, state: &mut VecFnState) {
+/// Groups classic histogram buckets by their series without `le` and returns the native
+/// histogram samples (Go's `resetHistograms`); a native histogram with the labels of a
+/// classic one drops both with a warning.
+fn collect_buckets<'v>(
+    ev: &Evaluator<'_>,
+    v: &'v Vector,
+    arg: &Expr,
+    state: &mut VecFnState,
+) -> Vec<&'v Sample> {
     for (_, b) in state.buckets.values_mut() {
         b.clear();
     }
+    let mut natives = Vec::new();
     for s in v {
+        if s.h.is_some() {
+            natives.push(s);
+            continue;
+        }
         let le = s.metric.get("le").unwrap_or("");
         let Some(upper) = parse_go_float(le) else {
             let name = if ev.delayed_name_removal {
@@ -1353,6 +1449,24 @@ fn collect_buckets(ev: &Evaluator<'_>, v: &Vector, arg: &Expr, state: &mut VecFn
             count: s.f,
         });
     }
+    natives.retain(|s| {
+        let key = s.metric.hash_without_labels(&["le"]) ^ name_hash(&s.metric);
+        match state.buckets.get_mut(&key) {
+            Some((_, b)) if !b.is_empty() => {
+                b.clear();
+                ev.warn(
+                    format!(
+                        "vector contains a mix of classic and native histograms for metric name {:?}",
+                        s.metric.metric_name().unwrap_or("")
+                    ),
+                    arg.pos(),
+                );
+                false
+            }
+            _ => true,
+        }
+    });
+    natives
 }
 
 /// `hash_without_labels` skips `__name__`; mix it back in so differently named histograms
@@ -1395,7 +1509,23 @@ fn histogram_quantile(
     state: &mut VecFnState,
 ) {
     warn_invalid_quantile(ev, q, c.args[0].pos());
-    collect_buckets(ev, v, &c.args[1], state);
+    let natives = collect_buckets(ev, v, &c.args[1], state);
+    for s in natives {
+        let Some(h) = s.h.as_deref() else { continue };
+        let metric = output_labels(ev.delayed_name_removal, &s.metric);
+        let (f, nan) = histogram::quantile(q, h);
+        if let Some(nan) = nan {
+            let name = histogram::annotation_name(ev, &metric);
+            histogram::info_quantile_nan(ev, nan, &name, c.args[1].pos());
+        }
+        out.push(Sample {
+            h: None,
+            metric,
+            t: ts,
+            f,
+            drop_name: true,
+        });
+    }
     let mut keys: Vec<u64> = state.buckets.keys().copied().collect();
     keys.sort_unstable();
     for k in keys {
@@ -1495,11 +1625,29 @@ fn histogram_quantiles(
         warn_invalid_quantile(ev, q, c.args[i].pos());
         qs.push(q);
     }
-    collect_buckets(ev, &v[0], &c.args[0], state);
+    let natives = collect_buckets(ev, &v[0], &c.args[0], state);
     let mut keys: Vec<u64> = state.buckets.keys().copied().collect();
     keys.sort_unstable();
     for q in qs {
         let qs = format_openmetrics_float(q);
+        for s in &natives {
+            let Some(h) = s.h.as_deref() else { continue };
+            let base = output_labels(ev.delayed_name_removal, &s.metric);
+            let (f, nan) = histogram::quantile(q, h);
+            if let Some(nan) = nan {
+                let name = s.metric.metric_name().unwrap_or("").to_string();
+                histogram::info_quantile_nan(ev, nan, &name, c.args[0].pos());
+            }
+            let mut lb = LabelsBuilder::new(&base);
+            lb.set(&label, &qs);
+            out.push(Sample {
+                h: None,
+                metric: lb.labels(),
+                t: ts,
+                f,
+                drop_name: true,
+            });
+        }
         for k in &keys {
             let Some((metric, buckets)) = state.buckets.get(k) else {
                 continue;
