@@ -3,13 +3,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use model::{FloatHistogram, Labels};
+use model::FloatHistogram;
 use promql::parser::SequenceValue;
 use promql::value::{Annotations, Matrix, Value, Vector};
 use promql::{Engine, QueryResult};
 use storage::{Appendable, Queryable};
 
-use crate::script::{self, Command, Eval, EvalKind, ExpectType, NATIVE_HISTOGRAMS_SKIP};
+use crate::script::{self, Command, Eval, EvalKind, ExpectType};
 
 /// A storage the scripts can load samples into and query.
 pub trait TestStorage: Appendable + Queryable {}
@@ -132,12 +132,10 @@ pub fn run_script(
         })
     };
     let mut storage = make()?;
-    let mut histogram_series: Vec<Labels> = Vec::new();
     for cmd in cmds {
         match cmd {
             Command::Clear => {
                 storage = make()?;
-                histogram_series.clear();
             }
             Command::Load(load) => {
                 let mut app = storage.appender();
@@ -154,19 +152,34 @@ pub fn run_script(
                         })?;
                     }
                 }
+                if load.with_nhcb {
+                    let converted = crate::nhcb::convert(&load.series).map_err(|message| {
+                        crate::Error::Script {
+                            file: name.to_string(),
+                            line: load.line,
+                            message,
+                        }
+                    })?;
+                    for (labels, samples) in &converted {
+                        for (t, h) in samples {
+                            app.append_histogram(0, labels, *t, None, Some(h)).map_err(
+                                |source| crate::Error::Load {
+                                    file: name.to_string(),
+                                    line: load.line,
+                                    source,
+                                },
+                            )?;
+                        }
+                    }
+                }
                 app.commit().map_err(|source| crate::Error::Load {
                     file: name.to_string(),
                     line: load.line,
                     source,
                 })?;
-                histogram_series.extend(load.histogram_series);
             }
             Command::Eval(ev) => {
-                let skip = ev.skip.clone().or_else(|| {
-                    selects_any(&ev.expr, &histogram_series)
-                        .then(|| NATIVE_HISTOGRAMS_SKIP.to_string())
-                });
-                if let Some(reason) = skip {
+                if let Some(reason) = ev.skip.clone() {
                     result.skipped += 1;
                     result.skips.push(Skip {
                         line: ev.line,
@@ -190,31 +203,6 @@ pub fn run_script(
         }
     }
     Ok(result)
-}
-
-/// Whether the query has a selector matching one of `series`.
-fn selects_any(expr: &str, series: &[Labels]) -> bool {
-    if series.is_empty() {
-        return false;
-    }
-    let Ok(parsed) = promql::parser::parse_expr(expr) else {
-        // Unparsable (e.g. native-histogram-only syntax): go by the metric names.
-        return series
-            .iter()
-            .filter_map(Labels::metric_name)
-            .any(|n| expr.contains(n));
-    };
-    let mut found = false;
-    promql::engine::walk_selectors(&parsed, &mut |matchers| {
-        if series.iter().any(|l| {
-            matchers
-                .iter()
-                .all(|m| m.matches(l.get(&m.name).unwrap_or("")))
-        }) {
-            found = true;
-        }
-    });
-    found
 }
 
 fn run_eval(ev: &Eval, engine: &Engine, q: &Arc<dyn Queryable>) -> Result<(), String> {

@@ -28,11 +28,6 @@ static PAT_EXPECT_RANGE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
-/// The reason given for the cases that query the native histograms `load_with_nhcb`
-/// makes of classic histograms (that conversion is not done yet).
-pub const NATIVE_HISTOGRAMS_SKIP: &str =
-    "load_with_nhcb: classic histograms as native histograms with custom buckets not supported yet";
-
 /// One command of a script.
 #[derive(Debug)]
 pub enum Command {
@@ -51,9 +46,9 @@ pub struct Load {
     pub line: usize,
     /// Series to append, each with its samples (floats or histograms) in time order.
     pub series: Vec<(Labels, Vec<(i64, SequenceValue)>)>,
-    /// The native-histogram series `load_with_nhcb` would make (not loaded): queries
-    /// selecting them are skipped.
-    pub histogram_series: Vec<Labels>,
+    /// `load_with_nhcb`: classic histogram series are also loaded as native histograms
+    /// with custom buckets.
+    pub with_nhcb: bool,
 }
 
 /// What kind of evaluation an `eval` asks for.
@@ -349,7 +344,7 @@ fn parse_load(p: &Parser<'_>, lines: &[&str], mut i: usize) -> crate::Result<(us
     let mut load = Load {
         line: i + 1,
         series: Vec::new(),
-        histogram_series: Vec::new(),
+        with_nhcb,
     };
     while i + 1 < lines.len() {
         i += 1;
@@ -364,12 +359,6 @@ fn parse_load(p: &Parser<'_>, lines: &[&str], mut i: usize) -> crate::Result<(us
             continue;
         }
         let (labels, values) = p.series(i + 1, def)?;
-        if with_nhcb
-            && let Some(base) = nhcb_base(&labels)
-            && !load.histogram_series.contains(&base)
-        {
-            load.histogram_series.push(base);
-        }
         let samples: Vec<(i64, SequenceValue)> = values
             .into_iter()
             .enumerate()
@@ -382,26 +371,6 @@ fn parse_load(p: &Parser<'_>, lines: &[&str], mut i: usize) -> crate::Result<(us
         }
     }
     Ok((i, load))
-}
-
-/// The series a `load_with_nhcb` turns a classic histogram series into.
-fn nhcb_base(labels: &Labels) -> Option<Labels> {
-    let name = labels.metric_name()?;
-    let base = ["_bucket", "_count", "_sum"]
-        .iter()
-        .find_map(|s| name.strip_suffix(s))?;
-    let pairs: Vec<(String, String)> = labels
-        .iter()
-        .filter(|(n, _)| *n != "le" && *n != model::METRIC_NAME)
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .chain(std::iter::once((
-            model::METRIC_NAME.to_string(),
-            base.to_string(),
-        )))
-        .collect();
-    Some(Labels::from_pairs(
-        pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-    ))
 }
 
 fn parse_eval(p: &Parser<'_>, lines: &[&str], mut i: usize) -> crate::Result<(usize, Eval)> {
