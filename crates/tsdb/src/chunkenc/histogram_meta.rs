@@ -257,23 +257,38 @@ pub(crate) fn count_spans(spans: &[Span]) -> usize {
     spans.iter().map(|s| s.length as usize).sum()
 }
 
-/// The absolute bucket counts behind a list (deltas for integer histograms).
-pub(crate) trait BucketCount:
-    Copy + Default + PartialOrd + std::ops::Add<Output = Self> + std::ops::Neg<Output = Self>
-{
+/// The absolute bucket counts behind a list (deltas for integer histograms). Integer
+/// arithmetic wraps, as Go's does, so corrupt data cannot overflow.
+pub(crate) trait BucketCount: Copy + Default + PartialOrd {
     /// Whether the value is zero.
     fn is_zero(self) -> bool;
+    /// `self + other`.
+    fn plus(self, other: Self) -> Self;
+    /// `-self`.
+    fn negate(self) -> Self;
 }
 
 impl BucketCount for i64 {
     fn is_zero(self) -> bool {
         self == 0
     }
+    fn plus(self, other: i64) -> i64 {
+        self.wrapping_add(other)
+    }
+    fn negate(self) -> i64 {
+        self.wrapping_neg()
+    }
 }
 
 impl BucketCount for f64 {
     fn is_zero(self) -> bool {
         self == 0.0
+    }
+    fn plus(self, other: f64) -> f64 {
+        self + other
+    }
+    fn negate(self) -> f64 {
+        -self
     }
 }
 
@@ -356,7 +371,7 @@ pub(crate) fn expand_spans_and_buckets<V: BucketCount>(
                 b_pos += 1;
                 if b_idx.is_some() {
                     b_count = if deltas {
-                        b_count + b_buckets.get(b_pos).copied().unwrap_or_default()
+                        b_count.plus(b_buckets.get(b_pos).copied().unwrap_or_default())
                     } else {
                         b_buckets.get(b_pos).copied().unwrap_or_default()
                     };
@@ -387,7 +402,7 @@ pub(crate) fn expand_spans_and_buckets<V: BucketCount>(
                 b_pos += 1;
                 if b_idx.is_some() {
                     b_count = if deltas {
-                        b_count + b_buckets.get(b_pos).copied().unwrap_or_default()
+                        b_count.plus(b_buckets.get(b_pos).copied().unwrap_or_default())
                     } else {
                         b_buckets.get(b_pos).copied().unwrap_or_default()
                     };
@@ -503,7 +518,7 @@ pub(crate) fn insert<V: BucketCount>(input: &[V], inserts: &[Insert], deltas: bo
     let mut v = V::default();
     let mut ii = 0;
     let push_new = |out: &mut Vec<V>, num: usize, v: V| {
-        out.push(if deltas { -v } else { V::default() });
+        out.push(if deltas { v.negate() } else { V::default() });
         for _ in 1..num {
             out.push(V::default());
         }
@@ -512,12 +527,12 @@ pub(crate) fn insert<V: BucketCount>(input: &[V], inserts: &[Insert], deltas: bo
         if ii < inserts.len() && i == inserts[ii].pos {
             push_new(&mut out, inserts[ii].num, v);
             ii += 1;
-            out.push(if deltas { d + v } else { d });
-            v = d + v;
+            out.push(if deltas { d.plus(v) } else { d });
+            v = d.plus(v);
             continue;
         }
         out.push(d);
-        v = v + d;
+        v = v.plus(d);
     }
     // Inserts after the last bucket (one at most for inserts made by the functions above).
     while ii < inserts.len() {
