@@ -60,13 +60,23 @@ pub struct StoredChunk {
 }
 
 impl StoredChunk {
-    /// An iterator over the chunk's samples; only XOR chunks can be read.
+    /// An iterator over the float samples of an XOR chunk; other encodings are an error
+    /// (see [`StoredChunk::any_iterator`]).
     pub fn iterator(&self) -> Result<XorIterator<ChunkBytes>> {
         match Encoding::from_u8(self.encoding)? {
             Encoding::Xor => Ok(XorIterator::new(self.data.clone())),
             other => Err(Error::CorruptChunk(format!(
-                "chunk encoding {other} is not supported"
+                "chunk encoding {other} is not a float chunk"
             ))),
+        }
+    }
+
+    /// An iterator over the samples of a chunk of any encoding (floats or native
+    /// histograms).
+    pub fn any_iterator(&self) -> Result<crate::chunkenc::ChunkIterator<ChunkBytes>> {
+        match Encoding::from_u8(self.encoding)? {
+            Encoding::None => Err(Error::CorruptChunk("chunk encoding none".into())),
+            enc => Ok(crate::chunkenc::ChunkIterator::new(enc, self.data.clone())),
         }
     }
 
