@@ -28,8 +28,8 @@
 
 mod aggregation;
 mod binop;
-pub(crate) mod hist;
 pub(crate) mod eval;
+pub(crate) mod hist;
 pub(crate) mod stats;
 
 use std::collections::HashMap;
@@ -318,7 +318,9 @@ impl Engine {
         let mut hints = HashMap::new();
         let (mint, maxt) = collect_hints(&expr, start, end, step, lookback, self, &mut hints);
         let querier = queryable.querier(mint, maxt).map_err(Error::Storage)?;
-        let ctx = eval::QueryCtx::new(querier, hints, deadline, opts.cancel.clone(), query_text);
+        let mut ctx =
+            eval::QueryCtx::new(querier, hints, deadline, opts.cancel.clone(), query_text);
+        ctx.stats_selectors = eval::stats_selectors(&expr);
         let instant = step == 0;
         let interval = if instant { 1 } else { step };
         let steps = usize::try_from((end - start) / interval + 1).unwrap_or(0);

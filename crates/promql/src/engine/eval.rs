@@ -1,7 +1,7 @@
 //! The evaluator: walks a preprocessed expression over all steps of a query at once.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,6 +44,60 @@ pub(crate) struct QueryCtx {
     query: String,
     pub(crate) annotations: RefCell<Annotations>,
     pub(crate) peak_samples: Cell<usize>,
+    /// The selectors (by node id) whose histograms only feed `histogram_count`,
+    /// `histogram_sum` or `histogram_avg`: read as Go's `HistogramStatsIterator` does.
+    pub(crate) stats_selectors: HashSet<StatsKey>,
+}
+
+/// Identifies a selector across clones of it (range functions clone theirs): its position
+/// and its metric name.
+pub(crate) type StatsKey = (usize, usize, String);
+
+fn stats_key(vs: &VectorSelector) -> StatsKey {
+    (vs.pos.start, vs.pos.end, vs.name.clone())
+}
+
+/// The selectors whose histograms are read for their count and sum only (Go's
+/// `detectHistogramStatsDecoding`): the nearest enclosing call is `histogram_count`,
+/// `histogram_sum` or `histogram_avg` (and not `histogram_quantile` or
+/// `histogram_fraction`), with no binary operator in between.
+pub(crate) fn stats_selectors(expr: &Expr) -> HashSet<StatsKey> {
+    fn walk(e: &Expr, stats: Option<bool>, out: &mut HashSet<StatsKey>) {
+        match e {
+            Expr::VectorSelector(vs) => {
+                if stats == Some(true) {
+                    out.insert(stats_key(vs));
+                }
+            }
+            Expr::MatrixSelector(ms) => {
+                if stats == Some(true) {
+                    out.insert(stats_key(&ms.vector_selector));
+                }
+            }
+            Expr::Binary(b) => {
+                walk(&b.lhs, None, out);
+                walk(&b.rhs, None, out);
+            }
+            Expr::Call(c) => {
+                let stats = match c.func.name {
+                    "histogram_count" | "histogram_sum" | "histogram_avg" => Some(true),
+                    "histogram_quantile" | "histogram_fraction" => Some(false),
+                    _ => stats,
+                };
+                for a in &c.args {
+                    walk(a, stats, out);
+                }
+            }
+            other => {
+                for c in other.children() {
+                    walk(c, stats, out);
+                }
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    walk(expr, None, &mut out);
+    out
 }
 
 impl QueryCtx {
@@ -63,6 +117,7 @@ impl QueryCtx {
             query,
             annotations: RefCell::new(Annotations::default()),
             peak_samples: Cell::new(0),
+            stats_selectors: HashSet::new(),
         }
     }
 }
@@ -484,7 +539,9 @@ impl<'a> Evaluator<'a> {
         f: &mut SeriesFn<'_, 'a>,
     ) -> Result<()> {
         let hints = self.ctx.hints.get(&node_id(vs)).cloned();
-        self.for_each_matching(&vs.matchers, hints.as_ref(), f)
+        let stats = !self.ctx.stats_selectors.is_empty()
+            && self.ctx.stats_selectors.contains(&stats_key(vs));
+        self.for_each_selected(&vs.matchers, hints.as_ref(), stats, f)
     }
 
     /// Like [`Evaluator::for_each_series`] for explicit matchers and hints.
@@ -492,6 +549,19 @@ impl<'a> Evaluator<'a> {
         &mut self,
         matchers: &[model::Matcher],
         hints: Option<&SelectHints>,
+        f: &mut SeriesFn<'_, 'a>,
+    ) -> Result<()> {
+        self.for_each_selected(matchers, hints, false, f)
+    }
+
+    /// [`Evaluator::for_each_matching`]; with `stats`, histograms keep only their count and
+    /// sum, and an unknown counter reset hint is replaced by what comparing with the
+    /// previous histogram of the series shows (Go's `HistogramStatsIterator`).
+    fn for_each_selected(
+        &mut self,
+        matchers: &[model::Matcher],
+        hints: Option<&SelectHints>,
+        stats: bool,
         f: &mut SeriesFn<'_, 'a>,
     ) -> Result<()> {
         let (mint, maxt) = hints.map_or((i64::MIN, i64::MAX), |h| (h.start, h.end));
@@ -507,6 +577,7 @@ impl<'a> Evaluator<'a> {
             live.clear();
             hists.clear();
             let mut stale = false;
+            let mut last: Option<model::FloatHistogram> = None;
             let mut vt = it.seek(mint);
             loop {
                 match vt {
@@ -531,6 +602,32 @@ impl<'a> Evaluator<'a> {
                             all.push(FPoint {
                                 t,
                                 f: model::value::stale_nan(),
+                            });
+                        } else if stats {
+                            let hint = match (h.counter_reset_hint, &last) {
+                                (model::CounterResetHint::Unknown, Some(prev)) => {
+                                    if h.detect_reset(prev) {
+                                        model::CounterResetHint::CounterReset
+                                    } else {
+                                        model::CounterResetHint::NotCounterReset
+                                    }
+                                }
+                                (hint, _) => hint,
+                            };
+                            // Buckets are dropped; the schema stays, so that mixes of
+                            // exponential and custom buckets are still noticed.
+                            let reduced = model::FloatHistogram {
+                                counter_reset_hint: hint,
+                                schema: h.schema,
+                                count: h.count,
+                                sum: h.sum,
+                                custom_values: h.custom_values.clone(),
+                                ..model::FloatHistogram::default()
+                            };
+                            last = Some(h);
+                            hists.push(HPoint {
+                                t,
+                                h: Arc::new(reduced),
                             });
                         } else {
                             hists.push(HPoint { t, h: Arc::new(h) });
