@@ -24,6 +24,7 @@
 //! [`prompb::ReadRequest`] (SAMPLES response type) for each `select`.
 
 mod codec;
+mod histogram;
 mod http;
 pub mod otlp;
 mod queue;
@@ -36,6 +37,10 @@ pub use codec::{
     decode_snappy, decode_write_request, encode_read_request, encode_read_response, encode_snappy,
     encode_write_request, labels_from_proto, labels_to_proto, matchers_from_proto,
     matchers_to_proto, write_response_status,
+};
+pub use histogram::{
+    HistogramSample, float_histogram_from_proto, float_histogram_to_proto, histogram_from_proto,
+    histogram_to_proto, is_float_histogram,
 };
 pub use http::USER_AGENT;
 #[doc(hidden)]

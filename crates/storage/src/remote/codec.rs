@@ -1,8 +1,10 @@
 //! Conversions between model types and prompb messages, snappy framing, and the write receiver.
 
-use model::{Labels, MatchType, Matcher};
+use model::histogram::{EXPONENTIAL_SCHEMA_MAX, is_known_schema};
+use model::{FloatHistogram, Histogram, Labels, MatchType, Matcher};
 use prompb::{LabelMatcher, Message, ReadRequest, ReadResponse, WriteRequest, label_matcher};
 
+use super::histogram::HistogramSample;
 use super::wire;
 use crate::{Appendable, Error, Exemplar, Result};
 
@@ -157,23 +159,28 @@ pub fn append_write_request(req: &WriteRequest, db: &dyn Appendable) -> Result<u
     append_encoded_write_request(&req.encode_to_vec(), db)
 }
 
-/// Appends every float sample of an encoded (uncompressed) write request and commits, as
-/// Prometheus's remote-write handler does. Returns the number of samples appended.
+/// Appends every float sample and native histogram of an encoded (uncompressed) write
+/// request and commits, as Prometheus's remote-write handler does. Returns the number of
+/// samples and histograms appended.
 ///
 /// The request is read in place (no message structs, no allocation per label or sample).
 /// A request that does not decode, or any invalid label set, fails the whole request before
-/// anything is appended. Samples the storage rejects (out of order, out of bounds, too old,
-/// duplicates) are skipped, the rest are committed, and [`Error::SamplesRejected`] reports
-/// them: the caller answers 400, like Prometheus 3 does. Exemplars follow their series'
-/// samples; the storage's rejections of exemplars never fail the request (they are logged),
-/// as in Prometheus. Native histograms are not ingested yet and are ignored.
+/// anything is appended. Samples and histograms the storage rejects (out of order, out of
+/// bounds, too old, duplicates), invalid histograms (Go's histogram validation errors,
+/// after histograms of schemas 9 to 52 are reduced to schema 8 as Prometheus's receiver
+/// does) and histograms a storage without native histograms refuses are skipped, the rest
+/// are committed, and [`Error::SamplesRejected`] reports them: the caller answers 400, like
+/// Prometheus 3 does. Exemplars follow their series' samples; the storage's rejections of
+/// exemplars never fail the request (they are logged), as in Prometheus.
 pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<usize> {
     // One decoding pass validates everything and keeps the cleaned labels and the samples
     // in flat buffers; the append pass then only reads them.
     let mut one: Vec<(&str, &str)> = Vec::new();
     let mut pairs: Vec<(&str, &str)> = Vec::new();
     let mut samples: Vec<(i64, f64)> = Vec::new();
-    let mut series: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = Vec::new();
+    let mut histograms: Vec<(i64, HistogramSample)> = Vec::new();
+    // Per series: its label, sample and histogram ranges.
+    let mut series: Vec<[std::ops::Range<usize>; 3]> = Vec::new();
     // Per series, its exemplars: (labels as pairs, timestamp, value).
     let mut exemplars: Vec<Vec<Exemplar>> = Vec::new();
     wire::for_each_series(raw, |s| {
@@ -183,13 +190,17 @@ pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<u
         if one.is_empty() {
             return Err(invalid_labels(&one, "empty label set"));
         }
-        let (l0, s0) = (pairs.len(), samples.len());
+        let (l0, s0, h0) = (pairs.len(), samples.len(), histograms.len());
         pairs.extend_from_slice(&one);
         s.samples(|t, v| {
             samples.push((t, v));
             Ok(())
         })?;
-        series.push((l0..pairs.len(), s0..samples.len()));
+        s.histograms(|t, h| {
+            histograms.push((t, h));
+            Ok(())
+        })?;
+        series.push([l0..pairs.len(), s0..samples.len(), h0..histograms.len()]);
         let mut these = Vec::new();
         s.exemplars(|labels, t, v| {
             these.push(Exemplar {
@@ -203,19 +214,46 @@ pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<u
         exemplars.push(these);
         Ok(())
     })?;
-    append_series_with_exemplars(
-        db,
-        series
-            .into_iter()
-            .zip(exemplars)
-            .map(|((label_range, sample_range), exemplars)| {
-                (
-                    Labels::from_sorted_pairs(&pairs[label_range]),
-                    &samples[sample_range],
-                    exemplars,
-                )
-            }),
-    )
+    let mut with_histograms = Vec::new();
+    let float_series: Vec<_> = series
+        .into_iter()
+        .zip(exemplars)
+        .map(|([label_range, sample_range, hist_range], exemplars)| {
+            let labels = Labels::from_sorted_pairs(&pairs[label_range]);
+            if !hist_range.is_empty() {
+                with_histograms.push((labels.clone(), &histograms[hist_range], Vec::new()));
+            }
+            (labels, &samples[sample_range], exemplars)
+        })
+        .collect();
+    let out = append_all(db, float_series, with_histograms, true)?;
+    let (mut rejected, mut first) = (out.rejected, out.first);
+    if out.unsupported > 0 {
+        rejected += out.unsupported;
+        first.get_or_insert_with(|| Error::NativeHistogramsUnsupported.to_string());
+    }
+    match first {
+        Some(first) => Err(Error::SamplesRejected { rejected, first }),
+        None => Ok(out.appended),
+    }
+}
+
+/// A native histogram the shared append path takes: either kind.
+pub(crate) trait HistogramValue {
+    /// The histogram as the pair [`crate::Appender::append_histogram`] takes.
+    fn parts(&self) -> (Option<&Histogram>, Option<&FloatHistogram>);
+}
+
+impl HistogramValue for Histogram {
+    fn parts(&self) -> (Option<&Histogram>, Option<&FloatHistogram>) {
+        (Some(self), None)
+    }
+}
+
+impl HistogramValue for HistogramSample {
+    fn parts(&self) -> (Option<&Histogram>, Option<&FloatHistogram>) {
+        HistogramSample::parts(self)
+    }
 }
 
 /// Appends validated series in one appender and commits, as the remote-write and OTLP
@@ -223,23 +261,76 @@ pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<u
 /// old, duplicates) are skipped and reported as [`Error::SamplesRejected`] after the rest is
 /// committed; any other failure rolls everything back. Each series' exemplars are appended
 /// after its samples (Prometheus's `appendExemplar`: by labels, errors only logged,
-/// out-of-order ones counted in one warning per request). Returns the samples appended.
-pub(crate) fn append_series_with_exemplars<'a>(
-    db: &dyn Appendable,
-    series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)], Vec<Exemplar>)>,
-) -> Result<usize> {
-    append_series_and_histograms(db, series, std::iter::empty()).map(|(appended, _)| appended)
-}
-
-/// [`append_series_with_exemplars`], then native histogram series in the same appender
-/// (with their exemplars). Histograms the storage does not keep
+/// out-of-order ones counted in one warning per request). Then native histogram series in
+/// the same appender (with their exemplars), as they are. Histograms the storage does not keep
 /// ([`Error::NativeHistogramsUnsupported`]) are counted, not failed: returns the samples
 /// appended and that count.
-pub(crate) fn append_series_and_histograms<'a, 'h>(
+pub(crate) fn append_series_and_histograms<'a, 'h, H: HistogramValue + 'h>(
     db: &dyn Appendable,
     series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)], Vec<Exemplar>)>,
-    histograms: impl IntoIterator<Item = (Labels, &'h [(i64, model::Histogram)], Vec<Exemplar>)>,
+    histograms: impl IntoIterator<Item = (Labels, &'h [(i64, H)], Vec<Exemplar>)>,
 ) -> Result<(usize, usize)> {
+    let out = append_all(db, series, histograms, false)?;
+    match out.first {
+        Some(first) => Err(Error::SamplesRejected {
+            rejected: out.rejected,
+            first,
+        }),
+        None => Ok((out.appended, out.unsupported)),
+    }
+}
+
+/// What one committed append of the receivers did.
+struct Appended {
+    appended: usize,
+    /// Histograms refused with [`Error::NativeHistogramsUnsupported`].
+    unsupported: usize,
+    /// Samples and histograms rejected as bad data, and the first rejection.
+    rejected: usize,
+    first: Option<String>,
+}
+
+/// A histogram as the storage should get it: schemas 9 to 52 reduced to 8 (Prometheus's
+/// `remoteWriteAppender`), then validated (Go's histogram validation; an error is bad data).
+fn prepared_histogram<H: HistogramValue>(
+    h: &H,
+) -> std::result::Result<Option<HistogramSample>, model::HistogramError> {
+    let (ih, fh) = h.parts();
+    let schema = ih.map_or_else(|| fh.map_or(0, |f| f.schema), |h| h.schema);
+    let reduced = if schema > EXPONENTIAL_SCHEMA_MAX && is_known_schema(schema) {
+        Some(match (ih, fh) {
+            (Some(h), _) => {
+                let mut h = h.clone();
+                h.reduce_resolution(EXPONENTIAL_SCHEMA_MAX)?;
+                HistogramSample::Int(h)
+            }
+            (None, Some(fh)) => {
+                let mut fh = fh.clone();
+                fh.reduce_resolution(EXPONENTIAL_SCHEMA_MAX)?;
+                HistogramSample::Float(fh)
+            }
+            (None, None) => return Ok(None),
+        })
+    } else {
+        None
+    };
+    let (ih, fh) = reduced.as_ref().map_or((ih, fh), |r| r.parts());
+    if let Some(h) = ih {
+        h.validate()?;
+    } else if let Some(fh) = fh {
+        fh.validate()?;
+    }
+    Ok(reduced)
+}
+
+/// The shared append: `check_histograms` reduces and validates histograms first (the
+/// remote-write receiver; the OTLP translation builds its histograms itself).
+fn append_all<'a, 'h, H: HistogramValue + 'h>(
+    db: &dyn Appendable,
+    series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)], Vec<Exemplar>)>,
+    histograms: impl IntoIterator<Item = (Labels, &'h [(i64, H)], Vec<Exemplar>)>,
+    check_histograms: bool,
+) -> Result<Appended> {
     let mut app = db.appender();
     let (mut appended, mut rejected, mut first) = (0, 0, None);
     let mut unsupported = 0usize;
@@ -274,7 +365,23 @@ pub(crate) fn append_series_and_histograms<'a, 'h>(
         let mut r = 0;
         let mut kept = false;
         for (t, h) in samples {
-            match app.append_histogram(r, &labels, *t, Some(h), None) {
+            let prepared = if check_histograms {
+                prepared_histogram(h)
+            } else {
+                Ok(None)
+            };
+            let reduced = match prepared {
+                Ok(reduced) => reduced,
+                Err(e) => {
+                    rejected += 1;
+                    first.get_or_insert_with(|| {
+                        format!("invalid histogram: {e} for series {labels} at {t}")
+                    });
+                    continue;
+                }
+            };
+            let (ih, fh) = reduced.as_ref().map_or_else(|| h.parts(), |r| r.parts());
+            match app.append_histogram(r, &labels, *t, ih, fh) {
                 Ok(new_ref) => {
                     r = new_ref;
                     appended += 1;
@@ -308,10 +415,12 @@ pub(crate) fn append_series_and_histograms<'a, 'h>(
         );
     }
     app.commit()?;
-    match first {
-        Some(first) => Err(Error::SamplesRejected { rejected, first }),
-        None => Ok((appended, unsupported)),
-    }
+    Ok(Appended {
+        appended,
+        unsupported,
+        rejected,
+        first,
+    })
 }
 
 /// Appends a series' exemplars; returns how many were out of order (other failures are only
@@ -358,6 +467,7 @@ pub fn write_response_status<T>(result: &Result<T>) -> u16 {
 mod tests {
     use super::*;
     use crate::{MemStorage, Queryable};
+    use model::FloatHistogram;
     use prompb::{Sample, TimeSeries};
 
     fn ts(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
@@ -448,6 +558,183 @@ mod tests {
         assert_eq!(
             append_encoded_write_request(&req.encode_to_vec(), &mem).expect("appended"),
             2
+        );
+    }
+
+    /// The histograms of every series of a MemStorage, as (labels, t, kind, float view).
+    fn stored_histograms(db: &MemStorage) -> Vec<(String, i64, crate::ValueType, FloatHistogram)> {
+        let q = db.querier(i64::MIN, i64::MAX).unwrap();
+        let mut set = q.select(true, None, &[]);
+        let mut got = Vec::new();
+        while let Some(s) = set.next() {
+            let s = s.unwrap();
+            let mut it = s.iterator();
+            loop {
+                match it.next() {
+                    crate::ValueType::None => break,
+                    crate::ValueType::Float => {}
+                    vt => {
+                        let (t, fh) = it.at_float_histogram();
+                        got.push((s.labels().to_string(), t, vt, fh));
+                    }
+                }
+            }
+        }
+        got
+    }
+
+    fn int_histogram(count: u64) -> Histogram {
+        Histogram {
+            count,
+            zero_count: 1,
+            sum: 10.5,
+            zero_threshold: 0.001,
+            schema: 1,
+            positive_spans: vec![model::Span {
+                offset: -1,
+                length: 2,
+            }],
+            positive_buckets: vec![1, count as i64 - 3],
+            ..Histogram::default()
+        }
+    }
+
+    #[test]
+    fn receiver_appends_int_and_float_histograms() {
+        use super::super::histogram::{float_histogram_to_proto, histogram_to_proto};
+        let fh = int_histogram(9).to_float();
+        let req = WriteRequest {
+            timeseries: vec![
+                TimeSeries {
+                    histograms: vec![
+                        histogram_to_proto(1000, &int_histogram(5)),
+                        histogram_to_proto(2000, &int_histogram(7)),
+                    ],
+                    ..ts(&[("__name__", "h")], &[])
+                },
+                TimeSeries {
+                    histograms: vec![float_histogram_to_proto(1500, &fh)],
+                    ..ts(&[("__name__", "fh")], &[(500, 1.0)])
+                },
+            ],
+            metadata: vec![],
+        };
+        let db = MemStorage::new();
+        let n = append_write_body(&encode_write_request(&req), &db).expect("appended");
+        assert_eq!(n, 4);
+        let got = stored_histograms(&db);
+        assert_eq!(
+            got,
+            vec![
+                (
+                    r#"{__name__="fh"}"#.into(),
+                    1500,
+                    crate::ValueType::FloatHistogram,
+                    fh
+                ),
+                (
+                    r#"{__name__="h"}"#.into(),
+                    1000,
+                    crate::ValueType::Histogram,
+                    int_histogram(5).to_float()
+                ),
+                (
+                    r#"{__name__="h"}"#.into(),
+                    2000,
+                    crate::ValueType::Histogram,
+                    FloatHistogram {
+                        // MemStorage reads a histogram after another of its series as no reset.
+                        counter_reset_hint: model::CounterResetHint::NotCounterReset,
+                        ..int_histogram(7).to_float()
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn refused_and_invalid_histograms_are_bad_requests_and_the_rest_is_kept() {
+        use super::super::histogram::histogram_to_proto;
+        let mut bad = int_histogram(5);
+        bad.count = 99; // Buckets hold 5 observations.
+        // Schema 10 is reduced to 8 (two buckets become one) and accepted.
+        let fine = Histogram {
+            schema: 10,
+            count: 4,
+            positive_spans: vec![model::Span {
+                offset: 1,
+                length: 2,
+            }],
+            positive_buckets: vec![1, 1],
+            sum: 2.0,
+            zero_count: 1,
+            ..Histogram::default()
+        };
+        let db = MemStorage::new();
+        let first = WriteRequest {
+            timeseries: vec![TimeSeries {
+                histograms: vec![histogram_to_proto(2000, &int_histogram(5))],
+                ..ts(&[("__name__", "h")], &[])
+            }],
+            metadata: vec![],
+        };
+        assert_eq!(append_write_request(&first, &db).unwrap(), 1);
+        let req = WriteRequest {
+            timeseries: vec![TimeSeries {
+                histograms: vec![
+                    histogram_to_proto(1000, &int_histogram(5)), // Out of order.
+                    histogram_to_proto(3000, &bad),
+                    histogram_to_proto(4000, &fine),
+                ],
+                ..ts(&[("__name__", "h")], &[])
+            }],
+            metadata: vec![],
+        };
+        let res = append_write_request(&req, &db);
+        assert_eq!(write_response_status(&res), 400);
+        match res.unwrap_err() {
+            Error::SamplesRejected { rejected, first } => {
+                assert_eq!(rejected, 2);
+                assert!(first.contains("out of order"), "{first}");
+            }
+            e => panic!("unexpected {e}"),
+        }
+        let got = stored_histograms(&db);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[1].1, 4000);
+        assert_eq!(got[1].3.schema, 8);
+        assert_eq!(got[1].3.positive_buckets, [3.0]);
+
+        // Only the invalid one: its validation error is the reason.
+        let only_bad = WriteRequest {
+            timeseries: vec![TimeSeries {
+                histograms: vec![histogram_to_proto(9000, &bad)],
+                ..ts(&[("__name__", "h")], &[])
+            }],
+            metadata: vec![],
+        };
+        match append_write_request(&only_bad, &db).unwrap_err() {
+            Error::SamplesRejected { first, .. } => {
+                assert!(first.starts_with("invalid histogram: "), "{first}");
+                assert!(first.contains("observations found in buckets"), "{first}");
+            }
+            e => panic!("unexpected {e}"),
+        }
+
+        // A storage without native histograms refuses them: 400, its samples are kept.
+        let rec = Recorder::default();
+        let mixed = WriteRequest {
+            timeseries: vec![TimeSeries {
+                histograms: vec![histogram_to_proto(1, &int_histogram(5))],
+                ..ts(&[("__name__", "x")], &[(1, 2.0)])
+            }],
+            metadata: vec![],
+        };
+        let res = append_write_request(&mixed, &rec);
+        assert_eq!(write_response_status(&res), 400);
+        assert_eq!(
+            *rec.0.lock().expect("lock"),
+            [r#"sample {__name__="x"} 1 2"#]
         );
     }
 

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::codec::{encode_write_request, labels_to_proto};
+use super::histogram::{HistogramSample, float_histogram_to_proto, histogram_to_proto};
 use super::http::Endpoint;
 use crate::{Error, Result, SeriesRef};
 
@@ -89,6 +90,9 @@ pub struct WriteOptions {
     pub queue: QueueOptions,
     /// `send_exemplars`: exemplars read from the WAL are sent along with the samples.
     pub send_exemplars: bool,
+    /// `send_native_histograms`: native histograms read from the WAL are sent (in the time
+    /// series' `histograms`); without it they are ignored, as in Prometheus.
+    pub send_native_histograms: bool,
 }
 
 /// Upper bounds (seconds) of `prometheus_remote_storage_sent_batch_duration_seconds`'s buckets:
@@ -129,7 +133,7 @@ pub struct RemoteWriteMetrics {
     pub shards_min: AtomicI64,
     /// Newest timestamp (ms) successfully sent (`queue_highest_sent_timestamp_seconds`).
     pub highest_sent_timestamp_ms: AtomicI64,
-    /// Samples handed to the queue (before relabeling).
+    /// Samples and native histograms handed to the queue (before relabeling).
     pub samples_in_total: AtomicU64,
     /// Exemplars sent, counted once per attempt (`exemplars_total`).
     pub exemplars_total: AtomicU64,
@@ -142,6 +146,17 @@ pub struct RemoteWriteMetrics {
     pub exemplars_dropped_total: AtomicU64,
     /// Exemplars queued and not yet sent or failed (`exemplars_pending`).
     pub exemplars_pending: AtomicI64,
+    /// Native histograms sent, counted once per attempt (`histograms_total`).
+    pub histograms_total: AtomicU64,
+    /// Histograms that failed on non-recoverable errors (`histograms_failed_total`).
+    pub histograms_failed_total: AtomicU64,
+    /// Histograms sent again after recoverable errors (`histograms_retried_total`).
+    pub histograms_retried_total: AtomicU64,
+    /// Histograms dropped by relabeling, age limit or unknown series
+    /// (`histograms_dropped_total`).
+    pub histograms_dropped_total: AtomicU64,
+    /// Histograms queued and not yet sent or failed (`histograms_pending`).
+    pub histograms_pending: AtomicI64,
 }
 
 /// How one metric family is exposed: its type and where its value comes from.
@@ -197,6 +212,31 @@ const FAMILIES: &[Family] = &[
         name: "prometheus_remote_storage_exemplars_total",
         help: "Total number of exemplars sent to remote storage.",
         kind: FamilyKind::Counter(|m| counter(&m.exemplars_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_histograms_dropped_total",
+        help: "Total number of histograms which were dropped after being read from the WAL before being sent via remote write, either via relabelling, due to being too old or unintentionally because of an unknown reference ID.",
+        kind: FamilyKind::Counter(|m| counter(&m.histograms_dropped_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_histograms_failed_total",
+        help: "Total number of histograms which failed on send to remote storage, non-recoverable errors.",
+        kind: FamilyKind::Counter(|m| counter(&m.histograms_failed_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_histograms_pending",
+        help: "The number of histograms pending in the queues shards to be sent to the remote storage.",
+        kind: FamilyKind::Gauge(|m| gauge(&m.histograms_pending)),
+    },
+    Family {
+        name: "prometheus_remote_storage_histograms_retried_total",
+        help: "Total number of histograms which failed on send to remote storage but were retried because the send error was recoverable.",
+        kind: FamilyKind::Counter(|m| counter(&m.histograms_retried_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_histograms_total",
+        help: "Total number of histograms sent to remote storage.",
+        kind: FamilyKind::Counter(|m| counter(&m.histograms_total)),
     },
     Family {
         name: "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
@@ -394,7 +434,7 @@ impl RemoteWriteMetrics {
     }
 }
 
-/// A sample (or an exemplar) on its way to a shard.
+/// A sample (or an exemplar, or a native histogram) on its way to a shard.
 #[derive(Debug, Clone)]
 struct Queued {
     labels: Labels,
@@ -402,6 +442,8 @@ struct Queued {
     v: f64,
     /// The exemplar's own labels when this is an exemplar of the series, not a sample.
     exemplar: Option<Labels>,
+    /// The histogram when this is a native histogram sample (`v` unused).
+    histogram: Option<Box<HistogramSample>>,
 }
 
 /// A series the WAL declared: its labels after external labels and relabeling (`None` when
@@ -595,6 +637,7 @@ impl QueueManager {
                         t,
                         v,
                         exemplar: None,
+                        histogram: None,
                     }),
                     _ => {
                         m.samples_dropped_total.fetch_add(1, Ordering::Relaxed);
@@ -660,6 +703,7 @@ impl QueueManager {
                         t: *t,
                         v: *v,
                         exemplar: Some(e.clone()),
+                        histogram: None,
                     }),
                     _ => {
                         m.exemplars_dropped_total.fetch_add(1, Ordering::Relaxed);
@@ -685,6 +729,75 @@ impl QueueManager {
             };
             if !sent {
                 m.exemplars_pending.fetch_sub(1, Ordering::Relaxed);
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl QueueManager {
+    /// Queues native histograms `(series, timestamp, histogram)` of series previously given
+    /// to [`QueueManager::store_series`], when the endpoint has `send_native_histograms`
+    /// (else they are ignored, as in Prometheus). They go to the shard of their series, in
+    /// the same batches as samples, and count towards `max_samples_per_send`. Returns
+    /// `false` once the queue is stopping.
+    pub async fn append_histograms(
+        &self,
+        histograms: Vec<(SeriesRef, Timestamp, HistogramSample)>,
+    ) -> bool {
+        let inner = &self.inner;
+        if !inner.opts.send_native_histograms {
+            return true;
+        }
+        let m = &inner.metrics;
+        m.samples_in_total
+            .fetch_add(histograms.len() as u64, Ordering::Relaxed);
+        let age_limit = inner.opts.queue.sample_age_limit;
+        let min_t = if age_limit.is_zero() {
+            Timestamp::MIN
+        } else {
+            now_ms() - age_limit.as_millis() as i64
+        };
+        let resolved: Vec<Queued> = {
+            let map = inner.series.lock();
+            histograms
+                .into_iter()
+                .filter_map(|(r, t, h)| match map.get(&r) {
+                    Some(SeriesEntry {
+                        labels: Some(labels),
+                        ..
+                    }) if t >= min_t => Some(Queued {
+                        labels: labels.clone(),
+                        t,
+                        v: 0.0,
+                        exemplar: None,
+                        histogram: Some(Box::new(h)),
+                    }),
+                    _ => {
+                        m.histograms_dropped_total.fetch_add(1, Ordering::Relaxed);
+                        None
+                    }
+                })
+                .collect()
+        };
+        let shards = tokio::select! {
+            s = inner.shards.read() => s,
+            () = inner.stopping.cancelled() => return false,
+        };
+        if shards.senders.is_empty() {
+            return false;
+        }
+        let n = shards.senders.len() as u64;
+        for q in resolved {
+            let shard = (shard_hash(&q.labels) % n) as usize;
+            m.histograms_pending.fetch_add(1, Ordering::Relaxed);
+            let sent = tokio::select! {
+                r = shards.senders[shard].send(q) => r.is_ok(),
+                () = inner.stopping.cancelled() => false,
+            };
+            if !sent {
+                m.histograms_pending.fetch_sub(1, Ordering::Relaxed);
                 return false;
             }
         }
@@ -755,7 +868,8 @@ impl Inner {
     async fn send_batch(&self, batch: Vec<Queued>) {
         let m = &self.metrics;
         let ne = batch.iter().filter(|q| q.exemplar.is_some()).count() as u64;
-        let n = batch.len() as u64 - ne;
+        let nh = batch.iter().filter(|q| q.histogram.is_some()).count() as u64;
+        let n = batch.len() as u64 - ne - nh;
         let highest = batch
             .iter()
             .filter(|q| q.exemplar.is_none())
@@ -768,6 +882,7 @@ impl Inner {
         loop {
             m.samples_total.fetch_add(n, Ordering::Relaxed);
             m.exemplars_total.fetch_add(ne, Ordering::Relaxed);
+            m.histograms_total.fetch_add(nh, Ordering::Relaxed);
             m.bytes_total
                 .fetch_add(body.len() as u64, Ordering::Relaxed);
             let start = Instant::now();
@@ -785,6 +900,7 @@ impl Inner {
                         .fetch_max(highest, Ordering::Relaxed);
                     m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
                     m.exemplars_pending.fetch_sub(ne as i64, Ordering::Relaxed);
+                    m.histograms_pending.fetch_sub(nh as i64, Ordering::Relaxed);
                     return;
                 }
                 Ok(resp)
@@ -800,6 +916,8 @@ impl Inner {
                     m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
                     m.exemplars_failed_total.fetch_add(ne, Ordering::Relaxed);
                     m.exemplars_pending.fetch_sub(ne as i64, Ordering::Relaxed);
+                    m.histograms_failed_total.fetch_add(nh, Ordering::Relaxed);
+                    m.histograms_pending.fetch_sub(nh as i64, Ordering::Relaxed);
                     return;
                 }
                 Err(err) => {
@@ -809,6 +927,7 @@ impl Inner {
             };
             m.samples_retried_total.fetch_add(n, Ordering::Relaxed);
             m.exemplars_retried_total.fetch_add(ne, Ordering::Relaxed);
+            m.histograms_retried_total.fetch_add(nh, Ordering::Relaxed);
             let wait = retry_after.unwrap_or(backoff);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -817,6 +936,8 @@ impl Inner {
                     m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
                     m.exemplars_failed_total.fetch_add(ne, Ordering::Relaxed);
                     m.exemplars_pending.fetch_sub(ne as i64, Ordering::Relaxed);
+                    m.histograms_failed_total.fetch_add(nh, Ordering::Relaxed);
+                    m.histograms_pending.fetch_sub(nh as i64, Ordering::Relaxed);
                     return;
                 }
             }
@@ -830,7 +951,10 @@ impl Inner {
         let interval = self.opts.queue.reshard_interval;
         let m = &self.metrics;
         let mut last_in = m.samples_in_total.load(Ordering::Relaxed);
-        let mut last_sent = m.samples_total.load(Ordering::Relaxed);
+        let sent = |m: &RemoteWriteMetrics| {
+            m.samples_total.load(Ordering::Relaxed) + m.histograms_total.load(Ordering::Relaxed)
+        };
+        let mut last_sent = sent(m);
         let mut last_nanos = m.sent_batch_duration_nanos_sum.load(Ordering::Relaxed);
         let mut last_retried = m.samples_retried_total.load(Ordering::Relaxed);
         loop {
@@ -840,7 +964,7 @@ impl Inner {
             }
             let (now_in, now_sent, now_nanos, now_retried) = (
                 m.samples_in_total.load(Ordering::Relaxed),
-                m.samples_total.load(Ordering::Relaxed),
+                sent(m),
                 m.sent_batch_duration_nanos_sum.load(Ordering::Relaxed),
                 m.samples_retried_total.load(Ordering::Relaxed),
             );
@@ -919,13 +1043,21 @@ fn build_write_request(batch: &[Queued]) -> WriteRequest {
             });
             timeseries.len() - 1
         });
-        match &q.exemplar {
-            None => timeseries[i].samples.push(Sample {
+        match (&q.exemplar, q.histogram.as_deref()) {
+            (Some(e), _) => timeseries[i].exemplars.push(prompb::Exemplar {
+                labels: labels_to_proto(e),
                 value: q.v,
                 timestamp: q.t,
             }),
-            Some(e) => timeseries[i].exemplars.push(prompb::Exemplar {
-                labels: labels_to_proto(e),
+            (None, Some(HistogramSample::Int(h))) => {
+                timeseries[i].histograms.push(histogram_to_proto(q.t, h));
+            }
+            (None, Some(HistogramSample::Float(fh))) => {
+                timeseries[i]
+                    .histograms
+                    .push(float_histogram_to_proto(q.t, fh));
+            }
+            (None, None) => timeseries[i].samples.push(Sample {
                 value: q.v,
                 timestamp: q.t,
             }),
@@ -948,6 +1080,7 @@ pub fn bench_build_and_encode(samples: &[(Labels, Timestamp, f64)]) -> Vec<u8> {
             t: *t,
             v: *v,
             exemplar: None,
+            histogram: None,
         })
         .collect();
     encode_write_request(&build_write_request(&batch))
@@ -1049,6 +1182,7 @@ mod tests {
             t,
             v,
             exemplar: exemplar.map(|id| Labels::from_pairs([("trace_id", id)])),
+            histogram: None,
         };
         let batch = [
             q(&a, 1, 1.0, None),

@@ -11,10 +11,13 @@ use super::codec::{
     decode_snappy, encode_read_request, labels_from_proto, labels_to_proto, matchers_from_proto,
     matchers_to_proto,
 };
+use super::histogram::{
+    HistogramSample, float_histogram_to_proto, histogram_from_proto, histogram_to_proto,
+};
 use super::http::Endpoint;
 use crate::{
     EmptySeriesSet, ErrSeriesSet, Error, LabelHints, ListSeries, ListSeriesSet, Querier, Queryable,
-    Result, SelectHints, Series, SeriesSet, ValueType,
+    Result, SampleIterator, SelectHints, Series, SeriesSet, ValueType,
 };
 
 /// The protocol version header value of remote read.
@@ -185,7 +188,7 @@ impl RemoteQuerier {
             }),
         };
         let result = self.client.read(query)?;
-        let mut series: Vec<ListSeries> = Vec::with_capacity(result.timeseries.len());
+        let mut series: Vec<Box<dyn Series>> = Vec::with_capacity(result.timeseries.len());
         for ts in result.timeseries {
             let mut labels = labels_from_proto(&ts.labels)?;
             if !added.is_empty() {
@@ -197,17 +200,144 @@ impl RemoteQuerier {
             }
             let samples: Vec<(Timestamp, f64)> =
                 ts.samples.iter().map(|s| (s.timestamp, s.value)).collect();
-            series.push(ListSeries::new(labels, samples));
+            if ts.histograms.is_empty() {
+                series.push(Box::new(ListSeries::new(labels, samples)));
+            } else {
+                let histograms = ts
+                    .histograms
+                    .iter()
+                    .map(|h| (h.timestamp, histogram_from_proto(h)))
+                    .collect::<Vec<_>>();
+                series.push(Box::new(MixedSeries {
+                    labels,
+                    floats: samples.into(),
+                    histograms: histograms.into(),
+                }));
+            }
         }
         if sorted {
             series.sort_by(|a, b| a.labels().cmp(b.labels()));
         }
-        Ok(Box::new(ListSeriesSet::new(
-            series
-                .into_iter()
-                .map(|s| Box::new(s) as Box<dyn Series>)
-                .collect(),
-        )))
+        Ok(Box::new(ListSeriesSet::new(series)))
+    }
+}
+
+/// A remote-read series with float samples and native histograms (Go's `concreteSeries`).
+struct MixedSeries {
+    labels: Labels,
+    floats: Arc<[(Timestamp, f64)]>,
+    histograms: Arc<[(Timestamp, HistogramSample)]>,
+}
+
+impl Series for MixedSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn iterator(&self) -> Box<dyn SampleIterator> {
+        Box::new(MixedIterator {
+            floats: self.floats.clone(),
+            histograms: self.histograms.clone(),
+            next_float: 0,
+            next_hist: 0,
+            cur: None,
+        })
+    }
+}
+
+/// Merges a series' floats and histograms by timestamp; on equal timestamps the float wins
+/// and the histogram is skipped (Go's `concreteSeriesIterator`).
+struct MixedIterator {
+    floats: Arc<[(Timestamp, f64)]>,
+    histograms: Arc<[(Timestamp, HistogramSample)]>,
+    /// Index of the next float and histogram not yet visited.
+    next_float: usize,
+    next_hist: usize,
+    /// The current sample: `Ok(float index)` or `Err(histogram index)`.
+    cur: Option<std::result::Result<usize, usize>>,
+}
+
+impl MixedIterator {
+    fn value_type(&self) -> ValueType {
+        match self.cur {
+            None => ValueType::None,
+            Some(Ok(_)) => ValueType::Float,
+            Some(Err(i)) => match self.histograms[i].1 {
+                HistogramSample::Int(_) => ValueType::Histogram,
+                HistogramSample::Float(_) => ValueType::FloatHistogram,
+            },
+        }
+    }
+}
+
+impl SampleIterator for MixedIterator {
+    fn next(&mut self) -> ValueType {
+        let ft = self.floats.get(self.next_float).map(|s| s.0);
+        let ht = self.histograms.get(self.next_hist).map(|s| s.0);
+        self.cur = match (ft, ht) {
+            (None, None) => None,
+            (Some(f), Some(h)) if h < f => {
+                self.next_hist += 1;
+                Some(Err(self.next_hist - 1))
+            }
+            (Some(f), h) => {
+                if h == Some(f) {
+                    self.next_hist += 1;
+                }
+                self.next_float += 1;
+                Some(Ok(self.next_float - 1))
+            }
+            (None, Some(_)) => {
+                self.next_hist += 1;
+                Some(Err(self.next_hist - 1))
+            }
+        };
+        self.value_type()
+    }
+
+    fn seek(&mut self, t: Timestamp) -> ValueType {
+        if self.cur.is_some() && self.at_t() >= t {
+            return self.value_type();
+        }
+        self.next_float += self.floats[self.next_float..].partition_point(|s| s.0 < t);
+        self.next_hist += self.histograms[self.next_hist..].partition_point(|s| s.0 < t);
+        self.next()
+    }
+
+    fn at(&self) -> (Timestamp, f64) {
+        match self.cur {
+            Some(Ok(i)) => self.floats[i],
+            _ => (self.at_t(), f64::NAN),
+        }
+    }
+
+    fn at_t(&self) -> Timestamp {
+        match self.cur {
+            Some(Ok(i)) => self.floats[i].0,
+            Some(Err(i)) => self.histograms[i].0,
+            None => Timestamp::MIN,
+        }
+    }
+
+    fn at_histogram(&self) -> (Timestamp, model::Histogram) {
+        match self.cur {
+            Some(Err(i)) => match &self.histograms[i] {
+                (t, HistogramSample::Int(h)) => (*t, h.clone()),
+                (t, HistogramSample::Float(_)) => (*t, model::Histogram::default()),
+            },
+            _ => (self.at_t(), model::Histogram::default()),
+        }
+    }
+
+    fn at_float_histogram(&self) -> (Timestamp, model::FloatHistogram) {
+        match self.cur {
+            Some(Err(i)) => (self.histograms[i].0, self.histograms[i].1.to_float()),
+            _ => (self.at_t(), model::FloatHistogram::default()),
+        }
+    }
+
+    fn err(&self) -> Option<&Error> {
+        None
     }
 }
 
@@ -241,7 +371,8 @@ impl Querier for RemoteQuerier {
 }
 
 /// Answers a decoded remote-read request from `db` (the `/api/v1/read` handler's core): one
-/// result per query, series sorted by labels with the samples in `[start, end]`, and the
+/// result per query, series sorted by labels with the samples and native histograms
+/// (`TimeSeries.histograms`, Go's `ToQueryResult`) in `[start, end]`, and the
 /// `external_labels` added to every series that lacks them (a matcher on an external label is
 /// checked against it and then dropped, as Prometheus does).
 ///
@@ -302,28 +433,38 @@ pub fn serve_read(
                 b.labels()
             };
             let mut it = series.iterator();
-            let mut samples = Vec::new();
+            let (mut samples, mut histograms) = (Vec::new(), Vec::new());
             let mut vt = it.seek(q.start_timestamp_ms);
-            while vt == ValueType::Float {
-                let (t, v) = it.at();
-                if t > q.end_timestamp_ms {
-                    break;
+            while vt != ValueType::None && it.at_t() <= q.end_timestamp_ms {
+                match vt {
+                    ValueType::Histogram => {
+                        let (t, h) = it.at_histogram();
+                        histograms.push(histogram_to_proto(t, &h));
+                    }
+                    ValueType::FloatHistogram => {
+                        let (t, fh) = it.at_float_histogram();
+                        histograms.push(float_histogram_to_proto(t, &fh));
+                    }
+                    _ => {
+                        let (t, v) = it.at();
+                        samples.push(prompb::Sample {
+                            value: v,
+                            timestamp: t,
+                        });
+                    }
                 }
-                samples.push(prompb::Sample {
-                    value: v,
-                    timestamp: t,
-                });
                 vt = it.next();
             }
             if let Some(err) = it.err() {
                 return Err(Error::backend(std::io::Error::other(err.to_string())));
             }
-            if samples.is_empty() {
+            if samples.is_empty() && histograms.is_empty() {
                 continue;
             }
             timeseries.push(prompb::TimeSeries {
                 labels: labels_to_proto(&labels),
                 samples,
+                histograms,
                 ..Default::default()
             });
         }

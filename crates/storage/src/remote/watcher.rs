@@ -7,6 +7,7 @@ use std::time::Duration;
 use model::{Labels, Timestamp};
 use tokio_util::sync::CancellationToken;
 
+use super::histogram::HistogramSample;
 use super::queue::QueueManager;
 use crate::{Error, Result, SeriesRef};
 
@@ -19,7 +20,12 @@ pub enum WalRecord {
     Samples(Vec<(SeriesRef, Timestamp, f64)>),
     /// Exemplars: series reference, timestamp, value, the exemplar's labels.
     Exemplars(Vec<(SeriesRef, Timestamp, f64, Labels)>),
-    /// Anything else (tombstones, histograms, metadata, ...): skipped.
+    /// Native histogram samples with integer counts (records 7 and 9): series reference,
+    /// timestamp, histogram.
+    Histograms(Vec<(SeriesRef, Timestamp, model::Histogram)>),
+    /// Native histogram samples with float counts (records 8 and 10).
+    FloatHistograms(Vec<(SeriesRef, Timestamp, model::FloatHistogram)>),
+    /// Anything else (tombstones, metadata, ...): skipped.
     Other,
 }
 
@@ -114,9 +120,10 @@ impl Watcher {
         Ok((Some(ck), (ck + 1).max(first_segment)))
     }
 
-    /// Feeds records to the queue; `false` once the queue is stopping. Exemplars are sent
-    /// only from segments at or after the last one that existed when the watcher started
-    /// (`tail`), as Prometheus skips them while replaying older segments.
+    /// Feeds records to the queue; `false` once the queue is stopping. Exemplars and native
+    /// histograms are sent only from segments at or after the last one that existed when the
+    /// watcher started (`tail`), as Prometheus skips them while replaying older segments;
+    /// histograms also only after the start timestamp, like samples.
     async fn process(&self, records: Vec<WalRecord>, segment: u64, tail: bool) -> bool {
         for rec in records {
             match rec {
@@ -135,10 +142,44 @@ impl Watcher {
                         return false;
                     }
                 }
+                WalRecord::Histograms(hs) => {
+                    let hs = self.histograms(
+                        tail,
+                        hs.into_iter()
+                            .map(|(r, t, h)| (r, t, HistogramSample::Int(h))),
+                    );
+                    if !hs.is_empty() && !self.queue.append_histograms(hs).await {
+                        return false;
+                    }
+                }
+                WalRecord::FloatHistograms(hs) => {
+                    let hs = self.histograms(
+                        tail,
+                        hs.into_iter()
+                            .map(|(r, t, h)| (r, t, HistogramSample::Float(h))),
+                    );
+                    if !hs.is_empty() && !self.queue.append_histograms(hs).await {
+                        return false;
+                    }
+                }
                 WalRecord::Other => {}
             }
         }
         true
+    }
+
+    /// The histograms of a record that are sent: none outside the tail, none at or before
+    /// the start timestamp.
+    fn histograms(
+        &self,
+        tail: bool,
+        hs: impl Iterator<Item = (SeriesRef, Timestamp, HistogramSample)>,
+    ) -> Vec<(SeriesRef, Timestamp, HistogramSample)> {
+        if !tail {
+            return Vec::new();
+        }
+        let start = self.opts.start_timestamp;
+        hs.filter(|&(_, t, _)| t > start).collect()
     }
 
     /// Follows the WAL until `stop` is cancelled or the queue stops: the checkpoint first (for

@@ -3,9 +3,13 @@
 //! nothing per label or sample (prost allocates two `String`s per label of every series).
 //!
 //! Only the fields the receiver uses are interpreted (`timeseries` → `labels`, `samples`,
-//! `exemplars`);
-//! every other field is skipped by its wire type, as any protobuf decoder does.
+//! `exemplars`, `histograms`); every other field is skipped by its wire type, as any protobuf
+//! decoder does. Histograms are built as model histograms (their bucket lists need vectors
+//! anyway); repeated numeric fields are read both packed and unpacked.
 
+use model::{FloatHistogram, Histogram, Span};
+
+use super::histogram::{HistogramSample, hint_from_proto};
 use crate::{Error, Result};
 
 /// A field's payload, by wire type.
@@ -199,6 +203,148 @@ impl<'a> Series<'a> {
     }
 }
 
+impl<'a> Series<'a> {
+    /// Calls `f(timestamp, histogram)` for every native histogram, in wire order.
+    pub(crate) fn histograms(
+        &self,
+        mut f: impl FnMut(i64, HistogramSample) -> Result<()>,
+    ) -> Result<()> {
+        for field in fields(self.body) {
+            let (number, value) = field?;
+            if number != 4 {
+                continue;
+            }
+            let (t, h) = histogram(bytes_field(value, "histogram")?)?;
+            f(t, h)?;
+        }
+        Ok(())
+    }
+}
+
+/// A `sint32` from its zigzag varint (protobuf keeps the low 32 bits).
+fn zigzag32(x: u64) -> i32 {
+    let u = x as u32;
+    ((u >> 1) as i32) ^ -((u & 1) as i32)
+}
+
+/// A `sint64` from its zigzag varint.
+fn zigzag64(x: u64) -> i64 {
+    ((x >> 1) as i64) ^ -((x & 1) as i64)
+}
+
+/// Appends a repeated `sint64` field's values (packed or one unpacked value).
+fn sint64s(v: Value<'_>, out: &mut Vec<i64>) -> Result<()> {
+    match v {
+        Value::Varint(x) => out.push(zigzag64(x)),
+        Value::Bytes(mut b) => {
+            while !b.is_empty() {
+                out.push(zigzag64(varint(&mut b)?));
+            }
+        }
+        _ => return Err(malformed("histogram bucket deltas: wrong wire type")),
+    }
+    Ok(())
+}
+
+/// Appends a repeated `double` field's values (packed or one unpacked value).
+fn doubles(v: Value<'_>, out: &mut Vec<f64>) -> Result<()> {
+    match v {
+        Value::Fixed64(bits) => out.push(f64::from_bits(bits)),
+        Value::Bytes(b) => {
+            if b.len() % 8 != 0 {
+                return Err(malformed("packed doubles: length not a multiple of 8"));
+            }
+            out.extend(b.chunks_exact(8).map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                f64::from_bits(u64::from_le_bytes(a))
+            }));
+        }
+        _ => return Err(malformed("histogram doubles: wrong wire type")),
+    }
+    Ok(())
+}
+
+fn span(v: Value<'_>) -> Result<Span> {
+    let mut s = Span::default();
+    for f in fields(bytes_field(v, "bucket span")?) {
+        match f? {
+            (1, Value::Varint(x)) => s.offset = zigzag32(x),
+            (2, Value::Varint(x)) => s.length = x as u32,
+            (1 | 2, _) => return Err(malformed("bucket span: wrong wire type")),
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+/// One `Histogram` message: its timestamp and the histogram of the kind its `count` oneof
+/// says (Go's `IsFloatHistogram`; the last member of a oneof on the wire wins).
+fn histogram(body: &[u8]) -> Result<(i64, HistogramSample)> {
+    let (mut count_int, mut count_float, mut is_float) = (0u64, 0f64, false);
+    let (mut zero_int, mut zero_float) = (0u64, 0f64);
+    let (mut sum, mut schema, mut zero_threshold, mut hint, mut t) = (0f64, 0i32, 0f64, 0i32, 0i64);
+    let (mut neg_spans, mut pos_spans) = (Vec::new(), Vec::new());
+    let (mut neg_deltas, mut pos_deltas) = (Vec::new(), Vec::new());
+    let (mut neg_counts, mut pos_counts, mut custom) = (Vec::new(), Vec::new(), Vec::new());
+    for f in fields(body) {
+        match f? {
+            (1, Value::Varint(x)) => (count_int, count_float, is_float) = (x, 0.0, false),
+            (2, Value::Fixed64(b)) => {
+                (count_int, count_float, is_float) = (0, f64::from_bits(b), true)
+            }
+            (3, Value::Fixed64(b)) => sum = f64::from_bits(b),
+            (4, Value::Varint(x)) => schema = zigzag32(x),
+            (5, Value::Fixed64(b)) => zero_threshold = f64::from_bits(b),
+            (6, Value::Varint(x)) => (zero_int, zero_float) = (x, 0.0),
+            (7, Value::Fixed64(b)) => (zero_int, zero_float) = (0, f64::from_bits(b)),
+            (8, v) => neg_spans.push(span(v)?),
+            (9, v) => sint64s(v, &mut neg_deltas)?,
+            (10, v) => doubles(v, &mut neg_counts)?,
+            (11, v) => pos_spans.push(span(v)?),
+            (12, v) => sint64s(v, &mut pos_deltas)?,
+            (13, v) => doubles(v, &mut pos_counts)?,
+            // An enum is an int32 varint.
+            (14, Value::Varint(x)) => hint = x as i32,
+            (15, Value::Varint(x)) => t = x as i64,
+            (16, v) => doubles(v, &mut custom)?,
+            (1..=7 | 14 | 15, _) => return Err(malformed("histogram: wrong wire type")),
+            _ => {}
+        }
+    }
+    let counter_reset_hint = hint_from_proto(hint);
+    let h = if is_float {
+        HistogramSample::Float(FloatHistogram {
+            counter_reset_hint,
+            schema,
+            zero_threshold,
+            zero_count: zero_float,
+            count: count_float,
+            sum,
+            positive_spans: pos_spans,
+            negative_spans: neg_spans,
+            positive_buckets: pos_counts,
+            negative_buckets: neg_counts,
+            custom_values: custom,
+        })
+    } else {
+        HistogramSample::Int(Histogram {
+            counter_reset_hint,
+            schema,
+            zero_threshold,
+            zero_count: zero_int,
+            count: count_int,
+            sum,
+            positive_spans: pos_spans,
+            negative_spans: neg_spans,
+            positive_buckets: pos_deltas,
+            negative_buckets: neg_deltas,
+            custom_values: custom,
+        })
+    };
+    Ok((t, h))
+}
+
 /// Calls `f` for every time series of an encoded (uncompressed) `WriteRequest`, in order.
 /// Metadata and any other fields are skipped.
 pub(crate) fn for_each_series<'a>(
@@ -316,6 +462,45 @@ mod tests {
         assert!(read(&[0x0a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0xff, 0xfe]).is_err());
     }
 
+    #[test]
+    fn unpacked_repeated_fields_and_the_last_oneof_member_count() {
+        // Field 4 (histograms) holding: count_float 2.5 then count_int 3 (the int wins),
+        // positive_deltas 1 and -1 unpacked (field 12, zigzag), positive span {0, 2}.
+        let mut h = vec![0x11];
+        h.extend_from_slice(&2.5f64.to_le_bytes());
+        h.extend_from_slice(&[0x08, 3]);
+        h.extend_from_slice(&[0x60, 2, 0x60, 1]);
+        h.extend_from_slice(&[0x5a, 4, 0x08, 0, 0x10, 2]);
+        h.extend_from_slice(&[0x78, 7]);
+        let mut series = vec![0x22, h.len() as u8];
+        series.extend_from_slice(&h);
+        let mut raw = vec![0x0a, series.len() as u8];
+        raw.extend_from_slice(&series);
+        let mut got = Vec::new();
+        for_each_series(&raw, |s| {
+            s.histograms(|t, h| {
+                got.push((t, h));
+                Ok(())
+            })
+        })
+        .unwrap();
+        assert_eq!(
+            got,
+            [(
+                7,
+                HistogramSample::Int(Histogram {
+                    count: 3,
+                    positive_spans: vec![Span {
+                        offset: 0,
+                        length: 2
+                    }],
+                    positive_buckets: vec![1, -1],
+                    ..Histogram::default()
+                })
+            )]
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn agrees_with_prost(
@@ -345,6 +530,74 @@ mod tests {
             let want: Seen = series
                 .iter()
                 .map(|(labels, samples)| (labels.clone(), samples.clone()))
+                .collect();
+            proptest::prop_assert_eq!(seen, want);
+        }
+
+        #[test]
+        fn histograms_agree_with_prost(
+            hs in proptest::collection::vec(
+                (
+                    proptest::bool::ANY,
+                    proptest::num::u64::ANY,
+                    -60i32..60,
+                    proptest::collection::vec((-5i32..5, 0u32..4), 0..3),
+                    proptest::collection::vec(proptest::num::i64::ANY, 0..6),
+                    proptest::collection::vec(proptest::num::f64::ANY, 0..6),
+                    0i32..6,
+                    proptest::num::i64::ANY,
+                ),
+                0..4,
+            )
+        ) {
+            let histograms: Vec<prompb::Histogram> = hs
+                .iter()
+                .map(|(float, count, schema, spans, deltas, counts, hint, t)| {
+                    let spans: Vec<_> = spans
+                        .iter()
+                        .map(|&(offset, length)| prompb::BucketSpan { offset, length })
+                        .collect();
+                    prompb::Histogram {
+                        count: Some(if *float {
+                            prompb::histogram::Count::CountFloat(*count as f64)
+                        } else {
+                            prompb::histogram::Count::CountInt(*count)
+                        }),
+                        zero_count: Some(prompb::histogram::ZeroCount::ZeroCountInt(count / 3)),
+                        sum: *count as f64 / 7.0,
+                        schema: *schema,
+                        zero_threshold: 1e-3,
+                        positive_spans: spans.clone(),
+                        negative_spans: spans.iter().rev().copied().collect(),
+                        positive_deltas: deltas.clone(),
+                        negative_deltas: deltas.iter().rev().copied().collect(),
+                        positive_counts: counts.clone(),
+                        negative_counts: counts.iter().rev().copied().collect(),
+                        reset_hint: *hint,
+                        timestamp: *t,
+                        custom_values: counts.clone(),
+                    }
+                })
+                .collect();
+            let req = WriteRequest {
+                timeseries: vec![TimeSeries {
+                    labels: vec![label("__name__", "h")],
+                    histograms: histograms.clone(),
+                    ..Default::default()
+                }],
+                metadata: vec![],
+            };
+            let mut seen = Vec::new();
+            for_each_series(&req.encode_to_vec(), |s| {
+                s.histograms(|t, h| {
+                    seen.push((t, format!("{h:?}")));
+                    Ok(())
+                })
+            })
+            .unwrap();
+            let want: Vec<_> = histograms
+                .iter()
+                .map(|h| (h.timestamp, format!("{:?}", super::super::histogram::histogram_from_proto(h))))
                 .collect();
             proptest::prop_assert_eq!(seen, want);
         }
