@@ -325,6 +325,7 @@ fn write_options(
             ..QueueOptions::default()
         },
         send_exemplars: rw.send_exemplars,
+        send_native_histograms: rw.send_native_histograms,
         url,
     })
 }

@@ -47,6 +47,20 @@ fn decode(rec: &[u8]) -> storage::Result<WalRecord> {
                     .collect(),
             )
         }
+        RecordType::HistogramSamples => {
+            let mut out = Vec::new();
+            record::decode_histogram_samples(rec, &mut out).map_err(backend)?;
+            WalRecord::Histograms(out.into_iter().map(|s| (s.series_ref, s.t, s.h)).collect())
+        }
+        RecordType::FloatHistogramSamples => {
+            let mut out = Vec::new();
+            record::decode_float_histogram_samples(rec, &mut out).map_err(backend)?;
+            WalRecord::FloatHistograms(
+                out.into_iter()
+                    .map(|s| (s.series_ref, s.t, s.fh))
+                    .collect(),
+            )
+        }
         _ => WalRecord::Other,
     })
 }
