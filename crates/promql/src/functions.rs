@@ -295,6 +295,19 @@ fn prepare_range_call<'c>(
             if s.drop_name {
                 s.metric = drop_metadata(&s.metric);
             }
+            // A subquery's points are not consecutive samples: their counter reset hints
+            // would skip or invent resets, so they are detected afresh (Go's
+            // prometheus/prometheus#15987).
+            for p in &mut s.histograms {
+                if matches!(
+                    p.h.counter_reset_hint,
+                    model::CounterResetHint::CounterReset
+                        | model::CounterResetHint::NotCounterReset
+                ) {
+                    std::sync::Arc::make_mut(&mut p.h).counter_reset_hint =
+                        model::CounterResetHint::Unknown;
+                }
+            }
         }
     }
     let drop_name = name != "last_over_time" && name != "first_over_time";
@@ -960,6 +973,7 @@ fn timestamp_of_selector(
     let series: std::rc::Rc<Vec<LoadedSeries>> = ev.select(vs)?;
     let lookback = ev.lookback;
     let mut cursors = vec![0usize; series.len()];
+    let mut hcursors = vec![0usize; series.len()];
     let delayed = ev.delayed_name_removal;
     let _ = c;
     let empty: [&Expr; 0] = [];
@@ -971,10 +985,18 @@ fn timestamp_of_selector(
             while *cur < pts.len() && pts[*cur].t <= r {
                 *cur += 1;
             }
-            if *cur == 0 {
-                continue;
+            let hcur = &mut hcursors[i];
+            while *hcur < s.hists.len() && s.hists[*hcur].t <= r {
+                *hcur += 1;
             }
-            let p = pts[*cur - 1];
+            // The newest sample of either kind (a histogram hides older floats).
+            let ht = hcur.checked_sub(1).map(|j| s.hists[j].t);
+            let p = match (cur.checked_sub(1).map(|j| pts[j]), ht) {
+                (Some(p), Some(t)) if t > p.t => FPoint { t, f: 0.0 },
+                (Some(p), _) => p,
+                (None, Some(t)) => FPoint { t, f: 0.0 },
+                (None, None) => continue,
+            };
             if p.t <= r - lookback || model::value::is_stale_nan(p.f) {
                 continue;
             }
@@ -1144,6 +1166,24 @@ fn natsort_less(a: &str, b: &str) -> bool {
     false
 }
 
+/// Go's `math.Max`: NaN wins.
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Go's `math.Min`: NaN wins.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
+}
+
 fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
@@ -1239,7 +1279,7 @@ fn vector_function(
             if hi < lo {
                 return Ok(());
             }
-            simple(ev, &v[0], out, |x| lo.max(hi.min(x)));
+            simple(ev, &v[0], out, |x| go_max(lo, go_min(hi, x)));
         }
         "timestamp" => {
             for s in &v[0] {

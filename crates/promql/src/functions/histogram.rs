@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use model::{CounterResetHint, FloatHistogram, Labels, LabelsBuilder};
 
-use super::{RangeCtx, first_sample_index};
+use super::RangeCtx;
 use crate::engine::Evaluator;
 use crate::parser::PosRange;
 use crate::value::{FPoint, HPoint, Sample, Vector};
@@ -157,6 +157,10 @@ pub(crate) fn fraction(lower: f64, upper: f64, h: &FloatHistogram) -> (f64, bool
         let linear = custom || zero_bucket;
         let interpolate = |v: f64| -> f64 {
             if linear {
+                // An infinite bucket cannot be interpolated: none of it counts.
+                if b.lower == f64::NEG_INFINITY {
+                    return rank + b.count;
+                }
                 return rank + b.count * (v - b.lower) / (b.upper - b.lower);
             }
             let log_lower = b.lower.abs().log2();
@@ -398,13 +402,18 @@ pub(crate) fn range_function(
                 warn_mixed(ev, c);
                 return Ok(None);
             }
-            if c.anchored || c.smoothed || hw.len() < 2 {
+            if c.anchored || c.smoothed {
+                return Ok(
+                    extended_rate(ev, hw, c, name != "delta", name == "rate").map(RangeOut::H)
+                );
+            }
+            if hw.len() < 2 {
                 return Ok(None);
             }
             extrapolated_rate(ev, hw, c, name != "delta", name == "rate").map(RangeOut::H)
         }
         "irate" | "idelta" => instant_value(ev, w, hw, c, name == "irate"),
-        "resets" | "changes" => Some(RangeOut::F(resets_or_changes(w, hw, c, name == "resets"))),
+        "resets" | "changes" => resets_or_changes(w, hw, c, name == "resets").map(RangeOut::F),
         "sum_over_time" | "avg_over_time" => {
             if !w.is_empty() {
                 warn_mixed(ev, c);
@@ -506,6 +515,156 @@ fn extrapolated_rate(
         factor /= c.range as f64 / 1000.0;
     }
     result.mul(factor);
+    Some(result)
+}
+
+/// Go's `interpolateHistograms`: the histogram at `t` on the line between two points; after
+/// a counter reset the counter restarts from zero.
+fn interpolate(
+    ev: &Evaluator<'_>,
+    c: &RangeCtx<'_>,
+    p1: &HPoint,
+    p2: &HPoint,
+    t: i64,
+    is_counter: bool,
+) -> Result<FloatHistogram, ()> {
+    if t == p1.t {
+        return Ok((*p1.h).clone());
+    }
+    if t == p2.t {
+        return Ok((*p2.h).clone());
+    }
+    let fraction = (t - p1.t) as f64 / (p2.t - p1.t) as f64;
+    let mut r = (*p2.h).clone();
+    if is_counter && p2.h.detect_reset(&p1.h) {
+        r.mul(fraction);
+        return Ok(r);
+    }
+    combine(ev, c, &mut r, &p1.h, true)?;
+    r.mul(fraction);
+    combine(ev, c, &mut r, &p1.h, false)?;
+    Ok(r)
+}
+
+/// `base += other` (or `-=`), with Go's annotations; `Err` when they cannot be combined.
+fn combine(
+    ev: &Evaluator<'_>,
+    c: &RangeCtx<'_>,
+    base: &mut FloatHistogram,
+    other: &FloatHistogram,
+    subtract: bool,
+) -> Result<(), ()> {
+    let res = if subtract {
+        base.sub(other)
+    } else {
+        base.add(other)
+    };
+    match res {
+        Ok(o) => {
+            if o.nhcb_bounds_reconciled {
+                info_reconciled(ev, c, if subtract { "subtraction" } else { "addition" });
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if is_schema_error(&e) {
+                warn_mixed_schemas(ev, c);
+            }
+            Err(())
+        }
+    }
+}
+
+/// Go's `extendedHistogramRate` for anchored and smoothed selectors: the histogram at the
+/// range end minus the one at the range start (picked, or interpolated when smoothed), with
+/// the counter resets in between added back for counters.
+fn extended_rate(
+    ev: &Evaluator<'_>,
+    h: &[HPoint],
+    c: &RangeCtx<'_>,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<FloatHistogram> {
+    let mut last = h.len() - 1;
+    let first = h[..last]
+        .partition_point(|p| p.t <= c.range_start)
+        .saturating_sub(1);
+    if c.smoothed {
+        last = h[..last].partition_point(|p| p.t < c.range_end);
+    }
+    if h[last].t <= c.range_start {
+        return None;
+    }
+    if c.smoothed && h[first].t > c.range_end {
+        return None;
+    }
+    let custom = h[first].h.uses_custom_buckets();
+    for p in &h[first..=last] {
+        if p.h.uses_custom_buckets() != custom {
+            warn_mixed_schemas(ev, c);
+            return None;
+        }
+        if is_counter && p.h.counter_reset_hint == CounterResetHint::Gauge {
+            warn_not_counter(ev, c);
+        }
+    }
+    let left = if c.smoothed && h[first].t < c.range_start {
+        interpolate(ev, c, &h[first], &h[first + 1], c.range_start, is_counter).ok()?
+    } else {
+        (*h[first].h).clone()
+    };
+    let right = if c.smoothed && last > 0 && h[last].t > c.range_end {
+        interpolate(ev, c, &h[last - 1], &h[last], c.range_end, is_counter).ok()?
+    } else {
+        (*h[last].h).clone()
+    };
+    if !is_counter
+        && (left.counter_reset_hint != CounterResetHint::Gauge
+            || right.counter_reset_hint != CounterResetHint::Gauge)
+    {
+        warn_not_gauge(ev, c);
+    }
+    let mut result = right.clone();
+    combine(ev, c, &mut result, &left, true).ok()?;
+    if is_counter {
+        // The left boundary stands for h[first]; h[last] is the right boundary.
+        let mut lo = first + 1;
+        let mut prev: &FloatHistogram = &left;
+        if c.smoothed && h[first].t < c.range_start && h[first + 1].h.detect_reset(&h[first].h) {
+            // The left interpolation already spanned this reset.
+            prev = &h[first + 1].h;
+            lo += 1;
+        }
+        let mut correction: Option<FloatHistogram> = None;
+        let mut add_correction = |x: &FloatHistogram| -> Result<(), ()> {
+            match correction.as_mut() {
+                None => {
+                    correction = Some(x.clone());
+                    Ok(())
+                }
+                Some(corr) => combine(ev, c, corr, x, false),
+            }
+        };
+        if lo <= last {
+            for p in &h[lo..last] {
+                if p.h.detect_reset(prev) {
+                    add_correction(prev).ok()?;
+                }
+                prev = &p.h;
+            }
+            if right.detect_reset(prev) {
+                add_correction(prev).ok()?;
+            }
+        }
+        if let Some(corr) = correction {
+            combine(ev, c, &mut result, &corr, false).ok()?;
+        }
+    }
+    if is_rate {
+        result.div(c.range as f64 / 1000.0);
+    }
+    result.counter_reset_hint = CounterResetHint::Gauge;
+    result.compact(0);
     Some(result)
 }
 
@@ -709,56 +868,60 @@ fn instant_value(
 }
 
 /// Go's `funcResets` / `funcChanges` over floats and histograms in time order: a switch
-/// between the kinds counts as a reset and as a change.
-fn resets_or_changes(w: &[FPoint], hw: &[HPoint], c: &RangeCtx<'_>, resets: bool) -> f64 {
-    let first = if w.is_empty() {
-        if c.anchored {
-            return 0.0;
-        }
-        0
-    } else {
-        match first_sample_index(w, c) {
-            Some(i) => i,
-            None => return 0.0,
-        }
-    };
-    let (mut i, mut j) = (first, 0usize);
-    let mut prev: Option<(Option<f64>, Option<&FloatHistogram>)> = None;
-    let mut n = 0u32;
-    while i < w.len() || j < hw.len() {
-        let cur: (Option<f64>, Option<&FloatHistogram>) =
-            if j >= hw.len() || (i < w.len() && w[i].t < hw[j].t) {
-                i += 1;
-                (Some(w[i - 1].f), None)
-            } else {
-                j += 1;
-                (None, Some(&*hw[j - 1].h))
-            };
-        if let Some(p) = prev {
-            let changed = match (p, cur) {
-                ((Some(a), None), (Some(b), None)) => {
-                    if resets {
-                        b < a
-                    } else {
-                        b != a && !(a.is_nan() && b.is_nan())
-                    }
-                }
-                ((None, Some(a)), (None, Some(b))) => {
-                    if resets {
-                        b.detect_reset(a)
-                    } else {
-                        !b.equals(a)
-                    }
-                }
-                _ => true,
-            };
-            if changed {
-                n += 1;
-            }
-        }
-        prev = Some(cur);
+/// between the kinds counts as a reset and as a change. Anchored, the count starts at the
+/// last sample at or before the range start (none when no sample is inside the range).
+fn resets_or_changes(w: &[FPoint], hw: &[HPoint], c: &RangeCtx<'_>, resets: bool) -> Option<f64> {
+    #[derive(Clone, Copy)]
+    enum S<'a> {
+        F(f64),
+        H(&'a FloatHistogram),
     }
-    f64::from(n)
+    let mut merged: Vec<(i64, S<'_>)> = Vec::with_capacity(w.len() + hw.len());
+    let (mut i, mut j) = (0usize, 0usize);
+    while i < w.len() || j < hw.len() {
+        if j >= hw.len() || (i < w.len() && w[i].t < hw[j].t) {
+            merged.push((w[i].t, S::F(w[i].f)));
+            i += 1;
+        } else {
+            merged.push((hw[j].t, S::H(&hw[j].h)));
+            j += 1;
+        }
+    }
+    let n = merged.len();
+    let first = if c.anchored {
+        if n == 0 || merged[n - 1].0 <= c.range_start {
+            return None;
+        }
+        merged[..n - 1]
+            .partition_point(|p| p.0 <= c.range_start)
+            .saturating_sub(1)
+    } else {
+        0
+    };
+    let mut count = 0u32;
+    for pair in merged[first..].windows(2) {
+        let changed = match (pair[0].1, pair[1].1) {
+            (S::F(a), S::F(b)) => {
+                if resets {
+                    b < a
+                } else {
+                    b != a && !(a.is_nan() && b.is_nan())
+                }
+            }
+            (S::H(a), S::H(b)) => {
+                if resets {
+                    b.detect_reset(a)
+                } else {
+                    !b.equals(a)
+                }
+            }
+            _ => true,
+        };
+        if changed {
+            count += 1;
+        }
+    }
+    Some(f64::from(count))
 }
 
 /// Go's `sum_over_time` / `avg_over_time` of histograms: a compensated sum (mean), with
@@ -952,6 +1115,90 @@ mod tests {
         assert!(close(v, 0.4) && nan);
         let custom = h("{{schema:-53 count:5 sum:8 custom_values:[1 2] buckets:[2 2 1]}}");
         assert!(close(fraction(1.0, 1.5, &custom).0, 0.2));
+    }
+
+    /// A custom-bucket histogram from cumulative classic buckets (Go's `toFloatHistogram`
+    /// via convertnhcb).
+    fn nhcb(cumulative: &[(f64, f64)]) -> FloatHistogram {
+        let mut prev = 0.0;
+        let buckets: Vec<f64> = cumulative
+            .iter()
+            .map(|&(_, c)| {
+                let d = c - prev;
+                prev = c;
+                d
+            })
+            .collect();
+        FloatHistogram {
+            schema: model::histogram::CUSTOM_BUCKETS_SCHEMA,
+            count: prev,
+            custom_values: cumulative
+                .iter()
+                .map(|b| b.0)
+                .filter(|u| u.is_finite())
+                .collect(),
+            positive_spans: vec![model::histogram::Span {
+                offset: 0,
+                length: u32::try_from(buckets.len()).expect("few buckets"),
+            }],
+            positive_buckets: buckets,
+            ..FloatHistogram::default()
+        }
+    }
+
+    /// Go's `TestHistogramFraction` table, on the native (custom bucket) side.
+    #[test]
+    fn fraction_of_custom_buckets_as_go() {
+        let inf = f64::INFINITY;
+        let pos = [(1.0, 1.0), (2.0, 3.0), (3.0, 6.0), (inf, 100.0)];
+        let neg = [(-3.0, 10.0), (-2.0, 12.0), (-1.0, 15.0), (inf, 100.0)];
+        let cases: &[(f64, f64, &[(f64, f64)], f64)] = &[
+            (0.0, 1.5, &pos, 0.02),
+            (-4.0, -2.0, &neg, 0.02),
+            (-inf, -1.5, &neg, 0.135),
+            (-inf, inf, &pos, 1.0),
+            (-inf, inf, &neg, 1.0),
+            (4.0, 5.0, &pos, 0.0),
+            (0.0, 1.0, &neg, 0.0),
+            (2.0, 5.0, &pos, 0.03),
+            (400.0, inf, &pos, 0.94),
+            (2.0, 2.0, &pos, 0.0),
+            (3.0, 2.0, &pos, 0.0),
+            (0.0, 1.0, &[(inf, 100.0)], 0.0),
+            (
+                0.0,
+                5.0,
+                &[(1.0, 0.0), (2.0, 0.0), (3.0, 0.0), (inf, 0.0)],
+                f64::NAN,
+            ),
+            (2.0, 3.5, &pos, 0.03),
+            (0.5, 2.0, &pos, 0.025),
+            (1.0, 3.0, &pos, 0.05),
+            (0.1, 0.75, &[(0.5, 2.5), (1.0, 7.5), (inf, 100.0)], 0.045),
+            (
+                -1.0,
+                1.0,
+                &[
+                    (-2.0, 5.0),
+                    (-1.0, 10.0),
+                    (0.0, 15.0),
+                    (1.0, 20.0),
+                    (inf, 100.0),
+                ],
+                0.1,
+            ),
+            (f64::NAN, 1.0, &[(1.0, 1.0), (inf, 100.0)], f64::NAN),
+            (0.0, f64::NAN, &[(1.0, 1.0), (inf, 100.0)], f64::NAN),
+            (-10.0, -5.0, &[(1.0, 1.0), (2.0, 3.0), (inf, 10.0)], 0.0),
+            (5.0, 10.0, &[(1.0, 1.0), (2.0, 3.0), (inf, 10.0)], 0.0),
+        ];
+        for &(lower, upper, buckets, want) in cases {
+            let got = fraction(lower, upper, &nhcb(buckets)).0;
+            assert!(
+                close(got, want),
+                "fraction({lower}, {upper}) of {buckets:?} = {got}, want {want}"
+            );
+        }
     }
 
     #[test]
