@@ -54,7 +54,9 @@ struct AppendState {
 #[derive(Debug, Clone)]
 pub struct FloatHistogramChunk {
     w: BitWriter,
-    app: Option<AppendState>,
+    /// Boxed: a float series' open chunk shares the head's chunk type, and this state is
+    /// large.
+    app: Option<Box<AppendState>>,
 }
 
 impl Default for FloatHistogramChunk {
@@ -74,13 +76,13 @@ impl FloatHistogramChunk {
     pub fn new() -> FloatHistogramChunk {
         FloatHistogramChunk {
             w: BitWriter::with_bytes(vec![0; HISTOGRAM_HEADER_SIZE], 0),
-            app: Some(AppendState {
+            app: Some(Box::new(AppendState {
                 t: i64::MIN,
                 sum: XorValue::fresh(0.0),
                 cnt: XorValue::fresh(0.0),
                 z_cnt: XorValue::fresh(0.0),
                 ..AppendState::default()
-            }),
+            })),
         }
     }
 
@@ -142,7 +144,7 @@ impl FloatHistogramChunk {
                     })
                     .collect()
             };
-            self.app = Some(AppendState {
+            self.app = Some(Box::new(AppendState {
                 t: it.t,
                 t_delta: it.t_delta,
                 sum: it.sum,
@@ -151,7 +153,7 @@ impl FloatHistogramChunk {
                 p_buckets: zip(&it.p_buckets, &it.p_leading, &it.p_trailing),
                 n_buckets: zip(&it.n_buckets, &it.n_leading, &it.n_trailing),
                 layout: it.layout,
-            });
+            }));
             let len = bits.div_ceil(8);
             self.w.truncate(len, (len * 8 - bits) as u8);
         }

@@ -56,7 +56,9 @@ struct AppendState {
 #[derive(Debug, Clone)]
 pub struct HistogramChunk {
     w: BitWriter,
-    app: Option<AppendState>,
+    /// Boxed: a float series' open chunk shares the head's chunk type, and this state is
+    /// large.
+    app: Option<Box<AppendState>>,
 }
 
 impl Default for HistogramChunk {
@@ -76,11 +78,11 @@ impl HistogramChunk {
     pub fn new() -> HistogramChunk {
         HistogramChunk {
             w: BitWriter::with_bytes(vec![0; HISTOGRAM_HEADER_SIZE], 0),
-            app: Some(AppendState {
+            app: Some(Box::new(AppendState {
                 t: i64::MIN,
                 leading: 0xff,
                 ..AppendState::default()
-            }),
+            })),
         }
     }
 
@@ -133,7 +135,7 @@ impl HistogramChunk {
             }
             // Appending continues right after the last sample's bits.
             let bits = it.br.bits_read();
-            self.app = Some(AppendState {
+            self.app = Some(Box::new(AppendState {
                 layout: it.layout,
                 t: it.t,
                 cnt: it.cnt,
@@ -148,7 +150,7 @@ impl HistogramChunk {
                 sum: it.sum,
                 leading: it.leading,
                 trailing: it.trailing,
-            });
+            }));
             let len = bits.div_ceil(8);
             self.w.truncate(len, (len * 8 - bits) as u8);
         }

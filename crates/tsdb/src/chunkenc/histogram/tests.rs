@@ -884,3 +884,13 @@ mod props {
         }
     }
 }
+
+#[test]
+fn any_chunk_is_no_larger_than_a_float_chunk() {
+    // The head keeps one open `Chunk` per series, mostly float ones.
+    let xor = std::mem::size_of::<crate::chunkenc::XorChunk>();
+    assert!(std::mem::size_of::<HistogramChunk>() <= xor);
+    assert!(std::mem::size_of::<FloatHistogramChunk>() <= xor);
+    // The enum's tag fits a niche: floats' open chunks cost nothing extra.
+    assert_eq!(std::mem::size_of::<Chunk>(), xor);
+}
