@@ -745,14 +745,40 @@ impl<'a> Evaluator<'a> {
         let mut mat = Vec::with_capacity(series.len());
         for s in series.iter() {
             let pts = &s.live;
+            let hs = &s.hists;
             let mut floats = Vec::new();
+            let mut histograms = Vec::new();
             let mut ts = self.start;
             while ts <= self.end {
                 let r = Self::ref_time(ts, vs.timestamp, vs.original_offset);
                 let lo = pts.partition_point(|p| p.t <= r - self.lookback);
                 let hi = pts.partition_point(|p| p.t <= r + self.lookback);
                 let w = &pts[lo..hi];
-                if !w.is_empty() {
+                let hlo = hs.partition_point(|p| p.t <= r - self.lookback);
+                let hhi = hs.partition_point(|p| p.t <= r + self.lookback);
+                let hw = &hs[hlo..hhi];
+                let name = || model::strconv::quote(s.labels.metric_name().unwrap_or(""));
+                if !w.is_empty() && !hw.is_empty() {
+                    self.warn(
+                        format!(
+                            "encountered a mix of histograms and floats for metric name {}",
+                            name()
+                        ),
+                        vs.pos,
+                    );
+                } else if !hw.is_empty() {
+                    match smoothed_histogram(hw, r) {
+                        Ok(Some(h)) => histograms.push(HPoint { t: ts, h }),
+                        Ok(None) => {}
+                        Err(_) => self.warn(
+                            format!(
+                                "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {}",
+                                name()
+                            ),
+                            vs.pos,
+                        ),
+                    }
+                } else if !w.is_empty() {
                     let i = w.partition_point(|p| p.t < r);
                     if i < w.len() && w[i].t == r {
                         floats.push(FPoint { t: ts, f: w[i].f });
@@ -770,12 +796,13 @@ impl<'a> Evaluator<'a> {
                 }
                 ts += self.interval;
             }
-            if !floats.is_empty() {
-                self.add_samples(floats.len())?;
+            if !floats.is_empty() || !histograms.is_empty() {
+                let hsize: usize = histograms.iter().map(HPoint::size).sum();
+                self.add_samples(floats.len() + hsize)?;
                 mat.push(Series {
                     metric: s.labels.clone(),
                     floats,
-                    histograms: Vec::new(),
+                    histograms,
                     drop_name: false,
                 });
             }
@@ -1160,6 +1187,42 @@ fn lookback_sample<'p>(
         (None, Some(hp)) => (hp.t, Looked::Histogram(&hp.h)),
     };
     (t > r - lookback).then_some(looked)
+}
+
+/// The `smoothed` selector's histogram at `r` from the histograms around it: the one at
+/// `r`, the interpolation between its neighbours (a counter that was reset in between
+/// restarts from zero: the next histogram scaled by the elapsed fraction), or the last one
+/// before `r`. Fails for neighbours that cannot be combined.
+fn smoothed_histogram(
+    w: &[HPoint],
+    r: i64,
+) -> std::result::Result<Option<Arc<model::FloatHistogram>>, super::hist::CombineError> {
+    let i = w.partition_point(|p| p.t < r);
+    if i < w.len() && w[i].t == r {
+        return Ok(Some(w[i].h.clone()));
+    }
+    if i == 0 {
+        return Ok(None);
+    }
+    let prev = &w[i - 1];
+    let Some(next) = w.get(i) else {
+        return Ok(Some(prev.h.clone()));
+    };
+    if prev.h.uses_custom_buckets() != next.h.uses_custom_buckets() {
+        return Err(super::hist::CombineError::IncompatibleSchema);
+    }
+    let fraction = (r - prev.t) as f64 / (next.t - prev.t) as f64;
+    let counter = next.h.counter_reset_hint != model::CounterResetHint::Gauge;
+    if counter && next.h.detect_reset(&prev.h) {
+        let mut h = super::hist::mul(&next.h, fraction);
+        h.compact(0);
+        return Ok(Some(Arc::new(h)));
+    }
+    let diff = super::hist::sub(&next.h, &prev.h)?;
+    let step = super::hist::mul(&diff.h, fraction);
+    let mut out = super::hist::add(&prev.h, &step)?.h;
+    out.counter_reset_hint = prev.h.counter_reset_hint;
+    Ok(Some(Arc::new(out)))
 }
 
 /// The number of samples a vector element counts as.
