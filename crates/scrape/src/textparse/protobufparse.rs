@@ -60,7 +60,10 @@ pub struct ProtobufParser<'a> {
     exemplar_pos: usize,
     exemplar_returned: bool,
     series: Vec<u8>,
-    lset: Labels,
+    /// Metric name of the current series (with `_count`, `_sum` or `_bucket`).
+    name: String,
+    /// Its `quantile` or `le` label.
+    magic: Option<(&'static str, String)>,
     ignore_native: bool,
     keep_classic: bool,
 }
@@ -88,7 +91,8 @@ impl<'a> ProtobufParser<'a> {
             exemplar_pos: 0,
             exemplar_returned: false,
             series: Vec::new(),
-            lset: Labels::default(),
+            name: String::new(),
+            magic: None,
             ignore_native: ignore_native_histograms,
             keep_classic: keep_classic_histograms,
         }
@@ -204,87 +208,93 @@ impl<'a> ProtobufParser<'a> {
         Ok(())
     }
 
-    /// Builds the label set and series key of the current entry (Go's
-    /// `onSeriesOrHistogramUpdate`), and sets `fields_done`.
+    /// Prepares the metric name, magic label and series key of the current entry (Go's
+    /// `onSeriesOrHistogramUpdate`; the label set itself is built by [`Parser::labels`]
+    /// only, as a scrape loop asks for it on cache misses only), and sets `fields_done`.
     fn update_series(&mut self) -> Result<()> {
         let typ = self.typ();
         let complex = matches!(
             typ,
             DtoType::Summary | DtoType::Histogram | DtoType::GaugeHistogram
         );
-        let name: Cow<'_, str> = if self.state == State::Histogram || !complex {
-            Cow::Borrowed(&self.mf.name)
-        } else if self.field_pos == -2 {
-            Cow::Owned(format!("{}_count", self.mf.name))
-        } else if self.field_pos == -1 {
-            Cow::Owned(format!("{}_sum", self.mf.name))
-        } else if typ == DtoType::Summary {
-            Cow::Borrowed(&self.mf.name)
-        } else {
-            Cow::Owned(format!("{}_bucket", self.mf.name))
-        };
-        let mut pairs: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(self.cur().label.len() + 2);
-        pairs.push((model::METRIC_NAME, name));
-        for l in &self.cur().label {
+        let mut name = std::mem::take(&mut self.name);
+        name.clear();
+        name.push_str(&self.mf.name);
+        if self.state != State::Histogram && complex {
+            match self.field_pos {
+                -2 => name.push_str("_count"),
+                -1 => name.push_str("_sum"),
+                _ if typ != DtoType::Summary => name.push_str("_bucket"),
+                _ => {}
+            }
+        }
+        let (magic, done) = self.magic_label(typ);
+        let labels: &[dto::LabelPair] = self.mf.metric.get(self.metric).map_or(&[], |m| &m.label);
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(labels.len() + 2);
+        pairs.push((model::METRIC_NAME, &name));
+        for l in labels {
             if l.name.is_empty() {
                 return Err(self.err("invalid label name: \"\""));
             }
-            pairs.push((l.name.as_str(), Cow::Borrowed(l.value.as_str())));
+            pairs.push((&l.name, &l.value));
         }
-        // The magic label of a quantile or bucket series.
-        let mut done = self.fields_done;
-        if self.state != State::Histogram && self.field_pos >= 0 {
-            let pos = usize::try_from(self.field_pos).unwrap_or(usize::MAX);
-            match typ {
-                DtoType::Summary => {
-                    let qs = &self.cur().summary.as_ref().map_or(&[][..], |s| &s.quantile);
-                    let q = qs.get(pos).map_or(f64::NAN, |q| q.quantile);
-                    done = pos + 1 >= qs.len();
-                    pairs.push(("quantile", Cow::Owned(format_openmetrics_float(q))));
-                }
-                DtoType::Histogram | DtoType::GaugeHistogram => {
-                    let bb = self.cur().histogram.as_ref().map_or(&[][..], |h| &h.bucket);
-                    match bb.get(pos) {
-                        None => {
-                            done = true;
-                            pairs.push(("le", Cow::Borrowed("+Inf")));
-                        }
-                        Some(b) => {
-                            done = b.upper_bound == f64::INFINITY;
-                            pairs.push(("le", Cow::Owned(format_openmetrics_float(b.upper_bound))));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        } else if typ == DtoType::Summary && self.field_pos == -1 {
-            // A summary without quantiles ends at its sum.
-            done = self
-                .cur()
-                .summary
-                .as_ref()
-                .is_none_or(|s| s.quantile.is_empty());
+        if let Some((n, v)) = &magic {
+            pairs.push((n, v));
         }
-        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
         if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(self.err(format!("label name {:?} is not unique", w[0].0)));
         }
-        let mut series = Vec::new();
-        for (n, v) in &pairs {
-            if *n == model::METRIC_NAME {
-                series.splice(0..0, v.bytes());
-            } else {
-                series.push(SEP);
-                series.extend_from_slice(n.as_bytes());
-                series.push(SEP);
-                series.extend_from_slice(v.as_bytes());
-            }
+        let mut key = std::mem::take(&mut self.series);
+        key.clear();
+        key.extend_from_slice(name.as_bytes());
+        for (n, v) in pairs.iter().filter(|(n, _)| *n != model::METRIC_NAME) {
+            key.push(SEP);
+            key.extend_from_slice(n.as_bytes());
+            key.push(SEP);
+            key.extend_from_slice(v.as_bytes());
         }
-        let lset = Labels::from_pairs(pairs);
-        self.series = series;
-        self.lset = lset;
+        drop(pairs);
+        self.series = key;
+        self.name = name;
+        self.magic = magic;
         self.fields_done = done;
         Ok(())
+    }
+
+    /// The `quantile` or `le` label of a quantile or bucket series, and whether it is the
+    /// last field of its summary or classic histogram.
+    fn magic_label(&self, typ: DtoType) -> (Option<(&'static str, String)>, bool) {
+        let m = self.cur();
+        if self.state == State::Histogram || self.field_pos < 0 {
+            // A summary without quantiles ends at its sum.
+            let done = typ == DtoType::Summary
+                && self.field_pos == -1
+                && m.summary.as_ref().is_none_or(|s| s.quantile.is_empty());
+            return (None, done || self.fields_done);
+        }
+        let pos = usize::try_from(self.field_pos).unwrap_or(usize::MAX);
+        match typ {
+            DtoType::Summary => {
+                let qs = m.summary.as_ref().map_or(&[][..], |s| &s.quantile);
+                let q = qs.get(pos).map_or(f64::NAN, |q| q.quantile);
+                (
+                    Some(("quantile", format_openmetrics_float(q))),
+                    pos + 1 >= qs.len(),
+                )
+            }
+            DtoType::Histogram | DtoType::GaugeHistogram => {
+                let bb = m.histogram.as_ref().map_or(&[][..], |h| &h.bucket);
+                match bb.get(pos) {
+                    None => (Some(("le", "+Inf".to_owned())), true),
+                    Some(b) => (
+                        Some(("le", format_openmetrics_float(b.upper_bound))),
+                        b.upper_bound == f64::INFINITY,
+                    ),
+                }
+            }
+            _ => (None, self.fields_done),
+        }
     }
 
     /// Moves to the next metric of the family and prepares its first entry; `false` when
@@ -567,7 +577,17 @@ impl Parser for ProtobufParser<'_> {
     }
 
     fn labels(&self) -> Result<Labels> {
-        Ok(self.lset.clone())
+        let own = self
+            .cur()
+            .label
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()));
+        let magic = self.magic.as_ref().map(|(n, v)| (*n, v.as_str()));
+        Ok(Labels::from_pairs(
+            std::iter::once((model::METRIC_NAME, self.name.as_str()))
+                .chain(own)
+                .chain(magic),
+        ))
     }
 
     /// For a native histogram, every exemplar with a timestamp, one per call (from its
