@@ -243,7 +243,10 @@ pub(crate) fn for_each_range_output(
                 }
             }
             // The subquery's output is dropped once the function is done with it.
-            let held: usize = m.iter().map(|s| s.floats.len()).sum();
+            let held: usize = m
+                .iter()
+                .map(|s| s.floats.len() + s.histograms.iter().map(HPoint::size).sum::<usize>())
+                .sum();
             ev.current_samples = ev.current_samples.saturating_sub(held);
             Ok(())
         }
