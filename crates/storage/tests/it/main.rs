@@ -3,6 +3,7 @@
 #![cfg(feature = "remote")]
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+mod histograms;
 mod peers;
 
 use std::collections::{BTreeMap, BTreeSet};

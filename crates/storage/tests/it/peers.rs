@@ -19,9 +19,9 @@ use tokio_util::sync::CancellationToken;
 use super::{FakeSource, FakeWal};
 
 const VM: &str = "/usr/bin/victoria-metrics";
-const PROMETHEUS: &str = "/usr/bin/prometheus";
+pub(crate) const PROMETHEUS: &str = "/usr/bin/prometheus";
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -29,7 +29,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -37,7 +37,7 @@ fn now_ms() -> i64 {
 }
 
 /// A child process that is stopped (SIGTERM, then SIGKILL) when dropped.
-struct Peer {
+pub(crate) struct Peer {
     child: Option<Child>,
     args: Vec<String>,
     bin: &'static str,
@@ -110,7 +110,7 @@ impl Drop for Peer {
 }
 
 /// A minimal blocking HTTP/1.0 GET on loopback: (status, body).
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+pub(crate) fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
@@ -126,10 +126,16 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-fn skip(bin: &str) -> bool {
+/// Whether to skip a test needing `bin`: it is not installed. Under `CI` a missing peer
+/// fails the test instead, so CI never passes by testing nothing.
+pub(crate) fn skip(bin: &str) -> bool {
     if Path::new(bin).exists() {
         return false;
     }
+    assert!(
+        std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+        "{bin} is required when CI is set"
+    );
     eprintln!("skipping: {bin} is not installed");
     true
 }
@@ -344,19 +350,21 @@ fn victoria_metrics_outage_loses_nothing() {
 }
 
 fn prometheus_peer(dir: &Path, port: u16) -> Peer {
-    let config: PathBuf = dir.join("prometheus.yml");
-    std::fs::write(&config, "global: {}\n").unwrap();
-    Peer::start(
-        PROMETHEUS,
-        vec![
-            format!("--config.file={}", config.display()),
-            format!("--storage.tsdb.path={}", dir.join("data").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--web.enable-remote-write-receiver".into(),
-        ],
-        port,
-        "/-/ready",
-    )
+    prometheus_peer_with(dir, port, "global: {}\n", &[])
+}
+
+/// Prometheus 2.42 with the remote-write receiver, `config` and extra flags.
+pub(crate) fn prometheus_peer_with(dir: &Path, port: u16, config: &str, extra: &[&str]) -> Peer {
+    let config_file: PathBuf = dir.join("prometheus.yml");
+    std::fs::write(&config_file, config).unwrap();
+    let mut args = vec![
+        format!("--config.file={}", config_file.display()),
+        format!("--storage.tsdb.path={}", dir.join("data").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--web.enable-remote-write-receiver".into(),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    Peer::start(PROMETHEUS, args, port, "/-/ready")
 }
 
 /// Counts what Prometheus holds through our own remote-read client (its `/api/v1/read`).
