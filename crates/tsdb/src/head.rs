@@ -118,6 +118,13 @@ pub(crate) struct HeadChunk {
 const LOGGED: u8 = 1;
 /// Flag: an appender holds an accepted sample for this series.
 const PENDING: u8 = 2;
+/// Flag: the open histogram chunk's end time was estimated from its size (Go's
+/// `histogramChunkHasComputedEndTime`).
+const HIST_END_COMPUTED: u8 = 4;
+/// Prometheus's target size of a histogram chunk (`TargetBytesPerHistogramChunk`).
+const HISTOGRAM_CHUNK_TARGET_BYTES: usize = 1024;
+/// Prometheus's `MinSamplesPerHistogramChunk`.
+const HISTOGRAM_CHUNK_MIN_SAMPLES: usize = 10;
 
 /// One series of the head.
 #[derive(Debug)]
@@ -489,14 +496,31 @@ impl MemSeries {
                     | (Chunk::FloatHistogram(_), HistSample::Float(_))
             )
         };
+        // Go's `histogramsAppendPreprocessor`: histogram chunks are cut by size.
         let need_cut = match &self.head {
             None => true,
+            Some(hc) if !same_kind(&hc.chunk) || hc.chunk.num_samples() == 0 => true,
             Some(hc) => {
                 let n = hc.chunk.num_samples();
-                !same_kind(&hc.chunk)
-                    || n == 0
-                    || t >= self.next_at
-                    || (n >= 10 && hc.chunk.bytes().len() >= 1024)
+                let bytes = hc.chunk.bytes().len();
+                let computed = self.flags & HIST_END_COMPUTED != 0;
+                let next_range_start = if computed {
+                    chunkenc::range_for_timestamp(hc.min_time, opts.chunk_range)
+                } else {
+                    self.next_at
+                };
+                if !computed && bytes >= HISTOGRAM_CHUNK_TARGET_BYTES / 4 {
+                    let ratio = HISTOGRAM_CHUNK_TARGET_BYTES as f64 / bytes as f64;
+                    self.next_at = chunkenc::compute_chunk_end_time(
+                        hc.min_time,
+                        hc.max_time,
+                        self.next_at,
+                        ratio,
+                    );
+                    self.flags |= HIST_END_COMPUTED;
+                }
+                ((t >= self.next_at || bytes >= HISTOGRAM_CHUNK_TARGET_BYTES * 2)
+                    && (n >= HISTOGRAM_CHUNK_MIN_SAMPLES || t >= next_range_start))
                     || n >= usize::from(u16::MAX) - 1
             }
         };
@@ -566,6 +590,7 @@ impl MemSeries {
             min_time: t,
             max_time: t,
         });
+        self.flags &= !HIST_END_COMPUTED;
         Ok(())
     }
 

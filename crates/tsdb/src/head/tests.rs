@@ -410,3 +410,57 @@ fn interleaved_appenders_keep_pending_series_and_log_each_series_once() {
     assert_eq!(head.num_series(), 2);
     assert_eq!(all_samples(&head, &name_is("x")), want);
 }
+
+#[test]
+fn histogram_chunks_are_cut_by_size_as_prometheus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
+    let mut r = 0;
+    let mut acc = vec![0i64; 20];
+    // Histograms with 20 buckets every 15 s for 4 h: chunks fill up by bytes.
+    for k in 0..960i64 {
+        // Irregular growth, so that every sample takes a few bytes per bucket.
+        for (b, c) in acc.iter_mut().enumerate() {
+            *c += 1 + (k * k * 7919 + b as i64 * 104_729) % 997;
+        }
+        let counts = acc.clone();
+        let mut deltas = vec![counts[0]];
+        deltas.extend(counts.windows(2).map(|w| w[1] - w[0]));
+        let h = model::Histogram {
+            schema: 2,
+            count: counts.iter().sum::<i64>() as u64,
+            sum: k as f64,
+            positive_spans: vec![model::Span {
+                offset: 0,
+                length: 20,
+            }],
+            positive_buckets: deltas,
+            ..model::Histogram::default()
+        };
+        let mut app = head.appender();
+        r = app
+            .append_histogram(r, &lbls("h", 0), k * 15_000, Some(&h), None)
+            .expect("append");
+        app.commit().expect("commit");
+    }
+    let shard = head.shard(r).read();
+    let s = shard.series.get(&r).expect("series");
+    let mut sizes = Vec::new();
+    for c in &s.mmapped {
+        let (enc, data) = head.mapper.chunk(c.chunk_ref).expect("chunk");
+        assert_eq!(enc, chunkenc::Encoding::Histogram.as_u8());
+        let n = usize::from(u16::from_be_bytes([data[0], data[1]]));
+        sizes.push((n, data.len(), c.min_time, c.max_time));
+    }
+    assert!(sizes.len() > 8, "{sizes:?}");
+    for &(n, bytes, mint, maxt) in &sizes {
+        // At least 10 samples unless the 2 h range ended; never far past 2 KiB.
+        let range_end = chunkenc::range_for_timestamp(mint, DEFAULT_CHUNK_RANGE);
+        assert!(n >= 10 || maxt + 15_000 >= range_end, "{sizes:?}");
+        assert!(bytes < 2 * 1024 + 256, "{sizes:?}");
+        assert!(
+            maxt < range_end,
+            "a chunk never crosses the 2 h range: {sizes:?}"
+        );
+    }
+}
