@@ -1202,6 +1202,50 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// `histogram_fraction` inverts `histogram_quantile` (Go's documented relation),
+        /// for exponential buckets on both sides of a zero bucket.
+        #[test]
+        fn fraction_inverts_quantile(
+            schema in -2i32..4,
+            offset in -5i32..5,
+            pos in proptest::collection::vec(1u32..20, 1..6),
+            neg in proptest::collection::vec(1u32..20, 0..4),
+            zero in 0u32..5,
+            q in 0.01f64..0.99,
+        ) {
+            let pos: Vec<f64> = pos.into_iter().map(f64::from).collect();
+            let neg: Vec<f64> = neg.into_iter().map(f64::from).collect();
+            let count = pos.iter().sum::<f64>() + neg.iter().sum::<f64>() + f64::from(zero);
+            let span = |n: usize| {
+                if n == 0 {
+                    Vec::new()
+                } else {
+                    vec![model::histogram::Span {
+                        offset,
+                        length: u32::try_from(n).expect("few buckets"),
+                    }]
+                }
+            };
+            let h = FloatHistogram {
+                schema,
+                count,
+                sum: 1.0,
+                zero_threshold: 1e-128,
+                zero_count: f64::from(zero),
+                positive_spans: span(pos.len()),
+                negative_spans: span(neg.len()),
+                positive_buckets: pos,
+                negative_buckets: neg,
+                ..FloatHistogram::default()
+            };
+            let (v, nan) = quantile(q, &h);
+            proptest::prop_assert!(nan.is_none());
+            let (f, _) = fraction(f64::NEG_INFINITY, v, &h);
+            proptest::prop_assert!((f - q).abs() < 1e-9, "quantile {} = {}, fraction {}", q, v, f);
+        }
+    }
+
     #[test]
     fn variance_uses_bucket_midpoints() {
         let x = h("{{schema:-53 count:2 sum:4 custom_values:[1 3 5] buckets:[0 1 1]}}");
