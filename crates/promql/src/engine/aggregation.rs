@@ -158,6 +158,10 @@ fn combine_failed(notes: &mut Vec<AggNote>, e: hist::CombineError, metric_name: 
 struct Group {
     seen: bool,
     hist: Option<FloatHistogram>,
+    /// The Kahan compensation of `hist` (sum, and avg until it would overflow).
+    hist_c: Option<FloatHistogram>,
+    /// avg of histograms switched to the incremental mean (the sum would overflow).
+    hist_incremental: bool,
     has_float: bool,
     has_hist: bool,
     incompatible: bool,
@@ -759,13 +763,13 @@ fn group_add(
                 if group.hist.is_some() {
                     note_hint(group, h);
                 }
-                if let Some(acc) = &group.hist {
-                    match hist::add(acc, h) {
-                        Ok(c) => {
-                            if c.nhcb_reconciled {
+                if let Some(acc) = group.hist.as_mut() {
+                    match hist::kahan_add(acc, h, group.hist_c.take()) {
+                        Ok((c, outcome)) => {
+                            if outcome.nhcb_reconciled {
                                 reconciled(notes);
                             }
-                            group.hist = Some(c.h);
+                            group.hist_c = Some(c);
                         }
                         Err(e) => {
                             combine_failed(notes, e, metric_name);
@@ -779,6 +783,37 @@ fn group_add(
                 group.has_hist = true;
                 if group.hist.is_some() {
                     note_hint(group, h);
+                }
+                if !group.hist_incremental
+                    && let Some(acc) = group.hist.as_ref()
+                {
+                    // Direct mean (a compensated sum divided at the end) while the sum
+                    // does not overflow, as for floats.
+                    let mut next = acc.clone();
+                    match hist::kahan_add(&mut next, h, group.hist_c.clone()) {
+                        Ok((c, outcome)) if !next.has_overflow() => {
+                            if outcome.nhcb_reconciled {
+                                reconciled(notes);
+                            }
+                            group.hist = Some(next);
+                            group.hist_c = Some(c);
+                            return;
+                        }
+                        Ok(_) => {
+                            // Switch to the incremental mean of what was summed so far.
+                            let mut mean = acc.clone();
+                            if let Some(c) = group.hist_c.take() {
+                                let _ = mean.add(&c);
+                            }
+                            group.hist = Some(hist::div(&mean, group.group_count - 1.0));
+                            group.hist_incremental = true;
+                        }
+                        Err(e) => {
+                            combine_failed(notes, e, metric_name);
+                            group.incompatible = true;
+                            return;
+                        }
+                    }
                 }
                 if let Some(acc) = &group.hist {
                     let left = hist::div(h, group.group_count);
@@ -898,6 +933,13 @@ fn group_value(
         }
         if g.has_hist {
             let mut h = g.hist.take()?;
+            if let Some(c) = g.hist_c.take() {
+                // Adding the compensation cannot fail: it has the sum's layout.
+                let _ = h.add(&c);
+            }
+            if op == AggregateOp::Avg && !g.hist_incremental {
+                h = hist::div(&h, g.group_count);
+            }
             h.compact(0);
             return Some((0.0, Some(h)));
         }

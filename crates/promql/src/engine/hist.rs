@@ -54,6 +54,29 @@ fn combine(
     })
 }
 
+/// `acc += h` with Kahan–Neumaier compensation (Go's `KahanAdd`): returns the new
+/// compensation histogram (to pass to the next call and add at the end) and the outcome.
+pub(crate) fn kahan_add(
+    acc: &mut FloatHistogram,
+    h: &FloatHistogram,
+    c: Option<FloatHistogram>,
+) -> Result<(FloatHistogram, Combined), CombineError> {
+    let (c, outcome) = acc.kahan_add(h, c).map_err(|e| match e.kind() {
+        Some(model::histogram::HistogramErrorKind::IncompatibleSchema) => {
+            CombineError::IncompatibleSchema
+        }
+        _ => CombineError::IncompatibleBounds,
+    })?;
+    Ok((
+        c,
+        Combined {
+            h: FloatHistogram::default(),
+            counter_reset_collision: outcome.counter_reset_collision,
+            nhcb_reconciled: outcome.nhcb_bounds_reconciled,
+        },
+    ))
+}
+
 /// The histogram scaled by `factor` (Go's `Mul`).
 pub(crate) fn mul(h: &FloatHistogram, factor: f64) -> FloatHistogram {
     let mut h = h.clone();
