@@ -357,3 +357,120 @@ fn prometheus_2_42_queries_the_histograms_we_send() {
     // 2.42's remote-read endpoint predates histograms in SAMPLES responses (it answers
     // without them), so reading back is tested against our own server only.
 }
+
+/// Protobuf wire helpers for a hand-built exposition.
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
+    put_varint(out, (field << 3) | 2);
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn put_uint(out: &mut Vec<u8>, field: u64, v: u64) {
+    put_varint(out, field << 3);
+    put_varint(out, v);
+}
+
+fn put_double(out: &mut Vec<u8>, field: u64, v: f64) {
+    put_varint(out, (field << 3) | 1);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// A delimited `io.prometheus.client.MetricFamily` `nh_test` holding one native histogram
+/// whose counts grow with `n`: zero bucket `n`, one positive bucket (index 0) `n + 1`.
+fn exposition(n: u64) -> Vec<u8> {
+    let mut span = Vec::new();
+    put_uint(&mut span, 2, 1);
+    let mut h = Vec::new();
+    put_uint(&mut h, 1, 2 * n + 1);
+    put_double(&mut h, 2, n as f64 * 1.5);
+    put_uint(&mut h, 5, 0); // schema 0 (zigzag 0)
+    put_double(&mut h, 6, 0.001);
+    put_uint(&mut h, 7, n);
+    put_bytes(&mut h, 12, &span);
+    let mut deltas = Vec::new();
+    put_varint(&mut deltas, (n + 1) << 1); // zigzag of a positive delta
+    put_bytes(&mut h, 13, &deltas);
+    let mut metric = Vec::new();
+    put_bytes(&mut metric, 7, &h);
+    let mut family = Vec::new();
+    put_bytes(&mut family, 1, b"nh_test");
+    put_bytes(&mut family, 2, b"A native histogram.");
+    put_uint(&mut family, 3, 4); // HISTOGRAM
+    put_bytes(&mut family, 4, &metric);
+    let mut out = Vec::new();
+    put_varint(&mut out, family.len() as u64);
+    out.extend_from_slice(&family);
+    out
+}
+
+/// Prometheus 2.42 scrapes native histograms (protobuf, `--enable-feature=native-histograms`)
+/// and remote-writes them (`send_native_histograms`) into our receiver, which stores them.
+#[test]
+fn prometheus_2_42_remote_writes_native_histograms_into_our_receiver() {
+    use super::peers::{PROMETHEUS, free_port, prometheus_peer_with, skip};
+    if skip(PROMETHEUS) {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let scrapes = Arc::new(AtomicUsize::new(0));
+    let counter = scrapes.clone();
+    let target: Handler = Arc::new(move |_, _| {
+        let n = counter.fetch_add(1, Ordering::SeqCst) as u64;
+        (
+            200,
+            vec![(
+                "content-type",
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited".into(),
+            )],
+            exposition(n),
+        )
+    });
+    let (target_addr, stop_target) = rt.block_on(serve(target));
+    let db = Arc::new(MemStorage::new());
+    let (recv_addr, stop_recv) = rt.block_on(serve(receiver(db.clone())));
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: nh\n    static_configs:\n      - targets: ['{target_addr}']\nremote_write:\n  - url: http://{recv_addr}/api/v1/write\n    send_native_histograms: true\n    queue_config:\n      batch_send_deadline: 100ms\n"
+    );
+    let _peer = prometheus_peer_with(
+        dir.path(),
+        port,
+        &config,
+        &["--enable-feature=native-histograms"],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let got = loop {
+        let got: Vec<_> = stored(&db)
+            .into_iter()
+            .filter(|(l, ..)| l.contains("nh_test"))
+            .collect();
+        if got.len() >= 2 || std::time::Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(got.len() >= 2, "{got:?}");
+    for (labels, _, vt, fh) in &got {
+        assert_eq!(
+            labels,
+            &format!(r#"{{__name__="nh_test", instance="{target_addr}", job="nh"}}"#)
+        );
+        assert_eq!(*vt, ValueType::Histogram);
+        let n = fh.zero_count;
+        assert_eq!(fh.count, 2.0 * n + 1.0, "{fh:?}");
+        assert_eq!(fh.sum, n * 1.5);
+        assert_eq!(fh.positive_buckets, [n + 1.0]);
+        assert_eq!(fh.schema, 0);
+    }
+    stop_target.cancel();
+    stop_recv.cancel();
+}
