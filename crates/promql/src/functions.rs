@@ -522,6 +522,7 @@ fn range_series(
                     t: ts,
                     h: std::sync::Arc::new(h),
                 }),
+                Some(histogram::RangeOut::Shared(h)) => histograms.push(HPoint { t: ts, h }),
                 None => {}
             }
         } else if !window.is_empty() {

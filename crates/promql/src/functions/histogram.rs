@@ -315,6 +315,8 @@ pub(crate) enum RangeOut {
     F(f64),
     /// A histogram result.
     H(FloatHistogram),
+    /// An input histogram passed through unchanged.
+    Shared(Arc<FloatHistogram>),
 }
 
 fn metric_name<'a>(c: &RangeCtx<'a>) -> &'a str {
@@ -427,14 +429,14 @@ pub(crate) fn range_function(
             let h = hw.last().expect("histogram window is not empty");
             match w.last() {
                 Some(f) if h.t < f.t => Some(RangeOut::F(f.f)),
-                _ => Some(RangeOut::H((*h.h).clone())),
+                _ => Some(RangeOut::Shared(h.h.clone())),
             }
         }
         "first_over_time" => {
             let h = hw.first().expect("histogram window is not empty");
             match w.first() {
                 Some(f) if f.t < h.t => Some(RangeOut::F(f.f)),
-                _ => Some(RangeOut::H((*h.h).clone())),
+                _ => Some(RangeOut::Shared(h.h.clone())),
             }
         }
         "ts_of_first_over_time" => {
