@@ -303,3 +303,66 @@ fn write_checkpoint(
     }
     Ok(stats)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{RefFloatHistogramSample, RefHistogramSample, RefSeries};
+    use crate::wlog::reader::{Reader, SegmentReader};
+    use model::histogram::CUSTOM_BUCKETS_SCHEMA;
+    use model::{Histogram, Labels};
+
+    #[test]
+    fn histogram_records_are_kept_from_mint_with_their_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = |t: i64, schema: i32| RefHistogramSample {
+            series_ref: 1,
+            t,
+            h: Histogram {
+                schema,
+                count: 1,
+                custom_values: if schema == CUSTOM_BUCKETS_SCHEMA {
+                    vec![1.0]
+                } else {
+                    Vec::new()
+                },
+                ..Histogram::default()
+            },
+        };
+        {
+            let mut w = Wal::open(dir.path(), WalOptions::default()).unwrap();
+            let mut recs: Vec<Vec<u8>> = vec![Vec::new(); 4];
+            record::encode_series(
+                &[RefSeries {
+                    series_ref: 1,
+                    labels: Labels::from_pairs([("a", "b")]),
+                }],
+                &mut recs[0],
+            );
+            record::encode_histogram_samples(&[h(5, 0), h(50, 0)], false, &mut recs[1]);
+            record::encode_histogram_samples(&[h(60, CUSTOM_BUCKETS_SCHEMA)], true, &mut recs[2]);
+            let f = RefFloatHistogramSample {
+                series_ref: 1,
+                t: 7,
+                fh: h(7, 0).h.to_float(),
+            };
+            record::encode_float_histogram_samples(&[f], false, &mut recs[3]);
+            let refs: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
+            w.log(&refs).unwrap();
+            w.close().unwrap();
+        }
+        let stats = checkpoint(dir.path(), 0, 0, &|_| true, 10, Compression::None).unwrap();
+        assert_eq!((stats.total_samples, stats.dropped_samples), (4, 2));
+        let (_, cp) = last_checkpoint(dir.path()).unwrap().expect("a checkpoint");
+        let mut r = Reader::new(SegmentReader::open(&cp, None, None).unwrap());
+        let mut got = Vec::new();
+        while let Some(rec) = r.next_record().unwrap() {
+            let mut hs = Vec::new();
+            if matches!(RecordType::of(rec), RecordType::HistogramSamples) {
+                record::decode_histogram_samples(rec, &mut hs).unwrap();
+            }
+            got.push((rec[0], hs.iter().map(|s| s.t).collect::<Vec<_>>()));
+        }
+        assert_eq!(got, [(1, vec![]), (7, vec![50]), (9, vec![60])]);
+    }
+}
