@@ -157,7 +157,7 @@ fn write_float_str(out: &mut String, v: f64) {
 /// `{"count":"..","sum":"..","buckets":[[rule,"lower","upper","count"],...]}`, where the
 /// rule says which bounds are inclusive (0: upper only, 1: lower only, 2: neither, 3: both)
 /// and empty buckets (and an empty list) are left out.
-pub fn write_histogram(out: &mut String, h: &FloatHistogram) {
+pub(crate) fn write_histogram(out: &mut String, h: &FloatHistogram) {
     out.push_str("{\"count\":");
     write_float_str(out, h.count);
     out.push_str(",\"sum\":");
