@@ -17,7 +17,7 @@
 //! outlive the call that produced them; implementations hold `Arc`s, not borrows.
 //!
 //! This crate knows nothing about the TSDB, and nothing about the network unless the `remote`
-//! feature is on: then [`remote`] adds remote write (a sharded queue fed by a WAL watcher,
+//! feature is on: then `remote` adds remote write (a sharded queue fed by a WAL watcher,
 //! and the receiver's decode/append helpers) and remote read (a [`Queryable`] client and the
 //! server helpers), on tokio and hyper. The TSDB implements these traits from below.
 //!
