@@ -60,7 +60,7 @@ fn stats_key(vs: &VectorSelector) -> StatsKey {
 /// The selectors whose histograms are read for their count and sum only (Go's
 /// `detectHistogramStatsDecoding`): the nearest enclosing call is `histogram_count`,
 /// `histogram_sum` or `histogram_avg` (and not `histogram_quantile` or
-/// `histogram_fraction`), with no binary operator in between.
+/// `histogram_fraction`), with no binary operator or subquery in between.
 pub(crate) fn stats_selectors(expr: &Expr) -> HashSet<StatsKey> {
     fn walk(e: &Expr, stats: Option<bool>, out: &mut HashSet<StatsKey>) {
         match e {
@@ -78,6 +78,8 @@ pub(crate) fn stats_selectors(expr: &Expr) -> HashSet<StatsKey> {
                 walk(&b.lhs, None, out);
                 walk(&b.rhs, None, out);
             }
+            // A subquery's counter reset detection needs the buckets.
+            Expr::Subquery(sq) => walk(&sq.expr, None, out),
             Expr::Call(c) => {
                 let stats = match c.func.name {
                     "histogram_count" | "histogram_sum" | "histogram_avg" => Some(true),
