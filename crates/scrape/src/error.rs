@@ -38,12 +38,6 @@ pub enum Error {
         /// What was wrong with the content type.
         message: String,
     },
-    /// The selected exposition format has no parser in this crate yet.
-    #[error("the {format} scrape format is not supported yet")]
-    UnsupportedFormat {
-        /// The media type, e.g. `application/vnd.google.protobuf`.
-        format: &'static str,
-    },
     /// A configuration option that scraping does not implement yet.
     #[error("{what} in job {job:?} is not supported yet")]
     Unsupported {

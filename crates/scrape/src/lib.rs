@@ -26,7 +26,8 @@
 //!   `/api/v1/metadata`).
 //!
 //! Not implemented yet: the options `httpclient` reports as unsupported (OAuth 2.0, some
-//! proxies), and `convert_classic_histograms_to_nhcb` (accepted, not applied).
+//! proxies); `convert_classic_histograms_to_nhcb` converts the classic histograms of
+//! protobuf payloads only (text and OpenMetrics ones stay classic).
 //!
 //! The exposition-format parsers live in [`textparse`] (Go's `model/textparse`):
 //!

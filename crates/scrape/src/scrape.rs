@@ -81,6 +81,8 @@ impl LoopOptions {
                 skip_created_series: false,
                 ignore_native_histograms: !cfg.scrape_native_histograms_enabled(),
                 keep_classic_histograms: cfg.always_scrape_classic_histograms == Some(true),
+                convert_classic_histograms_to_nhcb: cfg.convert_classic_histograms_to_nhcb
+                    == Some(true),
             },
             client: HttpClient::new(cfg)?,
             offset_seed,

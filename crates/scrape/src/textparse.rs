@@ -232,6 +232,9 @@ pub struct ParserOptions {
     /// Protobuf only: follow a native histogram that also has classic buckets with its
     /// classic series (`always_scrape_classic_histograms`).
     pub keep_classic_histograms: bool,
+    /// Protobuf only: classic histograms become native histograms with custom buckets
+    /// (`convert_classic_histograms_to_nhcb`; the text formats are not converted yet).
+    pub convert_classic_histograms_to_nhcb: bool,
 }
 
 /// Picks the exposition format for a `Content-Type` header, with Prometheus's rules
@@ -318,11 +321,14 @@ pub fn new<'a>(
             p.set_skip_created_series(options.skip_created_series);
             TextParser::OpenMetrics(p)
         }
-        Format::PrometheusProto => TextParser::Proto(ProtobufParser::new(
-            body,
-            options.ignore_native_histograms,
-            options.keep_classic_histograms,
-        )),
+        Format::PrometheusProto => TextParser::Proto(
+            ProtobufParser::new(
+                body,
+                options.ignore_native_histograms,
+                options.keep_classic_histograms,
+            )
+            .convert_classic_to_nhcb(options.convert_classic_histograms_to_nhcb),
+        ),
     };
     Ok((parser, warning))
 }

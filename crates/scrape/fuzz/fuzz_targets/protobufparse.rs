@@ -9,7 +9,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&opts, body)) = data.split_first() else {
         return;
     };
-    let mut p = ProtobufParser::new(body, opts & 1 != 0, opts & 2 != 0);
+    let mut p = ProtobufParser::new(body, opts & 1 != 0, opts & 2 != 0)
+        .convert_classic_to_nhcb(opts & 4 != 0);
     // Every entry after a family's header needs at least a couple of bytes of its metric or
     // bucket, so a few entries per byte bound any correct parse.
     let bound = 8 * body.len() + 8;

@@ -66,6 +66,7 @@ pub struct ProtobufParser<'a> {
     magic: Option<(&'static str, String)>,
     ignore_native: bool,
     keep_classic: bool,
+    convert_nhcb: bool,
 }
 
 impl<'a> ProtobufParser<'a> {
@@ -95,7 +96,17 @@ impl<'a> ProtobufParser<'a> {
             magic: None,
             ignore_native: ignore_native_histograms,
             keep_classic: keep_classic_histograms,
+            convert_nhcb: false,
         }
+    }
+
+    /// With `on`, classic histograms (and native ones read as classic) become native
+    /// histograms with custom buckets (schema -53, the finite upper bounds as custom values;
+    /// `convert_classic_histograms_to_nhcb`). Classic histograms whose bounds do not increase
+    /// stay classic.
+    pub fn convert_classic_to_nhcb(mut self, on: bool) -> ProtobufParser<'a> {
+        self.convert_nhcb = on;
+        self
     }
 
     fn err(&self, what: impl std::fmt::Display) -> Error {
@@ -135,11 +146,20 @@ impl<'a> ProtobufParser<'a> {
         matches!(self.typ(), DtoType::Histogram | DtoType::GaugeHistogram)
     }
 
-    /// Whether the current metric is presented as a native histogram.
+    /// Whether the current metric is presented as a native histogram (exponential).
     fn current_is_native(&self) -> bool {
         self.is_histogram_type()
             && !self.ignore_native
             && self.cur().histogram.as_ref().is_some_and(is_native)
+    }
+
+    /// Whether the current metric is a classic histogram to present as a native histogram
+    /// with custom buckets.
+    fn current_is_nhcb(&self) -> bool {
+        self.convert_nhcb
+            && self.is_histogram_type()
+            && !self.current_is_native()
+            && increasing_bounds(&self.hist().bucket)
     }
 
     /// Decodes the next non-empty family; `false` at the end of the body.
@@ -315,6 +335,9 @@ impl<'a> ProtobufParser<'a> {
         if self.current_is_native() {
             self.state = State::Histogram;
             self.redo_classic = self.keep_classic && !self.hist().bucket.is_empty();
+        } else if self.current_is_nhcb() {
+            self.state = State::Histogram;
+            self.redo_classic = self.keep_classic;
         } else {
             self.state = State::Series;
             self.redo_classic = false;
@@ -331,6 +354,9 @@ impl<'a> ProtobufParser<'a> {
         } else {
             model::CounterResetHint::Unknown
         };
+        if !self.current_is_native() {
+            return nhcb(&h, hint);
+        }
         let spans = |s: &[dto::BucketSpan]| -> Vec<model::Span> {
             s.iter()
                 .map(|s| model::Span {
@@ -395,6 +421,92 @@ fn is_native(h: &dto::Histogram) -> bool {
         || !h.negative_span.is_empty()
         || h.zero_threshold > 0.0
         || h.zero_count > 0
+}
+
+/// Whether the finite upper bounds of classic buckets strictly increase (and no bound is NaN
+/// or follows `+Inf`), so they can be custom bucket bounds.
+fn increasing_bounds(buckets: &[dto::Bucket]) -> bool {
+    buckets
+        .windows(2)
+        .all(|w| w[0].upper_bound < w[1].upper_bound)
+        && buckets.iter().all(|b| !b.upper_bound.is_nan())
+}
+
+/// A classic histogram as a native histogram with custom buckets (Go's `convertnhcb`): the
+/// finite upper bounds become custom values, cumulative counts become per-bucket counts, and
+/// the `+Inf` bucket holds what the sample count adds beyond the last finite bucket. Float
+/// counts give a float histogram. Empty buckets are dropped by compaction.
+fn nhcb(
+    h: &dto::Histogram,
+    hint: model::CounterResetHint,
+) -> (Option<Histogram>, Option<FloatHistogram>) {
+    let custom_values: Vec<f64> = h
+        .bucket
+        .iter()
+        .map(|b| b.upper_bound)
+        .filter(|ub| ub.is_finite())
+        .collect();
+    let n = custom_values.len() + 1;
+    let length = u32::try_from(n).unwrap_or(u32::MAX);
+    let spans = vec![model::Span { offset: 0, length }];
+    let float =
+        h.sample_count_float > 0.0 || h.bucket.iter().any(|b| b.cumulative_count_float > 0.0);
+    let cum = |b: &dto::Bucket| {
+        if b.cumulative_count_float > 0.0 {
+            b.cumulative_count_float
+        } else {
+            b.cumulative_count as f64
+        }
+    };
+    if float {
+        let count = if h.sample_count_float > 0.0 {
+            h.sample_count_float
+        } else {
+            h.sample_count as f64
+        };
+        let mut buckets = Vec::with_capacity(n);
+        let mut prev = 0.0;
+        for b in h.bucket.iter().filter(|b| b.upper_bound.is_finite()) {
+            buckets.push(cum(b) - prev);
+            prev = cum(b);
+        }
+        buckets.push(count - prev);
+        let mut fh = FloatHistogram {
+            counter_reset_hint: hint,
+            schema: model::histogram::CUSTOM_BUCKETS_SCHEMA,
+            count,
+            sum: canonical_nan(h.sample_sum),
+            positive_spans: spans,
+            positive_buckets: buckets,
+            custom_values,
+            ..Default::default()
+        };
+        fh.compact(0);
+        return (None, Some(fh));
+    }
+    let mut deltas = Vec::with_capacity(n);
+    let (mut prev_cum, mut prev_count) = (0u64, 0i64);
+    let mut push = |c: i64| {
+        deltas.push(c.wrapping_sub(prev_count));
+        prev_count = c;
+    };
+    for b in h.bucket.iter().filter(|b| b.upper_bound.is_finite()) {
+        push(b.cumulative_count.wrapping_sub(prev_cum) as i64);
+        prev_cum = b.cumulative_count;
+    }
+    push(h.sample_count.wrapping_sub(prev_cum) as i64);
+    let mut sh = Histogram {
+        counter_reset_hint: hint,
+        schema: model::histogram::CUSTOM_BUCKETS_SCHEMA,
+        count: h.sample_count,
+        sum: canonical_nan(h.sample_sum),
+        positive_spans: spans,
+        positive_buckets: deltas,
+        custom_values,
+        ..Default::default()
+    };
+    sh.compact(0);
+    (Some(sh), None)
 }
 
 /// Whether `spans` describe exactly `n` buckets. Only then are buckets compacted; other

@@ -1119,7 +1119,8 @@ fn arb_family() -> impl Strategy<Value = MetricFamily> {
 
 /// Runs a parser to its end, reading every accessor of every entry.
 fn drain(body: &[u8], ignore: bool, keep: bool) -> Result<usize> {
-    let mut p = ProtobufParser::new(body, ignore, keep);
+    // Conversion to custom buckets whenever classic histograms are kept.
+    let mut p = ProtobufParser::new(body, ignore, keep).convert_classic_to_nhcb(keep);
     let mut n = 0;
     while let Some(e) = p.next()? {
         n += 1;
@@ -1181,4 +1182,104 @@ proptest! {
         // At least help and type per family and one entry per metric.
         prop_assert!(n >= 2 * non_empty + metrics);
     }
+}
+
+#[test]
+fn classic_histograms_convert_to_custom_buckets() {
+    let families = upstream_families();
+    let body = encode_delimited(&families);
+    let got =
+        parse(&mut ProtobufParser::new(&body, false, false).convert_classic_to_nhcb(true)).unwrap();
+    let at = |name: &str| {
+        got.iter()
+            .position(|i| matches!(i, Item::Type(n, _) if n == name))
+            .expect("family present")
+            + 1
+    };
+    // Cumulative 2, 4, 16 and a count of 175: buckets 2, 2, 12 and 159 above 1.0.
+    let want = hist(
+        b"test_histogram2",
+        Histogram {
+            schema: model::histogram::CUSTOM_BUCKETS_SCHEMA,
+            count: 175,
+            sum: 0.000828,
+            positive_spans: spans(&[(0, 4)]),
+            positive_buckets: vec![2, 0, 10, 147],
+            custom_values: vec![-0.00048, -0.00038, 1.0],
+            ..Default::default()
+        },
+        &["__name__", "test_histogram2"],
+    )
+    .ex("59727", -0.00038, Some(1625851153146));
+    let h2 = at("test_histogram2");
+    assert_eq!(got[h2], want);
+    assert!(matches!(&got[h2 + 1], Item::Help(..)), "no classic series");
+    // Native histograms stay exponential.
+    let th = at("test_histogram");
+    assert!(matches!(&got[th], Item::Hist { h: Some(h), .. } if h.schema == 3));
+
+    // Kept classic series follow the converted histogram.
+    let got =
+        parse(&mut ProtobufParser::new(&body, false, true).convert_classic_to_nhcb(true)).unwrap();
+    let h2 = got
+        .iter()
+        .position(|i| matches!(i, Item::Type(n, _) if n == "test_histogram2"))
+        .expect("present")
+        + 1;
+    assert_eq!(got[h2], want);
+    assert_eq!(
+        got[h2 + 1],
+        s(
+            b"test_histogram2_count",
+            175.0,
+            &["__name__", "test_histogram2_count"]
+        )
+    );
+
+    // Float counts give a float histogram; bounds that do not increase stay classic.
+    let float = |bounds: [f64; 2]| {
+        family(
+            "f",
+            "",
+            DtoType::GaugeHistogram,
+            vec![hist_metric(
+                DtoHistogram {
+                    sample_count_float: 4.0,
+                    sample_sum: 1.0,
+                    bucket: bounds
+                        .iter()
+                        .map(|&upper_bound| Bucket {
+                            cumulative_count_float: 1.5,
+                            upper_bound,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                },
+                0,
+            )],
+        )
+    };
+    let body = encode_delimited(&[float([1.0, 2.0]), float([2.0, 1.0])]);
+    let got =
+        parse(&mut ProtobufParser::new(&body, false, false).convert_classic_to_nhcb(true)).unwrap();
+    assert_eq!(
+        got[2],
+        fhist(
+            b"f",
+            FloatHistogram {
+                counter_reset_hint: model::CounterResetHint::Gauge,
+                schema: model::histogram::CUSTOM_BUCKETS_SCHEMA,
+                count: 4.0,
+                sum: 1.0,
+                // The empty second bucket is compacted away.
+                positive_spans: spans(&[(0, 1), (1, 1)]),
+                positive_buckets: vec![1.5, 2.5],
+                custom_values: vec![1.0, 2.0],
+                ..Default::default()
+            },
+            &["__name__", "f"],
+        )
+    );
+    assert_eq!(got[5], s(b"f_count", 4.0, &["__name__", "f_count"]));
 }
