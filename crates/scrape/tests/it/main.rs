@@ -1379,3 +1379,53 @@ async fn node_exporter_protobuf_gives_the_series_of_its_text_format() {
         text.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_protobuf_histograms_convert_to_custom_buckets() {
+    use scrape::textparse::dto::*;
+    let srv = Server::start("").await;
+    {
+        let mut r = srv.reply.lock().unwrap();
+        r.content_type = PROTO;
+        r.body = encode_delimited(&[MetricFamily {
+            name: "size_bytes".into(),
+            r#type: MetricType::Histogram as i32,
+            metric: vec![Metric {
+                histogram: Some(Histogram {
+                    sample_count: 5,
+                    sample_sum: 700.0,
+                    bucket: [(1, 100.0), (3, 200.0)]
+                        .iter()
+                        .map(|&(cumulative_count, upper_bound)| Bucket {
+                            cumulative_count,
+                            upper_bound,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]);
+    }
+    let s = CaptureSetup::start(
+        &config("  convert_classic_histograms_to_nhcb: true\n"),
+        &srv.addr,
+    )
+    .await;
+    wait_until("up 1", || s.up(&srv.addr).contains(&1.0)).await;
+    let c = s.snapshot();
+    let h = c.histograms[&key(&srv.addr, "size_bytes", "")][0]
+        .1
+        .clone()
+        .unwrap();
+    assert_eq!(h.schema, -53);
+    assert_eq!(h.custom_values, vec![100.0, 200.0]);
+    assert_eq!(h.positive_spans, spans(&[(0, 3)]));
+    // Per-bucket counts 1, 2, 2 as deltas.
+    assert_eq!(h.positive_buckets, vec![1, 1, 0]);
+    assert!(c.floats.keys().all(|k| !k.contains("size_bytes")));
+    s.stop().await;
+    srv.stop();
+}
