@@ -55,11 +55,7 @@ fn decode(rec: &[u8]) -> storage::Result<WalRecord> {
         RecordType::FloatHistogramSamples => {
             let mut out = Vec::new();
             record::decode_float_histogram_samples(rec, &mut out).map_err(backend)?;
-            WalRecord::FloatHistograms(
-                out.into_iter()
-                    .map(|s| (s.series_ref, s.t, s.fh))
-                    .collect(),
-            )
+            WalRecord::FloatHistograms(out.into_iter().map(|s| (s.series_ref, s.t, s.fh)).collect())
         }
         _ => WalRecord::Other,
     })
@@ -216,5 +212,72 @@ mod tests {
         assert!(off3 > off);
         assert!(src.read_segment(seg, off3).unwrap().0.is_empty());
         assert_eq!(src.last_checkpoint().unwrap(), None);
+    }
+
+    #[test]
+    fn histogram_records_reach_the_watcher() {
+        use model::{FloatHistogram, Histogram, Span};
+        use tsdb::record::{RefFloatHistogramSample, RefHistogramSample};
+        let h = Histogram {
+            count: 3,
+            sum: 1.5,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 2,
+            }],
+            positive_buckets: vec![1, 1],
+            ..Histogram::default()
+        };
+        let nhcb = Histogram {
+            schema: model::histogram::CUSTOM_BUCKETS_SCHEMA,
+            custom_values: vec![0.5, 1.0],
+            ..h.clone()
+        };
+        let fh = FloatHistogram {
+            count: 2.5,
+            ..h.to_float()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        record::encode_histogram_samples(
+            &[RefHistogramSample {
+                series_ref: 1,
+                t: 10,
+                h: h.clone(),
+            }],
+            false,
+            &mut a,
+        );
+        record::encode_histogram_samples(
+            &[RefHistogramSample {
+                series_ref: 2,
+                t: 20,
+                h: nhcb.clone(),
+            }],
+            true,
+            &mut b,
+        );
+        record::encode_float_histogram_samples(
+            &[RefFloatHistogramSample {
+                series_ref: 3,
+                t: 30,
+                fh: fh.clone(),
+            }],
+            false,
+            &mut c,
+        );
+        wal.log(&[&a, &b, &c]).unwrap();
+        let mut src = TsdbWalSource::new(dir.path());
+        let seg = src.segments().unwrap().unwrap().1;
+        let (recs, _) = src.read_segment(seg, 0).unwrap();
+        assert_eq!(
+            recs,
+            [
+                WalRecord::Histograms(vec![(1, 10, h)]),
+                WalRecord::Histograms(vec![(2, 20, nhcb)]),
+                WalRecord::FloatHistograms(vec![(3, 30, fh)]),
+            ]
+        );
     }
 }
