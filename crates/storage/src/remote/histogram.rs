@@ -242,6 +242,90 @@ mod tests {
         assert_eq!(back, fp);
     }
 
+    fn spans(s: &[(i32, u32)]) -> Vec<Span> {
+        s.iter()
+            .map(|&(offset, length)| Span { offset, length })
+            .collect()
+    }
+
+    fn proto_spans(s: &[(i32, u32)]) -> Vec<prompb::BucketSpan> {
+        s.iter()
+            .map(|&(offset, length)| prompb::BucketSpan { offset, length })
+            .collect()
+    }
+
+    const POS: [(i32, u32); 3] = [(0, 4), (0, 0), (0, 3)];
+    const NEG: [(i32, u32); 3] = [(0, 5), (1, 0), (0, 1)];
+
+    /// Go's TestHistogramToProtoConvert and TestFloatHistogramToProtoConvert: the exact
+    /// messages (empty spans kept, zero counts set) for every reset hint, and back.
+    #[test]
+    fn go_histogram_to_proto_convert_tables() {
+        for (hint, wire) in [
+            (CounterResetHint::Unknown, ResetHint::Unknown),
+            (CounterResetHint::CounterReset, ResetHint::Yes),
+            (CounterResetHint::NotCounterReset, ResetHint::No),
+            (CounterResetHint::Gauge, ResetHint::Gauge),
+        ] {
+            let h = Histogram {
+                counter_reset_hint: hint,
+                schema: 0,
+                count: 19,
+                sum: 2.7,
+                positive_spans: spans(&POS),
+                positive_buckets: vec![1, 2, -2, 1, -1, 0, 0],
+                negative_spans: spans(&NEG),
+                negative_buckets: vec![1, 2, -2, 1, -1, 0],
+                ..Histogram::default()
+            };
+            let p = prompb::Histogram {
+                count: Some(Count::CountInt(19)),
+                sum: 2.7,
+                zero_count: Some(ZeroCount::ZeroCountInt(0)),
+                negative_spans: proto_spans(&NEG),
+                negative_deltas: vec![1, 2, -2, 1, -1, 0],
+                positive_spans: proto_spans(&POS),
+                positive_deltas: vec![1, 2, -2, 1, -1, 0, 0],
+                reset_hint: wire as i32,
+                timestamp: 1337,
+                ..Default::default()
+            };
+            assert_eq!(histogram_to_proto(1337, &h), p);
+            assert_eq!(histogram_from_proto(&p), HistogramSample::Int(h));
+
+            let fh = FloatHistogram {
+                counter_reset_hint: hint,
+                schema: 0,
+                count: 19.0,
+                sum: 2.7,
+                positive_spans: spans(&POS),
+                positive_buckets: vec![1.0, 2.0, -2.0, 1.0, -1.0, 0.0, 0.0],
+                negative_spans: spans(&NEG),
+                negative_buckets: vec![1.0, 2.0, -2.0, 1.0, -1.0, 0.0],
+                ..FloatHistogram::default()
+            };
+            let fp = prompb::Histogram {
+                count: Some(Count::CountFloat(19.0)),
+                sum: 2.7,
+                zero_count: Some(ZeroCount::ZeroCountFloat(0.0)),
+                negative_spans: proto_spans(&NEG),
+                negative_counts: vec![1.0, 2.0, -2.0, 1.0, -1.0, 0.0],
+                positive_spans: proto_spans(&POS),
+                positive_counts: vec![1.0, 2.0, -2.0, 1.0, -1.0, 0.0, 0.0],
+                reset_hint: wire as i32,
+                timestamp: 1337,
+                ..Default::default()
+            };
+            assert_eq!(float_histogram_to_proto(1337, &fh), fp);
+            assert_eq!(histogram_from_proto(&fp), HistogramSample::Float(fh));
+        }
+        // Go's TestNilHistogramProto: an empty message converts without trouble.
+        assert_eq!(
+            float_histogram_from_proto(&prompb::Histogram::default()),
+            FloatHistogram::default()
+        );
+    }
+
     #[test]
     fn reset_hints_and_custom_values_survive() {
         for (hint, wire) in [

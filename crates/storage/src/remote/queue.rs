@@ -323,6 +323,26 @@ impl RemoteWriteMetrics {
                 g(&self.samples_pending),
             ),
             (
+                "prometheus_remote_storage_histograms_total",
+                c(&self.histograms_total),
+            ),
+            (
+                "prometheus_remote_storage_histograms_failed_total",
+                c(&self.histograms_failed_total),
+            ),
+            (
+                "prometheus_remote_storage_histograms_retried_total",
+                c(&self.histograms_retried_total),
+            ),
+            (
+                "prometheus_remote_storage_histograms_dropped_total",
+                c(&self.histograms_dropped_total),
+            ),
+            (
+                "prometheus_remote_storage_histograms_pending",
+                g(&self.histograms_pending),
+            ),
+            (
                 "prometheus_remote_storage_bytes_total",
                 c(&self.bytes_total),
             ),

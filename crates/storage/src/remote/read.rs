@@ -478,6 +478,95 @@ mod tests {
     use super::*;
     use crate::{Appendable, MemStorage};
 
+    fn test_histogram(i: u64) -> model::Histogram {
+        model::Histogram {
+            count: 4 + i,
+            sum: i as f64,
+            zero_count: i,
+            positive_spans: vec![model::Span {
+                offset: 0,
+                length: 1,
+            }],
+            positive_buckets: vec![4],
+            ..model::Histogram::default()
+        }
+    }
+
+    fn mixed(floats: &[(i64, f64)], hists: &[(i64, model::Histogram)]) -> MixedSeries {
+        MixedSeries {
+            labels: Labels::from_pairs([("foo", "bar")]),
+            floats: floats.to_vec().into(),
+            histograms: hists
+                .iter()
+                .map(|(t, h)| (*t, HistogramSample::Int(h.clone())))
+                .collect::<Vec<_>>()
+                .into(),
+        }
+    }
+
+    /// Go's TestConcreteSeriesIterator_HistogramSamples: timestamps 1, 1, 2, 3, 4.
+    #[test]
+    fn mixed_iterator_seeks_histograms_like_go() {
+        let hs: Vec<_> = (0..5u64)
+            .map(|i| ((i as i64).max(1), test_histogram(i)))
+            .collect();
+        let s = mixed(&[], &hs);
+        let mut it = s.iterator();
+        assert_eq!(it.seek(1), ValueType::Histogram);
+        assert_eq!(it.at_histogram(), (1, test_histogram(0)));
+        assert_eq!(it.next(), ValueType::Histogram);
+        assert_eq!(it.at_histogram(), (1, test_histogram(1)));
+        assert_eq!(it.seek(1), ValueType::Histogram);
+        assert_eq!(it.at_histogram(), (1, test_histogram(1)));
+        assert_eq!(it.seek(3), ValueType::Histogram);
+        assert_eq!(it.at_histogram(), (3, test_histogram(3)));
+        assert_eq!(it.seek(2), ValueType::Histogram);
+        assert_eq!(it.at_histogram(), (3, test_histogram(3)));
+        assert_eq!(it.seek(5), ValueType::None);
+        assert_eq!(it.seek(2), ValueType::None);
+    }
+
+    /// Go's TestConcreteSeriesIterator_FloatAndHistogramSamples: histograms at 1..=10 and
+    /// 16..=20, floats at 8..=15; on shared timestamps the float wins.
+    #[test]
+    fn mixed_iterator_prefers_floats_on_shared_timestamps_like_go() {
+        let hs: Vec<_> = (0..15u64)
+            .map(|i| {
+                let t = if i < 10 { i as i64 + 1 } else { i as i64 + 6 };
+                (t, test_histogram(i))
+            })
+            .collect();
+        let floats: Vec<_> = (8..=15).map(|t| (t, (t - 7) as f64)).collect();
+        let s = mixed(&floats, &hs);
+        let mut it = s.iterator();
+        assert_eq!(it.next(), ValueType::Histogram);
+        assert_eq!(it.at_histogram(), (1, test_histogram(0)));
+        assert_eq!(it.next(), ValueType::Histogram);
+        assert_eq!(it.at_histogram(), (2, test_histogram(1)));
+        assert_eq!(it.seek(8), ValueType::Float);
+        assert_eq!(it.at(), (8, 1.0));
+        assert_eq!(it.seek(1), ValueType::Float);
+        assert_eq!(it.at(), (8, 1.0));
+        assert_eq!(it.seek(8), ValueType::Float);
+        assert_eq!(it.at(), (8, 1.0));
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!(it.at(), (9, 2.0));
+        assert_eq!(it.seek(11), ValueType::Float);
+        assert_eq!(it.at(), (11, 4.0));
+        assert_eq!(it.seek(15), ValueType::Float);
+        assert_eq!(it.at(), (15, 8.0));
+        assert_eq!(it.next(), ValueType::Histogram);
+        assert_eq!(it.at_histogram(), (16, test_histogram(10)));
+        assert_eq!(it.next(), ValueType::Histogram);
+        assert_eq!(it.at_float_histogram(), (17, test_histogram(11).to_float()));
+        for _ in 0..3 {
+            assert_eq!(it.next(), ValueType::Histogram);
+        }
+        assert_eq!(it.next(), ValueType::None);
+        assert_eq!(it.next(), ValueType::None);
+        assert_eq!(it.seek(1), ValueType::None);
+    }
+
     #[test]
     fn serve_read_selects_range_and_adds_external_labels() {
         let db = MemStorage::new();
