@@ -261,3 +261,74 @@ fn real_prometheus_remote_writes_into_ours() {
         Duration::from_secs(30),
     );
 }
+
+/// A native histogram pushed into one server (remote-write receiver) lands in its WAL, its
+/// remote-write queue (`send_native_histograms`) ships it to a second server, and PromQL
+/// there sees it.
+#[test]
+fn native_histograms_travel_from_our_wal_to_a_second_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = start_with(
+        dir.path(),
+        free_port(),
+        "global:\n  scrape_interval: 1s\n",
+        &["--web.enable-remote-write-receiver"],
+    );
+    let sender = start_with(
+        dir.path(),
+        free_port(),
+        &format!(
+            "global:\n  scrape_interval: 1s\nremote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    send_native_histograms: true\n    queue_config: {{batch_send_deadline: 200ms}}\n",
+            receiver.port
+        ),
+        &["--web.enable-remote-write-receiver"],
+    );
+    // Count 5: zero bucket 1, buckets 1 and 3 (delta-encoded 1, 2); sum 2.5.
+    let histogram = |t: i64| prompb::Histogram {
+        count: Some(prompb::histogram::Count::CountInt(5)),
+        zero_count: Some(prompb::histogram::ZeroCount::ZeroCountInt(1)),
+        zero_threshold: 0.001,
+        sum: 2.5,
+        schema: 0,
+        positive_spans: vec![prompb::BucketSpan {
+            offset: 0,
+            length: 2,
+        }],
+        positive_deltas: vec![1, 2],
+        timestamp: t,
+        ..Default::default()
+    };
+    // The queue sends what is newer than its start: push a few, a moment apart.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let answer = loop {
+        let req = prompb::WriteRequest {
+            timeseries: vec![prompb::TimeSeries {
+                labels: vec![label("__name__", "pushed_hist"), label("job", "e2e")],
+                histograms: vec![histogram(now_ms())],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let body = snap::raw::Encoder::new()
+            .compress_vec(&req.encode_to_vec())
+            .unwrap();
+        let (status, answer) = post(sender.port, "/api/v1/write", &body);
+        assert_eq!(status, 204, "{answer}");
+        let (_, answer) = receiver.get("/api/v1/query?query=histogram_count%28pushed_hist%29");
+        if answer.contains(r#","5"]}"#) || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        answer.contains(r#"{"metric":{"job":"e2e"},"value":["#) && answer.contains(r#","5"]}"#),
+        "{answer}"
+    );
+    let (_, answer) = receiver.get("/api/v1/query?query=histogram_sum%28pushed_hist%29");
+    assert!(answer.contains(r#","2.5"]}"#), "{answer}");
+    let (_, metrics) = sender.get("/metrics");
+    assert!(
+        metrics.contains("prometheus_remote_storage_histograms_total{remote_name=\""),
+        "{metrics}"
+    );
+}
