@@ -361,7 +361,12 @@ impl Group {
         let mut returned = HashSet::with_capacity(previous.len());
         let (mut out_of_order, mut too_old, mut duplicates) = (0, 0, 0);
         for s in &vector {
-            match app.append(0, &s.metric, s.t, s.f) {
+            // Histogram results go in as float histograms, as Go's group eval does.
+            let appended = match &s.h {
+                Some(h) => app.append_histogram(0, &s.metric, s.t, None, Some(h)),
+                None => app.append(0, &s.metric, s.t, s.f),
+            };
+            match appended {
                 Ok(_) => {
                     returned.insert(s.metric.clone());
                 }
@@ -681,5 +686,127 @@ mod tests {
         assert_eq!(t, 16_000);
         assert!(model::value::is_stale_nan(v));
         assert_eq!(last_value(&db, "kept", "a"), Some((16_000, 1.0)));
+    }
+
+    /// The samples of `name`: floats as `Ok`, float histograms as `Err`.
+    fn all_samples(
+        db: &MemStorage,
+        name: &str,
+    ) -> Vec<(Timestamp, Result<f64, model::FloatHistogram>)> {
+        let q = db.querier(0, i64::MAX / 2).expect("querier");
+        let m = [Matcher::new(MatchType::Equal, "__name__", name).expect("matcher")];
+        let mut set = q.select(false, None, &m);
+        let mut out = Vec::new();
+        while let Some(s) = set.next() {
+            let s = s.expect("series");
+            let mut it = s.iterator();
+            loop {
+                match it.next() {
+                    ValueType::None => break,
+                    ValueType::Float => {
+                        let (t, v) = it.at();
+                        out.push((t, Ok(v)));
+                    }
+                    _ => {
+                        let (t, h) = it.at_float_histogram();
+                        out.push((t, Err(h)));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Go's TestNativeHistogramsInRecordingRules: a recording rule summing integer
+    /// histograms records the float histogram sum, appended as a histogram sample.
+    #[test]
+    fn native_histograms_in_recording_rules() {
+        let db = Arc::new(MemStorage::new());
+        let inputs = [
+            "{{schema:1 count:4 sum:10 z_bucket:1 z_bucket_w:0.001 buckets:[1 2] n_buckets:[0]}}",
+            "{{schema:1 count:6 sum:12 z_bucket:2 z_bucket_w:0.001 offset:1 buckets:[3 1]}}",
+            "{{schema:0 count:3 sum:-2 n_buckets:[3]}}",
+        ];
+        let mut want: Option<model::FloatHistogram> = None;
+        let mut app = db.appender();
+        for (i, n) in inputs.iter().enumerate() {
+            let fh = model::FloatHistogram::parse_notation(n).expect("notation");
+            let idx = i.to_string();
+            let l = Labels::from_pairs([("__name__", "histogram_metric"), ("idx", idx.as_str())]);
+            app.append_histogram(0, &l, 0, None, Some(&fh))
+                .expect("append");
+            match &mut want {
+                None => want = Some(fh),
+                Some(w) => {
+                    w.add(&fh).expect("add");
+                }
+            }
+        }
+        app.commit().expect("commit");
+        let engine = Arc::new(promql::Engine::new(promql::EngineOpts::default()));
+        let m = manager(&db, crate::engine_query_fn(engine, db.clone()));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = write(
+            dir.path(),
+            "groups:\n  - name: g\n    rules:\n      - record: sum:histogram_metric\n        expr: sum(histogram_metric)\n",
+        );
+        let groups = m
+            .load_groups(Duration::from_secs(15), &Labels::empty(), "", &[f])
+            .expect("loads");
+        let g = groups.values().next().expect("a group");
+        g.eval(1_000);
+        let g_rules = g.rules();
+        assert_eq!(g_rules[0].last_error(), None);
+        let got = all_samples(&db, "sum:histogram_metric");
+        assert_eq!(got.len(), 1, "{got:?}");
+        let (t, v) = &got[0];
+        assert_eq!(*t, 1_000);
+        let h = v.as_ref().expect_err("a histogram sample");
+        let want = want.expect("inputs");
+        assert!(h.equals(&want), "got {h}, want {want}");
+    }
+
+    /// A histogram series a rule no longer produces gets a float stale marker, as Go's
+    /// group eval appends for vanished series.
+    #[test]
+    fn a_vanished_histogram_series_gets_a_float_stale_marker() {
+        let db = Arc::new(MemStorage::new());
+        let produce = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = produce.clone();
+        let q: QueryFn = Arc::new(move |_: &str, t| {
+            if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(Vec::new());
+            }
+            let h = model::FloatHistogram::parse_notation("{{count:2 sum:3 buckets:[2]}}")
+                .expect("notation");
+            Ok(vec![promql::value::Sample {
+                h: Some(Arc::new(h)),
+                metric: Labels::from_pairs([("job", "a")]),
+                t,
+                f: 0.0,
+                drop_name: false,
+            }])
+        });
+        let m = manager(&db, q);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = write(
+            dir.path(),
+            "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: h\n",
+        );
+        let groups = m
+            .load_groups(Duration::from_secs(15), &Labels::empty(), "", &[f])
+            .expect("loads");
+        let g = groups.values().next().expect("a group");
+        g.eval(1_000);
+        produce.store(false, std::sync::atomic::Ordering::SeqCst);
+        g.eval(16_000);
+        let got = all_samples(&db, "r");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, 1_000);
+        let h = got[0].1.as_ref().expect_err("histogram first");
+        assert_eq!(h.count, 2.0);
+        assert_eq!(got[1].0, 16_000);
+        let stale = got[1].1.as_ref().expect("a float stale marker");
+        assert!(model::value::is_stale_nan(*stale));
     }
 }

@@ -235,14 +235,8 @@ impl TestGroup {
         let step = eval_interval.as_millis().max(1);
         let load_interval = ms(self.interval).max(1);
         // The input samples, in time order, appended as evaluation time passes them.
-        let mut samples: Vec<(Timestamp, Labels, f64)> = Vec::new();
+        let mut samples: Vec<InputSample> = Vec::new();
         for s in &self.input_series {
-            if s.values.contains("{{") {
-                return vec![format!(
-                    "series {}: native histogram values are not supported",
-                    s.series
-                )];
-            }
             let line = format!("{} {}", s.series, s.values);
             let (labels, values) = match promql::parser::parse_series_desc(&line) {
                 Ok(v) => v,
@@ -250,11 +244,16 @@ impl TestGroup {
             };
             for (i, v) in values.iter().enumerate() {
                 if !v.omitted {
-                    samples.push((mint + i as i64 * load_interval, labels.clone(), v.value));
+                    samples.push((
+                        mint + i as i64 * load_interval,
+                        labels.clone(),
+                        v.value,
+                        v.histogram.clone(),
+                    ));
                 }
             }
         }
-        samples.sort_by_key(|(t, _, _)| *t);
+        samples.sort_by_key(|(t, ..)| *t);
         let db = Arc::new(MemStorage::new());
         let engine = Arc::new(promql::Engine::new(promql::EngineOpts {
             no_step_subquery_interval: step,
@@ -353,23 +352,28 @@ impl TestGroup {
                     continue;
                 }
             };
-            let mut got: Vec<(Labels, f64)> = got.into_iter().map(|s| (s.metric, s.f)).collect();
+            // Histograms compare by their test notation, as Go's promtool does.
+            let mut got: Vec<ParsedSample> = got
+                .into_iter()
+                .map(|s| {
+                    let h = s.h.map(|h| h.to_string()).unwrap_or_default();
+                    (s.metric, s.f, h)
+                })
+                .collect();
             let mut exp = Vec::new();
             let mut bad = None;
             for s in &case.exp_samples {
-                if s.histogram.is_some() {
-                    bad = Some(format!(
-                        "{prefix}, err: native histogram samples are not supported"
-                    ));
-                    break;
-                }
                 let parsed = if s.labels.trim().is_empty() {
                     Ok(Labels::empty())
                 } else {
-                    promql::parser::parse_metric(&s.labels)
+                    promql::parser::parse_metric(&s.labels).map_err(|e| e.to_string())
                 };
+                let parsed = parsed.and_then(|l| match s.histogram.as_deref() {
+                    None | Some("") => Ok((l, s.value, String::new())),
+                    Some(h) => exp_histogram(h).map(|h| (l, s.value, h)),
+                });
                 match parsed {
-                    Ok(l) => exp.push((l, s.value)),
+                    Ok(p) => exp.push(p),
                     Err(e) => {
                         bad = Some(format!(
                             "{prefix}, err: labels {}: {e}",
@@ -389,7 +393,7 @@ impl TestGroup {
                 && exp
                     .iter()
                     .zip(&got)
-                    .all(|(e, g)| e.0 == g.0 && values_equal(e.1, g.1, fuzzy));
+                    .all(|(e, g)| e.0 == g.0 && values_equal(e.1, g.1, fuzzy) && e.2 == g.2);
             if !same {
                 errs.push(format!(
                     "{prefix},\n        exp: {}\n        got: {}",
@@ -449,18 +453,43 @@ impl TestGroup {
     }
 }
 
+/// An input sample: time, series, float value and, for `{{...}}` values, the histogram.
+type InputSample = (Timestamp, Labels, f64, Option<Arc<model::FloatHistogram>>);
+
+/// A sample to compare: series, float value and the histogram's test notation (empty for
+/// floats), Go's `parsedSample`.
+type ParsedSample = (Labels, f64, String);
+
+/// The test notation of an expected `histogram:` value, parsed as Go does through the
+/// series notation (`{} VALUE`), a single histogram expected.
+fn exp_histogram(h: &str) -> Result<String, String> {
+    let (_, values) =
+        promql::parser::parse_series_desc(&format!("{{}} {h}")).map_err(|e| e.to_string())?;
+    if values.len() != 1 {
+        return Err(format!("expected 1 value, got {}", values.len()));
+    }
+    match &values[0].histogram {
+        Some(fh) => Ok(fh.to_string()),
+        None => Err(format!("expected histogram, got {}", values[0].value)),
+    }
+}
+
 fn append_until(
     db: &MemStorage,
-    samples: &[(Timestamp, Labels, f64)],
+    samples: &[InputSample],
     next: &mut usize,
     ts: Timestamp,
 ) -> Result<(), String> {
     let mut app = db.appender();
-    while let Some((t, l, v)) = samples.get(*next) {
+    while let Some((t, l, v, h)) = samples.get(*next) {
         if *t > ts {
             break;
         }
-        app.append(0, l, *t, *v).map_err(|e| e.to_string())?;
+        match h {
+            Some(h) => app.append_histogram(0, l, *t, None, Some(h)),
+            None => app.append(0, l, *t, *v),
+        }
+        .map_err(|e| e.to_string())?;
         *next += 1;
     }
     app.commit().map_err(|e| e.to_string())
@@ -471,12 +500,18 @@ fn values_equal(a: f64, b: f64, fuzzy: bool) -> bool {
     a == b || (fuzzy && (a - b).abs() <= f64::EPSILON * a.abs().min(b.abs()))
 }
 
-fn samples_string(s: &[(Labels, f64)]) -> String {
+fn samples_string(s: &[ParsedSample]) -> String {
     if s.is_empty() {
         return "nil".to_string();
     }
     s.iter()
-        .map(|(l, v)| format!("{l} {}", model::strconv::format_float_e(*v).to_uppercase()))
+        .map(|(l, v, h)| {
+            if h.is_empty() {
+                format!("{l} {}", model::strconv::format_float_e(*v).to_uppercase())
+            } else {
+                format!("{l} {h}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

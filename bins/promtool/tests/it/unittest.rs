@@ -76,40 +76,51 @@ fn failures_print_exactly_like_promtool() {
     }
 }
 
-/// upstream's unittest.yml without its native-histogram cases (not supported yet).
+/// upstream's unittest.yml passes whole, its native-histogram input series (`{{...}}`)
+/// and `histogram:` expected samples included.
 #[test]
-fn upstream_unittest_without_histograms_passes() {
+fn upstream_unittest_passes() {
     let Some(dir) = test_support::testdata_dir("upstream/cmd/promtool/testdata") else {
         return;
     };
-    let full = std::fs::read_to_string(dir.join("unittest.yml")).expect("readable");
-    let mut kept = String::new();
-    let mut skip_lines = 0;
-    let mut in_histograms = false;
-    for line in full.lines() {
-        if line.contains("- series: test_histogram") {
-            skip_lines = 2;
-        }
-        if line.trim() == "# Histograms" {
-            in_histograms = true;
-        }
-        if in_histograms && line.contains("# Ensure a value is stale") {
-            in_histograms = false;
-        }
-        if skip_lines > 0 {
-            skip_lines -= 1;
-            continue;
-        }
-        if !in_histograms {
-            kept.push_str(line);
-            kept.push('\n');
-        }
-    }
-    assert!(!kept.contains("histogram"), "{kept}");
     let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::write(tmp.path().join("unittest.yml"), kept).expect("write");
-    std::fs::copy(dir.join("rules.yml"), tmp.path().join("rules.yml")).expect("copy rules");
+    for f in ["unittest.yml", "rules.yml"] {
+        std::fs::copy(dir.join(f), tmp.path().join(f)).expect("copy");
+    }
     let out = test_rules(ours(), tmp.path(), &["unittest.yml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(text(&out), "Unit Testing:  unittest.yml\n  SUCCESS\n\n");
+}
+
+/// A wrong expected histogram fails with Go's message: both sides in the test notation.
+#[test]
+fn a_wrong_expected_histogram_is_reported_in_the_notation() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("rules.yml"), "groups: []\n").expect("write");
+    std::fs::write(
+        tmp.path().join("t.yml"),
+        r#"rule_files: [rules.yml]
+tests:
+  - interval: 1m
+    input_series:
+      - series: h
+        values: "{{sum:3 count:2 buckets:[2]}}x2"
+    promql_expr_test:
+      - expr: h
+        eval_time: 1m
+        exp_samples:
+          - labels: h
+            histogram: "{{sum:3 count:3 buckets:[3]}}"
+"#,
+    )
+    .expect("write");
+    let out = test_rules(ours(), tmp.path(), &["t.yml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(
+        t.contains(
+            "    expr: \"h\", time: 1m,\n        exp: {__name__=\"h\"} {{count:3 sum:3 buckets:[3]}}\n        got: {__name__=\"h\"} {{count:2 sum:3 counter_reset_hint:not_reset buckets:[2]}}"
+        ),
+        "{t}"
+    );
 }
