@@ -230,6 +230,15 @@ pub(crate) enum HistSample {
     Float(FloatHistogram),
 }
 
+/// What a commit gathers while applying its sub-batches.
+struct ApplyState {
+    mint: i64,
+    maxt: i64,
+    first_err: Option<Error>,
+    /// Out-of-order samples taken, for the WBL.
+    ooo: Vec<RefSample>,
+}
+
 /// What happened to a sample given to [`MemSeries::append`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Appended {
@@ -1011,6 +1020,8 @@ impl Head {
             exemplars: Vec::new(),
             refs_pending: Vec::new(),
             unlogged: Vec::new(),
+            batch_ends: Vec::new(),
+            types: None,
             grouped: true,
             wal_written: false,
         }
@@ -1047,16 +1058,15 @@ impl Head {
         true
     }
 
-    /// Logs series records (for those of `unlogged` not yet in the WAL), samples and
-    /// exemplars. `unlogged` lists the series of the batch that were not logged when their
-    /// sample was appended; every other series of the batch already has its record in the
-    /// WAL.
+    /// Logs series records (for those of `unlogged` not yet in the WAL), the encoded
+    /// sample records `data` (float and histogram records, in append order) and exemplars.
+    /// `unlogged` lists the series of the batch that were not logged when their sample was
+    /// appended; every other series of the batch already has its record in the WAL.
     fn log_batch(
         &self,
-        samples: &[RefSample],
+        data: &[Vec<u8>],
         exemplars: &[(u64, storage::Exemplar)],
         unlogged: &[u64],
-        histogram_records: &[Vec<u8>],
     ) -> Result<()> {
         let mut wal = self.wal.lock();
         let Some(w) = wal.as_mut() else {
@@ -1079,10 +1089,6 @@ impl Head {
                 });
             }
         }
-        let mut buf_samples = Vec::with_capacity(17 + samples.len() * 12);
-        if !samples.is_empty() {
-            record::encode_samples(samples, &mut buf_samples);
-        }
         // Exemplars go after the samples, as Prometheus logs them.
         let mut buf_exemplars = Vec::new();
         if !exemplars.is_empty() {
@@ -1101,9 +1107,9 @@ impl Head {
         if !new_series.is_empty() {
             record::encode_series(&new_series, &mut buf_series);
         }
-        let recs: Vec<&[u8]> = [&buf_series, &buf_samples]
+        let recs: Vec<&[u8]> = [&buf_series]
             .into_iter()
-            .chain(histogram_records)
+            .chain(data)
             .chain([&buf_exemplars])
             .filter(|b| !b.is_empty())
             .map(Vec::as_slice)
@@ -1491,6 +1497,15 @@ pub struct HeadAppender {
     samples: Vec<RefSample>,
     /// Native histograms of the batch, in append order.
     histograms: Vec<(u64, i64, HistSample)>,
+    /// Where each closed sub-batch ends in `samples` and `histograms`. A series that
+    /// switches between float and histogram samples closes the current sub-batch, so the
+    /// WAL and the head see its samples in append order (Prometheus's `batches`); within
+    /// one sub-batch floats are applied before histograms.
+    batch_ends: Vec<(usize, usize)>,
+    /// Whether each series of the current sub-batch has histogram (`true`) or float
+    /// samples; `None` until the appender's first histogram, so float-only batches pay
+    /// nothing for it.
+    types: Option<HashMap<u64, bool, BuildHasherDefault<U64Hasher>>>,
     /// Exemplars of the batch with their series, validated when appended.
     exemplars: Vec<(u64, storage::Exemplar)>,
     /// The series this appender marked [`PENDING`] (to unmark at commit or rollback).
@@ -1591,12 +1606,42 @@ impl HeadAppender {
             res?;
             r
         };
+        self.note_type(r, false);
         self.samples.push(RefSample {
             series_ref: r,
             t,
             v,
         });
         Ok(r)
+    }
+
+    /// Records that series `r` gets a sample of this type next, first closing the current
+    /// sub-batch when the series has samples of the other type in it.
+    fn note_type(&mut self, r: u64, histogram: bool) {
+        if self.types.is_none() {
+            if !histogram {
+                return;
+            }
+            let start = self.batch_ends.last().map_or(0, |e| e.0);
+            self.types = Some(
+                self.samples[start..]
+                    .iter()
+                    .map(|s| (s.series_ref, false))
+                    .collect(),
+            );
+        }
+        let types = self.types.as_mut().expect("the type map was just created");
+        if types
+            .insert(r, histogram)
+            .is_some_and(|was| was != histogram)
+        {
+            self.batch_ends
+                .push((self.samples.len(), self.histograms.len()));
+            types.clear();
+            types.insert(r, histogram);
+            // A series may now have float runs in several sub-batches.
+            self.grouped = false;
+        }
     }
 
     /// Adds an exemplar to an existing series: `r` if the head knows it, else the series
@@ -1679,67 +1724,48 @@ impl HeadAppender {
         if samples.is_empty() && self.exemplars.is_empty() && histograms.is_empty() {
             return Ok(());
         }
-        let hist_recs = encode_histogram_records(histograms);
+        // The sub-batches as (samples, histograms) slices, in append order.
+        let mut batches = Vec::with_capacity(self.batch_ends.len() + 1);
+        let (mut s0, mut h0) = (0, 0);
+        for &(s1, h1) in self
+            .batch_ends
+            .iter()
+            .chain([&(samples.len(), histograms.len())])
+        {
+            batches.push((&samples[s0..s1], &histograms[h0..h1]));
+            (s0, h0) = (s1, h1);
+        }
+        let mut recs = Vec::new();
+        for (fs, hs) in &batches {
+            if !fs.is_empty() {
+                let mut buf = Vec::with_capacity(17 + fs.len() * 12);
+                record::encode_samples(fs, &mut buf);
+                recs.push(buf);
+            }
+            recs.extend(encode_histogram_records(hs));
+        }
         self.head
-            .log_batch(samples, &self.exemplars, &self.unlogged, &hist_recs)?;
+            .log_batch(&recs, &self.exemplars, &self.unlogged)?;
         self.wal_written = true;
         self.commit_exemplars();
         let head = &self.head;
         let clear = if self.grouped { PENDING } else { 0 };
-        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
-        let mut first_err = None;
-        let mut ooo = Vec::new();
-        // One lookup (and one lock) per run of samples of the same series.
-        for run in samples.chunk_by(|a, b| a.series_ref == b.series_ref) {
-            let r = run[0].series_ref;
-            let mut shard = head.shard(r).write();
-            let Some(ms) = shard.series.get_mut(&r) else {
-                continue;
-            };
-            for s in run {
-                match ms.appendable(s.t, s.v, &self.bounds, &head.mapper) {
-                    Ok(false) => match ms.append(r, s.t, s.v, &head.opts, &head.mapper) {
-                        Ok(Appended::InOrder) => {
-                            mint = mint.min(s.t);
-                            maxt = maxt.max(s.t);
-                        }
-                        Ok(Appended::NotInOrder) => {}
-                        Err(e) => {
-                            first_err.get_or_insert(e);
-                        }
-                    },
-                    Ok(true) => {
-                        if ms.insert_ooo(s.t, s.v) {
-                            ooo.push(*s);
-                        }
-                        mint = mint.min(s.t);
-                    }
-                    // Another appender committed a conflicting sample first: dropped, as
-                    // Prometheus does at commit time.
-                    Err(_) => {}
-                }
-            }
-            ms.flags &= !clear;
+        let mut st = ApplyState {
+            mint: i64::MAX,
+            maxt: i64::MIN,
+            first_err: None,
+            ooo: Vec::new(),
+        };
+        for (fs, hs) in batches {
+            self.apply_floats(fs, clear, &mut st);
+            self.apply_histograms(hs, &mut st);
         }
-        for (r, t, h) in histograms {
-            let mut shard = head.shard(*r).write();
-            let Some(ms) = shard.series.get_mut(r) else {
-                continue;
-            };
-            if *t < self.bounds.min_valid_time {
-                continue;
-            }
-            match ms.append_histogram(*r, *t, h, &head.opts, &head.mapper) {
-                Ok(Appended::InOrder) => {
-                    mint = mint.min(*t);
-                    maxt = maxt.max(*t);
-                }
-                Ok(Appended::NotInOrder) => {}
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
+        let ApplyState {
+            mint,
+            maxt,
+            mut first_err,
+            ooo,
+        } = st;
         head.update_min_max(mint, maxt);
         if !ooo.is_empty()
             && let Some(w) = head.wbl.lock().as_mut()
@@ -1753,6 +1779,67 @@ impl HeadAppender {
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+
+    /// Applies float samples to their series (one lookup and one lock per run of samples
+    /// of the same series), clearing `clear` from each series' flags after its run.
+    fn apply_floats(&self, samples: &[RefSample], clear: u8, st: &mut ApplyState) {
+        let head = &self.head;
+        for run in samples.chunk_by(|a, b| a.series_ref == b.series_ref) {
+            let r = run[0].series_ref;
+            let mut shard = head.shard(r).write();
+            let Some(ms) = shard.series.get_mut(&r) else {
+                continue;
+            };
+            for s in run {
+                match ms.appendable(s.t, s.v, &self.bounds, &head.mapper) {
+                    Ok(false) => match ms.append(r, s.t, s.v, &head.opts, &head.mapper) {
+                        Ok(Appended::InOrder) => {
+                            st.mint = st.mint.min(s.t);
+                            st.maxt = st.maxt.max(s.t);
+                        }
+                        Ok(Appended::NotInOrder) => {}
+                        Err(e) => {
+                            st.first_err.get_or_insert(e);
+                        }
+                    },
+                    Ok(true) => {
+                        if ms.insert_ooo(s.t, s.v) {
+                            st.ooo.push(*s);
+                        }
+                        st.mint = st.mint.min(s.t);
+                    }
+                    // Another appender committed a conflicting sample first: dropped, as
+                    // Prometheus does at commit time.
+                    Err(_) => {}
+                }
+            }
+            ms.flags &= !clear;
+        }
+    }
+
+    /// Applies native histogram samples to their series.
+    fn apply_histograms(&self, histograms: &[(u64, i64, HistSample)], st: &mut ApplyState) {
+        let head = &self.head;
+        for (r, t, h) in histograms {
+            let mut shard = head.shard(*r).write();
+            let Some(ms) = shard.series.get_mut(r) else {
+                continue;
+            };
+            if *t < self.bounds.min_valid_time {
+                continue;
+            }
+            match ms.append_histogram(*r, *t, h, &head.opts, &head.mapper) {
+                Ok(Appended::InOrder) => {
+                    st.mint = st.mint.min(*t);
+                    st.maxt = st.maxt.max(*t);
+                }
+                Ok(Appended::NotInOrder) => {}
+                Err(e) => {
+                    st.first_err.get_or_insert(e);
+                }
+            }
         }
     }
 
@@ -1873,6 +1960,7 @@ impl HeadAppender {
         {
             self.unlogged.push(u);
         }
+        self.note_type(r, true);
         self.histograms.push((r, t, sample));
         Ok(r)
     }

@@ -323,3 +323,43 @@ fn stale_markers_of_histogram_series_become_stale_histograms() {
         "after restart",
     );
 }
+
+#[test]
+fn a_batch_mixing_floats_and_histograms_keeps_append_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    // One commit: "ftoh" floats then histograms, "htof" histograms then floats, "alt"
+    // alternating every minute, "f" floats only (its samples span every sub-batch).
+    let mut app = db.appender();
+    let mut want: [Vec<(i64, Value)>; 4] = Default::default();
+    for m in 0..8 {
+        let t = m * MIN;
+        let as_hist = [m >= 4, m < 4, m % 2 == 1];
+        for (k, n) in ["ftoh", "htof", "alt"].into_iter().enumerate() {
+            if as_hist[k] {
+                app.append_histogram(0, &name(n), t, Some(&hist(m)), None)
+                    .expect("histogram");
+                want[k].push((t, Value::Histogram(hist(m))));
+            } else {
+                app.append(0, &name(n), t, m as f64).expect("float");
+                want[k].push((t, Value::Float(m as f64)));
+            }
+        }
+        app.append(0, &name("f"), t, m as f64).expect("float");
+        want[3].push((t, Value::Float(m as f64)));
+    }
+    app.commit().expect("commit");
+    let check = |db: &Db, when: &str| {
+        let q = db.querier(i64::MIN, i64::MAX).expect("querier");
+        for (k, n) in ["ftoh", "htof", "alt", "f"].into_iter().enumerate() {
+            same(read(&*q, n), want[k].clone(), &format!("{n} {when}"));
+        }
+    };
+    check(&db, "in the head");
+    db.close().expect("close");
+    drop(db);
+
+    // The WAL holds the records in append order: the replay gets every sample back.
+    let db = Db::open(dir.path(), Options::default()).expect("reopen");
+    check(&db, "after WAL replay");
+}
