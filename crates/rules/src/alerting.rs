@@ -675,4 +675,36 @@ mod tests {
         r.send_alerts(0, 60_000, 15_000, &notify);
         assert_eq!(*count.lock().expect("lock"), 0);
     }
+
+    /// An alert over a histogram sample holds Go's `smpl.F` (0) as its value; its ALERTS
+    /// and ALERTS_FOR_STATE series are floats.
+    #[test]
+    fn an_alert_over_a_histogram_sample_has_value_zero_and_float_series() {
+        let (res, q) = fake();
+        let r = rule(0, 0);
+        let h = model::FloatHistogram::parse_notation("{{count:2 sum:3 buckets:[2]}}")
+            .expect("notation");
+        *res.lock().expect("lock") = vec![Sample {
+            h: Some(std::sync::Arc::new(h)),
+            metric: Labels::from_pairs([("__name__", "h"), ("instance", "a")]),
+            t: 0,
+            f: 0.0,
+            drop_name: false,
+        }];
+        let v = r.eval(0, 10_000, &q, 0).expect("eval");
+        assert_eq!(states(&r), [("a".to_string(), AlertState::Firing)]);
+        assert_eq!(r.current_alerts()[0].value, 0.0);
+        assert_eq!(v.len(), 2);
+        assert!(v.iter().all(|s| s.h.is_none()));
+        let alerts = v
+            .iter()
+            .find(|s| s.metric.metric_name() == Some("ALERTS"))
+            .expect("ALERTS");
+        assert_eq!(alerts.f, 1.0);
+        let fs = v
+            .iter()
+            .find(|s| s.metric.metric_name() == Some("ALERTS_FOR_STATE"))
+            .expect("for state");
+        assert_eq!(fs.f, 10.0);
+    }
 }
