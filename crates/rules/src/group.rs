@@ -717,24 +717,48 @@ mod tests {
         out
     }
 
+    /// Go's `tsdbutil.GenerateTestHistograms(n)`: integer histograms of schema 1 whose
+    /// counts grow with the index.
+    fn test_histograms(n: usize) -> Vec<model::Histogram> {
+        let spans = vec![
+            model::Span {
+                offset: 0,
+                length: 2,
+            },
+            model::Span {
+                offset: 1,
+                length: 2,
+            },
+        ];
+        (0..n as u64)
+            .map(|i| model::Histogram {
+                count: 12 + i * 9,
+                zero_count: 2 + i,
+                zero_threshold: 0.001,
+                sum: 18.4 * (i + 1) as f64,
+                schema: 1,
+                positive_spans: spans.clone(),
+                positive_buckets: vec![i as i64 + 1, 1, -1, 0],
+                negative_spans: spans.clone(),
+                negative_buckets: vec![i as i64 + 1, 1, -1, 0],
+                ..model::Histogram::default()
+            })
+            .collect()
+    }
+
     /// Go's TestNativeHistogramsInRecordingRules: a recording rule summing integer
     /// histograms records the float histogram sum, appended as a histogram sample.
     #[test]
     fn native_histograms_in_recording_rules() {
         let db = Arc::new(MemStorage::new());
-        let inputs = [
-            "{{schema:1 count:4 sum:10 z_bucket:1 z_bucket_w:0.001 buckets:[1 2] n_buckets:[0]}}",
-            "{{schema:1 count:6 sum:12 z_bucket:2 z_bucket_w:0.001 offset:1 buckets:[3 1]}}",
-            "{{schema:0 count:3 sum:-2 n_buckets:[3]}}",
-        ];
         let mut want: Option<model::FloatHistogram> = None;
         let mut app = db.appender();
-        for (i, n) in inputs.iter().enumerate() {
-            let fh = model::FloatHistogram::parse_notation(n).expect("notation");
+        for (i, h) in test_histograms(5).iter().enumerate() {
             let idx = i.to_string();
             let l = Labels::from_pairs([("__name__", "histogram_metric"), ("idx", idx.as_str())]);
-            app.append_histogram(0, &l, 0, None, Some(&fh))
+            app.append_histogram(0, &l, 0, Some(h), None)
                 .expect("append");
+            let fh = h.to_float();
             match &mut want {
                 None => want = Some(fh),
                 Some(w) => {
