@@ -44,6 +44,11 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A native histogram fails validation (Go's histogram errors: spans and buckets
+    /// disagree, negative bucket counts, a count below the buckets' total, a custom-bucket
+    /// histogram with bad bounds, ...). Remote-write receivers answer it with HTTP 400.
+    #[error("invalid histogram: {0}")]
+    InvalidHistogram(String),
     /// The storage is not ready yet (for example the TSDB is still replaying its WAL).
     #[error("TSDB not ready")]
     NotReady,
@@ -100,3 +105,19 @@ impl Error {
 
 /// The result type of the storage traits.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(all(test, feature = "remote"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_histograms_are_bad_requests_for_remote_write() {
+        let e =
+            Error::InvalidHistogram("histogram's observation count should be at least 5".into());
+        assert_eq!(
+            e.to_string(),
+            "invalid histogram: histogram's observation count should be at least 5"
+        );
+        assert_eq!(crate::remote::write_response_status::<()>(&Err(e)), 400);
+    }
+}

@@ -218,7 +218,7 @@ fn same_histogram(a: &HistSample, b: &HistSample) -> bool {
 /// The error for a histogram that fails validation (spans and buckets disagree, negative
 /// counts, ...), refused before it reaches a chunk.
 pub(crate) fn invalid_histogram(e: model::HistogramError) -> storage::Error {
-    storage::Error::backend(Error::InvalidArgument(format!("invalid histogram: {e}")))
+    storage::Error::InvalidHistogram(e.to_string())
 }
 
 /// A native histogram sample on its way into the head.

@@ -453,6 +453,7 @@ pub fn write_response_status<T>(result: &Result<T>) -> u16 {
             Error::InvalidRemoteRequest { .. }
             | Error::SamplesRejected { .. }
             | Error::InvalidLabels { .. }
+            | Error::InvalidHistogram(_)
             | Error::OutOfOrderSample
             | Error::OutOfBounds
             | Error::TooOldSample

@@ -363,3 +363,27 @@ fn a_batch_mixing_floats_and_histograms_keeps_append_order() {
     let db = Db::open(dir.path(), Options::default()).expect("reopen");
     check(&db, "after WAL replay");
 }
+
+#[test]
+fn invalid_histograms_are_refused_with_their_validation_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    let mut bad = hist(5);
+    bad.count = 1; // Below the buckets' total.
+    let mut app = db.appender();
+    match app.append_histogram(0, &name("h"), MIN, Some(&bad), None) {
+        Err(storage::Error::InvalidHistogram(msg)) => {
+            assert!(msg.contains("count"), "{msg}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let mut fbad = fhist(5);
+    fbad.positive_buckets.push(1.0); // More buckets than the spans say.
+    assert!(matches!(
+        app.append_histogram(0, &name("fh"), MIN, None, Some(&fbad)),
+        Err(storage::Error::InvalidHistogram(_))
+    ));
+    app.commit().expect("commit");
+    let q = db.querier(i64::MIN, i64::MAX).expect("querier");
+    assert!(read(&*q, "h").is_empty());
+}
