@@ -25,9 +25,11 @@
 //!   `/api/v1/targets`) and the metadata cache (type, help, unit per metric family, for
 //!   `/api/v1/metadata`).
 //!
+//! `convert_classic_histograms_to_nhcb` turns classic histograms into native histograms with
+//! custom buckets in every format ([`textparse::NhcbParser`] for the text formats).
+//!
 //! Not implemented yet: the options `httpclient` reports as unsupported (OAuth 2.0, some
-//! proxies); `convert_classic_histograms_to_nhcb` converts the classic histograms of
-//! protobuf payloads only (text and OpenMetrics ones stay classic).
+//! proxies).
 //!
 //! The exposition-format parsers live in [`textparse`] (Go's `model/textparse`):
 //!

@@ -23,11 +23,13 @@ use model::{Labels, Timestamp};
 use crate::{Error, Result};
 
 pub mod dto;
+mod nhcb;
 mod openmetricsparse;
 mod promparse;
 pub(crate) mod protobufparse;
 mod write;
 
+pub use nhcb::NhcbParser;
 pub use openmetricsparse::OpenMetricsParser;
 pub use promparse::PromParser;
 pub use protobufparse::ProtobufParser;
@@ -232,8 +234,10 @@ pub struct ParserOptions {
     /// Protobuf only: follow a native histogram that also has classic buckets with its
     /// classic series (`always_scrape_classic_histograms`).
     pub keep_classic_histograms: bool,
-    /// Protobuf only: classic histograms become native histograms with custom buckets
-    /// (`convert_classic_histograms_to_nhcb`; the text formats are not converted yet).
+    /// Classic histograms become native histograms with custom buckets
+    /// (`convert_classic_histograms_to_nhcb`): in protobuf payloads directly, in the text
+    /// formats through [`NhcbParser`] (keeping the classic series with
+    /// `keep_classic_histograms`).
     pub convert_classic_histograms_to_nhcb: bool,
 }
 
@@ -330,6 +334,17 @@ pub fn new<'a>(
             .convert_classic_to_nhcb(options.convert_classic_histograms_to_nhcb),
         ),
     };
+    let parser = match parser {
+        TextParser::Prom(_) | TextParser::OpenMetrics(_)
+            if options.convert_classic_histograms_to_nhcb =>
+        {
+            TextParser::Nhcb(Box::new(NhcbParser::new(
+                parser,
+                options.keep_classic_histograms,
+            )))
+        }
+        other => other,
+    };
     Ok((parser, warning))
 }
 
@@ -342,6 +357,8 @@ pub enum TextParser<'a> {
     OpenMetrics(OpenMetricsParser<'a>),
     /// The protobuf format.
     Proto(ProtobufParser<'a>),
+    /// A text parser whose classic histograms are converted to custom-bucket ones.
+    Nhcb(Box<NhcbParser<'a>>),
 }
 
 macro_rules! delegate {
@@ -350,6 +367,7 @@ macro_rules! delegate {
             TextParser::Prom($p) => $e,
             TextParser::OpenMetrics($p) => $e,
             TextParser::Proto($p) => $e,
+            TextParser::Nhcb($p) => $e,
         }
     };
 }

@@ -1429,3 +1429,38 @@ async fn classic_protobuf_histograms_convert_to_custom_buckets() {
     s.stop().await;
     srv.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_text_histograms_convert_to_custom_buckets() {
+    let srv = Server::start(
+        "# TYPE rt_seconds histogram\nrt_seconds_bucket{le=\"0.1\"} 1\nrt_seconds_bucket{le=\"1\"} 3\nrt_seconds_bucket{le=\"+Inf\"} 4\nrt_seconds_sum 2.5\nrt_seconds_count 4\nother 1\n",
+    )
+    .await;
+    let s = CaptureSetup::start(
+        &config("  convert_classic_histograms_to_nhcb: true\n  always_scrape_classic_histograms: true\n"),
+        &srv.addr,
+    )
+    .await;
+    wait_until("up 1", || s.up(&srv.addr).contains(&1.0)).await;
+    let c = s.snapshot();
+    let h = c.histograms[&key(&srv.addr, "rt_seconds", "")][0]
+        .1
+        .clone()
+        .unwrap();
+    assert_eq!(h.schema, -53);
+    assert_eq!(h.custom_values, vec![0.1, 1.0]);
+    assert_eq!((h.count, h.sum), (4, 2.5));
+    assert_eq!(h.positive_buckets, vec![1, 1, -1]);
+    // Kept classic series and other series are stored as usual.
+    assert_eq!(
+        c.floats[&key(&srv.addr, "rt_seconds_bucket", r#", le="1.0""#)][0].1,
+        3.0
+    );
+    assert_eq!(c.floats[&key(&srv.addr, "other", "")][0].1, 1.0);
+    assert_eq!(
+        c.floats[&key(&srv.addr, "scrape_samples_scraped", "")][0].1,
+        7.0
+    );
+    s.stop().await;
+    srv.stop();
+}
