@@ -261,7 +261,10 @@ pub(crate) fn analyze(
 }
 
 /// Writes every sample of `dir` (blocks and head) in `[mint, maxt]` of the series matching
-/// any of `selectors`, sorted by labels then time: `{labels} value timestamp_ms`.
+/// any of `selectors`, sorted by labels then time: `{labels} value timestamp_ms`, a native
+/// histogram's value in Go's `String()` form (`{count:4, sum:5, (0.5,1]:2, ...}`). Unlike
+/// Go's promtool, whose loop per value type drops the first samples after a series switches
+/// between floats and histograms, every sample is written in time order.
 pub(crate) fn dump(
     dir: &Path,
     mint: i64,
@@ -281,9 +284,22 @@ pub(crate) fn dump(
         let series = series?;
         let labels = series.labels().to_string();
         let mut it = series.iterator();
-        while it.next() == ValueType::Float {
-            let (t, v) = it.at();
-            writeln!(out, "{labels} {} {t}", gofmt::format_g(v))?;
+        loop {
+            match it.next() {
+                ValueType::Float => {
+                    let (t, v) = it.at();
+                    writeln!(out, "{labels} {} {t}", gofmt::format_g(v))?;
+                }
+                ValueType::Histogram => {
+                    let (t, h) = it.at_histogram();
+                    writeln!(out, "{labels} {} {t}", h.to_go_string())?;
+                }
+                ValueType::FloatHistogram => {
+                    let (t, h) = it.at_float_histogram();
+                    writeln!(out, "{labels} {} {t}", h.to_go_string())?;
+                }
+                _ => break,
+            }
         }
         if let Some(e) = it.err() {
             anyhow::bail!("reading {labels}: {e}");
@@ -294,4 +310,112 @@ pub(crate) fn dump(
         anyhow::bail!("{}", warnings.join("; "));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::{CounterResetHint, FloatHistogram, Histogram, Labels, Span};
+    use tsdb::chunkenc::Value;
+    use tsdb::compact::{BlockWriter, encode_any_chunks};
+
+    fn hist(k: u64) -> Histogram {
+        Histogram {
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count: k,
+            count: 3 * k,
+            sum: 2.5 * k as f64,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 2,
+            }],
+            positive_buckets: vec![k as i64, 0],
+            ..Histogram::default()
+        }
+    }
+
+    /// A data directory with one block: `m` switches float -> histogram -> float histogram,
+    /// `f` holds floats only.
+    fn data_dir() -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(tmp.path().join("wal")).expect("mkdir wal");
+        let fh = FloatHistogram {
+            counter_reset_hint: CounterResetHint::Gauge,
+            negative_spans: vec![Span {
+                offset: 1,
+                length: 1,
+            }],
+            negative_buckets: vec![1.5],
+            count: 7.5,
+            ..hist(2).to_float()
+        };
+        let m = vec![
+            (1000, Value::Float(1.0)),
+            (2000, Value::Histogram(hist(1))),
+            (3000, Value::Histogram(hist(2))),
+            (4000, Value::FloatHistogram(fh)),
+            (5000, Value::Float(0.5)),
+        ];
+        let f = vec![(1000, Value::Float(7.0))];
+        let w = BlockWriter::new(tmp.path());
+        w.write(
+            [
+                (
+                    Labels::from_pairs([("__name__", "m"), ("job", "a")]),
+                    encode_any_chunks(&m).expect("encodes"),
+                ),
+                (
+                    Labels::from_pairs([("__name__", "f")]),
+                    encode_any_chunks(&f).expect("encodes"),
+                ),
+            ],
+            0,
+            7_200_000,
+        )
+        .expect("writes")
+        .expect("a block");
+        tmp
+    }
+
+    #[test]
+    fn dump_writes_histograms_in_go_string_form() {
+        let tmp = data_dir();
+        let mut out = Vec::new();
+        dump(
+            tmp.path(),
+            i64::MIN,
+            i64::MAX,
+            &["{__name__=~\".+\"}".to_string()],
+            &mut out,
+        )
+        .expect("dump");
+        let m = r#"{__name__="m", job="a"}"#;
+        let want = [
+            r#"{__name__="f"} 7 1000"#.to_string(),
+            format!("{m} 1 1000"),
+            format!("{m} {{count:3, sum:2.5, [-0.001,0.001]:1, (0.5,1]:1, (1,2]:1}} 2000"),
+            format!("{m} {{count:6, sum:5, [-0.001,0.001]:2, (0.5,1]:2, (1,2]:2}} 3000"),
+            format!(
+                "{m} {{count:7.5, sum:5, [-2,-1):1.5, [-0.001,0.001]:2, (0.5,1]:2, (1,2]:2}} 4000"
+            ),
+            format!("{m} 0.5 5000"),
+        ];
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            want.join("\n") + "\n"
+        );
+    }
+
+    #[test]
+    fn analyze_counts_histogram_chunks() {
+        let tmp = data_dir();
+        let mut out = Vec::new();
+        analyze(tmp.path(), None, 20, true, "", &mut out).expect("analyze");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(text.contains("Series: 2\n"), "{text}");
+        // Five chunks (float, histogram, float histogram, float in `m`, one in `f`), each
+        // under 10% full.
+        assert!(text.contains("     10%: ####################################################################################################\n"), "{text}");
+    }
 }
