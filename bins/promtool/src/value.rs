@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value as Json;
 
-use crate::gofmt::{format_f, format_model_time, json_string};
+use crate::gofmt::{format_f, format_g, format_model_time, json_string};
 
 /// A metric's labels, sorted by name (Go's `model.Metric`, a map).
 pub(crate) type Metric = BTreeMap<String, String>;
@@ -16,10 +16,149 @@ pub(crate) type Metric = BTreeMap<String, String>;
 /// A query result (Go's `model.Value`). Times are milliseconds.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum QueryValue {
-    Scalar { t: i64, v: f64 },
-    String { t: i64, v: String },
-    Vector(Vec<(Metric, i64, f64)>),
-    Matrix(Vec<(Metric, Vec<(i64, f64)>)>),
+    Scalar {
+        t: i64,
+        v: f64,
+    },
+    String {
+        t: i64,
+        v: String,
+    },
+    Vector(Vec<(Metric, i64, SampleValue)>),
+    /// Series with their float points and their histogram points.
+    Matrix(Vec<MatrixSeries>),
+}
+
+/// The value of a vector sample: a float or a native histogram.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SampleValue {
+    Float(f64),
+    Histogram(SampleHistogram),
+}
+
+/// A native histogram as client_golang's `model.SampleHistogram` holds it: count, sum and
+/// the populated buckets (`None`: the API sent none, printed `null` in JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SampleHistogram {
+    pub(crate) count: f64,
+    pub(crate) sum: f64,
+    pub(crate) buckets: Option<Vec<HistogramBucket>>,
+}
+
+/// One bucket (`model.HistogramBucket`): the API's boundary rule (0: `(l,u]`, 1: `[l,u)`,
+/// 2: `(l,u)`, 3: `[l,u]`), bounds and count.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HistogramBucket {
+    pub(crate) boundaries: i32,
+    pub(crate) lower: f64,
+    pub(crate) upper: f64,
+    pub(crate) count: f64,
+}
+
+/// Go's `%f` of a float: six decimals, `NaN`, `+Inf`, `-Inf`.
+fn go_percent_f(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else {
+        format!("{v:.6}")
+    }
+}
+
+impl SampleHistogram {
+    /// `SampleHistogram.String()`: `Count: 2.000000, Sum: 3.000000, Buckets: [(0.5,1]:2]`.
+    fn go_string(&self) -> String {
+        let buckets: Vec<String> = self
+            .buckets
+            .iter()
+            .flatten()
+            .map(|b| {
+                let lower_inclusive = b.boundaries == 1 || b.boundaries == 3;
+                let upper_inclusive = b.boundaries == 0 || b.boundaries == 3;
+                format!(
+                    "{}{},{}{}:{}",
+                    if lower_inclusive { '[' } else { '(' },
+                    format_g(b.lower),
+                    format_g(b.upper),
+                    if upper_inclusive { ']' } else { ')' },
+                    format_f(b.count)
+                )
+            })
+            .collect();
+        format!(
+            "Count: {}, Sum: {}, Buckets: [{}]",
+            go_percent_f(self.count),
+            go_percent_f(self.sum),
+            buckets.join(" ")
+        )
+    }
+
+    /// Go's `encoding/json` of the histogram: `{"count":"2","sum":"3","buckets":[[0,"0.5","1","2"]]}`.
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"count\":");
+        json_string(out, &format_f(self.count));
+        out.push_str(",\"sum\":");
+        json_string(out, &format_f(self.sum));
+        out.push_str(",\"buckets\":");
+        match &self.buckets {
+            None => out.push_str("null"),
+            Some(bs) => {
+                out.push('[');
+                for (i, b) in bs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "[{},", b.boundaries);
+                    json_string(out, &format_f(b.lower));
+                    out.push(',');
+                    json_string(out, &format_f(b.upper));
+                    out.push(',');
+                    json_string(out, &format_f(b.count));
+                    out.push(']');
+                }
+                out.push(']');
+            }
+        }
+        out.push('}');
+    }
+
+    /// Converts an engine histogram as Prometheus's API writes it: the buckets of
+    /// `AllBucketIterator` that hold any count.
+    fn from_float_histogram(h: &model::FloatHistogram) -> SampleHistogram {
+        let buckets: Vec<HistogramBucket> = h
+            .all_bucket_iter()
+            .filter(|b| b.count != 0.0)
+            .map(|b| HistogramBucket {
+                boundaries: match (b.lower_inclusive, b.upper_inclusive) {
+                    (false, true) => 0,
+                    (true, false) => 1,
+                    (false, false) => 2,
+                    (true, true) => 3,
+                },
+                lower: b.lower,
+                upper: b.upper,
+                count: b.count,
+            })
+            .collect();
+        SampleHistogram {
+            count: h.count,
+            sum: h.sum,
+            buckets: (!buckets.is_empty()).then_some(buckets),
+        }
+    }
+}
+
+fn histogram_pair_string(t: i64, h: &SampleHistogram) -> String {
+    format!("{} @[{}]", h.go_string(), format_model_time(t))
+}
+
+fn json_histogram_pair(out: &mut String, t: i64, h: &SampleHistogram) {
+    out.push('[');
+    out.push_str(&format_model_time(t));
+    out.push(',');
+    h.write_json(out);
+    out.push(']');
 }
 
 /// `model.Metric.String()`: `name{a="1", b="2"}`, `name`, or `{}`.
@@ -82,17 +221,26 @@ impl QueryValue {
             QueryValue::String { v, .. } => v.clone(),
             QueryValue::Vector(samples) => samples
                 .iter()
-                .map(|(m, t, v)| format!("{} => {}", metric_string(m), pair_string(*t, *v)))
+                .map(|(m, t, v)| {
+                    let pair = match v {
+                        SampleValue::Float(v) => pair_string(*t, *v),
+                        SampleValue::Histogram(h) => histogram_pair_string(*t, h),
+                    };
+                    format!("{} => {pair}", metric_string(m))
+                })
                 .collect::<Vec<_>>()
                 .join("\n"),
             QueryValue::Matrix(series) => {
-                let mut sorted: Vec<&(Metric, Vec<(i64, f64)>)> = series.iter().collect();
+                let mut sorted: Vec<&MatrixSeries> = series.iter().collect();
                 sorted.sort_by(|a, b| before(&a.0, &b.0));
                 sorted
                     .iter()
-                    .map(|(m, points)| {
-                        let vals: Vec<String> =
-                            points.iter().map(|(t, v)| pair_string(*t, *v)).collect();
+                    .map(|(m, points, hpoints)| {
+                        let vals: Vec<String> = points
+                            .iter()
+                            .map(|(t, v)| pair_string(*t, *v))
+                            .chain(hpoints.iter().map(|(t, h)| histogram_pair_string(*t, h)))
+                            .collect();
                         format!("{} =>\n{}", metric_string(m), vals.join("\n"))
                     })
                     .collect::<Vec<_>>()
@@ -121,28 +269,51 @@ impl QueryValue {
                     }
                     out.push_str("{\"metric\":");
                     json_metric(&mut out, m);
-                    out.push_str(",\"value\":");
-                    json_pair(&mut out, *t, &format_f(*v));
+                    match v {
+                        SampleValue::Float(v) => {
+                            out.push_str(",\"value\":");
+                            json_pair(&mut out, *t, &format_f(*v));
+                        }
+                        SampleValue::Histogram(h) => {
+                            out.push_str(",\"histogram\":");
+                            json_histogram_pair(&mut out, *t, h);
+                        }
+                    }
                     out.push('}');
                 }
                 out.push(']');
             }
             QueryValue::Matrix(series) => {
                 out.push('[');
-                for (i, (m, points)) in series.iter().enumerate() {
+                for (i, (m, points, hpoints)) in series.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
                     out.push_str("{\"metric\":");
                     json_metric(&mut out, m);
-                    out.push_str(",\"values\":[");
-                    for (j, (t, v)) in points.iter().enumerate() {
-                        if j > 0 {
-                            out.push(',');
+                    // Go's SampleStream.MarshalJSON: "values" unless the series holds only
+                    // histograms, "histograms" when it holds any.
+                    if !points.is_empty() || hpoints.is_empty() {
+                        out.push_str(",\"values\":[");
+                        for (j, (t, v)) in points.iter().enumerate() {
+                            if j > 0 {
+                                out.push(',');
+                            }
+                            json_pair(&mut out, *t, &format_f(*v));
                         }
-                        json_pair(&mut out, *t, &format_f(*v));
+                        out.push(']');
                     }
-                    out.push_str("]}");
+                    if !hpoints.is_empty() {
+                        out.push_str(",\"histograms\":[");
+                        for (j, (t, h)) in hpoints.iter().enumerate() {
+                            if j > 0 {
+                                out.push(',');
+                            }
+                            json_histogram_pair(&mut out, *t, h);
+                        }
+                        out.push(']');
+                    }
+                    out.push('}');
                 }
                 out.push(']');
             }
@@ -150,6 +321,9 @@ impl QueryValue {
         out
     }
 }
+
+/// A series of a matrix: labels, float points, histogram points.
+type MatrixSeries = (Metric, Vec<(i64, f64)>, Vec<(i64, SampleHistogram)>);
 
 fn json_pair(out: &mut String, t: i64, v: &str) {
     out.push('[');
@@ -226,6 +400,65 @@ fn parse_pair(j: &Json) -> anyhow::Result<(i64, f64)> {
     Ok(((t * 1000.0).round() as i64, parse_value(v)?))
 }
 
+/// A JSON float string (`"1.5"`, `"+Inf"`), Go's `FloatString`.
+fn parse_float_string(j: &Json, what: &str) -> anyhow::Result<f64> {
+    let s = j
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("{what} must be a quoted string, got {j}"))?;
+    parse_value(s)
+}
+
+/// `[1700000000.123, {"count":"2","sum":"3","buckets":[[0,"0.5","1","2"]]}]`.
+fn parse_histogram_pair(j: &Json) -> anyhow::Result<(i64, SampleHistogram)> {
+    let arr = j
+        .as_array()
+        .filter(|a| a.len() == 2)
+        .ok_or_else(|| anyhow::anyhow!("histogram pair must be a two-element array, got {j}"))?;
+    let t = arr[0]
+        .as_f64()
+        .ok_or_else(|| anyhow::anyhow!("invalid timestamp {}", arr[0]))?;
+    let h = &arr[1];
+    if h.is_null() {
+        anyhow::bail!("histogram is null");
+    }
+    let count = parse_float_string(h.get("count").unwrap_or(&Json::Null), "histogram count")?;
+    let sum = parse_float_string(h.get("sum").unwrap_or(&Json::Null), "histogram sum")?;
+    let buckets = match h.get("buckets") {
+        None | Some(Json::Null) => None,
+        Some(bs) => {
+            let bs = bs
+                .as_array()
+                .ok_or_else(|| anyhow::anyhow!("histogram buckets must be an array"))?;
+            let mut out = Vec::with_capacity(bs.len());
+            for b in bs {
+                let f = b
+                    .as_array()
+                    .filter(|a| a.len() == 4)
+                    .ok_or_else(|| anyhow::anyhow!("wrong number of fields in bucket {b}"))?;
+                let boundaries = f[0]
+                    .as_i64()
+                    .and_then(|v| i32::try_from(v).ok())
+                    .ok_or_else(|| anyhow::anyhow!("invalid bucket boundaries {}", f[0]))?;
+                out.push(HistogramBucket {
+                    boundaries,
+                    lower: parse_float_string(&f[1], "bucket lower bound")?,
+                    upper: parse_float_string(&f[2], "bucket upper bound")?,
+                    count: parse_float_string(&f[3], "bucket count")?,
+                });
+            }
+            Some(out)
+        }
+    };
+    Ok((
+        (t * 1000.0).round() as i64,
+        SampleHistogram {
+            count,
+            sum,
+            buckets,
+        },
+    ))
+}
+
 /// A JSON object of strings to a [`Metric`].
 pub(crate) fn parse_metric(j: &Json) -> anyhow::Result<Metric> {
     let obj = j
@@ -273,11 +506,16 @@ pub(crate) fn parse_query_data(data: &Json) -> anyhow::Result<QueryValue> {
             let mut out = Vec::new();
             for s in items()? {
                 let metric = parse_metric(s.get("metric").unwrap_or(&Json::Null))?;
+                if let Some(pair) = s.get("histogram") {
+                    let (t, h) = parse_histogram_pair(pair)?;
+                    out.push((metric, t, SampleValue::Histogram(h)));
+                    continue;
+                }
                 let Some(pair) = s.get("value") else {
-                    anyhow::bail!("native histogram samples are not supported");
+                    anyhow::bail!("vector sample has neither a value nor a histogram");
                 };
                 let (t, v) = parse_pair(pair)?;
-                out.push((metric, t, v));
+                out.push((metric, t, SampleValue::Float(v)));
             }
             Ok(QueryValue::Vector(out))
         }
@@ -285,16 +523,19 @@ pub(crate) fn parse_query_data(data: &Json) -> anyhow::Result<QueryValue> {
             let mut out = Vec::new();
             for s in items()? {
                 let metric = parse_metric(s.get("metric").unwrap_or(&Json::Null))?;
-                if s.get("histograms").is_some() {
-                    anyhow::bail!("native histogram samples are not supported");
-                }
                 let mut points = Vec::new();
                 if let Some(vals) = s.get("values").and_then(Json::as_array) {
                     for p in vals {
                         points.push(parse_pair(p)?);
                     }
                 }
-                out.push((metric, points));
+                let mut hpoints = Vec::new();
+                if let Some(hs) = s.get("histograms").and_then(Json::as_array) {
+                    for p in hs {
+                        hpoints.push(parse_histogram_pair(p)?);
+                    }
+                }
+                out.push((metric, points, hpoints));
             }
             Ok(QueryValue::Matrix(out))
         }
@@ -316,15 +557,27 @@ pub(crate) fn from_engine(v: &promql::value::Value) -> QueryValue {
             t: s.t,
             v: s.v.clone(),
         },
-        Value::Vector(vec) => {
-            QueryValue::Vector(vec.iter().map(|s| (metric(&s.metric), s.t, s.f)).collect())
-        }
+        Value::Vector(vec) => QueryValue::Vector(
+            vec.iter()
+                .map(|s| {
+                    let v = match &s.h {
+                        Some(h) => SampleValue::Histogram(SampleHistogram::from_float_histogram(h)),
+                        None => SampleValue::Float(s.f),
+                    };
+                    (metric(&s.metric), s.t, v)
+                })
+                .collect(),
+        ),
         Value::Matrix(m) => QueryValue::Matrix(
             m.iter()
                 .map(|s| {
                     (
                         metric(&s.metric),
                         s.floats.iter().map(|p| (p.t, p.f)).collect(),
+                        s.histograms
+                            .iter()
+                            .map(|p| (p.t, SampleHistogram::from_float_histogram(&p.h)))
+                            .collect(),
                     )
                 })
                 .collect(),
@@ -347,8 +600,8 @@ mod tests {
     fn prints_like_client_golang() {
         let up = m(&[("__name__", "up"), ("job", "self"), ("instance", "a:1")]);
         let v = QueryValue::Vector(vec![
-            (up.clone(), 1_795_481_492_603, 1.0),
-            (m(&[]), 1_795_481_492_603, 2.0),
+            (up.clone(), 1_795_481_492_603, SampleValue::Float(1.0)),
+            (m(&[]), 1_795_481_492_603, SampleValue::Float(2.0)),
         ]);
         assert_eq!(
             v.promql_string(),
@@ -375,9 +628,13 @@ mod tests {
     #[test]
     fn matrix_sorted_by_label_set_before() {
         let mat = QueryValue::Matrix(vec![
-            (m(&[("a", "2"), ("b", "1")]), vec![(1000, 1.0)]),
-            (m(&[("a", "1"), ("b", "9")]), vec![(1000, 1.0), (2000, 0.5)]),
-            (m(&[("z", "1")]), vec![(1000, 3.0)]),
+            (m(&[("a", "2"), ("b", "1")]), vec![(1000, 1.0)], vec![]),
+            (
+                m(&[("a", "1"), ("b", "9")]),
+                vec![(1000, 1.0), (2000, 0.5)],
+                vec![],
+            ),
+            (m(&[("z", "1")]), vec![(1000, 3.0)], vec![]),
         ]);
         assert_eq!(
             mat.promql_string(),
@@ -402,6 +659,51 @@ mod tests {
         assert_eq!(
             parse_query_data(&data).expect("decodes"),
             QueryValue::Vector(vec![])
+        );
+    }
+
+    #[test]
+    fn histograms_print_like_client_golang() {
+        let fh = model::FloatHistogram::parse_notation(
+            "{{schema:0 count:4 sum:5 z_bucket:1 z_bucket_w:0.001 buckets:[1 2]}}",
+        )
+        .expect("notation");
+        let h = SampleHistogram::from_float_histogram(&fh);
+        let v = QueryValue::Vector(vec![(
+            m(&[("__name__", "h")]),
+            1_700_000_000_500,
+            SampleValue::Histogram(h.clone()),
+        )]);
+        assert_eq!(
+            v.promql_string(),
+            "h => Count: 4.000000, Sum: 5.000000, Buckets: [[-0.001,0.001]:1 (0.5,1]:1 (1,2]:2] @[1700000000.5]"
+        );
+        let json = r#"[{"metric":{"__name__":"h"},"histogram":[1700000000.5,{"count":"4","sum":"5","buckets":[[3,"-0.001","0.001","1"],[0,"0.5","1","1"],[0,"1","2","2"]]}]}]"#;
+        assert_eq!(v.json_string(), json);
+        // The API's form decodes to the same value.
+        let data: Json =
+            serde_json::from_str(&format!(r#"{{"resultType":"vector","result":{}}}"#, json))
+                .expect("json");
+        assert_eq!(parse_query_data(&data).expect("decodes"), v);
+
+        let empty = SampleHistogram {
+            count: 0.0,
+            sum: f64::NAN,
+            buckets: None,
+        };
+        let mat = QueryValue::Matrix(vec![(
+            m(&[("a", "1")]),
+            vec![(1000, 1.0)],
+            vec![(2000, empty.clone()), (3000, h)],
+        )]);
+        assert_eq!(
+            mat.promql_string(),
+            "{a=\"1\"} =>\n1 @[1]\nCount: 0.000000, Sum: NaN, Buckets: [] @[2]\nCount: 4.000000, Sum: 5.000000, Buckets: [[-0.001,0.001]:1 (0.5,1]:1 (1,2]:2] @[3]"
+        );
+        let only = QueryValue::Matrix(vec![(m(&[]), vec![], vec![(2000, empty)])]);
+        assert_eq!(
+            only.json_string(),
+            r#"[{"metric":{},"histograms":[[2,{"count":"0","sum":"NaN","buckets":null}]]}]"#
         );
     }
 }

@@ -312,3 +312,90 @@ fn tsdb_path_queries_match_a_real_server_on_the_same_data() {
         );
     }
 }
+
+/// `query instant|range --tsdb.path` over a data directory holding native histograms (an
+/// integer histogram written by our TSDB's head and WAL) prints client_golang's forms:
+/// `Count: .., Sum: .., Buckets: [..]` for `-o promql`, the API's `"histogram"` and
+/// `"histograms"` for `-o json`; `histogram_count` of them is a float.
+#[test]
+fn tsdb_path_queries_print_native_histograms() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    {
+        let db = ::tsdb::db::Db::open(tmp.path(), ::tsdb::db::Options::default()).expect("open");
+        let mut app = storage::Appendable::appender(&db);
+        let l = model::Labels::from_pairs([("__name__", "h"), ("job", "a")]);
+        for (i, t) in [1_700_000_000_000i64, 1_700_000_030_000]
+            .into_iter()
+            .enumerate()
+        {
+            let n = i as u64 + 1;
+            let h = model::Histogram {
+                count: 3 * n,
+                zero_count: n,
+                zero_threshold: 0.001,
+                sum: 2.5 * n as f64,
+                schema: 0,
+                positive_spans: vec![model::Span {
+                    offset: 0,
+                    length: 2,
+                }],
+                positive_buckets: vec![n as i64, 0],
+                ..model::Histogram::default()
+            };
+            app.append_histogram(0, &l, t, Some(&h), None)
+                .expect("append");
+        }
+        app.commit().expect("commit");
+        db.close().expect("close");
+    }
+    let d = tmp.path().to_str().expect("utf-8 path");
+    let instant = |format: &str, q: &str| {
+        let out = run(
+            ours(),
+            &[
+                "query",
+                "-o",
+                format,
+                "instant",
+                "--tsdb.path",
+                d,
+                "--time=1700000030",
+                q,
+            ],
+        );
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        instant("promql", "h"),
+        "h{job=\"a\"} => Count: 6.000000, Sum: 5.000000, Buckets: [[-0.001,0.001]:2 (0.5,1]:2 (1,2]:2] @[1700000030]\n"
+    );
+    assert_eq!(
+        instant("json", "h"),
+        "[{\"metric\":{\"__name__\":\"h\",\"job\":\"a\"},\"histogram\":[1700000030,{\"count\":\"6\",\"sum\":\"5\",\"buckets\":[[3,\"-0.001\",\"0.001\",\"2\"],[0,\"0.5\",\"1\",\"2\"],[0,\"1\",\"2\",\"2\"]]}]}]\n"
+    );
+    assert_eq!(
+        instant("promql", "histogram_count(h)"),
+        "{job=\"a\"} => 6 @[1700000030]\n"
+    );
+    let out = run(
+        ours(),
+        &[
+            "query",
+            "-o",
+            "json",
+            "range",
+            "--tsdb.path",
+            d,
+            "--start=1700000000",
+            "--end=1700000030",
+            "--step=30s",
+            "h",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "[{\"metric\":{\"__name__\":\"h\",\"job\":\"a\"},\"histograms\":[[1700000000,{\"count\":\"3\",\"sum\":\"2.5\",\"buckets\":[[3,\"-0.001\",\"0.001\",\"1\"],[0,\"0.5\",\"1\",\"1\"],[0,\"1\",\"2\",\"1\"]]}],[1700000030,{\"count\":\"6\",\"sum\":\"5\",\"buckets\":[[3,\"-0.001\",\"0.001\",\"2\"],[0,\"0.5\",\"1\",\"2\"],[0,\"1\",\"2\",\"2\"]]}]]}]\n"
+    );
+}
