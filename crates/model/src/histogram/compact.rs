@@ -7,16 +7,25 @@ use super::{CUSTOM_BUCKETS_SCHEMA, FloatHistogram, Histogram, Span};
 use crate::error::{HistogramError, HistogramErrorKind as Kind};
 
 /// A bucket count, absolute.
-pub(crate) trait Count: Copy + PartialEq + std::ops::AddAssign {
+pub(crate) trait Count: Copy + PartialEq {
     const ZERO: Self;
+    /// The sum of two counts; integer counts wrap as Go's do, so that absurd input from a
+    /// scrape or the WAL cannot panic.
+    fn plus(self, other: Self) -> Self;
 }
 
 impl Count for f64 {
     const ZERO: f64 = 0.0;
+    fn plus(self, other: f64) -> f64 {
+        self + other
+    }
 }
 
 impl Count for i64 {
     const ZERO: i64 = 0;
+    fn plus(self, other: i64) -> i64 {
+        self.wrapping_add(other)
+    }
 }
 
 /// Walks spans and absolute buckets as `(index, count)`, stopping when either runs out.
@@ -102,10 +111,10 @@ pub(crate) fn reduce_buckets<T: Count>(
                 last_target = target;
             } else if target == last_target {
                 if let Some(b) = target_buckets.last_mut() {
-                    *b += count;
+                    *b = b.plus(count);
                 }
             } else {
-                let gap = target - last_target - 1;
+                let gap = target.wrapping_sub(last_target).wrapping_sub(1);
                 if gap == 0 {
                     if let Some(s) = target_spans.last_mut() {
                         s.length += 1;
@@ -269,6 +278,24 @@ mod tests {
     }
 
     type Side<'a> = (&'a [(i32, u32)], &'a [i64]);
+
+    #[test]
+    fn reducing_absurd_counts_and_offsets_wraps_instead_of_panicking() {
+        // Counts that overflow when merged and indexes at the ends of i32, as a hostile
+        // scrape could send them.
+        let mut h = hist(
+            2,
+            (
+                &[(i32::MIN + 1, 2), (i32::MAX - 4, 2)],
+                &[i64::MAX, 1, i64::MIN, 3],
+            ),
+            (&[], &[]),
+            &[],
+        );
+        let _ = h.reduce_resolution(-4);
+        let mut f = hist(2, (&[(0, 4)], &[i64::MAX, i64::MAX, 0, 1]), (&[], &[]), &[]);
+        assert!(f.reduce_resolution(0).is_ok());
+    }
 
     fn hist(schema: i32, pos: Side<'_>, neg: Side<'_>, cv: &[f64]) -> Histogram {
         Histogram {
