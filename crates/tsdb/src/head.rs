@@ -132,13 +132,96 @@ pub(crate) struct MemSeries {
     pub(crate) labels: Labels,
     pub(crate) mmapped: Vec<MmappedChunk>,
     pub(crate) head: Option<HeadChunk>,
-    /// Out-of-order samples, sorted by time (only with an out-of-order window).
-    // Boxed: 8 bytes instead of 24 in every series, and most series never get one.
-    #[allow(clippy::box_collection)]
-    pub(crate) ooo: Option<Box<Vec<(i64, f64)>>>,
+    /// Out-of-order samples (only with an out-of-order window). Boxed: 8 bytes in every
+    /// series, and most series never get one.
+    pub(crate) ooo: Option<Box<OooSamples>>,
     pub(crate) next_at: i64,
     pub(crate) last_value: u64,
     pub(crate) flags: u8,
+}
+
+/// The out-of-order samples of a series: floats and native histograms, each list sorted
+/// by time, no time in both.
+#[derive(Debug, Default)]
+pub(crate) struct OooSamples {
+    /// Float samples.
+    pub(crate) floats: Vec<(i64, f64)>,
+    /// Native histogram samples.
+    pub(crate) histograms: Vec<(i64, HistSample)>,
+}
+
+impl OooSamples {
+    fn first_time(&self) -> Option<i64> {
+        match (self.floats.first(), self.histograms.first()) {
+            (Some(a), Some(b)) => Some(a.0.min(b.0)),
+            (a, b) => a.map(|x| x.0).or(b.map(|x| x.0)),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.floats.is_empty() && self.histograms.is_empty()
+    }
+
+    /// Whether a sample lies in `[mint, maxt]`.
+    pub(crate) fn any_in(&self, mint: i64, maxt: i64) -> bool {
+        self.floats.iter().any(|x| x.0 >= mint && x.0 <= maxt)
+            || self.histograms.iter().any(|x| x.0 >= mint && x.0 <= maxt)
+    }
+
+    fn retain_from(&mut self, mint: i64) {
+        self.floats.retain(|s| s.0 >= mint);
+        self.histograms.retain(|s| s.0 >= mint);
+    }
+
+    /// The samples in `[mint, maxt]` merged by time.
+    pub(crate) fn values_in(&self, mint: i64, maxt: i64) -> Vec<(i64, chunkenc::Value)> {
+        let in_range = |t: i64| t >= mint && t <= maxt;
+        let mut f = self.floats.iter().filter(|x| in_range(x.0)).peekable();
+        let mut h = self.histograms.iter().filter(|x| in_range(x.0)).peekable();
+        let mut out = Vec::new();
+        loop {
+            let take_float = match (f.peek(), h.peek()) {
+                (Some(a), Some(b)) => a.0 < b.0,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => return out,
+            };
+            if take_float {
+                let &(t, v) = f.next().expect("peeked");
+                out.push((t, chunkenc::Value::Float(v)));
+            } else {
+                let (t, hs) = h.next().expect("peeked");
+                out.push((
+                    *t,
+                    match hs {
+                        HistSample::Int(x) => chunkenc::Value::Histogram(x.clone()),
+                        HistSample::Float(x) => chunkenc::Value::FloatHistogram(x.clone()),
+                    },
+                ));
+            }
+        }
+    }
+}
+
+/// Whether a sample at `t` that is not newer than its series' newest sample (or before the
+/// minimum valid time) may go to the out-of-order buffer (Go's rules): `Ok` if so, else
+/// the error to refuse it with.
+fn ooo_verdict(t: i64, b: &Bounds) -> std::result::Result<(), storage::Error> {
+    if b.ooo_window > 0 && t >= b.head_maxt.saturating_sub(b.ooo_window) {
+        // Unlike Prometheus, which compacts such samples into overlapping blocks, the
+        // head refuses out-of-order samples in a range already persisted as a block.
+        if t < b.persisted_until {
+            return Err(storage::Error::OutOfBounds);
+        }
+        return Ok(());
+    }
+    if b.ooo_window > 0 {
+        return Err(storage::Error::TooOldSample);
+    }
+    if t < b.min_valid_time {
+        return Err(storage::Error::OutOfBounds);
+    }
+    Err(storage::Error::OutOfOrderSample)
 }
 
 /// The limits an appender checks samples against, fixed when it is created.
@@ -237,6 +320,8 @@ struct ApplyState {
     first_err: Option<Error>,
     /// Out-of-order samples taken, for the WBL.
     ooo: Vec<RefSample>,
+    /// Out-of-order native histograms taken, for the WBL.
+    ooo_histograms: Vec<(u64, i64, HistSample)>,
 }
 
 /// What happened to a sample given to [`MemSeries::append`].
@@ -275,7 +360,7 @@ impl MemSeries {
             .as_ref()
             .filter(|h| h.chunk.num_samples() > 0)
             .map(|h| h.min_time));
-        let ooo = self.ooo.as_ref().and_then(|o| o.first()).map(|s| s.0);
+        let ooo = self.ooo.as_ref().and_then(|o| o.first_time());
         match (in_order, ooo) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -321,13 +406,7 @@ impl MemSeries {
         b: &Bounds,
         mapper: &ChunkDiskMapper,
     ) -> std::result::Result<bool, storage::Error> {
-        let Bounds {
-            head_maxt,
-            min_valid_time,
-            ooo_window,
-            persisted_until,
-        } = *b;
-        if t >= min_valid_time {
+        if t >= b.min_valid_time {
             match self.max_time() {
                 None => return Ok(false),
                 Some(maxt) if t > maxt => return Ok(false),
@@ -344,21 +423,7 @@ impl MemSeries {
                 Some(_) => {}
             }
         }
-        if ooo_window > 0 && t >= head_maxt.saturating_sub(ooo_window) {
-            // Unlike Prometheus, which compacts such samples into overlapping blocks, the
-            // head refuses out-of-order samples in a range already persisted as a block.
-            if t < persisted_until {
-                return Err(storage::Error::OutOfBounds);
-            }
-            return Ok(true);
-        }
-        if ooo_window > 0 {
-            return Err(storage::Error::TooOldSample);
-        }
-        if t < min_valid_time {
-            return Err(storage::Error::OutOfBounds);
-        }
-        Err(storage::Error::OutOfOrderSample)
+        ooo_verdict(t, b).map(|()| true)
     }
 
     /// Appends an in-order sample, cutting a new chunk (and writing the full one to disk)
@@ -640,10 +705,29 @@ impl MemSeries {
     /// was inserted.
     fn insert_ooo(&mut self, t: i64, v: f64) -> bool {
         let ooo = self.ooo.get_or_insert_with(Default::default);
-        match ooo.binary_search_by_key(&t, |s| s.0) {
+        if ooo.histograms.binary_search_by_key(&t, |s| s.0).is_ok() {
+            return false;
+        }
+        match ooo.floats.binary_search_by_key(&t, |s| s.0) {
             Ok(_) => false,
             Err(i) => {
-                ooo.insert(i, (t, v));
+                ooo.floats.insert(i, (t, v));
+                true
+            }
+        }
+    }
+
+    /// Inserts an out-of-order native histogram; an existing sample at `t` wins. Returns
+    /// whether it was inserted.
+    pub(crate) fn insert_ooo_histogram(&mut self, t: i64, h: &HistSample) -> bool {
+        let ooo = self.ooo.get_or_insert_with(Default::default);
+        if ooo.floats.binary_search_by_key(&t, |s| s.0).is_ok() {
+            return false;
+        }
+        match ooo.histograms.binary_search_by_key(&t, |s| s.0) {
+            Ok(_) => false,
+            Err(i) => {
+                ooo.histograms.insert(i, (t, h.clone()));
                 true
             }
         }
@@ -663,7 +747,7 @@ impl MemSeries {
             removed += 1;
         }
         if let Some(ooo) = self.ooo.as_mut() {
-            ooo.retain(|s| s.0 >= mint);
+            ooo.retain_from(mint);
             if ooo.is_empty() {
                 self.ooo = None;
             }
@@ -1273,14 +1357,16 @@ impl Head {
         };
         let keep_from = w.next_segment()?;
         let mut samples = Vec::new();
+        let mut histograms = Vec::new();
         for shard in self.shards.iter() {
             for (&r, s) in &shard.read().series {
                 if let Some(ooo) = &s.ooo {
-                    samples.extend(ooo.iter().map(|&(t, v)| RefSample {
+                    samples.extend(ooo.floats.iter().map(|&(t, v)| RefSample {
                         series_ref: r,
                         t,
                         v,
                     }));
+                    histograms.extend(ooo.histograms.iter().map(|(t, h)| (r, *t, h.clone())));
                 }
             }
         }
@@ -1288,6 +1374,11 @@ impl Head {
             let mut buf = Vec::new();
             record::encode_samples(part, &mut buf);
             w.log(&[&buf])?;
+        }
+        for part in histograms.chunks(1_000) {
+            let recs = encode_histogram_records(part);
+            let recs: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
+            w.log(&recs)?;
         }
         w.truncate(keep_from)
     }
@@ -1377,9 +1468,7 @@ impl Head {
                 self.shard(r).read().series.get(&r).is_some_and(|s| {
                     s.min_time().is_some_and(|a| a <= maxt)
                         && s.max_time().is_none_or(|b| b >= mint)
-                        || s.ooo
-                            .as_ref()
-                            .is_some_and(|o| o.iter().any(|x| x.0 >= mint && x.0 <= maxt))
+                        || s.ooo.as_ref().is_some_and(|o| o.any_in(mint, maxt))
                 })
             })
             .collect()
@@ -1755,6 +1844,7 @@ impl HeadAppender {
             maxt: i64::MIN,
             first_err: None,
             ooo: Vec::new(),
+            ooo_histograms: Vec::new(),
         };
         for (fs, hs) in batches {
             self.apply_floats(fs, clear, &mut st);
@@ -1765,14 +1855,21 @@ impl HeadAppender {
             maxt,
             mut first_err,
             ooo,
+            ooo_histograms,
         } = st;
         head.update_min_max(mint, maxt);
-        if !ooo.is_empty()
+        if !(ooo.is_empty() && ooo_histograms.is_empty())
             && let Some(w) = head.wbl.lock().as_mut()
         {
-            let mut buf = Vec::with_capacity(17 + ooo.len() * 12);
-            record::encode_samples(&ooo, &mut buf);
-            if let Err(e) = w.log(&[&buf]) {
+            let mut recs = Vec::new();
+            if !ooo.is_empty() {
+                let mut buf = Vec::with_capacity(17 + ooo.len() * 12);
+                record::encode_samples(&ooo, &mut buf);
+                recs.push(buf);
+            }
+            recs.extend(encode_histogram_records(&ooo_histograms));
+            let recs: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
+            if let Err(e) = w.log(&recs) {
                 first_err.get_or_insert(e);
             }
         }
@@ -1827,7 +1924,14 @@ impl HeadAppender {
             let Some(ms) = shard.series.get_mut(r) else {
                 continue;
             };
-            if *t < self.bounds.min_valid_time {
+            let in_order =
+                *t >= self.bounds.min_valid_time && ms.max_time().is_none_or(|m| *t >= m);
+            if !in_order {
+                // Checked again: another appender may have committed newer samples since.
+                if ooo_verdict(*t, &self.bounds).is_ok() && ms.insert_ooo_histogram(*t, h) {
+                    st.ooo_histograms.push((*r, *t, h.clone()));
+                    st.mint = st.mint.min(*t);
+                }
                 continue;
             }
             match ms.append_histogram(*r, *t, h, &head.opts, &head.mapper) {
@@ -1859,12 +1963,15 @@ impl HeadAppender {
 
     /// Adds a native histogram sample (`h` with integer counts or `fh` with float counts;
     /// exactly one must be given). A series may switch between float and histogram samples:
-    /// each switch cuts a new chunk. Histograms must be in order (no out-of-order window).
+    /// each switch cuts a new chunk. With an out-of-order window, an older histogram within
+    /// the window goes to the series' out-of-order buffer (and the WBL), as a float does.
     ///
     /// # Errors
-    /// [`storage::Error::OutOfBounds`], [`storage::Error::OutOfOrderSample`],
-    /// [`storage::Error::InvalidLabels`], or a backend error when neither or both
-    /// histograms are given.
+    /// [`storage::Error::InvalidHistogram`] when the histogram fails validation,
+    /// [`storage::Error::OutOfBounds`], [`storage::Error::OutOfOrderSample`] (no window),
+    /// [`storage::Error::TooOldSample`] (older than the window),
+    /// [`storage::Error::DuplicateSampleForTimestamp`], [`storage::Error::InvalidLabels`],
+    /// or a backend error when neither or both histograms are given.
     pub fn append_histogram(
         &mut self,
         r: u64,
@@ -1889,7 +1996,7 @@ impl HeadAppender {
             }
         };
         let head = &self.head;
-        if t < self.bounds.min_valid_time {
+        if self.bounds.ooo_window == 0 && t < self.bounds.min_valid_time {
             return Err(storage::Error::OutOfBounds);
         }
         if head.closed.load(Ordering::Acquire) {
@@ -1902,14 +2009,15 @@ impl HeadAppender {
             hs.iter().filter(|x| x.0 == r).map(|x| x.1).max()
         };
         let batch = &self.histograms;
+        let bounds = &self.bounds;
         let mut newly_pending = None;
         let mut unlogged = None;
         let mut check = |r: u64, s: &mut MemSeries| -> std::result::Result<(), storage::Error> {
             let newest = s.max_time().max(pending_max(r, batch));
-            if newest.is_some_and(|m| t < m) {
-                return Err(storage::Error::OutOfOrderSample);
-            }
-            if newest == Some(t) {
+            if t < bounds.min_valid_time || newest.is_some_and(|m| t < m) {
+                // For the out-of-order buffer, or refused.
+                ooo_verdict(t, bounds)?;
+            } else if newest == Some(t) {
                 // The same histogram again is accepted (and ignored at commit); another one
                 // at the same time is a duplicate, as in Prometheus.
                 let last = batch

@@ -387,3 +387,56 @@ fn invalid_histograms_are_refused_with_their_validation_error() {
     let q = db.querier(i64::MIN, i64::MAX).expect("querier");
     assert!(read(&*q, "h").is_empty());
 }
+
+#[test]
+fn out_of_order_histograms_are_accepted_in_the_window_and_replayed_from_the_wbl() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options {
+        out_of_order_time_window: 30 * MIN,
+        ..Options::default()
+    };
+    let db = Db::open(dir.path(), opts.clone()).expect("open");
+    let mut want = Vec::new();
+    for m in (0..=60).step_by(2) {
+        let mut app = db.appender();
+        app.append_histogram(0, &name("h"), m * MIN, Some(&hist(m)), None)
+            .expect("in order");
+        app.append_histogram(0, &name("fh"), m * MIN, None, Some(&fhist(m)))
+            .expect("in order");
+        app.commit().expect("commit");
+    }
+    let mut app = db.appender();
+    assert!(matches!(
+        app.append_histogram(0, &name("h"), MIN, Some(&hist(1)), None),
+        Err(storage::Error::TooOldSample)
+    ));
+    for m in (31..60).step_by(2) {
+        app.append_histogram(0, &name("h"), m * MIN, Some(&hist(m)), None)
+            .expect("out of order in the window");
+        app.append_histogram(0, &name("fh"), m * MIN, None, Some(&fhist(m)))
+            .expect("out of order in the window");
+    }
+    // The same time again: the first sample wins, as for floats.
+    app.append_histogram(0, &name("h"), 31 * MIN, Some(&hist(7)), None)
+        .expect("appended, ignored at commit");
+    app.append(0, &name("h"), 33 * MIN, 1.0)
+        .expect("appended, ignored at commit");
+    app.commit().expect("commit");
+    let (mut h, mut fh) = (Vec::new(), Vec::new());
+    for m in (0..=60).filter(|m| m % 2 == 0 || *m > 30) {
+        h.push((m * MIN, Value::Histogram(hist(m))));
+        fh.push((m * MIN, Value::FloatHistogram(fhist(m))));
+    }
+    want.push(h);
+    want.push(fh);
+    let check = |db: &Db, when: &str| {
+        let q = db.querier(i64::MIN, i64::MAX).expect("querier");
+        same(read(&*q, "h"), want[0].clone(), &format!("h {when}"));
+        same(read(&*q, "fh"), want[1].clone(), &format!("fh {when}"));
+    };
+    check(&db, "in the head");
+    db.close().expect("close");
+    drop(db);
+    let db = Db::open(dir.path(), opts).expect("reopen");
+    check(&db, "after WAL and WBL replay");
+}

@@ -32,7 +32,7 @@ pub struct HeadQuerier {
 pub struct HeadSeries {
     labels: Labels,
     chunks: Arc<[(Encoding, Arc<[u8]>)]>,
-    ooo: Arc<[(i64, f64)]>,
+    ooo: Arc<[(i64, Value)]>,
     deleted: Arc<[(i64, i64)]>,
     mint: i64,
     maxt: i64,
@@ -62,15 +62,10 @@ pub(crate) fn snapshot_series(
             .as_ref()
             .filter(|h| h.chunk.num_samples() > 0 && h.max_time >= mint && h.min_time <= maxt)
             .map(|h| (h.chunk.encoding(), Arc::<[u8]>::from(h.chunk.bytes())));
-        let ooo: Vec<(i64, f64)> = s
+        let ooo = s
             .ooo
             .as_ref()
-            .map(|o| {
-                o.iter()
-                    .copied()
-                    .filter(|s| s.0 >= mint && s.0 <= maxt)
-                    .collect()
-            })
+            .map(|o| o.values_in(mint, maxt))
             .unwrap_or_default();
         (s.labels.clone(), open, ooo)
     };
@@ -162,7 +157,7 @@ struct HeadIterator {
     it: Option<ChunkIterator<Arc<[u8]>>>,
     a: Option<(i64, Value)>,
     primed: bool,
-    ooo: Arc<[(i64, f64)]>,
+    ooo: Arc<[(i64, Value)]>,
     j: usize,
     deleted: Arc<[(i64, i64)]>,
     mint: i64,
@@ -221,29 +216,24 @@ impl HeadIterator {
             self.primed = true;
             self.advance_a();
         }
-        let o = self.ooo.get(self.j).copied();
+        let o = self.ooo.get(self.j).map(|o| o.0);
         match (self.a.as_ref().map(|a| a.0), o) {
-            (Some(at), Some(o)) => {
-                if at <= o.0 {
-                    if at == o.0 {
-                        self.j += 1;
-                    }
-                    let a = self.a.take();
-                    self.advance_a();
-                    a
-                } else {
+            (Some(at), Some(ot)) if at <= ot => {
+                if at == ot {
                     self.j += 1;
-                    Some((o.0, Value::Float(o.1)))
                 }
+                let a = self.a.take();
+                self.advance_a();
+                a
+            }
+            (_, Some(_)) => {
+                self.j += 1;
+                Some(self.ooo[self.j - 1].clone())
             }
             (Some(_), None) => {
                 let a = self.a.take();
                 self.advance_a();
                 a
-            }
-            (None, Some(o)) => {
-                self.j += 1;
-                Some((o.0, Value::Float(o.1)))
             }
             (None, None) => None,
         }

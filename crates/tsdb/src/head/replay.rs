@@ -150,12 +150,19 @@ impl Head {
                             break;
                         }
                     };
-                    if !matches!(
-                        RecordType::of(rec),
-                        RecordType::Samples | RecordType::SamplesV2
-                    ) {
-                        st.stats.skipped_records += 1;
-                        continue;
+                    match RecordType::of(rec) {
+                        RecordType::Samples | RecordType::SamplesV2 => {}
+                        RecordType::HistogramSamples | RecordType::FloatHistogramSamples => {
+                            match decode_histogram_record(rec) {
+                                Ok(hs) => self.apply_ooo_histograms(hs, &mut st),
+                                Err(_) => st.stats.skipped_records += 1,
+                            }
+                            continue;
+                        }
+                        _ => {
+                            st.stats.skipped_records += 1;
+                            continue;
+                        }
                     }
                     st.samples.clear();
                     if record::decode_samples(rec, &mut st.samples).is_err() {
@@ -208,6 +215,31 @@ impl Head {
             applied.is_ok(),
             "inserting out-of-order samples cannot fail"
         );
+        if mint != i64::MAX {
+            self.min_time.fetch_min(mint, Ordering::AcqRel);
+        }
+    }
+
+    /// Inserts native histograms of the WBL into their series' out-of-order buffers.
+    fn apply_ooo_histograms(&self, hs: Vec<(u64, i64, HistSample)>, st: &mut ReplayState) {
+        let min_valid = self.min_valid_time();
+        let mut mint = i64::MAX;
+        for (r, t, h) in hs {
+            st.stats.samples += 1;
+            if t < min_valid {
+                continue;
+            }
+            let r = st.series_ref(r);
+            let mut shard = self.shard(r).write();
+            let Some(ms) = shard.series.get_mut(&r) else {
+                st.stats.unknown_series_samples += 1;
+                continue;
+            };
+            if ms.insert_ooo_histogram(t, &h) {
+                st.stats.samples_applied += 1;
+                mint = mint.min(t);
+            }
+        }
         if mint != i64::MAX {
             self.min_time.fetch_min(mint, Ordering::AcqRel);
         }
@@ -819,5 +851,24 @@ fn read_records(
         if !batch.recs.is_empty() && !send(batch) {
             return;
         }
+    }
+}
+
+/// The samples of a histogram record (types 7 to 10) with their series refs.
+fn decode_histogram_record(rec: &[u8]) -> Result<Vec<(u64, i64, HistSample)>> {
+    if RecordType::of(rec) == RecordType::HistogramSamples {
+        let mut hs = Vec::new();
+        record::decode_histogram_samples(rec, &mut hs)?;
+        Ok(hs
+            .into_iter()
+            .map(|s| (s.series_ref, s.t, HistSample::Int(s.h)))
+            .collect())
+    } else {
+        let mut hs = Vec::new();
+        record::decode_float_histogram_samples(rec, &mut hs)?;
+        Ok(hs
+            .into_iter()
+            .map(|s| (s.series_ref, s.t, HistSample::Float(s.fh)))
+            .collect())
     }
 }
