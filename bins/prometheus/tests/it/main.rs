@@ -13,6 +13,7 @@ mod agent;
 mod alerting;
 mod exemplars;
 mod otlp;
+mod native_histograms;
 mod remote;
 mod wal_replay;
 
