@@ -429,14 +429,33 @@ fn out_of_order_histograms_are_accepted_in_the_window_and_replayed_from_the_wbl(
     }
     want.push(h);
     want.push(fh);
-    let check = |db: &Db, when: &str| {
+    let check = |db: &Db, want: &[Vec<(i64, Value)>], when: &str| {
         let q = db.querier(i64::MIN, i64::MAX).expect("querier");
         same(read(&*q, "h"), want[0].clone(), &format!("h {when}"));
         same(read(&*q, "fh"), want[1].clone(), &format!("fh {when}"));
     };
-    check(&db, "in the head");
+    check(&db, &want, "in the head");
     db.close().expect("close");
     drop(db);
-    let db = Db::open(dir.path(), opts).expect("reopen");
-    check(&db, "after WAL and WBL replay");
+    let db = Db::open(dir.path(), opts.clone()).expect("reopen");
+    check(&db, &want, "after WAL and WBL replay");
+
+    // Compaction persists them with the in-order samples of their range.
+    for m in 61..300 {
+        let mut app = db.appender();
+        app.append_histogram(0, &name("h"), m * MIN, Some(&hist(m)), None)
+            .expect("in order");
+        app.append_histogram(0, &name("fh"), m * MIN, None, Some(&fhist(m)))
+            .expect("in order");
+        app.commit().expect("commit");
+        want[0].push((m * MIN, Value::Histogram(hist(m))));
+        want[1].push((m * MIN, Value::FloatHistogram(fhist(m))));
+    }
+    assert!(db.compact().expect("compact") >= 1);
+    assert_eq!(db.blocks()[0].min_time, 0);
+    check(&db, &want, "after compaction");
+    db.close().expect("close");
+    drop(db);
+    let db = Db::open(dir.path(), opts).expect("reopen after compaction");
+    check(&db, &want, "after compaction and replay");
 }
