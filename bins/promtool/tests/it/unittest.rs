@@ -124,3 +124,42 @@ tests:
         "{t}"
     );
 }
+
+/// A recording rule over native histograms records histograms that `exp_samples` match in
+/// the test notation (the sum of two input histograms, read back from storage with the
+/// `not_reset` hint of a chunk's later samples, as upstream's unittest.yml expects).
+#[test]
+fn recorded_histograms_match_expected_histogram_samples() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        tmp.path().join("rules.yml"),
+        "groups:\n  - name: g\n    rules:\n      - record: job:h:sum\n        expr: sum by (job) (h)\n",
+    )
+    .expect("write");
+    std::fs::write(
+        tmp.path().join("t.yml"),
+        r#"rule_files: [rules.yml]
+tests:
+  - interval: 1m
+    input_series:
+      - series: h{job="a", i="1"}
+        values: "{{sum:3 count:2 buckets:[2]}}x2"
+      - series: h{job="a", i="2"}
+        values: "{{sum:1 count:1 z_bucket:1 z_bucket_w:0.001}}x2"
+    promql_expr_test:
+      - expr: job:h:sum
+        eval_time: 2m
+        exp_samples:
+          - labels: job:h:sum{job="a"}
+            histogram: "{{count:3 sum:4 z_bucket:1 z_bucket_w:0.001 counter_reset_hint:not_reset buckets:[2]}}"
+      - expr: histogram_count(job:h:sum)
+        eval_time: 2m
+        exp_samples:
+          - labels: '{job="a"}'
+            value: 3
+"#,
+    )
+    .expect("write");
+    let out = test_rules(ours(), tmp.path(), &["t.yml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
