@@ -414,7 +414,9 @@ impl Inner {
                         *last_ref = (*last_ref).max(s.series_ref);
                         // A series without samples keeps timestamp 0 and goes at the next
                         // truncation, as in Prometheus.
-                        map.insert(Arc::new(MemSeries::new(s.series_ref, s.labels, 0)));
+                        let m = MemSeries::new(s.series_ref, s.labels, 0);
+                        m.mark_logged();
+                        map.insert(Arc::new(m));
                     }
                 }
                 RecordType::Samples | RecordType::SamplesV2 => {
@@ -570,6 +572,7 @@ impl Appendable for Db {
         Box::new(AgentAppender {
             db: Arc::clone(&self.inner),
             pending_series: Vec::new(),
+            pending_series_refs: Vec::new(),
             pending_samples: Vec::new(),
             pending_exemplars: Vec::new(),
             pending_histograms: Vec::new(),
@@ -582,6 +585,8 @@ impl Appendable for Db {
 struct AgentAppender {
     db: Arc<Inner>,
     pending_series: Vec<RefSeries>,
+    /// The series of `pending_series`, marked logged once their records are written.
+    pending_series_refs: Vec<Arc<MemSeries>>,
     pending_samples: Vec<RefSample>,
     pending_exemplars: Vec<RefExemplar>,
     /// The series of each pending sample, for the timestamp update at commit.
@@ -641,6 +646,7 @@ impl AgentAppender {
             series_ref: r,
             labels: labels.clone(),
         });
+        self.pending_series_refs.push(s.clone());
         self.db
             .metrics
             .active_series
@@ -657,11 +663,41 @@ impl AgentAppender {
         let mut buf = Vec::new();
         record::encode_series(&self.pending_series, &mut buf);
         self.pending_series.clear();
-        self.db.log(&[&buf]).map_err(backend)
+        self.db.log(&[&buf]).map_err(backend)?;
+        self.series_logged();
+        Ok(())
+    }
+
+    /// Marks the series of the records just written as logged.
+    fn series_logged(&mut self) {
+        for s in self.pending_series_refs.drain(..) {
+            s.mark_logged();
+        }
+    }
+
+    /// Makes sure the series record of `series` goes to the WAL no later than this batch's
+    /// samples: another appender may have created the series and not committed yet (Go's
+    /// agent has this race and drops such samples on replay and in remote write).
+    fn log_series_with_batch(&mut self, series: &Arc<MemSeries>) {
+        if series.is_logged()
+            || self
+                .pending_series_refs
+                .iter()
+                .rev()
+                .any(|p| Arc::ptr_eq(p, series))
+        {
+            return;
+        }
+        self.pending_series.push(RefSeries {
+            series_ref: series.series_ref,
+            labels: series.labels.clone(),
+        });
+        self.pending_series_refs.push(series.clone());
     }
 
     fn clear(&mut self) {
         self.pending_series.clear();
+        self.pending_series_refs.clear();
         self.pending_samples.clear();
         self.pending_exemplars.clear();
         self.sample_series.clear();
@@ -734,6 +770,7 @@ impl Appender for AgentAppender {
             Some(s) => s,
             None => self.get_or_create(labels)?,
         };
+        self.log_series_with_batch(&series);
         if t <= self.db.min_valid_time(series.last_ts()) {
             Metrics::inc(&self.db.metrics.out_of_order_samples);
             return Err(storage::Error::OutOfOrderSample);
@@ -791,6 +828,7 @@ impl Appender for AgentAppender {
             Some(s) => s,
             None => self.get_or_create(labels)?,
         };
+        self.log_series_with_batch(&series);
         if t <= self.db.min_valid_time(series.last_ts()) {
             Metrics::inc(&self.db.metrics.out_of_order_samples);
             return Err(storage::Error::OutOfOrderSample);
@@ -813,11 +851,12 @@ impl Appender for AgentAppender {
         _labels: &Labels,
         exemplar: &storage::Exemplar,
     ) -> storage::Result<SeriesRef> {
-        if self.db.series.read().by_ref(r).is_none() {
+        let Some(series) = self.db.series.read().by_ref(r).cloned() else {
             return Err(backend(Error::InvalidArgument(format!(
                 "unknown series ref when trying to add exemplar: {r}"
             ))));
-        }
+        };
+        self.log_series_with_batch(&series);
         let mut e = exemplar.clone();
         if e.labels.iter().any(|(_, v)| v.is_empty()) {
             e.labels = Labels::from_pairs(e.labels.iter().filter(|(_, v)| !v.is_empty()));
@@ -865,6 +904,7 @@ impl Appender for AgentAppender {
             self.db.log(&recs).map_err(backend)?;
         }
         self.pending_series.clear();
+        self.series_logged();
         for (s, series) in self.pending_samples.iter().zip(&self.sample_series) {
             if !series.update_timestamp(s.t) {
                 Metrics::inc(&self.db.metrics.out_of_order_samples);

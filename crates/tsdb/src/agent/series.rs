@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use model::Labels;
 
@@ -14,6 +14,10 @@ pub(crate) struct MemSeries {
     pub(crate) labels: Labels,
     /// Newest committed timestamp; decides out-of-order rejection and garbage collection.
     last_ts: AtomicI64,
+    /// Whether the series record is in the WAL. Until it is, every appender that writes
+    /// samples of the series logs the record too, so that no sample reaches the WAL before
+    /// its series (replay and remote write drop samples of unknown series).
+    logged: AtomicBool,
 }
 
 impl MemSeries {
@@ -22,7 +26,18 @@ impl MemSeries {
             series_ref,
             labels,
             last_ts: AtomicI64::new(last_ts),
+            logged: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the series record is known to be in the WAL.
+    pub(crate) fn is_logged(&self) -> bool {
+        self.logged.load(Ordering::Acquire)
+    }
+
+    /// Records that the series record is in the WAL.
+    pub(crate) fn mark_logged(&self) {
+        self.logged.store(true, Ordering::Release);
     }
 
     pub(crate) fn last_ts(&self) -> i64 {

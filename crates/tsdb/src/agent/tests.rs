@@ -31,6 +31,32 @@ fn append(db: &Db, samples: &[(&str, i64)]) -> Vec<u64> {
 type Contents = (Vec<(u64, Labels)>, Vec<(u64, i64)>);
 
 /// Every record of the newest checkpoint and the segments after it, decoded.
+/// Samples in the (checkpoint-free) WAL whose series record comes only later or never.
+fn samples_before_their_series(wal: &Path) -> usize {
+    let mut known = std::collections::HashSet::new();
+    let mut early = 0;
+    let mut r = Reader::new(SegmentReader::open(wal, None, None).unwrap());
+    while let Some(rec) = r.next_record().unwrap() {
+        match RecordType::of(rec) {
+            RecordType::Series => {
+                let mut out = Vec::new();
+                record::decode_series(rec, &mut out).unwrap();
+                known.extend(out.into_iter().map(|s| s.series_ref));
+            }
+            RecordType::Samples => {
+                let mut out = Vec::new();
+                record::decode_samples(rec, &mut out).unwrap();
+                early += out
+                    .iter()
+                    .filter(|s| !known.contains(&s.series_ref))
+                    .count();
+            }
+            _ => {}
+        }
+    }
+    early
+}
+
 fn wal_contents(wal: &Path) -> Contents {
     let mut series = Vec::new();
     let mut samples = Vec::new();
@@ -356,9 +382,18 @@ fn concurrent_appenders_share_series_and_replay_consistently() {
         "one series per label set, whoever created it"
     );
     let (series, samples) = wal_contents(db.wal_dir());
-    assert_eq!(series.len(), 20, "one series record each");
-    let refs: std::collections::HashSet<u64> = series.iter().map(|(r, _)| *r).collect();
-    assert!(samples.iter().all(|(r, _)| refs.contains(r)));
+    let refs: std::collections::HashMap<u64, &Labels> =
+        series.iter().map(|(r, l)| (*r, l)).collect();
+    assert_eq!(refs.len(), 20, "one series per label set");
+    assert!(
+        series.iter().all(|(r, l)| refs[r] == l),
+        "a series record repeated by another appender names the same labels"
+    );
+    assert_eq!(
+        samples_before_their_series(db.wal_dir()),
+        0,
+        "no sample is logged before its series record"
+    );
     assert_eq!(samples.len(), accepted);
     assert!(
         accepted >= 50 * 20,
