@@ -218,8 +218,7 @@ mod tests {
     use crate::engine::{Engine, EngineOpts, QueryOpts};
     use crate::{Error, parser};
 
-    /// Go's `TestQueryStatistics` data (without its native-histogram series): samples
-    /// every 10s from 0s to 1000s.
+    /// Go's `TestQueryStatistics` data: samples every 10s from 0s to 1000s.
     fn storage() -> Arc<MemStorage> {
         let db = Arc::new(MemStorage::new());
         let mut app = db.appender();
@@ -246,6 +245,15 @@ mod tests {
                 app.append(0, l, i * 10_000, (i + 1) as f64)
                     .expect("append");
             }
+        }
+        let (l, values) = parser::series::parse_series_desc(
+            "metricWith1HistogramEvery10Seconds {{schema:1 count:5 sum:20 buckets:[1 2 1 1]}}+{{schema:1 count:10 sum:5 buckets:[1 2 3 4]}}x100",
+        )
+        .expect("series");
+        for (i, v) in values.iter().enumerate() {
+            let h = v.histogram.as_deref().expect("a histogram");
+            app.append_histogram(0, &l, i as i64 * 10_000, None, Some(h))
+                .expect("append");
         }
         app.commit().expect("commit");
         db
@@ -300,7 +308,9 @@ mod tests {
             instant("\"literal string\"", 21, 0, 0),
             instant("1", 21, 0, 1),
             instant(M1, 21, 1, 1),
+            instant("metricWith1HistogramEvery10Seconds", 21, 13, 13),
             instant("timestamp(metricWith1SampleEvery10Seconds)", 21, 1, 2),
+            instant("timestamp(metricWith1HistogramEvery10Seconds)", 21, 1, 2),
             instant(M1, 22, 1, 1),
             instant("metricWith1SampleEvery10Seconds offset 10s", 21, 1, 1),
             instant("metricWith1SampleEvery10Seconds @ 15", 21, 1, 1),
@@ -314,6 +324,7 @@ mod tests {
             ),
             instant("metricWith3SampleEvery10Seconds", 21, 3, 3),
             instant("metricWith1SampleEvery10Seconds[60s]", 201, 6, 6),
+            instant("metricWith1HistogramEvery10Seconds[60s]", 201, 78, 78),
             instant(
                 "max_over_time(metricWith1SampleEvery10Seconds[60s])[20s:5s]",
                 201,
@@ -326,7 +337,14 @@ mod tests {
                 26,
                 11,
             ),
+            instant(
+                "max_over_time(metricWith1HistogramEvery10Seconds[60s])[20s:5s]",
+                201,
+                312,
+                78,
+            ),
             instant("metricWith1SampleEvery10Seconds[60s] @ 30", 201, 4, 4),
+            instant("metricWith1HistogramEvery10Seconds[60s] @ 30", 201, 52, 52),
             instant(
                 "sum(max_over_time(metricWith3SampleEvery10Seconds[60s] @ 30))",
                 201,
@@ -393,7 +411,21 @@ mod tests {
                 4,
             ),
             range(
+                "metricWith1HistogramEvery10Seconds",
+                (204, 223, 5),
+                52,
+                &[13, 13, 13, 13],
+                52,
+            ),
+            range(
                 "timestamp(metricWith1SampleEvery10Seconds)",
+                (201, 220, 5),
+                4,
+                &[1, 1, 1, 1],
+                5,
+            ),
+            range(
+                "timestamp(metricWith1HistogramEvery10Seconds)",
                 (201, 220, 5),
                 4,
                 &[1, 1, 1, 1],
