@@ -695,6 +695,36 @@ impl AgentAppender {
         self.pending_series_refs.push(series.clone());
     }
 
+    /// The series a sample at `t` goes to (found by `r`, else by `labels`, else created),
+    /// after the checks every append makes: the storage is open and `t` is not out of order.
+    fn series_for_sample(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: Timestamp,
+    ) -> storage::Result<Arc<MemSeries>> {
+        if self.db.closed.load(Ordering::Acquire) {
+            return Err(backend(Error::InvalidArgument(
+                "the agent storage is closed".into(),
+            )));
+        }
+        let known = if r == 0 {
+            None
+        } else {
+            self.db.series.read().by_ref(r).cloned()
+        };
+        let series = match known {
+            Some(s) => s,
+            None => self.get_or_create(labels)?,
+        };
+        self.log_series_with_batch(&series);
+        if t <= self.db.min_valid_time(series.last_ts()) {
+            Metrics::inc(&self.db.metrics.out_of_order_samples);
+            return Err(storage::Error::OutOfOrderSample);
+        }
+        Ok(series)
+    }
+
     fn clear(&mut self) {
         self.pending_series.clear();
         self.pending_series_refs.clear();
@@ -756,25 +786,7 @@ impl Appender for AgentAppender {
         t: Timestamp,
         v: f64,
     ) -> storage::Result<SeriesRef> {
-        if self.db.closed.load(Ordering::Acquire) {
-            return Err(backend(Error::InvalidArgument(
-                "the agent storage is closed".into(),
-            )));
-        }
-        let known = if r == 0 {
-            None
-        } else {
-            self.db.series.read().by_ref(r).cloned()
-        };
-        let series = match known {
-            Some(s) => s,
-            None => self.get_or_create(labels)?,
-        };
-        self.log_series_with_batch(&series);
-        if t <= self.db.min_valid_time(series.last_ts()) {
-            Metrics::inc(&self.db.metrics.out_of_order_samples);
-            return Err(storage::Error::OutOfOrderSample);
-        }
+        let series = self.series_for_sample(r, labels, t)?;
         self.pending_samples.push(RefSample {
             series_ref: series.series_ref,
             t,
@@ -814,25 +826,7 @@ impl Appender for AgentAppender {
                 )));
             }
         };
-        if self.db.closed.load(Ordering::Acquire) {
-            return Err(backend(Error::InvalidArgument(
-                "the agent storage is closed".into(),
-            )));
-        }
-        let known = if r == 0 {
-            None
-        } else {
-            self.db.series.read().by_ref(r).cloned()
-        };
-        let series = match known {
-            Some(s) => s,
-            None => self.get_or_create(labels)?,
-        };
-        self.log_series_with_batch(&series);
-        if t <= self.db.min_valid_time(series.last_ts()) {
-            Metrics::inc(&self.db.metrics.out_of_order_samples);
-            return Err(storage::Error::OutOfOrderSample);
-        }
+        let series = self.series_for_sample(r, labels, t)?;
         let r = series.series_ref;
         self.pending_histograms.push((series, t, pending));
         Metrics::inc(&self.db.metrics.samples_appended);
