@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::ffi::OsStr;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,14 +13,45 @@ use std::time::{Duration, Instant};
 mod agent;
 mod alerting;
 mod exemplars;
-mod otlp;
 mod native_histograms;
+mod otlp;
 mod remote;
 mod wal_replay;
 
 /// The example configuration shipped in `documentation/examples`.
 fn example_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../documentation/examples/prometheus.yml")
+}
+
+/// This server's binary.
+const OURS: &str = env!("CARGO_BIN_EXE_prometheus");
+
+/// Debian's Prometheus 2.42.
+const REAL: &str = "/usr/bin/prometheus";
+
+/// Whether Debian's Prometheus is installed; when it is not, says so (and fails under `CI`).
+fn real_installed() -> bool {
+    if Path::new(REAL).is_file() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{REAL} is not installed (package prometheus)"
+    );
+    eprintln!("skipping: {REAL} is not installed");
+    false
+}
+
+/// The `--storage.tsdb.path` flag for `dir`.
+fn tsdb_path(dir: &Path) -> String {
+    format!("--storage.tsdb.path={}", dir.display())
+}
+
+/// Writes `text` to `dir/prometheus-{port}.yml` and returns that path.
+fn write_config(dir: &Path, port: u16, text: &str) -> PathBuf {
+    let file = dir.join(format!("prometheus-{port}.yml"));
+    std::fs::write(&file, text).unwrap();
+    file
 }
 
 fn free_port() -> u16 {
@@ -37,23 +69,47 @@ struct Prometheus {
 }
 
 impl Prometheus {
-    fn start(config: &Path, extra: &[&str]) -> Prometheus {
-        let data = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_prometheus"))
+    /// Spawns `bin` listening on 127.0.0.1:`port` with `--config.file=config` and `args`
+    /// (storage flags included); `keep`, usually its data directory, lives as long as the
+    /// process. Does not wait until it is ready.
+    fn spawn<I>(bin: &str, config: &Path, port: u16, args: I, keep: tempfile::TempDir) -> Prometheus
+    where
+        I: IntoIterator,
+        I::Item: AsRef<OsStr>,
+    {
+        let child = Command::new(bin)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--storage.tsdb.path={}", data.path().display()))
-            .args(extra)
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("starting prometheus");
+            .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
         Prometheus {
             child,
             port,
-            _data: data,
+            _data: keep,
         }
+    }
+
+    /// Spawns `bin` on `port` over a fresh TSDB directory, with `extra` flags.
+    fn start_bin(bin: &str, config: &Path, port: u16, extra: &[&str]) -> Prometheus {
+        let data = tempfile::tempdir().unwrap();
+        let args =
+            std::iter::once(tsdb_path(data.path())).chain(extra.iter().map(|s| (*s).to_owned()));
+        Prometheus::spawn(bin, config, port, args, data)
+    }
+
+    /// Spawns this server on a free port over a fresh TSDB directory, with `extra` flags.
+    fn start(config: &Path, extra: &[&str]) -> Prometheus {
+        Prometheus::start_bin(OURS, config, free_port(), extra)
+    }
+
+    /// As [`Prometheus::start_bin`], and waits until it is ready.
+    fn ready(bin: &str, config: &Path, port: u16, extra: &[&str]) -> Prometheus {
+        let mut p = Prometheus::start_bin(bin, config, port, extra);
+        p.wait_ready();
+        p
     }
 
     fn request(&self, method: &str, path: &str) -> Option<(u16, String)> {
@@ -136,6 +192,87 @@ fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
         body.to_owned()
     };
     Some((status, body))
+}
+
+/// POSTs `body` to `path` with `headers` (each line ending in `\r\n`); returns (status,
+/// response head, response body).
+fn post(port: u16, path: &str, headers: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, raw[split + 4..].to_vec())
+}
+
+/// POSTs a snappy-compressed remote-write 1.0 body to `/api/v1/write`; returns (status, body).
+fn post_write(port: u16, body: &[u8]) -> (u16, String) {
+    let (status, _, body) = post(
+        port,
+        "/api/v1/write",
+        "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\n",
+        body,
+    );
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A remote-write request as the snappy-compressed protobuf body Prometheus posts.
+fn snappy(req: &prompb::WriteRequest) -> Vec<u8> {
+    use prompb::Message as _;
+    snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .unwrap()
+}
+
+fn label(name: &str, value: &str) -> prompb::Label {
+    prompb::Label {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+/// An integer native histogram at `t`: count 5, sum 2.5, zero bucket 1 (threshold 0.001),
+/// schema 0 buckets (0.5,1] 1 and (1,2] 3 (delta-encoded 1, 2).
+fn histogram_5(t: i64) -> prompb::Histogram {
+    prompb::Histogram {
+        count: Some(prompb::histogram::Count::CountInt(5)),
+        zero_count: Some(prompb::histogram::ZeroCount::ZeroCountInt(1)),
+        zero_threshold: 0.001,
+        sum: 2.5,
+        schema: 0,
+        positive_spans: vec![prompb::BucketSpan {
+            offset: 0,
+            length: 2,
+        }],
+        positive_deltas: vec![1, 2],
+        timestamp: t,
+        ..Default::default()
+    }
+}
+
+/// Now, in milliseconds since the epoch.
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -277,21 +414,12 @@ fn scrapes_itself() {
         ),
     )
     .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_prometheus"))
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--storage.tsdb.path={}", data.path().display()))
-        .arg("--scrape.discovery-reload-interval=100ms")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut p = Prometheus {
-        child,
+    let mut p = Prometheus::start_bin(
+        OURS,
+        &config,
         port,
-        _data: data,
-    };
+        &["--scrape.discovery-reload-interval=100ms"],
+    );
     p.wait_ready();
     let want = format!(
         r#"{{"metric":{{"__name__":"up","instance":"127.0.0.1:{port}","job":"prometheus"}},"value":"#

@@ -3,15 +3,13 @@
 //! a real Prometheus 2.42 given the same push, when installed), and recorded by a recording
 //! rule as a histogram series that PromQL reads back.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use prompb::Message as _;
-
-use super::{Prometheus, free_port};
+use super::{
+    OURS, Prometheus, REAL, free_port, histogram_5, label, now_ms, post_write, real_installed,
+    snappy, write_config,
+};
 
 const RULES: &str = "groups:\n  - name: hist\n    interval: 1s\n    rules:\n      - record: job:rw_hist:sum\n        expr: sum by (job) (rw_hist)\n";
 
@@ -20,57 +18,10 @@ const RULES: &str = "groups:\n  - name: hist\n    interval: 1s\n    rules:\n    
 const HIST_JSON: &str = r#"{"count":"5","sum":"2.5","buckets":[[3,"-0.001","0.001","1"],[0,"0.5","1","1"],[0,"1","2","3"]]}"#;
 
 /// Starts `bin` on a fresh data directory with `config` and `extra` flags.
-fn spawn(bin: &Path, dir: &Path, config: &str, extra: &[&str]) -> Prometheus {
+fn spawn(bin: &str, dir: &Path, config: &str, extra: &[&str]) -> Prometheus {
     let port = free_port();
-    let file = dir.join(format!("prometheus-{port}.yml"));
-    std::fs::write(&file, config).unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", file.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--storage.tsdb.path={}", data.path().display()))
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting prometheus");
-    let mut p = Prometheus {
-        child,
-        port,
-        _data: data,
-    };
-    p.wait_ready();
-    p
-}
-
-/// POSTs a snappy-compressed remote-write body; returns (status, body).
-fn post_write(port: u16, body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "POST /api/v1/write HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    (
-        head.split(' ').nth(1).unwrap().parse().unwrap(),
-        body.to_owned(),
-    )
-}
-
-fn label(name: &str, value: &str) -> prompb::Label {
-    prompb::Label {
-        name: name.into(),
-        value: value.into(),
-    }
+    let file = write_config(dir, port, config);
+    Prometheus::ready(bin, &file, port, extra)
 }
 
 /// The write request: one integer native histogram of `rw_hist{job="e2e"}` at `t`.
@@ -78,27 +29,12 @@ fn write_request(t: i64) -> Vec<u8> {
     let req = prompb::WriteRequest {
         timeseries: vec![prompb::TimeSeries {
             labels: vec![label("__name__", "rw_hist"), label("job", "e2e")],
-            histograms: vec![prompb::Histogram {
-                count: Some(prompb::histogram::Count::CountInt(5)),
-                zero_count: Some(prompb::histogram::ZeroCount::ZeroCountInt(1)),
-                zero_threshold: 0.001,
-                sum: 2.5,
-                schema: 0,
-                positive_spans: vec![prompb::BucketSpan {
-                    offset: 0,
-                    length: 2,
-                }],
-                positive_deltas: vec![1, 2],
-                timestamp: t,
-                ..Default::default()
-            }],
+            histograms: vec![histogram_5(t)],
             ..Default::default()
         }],
         ..Default::default()
     };
-    snap::raw::Encoder::new()
-        .compress_vec(&req.encode_to_vec())
-        .unwrap()
+    snappy(&req)
 }
 
 /// Polls `path` on `p` until the body contains `want`, for at most `limit`.
@@ -126,18 +62,14 @@ fn remote_written_histograms_are_queried_and_recorded_as_prometheus_does() {
         dir.path().join("rules.yml").display()
     );
     let ours = spawn(
-        Path::new(env!("CARGO_BIN_EXE_prometheus")),
+        OURS,
         dir.path(),
         &config,
         &["--web.enable-remote-write-receiver"],
     );
     // A whole second, a little in the past, so the instant query's time prints plainly.
-    let now_s = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let t_s = now_s - 2;
-    let t_ms = i64::try_from(t_s * 1000).unwrap();
+    let t_s = now_ms() / 1000 - 2;
+    let t_ms = t_s * 1000;
     let body = write_request(t_ms);
     let (status, answer) = post_write(ours.port, &body);
     assert_eq!(status, 204, "{answer}");
@@ -198,16 +130,11 @@ fn remote_written_histograms_are_queried_and_recorded_as_prometheus_does() {
     );
 
     // A real Prometheus given the same push answers the same bytes.
-    let real = Path::new("/usr/bin/prometheus");
-    if !real.exists() {
-        eprintln!(
-            "skipping the comparison: {} is not installed",
-            real.display()
-        );
+    if !real_installed() {
         return;
     }
     let real = spawn(
-        real,
+        REAL,
         dir.path(),
         &config,
         &[
@@ -230,11 +157,7 @@ fn remote_written_histograms_are_queried_and_recorded_as_prometheus_does() {
         Duration::from_secs(30),
     );
     // A second after now: both servers hold an evaluation before it.
-    let at = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 1;
+    let at = now_ms() / 1000 + 1;
     let q = format!("/api/v1/query?query=job%3Arw_hist%3Asum&time={at}");
     let (_, theirs) = real.get(&q);
     let (_, mine) = ours.get(&q);

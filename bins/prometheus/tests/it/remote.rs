@@ -1,72 +1,23 @@
 //! Remote write and read end to end: our receiver, our queues sending to a second instance of
 //! this server, remote read between the two, and a real Prometheus 2.42 writing into ours.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use prompb::Message as _;
-
-use super::{Prometheus, free_port};
+use super::{
+    OURS, Prometheus, REAL, free_port, histogram_5, label, now_ms, post_write, real_installed,
+    snappy, write_config,
+};
 
 /// Starts this server on `port` with `config` (YAML text) and `extra` flags, and waits until
 /// it is ready.
 fn start_with(dir: &Path, port: u16, config: &str, extra: &[&str]) -> Prometheus {
-    let file = dir.join(format!("prometheus-{port}.yml"));
-    std::fs::write(&file, config).unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_prometheus"))
-        .arg(format!("--config.file={}", file.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--storage.tsdb.path={}", data.path().display()))
-        .arg("--scrape.discovery-reload-interval=100ms")
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting prometheus");
-    let mut p = Prometheus {
-        child,
-        port,
-        _data: data,
-    };
-    p.wait_ready();
-    p
-}
-
-/// POSTs a binary body; returns (status, body).
-fn post(port: u16, path: &str, body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    (
-        head.split(' ').nth(1).unwrap().parse().unwrap(),
-        body.to_owned(),
-    )
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
+    let file = write_config(dir, port, config);
+    let extra: Vec<&str> = ["--scrape.discovery-reload-interval=100ms"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    Prometheus::ready(OURS, &file, port, &extra)
 }
 
 /// Polls `query` on `p` until the answer contains `want`, for at most `limit`.
@@ -83,13 +34,6 @@ fn wait_for(p: &Prometheus, query: &str, want: &str, limit: Duration) -> String 
             p.port
         );
         std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn label(name: &str, value: &str) -> prompb::Label {
-    prompb::Label {
-        name: name.into(),
-        value: value.into(),
     }
 }
 
@@ -114,10 +58,8 @@ fn receiver_appends_remote_writes_and_remote_read_reads_them() {
         }],
         ..Default::default()
     };
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&req.encode_to_vec())
-        .unwrap();
-    let (status, answer) = post(receiver.port, "/api/v1/write", &body);
+    let body = snappy(&req);
+    let (status, answer) = post_write(receiver.port, &body);
     assert_eq!(status, 204, "{answer}");
     let secs = format!("{}.{:03}", t / 1000, t % 1000);
     let (_, answer) = receiver.get(&format!("/api/v1/query?query=pushed_total&time={secs}"));
@@ -127,7 +69,7 @@ fn receiver_appends_remote_writes_and_remote_read_reads_them() {
         "{answer}"
     );
     // Garbage is bad data, as in Prometheus.
-    let (status, _) = post(receiver.port, "/api/v1/write", b"not snappy");
+    let (status, _) = post_write(receiver.port, b"not snappy");
     assert_eq!(status, 400);
 
     // A second server reads it back through remote_read (read_recent: its own TSDB is empty).
@@ -144,7 +86,7 @@ fn receiver_appends_remote_writes_and_remote_read_reads_them() {
     assert!(answer.contains(r#","42"]}"#), "{answer}");
 
     // Without the flag the endpoint is not found, as in Prometheus.
-    let (status, answer) = post(reader.port, "/api/v1/write", &body);
+    let (status, answer) = post_write(reader.port, &body);
     assert_eq!(status, 404, "{answer}");
 }
 
@@ -186,9 +128,7 @@ fn remote_write_queue_sends_scraped_samples_to_a_second_server() {
 
 #[test]
 fn real_prometheus_remote_writes_into_ours() {
-    let real = Path::new("/usr/bin/prometheus");
-    if !real.exists() {
-        eprintln!("skipping: {} is not installed", real.display());
+    if !real_installed() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -208,21 +148,8 @@ fn real_prometheus_remote_writes_into_ours() {
         ),
     )
     .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let child = Command::new(real)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--storage.tsdb.path={}", data.path().display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting /usr/bin/prometheus");
     // Killed on drop like ours.
-    let real = Prometheus {
-        child,
-        port,
-        _data: data,
-    };
+    let real = Prometheus::start_bin(REAL, &config, port, &[]);
     wait_for(
         &ours,
         "up%7Bjob%3D%22real%22%7D",
@@ -250,10 +177,8 @@ fn real_prometheus_remote_writes_into_ours() {
         }],
         ..Default::default()
     };
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&req.encode_to_vec())
-        .unwrap();
-    assert_eq!(post(ours.port, "/api/v1/write", &body).0, 204);
+    let body = snappy(&req);
+    assert_eq!(post_write(ours.port, &body).0, 204);
     wait_for(
         &real,
         "only_in_ours",
@@ -283,36 +208,19 @@ fn native_histograms_travel_from_our_wal_to_a_second_server() {
         ),
         &["--web.enable-remote-write-receiver"],
     );
-    // Count 5: zero bucket 1, buckets 1 and 3 (delta-encoded 1, 2); sum 2.5.
-    let histogram = |t: i64| prompb::Histogram {
-        count: Some(prompb::histogram::Count::CountInt(5)),
-        zero_count: Some(prompb::histogram::ZeroCount::ZeroCountInt(1)),
-        zero_threshold: 0.001,
-        sum: 2.5,
-        schema: 0,
-        positive_spans: vec![prompb::BucketSpan {
-            offset: 0,
-            length: 2,
-        }],
-        positive_deltas: vec![1, 2],
-        timestamp: t,
-        ..Default::default()
-    };
     // The queue sends what is newer than its start: push a few, a moment apart.
     let deadline = Instant::now() + Duration::from_secs(60);
     let answer = loop {
         let req = prompb::WriteRequest {
             timeseries: vec![prompb::TimeSeries {
                 labels: vec![label("__name__", "pushed_hist"), label("job", "e2e")],
-                histograms: vec![histogram(now_ms())],
+                histograms: vec![histogram_5(now_ms())],
                 ..Default::default()
             }],
             ..Default::default()
         };
-        let body = snap::raw::Encoder::new()
-            .compress_vec(&req.encode_to_vec())
-            .unwrap();
-        let (status, answer) = post(sender.port, "/api/v1/write", &body);
+        let body = snappy(&req);
+        let (status, answer) = post_write(sender.port, &body);
         assert_eq!(status, 204, "{answer}");
         let (_, answer) = receiver.get("/api/v1/query?query=histogram_count%28pushed_hist%29");
         if answer.contains(r#","5"]}"#) || Instant::now() > deadline {
