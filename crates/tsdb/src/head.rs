@@ -244,49 +244,62 @@ fn encode_histogram_records(histograms: &[(u64, i64, HistSample)]) -> Vec<Vec<u8
     let (mut ints, mut int_custom, mut floats, mut float_custom) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (r, t, h) in histograms {
+        let (series_ref, t) = (*r, *t);
         match h {
             HistSample::Int(h) => {
-                let s = record::RefHistogramSample {
-                    series_ref: *r,
-                    t: *t,
-                    h: h.clone(),
-                };
-                if h.uses_custom_buckets() {
-                    int_custom.push(s)
+                let dst = if h.uses_custom_buckets() {
+                    &mut int_custom
                 } else {
-                    ints.push(s)
-                }
+                    &mut ints
+                };
+                dst.push(record::RefHistogramSample {
+                    series_ref,
+                    t,
+                    h: h.clone(),
+                });
             }
             HistSample::Float(fh) => {
-                let s = record::RefFloatHistogramSample {
-                    series_ref: *r,
-                    t: *t,
-                    fh: fh.clone(),
-                };
-                if fh.uses_custom_buckets() {
-                    float_custom.push(s)
+                let dst = if fh.uses_custom_buckets() {
+                    &mut float_custom
                 } else {
-                    floats.push(s)
-                }
+                    &mut floats
+                };
+                dst.push(record::RefFloatHistogramSample {
+                    series_ref,
+                    t,
+                    fh: fh.clone(),
+                });
             }
         }
     }
     let mut out = Vec::new();
-    for (v, custom) in [(ints, false), (int_custom, true)] {
-        if !v.is_empty() {
-            let mut buf = Vec::new();
-            record::encode_histogram_samples(&v, custom, &mut buf);
-            out.push(buf);
-        }
-    }
-    for (v, custom) in [(floats, false), (float_custom, true)] {
-        if !v.is_empty() {
-            let mut buf = Vec::new();
-            record::encode_float_histogram_samples(&v, custom, &mut buf);
-            out.push(buf);
-        }
-    }
+    encode_nonempty(
+        &mut out,
+        [(ints, false), (int_custom, true)],
+        record::encode_histogram_samples,
+    );
+    encode_nonempty(
+        &mut out,
+        [(floats, false), (float_custom, true)],
+        record::encode_float_histogram_samples,
+    );
     out
+}
+
+/// Appends to `out` one record per non-empty group, encoded by `encode` (with the group's
+/// custom-buckets flag).
+fn encode_nonempty<S>(
+    out: &mut Vec<Vec<u8>>,
+    groups: [(Vec<S>, bool); 2],
+    encode: fn(&[S], bool, &mut Vec<u8>),
+) {
+    for (v, custom) in groups {
+        if !v.is_empty() {
+            let mut buf = Vec::new();
+            encode(&v, custom, &mut buf);
+            out.push(buf);
+        }
+    }
 }
 
 /// Whether two histogram samples are the same (Go's `Equals`: the hint is not compared).

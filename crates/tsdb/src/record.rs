@@ -770,6 +770,30 @@ fn put_custom_values(buf: &mut Vec<u8>, schema: i32, values: &[f64]) {
     }
 }
 
+/// Appends a histogram-like samples record of type `typ` to `buf`: the first sample's
+/// series ref and time, then per sample the deltas to them and `body`'s encoding.
+fn encode_hist_record<S>(
+    buf: &mut Vec<u8>,
+    typ: u8,
+    samples: &[S],
+    key: impl Fn(&S) -> (u64, i64),
+    mut body: impl FnMut(&S, &mut Vec<u8>),
+) {
+    buf.push(typ);
+    let Some(first) = samples.first() else {
+        return;
+    };
+    let (first_ref, first_t) = key(first);
+    buf.extend_from_slice(&first_ref.to_be_bytes());
+    buf.extend_from_slice(&first_t.to_be_bytes());
+    for s in samples {
+        let (r, t) = key(s);
+        put_varint(buf, (r as i64).wrapping_sub(first_ref as i64));
+        put_varint(buf, t.wrapping_sub(first_t));
+        body(s, buf);
+    }
+}
+
 /// Appends the histogram samples record(s) Prometheus writes to `buf`: type 7, or type 9
 /// when `custom_buckets` (Prometheus writes histograms with custom buckets, schema -53, in
 /// records of their own; pass only those then).
@@ -778,35 +802,31 @@ pub fn encode_histogram_samples(
     custom_buckets: bool,
     buf: &mut Vec<u8>,
 ) {
-    buf.push(if custom_buckets { 9 } else { 7 });
-    let Some(first) = samples.first() else {
-        return;
-    };
-    buf.extend_from_slice(&first.series_ref.to_be_bytes());
-    buf.extend_from_slice(&first.t.to_be_bytes());
-    for s in samples {
-        put_varint(
-            buf,
-            (s.series_ref as i64).wrapping_sub(first.series_ref as i64),
-        );
-        put_varint(buf, s.t.wrapping_sub(first.t));
-        let h = &s.h;
-        buf.push(h.counter_reset_hint as u8);
-        put_varint(buf, i64::from(h.schema));
-        buf.extend_from_slice(&h.zero_threshold.to_bits().to_be_bytes());
-        put_uvarint(buf, h.zero_count);
-        put_uvarint(buf, h.count);
-        buf.extend_from_slice(&h.sum.to_bits().to_be_bytes());
-        put_spans(buf, &h.positive_spans);
-        put_spans(buf, &h.negative_spans);
-        for b in [&h.positive_buckets, &h.negative_buckets] {
-            put_uvarint(buf, b.len() as u64);
-            for &d in b {
-                put_varint(buf, d);
+    let typ = if custom_buckets { 9 } else { 7 };
+    encode_hist_record(
+        buf,
+        typ,
+        samples,
+        |s| (s.series_ref, s.t),
+        |s, buf| {
+            let h = &s.h;
+            buf.push(h.counter_reset_hint as u8);
+            put_varint(buf, i64::from(h.schema));
+            buf.extend_from_slice(&h.zero_threshold.to_bits().to_be_bytes());
+            put_uvarint(buf, h.zero_count);
+            put_uvarint(buf, h.count);
+            buf.extend_from_slice(&h.sum.to_bits().to_be_bytes());
+            put_spans(buf, &h.positive_spans);
+            put_spans(buf, &h.negative_spans);
+            for b in [&h.positive_buckets, &h.negative_buckets] {
+                put_uvarint(buf, b.len() as u64);
+                for &d in b {
+                    put_varint(buf, d);
+                }
             }
-        }
-        put_custom_values(buf, h.schema, &h.custom_values);
-    }
+            put_custom_values(buf, h.schema, &h.custom_values);
+        },
+    );
 }
 
 /// Appends a float histogram samples record (type 8, or 10 when `custom_buckets`) to `buf`.
@@ -815,34 +835,30 @@ pub fn encode_float_histogram_samples(
     custom_buckets: bool,
     buf: &mut Vec<u8>,
 ) {
-    buf.push(if custom_buckets { 10 } else { 8 });
-    let Some(first) = samples.first() else {
-        return;
-    };
-    buf.extend_from_slice(&first.series_ref.to_be_bytes());
-    buf.extend_from_slice(&first.t.to_be_bytes());
-    for s in samples {
-        put_varint(
-            buf,
-            (s.series_ref as i64).wrapping_sub(first.series_ref as i64),
-        );
-        put_varint(buf, s.t.wrapping_sub(first.t));
-        let h = &s.fh;
-        buf.push(h.counter_reset_hint as u8);
-        put_varint(buf, i64::from(h.schema));
-        for v in [h.zero_threshold, h.zero_count, h.count, h.sum] {
-            buf.extend_from_slice(&v.to_bits().to_be_bytes());
-        }
-        put_spans(buf, &h.positive_spans);
-        put_spans(buf, &h.negative_spans);
-        for b in [&h.positive_buckets, &h.negative_buckets] {
-            put_uvarint(buf, b.len() as u64);
-            for v in b.iter() {
+    let typ = if custom_buckets { 10 } else { 8 };
+    encode_hist_record(
+        buf,
+        typ,
+        samples,
+        |s| (s.series_ref, s.t),
+        |s, buf| {
+            let h = &s.fh;
+            buf.push(h.counter_reset_hint as u8);
+            put_varint(buf, i64::from(h.schema));
+            for v in [h.zero_threshold, h.zero_count, h.count, h.sum] {
                 buf.extend_from_slice(&v.to_bits().to_be_bytes());
             }
-        }
-        put_custom_values(buf, h.schema, &h.custom_values);
-    }
+            put_spans(buf, &h.positive_spans);
+            put_spans(buf, &h.negative_spans);
+            for b in [&h.positive_buckets, &h.negative_buckets] {
+                put_uvarint(buf, b.len() as u64);
+                for v in b.iter() {
+                    buf.extend_from_slice(&v.to_bits().to_be_bytes());
+                }
+            }
+            put_custom_values(buf, h.schema, &h.custom_values);
+        },
+    );
 }
 
 fn hint_of(b: u8) -> CounterResetHint {
@@ -887,53 +903,67 @@ fn known_schema(schema: i32) -> bool {
     schema == CUSTOM_BUCKETS_SCHEMA || (-4..=8).contains(&schema)
 }
 
+/// Decodes a histogram-like samples record of one of the types `types`: the base series
+/// ref and time, then per sample their deltas and what `body` reads, a sample built from
+/// the absolute ref and time, or `None` to skip it (an unknown schema).
+fn decode_hist_record<S>(
+    rec: &[u8],
+    kind: &'static str,
+    types: &[u8],
+    out: &mut Vec<S>,
+    mut body: impl FnMut(&mut Decbuf<'_>, u64, i64) -> Result<Option<S>, &'static str>,
+) -> Result<()> {
+    let mut dec = Decbuf::new(rec);
+    expect_type(&mut dec, kind, types)?;
+    if dec.len() == 0 {
+        return Ok(());
+    }
+    let e = |m| bad(kind, m);
+    let base_ref = dec.be64().map_err(e)?;
+    let base_t = dec.be64().map_err(e)? as i64;
+    while dec.len() > 0 {
+        let dref = dec.varint().map_err(e)?;
+        let dt = dec.varint().map_err(e)?;
+        let series_ref = base_ref.wrapping_add(dref as u64);
+        let t = base_t.wrapping_add(dt);
+        if let Some(s) = body(&mut dec, series_ref, t).map_err(e)? {
+            out.push(s);
+        }
+    }
+    Ok(())
+}
+
 /// Decodes a histogram samples record (type 7 or 9), appending to `out`. Histograms of
 /// unknown schemas are skipped, as Prometheus does.
 ///
 /// # Errors
 /// [`Error::InvalidRecord`] when the record is not a well-formed histogram samples record.
 pub fn decode_histogram_samples(rec: &[u8], out: &mut Vec<RefHistogramSample>) -> Result<()> {
-    const KIND: &str = "histogram samples";
-    let mut dec = Decbuf::new(rec);
-    expect_type(&mut dec, KIND, &[7, 9])?;
-    if dec.len() == 0 {
-        return Ok(());
-    }
-    let e = |m| bad(KIND, m);
-    let base_ref = dec.be64().map_err(e)?;
-    let base_t = dec.be64().map_err(e)? as i64;
-    while dec.len() > 0 {
-        let dref = dec.varint().map_err(e)?;
-        let dt = dec.varint().map_err(e)?;
-        let mut h = Histogram {
-            counter_reset_hint: hint_of(dec.byte().map_err(e)?),
-            schema: dec.varint().map_err(e)? as i32,
-            zero_threshold: f64::from_bits(dec.be64().map_err(e)?),
-            zero_count: dec.uvarint().map_err(e)?,
-            count: dec.uvarint().map_err(e)?,
-            sum: f64::from_bits(dec.be64().map_err(e)?),
-            ..Histogram::default()
-        };
-        h.positive_spans = read_spans(&mut dec).map_err(e)?;
-        h.negative_spans = read_spans(&mut dec).map_err(e)?;
-        for dst in [&mut h.positive_buckets, &mut h.negative_buckets] {
-            let n = list_len(&mut dec).map_err(e)?;
-            *dst = (0..n)
-                .map(|_| dec.varint())
-                .collect::<Result<_, _>>()
-                .map_err(e)?;
-        }
-        h.custom_values = read_custom_values(&mut dec, h.schema).map_err(e)?;
-        if !known_schema(h.schema) {
-            continue;
-        }
-        out.push(RefHistogramSample {
-            series_ref: base_ref.wrapping_add(dref as u64),
-            t: base_t.wrapping_add(dt),
-            h,
-        });
-    }
-    Ok(())
+    decode_hist_record(
+        rec,
+        "histogram samples",
+        &[7, 9],
+        out,
+        |dec, series_ref, t| {
+            let mut h = Histogram {
+                counter_reset_hint: hint_of(dec.byte()?),
+                schema: dec.varint()? as i32,
+                zero_threshold: f64::from_bits(dec.be64()?),
+                zero_count: dec.uvarint()?,
+                count: dec.uvarint()?,
+                sum: f64::from_bits(dec.be64()?),
+                ..Histogram::default()
+            };
+            h.positive_spans = read_spans(dec)?;
+            h.negative_spans = read_spans(dec)?;
+            for dst in [&mut h.positive_buckets, &mut h.negative_buckets] {
+                let n = list_len(dec)?;
+                *dst = (0..n).map(|_| dec.varint()).collect::<Result<_, _>>()?;
+            }
+            h.custom_values = read_custom_values(dec, h.schema)?;
+            Ok(known_schema(h.schema).then_some(RefHistogramSample { series_ref, t, h }))
+        },
+    )
 }
 
 /// Decodes a float histogram samples record (type 8 or 10), appending to `out`.
@@ -944,53 +974,39 @@ pub fn decode_float_histogram_samples(
     rec: &[u8],
     out: &mut Vec<RefFloatHistogramSample>,
 ) -> Result<()> {
-    const KIND: &str = "float histogram samples";
-    let mut dec = Decbuf::new(rec);
-    expect_type(&mut dec, KIND, &[8, 10])?;
-    if dec.len() == 0 {
-        return Ok(());
-    }
-    let e = |m| bad(KIND, m);
-    let base_ref = dec.be64().map_err(e)?;
-    let base_t = dec.be64().map_err(e)? as i64;
-    while dec.len() > 0 {
-        let dref = dec.varint().map_err(e)?;
-        let dt = dec.varint().map_err(e)?;
-        let hint = hint_of(dec.byte().map_err(e)?);
-        let schema = dec.varint().map_err(e)? as i32;
-        let mut vals = [0f64; 4];
-        for v in &mut vals {
-            *v = f64::from_bits(dec.be64().map_err(e)?);
-        }
-        let mut fh = FloatHistogram {
-            counter_reset_hint: hint,
-            schema,
-            zero_threshold: vals[0],
-            zero_count: vals[1],
-            count: vals[2],
-            sum: vals[3],
-            ..FloatHistogram::default()
-        };
-        fh.positive_spans = read_spans(&mut dec).map_err(e)?;
-        fh.negative_spans = read_spans(&mut dec).map_err(e)?;
-        for dst in [&mut fh.positive_buckets, &mut fh.negative_buckets] {
-            let n = list_len(&mut dec).map_err(e)?;
-            *dst = (0..n)
-                .map(|_| dec.be64().map(f64::from_bits))
-                .collect::<Result<_, _>>()
-                .map_err(e)?;
-        }
-        fh.custom_values = read_custom_values(&mut dec, fh.schema).map_err(e)?;
-        if !known_schema(fh.schema) {
-            continue;
-        }
-        out.push(RefFloatHistogramSample {
-            series_ref: base_ref.wrapping_add(dref as u64),
-            t: base_t.wrapping_add(dt),
-            fh,
-        });
-    }
-    Ok(())
+    decode_hist_record(
+        rec,
+        "float histogram samples",
+        &[8, 10],
+        out,
+        |dec, series_ref, t| {
+            let hint = hint_of(dec.byte()?);
+            let schema = dec.varint()? as i32;
+            let mut vals = [0f64; 4];
+            for v in &mut vals {
+                *v = f64::from_bits(dec.be64()?);
+            }
+            let mut fh = FloatHistogram {
+                counter_reset_hint: hint,
+                schema,
+                zero_threshold: vals[0],
+                zero_count: vals[1],
+                count: vals[2],
+                sum: vals[3],
+                ..FloatHistogram::default()
+            };
+            fh.positive_spans = read_spans(dec)?;
+            fh.negative_spans = read_spans(dec)?;
+            for dst in [&mut fh.positive_buckets, &mut fh.negative_buckets] {
+                let n = list_len(dec)?;
+                *dst = (0..n)
+                    .map(|_| dec.be64().map(f64::from_bits))
+                    .collect::<Result<_, _>>()?;
+            }
+            fh.custom_values = read_custom_values(dec, fh.schema)?;
+            Ok(known_schema(fh.schema).then_some(RefFloatHistogramSample { series_ref, t, fh }))
+        },
+    )
 }
 
 #[cfg(test)]
