@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use prompb::Message as _;
 
-use super::{Prometheus, free_port, http};
+use super::{Prometheus, REAL, free_port, http, real_installed, start_agent};
 
 /// Serves `agent_e2e_scrapes_total N` with N counting the scrapes served (1, 2, ...).
 fn start_target() -> (u16, Arc<AtomicU64>) {
@@ -125,25 +124,6 @@ fn counter_values(received: &Received) -> BTreeSet<u64> {
         .filter(|(n, v)| n == "agent_e2e_scrapes_total" && !v.is_nan())
         .map(|&(_, v)| v as u64)
         .collect()
-}
-
-fn start_agent(config: &Path, data: &Path, port: u16, extra: &[&str]) -> Prometheus {
-    let child = Command::new(env!("CARGO_BIN_EXE_prometheus"))
-        .arg("--agent")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--storage.agent.path={}", data.display()))
-        .arg("--scrape.discovery-reload-interval=100ms")
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting prometheus --agent");
-    Prometheus {
-        child,
-        port,
-        _data: tempfile::tempdir().unwrap(),
-    }
 }
 
 #[test]
@@ -285,9 +265,7 @@ fn agent_refuses_server_flags_and_server_configuration() {
 /// same series, same newest timestamps.
 #[test]
 fn a_prometheus_2_42_agent_wal_replays_here() {
-    let real = Path::new("/usr/bin/prometheus");
-    if !real.exists() {
-        eprintln!("skipping: {} is not installed", real.display());
+    if !real_installed() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -303,30 +281,19 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
     let data = dir.path().join("data-agent");
     let port = free_port();
     // Prometheus 2.42 turns agent mode on with a feature flag (3.x: `--agent`).
-    let mut child = Command::new(real)
-        .arg("--enable-feature=agent")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--storage.agent.path={}", data.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting /usr/bin/prometheus in agent mode");
+    let args = [
+        "--enable-feature=agent".to_owned(),
+        format!("--storage.agent.path={}", data.display()),
+    ];
+    let mut p = Prometheus::spawn(REAL, &config, port, args, tempfile::tempdir().unwrap());
     let deadline = Instant::now() + Duration::from_secs(60);
     while served.load(Ordering::SeqCst) < 4 {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("Prometheus 2.42 did not scrape");
-        }
+        assert!(Instant::now() <= deadline, "Prometheus 2.42 did not scrape");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    assert!(child.wait().unwrap().success());
+    p.signal("TERM");
+    assert!(p.wait_exit(Duration::from_secs(60)).success());
+    drop(p);
 
     let db = tsdb::agent::Db::open(&data, tsdb::agent::Options::default()).unwrap();
     let instance = format!("127.0.0.1:{target}");
@@ -351,7 +318,7 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
     db.close().unwrap();
     drop(db);
     let port = free_port();
-    let mut child = Command::new(real)
+    let mut child = Command::new(REAL)
         .arg("--enable-feature=agent")
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))

@@ -5,14 +5,11 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Prometheus, free_port};
-
-const REAL: &str = "/usr/bin/prometheus";
+use super::{OURS, Prometheus, REAL, free_port, real_installed, start_agent, tsdb_path};
 
 /// A target answering every request with the current body as OpenMetrics text.
 struct Target {
@@ -71,25 +68,41 @@ fn scrape_config(target: &Target, max_exemplars: i64) -> String {
 
 /// Starts `bin` on `data` (which outlives the process) with exemplar storage on.
 fn start(bin: &str, config: &Path, data: &Path, extra: &[&str]) -> Prometheus {
-    let port = free_port();
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg("--enable-feature=exemplar-storage")
-        .arg("--web.enable-lifecycle")
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
-    let mut p = Prometheus {
-        child,
-        port,
-        _data: tempfile::tempdir().unwrap(),
-    };
+    let args = [
+        tsdb_path(data),
+        "--enable-feature=exemplar-storage".to_owned(),
+        "--web.enable-lifecycle".to_owned(),
+    ]
+    .into_iter()
+    .chain(extra.iter().map(|s| (*s).to_owned()));
+    let mut p = Prometheus::spawn(bin, config, free_port(), args, tempfile::tempdir().unwrap());
     p.wait_ready();
     p
+}
+
+/// Writes `dir/empty.yml`, a config that scrapes nothing.
+fn empty_config(dir: &Path) -> PathBuf {
+    let empty = dir.join("empty.yml");
+    std::fs::write(
+        &empty,
+        "global:\n  scrape_interval: 1s\nscrape_configs: []\n",
+    )
+    .unwrap();
+    empty
+}
+
+/// Writes `dir/name`: scrape `target` and remote-write with exemplars to 127.0.0.1:`port`.
+fn sending_config(dir: &Path, name: &str, target: &Target, port: u16) -> PathBuf {
+    let config = dir.join(name);
+    std::fs::write(
+        &config,
+        format!(
+            "{}remote_write:\n  - url: http://127.0.0.1:{port}/api/v1/write\n    send_exemplars: true\n    queue_config: {{batch_send_deadline: 1s}}\n",
+            scrape_config(target, 100),
+        ),
+    )
+    .unwrap();
+    config
 }
 
 /// Polls `path` until its body contains every one of `want`; returns that body.
@@ -122,7 +135,7 @@ fn openmetrics_exemplars_are_queryable_and_resized_on_reload() {
     let config = dir.path().join("prometheus.yml");
     std::fs::write(&config, scrape_config(&target, 50)).unwrap();
     let data = dir.path().join("data");
-    let p = start(env!("CARGO_BIN_EXE_prometheus"), &config, &data, &[]);
+    let p = start(OURS, &config, &data, &[]);
     let body = wait_for(
         &p,
         QUERY,
@@ -207,12 +220,7 @@ fn openmetrics_exemplars_are_queryable_and_resized_on_reload() {
 
 #[test]
 fn exemplar_wal_records_replay_both_ways_with_prometheus_2_42() {
-    if !Path::new(REAL).is_file() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{REAL} is not installed (package prometheus)"
-        );
-        eprintln!("skipping: {REAL} is not installed");
+    if !real_installed() {
         return;
     }
     let target = Target::start(&exposition("from-242", 3.5, 1_700_000_000.0));
@@ -237,7 +245,7 @@ fn exemplar_wal_records_replay_both_ways_with_prometheus_2_42() {
         "global:\n  scrape_interval: 1s\nscrape_configs: []\n",
     )
     .unwrap();
-    let ours = start(env!("CARGO_BIN_EXE_prometheus"), &config, &data, &[]);
+    let ours = start(OURS, &config, &data, &[]);
     let (_, body) = ours.get(QUERY);
     assert!(
         body.contains(r#"{"labels":{"trace_id":"from-242"},"value":"3.5","timestamp":1700000000}"#),
@@ -272,21 +280,11 @@ fn exemplar_wal_records_replay_both_ways_with_prometheus_2_42() {
 
 #[test]
 fn send_exemplars_delivers_them_to_prometheus_2_42_over_remote_write() {
-    if !Path::new(REAL).is_file() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{REAL} is not installed (package prometheus)"
-        );
-        eprintln!("skipping: {REAL} is not installed");
+    if !real_installed() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let empty = dir.path().join("empty.yml");
-    std::fs::write(
-        &empty,
-        "global:\n  scrape_interval: 1s\nscrape_configs: []\n",
-    )
-    .unwrap();
+    let empty = empty_config(dir.path());
     let real = start(
         REAL,
         &empty,
@@ -294,22 +292,8 @@ fn send_exemplars_delivers_them_to_prometheus_2_42_over_remote_write() {
         &["--web.enable-remote-write-receiver"],
     );
     let target = Target::start(&exposition("sent", 7.5, 1_700_000_003.0));
-    let config = dir.path().join("ours.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}remote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    send_exemplars: true\n    queue_config: {{batch_send_deadline: 1s}}\n",
-            scrape_config(&target, 100),
-            real.port
-        ),
-    )
-    .unwrap();
-    let ours = start(
-        env!("CARGO_BIN_EXE_prometheus"),
-        &config,
-        &dir.path().join("ours"),
-        &[],
-    );
+    let config = sending_config(dir.path(), "ours.yml", &target, real.port);
+    let ours = start(OURS, &config, &dir.path().join("ours"), &[]);
     wait_for(
         &real,
         QUERY,
@@ -327,38 +311,19 @@ fn send_exemplars_delivers_them_to_prometheus_2_42_over_remote_write() {
 
 #[test]
 fn our_remote_write_receiver_stores_the_exemplars_prometheus_2_42_sends() {
-    if !Path::new(REAL).is_file() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{REAL} is not installed (package prometheus)"
-        );
-        eprintln!("skipping: {REAL} is not installed");
+    if !real_installed() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let empty = dir.path().join("empty.yml");
-    std::fs::write(
-        &empty,
-        "global:\n  scrape_interval: 1s\nscrape_configs: []\n",
-    )
-    .unwrap();
+    let empty = empty_config(dir.path());
     let ours = start(
-        env!("CARGO_BIN_EXE_prometheus"),
+        OURS,
         &empty,
         &dir.path().join("ours"),
         &["--web.enable-remote-write-receiver"],
     );
     let target = Target::start(&exposition("from-real", 8.5, 1_700_000_004.0));
-    let config = dir.path().join("real.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}remote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    send_exemplars: true\n    queue_config: {{batch_send_deadline: 1s}}\n",
-            scrape_config(&target, 100),
-            ours.port
-        ),
-    )
-    .unwrap();
+    let config = sending_config(dir.path(), "real.yml", &target, ours.port);
     let real = start(REAL, &config, &dir.path().join("real"), &[]);
     wait_for(
         &ours,
@@ -375,21 +340,11 @@ fn our_remote_write_receiver_stores_the_exemplars_prometheus_2_42_sends() {
 
 #[test]
 fn agent_mode_sends_scraped_exemplars_to_prometheus_2_42() {
-    if !Path::new(REAL).is_file() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{REAL} is not installed (package prometheus)"
-        );
-        eprintln!("skipping: {REAL} is not installed");
+    if !real_installed() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let empty = dir.path().join("empty.yml");
-    std::fs::write(
-        &empty,
-        "global:\n  scrape_interval: 1s\nscrape_configs: []\n",
-    )
-    .unwrap();
+    let empty = empty_config(dir.path());
     let real = start(
         REAL,
         &empty,
@@ -397,34 +352,8 @@ fn agent_mode_sends_scraped_exemplars_to_prometheus_2_42() {
         &["--web.enable-remote-write-receiver"],
     );
     let target = Target::start(&exposition("from-agent", 9.5, 1_700_000_005.0));
-    let config = dir.path().join("agent.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}remote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    send_exemplars: true\n    queue_config: {{batch_send_deadline: 1s}}\n",
-            scrape_config(&target, 100),
-            real.port
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_prometheus"))
-        .arg("--agent")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!(
-            "--storage.agent.path={}",
-            dir.path().join("agent").display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting prometheus --agent");
-    let mut agent = Prometheus {
-        child,
-        port,
-        _data: tempfile::tempdir().unwrap(),
-    };
+    let config = sending_config(dir.path(), "agent.yml", &target, real.port);
+    let mut agent = start_agent(&config, &dir.path().join("agent"), free_port(), &[]);
     agent.wait_ready();
     wait_for(
         &real,

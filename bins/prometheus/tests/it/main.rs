@@ -30,6 +30,10 @@ const OURS: &str = env!("CARGO_BIN_EXE_prometheus");
 const REAL: &str = "/usr/bin/prometheus";
 
 /// Whether Debian's Prometheus is installed; when it is not, says so (and fails under `CI`).
+#[allow(
+    clippy::print_stderr,
+    reason = "the skip notice, as in the tests themselves"
+)]
 fn real_installed() -> bool {
     if Path::new(REAL).is_file() {
         return true;
@@ -52,6 +56,19 @@ fn write_config(dir: &Path, port: u16, text: &str) -> PathBuf {
     let file = dir.join(format!("prometheus-{port}.yml"));
     std::fs::write(&file, text).unwrap();
     file
+}
+
+/// Spawns this server in agent mode on `port` with its WAL in `data` (which outlives the
+/// process) and `extra` flags; does not wait until it is ready.
+fn start_agent(config: &Path, data: &Path, port: u16, extra: &[&str]) -> Prometheus {
+    let args = [
+        "--agent".to_owned(),
+        format!("--storage.agent.path={}", data.display()),
+        "--scrape.discovery-reload-interval=100ms".to_owned(),
+    ]
+    .into_iter()
+    .chain(extra.iter().map(|s| (*s).to_owned()));
+    Prometheus::spawn(OURS, config, port, args, tempfile::tempdir().unwrap())
 }
 
 fn free_port() -> u16 {

@@ -1,10 +1,7 @@
 //! The OTLP receiver end to end: `--web.enable-otlp-receiver`, an OTLP/HTTP protobuf export
 //! posted to `/api/v1/otlp/v1/metrics`, the translated series queried back.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use prompb::Message as _;
 use prompb::otlp::{
@@ -13,7 +10,7 @@ use prompb::otlp::{
     ResourceMetrics, ScopeMetrics, Sum, any_value, exemplar, metric::Data, number_data_point,
 };
 
-use super::{Prometheus, free_port};
+use super::{OURS, Prometheus, free_port};
 
 fn start(extra: &[&str]) -> (tempfile::TempDir, Prometheus) {
     let dir = tempfile::tempdir().unwrap();
@@ -23,47 +20,18 @@ fn start(extra: &[&str]) -> (tempfile::TempDir, Prometheus) {
         "global:\n  scrape_interval: 1s\notlp:\n  promote_resource_attributes: [deployment.environment]\n",
     )
     .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_prometheus"))
-        .arg(format!("--config.file={}", file.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--storage.tsdb.path={}", data.path().display()))
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting prometheus");
-    let mut p = Prometheus {
-        child,
-        port,
-        _data: data,
-    };
-    p.wait_ready();
+    let p = Prometheus::ready(OURS, &file, free_port(), extra);
     (dir, p)
 }
 
 /// POSTs an OTLP body; returns (status, content type, body).
 fn post(port: u16, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "POST /api/v1/otlp/v1/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let (status, head, body) = super::post(
+        port,
+        "/api/v1/otlp/v1/metrics",
+        &format!("Content-Type: {content_type}\r\n"),
+        body,
+    );
     let content_type = head
         .lines()
         .find_map(|l| {
@@ -72,7 +40,7 @@ fn post(port: u16, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
                 .then(|| v.trim().to_owned())
         })
         .unwrap_or_default();
-    (status, content_type, raw[split + 4..].to_vec())
+    (status, content_type, body)
 }
 
 fn kv(key: &str, value: &str) -> KeyValue {

@@ -2,11 +2,10 @@
 //! Prometheus 2.42 and serves every sample that Prometheus served before the kill.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use super::{Prometheus, free_port};
+use super::{OURS, Prometheus, free_port, tsdb_path};
 
 /// Copies `from` into `to` recursively, making every copied file writable (the fixtures are
 /// read-only, and the server appends to and may repair its WAL).
@@ -101,22 +100,12 @@ fn serves_every_sample_of_a_prometheus_2_42_wal_after_replay() {
     )
     .unwrap();
 
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_prometheus"))
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--storage.tsdb.path={}", data.path().display()))
-        // The samples are older than the default 15d retention by the time this runs.
-        .arg("--storage.tsdb.retention.time=100y")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting prometheus");
-    let mut p = Prometheus {
-        child,
-        port,
-        _data: data,
-    };
+    // The samples are older than the default 15d retention by the time this runs.
+    let args = [
+        tsdb_path(data.path()),
+        "--storage.tsdb.retention.time=100y".to_owned(),
+    ];
+    let mut p = Prometheus::spawn(OURS, &config, free_port(), args, data);
     p.wait_ready();
 
     let mut checked_samples = 0;
