@@ -12,9 +12,9 @@ use model::{CounterResetHint, FloatHistogram, Histogram};
 
 use super::bstream::{BitReader, BitWriter};
 use super::histogram_meta::{
-    CounterResetHeader, HISTOGRAM_FLAG_POS, HISTOGRAM_HEADER_SIZE, Insert, Layout, absolute,
-    adjust_for_inserts, count_spans, counter_reset_hint, expand_spans_and_buckets,
-    expand_spans_both_ways, insert, read_layout, set_header, write_layout,
+    CounterResetHeader, HISTOGRAM_FLAG_POS, HISTOGRAM_HEADER_SIZE, HistogramChunkOps, Insert,
+    Layout, absolute, append_histogram, count_spans, counter_reset_hint, expand_spans_and_buckets,
+    insert, read_layout, set_header, write_layout,
 };
 use super::varbit::{
     put_varbit_int, put_varbit_uint, read_varbit_int, read_varbit_uint, xor_read, xor_write,
@@ -233,86 +233,7 @@ impl HistogramChunk {
         t: i64,
         h: &Histogram,
     ) -> Result<HistogramAppend<HistogramChunk>> {
-        if self.num_samples() == 0 {
-            self.append_raw(t, h)?;
-            if h.counter_reset_hint == CounterResetHint::Gauge {
-                self.set_counter_reset_header(CounterResetHeader::Gauge);
-            } else if h.counter_reset_hint == CounterResetHint::CounterReset {
-                self.set_counter_reset_header(CounterResetHeader::CounterReset);
-            } else if let Some(prev) = prev {
-                let hdr = prev.header_for_next(h)?;
-                self.set_counter_reset_header(hdr);
-            }
-            return Ok(HistogramAppend::Appended);
-        }
-        if h.counter_reset_hint != CounterResetHint::Gauge {
-            let (inserts, hint) = self.appendable(h)?;
-            let Some([pf, nf, pb, nb]) =
-                inserts.filter(|_| hint == CounterResetHeader::NotCounterReset)
-            else {
-                let mut c = HistogramChunk::new();
-                c.set_counter_reset_header(hint);
-                c.append_raw(t, h)?;
-                return Ok(HistogramAppend::NewChunk(c));
-            };
-            let mut h = std::borrow::Cow::Borrowed(h);
-            if !pb.is_empty() || !nb.is_empty() {
-                let a = self.state()?;
-                let hm = h.to_mut();
-                if pf.is_empty() && nf.is_empty() {
-                    hm.positive_spans = a.layout.positive_spans.clone();
-                    hm.negative_spans = a.layout.negative_spans.clone();
-                } else {
-                    hm.positive_spans = adjust_for_inserts(&hm.positive_spans, &pb);
-                    hm.negative_spans = adjust_for_inserts(&hm.negative_spans, &nb);
-                }
-                recode_histogram(hm, &pb, &nb);
-            }
-            if !pf.is_empty() || !nf.is_empty() {
-                self.recode(&pf, &nf, &h)?;
-                self.append_raw(t, &h)?;
-                return Ok(HistogramAppend::Recoded);
-            }
-            self.append_raw(t, &h)?;
-            return Ok(HistogramAppend::Appended);
-        }
-        // A gauge histogram.
-        let a_gauge = self.counter_reset_header() == CounterResetHeader::Gauge;
-        let stale = is_stale_nan(h.sum);
-        let st = self.state()?;
-        let ok = a_gauge
-            && (stale
-                || (!is_stale_nan(st.sum)
-                    && h.schema == st.layout.schema
-                    && h.zero_threshold == st.layout.zero_threshold
-                    && (h.schema != CUSTOM_BUCKETS_SCHEMA
-                        || h.custom_values == st.layout.custom_values)));
-        if !ok {
-            let mut c = HistogramChunk::new();
-            c.set_counter_reset_header(CounterResetHeader::Gauge);
-            c.append_raw(t, h)?;
-            return Ok(HistogramAppend::NewChunk(c));
-        }
-        if stale {
-            self.append_raw(t, h)?;
-            return Ok(HistogramAppend::Appended);
-        }
-        let (pf, pb, pm) = expand_spans_both_ways(&st.layout.positive_spans, &h.positive_spans);
-        let (nf, nb, nm) = expand_spans_both_ways(&st.layout.negative_spans, &h.negative_spans);
-        let mut h = std::borrow::Cow::Borrowed(h);
-        if !pb.is_empty() || !nb.is_empty() {
-            let hm = h.to_mut();
-            hm.positive_spans = pm;
-            hm.negative_spans = nm;
-            recode_histogram(hm, &pb, &nb);
-        }
-        if !pf.is_empty() || !nf.is_empty() {
-            self.recode(&pf, &nf, &h)?;
-            self.append_raw(t, &h)?;
-            return Ok(HistogramAppend::Recoded);
-        }
-        self.append_raw(t, &h)?;
-        Ok(HistogramAppend::Appended)
+        append_histogram(self, prev, t, h)
     }
 
     /// Rewrites the chunk with the layout of `target` (its spans), inserting empty buckets.
@@ -442,13 +363,38 @@ impl HistogramChunk {
     }
 }
 
-/// Go's `recodeHistogram`: adds the backward inserts (empty buckets) to `h`.
-fn recode_histogram(h: &mut Histogram, pb: &[Insert], nb: &[Insert]) {
-    if !pb.is_empty() {
-        h.positive_buckets = insert(&h.positive_buckets, pb, true);
+impl HistogramChunkOps for HistogramChunk {
+    type H = Histogram;
+    fn empty() -> Self {
+        HistogramChunk::new()
     }
-    if !nb.is_empty() {
-        h.negative_buckets = insert(&h.negative_buckets, nb, true);
+    fn samples(&self) -> usize {
+        self.num_samples()
+    }
+    fn header(&self) -> CounterResetHeader {
+        self.counter_reset_header()
+    }
+    fn set_header(&mut self, h: CounterResetHeader) {
+        self.set_counter_reset_header(h);
+    }
+    fn header_for_next(&mut self, h: &Histogram) -> Result<CounterResetHeader> {
+        HistogramChunk::header_for_next(self, h)
+    }
+    fn appendable(
+        &mut self,
+        h: &Histogram,
+    ) -> Result<(Option<[Vec<Insert>; 4]>, CounterResetHeader)> {
+        HistogramChunk::appendable(self, h)
+    }
+    fn layout(&mut self) -> Result<(&Layout, bool)> {
+        let a = self.state()?;
+        Ok((&a.layout, is_stale_nan(a.sum)))
+    }
+    fn recode(&mut self, pf: &[Insert], nf: &[Insert], target: &Histogram) -> Result<()> {
+        HistogramChunk::recode(self, pf, nf, target)
+    }
+    fn append_raw(&mut self, t: i64, h: &Histogram) -> Result<()> {
+        HistogramChunk::append_raw(self, t, h)
     }
 }
 

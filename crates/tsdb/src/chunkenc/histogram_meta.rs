@@ -3,7 +3,13 @@
 //! span arithmetic behind appending a histogram whose buckets differ from the chunk's.
 
 use model::histogram::CUSTOM_BUCKETS_SCHEMA;
+use std::borrow::Cow;
+
+use model::value::is_stale_nan;
 use model::{CounterResetHint, Span};
+
+use super::histogram::HistogramAppend;
+use crate::error::Result;
 
 use super::bstream::{BitReader, BitWriter};
 use super::varbit::{put_varbit_int, put_varbit_uint, read_varbit_int, read_varbit_uint};
@@ -592,6 +598,184 @@ pub(crate) fn absolute(deltas: &[i64]) -> Vec<i64> {
             cur
         })
         .collect()
+}
+
+/// The histogram types a histogram chunk holds (integer or float counts): what the shared
+/// appender reads of a sample and how it adds empty buckets to one.
+pub(crate) trait ChunkHistogram: Clone {
+    fn hint(&self) -> CounterResetHint;
+    fn sum(&self) -> f64;
+    fn schema(&self) -> i32;
+    fn zero_threshold(&self) -> f64;
+    fn custom_values(&self) -> &[f64];
+    fn positive_spans(&self) -> &[Span];
+    fn negative_spans(&self) -> &[Span];
+    fn set_spans(&mut self, positive: Vec<Span>, negative: Vec<Span>);
+    /// Go's `recodeHistogram`: adds the backward inserts (empty buckets).
+    fn recode_buckets(&mut self, pb: &[Insert], nb: &[Insert]);
+}
+
+macro_rules! chunk_histogram_impl {
+    ($t:ty, $deltas:expr) => {
+        impl ChunkHistogram for $t {
+            fn hint(&self) -> CounterResetHint {
+                self.counter_reset_hint
+            }
+            fn sum(&self) -> f64 {
+                self.sum
+            }
+            fn schema(&self) -> i32 {
+                self.schema
+            }
+            fn zero_threshold(&self) -> f64 {
+                self.zero_threshold
+            }
+            fn custom_values(&self) -> &[f64] {
+                &self.custom_values
+            }
+            fn positive_spans(&self) -> &[Span] {
+                &self.positive_spans
+            }
+            fn negative_spans(&self) -> &[Span] {
+                &self.negative_spans
+            }
+            fn set_spans(&mut self, positive: Vec<Span>, negative: Vec<Span>) {
+                self.positive_spans = positive;
+                self.negative_spans = negative;
+            }
+            fn recode_buckets(&mut self, pb: &[Insert], nb: &[Insert]) {
+                if !pb.is_empty() {
+                    self.positive_buckets = insert(&self.positive_buckets, pb, $deltas);
+                }
+                if !nb.is_empty() {
+                    self.negative_buckets = insert(&self.negative_buckets, nb, $deltas);
+                }
+            }
+        }
+    };
+}
+
+chunk_histogram_impl!(model::Histogram, true);
+chunk_histogram_impl!(model::FloatHistogram, false);
+
+/// What the shared appender ([`append_histogram`]) needs of a histogram chunk.
+pub(crate) trait HistogramChunkOps: Sized {
+    type H: ChunkHistogram;
+    fn empty() -> Self;
+    fn samples(&self) -> usize;
+    fn header(&self) -> CounterResetHeader;
+    fn set_header(&mut self, h: CounterResetHeader);
+    fn header_for_next(&mut self, h: &Self::H) -> Result<CounterResetHeader>;
+    /// Go's `appendable`: the inserts when `h` fits the chunk, and the header of the chunk
+    /// `h` starts otherwise (`NotCounterReset` when it fits).
+    fn appendable(&mut self, h: &Self::H)
+    -> Result<(Option<[Vec<Insert>; 4]>, CounterResetHeader)>;
+    /// The chunk's layout, and whether its last sample is a stale marker.
+    fn layout(&mut self) -> Result<(&Layout, bool)>;
+    /// Rewrites the chunk with the layout of `target` (its spans), inserting empty buckets.
+    fn recode(&mut self, pf: &[Insert], nf: &[Insert], target: &Self::H) -> Result<()>;
+    /// Writes the sample, no checks.
+    fn append_raw(&mut self, t: i64, h: &Self::H) -> Result<()>;
+}
+
+/// Appends `h` at `t` to `c` with Prometheus's rules (see
+/// [`super::HistogramChunk::append`]), for either chunk encoding.
+pub(crate) fn append_histogram<C: HistogramChunkOps>(
+    c: &mut C,
+    prev: Option<&mut C>,
+    t: i64,
+    h: &C::H,
+) -> Result<HistogramAppend<C>> {
+    if c.samples() == 0 {
+        c.append_raw(t, h)?;
+        if h.hint() == CounterResetHint::Gauge {
+            c.set_header(CounterResetHeader::Gauge);
+        } else if h.hint() == CounterResetHint::CounterReset {
+            c.set_header(CounterResetHeader::CounterReset);
+        } else if let Some(prev) = prev {
+            let hdr = prev.header_for_next(h)?;
+            c.set_header(hdr);
+        }
+        return Ok(HistogramAppend::Appended);
+    }
+    if h.hint() != CounterResetHint::Gauge {
+        let (inserts, hdr) = c.appendable(h)?;
+        let Some([pf, nf, pb, nb]) = inserts.filter(|_| hdr == CounterResetHeader::NotCounterReset)
+        else {
+            let mut n = C::empty();
+            n.set_header(hdr);
+            n.append_raw(t, h)?;
+            return Ok(HistogramAppend::NewChunk(n));
+        };
+        let mut h = Cow::Borrowed(h);
+        if !pb.is_empty() || !nb.is_empty() {
+            let hm = h.to_mut();
+            if pf.is_empty() && nf.is_empty() {
+                let (l, _) = c.layout()?;
+                hm.set_spans(l.positive_spans.clone(), l.negative_spans.clone());
+            } else {
+                let p = adjust_for_inserts(hm.positive_spans(), &pb);
+                let n = adjust_for_inserts(hm.negative_spans(), &nb);
+                hm.set_spans(p, n);
+            }
+            hm.recode_buckets(&pb, &nb);
+        }
+        return finish_append(c, t, &h, &pf, &nf);
+    }
+    // A gauge histogram.
+    let a_gauge = c.header() == CounterResetHeader::Gauge;
+    let stale = is_stale_nan(h.sum());
+    let (ok, expanded) = {
+        let (l, last_stale) = c.layout()?;
+        let ok = a_gauge
+            && (stale
+                || (!last_stale
+                    && h.schema() == l.schema
+                    && h.zero_threshold() == l.zero_threshold
+                    && (h.schema() != CUSTOM_BUCKETS_SCHEMA
+                        || h.custom_values() == l.custom_values.as_slice())));
+        let expanded = (ok && !stale).then(|| {
+            (
+                expand_spans_both_ways(&l.positive_spans, h.positive_spans()),
+                expand_spans_both_ways(&l.negative_spans, h.negative_spans()),
+            )
+        });
+        (ok, expanded)
+    };
+    if !ok {
+        let mut n = C::empty();
+        n.set_header(CounterResetHeader::Gauge);
+        n.append_raw(t, h)?;
+        return Ok(HistogramAppend::NewChunk(n));
+    }
+    let Some(((pf, pb, pm), (nf, nb, nm))) = expanded else {
+        c.append_raw(t, h)?;
+        return Ok(HistogramAppend::Appended);
+    };
+    let mut h = Cow::Borrowed(h);
+    if !pb.is_empty() || !nb.is_empty() {
+        let hm = h.to_mut();
+        hm.set_spans(pm, nm);
+        hm.recode_buckets(&pb, &nb);
+    }
+    finish_append(c, t, &h, &pf, &nf)
+}
+
+/// Recodes `c` when forward inserts are needed, then appends `h`.
+fn finish_append<C: HistogramChunkOps>(
+    c: &mut C,
+    t: i64,
+    h: &C::H,
+    pf: &[Insert],
+    nf: &[Insert],
+) -> Result<HistogramAppend<C>> {
+    if !pf.is_empty() || !nf.is_empty() {
+        c.recode(pf, nf, h)?;
+        c.append_raw(t, h)?;
+        return Ok(HistogramAppend::Recoded);
+    }
+    c.append_raw(t, h)?;
+    Ok(HistogramAppend::Appended)
 }
 
 #[cfg(test)]
