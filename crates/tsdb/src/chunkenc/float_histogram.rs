@@ -13,9 +13,9 @@ use model::{CounterResetHint, FloatHistogram};
 use super::bstream::{BitReader, BitWriter};
 use super::histogram::HistogramAppend;
 use super::histogram_meta::{
-    CounterResetHeader, HISTOGRAM_FLAG_POS, HISTOGRAM_HEADER_SIZE, HistogramChunkOps, Insert,
-    Layout, append_histogram, count_spans, counter_reset_hint, expand_spans_and_buckets, insert,
-    read_layout, set_header, write_layout,
+    ChunkHistogram, CounterResetHeader, HISTOGRAM_FLAG_POS, HISTOGRAM_HEADER_SIZE,
+    HistogramChunkOps, Insert, Layout, append_histogram, count_spans, counter_reset_hint,
+    expand_spans_and_buckets, read_layout, set_header, write_layout,
 };
 use super::varbit::{put_varbit_int, read_varbit_int, xor_read, xor_write};
 use crate::error::{Error, Result};
@@ -242,14 +242,8 @@ impl FloatHistogramChunk {
         while it.next() {
             let (t, mut old) = it.at_float_histogram();
             if !is_stale_nan(old.sum) {
-                old.positive_spans = target.positive_spans.clone();
-                old.negative_spans = target.negative_spans.clone();
-                if !pf.is_empty() {
-                    old.positive_buckets = insert(&old.positive_buckets, pf, false);
-                }
-                if !nf.is_empty() {
-                    old.negative_buckets = insert(&old.negative_buckets, nf, false);
-                }
+                old.set_spans(target.positive_spans.clone(), target.negative_spans.clone());
+                old.recode_buckets(pf, nf);
             }
             out.append_raw(t, &old)?;
         }
