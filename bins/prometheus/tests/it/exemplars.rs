@@ -91,6 +91,18 @@ fn empty_config(dir: &Path) -> PathBuf {
     empty
 }
 
+/// Starts `bin` with its remote-write receiver on, nothing to scrape, and its data in
+/// `dir/name`.
+fn receiver(bin: &str, dir: &Path, name: &str) -> Prometheus {
+    let empty = empty_config(dir);
+    start(
+        bin,
+        &empty,
+        &dir.join(name),
+        &["--web.enable-remote-write-receiver"],
+    )
+}
+
 /// Writes `dir/name`: scrape `target` and remote-write with exemplars to 127.0.0.1:`port`.
 fn sending_config(dir: &Path, name: &str, target: &Target, port: u16) -> PathBuf {
     let config = dir.join(name);
@@ -284,13 +296,7 @@ fn send_exemplars_delivers_them_to_prometheus_2_42_over_remote_write() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let empty = empty_config(dir.path());
-    let real = start(
-        REAL,
-        &empty,
-        &dir.path().join("real"),
-        &["--web.enable-remote-write-receiver"],
-    );
+    let real = receiver(REAL, dir.path(), "real");
     let target = Target::start(&exposition("sent", 7.5, 1_700_000_003.0));
     let config = sending_config(dir.path(), "ours.yml", &target, real.port);
     let ours = start(OURS, &config, &dir.path().join("ours"), &[]);
@@ -315,13 +321,7 @@ fn our_remote_write_receiver_stores_the_exemplars_prometheus_2_42_sends() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let empty = empty_config(dir.path());
-    let ours = start(
-        OURS,
-        &empty,
-        &dir.path().join("ours"),
-        &["--web.enable-remote-write-receiver"],
-    );
+    let ours = receiver(OURS, dir.path(), "ours");
     let target = Target::start(&exposition("from-real", 8.5, 1_700_000_004.0));
     let config = sending_config(dir.path(), "real.yml", &target, ours.port);
     let real = start(REAL, &config, &dir.path().join("real"), &[]);
@@ -344,13 +344,7 @@ fn agent_mode_sends_scraped_exemplars_to_prometheus_2_42() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let empty = empty_config(dir.path());
-    let real = start(
-        REAL,
-        &empty,
-        &dir.path().join("real"),
-        &["--web.enable-remote-write-receiver"],
-    );
+    let real = receiver(REAL, dir.path(), "real");
     let target = Target::start(&exposition("from-agent", 9.5, 1_700_000_005.0));
     let config = sending_config(dir.path(), "agent.yml", &target, real.port);
     let mut agent = start_agent(&config, &dir.path().join("agent"), free_port(), &[]);

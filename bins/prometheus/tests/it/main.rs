@@ -262,6 +262,21 @@ fn label(name: &str, value: &str) -> prompb::Label {
     }
 }
 
+/// A write request holding one float sample of `name{job="e2e"}`.
+fn e2e_write(name: &str, value: f64, t: i64) -> prompb::WriteRequest {
+    prompb::WriteRequest {
+        timeseries: vec![prompb::TimeSeries {
+            labels: vec![label("__name__", name), label("job", "e2e")],
+            samples: vec![prompb::Sample {
+                value,
+                timestamp: t,
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
 /// An integer native histogram at `t`: count 5, sum 2.5, zero bucket 1 (threshold 0.001),
 /// schema 0 buckets (0.5,1] 1 and (1,2] 3 (delta-encoded 1, 2).
 fn histogram_5(t: i64) -> prompb::Histogram {

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::{
-    OURS, Prometheus, REAL, free_port, histogram_5, label, now_ms, post_write, real_installed,
-    snappy, write_config,
+    OURS, Prometheus, REAL, e2e_write, free_port, histogram_5, label, now_ms, post_write,
+    real_installed, snappy, write_config,
 };
 
 /// Starts this server on `port` with `config` (YAML text) and `extra` flags, and waits until
@@ -18,6 +18,16 @@ fn start_with(dir: &Path, port: u16, config: &str, extra: &[&str]) -> Prometheus
         .chain(extra.iter().copied())
         .collect();
     Prometheus::ready(OURS, &file, port, &extra)
+}
+
+/// Starts this server with its remote-write receiver on and nothing to scrape.
+fn receiver(dir: &Path) -> Prometheus {
+    start_with(
+        dir,
+        free_port(),
+        "global:\n  scrape_interval: 1s\n",
+        &["--web.enable-remote-write-receiver"],
+    )
 }
 
 /// Polls `query` on `p` until the answer contains `want`, for at most `limit`.
@@ -40,24 +50,9 @@ fn wait_for(p: &Prometheus, query: &str, want: &str, limit: Duration) -> String 
 #[test]
 fn receiver_appends_remote_writes_and_remote_read_reads_them() {
     let dir = tempfile::tempdir().unwrap();
-    let receiver = start_with(
-        dir.path(),
-        free_port(),
-        "global:\n  scrape_interval: 1s\n",
-        &["--web.enable-remote-write-receiver"],
-    );
+    let receiver = receiver(dir.path());
     let t = now_ms();
-    let req = prompb::WriteRequest {
-        timeseries: vec![prompb::TimeSeries {
-            labels: vec![label("__name__", "pushed_total"), label("job", "e2e")],
-            samples: vec![prompb::Sample {
-                value: 42.0,
-                timestamp: t,
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
+    let req = e2e_write("pushed_total", 42.0, t);
     let body = snappy(&req);
     let (status, answer) = post_write(receiver.port, &body);
     assert_eq!(status, 204, "{answer}");
@@ -93,12 +88,7 @@ fn receiver_appends_remote_writes_and_remote_read_reads_them() {
 #[test]
 fn remote_write_queue_sends_scraped_samples_to_a_second_server() {
     let dir = tempfile::tempdir().unwrap();
-    let receiver = start_with(
-        dir.path(),
-        free_port(),
-        "global:\n  scrape_interval: 1s\n",
-        &["--web.enable-remote-write-receiver"],
-    );
+    let receiver = receiver(dir.path());
     let port = free_port();
     let mut sender = start_with(
         dir.path(),
@@ -132,12 +122,7 @@ fn real_prometheus_remote_writes_into_ours() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let ours = start_with(
-        dir.path(),
-        free_port(),
-        "global:\n  scrape_interval: 1s\n",
-        &["--web.enable-remote-write-receiver"],
-    );
+    let ours = receiver(dir.path());
     let port = free_port();
     let config = dir.path().join("real.yml");
     std::fs::write(
@@ -166,17 +151,7 @@ fn real_prometheus_remote_writes_into_ours() {
     );
 
     // And it reads from ours: a sample only ours holds comes back through its remote_read.
-    let req = prompb::WriteRequest {
-        timeseries: vec![prompb::TimeSeries {
-            labels: vec![label("__name__", "only_in_ours"), label("job", "e2e")],
-            samples: vec![prompb::Sample {
-                value: 7.0,
-                timestamp: now_ms(),
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
+    let req = e2e_write("only_in_ours", 7.0, now_ms());
     let body = snappy(&req);
     assert_eq!(post_write(ours.port, &body).0, 204);
     wait_for(
@@ -193,12 +168,7 @@ fn real_prometheus_remote_writes_into_ours() {
 #[test]
 fn native_histograms_travel_from_our_wal_to_a_second_server() {
     let dir = tempfile::tempdir().unwrap();
-    let receiver = start_with(
-        dir.path(),
-        free_port(),
-        "global:\n  scrape_interval: 1s\n",
-        &["--web.enable-remote-write-receiver"],
-    );
+    let receiver = receiver(dir.path());
     let sender = start_with(
         dir.path(),
         free_port(),
