@@ -259,6 +259,23 @@ pub(crate) struct Insert {
     pub(crate) bucket_idx: i64,
 }
 
+impl Insert {
+    /// Ends the pending run of new buckets (keeping it when non-empty) and moves past one
+    /// bucket of the original list.
+    fn advance(&mut self, inserts: &mut Vec<Insert>) {
+        self.flush(inserts);
+        self.pos += 1;
+    }
+
+    /// Keeps the pending run of new buckets when non-empty and starts an empty one.
+    fn flush(&mut self, inserts: &mut Vec<Insert>) {
+        if self.num > 0 {
+            inserts.push(*self);
+            self.num = 0;
+        }
+    }
+}
+
 pub(crate) fn count_spans(spans: &[Span]) -> usize {
     spans.iter().map(|s| s.length as usize).sum()
 }
@@ -352,6 +369,27 @@ pub(crate) fn expand_spans_and_buckets<V: BucketCount>(
         ins.num += 1;
     }
 
+    // Moves past the current bucket of `a`.
+    macro_rules! advance_a {
+        () => {
+            a_inter.advance(&mut a_inserts);
+            a_idx = ai.next();
+            a_pos += 1;
+        };
+    }
+    // Moves past the current bucket of `b`, reading its count.
+    macro_rules! advance_b {
+        () => {
+            b_inter.advance(&mut b_inserts);
+            b_idx = bi.next();
+            b_pos += 1;
+            if b_idx.is_some() {
+                let next = b_buckets.get(b_pos).copied().unwrap_or_default();
+                b_count = if deltas { b_count.plus(next) } else { next };
+            }
+        };
+    }
+
     loop {
         let a_count = a_idx.map(|_| a_counts.get(a_pos).copied().unwrap_or_default());
         match step(a_idx, b_idx) {
@@ -359,29 +397,8 @@ pub(crate) fn expand_spans_and_buckets<V: BucketCount>(
                 if a_count? > b_count {
                     return None;
                 }
-                // advance a
-                if a_inter.num > 0 {
-                    a_inserts.push(a_inter);
-                    a_inter.num = 0;
-                }
-                a_idx = ai.next();
-                a_inter.pos += 1;
-                a_pos += 1;
-                // advance b
-                if b_inter.num > 0 {
-                    b_inserts.push(b_inter);
-                    b_inter.num = 0;
-                }
-                b_idx = bi.next();
-                b_inter.pos += 1;
-                b_pos += 1;
-                if b_idx.is_some() {
-                    b_count = if deltas {
-                        b_count.plus(b_buckets.get(b_pos).copied().unwrap_or_default())
-                    } else {
-                        b_buckets.get(b_pos).copied().unwrap_or_default()
-                    };
-                }
+                advance_a!();
+                advance_b!();
             }
             Step::A(x) => {
                 // b misses a bucket of a: fine only when a's count is zero.
@@ -389,38 +406,15 @@ pub(crate) fn expand_spans_and_buckets<V: BucketCount>(
                     return None;
                 }
                 add_insert(&mut b_inserts, &mut b_inter, x);
-                if a_inter.num > 0 {
-                    a_inserts.push(a_inter);
-                    a_inter.num = 0;
-                }
-                a_idx = ai.next();
-                a_inter.pos += 1;
-                a_pos += 1;
+                advance_a!();
             }
             Step::B(y) => {
                 add_insert(&mut a_inserts, &mut a_inter, y);
-                if b_inter.num > 0 {
-                    b_inserts.push(b_inter);
-                    b_inter.num = 0;
-                }
-                b_idx = bi.next();
-                b_inter.pos += 1;
-                b_pos += 1;
-                if b_idx.is_some() {
-                    b_count = if deltas {
-                        b_count.plus(b_buckets.get(b_pos).copied().unwrap_or_default())
-                    } else {
-                        b_buckets.get(b_pos).copied().unwrap_or_default()
-                    };
-                }
+                advance_b!();
             }
             Step::Done => {
-                if a_inter.num > 0 {
-                    a_inserts.push(a_inter);
-                }
-                if b_inter.num > 0 {
-                    b_inserts.push(b_inter);
-                }
+                a_inter.flush(&mut a_inserts);
+                b_inter.flush(&mut b_inserts);
                 return Some((a_inserts, b_inserts));
             }
         }
@@ -443,47 +437,27 @@ pub(crate) fn expand_spans_both_ways(
     loop {
         match step(av, bv) {
             Step::Both(x) => {
-                if f_inter.num > 0 {
-                    f_inserts.push(f_inter);
-                    f_inter.num = 0;
-                }
-                if b_inter.num > 0 {
-                    b_inserts.push(b_inter);
-                    b_inter.num = 0;
-                }
+                f_inter.advance(&mut f_inserts);
+                b_inter.advance(&mut b_inserts);
                 merged.add(x);
                 av = ai.next();
                 bv = bi.next();
-                f_inter.pos += 1;
-                b_inter.pos += 1;
             }
             Step::A(x) => {
                 b_inter.num += 1;
-                if f_inter.num > 0 {
-                    f_inserts.push(f_inter);
-                    f_inter.num = 0;
-                }
+                f_inter.advance(&mut f_inserts);
                 merged.add(x);
-                f_inter.pos += 1;
                 av = ai.next();
             }
             Step::B(y) => {
                 f_inter.num += 1;
-                if b_inter.num > 0 {
-                    b_inserts.push(b_inter);
-                    b_inter.num = 0;
-                }
+                b_inter.advance(&mut b_inserts);
                 merged.add(y);
-                b_inter.pos += 1;
                 bv = bi.next();
             }
             Step::Done => {
-                if f_inter.num > 0 {
-                    f_inserts.push(f_inter);
-                }
-                if b_inter.num > 0 {
-                    b_inserts.push(b_inter);
-                }
+                f_inter.flush(&mut f_inserts);
+                b_inter.flush(&mut b_inserts);
                 return (f_inserts, b_inserts, merged.spans);
             }
         }
