@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{OURS, Prometheus, REAL, free_port, real_installed, start_agent, tsdb_path};
+use super::{OURS, Prometheus, REAL, free_port, real_installed, start_agent, tsdb_path, wait_for};
 
 /// A target answering every request with the current body as OpenMetrics text.
 struct Target {
@@ -115,22 +115,6 @@ fn sending_config(dir: &Path, name: &str, target: &Target, port: u16) -> PathBuf
     )
     .unwrap();
     config
-}
-
-/// Polls `path` until its body contains every one of `want`; returns that body.
-fn wait_for(p: &Prometheus, path: &str, want: &[&str], limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let (status, body) = p.get(path);
-        if status == 200 && want.iter().all(|w| body.contains(w)) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} never held {want:?}; last answer {status}: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn stop(mut p: Prometheus) {

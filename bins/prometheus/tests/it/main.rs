@@ -184,6 +184,23 @@ impl Drop for Prometheus {
     }
 }
 
+/// Polls `path` until its body contains every one of `want`; returns that body.
+fn wait_for(p: &Prometheus, path: &str, want: &[&str], limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (status, body) = p.get(path);
+        if status == 200 && want.iter().all(|w| body.contains(w)) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never held {want:?} on port {}; last answer {status}: {body}",
+            p.port
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Sends one HTTP/1.1 request and returns (status, body); `None` if the server is not
 /// accepting connections (yet).
 fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {

@@ -4,11 +4,11 @@
 //! rule as a histogram series that PromQL reads back.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{
     OURS, Prometheus, REAL, free_port, histogram_5, label, now_ms, post_write, real_installed,
-    snappy, write_config,
+    snappy, wait_for, write_config,
 };
 
 const RULES: &str = "groups:\n  - name: hist\n    interval: 1s\n    rules:\n      - record: job:rw_hist:sum\n        expr: sum by (job) (rw_hist)\n";
@@ -35,22 +35,6 @@ fn write_request(t: i64) -> Vec<u8> {
         ..Default::default()
     };
     snappy(&req)
-}
-
-/// Polls `path` on `p` until the body contains `want`, for at most `limit`.
-fn wait_for(p: &Prometheus, path: &str, want: &str, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let (_, body) = p.get(path);
-        if body.contains(want) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} never answered {want}: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]
@@ -115,7 +99,7 @@ fn remote_written_histograms_are_queried_and_recorded_as_prometheus_does() {
     let recorded = wait_for(
         &ours,
         "/api/v1/query?query=job%3Arw_hist%3Asum",
-        r#""histogram":["#,
+        &[r#""histogram":["#],
         Duration::from_secs(30),
     );
     assert!(
@@ -153,7 +137,7 @@ fn remote_written_histograms_are_queried_and_recorded_as_prometheus_does() {
     wait_for(
         &real,
         "/api/v1/query?query=job%3Arw_hist%3Asum",
-        r#""histogram":["#,
+        &[r#""histogram":["#],
         Duration::from_secs(30),
     );
     // A second after now: both servers hold an evaluation before it.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     OURS, Prometheus, REAL, e2e_write, free_port, histogram_5, label, now_ms, post_write,
-    real_installed, snappy, write_config,
+    real_installed, snappy, wait_for, write_config,
 };
 
 /// Starts this server on `port` with `config` (YAML text) and `extra` flags, and waits until
@@ -30,21 +30,9 @@ fn receiver(dir: &Path) -> Prometheus {
     )
 }
 
-/// Polls `query` on `p` until the answer contains `want`, for at most `limit`.
-fn wait_for(p: &Prometheus, query: &str, want: &str, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let (_, body) = p.get(&format!("/api/v1/query?query={query}"));
-        if body.contains(want) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{query} never answered {want} on port {}: {body}",
-            p.port
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Polls the instant query `query` on `p` until the answer contains `want`.
+fn wait_query(p: &Prometheus, query: &str, want: &str, limit: Duration) -> String {
+    wait_for(p, &format!("/api/v1/query?query={query}"), &[want], limit)
 }
 
 #[test]
@@ -99,7 +87,7 @@ fn remote_write_queue_sends_scraped_samples_to_a_second_server() {
         ),
         &[],
     );
-    wait_for(
+    wait_query(
         &receiver,
         "up%7Bjob%3D%22self%22%7D",
         &format!(
@@ -135,7 +123,7 @@ fn real_prometheus_remote_writes_into_ours() {
     .unwrap();
     // Killed on drop like ours.
     let real = Prometheus::start_bin(REAL, &config, port, &[]);
-    wait_for(
+    wait_query(
         &ours,
         "up%7Bjob%3D%22real%22%7D",
         &format!(
@@ -143,7 +131,7 @@ fn real_prometheus_remote_writes_into_ours() {
         ),
         Duration::from_secs(90),
     );
-    wait_for(
+    wait_query(
         &ours,
         "prometheus_build_info%7Bjob%3D%22real%22%7D",
         r#""version":"2.42"#,
@@ -154,7 +142,7 @@ fn real_prometheus_remote_writes_into_ours() {
     let req = e2e_write("only_in_ours", 7.0, now_ms());
     let body = snappy(&req);
     assert_eq!(post_write(ours.port, &body).0, 204);
-    wait_for(
+    wait_query(
         &real,
         "only_in_ours",
         r#"{"metric":{"__name__":"only_in_ours","job":"e2e"},"value":["#,
