@@ -241,59 +241,41 @@ pub(crate) struct Bounds {
 /// The WAL records of a batch's histograms: integer ones (type 7, or 9 with custom
 /// buckets) and float ones (8, or 10), as Prometheus splits them.
 fn encode_histogram_records(histograms: &[(u64, i64, HistSample)]) -> Vec<Vec<u8>> {
-    let (mut ints, mut int_custom, mut floats, mut float_custom) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (r, t, h) in histograms {
-        let (series_ref, t) = (*r, *t);
+    // Indexed by "uses custom buckets".
+    let mut ints: [Vec<record::RefHistogramSample>; 2] = Default::default();
+    let mut floats: [Vec<record::RefFloatHistogramSample>; 2] = Default::default();
+    for &(series_ref, t, ref h) in histograms {
         match h {
             HistSample::Int(h) => {
-                let dst = if h.uses_custom_buckets() {
-                    &mut int_custom
-                } else {
-                    &mut ints
-                };
-                dst.push(record::RefHistogramSample {
+                ints[usize::from(h.uses_custom_buckets())].push(record::RefHistogramSample {
                     series_ref,
                     t,
                     h: h.clone(),
-                });
+                })
             }
-            HistSample::Float(fh) => {
-                let dst = if fh.uses_custom_buckets() {
-                    &mut float_custom
-                } else {
-                    &mut floats
-                };
-                dst.push(record::RefFloatHistogramSample {
+            HistSample::Float(fh) => floats[usize::from(fh.uses_custom_buckets())].push(
+                record::RefFloatHistogramSample {
                     series_ref,
                     t,
                     fh: fh.clone(),
-                });
-            }
+                },
+            ),
         }
     }
     let mut out = Vec::new();
-    encode_nonempty(
-        &mut out,
-        [(ints, false), (int_custom, true)],
-        record::encode_histogram_samples,
-    );
-    encode_nonempty(
-        &mut out,
-        [(floats, false), (float_custom, true)],
-        record::encode_float_histogram_samples,
-    );
+    encode_nonempty(&mut out, ints, record::encode_histogram_samples);
+    encode_nonempty(&mut out, floats, record::encode_float_histogram_samples);
     out
 }
 
-/// Appends to `out` one record per non-empty group, encoded by `encode` (with the group's
-/// custom-buckets flag).
+/// Appends to `out` one record per non-empty group, encoded by `encode`: the group without
+/// custom buckets, then the one with.
 fn encode_nonempty<S>(
     out: &mut Vec<Vec<u8>>,
-    groups: [(Vec<S>, bool); 2],
+    groups: [Vec<S>; 2],
     encode: fn(&[S], bool, &mut Vec<u8>),
 ) {
-    for (v, custom) in groups {
+    for (v, custom) in groups.into_iter().zip([false, true]) {
         if !v.is_empty() {
             let mut buf = Vec::new();
             encode(&v, custom, &mut buf);
