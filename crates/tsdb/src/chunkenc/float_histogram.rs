@@ -13,9 +13,9 @@ use model::{CounterResetHint, FloatHistogram};
 use super::bstream::{BitReader, BitWriter};
 use super::histogram::HistogramAppend;
 use super::histogram_meta::{
-    ChunkHistogram, CounterResetHeader, HISTOGRAM_FLAG_POS, HISTOGRAM_HEADER_SIZE,
-    HistogramChunkOps, Insert, Layout, append_histogram, count_spans, counter_reset_hint,
-    expand_spans_and_buckets, read_layout, set_header, write_layout,
+    CounterResetHeader, HISTOGRAM_FLAG_POS, HISTOGRAM_HEADER_SIZE, HistogramChunkOps, Insert,
+    Layout, append_histogram, count_spans, counter_reset_hint, expand_spans_and_buckets,
+    read_layout, set_header, write_layout,
 };
 use super::varbit::{put_varbit_int, read_varbit_int, xor_read, xor_write};
 use crate::error::{Error, Result};
@@ -234,25 +234,17 @@ impl FloatHistogramChunk {
         append_histogram(self, prev, t, h)
     }
 
-    /// Rewrites the chunk with the layout of `target` (its spans), inserting empty buckets.
-    fn recode(&mut self, pf: &[Insert], nf: &[Insert], target: &FloatHistogram) -> Result<()> {
-        let header = self.counter_reset_header();
-        let mut out = FloatHistogramChunk::new();
+    /// Calls `f` with every sample of the chunk, in order.
+    fn for_each_sample(&self, mut f: impl FnMut(i64, FloatHistogram) -> Result<()>) -> Result<()> {
         let mut it = FloatHistogramIterator::new(self.w.stream.as_slice());
         while it.next() {
-            let (t, mut old) = it.at_float_histogram();
-            if !is_stale_nan(old.sum) {
-                old.set_spans(target.positive_spans.clone(), target.negative_spans.clone());
-                old.recode_buckets(pf, nf);
-            }
-            out.append_raw(t, &old)?;
+            let (t, h) = it.at_float_histogram();
+            f(t, h)?;
         }
-        if let Some(e) = it.err.take() {
-            return Err(e);
+        match it.err.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        out.set_counter_reset_header(header);
-        *self = out;
-        Ok(())
     }
 
     /// Go's `appendFloatHistogram`: writes the sample, no checks.
@@ -370,8 +362,8 @@ impl HistogramChunkOps for FloatHistogramChunk {
         let a = self.state()?;
         Ok((&a.layout, is_stale_nan(a.sum.value)))
     }
-    fn recode(&mut self, pf: &[Insert], nf: &[Insert], target: &FloatHistogram) -> Result<()> {
-        FloatHistogramChunk::recode(self, pf, nf, target)
+    fn for_each_sample(&self, f: impl FnMut(i64, FloatHistogram) -> Result<()>) -> Result<()> {
+        FloatHistogramChunk::for_each_sample(self, f)
     }
     fn append_raw(&mut self, t: i64, h: &FloatHistogram) -> Result<()> {
         FloatHistogramChunk::append_raw(self, t, h)

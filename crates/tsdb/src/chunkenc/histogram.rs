@@ -12,9 +12,9 @@ use model::{CounterResetHint, FloatHistogram, Histogram};
 
 use super::bstream::{BitReader, BitWriter};
 use super::histogram_meta::{
-    ChunkHistogram, CounterResetHeader, HISTOGRAM_FLAG_POS, HISTOGRAM_HEADER_SIZE,
-    HistogramChunkOps, Insert, Layout, absolute, append_histogram, count_spans, counter_reset_hint,
-    expand_spans_and_buckets, read_layout, set_header, write_layout,
+    CounterResetHeader, HISTOGRAM_FLAG_POS, HISTOGRAM_HEADER_SIZE, HistogramChunkOps, Insert,
+    Layout, absolute, append_histogram, count_spans, counter_reset_hint, expand_spans_and_buckets,
+    read_layout, set_header, write_layout,
 };
 use super::varbit::{
     put_varbit_int, put_varbit_uint, read_varbit_int, read_varbit_uint, xor_read, xor_write,
@@ -236,25 +236,17 @@ impl HistogramChunk {
         append_histogram(self, prev, t, h)
     }
 
-    /// Rewrites the chunk with the layout of `target` (its spans), inserting empty buckets.
-    fn recode(&mut self, pf: &[Insert], nf: &[Insert], target: &Histogram) -> Result<()> {
-        let header = self.counter_reset_header();
-        let mut out = HistogramChunk::new();
+    /// Calls `f` with every sample of the chunk, in order.
+    fn for_each_sample(&self, mut f: impl FnMut(i64, Histogram) -> Result<()>) -> Result<()> {
         let mut it = HistogramIterator::new(self.w.stream.as_slice());
         while it.next() {
-            let (t, mut old) = it.at_histogram();
-            if !is_stale_nan(old.sum) {
-                old.set_spans(target.positive_spans.clone(), target.negative_spans.clone());
-                old.recode_buckets(pf, nf);
-            }
-            out.append_raw(t, &old)?;
+            let (t, h) = it.at_histogram();
+            f(t, h)?;
         }
-        if let Some(e) = it.err.take() {
-            return Err(e);
+        match it.err.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        out.set_counter_reset_header(header);
-        *self = out;
-        Ok(())
     }
 
     /// Go's `appendHistogram`: writes the sample, no checks.
@@ -384,8 +376,8 @@ impl HistogramChunkOps for HistogramChunk {
         let a = self.state()?;
         Ok((&a.layout, is_stale_nan(a.sum)))
     }
-    fn recode(&mut self, pf: &[Insert], nf: &[Insert], target: &Histogram) -> Result<()> {
-        HistogramChunk::recode(self, pf, nf, target)
+    fn for_each_sample(&self, f: impl FnMut(i64, Histogram) -> Result<()>) -> Result<()> {
+        HistogramChunk::for_each_sample(self, f)
     }
     fn append_raw(&mut self, t: i64, h: &Histogram) -> Result<()> {
         HistogramChunk::append_raw(self, t, h)

@@ -646,8 +646,8 @@ pub(crate) trait HistogramChunkOps: Sized {
     -> Result<(Option<[Vec<Insert>; 4]>, CounterResetHeader)>;
     /// The chunk's layout, and whether its last sample is a stale marker.
     fn layout(&mut self) -> Result<(&Layout, bool)>;
-    /// Rewrites the chunk with the layout of `target` (its spans), inserting empty buckets.
-    fn recode(&mut self, pf: &[Insert], nf: &[Insert], target: &Self::H) -> Result<()>;
+    /// Calls `f` with every sample of the chunk, in order.
+    fn for_each_sample(&self, f: impl FnMut(i64, Self::H) -> Result<()>) -> Result<()>;
     /// Writes the sample, no checks.
     fn append_raw(&mut self, t: i64, h: &Self::H) -> Result<()>;
 }
@@ -735,6 +735,30 @@ pub(crate) fn append_histogram<C: HistogramChunkOps>(
     finish_append(c, t, &h, &pf, &nf)
 }
 
+/// Rewrites `c` with the layout of `target` (its spans), inserting the empty buckets `pf`
+/// and `nf` into every sample but stale markers.
+fn recode<C: HistogramChunkOps>(
+    c: &mut C,
+    pf: &[Insert],
+    nf: &[Insert],
+    target: &C::H,
+) -> Result<()> {
+    let mut out = C::empty();
+    c.for_each_sample(|t, mut old| {
+        if !is_stale_nan(old.sum()) {
+            old.set_spans(
+                target.positive_spans().to_vec(),
+                target.negative_spans().to_vec(),
+            );
+            old.recode_buckets(pf, nf);
+        }
+        out.append_raw(t, &old)
+    })?;
+    out.set_header(c.header());
+    *c = out;
+    Ok(())
+}
+
 /// Recodes `c` when forward inserts are needed, then appends `h`.
 fn finish_append<C: HistogramChunkOps>(
     c: &mut C,
@@ -744,7 +768,7 @@ fn finish_append<C: HistogramChunkOps>(
     nf: &[Insert],
 ) -> Result<HistogramAppend<C>> {
     if !pf.is_empty() || !nf.is_empty() {
-        c.recode(pf, nf, h)?;
+        recode(c, pf, nf, h)?;
         c.append_raw(t, h)?;
         return Ok(HistogramAppend::Recoded);
     }
