@@ -183,34 +183,48 @@ pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<u
     let mut series: Vec<[std::ops::Range<usize>; 3]> = Vec::new();
     // Per series, its exemplars: (labels as pairs, timestamp, value).
     let mut exemplars: Vec<Vec<Exemplar>> = Vec::new();
-    wire::for_each_series(raw, |s| {
-        one.clear();
-        s.labels(&mut one)?;
-        clean_labels(&mut one)?;
-        if one.is_empty() {
-            return Err(invalid_labels(&one, "empty label set"));
+    /// Where one series' parts go while its bytes are read once.
+    struct Parts<'b> {
+        samples: &'b mut Vec<(i64, f64)>,
+        histograms: &'b mut Vec<(i64, HistogramSample)>,
+        exemplars: Vec<Exemplar>,
+    }
+    impl<'a> wire::SeriesParts<'a> for Parts<'_> {
+        fn sample(&mut self, t: i64, v: f64) -> Result<()> {
+            self.samples.push((t, v));
+            Ok(())
         }
-        let (l0, s0, h0) = (pairs.len(), samples.len(), histograms.len());
-        pairs.extend_from_slice(&one);
-        s.samples(|t, v| {
-            samples.push((t, v));
+        fn histogram(&mut self, t: i64, h: HistogramSample) -> Result<()> {
+            self.histograms.push((t, h));
             Ok(())
-        })?;
-        s.histograms(|t, h| {
-            histograms.push((t, h));
-            Ok(())
-        })?;
-        series.push([l0..pairs.len(), s0..samples.len(), h0..histograms.len()]);
-        let mut these = Vec::new();
-        s.exemplars(|labels, t, v| {
-            these.push(Exemplar {
+        }
+        fn exemplar(&mut self, labels: &[(&'a str, &'a str)], t: i64, v: f64) -> Result<()> {
+            self.exemplars.push(Exemplar {
                 labels: Labels::from_pairs(labels.iter().copied()),
                 value: v,
                 ts: t,
                 has_ts: true,
             });
             Ok(())
-        })?;
+        }
+    }
+    wire::for_each_series(raw, |s| {
+        one.clear();
+        let (s0, h0) = (samples.len(), histograms.len());
+        let mut parts = Parts {
+            samples: &mut samples,
+            histograms: &mut histograms,
+            exemplars: Vec::new(),
+        };
+        s.read(&mut one, &mut parts)?;
+        let these = parts.exemplars;
+        clean_labels(&mut one)?;
+        if one.is_empty() {
+            return Err(invalid_labels(&one, "empty label set"));
+        }
+        let l0 = pairs.len();
+        pairs.extend_from_slice(&one);
+        series.push([l0..pairs.len(), s0..samples.len(), h0..histograms.len()]);
         exemplars.push(these);
         Ok(())
     })?;

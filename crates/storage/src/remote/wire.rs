@@ -120,105 +120,89 @@ pub(crate) struct Series<'a> {
 }
 
 impl<'a> Series<'a> {
-    /// Appends the series' labels, in wire order, to `out` (which is not cleared).
-    pub(crate) fn labels(&self, out: &mut Vec<(&'a str, &'a str)>) -> Result<()> {
-        for f in fields(self.body) {
-            let (number, value) = f?;
-            if number != 1 {
-                continue;
-            }
-            let (mut name, mut val) = ("", "");
-            for lf in fields(bytes_field(value, "label")?) {
-                match lf? {
-                    (1, v) => name = string_field(v, "label name")?,
-                    (2, v) => val = string_field(v, "label value")?,
-                    _ => {}
-                }
-            }
-            out.push((name, val));
-        }
-        Ok(())
-    }
-
-    /// Calls `f(timestamp, value)` for every sample, in wire order.
-    pub(crate) fn samples(&self, mut f: impl FnMut(i64, f64) -> Result<()>) -> Result<()> {
+    /// Everything of the series in one pass over its fields: labels appended to `labels`
+    /// (not cleared), and each sample, native histogram and exemplar handed to `parts` in
+    /// wire order. The receiver's hot path: the series' bytes are walked once.
+    pub(crate) fn read(
+        &self,
+        labels: &mut Vec<(&'a str, &'a str)>,
+        parts: &mut impl SeriesParts<'a>,
+    ) -> Result<()> {
+        let mut exemplar_labels: Vec<(&'a str, &'a str)> = Vec::new();
         for field in fields(self.body) {
-            let (number, value) = field?;
-            if number != 2 {
-                continue;
-            }
-            let (mut t, mut v) = (0i64, 0f64);
-            for sf in fields(bytes_field(value, "sample")?) {
-                match sf? {
-                    (1, Value::Fixed64(bits)) => v = f64::from_bits(bits),
-                    // int64 is two's complement in a varint.
-                    (2, Value::Varint(x)) => t = x as i64,
-                    (1 | 2, _) => return Err(malformed("sample: wrong wire type")),
-                    _ => {}
+            match field? {
+                (1, value) => labels.push(label(value, "label")?),
+                (2, value) => {
+                    let (t, v) = sample(value)?;
+                    parts.sample(t, v)?;
                 }
+                (3, value) => {
+                    let (t, v) = exemplar(value, &mut exemplar_labels)?;
+                    parts.exemplar(&exemplar_labels, t, v)?;
+                }
+                (4, value) => {
+                    let (t, h) = histogram(bytes_field(value, "histogram")?)?;
+                    parts.histogram(t, h)?;
+                }
+                _ => {}
             }
-            f(t, v)?;
         }
         Ok(())
     }
 }
 
-impl<'a> Series<'a> {
-    /// Calls `f(labels, timestamp, value)` for every exemplar, in wire order (labels as
-    /// written, not sorted).
-    pub(crate) fn exemplars(
-        &self,
-        mut f: impl FnMut(&[(&'a str, &'a str)], i64, f64) -> Result<()>,
-    ) -> Result<()> {
-        let mut labels: Vec<(&'a str, &'a str)> = Vec::new();
-        for field in fields(self.body) {
-            let (number, value) = field?;
-            if number != 3 {
-                continue;
-            }
-            labels.clear();
-            let (mut t, mut v) = (0i64, 0f64);
-            for ef in fields(bytes_field(value, "exemplar")?) {
-                match ef? {
-                    (1, l) => {
-                        let (mut name, mut val) = ("", "");
-                        for lf in fields(bytes_field(l, "exemplar label")?) {
-                            match lf? {
-                                (1, v) => name = string_field(v, "label name")?,
-                                (2, v) => val = string_field(v, "label value")?,
-                                _ => {}
-                            }
-                        }
-                        labels.push((name, val));
-                    }
-                    (2, Value::Fixed64(bits)) => v = f64::from_bits(bits),
-                    (3, Value::Varint(x)) => t = x as i64,
-                    (2 | 3, _) => return Err(malformed("exemplar: wrong wire type")),
-                    _ => {}
-                }
-            }
-            f(&labels, t, v)?;
-        }
-        Ok(())
-    }
+/// What [`Series::read`] hands over besides the labels.
+pub(crate) trait SeriesParts<'a> {
+    /// A float sample.
+    fn sample(&mut self, t: i64, v: f64) -> Result<()>;
+    /// A native histogram sample.
+    fn histogram(&mut self, t: i64, h: HistogramSample) -> Result<()>;
+    /// An exemplar with its labels as written.
+    fn exemplar(&mut self, labels: &[(&'a str, &'a str)], t: i64, v: f64) -> Result<()>;
 }
 
-impl<'a> Series<'a> {
-    /// Calls `f(timestamp, histogram)` for every native histogram, in wire order.
-    pub(crate) fn histograms(
-        &self,
-        mut f: impl FnMut(i64, HistogramSample) -> Result<()>,
-    ) -> Result<()> {
-        for field in fields(self.body) {
-            let (number, value) = field?;
-            if number != 4 {
-                continue;
-            }
-            let (t, h) = histogram(bytes_field(value, "histogram")?)?;
-            f(t, h)?;
+/// A `Label` message (`what` names it in errors): (name, value).
+fn label<'a>(value: Value<'a>, what: &str) -> Result<(&'a str, &'a str)> {
+    let (mut name, mut val) = ("", "");
+    for lf in fields(bytes_field(value, what)?) {
+        match lf? {
+            (1, v) => name = string_field(v, "label name")?,
+            (2, v) => val = string_field(v, "label value")?,
+            _ => {}
         }
-        Ok(())
     }
+    Ok((name, val))
+}
+
+/// A `Sample` message: (timestamp, value).
+fn sample(value: Value<'_>) -> Result<(i64, f64)> {
+    let (mut t, mut v) = (0i64, 0f64);
+    for sf in fields(bytes_field(value, "sample")?) {
+        match sf? {
+            (1, Value::Fixed64(bits)) => v = f64::from_bits(bits),
+            // int64 is two's complement in a varint.
+            (2, Value::Varint(x)) => t = x as i64,
+            (1 | 2, _) => return Err(malformed("sample: wrong wire type")),
+            _ => {}
+        }
+    }
+    Ok((t, v))
+}
+
+/// An `Exemplar` message: its labels replace `labels`; returns (timestamp, value).
+fn exemplar<'a>(value: Value<'a>, labels: &mut Vec<(&'a str, &'a str)>) -> Result<(i64, f64)> {
+    labels.clear();
+    let (mut t, mut v) = (0i64, 0f64);
+    for ef in fields(bytes_field(value, "exemplar")?) {
+        match ef? {
+            (1, l) => labels.push(label(l, "exemplar label")?),
+            (2, Value::Fixed64(bits)) => v = f64::from_bits(bits),
+            (3, Value::Varint(x)) => t = x as i64,
+            (2 | 3, _) => return Err(malformed("exemplar: wrong wire type")),
+            _ => {}
+        }
+    }
+    Ok((t, v))
 }
 
 /// A `sint32` from its zigzag varint (protobuf keeps the low 32 bits).
@@ -370,23 +354,48 @@ mod tests {
     /// What the wire reader sees: labels and samples per series.
     type Seen = Vec<(Vec<(String, String)>, Vec<(i64, u64)>)>;
 
+    /// Every part of one series, as [`Series::read`] hands them over.
+    #[derive(Default)]
+    struct Collected {
+        samples: Vec<(i64, u64)>,
+        histograms: Vec<(i64, HistogramSample)>,
+        exemplars: Vec<(Vec<(String, String)>, i64, f64)>,
+    }
+
+    impl<'a> SeriesParts<'a> for Collected {
+        fn sample(&mut self, t: i64, v: f64) -> Result<()> {
+            self.samples.push((t, v.to_bits()));
+            Ok(())
+        }
+        fn histogram(&mut self, t: i64, h: HistogramSample) -> Result<()> {
+            self.histograms.push((t, h));
+            Ok(())
+        }
+        fn exemplar(&mut self, labels: &[(&'a str, &'a str)], t: i64, v: f64) -> Result<()> {
+            self.exemplars.push((owned(labels), t, v));
+            Ok(())
+        }
+    }
+
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn collect(s: &Series<'_>) -> Result<(Vec<(String, String)>, Collected)> {
+        let mut pairs = Vec::new();
+        let mut parts = Collected::default();
+        s.read(&mut pairs, &mut parts)?;
+        Ok((owned(&pairs), parts))
+    }
+
     fn read(raw: &[u8]) -> Result<Seen> {
         let mut out = Vec::new();
         for_each_series(raw, |s| {
-            let mut pairs = Vec::new();
-            s.labels(&mut pairs)?;
-            let mut samples = Vec::new();
-            s.samples(|t, v| {
-                samples.push((t, v.to_bits()));
-                Ok(())
-            })?;
-            out.push((
-                pairs
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.to_string()))
-                    .collect(),
-                samples,
-            ));
+            let (pairs, parts) = collect(&s)?;
+            out.push((pairs, parts.samples));
             Ok(())
         })?;
         Ok(out)
@@ -478,10 +487,8 @@ mod tests {
         raw.extend_from_slice(&series);
         let mut got = Vec::new();
         for_each_series(&raw, |s| {
-            s.histograms(|t, h| {
-                got.push((t, h));
-                Ok(())
-            })
+            got.extend(collect(&s)?.1.histograms);
+            Ok(())
         })
         .unwrap();
         assert_eq!(
@@ -589,10 +596,14 @@ mod tests {
             };
             let mut seen = Vec::new();
             for_each_series(&req.encode_to_vec(), |s| {
-                s.histograms(|t, h| {
-                    seen.push((t, format!("{h:?}")));
-                    Ok(())
-                })
+                seen.extend(
+                    collect(&s)?
+                        .1
+                        .histograms
+                        .into_iter()
+                        .map(|(t, h)| (t, format!("{h:?}"))),
+                );
+                Ok(())
             })
             .unwrap();
             let want: Vec<_> = histograms
