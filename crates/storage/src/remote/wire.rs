@@ -354,12 +354,15 @@ mod tests {
     /// What the wire reader sees: labels and samples per series.
     type Seen = Vec<(Vec<(String, String)>, Vec<(i64, u64)>)>;
 
+    /// An exemplar as [`Series::read`] hands it over: labels, timestamp, value.
+    type SeenExemplar = (Vec<(String, String)>, i64, f64);
+
     /// Every part of one series, as [`Series::read`] hands them over.
     #[derive(Default)]
     struct Collected {
         samples: Vec<(i64, u64)>,
         histograms: Vec<(i64, HistogramSample)>,
-        exemplars: Vec<(Vec<(String, String)>, i64, f64)>,
+        exemplars: Vec<SeenExemplar>,
     }
 
     impl<'a> SeriesParts<'a> for Collected {
@@ -446,6 +449,16 @@ mod tests {
                     (1_700_000_000_000, f64::NAN.to_bits())
                 ]
             )]
+        );
+        let mut exemplars = Vec::new();
+        for_each_series(&req.encode_to_vec(), |s| {
+            exemplars.extend(collect(&s)?.1.exemplars);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            exemplars,
+            [(vec![("trace_id".into(), "abc".into())], 5, 2.0)]
         );
     }
 
