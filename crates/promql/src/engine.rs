@@ -897,11 +897,13 @@ mod tests {
         inner: Arc<MemStorage>,
         queriers: Arc<AtomicUsize>,
         selects: Arc<AtomicUsize>,
+        hints: Arc<std::sync::Mutex<Vec<Option<SelectHints>>>>,
     }
 
     struct CountingQuerier {
         inner: Box<dyn Querier>,
         selects: Arc<AtomicUsize>,
+        hints: Arc<std::sync::Mutex<Vec<Option<SelectHints>>>>,
     }
 
     impl Queryable for Counting {
@@ -910,6 +912,7 @@ mod tests {
             Ok(Box::new(CountingQuerier {
                 inner: self.inner.querier(mint, maxt)?,
                 selects: self.selects.clone(),
+                hints: self.hints.clone(),
             }))
         }
     }
@@ -922,6 +925,7 @@ mod tests {
             matchers: &[Matcher],
         ) -> Box<dyn storage::SeriesSet> {
             self.selects.fetch_add(1, Ordering::SeqCst);
+            self.hints.lock().expect("hints").push(hints.cloned());
             self.inner.select(sorted, hints, matchers)
         }
         fn label_values(
@@ -949,6 +953,7 @@ mod tests {
             inner: storage(),
             queriers: queriers.clone(),
             selects: selects.clone(),
+            hints: Arc::default(),
         });
         let engine = Engine::new(EngineOpts::default());
         let res = engine
@@ -967,6 +972,42 @@ mod tests {
         assert_eq!(m[0].floats.len(), 55);
         assert_eq!(queriers.load(Ordering::SeqCst), 1);
         assert_eq!(selects.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn selectors_pass_their_time_range_to_storage() {
+        let hints: Arc<std::sync::Mutex<Vec<Option<SelectHints>>>> = Arc::default();
+        let q: Arc<dyn Queryable> = Arc::new(Counting {
+            inner: storage(),
+            queriers: Arc::default(),
+            selects: Arc::default(),
+            hints: hints.clone(),
+        });
+        let engine = Engine::new(EngineOpts::default());
+        for (query, start, func, range) in [
+            ("x_total", 300_000 - 300_000 + 1, None, 0),
+            (
+                "rate(x_total[1m])",
+                300_000 - 60_000 + 1,
+                Some("rate"),
+                60_000,
+            ),
+        ] {
+            hints.lock().expect("hints").clear();
+            engine
+                .instant_query(q.clone(), query, 300_000)
+                .expect("query");
+            let got = hints.lock().expect("hints").clone();
+            assert_eq!(got.len(), 1, "{query}");
+            let h = got[0]
+                .clone()
+                .unwrap_or_else(|| panic!("{query}: no hints"));
+            assert_eq!(
+                (h.start, h.end, h.func.as_deref(), h.range),
+                (start, 300_000, func, range),
+                "{query}"
+            );
+        }
     }
 
     #[test]

@@ -221,14 +221,14 @@ pub(crate) fn for_each_range_output(
 ) -> Result<()> {
     let (spec, ra) = prepare_range_call(ev, c, mi)?;
     match &ra.series {
-        RangeSeries::Selector(vs) => {
-            ev.for_each_series(vs, &mut |ev, labels, _, live, hists| match range_series(
-                ev, &spec, labels, live, hists,
-            )? {
+        RangeSeries::Selector(vs, id) => ev.for_each_series_of(
+            vs,
+            *id,
+            &mut |ev, labels, _, live, hists| match range_series(ev, &spec, labels, live, hists)? {
                 Some(s) => sink(ev, s),
                 None => Ok(true),
-            })
-        }
+            },
+        ),
         RangeSeries::Evaluated(m) => {
             for series in m {
                 if let Some(s) = range_series(
@@ -326,7 +326,7 @@ fn prepare_range_call<'c>(
             drop_name,
             arg_pos: c.args.get(mi).map_or(c.pos, Expr::pos),
             first_arg_pos: c.args.first().map_or(c.pos, Expr::pos),
-            reads_storage: matches!(ra.series, RangeSeries::Selector(_)),
+            reads_storage: matches!(ra.series, RangeSeries::Selector(..)),
         },
         ra,
     ))

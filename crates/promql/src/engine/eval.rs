@@ -540,7 +540,18 @@ impl<'a> Evaluator<'a> {
         vs: &VectorSelector,
         f: &mut SeriesFn<'_, 'a>,
     ) -> Result<()> {
-        let hints = self.ctx.hints.get(&node_id(vs)).cloned();
+        self.for_each_series_of(vs, node_id(vs), f)
+    }
+
+    /// [`Evaluator::for_each_series`] for a copy of the selector whose node in the query
+    /// had identity `id` (the storage hints are kept by node).
+    pub(crate) fn for_each_series_of(
+        &mut self,
+        vs: &VectorSelector,
+        id: usize,
+        f: &mut SeriesFn<'_, 'a>,
+    ) -> Result<()> {
+        let hints = self.ctx.hints.get(&id).cloned();
         let stats = !self.ctx.stats_selectors.is_empty()
             && self.ctx.stats_selectors.contains(&stats_key(vs));
         self.for_each_selected(&vs.matchers, hints.as_ref(), stats, f)
@@ -1108,7 +1119,7 @@ impl<'a> Evaluator<'a> {
             Expr::MatrixSelector(ms) => {
                 let vs = &ms.vector_selector;
                 Ok(Some(RangeArg {
-                    series: RangeSeries::Selector(vs.clone()),
+                    series: RangeSeries::Selector(vs.clone(), node_id(vs)),
                     timestamp: vs.timestamp,
                     offset: vs.original_offset,
                     range: ms.range,
@@ -1136,8 +1147,9 @@ impl<'a> Evaluator<'a> {
 
 /// The series a range function iterates over.
 pub(crate) enum RangeSeries {
-    /// Series streamed from storage.
-    Selector(VectorSelector),
+    /// Series streamed from storage: a copy of the selector, and the identity of its node
+    /// in the query (which its storage hints are kept under).
+    Selector(VectorSelector, usize),
     /// The result of a subquery.
     Evaluated(Matrix),
 }
