@@ -634,10 +634,38 @@ impl QueueManager {
     /// the shards are full (the WAL keeps the data meanwhile). Returns `false` once the queue
     /// is stopping, with the remaining samples not queued.
     pub async fn append(&self, samples: &[(SeriesRef, Timestamp, f64)]) -> bool {
-        let inner = &self.inner;
-        let m = &inner.metrics;
+        let m = &self.inner.metrics;
         m.samples_in_total
             .fetch_add(samples.len() as u64, Ordering::Relaxed);
+        self.enqueue(
+            samples.iter().copied(),
+            |&(r, t, _)| (r, t),
+            |(_, t, v), labels| Queued {
+                labels,
+                t,
+                v,
+                exemplar: None,
+                histogram: None,
+            },
+            &m.samples_dropped_total,
+            &m.samples_pending,
+        )
+        .await
+    }
+
+    /// Resolves each item to its series' labels (dropping, and counting in `dropped`, those
+    /// of unknown or relabeled-away series and those older than the sample age limit), then
+    /// sends them to their series' shard, counting them in `pending`. Waits while the shards
+    /// are full; returns `false` once the queue is stopping.
+    async fn enqueue<T>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        key: impl Fn(&T) -> (SeriesRef, Timestamp),
+        queued: impl Fn(T, Labels) -> Queued,
+        dropped: &AtomicU64,
+        pending: &AtomicI64,
+    ) -> bool {
+        let inner = &self.inner;
         let age_limit = inner.opts.queue.sample_age_limit;
         let min_t = if age_limit.is_zero() {
             Timestamp::MIN
@@ -646,22 +674,19 @@ impl QueueManager {
         };
         let resolved: Vec<Queued> = {
             let map = inner.series.lock();
-            samples
-                .iter()
-                .filter_map(|&(r, t, v)| match map.get(&r) {
-                    Some(SeriesEntry {
-                        labels: Some(labels),
-                        ..
-                    }) if t >= min_t => Some(Queued {
-                        labels: labels.clone(),
-                        t,
-                        v,
-                        exemplar: None,
-                        histogram: None,
-                    }),
-                    _ => {
-                        m.samples_dropped_total.fetch_add(1, Ordering::Relaxed);
-                        None
+            items
+                .into_iter()
+                .filter_map(|item| {
+                    let (r, t) = key(&item);
+                    match map.get(&r) {
+                        Some(SeriesEntry {
+                            labels: Some(labels),
+                            ..
+                        }) if t >= min_t => Some(queued(item, labels.clone())),
+                        _ => {
+                            dropped.fetch_add(1, Ordering::Relaxed);
+                            None
+                        }
                     }
                 })
                 .collect()
@@ -676,13 +701,13 @@ impl QueueManager {
         let n = shards.senders.len() as u64;
         for q in resolved {
             let shard = (shard_hash(&q.labels) % n) as usize;
-            m.samples_pending.fetch_add(1, Ordering::Relaxed);
+            pending.fetch_add(1, Ordering::Relaxed);
             let sent = tokio::select! {
                 r = shards.senders[shard].send(q) => r.is_ok(),
                 () = inner.stopping.cancelled() => false,
             };
             if !sent {
-                m.samples_pending.fetch_sub(1, Ordering::Relaxed);
+                pending.fetch_sub(1, Ordering::Relaxed);
                 return false;
             }
         }
@@ -699,60 +724,24 @@ impl QueueManager {
         &self,
         exemplars: &[(SeriesRef, Timestamp, f64, Labels)],
     ) -> bool {
-        let inner = &self.inner;
-        if !inner.opts.send_exemplars {
+        if !self.inner.opts.send_exemplars {
             return true;
         }
-        let m = &inner.metrics;
-        let age_limit = inner.opts.queue.sample_age_limit;
-        let min_t = if age_limit.is_zero() {
-            Timestamp::MIN
-        } else {
-            now_ms() - age_limit.as_millis() as i64
-        };
-        let resolved: Vec<Queued> = {
-            let map = inner.series.lock();
-            exemplars
-                .iter()
-                .filter_map(|(r, t, v, e)| match map.get(r) {
-                    Some(SeriesEntry {
-                        labels: Some(labels),
-                        ..
-                    }) if *t >= min_t => Some(Queued {
-                        labels: labels.clone(),
-                        t: *t,
-                        v: *v,
-                        exemplar: Some(e.clone()),
-                        histogram: None,
-                    }),
-                    _ => {
-                        m.exemplars_dropped_total.fetch_add(1, Ordering::Relaxed);
-                        None
-                    }
-                })
-                .collect()
-        };
-        let shards = tokio::select! {
-            s = inner.shards.read() => s,
-            () = inner.stopping.cancelled() => return false,
-        };
-        if shards.senders.is_empty() {
-            return false;
-        }
-        let n = shards.senders.len() as u64;
-        for q in resolved {
-            let shard = (shard_hash(&q.labels) % n) as usize;
-            m.exemplars_pending.fetch_add(1, Ordering::Relaxed);
-            let sent = tokio::select! {
-                r = shards.senders[shard].send(q) => r.is_ok(),
-                () = inner.stopping.cancelled() => false,
-            };
-            if !sent {
-                m.exemplars_pending.fetch_sub(1, Ordering::Relaxed);
-                return false;
-            }
-        }
-        true
+        let m = &self.inner.metrics;
+        self.enqueue(
+            exemplars.iter(),
+            |(r, t, _, _)| (*r, *t),
+            |(_, t, v, e), labels| Queued {
+                labels,
+                t: *t,
+                v: *v,
+                exemplar: Some(e.clone()),
+                histogram: None,
+            },
+            &m.exemplars_dropped_total,
+            &m.exemplars_pending,
+        )
+        .await
     }
 }
 
@@ -766,62 +755,26 @@ impl QueueManager {
         &self,
         histograms: Vec<(SeriesRef, Timestamp, HistogramSample)>,
     ) -> bool {
-        let inner = &self.inner;
-        if !inner.opts.send_native_histograms {
+        if !self.inner.opts.send_native_histograms {
             return true;
         }
-        let m = &inner.metrics;
+        let m = &self.inner.metrics;
         m.samples_in_total
             .fetch_add(histograms.len() as u64, Ordering::Relaxed);
-        let age_limit = inner.opts.queue.sample_age_limit;
-        let min_t = if age_limit.is_zero() {
-            Timestamp::MIN
-        } else {
-            now_ms() - age_limit.as_millis() as i64
-        };
-        let resolved: Vec<Queued> = {
-            let map = inner.series.lock();
-            histograms
-                .into_iter()
-                .filter_map(|(r, t, h)| match map.get(&r) {
-                    Some(SeriesEntry {
-                        labels: Some(labels),
-                        ..
-                    }) if t >= min_t => Some(Queued {
-                        labels: labels.clone(),
-                        t,
-                        v: 0.0,
-                        exemplar: None,
-                        histogram: Some(Box::new(h)),
-                    }),
-                    _ => {
-                        m.histograms_dropped_total.fetch_add(1, Ordering::Relaxed);
-                        None
-                    }
-                })
-                .collect()
-        };
-        let shards = tokio::select! {
-            s = inner.shards.read() => s,
-            () = inner.stopping.cancelled() => return false,
-        };
-        if shards.senders.is_empty() {
-            return false;
-        }
-        let n = shards.senders.len() as u64;
-        for q in resolved {
-            let shard = (shard_hash(&q.labels) % n) as usize;
-            m.histograms_pending.fetch_add(1, Ordering::Relaxed);
-            let sent = tokio::select! {
-                r = shards.senders[shard].send(q) => r.is_ok(),
-                () = inner.stopping.cancelled() => false,
-            };
-            if !sent {
-                m.histograms_pending.fetch_sub(1, Ordering::Relaxed);
-                return false;
-            }
-        }
-        true
+        self.enqueue(
+            histograms,
+            |&(r, t, _)| (r, t),
+            |(_, t, h), labels| Queued {
+                labels,
+                t,
+                v: 0.0,
+                exemplar: None,
+                histogram: Some(Box::new(h)),
+            },
+            &m.histograms_dropped_total,
+            &m.histograms_pending,
+        )
+        .await
     }
 }
 
