@@ -11,6 +11,10 @@
 //! ([`otlp::ExportMetricsServiceRequest`] and what it contains), written by hand with the
 //! fields the translation reads.
 //!
+//! [`write_v2`] holds remote write 2.0's `io.prometheus.write.v2.Request` and its parts
+//! (hand-written prost types; strings interned in one symbol table per request), with the
+//! [`write_v2::SymbolTable`] senders build them with.
+//!
 //! The Rust code in `src/prometheus.rs` is generated from `proto/*.proto` and checked in, so
 //! building this crate needs no `protoc`. The test `generated_code_is_fresh` regenerates it with
 //! protox (a pure-Rust protobuf compiler) and prost-build and fails on any difference; run it with
@@ -35,6 +39,7 @@
 mod prometheus;
 
 pub mod otlp;
+pub mod write_v2;
 pub use prometheus::*;
 pub use prost::Message;
 
