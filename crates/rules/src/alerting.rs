@@ -60,7 +60,8 @@ pub struct Alert {
     pub labels: Labels,
     /// The rule's annotations, expanded for this alert.
     pub annotations: Labels,
-    /// The query result's value at the last evaluation.
+    /// The query result's value at the last evaluation (0 for a histogram result, as Go's
+    /// `smpl.F`; templates see the histogram itself).
     pub value: f64,
     /// When the alert became active.
     pub active_at: Timestamp,
@@ -262,7 +263,7 @@ impl AlertingRule {
                 labels: &smpl.metric,
                 external_labels: &self.external_labels,
                 external_url: &self.external_url,
-                value: smpl.f,
+                value: tmpl::sample_value(smpl),
             };
             let expand = |text: &str| expand_template(&self.name, text, &data, ts, query);
             let mut b = smpl.metric.builder();
@@ -677,11 +678,24 @@ mod tests {
     }
 
     /// An alert over a histogram sample holds Go's `smpl.F` (0) as its value; its ALERTS
-    /// and ALERTS_FOR_STATE series are floats.
+    /// and ALERTS_FOR_STATE series are floats; its templates see the histogram.
     #[test]
     fn an_alert_over_a_histogram_sample_has_value_zero_and_float_series() {
         let (res, q) = fake();
-        let r = rule(0, 0);
+        let r = AlertingRule::new(
+            "Down",
+            "h",
+            Duration::ZERO,
+            Duration::ZERO,
+            Labels::from_pairs([("count", "{{ $value.Count }}")]),
+            Labels::from_pairs([
+                ("summary", "{{ $labels.instance }} is {{ $value }}"),
+                ("human", "{{ humanize $value }}"),
+            ]),
+            Labels::empty(),
+            "",
+            true,
+        );
         let h = model::FloatHistogram::parse_notation("{{count:2 sum:3 buckets:[2]}}")
             .expect("notation");
         *res.lock().expect("lock") = vec![Sample {
@@ -693,7 +707,19 @@ mod tests {
         }];
         let v = r.eval(0, 10_000, &q, 0).expect("eval");
         assert_eq!(states(&r), [("a".to_string(), AlertState::Firing)]);
-        assert_eq!(r.current_alerts()[0].value, 0.0);
+        let alert = &r.current_alerts()[0];
+        assert_eq!(alert.value, 0.0);
+        assert_eq!(alert.labels.get("count"), Some("2"));
+        assert_eq!(
+            alert.annotations.get("summary"),
+            Some("a is {count:2, sum:3, (0.5,1]:2}")
+        );
+        assert_eq!(
+            alert.annotations.get("human"),
+            Some(
+                "<error expanding template: error executing template __alert_Down: template: __alert_Down:1:115: executing \"__alert_Down\" at <humanize $value>: error calling humanize: can't convert *histogram.FloatHistogram to float>"
+            )
+        );
         assert_eq!(v.len(), 2);
         assert!(v.iter().all(|s| s.h.is_none()));
         let alerts = v

@@ -2,6 +2,8 @@
 //! `template` crate (Go's text/template with Prometheus's prelude and functions).
 
 use model::{Labels, Timestamp};
+use promql::value::Sample;
+use template::SampleValue;
 
 use crate::QueryFn;
 
@@ -10,7 +12,16 @@ pub(crate) struct Data<'a> {
     pub(crate) labels: &'a Labels,
     pub(crate) external_labels: &'a Labels,
     pub(crate) external_url: &'a str,
-    pub(crate) value: f64,
+    /// The sample's float, or its histogram (Prometheus 3 passes `smpl.H` when set).
+    pub(crate) value: SampleValue,
+}
+
+/// The template value of a query result sample: its histogram if it has one, else its float.
+pub(crate) fn sample_value(s: &Sample) -> SampleValue {
+    match &s.h {
+        Some(h) => SampleValue::Histogram(h.clone()),
+        None => SampleValue::Float(s.f),
+    }
 }
 
 /// Parses `text` as template `name` without running it (promtool check rules).
@@ -31,15 +42,15 @@ pub(crate) fn expand(
         labels: data.labels.clone(),
         external_labels: data.external_labels.clone(),
         external_url: data.external_url.to_string(),
-        value: data.value,
+        value: data.value.clone(),
     };
     let run_query = |q: &str| {
         query(q, ts)
             .map(|v| {
                 v.into_iter()
                     .map(|s| template::QuerySample {
+                        value: sample_value(&s),
                         labels: s.metric,
-                        value: s.f,
                     })
                     .collect()
             })
@@ -52,8 +63,6 @@ pub(crate) fn expand(
 mod tests {
     use std::sync::Arc;
 
-    use promql::value::Sample;
-
     use super::*;
 
     #[test]
@@ -64,7 +73,7 @@ mod tests {
             labels: &labels,
             external_labels: &ext,
             external_url: "http://x",
-            value: 0.5,
+            value: 0.5.into(),
         };
         let q: QueryFn = Arc::new(|expr: &str, t| {
             Ok(vec![Sample {

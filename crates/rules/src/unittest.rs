@@ -683,6 +683,65 @@ mod tests {
         );
     }
 
+    /// `promtool test rules` with an alert over native histograms: `exp_annotations` see
+    /// `$value` as the histogram's Go string form and its fields (Prometheus 3).
+    #[test]
+    fn histogram_alerts_expand_their_templates_with_the_histogram() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            tmp.path().join("rules.yml"),
+            r#"groups:
+  - name: g
+    rules:
+      - alert: ManyRequests
+        expr: h unless histogram_count(h) < 1
+        labels:
+          count: "{{ $value.Count }}"
+        annotations:
+          summary: "{{ $labels.job }}: {{ $value }}"
+"#,
+        )
+        .expect("write");
+        let test = |exp_summary: &str| {
+            format!(
+                r#"rule_files: [rules.yml]
+tests:
+  - interval: 1m
+    input_series:
+      - series: h{{job="a"}}
+        values: "{{{{sum:3 count:2 buckets:[2]}}}}x2"
+    alert_rule_test:
+      - alertname: ManyRequests
+        eval_time: 1m
+        exp_alerts:
+          - exp_labels: {{job: a, count: "2"}}
+            exp_annotations:
+              summary: "{exp_summary}"
+"#
+            )
+        };
+        let run = |body: String| {
+            let file = tmp.path().join("t.yml");
+            std::fs::write(&file, body).expect("write");
+            run_file(
+                &file.to_string_lossy(),
+                &Options::default(),
+                &mut |w: &str| panic!("warning {w}"),
+            )
+        };
+        assert_eq!(
+            run(test("a: {count:2, sum:3, (0.5,1]:2}")),
+            Vec::<String>::new()
+        );
+        let errs = run(test("a: 0"));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].contains("summary=\"a: {count:2, sum:3, (0.5,1]:2}\""),
+            "{}",
+            errs[0]
+        );
+    }
+
     #[test]
     fn fuzzy_equality_allows_one_ulp() {
         assert!(values_equal(2.9999999999999996, 3.0, true));

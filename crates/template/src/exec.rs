@@ -288,7 +288,7 @@ impl<'t> State<'t, '_> {
                         format!(
                             "{{{} {}}}",
                             gofmt::sprint_v(&Value::StrMap(s.labels.clone())),
-                            gofmt::sprint_v(&Value::Float(s.value))
+                            gofmt::sprint_v(&Value::sample(&s.value))
                         )
                     }
                     v => gofmt::sprint_v(v),
@@ -574,11 +574,15 @@ impl<'t> State<'t, '_> {
             (Value::Data(d), "Labels") => Some(Value::StrMap(d.labels.clone())),
             (Value::Data(d), "ExternalLabels") => Some(Value::StrMap(d.external_labels.clone())),
             (Value::Data(d), "ExternalURL") => Some(Value::Str(d.external_url.clone())),
-            (Value::Data(d), "Value") => Some(Value::Iface(Box::new(Value::Float(d.value)))),
+            (Value::Data(d), "Value") => Some(Value::Iface(Box::new(Value::sample(&d.value)))),
             (Value::Sample(Some(s)), "Labels") => Some(Value::StrMap(s.labels.clone())),
             (Value::Sample(Some(s)), "Value") => {
-                Some(Value::Iface(Box::new(Value::Float(s.value))))
+                Some(Value::Iface(Box::new(Value::sample(&s.value))))
             }
+            (Value::Histogram(h), _) => match histogram_field(h, name) {
+                Ok(v) => v,
+                Err(e) => return Err(self.errorf(e)),
+            },
             (Value::Sample(None), "Labels" | "Value") => {
                 return Err(self.errorf(format!("nil pointer evaluating *template.sample.{name}")));
             }
@@ -831,8 +835,33 @@ fn method_sig(receiver: &Value, name: &str) -> Option<Sig> {
             | "Nanoseconds" | "Abs" => Some(NONE),
             _ => None,
         },
+        Value::Histogram(_) => (name == "String").then_some(NONE),
         _ => None,
     }
+}
+
+/// A field of `*histogram.FloatHistogram`: `None` when Go's struct has no such field (the
+/// caller reports it as Go does), an error for the span fields, which are not modelled.
+fn histogram_field(h: &model::FloatHistogram, name: &str) -> Result<Option<Value>, String> {
+    let floats = |v: &[f64]| Value::List(Rc::new(v.iter().map(|f| Value::Float(*f)).collect()));
+    Ok(Some(match name {
+        "CounterResetHint" => Value::Int(h.counter_reset_hint as i64),
+        "Schema" => Value::Int(i64::from(h.schema)),
+        "ZeroThreshold" => Value::Float(h.zero_threshold),
+        "ZeroCount" => Value::Float(h.zero_count),
+        "Count" => Value::Float(h.count),
+        "Sum" => Value::Float(h.sum),
+        "PositiveBuckets" => floats(&h.positive_buckets),
+        "NegativeBuckets" => floats(&h.negative_buckets),
+        "CustomValues" => floats(&h.custom_values),
+        "PositiveSpans" | "NegativeSpans" => {
+            return Err(format!(
+                "field {name} of {} is not supported in templates",
+                crate::value::HISTOGRAM_TYPE
+            ));
+        }
+        _ => return Ok(None),
+    }))
 }
 
 fn call_method(receiver: Value, name: &str, args: &[Value]) -> Result<Value, String> {
@@ -869,6 +898,7 @@ fn call_method(receiver: Value, name: &str, args: &[Value]) -> Result<Value, Str
             "Nanoseconds" => Value::Int(d),
             _ => Value::Duration(if d == i64::MIN { i64::MAX } else { d.abs() }),
         }),
+        Value::Histogram(h) => Ok(Value::str(&h.to_go_string())),
         _ => Err(format!("can't call method {name}")),
     }
 }

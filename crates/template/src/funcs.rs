@@ -189,7 +189,7 @@ pub(crate) fn call(env: &Env<'_>, name: &str, args: Vec<Value>) -> Result<Value,
             let smp = sample(1)?;
             Value::str(smp.labels.get(&s(0)).map_or("", String::as_str))
         }
-        "value" => Value::Float(sample(0)?.value),
+        "value" => Value::sample(&sample(0)?.value),
         "strvalue" => Value::str(
             sample(0)?
                 .labels
@@ -654,6 +654,7 @@ fn length(v: &Value) -> Result<Value, String> {
         Value::Sample(Some(_)) => return Err("len of type template.sample".into()),
         Value::Time(_) => return Err("len of type time.Time".into()),
         Value::Duration(_) => return Err("len of type time.Duration".into()),
+        Value::Histogram(_) => return Err("len of type histogram.FloatHistogram".into()),
         v => return Err(format!("len of type {}", v.type_name())),
     };
     Ok(Value::Int(n as i64))
@@ -717,6 +718,9 @@ fn index(item: &Value, indexes: &[Value]) -> Result<Value, String> {
             Value::Sample(Some(_)) => return Err("can't index item of type template.sample".into()),
             Value::Time(_) => return Err("can't index item of type time.Time".into()),
             Value::Duration(_) => return Err("can't index item of type time.Duration".into()),
+            Value::Histogram(_) => {
+                return Err("can't index item of type histogram.FloatHistogram".into());
+            }
             v => return Err(format!("can't index item of type {}", v.type_name())),
         };
     }
@@ -821,6 +825,7 @@ fn eq(a: &Value, others: &[Value]) -> Result<bool, String> {
                     (None, None) => true,
                     _ => false,
                 },
+                (Value::Histogram(x), Value::Histogram(y)) => std::sync::Arc::ptr_eq(x, y),
                 (Value::Time(_), Value::Time(_)) | (Value::Duration(_), Value::Duration(_)) => {
                     false
                 }

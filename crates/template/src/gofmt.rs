@@ -342,6 +342,10 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize,
             };
             fmt_string(out, v, &s, verb, f);
         }
+        Value::Histogram(h) if !erroring && matches!(verb, 'v' | 's' | 'x' | 'X' | 'q') => {
+            fmt_string(out, v, &h.to_go_string(), verb, f);
+        }
+        Value::Histogram(h) => print_histogram_struct(out, h, verb, f, erroring),
         Value::Time(ns) => {
             out.push('&');
             let _ = write!(out, "{{{ns}}}");
@@ -413,7 +417,7 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize,
                 Value::StrMap(d.labels.clone()),
                 Value::StrMap(d.external_labels.clone()),
                 Value::Str(d.external_url.clone()),
-                Value::Float(d.value),
+                Value::sample(&d.value),
             ];
             for (i, (name, val)) in names.iter().zip(fields.iter()).enumerate() {
                 if i > 0 {
@@ -451,7 +455,7 @@ fn go_syntax(v: &Value, depth: usize) -> String {
         format!(
             "&template.sample{{Labels:{}, Value:{}}}",
             str_map(&s.labels),
-            format_float(s.value, 'g', None)
+            go_syntax(&Value::sample(&s.value), depth + 1)
         )
     };
     match v {
@@ -501,8 +505,9 @@ fn go_syntax(v: &Value, depth: usize) -> String {
             str_map(&d.labels),
             str_map(&d.external_labels),
             model::strconv::quote(&d.external_url),
-            format_float(d.value, 'g', None)
+            go_syntax(&Value::sample(&d.value), depth + 1)
         ),
+        Value::Histogram(h) => histogram_go_syntax(h),
     }
 }
 
@@ -534,8 +539,126 @@ fn print_sample(
     if f.plus_v {
         out.push_str("Value:");
     }
-    print_value(out, &Value::Float(s.value), verb, f, depth + 1, erroring);
+    print_value(out, &Value::sample(&s.value), verb, f, depth + 1, erroring);
     out.push('}');
+}
+
+/// How Go's `fmt` prints a `*histogram.FloatHistogram` with a verb its `String` method does
+/// not serve: `&` and the struct, each field printed with the verb.
+fn print_histogram_struct(
+    out: &mut String,
+    h: &model::FloatHistogram,
+    verb: char,
+    f: &Flags,
+    erroring: bool,
+) {
+    let floats = |v: &[f64]| {
+        Value::List(std::rc::Rc::new(
+            v.iter().map(|x| Value::Float(*x)).collect(),
+        ))
+    };
+    out.push_str("&{");
+    let scalars = [
+        ("CounterResetHint", Value::Int(h.counter_reset_hint as i64)),
+        ("Schema", Value::Int(i64::from(h.schema))),
+        ("ZeroThreshold", Value::Float(h.zero_threshold)),
+        ("ZeroCount", Value::Float(h.zero_count)),
+        ("Count", Value::Float(h.count)),
+        ("Sum", Value::Float(h.sum)),
+    ];
+    for (i, (name, val)) in scalars.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if f.plus_v {
+            out.push_str(name);
+            out.push(':');
+        }
+        print_value(out, val, verb, f, 1, erroring);
+    }
+    for (name, spans) in [
+        ("PositiveSpans", &h.positive_spans),
+        ("NegativeSpans", &h.negative_spans),
+    ] {
+        out.push(' ');
+        if f.plus_v {
+            out.push_str(name);
+            out.push(':');
+        }
+        out.push('[');
+        for (i, sp) in spans.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push('{');
+            if f.plus_v {
+                out.push_str("Offset:");
+            }
+            print_value(out, &Value::Int(i64::from(sp.offset)), verb, f, 2, erroring);
+            out.push(' ');
+            if f.plus_v {
+                out.push_str("Length:");
+            }
+            print_value(out, &Value::Int(i64::from(sp.length)), verb, f, 2, erroring);
+            out.push('}');
+        }
+        out.push(']');
+    }
+    for (name, v) in [
+        ("PositiveBuckets", &h.positive_buckets),
+        ("NegativeBuckets", &h.negative_buckets),
+        ("CustomValues", &h.custom_values),
+    ] {
+        out.push(' ');
+        if f.plus_v {
+            out.push_str(name);
+            out.push(':');
+        }
+        print_value(out, &floats(v), verb, f, 1, erroring);
+    }
+    out.push('}');
+}
+
+/// Go's `%#v` of a `*histogram.FloatHistogram` (at the top level; Go prints a nested
+/// pointer as its address, which is not reproducible).
+fn histogram_go_syntax(h: &model::FloatHistogram) -> String {
+    let g = |x: f64| format_float(x, 'g', None);
+    let spans = |v: &[model::Span]| {
+        if v.is_empty() {
+            return "[]histogram.Span(nil)".to_owned();
+        }
+        let items: Vec<String> = v
+            .iter()
+            .map(|s| {
+                format!(
+                    "histogram.Span{{Offset:{}, Length:0x{:x}}}",
+                    s.offset, s.length
+                )
+            })
+            .collect();
+        format!("[]histogram.Span{{{}}}", items.join(", "))
+    };
+    let floats = |v: &[f64]| {
+        if v.is_empty() {
+            return "[]float64(nil)".to_owned();
+        }
+        let items: Vec<String> = v.iter().map(|x| g(*x)).collect();
+        format!("[]float64{{{}}}", items.join(", "))
+    };
+    format!(
+        "&histogram.FloatHistogram{{CounterResetHint:0x{:x}, Schema:{}, ZeroThreshold:{}, ZeroCount:{}, Count:{}, Sum:{}, PositiveSpans:{}, NegativeSpans:{}, PositiveBuckets:{}, NegativeBuckets:{}, CustomValues:{}}}",
+        h.counter_reset_hint as u8,
+        h.schema,
+        g(h.zero_threshold),
+        g(h.zero_count),
+        g(h.count),
+        g(h.sum),
+        spans(&h.positive_spans),
+        spans(&h.negative_spans),
+        floats(&h.positive_buckets),
+        floats(&h.negative_buckets),
+        floats(&h.custom_values),
+    )
 }
 
 fn fmt_string(out: &mut String, v: &Value, s: &str, verb: char, f: &Flags) {

@@ -18,7 +18,7 @@
 //!     labels: Labels::from_pairs([("instance", "web-1:9100"), ("job", "node")]),
 //!     external_labels: Labels::default(),
 //!     external_url: "http://prom.example:9090".into(),
-//!     value: 0.9312,
+//!     value: 0.9312.into(),
 //! };
 //! let no_query = |_: &str| Ok(vec![]);
 //! let out = template::expand(
@@ -45,7 +45,13 @@
 //! Prometheus's functions `query first label value strvalue args reReplaceAll safeHtml match
 //! title toUpper toLower graphLink tableLink sortByLabel stripPort stripDomain humanize
 //! humanize1024 humanizeDuration humanizePercentage humanizeTimestamp toTime toDuration now
-//! pathPrefix externalURL parseDuration urlQueryEscape`. The values of `toTime` and
+//! pathPrefix externalURL parseDuration urlQueryEscape`. A native histogram (an alert's
+//! `$value` or a query sample's value, see [`SampleValue`]) is Go's
+//! `*histogram.FloatHistogram`: it prints as its `String()` form (`{count:5, sum:10,
+//! (0.5,1]:2, (1,2]:3}`), has the fields `Count`, `Sum`, `ZeroCount`, `ZeroThreshold`,
+//! `Schema`, `CounterResetHint`, `PositiveBuckets`, `NegativeBuckets`, `CustomValues` and
+//! the method `String`, compares equal only to itself, and makes `humanize*`, `toTime`,
+//! `toDuration` and the ordering comparisons fail as Go's do. The values of `toTime` and
 //! `toDuration` have the common methods of Go's `time.Time` (`Format`, `Unix`, `UnixMilli`,
 //! `Year`, ...) and `time.Duration` (`String`, `Seconds`, ...). Semantics are Go's as
 //! Prometheus 3 is built (range over integers, `else with`, `.Value` typed `interface {}`).
@@ -55,7 +61,9 @@
 //! error, as for any unknown field). Execution also stops, where Go would carry on, after 10
 //! million steps, at 64 MiB of output or of one string, and at 10,000 nested template calls
 //! (Go: 100,000). HTML mode (`ExpandHTML`, console templates) is out of scope.
-//! Known small differences: Go prints a pointer inside a slice (a `query` result printed
+//! Known small differences: the bucket spans of a histogram (`PositiveSpans`,
+//! `NegativeSpans`) are refused as fields, and where Go prints a histogram's raw struct (bad
+//! verbs such as `%d`, `%#v`) integer fields are named `int`; Go prints a pointer inside a slice (a `query` result printed
 //! whole) as a memory address, we print the sample (`[&{map[...] 1}]`); strings are UTF-8
 //! (a `\xff` escape becomes U+FFFD); `title` follows Unicode word breaking only approximately
 //! (`o'neil` gives `O'neil`, as `cases.Title` does).
@@ -73,8 +81,31 @@ mod value;
 mod tests;
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 pub use error::Error;
+
+/// A sample value as templates see it (`.Value`, `$value`, `value`): Prometheus 3 passes a
+/// float, or the `*histogram.FloatHistogram` of a native-histogram sample.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleValue {
+    /// A float sample.
+    Float(f64),
+    /// A native-histogram sample.
+    Histogram(Arc<model::FloatHistogram>),
+}
+
+impl Default for SampleValue {
+    fn default() -> SampleValue {
+        SampleValue::Float(0.0)
+    }
+}
+
+impl From<f64> for SampleValue {
+    fn from(f: f64) -> SampleValue {
+        SampleValue::Float(f)
+    }
+}
 
 /// The data an alert template sees: `.Labels`, `.ExternalLabels`, `.ExternalURL`, `.Value`
 /// (Prometheus's `AlertTemplateData`).
@@ -87,8 +118,8 @@ pub struct TemplateData {
     /// The external URL (`.ExternalURL`, `$externalURL`, and the `externalURL` and
     /// `pathPrefix` functions).
     pub external_url: String,
-    /// The alert's value (`.Value`, `$value`).
-    pub value: f64,
+    /// The alert's value (`.Value`, `$value`): the float or the histogram of its sample.
+    pub value: SampleValue,
 }
 
 /// One sample of a `query` result.
@@ -96,8 +127,8 @@ pub struct TemplateData {
 pub struct QuerySample {
     /// The series labels (including `__name__` when there is one).
     pub labels: model::Labels,
-    /// The sample value.
-    pub value: f64,
+    /// The sample value (a float or a histogram).
+    pub value: SampleValue,
 }
 
 /// Runs a PromQL instant query at the expansion time for the `query` function; the error
@@ -135,7 +166,7 @@ pub fn expand(
         labels: labels_map(&data.labels),
         external_labels: labels_map(&data.external_labels),
         external_url: external_url.clone(),
-        value: data.value,
+        value: data.value.clone(),
     }));
     let env = funcs::Env {
         query,

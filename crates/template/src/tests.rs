@@ -28,7 +28,7 @@ fn strs(v: &[&str]) -> Value {
 fn sample(pairs: &[&str], value: f64) -> QuerySample {
     QuerySample {
         labels: Labels::from_strings(pairs),
-        value,
+        value: value.into(),
     }
 }
 
@@ -830,7 +830,7 @@ fn values_format_as_promtool_does() {
             v => v.parse().unwrap(),
         };
         let d = TemplateData {
-            value,
+            value: value.into(),
             ..TemplateData::default()
         };
         let got = match crate::expand("__alert_A", text, &d, 0, &none) {
@@ -871,7 +871,7 @@ fn templates_expand_as_promtool_does() {
     let query = |_: &str| Ok(vec![up()]);
     let d = TemplateData {
         labels: up().labels,
-        value: 1.0,
+        value: 1.0.into(),
         ..TemplateData::default()
     };
     let mut lines = file.lines().filter(|l| !l.starts_with('#'));
@@ -903,7 +903,7 @@ fn data() -> TemplateData {
         ]),
         external_labels: Labels::from_pairs([("cluster", "eu-1")]),
         external_url: "https://prom.example.com/prometheus".into(),
-        value: 1234567.0,
+        value: 1234567.0.into(),
     }
 }
 
@@ -967,6 +967,128 @@ fn alert_templates_use_the_prelude() {
         crate::check("__alert_x", "{{ $labels.job | toUpper }}"),
         Ok(())
     );
+}
+
+fn histogram_data() -> TemplateData {
+    let h = model::FloatHistogram::parse_notation("{{schema:0 sum:10 count:5 buckets:[2 3]}}")
+        .expect("valid notation");
+    TemplateData {
+        labels: Labels::from_pairs([("job", "api")]),
+        value: crate::SampleValue::Histogram(std::sync::Arc::new(h)),
+        ..TemplateData::default()
+    }
+}
+
+/// Prometheus 3 passes a histogram sample's `*histogram.FloatHistogram` as `.Value`.
+#[test]
+fn histogram_values_print_with_go_string_and_refuse_float_functions() {
+    let none = |_: &str| Ok(vec![]);
+    let exp = |t: &str| {
+        crate::expand("__alert_H", t, &histogram_data(), 0, &none).map_err(|e| e.to_string())
+    };
+    let s = "{count:5, sum:10, (0.5,1]:2, (1,2]:3}";
+    assert_eq!(exp("{{ $value }}"), Ok(s.into()));
+    assert_eq!(
+        exp("{{ .Value }}|{{ $value.String }}|{{ print $value }}"),
+        Ok(format!("{s}|{s}|{s}"))
+    );
+    assert_eq!(
+        exp(
+            "{{ .Value.Count }} {{ $value.Sum }} {{ $value.ZeroCount }} {{ $value.Schema }} {{ $value.PositiveBuckets }} {{ len $value.NegativeBuckets }}"
+        ),
+        Ok("5 10 0 0 [2 3] 0".into())
+    );
+    assert_eq!(
+        exp("{{ printf \"%.1f %T %q\" $value.Count $value $value }}"),
+        Ok(format!("5.0 *histogram.FloatHistogram \"{s}\""))
+    );
+    assert_eq!(
+        exp("{{ printf \"%d\" $value }}"),
+        Ok("&{0 0 %!d(float64=0) %!d(float64=0) %!d(float64=5) %!d(float64=10) [{0 2}] [] [%!d(float64=2) %!d(float64=3)] [] []}".into())
+    );
+    assert_eq!(
+        exp("{{ printf \"%#v\" $value }}"),
+        Ok("&histogram.FloatHistogram{CounterResetHint:0x0, Schema:0, ZeroThreshold:0, ZeroCount:0, Count:5, Sum:10, PositiveSpans:[]histogram.Span{histogram.Span{Offset:0, Length:0x2}}, NegativeSpans:[]histogram.Span(nil), PositiveBuckets:[]float64{2, 3}, NegativeBuckets:[]float64(nil), CustomValues:[]float64(nil)}".into())
+    );
+    assert_eq!(
+        exp("{{ if $value }}yes{{ end }} {{ eq $value $value }} {{ eq .Value $value }}"),
+        Ok("yes true true".into())
+    );
+    let at = |action: &str, col: usize, msg: &str| {
+        format!(
+            "error executing template __alert_H: template: __alert_H:1:{col}: executing \"__alert_H\" at <{action}>: {msg}"
+        )
+    };
+    assert_eq!(
+        exp("{{ humanize $value }}"),
+        Err(at(
+            "humanize $value",
+            115,
+            "error calling humanize: can't convert *histogram.FloatHistogram to float"
+        ))
+    );
+    assert_eq!(
+        exp("{{ $value | humanizePercentage }}"),
+        Err(at(
+            "humanizePercentage",
+            124,
+            "error calling humanizePercentage: can't convert *histogram.FloatHistogram to float"
+        ))
+    );
+    assert_eq!(
+        exp("{{ if gt $value 1.0 }}big{{ end }}"),
+        Err(at(
+            "gt $value 1.0",
+            118,
+            "error calling gt: invalid type for comparison"
+        ))
+    );
+    assert_eq!(
+        exp("{{ eq $value 1.0 }}"),
+        Err(at(
+            "eq $value 1.0",
+            115,
+            "error calling eq: incompatible types for comparison"
+        ))
+    );
+    assert_eq!(
+        exp("{{ len $value }}"),
+        Err(at(
+            "len $value",
+            115,
+            "error calling len: len of type histogram.FloatHistogram"
+        ))
+    );
+    assert_eq!(
+        exp("{{ $value.Foo }}"),
+        Err(at(
+            "$value.Foo",
+            121,
+            "can't evaluate field Foo in type *histogram.FloatHistogram"
+        ))
+    );
+}
+
+#[test]
+fn query_results_carry_histograms() {
+    let h = match histogram_data().value {
+        crate::SampleValue::Histogram(h) => h,
+        crate::SampleValue::Float(_) => unreachable!("histogram_data holds a histogram"),
+    };
+    let q = move |_: &str| {
+        Ok(vec![QuerySample {
+            labels: Labels::from_pairs([("__name__", "rpc_latency")]),
+            value: crate::SampleValue::Histogram(h.clone()),
+        }])
+    };
+    let exp = |t: &str| crate::expand("a", t, &data(), 0, &q).map_err(|e| e.to_string());
+    let s = "{count:5, sum:10, (0.5,1]:2, (1,2]:3}";
+    assert_eq!(exp("{{ query \"x\" | first | value }}"), Ok(s.into()));
+    assert_eq!(
+        exp("{{ range query \"x\" }}{{ .Value.Count }} {{ . }}{{ end }}"),
+        Ok(format!("5 {{map[__name__:rpc_latency] {s}}}"))
+    );
+    assert!(exp("{{ query \"x\" | first | value | humanize }}").is_err());
 }
 
 proptest! {

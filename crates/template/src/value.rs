@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::SampleValue;
 
 /// A `map[string]string`, iterated in sorted key order as Go's templates and `fmt` do.
 pub(crate) type StrMap = BTreeMap<String, String>;
@@ -32,12 +35,13 @@ pub(crate) enum Value {
     Duration(i64),
     /// The alert template data struct.
     Data(Rc<Data>),
+    /// A `*histogram.FloatHistogram` (never nil): a native-histogram sample value.
+    Histogram(Arc<model::FloatHistogram>),
     /// A value whose static type is `interface {}` (the alert's and a sample's `.Value`, the
     /// entries of `args`); `Nil` inside is a nil interface. Pipelines unwrap it after every
     /// command, as Go's `evalPipeline` does; field access and type errors see `interface {}`.
     Iface(Box<Value>),
-    /// A `[]interface {}` (only tests build one: alert data holds no slices).
-    #[cfg_attr(not(test), expect(dead_code))]
+    /// A `[]interface {}` (tests build one; a histogram's bucket slices are shown as one).
     List(Rc<Vec<Value>>),
 }
 
@@ -45,7 +49,7 @@ pub(crate) enum Value {
 #[derive(Debug)]
 pub(crate) struct Sample {
     pub(crate) labels: Rc<StrMap>,
-    pub(crate) value: f64,
+    pub(crate) value: SampleValue,
 }
 
 /// Prometheus's `AlertTemplateData` struct.
@@ -54,15 +58,26 @@ pub(crate) struct Data {
     pub(crate) labels: Rc<StrMap>,
     pub(crate) external_labels: Rc<StrMap>,
     pub(crate) external_url: Rc<str>,
-    pub(crate) value: f64,
+    pub(crate) value: SampleValue,
 }
 
 /// The Go type of the alert data struct, as Go prints it in messages.
 pub(crate) const DATA_TYPE: &str = "struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }";
 
+/// The Go type name of a histogram value.
+pub(crate) const HISTOGRAM_TYPE: &str = "*histogram.FloatHistogram";
+
 impl Value {
     pub(crate) fn str(s: &str) -> Value {
         Value::Str(s.into())
+    }
+
+    /// The value of a sample: `float64` or `*histogram.FloatHistogram`.
+    pub(crate) fn sample(v: &SampleValue) -> Value {
+        match v {
+            SampleValue::Float(f) => Value::Float(*f),
+            SampleValue::Histogram(h) => Value::Histogram(h.clone()),
+        }
     }
 
     /// The value inside an interface (Go's `indirectInterface`).
@@ -89,6 +104,7 @@ impl Value {
             Value::Time(_) => "*time.Time",
             Value::Duration(_) => "*time.Duration",
             Value::Data(_) => DATA_TYPE,
+            Value::Histogram(_) => HISTOGRAM_TYPE,
             Value::List(_) => "[]interface {}",
             Value::Iface(_) => "interface {}",
         }
@@ -108,7 +124,7 @@ impl Value {
             Value::List(l) => !l.is_empty(),
             Value::Iface(v) => v.truth(),
             Value::Sample(s) => s.is_some(),
-            Value::Time(_) | Value::Duration(_) | Value::Data(_) => true,
+            Value::Time(_) | Value::Duration(_) | Value::Data(_) | Value::Histogram(_) => true,
         }
     }
 
