@@ -184,9 +184,10 @@ config_struct! {
         /// Keep scraping classic histograms also exposed as native ones, by default.
         #[serde(skip_serializing_if = "is_false")]
         pub always_scrape_classic_histograms: bool,
-        /// Store extra per-scrape series by default.
-        #[serde(skip_serializing_if = "is_false")]
-        pub extra_scrape_metrics: bool,
+        /// Store extra per-scrape series by default. Unset, it is left to the scrape
+        /// manager's default (off, on with `--enable-feature=extra-scrape-metrics`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub extra_scrape_metrics: Option<bool>,
     }
 }
 

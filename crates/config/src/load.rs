@@ -378,6 +378,38 @@ mod tests {
     }
 
     #[test]
+    fn external_labels_expand_the_environment_at_load() {
+        // Cargo sets CARGO_PKG_NAME for the test process.
+        let c = Config::load_str(
+            "global:\n  external_labels:\n    a: 'x-${CARGO_PKG_NAME}'\n    b: '$CARGO_PKG_NAME'\n    c: 'cost $$5'\n    d: '${PROMETHEUS_RS_SURELY_UNSET_VAR}'\n",
+            "",
+        )
+        .unwrap();
+        let l = c.global.external_labels();
+        assert_eq!(l.get("a"), Some("x-config"));
+        assert_eq!(l.get("b"), Some("config"));
+        assert_eq!(l.get("c"), Some("cost $5"));
+        assert_eq!(l.get("d"), Some(""));
+    }
+
+    #[test]
+    fn extra_scrape_metrics_inherit_or_stay_unset() {
+        let jobs = "scrape_configs:\n- job_name: a\n- job_name: b\n  extra_scrape_metrics: false\n";
+        // Unset everywhere: left to the scrape manager (the feature flag's default).
+        let c = Config::load_str(jobs, "").unwrap();
+        assert_eq!(c.global.extra_scrape_metrics, None);
+        assert_eq!(c.scrape_configs[0].extra_scrape_metrics, None);
+        assert_eq!(c.scrape_configs[1].extra_scrape_metrics, Some(false));
+        let c = Config::load_str(
+            &format!("global: {{extra_scrape_metrics: true}}\n{jobs}"),
+            "",
+        )
+        .unwrap();
+        assert_eq!(c.scrape_configs[0].extra_scrape_metrics, Some(true));
+        assert_eq!(c.scrape_configs[1].extra_scrape_metrics, Some(false));
+    }
+
+    #[test]
     fn empty_config_has_the_defaults() {
         let c = Config::load_str("", "").unwrap();
         assert_eq!(c.global.scrape_interval, model::Duration::from_secs(60));

@@ -92,7 +92,7 @@ config_struct! {
         /// Escaping scheme requested from targets (inferred when empty).
         #[serde(skip_serializing_if = "String::is_empty")]
         pub metric_name_escaping_scheme: String,
-        /// Store extra per-scrape series (inherits).
+        /// Store extra per-scrape series (inherits; unset: the scrape manager's default).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub extra_scrape_metrics: Option<bool>,
         /// Target relabeling.
@@ -235,7 +235,7 @@ impl ScrapeConfig {
             self.scrape_native_histograms = global.scrape_native_histograms;
         }
         if self.extra_scrape_metrics.is_none() {
-            self.extra_scrape_metrics = Some(global.extra_scrape_metrics);
+            self.extra_scrape_metrics = global.extra_scrape_metrics;
         }
         if self.scrape_protocols.is_none() {
             self.scrape_protocols = Some(match &global.scrape_protocols {

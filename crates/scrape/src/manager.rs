@@ -26,12 +26,17 @@ pub struct Options {
     /// How often new target groups are applied at most (Prometheus's
     /// `DiscoveryReloadInterval`, 5 s).
     pub discovery_reload_interval: Duration,
+    /// Whether jobs that do not set `extra_scrape_metrics` (nor the global block) report
+    /// `scrape_timeout_seconds`, `scrape_sample_limit` and `scrape_body_size_bytes`: the
+    /// default `--enable-feature=extra-scrape-metrics` turns on, as Prometheus 3 does.
+    pub extra_scrape_metrics: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             discovery_reload_interval: Duration::from_secs(5),
+            extra_scrape_metrics: false,
         }
     }
 }
@@ -152,7 +157,7 @@ impl Manager {
                 Some(new) => {
                     let pool = state.pools.get_mut(&job).expect("job listed from pools");
                     if (seed_changed || pool.config.as_ref() != new.as_ref())
-                        && let Err(e) = pool.reload(&handle, new.clone(), seed)
+                        && let Err(e) = pool.reload(&handle, new.clone(), seed, &self.inner.options)
                     {
                         tracing::error!(scrape_pool = %job, err = %e, "reloading scrape pool failed");
                     }
@@ -223,6 +228,7 @@ impl Manager {
                         self.inner.appendable.clone(),
                         *offset_seed,
                         self.inner.counters.clone(),
+                        &self.inner.options,
                     ) {
                         Ok(p) => pools.entry(job.clone()).or_insert(p),
                         Err(e) => {

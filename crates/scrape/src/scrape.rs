@@ -61,7 +61,11 @@ pub(crate) struct Counters {
 }
 
 impl LoopOptions {
-    pub(crate) fn new(cfg: &ScrapeConfig, offset_seed: u64) -> Result<LoopOptions> {
+    pub(crate) fn new(
+        cfg: &ScrapeConfig,
+        offset_seed: u64,
+        manager: &crate::Options,
+    ) -> Result<LoopOptions> {
         Ok(LoopOptions {
             honor_labels: cfg.honor_labels,
             honor_timestamps: cfg.honor_timestamps,
@@ -86,7 +90,9 @@ impl LoopOptions {
             },
             client: HttpClient::new(cfg)?,
             offset_seed,
-            extra_metrics: cfg.extra_scrape_metrics.unwrap_or(false),
+            extra_metrics: cfg
+                .extra_scrape_metrics
+                .unwrap_or(manager.extra_scrape_metrics),
             counters: Arc::default(),
         })
     }
@@ -859,11 +865,12 @@ impl ScrapePool {
         appendable: Arc<dyn Appendable>,
         offset_seed: u64,
         counters: Arc<Counters>,
+        manager: &crate::Options,
     ) -> Result<ScrapePool> {
         Ok(ScrapePool {
             options: Arc::new(LoopOptions {
                 counters: counters.clone(),
-                ..LoopOptions::new(&config, offset_seed)?
+                ..LoopOptions::new(&config, offset_seed, manager)?
             }),
             counters,
             config,
@@ -882,10 +889,11 @@ impl ScrapePool {
         handle: &tokio::runtime::Handle,
         config: Arc<ScrapeConfig>,
         offset_seed: u64,
+        manager: &crate::Options,
     ) -> Result<Vec<JoinHandle<()>>> {
         self.options = Arc::new(LoopOptions {
             counters: self.counters.clone(),
-            ..LoopOptions::new(&config, offset_seed)?
+            ..LoopOptions::new(&config, offset_seed, manager)?
         });
         self.config = config;
         Ok(self.sync_targets(handle, true))
@@ -992,7 +1000,7 @@ mod tests {
         let cfg =
             config::Config::load_str(&format!("scrape_configs:\n- job_name: j\n{yaml_extra}"), "")
                 .unwrap();
-        LoopOptions::new(&cfg.scrape_configs[0], 0).unwrap()
+        LoopOptions::new(&cfg.scrape_configs[0], 0, &crate::Options::default()).unwrap()
     }
 
     #[test]

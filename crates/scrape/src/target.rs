@@ -412,6 +412,32 @@ mod tests {
     }
 
     #[test]
+    fn no_default_port_is_added_to_addresses() {
+        // Prometheus 3 keeps addresses as configured (2.x's `no-default-scrape-port`
+        // behaviour): no `:80`/`:443` in `__address__`, `instance` or the URL.
+        for (scheme, addr) in [
+            ("http", "example.com"),
+            ("https", "example.com"),
+            ("https", "[::1]"),
+        ] {
+            let cfg = job(&format!(
+                "scrape_configs:\n- job_name: j\n  scheme: {scheme}\n"
+            ));
+            let (labels, discovered) = populate_labels(
+                &cfg,
+                &Labels::from_pairs([(ADDRESS_LABEL, addr)]),
+                &Labels::default(),
+            )
+            .unwrap();
+            let labels = labels.unwrap();
+            assert_eq!(labels.get(ADDRESS_LABEL), Some(addr));
+            assert_eq!(labels.get(INSTANCE_LABEL), Some(addr));
+            let t = Target::new(labels, discovered, cfg.params.clone());
+            assert_eq!(t.url(), format!("{scheme}://{addr}/metrics"));
+        }
+    }
+
+    #[test]
     fn relabeling_can_drop_rewrite_and_break_targets() {
         let cfg = job(
             "scrape_configs:\n- job_name: j\n  relabel_configs:\n  - {source_labels: [drop], regex: yes, action: drop}\n  - {source_labels: [__meta_port], target_label: __address__, regex: '(.+)', replacement: 'h:$1'}\n  - {source_labels: [__meta_param], target_label: __param_x}\n",

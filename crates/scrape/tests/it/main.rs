@@ -171,11 +171,17 @@ struct Setup {
 }
 
 async fn start(cfg: &config::Config, addr: &str) -> Setup {
+    start_with(cfg, addr, scrape::Options::default()).await
+}
+
+/// [`start`] with manager options (the reload interval is always short).
+async fn start_with(cfg: &config::Config, addr: &str, options: scrape::Options) -> Setup {
     let storage = Arc::new(MemStorage::new());
     let manager = scrape::Manager::new(
         storage.clone(),
         scrape::Options {
             discovery_reload_interval: Duration::from_millis(20),
+            ..options
         },
     );
     manager.apply_config(cfg).unwrap();
@@ -792,6 +798,56 @@ async fn requests_carry_prometheus_headers_and_gzip_bodies_are_read() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_extra_scrape_metrics_feature_is_the_default_jobs_can_override() {
+    let srv = Server::start("a 1\nb 2\n").await;
+    let feature = scrape::Options {
+        extra_scrape_metrics: true,
+        ..scrape::Options::default()
+    };
+    let up = key(&srv.addr, "up", "");
+    let size = key(&srv.addr, "scrape_body_size_bytes", "");
+    let limit = key(&srv.addr, "scrape_sample_limit", "");
+    // Neither the job nor the global block says: the feature's default applies.
+    let s = start_with(&config("  sample_limit: 9\n"), &srv.addr, feature.clone()).await;
+    wait_until("body size", || !values(&dump(&s.storage), &size).is_empty()).await;
+    let d = dump(&s.storage);
+    assert_eq!(values(&d, &size)[0], 8.0, "the body's length");
+    assert_eq!(values(&d, &limit)[0], 9.0);
+    assert_eq!(
+        values(&d, &key(&srv.addr, "scrape_timeout_seconds", ""))[0],
+        0.15
+    );
+    s.stop().await;
+    // The configuration wins over the feature, globally or per job.
+    for extra in [
+        "  extra_scrape_metrics: false\n",
+        "global: {extra_scrape_metrics: false}\n",
+    ] {
+        let cfg = if extra.starts_with("global") {
+            config::Config::load_str(
+                &format!("{extra}scrape_configs:\n- job_name: test\n  scrape_interval: 200ms\n  scrape_timeout: 150ms\n"),
+                "",
+            )
+            .unwrap()
+        } else {
+            config(extra)
+        };
+        let s = start_with(&cfg, &srv.addr, feature.clone()).await;
+        wait_until("up 1", || values(&dump(&s.storage), &up).contains(&1.0)).await;
+        let d = dump(&s.storage);
+        assert!(!d.contains_key(&size), "{extra}: {d:?}");
+        assert!(!d.contains_key(&limit), "{extra}");
+        s.stop().await;
+    }
+    // Without the feature nothing extra is reported.
+    let s = start(&config(""), &srv.addr).await;
+    wait_until("up 1", || values(&dump(&s.storage), &up).contains(&1.0)).await;
+    assert!(!dump(&s.storage).contains_key(&size));
+    s.stop().await;
+    srv.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_size_limit_and_bad_statuses_fail_the_scrape() {
     let srv = Server::start("a 1\nb 2\n").await;
     let up = key(&srv.addr, "up", "");
@@ -986,6 +1042,7 @@ impl CaptureSetup {
             Arc::new(capture.clone()),
             scrape::Options {
                 discovery_reload_interval: Duration::from_millis(20),
+                ..scrape::Options::default()
             },
         );
         manager.apply_config(cfg).unwrap();
