@@ -34,6 +34,17 @@ pub enum Error {
         /// What is wrong with the options.
         error: httpclient::Error,
     },
+    /// A provider cannot be created from its configuration (for instance a server address
+    /// it cannot use).
+    #[error("{key} in job {job:?}: {message}")]
+    Provider {
+        /// The configuration key, e.g. `consul_sd_configs`.
+        key: &'static str,
+        /// The job (or Alertmanager set) that uses it.
+        job: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Providers are tasks: the manager must be used inside a Tokio runtime.
     #[error("the discovery manager must run inside a Tokio runtime")]
     NoRuntime,

@@ -18,7 +18,9 @@
 //! `kubernetes_sd_configs` ([`kubernetes`]: list and watch of the API server's pods, nodes,
 //! services, endpoints, endpointslices or ingresses, through `api_server`, a kubeconfig file
 //! or the in-cluster service account; one group per object, emptied when it is deleted;
-//! node and namespace metadata attached on request). Any other mechanism makes
+//! node and namespace metadata attached on request); and `consul_sd_configs` (Consul's
+//! catalog and health endpoints through blocking queries, one group per service with
+//! Prometheus's `__meta_consul_*` labels). Any other mechanism makes
 //! [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
 //!
 //! ```
@@ -44,12 +46,14 @@
 //! # }
 //! ```
 
+mod consul;
 pub mod dns;
 mod error;
 pub mod file;
 pub mod http;
 pub mod kubernetes;
 mod manager;
+mod util;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, Options, TargetSets};

@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use config::discovery::{
-    DnsSdConfig, FileSdConfig, HttpSdConfig, KubernetesSdConfig, ServiceDiscoveryConfig,
-    ServiceDiscoveryConfigs, StaticConfig,
+    ConsulSdConfig, DnsSdConfig, FileSdConfig, HttpSdConfig, KubernetesSdConfig,
+    ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Error, Result, dns, file, http, kubernetes};
+use crate::{Error, Result, consul, dns, file, http, kubernetes};
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
 /// Every configured job has an entry, empty when it has no targets.
@@ -56,6 +56,7 @@ enum ProviderConfig {
     Http(Box<HttpSdConfig>),
     Dns(DnsSdConfig),
     Kubernetes(Box<KubernetesSdConfig>),
+    Consul(Box<ConsulSdConfig>),
 }
 
 #[derive(Debug)]
@@ -174,6 +175,15 @@ impl Manager {
                             error,
                         })?;
                         files.push(ProviderConfig::Kubernetes(Box::new(k.clone())));
+                    }
+                    ServiceDiscoveryConfig::Consul(c) => {
+                        // Built (and dropped) so bad options fail here.
+                        consul::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Consul(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -378,6 +388,12 @@ async fn run_provider(
                 tracing::error!(mechanism = "kubernetes", err = %e, "Cannot create service discovery");
             }
         },
+        ProviderConfig::Consul(cfg) => match consul::Discovery::new(&cfg) {
+            Ok(d) => d.run(cancel, |groups| sink.update(groups)).await,
+            Err(e) => {
+                tracing::error!(mechanism = "consul", err = %e, "Cannot create service discovery");
+            }
+        },
         ProviderConfig::Dns(cfg) => {
             let mut d = dns::Discovery::new(&cfg, &options.dns_nameservers);
             let every = cfg.refresh_interval.to_std();
@@ -457,12 +473,12 @@ mod tests {
     async fn unsupported_mechanisms_name_the_mechanism_and_the_job() {
         let m = manager();
         let cfg = load(
-            "scrape_configs:\n- job_name: x\n  consul_sd_configs: [{server: 'localhost:8500'}]\n",
+            "scrape_configs:\n- job_name: x\n  uyuni_sd_configs: [{server: 'https://localhost:8500', username: u, password: p}]\n",
         );
         let err = m.apply_config(&cfg).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "consul_sd_configs in job \"x\" is not supported yet"
+            "uyuni_sd_configs in job \"x\" is not supported yet"
         );
     }
 

@@ -1,0 +1,136 @@
+//! Helpers the server-based providers (consul, docker, eureka, …) share: Go's label-name
+//! sanitizing and `net.JoinHostPort`, sorted query strings, and one GET through
+//! [`httpclient`] with a time limit.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+
+/// Go's `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]` becomes `_`.
+pub(crate) fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `host:port`, with brackets around IPv6 addresses (Go's `net.JoinHostPort`).
+pub(crate) fn join_host_port(host: &str, port: impl std::fmt::Display) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// A query string as Go's `url.Values.Encode` writes it: keys sorted (values of one key in
+/// the order given), both escaped with `url.QueryEscape`. Empty for no parameters.
+pub(crate) fn encode_query(params: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = String::new();
+    for (k, v) in sorted {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        model::strutil::write_query_escaped(&mut out, k);
+        out.push('=');
+        model::strutil::write_query_escaped(&mut out, v);
+    }
+    out
+}
+
+/// An HTTP answer read to the end.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: http::StatusCode,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Answer {
+    /// A header's value as text (empty when absent).
+    pub(crate) fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// GETs `url` with `headers` through `client`, reading the whole body, within `timeout`.
+///
+/// # Errors
+/// A message for an unbuildable request, a failed exchange or the time limit (Go's
+/// `Client.Timeout exceeded` text).
+pub(crate) async fn get(
+    client: &httpclient::HttpClient,
+    url: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Answer, String> {
+    let fetch = async {
+        let mut req = http::Request::get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("building request for {url}: {e}"))?;
+        let resp = client.send(req).await.map_err(|e| e.to_string())?;
+        let (parts, body) = resp.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer of {url}: {e}"))?
+            .to_bytes();
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    };
+    match tokio::time::timeout(timeout, fetch).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "Get {url:?}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+        )),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testserver;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_sorted_and_escaped_as_go_does() {
+        let q = encode_query(&[
+            ("wait".into(), "120000ms".into()),
+            ("tag".into(), "b".into()),
+            ("node-meta".into(), "rack_name:2304".into()),
+            ("tag".into(), "a".into()),
+            ("stale".into(), String::new()),
+        ]);
+        assert_eq!(
+            q,
+            "node-meta=rack_name%3A2304&stale=&tag=b&tag=a&wait=120000ms"
+        );
+        assert_eq!(encode_query(&[]), "");
+    }
+
+    #[test]
+    fn host_ports_and_label_names() {
+        assert_eq!(join_host_port("fc00::2", 80), "[fc00::2]:80");
+        assert_eq!(join_host_port("1.1.1.1", 80), "1.1.1.1:80");
+        assert_eq!(sanitize("com.docker/x-y"), "com_docker_x_y");
+    }
+}
