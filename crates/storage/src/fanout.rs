@@ -62,6 +62,54 @@ impl Appender for FanoutAppender {
         Ok(r)
     }
 
+    fn append_with_st(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        st: Timestamp,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef> {
+        let r = self.primary.append_with_st(r, labels, st, t, v)?;
+        for s in &mut self.secondaries {
+            s.append_with_st(0, labels, st, t, v)?;
+        }
+        Ok(r)
+    }
+
+    fn append_histogram(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: Timestamp,
+        h: Option<&model::Histogram>,
+        fh: Option<&model::FloatHistogram>,
+    ) -> Result<SeriesRef> {
+        self.append_histogram_with_st(r, labels, 0, t, h, fh)
+    }
+
+    fn append_histogram_with_st(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        st: Timestamp,
+        t: Timestamp,
+        h: Option<&model::Histogram>,
+        fh: Option<&model::FloatHistogram>,
+    ) -> Result<SeriesRef> {
+        let r = self
+            .primary
+            .append_histogram_with_st(r, labels, st, t, h, fh)?;
+        for s in &mut self.secondaries {
+            // A secondary without native histograms (remote read) just does not get them.
+            match s.append_histogram_with_st(0, labels, st, t, h, fh) {
+                Ok(_) | Err(crate::Error::NativeHistogramsUnsupported) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(r)
+    }
+
     fn append_exemplar(
         &mut self,
         r: SeriesRef,

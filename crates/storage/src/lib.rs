@@ -7,6 +7,9 @@
 //! - Reading: a [`Queryable`] opens a [`Querier`] over a time range; [`Querier::select`]
 //!   returns a [`SeriesSet`] of [`Series`] matching label matchers, each yielding its samples
 //!   through a [`SampleIterator`]. Label names and values can be listed with matchers too.
+//! - Start timestamps: [`Appender::append_with_st`] stores a sample with the time its
+//!   counter started ("created timestamp"), [`SampleIterator::at_st`] reads it back (0 when
+//!   unknown or not kept by the storage).
 //! - Exemplars: [`Appender::append_exemplar`] adds an [`Exemplar`] to a series;
 //!   [`ExemplarQueryable`] and [`ExemplarQuerier`] read them back by matchers and time.
 //! - [`MemStorage`] is a small, correct in-memory implementation of both sides, for tests and
@@ -131,6 +134,46 @@ pub trait Appender: Send {
         Err(Error::NativeHistogramsUnsupported)
     }
 
+    /// [`Appender::append`] with the sample's start timestamp `st` (Prometheus's start
+    /// or "created" timestamp: when the counter or the delta behind this sample started
+    /// counting; 0 means unknown). PromQL's `rate`, `increase`, `irate`, `resets` and
+    /// `start_timestamp` read it back through [`SampleIterator::at_st`].
+    ///
+    /// Storages that keep no start timestamps keep this default, which drops `st` and
+    /// appends the sample as [`Appender::append`] does.
+    ///
+    /// # Errors
+    /// As [`Appender::append`].
+    fn append_with_st(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        st: Timestamp,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef> {
+        let _ = st;
+        self.append(r, labels, t, v)
+    }
+
+    /// [`Appender::append_histogram`] with the sample's start timestamp `st` (0 means
+    /// unknown), as [`Appender::append_with_st`]. The default drops `st`.
+    ///
+    /// # Errors
+    /// As [`Appender::append_histogram`].
+    fn append_histogram_with_st(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        st: Timestamp,
+        t: Timestamp,
+        h: Option<&model::Histogram>,
+        fh: Option<&model::FloatHistogram>,
+    ) -> Result<SeriesRef> {
+        let _ = st;
+        self.append_histogram(r, labels, t, h, fh)
+    }
+
     /// Makes every sample of this batch visible to queriers opened afterwards. What this
     /// guarantees about durability is documented by each implementation.
     fn commit(self: Box<Self>) -> Result<()>;
@@ -238,6 +281,14 @@ pub trait SampleIterator: Send {
     /// iterators that yield histograms override it (the default answers an empty one).
     fn at_float_histogram(&self) -> (Timestamp, model::FloatHistogram) {
         (self.at_t(), model::FloatHistogram::default())
+    }
+
+    /// The current sample's start timestamp (when the counter or delta behind it started
+    /// counting), 0 when unknown. Only meaningful after `next` or `seek` returned a
+    /// sample. Iterators over storages that keep start timestamps override it; the
+    /// default answers 0.
+    fn at_st(&self) -> Timestamp {
+        0
     }
 
     /// The error that ended the iteration early, if any.

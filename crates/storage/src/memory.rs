@@ -30,10 +30,18 @@ impl MemValue {
     }
 }
 
+/// One stored sample: its time, its start timestamp (0 when unknown) and its value.
+#[derive(Debug, Clone)]
+struct MemSample {
+    t: Timestamp,
+    st: Timestamp,
+    v: MemValue,
+}
+
 #[derive(Default)]
 struct Inner {
     /// Series in label order, each with its samples sorted by timestamp.
-    series: BTreeMap<Labels, Vec<(Timestamp, MemValue)>>,
+    series: BTreeMap<Labels, Vec<MemSample>>,
     /// Reference handed out for each series; references start at 1.
     refs: HashMap<Labels, SeriesRef>,
     by_ref: HashMap<SeriesRef, Labels>,
@@ -41,7 +49,7 @@ struct Inner {
 
 /// An in-memory [`Appendable`] and [`Queryable`] with Prometheus's append rules (no
 /// out-of-order samples; a repeated timestamp with another value is a duplicate), for tests
-/// and examples. It keeps every sample forever and scans every series on select.
+/// and examples. It keeps start timestamps ([`Appender::append_with_st`]). It keeps every sample forever and scans every series on select.
 #[derive(Clone, Default)]
 pub struct MemStorage {
     inner: Arc<RwLock<Inner>>,
@@ -78,7 +86,7 @@ impl Appendable for MemStorage {
 
 struct MemAppender {
     storage: MemStorage,
-    pending: Vec<(Labels, Timestamp, MemValue)>,
+    pending: Vec<(Labels, MemSample)>,
 }
 
 /// Checks one sample against the newest sample of its series (committed or pending) the way
@@ -103,6 +111,7 @@ impl MemAppender {
         &mut self,
         r: SeriesRef,
         labels: &Labels,
+        st: Timestamp,
         t: Timestamp,
         v: MemValue,
     ) -> Result<SeriesRef> {
@@ -124,18 +133,18 @@ impl MemAppender {
             .pending
             .iter()
             .rev()
-            .find(|(l, _, _)| *l == labels)
-            .map(|(_, pt, pv)| (*pt, pv.clone()));
+            .find(|(l, _)| *l == labels)
+            .map(|(_, p)| (p.t, p.v.clone()));
         let last = pending_last.or_else(|| {
             inner
                 .series
                 .get(&labels)
-                .and_then(|samples| samples.last().cloned())
+                .and_then(|samples| samples.last().map(|p| (p.t, p.v.clone())))
         });
         let known_ref = inner.refs.get(&labels).copied();
         drop(inner);
         if check_order(last.as_ref().map(|(lt, lv)| (*lt, lv)), t, &v)? {
-            self.pending.push((labels, t, v));
+            self.pending.push((labels, MemSample { t, st, v }));
         }
         // New series get their reference at commit; until then report "unknown".
         Ok(known_ref.unwrap_or(0))
@@ -144,13 +153,36 @@ impl MemAppender {
 
 impl Appender for MemAppender {
     fn append(&mut self, r: SeriesRef, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef> {
-        self.add(r, labels, t, MemValue::Float(v))
+        self.add(r, labels, 0, t, MemValue::Float(v))
+    }
+
+    fn append_with_st(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        st: Timestamp,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef> {
+        self.add(r, labels, st, t, MemValue::Float(v))
     }
 
     fn append_histogram(
         &mut self,
         r: SeriesRef,
         labels: &Labels,
+        t: Timestamp,
+        h: Option<&Histogram>,
+        fh: Option<&FloatHistogram>,
+    ) -> Result<SeriesRef> {
+        self.append_histogram_with_st(r, labels, 0, t, h, fh)
+    }
+
+    fn append_histogram_with_st(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        st: Timestamp,
         t: Timestamp,
         h: Option<&Histogram>,
         fh: Option<&FloatHistogram>,
@@ -165,18 +197,18 @@ impl Appender for MemAppender {
                 });
             }
         };
-        self.add(r, labels, t, v)
+        self.add(r, labels, st, t, v)
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
         let mut inner = self.storage.inner.write();
-        for (labels, t, v) in self.pending {
+        for (labels, MemSample { t, st, v }) in self.pending {
             let samples = inner.series.entry(labels.clone()).or_default();
             // Re-check against samples committed by other appenders since `append`.
-            let last = samples.last().map(|(lt, lv)| (*lt, lv));
+            let last = samples.last().map(|p| (p.t, &p.v));
             if check_order(last, t, &v).unwrap_or(false) {
-                let v = with_read_back_hint(samples.last().map(|(_, lv)| lv), v);
-                samples.push((t, v));
+                let v = with_read_back_hint(samples.last().map(|p| &p.v), v);
+                samples.push(MemSample { t, st, v });
             }
             if !inner.refs.contains_key(&labels) {
                 let r = inner.refs.len() as SeriesRef + 1;
@@ -210,18 +242,14 @@ struct MemQuerier {
 
 impl MemQuerier {
     /// Calls `f` for every series matching `matchers` with at least one sample in range.
-    fn for_each_match(
-        &self,
-        matchers: &[Matcher],
-        mut f: impl FnMut(&Labels, &[(Timestamp, MemValue)]),
-    ) {
+    fn for_each_match(&self, matchers: &[Matcher], mut f: impl FnMut(&Labels, &[MemSample])) {
         let inner = self.storage.inner.read();
         for (labels, samples) in &inner.series {
             if !matches_all(labels, matchers) {
                 continue;
             }
-            let lo = samples.partition_point(|s| s.0 < self.mint);
-            let hi = samples.partition_point(|s| s.0 <= self.maxt);
+            let lo = samples.partition_point(|s| s.t < self.mint);
+            let hi = samples.partition_point(|s| s.t <= self.maxt);
             if lo < hi {
                 f(labels, &samples[lo..hi]);
             }
@@ -328,7 +356,7 @@ fn with_read_back_hint(prev: Option<&MemValue>, v: MemValue) -> MemValue {
 /// A selected series: a snapshot of its samples in the querier's range.
 struct MemSeries {
     labels: Labels,
-    samples: Arc<[(Timestamp, MemValue)]>,
+    samples: Arc<[MemSample]>,
 }
 
 impl Series for MemSeries {
@@ -345,14 +373,16 @@ impl Series for MemSeries {
 }
 
 struct MemIterator {
-    samples: Arc<[(Timestamp, MemValue)]>,
+    samples: Arc<[MemSample]>,
     /// `None` before the first `next`/`seek`; `Some(len)` once exhausted.
     pos: Option<usize>,
 }
 
 impl MemIterator {
-    fn current(&self) -> Option<&(Timestamp, MemValue)> {
-        self.pos.and_then(|p| self.samples.get(p))
+    fn current(&self) -> Option<(Timestamp, &MemValue)> {
+        self.pos
+            .and_then(|p| self.samples.get(p))
+            .map(|s| (s.t, &s.v))
     }
 
     fn value_type(&self) -> ValueType {
@@ -373,36 +403,42 @@ impl SampleIterator for MemIterator {
 
     fn seek(&mut self, t: Timestamp) -> ValueType {
         let start = self.pos.unwrap_or(0).min(self.samples.len());
-        let offset = self.samples[start..].partition_point(|(ts, _)| *ts < t);
+        let offset = self.samples[start..].partition_point(|s| s.t < t);
         self.pos = Some(start + offset);
         self.value_type()
     }
 
     fn at(&self) -> (Timestamp, f64) {
         match self.current() {
-            Some((t, MemValue::Float(f))) => (*t, *f),
-            Some((t, _)) => (*t, f64::NAN),
+            Some((t, MemValue::Float(f))) => (t, *f),
+            Some((t, _)) => (t, f64::NAN),
             None => (Timestamp::MIN, f64::NAN),
         }
     }
 
     fn at_t(&self) -> Timestamp {
-        self.current().map_or(Timestamp::MIN, |(t, _)| *t)
+        self.current().map_or(Timestamp::MIN, |(t, _)| t)
+    }
+
+    fn at_st(&self) -> Timestamp {
+        self.pos
+            .and_then(|p| self.samples.get(p))
+            .map_or(0, |s| s.st)
     }
 
     fn at_histogram(&self) -> (Timestamp, Histogram) {
         match self.current() {
-            Some((t, MemValue::Histogram(h))) => (*t, (**h).clone()),
-            Some((t, _)) => (*t, Histogram::default()),
+            Some((t, MemValue::Histogram(h))) => (t, (**h).clone()),
+            Some((t, _)) => (t, Histogram::default()),
             None => (Timestamp::MIN, Histogram::default()),
         }
     }
 
     fn at_float_histogram(&self) -> (Timestamp, FloatHistogram) {
         match self.current() {
-            Some((t, MemValue::Histogram(h))) => (*t, h.to_float()),
-            Some((t, MemValue::FloatHistogram(h))) => (*t, (**h).clone()),
-            Some((t, _)) => (*t, FloatHistogram::default()),
+            Some((t, MemValue::Histogram(h))) => (t, h.to_float()),
+            Some((t, MemValue::FloatHistogram(h))) => (t, (**h).clone()),
+            Some((t, _)) => (t, FloatHistogram::default()),
             None => (Timestamp::MIN, FloatHistogram::default()),
         }
     }
@@ -526,6 +562,31 @@ mod tests {
         app.append(r, &Labels::empty(), 3, 3.0).unwrap();
         app.commit().unwrap();
         assert_eq!(select_all(&s, 0, 10, &[])[0].1.len(), 3);
+    }
+
+    #[test]
+    fn start_timestamps_are_stored_and_read_back() {
+        let s = MemStorage::new();
+        let a = lbls(&[("__name__", "c_total")]);
+        let fh = FloatHistogram {
+            count: 2.0,
+            ..FloatHistogram::default()
+        };
+        let mut app = s.appender();
+        app.append_with_st(0, &a, 5, 10, 1.0).unwrap();
+        app.append(0, &a, 20, 2.0).unwrap();
+        app.append_histogram_with_st(0, &a, 25, 30, None, Some(&fh))
+            .unwrap();
+        app.commit().unwrap();
+        let q = s.querier(0, 100).unwrap();
+        let mut set = q.select(true, None, &[]);
+        let mut it = set.next().unwrap().unwrap().iterator();
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!((it.at(), it.at_st()), ((10, 1.0), 5));
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!((it.at(), it.at_st()), ((20, 2.0), 0));
+        assert_eq!(it.seek(30), ValueType::FloatHistogram);
+        assert_eq!((it.at_t(), it.at_st()), (30, 25));
     }
 
     #[test]

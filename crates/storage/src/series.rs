@@ -166,6 +166,8 @@ pub struct ChainSampleIterator {
     live: Vec<ValueType>,
     started: bool,
     current: Option<(Timestamp, Current)>,
+    /// The start timestamp of the current sample.
+    current_st: Timestamp,
     failed: Option<usize>,
 }
 
@@ -195,6 +197,7 @@ impl ChainSampleIterator {
             live,
             started: false,
             current: None,
+            current_st: 0,
             failed: None,
         }
     }
@@ -222,6 +225,7 @@ impl ChainSampleIterator {
             _ => Current::Float(it.at().1),
         };
         let vt = value.value_type();
+        self.current_st = it.at_st();
         self.current = Some((t, value));
         for i in 0..self.iters.len() {
             if self.live[i] != ValueType::None && self.iters[i].at_t() == t {
@@ -307,6 +311,10 @@ impl SampleIterator for ChainSampleIterator {
         }
     }
 
+    fn at_st(&self) -> Timestamp {
+        self.current_st
+    }
+
     fn err(&self) -> Option<&Error> {
         self.failed.and_then(|i| self.iters[i].err())
     }
@@ -386,6 +394,29 @@ mod tests {
             want.sort_by_key(|s| s.0);
             proptest::prop_assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn chain_keeps_the_start_timestamp_of_the_winning_sample() {
+        let (s1, s2) = (crate::MemStorage::new(), crate::MemStorage::new());
+        let l = Labels::from_pairs([("__name__", "c_total")]);
+        let mut app = s1.appender();
+        app.append_with_st(0, &l, 1, 2, 2.0).unwrap();
+        app.commit().unwrap();
+        let mut app = s2.appender();
+        app.append_with_st(0, &l, 7, 2, 20.0).unwrap();
+        app.append_with_st(0, &l, 3, 4, 4.0).unwrap();
+        app.commit().unwrap();
+        let iter_of = |s: &crate::MemStorage| {
+            let q = s.querier(0, 10).unwrap();
+            let mut set = q.select(true, None, &[]);
+            set.next().unwrap().unwrap().iterator()
+        };
+        let mut it = ChainSampleIterator::new(vec![iter_of(&s1), iter_of(&s2)]);
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!((it.at(), it.at_st()), ((2, 2.0), 1));
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!((it.at(), it.at_st()), ((4, 4.0), 3));
     }
 
     #[test]
