@@ -9,13 +9,13 @@ use crate::{Error, Result};
 
 /// Where a secret comes from.
 #[derive(Clone)]
-enum Secret {
+pub(crate) enum Secret {
     Inline(String),
     File { what: &'static str, path: String },
 }
 
 impl Secret {
-    fn new(inline: &str, what: &'static str, path: &str) -> Secret {
+    pub(crate) fn new(inline: &str, what: &'static str, path: &str) -> Secret {
         if path.is_empty() {
             Secret::Inline(inline.to_owned())
         } else {
@@ -26,7 +26,8 @@ impl Secret {
         }
     }
 
-    fn get(&self) -> Result<String> {
+    /// The secret now (a file is read again at every call).
+    pub(crate) fn get(&self) -> Result<String> {
         match self {
             Secret::Inline(s) => Ok(s.clone()),
             Secret::File { what, path } => std::fs::read_to_string(path)
@@ -80,11 +81,9 @@ fn header_value(name: &str, value: &str) -> Result<HeaderValue> {
 }
 
 impl Headers {
-    /// The header sources of `cfg`; fails for options this client does not implement.
+    /// The header sources of `cfg` (`oauth2` is the client's, see `crate::oauth2`); fails
+    /// for options this client does not implement.
     pub(crate) fn new(cfg: &HttpClientConfig) -> Result<Headers> {
-        if cfg.oauth2.is_some() {
-            return Err(Error::Unsupported { option: "oauth2" });
-        }
         let auth = if let Some(b) = &cfg.basic_auth {
             if !b.username_ref.is_empty() || !b.password_ref.is_empty() {
                 return Err(Error::Unsupported {
@@ -299,17 +298,5 @@ mod tests {
         let values: Vec<_> = h.get_all("x-team").iter().collect();
         assert_eq!(values, ["a", "b", "s", "from-file"]);
         assert!(!h.contains_key("authorization"));
-    }
-
-    #[test]
-    fn unsupported_options_are_named() {
-        let err = Headers::new(&load(
-            "  oauth2: {client_id: c, client_secret: s, token_url: 'http://127.0.0.1:1/t'}\n",
-        ))
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "oauth2 is not supported yet by this server's HTTP client"
-        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use config::HttpClientConfig;
 use http::{Method, Request, Response, StatusCode, Uri};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -15,7 +15,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::auth::Headers;
+use crate::oauth2::OAuth2;
 use crate::proxy::{Connector, Proxy};
+use crate::sigv4::Signer;
 use crate::{Error, Result, tls};
 
 /// The `User-Agent` of requests that do not set one.
@@ -27,6 +29,8 @@ pub const MAX_REDIRECTS: usize = 10;
 struct Inner {
     client: Client<HttpsConnector<Connector>, Full<Bytes>>,
     headers: Headers,
+    oauth2: Option<OAuth2>,
+    sigv4: Option<Signer>,
     proxy: Option<Arc<Proxy>>,
     follow_redirects: bool,
 }
@@ -42,6 +46,8 @@ impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpClient")
             .field("headers", &self.inner.headers)
+            .field("oauth2", &self.inner.oauth2)
+            .field("sigv4", &self.inner.sigv4)
             .field("follow_redirects", &self.inner.follow_redirects)
             .finish_non_exhaustive()
     }
@@ -64,20 +70,50 @@ impl HttpClient {
     /// request, as Prometheus does, so their errors surface from [`HttpClient::send`].
     ///
     /// # Errors
-    /// [`Error::Unsupported`] naming an option this client does not implement (`oauth2`,
-    /// a `proxy_url` that is not `http://`, secret references);
-    /// [`Error::Tls`] for unusable TLS settings; [`Error::InvalidHeader`] for a bad
-    /// `http_headers` entry.
+    /// [`Error::Unsupported`] naming an option this client does not implement (secret
+    /// references, the OAuth 2.0 JWT bearer grant, a `proxy_url` scheme other than http,
+    /// https, socks5 and socks5h);
+    /// [`Error::Tls`] for unusable TLS settings (of the client or of `oauth2`);
+    /// [`Error::InvalidHeader`] for a bad `http_headers` entry; [`Error::OAuth2`] for a bad
+    /// `token_url` or `endpoint_params`.
     pub fn new(cfg: &HttpClientConfig) -> Result<HttpClient> {
+        HttpClient::build(cfg, None)
+    }
+
+    /// A client that also signs every request with AWS Signature Version 4 (`sigv4` of
+    /// `remote_write` and `alertmanagers`), after the other headers are set. Credentials
+    /// and region are resolved now: `access_key`/`secret_key`, else `profile` (or
+    /// `AWS_PROFILE`) from the shared AWS files, else `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, else the `default` profile; the
+    /// region from `region`, `AWS_REGION`/`AWS_DEFAULT_REGION` or the profile.
+    ///
+    /// # Errors
+    /// Those of [`HttpClient::new`]; [`Error::SigV4`] when no credentials or region are
+    /// found; [`Error::Unsupported`] for `role_arn` (assuming a role through STS).
+    pub fn with_sigv4(
+        cfg: &HttpClientConfig,
+        sigv4: &config::remote::SigV4Config,
+    ) -> Result<HttpClient> {
+        HttpClient::build(cfg, Some(Signer::new(sigv4)?))
+    }
+
+    fn build(cfg: &HttpClientConfig, sigv4: Option<Signer>) -> Result<HttpClient> {
         let headers = Headers::new(cfg)?;
+        let oauth2 = cfg.oauth2.as_ref().map(OAuth2::new).transpose()?;
         let proxy = Proxy::new(&cfg.proxy)?.map(Arc::new);
         let tls_cfg = &cfg.tls_config;
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.enforce_http(false);
         http.set_connect_timeout(Some(Duration::from_secs(30)));
+        let rustls_cfg = tls::client_config(tls_cfg)?;
+        let proxy_tls = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(rustls_cfg.clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http.clone());
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls::client_config(tls_cfg)?)
+            .with_tls_config(rustls_cfg)
             .https_or_http();
         let builder = match tls::server_name(tls_cfg)? {
             Some(name) => {
@@ -85,9 +121,10 @@ impl HttpClient {
             }
             None => builder,
         };
-        let connector = builder
-            .enable_http1()
-            .wrap_connector(Connector::new(http, proxy.clone()));
+        let connector =
+            builder
+                .enable_http1()
+                .wrap_connector(Connector::new(http, proxy_tls, proxy.clone()));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
@@ -95,6 +132,8 @@ impl HttpClient {
             inner: Arc::new(Inner {
                 client,
                 headers,
+                oauth2,
+                sigv4,
                 proxy,
                 follow_redirects: cfg.follow_redirects,
             }),
@@ -108,11 +147,35 @@ impl HttpClient {
     /// only transport failures are errors. Time limits are the caller's (wrap the future in
     /// `tokio::time::timeout`).
     ///
+    /// With `oauth2`, a request without an `Authorization` header gets the cached token,
+    /// fetched first when there is none or it expires within 10 s. With `sigv4`, every
+    /// request (each redirect too) is signed.
+    ///
     /// # Errors
     /// [`Error::ReadFile`] when a secret file cannot be read, [`Error::InvalidHeader`] when
-    /// its content is not a valid header value, [`Error::Request`] when the exchange fails
-    /// or more than [`MAX_REDIRECTS`] redirects were followed.
-    pub async fn send(&self, req: Request<Full<Bytes>>) -> Result<Response<Incoming>> {
+    /// its content is not a valid header value, [`Error::SigV4`] when a request cannot be
+    /// signed, [`Error::Request`] when the exchange fails, the OAuth 2.0 token cannot be
+    /// fetched (the message names the token endpoint) or more than [`MAX_REDIRECTS`]
+    /// redirects were followed.
+    pub async fn send(&self, mut req: Request<Full<Bytes>>) -> Result<Response<Incoming>> {
+        if let Some(oauth2) = &self.inner.oauth2
+            && !req.headers().contains_key(http::header::AUTHORIZATION)
+        {
+            let token = oauth2.authorization().await.map_err(|e| match e {
+                Error::ReadFile { .. } => e,
+                other => request_error(req.method(), req.uri(), other.to_string()),
+            })?;
+            req.headers_mut().insert(http::header::AUTHORIZATION, token);
+        }
+        self.send_without_oauth2(req).await
+    }
+
+    /// [`HttpClient::send`] but for the OAuth 2.0 token (the token requests themselves
+    /// go through here, which keeps the futures from containing themselves).
+    pub(crate) async fn send_without_oauth2(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>> {
         let (parts, mut body) = req.into_parts();
         let mut method = parts.method;
         let mut uri = parts.uri;
@@ -132,6 +195,21 @@ impl HttpClient {
             *req.uri_mut() = uri.clone();
             *req.version_mut() = version;
             *req.headers_mut() = headers.clone();
+            if let Some(signer) = &self.inner.sigv4 {
+                let payload = body.clone().collect().await.map_or_else(
+                    |never: std::convert::Infallible| match never {},
+                    |c| c.to_bytes(),
+                );
+                let (mut parts, b) = req.into_parts();
+                signer.sign(
+                    &parts.method,
+                    &mut parts.uri,
+                    &mut parts.headers,
+                    &payload,
+                    std::time::SystemTime::now(),
+                )?;
+                req = Request::from_parts(parts, b);
+            }
             self.proxy_authorization(&mut req);
             let resp = self
                 .inner

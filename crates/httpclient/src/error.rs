@@ -37,6 +37,20 @@ pub enum Error {
         /// The I/O error.
         message: String,
     },
+    /// `oauth2` cannot be used (bad `token_url` or `endpoint_params`), or the token
+    /// endpoint failed; the message names the endpoint.
+    #[error("{message}")]
+    OAuth2 {
+        /// What is wrong.
+        message: String,
+    },
+    /// `sigv4` cannot be used: no credentials or no region found, or a request cannot be
+    /// signed. Worded as prometheus/sigv4 words it.
+    #[error("{message}")]
+    SigV4 {
+        /// What is wrong.
+        message: String,
+    },
     /// The request failed (connection, TLS handshake, protocol), worded as Go's client words
     /// it: `Get "http://h:1/metrics": ...`.
     #[error("{method} {url:?}: {message}")]

@@ -7,11 +7,15 @@
 //! client certificate and key, inline or from files, `server_name`, `insecure_skip_verify`,
 //! `min_version`/`max_version` from TLS 1.2), `basic_auth` (with `username_file` and
 //! `password_file`), `authorization` (with `credentials_file`; the deprecated `bearer_token`
-//! options land there), `http_headers` (values, secrets and files), `follow_redirects`, and
-//! proxies (`proxy_url` over http with `no_proxy` and `proxy_connect_header`, or
-//! `proxy_from_environment`; HTTPS goes through a CONNECT tunnel). Options not implemented
-//! (`oauth2`, socks5 or https proxies, secret references) make [`HttpClient::new`] fail with
-//! [`Error::Unsupported`] naming the option.
+//! options land there), `oauth2` (client credentials grant: `client_secret` or
+//! `client_secret_file`, `scopes`, `endpoint_params`, the token endpoint's own `tls_config`
+//! and proxy; tokens cached until 10 s before expiry), `http_headers` (values, secrets and
+//! files), `follow_redirects`, and proxies (`proxy_url` over `http://`, `https://` or
+//! `socks5://` with `no_proxy` and `proxy_connect_header`, or `proxy_from_environment`;
+//! HTTPS goes through a CONNECT tunnel). [`HttpClient::with_sigv4`] adds AWS Signature
+//! Version 4 signing (`sigv4` of remote write and Alertmanagers). Options not implemented
+//! (secret-manager references, the OAuth 2.0 JWT bearer grant, sigv4 `role_arn`) fail
+//! with [`Error::Unsupported`] naming the option.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -35,7 +39,9 @@
 mod auth;
 mod client;
 mod error;
+mod oauth2;
 mod proxy;
+mod sigv4;
 mod tls;
 
 pub use client::{HttpClient, MAX_REDIRECTS, USER_AGENT};

@@ -1,0 +1,402 @@
+//! `oauth2`: the client credentials grant as golang.org/x/oauth2's `clientcredentials` runs
+//! it for Prometheus: the token is cached until 10 s before it expires, fetched again when
+//! the client secret (file) changes, and the token request goes through its own client
+//! (`oauth2.tls_config`, `oauth2.proxy_url`, ...).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+
+use crate::auth::{Secret, base64};
+use crate::{Error, HttpClient, HttpClientConfig, Result};
+
+/// A token is renewed this long before it expires (x/oauth2's `expiryDelta`).
+pub(crate) const EXPIRY_DELTA: Duration = Duration::from_secs(10);
+
+/// At most this much of a token response is read (x/oauth2 reads 1 MiB).
+const MAX_RESPONSE: usize = 1 << 20;
+
+/// How the client authenticates to the token endpoint. Unknown at first: the header is
+/// tried, then the form parameters, and what worked is kept (x/oauth2's auto-detection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Unknown,
+    Header,
+    Params,
+}
+
+struct Token {
+    header: HeaderValue,
+    expiry: Option<Instant>,
+}
+
+impl Token {
+    fn valid(&self, now: Instant) -> bool {
+        self.expiry.is_none_or(|e| now + EXPIRY_DELTA < e)
+    }
+}
+
+struct State {
+    secret: String,
+    token: Option<Token>,
+    style: Style,
+}
+
+/// The token source of one client.
+pub(crate) struct OAuth2 {
+    client_id: String,
+    secret: Secret,
+    token_url: String,
+    uri: Uri,
+    params: BTreeMap<String, String>,
+    client: HttpClient,
+    state: tokio::sync::Mutex<State>,
+}
+
+impl std::fmt::Debug for OAuth2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth2")
+            .field("client_id", &self.client_id)
+            .field("token_url", &self.token_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn oauth2_err(message: String) -> Error {
+    Error::OAuth2 { message }
+}
+
+impl OAuth2 {
+    /// The token source for `cfg`; fails for the JWT bearer grant and secret references,
+    /// which are not implemented.
+    pub(crate) fn new(cfg: &config::http_config::OAuth2) -> Result<OAuth2> {
+        if !cfg.client_secret_ref.is_empty() || !cfg.client_certificate_key_ref.is_empty() {
+            return Err(Error::Unsupported {
+                option: "oauth2 secret references (client_secret_ref, client_certificate_key_ref)",
+            });
+        }
+        if cfg.grant_type == "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+            return Err(Error::Unsupported {
+                option: "oauth2 grant_type urn:ietf:params:oauth:grant-type:jwt-bearer",
+            });
+        }
+        let uri: Uri = cfg.token_url.parse().map_err(|e| {
+            oauth2_err(format!(
+                "oauth2: invalid token_url {:?}: {e}",
+                cfg.token_url
+            ))
+        })?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(oauth2_err(format!(
+                "oauth2: token_url {:?} is not an http or https URL",
+                cfg.token_url
+            )));
+        }
+        let mut params = BTreeMap::new();
+        params.insert("grant_type".to_owned(), "client_credentials".to_owned());
+        if !cfg.scopes.is_empty() {
+            params.insert("scope".to_owned(), cfg.scopes.join(" "));
+        }
+        for (k, v) in &cfg.endpoint_params {
+            // grant_type may be overridden, for non-compliant servers.
+            if k != "grant_type" && params.contains_key(k) {
+                return Err(oauth2_err(format!(
+                    "oauth2: cannot overwrite parameter {k:?}"
+                )));
+            }
+            params.insert(k.clone(), v.clone());
+        }
+        let token_client = HttpClientConfig {
+            tls_config: cfg.tls_config.clone(),
+            proxy: cfg.proxy.clone(),
+            ..HttpClientConfig::default()
+        };
+        Ok(OAuth2 {
+            client_id: cfg.client_id.clone(),
+            secret: Secret::new(
+                cfg.client_secret.expose(),
+                "oauth2 client secret file",
+                &cfg.client_secret_file,
+            ),
+            token_url: cfg.token_url.clone(),
+            uri,
+            params,
+            client: HttpClient::new(&token_client)?,
+            state: tokio::sync::Mutex::new(State {
+                secret: String::new(),
+                token: None,
+                style: Style::Unknown,
+            }),
+        })
+    }
+
+    /// The `Authorization` header for the next request: the cached token while it is valid
+    /// and the client secret unchanged, else a new one from the token endpoint. Concurrent
+    /// callers wait for one fetch.
+    pub(crate) async fn authorization(&self) -> Result<HeaderValue> {
+        let secret = self.secret.get()?;
+        let mut state = self.state.lock().await;
+        if state.secret != secret {
+            state.secret = secret.clone();
+            state.token = None;
+        }
+        if let Some(t) = state.token.as_ref().filter(|t| t.valid(Instant::now())) {
+            return Ok(t.header.clone());
+        }
+        let token = match state.style {
+            Style::Unknown => match self.fetch(&secret, Style::Header).await {
+                Ok(t) => {
+                    state.style = Style::Header;
+                    t
+                }
+                Err(_) => {
+                    let t = self.fetch(&secret, Style::Params).await?;
+                    state.style = Style::Params;
+                    t
+                }
+            },
+            style => self.fetch(&secret, style).await?,
+        };
+        let header = token.header.clone();
+        state.token = Some(token);
+        Ok(header)
+    }
+
+    /// One token request.
+    async fn fetch(&self, secret: &str, style: Style) -> Result<Token> {
+        let mut params = self.params.clone();
+        if style == Style::Params {
+            params.insert("client_id".to_owned(), self.client_id.clone());
+            if !secret.is_empty() {
+                params.insert("client_secret".to_owned(), secret.to_owned());
+            }
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        let mut req = Request::post(self.uri.clone()).header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        );
+        if style == Style::Header {
+            let credentials = format!("{}:{}", query_escape(&self.client_id), query_escape(secret));
+            let mut v = HeaderValue::from_str(&format!("Basic {}", base64(credentials.as_bytes())))
+                .map_err(|e| oauth2_err(format!("oauth2: client credentials: {e}")))?;
+            v.set_sensitive(true);
+            req = req.header(http::header::AUTHORIZATION, v);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| oauth2_err(format!("oauth2: token request: {e}")))?;
+        let requested = Instant::now();
+        let resp = self
+            .client
+            .send_without_oauth2(req)
+            .await
+            .map_err(|e| match e {
+                Error::Request { .. } => oauth2_err(format!("oauth2: cannot fetch token: {e}")),
+                other => other,
+            })?;
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map_err(|e| {
+                oauth2_err(format!(
+                    "oauth2: cannot fetch token from {}: reading the response: {e}",
+                    self.token_url
+                ))
+            })?
+            .to_bytes();
+        let fields = parse_response(&content_type, &body);
+        if !status.is_success() {
+            return Err(oauth2_err(self.status_message(status, &fields, &body)));
+        }
+        let access_token = fields.get("access_token").cloned().unwrap_or_default();
+        if access_token.is_empty() {
+            return Err(oauth2_err(format!(
+                "oauth2: server response missing access_token (token_url {})",
+                self.token_url
+            )));
+        }
+        let token_type = match fields.get("token_type").map(String::as_str).unwrap_or("") {
+            t if t.is_empty() || t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
+            t if t.eq_ignore_ascii_case("mac") => "MAC".to_owned(),
+            t if t.eq_ignore_ascii_case("basic") => "Basic".to_owned(),
+            t => t.to_owned(),
+        };
+        let expires_in = fields
+            .get("expires_in")
+            .and_then(|e| e.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        let expiry = (expires_in != 0).then(|| {
+            let secs = u64::try_from(expires_in).unwrap_or(0);
+            requested + Duration::from_secs(secs)
+        });
+        let mut header =
+            HeaderValue::from_str(&format!("{token_type} {access_token}")).map_err(|e| {
+                oauth2_err(format!(
+                    "oauth2: token from {} is not a valid header value: {e}",
+                    self.token_url
+                ))
+            })?;
+        header.set_sensitive(true);
+        Ok(Token { header, expiry })
+    }
+
+    /// Why a non-2xx answer of the token endpoint failed, naming the endpoint.
+    fn status_message(
+        &self,
+        status: StatusCode,
+        fields: &BTreeMap<String, String>,
+        body: &[u8],
+    ) -> String {
+        let mut msg = format!(
+            "oauth2: cannot fetch token from {}: {status}",
+            self.token_url
+        );
+        match fields.get("error").filter(|e| !e.is_empty()) {
+            Some(code) => {
+                msg.push_str(&format!(": {code:?}"));
+                for f in ["error_description", "error_uri"] {
+                    if let Some(v) = fields.get(f).filter(|v| !v.is_empty()) {
+                        msg.push_str(&format!(" {v:?}"));
+                    }
+                }
+            }
+            None => {
+                let text = String::from_utf8_lossy(&body[..body.len().min(512)]);
+                let text = text.trim();
+                if !text.is_empty() {
+                    msg.push_str(": response: ");
+                    msg.push_str(text);
+                }
+            }
+        }
+        msg
+    }
+}
+
+/// The string fields of a token response, JSON or form-encoded (by content type, as
+/// x/oauth2 decides). Numbers become their decimal text.
+fn parse_response(content_type: &str, body: &[u8]) -> BTreeMap<String, String> {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media == "application/x-www-form-urlencoded" || media == "text/plain" {
+        return url::form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    }
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body)
+    else {
+        return BTreeMap::new();
+    };
+    map.into_iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some((k, s)),
+            serde_json::Value::Number(n) => Some((k, n.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Go's `url.QueryEscape`, which x/oauth2 applies to the client id and secret before
+/// putting them in the basic authentication header.
+fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_parse_as_json_or_form() {
+        let f = parse_response(
+            "application/json; charset=utf-8",
+            br#"{"access_token":"a","token_type":"bearer","expires_in":3600,"scope":["x"]}"#,
+        );
+        assert_eq!(f["access_token"], "a");
+        assert_eq!(f["expires_in"], "3600");
+        assert!(!f.contains_key("scope"));
+        let f = parse_response(
+            "application/x-www-form-urlencoded",
+            b"access_token=b%20c&expires_in=60",
+        );
+        assert_eq!(f["access_token"], "b c");
+        assert!(parse_response("application/json", b"not json").is_empty());
+    }
+
+    #[test]
+    fn query_escape_is_gos() {
+        assert_eq!(query_escape("a b+c/d~e"), "a+b%2Bc%2Fd~e");
+    }
+
+    #[test]
+    fn tokens_expire_early() {
+        let now = Instant::now();
+        let t = |expiry| Token {
+            header: HeaderValue::from_static("Bearer x"),
+            expiry,
+        };
+        assert!(t(None).valid(now));
+        assert!(t(Some(now + Duration::from_secs(60))).valid(now));
+        assert!(!t(Some(now + Duration::from_secs(5))).valid(now));
+    }
+
+    #[test]
+    fn unsupported_grants_and_bad_params_fail_at_creation() {
+        let cfg = config::http_config::OAuth2 {
+            client_id: "c".into(),
+            token_url: "http://127.0.0.1:1/token".into(),
+            grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            OAuth2::new(&cfg).unwrap_err(),
+            Error::Unsupported { .. }
+        ));
+        let mut cfg = config::http_config::OAuth2 {
+            client_id: "c".into(),
+            token_url: "http://127.0.0.1:1/token".into(),
+            scopes: vec!["a".into()],
+            ..Default::default()
+        };
+        cfg.endpoint_params.insert("scope".into(), "b".into());
+        assert_eq!(
+            OAuth2::new(&cfg).unwrap_err().to_string(),
+            "oauth2: cannot overwrite parameter \"scope\""
+        );
+        cfg.endpoint_params.clear();
+        cfg.token_url = "ftp://x/token".into();
+        assert!(
+            OAuth2::new(&cfg)
+                .unwrap_err()
+                .to_string()
+                .contains("not an http or https URL")
+        );
+    }
+}
