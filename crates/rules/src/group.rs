@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::manager::Shared;
 use crate::rule::{Health, Rule};
 
+pub(crate) mod dependency;
+
 /// Mutable state of a group.
 #[derive(Debug, Default)]
 struct State {
@@ -36,6 +38,9 @@ struct Inner {
     limit: i64,
     query_offset_ms: Option<i64>,
     rules: Vec<Arc<Rule>>,
+    /// Rule indexes in evaluation batches (see [`dependency::batches`]); used with
+    /// concurrent evaluation only.
+    batches: Vec<Vec<usize>>,
     shared: Arc<Shared>,
     state: Mutex<State>,
     /// Cancelled when the group is stopped (checked between rules).
@@ -62,6 +67,7 @@ impl Group {
         limit: i64,
         query_offset_ms: Option<i64>,
         rules: Vec<Rule>,
+        batches: Vec<Vec<usize>>,
         should_restore: bool,
         shared: Arc<Shared>,
     ) -> Group {
@@ -78,6 +84,7 @@ impl Group {
             limit,
             query_offset_ms,
             rules: rules.into_iter().map(Arc::new).collect(),
+            batches,
             shared,
             state: Mutex::new(State {
                 series_in_previous_eval: vec![HashSet::new(); n],
@@ -276,27 +283,35 @@ impl Group {
         st.last_eval_timestamp = Some(ts);
     }
 
-    /// Evaluates every rule at `ts` (milliseconds), in order: appends recording results
-    /// and alert series, sends alerts, and writes staleness markers for series a rule no
-    /// longer produces (Go's `Group.Eval`).
+    /// Evaluates every rule at `ts` (milliseconds): appends recording results and alert
+    /// series, sends alerts, and writes staleness markers for series a rule no longer
+    /// produces (Go's `Group.Eval`). Rules run in order, unless the manager evaluates
+    /// concurrently (`concurrent-rule-eval`): then the group's batches run one after another,
+    /// and the rules of a batch of several run on their own threads while evaluation slots
+    /// are free (the others run in turn on this one).
     pub fn eval(&self, ts: Timestamp) {
         let shared = &self.0.shared;
         let key = self.key();
         let offset = self.query_offset_ms();
         let mut samples_total = 0usize;
-        for (i, rule) in self.0.rules.iter().enumerate() {
-            if self.0.done.is_cancelled() {
-                return;
+        match &shared.eval_slots {
+            None => {
+                for i in 0..self.0.rules.len() {
+                    if self.0.done.is_cancelled() {
+                        return;
+                    }
+                    samples_total += self.timed_eval_rule(i, ts, offset, &key);
+                }
             }
-            let wall = SystemTime::now();
-            let start = Instant::now();
-            self.eval_rule(i, rule, ts, offset, &key, &mut samples_total);
-            let took = start.elapsed();
-            shared.metrics.observe_rule_duration(took.as_secs_f64());
-            rule.status().update(|s| {
-                s.evaluation_duration = took;
-                s.evaluation_timestamp = Some(wall);
-            });
+            Some(slots) => {
+                for batch in &self.0.batches {
+                    let (done, n) = self.eval_batch(batch, slots, ts, offset, &key);
+                    samples_total += n;
+                    if done {
+                        return;
+                    }
+                }
+            }
         }
         shared
             .metrics
@@ -304,15 +319,78 @@ impl Group {
         self.cleanup_stale_series(ts);
     }
 
-    fn eval_rule(
+    /// Runs the rules of one batch, those that get an evaluation slot on threads of their
+    /// own, and waits for all of them. Returns whether the group was stopped meanwhile and
+    /// how many samples the rules produced.
+    fn eval_batch(
         &self,
-        i: usize,
-        rule: &Rule,
+        batch: &[usize],
+        slots: &crate::manager::EvalSlots,
         ts: Timestamp,
         offset: i64,
         key: &str,
-        samples_total: &mut usize,
-    ) {
+    ) -> (bool, usize) {
+        std::thread::scope(|scope| {
+            let mut total = 0;
+            let mut running = Vec::new();
+            let mut stopped = false;
+            for &i in batch {
+                if self.0.done.is_cancelled() {
+                    stopped = true;
+                    break;
+                }
+                if batch.len() > 1 && slots.try_acquire() {
+                    let spawned = std::thread::Builder::new()
+                        .name("rule-eval".into())
+                        .spawn_scoped(scope, move || {
+                            let n = self.timed_eval_rule(i, ts, offset, key);
+                            slots.release();
+                            n
+                        });
+                    match spawned {
+                        Ok(handle) => {
+                            running.push(handle);
+                            continue;
+                        }
+                        Err(e) => {
+                            slots.release();
+                            tracing::warn!(err = %e, "starting a rule evaluation thread failed; evaluating in turn");
+                        }
+                    }
+                }
+                total += self.timed_eval_rule(i, ts, offset, key);
+            }
+            for handle in running {
+                // A panicking rule evaluation is re-raised here, as a sequential one would.
+                match handle.join() {
+                    Ok(n) => total += n,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            (stopped, total)
+        })
+    }
+
+    /// Evaluates rule `i`, records how long it took, and returns how many samples it
+    /// produced.
+    fn timed_eval_rule(&self, i: usize, ts: Timestamp, offset: i64, key: &str) -> usize {
+        let rule = &self.0.rules[i];
+        let wall = SystemTime::now();
+        let start = Instant::now();
+        let n = self.eval_rule(i, rule, ts, offset, key);
+        let took = start.elapsed();
+        self.0
+            .shared
+            .metrics
+            .observe_rule_duration(took.as_secs_f64());
+        rule.status().update(|s| {
+            s.evaluation_duration = took;
+            s.evaluation_timestamp = Some(wall);
+        });
+        n
+    }
+
+    fn eval_rule(&self, i: usize, rule: &Rule, ts: Timestamp, offset: i64, key: &str) -> usize {
         let shared = &self.0.shared;
         let opts = &shared.opts;
         shared.metrics.group(key, |m| m.evaluations += 1);
@@ -332,14 +410,14 @@ impl Group {
                 tracing::warn!(file = %self.0.file, group = %self.0.name, name = rule.name(), index = i, err = %e, "Evaluating rule failed");
                 fail(e.to_string());
                 shared.metrics.group(key, |m| m.evaluation_failures += 1);
-                return;
+                return 0;
             }
         };
         rule.status().update(|s| {
             s.health = Health::Good;
             s.last_error = None;
         });
-        *samples_total += vector.len();
+        let samples = vector.len();
         if let Rule::Alerting(ar) = rule {
             ar.send_alerts(
                 ts,
@@ -424,6 +502,7 @@ impl Group {
                 }
             }
         }
+        samples
     }
 
     /// Writes staleness markers at `ts` for the series of rules that are gone.

@@ -7,7 +7,10 @@
 //!   firing for `keep_firing_for`, resolved; `ALERTS` and `ALERTS_FOR_STATE` series).
 //! - [`Group`]: rules evaluated in order at one timestamp ([`Group::eval`]), slotted on
 //!   its interval ([`Group::eval_timestamp`]), with staleness markers for series that
-//!   disappear and `for`-state restoration ([`Group::restore_for_state`]).
+//!   disappear and `for`-state restoration ([`Group::restore_for_state`]). With
+//!   [`ManagerOptions::concurrent_evals`] (`concurrent-rule-eval`), rules whose
+//!   dependencies allow it (Go's dependency analysis: which rule reads which rule's output)
+//!   run on threads of their own while slots are free.
 //! - [`Manager`]: loads files into groups ([`Manager::update`]), runs one tokio task per
 //!   group once [`Manager::run`] is called, stops them ([`Manager::stop`]), and lists them
 //!   for the API ([`Manager::rule_groups`]) and its metrics ([`Manager::write_metrics`]).

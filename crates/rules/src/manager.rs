@@ -3,7 +3,7 @@
 //! and exposes the groups to the API and its metrics.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::alerting::AlertingRule;
-use crate::group::{Group, duration_ms, group_key};
+use crate::group::{Group, dependency, duration_ms, group_key};
 use crate::metrics::Metrics;
 use crate::recording::RecordingRule;
 use crate::rule::Rule;
@@ -41,6 +41,11 @@ pub struct ManagerOptions {
     pub name_validation: ValidationScheme,
     /// Accept unknown fields in rule files (promtool's `--ignore-unknown-fields`).
     pub ignore_unknown_fields: bool,
+    /// `Some(n)` evaluates rules concurrently where their dependencies allow, at most `n`
+    /// at once across all groups (`--enable-feature=concurrent-rule-eval` with
+    /// `--rules.max-concurrent-evals`); `None` (the default) evaluates the rules of a group
+    /// one after another.
+    pub concurrent_evals: Option<usize>,
 }
 
 impl ManagerOptions {
@@ -61,6 +66,7 @@ impl ManagerOptions {
             resend_delay: Duration::from_secs(60),
             name_validation: ValidationScheme::default(),
             ignore_unknown_fields: false,
+            concurrent_evals: None,
         }
     }
 }
@@ -81,6 +87,45 @@ pub(crate) struct Shared {
     pub(crate) opts: ManagerOptions,
     pub(crate) metrics: Metrics,
     default_query_offset_ms: AtomicI64,
+    /// The slots of concurrent evaluation, when it is on.
+    pub(crate) eval_slots: Option<EvalSlots>,
+}
+
+/// Go's `concurrentRuleEvalController`: a semaphore of `max` rule evaluations that may run
+/// beside their group's own, taken without waiting.
+#[derive(Debug)]
+pub(crate) struct EvalSlots {
+    max: usize,
+    used: AtomicUsize,
+}
+
+impl EvalSlots {
+    pub(crate) fn new(max: usize) -> EvalSlots {
+        EvalSlots {
+            max,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes a slot if one is free.
+    pub(crate) fn try_acquire(&self) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                (u < self.max).then_some(u + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives a slot back.
+    pub(crate) fn release(&self) {
+        self.used.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Slots taken now.
+    #[cfg(test)]
+    pub(crate) fn in_use(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
 }
 
 impl Shared {
@@ -128,6 +173,7 @@ impl Manager {
     pub fn new(opts: ManagerOptions) -> Manager {
         Manager(Arc::new(Inner {
             shared: Arc::new(Shared {
+                eval_slots: opts.concurrent_evals.map(EvalSlots::new),
                 opts,
                 metrics: Metrics::default(),
                 default_query_offset_ms: AtomicI64::new(0),
@@ -291,10 +337,12 @@ impl Manager {
                     .map(|d| d.as_millis())
                     .unwrap_or_else(|| duration_ms(interval));
                 let mut rules = Vec::with_capacity(rg.rules.len());
+                let mut exprs = Vec::with_capacity(rg.rules.len());
                 for r in rg.rules {
                     let expr = promql::parser::parse_expr(&r.expr)
                         .map_err(|e| vec![Error::Query(e.to_string()).in_file(file)])?;
                     let query = expr.to_string();
+                    exprs.push(expr);
                     let mut labels: HashMap<&str, &str> = rg
                         .labels
                         .iter()
@@ -320,6 +368,16 @@ impl Manager {
                         )));
                     }
                 }
+                let inputs: Vec<dependency::RuleInput<'_>> = rules
+                    .iter()
+                    .zip(&exprs)
+                    .map(|(r, expr)| dependency::RuleInput {
+                        name: r.name(),
+                        alerting: r.as_alerting().is_some(),
+                        expr,
+                    })
+                    .collect();
+                let batches = dependency::batches(&dependency::analyse(&inputs));
                 groups.insert(
                     group_key(file, &rg.name),
                     Group::new(
@@ -329,6 +387,7 @@ impl Manager {
                         rg.limit,
                         rg.query_offset.map(|d| d.as_millis()),
                         rules,
+                        batches,
                         !restored,
                         self.0.shared.clone(),
                     ),
@@ -518,5 +577,19 @@ mod tests {
             ]
         );
         assert!(expand_rule_files(&[format!("{d}/[")]).is_err());
+    }
+
+    #[test]
+    fn eval_slots_are_taken_without_waiting_and_given_back() {
+        let slots = EvalSlots::new(2);
+        assert!(slots.try_acquire());
+        assert!(slots.try_acquire());
+        assert!(!slots.try_acquire(), "both taken");
+        assert_eq!(slots.in_use(), 2);
+        slots.release();
+        assert!(slots.try_acquire());
+        let none = EvalSlots::new(0);
+        assert!(!none.try_acquire());
+        assert_eq!(none.in_use(), 0);
     }
 }

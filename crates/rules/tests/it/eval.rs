@@ -17,6 +17,11 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
+        Env::with(|_| {})
+    }
+
+    /// An environment whose manager options `f` adjusts.
+    fn with(f: impl FnOnce(&mut ManagerOptions)) -> Env {
         let db = Arc::new(MemStorage::new());
         let engine = Arc::new(promql::Engine::new(promql::EngineOpts::default()));
         let sent: Arc<Mutex<Vec<Alert>>> = Arc::default();
@@ -24,12 +29,13 @@ impl Env {
         let notify: NotifyFn = Arc::new(move |_: &str, alerts: &[Alert]| {
             s.lock().expect("lock").extend_from_slice(alerts);
         });
-        let opts = ManagerOptions::new(
+        let mut opts = ManagerOptions::new(
             rules::engine_query_fn(engine, db.clone()),
             notify,
             db.clone(),
             db.clone(),
         );
+        f(&mut opts);
         Env {
             db,
             manager: Manager::new(opts),
@@ -462,4 +468,111 @@ async fn evaluation_slots_match_prometheus() {
     let g = &groups[0];
     assert_eq!(g.eval_timestamp(1_795_490_400_000), 1_795_490_399_610);
     assert_eq!(g.eval_timestamp(1_795_490_409_611), 1_795_490_409_610);
+}
+
+#[tokio::test]
+async fn concurrent_evaluation_keeps_dependent_rules_after_their_inputs() {
+    let env = Env::with(|o| o.concurrent_evals = Some(4));
+    // b reads a (so it runs in a later batch); c and d read nothing the group writes.
+    let f = env.file(
+        "chain.yml",
+        "groups:\n  - name: g\n    rules:\n      - record: b\n        expr: a * 2\n      - record: a\n        expr: vector(1)\n      - record: c\n        expr: vector(3)\n      - record: d\n        expr: vector(4)\n",
+    );
+    let groups = env.load(&[f]).await;
+    let g = &groups[0];
+    g.eval(10_000);
+    // Sequentially, b would read a before a was written: nothing at 10s.
+    assert_eq!(env.samples(&[("__name__", "b")]), [(10_000, 2.0)]);
+    assert_eq!(env.samples(&[("__name__", "a")]), [(10_000, 1.0)]);
+    assert_eq!(env.samples(&[("__name__", "c")]), [(10_000, 3.0)]);
+    assert_eq!(env.samples(&[("__name__", "d")]), [(10_000, 4.0)]);
+    assert!(g.rules().iter().all(|r| r.health() == Health::Good));
+    let mut text = String::new();
+    env.manager.write_metrics(&mut text);
+    let samples_line = text
+        .lines()
+        .find(|l| l.starts_with("prometheus_rule_group_last_evaluation_samples{"))
+        .expect("samples gauge");
+    assert!(samples_line.ends_with("} 4"), "{samples_line}");
+
+    // Without the feature the file order is kept: b runs first and finds no a yet.
+    let env = Env::new();
+    let f = env.file(
+        "chain.yml",
+        "groups:\n  - name: g\n    rules:\n      - record: b\n        expr: a * 2\n      - record: a\n        expr: vector(1)\n",
+    );
+    let groups = env.load(&[f]).await;
+    groups[0].eval(10_000);
+    assert!(env.samples(&[("__name__", "b")]).is_empty());
+}
+
+/// Counts queries running at once; each waits (boundedly) until `target` run together.
+struct InFlight {
+    state: Mutex<(usize, usize)>,
+    cv: std::sync::Condvar,
+    target: usize,
+}
+
+impl InFlight {
+    fn query_fn(self: &Arc<Self>) -> rules::QueryFn {
+        let me = self.clone();
+        Arc::new(move |_q: &str, _t: i64| {
+            let mut st = me.state.lock().expect("lock");
+            st.0 += 1;
+            st.1 = st.1.max(st.0);
+            me.cv.notify_all();
+            // Bounded so that a sequential evaluation fails the assertion instead of hanging.
+            let (mut st, _) = me
+                .cv
+                .wait_timeout_while(st, Duration::from_secs(10), |s| {
+                    s.0 < me.target && s.1 < me.target
+                })
+                .expect("lock");
+            st.0 -= 1;
+            Ok(Vec::new())
+        })
+    }
+
+    fn max(&self) -> usize {
+        self.state.lock().expect("lock").1
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn independent_rules_run_at_once_up_to_the_free_slots() {
+    let rules = "groups:\n  - name: g\n    rules:\n      - record: a\n        expr: vector(1)\n      - record: b\n        expr: vector(2)\n      - record: c\n        expr: vector(3)\n";
+    // Two slots: two rules on threads of their own, the third on the group's.
+    let inflight = Arc::new(InFlight {
+        state: Mutex::new((0, 0)),
+        cv: std::sync::Condvar::new(),
+        target: 3,
+    });
+    let qf = inflight.query_fn();
+    let env = Env::with(|o| {
+        o.query_fn = qf;
+        o.concurrent_evals = Some(2);
+    });
+    let groups = env.load(&[env.file("r.yml", rules)]).await;
+    let g = groups[0].clone();
+    tokio::task::spawn_blocking(move || g.eval(10_000))
+        .await
+        .expect("eval");
+    assert_eq!(inflight.max(), 3);
+
+    // No slots (`--rules.max-concurrent-evals=0`) or no feature: one at a time.
+    for concurrent in [Some(0), None] {
+        let inflight = Arc::new(InFlight {
+            state: Mutex::new((0, 0)),
+            cv: std::sync::Condvar::new(),
+            target: 1,
+        });
+        let qf = inflight.query_fn();
+        let env = Env::with(|o| {
+            o.query_fn = qf;
+            o.concurrent_evals = concurrent;
+        });
+        let groups = env.load(&[env.file("r.yml", rules)]).await;
+        groups[0].eval(10_000);
+        assert_eq!(inflight.max(), 1, "{concurrent:?}");
+    }
 }
