@@ -296,8 +296,8 @@ fn write_options(
             config::remote::WRITE_V1_MESSAGE
         );
     }
-    if rw.sigv4.is_some() || rw.azuread.is_some() || rw.google_iam.is_some() {
-        bail!("{what} {url}: sigv4, azuread and google_iam are not supported yet by this server");
+    if rw.azuread.is_some() || rw.google_iam.is_some() {
+        bail!("{what} {url}: azuread and google_iam are not supported yet by this server");
     }
     let q = &rw.queue_config;
     let size = |v: i64| usize::try_from(v).unwrap_or(usize::MAX);
@@ -309,7 +309,11 @@ fn write_options(
         },
         remote_timeout: rw.remote_timeout.to_std(),
         headers: headers(&rw.headers),
-        client: client(&rw.http_client_config, what, &url)?,
+        client: match &rw.sigv4 {
+            Some(sigv4) => httpclient::HttpClient::with_sigv4(&rw.http_client_config, sigv4)
+                .with_context(|| format!("{what} {url}"))?,
+            None => client(&rw.http_client_config, what, &url)?,
+        },
         write_relabel_configs: rw.write_relabel_configs.clone(),
         external_labels: external_labels.clone(),
         queue: QueueOptions {
