@@ -158,8 +158,8 @@ impl Manager {
     ///
     /// # Errors
     /// [`Error::UnsupportedApiVersion`] for an `api_version` other than v2,
-    /// [`Error::Unsupported`] for `sigv4`, [`Error::Client`] when the HTTP client cannot be
-    /// built. Nothing is changed then.
+    /// [`Error::Client`] when the HTTP client cannot be built (including `sigv4` without
+    /// credentials or region). Nothing is changed then.
     pub fn apply_config(&self, cfg: &config::Config) -> Result<()> {
         let old_sets = self.inner.state.lock().sets.clone();
         let mut sets = Vec::with_capacity(cfg.alerting.alertmanagers.len());
@@ -171,17 +171,13 @@ impl Manager {
                     version: am.api_version.clone(),
                 });
             }
-            if am.sigv4.is_some() {
-                return Err(Error::Unsupported {
-                    set: key,
-                    what: "sigv4",
-                });
+            let client = match &am.sigv4 {
+                Some(sigv4) => httpclient::HttpClient::with_sigv4(&am.http_client_config, sigv4),
+                None => httpclient::HttpClient::new(&am.http_client_config),
             }
-            let client = httpclient::HttpClient::new(&am.http_client_config).map_err(|source| {
-                Error::Client {
-                    set: key.clone(),
-                    source,
-                }
+            .map_err(|source| Error::Client {
+                set: key.clone(),
+                source,
             })?;
             // Go matches old sets by a hash of their YAML; equal configs keep their targets.
             let discovered = old_sets
