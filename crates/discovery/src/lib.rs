@@ -20,7 +20,10 @@
 //! or the in-cluster service account; one group per object, emptied when it is deleted;
 //! node and namespace metadata attached on request); and `consul_sd_configs` (Consul's
 //! catalog and health endpoints through blocking queries, one group per service with
-//! Prometheus's `__meta_consul_*` labels). Any other mechanism makes
+//! Prometheus's `__meta_consul_*` labels); and `docker_sd_configs` (the Docker Engine API's
+//! containers and networks over http(s) or a unix socket, one target per container,
+//! network and TCP port with Prometheus's `__meta_docker_*` labels). Any other mechanism
+//! makes
 //! [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
 //!
 //! ```
@@ -48,6 +51,7 @@
 
 mod consul;
 pub mod dns;
+mod docker;
 mod error;
 pub mod file;
 pub mod http;

@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use config::discovery::{
-    ConsulSdConfig, DnsSdConfig, FileSdConfig, HttpSdConfig, KubernetesSdConfig,
+    ConsulSdConfig, DnsSdConfig, DockerSdConfig, FileSdConfig, HttpSdConfig, KubernetesSdConfig,
     ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Error, Result, consul, dns, file, http, kubernetes};
+use crate::{Error, Result, consul, dns, docker, file, http, kubernetes};
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
 /// Every configured job has an entry, empty when it has no targets.
@@ -57,6 +57,7 @@ enum ProviderConfig {
     Dns(DnsSdConfig),
     Kubernetes(Box<KubernetesSdConfig>),
     Consul(Box<ConsulSdConfig>),
+    Docker(Box<DockerSdConfig>),
 }
 
 #[derive(Debug)]
@@ -184,6 +185,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Consul(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Docker(c) => {
+                        docker::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Docker(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -394,6 +403,23 @@ async fn run_provider(
                 tracing::error!(mechanism = "consul", err = %e, "Cannot create service discovery");
             }
         },
+        ProviderConfig::Docker(cfg) => {
+            let d = match docker::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "docker", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "docker",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
         ProviderConfig::Dns(cfg) => {
             let mut d = dns::Discovery::new(&cfg, &options.dns_nameservers);
             let every = cfg.refresh_interval.to_std();
@@ -408,6 +434,34 @@ async fn run_provider(
                     return;
                 }
             }
+        }
+    }
+}
+
+/// Go's `refresh.Discovery`: refreshes now and then every `every` until cancelled; a
+/// failed refresh is logged and keeps the last targets.
+async fn refresh_loop<F, Fut>(
+    mechanism: &str,
+    every: std::time::Duration,
+    cancel: &CancellationToken,
+    sink: &Sink,
+    mut refresh: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<Vec<TargetGroup>, String>>,
+{
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            r = refresh() => match r {
+                Ok(groups) => sink.update(groups),
+                Err(e) => {
+                    tracing::error!(mechanism, err = %e, "Unable to refresh target groups");
+                }
+            },
+        }
+        if !wait(every, cancel).await {
+            return;
         }
     }
 }
@@ -571,6 +625,53 @@ mod tests {
         assert_eq!(addresses(&m.target_sets(), "d").len(), 2);
         m.stop();
         task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn consul_and_docker_jobs_get_their_targets() {
+        use crate::util::testserver::{FakeApi, Reply, Seen};
+        let api = FakeApi::start(|seen: &Seen| {
+            match seen.uri.split('?').next().unwrap_or_default() {
+                "/v1/catalog/services" => {
+                    Reply::json(r#"{"web": []}"#).header("X-Consul-Index", "1")
+                }
+                "/v1/health/service/web" => Reply::json(
+                    r#"[{"Node": {"Node": "n1", "Address": "10.0.0.1"}, "Service": {"ID": "web", "Port": 80}}]"#,
+                )
+                .header("X-Consul-Index", "1"),
+                "/_ping" => Reply::status(200, "OK").header("Api-Version", "1.40"),
+                "/v1.40/containers/json" => Reply::json(
+                    r#"[{"Id": "c1", "Names": ["/c1"], "HostConfig": {"NetworkMode": "bridge"},
+                        "NetworkSettings": {"Networks": {"bridge": {"NetworkID": "n", "IPAddress": "172.17.0.2"}}}}]"#,
+                ),
+                "/v1.40/networks" => Reply::json("[]"),
+                _ => Reply::status(404, "{}"),
+            }
+        })
+        .await;
+        let cfg = load(&format!(
+            "scrape_configs:\n- job_name: c\n  consul_sd_configs: [{{server: '{0}', datacenter: dc1, refresh_interval: 50ms}}]\n- job_name: d\n  docker_sd_configs: [{{host: 'http://{0}', refresh_interval: 50ms}}]\n",
+            api.addr
+        ));
+        let m = manager();
+        m.apply_config(&cfg).unwrap();
+        let mut rx = m.subscribe();
+        let runner = m.clone();
+        let task = tokio::spawn(async move { runner.run().await });
+        wait_for(&mut rx, "consul and docker targets", |s| {
+            addresses(s, "c") == ["10.0.0.1:80"] && addresses(s, "d") == ["172.17.0.2:80"]
+        })
+        .await;
+        m.stop();
+        task.await.unwrap();
+
+        let bad = load(
+            "scrape_configs:\n- job_name: d\n  docker_sd_configs: [{host: 'ftp://localhost'}]\n",
+        );
+        assert_eq!(
+            manager().apply_config(&bad).unwrap_err().to_string(),
+            "docker_sd_configs in job \"d\": protocol not available: ftp"
+        );
     }
 
     #[tokio::test]

@@ -306,6 +306,8 @@ config_struct! {
         pub host_networking_host: String,
         /// Only the first network of a container (default true).
         pub match_first_network: bool,
+        /// Also a target (without `__address__`) for containers without networks.
+        pub include_no_network_targets: bool,
         /// Docker API filters.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         pub filters: Vec<Filter>,
@@ -325,6 +327,7 @@ impl Default for DockerSdConfig {
             port: 80,
             host_networking_host: "localhost".into(),
             match_first_network: true,
+            include_no_network_targets: false,
             filters: Vec::new(),
             refresh_interval: Duration::from_secs(60),
             http_client_config: HttpClientConfig::default(),
