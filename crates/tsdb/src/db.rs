@@ -85,6 +85,10 @@ pub struct Options {
     /// The size of the in-memory exemplar ring buffer; 0 (the default) keeps no exemplars
     /// (Prometheus's `exemplar-storage` feature off). Resize with [`Db::resize_exemplars`].
     pub max_exemplars: i64,
+    /// Write a chunk snapshot of the head at [`Db::close`] and start from it at the next
+    /// open, replaying only the WAL after it (`--enable-feature=memory-snapshot-on-shutdown`;
+    /// see [`Head::chunk_snapshot`]).
+    pub enable_memory_snapshot_on_shutdown: bool,
 }
 
 impl Default for Options {
@@ -103,6 +107,7 @@ impl Default for Options {
             samples_per_chunk: crate::chunkenc::SAMPLES_PER_CHUNK,
             no_lockfile: false,
             max_exemplars: 0,
+            enable_memory_snapshot_on_shutdown: false,
         }
     }
 }
@@ -272,6 +277,7 @@ impl Db {
                 sync: opts.wal_sync,
             }),
             max_exemplars: opts.max_exemplars,
+            memory_snapshot_on_shutdown: opts.enable_memory_snapshot_on_shutdown,
         };
         let head = Head::open(dir, head_opts, min_valid)?;
         let db = Db {

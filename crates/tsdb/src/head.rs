@@ -16,6 +16,7 @@ pub mod chunks;
 mod postings;
 mod querier;
 mod replay;
+mod snapshot;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -38,6 +39,10 @@ use postings::MemPostings;
 pub use chunks::ChunkDiskMapper;
 pub use querier::{HeadQuerier, HeadSeries};
 pub use replay::ReplayStats;
+pub use snapshot::{
+    CHUNK_SNAPSHOT_PREFIX, ChunkSnapshotStats, chunk_snapshot_name, delete_chunk_snapshots,
+    last_chunk_snapshot,
+};
 
 /// Two hours in milliseconds: the default chunk range (and minimum block duration).
 pub const DEFAULT_CHUNK_RANGE: i64 = 2 * 60 * 60 * 1000;
@@ -82,6 +87,9 @@ pub struct HeadOptions {
     /// no exemplars, as Prometheus without its `exemplar-storage` feature. Resizable later
     /// through [`Head::exemplars`].
     pub max_exemplars: i64,
+    /// Write a chunk snapshot at [`Head::close`] and load it at open, replaying only the WAL
+    /// after it (Prometheus's `memory-snapshot-on-shutdown`; see [`Head::chunk_snapshot`]).
+    pub memory_snapshot_on_shutdown: bool,
 }
 
 impl Default for HeadOptions {
@@ -92,6 +100,7 @@ impl Default for HeadOptions {
             out_of_order_time_window: 0,
             wal: Some(WalOptions::default()),
             max_exemplars: 0,
+            memory_snapshot_on_shutdown: false,
         }
     }
 }
@@ -1532,21 +1541,28 @@ impl Head {
         }
     }
 
-    /// Flushes and closes the WAL and the chunk files. Appends fail afterwards.
+    /// Flushes and closes the WAL and the chunk files, after writing a chunk snapshot when
+    /// [`HeadOptions::memory_snapshot_on_shutdown`] is set. Appends fail afterwards.
     ///
     /// # Errors
-    /// On I/O errors.
+    /// On I/O errors (a failed snapshot is reported after the WAL is closed).
     pub fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        let snapshot = if self.opts.memory_snapshot_on_shutdown {
+            self.chunk_snapshot().map(|_| ())
+        } else {
+            Ok(())
+        };
         if let Some(w) = self.wal.lock().as_mut() {
             w.close()?;
         }
         if let Some(w) = self.wbl.lock().as_mut() {
             w.close()?;
         }
-        self.mapper.close()
+        self.mapper.close()?;
+        snapshot
     }
 }
 

@@ -47,6 +47,13 @@ pub struct ReplayStats {
     pub wal_corruption: Option<String>,
     /// The `chunks_head/` corruption whose files were deleted, if any.
     pub head_chunks_corruption: Option<String>,
+    /// The chunk snapshot loaded before the WAL after it, if any.
+    pub chunk_snapshot: Option<PathBuf>,
+    /// Series records read from the chunk snapshot.
+    pub chunk_snapshot_series: u64,
+    /// Why a chunk snapshot was not used (the whole WAL was replayed instead), if one was
+    /// there but unreadable or stale (Prometheus's `prometheus_tsdb_snapshot_replay_error_total`).
+    pub chunk_snapshot_error: Option<String>,
 }
 
 struct ReplayState {
@@ -71,6 +78,12 @@ impl Head {
             multi_ref: U64Map::default(),
             stats: ReplayStats::default(),
             samples: Vec::new(),
+        };
+        // The snapshot comes first, so that memory-mapped chunks attach to its series.
+        let snapshot = if self.opts.memory_snapshot_on_shutdown && self.opts.wal.is_some() {
+            self.replay_chunk_snapshot(&mut st.stats)?
+        } else {
+            None
         };
         let min_valid = self.min_valid_time();
         let mut loaded = 0u64;
@@ -100,6 +113,10 @@ impl Head {
             }
         }
 
+        if snapshot.is_some() {
+            self.attach_snapshot_chunks(&mut st);
+        }
+
         if self.opts.wal.is_none() {
             *self.replay.lock() = st.stats;
             return Ok(());
@@ -109,12 +126,25 @@ impl Head {
         let mut sources = Vec::new();
         let mut start = 0;
         if let Some((idx, cp)) = checkpoint::last_checkpoint(&wal_dir)? {
-            sources.push(WalSource::Checkpoint(cp));
-            start = idx + 1;
+            // A checkpoint older than the snapshot is covered by it (Go's `startFrom >=
+            // snapIdx`).
+            if snapshot.is_none_or(|(k, _)| idx >= k) {
+                sources.push(WalSource::Checkpoint(cp));
+                start = idx + 1;
+            } else {
+                start = idx;
+            }
+        }
+        if let Some((k, _)) = snapshot {
+            start = start.max(k);
         }
         for k in wlog::list_segments(&wal_dir)? {
-            if k >= start {
-                sources.push(WalSource::Segment(wal_dir.clone(), k));
+            match snapshot {
+                Some((sk, offset)) if k == sk && k >= start => {
+                    sources.push(WalSource::SegmentFrom(wal_dir.clone(), k, offset));
+                }
+                _ if k >= start => sources.push(WalSource::Segment(wal_dir.clone(), k)),
+                _ => {}
             }
         }
         if let Some(c) = self.load_wal(sources, &mut st)? {
@@ -549,6 +579,38 @@ impl Head {
         ms.head = None;
     }
 
+    /// Gives the series loaded from a chunk snapshot their memory-mapped chunks (Go's
+    /// `loadMmappedChunks` with snapshot series): an open chunk that a memory-mapped one
+    /// reaches was cut after the snapshot and is dropped.
+    fn attach_snapshot_chunks(&self, st: &mut ReplayState) {
+        let refs: Vec<u64> = st.mmapped.keys().copied().collect();
+        for r in refs {
+            let mut shard = self.shard(r).write();
+            let Some(ms) = shard.series.get_mut(&r) else {
+                continue;
+            };
+            let Some(chunks) = st.mmapped.remove(&r) else {
+                continue;
+            };
+            let (Some(first), Some(last)) = (chunks.first().copied(), chunks.last().copied())
+            else {
+                continue;
+            };
+            if ms
+                .head
+                .as_ref()
+                .is_some_and(|h| last.max_time >= h.min_time)
+            {
+                ms.head = None;
+                ms.next_at = i64::MIN;
+            }
+            st.stats.mmapped_chunks += chunks.len() as u64;
+            ms.mmapped = chunks;
+            drop(shard);
+            self.update_min_max(first.min_time, last.max_time);
+        }
+    }
+
     fn apply_series(&self, series: Vec<RefSeries>, st: &mut ReplayState, d: &mut Dispatcher<'_>) {
         for s in series {
             st.stats.series += 1;
@@ -642,6 +704,9 @@ enum WalSource {
     Checkpoint(PathBuf),
     /// Segment `k` of the WAL directory (damage there is repaired by truncation).
     Segment(PathBuf, u64),
+    /// Segment `k` of the WAL directory from a byte offset on (the end of a chunk
+    /// snapshot).
+    SegmentFrom(PathBuf, u64, u64),
 }
 
 /// What the replay loop hands a worker.
@@ -811,6 +876,11 @@ fn read_records(
         let (opened, in_checkpoint, dir) = match src {
             WalSource::Checkpoint(dir) => (SegmentReader::open(&dir, None, None), true, dir),
             WalSource::Segment(dir, k) => (SegmentReader::open(&dir, Some(k), Some(k)), false, dir),
+            WalSource::SegmentFrom(dir, k, offset) => (
+                SegmentReader::open_from(&dir, k, offset, Some(k)),
+                false,
+                dir,
+            ),
         };
         let mut r = match opened {
             Ok(r) => Reader::new(r),

@@ -60,6 +60,36 @@ impl SegmentReader {
         SegmentReader::open_files(files)
     }
 
+    /// Segments `first..=last` of `dir` (`None` = open end), segment `first` read from byte
+    /// `offset` on (Go's `NewSegmentBufReaderWithOffset`, used after a chunk snapshot).
+    /// Positions stay those of the files, so page padding and corruption reports are where
+    /// they are on disk.
+    ///
+    /// # Errors
+    /// When the directory or a segment can't be read, or `offset` can't be reached.
+    pub fn open_from(
+        dir: &Path,
+        first: u64,
+        offset: u64,
+        last: Option<u64>,
+    ) -> Result<SegmentReader> {
+        let mut r = SegmentReader::open(dir, Some(first), last)?;
+        if offset > 0
+            && let Some((_, k, f)) = r.segs.first_mut()
+            && *k == first
+        {
+            let path = segment_name(dir, first);
+            let skipped = std::io::copy(&mut f.by_ref().take(offset), &mut std::io::sink())
+                .map_err(|source| Error::Io {
+                    op: "seeking in",
+                    path: path.clone(),
+                    source,
+                })?;
+            r.off = skipped;
+        }
+        Ok(r)
+    }
+
     /// The given `(dir, index, path)` segment files, read in this order.
     ///
     /// # Errors
@@ -140,12 +170,15 @@ enum Stop {
 impl<R: Read + Position> Reader<R> {
     /// A reader over `rdr`.
     pub fn new(rdr: R) -> Reader<R> {
+        // A source opened at an offset (`SegmentReader::open_from`) keeps page boundaries
+        // where they are in the file.
+        let total = rdr.offset();
         Reader {
             rdr,
             buf: Box::new([0; PAGE_SIZE]),
             rec: Vec::new(),
             compressed: Vec::new(),
-            total: 0,
+            total,
             cur_type: FragmentType::PageTerm,
             snappy: snap::raw::Decoder::new(),
             done: false,

@@ -7,6 +7,7 @@ mod corruption;
 mod head;
 mod native_histograms;
 mod promtool;
+mod snapshot;
 
 use std::collections::BTreeMap;
 use std::path::Path;
