@@ -17,7 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use crate::auth::Headers;
 use crate::oauth2::OAuth2;
 use crate::proxy::{Connector, Proxy};
-use crate::sigv4::Signer;
+use crate::sigv4::{Credentials, Signer};
 use crate::{Error, Result, tls};
 
 /// The `User-Agent` of requests that do not set one.
@@ -85,11 +85,15 @@ impl HttpClient {
     /// and region are resolved now: `access_key`/`secret_key`, else `profile` (or
     /// `AWS_PROFILE`) from the shared AWS files, else `AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, else the `default` profile; the
-    /// region from `region`, `AWS_REGION`/`AWS_DEFAULT_REGION` or the profile.
+    /// region from `region`, `AWS_REGION`/`AWS_DEFAULT_REGION` or the profile. With
+    /// `role_arn`, those credentials sign an STS `AssumeRole` (with `external_id`; at
+    /// `sts[-fips].REGION.amazonaws.com`, or `AWS_ENDPOINT_URL_STS`) and the role's
+    /// credentials sign the requests, renewed 30 s before they expire; failures surface
+    /// from [`HttpClient::send`].
     ///
     /// # Errors
     /// Those of [`HttpClient::new`]; [`Error::SigV4`] when no credentials or region are
-    /// found; [`Error::Unsupported`] for `role_arn` (assuming a role through STS).
+    /// found.
     pub fn with_sigv4(
         cfg: &HttpClientConfig,
         sigv4: &config::remote::SigV4Config,
@@ -176,6 +180,26 @@ impl HttpClient {
         &self,
         req: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>> {
+        let creds = match &self.inner.sigv4 {
+            Some(signer) => Some(signer.credentials().await.map_err(|e| {
+                request_error(
+                    req.method(),
+                    req.uri(),
+                    format!("error retrieving credentials: {e}"),
+                )
+            })?),
+            None => None,
+        };
+        self.exchange(req, creds.as_ref()).await
+    }
+
+    /// Sends `req` with the configured headers, signed with `sigv4` credentials `creds`,
+    /// following redirects (STS requests of `sigv4`'s `role_arn` go through here).
+    pub(crate) async fn exchange(
+        &self,
+        req: Request<Full<Bytes>>,
+        creds: Option<&Credentials>,
+    ) -> Result<Response<Incoming>> {
         let (parts, mut body) = req.into_parts();
         let mut method = parts.method;
         let mut uri = parts.uri;
@@ -195,13 +219,14 @@ impl HttpClient {
             *req.uri_mut() = uri.clone();
             *req.version_mut() = version;
             *req.headers_mut() = headers.clone();
-            if let Some(signer) = &self.inner.sigv4 {
+            if let (Some(signer), Some(creds)) = (&self.inner.sigv4, creds) {
                 let payload = body.clone().collect().await.map_or_else(
                     |never: std::convert::Infallible| match never {},
                     |c| c.to_bytes(),
                 );
                 let (mut parts, b) = req.into_parts();
                 signer.sign(
+                    creds,
                     &parts.method,
                     &mut parts.uri,
                     &mut parts.headers,

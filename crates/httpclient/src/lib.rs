@@ -13,9 +13,9 @@
 //! files), `follow_redirects`, and proxies (`proxy_url` over `http://`, `https://` or
 //! `socks5://` with `no_proxy` and `proxy_connect_header`, or `proxy_from_environment`;
 //! HTTPS goes through a CONNECT tunnel). [`HttpClient::with_sigv4`] adds AWS Signature
-//! Version 4 signing (`sigv4` of remote write and Alertmanagers). Options not implemented
-//! (secret-manager references, the OAuth 2.0 JWT bearer grant, sigv4 `role_arn`) fail
-//! with [`Error::Unsupported`] naming the option.
+//! Version 4 signing (`sigv4` of remote write and Alertmanagers, `role_arn` through STS
+//! `AssumeRole`). Options not implemented (secret-manager references, the OAuth 2.0 JWT
+//! bearer grant) fail with [`Error::Unsupported`] naming the option.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

@@ -1,14 +1,21 @@
 //! `sigv4`: AWS Signature Version 4 signing of every request (remote write to Amazon Managed
 //! Service for Prometheus and compatible endpoints), as prometheus/sigv4's round tripper does,
-//! with credentials from the config, the environment or the shared AWS files.
+//! with credentials from the config, the environment or the shared AWS files, optionally
+//! exchanged for a role's through STS `AssumeRole` (`role_arn`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use config::remote::SigV4Config;
-use http::{HeaderMap, HeaderValue, Method, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
 use ring::{digest, hmac};
 
-use crate::{Error, Result};
+use crate::{Error, HttpClient, HttpClientConfig, Result};
+
+/// Assumed-role credentials are renewed this long before they expire (prometheus/sigv4's
+/// credential cache window).
+pub(crate) const EXPIRY_WINDOW: Duration = Duration::from_secs(30);
 
 /// Headers never signed: set or changed on the way (Go's signer and prometheus/sigv4's
 /// deny list).
@@ -31,11 +38,17 @@ pub(crate) struct Credentials {
     pub(crate) session_token: String,
 }
 
+/// Where the signing credentials come from.
+enum Source {
+    Static(Credentials),
+    AssumeRole(Box<AssumeRole>),
+}
+
 /// Signs requests for one region and service.
 pub(crate) struct Signer {
     region: String,
     service: String,
-    creds: Credentials,
+    source: Source,
 }
 
 impl std::fmt::Debug for Signer {
@@ -70,11 +83,6 @@ impl Signer {
         cfg: &SigV4Config,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Signer> {
-        if !cfg.role_arn.is_empty() {
-            return Err(Error::Unsupported {
-                option: "sigv4 role_arn (assuming a role through STS)",
-            });
-        }
         let env = |name: &str| env(name).filter(|v| !v.is_empty());
         let profile_set = !cfg.profile.is_empty() || env("AWS_PROFILE").is_some();
         let profile = if !cfg.profile.is_empty() {
@@ -139,6 +147,38 @@ impl Signer {
                     sigv4_err("region not configured in sigv4 or in default credentials chain")
                 })?
         };
+        let source = if cfg.role_arn.is_empty() {
+            Source::Static(creds)
+        } else {
+            let endpoint = match env("AWS_ENDPOINT_URL_STS").or_else(|| env("AWS_ENDPOINT_URL")) {
+                Some(e) => e,
+                None => {
+                    let fips = if cfg.use_fips_sts_endpoint {
+                        "-fips"
+                    } else {
+                        ""
+                    };
+                    let suffix = if region.starts_with("cn-") {
+                        "amazonaws.com.cn"
+                    } else {
+                        "amazonaws.com"
+                    };
+                    format!("https://sts{fips}.{region}.{suffix}/")
+                }
+            };
+            let endpoint: Uri = endpoint
+                .parse()
+                .map_err(|e| sigv4_err(format!("invalid STS endpoint {endpoint:?}: {e}")))?;
+            Source::AssumeRole(Box::new(AssumeRole {
+                base: creds,
+                role_arn: cfg.role_arn.clone(),
+                external_id: cfg.external_id.clone(),
+                endpoint,
+                region: region.clone(),
+                client: HttpClient::new(&HttpClientConfig::default())?,
+                cached: tokio::sync::Mutex::new(None),
+            }))
+        };
         Ok(Signer {
             region,
             service: if cfg.service_name.is_empty() {
@@ -146,8 +186,17 @@ impl Signer {
             } else {
                 cfg.service_name.clone()
             },
-            creds,
+            source,
         })
+    }
+
+    /// The credentials to sign with now: the static ones, or the assumed role's (fetched
+    /// from STS when there are none or they expire within 30 s).
+    pub(crate) async fn credentials(&self) -> Result<Credentials> {
+        match &self.source {
+            Source::Static(c) => Ok(c.clone()),
+            Source::AssumeRole(a) => a.credentials().await,
+        }
     }
 
     /// Signs a request about to be sent: cleans `uri`'s path as Go does (the request goes
@@ -156,67 +205,92 @@ impl Signer {
     /// signed, with the `Host` the client will send.
     pub(crate) fn sign(
         &self,
+        creds: &Credentials,
         method: &Method,
         uri: &mut Uri,
         headers: &mut HeaderMap,
         body: &[u8],
         now: SystemTime,
     ) -> Result<()> {
-        let path = clean_path(uri.path());
-        if path != uri.path() {
-            let mut parts = uri.clone().into_parts();
-            let pq = match uri.query() {
-                Some(q) => format!("{path}?{q}"),
-                None => path.clone(),
-            };
-            parts.path_and_query = Some(
-                pq.parse()
-                    .map_err(|e| sigv4_err(format!("cleaned path {pq:?}: {e}")))?,
-            );
-            *uri = Uri::from_parts(parts).map_err(|e| sigv4_err(e.to_string()))?;
-        }
-        let (amz_date, date) = amz_timestamp(
-            now.duration_since(UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
-        );
-        headers.remove(http::header::AUTHORIZATION);
-        headers.insert(
-            "x-amz-date",
-            HeaderValue::from_str(&amz_date).map_err(|e| sigv4_err(e.to_string()))?,
-        );
-        if self.creds.session_token.is_empty() {
-            headers.remove("x-amz-security-token");
-        } else {
-            let mut v = HeaderValue::from_str(&self.creds.session_token)
-                .map_err(|e| sigv4_err(format!("session token: {e}")))?;
-            v.set_sensitive(true);
-            headers.insert("x-amz-security-token", v);
-        }
-        let host = match headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-        {
-            Some(h) => h.to_owned(),
-            None => host_header(uri),
-        };
-        let payload_hash = hex(digest::digest(&digest::SHA256, body).as_ref());
-        let authorization = authorization(&SigningInput {
-            method: method.as_str(),
+        sign_request(
+            creds,
+            &self.region,
+            &self.service,
+            method,
             uri,
-            host: &host,
             headers,
-            payload_hash: &payload_hash,
-            amz_date: &amz_date,
-            date: &date,
-            region: &self.region,
-            service: &self.service,
-            creds: &self.creds,
-        });
-        let mut v = HeaderValue::from_str(&authorization).map_err(|e| sigv4_err(e.to_string()))?;
-        v.set_sensitive(true);
-        headers.insert(http::header::AUTHORIZATION, v);
-        Ok(())
+            body,
+            now,
+        )
     }
+}
+
+/// Signs one request (see [`Signer::sign`]).
+#[allow(clippy::too_many_arguments)]
+fn sign_request(
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    method: &Method,
+    uri: &mut Uri,
+    headers: &mut HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<()> {
+    let path = clean_path(uri.path());
+    if path != uri.path() {
+        let mut parts = uri.clone().into_parts();
+        let pq = match uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        parts.path_and_query = Some(
+            pq.parse()
+                .map_err(|e| sigv4_err(format!("cleaned path {pq:?}: {e}")))?,
+        );
+        *uri = Uri::from_parts(parts).map_err(|e| sigv4_err(e.to_string()))?;
+    }
+    let (amz_date, date) = amz_timestamp(
+        now.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+    );
+    headers.remove(http::header::AUTHORIZATION);
+    headers.insert(
+        "x-amz-date",
+        HeaderValue::from_str(&amz_date).map_err(|e| sigv4_err(e.to_string()))?,
+    );
+    if creds.session_token.is_empty() {
+        headers.remove("x-amz-security-token");
+    } else {
+        let mut v = HeaderValue::from_str(&creds.session_token)
+            .map_err(|e| sigv4_err(format!("session token: {e}")))?;
+        v.set_sensitive(true);
+        headers.insert("x-amz-security-token", v);
+    }
+    let host = match headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    {
+        Some(h) => h.to_owned(),
+        None => host_header(uri),
+    };
+    let payload_hash = hex(digest::digest(&digest::SHA256, body).as_ref());
+    let authorization = authorization(&SigningInput {
+        method: method.as_str(),
+        uri,
+        host: &host,
+        headers,
+        payload_hash: &payload_hash,
+        amz_date: &amz_date,
+        date: &date,
+        region,
+        service,
+        creds,
+    });
+    let mut v = HeaderValue::from_str(&authorization).map_err(|e| sigv4_err(e.to_string()))?;
+    v.set_sensitive(true);
+    headers.insert(http::header::AUTHORIZATION, v);
+    Ok(())
 }
 
 /// Everything one signature covers.
@@ -471,6 +545,153 @@ fn profile_credentials(
     }))
 }
 
+/// `role_arn`: credentials of an assumed role, from STS `AssumeRole` signed with the base
+/// credentials, cached until 30 s before they expire.
+struct AssumeRole {
+    base: Credentials,
+    role_arn: String,
+    external_id: String,
+    endpoint: Uri,
+    region: String,
+    client: HttpClient,
+    cached: tokio::sync::Mutex<Option<(Credentials, SystemTime)>>,
+}
+
+/// At most this much of an STS answer is read.
+const MAX_STS_RESPONSE: usize = 1 << 20;
+
+impl AssumeRole {
+    async fn credentials(&self) -> Result<Credentials> {
+        let mut cached = self.cached.lock().await;
+        if let Some((c, expiry)) = cached.as_ref()
+            && SystemTime::now() + EXPIRY_WINDOW < *expiry
+        {
+            return Ok(c.clone());
+        }
+        let fresh = self.fetch().await?;
+        let creds = fresh.0.clone();
+        *cached = Some(fresh);
+        Ok(creds)
+    }
+
+    fn err(&self, what: impl std::fmt::Display) -> Error {
+        sigv4_err(format!(
+            "could not assume role {} through STS at {}: {what}",
+            self.role_arn, self.endpoint
+        ))
+    }
+
+    async fn fetch(&self) -> Result<(Credentials, SystemTime)> {
+        let now = SystemTime::now();
+        let session = format!(
+            "prometheus-{}",
+            now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+        );
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Action", "AssumeRole")
+            .append_pair("RoleArn", &self.role_arn)
+            .append_pair("RoleSessionName", &session)
+            .append_pair("Version", "2011-06-15");
+        if !self.external_id.is_empty() {
+            form.append_pair("ExternalId", &self.external_id);
+        }
+        let body = Bytes::from(form.finish());
+        let mut uri = self.endpoint.clone();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+        );
+        sign_request(
+            &self.base,
+            &self.region,
+            "sts",
+            &Method::POST,
+            &mut uri,
+            &mut headers,
+            &body,
+            now,
+        )?;
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+        let resp = self
+            .client
+            .exchange(req, None)
+            .await
+            .map_err(|e| self.err(e))?;
+        let status = resp.status();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_STS_RESPONSE)
+            .collect()
+            .await
+            .map_err(|e| self.err(format!("reading the response: {e}")))?
+            .to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        if !status.is_success() {
+            let detail = match (xml_text(&text, "Code"), xml_text(&text, "Message")) {
+                (Some(code), Some(msg)) => format!("{code}: {msg}"),
+                (Some(code), None) => code,
+                _ => text.trim().chars().take(512).collect(),
+            };
+            return Err(self.err(format!("{status}: {detail}")));
+        }
+        let field = |name: &str| {
+            xml_text(&text, name).ok_or_else(|| self.err(format!("no {name} in the response")))
+        };
+        let creds = Credentials {
+            access_key: field("AccessKeyId")?,
+            secret_key: field("SecretAccessKey")?,
+            session_token: field("SessionToken")?,
+        };
+        let expiration = field("Expiration")?;
+        let expiry = parse_rfc3339(&expiration)
+            .ok_or_else(|| self.err(format!("bad Expiration {expiration:?}")))?;
+        Ok((creds, expiry))
+    }
+}
+
+/// The text of the first `<name>...</name>` element (STS answers are flat enough for
+/// this), with XML's predefined entities decoded.
+fn xml_text(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&format!("</{name}>"))?;
+    Some(
+        xml[start..end]
+            .trim()
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` as a time.
+fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.split('.').next()?;
+    let mut t = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, min, sec) = (t.next()??, t.next()??, t.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    // Howard Hinnant's days-from-civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days * 86_400 + h * 3600 + min * 60 + sec).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -626,6 +847,13 @@ mod tests {
         c
     }
 
+    fn creds(s: &Signer) -> &Credentials {
+        match &s.source {
+            Source::Static(c) => c,
+            Source::AssumeRole(a) => &a.base,
+        }
+    }
+
     fn signer(cfg: &SigV4Config, env: &[(&str, &str)]) -> Result<Signer> {
         let env: HashMap<String, String> = env
             .iter()
@@ -660,7 +888,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (s.creds.access_key.as_str(), s.region.as_str()),
+            (creds(&s).access_key.as_str(), s.region.as_str()),
             ("CFGKEY", "us-east-1")
         );
         assert_eq!(s.service, "aps");
@@ -676,13 +904,13 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(s.creds.access_key, "ENVKEY");
-        assert_eq!(s.creds.session_token, "tok");
+        assert_eq!(creds(&s).access_key, "ENVKEY");
+        assert_eq!(creds(&s).session_token, "tok");
         assert_eq!(s.region, "us-west-2");
 
         let s = signer(&sigv4(""), &[("HOME", &home)]).unwrap();
         assert_eq!(
-            (s.creds.access_key.as_str(), s.region.as_str()),
+            (creds(&s).access_key.as_str(), s.region.as_str()),
             ("FILEKEY", "eu-west-1")
         );
 
@@ -696,8 +924,8 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(s.creds.access_key, "OTHERKEY");
-        assert_eq!(s.creds.session_token, "othertoken");
+        assert_eq!(creds(&s).access_key, "OTHERKEY");
+        assert_eq!(creds(&s).session_token, "othertoken");
         assert_eq!(s.region, "ap-south-1");
 
         let err = signer(&sigv4("profile: missing"), &[("HOME", &home)])
@@ -723,17 +951,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("could not get SigV4 credentials"), "{err}");
-        let err = signer(
-            &sigv4("region: r\naccess_key: A\nsecret_key: B\nrole_arn: arn:aws:iam::1:role/x"),
-            &[],
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            Error::Unsupported {
-                option: "sigv4 role_arn (assuming a role through STS)"
-            }
-        );
     }
 
     #[test]
@@ -759,7 +976,8 @@ mod tests {
         );
         headers.insert("user-agent", HeaderValue::from_static("Prometheus/x"));
         let at = UNIX_EPOCH + std::time::Duration::from_secs(1_440_938_160);
-        s.sign(&Method::POST, &mut uri, &mut headers, b"body", at)
+        let c = creds(&s).clone();
+        s.sign(&c, &Method::POST, &mut uri, &mut headers, b"body", at)
             .unwrap();
         assert_eq!(uri.path(), "/api/v1/write");
         assert_eq!(headers["x-amz-date"], "20150830T123600Z");
@@ -771,11 +989,66 @@ mod tests {
         );
         // Signing again at the same instant gives the same signature.
         let mut again = headers.clone();
-        s.sign(&Method::POST, &mut uri, &mut again, b"body", at)
+        s.sign(&c, &Method::POST, &mut uri, &mut again, b"body", at)
             .unwrap();
         assert_eq!(again["authorization"], headers["authorization"]);
-        s.sign(&Method::POST, &mut uri, &mut again, b"other", at)
+        s.sign(&c, &Method::POST, &mut uri, &mut again, b"other", at)
             .unwrap();
         assert_ne!(again["authorization"], headers["authorization"]);
+    }
+
+    #[test]
+    fn role_arn_picks_the_sts_endpoint() {
+        let endpoint =
+            |lines: &str, env: &[(&str, &str)]| match signer(&sigv4(lines), env).unwrap().source {
+                Source::AssumeRole(a) => (a.endpoint.to_string(), a.role_arn.clone()),
+                Source::Static(_) => panic!("static credentials"),
+            };
+        let base = "access_key: A\nsecret_key: B\nrole_arn: arn:aws:iam::1:role/r";
+        assert_eq!(
+            endpoint(&format!("{base}\nregion: eu-west-1"), &[]).0,
+            "https://sts.eu-west-1.amazonaws.com/"
+        );
+        let mut cfg = sigv4(&format!("{base}\nregion: us-east-1"));
+        cfg.use_fips_sts_endpoint = true;
+        let s = signer(&cfg, &[]).unwrap();
+        let Source::AssumeRole(a) = &s.source else {
+            panic!("static credentials")
+        };
+        assert_eq!(
+            a.endpoint.to_string(),
+            "https://sts-fips.us-east-1.amazonaws.com/"
+        );
+        assert_eq!(
+            endpoint(&format!("{base}\nregion: cn-north-1"), &[]).0,
+            "https://sts.cn-north-1.amazonaws.com.cn/"
+        );
+        assert_eq!(
+            endpoint(
+                &format!("{base}\nregion: r"),
+                &[("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1/")]
+            ),
+            (
+                "http://127.0.0.1:1/".to_owned(),
+                "arn:aws:iam::1:role/r".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn sts_answers_parse() {
+        let xml = "<AssumeRoleResponse><AssumeRoleResult><Credentials>\n<AccessKeyId>ASIA</AccessKeyId><SecretAccessKey>s&amp;k</SecretAccessKey></Credentials></AssumeRoleResult></AssumeRoleResponse>";
+        assert_eq!(xml_text(xml, "AccessKeyId").as_deref(), Some("ASIA"));
+        assert_eq!(xml_text(xml, "SecretAccessKey").as_deref(), Some("s&k"));
+        assert_eq!(xml_text(xml, "SessionToken"), None);
+        let at = |secs| Some(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(parse_rfc3339("2015-08-30T12:36:00Z"), at(1_440_938_160));
+        assert_eq!(
+            parse_rfc3339("2024-02-29T01:01:01.250Z"),
+            at(1_709_164_800 + 3661)
+        );
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), at(0));
+        assert_eq!(parse_rfc3339("2015-13-30T12:36:00Z"), None);
+        assert_eq!(parse_rfc3339("2015-08-30 12:36:00"), None);
     }
 }

@@ -1037,3 +1037,129 @@ async fn sigv4_signs_what_is_sent() {
     });
     assert_eq!(auth, expected);
 }
+
+/// A fake STS answering `AssumeRole` with credentials valid for `valid_for` seconds.
+fn sts_server(valid_for: u64) -> Handler {
+    Arc::new(move |s: &Seen| {
+        let form = form(&s.body);
+        let get = |k: &str| {
+            form.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let auth = s.headers["authorization"].to_str().unwrap_or("");
+        if get("Action") != "AssumeRole"
+            || !auth.contains("Credential=BASEKEY/")
+            || !auth.contains("/eu-west-1/sts/aws4_request")
+        {
+            return Response::builder()
+                .status(StatusCode::FORBIDDEN)
+                .body(Full::new(Bytes::from_static(
+                    b"<ErrorResponse><Error><Code>AccessDenied</Code><Message>not signed by BASEKEY</Message></Error></ErrorResponse>",
+                )))
+                .unwrap();
+        }
+        let expiry = std::time::SystemTime::now() + std::time::Duration::from_secs(valid_for);
+        let secs = expiry
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let (amz, _) = crate::sigv4::amz_timestamp(i64::try_from(secs).unwrap());
+        let rfc3339 = format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &amz[0..4],
+            &amz[4..6],
+            &amz[6..8],
+            &amz[9..11],
+            &amz[11..13],
+            &amz[13..15]
+        );
+        let xml = format!(
+            "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult><Credentials><AccessKeyId>ROLEKEY-{}</AccessKeyId><SecretAccessKey>rolesecret</SecretAccessKey><SessionToken>roletoken</SessionToken><Expiration>{rfc3339}</Expiration></Credentials><AssumedRoleUser><Arn>{}</Arn></AssumedRoleUser></AssumeRoleResult></AssumeRoleResponse>",
+            get("ExternalId"),
+            get("RoleArn"),
+        );
+        Response::builder()
+            .header("content-type", "text/xml")
+            .body(Full::new(Bytes::from(xml)))
+            .unwrap()
+    })
+}
+
+fn role_client(sts: SocketAddr, role: &str) -> HttpClient {
+    let cfg = config::remote::SigV4Config {
+        region: "eu-west-1".into(),
+        access_key: "BASEKEY".into(),
+        secret_key: config::Secret::new("basesecret"),
+        role_arn: role.into(),
+        external_id: "ext".into(),
+        ..Default::default()
+    };
+    let endpoint = format!("http://{sts}/");
+    let signer = crate::sigv4::Signer::with_env(&cfg, &|n| {
+        (n == "AWS_ENDPOINT_URL_STS").then(|| endpoint.clone())
+    })
+    .unwrap();
+    HttpClient::build(&HttpClientConfig::default(), Some(signer)).unwrap()
+}
+
+#[tokio::test]
+async fn sigv4_role_arn_signs_with_the_assumed_roles_credentials() {
+    let sts = Server::start(None, sts_server(3600)).await;
+    let srv = Server::start(None, Arc::new(ok)).await;
+    let c = role_client(sts.addr, "arn:aws:iam::123456789012:role/prom");
+    let url = format!("http://{}/api/v1/write", srv.addr);
+    c.send(get(&url)).await.unwrap();
+    c.send(get(&url)).await.unwrap();
+    let calls = sts.seen();
+    assert_eq!(calls.len(), 1, "assumed credentials are cached");
+    assert!(form(&calls[0].body).contains(&(
+        "RoleArn".to_owned(),
+        "arn:aws:iam::123456789012:role/prom".to_owned()
+    )));
+    for s in srv.seen() {
+        let auth = s.headers["authorization"].to_str().unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=ROLEKEY-ext/"),
+            "{auth}"
+        );
+        assert!(auth.contains("/eu-west-1/aps/aws4_request"), "{auth}");
+        assert_eq!(s.headers["x-amz-security-token"], "roletoken");
+    }
+
+    // Credentials about to expire are fetched again for every request.
+    let sts = Server::start(None, sts_server(20)).await;
+    let c = role_client(sts.addr, "arn:aws:iam::123456789012:role/prom");
+    c.send(get(&url)).await.unwrap();
+    c.send(get(&url)).await.unwrap();
+    assert_eq!(sts.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn sigv4_role_arn_failures_name_role_and_endpoint() {
+    let sts = Server::start(
+        None,
+        Arc::new(|_: &Seen| {
+            Response::builder()
+                .status(StatusCode::FORBIDDEN)
+                .body(Full::new(Bytes::from_static(
+                    b"<ErrorResponse><Error><Code>AccessDenied</Code><Message>no trust</Message></Error></ErrorResponse>",
+                )))
+                .unwrap()
+        }),
+    )
+    .await;
+    let srv = Server::start(None, Arc::new(ok)).await;
+    let c = role_client(sts.addr, "arn:aws:iam::1:role/r");
+    let url = format!("http://{}/w", srv.addr);
+    let err = c.send(get(&url)).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "Get {url:?}: error retrieving credentials: could not assume role arn:aws:iam::1:role/r through STS at http://{}/: 403 Forbidden: AccessDenied: no trust",
+            sts.addr
+        )
+    );
+    assert!(srv.seen().is_empty());
+}
