@@ -247,9 +247,9 @@ fn boxed<T: Io>(io: T, proxied: bool) -> Stream {
 /// A connection already made to a SOCKS proxy, handed to hyper-util's handshake as its
 /// connector, so that a failed TCP connect keeps its cause (hyper-util's SOCKS errors drop
 /// it).
-struct Connected1<T>(Option<T>);
+struct Established<T>(Option<T>);
 
-impl<T> tower_service::Service<Uri> for Connected1<T> {
+impl<T> tower_service::Service<Uri> for Established<T> {
     type Response = T;
     type Error = std::io::Error;
     type Future = std::future::Ready<std::io::Result<T>>;
@@ -307,7 +307,7 @@ impl tower_service::Service<Uri> for Connector {
                     let proxy_uri = with_port(i.uri(), 1080)?;
                     let dst = with_port(&dst, 80)?;
                     let conn = http.call(proxy_uri.clone()).await?;
-                    let mut socks = SocksV5::new(proxy_uri.clone(), Connected1(Some(conn)));
+                    let mut socks = SocksV5::new(proxy_uri.clone(), Established(Some(conn)));
                     if let Some((user, pass)) = i.raw_auth() {
                         socks = socks.with_auth(user.to_owned(), pass.to_owned());
                     }
