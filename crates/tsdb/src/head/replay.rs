@@ -51,9 +51,13 @@ pub struct ReplayStats {
     pub chunk_snapshot: Option<PathBuf>,
     /// Series records read from the chunk snapshot.
     pub chunk_snapshot_series: u64,
-    /// Why a chunk snapshot was not used (the whole WAL was replayed instead), if one was
-    /// there but unreadable or stale (Prometheus's `prometheus_tsdb_snapshot_replay_error_total`).
+    /// Why the chunk snapshot could not be loaded (the whole WAL was replayed instead), if
+    /// one was there but unreadable (Prometheus's
+    /// `prometheus_tsdb_snapshot_replay_error_total`).
     pub chunk_snapshot_error: Option<String>,
+    /// Why chunk snapshots were ignored without an error: one newer than the WAL (deleted,
+    /// as Prometheus does), or a data directory that could not be listed for them.
+    pub chunk_snapshot_warning: Option<String>,
 }
 
 struct ReplayState {

@@ -467,7 +467,7 @@ impl Head {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(None),
             Err(e) => {
-                stats.chunk_snapshot_error = Some(format!("find last chunk snapshot: {e}"));
+                stats.chunk_snapshot_warning = Some(format!("find last chunk snapshot: {e}"));
                 return Ok(None);
             }
         };
@@ -477,7 +477,7 @@ impl Head {
             && last < segment
         {
             // The WAL was replaced since: the snapshot describes data that is gone.
-            stats.chunk_snapshot_error = Some(format!(
+            stats.chunk_snapshot_warning = Some(format!(
                 "last WAL segment {last} is behind chunk snapshot {}, removing snapshots",
                 path.display()
             ));
