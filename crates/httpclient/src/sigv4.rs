@@ -587,15 +587,18 @@ impl AssumeRole {
             "prometheus-{}",
             now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
         );
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", "AssumeRole")
-            .append_pair("RoleArn", &self.role_arn)
-            .append_pair("RoleSessionName", &session)
-            .append_pair("Version", "2011-06-15");
-        if !self.external_id.is_empty() {
-            form.append_pair("ExternalId", &self.external_id);
-        }
-        let body = Bytes::from(form.finish());
+        // Scoped: the serializer is not `Send` and must not live across an await.
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("Action", "AssumeRole")
+                .append_pair("RoleArn", &self.role_arn)
+                .append_pair("RoleSessionName", &session)
+                .append_pair("Version", "2011-06-15");
+            if !self.external_id.is_empty() {
+                form.append_pair("ExternalId", &self.external_id);
+            }
+            Bytes::from(form.finish())
+        };
         let mut uri = self.endpoint.clone();
         let mut headers = HeaderMap::new();
         headers.insert(

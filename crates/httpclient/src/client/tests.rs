@@ -355,6 +355,14 @@ async fn redirects_are_followed_as_go_follows_them() {
     assert_eq!(resp.status(), StatusCode::FOUND);
 }
 
+/// Callers spawn `send` on multi-threaded runtimes.
+#[test]
+fn send_futures_are_send() {
+    fn is_send<T: Send>(_: &T) {}
+    let c = HttpClient::default();
+    is_send(&c.send(get("http://127.0.0.1:1/")));
+}
+
 #[test]
 fn go_style_method_names() {
     assert_eq!(go_method(&Method::GET), "Get");
