@@ -22,8 +22,9 @@
 //! catalog and health endpoints through blocking queries, one group per service with
 //! Prometheus's `__meta_consul_*` labels); and `docker_sd_configs` (the Docker Engine API's
 //! containers and networks over http(s) or a unix socket, one target per container,
-//! network and TCP port with Prometheus's `__meta_docker_*` labels). Any other mechanism
-//! makes
+//! network and TCP port with Prometheus's `__meta_docker_*` labels); `eureka_sd_configs`
+//! (the `/apps` XML, a target per instance) and `nomad_sd_configs` (service list and
+//! registrations, a target per registration). Any other mechanism makes
 //! [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
 //!
 //! ```
@@ -53,10 +54,12 @@ mod consul;
 pub mod dns;
 mod docker;
 mod error;
+mod eureka;
 pub mod file;
 pub mod http;
 pub mod kubernetes;
 mod manager;
+mod nomad;
 mod util;
 
 pub use error::{Error, Result};

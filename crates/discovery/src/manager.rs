@@ -6,14 +6,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use config::discovery::{
-    ConsulSdConfig, DnsSdConfig, DockerSdConfig, FileSdConfig, HttpSdConfig, KubernetesSdConfig,
-    ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
+    ConsulSdConfig, DnsSdConfig, DockerSdConfig, EurekaSdConfig, FileSdConfig, HttpSdConfig,
+    KubernetesSdConfig, NomadSdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs,
+    StaticConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Error, Result, consul, dns, docker, file, http, kubernetes};
+use crate::{Error, Result, consul, dns, docker, eureka, file, http, kubernetes, nomad};
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
 /// Every configured job has an entry, empty when it has no targets.
@@ -58,6 +59,8 @@ enum ProviderConfig {
     Kubernetes(Box<KubernetesSdConfig>),
     Consul(Box<ConsulSdConfig>),
     Docker(Box<DockerSdConfig>),
+    Eureka(Box<EurekaSdConfig>),
+    Nomad(Box<NomadSdConfig>),
 }
 
 #[derive(Debug)]
@@ -193,6 +196,22 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Docker(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Eureka(c) => {
+                        eureka::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Eureka(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Nomad(c) => {
+                        nomad::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Nomad(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -413,6 +432,40 @@ async fn run_provider(
             };
             refresh_loop(
                 "docker",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::Eureka(cfg) => {
+            let d = match eureka::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "eureka", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "eureka",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::Nomad(cfg) => {
+            let d = match nomad::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "nomad", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "nomad",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,
