@@ -402,3 +402,40 @@ fn without_a_wal_no_snapshot_is_written() {
     head.close().expect("close");
     assert!(snapshots(dir.path()).is_empty());
 }
+
+proptest::proptest! {
+    #[test]
+    fn damaged_records_never_panic(
+        k in 0usize..4,
+        at in 0usize..4096,
+        byte in 0u8..=255,
+        cut in 0usize..4096,
+    ) {
+        let mut rec = Vec::new();
+        match k {
+            0 => {
+                let mut x = XorChunk::new();
+                for i in 0..20 {
+                    x.append(i * 1000, i as f64 * 0.5).expect("append");
+                }
+                let h = HeadChunk { chunk: Chunk::Xor(x), min_time: 0, max_time: 19_000 };
+                encode_series_record(1, &series("a", 0), Some(&h), 0, &mut rec);
+            }
+            1 => {
+                let mut c = crate::chunkenc::HistogramChunk::new();
+                for i in 0..5 {
+                    c.append(None, i * 1000, &hist(i + 1)).expect("append");
+                }
+                let h = HeadChunk { chunk: Chunk::Histogram(c), min_time: 0, max_time: 4000 };
+                encode_series_record(2, &series("h", 0), Some(&h), 0, &mut rec);
+            }
+            2 => rec = encode_tombstones_record(&[(3, vec![(1, 5), (9, 12)])]),
+            _ => encode_series_record(4, &series("e", 0), None, 0, &mut rec),
+        }
+        let i = at % rec.len();
+        rec[i] = byte;
+        rec.truncate(cut.max(1));
+        let _ = decode_series_record(&rec);
+        let _ = decode_tombstones_record(&rec);
+    }
+}
