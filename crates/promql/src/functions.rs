@@ -142,10 +142,10 @@ const RANGE_FUNCTIONS: &[&str] = &[
 /// Evaluates a function call.
 pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val> {
     let name = c.func.name;
-    if name == "timestamp"
+    if matches!(name, "timestamp" | "start_timestamp")
         && let Some(Expr::VectorSelector(vs)) = c.args.first().map(unwrap_arg)
     {
-        return timestamp_of_selector(ev, c, vs).map(Val::Matrix);
+        return timestamp_of_selector(ev, vs, name == "start_timestamp").map(Val::Matrix);
     }
     match name {
         "label_replace" => return label_replace(ev, c).map(Val::Matrix),
@@ -221,22 +221,23 @@ pub(crate) fn for_each_range_output(
 ) -> Result<()> {
     let (spec, ra) = prepare_range_call(ev, c, mi)?;
     match &ra.series {
-        RangeSeries::Selector(vs, id) => ev.for_each_series_of(
-            vs,
-            *id,
-            &mut |ev, labels, _, live, hists| match range_series(ev, &spec, labels, live, hists)? {
-                Some(s) => sink(ev, s),
-                None => Ok(true),
-            },
-        ),
+        RangeSeries::Selector(vs, id) => {
+            ev.for_each_series_of(vs, *id, &mut |ev, labels, _, live, hists, sts| {
+                match range_series(ev, &spec, labels, (live, sts.live), (hists, sts.hists))? {
+                    Some(s) => sink(ev, s),
+                    None => Ok(true),
+                }
+            })
+        }
         RangeSeries::Evaluated(m) => {
+            // Subqueries cut the propagation of start timestamps.
             for series in m {
                 if let Some(s) = range_series(
                     ev,
                     &spec,
                     &series.metric,
-                    &series.floats,
-                    &series.histograms,
+                    (&series.floats, &[]),
+                    (&series.histograms, &[]),
                 )? && !sink(ev, s)?
                 {
                     break;
@@ -407,13 +408,14 @@ struct RangeSpec<'a> {
     reads_storage: bool,
 }
 
-/// Slides the window of one series over all steps and applies the function.
+/// Slides the window of one series over all steps and applies the function. The points
+/// come with their start timestamps (aligned with them, or empty when there are none).
 fn range_series(
     ev: &mut Evaluator<'_>,
     spec: &RangeSpec<'_>,
     labels: &Labels,
-    pts: &[FPoint],
-    hs: &[HPoint],
+    (pts, pts_st): (&[FPoint], &[i64]),
+    (hs, hs_st): (&[HPoint], &[i64]),
 ) -> Result<Option<Series>> {
     ev.check()?;
     // Histogram windows: their bounds and the samples each point counts as.
@@ -446,7 +448,7 @@ fn range_series(
     let mut read_to = 0usize;
     // For counters, resets_before[i] counts the decreases among pts[..=i], so a window
     // without resets is recognised in O(1) and its reset scan skipped.
-    let resets_before: Vec<u32> = if matches!(name, "rate" | "increase") {
+    let resets_before: Vec<u32> = if matches!(name, "rate" | "increase") && pts_st.is_empty() {
         let mut n = 0u32;
         let mut out = Vec::with_capacity(pts.len());
         for (i, p) in pts.iter().enumerate() {
@@ -515,6 +517,8 @@ fn range_series(
                 labels,
                 first_arg_pos: spec.first_arg_pos,
                 maybe_resets: true,
+                float_sts: pts_st.get(lo..hi).unwrap_or_default(),
+                hist_sts: hs_st.get(hlo..hhi).unwrap_or_default(),
             };
             match histogram::range_function(ev, name, window, hwindow, &ctx)? {
                 Some(histogram::RangeOut::F(v)) => floats.push(FPoint { t: ts, f: v }),
@@ -547,6 +551,8 @@ fn range_series(
                 first_arg_pos: spec.first_arg_pos,
                 maybe_resets: resets_before.is_empty()
                     || resets_before[hi - 1] != resets_before[lo],
+                float_sts: pts_st.get(lo..hi).unwrap_or_default(),
+                hist_sts: &[],
             };
             if let Some(v) = range_function(ev, name, window, &ctx)? {
                 if floats.is_empty() {
@@ -608,6 +614,40 @@ struct RangeCtx<'a> {
     /// Whether the window may hold a counter reset; `false` only when known for sure, so
     /// the reset scan can be skipped.
     maybe_resets: bool,
+    /// The start timestamps of the window's float points (aligned with them), empty when
+    /// there are none (a subquery's points never have any).
+    float_sts: &'a [i64],
+    /// The start timestamps of the window's histogram points, as `float_sts`.
+    hist_sts: &'a [i64],
+}
+
+/// Go's `isStartTimestampReset`: whether the start timestamps show a counter reset between
+/// two consecutive samples. A start timestamp of 0 is unknown, one after its sample's time
+/// invalid, and one equal to it OTel's "unknown start". A start timestamp pointing exactly
+/// at the previous sample is a delta sample (a reset) when the previous sample had a known,
+/// valid start of its own, and a cumulative series with unknown start otherwise.
+fn is_st_reset(prev_st: i64, prev_t: i64, cur_st: i64, cur_t: i64) -> bool {
+    if cur_st == 0 || cur_st >= cur_t || cur_st < prev_t {
+        return false;
+    }
+    if cur_st > prev_t {
+        return true;
+    }
+    if prev_st > prev_t {
+        return false;
+    }
+    prev_st != 0 && prev_st != prev_t
+}
+
+/// Go's `checkStartTimeOverlap`: a sample that claims to have started counting before the
+/// previous sample was taken, without being that sample's continuation.
+fn st_overlaps(prev_st: i64, prev_t: i64, cur_st: i64) -> bool {
+    cur_st != 0 && cur_st < prev_t && cur_st != prev_st
+}
+
+/// The start timestamp at `i` of a window's start timestamps (0 when there are none).
+fn st_at(sts: &[i64], i: usize) -> i64 {
+    sts.get(i).copied().unwrap_or(0)
 }
 
 fn range_function(
@@ -618,18 +658,21 @@ fn range_function(
 ) -> Result<Option<f64>> {
     let _ = c.labels;
     Ok(match name {
-        "rate" => extrapolated_rate(w, c, true, true),
-        "increase" => extrapolated_rate(w, c, true, false),
-        "delta" => extrapolated_rate(w, c, false, false),
-        "irate" => instant_value(w, true),
-        "idelta" => instant_value(w, false),
+        "rate" => extrapolated_rate(ev, w, c, true, true),
+        "increase" => extrapolated_rate(ev, w, c, true, false),
+        "delta" => extrapolated_rate(ev, w, c, false, false),
+        "irate" => instant_value(w, c.float_sts, true),
+        "idelta" => instant_value(w, c.float_sts, false),
         "resets" => {
             let Some(first) = first_sample_index(w, c) else {
                 return Ok(None);
             };
             let mut n = 0;
-            for p in w[first..].windows(2) {
-                if p[1].f < p[0].f {
+            for i in first + 1..w.len() {
+                let (a, b) = (w[i - 1], w[i]);
+                if b.f < a.f
+                    || is_st_reset(st_at(c.float_sts, i - 1), a.t, st_at(c.float_sts, i), b.t)
+                {
                     n += 1;
                 }
             }
@@ -718,6 +761,7 @@ fn range_function(
 }
 
 fn extrapolated_rate(
+    ev: &Evaluator<'_>,
     w: &[FPoint],
     c: &RangeCtx<'_>,
     is_counter: bool,
@@ -726,7 +770,9 @@ fn extrapolated_rate(
     if c.anchored || c.smoothed {
         return extended_rate(w, c, is_counter, is_rate);
     }
-    if w.len() < 2 {
+    let sts = c.float_sts;
+    // One sample is enough when its start timestamp lies inside the range.
+    if w.is_empty() || (w.len() < 2 && sts.is_empty()) {
         return None;
     }
     let n1 = w.len() - 1;
@@ -734,37 +780,82 @@ fn extrapolated_rate(
     let last_t = w[n1].t;
     let mut result = w[n1].f - w[0].f;
     if is_counter && c.maybe_resets {
-        for p in w.windows(2) {
-            if p[1].f < p[0].f {
-                result += p[0].f;
+        let mut overlap_warned = false;
+        for i in 1..w.len() {
+            let (prev, cur) = (w[i - 1], w[i]);
+            let (prev_st, cur_st) = (st_at(sts, i - 1), st_at(sts, i));
+            if !overlap_warned && !sts.is_empty() && st_overlaps(prev_st, prev.t, cur_st) {
+                overlap_warned = true;
+                warn_st_overlap(ev, c);
+            }
+            if cur.f < prev.f || is_st_reset(prev_st, prev.t, cur_st, cur.t) {
+                result += prev.f;
             }
         }
     }
+    let finish = |result: f64, sampled_interval: f64, to_start: f64, to_end: f64| {
+        let mut factor = if sampled_interval == 0.0 {
+            1.0
+        } else {
+            (sampled_interval + to_start + to_end) / sampled_interval
+        };
+        if is_rate {
+            factor /= c.range as f64 / 1000.0;
+        }
+        result * factor
+    };
     let mut duration_to_start = (first_t - c.range_start) as f64 / 1000.0;
     let mut duration_to_end = (c.range_end - last_t) as f64 / 1000.0;
-    let sampled_interval = (last_t - first_t) as f64 / 1000.0;
-    let avg = sampled_interval / n1 as f64;
+    let mut sampled_interval = (last_t - first_t) as f64 / 1000.0;
+    let avg = if n1 > 0 {
+        sampled_interval / n1 as f64
+    } else {
+        0.0
+    };
     let threshold = avg * 1.1;
-    if duration_to_start >= threshold {
-        duration_to_start = avg / 2.0;
-    }
-    if is_counter {
-        let mut duration_to_zero = duration_to_start;
-        if result > 0.0 && w[0].f >= 0.0 {
-            duration_to_zero = sampled_interval * (w[0].f / result);
+    let first_st = st_at(sts, 0);
+    if is_counter && first_st != 0 && first_st > c.range_start && first_st < first_t {
+        // The counter started inside the range: assume a zero sample at its start
+        // timestamp instead of extrapolating to the left.
+        duration_to_start = 0.0;
+        sampled_interval = (last_t - first_st) as f64 / 1000.0;
+        result += w[0].f;
+    } else if n1 == 0 {
+        return None;
+    } else {
+        if duration_to_start >= threshold {
+            duration_to_start = avg / 2.0;
         }
-        if duration_to_zero < duration_to_start {
-            duration_to_start = duration_to_zero;
+        if is_counter {
+            let mut duration_to_zero = duration_to_start;
+            if result > 0.0 && w[0].f >= 0.0 {
+                duration_to_zero = sampled_interval * (w[0].f / result);
+            }
+            if duration_to_zero < duration_to_start {
+                duration_to_start = duration_to_zero;
+            }
         }
     }
     if duration_to_end >= threshold {
         duration_to_end = avg / 2.0;
     }
-    let mut factor = (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
-    if is_rate {
-        factor /= c.range as f64 / 1000.0;
-    }
-    Some(result * factor)
+    Some(finish(
+        result,
+        sampled_interval,
+        duration_to_start,
+        duration_to_end,
+    ))
+}
+
+/// The warning for a sample whose start timestamp overlaps the previous sample.
+fn warn_st_overlap(ev: &Evaluator<'_>, c: &RangeCtx<'_>) {
+    ev.warn(
+        format!(
+            "sample has start time that overlaps with previous sample timestamp for metric {:?}",
+            c.labels.metric_name().unwrap_or("")
+        ),
+        c.first_arg_pos,
+    );
 }
 
 /// Go's `extendedRate` for anchored and smoothed selectors: `w` also holds the samples
@@ -839,24 +930,19 @@ fn first_sample_index(w: &[FPoint], c: &RangeCtx<'_>) -> Option<usize> {
     )
 }
 
-fn instant_value(w: &[FPoint], is_rate: bool) -> Option<f64> {
+fn instant_value(w: &[FPoint], sts: &[i64], is_rate: bool) -> Option<f64> {
     if w.len() < 2 {
         return None;
     }
-    let a = w[w.len() - 2];
-    let b = w[w.len() - 1];
+    let (ia, ib) = (w.len() - 2, w.len() - 1);
+    let a = w[ia];
+    let b = w[ib];
     let interval = b.t - a.t;
     if interval == 0 {
         return None;
     }
-    let mut v = if !is_rate || b.f >= a.f || a.f.is_nan() || b.f.is_nan() {
-        b.f - a.f
-    } else {
-        b.f
-    };
-    if is_rate && b.f < a.f {
-        v = b.f;
-    }
+    let reset = is_rate && (b.f < a.f || is_st_reset(st_at(sts, ia), a.t, st_at(sts, ib), b.t));
+    let mut v = if reset { b.f } else { b.f - a.f };
     if is_rate {
         v /= interval as f64 / 1000.0;
     }
@@ -968,18 +1054,18 @@ fn double_exponential_smoothing(w: &[FPoint], sf: f64, tf: f64) -> Option<f64> {
     Some(s1)
 }
 
-/// `timestamp()` of a plain selector returns the samples' own timestamps.
+/// `timestamp()` of a plain selector returns the samples' own timestamps;
+/// `start_timestamp()` (`start`) their start timestamps (0 where a sample has none).
 fn timestamp_of_selector(
     ev: &mut Evaluator<'_>,
-    c: &Call,
     vs: &crate::parser::VectorSelector,
+    start: bool,
 ) -> Result<Matrix> {
     let series: std::rc::Rc<Vec<LoadedSeries>> = ev.select(vs)?;
     let lookback = ev.lookback;
     let mut cursors = vec![0usize; series.len()];
     let mut hcursors = vec![0usize; series.len()];
     let delayed = ev.delayed_name_removal;
-    let _ = c;
     let empty: [&Expr; 0] = [];
     ev.range_eval(&empty, None, &mut |ev, _, _, ts, out| {
         let r = vs.timestamp.unwrap_or(ts) - vs.original_offset;
@@ -995,10 +1081,13 @@ fn timestamp_of_selector(
             }
             // The newest sample of either kind (a histogram hides older floats).
             let ht = hcur.checked_sub(1).map(|j| s.hists[j].t);
-            let p = match (cur.checked_sub(1).map(|j| pts[j]), ht) {
-                (Some(p), Some(t)) if t > p.t => FPoint { t, f: 0.0 },
-                (Some(p), _) => p,
-                (None, Some(t)) => FPoint { t, f: 0.0 },
+            let pts_st = s.all_st.as_deref().unwrap_or(&s.live_st);
+            let (p, st) = match (cur.checked_sub(1).map(|j| (pts[j], j)), ht) {
+                (Some((p, _)), Some(t)) if t > p.t => {
+                    (FPoint { t, f: 0.0 }, st_at(&s.hists_st, *hcur - 1))
+                }
+                (Some((p, j)), _) => (p, st_at(pts_st, j)),
+                (None, Some(t)) => (FPoint { t, f: 0.0 }, st_at(&s.hists_st, *hcur - 1)),
                 (None, None) => continue,
             };
             if p.t <= r - lookback || model::value::is_stale_nan(p.f) {
@@ -1008,7 +1097,7 @@ fn timestamp_of_selector(
                 h: None,
                 metric: output_labels(delayed, &s.labels),
                 t: p.t,
-                f: p.t as f64 / 1000.0,
+                f: if start { st } else { p.t } as f64 / 1000.0,
                 drop_name: true,
             });
         }
@@ -1440,7 +1529,8 @@ fn vector_function(
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
         | "histogram_stdvar" => histogram::simple_histogram_fn(ev, name, &v[0], out),
         "start_timestamp" => {
-            // Start timestamps are not stored: no sample has one.
+            // Only a plain selector carries start timestamps (see `eval_call`); those of
+            // an expression's result are unknown, so there is no output.
         }
         other => {
             return Err(Error::Eval(format!("function {other} is not supported")));
@@ -1734,6 +1824,27 @@ mod tests {
         assert_eq!(date_fn("day_of_week", 0.0), 4.0);
         assert_eq!(date_fn("days_in_month", 1_582_934_400.0), 29.0); // 2020-02-29
         assert_eq!(date_fn("day_of_year", 1_609_372_800.0), 366.0); // 2020-12-31
+    }
+
+    #[test]
+    fn start_timestamp_resets_and_overlaps() {
+        // Unknown, invalid (after the sample) and OTel's "unknown start" (at the sample).
+        assert!(!is_st_reset(0, 10, 0, 20));
+        assert!(!is_st_reset(0, 10, 21, 20));
+        assert!(!is_st_reset(0, 10, 20, 20));
+        // A cumulative series keeping its start; one restarting after the previous sample.
+        assert!(!is_st_reset(5, 10, 5, 20));
+        assert!(is_st_reset(5, 10, 11, 20));
+        // Pointing at the previous sample: a delta when that one had its own start, a
+        // cumulative series with unknown start otherwise (or when it was invalid).
+        assert!(is_st_reset(5, 10, 10, 20));
+        assert!(!is_st_reset(0, 10, 10, 20));
+        assert!(!is_st_reset(10, 10, 10, 20));
+        assert!(!is_st_reset(15, 10, 10, 20));
+        assert!(st_overlaps(0, 10, 5));
+        assert!(!st_overlaps(5, 10, 5));
+        assert!(!st_overlaps(5, 10, 10));
+        assert!(!st_overlaps(5, 10, 0));
     }
 
     #[test]

@@ -141,9 +141,12 @@ pub fn run_script(
                 let mut app = storage.appender();
                 for (labels, samples) in &load.series {
                     for (t, v) in samples {
+                        let st = load.start_timestamp(labels, *t);
                         let res = match &v.histogram {
-                            Some(h) => app.append_histogram(0, labels, *t, None, Some(h)),
-                            None => app.append(0, labels, *t, v.value),
+                            Some(h) => {
+                                app.append_histogram_with_st(0, labels, st, *t, None, Some(h))
+                            }
+                            None => app.append_with_st(0, labels, st, *t, v.value),
                         };
                         res.map_err(|source| crate::Error::Load {
                             file: name.to_string(),

@@ -49,6 +49,24 @@ pub struct Load {
     /// `load_with_nhcb`: classic histogram series are also loaded as native histograms
     /// with custom buckets.
     pub with_nhcb: bool,
+    /// Start timestamps from `metric{labels}@st` lines: per series, `(t, st)` pairs in time
+    /// order (absolute milliseconds; samples without one have none).
+    pub start_timestamps: Vec<(Labels, Vec<(i64, i64)>)>,
+}
+
+impl Load {
+    /// The start timestamp given for the sample of `labels` at `t`, 0 if none.
+    pub fn start_timestamp(&self, labels: &Labels, t: i64) -> i64 {
+        self.start_timestamps
+            .iter()
+            .find(|(l, _)| l == labels)
+            .and_then(|(_, sts)| {
+                sts.binary_search_by_key(&t, |&(st_t, _)| st_t)
+                    .ok()
+                    .map(|i| sts[i].1)
+            })
+            .unwrap_or(0)
+    }
 }
 
 /// What kind of evaluation an `eval` asks for.
@@ -345,7 +363,10 @@ fn parse_load(p: &Parser<'_>, lines: &[&str], mut i: usize) -> crate::Result<(us
         line: i + 1,
         series: Vec::new(),
         with_nhcb,
+        start_timestamps: Vec::new(),
     };
+    // `@st` lines: offsets from each sample's time, by index.
+    let mut st_offsets: Vec<(Labels, Vec<Option<i64>>)> = Vec::new();
     while i + 1 < lines.len() {
         i += 1;
         let def = lines[i];
@@ -354,8 +375,15 @@ fn parse_load(p: &Parser<'_>, lines: &[&str], mut i: usize) -> crate::Result<(us
             break;
         }
         let first = def.split([' ', '\t']).next().unwrap_or_default();
-        if first.ends_with("@st") {
-            // Start timestamps are not stored yet; the samples still load normally.
+        if let Some(metric) = first.strip_suffix("@st") {
+            let (labels, _) = p.series(i + 1, metric)?;
+            let offsets = st_values(def[first.len()..].trim())
+                .map_err(|e| p.err(i + 1, format!("invalid start timestamps: {e}")))?;
+            if let Some(existing) = st_offsets.iter_mut().find(|(l, _)| *l == labels) {
+                existing.1 = offsets;
+            } else {
+                st_offsets.push((labels, offsets));
+            }
             continue;
         }
         let (labels, values) = p.series(i + 1, def)?;
@@ -370,7 +398,59 @@ fn parse_load(p: &Parser<'_>, lines: &[&str], mut i: usize) -> crate::Result<(us
             load.series.push((labels, samples));
         }
     }
+    for (labels, offsets) in st_offsets {
+        let sts: Vec<(i64, i64)> = offsets
+            .into_iter()
+            .enumerate()
+            .filter_map(|(k, o)| o.map(|o| (k as i64 * gap, k as i64 * gap + o)))
+            .collect();
+        load.start_timestamps.push((labels, sts));
+    }
     Ok((i, load))
+}
+
+/// Expands the values of an `@st` line: durations relative to each sample's time, in the
+/// series notation (`_`, `_xN`, `d`, `dxN`, `d+dxN`, `d-dxN`; durations may be signed).
+fn st_values(text: &str) -> Result<Vec<Option<i64>>, String> {
+    let signed = |s: &str| -> Result<i64, String> {
+        let (neg, body) = match s.strip_prefix('-') {
+            Some(b) => (true, b),
+            None => (false, s.strip_prefix('+').unwrap_or(s)),
+        };
+        let ms = duration_ms(body)?;
+        Ok(if neg { -ms } else { ms })
+    };
+    let mut out = Vec::new();
+    for tok in text.split_whitespace() {
+        let (base, times) = match tok.rsplit_once('x') {
+            Some((b, n)) => (
+                b,
+                Some(
+                    n.parse::<usize>()
+                        .map_err(|_| format!("invalid repetition in {tok:?}"))?,
+                ),
+            ),
+            None => (tok, None),
+        };
+        if base == "_" {
+            out.extend(std::iter::repeat_n(None, times.unwrap_or(1)));
+            continue;
+        }
+        // A step follows the first sign that is not the leading one.
+        let split = base
+            .char_indices()
+            .skip(1)
+            .find(|&(_, c)| c == '+' || c == '-')
+            .map(|(k, _)| k);
+        let (start, step) = match split {
+            Some(k) => (signed(&base[..k])?, signed(&base[k..])?),
+            None => (signed(base)?, 0),
+        };
+        for n in 0..=times.unwrap_or(0) {
+            out.push(Some(start + n as i64 * step));
+        }
+    }
+    Ok(out)
 }
 
 fn parse_eval(p: &Parser<'_>, lines: &[&str], mut i: usize) -> crate::Result<(usize, Eval)> {
@@ -525,6 +605,36 @@ mod tests {
         assert!(parse_number("NaN").is_some_and(f64::is_nan));
         assert_eq!(parse_number("foo"), None);
         assert_eq!(parse_number("{a=\"b\"} 1"), None);
+    }
+
+    #[test]
+    fn st_lines_expand_relative_to_each_sample() {
+        assert_eq!(
+            st_values("_ -30s-1mx2 +1m _x2 -0msx1 0").unwrap(),
+            vec![
+                None,
+                Some(-30_000),
+                Some(-90_000),
+                Some(-150_000),
+                Some(60_000),
+                None,
+                None,
+                Some(0),
+                Some(0),
+                Some(0),
+            ]
+        );
+        assert!(st_values("1q").is_err());
+        let script = "load 1m\n    c{a=\"b\"}@st _ -1s 1ms\n    c{a=\"b\"} 1 2 3\n";
+        let cmds = parse("t", script).unwrap();
+        let Command::Load(load) = &cmds[0] else {
+            panic!("not a load: {cmds:?}");
+        };
+        let l = Labels::from_pairs([("__name__", "c"), ("a", "b")]);
+        assert_eq!(load.series[0].1.len(), 3);
+        assert_eq!(load.start_timestamp(&l, 0), 0);
+        assert_eq!(load.start_timestamp(&l, 60_000), 59_000);
+        assert_eq!(load.start_timestamp(&l, 120_000), 120_001);
     }
 
     #[test]

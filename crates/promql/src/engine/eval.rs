@@ -32,6 +32,24 @@ pub(crate) struct LoadedSeries {
     pub(crate) all: Option<Vec<FPoint>>,
     /// The histogram points (never staleness markers).
     pub(crate) hists: Vec<HPoint>,
+    /// The start timestamps of `live`, `all` and `hists` (aligned with them; all empty
+    /// when no sample of the series has one).
+    pub(crate) live_st: Vec<i64>,
+    pub(crate) all_st: Option<Vec<i64>>,
+    pub(crate) hists_st: Vec<i64>,
+}
+
+/// The start timestamps of a series' points, aligned with the point lists a
+/// [`SeriesFn`] gets (0 where a sample has none); all empty when no sample of the series
+/// has one, so series without start timestamps cost nothing.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct SampleSts<'s> {
+    /// Of all float points (staleness markers included).
+    pub(crate) all: &'s [i64],
+    /// Of the float points without staleness markers.
+    pub(crate) live: &'s [i64],
+    /// Of the histogram points.
+    pub(crate) hists: &'s [i64],
 }
 
 /// State shared by all evaluators of one query.
@@ -138,10 +156,17 @@ pub(crate) type StepFn<'f, 'a> =
 
 /// The per-series callback of [`Evaluator::for_each_series`]: labels, all float points,
 /// float points without staleness markers, histogram points (staleness markers of
-/// histograms are stale floats in the first list). Returning `Ok(false)` stops the
-/// iteration.
-pub(crate) type SeriesFn<'f, 'a> =
-    dyn FnMut(&mut Evaluator<'a>, &Labels, &[FPoint], &[FPoint], &[HPoint]) -> Result<bool> + 'f;
+/// histograms are stale floats in the first list), and their start timestamps. Returning
+/// `Ok(false)` stops the iteration.
+pub(crate) type SeriesFn<'f, 'a> = dyn FnMut(
+        &mut Evaluator<'a>,
+        &Labels,
+        &[FPoint],
+        &[FPoint],
+        &[HPoint],
+        SampleSts<'_>,
+    ) -> Result<bool>
+    + 'f;
 
 /// Evaluates expressions over the steps `start..=end` every `interval` ms.
 pub(crate) struct Evaluator<'a> {
@@ -582,6 +607,8 @@ impl<'a> Evaluator<'a> {
         let mut all: Vec<FPoint> = Vec::new();
         let mut live: Vec<FPoint> = Vec::new();
         let mut hists: Vec<HPoint> = Vec::new();
+        // Start timestamps, aligned with the point lists once a sample has one.
+        let (mut all_st, mut live_st, mut hists_st) = (Vec::new(), Vec::new(), Vec::new());
         while let Some(series) = set.next() {
             self.check()?;
             let series = series.map_err(Error::Storage)?;
@@ -589,10 +616,20 @@ impl<'a> Evaluator<'a> {
             all.clear();
             live.clear();
             hists.clear();
+            all_st.clear();
+            live_st.clear();
+            hists_st.clear();
+            let mut has_st = false;
             let mut stale = false;
             let mut last: Option<model::FloatHistogram> = None;
             let mut vt = it.seek(mint);
             loop {
+                let st = it.at_st();
+                if st != 0 && !has_st && vt != storage::ValueType::None {
+                    has_st = true;
+                    all_st.resize(all.len(), 0);
+                    hists_st.resize(hists.len(), 0);
+                }
                 match vt {
                     storage::ValueType::None => break,
                     storage::ValueType::Float => {
@@ -602,6 +639,9 @@ impl<'a> Evaluator<'a> {
                         }
                         stale |= model::value::is_stale_nan(f);
                         all.push(FPoint { t, f });
+                        if has_st {
+                            all_st.push(st);
+                        }
                     }
                     storage::ValueType::Histogram | storage::ValueType::FloatHistogram => {
                         let (t, h) = it.at_float_histogram();
@@ -616,6 +656,9 @@ impl<'a> Evaluator<'a> {
                                 t,
                                 f: model::value::stale_nan(),
                             });
+                            if has_st {
+                                all_st.push(0);
+                            }
                         } else if stats {
                             let hint = match (h.counter_reset_hint, &last) {
                                 (model::CounterResetHint::Unknown, Some(prev)) => {
@@ -642,8 +685,14 @@ impl<'a> Evaluator<'a> {
                                 t,
                                 h: Arc::new(reduced),
                             });
+                            if has_st {
+                                hists_st.push(st);
+                            }
                         } else {
                             hists.push(HPoint { t, h: Arc::new(h) });
+                            if has_st {
+                                hists_st.push(st);
+                            }
                         }
                     }
                     other => {
@@ -664,9 +713,27 @@ impl<'a> Evaluator<'a> {
                         .copied()
                         .filter(|p| !model::value::is_stale_nan(p.f)),
                 );
-                f(self, series.labels(), &all, &live, &hists)?
+                if has_st {
+                    live_st.extend(
+                        all.iter()
+                            .zip(&all_st)
+                            .filter(|(p, _)| !model::value::is_stale_nan(p.f))
+                            .map(|(_, &st)| st),
+                    );
+                }
+                let sts = SampleSts {
+                    all: &all_st,
+                    live: &live_st,
+                    hists: &hists_st,
+                };
+                f(self, series.labels(), &all, &live, &hists, sts)?
             } else {
-                f(self, series.labels(), &all, &all, &hists)?
+                let sts = SampleSts {
+                    all: &all_st,
+                    live: &all_st,
+                    hists: &hists_st,
+                };
+                f(self, series.labels(), &all, &all, &hists, sts)?
             };
             if !go_on {
                 break;
@@ -685,13 +752,16 @@ impl<'a> Evaluator<'a> {
             return Ok(s.clone());
         }
         let mut out = Vec::new();
-        self.for_each_series(vs, &mut |_, labels, all, live, hists| {
+        self.for_each_series(vs, &mut |_, labels, all, live, hists, sts| {
             let has_stale = all.len() != live.len();
             out.push(LoadedSeries {
                 labels: labels.clone(),
                 live: live.to_vec(),
                 all: has_stale.then(|| all.to_vec()),
                 hists: hists.to_vec(),
+                live_st: sts.live.to_vec(),
+                all_st: (has_stale && !sts.all.is_empty()).then(|| sts.all.to_vec()),
+                hists_st: sts.hists.to_vec(),
             });
             Ok(true)
         })?;
@@ -712,7 +782,7 @@ impl<'a> Evaluator<'a> {
         let steps = self.num_steps();
         let mut mat = Vec::new();
         let (start, end, interval, lookback) = (self.start, self.end, self.interval, self.lookback);
-        self.for_each_series(vs, &mut |ev, labels, pts, _, hs| {
+        self.for_each_series(vs, &mut |ev, labels, pts, _, hs, _| {
             let mut floats = Vec::new();
             let mut histograms = Vec::new();
             let (mut cur, mut hcur) = (0usize, 0usize);

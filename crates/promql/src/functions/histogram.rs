@@ -409,7 +409,8 @@ pub(crate) fn range_function(
                     extended_rate(ev, hw, c, name != "delta", name == "rate").map(RangeOut::H)
                 );
             }
-            if hw.len() < 2 {
+            // One histogram is enough when its start timestamp lies inside the range.
+            if hw.is_empty() || (hw.len() < 2 && c.hist_sts.is_empty()) {
                 return Ok(None);
             }
             extrapolated_rate(ev, hw, c, name != "delta", name == "rate").map(RangeOut::H)
@@ -488,31 +489,70 @@ fn extrapolated_rate(
     is_counter: bool,
     is_rate: bool,
 ) -> Option<FloatHistogram> {
-    let mut result = histogram_rate(ev, hw, c, is_counter)?;
     let n1 = hw.len() - 1;
+    let mut result = if n1 > 0 {
+        Some(histogram_rate(ev, hw, c, is_counter)?)
+    } else {
+        None
+    };
     let first_t = hw[0].t;
     let last_t = hw[n1].t;
     let mut duration_to_start = (first_t - c.range_start) as f64 / 1000.0;
     let mut duration_to_end = (c.range_end - last_t) as f64 / 1000.0;
-    let sampled_interval = (last_t - first_t) as f64 / 1000.0;
-    let avg = sampled_interval / n1 as f64;
+    let mut sampled_interval = (last_t - first_t) as f64 / 1000.0;
+    let avg = if n1 > 0 {
+        sampled_interval / n1 as f64
+    } else {
+        0.0
+    };
     let threshold = avg * 1.1;
-    if duration_to_start >= threshold {
-        duration_to_start = avg / 2.0;
-    }
-    if is_counter {
-        let mut duration_to_zero = duration_to_start;
-        if result.count > 0.0 && hw[0].h.count >= 0.0 {
-            duration_to_zero = sampled_interval * (hw[0].h.count / result.count);
+    let first_st = super::st_at(c.hist_sts, 0);
+    if is_counter && first_st != 0 && first_st > c.range_start && first_st < first_t {
+        // The counter started inside the range: assume a zero histogram at its start
+        // timestamp instead of extrapolating to the left.
+        duration_to_start = 0.0;
+        sampled_interval = (last_t - first_st) as f64 / 1000.0;
+        match result.as_mut() {
+            None => result = Some((*hw[0].h).clone()),
+            Some(r) => match r.add(&hw[0].h) {
+                Ok(o) => {
+                    if o.nhcb_bounds_reconciled {
+                        info_reconciled(ev, c, "addition");
+                    }
+                }
+                Err(e) if is_schema_error(&e) => {
+                    warn_mixed_schemas(ev, c);
+                    return None;
+                }
+                Err(_) => {}
+            },
         }
-        if duration_to_zero < duration_to_start {
-            duration_to_start = duration_to_zero;
+    } else if n1 == 0 {
+        return None;
+    } else {
+        let r = result.as_ref()?;
+        if duration_to_start >= threshold {
+            duration_to_start = avg / 2.0;
+        }
+        if is_counter {
+            let mut duration_to_zero = duration_to_start;
+            if r.count > 0.0 && hw[0].h.count >= 0.0 {
+                duration_to_zero = sampled_interval * (hw[0].h.count / r.count);
+            }
+            if duration_to_zero < duration_to_start {
+                duration_to_start = duration_to_zero;
+            }
         }
     }
+    let mut result = result?;
     if duration_to_end >= threshold {
         duration_to_end = avg / 2.0;
     }
-    let mut factor = (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
+    let mut factor = if sampled_interval == 0.0 {
+        1.0
+    } else {
+        (sampled_interval + duration_to_start + duration_to_end) / sampled_interval
+    };
     if is_rate {
         factor /= c.range as f64 / 1000.0;
     }
@@ -688,9 +728,18 @@ fn histogram_rate(
     }
     let mut prev: std::borrow::Cow<'_, FloatHistogram> = std::borrow::Cow::Borrowed(first);
     let mut using_custom = first.uses_custom_buckets();
+    let sts = c.hist_sts;
+    let st_reset = |i: usize| {
+        super::is_st_reset(
+            super::st_at(sts, i - 1),
+            hw[i - 1].t,
+            super::st_at(sts, i),
+            hw[i].t,
+        )
+    };
     if is_counter && hw.len() > 1 {
         let second: &FloatHistogram = &hw[1].h;
-        if second.detect_reset(first) {
+        if st_reset(1) || second.detect_reset(first) {
             prev = std::borrow::Cow::Owned(FloatHistogram {
                 schema: second.schema,
                 custom_values: second.custom_values.clone(),
@@ -739,9 +788,17 @@ fn histogram_rate(
         Err(_) => {}
     }
     if is_counter {
-        for p in &hw[1..] {
+        let mut overlap_warned = false;
+        for (i, p) in hw.iter().enumerate().skip(1) {
             let curr: &FloatHistogram = &p.h;
-            if curr.detect_reset(&prev) {
+            if !overlap_warned
+                && !sts.is_empty()
+                && super::st_overlaps(super::st_at(sts, i - 1), hw[i - 1].t, super::st_at(sts, i))
+            {
+                overlap_warned = true;
+                super::warn_st_overlap(ev, c);
+            }
+            if st_reset(i) || curr.detect_reset(&prev) {
                 match h.add(&prev) {
                     Ok(o) => {
                         if o.nhcb_bounds_reconciled {
@@ -784,12 +841,16 @@ fn instant_value(
     if w.len() + hw.len() < 2 {
         return None;
     }
-    let mut ss: Vec<(i64, S)> = w[w.len().saturating_sub(2)..]
+    // (time, value, start timestamp) of the last two samples of either kind.
+    let fstart = w.len().saturating_sub(2);
+    let mut ss: Vec<(i64, S, i64)> = w[fstart..]
         .iter()
-        .map(|p| (p.t, S::F(p.f)))
+        .enumerate()
+        .map(|(k, p)| (p.t, S::F(p.f), super::st_at(c.float_sts, fstart + k)))
         .collect();
-    for p in &hw[hw.len().saturating_sub(2)..] {
-        let s = (p.t, S::H(p.h.clone()));
+    let hstart = hw.len().saturating_sub(2);
+    for (k, p) in hw[hstart..].iter().enumerate() {
+        let s = (p.t, S::H(p.h.clone()), super::st_at(c.hist_sts, hstart + k));
         match ss.len() {
             0 => ss.push(s),
             1 => {
@@ -814,13 +875,14 @@ fn instant_value(
     if interval == 0 {
         return None;
     }
+    let st_reset = super::is_st_reset(ss[0].2, ss[0].0, ss[1].2, ss[1].0);
     match (&ss[0].1, &ss[1].1) {
         (S::F(a), S::F(b)) => {
             let (a, b) = (*a, *b);
-            let mut v = if !is_rate || b >= a || a.is_nan() || b.is_nan() {
-                b - a
-            } else {
+            let mut v = if is_rate && (b < a || st_reset) {
                 b
+            } else {
+                b - a
             };
             if is_rate {
                 v /= interval as f64 / 1000.0;
@@ -841,7 +903,7 @@ fn instant_value(
             {
                 warn_not_gauge(ev, c);
             }
-            if !is_rate || !b.detect_reset(a) {
+            if !is_rate || (!st_reset && !b.detect_reset(a)) {
                 match r.sub(a) {
                     Ok(o) => {
                         if o.nhcb_bounds_reconciled {
@@ -878,14 +940,15 @@ fn resets_or_changes(w: &[FPoint], hw: &[HPoint], c: &RangeCtx<'_>, resets: bool
         F(f64),
         H(&'a FloatHistogram),
     }
-    let mut merged: Vec<(i64, S<'_>)> = Vec::with_capacity(w.len() + hw.len());
+    // (time, value, start timestamp) in time order.
+    let mut merged: Vec<(i64, S<'_>, i64)> = Vec::with_capacity(w.len() + hw.len());
     let (mut i, mut j) = (0usize, 0usize);
     while i < w.len() || j < hw.len() {
         if j >= hw.len() || (i < w.len() && w[i].t < hw[j].t) {
-            merged.push((w[i].t, S::F(w[i].f)));
+            merged.push((w[i].t, S::F(w[i].f), super::st_at(c.float_sts, i)));
             i += 1;
         } else {
-            merged.push((hw[j].t, S::H(&hw[j].h)));
+            merged.push((hw[j].t, S::H(&hw[j].h), super::st_at(c.hist_sts, j)));
             j += 1;
         }
     }
@@ -902,17 +965,18 @@ fn resets_or_changes(w: &[FPoint], hw: &[HPoint], c: &RangeCtx<'_>, resets: bool
     };
     let mut count = 0u32;
     for pair in merged[first..].windows(2) {
+        let st_reset = resets && super::is_st_reset(pair[0].2, pair[0].0, pair[1].2, pair[1].0);
         let changed = match (pair[0].1, pair[1].1) {
             (S::F(a), S::F(b)) => {
                 if resets {
-                    b < a
+                    b < a || st_reset
                 } else {
                     b != a && !(a.is_nan() && b.is_nan())
                 }
             }
             (S::H(a), S::H(b)) => {
                 if resets {
-                    b.detect_reset(a)
+                    st_reset || b.detect_reset(a)
                 } else {
                     !b.equals(a)
                 }

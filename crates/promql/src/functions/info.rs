@@ -177,44 +177,48 @@ fn fetch_info_series(
     // Each point holds the original timestamp of the info sample it came from.
     let (s0, e0, step, lookback) = (ev.start, ev.end, ev.interval, ev.lookback);
     let mut out = Vec::new();
-    ev.for_each_matching(&matchers, Some(&hints), &mut |ev, labels, all, _, hists| {
-        if !hists.is_empty() {
-            return Err(Error::Eval(format!(
-                "this should be an info metric, with float samples: {labels}"
-            )));
-        }
-        let mut floats = Vec::new();
-        let mut cur = 0usize;
-        let mut ts = s0;
-        while ts <= e0 {
-            // The info series are read at the time the base series was read.
-            let r = at.unwrap_or(ts) - offset;
-            while cur < all.len() && all[cur].t <= r {
-                cur += 1;
+    ev.for_each_matching(
+        &matchers,
+        Some(&hints),
+        &mut |ev, labels, all, _, hists, _| {
+            if !hists.is_empty() {
+                return Err(Error::Eval(format!(
+                    "this should be an info metric, with float samples: {labels}"
+                )));
             }
-            if cur > 0 {
-                let p = all[cur - 1];
-                if p.t > r - lookback && !model::value::is_stale_nan(p.f) {
-                    floats.push(FPoint {
-                        t: ts,
-                        f: p.t as f64,
-                    });
+            let mut floats = Vec::new();
+            let mut cur = 0usize;
+            let mut ts = s0;
+            while ts <= e0 {
+                // The info series are read at the time the base series was read.
+                let r = at.unwrap_or(ts) - offset;
+                while cur < all.len() && all[cur].t <= r {
+                    cur += 1;
                 }
+                if cur > 0 {
+                    let p = all[cur - 1];
+                    if p.t > r - lookback && !model::value::is_stale_nan(p.f) {
+                        floats.push(FPoint {
+                            t: ts,
+                            f: p.t as f64,
+                        });
+                    }
+                }
+                ts += step;
             }
-            ts += step;
-        }
-        if !floats.is_empty() {
-            ev.add_samples(floats.len())?;
-            ev.samples.add_points(s0, step, &floats);
-            out.push(Series {
-                histograms: Vec::new(),
-                metric: labels.clone(),
-                floats,
-                drop_name: false,
-            });
-        }
-        Ok(true)
-    })?;
+            if !floats.is_empty() {
+                ev.add_samples(floats.len())?;
+                ev.samples.add_points(s0, step, &floats);
+                out.push(Series {
+                    histograms: Vec::new(),
+                    metric: labels.clone(),
+                    floats,
+                    drop_name: false,
+                });
+            }
+            Ok(true)
+        },
+    )?;
     Ok(out)
 }
 
