@@ -778,6 +778,10 @@ impl<T> std::ops::Deref for CacheLine<T> {
 #[derive(Default)]
 struct SeriesShard {
     series: U64Map<MemSeries>,
+    /// Start timestamps of in-memory samples, by series: `(t, st)` sorted by `t`, only for
+    /// samples appended with one. Kept in memory only: neither the WAL, the chunks nor
+    /// blocks hold them (docs/ARCHITECTURE.md).
+    sts: U64Map<Vec<(i64, i64)>>,
 }
 
 #[derive(Default)]
@@ -1112,6 +1116,7 @@ impl Head {
             types: None,
             grouped: true,
             wal_written: false,
+            sts: Vec::new(),
         }
     }
 
@@ -1293,6 +1298,13 @@ impl Head {
                     true
                 }
             });
+            if !shard.sts.is_empty() {
+                let SeriesShard { series, sts } = &mut *shard;
+                sts.retain(|r, v| {
+                    v.retain(|&(t, _)| t >= mint);
+                    !v.is_empty() && series.contains_key(r)
+                });
+            }
             if shard.series.capacity() > shard.series.len() * 2 + 16 {
                 shard.series.shrink_to_fit();
             }
@@ -1618,6 +1630,8 @@ pub struct HeadAppender {
     grouped: bool,
     /// Set once commit has written the batch to the WAL.
     wal_written: bool,
+    /// Start timestamps of the batch's samples that have one: `(series, t, st)`.
+    sts: Vec<(u64, i64, i64)>,
 }
 
 impl std::fmt::Debug for HeadAppender {
@@ -1861,6 +1875,7 @@ impl HeadAppender {
             self.apply_floats(fs, clear, &mut st);
             self.apply_histograms(hs, &mut st);
         }
+        self.apply_sts(&self.sts);
         let ApplyState {
             mint,
             maxt,
@@ -1956,6 +1971,67 @@ impl HeadAppender {
                 }
             }
         }
+    }
+
+    /// Records the start timestamps of the batch's samples with their series (in memory
+    /// only: see [`SeriesShard::sts`]).
+    fn apply_sts(&self, sts: &[(u64, i64, i64)]) {
+        for &(r, t, st) in sts {
+            let mut shard = self.head.shard(r).write();
+            if !shard.series.contains_key(&r) {
+                continue;
+            }
+            let v = shard.sts.entry(r).or_default();
+            match v.last() {
+                Some(&(last, _)) if last >= t => match v.binary_search_by_key(&t, |e| e.0) {
+                    Ok(i) => v[i].1 = st,
+                    Err(i) => v.insert(i, (t, st)),
+                },
+                _ => v.push((t, st)),
+            }
+        }
+    }
+
+    /// Adds a sample with its start timestamp `st` (0: unknown), as
+    /// [`HeadAppender::append`]. The start timestamp is kept in memory only: a restart
+    /// (WAL replay), the head chunks on disk and compacted blocks lose it.
+    ///
+    /// # Errors
+    /// As [`HeadAppender::append`].
+    pub fn append_with_st(
+        &mut self,
+        r: u64,
+        labels: &Labels,
+        st: i64,
+        t: i64,
+        v: f64,
+    ) -> std::result::Result<u64, storage::Error> {
+        let r = self.append(r, labels, t, v)?;
+        if st != 0 {
+            self.sts.push((r, t, st));
+        }
+        Ok(r)
+    }
+
+    /// [`HeadAppender::append_histogram`] with the sample's start timestamp, kept as
+    /// [`HeadAppender::append_with_st`] keeps it.
+    ///
+    /// # Errors
+    /// As [`HeadAppender::append_histogram`].
+    pub fn append_histogram_with_st(
+        &mut self,
+        r: u64,
+        labels: &Labels,
+        st: i64,
+        t: i64,
+        h: Option<&Histogram>,
+        fh: Option<&FloatHistogram>,
+    ) -> std::result::Result<u64, storage::Error> {
+        let r = self.append_histogram(r, labels, t, h, fh)?;
+        if st != 0 {
+            self.sts.push((r, t, st));
+        }
+        Ok(r)
     }
 
     /// Adds the batch's exemplars to the exemplar storage. Rejections (an exemplar that
@@ -2086,6 +2162,7 @@ impl HeadAppender {
 
     /// Discards the batch.
     pub fn rollback(mut self) {
+        self.sts.clear();
         self.histograms.clear();
         self.samples.clear();
         self.exemplars.clear();
@@ -2132,6 +2209,29 @@ impl storage::Appender for HeadAppender {
         fh: Option<&FloatHistogram>,
     ) -> storage::Result<storage::SeriesRef> {
         HeadAppender::append_histogram(self, r, labels, t, h, fh)
+    }
+
+    fn append_with_st(
+        &mut self,
+        r: storage::SeriesRef,
+        labels: &Labels,
+        st: model::Timestamp,
+        t: model::Timestamp,
+        v: f64,
+    ) -> storage::Result<storage::SeriesRef> {
+        HeadAppender::append_with_st(self, r, labels, st, t, v)
+    }
+
+    fn append_histogram_with_st(
+        &mut self,
+        r: storage::SeriesRef,
+        labels: &Labels,
+        st: model::Timestamp,
+        t: model::Timestamp,
+        h: Option<&Histogram>,
+        fh: Option<&FloatHistogram>,
+    ) -> storage::Result<storage::SeriesRef> {
+        HeadAppender::append_histogram_with_st(self, r, labels, st, t, h, fh)
     }
 
     fn commit(self: Box<Self>) -> storage::Result<()> {

@@ -34,6 +34,8 @@ pub struct HeadSeries {
     chunks: Arc<[(Encoding, Arc<[u8]>)]>,
     ooo: Arc<[(i64, Value)]>,
     deleted: Arc<[(i64, i64)]>,
+    /// Start timestamps `(t, st)` of samples in range that have one, sorted by `t`.
+    sts: Arc<[(i64, i64)]>,
     mint: i64,
     maxt: i64,
 }
@@ -47,7 +49,7 @@ pub(crate) fn snapshot_series(
     maxt: i64,
 ) -> Result<Option<HeadSeries>> {
     let mut on_disk = Vec::new();
-    let (labels, open, ooo) = {
+    let (labels, open, ooo, sts) = {
         let shard = head.shard(r).read();
         let Some(s) = shard.series.get(&r) else {
             return Ok(None);
@@ -67,7 +69,15 @@ pub(crate) fn snapshot_series(
             .as_ref()
             .map(|o| o.values_in(mint, maxt))
             .unwrap_or_default();
-        (s.labels.clone(), open, ooo)
+        let sts: Arc<[(i64, i64)]> = match shard.sts.get(&r) {
+            Some(v) => {
+                let lo = v.partition_point(|e| e.0 < mint);
+                let hi = v.partition_point(|e| e.0 <= maxt);
+                v[lo..hi].into()
+            }
+            None => Arc::from(Vec::new()),
+        };
+        (s.labels.clone(), open, ooo, sts)
     };
     if on_disk.is_empty() && open.is_none() && ooo.is_empty() {
         return Ok(None);
@@ -83,6 +93,7 @@ pub(crate) fn snapshot_series(
         chunks: chunks.into(),
         ooo: ooo.into(),
         deleted: head.tombstones_of(r).into(),
+        sts,
         mint,
         maxt,
     }))
@@ -129,6 +140,7 @@ impl HeadSeries {
             ooo: Arc::clone(&self.ooo),
             j: 0,
             deleted: Arc::clone(&self.deleted),
+            sts: Arc::clone(&self.sts),
             mint: self.mint,
             maxt: self.maxt,
             cur: (i64::MIN, Value::Float(0.0)),
@@ -160,6 +172,7 @@ struct HeadIterator {
     ooo: Arc<[(i64, Value)]>,
     j: usize,
     deleted: Arc<[(i64, i64)]>,
+    sts: Arc<[(i64, i64)]>,
     mint: i64,
     maxt: i64,
     cur: (i64, Value),
@@ -304,6 +317,15 @@ impl SampleIterator for HeadIterator {
             Value::FloatHistogram(h) => (self.cur.0, h.clone()),
             Value::Float(_) => (self.cur.0, FloatHistogram::default()),
         }
+    }
+
+    fn at_st(&self) -> Timestamp {
+        if self.sts.is_empty() {
+            return 0;
+        }
+        self.sts
+            .binary_search_by_key(&self.cur.0, |e| e.0)
+            .map_or(0, |i| self.sts[i].1)
     }
 
     fn err(&self) -> Option<&storage::Error> {

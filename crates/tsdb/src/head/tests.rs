@@ -464,3 +464,57 @@ fn histogram_chunks_are_cut_by_size_as_prometheus() {
         );
     }
 }
+
+#[test]
+fn start_timestamps_are_kept_in_memory_and_trimmed_by_gc() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
+    let l = lbls("c_total", 1);
+    let fh = model::FloatHistogram {
+        count: 1.0,
+        ..model::FloatHistogram::default()
+    };
+    let mut app = head.appender();
+    let r = app.append_with_st(0, &l, 500, 1000, 1.0).expect("append");
+    app.append(r, &l, 2000, 2.0).expect("append");
+    app.append_with_st(r, &l, 2500, 3000, 1.0).expect("append");
+    app.commit().expect("commit");
+    let mut app = head.appender();
+    app.append_histogram_with_st(0, &lbls("h", 1), 3500, 4000, None, Some(&fh))
+        .expect("append");
+    app.append_with_st(r, &l, 3500, 3600, 9.0).expect("append");
+    app.rollback();
+
+    let read = |head: &Arc<Head>, name: &str| {
+        let q = head.querier(i64::MIN, i64::MAX);
+        let mut set = q.select(true, None, &name_is(name));
+        let mut out = Vec::new();
+        if let Some(s) = set.next() {
+            let mut it = s.expect("series").iterator();
+            while it.next() != ValueType::None {
+                out.push((it.at_t(), it.at_st()));
+            }
+        }
+        out
+    };
+    assert_eq!(
+        read(&head, "c_total"),
+        vec![(1000, 500), (2000, 0), (3000, 2500)]
+    );
+    assert!(read(&head, "h").is_empty(), "rolled back");
+    // The querier's range cuts the start timestamps with the samples.
+    let q = head.querier(2500, 5000);
+    let mut set = q.select(true, None, &name_is("c_total"));
+    let mut it = set.next().expect("series").expect("series").iterator();
+    assert_eq!(it.next(), ValueType::Float);
+    assert_eq!((it.at_t(), it.at_st()), (3000, 2500));
+
+    head.truncate(2500).expect("truncate");
+    let shard = head.shard(r).read();
+    assert!(
+        shard
+            .sts
+            .get(&r)
+            .is_none_or(|v| v.iter().all(|&(t, _)| t >= 2500))
+    );
+}
