@@ -19,8 +19,12 @@
 //!   sample through `Appender::append_exemplar` (rejections never fail a scrape; out-of-order
 //!   ones are counted for [`Manager::write_metrics`]). Each scrape also appends `up`,
 //!   `scrape_duration_seconds`, `scrape_samples_scraped`,
-//!   `scrape_samples_post_metric_relabeling` and `scrape_series_added`; series that
-//!   disappear, and every series of a target that goes away, get stale markers.
+//!   `scrape_samples_post_metric_relabeling` and `scrape_series_added` (and, with
+//!   `extra_scrape_metrics`, whose default is [`Options::extra_scrape_metrics`],
+//!   `scrape_timeout_seconds`, `scrape_sample_limit` and `scrape_body_size_bytes`); series
+//!   that disappear, and every series of a target that goes away, get stale markers. With
+//!   [`Options::enable_type_and_unit_labels`] series of a family get its type and unit as
+//!   `__type__` and `__unit__` labels.
 //! - [`Target`] reports health, last error, last scrape time and duration (for
 //!   `/api/v1/targets`) and the metadata cache (type, help, unit per metric family, for
 //!   `/api/v1/metadata`).

@@ -30,6 +30,9 @@ pub struct Options {
     /// `scrape_timeout_seconds`, `scrape_sample_limit` and `scrape_body_size_bytes`: the
     /// default `--enable-feature=extra-scrape-metrics` turns on, as Prometheus 3 does.
     pub extra_scrape_metrics: bool,
+    /// Add the metric type and unit the target exposes to its series as `__type__` and
+    /// `__unit__` labels (`--enable-feature=type-and-unit-labels`).
+    pub enable_type_and_unit_labels: bool,
 }
 
 impl Default for Options {
@@ -37,6 +40,7 @@ impl Default for Options {
         Options {
             discovery_reload_interval: Duration::from_secs(5),
             extra_scrape_metrics: false,
+            enable_type_and_unit_labels: false,
         }
     }
 }

@@ -48,6 +48,8 @@ pub(crate) struct LoopOptions {
     client: HttpClient,
     offset_seed: u64,
     extra_metrics: bool,
+    /// `--enable-feature=type-and-unit-labels`: series get `__type__` and `__unit__`.
+    type_and_unit_labels: bool,
     /// The manager's counters, shared by every loop.
     pub(crate) counters: Arc<Counters>,
 }
@@ -93,6 +95,7 @@ impl LoopOptions {
             extra_metrics: cfg
                 .extra_scrape_metrics
                 .unwrap_or(manager.extra_scrape_metrics),
+            type_and_unit_labels: manager.enable_type_and_unit_labels,
             counters: Arc::default(),
         })
     }
@@ -383,6 +386,7 @@ fn append_samples(
             );
         }
     };
+    let mut family = Family::default();
     while let Some(entry) = p.next()? {
         match entry {
             Entry::Type => {
@@ -390,6 +394,9 @@ fn append_samples(
                 md(metadata, &name);
                 if let Some(m) = metadata.get_mut(name.as_ref()) {
                     m.metric_type = typ;
+                }
+                if o.type_and_unit_labels {
+                    family.set_type(&name, typ);
                 }
                 continue;
             }
@@ -404,6 +411,9 @@ fn append_samples(
             Entry::Unit => {
                 let (name, unit) = p.unit();
                 md(metadata, &name);
+                if o.type_and_unit_labels {
+                    family.set_unit(&name, &unit);
+                }
                 if let Some(m) = metadata.get_mut(name.as_ref()) {
                     m.unit = unit.into_owned();
                 }
@@ -454,7 +464,10 @@ fn append_samples(
                 Ok(e)
             }
             None => {
-                let parsed = p.labels()?;
+                let mut parsed = p.labels()?;
+                if o.type_and_unit_labels {
+                    parsed = family.add_type_and_unit(&parsed);
+                }
                 let Some(lset) =
                     mutate_sample_labels(&parsed, target, o.honor_labels, &o.metric_relabel)
                 else {
@@ -558,6 +571,93 @@ fn append_samples(
         return Err(Error::BucketLimit);
     }
     Ok(())
+}
+
+/// The metric family whose metadata was read last, for `type-and-unit-labels`.
+#[derive(Debug, Default)]
+struct Family {
+    name: String,
+    typ: textparse::MetricType,
+    unit: String,
+}
+
+impl Family {
+    /// A `TYPE` line: a new family unless it names the current one (whose unit stays).
+    fn set_type(&mut self, name: &str, typ: textparse::MetricType) {
+        if self.name != name {
+            self.name = name.to_string();
+            self.unit.clear();
+        }
+        self.typ = typ;
+    }
+
+    /// A `UNIT` line: a new family (of unknown type) unless it names the current one.
+    fn set_unit(&mut self, name: &str, unit: &str) {
+        if self.name != name {
+            self.name = name.to_string();
+            self.typ = textparse::MetricType::Unknown;
+        }
+        self.unit = unit.to_string();
+    }
+
+    /// Go's `schema.Metadata.AddToLabels` as the parsers apply it with
+    /// `EnableTypeAndUnitLabels`: a series of the current family gets `__type__` (unless the
+    /// type is unknown) and `__unit__` (unless there is none), replacing labels of those
+    /// names it exposes itself; other series are left as they are.
+    fn add_type_and_unit(&self, lset: &Labels) -> Labels {
+        let name = lset.metric_name().unwrap_or_default();
+        if self.name.is_empty() || !is_series_part_of_family(name, &self.name, self.typ) {
+            return lset.clone();
+        }
+        let typ = self.typ != textparse::MetricType::Unknown;
+        if !typ && self.unit.is_empty() {
+            return lset.clone();
+        }
+        let mut lb = LabelsBuilder::new(lset);
+        if typ {
+            lb.set(TYPE_LABEL, self.typ.as_str());
+        }
+        if !self.unit.is_empty() {
+            lb.set(UNIT_LABEL, &self.unit);
+        }
+        lb.labels()
+    }
+}
+
+/// The label `type-and-unit-labels` puts the metric type in.
+const TYPE_LABEL: &str = "__type__";
+/// The label `type-and-unit-labels` puts the metric unit in.
+const UNIT_LABEL: &str = "__unit__";
+
+/// Go's `isSeriesPartOfFamily`: whether series `name` belongs to family `family` of type
+/// `typ` (the family name itself, or it with the type's suffixes: `_total` of counters,
+/// `_bucket`/`_sum`/`_count` of histograms and summaries, `_gsum`/`_gcount` of gauge
+/// histograms, `_info` of infos).
+fn is_series_part_of_family(name: &str, family: &str, typ: textparse::MetricType) -> bool {
+    use textparse::MetricType as T;
+    if !name.starts_with(family) {
+        return false;
+    }
+    let cut = |s: &'static [&'static str]| -> &str {
+        s.iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(name)
+    };
+    let (family, got) = match typ {
+        T::Counter => (
+            family.strip_suffix("_total").unwrap_or(family),
+            cut(&["_total"]),
+        ),
+        T::Histogram => (family, cut(&["_bucket", "_sum", "_count"])),
+        T::GaugeHistogram => (family, cut(&["_bucket", "_gsum", "_gcount"])),
+        T::Summary => (family, cut(&["_sum", "_count"])),
+        T::Info => (
+            family.strip_suffix("_info").unwrap_or(family),
+            cut(&["_info"]),
+        ),
+        _ => (family, name),
+    };
+    family == got
 }
 
 /// Appends the exemplars of a series (OpenMetrics only: the text format has none; a line
@@ -1236,6 +1336,75 @@ mod tests {
                 r#"{__name__="b", job="j"}"#
             ]
         );
+    }
+
+    #[test]
+    fn type_and_unit_labels_come_from_the_family_metadata() {
+        let target = Labels::from_pairs([("job", "j")]);
+        let run = |on: bool, body: &[u8], ct: &str| -> Vec<String> {
+            let o = LoopOptions {
+                type_and_unit_labels: on,
+                ..options("")
+            };
+            let mut app = Recorder::default();
+            let (_, res, _) = append(&mut app, body, ct, 1, &target, &o, &mut Cache::default());
+            res.unwrap();
+            app.0.into_iter().map(|s| s.0).collect()
+        };
+        let text = b"# TYPE a_total counter\na_total 1\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_count 1\nother 3\nu{__type__=\"mine\"} 4\n# TYPE g gauge\ng{__type__=\"mine\"} 5\n# TYPE x untyped\nx 6\n";
+        let ct = "text/plain; version=0.0.4";
+        assert_eq!(
+            run(true, text, ct),
+            [
+                r#"{__name__="a_total", __type__="counter", job="j"}"#,
+                r#"{__name__="h_bucket", __type__="histogram", job="j", le="1.0"}"#,
+                r#"{__name__="h_count", __type__="histogram", job="j"}"#,
+                // Not of the family whose TYPE came last: no metadata.
+                r#"{__name__="other", job="j"}"#,
+                r#"{__name__="u", __type__="mine", job="j"}"#,
+                // The metadata replaces an exposed label of the same name.
+                r#"{__name__="g", __type__="gauge", job="j"}"#,
+                // Unknown types are not written.
+                r#"{__name__="x", job="j"}"#,
+            ]
+        );
+        // Off: the series as exposed.
+        assert_eq!(run(false, text, ct)[0], r#"{__name__="a_total", job="j"}"#);
+
+        let om = b"# TYPE req_seconds counter\n# UNIT req_seconds seconds\nreq_seconds_total{__unit__=\"ms\"} 1\n# UNIT temp_celsius celsius\ntemp_celsius 20\n# TYPE build info\nbuild_info{v=\"1\"} 1\n# EOF\n";
+        assert_eq!(
+            run(true, om, "application/openmetrics-text; version=1.0.0"),
+            [
+                r#"{__name__="req_seconds_total", __type__="counter", __unit__="seconds", job="j"}"#,
+                r#"{__name__="temp_celsius", __unit__="celsius", job="j"}"#,
+                r#"{__name__="build_info", __type__="info", job="j", v="1"}"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn series_belong_to_a_family_as_go_decides() {
+        use textparse::MetricType as T;
+        for (name, family, typ, want) in [
+            ("a_total", "a", T::Counter, true),
+            ("a_total", "a_total", T::Counter, true),
+            ("a", "a_total", T::Counter, false),
+            ("a_created", "a", T::Counter, false),
+            ("h_bucket", "h", T::Histogram, true),
+            ("h_sum", "h", T::Summary, true),
+            ("h_bucket", "h", T::Summary, false),
+            ("g_gsum", "g", T::GaugeHistogram, true),
+            ("b_info", "b", T::Info, true),
+            ("g", "g", T::Gauge, true),
+            ("g2", "g", T::Gauge, false),
+            ("x", "y", T::Unknown, false),
+        ] {
+            assert_eq!(
+                is_series_part_of_family(name, family, typ),
+                want,
+                "{name} {family} {typ:?}"
+            );
+        }
     }
 
     #[test]

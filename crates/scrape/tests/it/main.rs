@@ -848,6 +848,35 @@ async fn the_extra_scrape_metrics_feature_is_the_default_jobs_can_override() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn type_and_unit_labels_are_added_from_the_exposed_metadata() {
+    let srv = Server::start("# HELP a_total A.\n# TYPE a_total counter\na_total 5\nb 1\n").await;
+    let options = scrape::Options {
+        enable_type_and_unit_labels: true,
+        ..scrape::Options::default()
+    };
+    let s = start_with(&config(""), &srv.addr, options).await;
+    let up = key(&srv.addr, "up", "");
+    wait_until("up 1", || values(&dump(&s.storage), &up).contains(&1.0)).await;
+    let d = dump(&s.storage);
+    let a = format!(
+        r#"{{__name__="a_total", __type__="counter", env="dev", instance="{}", job="test"}}"#,
+        srv.addr
+    );
+    assert_eq!(values(&d, &a)[0], 5.0, "{d:?}");
+    // Series of no family, and the report series, stay as they are.
+    assert_eq!(values(&d, &key(&srv.addr, "b", ""))[0], 1.0);
+    // The metadata API still reports the family.
+    assert_eq!(
+        s.target()
+            .get_metadata("a_total")
+            .map(|m| m.metric_type.as_str()),
+        Some("counter")
+    );
+    s.stop().await;
+    srv.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_size_limit_and_bad_statuses_fail_the_scrape() {
     let srv = Server::start("a 1\nb 2\n").await;
     let up = key(&srv.addr, "up", "");
