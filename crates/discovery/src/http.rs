@@ -32,7 +32,7 @@ struct Group {
 }
 
 /// Go's `matchContentType`: `application/json`, optionally with a UTF-8 charset, any case.
-fn is_json_content_type(ct: &str) -> bool {
+pub(crate) fn is_json_content_type(ct: &str) -> bool {
     let ct = ct.trim().to_ascii_lowercase();
     let Some(rest) = ct.strip_prefix("application/json") else {
         return false;

@@ -24,7 +24,9 @@
 //! containers and networks over http(s) or a unix socket, one target per container,
 //! network and TCP port with Prometheus's `__meta_docker_*` labels); `eureka_sd_configs`
 //! (the `/apps` XML, a target per instance) and `nomad_sd_configs` (service list and
-//! registrations, a target per registration). Any other mechanism makes
+//! registrations, a target per registration); `puppetdb_sd_configs` (a PQL query POSTed to
+//! `/pdb/query/v4`, a target per resource, parameters as labels on request). Any other
+//! mechanism makes
 //! [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
 //!
 //! ```
@@ -60,6 +62,7 @@ pub mod http;
 pub mod kubernetes;
 mod manager;
 mod nomad;
+mod puppetdb;
 mod util;
 
 pub use error::{Error, Result};

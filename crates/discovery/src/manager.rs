@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use config::discovery::{
     ConsulSdConfig, DnsSdConfig, DockerSdConfig, EurekaSdConfig, FileSdConfig, HttpSdConfig,
-    KubernetesSdConfig, NomadSdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs,
-    StaticConfig,
+    KubernetesSdConfig, NomadSdConfig, PuppetDbSdConfig, ServiceDiscoveryConfig,
+    ServiceDiscoveryConfigs, StaticConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Error, Result, consul, dns, docker, eureka, file, http, kubernetes, nomad};
+use crate::{Error, Result, consul, dns, docker, eureka, file, http, kubernetes, nomad, puppetdb};
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
 /// Every configured job has an entry, empty when it has no targets.
@@ -61,6 +61,7 @@ enum ProviderConfig {
     Docker(Box<DockerSdConfig>),
     Eureka(Box<EurekaSdConfig>),
     Nomad(Box<NomadSdConfig>),
+    PuppetDb(Box<PuppetDbSdConfig>),
 }
 
 #[derive(Debug)]
@@ -212,6 +213,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Nomad(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::PuppetDb(c) => {
+                        puppetdb::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::PuppetDb(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -466,6 +475,23 @@ async fn run_provider(
             };
             refresh_loop(
                 "nomad",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::PuppetDb(cfg) => {
+            let d = match puppetdb::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "puppetdb", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "puppetdb",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,

@@ -805,8 +805,10 @@ async fn unix_sockets_are_spoken_to_directly() {
                                 .unwrap()
                                 .push(req.headers()["host"].to_str().unwrap().to_owned());
                             let reply = handler(&Seen {
+                                method: req.method().clone(),
                                 uri: req.uri().to_string(),
                                 headers: req.headers().clone(),
+                                body: String::new(),
                             });
                             let mut resp = http::Response::builder().status(reply.status);
                             for (k, v) in &reply.headers {

@@ -7,16 +7,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 
 /// What the fake server saw of a request.
 #[derive(Debug, Clone)]
 pub(crate) struct Seen {
+    pub(crate) method: http::Method,
     /// Path and query, as sent.
     pub(crate) uri: String,
     pub(crate) headers: http::HeaderMap,
+    pub(crate) body: String,
 }
 
 /// The fake server's answer to one request.
@@ -97,13 +99,17 @@ impl FakeApi {
                     let svc = service_fn(move |req: http::Request<Incoming>| {
                         let (h, s) = (h.clone(), s.clone());
                         async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await.unwrap().to_bytes();
                             let seen = Seen {
-                                uri: req
-                                    .uri()
+                                method: parts.method,
+                                uri: parts
+                                    .uri
                                     .path_and_query()
                                     .map(|p| p.as_str().to_owned())
                                     .unwrap_or_default(),
-                                headers: req.headers().clone(),
+                                headers: parts.headers,
+                                body: String::from_utf8_lossy(&body).into_owned(),
                             };
                             s.lock().unwrap().push(seen.clone());
                             let handler = h.lock().unwrap().clone();
