@@ -28,11 +28,12 @@
 //! ```
 
 use std::fs::{self, File, OpenOptions};
+use std::hash::BuildHasher;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use model::{Matcher, Timestamp};
 use parking_lot::{Mutex, RwLock};
@@ -53,6 +54,9 @@ pub use read_only::ReadOnlyDb;
 
 /// One day in milliseconds.
 const DAY: i64 = 24 * 60 * 60 * 1000;
+
+/// The default of [`Options::compaction_delay_max_percent`].
+pub const DEFAULT_COMPACTION_DELAY_MAX_PERCENT: i64 = 10;
 
 /// Options of a [`Db`], with Prometheus's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +86,11 @@ pub struct Options {
     pub samples_per_chunk: usize,
     /// Do not create a `lock` file in the data directory.
     pub no_lockfile: bool,
+    /// Wait a random time, once the head is due, before compacting it (Prometheus's
+    /// `delayed-compaction` feature), so that many servers do not all compact at once.
+    pub enable_delayed_compaction: bool,
+    /// The delay's upper limit, in percent of the head chunk range (10).
+    pub compaction_delay_max_percent: i64,
     /// The size of the in-memory exemplar ring buffer; 0 (the default) keeps no exemplars
     /// (Prometheus's `exemplar-storage` feature off). Resize with [`Db::resize_exemplars`].
     pub max_exemplars: i64,
@@ -106,6 +115,8 @@ impl Default for Options {
             out_of_order_time_window: 0,
             samples_per_chunk: crate::chunkenc::SAMPLES_PER_CHUNK,
             no_lockfile: false,
+            enable_delayed_compaction: false,
+            compaction_delay_max_percent: DEFAULT_COMPACTION_DELAY_MAX_PERCENT,
             max_exemplars: 0,
             enable_memory_snapshot_on_shutdown: false,
         }
@@ -145,6 +156,10 @@ pub struct Db {
     head: Arc<Head>,
     blocks: RwLock<Vec<Block>>,
     compaction: Mutex<()>,
+    /// How long a due head compaction waits (zero without delayed compaction).
+    compaction_delay: Duration,
+    /// When the head was first found due since its last compaction, while delayed.
+    compaction_due_since: Mutex<Option<Instant>>,
     lock_file: Mutex<Option<File>>,
     closed: AtomicBool,
 }
@@ -174,6 +189,17 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
         Err(fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
         Err(fs::TryLockError::Error(e)) => Err(io_err("locking", &path)(e)),
     }
+}
+
+/// Go's `generateCompactionDelay`: uniform in `[0, chunk_range * max_percent / 100)`
+/// milliseconds (zero when that is empty).
+fn random_compaction_delay(chunk_range: i64, max_percent: i64) -> Duration {
+    let limit = u64::try_from(chunk_range.saturating_mul(max_percent) / 100).unwrap_or(0);
+    if limit == 0 {
+        return Duration::ZERO;
+    }
+    let r = std::collections::hash_map::RandomState::new().hash_one(limit);
+    Duration::from_millis(r % limit)
 }
 
 /// Removes leftovers of interrupted block writes and deletions.
@@ -280,12 +306,19 @@ impl Db {
             memory_snapshot_on_shutdown: opts.enable_memory_snapshot_on_shutdown,
         };
         let head = Head::open(dir, head_opts, min_valid)?;
+        let compaction_delay = if opts.enable_delayed_compaction {
+            random_compaction_delay(opts.min_block_duration, opts.compaction_delay_max_percent)
+        } else {
+            Duration::ZERO
+        };
         let db = Db {
             dir: dir.to_path_buf(),
             opts,
             head,
             blocks: RwLock::new(blocks),
             compaction: Mutex::new(()),
+            compaction_delay,
+            compaction_due_since: Mutex::new(None),
             lock_file: Mutex::new(lock_file),
             closed: AtomicBool::new(false),
         };
@@ -346,7 +379,15 @@ impl Db {
         let _guard = self.compaction.lock();
         let mut written = 0;
         let range = self.opts.min_block_duration;
-        while self.head_compactable() {
+        loop {
+            if !self.head_compactable() {
+                // Due again later: a new delay starts then.
+                *self.compaction_due_since.lock() = None;
+                break;
+            }
+            if self.waiting_for_compaction_delay() {
+                break;
+            }
             let mint = self.head.min_time();
             let maxt = crate::chunkenc::range_for_timestamp(mint, range);
             self.compact_head(mint, maxt)?;
@@ -365,6 +406,22 @@ impl Db {
         }
         self.apply_retention()?;
         Ok(written)
+    }
+
+    /// Go's `waitingForCompactionDelay`: with delayed compaction, whether the head has been
+    /// due for less than the delay (its clock starts the first time it is found due).
+    fn waiting_for_compaction_delay(&self) -> bool {
+        if !self.opts.enable_delayed_compaction {
+            return false;
+        }
+        let now = Instant::now();
+        let since = *self.compaction_due_since.lock().get_or_insert(now);
+        now.duration_since(since) < self.compaction_delay
+    }
+
+    /// The delay of head compaction drawn at open (zero without delayed compaction).
+    pub fn compaction_delay(&self) -> Duration {
+        self.compaction_delay
     }
 
     fn head_compactable(&self) -> bool {

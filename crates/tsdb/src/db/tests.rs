@@ -305,3 +305,46 @@ fn snapshot_holds_blocks_and_head() {
     assert_eq!(copy.blocks().len(), db.blocks().len() + 1);
     assert_eq!(query(&copy, i64::MIN, i64::MAX, &all()), before);
 }
+
+#[test]
+fn delayed_compaction_waits_for_its_delay_once_the_head_is_due() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options {
+        enable_delayed_compaction: true,
+        ..Options::default()
+    };
+    let mut db = Db::open(dir.path(), opts).expect("open");
+    // Drawn below 10% of the 2 h head chunk range.
+    assert!(db.compaction_delay() < Duration::from_secs(12 * 60));
+    db.compaction_delay = Duration::from_secs(3600);
+    fill(&db, 0, 300, 2);
+    // Due, but within its delay: nothing is written, however often compaction runs.
+    assert_eq!(db.compact().expect("compact"), 0);
+    assert_eq!(db.compact().expect("compact"), 0);
+    assert!(db.blocks().is_empty());
+    assert_eq!(db.head().min_time(), 0);
+    assert!(db.compaction_due_since.lock().is_some());
+    // The delay over (as if an hour had passed): the head is compacted, and the clock
+    // stops until the head is due again.
+    db.compaction_delay = Duration::ZERO;
+    assert!(db.compact().expect("compact") >= 1);
+    assert_eq!(db.blocks()[0].max_time, 2 * 60 * MIN);
+    assert!(db.compaction_due_since.lock().is_none());
+
+    // Without the feature there is no delay at all.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    assert_eq!(db.compaction_delay(), Duration::ZERO);
+    fill(&db, 0, 300, 2);
+    assert!(db.compact().expect("compact") >= 1);
+}
+
+#[test]
+fn compaction_delays_stay_within_their_share_of_the_chunk_range() {
+    for _ in 0..100 {
+        assert!(random_compaction_delay(7_200_000, 10) < Duration::from_millis(720_000));
+        assert!(random_compaction_delay(7_200_000, 100) < Duration::from_millis(7_200_000));
+    }
+    assert_eq!(random_compaction_delay(7_200_000, 0), Duration::ZERO);
+    assert_eq!(random_compaction_delay(0, 10), Duration::ZERO);
+}
