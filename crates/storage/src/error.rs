@@ -20,6 +20,13 @@ pub enum Error {
     /// A sample has the timestamp of an existing sample of its series but another value.
     #[error("duplicate sample for timestamp")]
     DuplicateSampleForTimestamp,
+    /// A created-timestamp zero sample ([`crate::Appender::append_ct_zero_sample`]) would
+    /// be older than the newest sample of its series: not appended, normally ignored.
+    #[error("created timestamp out of order, ignoring")]
+    OutOfOrderCt,
+    /// A created timestamp is not before its sample's timestamp.
+    #[error("CT is newer or the same as sample's timestamp, ignoring")]
+    CtNewerThanSample,
     /// An exemplar is older than the newest exemplar of its series.
     #[error("out of order exemplar")]
     OutOfOrderExemplar,

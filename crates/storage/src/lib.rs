@@ -174,6 +174,78 @@ pub trait Appender: Send {
         self.append_histogram(r, labels, t, h, fh)
     }
 
+    /// Adds a zero sample at the created timestamp `ct` of the sample at `t` that follows it
+    /// in this batch (Go's `AppendCTZeroSample`, for `created-timestamp-zero-ingestion`):
+    /// the counter was 0 when it was created. Returns the series' reference.
+    ///
+    /// # Errors
+    /// [`Error::CtNewerThanSample`] when `ct >= t`; [`Error::OutOfOrderCt`] when the series
+    /// already has a newer sample (callers ignore it: every scrape repeats the created
+    /// timestamp); [`Error::DuplicateSampleForTimestamp`] when a non-zero sample sits at
+    /// `ct`; otherwise as [`Appender::append`].
+    fn append_ct_zero_sample(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: Timestamp,
+        ct: Timestamp,
+    ) -> Result<SeriesRef> {
+        if ct >= t {
+            return Err(Error::CtNewerThanSample);
+        }
+        match self.append(r, labels, ct, 0.0) {
+            Err(Error::OutOfOrderSample) => Err(Error::OutOfOrderCt),
+            other => other,
+        }
+    }
+
+    /// [`Appender::append_ct_zero_sample`] for a native histogram sample `h` or `fh`: an
+    /// empty histogram (marked as a counter reset) with the same schema, zero threshold and
+    /// custom bounds, so that it shares the sample's chunk.
+    ///
+    /// # Errors
+    /// As [`Appender::append_ct_zero_sample`], and as [`Appender::append_histogram`].
+    fn append_histogram_ct_zero_sample(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: Timestamp,
+        ct: Timestamp,
+        h: Option<&model::Histogram>,
+        fh: Option<&model::FloatHistogram>,
+    ) -> Result<SeriesRef> {
+        if ct >= t {
+            return Err(Error::CtNewerThanSample);
+        }
+        let res = match (h, fh) {
+            (Some(h), _) => {
+                let zero = model::Histogram {
+                    counter_reset_hint: model::CounterResetHint::CounterReset,
+                    schema: h.schema,
+                    zero_threshold: h.zero_threshold,
+                    custom_values: h.custom_values.clone(),
+                    ..model::Histogram::default()
+                };
+                self.append_histogram(r, labels, ct, Some(&zero), None)
+            }
+            (None, Some(fh)) => {
+                let zero = model::FloatHistogram {
+                    counter_reset_hint: model::CounterResetHint::CounterReset,
+                    schema: fh.schema,
+                    zero_threshold: fh.zero_threshold,
+                    custom_values: fh.custom_values.clone(),
+                    ..model::FloatHistogram::default()
+                };
+                self.append_histogram(r, labels, ct, None, Some(&zero))
+            }
+            (None, None) => return Ok(r),
+        };
+        match res {
+            Err(Error::OutOfOrderSample) => Err(Error::OutOfOrderCt),
+            other => other,
+        }
+    }
+
     /// Makes every sample of this batch visible to queriers opened afterwards. What this
     /// guarantees about durability is documented by each implementation.
     fn commit(self: Box<Self>) -> Result<()>;

@@ -590,6 +590,52 @@ mod tests {
     }
 
     #[test]
+    fn created_timestamp_zero_samples() {
+        let s = MemStorage::new();
+        let a = lbls(&[("__name__", "c_total")]);
+        let mut app = s.appender();
+        assert!(matches!(
+            app.append_ct_zero_sample(0, &a, 10, 10),
+            Err(Error::CtNewerThanSample)
+        ));
+        app.append_ct_zero_sample(0, &a, 10, 5).unwrap();
+        app.append(0, &a, 10, 3.0).unwrap();
+        app.commit().unwrap();
+        // The next scrape repeats the created timestamp: out of order, nothing appended.
+        let mut app = s.appender();
+        assert!(matches!(
+            app.append_ct_zero_sample(0, &a, 20, 5),
+            Err(Error::OutOfOrderCt)
+        ));
+        app.append(0, &a, 20, 4.0).unwrap();
+        app.commit().unwrap();
+        assert_eq!(
+            select_all(&s, 0, 100, &[]),
+            vec![(a, vec![(5, 0.0), (10, 3.0), (20, 4.0)])]
+        );
+
+        let h = lbls(&[("__name__", "h")]);
+        let fh = FloatHistogram {
+            schema: 2,
+            count: 4.0,
+            custom_values: Vec::new(),
+            ..FloatHistogram::default()
+        };
+        let mut app = s.appender();
+        app.append_histogram_ct_zero_sample(0, &h, 10, 5, None, Some(&fh))
+            .unwrap();
+        app.append_histogram(0, &h, 10, None, Some(&fh)).unwrap();
+        app.commit().unwrap();
+        let q = s.querier(0, 100).unwrap();
+        let m = [Matcher::new(MatchType::Equal, "__name__", "h").unwrap()];
+        let mut set = q.select(true, None, &m);
+        let mut it = set.next().unwrap().unwrap().iterator();
+        assert_eq!(it.next(), ValueType::FloatHistogram);
+        let (t, zero) = it.at_float_histogram();
+        assert_eq!((t, zero.schema, zero.count), (5, 2, 0.0));
+    }
+
+    #[test]
     fn histograms_are_stored_and_iterated_with_floats() {
         let s = MemStorage::new();
         let a = lbls(&[("__name__", "h")]);
