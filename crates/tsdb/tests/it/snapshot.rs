@@ -511,6 +511,11 @@ fn prometheus_242_loads_the_snapshot_we_write() {
         log.contains("msg=\"chunk snapshot loaded\"") && log.contains("num_series=3"),
         "prometheus 2.42 did not load our snapshot:\n{log}"
     );
+    // Reading the WAL from the snapshot's offset on found nothing wrong.
+    assert!(
+        !log.contains("level=error") && !log.contains("level=warn"),
+        "{log}"
+    );
     let metrics = real.http("GET", "/metrics", &[], b"").expect("metrics").1;
     assert!(
         metrics.contains("\nprometheus_tsdb_snapshot_replay_error_total 0\n"),
