@@ -20,6 +20,7 @@ enum Value<'a> {
     Bytes(&'a [u8]),
 }
 
+#[cold]
 fn malformed(reason: &str) -> Error {
     Error::InvalidRemoteRequest {
         what: "write request",
@@ -27,7 +28,19 @@ fn malformed(reason: &str) -> Error {
     }
 }
 
+#[inline]
 fn varint(buf: &mut &[u8]) -> Result<u64> {
+    // Keys, lengths and small numbers: one byte.
+    if let Some((&b, rest)) = buf.split_first()
+        && b < 0x80
+    {
+        *buf = rest;
+        return Ok(u64::from(b));
+    }
+    varint_long(buf)
+}
+
+fn varint_long(buf: &mut &[u8]) -> Result<u64> {
     let mut out = 0u64;
     for i in 0..10 {
         let (&b, rest) = buf
@@ -42,6 +55,7 @@ fn varint(buf: &mut &[u8]) -> Result<u64> {
     Err(malformed("varint longer than 10 bytes"))
 }
 
+#[inline]
 fn take<'a>(buf: &mut &'a [u8], n: usize) -> Result<&'a [u8]> {
     if buf.len() < n {
         return Err(malformed("field runs past the end of its message"));
@@ -59,6 +73,7 @@ struct Fields<'a> {
 impl<'a> Iterator for Fields<'a> {
     type Item = Result<(u64, Value<'a>)>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.buf.is_empty() {
             return None;
@@ -68,6 +83,7 @@ impl<'a> Iterator for Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    #[inline]
     fn field(&mut self) -> Result<(u64, Value<'a>)> {
         let key = varint(&mut self.buf)?;
         let number = key >> 3;
@@ -91,26 +107,38 @@ impl<'a> Fields<'a> {
                 take(&mut self.buf, 4)?;
                 Value::Fixed32
             }
-            t => return Err(malformed(&format!("unsupported wire type {t}"))),
+            t => return Err(wire_type_error(t)),
         };
         Ok((number, value))
     }
 }
 
+#[cold]
+fn wire_type_error(t: u64) -> Error {
+    malformed(&format!("unsupported wire type {t}"))
+}
+
+#[inline]
 fn fields(buf: &[u8]) -> Fields<'_> {
     Fields { buf }
 }
 
+#[inline]
 fn bytes_field<'a>(v: Value<'a>, what: &str) -> Result<&'a [u8]> {
     match v {
         Value::Bytes(b) => Ok(b),
-        _ => Err(malformed(&format!("{what}: wrong wire type"))),
+        _ => Err(field_error(what, "wrong wire type")),
     }
 }
 
+#[inline]
 fn string_field<'a>(v: Value<'a>, what: &str) -> Result<&'a str> {
-    std::str::from_utf8(bytes_field(v, what)?)
-        .map_err(|_| malformed(&format!("{what}: invalid UTF-8")))
+    std::str::from_utf8(bytes_field(v, what)?).map_err(|_| field_error(what, "invalid UTF-8"))
+}
+
+#[cold]
+fn field_error(what: &str, problem: &str) -> Error {
+    malformed(&format!("{what}: {problem}"))
 }
 
 /// One `TimeSeries` message of a request, still encoded.
@@ -162,6 +190,7 @@ pub(crate) trait SeriesParts<'a> {
 }
 
 /// A `Label` message (`what` names it in errors): (name, value).
+#[inline]
 fn label<'a>(value: Value<'a>, what: &str) -> Result<(&'a str, &'a str)> {
     let (mut name, mut val) = ("", "");
     for lf in fields(bytes_field(value, what)?) {
@@ -175,6 +204,7 @@ fn label<'a>(value: Value<'a>, what: &str) -> Result<(&'a str, &'a str)> {
 }
 
 /// A `Sample` message: (timestamp, value).
+#[inline]
 fn sample(value: Value<'_>) -> Result<(i64, f64)> {
     let (mut t, mut v) = (0i64, 0f64);
     for sf in fields(bytes_field(value, "sample")?) {

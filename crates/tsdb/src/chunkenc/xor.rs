@@ -383,7 +383,7 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
             return false;
         }
         while t > self.t || self.num_read == 0 {
-            if !self.next() {
+            if !self.step() {
                 return false;
             }
         }
@@ -403,6 +403,15 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
     #[allow(clippy::should_implement_trait)]
     #[inline]
     pub fn next(&mut self) -> bool {
+        self.step()
+    }
+
+    /// The decoding step behind [`XorIterator::next`], forced inline so that `seek`'s loop
+    /// and each caller's loop keep the reader in registers (with a call per sample, as
+    /// LLVM chose once the chunk iterator enum added call sites, decoding took twice as
+    /// long).
+    #[inline(always)]
+    fn step(&mut self) -> bool {
         if self.err.is_some() || self.num_read == self.num_total {
             return false;
         }
