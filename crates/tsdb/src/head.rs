@@ -2034,6 +2034,97 @@ impl HeadAppender {
         Ok(r)
     }
 
+    /// Whether a created-timestamp zero sample at `ct` would land before the newest sample
+    /// of its series (Go's `AppendCTZeroSample` refuses those even with an out-of-order
+    /// window: a zero in the middle of a counter's history would be a false reset).
+    fn ct_out_of_order(&self, r: u64, labels: &Labels, ct: i64) -> bool {
+        let head = &self.head;
+        let known = (r != 0 && head.shard(r).read().series.contains_key(&r)).then_some(r);
+        let Some(r) = known.or_else(|| head.lookup(labels)) else {
+            return false;
+        };
+        let shard = head.shard(r).read();
+        shard
+            .series
+            .get(&r)
+            .and_then(MemSeries::max_time)
+            .is_some_and(|m| ct < m)
+    }
+
+    /// Adds a zero sample at the created timestamp `ct` of the sample at `t` that follows
+    /// (Go's `headAppender.AppendCTZeroSample`, for `created-timestamp-zero-ingestion`).
+    ///
+    /// # Errors
+    /// [`storage::Error::CtNewerThanSample`] when `ct >= t`, [`storage::Error::OutOfOrderCt`]
+    /// when the series has a newer sample, otherwise as [`HeadAppender::append`].
+    pub fn append_ct_zero_sample(
+        &mut self,
+        r: u64,
+        labels: &Labels,
+        t: i64,
+        ct: i64,
+    ) -> std::result::Result<u64, storage::Error> {
+        if ct >= t {
+            return Err(storage::Error::CtNewerThanSample);
+        }
+        if self.ct_out_of_order(r, labels, ct) {
+            return Err(storage::Error::OutOfOrderCt);
+        }
+        match self.append(r, labels, ct, 0.0) {
+            Err(storage::Error::OutOfOrderSample) => Err(storage::Error::OutOfOrderCt),
+            other => other,
+        }
+    }
+
+    /// [`HeadAppender::append_ct_zero_sample`] for a native histogram: an empty histogram
+    /// (a counter reset) with the schema, zero threshold and custom bounds of `h` or `fh`.
+    ///
+    /// # Errors
+    /// As [`HeadAppender::append_ct_zero_sample`] and [`HeadAppender::append_histogram`].
+    pub fn append_histogram_ct_zero_sample(
+        &mut self,
+        r: u64,
+        labels: &Labels,
+        t: i64,
+        ct: i64,
+        h: Option<&Histogram>,
+        fh: Option<&FloatHistogram>,
+    ) -> std::result::Result<u64, storage::Error> {
+        if ct >= t {
+            return Err(storage::Error::CtNewerThanSample);
+        }
+        if self.ct_out_of_order(r, labels, ct) {
+            return Err(storage::Error::OutOfOrderCt);
+        }
+        let res = match (h, fh) {
+            (Some(h), _) => {
+                let zero = Histogram {
+                    counter_reset_hint: model::CounterResetHint::CounterReset,
+                    schema: h.schema,
+                    zero_threshold: h.zero_threshold,
+                    custom_values: h.custom_values.clone(),
+                    ..Histogram::default()
+                };
+                self.append_histogram(r, labels, ct, Some(&zero), None)
+            }
+            (None, Some(fh)) => {
+                let zero = FloatHistogram {
+                    counter_reset_hint: model::CounterResetHint::CounterReset,
+                    schema: fh.schema,
+                    zero_threshold: fh.zero_threshold,
+                    custom_values: fh.custom_values.clone(),
+                    ..FloatHistogram::default()
+                };
+                self.append_histogram(r, labels, ct, None, Some(&zero))
+            }
+            (None, None) => return Ok(r),
+        };
+        match res {
+            Err(storage::Error::OutOfOrderSample) => Err(storage::Error::OutOfOrderCt),
+            other => other,
+        }
+    }
+
     /// Adds the batch's exemplars to the exemplar storage. Rejections (an exemplar that
     /// became out of order since it was appended) only count in the storage's metrics, as
     /// in Prometheus.
@@ -2232,6 +2323,28 @@ impl storage::Appender for HeadAppender {
         fh: Option<&FloatHistogram>,
     ) -> storage::Result<storage::SeriesRef> {
         HeadAppender::append_histogram_with_st(self, r, labels, st, t, h, fh)
+    }
+
+    fn append_ct_zero_sample(
+        &mut self,
+        r: storage::SeriesRef,
+        labels: &Labels,
+        t: model::Timestamp,
+        ct: model::Timestamp,
+    ) -> storage::Result<storage::SeriesRef> {
+        HeadAppender::append_ct_zero_sample(self, r, labels, t, ct)
+    }
+
+    fn append_histogram_ct_zero_sample(
+        &mut self,
+        r: storage::SeriesRef,
+        labels: &Labels,
+        t: model::Timestamp,
+        ct: model::Timestamp,
+        h: Option<&Histogram>,
+        fh: Option<&FloatHistogram>,
+    ) -> storage::Result<storage::SeriesRef> {
+        HeadAppender::append_histogram_ct_zero_sample(self, r, labels, t, ct, h, fh)
     }
 
     fn commit(self: Box<Self>) -> storage::Result<()> {

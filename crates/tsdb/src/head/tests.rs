@@ -518,3 +518,53 @@ fn start_timestamps_are_kept_in_memory_and_trimmed_by_gc() {
             .is_none_or(|v| v.iter().all(|&(t, _)| t >= 2500))
     );
 }
+
+#[test]
+fn created_timestamp_zero_samples_are_never_out_of_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = HeadOptions {
+        out_of_order_time_window: 60_000,
+        ..opts()
+    };
+    let head = Head::open(dir.path(), o, i64::MIN).expect("open");
+    let l = lbls("c_total", 1);
+    let mut app = head.appender();
+    assert!(matches!(
+        app.append_ct_zero_sample(0, &l, 1000, 1000),
+        Err(storage::Error::CtNewerThanSample)
+    ));
+    let r = app.append_ct_zero_sample(0, &l, 10_000, 5000).expect("ct");
+    app.append(r, &l, 10_000, 3.0).expect("append");
+    app.commit().expect("commit");
+    // Every later scrape repeats the created timestamp; even inside the out-of-order
+    // window it is refused rather than inserted behind newer samples.
+    let mut app = head.appender();
+    assert!(matches!(
+        app.append_ct_zero_sample(r, &l, 20_000, 8000),
+        Err(storage::Error::OutOfOrderCt)
+    ));
+    assert!(matches!(
+        app.append_ct_zero_sample(0, &l, 20_000, 5000),
+        Err(storage::Error::OutOfOrderCt)
+    ));
+    app.append(r, &l, 20_000, 4.0).expect("append");
+    let fh = model::FloatHistogram {
+        schema: 1,
+        count: 2.0,
+        ..model::FloatHistogram::default()
+    };
+    let h = lbls("h", 1);
+    app.append_histogram_ct_zero_sample(0, &h, 20_000, 15_000, None, Some(&fh))
+        .expect("histogram ct");
+    app.commit().expect("commit");
+    assert_eq!(
+        all_samples(&head, &name_is("c_total")),
+        vec![(l, vec![(5000, 0.0), (10_000, 3.0), (20_000, 4.0)])]
+    );
+    let q = head.querier(i64::MIN, i64::MAX);
+    let mut set = q.select(true, None, &name_is("h"));
+    let mut it = set.next().expect("series").expect("series").iterator();
+    assert_ne!(it.next(), ValueType::None);
+    let (t, zero) = it.at_float_histogram();
+    assert_eq!((t, zero.schema, zero.count), (15_000, 1, 0.0));
+}
