@@ -25,8 +25,9 @@
 //! network and TCP port with Prometheus's `__meta_docker_*` labels); `eureka_sd_configs`
 //! (the `/apps` XML, a target per instance) and `nomad_sd_configs` (service list and
 //! registrations, a target per registration); `puppetdb_sd_configs` (a PQL query POSTed to
-//! `/pdb/query/v4`, a target per resource, parameters as labels on request). Any other
-//! mechanism makes
+//! `/pdb/query/v4`, a target per resource, parameters as labels on request); and
+//! `marathon_sd_configs` (apps with their tasks from a random server, a group per app, a
+//! target per task and port). Any other mechanism makes
 //! [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
 //!
 //! ```
@@ -61,6 +62,7 @@ pub mod file;
 pub mod http;
 pub mod kubernetes;
 mod manager;
+mod marathon;
 mod nomad;
 mod puppetdb;
 mod util;

@@ -7,14 +7,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use config::discovery::{
     ConsulSdConfig, DnsSdConfig, DockerSdConfig, EurekaSdConfig, FileSdConfig, HttpSdConfig,
-    KubernetesSdConfig, NomadSdConfig, PuppetDbSdConfig, ServiceDiscoveryConfig,
+    KubernetesSdConfig, MarathonSdConfig, NomadSdConfig, PuppetDbSdConfig, ServiceDiscoveryConfig,
     ServiceDiscoveryConfigs, StaticConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Error, Result, consul, dns, docker, eureka, file, http, kubernetes, nomad, puppetdb};
+use crate::{
+    Error, Result, consul, dns, docker, eureka, file, http, kubernetes, marathon, nomad, puppetdb,
+};
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
 /// Every configured job has an entry, empty when it has no targets.
@@ -62,6 +64,7 @@ enum ProviderConfig {
     Eureka(Box<EurekaSdConfig>),
     Nomad(Box<NomadSdConfig>),
     PuppetDb(Box<PuppetDbSdConfig>),
+    Marathon(Box<MarathonSdConfig>),
 }
 
 #[derive(Debug)]
@@ -221,6 +224,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::PuppetDb(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Marathon(c) => {
+                        marathon::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Marathon(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -492,6 +503,23 @@ async fn run_provider(
             };
             refresh_loop(
                 "puppetdb",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::Marathon(cfg) => {
+            let d = match marathon::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "marathon", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "marathon",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,
