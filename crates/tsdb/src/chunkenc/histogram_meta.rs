@@ -1,6 +1,7 @@
 //! What both histogram chunk encodings share (Go's `chunkenc/histogram_meta.go`): the chunk
-//! header's counter-reset bits, the bucket layout written by a chunk's first sample, and the
-//! span arithmetic behind appending a histogram whose buckets differ from the chunk's.
+//! header's counter-reset bits, the chunk bytes and the iterator state around the encoded
+//! values, the bucket layout written by a chunk's first sample, the span arithmetic behind
+//! appending a histogram whose buckets differ from the chunk's, and the appender's rules.
 
 use model::histogram::CUSTOM_BUCKETS_SCHEMA;
 use std::borrow::Cow;
@@ -10,6 +11,13 @@ use model::{CounterResetHint, Span};
 
 use super::histogram::HistogramAppend;
 use crate::error::Result;
+
+mod chunk;
+
+pub(crate) use chunk::{
+    AppendState, ChunkStream, HistogramChunkBase, IterCore, histogram_chunk_common,
+    histogram_iterator_common,
+};
 
 use super::bstream::{BitReader, BitWriter};
 use super::varbit::{put_varbit_int, put_varbit_uint, read_varbit_int, read_varbit_uint};
@@ -577,7 +585,19 @@ pub(crate) fn absolute(deltas: &[i64]) -> Vec<i64> {
 /// The histogram types a histogram chunk holds (integer or float counts): what the shared
 /// appender reads of a sample and how it adds empty buckets to one.
 pub(crate) trait ChunkHistogram: Clone {
+    /// The type of the count and zero count (`u64`, `f64`).
+    type Count: PartialOrd + Copy;
+    /// The type of a stored bucket (`i64` deltas, `f64` absolute counts).
+    type Bucket: BucketCount;
+    /// Whether buckets are delta-encoded.
+    const DELTAS: bool;
     fn hint(&self) -> CounterResetHint;
+    fn count(&self) -> Self::Count;
+    fn zero_count(&self) -> Self::Count;
+    fn positive_buckets(&self) -> &[Self::Bucket];
+    fn negative_buckets(&self) -> &[Self::Bucket];
+    /// A stale marker as chunks store it: the stale NaN `sum`, nothing else.
+    fn stale_marker(sum: f64) -> Self;
     fn sum(&self) -> f64;
     fn schema(&self) -> i32;
     fn zero_threshold(&self) -> f64;
@@ -590,10 +610,31 @@ pub(crate) trait ChunkHistogram: Clone {
 }
 
 macro_rules! chunk_histogram_impl {
-    ($t:ty, $deltas:expr) => {
+    ($t:ty, $count:ty, $bucket:ty, $deltas:expr) => {
         impl ChunkHistogram for $t {
+            type Count = $count;
+            type Bucket = $bucket;
+            const DELTAS: bool = $deltas;
             fn hint(&self) -> CounterResetHint {
                 self.counter_reset_hint
+            }
+            fn count(&self) -> $count {
+                self.count
+            }
+            fn zero_count(&self) -> $count {
+                self.zero_count
+            }
+            fn positive_buckets(&self) -> &[$bucket] {
+                &self.positive_buckets
+            }
+            fn negative_buckets(&self) -> &[$bucket] {
+                &self.negative_buckets
+            }
+            fn stale_marker(sum: f64) -> Self {
+                Self {
+                    sum,
+                    ..Self::default()
+                }
             }
             fn sum(&self) -> f64 {
                 self.sum
@@ -629,27 +670,127 @@ macro_rules! chunk_histogram_impl {
     };
 }
 
-chunk_histogram_impl!(model::Histogram, true);
-chunk_histogram_impl!(model::FloatHistogram, false);
+chunk_histogram_impl!(model::Histogram, u64, i64, true);
+chunk_histogram_impl!(model::FloatHistogram, f64, f64, false);
+
+/// `h`, or the stale marker chunks store for it when its sum is the stale NaN.
+pub(crate) fn stale_marker_or<H: ChunkHistogram>(h: &H) -> Cow<'_, H> {
+    if is_stale_nan(h.sum()) {
+        Cow::Owned(H::stale_marker(h.sum()))
+    } else {
+        Cow::Borrowed(h)
+    }
+}
+
+impl Layout {
+    /// The layout a chunk starting with `h` gets.
+    pub(crate) fn of<H: ChunkHistogram>(h: &H) -> Layout {
+        Layout {
+            schema: h.schema(),
+            zero_threshold: h.zero_threshold(),
+            positive_spans: h.positive_spans().to_vec(),
+            negative_spans: h.negative_spans().to_vec(),
+            custom_values: h.custom_values().to_vec(),
+        }
+    }
+}
+
+/// The chunk's last sample as [`appendable`] compares a new histogram with it.
+pub(crate) struct LastSample<'a, H: ChunkHistogram> {
+    pub(crate) layout: &'a Layout,
+    pub(crate) sum: f64,
+    pub(crate) count: H::Count,
+    pub(crate) zero_count: H::Count,
+    /// Absolute bucket counts.
+    pub(crate) positive: Vec<H::Bucket>,
+    pub(crate) negative: Vec<H::Bucket>,
+}
 
 /// What the shared appender ([`append_histogram`]) needs of a histogram chunk.
-pub(crate) trait HistogramChunkOps: Sized {
-    type H: ChunkHistogram;
-    fn empty() -> Self;
-    fn samples(&self) -> usize;
-    fn header(&self) -> CounterResetHeader;
-    fn set_header(&mut self, h: CounterResetHeader);
-    fn header_for_next(&mut self, h: &Self::H) -> Result<CounterResetHeader>;
+pub(crate) trait HistogramChunkOps: HistogramChunkBase {
+    fn samples(&self) -> usize {
+        self.stream().num_samples()
+    }
+    fn header(&self) -> CounterResetHeader {
+        self.stream().counter_reset_header()
+    }
+    fn set_header(&mut self, h: CounterResetHeader) {
+        self.stream_mut().set_counter_reset_header(h);
+    }
+    /// The header a new chunk starting with `h` gets when it continues this one.
+    fn header_for_next(&mut self, h: &Self::H) -> Result<CounterResetHeader> {
+        Ok(appendable(self, h)?.1)
+    }
     /// Go's `appendable`: the inserts when `h` fits the chunk, and the header of the chunk
     /// `h` starts otherwise (`NotCounterReset` when it fits).
-    fn appendable(&mut self, h: &Self::H)
-    -> Result<(Option<[Vec<Insert>; 4]>, CounterResetHeader)>;
+    fn appendable(
+        &mut self,
+        h: &Self::H,
+    ) -> Result<(Option<[Vec<Insert>; 4]>, CounterResetHeader)> {
+        appendable(self, h)
+    }
     /// The chunk's layout, and whether its last sample is a stale marker.
     fn layout(&mut self) -> Result<(&Layout, bool)>;
-    /// Calls `f` with every sample of the chunk, in order.
-    fn for_each_sample(&self, f: impl FnMut(i64, Self::H) -> Result<()>) -> Result<()>;
+    /// The chunk's last sample.
+    fn last(&mut self) -> Result<LastSample<'_, Self::H>>;
     /// Writes the sample, no checks.
     fn append_raw(&mut self, t: i64, h: &Self::H) -> Result<()>;
+}
+
+/// Go's `appendable` (the integer histogram's, whose verdict is a header): the forward and
+/// backward inserts `[pf, nf, pb, nb]` when `h` fits the chunk, and the counter-reset
+/// verdict (`NotCounterReset` when it fits; `Unknown` after a layout change or a stale
+/// sample, whose reset is not checked).
+pub(crate) fn appendable<C: HistogramChunkOps>(
+    c: &mut C,
+    h: &C::H,
+) -> Result<(Option<[Vec<Insert>; 4]>, CounterResetHeader)> {
+    use CounterResetHeader as R;
+    if c.samples() > 0 && c.header() == R::Gauge {
+        return Ok((None, R::NotCounterReset));
+    }
+    if h.hint() == CounterResetHint::CounterReset {
+        return Ok((None, R::CounterReset));
+    }
+    if is_stale_nan(h.sum()) {
+        return Ok((Some(Default::default()), R::NotCounterReset));
+    }
+    let last = c.last()?;
+    if is_stale_nan(last.sum) {
+        return Ok((None, R::Unknown));
+    }
+    if h.count() < last.count {
+        return Ok((None, R::CounterReset));
+    }
+    if h.schema() != last.layout.schema || h.zero_threshold() != last.layout.zero_threshold {
+        return Ok((None, R::Unknown));
+    }
+    if h.schema() == CUSTOM_BUCKETS_SCHEMA && h.custom_values() != last.layout.custom_values {
+        return Ok((None, R::CounterReset));
+    }
+    if h.zero_count() < last.zero_count {
+        return Ok((None, R::CounterReset));
+    }
+    let deltas = <C::H as ChunkHistogram>::DELTAS;
+    let Some((pf, pb)) = expand_spans_and_buckets(
+        &last.layout.positive_spans,
+        h.positive_spans(),
+        &last.positive,
+        h.positive_buckets(),
+        deltas,
+    ) else {
+        return Ok((None, R::CounterReset));
+    };
+    let Some((nf, nb)) = expand_spans_and_buckets(
+        &last.layout.negative_spans,
+        h.negative_spans(),
+        &last.negative,
+        h.negative_buckets(),
+        deltas,
+    ) else {
+        return Ok((None, R::CounterReset));
+    };
+    Ok((Some([pf, nf, pb, nb]), R::NotCounterReset))
 }
 
 /// Appends `h` at `t` to `c` with Prometheus's rules (see
