@@ -1553,8 +1553,10 @@ impl Head {
         }
     }
 
-    /// Flushes and closes the WAL and the chunk files, after writing a chunk snapshot when
-    /// [`HeadOptions::memory_snapshot_on_shutdown`] is set. Appends fail afterwards.
+    /// Flushes and closes the chunk files, writes a chunk snapshot when
+    /// [`HeadOptions::memory_snapshot_on_shutdown`] is set (only once the chunk files are
+    /// safe: the snapshot leaves their samples out), then closes the WAL. Appends fail
+    /// afterwards.
     ///
     /// # Errors
     /// On I/O errors (a failed snapshot is reported after the WAL is closed).
@@ -1562,7 +1564,8 @@ impl Head {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let snapshot = if self.opts.memory_snapshot_on_shutdown {
+        let mapper = self.mapper.close();
+        let snapshot = if mapper.is_ok() && self.opts.memory_snapshot_on_shutdown {
             self.chunk_snapshot().map(|_| ())
         } else {
             Ok(())
@@ -1573,7 +1576,7 @@ impl Head {
         if let Some(w) = self.wbl.lock().as_mut() {
             w.close()?;
         }
-        self.mapper.close()?;
+        mapper?;
         snapshot
     }
 }
