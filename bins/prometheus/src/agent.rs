@@ -125,6 +125,7 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
         remote_write_receiver: settings
             .enable_remote_write_receiver
             .then(|| -> Arc<dyn Appendable> { storage.clone() }),
+        remote_write_messages: settings.remote_write_messages.clone(),
         otlp_write_receiver: settings
             .enable_otlp_receiver
             .then(|| -> Arc<dyn Appendable> { storage.clone() }),

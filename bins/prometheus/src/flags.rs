@@ -249,12 +249,14 @@ pub(crate) struct Flags {
     #[arg(long = "web.user-assets", hide = true)]
     user_assets: Option<String>,
 
-    /// Belongs to the remote write receiver, which this server does not have yet.
+    /// List of the remote write protobuf messages to accept when receiving the remote writes.
+    /// Supported values: prometheus.WriteRequest, io.prometheus.write.v2.Request
     #[arg(
         long = "web.remote-write-receiver.accepted-protobuf-messages",
-        hide = true
+        action = ArgAction::Append,
+        default_values_t = ["prometheus.WriteRequest".to_owned(), "io.prometheus.write.v2.Request".to_owned()]
     )]
-    rw_messages: Option<String>,
+    rw_messages: Vec<String>,
 
     /// Compress the agent WAL. If false, the --storage.agent.wal-compression-type flag is
     /// ignored.
@@ -363,6 +365,8 @@ pub(crate) struct Settings {
     pub(crate) enable_admin_api: bool,
     /// `--web.enable-remote-write-receiver`.
     pub(crate) enable_remote_write_receiver: bool,
+    /// `--web.remote-write-receiver.accepted-protobuf-messages`.
+    pub(crate) remote_write_messages: Vec<storage::remote::WriteProtoMsg>,
     /// `--web.enable-otlp-receiver`.
     pub(crate) enable_otlp_receiver: bool,
     /// `--storage.remote.flush-deadline`: how long queues may flush on shutdown or reload.
@@ -512,11 +516,6 @@ impl Flags {
                 "metric name escaping",
             ),
             ("web.user-assets", &self.user_assets, "serving user assets"),
-            (
-                "web.remote-write-receiver.accepted-protobuf-messages",
-                &self.rw_messages,
-                "the remote write receiver",
-            ),
         ];
         for &(flag, value, feature) in unbuilt {
             if value.is_some() {
@@ -728,6 +727,7 @@ impl Flags {
             None
         };
         let flag_values = self.values();
+        let remote_write_messages = self.remote_write_messages()?;
         Ok(Settings {
             config_file: self.config_file,
             listen_addresses,
@@ -739,6 +739,7 @@ impl Flags {
             enable_lifecycle: self.enable_lifecycle,
             enable_admin_api: self.enable_admin_api,
             enable_remote_write_receiver: self.enable_remote_write_receiver,
+            remote_write_messages,
             enable_otlp_receiver: self.enable_otlp_receiver,
             remote_flush_deadline,
             tsdb_path: self.tsdb_path,
@@ -843,6 +844,25 @@ impl Flags {
     }
 
     /// Every flag and its value as text, as Prometheus's `/api/v1/status/flags` lists them.
+    /// `--web.remote-write-receiver.accepted-protobuf-messages`, checked as Prometheus does.
+    fn remote_write_messages(&self) -> anyhow::Result<Vec<storage::remote::WriteProtoMsg>> {
+        let mut out = Vec::new();
+        for name in &self.rw_messages {
+            let Some(msg) = storage::remote::WriteProtoMsg::from_name(name) else {
+                bail!(
+                    "--web.remote-write-receiver.accepted-protobuf-messages: unknown remote write protobuf message {name}, supported: prometheus.WriteRequest, io.prometheus.write.v2.Request"
+                );
+            };
+            if out.contains(&msg) {
+                bail!(
+                    "--web.remote-write-receiver.accepted-protobuf-messages: duplicated {name} flag value, got {name} already"
+                );
+            }
+            out.push(msg);
+        }
+        Ok(out)
+    }
+
     fn values(&self) -> BTreeMap<String, String> {
         let b = |v: bool| v.to_string();
         [
@@ -882,6 +902,10 @@ impl Flags {
             (
                 "web.enable-remote-write-receiver",
                 b(self.enable_remote_write_receiver),
+            ),
+            (
+                "web.remote-write-receiver.accepted-protobuf-messages",
+                self.rw_messages.join(","),
             ),
             ("web.enable-otlp-receiver", b(self.enable_otlp_receiver)),
             ("storage.tsdb.path", self.tsdb_path.display().to_string()),
@@ -1214,6 +1238,36 @@ mod tests {
         );
         let err = parse(&["--storage.agent.no-lockfile"]).unwrap_err();
         assert!(err.is::<ModeError>(), "{err}");
+    }
+
+    #[test]
+    fn remote_write_receiver_messages() {
+        use storage::remote::WriteProtoMsg;
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.remote_write_messages, WriteProtoMsg::ALL);
+        assert_eq!(
+            s.flag_values["web.remote-write-receiver.accepted-protobuf-messages"],
+            "prometheus.WriteRequest,io.prometheus.write.v2.Request"
+        );
+        let s = parse(&[
+            "--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request",
+        ])
+        .unwrap();
+        assert_eq!(s.remote_write_messages, [WriteProtoMsg::V2]);
+        let err =
+            parse(&["--web.remote-write-receiver.accepted-protobuf-messages=x.Y"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown remote write protobuf message x.Y"),
+            "{err}"
+        );
+        let flag = "--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest";
+        let err = parse(&[flag, flag]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("duplicated prometheus.WriteRequest"),
+            "{err}"
+        );
     }
 
     #[test]

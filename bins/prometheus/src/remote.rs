@@ -289,13 +289,14 @@ fn write_options(
 ) -> anyhow::Result<WriteOptions> {
     let what = "remote_write";
     let url = http_url(rw.url.as_ref(), what)?;
-    if rw.protobuf_message != config::remote::WRITE_V1_MESSAGE {
+    // Config validation already refused any other message name.
+    let Some(protobuf_message) = storage::remote::WriteProtoMsg::from_name(&rw.protobuf_message)
+    else {
         bail!(
-            "{what} {url}: protobuf_message {} is not supported yet (only {})",
-            rw.protobuf_message,
-            config::remote::WRITE_V1_MESSAGE
+            "{what} {url}: unknown protobuf_message {}",
+            rw.protobuf_message
         );
-    }
+    };
     if rw.azuread.is_some() || rw.google_iam.is_some() {
         bail!("{what} {url}: azuread and google_iam are not supported yet by this server");
     }
@@ -330,6 +331,7 @@ fn write_options(
         },
         send_exemplars: rw.send_exemplars,
         send_native_histograms: rw.send_native_histograms,
+        protobuf_message,
         url,
     })
 }

@@ -108,6 +108,7 @@ pub(crate) fn web_options(
         quit: quit.clone(),
         reload,
         remote_write_receiver: None,
+        remote_write_messages: settings.remote_write_messages.clone(),
         otlp_write_receiver: None,
         remote_read_queryable: None,
         metrics_hook: None,
@@ -215,6 +216,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         remote_write_receiver: settings
             .enable_remote_write_receiver
             .then(|| -> Arc<dyn storage::Appendable> { storage.clone() }),
+        remote_write_messages: settings.remote_write_messages.clone(),
         otlp_write_receiver: settings
             .enable_otlp_receiver
             .then(|| -> Arc<dyn storage::Appendable> { storage.clone() }),

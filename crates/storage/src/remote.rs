@@ -31,6 +31,7 @@ mod queue;
 mod read;
 mod watcher;
 mod wire;
+mod write_v2;
 
 pub use codec::{
     append_encoded_write_request, append_write_body, append_write_request, decode_read_request,
@@ -50,3 +51,8 @@ pub use queue::{
 };
 pub use read::{ReadOptions, RemoteRead, serve_read};
 pub use watcher::{WalRecord, WalSource, Watcher, WatcherOptions};
+pub use write_v2::{
+    PROTOBUF_CONTENT_TYPE, VERSION_HEADER, WRITTEN_EXEMPLARS_HEADER, WRITTEN_HISTOGRAMS_HEADER,
+    WRITTEN_SAMPLES_HEADER, WriteProtoMsg, WriteStats, WriteV2Outcome, append_write_v2_body,
+    append_write_v2_request, decode_write_v2_request, encode_write_v2_request, parse_content_type,
+};

@@ -219,6 +219,10 @@ pub struct Options {
     /// `--web.enable-remote-write-receiver`: the storage `/api/v1/write` appends to (`None`:
     /// the receiver is off and the endpoint answers 404, as in Prometheus).
     pub remote_write_receiver: Option<Arc<dyn storage::Appendable>>,
+    /// `--web.remote-write-receiver.accepted-protobuf-messages`: the remote-write messages
+    /// `/api/v1/write` accepts (Prometheus 3's default: both, `storage::remote::
+    /// WriteProtoMsg::ALL`); a request carrying another one is answered 415.
+    pub remote_write_messages: Vec<storage::remote::WriteProtoMsg>,
     /// `--web.enable-otlp-receiver`: the storage `/api/v1/otlp/v1/metrics` appends to
     /// (`None`: the receiver is off and the endpoint answers 404, as in Prometheus).
     pub otlp_write_receiver: Option<Arc<dyn storage::Appendable>>,
@@ -332,7 +336,7 @@ fn api_response(result: ApiResult) -> Response<Body> {
 /// error form, which is what we send (remote senders log the body either way).
 pub(crate) fn receiver_error(status: StatusCode, message: &str) -> Response<Body> {
     let kind = match status.as_u16() {
-        400 => "bad_data",
+        400 | 415 => "bad_data",
         404 => "not_found",
         503 => "unavailable",
         _ => "internal",
@@ -621,9 +625,11 @@ impl Handler {
         }
     }
 
-    /// `/api/v1/write`: decodes a snappy-compressed remote-write 1.0 request and appends it,
-    /// answering as Prometheus: 204, 400 for bad data (what could be appended is committed),
-    /// 503 while the storage is not ready, 500 otherwise; errors as plain text.
+    /// `/api/v1/write`: negotiates the message by `Content-Type` (415 for an unknown or not
+    /// accepted one, or a `Content-Encoding` other than snappy), decodes a snappy-compressed
+    /// remote-write 1.0 or 2.0 request and appends it, answering as Prometheus: 204, 400 for
+    /// bad data (what could be appended is committed), 503 while the storage is not ready,
+    /// 500 otherwise. A 2.0 answer carries the `X-Prometheus-Remote-Write-*-Written` counts.
     async fn remote_write<B>(&self, req: Request<B>) -> Response<Body>
     where
         B: hyper::body::Body + Send,
@@ -636,10 +642,20 @@ impl Handler {
                 "remote write receiver needs to be enabled with --web.enable-remote-write-receiver",
             );
         };
+        let msg = match self.negotiate_remote_write(req.headers()) {
+            Ok(msg) => msg,
+            Err(err) => {
+                tracing::error!(err = %err, "Error decoding remote write request");
+                return receiver_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &err);
+            }
+        };
         let body = match read_body(req.into_body()).await {
             Ok(body) => body,
             Err(msg) => return receiver_error(StatusCode::BAD_REQUEST, &msg),
         };
+        if msg == storage::remote::WriteProtoMsg::V2 {
+            return remote_write_v2(body, db).await;
+        }
         let outcome = tokio::task::spawn_blocking(move || {
             let res = storage::remote::append_write_body(&body, db.as_ref());
             (
@@ -666,6 +682,36 @@ impl Handler {
                 &format!("remote write task failed: {err}"),
             ),
         }
+    }
+
+    /// The remote-write message a request's `Content-Type` names, when this receiver accepts
+    /// it and its `Content-Encoding` (if any) is snappy; else the 415 error text.
+    fn negotiate_remote_write(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<storage::remote::WriteProtoMsg, String> {
+        let value = |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        };
+        let msg = storage::remote::parse_content_type(value(header::CONTENT_TYPE))?;
+        let accepted = &self.inner.opts.remote_write_messages;
+        if !accepted.contains(&msg) {
+            let names: Vec<&str> = accepted.iter().map(|m| m.name()).collect();
+            return Err(format!(
+                "{msg} protobuf message is not accepted by this server; accepted [{}]",
+                names.join(" ")
+            ));
+        }
+        let enc = value(header::CONTENT_ENCODING);
+        if !enc.is_empty() && !enc.eq_ignore_ascii_case("snappy") {
+            return Err(format!(
+                "{enc} encoding (compression) is not accepted by this server; only snappy is acceptable"
+            ));
+        }
+        Ok(msg)
     }
 
     /// `/api/v1/read`: answers a snappy-compressed remote-read request from the local storage
@@ -803,6 +849,48 @@ fn set_cors(
             }
         }
     }
+}
+
+/// Appends a remote-write 2.0 body and answers with its written counts (set whatever the
+/// outcome once the body decoded, as Prometheus does).
+async fn remote_write_v2(body: Bytes, db: Arc<dyn storage::Appendable>) -> Response<Body> {
+    let outcome = tokio::task::spawn_blocking(move || {
+        storage::remote::append_write_v2_body(&body, db.as_ref())
+    })
+    .await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(err) => {
+            return receiver_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("remote write task failed: {err}"),
+            );
+        }
+    };
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = match &outcome.error {
+        None => {
+            let mut resp = Response::new(Full::new(Bytes::new()));
+            *resp.status_mut() = status;
+            resp
+        }
+        Some(msg) => {
+            if status.is_server_error() {
+                tracing::error!(err = %msg, "Error while remote writing the v2 request");
+            } else {
+                tracing::error!(err = %msg, "Error decoding or appending v2 remote write request");
+            }
+            receiver_error(status, msg)
+        }
+    };
+    if let Some(stats) = outcome.stats {
+        for (name, value) in stats.headers() {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                resp.headers_mut().insert(name, v);
+            }
+        }
+    }
+    resp
 }
 
 /// The largest remote write or read body accepted (compressed).

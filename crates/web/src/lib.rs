@@ -63,6 +63,7 @@
 //!     quit: Default::default(),
 //!     reload,
 //!     remote_write_receiver: None,
+//!     remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
 //!     otlp_write_receiver: None,
 //!     remote_read_queryable: None,
 //!     metrics_hook: None,

@@ -16,7 +16,24 @@ pub fn encode_snappy(raw: &[u8]) -> Vec<u8> {
 }
 
 /// Decompresses a snappy block; `what` names the message for the error.
+///
+/// A block whose header claims more than snappy can expand its input to (a 3-byte copy
+/// yields at most 64 bytes) is refused before anything is allocated, so a few bytes cannot
+/// make the receiver allocate gigabytes.
 pub fn decode_snappy(body: &[u8], what: &'static str) -> Result<Vec<u8>> {
+    let claimed = snap::raw::decompress_len(body).map_err(|e| Error::InvalidRemoteRequest {
+        what,
+        reason: format!("snappy decoding: {e}"),
+    })?;
+    if claimed > body.len().saturating_mul(22).saturating_add(64) {
+        return Err(Error::InvalidRemoteRequest {
+            what,
+            reason: format!(
+                "snappy decoding: header claims {claimed} bytes, more than {} compressed bytes can hold",
+                body.len()
+            ),
+        });
+    }
     snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| Error::InvalidRemoteRequest {
@@ -306,7 +323,7 @@ struct Appended {
 
 /// A histogram as the storage should get it: schemas 9 to 52 reduced to 8 (Prometheus's
 /// `remoteWriteAppender`), then validated (Go's histogram validation; an error is bad data).
-fn prepared_histogram<H: HistogramValue>(
+pub(crate) fn prepared_histogram<H: HistogramValue>(
     h: &H,
 ) -> std::result::Result<Option<HistogramSample>, model::HistogramError> {
     let (ih, fh) = h.parts();

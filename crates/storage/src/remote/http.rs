@@ -18,6 +18,7 @@ pub const USER_AGENT: &str = concat!("Prometheus-rs/", env!("CARGO_PKG_VERSION")
 pub(crate) struct Response {
     pub(crate) status: StatusCode,
     pub(crate) retry_after: Option<Duration>,
+    pub(crate) headers: hyper::HeaderMap,
     pub(crate) body: Bytes,
 }
 
@@ -70,12 +71,18 @@ impl Endpoint {
         &self.url
     }
 
-    /// POSTs a snappy-compressed protobuf body with the protocol's headers plus `extra`.
+    /// POSTs a snappy-compressed protobuf body with the protocol's headers plus `extra`
+    /// (which may replace the `Content-Type`, `application/x-protobuf` by default).
     pub(crate) async fn post(&self, body: Vec<u8>, extra: &[(&str, &str)]) -> Result<Response> {
         let mut req = Request::post(self.uri.clone())
             .header(header::CONTENT_ENCODING, "snappy")
-            .header(header::CONTENT_TYPE, "application/x-protobuf")
             .header(header::USER_AGENT, USER_AGENT);
+        if !extra
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case(header::CONTENT_TYPE.as_str()))
+        {
+            req = req.header(header::CONTENT_TYPE, "application/x-protobuf");
+        }
         for (name, value) in extra {
             req = req.header(*name, *value);
         }
@@ -97,6 +104,7 @@ impl Endpoint {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
+            let headers = resp.headers().clone();
             let body = resp
                 .into_body()
                 .collect()
@@ -106,6 +114,7 @@ impl Endpoint {
             Ok(Response {
                 status,
                 retry_after,
+                headers,
                 body,
             })
         };

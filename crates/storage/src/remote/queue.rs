@@ -17,10 +17,11 @@ use tokio_util::sync::CancellationToken;
 use super::codec::{encode_write_request, labels_to_proto};
 use super::histogram::{HistogramSample, float_histogram_to_proto, histogram_to_proto};
 use super::http::Endpoint;
+use super::write_v2::{VERSION_HEADER, WriteProtoMsg, WriteStats};
 use crate::{Error, Result, SeriesRef};
 
-/// The protocol version header value of remote write 1.0.
-const REMOTE_WRITE_VERSION: &str = "0.1.0";
+mod v2;
+
 /// Resharding ignores changes smaller than this fraction of the current shard count
 /// (Prometheus's `shardToleranceFraction`).
 const SHARD_TOLERANCE: f64 = 0.3;
@@ -93,6 +94,9 @@ pub struct WriteOptions {
     /// `send_native_histograms`: native histograms read from the WAL are sent (in the time
     /// series' `histograms`); without it they are ignored, as in Prometheus.
     pub send_native_histograms: bool,
+    /// `protobuf_message`: remote write 1.0 (`prometheus.WriteRequest`, the default) or 2.0
+    /// (`io.prometheus.write.v2.Request`).
+    pub protobuf_message: WriteProtoMsg,
 }
 
 /// Upper bounds (seconds) of `prometheus_remote_storage_sent_batch_duration_seconds`'s buckets:
@@ -778,6 +782,16 @@ impl QueueManager {
     }
 }
 
+/// The written counts a response's headers report (unparsable values count as 0, logged).
+fn written(headers: &hyper::HeaderMap) -> WriteStats {
+    let (stats, errors) =
+        WriteStats::from_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()));
+    if !errors.is_empty() {
+        tracing::warn!(errors = ?errors, "parsing rw write statistics failed; partial or no stats");
+    }
+    stats
+}
+
 fn shard_hash(labels: &Labels) -> u64 {
     labels.hash()
 }
@@ -849,25 +863,56 @@ impl Inner {
             .map(|q| q.t)
             .max()
             .unwrap_or(0);
-        let body = encode_write_request(&build_write_request(&batch));
+        let proto = self.opts.protobuf_message;
+        let body = match proto {
+            WriteProtoMsg::V1 => encode_write_request(&build_write_request(&batch)),
+            WriteProtoMsg::V2 => super::write_v2::encode_write_v2_request(&v2::build(&batch)),
+        };
+        let headers = [
+            (VERSION_HEADER, proto.version()),
+            ("Content-Type", proto.content_type()),
+        ];
         let q = &self.opts.queue;
         let mut backoff = q.min_backoff;
+        let mut attempt = 0u64;
         loop {
+            // Retries say which attempt they are, as Prometheus's client does.
+            let attempt_value = attempt.to_string();
+            let retry = [("Retry-Attempt", attempt_value.as_str())];
+            let all: Vec<(&str, &str)> = headers
+                .iter()
+                .chain(if attempt > 0 { &retry[..] } else { &[] })
+                .copied()
+                .collect();
+            attempt += 1;
             m.samples_total.fetch_add(n, Ordering::Relaxed);
             m.exemplars_total.fetch_add(ne, Ordering::Relaxed);
             m.histograms_total.fetch_add(nh, Ordering::Relaxed);
             m.bytes_total
                 .fetch_add(body.len() as u64, Ordering::Relaxed);
             let start = Instant::now();
-            let res = self
-                .endpoint
-                .post(
-                    body.clone(),
-                    &[("X-Prometheus-Remote-Write-Version", REMOTE_WRITE_VERSION)],
-                )
-                .await;
+            let res = self.endpoint.post(body.clone(), &all).await;
             m.observe_sent_batch_duration(start.elapsed());
             let retry_after = match res {
+                Ok(resp)
+                    if resp.status.is_success()
+                        && proto == WriteProtoMsg::V2
+                        && written(&resp.headers).no_data_written() =>
+                {
+                    // Remote write 2.0: a receiver answering 2xx without having written
+                    // anything (no written-count headers) is most likely a 1.0 receiver that
+                    // ignored the Content-Type; the batch is lost, as in Prometheus.
+                    tracing::error!(remote_name = %self.opts.name, url = %self.endpoint.url(),
+                        "sent v2 request with {n} samples, {nh} histograms and {ne} exemplars; got {}, but the remote write 2.0 response headers say nothing was written; assuming failure (the receiver probably only supports remote write 1.0 and ignores the Content-Type header)",
+                        resp.status);
+                    m.samples_failed_total.fetch_add(n, Ordering::Relaxed);
+                    m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
+                    m.exemplars_failed_total.fetch_add(ne, Ordering::Relaxed);
+                    m.exemplars_pending.fetch_sub(ne as i64, Ordering::Relaxed);
+                    m.histograms_failed_total.fetch_add(nh, Ordering::Relaxed);
+                    m.histograms_pending.fetch_sub(nh as i64, Ordering::Relaxed);
+                    return;
+                }
                 Ok(resp) if resp.status.is_success() => {
                     m.highest_sent_timestamp_ms
                         .fetch_max(highest, Ordering::Relaxed);

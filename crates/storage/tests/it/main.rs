@@ -5,6 +5,7 @@
 
 mod histograms;
 mod peers;
+mod v2;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod otlp;
+mod remote_write_v2;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -123,6 +124,7 @@ fn server_full(
         quit: quit.clone(),
         reload,
         remote_write_receiver: Some(db.clone()),
+        remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
         otlp_write_receiver: Some(db.clone()),
         remote_read_queryable: None,
         metrics_hook: None,
@@ -494,6 +496,7 @@ async fn a_storage_that_is_not_ready_is_unavailable() {
         quit: CancellationToken::new(),
         reload,
         remote_write_receiver: None,
+        remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
         otlp_write_receiver: None,
         remote_read_queryable: None,
         metrics_hook: None,
@@ -1316,6 +1319,7 @@ async fn remote_write_without_the_receiver_is_not_found() {
         quit: CancellationToken::new(),
         reload,
         remote_write_receiver: None,
+        remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
         otlp_write_receiver: None,
         remote_read_queryable: None,
         metrics_hook: Some(Arc::new(|out: &mut String| {
@@ -1448,6 +1452,7 @@ fn search_server(extra_flags: &[(&str, &str)], agent: bool) -> Handler {
         quit: CancellationToken::new(),
         reload,
         remote_write_receiver: None,
+        remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
         otlp_write_receiver: None,
         remote_read_queryable: None,
         metrics_hook: None,
