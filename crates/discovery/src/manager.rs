@@ -735,7 +735,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn consul_and_docker_jobs_get_their_targets() {
+    async fn server_based_jobs_get_their_targets() {
         use crate::util::testserver::{FakeApi, Reply, Seen};
         let api = FakeApi::start(|seen: &Seen| {
             match seen.uri.split('?').next().unwrap_or_default() {
@@ -752,12 +752,29 @@ mod tests {
                         "NetworkSettings": {"Networks": {"bridge": {"NetworkID": "n", "IPAddress": "172.17.0.2"}}}}]"#,
                 ),
                 "/v1.40/networks" => Reply::json("[]"),
+                "/apps" => Reply::json(
+                    "<applications><application><name>A</name><instance><hostName>e1</hostName><port enabled='true'>81</port></instance></application></applications>",
+                ),
+                "/v1/services" => Reply::json(r#"[{"Services": [{"ServiceName": "s"}]}]"#),
+                "/v1/service/s" => Reply::json(r#"[{"Address": "10.0.0.2", "Port": 82}]"#),
+                "/pdb/query/v4" => Reply::json(r#"[{"certname": "p1"}]"#),
+                "/v2/apps/" => Reply::json(
+                    r#"{"apps": [{"id": "a", "tasks": [{"id": "t", "host": "m1", "ports": [83]}]}]}"#,
+                ),
                 _ => Reply::status(404, "{}"),
             }
         })
         .await;
         let cfg = load(&format!(
-            "scrape_configs:\n- job_name: c\n  consul_sd_configs: [{{server: '{0}', datacenter: dc1, refresh_interval: 50ms}}]\n- job_name: d\n  docker_sd_configs: [{{host: 'http://{0}', refresh_interval: 50ms}}]\n",
+            concat!(
+                "scrape_configs:\n",
+                "- job_name: c\n  consul_sd_configs: [{{server: '{0}', datacenter: dc1, refresh_interval: 50ms}}]\n",
+                "- job_name: d\n  docker_sd_configs: [{{host: 'http://{0}', refresh_interval: 50ms}}]\n",
+                "- job_name: e\n  eureka_sd_configs: [{{server: 'http://{0}', refresh_interval: 50ms}}]\n",
+                "- job_name: n\n  nomad_sd_configs: [{{server: 'http://{0}', refresh_interval: 50ms}}]\n",
+                "- job_name: p\n  puppetdb_sd_configs: [{{url: 'http://{0}', query: 'resources {{}}', port: 84, refresh_interval: 50ms}}]\n",
+                "- job_name: m\n  marathon_sd_configs: [{{servers: ['http://{0}'], refresh_interval: 50ms}}]\n",
+            ),
             api.addr
         ));
         let m = manager();
@@ -765,8 +782,13 @@ mod tests {
         let mut rx = m.subscribe();
         let runner = m.clone();
         let task = tokio::spawn(async move { runner.run().await });
-        wait_for(&mut rx, "consul and docker targets", |s| {
-            addresses(s, "c") == ["10.0.0.1:80"] && addresses(s, "d") == ["172.17.0.2:80"]
+        wait_for(&mut rx, "every job's target", |s| {
+            addresses(s, "c") == ["10.0.0.1:80"]
+                && addresses(s, "d") == ["172.17.0.2:80"]
+                && addresses(s, "e") == ["e1:81"]
+                && addresses(s, "n") == ["10.0.0.2:82"]
+                && addresses(s, "p") == ["p1:84"]
+                && addresses(s, "m") == ["m1:83"]
         })
         .await;
         m.stop();
