@@ -488,6 +488,8 @@ impl Head {
             Ok(n) => {
                 stats.chunk_snapshot = Some(path);
                 stats.chunk_snapshot_series = n;
+                // Older ones (left by a crash right after a snapshot) are superseded.
+                let _ = delete_chunk_snapshots(&self.dir, segment, offset);
                 Ok(Some((segment, offset)))
             }
             Err(e) => {

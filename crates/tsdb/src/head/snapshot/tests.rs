@@ -229,6 +229,9 @@ fn close_writes_a_snapshot_that_open_loads_instead_of_the_wal() {
     let (k, off) = parse_name(&names[0]).expect("name");
     assert_eq!(k, segment);
     assert!(off > 0);
+    // An older snapshot, as a crash between writing a snapshot and deleting the previous
+    // one leaves, is deleted once the newer one is loaded.
+    fs::create_dir(dir.path().join(chunk_snapshot_name(0, 1))).expect("mkdir");
 
     let head = Head::open(dir.path(), opts(), i64::MIN).expect("reopen");
     let st = head.replay_stats();
@@ -243,6 +246,7 @@ fn close_writes_a_snapshot_that_open_loads_instead_of_the_wal() {
     assert_eq!(exemplars(&head), exemplars_before);
     assert_eq!(head.tombstones_of(r), vec![(0, 150 * 15_000)]);
     assert_eq!((head.min_time(), head.max_time()), (0, 299 * 15_000));
+    assert_eq!(snapshots(dir.path()), names);
 
     // Appends continue the series after the snapshot's chunks, and survive another cycle.
     fill(&head, 300, 320);
