@@ -1,11 +1,13 @@
-//! Cardinality and churn statistics of one persistent block, as `promtool tsdb analyze`
-//! reports them (Go's `analyzeBlock`).
+//! Cardinality and churn statistics of one persistent block, and its chunks' sizes, as
+//! Prometheus 3's `promtool tsdb analyze` reports them (Go's `analyzeBlock` and
+//! `analyzeCompaction`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
 use model::Matcher;
 use tsdb::block::Block;
+use tsdb::chunkenc::{Encoding, FloatHistogramIterator, HistogramIterator};
 
 /// A list of `(count, key)` entries, largest count first (ties by key, so the output is
 /// deterministic where Go's is not).
@@ -14,7 +16,10 @@ pub(crate) type Ranking = Vec<(u64, String)>;
 /// What `analyze` prints about a block.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct BlockAnalysis {
-    pub(crate) series: u64,
+    /// The block's series count (from its meta, whatever the matchers).
+    pub(crate) total_series: u64,
+    /// With matchers: how many series they select.
+    pub(crate) matched_series: Option<u64>,
     pub(crate) label_names: usize,
     pub(crate) postings: usize,
     pub(crate) postings_entries: u64,
@@ -87,13 +92,9 @@ pub(crate) fn analyze_block(block: &Block, matchers: &[Matcher]) -> anyhow::Resu
             (m as f64 / range as f64) as u64
         }
     };
-    let series = if matchers.is_empty() {
-        meta.stats.num_series
-    } else {
-        refs.len() as u64
-    };
     Ok(BlockAnalysis {
-        series,
+        total_series: meta.stats.num_series,
+        matched_series: (!matchers.is_empty()).then_some(refs.len() as u64),
         label_names: values_by_name.len(),
         postings: pairs_count.len(),
         postings_entries: entries,
@@ -122,12 +123,22 @@ pub(crate) fn analyze_block(block: &Block, matchers: &[Matcher]) -> anyhow::Resu
     })
 }
 
-/// The most samples a chunk is cut at (Prometheus's target of 120).
-const MAX_SAMPLES_PER_CHUNK: usize = 120;
+/// `--extended`'s compaction analysis: per chunk of the selected series, its sample count
+/// and size in bytes, float (XOR) chunks apart from native histogram chunks, and for the
+/// latter the number of buckets summed over their samples.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct ChunkStats {
+    /// Chunks of every encoding.
+    pub(crate) total_chunks: usize,
+    pub(crate) float_samples: Vec<usize>,
+    pub(crate) float_bytes: Vec<usize>,
+    pub(crate) histogram_samples: Vec<usize>,
+    pub(crate) histogram_bytes: Vec<usize>,
+    pub(crate) histogram_buckets: Vec<usize>,
+}
 
-/// `--extended`'s compaction analysis: how full the chunks of the series matching
-/// `matchers` are, as counts per tenth of [`MAX_SAMPLES_PER_CHUNK`] (index 0: up to 10%).
-pub(crate) fn chunk_fullness(block: &Block, matchers: &[Matcher]) -> anyhow::Result<[u64; 10]> {
+/// Reads every chunk of the series of `block` matching `matchers` (all when empty).
+pub(crate) fn chunk_stats(block: &Block, matchers: &[Matcher]) -> anyhow::Result<ChunkStats> {
     let ir = block.index();
     let refs = if matchers.is_empty() {
         ir.all_postings()
@@ -136,7 +147,7 @@ pub(crate) fn chunk_fullness(block: &Block, matchers: &[Matcher]) -> anyhow::Res
         tsdb::querier::postings_for_matchers(block, matchers)
             .context("selecting the series to analyze")?
     };
-    let mut histogram = [0u64; 10];
+    let mut stats = ChunkStats::default();
     let mut chunks = Vec::new();
     for r in refs {
         chunks.clear();
@@ -147,18 +158,101 @@ pub(crate) fn chunk_fullness(block: &Block, matchers: &[Matcher]) -> anyhow::Res
                 .chunks()
                 .chunk(meta.chunk_ref)
                 .with_context(|| format!("reading chunk {} of series {r}", meta.chunk_ref))?;
-            // Every chunk encoding starts with its sample count (big-endian u16).
             let data = chunk.data.as_ref();
-            let n = match data {
+            // Every chunk encoding starts with its sample count (big-endian u16).
+            let samples = match data {
                 [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
                 _ => 0,
             };
-            let size = n.min(MAX_SAMPLES_PER_CHUNK);
-            let bucket = (10 * size).div_ceil(MAX_SAMPLES_PER_CHUNK).max(1) - 1;
-            histogram[bucket] += 1;
+            let encoding = Encoding::from_u8(chunk.encoding)
+                .with_context(|| format!("reading chunk {} of series {r}", meta.chunk_ref))?;
+            match encoding {
+                Encoding::Xor => {
+                    stats.float_samples.push(samples);
+                    stats.float_bytes.push(data.len());
+                }
+                Encoding::Histogram | Encoding::FloatHistogram => {
+                    stats.histogram_samples.push(samples);
+                    stats.histogram_bytes.push(data.len());
+                    stats.histogram_buckets.push(bucket_count(encoding, data));
+                }
+                _ => {}
+            }
+            stats.total_chunks += 1;
         }
     }
-    Ok(histogram)
+    Ok(stats)
+}
+
+/// The positive and negative buckets of every sample of a histogram chunk (Go stops at the
+/// first undecodable sample without an error, and so does this).
+fn bucket_count(encoding: Encoding, data: &[u8]) -> usize {
+    let mut n = 0;
+    if encoding == Encoding::Histogram {
+        let mut it = HistogramIterator::new(data);
+        while it.next() {
+            let (_, h) = it.at_histogram();
+            n += h.positive_buckets.len() + h.negative_buckets.len();
+        }
+    } else {
+        let mut it = FloatHistogramIterator::new(data);
+        while it.next() {
+            let (_, h) = it.at_float_histogram();
+            n += h.positive_buckets.len() + h.negative_buckets.len();
+        }
+    }
+    n
+}
+
+/// Go's `displayHistogram`: `data`'s min, average and max, then a bar per bucket of
+/// [`generate_bucket`]'s width, each `#` one percent of `total`; `NAME: N/A` when empty.
+/// As in Go, a bucket holds `[start, start + step)` but is labelled `[start + 1, start +
+/// step]`, so a value on a multiple of the step shows one bucket up.
+pub(crate) fn display_histogram(
+    out: &mut impl std::io::Write,
+    data_type: &str,
+    data: &[usize],
+    total: usize,
+) -> std::io::Result<()> {
+    let mut data = data.to_vec();
+    data.sort_unstable();
+    let (Some(&min), Some(&max)) = (data.first(), data.last()) else {
+        writeln!(out, "{data_type}: N/A\n")?;
+        return Ok(());
+    };
+    let (start, end, step) = generate_bucket(min, max);
+    let mut buckets = vec![0usize; (end - start) / step + 1];
+    for &c in &data {
+        buckets[(c - start) / step] += 1;
+    }
+    let max_count = buckets.iter().copied().max().unwrap_or(0);
+    let avg = data.iter().sum::<usize>() / data.len();
+    writeln!(out, "{data_type} (min/avg/max): {min}/{avg}/{max}")?;
+    let left = end.to_string().len();
+    let right = (end + step).to_string().len();
+    let width = max_count.to_string().len();
+    for (i, &count) in buckets.iter().enumerate() {
+        let percent = (100 * count).checked_div(total).unwrap_or(0);
+        writeln!(
+            out,
+            "[{:>left$}, {:>right$}]: {count:>width$} {}",
+            i * step + start + 1,
+            (i + 1) * step + start,
+            "#".repeat(percent)
+        )?;
+    }
+    writeln!(out)
+}
+
+/// Go's `generateBucket`: a power-of-ten step (at least 10, at most 100,000) giving about
+/// ten buckets between `min` and `max`, and the bounds rounded to it.
+fn generate_bucket(min: usize, max: usize) -> (usize, usize, usize) {
+    let s = (max - min) / 10;
+    let mut step = 10;
+    while step < s && step <= 10_000 {
+        step *= 10;
+    }
+    (min - min % step, max - max % step + step, step)
 }
 
 #[cfg(test)]
@@ -200,7 +294,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let b = block(dir.path());
         let a = analyze_block(&b, &[]).expect("analyzes");
-        assert_eq!(a.series, 3);
+        assert_eq!(a.total_series, 3);
+        assert_eq!(a.matched_series, None);
         assert_eq!(a.label_names, 2);
         assert_eq!(a.postings, 4);
         assert_eq!(a.postings_entries, 6);
@@ -230,15 +325,46 @@ mod tests {
             .expect("listed");
         assert_eq!(yy.0, ((range - 4000.0) / range) as u64);
 
-        // 10 samples of 120 fill a chunk to 10% at most; 5 samples too.
-        assert_eq!(
-            chunk_fullness(&b, &[]).expect("reads chunks"),
-            [3, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-        );
+        let stats = chunk_stats(&b, &[]).expect("reads chunks");
+        assert_eq!(stats.total_chunks, 3);
+        assert_eq!(stats.float_samples, [10, 5, 10]);
+        assert_eq!(stats.float_bytes.len(), 3);
+        assert!(stats.histogram_samples.is_empty());
 
         let only_a = [Matcher::new(MatchType::Equal, "__name__", "a").expect("valid")];
         let a = analyze_block(&b, &only_a).expect("analyzes");
-        assert_eq!(a.series, 2);
+        assert_eq!(a.total_series, 3);
+        assert_eq!(a.matched_series, Some(2));
         assert_eq!(a.metric_cardinality, vec![(2, "a".to_owned())]);
+        assert_eq!(a.label_names, 2);
+        assert_eq!(chunk_stats(&b, &only_a).expect("reads").total_chunks, 2);
+    }
+
+    fn shown(data: &[usize], total: usize) -> String {
+        let mut out = Vec::new();
+        display_histogram(&mut out, "samples per float chunk", data, total).expect("writes");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    /// Go's `displayHistogram`: buckets of a power-of-ten width, right-aligned columns, a
+    /// `#` per percent of all chunks.
+    #[test]
+    fn histograms_display_as_go_does() {
+        assert_eq!(generate_bucket(1, 120), (0, 200, 100));
+        assert_eq!(generate_bucket(17, 1016), (0, 1100, 100));
+        assert_eq!(generate_bucket(5, 5), (0, 10, 10));
+        assert_eq!(
+            shown(&[120, 120, 60, 119], 8),
+            "samples per float chunk (min/avg/max): 60/104/120\n\
+             [ 61,  70]: 1 ############\n\
+             [ 71,  80]: 0 \n\
+             [ 81,  90]: 0 \n\
+             [ 91, 100]: 0 \n\
+             [101, 110]: 0 \n\
+             [111, 120]: 1 ############\n\
+             [121, 130]: 2 #########################\n\
+             [131, 140]: 0 \n\n"
+        );
+        assert_eq!(shown(&[], 3), "samples per float chunk: N/A\n\n");
     }
 }

@@ -11,7 +11,7 @@ use model::Matcher;
 use storage::{Queryable as _, ValueType};
 use tsdb::block::Block;
 
-use crate::analyze::{Ranking, analyze_block, chunk_fullness};
+use crate::analyze::{Ranking, analyze_block, chunk_stats, display_histogram};
 use crate::data_dir::ReadOnlyDb;
 use crate::gofmt;
 
@@ -213,8 +213,14 @@ pub(crate) fn analyze(
         "Duration: {}",
         gofmt::format_duration_ms(meta.max_time - meta.min_time)
     )?;
-    writeln!(out, "Series: {}", a.series)?;
+    writeln!(out, "Total Series: {}", a.total_series)?;
+    if !matcher.is_empty() {
+        writeln!(out, "Matcher: {matcher}")?;
+    }
     writeln!(out, "Label names: {}", a.label_names)?;
+    if let Some(n) = a.matched_series {
+        writeln!(out, "Matched series: {n}")?;
+    }
     writeln!(out, "Postings (unique label pairs): {}", a.postings)?;
     writeln!(
         out,
@@ -245,16 +251,16 @@ pub(crate) fn analyze(
         }
     }
     if extended {
-        let histogram = chunk_fullness(block, &matchers)?;
-        let total: u64 = histogram.iter().sum();
-        writeln!(out, "\nCompaction analysis:")?;
-        writeln!(
-            out,
-            "Fullness: Amount of samples in chunks (100% is 120 samples)"
-        )?;
-        for (i, count) in histogram.iter().enumerate() {
-            let percent = (100 * count).checked_div(total).unwrap_or(0) as usize;
-            writeln!(out, "{:>7}%: {}", (i + 1) * 10, "#".repeat(percent))?;
+        let s = chunk_stats(block, &matchers)?;
+        writeln!(out, "\nCompaction analysis:\n")?;
+        for (name, data) in [
+            ("samples per float chunk", &s.float_samples),
+            ("bytes per float chunk", &s.float_bytes),
+            ("samples per histogram chunk", &s.histogram_samples),
+            ("bytes per histogram chunk", &s.histogram_bytes),
+            ("buckets per histogram chunk", &s.histogram_buckets),
+        ] {
+            display_histogram(out, name, data, s.total_chunks)?;
         }
     }
     Ok(())
@@ -413,9 +419,38 @@ mod tests {
         let mut out = Vec::new();
         analyze(tmp.path(), None, 20, true, "", &mut out).expect("analyze");
         let text = String::from_utf8(out).expect("utf-8");
-        assert!(text.contains("Series: 2\n"), "{text}");
-        // Five chunks (float, histogram, float histogram, float in `m`, one in `f`), each
-        // under 10% full.
-        assert!(text.contains("     10%: ####################################################################################################\n"), "{text}");
+        assert!(text.contains("Total Series: 2\nLabel names: 2\n"), "{text}");
+        // Five chunks: floats in `m` (twice) and `f`, one histogram and one float histogram
+        // chunk in `m` (two samples of two buckets; one of three).
+        let tail = text
+            .split_once("\nCompaction analysis:\n\n")
+            .expect("extended section")
+            .1;
+        let want = [
+            "samples per float chunk (min/avg/max): 1/1/1",
+            "[ 1, 10]: 3 ############################################################",
+            "[11, 20]: 0 ",
+            "",
+            "samples per histogram chunk (min/avg/max): 1/1/2",
+            "[ 1, 10]: 2 ########################################",
+            "[11, 20]: 0 ",
+            "",
+            "buckets per histogram chunk (min/avg/max): 3/3/4",
+            "[ 1, 10]: 2 ########################################",
+            "[11, 20]: 0 ",
+        ];
+        for w in want {
+            assert!(tail.contains(&format!("{w}\n")), "{w:?} in\n{tail}");
+        }
+        let mut out = Vec::new();
+        analyze(tmp.path(), None, 20, false, "{job=\"a\"}", &mut out).expect("analyze");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(
+            text.contains(
+                "Total Series: 2\nMatcher: {job=\"a\"}\nLabel names: 2\nMatched series: 1\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("Compaction analysis"), "{text}");
     }
 }
