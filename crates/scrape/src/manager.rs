@@ -26,6 +26,10 @@ pub struct Options {
     /// How often new target groups are applied at most (Prometheus's
     /// `DiscoveryReloadInterval`, 5 s).
     pub discovery_reload_interval: Duration,
+    /// Append a zero sample at each sample's created timestamp (protobuf
+    /// `created_timestamp`, OpenMetrics `_created` lines, which are then not ingested as
+    /// series): `--enable-feature=created-timestamp-zero-ingestion`.
+    pub enable_created_timestamp_zero_ingestion: bool,
     /// Whether jobs that do not set `extra_scrape_metrics` (nor the global block) report
     /// `scrape_timeout_seconds`, `scrape_sample_limit` and `scrape_body_size_bytes`: the
     /// default `--enable-feature=extra-scrape-metrics` turns on, as Prometheus 3 does.
@@ -39,6 +43,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             discovery_reload_interval: Duration::from_secs(5),
+            enable_created_timestamp_zero_ingestion: false,
             extra_scrape_metrics: false,
             enable_type_and_unit_labels: false,
         }

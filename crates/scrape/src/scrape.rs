@@ -50,6 +50,10 @@ pub(crate) struct LoopOptions {
     extra_metrics: bool,
     /// `--enable-feature=type-and-unit-labels`: series get `__type__` and `__unit__`.
     type_and_unit_labels: bool,
+    /// `--enable-feature=created-timestamp-zero-ingestion`: a sample with a created
+    /// timestamp gets a zero sample at that time first, and OpenMetrics `_created` series
+    /// are not ingested.
+    ct_zero_ingestion: bool,
     /// The manager's counters, shared by every loop.
     pub(crate) counters: Arc<Counters>,
 }
@@ -84,7 +88,7 @@ impl LoopOptions {
                     .fallback_scrape_protocol
                     .as_ref()
                     .and_then(|p| textparse::Format::from_scrape_protocol(&p.0)),
-                skip_created_series: false,
+                skip_created_series: manager.enable_created_timestamp_zero_ingestion,
                 ignore_native_histograms: !cfg.scrape_native_histograms_enabled(),
                 keep_classic_histograms: cfg.always_scrape_classic_histograms == Some(true),
                 convert_classic_histograms_to_nhcb: cfg.convert_classic_histograms_to_nhcb
@@ -96,6 +100,7 @@ impl LoopOptions {
                 .extra_scrape_metrics
                 .unwrap_or(manager.extra_scrape_metrics),
             type_and_unit_labels: manager.enable_type_and_unit_labels,
+            ct_zero_ingestion: manager.enable_created_timestamp_zero_ingestion,
             counters: Arc::default(),
         })
     }
@@ -183,6 +188,37 @@ fn is_soft_append_error(e: &storage::Error) -> bool {
             | storage::Error::TooOldSample
             | storage::Error::DuplicateSampleForTimestamp
     )
+}
+
+/// Appends the zero sample at a series' created timestamp `ct` before its sample at `t`
+/// (Go's `AppendCTZeroSample` call in the scrape loop). Failures never fail the scrape: a
+/// created timestamp older than the series' newest sample is the normal case after the
+/// first scrape, others are logged at debug level. Returns the series reference to use.
+fn append_ct_zero_sample(
+    app: &mut dyn Appender,
+    series_ref: SeriesRef,
+    lset: &Labels,
+    t: Timestamp,
+    ct: Timestamp,
+    histogram: Option<&limits::Scraped>,
+) -> SeriesRef {
+    let res = match histogram {
+        None => app.append_ct_zero_sample(series_ref, lset, t, ct),
+        Some(limits::Scraped::Int(h)) => {
+            app.append_histogram_ct_zero_sample(series_ref, lset, t, ct, Some(h), None)
+        }
+        Some(limits::Scraped::Float(fh)) => {
+            app.append_histogram_ct_zero_sample(series_ref, lset, t, ct, None, Some(fh))
+        }
+    };
+    match res {
+        Ok(r) if r != 0 => r,
+        Ok(_) | Err(storage::Error::OutOfOrderCt) => series_ref,
+        Err(e) => {
+            tracing::debug!(series = %lset, ct, t, err = %e, "Error when appending CT in scrape loop");
+            series_ref
+        }
+    }
 }
 
 fn truncate(s: &str, n: usize) -> &str {
@@ -436,6 +472,12 @@ fn append_samples(
                 break;
             }
         }
+        // Also taken before the raw series line borrows the parser.
+        let ct = if o.ct_zero_ingestion {
+            p.created_timestamp()
+        } else {
+            None
+        };
         let (raw, ts, v, mut histogram) = if is_histogram {
             let (raw, ts, h, fh) = p.histogram();
             let h = match (h, fh) {
@@ -498,6 +540,10 @@ fn append_samples(
         let (lset, series_ref) = match &entry {
             Ok(e) => (&e.labels, e.series_ref),
             Err(lset) => (lset, 0),
+        };
+        let series_ref = match ct {
+            Some(ct) => append_ct_zero_sample(app, series_ref, lset, t, ct, histogram.as_ref()),
+            None => series_ref,
         };
         let appended = match &histogram {
             None => app.append(series_ref, lset, t, v),
@@ -1101,6 +1147,49 @@ mod tests {
             config::Config::load_str(&format!("scrape_configs:\n- job_name: j\n{yaml_extra}"), "")
                 .unwrap();
         LoopOptions::new(&cfg.scrape_configs[0], 0, &crate::Options::default()).unwrap()
+    }
+
+    #[test]
+    fn created_timestamps_become_zero_samples_when_enabled() {
+        let cfg = config::Config::load_str("scrape_configs:\n- job_name: j\n", "").unwrap();
+        let manager = crate::Options {
+            enable_created_timestamp_zero_ingestion: true,
+            ..crate::Options::default()
+        };
+        let on = LoopOptions::new(&cfg.scrape_configs[0], 0, &manager).unwrap();
+        let off = options("");
+        let target = Labels::from_pairs([("job", "j")]);
+        let body = b"# TYPE a counter\na_total 3\na_created 1.5\n# TYPE g gauge\ng 1\n# EOF\n";
+        let om = "application/openmetrics-text; version=1.0.0";
+        let run = |o: &LoopOptions| {
+            let mut app = Recorder::default();
+            let (_, res, _) = append(
+                &mut app,
+                body,
+                om,
+                10_000,
+                &target,
+                o,
+                &mut Cache::default(),
+            );
+            res.unwrap();
+            app.0
+        };
+        let a = r#"{__name__="a_total", job="j"}"#.to_string();
+        let g = r#"{__name__="g", job="j"}"#.to_string();
+        assert_eq!(
+            run(&on),
+            vec![
+                (a.clone(), 1500, 0.0),
+                (a.clone(), 10_000, 3.0),
+                (g.clone(), 10_000, 1.0)
+            ]
+        );
+        let created = r#"{__name__="a_created", job="j"}"#.to_string();
+        assert_eq!(
+            run(&off),
+            vec![(a, 10_000, 3.0), (created, 10_000, 1.5), (g, 10_000, 1.0)]
+        );
     }
 
     #[test]
