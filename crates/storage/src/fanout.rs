@@ -110,6 +110,41 @@ impl Appender for FanoutAppender {
         Ok(r)
     }
 
+    fn append_ct_zero_sample(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: Timestamp,
+        ct: Timestamp,
+    ) -> Result<SeriesRef> {
+        let r = self.primary.append_ct_zero_sample(r, labels, t, ct)?;
+        for s in &mut self.secondaries {
+            s.append_ct_zero_sample(0, labels, t, ct)?;
+        }
+        Ok(r)
+    }
+
+    fn append_histogram_ct_zero_sample(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: Timestamp,
+        ct: Timestamp,
+        h: Option<&model::Histogram>,
+        fh: Option<&model::FloatHistogram>,
+    ) -> Result<SeriesRef> {
+        let r = self
+            .primary
+            .append_histogram_ct_zero_sample(r, labels, t, ct, h, fh)?;
+        for s in &mut self.secondaries {
+            match s.append_histogram_ct_zero_sample(0, labels, t, ct, h, fh) {
+                Ok(_) | Err(crate::Error::NativeHistogramsUnsupported) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(r)
+    }
+
     fn append_exemplar(
         &mut self,
         r: SeriesRef,
