@@ -172,6 +172,16 @@ pub(crate) struct Flags {
     #[arg(long = "enable-feature", value_delimiter = ',')]
     enable_feature: Vec<String>,
 
+    /// Sets the upper limit for the random compaction delay, specified as a percentage of
+    /// the head chunk range. 100 means the compaction can be delayed by up to the entire
+    /// head chunk range. Only effective when the delayed-compaction feature flag is enabled.
+    #[arg(
+        long = "storage.tsdb.delayed-compaction.max-percent",
+        default_value_t = 10,
+        hide = true
+    )]
+    compaction_delay_max_percent: i64,
+
     /// How long to wait flushing sample on shutdown or config reload.
     #[arg(long = "storage.remote.flush-deadline", default_value = "1m")]
     remote_flush_deadline: String,
@@ -201,9 +211,8 @@ pub(crate) struct Flags {
     #[arg(long = "rules.alert.resend-delay", default_value = "1m")]
     rules_resend_delay: String,
 
-    /// Global concurrency limit for independent rules that can run concurrently (only with
-    /// --enable-feature=concurrent-rule-eval, which this server does not have: rules of a
-    /// group are evaluated one after another, as Prometheus does without the feature).
+    /// Global concurrency limit for independent rules that can run concurrently. When set,
+    /// "query.max-concurrency" may need to be adjusted accordingly.
     #[arg(long = "rules.max-concurrent-evals", default_value_t = 4)]
     rules_max_concurrent: u64,
 
@@ -398,6 +407,8 @@ pub(crate) struct Settings {
     pub(crate) noop_features: Vec<String>,
     /// Features named in `--enable-feature` that Prometheus does not know either.
     pub(crate) unknown_features: Vec<String>,
+    /// Deprecated features that still take effect, with Prometheus's warning.
+    pub(crate) feature_warnings: Vec<String>,
 }
 
 /// The rule manager's flags.
@@ -406,6 +417,9 @@ pub(crate) struct RulesSettings {
     pub(crate) outage_tolerance: std::time::Duration,
     pub(crate) for_grace_period: std::time::Duration,
     pub(crate) resend_delay: std::time::Duration,
+    /// `--enable-feature=concurrent-rule-eval`: at most this many rules evaluated beside
+    /// their groups (`--rules.max-concurrent-evals`).
+    pub(crate) concurrent_evals: Option<usize>,
 }
 
 /// The default retention when neither time nor size is given (Prometheus's 15d).
@@ -537,7 +551,13 @@ impl Flags {
 
         let mut noop_features = Vec::new();
         let mut unknown_features = Vec::new();
+        let mut feature_warnings = Vec::new();
         let mut enable_exemplar_storage = false;
+        let mut extra_scrape_metrics = false;
+        let mut enable_otlp_receiver = self.enable_otlp_receiver;
+        let mut concurrent_rule_eval = false;
+        let mut type_and_unit_labels = false;
+        let mut delayed_compaction = false;
         for feature in self
             .enable_feature
             .iter()
@@ -561,19 +581,34 @@ impl Flags {
                 "native-histograms" => noop_features.push(format!(
                     "{feature} (set scrape_native_histograms in the configuration to scrape native histograms)"
                 )),
+                // Prometheus 3 makes it the default of the `extra_scrape_metrics` setting.
+                "extra-scrape-metrics" => {
+                    extra_scrape_metrics = true;
+                    feature_warnings.push(format!(
+                        "{feature}: this option for --enable-feature is being phased out. It currently changes the default for the extra_scrape_metrics config setting to true, but will become a no-op in a future version. Stop using this option and set extra_scrape_metrics in the config instead."
+                    ));
+                }
+                // The deprecated spelling of --web.enable-otlp-receiver.
+                "otlp-write-receiver" => {
+                    enable_otlp_receiver = true;
+                    feature_warnings.push(format!(
+                        "{feature}: this option for --enable-feature is deprecated and turns the OTLP receiver on; use --web.enable-otlp-receiver instead."
+                    ));
+                }
+                // Prometheus 3's fixed behaviour: environment references in external
+                // labels are expanded at load, and targets keep the address as configured.
+                "expand-external-labels" | "no-default-scrape-port" => noop_features.push(
+                    format!("{feature} (always on, as in Prometheus 3)"),
+                ),
+                "concurrent-rule-eval" => concurrent_rule_eval = true,
+                "type-and-unit-labels" => type_and_unit_labels = true,
+                "delayed-compaction" => delayed_compaction = true,
                 "memory-snapshot-on-shutdown"
-                | "extra-scrape-metrics"
                 | "created-timestamp-zero-ingestion"
-                | "concurrent-rule-eval"
-                | "otlp-write-receiver"
                 | "otlp-deltatocumulative"
-                | "expand-external-labels"
                 | "new-service-discovery-manager"
-                | "no-default-scrape-port"
                 | "old-ui"
                 | "metadata-wal-records"
-                | "delayed-compaction"
-                | "type-and-unit-labels"
                 | "use-uncached-io"
                 | "agent" => bail!(
                     "--enable-feature={feature}: this feature is not available yet in this server"
@@ -623,6 +658,18 @@ impl Flags {
             (true, _) => tsdb::wlog::Compression::Snappy,
         };
         tsdb.no_lockfile = self.no_lockfile;
+        if delayed_compaction {
+            tsdb.enable_delayed_compaction = true;
+            tsdb.compaction_delay_max_percent = self.compaction_delay_max_percent;
+            if !(1..=100).contains(&self.compaction_delay_max_percent) {
+                // As Prometheus: warn and use the default.
+                tsdb.compaction_delay_max_percent = tsdb::db::DEFAULT_COMPACTION_DELAY_MAX_PERCENT;
+                feature_warnings.push(format!(
+                    "The --storage.tsdb.delayed-compaction.max-percent should have a value between 1 and 100. Using default {}",
+                    tsdb::db::DEFAULT_COMPACTION_DELAY_MAX_PERCENT
+                ));
+            }
+        }
         if enable_exemplar_storage {
             // Prometheus's default until the configuration file says otherwise.
             tsdb.max_exemplars = config::storage::ExemplarsConfig::default().max_exemplars;
@@ -663,6 +710,9 @@ impl Flags {
                 &self.scrape_reload_interval,
             )?
             .to_std(),
+            extra_scrape_metrics,
+            enable_type_and_unit_labels: type_and_unit_labels,
+            ..scrape::Options::default()
         };
         let global_url = global_url_options(&self.external_url, &listen_addresses[0])?;
         let external_url = format!(
@@ -684,6 +734,8 @@ impl Flags {
             .to_std(),
             resend_delay: duration_flag("rules.alert.resend-delay", &self.rules_resend_delay)?
                 .to_std(),
+            concurrent_evals: concurrent_rule_eval
+                .then(|| usize::try_from(self.rules_max_concurrent).unwrap_or(usize::MAX)),
         };
         let notifier = notifier::Options {
             queue_capacity: self.am_queue_capacity,
@@ -740,7 +792,7 @@ impl Flags {
             enable_admin_api: self.enable_admin_api,
             enable_remote_write_receiver: self.enable_remote_write_receiver,
             remote_write_messages,
-            enable_otlp_receiver: self.enable_otlp_receiver,
+            enable_otlp_receiver,
             remote_flush_deadline,
             tsdb_path: self.tsdb_path,
             tsdb,
@@ -757,6 +809,7 @@ impl Flags {
             flag_values,
             noop_features,
             unknown_features,
+            feature_warnings,
         })
     }
 
@@ -923,6 +976,10 @@ impl Flags {
                 self.wal_compression_type.clone(),
             ),
             ("storage.tsdb.no-lockfile", b(self.no_lockfile)),
+            (
+                "storage.tsdb.delayed-compaction.max-percent",
+                self.compaction_delay_max_percent.to_string(),
+            ),
             (
                 "storage.tsdb.min-block-duration",
                 self.min_block_duration.clone(),
@@ -1282,5 +1339,67 @@ mod tests {
         assert_eq!(s.unknown_features, ["foo"]);
         assert!(s.engine.enable_delayed_name_removal);
         assert!(s.engine.enable_per_step_stats);
+    }
+
+    #[test]
+    fn prometheus_3_features_take_effect_or_are_built_in() {
+        let s = parse(&[]).unwrap();
+        assert!(!s.scrape.extra_scrape_metrics);
+        assert!(!s.enable_otlp_receiver);
+        assert!(s.feature_warnings.is_empty());
+
+        let s = parse(&["--enable-feature=extra-scrape-metrics,otlp-write-receiver"]).unwrap();
+        // The scrape manager's default for jobs that do not set extra_scrape_metrics.
+        assert!(s.scrape.extra_scrape_metrics);
+        // The deprecated alias of --web.enable-otlp-receiver, with a warning each.
+        assert!(s.enable_otlp_receiver);
+        assert_eq!(s.feature_warnings.len(), 2);
+        assert!(s.feature_warnings[1].contains("--web.enable-otlp-receiver"));
+        assert!(s.noop_features.is_empty());
+        let s = parse(&["--enable-feature=type-and-unit-labels"]).unwrap();
+        assert!(s.scrape.enable_type_and_unit_labels);
+
+        // Built into Prometheus 3 (and this server): accepted, logged as changing nothing.
+        let s = parse(&["--enable-feature=expand-external-labels,no-default-scrape-port"]).unwrap();
+        assert_eq!(
+            s.noop_features,
+            [
+                "expand-external-labels (always on, as in Prometheus 3)",
+                "no-default-scrape-port (always on, as in Prometheus 3)"
+            ]
+        );
+        assert!(s.unknown_features.is_empty());
+    }
+
+    #[test]
+    fn concurrent_rule_eval_and_delayed_compaction_set_their_components() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.rules.concurrent_evals, None);
+        assert!(!s.tsdb.enable_delayed_compaction);
+
+        let s = parse(&[
+            "--enable-feature=concurrent-rule-eval,delayed-compaction",
+            "--rules.max-concurrent-evals=7",
+            "--storage.tsdb.delayed-compaction.max-percent=50",
+        ])
+        .unwrap();
+        assert_eq!(s.rules.concurrent_evals, Some(7));
+        assert!(!s.scrape.enable_type_and_unit_labels);
+        assert!(s.tsdb.enable_delayed_compaction);
+        assert_eq!(s.tsdb.compaction_delay_max_percent, 50);
+        assert!(s.feature_warnings.is_empty());
+        assert_eq!(
+            s.flag_values["storage.tsdb.delayed-compaction.max-percent"],
+            "50"
+        );
+
+        // Out of range: Prometheus warns and uses 10.
+        let s = parse(&[
+            "--enable-feature=delayed-compaction",
+            "--storage.tsdb.delayed-compaction.max-percent=0",
+        ])
+        .unwrap();
+        assert_eq!(s.tsdb.compaction_delay_max_percent, 10);
+        assert_eq!(s.feature_warnings.len(), 1);
     }
 }

@@ -45,6 +45,9 @@ pub(crate) fn log_features(settings: &Settings) {
     for feature in &settings.unknown_features {
         tracing::warn!(option = %feature, "Unknown option for --enable-feature");
     }
+    for warning in &settings.feature_warnings {
+        tracing::warn!("{warning}");
+    }
 }
 
 /// Logs a configuration file that failed to load at start-up as Prometheus does and turns
@@ -189,6 +192,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         opts.outage_tolerance = settings.rules.outage_tolerance;
         opts.for_grace_period = settings.rules.for_grace_period;
         opts.resend_delay = settings.rules.resend_delay;
+        opts.concurrent_evals = settings.rules.concurrent_evals;
         rules::Manager::new(opts)
     };
 
