@@ -198,3 +198,72 @@ fn native_histograms_travel_from_our_wal_to_a_second_server() {
         "{metrics}"
     );
 }
+
+#[test]
+fn remote_write_2_0_between_two_of_our_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    // A receiver with the default --web.remote-write-receiver.accepted-protobuf-messages
+    // (both), and one that accepts only 1.0.
+    let receiver = receiver(dir.path());
+    let v1_only = start_with(
+        dir.path(),
+        free_port(),
+        "global:\n  scrape_interval: 1s\n",
+        &[
+            "--web.enable-remote-write-receiver",
+            "--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest",
+        ],
+    );
+    let port = free_port();
+    let mut sender = start_with(
+        dir.path(),
+        port,
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\nremote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    name: v2\n    protobuf_message: io.prometheus.write.v2.Request\n    queue_config: {{batch_send_deadline: 200ms}}\n  - url: http://127.0.0.1:{}/api/v1/write\n    name: refused\n    protobuf_message: io.prometheus.write.v2.Request\n    queue_config: {{batch_send_deadline: 200ms}}\n",
+            receiver.port, v1_only.port
+        ),
+        &[],
+    );
+    wait_query(
+        &receiver,
+        "up%7Bjob%3D%22self%22%7D",
+        &format!(
+            r#"{{"metric":{{"__name__":"up","instance":"127.0.0.1:{port}","job":"self"}},"value":"#
+        ),
+        Duration::from_secs(60),
+    );
+    // The 1.0-only receiver answers 415, which is not retried: the samples fail.
+    wait_for(
+        &sender,
+        "/metrics",
+        &["prometheus_remote_storage_samples_failed_total{remote_name=\"refused\""],
+        Duration::from_secs(60),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, metrics) = sender.get("/metrics");
+        let failed = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(
+                    "prometheus_remote_storage_samples_failed_total{remote_name=\"refused\"",
+                )
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        let ok = metrics.lines().any(|l| {
+            l.starts_with("prometheus_remote_storage_samples_failed_total{remote_name=\"v2\"")
+                && l.ends_with(" 0")
+        });
+        if failed > 0.0 && ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, answer) = v1_only.get("/api/v1/query?query=up");
+    assert!(answer.contains(r#""result":[]"#), "{answer}");
+    sender.signal("TERM");
+    assert_eq!(sender.wait_exit(Duration::from_secs(30)).code(), Some(0));
+}
