@@ -193,17 +193,33 @@ pub(crate) fn analyze(
         parse_selector(matcher)?
     };
     let db = ReadOnlyDb::open_blocks(dir)?;
+    let opened;
     let block: &Block = match block_id {
-        Some(id) => db
-            .blocks()
-            .iter()
-            .find(|b| b.meta().ulid.to_string() == id)
-            .ok_or_else(|| anyhow::anyhow!("block {id} not found"))?,
+        Some(id) => {
+            if !dir.join(id).exists() {
+                anyhow::bail!("invalid block ID {id}");
+            }
+            match db.blocks().iter().find(|b| b.meta().ulid.to_string() == id) {
+                Some(b) => b.as_ref(),
+                None => {
+                    opened = Block::open(&dir.join(id))
+                        .with_context(|| format!("opening block {id}"))?;
+                    &opened
+                }
+            }
+        }
+        // Go's `LastBlockID`: the block whose ULID was made last (the first by name among
+        // equal times), whatever its time range.
         None => db
             .blocks()
-            .last()
-            // Go's text, with the empty block ID.
-            .ok_or_else(|| anyhow::anyhow!("block  not found"))?,
+            .iter()
+            .max_by(|a, b| {
+                let (a, b) = (&a.meta().ulid, &b.meta().ulid);
+                a.timestamp_ms()
+                    .cmp(&b.timestamp_ms())
+                    .then_with(|| b.to_string().cmp(&a.to_string()))
+            })
+            .ok_or_else(|| anyhow::anyhow!("no blocks found"))?,
     };
     let meta = block.meta();
     let a = analyze_block(block, &matchers)?;
@@ -411,6 +427,48 @@ mod tests {
             String::from_utf8(out).expect("utf-8"),
             want.join("\n") + "\n"
         );
+    }
+
+    /// Prometheus 3's `openBlock`: without an ID the block whose ULID is newest (not the
+    /// latest time range); an unknown ID or no block at all are errors.
+    #[test]
+    fn analyze_picks_the_newest_ulid_and_names_missing_blocks() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(tmp.path().join("wal")).expect("mkdir wal");
+        let err = |id: Option<&str>| {
+            analyze(tmp.path(), id, 20, false, "", &mut Vec::new())
+                .expect_err("fails")
+                .to_string()
+        };
+        assert_eq!(err(None), "no blocks found");
+        let write = |from: i64| {
+            let f = vec![(from, Value::Float(1.0))];
+            BlockWriter::new(tmp.path())
+                .write(
+                    [(
+                        Labels::from_pairs([("__name__", "f")]),
+                        encode_any_chunks(&f).expect("encodes"),
+                    )],
+                    from,
+                    from + 7_200_000,
+                )
+                .expect("writes")
+                .expect("a block")
+        };
+        let later_range = write(10 * 7_200_000);
+        // A new ULID needs a later millisecond.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let newer_ulid = write(0);
+        assert!(newer_ulid.timestamp_ms() > later_range.timestamp_ms());
+        let shown = |id: Option<&str>| {
+            let mut out = Vec::new();
+            analyze(tmp.path(), id, 20, false, "", &mut out).expect("analyze");
+            String::from_utf8(out).expect("utf-8")
+        };
+        assert!(shown(None).starts_with(&format!("Block ID: {newer_ulid}\n")));
+        let id = later_range.to_string();
+        assert!(shown(Some(&id)).starts_with(&format!("Block ID: {id}\n")));
+        assert_eq!(err(Some("01NOPE")), "invalid block ID 01NOPE");
     }
 
     #[test]

@@ -184,6 +184,8 @@ fn analyze_has_promtools_sections_and_numbers() {
         return;
     };
     let d = dir.to_str().expect("utf-8 path");
+    // Without a block ID, Prometheus 3 analyzes the block with the newest ULID (here the
+    // compacted one, of the oldest range); 2.42 took the one of the latest range.
     let ours_out = stdout_of(ours(), &["tsdb", "analyze", d]);
     let titles: Vec<&str> = ours_out
         .split("\n\n")
@@ -202,14 +204,27 @@ fn analyze_has_promtools_sections_and_numbers() {
         ]
     );
     assert!(ours_out.starts_with(
-        "Block ID: 01M85CXYVRJ6HYA3W6VDVCB8P1\nDuration: 2h0m0s\nTotal Series: 100\nLabel names: 6\n"
+        "Block ID: 01M85CXYWR3TRMDYNGDS7663D1\nDuration: 5h17m0s\nTotal Series: 100\nLabel names: 6\n"
     ));
     // The default limit is 20 lines per section.
     assert!(ours_out.split("\n\n").all(|s| s.lines().count() <= 21));
     if have_real() {
         for args in [
-            vec!["tsdb", "analyze", "--limit=1000", d],
-            vec!["tsdb", "analyze", "--limit=1000", "--extended", d],
+            vec![
+                "tsdb",
+                "analyze",
+                "--limit=1000",
+                d,
+                "01M85CXYVRJ6HYA3W6VDVCB8P1",
+            ],
+            vec![
+                "tsdb",
+                "analyze",
+                "--limit=1000",
+                "--extended",
+                d,
+                "01M85CXYVRJ6HYA3W6VDVCB8P1",
+            ],
             vec![
                 "tsdb",
                 "analyze",
@@ -227,9 +242,10 @@ fn analyze_has_promtools_sections_and_numbers() {
     }
     let out = run(ours(), &["tsdb", "analyze", d, "01NOPE"]);
     assert_eq!(out.status.code(), Some(1));
+    // Prometheus 3's text (2.42: "block 01NOPE not found").
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "block 01NOPE not found\n"
+        "invalid block ID 01NOPE\n"
     );
 }
 
@@ -386,7 +402,8 @@ fn errors_read_like_promtool() {
     let e = empty.to_str().expect("utf-8 path");
     let out = run(ours(), &["tsdb", "analyze", e]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "block  not found\n");
+    // Prometheus 3's text (2.42: "block  not found").
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "no blocks found\n");
     assert_eq!(stdout_of(ours(), &["tsdb", "dump", e]), "");
     let list = stdout_of(ours(), &["tsdb", "list", e]);
     if have_real() {
