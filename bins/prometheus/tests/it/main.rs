@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 mod agent;
 mod alerting;
 mod exemplars;
+mod features;
 mod native_histograms;
 mod otlp;
 mod remote;

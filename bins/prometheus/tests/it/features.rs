@@ -1,0 +1,70 @@
+//! Prometheus 3's `--enable-feature` flags end to end: the server scrapes itself with extra
+//! scrape metrics and type-and-unit labels, evaluates a chain of rules concurrently, and
+//! accepts OTLP through the deprecated `otlp-write-receiver` spelling.
+
+use std::time::Duration;
+
+use super::{OURS, Prometheus, free_port, wait_for, write_config};
+
+#[test]
+fn prometheus_3_feature_flags_take_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: chain\n    rules:\n      - record: e2e:b\n        expr: e2e:a * 2\n      - record: e2e:a\n        expr: vector(1)\n      - record: e2e:c\n        expr: vector(3)\n",
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        port,
+        &format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  external_labels:\n    home: '${{HOME}}'\nrule_files: [rules.yml]\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ),
+    );
+    let features = "--enable-feature=extra-scrape-metrics,type-and-unit-labels,concurrent-rule-eval,otlp-write-receiver,expand-external-labels,no-default-scrape-port,delayed-compaction";
+    let p = Prometheus::ready(
+        OURS,
+        &config,
+        port,
+        &[features, "--scrape.discovery-reload-interval=100ms"],
+    );
+    let limit = Duration::from_secs(30);
+
+    // extra-scrape-metrics: the job sets nothing, so the feature's default applies.
+    wait_for(
+        &p,
+        "/api/v1/query?query=scrape_timeout_seconds",
+        &[r#""job":"self""#, r#""instance":"127.0.0.1:"#],
+        limit,
+    );
+    // type-and-unit-labels: the server's own counters carry their type.
+    wait_for(
+        &p,
+        "/api/v1/query?query=%7B__type__%3D%22counter%22%2Cjob%3D%22self%22%7D",
+        &[r#""__type__":"counter""#],
+        limit,
+    );
+    // concurrent-rule-eval: e2e:b reads e2e:a, written earlier in the same evaluation
+    // although it comes first in the file.
+    let body = wait_for(&p, "/api/v1/query?query=e2e:b", &[r#""e2e:b""#], limit);
+    assert!(body.contains(r#""2"]"#), "{body}");
+    // otlp-write-receiver turns the receiver on: an empty export is accepted.
+    let (status, _, _) = super::post(
+        port,
+        "/api/v1/otlp/v1/metrics",
+        "Content-Type: application/x-protobuf\r\n",
+        b"",
+    );
+    assert_eq!(status, 200);
+    // expand-external-labels is Prometheus 3's behaviour: $HOME is expanded.
+    if let Some(home) = std::env::var_os("HOME") {
+        let (_, config) = p.get("/api/v1/status/config");
+        assert!(
+            config.contains(&format!("home: {}", home.to_string_lossy())),
+            "{config}"
+        );
+    }
+    let (_, flags) = p.get("/api/v1/status/flags");
+    assert!(flags.contains("concurrent-rule-eval"), "{flags}");
+}
