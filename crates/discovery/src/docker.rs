@@ -42,19 +42,26 @@ enum Transport {
     Unix(PathBuf),
 }
 
+/// The Docker Engine API client docker_sd and dockerswarm_sd share: the transport, the
+/// time limit of a request and the negotiated API version.
+#[derive(Debug)]
+pub(crate) struct Api {
+    transport: Transport,
+    timeout: Duration,
+    /// The negotiated API version, once known.
+    version: Mutex<Option<String>>,
+}
+
 /// One docker_sd provider.
 #[derive(Debug)]
 pub(crate) struct Discovery {
-    transport: Transport,
+    api: Api,
     /// The `filters` query parameter (JSON), empty without filters.
     filters: String,
     port: u16,
     host_networking_host: String,
     match_first_network: bool,
     include_no_network_targets: bool,
-    timeout: Duration,
-    /// The negotiated API version, once known.
-    version: Mutex<Option<String>>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -105,9 +112,10 @@ struct Port {
     kind: String,
 }
 
+/// A network of `/networks`.
 #[derive(serde::Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct Network {
+pub(crate) struct Network {
     name: String,
     id: String,
     scope: String,
@@ -124,23 +132,40 @@ fn version_less(a: &str, b: &str) -> bool {
     parse(a) < parse(b)
 }
 
-/// The labels of every network by id (Go's `getNetworksLabels`).
-fn network_labels(networks: &[Network]) -> HashMap<&str, Set> {
+/// The labels of every network by id (Go's `getNetworksLabels`), names starting with
+/// `prefix` (`__meta_docker_` or `__meta_dockerswarm_`).
+pub(crate) fn network_labels<'a>(networks: &'a [Network], prefix: &str) -> HashMap<&'a str, Set> {
     networks
         .iter()
         .map(|n| {
             let mut set = Set::new();
-            set.insert(format!("{PREFIX}network_id"), n.id.clone());
-            set.insert(format!("{PREFIX}network_name"), n.name.clone());
-            set.insert(format!("{PREFIX}network_scope"), n.scope.clone());
-            set.insert(format!("{PREFIX}network_internal"), n.internal.to_string());
-            set.insert(format!("{PREFIX}network_ingress"), n.ingress.to_string());
+            set.insert(format!("{prefix}network_id"), n.id.clone());
+            set.insert(format!("{prefix}network_name"), n.name.clone());
+            set.insert(format!("{prefix}network_scope"), n.scope.clone());
+            set.insert(format!("{prefix}network_internal"), n.internal.to_string());
+            set.insert(format!("{prefix}network_ingress"), n.ingress.to_string());
             for (k, v) in n.labels.iter().flatten() {
-                set.insert(format!("{PREFIX}network_label_{}", sanitize(k)), v.clone());
+                set.insert(format!("{prefix}network_label_{}", sanitize(k)), v.clone());
             }
             (n.id.as_str(), set)
         })
         .collect()
+}
+
+/// Docker's `filters` query parameter (`{"name":{"value":true}}`) of `filters`, empty
+/// when there are none.
+pub(crate) fn filters_param(filters: &[config::discovery::Filter]) -> String {
+    let mut map: BTreeMap<&str, BTreeMap<&str, bool>> = BTreeMap::new();
+    for f in filters {
+        for v in &f.values {
+            map.entry(&f.name).or_default().insert(v, true);
+        }
+    }
+    if map.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(&map).unwrap_or_default()
+    }
 }
 
 /// The body of a Docker error answer (`{"message": …}`), or the body itself.
@@ -158,22 +183,26 @@ fn daemon_error(a: &Answer) -> String {
     }
 }
 
-impl Discovery {
-    /// A provider for `cfg` (Go's `NewDockerDiscovery`). The HTTP client options apply to
-    /// http and https hosts only, as in Prometheus.
+impl Api {
+    /// A client of the daemon at `host` (`http(s)://`, `tcp://` or `unix://`). The HTTP
+    /// client options apply to http and https hosts only, as in Prometheus; `timeout` limits
+    /// each request (Prometheus: the refresh interval).
     ///
     /// # Errors
     /// A host with an unknown scheme, or unusable HTTP client options.
-    pub(crate) fn new(cfg: &DockerSdConfig) -> Result<Discovery, String> {
-        let (scheme, rest) = cfg
-            .host
+    pub(crate) fn new(
+        host: &str,
+        http_client_config: &config::HttpClientConfig,
+        timeout: Duration,
+    ) -> Result<Api, String> {
+        let (scheme, rest) = host
             .split_once("://")
-            .ok_or_else(|| format!("unable to parse docker host `{}`", cfg.host))?;
+            .ok_or_else(|| format!("unable to parse docker host `{host}`"))?;
         let transport = match scheme {
             "http" | "https" => Transport::Http {
-                client: httpclient::HttpClient::new(&cfg.http_client_config)
+                client: httpclient::HttpClient::new(http_client_config)
                     .map_err(|e| e.to_string())?,
-                base: cfg.host.trim_end_matches('/').to_owned(),
+                base: host.trim_end_matches('/').to_owned(),
             },
             "tcp" => Transport::Http {
                 client: httpclient::HttpClient::default(),
@@ -182,25 +211,9 @@ impl Discovery {
             "unix" => Transport::Unix(PathBuf::from(rest)),
             other => return Err(format!("protocol not available: {other}")),
         };
-        let mut filters: BTreeMap<&str, BTreeMap<&str, bool>> = BTreeMap::new();
-        for f in &cfg.filters {
-            for v in &f.values {
-                filters.entry(&f.name).or_default().insert(v, true);
-            }
-        }
-        let filters = if filters.is_empty() {
-            String::new()
-        } else {
-            serde_json::to_string(&filters).map_err(|e| e.to_string())?
-        };
-        Ok(Discovery {
+        Ok(Api {
             transport,
-            filters,
-            port: cfg.port,
-            host_networking_host: cfg.host_networking_host.clone(),
-            match_first_network: cfg.match_first_network,
-            include_no_network_targets: cfg.include_no_network_targets,
-            timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
+            timeout: timeout.max(Duration::from_millis(1)),
             version: Mutex::new(None),
         })
     }
@@ -253,7 +266,12 @@ impl Discovery {
         Ok(v)
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(
+    /// GETs the versioned `path` with `params` and decodes its JSON.
+    ///
+    /// # Errors
+    /// A failed exchange, an error status (`Error response from daemon: …`) or a body
+    /// that does not decode.
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         params: &[(String, String)],
@@ -271,6 +289,27 @@ impl Discovery {
         }
         serde_json::from_slice(&a.body).map_err(|e| e.to_string())
     }
+}
+
+impl Discovery {
+    /// A provider for `cfg` (Go's `NewDockerDiscovery`).
+    ///
+    /// # Errors
+    /// A host with an unknown scheme, or unusable HTTP client options.
+    pub(crate) fn new(cfg: &DockerSdConfig) -> Result<Discovery, String> {
+        Ok(Discovery {
+            api: Api::new(
+                &cfg.host,
+                &cfg.http_client_config,
+                cfg.refresh_interval.to_std(),
+            )?,
+            filters: filters_param(&cfg.filters),
+            port: cfg.port,
+            host_networking_host: cfg.host_networking_host.clone(),
+            match_first_network: cfg.match_first_network,
+            include_no_network_targets: cfg.include_no_network_targets,
+        })
+    }
 
     /// One refresh (Go's `refresh`): the single `Docker` group.
     ///
@@ -283,10 +322,12 @@ impl Discovery {
             params.push(("filters".to_owned(), self.filters.clone()));
         }
         let containers: Vec<Container> = self
+            .api
             .get_json("/containers/json", &params)
             .await
             .map_err(|e| format!("error while listing containers: {e}"))?;
         let networks: Vec<Network> = self
+            .api
             .get_json("/networks", &[])
             .await
             .map_err(|e| format!("error while computing network labels: {e}"))?;
@@ -298,7 +339,7 @@ impl Discovery {
     }
 
     fn targets(&self, containers: &[Container], networks: &[Network]) -> Vec<Labels> {
-        let network_labels = network_labels(networks);
+        let network_labels = network_labels(networks, PREFIX);
         let by_id: HashMap<&str, &Container> =
             containers.iter().map(|c| (c.id.as_str(), c)).collect();
         let endpoints = |c: &Container| -> BTreeMap<String, Option<Endpoint>> {

@@ -27,7 +27,8 @@
 //! registrations, a target per registration); `puppetdb_sd_configs` (a PQL query POSTed to
 //! `/pdb/query/v4`, a target per resource, parameters as labels on request); and
 //! `marathon_sd_configs` (apps with their tasks from a random server, a group per app, a
-//! target per task and port). Any other mechanism makes
+//! target per task and port); and `dockerswarm_sd_configs` (services, tasks or nodes of a
+//! swarm manager through the docker_sd client). Any other mechanism makes
 //! [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
 //!
 //! ```
@@ -56,6 +57,7 @@
 mod consul;
 pub mod dns;
 mod docker;
+mod dockerswarm;
 mod error;
 mod eureka;
 pub mod file;

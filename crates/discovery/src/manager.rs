@@ -6,16 +6,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use config::discovery::{
-    ConsulSdConfig, DnsSdConfig, DockerSdConfig, EurekaSdConfig, FileSdConfig, HttpSdConfig,
-    KubernetesSdConfig, MarathonSdConfig, NomadSdConfig, PuppetDbSdConfig, ServiceDiscoveryConfig,
-    ServiceDiscoveryConfigs, StaticConfig,
+    ConsulSdConfig, DnsSdConfig, DockerSdConfig, DockerSwarmSdConfig, EurekaSdConfig, FileSdConfig,
+    HttpSdConfig, KubernetesSdConfig, MarathonSdConfig, NomadSdConfig, PuppetDbSdConfig,
+    ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Error, Result, consul, dns, docker, eureka, file, http, kubernetes, marathon, nomad, puppetdb,
+    Error, Result, consul, dns, docker, dockerswarm, eureka, file, http, kubernetes, marathon,
+    nomad, puppetdb,
 };
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
@@ -65,6 +66,7 @@ enum ProviderConfig {
     Nomad(Box<NomadSdConfig>),
     PuppetDb(Box<PuppetDbSdConfig>),
     Marathon(Box<MarathonSdConfig>),
+    DockerSwarm(Box<DockerSwarmSdConfig>),
 }
 
 #[derive(Debug)]
@@ -232,6 +234,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Marathon(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::DockerSwarm(c) => {
+                        dockerswarm::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::DockerSwarm(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -520,6 +530,23 @@ async fn run_provider(
             };
             refresh_loop(
                 "marathon",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::DockerSwarm(cfg) => {
+            let d = match dockerswarm::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "dockerswarm", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "dockerswarm",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,
