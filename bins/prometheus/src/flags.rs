@@ -597,20 +597,24 @@ impl Flags {
                 }
                 // Prometheus 3's fixed behaviour: environment references in external
                 // labels are expanded at load, and targets keep the address as configured.
-                "expand-external-labels" | "no-default-scrape-port" => noop_features.push(
-                    format!("{feature} (always on, as in Prometheus 3)"),
-                ),
+                "expand-external-labels"
+                | "no-default-scrape-port"
+                | "new-service-discovery-manager" => noop_features.push(format!(
+                    "{feature} (always on, as in Prometheus 3)"
+                )),
+                // Prometheus 3 ignores it too; agent mode has its own flag.
+                "agent" => noop_features.push(format!(
+                    "{feature} (removed in Prometheus 3: run with --agent for agent mode)"
+                )),
                 "concurrent-rule-eval" => concurrent_rule_eval = true,
                 "type-and-unit-labels" => type_and_unit_labels = true,
                 "delayed-compaction" => delayed_compaction = true,
                 "memory-snapshot-on-shutdown"
                 | "created-timestamp-zero-ingestion"
                 | "otlp-deltatocumulative"
-                | "new-service-discovery-manager"
                 | "old-ui"
                 | "metadata-wal-records"
-                | "use-uncached-io"
-                | "agent" => bail!(
+                | "use-uncached-io" => bail!(
                     "--enable-feature={feature}: this feature is not available yet in this server"
                 ),
                 other => unknown_features.push(other.to_owned()),
@@ -1360,14 +1364,22 @@ mod tests {
         assert!(s.scrape.enable_type_and_unit_labels);
 
         // Built into Prometheus 3 (and this server): accepted, logged as changing nothing.
-        let s = parse(&["--enable-feature=expand-external-labels,no-default-scrape-port"]).unwrap();
+        let s = parse(&[
+            "--enable-feature=expand-external-labels,no-default-scrape-port,new-service-discovery-manager",
+        ])
+        .unwrap();
         assert_eq!(
             s.noop_features,
             [
                 "expand-external-labels (always on, as in Prometheus 3)",
-                "no-default-scrape-port (always on, as in Prometheus 3)"
+                "no-default-scrape-port (always on, as in Prometheus 3)",
+                "new-service-discovery-manager (always on, as in Prometheus 3)"
             ]
         );
+        // As in Prometheus 3, the old feature does not switch agent mode on.
+        let s = parse(&["--enable-feature=agent"]).unwrap();
+        assert!(s.agent.is_none());
+        assert_eq!(s.noop_features.len(), 1);
         assert!(s.unknown_features.is_empty());
     }
 
