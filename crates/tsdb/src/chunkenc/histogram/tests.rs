@@ -5,6 +5,7 @@ use model::histogram::CUSTOM_BUCKETS_SCHEMA;
 use model::value::stale_nan;
 use model::{CounterResetHint, FloatHistogram, Histogram, Span};
 
+use crate::chunkenc::histogram_meta::{ChunkHistogram, HistogramChunkOps, append_histogram};
 use crate::chunkenc::{
     Chunk, ChunkIterator, CounterResetHeader, Encoding, FloatHistogramChunk, HistogramAppend,
     HistogramChunk,
@@ -428,18 +429,6 @@ fn go_h1(gauge: bool) -> Histogram {
     }
 }
 
-fn go_setup(gauge: bool) -> HistogramChunk {
-    let mut c = HistogramChunk::new();
-    appended(c.append(None, 1_234_567_890, &go_h1(gauge)).unwrap());
-    let want = if gauge {
-        CounterResetHeader::Gauge
-    } else {
-        CounterResetHeader::Unknown
-    };
-    assert_eq!(c.counter_reset_header(), want);
-    c
-}
-
 /// What appending `h2` at ts+1 did: a new chunk (with its header), a recode, or a plain
 /// append.
 #[derive(Debug, PartialEq)]
@@ -449,26 +438,40 @@ enum Outcome {
     Appended,
 }
 
-fn go_append(gauge: bool, h2: &Histogram) -> Outcome {
-    let mut c = go_setup(gauge);
-    let before = c.bytes().to_vec();
-    match c.append(None, 1_234_567_891, h2).unwrap() {
+/// Go's appendable tests for either encoding: `h1` starts a chunk (gauge or unknown
+/// header), then `h2` is appended one millisecond later.
+fn go_append_to<C: HistogramChunkOps>(h1: &C::H, h2: &C::H) -> Outcome {
+    let mut c = C::empty();
+    let r = append_histogram(&mut c, None, 1_234_567_890, h1).unwrap();
+    assert!(matches!(r, HistogramAppend::Appended));
+    let want = if h1.hint() == CounterResetHint::Gauge {
+        CounterResetHeader::Gauge
+    } else {
+        CounterResetHeader::Unknown
+    };
+    assert_eq!(c.header(), want);
+    let before = c.stream().bytes().to_vec();
+    match append_histogram(&mut c, None, 1_234_567_891, h2).unwrap() {
         HistogramAppend::NewChunk(n) => {
-            assert_eq!(c.bytes(), before, "the old chunk stays untouched");
-            assert_eq!(n.num_samples(), 1);
-            Outcome::New(n.counter_reset_header())
+            assert_eq!(c.stream().bytes(), before, "the old chunk stays untouched");
+            assert_eq!(n.samples(), 1);
+            Outcome::New(n.header())
         }
         HistogramAppend::Recoded => {
-            assert_eq!(c.num_samples(), 2);
+            assert_eq!(c.samples(), 2);
             Outcome::Recoded
         }
         HistogramAppend::Appended => Outcome::Appended,
     }
 }
 
-#[test]
-fn go_histogram_chunk_appendable() {
+/// Go's `TestHistogramChunkAppendable` and `TestFloatHistogramChunkAppendable` with their
+/// gauge variants, for either encoding (`conv` makes the chunk's histogram type): each
+/// histogram appended after `go_h1` as a counter and as a gauge (where a missing bucket is
+/// no reset).
+fn check_go_appendable<C: HistogramChunkOps>(conv: impl Fn(&Histogram) -> C::H) {
     use CounterResetHeader::{CounterReset, Gauge, Unknown};
+    use Outcome::{Appended, New, Recoded};
     let more_buckets = Histogram {
         positive_spans: sp(&[(0, 3), (1, 1), (1, 4), (3, 3)]),
         count: 14,
@@ -499,14 +502,15 @@ fn go_histogram_chunk_appendable() {
         positive_buckets: vec![1, 1, 3, -2, 0, -1, 2, 1, -4],
         ..go_h1(false)
     };
-    let cases: Vec<(&str, Histogram, Outcome)> = vec![
+    let cases = [
         (
             "schema change",
             Histogram {
                 schema: 2,
                 ..go_h1(false)
             },
-            Outcome::New(Unknown),
+            New(Unknown),
+            New(Gauge),
         ),
         (
             "zero threshold change",
@@ -514,38 +518,49 @@ fn go_histogram_chunk_appendable() {
                 zero_threshold: 1e-125 + 0.1,
                 ..go_h1(false)
             },
-            Outcome::New(Unknown),
+            New(Unknown),
+            New(Gauge),
         ),
-        ("more buckets", more_buckets.clone(), Outcome::Recoded),
         (
-            "bucket missing",
-            bucket_missing.clone(),
-            Outcome::New(CounterReset),
+            "count drop",
+            Histogram {
+                count: 4,
+                ..go_h1(false)
+            },
+            New(CounterReset),
+            Appended,
         ),
+        ("more buckets", more_buckets, Recoded, Recoded),
+        ("bucket missing", bucket_missing, New(CounterReset), Recoded),
         (
             "reset, same buckets",
-            reset_same_buckets.clone(),
-            Outcome::New(CounterReset),
+            reset_same_buckets,
+            New(CounterReset),
+            Appended,
         ),
         (
             "reset, new buckets",
-            reset_new_buckets.clone(),
-            Outcome::New(CounterReset),
+            reset_new_buckets,
+            New(CounterReset),
+            Recoded,
         ),
         (
             "reset before first bucket",
-            reset_before_first.clone(),
-            Outcome::New(CounterReset),
+            reset_before_first,
+            New(CounterReset),
+            Recoded,
         ),
     ];
-    for (name, h2, want) in cases {
-        assert_eq!(go_append(false, &h2), want, "counter: {name}");
-    }
-    // Go's `TestHistogramChunkAppendableGauge`: the same histograms as gauges.
     let gauge = |h: &Histogram| Histogram {
         counter_reset_hint: CounterResetHint::Gauge,
         ..h.clone()
     };
+    for (name, h2, as_counter, as_gauge) in cases {
+        let counter = go_append_to::<C>(&conv(&go_h1(false)), &conv(&h2));
+        assert_eq!(counter, as_counter, "counter: {name}");
+        let g = go_append_to::<C>(&conv(&go_h1(true)), &conv(&gauge(&h2)));
+        assert_eq!(g, as_gauge, "gauge: {name}");
+    }
     let shrunk = Histogram {
         positive_spans: sp(&[(0, 2), (2, 1), (3, 1), (4, 1), (1, 1)]),
         count: 1,
@@ -553,49 +568,18 @@ fn go_histogram_chunk_appendable() {
         positive_buckets: vec![6, -3, 0, -1, 3, -4],
         ..go_h1(true)
     };
-    let gauge_cases: Vec<(&str, Histogram, Outcome)> = vec![
-        (
-            "schema change",
-            Histogram {
-                schema: 2,
-                ..go_h1(true)
-            },
-            Outcome::New(Gauge),
-        ),
-        (
-            "zero threshold change",
-            Histogram {
-                zero_threshold: 1e-125 + 0.1,
-                ..go_h1(true)
-            },
-            Outcome::New(Gauge),
-        ),
-        ("more buckets", gauge(&more_buckets), Outcome::Recoded),
-        ("buckets missing", shrunk, Outcome::Appended),
-        (
-            "bucket missing and new",
-            gauge(&bucket_missing),
-            Outcome::Recoded,
-        ),
-        (
-            "reset, same buckets",
-            gauge(&reset_same_buckets),
-            Outcome::Appended,
-        ),
-        (
-            "reset, new buckets",
-            gauge(&reset_new_buckets),
-            Outcome::Recoded,
-        ),
-        (
-            "new before first bucket",
-            gauge(&reset_before_first),
-            Outcome::Recoded,
-        ),
-    ];
-    for (name, h2, want) in gauge_cases {
-        assert_eq!(go_append(true, &h2), want, "gauge: {name}");
-    }
+    let got = go_append_to::<C>(&conv(&go_h1(true)), &conv(&shrunk));
+    assert_eq!(got, Appended, "gauge: buckets missing");
+}
+
+#[test]
+fn go_histogram_chunk_appendable() {
+    check_go_appendable::<HistogramChunk>(Histogram::clone);
+}
+
+#[test]
+fn go_float_histogram_chunk_appendable() {
+    check_go_appendable::<FloatHistogramChunk>(Histogram::to_float);
 }
 
 #[test]
@@ -712,90 +696,6 @@ fn go_empty_spans_and_float_view() {
         i += 1;
     }
     assert_eq!(i, 3);
-}
-
-/// Go's `TestFloatHistogramChunkAppendable` (and its gauge variant): the integer cases as
-/// float histograms behave the same.
-#[test]
-fn go_float_histogram_chunk_appendable() {
-    use CounterResetHeader::{CounterReset, Gauge, Unknown};
-    let run = |gauge: bool, h2: &Histogram| -> Outcome {
-        let mut c = FloatHistogramChunk::new();
-        assert!(matches!(
-            c.append(None, 1_234_567_890, &go_h1(gauge).to_float())
-                .unwrap(),
-            HistogramAppend::Appended
-        ));
-        let before = c.bytes().to_vec();
-        match c.append(None, 1_234_567_891, &h2.to_float()).unwrap() {
-            HistogramAppend::NewChunk(n) => {
-                assert_eq!(c.bytes(), before);
-                Outcome::New(n.counter_reset_header())
-            }
-            HistogramAppend::Recoded => Outcome::Recoded,
-            HistogramAppend::Appended => Outcome::Appended,
-        }
-    };
-    let more = Histogram {
-        positive_spans: sp(&[(0, 3), (1, 1), (1, 4), (3, 3)]),
-        count: 14,
-        sum: 30.0,
-        positive_buckets: vec![7, -2, -4, 2, -2, -1, 2, 3, 0, -5, 1],
-        ..go_h1(false)
-    };
-    let missing = Histogram {
-        positive_spans: sp(&[(0, 2), (5, 2), (3, 1), (1, 1)]),
-        positive_buckets: vec![6, -3, -1, 2, 1, -4],
-        ..go_h1(false)
-    };
-    assert_eq!(
-        run(
-            false,
-            &Histogram {
-                schema: 2,
-                ..go_h1(false)
-            }
-        ),
-        Outcome::New(Unknown)
-    );
-    assert_eq!(run(false, &more), Outcome::Recoded);
-    assert_eq!(run(false, &missing), Outcome::New(CounterReset));
-    assert_eq!(
-        run(
-            false,
-            &Histogram {
-                count: 4,
-                ..go_h1(false)
-            }
-        ),
-        Outcome::New(CounterReset)
-    );
-    let g = |h: &Histogram| Histogram {
-        counter_reset_hint: CounterResetHint::Gauge,
-        ..h.clone()
-    };
-    assert_eq!(
-        run(
-            true,
-            &Histogram {
-                schema: 2,
-                ..go_h1(true)
-            }
-        ),
-        Outcome::New(Gauge)
-    );
-    assert_eq!(run(true, &g(&more)), Outcome::Recoded);
-    assert_eq!(run(true, &g(&missing)), Outcome::Recoded);
-    assert_eq!(
-        run(
-            true,
-            &Histogram {
-                count: 4,
-                ..go_h1(true)
-            }
-        ),
-        Outcome::Appended
-    );
 }
 
 mod props {
