@@ -553,6 +553,7 @@ impl Flags {
         let mut unknown_features = Vec::new();
         let mut feature_warnings = Vec::new();
         let mut enable_exemplar_storage = false;
+        let mut memory_snapshot_on_shutdown = false;
         let mut extra_scrape_metrics = false;
         let mut enable_otlp_receiver = self.enable_otlp_receiver;
         let mut concurrent_rule_eval = false;
@@ -609,8 +610,8 @@ impl Flags {
                 "concurrent-rule-eval" => concurrent_rule_eval = true,
                 "type-and-unit-labels" => type_and_unit_labels = true,
                 "delayed-compaction" => delayed_compaction = true,
-                "memory-snapshot-on-shutdown"
-                | "created-timestamp-zero-ingestion"
+                "memory-snapshot-on-shutdown" => memory_snapshot_on_shutdown = true,
+                "created-timestamp-zero-ingestion"
                 | "otlp-deltatocumulative"
                 | "old-ui"
                 | "metadata-wal-records"
@@ -662,6 +663,7 @@ impl Flags {
             (true, _) => tsdb::wlog::Compression::Snappy,
         };
         tsdb.no_lockfile = self.no_lockfile;
+        tsdb.enable_memory_snapshot_on_shutdown = memory_snapshot_on_shutdown;
         if delayed_compaction {
             tsdb.enable_delayed_compaction = true;
             tsdb.compaction_delay_max_percent = self.compaction_delay_max_percent;
@@ -1233,6 +1235,14 @@ mod tests {
         }
         let err = parse(&["--query.timeout=soon"]).unwrap_err();
         assert!(format!("{err:#}").contains("--query.timeout"), "{err:#}");
+    }
+
+    #[test]
+    fn memory_snapshot_on_shutdown_turns_on_tsdb_snapshots() {
+        assert!(!parse(&[]).unwrap().tsdb.enable_memory_snapshot_on_shutdown);
+        let s = parse(&["--enable-feature=exemplar-storage,memory-snapshot-on-shutdown"]).unwrap();
+        assert!(s.tsdb.enable_memory_snapshot_on_shutdown);
+        assert!(s.enable_exemplar_storage);
     }
 
     #[test]

@@ -164,10 +164,21 @@ impl ReadyStorage {
         tracing::info!(from, to = size, migrated, "Exemplar storage resized");
     }
 
-    /// Appends the `prometheus_tsdb_exemplar_*` metrics of the open TSDB.
+    /// Appends the `prometheus_tsdb_exemplar_*` metrics of the open TSDB, and
+    /// `prometheus_tsdb_snapshot_replay_error_total` (1 when the chunk snapshot of
+    /// `memory-snapshot-on-shutdown` failed to load at open).
     pub(crate) fn write_exemplar_metrics(&self, out: &mut String) {
         if let Some(db) = self.get() {
             db.write_exemplar_metrics(out);
+            let failed = db.head().replay_stats().chunk_snapshot_error.is_some();
+            out.push_str(
+                "# HELP prometheus_tsdb_snapshot_replay_error_total Total number snapshot replays that failed.\n\
+                 # TYPE prometheus_tsdb_snapshot_replay_error_total counter\n",
+            );
+            out.push_str(&format!(
+                "prometheus_tsdb_snapshot_replay_error_total {}\n",
+                u8::from(failed)
+            ));
         }
     }
 
@@ -214,6 +225,28 @@ impl web::TsdbAdmin for ReadyStorage {
 /// The WAL segments a start-up replay reads (`<dir>/wal/00000001`...), as Prometheus's
 /// `WALReplayStatus` counts them: the first and last segment numbers, with `current` at the
 /// first (all zero without a WAL).
+/// Logs what the TSDB's open did with a chunk snapshot (`memory-snapshot-on-shutdown`),
+/// as Prometheus's head does.
+pub(crate) fn log_snapshot_replay(db: &tsdb::db::Db) {
+    let replay = db.head().replay_stats();
+    if let Some(dir) = &replay.chunk_snapshot {
+        tracing::info!(
+            dir = %dir.display(),
+            num_series = replay.chunk_snapshot_series,
+            "chunk snapshot loaded"
+        );
+    }
+    if let Some(err) = &replay.chunk_snapshot_error {
+        tracing::error!(
+            err = %err,
+            "Failed to load chunk snapshot, the whole WAL was replayed instead"
+        );
+    }
+    if let Some(warning) = &replay.chunk_snapshot_warning {
+        tracing::warn!("chunk snapshot not used: {warning}");
+    }
+}
+
 pub(crate) fn wal_replay_range(dir: &std::path::Path) -> web::WalReplayStatus {
     let segments: Vec<i64> = std::fs::read_dir(dir.join("wal"))
         .map(|rd| {

@@ -17,6 +17,7 @@ mod features;
 mod native_histograms;
 mod otlp;
 mod remote;
+mod snapshot;
 mod wal_replay;
 
 /// The example configuration shipped in `documentation/examples`.
