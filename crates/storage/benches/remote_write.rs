@@ -1,5 +1,6 @@
 //! Remote-write encode + snappy throughput: building, protobuf-encoding and compressing
-//! batches of `max_samples_per_send` samples.
+//! batches of `max_samples_per_send` samples, as 1.0 and 2.0 requests; and the receiver's
+//! decode + append of such a batch into a `MemStorage`, for both versions.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use model::Labels;
@@ -30,8 +31,38 @@ fn encode(c: &mut Criterion) {
     g.bench_function("encode_compress_2000", |b| {
         b.iter(|| storage::remote::bench_build_and_encode(std::hint::black_box(&batch)))
     });
+    g.bench_function("encode_compress_2000_v2", |b| {
+        b.iter(|| storage::remote::bench_build_and_encode_v2(std::hint::black_box(&batch)))
+    });
     g.finish();
 }
 
-criterion_group!(benches, encode);
+#[allow(clippy::print_stderr)] // The batch sizes are part of what the benchmark reports.
+fn receive(c: &mut Criterion) {
+    let batch = samples(2_000);
+    let v1 = storage::remote::bench_build_and_encode(&batch);
+    let v2 = storage::remote::bench_build_and_encode_v2(&batch);
+    eprintln!(
+        "2000-sample batch, compressed: 1.0 {} bytes, 2.0 {} bytes",
+        v1.len(),
+        v2.len()
+    );
+    let mut g = c.benchmark_group("remote_write_receive");
+    g.throughput(Throughput::Elements(batch.len() as u64));
+    g.bench_function("v1_2000", |b| {
+        b.iter(|| {
+            let db = storage::MemStorage::new();
+            storage::remote::append_write_body(std::hint::black_box(&v1), &db)
+        })
+    });
+    g.bench_function("v2_2000", |b| {
+        b.iter(|| {
+            let db = storage::MemStorage::new();
+            storage::remote::append_write_v2_body(std::hint::black_box(&v2), &db)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, encode, receive);
 criterion_main!(benches);

@@ -44,11 +44,11 @@ pub use histogram::{
     histogram_to_proto, is_float_histogram,
 };
 pub use http::USER_AGENT;
-#[doc(hidden)]
-pub use queue::bench_build_and_encode;
 pub use queue::{
     QueueManager, QueueOptions, RemoteWriteMetrics, SENT_BATCH_DURATION_BUCKETS, WriteOptions,
 };
+#[doc(hidden)]
+pub use queue::{bench_build_and_encode, bench_build_and_encode_v2};
 pub use read::{ReadOptions, RemoteRead, serve_read};
 pub use watcher::{WalRecord, WalSource, Watcher, WatcherOptions};
 pub use write_v2::{

@@ -1104,6 +1104,23 @@ pub fn bench_build_and_encode(samples: &[(Labels, Timestamp, f64)]) -> Vec<u8> {
     encode_write_request(&build_write_request(&batch))
 }
 
+/// [`bench_build_and_encode`] for remote write 2.0: the same samples as a snappy-compressed
+/// `io.prometheus.write.v2.Request`.
+#[doc(hidden)]
+pub fn bench_build_and_encode_v2(samples: &[(Labels, Timestamp, f64)]) -> Vec<u8> {
+    let batch: Vec<Queued> = samples
+        .iter()
+        .map(|(labels, t, v)| Queued {
+            labels: labels.clone(),
+            t: *t,
+            v: *v,
+            exemplar: None,
+            histogram: None,
+        })
+        .collect();
+    super::write_v2::encode_write_v2_request(&v2::build(&batch))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

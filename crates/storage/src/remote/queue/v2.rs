@@ -4,17 +4,51 @@
 use std::collections::HashMap;
 
 use model::Labels;
-use prompb::write_v2::{Exemplar, Request, Sample, SymbolTable, TimeSeries};
+use prompb::write_v2::{Exemplar, Request, Sample, TimeSeries};
 
 use super::Queued;
 use crate::remote::histogram::{HistogramSample, float_histogram_to_proto, histogram_to_proto};
+
+/// The request's symbol table, keyed by strings borrowed from the batch (no allocation for a
+/// string already seen; [`prompb::write_v2::SymbolTable`] owns its keys instead).
+struct Symbols<'b> {
+    index: HashMap<&'b str, u32>,
+    list: Vec<String>,
+}
+
+impl<'b> Symbols<'b> {
+    fn new() -> Self {
+        Symbols {
+            index: HashMap::from([("", 0)]),
+            list: vec![String::new()],
+        }
+    }
+
+    fn symbolize(&mut self, s: &'b str) -> u32 {
+        *self.index.entry(s).or_insert_with(|| {
+            self.list.push(s.to_owned());
+            u32::try_from(self.list.len() - 1)
+                .expect("a request holds fewer than 2^32 distinct strings")
+        })
+    }
+
+    /// Name and value references of every label.
+    fn labels(&mut self, labels: &'b Labels) -> Vec<u32> {
+        let mut refs = Vec::with_capacity(labels.len() * 2);
+        for (name, value) in labels.iter() {
+            refs.push(self.symbolize(name));
+            refs.push(self.symbolize(value));
+        }
+        refs
+    }
+}
 
 /// One request for a batch: a time series per label set and kind (float samples, or native
 /// histograms: 2.0 keeps them in separate series), in first-seen order, each item in batch
 /// order; every string once in the symbol table. Exemplars join their series' float
 /// samples, else its histograms, else a series of their own.
 pub(super) fn build(batch: &[Queued]) -> Request {
-    let mut symbols = SymbolTable::new();
+    let mut symbols = Symbols::new();
     let mut timeseries: Vec<TimeSeries> = Vec::new();
     // (labels, holds histograms) -> index in `timeseries`.
     let mut index: HashMap<(&Labels, bool), usize> = HashMap::new();
@@ -27,8 +61,7 @@ pub(super) fn build(batch: &[Queued]) -> Request {
                     Some(i) => i,
                     None => slot(&mut index, &q.labels, false, &mut symbols, &mut timeseries),
                 };
-                let mut labels_refs = Vec::with_capacity(e.len() * 2);
-                symbols.symbolize_labels(e.iter(), &mut labels_refs);
+                let labels_refs = symbols.labels(e);
                 timeseries[i].exemplars.push(Exemplar {
                     labels_refs,
                     value: q.v,
@@ -52,7 +85,7 @@ pub(super) fn build(batch: &[Queued]) -> Request {
         }
     }
     Request {
-        symbols: symbols.take_symbols(),
+        symbols: symbols.list,
         timeseries,
     }
 }
@@ -62,12 +95,11 @@ fn slot<'b>(
     index: &mut HashMap<(&'b Labels, bool), usize>,
     labels: &'b Labels,
     histograms: bool,
-    symbols: &mut SymbolTable,
+    symbols: &mut Symbols<'b>,
     timeseries: &mut Vec<TimeSeries>,
 ) -> usize {
     *index.entry((labels, histograms)).or_insert_with(|| {
-        let mut labels_refs = Vec::with_capacity(labels.len() * 2);
-        symbols.symbolize_labels(labels.iter(), &mut labels_refs);
+        let labels_refs = symbols.labels(labels);
         timeseries.push(TimeSeries {
             labels_refs,
             ..Default::default()
