@@ -31,8 +31,11 @@ const RETRY_INTERVAL: Duration = Duration::from_secs(15);
 #[derive(Debug)]
 struct Api {
     client: httpclient::HttpClient,
-    /// `scheme://server` plus `path_prefix`.
+    /// `scheme://server` plus `path_prefix` (only the prefix over a unix socket).
     base: String,
+    /// The agent's unix socket, for a `unix://` server (the Consul client then speaks
+    /// plain HTTP over it, without the HTTP client options).
+    socket: Option<std::path::PathBuf>,
     token: String,
     /// `dc`, `ns` and `partition` as configured (every request has them).
     params: Vec<(String, String)>,
@@ -68,7 +71,12 @@ impl Api {
         if !self.token.is_empty() {
             headers.push(("X-Consul-Token", self.token.as_str()));
         }
-        let answer = util::get(&self.client, &url, &headers, HTTP_TIMEOUT).await?;
+        let answer = match &self.socket {
+            Some(socket) => {
+                util::unix_get(socket, "localhost", &url, &headers, HTTP_TIMEOUT).await?
+            }
+            None => util::get(&self.client, &url, &headers, HTTP_TIMEOUT).await?,
+        };
         if answer.status != http::StatusCode::OK {
             return Err(format!(
                 "Unexpected response code: {} ({})",
@@ -196,16 +204,22 @@ impl Discovery {
             httpclient::HttpClient::new(&cfg.http_client_config).map_err(|e| e.to_string())?;
         let mut scheme = cfg.scheme.as_str();
         let mut address = cfg.server.as_str();
+        let mut socket = None;
         if let Some((proto, rest)) = address.split_once("://") {
             match proto {
                 "http" => {}
                 "https" => scheme = "https",
-                "unix" => return Err("unix socket servers are not supported yet".to_owned()),
+                "unix" => socket = Some(std::path::PathBuf::from(rest)),
                 other => return Err(format!("unknown protocol scheme: {other}")),
             }
             address = rest;
         }
         let scheme = if scheme.is_empty() { "http" } else { scheme };
+        let base = if socket.is_some() {
+            cfg.path_prefix.clone()
+        } else {
+            format!("{scheme}://{address}{}", cfg.path_prefix)
+        };
         let mut params = Vec::new();
         for (k, v) in [
             ("dc", &cfg.datacenter),
@@ -219,7 +233,8 @@ impl Discovery {
         Ok(Discovery {
             api: Arc::new(Api {
                 client,
-                base: format!("{scheme}://{address}{}", cfg.path_prefix),
+                base,
+                socket,
                 token: cfg.token.expose().to_owned(),
                 params,
                 allow_stale: cfg.allow_stale,

@@ -15,9 +15,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bytes::Bytes;
 use config::discovery::DockerSdConfig;
-use http_body_util::{BodyExt, Full};
 use model::{Labels, TargetGroup};
 
 use crate::util::{self, Answer, encode_query, join_host_port, sanitize};
@@ -231,12 +229,14 @@ impl Api {
                 .await
             }
             Transport::Unix(path) => {
-                match tokio::time::timeout(self.timeout, unix_get(path, path_and_query)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(format!(
-                        "Get \"http://{UNIX_HOST}{path_and_query}\": context deadline exceeded"
-                    )),
-                }
+                util::unix_get(
+                    path,
+                    UNIX_HOST,
+                    path_and_query,
+                    &[("User-Agent", httpclient::USER_AGENT)],
+                    self.timeout,
+                )
+                .await
             }
         }
     }
@@ -445,41 +445,6 @@ impl Discovery {
         }
         out
     }
-}
-
-/// One GET over the unix socket at `path` (a connection per request, as refreshes are
-/// minutes apart).
-async fn unix_get(path: &std::path::Path, path_and_query: &str) -> Result<Answer, String> {
-    let url = format!("http://{UNIX_HOST}{path_and_query}");
-    let stream = tokio::net::UnixStream::connect(path)
-        .await
-        .map_err(|e| format!("Get {url:?}: dial unix {}: {e}", path.display()))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("Get {url:?}: {e}"))?;
-    let conn = tokio::spawn(conn);
-    let req = http::Request::get(path_and_query)
-        .header(http::header::HOST, UNIX_HOST)
-        .header(http::header::USER_AGENT, httpclient::USER_AGENT)
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| format!("building request for {url}: {e}"))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("Get {url:?}: {e}"))?;
-    let (parts, body) = resp.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(|e| format!("reading the answer of {url}: {e}"))?
-        .to_bytes();
-    conn.abort();
-    Ok(Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    })
 }
 
 #[cfg(test)]

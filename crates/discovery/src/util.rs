@@ -104,6 +104,59 @@ pub(crate) async fn get(
     }
 }
 
+/// GETs `path_and_query` over the unix socket at `socket` (a connection per request, as
+/// refreshes are seconds to minutes apart), with `host` as the `Host` header, within
+/// `timeout`.
+///
+/// # Errors
+/// A message for a failed connection or exchange, or the time limit.
+pub(crate) async fn unix_get(
+    socket: &std::path::Path,
+    host: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Answer, String> {
+    let url = format!("http://{host}{path_and_query}");
+    let fetch = async {
+        let stream = tokio::net::UnixStream::connect(socket)
+            .await
+            .map_err(|e| format!("Get {url:?}: dial unix {}: {e}", socket.display()))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("Get {url:?}: {e}"))?;
+        let conn = tokio::spawn(conn);
+        let mut req = http::Request::get(path_and_query).header(http::header::HOST, host);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("building request for {url}: {e}"))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("Get {url:?}: {e}"))?;
+        let (parts, body) = resp.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer of {url}: {e}"))?
+            .to_bytes();
+        conn.abort();
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    };
+    match tokio::time::timeout(timeout, fetch).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("Get {url:?}: context deadline exceeded")),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testserver;
 

@@ -420,6 +420,25 @@ fn aggregated_status_as_the_consul_client() {
     assert_eq!(aggregated_status(&[c("a", "bogus")]), "");
 }
 
+#[tokio::test]
+async fn unix_socket_agents_are_spoken_to_directly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("consul.sock");
+    let api = FakeApi::start_unix(&path, stub).await;
+    let d = discovery(&format!(
+        "{{server: 'unix://{}', services: [test], token: t0k3n}}",
+        path.display()
+    ));
+    let groups = run_until(d, "the test service", has("test")).await;
+    assert_eq!(
+        by_source(&groups, "test").unwrap().targets[0].to_string(),
+        TEST_TARGET
+    );
+    let seen = api.seen();
+    assert_eq!(seen[0].uri, "/v1/agent/self");
+    assert!(seen.iter().all(|s| s.headers["x-consul-token"] == "t0k3n"));
+}
+
 #[test]
 fn unknown_server_schemes_are_refused() {
     let cfg = ConsulSdConfig {

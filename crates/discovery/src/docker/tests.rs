@@ -1,8 +1,6 @@
 //! Tests of docker_sd against a fake Docker Engine API serving the payloads of upstream's
 //! `discovery/moby/testdata` (dockerprom, dockeripv6, nomad_consul_connect).
 
-use std::sync::Arc;
-
 use super::*;
 use crate::util::testserver::{FakeApi, Reply, Seen};
 
@@ -785,54 +783,15 @@ async fn the_api_version_is_the_lower_of_the_daemons_and_ours() {
 async fn unix_sockets_are_spoken_to_directly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("docker.sock");
-    let listener = tokio::net::UnixListener::bind(&path).unwrap();
-    let handler = Arc::new(daemon(IPV6_CONTAINERS, IPV6_NETWORKS));
-    let hosts = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen_hosts = hosts.clone();
-    let server = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let (handler, hosts) = (handler.clone(), seen_hosts.clone());
-            tokio::spawn(async move {
-                let svc =
-                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let (handler, hosts) = (handler.clone(), hosts.clone());
-                        async move {
-                            hosts
-                                .lock()
-                                .unwrap()
-                                .push(req.headers()["host"].to_str().unwrap().to_owned());
-                            let reply = handler(&Seen {
-                                method: req.method().clone(),
-                                uri: req.uri().to_string(),
-                                headers: req.headers().clone(),
-                                body: String::new(),
-                            });
-                            let mut resp = http::Response::builder().status(reply.status);
-                            for (k, v) in &reply.headers {
-                                resp = resp.header(k, v);
-                            }
-                            Ok::<_, std::convert::Infallible>(
-                                resp.body(Full::new(Bytes::from(reply.body))).unwrap(),
-                            )
-                        }
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
+    let api = FakeApi::start_unix(&path, daemon(IPV6_CONTAINERS, IPV6_NETWORKS)).await;
     let d = discovery(&format!("unix://{}", path.display()), "");
     let groups = d.refresh().await.unwrap();
     assert_eq!(
         groups[0].targets[0].get("__address__"),
         Some("[fc00::2]:80")
     );
-    assert!(hosts.lock().unwrap().iter().all(|h| h == UNIX_HOST));
-    server.abort();
+    assert!(api.seen().iter().all(|s| s.headers["host"] == UNIX_HOST));
+    drop(api);
 
     let gone = discovery(&format!("unix://{}/nothing.sock", dir.path().display()), "");
     let err = gone.refresh().await.unwrap_err();

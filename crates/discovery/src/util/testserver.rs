@@ -81,8 +81,46 @@ impl Drop for FakeApi {
     }
 }
 
+/// Serves one connection with the shared handler, recording what it sees.
+async fn serve<S>(stream: S, h: Arc<Mutex<Handler>>, s: Arc<Mutex<Vec<Seen>>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req: http::Request<Incoming>| {
+        let (h, s) = (h.clone(), s.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            let seen = Seen {
+                method: parts.method,
+                uri: parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_default(),
+                headers: parts.headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            s.lock().unwrap().push(seen.clone());
+            let handler = h.lock().unwrap().clone();
+            let reply = handler(&seen);
+            if !reply.delay.is_zero() {
+                tokio::time::sleep(reply.delay).await;
+            }
+            let mut resp = http::Response::builder().status(reply.status);
+            for (k, v) in &reply.headers {
+                resp = resp.header(k, v);
+            }
+            Ok::<_, Infallible>(resp.body(Full::new(Bytes::from(reply.body))).unwrap())
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+        .await;
+}
+
 impl FakeApi {
-    /// Starts a server answering with `handler`.
+    /// Starts a server on 127.0.0.1 answering with `handler`.
     pub(crate) async fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> FakeApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -94,46 +132,37 @@ impl FakeApi {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (h, s) = (h.clone(), s.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req: http::Request<Incoming>| {
-                        let (h, s) = (h.clone(), s.clone());
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await.unwrap().to_bytes();
-                            let seen = Seen {
-                                method: parts.method,
-                                uri: parts
-                                    .uri
-                                    .path_and_query()
-                                    .map(|p| p.as_str().to_owned())
-                                    .unwrap_or_default(),
-                                headers: parts.headers,
-                                body: String::from_utf8_lossy(&body).into_owned(),
-                            };
-                            s.lock().unwrap().push(seen.clone());
-                            let handler = h.lock().unwrap().clone();
-                            let reply = handler(&seen);
-                            if !reply.delay.is_zero() {
-                                tokio::time::sleep(reply.delay).await;
-                            }
-                            let mut resp = http::Response::builder().status(reply.status);
-                            for (k, v) in &reply.headers {
-                                resp = resp.header(k, v);
-                            }
-                            Ok::<_, Infallible>(
-                                resp.body(Full::new(Bytes::from(reply.body))).unwrap(),
-                            )
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
-                });
+                tokio::spawn(serve(stream, h.clone(), s.clone()));
             }
         });
         FakeApi {
             addr,
+            handler,
+            seen,
+            task,
+        }
+    }
+
+    /// Starts a server on the unix socket `path` answering with `handler` (`addr` is then
+    /// meaningless).
+    pub(crate) async fn start_unix(
+        path: &std::path::Path,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> FakeApi {
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let handler: Arc<Mutex<Handler>> = Arc::new(Mutex::new(Arc::new(handler)));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (h, s) = (handler.clone(), seen.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(serve(stream, h.clone(), s.clone()));
+            }
+        });
+        FakeApi {
+            addr: ([127, 0, 0, 1], 0).into(),
             handler,
             seen,
             task,
