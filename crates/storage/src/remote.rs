@@ -5,7 +5,9 @@
 //! - [`QueueManager`]: one per `remote_write` endpoint. It applies external labels and
 //!   `write_relabel_configs` to series, shards samples by series over `min_shards..=max_shards`
 //!   tasks (resharding with throughput), batches them by `max_samples_per_send` and
-//!   `batch_send_deadline`, and POSTs snappy-compressed [`prompb::WriteRequest`]s, retrying with
+//!   `batch_send_deadline`, and POSTs snappy-compressed [`prompb::WriteRequest`]s (or, with
+//!   [`WriteOptions::protobuf_message`] = [`WriteProtoMsg::V2`], remote write 2.0
+//!   [`prompb::write_v2::Request`]s, checking the receiver's written counts), retrying with
 //!   exponential backoff on 5xx, 429 (with `retry_on_http_429`) and transport errors.
 //! - [`Watcher`]: tails the WAL through a [`WalSource`] (implemented by the binary over the
 //!   TSDB's WAL, so this crate stays free of `tsdb`), turning series records into the queue's
@@ -15,7 +17,10 @@
 //!
 //! Receiving side (what `web` mounts): [`append_write_body`] for `/api/v1/write` (reads the
 //! protobuf in place; [`decode_write_request`] + [`append_write_request`] for callers holding
-//! messages), and [`decode_read_request`] + [`serve_read`] + [`encode_read_response`]
+//! messages; [`parse_content_type`] picks 1.0 or 2.0 from the `Content-Type`, and
+//! [`append_write_v2_body`] appends a 2.0 request, returning the status and the
+//! [`WriteStats`] for the `X-Prometheus-Remote-Write-*-Written` headers), and
+//! [`decode_read_request`] + [`serve_read`] + [`encode_read_response`]
 //! for `/api/v1/read`; [`otlp`] for Prometheus's OTLP metrics receiver
 //! (`/api/v1/otlp/v1/metrics`: [`otlp::decode_otlp_request`], [`otlp::append_otlp_request`],
 //! [`otlp::encode_otlp_response`]).
