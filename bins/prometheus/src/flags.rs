@@ -558,6 +558,7 @@ impl Flags {
         let mut enable_otlp_receiver = self.enable_otlp_receiver;
         let mut concurrent_rule_eval = false;
         let mut type_and_unit_labels = false;
+        let mut created_timestamp_zero_ingestion = false;
         let mut delayed_compaction = false;
         for feature in self
             .enable_feature
@@ -611,8 +612,8 @@ impl Flags {
                 "type-and-unit-labels" => type_and_unit_labels = true,
                 "delayed-compaction" => delayed_compaction = true,
                 "memory-snapshot-on-shutdown" => memory_snapshot_on_shutdown = true,
-                "created-timestamp-zero-ingestion"
-                | "otlp-deltatocumulative"
+                "created-timestamp-zero-ingestion" => created_timestamp_zero_ingestion = true,
+                "otlp-deltatocumulative"
                 | "old-ui"
                 | "metadata-wal-records"
                 | "use-uncached-io" => bail!(
@@ -718,6 +719,7 @@ impl Flags {
             .to_std(),
             extra_scrape_metrics,
             enable_type_and_unit_labels: type_and_unit_labels,
+            enable_created_timestamp_zero_ingestion: created_timestamp_zero_ingestion,
             ..scrape::Options::default()
         };
         let global_url = global_url_options(&self.external_url, &listen_addresses[0])?;
@@ -1372,6 +1374,9 @@ mod tests {
         assert!(s.noop_features.is_empty());
         let s = parse(&["--enable-feature=type-and-unit-labels"]).unwrap();
         assert!(s.scrape.enable_type_and_unit_labels);
+        assert!(!s.scrape.enable_created_timestamp_zero_ingestion);
+        let s = parse(&["--enable-feature=created-timestamp-zero-ingestion"]).unwrap();
+        assert!(s.scrape.enable_created_timestamp_zero_ingestion);
 
         // Built into Prometheus 3 (and this server): accepted, logged as changing nothing.
         let s = parse(&[
