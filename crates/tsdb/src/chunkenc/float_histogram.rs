@@ -9,13 +9,14 @@
 use model::FloatHistogram;
 use model::value::is_stale_nan;
 
+use super::bstream::BitWriter;
 use super::histogram::HistogramAppend;
 use super::histogram_meta::{
     AppendState, ChunkHistogram, ChunkStream, CounterResetHeader, HistogramChunkBase,
     HistogramChunkOps, Insert, IterCore, LastSample, Layout, append_histogram, appendable,
-    count_spans, histogram_chunk_common, histogram_iterator_common, stale_marker_or, write_layout,
+    count_spans, histogram_chunk_common, histogram_iterator_common,
 };
-use super::varbit::{put_varbit_int, read_varbit_int, xor_read, xor_write};
+use super::varbit::{read_varbit_int, xor_read, xor_write};
 use crate::error::Result;
 
 /// A value with its XOR window.
@@ -36,7 +37,7 @@ impl XorValue {
     }
 
     /// Writes `v` XORed against this value and makes it the value.
-    fn write(&mut self, w: &mut super::bstream::BitWriter, v: f64) {
+    fn write(&mut self, w: &mut BitWriter, v: f64) {
         xor_write(w, v, self.value, &mut self.leading, &mut self.trailing);
         self.value = v;
     }
@@ -44,7 +45,7 @@ impl XorValue {
 
 /// The last sample's values as encoding 3 continues from them, each with its XOR window.
 #[derive(Debug, Clone, Default)]
-struct Values {
+pub(crate) struct Values {
     sum: XorValue,
     cnt: XorValue,
     z_cnt: XorValue,
@@ -156,52 +157,35 @@ impl HistogramChunkOps for FloatHistogramChunk {
         })
     }
 
-    /// Go's `appendFloatHistogram`: writes the sample, no checks.
-    fn append_raw(&mut self, t: i64, h: &FloatHistogram) -> Result<()> {
-        let num = self.s.room("float histogram")?;
-        let h = &*stale_marker_or(h);
-        self.state()?;
-        let a = self.app.as_mut().expect("append state exists");
-        let w = &mut self.s.w;
-        let v = &mut a.v;
-        let mut t_delta = 0;
-        if num == 0 {
-            a.layout = Layout::of(h);
-            write_layout(w, &a.layout);
-            let fresh = |b: &[f64], n: usize| -> Vec<XorValue> {
-                (0..n)
-                    .map(|i| XorValue::fresh(b.get(i).copied().unwrap_or(0.0)))
-                    .collect()
-            };
-            v.p_buckets = fresh(&h.positive_buckets, count_spans(&h.positive_spans));
-            v.n_buckets = fresh(&h.negative_buckets, count_spans(&h.negative_spans));
-            put_varbit_int(w, t);
-            w.write_bits(h.count.to_bits(), 64);
-            w.write_bits(h.zero_count.to_bits(), 64);
-            w.write_bits(h.sum.to_bits(), 64);
-            v.cnt.value = h.count;
-            v.z_cnt.value = h.zero_count;
-            v.sum.value = h.sum;
-            for b in h.positive_buckets.iter().chain(&h.negative_buckets) {
-                w.write_bits(b.to_bits(), 64);
-            }
-        } else {
-            t_delta = t.wrapping_sub(a.t);
-            put_varbit_int(w, t_delta.wrapping_sub(a.t_delta));
-            v.cnt.write(w, h.count);
-            v.z_cnt.write(w, h.zero_count);
-            v.sum.write(w, h.sum);
-            for (x, &b) in v.p_buckets.iter_mut().zip(&h.positive_buckets) {
-                x.write(w, b);
-            }
-            for (x, &b) in v.n_buckets.iter_mut().zip(&h.negative_buckets) {
-                x.write(w, b);
-            }
+    fn put_first_values(w: &mut BitWriter, v: &mut Values, h: &FloatHistogram) {
+        let fresh = |b: &[f64], n: usize| -> Vec<XorValue> {
+            (0..n)
+                .map(|i| XorValue::fresh(b.get(i).copied().unwrap_or(0.0)))
+                .collect()
+        };
+        v.p_buckets = fresh(&h.positive_buckets, count_spans(&h.positive_spans));
+        v.n_buckets = fresh(&h.negative_buckets, count_spans(&h.negative_spans));
+        w.write_bits(h.count.to_bits(), 64);
+        w.write_bits(h.zero_count.to_bits(), 64);
+        w.write_bits(h.sum.to_bits(), 64);
+        v.cnt.value = h.count;
+        v.z_cnt.value = h.zero_count;
+        v.sum.value = h.sum;
+        for b in h.positive_buckets.iter().chain(&h.negative_buckets) {
+            w.write_bits(b.to_bits(), 64);
         }
-        self.s.count_sample(num);
-        a.t = t;
-        a.t_delta = t_delta;
-        Ok(())
+    }
+
+    fn put_next_values(w: &mut BitWriter, v: &mut Values, h: &FloatHistogram) {
+        v.cnt.write(w, h.count);
+        v.z_cnt.write(w, h.zero_count);
+        v.sum.write(w, h.sum);
+        for (x, &b) in v.p_buckets.iter_mut().zip(&h.positive_buckets) {
+            x.write(w, b);
+        }
+        for (x, &b) in v.n_buckets.iter_mut().zip(&h.negative_buckets) {
+            x.write(w, b);
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use super::bstream::BitWriter;
 use super::histogram_meta::{
     AppendState, ChunkHistogram, ChunkStream, CounterResetHeader, HistogramChunkBase,
     HistogramChunkOps, IterCore, LastSample, Layout, absolute, append_histogram, count_spans,
-    histogram_chunk_common, histogram_iterator_common, stale_marker_or, write_layout,
+    histogram_chunk_common, histogram_iterator_common,
 };
 use super::varbit::{
     put_varbit_int, put_varbit_uint, read_varbit_int, read_varbit_uint, xor_read, xor_write,
@@ -36,7 +36,7 @@ pub enum HistogramAppend<C> {
 /// The last sample's values as encoding 2 continues from them: counts, their deltas, the
 /// stored bucket deltas and their deltas, the sum and its XOR window.
 #[derive(Debug, Clone, Default)]
-struct Values {
+pub(crate) struct Values {
     cnt: u64,
     z_cnt: u64,
     cnt_delta: i64,
@@ -111,68 +111,58 @@ impl HistogramChunkOps for HistogramChunk {
         })
     }
 
-    /// Go's `appendHistogram`: writes the sample, no checks.
-    fn append_raw(&mut self, t: i64, h: &Histogram) -> Result<()> {
-        let num = self.s.room("histogram")?;
-        let h = &*stale_marker_or(h);
-        self.state()?;
-        let a = self.app.as_mut().expect("append state exists");
-        let w = &mut self.s.w;
-        let v = &mut a.v;
-        let (mut t_delta, mut cnt_delta, mut z_cnt_delta) = (0, 0, 0);
-        if num == 0 {
-            a.layout = Layout::of(h);
-            write_layout(w, &a.layout);
-            let (np, nn) = (
-                count_spans(&h.positive_spans),
-                count_spans(&h.negative_spans),
-            );
-            v.p_buckets = vec![0; np];
-            v.p_deltas = vec![0; np];
-            v.n_buckets = vec![0; nn];
-            v.n_deltas = vec![0; nn];
-            put_varbit_int(w, t);
-            put_varbit_uint(w, h.count);
-            put_varbit_uint(w, h.zero_count);
-            w.write_bits(h.sum.to_bits(), 64);
-            for &b in h.positive_buckets.iter().chain(&h.negative_buckets) {
-                put_varbit_int(w, b);
-            }
-        } else {
-            t_delta = t.wrapping_sub(a.t);
-            cnt_delta = (h.count as i64).wrapping_sub(v.cnt as i64);
-            z_cnt_delta = (h.zero_count as i64).wrapping_sub(v.z_cnt as i64);
-            let t_dod = t_delta.wrapping_sub(a.t_delta);
-            let (mut cnt_dod, mut z_cnt_dod) = (
-                cnt_delta.wrapping_sub(v.cnt_delta),
-                z_cnt_delta.wrapping_sub(v.z_cnt_delta),
-            );
-            if is_stale_nan(h.sum) {
-                cnt_dod = 0;
-                z_cnt_dod = 0;
-            }
-            put_varbit_int(w, t_dod);
-            put_varbit_int(w, cnt_dod);
-            put_varbit_int(w, z_cnt_dod);
-            xor_write(w, h.sum, v.sum, &mut v.leading, &mut v.trailing);
-            put_bucket_dods(w, &h.positive_buckets, &v.p_buckets, &mut v.p_deltas);
-            put_bucket_dods(w, &h.negative_buckets, &v.n_buckets, &mut v.n_deltas);
+    fn put_first_values(w: &mut BitWriter, v: &mut Values, h: &Histogram) {
+        let (np, nn) = (
+            count_spans(&h.positive_spans),
+            count_spans(&h.negative_spans),
+        );
+        v.p_buckets = vec![0; np];
+        v.p_deltas = vec![0; np];
+        v.n_buckets = vec![0; nn];
+        v.n_deltas = vec![0; nn];
+        put_varbit_uint(w, h.count);
+        put_varbit_uint(w, h.zero_count);
+        w.write_bits(h.sum.to_bits(), 64);
+        for &b in h.positive_buckets.iter().chain(&h.negative_buckets) {
+            put_varbit_int(w, b);
         }
-        self.s.count_sample(num);
-        a.t = t;
-        a.t_delta = t_delta;
-        v.cnt = h.count;
-        v.z_cnt = h.zero_count;
-        v.cnt_delta = cnt_delta;
-        v.z_cnt_delta = z_cnt_delta;
-        for (dst, src) in v.p_buckets.iter_mut().zip(&h.positive_buckets) {
+        v.remember(h, 0, 0);
+    }
+
+    fn put_next_values(w: &mut BitWriter, v: &mut Values, h: &Histogram) {
+        let cnt_delta = (h.count as i64).wrapping_sub(v.cnt as i64);
+        let z_cnt_delta = (h.zero_count as i64).wrapping_sub(v.z_cnt as i64);
+        let (mut cnt_dod, mut z_cnt_dod) = (
+            cnt_delta.wrapping_sub(v.cnt_delta),
+            z_cnt_delta.wrapping_sub(v.z_cnt_delta),
+        );
+        if is_stale_nan(h.sum) {
+            cnt_dod = 0;
+            z_cnt_dod = 0;
+        }
+        put_varbit_int(w, cnt_dod);
+        put_varbit_int(w, z_cnt_dod);
+        xor_write(w, h.sum, v.sum, &mut v.leading, &mut v.trailing);
+        put_bucket_dods(w, &h.positive_buckets, &v.p_buckets, &mut v.p_deltas);
+        put_bucket_dods(w, &h.negative_buckets, &v.n_buckets, &mut v.n_deltas);
+        v.remember(h, cnt_delta, z_cnt_delta);
+    }
+}
+
+impl Values {
+    /// Takes `h`'s counts, buckets and sum, with the count deltas it was written with.
+    fn remember(&mut self, h: &Histogram, cnt_delta: i64, z_cnt_delta: i64) {
+        self.cnt = h.count;
+        self.z_cnt = h.zero_count;
+        self.cnt_delta = cnt_delta;
+        self.z_cnt_delta = z_cnt_delta;
+        for (dst, src) in self.p_buckets.iter_mut().zip(&h.positive_buckets) {
             *dst = *src;
         }
-        for (dst, src) in v.n_buckets.iter_mut().zip(&h.negative_buckets) {
+        for (dst, src) in self.n_buckets.iter_mut().zip(&h.negative_buckets) {
             *dst = *src;
         }
-        v.sum = h.sum;
-        Ok(())
+        self.sum = h.sum;
     }
 }
 

@@ -733,8 +733,34 @@ pub(crate) trait HistogramChunkOps: HistogramChunkBase {
     fn layout(&mut self) -> Result<(&Layout, bool)>;
     /// The chunk's last sample.
     fn last(&mut self) -> Result<LastSample<'_, Self::H>>;
-    /// Writes the sample, no checks.
-    fn append_raw(&mut self, t: i64, h: &Self::H) -> Result<()>;
+    /// Writes the first sample's values (after the layout and its time).
+    fn put_first_values(w: &mut BitWriter, v: &mut Self::Values, h: &Self::H);
+    /// Writes a later sample's values (after its time's delta-of-delta).
+    fn put_next_values(w: &mut BitWriter, v: &mut Self::Values, h: &Self::H);
+    /// Go's `appendHistogram`/`appendFloatHistogram`: writes the sample, no checks. The
+    /// first sample writes the layout and its time, later ones their time's delta-of-delta;
+    /// the values follow in the encoding's way.
+    fn append_raw(&mut self, t: i64, h: &Self::H) -> Result<()> {
+        let num = self.stream().room(Self::KIND)?;
+        let h = &*stale_marker_or(h);
+        let (s, a) = self.parts()?;
+        let w = &mut s.w;
+        let mut t_delta = 0;
+        if num == 0 {
+            a.layout = Layout::of(h);
+            write_layout(w, &a.layout);
+            put_varbit_int(w, t);
+            Self::put_first_values(w, &mut a.v, h);
+        } else {
+            t_delta = t.wrapping_sub(a.t);
+            put_varbit_int(w, t_delta.wrapping_sub(a.t_delta));
+            Self::put_next_values(w, &mut a.v, h);
+        }
+        s.count_sample(num);
+        a.t = t;
+        a.t_delta = t_delta;
+        Ok(())
+    }
 }
 
 /// Go's `appendable` (the integer histogram's, whose verdict is a header): the forward and

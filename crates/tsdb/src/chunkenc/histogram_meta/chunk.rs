@@ -17,11 +17,18 @@ use crate::error::{Error, Result};
 pub(crate) trait HistogramChunkBase: Sized {
     /// The histogram type the chunk holds.
     type H: ChunkHistogram;
+    /// The encoding's values of the last sample, as the appender continues from them.
+    type Values;
+    /// "histogram" or "float histogram", for error messages.
+    const KIND: &'static str;
     fn empty() -> Self;
     fn stream(&self) -> &ChunkStream;
     fn stream_mut(&mut self) -> &mut ChunkStream;
     /// Calls `f` with every sample of the chunk, in order.
     fn for_each_sample(&self, f: impl FnMut(i64, Self::H) -> Result<()>) -> Result<()>;
+    /// The stream and the appender state (rebuilt from the samples of a chunk read from
+    /// disk, the stream then cut after the last sample).
+    fn parts(&mut self) -> Result<(&mut ChunkStream, &mut AppendState<Self::Values>)>;
 }
 
 /// The bytes of a histogram chunk of either encoding: the header (big-endian sample count,
@@ -212,14 +219,16 @@ impl IterCore {
     }
 }
 
-/// What both histogram chunk types share (they hold `s: ChunkStream` and `app`, have
-/// `new()`, implement `HistogramChunkOps` for the histogram type `$h`, and their iterator
-/// `$iter` reads a sample with `$at`): the public `from_bytes`, header and sample count
+/// What both histogram chunk types share (they hold `s: ChunkStream` and `app` (an
+/// `AppendState<Values>` built by `state()`), have `new()`, implement `HistogramChunkOps` for
+/// the histogram type `$h`, and their iterator `$iter` reads a sample with `$at`): the public `from_bytes`, header and sample count
 /// accessors, `iter`, `header_for_next` and `append`, and [`HistogramChunkBase`].
 macro_rules! histogram_chunk_common {
     ($chunk:ident, $iter:ident, $h:ty, $at:ident, $kind:literal) => {
         impl HistogramChunkBase for $chunk {
             type H = $h;
+            type Values = Values;
+            const KIND: &'static str = $kind;
             fn empty() -> Self {
                 $chunk::new()
             }
@@ -242,6 +251,13 @@ macro_rules! histogram_chunk_common {
                     Some(e) => Err(e),
                     None => Ok(()),
                 }
+            }
+            fn parts(
+                &mut self,
+            ) -> $crate::error::Result<(&mut ChunkStream, &mut AppendState<Values>)> {
+                self.state()?;
+                let app = self.app.as_mut().expect("append state was just built");
+                Ok((&mut self.s, app))
             }
         }
 
