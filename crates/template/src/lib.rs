@@ -62,9 +62,12 @@
 //! million steps, at 64 MiB of output or of one string, and at 10,000 nested template calls
 //! (Go: 100,000). HTML mode (`ExpandHTML`, console templates) is out of scope.
 //! Known small differences: the bucket spans of a histogram (`PositiveSpans`,
-//! `NegativeSpans`) are refused as fields, and where Go prints a histogram's raw struct (bad
-//! verbs such as `%d`, `%#v`) integer fields are named `int`; Go prints a pointer inside a slice (a `query` result printed
-//! whole) as a memory address, we print the sample (`[&{map[...] 1}]`); strings are UTF-8
+//! `NegativeSpans`) are refused as fields; where a verb its `String` does not serve (`%d`,
+//! `%f`, ...) prints a histogram's fields, an integer field's bad-verb message names its type
+//! `int` (Go: `int32`, `uint8`, ...); `%#v` of the alert data or a sample shows a histogram
+//! value whole where Go shows its address. Go prints a pointer inside a slice (a `query`
+//! result printed whole) as a memory address, we print the sample (`[&{map[...] 1}]`);
+//! strings are UTF-8
 //! (a `\xff` escape becomes U+FFFD); `title` follows Unicode word breaking only approximately
 //! (`o'neil` gives `O'neil`, as `cases.Title` does).
 
