@@ -28,7 +28,8 @@
 //! `/pdb/query/v4`, a target per resource, parameters as labels on request); and
 //! `marathon_sd_configs` (apps with their tasks from a random server, a group per app, a
 //! target per task and port); and `dockerswarm_sd_configs` (services, tasks or nodes of a
-//! swarm manager through the docker_sd client). Any other mechanism makes
+//! swarm manager through the docker_sd client); and `vultr_sd_configs` (the account's
+//! instances, page by page). Any other mechanism makes
 //! [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
 //!
 //! ```
@@ -68,6 +69,7 @@ mod marathon;
 mod nomad;
 mod puppetdb;
 mod util;
+mod vultr;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, Options, TargetSets};

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use config::discovery::{
     ConsulSdConfig, DnsSdConfig, DockerSdConfig, DockerSwarmSdConfig, EurekaSdConfig, FileSdConfig,
-    HttpSdConfig, KubernetesSdConfig, MarathonSdConfig, NomadSdConfig, PuppetDbSdConfig,
-    ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
+    HttpSdConfig, KubernetesSdConfig, MarathonSdConfig, NomadSdConfig, PortRefreshHttpSdConfig,
+    PuppetDbSdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     Error, Result, consul, dns, docker, dockerswarm, eureka, file, http, kubernetes, marathon,
-    nomad, puppetdb,
+    nomad, puppetdb, vultr,
 };
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
@@ -67,6 +67,7 @@ enum ProviderConfig {
     PuppetDb(Box<PuppetDbSdConfig>),
     Marathon(Box<MarathonSdConfig>),
     DockerSwarm(Box<DockerSwarmSdConfig>),
+    Vultr(Box<PortRefreshHttpSdConfig>),
 }
 
 #[derive(Debug)]
@@ -242,6 +243,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::DockerSwarm(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Vultr(c) => {
+                        vultr::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Vultr(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -547,6 +556,23 @@ async fn run_provider(
             };
             refresh_loop(
                 "dockerswarm",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::Vultr(cfg) => {
+            let d = match vultr::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "vultr", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "vultr",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,
