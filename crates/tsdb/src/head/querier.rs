@@ -334,19 +334,34 @@ impl SampleIterator for HeadIterator {
 }
 
 /// The series a head selection found.
+/// The selected series, in label order, each copied out of the head only when the caller
+/// gets to it: a query over many series holds one series' chunks at a time instead of all
+/// of them (a `count_over_time` over 20k series held 24 MiB of copies before).
 struct HeadSeriesSet {
-    series: std::vec::IntoIter<HeadSeries>,
-    err: Option<storage::Error>,
+    /// Holds back truncation of the range for as long as the set lives (it may outlive its
+    /// querier).
+    _reader: super::ReaderGuard,
+    head: Arc<Head>,
+    refs: std::vec::IntoIter<(Labels, u64)>,
+    mint: i64,
+    maxt: i64,
 }
 
 impl SeriesSet for HeadSeriesSet {
     fn next(&mut self) -> Option<storage::Result<Box<dyn Series>>> {
-        if let Some(e) = self.err.take() {
-            return Some(Err(e));
+        loop {
+            let (_, r) = self.refs.next()?;
+            match snapshot_series(&self.head, r, self.mint, self.maxt) {
+                Ok(Some(s)) => return Some(Ok(Box::new(s))),
+                // Gone since the selection, or no data in range.
+                Ok(None) => {}
+                Err(e) => {
+                    // Nothing after an error.
+                    self.refs = Vec::new().into_iter();
+                    return Some(Err(storage::Error::backend(e)));
+                }
+            }
         }
-        self.series
-            .next()
-            .map(|s| Ok(Box::new(s) as Box<dyn Series>))
     }
 
     fn warnings(&self) -> Vec<String> {
@@ -420,13 +435,20 @@ impl storage::Querier for HeadQuerier {
         _hints: Option<&SelectHints>,
         matchers: &[Matcher],
     ) -> Box<dyn SeriesSet> {
-        let (series, err) = match self.select_series(matchers) {
-            Ok(s) => (s, None),
-            Err(e) => (Vec::new(), Some(storage::Error::backend(e))),
-        };
+        let refs = self.head.postings.read().postings_for_matchers(matchers);
+        let mut selected = Vec::with_capacity(refs.len());
+        for r in refs {
+            if let Some(s) = self.head.shard(r).read().series.get(&r) {
+                selected.push((s.labels.clone(), r));
+            }
+        }
+        selected.sort_by(|a, b| a.0.cmp(&b.0));
         Box::new(HeadSeriesSet {
-            series: series.into_iter(),
-            err,
+            _reader: self.head.register_reader(self.mint, self.maxt),
+            head: Arc::clone(&self.head),
+            refs: selected.into_iter(),
+            mint: self.mint,
+            maxt: self.maxt,
         })
     }
 
