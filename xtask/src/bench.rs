@@ -233,6 +233,14 @@ fn ingest_only(ours_bin: &Path, upstream: bool) -> Result<()> {
         "{name}: {rate:.0} samples/s, {cpu:.2} CPU s, {stored} samples queryable, RSS {}",
         mib(rss)
     );
+    // `BENCH_HOLD=SECS` keeps the server up afterwards (to inspect its memory: gdb, /proc).
+    if let Some(secs) = std::env::var("BENCH_HOLD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(Duration::from_secs(secs));
+        println!("{name}: RSS {} after {secs} s", mib(server.rss_bytes()?));
+    }
     Ok(())
 }
 
