@@ -720,7 +720,6 @@ impl Flags {
             extra_scrape_metrics,
             enable_type_and_unit_labels: type_and_unit_labels,
             enable_created_timestamp_zero_ingestion: created_timestamp_zero_ingestion,
-            ..scrape::Options::default()
         };
         let global_url = global_url_options(&self.external_url, &listen_addresses[0])?;
         let external_url = format!(
