@@ -245,7 +245,7 @@ impl<'t> State<'t, '_> {
                         .map(move |i| (Value::Int(i as i64), Value::Sample(Some(q[i].clone())))),
                 )
             }
-            Value::List(l) => {
+            Value::List(l, _) => {
                 let l = l.clone();
                 Box::new((0..l.len()).map(move |i| (Value::Int(i as i64), l[i].clone())))
             }
@@ -579,10 +579,12 @@ impl<'t> State<'t, '_> {
             (Value::Sample(Some(s)), "Value") => {
                 Some(Value::Iface(Box::new(Value::sample(&s.value))))
             }
-            (Value::Histogram(h), _) => match histogram_field(h, name) {
-                Ok(v) => v,
-                Err(e) => return Err(self.errorf(e)),
-            },
+            (Value::Histogram(h), _) => crate::value::histogram_fields(h)
+                .into_iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v),
+            (Value::Span(s), "Offset") => Some(Value::Int(i64::from(s.offset))),
+            (Value::Span(s), "Length") => Some(Value::Int(i64::from(s.length))),
             (Value::Sample(None), "Labels" | "Value") => {
                 return Err(self.errorf(format!("nil pointer evaluating *template.sample.{name}")));
             }
@@ -838,30 +840,6 @@ fn method_sig(receiver: &Value, name: &str) -> Option<Sig> {
         Value::Histogram(_) => (name == "String").then_some(NONE),
         _ => None,
     }
-}
-
-/// A field of `*histogram.FloatHistogram`: `None` when Go's struct has no such field (the
-/// caller reports it as Go does), an error for the span fields, which are not modelled.
-fn histogram_field(h: &model::FloatHistogram, name: &str) -> Result<Option<Value>, String> {
-    let floats = |v: &[f64]| Value::List(Rc::new(v.iter().map(|f| Value::Float(*f)).collect()));
-    Ok(Some(match name {
-        "CounterResetHint" => Value::Int(h.counter_reset_hint as i64),
-        "Schema" => Value::Int(i64::from(h.schema)),
-        "ZeroThreshold" => Value::Float(h.zero_threshold),
-        "ZeroCount" => Value::Float(h.zero_count),
-        "Count" => Value::Float(h.count),
-        "Sum" => Value::Float(h.sum),
-        "PositiveBuckets" => floats(&h.positive_buckets),
-        "NegativeBuckets" => floats(&h.negative_buckets),
-        "CustomValues" => floats(&h.custom_values),
-        "PositiveSpans" | "NegativeSpans" => {
-            return Err(format!(
-                "field {name} of {} is not supported in templates",
-                crate::value::HISTOGRAM_TYPE
-            ));
-        }
-        _ => return Ok(None),
-    }))
 }
 
 fn call_method(receiver: Value, name: &str, args: &[Value]) -> Result<Value, String> {

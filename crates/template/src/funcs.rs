@@ -648,7 +648,7 @@ fn length(v: &Value) -> Result<Value, String> {
         Value::StrMap(m) => m.len(),
         Value::AnyMap(m) => m.len(),
         Value::Query(q) => q.len(),
-        Value::List(l) => l.len(),
+        Value::List(l, _) => l.len(),
         Value::Sample(None) => return Err("len of nil pointer".into()),
         Value::Nil => return Err("reflect: call of reflect.Value.Type on zero Value".into()),
         Value::Sample(Some(_)) => return Err("len of type template.sample".into()),
@@ -693,7 +693,7 @@ fn index(item: &Value, indexes: &[Value]) -> Result<Value, String> {
                     None => return Err("reflect: slice index out of range".into()),
                 }
             }
-            Value::List(l) => {
+            Value::List(l, _) => {
                 let x = index_arg(i, l.len())?;
                 match l.get(x) {
                     Some(v) => v.clone(),
@@ -753,7 +753,7 @@ fn slice(item: &Value, indexes: &[Value]) -> Result<Value, String> {
             s.len()
         }
         Value::Query(q) => q.len(),
-        Value::List(l) => l.len(),
+        Value::List(l, _) => l.len(),
         v => return Err(format!("can't slice item of type {}", v.type_name())),
     };
     let mut idx = [0, len, len];
@@ -772,7 +772,7 @@ fn slice(item: &Value, indexes: &[Value]) -> Result<Value, String> {
             Value::str(&String::from_utf8_lossy(b))
         }
         Value::Query(q) => Value::Query(Rc::new(q[idx[0]..idx[1]].to_vec())),
-        Value::List(l) => Value::List(Rc::new(l[idx[0]..idx[1]].to_vec())),
+        Value::List(l, t) => Value::List(Rc::new(l[idx[0]..idx[1]].to_vec()), t),
         _ => Value::Nil,
     })
 }
@@ -826,6 +826,7 @@ fn eq(a: &Value, others: &[Value]) -> Result<bool, String> {
                     _ => false,
                 },
                 (Value::Histogram(x), Value::Histogram(y)) => std::sync::Arc::ptr_eq(x, y),
+                (Value::Span(x), Value::Span(y)) => x == y,
                 (Value::Time(_), Value::Time(_)) | (Value::Duration(_), Value::Duration(_)) => {
                     false
                 }

@@ -397,7 +397,7 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize,
             }
             out.push(']');
         }
-        Value::List(l) => {
+        Value::List(l, _) => {
             out.push('[');
             for (i, e) in l.iter().enumerate() {
                 if i > 0 {
@@ -406,6 +406,33 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize,
                 print_value(out, e, verb, f, depth + 1, erroring);
             }
             out.push(']');
+        }
+        Value::Span(sp) => {
+            out.push('{');
+            if f.plus_v {
+                out.push_str("Offset:");
+            }
+            print_value(
+                out,
+                &Value::Int(i64::from(sp.offset)),
+                verb,
+                f,
+                depth + 1,
+                erroring,
+            );
+            out.push(' ');
+            if f.plus_v {
+                out.push_str("Length:");
+            }
+            print_value(
+                out,
+                &Value::Int(i64::from(sp.length)),
+                verb,
+                f,
+                depth + 1,
+                erroring,
+            );
+            out.push('}');
         }
         Value::Sample(Some(s)) => print_sample(out, s, verb, f, depth, erroring, true),
         Value::Sample(None) => pad(out, "<nil>", f),
@@ -478,8 +505,12 @@ fn go_syntax(v: &Value, depth: usize) -> String {
             q.iter().map(|s| sample(s)).collect::<Vec<_>>().join(", ")
         ),
         Value::Sample(Some(s)) => sample(s),
-        Value::List(l) => format!(
-            "[]interface {{}}{{{}}}",
+        Value::Span(sp) => format!(
+            "histogram.Span{{Offset:{}, Length:0x{:x}}}",
+            sp.offset, sp.length
+        ),
+        Value::List(l, t) => format!(
+            "{t}{{{}}}",
             l.iter()
                 .map(|e| go_syntax(e, depth + 1))
                 .collect::<Vec<_>>()
@@ -552,21 +583,9 @@ fn print_histogram_struct(
     f: &Flags,
     erroring: bool,
 ) {
-    let floats = |v: &[f64]| {
-        Value::List(std::rc::Rc::new(
-            v.iter().map(|x| Value::Float(*x)).collect(),
-        ))
-    };
     out.push_str("&{");
-    let scalars = [
-        ("CounterResetHint", Value::Int(h.counter_reset_hint as i64)),
-        ("Schema", Value::Int(i64::from(h.schema))),
-        ("ZeroThreshold", Value::Float(h.zero_threshold)),
-        ("ZeroCount", Value::Float(h.zero_count)),
-        ("Count", Value::Float(h.count)),
-        ("Sum", Value::Float(h.sum)),
-    ];
-    for (i, (name, val)) in scalars.iter().enumerate() {
+    let fields = crate::value::histogram_fields(h);
+    for (i, (name, val)) in fields.iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
@@ -575,46 +594,6 @@ fn print_histogram_struct(
             out.push(':');
         }
         print_value(out, val, verb, f, 1, erroring);
-    }
-    for (name, spans) in [
-        ("PositiveSpans", &h.positive_spans),
-        ("NegativeSpans", &h.negative_spans),
-    ] {
-        out.push(' ');
-        if f.plus_v {
-            out.push_str(name);
-            out.push(':');
-        }
-        out.push('[');
-        for (i, sp) in spans.iter().enumerate() {
-            if i > 0 {
-                out.push(' ');
-            }
-            out.push('{');
-            if f.plus_v {
-                out.push_str("Offset:");
-            }
-            print_value(out, &Value::Int(i64::from(sp.offset)), verb, f, 2, erroring);
-            out.push(' ');
-            if f.plus_v {
-                out.push_str("Length:");
-            }
-            print_value(out, &Value::Int(i64::from(sp.length)), verb, f, 2, erroring);
-            out.push('}');
-        }
-        out.push(']');
-    }
-    for (name, v) in [
-        ("PositiveBuckets", &h.positive_buckets),
-        ("NegativeBuckets", &h.negative_buckets),
-        ("CustomValues", &h.custom_values),
-    ] {
-        out.push(' ');
-        if f.plus_v {
-            out.push_str(name);
-            out.push(':');
-        }
-        print_value(out, &floats(v), verb, f, 1, erroring);
     }
     out.push('}');
 }

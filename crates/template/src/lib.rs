@@ -48,9 +48,10 @@
 //! pathPrefix externalURL parseDuration urlQueryEscape`. A native histogram (an alert's
 //! `$value` or a query sample's value, see [`SampleValue`]) is Go's
 //! `*histogram.FloatHistogram`: it prints as its `String()` form (`{count:5, sum:10,
-//! (0.5,1]:2, (1,2]:3}`), has the fields `Count`, `Sum`, `ZeroCount`, `ZeroThreshold`,
-//! `Schema`, `CounterResetHint`, `PositiveBuckets`, `NegativeBuckets`, `CustomValues` and
-//! the method `String`, compares equal only to itself, and makes `humanize*`, `toTime`,
+//! (0.5,1]:2, (1,2]:3}`), has Go's fields (`Count`, `Sum`, `ZeroCount`, `ZeroThreshold`,
+//! `Schema`, `CounterResetHint`, `PositiveSpans` (of `Offset`/`Length` spans),
+//! `NegativeSpans`, `PositiveBuckets`, `NegativeBuckets`, `CustomValues`) and the method
+//! `String`, compares equal only to itself, and makes `humanize*`, `toTime`,
 //! `toDuration` and the ordering comparisons fail as Go's do. The values of `toTime` and
 //! `toDuration` have the common methods of Go's `time.Time` (`Format`, `Unix`, `UnixMilli`,
 //! `Year`, ...) and `time.Duration` (`String`, `Seconds`, ...). Semantics are Go's as
@@ -61,15 +62,13 @@
 //! error, as for any unknown field). Execution also stops, where Go would carry on, after 10
 //! million steps, at 64 MiB of output or of one string, and at 10,000 nested template calls
 //! (Go: 100,000). HTML mode (`ExpandHTML`, console templates) is out of scope.
-//! Known small differences: the bucket spans of a histogram (`PositiveSpans`,
-//! `NegativeSpans`) are refused as fields; where a verb its `String` does not serve (`%d`,
+//! Known small differences: where a verb a histogram's `String` does not serve (`%d`,
 //! `%f`, ...) prints a histogram's fields, an integer field's bad-verb message names its type
 //! `int` (Go: `int32`, `uint8`, ...); `%#v` of the alert data or a sample shows a histogram
 //! value whole where Go shows its address. Go prints a pointer inside a slice (a `query`
 //! result printed whole) as a memory address, we print the sample (`[&{map[...] 1}]`);
-//! strings are UTF-8
-//! (a `\xff` escape becomes U+FFFD); `title` follows Unicode word breaking only approximately
-//! (`o'neil` gives `O'neil`, as `cases.Title` does).
+//! strings are UTF-8 (a `\xff` escape becomes U+FFFD); `title` follows Unicode word
+//! breaking only approximately (`o'neil` gives `O'neil`, as `cases.Title` does).
 
 mod error;
 mod exec;

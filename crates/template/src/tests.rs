@@ -10,7 +10,7 @@ use crate::value::Value;
 use crate::{QuerySample, TemplateData};
 
 fn list(v: Vec<Value>) -> Value {
-    Value::List(Rc::new(v))
+    Value::List(Rc::new(v), "[]interface {}")
 }
 
 fn floats(v: &[f64]) -> Value {
@@ -997,6 +997,12 @@ fn histogram_values_print_with_go_string_and_refuse_float_functions() {
             "{{ .Value.Count }} {{ $value.Sum }} {{ $value.ZeroCount }} {{ $value.Schema }} {{ $value.PositiveBuckets }} {{ len $value.NegativeBuckets }}"
         ),
         Ok("5 10 0 0 [2 3] 0".into())
+    );
+    assert_eq!(
+        exp(
+            "{{ $value.PositiveSpans }} {{ range $value.PositiveSpans }}{{ .Offset }}:{{ .Length }}{{ end }} {{ printf \"%T %T %+v %#v\" $value.PositiveSpans $value.NegativeBuckets (index $value.PositiveSpans 0) $value.PositiveBuckets }}"
+        ),
+        Ok("[{0 2}] 0:2 []histogram.Span []float64 {Offset:0 Length:2} []float64{2, 3}".into())
     );
     assert_eq!(
         exp("{{ printf \"%.1f %T %q\" $value.Count $value $value }}"),

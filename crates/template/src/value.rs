@@ -41,8 +41,11 @@ pub(crate) enum Value {
     /// entries of `args`); `Nil` inside is a nil interface. Pipelines unwrap it after every
     /// command, as Go's `evalPipeline` does; field access and type errors see `interface {}`.
     Iface(Box<Value>),
-    /// A `[]interface {}` (tests build one; a histogram's bucket slices are shown as one).
-    List(Rc<Vec<Value>>),
+    /// A slice, with its Go type (`[]interface {}` in tests, a histogram's `[]float64`
+    /// buckets and `[]histogram.Span` spans).
+    List(Rc<Vec<Value>>, &'static str),
+    /// A `histogram.Span` (a histogram's bucket span).
+    Span(model::Span),
 }
 
 /// One element of a query result (Prometheus's `sample`).
@@ -66,6 +69,35 @@ pub(crate) const DATA_TYPE: &str = "struct { Labels map[string]string; ExternalL
 
 /// The Go type name of a histogram value.
 pub(crate) const HISTOGRAM_TYPE: &str = "*histogram.FloatHistogram";
+
+/// The fields of Go's `histogram.FloatHistogram`, in its order.
+pub(crate) fn histogram_fields(h: &model::FloatHistogram) -> [(&'static str, Value); 11] {
+    let floats = |v: &[f64]| {
+        Value::List(
+            Rc::new(v.iter().map(|f| Value::Float(*f)).collect()),
+            "[]float64",
+        )
+    };
+    let spans = |v: &[model::Span]| {
+        Value::List(
+            Rc::new(v.iter().map(|s| Value::Span(*s)).collect()),
+            "[]histogram.Span",
+        )
+    };
+    [
+        ("CounterResetHint", Value::Int(h.counter_reset_hint as i64)),
+        ("Schema", Value::Int(i64::from(h.schema))),
+        ("ZeroThreshold", Value::Float(h.zero_threshold)),
+        ("ZeroCount", Value::Float(h.zero_count)),
+        ("Count", Value::Float(h.count)),
+        ("Sum", Value::Float(h.sum)),
+        ("PositiveSpans", spans(&h.positive_spans)),
+        ("NegativeSpans", spans(&h.negative_spans)),
+        ("PositiveBuckets", floats(&h.positive_buckets)),
+        ("NegativeBuckets", floats(&h.negative_buckets)),
+        ("CustomValues", floats(&h.custom_values)),
+    ]
+}
 
 impl Value {
     pub(crate) fn str(s: &str) -> Value {
@@ -105,7 +137,8 @@ impl Value {
             Value::Duration(_) => "*time.Duration",
             Value::Data(_) => DATA_TYPE,
             Value::Histogram(_) => HISTOGRAM_TYPE,
-            Value::List(_) => "[]interface {}",
+            Value::List(_, t) => t,
+            Value::Span(_) => "histogram.Span",
             Value::Iface(_) => "interface {}",
         }
     }
@@ -121,10 +154,14 @@ impl Value {
             Value::StrMap(m) => !m.is_empty(),
             Value::AnyMap(m) => !m.is_empty(),
             Value::Query(q) => !q.is_empty(),
-            Value::List(l) => !l.is_empty(),
+            Value::List(l, _) => !l.is_empty(),
             Value::Iface(v) => v.truth(),
             Value::Sample(s) => s.is_some(),
-            Value::Time(_) | Value::Duration(_) | Value::Data(_) | Value::Histogram(_) => true,
+            Value::Time(_)
+            | Value::Duration(_)
+            | Value::Data(_)
+            | Value::Histogram(_)
+            | Value::Span(_) => true,
         }
     }
 
