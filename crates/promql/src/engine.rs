@@ -67,6 +67,12 @@ pub struct EngineOpts {
     /// Allow queries to ask for per-step sample statistics
     /// ([`QueryOpts::enable_per_step_stats`]; Prometheus's `promql-per-step-stats` feature).
     pub enable_per_step_stats: bool,
+    /// Use the samples' start timestamps ([`storage::SampleIterator::at_st`]): `rate`,
+    /// `irate`, `increase` and `resets` see start-timestamp resets and a counter starting
+    /// inside the range, and `start_timestamp()` returns them (Prometheus's
+    /// `use-start-timestamps` feature). Off, start timestamps are not even read and
+    /// `start_timestamp()` returns nothing.
+    pub enable_start_timestamps: bool,
 }
 
 impl Default for EngineOpts {
@@ -79,6 +85,7 @@ impl Default for EngineOpts {
             no_step_subquery_interval: 60_000,
             enable_delayed_name_removal: false,
             enable_per_step_stats: false,
+            enable_start_timestamps: false,
         }
     }
 }
@@ -321,6 +328,7 @@ impl Engine {
         let mut ctx =
             eval::QueryCtx::new(querier, hints, deadline, opts.cancel.clone(), query_text);
         ctx.stats_selectors = eval::stats_selectors(&expr);
+        ctx.start_timestamps = self.opts.enable_start_timestamps;
         let instant = step == 0;
         let interval = if instant { 1 } else { step };
         let steps = usize::try_from((end - start) / interval + 1).unwrap_or(0);
@@ -1023,6 +1031,36 @@ mod tests {
         assert!((v[0].f - 0.2).abs() < 1e-9, "got {}", v[0].f);
         assert_eq!(v[0].metric, Labels::from_pairs([("i", "2")]));
         assert!(res.stats.total_samples > 0);
+    }
+
+    #[test]
+    fn start_timestamps_are_used_only_when_enabled() {
+        // A delta counter: every sample counts the 30s before it.
+        let db = Arc::new(MemStorage::new());
+        let mut app = db.appender();
+        let l = Labels::from_pairs([("__name__", "d_total")]);
+        for t in 1..=5 {
+            app.append_with_st(0, &l, t * 60_000 - 30_000, t * 60_000, 60.0)
+                .expect("append");
+        }
+        app.commit().expect("commit");
+        let query = |enable: bool, q: &str| {
+            let engine = Engine::new(EngineOpts {
+                enable_start_timestamps: enable,
+                ..EngineOpts::default()
+            });
+            let res = engine.instant_query(db.clone(), q, 300_000).expect("query");
+            let Value::Vector(v) = res.value else {
+                panic!("instant vector expected")
+            };
+            v.iter().map(|s| s.f).collect::<Vec<_>>()
+        };
+        // Off: a flat counter. On: every sample restarts from 0, and the first one's start
+        // (30s) lies inside the range, so it counts in full with no extrapolation.
+        assert_eq!(query(false, "increase(d_total[4m45s])"), vec![0.0]);
+        assert_eq!(query(true, "increase(d_total[4m45s])"), vec![300.0]);
+        assert_eq!(query(false, "start_timestamp(d_total)"), Vec::<f64>::new());
+        assert_eq!(query(true, "start_timestamp(d_total)"), vec![270.0]);
     }
 
     #[test]

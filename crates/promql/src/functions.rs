@@ -1061,6 +1061,10 @@ fn timestamp_of_selector(
     vs: &crate::parser::VectorSelector,
     start: bool,
 ) -> Result<Matrix> {
+    if start && !ev.ctx.start_timestamps {
+        // Start timestamps are not read (`EngineOpts::enable_start_timestamps`).
+        return Ok(Vec::new());
+    }
     let series: std::rc::Rc<Vec<LoadedSeries>> = ev.select(vs)?;
     let lookback = ev.lookback;
     let mut cursors = vec![0usize; series.len()];

@@ -98,6 +98,7 @@ pub fn test_engine() -> Engine {
         max_samples: 10_000,
         timeout: std::time::Duration::from_secs(100),
         enable_delayed_name_removal: true,
+        enable_start_timestamps: true,
         no_step_subquery_interval: 60_000,
         ..promql::EngineOpts::default()
     })

@@ -65,6 +65,8 @@ pub(crate) struct QueryCtx {
     /// The selectors (by node id) whose histograms only feed `histogram_count`,
     /// `histogram_sum` or `histogram_avg`: read as Go's `HistogramStatsIterator` does.
     pub(crate) stats_selectors: HashSet<StatsKey>,
+    /// Whether start timestamps are read from storage (`EngineOpts::enable_start_timestamps`).
+    pub(crate) start_timestamps: bool,
 }
 
 /// Identifies a selector across clones of it (range functions clone theirs): its position
@@ -138,6 +140,7 @@ impl QueryCtx {
             annotations: RefCell::new(Annotations::default()),
             peak_samples: Cell::new(0),
             stats_selectors: HashSet::new(),
+            start_timestamps: false,
         }
     }
 }
@@ -609,6 +612,7 @@ impl<'a> Evaluator<'a> {
         let mut hists: Vec<HPoint> = Vec::new();
         // Start timestamps, aligned with the point lists once a sample has one.
         let (mut all_st, mut live_st, mut hists_st) = (Vec::new(), Vec::new(), Vec::new());
+        let read_st = self.ctx.start_timestamps;
         while let Some(series) = set.next() {
             self.check()?;
             let series = series.map_err(Error::Storage)?;
@@ -624,7 +628,7 @@ impl<'a> Evaluator<'a> {
             let mut last: Option<model::FloatHistogram> = None;
             let mut vt = it.seek(mint);
             loop {
-                let st = it.at_st();
+                let st = if read_st { it.at_st() } else { 0 };
                 if st != 0 && !has_st && vt != storage::ValueType::None {
                     has_st = true;
                     all_st.resize(all.len(), 0);
