@@ -569,6 +569,7 @@ impl Flags {
             match feature {
                 "promql-delayed-name-removal" => engine.enable_delayed_name_removal = true,
                 "promql-per-step-stats" => engine.enable_per_step_stats = true,
+                "use-start-timestamps" => engine.enable_start_timestamps = true,
                 "exemplar-storage" => enable_exemplar_storage = true,
                 // The web handler turns the search API on from the flag values.
                 "search-api" => {}
@@ -1376,6 +1377,9 @@ mod tests {
         assert!(!s.scrape.enable_created_timestamp_zero_ingestion);
         let s = parse(&["--enable-feature=created-timestamp-zero-ingestion"]).unwrap();
         assert!(s.scrape.enable_created_timestamp_zero_ingestion);
+        assert!(!s.engine.enable_start_timestamps);
+        let s = parse(&["--enable-feature=use-start-timestamps"]).unwrap();
+        assert!(s.engine.enable_start_timestamps);
 
         // Built into Prometheus 3 (and this server): accepted, logged as changing nothing.
         let s = parse(&[
