@@ -408,57 +408,48 @@ fn print_value(out: &mut String, v: &Value, verb: char, f: &Flags, depth: usize,
             out.push(']');
         }
         Value::Span(sp) => {
-            out.push('{');
-            if f.plus_v {
-                out.push_str("Offset:");
-            }
-            print_value(
-                out,
-                &Value::Int(i64::from(sp.offset)),
-                verb,
-                f,
-                depth + 1,
-                erroring,
-            );
-            out.push(' ');
-            if f.plus_v {
-                out.push_str("Length:");
-            }
-            print_value(
-                out,
-                &Value::Int(i64::from(sp.length)),
-                verb,
-                f,
-                depth + 1,
-                erroring,
-            );
-            out.push('}');
+            let fields = [
+                ("Offset", Value::Int(i64::from(sp.offset))),
+                ("Length", Value::Int(i64::from(sp.length))),
+            ];
+            print_fields(out, &fields, verb, f, depth + 1, erroring);
         }
         Value::Sample(Some(s)) => print_sample(out, s, verb, f, depth, erroring, true),
         Value::Sample(None) => pad(out, "<nil>", f),
         Value::Iface(inner) => print_value(out, inner, verb, f, depth, erroring),
         Value::Data(d) => {
-            out.push('{');
-            let names = ["Labels", "ExternalLabels", "ExternalURL", "Value"];
             let fields = [
-                Value::StrMap(d.labels.clone()),
-                Value::StrMap(d.external_labels.clone()),
-                Value::Str(d.external_url.clone()),
-                Value::sample(&d.value),
+                ("Labels", Value::StrMap(d.labels.clone())),
+                ("ExternalLabels", Value::StrMap(d.external_labels.clone())),
+                ("ExternalURL", Value::Str(d.external_url.clone())),
+                ("Value", Value::sample(&d.value)),
             ];
-            for (i, (name, val)) in names.iter().zip(fields.iter()).enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                if f.plus_v {
-                    out.push_str(name);
-                    out.push(':');
-                }
-                print_value(out, val, verb, f, depth + 1, erroring);
-            }
-            out.push('}');
+            print_fields(out, &fields, verb, f, depth + 1, erroring);
         }
     }
+}
+
+/// A struct's fields as Go's `fmt` prints them: `{a b}`, or `{A:a B:b}` with `%+v`.
+fn print_fields(
+    out: &mut String,
+    fields: &[(&str, Value)],
+    verb: char,
+    f: &Flags,
+    depth: usize,
+    erroring: bool,
+) {
+    out.push('{');
+    for (i, (name, val)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if f.plus_v {
+            out.push_str(name);
+            out.push(':');
+        }
+        print_value(out, val, verb, f, depth, erroring);
+    }
+    out.push('}');
 }
 
 /// Go's `%#v` (Go syntax) of a value.
@@ -583,19 +574,15 @@ fn print_histogram_struct(
     f: &Flags,
     erroring: bool,
 ) {
-    out.push_str("&{");
-    let fields = crate::value::histogram_fields(h);
-    for (i, (name, val)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        if f.plus_v {
-            out.push_str(name);
-            out.push(':');
-        }
-        print_value(out, val, verb, f, 1, erroring);
-    }
-    out.push('}');
+    out.push('&');
+    print_fields(
+        out,
+        &crate::value::histogram_fields(h),
+        verb,
+        f,
+        1,
+        erroring,
+    );
 }
 
 /// Go's `%#v` of a `*histogram.FloatHistogram` (at the top level; Go prints a nested
