@@ -28,8 +28,9 @@
 //! `/pdb/query/v4`, a target per resource, parameters as labels on request); and
 //! `marathon_sd_configs` (apps with their tasks from a random server, a group per app, a
 //! target per task and port); and `dockerswarm_sd_configs` (services, tasks or nodes of a
-//! swarm manager through the docker_sd client); and `vultr_sd_configs` (the account's
-//! instances, page by page). Any other mechanism makes
+//! swarm manager through the docker_sd client); and `vultr_sd_configs` and
+//! `digitalocean_sd_configs` (the account's instances or droplets, page by page). Any
+//! other mechanism makes
 //! [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
 //!
 //! ```
@@ -56,6 +57,7 @@
 //! ```
 
 mod consul;
+mod digitalocean;
 pub mod dns;
 mod docker;
 mod dockerswarm;

@@ -15,8 +15,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Error, Result, consul, dns, docker, dockerswarm, eureka, file, http, kubernetes, marathon,
-    nomad, puppetdb, vultr,
+    Error, Result, consul, digitalocean, dns, docker, dockerswarm, eureka, file, http, kubernetes,
+    marathon, nomad, puppetdb, vultr,
 };
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
@@ -68,6 +68,7 @@ enum ProviderConfig {
     Marathon(Box<MarathonSdConfig>),
     DockerSwarm(Box<DockerSwarmSdConfig>),
     Vultr(Box<PortRefreshHttpSdConfig>),
+    DigitalOcean(Box<PortRefreshHttpSdConfig>),
 }
 
 #[derive(Debug)]
@@ -251,6 +252,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Vultr(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::DigitalOcean(c) => {
+                        digitalocean::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::DigitalOcean(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -573,6 +582,23 @@ async fn run_provider(
             };
             refresh_loop(
                 "vultr",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::DigitalOcean(cfg) => {
+            let d = match digitalocean::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "digitalocean", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "digitalocean",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,
