@@ -70,48 +70,15 @@ histogram_chunk_common!(
     "float histogram"
 );
 
-impl FloatHistogramChunk {
-    /// An empty chunk.
-    pub fn new() -> FloatHistogramChunk {
-        FloatHistogramChunk {
-            s: ChunkStream::new(),
-            app: Some(Box::new(AppendState {
-                t: i64::MIN,
-                v: Values {
-                    sum: XorValue::fresh(0.0),
-                    cnt: XorValue::fresh(0.0),
-                    z_cnt: XorValue::fresh(0.0),
-                    ..Values::default()
-                },
-                ..AppendState::default()
-            })),
+impl Values {
+    /// The state of an empty chunk's appender.
+    fn fresh() -> Values {
+        Values {
+            sum: XorValue::fresh(0.0),
+            cnt: XorValue::fresh(0.0),
+            z_cnt: XorValue::fresh(0.0),
+            ..Values::default()
         }
-    }
-
-    fn state(&mut self) -> Result<&mut AppendState<Values>> {
-        if self.app.is_none() {
-            let mut it = FloatHistogramIterator::new(self.s.bytes());
-            while it.next() {}
-            let zip = |v: &[f64], l: &[u8], t: &[u8]| -> Vec<XorValue> {
-                v.iter()
-                    .zip(l.iter().zip(t))
-                    .map(|(&value, (&leading, &trailing))| XorValue {
-                        value,
-                        leading,
-                        trailing,
-                    })
-                    .collect()
-            };
-            let v = Values {
-                sum: it.sum,
-                cnt: it.cnt,
-                z_cnt: it.z_cnt,
-                p_buckets: zip(&it.p_buckets, &it.p_leading, &it.p_trailing),
-                n_buckets: zip(&it.n_buckets, &it.n_leading, &it.n_trailing),
-            };
-            self.app = Some(Box::new(it.core.into_state(v, &mut self.s)?));
-        }
-        Ok(self.app.as_mut().expect("append state was just built"))
     }
 }
 
@@ -207,6 +174,30 @@ pub struct FloatHistogramIterator<B> {
 
 histogram_iterator_common!(FloatHistogramIterator);
 
+impl<B> FloatHistogramIterator<B> {
+    /// The iterator's frame and values after the last sample read, for the appender.
+    fn into_parts(self) -> (IterCore, Values) {
+        let zip = |v: &[f64], l: &[u8], t: &[u8]| -> Vec<XorValue> {
+            v.iter()
+                .zip(l.iter().zip(t))
+                .map(|(&value, (&leading, &trailing))| XorValue {
+                    value,
+                    leading,
+                    trailing,
+                })
+                .collect()
+        };
+        let v = Values {
+            sum: self.sum,
+            cnt: self.cnt,
+            z_cnt: self.z_cnt,
+            p_buckets: zip(&self.p_buckets, &self.p_leading, &self.p_trailing),
+            n_buckets: zip(&self.n_buckets, &self.n_leading, &self.n_trailing),
+        };
+        (self.core, v)
+    }
+}
+
 impl<B: AsRef<[u8]>> FloatHistogramIterator<B> {
     /// An iterator over stored chunk bytes.
     pub fn new(data: B) -> FloatHistogramIterator<B> {
@@ -259,16 +250,10 @@ impl<B: AsRef<[u8]>> FloatHistogramIterator<B> {
         let data = self.data.as_ref();
         let c = &mut self.core;
         if c.num_read == 0 {
-            let Some(layout) = c.read_layout(data) else {
+            // Each bucket takes 64 bits.
+            let Some((layout, np, nn)) = c.read_layout(data, 64) else {
                 return false;
             };
-            let (np, nn) = (
-                count_spans(&layout.positive_spans),
-                count_spans(&layout.negative_spans),
-            );
-            if (np + nn).saturating_mul(64) > data.len().saturating_mul(8) {
-                return c.fail("bucket count");
-            }
             let Some(t) = read_varbit_int(&mut c.br, data) else {
                 return c.fail("timestamp");
             };

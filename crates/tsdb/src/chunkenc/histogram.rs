@@ -67,33 +67,6 @@ histogram_chunk_common!(
     "histogram"
 );
 
-impl HistogramChunk {
-    /// An empty chunk.
-    pub fn new() -> HistogramChunk {
-        HistogramChunk {
-            s: ChunkStream::new(),
-            app: Some(Box::new(AppendState {
-                t: i64::MIN,
-                v: Values {
-                    leading: 0xff,
-                    ..Values::default()
-                },
-                ..AppendState::default()
-            })),
-        }
-    }
-
-    fn state(&mut self) -> Result<&mut AppendState<Values>> {
-        if self.app.is_none() {
-            let mut it = HistogramIterator::new(self.s.bytes());
-            while it.next() {}
-            let HistogramIterator { core, v, .. } = it;
-            self.app = Some(Box::new(core.into_state(v, &mut self.s)?));
-        }
-        Ok(self.app.as_mut().expect("append state was just built"))
-    }
-}
-
 impl HistogramChunkOps for HistogramChunk {
     fn layout(&mut self) -> Result<(&Layout, bool)> {
         let a = self.state()?;
@@ -150,6 +123,14 @@ impl HistogramChunkOps for HistogramChunk {
 }
 
 impl Values {
+    /// The state of an empty chunk's appender.
+    fn fresh() -> Values {
+        Values {
+            leading: 0xff,
+            ..Values::default()
+        }
+    }
+
     /// Takes `h`'s counts, buckets and sum, with the count deltas it was written with.
     fn remember(&mut self, h: &Histogram, cnt_delta: i64, z_cnt_delta: i64) {
         self.cnt = h.count;
@@ -185,6 +166,13 @@ pub struct HistogramIterator<B> {
 }
 
 histogram_iterator_common!(HistogramIterator);
+
+impl<B> HistogramIterator<B> {
+    /// The iterator's frame and values after the last sample read, for the appender.
+    fn into_parts(self) -> (IterCore, Values) {
+        (self.core, self.v)
+    }
+}
 
 impl<B: AsRef<[u8]>> HistogramIterator<B> {
     /// An iterator over stored chunk bytes.
@@ -237,16 +225,10 @@ impl<B: AsRef<[u8]>> HistogramIterator<B> {
         let data = self.data.as_ref();
         let (c, v) = (&mut self.core, &mut self.v);
         if c.num_read == 0 {
-            let Some(layout) = c.read_layout(data) else {
+            // Each bucket takes at least one bit.
+            let Some((layout, np, nn)) = c.read_layout(data, 1) else {
                 return false;
             };
-            let (np, nn) = (
-                count_spans(&layout.positive_spans),
-                count_spans(&layout.negative_spans),
-            );
-            if np + nn > data.len() * 8 {
-                return c.fail("bucket count");
-            }
             let br = &mut c.br;
             let (Some(t), Some(cnt), Some(z_cnt), Some(sum)) = (
                 read_varbit_int(br, data),

@@ -7,7 +7,7 @@ use model::histogram::CUSTOM_BUCKETS_SCHEMA;
 
 use super::{
     ChunkHistogram, CounterResetHeader, HISTOGRAM_FLAG_POS, HISTOGRAM_HEADER_SIZE, Layout,
-    counter_reset_hint, read_layout, set_header,
+    count_spans, counter_reset_hint, read_layout, set_header,
 };
 use crate::chunkenc::bstream::{BitReader, BitWriter};
 use crate::error::{Error, Result};
@@ -184,8 +184,14 @@ impl IterCore {
         false
     }
 
-    /// Reads the layout before the first sample (the error is recorded when it fails).
-    pub(crate) fn read_layout(&mut self, data: &[u8]) -> Option<Layout> {
+    /// Reads the layout before the first sample and counts its positive and negative
+    /// buckets, which must fit the chunk at `bucket_bits` bits each at least (the error is
+    /// recorded when anything fails).
+    pub(crate) fn read_layout(
+        &mut self,
+        data: &[u8],
+        bucket_bits: usize,
+    ) -> Option<(Layout, usize, usize)> {
         let Some(layout) = read_layout(&mut self.br, data) else {
             self.fail("layout");
             return None;
@@ -197,7 +203,15 @@ impl IterCore {
             )));
             return None;
         }
-        Some(layout)
+        let (np, nn) = (
+            count_spans(&layout.positive_spans),
+            count_spans(&layout.negative_spans),
+        );
+        if (np + nn).saturating_mul(bucket_bits) > data.len().saturating_mul(8) {
+            self.fail("bucket count");
+            return None;
+        }
+        Some((layout, np, nn))
     }
 
     /// The appender's state after the last sample, the iterator having read them all (its
@@ -274,6 +288,30 @@ macro_rules! histogram_chunk_common {
         }
 
         impl $chunk {
+            /// An empty chunk.
+            pub fn new() -> $chunk {
+                $chunk {
+                    s: ChunkStream::new(),
+                    app: Some(Box::new(AppendState {
+                        t: i64::MIN,
+                        v: Values::fresh(),
+                        ..AppendState::default()
+                    })),
+                }
+            }
+
+            /// The appender's state, rebuilt from the samples of a chunk read from disk
+            /// (the stream is then cut after the last sample, where appending continues).
+            fn state(&mut self) -> $crate::error::Result<&mut AppendState<Values>> {
+                if self.app.is_none() {
+                    let mut it = $iter::new(self.s.bytes());
+                    while it.next() {}
+                    let (core, v) = it.into_parts();
+                    self.app = Some(Box::new(core.into_state(v, &mut self.s)?));
+                }
+                Ok(self.app.as_mut().expect("append state was just built"))
+            }
+
             /// A chunk over stored bytes (after the encoding byte). Fails when the header is
             /// missing; samples are checked as they are read.
             pub fn from_bytes(data: Vec<u8>) -> $crate::error::Result<$chunk> {
