@@ -510,9 +510,9 @@ impl Head {
             msg,
         };
         let mut r = Reader::new(SegmentReader::open(dir, None, None)?);
-        let min_valid = self.min_valid_time();
         let mut refs: HashMap<u64, u64> = HashMap::new();
         let mut num_series = 0;
+        let mut pending = Vec::new();
         let mut exemplars = Vec::new();
         let mut rec = Vec::new();
         loop {
@@ -526,29 +526,17 @@ impl Head {
             }
             let rec = rec.as_slice();
             let at = r.offset();
+            if rec.first() != Some(&REC_SERIES) {
+                // Series records come first; the others may refer to them.
+                self.create_snapshot_series(&mut pending, &mut refs);
+            }
             match rec.first().copied() {
                 Some(REC_SERIES) => {
                     num_series += 1;
-                    let s = decode_series_record(rec)
-                        .map_err(|m| corrupt(at, format!("decode series record: {m}")))?;
-                    let (r, _, range) = self.with_series(&s.labels, Some(s.series_ref), |_, ms| {
-                        ms.flags |= LOGGED;
-                        let (h, last) = s.head?;
-                        if h.max_time < min_valid || ms.head.is_some() {
-                            return None;
-                        }
-                        // The next append cuts a new chunk, as after Prometheus's load.
-                        ms.next_at = h.max_time;
-                        ms.flags &= !HIST_END_COMPUTED;
-                        ms.last_value = last;
-                        let range = (h.min_time, h.max_time);
-                        ms.head = Some(h);
-                        Some(range)
-                    });
-                    refs.insert(s.series_ref, r);
-                    if let Some((mint, maxt)) = range {
-                        self.update_min_max(mint, maxt);
-                    }
+                    pending.push(
+                        decode_series_record(rec)
+                            .map_err(|m| corrupt(at, format!("decode series record: {m}")))?,
+                    );
                 }
                 Some(REC_TOMBSTONES) => {
                     let stones = decode_tombstones_record(rec)
@@ -605,7 +593,40 @@ impl Head {
                 }
             }
         }
+        self.create_snapshot_series(&mut pending, &mut refs);
         Ok(num_series)
+    }
+
+    /// Creates the series of decoded snapshot records with their open chunks, in order of
+    /// their refs (so that postings lists grow by appending), and maps each snapshot ref to
+    /// the head's.
+    fn create_snapshot_series(
+        &self,
+        pending: &mut Vec<SnapshotSeries>,
+        refs: &mut HashMap<u64, u64>,
+    ) {
+        let min_valid = self.min_valid_time();
+        pending.sort_unstable_by_key(|s| s.series_ref);
+        for s in pending.drain(..) {
+            let (r, _, range) = self.with_series(&s.labels, Some(s.series_ref), |_, ms| {
+                ms.flags |= LOGGED;
+                let (h, last) = s.head?;
+                if h.max_time < min_valid || ms.head.is_some() {
+                    return None;
+                }
+                // The next append cuts a new chunk, as after Prometheus's load.
+                ms.next_at = h.max_time;
+                ms.flags &= !HIST_END_COMPUTED;
+                ms.last_value = last;
+                let range = (h.min_time, h.max_time);
+                ms.head = Some(h);
+                Some(range)
+            });
+            refs.insert(s.series_ref, r);
+            if let Some((mint, maxt)) = range {
+                self.update_min_max(mint, maxt);
+            }
+        }
     }
 
     /// Forgets everything a partly loaded snapshot put into the head (Go's
