@@ -20,6 +20,8 @@ const REAL: &str = "/usr/bin/prometheus";
 const FEATURES: &str = "--enable-feature=memory-snapshot-on-shutdown,exemplar-storage";
 const STEP: i64 = 15_000;
 const STEPS: i64 = 150;
+/// Series of one sample each, so that the snapshot spans several WAL pages.
+const FILL: i64 = 600;
 
 fn have_prometheus() -> bool {
     if Path::new(REAL).is_file() {
@@ -217,6 +219,10 @@ fn series(i: i64) -> Labels {
     Labels::from_pairs([("__name__", "snap_x".to_string()), ("i", i.to_string())])
 }
 
+fn fill_series(i: i64) -> Labels {
+    Labels::from_pairs([("__name__", "snap_fill".to_string()), ("i", i.to_string())])
+}
+
 /// The data set: three series of `STEPS` samples ending at `end` (one chunk cut and
 /// memory-mapped, one open), exemplars on the first, and a deletion in the third.
 struct Data {
@@ -270,6 +276,12 @@ impl Data {
                     .collect();
                 (series(i), v)
             })
+            .collect()
+    }
+
+    fn expected_fill(&self) -> Samples {
+        (0..FILL)
+            .map(|i| (fill_series(i), vec![(self.t(0), i as f64)]))
             .collect()
     }
 
@@ -339,6 +351,19 @@ fn write_request(d: &Data, from: i64, to: i64) -> Vec<u8> {
         }
         bytes_field(&mut req, 1, &ts);
     }
+    if from == 0 {
+        for i in 0..FILL {
+            let mut ts = Vec::new();
+            labels_proto(&mut ts, 1, &fill_series(i));
+            let mut s = Vec::new();
+            field(&mut s, 1, 1);
+            s.extend_from_slice(&(i as f64).to_le_bytes());
+            field(&mut s, 2, 0);
+            varint(&mut s, d.t(0) as u64);
+            bytes_field(&mut ts, 2, &s);
+            bytes_field(&mut req, 1, &ts);
+        }
+    }
     snap::raw::Encoder::new().compress_vec(&req).unwrap()
 }
 
@@ -353,6 +378,14 @@ fn snapshot_dirs(data: &Path) -> Vec<String> {
     v
 }
 
+/// Asserts that the snapshot's log spans more than one WAL page.
+fn assert_several_pages(data: &Path, snapshot: &str) {
+    let size = std::fs::metadata(data.join(snapshot).join("00000000"))
+        .unwrap()
+        .len();
+    assert!(size > 32 * 1024, "snapshot of {size} bytes");
+}
+
 fn options() -> Options {
     Options {
         enable_memory_snapshot_on_shutdown: true,
@@ -362,8 +395,13 @@ fn options() -> Options {
 }
 
 fn our_samples(db: &Db) -> Samples {
+    our_series(db, "snap_x")
+}
+
+/// Every sample of the series named `name`.
+fn our_series(db: &Db, name: &str) -> Samples {
     let q = db.querier(i64::MIN, i64::MAX).unwrap();
-    let m = [Matcher::new(MatchType::Equal, "__name__", "snap_x").unwrap()];
+    let m = [Matcher::new(MatchType::Equal, "__name__", name).unwrap()];
     let mut set = q.select(true, None, &m);
     let mut out = Samples::new();
     while let Some(s) = set.next() {
@@ -445,6 +483,7 @@ fn we_load_the_snapshot_prometheus_242_writes() {
         1,
         "prometheus 2.42 left one snapshot: {snaps:?}"
     );
+    assert_several_pages(&data, &snaps[0]);
 
     let db = Db::open(&data, options()).unwrap();
     let st = db.head().replay_stats();
@@ -453,10 +492,11 @@ fn we_load_the_snapshot_prometheus_242_writes() {
         st.chunk_snapshot.as_deref(),
         Some(data.join(&snaps[0]).as_path())
     );
-    assert_eq!(st.chunk_snapshot_series, 3);
+    assert_eq!(st.chunk_snapshot_series, 3 + FILL as u64);
     assert_eq!(st.samples, 0, "no WAL sample after the snapshot: {st:?}");
     assert_eq!(st.exemplars, 0, "exemplars came from the snapshot: {st:?}");
     assert_eq!(our_samples(&db), d.expected_samples());
+    assert_eq!(our_series(&db, "snap_fill"), d.expected_fill());
     assert_eq!(our_exemplars(&db), d.expected_exemplars());
     db.close().unwrap();
 }
@@ -491,6 +531,11 @@ fn prometheus_242_loads_the_snapshot_we_write() {
                     .unwrap();
                 }
             }
+            if k == 0 {
+                for i in 0..FILL {
+                    app.append(0, &fill_series(i), d.t(0), i as f64).unwrap();
+                }
+            }
             app.commit().unwrap();
         }
         let (dmin, dmax) = d.deleted();
@@ -504,11 +549,13 @@ fn prometheus_242_loads_the_snapshot_we_write() {
     }
     let snaps = snapshot_dirs(&data);
     assert_eq!(snaps.len(), 1, "{snaps:?}");
+    assert_several_pages(&data, &snaps[0]);
 
     let real = Real::start(&data);
     let log = real.log_text();
     assert!(
-        log.contains("msg=\"chunk snapshot loaded\"") && log.contains("num_series=3"),
+        log.contains("msg=\"chunk snapshot loaded\"")
+            && log.contains(&format!("num_series={}", 3 + FILL)),
         "prometheus 2.42 did not load our snapshot:\n{log}"
     );
     // Reading the WAL from the snapshot's offset on found nothing wrong.
@@ -522,6 +569,13 @@ fn prometheus_242_loads_the_snapshot_we_write() {
         "{metrics}"
     );
     assert_eq!(real.samples(d.end), d.expected_samples());
+    assert_eq!(
+        real.get_json(&format!(
+            "/api/v1/query?query=count%28snap_fill%29&time={}",
+            secs(d.t(0))
+        ))["data"]["result"][0]["value"][1],
+        FILL.to_string().as_str()
+    );
     assert_eq!(real.exemplars(d.start, d.end), d.expected_exemplars());
     real.stop();
 }
@@ -560,7 +614,11 @@ fn a_snapshot_damaged_after_prometheus_242_wrote_it_falls_back_to_its_wal() {
     let err = st.chunk_snapshot_error.expect("the damage is reported");
     assert!(err.contains("chunk_snapshot."), "{err}");
     assert!(st.chunk_snapshot.is_none());
-    assert_eq!(st.samples, (STEPS * 3) as u64, "the whole WAL was replayed");
+    assert_eq!(
+        st.samples,
+        (STEPS * 3 + FILL) as u64,
+        "the whole WAL was replayed"
+    );
     let mut want = d.expected_samples();
     // Nothing was deleted this time.
     want.insert(
