@@ -1554,15 +1554,19 @@ impl Head {
     }
 
     /// Flushes and closes the chunk files, writes a chunk snapshot when
-    /// [`HeadOptions::memory_snapshot_on_shutdown`] is set (only once the chunk files are
-    /// safe: the snapshot leaves their samples out), then closes the WAL. Appends fail
-    /// afterwards.
+    /// [`HeadOptions::memory_snapshot_on_shutdown`] is set (after commits under way, for at
+    /// most 5 s, and only once the chunk files are safe: the snapshot leaves their samples
+    /// out), then closes the WAL. Appends fail afterwards.
     ///
     /// # Errors
     /// On I/O errors (a failed snapshot is reported after the WAL is closed).
     pub fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
+        }
+        if self.opts.memory_snapshot_on_shutdown {
+            // Commits already under way finish first, so that the snapshot has them.
+            self.wait_for_pending_appends(std::time::Duration::from_secs(5));
         }
         let mapper = self.mapper.close();
         let snapshot = if mapper.is_ok() && self.opts.memory_snapshot_on_shutdown {

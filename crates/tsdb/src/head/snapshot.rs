@@ -375,6 +375,30 @@ impl Head {
         Ok(ChunkSnapshotStats { total_series, dir })
     }
 
+    /// Waits, at most `limit`, until no appender holds accepted samples that its commit
+    /// has not applied yet (no series is marked pending), so that a snapshot taken at close
+    /// has every sample logged before it. Called once the head refuses new samples.
+    /// Returns whether that point was reached.
+    pub(super) fn wait_for_pending_appends(&self, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let pending = self.shards.iter().any(|shard| {
+                shard
+                    .read()
+                    .series
+                    .values()
+                    .any(|s| s.flags & super::PENDING != 0)
+            });
+            if !pending {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Writes the snapshot's records into a new log in `tmp`; returns the series count.
     fn write_snapshot(&self, tmp: &Path, compression: wlog::Compression) -> Result<usize> {
         let mut cp = Wal::open(

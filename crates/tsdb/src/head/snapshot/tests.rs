@@ -280,6 +280,37 @@ fn exemplars(head: &Head) -> Vec<(Labels, Labels, f64, i64)> {
 }
 
 #[test]
+fn close_waits_for_a_commit_under_way_before_the_snapshot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
+    fill(&head, 0, 10);
+    let mut app = head.appender();
+    app.append(0, &series("late", 0), 10 * 15_000, 7.0)
+        .expect("append");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let committer = std::thread::spawn(move || {
+        // Commits only once close has begun.
+        rx.recv().expect("go");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        app.commit()
+    });
+    tx.send(()).expect("send");
+    head.close().expect("close");
+    committer
+        .join()
+        .expect("join")
+        .expect("the commit went through");
+    let want = dump(&head);
+    assert_eq!(want.len(), 7);
+
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("reopen");
+    let st = head.replay_stats();
+    assert!(st.chunk_snapshot.is_some());
+    assert_eq!(st.samples, 0, "all in the snapshot: {st:?}");
+    assert_eq!(dump(&head), want);
+}
+
+#[test]
 fn the_wal_after_the_snapshot_is_replayed_from_its_offset() {
     let dir = tempfile::tempdir().expect("tempdir");
     let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
