@@ -39,7 +39,8 @@ mod wire;
 mod write_v2;
 
 pub use codec::{
-    append_encoded_write_request, append_write_body, append_write_request, decode_read_request,
+    ReceiverOptions, append_encoded_write_request, append_encoded_write_request_with,
+    append_write_body, append_write_body_with, append_write_request, decode_read_request,
     decode_snappy, decode_write_request, encode_read_request, encode_read_response, encode_snappy,
     encode_write_request, labels_from_proto, labels_to_proto, matchers_from_proto,
     matchers_to_proto, write_response_status,
@@ -59,5 +60,6 @@ pub use watcher::{WalRecord, WalSource, Watcher, WatcherOptions};
 pub use write_v2::{
     PROTOBUF_CONTENT_TYPE, VERSION_HEADER, WRITTEN_EXEMPLARS_HEADER, WRITTEN_HISTOGRAMS_HEADER,
     WRITTEN_SAMPLES_HEADER, WriteProtoMsg, WriteStats, WriteV2Outcome, append_write_v2_body,
-    append_write_v2_request, decode_write_v2_request, encode_write_v2_request, parse_content_type,
+    append_write_v2_body_with, append_write_v2_request, append_write_v2_request_with,
+    decode_write_v2_request, encode_write_v2_request, parse_content_type,
 };

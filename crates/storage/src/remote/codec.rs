@@ -1,12 +1,29 @@
 //! Conversions between model types and prompb messages, snappy framing, and the write receiver.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use model::histogram::{EXPONENTIAL_SCHEMA_MAX, is_known_schema};
 use model::{FloatHistogram, Histogram, Labels, MatchType, Matcher};
 use prompb::{LabelMatcher, Message, ReadRequest, ReadResponse, WriteRequest, label_matcher};
 
 use super::histogram::HistogramSample;
 use super::wire;
+use super::write_v2::MAX_AHEAD;
 use crate::{Appendable, Error, Exemplar, Result};
+
+/// How the remote-write receivers (1.0 and 2.0) append: the switches Prometheus passes to
+/// its `NewWriteHandler`, and the counter it registers.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiverOptions {
+    /// `--enable-feature=created-timestamp-zero-ingestion`: remote write 2.0 created
+    /// timestamps become zero samples (1.0 carries none).
+    pub ingest_ct_zero_sample: bool,
+    /// `prometheus_api_remote_write_invalid_labels_samples_total`: samples and histograms
+    /// of series skipped for their labels (as Prometheus counts them: 2.0 adds the series'
+    /// samples and histograms, 1.0 one per skipped series). Shared by every request.
+    pub invalid_labels_samples: Arc<AtomicU64>,
+}
 
 /// Compresses with snappy's block format (not the framed format), as remote write does.
 pub fn encode_snappy(raw: &[u8]) -> Vec<u8> {
@@ -167,8 +184,17 @@ pub fn matchers_from_proto(matchers: &[LabelMatcher]) -> Result<Vec<Matcher>> {
 /// Decodes a snappy-compressed remote-write 1.0 body and appends it: what `/api/v1/write`
 /// does. See [`append_encoded_write_request`].
 pub fn append_write_body(body: &[u8], db: &dyn Appendable) -> Result<usize> {
+    append_write_body_with(body, db, &ReceiverOptions::default())
+}
+
+/// [`append_write_body`] counting series with invalid labels in `opts`.
+pub fn append_write_body_with(
+    body: &[u8],
+    db: &dyn Appendable,
+    opts: &ReceiverOptions,
+) -> Result<usize> {
     let raw = decode_snappy(body, "write request")?;
-    append_encoded_write_request(&raw, db)
+    append_encoded_write_request_with(&raw, db, opts)
 }
 
 /// Appends a decoded write request (see [`append_encoded_write_request`]).
@@ -181,15 +207,29 @@ pub fn append_write_request(req: &WriteRequest, db: &dyn Appendable) -> Result<u
 /// samples and histograms appended.
 ///
 /// The request is read in place (no message structs, no allocation per label or sample).
-/// A request that does not decode, or any invalid label set, fails the whole request before
-/// anything is appended. Samples and histograms the storage rejects (out of order, out of
-/// bounds, too old, duplicates), invalid histograms (Go's histogram validation errors,
+/// A request that does not decode fails as a whole before anything is appended. A series
+/// with invalid labels (an empty or repeated label name, no metric name) is skipped with a
+/// warning, as Prometheus's 1.0 handler does, and counted in
+/// [`ReceiverOptions::invalid_labels_samples`] (see [`append_encoded_write_request_with`]).
+/// Samples and histograms the storage rejects (out of order, out of bounds, more than 10
+/// minutes ahead of the receiver's clock, too old, duplicates), invalid histograms (Go's
+/// histogram validation errors,
 /// after histograms of schemas 9 to 52 are reduced to schema 8 as Prometheus's receiver
 /// does) and histograms a storage without native histograms refuses are skipped, the rest
 /// are committed, and [`Error::SamplesRejected`] reports them: the caller answers 400, like
 /// Prometheus 3 does. Exemplars follow their series' samples; the storage's rejections of
 /// exemplars never fail the request (they are logged), as in Prometheus.
 pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<usize> {
+    append_encoded_write_request_with(raw, db, &ReceiverOptions::default())
+}
+
+/// [`append_encoded_write_request`] counting series with invalid labels in `opts`.
+pub fn append_encoded_write_request_with(
+    raw: &[u8],
+    db: &dyn Appendable,
+    opts: &ReceiverOptions,
+) -> Result<usize> {
+    let mut invalid_series = 0u64;
     // One decoding pass validates everything and keeps the cleaned labels and the samples
     // in flat buffers; the append pass then only reads them.
     let mut one: Vec<(&str, &str)> = Vec::new();
@@ -235,9 +275,19 @@ pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<u
         };
         s.read(&mut one, &mut parts)?;
         let these = parts.exemplars;
-        clean_labels(&mut one)?;
-        if one.is_empty() {
-            return Err(invalid_labels(&one, "empty label set"));
+        let checked = clean_labels(&mut one).and_then(|()| {
+            if one.iter().any(|(n, _)| *n == model::METRIC_NAME) {
+                Ok(())
+            } else {
+                Err(invalid_labels(&one, "no metric name"))
+            }
+        });
+        if let Err(e) = checked {
+            tracing::warn!(err = %e, "Invalid metric names or labels");
+            invalid_series += 1;
+            samples.truncate(s0);
+            histograms.truncate(h0);
+            return Ok(());
         }
         let l0 = pairs.len();
         pairs.extend_from_slice(&one);
@@ -245,6 +295,10 @@ pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<u
         exemplars.push(these);
         Ok(())
     })?;
+    if invalid_series > 0 {
+        opts.invalid_labels_samples
+            .fetch_add(invalid_series, Ordering::Relaxed);
+    }
     let mut with_histograms = Vec::new();
     let float_series: Vec<_> = series
         .into_iter()
@@ -363,13 +417,19 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
     check_histograms: bool,
 ) -> Result<Appended> {
     let mut app = db.appender();
+    let max_t = max_time();
     let (mut appended, mut rejected, mut first) = (0, 0, None);
     let mut unsupported = 0usize;
     let mut out_of_order_exemplars = 0usize;
     for (labels, samples, exemplars) in series {
         let mut r = 0;
         for &(t, v) in samples {
-            match app.append(r, &labels, t, v) {
+            let res = if t > max_t {
+                Err(Error::OutOfBounds)
+            } else {
+                app.append(r, &labels, t, v)
+            };
+            match res {
                 Ok(new_ref) => {
                     r = new_ref;
                     appended += 1;
@@ -381,7 +441,7 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
                     | Error::DuplicateSampleForTimestamp),
                 ) => {
                     rejected += 1;
-                    first.get_or_insert_with(|| format!("{e} for series {labels} at {t}"));
+                    first.get_or_insert_with(|| rejection(&e, &labels, t, max_t));
                 }
                 // A storage failure, not bad data: nothing of this request is kept.
                 Err(e) => {
@@ -390,7 +450,7 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
                 }
             }
         }
-        out_of_order_exemplars += append_exemplars(app.as_mut(), &labels, &exemplars);
+        out_of_order_exemplars += append_exemplars(app.as_mut(), &labels, &exemplars, max_t);
     }
     for (labels, samples, exemplars) in histograms {
         let mut r = 0;
@@ -412,7 +472,12 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
                 }
             };
             let (ih, fh) = reduced.as_ref().map_or_else(|| h.parts(), |r| r.parts());
-            match app.append_histogram(r, &labels, *t, ih, fh) {
+            let res = if *t > max_t {
+                Err(Error::OutOfBounds)
+            } else {
+                app.append_histogram(r, &labels, *t, ih, fh)
+            };
+            match res {
                 Ok(new_ref) => {
                     r = new_ref;
                     appended += 1;
@@ -426,7 +491,7 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
                     | Error::DuplicateSampleForTimestamp),
                 ) => {
                     rejected += 1;
-                    first.get_or_insert_with(|| format!("{e} for series {labels} at {t}"));
+                    first.get_or_insert_with(|| rejection(&e, &labels, *t, max_t));
                 }
                 Err(e) => {
                     let _ = app.rollback();
@@ -436,7 +501,7 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
         }
         // Exemplars of a series the storage did not take would have nothing to attach to.
         if kept {
-            out_of_order_exemplars += append_exemplars(app.as_mut(), &labels, &exemplars);
+            out_of_order_exemplars += append_exemplars(app.as_mut(), &labels, &exemplars, max_t);
         }
     }
     if out_of_order_exemplars > 0 {
@@ -454,16 +519,40 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
     })
 }
 
-/// Appends a series' exemplars; returns how many were out of order (other failures are only
-/// logged, as in Prometheus).
+/// The newest timestamp a receiver accepts now: 10 minutes ahead of its clock (Prometheus's
+/// `timeLimitAppender`, for 1.0, 2.0 and OTLP alike).
+pub(crate) fn max_time() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    now.saturating_add(MAX_AHEAD.as_millis() as i64)
+}
+
+/// The first-rejection text of a rejected sample.
+fn rejection(e: &Error, labels: &Labels, t: i64, max_t: i64) -> String {
+    if matches!(e, Error::OutOfBounds) && t > max_t {
+        format!("{e}: timestamp is too far in the future for series {labels} at {t}")
+    } else {
+        format!("{e} for series {labels} at {t}")
+    }
+}
+
+/// Appends a series' exemplars; returns how many were out of order (other failures, and
+/// exemplars more than 10 minutes ahead, are only logged, as in Prometheus).
 fn append_exemplars(
     app: &mut dyn crate::Appender,
     labels: &Labels,
     exemplars: &[Exemplar],
+    max_t: i64,
 ) -> usize {
     let mut out_of_order = 0;
     for e in exemplars {
-        match app.append_exemplar(0, labels, e) {
+        let res = if e.ts > max_t {
+            Err(Error::OutOfBounds)
+        } else {
+            app.append_exemplar(0, labels, e)
+        };
+        match res {
             Ok(_) => {}
             Err(Error::OutOfOrderExemplar) => out_of_order += 1,
             Err(err) => {
@@ -829,20 +918,60 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_or_empty_label_names_fail_the_whole_request() {
+    fn series_with_invalid_labels_are_skipped_and_counted() {
         let db = MemStorage::new();
-        for labels in [&[("a", "1"), ("a", "2")][..], &[("", "1")][..], &[][..]] {
+        let opts = ReceiverOptions::default();
+        let bad: [&[(&str, &str)]; 5] = [
+            &[("__name__", "x"), ("a", "1"), ("a", "2")],
+            &[("__name__", "x"), ("", "1")],
+            &[],
+            &[("job", "no_name")],
+            &[("__name__", "")],
+        ];
+        for (i, labels) in bad.into_iter().enumerate() {
             let req = WriteRequest {
                 timeseries: vec![
-                    ts(&[("__name__", "ok")], &[(1, 1.0)]),
-                    ts(labels, &[(1, 1.0)]),
+                    ts(&[("__name__", "ok")], &[(i as i64, 1.0)]),
+                    ts(labels, &[(1, 1.0), (2, 2.0)]),
                 ],
                 metadata: vec![],
             };
-            let res = append_write_request(&req, &db);
-            assert_eq!(write_response_status(&res), 400, "{labels:?}");
+            let res = append_encoded_write_request_with(&req.encode_to_vec(), &db, &opts);
+            // As Prometheus's 1.0 handler: a warning, the rest written, 204.
+            assert_eq!(res.expect("written"), 1, "{labels:?}");
         }
-        assert_eq!(db.num_series(), 0);
+        assert_eq!(db.num_series(), 1);
+        // 1.0 counts one per skipped series.
+        assert_eq!(opts.invalid_labels_samples.load(Ordering::Relaxed), 5);
+    }
+
+    #[test]
+    fn samples_more_than_ten_minutes_ahead_are_rejected_as_out_of_bounds() {
+        let db = MemStorage::new();
+        let now = max_time() - MAX_AHEAD.as_millis() as i64;
+        let far = now + 11 * 60 * 1000;
+        let near = now + 9 * 60 * 1000;
+        let req = WriteRequest {
+            timeseries: vec![
+                ts(&[("__name__", "a")], &[(now, 1.0), (near, 2.0)]),
+                ts(&[("__name__", "b")], &[(far, 3.0)]),
+            ],
+            metadata: vec![],
+        };
+        let res = append_write_request(&req, &db);
+        assert_eq!(write_response_status(&res), 400);
+        match res {
+            Err(Error::SamplesRejected { rejected, first }) => {
+                assert_eq!(rejected, 1);
+                assert!(
+                    first.contains("timestamp is too far in the future")
+                        && first.contains("{__name__=\"b\"}"),
+                    "{first}"
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(db.num_series(), 1);
     }
 
     proptest::proptest! {

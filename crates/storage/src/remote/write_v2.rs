@@ -2,13 +2,14 @@
 //! `Content-Type` negotiation, the written-count response headers, and the receiver's append
 //! (Prometheus's `writeHandler.writeV2`: partial writes, per-kind counts).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use model::Labels;
 use prompb::Message;
 use prompb::write_v2::{self, Request};
 
-use super::codec::{decode_snappy, prepared_histogram};
+use super::codec::{ReceiverOptions, decode_snappy, max_time, prepared_histogram};
 use super::histogram::{HistogramSample, histogram_from_proto};
 use crate::{Appendable, Appender, Error, Exemplar, Result};
 
@@ -24,7 +25,7 @@ pub const WRITTEN_HISTOGRAMS_HEADER: &str = "X-Prometheus-Remote-Write-Histogram
 pub const WRITTEN_EXEMPLARS_HEADER: &str = "X-Prometheus-Remote-Write-Exemplars-Written";
 
 /// How far past the receiver's clock a sample may be (Prometheus's `maxAheadTime`).
-const MAX_AHEAD: Duration = Duration::from_secs(10 * 60);
+pub(crate) const MAX_AHEAD: Duration = Duration::from_secs(10 * 60);
 
 /// The protobuf message a remote-write request carries (config's `protobuf_message`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -178,6 +179,9 @@ pub struct WriteV2Outcome {
     pub stats: Option<WriteStats>,
     /// The error text for the response body.
     pub error: Option<String>,
+    /// Samples and histograms of series skipped for their labels (also added to
+    /// [`ReceiverOptions::invalid_labels_samples`]).
+    pub invalid_labels_samples: u64,
 }
 
 /// Decodes a snappy-compressed 2.0 body.
@@ -196,12 +200,22 @@ pub fn encode_write_v2_request(req: &Request) -> Vec<u8> {
 
 /// Decodes a snappy-compressed 2.0 body and appends it: see [`append_write_v2_request`].
 pub fn append_write_v2_body(body: &[u8], db: &dyn Appendable) -> WriteV2Outcome {
+    append_write_v2_body_with(body, db, &ReceiverOptions::default())
+}
+
+/// [`append_write_v2_body`] with the receiver's options.
+pub fn append_write_v2_body_with(
+    body: &[u8],
+    db: &dyn Appendable,
+    opts: &ReceiverOptions,
+) -> WriteV2Outcome {
     match decode_write_v2_request(body) {
-        Ok(req) => append_write_v2_request(&req, db),
+        Ok(req) => append_write_v2_request_with(&req, db, opts),
         Err(e) => WriteV2Outcome {
             status: 400,
             stats: None,
             error: Some(e.to_string()),
+            invalid_labels_samples: 0,
         },
     }
 }
@@ -214,20 +228,40 @@ pub fn append_write_v2_body(body: &[u8], db: &dyn Appendable) -> WriteV2Outcome 
 /// make the answer 400, with one line per error. Other exemplar failures are only logged. A
 /// storage failure rolls everything back: 500 (503 while the storage is not ready) with
 /// zero counts, so the sender retries. Metadata is checked but not kept (the storage has
-/// nowhere to put it), and created timestamps are not ingested (Prometheus does that only
-/// with `created-timestamp-zero-ingestion`).
+/// nowhere to put it). Created timestamps are not ingested here: see
+/// [`append_write_v2_request_with`].
 pub fn append_write_v2_request(req: &Request, db: &dyn Appendable) -> WriteV2Outcome {
+    append_write_v2_request_with(req, db, &ReceiverOptions::default())
+}
+
+/// [`append_write_v2_request`] with the receiver's options. With
+/// [`ReceiverOptions::ingest_ct_zero_sample`] (`created-timestamp-zero-ingestion`), a series'
+/// `created_timestamp` becomes a zero sample before its first float sample and an empty
+/// histogram before each of its histograms (Prometheus's `writeV2`); a created timestamp
+/// older than the series' newest sample, or one not before the sample, is skipped without
+/// failing anything. Samples and histograms of series skipped for their labels are counted
+/// in [`ReceiverOptions::invalid_labels_samples`].
+pub fn append_write_v2_request_with(
+    req: &Request,
+    db: &dyn Appendable,
+    opts: &ReceiverOptions,
+) -> WriteV2Outcome {
     let mut app = db.appender();
-    let max_t = now_ms().saturating_add(MAX_AHEAD.as_millis() as i64);
+    let max_t = max_time();
     let mut w = V2Writer {
         app: app.as_mut(),
         max_t,
+        ingest_ct: opts.ingest_ct_zero_sample,
         stats: WriteStats::default(),
         bad: Vec::new(),
         out_of_order_exemplars: 0,
+        invalid_labels_samples: 0,
     };
     let res = w.append(req);
     let (stats, bad, ooo) = (w.stats, w.bad, w.out_of_order_exemplars);
+    let invalid_labels_samples = w.invalid_labels_samples;
+    opts.invalid_labels_samples
+        .fetch_add(invalid_labels_samples, Ordering::Relaxed);
     if ooo > 0 {
         tracing::warn!(
             num_dropped = ooo,
@@ -245,6 +279,7 @@ pub fn append_write_v2_request(req: &Request, db: &dyn Appendable) -> WriteV2Out
             },
             stats: Some(WriteStats::default()),
             error: Some(e.to_string()),
+            invalid_labels_samples,
         };
     }
     if let Err(e) = app.commit() {
@@ -256,28 +291,28 @@ pub fn append_write_v2_request(req: &Request, db: &dyn Appendable) -> WriteV2Out
             },
             stats: Some(WriteStats::default()),
             error: Some(e.to_string()),
+            invalid_labels_samples,
         };
     }
     WriteV2Outcome {
         status: if bad.is_empty() { 204 } else { 400 },
         stats: Some(stats),
         error: (!bad.is_empty()).then(|| bad.join("\n")),
+        invalid_labels_samples,
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// One request's append: counts what was written, collects what was bad.
 struct V2Writer<'a> {
     app: &'a mut dyn Appender,
     max_t: i64,
+    /// `created-timestamp-zero-ingestion`.
+    ingest_ct: bool,
     stats: WriteStats,
     bad: Vec<String>,
     out_of_order_exemplars: usize,
+    /// Samples and histograms of series skipped for their labels.
+    invalid_labels_samples: u64,
 }
 
 /// A series' labels from its references, or the reason they are unusable.
@@ -326,6 +361,20 @@ fn shown_pairs(pairs: &[(&str, &str)]) -> String {
     out
 }
 
+/// The series reference after a created-timestamp zero sample: the new one on success, the
+/// old one otherwise (never an error: an out-of-order created timestamp is the normal case
+/// once a series exists, other failures are logged at debug level, as in Prometheus).
+fn ct_outcome(res: Result<u64>, r: u64, labels: &Labels, ct: i64, t: i64) -> u64 {
+    match res {
+        Ok(new_ref) if new_ref != 0 => new_ref,
+        Ok(_) | Err(Error::OutOfOrderCt) => r,
+        Err(e) => {
+            tracing::debug!(err = %e, series = %labels, created_timestamp = ct, timestamp = t, "Error when appending CT in remote write request");
+            r
+        }
+    }
+}
+
 /// Whether an append error is bad data (400) rather than a storage failure.
 fn is_bad_data(e: &Error) -> bool {
     matches!(
@@ -349,6 +398,7 @@ impl V2Writer<'_> {
                 Ok(l) => l,
                 Err(msg) => {
                     self.bad.push(msg);
+                    self.invalid_labels_samples += (ts.samples.len() + ts.histograms.len()) as u64;
                     continue;
                 }
             };
@@ -361,6 +411,17 @@ impl V2Writer<'_> {
                 continue;
             }
             let mut r = 0;
+            let ct = ts.created_timestamp;
+            if self.ingest_ct
+                && ct != 0
+                && let Some(first) = ts.samples.first().filter(|s| s.timestamp != 0)
+            {
+                // Only before the first sample: for the others it would be out of order.
+                let res = self
+                    .app
+                    .append_ct_zero_sample(r, &labels, first.timestamp, ct);
+                r = ct_outcome(res, r, &labels, ct, first.timestamp);
+            }
             for s in &ts.samples {
                 let res = if s.timestamp > self.max_t {
                     Err(Error::OutOfBounds)
@@ -378,6 +439,22 @@ impl V2Writer<'_> {
             }
             for hp in &ts.histograms {
                 let h = histogram_from_proto(hp);
+                if self.ingest_ct && ct != 0 && hp.timestamp != 0 {
+                    // Before every histogram, as Prometheus: integer and float histograms
+                    // of one series are kept apart.
+                    // The zero histogram takes the schema the sample is stored with.
+                    let reduced = prepared_histogram(&h).ok().flatten();
+                    let (ih, fh) = reduced.as_ref().map_or_else(|| h.parts(), |r| r.parts());
+                    let res = self.app.append_histogram_ct_zero_sample(
+                        r,
+                        &labels,
+                        hp.timestamp,
+                        ct,
+                        ih,
+                        fh,
+                    );
+                    r = ct_outcome(res, r, &labels, ct, hp.timestamp);
+                }
                 let res = if hp.timestamp > self.max_t {
                     Err(Error::OutOfBounds)
                 } else {

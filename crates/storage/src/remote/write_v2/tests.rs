@@ -232,6 +232,7 @@ fn samples_histograms_and_exemplars_are_written_and_counted() {
                 confirmed: false
             }),
             error: None,
+            invalid_labels_samples: 0,
         }
     );
     assert_eq!(
@@ -305,6 +306,89 @@ fn bad_series_are_skipped_and_the_rest_is_written_with_a_400() {
         lines[5]
     );
     assert_eq!(db.take(), [r#"sample {__name__="good"} 1 1"#]);
+    // The two series with bad labels had one sample each.
+    assert_eq!(out.invalid_labels_samples, 2);
+}
+
+#[test]
+fn invalid_label_samples_are_counted_in_the_shared_counter() {
+    let opts = ReceiverOptions::default();
+    let mut r = Req::default()
+        .series(&[("job", "no_name")], &[(1, 1.0), (2, 2.0)])
+        .series(&[("__name__", "ok")], &[(1, 1.0)]);
+    let _ = r.refs(&[]);
+    let mut r = r.series(&[("__name__", "h"), ("x", "1"), ("x", "2")], &[]);
+    r.last().histograms.push(histogram_to_proto(5, &hist(4)));
+    let req = r.build();
+    for _ in 0..2 {
+        let out = append_write_v2_request_with(&req, &Recorder::default(), &opts);
+        assert_eq!(out.invalid_labels_samples, 3);
+    }
+    assert_eq!(opts.invalid_labels_samples.load(Ordering::Relaxed), 6);
+}
+
+#[test]
+fn created_timestamps_become_zero_samples_only_with_the_option() {
+    let mut r = Req::default().series(&[("__name__", "c")], &[(10, 1.0), (20, 2.0)]);
+    r.last().created_timestamp = 5;
+    let mut r = r.series(&[("__name__", "h")], &[]);
+    r.last().created_timestamp = 3;
+    r.last().histograms.push(histogram_to_proto(7, &hist(4)));
+    r.last().histograms.push(histogram_to_proto(8, &hist(5)));
+    // A created timestamp not before the sample is skipped without an error.
+    let mut r = r.series(&[("__name__", "late")], &[(4, 1.0)]);
+    r.last().created_timestamp = 4;
+    let req = r.build();
+
+    let db = Recorder::default();
+    let out = append_write_v2_request(&req, &db);
+    assert_eq!(out.status, 204);
+    assert!(
+        db.take()
+            .iter()
+            .all(|l| !l.ends_with(" 5 0") && !l.contains("count=0")),
+        "no zero samples without the option"
+    );
+
+    let on = ReceiverOptions {
+        ingest_ct_zero_sample: true,
+        ..ReceiverOptions::default()
+    };
+    let db = Recorder::default();
+    let out = append_write_v2_request_with(&req, &db, &on);
+    assert_eq!(out.status, 204, "{:?}", out.error);
+    // The zero samples are not counted as written.
+    assert_eq!(out.stats.map(|s| (s.samples, s.histograms)), Some((3, 2)));
+    assert_eq!(
+        db.take(),
+        [
+            r#"sample {__name__="c"} 5 0"#,
+            r#"sample {__name__="c"} 10 1"#,
+            r#"sample {__name__="c"} 20 2"#,
+            r#"histogram {__name__="h"} 3 count=0"#,
+            r#"histogram {__name__="h"} 7 count=4"#,
+            r#"histogram {__name__="h"} 3 count=0"#,
+            r#"histogram {__name__="h"} 8 count=5"#,
+            r#"sample {__name__="late"} 4 1"#,
+        ]
+    );
+
+    // A real storage refuses the second zero histogram as out of order, silently.
+    let mem = crate::MemStorage::new();
+    let out = append_write_v2_request_with(&req, &mem, &on);
+    assert_eq!(out.status, 204, "{:?}", out.error);
+    let q = crate::Queryable::querier(&mem, 0, 100).expect("querier");
+    let m = model::Matcher::new(model::MatchType::Equal, "__name__", "c").expect("matcher");
+    let mut set = q.select(false, None, &[m]);
+    let mut ts = Vec::new();
+    while let Some(series) = set.next() {
+        let series = series.expect("series");
+        let mut it = series.iterator();
+        while it.next() != crate::ValueType::None {
+            ts.push(it.at());
+        }
+    }
+    assert_eq!(ts, [(5, 0.0), (10, 1.0), (20, 2.0)]);
 }
 
 #[test]
