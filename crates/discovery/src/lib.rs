@@ -56,6 +56,7 @@
 //! # }
 //! ```
 
+mod api;
 mod consul;
 mod digitalocean;
 pub mod dns;
@@ -66,6 +67,7 @@ mod eureka;
 pub mod file;
 pub mod http;
 pub mod kubernetes;
+mod linode;
 mod manager;
 mod marathon;
 mod nomad;

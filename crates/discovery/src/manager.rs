@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use config::discovery::{
     ConsulSdConfig, DnsSdConfig, DockerSdConfig, DockerSwarmSdConfig, EurekaSdConfig, FileSdConfig,
-    HttpSdConfig, KubernetesSdConfig, MarathonSdConfig, NomadSdConfig, PortRefreshHttpSdConfig,
-    PuppetDbSdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
+    HttpSdConfig, KubernetesSdConfig, LinodeSdConfig, MarathonSdConfig, NomadSdConfig,
+    PortRefreshHttpSdConfig, PuppetDbSdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs,
+    StaticConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     Error, Result, consul, digitalocean, dns, docker, dockerswarm, eureka, file, http, kubernetes,
-    marathon, nomad, puppetdb, vultr,
+    linode, marathon, nomad, puppetdb, vultr,
 };
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
@@ -69,6 +70,7 @@ enum ProviderConfig {
     DockerSwarm(Box<DockerSwarmSdConfig>),
     Vultr(Box<PortRefreshHttpSdConfig>),
     DigitalOcean(Box<PortRefreshHttpSdConfig>),
+    Linode(Box<LinodeSdConfig>),
 }
 
 #[derive(Debug)]
@@ -260,6 +262,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::DigitalOcean(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Linode(c) => {
+                        linode::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Linode(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -599,6 +609,23 @@ async fn run_provider(
             };
             refresh_loop(
                 "digitalocean",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::Linode(cfg) => {
+            let d = match linode::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "linode", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "linode",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,
