@@ -62,6 +62,16 @@ impl Appender for FanoutAppender {
         Ok(r)
     }
 
+    /// Metadata is the primary's alone: secondaries (remote read endpoints) keep none.
+    fn update_metadata(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        meta: &crate::Metadata,
+    ) -> Result<SeriesRef> {
+        self.primary.update_metadata(r, labels, meta)
+    }
+
     fn append_with_st(
         &mut self,
         r: SeriesRef,

@@ -10,6 +10,8 @@
 //! - Start timestamps: [`Appender::append_with_st`] stores a sample with the time its
 //!   counter started ("created timestamp"), [`SampleIterator::at_st`] reads it back (0 when
 //!   unknown or not kept by the storage).
+//! - Metadata: [`Appender::update_metadata`] records a series' [`Metadata`] (type, unit,
+//!   help), which the TSDB head logs to its WAL.
 //! - Exemplars: [`Appender::append_exemplar`] adds an [`Exemplar`] to a series;
 //!   [`ExemplarQueryable`] and [`ExemplarQuerier`] read them back by matchers and time.
 //! - [`MemStorage`] is a small, correct in-memory implementation of both sides, for tests and
@@ -50,6 +52,7 @@ mod error;
 mod exemplar;
 mod fanout;
 mod memory;
+mod metadata;
 #[cfg(feature = "remote")]
 pub mod remote;
 mod series;
@@ -61,6 +64,7 @@ pub use exemplar::{
 };
 pub use fanout::{Fanout, Storage, merge_series_sets};
 pub use memory::MemStorage;
+pub use metadata::{Metadata, MetricType};
 pub use series::{ChainSampleIterator, EmptySeriesSet, ErrSeriesSet, ListSeries, ListSeriesSet};
 
 use model::{Labels, Matcher, Timestamp};
@@ -244,6 +248,22 @@ pub trait Appender: Send {
             Err(Error::OutOfOrderSample) => Err(Error::OutOfOrderCt),
             other => other,
         }
+    }
+
+    /// Records the metadata of series `r` (or, when the storage does not know `r`, of the
+    /// series with `labels`), as Prometheus's `UpdateMetadata`: the TSDB head logs it to the
+    /// WAL at commit when it differs from what the series had. Returns the series' ref.
+    /// The default ignores it (storages that keep no metadata).
+    ///
+    /// # Errors
+    /// Implementations that keep metadata fail for an unknown series.
+    fn update_metadata(
+        &mut self,
+        r: SeriesRef,
+        _labels: &Labels,
+        _meta: &Metadata,
+    ) -> Result<SeriesRef> {
+        Ok(r)
     }
 
     /// Makes every sample of this batch visible to queriers opened afterwards. What this

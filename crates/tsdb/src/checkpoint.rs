@@ -203,6 +203,10 @@ fn write_checkpoint(
     let mut batch_bytes = 0;
     let (mut series, mut samples, mut stones) = (Vec::new(), Vec::new(), Vec::new());
     let mut exemplars = Vec::new();
+    // The newest metadata of each kept series, written as one record at the end (as Go).
+    let mut metadata: std::collections::BTreeMap<u64, record::RefMetadata> =
+        std::collections::BTreeMap::new();
+    let mut md = Vec::new();
     loop {
         let rec = match r.next_record() {
             Ok(Some(rec)) => rec,
@@ -281,6 +285,15 @@ fn write_checkpoint(
                     record::encode_float_histogram_samples(&hs, custom, &mut out);
                 }
             }
+            RecordType::Metadata => {
+                md.clear();
+                record::decode_metadata(rec, &mut md)?;
+                for m in md.drain(..) {
+                    if keep(m.series_ref) {
+                        metadata.insert(m.series_ref, m);
+                    }
+                }
+            }
             _ => stats.dropped_other_records += 1,
         }
         if out.is_empty() {
@@ -294,6 +307,12 @@ fn write_checkpoint(
             batch.clear();
             batch_bytes = 0;
         }
+    }
+    if !metadata.is_empty() {
+        let md: Vec<record::RefMetadata> = metadata.into_values().collect();
+        let mut out = Vec::new();
+        record::encode_metadata(&md, &mut out);
+        batch.push(out);
     }
     let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
     cp.log(&refs)?;

@@ -782,6 +782,9 @@ struct SeriesShard {
     /// samples appended with one. Kept in memory only: neither the WAL, the chunks nor
     /// blocks hold them (docs/ARCHITECTURE.md).
     sts: U64Map<Vec<(i64, i64)>>,
+    /// Metadata of series, by series: the last [`HeadAppender::update_metadata`] committed
+    /// (logged as WAL records of type 6) or replayed.
+    meta: U64Map<storage::Metadata>,
 }
 
 #[derive(Default)]
@@ -948,6 +951,22 @@ impl Head {
     /// gave it room).
     pub fn exemplars(&self) -> &Arc<CircularExemplarStorage> {
         &self.exemplars
+    }
+
+    /// The metadata of the series with these labels (see [`HeadAppender::update_metadata`]).
+    pub fn series_metadata(&self, labels: &Labels) -> Option<storage::Metadata> {
+        let r = self.lookup(labels)?;
+        self.shard(r).read().meta.get(&r).cloned()
+    }
+
+    /// Keeps metadata with its series (those still in the head), after commit or replay.
+    fn set_metadata(&self, metadata: Vec<(u64, storage::Metadata)>) {
+        for (r, m) in metadata {
+            let mut shard = self.shard(r).write();
+            if shard.series.contains_key(&r) {
+                shard.meta.insert(r, m);
+            }
+        }
     }
 
     /// The ref of the series with exactly these labels, if the head has it.
@@ -1117,6 +1136,7 @@ impl Head {
             grouped: true,
             wal_written: false,
             sts: Vec::new(),
+            metadata: Vec::new(),
         }
     }
 
@@ -1299,11 +1319,15 @@ impl Head {
                 }
             });
             if !shard.sts.is_empty() {
-                let SeriesShard { series, sts } = &mut *shard;
+                let SeriesShard { series, sts, .. } = &mut *shard;
                 sts.retain(|r, v| {
                     v.retain(|&(t, _)| t >= mint);
                     !v.is_empty() && series.contains_key(r)
                 });
+            }
+            if !shard.meta.is_empty() {
+                let SeriesShard { series, meta, .. } = &mut *shard;
+                meta.retain(|r, _| series.contains_key(r));
             }
             if shard.series.capacity() > shard.series.len() * 2 + 16 {
                 shard.series.shrink_to_fit();
@@ -1639,6 +1663,8 @@ pub struct HeadAppender {
     wal_written: bool,
     /// Start timestamps of the batch's samples that have one: `(series, t, st)`.
     sts: Vec<(u64, i64, i64)>,
+    /// Metadata of the batch that differs from what its series has: `(series, metadata)`.
+    metadata: Vec<(u64, storage::Metadata)>,
 }
 
 impl std::fmt::Debug for HeadAppender {
@@ -1819,6 +1845,48 @@ impl HeadAppender {
         Ok(r)
     }
 
+    /// Records the metadata of series `r` (or, when the head does not know `r`, of the series
+    /// with `labels`), as Prometheus's `headAppender.UpdateMetadata`: when it differs from
+    /// what the series has, commit logs it (a WAL record of type 6, after the series
+    /// records and before the samples) and keeps it with the series. Returns the series' ref.
+    ///
+    /// # Errors
+    /// A backend error when no series has this ref or these labels.
+    pub fn update_metadata(
+        &mut self,
+        r: u64,
+        labels: &Labels,
+        meta: &storage::Metadata,
+    ) -> std::result::Result<u64, storage::Error> {
+        let head = &self.head;
+        let known = r != 0 && head.shard(r).read().series.contains_key(&r);
+        let r = match known {
+            true => r,
+            false => head.lookup(labels).ok_or_else(|| {
+                storage::Error::backend(Error::InvalidArgument(format!(
+                    "unknown series when trying to add metadata with HeadSeriesRef: {r} and labels: {labels}"
+                )))
+            })?,
+        };
+        let (changed, logged) = {
+            let shard = head.shard(r).read();
+            let Some(s) = shard.series.get(&r) else {
+                return Ok(r);
+            };
+            (shard.meta.get(&r) != Some(meta), s.flags & LOGGED != 0)
+        };
+        if !changed {
+            return Ok(r);
+        }
+        // The series record must be in the WAL before the metadata record refers to it;
+        // usually the series' sample was just appended and put it last in `unlogged`.
+        if !logged && self.unlogged.last() != Some(&r) && !self.unlogged.contains(&r) {
+            self.unlogged.push(r);
+        }
+        self.metadata.push((r, meta.clone()));
+        Ok(r)
+    }
+
     /// Writes the batch to the WAL, then makes it visible. See the type's documentation for
     /// what is durable when this returns.
     ///
@@ -1842,7 +1910,11 @@ impl HeadAppender {
         samples: &[RefSample],
         histograms: &[(u64, i64, HistSample)],
     ) -> Result<()> {
-        if samples.is_empty() && self.exemplars.is_empty() && histograms.is_empty() {
+        if samples.is_empty()
+            && self.exemplars.is_empty()
+            && histograms.is_empty()
+            && self.metadata.is_empty()
+        {
             return Ok(());
         }
         // The sub-batches as (samples, histograms) slices, in append order.
@@ -1857,6 +1929,9 @@ impl HeadAppender {
             (s0, h0) = (s1, h1);
         }
         let mut recs = Vec::new();
+        if !self.metadata.is_empty() {
+            recs.push(encode_metadata_record(&self.metadata));
+        }
         for (fs, hs) in &batches {
             if !fs.is_empty() {
                 let mut buf = Vec::with_capacity(17 + fs.len() * 12);
@@ -1869,6 +1944,7 @@ impl HeadAppender {
             .log_batch(&recs, &self.exemplars, &self.unlogged)?;
         self.wal_written = true;
         self.commit_exemplars();
+        self.head.set_metadata(std::mem::take(&mut self.metadata));
         let head = &self.head;
         let clear = if self.grouped { PENDING } else { 0 };
         let mut st = ApplyState {
@@ -2261,6 +2337,7 @@ impl HeadAppender {
     /// Discards the batch.
     pub fn rollback(mut self) {
         self.sts.clear();
+        self.metadata.clear();
         self.histograms.clear();
         self.samples.clear();
         self.exemplars.clear();
@@ -2296,6 +2373,15 @@ impl storage::Appender for HeadAppender {
         exemplar: &storage::Exemplar,
     ) -> storage::Result<storage::SeriesRef> {
         HeadAppender::append_exemplar(self, r, labels, exemplar)
+    }
+
+    fn update_metadata(
+        &mut self,
+        r: storage::SeriesRef,
+        labels: &Labels,
+        meta: &storage::Metadata,
+    ) -> storage::Result<storage::SeriesRef> {
+        HeadAppender::update_metadata(self, r, labels, meta)
     }
 
     fn append_histogram(
@@ -2367,4 +2453,22 @@ impl storage::Appender for HeadAppender {
 #[cfg(test)]
 mod exemplar_tests;
 #[cfg(test)]
+mod metadata_tests;
+#[cfg(test)]
 mod tests;
+
+/// The WAL metadata record (type 6) of `(series, metadata)` pairs.
+fn encode_metadata_record(metadata: &[(u64, storage::Metadata)]) -> Vec<u8> {
+    let recs: Vec<record::RefMetadata> = metadata
+        .iter()
+        .map(|(r, m)| record::RefMetadata {
+            series_ref: *r,
+            typ: m.metric_type.wal_code(),
+            unit: m.unit.clone(),
+            help: m.help.clone(),
+        })
+        .collect();
+    let mut buf = Vec::new();
+    record::encode_metadata(&recs, &mut buf);
+    buf
+}

@@ -12,11 +12,12 @@
 //! | 5 | mmap markers | per marker: series ref (u64 BE), head chunk ref (u64 BE) |
 //! | 7, 9 | histogram samples (9: custom buckets) | first ref (u64 BE), first timestamp (i64 BE), then per sample: ref delta (varint), timestamp delta (varint), the histogram: hint byte, schema (varint), zero threshold (f64 BE), zero count and count (uvarint), sum (f64 BE), positive then negative spans (count uvarint; offset varint, length uvarint each), positive then negative bucket deltas (count uvarint; varints), custom bounds for schema -53 (count uvarint; f64 BE each) |
 //! | 8, 10 | float histogram samples (10: custom buckets) | as 7, with zero count, count and buckets as f64 BE |
+//! | 6 | metadata | per series: ref (uvarint), type (byte), field count (uvarint), then name and value of each field (uvarint length + bytes): `UNIT` and `HELP` |
 //! | 11 | samples v2 | first ref, timestamp, start time (varints) and value; then ref delta to the previous sample, timestamp delta to the first, start-time marker and value |
 //! | 14 | min valid time | i64 BE (checkpoints only) |
 //!
-//! Metadata (6) and the start-time histogram records (12, 13) are recognised by
-//! [`RecordType`] but not decoded: replay skips and counts them.
+//! The start-time histogram records (12, 13) are recognised by [`RecordType`] but not
+//! decoded: replay skips and counts them.
 
 use model::histogram::CUSTOM_BUCKETS_SCHEMA;
 use model::{CounterResetHint, FloatHistogram, Histogram, Labels, Span};
@@ -37,7 +38,7 @@ pub enum RecordType {
     Exemplars,
     /// Markers that a series' samples up to now are in memory-mapped head chunks.
     MmapMarkers,
-    /// Metric metadata (not decoded here).
+    /// Metric metadata of series (type, unit, help).
     Metadata,
     /// Native histogram samples with integer counts (types 7 and 9).
     HistogramSamples,
@@ -505,6 +506,79 @@ pub fn decode_mmap_markers(rec: &[u8], out: &mut Vec<RefMmapMarker>) -> Result<(
     Ok(())
 }
 
+/// The metadata of a series (record type 6): the WAL code of its type
+/// ([`storage::MetricType::wal_code`]), unit and help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefMetadata {
+    /// The head series reference.
+    pub series_ref: u64,
+    /// The type's WAL code (0 unknown, 1 counter, 2 gauge, 3 histogram, 4 gauge histogram,
+    /// 5 summary, 6 info, 7 stateset).
+    pub typ: u8,
+    /// The unit.
+    pub unit: String,
+    /// The help text.
+    pub help: String,
+}
+
+/// The field names of metadata records (Go's `unitMetaName` and `helpMetaName`).
+const UNIT_FIELD: &[u8] = b"UNIT";
+const HELP_FIELD: &[u8] = b"HELP";
+
+fn put_uvarint_bytes(buf: &mut Vec<u8>, b: &[u8]) {
+    put_uvarint(buf, b.len() as u64);
+    buf.extend_from_slice(b);
+}
+
+/// Appends a metadata record to `buf`: per series its ref (uvarint), type byte, field count
+/// (always 2) and the `UNIT` then `HELP` fields as name/value strings, as Go writes them.
+pub fn encode_metadata(metadata: &[RefMetadata], buf: &mut Vec<u8>) {
+    buf.push(6);
+    for m in metadata {
+        put_uvarint(buf, m.series_ref);
+        buf.push(m.typ);
+        put_uvarint(buf, 2);
+        put_uvarint_bytes(buf, UNIT_FIELD);
+        put_uvarint_bytes(buf, m.unit.as_bytes());
+        put_uvarint_bytes(buf, HELP_FIELD);
+        put_uvarint_bytes(buf, m.help.as_bytes());
+    }
+}
+
+/// Decodes a metadata record, appending to `out`. Fields other than `UNIT` and `HELP` are
+/// skipped, as Go does; strings that are not UTF-8 are kept with replacement characters.
+///
+/// # Errors
+/// [`Error::InvalidRecord`] when the record is not a well-formed metadata record.
+pub fn decode_metadata(rec: &[u8], out: &mut Vec<RefMetadata>) -> Result<()> {
+    const KIND: &str = "metadata";
+    let mut dec = Decbuf::new(rec);
+    expect_type(&mut dec, KIND, &[6])?;
+    let e = |m| bad(KIND, m);
+    while dec.len() > 0 {
+        let series_ref = dec.uvarint().map_err(e)?;
+        let typ = dec.byte().map_err(e)?;
+        let fields = dec.uvarint().map_err(e)?;
+        let (mut unit, mut help) = (String::new(), String::new());
+        for _ in 0..fields {
+            let name = dec.uvarint_bytes().map_err(e)?;
+            let value = dec.uvarint_bytes().map_err(e)?;
+            match name {
+                UNIT_FIELD => unit = String::from_utf8_lossy(value).into_owned(),
+                HELP_FIELD => help = String::from_utf8_lossy(value).into_owned(),
+                _ => {}
+            }
+        }
+        out.push(RefMetadata {
+            series_ref,
+            typ,
+            unit,
+            help,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,6 +674,37 @@ mod tests {
         assert_eq!(RecordType::of(&[4]), RecordType::Exemplars);
         assert_eq!(RecordType::of(&[13]), RecordType::Histograms);
         assert_eq!(RecordType::of(&[99]), RecordType::Unknown(99));
+    }
+
+    #[test]
+    fn metadata_is_laid_out_as_prometheus_writes_it() {
+        let md = [RefMetadata {
+            series_ref: 300,
+            typ: 1,
+            unit: "s".into(),
+            help: "Help.".into(),
+        }];
+        let mut b = Vec::new();
+        encode_metadata(&md, &mut b);
+        let mut want = vec![6, 0xac, 0x02, 1, 2];
+        want.extend_from_slice(b"\x04UNIT\x01s\x04HELP\x05Help.");
+        assert_eq!(b, want);
+        // Fields other than UNIT and HELP are skipped (a newer writer may add some).
+        let mut rec = vec![6, 7, 2, 3];
+        rec.extend_from_slice(b"\x04HELP\x01h\x03NEW\x02xy\x04UNIT\x02by");
+        let mut out = Vec::new();
+        decode_metadata(&rec, &mut out).unwrap();
+        assert_eq!(
+            out,
+            [RefMetadata {
+                series_ref: 7,
+                typ: 2,
+                unit: "by".into(),
+                help: "h".into()
+            }]
+        );
+        assert!(decode_metadata(&[6, 7, 2, 1, 4], &mut out).is_err());
+        assert!(decode_metadata(&[1], &mut out).is_err());
     }
 
     #[test]
@@ -721,7 +826,23 @@ mod tests {
         }
 
         #[test]
+        fn metadata_round_trip(metadata in proptest::collection::vec(
+            (any::<u64>(), any::<u8>(), ".{0,8}", ".{0,40}"), 0..10)
+        ) {
+            let metadata: Vec<RefMetadata> = metadata
+                .into_iter()
+                .map(|(series_ref, typ, unit, help)| RefMetadata { series_ref, typ, unit, help })
+                .collect();
+            let mut b = Vec::new();
+            encode_metadata(&metadata, &mut b);
+            let mut out = Vec::new();
+            decode_metadata(&b, &mut out).expect("decode");
+            prop_assert_eq!(out, metadata);
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode_metadata(&b, &mut Vec::new());
             let _ = decode_series(&b, &mut Vec::new());
             let _ = decode_samples(&b, &mut Vec::new());
             let _ = decode_tombstones(&b, &mut Vec::new());

@@ -431,6 +431,23 @@ impl Head {
                         record::decode_exemplars(rec, &mut exemplars)
                             .map(|()| self.apply_exemplars(&exemplars, st))
                     }
+                    RecordType::Metadata => {
+                        let mut md = Vec::new();
+                        record::decode_metadata(rec, &mut md).map(|()| {
+                            let md = md
+                                .into_iter()
+                                .map(|m| {
+                                    let meta = storage::Metadata {
+                                        metric_type: storage::MetricType::from_wal_code(m.typ),
+                                        unit: m.unit,
+                                        help: m.help,
+                                    };
+                                    (st.series_ref(m.series_ref), meta)
+                                })
+                                .collect();
+                            self.set_metadata(md);
+                        })
+                    }
                     RecordType::MmapMarkers => {
                         markers.clear();
                         record::decode_mmap_markers(rec, &mut markers)
