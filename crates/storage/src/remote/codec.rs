@@ -306,12 +306,17 @@ pub fn append_encoded_write_request_with(
         .map(|([label_range, sample_range, hist_range], exemplars)| {
             let labels = Labels::from_sorted_pairs(&pairs[label_range]);
             if !hist_range.is_empty() {
-                with_histograms.push((labels.clone(), &histograms[hist_range], Vec::new()));
+                with_histograms.push((
+                    labels.clone(),
+                    &histograms[hist_range],
+                    &[][..],
+                    Vec::new(),
+                ));
             }
-            (labels, &samples[sample_range], exemplars)
+            (labels, &samples[sample_range], &[][..], exemplars)
         })
         .collect();
-    let out = append_all(db, float_series, with_histograms, true)?;
+    let out = append_all(db, float_series, with_histograms, Checks::REMOTE_WRITE)?;
     let (mut rejected, mut first) = (out.rejected, out.first);
     if out.unsupported > 0 {
         rejected += out.unsupported;
@@ -349,13 +354,21 @@ impl HistogramValue for HistogramSample {
 /// out-of-order ones counted in one warning per request). Then native histogram series in
 /// the same appender (with their exemplars), as they are. Histograms the storage does not keep
 /// ([`Error::NativeHistogramsUnsupported`]) are counted, not failed: returns the samples
-/// appended and that count.
+/// appended and that count. Each series comes with its samples' start timestamps (the same
+/// length, or empty for none); with `ingest_ct`, a start timestamp before its sample that
+/// differs from the series' previous one is appended first as a zero sample (Prometheus's
+/// OTLP `combinedAppender`; out-of-order and duplicate ones are skipped silently).
 pub(crate) fn append_series_and_histograms<'a, 'h, H: HistogramValue + 'h>(
     db: &dyn Appendable,
-    series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)], Vec<Exemplar>)>,
-    histograms: impl IntoIterator<Item = (Labels, &'h [(i64, H)], Vec<Exemplar>)>,
+    series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)], &'a [i64], Vec<Exemplar>)>,
+    histograms: impl IntoIterator<Item = (Labels, &'h [(i64, H)], &'h [i64], Vec<Exemplar>)>,
+    ingest_ct: bool,
 ) -> Result<(usize, usize)> {
-    let out = append_all(db, series, histograms, false)?;
+    let checks = Checks {
+        histograms: false,
+        ingest_ct,
+    };
+    let out = append_all(db, series, histograms, checks)?;
     match out.first {
         Some(first) => Err(Error::SamplesRejected {
             rejected: out.rejected,
@@ -408,22 +421,86 @@ pub(crate) fn prepared_histogram<H: HistogramValue>(
     Ok(reduced)
 }
 
-/// The shared append: `check_histograms` reduces and validates histograms first (the
-/// remote-write receiver; the OTLP translation builds its histograms itself).
+/// What the shared append does besides appending.
+#[derive(Clone, Copy)]
+struct Checks {
+    /// Reduce and validate histograms first (the remote-write receiver; the OTLP
+    /// translation builds its histograms itself).
+    histograms: bool,
+    /// Append start timestamps as zero samples.
+    ingest_ct: bool,
+}
+
+impl Checks {
+    const REMOTE_WRITE: Checks = Checks {
+        histograms: true,
+        ingest_ct: false,
+    };
+}
+
+/// A series' start timestamps being turned into zero samples: the previous one, so that
+/// each distinct start timestamp is appended once.
+#[derive(Default)]
+struct CtState {
+    last: Option<i64>,
+}
+
+impl CtState {
+    /// The start timestamp to append before the sample at `t`, if any.
+    fn wanted(&mut self, ct: i64, t: i64) -> Option<i64> {
+        let changed = self.last != Some(ct);
+        self.last = Some(ct);
+        (changed && ct != 0 && ct < t).then_some(ct)
+    }
+}
+
+/// The series reference after a start-timestamp zero sample: the new one on success, else
+/// the old one (out-of-order and duplicate start timestamps are normal: an earlier request
+/// carried them; other failures are logged).
+fn after_ct(res: Result<u64>, r: u64, labels: &Labels, ct: i64, t: i64) -> u64 {
+    match res {
+        Ok(new_ref) if new_ref != 0 => new_ref,
+        Ok(_)
+        | Err(
+            Error::OutOfOrderCt
+            | Error::DuplicateSampleForTimestamp
+            | Error::NativeHistogramsUnsupported,
+        ) => r,
+        Err(e) => {
+            tracing::warn!(err = %e, series = %labels, created_timestamp = ct, timestamp = t, "Error when appending CT from OTLP");
+            r
+        }
+    }
+}
+
+/// The shared append.
 fn append_all<'a, 'h, H: HistogramValue + 'h>(
     db: &dyn Appendable,
-    series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)], Vec<Exemplar>)>,
-    histograms: impl IntoIterator<Item = (Labels, &'h [(i64, H)], Vec<Exemplar>)>,
-    check_histograms: bool,
+    series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)], &'a [i64], Vec<Exemplar>)>,
+    histograms: impl IntoIterator<Item = (Labels, &'h [(i64, H)], &'h [i64], Vec<Exemplar>)>,
+    checks: Checks,
 ) -> Result<Appended> {
     let mut app = db.appender();
     let max_t = max_time();
     let (mut appended, mut rejected, mut first) = (0, 0, None);
     let mut unsupported = 0usize;
     let mut out_of_order_exemplars = 0usize;
-    for (labels, samples, exemplars) in series {
+    for (labels, samples, cts, exemplars) in series {
         let mut r = 0;
-        for &(t, v) in samples {
+        let mut ct_state = CtState::default();
+        for (i, &(t, v)) in samples.iter().enumerate() {
+            if checks.ingest_ct
+                && t <= max_t
+                && let Some(ct) = ct_state.wanted(cts.get(i).copied().unwrap_or(0), t)
+            {
+                r = after_ct(
+                    app.append_ct_zero_sample(r, &labels, t, ct),
+                    r,
+                    &labels,
+                    ct,
+                    t,
+                );
+            }
             let res = if t > max_t {
                 Err(Error::OutOfBounds)
             } else {
@@ -452,11 +529,12 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
         }
         out_of_order_exemplars += append_exemplars(app.as_mut(), &labels, &exemplars, max_t);
     }
-    for (labels, samples, exemplars) in histograms {
+    for (labels, samples, cts, exemplars) in histograms {
         let mut r = 0;
         let mut kept = false;
-        for (t, h) in samples {
-            let prepared = if check_histograms {
+        let mut ct_state = CtState::default();
+        for (i, (t, h)) in samples.iter().enumerate() {
+            let prepared = if checks.histograms {
                 prepared_histogram(h)
             } else {
                 Ok(None)
@@ -472,6 +550,13 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
                 }
             };
             let (ih, fh) = reduced.as_ref().map_or_else(|| h.parts(), |r| r.parts());
+            if checks.ingest_ct
+                && *t <= max_t
+                && let Some(ct) = ct_state.wanted(cts.get(i).copied().unwrap_or(0), *t)
+            {
+                let res = app.append_histogram_ct_zero_sample(r, &labels, *t, ct, ih, fh);
+                r = after_ct(res, r, &labels, ct, *t);
+            }
             let res = if *t > max_t {
                 Err(Error::OutOfBounds)
             } else {

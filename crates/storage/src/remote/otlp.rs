@@ -13,13 +13,21 @@
 //! sums and histograms are appended with their series (stored when the storage keeps
 //! exemplars).
 //!
+//!
+//! Behind Prometheus's feature flags ([`OtlpOptions`]): start timestamps
+//! (`start_time_unix_nano` of sums, histograms and summaries) become zero samples before
+//! their samples (`created-timestamp-zero-ingestion`, as the translator's
+//! `combinedAppender`: once per series and distinct start); `__type__` and `__unit__` labels
+//! (`type-and-unit-labels`: the metadata type, none for unknown, and the unit as
+//! `UnitNamer` spells it); delta sums and histograms stored as they are
+//! (`otlp-native-delta-ingestion`: typed unknown, native histograms as gauge histograms).
+//!
 //! What is refused, point by point, and reported in the OTLP partial-success response
 //! (`rejected_data_points` and an explanation), never dropped silently: sums and histograms
-//! with delta or unspecified temporality, exponential histograms of a scale below -4,
-//! metrics whose names normalize to nothing, points whose attribute names do or whose
-//! exemplars have no value, and native histogram samples the storage does not keep
-//! ([`crate::Error::NativeHistogramsUnsupported`]). Start timestamps are not ingested
-//! (Prometheus does only behind a feature flag).
+//! with unspecified temporality, or delta temporality unless ingested, exponential
+//! histograms of a scale below -4, metrics whose names normalize to nothing, points whose
+//! attribute names do or whose exemplars have no value, and native histogram samples the
+//! storage does not keep ([`crate::Error::NativeHistogramsUnsupported`]).
 
 mod histogram;
 mod json;
@@ -87,8 +95,19 @@ impl TranslationStrategy {
     }
 }
 
-/// How OTLP metrics are translated: the `otlp:` configuration block plus the query lookback
-/// delta (which spaces `target_info` samples).
+/// What the receiver does with delta temporality (sums and histograms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeltaTemporality {
+    /// Refused per point (Prometheus without a delta feature).
+    #[default]
+    Refuse,
+    /// Stored as they are, typed unknown (`--enable-feature=otlp-native-delta-ingestion`).
+    Ingest,
+}
+
+/// How OTLP metrics are translated: the `otlp:` configuration block, the query lookback
+/// delta (which spaces `target_info` samples) and the feature flags that change the
+/// translation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtlpOptions {
     /// `translation_strategy`.
@@ -112,6 +131,12 @@ pub struct OtlpOptions {
     pub label_name_preserve_multiple_underscores: bool,
     /// `--query.lookback-delta` in milliseconds; `target_info` gets a sample every half of it.
     pub lookback_delta_ms: i64,
+    /// `created-timestamp-zero-ingestion`: start timestamps become zero samples.
+    pub ingest_ct_zero_sample: bool,
+    /// `type-and-unit-labels`: series get `__type__` and `__unit__` labels.
+    pub type_and_unit_labels: bool,
+    /// What happens to delta temporality.
+    pub delta: DeltaTemporality,
 }
 
 impl Default for OtlpOptions {
@@ -128,6 +153,9 @@ impl Default for OtlpOptions {
             label_name_underscore_sanitization: true,
             label_name_preserve_multiple_underscores: true,
             lookback_delta_ms: 300_000,
+            ingest_ct_zero_sample: false,
+            type_and_unit_labels: false,
+            delta: DeltaTemporality::Refuse,
         }
     }
 }
@@ -257,13 +285,20 @@ pub fn append_otlp_request(
         translated
             .series
             .iter()
+            .zip(&translated.series_start)
             .zip(exemplars)
-            .map(|((labels, samples), e)| (labels.clone(), samples.as_slice(), e)),
+            .map(|(((labels, samples), st), e)| {
+                (labels.clone(), samples.as_slice(), st.as_slice(), e)
+            }),
         translated
             .histograms
             .iter()
+            .zip(&translated.histogram_start)
             .zip(histogram_exemplars)
-            .map(|((labels, samples), e)| (labels.clone(), samples.as_slice(), e)),
+            .map(|(((labels, samples), st), e)| {
+                (labels.clone(), samples.as_slice(), st.as_slice(), e)
+            }),
+        opts.ingest_ct_zero_sample,
     )?;
     let mut refused = translated.refused_points;
     let mut messages = translated.messages;

@@ -111,7 +111,6 @@ fn clean_up_unit(unit: &str) -> String {
 }
 
 /// The unit as the `__unit__` label and metadata show it (Go's `UnitNamer.Build`).
-#[cfg(test)]
 pub(crate) fn unit_name(unit: &str, utf8_allowed: bool) -> String {
     let (mut main, mut per) = unit_suffixes(unit);
     if !utf8_allowed {

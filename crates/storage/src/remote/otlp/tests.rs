@@ -1340,3 +1340,204 @@ fn json_exemplars_carry_hex_ids() {
     let bad = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"c","gauge":{"dataPoints":[{"exemplars":[{"traceId":"xyz"}]}]}}]}]}]}"#;
     assert!(decode_otlp_request(bad, Some("application/json"), None).is_err());
 }
+
+/// A cumulative monotonic sum with two points started at `start` (nanoseconds).
+fn started_sum(name: &str, start: u64, temporality: AggregationTemporality) -> Metric {
+    let point = |t: u64, v: f64| NumberDataPoint {
+        start_time_unix_nano: start,
+        ..gauge_point(&[], t, v)
+    };
+    metric(
+        name,
+        "",
+        Data::Sum(Sum {
+            data_points: vec![point(TS, 5.0), point(TS + 15_000_000_000, 7.0)],
+            aggregation_temporality: temporality as i32,
+            is_monotonic: true,
+        }),
+    )
+}
+
+#[test]
+fn start_timestamps_become_zero_samples_only_with_the_option() {
+    let start = TS - 60_000_000_000;
+    let start_ms = TS_MS - 60_000;
+    let mut hist = explicit_histogram("h", AggregationTemporality::Cumulative);
+    if let Some(Data::Histogram(h)) = &mut hist.data {
+        h.data_points[0].start_time_unix_nano = start;
+    }
+    let req = request(
+        &[],
+        None,
+        vec![
+            started_sum("c", start, AggregationTemporality::Cumulative),
+            // A start equal to the sample time means "unknown" in OTLP: no zero sample.
+            started_sum("same", TS, AggregationTemporality::Cumulative),
+            hist,
+        ],
+    );
+    let second = TS_MS + 15_000;
+    let off = MemStorage::new();
+    append_otlp_request(&req, &plain(), &off).expect("appends");
+    assert!(stored(&off).iter().all(|(_, t, _)| *t >= TS_MS));
+
+    let opts = OtlpOptions {
+        ingest_ct_zero_sample: true,
+        ..plain()
+    };
+    let on = MemStorage::new();
+    let outcome = append_otlp_request(&req, &opts, &on).expect("appends");
+    // Zero samples are not counted as appended samples.
+    assert_eq!(outcome.appended, 4 + 5);
+    let got = stored(&on);
+    let of = |name: &str| -> Vec<(i64, f64)> {
+        got.iter()
+            .filter(|(l, _, _)| {
+                l == &format!("{{__name__=\"{name}\"}}")
+                    || l.starts_with(&format!("{{__name__=\"{name}\", le=\"+Inf\""))
+            })
+            .map(|(_, t, v)| (*t, *v))
+            .collect()
+    };
+    assert_eq!(of("c"), [(start_ms, 0.0), (TS_MS, 5.0), (second, 7.0)]);
+    assert_eq!(of("same"), [(TS_MS, 5.0), (second, 7.0)]);
+    let count: Vec<_> = got
+        .iter()
+        .filter(|(l, _, _)| l.starts_with("{__name__=\"h_count\""))
+        .map(|(_, t, v)| (*t, *v))
+        .collect();
+    assert_eq!(count, [(start_ms, 0.0), (TS_MS, 20.0)]);
+    // A second request with the same start: the zero sample is out of order, skipped.
+    let later = request(
+        &[],
+        None,
+        vec![started_sum("c", start, AggregationTemporality::Cumulative)],
+    );
+    let mut later = later;
+    if let Some(Data::Sum(s)) = &mut later.resource_metrics[0].scope_metrics[0].metrics[0].data {
+        for (i, p) in s.data_points.iter_mut().enumerate() {
+            p.time_unix_nano = TS + (30 + 15 * i as u64) * 1_000_000_000;
+        }
+    }
+    let outcome = append_otlp_request(&later, &opts, &on).expect("appends");
+    assert_eq!(outcome.appended, 2);
+    assert!(outcome.messages.is_empty(), "{:?}", outcome.messages);
+}
+
+#[test]
+fn native_histogram_start_timestamps_become_empty_histograms() {
+    let mut m = exponential_histogram("e", 1);
+    if let Some(Data::ExponentialHistogram(h)) = &mut m.data {
+        h.data_points[0].start_time_unix_nano = TS - 1_000_000_000;
+    }
+    let req = request(&[], None, vec![m]);
+    let opts = OtlpOptions {
+        ingest_ct_zero_sample: true,
+        ..plain()
+    };
+    let db = MemStorage::new();
+    append_otlp_request(&req, &opts, &db).expect("appends");
+    let q = db.querier(i64::MIN, i64::MAX).expect("querier");
+    let mut set = q.select(true, None, &[]);
+    let mut got = Vec::new();
+    while let Some(s) = set.next() {
+        let s = s.expect("series");
+        let mut it = s.iterator();
+        while it.next() == ValueType::Histogram {
+            let (t, h) = it.at_float_histogram();
+            got.push((t, h.count));
+        }
+    }
+    assert_eq!(got, [(TS_MS - 1000, 0.0), (TS_MS, 1.0)]);
+}
+
+#[test]
+fn type_and_unit_labels_follow_the_metadata() {
+    let mut counter = sum("requests", AggregationTemporality::Cumulative, true);
+    counter.unit = "s".into();
+    let mut g = gauge("temp", vec![gauge_point(&[("__type__", "fake")], TS, 1.0)]);
+    g.unit = "By/s".into();
+    let up_down = sum("queue", AggregationTemporality::Cumulative, false);
+    let req = request(
+        &[],
+        None,
+        vec![
+            counter,
+            g,
+            up_down,
+            explicit_histogram("lat", AggregationTemporality::Cumulative),
+        ],
+    );
+    let opts = OtlpOptions {
+        type_and_unit_labels: true,
+        ..plain()
+    };
+    let got: Vec<String> = samples(&req, &opts)
+        .into_iter()
+        .map(|(l, _, _)| l.to_string())
+        .collect();
+    assert_eq!(
+        got[..3],
+        [
+            r#"{__name__="requests", __type__="counter", __unit__="seconds", test_label="test_value"}"#,
+            r#"{__name__="temp", __type__="gauge", __unit__="bytes_per_second"}"#,
+            r#"{__name__="queue", __type__="gauge", test_label="test_value"}"#,
+        ]
+    );
+    assert!(
+        got[3..]
+            .iter()
+            .all(|l| l.contains(r#"__type__="histogram""#) && !l.contains("__unit__")),
+        "{got:?}"
+    );
+    // Off: no such labels.
+    assert!(
+        samples(&req, &plain())
+            .iter()
+            .all(|(l, _, _)| l.get("__unit__").is_none() && l.get("__type__") != Some("counter"))
+    );
+}
+
+#[test]
+fn native_delta_ingestion_stores_deltas_as_they_are() {
+    let delta = AggregationTemporality::Delta;
+    let mut exp = exponential_histogram("e", 2);
+    if let Some(Data::ExponentialHistogram(h)) = &mut exp.data {
+        h.aggregation_temporality = delta as i32;
+    }
+    let req = request(
+        &[],
+        None,
+        vec![
+            started_sum("d", TS - 1, delta),
+            explicit_histogram("h", delta),
+            exp,
+        ],
+    );
+    // Refused by default.
+    let refused = translate(&req, &plain());
+    assert_eq!(refused.refused_points, 5);
+    assert!(refused.series.is_empty() && refused.histograms.is_empty());
+
+    let opts = OtlpOptions {
+        delta: DeltaTemporality::Ingest,
+        type_and_unit_labels: true,
+        ..plain()
+    };
+    let t = translate(&req, &opts);
+    assert_eq!(t.refused_points, 0, "{:?}", t.messages);
+    // Values as sent; typed unknown: no __type__ label.
+    assert_eq!(t.series[0].0, labels(&[("__name__", "d")]));
+    assert_eq!(t.series[0].1, [(TS_MS, 5.0), (TS_MS + 15_000, 7.0)]);
+    assert!(t.series.iter().all(|(l, _)| l.get("__type__").is_none()));
+    assert_eq!(
+        t.histograms[0].0,
+        labels(&[("__name__", "e"), ("__unit__", "seconds")])
+    );
+    assert!(
+        t.histograms[0]
+            .1
+            .iter()
+            .all(|(_, h)| h.counter_reset_hint == model::CounterResetHint::Gauge)
+    );
+}

@@ -14,10 +14,10 @@ use prompb::otlp::{
 
 use crate::Exemplar;
 
-use super::OtlpOptions;
 use super::histogram::{explicit_to_custom_buckets, exponential_to_native};
-use super::naming::{LabelNamer, MetricKind, metric_name};
+use super::naming::{LabelNamer, MetricKind, metric_name, unit_name};
 use super::value::as_string;
+use super::{DeltaTemporality, OtlpOptions};
 use model::Histogram;
 
 const SERVICE_NAME: &str = "service.name";
@@ -34,11 +34,15 @@ const MAX_TARGET_INFO_SAMPLES: u64 = 10_000;
 pub(crate) struct Translated {
     /// Series in the order they first appeared, each with its samples in request order.
     pub(crate) series: Vec<(Labels, Vec<(i64, f64)>)>,
+    /// The start timestamps of the samples of `series` (0: none), in the same shape.
+    pub(crate) series_start: Vec<Vec<i64>>,
     /// Exemplars of sums and histogram buckets, by index into `series`.
     pub(crate) exemplars: Vec<(usize, Exemplar)>,
     /// Native histogram series (exponential histograms, and explicit ones with
     /// `convert_histograms_to_nhcb`), in the order they first appeared.
     pub(crate) histograms: Vec<(Labels, Vec<(i64, Histogram)>)>,
+    /// The start timestamps of the samples of `histograms` (0: none), in the same shape.
+    pub(crate) histogram_start: Vec<Vec<i64>>,
     /// Exemplars of the native histograms, by index into `histograms`.
     pub(crate) histogram_exemplars: Vec<(usize, Exemplar)>,
     /// Data points refused (unsupported kinds, invalid temporality, invalid names).
@@ -59,6 +63,8 @@ pub(crate) fn translate(req: &ExportMetricsServiceRequest, opts: &OtlpOptions) -
         out: Translated::default(),
         index: HashMap::new(),
         histogram_index: HashMap::new(),
+        type_and_unit: None,
+        delta: false,
     };
     for rm in &req.resource_metrics {
         c.resource_metrics(rm);
@@ -108,6 +114,7 @@ impl LabelMap {
 struct NativePoint<'a> {
     attributes: &'a [KeyValue],
     exemplars: &'a [prompb::otlp::Exemplar],
+    start_time_unix_nano: u64,
     time_unix_nano: u64,
 }
 
@@ -176,6 +183,11 @@ struct Converter<'a> {
     out: Translated,
     index: HashMap<Labels, usize>,
     histogram_index: HashMap<Labels, usize>,
+    /// With `type_and_unit_labels`: the current metric's `__type__` (none for unknown) and
+    /// `__unit__` (empty for none) values.
+    type_and_unit: Option<(Option<&'static str>, String)>,
+    /// The current metric has delta temporality (ingested as it is).
+    delta: bool,
 }
 
 impl Converter<'_> {
@@ -184,33 +196,38 @@ impl Converter<'_> {
         self.out.messages.push(message);
     }
 
-    /// Adds a sample to the series `labels`; returns the series' index.
-    fn add_sample(&mut self, labels: Labels, t: i64, v: f64) -> usize {
+    /// Adds a sample with its start timestamp `st` (0: none) to the series `labels`;
+    /// returns the series' index.
+    fn add_sample(&mut self, labels: Labels, st: i64, t: i64, v: f64) -> usize {
         match self.index.get(&labels) {
             Some(&i) => {
                 self.out.series[i].1.push((t, v));
+                self.out.series_start[i].push(st);
                 i
             }
             None => {
                 let i = self.out.series.len();
                 self.index.insert(labels.clone(), i);
                 self.out.series.push((labels, vec![(t, v)]));
+                self.out.series_start.push(vec![st]);
                 i
             }
         }
     }
 
     /// Adds a native histogram sample; returns the series' index in `histograms`.
-    fn add_histogram(&mut self, labels: Labels, t: i64, h: Histogram) -> usize {
+    fn add_histogram(&mut self, labels: Labels, st: i64, t: i64, h: Histogram) -> usize {
         match self.histogram_index.get(&labels) {
             Some(&i) => {
                 self.out.histograms[i].1.push((t, h));
+                self.out.histogram_start[i].push(st);
                 i
             }
             None => {
                 let i = self.out.histograms.len();
                 self.histogram_index.insert(labels.clone(), i);
                 self.out.histograms.push((labels, vec![(t, h)]));
+                self.out.histogram_start.push(vec![st]);
                 i
             }
         }
@@ -229,10 +246,18 @@ impl Converter<'_> {
         let NativePoint {
             attributes,
             exemplars,
+            start_time_unix_nano,
             time_unix_nano,
         } = point;
         let h = match converted {
-            Ok(h) => h,
+            Ok(mut h) => {
+                if self.delta {
+                    // Prometheus stores delta histograms as gauge histograms, so that their
+                    // ups and downs do not cut chunks as counter resets.
+                    h.counter_reset_hint = model::CounterResetHint::Gauge;
+                }
+                h
+            }
             Err(e) => {
                 self.refuse(
                     1,
@@ -250,7 +275,12 @@ impl Converter<'_> {
         let Some(base) = self.point_labels(attributes, name, resource, scope) else {
             return;
         };
-        let i = self.add_histogram(base.labels_with(name, None), millis(time_unix_nano), h);
+        let i = self.add_histogram(
+            base.labels_with(name, None),
+            millis(start_time_unix_nano),
+            millis(time_unix_nano),
+            h,
+        );
         self.out
             .histogram_exemplars
             .extend(exemplars.into_iter().map(|e| (i, e)));
@@ -327,10 +357,13 @@ impl Converter<'_> {
                 Some(h.aggregation_temporality),
             ),
         };
+        let delta = temporality == Some(AggregationTemporality::Delta as i32);
+        let delta_ingested = delta && self.opts.delta == DeltaTemporality::Ingest;
         if let Some(t) = temporality
             && t != AggregationTemporality::Cumulative as i32
+            && !delta_ingested
         {
-            let why = if t == AggregationTemporality::Delta as i32 {
+            let why = if delta {
                 "delta temporality is not supported"
             } else {
                 "the temporality is unspecified"
@@ -364,6 +397,23 @@ impl Converter<'_> {
                 .push(format!("empty data points. {} is dropped", metric.name));
             return;
         }
+        self.delta = delta_ingested;
+        self.type_and_unit = self.opts.type_and_unit_labels.then(|| {
+            // Prometheus's metadata type: deltas are "unknown", which adds no label.
+            let kind = match kind {
+                _ if delta_ingested => None,
+                MetricKind::Gauge | MetricKind::NonMonotonicCounter => Some("gauge"),
+                MetricKind::MonotonicCounter => Some("counter"),
+                MetricKind::Histogram | MetricKind::ExponentialHistogram => Some("histogram"),
+                MetricKind::Summary => Some("summary"),
+            };
+            let unit = if metric.unit.is_empty() {
+                String::new()
+            } else {
+                unit_name(&metric.unit, !strategy.escapes())
+            };
+            (kind, unit)
+        });
         match &metric.data {
             Some(Data::Gauge(g)) => {
                 for p in &g.data_points {
@@ -385,6 +435,7 @@ impl Converter<'_> {
                             NativePoint {
                                 attributes: &p.attributes,
                                 exemplars: &p.exemplars,
+                                start_time_unix_nano: p.start_time_unix_nano,
                                 time_unix_nano: p.time_unix_nano,
                             },
                             &name,
@@ -403,6 +454,7 @@ impl Converter<'_> {
                         NativePoint {
                             attributes: &p.attributes,
                             exemplars: &p.exemplars,
+                            start_time_unix_nano: p.start_time_unix_nano,
                             time_unix_nano: p.time_unix_nano,
                         },
                         &name,
@@ -498,7 +550,14 @@ impl Converter<'_> {
         scope: &Scope<'_>,
     ) -> Option<LabelMap> {
         match self.base_labels(attributes, resource, Some(scope), &[], true) {
-            Ok(m) => Some(m),
+            Ok(mut m) => {
+                if let Some((kind, unit)) = &self.type_and_unit {
+                    // Set after the attributes: they win over attributes of those names.
+                    m.set("__type__".into(), kind.unwrap_or_default().to_owned());
+                    m.set("__unit__".into(), unit.clone());
+                }
+                Some(m)
+            }
             Err(e) => {
                 self.refuse(
                     1,
@@ -532,7 +591,18 @@ impl Converter<'_> {
             return;
         };
         let v = value_or_stale(p.flags, point_value(p));
-        let i = self.add_sample(base.labels_with(name, None), millis(p.time_unix_nano), v);
+        // Gauges have no start (Prometheus passes none for them).
+        let st = if with_exemplars {
+            millis(p.start_time_unix_nano)
+        } else {
+            0
+        };
+        let i = self.add_sample(
+            base.labels_with(name, None),
+            st,
+            millis(p.time_unix_nano),
+            v,
+        );
         self.out
             .exemplars
             .extend(exemplars.into_iter().map(|e| (i, e)));
@@ -552,15 +622,22 @@ impl Converter<'_> {
             return;
         };
         let t = millis(p.time_unix_nano);
+        let st = millis(p.start_time_unix_nano);
         if let Some(sum) = p.sum {
             self.add_sample(
                 base.labels_with(&format!("{name}_sum"), None),
+                st,
                 t,
                 value_or_stale(p.flags, sum),
             );
         }
         let count = value_or_stale(p.flags, p.count as f64);
-        self.add_sample(base.labels_with(&format!("{name}_count"), None), t, count);
+        self.add_sample(
+            base.labels_with(&format!("{name}_count"), None),
+            st,
+            t,
+            count,
+        );
         let bucket = format!("{name}_bucket");
         let mut cumulative: u64 = 0;
         // Exemplars go to the first bucket whose bound is not below their value, taken in
@@ -571,6 +648,7 @@ impl Converter<'_> {
             let le = model::strconv::format_float_f(*bound);
             let i = self.add_sample(
                 base.labels_with(&bucket, Some(("le", le))),
+                st,
                 t,
                 value_or_stale(p.flags, cumulative as f64),
             );
@@ -583,6 +661,7 @@ impl Converter<'_> {
         }
         let i = self.add_sample(
             base.labels_with(&bucket, Some(("le", "+Inf".into()))),
+            st,
             t,
             count,
         );
@@ -600,13 +679,16 @@ impl Converter<'_> {
             return;
         };
         let t = millis(p.time_unix_nano);
+        let st = millis(p.start_time_unix_nano);
         self.add_sample(
             base.labels_with(&format!("{name}_sum"), None),
+            st,
             t,
             value_or_stale(p.flags, p.sum),
         );
         self.add_sample(
             base.labels_with(&format!("{name}_count"), None),
+            st,
             t,
             value_or_stale(p.flags, p.count as f64),
         );
@@ -614,6 +696,7 @@ impl Converter<'_> {
             let quantile = model::strconv::format_float_f(q.quantile);
             self.add_sample(
                 base.labels_with(name, Some(("quantile", quantile))),
+                st,
                 t,
                 value_or_stale(p.flags, q.value),
             );
@@ -675,7 +758,7 @@ impl Converter<'_> {
             .unwrap_or_default();
         for t in times {
             if known.insert(t) {
-                self.add_sample(labels.clone(), t, 1.0);
+                self.add_sample(labels.clone(), 0, t, 1.0);
             }
         }
     }
