@@ -37,6 +37,10 @@ pub struct Options {
     /// Add the metric type and unit the target exposes to its series as `__type__` and
     /// `__unit__` labels (`--enable-feature=type-and-unit-labels`).
     pub enable_type_and_unit_labels: bool,
+    /// Hand each series' metadata (type, unit, help of its family) to the appender with
+    /// `Appender::update_metadata` when the series is new or its family's metadata changed
+    /// (`--enable-feature=metadata-wal-records`; the TSDB head logs it to the WAL).
+    pub append_metadata: bool,
 }
 
 impl Default for Options {
@@ -46,6 +50,7 @@ impl Default for Options {
             enable_created_timestamp_zero_ingestion: false,
             extra_scrape_metrics: false,
             enable_type_and_unit_labels: false,
+            append_metadata: false,
         }
     }
 }

@@ -54,6 +54,8 @@ pub(crate) struct LoopOptions {
     /// timestamp gets a zero sample at that time first, and OpenMetrics `_created` series
     /// are not ingested.
     ct_zero_ingestion: bool,
+    /// `--enable-feature=metadata-wal-records`: series metadata goes to the appender.
+    append_metadata: bool,
     /// The manager's counters, shared by every loop.
     pub(crate) counters: Arc<Counters>,
 }
@@ -101,6 +103,7 @@ impl LoopOptions {
                 .unwrap_or(manager.extra_scrape_metrics),
             type_and_unit_labels: manager.enable_type_and_unit_labels,
             ct_zero_ingestion: manager.enable_created_timestamp_zero_ingestion,
+            append_metadata: manager.append_metadata,
             counters: Arc::default(),
         })
     }
@@ -169,6 +172,37 @@ pub(crate) struct Cache {
     iter: u64,
     /// The newest timestamp appended, so end-of-run staleness markers are never out of order.
     last_append: Timestamp,
+    /// With `append_metadata`: each family's metadata as last scraped (Go's
+    /// `scrapeCache.metadata`).
+    meta: HashMap<String, MetaEntry>,
+}
+
+/// A family's metadata in the cache, with the scrapes it last changed in and was last seen in.
+#[derive(Debug, Default)]
+struct MetaEntry {
+    meta: storage::Metadata,
+    last_iter_change: u64,
+    last_iter: u64,
+}
+
+impl Cache {
+    /// Applies a `TYPE`, `HELP` or `UNIT` line of family `name` in scrape `iter` (Go's
+    /// `setType`/`setHelp`/`setUnit`): a change marks the family changed in this scrape.
+    fn set_meta(&mut self, name: &str, iter: u64, f: impl FnOnce(&mut storage::Metadata)) {
+        let e = match self.meta.get_mut(name) {
+            Some(e) => e,
+            None => self.meta.entry(name.to_owned()).or_insert(MetaEntry {
+                last_iter_change: iter,
+                ..MetaEntry::default()
+            }),
+        };
+        let before = e.meta.clone();
+        f(&mut e.meta);
+        if e.meta != before {
+            e.last_iter_change = iter;
+        }
+        e.last_iter = iter;
+    }
 }
 
 /// Counts of one scrape, reported as `scrape_samples_scraped`,
@@ -382,6 +416,7 @@ pub(crate) fn append(
     // Forget lines not seen for a while, as Go's iterDone does.
     cache.series.retain(|_, e| e.last_iter + 10 >= iter);
     cache.dropped.retain(|_, last| *last + 10 >= iter);
+    cache.meta.retain(|_, e| e.last_iter + 10 >= iter);
     cache.last_append = cache.last_append.max(t);
     (stats, Ok(()), metadata)
 }
@@ -423,10 +458,18 @@ fn append_samples(
         }
     };
     let mut family = Family::default();
+    // With `append_metadata`: the family whose metadata line came last.
+    let mut last_family: Option<String> = None;
     while let Some(entry) = p.next()? {
         match entry {
             Entry::Type => {
                 let (name, typ) = p.metric_type();
+                if o.append_metadata {
+                    cache.set_meta(&name, iter, |m| {
+                        m.metric_type = storage::MetricType::from_name(typ.as_str());
+                    });
+                    last_family = Some(name.to_string());
+                }
                 md(metadata, &name);
                 if let Some(m) = metadata.get_mut(name.as_ref()) {
                     m.metric_type = typ;
@@ -438,6 +481,14 @@ fn append_samples(
             }
             Entry::Help => {
                 let (name, help) = p.help();
+                if o.append_metadata {
+                    cache.set_meta(&name, iter, |m| {
+                        if m.help != help {
+                            m.help = help.to_string();
+                        }
+                    });
+                    last_family = Some(name.to_string());
+                }
                 md(metadata, &name);
                 if let Some(m) = metadata.get_mut(name.as_ref()) {
                     m.help = help.into_owned();
@@ -446,6 +497,14 @@ fn append_samples(
             }
             Entry::Unit => {
                 let (name, unit) = p.unit();
+                if o.append_metadata {
+                    cache.set_meta(&name, iter, |m| {
+                        if m.unit != unit {
+                            m.unit = unit.to_string();
+                        }
+                    });
+                    last_family = Some(name.to_string());
+                }
                 md(metadata, &name);
                 if o.type_and_unit_labels {
                     family.set_unit(&name, &unit);
@@ -574,6 +633,11 @@ fn append_samples(
                 });
             }
         };
+        if let Some(fam) = &last_family {
+            let known = entry.is_ok();
+            let r = if new_ref != 0 { new_ref } else { series_ref };
+            update_metadata(app, &cache.meta, fam, iter, known, r, lset);
+        }
         let hash = match entry {
             Ok(e) => {
                 if new_ref != 0 {
@@ -617,6 +681,48 @@ fn append_samples(
         return Err(Error::BucketLimit);
     }
     Ok(())
+}
+
+/// Gives series `lset` (ref `r`) the metadata of `family`, the family whose metadata came
+/// last, when the series is new to the cache (`known` false) or the family's metadata
+/// changed in this scrape, and the series belongs to the family (Go's scrape loop with
+/// `appendMetadataToWAL`). Errors are not the scrape's: logged at debug level.
+fn update_metadata(
+    app: &mut dyn Appender,
+    meta: &HashMap<String, MetaEntry>,
+    family: &str,
+    iter: u64,
+    known: bool,
+    r: SeriesRef,
+    lset: &Labels,
+) {
+    let Some(e) = meta.get(family) else {
+        return;
+    };
+    if known && e.last_iter_change != iter {
+        return;
+    }
+    let typ = {
+        use storage::MetricType as S;
+        use textparse::MetricType as T;
+        match e.meta.metric_type {
+            S::Counter => T::Counter,
+            S::Gauge => T::Gauge,
+            S::Histogram => T::Histogram,
+            S::GaugeHistogram => T::GaugeHistogram,
+            S::Summary => T::Summary,
+            S::Info => T::Info,
+            S::Stateset => T::Stateset,
+            S::Unknown => T::Unknown,
+        }
+    };
+    let name = lset.metric_name().unwrap_or_default();
+    if !is_series_part_of_family(name, family, typ) {
+        return;
+    }
+    if let Err(err) = app.update_metadata(r, lset, &e.meta) {
+        tracing::debug!(series = %lset, err = %err, "Error when appending metadata in scrape loop");
+    }
 }
 
 /// The metric family whose metadata was read last, for `type-and-unit-labels`.
@@ -1469,6 +1575,106 @@ mod tests {
                 r#"{__name__="build_info", __type__="info", job="j", v="1"}"#,
             ]
         );
+    }
+
+    /// Records metadata updates; refs are the order series were first seen, from 1.
+    #[derive(Default)]
+    struct MetaRecorder {
+        refs: Vec<String>,
+        updates: Vec<(SeriesRef, String, storage::Metadata)>,
+    }
+
+    impl Appender for MetaRecorder {
+        fn append(
+            &mut self,
+            _: SeriesRef,
+            l: &Labels,
+            _: Timestamp,
+            _: f64,
+        ) -> storage::Result<SeriesRef> {
+            let l = l.to_string();
+            let i = match self.refs.iter().position(|x| *x == l) {
+                Some(i) => i,
+                None => {
+                    self.refs.push(l);
+                    self.refs.len() - 1
+                }
+            };
+            Ok(i as SeriesRef + 1)
+        }
+        fn update_metadata(
+            &mut self,
+            r: SeriesRef,
+            l: &Labels,
+            m: &storage::Metadata,
+        ) -> storage::Result<SeriesRef> {
+            let name = l.metric_name().unwrap_or_default().to_string();
+            self.updates.push((r, name, m.clone()));
+            Ok(r)
+        }
+        fn commit(self: Box<Self>) -> storage::Result<()> {
+            Ok(())
+        }
+        fn rollback(self: Box<Self>) -> storage::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn metadata_goes_to_the_appender_for_new_series_and_changed_families() {
+        let target = Labels::from_pairs([("job", "j")]);
+        let o = LoopOptions {
+            append_metadata: true,
+            ..options("")
+        };
+        let ct = "text/plain; version=0.0.4";
+        let mut cache = Cache::default();
+        let mut app = MetaRecorder::default();
+        let mut scrape = |app: &mut MetaRecorder, body: &[u8]| {
+            let before = app.updates.len();
+            let (_, res, _) = append(app, body, ct, 1, &target, &o, &mut cache);
+            res.unwrap();
+            app.updates[before..]
+                .iter()
+                .map(|(r, n, m)| (*r, n.clone(), m.metric_type, m.help.clone()))
+                .collect::<Vec<_>>()
+        };
+        use storage::MetricType as M;
+        let body = b"# HELP a_total Requests.\n# TYPE a_total counter\na_total{x=\"1\"} 1\na_total{x=\"2\"} 1\nother 2\n# TYPE g gauge\ng 3\n";
+        assert_eq!(
+            scrape(&mut app, body),
+            [
+                (1, "a_total".into(), M::Counter, "Requests.".into()),
+                (2, "a_total".into(), M::Counter, "Requests.".into()),
+                // Not part of the family whose metadata came last: nothing.
+                (4, "g".into(), M::Gauge, String::new()),
+            ]
+        );
+        // Nothing changed, no new series: nothing.
+        assert!(scrape(&mut app, body).is_empty());
+        // The help of a_total changes: every series of the family gets it again.
+        let changed = b"# HELP a_total Requests served.\n# TYPE a_total counter\na_total{x=\"1\"} 1\na_total{x=\"2\"} 1\nother 2\n# TYPE g gauge\ng 3\ng{new=\"y\"} 3\n";
+        assert_eq!(
+            scrape(&mut app, changed),
+            [
+                (1, "a_total".into(), M::Counter, "Requests served.".into()),
+                (2, "a_total".into(), M::Counter, "Requests served.".into()),
+                (5, "g".into(), M::Gauge, String::new()),
+            ]
+        );
+        // Off: never.
+        let mut off = MetaRecorder::default();
+        let (_, res, _) = append(
+            &mut off,
+            body,
+            ct,
+            1,
+            &target,
+            &options(""),
+            &mut Cache::default(),
+        );
+        res.unwrap();
+        assert!(off.updates.is_empty());
     }
 
     #[test]
