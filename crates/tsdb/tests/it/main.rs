@@ -7,6 +7,7 @@ mod corruption;
 mod head;
 mod native_histograms;
 mod promtool;
+mod real;
 mod snapshot;
 
 use std::collections::BTreeMap;

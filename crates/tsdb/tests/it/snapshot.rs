@@ -6,201 +6,81 @@
 //! snapshots are only checked by the unit tests.)
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use model::{Labels, MatchType, Matcher};
-use storage::{Appendable, ExemplarQueryable, Queryable, ValueType};
+use storage::{Appendable, ExemplarQueryable};
 use tsdb::db::{Db, Options};
 
-const REAL: &str = "/usr/bin/prometheus";
+use super::head::dump;
+use super::real::{Real, have_prometheus, proto, secs};
+
 const FEATURES: &str = "--enable-feature=memory-snapshot-on-shutdown,exemplar-storage";
 const STEP: i64 = 15_000;
 const STEPS: i64 = 150;
 /// Series of one sample each, so that the snapshot spans several WAL pages.
 const FILL: i64 = 600;
 
-fn have_prometheus() -> bool {
-    if Path::new(REAL).is_file() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{REAL} is not installed (package prometheus)"
-    );
-    eprintln!("notice: skipping, {REAL} is not installed");
-    false
+fn start_real(data: &Path) -> Real {
+    Real::start(
+        data,
+        &[
+            FEATURES,
+            "--web.enable-remote-write-receiver",
+            "--web.enable-admin-api",
+        ],
+    )
 }
 
-/// A Prometheus 2.42 on a loopback port, its log in a file.
-struct Real {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+/// Every sample of `snap_x` Prometheus 2.42 has in the last `STEPS` steps before `end` (a
+/// range query `snap_x[..]` at `end`).
+fn real_samples(real: &Real, end: i64) -> Samples {
+    let v = real.get_json(&format!(
+        "/api/v1/query?query=snap_x%5B{}s%5D&time={}",
+        STEPS * STEP / 1000 + 60,
+        secs(end)
+    ));
+    let mut out = Samples::new();
+    for s in v["data"]["result"].as_array().unwrap() {
+        let vals = s["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    ms(p[0].as_f64().unwrap()),
+                    p[1].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        out.insert(labels_of(&s["metric"]), vals);
+    }
+    out
 }
 
-impl Real {
-    fn start(data: &Path) -> Real {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = data.with_extension("yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
-        let log = data.with_extension("log");
-        let child = Command::new(REAL)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(FEATURES)
-            .arg("--web.enable-remote-write-receiver")
-            .arg("--web.enable-admin-api")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut r = Real { child, port, log };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some((200, _)) = r.http("GET", "/-/ready", &[], b"") {
-                return r;
-            }
-            if let Some(status) = r.child.try_wait().unwrap() {
-                panic!(
-                    "prometheus 2.42 exited early with {status}: {}",
-                    r.log_text()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus 2.42 never became ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+fn real_exemplars(real: &Real, start: i64, end: i64) -> Exemplars {
+    let v = real.get_json(&format!(
+        "/api/v1/query_exemplars?query=snap_x&start={}&end={}",
+        secs(start),
+        secs(end)
+    ));
+    let mut out = Exemplars::new();
+    for s in v["data"].as_array().unwrap() {
+        let list = out.entry(labels_of(&s["seriesLabels"])).or_default();
+        for e in s["exemplars"].as_array().unwrap() {
+            list.push((
+                labels_of(&e["labels"]),
+                e["value"].as_str().unwrap().parse().unwrap(),
+                ms(e["timestamp"].as_f64().unwrap()),
+            ));
         }
     }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn http(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Option<(u16, String)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut req = format!(
-            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).ok()?;
-        s.write_all(body).ok()?;
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).ok()?;
-        let (head, body) = raw.split_once("\r\n\r\n")?;
-        Some((head.split(' ').nth(1)?.parse().ok()?, body.to_string()))
-    }
-
-    fn get_json(&self, path: &str) -> serde_json::Value {
-        let (status, body) = self.http("GET", path, &[], b"").expect("answered");
-        assert_eq!(status, 200, "{path}: {body}");
-        serde_json::from_str(&body).unwrap()
-    }
-
-    /// Every sample of `snap_x` in the last `STEPS` steps before `end` (a range query
-    /// `snap_x[..]` at `end`).
-    fn samples(&self, end: i64) -> Samples {
-        let v = self.get_json(&format!(
-            "/api/v1/query?query=snap_x%5B{}s%5D&time={}",
-            STEPS * STEP / 1000 + 60,
-            secs(end)
-        ));
-        let mut out = Samples::new();
-        for s in v["data"]["result"].as_array().unwrap() {
-            let vals = s["values"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| {
-                    (
-                        ms(p[0].as_f64().unwrap()),
-                        p[1].as_str().unwrap().parse().unwrap(),
-                    )
-                })
-                .collect();
-            out.insert(labels_of(&s["metric"]), vals);
-        }
-        out
-    }
-
-    fn exemplars(&self, start: i64, end: i64) -> Exemplars {
-        let v = self.get_json(&format!(
-            "/api/v1/query_exemplars?query=snap_x&start={}&end={}",
-            secs(start),
-            secs(end)
-        ));
-        let mut out = Exemplars::new();
-        for s in v["data"].as_array().unwrap() {
-            let list = out.entry(labels_of(&s["seriesLabels"])).or_default();
-            for e in s["exemplars"].as_array().unwrap() {
-                list.push((
-                    labels_of(&e["labels"]),
-                    e["value"].as_str().unwrap().parse().unwrap(),
-                    ms(e["timestamp"].as_f64().unwrap()),
-                ));
-            }
-        }
-        out
-    }
-
-    fn stop(mut self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -TERM");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "prometheus 2.42 exited with {status}");
-                return;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                panic!("prometheus 2.42 did not exit");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Real {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    out
 }
 
 type Samples = BTreeMap<Labels, Vec<(i64, f64)>>;
 type Exemplars = BTreeMap<Labels, Vec<(Labels, f64, i64)>>;
-
-fn secs(t: i64) -> String {
-    format!("{}.{:03}", t / 1000, t % 1000)
-}
 
 fn ms(secs: f64) -> i64 {
     (secs * 1000.0).round() as i64
@@ -297,74 +177,34 @@ impl Data {
     }
 }
 
-/// Protobuf helpers for a remote-write request (prompb's WriteRequest).
-fn varint(out: &mut Vec<u8>, mut x: u64) {
-    while x >= 0x80 {
-        out.push((x as u8) | 0x80);
-        x >>= 7;
-    }
-    out.push(x as u8);
-}
-
-fn field(out: &mut Vec<u8>, num: u32, wire: u8) {
-    varint(out, (u64::from(num) << 3) | u64::from(wire));
-}
-
-fn bytes_field(out: &mut Vec<u8>, num: u32, b: &[u8]) {
-    field(out, num, 2);
-    varint(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
-fn labels_proto(out: &mut Vec<u8>, num: u32, labels: &Labels) {
-    for (n, v) in labels.iter() {
-        let mut l = Vec::new();
-        bytes_field(&mut l, 1, n.as_bytes());
-        bytes_field(&mut l, 2, v.as_bytes());
-        bytes_field(out, num, &l);
-    }
-}
-
 /// Steps `from..to` of every series, with their exemplars, as one write request.
 fn write_request(d: &Data, from: i64, to: i64) -> Vec<u8> {
-    let mut req = Vec::new();
+    let mut all = Vec::new();
     for i in 0..3 {
         let mut ts = Vec::new();
-        labels_proto(&mut ts, 1, &series(i));
+        proto::labels(&mut ts, 1, &series(i));
         for k in from..to {
-            let mut s = Vec::new();
-            field(&mut s, 1, 1);
-            s.extend_from_slice(&Data::value(k, i).to_le_bytes());
-            field(&mut s, 2, 0);
-            varint(&mut s, d.t(k) as u64);
-            bytes_field(&mut ts, 2, &s);
+            proto::sample(&mut ts, 2, d.t(k), Data::value(k, i));
             if i == 0 && Data::exemplar_steps().contains(&k) {
                 let (l, v) = Data::exemplar(k);
                 let mut e = Vec::new();
-                labels_proto(&mut e, 1, &l);
-                field(&mut e, 2, 1);
-                e.extend_from_slice(&v.to_le_bytes());
-                field(&mut e, 3, 0);
-                varint(&mut e, d.t(k) as u64);
-                bytes_field(&mut ts, 3, &e);
+                proto::labels(&mut e, 1, &l);
+                proto::f64_field(&mut e, 2, v);
+                proto::u64_field(&mut e, 3, d.t(k) as u64);
+                proto::bytes_field(&mut ts, 3, &e);
             }
         }
-        bytes_field(&mut req, 1, &ts);
+        all.push(ts);
     }
     if from == 0 {
         for i in 0..FILL {
             let mut ts = Vec::new();
-            labels_proto(&mut ts, 1, &fill_series(i));
-            let mut s = Vec::new();
-            field(&mut s, 1, 1);
-            s.extend_from_slice(&(i as f64).to_le_bytes());
-            field(&mut s, 2, 0);
-            varint(&mut s, d.t(0) as u64);
-            bytes_field(&mut ts, 2, &s);
-            bytes_field(&mut req, 1, &ts);
+            proto::labels(&mut ts, 1, &fill_series(i));
+            proto::sample(&mut ts, 2, d.t(0), i as f64);
+            all.push(ts);
         }
     }
-    snap::raw::Encoder::new().compress_vec(&req).unwrap()
+    proto::request(&all)
 }
 
 fn snapshot_dirs(data: &Path) -> Vec<String> {
@@ -400,21 +240,10 @@ fn our_samples(db: &Db) -> Samples {
 
 /// Every sample of the series named `name`.
 fn our_series(db: &Db, name: &str) -> Samples {
-    let q = db.querier(i64::MIN, i64::MAX).unwrap();
-    let m = [Matcher::new(MatchType::Equal, "__name__", name).unwrap()];
-    let mut set = q.select(true, None, &m);
-    let mut out = Samples::new();
-    while let Some(s) = set.next() {
-        let s = s.unwrap();
-        let mut it = s.iterator();
-        let mut v = Vec::new();
-        while it.next() == ValueType::Float {
-            v.push(it.at());
-        }
-        assert!(it.err().is_none());
-        out.insert(s.labels().clone(), v);
-    }
-    out
+    dump(
+        db,
+        &[Matcher::new(MatchType::Equal, "__name__", name).unwrap()],
+    )
 }
 
 fn our_exemplars(db: &Db) -> Exemplars {
@@ -444,21 +273,9 @@ fn we_load_the_snapshot_prometheus_242_writes() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = Data::new();
-    let real = Real::start(&data);
+    let real = start_real(&data);
     for from in (0..STEPS).step_by(50) {
-        let (status, body) = real
-            .http(
-                "POST",
-                "/api/v1/write",
-                &[
-                    ("Content-Type", "application/x-protobuf"),
-                    ("Content-Encoding", "snappy"),
-                    ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-                ],
-                &write_request(&d, from, (from + 50).min(STEPS)),
-            )
-            .expect("remote write answered");
-        assert!(status / 100 == 2, "remote write: {status} {body}");
+        real.remote_write(&write_request(&d, from, (from + 50).min(STEPS)));
     }
     let (dmin, dmax) = d.deleted();
     let (status, body) = real
@@ -474,8 +291,11 @@ fn we_load_the_snapshot_prometheus_242_writes() {
         )
         .expect("delete answered");
     assert_eq!(status / 100, 2, "delete: {body}");
-    assert_eq!(real.samples(d.end), d.expected_samples());
-    assert_eq!(real.exemplars(d.start, d.end), d.expected_exemplars());
+    assert_eq!(real_samples(&real, d.end), d.expected_samples());
+    assert_eq!(
+        real_exemplars(&real, d.start, d.end),
+        d.expected_exemplars()
+    );
     real.stop();
     let snaps = snapshot_dirs(&data);
     assert_eq!(
@@ -551,7 +371,7 @@ fn prometheus_242_loads_the_snapshot_we_write() {
     assert_eq!(snaps.len(), 1, "{snaps:?}");
     assert_several_pages(&data, &snaps[0]);
 
-    let real = Real::start(&data);
+    let real = start_real(&data);
     let log = real.log_text();
     assert!(
         log.contains("msg=\"chunk snapshot loaded\"")
@@ -568,7 +388,7 @@ fn prometheus_242_loads_the_snapshot_we_write() {
         metrics.contains("\nprometheus_tsdb_snapshot_replay_error_total 0\n"),
         "{metrics}"
     );
-    assert_eq!(real.samples(d.end), d.expected_samples());
+    assert_eq!(real_samples(&real, d.end), d.expected_samples());
     assert_eq!(
         real.get_json(&format!(
             "/api/v1/query?query=count%28snap_fill%29&time={}",
@@ -576,7 +396,10 @@ fn prometheus_242_loads_the_snapshot_we_write() {
         ))["data"]["result"][0]["value"][1],
         FILL.to_string().as_str()
     );
-    assert_eq!(real.exemplars(d.start, d.end), d.expected_exemplars());
+    assert_eq!(
+        real_exemplars(&real, d.start, d.end),
+        d.expected_exemplars()
+    );
     real.stop();
 }
 
@@ -588,20 +411,8 @@ fn a_snapshot_damaged_after_prometheus_242_wrote_it_falls_back_to_its_wal() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = Data::new();
-    let real = Real::start(&data);
-    let (status, body) = real
-        .http(
-            "POST",
-            "/api/v1/write",
-            &[
-                ("Content-Type", "application/x-protobuf"),
-                ("Content-Encoding", "snappy"),
-                ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-            ],
-            &write_request(&d, 0, STEPS),
-        )
-        .expect("remote write answered");
-    assert!(status / 100 == 2, "remote write: {status} {body}");
+    let real = start_real(&data);
+    real.remote_write(&write_request(&d, 0, STEPS));
     real.stop();
     let snaps = snapshot_dirs(&data);
     let seg = data.join(&snaps[0]).join("00000000");
