@@ -7,8 +7,8 @@ use std::sync::Arc;
 use model::{Labels, Matcher, Timestamp};
 
 use crate::{
-    Appendable, Appender, ChainSampleIterator, Exemplar, LabelHints, Querier, Queryable, Result,
-    SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, truncate_to_limit,
+    Appendable, Appender, ChainSampleIterator, Error, Exemplar, LabelHints, Querier, Queryable,
+    Result, SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, truncate_to_limit,
 };
 
 /// A storage that can be both appended to and queried.
@@ -53,13 +53,54 @@ struct FanoutAppender {
     secondaries: Vec<Box<dyn Appender>>,
 }
 
-impl Appender for FanoutAppender {
-    fn append(&mut self, r: SeriesRef, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef> {
-        let r = self.primary.append(r, labels, t, v)?;
+impl FanoutAppender {
+    /// Runs `op` on the primary with `r`, then on every secondary with reference 0 (they
+    /// go by labels) and returns the primary's reference. A secondary's error for which
+    /// `skipped` holds is ignored: a secondary that keeps no such data (remote read keeps
+    /// no native histograms, no exemplars) just does not get it.
+    fn fan(
+        &mut self,
+        r: SeriesRef,
+        skipped: fn(&Error) -> bool,
+        mut op: impl FnMut(&mut dyn Appender, SeriesRef) -> Result<SeriesRef>,
+    ) -> Result<SeriesRef> {
+        let r = op(self.primary.as_mut(), r)?;
         for s in &mut self.secondaries {
-            s.append(0, labels, t, v)?;
+            match op(s.as_mut(), 0) {
+                Err(e) if !skipped(&e) => return Err(e),
+                _ => {}
+            }
         }
         Ok(r)
+    }
+
+    /// Commits or rolls back (`op`) the primary and every secondary; secondaries finish
+    /// even when the primary failed, so that what they buffered is not held forever. The
+    /// first error wins, as in Go.
+    fn finish(self, op: fn(Box<dyn Appender>) -> Result<()>) -> Result<()> {
+        let mut first_err = op(self.primary).err();
+        for s in self.secondaries {
+            if let Err(e) = op(s)
+                && first_err.is_none()
+            {
+                first_err = Some(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+fn none(_: &Error) -> bool {
+    false
+}
+
+fn no_histograms(e: &Error) -> bool {
+    matches!(e, Error::NativeHistogramsUnsupported)
+}
+
+impl Appender for FanoutAppender {
+    fn append(&mut self, r: SeriesRef, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef> {
+        self.fan(r, none, |a, r| a.append(r, labels, t, v))
     }
 
     /// Metadata is the primary's alone: secondaries (remote read endpoints) keep none.
@@ -80,11 +121,7 @@ impl Appender for FanoutAppender {
         t: Timestamp,
         v: f64,
     ) -> Result<SeriesRef> {
-        let r = self.primary.append_with_st(r, labels, st, t, v)?;
-        for s in &mut self.secondaries {
-            s.append_with_st(0, labels, st, t, v)?;
-        }
-        Ok(r)
+        self.fan(r, none, |a, r| a.append_with_st(r, labels, st, t, v))
     }
 
     fn append_histogram(
@@ -107,17 +144,9 @@ impl Appender for FanoutAppender {
         h: Option<&model::Histogram>,
         fh: Option<&model::FloatHistogram>,
     ) -> Result<SeriesRef> {
-        let r = self
-            .primary
-            .append_histogram_with_st(r, labels, st, t, h, fh)?;
-        for s in &mut self.secondaries {
-            // A secondary without native histograms (remote read) just does not get them.
-            match s.append_histogram_with_st(0, labels, st, t, h, fh) {
-                Ok(_) | Err(crate::Error::NativeHistogramsUnsupported) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(r)
+        self.fan(r, no_histograms, |a, r| {
+            a.append_histogram_with_st(r, labels, st, t, h, fh)
+        })
     }
 
     fn append_ct_zero_sample(
@@ -127,11 +156,7 @@ impl Appender for FanoutAppender {
         t: Timestamp,
         ct: Timestamp,
     ) -> Result<SeriesRef> {
-        let r = self.primary.append_ct_zero_sample(r, labels, t, ct)?;
-        for s in &mut self.secondaries {
-            s.append_ct_zero_sample(0, labels, t, ct)?;
-        }
-        Ok(r)
+        self.fan(r, none, |a, r| a.append_ct_zero_sample(r, labels, t, ct))
     }
 
     fn append_histogram_ct_zero_sample(
@@ -143,16 +168,9 @@ impl Appender for FanoutAppender {
         h: Option<&model::Histogram>,
         fh: Option<&model::FloatHistogram>,
     ) -> Result<SeriesRef> {
-        let r = self
-            .primary
-            .append_histogram_ct_zero_sample(r, labels, t, ct, h, fh)?;
-        for s in &mut self.secondaries {
-            match s.append_histogram_ct_zero_sample(0, labels, t, ct, h, fh) {
-                Ok(_) | Err(crate::Error::NativeHistogramsUnsupported) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(r)
+        self.fan(r, no_histograms, |a, r| {
+            a.append_histogram_ct_zero_sample(r, labels, t, ct, h, fh)
+        })
     }
 
     fn append_exemplar(
@@ -161,50 +179,19 @@ impl Appender for FanoutAppender {
         labels: &Labels,
         exemplar: &Exemplar,
     ) -> Result<SeriesRef> {
-        let r = self.primary.append_exemplar(r, labels, exemplar)?;
-        for s in &mut self.secondaries {
-            // A secondary without exemplar storage (remote read) just does not get them.
-            match s.append_exemplar(0, labels, exemplar) {
-                Ok(_) | Err(crate::Error::ExemplarsDisabled) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(r)
+        self.fan(
+            r,
+            |e| matches!(e, Error::ExemplarsDisabled),
+            |a, r| a.append_exemplar(r, labels, exemplar),
+        )
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
-        let FanoutAppender {
-            primary,
-            secondaries,
-        } = *self;
-        let result = primary.commit();
-        // Secondaries commit even when the primary failed, so that what they buffered is not
-        // held forever; the first error wins, as in Go.
-        let mut first_err = result.err();
-        for s in secondaries {
-            if let Err(e) = s.commit()
-                && first_err.is_none()
-            {
-                first_err = Some(e);
-            }
-        }
-        first_err.map_or(Ok(()), Err)
+        self.finish(|a| a.commit())
     }
 
     fn rollback(self: Box<Self>) -> Result<()> {
-        let FanoutAppender {
-            primary,
-            secondaries,
-        } = *self;
-        let mut first_err = primary.rollback().err();
-        for s in secondaries {
-            if let Err(e) = s.rollback()
-                && first_err.is_none()
-            {
-                first_err = Some(e);
-            }
-        }
-        first_err.map_or(Ok(()), Err)
+        self.finish(|a| a.rollback())
     }
 }
 
@@ -425,8 +412,16 @@ mod tests {
             let series = series?;
             let mut it = series.iterator();
             let mut samples = Vec::new();
-            while it.next() == ValueType::Float {
-                samples.push(it.at());
+            loop {
+                match it.next() {
+                    ValueType::Float => samples.push(it.at()),
+                    // A histogram stands for its count.
+                    ValueType::Histogram => {
+                        let (t, h) = it.at_histogram();
+                        samples.push((t, h.count as f64));
+                    }
+                    _ => break,
+                }
             }
             out.push((series.labels().clone(), samples));
         }
@@ -521,6 +516,43 @@ mod tests {
         let fanout = Fanout::new(Arc::new(MemStorage::new()), Vec::new());
         let err = fanout.appender().append_exemplar(0, &lbls("x"), &e);
         assert!(matches!(err, Err(Error::ExemplarsDisabled)), "{err:?}");
+    }
+
+    #[test]
+    fn histograms_and_ct_zero_samples_skip_secondaries_without_histograms() {
+        let h = model::Histogram {
+            count: 3,
+            ..model::Histogram::default()
+        };
+        let (a, b) = (MemStorage::new(), MemStorage::new());
+        let fanout = Fanout::new(
+            Arc::new(a.clone()),
+            vec![Arc::new(ExemplarSink::default()), Arc::new(b.clone())],
+        );
+        let mut app = fanout.appender();
+        app.append_histogram_ct_zero_sample(0, &lbls("h"), 5, 2, Some(&h), None)
+            .unwrap();
+        app.append_histogram_with_st(0, &lbls("h"), 2, 5, Some(&h), None)
+            .unwrap();
+        app.append_ct_zero_sample(0, &lbls("c"), 5, 2).unwrap();
+        app.append_with_st(0, &lbls("c"), 2, 5, 1.0).unwrap();
+        app.commit().unwrap();
+        let want: Dump = vec![
+            (lbls("c"), vec![(2, 0.0), (5, 1.0)]),
+            (lbls("h"), vec![(2, 0.0), (5, 3.0)]),
+        ];
+        for s in [&a, &b] {
+            assert_eq!(dump(s.querier(0, 10).unwrap().as_ref()).unwrap(), want);
+        }
+        // A primary without native histograms says so.
+        let fanout = Fanout::new(Arc::new(ExemplarSink::default()), vec![Arc::new(b)]);
+        let err = fanout
+            .appender()
+            .append_histogram(0, &lbls("h"), 9, Some(&h), None);
+        assert!(
+            matches!(err, Err(Error::NativeHistogramsUnsupported)),
+            "{err:?}"
+        );
     }
 
     #[test]
