@@ -65,6 +65,7 @@ mod dockerswarm;
 mod error;
 mod eureka;
 pub mod file;
+mod hetzner;
 pub mod http;
 pub mod kubernetes;
 mod linode;
@@ -72,6 +73,7 @@ mod manager;
 mod marathon;
 mod nomad;
 mod puppetdb;
+mod scaleway;
 mod util;
 mod vultr;
 

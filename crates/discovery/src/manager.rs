@@ -7,17 +7,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use config::discovery::{
     ConsulSdConfig, DnsSdConfig, DockerSdConfig, DockerSwarmSdConfig, EurekaSdConfig, FileSdConfig,
-    HttpSdConfig, KubernetesSdConfig, LinodeSdConfig, MarathonSdConfig, NomadSdConfig,
-    PortRefreshHttpSdConfig, PuppetDbSdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs,
-    StaticConfig,
+    HetznerSdConfig, HttpSdConfig, KubernetesSdConfig, LinodeSdConfig, MarathonSdConfig,
+    NomadSdConfig, PortRefreshHttpSdConfig, PuppetDbSdConfig, ScalewaySdConfig,
+    ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Error, Result, consul, digitalocean, dns, docker, dockerswarm, eureka, file, http, kubernetes,
-    linode, marathon, nomad, puppetdb, vultr,
+    Error, Result, consul, digitalocean, dns, docker, dockerswarm, eureka, file, hetzner, http,
+    kubernetes, linode, marathon, nomad, puppetdb, scaleway, vultr,
 };
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
@@ -70,6 +70,8 @@ enum ProviderConfig {
     DockerSwarm(Box<DockerSwarmSdConfig>),
     Vultr(Box<PortRefreshHttpSdConfig>),
     DigitalOcean(Box<PortRefreshHttpSdConfig>),
+    Scaleway(Box<ScalewaySdConfig>),
+    Hetzner(Box<HetznerSdConfig>),
     Linode(Box<LinodeSdConfig>),
 }
 
@@ -262,6 +264,22 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::DigitalOcean(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Scaleway(c) => {
+                        scaleway::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Scaleway(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Hetzner(c) => {
+                        hetzner::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Hetzner(Box::new(c.clone())));
                     }
                     ServiceDiscoveryConfig::Linode(c) => {
                         linode::Discovery::new(c).map_err(|message| Error::Provider {
@@ -609,6 +627,40 @@ async fn run_provider(
             };
             refresh_loop(
                 "digitalocean",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::Scaleway(cfg) => {
+            let d = match scaleway::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "scaleway", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "scaleway",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::Hetzner(cfg) => {
+            let d = match hetzner::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "hetzner", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "hetzner",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,
