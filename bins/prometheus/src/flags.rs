@@ -378,6 +378,8 @@ pub(crate) struct Settings {
     pub(crate) remote_write_messages: Vec<storage::remote::WriteProtoMsg>,
     /// `--web.enable-otlp-receiver`.
     pub(crate) enable_otlp_receiver: bool,
+    /// The `--enable-feature`s of the push receivers.
+    pub(crate) receiver_features: web::ReceiverFeatures,
     /// `--storage.remote.flush-deadline`: how long queues may flush on shutdown or reload.
     pub(crate) remote_flush_deadline: std::time::Duration,
     pub(crate) tsdb_path: PathBuf,
@@ -559,6 +561,7 @@ impl Flags {
         let mut concurrent_rule_eval = false;
         let mut type_and_unit_labels = false;
         let mut created_timestamp_zero_ingestion = false;
+        let mut otlp_native_delta_ingestion = false;
         let mut delayed_compaction = false;
         for feature in self
             .enable_feature
@@ -614,6 +617,7 @@ impl Flags {
                 "delayed-compaction" => delayed_compaction = true,
                 "memory-snapshot-on-shutdown" => memory_snapshot_on_shutdown = true,
                 "created-timestamp-zero-ingestion" => created_timestamp_zero_ingestion = true,
+                "otlp-native-delta-ingestion" => otlp_native_delta_ingestion = true,
                 "otlp-deltatocumulative"
                 | "old-ui"
                 | "metadata-wal-records"
@@ -801,6 +805,11 @@ impl Flags {
             enable_remote_write_receiver: self.enable_remote_write_receiver,
             remote_write_messages,
             enable_otlp_receiver,
+            receiver_features: web::ReceiverFeatures {
+                created_timestamp_zero_ingestion,
+                type_and_unit_labels,
+                otlp_native_delta_ingestion,
+            },
             remote_flush_deadline,
             tsdb_path: self.tsdb_path,
             tsdb,
@@ -1355,6 +1364,26 @@ mod tests {
         assert_eq!(s.unknown_features, ["foo"]);
         assert!(s.engine.enable_delayed_name_removal);
         assert!(s.engine.enable_per_step_stats);
+    }
+
+    #[test]
+    fn receiver_features_follow_the_flags() {
+        assert_eq!(
+            parse(&[]).unwrap().receiver_features,
+            web::ReceiverFeatures::default()
+        );
+        let s = parse(&[
+            "--enable-feature=created-timestamp-zero-ingestion,type-and-unit-labels,otlp-native-delta-ingestion",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.receiver_features,
+            web::ReceiverFeatures {
+                created_timestamp_zero_ingestion: true,
+                type_and_unit_labels: true,
+                otlp_native_delta_ingestion: true,
+            }
+        );
     }
 
     #[test]

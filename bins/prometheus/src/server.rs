@@ -113,6 +113,7 @@ pub(crate) fn web_options(
         remote_write_receiver: None,
         remote_write_messages: settings.remote_write_messages.clone(),
         otlp_write_receiver: None,
+        receiver_features: settings.receiver_features,
         remote_read_queryable: None,
         metrics_hook: None,
         agent: false,

@@ -226,6 +226,8 @@ pub struct Options {
     /// `--web.enable-otlp-receiver`: the storage `/api/v1/otlp/v1/metrics` appends to
     /// (`None`: the receiver is off and the endpoint answers 404, as in Prometheus).
     pub otlp_write_receiver: Option<Arc<dyn storage::Appendable>>,
+    /// The `--enable-feature` switches that change what the push receivers append.
+    pub receiver_features: ReceiverFeatures,
     /// The storage `/api/v1/read` serves: the local TSDB, without remote-read endpoints
     /// (`None`: `queryable`).
     pub remote_read_queryable: Option<Arc<dyn storage::Queryable>>,
@@ -255,9 +257,25 @@ impl std::fmt::Debug for Options {
     }
 }
 
+/// The feature flags of the push receivers (`/api/v1/write`, `/api/v1/otlp/v1/metrics`),
+/// as Prometheus's web options carry them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReceiverFeatures {
+    /// `created-timestamp-zero-ingestion`: remote write 2.0 created timestamps and OTLP
+    /// start timestamps become zero samples.
+    pub created_timestamp_zero_ingestion: bool,
+    /// `type-and-unit-labels`: OTLP series get `__type__` and `__unit__` labels.
+    pub type_and_unit_labels: bool,
+    /// `otlp-native-delta-ingestion`: OTLP delta sums and histograms are stored as they are
+    /// (refused otherwise).
+    pub otlp_native_delta_ingestion: bool,
+}
+
 pub(crate) struct Inner {
     pub(crate) opts: Options,
     pub(crate) http: HttpMetrics,
+    /// The remote-write receiver's options, with its invalid-labels counter.
+    pub(crate) receiver: storage::remote::ReceiverOptions,
     quitting: AtomicBool,
 }
 
@@ -428,11 +446,27 @@ impl Page {
     }
 }
 
+impl Inner {
+    /// `prometheus_api_remote_write_invalid_labels_samples_total`, registered (as in
+    /// Prometheus) only with the remote-write receiver.
+    pub(crate) fn invalid_labels_samples(&self) -> Option<u64> {
+        self.opts.remote_write_receiver.as_ref().map(|_| {
+            self.receiver
+                .invalid_labels_samples
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+}
+
 impl Handler {
     /// A handler for `opts`.
     pub fn new(opts: Options) -> Handler {
         Handler {
             inner: Arc::new(Inner {
+                receiver: storage::remote::ReceiverOptions {
+                    ingest_ct_zero_sample: opts.receiver_features.created_timestamp_zero_ingestion,
+                    ..Default::default()
+                },
                 opts,
                 http: HttpMetrics::default(),
                 quitting: AtomicBool::new(false),
@@ -535,6 +569,7 @@ impl Handler {
                     &self.inner.opts.build_info,
                     &self.inner.opts.status,
                     &self.inner.http,
+                    self.inner.invalid_labels_samples(),
                 );
                 if let Some(hook) = &self.inner.opts.metrics_hook {
                     hook(&mut body);
@@ -653,11 +688,12 @@ impl Handler {
             Ok(body) => body,
             Err(msg) => return receiver_error(StatusCode::BAD_REQUEST, &msg),
         };
+        let opts = self.inner.receiver.clone();
         if msg == storage::remote::WriteProtoMsg::V2 {
-            return remote_write_v2(body, db).await;
+            return remote_write_v2(body, db, opts).await;
         }
         let outcome = tokio::task::spawn_blocking(move || {
-            let res = storage::remote::append_write_body(&body, db.as_ref());
+            let res = storage::remote::append_write_body_with(&body, db.as_ref(), &opts);
             (
                 storage::remote::write_response_status(&res),
                 res.err().map(|e| e.to_string()),
@@ -853,9 +889,13 @@ fn set_cors(
 
 /// Appends a remote-write 2.0 body and answers with its written counts (set whatever the
 /// outcome once the body decoded, as Prometheus does).
-async fn remote_write_v2(body: Bytes, db: Arc<dyn storage::Appendable>) -> Response<Body> {
+async fn remote_write_v2(
+    body: Bytes,
+    db: Arc<dyn storage::Appendable>,
+    opts: storage::remote::ReceiverOptions,
+) -> Response<Body> {
     let outcome = tokio::task::spawn_blocking(move || {
-        storage::remote::append_write_v2_body(&body, db.as_ref())
+        storage::remote::append_write_v2_body_with(&body, db.as_ref(), &opts)
     })
     .await;
     let outcome = match outcome {

@@ -65,6 +65,7 @@
 //!     remote_write_receiver: None,
 //!     remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
 //!     otlp_write_receiver: None,
+//!     receiver_features: Default::default(),
 //!     remote_read_queryable: None,
 //!     metrics_hook: None,
 //!     agent: false,
@@ -105,7 +106,7 @@ pub use api::{
 pub use error::{ApiError, Error, ErrorType, Result};
 pub use handler::{
     BlockCompactionView, BlockDescView, BlockMetaView, BlockStatsView, BuildInfo, Handler,
-    MetricsHook, Options, ReloadRequest, TsdbAdmin, TsdbStats, TsdbStatus,
+    MetricsHook, Options, ReceiverFeatures, ReloadRequest, TsdbAdmin, TsdbStats, TsdbStatus,
 };
 pub use json::{format_float, write_query_data, write_timestamp};
 pub use server::{ServeOptions, listen, serve};

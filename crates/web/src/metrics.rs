@@ -83,8 +83,14 @@ fn goarch() -> &'static str {
 }
 
 /// Renders every self-metric in the text exposition format (0.0.4), families sorted by
-/// name as the Go client does.
-pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> String {
+/// name as the Go client does. `invalid_labels_samples` is the remote-write receiver's
+/// counter, when it is on.
+pub(crate) fn render(
+    build: &BuildInfo,
+    status: &Status,
+    http: &HttpMetrics,
+    invalid_labels_samples: Option<u64>,
+) -> String {
     let mut out = String::new();
 
     write_header(
@@ -157,6 +163,20 @@ pub(crate) fn render(build: &BuildInfo, status: &Status, http: &HttpMetrics) -> 
         );
     }
 
+    if let Some(n) = invalid_labels_samples {
+        write_header(
+            &mut out,
+            "prometheus_api_remote_write_invalid_labels_samples_total",
+            "counter",
+            "The total number of received remote write samples and histogram samples which were rejected due to invalid labels.",
+        );
+        #[allow(clippy::cast_precision_loss)]
+        let _ = writeln!(
+            out,
+            "prometheus_api_remote_write_invalid_labels_samples_total {}",
+            model::strconv::format_float_g(n as f64)
+        );
+    }
     write_header(
         &mut out,
         "prometheus_build_info",

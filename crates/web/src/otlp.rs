@@ -6,15 +6,27 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;
-use storage::remote::otlp::{self, OtlpOptions, TranslationStrategy};
+use storage::remote::otlp::{self, DeltaTemporality, OtlpOptions, TranslationStrategy};
 
-use crate::handler::{Body, Inner, read_body, receiver_error};
+use crate::handler::{Body, Inner, ReceiverFeatures, read_body, receiver_error};
 
 /// The translation options of the loaded configuration's `otlp:` block (Prometheus's
-/// defaults before a configuration is loaded), with the query lookback delta.
-pub(crate) fn otlp_options(config: Option<&config::Config>, lookback: Duration) -> OtlpOptions {
+/// defaults before a configuration is loaded), with the query lookback delta and the
+/// receivers' feature flags.
+pub(crate) fn otlp_options(
+    config: Option<&config::Config>,
+    lookback: Duration,
+    features: ReceiverFeatures,
+) -> OtlpOptions {
     let mut opts = OtlpOptions {
         lookback_delta_ms: i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX),
+        ingest_ct_zero_sample: features.created_timestamp_zero_ingestion,
+        type_and_unit_labels: features.type_and_unit_labels,
+        delta: if features.otlp_native_delta_ingestion {
+            DeltaTemporality::Ingest
+        } else {
+            DeltaTemporality::Refuse
+        },
         ..OtlpOptions::default()
     };
     if let Some(c) = config.map(|c| &c.otlp) {
@@ -65,6 +77,7 @@ where
     let opts = otlp_options(
         inner.opts.status.config().as_deref(),
         inner.opts.engine.opts().lookback_delta,
+        inner.opts.receiver_features,
     );
     let outcome = tokio::task::spawn_blocking(move || {
         let res =
@@ -119,7 +132,7 @@ mod tests {
 
     #[test]
     fn options_follow_the_otlp_block() {
-        let defaults = otlp_options(None, Duration::from_secs(60));
+        let defaults = otlp_options(None, Duration::from_secs(60), ReceiverFeatures::default());
         assert_eq!(defaults.lookback_delta_ms, 60_000);
         assert_eq!(
             defaults.translation_strategy,
@@ -131,7 +144,11 @@ mod tests {
             ".",
         )
         .expect("config loads");
-        let opts = otlp_options(Some(&cfg), Duration::from_secs(300));
+        let opts = otlp_options(
+            Some(&cfg),
+            Duration::from_secs(300),
+            ReceiverFeatures::default(),
+        );
         assert_eq!(
             opts.translation_strategy,
             TranslationStrategy::NoUTF8EscapingWithSuffixes
@@ -140,5 +157,23 @@ mod tests {
         assert!(opts.promote_scope_metadata);
         assert!(!opts.label_name_preserve_multiple_underscores);
         assert!(opts.label_name_underscore_sanitization);
+    }
+
+    #[test]
+    fn feature_flags_reach_the_translation() {
+        let off = otlp_options(None, Duration::from_secs(60), ReceiverFeatures::default());
+        assert!(!off.ingest_ct_zero_sample && !off.type_and_unit_labels);
+        assert_eq!(off.delta, DeltaTemporality::Refuse);
+        let on = otlp_options(
+            None,
+            Duration::from_secs(60),
+            ReceiverFeatures {
+                created_timestamp_zero_ingestion: true,
+                type_and_unit_labels: true,
+                otlp_native_delta_ingestion: true,
+            },
+        );
+        assert!(on.ingest_ct_zero_sample && on.type_and_unit_labels);
+        assert_eq!(on.delta, DeltaTemporality::Ingest);
     }
 }

@@ -126,6 +126,7 @@ fn server_full(
         remote_write_receiver: Some(db.clone()),
         remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
         otlp_write_receiver: Some(db.clone()),
+        receiver_features: Default::default(),
         remote_read_queryable: None,
         metrics_hook: None,
         agent,
@@ -498,6 +499,7 @@ async fn a_storage_that_is_not_ready_is_unavailable() {
         remote_write_receiver: None,
         remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
         otlp_write_receiver: None,
+        receiver_features: Default::default(),
         remote_read_queryable: None,
         metrics_hook: None,
         agent: false,
@@ -1321,6 +1323,7 @@ async fn remote_write_without_the_receiver_is_not_found() {
         remote_write_receiver: None,
         remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
         otlp_write_receiver: None,
+        receiver_features: Default::default(),
         remote_read_queryable: None,
         metrics_hook: Some(Arc::new(|out: &mut String| {
             out.push_str("extra_metric 1\n")
@@ -1454,6 +1457,7 @@ fn search_server(extra_flags: &[(&str, &str)], agent: bool) -> Handler {
         remote_write_receiver: None,
         remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
         otlp_write_receiver: None,
+        receiver_features: Default::default(),
         remote_read_queryable: None,
         metrics_hook: None,
         agent,

@@ -1,5 +1,6 @@
 //! `/api/v1/write` with remote write 2.0: content negotiation, written-count headers, bad
-//! payloads, and our queue sending to this handler over loopback.
+//! payloads, and our queue sending to this handler over loopback; the push receivers'
+//! feature flags (1.0, 2.0 and OTLP).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -13,10 +14,19 @@ use storage::remote::{HistogramSample, QueueManager, WriteOptions, WriteProtoMsg
 use storage::{MemStorage, Queryable, ValueType};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use web::{Handler, Options, Readiness, Status};
+use web::{Handler, Options, ReceiverFeatures, Readiness, Status};
 
 /// A handler whose remote-write receiver appends to `db` and accepts `messages`.
 fn receiver(db: Arc<MemStorage>, messages: Vec<WriteProtoMsg>) -> Handler {
+    receiver_with(db, messages, ReceiverFeatures::default())
+}
+
+/// [`receiver`] with the receivers' feature flags.
+fn receiver_with(
+    db: Arc<MemStorage>,
+    messages: Vec<WriteProtoMsg>,
+    receiver_features: ReceiverFeatures,
+) -> Handler {
     let status = Arc::new(Status::new(SystemTime::now()));
     status.set_readiness(Readiness::Ready);
     let (reload, _reloads) = mpsc::channel(1);
@@ -37,9 +47,10 @@ fn receiver(db: Arc<MemStorage>, messages: Vec<WriteProtoMsg>) -> Handler {
         storage_retention: String::new(),
         quit: CancellationToken::new(),
         reload,
-        remote_write_receiver: Some(db),
+        remote_write_receiver: Some(db.clone()),
         remote_write_messages: messages,
-        otlp_write_receiver: None,
+        otlp_write_receiver: Some(db),
+        receiver_features,
         remote_read_queryable: None,
         metrics_hook: None,
         agent: false,
@@ -381,4 +392,199 @@ async fn our_queue_sends_2_0_to_this_handler_over_loopback() {
     let (t, mut got) = it.at_histogram();
     got.counter_reset_hint = h.counter_reset_hint;
     assert_eq!((t, got), (5_000, h));
+}
+
+#[tokio::test]
+async fn created_timestamps_are_ingested_with_the_feature_only() {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut req = v2_request(&[(&[("__name__", "c")], &[(now, 3.0)])]);
+    req.timeseries[0].created_timestamp = now - 1000;
+    let body = storage::remote::encode_write_v2_request(&req);
+    for (on, want) in [
+        (false, vec![(now, 3.0)]),
+        (true, vec![(now - 1000, 0.0), (now, 3.0)]),
+    ] {
+        let db = Arc::new(MemStorage::new());
+        let h = receiver_with(
+            db.clone(),
+            WriteProtoMsg::ALL.to_vec(),
+            ReceiverFeatures {
+                created_timestamp_zero_ingestion: on,
+                ..ReceiverFeatures::default()
+            },
+        );
+        let (status, headers, answer) = post(&h, V2, "snappy", body.clone()).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+        // The zero sample is not counted as written.
+        assert_eq!(written(&headers).unwrap()[0], "1");
+        assert_eq!(floats(&db, "c"), want, "feature on: {on}");
+    }
+}
+
+#[tokio::test]
+async fn series_with_invalid_labels_are_counted_in_metrics() {
+    let db = Arc::new(MemStorage::new());
+    let h = receiver(db.clone(), WriteProtoMsg::ALL.to_vec());
+    let metric = |h: Handler| async move {
+        let resp = h
+            .handle(Request::get("/metrics").body(Full::new(Bytes::new())).unwrap())
+            .await;
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8_lossy(&body)
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("prometheus_api_remote_write_invalid_labels_samples_total ")
+                    .map(str::to_owned)
+            })
+    };
+    assert_eq!(metric(h.clone()).await.as_deref(), Some("0"));
+    // 1.0: a series without a metric name is skipped (one per series), the rest written.
+    let v1 = prompb::WriteRequest {
+        timeseries: vec![
+            prompb::TimeSeries {
+                labels: vec![prompb::Label {
+                    name: "job".into(),
+                    value: "x".into(),
+                }],
+                samples: vec![prompb::Sample {
+                    value: 1.0,
+                    timestamp: 1,
+                }],
+                ..Default::default()
+            },
+            prompb::TimeSeries {
+                labels: vec![prompb::Label {
+                    name: "__name__".into(),
+                    value: "ok".into(),
+                }],
+                samples: vec![prompb::Sample {
+                    value: 1.0,
+                    timestamp: 1,
+                }],
+                ..Default::default()
+            },
+        ],
+        metadata: vec![],
+    };
+    let body = storage::remote::encode_write_request(&v1);
+    let (status, _, answer) = post(&h, "", "", body).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    assert_eq!(floats(&db, "ok"), [(1, 1.0)]);
+    assert_eq!(metric(h.clone()).await.as_deref(), Some("1"));
+    // 2.0: the skipped series' samples.
+    let req = v2_request(&[(&[("job", "x")], &[(1, 1.0), (2, 2.0)])]);
+    let (status, _, _) = post(&h, V2, "snappy", storage::remote::encode_write_v2_request(&req)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(metric(h).await.as_deref(), Some("3"));
+}
+
+#[tokio::test]
+async fn otlp_features_change_the_stored_series() {
+    use prompb::Message as _;
+    use prompb::otlp::{
+        AggregationTemporality, ExportMetricsServiceRequest, Metric, NumberDataPoint,
+        ResourceMetrics, ScopeMetrics, Sum, metric::Data, number_data_point,
+    };
+    let now_ns = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let now = (now_ns / 1_000_000) as i64;
+    let sum = |name: &str, temporality: AggregationTemporality| Metric {
+        name: name.into(),
+        unit: "s".into(),
+        data: Some(Data::Sum(Sum {
+            data_points: vec![NumberDataPoint {
+                start_time_unix_nano: now_ns - 5_000_000_000,
+                time_unix_nano: now_ns,
+                value: Some(number_data_point::Value::AsDouble(4.0)),
+                ..Default::default()
+            }],
+            aggregation_temporality: temporality as i32,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    };
+    let export = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![
+                    sum("work", AggregationTemporality::Cumulative),
+                    sum("jobs", AggregationTemporality::Delta),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec();
+    let all = |db: &MemStorage| -> Vec<(String, i64, f64)> {
+        let q = db.querier(i64::MIN, i64::MAX).unwrap();
+        let mut set = q.select(true, None, &[]);
+        let mut out = Vec::new();
+        while let Some(s) = set.next() {
+            let s = s.unwrap();
+            let mut it = s.iterator();
+            while it.next() == ValueType::Float {
+                let (t, v) = it.at();
+                out.push((s.labels().to_string(), t, v));
+            }
+        }
+        out
+    };
+    let push = |h: Handler| {
+        let body = export.clone();
+        async move {
+            let resp = h
+                .handle(
+                    Request::post("/api/v1/otlp/v1/metrics")
+                        .header("Content-Type", "application/x-protobuf")
+                        .body(Full::new(Bytes::from(body)))
+                        .unwrap(),
+                )
+                .await;
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, body)
+        }
+    };
+
+    // Default: the delta sum is refused (partial success), no start or type labels.
+    let db = Arc::new(MemStorage::new());
+    let (status, body) = push(receiver(db.clone(), WriteProtoMsg::ALL.to_vec())).await;
+    assert_eq!(status, StatusCode::OK);
+    let partial = prompb::otlp::ExportMetricsServiceResponse::decode(body.as_ref())
+        .unwrap()
+        .partial_success
+        .unwrap();
+    assert_eq!(partial.rejected_data_points, 1);
+    assert_eq!(
+        all(&db),
+        [(r#"{__name__="work_seconds_total"}"#.to_owned(), now, 4.0)]
+    );
+
+    // All three features.
+    let db = Arc::new(MemStorage::new());
+    let features = ReceiverFeatures {
+        created_timestamp_zero_ingestion: true,
+        type_and_unit_labels: true,
+        otlp_native_delta_ingestion: true,
+    };
+    let (status, body) = push(receiver_with(db.clone(), WriteProtoMsg::ALL.to_vec(), features)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.is_empty(), "full success");
+    let work = r#"{__name__="work_seconds_total", __type__="counter", __unit__="seconds"}"#;
+    let jobs = r#"{__name__="jobs_seconds_total", __unit__="seconds"}"#;
+    assert_eq!(
+        all(&db),
+        [
+            (jobs.to_owned(), now - 5000, 0.0),
+            (jobs.to_owned(), now, 4.0),
+            (work.to_owned(), now - 5000, 0.0),
+            (work.to_owned(), now, 4.0),
+        ]
+    );
 }
