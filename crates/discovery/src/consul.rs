@@ -17,6 +17,7 @@ use model::{Labels, TargetGroup};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Metrics;
 use crate::util::{self, encode_query, join_host_port, sanitize};
 
 const PREFIX: &str = "__meta_consul_";
@@ -127,6 +128,8 @@ pub(crate) struct Discovery {
     health_filter: String,
     refresh_interval: Duration,
     retry_interval: Duration,
+    /// Where RPC failures and durations count (`prometheus_sd_consul_rpc_*`).
+    metrics: Metrics,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -248,6 +251,7 @@ impl Discovery {
             health_filter: cfg.health_filter.clone(),
             refresh_interval: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
             retry_interval: RETRY_INTERVAL,
+            metrics: Metrics::default(),
         })
     }
 
@@ -273,15 +277,22 @@ impl Discovery {
     /// Runs until `cancel`, handing groups to `send`: first the datacenter (retried every
     /// 15 s until known), then either the catalog (no `services`, or `tags` configured) or
     /// the configured services directly.
+    ///
+    /// RPC failures (the datacenter, the catalog and each service's entries) count in
+    /// `prometheus_sd_consul_rpc_failures_total`, catalog and service queries are timed in
+    /// `prometheus_sd_consul_rpc_duration_seconds`, all in `metrics`.
     pub(crate) async fn run(
         mut self,
         cancel: CancellationToken,
         send: impl Fn(Vec<TargetGroup>) + Send,
+        metrics: Metrics,
     ) {
+        self.metrics = metrics;
         while self.datacenter.is_empty() {
             match self.agent_datacenter().await {
                 Ok(dc) => self.datacenter = dc,
                 Err(e) => {
+                    self.metrics.sd().consul.rpc_failures.inc();
                     tracing::error!(err = %e, "Error retrieving datacenter name");
                     if !sleep(self.retry_interval, &cancel).await {
                         return;
@@ -350,15 +361,22 @@ impl Discovery {
         tasks: &mut tokio::task::JoinSet<()>,
     ) {
         let params = self.api.blocking(*last_index, &self.filter);
-        let answer: Indexed<BTreeMap<String, Option<Vec<String>>>> =
-            match self.api.get("/v1/catalog/services", &params).await {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::error!(err = %e, "Error refreshing service list");
-                    sleep(self.retry_interval, cancel).await;
-                    return;
-                }
-            };
+        let start = std::time::Instant::now();
+        let answer = self
+            .api
+            .get::<BTreeMap<String, Option<Vec<String>>>>("/v1/catalog/services", &params)
+            .await;
+        let consul = &self.metrics.sd().consul;
+        consul.services_duration.observe_since(start);
+        let answer: Indexed<BTreeMap<String, Option<Vec<String>>>> = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                consul.rpc_failures.inc();
+                tracing::error!(err = %e, "Error refreshing service list");
+                sleep(self.retry_interval, cancel).await;
+                return;
+            }
+        };
         if answer.index == *last_index {
             return;
         }
@@ -430,9 +448,14 @@ impl Discovery {
             params.push(("tag".into(), t.clone()));
         }
         let path = format!("/v1/health/service/{}", path_escape(name));
-        let answer: Indexed<Vec<ServiceEntry>> = match self.api.get(&path, &params).await {
+        let start = std::time::Instant::now();
+        let answer = self.api.get::<Vec<ServiceEntry>>(&path, &params).await;
+        let consul = &self.metrics.sd().consul;
+        consul.service_duration.observe_since(start);
+        let answer: Indexed<Vec<ServiceEntry>> = match answer {
             Ok(a) => a,
             Err(e) => {
+                consul.rpc_failures.inc();
                 tracing::error!(service = %name, tags = %self.tags.join(","), err = %e, "Error refreshing service");
                 tokio::time::sleep(self.retry_interval).await;
                 return None;

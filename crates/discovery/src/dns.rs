@@ -13,6 +13,8 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use model::{Labels, TargetGroup};
 
+use crate::metrics::Metrics;
+
 /// The name that was looked up.
 pub const META_DNS_NAME: &str = "__meta_dns_name";
 /// The target of an SRV record, as it came (rooted, with the final dot).
@@ -32,6 +34,7 @@ pub(crate) struct Discovery {
     port: u16,
     nameservers: Vec<SocketAddr>,
     resolver: Option<TokioResolver>,
+    metrics: Metrics,
 }
 
 /// The outcome of looking up one name.
@@ -45,8 +48,13 @@ enum Lookup {
 
 impl Discovery {
     /// A provider for `cfg`, asking `nameservers` (UDP, then TCP when truncated) or, when
-    /// empty, the name servers and search domains of `/etc/resolv.conf`.
-    pub(crate) fn new(cfg: &DnsSdConfig, nameservers: &[SocketAddr]) -> Discovery {
+    /// empty, the name servers and search domains of `/etc/resolv.conf`; lookups count in
+    /// `metrics` (`prometheus_sd_dns_lookups_total`, `prometheus_sd_dns_lookup_failures_total`).
+    pub(crate) fn new(
+        cfg: &DnsSdConfig,
+        nameservers: &[SocketAddr],
+        metrics: &Metrics,
+    ) -> Discovery {
         let qtype = match cfg.r#type.to_ascii_uppercase().as_str() {
             "A" => RecordType::A,
             "AAAA" => RecordType::AAAA,
@@ -60,6 +68,7 @@ impl Discovery {
             port: cfg.port,
             nameservers: nameservers.to_vec(),
             resolver: None,
+            metrics: metrics.clone(),
         }
     }
 
@@ -105,9 +114,15 @@ impl Discovery {
     /// does not exist). Names whose lookup failed are left out, so their last targets stay,
     /// as Prometheus does.
     pub(crate) async fn refresh(&mut self) -> Vec<TargetGroup> {
+        let metrics = self.metrics.clone();
+        let sd = metrics.sd();
         let resolver = match self.resolver() {
             Ok(r) => r,
             Err(e) => {
+                // Go fails each name's lookup when resolv.conf cannot be read.
+                let n = self.names.len() as u64;
+                sd.dns_lookups.add(n);
+                sd.dns_lookup_failures.add(n);
                 tracing::error!(err = %e, "Error refreshing DNS targets");
                 return Vec::new();
             }
@@ -127,9 +142,11 @@ impl Discovery {
         let mut groups = Vec::new();
         for (i, result) in results {
             let name = &self.names[i];
+            sd.dns_lookups.inc();
             match result {
                 Lookup::Found(records) => groups.push(group(name, &records, self.port)),
                 Lookup::Failed(e) => {
+                    sd.dns_lookup_failures.inc();
                     tracing::error!(name = %name, err = %e, "Error refreshing DNS targets");
                 }
             }

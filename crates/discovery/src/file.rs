@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use config::discovery::FileSdConfig;
 use model::{Labels, LabelsBuilder, TargetGroup};
 
+use crate::metrics::{FileMtimes, Metrics};
 use crate::{Error, Result};
 
 /// The label holding the path of the file a target group was read from.
@@ -46,13 +47,18 @@ fn source(path: &str, i: usize) -> String {
 pub(crate) struct Discovery {
     patterns: Vec<String>,
     last_refresh: HashMap<String, usize>,
+    metrics: Metrics,
+    mtimes: FileMtimes,
 }
 
 impl Discovery {
-    pub(crate) fn new(cfg: &FileSdConfig) -> Discovery {
+    /// A provider for `cfg`, counting in `metrics` (`prometheus_sd_file_*`).
+    pub(crate) fn new(cfg: &FileSdConfig, metrics: &Metrics) -> Discovery {
         Discovery {
             patterns: cfg.files.clone(),
             last_refresh: HashMap::new(),
+            metrics: metrics.clone(),
+            mtimes: metrics.file_mtimes(),
         }
     }
 
@@ -87,19 +93,31 @@ impl Discovery {
             .collect()
     }
 
-    /// Re-reads every file and returns the updates to send: the groups of every readable
-    /// file, and empty groups for the sources that disappeared. A file that fails to read
-    /// keeps its last good groups (nothing is sent for it), as in Prometheus.
-    pub(crate) fn refresh(&mut self) -> Vec<TargetGroup> {
+    /// Re-reads every file and returns the updates to send, as Go sends them: the groups of
+    /// each readable file, then one empty group per source that disappeared. A file that
+    /// fails to read keeps its last good groups (nothing is sent for it) and counts in
+    /// `prometheus_sd_file_read_errors_total`, as in Prometheus; each file read records its
+    /// modification time, each scan its duration.
+    pub(crate) fn refresh(&mut self) -> Vec<Vec<TargetGroup>> {
+        let start = std::time::Instant::now();
         let mut updates = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for path in self.list_files() {
             match read_file(&path) {
                 Ok(groups) => {
+                    // Go takes the modification time of the file it read, in whole seconds.
+                    if let Ok(mtime) = std::fs::metadata(&path).and_then(|m| m.modified()) {
+                        let secs = match mtime.duration_since(std::time::UNIX_EPOCH) {
+                            Ok(d) => d.as_secs() as f64,
+                            Err(e) => -(e.duration().as_secs_f64().ceil()),
+                        };
+                        self.mtimes.set(&path, secs);
+                    }
                     seen.insert(path, groups.len());
-                    updates.extend(groups);
+                    updates.push(groups);
                 }
                 Err(e) => {
+                    self.metrics.sd().file.read_errors.inc();
                     tracing::error!(path = %path, err = %e, "Error reading file");
                     if let Some(n) = self.last_refresh.get(&path) {
                         seen.insert(path, *n);
@@ -108,16 +126,20 @@ impl Discovery {
             }
         }
         for (path, &n) in &self.last_refresh {
-            let m = seen.get(path).copied().unwrap_or(0);
-            for i in m..n {
-                updates.push(TargetGroup {
+            let m = seen.get(path).copied();
+            if m.is_none_or(|m| n > m) {
+                self.mtimes.remove(path);
+            }
+            for i in m.unwrap_or(0)..n {
+                updates.push(vec![TargetGroup {
                     targets: Vec::new(),
                     labels: Labels::empty(),
                     source: source(path, i),
-                });
+                }]);
             }
         }
         self.last_refresh = seen;
+        self.metrics.sd().file.scan_duration.observe_since(start);
         updates
     }
 }
@@ -191,14 +213,20 @@ mod tests {
             ],
             ..FileSdConfig::default()
         };
-        let mut d = Discovery::new(&cfg);
+        let metrics = Metrics::new();
+        let mut d = Discovery::new(&cfg, &metrics);
         let first = d.refresh();
-        assert_eq!(first.len(), 3);
+        // One update per file.
+        assert_eq!(first.len(), 2);
+        assert_eq!(first.concat().len(), 3);
+        assert_eq!(metrics.sd().file.read_errors.get(), 0);
+        assert_eq!(metrics.sd().file.scan_duration.count(), 1);
 
         // a.json shrinks to one group, b.yml breaks: a:1 is cleared, b keeps its groups.
         std::fs::write(&a, r#"[{"targets":["x:2"]}]"#).unwrap();
         std::fs::write(&b, "- targets: [unterminated\n").unwrap();
-        let second = d.refresh();
+        let second = d.refresh().concat();
+        assert_eq!(metrics.sd().file.read_errors.get(), 1);
         let a_path = a.to_string_lossy();
         assert_eq!(second.len(), 2, "{second:?}");
         assert_eq!(addrs(&second[0]), ["x:2"]);
@@ -207,7 +235,7 @@ mod tests {
 
         // Removing the broken file clears what it last gave.
         std::fs::remove_file(&b).unwrap();
-        let third = d.refresh();
+        let third = d.refresh().concat();
         let b_path = b.to_string_lossy();
         assert!(
             third
@@ -215,5 +243,39 @@ mod tests {
                 .any(|g| g.source == format!("{b_path}:0") && g.targets.is_empty()),
             "{third:?}"
         );
+        assert_eq!(metrics.sd().file.scan_duration.count(), 3);
+    }
+
+    #[test]
+    fn mtimes_follow_the_files_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.yml");
+        std::fs::write(&a, "- targets: ['x:1']\n").unwrap();
+        let cfg = FileSdConfig {
+            files: vec![dir.path().join("*.yml").to_string_lossy().into_owned()],
+            ..FileSdConfig::default()
+        };
+        let metrics = Metrics::new();
+        let mut d = Discovery::new(&cfg, &metrics);
+        d.refresh();
+        let series = format!(
+            "prometheus_sd_file_mtime_seconds{{filename=\"{}\"}}",
+            a.display()
+        );
+        let expected = std::fs::metadata(&a)
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as f64;
+        let mut text = String::new();
+        metrics.write_text(&mut text);
+        assert_eq!(crate::metrics::value_of(&text, &series), Some(expected));
+        std::fs::remove_file(&a).unwrap();
+        d.refresh();
+        let mut text = String::new();
+        metrics.write_text(&mut text);
+        assert_eq!(crate::metrics::value_of(&text, &series), None);
     }
 }

@@ -26,6 +26,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use client::{Client, Endpoint, EventReader, Kind, Selector, WatchError};
+
+use crate::metrics::Metrics;
 use objects::{EndpointSlice, Endpoints, Ingress, Namespace, Node, ObjectMeta, Pod, Service};
 
 /// The roles this crate implements.
@@ -260,11 +262,14 @@ impl Discovery {
     }
 
     /// Runs until `cancel`: informers per resource and namespace, and the store task that
-    /// hands changed groups to `send`.
+    /// hands changed groups to `send`. Object events count in
+    /// `prometheus_sd_kubernetes_events_total` and failed LIST and WATCH requests in
+    /// `prometheus_sd_kubernetes_failures_total`, both in `metrics`.
     pub(crate) async fn run(
         self,
         cancel: CancellationToken,
         send: impl Fn(Vec<TargetGroup>) + Send,
+        metrics: Metrics,
     ) {
         let client = match Client::new(&self.endpoint) {
             Ok(c) => c,
@@ -295,6 +300,7 @@ impl Discovery {
                     selector: selector.clone(),
                     client: client.clone(),
                     tx: tx.clone(),
+                    metrics: metrics.clone(),
                 };
                 informers += 1;
                 tasks.spawn(informer.run());
@@ -311,6 +317,7 @@ impl Discovery {
             listed: BTreeSet::new(),
             informers,
             synced: false,
+            metrics,
         };
         loop {
             let update = tokio::select! {
@@ -345,11 +352,22 @@ struct State {
     listed: BTreeSet<usize>,
     informers: usize,
     synced: bool,
+    metrics: Metrics,
 }
 
 impl State {
     /// Applies an update to the stores; the groups to send.
     fn apply(&mut self, update: Update) -> Vec<TargetGroup> {
+        let events = &self.metrics.sd().kubernetes;
+        // Counts an object event as Go's informer handlers see it.
+        let count = |kind: Kind, existed: bool, exists: bool| {
+            let event = match (existed, exists) {
+                (_, false) => "delete",
+                (false, true) => "add",
+                (true, true) => "update",
+            };
+            events.event(kind.selector_role(), event);
+        };
         let mut changed: Vec<(Kind, Object, bool)> = Vec::new();
         // A relist of another resource rebuilds every group instead of matching each
         // object against each group.
@@ -377,26 +395,32 @@ impl State {
                     .collect();
                 for k in gone {
                     if let Some(o) = store.remove(&k) {
+                        count(kind, true, false);
                         changed.push((kind, o, false));
                     }
                 }
                 for o in objects {
-                    store.insert(o.meta().key(), o.clone());
+                    let existed = store.insert(o.meta().key(), o.clone()).is_some();
+                    count(kind, existed, true);
                     changed.push((kind, o, true));
                 }
             }
             Update::Upsert(kind, o) => {
-                self.stores
+                let existed = self
+                    .stores
                     .objects
                     .entry(kind)
                     .or_default()
-                    .insert(o.meta().key(), o.clone());
+                    .insert(o.meta().key(), o.clone())
+                    .is_some();
+                count(kind, existed, true);
                 changed.push((kind, o, true));
             }
             Update::Delete(kind, o) => {
                 if let Some(store) = self.stores.objects.get_mut(&kind) {
                     store.remove(&o.meta().key());
                 }
+                count(kind, true, false);
                 changed.push((kind, o, false));
             }
         }
@@ -521,6 +545,7 @@ struct Informer {
     selector: Selector,
     client: Client,
     tx: mpsc::UnboundedSender<Update>,
+    metrics: Metrics,
 }
 
 /// The first pause after a failure; doubled up to [`MAX_BACKOFF`].
@@ -537,6 +562,7 @@ impl Informer {
                     rv
                 }
                 Err(e) => {
+                    self.metrics.sd().kubernetes.failures.inc();
                     tracing::error!(resource = ?self.kind, err = %e, "Failed to list Kubernetes objects");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -596,8 +622,12 @@ impl Informer {
                 .await
             {
                 Ok(b) => b,
-                Err(WatchError::Gone) => return,
+                Err(WatchError::Gone) => {
+                    self.metrics.sd().kubernetes.failures.inc();
+                    return;
+                }
                 Err(WatchError::Other(e)) => {
+                    self.metrics.sd().kubernetes.failures.inc();
                     tracing::warn!(resource = ?self.kind, err = %e, "Kubernetes watch failed");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -624,8 +654,12 @@ impl Informer {
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
                 Ok(_) => backoff = MIN_BACKOFF,
-                Err(WatchError::Gone) => return,
+                Err(WatchError::Gone) => {
+                    self.metrics.sd().kubernetes.failures.inc();
+                    return;
+                }
                 Err(WatchError::Other(e)) => {
+                    self.metrics.sd().kubernetes.failures.inc();
                     tracing::warn!(resource = ?self.kind, err = %e, "Kubernetes watch ended");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);

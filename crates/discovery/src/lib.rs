@@ -4,7 +4,9 @@
 //! Main types: [`Manager`], which runs one provider per service-discovery block of each job
 //! (the closed [`config::ServiceDiscoveryConfig`] enum is matched here; there is no
 //! registry), coalesces their updates and sends [`TargetSets`] (groups per job) to consumers
-//! on a `tokio::sync::watch` channel at most every [`Options::update_interval`]; and
+//! on a `tokio::sync::watch` channel at most every [`Options::update_interval`];
+//! [`Metrics`], the `prometheus_sd_*` metrics the managers and providers count in (one set
+//! per process, written for `/metrics` by [`Metrics::write_text`]); and
 //! [`file::read_file`], the file_sd reader.
 //!
 //! Mechanisms: `static_configs`; `file_sd_configs` (JSON and YAML files by glob, re-read
@@ -29,9 +31,11 @@
 //! `marathon_sd_configs` (apps with their tasks from a random server, a group per app, a
 //! target per task and port); and `dockerswarm_sd_configs` (services, tasks or nodes of a
 //! swarm manager through the docker_sd client); and `vultr_sd_configs` and
-//! `digitalocean_sd_configs` (the account's instances or droplets, page by page). Any
-//! other mechanism makes
-//! [`Manager::apply_config`] fail with [`Error::Unsupported`] naming it and the job.
+//! `digitalocean_sd_configs` (the account's instances or droplets, page by page). A block
+//! whose provider cannot be created (unusable client options, an unknown scheme, or a
+//! mechanism without a provider here, [`Error::Unsupported`]) is logged as Prometheus logs
+//! it ("Cannot create service discovery") and counted in `prometheus_sd_failed_configs`;
+//! the rest of the configuration applies.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -71,6 +75,7 @@ pub mod kubernetes;
 mod linode;
 mod manager;
 mod marathon;
+mod metrics;
 mod nomad;
 mod puppetdb;
 mod scaleway;
@@ -79,3 +84,4 @@ mod vultr;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, Options, TargetSets};
+pub use metrics::Metrics;

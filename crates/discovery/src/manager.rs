@@ -15,6 +15,7 @@ use model::TargetGroup;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::{ManagerMetrics, Metrics};
 use crate::{
     Error, Result, consul, digitalocean, dns, docker, dockerswarm, eureka, file, hetzner, http,
     kubernetes, linode, marathon, nomad, puppetdb, scaleway, vultr,
@@ -38,6 +39,10 @@ pub struct Options {
     /// The name servers dns_sd asks (UDP, TCP when truncated). Empty (the default): those
     /// of `/etc/resolv.conf`, with its search domains and `ndots`.
     pub dns_nameservers: Vec<std::net::SocketAddr>,
+    /// Where the manager and its providers count (`prometheus_sd_*`). Give the scrape and
+    /// the notify manager the same [`Metrics`] so that `/metrics` writes one set; the
+    /// default is a set of its own.
+    pub metrics: Metrics,
 }
 
 impl Default for Options {
@@ -47,6 +52,7 @@ impl Default for Options {
             update_interval: std::time::Duration::from_secs(5),
             file_watch_interval: std::time::Duration::from_secs(1),
             dns_nameservers: Vec::new(),
+            metrics: Metrics::default(),
         }
     }
 }
@@ -99,6 +105,7 @@ struct Inner {
     state: Mutex<State>,
     tx: watch::Sender<TargetSets>,
     cancel: CancellationToken,
+    metrics: Arc<ManagerMetrics>,
 }
 
 impl Inner {
@@ -122,14 +129,21 @@ impl Manager {
     /// A manager with no providers.
     pub fn new(options: Options) -> Manager {
         let (tx, _) = watch::channel(TargetSets::new());
+        let metrics = options.metrics.manager(&options.name);
         Manager {
             inner: Arc::new(Inner {
                 options,
                 state: Mutex::new(State::default()),
                 tx,
                 cancel: CancellationToken::new(),
+                metrics,
             }),
         }
+    }
+
+    /// The metrics this manager and its providers count in ([`Options::metrics`]).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.options.metrics
     }
 
     /// A receiver of the target sets, updated at most once per update interval while
@@ -155,15 +169,23 @@ impl Manager {
     /// configuration is unchanged keep running and keep their targets, the others are
     /// stopped and new ones started. Consumers get the full state at the next send.
     ///
+    /// A block whose provider cannot be created (unusable client options, an unknown
+    /// scheme, a mechanism or option without a provider here) is logged as Prometheus does
+    /// ("Cannot create service discovery") and counted in `prometheus_sd_failed_configs`;
+    /// the rest of the configuration applies, and a job left without providers is sent
+    /// with no targets.
+    ///
     /// # Errors
-    /// [`Error::Unsupported`] when a block uses a mechanism without a provider here (nothing
-    /// is changed then); [`Error::NoRuntime`] outside a Tokio runtime.
+    /// [`Error::NoRuntime`] outside a Tokio runtime.
     pub fn apply_sd_configs(&self, cfgs: Vec<(String, ServiceDiscoveryConfigs)>) -> Result<()> {
         let mut wanted: Vec<(String, ProviderConfig)> = Vec::new();
+        let mut failed = 0;
         for (job, sds) in &cfgs {
             let mut statics = Vec::new();
             let mut files = Vec::new();
-            for sd in sds {
+            // Checks one block (building and dropping its provider so that bad options fail
+            // here) and notes the provider to run.
+            let mut create = |sd: &ServiceDiscoveryConfig| -> Result<()> {
                 match sd {
                     ServiceDiscoveryConfig::Static(s) => statics.push(s.clone()),
                     ServiceDiscoveryConfig::File(f) => files.push(ProviderConfig::File(f.clone())),
@@ -296,12 +318,28 @@ impl Manager {
                         });
                     }
                 }
+                Ok(())
+            };
+            for sd in sds {
+                if let Err(err) = create(sd) {
+                    tracing::error!(
+                        manager = %self.inner.options.name,
+                        err = %err,
+                        r#type = sd.name(),
+                        config = %job,
+                        "Cannot create service discovery"
+                    );
+                    failed += 1;
+                }
             }
-            if !statics.is_empty() {
+            // As Prometheus, a set without providers (none configured, or none could be
+            // created) gets an empty static one.
+            if !statics.is_empty() || files.is_empty() {
                 wanted.push((job.clone(), ProviderConfig::Static(statics)));
             }
             wanted.extend(files.into_iter().map(|f| (job.clone(), f)));
         }
+        self.inner.metrics.failed_configs.set(failed);
         let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
 
         let mut state = self.inner.state();
@@ -326,6 +364,7 @@ impl Manager {
             let sink = Sink {
                 inner: Arc::downgrade(&self.inner),
                 key: (job.clone(), id),
+                metrics: self.inner.options.metrics.clone(),
             };
             handle.spawn(run_provider(
                 config.clone(),
@@ -347,6 +386,11 @@ impl Manager {
         }
         state.providers = providers;
         state.jobs = cfgs.into_iter().map(|(job, _)| job).collect();
+        let metrics = &self.inner.metrics;
+        metrics.retain_discovered(&state.jobs);
+        for job in &state.jobs {
+            metrics.init_discovered(job);
+        }
         state.triggered = true;
         Ok(())
     }
@@ -369,6 +413,14 @@ impl Manager {
                 }
                 all_groups(&state)
             };
+            let metrics = &self.inner.metrics;
+            metrics.sent.inc();
+            for (job, groups) in &sets {
+                let n = groups.iter().map(|g| g.targets.len() as u64).sum();
+                metrics.set_discovered(job, n);
+            }
+            // A watch channel keeps only the newest sets and never blocks the sender, so
+            // no update is ever delayed (`prometheus_sd_updates_delayed_total` stays 0).
             self.inner.tx.send_replace(sets);
         }
     }
@@ -399,9 +451,12 @@ fn all_groups(state: &State) -> TargetSets {
 struct Sink {
     inner: std::sync::Weak<Inner>,
     key: (String, u64),
+    /// The process's SD metrics, for the provider's mechanism metrics.
+    metrics: Metrics,
 }
 
 impl Sink {
+    /// Takes one update of the provider (counted in `prometheus_sd_received_updates_total`).
     fn update(&self, groups: Vec<TargetGroup>) {
         let Some(inner) = self.inner.upgrade() else {
             return;
@@ -411,10 +466,21 @@ impl Sink {
         let Some(targets) = state.targets.get_mut(&self.key) else {
             return;
         };
+        inner.metrics.received.inc();
         for g in groups {
             targets.insert(g.source.clone(), g);
         }
         state.triggered = true;
+    }
+
+    /// The provider is done sending (Go's static provider closes its channel, which the
+    /// manager counts as one more received update).
+    fn close(&self) {
+        if let Some(inner) = self.inner.upgrade()
+            && inner.state().targets.contains_key(&self.key)
+        {
+            inner.metrics.received.inc();
+        }
     }
 }
 
@@ -434,18 +500,19 @@ async fn run_provider(
                     .map(|(i, s)| s.to_target_group(i))
                     .collect(),
             );
+            sink.close();
         }
         ProviderConfig::File(cfg) => {
-            let mut d = file::Discovery::new(&cfg);
+            let mut d = file::Discovery::new(&cfg, &sink.metrics);
             let every = cfg
                 .refresh_interval
                 .to_std()
                 .max(std::time::Duration::from_millis(1));
             let watch_every = watch_every.max(std::time::Duration::from_millis(1));
             loop {
-                let updates = d.refresh();
-                if !updates.is_empty() {
-                    sink.update(updates);
+                // One update per file read and per source that went away, as Go sends them.
+                for update in d.refresh() {
+                    sink.update(update);
                 }
                 // Until the next refresh, re-read early when a file changes.
                 let signature = d.signature();
@@ -471,29 +538,40 @@ async fn run_provider(
                 }
             };
             let every = cfg.refresh_interval.to_std();
+            let metrics = sink.metrics.refresh("http");
             loop {
+                let start = std::time::Instant::now();
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     r = d.refresh() => match r {
                         Ok(groups) => sink.update(groups),
                         Err(e) => {
+                            metrics.failures.inc();
+                            sink.metrics.sd().http_failures.inc();
                             tracing::error!(mechanism = "http", err = %e, "Unable to refresh target groups");
                         }
                     },
                 }
+                metrics.duration.observe_since(start);
                 if !wait(every, &cancel).await {
                     return;
                 }
             }
         }
         ProviderConfig::Kubernetes(cfg) => match kubernetes::Discovery::new(&cfg) {
-            Ok(d) => d.run(cancel, |groups| sink.update(groups)).await,
+            Ok(d) => {
+                d.run(cancel, |groups| sink.update(groups), sink.metrics.clone())
+                    .await;
+            }
             Err(e) => {
                 tracing::error!(mechanism = "kubernetes", err = %e, "Cannot create service discovery");
             }
         },
         ProviderConfig::Consul(cfg) => match consul::Discovery::new(&cfg) {
-            Ok(d) => d.run(cancel, |groups| sink.update(groups)).await,
+            Ok(d) => {
+                d.run(cancel, |groups| sink.update(groups), sink.metrics.clone())
+                    .await;
+            }
             Err(e) => {
                 tracing::error!(mechanism = "consul", err = %e, "Cannot create service discovery");
             }
@@ -686,15 +764,18 @@ async fn run_provider(
             .await;
         }
         ProviderConfig::Dns(cfg) => {
-            let mut d = dns::Discovery::new(&cfg, &options.dns_nameservers);
+            let mut d = dns::Discovery::new(&cfg, &options.dns_nameservers, &sink.metrics);
             let every = cfg.refresh_interval.to_std();
+            // A DNS refresh never fails as a whole (failed names are logged and counted in
+            // the lookup failures), as in Prometheus.
+            let metrics = sink.metrics.refresh("dns");
             loop {
+                let start = std::time::Instant::now();
                 tokio::select! {
                     () = cancel.cancelled() => return,
-                    groups = d.refresh() => if !groups.is_empty() {
-                        sink.update(groups);
-                    },
+                    groups = d.refresh() => sink.update(groups),
                 }
+                metrics.duration.observe_since(start);
                 if !wait(every, &cancel).await {
                     return;
                 }
@@ -705,8 +786,12 @@ async fn run_provider(
 
 /// Go's `refresh.Discovery`: refreshes now and then every `every` until cancelled; a
 /// failed refresh is logged and keeps the last targets.
+///
+/// Each refresh is timed in `prometheus_sd_refresh_duration_seconds{mechanism}` and each
+/// failure counted in `prometheus_sd_refresh_failures_total{mechanism}` (both series exist
+/// from the provider's start), nomad's also in `prometheus_sd_nomad_failures_total`.
 async fn refresh_loop<F, Fut>(
-    mechanism: &str,
+    mechanism: &'static str,
     every: std::time::Duration,
     cancel: &CancellationToken,
     sink: &Sink,
@@ -715,16 +800,23 @@ async fn refresh_loop<F, Fut>(
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<Vec<TargetGroup>, String>>,
 {
+    let metrics = sink.metrics.refresh(mechanism);
     loop {
+        let start = std::time::Instant::now();
         tokio::select! {
             () = cancel.cancelled() => return,
             r = refresh() => match r {
                 Ok(groups) => sink.update(groups),
                 Err(e) => {
+                    metrics.failures.inc();
+                    if mechanism == "nomad" {
+                        sink.metrics.sd().nomad_failures.inc();
+                    }
                     tracing::error!(mechanism, err = %e, "Unable to refresh target groups");
                 }
             },
         }
+        metrics.duration.observe_since(start);
         if !wait(every, cancel).await {
             return;
         }
@@ -750,8 +842,15 @@ mod tests {
             name: "test".into(),
             update_interval: Duration::from_millis(20),
             file_watch_interval: Duration::from_millis(20),
-            dns_nameservers: Vec::new(),
+            ..Options::default()
         })
+    }
+
+    /// The value of one `prometheus_sd_*` series of `m`'s metrics, as `/metrics` shows it.
+    fn metric(m: &Manager, series: &str) -> Option<f64> {
+        let mut text = String::new();
+        m.metrics().write_text(&mut text);
+        crate::metrics::value_of(&text, series)
     }
 
     fn load(yaml: &str) -> config::Config {
@@ -789,16 +888,84 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unsupported_mechanisms_name_the_mechanism_and_the_job() {
+    async fn providers_that_cannot_be_created_are_counted_and_the_rest_applies() {
+        let m = manager();
+        // An unknown mechanism, unreadable TLS files and an unknown scheme: each block
+        // fails alone, as Prometheus's "Cannot create service discovery".
+        let cfg = load(concat!(
+            "scrape_configs:\n",
+            "- job_name: x\n  uyuni_sd_configs: [{server: 'https://localhost:8500', username: u, password: p}]\n",
+            "- job_name: h\n  http_sd_configs: [{url: 'http://127.0.0.1:1/sd', tls_config: {ca_file: /nonexistent/ca.pem}}]\n",
+            "  static_configs: [{targets: ['s:1']}]\n",
+            "- job_name: d\n  docker_sd_configs: [{host: 'ftp://localhost'}]\n",
+            "- job_name: ok\n  static_configs: [{targets: ['a:1', 'a:2']}]\n",
+        ));
+        m.apply_config(&cfg).unwrap();
+        assert_eq!(
+            metric(&m, "prometheus_sd_failed_configs{name=\"test\"}"),
+            Some(3.0)
+        );
+        let mut rx = m.subscribe();
+        let runner = m.clone();
+        let task = tokio::spawn(async move { runner.run().await });
+        wait_for(&mut rx, "the jobs that work", |s| {
+            addresses(s, "ok") == ["a:1", "a:2"] && addresses(s, "h") == ["s:1"]
+        })
+        .await;
+        let sets = m.target_sets();
+        assert!(sets["x"].is_empty() && sets["d"].is_empty());
+        // Every job has a discovered-targets gauge, the broken ones at zero.
+        for (job, n) in [("ok", 2.0), ("h", 1.0), ("x", 0.0), ("d", 0.0)] {
+            let series =
+                format!("prometheus_sd_discovered_targets{{config=\"{job}\",name=\"test\"}}");
+            assert_eq!(metric(&m, &series), Some(n), "{job}");
+        }
+
+        // A fixed configuration clears the count; removed jobs lose their gauge.
+        let fixed =
+            load("scrape_configs:\n- job_name: ok\n  static_configs: [{targets: ['a:1']}]\n");
+        m.apply_config(&fixed).unwrap();
+        assert_eq!(
+            metric(&m, "prometheus_sd_failed_configs{name=\"test\"}"),
+            Some(0.0)
+        );
+        assert_eq!(
+            metric(
+                &m,
+                "prometheus_sd_discovered_targets{config=\"x\",name=\"test\"}"
+            ),
+            None
+        );
+        wait_for(&mut rx, "a:1 alone", |s| addresses(s, "ok") == ["a:1"]).await;
+        m.stop();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn static_providers_count_two_received_updates_and_sends_are_counted() {
         let m = manager();
         let cfg = load(
-            "scrape_configs:\n- job_name: x\n  uyuni_sd_configs: [{server: 'https://localhost:8500', username: u, password: p}]\n",
+            "scrape_configs:\n- job_name: a\n  static_configs: [{targets: ['h:1']}]\n- job_name: empty\n",
         );
-        let err = m.apply_config(&cfg).unwrap_err();
+        m.apply_config(&cfg).unwrap();
+        let mut rx = m.subscribe();
+        let runner = m.clone();
+        let task = tokio::spawn(async move { runner.run().await });
+        wait_for(&mut rx, "h:1", |s| addresses(s, "a") == ["h:1"]).await;
+        // Go's static provider sends once and closes its channel, which counts too; the
+        // job without SD blocks gets an empty static provider of its own.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while metric(&m, "prometheus_sd_received_updates_total{name=\"test\"}") != Some(4.0) {
+            assert!(tokio::time::Instant::now() < deadline, "received updates");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(metric(&m, "prometheus_sd_updates_total{name=\"test\"}").unwrap() >= 1.0);
         assert_eq!(
-            err.to_string(),
-            "uyuni_sd_configs in job \"x\" is not supported yet"
+            metric(&m, "prometheus_sd_updates_delayed_total{name=\"test\"}"),
+            Some(0.0)
         );
+        m.stop();
+        task.await.unwrap();
     }
 
     #[tokio::test]
@@ -823,28 +990,34 @@ mod tests {
             m.target_sets()["h"][0].labels.get(crate::http::META_URL),
             Some(srv.url().as_str())
         );
+        assert_eq!(
+            metric(
+                &m,
+                "prometheus_sd_refresh_failures_total{mechanism=\"http\"}"
+            ),
+            Some(0.0)
+        );
         srv.set((503, "text/plain", "down".into()));
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(addresses(&m.target_sets(), "h"), ["a:1"]);
+        // Each failed refresh counts in the refresh failures and http_sd's own counter.
+        let failures = metric(
+            &m,
+            "prometheus_sd_refresh_failures_total{mechanism=\"http\"}",
+        );
+        assert!(failures.is_some_and(|n| n >= 1.0), "{failures:?}");
+        assert_eq!(metric(&m, "prometheus_sd_http_failures_total"), failures);
+        assert!(
+            metric(
+                &m,
+                "prometheus_sd_refresh_duration_seconds_count{mechanism=\"http\"}"
+            )
+            .is_some_and(|n| n >= 2.0)
+        );
         srv.set((200, "application/json", r#"[{"targets": ["b:2"]}]"#.into()));
         wait_for(&mut rx, "b:2", |s| addresses(s, "h") == ["b:2"]).await;
         m.stop();
         task.await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn http_sd_client_options_that_cannot_work_fail_apply_config() {
-        let m = manager();
-        let cfg = load(
-            "scrape_configs:\n- job_name: h\n  http_sd_configs: [{url: 'http://127.0.0.1:1/sd', tls_config: {ca_file: /nonexistent/ca.pem}}]\n",
-        );
-        let err = m.apply_config(&cfg).unwrap_err().to_string();
-        assert!(
-            err.starts_with(
-                "http_sd_configs in job \"h\": unable to read CA cert /nonexistent/ca.pem"
-            ),
-            "{err}"
-        );
     }
 
     #[tokio::test]
@@ -884,10 +1057,24 @@ mod tests {
             addresses(s, "d") == ["n1.example.com:9100", "n2.example.com:9100"]
         })
         .await;
-        // A failing server keeps the targets.
+        assert_eq!(
+            metric(&m, "prometheus_sd_dns_lookup_failures_total"),
+            Some(0.0)
+        );
+        // A failing server keeps the targets; the lookups fail, the refreshes do not.
         dns.set("_node._tcp.example.com", "SRV", Answer::ServFail);
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(addresses(&m.target_sets(), "d").len(), 2);
+        let failures = metric(&m, "prometheus_sd_dns_lookup_failures_total");
+        assert!(failures.is_some_and(|n| n >= 1.0), "{failures:?}");
+        assert!(metric(&m, "prometheus_sd_dns_lookups_total") > failures);
+        assert_eq!(
+            metric(
+                &m,
+                "prometheus_sd_refresh_failures_total{mechanism=\"dns\"}"
+            ),
+            Some(0.0)
+        );
         m.stop();
         task.await.unwrap();
     }
@@ -949,16 +1136,22 @@ mod tests {
                 && addresses(s, "m") == ["m1:83"]
         })
         .await;
+        // Consul's catalog and service queries are timed.
+        for call in ["service", "services"] {
+            let series = format!(
+                "prometheus_sd_consul_rpc_duration_seconds_count{{call=\"{call}\",endpoint=\"catalog\"}}"
+            );
+            assert!(metric(&m, &series).is_some_and(|n| n >= 1.0), "{call}");
+        }
+        assert!(
+            metric(
+                &m,
+                "prometheus_sd_refresh_duration_seconds_count{mechanism=\"eureka\"}"
+            )
+            .is_some_and(|n| n >= 1.0)
+        );
         m.stop();
         task.await.unwrap();
-
-        let bad = load(
-            "scrape_configs:\n- job_name: d\n  docker_sd_configs: [{host: 'ftp://localhost'}]\n",
-        );
-        assert_eq!(
-            manager().apply_config(&bad).unwrap_err().to_string(),
-            "docker_sd_configs in job \"d\": protocol not available: ftp"
-        );
     }
 
     #[tokio::test]
@@ -1010,10 +1203,32 @@ mod tests {
         })
         .await;
 
-        // Broken: the last good targets stay.
+        assert_eq!(
+            metric(
+                &m,
+                "prometheus_sd_discovered_targets{config=\"f\",name=\"test\"}"
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            metric(&m, "prometheus_sd_file_read_errors_total"),
+            Some(0.0)
+        );
+
+        // Broken: the last good targets stay, and the read errors count.
         std::fs::write(&path, "- targets: [oops\n").unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(addresses(&m.target_sets(), "f"), ["a:2", "b:1"]);
+        let errors = metric(&m, "prometheus_sd_file_read_errors_total");
+        assert!(errors.is_some_and(|n| n >= 1.0), "{errors:?}");
+        assert!(
+            metric(&m, "prometheus_sd_file_scan_duration_seconds_count").is_some_and(|n| n >= 3.0)
+        );
+        let mtime = format!(
+            "prometheus_sd_file_mtime_seconds{{filename=\"{}\"}}",
+            path.display()
+        );
+        assert!(metric(&m, &mtime).is_some_and(|t| t > 1e9));
 
         // Fixed again, then removed.
         std::fs::write(&path, "- targets: ['c:1']\n").unwrap();

@@ -108,9 +108,13 @@ async fn run_until(
     let got = Arc::new(Mutex::new(Vec::new()));
     let cancel = CancellationToken::new();
     let sink = got.clone();
-    let task = tokio::spawn(d.run(cancel.clone(), move |groups| {
-        sink.lock().unwrap().extend(groups);
-    }));
+    let task = tokio::spawn(d.run(
+        cancel.clone(),
+        move |groups| {
+            sink.lock().unwrap().extend(groups);
+        },
+        Metrics::new(),
+    ));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         if done(&got.lock().unwrap()) {

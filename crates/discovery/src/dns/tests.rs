@@ -194,7 +194,11 @@ async fn srv_records_become_targets_with_their_labels() {
             Rec::Srv(9101, "node2.example.com"),
         ]),
     );
-    let mut d = Discovery::new(&cfg(&["_prom._tcp.example.com"], "SRV", 0), &[srv.addr]);
+    let mut d = Discovery::new(
+        &cfg(&["_prom._tcp.example.com"], "SRV", 0),
+        &[srv.addr],
+        &Metrics::new(),
+    );
     let groups = d.refresh().await;
     assert_eq!(
         summary(&groups),
@@ -251,7 +255,7 @@ async fn address_mx_and_ns_records_use_the_configured_port() {
         let srv = srv.addr;
         let (qtype, name) = (qtype.to_string(), name.to_string());
         async move {
-            let mut d = Discovery::new(&cfg(&[&name], &qtype, 8080), &[srv]);
+            let mut d = Discovery::new(&cfg(&[&name], &qtype, 8080), &[srv], &Metrics::new());
             let groups = d.refresh().await;
             assert_eq!(groups.len(), 1, "{qtype} {name}");
             assert_eq!(groups[0].source, name);
@@ -288,6 +292,7 @@ async fn missing_names_clear_their_targets_and_failing_names_keep_them() {
         "A",
         Answer::Records(vec![Rec::A(Ipv4Addr::LOCALHOST)]),
     );
+    let metrics = Metrics::new();
     let mut d = Discovery::new(
         &cfg(
             &["gone.example.com", "broken.example.com", "ok.example.com"],
@@ -295,6 +300,7 @@ async fn missing_names_clear_their_targets_and_failing_names_keep_them() {
             80,
         ),
         &[srv.addr],
+        &metrics,
     );
     let groups = d.refresh().await;
     // NXDOMAIN: an empty group (its targets go away). SERVFAIL: no group at all, so the
@@ -306,4 +312,7 @@ async fn missing_names_clear_their_targets_and_failing_names_keep_them() {
             .collect::<Vec<_>>(),
         [("gone.example.com", 0), ("ok.example.com", 1)]
     );
+    // Every name is a lookup; only the SERVFAIL one failed (NXDOMAIN is an answer).
+    assert_eq!(metrics.sd().dns_lookups.get(), 3);
+    assert_eq!(metrics.sd().dns_lookup_failures.get(), 1);
 }

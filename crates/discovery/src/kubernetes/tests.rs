@@ -964,6 +964,7 @@ fn state(role: Kind, informers: usize, attach_node: bool) -> State {
         listed: std::collections::BTreeSet::new(),
         informers,
         synced: false,
+        metrics: Metrics::new(),
     }
 }
 
@@ -1031,6 +1032,22 @@ fn store_sends_nothing_until_every_informer_listed_then_follows_events() {
         objects: vec![obj(Kind::Pod, pod_json("c", "10.0.0.3", "n1"))],
     });
     assert_eq!(sources(&out), [("pod/ns/a", 0), ("pod/ns/c", 1)]);
+
+    // Every object event counted by role, as Go's informer handlers count them: pods a, b
+    // and c added, b deleted and a dropped by the relist; node n1 added and updated.
+    let k = &s.metrics.sd().kubernetes;
+    assert_eq!(
+        (
+            k.events("pod", "add"),
+            k.events("pod", "update"),
+            k.events("pod", "delete")
+        ),
+        (3, 0, 2)
+    );
+    assert_eq!(
+        (k.events("node", "add"), k.events("node", "update")),
+        (1, 1)
+    );
 }
 
 #[test]

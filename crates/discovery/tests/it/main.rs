@@ -477,22 +477,22 @@ async fn kubernetes_endpoints_join_services_and_pods() {
 }
 
 #[tokio::test]
-async fn kubernetes_client_options_that_cannot_work_fail_apply_config() {
+async fn kubernetes_client_options_that_cannot_work_count_as_a_failed_config() {
     let cfg = config::Config::load_str(
         "scrape_configs:\n- job_name: k\n  kubernetes_sd_configs: [{role: node, api_server: 'https://127.0.0.1:1', tls_config: {ca_file: /nonexistent/ca.pem}}]\n",
         "",
     )
     .unwrap();
-    let err = Manager::new(Options::default())
-        .apply_config(&cfg)
-        .unwrap_err()
-        .to_string();
+    let m = Manager::new(Options::default());
+    // Logged ("Cannot create service discovery") and counted; the job has no targets.
+    m.apply_config(&cfg).unwrap();
+    let mut text = String::new();
+    m.metrics().write_text(&mut text);
     assert!(
-        err.starts_with(
-            "kubernetes_sd_configs in job \"k\": unable to read CA cert /nonexistent/ca.pem"
-        ),
-        "{err}"
+        text.contains("prometheus_sd_failed_configs{name=\"scrape\"} 1\n"),
+        "{text}"
     );
+    assert!(m.target_sets()["k"].is_empty());
 }
 
 /// Runs a node-role discovery with `sd` (a `kubernetes_sd_configs` entry in flow style) and
