@@ -13,6 +13,10 @@
 //!   TSDB's WAL, so this crate stays free of `tsdb`), turning series records into the queue's
 //!   ref -> labels map and sample records into queued samples. A receiver that is down only
 //!   stalls the watcher: the data waits in the WAL.
+//! - [`MetadataWatcher`]: every `metadata_config.send_interval`, sends what a
+//!   [`MetadataSource`] (the binary's scrape manager) knows of metric families in
+//!   metadata-only 1.0 requests; 2.0 queues instead send each series' metadata from the
+//!   WAL's metadata records (`--enable-feature=metadata-wal-records`) with its samples.
 //! - [`RemoteWriteMetrics`]: the `prometheus_remote_storage_*` counters, as plain atomics.
 //!
 //! Receiving side (what `web` mounts): [`append_write_body`] for `/api/v1/write` (reads the
@@ -51,7 +55,8 @@ pub use histogram::{
 };
 pub use http::USER_AGENT;
 pub use queue::{
-    QueueManager, QueueOptions, RemoteWriteMetrics, SENT_BATCH_DURATION_BUCKETS, WriteOptions,
+    MetadataOptions, MetadataSource, MetadataWatcher, MetricMetadata, QueueManager, QueueOptions,
+    RemoteWriteMetrics, SENT_BATCH_DURATION_BUCKETS, WriteOptions,
 };
 #[doc(hidden)]
 pub use queue::{bench_build_and_encode, bench_build_and_encode_v2};

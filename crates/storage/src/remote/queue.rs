@@ -20,7 +20,10 @@ use super::http::Endpoint;
 use super::write_v2::{VERSION_HEADER, WriteProtoMsg, WriteStats};
 use crate::{Error, Result, SeriesRef};
 
+mod metadata;
 mod v2;
+
+pub use metadata::{MetadataOptions, MetadataSource, MetadataWatcher, MetricMetadata};
 
 /// Resharding ignores changes smaller than this fraction of the current shard count
 /// (Prometheus's `shardToleranceFraction`).
@@ -97,6 +100,8 @@ pub struct WriteOptions {
     /// `protobuf_message`: remote write 1.0 (`prometheus.WriteRequest`, the default) or 2.0
     /// (`io.prometheus.write.v2.Request`).
     pub protobuf_message: WriteProtoMsg,
+    /// `metadata_config`: how remote write 1.0 sends the scrape manager's metadata.
+    pub metadata: MetadataOptions,
 }
 
 /// Upper bounds (seconds) of `prometheus_remote_storage_sent_batch_duration_seconds`'s buckets:
@@ -161,6 +166,14 @@ pub struct RemoteWriteMetrics {
     pub histograms_dropped_total: AtomicU64,
     /// Histograms queued and not yet sent or failed (`histograms_pending`).
     pub histograms_pending: AtomicI64,
+    /// Metadata entries sent (`metadata_total`).
+    pub metadata_total: AtomicU64,
+    /// Metadata entries that failed on non-recoverable errors (`metadata_failed_total`).
+    pub metadata_failed_total: AtomicU64,
+    /// Metadata entries sent again after recoverable errors (`metadata_retried_total`).
+    pub metadata_retried_total: AtomicU64,
+    /// Compressed metadata request bytes sent (`metadata_bytes_total`).
+    pub metadata_bytes_total: AtomicU64,
 }
 
 /// How one metric family is exposed: its type and where its value comes from.
@@ -241,6 +254,26 @@ const FAMILIES: &[Family] = &[
         name: "prometheus_remote_storage_histograms_total",
         help: "Total number of histograms sent to remote storage.",
         kind: FamilyKind::Counter(|m| counter(&m.histograms_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_metadata_bytes_total",
+        help: "The total number of bytes of metadata sent by the queue after compression.",
+        kind: FamilyKind::Counter(|m| counter(&m.metadata_bytes_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_metadata_failed_total",
+        help: "Total number of metadata entries which failed on send to remote storage, non-recoverable errors.",
+        kind: FamilyKind::Counter(|m| counter(&m.metadata_failed_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_metadata_retried_total",
+        help: "Total number of metadata entries which failed on send to remote storage but were retried because the send error was recoverable.",
+        kind: FamilyKind::Counter(|m| counter(&m.metadata_retried_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_metadata_total",
+        help: "Total number of metadata entries sent to remote storage.",
+        kind: FamilyKind::Counter(|m| counter(&m.metadata_total)),
     },
     Family {
         name: "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
@@ -349,6 +382,22 @@ impl RemoteWriteMetrics {
             (
                 "prometheus_remote_storage_bytes_total",
                 c(&self.bytes_total),
+            ),
+            (
+                "prometheus_remote_storage_metadata_total",
+                c(&self.metadata_total),
+            ),
+            (
+                "prometheus_remote_storage_metadata_failed_total",
+                c(&self.metadata_failed_total),
+            ),
+            (
+                "prometheus_remote_storage_metadata_retried_total",
+                c(&self.metadata_retried_total),
+            ),
+            (
+                "prometheus_remote_storage_metadata_bytes_total",
+                c(&self.metadata_bytes_total),
             ),
             (
                 "prometheus_remote_storage_sent_batch_duration_seconds_sum",
@@ -468,6 +517,8 @@ struct Queued {
     exemplar: Option<Labels>,
     /// The histogram when this is a native histogram sample (`v` unused).
     histogram: Option<Box<HistogramSample>>,
+    /// The series' metadata from the WAL (remote write 2.0 only).
+    metadata: Option<Arc<crate::Metadata>>,
 }
 
 /// A series the WAL declared: its labels after external labels and relabeling (`None` when
@@ -476,6 +527,8 @@ struct Queued {
 struct SeriesEntry {
     labels: Option<Labels>,
     segment: u64,
+    /// Its metadata from the WAL's metadata records (kept for remote write 2.0 only).
+    meta: Option<Arc<crate::Metadata>>,
 }
 
 struct Shards {
@@ -624,7 +677,32 @@ impl QueueManager {
             } else {
                 relabel::process(&with_ext, &opts.write_relabel_configs).filter(|l| !l.is_empty())
             };
-            map.insert(*r, SeriesEntry { labels, segment });
+            // A series declared again (a later segment, a checkpoint) keeps its metadata.
+            let meta = map.get(r).and_then(|e| e.meta.clone());
+            map.insert(
+                *r,
+                SeriesEntry {
+                    labels,
+                    segment,
+                    meta,
+                },
+            );
+        }
+    }
+
+    /// Records series metadata from the WAL's metadata records (Prometheus's
+    /// `StoreMetadata`): remote write 2.0 sends it with the series' samples; 1.0 queues
+    /// ignore it (they send the scrape manager's metadata, see
+    /// [`QueueManager::append_metadata`]). Metadata of series not stored is dropped.
+    pub fn store_metadata(&self, metadata: &[(SeriesRef, crate::Metadata)]) {
+        if self.inner.opts.protobuf_message == WriteProtoMsg::V1 {
+            return;
+        }
+        let mut map = self.inner.series.lock();
+        for (r, m) in metadata {
+            if let Some(e) = map.get_mut(r) {
+                e.meta = Some(Arc::new(m.clone()));
+            }
         }
     }
 
@@ -650,6 +728,7 @@ impl QueueManager {
                 v,
                 exemplar: None,
                 histogram: None,
+                metadata: None,
             },
             &m.samples_dropped_total,
             &m.samples_pending,
@@ -685,8 +764,13 @@ impl QueueManager {
                     match map.get(&r) {
                         Some(SeriesEntry {
                             labels: Some(labels),
+                            meta,
                             ..
-                        }) if t >= min_t => Some(queued(item, labels.clone())),
+                        }) if t >= min_t => {
+                            let mut q = queued(item, labels.clone());
+                            q.metadata = meta.clone();
+                            Some(q)
+                        }
                         _ => {
                             dropped.fetch_add(1, Ordering::Relaxed);
                             None
@@ -741,6 +825,7 @@ impl QueueManager {
                 v: *v,
                 exemplar: Some(e.clone()),
                 histogram: None,
+                metadata: None,
             },
             &m.exemplars_dropped_total,
             &m.exemplars_pending,
@@ -774,6 +859,7 @@ impl QueueManager {
                 v: 0.0,
                 exemplar: None,
                 histogram: Some(Box::new(h)),
+                metadata: None,
             },
             &m.histograms_dropped_total,
             &m.histograms_pending,
@@ -1099,6 +1185,7 @@ pub fn bench_build_and_encode(samples: &[(Labels, Timestamp, f64)]) -> Vec<u8> {
             v: *v,
             exemplar: None,
             histogram: None,
+            metadata: None,
         })
         .collect();
     encode_write_request(&build_write_request(&batch))
@@ -1116,6 +1203,7 @@ pub fn bench_build_and_encode_v2(samples: &[(Labels, Timestamp, f64)]) -> Vec<u8
             v: *v,
             exemplar: None,
             histogram: None,
+            metadata: None,
         })
         .collect();
     super::write_v2::encode_write_v2_request(&v2::build(&batch))
@@ -1218,6 +1306,7 @@ mod tests {
             v,
             exemplar: exemplar.map(|id| Labels::from_pairs([("trace_id", id)])),
             histogram: None,
+            metadata: None,
         };
         let batch = [
             q(&a, 1, 1.0, None),

@@ -25,7 +25,10 @@ pub enum WalRecord {
     Histograms(Vec<(SeriesRef, Timestamp, model::Histogram)>),
     /// Native histogram samples with float counts (records 8 and 10).
     FloatHistograms(Vec<(SeriesRef, Timestamp, model::FloatHistogram)>),
-    /// Anything else (tombstones, metadata, ...): skipped.
+    /// Series metadata (record 6, written with `--enable-feature=metadata-wal-records`):
+    /// series reference and metadata.
+    Metadata(Vec<(SeriesRef, crate::Metadata)>),
+    /// Anything else (tombstones, ...): skipped.
     Other,
 }
 
@@ -112,8 +115,10 @@ impl Watcher {
         };
         let records = self.call(move |s| s.read_checkpoint(ck)).await?;
         for rec in records {
-            if let WalRecord::Series(series) = rec {
-                self.queue.store_series(&series, ck);
+            match rec {
+                WalRecord::Series(series) => self.queue.store_series(&series, ck),
+                WalRecord::Metadata(md) => self.queue.store_metadata(&md),
+                _ => {}
             }
         }
         self.queue.series_reset(ck);
@@ -128,6 +133,8 @@ impl Watcher {
         for rec in records {
             match rec {
                 WalRecord::Series(series) => self.queue.store_series(&series, segment),
+                // Kept with the series, like series records, whether tailing or not.
+                WalRecord::Metadata(md) => self.queue.store_metadata(&md),
                 WalRecord::Samples(mut samples) => {
                     let start = self.opts.start_timestamp;
                     samples.retain(|&(_, t, _)| t > start);

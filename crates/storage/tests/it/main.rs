@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 mod histograms;
+mod metadata;
 mod peers;
 mod v2;
 

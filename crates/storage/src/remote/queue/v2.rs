@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use model::Labels;
-use prompb::write_v2::{Exemplar, Request, Sample, TimeSeries};
+use prompb::write_v2::{Exemplar, Metadata, Request, Sample, TimeSeries};
 
 use super::Queued;
 use crate::remote::histogram::{HistogramSample, float_histogram_to_proto, histogram_to_proto};
@@ -59,7 +59,7 @@ pub(super) fn build(batch: &[Queued]) -> Request {
                 let hists = index.get(&(&q.labels, true)).copied();
                 let i = match floats.or(hists) {
                     Some(i) => i,
-                    None => slot(&mut index, &q.labels, false, &mut symbols, &mut timeseries),
+                    None => slot(&mut index, q, false, &mut symbols, &mut timeseries),
                 };
                 let labels_refs = symbols.labels(e);
                 timeseries[i].exemplars.push(Exemplar {
@@ -69,14 +69,14 @@ pub(super) fn build(batch: &[Queued]) -> Request {
                 });
             }
             (None, Some(h)) => {
-                let i = slot(&mut index, &q.labels, true, &mut symbols, &mut timeseries);
+                let i = slot(&mut index, q, true, &mut symbols, &mut timeseries);
                 timeseries[i].histograms.push(match h {
                     HistogramSample::Int(h) => histogram_to_proto(q.t, h),
                     HistogramSample::Float(fh) => float_histogram_to_proto(q.t, fh),
                 });
             }
             (None, None) => {
-                let i = slot(&mut index, &q.labels, false, &mut symbols, &mut timeseries);
+                let i = slot(&mut index, q, false, &mut symbols, &mut timeseries);
                 timeseries[i].samples.push(Sample {
                     value: q.v,
                     timestamp: q.t,
@@ -90,18 +90,26 @@ pub(super) fn build(batch: &[Queued]) -> Request {
     }
 }
 
-/// The index of the series of `labels` and kind, added (labels symbolized) when new.
+/// The index of the series of `q`'s labels and kind, added when new: labels symbolized,
+/// then the help and unit of its metadata from the WAL, when it has some (Go's
+/// `populateV2TimeSeries`).
 fn slot<'b>(
     index: &mut HashMap<(&'b Labels, bool), usize>,
-    labels: &'b Labels,
+    q: &'b Queued,
     histograms: bool,
     symbols: &mut Symbols<'b>,
     timeseries: &mut Vec<TimeSeries>,
 ) -> usize {
-    *index.entry((labels, histograms)).or_insert_with(|| {
-        let labels_refs = symbols.labels(labels);
+    *index.entry((&q.labels, histograms)).or_insert_with(|| {
+        let labels_refs = symbols.labels(&q.labels);
+        let metadata = q.metadata.as_deref().map(|m| Metadata {
+            r#type: i32::from(m.metric_type.wal_code()),
+            help_ref: symbols.symbolize(&m.help),
+            unit_ref: symbols.symbolize(&m.unit),
+        });
         timeseries.push(TimeSeries {
             labels_refs,
+            metadata,
             ..Default::default()
         });
         timeseries.len() - 1
@@ -120,6 +128,7 @@ mod tests {
             v,
             exemplar: None,
             histogram: None,
+            metadata: None,
         }
     }
 
