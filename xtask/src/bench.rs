@@ -1,18 +1,15 @@
-//! `cargo xtask bench`: our server and Prometheus 2.42 side by side on the same block: query latency, RSS, bytes per sample, remote-write ingest.
+//! `cargo xtask bench`: our server and Prometheus 2.42 side by side on the same block (query latency, RSS, bytes per sample), then the remote-write scale comparison with VictoriaMetrics too (`bench/scale.rs`).
+
+mod scale;
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
 use crate::servers::{self, Case, Server, UPSTREAM_BIN};
 use crate::workspace_root;
-
-/// Remote-write load: series, samples per series, concurrent senders.
-const RW_SERIES: usize = 20_000;
-const RW_SAMPLES: usize = 480;
-const RW_SENDERS: usize = 4;
 
 struct Latency {
     p50: Duration,
@@ -95,78 +92,50 @@ pub(crate) fn put_bytes(buf: &mut Vec<u8>, field: u64, bytes: &[u8]) {
     buf.extend_from_slice(bytes);
 }
 
-/// One `prometheus.TimeSeries` message with a single sample.
-pub(crate) fn encode_series(labels: &[(&str, &str)], t: i64, v: f64) -> Vec<u8> {
-    let mut ts = Vec::with_capacity(128);
+/// The label fields of a `prometheus.TimeSeries` message.
+pub(crate) fn encode_labels(labels: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96);
     let mut l = Vec::with_capacity(64);
     for (name, value) in labels {
         l.clear();
         put_bytes(&mut l, 1, name.as_bytes());
         put_bytes(&mut l, 2, value.as_bytes());
-        put_bytes(&mut ts, 1, &l);
+        put_bytes(&mut out, 1, &l);
     }
+    out
+}
+
+/// The samples field of a `prometheus.TimeSeries` message holding one sample.
+fn put_sample(buf: &mut Vec<u8>, t: i64, v: f64) {
     let mut s = Vec::with_capacity(20);
     put_varint(&mut s, 1 << 3 | 1); // value: double
     s.extend_from_slice(&v.to_le_bytes());
     put_varint(&mut s, 2 << 3); // timestamp: int64 varint
     put_varint(&mut s, t as u64);
-    put_bytes(&mut ts, 2, &s);
+    put_bytes(buf, 2, &s);
+}
+
+/// One `prometheus.TimeSeries` message with a single sample.
+pub(crate) fn encode_series(labels: &[(&str, &str)], t: i64, v: f64) -> Vec<u8> {
+    let mut ts = encode_labels(labels);
+    put_sample(&mut ts, t, v);
     ts
 }
 
-/// The snappy-compressed remote-write bodies one sender pushes: one request per step with
-/// one sample for each of its `RW_SERIES / RW_SENDERS` series.
-fn sender_bodies(sender: usize, base: i64) -> Result<Vec<Vec<u8>>> {
-    let per_sender = RW_SERIES / RW_SENDERS;
-    let names: Vec<(String, String, String)> = (0..per_sender)
-        .map(|i| {
-            let id = sender * per_sender + i;
-            (
-                format!("rw_metric_{}", id % 20),
-                format!("host-{}", id / 200),
-                id.to_string(),
-            )
-        })
-        .collect();
-    let mut enc = snap::raw::Encoder::new();
-    (0..RW_SAMPLES)
-        .map(|step| {
-            let t = base + step as i64 * 15_000;
-            let mut req = Vec::with_capacity(per_sender * 100);
-            for (i, (name, host, id)) in names.iter().enumerate() {
-                let ts = encode_series(
-                    &[
-                        ("__name__", name),
-                        ("instance", host),
-                        ("job", "loadgen"),
-                        ("series", id),
-                    ],
-                    t,
-                    (step * 10 + i % 7) as f64,
-                );
-                put_bytes(&mut req, 1, &ts);
-            }
-            enc.compress_vec(&req).context("snappy")
-        })
-        .collect()
+/// Appends a `timeseries` field (of a `prometheus.WriteRequest`) with `labels` (from
+/// [`encode_labels`]) and one sample.
+pub(crate) fn put_series(req: &mut Vec<u8>, labels: &[u8], t: i64, v: f64) {
+    let mut sample = Vec::with_capacity(24);
+    put_sample(&mut sample, t, v);
+    put_varint(req, 1 << 3 | 2);
+    put_varint(req, (labels.len() + sample.len()) as u64);
+    req.extend_from_slice(labels);
+    req.extend_from_slice(&sample);
 }
 
-/// Pushes RW_SERIES x RW_SAMPLES samples (15s apart, ending now) to `server`'s
-/// `/api/v1/write` from RW_SENDERS threads; returns samples per second and how many
-/// samples a query then counts, and the server's RSS after that.
-fn ingest(server: &Server) -> Result<(f64, u64, u64)> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .context("clock before 1970")?
-        .as_millis() as i64;
-    let base = now - RW_SAMPLES as i64 * 15_000;
-    // The request bodies are encoded and compressed before the clock starts: the load
-    // generator shares the machine's cores with the server, and building ~2000 requests
-    // of 5000 series costs more CPU than receiving them (it ran at 11 CPU seconds against
-    // the server's 8 before), which measured the generator rather than the server.
-    let bodies: Vec<Vec<Vec<u8>>> = (0..RW_SENDERS)
-        .map(|sender| sender_bodies(sender, base))
-        .collect::<Result<_>>()?;
+/// Pushes the snappy-compressed remote-write `bodies` (one list per sender, each sent in
+/// order from its own thread) to `server`'s `/api/v1/write`; returns how long it took.
+fn push(server: &Server, bodies: &[Vec<Vec<u8>>]) -> Result<Duration> {
     let t0 = Instant::now();
     std::thread::scope(|scope| -> Result<()> {
         let handles: Vec<_> = bodies
@@ -205,8 +174,7 @@ fn ingest(server: &Server) -> Result<(f64, u64, u64)> {
         }
         Ok(())
     })?;
-    let rate = (RW_SERIES * RW_SAMPLES) as f64 / t0.elapsed().as_secs_f64();
-    Ok((rate, stored_samples(server, now)?, server.rss_bytes()?))
+    Ok(t0.elapsed())
 }
 
 /// `bench --ingest-only [--upstream] [--no-build]`: only the remote-write phase, on our server (or on
@@ -222,13 +190,22 @@ fn ingest_only(ours_bin: &Path, upstream: bool) -> Result<()> {
     };
     let server = Server::start(name, bin, &work.join("rw"), &flag)?;
     println!(
-        "== bench: {name} (pid {}) ingesting {RW_SERIES} series x {RW_SAMPLES} samples",
-        server.pid()
+        "== bench: {name} (pid {}) ingesting {} series x {} samples",
+        server.pid(),
+        scale::SERIES,
+        scale::SAMPLES
     );
+    // The request bodies are encoded and compressed before the clock starts: the load
+    // generator shares the machine's cores with the server.
+    let workload = scale::Workload::ending_now()?;
+    let bodies = workload.bodies()?;
     let ticks = crate::scrapebench::ticks_per_second();
     let cpu0 = crate::scrapebench::cpu_seconds(server.pid(), ticks)?;
-    let (rate, stored, rss) = ingest(&server)?;
+    let took = push(&server, &bodies)?;
     let cpu = crate::scrapebench::cpu_seconds(server.pid(), ticks)? - cpu0;
+    let rate = (scale::SERIES * scale::SAMPLES) as f64 / took.as_secs_f64();
+    let rss = server.rss_bytes()?;
+    let stored = stored_samples(&server, workload.last())?;
     println!(
         "{name}: {rate:.0} samples/s, {cpu:.2} CPU s, {stored} samples queryable, RSS {}",
         mib(rss)
@@ -244,14 +221,14 @@ fn ingest_only(ours_bin: &Path, upstream: bool) -> Result<()> {
     Ok(())
 }
 
-/// How many of the pushed samples a query sees (so that a server that answers 204 and drops
-/// the data cannot win).
-fn stored_samples(server: &Server, now: i64) -> Result<u64> {
+/// How many of the pushed samples (the last at `last`) a query sees (so that a server that
+/// answers 204 and drops the data cannot win).
+fn stored_samples(server: &Server, last: i64) -> Result<u64> {
     let (status, body) = server.post_form(
         "/api/v1/query",
         &[
             ("query", "sum(count_over_time({job=\"loadgen\"}[3h]))"),
-            ("time", &servers::api_time(now + 1_000)),
+            ("time", &servers::api_time(last + 1_000)),
         ],
     )?;
     let v: serde_json::Value = serde_json::from_slice(&body)
@@ -298,9 +275,10 @@ fn pause(hold: Duration, servers: &[&Server]) {
     }
     for s in servers {
         println!(
-            "== bench: holding {} (pid {}) for {:?}",
+            "== bench: holding {} (pid {}, http://{}) for {:?}",
             s.name,
             s.pid(),
+            s.addr,
             hold
         );
     }
@@ -323,24 +301,39 @@ fn ratio(ours: f64, theirs: f64) -> String {
     }
 }
 
+/// Runs of each scale query (after one warm-up) unless `--runs` says otherwise.
+const SCALE_RUNS: usize = 5;
+
+fn number_after(args: &[String], flag: &str) -> Result<Option<u64>> {
+    match args.iter().position(|a| a == flag) {
+        Some(i) => Ok(Some(
+            args.get(i + 1)
+                .and_then(|n| n.parse().ok())
+                .with_context(|| format!("{flag} needs a number"))?,
+        )),
+        None => Ok(None),
+    }
+}
+
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    let runs: usize = match args.iter().position(|a| a == "--runs") {
-        Some(i) => args
-            .get(i + 1)
-            .context("--runs needs a number")?
-            .parse()
-            .context("--runs needs a number")?,
-        None => 3,
-    };
-    if args.iter().any(|a| a == "--ingest-only") {
-        let ours_bin = if args.iter().any(|a| a == "--no-build") {
+    let runs = number_after(args, "--runs")?.map(|n| n as usize);
+    // `--hold SECS`: keep the servers up that long after each phase, for inspecting them
+    // (`/proc/PID/smaps_rollup`, heaptrack attach, ...).
+    let hold = Duration::from_secs(number_after(args, "--hold")?.unwrap_or(0));
+    let no_build = args.iter().any(|a| a == "--no-build");
+    if args.iter().any(|a| a == "--ingest-only") || args.iter().any(|a| a == "--scale") {
+        let ours_bin = if no_build {
             workspace_root().join("target/release/prometheus")
         } else {
             servers::build()?.0
         };
+        if args.iter().any(|a| a == "--scale") {
+            return scale::run(&ours_bin, runs.unwrap_or(SCALE_RUNS), hold);
+        }
         return ingest_only(&ours_bin, args.iter().any(|a| a == "--upstream"));
     }
-    let (ours_bin, block_writer) = if args.iter().any(|a| a == "--no-build") {
+    let runs = runs.unwrap_or(3);
+    let (ours_bin, block_writer) = if no_build {
         let release = workspace_root().join("target/release");
         (
             release.join("prometheus"),
@@ -348,17 +341,6 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         )
     } else {
         servers::build()?
-    };
-    // `--hold SECS`: keep both servers up that long after each phase, for inspecting them
-    // (`/proc/PID/smaps_rollup`, heaptrack attach, ...).
-    let hold = match args.iter().position(|a| a == "--hold") {
-        Some(i) => Duration::from_secs(
-            args.get(i + 1)
-                .context("--hold needs seconds")?
-                .parse()
-                .context("--hold needs seconds")?,
-        ),
-        None => Duration::ZERO,
     };
     let mut breakdown = String::new();
     let work = servers::fresh_dir("bench/data")?;
@@ -394,31 +376,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     drop(ours);
     drop(upstream);
 
-    // Ingest phase: fresh, empty data dirs with the remote-write receiver enabled.
-    println!("== bench: remote write of {RW_SERIES} series x {RW_SAMPLES} samples");
-    let flag = ["--web.enable-remote-write-receiver"];
-    let ingest_ours = match Server::start("ours", &ours_bin, &work.join("rw-ours"), &flag) {
-        Ok(s) => match ingest(&s) {
-            Ok(r) => {
-                breakdown.push_str(&memory_row("after the push", &s));
-                pause(hold, &[&s]);
-                Ok(r)
-            }
-            Err(e) => Err(format!("{e:#}")),
-        },
-        Err(e) => Err(format!("{e:#}")),
-    };
-    let ingest_upstream = {
-        let s = Server::start(
-            "prometheus 2.42",
-            Path::new(UPSTREAM_BIN),
-            &work.join("rw-upstream"),
-            &flag,
-        )?;
-        let r = ingest(&s)?;
-        breakdown.push_str(&memory_row("after the push", &s));
-        r
-    };
+    // Scale phase: fresh, empty data dirs with the remote-write receiver enabled; ours,
+    // 2.42 and VictoriaMetrics.
+    let scale = scale::compare(&ours_bin, SCALE_RUNS, hold).map_err(|e| format!("{e:#}"));
+    if let Ok(scale) = &scale {
+        breakdown.push_str(&scale.breakdown);
+    }
 
     let mut md = String::new();
     writeln!(md, "# Benchmark: ours vs Prometheus 2.42\n")?;
@@ -473,30 +436,37 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "| block bytes/sample (same block) | {0:.3} | {0:.3} | 1.00x |",
         block_bytes as f64 / samples.max(1) as f64
     )?;
-    let (up_rate, up_stored, up_rss) = ingest_upstream;
-    match &ingest_ours {
-        Ok((r, stored, rss)) => {
+    match &scale {
+        Ok(scale) => {
+            let (o, u) = (&scale.outcomes[0], &scale.outcomes[1]);
             writeln!(
                 md,
-                "| remote-write ingest ({RW_SERIES} series x {RW_SAMPLES} samples, {RW_SENDERS} senders) | {r:.0} samples/s | {up_rate:.0} samples/s | {} |",
-                ratio(*r, up_rate)
+                "| remote-write ingest ({} series x {} samples, {} senders) | {:.0} samples/s | {:.0} samples/s | {} |",
+                scale::SERIES,
+                scale::SAMPLES,
+                scale::SENDERS,
+                o.rate,
+                u.rate,
+                ratio(o.rate, u.rate)
             )?;
             writeln!(
                 md,
-                "| samples queryable after the push (of {}) | {stored} | {up_stored} | |",
-                RW_SERIES * RW_SAMPLES
+                "| samples queryable after the push (of {}) | {} | {} | |",
+                scale::SERIES * scale::SAMPLES,
+                o.stored,
+                u.stored
             )?;
             writeln!(
                 md,
                 "| RSS after the push | {} | {} | {} |",
-                mib(*rss),
-                mib(up_rss),
-                ratio(*rss as f64, up_rss as f64)
+                mib(o.rss_pushed),
+                mib(u.rss_pushed),
+                ratio(o.rss_pushed as f64, u.rss_pushed as f64)
             )?;
         }
         Err(e) => writeln!(
             md,
-            "| remote-write ingest | not available | {up_rate:.0} samples/s | - |\n\nOurs: remote write not available: {}",
+            "| remote-write ingest | failed | | |\n\nScale phase failed: {}",
             e.lines().next().unwrap_or("")
         )?,
     }
@@ -523,6 +493,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             ms(medians[i][1]),
             rel(i)
         )?;
+    }
+    if let Ok(scale) = &scale {
+        writeln!(md, "\n{}", scale.markdown()?)?;
     }
     print!("{md}");
     let dir = workspace_root().join("target/bench");

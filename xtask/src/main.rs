@@ -6,7 +6,8 @@
 //! - `difftest`: the same PromQL queries against our server and Prometheus 2.42 on one
 //!   shared block, diffed series by series.
 //! - `bench [--runs N] [--no-build] [--hold SECS]`: query latency, RSS, bytes per sample and remote-write ingest of
-//!   both servers side by side; writes `target/bench/report.md`.
+//!   both servers side by side, plus the scale comparison with VictoriaMetrics; writes
+//!   `target/bench/report.md`. `bench --scale` runs only the latter (`target/bench/scale.md`).
 //! - `walbench`: WAL bytes per sample and WAL replay time of our `tsdb` and Prometheus 2.42
 //!   on one workload (see `walbench.rs`).
 //! - `scrapebench`: CPU and RSS of scraping 500 synthetic targets x 1000 series every 15s,
@@ -40,7 +41,14 @@ tasks:
                                 ours vs Prometheus 2.42: query latency p50/p90, RSS (and its
                                 anon/file split), bytes/sample, remote-write ingest; writes
                                 target/bench/report.md; --hold keeps the servers up after
-                                each phase for inspection
+                                each phase for inspection; ends with the --scale comparison
+  bench --scale [--runs N] [--no-build] [--hold SECS]
+                                20k series x 481 samples by remote write into ours, 2.42 and
+                                VictoriaMetrics: ingest samples/s, RSS per series, a 2h `rate`
+                                and `histogram_quantile` range query (median of N, default 5),
+                                answers cross-checked; writes target/bench/scale.md
+  bench --ingest-only [--upstream] [--no-build]
+                                only the push into ours (or 2.42), for profiling the receiver
   walbench                      ours vs Prometheus 2.42: WAL bytes/sample (none, snappy, zstd)
                                 and WAL replay time on one workload, under target/walbench
   scrapebench [--targets N] [--series N] [--interval S] [--intervals N] [--no-upstream] [--no-build]

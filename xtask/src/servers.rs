@@ -1,4 +1,4 @@
-//! Shared by `difftest` and `bench`: builds, the benchmark block, server processes on loopback and a tiny HTTP/1.1 client.
+//! Shared by `difftest` and the benches: builds, the benchmark block, server processes (ours, Prometheus 2.42, VictoriaMetrics) on loopback and a tiny HTTP/1.1 client.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -149,12 +149,17 @@ fn free_port() -> Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
+/// VictoriaMetrics as Debian ships it.
+pub(crate) const VICTORIA_BIN: &str = "/usr/bin/victoria-metrics";
+
 /// A server child process, killed (and reaped) on drop.
 pub(crate) struct Server {
     pub(crate) name: &'static str,
     pub(crate) addr: String,
     /// Whether this is Debian's Prometheus 2.42 (which takes the 2.x spelling of a case).
     pub(crate) upstream: bool,
+    /// Whether this is VictoriaMetrics (its queries carry `nocache=1`).
+    pub(crate) victoria: bool,
     child: Child,
 }
 
@@ -187,13 +192,45 @@ impl Server {
         std::fs::create_dir_all(data)?;
         std::fs::write(&config, config_text(&addr))
             .with_context(|| format!("writing {}", config.display()))?;
+        let mut args = vec![
+            format!("--config.file={}", config.display()),
+            format!("--storage.tsdb.path={}", data.display()),
+            format!("--web.listen-address={addr}"),
+            "--storage.tsdb.retention.time=100y".to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Server::spawn(name, bin, &args, addr, data, "/-/ready")
+    }
+
+    /// Starts VictoriaMetrics (single node) on a free loopback port storing into `data`,
+    /// with its response cache off and new samples searchable at once (no 30s latency
+    /// offset), and waits until `/health` answers 200.
+    pub(crate) fn start_victoria(name: &'static str, data: &Path) -> Result<Server> {
+        let addr = format!("127.0.0.1:{}", free_port()?);
+        std::fs::create_dir_all(data)?;
+        let args = [
+            format!("-storageDataPath={}", data.display()),
+            format!("-httpListenAddr={addr}"),
+            "-retentionPeriod=100y".to_string(),
+            "-search.disableCache".to_string(),
+            "-search.latencyOffset=0s".to_string(),
+        ];
+        Server::spawn(name, Path::new(VICTORIA_BIN), &args, addr, data, "/health")
+    }
+
+    /// Runs `bin args` (output into `data.log`) and waits (at most 60s) until `ready`
+    /// answers 200 on `addr`.
+    fn spawn(
+        name: &'static str,
+        bin: &Path,
+        args: &[String],
+        addr: String,
+        data: &Path,
+        ready: &str,
+    ) -> Result<Server> {
         let log = std::fs::File::create(data.with_extension("log"))?;
         let child = Command::new(bin)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--storage.tsdb.retention.time=100y")
-            .args(extra)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -203,6 +240,7 @@ impl Server {
             name,
             addr,
             upstream: bin == Path::new(UPSTREAM_BIN),
+            victoria: bin == Path::new(VICTORIA_BIN),
             child,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -217,7 +255,7 @@ impl Server {
                         .unwrap_or("no output")
                 );
             }
-            if let Ok((200, _)) = request(&server.addr, "GET", "/-/ready", None) {
+            if let Ok((200, _)) = request(&server.addr, "GET", ready, None) {
                 return Ok(server);
             }
             if Instant::now() > deadline {
@@ -435,15 +473,19 @@ impl Case {
             ),
             Case::Range {
                 start, end, step, ..
-            } => server.post_form(
-                "/api/v1/query_range",
-                &[
+            } => {
+                let (start, end, step) = (api_time(*start), api_time(*end), api_time(*step));
+                let mut form = vec![
                     ("query", query),
-                    ("start", &api_time(*start)),
-                    ("end", &api_time(*end)),
-                    ("step", &api_time(*step)),
-                ],
-            ),
+                    ("start", &start),
+                    ("end", &end),
+                    ("step", &step),
+                ];
+                if server.victoria {
+                    form.push(("nocache", "1"));
+                }
+                server.post_form("/api/v1/query_range", &form)
+            }
         }
     }
 }
