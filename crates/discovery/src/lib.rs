@@ -66,6 +66,7 @@ mod digitalocean;
 pub mod dns;
 mod docker;
 mod dockerswarm;
+mod ec2;
 mod error;
 mod eureka;
 pub mod file;

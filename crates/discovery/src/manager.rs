@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use config::discovery::{
-    ConsulSdConfig, DnsSdConfig, DockerSdConfig, DockerSwarmSdConfig, EurekaSdConfig, FileSdConfig,
-    HetznerSdConfig, HttpSdConfig, KubernetesSdConfig, LinodeSdConfig, MarathonSdConfig,
-    NomadSdConfig, PortRefreshHttpSdConfig, PuppetDbSdConfig, ScalewaySdConfig,
+    AwsSdConfig, ConsulSdConfig, DnsSdConfig, DockerSdConfig, DockerSwarmSdConfig, EurekaSdConfig,
+    FileSdConfig, HetznerSdConfig, HttpSdConfig, KubernetesSdConfig, LinodeSdConfig,
+    MarathonSdConfig, NomadSdConfig, PortRefreshHttpSdConfig, PuppetDbSdConfig, ScalewaySdConfig,
     ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
 };
 use model::TargetGroup;
@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{ManagerMetrics, Metrics};
 use crate::{
-    Error, Result, consul, digitalocean, dns, docker, dockerswarm, eureka, file, hetzner, http,
-    kubernetes, linode, marathon, nomad, puppetdb, scaleway, vultr,
+    Error, Result, consul, digitalocean, dns, docker, dockerswarm, ec2, eureka, file, hetzner,
+    http, kubernetes, linode, marathon, nomad, puppetdb, scaleway, vultr,
 };
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
@@ -76,6 +76,7 @@ enum ProviderConfig {
     DockerSwarm(Box<DockerSwarmSdConfig>),
     Vultr(Box<PortRefreshHttpSdConfig>),
     DigitalOcean(Box<PortRefreshHttpSdConfig>),
+    Ec2(Box<AwsSdConfig>),
     Scaleway(Box<ScalewaySdConfig>),
     Hetzner(Box<HetznerSdConfig>),
     Linode(Box<LinodeSdConfig>),
@@ -286,6 +287,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::DigitalOcean(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Ec2(c) => {
+                        ec2::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Ec2(Box::new(c.clone())));
                     }
                     ServiceDiscoveryConfig::Scaleway(c) => {
                         scaleway::Discovery::new(c).map_err(|message| Error::Provider {
@@ -710,6 +719,19 @@ async fn run_provider(
                 &sink,
                 || d.refresh(),
             )
+            .await;
+        }
+        ProviderConfig::Ec2(cfg) => {
+            let d = match ec2::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "ec2", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop("ec2", cfg.refresh_interval.to_std(), &cancel, &sink, || {
+                d.refresh()
+            })
             .await;
         }
         ProviderConfig::Scaleway(cfg) => {

@@ -1,0 +1,404 @@
+//! Amazon EC2 service discovery (`ec2_sd_configs`), as Prometheus's `discovery/aws` EC2
+//! role: every `refresh_interval` the region's instances through the EC2 query API
+//! (`DescribeInstances` POSTed as a form with the configured `filters`, following
+//! `NextToken`), signed with AWS Signature Version 4 (service `ec2`) by the shared HTTP
+//! client; one group (source: the region) with a target per instance that has a private
+//! IPv4 or an IPv6 address, labelled `__meta_ec2_*`. Availability-zone ids come from
+//! `DescribeAvailabilityZones`, asked until it once succeeds.
+//!
+//! The region is `region`, else `AWS_REGION` or `AWS_DEFAULT_REGION` (the instance metadata
+//! service is not asked); credentials are `access_key`/`secret_key`, a `profile`, the
+//! environment or the default profile, with `role_arn` assumed through STS.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use config::discovery::AwsSdConfig;
+use model::{Labels, TargetGroup};
+use roxmltree::Node;
+
+use crate::api;
+use crate::util::{encode_query, join_host_port, sanitize};
+
+const PREFIX: &str = "__meta_ec2_";
+const SEPARATOR: &str = ",";
+/// The EC2 API version the query requests name.
+const API_VERSION: &str = "2016-11-15";
+
+/// One ec2_sd provider.
+#[derive(Debug)]
+pub(crate) struct Discovery {
+    client: httpclient::HttpClient,
+    region: String,
+    /// The API endpoint (`endpoint`, or the region's public one).
+    endpoint: String,
+    filters: Vec<(String, Vec<String>)>,
+    port: u16,
+    timeout: Duration,
+    /// Zone name to zone id, once `DescribeAvailabilityZones` succeeded.
+    az_ids: Mutex<Option<HashMap<String, String>>>,
+}
+
+/// The region of `cfg`, or of the environment.
+pub(crate) fn region(cfg: &AwsSdConfig) -> Result<String, String> {
+    if !cfg.region.is_empty() {
+        return Ok(cfg.region.clone());
+    }
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .ok_or_else(|| "EC2 SD configuration requires a region".to_owned())
+}
+
+/// The shared HTTP client signing for `service` with the credentials of `cfg`.
+pub(crate) fn signing_client(
+    cfg: &AwsSdConfig,
+    region: &str,
+    service: &str,
+) -> Result<httpclient::HttpClient, String> {
+    let sigv4 = config::remote::SigV4Config {
+        region: region.to_owned(),
+        access_key: cfg.access_key.clone(),
+        secret_key: cfg.secret_key.clone(),
+        profile: cfg.profile.clone(),
+        role_arn: cfg.role_arn.clone(),
+        service_name: service.to_owned(),
+        ..Default::default()
+    };
+    httpclient::HttpClient::with_sigv4(&cfg.http_client_config, &sigv4).map_err(|e| e.to_string())
+}
+
+/// The public endpoint of `service` in `region`.
+pub(crate) fn default_endpoint(service: &str, region: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://{service}.{region}.{suffix}")
+}
+
+fn child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    n.children()
+        .find(|c| c.is_element() && c.tag_name().name() == name)
+}
+
+fn text(n: Node<'_, '_>, name: &str) -> Option<String> {
+    child(n, name).map(|c| c.text().unwrap_or_default().to_owned())
+}
+
+/// The `<item>` elements of the set `name` under `n`.
+fn items<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Vec<Node<'a, 'i>> {
+    child(n, name)
+        .map(|s| {
+            s.children()
+                .filter(|c| c.is_element() && c.tag_name().name() == "item")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The error of an unsuccessful query answer, as the AWS SDK words it.
+fn api_error(operation: &str, status: http::StatusCode, body: &[u8]) -> String {
+    let body = String::from_utf8_lossy(body);
+    let (mut code, mut message, mut request_id) = (String::new(), String::new(), String::new());
+    if let Ok(doc) = roxmltree::Document::parse(&body) {
+        for n in doc.descendants().filter(Node::is_element) {
+            match n.tag_name().name() {
+                "Code" if code.is_empty() => code = n.text().unwrap_or_default().to_owned(),
+                "Message" if message.is_empty() => {
+                    message = n.text().unwrap_or_default().to_owned();
+                }
+                "RequestID" | "RequestId" | "requestId" => {
+                    request_id = n.text().unwrap_or_default().to_owned();
+                }
+                _ => {}
+            }
+        }
+    }
+    format!(
+        "operation error EC2: {operation}, https response error StatusCode: {}, RequestID: {request_id}, api error {code}: {message}",
+        status.as_u16()
+    )
+}
+
+impl Discovery {
+    /// A provider for `cfg`.
+    ///
+    /// # Errors
+    /// No region, no credentials, or unusable HTTP client options.
+    pub(crate) fn new(cfg: &AwsSdConfig) -> Result<Discovery, String> {
+        let region = region(cfg)?;
+        Ok(Discovery {
+            client: signing_client(cfg, &region, "ec2")?,
+            endpoint: if cfg.endpoint.is_empty() {
+                default_endpoint("ec2", &region)
+            } else {
+                cfg.endpoint.clone()
+            },
+            region,
+            filters: cfg
+                .filters
+                .iter()
+                .map(|f| (f.name.clone(), f.values.clone()))
+                .collect(),
+            port: cfg.port,
+            timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
+            az_ids: Mutex::new(None),
+        })
+    }
+
+    /// POSTs one query action and parses the XML answer.
+    async fn call(&self, action: &str, params: Vec<(String, String)>) -> Result<String, String> {
+        let mut form = vec![
+            ("Action".to_owned(), action.to_owned()),
+            ("Version".to_owned(), API_VERSION.to_owned()),
+        ];
+        form.extend(params);
+        let url = format!("{}/", self.endpoint.trim_end_matches('/'));
+        let a = api::send(
+            &self.client,
+            http::Method::POST,
+            &url,
+            &[
+                (
+                    "Content-Type",
+                    "application/x-www-form-urlencoded; charset=utf-8",
+                ),
+                ("User-Agent", httpclient::USER_AGENT),
+            ],
+            Bytes::from(encode_query(&form)),
+            self.timeout,
+        )
+        .await
+        .map_err(|e| format!("operation error EC2: {action}, {e}"))?;
+        if !a.status.is_success() {
+            return Err(api_error(action, a.status, &a.body));
+        }
+        String::from_utf8(a.body.to_vec())
+            .map_err(|e| format!("operation error EC2: {action}, answer is not UTF-8: {e}"))
+    }
+
+    async fn refresh_az_ids(&self) -> Result<(), String> {
+        let body = self.call("DescribeAvailabilityZones", Vec::new()).await?;
+        let doc = roxmltree::Document::parse(&body)
+            .map_err(|e| format!("decoding DescribeAvailabilityZones: {e}"))?;
+        let mut map = HashMap::new();
+        for az in items(doc.root_element(), "availabilityZoneInfo") {
+            if let (Some(name), Some(id)) = (text(az, "zoneName"), text(az, "zoneId")) {
+                map.insert(name, id);
+            }
+        }
+        *self.az_ids.lock().unwrap_or_else(|e| e.into_inner()) = Some(map);
+        Ok(())
+    }
+
+    /// One refresh: the region's group.
+    ///
+    /// # Errors
+    /// A failed `DescribeInstances` page (`could not describe instances: …`); the caller
+    /// keeps the last targets.
+    pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
+        let known = self
+            .az_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        if !known && let Err(e) = self.refresh_az_ids().await {
+            tracing::debug!(err = %e, "Unable to describe availability zones");
+        }
+        let az_ids = self
+            .az_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut filter_params = Vec::new();
+        for (i, (name, values)) in self.filters.iter().enumerate() {
+            filter_params.push((format!("Filter.{}.Name", i + 1), name.clone()));
+            for (j, v) in values.iter().enumerate() {
+                filter_params.push((format!("Filter.{}.Value.{}", i + 1, j + 1), v.clone()));
+            }
+        }
+        let mut targets = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut params = filter_params.clone();
+            if !token.is_empty() {
+                params.push(("NextToken".to_owned(), token.clone()));
+            }
+            let body = self
+                .call("DescribeInstances", params)
+                .await
+                .map_err(|e| format!("could not describe instances: {e}"))?;
+            let doc = roxmltree::Document::parse(&body)
+                .map_err(|e| format!("could not describe instances: decoding the answer: {e}"))?;
+            let root = doc.root_element();
+            for r in items(root, "reservationSet") {
+                let owner = text(r, "ownerId");
+                for inst in items(r, "instancesSet") {
+                    if let Some(t) = self.target(r, inst, owner.as_deref(), az_ids.as_ref()) {
+                        targets.push(t);
+                    }
+                }
+            }
+            token = text(root, "nextToken").unwrap_or_default();
+            if token.is_empty() {
+                break;
+            }
+        }
+        Ok(vec![TargetGroup {
+            targets,
+            labels: Labels::empty(),
+            source: self.region.clone(),
+        }])
+    }
+
+    /// The target of one instance, or none without a private IPv4 or IPv6 address.
+    fn target(
+        &self,
+        _reservation: Node<'_, '_>,
+        inst: Node<'_, '_>,
+        owner: Option<&str>,
+        az_ids: Option<&HashMap<String, String>>,
+    ) -> Option<Labels> {
+        let vpc = text(inst, "vpcId");
+        let enis = items(inst, "networkInterfaceSet");
+        // IPv6 addresses of interfaces in a subnet; primary ones by device index.
+        let mut primary6: Vec<String> = Vec::new();
+        let mut all6: Vec<String> = Vec::new();
+        let mut subnets: Vec<String> = Vec::new();
+        if vpc.is_some() {
+            for eni in &enis {
+                let Some(subnet) = text(*eni, "subnetId") else {
+                    continue;
+                };
+                if !subnets.contains(&subnet) {
+                    subnets.push(subnet);
+                }
+                let index = child(*eni, "attachment")
+                    .and_then(|a| text(a, "deviceIndex"))
+                    .and_then(|d| d.trim().parse::<i64>().ok());
+                for a in items(*eni, "ipv6AddressesSet") {
+                    let Some(addr) = text(a, "ipv6Address") else {
+                        continue;
+                    };
+                    all6.push(addr.clone());
+                    if text(a, "isPrimaryIpv6").as_deref() != Some("true") {
+                        continue;
+                    }
+                    let Some(i) = index.and_then(|i| usize::try_from(i).ok()) else {
+                        continue;
+                    };
+                    if primary6.len() <= i {
+                        primary6.resize(i + 1, String::new());
+                    }
+                    primary6[i] = addr;
+                }
+            }
+        }
+        let default6 = if vpc.is_some() {
+            primary6
+                .iter()
+                .chain(all6.iter())
+                .find(|a| !a.is_empty())
+                .cloned()
+        } else {
+            None
+        };
+        let private_ip = text(inst, "privateIpAddress");
+        if private_ip.is_none() && default6.is_none() {
+            return None;
+        }
+        let mut set: BTreeMap<String, String> = BTreeMap::new();
+        let mut put = |k: &str, v: String| {
+            set.insert(format!("{PREFIX}{k}"), v);
+        };
+        put("region", self.region.clone());
+        if let Some(id) = text(inst, "instanceId") {
+            put("instance_id", id);
+        }
+        if let Some(o) = owner {
+            put("owner_id", o.to_owned());
+        }
+        if let Some(d) = &default6 {
+            put("default_ipv6_address", d.clone());
+        }
+        let address = match &private_ip {
+            Some(ip) => {
+                put("private_ip", ip.clone());
+                join_host_port(ip, self.port)
+            }
+            None => join_host_port(default6.as_deref().unwrap_or_default(), self.port),
+        };
+        if let Some(d) = text(inst, "privateDnsName") {
+            put("private_dns_name", d);
+        }
+        if let Some(p) = text(inst, "platform").filter(|p| !p.is_empty()) {
+            put("platform", p);
+        }
+        if let Some(ip) = text(inst, "ipAddress") {
+            put("public_ip", ip);
+            if let Some(d) = text(inst, "dnsName") {
+                put("public_dns_name", d);
+            }
+        }
+        if !primary6.is_empty() {
+            put(
+                "primary_ipv6_addresses",
+                format!("{SEPARATOR}{}{SEPARATOR}", primary6.join(SEPARATOR)),
+            );
+        }
+        if !all6.is_empty() {
+            put(
+                "ipv6_addresses",
+                format!("{SEPARATOR}{}{SEPARATOR}", all6.join(SEPARATOR)),
+            );
+        }
+        if let Some(ami) = text(inst, "imageId") {
+            put("ami", ami);
+        }
+        if let Some(az) = child(inst, "placement").and_then(|p| text(p, "availabilityZone")) {
+            let id = az_ids.and_then(|m| m.get(&az)).cloned().unwrap_or_default();
+            if az_ids.is_some() && id.is_empty() {
+                tracing::debug!(az = %az, "Availability zone ID not found");
+            }
+            put("availability_zone", az);
+            put("availability_zone_id", id);
+        }
+        if let Some(state) = child(inst, "instanceState").and_then(|s| text(s, "name")) {
+            put("instance_state", state);
+        }
+        put(
+            "instance_type",
+            text(inst, "instanceType").unwrap_or_default(),
+        );
+        if let Some(l) = text(inst, "instanceLifecycle").filter(|l| !l.is_empty()) {
+            put("instance_lifecycle", l);
+        }
+        if let Some(a) = text(inst, "architecture").filter(|a| !a.is_empty()) {
+            put("architecture", a);
+        }
+        if let Some(v) = vpc {
+            put("vpc_id", v);
+            if let Some(s) = text(inst, "subnetId") {
+                put("primary_subnet_id", s);
+            }
+            put(
+                "subnet_id",
+                format!("{SEPARATOR}{}{SEPARATOR}", subnets.join(SEPARATOR)),
+            );
+        }
+        for t in items(inst, "tagSet") {
+            if let (Some(k), Some(v)) = (text(t, "key"), text(t, "value")) {
+                put(&format!("tag_{}", sanitize(&k)), v);
+            }
+        }
+        set.insert("__address__".into(), address);
+        Some(Labels::from_pairs(set))
+    }
+}
+
+#[cfg(test)]
+mod tests;
