@@ -103,6 +103,7 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
     let listeners = listen_all(&settings).await?;
 
     let discovery = discovery::Manager::new(discovery::Options::default());
+    let sd_metrics = discovery.metrics().clone();
     let scrape_targets = discovery.subscribe();
     let scraper = scrape::Manager::new(storage.clone(), settings.scrape.clone());
     // Remote write tails <storage.agent.path>/wal; remote_read is refused in agent mode, so
@@ -117,6 +118,7 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
         metrics_hook: Some({
             let (remote, storage, scraper) = (remote.clone(), storage.clone(), scraper.clone());
             Arc::new(move |out: &mut String| {
+                sd_metrics.write_text(out);
                 scraper.write_metrics(out);
                 remote.write_metrics(out);
                 storage.write_metrics(out);

@@ -165,7 +165,12 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     }
 
     // Service discovery for scraping, and the scrape manager appending to the storage.
-    let discovery = discovery::Manager::new(discovery::Options::default());
+    // One set of `prometheus_sd_*` metrics for both discovery managers, as Prometheus.
+    let sd_metrics = discovery::Metrics::new();
+    let discovery = discovery::Manager::new(discovery::Options {
+        metrics: sd_metrics.clone(),
+        ..discovery::Options::default()
+    });
     let scrape_targets = discovery.subscribe();
     let scraper = scrape::Manager::new(storage.clone(), settings.scrape.clone());
     // Remote write queues (fed from the TSDB's WAL) and remote read endpoints; queries go
@@ -180,6 +185,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     // ALERTS series to the TSDB.
     let notify_discovery = discovery::Manager::new(discovery::Options {
         name: "notify".into(),
+        metrics: sd_metrics.clone(),
         ..discovery::Options::default()
     });
     let notifier = notifier::Manager::new(settings.notifier.clone());
@@ -203,15 +209,17 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         storage_retention: settings.retention_text.clone(),
         remote_read_queryable: Some(storage.clone()),
         metrics_hook: Some({
-            let (remote, rule_manager, notifier, storage, scraper) = (
+            let (remote, rule_manager, notifier, storage, scraper, sd_metrics) = (
                 remote.clone(),
                 rule_manager.clone(),
                 notifier.clone(),
                 storage.clone(),
                 scraper.clone(),
+                sd_metrics.clone(),
             );
             Arc::new(move |out: &mut String| {
                 storage.write_exemplar_metrics(out);
+                sd_metrics.write_text(out);
                 scraper.write_metrics(out);
                 remote.write_metrics(out);
                 rule_manager.write_metrics(out);
