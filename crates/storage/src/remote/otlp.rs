@@ -20,7 +20,9 @@
 //! `combinedAppender`: once per series and distinct start); `__type__` and `__unit__` labels
 //! (`type-and-unit-labels`: the metadata type, none for unknown, and the unit as
 //! `UnitNamer` spells it); delta sums and histograms stored as they are
-//! (`otlp-native-delta-ingestion`: typed unknown, native histograms as gauge histograms).
+//! (`otlp-native-delta-ingestion`: typed unknown, native histograms as gauge histograms), or
+//! made cumulative first by a [`DeltaToCumulative`] kept across requests
+//! (`otlp-deltatocumulative`, [`append_otlp_request_cumulative`]).
 //!
 //! What is refused, point by point, and reported in the OTLP partial-success response
 //! (`rejected_data_points` and an explanation), never dropped silently: sums and histograms
@@ -29,6 +31,7 @@
 //! attribute names do or whose exemplars have no value, and native histogram samples the
 //! storage does not keep ([`crate::Error::NativeHistogramsUnsupported`]).
 
+mod delta;
 mod histogram;
 mod json;
 mod naming;
@@ -44,6 +47,8 @@ use prompb::otlp::{
 
 use super::codec::append_series_and_histograms;
 use crate::{Appendable, Error, Result};
+
+pub use delta::{DEFAULT_MAX_STALE, DeltaToCumulative};
 
 /// The decompressed body size the receiver accepts.
 const MAX_DECOMPRESSED_BYTES: u64 = 128 << 20;
@@ -318,6 +323,22 @@ pub fn append_otlp_request(
         rejected_points: refused,
         messages,
     })
+}
+
+/// [`append_otlp_request`] after `d2c` turned the request's delta sums and histograms into
+/// cumulative ones (Prometheus's `otlp-deltatocumulative`); points `d2c` dropped as out of
+/// order are counted as refused.
+pub fn append_otlp_request_cumulative(
+    req: &ExportMetricsServiceRequest,
+    opts: &OtlpOptions,
+    db: &dyn Appendable,
+    d2c: &DeltaToCumulative,
+) -> Result<OtlpOutcome> {
+    let converted = d2c.convert(req, std::time::Instant::now());
+    let mut outcome = append_otlp_request(converted.request.as_ref().unwrap_or(req), opts, db)?;
+    outcome.rejected_points += converted.dropped;
+    outcome.messages.extend(converted.messages);
+    Ok(outcome)
 }
 
 /// The response body for an outcome in the request's encoding: `None` on full success

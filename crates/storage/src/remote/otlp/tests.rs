@@ -1541,3 +1541,30 @@ fn native_delta_ingestion_stores_deltas_as_they_are() {
             .all(|(_, h)| h.counter_reset_hint == model::CounterResetHint::Gauge)
     );
 }
+
+#[test]
+fn delta_to_cumulative_stores_running_totals() {
+    let d2c = DeltaToCumulative::default();
+    let db = MemStorage::new();
+    let delta = AggregationTemporality::Delta;
+    let first = request(&[], None, vec![started_sum("d", TS - 1, delta)]);
+    let outcome = append_otlp_request_cumulative(&first, &plain(), &db, &d2c).expect("appends");
+    assert_eq!((outcome.appended, outcome.rejected_points), (2, 0));
+    let mut second = request(&[], None, vec![started_sum("d", TS - 1, delta)]);
+    if let Some(Data::Sum(s)) = &mut second.resource_metrics[0].scope_metrics[0].metrics[0].data {
+        s.data_points[0].time_unix_nano = TS + 15_000_000_000; // Out of order now.
+        s.data_points[1].time_unix_nano = TS + 30_000_000_000;
+    }
+    let outcome = append_otlp_request_cumulative(&second, &plain(), &db, &d2c).expect("appends");
+    assert_eq!((outcome.appended, outcome.rejected_points), (1, 1));
+    assert!(
+        outcome.messages[0].contains("out of order"),
+        "{:?}",
+        outcome.messages
+    );
+    let got: Vec<(i64, f64)> = stored(&db).into_iter().map(|(_, t, v)| (t, v)).collect();
+    assert_eq!(
+        got,
+        [(TS_MS, 5.0), (TS_MS + 15_000, 12.0), (TS_MS + 30_000, 19.0)]
+    );
+}
