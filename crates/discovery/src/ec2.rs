@@ -41,15 +41,15 @@ pub(crate) struct Discovery {
     az_ids: Mutex<Option<HashMap<String, String>>>,
 }
 
-/// The region of `cfg`, or of the environment.
-pub(crate) fn region(cfg: &AwsSdConfig) -> Result<String, String> {
+/// The region of `cfg`, or of the environment; `what` names the SD in the error.
+pub(crate) fn region(cfg: &AwsSdConfig, what: &str) -> Result<String, String> {
     if !cfg.region.is_empty() {
         return Ok(cfg.region.clone());
     }
     ["AWS_REGION", "AWS_DEFAULT_REGION"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .ok_or_else(|| "EC2 SD configuration requires a region".to_owned())
+        .ok_or_else(|| format!("{what} SD configuration requires a region"))
 }
 
 /// The shared HTTP client signing for `service` with the credentials of `cfg`.
@@ -130,7 +130,7 @@ impl Discovery {
     /// # Errors
     /// No region, no credentials, or unusable HTTP client options.
     pub(crate) fn new(cfg: &AwsSdConfig) -> Result<Discovery, String> {
-        let region = region(cfg)?;
+        let region = region(cfg, "EC2")?;
         Ok(Discovery {
             client: signing_client(cfg, &region, "ec2")?,
             endpoint: if cfg.endpoint.is_empty() {

@@ -73,6 +73,7 @@ pub mod file;
 mod hetzner;
 pub mod http;
 pub mod kubernetes;
+mod lightsail;
 mod linode;
 mod manager;
 mod marathon;

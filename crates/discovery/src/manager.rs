@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::{ManagerMetrics, Metrics};
 use crate::{
     Error, Result, consul, digitalocean, dns, docker, dockerswarm, ec2, eureka, file, hetzner,
-    http, kubernetes, linode, marathon, nomad, puppetdb, scaleway, vultr,
+    http, kubernetes, lightsail, linode, marathon, nomad, puppetdb, scaleway, vultr,
 };
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
@@ -76,6 +76,7 @@ enum ProviderConfig {
     DockerSwarm(Box<DockerSwarmSdConfig>),
     Vultr(Box<PortRefreshHttpSdConfig>),
     DigitalOcean(Box<PortRefreshHttpSdConfig>),
+    Lightsail(Box<AwsSdConfig>),
     Ec2(Box<AwsSdConfig>),
     Scaleway(Box<ScalewaySdConfig>),
     Hetzner(Box<HetznerSdConfig>),
@@ -288,6 +289,14 @@ impl Manager {
                         })?;
                         files.push(ProviderConfig::DigitalOcean(Box::new(c.clone())));
                     }
+                    ServiceDiscoveryConfig::Lightsail(c) => {
+                        lightsail::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Lightsail(Box::new(c.clone())));
+                    }
                     ServiceDiscoveryConfig::Ec2(c) => {
                         ec2::Discovery::new(c).map_err(|message| Error::Provider {
                             key: sd.key(),
@@ -477,7 +486,13 @@ impl Sink {
         };
         inner.metrics.received.inc();
         for g in groups {
-            targets.insert(g.source.clone(), g);
+            // As Go's updateGroup: an emptied group is dropped (consumers get each job's
+            // full set, so its targets go away all the same) rather than kept forever.
+            if g.targets.is_empty() {
+                targets.remove(&g.source);
+            } else {
+                targets.insert(g.source.clone(), g);
+            }
         }
         state.triggered = true;
     }
@@ -714,6 +729,23 @@ async fn run_provider(
             };
             refresh_loop(
                 "digitalocean",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::Lightsail(cfg) => {
+            let d = match lightsail::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "lightsail", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "lightsail",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,
