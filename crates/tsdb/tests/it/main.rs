@@ -5,6 +5,7 @@
 
 mod corruption;
 mod head;
+mod metadata;
 mod native_histograms;
 mod promtool;
 mod real;
