@@ -250,6 +250,21 @@ impl<'a> Decbuf<'a> {
     pub(crate) fn uvarint_str(&mut self) -> Result<&'a str, &'static str> {
         std::str::from_utf8(self.uvarint_bytes()?).map_err(|_| "label is not valid UTF-8")
     }
+
+    /// A label set as [`encode_labels`] writes it; `pairs` is scratch space.
+    pub(crate) fn labels(
+        &mut self,
+        pairs: &mut Vec<(&'a str, &'a str)>,
+    ) -> Result<Labels, &'static str> {
+        let n = self.uvarint()?;
+        pairs.clear();
+        for _ in 0..n {
+            let name = self.uvarint_str()?;
+            let value = self.uvarint_str()?;
+            pairs.push((name, value));
+        }
+        Ok(Labels::from_pairs(pairs.iter().copied()))
+    }
 }
 
 fn bad(kind: &'static str, msg: impl Into<String>) -> Error {
@@ -276,7 +291,8 @@ pub fn encode_series(series: &[RefSeries], buf: &mut Vec<u8>) {
     }
 }
 
-fn encode_labels(labels: &Labels, buf: &mut Vec<u8>) {
+/// Appends a label set: uvarint count, then uvarint-prefixed names and values.
+pub(crate) fn encode_labels(labels: &Labels, buf: &mut Vec<u8>) {
     put_uvarint(buf, labels.len() as u64);
     for (n, v) in labels.iter() {
         put_uvarint(buf, n.len() as u64);
@@ -297,17 +313,8 @@ pub fn decode_series(rec: &[u8], out: &mut Vec<RefSeries>) -> Result<()> {
     let mut pairs: Vec<(&str, &str)> = Vec::new();
     while dec.len() > 0 {
         let series_ref = dec.be64().map_err(|m| bad(KIND, m))?;
-        let n = dec.uvarint().map_err(|m| bad(KIND, m))?;
-        pairs.clear();
-        for _ in 0..n {
-            let name = dec.uvarint_str().map_err(|m| bad(KIND, m))?;
-            let value = dec.uvarint_str().map_err(|m| bad(KIND, m))?;
-            pairs.push((name, value));
-        }
-        out.push(RefSeries {
-            series_ref,
-            labels: Labels::from_pairs(pairs.iter().copied()),
-        });
+        let labels = dec.labels(&mut pairs).map_err(|m| bad(KIND, m))?;
+        out.push(RefSeries { series_ref, labels });
     }
     Ok(())
 }
@@ -460,18 +467,12 @@ pub fn decode_exemplars(rec: &[u8], out: &mut Vec<RefExemplar>) -> Result<()> {
         let dref = dec.varint().map_err(e)?;
         let dt = dec.varint().map_err(e)?;
         let v = f64::from_bits(dec.be64().map_err(e)?);
-        let n = dec.uvarint().map_err(e)?;
-        pairs.clear();
-        for _ in 0..n {
-            let name = dec.uvarint_str().map_err(e)?;
-            let value = dec.uvarint_str().map_err(e)?;
-            pairs.push((name, value));
-        }
+        let labels = dec.labels(&mut pairs).map_err(e)?;
         out.push(RefExemplar {
             series_ref: (base_ref as i64).wrapping_add(dref) as u64,
             t: base_t.wrapping_add(dt),
             v,
-            labels: Labels::from_pairs(pairs.iter().copied()),
+            labels,
         });
     }
     Ok(())

@@ -27,7 +27,7 @@ use model::Labels;
 use super::{HIST_END_COMPUTED, Head, HeadChunk, LOGGED, ReplayStats, add_interval};
 use crate::chunkenc::Chunk;
 use crate::error::{Error, Result, io_err};
-use crate::record::{self, Decbuf, RefExemplar, put_uvarint, put_varint};
+use crate::record::{self, Decbuf, RefExemplar, encode_labels, put_uvarint, put_varint};
 use crate::wlog::reader::{Reader, SegmentReader};
 use crate::wlog::{self, SyncPolicy, Wal, WalOptions};
 
@@ -120,16 +120,6 @@ pub fn delete_chunk_snapshots(dir: &Path, segment: u64, offset: u64) -> Result<(
         }
     }
     first_err.map_or(Ok(()), Err)
-}
-
-fn encode_labels(labels: &Labels, buf: &mut Vec<u8>) {
-    put_uvarint(buf, labels.len() as u64);
-    for (n, v) in labels.iter() {
-        put_uvarint(buf, n.len() as u64);
-        buf.extend_from_slice(n.as_bytes());
-        put_uvarint(buf, v.len() as u64);
-        buf.extend_from_slice(v.as_bytes());
-    }
 }
 
 /// Appends the body of a histogram WAL record sample (Go's `record.EncodeHistogram`).
@@ -231,15 +221,7 @@ fn decode_series_record(rec: &[u8]) -> std::result::Result<SnapshotSeries, Strin
         return Err(format!("invalid record type {typ:x}"));
     }
     let series_ref = d.be64()?;
-    let n = d.uvarint()?;
-    if n > d.len() as u64 {
-        return Err("label count longer than the record".into());
-    }
-    let mut pairs = Vec::with_capacity(n as usize);
-    for _ in 0..n {
-        pairs.push((d.uvarint_str()?, d.uvarint_str()?));
-    }
-    let labels = Labels::from_pairs(pairs);
+    let labels = d.labels(&mut Vec::new())?;
     let _chunk_range = d.be64()?;
     if d.uvarint()? == 0 {
         return Ok(SnapshotSeries {

@@ -470,7 +470,21 @@ proptest::proptest! {
         let i = at % rec.len();
         rec[i] = byte;
         rec.truncate(cut.max(1));
-        let _ = decode_series_record(&rec);
+        if let Ok(SnapshotSeries { head: Some((h, _)), .. }) = decode_series_record(&rec) {
+            // A damaged chunk that decodes is read to its end (or its error) without panic.
+            let _ = h.chunk.num_samples();
+            let mut it = h.chunk.iter();
+            let mut n = 0;
+            while n < 10_000 {
+                match it.next() {
+                    ValueType::Float => drop(it.at()),
+                    ValueType::Histogram => drop(it.at_histogram()),
+                    ValueType::FloatHistogram => drop(it.at_float_histogram()),
+                    _ => break,
+                }
+                n += 1;
+            }
+        }
         let _ = decode_tombstones_record(&rec);
     }
 }
