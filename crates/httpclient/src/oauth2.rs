@@ -234,14 +234,7 @@ impl OAuth2 {
             t if t.eq_ignore_ascii_case("basic") => "Basic".to_owned(),
             t => t.to_owned(),
         };
-        let expires_in = fields
-            .get("expires_in")
-            .and_then(|e| e.trim().parse::<i64>().ok())
-            .unwrap_or(0);
-        let expiry = (expires_in != 0).then(|| {
-            let secs = u64::try_from(expires_in).unwrap_or(0);
-            requested + Duration::from_secs(secs)
-        });
+        let expiry = expiry(requested, fields.get("expires_in").map(String::as_str));
         let mut header =
             HeaderValue::from_str(&format!("{token_type} {access_token}")).map_err(|e| {
                 oauth2_err(format!(
@@ -284,6 +277,22 @@ impl OAuth2 {
         }
         msg
     }
+}
+
+/// When a token fetched at `requested` expires, by the response's `expires_in` seconds:
+/// `None` (never) without it or for 0; a negative or unparsable value counts as 0 and a
+/// larger one than `i32::MAX` as `i32::MAX`, as x/oauth2 clamps it (so that no answer can
+/// overflow the clock).
+fn expiry(requested: Instant, expires_in: Option<&str>) -> Option<Instant> {
+    let secs = expires_in
+        .and_then(|e| e.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+        .clamp(0, i64::from(i32::MAX));
+    if secs == 0 {
+        return None;
+    }
+    let secs = u64::try_from(secs).unwrap_or(0);
+    requested.checked_add(Duration::from_secs(secs))
 }
 
 /// The string fields of a token response, JSON or form-encoded (by content type, as
@@ -348,6 +357,22 @@ mod tests {
         );
         assert_eq!(f["access_token"], "b c");
         assert!(parse_response("application/json", b"not json").is_empty());
+    }
+
+    #[test]
+    fn expiry_is_clamped_and_never_overflows() {
+        let now = Instant::now();
+        assert_eq!(expiry(now, None), None);
+        assert_eq!(expiry(now, Some("0")), None);
+        assert_eq!(expiry(now, Some("soon")), None);
+        assert_eq!(expiry(now, Some("-5")), None);
+        assert_eq!(
+            expiry(now, Some(" 60 ")),
+            Some(now + Duration::from_secs(60))
+        );
+        let max = now.checked_add(Duration::from_secs(u64::from(i32::MAX.unsigned_abs())));
+        assert_eq!(expiry(now, Some("9223372036854775807")), max);
+        assert_eq!(expiry(now, Some("99999999999999999999999")), None);
     }
 
     #[test]

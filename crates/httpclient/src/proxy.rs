@@ -267,6 +267,18 @@ impl<T> tower_service::Service<Uri> for Established<T> {
     }
 }
 
+/// Turns a failed proxy handshake (`what`: SOCKS or CONNECT) into an error naming the
+/// proxy and the destination: `proxyconnect tcp 127.0.0.1:3128->example.org:443: ...`.
+fn failed<E: std::fmt::Display>(
+    what: &'static str,
+    proxy: &Uri,
+    dst: &Uri,
+) -> impl FnOnce(E) -> BoxError {
+    let authority = |u: &Uri| u.authority().map_or("", |a| a.as_str()).to_owned();
+    let (proxy, dst) = (authority(proxy), authority(dst));
+    move |e| format!("{what} tcp {proxy}->{dst}: {e}").into()
+}
+
 /// A CONNECT tunnel with the proxy's credentials and `proxy_connect_header`.
 fn tunnel<C>(proxy: Uri, inner: C, i: &Intercept, headers: Option<&HeaderMap>) -> Tunnel<C> {
     let mut tunnel = Tunnel::new(proxy, inner);
@@ -311,20 +323,20 @@ impl tower_service::Service<Uri> for Connector {
                     if let Some((user, pass)) = i.raw_auth() {
                         socks = socks.with_auth(user.to_owned(), pass.to_owned());
                     }
-                    let io = socks.call(dst.clone()).await.map_err(|e| {
-                        let authority =
-                            |u: &Uri| u.authority().map_or("", |a| a.as_str()).to_owned();
-                        format!(
-                            "socks connect tcp {}->{}: {e}",
-                            authority(&proxy_uri),
-                            authority(&dst)
-                        )
-                    })?;
+                    let io = socks.call(dst.clone()).await.map_err(failed(
+                        "socks connect",
+                        &proxy_uri,
+                        &dst,
+                    ))?;
                     Ok(boxed(io, false))
                 }
                 "https" if https => {
                     let mut t = tunnel(i.uri().clone(), proxy_tls, &i, connect_headers);
-                    Ok(boxed(t.call(dst).await?, false))
+                    let io =
+                        t.call(dst.clone())
+                            .await
+                            .map_err(failed("proxyconnect", i.uri(), &dst))?;
+                    Ok(boxed(io, false))
                 }
                 "https" => {
                     let mut proxy_tls = proxy_tls;
@@ -332,7 +344,11 @@ impl tower_service::Service<Uri> for Connector {
                 }
                 "http" if https => {
                     let mut t = tunnel(i.uri().clone(), http, &i, connect_headers);
-                    Ok(boxed(t.call(dst).await?, false))
+                    let io =
+                        t.call(dst.clone())
+                            .await
+                            .map_err(failed("proxyconnect", i.uri(), &dst))?;
+                    Ok(boxed(io, false))
                 }
                 "http" => Ok(boxed(http.call(i.uri().clone()).await?, true)),
                 other => Err(format!("proxy scheme {other} is not supported").into()),

@@ -671,14 +671,19 @@ fn xml_text(xml: &str, name: &str) -> Option<String> {
     )
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` as a time.
+/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` as a time; `None` for anything else, including years
+/// outside 0000 to 9999 (so that no answer can overflow the arithmetic).
 fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let s = s.strip_suffix('Z')?;
     let (date, time) = s.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let digits = |p: &str| -> Option<i64> {
+        (!p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse().ok())?
+    };
+    let mut d = date.splitn(3, '-').map(digits);
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);
     let time = time.split('.').next()?;
-    let mut t = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let mut t = time.splitn(3, ':').map(digits);
     let (h, min, sec) = (t.next()??, t.next()??, t.next()??);
     if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 {
         return None;
@@ -692,7 +697,7 @@ fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     let secs = u64::try_from(days * 86_400 + h * 3600 + min * 60 + sec).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 #[cfg(test)]
@@ -1053,5 +1058,28 @@ mod tests {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), at(0));
         assert_eq!(parse_rfc3339("2015-13-30T12:36:00Z"), None);
         assert_eq!(parse_rfc3339("2015-08-30 12:36:00"), None);
+        assert_eq!(parse_rfc3339("9999-12-31T23:59:60Z"), at(253_402_300_800));
+        for garbage in [
+            "-9223372036854775808-01-01T00:00:00Z",
+            "9223372036854775807-12-31T23:59:59Z",
+            "99999-01-01T00:00:00Z",
+            "2015-08-30T-1:00:00Z",
+            "2015-+8-30T12:36:00Z",
+            "2015-08-30T12:36Z",
+            "2015-08-30TZ",
+            "T:Z",
+            "",
+            "Z",
+        ] {
+            assert_eq!(parse_rfc3339(garbage), None, "{garbage:?}");
+        }
+        // Dates before 1970 are not representable as credentials' expiry.
+        assert_eq!(parse_rfc3339("0000-01-01T00:00:00Z"), None);
+        assert_eq!(xml_text("<Code>x", "Code"), None);
+        assert_eq!(xml_text("</Code><Code>", "Code"), None);
+        assert_eq!(
+            xml_text("<Code>\u{e9}</Code>", "Code").as_deref(),
+            Some("\u{e9}")
+        );
     }
 }

@@ -102,6 +102,18 @@ impl Server {
     }
 }
 
+/// A handler answering every request with `status`, `content_type` and `body`.
+fn canned(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Handler {
+    let body = body.into();
+    Arc::new(move |_: &Seen| {
+        Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .body(Full::new(body.clone()))
+            .unwrap()
+    })
+}
+
 fn ok(_: &Seen) -> Response<Full<Bytes>> {
     Response::new(Full::new(Bytes::from_static(b"ok")))
 }
@@ -536,6 +548,91 @@ async fn no_proxy_hosts_are_reached_directly() {
     );
 }
 
+/// A "proxy" on loopback that reads what a client sends first (up to a blank line for
+/// HTTP, one read for SOCKS) and answers every connection with `answer`, then hangs up.
+async fn garbage_proxy(answer: Vec<u8>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(&answer).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn garbage_proxy_answers_fail_clearly_and_never_panic() {
+    let http_answers: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"garbage\r\n\r\n".to_vec(),
+        b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n".to_vec(),
+        b"HTTP/1.1 200\r\n".to_vec(),
+        b"HTTP/1.1 999999999999 x\r\n\r\n".to_vec(),
+        [b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &[b'a'; 64 * 1024]].concat(),
+        vec![0xff; 100],
+    ];
+    let socks_answers: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        vec![0x05],
+        vec![0x04, 0x00],
+        vec![0x05, 0xff],
+        vec![0x05, 0x02],
+        vec![0x05, 0x00, 0x05, 0x01, 0x00, 0x01],
+        vec![0x05, 0x00, 0x05, 0x00, 0x00, 0x03, 0xff],
+        vec![0x05, 0x00, 0x05, 0x00, 0x00, 0x07, 0, 0, 0, 0, 0, 0],
+        vec![0xff; 600],
+    ];
+    let mut cases = Vec::new();
+    for a in http_answers {
+        // Plain HTTP through the proxy (its answer is the response) and HTTPS (a tunnel).
+        cases.push(("http", "http://127.0.0.1:9/m", a.clone()));
+        cases.push(("http", "https://localhost:9/m", a));
+    }
+    for a in socks_answers {
+        cases.push(("socks5", "http://localhost:9/m", a));
+    }
+    for (scheme, url, answer) in cases {
+        let (addr, task) = garbage_proxy(answer.clone()).await;
+        let c = client(&format!("  proxy_url: '{scheme}://{addr}'\n")).unwrap();
+        let res = tokio::time::timeout(std::time::Duration::from_secs(20), c.send(get(url)))
+            .await
+            .expect("a garbage answer does not hang the client");
+        task.abort();
+        let shown = String::from_utf8_lossy(&answer[..answer.len().min(40)]).into_owned();
+        let err = match res {
+            Ok(resp) => {
+                // Only a plain HTTP proxy's own answer can be a response.
+                assert!(scheme == "http" && url.starts_with("http:"), "{shown:?}");
+                assert!(!resp.status().is_success(), "{shown:?}: {}", resp.status());
+                continue;
+            }
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.starts_with(&format!("Get {url:?}: ")) && err.len() > url.len() + 8,
+            "{scheme} {shown:?}: {err}"
+        );
+        // A handshake (SOCKS or a CONNECT tunnel) that failed names the proxy.
+        if scheme == "socks5" || url.starts_with("https:") {
+            assert!(
+                err.contains(&format!("tcp {addr}->")),
+                "names the proxy: {err}"
+            );
+        }
+    }
+}
+
 /// What [`Socks5`] was given: credentials and the destination `host:port`.
 type SocksSeen = Arc<Mutex<Vec<(Option<(String, String)>, String)>>>;
 
@@ -919,15 +1016,11 @@ async fn oauth2_falls_back_to_credentials_in_the_form() {
 async fn oauth2_token_endpoint_failures_name_the_endpoint() {
     let tokens = Server::start(
         None,
-        Arc::new(|_: &Seen| {
-            Response::builder()
-                .status(StatusCode::BAD_REQUEST)
-                .header("content-type", "application/json")
-                .body(Full::new(Bytes::from_static(
-                    br#"{"error":"invalid_scope","error_description":"no such scope"}"#,
-                )))
-                .unwrap()
-        }),
+        canned(
+            400,
+            "application/json",
+            &br#"{"error":"invalid_scope","error_description":"no such scope"}"#[..],
+        ),
     )
     .await;
     let srv = Server::start(None, Arc::new(ok)).await;
@@ -957,6 +1050,100 @@ async fn oauth2_token_endpoint_failures_name_the_endpoint() {
         )),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn oauth2_garbage_token_answers_fail_clearly_and_never_panic() {
+    let huge = "x".repeat(2 << 20);
+    /// The Authorization header sent with the token, or a part of the error.
+    type Want = Result<&'static str, &'static str>;
+    // (status, content type, body, what happens)
+    let cases: Vec<(u16, &str, Vec<u8>, Want)> = vec![
+        (
+            200,
+            "application/json",
+            br#"{"access_token":"t","expires_in":9223372036854775807}"#.to_vec(),
+            Ok("Bearer t"),
+        ),
+        (
+            200,
+            "application/json",
+            br#"{"access_token":"t","expires_in":-5,"token_type":"MAC"}"#.to_vec(),
+            Ok("MAC t"),
+        ),
+        (
+            200,
+            "text/plain",
+            b"access_token=f&expires_in=1e999".to_vec(),
+            Ok("Bearer f"),
+        ),
+        (
+            200,
+            "application/json",
+            b"not json".to_vec(),
+            Err("server response missing access_token"),
+        ),
+        (
+            200,
+            "application/json",
+            b"[1, 2]".to_vec(),
+            Err("server response missing access_token"),
+        ),
+        (
+            200,
+            "application/json",
+            b"\xff\xfe{\"access_token\"".to_vec(),
+            Err("server response missing access_token"),
+        ),
+        (
+            200,
+            "application/json",
+            br#"{"access_token":"a\nb"}"#.to_vec(),
+            Err("is not a valid header value"),
+        ),
+        (
+            200,
+            "application/json",
+            br#"{"access_token":"a","token_type":"\u0000"}"#.to_vec(),
+            Err("is not a valid header value"),
+        ),
+        (
+            200,
+            "application/json",
+            huge.clone().into_bytes(),
+            Err("reading the response"),
+        ),
+        (
+            502,
+            "text/html",
+            b"\xff<html>bad gateway</html>".to_vec(),
+            Err("502 Bad Gateway: response: \u{fffd}<html>bad gateway</html>"),
+        ),
+        (401, "application/json", Vec::new(), Err("401 Unauthorized")),
+    ];
+    let srv = Server::start(None, Arc::new(ok)).await;
+    let url = format!("http://{}/m", srv.addr);
+    for (status, content_type, body, want) in cases {
+        let tokens = Server::start(None, canned(status, content_type, body)).await;
+        let token_url = format!("http://{}/t", tokens.addr);
+        let c = client(&format!(
+            "  oauth2: {{client_id: c, client_secret: s, token_url: '{token_url}'}}\n"
+        ))
+        .unwrap();
+        match (c.send(get(&url)).await, want) {
+            (Ok(resp), Ok(auth)) => {
+                assert_eq!(resp.status(), StatusCode::OK);
+                let sent = srv.seen().pop().unwrap();
+                assert_eq!(sent.headers["authorization"], auth);
+            }
+            (Err(e), Err(part)) => {
+                let e = e.to_string();
+                assert!(e.contains(part), "{status} {content_type}: {e}");
+                assert!(e.contains(&token_url), "names the endpoint: {e}");
+            }
+            (got, want) => panic!("{status} {content_type}: got {got:?}, want {want:?}"),
+        }
+    }
 }
 
 #[tokio::test]
@@ -1148,14 +1335,11 @@ async fn sigv4_role_arn_signs_with_the_assumed_roles_credentials() {
 async fn sigv4_role_arn_failures_name_role_and_endpoint() {
     let sts = Server::start(
         None,
-        Arc::new(|_: &Seen| {
-            Response::builder()
-                .status(StatusCode::FORBIDDEN)
-                .body(Full::new(Bytes::from_static(
-                    b"<ErrorResponse><Error><Code>AccessDenied</Code><Message>no trust</Message></Error></ErrorResponse>",
-                )))
-                .unwrap()
-        }),
+        canned(
+            403,
+            "text/xml",
+            &b"<ErrorResponse><Error><Code>AccessDenied</Code><Message>no trust</Message></Error></ErrorResponse>"[..],
+        ),
     )
     .await;
     let srv = Server::start(None, Arc::new(ok)).await;
@@ -1169,5 +1353,62 @@ async fn sigv4_role_arn_failures_name_role_and_endpoint() {
             sts.addr
         )
     );
+    assert!(srv.seen().is_empty());
+}
+
+#[tokio::test]
+async fn sigv4_garbage_sts_answers_fail_clearly_and_never_panic() {
+    let creds = |expiration: &str| {
+        format!(
+            "<Credentials><AccessKeyId>K</AccessKeyId><SecretAccessKey>S</SecretAccessKey><SessionToken>T</SessionToken><Expiration>{expiration}</Expiration></Credentials>"
+        )
+        .into_bytes()
+    };
+    let cases: Vec<(u16, Vec<u8>, &str)> = vec![
+        (200, Vec::new(), "no AccessKeyId in the response"),
+        (200, b"\xff\xfe<AccessKeyId>".to_vec(), "no AccessKeyId"),
+        (
+            200,
+            b"<AccessKeyId>K</AccessKeyId>".to_vec(),
+            "no SecretAccessKey",
+        ),
+        (200, creds("soon"), "bad Expiration \"soon\""),
+        (
+            200,
+            creds("-9223372036854775808-01-01T00:00:00Z"),
+            "bad Expiration",
+        ),
+        (
+            200,
+            creds("9223372036854775807-12-31T23:59:59Z"),
+            "bad Expiration",
+        ),
+        (200, vec![b'x'; 2 << 20], "reading the response"),
+        (
+            500,
+            b"\xffoops".to_vec(),
+            "500 Internal Server Error: \u{fffd}oops",
+        ),
+        (
+            400,
+            b"<Code>Throttled</Code>".to_vec(),
+            "400 Bad Request: Throttled",
+        ),
+    ];
+    let srv = Server::start(None, Arc::new(ok)).await;
+    let url = format!("http://{}/w", srv.addr);
+    for (status, body, want) in cases {
+        let sts = Server::start(None, canned(status, "text/xml", body)).await;
+        let c = role_client(sts.addr, "arn:aws:iam::1:role/r");
+        let err = c.send(get(&url)).await.unwrap_err().to_string();
+        let prefix = format!(
+            "Get {url:?}: error retrieving credentials: could not assume role arn:aws:iam::1:role/r through STS at http://{}/: ",
+            sts.addr
+        );
+        assert!(
+            err.starts_with(&prefix) && err.contains(want),
+            "{status} {want}: {err}"
+        );
+    }
     assert!(srv.seen().is_empty());
 }
