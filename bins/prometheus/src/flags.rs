@@ -562,6 +562,7 @@ impl Flags {
         let mut type_and_unit_labels = false;
         let mut created_timestamp_zero_ingestion = false;
         let mut otlp_native_delta_ingestion = false;
+        let mut otlp_delta_to_cumulative = false;
         let mut delayed_compaction = false;
         for feature in self
             .enable_feature
@@ -618,14 +619,19 @@ impl Flags {
                 "memory-snapshot-on-shutdown" => memory_snapshot_on_shutdown = true,
                 "created-timestamp-zero-ingestion" => created_timestamp_zero_ingestion = true,
                 "otlp-native-delta-ingestion" => otlp_native_delta_ingestion = true,
-                "otlp-deltatocumulative"
-                | "old-ui"
+                "otlp-deltatocumulative" => otlp_delta_to_cumulative = true,
+                "old-ui"
                 | "metadata-wal-records"
                 | "use-uncached-io" => bail!(
                     "--enable-feature={feature}: this feature is not available yet in this server"
                 ),
                 other => unknown_features.push(other.to_owned()),
             }
+        }
+        if otlp_delta_to_cumulative && otlp_native_delta_ingestion {
+            bail!(
+                "cannot enable otlp-deltatocumulative and otlp-native-delta-ingestion features at the same time"
+            );
         }
 
         let retention_time = self
@@ -809,6 +815,7 @@ impl Flags {
                 created_timestamp_zero_ingestion,
                 type_and_unit_labels,
                 otlp_native_delta_ingestion,
+                otlp_delta_to_cumulative,
             },
             remote_flush_deadline,
             tsdb_path: self.tsdb_path,
@@ -1382,7 +1389,16 @@ mod tests {
                 created_timestamp_zero_ingestion: true,
                 type_and_unit_labels: true,
                 otlp_native_delta_ingestion: true,
+                otlp_delta_to_cumulative: false,
             }
+        );
+        let s = parse(&["--enable-feature=otlp-deltatocumulative"]).unwrap();
+        assert!(s.receiver_features.otlp_delta_to_cumulative);
+        let err = parse(&["--enable-feature=otlp-deltatocumulative,otlp-native-delta-ingestion"])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("at the same time"),
+            "{err}"
         );
     }
 

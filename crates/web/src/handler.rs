@@ -269,6 +269,9 @@ pub struct ReceiverFeatures {
     /// `otlp-native-delta-ingestion`: OTLP delta sums and histograms are stored as they are
     /// (refused otherwise).
     pub otlp_native_delta_ingestion: bool,
+    /// `otlp-deltatocumulative`: OTLP delta sums and histograms are made cumulative by one
+    /// processor shared by all requests (exclusive with `otlp_native_delta_ingestion`).
+    pub otlp_delta_to_cumulative: bool,
 }
 
 pub(crate) struct Inner {
@@ -276,6 +279,8 @@ pub(crate) struct Inner {
     pub(crate) http: HttpMetrics,
     /// The remote-write receiver's options, with its invalid-labels counter.
     pub(crate) receiver: storage::remote::ReceiverOptions,
+    /// The OTLP receiver's delta-to-cumulative state (`otlp-deltatocumulative`).
+    pub(crate) delta_to_cumulative: Option<Arc<storage::remote::otlp::DeltaToCumulative>>,
     quitting: AtomicBool,
 }
 
@@ -467,6 +472,10 @@ impl Handler {
                     ingest_ct_zero_sample: opts.receiver_features.created_timestamp_zero_ingestion,
                     ..Default::default()
                 },
+                delta_to_cumulative: opts
+                    .receiver_features
+                    .otlp_delta_to_cumulative
+                    .then(Default::default),
                 opts,
                 http: HttpMetrics::default(),
                 quitting: AtomicBool::new(false),

@@ -79,11 +79,18 @@ where
         inner.opts.engine.opts().lookback_delta,
         inner.opts.receiver_features,
     );
+    let d2c = inner.delta_to_cumulative.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let res =
             otlp::decode_otlp_request(&body, content_type.as_deref(), content_encoding.as_deref())
                 .and_then(|(req, encoding)| {
-                    otlp::append_otlp_request(&req, &opts, db.as_ref()).map(|o| (o, encoding))
+                    match &d2c {
+                        Some(d2c) => {
+                            otlp::append_otlp_request_cumulative(&req, &opts, db.as_ref(), d2c)
+                        }
+                        None => otlp::append_otlp_request(&req, &opts, db.as_ref()),
+                    }
+                    .map(|o| (o, encoding))
                 });
         let status = storage::remote::write_response_status(&res);
         (status, res.map_err(|e| e.to_string()))
@@ -171,6 +178,7 @@ mod tests {
                 created_timestamp_zero_ingestion: true,
                 type_and_unit_labels: true,
                 otlp_native_delta_ingestion: true,
+                otlp_delta_to_cumulative: false,
             },
         );
         assert!(on.ingest_ct_zero_sample && on.type_and_unit_labels);

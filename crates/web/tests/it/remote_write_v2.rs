@@ -14,7 +14,7 @@ use storage::remote::{HistogramSample, QueueManager, WriteOptions, WriteProtoMsg
 use storage::{MemStorage, Queryable, ValueType};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use web::{Handler, Options, ReceiverFeatures, Readiness, Status};
+use web::{Handler, Options, Readiness, ReceiverFeatures, Status};
 
 /// A handler whose remote-write receiver appends to `db` and accepts `messages`.
 fn receiver(db: Arc<MemStorage>, messages: Vec<WriteProtoMsg>) -> Handler {
@@ -430,15 +430,17 @@ async fn series_with_invalid_labels_are_counted_in_metrics() {
     let h = receiver(db.clone(), WriteProtoMsg::ALL.to_vec());
     let metric = |h: Handler| async move {
         let resp = h
-            .handle(Request::get("/metrics").body(Full::new(Bytes::new())).unwrap())
+            .handle(
+                Request::get("/metrics")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
             .await;
         let body = resp.into_body().collect().await.unwrap().to_bytes();
-        String::from_utf8_lossy(&body)
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("prometheus_api_remote_write_invalid_labels_samples_total ")
-                    .map(str::to_owned)
-            })
+        String::from_utf8_lossy(&body).lines().find_map(|l| {
+            l.strip_prefix("prometheus_api_remote_write_invalid_labels_samples_total ")
+                .map(str::to_owned)
+        })
     };
     assert_eq!(metric(h.clone()).await.as_deref(), Some("0"));
     // 1.0: a series without a metric name is skipped (one per series), the rest written.
@@ -476,7 +478,13 @@ async fn series_with_invalid_labels_are_counted_in_metrics() {
     assert_eq!(metric(h.clone()).await.as_deref(), Some("1"));
     // 2.0: the skipped series' samples.
     let req = v2_request(&[(&[("job", "x")], &[(1, 1.0), (2, 2.0)])]);
-    let (status, _, _) = post(&h, V2, "snappy", storage::remote::encode_write_v2_request(&req)).await;
+    let (status, _, _) = post(
+        &h,
+        V2,
+        "snappy",
+        storage::remote::encode_write_v2_request(&req),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(metric(h).await.as_deref(), Some("3"));
 }
@@ -572,8 +580,14 @@ async fn otlp_features_change_the_stored_series() {
         created_timestamp_zero_ingestion: true,
         type_and_unit_labels: true,
         otlp_native_delta_ingestion: true,
+        otlp_delta_to_cumulative: false,
     };
-    let (status, body) = push(receiver_with(db.clone(), WriteProtoMsg::ALL.to_vec(), features)).await;
+    let (status, body) = push(receiver_with(
+        db.clone(),
+        WriteProtoMsg::ALL.to_vec(),
+        features,
+    ))
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.is_empty(), "full success");
     let work = r#"{__name__="work_seconds_total", __type__="counter", __unit__="seconds"}"#;
@@ -587,4 +601,66 @@ async fn otlp_features_change_the_stored_series() {
             (work.to_owned(), now, 4.0),
         ]
     );
+}
+
+#[tokio::test]
+async fn otlp_deltas_become_running_totals_with_deltatocumulative() {
+    use prompb::Message as _;
+    use prompb::otlp::{
+        AggregationTemporality, ExportMetricsServiceRequest, Metric, NumberDataPoint,
+        ResourceMetrics, ScopeMetrics, Sum, metric::Data, number_data_point,
+    };
+    let now_ns = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let now = (now_ns / 1_000_000) as i64;
+    let export = |t: u64, v: i64| {
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "jobs".into(),
+                        data: Some(Data::Sum(Sum {
+                            data_points: vec![NumberDataPoint {
+                                start_time_unix_nano: now_ns - 60_000_000_000,
+                                time_unix_nano: t,
+                                value: Some(number_data_point::Value::AsInt(v)),
+                                ..Default::default()
+                            }],
+                            aggregation_temporality: AggregationTemporality::Delta as i32,
+                            is_monotonic: true,
+                        })),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+        .encode_to_vec()
+    };
+    let db = Arc::new(MemStorage::new());
+    let h = receiver_with(
+        db.clone(),
+        WriteProtoMsg::ALL.to_vec(),
+        ReceiverFeatures {
+            otlp_delta_to_cumulative: true,
+            ..ReceiverFeatures::default()
+        },
+    );
+    for (t, v) in [(now_ns - 20_000_000_000, 3), (now_ns, 4)] {
+        let resp = h
+            .handle(
+                Request::post("/api/v1/otlp/v1/metrics")
+                    .header("Content-Type", "application/x-protobuf")
+                    .body(Full::new(Bytes::from(export(t, v))))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(body.is_empty(), "full success");
+    }
+    assert_eq!(floats(&db, "jobs_total"), [(now - 20_000, 3.0), (now, 7.0)]);
 }
