@@ -1396,10 +1396,7 @@ mod tests {
         assert!(s.receiver_features.otlp_delta_to_cumulative);
         let err = parse(&["--enable-feature=otlp-deltatocumulative,otlp-native-delta-ingestion"])
             .unwrap_err();
-        assert!(
-            err.to_string().contains("at the same time"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("at the same time"), "{err}");
     }
 
     #[test]
