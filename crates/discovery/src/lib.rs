@@ -72,6 +72,7 @@ mod eureka;
 pub mod file;
 mod hetzner;
 pub mod http;
+mod ionos;
 pub mod kubernetes;
 mod lightsail;
 mod linode;
