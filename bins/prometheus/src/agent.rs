@@ -113,6 +113,7 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
         Arc::new(ReadyStorage::default()),
         settings.remote_flush_deadline,
     ));
+    remote.set_metadata_source(&scraper);
 
     let handler = web::Handler::new(web::Options {
         metrics_hook: Some({

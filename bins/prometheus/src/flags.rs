@@ -561,6 +561,7 @@ impl Flags {
         let mut concurrent_rule_eval = false;
         let mut type_and_unit_labels = false;
         let mut created_timestamp_zero_ingestion = false;
+        let mut metadata_wal_records = false;
         let mut otlp_native_delta_ingestion = false;
         let mut otlp_delta_to_cumulative = false;
         let mut delayed_compaction = false;
@@ -618,10 +619,10 @@ impl Flags {
                 "delayed-compaction" => delayed_compaction = true,
                 "memory-snapshot-on-shutdown" => memory_snapshot_on_shutdown = true,
                 "created-timestamp-zero-ingestion" => created_timestamp_zero_ingestion = true,
+                "metadata-wal-records" => metadata_wal_records = true,
                 "otlp-native-delta-ingestion" => otlp_native_delta_ingestion = true,
                 "otlp-deltatocumulative" => otlp_delta_to_cumulative = true,
                 "old-ui"
-                | "metadata-wal-records"
                 | "use-uncached-io" => bail!(
                     "--enable-feature={feature}: this feature is not available yet in this server"
                 ),
@@ -731,6 +732,7 @@ impl Flags {
             extra_scrape_metrics,
             enable_type_and_unit_labels: type_and_unit_labels,
             enable_created_timestamp_zero_ingestion: created_timestamp_zero_ingestion,
+            append_metadata: metadata_wal_records,
         };
         let global_url = global_url_options(&self.external_url, &listen_addresses[0])?;
         let external_url = format!(
@@ -1414,6 +1416,9 @@ mod tests {
         assert_eq!(s.feature_warnings.len(), 2);
         assert!(s.feature_warnings[1].contains("--web.enable-otlp-receiver"));
         assert!(s.noop_features.is_empty());
+        let s = parse(&["--enable-feature=metadata-wal-records"]).unwrap();
+        assert!(s.scrape.append_metadata);
+        assert!(!parse(&[]).unwrap().scrape.append_metadata);
         let s = parse(&["--enable-feature=type-and-unit-labels"]).unwrap();
         assert!(s.scrape.enable_type_and_unit_labels);
         assert!(!s.scrape.enable_created_timestamp_zero_ingestion);

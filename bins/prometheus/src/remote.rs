@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use model::{Labels, Matcher, Timestamp};
 use storage::remote::{
-    QueueManager, QueueOptions, ReadOptions, RemoteRead, Watcher, WatcherOptions, WriteOptions,
+    MetadataOptions, MetadataSource, MetadataWatcher, MetricMetadata, QueueManager, QueueOptions,
+    ReadOptions, RemoteRead, Watcher, WatcherOptions, WriteOptions,
 };
 use storage::{Appendable, Appender, Fanout, Querier, Queryable, SeriesRef};
 use tokio_util::sync::CancellationToken;
@@ -29,6 +30,8 @@ struct Writer {
     queue: QueueManager,
     stop: CancellationToken,
     watcher: tokio::task::JoinHandle<()>,
+    /// The `metadata_config` sender (a task that returns at once when not sending).
+    metadata: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Default)]
@@ -46,6 +49,8 @@ pub(crate) struct RemoteStorage {
     runtime: tokio::runtime::Handle,
     flush_deadline: Duration,
     state: Mutex<State>,
+    /// What remote write 1.0 queues send as metadata: the scrape manager's targets.
+    metadata_source: Mutex<Option<Arc<dyn MetadataSource>>>,
 }
 
 impl RemoteStorage {
@@ -62,7 +67,19 @@ impl RemoteStorage {
             runtime: tokio::runtime::Handle::current(),
             flush_deadline,
             state: Mutex::new(State::default()),
+            metadata_source: Mutex::new(None),
         }
+    }
+
+    /// The scrape manager whose targets' metadata remote write 1.0 queues send every
+    /// `metadata_config.send_interval` (Prometheus's `ReadyScrapeManager`); queues started
+    /// before it is set send none.
+    pub(crate) fn set_metadata_source(&self, scraper: &scrape::Manager) {
+        let source: Arc<dyn MetadataSource> = Arc::new(ScrapeMetadata(scraper.clone()));
+        *self
+            .metadata_source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(source);
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -151,6 +168,20 @@ impl RemoteStorage {
             },
         );
         let stop = CancellationToken::new();
+        let source = self
+            .metadata_source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let metadata = self.runtime.spawn({
+            let stop = stop.clone();
+            let queue = queue.clone();
+            async move {
+                if let Some(source) = source {
+                    MetadataWatcher::new(queue, source).run(stop).await;
+                }
+            }
+        });
         let name = queue.name().to_owned();
         let watcher = self.runtime.spawn({
             let stop = stop.clone();
@@ -165,6 +196,7 @@ impl RemoteStorage {
             queue,
             stop,
             watcher,
+            metadata,
         }
     }
 
@@ -233,6 +265,7 @@ async fn stop_writers(writers: Vec<Writer>, flush_deadline: Duration) {
         );
         w.stop.cancel();
         let _ = w.watcher.await;
+        let _ = w.metadata.await;
         w.queue.stop(flush_deadline).await;
     }
 }
@@ -332,8 +365,36 @@ fn write_options(
         send_exemplars: rw.send_exemplars,
         send_native_histograms: rw.send_native_histograms,
         protobuf_message,
+        metadata: MetadataOptions {
+            send: rw.metadata_config.send,
+            send_interval: rw.metadata_config.send_interval.to_std(),
+            max_samples_per_send: size(rw.metadata_config.max_samples_per_send),
+        },
         url,
     })
+}
+
+/// The scrape manager as the metadata watcher's source: every active target's metadata.
+struct ScrapeMetadata(scrape::Manager);
+
+impl MetadataSource for ScrapeMetadata {
+    fn metadata(&self) -> Option<Vec<MetricMetadata>> {
+        Some(
+            self.0
+                .metadata()
+                .into_iter()
+                .flat_map(|(_, md)| md)
+                .map(|m| MetricMetadata {
+                    meta: storage::Metadata {
+                        metric_type: storage::MetricType::from_name(m.metric_type.as_str()),
+                        unit: m.unit,
+                        help: m.help,
+                    },
+                    metric_family: m.metric_family,
+                })
+                .collect(),
+        )
+    }
 }
 
 /// Maps a `remote_read` entry to the client's options.
@@ -460,6 +521,19 @@ mod tests {
         assert_eq!(o.queue.max_samples_per_send, 7);
         assert_eq!(o.queue.batch_send_deadline, Duration::from_secs(2));
         assert_eq!(o.remote_timeout, Duration::from_secs(30));
+        assert_eq!(o.metadata, MetadataOptions::default());
+        let cfg = load(
+            "remote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    metadata_config: {send: false, send_interval: 30s, max_samples_per_send: 9}\n",
+        );
+        let o = write_options(&cfg.remote_write[0], &ext).unwrap();
+        assert_eq!(
+            o.metadata,
+            MetadataOptions {
+                send: false,
+                send_interval: Duration::from_secs(30),
+                max_samples_per_send: 9,
+            }
+        );
     }
 
     #[test]

@@ -57,6 +57,22 @@ fn decode(rec: &[u8]) -> storage::Result<WalRecord> {
             record::decode_float_histogram_samples(rec, &mut out).map_err(backend)?;
             WalRecord::FloatHistograms(out.into_iter().map(|s| (s.series_ref, s.t, s.fh)).collect())
         }
+        RecordType::Metadata => {
+            let mut out = Vec::new();
+            record::decode_metadata(rec, &mut out).map_err(backend)?;
+            WalRecord::Metadata(
+                out.into_iter()
+                    .map(|m| {
+                        let meta = storage::Metadata {
+                            metric_type: storage::MetricType::from_wal_code(m.typ),
+                            unit: m.unit,
+                            help: m.help,
+                        };
+                        (m.series_ref, meta)
+                    })
+                    .collect(),
+            )
+        }
         _ => WalRecord::Other,
     })
 }
@@ -278,6 +294,37 @@ mod tests {
                 WalRecord::Histograms(vec![(2, 20, nhcb)]),
                 WalRecord::FloatHistograms(vec![(3, 30, fh)]),
             ]
+        );
+    }
+
+    #[test]
+    fn metadata_records_reach_the_watcher() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+        let mut rec = Vec::new();
+        record::encode_metadata(
+            &[record::RefMetadata {
+                series_ref: 1,
+                typ: 5,
+                unit: "seconds".into(),
+                help: "Latency.".into(),
+            }],
+            &mut rec,
+        );
+        wal.log(&[&series_rec(1, "a"), &rec]).unwrap();
+        let mut src = TsdbWalSource::new(dir.path());
+        let seg = src.segments().unwrap().unwrap().1;
+        let (recs, _) = src.read_segment(seg, 0).unwrap();
+        assert_eq!(
+            recs[1],
+            WalRecord::Metadata(vec![(
+                1,
+                storage::Metadata {
+                    metric_type: storage::MetricType::Summary,
+                    unit: "seconds".into(),
+                    help: "Latency.".into(),
+                }
+            )])
         );
     }
 }

@@ -180,6 +180,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         storage.clone(),
         settings.remote_flush_deadline,
     ));
+    remote.set_metadata_source(&scraper);
     // Alerting: the notifier with its own discovery of Alertmanagers, and the rule manager
     // querying through the same storage as the API and writing recording rules and
     // ALERTS series to the TSDB.
