@@ -28,6 +28,43 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
     Labels::from_pairs(pairs.iter().copied())
 }
 
+/// Handler options with nothing turned on over `queryable`: ready, a default engine, no
+/// receivers, admin API, lifecycle, rules or agent mode. Tests set what they need with
+/// `Options { field, ..bare_options(q) }`.
+fn bare_options(queryable: Arc<dyn storage::Queryable>) -> Options {
+    let status = Arc::new(Status::new(SystemTime::now()));
+    status.set_readiness(Readiness::Ready);
+    let (reload, _reloads) = mpsc::channel(1);
+    Options {
+        queryable,
+        engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
+        status,
+        tsdb_stats: None,
+        tsdb_admin: None,
+        scrape: None,
+        global_url: Default::default(),
+        enable_lifecycle: false,
+        enable_admin_api: false,
+        cors_origin: None,
+        route_prefix: "/".into(),
+        flags: Default::default(),
+        build_info: Default::default(),
+        storage_retention: String::new(),
+        quit: CancellationToken::new(),
+        reload,
+        remote_write_receiver: None,
+        remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
+        otlp_write_receiver: None,
+        receiver_features: Default::default(),
+        remote_read_queryable: None,
+        metrics_hook: None,
+        agent: false,
+        rules: None,
+        alertmanagers: None,
+        exemplar_queryable: None,
+    }
+}
+
 /// A handler over a small store:
 /// - `up{instance="x",job="a"}`: 1 at 1s and 2s;
 /// - `up{instance="y",job="b"}`: 0 at 1s, 1 at 2s;
@@ -469,19 +506,7 @@ impl storage::Queryable for NotReady {
 
 #[tokio::test]
 async fn a_storage_that_is_not_ready_is_unavailable() {
-    let status = Arc::new(Status::new(SystemTime::now()));
-    status.set_readiness(Readiness::Ready);
-    let (reload, _reloads) = mpsc::channel(1);
     let handler = Handler::new(Options {
-        queryable: Arc::new(NotReady),
-        engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
-        status,
-        tsdb_stats: None,
-        tsdb_admin: None,
-        scrape: None,
-        global_url: Default::default(),
-        enable_lifecycle: false,
-        enable_admin_api: false,
         cors_origin: Some(
             model::Matcher::new(
                 model::MatchType::RegexMatch,
@@ -491,21 +516,7 @@ async fn a_storage_that_is_not_ready_is_unavailable() {
             .unwrap(),
         ),
         route_prefix: "/prom".into(),
-        flags: Default::default(),
-        build_info: Default::default(),
-        storage_retention: String::new(),
-        quit: CancellationToken::new(),
-        reload,
-        remote_write_receiver: None,
-        remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
-        otlp_write_receiver: None,
-        receiver_features: Default::default(),
-        remote_read_queryable: None,
-        metrics_hook: None,
-        agent: false,
-        rules: None,
-        alertmanagers: None,
-        exemplar_queryable: None,
+        ..bare_options(Arc::new(NotReady))
     });
     for uri in ["/prom/api/v1/query?query=up", "/prom/api/v1/labels"] {
         let a = get(&handler, uri).await;
@@ -1300,38 +1311,11 @@ async fn remote_write_appends_and_remote_read_serves_the_samples() {
 
 #[tokio::test]
 async fn remote_write_without_the_receiver_is_not_found() {
-    let status = Arc::new(Status::new(SystemTime::now()));
-    status.set_readiness(Readiness::Ready);
-    let (reload, _reloads) = mpsc::channel(1);
     let handler = Handler::new(Options {
-        queryable: Arc::new(MemStorage::new()),
-        engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
-        status,
-        tsdb_stats: None,
-        tsdb_admin: None,
-        scrape: None,
-        global_url: Default::default(),
-        enable_lifecycle: false,
-        enable_admin_api: false,
-        cors_origin: None,
-        route_prefix: "/".into(),
-        flags: Default::default(),
-        build_info: Default::default(),
-        storage_retention: String::new(),
-        quit: CancellationToken::new(),
-        reload,
-        remote_write_receiver: None,
-        remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
-        otlp_write_receiver: None,
-        receiver_features: Default::default(),
-        remote_read_queryable: None,
         metrics_hook: Some(Arc::new(|out: &mut String| {
             out.push_str("extra_metric 1\n")
         })),
-        agent: false,
-        rules: None,
-        alertmanagers: None,
-        exemplar_queryable: None,
+        ..bare_options(Arc::new(MemStorage::new()))
     });
     let (status, _, answer) = post_bytes(&handler, "/api/v1/write", Vec::new()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -1429,41 +1413,16 @@ fn search_server(extra_flags: &[(&str, &str)], agent: bool) -> Handler {
     ]);
     app.append(0, &node, 4_000_000, 1.0).unwrap();
     app.commit().unwrap();
-    let status = Arc::new(Status::new(SystemTime::now()));
-    status.set_readiness(Readiness::Ready);
     let mut flags: std::collections::BTreeMap<String, String> =
         [("enable-feature".to_owned(), "search-api".to_owned())].into();
     for (k, v) in extra_flags {
         flags.insert((*k).to_owned(), (*v).to_owned());
     }
-    let (reload, _reloads) = mpsc::channel(1);
     Handler::new(Options {
-        queryable: db.clone(),
-        engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
-        status,
-        tsdb_stats: None,
-        tsdb_admin: None,
-        scrape: None,
-        global_url: Default::default(),
-        enable_lifecycle: false,
-        enable_admin_api: false,
-        cors_origin: None,
-        route_prefix: "/".into(),
         flags,
-        build_info: web::BuildInfo::default(),
         storage_retention: "15d".into(),
-        quit: CancellationToken::new(),
-        reload,
-        remote_write_receiver: None,
-        remote_write_messages: storage::remote::WriteProtoMsg::ALL.to_vec(),
-        otlp_write_receiver: None,
-        receiver_features: Default::default(),
-        remote_read_queryable: None,
-        metrics_hook: None,
         agent,
-        rules: None,
-        alertmanagers: None,
-        exemplar_queryable: None,
+        ..bare_options(db)
     })
 }
 
