@@ -86,7 +86,9 @@ enum ProviderConfig {
 
 #[derive(Debug)]
 struct Provider {
-    job: String,
+    /// The jobs (target sets) using it: blocks with equal configurations share one
+    /// provider, as in Prometheus.
+    jobs: Vec<String>,
     id: u64,
     config: ProviderConfig,
     cancel: CancellationToken,
@@ -95,8 +97,8 @@ struct Provider {
 #[derive(Debug, Default)]
 struct State {
     providers: Vec<Provider>,
-    /// Latest groups per (job, provider id), by source.
-    targets: BTreeMap<(String, u64), BTreeMap<String, TargetGroup>>,
+    /// Latest non-empty groups per provider id, by source.
+    targets: BTreeMap<u64, BTreeMap<String, TargetGroup>>,
     jobs: Vec<String>,
     triggered: bool,
     next_id: u64,
@@ -374,23 +376,31 @@ impl Manager {
             .into_iter()
             .map(Some)
             .collect();
-        let mut providers = Vec::new();
+        let mut providers: Vec<Provider> = Vec::new();
         for (job, config) in wanted {
-            let kept = old.iter_mut().find(|p| {
-                p.as_ref()
-                    .is_some_and(|p| p.job == job && p.config == config)
-            });
-            if let Some(p) = kept.and_then(Option::take) {
+            // A configuration already wanted by another job: share its provider.
+            if let Some(p) = providers.iter_mut().find(|p| p.config == config) {
+                if !p.jobs.contains(&job) {
+                    p.jobs.push(job);
+                }
+                continue;
+            }
+            // A running provider with this configuration keeps running (and its targets).
+            let kept = old
+                .iter_mut()
+                .find(|p| p.as_ref().is_some_and(|p| p.config == config));
+            if let Some(mut p) = kept.and_then(Option::take) {
+                p.jobs = vec![job];
                 providers.push(p);
                 continue;
             }
             let id = state.next_id;
             state.next_id += 1;
             let cancel = self.inner.cancel.child_token();
-            state.targets.insert((job.clone(), id), BTreeMap::new());
+            state.targets.insert(id, BTreeMap::new());
             let sink = Sink {
                 inner: Arc::downgrade(&self.inner),
-                key: (job.clone(), id),
+                key: id,
                 metrics: self.inner.options.metrics.clone(),
             };
             handle.spawn(run_provider(
@@ -401,7 +411,7 @@ impl Manager {
             ));
             tracing::debug!(manager = %self.inner.options.name, job = %job, "Starting provider");
             providers.push(Provider {
-                job,
+                jobs: vec![job],
                 id,
                 config,
                 cancel,
@@ -409,7 +419,7 @@ impl Manager {
         }
         for p in old.into_iter().flatten() {
             p.cancel.cancel();
-            state.targets.remove(&(p.job, p.id));
+            state.targets.remove(&p.id);
         }
         state.providers = providers;
         state.jobs = cfgs.into_iter().map(|(job, _)| job).collect();
@@ -465,10 +475,15 @@ impl Manager {
 
 fn all_groups(state: &State) -> TargetSets {
     let mut sets: TargetSets = state.jobs.iter().map(|j| (j.clone(), Vec::new())).collect();
-    for ((job, _), groups) in &state.targets {
-        sets.entry(job.clone())
-            .or_default()
-            .extend(groups.values().cloned());
+    for p in &state.providers {
+        let Some(groups) = state.targets.get(&p.id) else {
+            continue;
+        };
+        for job in &p.jobs {
+            sets.entry(job.clone())
+                .or_default()
+                .extend(groups.values().cloned());
+        }
     }
     sets
 }
@@ -477,7 +492,8 @@ fn all_groups(state: &State) -> TargetSets {
 #[derive(Debug)]
 struct Sink {
     inner: std::sync::Weak<Inner>,
-    key: (String, u64),
+    /// The provider's id.
+    key: u64,
     /// The process's SD metrics, for the provider's mechanism metrics.
     metrics: Metrics,
 }
@@ -1017,6 +1033,52 @@ mod tests {
             None
         );
         wait_for(&mut rx, "a:1 alone", |s| addresses(s, "ok") == ["a:1"]).await;
+        m.stop();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn jobs_with_equal_blocks_share_one_provider() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t.yml"), "- targets: ['a:1']\n").unwrap();
+        let sd = format!(
+            "  file_sd_configs: [{{files: ['{}/*.yml']}}]\n",
+            dir.path().display()
+        );
+        let cfg = load(&format!(
+            "scrape_configs:\n- job_name: one\n{sd}- job_name: two\n{sd}- job_name: three\n  static_configs: [{{targets: ['b:1']}}]\n"
+        ));
+        let m = manager();
+        m.apply_config(&cfg).unwrap();
+        let jobs: Vec<Vec<String>> = m
+            .inner
+            .state()
+            .providers
+            .iter()
+            .map(|p| p.jobs.clone())
+            .collect();
+        assert_eq!(jobs, [vec!["one", "two"], vec!["three"]]);
+        let mut rx = m.subscribe();
+        let runner = m.clone();
+        let task = tokio::spawn(async move { runner.run().await });
+        wait_for(&mut rx, "both jobs' targets", |s| {
+            addresses(s, "one") == ["a:1"]
+                && addresses(s, "two") == ["a:1"]
+                && addresses(s, "three") == ["b:1"]
+        })
+        .await;
+        // One file read: one update (and the static provider's two).
+        assert_eq!(
+            metric(&m, "prometheus_sd_received_updates_total{name=\"test\"}"),
+            Some(3.0)
+        );
+        // Job two leaves: the shared provider keeps running for job one.
+        let id = m.inner.state().providers[0].id;
+        let cfg = load(&format!("scrape_configs:\n- job_name: one\n{sd}"));
+        m.apply_config(&cfg).unwrap();
+        assert_eq!(m.inner.state().providers[0].id, id);
+        assert_eq!(addresses(&m.target_sets(), "one"), ["a:1"]);
+        assert!(!m.target_sets().contains_key("two"));
         m.stop();
         task.await.unwrap();
     }
