@@ -396,6 +396,13 @@ mod tests {
         }
     }
 
+    /// The iterator of the first series of `s` in `0..=10`.
+    fn iter_of(s: &crate::MemStorage) -> Box<dyn SampleIterator> {
+        let q = s.querier(0, 10).unwrap();
+        let mut set = q.select(true, None, &[]);
+        set.next().unwrap().unwrap().iterator()
+    }
+
     #[test]
     fn chain_keeps_the_start_timestamp_of_the_winning_sample() {
         let (s1, s2) = (crate::MemStorage::new(), crate::MemStorage::new());
@@ -407,11 +414,6 @@ mod tests {
         app.append_with_st(0, &l, 7, 2, 20.0).unwrap();
         app.append_with_st(0, &l, 3, 4, 4.0).unwrap();
         app.commit().unwrap();
-        let iter_of = |s: &crate::MemStorage| {
-            let q = s.querier(0, 10).unwrap();
-            let mut set = q.select(true, None, &[]);
-            set.next().unwrap().unwrap().iterator()
-        };
         let mut it = ChainSampleIterator::new(vec![iter_of(&s1), iter_of(&s2)]);
         assert_eq!(it.next(), ValueType::Float);
         assert_eq!((it.at(), it.at_st()), ((2, 2.0), 1));
@@ -436,11 +438,6 @@ mod tests {
         app.append(0, &l, 2, 2.0).unwrap();
         app.append_histogram(0, &l, 3, None, Some(&fh)).unwrap();
         app.commit().unwrap();
-        let iter_of = |s: &crate::MemStorage| {
-            let q = s.querier(0, 10).unwrap();
-            let mut set = q.select(true, None, &[]);
-            set.next().unwrap().unwrap().iterator()
-        };
         let mut it = ChainSampleIterator::new(vec![iter_of(&s1), iter_of(&s2)]);
         assert_eq!(it.next(), ValueType::FloatHistogram);
         assert_eq!(it.at_float_histogram(), (1, fh.clone()));

@@ -6,7 +6,7 @@
 //! snapshots are only checked by the unit tests.)
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use model::{Labels, MatchType, Matcher};
@@ -265,14 +265,22 @@ fn our_exemplars(db: &Db) -> Exemplars {
         .collect()
 }
 
-#[test]
-fn we_load_the_snapshot_prometheus_242_writes() {
+/// A temporary directory, the data directory path in it and the data set; `None` (the test
+/// is skipped) without Prometheus 2.42.
+fn setup() -> Option<(tempfile::TempDir, PathBuf, Data)> {
     if !have_prometheus() {
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let d = Data::new();
+    Some((dir, data, Data::new()))
+}
+
+#[test]
+fn we_load_the_snapshot_prometheus_242_writes() {
+    let Some((_dir, data, d)) = setup() else {
+        return;
+    };
     let real = start_real(&data);
     for from in (0..STEPS).step_by(50) {
         real.remote_write(&write_request(&d, from, (from + 50).min(STEPS)));
@@ -323,12 +331,9 @@ fn we_load_the_snapshot_prometheus_242_writes() {
 
 #[test]
 fn prometheus_242_loads_the_snapshot_we_write() {
-    if !have_prometheus() {
+    let Some((_dir, data, d)) = setup() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let d = Data::new();
+    };
     {
         let db = Db::open(&data, options()).unwrap();
         for k in 0..STEPS {
@@ -405,12 +410,9 @@ fn prometheus_242_loads_the_snapshot_we_write() {
 
 #[test]
 fn a_snapshot_damaged_after_prometheus_242_wrote_it_falls_back_to_its_wal() {
-    if !have_prometheus() {
+    let Some((_dir, data, d)) = setup() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let d = Data::new();
+    };
     let real = start_real(&data);
     real.remote_write(&write_request(&d, 0, STEPS));
     real.stop();
