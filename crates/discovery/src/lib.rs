@@ -1,9 +1,10 @@
 //! Service discovery: finds scrape (and Alertmanager) targets and hands them over as
 //! [`model::TargetGroup`]s, as Prometheus's `discovery` package does.
 //!
-//! Main types: [`Manager`], which runs one provider per service-discovery block of each job
-//! (the closed [`config::ServiceDiscoveryConfig`] enum is matched here; there is no
-//! registry), coalesces their updates and sends [`TargetSets`] (groups per job) to consumers
+//! Main types: [`Manager`], which runs one provider per distinct service-discovery block
+//! (jobs with equal blocks share it, as in Prometheus; the closed
+//! [`config::ServiceDiscoveryConfig`] enum is matched here; there is no registry),
+//! coalesces their updates and sends [`TargetSets`] (groups per job) to consumers
 //! on a `tokio::sync::watch` channel at most every [`Options::update_interval`];
 //! [`Metrics`], the `prometheus_sd_*` metrics the managers and providers count in (one set
 //! per process, written for `/metrics` by [`Metrics::write_text`]); and

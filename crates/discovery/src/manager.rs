@@ -1,6 +1,6 @@
-//! The discovery manager (Go's `discovery.Manager`): runs one provider per SD block of each
-//! job, keeps the latest target groups per provider and source, and sends the whole picture
-//! to its consumers at most once per update interval.
+//! The discovery manager (Go's `discovery.Manager`): runs one provider per distinct SD block
+//! (shared by the jobs that configure it), keeps the latest target groups per provider and
+//! source, and sends the whole picture to its consumers at most once per update interval.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
