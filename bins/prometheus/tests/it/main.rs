@@ -14,6 +14,7 @@ mod agent;
 mod alerting;
 mod exemplars;
 mod features;
+mod metadata;
 mod native_histograms;
 mod otlp;
 mod remote;
