@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use config::discovery::{
     AwsSdConfig, ConsulSdConfig, DnsSdConfig, DockerSdConfig, DockerSwarmSdConfig, EurekaSdConfig,
     FileSdConfig, HetznerSdConfig, HttpSdConfig, IonosSdConfig, KubernetesSdConfig, LinodeSdConfig,
-    MarathonSdConfig, NomadSdConfig, PortRefreshHttpSdConfig, PuppetDbSdConfig, ScalewaySdConfig,
-    ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
+    MarathonSdConfig, NomadSdConfig, OvhCloudSdConfig, PortRefreshHttpSdConfig, PuppetDbSdConfig,
+    ScalewaySdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::{ManagerMetrics, Metrics};
 use crate::{
     Error, Result, consul, digitalocean, dns, docker, dockerswarm, ec2, eureka, file, hetzner,
-    http, ionos, kubernetes, lightsail, linode, marathon, nomad, puppetdb, scaleway, vultr,
+    http, ionos, kubernetes, lightsail, linode, marathon, nomad, ovhcloud, puppetdb, scaleway,
+    vultr,
 };
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
@@ -76,6 +77,7 @@ enum ProviderConfig {
     DockerSwarm(Box<DockerSwarmSdConfig>),
     Vultr(Box<PortRefreshHttpSdConfig>),
     DigitalOcean(Box<PortRefreshHttpSdConfig>),
+    OvhCloud(Box<OvhCloudSdConfig>),
     Ionos(Box<IonosSdConfig>),
     Lightsail(Box<AwsSdConfig>),
     Ec2(Box<AwsSdConfig>),
@@ -291,6 +293,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::DigitalOcean(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::OvhCloud(c) => {
+                        ovhcloud::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::OvhCloud(Box::new(c.clone())));
                     }
                     ServiceDiscoveryConfig::Ionos(c) => {
                         ionos::Discovery::new(c).map_err(|message| Error::Provider {
@@ -754,6 +764,23 @@ async fn run_provider(
             };
             refresh_loop(
                 "digitalocean",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::OvhCloud(cfg) => {
+            let d = match ovhcloud::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "ovhcloud", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "ovhcloud",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,
