@@ -24,7 +24,8 @@
 //!   `scrape_timeout_seconds`, `scrape_sample_limit` and `scrape_body_size_bytes`); series
 //!   that disappear, and every series of a target that goes away, get stale markers. With
 //!   [`Options::enable_type_and_unit_labels`] series of a family get its type and unit as
-//!   `__type__` and `__unit__` labels.
+//!   `__type__` and `__unit__` labels; with [`Options::append_metadata`] new series, and
+//!   those of a family whose metadata changed, get it through `Appender::update_metadata`.
 //! - [`Target`] reports health, last error, last scrape time and duration (for
 //!   `/api/v1/targets`) and the metadata cache (type, help, unit per metric family, for
 //!   `/api/v1/metadata`).
