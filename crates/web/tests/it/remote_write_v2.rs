@@ -9,12 +9,12 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use model::Labels;
+use prompb::otlp::number_data_point::Value;
 use prompb::write_v2::{self, SymbolTable};
 use storage::remote::{HistogramSample, QueueManager, WriteOptions, WriteProtoMsg};
 use storage::{MemStorage, Queryable, ValueType};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use web::{Handler, Options, Readiness, ReceiverFeatures, Status};
+use web::{Handler, Options, ReceiverFeatures};
 
 /// A handler whose remote-write receiver appends to `db` and accepts `messages`.
 fn receiver(db: Arc<MemStorage>, messages: Vec<WriteProtoMsg>) -> Handler {
@@ -27,36 +27,12 @@ fn receiver_with(
     messages: Vec<WriteProtoMsg>,
     receiver_features: ReceiverFeatures,
 ) -> Handler {
-    let status = Arc::new(Status::new(SystemTime::now()));
-    status.set_readiness(Readiness::Ready);
-    let (reload, _reloads) = mpsc::channel(1);
     Handler::new(Options {
-        queryable: db.clone(),
-        engine: Arc::new(promql::Engine::new(promql::EngineOpts::default())),
-        status,
-        tsdb_stats: None,
-        tsdb_admin: None,
-        scrape: None,
-        global_url: Default::default(),
-        enable_lifecycle: false,
-        enable_admin_api: false,
-        cors_origin: None,
-        route_prefix: "/".into(),
-        flags: Default::default(),
-        build_info: Default::default(),
-        storage_retention: String::new(),
-        quit: CancellationToken::new(),
-        reload,
         remote_write_receiver: Some(db.clone()),
         remote_write_messages: messages,
-        otlp_write_receiver: Some(db),
+        otlp_write_receiver: Some(db.clone()),
         receiver_features,
-        remote_read_queryable: None,
-        metrics_hook: None,
-        agent: false,
-        rules: None,
-        alertmanagers: None,
-        exemplar_queryable: None,
+        ..super::bare_options(db)
     })
 }
 
@@ -396,10 +372,7 @@ async fn our_queue_sends_2_0_to_this_handler_over_loopback() {
 
 #[tokio::test]
 async fn created_timestamps_are_ingested_with_the_feature_only() {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = (now_ns() / 1_000_000) as i64;
     let mut req = v2_request(&[(&[("__name__", "c")], &[(now, 3.0)])]);
     req.timeseries[0].created_timestamp = now - 1000;
     let body = storage::remote::encode_write_v2_request(&req);
@@ -492,43 +465,23 @@ async fn series_with_invalid_labels_are_counted_in_metrics() {
 #[tokio::test]
 async fn otlp_features_change_the_stored_series() {
     use prompb::Message as _;
-    use prompb::otlp::{
-        AggregationTemporality, ExportMetricsServiceRequest, Metric, NumberDataPoint,
-        ResourceMetrics, ScopeMetrics, Sum, metric::Data, number_data_point,
-    };
-    let now_ns = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    use prompb::otlp::AggregationTemporality;
+    let now_ns = now_ns();
     let now = (now_ns / 1_000_000) as i64;
-    let sum = |name: &str, temporality: AggregationTemporality| Metric {
-        name: name.into(),
-        unit: "s".into(),
-        data: Some(Data::Sum(Sum {
-            data_points: vec![NumberDataPoint {
-                start_time_unix_nano: now_ns - 5_000_000_000,
-                time_unix_nano: now_ns,
-                value: Some(number_data_point::Value::AsDouble(4.0)),
-                ..Default::default()
-            }],
-            aggregation_temporality: temporality as i32,
-            is_monotonic: true,
-        })),
-        ..Default::default()
+    let sum = |name: &str, temporality| {
+        otlp_sum(
+            name,
+            "s",
+            temporality,
+            now_ns - 5_000_000_000,
+            now_ns,
+            Value::AsDouble(4.0),
+        )
     };
-    let export = ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            scope_metrics: vec![ScopeMetrics {
-                metrics: vec![
-                    sum("work", AggregationTemporality::Cumulative),
-                    sum("jobs", AggregationTemporality::Delta),
-                ],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec();
+    let export = otlp_export(vec![
+        sum("work", AggregationTemporality::Cumulative),
+        sum("jobs", AggregationTemporality::Delta),
+    ]);
     let all = |db: &MemStorage| -> Vec<(String, i64, f64)> {
         let q = db.querier(i64::MIN, i64::MAX).unwrap();
         let mut set = q.select(true, None, &[]);
@@ -543,26 +496,11 @@ async fn otlp_features_change_the_stored_series() {
         }
         out
     };
-    let push = |h: Handler| {
-        let body = export.clone();
-        async move {
-            let resp = h
-                .handle(
-                    Request::post("/api/v1/otlp/v1/metrics")
-                        .header("Content-Type", "application/x-protobuf")
-                        .body(Full::new(Bytes::from(body)))
-                        .unwrap(),
-                )
-                .await;
-            let status = resp.status();
-            let body = resp.into_body().collect().await.unwrap().to_bytes();
-            (status, body)
-        }
-    };
 
     // Default: the delta sum is refused (partial success), no start or type labels.
     let db = Arc::new(MemStorage::new());
-    let (status, body) = push(receiver(db.clone(), WriteProtoMsg::ALL.to_vec())).await;
+    let h = receiver(db.clone(), WriteProtoMsg::ALL.to_vec());
+    let (status, body) = push_otlp(&h, export.clone()).await;
     assert_eq!(status, StatusCode::OK);
     let partial = prompb::otlp::ExportMetricsServiceResponse::decode(body.as_ref())
         .unwrap()
@@ -582,12 +520,8 @@ async fn otlp_features_change_the_stored_series() {
         otlp_native_delta_ingestion: true,
         otlp_delta_to_cumulative: false,
     };
-    let (status, body) = push(receiver_with(
-        db.clone(),
-        WriteProtoMsg::ALL.to_vec(),
-        features,
-    ))
-    .await;
+    let h = receiver_with(db.clone(), WriteProtoMsg::ALL.to_vec(), features);
+    let (status, body) = push_otlp(&h, export).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.is_empty(), "full success");
     let work = r#"{__name__="work_seconds_total", __type__="counter", __unit__="seconds"}"#;
@@ -605,40 +539,18 @@ async fn otlp_features_change_the_stored_series() {
 
 #[tokio::test]
 async fn otlp_deltas_become_running_totals_with_deltatocumulative() {
-    use prompb::Message as _;
-    use prompb::otlp::{
-        AggregationTemporality, ExportMetricsServiceRequest, Metric, NumberDataPoint,
-        ResourceMetrics, ScopeMetrics, Sum, metric::Data, number_data_point,
-    };
-    let now_ns = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    use prompb::otlp::AggregationTemporality;
+    let now_ns = now_ns();
     let now = (now_ns / 1_000_000) as i64;
     let export = |t: u64, v: i64| {
-        ExportMetricsServiceRequest {
-            resource_metrics: vec![ResourceMetrics {
-                scope_metrics: vec![ScopeMetrics {
-                    metrics: vec![Metric {
-                        name: "jobs".into(),
-                        data: Some(Data::Sum(Sum {
-                            data_points: vec![NumberDataPoint {
-                                start_time_unix_nano: now_ns - 60_000_000_000,
-                                time_unix_nano: t,
-                                value: Some(number_data_point::Value::AsInt(v)),
-                                ..Default::default()
-                            }],
-                            aggregation_temporality: AggregationTemporality::Delta as i32,
-                            is_monotonic: true,
-                        })),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }
-        .encode_to_vec()
+        otlp_export(vec![otlp_sum(
+            "jobs",
+            "",
+            AggregationTemporality::Delta,
+            now_ns - 60_000_000_000,
+            t,
+            Value::AsInt(v),
+        )])
     };
     let db = Arc::new(MemStorage::new());
     let h = receiver_with(
@@ -650,17 +562,74 @@ async fn otlp_deltas_become_running_totals_with_deltatocumulative() {
         },
     );
     for (t, v) in [(now_ns - 20_000_000_000, 3), (now_ns, 4)] {
-        let resp = h
-            .handle(
-                Request::post("/api/v1/otlp/v1/metrics")
-                    .header("Content-Type", "application/x-protobuf")
-                    .body(Full::new(Bytes::from(export(t, v))))
-                    .unwrap(),
-            )
-            .await;
-        assert_eq!(resp.status(), StatusCode::OK);
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let (status, body) = push_otlp(&h, export(t, v)).await;
+        assert_eq!(status, StatusCode::OK);
         assert!(body.is_empty(), "full success");
     }
     assert_eq!(floats(&db, "jobs_total"), [(now - 20_000, 3.0), (now, 7.0)]);
+}
+
+/// Nanoseconds since the epoch.
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// A monotonic OTLP sum of one point.
+fn otlp_sum(
+    name: &str,
+    unit: &str,
+    temporality: prompb::otlp::AggregationTemporality,
+    start_ns: u64,
+    t_ns: u64,
+    value: Value,
+) -> prompb::otlp::Metric {
+    use prompb::otlp::{Metric, NumberDataPoint, Sum, metric::Data};
+    Metric {
+        name: name.into(),
+        unit: unit.into(),
+        data: Some(Data::Sum(Sum {
+            data_points: vec![NumberDataPoint {
+                start_time_unix_nano: start_ns,
+                time_unix_nano: t_ns,
+                value: Some(value),
+                ..Default::default()
+            }],
+            aggregation_temporality: temporality as i32,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    }
+}
+
+/// An OTLP export of `metrics` (one resource, one scope), encoded.
+fn otlp_export(metrics: Vec<prompb::otlp::Metric>) -> Vec<u8> {
+    use prompb::Message as _;
+    use prompb::otlp::{ExportMetricsServiceRequest, ResourceMetrics, ScopeMetrics};
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+/// Posts an OTLP protobuf export; the status and body of the answer.
+async fn push_otlp(h: &Handler, body: Vec<u8>) -> (StatusCode, Bytes) {
+    let resp = h
+        .handle(
+            Request::post("/api/v1/otlp/v1/metrics")
+                .header("Content-Type", "application/x-protobuf")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap(),
+        )
+        .await;
+    let status = resp.status();
+    (status, resp.into_body().collect().await.unwrap().to_bytes())
 }
