@@ -36,6 +36,20 @@ fn receiver_with(
     })
 }
 
+/// Posts a snappy remote-write 2.0 request.
+async fn post_v2(
+    handler: &Handler,
+    req: &write_v2::Request,
+) -> (StatusCode, http::HeaderMap, String) {
+    post(
+        handler,
+        V2,
+        "snappy",
+        storage::remote::encode_write_v2_request(req),
+    )
+    .await
+}
+
 async fn post(
     handler: &Handler,
     content_type: &str,
@@ -181,13 +195,7 @@ async fn v2_writes_answer_with_written_counts_also_on_partial_failure() {
         &[("__name__", "pushed"), ("job", "rw")],
         &[(1_000, 1.0), (2_000, 2.0)],
     )]);
-    let (status, headers, answer) = post(
-        &h,
-        V2,
-        "snappy",
-        storage::remote::encode_write_v2_request(&req),
-    )
-    .await;
+    let (status, headers, answer) = post_v2(&h, &req).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
     assert_eq!(
         written(&headers),
@@ -204,13 +212,7 @@ async fn v2_writes_answer_with_written_counts_also_on_partial_failure() {
         (&[("job", "nameless")], &[(3_000, 1.0)]),
         (&[("__name__", "other")], &[(3_000, 4.0)]),
     ]);
-    let (status, headers, answer) = post(
-        &h,
-        V2,
-        "snappy",
-        storage::remote::encode_write_v2_request(&req),
-    )
-    .await;
+    let (status, headers, answer) = post_v2(&h, &req).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(
         written(&headers),
@@ -252,13 +254,7 @@ async fn v2_writes_answer_with_written_counts_also_on_partial_failure() {
     // Symbol references past the end: 400 with zero counts.
     let mut req = v2_request(&[(&[("__name__", "x")], &[(1, 1.0)])]);
     req.timeseries[0].labels_refs = vec![1, 99];
-    let (status, headers, answer) = post(
-        &h,
-        V2,
-        "snappy",
-        storage::remote::encode_write_v2_request(&req),
-    )
-    .await;
+    let (status, headers, answer) = post_v2(&h, &req).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         written(&headers),
@@ -451,13 +447,7 @@ async fn series_with_invalid_labels_are_counted_in_metrics() {
     assert_eq!(metric(h.clone()).await.as_deref(), Some("1"));
     // 2.0: the skipped series' samples.
     let req = v2_request(&[(&[("job", "x")], &[(1, 1.0), (2, 2.0)])]);
-    let (status, _, _) = post(
-        &h,
-        V2,
-        "snappy",
-        storage::remote::encode_write_v2_request(&req),
-    )
-    .await;
+    let (status, _, _) = post_v2(&h, &req).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(metric(h).await.as_deref(), Some("3"));
 }
