@@ -85,6 +85,7 @@ mod ovhcloud;
 mod puppetdb;
 mod scaleway;
 mod util;
+mod uyuni;
 mod vultr;
 
 pub use error::{Error, Result};

@@ -9,7 +9,7 @@ use config::discovery::{
     AwsSdConfig, ConsulSdConfig, DnsSdConfig, DockerSdConfig, DockerSwarmSdConfig, EurekaSdConfig,
     FileSdConfig, HetznerSdConfig, HttpSdConfig, IonosSdConfig, KubernetesSdConfig, LinodeSdConfig,
     MarathonSdConfig, NomadSdConfig, OvhCloudSdConfig, PortRefreshHttpSdConfig, PuppetDbSdConfig,
-    ScalewaySdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig,
+    ScalewaySdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig, UyuniSdConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
@@ -19,7 +19,7 @@ use crate::metrics::{ManagerMetrics, Metrics};
 use crate::{
     Error, Result, consul, digitalocean, dns, docker, dockerswarm, ec2, eureka, file, hetzner,
     http, ionos, kubernetes, lightsail, linode, marathon, nomad, ovhcloud, puppetdb, scaleway,
-    vultr,
+    uyuni, vultr,
 };
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
@@ -77,6 +77,7 @@ enum ProviderConfig {
     DockerSwarm(Box<DockerSwarmSdConfig>),
     Vultr(Box<PortRefreshHttpSdConfig>),
     DigitalOcean(Box<PortRefreshHttpSdConfig>),
+    Uyuni(Box<UyuniSdConfig>),
     OvhCloud(Box<OvhCloudSdConfig>),
     Ionos(Box<IonosSdConfig>),
     Lightsail(Box<AwsSdConfig>),
@@ -293,6 +294,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::DigitalOcean(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Uyuni(c) => {
+                        uyuni::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Uyuni(Box::new(c.clone())));
                     }
                     ServiceDiscoveryConfig::OvhCloud(c) => {
                         ovhcloud::Discovery::new(c).map_err(|message| Error::Provider {
@@ -764,6 +773,23 @@ async fn run_provider(
             };
             refresh_loop(
                 "digitalocean",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::Uyuni(cfg) => {
+            let d = match uyuni::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "uyuni", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "uyuni",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,
