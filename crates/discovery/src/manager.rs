@@ -938,7 +938,8 @@ async fn run_provider(
 ///
 /// Each refresh is timed in `prometheus_sd_refresh_duration_seconds{mechanism}` and each
 /// failure counted in `prometheus_sd_refresh_failures_total{mechanism}` (both series exist
-/// from the provider's start), nomad's also in `prometheus_sd_nomad_failures_total`.
+/// from the provider's start); linode's and nomad's also in their mechanism's own
+/// `prometheus_sd_<mechanism>_failures_total`.
 async fn refresh_loop<F, Fut>(
     mechanism: &'static str,
     every: std::time::Duration,
@@ -958,8 +959,10 @@ async fn refresh_loop<F, Fut>(
                 Ok(groups) => sink.update(groups),
                 Err(e) => {
                     metrics.failures.inc();
-                    if mechanism == "nomad" {
-                        sink.metrics.sd().nomad_failures.inc();
+                    match mechanism {
+                        "linode" => sink.metrics.sd().linode_failures.inc(),
+                        "nomad" => sink.metrics.sd().nomad_failures.inc(),
+                        _ => {}
                     }
                     tracing::error!(mechanism, err = %e, "Unable to refresh target groups");
                 }
@@ -1039,11 +1042,11 @@ mod tests {
     #[tokio::test]
     async fn providers_that_cannot_be_created_are_counted_and_the_rest_applies() {
         let m = manager();
-        // An unknown mechanism, unreadable TLS files and an unknown scheme: each block
-        // fails alone, as Prometheus's "Cannot create service discovery".
+        // Unknown schemes and unreadable TLS files: each block fails alone, as
+        // Prometheus's "Cannot create service discovery".
         let cfg = load(concat!(
             "scrape_configs:\n",
-            "- job_name: x\n  uyuni_sd_configs: [{server: 'https://localhost:8500', username: u, password: p}]\n",
+            "- job_name: x\n  consul_sd_configs: [{server: 'ftp://localhost:8500'}]\n",
             "- job_name: h\n  http_sd_configs: [{url: 'http://127.0.0.1:1/sd', tls_config: {ca_file: /nonexistent/ca.pem}}]\n",
             "  static_configs: [{targets: ['s:1']}]\n",
             "- job_name: d\n  docker_sd_configs: [{host: 'ftp://localhost'}]\n",

@@ -1,6 +1,7 @@
 //! The `prometheus_sd_*` metrics (Go's `discovery/metrics*.go` and each mechanism's
 //! `metrics.go`): the managers' own, the refresh loop's per mechanism, and those of file_sd,
-//! dns_sd, http_sd, kubernetes_sd, consul_sd and nomad_sd, written in the text format.
+//! dns_sd, http_sd, kubernetes_sd, consul_sd, linode_sd and nomad_sd, written in the text
+//! format.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
@@ -298,6 +299,8 @@ pub(crate) struct Registry {
     pub(crate) http_failures: Counter,
     pub(crate) kubernetes: KubernetesMetrics,
     pub(crate) consul: ConsulMetrics,
+    /// `prometheus_sd_linode_failures_total`.
+    pub(crate) linode_failures: Counter,
     /// `prometheus_sd_nomad_failures_total`.
     pub(crate) nomad_failures: Counter,
 }
@@ -486,6 +489,12 @@ impl Metrics {
             "prometheus_sd_kubernetes_failures_total",
             "The number of failed WATCH/LIST requests.",
             r.kubernetes.failures.get(),
+        );
+        counter_family(
+            out,
+            "prometheus_sd_linode_failures_total",
+            "Number of Linode service discovery refresh failures.",
+            r.linode_failures.get(),
         );
         counter_family(
             out,
