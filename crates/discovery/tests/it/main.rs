@@ -397,6 +397,22 @@ async fn kubernetes_pods_follow_list_and_watch_events() {
     let watch = api.requests().last().cloned().unwrap();
     assert!(watch.contains("resourceVersion=200"), "{watch}");
 
+    // The expired watch counts as a failed WATCH; b's deletion and a's disappearance from
+    // the relist as pod delete events.
+    let mut text = String::new();
+    m.metrics().write_text(&mut text);
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{series} in {text}"))
+    };
+    assert!(value("prometheus_sd_kubernetes_failures_total") >= 1.0);
+    assert_eq!(
+        value("prometheus_sd_kubernetes_events_total{event=\"delete\",role=\"pod\"}"),
+        2.0
+    );
+    assert!(value("prometheus_sd_kubernetes_events_total{event=\"add\",role=\"pod\"}") >= 3.0);
+
     m.stop();
     task.await.unwrap();
 }
