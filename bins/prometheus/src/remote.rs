@@ -265,7 +265,15 @@ async fn stop_writers(writers: Vec<Writer>, flush_deadline: Duration) {
         );
         w.stop.cancel();
         let _ = w.watcher.await;
-        let _ = w.metadata.await;
+        // A metadata request under way may wait for its endpoint: as Go's metadata watcher,
+        // give it the flush deadline, then cancel it.
+        let mut metadata = w.metadata;
+        if tokio::time::timeout(flush_deadline, &mut metadata)
+            .await
+            .is_err()
+        {
+            metadata.abort();
+        }
         w.queue.stop(flush_deadline).await;
     }
 }
