@@ -452,14 +452,17 @@ impl Page {
 }
 
 impl Inner {
-    /// `prometheus_api_remote_write_invalid_labels_samples_total`, registered (as in
-    /// Prometheus) only with the remote-write receiver.
-    pub(crate) fn invalid_labels_samples(&self) -> Option<u64> {
-        self.opts.remote_write_receiver.as_ref().map(|_| {
-            self.receiver
-                .invalid_labels_samples
-                .load(std::sync::atomic::Ordering::Relaxed)
-        })
+    /// The remote-write receiver's counters, registered (as in Prometheus) only with the
+    /// receiver.
+    pub(crate) fn receiver_counters(&self) -> Option<metrics::ReceiverCounters> {
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        self.opts
+            .remote_write_receiver
+            .as_ref()
+            .map(|_| metrics::ReceiverCounters {
+                invalid_labels_samples: load(&self.receiver.invalid_labels_samples),
+                without_metadata_samples: load(&self.receiver.without_metadata_samples),
+            })
     }
 }
 
@@ -578,7 +581,7 @@ impl Handler {
                     &self.inner.opts.build_info,
                     &self.inner.opts.status,
                     &self.inner.http,
-                    self.inner.invalid_labels_samples(),
+                    self.inner.receiver_counters(),
                 );
                 if let Some(hook) = &self.inner.opts.metrics_hook {
                     hook(&mut body);

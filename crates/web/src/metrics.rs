@@ -82,14 +82,23 @@ fn goarch() -> &'static str {
     }
 }
 
+/// The remote-write receiver's counters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReceiverCounters {
+    /// `prometheus_api_remote_write_invalid_labels_samples_total`.
+    pub(crate) invalid_labels_samples: u64,
+    /// `prometheus_api_remote_write_without_metadata_appended_samples_total`.
+    pub(crate) without_metadata_samples: u64,
+}
+
 /// Renders every self-metric in the text exposition format (0.0.4), families sorted by
-/// name as the Go client does. `invalid_labels_samples` is the remote-write receiver's
-/// counter, when it is on.
+/// name as the Go client does. `receiver` holds the remote-write receiver's counters, when it
+/// is on.
 pub(crate) fn render(
     build: &BuildInfo,
     status: &Status,
     http: &HttpMetrics,
-    invalid_labels_samples: Option<u64>,
+    receiver: Option<ReceiverCounters>,
 ) -> String {
     let mut out = String::new();
 
@@ -163,19 +172,23 @@ pub(crate) fn render(
         );
     }
 
-    if let Some(n) = invalid_labels_samples {
-        write_header(
-            &mut out,
-            "prometheus_api_remote_write_invalid_labels_samples_total",
-            "counter",
-            "The total number of received remote write samples and histogram samples which were rejected due to invalid labels.",
-        );
-        #[allow(clippy::cast_precision_loss)]
-        let _ = writeln!(
-            out,
-            "prometheus_api_remote_write_invalid_labels_samples_total {}",
-            model::strconv::format_float_g(n as f64)
-        );
+    if let Some(r) = receiver {
+        for (name, help, n) in [
+            (
+                "prometheus_api_remote_write_invalid_labels_samples_total",
+                "The total number of received remote write samples and histogram samples which were rejected due to invalid labels.",
+                r.invalid_labels_samples,
+            ),
+            (
+                "prometheus_api_remote_write_without_metadata_appended_samples_total",
+                "The total number of received remote write samples (and histogram samples) which were ingested without corresponding metadata.",
+                r.without_metadata_samples,
+            ),
+        ] {
+            write_header(&mut out, name, "counter", help);
+            #[allow(clippy::cast_precision_loss)]
+            let _ = writeln!(out, "{name} {}", model::strconv::format_float_g(n as f64));
+        }
     }
     write_header(
         &mut out,

@@ -23,6 +23,9 @@ pub struct ReceiverOptions {
     /// of series skipped for their labels (as Prometheus counts them: 2.0 adds the series'
     /// samples and histograms, 1.0 one per skipped series). Shared by every request.
     pub invalid_labels_samples: Arc<AtomicU64>,
+    /// `prometheus_api_remote_write_without_metadata_appended_samples_total`: samples and
+    /// histograms written (2.0) for series whose metadata the storage refused.
+    pub without_metadata_samples: Arc<AtomicU64>,
 }
 
 /// Compresses with snappy's block format (not the framed format), as remote write does.

@@ -285,7 +285,7 @@ pub fn append_otlp_request(
     let exemplars = by_series(translated.series.len(), translated.exemplars);
     let histogram_exemplars =
         by_series(translated.histograms.len(), translated.histogram_exemplars);
-    let (appended, unsupported) = append_series_and_histograms(
+    let res = append_series_and_histograms(
         db,
         translated
             .series
@@ -304,7 +304,24 @@ pub fn append_otlp_request(
                 (labels.clone(), samples.as_slice(), st.as_slice(), e)
             }),
         opts.ingest_ct_zero_sample,
-    )?;
+    );
+    // Also when samples were rejected: the rest was committed. Not after storage failures.
+    if matches!(res, Ok(_) | Err(Error::SamplesRejected { .. })) {
+        update_metadata(
+            db,
+            translated
+                .series
+                .iter()
+                .map(|(l, _)| l)
+                .zip(&translated.series_metadata),
+            translated
+                .histograms
+                .iter()
+                .map(|(l, _)| l)
+                .zip(&translated.histogram_metadata),
+        );
+    }
+    let (appended, unsupported) = res?;
     let mut refused = translated.refused_points;
     let mut messages = translated.messages;
     if unsupported > 0 {
@@ -323,6 +340,31 @@ pub fn append_otlp_request(
         rejected_points: refused,
         messages,
     })
+}
+
+/// Records every translated series' metadata (type, unit as `__unit__` spells it, the
+/// metric's description as help; `target_info` a gauge with help "Target metadata"), as
+/// Prometheus's OTLP appender does, in an appender of its own committed after the samples.
+/// Series the storage did not create (every sample refused) and refusals are only logged:
+/// samples never fail for their metadata.
+fn update_metadata<'a>(
+    db: &dyn Appendable,
+    series: impl Iterator<Item = (&'a model::Labels, &'a crate::Metadata)>,
+    histograms: impl Iterator<Item = (&'a model::Labels, &'a crate::Metadata)>,
+) {
+    let mut app = db.appender();
+    let mut failed = 0usize;
+    for (labels, meta) in series.chain(histograms) {
+        if app.update_metadata(0, labels, meta).is_err() {
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        tracing::debug!(series = failed, "Error while updating metadata from OTLP");
+    }
+    if let Err(e) = app.commit() {
+        tracing::warn!(err = %e, "Error while updating metadata from OTLP");
+    }
 }
 
 /// [`append_otlp_request`] after `d2c` turned the request's delta sums and histograms into

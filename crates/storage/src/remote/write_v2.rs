@@ -11,7 +11,7 @@ use prompb::write_v2::{self, Request};
 
 use super::codec::{ReceiverOptions, decode_snappy, max_time, prepared_histogram};
 use super::histogram::{HistogramSample, histogram_from_proto};
-use crate::{Appendable, Appender, Error, Exemplar, Result};
+use crate::{Appendable, Appender, Error, Exemplar, Metadata, MetricType, Result};
 
 /// `Content-Type` of every remote-write request, before any `proto=` parameter.
 pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
@@ -227,8 +227,8 @@ pub fn append_write_v2_body_with(
 /// of order exemplars are skipped too. Everything else is committed and the skipped items
 /// make the answer 400, with one line per error. Other exemplar failures are only logged. A
 /// storage failure rolls everything back: 500 (503 while the storage is not ready) with
-/// zero counts, so the sender retries. Metadata is checked but not kept (the storage has
-/// nowhere to put it). Created timestamps are not ingested here: see
+/// zero counts, so the sender retries. Metadata goes to the storage's
+/// [`Appender::update_metadata`]. Created timestamps are not ingested here: see
 /// [`append_write_v2_request_with`].
 pub fn append_write_v2_request(req: &Request, db: &dyn Appendable) -> WriteV2Outcome {
     append_write_v2_request_with(req, db, &ReceiverOptions::default())
@@ -240,7 +240,9 @@ pub fn append_write_v2_request(req: &Request, db: &dyn Appendable) -> WriteV2Out
 /// histogram before each of its histograms (Prometheus's `writeV2`); a created timestamp
 /// older than the series' newest sample, or one not before the sample, is skipped without
 /// failing anything. Samples and histograms of series skipped for their labels are counted
-/// in [`ReceiverOptions::invalid_labels_samples`].
+/// in [`ReceiverOptions::invalid_labels_samples`]. Each series' metadata (unknown and empty
+/// when it has none) goes to [`Appender::update_metadata`]; when the storage refuses it, the
+/// series' written samples are counted in [`ReceiverOptions::without_metadata_samples`].
 pub fn append_write_v2_request_with(
     req: &Request,
     db: &dyn Appendable,
@@ -256,10 +258,12 @@ pub fn append_write_v2_request_with(
         bad: Vec::new(),
         out_of_order_exemplars: 0,
         invalid_labels_samples: 0,
+        without_metadata_samples: 0,
     };
     let res = w.append(req);
     let (stats, bad, ooo) = (w.stats, w.bad, w.out_of_order_exemplars);
-    let invalid_labels_samples = w.invalid_labels_samples;
+    let (invalid_labels_samples, without_metadata) =
+        (w.invalid_labels_samples, w.without_metadata_samples);
     opts.invalid_labels_samples
         .fetch_add(invalid_labels_samples, Ordering::Relaxed);
     if ooo > 0 {
@@ -294,6 +298,8 @@ pub fn append_write_v2_request_with(
             invalid_labels_samples,
         };
     }
+    opts.without_metadata_samples
+        .fetch_add(without_metadata, Ordering::Relaxed);
     WriteV2Outcome {
         status: if bad.is_empty() { 204 } else { 400 },
         stats: Some(stats),
@@ -313,6 +319,8 @@ struct V2Writer<'a> {
     out_of_order_exemplars: usize,
     /// Samples and histograms of series skipped for their labels.
     invalid_labels_samples: u64,
+    /// Samples and histograms written for series whose metadata the storage refused.
+    without_metadata_samples: u64,
 }
 
 /// A series' labels from its references, or the reason they are unusable.
@@ -361,6 +369,34 @@ fn shown_pairs(pairs: &[(&str, &str)]) -> String {
     out
 }
 
+/// A series' metadata, or why its references do not resolve.
+fn series_metadata(
+    symbols: &[String],
+    m: Option<&write_v2::Metadata>,
+) -> std::result::Result<Metadata, write_v2::SymbolError> {
+    use write_v2::metadata::MetricType as V2;
+    let Some(m) = m else {
+        return Ok(Metadata::default());
+    };
+    let help = write_v2::resolve(symbols, m.help_ref)?;
+    let unit = write_v2::resolve(symbols, m.unit_ref)?;
+    let metric_type = match V2::try_from(m.r#type).unwrap_or(V2::Unspecified) {
+        V2::Unspecified => MetricType::Unknown,
+        V2::Counter => MetricType::Counter,
+        V2::Gauge => MetricType::Gauge,
+        V2::Histogram => MetricType::Histogram,
+        V2::Gaugehistogram => MetricType::GaugeHistogram,
+        V2::Summary => MetricType::Summary,
+        V2::Info => MetricType::Info,
+        V2::Stateset => MetricType::Stateset,
+    };
+    Ok(Metadata {
+        metric_type,
+        unit: unit.to_owned(),
+        help: help.to_owned(),
+    })
+}
+
 /// The series reference after a created-timestamp zero sample: the new one on success, the
 /// old one otherwise (never an error: an out-of-order created timestamp is the normal case
 /// once a series exists, other failures are logged at debug level, as in Prometheus).
@@ -402,14 +438,15 @@ impl V2Writer<'_> {
                     continue;
                 }
             };
-            if let Some(m) = &ts.metadata
-                && let Err(e) = write_v2::resolve(symbols, m.help_ref)
-                    .and_then(|_| write_v2::resolve(symbols, m.unit_ref))
-            {
-                self.bad
-                    .push(format!("invalid metadata for series {labels}: {e}"));
-                continue;
-            }
+            let meta = match series_metadata(symbols, ts.metadata.as_ref()) {
+                Ok(meta) => meta,
+                Err(e) => {
+                    self.bad
+                        .push(format!("invalid metadata for series {labels}: {e}"));
+                    continue;
+                }
+            };
+            let written_before = self.stats.samples + self.stats.histograms;
             let mut r = 0;
             let ct = ts.created_timestamp;
             if self.ingest_ct
@@ -497,6 +534,13 @@ impl V2Writer<'_> {
                         tracing::error!(series = %labels, err = %err, "failed to ingest exemplar, emitting error log, but no error for PRW caller");
                     }
                 }
+            }
+            // Every series updates its metadata (unknown and empty without any), as
+            // Prometheus; a failure is not the sender's error, only counted.
+            if let Err(e) = self.app.update_metadata(r, &labels, &meta) {
+                tracing::debug!(err = %e, "error while updating metadata from remote write");
+                self.without_metadata_samples +=
+                    self.stats.samples + self.stats.histograms - written_before;
             }
         }
         Ok(())

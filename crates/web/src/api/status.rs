@@ -129,7 +129,7 @@ pub(super) fn self_metrics(inner: &Arc<Inner>, form: &Form) -> ApiResult {
         &inner.opts.build_info,
         &inner.opts.status,
         &inner.http,
-        inner.invalid_labels_samples(),
+        inner.receiver_counters(),
     );
     let mut text = text;
     if let Some(hook) = &inner.opts.metrics_hook {

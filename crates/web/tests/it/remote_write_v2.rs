@@ -412,6 +412,18 @@ async fn series_with_invalid_labels_are_counted_in_metrics() {
         })
     };
     assert_eq!(metric(h.clone()).await.as_deref(), Some("0"));
+    let resp = h
+        .handle(
+            Request::get("/metrics")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&body)
+            .contains("\nprometheus_api_remote_write_without_metadata_appended_samples_total 0\n")
+    );
     // 1.0: a series without a metric name is skipped (one per series), the rest written.
     let v1 = prompb::WriteRequest {
         timeseries: vec![

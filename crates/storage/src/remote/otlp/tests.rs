@@ -1568,3 +1568,88 @@ fn delta_to_cumulative_stores_running_totals() {
         [(TS_MS, 5.0), (TS_MS + 15_000, 12.0), (TS_MS + 30_000, 19.0)]
     );
 }
+
+/// Keeps samples in a `MemStorage` and records metadata updates at commit.
+#[derive(Default)]
+struct MetadataLog(MemStorage, std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct MetadataLogAppender(
+    Box<dyn crate::Appender>,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    Vec<String>,
+);
+
+impl crate::Appendable for MetadataLog {
+    fn appender(&self) -> Box<dyn crate::Appender> {
+        Box::new(MetadataLogAppender(
+            self.0.appender(),
+            self.1.clone(),
+            Vec::new(),
+        ))
+    }
+}
+
+impl crate::Appender for MetadataLogAppender {
+    fn append(
+        &mut self,
+        r: crate::SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> crate::Result<crate::SeriesRef> {
+        self.0.append(r, labels, t, v)
+    }
+    fn update_metadata(
+        &mut self,
+        r: crate::SeriesRef,
+        labels: &Labels,
+        meta: &crate::Metadata,
+    ) -> crate::Result<crate::SeriesRef> {
+        self.2.push(format!(
+            "{labels} {} {:?} {:?}",
+            meta.metric_type.as_str(),
+            meta.unit,
+            meta.help
+        ));
+        Ok(r)
+    }
+    fn commit(self: Box<Self>) -> crate::Result<()> {
+        self.1.lock().expect("lock").extend(self.2);
+        self.0.commit()
+    }
+    fn rollback(self: Box<Self>) -> crate::Result<()> {
+        self.0.rollback()
+    }
+}
+
+#[test]
+fn series_metadata_follows_the_metric() {
+    let mut counter = sum("requests", AggregationTemporality::Cumulative, true);
+    counter.unit = "s".into();
+    counter.description = "Requests served.".into();
+    let req = request(
+        &[("service.name", "svc"), ("host", "h")],
+        None,
+        vec![
+            counter,
+            explicit_histogram("lat", AggregationTemporality::Cumulative),
+        ],
+    );
+    let db = MetadataLog::default();
+    append_otlp_request(&req, &plain(), &db).expect("appends");
+    let got = db.1.lock().expect("lock").clone();
+    assert_eq!(
+        got[0],
+        r#"{__name__="requests", job="svc", test_label="test_value"} counter "seconds" "Requests served.""#
+    );
+    assert!(
+        got[1..4]
+            .iter()
+            .all(|l| l.contains(r#" histogram "" """#)),
+        "{got:?}"
+    );
+    assert_eq!(
+        got.last().map(String::as_str),
+        Some(r#"{__name__="target_info", host="h", job="svc"} gauge "" "Target metadata""#)
+    );
+}

@@ -12,7 +12,7 @@ use prompb::otlp::{
     exemplar, metric::Data, number_data_point,
 };
 
-use crate::Exemplar;
+use crate::{Exemplar, Metadata, MetricType};
 
 use super::histogram::{explicit_to_custom_buckets, exponential_to_native};
 use super::naming::{LabelNamer, MetricKind, metric_name, unit_name};
@@ -36,6 +36,8 @@ pub(crate) struct Translated {
     pub(crate) series: Vec<(Labels, Vec<(i64, f64)>)>,
     /// The start timestamps of the samples of `series` (0: none), in the same shape.
     pub(crate) series_start: Vec<Vec<i64>>,
+    /// The metadata of each of `series` (its metric family's).
+    pub(crate) series_metadata: Vec<Metadata>,
     /// Exemplars of sums and histogram buckets, by index into `series`.
     pub(crate) exemplars: Vec<(usize, Exemplar)>,
     /// Native histogram series (exponential histograms, and explicit ones with
@@ -43,6 +45,8 @@ pub(crate) struct Translated {
     pub(crate) histograms: Vec<(Labels, Vec<(i64, Histogram)>)>,
     /// The start timestamps of the samples of `histograms` (0: none), in the same shape.
     pub(crate) histogram_start: Vec<Vec<i64>>,
+    /// The metadata of each of `histograms`.
+    pub(crate) histogram_metadata: Vec<Metadata>,
     /// Exemplars of the native histograms, by index into `histograms`.
     pub(crate) histogram_exemplars: Vec<(usize, Exemplar)>,
     /// Data points refused (unsupported kinds, invalid temporality, invalid names).
@@ -65,6 +69,7 @@ pub(crate) fn translate(req: &ExportMetricsServiceRequest, opts: &OtlpOptions) -
         histogram_index: HashMap::new(),
         type_and_unit: None,
         delta: false,
+        metadata: Metadata::default(),
     };
     for rm in &req.resource_metrics {
         c.resource_metrics(rm);
@@ -188,6 +193,8 @@ struct Converter<'a> {
     type_and_unit: Option<(Option<&'static str>, String)>,
     /// The current metric has delta temporality (ingested as it is).
     delta: bool,
+    /// The current metric's metadata.
+    metadata: Metadata,
 }
 
 impl Converter<'_> {
@@ -203,6 +210,9 @@ impl Converter<'_> {
             Some(&i) => {
                 self.out.series[i].1.push((t, v));
                 self.out.series_start[i].push(st);
+                if self.out.series_metadata[i] != self.metadata {
+                    self.out.series_metadata[i] = self.metadata.clone();
+                }
                 i
             }
             None => {
@@ -210,6 +220,7 @@ impl Converter<'_> {
                 self.index.insert(labels.clone(), i);
                 self.out.series.push((labels, vec![(t, v)]));
                 self.out.series_start.push(vec![st]);
+                self.out.series_metadata.push(self.metadata.clone());
                 i
             }
         }
@@ -221,6 +232,9 @@ impl Converter<'_> {
             Some(&i) => {
                 self.out.histograms[i].1.push((t, h));
                 self.out.histogram_start[i].push(st);
+                if self.out.histogram_metadata[i] != self.metadata {
+                    self.out.histogram_metadata[i] = self.metadata.clone();
+                }
                 i
             }
             None => {
@@ -228,6 +242,7 @@ impl Converter<'_> {
                 self.histogram_index.insert(labels.clone(), i);
                 self.out.histograms.push((labels, vec![(t, h)]));
                 self.out.histogram_start.push(vec![st]);
+                self.out.histogram_metadata.push(self.metadata.clone());
                 i
             }
         }
@@ -398,22 +413,29 @@ impl Converter<'_> {
             return;
         }
         self.delta = delta_ingested;
+        // Prometheus's metadata type: deltas are "unknown".
+        let metric_type = match kind {
+            _ if delta_ingested => MetricType::Unknown,
+            MetricKind::Gauge | MetricKind::NonMonotonicCounter => MetricType::Gauge,
+            MetricKind::MonotonicCounter => MetricType::Counter,
+            MetricKind::Histogram | MetricKind::ExponentialHistogram => MetricType::Histogram,
+            MetricKind::Summary => MetricType::Summary,
+        };
+        let unit = if metric.unit.is_empty() {
+            String::new()
+        } else {
+            unit_name(&metric.unit, !strategy.escapes())
+        };
         self.type_and_unit = self.opts.type_and_unit_labels.then(|| {
-            // Prometheus's metadata type: deltas are "unknown", which adds no label.
-            let kind = match kind {
-                _ if delta_ingested => None,
-                MetricKind::Gauge | MetricKind::NonMonotonicCounter => Some("gauge"),
-                MetricKind::MonotonicCounter => Some("counter"),
-                MetricKind::Histogram | MetricKind::ExponentialHistogram => Some("histogram"),
-                MetricKind::Summary => Some("summary"),
-            };
-            let unit = if metric.unit.is_empty() {
-                String::new()
-            } else {
-                unit_name(&metric.unit, !strategy.escapes())
-            };
-            (kind, unit)
+            // "unknown" adds no label.
+            let kind = (metric_type != MetricType::Unknown).then(|| metric_type.as_str());
+            (kind, unit.clone())
         });
+        self.metadata = Metadata {
+            metric_type,
+            unit,
+            help: metric.description.clone(),
+        };
         match &metric.data {
             Some(Data::Gauge(g)) => {
                 for p in &g.data_points {
@@ -732,6 +754,11 @@ impl Converter<'_> {
             return;
         }
         let labels = base.labels_with("target_info", None);
+        self.metadata = Metadata {
+            metric_type: MetricType::Gauge,
+            unit: String::new(),
+            help: "Target metadata".into(),
+        };
         let lookback_ns = u64::try_from(self.opts.lookback_delta_ms)
             .ok()
             .filter(|&ms| ms > 0)

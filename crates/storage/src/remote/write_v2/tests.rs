@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex};
 
 use model::Histogram;
-use prompb::write_v2::{Exemplar as PbExemplar, Metadata, Sample, SymbolTable, TimeSeries};
+use prompb::write_v2::{
+    Exemplar as PbExemplar, Metadata as PbMetadata, Sample, SymbolTable, TimeSeries,
+};
 use proptest::prelude::*;
 
 use super::*;
@@ -212,7 +214,7 @@ fn samples_histograms_and_exemplars_are_written_and_counted() {
         value: 1.5,
         timestamp: 2,
     });
-    r.last().metadata = Some(Metadata {
+    r.last().metadata = Some(PbMetadata {
         r#type: prompb::write_v2::metadata::MetricType::Counter as i32,
         help_ref: 0,
         unit_ref: 0,
@@ -433,7 +435,7 @@ fn bad_symbol_references_are_400s_not_panics() {
     assert_eq!(out.status, 400);
     // Metadata and exemplar references are checked too.
     let mut req = bad_refs(vec![1, 2]);
-    req.timeseries[0].metadata = Some(Metadata {
+    req.timeseries[0].metadata = Some(PbMetadata {
         r#type: 1,
         help_ref: 7,
         unit_ref: 0,
@@ -584,4 +586,68 @@ fn snappy_headers_claiming_impossible_sizes_are_refused_before_allocating() {
         crate::remote::decode_snappy(&packed, "write request").unwrap(),
         zeros
     );
+}
+
+/// Records metadata updates; refuses those of series named `refused`.
+#[derive(Clone, Default)]
+struct MetaRecorder(Arc<Mutex<Vec<String>>>);
+struct MetaRecorderApp(MetaRecorder, Vec<String>);
+
+impl Appendable for MetaRecorder {
+    fn appender(&self) -> Box<dyn Appender> {
+        Box::new(MetaRecorderApp(self.clone(), Vec::new()))
+    }
+}
+
+impl Appender for MetaRecorderApp {
+    fn append(&mut self, _: u64, _: &Labels, _: i64, _: f64) -> Result<u64> {
+        Ok(1)
+    }
+    fn update_metadata(&mut self, r: u64, l: &Labels, m: &Metadata) -> Result<u64> {
+        if l.metric_name() == Some("refused") {
+            return Err(Error::Backend("no metadata here".into()));
+        }
+        self.1.push(format!(
+            "{l} {} unit={:?} help={:?}",
+            m.metric_type.as_str(),
+            m.unit,
+            m.help
+        ));
+        Ok(r)
+    }
+    fn commit(self: Box<Self>) -> Result<()> {
+        self.0.0.lock().expect("lock").extend(self.1);
+        Ok(())
+    }
+    fn rollback(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn metadata_goes_to_the_storage_and_refusals_are_counted() {
+    let mut r = Req::default().series(&[("__name__", "c_total")], &[(1, 1.0)]);
+    let help = r.refs(&[("help", "Requests.")]);
+    let unit = r.refs(&[("unit", "seconds")]);
+    r.last().metadata = Some(PbMetadata {
+        r#type: prompb::write_v2::metadata::MetricType::Counter as i32,
+        help_ref: help[1],
+        unit_ref: unit[1],
+    });
+    let r = r
+        .series(&[("__name__", "plain")], &[(1, 1.0)])
+        .series(&[("__name__", "refused")], &[(1, 1.0), (2, 2.0)]);
+    let db = MetaRecorder::default();
+    let opts = ReceiverOptions::default();
+    let out = append_write_v2_request_with(&r.build(), &db, &opts);
+    // Not the sender's error.
+    assert_eq!(out.status, 204, "{:?}", out.error);
+    assert_eq!(
+        *db.0.lock().expect("lock"),
+        [
+            r#"{__name__="c_total"} counter unit="seconds" help="Requests.""#,
+            r#"{__name__="plain"} unknown unit="" help="""#,
+        ]
+    );
+    assert_eq!(opts.without_metadata_samples.load(Ordering::Relaxed), 2);
 }
