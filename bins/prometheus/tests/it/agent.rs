@@ -2,8 +2,7 @@
 //! every scraped sample to a receiver running in the test.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,36 +10,22 @@ use std::time::{Duration, Instant};
 
 use prompb::Message as _;
 
-use super::{Prometheus, REAL, free_port, http, real_installed, start_agent};
+use super::{
+    Prometheus, REAL, free_port, http, http_response, real_installed, serve_http, start_agent,
+};
 
 /// Serves `agent_e2e_scrapes_total N` with N counting the scrapes served (1, 2, ...).
 fn start_target() -> (u16, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let served = Arc::new(AtomicU64::new(0));
     let count = served.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            // The request head; the scraper sends no body.
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                if line == "\r\n" {
-                    break;
-                }
-                line.clear();
-            }
-            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-            let body =
-                format!("# TYPE agent_e2e_scrapes_total counter\nagent_e2e_scrapes_total {n}\n");
-            let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
+    let port = serve_http(move |_| {
+        let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+        let body = format!("# TYPE agent_e2e_scrapes_total counter\nagent_e2e_scrapes_total {n}\n");
+        http_response(
+            "200 OK",
+            "Content-Type: text/plain; version=0.0.4\r\nConnection: close\r\n",
+            body.as_bytes(),
+        )
     });
     (port, served)
 }
@@ -50,69 +35,26 @@ type Received = Arc<Mutex<Vec<(String, f64)>>>;
 
 /// A remote-write receiver: decodes every request and answers 204.
 fn start_receiver() -> (u16, Received) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let received: Received = Arc::default();
     let store = received.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let store = store.clone();
-            std::thread::spawn(move || serve_writes(stream, &store));
+    let port = serve_http(move |req| {
+        let raw = snap::raw::Decoder::new().decompress_vec(&req.body).unwrap();
+        let req = prompb::WriteRequest::decode(raw.as_slice()).unwrap();
+        let mut store = store.lock().unwrap();
+        for ts in &req.timeseries {
+            let name = ts
+                .labels
+                .iter()
+                .find(|l| l.name == "__name__")
+                .map(|l| l.value.clone())
+                .unwrap_or_default();
+            for s in &ts.samples {
+                store.push((name.clone(), s.value));
+            }
         }
+        http_response("204 No Content", "", b"")
     });
     (port, received)
-}
-
-/// Handles the requests of one (keep-alive) connection.
-fn serve_writes(stream: TcpStream, store: &Received) {
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut len = 0usize;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
-        let req = prompb::WriteRequest::decode(raw.as_slice()).unwrap();
-        {
-            let mut store = store.lock().unwrap();
-            for ts in &req.timeseries {
-                let name = ts
-                    .labels
-                    .iter()
-                    .find(|l| l.name == "__name__")
-                    .map(|l| l.value.clone())
-                    .unwrap_or_default();
-                for s in &ts.samples {
-                    store.push((name.clone(), s.value));
-                }
-            }
-        }
-        let stream = reader.get_mut();
-        if stream
-            .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-            .is_err()
-        {
-            return;
-        }
-    }
 }
 
 /// The values of `agent_e2e_scrapes_total` received so far (stale markers left out).

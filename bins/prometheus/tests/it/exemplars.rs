@@ -3,13 +3,14 @@
 //! and the exemplar WAL records pass both ways between this server and Debian's real
 //! Prometheus 2.42 on one data directory.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{OURS, Prometheus, REAL, free_port, real_installed, start_agent, tsdb_path, wait_for};
+use super::{
+    OURS, Prometheus, REAL, free_port, http_response, real_installed, serve_http, start_agent,
+    tsdb_path, wait_for,
+};
 
 /// A target answering every request with the current body as OpenMetrics text.
 struct Target {
@@ -19,30 +20,15 @@ struct Target {
 
 impl Target {
     fn start(body: &str) -> Target {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let body = Arc::new(Mutex::new(body.to_owned()));
         let shared = body.clone();
-        // Serves until the test process ends; each scrape is one short connection.
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let body = shared.lock().unwrap().clone();
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
+        let port = serve_http(move |_| {
+            let body = shared.lock().unwrap().clone();
+            http_response(
+                "200 OK",
+                "Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nConnection: close\r\n",
+                body.as_bytes(),
+            )
         });
         Target { port, body }
     }

@@ -74,6 +74,87 @@ fn start_agent(config: &Path, data: &Path, port: u16, extra: &[&str]) -> Prometh
     Prometheus::spawn(OURS, config, port, args, tempfile::tempdir().unwrap())
 }
 
+/// One request a [`serve_http`] server got.
+struct TestRequest {
+    /// The request line and headers, each line with its `\r\n`.
+    head: String,
+    body: Vec<u8>,
+}
+
+impl TestRequest {
+    /// Whether a header `name` (any case) holds `part`.
+    fn header_contains(&self, name: &str, part: &str) -> bool {
+        self.head.lines().skip(1).any(|l| {
+            l.split_once(':')
+                .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case(name) && v.contains(part))
+        })
+    }
+}
+
+/// A whole HTTP/1.1 response with `Content-Length` (and `extra_headers`, each ending in
+/// `\r\n`).
+fn http_response(status: &str, extra_headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\n{extra_headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// A loopback HTTP/1.1 server on threads until the test process ends: every request (on
+/// keep-alive connections too) is answered with the bytes `answer` makes of it. Returns
+/// its port.
+fn serve_http(answer: impl Fn(&TestRequest) -> Vec<u8> + Send + Sync + 'static) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let answer = std::sync::Arc::new(answer);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let answer = answer.clone();
+            std::thread::spawn(move || serve_connection(stream, &*answer));
+        }
+    });
+    port
+}
+
+/// The requests of one connection, until the client closes it.
+fn serve_connection(stream: TcpStream, answer: &dyn Fn(&TestRequest) -> Vec<u8>) {
+    use std::io::BufRead as _;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+    let mut reader = std::io::BufReader::new(stream);
+    loop {
+        let mut head = String::new();
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse().unwrap_or(0);
+            }
+            head.push_str(&line);
+        }
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let out = answer(&TestRequest { head, body });
+        if reader.get_mut().write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -3,14 +3,12 @@
 //! a 2.0 queue sends each series' metadata, which the scrape loop handed to the head, the
 //! head logged to the WAL and the WAL watcher read back, with its samples.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prompb::Message as _;
 
-use super::{OURS, Prometheus, free_port, write_config};
+use super::{OURS, Prometheus, free_port, http_response, serve_http, write_config};
 
 const EXPOSITION: &str = "# HELP md_e2e_requests_total Requests served.\n\
 # TYPE md_e2e_requests_total counter\n\
@@ -21,28 +19,13 @@ md_e2e_temp_celsius 21\n";
 
 /// Serves [`EXPOSITION`] on a loopback port.
 fn start_target() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                if line == "\r\n" {
-                    break;
-                }
-                line.clear();
-            }
-            let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{EXPOSITION}",
-                EXPOSITION.len()
-            );
-        }
-    });
-    port
+    serve_http(|_| {
+        http_response(
+            "200 OK",
+            "Content-Type: text/plain; version=0.0.4\r\nConnection: close\r\n",
+            EXPOSITION.as_bytes(),
+        )
+    })
 }
 
 /// What the receiver saw: 1.0 metadata entries `(family, type, help)` and 2.0 series
@@ -55,80 +38,40 @@ struct Seen {
 
 /// A receiver for both protocols (by `Content-Type`) answering 204 with written counts.
 fn start_receiver() -> (u16, Arc<Mutex<Seen>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let seen: Arc<Mutex<Seen>> = Arc::default();
     let store = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let store = store.clone();
-            std::thread::spawn(move || serve(stream, &store));
+    let port = serve_http(move |req| {
+        let raw = snap::raw::Decoder::new().decompress_vec(&req.body).unwrap();
+        let mut written = 0;
+        let mut seen = store.lock().unwrap();
+        if req.header_contains("content-type", "write.v2") {
+            let req = prompb::write_v2::Request::decode(raw.as_slice()).unwrap();
+            let sym = |i: u32| req.symbols[i as usize].clone();
+            for ts in &req.timeseries {
+                written += ts.samples.len();
+                let name = ts
+                    .labels_refs
+                    .chunks(2)
+                    .find(|p| sym(p[0]) == "__name__")
+                    .map(|p| sym(p[1]))
+                    .unwrap_or_default();
+                if let Some(m) = ts.metadata {
+                    seen.v2.push((name, m.r#type, sym(m.help_ref)));
+                }
+            }
+        } else {
+            let req = prompb::WriteRequest::decode(raw.as_slice()).unwrap();
+            for m in req.metadata {
+                seen.v1.push((m.metric_family_name, m.r#type, m.help));
+            }
         }
+        http_response(
+            "204 No Content",
+            &format!("X-Prometheus-Remote-Write-Samples-Written: {written}\r\n"),
+            b"",
+        )
     });
     (port, seen)
-}
-
-fn serve(stream: TcpStream, store: &Mutex<Seen>) {
-    let mut reader = BufReader::new(stream);
-    loop {
-        let (mut len, mut v2) = (0usize, false);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap();
-                }
-                if k.eq_ignore_ascii_case("content-type") && v.contains("write.v2") {
-                    v2 = true;
-                }
-            }
-        }
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
-        let mut written = 0;
-        {
-            let mut seen = store.lock().unwrap();
-            if v2 {
-                let req = prompb::write_v2::Request::decode(raw.as_slice()).unwrap();
-                let sym = |i: u32| req.symbols[i as usize].clone();
-                for ts in &req.timeseries {
-                    written += ts.samples.len();
-                    let name = ts
-                        .labels_refs
-                        .chunks(2)
-                        .find(|p| sym(p[0]) == "__name__")
-                        .map(|p| sym(p[1]))
-                        .unwrap_or_default();
-                    if let Some(m) = ts.metadata {
-                        seen.v2.push((name, m.r#type, sym(m.help_ref)));
-                    }
-                }
-            } else {
-                let req = prompb::WriteRequest::decode(raw.as_slice()).unwrap();
-                for m in req.metadata {
-                    seen.v1.push((m.metric_family_name, m.r#type, m.help));
-                }
-            }
-        }
-        let answer = format!(
-            "HTTP/1.1 204 No Content\r\nX-Prometheus-Remote-Write-Samples-Written: {written}\r\nContent-Length: 0\r\n\r\n"
-        );
-        if reader.get_mut().write_all(answer.as_bytes()).is_err() {
-            return;
-        }
-    }
 }
 
 #[test]
