@@ -25,6 +25,9 @@ fuzz_target!(|data: &[u8]| {
             RecordType::Exemplars => {
                 let _ = record::decode_exemplars(&rec, &mut Vec::new());
             }
+            RecordType::Metadata => {
+                let _ = record::decode_metadata(&rec, &mut Vec::new());
+            }
             _ => {}
         }
     }
