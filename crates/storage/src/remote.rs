@@ -23,7 +23,9 @@
 //! protobuf in place; [`decode_write_request`] + [`append_write_request`] for callers holding
 //! messages; [`parse_content_type`] picks 1.0 or 2.0 from the `Content-Type`, and
 //! [`append_write_v2_body`] appends a 2.0 request, returning the status and the
-//! [`WriteStats`] for the `X-Prometheus-Remote-Write-*-Written` headers), and
+//! [`WriteStats`] for the `X-Prometheus-Remote-Write-*-Written` headers; the `*_with`
+//! variants take the [`ReceiverOptions`]: created-timestamp zero samples and the counters
+//! Prometheus's handler registers), and
 //! [`decode_read_request`] + [`serve_read`] + [`encode_read_response`]
 //! for `/api/v1/read`; [`otlp`] for Prometheus's OTLP metrics receiver
 //! (`/api/v1/otlp/v1/metrics`: [`otlp::decode_otlp_request`], [`otlp::append_otlp_request`],
