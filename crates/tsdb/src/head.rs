@@ -959,14 +959,19 @@ impl Head {
         self.shard(r).read().meta.get(&r).cloned()
     }
 
-    /// Keeps metadata with its series (those still in the head), after commit or replay.
-    fn set_metadata(&self, metadata: Vec<(u64, storage::Metadata)>) {
+    /// Keeps metadata with its series (those still in the head), after commit or replay;
+    /// returns how many entries had no series.
+    fn set_metadata(&self, metadata: Vec<(u64, storage::Metadata)>) -> u64 {
+        let mut unknown = 0;
         for (r, m) in metadata {
             let mut shard = self.shard(r).write();
             if shard.series.contains_key(&r) {
                 shard.meta.insert(r, m);
+            } else {
+                unknown += 1;
             }
         }
+        unknown
     }
 
     /// The ref of the series with exactly these labels, if the head has it.
@@ -1944,7 +1949,7 @@ impl HeadAppender {
             .log_batch(&recs, &self.exemplars, &self.unlogged)?;
         self.wal_written = true;
         self.commit_exemplars();
-        self.head.set_metadata(std::mem::take(&mut self.metadata));
+        let _ = self.head.set_metadata(std::mem::take(&mut self.metadata));
         let head = &self.head;
         let clear = if self.grouped { PENDING } else { 0 };
         let mut st = ApplyState {

@@ -97,7 +97,9 @@ fn changed_metadata_is_logged_after_the_series_and_replayed() {
         head.series_metadata(&lbls("a", 2)),
         Some(meta(MetricType::Gauge, "Now a gauge."))
     );
-    assert_eq!(head.replay_stats().skipped_records, 0);
+    let st = head.replay_stats();
+    assert_eq!((st.metadata, st.unknown_series_metadata), (3, 0));
+    assert_eq!(st.skipped_records, 0);
     // Replayed metadata counts as known: repeating it logs nothing.
     let mut app = head.appender();
     app.update_metadata(0, &lbls("a", 1), &counter)

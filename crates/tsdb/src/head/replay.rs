@@ -40,8 +40,12 @@ pub struct ReplayStats {
     pub mmap_markers: u64,
     /// Series records whose labels already belonged to another ref.
     pub duplicate_series: u64,
-    /// Records replay does not apply: metadata, native histograms and unknown
-    /// types (Prometheus ignores unknown types too, so that users can roll back).
+    /// Series metadata entries read (records of type 6).
+    pub metadata: u64,
+    /// Metadata entries for series no record defined (dropped).
+    pub unknown_series_metadata: u64,
+    /// Records replay does not apply: start-time histogram records and unknown types
+    /// (Prometheus ignores unknown types too, so that users can roll back).
     pub skipped_records: u64,
     /// The WAL corruption that was repaired by truncating the log there, if any.
     pub wal_corruption: Option<String>,
@@ -444,8 +448,9 @@ impl Head {
                                     };
                                     (st.series_ref(m.series_ref), meta)
                                 })
-                                .collect();
-                            self.set_metadata(md);
+                                .collect::<Vec<_>>();
+                            st.stats.metadata += md.len() as u64;
+                            st.stats.unknown_series_metadata += self.set_metadata(md);
                         })
                     }
                     RecordType::MmapMarkers => {
