@@ -5,7 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use storage::remote::otlp::{
-    OtlpOptions, TranslationStrategy, append_otlp_request, decode_otlp_request,
+    DeltaTemporality, DeltaToCumulative, OtlpOptions, TranslationStrategy, append_otlp_request,
+    append_otlp_request_cumulative, decode_otlp_request,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -31,7 +32,25 @@ fuzz_target!(|data: &[u8]| {
         promote_all_resource_attributes: mode & 16 != 0,
         promote_scope_metadata: mode & 32 != 0,
         label_name_preserve_multiple_underscores: mode & 64 != 0,
+        // The feature flags: start timestamps, type and unit labels, deltas as they are.
+        ingest_ct_zero_sample: mode & 128 != 0,
+        type_and_unit_labels: mode & 128 != 0,
+        delta: if mode & 128 != 0 {
+            DeltaTemporality::Ingest
+        } else {
+            DeltaTemporality::Refuse
+        },
         ..OtlpOptions::default()
     };
-    let _ = append_otlp_request(&req, &opts, &storage::MemStorage::new());
+    let db = storage::MemStorage::new();
+    let _ = append_otlp_request(&req, &opts, &db);
+    // Deltas made cumulative, twice so that totals accumulate and merge.
+    let d2c = DeltaToCumulative::default();
+    let cumulative = OtlpOptions {
+        delta: DeltaTemporality::Refuse,
+        ..opts
+    };
+    for _ in 0..2 {
+        let _ = append_otlp_request_cumulative(&req, &cumulative, &db, &d2c);
+    }
 });

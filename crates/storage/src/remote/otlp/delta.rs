@@ -172,8 +172,9 @@ impl Point for ExponentialHistogramDataPoint {
         // Both at the coarser scale.
         let scale = self.scale.min(next.scale);
         for p in [&mut *self, &mut next] {
-            let by = p.scale - scale;
-            downscale_point(p, by);
+            let by = i64::from(p.scale) - i64::from(scale);
+            downscale_point(p, i32::try_from(by).unwrap_or(i32::MAX));
+            p.scale = scale;
         }
         // Then coarser still while either side would need too many buckets.
         let by = needed_downscale(self.positive.as_ref(), next.positive.as_ref()).max(
@@ -205,7 +206,7 @@ fn downscale_point(p: &mut ExponentialHistogramDataPoint, by: i32) {
     for b in [&mut p.positive, &mut p.negative].into_iter().flatten() {
         downscale(b, by);
     }
-    p.scale -= by;
+    p.scale = p.scale.saturating_sub(by);
 }
 
 /// Buckets at a scale `by` coarser: bucket `i` goes to `i >> by`.
