@@ -81,6 +81,7 @@ mod manager;
 mod marathon;
 mod metrics;
 mod nomad;
+mod openstack;
 mod ovhcloud;
 mod puppetdb;
 mod scaleway;

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use config::discovery::{
     AwsSdConfig, ConsulSdConfig, DnsSdConfig, DockerSdConfig, DockerSwarmSdConfig, EurekaSdConfig,
     FileSdConfig, HetznerSdConfig, HttpSdConfig, IonosSdConfig, KubernetesSdConfig, LinodeSdConfig,
-    MarathonSdConfig, NomadSdConfig, OvhCloudSdConfig, PortRefreshHttpSdConfig, PuppetDbSdConfig,
-    ScalewaySdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig, UyuniSdConfig,
+    MarathonSdConfig, NomadSdConfig, OpenStackSdConfig, OvhCloudSdConfig, PortRefreshHttpSdConfig,
+    PuppetDbSdConfig, ScalewaySdConfig, ServiceDiscoveryConfig, ServiceDiscoveryConfigs,
+    StaticConfig, UyuniSdConfig,
 };
 use model::TargetGroup;
 use tokio::sync::watch;
@@ -18,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::{ManagerMetrics, Metrics};
 use crate::{
     Error, Result, consul, digitalocean, dns, docker, dockerswarm, ec2, eureka, file, hetzner,
-    http, ionos, kubernetes, lightsail, linode, marathon, nomad, ovhcloud, puppetdb, scaleway,
-    uyuni, vultr,
+    http, ionos, kubernetes, lightsail, linode, marathon, nomad, openstack, ovhcloud, puppetdb,
+    scaleway, uyuni, vultr,
 };
 
 /// Target groups per job (the `HashMap<job, Vec<TargetGroup>>` the scrape manager consumes).
@@ -77,6 +78,7 @@ enum ProviderConfig {
     DockerSwarm(Box<DockerSwarmSdConfig>),
     Vultr(Box<PortRefreshHttpSdConfig>),
     DigitalOcean(Box<PortRefreshHttpSdConfig>),
+    OpenStack(Box<OpenStackSdConfig>),
     Uyuni(Box<UyuniSdConfig>),
     OvhCloud(Box<OvhCloudSdConfig>),
     Ionos(Box<IonosSdConfig>),
@@ -294,6 +296,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::DigitalOcean(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::OpenStack(c) => {
+                        openstack::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::OpenStack(Box::new(c.clone())));
                     }
                     ServiceDiscoveryConfig::Uyuni(c) => {
                         uyuni::Discovery::new(c).map_err(|message| Error::Provider {
@@ -773,6 +783,23 @@ async fn run_provider(
             };
             refresh_loop(
                 "digitalocean",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::OpenStack(cfg) => {
+            let d = match openstack::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "openstack", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "openstack",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,
