@@ -398,58 +398,31 @@ async fn series_with_invalid_labels_are_counted_in_metrics() {
     let db = Arc::new(MemStorage::new());
     let h = receiver(db.clone(), WriteProtoMsg::ALL.to_vec());
     let metric = |h: Handler| async move {
-        let resp = h
-            .handle(
-                Request::get("/metrics")
-                    .body(Full::new(Bytes::new()))
-                    .unwrap(),
-            )
-            .await;
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        String::from_utf8_lossy(&body).lines().find_map(|l| {
+        metrics_text(&h).await.lines().find_map(|l| {
             l.strip_prefix("prometheus_api_remote_write_invalid_labels_samples_total ")
                 .map(str::to_owned)
         })
     };
     assert_eq!(metric(h.clone()).await.as_deref(), Some("0"));
-    let resp = h
-        .handle(
-            Request::get("/metrics")
-                .body(Full::new(Bytes::new()))
-                .unwrap(),
-        )
-        .await;
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
     assert!(
-        String::from_utf8_lossy(&body)
+        metrics_text(&h)
+            .await
             .contains("\nprometheus_api_remote_write_without_metadata_appended_samples_total 0\n")
     );
     // 1.0: a series without a metric name is skipped (one per series), the rest written.
+    let series = |name: &str, value: &str| prompb::TimeSeries {
+        labels: vec![prompb::Label {
+            name: name.into(),
+            value: value.into(),
+        }],
+        samples: vec![prompb::Sample {
+            value: 1.0,
+            timestamp: 1,
+        }],
+        ..Default::default()
+    };
     let v1 = prompb::WriteRequest {
-        timeseries: vec![
-            prompb::TimeSeries {
-                labels: vec![prompb::Label {
-                    name: "job".into(),
-                    value: "x".into(),
-                }],
-                samples: vec![prompb::Sample {
-                    value: 1.0,
-                    timestamp: 1,
-                }],
-                ..Default::default()
-            },
-            prompb::TimeSeries {
-                labels: vec![prompb::Label {
-                    name: "__name__".into(),
-                    value: "ok".into(),
-                }],
-                samples: vec![prompb::Sample {
-                    value: 1.0,
-                    timestamp: 1,
-                }],
-                ..Default::default()
-            },
-        ],
+        timeseries: vec![series("job", "x"), series("__name__", "ok")],
         metadata: vec![],
     };
     let body = storage::remote::encode_write_request(&v1);
@@ -634,4 +607,17 @@ async fn push_otlp(h: &Handler, body: Vec<u8>) -> (StatusCode, Bytes) {
         .await;
     let status = resp.status();
     (status, resp.into_body().collect().await.unwrap().to_bytes())
+}
+
+/// The handler's `/metrics` page.
+async fn metrics_text(h: &Handler) -> String {
+    let resp = h
+        .handle(
+            Request::get("/metrics")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&body).into_owned()
 }
