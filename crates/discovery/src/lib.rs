@@ -32,7 +32,11 @@
 //! `marathon_sd_configs` (apps with their tasks from a random server, a group per app, a
 //! target per task and port); and `dockerswarm_sd_configs` (services, tasks or nodes of a
 //! swarm manager through the docker_sd client); and `vultr_sd_configs` and
-//! `digitalocean_sd_configs` (the account's instances or droplets, page by page). A block
+//! `digitalocean_sd_configs` (the account's instances or droplets, page by page);
+//! `linode_sd_configs`, `hetzner_sd_configs`, `scaleway_sd_configs`, `ionos_sd_configs` and
+//! `ovhcloud_sd_configs` (cloud servers through each provider's REST API);
+//! `ec2_sd_configs` and `lightsail_sd_configs` (AWS APIs signed with SigV4);
+//! `uyuni_sd_configs` (XML-RPC) and `openstack_sd_configs` (Keystone, Nova, Neutron). A block
 //! whose provider cannot be created (unusable client options, an unknown scheme, or a
 //! mechanism without a provider here, [`Error::Unsupported`]) is logged as Prometheus logs
 //! it ("Cannot create service discovery") and counted in `prometheus_sd_failed_configs`;
