@@ -175,6 +175,9 @@ pub(crate) struct Cache {
     /// With `append_metadata`: each family's metadata as last scraped (Go's
     /// `scrapeCache.metadata`).
     meta: HashMap<String, MetaEntry>,
+    /// With `append_metadata`: which report series got their metadata (once per loop, as
+    /// Go does when a report series enters the cache).
+    report_meta: [bool; REPORT_NAMES.len()],
 }
 
 /// A family's metadata in the cache, with the scrapes it last changed in and was last seen in.
@@ -876,18 +879,64 @@ fn report_labels(target: &Labels, name: &str) -> Labels {
 
 /// Appends the synthetic series (Go's `scrapeLoop.report`); `values` is `None` for
 /// staleness markers.
+/// Help and unit of the report series, in [`REPORT_NAMES`] order (all gauges).
+const REPORT_META: [(&str, &str); 8] = [
+    (
+        "Health of the scrape target. 1 means the target is healthy, 0 if the scrape failed.",
+        "targets",
+    ),
+    ("Duration of the last scrape in seconds.", "seconds"),
+    ("Number of samples last scraped.", "samples"),
+    (
+        "Number of samples remaining after metric relabeling was applied.",
+        "samples",
+    ),
+    ("Number of series in the last scrape.", "series"),
+    ("The configured scrape timeout for a target.", "seconds"),
+    (
+        "The configured sample limit for a target. Returns zero if there is no limit configured.",
+        "samples",
+    ),
+    (
+        "The uncompressed size of the last scrape response, if successful. Scrapes failing because body_size_limit is exceeded report -1, other scrape failures report 0.",
+        "bytes",
+    ),
+];
+
+/// Appends the report series; with `meta_sent` (`append_metadata`), a report series whose
+/// metadata was not handed to the appender yet gets it after its sample.
 fn report(
     app: &mut dyn Appender,
     target: &Labels,
     t: Timestamp,
     extra: bool,
     values: Option<[f64; 8]>,
+    mut meta_sent: Option<&mut [bool; REPORT_NAMES.len()]>,
 ) {
     let n = if extra { 8 } else { 5 };
     for (i, name) in REPORT_NAMES.iter().take(n).enumerate() {
         let v = values.map_or_else(model::value::stale_nan, |vs| vs[i]);
-        if let Err(e) = app.append(0, &report_labels(target, name), t, v) {
-            tracing::debug!(series = name, err = %e, "Report sample not appended");
+        let lset = report_labels(target, name);
+        match app.append(0, &lset, t, v) {
+            Ok(r) => {
+                if let Some(sent) = meta_sent.as_deref_mut()
+                    && !sent[i]
+                {
+                    let (help, unit) = REPORT_META[i];
+                    let meta = storage::Metadata {
+                        metric_type: storage::MetricType::Gauge,
+                        unit: unit.to_owned(),
+                        help: help.to_owned(),
+                    };
+                    match app.update_metadata(r, &lset, &meta) {
+                        Ok(_) => sent[i] = true,
+                        Err(e) => {
+                            tracing::debug!(series = name, err = %e, "Error when appending metadata in scrape loop");
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(series = name, err = %e, "Report sample not appended"),
         }
     }
 }
@@ -957,6 +1006,7 @@ async fn scrape_and_report(
         Some(Error::BodySizeLimit) => -1.0,
         _ => body_len as f64,
     };
+    let meta_sent = o.append_metadata.then_some(&mut cache.report_meta);
     report(
         app.as_mut(),
         public,
@@ -972,6 +1022,7 @@ async fn scrape_and_report(
             o.sample_limit as f64,
             body_size,
         ]),
+        meta_sent,
     );
     if let Err(e) = app.commit() {
         tracing::warn!(target = %url, err = %e, "Scrape commit failed");
@@ -998,7 +1049,7 @@ fn end_of_run_staleness(
     let t = millis(SystemTime::now()).max(cache.last_append + 1);
     let mut app = appendable.appender();
     let _ = append(app.as_mut(), b"", "", t, public, o, &mut cache);
-    report(app.as_mut(), public, t, o.extra_metrics, None);
+    report(app.as_mut(), public, t, o.extra_metrics, None, None);
     if let Err(e) = app.commit() {
         tracing::warn!(err = %e, "Committing staleness markers failed");
     }
@@ -1674,6 +1725,42 @@ mod tests {
             &mut Cache::default(),
         );
         res.unwrap();
+        assert!(off.updates.is_empty());
+    }
+
+    #[test]
+    fn report_series_get_their_metadata_once() {
+        let target = Labels::from_pairs([("job", "j")]);
+        let mut app = MetaRecorder::default();
+        let mut sent = [false; REPORT_NAMES.len()];
+        let values = Some([1.0; 8]);
+        report(&mut app, &target, 1, false, values, Some(&mut sent));
+        report(&mut app, &target, 2, false, values, Some(&mut sent));
+        let got: Vec<(SeriesRef, &str, &str)> = app
+            .updates
+            .iter()
+            .map(|(r, n, m)| {
+                assert_eq!(m.metric_type, storage::MetricType::Gauge);
+                (*r, n.as_str(), m.unit.as_str())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, "up", "targets"),
+                (2, "scrape_duration_seconds", "seconds"),
+                (3, "scrape_samples_scraped", "samples"),
+                (4, "scrape_samples_post_metric_relabeling", "samples"),
+                (5, "scrape_series_added", "series"),
+            ]
+        );
+        // With the extra metrics on later, only the new ones get it.
+        report(&mut app, &target, 3, true, values, Some(&mut sent));
+        assert_eq!(app.updates.len(), 8);
+        assert_eq!(app.updates[7].1, "scrape_body_size_bytes");
+        // Without `append_metadata`: never.
+        let mut off = MetaRecorder::default();
+        report(&mut off, &target, 1, true, values, None);
         assert!(off.updates.is_empty());
     }
 
