@@ -339,13 +339,16 @@ impl Group {
                     stopped = true;
                     break;
                 }
-                if batch.len() > 1 && slots.try_acquire() {
+                if batch.len() > 1
+                    && let Some(slot) = slots.try_acquire()
+                {
+                    // The slot is given back when the closure ends or is dropped (a
+                    // panicking evaluation, a thread that could not start).
                     let spawned = std::thread::Builder::new()
                         .name("rule-eval".into())
                         .spawn_scoped(scope, move || {
-                            let n = self.timed_eval_rule(i, ts, offset, key);
-                            slots.release();
-                            n
+                            let _slot = slot;
+                            self.timed_eval_rule(i, ts, offset, key)
                         });
                     match spawned {
                         Ok(handle) => {
@@ -353,7 +356,6 @@ impl Group {
                             continue;
                         }
                         Err(e) => {
-                            slots.release();
                             tracing::warn!(err = %e, "starting a rule evaluation thread failed; evaluating in turn");
                         }
                     }

@@ -107,24 +107,31 @@ impl EvalSlots {
         }
     }
 
-    /// Takes a slot if one is free.
-    pub(crate) fn try_acquire(&self) -> bool {
+    /// Takes a slot if one is free; it is given back when the guard drops (also when the
+    /// evaluation holding it panics).
+    pub(crate) fn try_acquire(&self) -> Option<EvalSlot<'_>> {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
                 (u < self.max).then_some(u + 1)
             })
             .is_ok()
-    }
-
-    /// Gives a slot back.
-    pub(crate) fn release(&self) {
-        self.used.fetch_sub(1, Ordering::AcqRel);
+            .then(|| EvalSlot(self))
     }
 
     /// Slots taken now.
     #[cfg(test)]
     pub(crate) fn in_use(&self) -> usize {
         self.used.load(Ordering::Acquire)
+    }
+}
+
+/// A taken [`EvalSlots`] slot, given back on drop.
+#[derive(Debug)]
+pub(crate) struct EvalSlot<'a>(&'a EvalSlots);
+
+impl Drop for EvalSlot<'_> {
+    fn drop(&mut self) {
+        self.0.used.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -582,14 +589,23 @@ mod tests {
     #[test]
     fn eval_slots_are_taken_without_waiting_and_given_back() {
         let slots = EvalSlots::new(2);
-        assert!(slots.try_acquire());
-        assert!(slots.try_acquire());
-        assert!(!slots.try_acquire(), "both taken");
+        let a = slots.try_acquire().expect("free");
+        let _b = slots.try_acquire().expect("free");
+        assert!(slots.try_acquire().is_none(), "both taken");
         assert_eq!(slots.in_use(), 2);
-        slots.release();
-        assert!(slots.try_acquire());
+        drop(a);
+        assert_eq!(slots.in_use(), 1);
+        assert!(slots.try_acquire().is_some());
+        assert_eq!(slots.in_use(), 1, "a dropped guard gives its slot back");
+        // A panic while holding a slot gives it back too.
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _slot = slots.try_acquire();
+            panic!("rule evaluation failed");
+        }));
+        assert!(caught.is_err());
+        assert_eq!(slots.in_use(), 1);
         let none = EvalSlots::new(0);
-        assert!(!none.try_acquire());
+        assert!(none.try_acquire().is_none());
         assert_eq!(none.in_use(), 0);
     }
 }
