@@ -628,6 +628,10 @@ fn append_samples(
             Ok(r) => r,
             Err(e) if is_soft_append_error(&e) => {
                 tracing::debug!(series = %lset, err = %e, "Sample not appended");
+                // Go hands the metadata over for a rejected sample too.
+                if let Some(fam) = &last_family {
+                    update_metadata(app, &cache.meta, fam, iter, entry.is_ok(), series_ref, lset);
+                }
                 continue;
             }
             Err(e) => {
@@ -1633,6 +1637,8 @@ mod tests {
     struct MetaRecorder {
         refs: Vec<String>,
         updates: Vec<(SeriesRef, String, storage::Metadata)>,
+        /// Samples of series whose labels contain this are rejected as out of order.
+        reject: Option<&'static str>,
     }
 
     impl Appender for MetaRecorder {
@@ -1644,6 +1650,9 @@ mod tests {
             _: f64,
         ) -> storage::Result<SeriesRef> {
             let l = l.to_string();
+            if self.reject.is_some_and(|r| l.contains(r)) {
+                return Err(storage::Error::OutOfOrderSample);
+            }
             let i = match self.refs.iter().position(|x| *x == l) {
                 Some(i) => i,
                 None => {
@@ -1712,6 +1721,27 @@ mod tests {
                 (2, "a_total".into(), M::Counter, "Requests served.".into()),
                 (5, "g".into(), M::Gauge, String::new()),
             ]
+        );
+        // A rejected sample's series gets its metadata all the same (as Go).
+        let mut rejecting = MetaRecorder {
+            reject: Some("temp"),
+            ..MetaRecorder::default()
+        };
+        let tu = b"# TYPE temp gauge\n# HELP temp T.\ntemp 1\n";
+        let (_, res, _) = append(
+            &mut rejecting,
+            tu,
+            ct,
+            1,
+            &target,
+            &o,
+            &mut Cache::default(),
+        );
+        res.unwrap();
+        assert_eq!(rejecting.updates.len(), 1);
+        assert_eq!(
+            (rejecting.updates[0].0, rejecting.updates[0].2.help.as_str()),
+            (0, "T.")
         );
         // Off: never.
         let mut off = MetaRecorder::default();
