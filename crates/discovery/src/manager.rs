@@ -337,6 +337,31 @@ impl Manager {
                         })?;
                         files.push(ProviderConfig::Lightsail(Box::new(c.clone())));
                     }
+                    ServiceDiscoveryConfig::Aws(c) => {
+                        // aws_sd_configs: the ec2 and lightsail roles run those providers.
+                        let make: fn(&AwsSdConfig) -> std::result::Result<(), String> =
+                            match c.role.as_str() {
+                                "ec2" => |c| ec2::Discovery::new(c).map(drop),
+                                "lightsail" => |c| lightsail::Discovery::new(c).map(drop),
+                                role => {
+                                    return Err(Error::UnsupportedOption {
+                                        key: sd.key(),
+                                        job: job.clone(),
+                                        option: format!("role {role:?}"),
+                                    });
+                                }
+                            };
+                        make(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(if c.role == "ec2" {
+                            ProviderConfig::Ec2(Box::new(c.clone()))
+                        } else {
+                            ProviderConfig::Lightsail(Box::new(c.clone()))
+                        });
+                    }
                     ServiceDiscoveryConfig::Ec2(c) => {
                         ec2::Discovery::new(c).map_err(|message| Error::Provider {
                             key: sd.key(),

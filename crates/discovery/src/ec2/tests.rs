@@ -307,3 +307,45 @@ fn endpoints_and_config_errors() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn aws_sd_role_ec2_runs_through_the_manager() {
+    let api = FakeApi::start(mock).await;
+    let cfg = config::Config::load_str(
+        &format!(
+            "scrape_configs:\n- job_name: aws\n  aws_sd_configs:\n  - role: ec2\n    region: us-east-1\n    endpoint: http://{}\n    access_key: AKIDTEST\n    secret_key: SECRET\n- job_name: ecs\n  aws_sd_configs:\n  - {{role: ecs, region: us-east-1}}\n",
+            api.addr
+        ),
+        "",
+    )
+    .unwrap();
+    let m = crate::Manager::new(crate::Options {
+        update_interval: Duration::from_millis(10),
+        ..Default::default()
+    });
+    let mut rx = m.subscribe();
+    m.apply_config(&cfg).unwrap();
+    let runner = m.clone();
+    let task = tokio::spawn(async move { runner.run().await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let addrs = loop {
+        let addrs: Vec<String> = rx
+            .borrow()
+            .get("aws")
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g.targets.iter())
+            .map(|t| t.get("__address__").unwrap_or_default().to_owned())
+            .collect();
+        if !addrs.is_empty() {
+            break addrs;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no aws targets");
+        let _ = tokio::time::timeout(Duration::from_secs(1), rx.changed()).await;
+    };
+    assert_eq!(addrs, ["10.0.0.2:80", "[2001:db8:3::7]:80", "10.0.0.9:80"]);
+    // The ecs role is not built: that job is sent without targets.
+    assert!(rx.borrow()["ecs"].iter().all(|g| g.targets.is_empty()));
+    m.stop();
+    task.await.unwrap();
+}
