@@ -35,6 +35,19 @@ fn wait_query(p: &Prometheus, query: &str, want: &str, limit: Duration) -> Strin
     wait_for(p, &format!("/api/v1/query?query={query}"), &[want], limit)
 }
 
+/// Waits until `p` has `up` of job `job` scraped from `127.0.0.1:port`, with `extra`
+/// labels (`,"origin":"sender"`) after the job.
+fn wait_up(p: &Prometheus, job: &str, port: u16, extra: &str, limit: Duration) -> String {
+    wait_query(
+        p,
+        &format!("up%7Bjob%3D%22{job}%22%7D"),
+        &format!(
+            r#"{{"metric":{{"__name__":"up","instance":"127.0.0.1:{port}","job":"{job}"{extra}}},"value":"#
+        ),
+        limit,
+    )
+}
+
 #[test]
 fn receiver_appends_remote_writes_and_remote_read_reads_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -87,12 +100,11 @@ fn remote_write_queue_sends_scraped_samples_to_a_second_server() {
         ),
         &[],
     );
-    wait_query(
+    wait_up(
         &receiver,
-        "up%7Bjob%3D%22self%22%7D",
-        &format!(
-            r#"{{"metric":{{"__name__":"up","instance":"127.0.0.1:{port}","job":"self","origin":"sender"}},"value":"#
-        ),
+        "self",
+        port,
+        ",\"origin\":\"sender\"",
         Duration::from_secs(60),
     );
     let (_, metrics) = sender.get("/metrics");
@@ -123,14 +135,7 @@ fn real_prometheus_remote_writes_into_ours() {
     .unwrap();
     // Killed on drop like ours.
     let real = Prometheus::start_bin(REAL, &config, port, &[]);
-    wait_query(
-        &ours,
-        "up%7Bjob%3D%22real%22%7D",
-        &format!(
-            r#"{{"metric":{{"__name__":"up","instance":"127.0.0.1:{port}","job":"real"}},"value":"#
-        ),
-        Duration::from_secs(90),
-    );
+    wait_up(&ours, "real", port, "", Duration::from_secs(90));
     wait_query(
         &ours,
         "prometheus_build_info%7Bjob%3D%22real%22%7D",
@@ -224,14 +229,7 @@ fn remote_write_2_0_between_two_of_our_servers() {
         ),
         &[],
     );
-    wait_query(
-        &receiver,
-        "up%7Bjob%3D%22self%22%7D",
-        &format!(
-            r#"{{"metric":{{"__name__":"up","instance":"127.0.0.1:{port}","job":"self"}},"value":"#
-        ),
-        Duration::from_secs(60),
-    );
+    wait_up(&receiver, "self", port, "", Duration::from_secs(60));
     // The 1.0-only receiver answers 415, which is not retried: the samples fail.
     wait_for(
         &sender,
