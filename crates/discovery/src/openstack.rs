@@ -7,11 +7,14 @@
 //! - `instance`: the network service's ports and floating IPs, then the compute service's
 //!   servers (`servers/detail`, `all_tenants` on request), a target per fixed address that
 //!   is not itself a floating IP, labelled `__meta_openstack_*` (public IP from the
-//!   floating IP bound to that address).
+//!   floating IP bound to that address);
+//! - `loadbalancer`: the load-balancer service's (Octavia) load balancers with a
+//!   `PROMETHEUS` listener, a target `<vip>:<listener port>` each, labelled
+//!   `__meta_openstack_loadbalancer_*` (floating IP from the network service).
 //!
 //! One group per refresh (source `OS_<region>`). Without `identity_endpoint`, the
-//! credentials come from the `OS_*` environment variables. Keystone v2.0 and the
-//! `loadbalancer` role are not implemented (a clear error at the point of use).
+//! credentials come from the `OS_*` environment variables. Keystone v2.0 is not
+//! implemented (a clear error at the point of use).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -153,11 +156,19 @@ impl AuthOptions {
 pub(crate) struct Discovery {
     client: httpclient::HttpClient,
     auth: AuthOptions,
-    hypervisor: bool,
+    role: Role,
     region: String,
     availability: String,
     all_tenants: bool,
     port: u16,
+}
+
+/// What is discovered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    Hypervisor,
+    Instance,
+    LoadBalancer,
 }
 
 /// The token and service catalog of one authentication.
@@ -187,12 +198,13 @@ impl Discovery {
     /// A provider for `cfg`.
     ///
     /// # Errors
-    /// Unusable TLS options, missing `OS_*` variables, or the `loadbalancer` role.
+    /// Unusable TLS options, missing `OS_*` variables or an unknown role.
     pub(crate) fn new(cfg: &OpenStackSdConfig) -> Result<Discovery, String> {
-        let hypervisor = match cfg.role.as_str() {
-            "hypervisor" => true,
-            "instance" => false,
-            other => return Err(format!("role {other:?} is not supported yet")),
+        let role = match cfg.role.as_str() {
+            "hypervisor" => Role::Hypervisor,
+            "instance" => Role::Instance,
+            "loadbalancer" => Role::LoadBalancer,
+            other => return Err(format!("unknown OpenStack discovery role {other:?}")),
         };
         let auth = if cfg.identity_endpoint.is_empty() {
             AuthOptions::from_env()?
@@ -206,7 +218,7 @@ impl Discovery {
         Ok(Discovery {
             client: httpclient::HttpClient::new(&http).map_err(|e| e.to_string())?,
             auth,
-            hypervisor,
+            role,
             region: cfg.region.clone(),
             availability: cfg.availability.clone(),
             all_tenants: cfg.all_tenants,
@@ -359,19 +371,117 @@ impl Discovery {
             .authenticate()
             .await
             .map_err(|e| format!("could not authenticate to OpenStack: {e}"))?;
-        let compute = self
-            .endpoint(&session, "compute")
-            .map_err(|e| format!("could not create OpenStack compute session: {e}"))?;
-        let targets = if self.hypervisor {
-            self.hypervisors(&session, &compute).await?
+        let targets = if self.role == Role::LoadBalancer {
+            self.load_balancers(&session).await?
         } else {
-            self.instances(&session, &compute).await?
+            let compute = self
+                .endpoint(&session, "compute")
+                .map_err(|e| format!("could not create OpenStack compute session: {e}"))?;
+            if self.role == Role::Hypervisor {
+                self.hypervisors(&session, &compute).await?
+            } else {
+                self.instances(&session, &compute).await?
+            }
         };
         Ok(vec![TargetGroup {
             targets,
             labels: Labels::empty(),
             source: format!("OS_{}", self.region),
         }])
+    }
+
+    async fn load_balancers(&self, s: &Session) -> Result<Vec<Labels>, String> {
+        let lb = self
+            .endpoint(s, "load-balancer")
+            .map_err(|e| format!("could not create OpenStack load balancer session: {e}"))?;
+        let network = self
+            .endpoint(s, "network")
+            .map_err(|e| format!("could not create OpenStack network session: {e}"))?;
+        let lbs = self
+            .list(
+                format!("{lb}v2.0/lbaas/loadbalancers"),
+                "loadbalancers",
+                &s.token,
+            )
+            .await
+            .map_err(|e| format!("failed to list load balancers: {e}"))?;
+        let listeners = self
+            .list(format!("{lb}v2.0/lbaas/listeners"), "listeners", &s.token)
+            .await
+            .map_err(|e| format!("failed to list all listeners: {e}"))?;
+        let mut by_lb: HashMap<String, Vec<&Value>> = HashMap::new();
+        for l in &listeners {
+            for owner in l
+                .get("loadbalancers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                by_lb.entry(text(owner, "id")).or_default().push(l);
+            }
+        }
+        let fips = self
+            .list(
+                format!("{network}v2.0/floatingips"),
+                "floatingips",
+                &s.token,
+            )
+            .await
+            .map_err(|e| format!("failed to list all fips: {e}"))?;
+        let fip_of_port: HashMap<String, String> = fips
+            .iter()
+            .filter(|f| !text(f, "port_id").is_empty())
+            .map(|f| (text(f, "port_id"), text(f, "floating_ip_address")))
+            .collect();
+        let mut targets = Vec::new();
+        for b in &lbs {
+            let id = text(b, "id");
+            let Some(port) = by_lb
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .find(|l| text(l, "protocol") == "PROMETHEUS")
+                .map(|l| l.get("protocol_port").and_then(Value::as_i64).unwrap_or(0))
+            else {
+                tracing::debug!(loadbalancer = %id, "Got no PROMETHEUS listener");
+                continue;
+            };
+            let vip = text(b, "vip_address");
+            let mut set: BTreeMap<String, String> = BTreeMap::new();
+            let mut put = |k: &str, v: String| {
+                set.insert(format!("{PREFIX}{k}"), v);
+            };
+            put("loadbalancer_id", id.clone());
+            put("loadbalancer_name", text(b, "name"));
+            put("loadbalancer_operating_status", text(b, "operating_status"));
+            put(
+                "loadbalancer_provisioning_status",
+                text(b, "provisioning_status"),
+            );
+            put(
+                "loadbalancer_availability_zone",
+                text(b, "availability_zone"),
+            );
+            put("loadbalancer_vip", vip.clone());
+            put("loadbalancer_provider", text(b, "provider"));
+            put("project_id", text(b, "project_id"));
+            let tags: Vec<String> = b
+                .get("tags")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect();
+            if !tags.is_empty() {
+                put("loadbalancer_tags", tags.join(","));
+            }
+            if let Some(f) = fip_of_port.get(&text(b, "vip_port_id")) {
+                put("loadbalancer_floating_ip", f.clone());
+            }
+            set.insert("__address__".into(), join_host_port(&vip, port));
+            targets.push(Labels::from_pairs(set));
+        }
+        Ok(targets)
     }
 
     async fn hypervisors(&self, s: &Session, compute: &str) -> Result<Vec<Labels>, String> {

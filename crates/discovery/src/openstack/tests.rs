@@ -20,7 +20,9 @@ fn catalog(base: &str) -> String {
       {{"interface": "public", "region": "RegionTwo", "region_id": "RegionTwo", "url": "{base}/wrong/"}},
       {{"interface": "public", "region": "RegionOne", "region_id": "RegionOne", "url": "{base}/compute/v2.1"}}]}},
     {{"type": "network", "name": "neutron", "endpoints": [
-      {{"interface": "public", "region_id": "RegionOne", "url": "{base}/network"}}]}}
+      {{"interface": "public", "region_id": "RegionOne", "url": "{base}/network"}}]}},
+    {{"type": "load-balancer", "name": "octavia", "endpoints": [
+      {{"interface": "public", "region_id": "RegionOne", "url": "{base}/lb/"}}]}}
   ]
 }}}}"#
     )
@@ -93,6 +95,25 @@ const SERVERS_2: &str = r#"{
   ]
 }"#;
 
+const LOAD_BALANCERS: &str = r#"{"loadbalancers": [
+  {"id": "ef079b0c-e610-4dfb-b1aa-b49f07ac48e5", "name": "lb1", "project_id": "fcad67a6189847c4aecfa3c81a05783b",
+   "vip_address": "10.0.0.32", "vip_port_id": "d5597901-48c8-4a69-a041-cfc5be158a04",
+   "provider": "amphora", "operating_status": "ONLINE", "provisioning_status": "ACTIVE",
+   "availability_zone": "az1", "tags": ["tag1", "tag2"]},
+  {"id": "d92c471e-8d3e-4b9f-b2b5-9c72a9e3ef54", "name": "lb3", "project_id": "ac57f03dba1a4fdebff3e67201bc7a85",
+   "vip_address": "fd00::5", "vip_port_id": "no-fip", "provider": "amphora",
+   "operating_status": "OFFLINE", "provisioning_status": "PENDING_UPDATE", "availability_zone": "az3", "tags": []},
+  {"id": "no-prometheus-listener", "name": "lb4", "vip_address": "10.0.0.40"},
+  {"id": "no-listener", "name": "lb5", "vip_address": "10.0.0.41"}
+]}"#;
+
+const LISTENERS: &str = r#"{"listeners": [
+  {"id": "l1", "protocol": "HTTP", "protocol_port": 80, "loadbalancers": [{"id": "ef079b0c-e610-4dfb-b1aa-b49f07ac48e5"}]},
+  {"id": "l2", "protocol": "PROMETHEUS", "protocol_port": 9273, "loadbalancers": [{"id": "ef079b0c-e610-4dfb-b1aa-b49f07ac48e5"}]},
+  {"id": "l3", "protocol": "PROMETHEUS", "protocol_port": 8080, "loadbalancers": [{"id": "d92c471e-8d3e-4b9f-b2b5-9c72a9e3ef54"}]},
+  {"id": "l4", "protocol": "TCP", "protocol_port": 22, "loadbalancers": [{"id": "no-prometheus-listener"}]}
+]}"#;
+
 fn mock(base: String) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
     move |seen: &Seen| {
         let path = seen.uri.split('?').next().unwrap_or_default();
@@ -135,6 +156,8 @@ fn mock(base: String) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
                 Reply::json(SERVERS_1.replace("NEXT", &format!("{base}/compute/v2.1")))
             }
             "/compute/v2.1/servers/detail?marker=9e5476bd" => Reply::json(SERVERS_2),
+            "/lb/v2.0/lbaas/loadbalancers" => Reply::json(LOAD_BALANCERS),
+            "/lb/v2.0/lbaas/listeners" => Reply::json(LISTENERS),
             _ => Reply::status(404, "not found"),
         }
     }
@@ -341,4 +364,61 @@ fn token_requests_and_config_errors() {
         .to_string();
         assert!(e.contains(err), "{e}");
     }
+}
+
+#[tokio::test]
+async fn load_balancers_with_prometheus_listeners() {
+    let (_api, base) = server().await;
+    let d = discovery(&format!(
+        "{{role: loadbalancer, region: RegionOne, identity_endpoint: '{base}/v3', userid: ignored, application_credential_id: app-cred, application_credential_secret: s3cret}}"
+    ));
+    let groups = d.refresh().await.unwrap();
+    assert_eq!(groups[0].source, "OS_RegionOne");
+    assert_eq!(
+        groups[0].targets,
+        [
+            Labels::from_pairs([
+                ("__address__", "10.0.0.32:9273"),
+                (
+                    "__meta_openstack_loadbalancer_id",
+                    "ef079b0c-e610-4dfb-b1aa-b49f07ac48e5",
+                ),
+                ("__meta_openstack_loadbalancer_name", "lb1"),
+                ("__meta_openstack_loadbalancer_operating_status", "ONLINE"),
+                (
+                    "__meta_openstack_loadbalancer_provisioning_status",
+                    "ACTIVE"
+                ),
+                ("__meta_openstack_loadbalancer_availability_zone", "az1"),
+                ("__meta_openstack_loadbalancer_floating_ip", "10.10.10.2"),
+                ("__meta_openstack_loadbalancer_vip", "10.0.0.32"),
+                ("__meta_openstack_loadbalancer_provider", "amphora"),
+                ("__meta_openstack_loadbalancer_tags", "tag1,tag2"),
+                (
+                    "__meta_openstack_project_id",
+                    "fcad67a6189847c4aecfa3c81a05783b",
+                ),
+            ]),
+            Labels::from_pairs([
+                ("__address__", "[fd00::5]:8080"),
+                (
+                    "__meta_openstack_loadbalancer_id",
+                    "d92c471e-8d3e-4b9f-b2b5-9c72a9e3ef54",
+                ),
+                ("__meta_openstack_loadbalancer_name", "lb3"),
+                ("__meta_openstack_loadbalancer_operating_status", "OFFLINE"),
+                (
+                    "__meta_openstack_loadbalancer_provisioning_status",
+                    "PENDING_UPDATE",
+                ),
+                ("__meta_openstack_loadbalancer_availability_zone", "az3"),
+                ("__meta_openstack_loadbalancer_vip", "fd00::5"),
+                ("__meta_openstack_loadbalancer_provider", "amphora"),
+                (
+                    "__meta_openstack_project_id",
+                    "ac57f03dba1a4fdebff3e67201bc7a85",
+                ),
+            ]),
+        ]
+    );
 }
