@@ -678,15 +678,19 @@ impl QueueManager {
                 relabel::process(&with_ext, &opts.write_relabel_configs).filter(|l| !l.is_empty())
             };
             // A series declared again (a later segment, a checkpoint) keeps its metadata.
-            let meta = map.get(r).and_then(|e| e.meta.clone());
-            map.insert(
-                *r,
-                SeriesEntry {
-                    labels,
-                    segment,
-                    meta,
-                },
-            );
+            match map.entry(*r) {
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let e = o.get_mut();
+                    (e.labels, e.segment) = (labels, segment);
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(SeriesEntry {
+                        labels,
+                        segment,
+                        meta: None,
+                    });
+                }
+            }
         }
     }
 

@@ -9,10 +9,7 @@ use storage::{Metadata, MetricType};
 type Requests = Arc<Mutex<Vec<Vec<(String, i32, String, String)>>>>;
 
 /// Records the metadata entries of accepted 1.0 requests, answering with `script` first.
-fn metadata_receiver(
-    got: Requests,
-    script: Vec<u16>,
-) -> Handler {
+fn metadata_receiver(got: Requests, script: Vec<u16>) -> Handler {
     let script = Arc::new(Mutex::new(script.into_iter().rev().collect::<Vec<_>>()));
     Arc::new(move |parts, body| {
         assert_eq!(
