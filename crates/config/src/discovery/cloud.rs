@@ -633,10 +633,10 @@ impl Validate for ScalewaySdConfig {
         if self.project_id.is_empty() {
             return Err("project_id is mandatory".into());
         }
+        check_one_secret(&self.secret_key, &self.secret_key_file)?;
         if self.access_key.is_empty() {
             return Err("access_key is mandatory".into());
         }
-        check_one_secret(&self.secret_key, &self.secret_key_file)?;
         Url::parse(&self.api_url)?;
         self.http_client_config.check()
     }

@@ -366,3 +366,34 @@ fn zone_regions() {
     assert_eq!(region("nl-ams-3"), Some("nl-ams"));
     assert_eq!(region("mars"), None);
 }
+
+#[test]
+fn config_errors_as_upstream() {
+    for (block, err) in [
+        (
+            "{project_id: p}",
+            "role missing (one of: instance, baremetal)",
+        ),
+        ("{role: instance}", "project_id is mandatory"),
+        (
+            "{role: instance, project_id: p}",
+            "one of secret_key & secret_key_file must be configured",
+        ),
+        (
+            "{role: instance, project_id: p, secret_key: s, secret_key_file: f}",
+            "at most one of secret_key & secret_key_file must be configured",
+        ),
+        (
+            "{role: instance, project_id: p, secret_key: s}",
+            "access_key is mandatory",
+        ),
+    ] {
+        let e = config::Config::load_str(
+            &format!("scrape_configs:\n- job_name: j\n  scaleway_sd_configs:\n  - {block}\n"),
+            "",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(err), "{block}: {e}");
+    }
+}
