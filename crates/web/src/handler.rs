@@ -281,6 +281,8 @@ pub(crate) struct Inner {
     pub(crate) receiver: storage::remote::ReceiverOptions,
     /// The OTLP receiver's delta-to-cumulative state (`otlp-deltatocumulative`).
     pub(crate) delta_to_cumulative: Option<Arc<storage::remote::otlp::DeltaToCumulative>>,
+    /// The OTLP receiver's counters.
+    pub(crate) otlp_counters: Arc<storage::remote::otlp::OtlpCounters>,
     quitting: AtomicBool,
 }
 
@@ -452,17 +454,24 @@ impl Page {
 }
 
 impl Inner {
-    /// The remote-write receiver's counters, registered (as in Prometheus) only with the
+    /// The push receivers' counters, each registered (as in Prometheus) only with its
     /// receiver.
-    pub(crate) fn receiver_counters(&self) -> Option<metrics::ReceiverCounters> {
+    pub(crate) fn receiver_counters(&self) -> metrics::ReceiverCounters {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-        self.opts
-            .remote_write_receiver
-            .as_ref()
-            .map(|_| metrics::ReceiverCounters {
-                invalid_labels_samples: load(&self.receiver.invalid_labels_samples),
-                without_metadata_samples: load(&self.receiver.without_metadata_samples),
-            })
+        metrics::ReceiverCounters {
+            remote_write: self.opts.remote_write_receiver.as_ref().map(|_| {
+                [
+                    load(&self.receiver.invalid_labels_samples),
+                    load(&self.receiver.without_metadata_samples),
+                ]
+            }),
+            otlp: self.opts.otlp_write_receiver.as_ref().map(|_| {
+                [
+                    load(&self.otlp_counters.without_metadata),
+                    load(&self.otlp_counters.out_of_order_exemplars),
+                ]
+            }),
+        }
     }
 }
 
@@ -479,6 +488,7 @@ impl Handler {
                     .receiver_features
                     .otlp_delta_to_cumulative
                     .then(Default::default),
+                otlp_counters: Arc::default(),
                 opts,
                 http: HttpMetrics::default(),
                 quitting: AtomicBool::new(false),

@@ -82,23 +82,24 @@ fn goarch() -> &'static str {
     }
 }
 
-/// The remote-write receiver's counters.
-#[derive(Debug, Clone, Copy)]
+/// The push receivers' counters, each pair present when its receiver is on.
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ReceiverCounters {
-    /// `prometheus_api_remote_write_invalid_labels_samples_total`.
-    pub(crate) invalid_labels_samples: u64,
+    /// `prometheus_api_remote_write_invalid_labels_samples_total` and
     /// `prometheus_api_remote_write_without_metadata_appended_samples_total`.
-    pub(crate) without_metadata_samples: u64,
+    pub(crate) remote_write: Option<[u64; 2]>,
+    /// `prometheus_api_otlp_appended_samples_without_metadata_total` and
+    /// `prometheus_api_otlp_out_of_order_exemplars_total`.
+    pub(crate) otlp: Option<[u64; 2]>,
 }
 
 /// Renders every self-metric in the text exposition format (0.0.4), families sorted by
-/// name as the Go client does. `receiver` holds the remote-write receiver's counters, when it
-/// is on.
+/// name as the Go client does, with the counters of the push receivers that are on.
 pub(crate) fn render(
     build: &BuildInfo,
     status: &Status,
     http: &HttpMetrics,
-    receiver: Option<ReceiverCounters>,
+    receivers: ReceiverCounters,
 ) -> String {
     let mut out = String::new();
 
@@ -172,23 +173,33 @@ pub(crate) fn render(
         );
     }
 
-    if let Some(r) = receiver {
-        for (name, help, n) in [
-            (
-                "prometheus_api_remote_write_invalid_labels_samples_total",
-                "The total number of received remote write samples and histogram samples which were rejected due to invalid labels.",
-                r.invalid_labels_samples,
-            ),
-            (
-                "prometheus_api_remote_write_without_metadata_appended_samples_total",
-                "The total number of received remote write samples (and histogram samples) which were ingested without corresponding metadata.",
-                r.without_metadata_samples,
-            ),
-        ] {
-            write_header(&mut out, name, "counter", help);
-            #[allow(clippy::cast_precision_loss)]
-            let _ = writeln!(out, "{name} {}", model::strconv::format_float_g(n as f64));
-        }
+    let families = [
+        (
+            "prometheus_api_otlp_appended_samples_without_metadata_total",
+            "The total number of samples ingested from OTLP without corresponding metadata.",
+            receivers.otlp.map(|c| c[0]),
+        ),
+        (
+            "prometheus_api_otlp_out_of_order_exemplars_total",
+            "The total number of received OTLP exemplars which were rejected because they were out of order.",
+            receivers.otlp.map(|c| c[1]),
+        ),
+        (
+            "prometheus_api_remote_write_invalid_labels_samples_total",
+            "The total number of received remote write samples and histogram samples which were rejected due to invalid labels.",
+            receivers.remote_write.map(|c| c[0]),
+        ),
+        (
+            "prometheus_api_remote_write_without_metadata_appended_samples_total",
+            "The total number of received remote write samples (and histogram samples) which were ingested without corresponding metadata.",
+            receivers.remote_write.map(|c| c[1]),
+        ),
+    ];
+    for (name, help, n) in families {
+        let Some(n) = n else { continue };
+        write_header(&mut out, name, "counter", help);
+        #[allow(clippy::cast_precision_loss)]
+        let _ = writeln!(out, "{name} {}", model::strconv::format_float_g(n as f64));
     }
     write_header(
         &mut out,

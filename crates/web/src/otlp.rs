@@ -80,22 +80,22 @@ where
         inner.opts.receiver_features,
     );
     let d2c = inner.delta_to_cumulative.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let res =
-            otlp::decode_otlp_request(&body, content_type.as_deref(), content_encoding.as_deref())
-                .and_then(|(req, encoding)| {
-                    match &d2c {
-                        Some(d2c) => {
-                            otlp::append_otlp_request_cumulative(&req, &opts, db.as_ref(), d2c)
-                        }
-                        None => otlp::append_otlp_request(&req, &opts, db.as_ref()),
-                    }
+    let counters = inner.otlp_counters.clone();
+    let outcome =
+        tokio::task::spawn_blocking(move || {
+            let res = otlp::decode_otlp_request(
+                &body,
+                content_type.as_deref(),
+                content_encoding.as_deref(),
+            )
+            .and_then(|(req, encoding)| {
+                otlp::append_otlp_request_with(&req, &opts, db.as_ref(), d2c.as_deref(), &counters)
                     .map(|o| (o, encoding))
-                });
-        let status = storage::remote::write_response_status(&res);
-        (status, res.map_err(|e| e.to_string()))
-    })
-    .await;
+            });
+            let status = storage::remote::write_response_status(&res);
+            (status, res.map_err(|e| e.to_string()))
+        })
+        .await;
     match outcome {
         Ok((_, Ok((outcome, encoding)))) => {
             if !outcome.messages.is_empty() {

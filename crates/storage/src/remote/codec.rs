@@ -10,7 +10,7 @@ use prompb::{LabelMatcher, Message, ReadRequest, ReadResponse, WriteRequest, lab
 use super::histogram::HistogramSample;
 use super::wire;
 use super::write_v2::MAX_AHEAD;
-use crate::{Appendable, Error, Exemplar, Result};
+use crate::{Appendable, Error, Exemplar, Metadata, Result};
 
 /// How the remote-write receivers (1.0 and 2.0) append: the switches Prometheus passes to
 /// its `NewWriteHandler`, and the counter it registers.
@@ -309,14 +309,13 @@ pub fn append_encoded_write_request_with(
         .map(|([label_range, sample_range, hist_range], exemplars)| {
             let labels = Labels::from_sorted_pairs(&pairs[label_range]);
             if !hist_range.is_empty() {
-                with_histograms.push((
+                with_histograms.push(SeriesIn::plain(
                     labels.clone(),
                     &histograms[hist_range],
-                    &[][..],
                     Vec::new(),
                 ));
             }
-            (labels, &samples[sample_range], &[][..], exemplars)
+            SeriesIn::plain(labels, &samples[sample_range], exemplars)
         })
         .collect();
     let out = append_all(db, float_series, with_histograms, Checks::REMOTE_WRITE)?;
@@ -349,6 +348,29 @@ impl HistogramValue for HistogramSample {
     }
 }
 
+/// One series for the shared append: its labels, samples (values of type `T`), their start
+/// timestamps (the same length, or empty for none), exemplars and metadata.
+pub(crate) struct SeriesIn<'a, T> {
+    pub(crate) labels: Labels,
+    pub(crate) samples: &'a [(i64, T)],
+    pub(crate) starts: &'a [i64],
+    pub(crate) exemplars: Vec<Exemplar>,
+    pub(crate) metadata: Option<&'a Metadata>,
+}
+
+impl<'a, T> SeriesIn<'a, T> {
+    /// A series with samples only.
+    fn plain(labels: Labels, samples: &'a [(i64, T)], exemplars: Vec<Exemplar>) -> Self {
+        SeriesIn {
+            labels,
+            samples,
+            starts: &[],
+            exemplars,
+            metadata: None,
+        }
+    }
+}
+
 /// Appends validated series in one appender and commits, as the remote-write and OTLP
 /// receivers do: samples the storage rejects as bad data (out of order, out of bounds, too
 /// old, duplicates) are skipped and reported as [`Error::SamplesRejected`] after the rest is
@@ -360,35 +382,35 @@ impl HistogramValue for HistogramSample {
 /// appended and that count. Each series comes with its samples' start timestamps (the same
 /// length, or empty for none); with `ingest_ct`, a start timestamp before its sample that
 /// differs from the series' previous one is appended first as a zero sample (Prometheus's
-/// OTLP `combinedAppender`; out-of-order and duplicate ones are skipped silently).
+/// OTLP `combinedAppender`; out-of-order and duplicate ones are skipped silently). A series
+/// with metadata that the storage created gets it through [`crate::Appender::update_metadata`]
+/// after its samples (refusals are counted, never failed). `Err` is a storage failure
+/// (nothing kept); rejected samples are in the returned [`Appended`].
 pub(crate) fn append_series_and_histograms<'a, 'h, H: HistogramValue + 'h>(
     db: &dyn Appendable,
-    series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)], &'a [i64], Vec<Exemplar>)>,
-    histograms: impl IntoIterator<Item = (Labels, &'h [(i64, H)], &'h [i64], Vec<Exemplar>)>,
+    series: impl IntoIterator<Item = SeriesIn<'a, f64>>,
+    histograms: impl IntoIterator<Item = SeriesIn<'h, H>>,
     ingest_ct: bool,
-) -> Result<(usize, usize)> {
+) -> Result<Appended> {
     let checks = Checks {
         histograms: false,
         ingest_ct,
     };
-    let out = append_all(db, series, histograms, checks)?;
-    match out.first {
-        Some(first) => Err(Error::SamplesRejected {
-            rejected: out.rejected,
-            first,
-        }),
-        None => Ok((out.appended, out.unsupported)),
-    }
+    append_all(db, series, histograms, checks)
 }
 
 /// What one committed append of the receivers did.
-struct Appended {
-    appended: usize,
+pub(crate) struct Appended {
+    pub(crate) appended: usize,
     /// Histograms refused with [`Error::NativeHistogramsUnsupported`].
-    unsupported: usize,
+    pub(crate) unsupported: usize,
     /// Samples and histograms rejected as bad data, and the first rejection.
-    rejected: usize,
-    first: Option<String>,
+    pub(crate) rejected: usize,
+    pub(crate) first: Option<String>,
+    /// Exemplars refused as out of order.
+    pub(crate) out_of_order_exemplars: usize,
+    /// Series whose metadata the storage refused.
+    pub(crate) without_metadata: usize,
 }
 
 /// A histogram as the storage should get it: schemas 9 to 52 reduced to 8 (Prometheus's
@@ -479,8 +501,8 @@ fn after_ct(res: Result<u64>, r: u64, labels: &Labels, ct: i64, t: i64) -> u64 {
 /// The shared append.
 fn append_all<'a, 'h, H: HistogramValue + 'h>(
     db: &dyn Appendable,
-    series: impl IntoIterator<Item = (Labels, &'a [(i64, f64)], &'a [i64], Vec<Exemplar>)>,
-    histograms: impl IntoIterator<Item = (Labels, &'h [(i64, H)], &'h [i64], Vec<Exemplar>)>,
+    series: impl IntoIterator<Item = SeriesIn<'a, f64>>,
+    histograms: impl IntoIterator<Item = SeriesIn<'h, H>>,
     checks: Checks,
 ) -> Result<Appended> {
     let mut app = db.appender();
@@ -488,8 +510,17 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
     let (mut appended, mut rejected, mut first) = (0, 0, None);
     let mut unsupported = 0usize;
     let mut out_of_order_exemplars = 0usize;
-    for (labels, samples, cts, exemplars) in series {
+    let mut without_metadata = 0usize;
+    for s in series {
+        let SeriesIn {
+            labels,
+            samples,
+            starts: cts,
+            exemplars,
+            metadata,
+        } = s;
         let mut r = 0;
+        let mut kept = false;
         let mut ct_state = CtState::default();
         for (i, &(t, v)) in samples.iter().enumerate() {
             if checks.ingest_ct
@@ -513,6 +544,7 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
                 Ok(new_ref) => {
                     r = new_ref;
                     appended += 1;
+                    kept = true;
                 }
                 Err(
                     e @ (Error::OutOfOrderSample
@@ -531,8 +563,16 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
             }
         }
         out_of_order_exemplars += append_exemplars(app.as_mut(), &labels, &exemplars, max_t);
+        without_metadata += update_metadata(app.as_mut(), r, kept, &labels, metadata);
     }
-    for (labels, samples, cts, exemplars) in histograms {
+    for s in histograms {
+        let SeriesIn {
+            labels,
+            samples,
+            starts: cts,
+            exemplars,
+            metadata,
+        } = s;
         let mut r = 0;
         let mut kept = false;
         let mut ct_state = CtState::default();
@@ -591,6 +631,7 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
         if kept {
             out_of_order_exemplars += append_exemplars(app.as_mut(), &labels, &exemplars, max_t);
         }
+        without_metadata += update_metadata(app.as_mut(), r, kept, &labels, metadata);
     }
     if out_of_order_exemplars > 0 {
         tracing::warn!(
@@ -604,7 +645,30 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
         unsupported,
         rejected,
         first,
+        out_of_order_exemplars,
+        without_metadata,
     })
+}
+
+/// Gives a series the storage took a sample of (`kept`) its metadata; returns 1 when the
+/// storage refused it (only logged, as Prometheus's OTLP appender does).
+fn update_metadata(
+    app: &mut dyn crate::Appender,
+    r: u64,
+    kept: bool,
+    labels: &Labels,
+    metadata: Option<&Metadata>,
+) -> usize {
+    let Some(meta) = metadata.filter(|_| kept) else {
+        return 0;
+    };
+    match app.update_metadata(r, labels, meta) {
+        Ok(_) => 0,
+        Err(e) => {
+            tracing::warn!(err = %e, series = %labels, "Error while updating metadata from OTLP");
+            1
+        }
+    }
 }
 
 /// The newest timestamp a receiver accepts now: 10 minutes ahead of its clock (Prometheus's

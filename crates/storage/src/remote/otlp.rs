@@ -39,13 +39,14 @@ mod translate;
 mod value;
 
 use std::io::Read as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prompb::Message as _;
 use prompb::otlp::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 
-use super::codec::append_series_and_histograms;
+use super::codec::{SeriesIn, append_series_and_histograms};
 use crate::{Appendable, Error, Result};
 
 pub use delta::{DEFAULT_MAX_STALE, DeltaToCumulative};
@@ -265,106 +266,28 @@ impl OtlpOutcome {
     }
 }
 
+/// The OTLP receiver's counters (Prometheus's `prometheus_api_otlp_*` of its OTLP appender),
+/// shared by every request.
+#[derive(Debug, Default)]
+pub struct OtlpCounters {
+    /// `prometheus_api_otlp_out_of_order_exemplars_total`.
+    pub out_of_order_exemplars: AtomicU64,
+    /// `prometheus_api_otlp_appended_samples_without_metadata_total` (one per series whose
+    /// metadata the storage refused).
+    pub without_metadata: AtomicU64,
+}
+
 /// Translates a decoded request with `opts` and appends it to `db`, committing what could
 /// be appended. Refused points are counted in the outcome; samples the storage rejects
 /// (out of order, out of bounds, duplicates) end in [`Error::SamplesRejected`] after the rest
 /// is committed (HTTP 400), storage failures in their own error with nothing committed.
+/// See [`append_otlp_request_with`].
 pub fn append_otlp_request(
     req: &ExportMetricsServiceRequest,
     opts: &OtlpOptions,
     db: &dyn Appendable,
 ) -> Result<OtlpOutcome> {
-    let translated = translate::translate(req, opts);
-    let by_series = |n: usize, list: Vec<(usize, crate::Exemplar)>| {
-        let mut out = vec![Vec::new(); n];
-        for (i, e) in list {
-            out[i].push(e);
-        }
-        out
-    };
-    let exemplars = by_series(translated.series.len(), translated.exemplars);
-    let histogram_exemplars =
-        by_series(translated.histograms.len(), translated.histogram_exemplars);
-    let res = append_series_and_histograms(
-        db,
-        translated
-            .series
-            .iter()
-            .zip(&translated.series_start)
-            .zip(exemplars)
-            .map(|(((labels, samples), st), e)| {
-                (labels.clone(), samples.as_slice(), st.as_slice(), e)
-            }),
-        translated
-            .histograms
-            .iter()
-            .zip(&translated.histogram_start)
-            .zip(histogram_exemplars)
-            .map(|(((labels, samples), st), e)| {
-                (labels.clone(), samples.as_slice(), st.as_slice(), e)
-            }),
-        opts.ingest_ct_zero_sample,
-    );
-    // Also when samples were rejected: the rest was committed. Not after storage failures.
-    if matches!(res, Ok(_) | Err(Error::SamplesRejected { .. })) {
-        update_metadata(
-            db,
-            translated
-                .series
-                .iter()
-                .map(|(l, _)| l)
-                .zip(&translated.series_metadata),
-            translated
-                .histograms
-                .iter()
-                .map(|(l, _)| l)
-                .zip(&translated.histogram_metadata),
-        );
-    }
-    let (appended, unsupported) = res?;
-    let mut refused = translated.refused_points;
-    let mut messages = translated.messages;
-    if unsupported > 0 {
-        refused += unsupported;
-        messages.push(format!(
-            "{unsupported} native histogram samples refused: native histograms are not supported by this storage"
-        ));
-    }
-    if messages.len() > MAX_MESSAGES {
-        let more = messages.len() - MAX_MESSAGES;
-        messages.truncate(MAX_MESSAGES);
-        messages.push(format!("and {more} more"));
-    }
-    Ok(OtlpOutcome {
-        appended,
-        rejected_points: refused,
-        messages,
-    })
-}
-
-/// Records every translated series' metadata (type, unit as `__unit__` spells it, the
-/// metric's description as help; `target_info` a gauge with help "Target metadata"), as
-/// Prometheus's OTLP appender does, in an appender of its own committed after the samples.
-/// Series the storage did not create (every sample refused) and refusals are only logged:
-/// samples never fail for their metadata.
-fn update_metadata<'a>(
-    db: &dyn Appendable,
-    series: impl Iterator<Item = (&'a model::Labels, &'a crate::Metadata)>,
-    histograms: impl Iterator<Item = (&'a model::Labels, &'a crate::Metadata)>,
-) {
-    let mut app = db.appender();
-    let mut failed = 0usize;
-    for (labels, meta) in series.chain(histograms) {
-        if app.update_metadata(0, labels, meta).is_err() {
-            failed += 1;
-        }
-    }
-    if failed > 0 {
-        tracing::debug!(series = failed, "Error while updating metadata from OTLP");
-    }
-    if let Err(e) = app.commit() {
-        tracing::warn!(err = %e, "Error while updating metadata from OTLP");
-    }
+    append_otlp_request_with(req, opts, db, None, &OtlpCounters::default())
 }
 
 /// [`append_otlp_request`] after `d2c` turned the request's delta sums and histograms into
@@ -376,11 +299,102 @@ pub fn append_otlp_request_cumulative(
     db: &dyn Appendable,
     d2c: &DeltaToCumulative,
 ) -> Result<OtlpOutcome> {
-    let converted = d2c.convert(req, std::time::Instant::now());
-    let mut outcome = append_otlp_request(converted.request.as_ref().unwrap_or(req), opts, db)?;
-    outcome.rejected_points += converted.dropped;
-    outcome.messages.extend(converted.messages);
-    Ok(outcome)
+    append_otlp_request_with(req, opts, db, Some(d2c), &OtlpCounters::default())
+}
+
+/// What the receiver does: delta streams made cumulative by `d2c` when given, translation
+/// with `opts`, one append of every series (with their start timestamps, exemplars and
+/// metadata: type, unit as `__unit__` spells it, the description as help, `target_info` a
+/// gauge with help "Target metadata", given to each series the storage created) and commit.
+/// Out-of-order exemplars and refused metadata are counted in `counters`.
+pub fn append_otlp_request_with(
+    req: &ExportMetricsServiceRequest,
+    opts: &OtlpOptions,
+    db: &dyn Appendable,
+    d2c: Option<&DeltaToCumulative>,
+    counters: &OtlpCounters,
+) -> Result<OtlpOutcome> {
+    let converted = d2c.map(|d| d.convert(req, std::time::Instant::now()));
+    let req = converted
+        .as_ref()
+        .and_then(|c| c.request.as_ref())
+        .unwrap_or(req);
+    let translated = translate::translate(req, opts);
+    let by_series = |n: usize, list: Vec<(usize, crate::Exemplar)>| {
+        let mut out = vec![Vec::new(); n];
+        for (i, e) in list {
+            out[i].push(e);
+        }
+        out
+    };
+    let exemplars = by_series(translated.series.len(), translated.exemplars);
+    let histogram_exemplars =
+        by_series(translated.histograms.len(), translated.histogram_exemplars);
+    let out = append_series_and_histograms(
+        db,
+        translated
+            .series
+            .iter()
+            .zip(&translated.series_start)
+            .zip(&translated.series_metadata)
+            .zip(exemplars)
+            .map(|((((labels, samples), st), meta), e)| SeriesIn {
+                labels: labels.clone(),
+                samples,
+                starts: st,
+                exemplars: e,
+                metadata: Some(meta),
+            }),
+        translated
+            .histograms
+            .iter()
+            .zip(&translated.histogram_start)
+            .zip(&translated.histogram_metadata)
+            .zip(histogram_exemplars)
+            .map(|((((labels, samples), st), meta), e)| SeriesIn {
+                labels: labels.clone(),
+                samples,
+                starts: st,
+                exemplars: e,
+                metadata: Some(meta),
+            }),
+        opts.ingest_ct_zero_sample,
+    )?;
+    counters
+        .out_of_order_exemplars
+        .fetch_add(out.out_of_order_exemplars as u64, Ordering::Relaxed);
+    counters
+        .without_metadata
+        .fetch_add(out.without_metadata as u64, Ordering::Relaxed);
+    if let Some(first) = out.first {
+        return Err(Error::SamplesRejected {
+            rejected: out.rejected,
+            first,
+        });
+    }
+    let mut refused = translated.refused_points;
+    let mut messages = translated.messages;
+    if let Some(c) = converted {
+        refused += c.dropped;
+        messages.extend(c.messages);
+    }
+    if out.unsupported > 0 {
+        refused += out.unsupported;
+        messages.push(format!(
+            "{} native histogram samples refused: native histograms are not supported by this storage",
+            out.unsupported
+        ));
+    }
+    if messages.len() > MAX_MESSAGES {
+        let more = messages.len() - MAX_MESSAGES;
+        messages.truncate(MAX_MESSAGES);
+        messages.push(format!("and {more} more"));
+    }
+    Ok(OtlpOutcome {
+        appended: out.appended,
+        rejected_points: refused,
+        messages,
+    })
 }
 
 /// The response body for an outcome in the request's encoding: `None` on full success

@@ -409,6 +409,16 @@ async fn series_with_invalid_labels_are_counted_in_metrics() {
             .await
             .contains("\nprometheus_api_remote_write_without_metadata_appended_samples_total 0\n")
     );
+    // The OTLP receiver is on too: its counters, sorted before remote write's.
+    let text = metrics_text(&h).await;
+    let otlp = text
+        .find("\nprometheus_api_otlp_out_of_order_exemplars_total 0\n")
+        .expect("OTLP exemplar counter");
+    assert!(
+        otlp < text
+            .find("prometheus_api_remote_write_")
+            .expect("remote write counters")
+    );
     // 1.0: a series without a metric name is skipped (one per series), the rest written.
     let series = |name: &str, value: &str| prompb::TimeSeries {
         labels: vec![prompb::Label {

@@ -1605,6 +1605,9 @@ impl crate::Appender for MetadataLogAppender {
         labels: &Labels,
         meta: &crate::Metadata,
     ) -> crate::Result<crate::SeriesRef> {
+        if labels.metric_name() == Some("refused") {
+            return Err(crate::Error::Backend("no metadata here".into()));
+        }
         self.2.push(format!(
             "{labels} {} {:?} {:?}",
             meta.metric_type.as_str(),
@@ -1643,13 +1646,32 @@ fn series_metadata_follows_the_metric() {
         r#"{__name__="requests", job="svc", test_label="test_value"} counter "seconds" "Requests served.""#
     );
     assert!(
-        got[1..4]
-            .iter()
-            .all(|l| l.contains(r#" histogram "" """#)),
+        got[1..4].iter().all(|l| l.contains(r#" histogram "" """#)),
         "{got:?}"
     );
     assert_eq!(
         got.last().map(String::as_str),
         Some(r#"{__name__="target_info", host="h", job="svc"} gauge "" "Target metadata""#)
     );
+}
+
+#[test]
+fn refused_metadata_is_counted_not_failed() {
+    let req = request(
+        &[],
+        None,
+        vec![
+            gauge("refused", vec![gauge_point(&[], TS, 1.0)]),
+            gauge("kept", vec![gauge_point(&[], TS, 2.0)]),
+        ],
+    );
+    let db = MetadataLog::default();
+    let counters = OtlpCounters::default();
+    let outcome = append_otlp_request_with(&req, &plain(), &db, None, &counters).expect("appends");
+    assert_eq!(outcome.appended, 2);
+    assert!(outcome.messages.is_empty());
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(counters.without_metadata.load(Relaxed), 1);
+    assert_eq!(counters.out_of_order_exemplars.load(Relaxed), 0);
+    assert_eq!(db.1.lock().expect("lock").len(), 1);
 }
