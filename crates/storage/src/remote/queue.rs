@@ -892,6 +892,14 @@ fn now_ms() -> Timestamp {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Resolves when `token` is cancelled; never without one.
+async fn cancelled(token: Option<&CancellationToken>) {
+    match token {
+        Some(t) => t.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Inner {
     fn spawn_shards(self: &Arc<Self>, n: usize) -> Shards {
         let cap = self.opts.queue.capacity;
@@ -962,11 +970,81 @@ impl Inner {
             (VERSION_HEADER, proto.version()),
             ("Content-Type", proto.content_type()),
         ];
+        // The batch given up: failed, no longer pending.
+        let fail = || {
+            m.samples_failed_total.fetch_add(n, Ordering::Relaxed);
+            m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
+            m.exemplars_failed_total.fetch_add(ne, Ordering::Relaxed);
+            m.exemplars_pending.fetch_sub(ne as i64, Ordering::Relaxed);
+            m.histograms_failed_total.fetch_add(nh, Ordering::Relaxed);
+            m.histograms_pending.fetch_sub(nh as i64, Ordering::Relaxed);
+        };
+        let sent = || {
+            m.samples_total.fetch_add(n, Ordering::Relaxed);
+            m.exemplars_total.fetch_add(ne, Ordering::Relaxed);
+            m.histograms_total.fetch_add(nh, Ordering::Relaxed);
+            m.bytes_total
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
+        };
+        let retried = || {
+            m.samples_retried_total.fetch_add(n, Ordering::Relaxed);
+            m.exemplars_retried_total.fetch_add(ne, Ordering::Relaxed);
+            m.histograms_retried_total.fetch_add(nh, Ordering::Relaxed);
+        };
+        let answer = self
+            .post_until_final(
+                "batch",
+                &body,
+                &headers,
+                [Some(&self.hard_stop), None],
+                sent,
+                retried,
+            )
+            .await;
+        let Some(resp) = answer else {
+            // Stopped while waiting to retry.
+            fail();
+            return;
+        };
+        if !resp.status.is_success() {
+            tracing::error!(remote_name = %self.opts.name, err = %self.endpoint.status_error(&resp), "non-recoverable error, dropping batch");
+            fail();
+        } else if proto == WriteProtoMsg::V2 && written(&resp.headers).no_data_written() {
+            // Remote write 2.0: a receiver answering 2xx without having written anything
+            // (no written-count headers) is most likely a 1.0 receiver that ignored the
+            // Content-Type; the batch is lost, as in Prometheus.
+            tracing::error!(remote_name = %self.opts.name, url = %self.endpoint.url(),
+                "sent v2 request with {n} samples, {nh} histograms and {ne} exemplars; got {}, but the remote write 2.0 response headers say nothing was written; assuming failure (the receiver probably only supports remote write 1.0 and ignores the Content-Type header)",
+                resp.status);
+            fail();
+        } else {
+            m.highest_sent_timestamp_ms
+                .fetch_max(highest, Ordering::Relaxed);
+            m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
+            m.exemplars_pending.fetch_sub(ne as i64, Ordering::Relaxed);
+            m.histograms_pending.fetch_sub(nh as i64, Ordering::Relaxed);
+        }
+    }
+
+    /// Posts `body` (a `what`, for the log) until the answer is final, and returns it: a 2xx
+    /// or a status not worth retrying. Network errors, 5xx and (when configured) 429 are
+    /// retried with the queue's exponential backoff or the server's `Retry-After`, each
+    /// retry saying which attempt it is (`Retry-Attempt`, as Prometheus's client does).
+    /// `attempted` runs before each attempt, `retried` after each recoverable failure.
+    /// `None` when one of `stops` is cancelled while waiting to retry.
+    pub(super) async fn post_until_final(
+        &self,
+        what: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+        stops: [Option<&CancellationToken>; 2],
+        attempted: impl Fn(),
+        retried: impl Fn(),
+    ) -> Option<super::http::Response> {
         let q = &self.opts.queue;
         let mut backoff = q.min_backoff;
         let mut attempt = 0u64;
         loop {
-            // Retries say which attempt they are, as Prometheus's client does.
             let attempt_value = attempt.to_string();
             let retry = [("Retry-Attempt", attempt_value.as_str())];
             let all: Vec<(&str, &str)> = headers
@@ -975,79 +1053,29 @@ impl Inner {
                 .copied()
                 .collect();
             attempt += 1;
-            m.samples_total.fetch_add(n, Ordering::Relaxed);
-            m.exemplars_total.fetch_add(ne, Ordering::Relaxed);
-            m.histograms_total.fetch_add(nh, Ordering::Relaxed);
-            m.bytes_total
-                .fetch_add(body.len() as u64, Ordering::Relaxed);
+            attempted();
             let start = Instant::now();
-            let res = self.endpoint.post(body.clone(), &all).await;
-            m.observe_sent_batch_duration(start.elapsed());
+            let res = self.endpoint.post(body.to_vec(), &all).await;
+            self.metrics.observe_sent_batch_duration(start.elapsed());
             let retry_after = match res {
-                Ok(resp)
-                    if resp.status.is_success()
-                        && proto == WriteProtoMsg::V2
-                        && written(&resp.headers).no_data_written() =>
-                {
-                    // Remote write 2.0: a receiver answering 2xx without having written
-                    // anything (no written-count headers) is most likely a 1.0 receiver that
-                    // ignored the Content-Type; the batch is lost, as in Prometheus.
-                    tracing::error!(remote_name = %self.opts.name, url = %self.endpoint.url(),
-                        "sent v2 request with {n} samples, {nh} histograms and {ne} exemplars; got {}, but the remote write 2.0 response headers say nothing was written; assuming failure (the receiver probably only supports remote write 1.0 and ignores the Content-Type header)",
-                        resp.status);
-                    m.samples_failed_total.fetch_add(n, Ordering::Relaxed);
-                    m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
-                    m.exemplars_failed_total.fetch_add(ne, Ordering::Relaxed);
-                    m.exemplars_pending.fetch_sub(ne as i64, Ordering::Relaxed);
-                    m.histograms_failed_total.fetch_add(nh, Ordering::Relaxed);
-                    m.histograms_pending.fetch_sub(nh as i64, Ordering::Relaxed);
-                    return;
-                }
-                Ok(resp) if resp.status.is_success() => {
-                    m.highest_sent_timestamp_ms
-                        .fetch_max(highest, Ordering::Relaxed);
-                    m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
-                    m.exemplars_pending.fetch_sub(ne as i64, Ordering::Relaxed);
-                    m.histograms_pending.fetch_sub(nh as i64, Ordering::Relaxed);
-                    return;
-                }
                 Ok(resp)
                     if resp.status.is_server_error()
                         || (resp.status.as_u16() == 429 && q.retry_on_http_429) =>
                 {
-                    tracing::warn!(remote_name = %self.opts.name, err = %self.endpoint.status_error(&resp), "failed to send batch, retrying");
+                    tracing::warn!(remote_name = %self.opts.name, err = %self.endpoint.status_error(&resp), "failed to send {what}, retrying");
                     resp.retry_after
                 }
-                Ok(resp) => {
-                    tracing::error!(remote_name = %self.opts.name, err = %self.endpoint.status_error(&resp), "non-recoverable error, dropping batch");
-                    m.samples_failed_total.fetch_add(n, Ordering::Relaxed);
-                    m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
-                    m.exemplars_failed_total.fetch_add(ne, Ordering::Relaxed);
-                    m.exemplars_pending.fetch_sub(ne as i64, Ordering::Relaxed);
-                    m.histograms_failed_total.fetch_add(nh, Ordering::Relaxed);
-                    m.histograms_pending.fetch_sub(nh as i64, Ordering::Relaxed);
-                    return;
-                }
+                Ok(resp) => return Some(resp),
                 Err(err) => {
-                    tracing::warn!(remote_name = %self.opts.name, %err, "failed to send batch, retrying");
+                    tracing::warn!(remote_name = %self.opts.name, %err, "failed to send {what}, retrying");
                     None
                 }
             };
-            m.samples_retried_total.fetch_add(n, Ordering::Relaxed);
-            m.exemplars_retried_total.fetch_add(ne, Ordering::Relaxed);
-            m.histograms_retried_total.fetch_add(nh, Ordering::Relaxed);
-            let wait = retry_after.unwrap_or(backoff);
+            retried();
             tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = self.hard_stop.cancelled() => {
-                    m.samples_failed_total.fetch_add(n, Ordering::Relaxed);
-                    m.samples_pending.fetch_sub(n as i64, Ordering::Relaxed);
-                    m.exemplars_failed_total.fetch_add(ne, Ordering::Relaxed);
-                    m.exemplars_pending.fetch_sub(ne as i64, Ordering::Relaxed);
-                    m.histograms_failed_total.fetch_add(nh, Ordering::Relaxed);
-                    m.histograms_pending.fetch_sub(nh as i64, Ordering::Relaxed);
-                    return;
-                }
+                () = tokio::time::sleep(retry_after.unwrap_or(backoff)) => {}
+                () = cancelled(stops[0]) => return None,
+                () = cancelled(stops[1]) => return None,
             }
             backoff = (backoff * 2).min(q.max_backoff);
         }

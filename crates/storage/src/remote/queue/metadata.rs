@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prompb::{MetricMetadata as ProtoMetadata, WriteRequest};
 use tokio_util::sync::CancellationToken;
@@ -159,50 +159,30 @@ impl QueueManager {
             (VERSION_HEADER, WriteProtoMsg::V1.version()),
             ("Content-Type", WriteProtoMsg::V1.content_type()),
         ];
-        let q = &inner.opts.queue;
-        let mut backoff = q.min_backoff;
-        let mut attempt = 0u64;
-        loop {
-            let attempt_value = attempt.to_string();
-            let retry = [("Retry-Attempt", attempt_value.as_str())];
-            let all: Vec<(&str, &str)> = headers
-                .iter()
-                .chain(if attempt > 0 { &retry[..] } else { &[] })
-                .copied()
-                .collect();
-            attempt += 1;
-            let start = Instant::now();
-            let res = inner.endpoint.post(body.clone(), &all).await;
-            m.observe_sent_batch_duration(start.elapsed());
-            let retry_after = match res {
-                Ok(resp) if resp.status.is_success() => {
-                    m.metadata_total
-                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    m.metadata_bytes_total
-                        .fetch_add(body.len() as u64, Ordering::Relaxed);
-                    return Ok(());
-                }
-                Ok(resp)
-                    if resp.status.is_server_error()
-                        || (resp.status.as_u16() == 429 && q.retry_on_http_429) =>
-                {
-                    tracing::warn!(remote_name = %inner.opts.name, err = %inner.endpoint.status_error(&resp), "failed to send metadata, retrying");
-                    resp.retry_after
-                }
-                Ok(resp) => return Err(inner.endpoint.status_error(&resp).to_string()),
-                Err(err) => {
-                    tracing::warn!(remote_name = %inner.opts.name, %err, "failed to send metadata, retrying");
-                    None
-                }
-            };
+        let retried = || {
             m.metadata_retried_total
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            tokio::select! {
-                () = tokio::time::sleep(retry_after.unwrap_or(backoff)) => {}
-                () = stop.cancelled() => return Err("stopped while retrying".into()),
-                () = inner.stopping.cancelled() => return Err("queue stopped while retrying".into()),
+        };
+        let answer = inner
+            .post_until_final(
+                "metadata",
+                &body,
+                &headers,
+                [Some(stop), Some(&inner.stopping)],
+                || {},
+                retried,
+            )
+            .await;
+        match answer {
+            None => Err("stopped while retrying".into()),
+            Some(resp) if resp.status.is_success() => {
+                m.metadata_total
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                m.metadata_bytes_total
+                    .fetch_add(body.len() as u64, Ordering::Relaxed);
+                Ok(())
             }
-            backoff = (backoff * 2).min(q.max_backoff);
+            Some(resp) => Err(inner.endpoint.status_error(&resp).to_string()),
         }
     }
 }
