@@ -37,10 +37,12 @@
 //! `ovhcloud_sd_configs` (cloud servers through each provider's REST API);
 //! `ec2_sd_configs` and `lightsail_sd_configs` (AWS APIs signed with SigV4);
 //! `uyuni_sd_configs` (XML-RPC) and `openstack_sd_configs` (Keystone, Nova, Neutron). A block
-//! whose provider cannot be created (unusable client options, an unknown scheme, or a
-//! mechanism without a provider here, [`Error::Unsupported`]) is logged as Prometheus logs
-//! it ("Cannot create service discovery") and counted in `prometheus_sd_failed_configs`;
-//! the rest of the configuration applies.
+//! whose provider cannot be created (unusable client options, an unknown scheme) is logged
+//! as Prometheus logs it ("Cannot create service discovery") and counted in
+//! `prometheus_sd_failed_configs`; the rest of the configuration applies. A mechanism or
+//! option without a provider here ([`Error::Unsupported`], [`Error::UnsupportedOption`])
+//! fails [`Manager::apply_config`] instead, so that a server never starts with a job
+//! silently empty.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

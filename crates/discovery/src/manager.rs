@@ -404,15 +404,24 @@ impl Manager {
                 Ok(())
             };
             for sd in sds {
-                if let Err(err) = create(sd) {
-                    tracing::error!(
-                        manager = %self.inner.options.name,
-                        err = %err,
-                        r#type = sd.name(),
-                        config = %job,
-                        "Cannot create service discovery"
-                    );
-                    failed += 1;
+                match create(sd) {
+                    Ok(()) => {}
+                    // A mechanism or option this server does not have fails loudly: the
+                    // configuration is refused (Prometheus has no such case; logging it as a
+                    // failed provider would start the server with the job silently empty).
+                    Err(err @ (Error::Unsupported { .. } | Error::UnsupportedOption { .. })) => {
+                        return Err(err);
+                    }
+                    Err(err) => {
+                        tracing::error!(
+                            manager = %self.inner.options.name,
+                            err = %err,
+                            r#type = sd.name(),
+                            config = %job,
+                            "Cannot create service discovery"
+                        );
+                        failed += 1;
+                    }
                 }
             }
             // As Prometheus, a set without providers (none configured, or none could be
@@ -1089,6 +1098,22 @@ mod tests {
                 _ => panic!("timed out waiting for {what}; last: {:?}", *rx.borrow()),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_mechanism_without_a_provider_here_fails_the_configuration() {
+        let m = manager();
+        let cfg = load(concat!(
+            "scrape_configs:\n",
+            "- job_name: ok\n  static_configs: [{targets: ['a:1']}]\n",
+            "- job_name: zk\n  serverset_sd_configs: [{servers: ['127.0.0.1:2181'], paths: ['/x']}]\n",
+        ));
+        let err = m.apply_config(&cfg).unwrap_err();
+        assert!(
+            matches!(&err, Error::Unsupported { key, job } if *key == "serverset_sd_configs" && job == "zk"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("serverset_sd_configs"), "{err}");
     }
 
     #[tokio::test]
