@@ -36,6 +36,7 @@
 //! `linode_sd_configs`, `hetzner_sd_configs`, `scaleway_sd_configs`, `ionos_sd_configs` and
 //! `ovhcloud_sd_configs` (cloud servers through each provider's REST API);
 //! `ec2_sd_configs` and `lightsail_sd_configs` (AWS APIs signed with SigV4);
+//! `gce_sd_configs` (the Compute API with application default credentials);
 //! `uyuni_sd_configs` (XML-RPC) and `openstack_sd_configs` (Keystone, Nova, Neutron). A block
 //! whose provider cannot be created (unusable client options, an unknown scheme) is logged
 //! as Prometheus logs it ("Cannot create service discovery") and counted in
@@ -77,6 +78,7 @@ mod ec2;
 mod error;
 mod eureka;
 pub mod file;
+mod gce;
 mod hetzner;
 pub mod http;
 mod ionos;

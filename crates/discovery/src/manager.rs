@@ -87,6 +87,7 @@ enum ProviderConfig {
     Scaleway(Box<ScalewaySdConfig>),
     Hetzner(Box<HetznerSdConfig>),
     Linode(Box<LinodeSdConfig>),
+    Gce(Box<config::discovery::GceSdConfig>),
 }
 
 #[derive(Debug)]
@@ -393,6 +394,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Linode(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Gce(c) => {
+                        crate::gce::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Gce(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -971,6 +980,19 @@ async fn run_provider(
                 &sink,
                 || d.refresh(),
             )
+            .await;
+        }
+        ProviderConfig::Gce(cfg) => {
+            let d = match crate::gce::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "gce", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop("gce", cfg.refresh_interval.to_std(), &cancel, &sink, || {
+                d.refresh()
+            })
             .await;
         }
         ProviderConfig::Dns(cfg) => {
