@@ -1,9 +1,8 @@
 //! Label matchers: `=`, `!=`, `=~`, `!~` with fully anchored RE2-style regexes.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::Arc;
 
 use crate::regexp::Regex;
 use crate::{Result, strconv};
@@ -79,35 +78,6 @@ pub struct Matcher {
     re: Option<Arc<Regex>>,
 }
 
-/// The compiled regex for `pattern`, shared by every matcher with that pattern (Prometheus 3
-/// caches its regex matchers too): dashboards send the same regex matchers again and again,
-/// and compiling one can cost more than evaluating a small query. Bounded: at most
-/// [`REGEX_CACHE_ENTRIES`] patterns of up to [`REGEX_CACHE_MAX_PATTERN`] bytes; a full cache
-/// starts over. Errors are not cached.
-fn cached_regex(pattern: &str) -> Result<Arc<Regex>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Regex>>>> = OnceLock::new();
-    if pattern.len() > REGEX_CACHE_MAX_PATTERN {
-        return Ok(Arc::new(Regex::new(pattern)?));
-    }
-    let cache = CACHE.get_or_init(Mutex::default);
-    let lock = || cache.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(re) = lock().get(pattern) {
-        return Ok(Arc::clone(re));
-    }
-    let re = Arc::new(Regex::new(pattern)?);
-    let mut c = lock();
-    if c.len() >= REGEX_CACHE_ENTRIES {
-        c.clear();
-    }
-    c.insert(pattern.to_owned(), Arc::clone(&re));
-    Ok(re)
-}
-
-/// How many compiled regexes [`Matcher::new`] keeps for reuse.
-const REGEX_CACHE_ENTRIES: usize = 1000;
-/// Longer patterns are compiled every time (they are rare and can be large).
-const REGEX_CACHE_MAX_PATTERN: usize = 4096;
-
 impl Matcher {
     /// Builds a matcher; for `=~` and `!~` compiles `value` as a fully anchored regex with Go
     /// RE2 semantics (see [`crate::regexp`]).
@@ -118,7 +88,7 @@ impl Matcher {
     ) -> Result<Matcher> {
         let value = value.into();
         let re = if match_type.is_regex() {
-            Some(cached_regex(&value)?)
+            Some(Regex::cached(&value)?)
         } else {
             None
         };
@@ -238,7 +208,7 @@ mod tests {
         for _ in 0..2 {
             assert!(Matcher::new(MatchType::RegexMatch, "a", "cached-(").is_err());
         }
-        let long = "y".repeat(REGEX_CACHE_MAX_PATTERN + 1);
+        let long = "y".repeat(crate::regexp::CACHE_MAX_PATTERN + 1);
         let c = Matcher::new(MatchType::RegexMatch, "c", long.clone()).unwrap();
         let d = Matcher::new(MatchType::RegexMatch, "d", long).unwrap();
         assert!(!Arc::ptr_eq(c.re.as_ref().unwrap(), d.re.as_ref().unwrap()));

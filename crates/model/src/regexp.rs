@@ -55,8 +55,9 @@ mod emit;
 mod fast;
 mod parse;
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::{Error, Result};
 
@@ -126,7 +127,36 @@ fn whole_groups(mut node: &parse::Node) -> Vec<usize> {
     out
 }
 
+/// How many compiled regexes [`Regex::cached`] keeps for reuse.
+const CACHE_ENTRIES: usize = 1000;
+/// Longer patterns are compiled every time (they are rare and can be large).
+pub(crate) const CACHE_MAX_PATTERN: usize = 4096;
+
 impl Regex {
+    /// [`Regex::new`] through a process-wide cache: the compiled regex for `pattern` is
+    /// shared by every caller with that pattern (Prometheus 3 caches its regex matchers too).
+    /// Dashboards send the same regex matchers and `label_replace` patterns again and again,
+    /// and compiling one can cost more than evaluating a small query. Bounded: at most 1000
+    /// patterns of up to 4096 bytes; a full cache starts over. Errors are not cached.
+    pub fn cached(pattern: &str) -> Result<Arc<Regex>> {
+        static CACHE: OnceLock<Mutex<HashMap<String, Arc<Regex>>>> = OnceLock::new();
+        if pattern.len() > CACHE_MAX_PATTERN {
+            return Ok(Arc::new(Regex::new(pattern)?));
+        }
+        let cache = CACHE.get_or_init(Mutex::default);
+        let lock = || cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(re) = lock().get(pattern) {
+            return Ok(Arc::clone(re));
+        }
+        let re = Arc::new(Regex::new(pattern)?);
+        let mut c = lock();
+        if c.len() >= CACHE_ENTRIES {
+            c.clear();
+        }
+        c.insert(pattern.to_owned(), Arc::clone(&re));
+        Ok(re)
+    }
+
     /// Parses `pattern` with Go's RE2 syntax and compiles it anchored at both ends, with `.`
     /// matching newlines. Errors are worded as Go's.
     pub fn new(pattern: &str) -> Result<Regex> {

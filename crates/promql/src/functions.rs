@@ -1118,7 +1118,7 @@ fn label_replace(ev: &mut Evaluator<'_>, c: &Call) -> Result<Matrix> {
     let repl = string_arg(&c.args[2])?;
     let src = string_arg(&c.args[3])?;
     let regex_str = string_arg(&c.args[4])?;
-    let re = model::regexp::Regex::new(&regex_str).map_err(|_| {
+    let re = model::regexp::Regex::cached(&regex_str).map_err(|_| {
         Error::Eval(format!(
             "invalid regular expression in label_replace(): {regex_str}"
         ))
