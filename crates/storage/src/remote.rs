@@ -26,14 +26,17 @@
 //! [`WriteStats`] for the `X-Prometheus-Remote-Write-*-Written` headers; the `*_with`
 //! variants take the [`ReceiverOptions`]: created-timestamp zero samples and the counters
 //! Prometheus's handler registers), and
-//! [`decode_read_request`] + [`serve_read`] + [`encode_read_response`]
-//! for `/api/v1/read`; [`otlp`] for Prometheus's OTLP metrics receiver
+//! [`decode_read_request`] + [`serve_read_with`] ([`ReadLimits`]; the [`ReadAnswer`] is
+//! SAMPLES or STREAMED_XOR_CHUNKS frames, [`negotiate_response_type`]) for `/api/v1/read`;
+//! [`otlp`] for Prometheus's OTLP metrics receiver
 //! (`/api/v1/otlp/v1/metrics`: [`otlp::decode_otlp_request`], [`otlp::append_otlp_request`],
 //! [`otlp::encode_otlp_response`]).
 //!
 //! Remote read client: [`RemoteRead`] is a [`crate::Queryable`] that sends a
-//! [`prompb::ReadRequest`] (SAMPLES response type) for each `select`.
+//! [`prompb::ReadRequest`] for each `select`, accepting streamed XOR chunks (frames read by
+//! [`ChunkedReader`], written by [`write_frame`]) before SAMPLES.
 
+mod chunked;
 mod codec;
 mod histogram;
 mod http;
@@ -43,7 +46,9 @@ mod read;
 mod watcher;
 mod wire;
 mod write_v2;
+mod xorchunk;
 
+pub use chunked::{ChunkedReader, DEFAULT_CHUNKED_READ_LIMIT, STREAMED_CONTENT_TYPE, write_frame};
 pub use codec::{
     ReceiverOptions, append_encoded_write_request, append_encoded_write_request_with,
     append_write_body, append_write_body_with, append_write_request, decode_read_request,
@@ -62,7 +67,10 @@ pub use queue::{
 };
 #[doc(hidden)]
 pub use queue::{bench_build_and_encode, bench_build_and_encode_v2};
-pub use read::{ReadOptions, RemoteRead, serve_read};
+pub use read::{
+    ReadAnswer, ReadLimits, ReadOptions, RemoteRead, negotiate_response_type, serve_read,
+    serve_read_with,
+};
 pub use watcher::{WalRecord, WalSource, Watcher, WatcherOptions};
 pub use write_v2::{
     PROTOBUF_CONTENT_TYPE, VERSION_HEADER, WRITTEN_EXEMPLARS_HEADER, WRITTEN_HISTOGRAMS_HEADER,
@@ -70,3 +78,4 @@ pub use write_v2::{
     append_write_v2_body_with, append_write_v2_request, append_write_v2_request_with,
     decode_write_v2_request, encode_write_v2_request, parse_content_type,
 };
+pub use xorchunk::{decode as decode_xor_chunk, encode as encode_xor_chunk};

@@ -7,6 +7,9 @@ use std::time::Duration;
 use model::{Labels, LabelsBuilder, MatchType, Matcher, Timestamp};
 use prompb::{Message, Query, QueryResult, ReadHints, ReadRequest, ReadResponse, read_request};
 
+use super::chunked::{
+    ChunkedReader, DEFAULT_CHUNKED_READ_LIMIT, STREAMED_CONTENT_TYPE, write_frame,
+};
 use super::codec::{
     decode_snappy, encode_read_request, labels_from_proto, labels_to_proto, matchers_from_proto,
     matchers_to_proto,
@@ -14,7 +17,8 @@ use super::codec::{
 use super::histogram::{
     HistogramSample, float_histogram_to_proto, histogram_from_proto, histogram_to_proto,
 };
-use super::http::Endpoint;
+use super::http::{Endpoint, Response};
+use super::xorchunk::{self, SAMPLES_PER_CHUNK};
 use crate::{
     EmptySeriesSet, ErrSeriesSet, Error, LabelHints, ListSeries, ListSeriesSet, Querier, Queryable,
     Result, SampleIterator, SelectHints, Series, SeriesSet, ValueType,
@@ -51,8 +55,8 @@ struct Shared {
     runtime: tokio::runtime::Runtime,
 }
 
-/// A [`Queryable`] that answers `select` by sending a remote-read request (SAMPLES response
-/// type). Label names and values are not part of the protocol: they list nothing.
+/// A [`Queryable`] that answers `select` by sending a remote-read request (accepting
+/// STREAMED_XOR_CHUNKS, then SAMPLES). Label names and values are not part of the protocol: they list nothing.
 ///
 /// The trait is synchronous, so requests run on a private single-threaded runtime on a short
 /// helper thread: callable from inside or outside a tokio runtime.
@@ -91,11 +95,11 @@ impl RemoteRead {
         })
     }
 
-    /// Sends one read request and returns the first query's series.
-    fn read(&self, query: Query) -> Result<QueryResult> {
+    /// POSTs one read request accepting `accepted` response types.
+    fn post(&self, query: &Query, accepted: &[read_request::ResponseType]) -> Result<Response> {
         let body = encode_read_request(&ReadRequest {
-            queries: vec![query],
-            accepted_response_types: vec![read_request::ResponseType::Samples as i32],
+            queries: vec![query.clone()],
+            accepted_response_types: accepted.iter().map(|&t| t as i32).collect(),
         });
         let shared = self.shared.clone();
         let resp = std::thread::scope(|scope| {
@@ -115,6 +119,31 @@ impl RemoteRead {
         if !resp.status.is_success() {
             return Err(self.shared.endpoint.status_error(&resp));
         }
+        Ok(resp)
+    }
+
+    /// Sends one read request and returns the first query's series. It asks for streamed
+    /// XOR chunks first and SAMPLES second (as Prometheus's client does) and reads whichever
+    /// the server answers; a streamed answer holding chunks this client does not decode
+    /// (native histogram encodings) is asked again as SAMPLES only.
+    fn read(&self, query: Query) -> Result<QueryResult> {
+        use read_request::ResponseType::{Samples, StreamedXorChunks};
+        let resp = self.post(&query, &[StreamedXorChunks, Samples])?;
+        let resp = if is_streamed(&resp) {
+            match decode_streamed(&resp.body, &query) {
+                Ok(result) => return Ok(result),
+                Err(StreamedError::Unsupported) => self.post(&query, &[Samples])?,
+                Err(StreamedError::Other(err)) => return Err(err),
+            }
+        } else {
+            resp
+        };
+        if is_streamed(&resp) {
+            return Err(Error::InvalidRemoteRequest {
+                what: "read response",
+                reason: "a streamed answer to a SAMPLES-only request".into(),
+            });
+        }
         let raw = decode_snappy(&resp.body, "read response")?;
         let mut decoded =
             ReadResponse::decode(raw.as_slice()).map_err(|e| Error::InvalidRemoteRequest {
@@ -126,6 +155,78 @@ impl RemoteRead {
         }
         Ok(decoded.results.swap_remove(0))
     }
+}
+
+fn is_streamed(resp: &Response) -> bool {
+    resp.headers
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-streamed-protobuf"))
+}
+
+enum StreamedError {
+    /// A chunk encoding this client does not decode.
+    Unsupported,
+    Other(Error),
+}
+
+impl From<Error> for StreamedError {
+    fn from(err: Error) -> Self {
+        StreamedError::Other(err)
+    }
+}
+
+/// Reads the frames of a streamed answer to one query into a [`QueryResult`]: the frames
+/// of one series (consecutive, same labels) are joined, and samples outside
+/// `[start, end]` (whole chunks overlap the range) are dropped.
+fn decode_streamed(body: &[u8], query: &Query) -> std::result::Result<QueryResult, StreamedError> {
+    let mut reader = ChunkedReader::new(body, DEFAULT_CHUNKED_READ_LIMIT);
+    let mut timeseries: Vec<prompb::TimeSeries> = Vec::new();
+    while let Some(frame) = reader.next_proto()? {
+        if frame.query_index != 0 {
+            return Err(Error::InvalidRemoteRequest {
+                what: "streamed read response",
+                reason: format!(
+                    "query index {} for a request of one query",
+                    frame.query_index
+                ),
+            }
+            .into());
+        }
+        for series in frame.chunked_series {
+            let mut samples = Vec::new();
+            for chunk in &series.chunks {
+                if chunk.r#type != prompb::chunk::Encoding::Xor as i32 {
+                    return Err(StreamedError::Unsupported);
+                }
+                samples.extend(
+                    xorchunk::decode(&chunk.data)?
+                        .into_iter()
+                        .filter(|&(t, _)| {
+                            t >= query.start_timestamp_ms && t <= query.end_timestamp_ms
+                        })
+                        .map(|(timestamp, value)| prompb::Sample { value, timestamp }),
+                );
+            }
+            match timeseries.last_mut() {
+                Some(last) if last.labels == series.labels => last.samples.extend(samples),
+                _ => timeseries.push(prompb::TimeSeries {
+                    labels: series.labels,
+                    samples,
+                    ..Default::default()
+                }),
+            }
+        }
+    }
+    timeseries.retain(|ts| !ts.samples.is_empty());
+    for ts in &mut timeseries {
+        // Chunks come in start time order but may overlap.
+        if !ts.samples.is_sorted_by_key(|s| s.timestamp) {
+            ts.samples.sort_by_key(|s| s.timestamp);
+        }
+        ts.samples.dedup_by_key(|s| s.timestamp);
+    }
+    Ok(QueryResult { timeseries })
 }
 
 impl Queryable for RemoteRead {
@@ -370,14 +471,124 @@ impl Querier for RemoteQuerier {
     }
 }
 
-/// Answers a decoded remote-read request from `db` (the `/api/v1/read` handler's core): one
+/// Limits of the `/api/v1/read` handler (Prometheus's `--storage.remote.read-*` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// `--storage.remote.read-sample-limit`: most samples (floats and histograms) one query
+    /// of a SAMPLES answer may return; more is a 400 `exceeded sample limit (N)`. 0: no
+    /// limit. Streamed answers are not limited by it, as in Prometheus.
+    pub sample_limit: usize,
+    /// `--storage.remote.read-max-bytes-in-frame`: the chunk bytes one frame of a streamed
+    /// answer holds before the series goes on in the next frame (at least one chunk a frame).
+    pub max_bytes_in_frame: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            sample_limit: 50_000_000,
+            max_bytes_in_frame: 1_048_576,
+        }
+    }
+}
+
+/// A remote-read answer in the response type the request negotiated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadAnswer {
+    /// A SAMPLES answer.
+    Samples(ReadResponse),
+    /// A STREAMED_XOR_CHUNKS answer: the frames of [`prompb::ChunkedReadResponse`]s.
+    Streamed(Vec<u8>),
+}
+
+impl ReadAnswer {
+    /// The `Content-Type` header of the answer.
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            ReadAnswer::Samples(_) => "application/x-protobuf",
+            ReadAnswer::Streamed(_) => STREAMED_CONTENT_TYPE,
+        }
+    }
+
+    /// The `Content-Encoding` header of the answer (`snappy` for SAMPLES).
+    pub fn content_encoding(&self) -> Option<&'static str> {
+        match self {
+            ReadAnswer::Samples(_) => Some("snappy"),
+            ReadAnswer::Streamed(_) => None,
+        }
+    }
+
+    /// The response body: the snappy-compressed [`ReadResponse`], or the frames.
+    pub fn into_body(self) -> Vec<u8> {
+        match self {
+            ReadAnswer::Samples(resp) => super::codec::encode_read_response(&resp),
+            ReadAnswer::Streamed(frames) => frames,
+        }
+    }
+}
+
+/// Go's `NegotiateResponseType`: the first accepted response type this server supports (an
+/// empty list means SAMPLES); none supported is an [`Error::InvalidRemoteRequest`].
+pub fn negotiate_response_type(accepted: &[i32]) -> Result<read_request::ResponseType> {
+    if accepted.is_empty() {
+        return Ok(read_request::ResponseType::Samples);
+    }
+    accepted
+        .iter()
+        .find_map(|&t| read_request::ResponseType::try_from(t).ok())
+        .ok_or_else(|| Error::InvalidRemoteRequest {
+            what: "read request",
+            reason: format!(
+                "server does not support any of the requested response types: {accepted:?}; supported: [SAMPLES STREAMED_XOR_CHUNKS]"
+            ),
+        })
+}
+
+/// Answers a decoded remote-read request from `db` in the response type it negotiates
+/// ([`negotiate_response_type`]) under `limits`: what `/api/v1/read` sends.
+///
+/// A streamed answer re-encodes each series' float samples in `[start, end]` as XOR chunks
+/// of up to 120 samples, one series per frame, split over several frames when its chunks
+/// pass `limits.max_bytes_in_frame`. Native histograms are not encoded as chunks here: a
+/// query that finds any answers SAMPLES instead when the request accepts them, and is an
+/// [`Error::InvalidRemoteRequest`] otherwise.
+pub fn serve_read_with(
+    req: &ReadRequest,
+    db: &dyn Queryable,
+    external_labels: &Labels,
+    limits: &ReadLimits,
+) -> Result<ReadAnswer> {
+    let samples = read_request::ResponseType::Samples as i32;
+    match negotiate_response_type(&req.accepted_response_types)? {
+        read_request::ResponseType::Samples => Ok(ReadAnswer::Samples(read_samples(
+            req,
+            db,
+            external_labels,
+            limits.sample_limit,
+        )?)),
+        read_request::ResponseType::StreamedXorChunks => {
+            match read_streamed(req, db, external_labels, limits.max_bytes_in_frame)? {
+                Some(frames) => Ok(ReadAnswer::Streamed(frames)),
+                None if req.accepted_response_types.contains(&samples) => Ok(
+                    ReadAnswer::Samples(read_samples(req, db, external_labels, limits.sample_limit)?),
+                ),
+                None => Err(Error::InvalidRemoteRequest {
+                    what: "read request",
+                    reason: "native histograms cannot be streamed as XOR chunks; accept the SAMPLES response type".into(),
+                }),
+            }
+        }
+    }
+}
+
+/// Answers a decoded remote-read request from `db` as SAMPLES (without a sample limit): one
 /// result per query, series sorted by labels with the samples and native histograms
 /// (`TimeSeries.histograms`, Go's `ToQueryResult`) in `[start, end]`, and the
 /// `external_labels` added to every series that lacks them (a matcher on an external label is
 /// checked against it and then dropped, as Prometheus does).
 ///
-/// Only the SAMPLES response type is implemented: a request that accepts only streamed
-/// chunks is an [`Error::InvalidRemoteRequest`] (HTTP 400).
+/// A request that accepts only streamed chunks is an [`Error::InvalidRemoteRequest`]; use
+/// [`serve_read_with`] to answer it.
 pub fn serve_read(
     req: &ReadRequest,
     db: &dyn Queryable,
@@ -387,90 +598,183 @@ pub fn serve_read(
     if !req.accepted_response_types.is_empty() && !req.accepted_response_types.contains(&samples) {
         return Err(Error::InvalidRemoteRequest {
             what: "read request",
-            reason: "only the SAMPLES response type is supported".into(),
+            reason: "only the SAMPLES response type is answered here".into(),
         });
     }
-    let mut results = Vec::with_capacity(req.queries.len());
-    for q in &req.queries {
-        let mut matchers = matchers_from_proto(&q.matchers)?;
-        // A matcher on an external label is answered here, not by the storage.
-        let mut external_ok = true;
-        matchers.retain(|m| match external_labels.get(&m.name) {
-            Some(v) => {
-                external_ok &= m.matches(v);
-                false
+    read_samples(req, db, external_labels, 0)
+}
+
+/// One selected series: labels with the external labels, floats and histograms in range.
+type ReadSeries = (Labels, Vec<(Timestamp, f64)>, Vec<prompb::Histogram>);
+
+/// Runs one query, calling `each` with every series that has samples in range.
+fn select_query(
+    q: &Query,
+    db: &dyn Queryable,
+    external_labels: &Labels,
+    each: &mut dyn FnMut(ReadSeries) -> Result<bool>,
+) -> Result<()> {
+    let mut matchers = matchers_from_proto(&q.matchers)?;
+    // A matcher on an external label is answered here, not by the storage.
+    let mut external_ok = true;
+    matchers.retain(|m| match external_labels.get(&m.name) {
+        Some(v) => {
+            external_ok &= m.matches(v);
+            false
+        }
+        None => true,
+    });
+    if !external_ok {
+        return Ok(());
+    }
+    let hints = q.hints.as_ref().map(|h| SelectHints {
+        start: h.start_ms,
+        end: h.end_ms,
+        step: h.step_ms,
+        range: h.range_ms,
+        func: (!h.func.is_empty()).then(|| h.func.clone()),
+        grouping: h.grouping.clone(),
+        by: h.by,
+        limit: 0,
+    });
+    let querier = db.querier(q.start_timestamp_ms, q.end_timestamp_ms)?;
+    let mut set = querier.select(true, hints.as_ref(), &matchers);
+    while let Some(series) = set.next() {
+        let series = series?;
+        let labels = if external_labels.is_empty() {
+            series.labels().clone()
+        } else {
+            let mut b = LabelsBuilder::new(series.labels());
+            for (name, value) in external_labels.iter() {
+                if !series.labels().has(name) {
+                    b.set(name, value);
+                }
             }
-            None => true,
-        });
-        if !external_ok {
-            results.push(QueryResult::default());
+            b.labels()
+        };
+        let mut it = series.iterator();
+        let (mut samples, mut histograms) = (Vec::new(), Vec::new());
+        let mut vt = it.seek(q.start_timestamp_ms);
+        while vt != ValueType::None && it.at_t() <= q.end_timestamp_ms {
+            match vt {
+                ValueType::Histogram => {
+                    let (t, h) = it.at_histogram();
+                    histograms.push(histogram_to_proto(t, &h));
+                }
+                ValueType::FloatHistogram => {
+                    let (t, fh) = it.at_float_histogram();
+                    histograms.push(float_histogram_to_proto(t, &fh));
+                }
+                _ => samples.push(it.at()),
+            }
+            vt = it.next();
+        }
+        if let Some(err) = it.err() {
+            return Err(Error::backend(std::io::Error::other(err.to_string())));
+        }
+        if samples.is_empty() && histograms.is_empty() {
             continue;
         }
-        let hints = q.hints.as_ref().map(|h| SelectHints {
-            start: h.start_ms,
-            end: h.end_ms,
-            step: h.step_ms,
-            range: h.range_ms,
-            func: (!h.func.is_empty()).then(|| h.func.clone()),
-            grouping: h.grouping.clone(),
-            by: h.by,
-            limit: 0,
-        });
-        let querier = db.querier(q.start_timestamp_ms, q.end_timestamp_ms)?;
-        let mut set = querier.select(true, hints.as_ref(), &matchers);
+        if !each((labels, samples, histograms))? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn read_samples(
+    req: &ReadRequest,
+    db: &dyn Queryable,
+    external_labels: &Labels,
+    sample_limit: usize,
+) -> Result<ReadResponse> {
+    let mut results = Vec::with_capacity(req.queries.len());
+    for q in &req.queries {
         let mut timeseries = Vec::new();
-        while let Some(series) = set.next() {
-            let series = series?;
-            let labels = if external_labels.is_empty() {
-                series.labels().clone()
-            } else {
-                let mut b = LabelsBuilder::new(series.labels());
-                for (name, value) in external_labels.iter() {
-                    if !series.labels().has(name) {
-                        b.set(name, value);
-                    }
-                }
-                b.labels()
-            };
-            let mut it = series.iterator();
-            let (mut samples, mut histograms) = (Vec::new(), Vec::new());
-            let mut vt = it.seek(q.start_timestamp_ms);
-            while vt != ValueType::None && it.at_t() <= q.end_timestamp_ms {
-                match vt {
-                    ValueType::Histogram => {
-                        let (t, h) = it.at_histogram();
-                        histograms.push(histogram_to_proto(t, &h));
-                    }
-                    ValueType::FloatHistogram => {
-                        let (t, fh) = it.at_float_histogram();
-                        histograms.push(float_histogram_to_proto(t, &fh));
-                    }
-                    _ => {
-                        let (t, v) = it.at();
-                        samples.push(prompb::Sample {
-                            value: v,
-                            timestamp: t,
-                        });
-                    }
-                }
-                vt = it.next();
-            }
-            if let Some(err) = it.err() {
-                return Err(Error::backend(std::io::Error::other(err.to_string())));
-            }
-            if samples.is_empty() && histograms.is_empty() {
-                continue;
+        let mut num_samples = 0usize;
+        select_query(q, db, external_labels, &mut |(
+            labels,
+            samples,
+            histograms,
+        )| {
+            num_samples += samples.len() + histograms.len();
+            if sample_limit > 0 && num_samples > sample_limit {
+                return Err(Error::InvalidRemoteRequest {
+                    what: "read request",
+                    reason: format!("exceeded sample limit ({sample_limit})"),
+                });
             }
             timeseries.push(prompb::TimeSeries {
                 labels: labels_to_proto(&labels),
-                samples,
+                samples: samples
+                    .into_iter()
+                    .map(|(timestamp, value)| prompb::Sample { value, timestamp })
+                    .collect(),
                 histograms,
                 ..Default::default()
             });
-        }
+            Ok(true)
+        })?;
         results.push(QueryResult { timeseries });
     }
     Ok(ReadResponse { results })
+}
+
+/// The frames of a streamed answer (Go's `StreamChunkedReadResponses`), or `None` when a
+/// series holds native histograms.
+fn read_streamed(
+    req: &ReadRequest,
+    db: &dyn Queryable,
+    external_labels: &Labels,
+    max_bytes_in_frame: usize,
+) -> Result<Option<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut has_histograms = false;
+    for (index, q) in req.queries.iter().enumerate() {
+        select_query(q, db, external_labels, &mut |(
+            labels,
+            samples,
+            histograms,
+        )| {
+            if !histograms.is_empty() {
+                has_histograms = true;
+                return Ok(false);
+            }
+            let labels = labels_to_proto(&labels);
+            let max_data = max_bytes_in_frame as i64
+                - labels.iter().map(|l| l.encoded_len() as i64).sum::<i64>();
+            let mut left = max_data;
+            let mut chunks = Vec::new();
+            let mut parts = samples.chunks(SAMPLES_PER_CHUNK).peekable();
+            while let Some(part) = parts.next() {
+                let chunk = prompb::Chunk {
+                    min_time_ms: part[0].0,
+                    max_time_ms: part[part.len() - 1].0,
+                    r#type: prompb::chunk::Encoding::Xor as i32,
+                    data: xorchunk::encode(part),
+                };
+                left -= chunk.encoded_len() as i64;
+                chunks.push(chunk);
+                if left > 0 && parts.peek().is_some() {
+                    continue;
+                }
+                let resp = prompb::ChunkedReadResponse {
+                    chunked_series: vec![prompb::ChunkedSeries {
+                        labels: labels.clone(),
+                        chunks: std::mem::take(&mut chunks),
+                    }],
+                    query_index: index as i64,
+                };
+                write_frame(&mut out, &resp.encode_to_vec());
+                left = max_data;
+            }
+            Ok(true)
+        })?;
+        if has_histograms {
+            return Ok(None);
+        }
+    }
+    Ok(Some(out))
 }
 
 #[cfg(test)]
@@ -623,6 +927,216 @@ mod tests {
         assert!(matches!(
             serve_read(&streamed, &db, &ext),
             Err(Error::InvalidRemoteRequest { .. })
+        ));
+    }
+
+    fn streamed_db(series: i64, per_series: i64) -> MemStorage {
+        let db = MemStorage::new();
+        let mut app = db.appender();
+        for i in 0..series {
+            let l = Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]);
+            for t in 0..per_series {
+                app.append(0, &l, t * 15_000, (i * 1000 + t) as f64 / 3.0)
+                    .unwrap();
+            }
+        }
+        app.commit().unwrap();
+        db
+    }
+
+    fn streamed_request(
+        start: i64,
+        end: i64,
+        accepted: &[read_request::ResponseType],
+    ) -> ReadRequest {
+        ReadRequest {
+            queries: vec![Query {
+                start_timestamp_ms: start,
+                end_timestamp_ms: end,
+                matchers: matchers_to_proto(&[
+                    Matcher::new(MatchType::Equal, "__name__", "m").unwrap()
+                ]),
+                hints: None,
+            }],
+            accepted_response_types: accepted.iter().map(|&t| t as i32).collect(),
+        }
+    }
+
+    fn all_frames(body: &[u8]) -> Vec<prompb::ChunkedReadResponse> {
+        let mut r = ChunkedReader::new(body, DEFAULT_CHUNKED_READ_LIMIT);
+        let mut out = Vec::new();
+        while let Some(f) = r.next_proto().unwrap() {
+            out.push(f);
+        }
+        out
+    }
+
+    #[test]
+    fn negotiation_takes_the_first_supported_type() {
+        use read_request::ResponseType::{Samples, StreamedXorChunks};
+        assert_eq!(negotiate_response_type(&[]).unwrap(), Samples);
+        assert_eq!(negotiate_response_type(&[1, 0]).unwrap(), StreamedXorChunks);
+        assert_eq!(negotiate_response_type(&[7, 0, 1]).unwrap(), Samples);
+        let err = negotiate_response_type(&[7]).unwrap_err();
+        assert!(err.to_string().contains("does not support any"), "{err}");
+    }
+
+    /// The streamed answer holds the same samples as the SAMPLES one, in sorted series, with
+    /// the external labels, each series' chunks of at most 120 samples.
+    #[test]
+    fn streamed_answer_matches_samples_answer() {
+        use read_request::ResponseType::{Samples, StreamedXorChunks};
+        let db = streamed_db(3, 300);
+        let ext = Labels::from_pairs([("cluster", "eu")]);
+        let req = streamed_request(30_000, 4_000_000, &[StreamedXorChunks, Samples]);
+        let limits = ReadLimits::default();
+        let ReadAnswer::Streamed(body) = serve_read_with(&req, &db, &ext, &limits).unwrap() else {
+            panic!("expected a streamed answer");
+        };
+        let frames = all_frames(&body);
+        assert_eq!(
+            frames.len(),
+            3,
+            "one frame per series under the default frame size"
+        );
+        for f in &frames {
+            assert_eq!(f.chunked_series.len(), 1);
+            assert_eq!(f.query_index, 0);
+            for c in &f.chunked_series[0].chunks {
+                assert_eq!(c.r#type, prompb::chunk::Encoding::Xor as i32);
+                let got = xorchunk::decode(&c.data).unwrap();
+                assert!(got.len() <= SAMPLES_PER_CHUNK);
+                assert_eq!(
+                    (got[0].0, got[got.len() - 1].0),
+                    (c.min_time_ms, c.max_time_ms)
+                );
+            }
+        }
+        let decoded = decode_streamed(&body, &req.queries[0]).ok().unwrap();
+        let samples = serve_read(&streamed_request(30_000, 4_000_000, &[]), &db, &ext).unwrap();
+        assert_eq!(decoded, samples.results[0]);
+        assert_eq!(decoded.timeseries[0].samples.len(), 265);
+        assert_eq!(
+            labels_from_proto(&decoded.timeseries[2].labels)
+                .unwrap()
+                .to_string(),
+            r#"{__name__="m", cluster="eu", i="2"}"#
+        );
+    }
+
+    /// Go's frame cut: a series goes on in the next frame once its chunks fill the frame,
+    /// and the client joins the frames of one series again.
+    #[test]
+    fn streamed_series_split_over_frames_by_size() {
+        use read_request::ResponseType::StreamedXorChunks;
+        let db = streamed_db(2, 1000);
+        let req = streamed_request(0, i64::MAX, &[StreamedXorChunks]);
+        let limits = ReadLimits {
+            max_bytes_in_frame: 200,
+            ..ReadLimits::default()
+        };
+        let ReadAnswer::Streamed(body) =
+            serve_read_with(&req, &db, &Labels::empty(), &limits).unwrap()
+        else {
+            panic!("expected a streamed answer");
+        };
+        let frames = all_frames(&body);
+        // 1000 samples are 9 chunks a series, each chunk bigger than the frame budget.
+        assert_eq!(frames.len(), 18);
+        assert!(frames.iter().all(|f| f.chunked_series[0].chunks.len() == 1));
+        let decoded = decode_streamed(&body, &req.queries[0]).ok().unwrap();
+        assert_eq!(decoded.timeseries.len(), 2);
+        assert!(decoded.timeseries.iter().all(|ts| ts.samples.len() == 1000));
+        // A big budget holds each whole series in one frame.
+        let limits = ReadLimits {
+            max_bytes_in_frame: 100_000,
+            ..ReadLimits::default()
+        };
+        let ReadAnswer::Streamed(body) =
+            serve_read_with(&req, &db, &Labels::empty(), &limits).unwrap()
+        else {
+            panic!("expected a streamed answer");
+        };
+        assert_eq!(all_frames(&body).len(), 2);
+    }
+
+    #[test]
+    fn sample_limit_fails_a_samples_answer_only() {
+        use read_request::ResponseType::{Samples, StreamedXorChunks};
+        let db = streamed_db(2, 10);
+        let limits = ReadLimits {
+            sample_limit: 15,
+            ..ReadLimits::default()
+        };
+        let req = streamed_request(0, i64::MAX, &[Samples]);
+        let err = serve_read_with(&req, &db, &Labels::empty(), &limits).unwrap_err();
+        assert!(matches!(err, Error::InvalidRemoteRequest { .. }));
+        assert!(
+            err.to_string().contains("exceeded sample limit (15)"),
+            "{err}"
+        );
+        let ok = ReadLimits {
+            sample_limit: 20,
+            ..ReadLimits::default()
+        };
+        assert!(serve_read_with(&req, &db, &Labels::empty(), &ok).is_ok());
+        let req = streamed_request(0, i64::MAX, &[StreamedXorChunks]);
+        assert!(matches!(
+            serve_read_with(&req, &db, &Labels::empty(), &limits).unwrap(),
+            ReadAnswer::Streamed(_)
+        ));
+    }
+
+    /// Native histograms are not streamed as chunks: SAMPLES when accepted, else an error.
+    #[test]
+    fn histograms_fall_back_to_samples() {
+        use read_request::ResponseType::{Samples, StreamedXorChunks};
+        let db = streamed_db(1, 5);
+        let mut app = db.appender();
+        let l = Labels::from_pairs([("__name__", "m"), ("i", "h")]);
+        app.append_histogram(0, &l, 1000, Some(&test_histogram(1)), None)
+            .unwrap();
+        app.commit().unwrap();
+        let req = streamed_request(0, i64::MAX, &[StreamedXorChunks, Samples]);
+        let answer = serve_read_with(&req, &db, &Labels::empty(), &ReadLimits::default()).unwrap();
+        let ReadAnswer::Samples(resp) = answer else {
+            panic!("expected a samples answer");
+        };
+        assert_eq!(resp.results[0].timeseries.len(), 2);
+        let req = streamed_request(0, i64::MAX, &[StreamedXorChunks]);
+        let err = serve_read_with(&req, &db, &Labels::empty(), &ReadLimits::default()).unwrap_err();
+        assert!(err.to_string().contains("SAMPLES"), "{err}");
+    }
+
+    #[test]
+    fn client_rejects_corrupt_streams_and_asks_again_for_unknown_encodings() {
+        let q = streamed_request(0, 100, &[]).queries.remove(0);
+        let mut body = Vec::new();
+        let frame = prompb::ChunkedReadResponse {
+            chunked_series: vec![prompb::ChunkedSeries {
+                labels: vec![prompb::Label {
+                    name: "__name__".into(),
+                    value: "x".into(),
+                }],
+                chunks: vec![prompb::Chunk {
+                    min_time_ms: 0,
+                    max_time_ms: 0,
+                    r#type: prompb::chunk::Encoding::Histogram as i32,
+                    data: vec![0, 0],
+                }],
+            }],
+            query_index: 0,
+        };
+        write_frame(&mut body, &frame.encode_to_vec());
+        assert!(matches!(
+            decode_streamed(&body, &q),
+            Err(StreamedError::Unsupported)
+        ));
+        let last = body.len() - 1;
+        body[last] ^= 0xff;
+        assert!(matches!(
+            decode_streamed(&body, &q),
+            Err(StreamedError::Other(Error::InvalidRemoteRequest { .. }))
         ));
     }
 }
