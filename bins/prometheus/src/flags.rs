@@ -186,17 +186,26 @@ pub(crate) struct Flags {
     #[arg(long = "storage.remote.flush-deadline", default_value = "1m")]
     remote_flush_deadline: String,
 
-    /// Belongs to remote read, which this server does not have yet.
-    #[arg(long = "storage.remote.read-sample-limit", hide = true)]
-    remote_read_sample_limit: Option<String>,
+    /// Maximum overall number of samples to return via the remote read interface, in a
+    /// single query. 0 means no limit. This limit is ignored for streamed response types.
+    #[arg(
+        long = "storage.remote.read-sample-limit",
+        default_value_t = 50_000_000
+    )]
+    remote_read_sample_limit: usize,
 
-    /// Belongs to remote read, which this server does not have yet.
-    #[arg(long = "storage.remote.read-concurrent-limit", hide = true)]
-    remote_read_concurrent_limit: Option<String>,
+    /// Maximum number of concurrent remote read calls. 0 means no limit.
+    #[arg(long = "storage.remote.read-concurrent-limit", default_value_t = 10)]
+    remote_read_concurrent_limit: usize,
 
-    /// Belongs to remote read, which this server does not have yet.
-    #[arg(long = "storage.remote.read-max-bytes-in-frame", hide = true)]
-    remote_read_max_bytes: Option<String>,
+    /// Maximum number of bytes in a single frame for streaming remote read response types
+    /// before marshalling. Note that client might have limit on frame size as well. 1MB as
+    /// recommended by protobuf by default.
+    #[arg(
+        long = "storage.remote.read-max-bytes-in-frame",
+        default_value_t = 1_048_576
+    )]
+    remote_read_max_bytes: usize,
 
     /// Max time to tolerate prometheus outage for restoring "for" state of alert.
     #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h")]
@@ -382,6 +391,8 @@ pub(crate) struct Settings {
     pub(crate) receiver_features: web::ReceiverFeatures,
     /// `--storage.remote.flush-deadline`: how long queues may flush on shutdown or reload.
     pub(crate) remote_flush_deadline: std::time::Duration,
+    /// `--storage.remote.read-{sample-limit,concurrent-limit,max-bytes-in-frame}`.
+    pub(crate) remote_read_limits: storage::remote::ReadLimits,
     pub(crate) tsdb_path: PathBuf,
     pub(crate) tsdb: tsdb::db::Options,
     /// `--enable-feature=exemplar-storage`: exemplars are stored (sized from
@@ -501,21 +512,6 @@ impl Flags {
         // Flags of features this server does not have yet: refuse them by name rather than
         // ignore them.
         let unbuilt: &[(&str, &Option<String>, &str)] = &[
-            (
-                "storage.remote.read-sample-limit",
-                &self.remote_read_sample_limit,
-                "remote read",
-            ),
-            (
-                "storage.remote.read-concurrent-limit",
-                &self.remote_read_concurrent_limit,
-                "remote read",
-            ),
-            (
-                "storage.remote.read-max-bytes-in-frame",
-                &self.remote_read_max_bytes,
-                "remote read",
-            ),
             (
                 "scrape.adjust-timestamps",
                 &self.scrape_adjust,
@@ -820,6 +816,11 @@ impl Flags {
                 otlp_delta_to_cumulative,
             },
             remote_flush_deadline,
+            remote_read_limits: storage::remote::ReadLimits {
+                sample_limit: self.remote_read_sample_limit,
+                concurrent_limit: self.remote_read_concurrent_limit,
+                max_bytes_in_frame: self.remote_read_max_bytes,
+            },
             tsdb_path: self.tsdb_path,
             tsdb,
             enable_exemplar_storage,
@@ -1084,6 +1085,18 @@ impl Flags {
             (
                 "storage.remote.flush-deadline",
                 self.remote_flush_deadline.clone(),
+            ),
+            (
+                "storage.remote.read-sample-limit",
+                self.remote_read_sample_limit.to_string(),
+            ),
+            (
+                "storage.remote.read-concurrent-limit",
+                self.remote_read_concurrent_limit.to_string(),
+            ),
+            (
+                "storage.remote.read-max-bytes-in-frame",
+                self.remote_read_max_bytes.to_string(),
             ),
             ("query.max-samples", self.query_max_samples.to_string()),
             (

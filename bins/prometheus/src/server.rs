@@ -115,6 +115,7 @@ pub(crate) fn web_options(
         otlp_write_receiver: None,
         receiver_features: settings.receiver_features,
         remote_read_queryable: None,
+        remote_read_limits: settings.remote_read_limits,
         metrics_hook: None,
         agent: false,
         rules: None,
@@ -209,6 +210,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         tsdb_admin: Some(storage.clone()),
         storage_retention: settings.retention_text.clone(),
         remote_read_queryable: Some(storage.clone()),
+        remote_read_limits: settings.remote_read_limits,
         metrics_hook: Some({
             let (remote, rule_manager, notifier, storage, scraper, sd_metrics) = (
                 remote.clone(),

@@ -231,6 +231,8 @@ pub struct Options {
     /// The storage `/api/v1/read` serves: the local TSDB, without remote-read endpoints
     /// (`None`: `queryable`).
     pub remote_read_queryable: Option<Arc<dyn storage::Queryable>>,
+    /// `--storage.remote.read-{sample-limit,concurrent-limit,max-bytes-in-frame}`.
+    pub remote_read_limits: storage::remote::ReadLimits,
     /// Appends more samples to `/metrics`.
     pub metrics_hook: Option<MetricsHook>,
     /// `--agent`: the query, metadata, rules and TSDB endpoints answer as Prometheus's
@@ -283,6 +285,8 @@ pub(crate) struct Inner {
     pub(crate) delta_to_cumulative: Option<Arc<storage::remote::otlp::DeltaToCumulative>>,
     /// The OTLP receiver's counters.
     pub(crate) otlp_counters: Arc<storage::remote::otlp::OtlpCounters>,
+    /// Permits of `/api/v1/read` (`--storage.remote.read-concurrent-limit`).
+    remote_read_gate: tokio::sync::Semaphore,
     quitting: AtomicBool,
 }
 
@@ -489,6 +493,12 @@ impl Handler {
                     .otlp_delta_to_cumulative
                     .then(Default::default),
                 otlp_counters: Arc::default(),
+                remote_read_gate: tokio::sync::Semaphore::new(
+                    match opts.remote_read_limits.concurrent_limit {
+                        0 => tokio::sync::Semaphore::MAX_PERMITS,
+                        n => n,
+                    },
+                ),
                 opts,
                 http: HttpMetrics::default(),
                 quitting: AtomicBool::new(false),
@@ -516,6 +526,9 @@ impl Handler {
         if gzip_ok
             && resp.status() != StatusCode::NO_CONTENT
             && !resp.headers().contains_key(header::CONTENT_ENCODING)
+            // Streamed remote-read frames go out as they are, as in Prometheus.
+            && resp.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes)
+                != Some(storage::remote::STREAMED_CONTENT_TYPE.as_bytes())
         {
             let body = resp.body().clone();
             let bytes = body
@@ -773,18 +786,23 @@ impl Handler {
     }
 
     /// `/api/v1/read`: answers a snappy-compressed remote-read request from the local storage
-    /// (SAMPLES responses only), adding the configured external labels.
+    /// in the negotiated response type (SAMPLES, or STREAMED_XOR_CHUNKS frames), adding the
+    /// configured external labels, at most `concurrent_limit` at once.
     async fn remote_read<B>(&self, req: Request<B>) -> Response<Body>
     where
         B: hyper::body::Body + Send,
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let Ok(_permit) = self.inner.remote_read_gate.acquire().await else {
+            return receiver_error(StatusCode::INTERNAL_SERVER_ERROR, "remote read gate closed");
+        };
         let opts = &self.inner.opts;
         let db = opts
             .remote_read_queryable
             .clone()
             .unwrap_or_else(|| opts.queryable.clone());
+        let limits = opts.remote_read_limits;
         let external_labels = opts.status.config().map_or_else(model::Labels::empty, |c| {
             model::Labels::from_pairs(
                 c.global
@@ -798,20 +816,21 @@ impl Handler {
             Err(msg) => return receiver_error(StatusCode::BAD_REQUEST, &msg),
         };
         let outcome = tokio::task::spawn_blocking(move || {
-            storage::remote::decode_read_request(&body)
-                .and_then(|req| storage::remote::serve_read(&req, db.as_ref(), &external_labels))
-                .map(|resp| storage::remote::encode_read_response(&resp))
+            storage::remote::decode_read_request(&body).and_then(|req| {
+                storage::remote::serve_read_with(&req, db.as_ref(), &external_labels, &limits)
+            })
         })
         .await;
         match outcome {
-            Ok(Ok(encoded)) => {
-                let mut resp = Response::new(Full::new(Bytes::from(encoded)));
+            Ok(Ok(answer)) => {
+                let content_type = answer.content_type();
+                let encoding = answer.content_encoding();
+                let mut resp = Response::new(Full::new(Bytes::from(answer.into_body())));
                 let h = resp.headers_mut();
-                h.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/x-protobuf"),
-                );
-                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("snappy"));
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                if let Some(encoding) = encoding {
+                    h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+                }
                 resp
             }
             Ok(Err(err @ storage::Error::InvalidRemoteRequest { .. })) => {

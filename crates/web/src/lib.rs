@@ -67,6 +67,7 @@
 //!     otlp_write_receiver: None,
 //!     receiver_features: Default::default(),
 //!     remote_read_queryable: None,
+//!     remote_read_limits: storage::remote::ReadLimits::default(),
 //!     metrics_hook: None,
 //!     agent: false,
 //!     rules: None,

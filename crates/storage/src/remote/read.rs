@@ -481,6 +481,9 @@ pub struct ReadLimits {
     /// `--storage.remote.read-max-bytes-in-frame`: the chunk bytes one frame of a streamed
     /// answer holds before the series goes on in the next frame (at least one chunk a frame).
     pub max_bytes_in_frame: usize,
+    /// `--storage.remote.read-concurrent-limit`: most requests answered at once; more wait
+    /// (0: no limit). Kept by the HTTP handler, not by [`serve_read_with`].
+    pub concurrent_limit: usize,
 }
 
 impl Default for ReadLimits {
@@ -488,6 +491,7 @@ impl Default for ReadLimits {
         ReadLimits {
             sample_limit: 50_000_000,
             max_bytes_in_frame: 1_048_576,
+            concurrent_limit: 10,
         }
     }
 }

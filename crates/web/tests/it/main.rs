@@ -57,6 +57,7 @@ fn bare_options(queryable: Arc<dyn storage::Queryable>) -> Options {
         otlp_write_receiver: None,
         receiver_features: Default::default(),
         remote_read_queryable: None,
+        remote_read_limits: storage::remote::ReadLimits::default(),
         metrics_hook: None,
         agent: false,
         rules: None,
@@ -165,6 +166,7 @@ fn server_full(
         otlp_write_receiver: Some(db.clone()),
         receiver_features: Default::default(),
         remote_read_queryable: None,
+        remote_read_limits: storage::remote::ReadLimits::default(),
         metrics_hook: None,
         agent,
         rules: None,
@@ -1300,6 +1302,43 @@ async fn remote_write_appends_and_remote_read_serves_the_samples() {
         .map(|s| (s.timestamp, s.value))
         .collect();
     assert_eq!(values, [(3_000, 5.0), (4_000, 6.0)]);
+
+    // Streamed XOR chunks when asked for first, as Prometheus's clients do.
+    let mut streamed = read.clone();
+    streamed.accepted_response_types = vec![
+        prompb::read_request::ResponseType::StreamedXorChunks as i32,
+        prompb::read_request::ResponseType::Samples as i32,
+    ];
+    let (status, headers, answer) = post_bytes(
+        &s.handler,
+        "/api/v1/read",
+        storage::remote::encode_snappy(&prompb::Message::encode_to_vec(&streamed)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer:?}");
+    assert_eq!(
+        headers["content-type"],
+        "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
+    );
+    assert!(!headers.contains_key("content-encoding"));
+    let mut frames = storage::remote::ChunkedReader::new(&answer, 1 << 20);
+    let frame = frames.next_proto().unwrap().unwrap();
+    assert!(frames.next_proto().unwrap().is_none());
+    let chunks = &frame.chunked_series[0].chunks;
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(
+        storage::remote::decode_xor_chunk(&chunks[0].data).unwrap(),
+        [(3_000, 5.0), (4_000, 6.0)]
+    );
+    // Only a type this server does not know: 400.
+    streamed.accepted_response_types = vec![9];
+    let (status, _, _) = post_bytes(
+        &s.handler,
+        "/api/v1/read",
+        storage::remote::encode_snappy(&prompb::Message::encode_to_vec(&streamed)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let (status, _, answer) = post_bytes(&s.handler, "/api/v1/read", b"garbage".to_vec()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
