@@ -37,6 +37,7 @@
 //! `ovhcloud_sd_configs` (cloud servers through each provider's REST API);
 //! `ec2_sd_configs` and `lightsail_sd_configs` (AWS APIs signed with SigV4);
 //! `gce_sd_configs` (the Compute API with application default credentials);
+//! `azure_sd_configs` (Resource Manager virtual machines and scale-set machines);
 //! `uyuni_sd_configs` (XML-RPC) and `openstack_sd_configs` (Keystone, Nova, Neutron). A block
 //! whose provider cannot be created (unusable client options, an unknown scheme) is logged
 //! as Prometheus logs it ("Cannot create service discovery") and counted in
@@ -69,6 +70,7 @@
 //! ```
 
 mod api;
+mod azure;
 mod consul;
 mod digitalocean;
 pub mod dns;

@@ -88,6 +88,7 @@ enum ProviderConfig {
     Hetzner(Box<HetznerSdConfig>),
     Linode(Box<LinodeSdConfig>),
     Gce(Box<config::discovery::GceSdConfig>),
+    Azure(Box<config::discovery::AzureSdConfig>),
 }
 
 #[derive(Debug)]
@@ -402,6 +403,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Gce(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Azure(c) => {
+                        crate::azure::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Azure(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -982,6 +991,27 @@ async fn run_provider(
             )
             .await;
         }
+        ProviderConfig::Azure(cfg) => {
+            let d = match crate::azure::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "azure", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "azure",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || async {
+                    let r = d.refresh().await;
+                    sink.metrics.sd().azure_cache_hits.add(d.take_cache_hits());
+                    r
+                },
+            )
+            .await;
+        }
         ProviderConfig::Gce(cfg) => {
             let d = match crate::gce::Discovery::new(&cfg) {
                 Ok(d) => d,
@@ -1044,6 +1074,7 @@ async fn refresh_loop<F, Fut>(
                     metrics.failures.inc();
                     match mechanism {
                         "linode" => sink.metrics.sd().linode_failures.inc(),
+                        "azure" => sink.metrics.sd().azure_failures.inc(),
                         "nomad" => sink.metrics.sd().nomad_failures.inc(),
                         _ => {}
                     }

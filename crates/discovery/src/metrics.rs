@@ -299,6 +299,10 @@ pub(crate) struct Registry {
     pub(crate) http_failures: Counter,
     pub(crate) kubernetes: KubernetesMetrics,
     pub(crate) consul: ConsulMetrics,
+    /// `prometheus_sd_azure_cache_hit_total`.
+    pub(crate) azure_cache_hits: Counter,
+    /// `prometheus_sd_azure_failures_total`.
+    pub(crate) azure_failures: Counter,
     /// `prometheus_sd_linode_failures_total`.
     pub(crate) linode_failures: Counter,
     /// `prometheus_sd_nomad_failures_total`.
@@ -355,6 +359,19 @@ impl Metrics {
             .iter()
             .map(|(n, m)| (n.clone(), m.clone()))
             .collect();
+
+        counter_family(
+            out,
+            "prometheus_sd_azure_cache_hit_total",
+            "Number of cache hit during refresh.",
+            r.azure_cache_hits.get(),
+        );
+        counter_family(
+            out,
+            "prometheus_sd_azure_failures_total",
+            "Number of Azure service discovery refresh failures.",
+            r.azure_failures.get(),
+        );
 
         let name = "prometheus_sd_consul_rpc_duration_seconds";
         write_header(
