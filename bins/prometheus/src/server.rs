@@ -404,7 +404,7 @@ pub(crate) fn version_text() -> String {
         other => other,
     };
     format!(
-        "prometheus, version {} (branch: {}, revision: {})\n  build user:       {}\n  build date:       {}\n  go version:       {}\n  platform:         {}/{arch}\n  tags:             unknown",
+        "prometheus, version {} (branch: {}, revision: {})\n  build user:       {}\n  build date:       {}\n  go version:       {}\n  platform:         {}/{arch}\n  tags:             {}",
         b.version,
         b.branch,
         b.revision,
@@ -412,26 +412,20 @@ pub(crate) fn version_text() -> String {
         b.build_date,
         b.go_version,
         std::env::consts::OS,
+        env!("PROMETHEUS_BUILD_TAGS"),
     )
 }
 
-/// This build's information for `/api/v1/status/buildinfo` and `prometheus_build_info`.
+/// This build's information for `/api/v1/status/buildinfo` and `prometheus_build_info`, as
+/// `build.rs` stamped it. `go_version` holds the `rustc -V` line: the toolchain that built us.
 pub(crate) fn build_info() -> web::BuildInfo {
     web::BuildInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        revision: option_env!("PROMETHEUS_REVISION")
-            .unwrap_or("unknown")
-            .to_owned(),
-        branch: option_env!("PROMETHEUS_BRANCH")
-            .unwrap_or("unknown")
-            .to_owned(),
-        build_user: option_env!("PROMETHEUS_BUILD_USER")
-            .unwrap_or("unknown")
-            .to_owned(),
-        build_date: option_env!("PROMETHEUS_BUILD_DATE")
-            .unwrap_or("unknown")
-            .to_owned(),
-        go_version: format!("rust{}", env!("CARGO_PKG_RUST_VERSION")),
+        revision: env!("PROMETHEUS_REVISION").to_owned(),
+        branch: env!("PROMETHEUS_BRANCH").to_owned(),
+        build_user: env!("PROMETHEUS_BUILD_USER").to_owned(),
+        build_date: env!("PROMETHEUS_BUILD_DATE").to_owned(),
+        go_version: env!("PROMETHEUS_RUSTC_VERSION").to_owned(),
     }
 }
 
@@ -450,6 +444,13 @@ mod tests {
             )),
             "{first}"
         );
-        assert!(text.contains("\n  go version:       rust"), "{text}");
+        assert!(text.contains("\n  go version:       rustc "), "{text}");
+        let date = build_info().build_date;
+        // Prometheus's stamp layout, 20060102-15:04:05.
+        assert!(
+            date == "unknown"
+                || (date.len() == 17 && date.as_bytes()[8] == b'-' && date.as_bytes()[11] == b':'),
+            "{date}"
+        );
     }
 }
