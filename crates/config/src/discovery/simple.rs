@@ -565,7 +565,7 @@ config_struct! {
         /// Client id reported to the control plane.
         #[serde(skip_serializing_if = "String::is_empty")]
         pub client_id: String,
-        /// Re-query interval (default 30s).
+        /// Re-query interval (default 15s).
         pub refresh_interval: Duration,
         /// Fetch timeout (default 2m).
         pub fetch_timeout: Duration,
@@ -581,7 +581,7 @@ impl Default for KumaSdConfig {
         KumaSdConfig {
             server: String::new(),
             client_id: String::new(),
-            refresh_interval: Duration::from_secs(30),
+            refresh_interval: Duration::from_secs(15),
             fetch_timeout: Duration::from_secs(120),
             http_client_config: HttpClientConfig::default(),
         }
@@ -590,8 +590,11 @@ impl Default for KumaSdConfig {
 
 impl Validate for KumaSdConfig {
     fn validate(&mut self) -> Result<(), String> {
+        if self.server.is_empty() {
+            return Err(format!("kuma SD server must not be empty: {}", self.server));
+        }
         let url = Url::parse(&self.server)?;
-        if self.server.is_empty() || url.scheme().is_empty() {
+        if url.scheme().is_empty() || url.host().is_empty() {
             return Err(format!(
                 "kuma SD server must not be empty and have a scheme: {}",
                 self.server
