@@ -6,6 +6,7 @@
 mod histograms;
 mod metadata;
 mod peers;
+mod streamed;
 mod v2;
 
 use std::collections::{BTreeMap, BTreeSet};
