@@ -89,6 +89,7 @@ enum ProviderConfig {
     Linode(Box<LinodeSdConfig>),
     Gce(Box<config::discovery::GceSdConfig>),
     Azure(Box<config::discovery::AzureSdConfig>),
+    Kuma(Box<config::discovery::KumaSdConfig>),
 }
 
 #[derive(Debug)]
@@ -411,6 +412,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Azure(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Kuma(c) => {
+                        crate::kuma::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Kuma(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -990,6 +999,39 @@ async fn run_provider(
                 || d.refresh(),
             )
             .await;
+        }
+        ProviderConfig::Kuma(cfg) => {
+            let d = match crate::kuma::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "kuma", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            // Go's xDS fetch loop: a poll every refresh interval (at once after a longer
+            // one), timed and counted in the prometheus_sd_kuma_fetch_* metrics.
+            let every = cfg.refresh_interval.to_std();
+            let metrics = sink.metrics.clone();
+            loop {
+                let start = std::time::Instant::now();
+                let r = tokio::select! {
+                    () = cancel.cancelled() => return,
+                    r = d.fetch() => r,
+                };
+                let sd = metrics.sd();
+                sd.kuma_fetch_duration.observe_since(start);
+                match r {
+                    Ok(Some(groups)) => sink.update(groups),
+                    Ok(None) => sd.kuma_fetch_skipped_updates.inc(),
+                    Err(e) => {
+                        sd.kuma_fetch_failures.inc();
+                        tracing::error!(mechanism = "kuma", err = %e, "error parsing resources");
+                    }
+                }
+                if !wait(every.saturating_sub(start.elapsed()), &cancel).await {
+                    return;
+                }
+            }
         }
         ProviderConfig::Azure(cfg) => {
             let d = match crate::azure::Discovery::new(&cfg) {

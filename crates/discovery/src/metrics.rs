@@ -303,6 +303,12 @@ pub(crate) struct Registry {
     pub(crate) azure_cache_hits: Counter,
     /// `prometheus_sd_azure_failures_total`.
     pub(crate) azure_failures: Counter,
+    /// `prometheus_sd_kuma_fetch_duration_seconds`.
+    pub(crate) kuma_fetch_duration: Summary,
+    /// `prometheus_sd_kuma_fetch_failures_total`.
+    pub(crate) kuma_fetch_failures: Counter,
+    /// `prometheus_sd_kuma_fetch_skipped_updates_total`.
+    pub(crate) kuma_fetch_skipped_updates: Counter,
     /// `prometheus_sd_linode_failures_total`.
     pub(crate) linode_failures: Counter,
     /// `prometheus_sd_nomad_failures_total`.
@@ -506,6 +512,26 @@ impl Metrics {
             "prometheus_sd_kubernetes_failures_total",
             "The number of failed WATCH/LIST requests.",
             r.kubernetes.failures.get(),
+        );
+        let name = "prometheus_sd_kuma_fetch_duration_seconds";
+        write_header(
+            out,
+            name,
+            "summary",
+            "The duration of a Kuma MADS fetch call.",
+        );
+        r.kuma_fetch_duration.write(out, name, &[]);
+        counter_family(
+            out,
+            "prometheus_sd_kuma_fetch_failures_total",
+            "The number of Kuma MADS fetch call failures.",
+            r.kuma_fetch_failures.get(),
+        );
+        counter_family(
+            out,
+            "prometheus_sd_kuma_fetch_skipped_updates_total",
+            "The number of Kuma MADS fetch calls that result in no updates to the targets.",
+            r.kuma_fetch_skipped_updates.get(),
         );
         counter_family(
             out,
