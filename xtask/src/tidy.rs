@@ -71,6 +71,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "tsdb",
             "storage",
             "promqltest",
+            // `check metrics` and `tsdb create-blocks-from openmetrics` parse expositions,
+            // `check service-discovery` builds targets as the scrape manager does.
+            "scrape",
             // `check web-config` validates with the server's own web config loader.
             "web",
             "model",

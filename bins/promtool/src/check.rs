@@ -67,6 +67,26 @@ pub(crate) enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Pass Prometheus metrics over stdin to lint them for consistency and correctness, and
+    /// optionally perform cardinality analysis.
+    ///
+    /// examples:
+    ///
+    /// $ cat metrics.prom | promtool check metrics
+    ///
+    /// $ curl -s http://localhost:9090/metrics | promtool check metrics --extended
+    ///
+    /// $ curl -s http://localhost:9100/metrics | promtool check metrics --extended --lint=none
+    #[command(verbatim_doc_comment)]
+    Metrics {
+        /// Print extended information related to the cardinality of the metrics.
+        #[arg(long)]
+        extended: bool,
+        /// Linting checks to apply for metrics. Available options are: all, none. Use
+        /// --lint=none to disable metrics linting.
+        #[arg(long, default_value = "all")]
+        lint: String,
+    },
     /// Check if the Prometheus server is healthy.
     Healthy {
         /// The URL for the Prometheus server.
@@ -135,6 +155,7 @@ pub(crate) fn run(cmd: CheckCommand) -> u8 {
             check_rule_files(&files, &lint)
         }
         CheckCommand::WebConfig { files } => check_web_configs(&files),
+        CheckCommand::Metrics { extended, lint } => crate::promlint::run(extended, &lint),
         CheckCommand::Healthy { url } => crate::query::check_server(&url, "/-/healthy"),
         CheckCommand::Ready { url } => crate::query::check_server(&url, "/-/ready"),
     }

@@ -9,6 +9,7 @@ mod check;
 mod data_dir;
 mod gofmt;
 mod http;
+mod promlint;
 mod query;
 mod test_cmd;
 mod tsdb_cmd;
