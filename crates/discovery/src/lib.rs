@@ -38,7 +38,7 @@
 //! `ec2_sd_configs` and `lightsail_sd_configs` (AWS APIs signed with SigV4);
 //! `gce_sd_configs` (the Compute API with application default credentials);
 //! `azure_sd_configs` (Resource Manager virtual machines and scale-set machines);
-//! `kuma_sd_configs` (MADS v1 over xDS REST-JSON polling);
+//! `kuma_sd_configs` (MADS v1 over xDS REST-JSON polling); `triton_sd_configs` (triton-cmon);
 //! `uyuni_sd_configs` (XML-RPC) and `openstack_sd_configs` (Keystone, Nova, Neutron). A block
 //! whose provider cannot be created (unusable client options, an unknown scheme) is logged
 //! as Prometheus logs it ("Cannot create service discovery") and counted in
@@ -97,6 +97,7 @@ mod openstack;
 mod ovhcloud;
 mod puppetdb;
 mod scaleway;
+mod triton;
 mod util;
 mod uyuni;
 mod vultr;

@@ -90,6 +90,7 @@ enum ProviderConfig {
     Gce(Box<config::discovery::GceSdConfig>),
     Azure(Box<config::discovery::AzureSdConfig>),
     Kuma(Box<config::discovery::KumaSdConfig>),
+    Triton(Box<config::discovery::TritonSdConfig>),
 }
 
 #[derive(Debug)]
@@ -420,6 +421,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Kuma(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Triton(c) => {
+                        crate::triton::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Triton(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -993,6 +1002,23 @@ async fn run_provider(
             };
             refresh_loop(
                 "linode",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::Triton(cfg) => {
+            let d = match crate::triton::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "triton", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "triton",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,

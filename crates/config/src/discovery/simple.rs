@@ -747,7 +747,7 @@ impl Default for TritonSdConfig {
 impl Validate for TritonSdConfig {
     fn validate(&mut self) -> Result<(), String> {
         if self.role != "container" && self.role != "cn" {
-            return Err(format!("unknown role {:?} in configuration", self.role));
+            return Err("triton SD configuration requires role to be 'container' or 'cn'".into());
         }
         if self.account.is_empty() {
             return Err("triton SD configuration requires an account".into());

@@ -179,3 +179,65 @@ impl FakeApi {
         self.seen.lock().unwrap().clone()
     }
 }
+
+impl FakeApi {
+    /// Starts a server on 127.0.0.1 speaking TLS with the httpclient crate's test
+    /// certificate (for `localhost` and 127.0.0.1, signed by [`test_ca`]).
+    pub(crate) async fn start_tls(
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> FakeApi {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<_> = CertificateDer::pem_file_iter(httpclient_testdata("server.crt"))
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(httpclient_testdata("server.key")).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handler: Arc<Mutex<Handler>> = Arc::new(Mutex::new(Arc::new(handler)));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (h, s) = (handler.clone(), seen.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (acceptor, h, s) = (acceptor.clone(), h.clone(), s.clone());
+                tokio::spawn(async move {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        serve(stream, h, s).await;
+                    }
+                });
+            }
+        });
+        FakeApi {
+            addr,
+            handler,
+            seen,
+            task,
+        }
+    }
+}
+
+/// A file of the httpclient crate's test certificates.
+fn httpclient_testdata(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../httpclient/testdata")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// The CA file that signed [`FakeApi::start_tls`]'s certificate.
+pub(crate) fn test_ca() -> String {
+    httpclient_testdata("ca.crt")
+}
