@@ -548,4 +548,4 @@ impl Discovery {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

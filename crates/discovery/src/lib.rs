@@ -39,6 +39,7 @@
 //! `gce_sd_configs` (the Compute API with application default credentials);
 //! `azure_sd_configs` (Resource Manager virtual machines and scale-set machines);
 //! `kuma_sd_configs` (MADS v1 over xDS REST-JSON polling); `triton_sd_configs` (triton-cmon);
+//! `stackit_sd_configs` (IaaS servers, bearer token or service account key flow);
 //! `uyuni_sd_configs` (XML-RPC) and `openstack_sd_configs` (Keystone, Nova, Neutron). A block
 //! whose provider cannot be created (unusable client options, an unknown scheme) is logged
 //! as Prometheus logs it ("Cannot create service discovery") and counted in
@@ -97,6 +98,7 @@ mod openstack;
 mod ovhcloud;
 mod puppetdb;
 mod scaleway;
+mod stackit;
 mod triton;
 mod util;
 mod uyuni;

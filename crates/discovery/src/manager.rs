@@ -91,6 +91,7 @@ enum ProviderConfig {
     Azure(Box<config::discovery::AzureSdConfig>),
     Kuma(Box<config::discovery::KumaSdConfig>),
     Triton(Box<config::discovery::TritonSdConfig>),
+    Stackit(Box<config::discovery::StackitSdConfig>),
 }
 
 #[derive(Debug)]
@@ -429,6 +430,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Triton(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Stackit(c) => {
+                        crate::stackit::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Stackit(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -1002,6 +1011,23 @@ async fn run_provider(
             };
             refresh_loop(
                 "linode",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::Stackit(cfg) => {
+            let d = match crate::stackit::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "stackit", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "stackit",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,

@@ -753,6 +753,9 @@ impl Default for StackitSdConfig {
 
 impl Validate for StackitSdConfig {
     fn validate(&mut self) -> Result<(), String> {
+        if self.endpoint.is_empty() && self.region.is_empty() {
+            return Err("endpoint or region missing".into());
+        }
         if !self.endpoint.is_empty() {
             let url = Url::parse(&self.endpoint).map_err(|e| format!("invalid endpoint: {e}"))?;
             if url.scheme().is_empty() || url.host().is_empty() {

@@ -5,7 +5,7 @@ use super::*;
 use crate::util::testserver::{FakeApi, Reply, Seen};
 
 /// A throwaway 2048-bit RSA key (PKCS#8), made for these tests only.
-const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----\n\
+pub(crate) const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----\n\
 MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQCKBcstsAFATn+C\n\
 g1eZUjgbfrOyfTbEPVsMpUxX9xY2XD8wgJ3z+rvFCL8do4E31LaWPkIolw+LR3lg\n\
 N0csIxP86UvlpMQ5aDFaP1tC6lFjyTHp5xYirncwitQYGWAH6C4xtB/6JGV7cWJ+\n\
