@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod analyze;
+mod backfill;
 mod check;
 mod data_dir;
 mod gofmt;

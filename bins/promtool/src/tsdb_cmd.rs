@@ -1,6 +1,7 @@
-//! `promtool tsdb list|analyze|dump`: inspect a data directory, printed exactly like Go's
-//! promtool (tab-aligned block table, analysis sections, one `labels value ts` line per
-//! sample). Exit code 0 on success, 1 on any error (printed to stderr).
+//! `promtool tsdb list|analyze|dump|create-blocks-from`: inspect a data directory, printed
+//! exactly like Go's promtool (tab-aligned block table, analysis sections, one
+//! `labels value ts` line per sample), and import samples into blocks (in
+//! [`crate::backfill`]). Exit code 0 on success, 1 on any error (printed to stderr).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -59,10 +60,96 @@ pub(crate) enum TsdbCommand {
         #[arg(default_value = "data/")]
         db_path: PathBuf,
     },
+    /// [Experimental] Import samples from input and produce TSDB blocks. Please refer to the
+    /// storage docs for more details.
+    #[command(name = "create-blocks-from")]
+    CreateBlocksFrom {
+        /// Print human readable values.
+        #[arg(short = 'r', long, global = true)]
+        human_readable: bool,
+        /// Do not print created blocks.
+        #[arg(short = 'q', long, global = true)]
+        quiet: bool,
+        /// Maximum duration created blocks may span. Anything less than 2h is ignored.
+        #[arg(long, global = true, hide = true, value_name = "duration")]
+        max_block_duration: Option<String>,
+        #[command(subcommand)]
+        from: ImportSource,
+    },
+}
+
+/// Where `tsdb create-blocks-from` reads samples.
+#[derive(Subcommand)]
+pub(crate) enum ImportSource {
+    /// Import samples from OpenMetrics input and produce TSDB blocks. Please refer to the
+    /// storage docs for more details.
+    Openmetrics {
+        /// Label to attach to metrics. Can be specified multiple times. Example
+        /// --label=label_name=label_value
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+        /// OpenMetrics file to read samples from.
+        input_file: PathBuf,
+        /// Output directory for generated blocks.
+        #[arg(default_value = "data/")]
+        output_directory: PathBuf,
+    },
+}
+
+/// Runs `tsdb create-blocks-from` and returns the exit code.
+fn create_blocks_from(
+    human: bool,
+    quiet: bool,
+    max_block_duration: Option<&str>,
+    from: ImportSource,
+) -> u8 {
+    let max_block_ms = match max_block_duration.map(crate::query::parse_step) {
+        None => 0,
+        Some(Ok(ms)) => ms,
+        Some(Err(e)) => {
+            eprintln!("promtool: error: --max-block-duration: {e}");
+            return 1;
+        }
+    };
+    let report = crate::backfill::Report { human, quiet };
+    match from {
+        ImportSource::Openmetrics {
+            labels,
+            input_file,
+            output_directory,
+        } => {
+            let labels = match crate::backfill::parse_label_flags(&labels) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("promtool: error: --label: {e}");
+                    return 1;
+                }
+            };
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            crate::backfill::run_openmetrics(
+                &input_file,
+                &output_directory,
+                report,
+                max_block_ms,
+                &labels,
+                &mut out,
+            )
+        }
+    }
 }
 
 /// Runs a `tsdb` subcommand and returns the exit code.
 pub(crate) fn run(cmd: TsdbCommand) -> u8 {
+    if let TsdbCommand::CreateBlocksFrom {
+        human_readable,
+        quiet,
+        max_block_duration,
+        from,
+    } = cmd
+    {
+        return create_blocks_from(human_readable, quiet, max_block_duration.as_deref(), from);
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let res = match cmd {
@@ -90,6 +177,7 @@ pub(crate) fn run(cmd: TsdbCommand) -> u8 {
             matchers,
             db_path,
         } => dump(&db_path, min_time, max_time, &matchers, &mut out),
+        TsdbCommand::CreateBlocksFrom { .. } => Ok(()),
     };
     let res = res.and_then(|()| out.flush().context("writing to stdout"));
     match res {
@@ -130,47 +218,59 @@ fn block_size(dir: &Path) -> u64 {
 /// Writes the block table of `dir`.
 pub(crate) fn list(dir: &Path, human: bool, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     let db = ReadOnlyDb::open_blocks(dir)?;
-    let mut rows = vec![
-        [
-            "BLOCK ULID",
-            "MIN TIME",
-            "MAX TIME",
-            "DURATION",
-            "NUM SAMPLES",
-            "NUM CHUNKS",
-            "NUM SERIES",
-            "SIZE",
-        ]
-        .map(str::to_owned)
-        .to_vec(),
-    ];
-    for b in db.blocks() {
-        let m = b.meta();
-        let time = |t: i64| {
-            if human {
-                gofmt::format_utc_time(t)
-            } else {
-                t.to_string()
-            }
-        };
-        let size = block_size(b.dir());
-        rows.push(vec![
-            m.ulid.to_string(),
-            time(m.min_time),
-            time(m.max_time),
-            gofmt::format_duration_ms(m.max_time - m.min_time),
-            m.stats.num_samples.to_string(),
-            m.stats.num_chunks.to_string(),
-            m.stats.num_series.to_string(),
-            if human {
-                gofmt::format_base2_bytes(size)
-            } else {
-                size.to_string()
-            },
-        ]);
-    }
-    out.write_all(gofmt::tabwrite(&rows, 13, 2).as_bytes())?;
+    let rows: Vec<Vec<String>> = db.blocks().iter().map(|b| block_row(b, human)).collect();
+    out.write_all(block_table(rows, true).as_bytes())?;
     Ok(())
+}
+
+/// Go's `printBlocks`: the rows (and the header when asked) aligned as one table.
+pub(crate) fn block_table(rows: Vec<Vec<String>>, header: bool) -> String {
+    let mut table = Vec::with_capacity(rows.len() + 1);
+    if header {
+        table.push(
+            [
+                "BLOCK ULID",
+                "MIN TIME",
+                "MAX TIME",
+                "DURATION",
+                "NUM SAMPLES",
+                "NUM CHUNKS",
+                "NUM SERIES",
+                "SIZE",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        );
+    }
+    table.extend(rows);
+    gofmt::tabwrite(&table, 13, 2)
+}
+
+/// One block's row of the block table.
+pub(crate) fn block_row(b: &Block, human: bool) -> Vec<String> {
+    let m = b.meta();
+    let time = |t: i64| {
+        if human {
+            gofmt::format_utc_time(t)
+        } else {
+            t.to_string()
+        }
+    };
+    let size = block_size(b.dir());
+    vec![
+        m.ulid.to_string(),
+        time(m.min_time),
+        time(m.max_time),
+        gofmt::format_duration_ms(m.max_time - m.min_time),
+        m.stats.num_samples.to_string(),
+        m.stats.num_chunks.to_string(),
+        m.stats.num_series.to_string(),
+        if human {
+            gofmt::format_base2_bytes(size)
+        } else {
+            size.to_string()
+        },
+    ]
 }
 
 fn parse_selector(s: &str) -> anyhow::Result<Vec<Matcher>> {

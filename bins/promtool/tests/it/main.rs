@@ -5,6 +5,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod backfill;
 mod metrics;
 mod query;
 mod rules;

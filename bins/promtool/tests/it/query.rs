@@ -11,9 +11,9 @@ use super::{REAL_PROMTOOL, ours, run};
 const REAL_PROMETHEUS: &str = "/usr/bin/prometheus";
 
 /// A Prometheus child process, killed on drop.
-struct Server {
+pub(super) struct Server {
     child: Child,
-    url: String,
+    pub(super) url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -53,7 +53,10 @@ fn start_prometheus() -> Option<Server> {
 
 /// Starts Prometheus on a free loopback port, on `data` (a fresh directory when `None`),
 /// scraping itself every second when `self_scrape`, and waits (bounded) until it is ready.
-fn spawn_prometheus(data: Option<&std::path::Path>, self_scrape: bool) -> Option<Server> {
+pub(super) fn spawn_prometheus(
+    data: Option<&std::path::Path>,
+    self_scrape: bool,
+) -> Option<Server> {
     if !std::path::Path::new(REAL_PROMETHEUS).is_file() {
         eprintln!("notice: skipping, {REAL_PROMETHEUS} not found");
         return None;
