@@ -1577,6 +1577,73 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn kuma_triton_and_stackit_jobs_get_their_targets() {
+        use crate::util::testserver::{FakeApi, Reply, Seen, test_ca};
+        let handler = |seen: &Seen| match seen.uri.split('?').next().unwrap_or_default() {
+            "/v3/discovery:monitoringassignments" => {
+                if seen.body.contains("\"version_info\":\"1\"") {
+                    return Reply::status(304, "");
+                }
+                Reply::json(
+                    r#"{"versionInfo": "1", "typeUrl": "type.googleapis.com/kuma.observability.v1.MonitoringAssignment",
+                        "resources": [{"@type": "type.googleapis.com/kuma.observability.v1.MonitoringAssignment",
+                        "mesh": "m", "service": "s", "targets": [{"name": "dp", "scheme": "http", "address": "10.1.1.1:9090"}]}]}"#,
+                )
+            }
+            "/v1/projects/p/servers" => Reply::json(
+                r#"{"items": [{"id": "i", "nics": [{"networkName": "n", "ipv4": "10.2.2.2"}]}]}"#,
+            ),
+            "/v1/discover" => Reply::json(r#"{"containers": [{"vm_uuid": "u1"}]}"#),
+            _ => Reply::status(404, "{}"),
+        };
+        let api = FakeApi::start(handler).await;
+        let tls = FakeApi::start_tls(handler).await;
+        let cfg = load(&format!(
+            concat!(
+                "scrape_configs:\n",
+                "- job_name: k\n  kuma_sd_configs: [{{server: 'http://{0}', refresh_interval: 50ms}}]\n",
+                "- job_name: s\n  stackit_sd_configs: [{{endpoint: 'http://{0}', project: p, refresh_interval: 50ms}}]\n",
+                "- job_name: t\n  triton_sd_configs: [{{account: a, dns_suffix: d, endpoint: 127.0.0.1, port: {1}, tls_config: {{ca_file: '{2}'}}, refresh_interval: 50ms}}]\n",
+            ),
+            api.addr,
+            tls.addr.port(),
+            test_ca(),
+        ));
+        let m = manager();
+        m.apply_config(&cfg).unwrap();
+        let mut rx = m.subscribe();
+        let runner = m.clone();
+        let task = tokio::spawn(async move { runner.run().await });
+        let triton = format!("u1.d:{}", tls.addr.port());
+        wait_for(&mut rx, "every job's target", |s| {
+            addresses(s, "k") == ["10.1.1.1:9090"]
+                && addresses(s, "s") == ["10.2.2.2:80"]
+                && addresses(s, "t") == [triton.as_str()]
+        })
+        .await;
+        // Kuma's polls are timed, and the unchanged answers skipped.
+        while metric(&m, "prometheus_sd_kuma_fetch_skipped_updates_total").unwrap_or(0.0) < 1.0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            metric(&m, "prometheus_sd_kuma_fetch_duration_seconds_count").is_some_and(|n| n >= 2.0)
+        );
+        assert_eq!(
+            metric(&m, "prometheus_sd_kuma_fetch_failures_total"),
+            Some(0.0)
+        );
+        assert_eq!(metric(&m, "prometheus_sd_azure_failures_total"), Some(0.0));
+        for mechanism in ["stackit", "triton"] {
+            let series = format!(
+                "prometheus_sd_refresh_duration_seconds_count{{mechanism=\"{mechanism}\"}}"
+            );
+            assert!(metric(&m, &series).is_some_and(|n| n >= 1.0), "{mechanism}");
+        }
+        m.stop();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
     async fn static_configs_become_one_group_per_entry() {
         let m = manager();
         let cfg = load(
