@@ -12,6 +12,7 @@ mod gofmt;
 mod http;
 mod promlint;
 mod query;
+mod rules_import;
 mod test_cmd;
 mod tsdb_cmd;
 mod value;

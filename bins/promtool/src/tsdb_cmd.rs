@@ -94,6 +94,34 @@ pub(crate) enum ImportSource {
         #[arg(default_value = "data/")]
         output_directory: PathBuf,
     },
+    /// Create blocks of data for new recording rules.
+    Rules {
+        /// The URL for the Prometheus API with the data where the rule will be backfilled
+        /// from.
+        #[arg(long, default_value = "http://localhost:9090")]
+        url: String,
+        /// The time to start backfilling the new rule from. Must be a RFC3339 formatted date
+        /// or Unix timestamp. Required.
+        #[arg(long, required = true)]
+        start: String,
+        /// If an end time is provided, all recording rules in the rule files provided will be
+        /// backfilled to the end time. Default will backfill up to 3 hours ago. Must be a
+        /// RFC3339 formatted date or Unix timestamp.
+        #[arg(long)]
+        end: Option<String>,
+        /// Output directory for generated blocks.
+        #[arg(long, default_value = "data/")]
+        output_dir: PathBuf,
+        /// How frequently to evaluate rules when backfilling if a value is not set in the
+        /// recording rule files.
+        #[arg(long, default_value = "60s")]
+        eval_interval: String,
+        /// A list of one or more files containing recording rules to be backfilled. All
+        /// recording rules listed in the files will be backfilled. Alerting rules are not
+        /// evaluated.
+        #[arg(required = true)]
+        rule_files: Vec<String>,
+    },
 }
 
 /// Runs `tsdb create-blocks-from` and returns the exit code.
@@ -136,7 +164,56 @@ fn create_blocks_from(
                 &mut out,
             )
         }
+        ImportSource::Rules {
+            url,
+            start,
+            end,
+            output_dir,
+            eval_interval,
+            rule_files,
+        } => {
+            let times = (|| {
+                let start = crate::query::parse_time(&start)
+                    .map_err(|e| format!("error parsing start time: {e}"))?;
+                let end = match end {
+                    Some(e) => crate::query::parse_time(&e)
+                        .map_err(|e| format!("error parsing end time: {e}"))?,
+                    None => now_ms() - 3 * 3_600_000,
+                };
+                let every = crate::query::parse_step(&eval_interval)
+                    .map_err(|e| format!("--eval-interval: {e}"))?;
+                Ok::<_, String>((start, end, every))
+            })();
+            let (start, end, eval_interval) = match times {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return 1;
+                }
+            };
+            for f in &rule_files {
+                if !Path::new(f).is_file() {
+                    eprintln!("promtool: error: path '{f}' does not exist");
+                    return 1;
+                }
+            }
+            let import = crate::rules_import::Import {
+                url: &url,
+                start,
+                end,
+                output_dir: &output_dir,
+                eval_interval,
+                max_block_duration: max_block_ms,
+            };
+            crate::rules_import::run(&import, &rule_files)
+        }
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Runs a `tsdb` subcommand and returns the exit code.

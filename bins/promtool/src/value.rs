@@ -323,7 +323,7 @@ impl QueryValue {
 }
 
 /// A series of a matrix: labels, float points, histogram points.
-type MatrixSeries = (Metric, Vec<(i64, f64)>, Vec<(i64, SampleHistogram)>);
+pub(crate) type MatrixSeries = (Metric, Vec<(i64, f64)>, Vec<(i64, SampleHistogram)>);
 
 fn json_pair(out: &mut String, t: i64, v: &str) {
     out.push('[');
