@@ -1240,6 +1240,33 @@ mod tests {
     }
 
     #[test]
+    fn remote_read_limits_have_prometheus_defaults_and_are_set_by_flags() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.remote_read_limits, storage::remote::ReadLimits::default());
+        assert_eq!(s.remote_read_limits.sample_limit, 50_000_000);
+        assert_eq!(s.remote_read_limits.concurrent_limit, 10);
+        assert_eq!(s.remote_read_limits.max_bytes_in_frame, 1_048_576);
+        assert_eq!(
+            s.flag_values["storage.remote.read-max-bytes-in-frame"],
+            "1048576"
+        );
+        let s = parse(&[
+            "--storage.remote.read-sample-limit=5",
+            "--storage.remote.read-concurrent-limit=0",
+            "--storage.remote.read-max-bytes-in-frame=4096",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.remote_read_limits,
+            storage::remote::ReadLimits {
+                sample_limit: 5,
+                concurrent_limit: 0,
+                max_bytes_in_frame: 4096,
+            }
+        );
+    }
+
+    #[test]
     fn exemplar_storage_starts_with_prometheus_default_size() {
         let s = parse(&["--enable-feature=exemplar-storage"]).unwrap();
         assert!(s.enable_exemplar_storage);
