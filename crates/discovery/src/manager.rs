@@ -92,6 +92,7 @@ enum ProviderConfig {
     Kuma(Box<config::discovery::KumaSdConfig>),
     Triton(Box<config::discovery::TritonSdConfig>),
     Stackit(Box<config::discovery::StackitSdConfig>),
+    Ecs(Box<AwsSdConfig>),
 }
 
 #[derive(Debug)]
@@ -348,6 +349,7 @@ impl Manager {
                             match c.role.as_str() {
                                 "ec2" => |c| ec2::Discovery::new(c).map(drop),
                                 "lightsail" => |c| lightsail::Discovery::new(c).map(drop),
+                                "ecs" => |c| crate::ecs::Discovery::new(c).map(drop),
                                 role => {
                                     return Err(Error::UnsupportedOption {
                                         key: sd.key(),
@@ -361,10 +363,10 @@ impl Manager {
                             job: job.clone(),
                             message,
                         })?;
-                        files.push(if c.role == "ec2" {
-                            ProviderConfig::Ec2(Box::new(c.clone()))
-                        } else {
-                            ProviderConfig::Lightsail(Box::new(c.clone()))
+                        files.push(match c.role.as_str() {
+                            "ec2" => ProviderConfig::Ec2(Box::new(c.clone())),
+                            "ecs" => ProviderConfig::Ecs(Box::new(c.clone())),
+                            _ => ProviderConfig::Lightsail(Box::new(c.clone())),
                         });
                     }
                     ServiceDiscoveryConfig::Ec2(c) => {
@@ -1016,6 +1018,19 @@ async fn run_provider(
                 &sink,
                 || d.refresh(),
             )
+            .await;
+        }
+        ProviderConfig::Ecs(cfg) => {
+            let d = match crate::ecs::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "ecs", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop("ecs", cfg.refresh_interval.to_std(), &cancel, &sink, || {
+                d.refresh()
+            })
             .await;
         }
         ProviderConfig::Stackit(cfg) => {
