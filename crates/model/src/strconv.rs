@@ -122,6 +122,16 @@ pub fn write_float_json(out: &mut String, v: f64) {
         let _ = write!(out, "{}", v as i64);
     } else {
         let exponent = abs != 0.0 && !(1e-6..1e21).contains(&abs);
+        if !exponent && v.fract() != 0.0 {
+            // A fraction in plain range: Ryū's text is Go's when it has no exponent (Ryū
+            // writes plain decimals from 1e-5 to 1e16, and a fraction has no `.0` to cut).
+            let mut buf = ryu::Buffer::new();
+            let text = buf.format_finite(v);
+            if !text.contains('e') {
+                out.push_str(text);
+                return;
+            }
+        }
         write_shortest(out, v, |_| exponent);
     }
 }
@@ -265,6 +275,30 @@ fn special_float(v: f64) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The Ryū fast path of `write_float_json` prints what the digit-by-digit path
+        /// prints, over every magnitude of the plain range.
+        #[test]
+        fn json_fast_path_matches_the_shortest_digits(bits in proptest::num::u64::ANY, scale in -7i32..22) {
+            let v = f64::from_bits(bits);
+            proptest::prop_assume!(v.is_finite() && v != 0.0);
+            // Any mantissa, moved into the range the fast path serves.
+            let v = v / 10f64.powi(v.abs().log10().floor() as i32) * 10f64.powi(scale);
+            proptest::prop_assume!(v.is_finite());
+            let mut fast = String::new();
+            write_float_json(&mut fast, v);
+            let mut slow = String::new();
+            let abs = v.abs();
+            if abs < 1e15 && v.fract() == 0.0 {
+                slow = format!("{}", v as i64);
+            } else {
+                let exponent = !(1e-6..1e21).contains(&abs);
+                write_shortest(&mut slow, v, |_| exponent);
+            }
+            proptest::prop_assert_eq!(fast, slow);
+        }
+    }
 
     #[test]
     fn floats_format_like_go() {

@@ -97,10 +97,13 @@ pub fn write_timestamp(out: &mut String, t: i64) {
     push_decimal(out, abs / 1000);
     let fraction = abs % 1000;
     if fraction != 0 {
-        out.push('.');
-        for d in [fraction / 100, fraction / 10 % 10, fraction % 10] {
-            out.push(digit(d));
-        }
+        let f = [
+            b'.',
+            b'0' + (fraction / 100) as u8,
+            b'0' + (fraction / 10 % 10) as u8,
+            b'0' + (fraction % 10) as u8,
+        ];
+        out.push_str(std::str::from_utf8(&f).unwrap_or(".000"));
     }
 }
 
@@ -116,11 +119,8 @@ fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.extend(buf[i..].iter().map(|&b| char::from(b)));
-}
-
-fn digit(d: u64) -> char {
-    char::from(b'0' + (d % 10) as u8)
+    // ASCII digits only: the check cannot fail, and one push beats a push per digit.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
 }
 
 /// Appends a label set as a JSON object (labels are already sorted by name).
