@@ -74,6 +74,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             // `check metrics` and `tsdb create-blocks-from openmetrics` parse expositions,
             // `check service-discovery` builds targets as the scrape manager does.
             "scrape",
+            // `check service-discovery` runs the job's discovery once.
+            "discovery",
             // `check web-config` validates with the server's own web config loader.
             "web",
             "model",

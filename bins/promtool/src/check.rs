@@ -67,6 +67,18 @@ pub(crate) enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Perform service discovery for the given job name and report the results, including
+    /// relabeling.
+    #[command(name = "service-discovery")]
+    ServiceDiscovery {
+        /// The time to wait for discovery results.
+        #[arg(long, default_value = "30s")]
+        timeout: String,
+        /// The prometheus config file.
+        config_file: String,
+        /// The job to run service discovery for.
+        job: String,
+    },
     /// Pass Prometheus metrics over stdin to lint them for consistency and correctness, and
     /// optionally perform cardinality analysis.
     ///
@@ -155,6 +167,21 @@ pub(crate) fn run(cmd: CheckCommand) -> u8 {
             check_rule_files(&files, &lint)
         }
         CheckCommand::WebConfig { files } => check_web_configs(&files),
+        CheckCommand::ServiceDiscovery {
+            timeout,
+            config_file,
+            job,
+        } => match crate::query::parse_step(&timeout) {
+            Ok(ms) => crate::sd::run(
+                &config_file,
+                &job,
+                std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+            ),
+            Err(e) => {
+                eprintln!("promtool: error: --timeout: {e}");
+                1
+            }
+        },
         CheckCommand::Metrics { extended, lint } => crate::promlint::run(extended, &lint),
         CheckCommand::Healthy { url } => crate::query::check_server(&url, "/-/healthy"),
         CheckCommand::Ready { url } => crate::query::check_server(&url, "/-/ready"),

@@ -13,6 +13,7 @@ mod http;
 mod promlint;
 mod query;
 mod rules_import;
+mod sd;
 mod test_cmd;
 mod tsdb_cmd;
 mod value;

@@ -9,6 +9,7 @@ mod backfill;
 mod metrics;
 mod query;
 mod rules;
+mod sd;
 mod tsdb;
 mod unittest;
 

@@ -1,0 +1,59 @@
+//! `promtool check service-discovery`: the JSON of static and file discovery after
+//! relabeling, byte for byte the real promtool 2.42's, and the unknown-job error.
+
+use std::path::Path;
+
+use super::{REAL_PROMTOOL, ours, run, text};
+
+#[test]
+fn targets_after_relabeling_match_promtool_2_42() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sd_file = tmp.path().join("sd.json");
+    std::fs::write(&sd_file, r#"[{"targets":["h1:1"],"labels":{"x":"y"}}]"#).expect("write");
+    let config = tmp.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "scrape_configs:\n  - job_name: node\n    static_configs:\n\
+             \x20     - targets: ['localhost:9100', 'a.example:80']\n\
+             \x20       labels: {{env: \"prod<1>\"}}\n\
+             \x20     - targets: ['localhost:9100']\n\
+             \x20   relabel_configs:\n\
+             \x20     - source_labels: [__address__]\n\
+             \x20       regex: 'a\\.example:80'\n\
+             \x20       action: drop\n\
+             \x20 - job_name: files\n    file_sd_configs:\n      - files: ['{}']\n",
+            sd_file.display()
+        ),
+    )
+    .expect("write config");
+    let config = config.to_str().expect("UTF-8");
+    for job in ["node", "files"] {
+        let out = run(
+            ours(),
+            &["check", "service-discovery", "--timeout=1s", config, job],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        let json = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            json.starts_with("[\n  {\n    \"discoveredLabels\": {\n"),
+            "{json}"
+        );
+        if Path::new(REAL_PROMTOOL).is_file() {
+            let go = run(
+                REAL_PROMTOOL,
+                &["check", "service-discovery", "--timeout=1s", config, job],
+            );
+            assert_eq!(String::from_utf8_lossy(&go.stdout), json, "{job}");
+        }
+    }
+    let out = run(
+        ours(),
+        &["check", "service-discovery", "--timeout=1s", config, "nope"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Job nope not found. Select one of:\n\tnode\n\tfiles\n"
+    );
+}
