@@ -287,7 +287,25 @@ pub(crate) struct Inner {
     pub(crate) otlp_counters: Arc<storage::remote::otlp::OtlpCounters>,
     /// Permits of `/api/v1/read` (`--storage.remote.read-concurrent-limit`).
     remote_read_gate: tokio::sync::Semaphore,
+    /// `prometheus_remote_read_handler_queries`: reads being answered.
+    remote_read_queries: std::sync::atomic::AtomicI64,
     quitting: AtomicBool,
+}
+
+/// Counts one request in a gauge for as long as it lives.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicI64);
+
+impl<'a> InFlight<'a> {
+    fn new(gauge: &'a std::sync::atomic::AtomicI64) -> InFlight<'a> {
+        gauge.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Answers HTTP requests: cheap to clone, shared by every connection.
@@ -475,6 +493,10 @@ impl Inner {
                     load(&self.otlp_counters.out_of_order_exemplars),
                 ]
             }),
+            remote_read_queries: (!self.opts.agent).then(|| {
+                self.remote_read_queries
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            }),
         }
     }
 }
@@ -499,6 +521,7 @@ impl Handler {
                         n => n,
                     },
                 ),
+                remote_read_queries: std::sync::atomic::AtomicI64::new(0),
                 opts,
                 http: HttpMetrics::default(),
                 quitting: AtomicBool::new(false),
@@ -797,6 +820,7 @@ impl Handler {
         let Ok(_permit) = self.inner.remote_read_gate.acquire().await else {
             return receiver_error(StatusCode::INTERNAL_SERVER_ERROR, "remote read gate closed");
         };
+        let _in_flight = InFlight::new(&self.inner.remote_read_queries);
         let opts = &self.inner.opts;
         let db = opts
             .remote_read_queryable

@@ -91,6 +91,8 @@ pub(crate) struct ReceiverCounters {
     /// `prometheus_api_otlp_appended_samples_without_metadata_total` and
     /// `prometheus_api_otlp_out_of_order_exemplars_total`.
     pub(crate) otlp: Option<[u64; 2]>,
+    /// `prometheus_remote_read_handler_queries` (not in agent mode, which serves no reads).
+    pub(crate) remote_read_queries: Option<i64>,
 }
 
 /// Renders every self-metric in the text exposition format (0.0.4), families sorted by
@@ -259,6 +261,15 @@ pub(crate) fn render(
             escape_label_value(handler),
             model::strconv::format_float_g(n as f64)
         );
+    }
+    if let Some(n) = receivers.remote_read_queries {
+        write_header(
+            &mut out,
+            "prometheus_remote_read_handler_queries",
+            "gauge",
+            "The current number of remote read queries that are either in execution or queued on the handler.",
+        );
+        let _ = writeln!(out, "prometheus_remote_read_handler_queries {n}");
     }
     out
 }

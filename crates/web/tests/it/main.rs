@@ -1330,6 +1330,14 @@ async fn remote_write_appends_and_remote_read_serves_the_samples() {
         storage::remote::decode_xor_chunk(&chunks[0].data).unwrap(),
         [(3_000, 5.0), (4_000, 6.0)]
     );
+    // Nothing in flight any more.
+    let m = get(&s.handler, "/metrics").await;
+    assert!(
+        m.body
+            .contains("# TYPE prometheus_remote_read_handler_queries gauge\nprometheus_remote_read_handler_queries 0\n"),
+        "{}",
+        m.body
+    );
     // Only a type this server does not know: 400.
     streamed.accepted_response_types = vec![9];
     let (status, _, _) = post_bytes(
