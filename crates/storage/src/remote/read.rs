@@ -1143,4 +1143,32 @@ mod tests {
             Err(StreamedError::Other(Error::InvalidRemoteRequest { .. }))
         ));
     }
+
+    /// Regular scrapes compress far better as XOR chunks than as snappy'd samples: 100
+    /// series of 720 samples at 15s.
+    #[test]
+    fn streamed_answers_are_smaller_for_regular_scrapes() {
+        use read_request::ResponseType::{Samples, StreamedXorChunks};
+        let db = MemStorage::new();
+        let mut app = db.appender();
+        for i in 0..100 {
+            let l = Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]);
+            for t in 0..720i64 {
+                app.append(0, &l, t * 15_000, (t / 10 * i) as f64).unwrap();
+            }
+        }
+        app.commit().unwrap();
+        let size = |accepted| {
+            let req = streamed_request(0, i64::MAX, &[accepted]);
+            serve_read_with(&req, &db, &Labels::empty(), &ReadLimits::default())
+                .unwrap()
+                .into_body()
+                .len()
+        };
+        let (streamed, samples) = (size(StreamedXorChunks), size(Samples));
+        assert!(
+            streamed * 4 < samples,
+            "streamed {streamed} B, samples {samples} B"
+        );
+    }
 }
