@@ -36,7 +36,7 @@
 //! `linode_sd_configs`, `hetzner_sd_configs`, `scaleway_sd_configs`, `ionos_sd_configs` and
 //! `ovhcloud_sd_configs` (cloud servers through each provider's REST API);
 //! `ec2_sd_configs` and `lightsail_sd_configs` (AWS APIs signed with SigV4; `aws_sd_configs`
-//! roles ec2, lightsail and ecs);
+//! roles ec2, lightsail, ecs and msk);
 //! `gce_sd_configs` (the Compute API with application default credentials);
 //! `azure_sd_configs` (Resource Manager virtual machines and scale-set machines);
 //! `kuma_sd_configs` (MADS v1 over xDS REST-JSON polling); `triton_sd_configs` (triton-cmon);
@@ -95,6 +95,7 @@ mod linode;
 mod manager;
 mod marathon;
 mod metrics;
+mod msk;
 mod nomad;
 mod openstack;
 mod ovhcloud;

@@ -93,6 +93,7 @@ enum ProviderConfig {
     Triton(Box<config::discovery::TritonSdConfig>),
     Stackit(Box<config::discovery::StackitSdConfig>),
     Ecs(Box<AwsSdConfig>),
+    Msk(Box<AwsSdConfig>),
 }
 
 #[derive(Debug)]
@@ -350,6 +351,7 @@ impl Manager {
                                 "ec2" => |c| ec2::Discovery::new(c).map(drop),
                                 "lightsail" => |c| lightsail::Discovery::new(c).map(drop),
                                 "ecs" => |c| crate::ecs::Discovery::new(c).map(drop),
+                                "msk" => |c| crate::msk::Discovery::new(c).map(drop),
                                 role => {
                                     return Err(Error::UnsupportedOption {
                                         key: sd.key(),
@@ -366,6 +368,7 @@ impl Manager {
                         files.push(match c.role.as_str() {
                             "ec2" => ProviderConfig::Ec2(Box::new(c.clone())),
                             "ecs" => ProviderConfig::Ecs(Box::new(c.clone())),
+                            "msk" => ProviderConfig::Msk(Box::new(c.clone())),
                             _ => ProviderConfig::Lightsail(Box::new(c.clone())),
                         });
                     }
@@ -1018,6 +1021,19 @@ async fn run_provider(
                 &sink,
                 || d.refresh(),
             )
+            .await;
+        }
+        ProviderConfig::Msk(cfg) => {
+            let d = match crate::msk::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "msk", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop("msk", cfg.refresh_interval.to_std(), &cancel, &sink, || {
+                d.refresh()
+            })
             .await;
         }
         ProviderConfig::Ecs(cfg) => {
