@@ -76,6 +76,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "scrape",
             // `check service-discovery` runs the job's discovery once.
             "discovery",
+            // `push metrics` sends remote-write requests.
+            "prompb",
             // `check web-config` validates with the server's own web config loader.
             "web",
             "model",

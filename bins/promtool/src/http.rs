@@ -86,22 +86,40 @@ impl ApiClient {
         url: &str,
         form: Option<String>,
     ) -> anyhow::Result<Reply> {
+        match form {
+            Some(f) => self.send(
+                method,
+                url,
+                Bytes::from(f),
+                &[("content-type", "application/x-www-form-urlencoded")],
+                TIMEOUT,
+            ),
+            None => self.send(method, url, Bytes::new(), &[], TIMEOUT),
+        }
+    }
+
+    /// Sends `body` with the client's headers and `extra` ones, waiting at most `timeout`.
+    pub(crate) fn send(
+        &self,
+        method: hyper::Method,
+        url: &str,
+        body: Bytes,
+        extra: &[(&str, &str)],
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<Reply> {
         let verb = if method == hyper::Method::POST {
             "Post"
         } else {
             "Get"
         };
         let mut req = hyper::Request::builder().method(method).uri(url);
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
         for (k, v) in &self.headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        let body = match form {
-            Some(f) => {
-                req = req.header("content-type", "application/x-www-form-urlencoded");
-                Full::new(Bytes::from(f))
-            }
-            None => Full::new(Bytes::new()),
-        };
+        let body = Full::new(body);
         let req = req
             .body(body)
             .with_context(|| format!("building the request for {url}"))?;
@@ -114,7 +132,7 @@ impl ApiClient {
         };
         match self
             .rt
-            .block_on(async { tokio::time::timeout(TIMEOUT, fut).await })
+            .block_on(async { tokio::time::timeout(timeout, fut).await })
         {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(anyhow::anyhow!("{verb} {url:?}: {}", error_chain(&*e))),

@@ -11,6 +11,7 @@ mod data_dir;
 mod gofmt;
 mod http;
 mod promlint;
+mod push;
 mod query;
 mod rules_import;
 mod sd;
@@ -40,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         what: check::CheckCommand,
     },
+    /// Push to a Prometheus server.
+    Push {
+        #[command(subcommand)]
+        what: PushCommand,
+    },
     /// Run query against a Prometheus server.
     Query(query::QueryArgs),
     /// Unit testing.
@@ -52,6 +58,72 @@ enum Command {
         #[command(subcommand)]
         what: tsdb_cmd::TsdbCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum PushCommand {
+    /// Push metrics to a prometheus remote write (for testing purpose only).
+    Metrics {
+        /// Label to attach to metrics. Can be specified multiple times.
+        #[arg(
+            long = "label",
+            value_name = "KEY=VALUE",
+            default_value = "job=promtool"
+        )]
+        labels: Vec<String>,
+        /// The time to wait for pushing metrics.
+        #[arg(long, default_value = "30s")]
+        timeout: String,
+        /// Prometheus remote write header.
+        #[arg(long = "header", value_name = "KEY=VALUE")]
+        headers: Vec<String>,
+        /// Protobuf message to use when writing (prometheus.WriteRequest or
+        /// io.prometheus.write.v2.Request).
+        #[arg(long = "protobuf_message", default_value = "prometheus.WriteRequest")]
+        protobuf_message: String,
+        /// Prometheus remote write url to push metrics.
+        remote_write_url: String,
+        /// The metric files to push, default is read from standard input.
+        metric_files: Vec<String>,
+    },
+}
+
+fn push_metrics(what: PushCommand) -> u8 {
+    let PushCommand::Metrics {
+        labels,
+        timeout,
+        headers,
+        protobuf_message,
+        remote_write_url,
+        metric_files,
+    } = what;
+    let parsed = (|| {
+        let labels = backfill::parse_label_flags(&labels).map_err(|e| format!("--label: {e}"))?;
+        let headers =
+            backfill::parse_label_flags(&headers).map_err(|e| format!("--header: {e}"))?;
+        let timeout = query::parse_step(&timeout).map_err(|e| format!("--timeout: {e}"))?;
+        for f in &metric_files {
+            if !std::path::Path::new(f).is_file() {
+                return Err(format!("path '{f}' does not exist"));
+            }
+        }
+        Ok((labels, headers, timeout))
+    })();
+    let (labels, headers, timeout) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("promtool: error: {e}");
+            return 1;
+        }
+    };
+    let opts = push::PushOptions {
+        url: &remote_write_url,
+        labels,
+        headers,
+        timeout: std::time::Duration::from_millis(u64::try_from(timeout).unwrap_or(0)),
+        protobuf_message: &protobuf_message,
+    };
+    push::run(&opts, &metric_files)
 }
 
 fn main() -> ExitCode {
@@ -74,6 +146,7 @@ fn main() -> ExitCode {
         Command::Test { what } => test_cmd::run(what),
         Command::Tsdb { what } => tsdb_cmd::run(what),
         Command::Query(args) => query::run(args),
+        Command::Push { what } => push_metrics(what),
     };
     ExitCode::from(code)
 }

@@ -7,6 +7,7 @@
 
 mod backfill;
 mod metrics;
+mod push;
 mod query;
 mod rules;
 mod sd;

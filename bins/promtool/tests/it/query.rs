@@ -57,6 +57,15 @@ pub(super) fn spawn_prometheus(
     data: Option<&std::path::Path>,
     self_scrape: bool,
 ) -> Option<Server> {
+    spawn_prometheus_with(data, self_scrape, &[])
+}
+
+/// [`spawn_prometheus`] with extra server flags.
+pub(super) fn spawn_prometheus_with(
+    data: Option<&std::path::Path>,
+    self_scrape: bool,
+    extra: &[&str],
+) -> Option<Server> {
     if !std::path::Path::new(REAL_PROMETHEUS).is_file() {
         eprintln!("notice: skipping, {REAL_PROMETHEUS} not found");
         return None;
@@ -79,6 +88,7 @@ pub(super) fn spawn_prometheus(
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.tsdb.path={}", data.display()))
         .arg(format!("--web.listen-address={addr}"))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
