@@ -404,6 +404,22 @@ impl Manager {
                         })?;
                         files.push(ProviderConfig::Linode(Box::new(c.clone())));
                     }
+                    ServiceDiscoveryConfig::Ecs(c) => {
+                        crate::ecs::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Ecs(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Msk(c) => {
+                        crate::msk::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Msk(Box::new(c.clone())));
+                    }
                     ServiceDiscoveryConfig::Gce(c) => {
                         crate::gce::Discovery::new(c).map_err(|message| Error::Provider {
                             key: sd.key(),

@@ -190,3 +190,36 @@ async fn configured_clusters_and_errors() {
         "could not describe cluster arn:aws:kafka:us-east-1:1:cluster/gone/x: operation error Kafka: DescribeClusterV2, https response error StatusCode: 404, RequestID: , api error NotFoundException: not found"
     );
 }
+
+#[tokio::test]
+async fn msk_sd_configs_blocks_run_through_the_manager() {
+    let api = FakeApi::start(mock).await;
+    let cfg = config::Config::load_str(
+        &format!(
+            "scrape_configs:\n- job_name: j\n  msk_sd_configs:\n  - region: us-east-1\n    endpoint: http://{}\n    access_key: AKID\n    secret_key: SECRET\n    refresh_interval: 50ms\n",
+            api.addr
+        ),
+        "",
+    )
+    .unwrap();
+    let m = crate::Manager::new(crate::Options {
+        update_interval: Duration::from_millis(20),
+        ..Default::default()
+    });
+    let mut rx = m.subscribe();
+    m.apply_config(&cfg).unwrap();
+    let runner = m.clone();
+    let task = tokio::spawn(async move { runner.run().await });
+    loop {
+        rx.changed().await.unwrap();
+        let n = rx
+            .borrow()
+            .get("j")
+            .map_or(0, |g| g.iter().map(|g| g.targets.len()).sum::<usize>());
+        if n == 3 {
+            break;
+        }
+    }
+    m.stop();
+    task.await.unwrap();
+}
