@@ -8,6 +8,7 @@ mod analyze;
 mod backfill;
 mod check;
 mod data_dir;
+mod debug;
 mod gofmt;
 mod http;
 mod promlint;
@@ -48,6 +49,11 @@ enum Command {
     },
     /// Run query against a Prometheus server.
     Query(query::QueryArgs),
+    /// Fetch debug information.
+    Debug {
+        #[command(subcommand)]
+        what: debug::DebugCommand,
+    },
     /// Unit testing.
     Test {
         #[command(subcommand)]
@@ -147,6 +153,7 @@ fn main() -> ExitCode {
         Command::Tsdb { what } => tsdb_cmd::run(what),
         Command::Query(args) => query::run(args),
         Command::Push { what } => push_metrics(what),
+        Command::Debug { what } => debug::run(what),
     };
     ExitCode::from(code)
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod backfill;
+mod debug;
 mod metrics;
 mod push;
 mod query;
