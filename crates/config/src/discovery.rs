@@ -203,6 +203,7 @@ impl ServiceDiscoveryConfig {
             S::Kuma(c) => &c.http_client_config,
             S::PuppetDb(c) => &c.http_client_config,
             S::Uyuni(c) => &c.http_client_config,
+            S::Outscale(c) => &c.http_client_config,
             _ => return None,
         })
     }
@@ -236,6 +237,7 @@ impl ServiceDiscoveryConfig {
             S::Kuma(c) => &mut c.http_client_config,
             S::PuppetDb(c) => &mut c.http_client_config,
             S::Uyuni(c) => &mut c.http_client_config,
+            S::Outscale(c) => &mut c.http_client_config,
             _ => return None,
         })
     }

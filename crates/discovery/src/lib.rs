@@ -41,6 +41,7 @@
 //! `azure_sd_configs` (Resource Manager virtual machines and scale-set machines);
 //! `kuma_sd_configs` (MADS v1 over xDS REST-JSON polling); `triton_sd_configs` (triton-cmon);
 //! `stackit_sd_configs` (IaaS servers, bearer token or service account key flow);
+//! `outscale_sd_configs` (OUTSCALE API `ReadVms`, SigV4-signed);
 //! `uyuni_sd_configs` (XML-RPC) and `openstack_sd_configs` (Keystone, Nova, Neutron). A block
 //! whose provider cannot be created (unusable client options, an unknown scheme) is logged
 //! as Prometheus logs it ("Cannot create service discovery") and counted in
@@ -98,6 +99,7 @@ mod metrics;
 mod msk;
 mod nomad;
 mod openstack;
+mod outscale;
 mod ovhcloud;
 mod puppetdb;
 mod scaleway;

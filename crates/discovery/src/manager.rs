@@ -94,6 +94,7 @@ enum ProviderConfig {
     Stackit(Box<config::discovery::StackitSdConfig>),
     Ecs(Box<AwsSdConfig>),
     Msk(Box<AwsSdConfig>),
+    Outscale(Box<config::discovery::OutscaleSdConfig>),
 }
 
 #[derive(Debug)]
@@ -419,6 +420,14 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Msk(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Outscale(c) => {
+                        crate::outscale::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Outscale(Box::new(c.clone())));
                     }
                     ServiceDiscoveryConfig::Gce(c) => {
                         crate::gce::Discovery::new(c).map_err(|message| Error::Provider {
@@ -1032,6 +1041,23 @@ async fn run_provider(
             };
             refresh_loop(
                 "linode",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::Outscale(cfg) => {
+            let d = match crate::outscale::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "outscale", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "outscale",
                 cfg.refresh_interval.to_std(),
                 &cancel,
                 &sink,

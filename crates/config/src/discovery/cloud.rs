@@ -388,18 +388,23 @@ config_struct! {
         /// Re-query interval (default 60s).
         pub refresh_interval: Duration,
     }
+    inline {
+        /// HTTP client options.
+        pub http_client_config: HttpClientConfig,
+    }
 }
 
 impl Default for OutscaleSdConfig {
     fn default() -> Self {
         OutscaleSdConfig {
-            region: String::new(),
+            region: "eu-west-2".into(),
             endpoint: String::new(),
             access_key: String::new(),
             secret_key: Secret::default(),
             secret_key_file: String::new(),
             port: 80,
             refresh_interval: Duration::from_secs(60),
+            http_client_config: HttpClientConfig::default(),
         }
     }
 }
@@ -409,7 +414,11 @@ impl Validate for OutscaleSdConfig {
         if self.region.is_empty() {
             return Err("outscale SD configuration requires a region".into());
         }
-        check_one_secret(&self.secret_key, &self.secret_key_file)
+        check_one_secret(&self.secret_key, &self.secret_key_file)?;
+        if self.access_key.is_empty() {
+            return Err("outscale SD configuration requires access_key and secret_key".into());
+        }
+        self.http_client_config.check()
     }
 }
 
