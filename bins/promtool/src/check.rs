@@ -79,8 +79,8 @@ pub(crate) enum CheckCommand {
         /// The job to run service discovery for.
         job: String,
     },
-    /// Pass Prometheus metrics over stdin to lint them for consistency and correctness, and
-    /// optionally perform cardinality analysis.
+    #[rustfmt::skip]
+    /// Pass Prometheus metrics over stdin to lint them for consistency and correctness, and optionally perform cardinality analysis.
     ///
     /// examples:
     ///

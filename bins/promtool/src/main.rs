@@ -26,7 +26,11 @@ use clap::{Parser, Subcommand};
 
 /// Tooling for the Prometheus monitoring system.
 #[derive(Parser)]
-#[command(name = "promtool", about, disable_version_flag = true)]
+#[command(
+    name = "promtool",
+    about = "Tooling for the Prometheus monitoring system.",
+    disable_version_flag = true
+)]
 struct Cli {
     /// Show application version.
     #[arg(long, global = true)]

@@ -60,9 +60,11 @@ pub(crate) enum TsdbCommand {
         #[arg(default_value = "data/")]
         db_path: PathBuf,
     },
-    /// [Experimental] Import samples from input and produce TSDB blocks. Please refer to the
-    /// storage docs for more details.
-    #[command(name = "create-blocks-from")]
+    /// Import samples from input and produce TSDB blocks (experimental).
+    #[command(
+        name = "create-blocks-from",
+        about = "[Experimental] Import samples from input and produce TSDB blocks. Please refer to the storage docs for more details."
+    )]
     CreateBlocksFrom {
         /// Print human readable values.
         #[arg(short = 'r', long, global = true)]

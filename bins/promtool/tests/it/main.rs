@@ -347,3 +347,17 @@ fn check_web_config_agrees_with_promtool_2_42() {
         }
     }
 }
+
+#[test]
+fn version_reads_like_promtools() {
+    let out = run(ours(), &["--version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("promtool, version "), "{text}");
+    assert!(lines[0].contains(" (branch: ") && lines[0].contains(", revision: "));
+    assert!(lines[3].starts_with("  go version:       rustc "), "{text}");
+    assert!(lines[4].starts_with("  platform:         "), "{text}");
+    // Anywhere on the command line, as kingpin's flag.
+    assert!(run(ours(), &["check", "--version"]).status.success());
+}
