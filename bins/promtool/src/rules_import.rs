@@ -107,15 +107,22 @@ fn load(files: &[String], default_interval: i64) -> anyhow::Result<Vec<RuleJob>>
     Ok(jobs)
 }
 
-/// The group's evaluation slot at or before `t` (Go's `Group.EvalTimestamp`), milliseconds.
-fn eval_timestamp(job: &RuleJob, t: i64) -> i64 {
+/// The group's evaluation slot at or before `t_ms` (Go's `Group.EvalTimestamp`), in
+/// nanoseconds: slots are shifted by a per-group offset that need not be whole milliseconds.
+fn eval_slot_ns(job: &RuleJob, t_ms: i64) -> i128 {
     let interval_ns = i128::from(job.interval) * 1_000_000;
     let hash =
         Labels::from_pairs([("name", job.group.as_str()), ("file", job.file.as_str())]).hash();
     let offset = i128::from(hash) % interval_ns;
-    let adj = i128::from(t) * 1_000_000 - offset;
-    let base = adj - adj.rem_euclid(interval_ns);
-    i64::try_from((base + offset).div_euclid(1_000_000)).unwrap_or(t)
+    let adj = i128::from(t_ms) * 1_000_000 - offset;
+    adj - adj.rem_euclid(interval_ns) + offset
+}
+
+/// A nanosecond time as the server reads the client's seconds: rounded to milliseconds
+/// (Go's `math.Round`, half away from zero).
+fn ns_to_ms_rounded(ns: i128) -> i64 {
+    let ms = (ns + 500_000).div_euclid(1_000_000);
+    i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
 /// Seconds as client_golang formats API times and steps (`'f'`, shortest).
@@ -133,15 +140,16 @@ fn import_rule(client: &ApiClient, import: &Import<'_>, job: &RuleJob) -> anyhow
     let mut block_start = block_duration * (start_ms / block_duration);
     while block_start <= end_ms {
         let block_end = block_start + block_duration - 1;
-        let cur_start = (block_start / 1000).max(start_s) * 1000;
-        let mut from = eval_timestamp(job, cur_start);
-        while from.div_euclid(1000) < cur_start / 1000 {
-            from += job.interval;
+        let cur_start_s = (block_start / 1000).max(start_s);
+        let mut from_ns = eval_slot_ns(job, cur_start_s * 1000);
+        while from_ns.div_euclid(1_000_000_000) < i128::from(cur_start_s) {
+            from_ns += i128::from(job.interval) * 1_000_000;
         }
         let to = (block_end / 1000).min(end_s) * 1000;
-        if to < from {
+        if i128::from(to) * 1_000_000 < from_ns {
             break;
         }
+        let from = ns_to_ms_rounded(from_ns);
         let params = [
             ("query", job.expr.clone()),
             ("start", api_seconds(from)),
@@ -205,10 +213,12 @@ mod tests {
             labels: Vec::new(),
         };
         let t = 1_700_000_030_000;
-        let slot = eval_timestamp(&job, t);
-        assert!(slot <= t && t - slot < 60_000);
-        // Slots are whole nanoseconds; in milliseconds they are truncated.
-        assert_eq!(eval_timestamp(&job, slot + 60_001), slot + 60_000);
-        assert_eq!(eval_timestamp(&job, slot + 59_999), slot);
+        let slot = eval_slot_ns(&job, t);
+        assert!(slot <= i128::from(t) * 1_000_000);
+        assert!(i128::from(t) * 1_000_000 - slot < 60_000_000_000);
+        let next_ms = ns_to_ms_rounded(slot + 60_000_000_000);
+        assert_eq!(eval_slot_ns(&job, next_ms + 1), slot + 60_000_000_000);
+        assert_eq!(ns_to_ms_rounded(1_500_000), 2);
+        assert_eq!(ns_to_ms_rounded(1_499_999), 1);
     }
 }

@@ -60,6 +60,23 @@ pub(crate) enum TsdbCommand {
         #[arg(default_value = "data/")]
         db_path: PathBuf,
     },
+    /// [Experimental] Dump samples from a TSDB into OpenMetrics text format, excluding
+    /// native histograms and staleness markers, which are not representable in OpenMetrics.
+    #[command(name = "dump-openmetrics")]
+    DumpOpenmetrics {
+        /// Minimum timestamp to dump, in milliseconds since the Unix epoch.
+        #[arg(long, default_value_t = i64::MIN, allow_negative_numbers = true)]
+        min_time: i64,
+        /// Maximum timestamp to dump, in milliseconds since the Unix epoch.
+        #[arg(long, default_value_t = i64::MAX, allow_negative_numbers = true)]
+        max_time: i64,
+        /// Series selector. Can be specified multiple times.
+        #[arg(long = "match", default_value = "{__name__=~'(?s:.*)'}")]
+        matchers: Vec<String>,
+        /// Database path (default is data/).
+        #[arg(default_value = "data/")]
+        db_path: PathBuf,
+    },
     /// Import samples from input and produce TSDB blocks (experimental).
     #[command(
         name = "create-blocks-from",
@@ -256,6 +273,12 @@ pub(crate) fn run(cmd: TsdbCommand) -> u8 {
             matchers,
             db_path,
         } => dump(&db_path, min_time, max_time, &matchers, &mut out),
+        TsdbCommand::DumpOpenmetrics {
+            min_time,
+            max_time,
+            matchers,
+            db_path,
+        } => dump_openmetrics(&db_path, min_time, max_time, &matchers, &mut out),
         TsdbCommand::CreateBlocksFrom { .. } => Ok(()),
     };
     let res = res.and_then(|()| out.flush().context("writing to stdout"));
@@ -511,6 +534,87 @@ pub(crate) fn dump(
         anyhow::bail!("{}", warnings.join("; "));
     }
     Ok(())
+}
+
+/// `tsdb dump-openmetrics`: float samples as `name{labels} value seconds` lines (Go's
+/// `formatSeriesSetOpenMetrics`: a series stops at its first non-float sample; stale markers
+/// are left out), then `# EOF`.
+pub(crate) fn dump_openmetrics(
+    dir: &Path,
+    mint: i64,
+    maxt: i64,
+    selectors: &[String],
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let sets: Vec<Vec<Matcher>> = selectors
+        .iter()
+        .map(|s| parse_selector(s))
+        .collect::<anyhow::Result<_>>()?;
+    let db = ReadOnlyDb::open(dir)?;
+    let q = db.querier(mint, maxt)?;
+    let selected = sets.iter().map(|m| q.select(true, None, m)).collect();
+    let mut set = storage::merge_series_sets(selected);
+    while let Some(series) = set.next() {
+        let series = series?;
+        let labels = series.labels();
+        let name = labels.metric_name().unwrap_or("").to_owned();
+        let mut condensed = String::from("{");
+        for (i, (n, v)) in labels
+            .iter()
+            .filter(|(n, _)| *n != model::METRIC_NAME)
+            .enumerate()
+        {
+            if i > 0 {
+                condensed.push(',');
+            }
+            condensed.push_str(n);
+            condensed.push('=');
+            condensed.push_str(&go_quote(v));
+        }
+        condensed.push('}');
+        let mut it = series.iterator();
+        while it.next() == ValueType::Float {
+            let (t, v) = it.at();
+            if model::value::is_stale_nan(v) {
+                continue;
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let secs = t as f64 / 1000.0;
+            writeln!(out, "{name}{condensed} {} {secs:.3}", gofmt::format_g(v))?;
+        }
+        if let Some(e) = it.err() {
+            anyhow::bail!("reading {labels}: {e}");
+        }
+    }
+    writeln!(out, "# EOF")?;
+    Ok(())
+}
+
+/// Go's `strconv.Quote`: double quotes, `\"`, `\\` and escapes for control characters;
+/// other printable characters as they are.
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]

@@ -90,6 +90,44 @@ fn openmetrics_blocks_match_promtool_2_42_and_open_in_prometheus_2_42() {
     // 10 hours from a whole hour: blocks for 5 or 6 two-hour ranges.
     assert!((5..=6).contains(&ranges(&table).len()), "{table}");
 
+    // dump-openmetrics of our blocks reads back into the same blocks.
+    let dumped = run(
+        ours(),
+        &[
+            "tsdb",
+            "dump-openmetrics",
+            ours_dir.to_str().expect("UTF-8"),
+        ],
+    );
+    assert!(dumped.status.success(), "{}", text(&dumped));
+    let dumped_text = String::from_utf8_lossy(&dumped.stdout).into_owned();
+    assert!(dumped_text.ends_with("\n# EOF\n"));
+    assert!(
+        dumped_text.contains(&format!(
+            "\ntemp_celsius{{room=\"a b\"}} 21 {}.500\n",
+            base + 60
+        )),
+        "{dumped_text}"
+    );
+    let again_input = tmp.path().join("again.om");
+    std::fs::write(&again_input, &dumped_text).expect("write");
+    let again = tmp.path().join("again");
+    let out = run(
+        ours(),
+        &[
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            again_input.to_str().expect("UTF-8"),
+            again.to_str().expect("UTF-8"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        ranges(&String::from_utf8_lossy(&out.stdout)),
+        ranges(&table)
+    );
+
     let quiet = run(
         ours(),
         &[
