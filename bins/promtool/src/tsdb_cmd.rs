@@ -60,9 +60,11 @@ pub(crate) enum TsdbCommand {
         #[arg(default_value = "data/")]
         db_path: PathBuf,
     },
-    /// [Experimental] Dump samples from a TSDB into OpenMetrics text format, excluding
-    /// native histograms and staleness markers, which are not representable in OpenMetrics.
-    #[command(name = "dump-openmetrics")]
+    /// Dump samples from a TSDB into OpenMetrics text format (experimental).
+    #[command(
+        name = "dump-openmetrics",
+        about = "[Experimental] Dump samples from a TSDB into OpenMetrics text format, excluding native histograms and staleness markers, which are not representable in OpenMetrics."
+    )]
     DumpOpenmetrics {
         /// Minimum timestamp to dump, in milliseconds since the Unix epoch.
         #[arg(long, default_value_t = i64::MIN, allow_negative_numbers = true)]
