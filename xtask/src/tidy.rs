@@ -17,16 +17,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("run-group", &[]),
     ("test-support", &[]),
     // L1
+    ("chunkenc", &["model"]),
     ("config", &["model"]),
     ("template", &["model"]),
-    // storage's networking (feature "remote") uses the shared HTTP client; its core traits
-    // stay on model alone.
-    ("storage", &["model", "prompb", "httpclient"]),
+    // storage's networking (feature "remote") uses the shared HTTP client and the chunk
+    // encodings (streamed remote read); its core traits stay on model alone.
+    ("storage", &["model", "prompb", "httpclient", "chunkenc"]),
     // L2
     ("httpclient", &["config", "model"]),
     ("discovery", &["config", "httpclient", "model"]),
     ("promql", &["storage", "model"]),
-    ("tsdb", &["storage", "model"]),
+    ("tsdb", &["chunkenc", "storage", "model"]),
     // L3
     ("rules", &["promql", "storage", "template", "model"]),
     ("scrape", &["config", "httpclient", "storage", "model"]),

@@ -51,5 +51,19 @@ pub use validation::ValidationScheme;
 /// Milliseconds since the Unix epoch, as Prometheus stores sample times.
 pub type Timestamp = i64;
 
+/// What a sample iterator (a storage `SampleIterator`, a chunk iterator) is positioned on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueType {
+    /// The iterator is exhausted (or failed).
+    None,
+    /// A float sample.
+    Float,
+    /// A native histogram with integer counts.
+    Histogram,
+    /// A native histogram with float counts.
+    FloatHistogram,
+}
+
 /// The label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";

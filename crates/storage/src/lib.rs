@@ -326,21 +326,12 @@ pub trait Series: Send + Sync {
     fn iterator(&self) -> Box<dyn SampleIterator>;
 }
 
-/// What a [`SampleIterator`] is positioned on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ValueType {
-    /// The iterator is exhausted (or failed: see [`SampleIterator::err`]).
-    None,
-    /// A float sample, read with [`SampleIterator::at`].
-    Float,
-    /// A native histogram with integer counts, read with [`SampleIterator::at_histogram`]
-    /// (or as floats with [`SampleIterator::at_float_histogram`]).
-    Histogram,
-    /// A native histogram with float counts, read with
-    /// [`SampleIterator::at_float_histogram`].
-    FloatHistogram,
-}
+/// What a [`SampleIterator`] is positioned on: `None` (exhausted or failed, see
+/// [`SampleIterator::err`]), `Float` (read with [`SampleIterator::at`]), `Histogram` (read
+/// with [`SampleIterator::at_histogram`], or as floats with
+/// [`SampleIterator::at_float_histogram`]) or `FloatHistogram` (read with
+/// [`SampleIterator::at_float_histogram`]). Defined in model so that chunk iterators share it.
+pub use model::ValueType;
 
 /// Iterates the samples of one series, like Go's `chunkenc.Iterator`.
 pub trait SampleIterator: Send {

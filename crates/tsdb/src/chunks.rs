@@ -82,7 +82,10 @@ impl StoredChunk {
 
     /// The chunk as an [`XorChunk`] (copies the bytes).
     pub fn to_xor(&self) -> Result<XorChunk> {
-        crate::chunkenc::chunk_from_data(self.encoding, self.data.as_ref().to_vec())
+        Ok(crate::chunkenc::chunk_from_data(
+            self.encoding,
+            self.data.as_ref().to_vec(),
+        )?)
     }
 }
 

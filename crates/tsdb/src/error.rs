@@ -105,3 +105,15 @@ pub(crate) fn io_err<'a>(
         source,
     }
 }
+
+/// The chunk encodings' errors keep their meaning (and variant) in tsdb's error.
+impl From<chunkenc::Error> for Error {
+    fn from(e: chunkenc::Error) -> Error {
+        match e {
+            chunkenc::Error::UnknownEncoding(b) => Error::UnknownEncoding(b),
+            chunkenc::Error::CorruptChunk(m) => Error::CorruptChunk(m),
+            chunkenc::Error::ChunkAppend(m) => Error::ChunkAppend(m),
+            other => Error::CorruptChunk(other.to_string()),
+        }
+    }
+}

@@ -71,7 +71,7 @@ pub mod error;
 pub mod agent;
 pub mod block;
 pub mod checkpoint;
-pub mod chunkenc;
+pub use chunkenc;
 pub mod chunks;
 pub mod compact;
 pub mod db;

@@ -167,7 +167,7 @@ impl SeriesSource for Block {
 
     fn chunk(&self, meta: &ChunkMeta) -> Result<ChunkData> {
         let c = self.chunks().chunk(meta.chunk_ref)?;
-        crate::chunkenc::Encoding::from_u8(c.encoding).and_then(|e| match e {
+        match crate::chunkenc::Encoding::from_u8(c.encoding)? {
             crate::chunkenc::Encoding::Xor => Ok(ChunkData::Mapped(c.data)),
             enc @ (crate::chunkenc::Encoding::Histogram
             | crate::chunkenc::Encoding::FloatHistogram) => {
@@ -177,7 +177,7 @@ impl SeriesSource for Block {
                 "chunk {:#x} has encoding {other}, which is not supported",
                 meta.chunk_ref
             ))),
-        })
+        }
     }
 
     fn tombstones(&self, id: u64) -> Vec<Interval> {
@@ -624,7 +624,7 @@ impl<S: SeriesSource> ChunkSeriesIterator<S> {
             let it = self.cur.as_mut().expect("a chunk iterator was just set");
             if !it.seek(target) {
                 if let Some(e) = it.take_err() {
-                    return self.fail_chunk(e);
+                    return self.fail_chunk(e.into());
                 }
                 self.cur = None;
                 continue;
@@ -637,7 +637,7 @@ impl<S: SeriesSource> ChunkSeriesIterator<S> {
                 // Step past the deleted sample; the next round's seek stays on the new one.
                 if !it.next() {
                     if let Some(e) = it.take_err() {
-                        return self.fail_chunk(e);
+                        return self.fail_chunk(e.into());
                     }
                     self.cur = None;
                 }

@@ -755,7 +755,7 @@ fn read_streamed(
                     min_time_ms: part[0].0,
                     max_time_ms: part[part.len() - 1].0,
                     r#type: prompb::chunk::Encoding::Xor as i32,
-                    data: xorchunk::encode(part),
+                    data: xorchunk::encode(part)?,
                 };
                 left -= chunk.encoded_len() as i64;
                 chunks.push(chunk);

@@ -164,7 +164,7 @@ fn a_full_chunk_refuses_more_samples() {
 
 fn bytes_per_sample(samples: &[(i64, u64)]) -> f64 {
     let bytes: usize = samples
-        .chunks(crate::chunkenc::SAMPLES_PER_CHUNK)
+        .chunks(crate::SAMPLES_PER_CHUNK)
         .map(|part| encode(part).bytes().len())
         .sum();
     bytes as f64 / samples.len() as f64
@@ -221,7 +221,7 @@ fn optimal_encoding_of_a_huge_irregular_chunk_still_round_trips() {
 
 fn optimal_bytes_per_sample(samples: &[(i64, f64)]) -> f64 {
     let bytes: usize = samples
-        .chunks(crate::chunkenc::SAMPLES_PER_CHUNK)
+        .chunks(crate::SAMPLES_PER_CHUNK)
         .map(|part| XorChunk::encode_optimal(part).unwrap().bytes().len())
         .sum();
     bytes as f64 / samples.len() as f64

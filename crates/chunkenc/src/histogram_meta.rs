@@ -10,7 +10,7 @@ use model::value::is_stale_nan;
 use model::{CounterResetHint, Span};
 
 use super::histogram::HistogramAppend;
-use crate::error::Result;
+use crate::Result;
 
 mod chunk;
 

@@ -17,7 +17,7 @@ use super::histogram_meta::{
     count_spans, histogram_chunk_common, histogram_iterator_common,
 };
 use super::varbit::{read_varbit_int, xor_read, xor_write};
-use crate::error::Result;
+use crate::Result;
 
 /// A value with its XOR window.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -5,12 +5,12 @@ use model::histogram::CUSTOM_BUCKETS_SCHEMA;
 use model::value::stale_nan;
 use model::{CounterResetHint, FloatHistogram, Histogram, Span};
 
-use crate::chunkenc::histogram_meta::{ChunkHistogram, HistogramChunkOps, append_histogram};
-use crate::chunkenc::{
+use crate::histogram_meta::{ChunkHistogram, HistogramChunkOps, append_histogram};
+use crate::{
     Chunk, ChunkIterator, CounterResetHeader, Encoding, FloatHistogramChunk, HistogramAppend,
     HistogramChunk,
 };
-use storage::ValueType;
+use model::ValueType;
 
 fn sp(v: &[(i32, u32)]) -> Vec<Span> {
     v.iter()
@@ -788,7 +788,7 @@ mod props {
 #[test]
 fn any_chunk_is_no_larger_than_a_float_chunk() {
     // The head keeps one open `Chunk` per series, mostly float ones.
-    let xor = std::mem::size_of::<crate::chunkenc::XorChunk>();
+    let xor = std::mem::size_of::<crate::XorChunk>();
     assert!(std::mem::size_of::<HistogramChunk>() <= xor);
     assert!(std::mem::size_of::<FloatHistogramChunk>() <= xor);
     // The enum's tag fits a niche: floats' open chunks cost nothing extra.

@@ -9,8 +9,8 @@ use super::{
     ChunkHistogram, CounterResetHeader, HISTOGRAM_FLAG_POS, HISTOGRAM_HEADER_SIZE, Layout,
     count_spans, counter_reset_hint, read_layout, set_header,
 };
-use crate::chunkenc::bstream::{BitReader, BitWriter};
-use crate::error::{Error, Result};
+use crate::bstream::{BitReader, BitWriter};
+use crate::{Error, Result};
 
 /// A histogram chunk's bytes, a way to make an empty one, and its samples (implemented by
 /// `histogram_chunk_common!`).
@@ -254,8 +254,8 @@ macro_rules! histogram_chunk_common {
             }
             fn for_each_sample(
                 &self,
-                mut f: impl FnMut(i64, $h) -> $crate::error::Result<()>,
-            ) -> $crate::error::Result<()> {
+                mut f: impl FnMut(i64, $h) -> $crate::Result<()>,
+            ) -> $crate::Result<()> {
                 let mut it = self.iter();
                 while it.next() {
                     let (t, h) = it.$at();
@@ -266,9 +266,7 @@ macro_rules! histogram_chunk_common {
                     None => Ok(()),
                 }
             }
-            fn parts(
-                &mut self,
-            ) -> $crate::error::Result<(&mut ChunkStream, &mut AppendState<Values>)> {
+            fn parts(&mut self) -> $crate::Result<(&mut ChunkStream, &mut AppendState<Values>)> {
                 self.state()?;
                 let app = self.app.as_mut().expect("append state was just built");
                 Ok((&mut self.s, app))
@@ -302,7 +300,7 @@ macro_rules! histogram_chunk_common {
 
             /// The appender's state, rebuilt from the samples of a chunk read from disk
             /// (the stream is then cut after the last sample, where appending continues).
-            fn state(&mut self) -> $crate::error::Result<&mut AppendState<Values>> {
+            fn state(&mut self) -> $crate::Result<&mut AppendState<Values>> {
                 if self.app.is_none() {
                     let mut it = $iter::new(self.s.bytes());
                     while it.next() {}
@@ -314,7 +312,7 @@ macro_rules! histogram_chunk_common {
 
             /// A chunk over stored bytes (after the encoding byte). Fails when the header is
             /// missing; samples are checked as they are read.
-            pub fn from_bytes(data: Vec<u8>) -> $crate::error::Result<$chunk> {
+            pub fn from_bytes(data: Vec<u8>) -> $crate::Result<$chunk> {
                 Ok($chunk {
                     s: ChunkStream::from_bytes(data, $kind)?,
                     app: None,
@@ -349,7 +347,7 @@ macro_rules! histogram_chunk_common {
             /// The header a new chunk starting with `h` gets when it continues this one
             /// (Go's `appendable` verdict: a reset or not; for integer histograms also
             /// unknown after a layout change).
-            pub fn header_for_next(&mut self, h: &$h) -> $crate::error::Result<CounterResetHeader> {
+            pub fn header_for_next(&mut self, h: &$h) -> $crate::Result<CounterResetHeader> {
                 HistogramChunkOps::header_for_next(self, h)
             }
 
@@ -367,7 +365,7 @@ macro_rules! histogram_chunk_common {
                 prev: Option<&mut $chunk>,
                 t: i64,
                 h: &$h,
-            ) -> $crate::error::Result<HistogramAppend<$chunk>> {
+            ) -> $crate::Result<HistogramAppend<$chunk>> {
                 append_histogram(self, prev, t, h)
             }
         }
@@ -396,7 +394,7 @@ macro_rules! histogram_iterator_common {
             }
 
             /// The first error met, if any.
-            pub fn err(&self) -> Option<&$crate::error::Error> {
+            pub fn err(&self) -> Option<&$crate::Error> {
                 self.core.err.as_ref()
             }
 

@@ -3,7 +3,7 @@
 mod window;
 
 use super::bstream::{BitReader, BitWriter};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 use window::ValueCode;
 
 /// Appender state: what the encoder must remember between samples.

@@ -14,22 +14,24 @@
 //! schema, spans, custom bounds), later ones varbit delta-of-deltas (integer counts) or XORs
 //! (float counts) of every field.
 
+#![warn(missing_docs)]
+
 mod bstream;
+mod error;
 mod float_histogram;
 mod histogram;
 mod histogram_meta;
 mod varbit;
 mod xor;
 
+pub use error::{Error, Result};
 pub use float_histogram::{FloatHistogramChunk, FloatHistogramIterator};
 pub use histogram::{HistogramAppend, HistogramChunk, HistogramIterator};
 pub use histogram_meta::CounterResetHeader;
 pub use xor::{XorAppender, XorChunk, XorIterator};
 
+use model::ValueType;
 use model::{FloatHistogram, Histogram};
-use storage::ValueType;
-
-use crate::error::{Error, Result};
 
 /// How many samples Prometheus aims to put in one float chunk before cutting a new one.
 pub const SAMPLES_PER_CHUNK: usize = 120;
@@ -107,7 +109,8 @@ pub enum Value {
 }
 
 impl Value {
-    pub(crate) fn kind(&self) -> ValueType {
+    /// The sample's kind.
+    pub fn kind(&self) -> ValueType {
         match self {
             Value::Float(_) => ValueType::Float,
             Value::Histogram(_) => ValueType::Histogram,
@@ -173,8 +176,8 @@ impl Chunk {
     }
 }
 
-/// Reads every sample of a chunk iterator.
-pub(crate) fn decode_all<B: AsRef<[u8]>>(
+/// Reads every sample of a chunk iterator into `out`.
+pub fn decode_all<B: AsRef<[u8]>>(
     mut it: ChunkIterator<B>,
     out: &mut Vec<(i64, Value)>,
 ) -> Result<()> {
@@ -201,8 +204,8 @@ pub(crate) fn decode_all<B: AsRef<[u8]>>(
     }
 }
 
-/// An iterator over a chunk of any encoding, yielding `storage::ValueType`s like a
-/// `storage::SampleIterator`.
+/// An iterator over a chunk of any encoding, yielding `model::ValueType`s like a
+/// storage `SampleIterator`.
 #[derive(Debug)]
 pub enum ChunkIterator<B> {
     /// Over a float chunk.

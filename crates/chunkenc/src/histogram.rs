@@ -18,7 +18,7 @@ use super::histogram_meta::{
 use super::varbit::{
     put_varbit_int, put_varbit_uint, read_varbit_int, read_varbit_uint, xor_read, xor_write,
 };
-use crate::error::Result;
+use crate::Result;
 
 /// What appending a histogram to a chunk did.
 #[derive(Debug)]
