@@ -12,6 +12,7 @@ mod debug;
 mod gofmt;
 mod http;
 mod promlint;
+mod promql_cmd;
 mod push;
 mod query;
 mod rules_import;
@@ -35,6 +36,9 @@ struct Cli {
     /// Show application version.
     #[arg(long, global = true)]
     version: bool,
+    /// Enable experimental commands.
+    #[arg(long, global = true)]
+    experimental: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -57,6 +61,11 @@ enum Command {
     Debug {
         #[command(subcommand)]
         what: debug::DebugCommand,
+    },
+    /// PromQL formatting and editing. Requires the --experimental flag.
+    Promql {
+        #[command(subcommand)]
+        what: promql_cmd::PromqlCommand,
     },
     /// Unit testing.
     Test {
@@ -158,6 +167,7 @@ fn main() -> ExitCode {
         Command::Query(args) => query::run(args),
         Command::Push { what } => push_metrics(what),
         Command::Debug { what } => debug::run(what),
+        Command::Promql { what } => promql_cmd::run(cli.experimental, what),
     };
     ExitCode::from(code)
 }

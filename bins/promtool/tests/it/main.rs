@@ -361,3 +361,33 @@ fn version_reads_like_promtools() {
     // Anywhere on the command line, as kingpin's flag.
     assert!(run(ours(), &["check", "--version"]).status.success());
 }
+
+#[test]
+fn promql_commands_need_experimental() {
+    let out = run(ours(), &["promql", "format", "up"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "This command is experimental and requires the --experimental flag to be set.\n"
+    );
+    let out = run(
+        ours(),
+        &[
+            "--experimental",
+            "promql",
+            "format",
+            "sum by(job)(rate(x[5m]))",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "sum by (job) (rate(x[5m]))\n"
+    );
+    let out = run(ours(), &["--experimental", "promql", "format", "sum("]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "1:5: parse error: unclosed left parenthesis\n"
+    );
+}
