@@ -45,8 +45,17 @@ pub(crate) enum TsdbCommand {
         /// Block to analyze (default is the last block).
         block_id: Option<String>,
     },
-    /// Dump samples from a TSDB.
+    /// Dump data (series+samples or optionally just series) from a TSDB.
     Dump {
+        /// Root directory where a sandbox directory will be created, this sandbox is used in
+        /// case WAL replay generates chunks (default is the database path). The sandbox is
+        /// cleaned up at the end. (Accepted for compatibility: our replay stays in memory and
+        /// writes nothing.)
+        #[arg(long)]
+        sandbox_dir_root: Option<PathBuf>,
+        /// Output format of the dump (prom (default) or seriesjson).
+        #[arg(long, default_value = "prom", value_parser = ["prom", "seriesjson"])]
+        format: String,
         /// Minimum timestamp to dump (ms).
         #[arg(long, default_value_t = i64::MIN, allow_negative_numbers = true)]
         min_time: i64,
@@ -66,6 +75,12 @@ pub(crate) enum TsdbCommand {
         about = "[Experimental] Dump samples from a TSDB into OpenMetrics text format, excluding native histograms and staleness markers, which are not representable in OpenMetrics."
     )]
     DumpOpenmetrics {
+        /// Root directory where a sandbox directory will be created, this sandbox is used in
+        /// case WAL replay generates chunks (default is the database path). The sandbox is
+        /// cleaned up at the end. (Accepted for compatibility: our replay stays in memory and
+        /// writes nothing.)
+        #[arg(long)]
+        sandbox_dir_root: Option<PathBuf>,
         /// Minimum timestamp to dump, in milliseconds since the Unix epoch.
         #[arg(long, default_value_t = i64::MIN, allow_negative_numbers = true)]
         min_time: i64,
@@ -274,8 +289,17 @@ pub(crate) fn run(cmd: TsdbCommand) -> u8 {
             max_time,
             matchers,
             db_path,
-        } => dump(&db_path, min_time, max_time, &matchers, &mut out),
+            format,
+            sandbox_dir_root: _,
+        } => {
+            if format == "seriesjson" {
+                dump_series_json(&db_path, min_time, max_time, &matchers, &mut out)
+            } else {
+                dump(&db_path, min_time, max_time, &matchers, &mut out)
+            }
+        }
         TsdbCommand::DumpOpenmetrics {
+            sandbox_dir_root: _,
             min_time,
             max_time,
             matchers,
@@ -534,6 +558,43 @@ pub(crate) fn dump(
     let warnings = set.warnings();
     if !warnings.is_empty() {
         anyhow::bail!("{}", warnings.join("; "));
+    }
+    Ok(())
+}
+
+/// `tsdb dump --format=seriesjson`: each distinct series' labels as one JSON object per line
+/// (Go's `formatSeriesSetLabelsToJSON`).
+pub(crate) fn dump_series_json(
+    dir: &Path,
+    mint: i64,
+    maxt: i64,
+    selectors: &[String],
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let sets: Vec<Vec<Matcher>> = selectors
+        .iter()
+        .map(|s| parse_selector(s))
+        .collect::<anyhow::Result<_>>()?;
+    let db = ReadOnlyDb::open(dir)?;
+    let q = db.querier(mint, maxt)?;
+    let selected = sets.iter().map(|m| q.select(true, None, m)).collect();
+    let mut set = storage::merge_series_sets(selected);
+    let mut seen = std::collections::HashSet::new();
+    while let Some(series) = set.next() {
+        let series = series?;
+        let mut line = String::from("{");
+        for (i, (n, v)) in series.labels().iter().enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            gofmt::json_string(&mut line, n);
+            line.push(':');
+            gofmt::json_string(&mut line, v);
+        }
+        line.push('}');
+        if seen.insert(line.clone()) {
+            writeln!(out, "{line}")?;
+        }
     }
     Ok(())
 }

@@ -109,6 +109,22 @@ fn openmetrics_blocks_match_promtool_2_42_and_open_in_prometheus_2_42() {
         )),
         "{dumped_text}"
     );
+    let series = run(
+        ours(),
+        &[
+            "tsdb",
+            "dump",
+            "--format=seriesjson",
+            "--sandbox-dir-root=/nonexistent",
+            ours_dir.to_str().expect("UTF-8"),
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&series.stdout),
+        "{\"__name__\":\"http_requests_total\",\"code\":\"200\"}\n\
+         {\"__name__\":\"http_requests_total\",\"code\":\"500\"}\n\
+         {\"__name__\":\"temp_celsius\",\"room\":\"a b\"}\n"
+    );
     let again_input = tmp.path().join("again.om");
     std::fs::write(&again_input, &dumped_text).expect("write");
     let again = tmp.path().join("again");
