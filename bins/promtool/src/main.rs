@@ -15,6 +15,7 @@ mod promlint;
 mod promql_cmd;
 mod push;
 mod query;
+mod query_analyze;
 mod rules_import;
 mod sd;
 mod test_cmd;

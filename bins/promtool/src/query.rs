@@ -114,6 +114,24 @@ enum QueryCommand {
         /// Label name to provide label values for.
         name: String,
     },
+    /// Run queries against your Prometheus to analyze the usage pattern of certain metrics.
+    Analyze {
+        /// Prometheus server to query.
+        #[arg(long, required = true)]
+        server: String,
+        /// Type of metric: histogram.
+        #[arg(long = "type", required = true)]
+        metric_type: String,
+        /// Time frame to analyze.
+        #[arg(long, default_value = "1h")]
+        duration: String,
+        /// Query time (RFC3339 or Unix timestamp), defaults to now.
+        #[arg(long)]
+        time: Option<String>,
+        /// Series selector. Can be specified multiple times.
+        #[arg(long = "match", required = true)]
+        matchers: Vec<String>,
+    },
 }
 
 /// Milliseconds since the epoch, now.
@@ -353,6 +371,35 @@ pub(crate) fn run(args: QueryArgs) -> u8 {
                 }
                 Err(e) => e.report(),
             }
+        }
+        QueryCommand::Analyze {
+            server,
+            metric_type,
+            duration,
+            time,
+            matchers,
+        } => {
+            let duration_ms = match parse_step(&duration) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("promtool: error: --duration: {e}");
+                    return FAILURE;
+                }
+            };
+            let end_ms = match time.as_deref().map(parse_time).transpose() {
+                Ok(t) => t.unwrap_or_else(now_ms),
+                Err(e) => {
+                    eprintln!("error parsing time '{}': {e}", time.unwrap_or_default());
+                    return FAILURE;
+                }
+            };
+            crate::query_analyze::run(&crate::query_analyze::AnalyzeArgs {
+                server: &server,
+                metric_type: &metric_type,
+                duration_ms,
+                end_ms,
+                matchers: &matchers,
+            })
         }
         QueryCommand::Labels {
             start,

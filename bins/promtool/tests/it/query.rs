@@ -33,7 +33,7 @@ fn free_port() -> u16 {
 }
 
 /// Starts Prometheus scraping itself and waits (bounded) until it has.
-fn start_prometheus() -> Option<Server> {
+pub(super) fn start_prometheus() -> Option<Server> {
     let server = spawn_prometheus(None, true)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -411,4 +411,52 @@ fn tsdb_path_queries_print_native_histograms() {
         String::from_utf8_lossy(&out.stdout),
         "[{\"metric\":{\"__name__\":\"h\",\"job\":\"a\"},\"histograms\":[[1700000000,{\"count\":\"3\",\"sum\":\"2.5\",\"buckets\":[[3,\"-0.001\",\"0.001\",\"1\"],[0,\"0.5\",\"1\",\"1\"],[0,\"1\",\"2\",\"1\"]]}],[1700000030,{\"count\":\"6\",\"sum\":\"5\",\"buckets\":[[3,\"-0.001\",\"0.001\",\"2\"],[0,\"0.5\",\"1\",\"2\"],[0,\"1\",\"2\",\"2\"]]}]]}]\n"
     );
+}
+
+/// `query analyze` of a classic histogram the server exposes about itself: one stats line
+/// for the selected series, the ten distributions, the count and Go's histogram map.
+#[test]
+fn analyze_classic_histograms() {
+    let Some(server) = start_prometheus() else {
+        return;
+    };
+    let out = run(
+        ours(),
+        &[
+            "query",
+            "analyze",
+            "--server",
+            &server.url,
+            "--type=classichistograms",
+            "--duration=1m",
+            "--match=prometheus_http_request_duration_seconds_sum{handler=\"/metrics\"}",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 13, "{text}");
+    assert!(
+        lines[0].starts_with(
+            "prometheus_http_request_duration_seconds_bucket{handler=\"/metrics\",instance=\""
+        ) && lines[0].contains("}[1m0s]=Bucket stats (min/avg/max) - number of buckets changed: "),
+        "{text}"
+    );
+    assert_eq!(lines[11], "count - 1");
+    assert!(
+        lines[12].starts_with("&{map[") && lines[12].ends_with("]}"),
+        "{text}"
+    );
+    let bad = run(
+        ours(),
+        &[
+            "query",
+            "analyze",
+            "--server",
+            &server.url,
+            "--type=x",
+            "--match=up",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
 }
