@@ -40,6 +40,14 @@ struct Cli {
     /// Enable experimental commands.
     #[arg(long, global = true)]
     experimental: bool,
+    /// Comma separated feature names to enable.
+    #[arg(
+        long = "enable-feature",
+        global = true,
+        value_delimiter = ',',
+        help = "Comma separated feature names to enable. Valid options: promql-experimental-functions, promql-delayed-name-removal, promql-duration-expr, promql-extended-range-selectors. See https://prometheus.io/docs/prometheus/latest/feature_flags/ for more details"
+    )]
+    enable_feature: Vec<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -161,6 +169,7 @@ fn main() -> ExitCode {
         let _ = <Cli as clap::CommandFactory>::command().print_help();
         return ExitCode::from(1);
     };
+    warn_unknown_features(&cli.enable_feature);
     let code = match command {
         Command::Check { what } => check::run(what),
         Command::Test { what } => test_cmd::run(what),
@@ -171,6 +180,24 @@ fn main() -> ExitCode {
         Command::Promql { what } => promql_cmd::run(cli.experimental, what),
     };
     ExitCode::from(code)
+}
+
+/// `--enable-feature`: the PromQL features it names are always on in our parser (its
+/// defaults), so known names change nothing; unknown ones get Go's warning (which ends in no
+/// newline).
+fn warn_unknown_features(features: &[String]) {
+    const KNOWN: &[&str] = &[
+        "promql-experimental-functions",
+        "promql-delayed-name-removal",
+        "promql-duration-expr",
+        "promql-extended-range-selectors",
+        "",
+    ];
+    for f in features {
+        if !KNOWN.contains(&f.as_str()) {
+            print!("  WARNING: Unknown feature passed to --enable-feature: {f}");
+        }
+    }
 }
 
 /// `promtool --version`, laid out as Prometheus's `version.Print` with what `build.rs`

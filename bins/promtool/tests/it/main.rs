@@ -391,3 +391,22 @@ fn promql_commands_need_experimental() {
         "1:5: parse error: unclosed left parenthesis\n"
     );
 }
+
+#[test]
+fn enable_feature_is_accepted_and_unknown_names_warned() {
+    let out = run(
+        ours(),
+        &[
+            "--enable-feature=promql-duration-expr,bogus",
+            "--experimental",
+            "promql",
+            "format",
+            "up[5m*2]",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "  WARNING: Unknown feature passed to --enable-feature: bogusup[5m * 2]\n"
+    );
+}
