@@ -14,9 +14,16 @@ fn main() {
         // HEAD names the branch; the branch's ref (loose or packed) names the revision.
         println!("cargo:rerun-if-changed={}", dir.join("HEAD").display());
         if let Some(head_ref) = git(&manifest_dir, &["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={}", dir.join(head_ref).display());
+            let loose = dir.join(head_ref);
+            if loose.exists() {
+                println!("cargo:rerun-if-changed={}", loose.display());
+            }
         }
-        println!("cargo:rerun-if-changed={}", dir.join("packed-refs").display());
+        // Only files that exist: cargo reruns the script every build for a missing one.
+        let packed = dir.join("packed-refs");
+        if packed.exists() {
+            println!("cargo:rerun-if-changed={}", packed.display());
+        }
     }
     let revision = git_dir
         .as_ref()
