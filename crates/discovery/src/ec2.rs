@@ -100,6 +100,45 @@ fn items<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Vec<Node<'a, 'i>> {
         .unwrap_or_default()
 }
 
+/// POSTs one EC2 query-API `action` (form-encoded, API version 2016-11-15) to `endpoint`
+/// and returns its XML answer; failures worded as the AWS SDK words them. EC2 discovery and
+/// ECS discovery (hosts of EC2-backed tasks) both call it.
+pub(crate) async fn query(
+    client: &httpclient::HttpClient,
+    endpoint: &str,
+    action: &str,
+    params: Vec<(String, String)>,
+    timeout: Duration,
+) -> Result<String, String> {
+    let mut form = vec![
+        ("Action".to_owned(), action.to_owned()),
+        ("Version".to_owned(), API_VERSION.to_owned()),
+    ];
+    form.extend(params);
+    let url = format!("{}/", endpoint.trim_end_matches('/'));
+    let a = api::send(
+        client,
+        http::Method::POST,
+        &url,
+        &[
+            (
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            ),
+            ("User-Agent", httpclient::USER_AGENT),
+        ],
+        Bytes::from(encode_query(&form)),
+        timeout,
+    )
+    .await
+    .map_err(|e| format!("operation error EC2: {action}, {e}"))?;
+    if !a.status.is_success() {
+        return Err(api_error(action, a.status, &a.body));
+    }
+    String::from_utf8(a.body.to_vec())
+        .map_err(|e| format!("operation error EC2: {action}, answer is not UTF-8: {e}"))
+}
+
 /// The error of an unsuccessful query answer, as the AWS SDK words it.
 fn api_error(operation: &str, status: http::StatusCode, body: &[u8]) -> String {
     let body = String::from_utf8_lossy(body);
@@ -150,35 +189,9 @@ impl Discovery {
         })
     }
 
-    /// POSTs one query action and parses the XML answer.
+    /// POSTs one query action and returns its XML answer.
     async fn call(&self, action: &str, params: Vec<(String, String)>) -> Result<String, String> {
-        let mut form = vec![
-            ("Action".to_owned(), action.to_owned()),
-            ("Version".to_owned(), API_VERSION.to_owned()),
-        ];
-        form.extend(params);
-        let url = format!("{}/", self.endpoint.trim_end_matches('/'));
-        let a = api::send(
-            &self.client,
-            http::Method::POST,
-            &url,
-            &[
-                (
-                    "Content-Type",
-                    "application/x-www-form-urlencoded; charset=utf-8",
-                ),
-                ("User-Agent", httpclient::USER_AGENT),
-            ],
-            Bytes::from(encode_query(&form)),
-            self.timeout,
-        )
-        .await
-        .map_err(|e| format!("operation error EC2: {action}, {e}"))?;
-        if !a.status.is_success() {
-            return Err(api_error(action, a.status, &a.body));
-        }
-        String::from_utf8(a.body.to_vec())
-            .map_err(|e| format!("operation error EC2: {action}, answer is not UTF-8: {e}"))
+        query(&self.client, &self.endpoint, action, params, self.timeout).await
     }
 
     async fn refresh_az_ids(&self) -> Result<(), String> {

@@ -19,7 +19,7 @@ use roxmltree::Node;
 
 use crate::api;
 use crate::ec2::{default_endpoint, region, signing_client};
-use crate::util::{encode_query, join_host_port, sanitize};
+use crate::util::{join_host_port, sanitize};
 
 const PREFIX: &str = "__meta_ecs_";
 const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
@@ -242,36 +242,7 @@ impl Discovery {
         action: &str,
         params: Vec<(String, String)>,
     ) -> Result<String, String> {
-        let mut form = vec![
-            ("Action".to_owned(), action.to_owned()),
-            ("Version".to_owned(), "2016-11-15".to_owned()),
-        ];
-        form.extend(params);
-        let url = format!("{}/", self.ec2_endpoint.trim_end_matches('/'));
-        let a = api::send(
-            &self.ec2,
-            http::Method::POST,
-            &url,
-            &[
-                (
-                    "Content-Type",
-                    "application/x-www-form-urlencoded; charset=utf-8",
-                ),
-                ("User-Agent", httpclient::USER_AGENT),
-            ],
-            Bytes::from(encode_query(&form)),
-            self.timeout,
-        )
-        .await
-        .map_err(|e| format!("operation error EC2: {action}, {e}"))?;
-        if !a.status.is_success() {
-            return Err(format!(
-                "operation error EC2: {action}, https response error StatusCode: {}: {}",
-                a.status.as_u16(),
-                String::from_utf8_lossy(&a.body).trim()
-            ));
-        }
-        Ok(String::from_utf8_lossy(&a.body).into_owned())
+        crate::ec2::query(&self.ec2, &self.ec2_endpoint, action, params, self.timeout).await
     }
 
     /// Every page of a `List*` call.

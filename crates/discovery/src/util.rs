@@ -75,33 +75,15 @@ pub(crate) async fn get(
     headers: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<Answer, String> {
-    let fetch = async {
-        let mut req = http::Request::get(url);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| format!("building request for {url}: {e}"))?;
-        let resp = client.send(req).await.map_err(|e| e.to_string())?;
-        let (parts, body) = resp.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| format!("reading the answer of {url}: {e}"))?
-            .to_bytes();
-        Ok(Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        })
-    };
-    match tokio::time::timeout(timeout, fetch).await {
-        Ok(r) => r,
-        Err(_) => Err(format!(
-            "Get {url:?}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
-        )),
-    }
+    crate::api::send(
+        client,
+        http::Method::GET,
+        url,
+        headers,
+        bytes::Bytes::new(),
+        timeout,
+    )
+    .await
 }
 
 /// GETs `path_and_query` over the unix socket at `socket` (a connection per request, as
