@@ -18,7 +18,7 @@ fn chunk_error(reason: &str) -> Error {
 
 /// Encodes samples (ascending timestamps) as one XOR chunk, byte for byte as Prometheus's
 /// appender does. More than 65535 samples is an [`Error::InvalidRemoteRequest`] (the
-/// answer cuts chunks of [`SAMPLES_PER_CHUNK`]).
+/// answer cuts chunks of [`chunkenc::SAMPLES_PER_CHUNK`]).
 pub fn encode(samples: &[(Timestamp, f64)]) -> Result<Vec<u8>> {
     let mut c = chunkenc::XorChunk::new();
     for &(t, v) in samples {
