@@ -64,6 +64,10 @@ fn discover(sc: &config::ScrapeConfig, timeout: Duration) -> Result<Vec<TargetGr
                 sc.service_discovery_configs.clone(),
             )])
             .map_err(|e| e.to_string())?;
+        // As Go's promtool: a block whose discoverer cannot be created fails the check.
+        if let Some(first) = manager.failed_providers().into_iter().next() {
+            return Err(first);
+        }
         let runner = manager.clone();
         let task = tokio::spawn(async move { runner.run().await });
         tokio::time::sleep(timeout).await;

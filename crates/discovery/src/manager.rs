@@ -115,6 +115,8 @@ struct State {
     jobs: Vec<String>,
     triggered: bool,
     next_id: u64,
+    /// Why each block of the last applied configuration that could not be created failed.
+    failures: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -159,6 +161,13 @@ impl Manager {
         }
     }
 
+    /// Why each block of the last applied configuration whose provider could not be
+    /// created failed (`"<kind> in <job>: <error>"`), as counted in
+    /// `prometheus_sd_failed_configs`; empty when all were created.
+    pub fn failed_providers(&self) -> Vec<String> {
+        self.inner.state().failures.clone()
+    }
+
     /// The metrics this manager and its providers count in ([`Options::metrics`]).
     pub fn metrics(&self) -> &Metrics {
         &self.inner.options.metrics
@@ -188,16 +197,18 @@ impl Manager {
     /// stopped and new ones started. Consumers get the full state at the next send.
     ///
     /// A block whose provider cannot be created (unusable client options, an unknown
-    /// scheme, a mechanism or option without a provider here) is logged as Prometheus does
-    /// ("Cannot create service discovery") and counted in `prometheus_sd_failed_configs`;
-    /// the rest of the configuration applies, and a job left without providers is sent
-    /// with no targets.
+    /// scheme) is logged as Prometheus does ("Cannot create service discovery"), counted in
+    /// `prometheus_sd_failed_configs` and listed by [`Manager::failed_providers`]; the rest
+    /// of the configuration applies, and a job left without providers is sent with no
+    /// targets.
     ///
     /// # Errors
-    /// [`Error::NoRuntime`] outside a Tokio runtime.
+    /// [`Error::Unsupported`] or [`Error::UnsupportedOption`] for a mechanism or option
+    /// without a provider here; [`Error::NoRuntime`] outside a Tokio runtime.
     pub fn apply_sd_configs(&self, cfgs: Vec<(String, ServiceDiscoveryConfigs)>) -> Result<()> {
         let mut wanted: Vec<(String, ProviderConfig)> = Vec::new();
         let mut failed = 0;
+        let mut failures = Vec::new();
         for (job, sds) in &cfgs {
             let mut statics = Vec::new();
             let mut files = Vec::new();
@@ -495,6 +506,7 @@ impl Manager {
                             config = %job,
                             "Cannot create service discovery"
                         );
+                        failures.push(format!("{} in {job}: {err}", sd.name()));
                         failed += 1;
                     }
                 }
@@ -510,6 +522,7 @@ impl Manager {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
 
         let mut state = self.inner.state();
+        state.failures = failures;
         let mut old: Vec<Option<Provider>> = std::mem::take(&mut state.providers)
             .into_iter()
             .map(Some)
@@ -1354,6 +1367,9 @@ mod tests {
             metric(&m, "prometheus_sd_failed_configs{name=\"test\"}"),
             Some(3.0)
         );
+        let failures = m.failed_providers();
+        assert_eq!(failures.len(), 3, "{failures:?}");
+        assert!(failures[0].starts_with("consul in x: "), "{failures:?}");
         let mut rx = m.subscribe();
         let runner = m.clone();
         let task = tokio::spawn(async move { runner.run().await });

@@ -1,5 +1,6 @@
 //! `promtool check service-discovery`: the JSON of static and file discovery after
-//! relabeling, byte for byte the real promtool 2.42's, and the unknown-job error.
+//! relabeling, byte for byte the real promtool 2.42's, the unknown-job error, and a
+//! discoverer that cannot be created.
 
 use std::path::Path;
 
@@ -56,4 +57,34 @@ fn targets_after_relabeling_match_promtool_2_42() {
         String::from_utf8_lossy(&out.stderr),
         "Job nope not found. Select one of:\n\tnode\n\tfiles\n"
     );
+}
+
+#[test]
+fn a_discoverer_that_cannot_be_created_fails_the_check() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = tmp.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        "scrape_configs:\n  - job_name: c\n    consul_sd_configs: [{server: 'ftp://localhost:8500'}]\n",
+    )
+    .expect("write config");
+    let config = config.to_str().expect("UTF-8");
+    let out = run(
+        ours(),
+        &["check", "service-discovery", "--timeout=1s", config, "c"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("Could not create new discoverer consul in c: "),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    if Path::new(REAL_PROMTOOL).is_file() {
+        let go = run(
+            REAL_PROMTOOL,
+            &["check", "service-discovery", "--timeout=1s", config, "c"],
+        );
+        assert_eq!(go.status.code(), Some(1), "{}", text(&go));
+    }
 }
