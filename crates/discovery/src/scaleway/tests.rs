@@ -100,7 +100,7 @@ fn mock(seen: &Seen) -> Reply {
 fn discovery(url: &str, extra: &str) -> Discovery {
     let cfg = config::Config::load_str(
         &format!(
-            "scrape_configs:\n- job_name: j\n  scaleway_sd_configs:\n  - project_id: {PROJECT}\n    access_key: SCWXXXXXXXXXXXXXXXXX\n    api_url: {url}\n{extra}"
+            "scrape_configs:\n- job_name: j\n  scaleway_sd_configs:\n  - project_id: {PROJECT}\n    access_key: SCW0TESTACCESSKEY000\n    api_url: {url}\n{extra}"
         ),
         "",
     )
