@@ -207,7 +207,6 @@ impl Manager {
     /// without a provider here; [`Error::NoRuntime`] outside a Tokio runtime.
     pub fn apply_sd_configs(&self, cfgs: Vec<(String, ServiceDiscoveryConfigs)>) -> Result<()> {
         let mut wanted: Vec<(String, ProviderConfig)> = Vec::new();
-        let mut failed = 0;
         let mut failures = Vec::new();
         for (job, sds) in &cfgs {
             let mut statics = Vec::new();
@@ -507,7 +506,6 @@ impl Manager {
                             "Cannot create service discovery"
                         );
                         failures.push(format!("{} in {job}: {err}", sd.name()));
-                        failed += 1;
                     }
                 }
             }
@@ -518,7 +516,7 @@ impl Manager {
             }
             wanted.extend(files.into_iter().map(|f| (job.clone(), f)));
         }
-        self.inner.metrics.failed_configs.set(failed);
+        self.inner.metrics.failed_configs.set(failures.len() as u64);
         let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
 
         let mut state = self.inner.state();
