@@ -267,9 +267,10 @@ fn rules_blocks_match_promtool_2_42_against_prometheus_2_42() {
             dump_with_real_promtool(&dir),
         ));
     }
-    // 4h20m of 1m slots: about 260 per code (the group's slot offset decides the ends).
+    // 4h20m of 1m slots: about 260 per code; the group's slot offset (from the group's
+    // hash and the wall clock) moves either end by up to two slots per code.
     assert!(
-        (518..=522).contains(&dumps[0].1.len()),
+        (512..=524).contains(&dumps[0].1.len()),
         "{}",
         dumps[0].1.len()
     );
