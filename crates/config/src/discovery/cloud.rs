@@ -10,11 +10,13 @@ use crate::yaml::Validate;
 use super::Filter;
 
 config_struct! {
-    /// `ec2_sd_configs`, `ecs_sd_configs`, `rds_sd_configs`, `msk_sd_configs`,
-    /// `elasticache_sd_configs` and `lightsail_sd_configs` entries. The region may be
-    /// omitted (it is then looked up at discovery time, never while loading).
+    /// `aws_sd_configs`, `ec2_sd_configs`, `ecs_sd_configs`, `rds_sd_configs`,
+    /// `msk_sd_configs`, `elasticache_sd_configs`, `mq_sd_configs` and
+    /// `lightsail_sd_configs` entries. The region may be omitted (it is then looked up at
+    /// discovery time, never while loading).
     pub struct AwsSdConfig {
-        /// For `aws_sd_configs`: which discovery (ec2, ecs, lightsail, msk).
+        /// For `aws_sd_configs`: which discovery (ec2, ecs, elasticache, lightsail, msk,
+        /// rds).
         #[serde(skip_serializing_if = "String::is_empty")]
         pub role: String,
         /// AWS region.
@@ -35,6 +37,9 @@ config_struct! {
         /// Role to assume.
         #[serde(skip_serializing_if = "String::is_empty")]
         pub role_arn: String,
+        /// External id passed to STS `AssumeRole` with `role_arn`.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        pub external_id: String,
         /// Re-query interval (default 60s).
         pub refresh_interval: Duration,
         /// Target port (default 80).
@@ -42,9 +47,13 @@ config_struct! {
         /// API filters (EC2).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         pub filters: Vec<Filter>,
-        /// Clusters to restrict to (ECS, MSK, ElastiCache).
+        /// Clusters to restrict to (ECS, MSK, RDS, ElastiCache).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         pub clusters: Vec<String>,
+        /// Most API requests in flight at once (ECS, MSK, RDS, ElastiCache, MQ); unset
+        /// means the discovery's default ([`AwsSdConfig::request_concurrency_or`]).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub request_concurrency: Option<u32>,
     }
     inline {
         /// HTTP client options.
@@ -62,20 +71,38 @@ impl Default for AwsSdConfig {
             secret_key: Secret::default(),
             profile: String::new(),
             role_arn: String::new(),
+            external_id: String::new(),
             refresh_interval: Duration::from_secs(60),
             port: 80,
             filters: Vec::new(),
             clusters: Vec::new(),
+            request_concurrency: None,
             http_client_config: HttpClientConfig::default(),
         }
+    }
+}
+
+impl AwsSdConfig {
+    /// `request_concurrency`, or `default` (Prometheus's: 20 for ECS, 10 for MSK, RDS,
+    /// ElastiCache and MQ) when unset.
+    pub fn request_concurrency_or(&self, default: u32) -> usize {
+        usize::try_from(self.request_concurrency.unwrap_or(default).max(1)).unwrap_or(1)
     }
 }
 
 impl Validate for AwsSdConfig {
     fn validate(&mut self) -> Result<(), String> {
         match self.role.as_str() {
-            "" | "ec2" | "ecs" | "lightsail" | "msk" => {}
+            "" | "ec2" | "ecs" | "elasticache" | "lightsail" | "msk" | "rds" => {}
             other => return Err(format!("unknown AWS SD role {other:?}")),
+        }
+        if self.request_concurrency == Some(0) {
+            let sd = match self.role.as_str() {
+                "" => String::new(),
+                "elasticache" => "elasticache_sd: ".to_owned(),
+                _ => "aws_sd: ".to_owned(),
+            };
+            return Err(format!("{sd}request_concurrency must be positive, got 0"));
         }
         for f in &self.filters {
             if f.values.is_empty() {
@@ -772,5 +799,91 @@ impl Validate for StackitSdConfig {
             }
         }
         self.http_client_config.check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, ServiceDiscoveryConfig};
+
+    fn aws_blocks(sd: &str) -> Result<Vec<ServiceDiscoveryConfig>, String> {
+        Config::load_str(&format!("scrape_configs:\n- job_name: j\n{sd}"), "")
+            .map(|c| c.scrape_configs[0].service_discovery_configs.0.clone())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn aws_roles_rds_and_elasticache_take_the_shared_defaults() {
+        for role in ["rds", "elasticache"] {
+            let sds = aws_blocks(&format!(
+                "  aws_sd_configs:\n  - role: {role}\n    region: eu-west-1\n"
+            ))
+            .unwrap();
+            let ServiceDiscoveryConfig::Aws(c) = &sds[0] else {
+                panic!("{sds:?}");
+            };
+            assert_eq!(c.role, role);
+            assert_eq!(c.port, 80);
+            assert_eq!(c.refresh_interval, model::Duration::from_secs(60));
+            assert_eq!(c.request_concurrency, None);
+            assert_eq!(c.request_concurrency_or(10), 10);
+            assert!(c.external_id.is_empty());
+        }
+    }
+
+    #[test]
+    fn top_level_rds_elasticache_and_mq_blocks_load() {
+        let sds = aws_blocks(
+            "  rds_sd_configs:\n  - region: us-east-1\n    role_arn: arn:aws:iam::1:role/r\n    external_id: ext\n    request_concurrency: 3\n    clusters: [a]\n    filters: [{name: engine, values: [aurora-mysql]}]\n  elasticache_sd_configs:\n  - region: us-east-1\n  mq_sd_configs:\n  - region: us-east-1\n",
+        )
+        .unwrap();
+        let keys: Vec<&str> = sds.iter().map(ServiceDiscoveryConfig::key).collect();
+        assert_eq!(
+            keys,
+            ["rds_sd_configs", "elasticache_sd_configs", "mq_sd_configs"]
+        );
+        let ServiceDiscoveryConfig::Rds(c) = &sds[0] else {
+            panic!("{sds:?}");
+        };
+        assert_eq!(c.external_id, "ext");
+        assert_eq!(c.request_concurrency, Some(3));
+        assert_eq!(c.request_concurrency_or(10), 3);
+        assert_eq!(c.filters[0].values, ["aurora-mysql"]);
+    }
+
+    #[test]
+    fn aws_validation_errors() {
+        let err = aws_blocks("  aws_sd_configs:\n  - role: mq\n").unwrap_err();
+        assert!(err.contains("unknown AWS SD role \"mq\""), "{err}");
+        let err =
+            aws_blocks("  aws_sd_configs:\n  - role: elasticache\n    request_concurrency: 0\n")
+                .unwrap_err();
+        assert!(
+            err.contains("elasticache_sd: request_concurrency must be positive, got 0"),
+            "{err}"
+        );
+        let err = aws_blocks("  aws_sd_configs:\n  - role: ecs\n    request_concurrency: 0\n")
+            .unwrap_err();
+        assert!(
+            err.contains("aws_sd: request_concurrency must be positive, got 0"),
+            "{err}"
+        );
+        let err = aws_blocks("  ecs_sd_configs:\n  - request_concurrency: -1\n").unwrap_err();
+        assert!(err.contains("request_concurrency"), "{err}");
+        let err = aws_blocks("  rds_sd_configs:\n  - filters: [{name: engine, values: []}]\n")
+            .unwrap_err();
+        assert!(err.contains("filter values cannot be empty"), "{err}");
+    }
+
+    #[test]
+    fn external_id_and_request_concurrency_print_back() {
+        let cfg = Config::load_str(
+            "scrape_configs:\n- job_name: j\n  aws_sd_configs:\n  - role: msk\n    region: r\n    external_id: ext\n    request_concurrency: 4\n",
+            "",
+        )
+        .unwrap();
+        let out = cfg.to_yaml();
+        assert!(out.contains("external_id: ext"), "{out}");
+        assert!(out.contains("request_concurrency: 4"), "{out}");
     }
 }
