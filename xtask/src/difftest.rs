@@ -1,11 +1,24 @@
-//! `cargo xtask difftest`: the same PromQL queries against our server and Prometheus 2.42 on one shared block, results diffed series by series.
+//! `cargo xtask difftest`: the same PromQL queries against our server and Prometheus 2.42 on one shared block, results diffed series by series, known differences proven.
+//!
+//! A difference is known when its query is listed in `testdata/difftest/known-differences.txt`
+//! with a kind; the kinds with a proof are checked mechanically for every differing case:
+//! - `left-open`: 2.42 gets the query with every range (matrix selectors and subqueries)
+//!   1 ms shorter, which selects 3.x's `(t-r, t]` as a closed window; its answer must then
+//!   be identical to ours.
+//! - `atan2-name`: 2.42's answer without `__name__` must be identical to ours.
+//! - `rate-extrapolation`: see [`rate`].
+//!
+//! Kind `claimed` has no proof: the reason is counted as claimed, not proven.
+
+mod rate;
+mod rewrite;
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::servers::{self, Server, UPSTREAM_BIN};
+use crate::servers::{self, Case, Server, UPSTREAM_BIN};
 use crate::workspace_root;
 
 /// A query result reduced to what is compared.
@@ -17,17 +30,44 @@ enum Outcome {
     Data(String, BTreeMap<String, Vec<(f64, String)>>),
 }
 
-fn outcome(status: u16, body: &[u8]) -> Result<Outcome> {
-    let v: Value = serde_json::from_slice(body).with_context(|| {
+fn json(status: u16, body: &[u8]) -> Result<Value> {
+    serde_json::from_slice(body).with_context(|| {
         format!(
             "HTTP {status}: not JSON: {}",
             String::from_utf8_lossy(&body[..body.len().min(200)])
         )
-    })?;
+    })
+}
+
+fn outcome(status: u16, body: &[u8]) -> Result<Outcome> {
+    Ok(outcome_value(&json(status, body)?))
+}
+
+/// Labels rendered as the comparison key: `{a="1", b="2"}`, sorted.
+fn render_labels<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut pairs: Vec<String> = labels
+        .map(|(k, v)| format!("{k}={}", Value::String(v.to_string())))
+        .collect();
+    pairs.sort();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+/// `v` (an API answer) with `__name__` removed from every series.
+fn without_name(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(result) = v["data"]["result"].as_array_mut() {
+        for s in result {
+            if let Some(m) = s["metric"].as_object_mut() {
+                m.remove("__name__");
+            }
+        }
+    }
+    v
+}
+
+fn outcome_value(v: &Value) -> Outcome {
     if v["status"] != "success" {
-        return Ok(Outcome::Error(
-            v["errorType"].as_str().unwrap_or("?").to_string(),
-        ));
+        return Outcome::Error(v["errorType"].as_str().unwrap_or("?").to_string());
     }
     let data = &v["data"];
     let rtype = data["resultType"].as_str().unwrap_or("?").to_string();
@@ -47,10 +87,10 @@ fn outcome(status: u16, body: &[u8]) -> Result<Outcome> {
                 let labels = s["metric"]
                     .as_object()
                     .map(|m| {
-                        let mut pairs: Vec<String> =
-                            m.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                        pairs.sort();
-                        format!("{{{}}}", pairs.join(", "))
+                        render_labels(
+                            m.iter()
+                                .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or_default())),
+                        )
                     })
                     .unwrap_or_default();
                 let mut points: Vec<(f64, String)> = Vec::new();
@@ -69,7 +109,7 @@ fn outcome(status: u16, body: &[u8]) -> Result<Outcome> {
             }
         }
     }
-    Ok(Outcome::Data(rtype, series))
+    Outcome::Data(rtype, series)
 }
 
 fn parse_value(s: &str) -> Option<f64> {
@@ -81,7 +121,10 @@ fn parse_value(s: &str) -> Option<f64> {
     }
 }
 
-fn values_equal(a: &str, b: &str) -> bool {
+/// Relative tolerance of the plain comparison.
+const TOLERANCE: f64 = 1e-9;
+
+fn values_close(a: &str, b: &str, rel: f64) -> bool {
     if a == b {
         return true;
     }
@@ -97,7 +140,7 @@ fn values_equal(a: &str, b: &str) -> bool {
                 return false;
             }
             let scale = x.abs().max(y.abs());
-            (x - y).abs() <= 1e-9 * scale
+            (x - y).abs() <= rel * scale
         }
         _ => false,
     }
@@ -105,6 +148,11 @@ fn values_equal(a: &str, b: &str) -> bool {
 
 /// A short description of how `ours` differs from `theirs`, or `None` when they agree.
 fn diff(ours: &Outcome, theirs: &Outcome) -> Option<String> {
+    diff_within(ours, theirs, TOLERANCE)
+}
+
+/// [`diff`] with values compared within the relative tolerance `rel`.
+fn diff_within(ours: &Outcome, theirs: &Outcome, rel: f64) -> Option<String> {
     match (ours, theirs) {
         (Outcome::Error(_), Outcome::Error(_)) => None,
         (Outcome::Error(e), Outcome::Data(t, s)) => Some(format!(
@@ -139,7 +187,7 @@ fn diff(ours: &Outcome, theirs: &Outcome) -> Option<String> {
                 if let Some(((t1, v1), (t2, v2))) = pa
                     .iter()
                     .zip(pb)
-                    .find(|((t1, v1), (t2, v2))| t1 != t2 || !values_equal(v1, v2))
+                    .find(|((t1, v1), (t2, v2))| t1 != t2 || !values_close(v1, v2, rel))
                 {
                     lines.push(format!("{k}: ours {v1}@{t1}, 2.42 {v2}@{t2}"));
                 }
@@ -177,19 +225,122 @@ fn format_mismatch(ours: &Outcome, theirs: &Outcome) -> Option<String> {
     None
 }
 
-/// `testdata/difftest/known-differences.txt`: `QUERY -> reason` lines.
-fn known_differences() -> Result<Vec<(String, String)>> {
+/// What a known difference is said to be, and so how it is proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// 3.x's left-open range `(t-r, t]` against 2.42's closed `[t-r, t]`.
+    LeftOpen,
+    /// 3.x's `atan2` drops `__name__`; 2.42's kept it.
+    Atan2Name,
+    /// 3.x's rate/increase extrapolation order (prometheus#13725).
+    RateExtrapolation,
+    /// A reason without a mechanical proof.
+    Claimed,
+}
+
+impl Kind {
+    const ALL: [(&'static str, Kind); 4] = [
+        ("left-open", Kind::LeftOpen),
+        ("atan2-name", Kind::Atan2Name),
+        ("rate-extrapolation", Kind::RateExtrapolation),
+        ("claimed", Kind::Claimed),
+    ];
+
+    fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.iter().find(|(n, _)| *n == s).map(|(_, k)| *k)
+    }
+
+    fn name(self) -> &'static str {
+        Kind::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+}
+
+/// One line of known-differences.txt.
+#[derive(Debug)]
+struct Known {
+    query: String,
+    kind: Kind,
+    reason: String,
+}
+
+/// Parses known-differences.txt: `QUERY -> KIND: reason` lines, `#` comments.
+fn parse_known(text: &str) -> Result<Vec<Known>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (query, rest) = line
+            .rsplit_once(" -> ")
+            .with_context(|| format!("line {}: no ` -> ` in {line:?}", i + 1))?;
+        let (kind, reason) = rest
+            .split_once(':')
+            .with_context(|| format!("line {}: no `KIND:` after ` -> `", i + 1))?;
+        let kind = Kind::parse(kind.trim()).with_context(|| {
+            format!(
+                "line {}: unknown kind {kind:?} (one of {})",
+                i + 1,
+                Kind::ALL.map(|(n, _)| n).join(", ")
+            )
+        })?;
+        out.push(Known {
+            query: query.trim().to_string(),
+            kind,
+            reason: reason.trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+fn known_differences() -> Result<Vec<Known>> {
     let path = workspace_root().join("testdata/difftest/known-differences.txt");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .filter_map(|l| {
-            l.rsplit_once(" -> ")
-                .map(|(q, r)| (q.trim().to_string(), r.trim().to_string()))
-        })
-        .collect())
+    parse_known(&text).with_context(|| format!("in {}", path.display()))
+}
+
+/// The left-open proof: 2.42 on the query with every range 1 ms shorter must answer as we
+/// did. `Ok` says what was run.
+fn prove_left_open(case: &Case, ours: &Outcome, upstream: &Server) -> Result<String, String> {
+    let query = case.expr_for(upstream);
+    let mut expr =
+        promql::parser::parse_expr(query).map_err(|e| format!("parsing {query}: {e}"))?;
+    let n = rewrite::shorten_ranges(&mut expr)?;
+    if n == 0 {
+        return Err("the query has no range to shorten".into());
+    }
+    let shortened = expr.to_string();
+    let (status, body) = case
+        .with_query(&shortened)
+        .run(upstream)
+        .map_err(|e| format!("sending {shortened}: {e:#}"))?;
+    let theirs = outcome(status, &body).map_err(|e| format!("2.42 on {shortened}: {e:#}"))?;
+    match diff(ours, &theirs) {
+        None => Ok(format!("2.42 on `{shortened}` is identical")),
+        Some(d) => Err(format!("2.42 on `{shortened}` still differs: {d}")),
+    }
+}
+
+/// The atan2 proof: 2.42's answer without `__name__` must be ours.
+fn prove_atan2_name(ours: &Outcome, theirs: &Value) -> Result<String, String> {
+    let stripped = outcome_value(&without_name(theirs));
+    match diff(ours, &stripped) {
+        None => Ok("2.42's answer without __name__ is identical".into()),
+        Some(d) => Err(format!("2.42's answer without __name__ still differs: {d}")),
+    }
+}
+
+/// What became of one differing case.
+enum Verdict {
+    Proven(String),
+    Claimed,
+    ProofFailed(String),
+    Unexplained,
 }
 
 pub(crate) fn run() -> Result<()> {
@@ -213,15 +364,16 @@ pub(crate) fn run() -> Result<()> {
         upstream.name,
         upstream.addr
     );
-    let (mut same, mut explained, mut unexplained) = (0usize, 0usize, 0usize);
+    let (mut same, mut proven, mut claimed, mut failed, mut unexplained) = (0, 0, 0, 0, 0);
     let mut formatting = 0usize;
     let mut both_errors = 0usize;
-    let mut unused: Vec<&(String, String)> = known.iter().collect();
+    let mut unused: Vec<&Known> = known.iter().collect();
     for case in &cases {
         let (sa, ba) = case.run(&ours)?;
         let (sb, bb) = case.run(&upstream)?;
         let a = outcome(sa, &ba).with_context(|| format!("ours on {}", case.query()))?;
-        let b = outcome(sb, &bb).with_context(|| format!("2.42 on {}", case.query()))?;
+        let theirs_json = json(sb, &bb).with_context(|| format!("2.42 on {}", case.query()))?;
+        let b = outcome_value(&theirs_json);
         if let Some(m) = format_mismatch(&a, &b) {
             formatting += 1;
             if formatting <= 3 {
@@ -240,21 +392,54 @@ pub(crate) fn run() -> Result<()> {
             same += 1;
             continue;
         };
-        let reason = known.iter().find(|(q, _)| q == case.query());
-        unused.retain(|k| k.0 != case.query());
-        match reason {
-            Some((_, r)) => {
-                explained += 1;
-                println!("KNOWN  {} [{}]: {r}\n      {d}", case.query(), case.kind());
+        let entry = known.iter().find(|k| k.query == case.query());
+        unused.retain(|k| k.query != case.query());
+        let verdict = match entry {
+            None => Verdict::Unexplained,
+            Some(k) => {
+                let proof = match k.kind {
+                    Kind::LeftOpen => Some(prove_left_open(case, &a, &upstream)),
+                    Kind::Atan2Name => Some(prove_atan2_name(&a, &theirs_json)),
+                    Kind::RateExtrapolation => Some(rate::prove(case, &a, &b, &upstream)),
+                    Kind::Claimed => None,
+                };
+                match proof {
+                    Some(Ok(how)) => Verdict::Proven(how),
+                    Some(Err(why)) => Verdict::ProofFailed(why),
+                    None => Verdict::Claimed,
+                }
             }
-            None => {
+        };
+        let (q, kind) = (case.query(), case.kind());
+        match (verdict, entry) {
+            (Verdict::Proven(how), Some(k)) => {
+                proven += 1;
+                println!(
+                    "PROVEN {q} [{kind}] {}: {}\n      {d}\n      proof: {how}",
+                    k.kind.name(),
+                    k.reason
+                );
+            }
+            (Verdict::Claimed, Some(k)) => {
+                claimed += 1;
+                println!("CLAIMED {q} [{kind}]: {}\n      {d}", k.reason);
+            }
+            (Verdict::ProofFailed(why), Some(k)) => {
+                failed += 1;
+                println!(
+                    "UNPROVEN {q} [{kind}] {}: {}\n      {d}\n      proof failed: {why}",
+                    k.kind.name(),
+                    k.reason
+                );
+            }
+            _ => {
                 unexplained += 1;
-                println!("DIFF   {} [{}]\n      {d}", case.query(), case.kind());
+                println!("DIFF   {q} [{kind}]\n      {d}");
             }
         }
     }
-    for (q, _) in &unused {
-        println!("note: known difference no longer seen: {q}");
+    for k in &unused {
+        println!("note: known difference no longer seen: {}", k.query);
     }
     if formatting > 0 {
         println!(
@@ -266,14 +451,15 @@ pub(crate) fn run() -> Result<()> {
     }
     let total = cases.len();
     println!(
-        "{same} identical, {} different ({explained} known, {unexplained} unexplained) of {total} cases; {:.1}% identical or explained",
-        explained + unexplained,
-        100.0 * (same + explained) as f64 / total.max(1) as f64
+        "{same} identical, {proven} different but proven to be the named 3.x semantic, {} different, reason claimed but not proven ({failed} of them failed their proof), {unexplained} unexplained of {total} cases",
+        claimed + failed
     );
     drop(ours);
     drop(upstream);
-    if unexplained > 0 {
-        bail!("{unexplained} unexplained difference(s)");
+    if unexplained > 0 || failed > 0 {
+        bail!(
+            "{unexplained} unexplained difference(s), {failed} known difference(s) whose proof failed"
+        );
     }
     Ok(())
 }
@@ -281,6 +467,10 @@ pub(crate) fn run() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn values_equal(a: &str, b: &str) -> bool {
+        values_close(a, b, TOLERANCE)
+    }
 
     #[test]
     fn values_compare_with_relative_tolerance_and_nan() {
@@ -303,5 +493,31 @@ mod tests {
         .expect("valid");
         assert!(diff(&a, &b).is_none());
         assert!(diff(&a, &c).is_some_and(|d| d.contains("only ours")));
+    }
+
+    #[test]
+    fn known_differences_carry_a_kind() {
+        let known = parse_known(
+            "# comment\n\nrate(x[5m]) -> rate-extrapolation: prometheus#13725\nx atan2 1 -> atan2-name: 3.x drops the name: as the others\n",
+        )
+        .expect("valid");
+        assert_eq!(known.len(), 2);
+        assert_eq!(known[0].query, "rate(x[5m])");
+        assert_eq!(known[0].kind, Kind::RateExtrapolation);
+        assert_eq!(known[1].query, "x atan2 1");
+        assert_eq!(known[1].kind, Kind::Atan2Name);
+        assert_eq!(known[1].reason, "3.x drops the name: as the others");
+        assert!(parse_known("up -> no kind here\n").is_err());
+        assert!(parse_known("up -> bogus: reason\n").is_err());
+    }
+
+    #[test]
+    fn atan2_proof_ignores_only_the_name() {
+        let ours = outcome(200, br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"1"},"value":[1,"0.5"]}]}}"#).expect("valid");
+        let theirs: Value = serde_json::from_slice(br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"t","a":"1"},"value":[1,"0.5"]}]}}"#).expect("valid");
+        assert!(diff(&ours, &outcome_value(&theirs)).is_some());
+        assert!(prove_atan2_name(&ours, &theirs).is_ok());
+        let other: Value = serde_json::from_slice(br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"t","a":"1"},"value":[1,"0.6"]}]}}"#).expect("valid");
+        assert!(prove_atan2_name(&ours, &other).is_err());
     }
 }

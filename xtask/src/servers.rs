@@ -437,8 +437,19 @@ impl Case {
         }
     }
 
+    /// The same evaluation times with the single expression `query` (for both servers).
+    pub(crate) fn with_query(&self, query: &str) -> Case {
+        let mut c = self.clone();
+        match &mut c {
+            Case::Instant { query: q, .. } | Case::Range { query: q, .. } => {
+                *q = query.to_string();
+            }
+        }
+        c
+    }
+
     /// The expression sent to `server`.
-    fn expr_for(&self, server: &Server) -> &str {
+    pub(crate) fn expr_for(&self, server: &Server) -> &str {
         match self.query().split_once(" => ") {
             Some((_, old)) if server.upstream => old.trim(),
             Some((new, _)) => new.trim(),
