@@ -495,6 +495,12 @@ impl Validate for OAuth2 {
         if self.token_url.is_empty() {
             return Err("oauth2 token_url must be configured".into());
         }
+        if self.grant_type == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            && !self.signature_algorithm.is_empty()
+            && !["RS256", "RS384", "RS512"].contains(&self.signature_algorithm.as_str())
+        {
+            return Err("valid signature algorithms are RS256, RS384 and RS512".into());
+        }
         self.proxy.check()
     }
 }
@@ -787,6 +793,22 @@ mod tests {
         assert!(err.contains("password, password_file"), "{err}");
         let err = load("authorization: {type: basic, credentials: x}").unwrap_err();
         assert!(err.contains("basic_auth"), "{err}");
+    }
+
+    #[test]
+    fn jwt_bearer_signature_algorithms_are_rsa_only() {
+        let jwt = "oauth2: {client_id: c, token_url: 'http://t', grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer'";
+        assert!(load(&format!("{jwt}, signature_algorithm: RS512}}")).is_ok());
+        let err = load(&format!("{jwt}, signature_algorithm: ES256}}")).unwrap_err();
+        assert!(
+            err.contains("valid signature algorithms are RS256, RS384 and RS512"),
+            "{err}"
+        );
+        // Only the JWT bearer grant signs anything.
+        assert!(
+            load("oauth2: {client_id: c, token_url: 'http://t', signature_algorithm: ES256}")
+                .is_ok()
+        );
     }
 
     #[test]

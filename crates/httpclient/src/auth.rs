@@ -85,10 +85,11 @@ impl Headers {
     /// for options this client does not implement.
     pub(crate) fn new(cfg: &HttpClientConfig) -> Result<Headers> {
         let auth = if let Some(b) = &cfg.basic_auth {
-            if !b.username_ref.is_empty() || !b.password_ref.is_empty() {
-                return Err(Error::Unsupported {
-                    option: "basic_auth secret references (username_ref, password_ref)",
-                });
+            if !b.username_ref.is_empty() && b.username.is_empty() && b.username_file.is_empty() {
+                return Err(Error::SecretRef { what: "username" });
+            }
+            if !b.password_ref.is_empty() && b.password.is_empty() && b.password_file.is_empty() {
+                return Err(Error::SecretRef { what: "password" });
             }
             Auth::Basic {
                 username: Secret::new(&b.username, "basic auth username file", &b.username_file),
@@ -99,9 +100,12 @@ impl Headers {
                 ),
             }
         } else if let Some(a) = &cfg.authorization {
-            if !a.credentials_ref.is_empty() {
-                return Err(Error::Unsupported {
-                    option: "authorization.credentials_ref",
+            if !a.credentials_ref.is_empty()
+                && a.credentials.is_empty()
+                && a.credentials_file.is_empty()
+            {
+                return Err(Error::SecretRef {
+                    what: "credentials",
                 });
             }
             Auth::Authorization {

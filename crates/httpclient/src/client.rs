@@ -102,15 +102,16 @@ impl HttpClient {
     }
 
     fn build(cfg: &HttpClientConfig, sigv4: Option<Signer>) -> Result<HttpClient> {
+        // TLS first, then authentication, as prometheus/common checks them.
+        let tls_cfg = &cfg.tls_config;
+        let rustls_cfg = tls::client_config(tls_cfg)?;
         let headers = Headers::new(cfg)?;
         let oauth2 = cfg.oauth2.as_ref().map(OAuth2::new).transpose()?;
         let proxy = Proxy::new(&cfg.proxy)?.map(Arc::new);
-        let tls_cfg = &cfg.tls_config;
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.enforce_http(false);
         http.set_connect_timeout(Some(Duration::from_secs(30)));
-        let rustls_cfg = tls::client_config(tls_cfg)?;
         let proxy_tls = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(rustls_cfg.clone())
             .https_or_http()

@@ -10,6 +10,15 @@ pub enum Error {
         /// The option as written in the configuration, e.g. `oauth2`.
         option: &'static str,
     },
+    /// A secret-manager reference (`*_ref`) is configured, but no secret manager is: a
+    /// plain Prometheus build registers none either, and refuses the option with this text
+    /// (`unable to use credentials: cannot use secret ref without manager`).
+    #[error("unable to use {what}: cannot use secret ref without manager")]
+    SecretRef {
+        /// The secret, as Prometheus names it: `CA cert`, `client cert`, `client key`,
+        /// `credentials`, `username`, `password`, `client secret`, `client certificate`.
+        what: &'static str,
+    },
     /// The `tls_config` cannot be used (unreadable or invalid certificate, key or CA, or an
     /// impossible TLS version range). The message is worded as Prometheus words it.
     #[error("{message}")]

@@ -8,14 +8,16 @@
 //! `min_version`/`max_version` from TLS 1.2), `basic_auth` (with `username_file` and
 //! `password_file`), `authorization` (with `credentials_file`; the deprecated `bearer_token`
 //! options land there), `oauth2` (client credentials grant: `client_secret` or
-//! `client_secret_file`, `scopes`, `endpoint_params`, the token endpoint's own `tls_config`
-//! and proxy; tokens cached until 10 s before expiry), `http_headers` (values, secrets and
+//! `client_secret_file`, `scopes`, `endpoint_params`; or the JWT bearer grant, RFC 7523:
+//! an assertion signed RS256/384/512 with `client_certificate_key`(`_file`), `iss`,
+//! `audience`, `claims`; the token endpoint's own `tls_config` and proxy; tokens cached
+//! until 10 s before expiry), `http_headers` (values, secrets and
 //! files), `follow_redirects`, and proxies (`proxy_url` over `http://`, `https://` or
 //! `socks5://` with `no_proxy` and `proxy_connect_header`, or `proxy_from_environment`;
 //! HTTPS goes through a CONNECT tunnel). [`HttpClient::with_sigv4`] adds AWS Signature
 //! Version 4 signing (`sigv4` of remote write and Alertmanagers, `role_arn` through STS
-//! `AssumeRole`). Options not implemented (secret-manager references, the OAuth 2.0 JWT
-//! bearer grant) fail with [`Error::Unsupported`] naming the option.
+//! `AssumeRole`). Secret-manager references (`*_ref`) fail with [`Error::SecretRef`], worded
+//! as Prometheus, which registers no secret manager either, refuses them.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

@@ -1,7 +1,10 @@
 //! `oauth2`: the client credentials grant as golang.org/x/oauth2's `clientcredentials` runs
-//! it for Prometheus: the token is cached until 10 s before it expires, fetched again when
-//! the client secret (file) changes, and the token request goes through its own client
+//! it for Prometheus, and the JWT bearer grant (RFC 7523) as prometheus/common runs it: the
+//! token is cached until 10 s before it expires, fetched again when the client secret or
+//! key (file) changes, and the token request goes through its own client
 //! (`oauth2.tls_config`, `oauth2.proxy_url`, ...).
+
+mod jwt;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -39,6 +42,14 @@ impl Token {
     }
 }
 
+/// Which grant the token endpoint is asked for.
+enum Grant {
+    ClientCredentials,
+    /// `grant_type: urn:ietf:params:oauth:grant-type:jwt-bearer`: a JWT signed with the
+    /// client certificate key is the assertion.
+    JwtBearer(jwt::Assertion),
+}
+
 struct State {
     secret: String,
     token: Option<Token>,
@@ -47,6 +58,7 @@ struct State {
 
 /// The token source of one client.
 pub(crate) struct OAuth2 {
+    grant: Grant,
     client_id: String,
     secret: Secret,
     token_url: String,
@@ -70,19 +82,41 @@ fn oauth2_err(message: String) -> Error {
 }
 
 impl OAuth2 {
-    /// The token source for `cfg`; fails for the JWT bearer grant and secret references,
-    /// which are not implemented.
+    /// The token source for `cfg`: the JWT bearer grant when `grant_type` says so (its
+    /// secret is the client certificate key), else the client credentials grant. Fails for
+    /// a secret reference (no secret manager, as in Prometheus) and a bad `token_url` or
+    /// `endpoint_params`.
     pub(crate) fn new(cfg: &config::http_config::OAuth2) -> Result<OAuth2> {
-        if !cfg.client_secret_ref.is_empty() || !cfg.client_certificate_key_ref.is_empty() {
-            return Err(Error::Unsupported {
-                option: "oauth2 secret references (client_secret_ref, client_certificate_key_ref)",
-            });
-        }
-        if cfg.grant_type == "urn:ietf:params:oauth:grant-type:jwt-bearer" {
-            return Err(Error::Unsupported {
-                option: "oauth2 grant_type urn:ietf:params:oauth:grant-type:jwt-bearer",
-            });
-        }
+        let jwt_bearer = cfg.grant_type == jwt::GRANT_TYPE;
+        let secret = if jwt_bearer {
+            if !cfg.client_certificate_key_ref.is_empty()
+                && cfg.client_certificate_key.is_empty()
+                && cfg.client_certificate_key_file.is_empty()
+            {
+                return Err(Error::SecretRef {
+                    what: "client certificate",
+                });
+            }
+            Secret::new(
+                cfg.client_certificate_key.expose(),
+                "oauth2 client certificate key file",
+                &cfg.client_certificate_key_file,
+            )
+        } else {
+            if !cfg.client_secret_ref.is_empty()
+                && cfg.client_secret.is_empty()
+                && cfg.client_secret_file.is_empty()
+            {
+                return Err(Error::SecretRef {
+                    what: "client secret",
+                });
+            }
+            Secret::new(
+                cfg.client_secret.expose(),
+                "oauth2 client secret file",
+                &cfg.client_secret_file,
+            )
+        };
         let uri: Uri = cfg.token_url.parse().map_err(|e| {
             oauth2_err(format!(
                 "oauth2: invalid token_url {:?}: {e}",
@@ -96,10 +130,17 @@ impl OAuth2 {
             )));
         }
         let mut params = BTreeMap::new();
-        params.insert("grant_type".to_owned(), "client_credentials".to_owned());
-        if !cfg.scopes.is_empty() {
-            params.insert("scope".to_owned(), cfg.scopes.join(" "));
-        }
+        let grant = if jwt_bearer {
+            // The scopes travel in the assertion; the grant type and assertion are set
+            // at each request, over any endpoint parameter of the same name.
+            Grant::JwtBearer(jwt::Assertion::new(cfg))
+        } else {
+            params.insert("grant_type".to_owned(), "client_credentials".to_owned());
+            if !cfg.scopes.is_empty() {
+                params.insert("scope".to_owned(), cfg.scopes.join(" "));
+            }
+            Grant::ClientCredentials
+        };
         for (k, v) in &cfg.endpoint_params {
             // grant_type may be overridden, for non-compliant servers.
             if k != "grant_type" && params.contains_key(k) {
@@ -115,12 +156,9 @@ impl OAuth2 {
             ..HttpClientConfig::default()
         };
         Ok(OAuth2 {
+            grant,
             client_id: cfg.client_id.clone(),
-            secret: Secret::new(
-                cfg.client_secret.expose(),
-                "oauth2 client secret file",
-                &cfg.client_secret_file,
-            ),
+            secret,
             token_url: cfg.token_url.clone(),
             uri,
             params,
@@ -145,6 +183,12 @@ impl OAuth2 {
         }
         if let Some(t) = state.token.as_ref().filter(|t| t.valid(Instant::now())) {
             return Ok(t.header.clone());
+        }
+        if let Grant::JwtBearer(assertion) = &self.grant {
+            let token = self.fetch_jwt(assertion, &secret).await?;
+            let header = token.header.clone();
+            state.token = Some(token);
+            return Ok(header);
         }
         let token = match state.style {
             Style::Unknown => match self.fetch(&secret, Style::Header).await {
@@ -191,6 +235,34 @@ impl OAuth2 {
         let req = req
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| oauth2_err(format!("oauth2: token request: {e}")))?;
+        self.request_token(req, false).await
+    }
+
+    /// One token request of the JWT bearer grant: a fresh assertion signed with `key` (the
+    /// PEM client certificate key), no client authentication, a JSON answer.
+    async fn fetch_jwt(&self, assertion: &jwt::Assertion, key: &str) -> Result<Token> {
+        let mut params = self.params.clone();
+        params.insert("grant_type".to_owned(), jwt::GRANT_TYPE.to_owned());
+        params.insert(
+            "assertion".to_owned(),
+            assertion.sign(key, std::time::SystemTime::now())?,
+        );
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        let req = Request::post(self.uri.clone())
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| oauth2_err(format!("oauth2: token request: {e}")))?;
+        self.request_token(req, true).await
+    }
+
+    /// Sends a token request and reads the token from the answer (JSON, or by content
+    /// type unless `json_only`).
+    async fn request_token(&self, req: Request<Full<Bytes>>, json_only: bool) -> Result<Token> {
         let requested = Instant::now();
         let resp = self
             .client
@@ -217,9 +289,20 @@ impl OAuth2 {
                 ))
             })?
             .to_bytes();
-        let fields = parse_response(&content_type, &body);
+        let content_type = if json_only {
+            "application/json"
+        } else {
+            content_type.as_str()
+        };
+        let fields = parse_response(content_type, &body);
         if !status.is_success() {
             return Err(oauth2_err(self.status_message(status, &fields, &body)));
+        }
+        if json_only && serde_json::from_slice::<serde_json::Value>(&body).is_err() {
+            return Err(oauth2_err(format!(
+                "oauth2: cannot fetch token: the answer of {} is not JSON",
+                self.token_url
+            )));
         }
         let access_token = fields.get("access_token").cloned().unwrap_or_default();
         if access_token.is_empty() {
@@ -393,17 +476,26 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_grants_and_bad_params_fail_at_creation() {
-        let cfg = config::http_config::OAuth2 {
+    fn secret_references_and_bad_params_fail_at_creation() {
+        let mut cfg = config::http_config::OAuth2 {
             client_id: "c".into(),
             token_url: "http://127.0.0.1:1/token".into(),
-            grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
+            grant_type: jwt::GRANT_TYPE.into(),
+            client_certificate_key_ref: "k".into(),
             ..Default::default()
         };
-        assert!(matches!(
-            OAuth2::new(&cfg).unwrap_err(),
-            Error::Unsupported { .. }
-        ));
+        assert_eq!(
+            OAuth2::new(&cfg).unwrap_err().to_string(),
+            "unable to use client certificate: cannot use secret ref without manager"
+        );
+        // The other grant's reference is not looked at.
+        cfg.grant_type = String::new();
+        assert!(OAuth2::new(&cfg).is_ok());
+        cfg.client_secret_ref = "s".into();
+        assert_eq!(
+            OAuth2::new(&cfg).unwrap_err().to_string(),
+            "unable to use client secret: cannot use secret ref without manager"
+        );
         let mut cfg = config::http_config::OAuth2 {
             client_id: "c".into(),
             token_url: "http://127.0.0.1:1/token".into(),

@@ -63,12 +63,16 @@ pub(crate) fn server_name(tls: &TlsConfig) -> Result<Option<ServerName<'static>>
 ///
 /// # Errors
 /// [`Error::Tls`] for unreadable or invalid certificates and keys and for TLS versions
-/// rustls does not speak (below 1.2); [`Error::Unsupported`] for secret-manager references.
+/// rustls does not speak (below 1.2); [`Error::SecretRef`] for secret-manager references.
 pub(crate) fn client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig> {
-    if !tls.ca_ref.is_empty() || !tls.cert_ref.is_empty() || !tls.key_ref.is_empty() {
-        return Err(Error::Unsupported {
-            option: "tls_config secret references (ca_ref, cert_ref, key_ref)",
-        });
+    for (reference, what) in [
+        (&tls.ca_ref, "CA cert"),
+        (&tls.cert_ref, "client cert"),
+        (&tls.key_ref, "client key"),
+    ] {
+        if !reference.is_empty() {
+            return Err(Error::SecretRef { what });
+        }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let min = tls.min_version.unwrap_or(TlsVersion::Tls12);
