@@ -2,8 +2,10 @@
 //! allocator), WAL bytes per sample, and WAL replay speed.
 //!
 //! `cargo bench -p tsdb --bench head` first prints a one-shot report of the big workloads
-//! (1M series x 10 samples, 10k series x 1000 samples, memory with 480 samples per series),
-//! then runs the criterion benchmarks. `HEAD_BENCH_QUICK=1` shrinks the report workloads.
+//! (1M series x 10 samples, 10k series x 1000 samples, a remote-write-like push of 20k
+//! series x 480 samples, memory with 480 samples per series), then runs the criterion
+//! benchmarks. `HEAD_BENCH_QUICK=1` shrinks the report workloads; `HEAD_BENCH_RW_ONLY=1`
+//! reports only the remote-write-like push (best of `HEAD_BENCH_RUNS`, default 3).
 #![allow(clippy::print_stderr, clippy::unwrap_used, unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -85,9 +87,84 @@ fn ingest(head: &Arc<Head>, all: &[Labels], samples: i64, batch: usize) -> u64 {
     n
 }
 
+/// Labels shaped like the remote-write scale bench's counters (`xtask bench --scale`).
+fn rw_labels(i: usize) -> Labels {
+    Labels::from_pairs([
+        ("__name__", format!("rw_metric_{}", i % 20)),
+        ("instance", format!("host-{}", i / 200)),
+        ("job", "loadgen".to_string()),
+        ("series", i.to_string()),
+    ])
+}
+
+/// Remote-write receivers' senders: each request holds one sample of every `RW_SENDERS`th
+/// series.
+const RW_SENDERS: usize = 4;
+
+/// A remote-write-like push: `steps` 15 s apart; per step one request per sender,
+/// each with a fresh appender, one sample of each of its series appended by labels (ref 0,
+/// as the receiver does), then committed. `all` holds label sets equal to, but not shared
+/// with, the head's (a receiver decodes fresh ones per request).
+fn remote_write(head: &Arc<Head>, all: &[Labels], steps: std::ops::Range<i64>) -> u64 {
+    let mut n = 0u64;
+    for k in steps {
+        let t = k * 15_000;
+        for sender in 0..RW_SENDERS {
+            let mut app = head.appender();
+            for (i, l) in all.iter().enumerate().skip(sender).step_by(RW_SENDERS) {
+                let v = (k as f64) * 1.5 + (i % 7) as f64;
+                app.append(0, l, t, v).unwrap();
+                n += 1;
+            }
+            app.commit().unwrap();
+        }
+    }
+    n
+}
+
+/// Two copies of `series` remote-write label sets: one to create the series with, one to
+/// push with (equal, not shared).
+fn rw_label_sets(series: usize) -> (Vec<Labels>, Vec<Labels>) {
+    (
+        (0..series).map(rw_labels).collect(),
+        (0..series).map(rw_labels).collect(),
+    )
+}
+
+/// The remote-write-like push of 20k series x 480 samples, best of `runs`.
+fn report_remote_write(quick: bool) {
+    let samples = if quick { 48 } else { 480 };
+    let runs: usize = std::env::var("HEAD_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let (create, push) = rw_label_sets(20_000);
+    let mut best = f64::INFINITY;
+    let mut n = 0;
+    for _ in 0..runs {
+        let dir = tempfile::tempdir().unwrap();
+        let head = Head::open(dir.path(), HeadOptions::default(), i64::MIN).unwrap();
+        // The series exist already (as in a running server); the push is timed.
+        remote_write(&head, &create, 0..1);
+        let start = Instant::now();
+        n = remote_write(&head, &push, 1..samples + 1);
+        best = best.min(start.elapsed().as_secs_f64());
+        head.close().unwrap();
+    }
+    eprintln!(
+        "remote-write-like append 20000 series x {samples} samples ({RW_SENDERS} requests per step, fresh appender each): {:.0} samples/s, {:.0} ns/sample ({n} in {best:.2} s, best of {runs})",
+        n as f64 / best,
+        best * 1e9 / n as f64
+    );
+}
+
 fn report() {
     let quick = std::env::var_os("HEAD_BENCH_QUICK").is_some();
     let scale = if quick { 10 } else { 1 };
+    report_remote_write(quick);
+    if std::env::var_os("HEAD_BENCH_RW_ONLY").is_some() {
+        return;
+    }
 
     for (series, samples) in [(1_000_000 / scale, 10i64), (10_000, 1000 / scale as i64)] {
         let dir = tempfile::tempdir().unwrap();
@@ -148,6 +225,23 @@ fn benches(c: &mut Criterion) {
             },
             |(dir, head)| {
                 ingest(&head, &all, 10, 1000);
+                (dir, head)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    let (create, push) = rw_label_sets(20_000);
+    g.throughput(criterion::Throughput::Elements(20_000 * 20));
+    g.bench_function("remote write 20k series x 20 samples", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let head = Head::open(dir.path(), HeadOptions::default(), i64::MIN).unwrap();
+                remote_write(&head, &create, 0..1);
+                (dir, head)
+            },
+            |(dir, head)| {
+                remote_write(&head, &push, 1..21);
                 (dir, head)
             },
             BatchSize::PerIteration,

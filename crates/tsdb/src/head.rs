@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use model::{FloatHistogram, Histogram, Labels};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 
 use crate::chunkenc::{
     self, Chunk, FloatHistogramChunk, HistogramAppend, HistogramChunk, XorChunk,
@@ -49,6 +49,11 @@ pub const DEFAULT_CHUNK_RANGE: i64 = 2 * 60 * 60 * 1000;
 
 const SHARDS: usize = 64;
 
+/// The series shard of series `r`.
+fn shard_index(r: u64) -> usize {
+    (r as usize) % SHARDS
+}
+
 /// A hasher for keys that are already well-mixed `u64`s (label hashes, series refs).
 #[derive(Default)]
 pub(crate) struct U64Hasher(u64);
@@ -69,6 +74,47 @@ impl Hasher for U64Hasher {
 }
 
 pub(crate) type U64Map<V> = HashMap<u64, V, BuildHasherDefault<U64Hasher>>;
+
+/// The hash the head finds series by: XXH64 over a label set's packed form in one shot.
+/// Unlike [`Labels::hash`] (Go's `labels.Hash`, which lays the pairs out again before
+/// hashing them) it decodes and copies nothing; it never leaves memory, so it need not
+/// match Go's. Consistent with `Labels`'s equality, which compares the packed forms.
+pub(crate) fn series_hash(labels: &Labels) -> u64 {
+    let mut h = PackedHasher(0);
+    std::hash::Hash::hash(labels, &mut h);
+    h.finish()
+}
+
+/// A hasher for `Labels`'s derived `Hash`: one XXH64 call per byte string (there is one,
+/// the packed labels), the few integers around it folded in cheaply.
+struct PackedHasher(u64);
+
+impl PackedHasher {
+    fn fold(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+impl Hasher for PackedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh64::xxh64(bytes, self.0);
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.fold(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.fold(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.fold(n as u64);
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.fold(n as u64);
+    }
+}
 
 /// Options of the head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -976,7 +1022,7 @@ impl Head {
 
     /// The ref of the series with exactly these labels, if the head has it.
     fn lookup(&self, labels: &Labels) -> Option<u64> {
-        let hash = labels.hash();
+        let hash = series_hash(labels);
         let hs = self.hash_shard(hash).lock();
         let first = *hs.first.get(&hash)?;
         std::iter::once(first)
@@ -1042,7 +1088,7 @@ impl Head {
     }
 
     fn shard(&self, r: u64) -> &RwLock<SeriesShard> {
-        &self.shards[(r as usize) % SHARDS]
+        &self.shards[shard_index(r)]
     }
 
     fn hash_shard(&self, h: u64) -> &Mutex<HashShard> {
@@ -1059,22 +1105,12 @@ impl Head {
         with_ref: Option<u64>,
         f: impl FnOnce(u64, &mut MemSeries) -> R,
     ) -> (u64, bool, R) {
-        let hash = labels.hash();
-        let mut hs = self.hash_shard(hash).lock();
-        if let Some(&first) = hs.first.get(&hash) {
-            let candidates =
-                std::iter::once(first).chain(hs.more.get(&hash).into_iter().flatten().copied());
-            for r in candidates {
-                let mut shard = self.shard(r).write();
-                if let Some(s) = shard.series.get_mut(&r)
-                    && &s.labels == labels
-                {
-                    // The series is pinned by the shard lock from here on.
-                    drop(hs);
-                    return (r, false, f(r, s));
-                }
-            }
-        }
+        let hash = series_hash(labels);
+        let hs = self.hash_shard(hash).lock();
+        let (f, mut hs) = match self.find_locked(hs, hash, labels, f) {
+            Ok((r, out)) => return (r, false, out),
+            Err(back) => back,
+        };
         let r = match with_ref {
             Some(r) => {
                 self.last_series_id.fetch_max(r, Ordering::AcqRel);
@@ -1103,6 +1139,48 @@ impl Head {
         drop(hs);
         self.num_series.fetch_add(1, Ordering::AcqRel);
         (r, true, out)
+    }
+
+    /// Runs `f` on the existing series with these labels (whose hash is `hash`, its hash
+    /// shard locked as `hs`) under its shard's write lock, unlocking `hs` first; hands `f`
+    /// and `hs` back when there is no such series.
+    #[allow(clippy::type_complexity)]
+    fn find_locked<'a, R, F: FnOnce(u64, &mut MemSeries) -> R>(
+        &self,
+        hs: MutexGuard<'a, HashShard>,
+        hash: u64,
+        labels: &Labels,
+        f: F,
+    ) -> std::result::Result<(u64, R), (F, MutexGuard<'a, HashShard>)> {
+        let Some(&first) = hs.first.get(&hash) else {
+            return Err((f, hs));
+        };
+        let candidates =
+            std::iter::once(first).chain(hs.more.get(&hash).into_iter().flatten().copied());
+        for r in candidates {
+            let mut shard = self.shard(r).write();
+            if let Some(s) = shard.series.get_mut(&r)
+                && &s.labels == labels
+            {
+                // The series is pinned by the shard lock from here on.
+                drop(hs);
+                return Ok((r, f(r, s)));
+            }
+        }
+        Err((f, hs))
+    }
+
+    /// Runs `f` on the existing series with exactly these labels under its shard's write
+    /// lock, as [`Head::with_series`] without creating one: hands `f` back when there is
+    /// none.
+    fn with_existing_series<R, F: FnOnce(u64, &mut MemSeries) -> R>(
+        &self,
+        labels: &Labels,
+        f: F,
+    ) -> std::result::Result<(u64, R), F> {
+        let hash = series_hash(labels);
+        let hs = self.hash_shard(hash).lock();
+        self.find_locked(hs, hash, labels, f).map_err(|(f, _)| f)
     }
 
     /// The series with these labels, created (with a new ref, or `with_ref`) if missing.
@@ -1352,7 +1430,7 @@ impl Head {
             postings.shrink();
         }
         for (r, labels) in &removed {
-            let hash = labels.hash();
+            let hash = series_hash(labels);
             let mut guard = self.hash_shard(hash).lock();
             let HashShard { first, more } = &mut *guard;
             if first.get(&hash) == Some(r) {
@@ -1732,6 +1810,16 @@ impl HeadAppender {
         }
         let r = if found {
             r
+        } else if labels.is_empty() {
+            return Err(storage::Error::InvalidLabels {
+                labels: labels.to_string(),
+                reason: "empty label set",
+            });
+        } else if let Ok((r, res)) = head.with_existing_series(labels, &mut check) {
+            // A series of the head has no empty label value, so labels naming one need no
+            // check: only a new series needs the scan below.
+            res?;
+            r
         } else {
             // One pass: is any value empty, are all of them?
             let (mut any_empty, mut all_empty) = (false, true);
@@ -1993,40 +2081,80 @@ impl HeadAppender {
         }
     }
 
-    /// Applies float samples to their series (one lookup and one lock per run of samples
-    /// of the same series), clearing `clear` from each series' flags after its run.
+    /// Applies float samples to their series, clearing `clear` from each series' flags
+    /// after its samples. The runs of samples of one series (one lookup each) are applied
+    /// shard by shard, each shard locked once, in append order within a shard, so that every
+    /// series gets its samples in order; the out-of-order samples for the WBL and the first
+    /// error are those of append order.
     fn apply_floats(&self, samples: &[RefSample], clear: u8, st: &mut ApplyState) {
         let head = &self.head;
-        for run in samples.chunk_by(|a, b| a.series_ref == b.series_ref) {
-            let r = run[0].series_ref;
-            let mut shard = head.shard(r).write();
-            let Some(ms) = shard.series.get_mut(&r) else {
-                continue;
-            };
-            for s in run {
-                match ms.appendable(s.t, s.v, &self.bounds, &head.mapper) {
-                    Ok(false) => match ms.append(r, s.t, s.v, &head.opts, &head.mapper) {
-                        Ok(Appended::InOrder) => {
-                            st.mint = st.mint.min(s.t);
-                            st.maxt = st.maxt.max(s.t);
-                        }
-                        Ok(Appended::NotInOrder) => {}
-                        Err(e) => {
-                            st.first_err.get_or_insert(e);
-                        }
-                    },
-                    Ok(true) => {
-                        if ms.insert_ooo(s.t, s.v) {
-                            st.ooo.push(*s);
-                        }
-                        st.mint = st.mint.min(s.t);
-                    }
-                    // Another appender committed a conflicting sample first: dropped, as
-                    // Prometheus does at commit time.
-                    Err(_) => {}
-                }
+        // Where each run starts, and the runs ordered by shard (a counting sort).
+        let mut run_starts: Vec<usize> = Vec::new();
+        let mut counts = [0usize; SHARDS + 1];
+        for (i, s) in samples.iter().enumerate() {
+            if i == 0 || samples[i - 1].series_ref != s.series_ref {
+                run_starts.push(i);
+                counts[shard_index(s.series_ref) + 1] += 1;
             }
-            ms.flags &= !clear;
+        }
+        for k in 1..=SHARDS {
+            counts[k] += counts[k - 1];
+        }
+        let shard_starts = counts;
+        let mut next = counts;
+        let mut by_shard = vec![0usize; run_starts.len()];
+        for (k, &i) in run_starts.iter().enumerate() {
+            let slot = &mut next[shard_index(samples[i].series_ref)];
+            by_shard[*slot] = k;
+            *slot += 1;
+        }
+        let mut ooo: Vec<(usize, RefSample)> = Vec::new();
+        let mut first_err: Option<(usize, Error)> = None;
+        for (k, shard) in head.shards.iter().enumerate() {
+            let runs = &by_shard[shard_starts[k]..shard_starts[k + 1]];
+            if runs.is_empty() {
+                continue;
+            }
+            let mut shard = shard.write();
+            for &run in runs {
+                let from = run_starts[run];
+                let to = run_starts.get(run + 1).copied().unwrap_or(samples.len());
+                let r = samples[from].series_ref;
+                let Some(ms) = shard.series.get_mut(&r) else {
+                    continue;
+                };
+                for (i, s) in samples[from..to].iter().enumerate() {
+                    match ms.appendable(s.t, s.v, &self.bounds, &head.mapper) {
+                        Ok(false) => match ms.append(r, s.t, s.v, &head.opts, &head.mapper) {
+                            Ok(Appended::InOrder) => {
+                                st.mint = st.mint.min(s.t);
+                                st.maxt = st.maxt.max(s.t);
+                            }
+                            Ok(Appended::NotInOrder) => {}
+                            Err(e) => {
+                                if first_err.as_ref().is_none_or(|f| f.0 > from + i) {
+                                    first_err = Some((from + i, e));
+                                }
+                            }
+                        },
+                        Ok(true) => {
+                            if ms.insert_ooo(s.t, s.v) {
+                                ooo.push((from + i, *s));
+                            }
+                            st.mint = st.mint.min(s.t);
+                        }
+                        // Another appender committed a conflicting sample first: dropped, as
+                        // Prometheus does at commit time.
+                        Err(_) => {}
+                    }
+                }
+                ms.flags &= !clear;
+            }
+        }
+        ooo.sort_unstable_by_key(|x| x.0);
+        st.ooo.extend(ooo.into_iter().map(|x| x.1));
+        if let Some((_, e)) = first_err {
+            st.first_err.get_or_insert(e);
         }
     }
 
