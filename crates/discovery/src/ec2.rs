@@ -8,19 +8,18 @@
 //!
 //! The region is `region`, else `AWS_REGION` or `AWS_DEFAULT_REGION` (the instance metadata
 //! service is not asked); credentials are `access_key`/`secret_key`, a `profile`, the
-//! environment or the default profile, with `role_arn` assumed through STS.
+//! environment or the default profile, with `role_arn` assumed through STS
+//! (with `external_id` when set).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bytes::Bytes;
 use config::discovery::AwsSdConfig;
 use model::{Labels, TargetGroup};
 use roxmltree::Node;
 
-use crate::api;
-use crate::util::{encode_query, join_host_port, sanitize};
+use crate::util::{join_host_port, sanitize};
 
 const PREFIX: &str = "__meta_ec2_";
 const SEPARATOR: &str = ",";
@@ -52,7 +51,8 @@ pub(crate) fn region(cfg: &AwsSdConfig, what: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{what} SD configuration requires a region"))
 }
 
-/// The shared HTTP client signing for `service` with the credentials of `cfg`.
+/// The shared HTTP client signing for `service` with the credentials of `cfg` (`role_arn`
+/// assumed through STS with `external_id`).
 pub(crate) fn signing_client(
     cfg: &AwsSdConfig,
     region: &str,
@@ -64,6 +64,7 @@ pub(crate) fn signing_client(
         secret_key: cfg.secret_key.clone(),
         profile: cfg.profile.clone(),
         role_arn: cfg.role_arn.clone(),
+        external_id: cfg.external_id.clone(),
         service_name: service.to_owned(),
         ..Default::default()
     };
@@ -110,57 +111,16 @@ pub(crate) async fn query(
     params: Vec<(String, String)>,
     timeout: Duration,
 ) -> Result<String, String> {
-    let mut form = vec![
-        ("Action".to_owned(), action.to_owned()),
-        ("Version".to_owned(), API_VERSION.to_owned()),
-    ];
-    form.extend(params);
-    let url = format!("{}/", endpoint.trim_end_matches('/'));
-    let a = api::send(
+    crate::aws::query(
         client,
-        http::Method::POST,
-        &url,
-        &[
-            (
-                "Content-Type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            ),
-            ("User-Agent", httpclient::USER_AGENT),
-        ],
-        Bytes::from(encode_query(&form)),
+        endpoint,
+        "EC2",
+        action,
+        API_VERSION,
+        params,
         timeout,
     )
     .await
-    .map_err(|e| format!("operation error EC2: {action}, {e}"))?;
-    if !a.status.is_success() {
-        return Err(api_error(action, a.status, &a.body));
-    }
-    String::from_utf8(a.body.to_vec())
-        .map_err(|e| format!("operation error EC2: {action}, answer is not UTF-8: {e}"))
-}
-
-/// The error of an unsuccessful query answer, as the AWS SDK words it.
-fn api_error(operation: &str, status: http::StatusCode, body: &[u8]) -> String {
-    let body = String::from_utf8_lossy(body);
-    let (mut code, mut message, mut request_id) = (String::new(), String::new(), String::new());
-    if let Ok(doc) = roxmltree::Document::parse(&body) {
-        for n in doc.descendants().filter(Node::is_element) {
-            match n.tag_name().name() {
-                "Code" if code.is_empty() => code = n.text().unwrap_or_default().to_owned(),
-                "Message" if message.is_empty() => {
-                    message = n.text().unwrap_or_default().to_owned();
-                }
-                "RequestID" | "RequestId" | "requestId" => {
-                    request_id = n.text().unwrap_or_default().to_owned();
-                }
-                _ => {}
-            }
-        }
-    }
-    format!(
-        "operation error EC2: {operation}, https response error StatusCode: {}, RequestID: {request_id}, api error {code}: {message}",
-        status.as_u16()
-    )
 }
 
 impl Discovery {

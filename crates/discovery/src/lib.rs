@@ -74,6 +74,7 @@
 //! ```
 
 mod api;
+mod aws;
 mod azure;
 mod consul;
 mod digitalocean;
@@ -82,6 +83,7 @@ mod docker;
 mod dockerswarm;
 mod ec2;
 mod ecs;
+mod elasticache;
 mod error;
 mod eureka;
 pub mod file;
@@ -96,12 +98,14 @@ mod linode;
 mod manager;
 mod marathon;
 mod metrics;
+mod mq;
 mod msk;
 mod nomad;
 mod openstack;
 mod outscale;
 mod ovhcloud;
 mod puppetdb;
+mod rds;
 mod scaleway;
 mod stackit;
 mod triton;

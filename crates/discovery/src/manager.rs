@@ -94,6 +94,9 @@ enum ProviderConfig {
     Stackit(Box<config::discovery::StackitSdConfig>),
     Ecs(Box<AwsSdConfig>),
     Msk(Box<AwsSdConfig>),
+    Rds(Box<AwsSdConfig>),
+    Elasticache(Box<AwsSdConfig>),
+    Mq(Box<AwsSdConfig>),
     Outscale(Box<config::discovery::OutscaleSdConfig>),
 }
 
@@ -356,21 +359,25 @@ impl Manager {
                         files.push(ProviderConfig::Lightsail(Box::new(c.clone())));
                     }
                     ServiceDiscoveryConfig::Aws(c) => {
-                        // aws_sd_configs: the ec2 and lightsail roles run those providers.
-                        let make: fn(&AwsSdConfig) -> std::result::Result<(), String> =
-                            match c.role.as_str() {
-                                "ec2" => |c| ec2::Discovery::new(c).map(drop),
-                                "lightsail" => |c| lightsail::Discovery::new(c).map(drop),
-                                "ecs" => |c| crate::ecs::Discovery::new(c).map(drop),
-                                "msk" => |c| crate::msk::Discovery::new(c).map(drop),
-                                role => {
-                                    return Err(Error::UnsupportedOption {
-                                        key: sd.key(),
-                                        job: job.clone(),
-                                        option: format!("role {role:?}"),
-                                    });
-                                }
-                            };
+                        // aws_sd_configs: each role runs the provider of its own kind.
+                        let make: fn(&AwsSdConfig) -> std::result::Result<(), String> = match c
+                            .role
+                            .as_str()
+                        {
+                            "ec2" => |c| ec2::Discovery::new(c).map(drop),
+                            "lightsail" => |c| lightsail::Discovery::new(c).map(drop),
+                            "ecs" => |c| crate::ecs::Discovery::new(c).map(drop),
+                            "msk" => |c| crate::msk::Discovery::new(c).map(drop),
+                            "rds" => |c| crate::rds::Discovery::new(c).map(drop),
+                            "elasticache" => |c| crate::elasticache::Discovery::new(c).map(drop),
+                            role => {
+                                return Err(Error::UnsupportedOption {
+                                    key: sd.key(),
+                                    job: job.clone(),
+                                    option: format!("role {role:?}"),
+                                });
+                            }
+                        };
                         make(c).map_err(|message| Error::Provider {
                             key: sd.key(),
                             job: job.clone(),
@@ -380,6 +387,8 @@ impl Manager {
                             "ec2" => ProviderConfig::Ec2(Box::new(c.clone())),
                             "ecs" => ProviderConfig::Ecs(Box::new(c.clone())),
                             "msk" => ProviderConfig::Msk(Box::new(c.clone())),
+                            "rds" => ProviderConfig::Rds(Box::new(c.clone())),
+                            "elasticache" => ProviderConfig::Elasticache(Box::new(c.clone())),
                             _ => ProviderConfig::Lightsail(Box::new(c.clone())),
                         });
                     }
@@ -430,6 +439,32 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Msk(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Rds(c) => {
+                        crate::rds::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Rds(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Elasticache(c) => {
+                        crate::elasticache::Discovery::new(c).map_err(|message| {
+                            Error::Provider {
+                                key: sd.key(),
+                                job: job.clone(),
+                                message,
+                            }
+                        })?;
+                        files.push(ProviderConfig::Elasticache(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Mq(c) => {
+                        crate::mq::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Mq(Box::new(c.clone())));
                     }
                     ServiceDiscoveryConfig::Outscale(c) => {
                         crate::outscale::Discovery::new(c).map_err(|message| Error::Provider {
@@ -1085,6 +1120,49 @@ async fn run_provider(
                 }
             };
             refresh_loop("msk", cfg.refresh_interval.to_std(), &cancel, &sink, || {
+                d.refresh()
+            })
+            .await;
+        }
+        ProviderConfig::Rds(cfg) => {
+            let d = match crate::rds::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "rds", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop("rds", cfg.refresh_interval.to_std(), &cancel, &sink, || {
+                d.refresh()
+            })
+            .await;
+        }
+        ProviderConfig::Elasticache(cfg) => {
+            let d = match crate::elasticache::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "elasticache", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop(
+                "elasticache",
+                cfg.refresh_interval.to_std(),
+                &cancel,
+                &sink,
+                || d.refresh(),
+            )
+            .await;
+        }
+        ProviderConfig::Mq(cfg) => {
+            let d = match crate::mq::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "mq", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop("mq", cfg.refresh_interval.to_std(), &cancel, &sink, || {
                 d.refresh()
             })
             .await;

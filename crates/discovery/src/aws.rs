@@ -1,0 +1,228 @@
+//! What the AWS discoveries (EC2, ECS, MSK, RDS, ElastiCache, MQ) share: the AWS query
+//! protocol (form POST, XML answer, errors worded as the AWS SDK for Go words them), XML
+//! helpers, Go's RFC 3339 rendering of AWS timestamps, and `request_concurrency`'s bounded
+//! fan-out of requests.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use roxmltree::Node;
+
+use crate::api;
+use crate::util::encode_query;
+
+/// Runs `f` on every item with at most `limit` futures in flight (Go's `errgroup` with
+/// `SetLimit`), returning the outputs in the items' order.
+pub(crate) async fn bounded<T, F, Fut>(
+    limit: usize,
+    items: impl IntoIterator<Item = T>,
+    f: F,
+) -> Vec<Fut::Output>
+where
+    F: FnMut(T) -> Fut,
+    Fut: Future,
+{
+    futures::stream::iter(items)
+        .map(f)
+        .buffered(limit.max(1))
+        .collect()
+        .await
+}
+
+/// The element child `name` of `n`.
+pub(crate) fn child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    n.children()
+        .find(|c| c.is_element() && c.tag_name().name() == name)
+}
+
+/// The text of the element child `name` of `n` (empty for an empty element), if present.
+pub(crate) fn text(n: Node<'_, '_>, name: &str) -> Option<String> {
+    child(n, name).map(|c| c.text().unwrap_or_default().to_owned())
+}
+
+/// The element children of the child `name` of `n` (a list, whatever its members' tag).
+pub(crate) fn members<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Vec<Node<'a, 'i>> {
+    child(n, name)
+        .map(|s| s.children().filter(Node::is_element).collect())
+        .unwrap_or_default()
+}
+
+/// An AWS timestamp (ISO 8601, as the query and REST-JSON protocols send them) as Go's
+/// `time.Format(time.RFC3339)` prints it: whole seconds, the zone kept (`Z` or an offset).
+pub(crate) fn rfc3339(s: &str) -> String {
+    let s = s.trim();
+    if s.len() < 19 || !s.is_char_boundary(19) {
+        return s.to_owned();
+    }
+    let (base, rest) = s.split_at(19);
+    let rest = match rest.strip_prefix('.') {
+        Some(r) => r.trim_start_matches(|c: char| c.is_ascii_digit()),
+        None => rest,
+    };
+    let zone = if rest.is_empty() || rest.eq_ignore_ascii_case("z") || rest == "+00:00" {
+        "Z"
+    } else {
+        rest
+    };
+    format!("{base}{zone}")
+}
+
+/// POSTs one query-protocol `action` of API `version` (form-encoded) to `endpoint` and
+/// returns its XML answer. `service` is the SDK's service id in errors (`EC2`, `RDS`,
+/// `ElastiCache`).
+///
+/// # Errors
+/// A failed exchange or an unsuccessful answer, worded as the AWS SDK words them.
+pub(crate) async fn query(
+    client: &httpclient::HttpClient,
+    endpoint: &str,
+    service: &str,
+    action: &str,
+    version: &str,
+    params: Vec<(String, String)>,
+    timeout: Duration,
+) -> Result<String, String> {
+    let mut form = vec![
+        ("Action".to_owned(), action.to_owned()),
+        ("Version".to_owned(), version.to_owned()),
+    ];
+    form.extend(params);
+    let url = format!("{}/", endpoint.trim_end_matches('/'));
+    let a = api::send(
+        client,
+        http::Method::POST,
+        &url,
+        &[
+            (
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            ),
+            ("User-Agent", httpclient::USER_AGENT),
+        ],
+        Bytes::from(encode_query(&form)),
+        timeout,
+    )
+    .await
+    .map_err(|e| format!("operation error {service}: {action}, {e}"))?;
+    if !a.status.is_success() {
+        return Err(query_error(service, action, a.status, &a.body));
+    }
+    String::from_utf8(a.body.to_vec())
+        .map_err(|e| format!("operation error {service}: {action}, answer is not UTF-8: {e}"))
+}
+
+/// The error of an unsuccessful query answer, as the AWS SDK words it.
+fn query_error(service: &str, action: &str, status: http::StatusCode, body: &[u8]) -> String {
+    let body = String::from_utf8_lossy(body);
+    let (mut code, mut message, mut request_id) = (String::new(), String::new(), String::new());
+    if let Ok(doc) = roxmltree::Document::parse(&body) {
+        for n in doc.descendants().filter(Node::is_element) {
+            match n.tag_name().name() {
+                "Code" if code.is_empty() => code = n.text().unwrap_or_default().to_owned(),
+                "Message" if message.is_empty() => {
+                    message = n.text().unwrap_or_default().to_owned();
+                }
+                "RequestID" | "RequestId" | "requestId" => {
+                    request_id = n.text().unwrap_or_default().to_owned();
+                }
+                _ => {}
+            }
+        }
+    }
+    format!(
+        "operation error {service}: {action}, https response error StatusCode: {}, RequestID: {request_id}, api error {code}: {message}",
+        status.as_u16()
+    )
+}
+
+/// How one XML field becomes a label value, as upstream's `set*Label` helpers do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    /// A string: set when present, even empty.
+    Str,
+    /// An enumeration: set when present and not empty.
+    Enum,
+    /// A boolean or a number: set when present, trimmed.
+    Scalar,
+    /// A timestamp: set when present, in Go's RFC 3339 form.
+    Time,
+}
+
+/// Sets `prefix + label` in `out` from the child `element` of `n` as `kind` says.
+pub(crate) fn put_field(
+    out: &mut std::collections::BTreeMap<String, String>,
+    n: Node<'_, '_>,
+    prefix: &str,
+    label: &str,
+    element: &str,
+    kind: Field,
+) {
+    let Some(v) = text(n, element) else {
+        return;
+    };
+    let v = match kind {
+        Field::Str => v,
+        Field::Enum if v.is_empty() => return,
+        Field::Enum => v,
+        Field::Scalar => v.trim().to_owned(),
+        Field::Time => rfc3339(&v),
+    };
+    out.insert(format!("{prefix}{label}"), v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn timestamps_print_as_go_rfc3339() {
+        assert_eq!(rfc3339("2024-01-15T10:30:00.123Z"), "2024-01-15T10:30:00Z");
+        assert_eq!(rfc3339("2024-01-15T10:30:00Z"), "2024-01-15T10:30:00Z");
+        assert_eq!(
+            rfc3339("2024-01-15T10:30:00.5+02:00"),
+            "2024-01-15T10:30:00+02:00"
+        );
+        assert_eq!(rfc3339("2024-01-15T10:30:00"), "2024-01-15T10:30:00Z");
+        assert_eq!(rfc3339("garbage"), "garbage");
+    }
+
+    #[tokio::test]
+    async fn bounded_keeps_order_and_never_exceeds_the_limit() {
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let barrier = Arc::new(tokio::sync::Barrier::new(3));
+        let out = bounded(3, 0..9, |i| {
+            let (in_flight, peak, barrier) = (in_flight.clone(), peak.clone(), barrier.clone());
+            async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                // Three at a time reach the barrier together: a limit below 3 would hang,
+                // one above would let a fourth in before the first three leave.
+                barrier.wait().await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                i * 2
+            }
+        })
+        .await;
+        assert_eq!(out, (0..9).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(peak.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn query_errors_read_code_message_and_request_id() {
+        let body = b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>no</Message></Error><RequestId>r-1</RequestId></ErrorResponse>";
+        assert_eq!(
+            query_error(
+                "RDS",
+                "DescribeDBClusters",
+                http::StatusCode::FORBIDDEN,
+                body
+            ),
+            "operation error RDS: DescribeDBClusters, https response error StatusCode: 403, RequestID: r-1, api error AccessDenied: no"
+        );
+    }
+}
