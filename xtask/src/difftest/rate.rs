@@ -10,8 +10,9 @@
 //! The proof of a case: every `rate`/`increase` call of the query becomes a synthetic
 //! series (see [`super::rewrite::extract_rate_calls`]); its values per series and step are
 //! computed here from the raw samples with the 2.42 formula into one in-memory storage and
-//! with the 3.x formula into another, next to the raw series of the query's other
-//! selectors. Our engine then evaluates the rewritten query on both: on the 2.42 values it
+//! with the 3.x formula into another. Next to them go the raw series of the query's other
+//! matrix selectors, and for each bare vector selector what 2.42 answered for it at each
+//! step ([`super::rewrite::extract_vector_selectors`]). Our engine then evaluates the rewritten query on both: on the 2.42 values it
 //! must give 2.42's answer, on the 3.x values ours, within [`FORMULA_TOLERANCE`].
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,7 +24,7 @@ use promql::{Engine, EngineOpts};
 use serde_json::Value;
 use storage::{Appendable, MemStorage};
 
-use super::rewrite::{extract_rate_calls, raw_selector, selectors};
+use super::rewrite::{extract_rate_calls, extract_vector_selectors, raw_selector, selectors};
 use super::{Outcome, diff_within, render_labels};
 use crate::servers::{BLOCK_END, Case, Server, api_time};
 
@@ -161,14 +162,20 @@ fn fetch_raw(server: &Server, vs: &VectorSelector) -> Result<Vec<RawSeries>, Str
     parse_raw(status, &body).map_err(|e| format!("raw samples of {q}: {e}"))
 }
 
+/// The series of an API answer (a matrix, or a vector whose points are at the evaluation
+/// time).
 fn parse_raw(status: u16, body: &[u8]) -> Result<Vec<RawSeries>, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("HTTP {status}: {e}"))?;
-    if v["status"] != "success" || v["data"]["resultType"] != "matrix" {
-        return Err(format!("HTTP {status}: not a matrix: {}", v["error"]));
+    let rtype = &v["data"]["resultType"];
+    if v["status"] != "success" || (rtype != "matrix" && rtype != "vector") {
+        return Err(format!(
+            "HTTP {status}: not a vector or matrix: {}",
+            v["error"]
+        ));
     }
     let mut out = Vec::new();
     for s in v["data"]["result"].as_array().into_iter().flatten() {
-        if s.get("histograms").is_some() {
+        if s.get("histograms").is_some() || s.get("histogram").is_some() {
             return Err("native histogram samples (the proof covers floats)".into());
         }
         let labels = Labels::from_pairs(
@@ -179,7 +186,12 @@ fn parse_raw(status: u16, body: &[u8]) -> Result<Vec<RawSeries>, String> {
                 .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or_default())),
         );
         let mut samples = Vec::new();
-        for p in s["values"].as_array().into_iter().flatten() {
+        for p in s["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(s.get("value"))
+        {
             let t = p[0].as_f64().ok_or("a sample without a timestamp")?;
             let f = p[1]
                 .as_str()
@@ -280,11 +292,41 @@ pub(crate) fn prove(
     if calls.is_empty() {
         return Err("the query has no rate or increase call".into());
     }
+    let bare = extract_vector_selectors(&mut expr)?;
     let rewritten = expr.to_string();
     let (eval_times, qstart, qend) = times(case);
     let (st242, st3x) = (MemStorage::new(), MemStorage::new());
 
-    // The query's other selectors read the raw series as they are.
+    // Bare selectors: what 2.42 answered for them at each step (the raw samples through the
+    // API lack the staleness markers that end a series' lookback).
+    for (n, vs) in bare.iter().enumerate() {
+        let text = vs.to_string();
+        let (status, body) = case
+            .with_query(&text)
+            .run(upstream)
+            .map_err(|e| format!("sending {text}: {e:#}"))?;
+        for (labels, points) in parse_raw(status, &body).map_err(|e| format!("{text}: {e}"))? {
+            let mut b = labels.builder();
+            b.set("__difftest_sel", &n.to_string());
+            let stand_in = b.labels();
+            let mut samples = Vec::with_capacity(eval_times.len());
+            let mut at = points.iter().peekable();
+            for &t in &eval_times {
+                match at.next_if(|p| p.0 == t) {
+                    Some(&p) => samples.push(p),
+                    None => samples.push((t, model::value::stale_nan())),
+                }
+            }
+            if at.next().is_some() {
+                return Err(format!("{text}: a point off the query's steps"));
+            }
+            append_series(&st242, &stand_in, &samples)?;
+            append_series(&st3x, &stand_in, &samples)?;
+        }
+    }
+
+    // The query's other matrix selectors read the raw series as they are (range functions
+    // skip staleness markers anyway).
     let mut loaded = BTreeSet::new();
     for vs in selectors(&expr) {
         for (labels, samples) in fetch_raw(upstream, &vs)? {
@@ -447,6 +489,9 @@ mod tests {
         assert_eq!(raw[0].1[0], (1_700_000_000_015, 1.0));
         assert!(raw[0].1[1].1.is_nan());
         assert!(parse_raw(200, br#"{"status":"error","error":"x"}"#).is_err());
+        let vector = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"b"},"value":[1700000007.5,"3"]}]}}"#;
+        let raw = parse_raw(200, vector).expect("a vector");
+        assert_eq!(raw[0].1, vec![(1_700_000_007_500, 3.0)]);
     }
 
     #[test]

@@ -125,8 +125,65 @@ fn extract(expr: &mut Expr, in_subquery: bool, calls: &mut Vec<RateCall>) -> Res
     Ok(())
 }
 
+/// Replaces every bare vector selector of `expr` (other than the `difftest_rate_N`
+/// stand-ins) by `label_replace({__difftest_sel="N"}, "__difftest_sel", "", "", "")`: the
+/// series loaded under that label hold what the selector answered at each step (lookback
+/// and staleness included), and the `label_replace` takes the label off again. Returns the
+/// selectors in order. Fails for a selector inside a subquery (its steps are not the
+/// query's steps).
+pub(crate) fn extract_vector_selectors(expr: &mut Expr) -> Result<Vec<VectorSelector>, String> {
+    let mut out = Vec::new();
+    extract_selectors(expr, false, &mut out)?;
+    Ok(out)
+}
+
+fn extract_selectors(
+    expr: &mut Expr,
+    in_subquery: bool,
+    out: &mut Vec<VectorSelector>,
+) -> Result<(), String> {
+    match expr {
+        Expr::VectorSelector(vs) if vs.name.starts_with("difftest_rate_") => {}
+        Expr::VectorSelector(vs) => {
+            if in_subquery {
+                return Err(format!("selector {vs} inside a subquery"));
+            }
+            let n = out.len();
+            out.push(vs.clone());
+            *expr = parse_expr(&format!(
+                r#"label_replace({{__difftest_sel="{n}"}}, "__difftest_sel", "", "", "")"#
+            ))
+            .map_err(|e| format!("parsing the stand-in: {e}"))?;
+        }
+        Expr::Subquery(s) => extract_selectors(&mut s.expr, true, out)?,
+        Expr::Call(c) => {
+            for a in &mut c.args {
+                extract_selectors(a, in_subquery, out)?;
+            }
+        }
+        Expr::Aggregate(a) => {
+            if let Some(p) = &mut a.param {
+                extract_selectors(p, in_subquery, out)?;
+            }
+            extract_selectors(&mut a.expr, in_subquery, out)?;
+        }
+        Expr::Binary(b) => {
+            extract_selectors(&mut b.lhs, in_subquery, out)?;
+            extract_selectors(&mut b.rhs, in_subquery, out)?;
+        }
+        Expr::Paren(p) => extract_selectors(&mut p.expr, in_subquery, out)?,
+        Expr::Unary(u) => extract_selectors(&mut u.expr, in_subquery, out)?,
+        Expr::StepInvariant(s) => extract_selectors(&mut s.expr, in_subquery, out)?,
+        Expr::MatrixSelector(_)
+        | Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::Duration(_) => {}
+    }
+    Ok(())
+}
+
 /// The vector selectors of `expr` (bare or inside matrix selectors), skipping the synthetic
-/// `difftest_rate_N` stand-ins.
+/// `difftest_rate_N` and `__difftest_sel` stand-ins.
 pub(crate) fn selectors(expr: &Expr) -> Vec<VectorSelector> {
     let mut out = Vec::new();
     expr.walk(&mut |e| {
@@ -135,7 +192,9 @@ pub(crate) fn selectors(expr: &Expr) -> Vec<VectorSelector> {
             Expr::MatrixSelector(m) => &m.vector_selector,
             _ => return,
         };
-        if !vs.name.starts_with("difftest_rate_") {
+        let stand_in = vs.name.starts_with("difftest_rate_")
+            || vs.matchers.iter().any(|m| m.name == "__difftest_sel");
+        if !stand_in {
             out.push(vs.clone());
         }
     });
@@ -242,12 +301,26 @@ mod tests {
     }
 
     #[test]
-    fn other_selectors_are_kept_for_loading() {
-        let mut e = parse_expr("rate(a[5m]) / on(job) group_left process_resident_memory_bytes")
-            .expect("valid");
+    fn bare_selectors_become_per_step_stand_ins_and_matrix_selectors_stay() {
+        let mut e = parse_expr(
+            "rate(a[5m]) / on(job) group_left process_resident_memory_bytes offset 1m + deriv(b[5m])",
+        )
+        .expect("valid");
         extract_rate_calls(&mut e).expect("extractable");
+        let bare = extract_vector_selectors(&mut e).expect("extractable");
+        assert_eq!(bare.len(), 1);
+        assert_eq!(
+            bare[0].to_string(),
+            "process_resident_memory_bytes offset 1m"
+        );
+        assert_eq!(
+            e.to_string(),
+            r#"(difftest_rate_0 * 1) / on (job) group_left () label_replace({__difftest_sel="0"}, "__difftest_sel", "", "", "") + deriv(b[5m])"#
+        );
         let sels = selectors(&e);
         assert_eq!(sels.len(), 1);
-        assert_eq!(sels[0].name, "process_resident_memory_bytes");
+        assert_eq!(sels[0].name, "b");
+        let mut e = parse_expr("max_over_time(up[10m:1m])").expect("valid");
+        assert!(extract_vector_selectors(&mut e).is_err());
     }
 }
