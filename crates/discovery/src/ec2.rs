@@ -51,14 +51,14 @@ pub(crate) fn region(cfg: &AwsSdConfig, what: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{what} SD configuration requires a region"))
 }
 
-/// The shared HTTP client signing for `service` with the credentials of `cfg` (`role_arn`
-/// assumed through STS with `external_id`).
-pub(crate) fn signing_client(
+/// The SigV4 options of `cfg` for `service` in `region`: its credentials, and `role_arn`
+/// assumed through STS with `external_id`.
+pub(crate) fn sigv4_config(
     cfg: &AwsSdConfig,
     region: &str,
     service: &str,
-) -> Result<httpclient::HttpClient, String> {
-    let sigv4 = config::remote::SigV4Config {
+) -> config::remote::SigV4Config {
+    config::remote::SigV4Config {
         region: region.to_owned(),
         access_key: cfg.access_key.clone(),
         secret_key: cfg.secret_key.clone(),
@@ -67,8 +67,18 @@ pub(crate) fn signing_client(
         external_id: cfg.external_id.clone(),
         service_name: service.to_owned(),
         ..Default::default()
-    };
-    httpclient::HttpClient::with_sigv4(&cfg.http_client_config, &sigv4).map_err(|e| e.to_string())
+    }
+}
+
+/// The shared HTTP client signing for `service` with the credentials of `cfg`
+/// ([`sigv4_config`]).
+pub(crate) fn signing_client(
+    cfg: &AwsSdConfig,
+    region: &str,
+    service: &str,
+) -> Result<httpclient::HttpClient, String> {
+    httpclient::HttpClient::with_sigv4(&cfg.http_client_config, &sigv4_config(cfg, region, service))
+        .map_err(|e| e.to_string())
 }
 
 /// The public endpoint of `service` in `region`.

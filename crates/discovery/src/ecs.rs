@@ -1,13 +1,15 @@
-//! Amazon ECS service discovery (the `ecs` role of `aws_sd_configs`), as Prometheus's
-//! `discovery/aws/ecs.go`: every `refresh_interval` the region's clusters (`clusters`, or all
-//! of `ListClusters`), their services and the services' tasks through the ECS JSON 1.1 API,
-//! and for tasks on EC2 their container instances and instances (and for awsvpc tasks
-//! their network interfaces' public IPs) through the EC2 query API, all signed with SigV4;
-//! one group (source: the region) with a target `<task IP>:<port>` per task with an
-//! address, labelled `__meta_ecs_*`.
+//! Amazon ECS service discovery (the `ecs` role of `aws_sd_configs` and `ecs_sd_configs`),
+//! as Prometheus's `discovery/aws/ecs.go`: every `refresh_interval` the region's clusters
+//! (`clusters`, or all of `ListClusters`), described, with their services and tasks listed
+//! per cluster (`ListServices`, `ListTasks`; 100 a page) over the ECS JSON 1.1 API; then per
+//! cluster with tasks its services (10 at a time) and tasks (100 at a time) described, and
+//! for tasks on EC2 their container instances and hosts, and for awsvpc tasks their network
+//! interfaces' public IPs, through the EC2 query API, all signed with SigV4, at most
+//! `request_concurrency` (default 20) requests of a kind at once. One group (source: the
+//! region) with a target `<task IP>:<port>` per task with an address, labelled
+//! `__meta_ecs_*`; standalone tasks (group `family:...`) have no service labels.
 //!
-//! Requests run one after the other (upstream's `request_concurrency` is not an option
-//! here). The first refresh checks the credentials with an empty `DescribeClusters`.
+//! The first refresh checks the credentials with an empty `DescribeClusters`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -18,6 +20,7 @@ use model::{Labels, TargetGroup};
 use roxmltree::Node;
 
 use crate::api;
+use crate::aws::bounded;
 use crate::ec2::{default_endpoint, region, signing_client};
 use crate::util::{join_host_port, sanitize};
 
@@ -160,6 +163,25 @@ fn detail<'a>(a: &'a Attachment, name: &str) -> Option<&'a str> {
         .and_then(|d| d.value.as_deref())
 }
 
+/// Whether a task was started on its own, not by a service (its group is `family:...`).
+fn is_standalone(task: &Task) -> bool {
+    task.group.starts_with("family:")
+}
+
+/// The service name of a service task's group (`service:<name>`).
+fn service_name(task: &Task) -> &str {
+    task.group.split(':').nth(1).unwrap_or_default()
+}
+
+/// Everything collected for one cluster's tasks.
+struct ClusterData {
+    services: HashMap<String, Service>,
+    tasks: Vec<Task>,
+    to_ec2: HashMap<String, String>,
+    eni_ips: HashMap<String, String>,
+    hosts: HashMap<String, Instance>,
+}
+
 /// One ECS provider.
 #[derive(Debug)]
 pub(crate) struct Discovery {
@@ -172,6 +194,7 @@ pub(crate) struct Discovery {
     pub(crate) ec2_endpoint: String,
     clusters: Vec<String>,
     port: u16,
+    concurrency: usize,
     timeout: Duration,
     checked: tokio::sync::OnceCell<()>,
 }
@@ -195,6 +218,7 @@ impl Discovery {
             region,
             clusters: cfg.clusters.clone(),
             port: cfg.port,
+            concurrency: cfg.request_concurrency_or(20),
             timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
             checked: tokio::sync::OnceCell::new(),
         })
@@ -245,13 +269,14 @@ impl Discovery {
         crate::ec2::query(&self.ec2, &self.ec2_endpoint, action, params, self.timeout).await
     }
 
-    /// Every page of a `List*` call.
+    /// Every page of a `List*` call (100 a page).
     async fn list(
         &self,
         op: &str,
         mut body: serde_json::Map<String, serde_json::Value>,
         pick: fn(Listed) -> (Vec<String>, Option<String>),
     ) -> Result<Vec<String>, String> {
+        body.insert("maxResults".into(), 100.into());
         let mut out = Vec::new();
         loop {
             let (arns, next) = pick(self.call(op, body.clone().into()).await?);
@@ -265,71 +290,282 @@ impl Discovery {
         }
     }
 
-    async fn instances(&self, ids: &[String]) -> Result<HashMap<String, Instance>, String> {
-        let params = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (format!("InstanceId.{}", i + 1), id.clone()))
-            .collect();
-        let body = self
-            .ec2_call("DescribeInstances", params)
+    /// `List*` of every cluster in `clusters` with the cluster as parameter, at most
+    /// `request_concurrency` at once; `what` names the listed things in errors.
+    async fn list_per_cluster(
+        &self,
+        op: &'static str,
+        what: &'static str,
+        clusters: &[String],
+        pick: fn(Listed) -> (Vec<String>, Option<String>),
+    ) -> Result<Vec<Vec<String>>, String> {
+        bounded(self.concurrency, clusters.to_vec(), |cluster| async move {
+            let mut body = serde_json::Map::new();
+            body.insert("cluster".into(), cluster.clone().into());
+            self.list(op, body, pick)
+                .await
+                .map_err(|e| format!("could not list {what} for cluster {cluster:?}: {e}"))
+        })
+        .await
+        .into_iter()
+        .collect()
+    }
+
+    /// Cluster ARN to cluster, described 100 at a time.
+    async fn describe_clusters(
+        &self,
+        clusters: &[String],
+    ) -> Result<HashMap<String, Cluster>, String> {
+        let batches: Vec<Vec<String>> = clusters.chunks(100).map(<[String]>::to_vec).collect();
+        let described = bounded(self.concurrency, batches, |batch| async move {
+            self.call::<Described>(
+                "DescribeClusters",
+                serde_json::json!({"clusters": batch, "include": ["TAGS"]}),
+            )
             .await
-            .map_err(|e| format!("could not describe EC2 instances: {e}"))?;
-        let doc = roxmltree::Document::parse(&body)
-            .map_err(|e| format!("could not describe EC2 instances: {e}"))?;
+            .map_err(|e| {
+                tracing::error!(clusters = ?batch, err = %e, "Failed to describe clusters");
+                format!("could not describe clusters {batch:?}: {e}")
+            })
+        })
+        .await;
         let mut out = HashMap::new();
-        for r in items(doc.root_element(), "reservationSet") {
-            for inst in items(r, "instancesSet") {
-                let (Some(id), Some(private_ip)) =
-                    (text(inst, "instanceId"), text(inst, "privateIpAddress"))
-                else {
-                    continue;
-                };
-                let tags = items(inst, "tagSet")
-                    .into_iter()
-                    .filter_map(|t| Some((text(t, "key")?, text(t, "value")?)))
-                    .collect();
-                out.insert(
-                    id,
-                    Instance {
-                        private_ip,
-                        public_ip: text(inst, "ipAddress").unwrap_or_default(),
-                        subnet_id: text(inst, "subnetId").unwrap_or_default(),
-                        instance_type: text(inst, "instanceType").unwrap_or_default(),
-                        tags,
-                    },
-                );
+        for d in described {
+            for c in d?.clusters {
+                if let Some(arn) = c.cluster_arn.clone() {
+                    out.insert(arn, c);
+                }
             }
         }
         Ok(out)
     }
 
-    async fn eni_public_ips(&self, ids: &[String]) -> Result<HashMap<String, String>, String> {
-        let params = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (format!("NetworkInterfaceId.{}", i + 1), id.clone()))
-            .collect();
-        let body = self
-            .ec2_call("DescribeNetworkInterfaces", params)
+    /// Service name to service, described 10 at a time.
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        arns: &[String],
+    ) -> Result<HashMap<String, Service>, String> {
+        let batches: Vec<Vec<String>> = arns.chunks(10).map(<[String]>::to_vec).collect();
+        let described = bounded(self.concurrency, batches, |batch| async move {
+            self.call::<Described>(
+                "DescribeServices",
+                serde_json::json!({"cluster": cluster, "services": batch, "include": ["TAGS"]}),
+            )
             .await
-            .map_err(|e| format!("could not describe network interfaces: {e}"))?;
-        let doc = roxmltree::Document::parse(&body)
-            .map_err(|e| format!("could not describe network interfaces: {e}"))?;
-        Ok(items(doc.root_element(), "networkInterfaceSet")
-            .into_iter()
-            .filter_map(|n| {
-                let ip = child(n, "association").and_then(|a| text(a, "publicIp"))?;
-                Some((text(n, "networkInterfaceId")?, ip))
+            .map_err(|e| {
+                format!("could not describe services for cluster {cluster:?}: batch {batch:?}: {e}")
             })
-            .collect())
+        })
+        .await;
+        let mut out = HashMap::new();
+        for d in described {
+            for s in d?.services {
+                out.insert(s.service_name.clone(), s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The tasks, described 100 at a time.
+    async fn describe_tasks(&self, cluster: &str, arns: &[String]) -> Result<Vec<Task>, String> {
+        let batches: Vec<Vec<String>> = arns.chunks(100).map(<[String]>::to_vec).collect();
+        let described = bounded(self.concurrency, batches, |batch| async move {
+            self.call::<Described>(
+                "DescribeTasks",
+                serde_json::json!({"cluster": cluster, "tasks": batch, "include": ["TAGS"]}),
+            )
+            .await
+            .map_err(|e| {
+                format!("could not describe tasks in cluster {cluster:?}: batch {batch:?}: {e}")
+            })
+        })
+        .await;
+        let mut out = Vec::new();
+        for d in described {
+            out.extend(d?.tasks);
+        }
+        Ok(out)
+    }
+
+    /// Container instance ARN to EC2 instance id, described 100 at a time.
+    async fn container_instances(
+        &self,
+        cluster: &str,
+        tasks: &[Task],
+    ) -> Result<HashMap<String, String>, String> {
+        let arns: Vec<String> = tasks
+            .iter()
+            .filter_map(|t| t.container_instance_arn.clone())
+            .collect();
+        let batches: Vec<Vec<String>> = arns.chunks(100).map(<[String]>::to_vec).collect();
+        let described = bounded(self.concurrency, batches, |batch| async move {
+            self.call::<Described>(
+                "DescribeContainerInstances",
+                serde_json::json!({"cluster": cluster, "containerInstances": batch}),
+            )
+            .await
+            .map_err(|e| format!("could not describe container instances: {e}"))
+        })
+        .await;
+        let mut out = HashMap::new();
+        for d in described {
+            for ci in d?.container_instances {
+                if let (Some(arn), Some(id)) = (ci.container_instance_arn, ci.ec2_instance_id) {
+                    out.insert(arn, id);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every page of an EC2 `action` over `ids` (`<param>.N`), each answer's XML handed to
+    /// `read`.
+    async fn ec2_pages(
+        &self,
+        action: &str,
+        param: &str,
+        ids: &[String],
+        mut read: impl FnMut(Node<'_, '_>),
+    ) -> Result<(), String> {
+        let mut token = String::new();
+        loop {
+            let mut params: Vec<(String, String)> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (format!("{param}.{}", i + 1), id.clone()))
+                .collect();
+            if !token.is_empty() {
+                params.push(("NextToken".to_owned(), token.clone()));
+            }
+            let body = self.ec2_call(action, params).await?;
+            let doc = roxmltree::Document::parse(&body).map_err(|e| e.to_string())?;
+            read(doc.root_element());
+            token = text(doc.root_element(), "nextToken").unwrap_or_default();
+            if token.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn instances(&self, ids: &[String]) -> Result<HashMap<String, Instance>, String> {
+        let mut out = HashMap::new();
+        self.ec2_pages("DescribeInstances", "InstanceId", ids, |root| {
+            for r in items(root, "reservationSet") {
+                for inst in items(r, "instancesSet") {
+                    let (Some(id), Some(private_ip)) =
+                        (text(inst, "instanceId"), text(inst, "privateIpAddress"))
+                    else {
+                        continue;
+                    };
+                    let tags = items(inst, "tagSet")
+                        .into_iter()
+                        .filter_map(|t| Some((text(t, "key")?, text(t, "value")?)))
+                        .collect();
+                    out.insert(
+                        id,
+                        Instance {
+                            private_ip,
+                            public_ip: text(inst, "ipAddress").unwrap_or_default(),
+                            subnet_id: text(inst, "subnetId").unwrap_or_default(),
+                            instance_type: text(inst, "instanceType").unwrap_or_default(),
+                            tags,
+                        },
+                    );
+                }
+            }
+        })
+        .await
+        .map_err(|e| format!("could not describe EC2 instances: {e}"))?;
+        Ok(out)
+    }
+
+    async fn eni_public_ips(&self, tasks: &[Task]) -> Result<HashMap<String, String>, String> {
+        let ids: Vec<String> = tasks
+            .iter()
+            .filter_map(|t| eni(t).and_then(|a| detail(a, "networkInterfaceId")))
+            .map(str::to_owned)
+            .collect();
+        let mut out = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        self.ec2_pages(
+            "DescribeNetworkInterfaces",
+            "NetworkInterfaceId",
+            &ids,
+            |root| {
+                for n in items(root, "networkInterfaceSet") {
+                    let ip = child(n, "association").and_then(|a| text(a, "publicIp"));
+                    if let (Some(id), Some(ip)) = (text(n, "networkInterfaceId"), ip) {
+                        out.insert(id, ip);
+                    }
+                }
+            },
+        )
+        .await
+        .map_err(|e| format!("could not describe network interfaces: {e}"))?;
+        Ok(out)
+    }
+
+    /// What one cluster's targets need; `None` (logged) when a step fails, as upstream
+    /// drops that cluster.
+    async fn cluster_data(
+        &self,
+        cluster: &str,
+        service_arns: &[String],
+        task_arns: &[String],
+    ) -> Option<ClusterData> {
+        let (services, tasks) = tokio::join!(
+            self.describe_services(cluster, service_arns),
+            self.describe_tasks(cluster, task_arns)
+        );
+        let services = services
+            .inspect_err(
+                |e| tracing::error!(cluster, err = %e, "Failed to describe services for cluster"),
+            )
+            .ok()?;
+        let tasks = tasks
+            .inspect_err(
+                |e| tracing::error!(cluster, err = %e, "Failed to describe tasks for cluster"),
+            )
+            .ok()?;
+        let (to_ec2, eni_ips) = tokio::join!(
+            self.container_instances(cluster, &tasks),
+            self.eni_public_ips(&tasks)
+        );
+        let to_ec2 = to_ec2
+            .inspect_err(|e| tracing::error!(cluster, err = %e, "Failed to describe container instances for cluster"))
+            .ok()?;
+        let eni_ips = eni_ips
+            .inspect_err(|e| tracing::error!(cluster, err = %e, "Failed to describe network interfaces for cluster"))
+            .ok()?;
+        let mut hosts = HashMap::new();
+        if !to_ec2.is_empty() {
+            let mut ids: Vec<String> = to_ec2.values().cloned().collect();
+            ids.sort();
+            ids.dedup();
+            hosts = self
+                .instances(&ids)
+                .await
+                .inspect_err(|e| tracing::error!(cluster, err = %e, "Failed to describe EC2 instances for cluster"))
+                .ok()?;
+        }
+        Some(ClusterData {
+            services,
+            tasks,
+            to_ec2,
+            eni_ips,
+            hosts,
+        })
     }
 
     /// One refresh (Go's `refresh`): the region's group.
     ///
     /// # Errors
-    /// The credential check, or listing or describing the clusters or their services; a
-    /// cluster whose tasks cannot be read is logged and left out, as upstream.
+    /// The credential check, or listing the clusters, describing them, or listing their
+    /// services or tasks; a cluster whose services, tasks or hosts cannot be described is
+    /// logged and left out, as upstream.
     pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
         self.checked
             .get_or_try_init(|| async {
@@ -358,159 +594,48 @@ impl Discovery {
         if clusters.is_empty() {
             return Ok(group(Vec::new()));
         }
-        let mut by_arn: HashMap<String, Cluster> = HashMap::new();
-        for batch in clusters.chunks(100) {
-            let d: Described = self
-                .call(
-                    "DescribeClusters",
-                    serde_json::json!({"clusters": batch, "include": ["TAGS"]}),
-                )
-                .await
-                .map_err(|e| format!("could not describe clusters {batch:?}: {e}"))?;
-            for c in d.clusters {
-                if let Some(arn) = c.cluster_arn.clone() {
-                    by_arn.insert(arn, c);
-                }
-            }
-        }
-        let mut services: Vec<(String, Vec<Service>)> = Vec::new();
-        for cluster in &clusters {
-            let mut body = serde_json::Map::new();
-            body.insert("cluster".into(), cluster.clone().into());
-            let arns = self
-                .list("ListServices", body, |l| (l.service_arns, l.next_token))
-                .await
-                .map_err(|e| format!("could not list services for cluster {cluster:?}: {e}"))?;
-            let mut described = Vec::new();
-            for batch in arns.chunks(10) {
-                let d: Described = self
-                    .call(
-                        "DescribeServices",
-                        serde_json::json!({"cluster": cluster, "services": batch, "include": ["TAGS"]}),
-                    )
-                    .await
-                    .map_err(|e| {
-                        format!("could not describe services for cluster {cluster:?}: {e}")
-                    })?;
-                described.extend(d.services);
-            }
-            services.push((cluster.clone(), described));
-        }
+        let (described, services, tasks) = tokio::join!(
+            self.describe_clusters(&clusters),
+            self.list_per_cluster("ListServices", "services", &clusters, |l| {
+                (l.service_arns, l.next_token)
+            }),
+            self.list_per_cluster("ListTasks", "tasks", &clusters, |l| (
+                l.task_arns,
+                l.next_token
+            )),
+        );
+        let (described, services, tasks) = (described?, services?, tasks?);
+        let work: Vec<(String, Vec<String>, Vec<String>)> = clusters
+            .into_iter()
+            .zip(services)
+            .zip(tasks)
+            .filter(|(_, tasks)| !tasks.is_empty())
+            .map(|((c, s), t)| (c, s, t))
+            .collect();
+        let data =
+            futures::future::join_all(work.iter().map(|(c, s, t)| self.cluster_data(c, s, t)))
+                .await;
         let mut targets = Vec::new();
-        for (cluster, services) in &services {
-            if services.is_empty() {
-                continue;
-            }
-            match self.cluster_tasks(cluster, services).await {
-                Ok(tasks) => {
-                    for (service, tasks) in services.iter().zip(tasks) {
-                        self.service_targets(cluster, &by_arn, service, &tasks, &mut targets)
-                            .await;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(cluster = %cluster, err = %e, "Failed to list or describe tasks for cluster");
-                }
+        for ((cluster, _, _), data) in work.iter().zip(data) {
+            if let Some(data) = data {
+                self.cluster_targets(cluster, described.get(cluster), &data, &mut targets);
             }
         }
         Ok(group(targets))
     }
 
-    /// The tasks of each of `services`, in their order.
-    async fn cluster_tasks(
+    /// The targets of one cluster's tasks.
+    fn cluster_targets(
         &self,
-        cluster: &str,
-        services: &[Service],
-    ) -> Result<Vec<Vec<Task>>, String> {
-        let mut out = Vec::new();
-        for s in services {
-            let mut body = serde_json::Map::new();
-            body.insert("cluster".into(), s.cluster_arn.clone().into());
-            body.insert("serviceName".into(), s.service_name.clone().into());
-            let arns = self
-                .list("ListTasks", body, |l| (l.task_arns, l.next_token))
-                .await
-                .map_err(|e| {
-                    format!("could not list tasks for service {:?}: {e}", s.service_arn)
-                })?;
-            let mut tasks = Vec::new();
-            for batch in arns.chunks(100) {
-                let d: Described = self
-                    .call(
-                        "DescribeTasks",
-                        serde_json::json!({"cluster": cluster, "tasks": batch, "include": ["TAGS"]}),
-                    )
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "could not describe tasks for service {:?} in cluster {cluster:?}: {e}",
-                            s.service_arn
-                        )
-                    })?;
-                tasks.extend(d.tasks);
-            }
-            out.push(tasks);
-        }
-        Ok(out)
-    }
-
-    /// The targets of one service's tasks.
-    async fn service_targets(
-        &self,
-        cluster: &str,
-        clusters: &HashMap<String, Cluster>,
-        service: &Service,
-        tasks: &[Task],
+        cluster_arn: &str,
+        cluster: Option<&Cluster>,
+        data: &ClusterData,
         out: &mut Vec<Labels>,
     ) {
-        let container_arns: Vec<String> = tasks
-            .iter()
-            .filter_map(|t| t.container_instance_arn.clone())
-            .collect();
-        let eni_ids: Vec<String> = tasks
-            .iter()
-            .filter_map(|t| eni(t).and_then(|a| detail(a, "networkInterfaceId")))
-            .map(str::to_owned)
-            .collect();
-        let mut to_ec2: HashMap<String, String> = HashMap::new();
-        let mut hosts: HashMap<String, Instance> = HashMap::new();
-        if !container_arns.is_empty() {
-            match self.container_instances(cluster, &container_arns).await {
-                Ok(m) => {
-                    to_ec2 = m;
-                    let mut ids: Vec<String> = to_ec2.values().cloned().collect();
-                    ids.sort();
-                    ids.dedup();
-                    match self.instances(&ids).await {
-                        Ok(h) => hosts = h,
-                        Err(e) => {
-                            tracing::error!(cluster, err = %e, "Failed to describe EC2 instances");
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(cluster, err = %e, "Failed to describe container instances");
-                }
-            }
-        }
-        let mut eni_ips: HashMap<String, String> = HashMap::new();
-        if !eni_ids.is_empty() {
-            match self.eni_public_ips(&eni_ids).await {
-                Ok(m) => eni_ips = m,
-                Err(e) => {
-                    tracing::error!(cluster, err = %e, "Failed to describe network interfaces");
-                }
-            }
-        }
-        for task in tasks {
-            let ec2_id = task
-                .container_instance_arn
-                .as_ref()
-                .and_then(|c| to_ec2.get(c))
-                .cloned()
-                .unwrap_or_default();
-            let host = hosts.get(&ec2_id);
+        for task in &data.tasks {
             let (mut ip, mut subnet, mut public) = (String::new(), String::new(), String::new());
+            let mut ec2_id = String::new();
+            let mut host: Option<&Instance> = None;
             let network_mode;
             if let Some(a) = eni(task) {
                 network_mode = "awsvpc";
@@ -518,15 +643,39 @@ impl Discovery {
                     .unwrap_or_default()
                     .to_owned();
                 subnet = detail(a, "subnetId").unwrap_or_default().to_owned();
-                if let Some(p) = detail(a, "networkInterfaceId").and_then(|id| eni_ips.get(id)) {
+                if let Some(p) = detail(a, "networkInterfaceId").and_then(|id| data.eni_ips.get(id))
+                {
                     public.clone_from(p);
                 }
-            } else if task.container_instance_arn.is_some() {
+                // Host details of an awsvpc task on EC2, for advanced use.
+                if let Some(id) = task
+                    .container_instance_arn
+                    .as_ref()
+                    .and_then(|c| data.to_ec2.get(c))
+                {
+                    ec2_id.clone_from(id);
+                    host = data.hosts.get(id);
+                }
+            } else if let Some(c) = &task.container_instance_arn {
                 network_mode = "bridge";
-                if let Some(h) = host {
-                    ip.clone_from(&h.private_ip);
-                    public.clone_from(&h.public_ip);
-                    subnet.clone_from(&h.subnet_id);
+                match data.to_ec2.get(c) {
+                    Some(id) => {
+                        ec2_id.clone_from(id);
+                        host = data.hosts.get(id);
+                        match host {
+                            Some(h) => {
+                                ip.clone_from(&h.private_ip);
+                                public.clone_from(&h.public_ip);
+                                subnet.clone_from(&h.subnet_id);
+                            }
+                            None => {
+                                tracing::debug!(instance = %id, task = %task.task_arn, "EC2 instance info not found");
+                            }
+                        }
+                    }
+                    None => {
+                        tracing::debug!(arn = %c, task = %task.task_arn, "Container instance not found in map");
+                    }
                 }
             } else {
                 network_mode = "";
@@ -538,10 +687,18 @@ impl Discovery {
             let mut put = |k: &str, v: &str| {
                 set.insert(format!("{PREFIX}{k}"), v.to_owned());
             };
-            put("cluster_arn", &service.cluster_arn);
-            put("service", &service.service_name);
-            put("service_arn", &service.service_arn);
-            put("service_status", &service.status);
+            put(
+                "cluster_arn",
+                cluster
+                    .and_then(|c| c.cluster_arn.as_deref())
+                    .unwrap_or(cluster_arn),
+            );
+            put(
+                "cluster",
+                cluster
+                    .and_then(|c| c.cluster_name.as_deref())
+                    .unwrap_or_default(),
+            );
             put("task_group", &task.group);
             put("task_arn", &task.task_arn);
             put("task_definition", &task.task_definition_arn);
@@ -566,7 +723,9 @@ impl Discovery {
                 if !h.instance_type.is_empty() {
                     put("ec2_instance_type", &h.instance_type);
                 }
-                put("ec2_instance_private_ip", &h.private_ip);
+                if !h.private_ip.is_empty() {
+                    put("ec2_instance_private_ip", &h.private_ip);
+                }
                 if !h.public_ip.is_empty() {
                     put("ec2_instance_public_ip", &h.public_ip);
                 }
@@ -580,21 +739,31 @@ impl Discovery {
             if let Some(v) = &task.platform_version {
                 put("platform_version", v);
             }
-            if let Some(c) = clusters.get(&service.cluster_arn) {
-                if let Some(name) = &c.cluster_name {
-                    put("cluster", name);
+            for t in cluster.map(|c| c.tags.as_slice()).unwrap_or_default() {
+                if let (Some(k), Some(v)) = (&t.key, &t.value) {
+                    put(&format!("tag_cluster_{}", sanitize(k)), v);
                 }
-                for t in &c.tags {
-                    if let (Some(k), Some(v)) = (&t.key, &t.value) {
-                        put(&format!("tag_cluster_{}", sanitize(k)), v);
+            }
+            if !is_standalone(task) {
+                match data.services.get(service_name(task)) {
+                    Some(s) => {
+                        put("service", &s.service_name);
+                        put("service_arn", &s.service_arn);
+                        put("service_status", &s.status);
+                        for t in &s.tags {
+                            if let (Some(k), Some(v)) = (&t.key, &t.value) {
+                                put(&format!("tag_service_{}", sanitize(k)), v);
+                            }
+                        }
+                    }
+                    None => {
+                        tracing::debug!(task = %task.task_arn, service = service_name(task), "Service not found for task");
                     }
                 }
             }
-            for (kind, tags) in [("service", &service.tags), ("task", &task.tags)] {
-                for t in tags {
-                    if let (Some(k), Some(v)) = (&t.key, &t.value) {
-                        put(&format!("tag_{kind}_{}", sanitize(k)), v);
-                    }
+            for t in &task.tags {
+                if let (Some(k), Some(v)) = (&t.key, &t.value) {
+                    put(&format!("tag_task_{}", sanitize(k)), v);
                 }
             }
             if let Some(h) = host {
@@ -605,30 +774,6 @@ impl Discovery {
             set.insert("__address__".to_owned(), join_host_port(&ip, self.port));
             out.push(Labels::from_pairs(set));
         }
-    }
-
-    /// Container instance ARN to EC2 instance id.
-    async fn container_instances(
-        &self,
-        cluster: &str,
-        arns: &[String],
-    ) -> Result<HashMap<String, String>, String> {
-        let mut out = HashMap::new();
-        for batch in arns.chunks(100) {
-            let d: Described = self
-                .call(
-                    "DescribeContainerInstances",
-                    serde_json::json!({"cluster": cluster, "containerInstances": batch}),
-                )
-                .await
-                .map_err(|e| format!("could not describe container instances: {e}"))?;
-            for ci in d.container_instances {
-                if let (Some(arn), Some(id)) = (ci.container_instance_arn, ci.ec2_instance_id) {
-                    out.insert(arn, id);
-                }
-            }
-        }
-        Ok(out)
     }
 }
 

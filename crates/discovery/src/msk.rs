@@ -4,8 +4,9 @@
 //! REST JSON API signed with SigV4 (service `kafka`); one group (source: the region) with a
 //! target `<endpoint>:<port>` per broker or controller endpoint, labelled `__meta_msk_*`.
 //!
-//! Requests run one after the other (upstream's `request_concurrency` is not an option
-//! here). The first refresh checks the credentials with a `ListClustersV2`.
+//! Configured clusters are described, and every cluster's nodes listed, at most
+//! `request_concurrency` (default 10) at once. The first refresh checks the credentials
+//! with a `ListClustersV2`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use config::discovery::AwsSdConfig;
 use model::{Labels, TargetGroup};
 
 use crate::api;
+use crate::aws::bounded;
 use crate::ec2::{default_endpoint, region, signing_client};
 use crate::util::{encode_query, join_host_port, sanitize};
 
@@ -143,6 +145,7 @@ pub(crate) struct Discovery {
     endpoint: String,
     clusters: Vec<String>,
     port: u16,
+    concurrency: usize,
     timeout: Duration,
     checked: tokio::sync::OnceCell<()>,
 }
@@ -164,6 +167,7 @@ impl Discovery {
             region,
             clusters: cfg.clusters.clone(),
             port: cfg.port,
+            concurrency: cfg.request_concurrency_or(10),
             timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
             checked: tokio::sync::OnceCell::new(),
         })
@@ -236,15 +240,19 @@ impl Discovery {
                 }
             }
         }
-        for arn in &self.clusters {
-            let d: DescribedCluster = self
-                .get(
-                    "DescribeClusterV2",
-                    &format!("/api/v2/clusters/{}", path_escape(arn)),
-                    &[],
-                )
-                .await
-                .map_err(|e| format!("could not describe cluster {arn}: {e}"))?;
+        let described = bounded(self.concurrency, self.clusters.clone(), |arn| async move {
+            self.get::<DescribedCluster>(
+                "DescribeClusterV2",
+                &format!("/api/v2/clusters/{}", path_escape(&arn)),
+                &[],
+            )
+            .await
+            .map(|d| (arn.clone(), d))
+            .map_err(|e| format!("could not describe cluster {arn}: {e}"))
+        })
+        .await;
+        for d in described {
+            let (arn, d) = d?;
             match d.cluster_info {
                 Some(c) if c.cluster_type == "PROVISIONED" => out.push(c),
                 Some(c) => {
@@ -270,31 +278,17 @@ impl Discovery {
             })
             .await?;
         let clusters = self.clusters().await?;
+        let arns: Vec<String> = clusters
+            .iter()
+            .map(|c| c.cluster_arn.clone().unwrap_or_default())
+            .collect();
+        let nodes = bounded(self.concurrency, arns, |arn| async move {
+            self.list_nodes(&arn).await
+        })
+        .await;
         let mut targets = Vec::new();
-        for c in &clusters {
-            let arn = c.cluster_arn.clone().unwrap_or_default();
-            let mut nodes = Vec::new();
-            let mut token: Option<String> = None;
-            loop {
-                let mut q = vec![("maxResults".to_owned(), "100".to_owned())];
-                if let Some(t) = &token {
-                    q.push(("nextToken".to_owned(), t.clone()));
-                }
-                let page: NodeList = self
-                    .get(
-                        "ListNodes",
-                        &format!("/v1/clusters/{}/nodes", path_escape(&arn)),
-                        &q,
-                    )
-                    .await
-                    .map_err(|e| format!("could not list nodes for cluster {arn}: {e}"))?;
-                nodes.extend(page.node_info_list);
-                match page.next_token {
-                    Some(t) => token = Some(t),
-                    None => break,
-                }
-            }
-            for n in &nodes {
+        for (c, nodes) in clusters.iter().zip(nodes) {
+            for n in &nodes? {
                 self.node_targets(c, n, &mut targets);
             }
         }
@@ -303,6 +297,31 @@ impl Discovery {
             labels: Labels::empty(),
             source: self.region.clone(),
         }])
+    }
+
+    /// Every page of the nodes of the cluster `arn`.
+    async fn list_nodes(&self, arn: &str) -> Result<Vec<Node>, String> {
+        let mut nodes = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut q = vec![("maxResults".to_owned(), "100".to_owned())];
+            if let Some(t) = &token {
+                q.push(("nextToken".to_owned(), t.clone()));
+            }
+            let page: NodeList = self
+                .get(
+                    "ListNodes",
+                    &format!("/v1/clusters/{}/nodes", path_escape(arn)),
+                    &q,
+                )
+                .await
+                .map_err(|e| format!("could not list nodes for cluster {arn}: {e}"))?;
+            nodes.extend(page.node_info_list);
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => return Ok(nodes),
+            }
+        }
     }
 
     /// A target per endpoint of one node.

@@ -615,4 +615,4 @@ impl Discovery {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

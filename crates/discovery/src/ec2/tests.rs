@@ -347,3 +347,25 @@ async fn aws_sd_role_ec2_runs_through_the_manager() {
     m.stop();
     task.await.unwrap();
 }
+
+#[test]
+fn role_arn_and_external_id_reach_the_signer() {
+    let cfg = config::Config::load_str(
+        "scrape_configs:\n- job_name: j\n  aws_sd_configs:\n  - role: ecs\n    region: eu-west-1\n    access_key: AKID\n    secret_key: SECRET\n    role_arn: arn:aws:iam::123456789012:role/prom\n    external_id: ext-42\n",
+        "",
+    )
+    .unwrap();
+    let config::ServiceDiscoveryConfig::Aws(c) =
+        &cfg.scrape_configs[0].service_discovery_configs.0[0]
+    else {
+        panic!("not an aws block");
+    };
+    let s = sigv4_config(c, "eu-west-1", "ecs");
+    assert_eq!(s.role_arn, "arn:aws:iam::123456789012:role/prom");
+    assert_eq!(s.external_id, "ext-42");
+    assert_eq!(s.service_name, "ecs");
+    assert_eq!(s.region, "eu-west-1");
+    assert_eq!(s.access_key, "AKID");
+    // The signer takes it (STS is only asked when a request is signed).
+    signing_client(c, "eu-west-1", "ecs").unwrap();
+}

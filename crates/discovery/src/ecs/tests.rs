@@ -1,6 +1,7 @@
 //! Tests of the ECS role against a fake ECS JSON API and EC2 query API on 127.0.0.1: an
-//! awsvpc task on Fargate with a public ENI, a bridge task on an EC2 container instance, and
-//! a task without an address (shapes as upstream's `ecs_test.go` mocks).
+//! awsvpc task on Fargate with a public ENI, a bridge task on an EC2 container instance,
+//! a standalone task, and a task without an address (shapes as upstream's `ecs_test.go`
+//! mocks).
 
 use super::*;
 use crate::util::testserver::{FakeApi, Reply, Seen};
@@ -52,6 +53,16 @@ fn ecs(op: &str, body: &serde_json::Value) -> Reply {
                 "launchType": "EC2", "availabilityZone": "us-west-2b",
                 "desiredStatus": "RUNNING", "lastStatus": "RUNNING", "healthStatus": "UNKNOWN",
                 "containerInstanceArn": CONTAINER
+            },
+            {
+                "taskArn": "t-standalone", "group": "family:batch",
+                "taskDefinitionArn": "arn:aws:ecs:us-west-2:123456789012:task-definition/batch:3",
+                "launchType": "FARGATE", "availabilityZone": "us-west-2c",
+                "desiredStatus": "RUNNING", "lastStatus": "RUNNING", "healthStatus": "UNKNOWN",
+                "attachments": [{"type": "ElasticNetworkInterface", "details": [
+                    {"name": "privateIPv4Address", "value": "10.0.3.7"}
+                ]}],
+                "tags": [{"key": "Role", "value": "batch"}]
             },
             {
                 "taskArn": "t-none", "group": "g", "taskDefinitionArn": "d", "launchType": "FARGATE",
@@ -143,12 +154,19 @@ fn discovery(url: &str, extra: &str) -> Discovery {
 async fn refresh_gives_upstreams_labels() {
     let api = FakeApi::start(mock).await;
     let d = discovery(&format!("http://{}", api.addr), "");
+    assert_eq!(d.concurrency, 20, "upstream's ECS default");
     let groups = d.refresh().await.unwrap();
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].source, "us-west-2");
-    let common = [
+    let cluster = [
         ("__meta_ecs_cluster", "test-cluster"),
         ("__meta_ecs_cluster_arn", CLUSTER),
+        ("__meta_ecs_region", "us-west-2"),
+        ("__meta_ecs_desired_status", "RUNNING"),
+        ("__meta_ecs_last_status", "RUNNING"),
+        ("__meta_ecs_tag_cluster_Environment", "test"),
+    ];
+    let common = [
         ("__meta_ecs_service", "web-service"),
         ("__meta_ecs_service_arn", SERVICE),
         ("__meta_ecs_service_status", "ACTIVE"),
@@ -157,14 +175,16 @@ async fn refresh_gives_upstreams_labels() {
             "__meta_ecs_task_definition",
             "arn:aws:ecs:us-west-2:123456789012:task-definition/web:1",
         ),
-        ("__meta_ecs_region", "us-west-2"),
-        ("__meta_ecs_desired_status", "RUNNING"),
-        ("__meta_ecs_last_status", "RUNNING"),
-        ("__meta_ecs_tag_cluster_Environment", "test"),
         ("__meta_ecs_tag_service_team", "web"),
     ];
     let with = |extra: &[(&'static str, &'static str)]| {
-        Labels::from_pairs(common.iter().chain(extra.iter()).copied())
+        Labels::from_pairs(
+            cluster
+                .iter()
+                .chain(common.iter())
+                .chain(extra.iter())
+                .copied(),
+        )
     };
     let expected = vec![
         with(&[
@@ -198,6 +218,22 @@ async fn refresh_gives_upstreams_labels() {
             ("__meta_ecs_public_ip", "54.1.2.3"),
             ("__meta_ecs_tag_ec2_Name", "ecs-host"),
         ]),
+        // A standalone task: no service labels.
+        Labels::from_pairs(cluster.iter().copied().chain([
+            ("__address__", "10.0.3.7:9100"),
+            ("__meta_ecs_task_arn", "t-standalone"),
+            ("__meta_ecs_task_group", "family:batch"),
+            (
+                "__meta_ecs_task_definition",
+                "arn:aws:ecs:us-west-2:123456789012:task-definition/batch:3",
+            ),
+            ("__meta_ecs_ip_address", "10.0.3.7"),
+            ("__meta_ecs_launch_type", "FARGATE"),
+            ("__meta_ecs_availability_zone", "us-west-2c"),
+            ("__meta_ecs_health_status", "UNKNOWN"),
+            ("__meta_ecs_network_mode", "awsvpc"),
+            ("__meta_ecs_tag_task_Role", "batch"),
+        ])),
     ];
     assert_eq!(groups[0].targets, expected);
 
@@ -217,21 +253,51 @@ async fn refresh_gives_upstreams_labels() {
                 .into_owned(),
         })
         .collect();
+    // The credential check, the cluster listing's two pages, then requests that run
+    // side by side.
     assert_eq!(
-        ops,
+        ops[..3],
+        ["DescribeClusters", "ListClusters", "ListClusters"]
+    );
+    let mut rest = ops[3..].to_vec();
+    rest.sort();
+    assert_eq!(
+        rest,
         [
             "DescribeClusters",
-            "ListClusters",
-            "ListClusters",
-            "DescribeClusters",
-            "ListServices",
-            "DescribeServices",
-            "ListTasks",
-            "DescribeTasks",
             "DescribeContainerInstances",
             "DescribeInstances",
             "DescribeNetworkInterfaces",
+            "DescribeServices",
+            "DescribeTasks",
+            "ListServices",
+            "ListTasks",
         ]
+    );
+    let body = |op: &str| -> serde_json::Value {
+        let seen = api.seen();
+        let s = seen
+            .iter()
+            .find(|s| {
+                s.headers
+                    .get("x-amz-target")
+                    .is_some_and(|t| t.to_str().unwrap() == format!("{TARGET_PREFIX}{op}"))
+            })
+            .unwrap();
+        serde_json::from_str(&s.body).unwrap()
+    };
+    // Tasks are listed per cluster (standalone ones too), 100 a page.
+    assert_eq!(
+        body("ListTasks"),
+        serde_json::json!({"cluster": CLUSTER, "maxResults": 100})
+    );
+    assert_eq!(
+        body("ListServices"),
+        serde_json::json!({"cluster": CLUSTER, "maxResults": 100})
+    );
+    assert_eq!(
+        body("DescribeTasks")["tasks"],
+        serde_json::json!(["t-awsvpc", "t-bridge", "t-none"])
     );
     // The credential check happens once.
     d.refresh().await.unwrap();
@@ -243,9 +309,10 @@ async fn configured_clusters_and_failures() {
     let api = FakeApi::start(mock).await;
     let d = discovery(
         &format!("http://{}", api.addr),
-        &format!("    clusters: ['{CLUSTER}']\n"),
+        &format!("    clusters: ['{CLUSTER}']\n    request_concurrency: 1\n"),
     );
-    assert_eq!(d.refresh().await.unwrap()[0].targets.len(), 2);
+    assert_eq!(d.concurrency, 1);
+    assert_eq!(d.refresh().await.unwrap()[0].targets.len(), 3);
     assert!(api.seen().iter().all(|s| {
         s.headers
             .get("x-amz-target")

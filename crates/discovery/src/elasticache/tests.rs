@@ -321,3 +321,22 @@ async fn arns_restrict_the_lookups_and_errors_are_the_sdks() {
         "elasticache credential test failed: operation error ElastiCache: DescribeCacheClusters, https response error StatusCode: 403, RequestID: r-2, api error AccessDenied: not allowed"
     );
 }
+
+#[tokio::test]
+async fn elasticache_blocks_run_through_the_manager() {
+    let api = FakeApi::start(mock).await;
+    for block in [
+        "aws_sd_configs:\n  - role: elasticache\n   ",
+        "elasticache_sd_configs:\n  -",
+    ] {
+        let cfg = config::Config::load_str(
+            &format!(
+                "scrape_configs:\n- job_name: j\n  {block} region: us-east-1\n    endpoint: http://{}\n    access_key: AKID\n    secret_key: SECRET\n    refresh_interval: 50ms\n",
+                api.addr
+            ),
+            "",
+        )
+        .unwrap();
+        crate::rds::tests::manager_sends(&cfg, 3).await;
+    }
+}

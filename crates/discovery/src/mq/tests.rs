@@ -217,3 +217,17 @@ async fn errors_are_the_sdks() {
         "MQ credential test failed: operation error mq: ListBrokers, https response error StatusCode: 403, RequestID: , api error : denied"
     );
 }
+
+#[tokio::test]
+async fn mq_sd_configs_blocks_run_through_the_manager() {
+    let api = FakeApi::start(mock).await;
+    let cfg = config::Config::load_str(
+        &format!(
+            "scrape_configs:\n- job_name: j\n  mq_sd_configs:\n  - region: eu-west-1\n    endpoint: http://{}\n    access_key: AKID\n    secret_key: SECRET\n    refresh_interval: 50ms\n",
+            api.addr
+        ),
+        "",
+    )
+    .unwrap();
+    crate::rds::tests::manager_sends(&cfg, 3).await;
+}

@@ -91,6 +91,7 @@ fn discovery(url: &str, extra: &str) -> Discovery {
 async fn refresh_gives_upstreams_labels() {
     let api = FakeApi::start(mock).await;
     let d = discovery(&format!("http://{}", api.addr), "");
+    assert_eq!(d.concurrency, 10, "upstream's MSK default");
     let groups = d.refresh().await.unwrap();
     assert_eq!(groups[0].source, "us-east-1");
     let common = [
@@ -172,9 +173,17 @@ async fn configured_clusters_and_errors() {
     let api = FakeApi::start(mock).await;
     let d = discovery(
         &format!("http://{}", api.addr),
-        &format!("    clusters: ['{ARN}']\n"),
+        &format!("    clusters: ['{ARN}', '{ARN}']\n    request_concurrency: 2\n"),
     );
-    assert_eq!(d.refresh().await.unwrap()[0].targets.len(), 3);
+    assert_eq!(d.concurrency, 2);
+    // Each configured cluster is described and its nodes listed (side by side).
+    assert_eq!(d.refresh().await.unwrap()[0].targets.len(), 6);
+    let node_lists = api
+        .seen()
+        .iter()
+        .filter(|s| s.uri.starts_with("/v1/clusters/") && !s.uri.contains("nextToken"))
+        .count();
+    assert_eq!(node_lists, 2);
     assert!(
         api.seen()
             .iter()

@@ -3,6 +3,7 @@
 //! configured clusters and filters, and the SDK's error wording.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::*;
 use crate::util::testserver::{FakeApi, Reply, Seen};
@@ -293,4 +294,47 @@ async fn configured_clusters_filters_and_errors() {
         missing.refresh().await.unwrap_err(),
         "error describing DB clusters: no DB cluster found for ARN gone"
     );
+}
+
+/// Waits until the manager, running `cfg`, sends job `j` with `want` targets.
+pub(crate) async fn manager_sends(cfg: &config::Config, want: usize) {
+    let m = crate::Manager::new(crate::Options {
+        update_interval: Duration::from_millis(20),
+        ..Default::default()
+    });
+    let mut rx = m.subscribe();
+    m.apply_config(cfg).unwrap();
+    let runner = m.clone();
+    let task = tokio::spawn(async move { runner.run().await });
+    loop {
+        rx.changed().await.unwrap();
+        let n = rx
+            .borrow()
+            .get("j")
+            .map_or(0, |g| g.iter().map(|g| g.targets.len()).sum::<usize>());
+        if n == want {
+            break;
+        }
+    }
+    m.stop();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn aws_sd_role_rds_and_rds_sd_configs_run_through_the_manager() {
+    let api = FakeApi::start(mock).await;
+    for block in [
+        "aws_sd_configs:\n  - role: rds\n   ",
+        "rds_sd_configs:\n  -",
+    ] {
+        let cfg = config::Config::load_str(
+            &format!(
+                "scrape_configs:\n- job_name: j\n  {block} region: us-east-1\n    endpoint: http://{}\n    access_key: AKID\n    secret_key: SECRET\n    refresh_interval: 50ms\n",
+                api.addr
+            ),
+            "",
+        )
+        .unwrap();
+        manager_sends(&cfg, 2).await;
+    }
 }
