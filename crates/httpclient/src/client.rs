@@ -82,18 +82,26 @@ impl HttpClient {
 
     /// A client that also signs every request with AWS Signature Version 4 (`sigv4` of
     /// `remote_write` and `alertmanagers`), after the other headers are set. Credentials
-    /// and region are resolved now: `access_key`/`secret_key`, else `profile` (or
-    /// `AWS_PROFILE`) from the shared AWS files, else `AWS_ACCESS_KEY_ID`,
-    /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, else the `default` profile; the
-    /// region from `region`, `AWS_REGION`/`AWS_DEFAULT_REGION` or the profile. With
+    /// come from `access_key`/`secret_key`, else from the AWS SDK for Go v2's default
+    /// chain, as prometheus/sigv4 loads it: the `profile`; `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`; `AWS_WEB_IDENTITY_TOKEN_FILE` with
+    /// `AWS_ROLE_ARN` (STS `AssumeRoleWithWebIdentity`, EKS IRSA); the `AWS_PROFILE` (else
+    /// `default`) profile of the shared files (static keys, or a `role_arn` assumed with
+    /// `source_profile`, `credential_source` or `web_identity_token_file` credentials);
+    /// the ECS/EKS container endpoint (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`/`_FULL_URI`,
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)`); the EC2 instance metadata service
+    /// (IMDSv2, `AWS_EC2_METADATA_SERVICE_ENDPOINT`, `AWS_EC2_METADATA_DISABLED`).
+    /// Credentials other than static keys are fetched now (this call blocks for that
+    /// first fetch, on a thread of its own), so that a config without usable credentials
+    /// fails to load as in Prometheus; they are renewed 30 s before they expire. The
+    /// region comes from `region`, `AWS_REGION`/`AWS_DEFAULT_REGION` or the profile. With
     /// `role_arn`, those credentials sign an STS `AssumeRole` (with `external_id`; at
     /// `sts[-fips].REGION.amazonaws.com`, or `AWS_ENDPOINT_URL_STS`) and the role's
-    /// credentials sign the requests, renewed 30 s before they expire; failures surface
-    /// from [`HttpClient::send`].
+    /// credentials sign the requests; its failures surface from [`HttpClient::send`].
     ///
     /// # Errors
     /// Those of [`HttpClient::new`]; [`Error::SigV4`] when no credentials or region are
-    /// found.
+    /// found, or the first fetch fails (SSO and `credential_process` profiles are refused).
     pub fn with_sigv4(
         cfg: &HttpClientConfig,
         sigv4: &config::remote::SigV4Config,

@@ -53,8 +53,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// `sigv4` cannot be used: no credentials or no region found, or a request cannot be
-    /// signed. Worded as prometheus/sigv4 words it.
+    /// `sigv4` cannot be used: no credentials or no region found, the first fetch of
+    /// credentials failed, or a request cannot be signed. Worded as prometheus/sigv4 words
+    /// it.
     #[error("{message}")]
     SigV4 {
         /// What is wrong.

@@ -15,8 +15,10 @@
 //! files), `follow_redirects`, and proxies (`proxy_url` over `http://`, `https://` or
 //! `socks5://` with `no_proxy` and `proxy_connect_header`, or `proxy_from_environment`;
 //! HTTPS goes through a CONNECT tunnel). [`HttpClient::with_sigv4`] adds AWS Signature
-//! Version 4 signing (`sigv4` of remote write and Alertmanagers, `role_arn` through STS
-//! `AssumeRole`). Secret-manager references (`*_ref`) fail with [`Error::SecretRef`], worded
+//! Version 4 signing (`sigv4` of remote write, Alertmanagers and the AWS service
+//! discoveries), with credentials from the AWS SDK's default chain (static keys, profiles,
+//! web identity, the ECS/EKS container endpoint, EC2 instance metadata) and `role_arn`
+//! through STS `AssumeRole`. Secret-manager references (`*_ref`) fail with [`Error::SecretRef`], worded
 //! as Prometheus, which registers no secret manager either, refuses them.
 //!
 //! ```

@@ -1,20 +1,24 @@
 //! `sigv4`: AWS Signature Version 4 signing of every request (remote write to Amazon Managed
 //! Service for Prometheus and compatible endpoints), as prometheus/sigv4's round tripper does,
-//! with credentials from the config, the environment or the shared AWS files, optionally
-//! exchanged for a role's through STS `AssumeRole` (`role_arn`).
+//! with credentials from the AWS SDK's default chain (`sigv4/chain.rs`: the config, the
+//! environment, the shared AWS files, web identity, the container endpoint, the instance
+//! metadata service; fetched by `sigv4/sources.rs`), optionally exchanged for a role's
+//! through STS `AssumeRole` (`role_arn`).
+
+mod chain;
+mod sources;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use config::remote::SigV4Config;
-use http::{HeaderMap, HeaderValue, Method, Request, Uri};
-use http_body_util::{BodyExt, Full};
+use http::{HeaderMap, HeaderValue, Method, Uri};
 use ring::{digest, hmac};
 
-use crate::{Error, HttpClient, HttpClientConfig, Result};
+use crate::{Error, Result};
+use sources::{AssumeRole, Cached, Source};
 
-/// Assumed-role credentials are renewed this long before they expire (prometheus/sigv4's
-/// credential cache window).
+/// Credentials that expire are renewed this long before (prometheus/sigv4's credential
+/// cache window).
 pub(crate) const EXPIRY_WINDOW: Duration = Duration::from_secs(30);
 
 /// Headers never signed: set or changed on the way (Go's signer and prometheus/sigv4's
@@ -38,17 +42,11 @@ pub(crate) struct Credentials {
     pub(crate) session_token: String,
 }
 
-/// Where the signing credentials come from.
-enum Source {
-    Static(Credentials),
-    AssumeRole(Box<AssumeRole>),
-}
-
 /// Signs requests for one region and service.
 pub(crate) struct Signer {
     region: String,
     service: String,
-    source: Source,
+    credentials: Cached,
 }
 
 impl std::fmt::Debug for Signer {
@@ -60,7 +58,7 @@ impl std::fmt::Debug for Signer {
     }
 }
 
-fn sigv4_err(message: impl Into<String>) -> Error {
+pub(crate) fn sigv4_err(message: impl Into<String>) -> Error {
     Error::SigV4 {
         message: message.into(),
     }
@@ -73,111 +71,43 @@ impl Signer {
         Signer::with_env(cfg, &|name| std::env::var(name).ok())
     }
 
-    /// [`Signer::new`] with the environment read through `env`.
+    /// [`Signer::new`] with the environment read through `env` (tests inject theirs).
     ///
-    /// Credentials: `access_key`/`secret_key`; else the `profile` (or `AWS_PROFILE`) from
-    /// the shared credentials and config files; else `AWS_ACCESS_KEY_ID`,
-    /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`; else the `default` profile.
-    /// Region: `region`, else `AWS_REGION`/`AWS_DEFAULT_REGION`, else the profile's.
+    /// Credentials: `access_key`/`secret_key`, else the AWS SDK's default chain
+    /// (`sigv4/chain.rs`). Credentials that come from elsewhere than static keys
+    /// (web identity, the container endpoint, the instance metadata service, a profile's
+    /// role) are fetched now, so that a config without usable credentials fails to load,
+    /// as prometheus/sigv4 fails it. Region: `region`, else `AWS_REGION`/
+    /// `AWS_DEFAULT_REGION`, else the profile's. With `role_arn`, those credentials sign an
+    /// STS `AssumeRole` at the first request.
     pub(crate) fn with_env(
         cfg: &SigV4Config,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Signer> {
         let env = |name: &str| env(name).filter(|v| !v.is_empty());
-        let profile_set = !cfg.profile.is_empty() || env("AWS_PROFILE").is_some();
-        let profile = if !cfg.profile.is_empty() {
-            cfg.profile.clone()
+        let mut chain = chain::Chain::new(&env, cfg.use_fips_sts_endpoint)?;
+        let source = chain.resolve(cfg)?;
+        let base = if source.is_static() {
+            Cached::new(source)
         } else {
-            env("AWS_PROFILE").unwrap_or_else(|| "default".to_owned())
+            let first = sources::block_on(source.fetch())
+                .map_err(|e| sigv4_err(format!("could not get SigV4 credentials: {e}")))?;
+            Cached::seeded(source, first)
         };
-        let home = env("HOME").unwrap_or_default();
-        let credentials_file = env("AWS_SHARED_CREDENTIALS_FILE")
-            .unwrap_or_else(|| format!("{home}/.aws/credentials"));
-        let config_file = env("AWS_CONFIG_FILE").unwrap_or_else(|| format!("{home}/.aws/config"));
-        let from_files = || -> Result<Option<Credentials>> {
-            let mut found = profile_credentials(&credentials_file, &profile, false)?;
-            if found.is_none() {
-                found = profile_credentials(&config_file, &profile, true)?;
-            }
-            Ok(found)
-        };
-        let from_env = || {
-            let access_key = env("AWS_ACCESS_KEY_ID").or_else(|| env("AWS_ACCESS_KEY"))?;
-            let secret_key = env("AWS_SECRET_ACCESS_KEY").or_else(|| env("AWS_SECRET_KEY"))?;
-            Some(Credentials {
-                access_key,
-                secret_key,
-                session_token: env("AWS_SESSION_TOKEN").unwrap_or_default(),
-            })
-        };
-        let creds = if !cfg.access_key.is_empty() && !cfg.secret_key.is_empty() {
-            Credentials {
-                access_key: cfg.access_key.clone(),
-                secret_key: cfg.secret_key.expose().to_owned(),
-                session_token: String::new(),
-            }
-        } else if profile_set {
-            from_files()?.ok_or_else(|| {
-                sigv4_err(format!(
-                    "could not get SigV4 credentials: no credentials for profile {profile:?} in {credentials_file} or {config_file}"
-                ))
-            })?
-        } else if let Some(c) = from_env() {
-            c
+        let region = chain.region().map(str::to_owned).ok_or_else(|| {
+            sigv4_err("region not configured in sigv4 or in default credentials chain")
+        })?;
+        let credentials = if cfg.role_arn.is_empty() {
+            base
         } else {
-            from_files()?.ok_or_else(|| {
-                sigv4_err(
-                    "could not get SigV4 credentials: none in the sigv4 config, the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables or the shared credentials file (instance and container roles are not supported)",
-                )
-            })?
-        };
-        let region = if !cfg.region.is_empty() {
-            cfg.region.clone()
-        } else if let Some(r) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
-            r
-        } else {
-            let section = if profile == "default" {
-                "default".to_owned()
-            } else {
-                format!("profile {profile}")
-            };
-            read_ini(&config_file)?
-                .and_then(|ini| ini_value(&ini, &section, "region"))
-                .ok_or_else(|| {
-                    sigv4_err("region not configured in sigv4 or in default credentials chain")
-                })?
-        };
-        let source = if cfg.role_arn.is_empty() {
-            Source::Static(creds)
-        } else {
-            let endpoint = match env("AWS_ENDPOINT_URL_STS").or_else(|| env("AWS_ENDPOINT_URL")) {
-                Some(e) => e,
-                None => {
-                    let fips = if cfg.use_fips_sts_endpoint {
-                        "-fips"
-                    } else {
-                        ""
-                    };
-                    let suffix = if region.starts_with("cn-") {
-                        "amazonaws.com.cn"
-                    } else {
-                        "amazonaws.com"
-                    };
-                    format!("https://sts{fips}.{region}.{suffix}/")
-                }
-            };
-            let endpoint: Uri = endpoint
-                .parse()
-                .map_err(|e| sigv4_err(format!("invalid STS endpoint {endpoint:?}: {e}")))?;
-            Source::AssumeRole(Box::new(AssumeRole {
-                base: creds,
+            Cached::new(Source::AssumeRole(Box::new(AssumeRole {
+                base,
                 role_arn: cfg.role_arn.clone(),
                 external_id: cfg.external_id.clone(),
-                endpoint,
+                session_name: String::new(),
+                endpoint: chain.sts_endpoint()?,
                 region: region.clone(),
-                client: HttpClient::new(&HttpClientConfig::default())?,
-                cached: tokio::sync::Mutex::new(None),
-            }))
+            })))
         };
         Ok(Signer {
             region,
@@ -186,17 +116,14 @@ impl Signer {
             } else {
                 cfg.service_name.clone()
             },
-            source,
+            credentials,
         })
     }
 
-    /// The credentials to sign with now: the static ones, or the assumed role's (fetched
-    /// from STS when there are none or they expire within 30 s).
+    /// The credentials to sign with now: cached, fetched again when there are none or
+    /// they expire within 30 s.
     pub(crate) async fn credentials(&self) -> Result<Credentials> {
-        match &self.source {
-            Source::Static(c) => Ok(c.clone()),
-            Source::AssumeRole(a) => a.credentials().await,
-        }
+        self.credentials.get().await
     }
 
     /// Signs a request about to be sent: cleans `uri`'s path as Go does (the request goes
@@ -227,7 +154,7 @@ impl Signer {
 
 /// Signs one request (see [`Signer::sign`]).
 #[allow(clippy::too_many_arguments)]
-fn sign_request(
+pub(crate) fn sign_request(
     creds: &Credentials,
     region: &str,
     service: &str,
@@ -479,227 +406,6 @@ pub(crate) fn amz_timestamp(secs: i64) -> (String, String) {
     )
 }
 
-/// An INI file as sections of key/value pairs; `None` when the file does not exist.
-type Ini = Vec<(String, Vec<(String, String)>)>;
-
-fn read_ini(path: &str) -> Result<Option<Ini>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(Error::ReadFile {
-                what: "AWS shared credentials or config file",
-                path: path.to_owned(),
-                message: e.to_string(),
-            });
-        }
-    };
-    let mut ini: Ini = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            ini.push((collapse_spaces(section), Vec::new()));
-        } else if let (Some((k, v)), Some(last)) = (line.split_once('='), ini.last_mut()) {
-            last.1.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
-    }
-    Ok(Some(ini))
-}
-
-fn ini_value(ini: &Ini, section: &str, key: &str) -> Option<String> {
-    ini.iter()
-        .filter(|(s, _)| s == section)
-        .flat_map(|(_, kv)| kv.iter())
-        .find(|(k, v)| k == key && !v.is_empty())
-        .map(|(_, v)| v.clone())
-}
-
-/// The keys of `profile` in a shared credentials file (`[name]`) or config file
-/// (`[profile name]`, `[default]`).
-fn profile_credentials(
-    path: &str,
-    profile: &str,
-    config_file: bool,
-) -> Result<Option<Credentials>> {
-    let Some(ini) = read_ini(path)? else {
-        return Ok(None);
-    };
-    let section = if config_file && profile != "default" {
-        format!("profile {profile}")
-    } else {
-        profile.to_owned()
-    };
-    let (Some(access_key), Some(secret_key)) = (
-        ini_value(&ini, &section, "aws_access_key_id"),
-        ini_value(&ini, &section, "aws_secret_access_key"),
-    ) else {
-        return Ok(None);
-    };
-    Ok(Some(Credentials {
-        access_key,
-        secret_key,
-        session_token: ini_value(&ini, &section, "aws_session_token").unwrap_or_default(),
-    }))
-}
-
-/// `role_arn`: credentials of an assumed role, from STS `AssumeRole` signed with the base
-/// credentials, cached until 30 s before they expire.
-struct AssumeRole {
-    base: Credentials,
-    role_arn: String,
-    external_id: String,
-    endpoint: Uri,
-    region: String,
-    client: HttpClient,
-    cached: tokio::sync::Mutex<Option<(Credentials, SystemTime)>>,
-}
-
-/// At most this much of an STS answer is read.
-const MAX_STS_RESPONSE: usize = 1 << 20;
-
-impl AssumeRole {
-    async fn credentials(&self) -> Result<Credentials> {
-        let mut cached = self.cached.lock().await;
-        if let Some((c, expiry)) = cached.as_ref()
-            && SystemTime::now() + EXPIRY_WINDOW < *expiry
-        {
-            return Ok(c.clone());
-        }
-        let fresh = self.fetch().await?;
-        let creds = fresh.0.clone();
-        *cached = Some(fresh);
-        Ok(creds)
-    }
-
-    fn err(&self, what: impl std::fmt::Display) -> Error {
-        sigv4_err(format!(
-            "could not assume role {} through STS at {}: {what}",
-            self.role_arn, self.endpoint
-        ))
-    }
-
-    async fn fetch(&self) -> Result<(Credentials, SystemTime)> {
-        let now = SystemTime::now();
-        let session = format!(
-            "prometheus-{}",
-            now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
-        );
-        // Scoped: the serializer is not `Send` and must not live across an await.
-        let body = {
-            let mut form = url::form_urlencoded::Serializer::new(String::new());
-            form.append_pair("Action", "AssumeRole")
-                .append_pair("RoleArn", &self.role_arn)
-                .append_pair("RoleSessionName", &session)
-                .append_pair("Version", "2011-06-15");
-            if !self.external_id.is_empty() {
-                form.append_pair("ExternalId", &self.external_id);
-            }
-            Bytes::from(form.finish())
-        };
-        let mut uri = self.endpoint.clone();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
-        );
-        sign_request(
-            &self.base,
-            &self.region,
-            "sts",
-            &Method::POST,
-            &mut uri,
-            &mut headers,
-            &body,
-            now,
-        )?;
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = uri;
-        *req.headers_mut() = headers;
-        let resp = self
-            .client
-            .exchange(req, None)
-            .await
-            .map_err(|e| self.err(e))?;
-        let status = resp.status();
-        let body = http_body_util::Limited::new(resp.into_body(), MAX_STS_RESPONSE)
-            .collect()
-            .await
-            .map_err(|e| self.err(format!("reading the response: {e}")))?
-            .to_bytes();
-        let text = String::from_utf8_lossy(&body);
-        if !status.is_success() {
-            let detail = match (xml_text(&text, "Code"), xml_text(&text, "Message")) {
-                (Some(code), Some(msg)) => format!("{code}: {msg}"),
-                (Some(code), None) => code,
-                _ => text.trim().chars().take(512).collect(),
-            };
-            return Err(self.err(format!("{status}: {detail}")));
-        }
-        let field = |name: &str| {
-            xml_text(&text, name).ok_or_else(|| self.err(format!("no {name} in the response")))
-        };
-        let creds = Credentials {
-            access_key: field("AccessKeyId")?,
-            secret_key: field("SecretAccessKey")?,
-            session_token: field("SessionToken")?,
-        };
-        let expiration = field("Expiration")?;
-        let expiry = parse_rfc3339(&expiration)
-            .ok_or_else(|| self.err(format!("bad Expiration {expiration:?}")))?;
-        Ok((creds, expiry))
-    }
-}
-
-/// The text of the first `<name>...</name>` element (STS answers are flat enough for
-/// this), with XML's predefined entities decoded.
-fn xml_text(xml: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let start = xml.find(&open)? + open.len();
-    let end = start + xml[start..].find(&format!("</{name}>"))?;
-    Some(
-        xml[start..end]
-            .trim()
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&apos;", "'")
-            .replace("&amp;", "&"),
-    )
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` as a time; `None` for anything else, including years
-/// outside 0000 to 9999 (so that no answer can overflow the arithmetic).
-fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let s = s.strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let digits = |p: &str| -> Option<i64> {
-        (!p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| p.parse().ok())?
-    };
-    let mut d = date.splitn(3, '-').map(digits);
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.split('.').next()?;
-    let mut t = time.splitn(3, ':').map(digits);
-    let (h, min, sec) = (t.next()??, t.next()??, t.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    // Howard Hinnant's days-from-civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = u64::try_from(days * 86_400 + h * 3600 + min * 60 + sec).ok()?;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -855,10 +561,15 @@ mod tests {
         c
     }
 
-    fn creds(s: &Signer) -> &Credentials {
-        match &s.source {
-            Source::Static(c) => c,
-            Source::AssumeRole(a) => &a.base,
+    /// The static credentials a signer signs with (or assumes its role with).
+    fn creds(s: &Signer) -> Credentials {
+        let source = match &s.credentials.source {
+            Source::AssumeRole(a) => &a.base.source,
+            other => other,
+        };
+        match source {
+            Source::Static(c) => c.clone(),
+            other => panic!("not static: {other:?}"),
         }
     }
 
@@ -941,7 +652,7 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with(
-                "could not get SigV4 credentials: no credentials for profile \"missing\""
+                "could not create new AWS session: failed to get shared config profile, missing"
             ),
             "{err}"
         );
@@ -955,10 +666,23 @@ mod tests {
             err,
             "region not configured in sigv4 or in default credentials chain"
         );
-        let err = signer(&sigv4(""), &[("HOME", "/nonexistent")])
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("could not get SigV4 credentials"), "{err}");
+        // Nothing found anywhere: the chain ends at the instance metadata service, which
+        // is disabled here (tests never reach the link-local address).
+        let err = signer(
+            &sigv4(""),
+            &[
+                ("HOME", "/nonexistent"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with(
+                "could not get SigV4 credentials: no EC2 IMDS role found, access disabled"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1007,11 +731,14 @@ mod tests {
 
     #[test]
     fn role_arn_picks_the_sts_endpoint() {
-        let endpoint =
-            |lines: &str, env: &[(&str, &str)]| match signer(&sigv4(lines), env).unwrap().source {
-                Source::AssumeRole(a) => (a.endpoint.to_string(), a.role_arn.clone()),
-                Source::Static(_) => panic!("static credentials"),
-            };
+        let endpoint = |lines: &str, env: &[(&str, &str)]| match signer(&sigv4(lines), env)
+            .unwrap()
+            .credentials
+            .source
+        {
+            Source::AssumeRole(a) => (a.endpoint.to_string(), a.role_arn.clone()),
+            other => panic!("not an assumed role: {other:?}"),
+        };
         let base = "access_key: A\nsecret_key: B\nrole_arn: arn:aws:iam::1:role/r";
         assert_eq!(
             endpoint(&format!("{base}\nregion: eu-west-1"), &[]).0,
@@ -1020,7 +747,7 @@ mod tests {
         let mut cfg = sigv4(&format!("{base}\nregion: us-east-1"));
         cfg.use_fips_sts_endpoint = true;
         let s = signer(&cfg, &[]).unwrap();
-        let Source::AssumeRole(a) = &s.source else {
+        let Source::AssumeRole(a) = &s.credentials.source else {
             panic!("static credentials")
         };
         assert_eq!(
@@ -1040,46 +767,6 @@ mod tests {
                 "http://127.0.0.1:1/".to_owned(),
                 "arn:aws:iam::1:role/r".to_owned()
             )
-        );
-    }
-
-    #[test]
-    fn sts_answers_parse() {
-        let xml = "<AssumeRoleResponse><AssumeRoleResult><Credentials>\n<AccessKeyId>ASIA</AccessKeyId><SecretAccessKey>s&amp;k</SecretAccessKey></Credentials></AssumeRoleResult></AssumeRoleResponse>";
-        assert_eq!(xml_text(xml, "AccessKeyId").as_deref(), Some("ASIA"));
-        assert_eq!(xml_text(xml, "SecretAccessKey").as_deref(), Some("s&k"));
-        assert_eq!(xml_text(xml, "SessionToken"), None);
-        let at = |secs| Some(UNIX_EPOCH + Duration::from_secs(secs));
-        assert_eq!(parse_rfc3339("2015-08-30T12:36:00Z"), at(1_440_938_160));
-        assert_eq!(
-            parse_rfc3339("2024-02-29T01:01:01.250Z"),
-            at(1_709_164_800 + 3661)
-        );
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), at(0));
-        assert_eq!(parse_rfc3339("2015-13-30T12:36:00Z"), None);
-        assert_eq!(parse_rfc3339("2015-08-30 12:36:00"), None);
-        assert_eq!(parse_rfc3339("9999-12-31T23:59:60Z"), at(253_402_300_800));
-        for garbage in [
-            "-9223372036854775808-01-01T00:00:00Z",
-            "9223372036854775807-12-31T23:59:59Z",
-            "99999-01-01T00:00:00Z",
-            "2015-08-30T-1:00:00Z",
-            "2015-+8-30T12:36:00Z",
-            "2015-08-30T12:36Z",
-            "2015-08-30TZ",
-            "T:Z",
-            "",
-            "Z",
-        ] {
-            assert_eq!(parse_rfc3339(garbage), None, "{garbage:?}");
-        }
-        // Dates before 1970 are not representable as credentials' expiry.
-        assert_eq!(parse_rfc3339("0000-01-01T00:00:00Z"), None);
-        assert_eq!(xml_text("<Code>x", "Code"), None);
-        assert_eq!(xml_text("</Code><Code>", "Code"), None);
-        assert_eq!(
-            xml_text("<Code>\u{e9}</Code>", "Code").as_deref(),
-            Some("\u{e9}")
         );
     }
 }

@@ -1248,7 +1248,7 @@ fn sts_server(valid_for: u64) -> Handler {
         };
         let auth = s.headers["authorization"].to_str().unwrap_or("");
         if get("Action") != "AssumeRole"
-            || !auth.contains("Credential=BASEKEY/")
+            || !auth.contains("Credential=BASEKEY")
             || !auth.contains("/eu-west-1/sts/aws4_request")
         {
             return Response::builder()

@@ -156,3 +156,337 @@ fn secret_references_are_refused_as_prometheus_refuses_them() {
         );
     }
 }
+
+/// `secs` from now as STS and the credential endpoints write times.
+fn rfc3339_in(secs: u64) -> String {
+    let at = std::time::SystemTime::now() + std::time::Duration::from_secs(secs);
+    let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (amz, _) = crate::sigv4::amz_timestamp(i64::try_from(secs).unwrap());
+    format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &amz[0..4],
+        &amz[4..6],
+        &amz[6..8],
+        &amz[9..11],
+        &amz[11..13],
+        &amz[13..15]
+    )
+}
+
+/// A signing client for `cfg` in the environment `env` (nothing of the process's).
+fn sigv4_client(cfg: &config::remote::SigV4Config, env: &[(&str, String)]) -> Result<HttpClient> {
+    let env: std::collections::HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let signer = crate::sigv4::Signer::with_env(cfg, &|n| env.get(n).cloned())?;
+    HttpClient::build(&HttpClientConfig::default(), Some(signer))
+}
+
+fn region(r: &str) -> config::remote::SigV4Config {
+    config::remote::SigV4Config {
+        region: r.into(),
+        ..Default::default()
+    }
+}
+
+/// Answers with JSON credentials `KEY-<n>` (n counts the answers) valid for `valid_for`
+/// seconds, when `check` accepts the request; 401 otherwise.
+fn json_credentials_server(
+    key: &'static str,
+    valid_for: u64,
+    check: impl Fn(&Seen) -> bool + Send + Sync + 'static,
+) -> Handler {
+    let issued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    Arc::new(move |s: &Seen| {
+        if !check(s) {
+            return Response::builder()
+                .status(401)
+                .body(Full::new(Bytes::from_static(
+                    br#"{"code":"Unauthorized","message":"bad token"}"#,
+                )))
+                .unwrap();
+        }
+        let n = issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Response::new(Full::new(Bytes::from(format!(
+            r#"{{"Code":"Success","AccessKeyId":"{key}-{n}","SecretAccessKey":"s","Token":"tok-{n}","Expiration":"{}"}}"#,
+            rfc3339_in(valid_for)
+        ))))
+    })
+}
+
+fn signed_with(s: &Seen) -> String {
+    let auth = s.headers["authorization"].to_str().unwrap();
+    auth.split("Credential=")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv4_web_identity_assumes_the_role_with_the_token_file() {
+    let issued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let valid_for = Arc::new(std::sync::atomic::AtomicU64::new(3600));
+    let (issued2, valid_for2) = (issued.clone(), valid_for.clone());
+    let sts = Server::start(
+        None,
+        Arc::new(move |s: &Seen| {
+            let f = form(&s.body);
+            let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            assert!(!s.headers.contains_key("authorization"), "anonymous call");
+            assert_eq!(get("Action").as_deref(), Some("AssumeRoleWithWebIdentity"));
+            assert_eq!(get("RoleArn").as_deref(), Some("arn:aws:iam::1:role/irsa"));
+            assert_eq!(get("RoleSessionName").as_deref(), Some("sess"));
+            let n = issued2.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let xml = format!(
+                "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>WEB-{}-{n}</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>webtoken</SessionToken><Expiration>{}</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>",
+                get("WebIdentityToken").unwrap_or_default(),
+                rfc3339_in(valid_for2.load(std::sync::atomic::Ordering::SeqCst))
+            );
+            Response::new(Full::new(Bytes::from(xml)))
+        }),
+    )
+    .await;
+    let srv = Server::start(None, Arc::new(ok)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "jwt1\n").unwrap();
+    let env = vec![
+        ("HOME", "/nonexistent".to_owned()),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token.display().to_string()),
+        ("AWS_ROLE_ARN", "arn:aws:iam::1:role/irsa".to_owned()),
+        ("AWS_ROLE_SESSION_NAME", "sess".to_owned()),
+        ("AWS_ENDPOINT_URL_STS", format!("http://{}/", sts.addr)),
+    ];
+    let c = sigv4_client(&region("eu-west-1"), &env).unwrap();
+    assert_eq!(sts.seen().len(), 1, "fetched when the client is made");
+    let url = format!("http://{}/api/v1/write", srv.addr);
+    c.send(get(&url)).await.unwrap();
+    c.send(get(&url)).await.unwrap();
+    assert_eq!(sts.seen().len(), 1, "cached until shortly before expiry");
+    for s in srv.seen() {
+        assert_eq!(signed_with(&s), "WEB-jwt1-1");
+        assert_eq!(s.headers["x-amz-security-token"], "webtoken");
+    }
+
+    // Credentials within 30 s of expiry are fetched again, with the token file as it is
+    // now (Kubernetes rotates it).
+    valid_for.store(20, std::sync::atomic::Ordering::SeqCst);
+    let c = sigv4_client(&region("eu-west-1"), &env).unwrap();
+    std::fs::write(&token, "jwt2").unwrap();
+    c.send(get(&url)).await.unwrap();
+    assert_eq!(signed_with(srv.seen().last().unwrap()), "WEB-jwt2-3");
+
+    // No token file: the config fails to load.
+    std::fs::remove_file(&token).unwrap();
+    let err = sigv4_client(&region("eu-west-1"), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "could not get SigV4 credentials: could not assume role arn:aws:iam::1:role/irsa with web identity through STS at http://{}/: failed to retrieve jwt from provide source, unable to read file at {}",
+            sts.addr,
+            token.display()
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv4_container_credentials_send_the_authorization_token() {
+    let creds = Server::start(
+        None,
+        json_credentials_server("TASK", 3600, |s| {
+            s.path == "/creds"
+                && s.headers
+                    .get("authorization")
+                    .is_some_and(|a| a == "secret-token")
+        }),
+    )
+    .await;
+    let srv = Server::start(None, Arc::new(ok)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "secret-token\n").unwrap();
+    let uri = format!("http://{}/creds", creds.addr);
+    let env = vec![
+        ("HOME", "/nonexistent".to_owned()),
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri.clone()),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            token_file.display().to_string(),
+        ),
+        // The file wins over the inline token.
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "stale".to_owned()),
+    ];
+    let c = sigv4_client(&region("us-east-1"), &env).unwrap();
+    let url = format!("http://{}/w", srv.addr);
+    c.send(get(&url)).await.unwrap();
+    assert_eq!(creds.seen().len(), 1);
+    assert_eq!(creds.seen()[0].headers["accept"], "application/json");
+    assert_eq!(signed_with(&srv.seen()[0]), "TASK-1");
+    assert_eq!(srv.seen()[0].headers["x-amz-security-token"], "tok-1");
+
+    // A wrong token is refused; the endpoint's words end up in the error.
+    std::fs::write(&token_file, "wrong").unwrap();
+    let err = sigv4_client(&region("us-east-1"), &env)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "could not get SigV4 credentials: failed to load credentials from the container endpoint {uri}: 401 Unauthorized: Unauthorized: bad token"
+        )
+    );
+    // Only loopback (or the ECS/EKS addresses) over plain HTTP.
+    let mut env = env;
+    env[1].1 = "http://192.0.2.1/creds".to_owned();
+    let err = sigv4_client(&region("us-east-1"), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("only loopback/ecs/eks hosts are allowed"),
+        "{err}"
+    );
+}
+
+/// A fake instance metadata service: IMDSv2 session tokens unless `v1_only` (the token
+/// API then answers 403), one role `prom`, credentials `IMDS-<n>` or `BASEKEY-<n>`.
+fn imds_server(v1_only: bool, key: &'static str) -> Handler {
+    let creds = json_credentials_server(key, 3600, |_| true);
+    Arc::new(move |s: &Seen| {
+        let token = s.headers.get("x-aws-ec2-metadata-token");
+        match (s.method.as_str(), s.path.as_str()) {
+            ("PUT", "/latest/api/token") if v1_only => Response::builder()
+                .status(403)
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+            ("PUT", "/latest/api/token") => {
+                assert_eq!(s.headers["x-aws-ec2-metadata-token-ttl-seconds"], "21600");
+                Response::new(Full::new(Bytes::from_static(b"session")))
+            }
+            _ if !v1_only && token.is_none_or(|t| t != "session") => Response::builder()
+                .status(401)
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+            _ if v1_only && token.is_some() => Response::builder()
+                .status(400)
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+            ("GET", "/latest/meta-data/iam/security-credentials/") => {
+                Response::new(Full::new(Bytes::from_static(b"prom\n")))
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/prom") => creds(s),
+            _ => Response::builder()
+                .status(404)
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv4_instance_metadata_credentials_over_imdsv2_then_v1() {
+    let srv = Server::start(None, Arc::new(ok)).await;
+    let url = format!("http://{}/w", srv.addr);
+    for v1_only in [false, true] {
+        let imds = Server::start(None, imds_server(v1_only, "IMDS")).await;
+        let env = vec![
+            ("HOME", "/nonexistent".to_owned()),
+            (
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                format!("http://{}/", imds.addr),
+            ),
+        ];
+        let c = sigv4_client(&region("eu-west-1"), &env).unwrap();
+        c.send(get(&url)).await.unwrap();
+        c.send(get(&url)).await.unwrap();
+        let paths: Vec<String> = imds
+            .seen()
+            .iter()
+            .map(|s| format!("{} {}", s.method, s.path))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "PUT /latest/api/token",
+                "GET /latest/meta-data/iam/security-credentials/",
+                "GET /latest/meta-data/iam/security-credentials/prom",
+            ],
+            "v1_only {v1_only}"
+        );
+        assert_eq!(signed_with(srv.seen().last().unwrap()), "IMDS-1");
+    }
+
+    // An instance without a role, an unreachable service, a disabled one.
+    let imds = Server::start(None, canned(404, "text/plain", "")).await;
+    let env = |endpoint: String| {
+        vec![
+            ("HOME", "/nonexistent".to_owned()),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint),
+        ]
+    };
+    let err = sigv4_client(&region("eu-west-1"), &env(format!("http://{}", imds.addr)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("could not get SigV4 credentials: no EC2 IMDS role found, the instance has no instance profile: 404 Not Found"),
+        "{err}"
+    );
+    let err = sigv4_client(&region("eu-west-1"), &env("http://127.0.0.1:1".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("could not get SigV4 credentials: no EC2 IMDS role found, PUT http://127.0.0.1:1/latest/api/token: "),
+        "{err}"
+    );
+    let mut disabled = env(format!("http://{}", imds.addr));
+    disabled.push(("AWS_EC2_METADATA_DISABLED", "true".to_owned()));
+    let before = imds.seen().len();
+    let err = sigv4_client(&region("eu-west-1"), &disabled)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("AWS_EC2_METADATA_DISABLED"), "{err}");
+    assert_eq!(imds.seen().len(), before, "a disabled service is not asked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv4_role_arn_assumes_the_role_with_instance_credentials() {
+    let imds = Server::start(None, imds_server(false, "BASEKEY")).await;
+    let sts = Server::start(None, sts_server(3600)).await;
+    let srv = Server::start(None, Arc::new(ok)).await;
+    let cfg = config::remote::SigV4Config {
+        region: "eu-west-1".into(),
+        role_arn: "arn:aws:iam::1:role/r".into(),
+        external_id: "x".into(),
+        ..Default::default()
+    };
+    let env = vec![
+        ("HOME", "/nonexistent".to_owned()),
+        (
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{}", imds.addr),
+        ),
+        ("AWS_ENDPOINT_URL_STS", format!("http://{}/", sts.addr)),
+    ];
+    let c = sigv4_client(&cfg, &env).unwrap();
+    assert_eq!(
+        imds.seen().len(),
+        3,
+        "the base credentials are fetched first"
+    );
+    assert!(
+        sts.seen().is_empty(),
+        "the role is assumed at the first request"
+    );
+    c.send(get(&format!("http://{}/w", srv.addr)))
+        .await
+        .unwrap();
+    assert_eq!(sts.seen().len(), 1);
+    assert_eq!(signed_with(&sts.seen()[0]), "BASEKEY-1");
+    assert_eq!(signed_with(&srv.seen()[0]), "ROLEKEY-x");
+    assert_eq!(imds.seen().len(), 3);
+}
