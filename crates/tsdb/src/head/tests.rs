@@ -576,8 +576,8 @@ fn logged_samples(dir: &std::path::Path) -> Vec<RefSample> {
     for k in crate::wlog::list_segments(dir).expect("segments") {
         let mut r = Reader::new(SegmentReader::open(dir, Some(k), Some(k)).expect("segment"));
         while let Some(rec) = r.next_record().expect("record") {
-            if record::RecordType::of(&rec) == record::RecordType::Samples {
-                record::decode_samples(&rec, &mut out).expect("samples");
+            if record::RecordType::of(rec) == record::RecordType::Samples {
+                record::decode_samples(rec, &mut out).expect("samples");
             }
         }
     }
