@@ -35,8 +35,10 @@
 //! `digitalocean_sd_configs` (the account's instances or droplets, page by page);
 //! `linode_sd_configs`, `hetzner_sd_configs`, `scaleway_sd_configs`, `ionos_sd_configs` and
 //! `ovhcloud_sd_configs` (cloud servers through each provider's REST API);
-//! `ec2_sd_configs` and `lightsail_sd_configs` (AWS APIs signed with SigV4; `aws_sd_configs`
-//! roles ec2, lightsail, ecs and msk);
+//! `ec2_sd_configs`, `lightsail_sd_configs`, `ecs_sd_configs`, `msk_sd_configs`,
+//! `rds_sd_configs`, `elasticache_sd_configs` and `mq_sd_configs` (AWS APIs signed with
+//! SigV4, `request_concurrency` requests at once; `aws_sd_configs` roles ec2, lightsail,
+//! ecs, msk, rds and elasticache);
 //! `gce_sd_configs` (the Compute API with application default credentials);
 //! `azure_sd_configs` (Resource Manager virtual machines and scale-set machines);
 //! `kuma_sd_configs` (MADS v1 over xDS REST-JSON polling); `triton_sd_configs` (triton-cmon);
