@@ -1,12 +1,16 @@
 //! Unit tests for rules (Go's `cmd/promtool/unittest.go`): a test file names rule files and
 //! test groups of input series, expected alerts at evaluation times and expected PromQL
 //! results; the rules are evaluated every `evaluation_interval` over an in-memory storage
-//! that receives the input samples as time advances.
+//! that receives the input samples as time advances. [`run_file_report`] also tells which
+//! test group failed how (for JUnit reports), prints Go's `--debug` dump and, with `diff`,
+//! words alert mismatches as a JSON diff (`diff`).
+
+mod diff;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
+use std::time::{Duration as StdDuration, Instant, SystemTime};
 
 use model::{Duration, Labels, Timestamp};
 use serde::Deserialize;
@@ -22,21 +26,77 @@ pub struct Options {
     pub run: Vec<String>,
     /// Accept unknown fields in the rule files (not in the test file).
     pub ignore_unknown_fields: bool,
+    /// Word alert mismatches as a colored diff of the expected and received alerts (JSON),
+    /// as Go's `--diff` does.
+    pub diff: bool,
+    /// Report each test group's start and end and dump all its data (input series and rule
+    /// results) at its last evaluation time, as Go's `--debug` does.
+    pub debug: bool,
+}
+
+/// The outcome of one test file.
+#[derive(Debug, Clone, Default)]
+pub struct FileReport {
+    /// Why the file could not be tested at all (unreadable, bad YAML, repeated group in
+    /// `group_eval_order`, bad `--run` expression): Go's JUnit "error" of the file.
+    pub error: Option<String>,
+    /// When its tests began: set once the file was read and its rule files resolved.
+    pub started: Option<SystemTime>,
+    /// The test groups that ran (those `--run` selected), in file order.
+    pub groups: Vec<GroupReport>,
+}
+
+/// The outcome of one test group.
+#[derive(Debug, Clone, Default)]
+pub struct GroupReport {
+    /// Its `name`, or `unnamed#N` (N its index in the file) as Go names it.
+    pub name: String,
+    /// Its failures, each as promtool prints it (empty: it passed).
+    pub failures: Vec<String>,
+}
+
+impl FileReport {
+    /// Every failure of the file, in the order promtool prints them.
+    pub fn errors(&self) -> Vec<String> {
+        let mut errs: Vec<String> = self.error.iter().cloned().collect();
+        for g in &self.groups {
+            errs.extend(g.failures.iter().cloned());
+        }
+        errs
+    }
 }
 
 /// Runs the unit tests of `file`. Returns the failures, each a message as promtool prints
 /// it (empty: every test passed). Warnings (rule-file patterns matching nothing) go to
 /// `warn`.
 pub fn run_file(file: &str, opts: &Options, warn: &mut dyn FnMut(&str)) -> Vec<String> {
+    run_file_report(file, opts, warn, &mut |_| {}).errors()
+}
+
+/// [`run_file`] with each test group's outcome. Warnings go to `warn` (Go prints them on
+/// standard error), `--debug` output to `debug` (standard output, one `Println` a call).
+pub fn run_file_report(
+    file: &str,
+    opts: &Options,
+    warn: &mut dyn FnMut(&str),
+    debug: &mut dyn FnMut(&str),
+) -> FileReport {
+    let mut report = FileReport::default();
     let content = match std::fs::read_to_string(file) {
         Ok(c) => c,
-        Err(e) => return vec![format!("open {file}: {}", crate::rulefmt::io_message(&e))],
+        Err(e) => {
+            report.error = Some(format!("open {file}: {}", crate::rulefmt::io_message(&e)));
+            return report;
+        }
     };
     let yaml_opts = serde_saphyr::options! { with_snippet: false };
     let mut utf: UnitTestFile = match serde_saphyr::from_str_with_options(&content, yaml_opts) {
         Ok(Some(f)) => f,
         Ok(None) => UnitTestFile::default(),
-        Err(e) => return vec![yaml_error(&e)],
+        Err(e) => {
+            report.error = Some(yaml_error(&e));
+            return report;
+        }
     };
     let base = Path::new(file).parent().unwrap_or(Path::new(""));
     let mut rule_files = Vec::new();
@@ -56,33 +116,65 @@ pub fn run_file(file: &str, opts: &Options, warn: &mut dyn FnMut(&str)) -> Vec<S
         .evaluation_interval
         .filter(|d| d.as_millis() > 0)
         .unwrap_or(Duration::from_secs(60));
+    report.started = Some(SystemTime::now());
     let mut order = HashMap::new();
     for (i, g) in utf.group_eval_order.iter().enumerate() {
         if order.insert(g.clone(), i).is_some() {
-            return vec![format!("group name repeated in evaluation order: {g}")];
+            report.error = Some(format!("group name repeated in evaluation order: {g}"));
+            return report;
         }
     }
     let run: Vec<regex::Regex> = match opts.run.iter().map(|r| regex::Regex::new(r)).collect() {
         Ok(r) => r,
-        Err(e) => return vec![e.to_string()],
+        Err(e) => {
+            report.error = Some(e.to_string());
+            return report;
+        }
     };
-    let mut errs = Vec::new();
-    for tg in &mut utf.tests {
+    for (i, tg) in utf.tests.iter_mut().enumerate() {
         if !run.is_empty() && !run.iter().any(|r| r.is_match(&tg.name)) {
             continue;
         }
         if tg.interval.is_none_or(|d| d.as_millis() == 0) {
             tg.interval = Some(eval_interval);
         }
-        errs.extend(tg.test(
+        let name = if tg.name.is_empty() {
+            format!("unnamed#{i}")
+        } else {
+            tg.name.clone()
+        };
+        let run = GroupRun {
             eval_interval,
-            &order,
-            &rule_files,
-            utf.fuzzy_compare,
-            opts.ignore_unknown_fields,
-        ));
+            order: &order,
+            rule_files: &rule_files,
+            fuzzy: utf.fuzzy_compare,
+            opts,
+        };
+        let failures = if opts.debug {
+            let start = Instant::now();
+            debug(&format!("DEBUG: Starting test {name}"));
+            let failures = tg.test(&run, Some(&mut *debug));
+            debug(&format!(
+                "DEBUG: Test {name} finished, took {}",
+                go_duration_ns(start.elapsed())
+            ));
+            failures
+        } else {
+            tg.test(&run, None)
+        };
+        report.groups.push(GroupReport { name, failures });
     }
-    errs
+    report
+}
+
+/// What every test group of a file shares.
+#[derive(Clone, Copy)]
+struct GroupRun<'a> {
+    eval_interval: Duration,
+    order: &'a HashMap<String, usize>,
+    rule_files: &'a [String],
+    fuzzy: bool,
+    opts: &'a Options,
 }
 
 fn glob_files(pattern: &str) -> Vec<String> {
@@ -220,14 +312,15 @@ impl TestGroup {
         a.chain(p).max().unwrap_or(0)
     }
 
-    fn test(
-        &self,
-        eval_interval: Duration,
-        order: &HashMap<String, usize>,
-        rule_files: &[String],
-        fuzzy: bool,
-        ignore_unknown_fields: bool,
-    ) -> Vec<String> {
+    fn test(&self, run: &GroupRun<'_>, debug: Option<&mut dyn FnMut(&str)>) -> Vec<String> {
+        let GroupRun {
+            eval_interval,
+            order,
+            rule_files,
+            fuzzy,
+            opts,
+        } = *run;
+        let ignore_unknown_fields = opts.ignore_unknown_fields;
         let mint = match self.start_ms() {
             Ok(t) => t,
             Err(e) => return vec![e],
@@ -333,7 +426,7 @@ impl TestGroup {
                 .collect();
             for t in due {
                 for case in &alert_tests[&t] {
-                    self.check_alerts(case, &groups, &mut errs);
+                    self.check_alerts(case, &groups, opts.diff, &mut errs);
                 }
             }
             ts += step;
@@ -402,10 +495,56 @@ impl TestGroup {
                 ));
             }
         }
+        if let Some(debug) = debug {
+            self.dump(&engine, &db, mint, debug);
+        }
         errs
     }
 
-    fn check_alerts(&self, case: &AlertTestCase, groups: &[crate::Group], errs: &mut Vec<String>) {
+    /// Go's `--debug` dump: every series (input and rule results) over the group's whole
+    /// evaluation range, at its last evaluation time rounded up to the next whole second.
+    fn dump(
+        &self,
+        engine: &promql::Engine,
+        db: &Arc<MemStorage>,
+        mint: Timestamp,
+        debug: &mut dyn FnMut(&str),
+    ) {
+        let ts = (self.max_eval_time() + 1000).div_euclid(1000) * 1000;
+        let expr = format!("{{__name__=~\".+\"}}[{}]", go_duration(ts));
+        let quoted = model::strconv::quote(&expr);
+        let res = match engine.instant_query(db.clone(), &expr, mint + ts) {
+            Ok(r) => r,
+            Err(e @ promql::Error::Parse(_)) => {
+                debug(&format!("DEBUG: Failed querying, expr: {quoted}, err: {e}"));
+                return;
+            }
+            Err(e) => {
+                debug(&format!(
+                    "DEBUG: Failed query exec, expr: {quoted}, err: {e}"
+                ));
+                return;
+            }
+        };
+        match res.value {
+            promql::value::Value::Matrix(m) => {
+                debug(&format!(
+                    "DEBUG: Dump of all data (input_series and rules) at {}:",
+                    go_duration(ts)
+                ));
+                debug(&matrix_string(&m));
+            }
+            other => debug(&format!("DEBUG: Got unexpected type {}", other.type_name())),
+        }
+    }
+
+    fn check_alerts(
+        &self,
+        case: &AlertTestCase,
+        groups: &[crate::Group],
+        diff: bool,
+        errs: &mut Vec<String>,
+    ) {
         let mut got: Vec<(Labels, Labels)> = Vec::new();
         for g in groups {
             for r in g.rules() {
@@ -442,6 +581,23 @@ impl TestGroup {
                 format!("    name: {},\n", self.name)
             };
             let indent = "            ";
+            if diff {
+                // Go's promtool diffs the alerts as JSON, an empty side as one empty alert.
+                let empty = [(Labels::empty(), Labels::empty())];
+                let side = |a: &[(Labels, Labels)]| {
+                    diff::alerts_json(if a.is_empty() { &empty[..] } else { a })
+                };
+                let (res, text) = diff::compare(&side(&exp), &side(&got));
+                if res != diff::Difference::Same {
+                    errs.push(format!(
+                        "{name}    alertname: {}, time: {}, \n        diff: {}",
+                        case.alertname,
+                        case.eval_time.unwrap_or(Duration::ZERO),
+                        indent_lines(&text, indent)
+                    ));
+                }
+                return;
+            }
             errs.push(format!(
                 "{name}    alertname: {}, time: {}, \n        exp:{}, \n        got:{}",
                 case.alertname,
@@ -533,6 +689,64 @@ fn alerts_string(alerts: &[(Labels, Labels)]) -> String {
     }
     s.push_str("\n]");
     s
+}
+
+/// Go's `promql.Matrix.String`: each series as `LABELS =>` and its points one a line
+/// (floats first, then histograms), series joined by newlines.
+fn matrix_string(m: &promql::value::Matrix) -> String {
+    m.iter()
+        .map(|s| {
+            let mut out = format!("{} =>\n", s.metric);
+            let points: Vec<String> = s
+                .floats
+                .iter()
+                .map(|p| format!("{} @[{}]", model::strconv::format_float_f(p.f), p.t))
+                .chain(
+                    s.histograms
+                        .iter()
+                        .map(|p| format!("{} @[{}]", p.h.to_go_string(), p.t)),
+                )
+                .collect();
+            out.push_str(&points.join("\n"));
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Go's `time.Duration.String` for a measured time: `850ns`, `1.5µs`, `12.345ms`, `1.2s`,
+/// `1m3.5s`.
+fn go_duration_ns(d: StdDuration) -> String {
+    let ns = d.as_nanos();
+    let frac = |v: u128, digits: usize| -> String {
+        let s = format!("{v:0digits$}");
+        let s = s.trim_end_matches('0');
+        if s.is_empty() {
+            String::new()
+        } else {
+            format!(".{s}")
+        }
+    };
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    if ns < 1_000_000 {
+        return format!("{}{}µs", ns / 1_000, frac(ns % 1_000, 3));
+    }
+    if ns < 1_000_000_000 {
+        return format!("{}{}ms", ns / 1_000_000, frac(ns % 1_000_000, 6));
+    }
+    let secs = ns / 1_000_000_000;
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if h > 0 || m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    out.push_str(&format!("{s}{}s", frac(ns % 1_000_000_000, 9)));
+    out
 }
 
 /// Prefixes every line but the first with `indent` (Go's `indentLines`).
@@ -662,6 +876,17 @@ fn yaml_error(e: &serde_saphyr::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn measured_durations_read_like_go() {
+        let d = StdDuration::from_nanos;
+        assert_eq!(go_duration_ns(d(850)), "850ns");
+        assert_eq!(go_duration_ns(d(1_500)), "1.5µs");
+        assert_eq!(go_duration_ns(d(12_345_000)), "12.345ms");
+        assert_eq!(go_duration_ns(d(1_200_000_000)), "1.2s");
+        assert_eq!(go_duration_ns(d(63_500_000_000)), "1m3.5s");
+        assert_eq!(go_duration_ns(d(3_600_000_000_000)), "1h0m0s");
+    }
 
     #[test]
     fn go_durations() {
