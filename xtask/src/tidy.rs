@@ -81,6 +81,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "prompb",
             // `check web-config` validates with the server's own web config loader.
             "web",
+            // `--http.config.file`: the server's own HTTP client options.
+            "httpclient",
             "model",
         ],
     ),

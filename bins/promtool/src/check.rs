@@ -101,12 +101,26 @@ pub(crate) enum CheckCommand {
     },
     /// Check if the Prometheus server is healthy.
     Healthy {
+        /// HTTP client configuration file.
+        #[arg(
+            long = "http.config.file",
+            value_name = "FILENAME",
+            help = crate::http::CONFIG_FILE_HELP
+        )]
+        http_config_file: Option<std::path::PathBuf>,
         /// The URL for the Prometheus server.
         #[arg(long, default_value = "http://localhost:9090")]
         url: String,
     },
     /// Check if the Prometheus server is ready.
     Ready {
+        /// HTTP client configuration file.
+        #[arg(
+            long = "http.config.file",
+            value_name = "FILENAME",
+            help = crate::http::CONFIG_FILE_HELP
+        )]
+        http_config_file: Option<std::path::PathBuf>,
         /// The URL for the Prometheus server.
         #[arg(long, default_value = "http://localhost:9090")]
         url: String,
@@ -183,8 +197,14 @@ pub(crate) fn run(cmd: CheckCommand) -> u8 {
             }
         },
         CheckCommand::Metrics { extended, lint } => crate::promlint::run(extended, &lint),
-        CheckCommand::Healthy { url } => crate::query::check_server(&url, "/-/healthy"),
-        CheckCommand::Ready { url } => crate::query::check_server(&url, "/-/ready"),
+        CheckCommand::Healthy {
+            url,
+            http_config_file,
+        } => crate::query::check_server(&url, "/-/healthy", http_config_file.as_deref()),
+        CheckCommand::Ready {
+            url,
+            http_config_file,
+        } => crate::query::check_server(&url, "/-/ready", http_config_file.as_deref()),
     }
 }
 

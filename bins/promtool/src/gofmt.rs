@@ -13,6 +13,55 @@ pub(crate) fn format_model_time(ms: i64) -> String {
     format_f(ms as f64 / 1000.0)
 }
 
+/// An OS error as Go words it: `no such file or directory`, without Rust's `(os error N)`.
+pub(crate) fn io_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error ") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Go's `time.Duration.String` of a measured (non-negative) time, to the nanosecond:
+/// `850ns`, `1.5µs`, `12.345ms`, `1.2s`, `1m3.5s`.
+pub(crate) fn format_duration(d: std::time::Duration) -> String {
+    let ns = d.as_nanos();
+    let frac = |v: u128, digits: usize| {
+        let f = format!("{v:0digits$}");
+        let f = f.trim_end_matches('0');
+        if f.is_empty() {
+            String::new()
+        } else {
+            format!(".{f}")
+        }
+    };
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    if ns < 1_000_000 {
+        return format!("{}{}µs", ns / 1_000, frac(ns % 1_000, 3));
+    }
+    if ns < 1_000_000_000 {
+        return format!("{}{}ms", ns / 1_000_000, frac(ns % 1_000_000, 6));
+    }
+    let secs = ns / 1_000_000_000;
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        let _ = write!(out, "{h}h");
+    }
+    if h > 0 || m > 0 {
+        let _ = write!(out, "{m}m");
+    }
+    let _ = write!(out, "{s}{}s", frac(ns % 1_000_000_000, 9));
+    out
+}
+
 /// Go's `time.Duration.String()` of a duration in milliseconds (`1h46m30.001s`, `2h0m0s`,
 /// `500ms`, `0s`).
 pub(crate) fn format_duration_ms(ms: i64) -> String {
@@ -137,6 +186,16 @@ pub(crate) fn tabwrite(rows: &[Vec<String>], minwidth: usize, padding: usize) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn measured_durations() {
+        let d = std::time::Duration::from_nanos;
+        assert_eq!(format_duration(d(850)), "850ns");
+        assert_eq!(format_duration(d(1_500)), "1.5µs");
+        assert_eq!(format_duration(d(12_345_000)), "12.345ms");
+        assert_eq!(format_duration(d(1_200_000_000)), "1.2s");
+        assert_eq!(format_duration(d(63_500_000_000)), "1m3.5s");
+    }
 
     #[test]
     fn model_time() {

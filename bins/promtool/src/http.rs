@@ -1,25 +1,75 @@
-//! A small blocking HTTP/1.1 client over hyper-util's legacy client, and the Prometheus
+//! A small blocking HTTP client over the server's own `httpclient` (so
+//! `--http.config.file` takes Prometheus's HTTP client options: `basic_auth`,
+//! `authorization`, `oauth2`, `tls_config`, `http_headers`, proxies), and the Prometheus
 //! API v1 envelope (`{"status":"success","data":...}`) with client_golang's error texts.
 
+use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use httpclient::{HttpClient, HttpClientConfig};
 use serde_json::Value as Json;
 
 /// How long one request may take (Go's promtool uses 2 minutes for queries).
 const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The `User-Agent` of promtool's requests (Go's `version.ComponentUserAgent`).
+const USER_AGENT: &str = concat!("promtool/", env!("CARGO_PKG_VERSION"));
+
+/// The help of `--http.config.file`.
+pub(crate) const CONFIG_FILE_HELP: &str = "HTTP client configuration file, see details at https://prometheus.io/docs/prometheus/latest/configuration/promtool";
+
+/// The options `--http.config.file` loaded, for every client of this process.
+static HTTP_CONFIG: OnceLock<HttpClientConfig> = OnceLock::new();
+
+/// Loads `--http.config.file` (when given) for every [`ApiClient`] built afterwards, as
+/// Go's promtool loads it before running a command. Failures print kingpin's fatal message
+/// and give the exit code.
+pub(crate) fn use_config_file(path: Option<&Path>) -> Result<(), u8> {
+    let Some(path) = path else { return Ok(()) };
+    let fatal = |msg: String| {
+        eprintln!("promtool: error: {msg}");
+        1
+    };
+    if !path.is_file() {
+        return Err(fatal(if path.is_dir() {
+            format!("'{}' is a directory, try --help", path.display())
+        } else {
+            format!("path '{}' does not exist, try --help", path.display())
+        }));
+    }
+    let cfg = load_config_file(path)
+        .map_err(|e| fatal(format!("Failed to load HTTP config file: {e}")))?;
+    HttpClient::new(&cfg)
+        .map_err(|e| fatal(format!("Failed to create a new HTTP round tripper: {e}")))?;
+    // Set once, from `main`'s one command.
+    let _ = HTTP_CONFIG.set(cfg);
+    Ok(())
+}
+
+/// prometheus/common's `LoadHTTPConfigFile`: strict YAML, validated, relative file names
+/// resolved against the file's directory.
+fn load_config_file(path: &Path) -> Result<HttpClientConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut cfg: HttpClientConfig = if text.trim().is_empty() {
+        HttpClientConfig::default()
+    } else {
+        config::yaml::from_str(&text).map_err(|e| e.to_string())?
+    };
+    cfg.check()?;
+    cfg.set_directory(path.parent().unwrap_or(Path::new(".")));
+    Ok(cfg)
+}
 
 /// A blocking client for one Prometheus server.
 pub(crate) struct ApiClient {
     base: url::Url,
     headers: Vec<(String, String)>,
     rt: tokio::runtime::Runtime,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpClient,
 }
 
 /// A reply: status code and body.
@@ -45,23 +95,57 @@ impl std::fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl ApiClient {
-    /// A client for `server` (`http://host:port[/prefix]`; a missing scheme means http).
+    /// A client for `server` (`http[s]://[user:password@]host:port[/prefix]`; a missing
+    /// scheme means http), with the options of `--http.config.file` if one was loaded. A
+    /// user in the URL is sent as basic authentication, as Go's client does; with an HTTP
+    /// config file too, promtool exits as Go's does.
     pub(crate) fn new(server: &str, headers: Vec<(String, String)>) -> anyhow::Result<ApiClient> {
         let with_scheme = if server.contains("://") {
             server.to_owned()
         } else {
             format!("http://{server}")
         };
-        let base = url::Url::parse(&with_scheme)
+        let mut base = url::Url::parse(&with_scheme)
             .with_context(|| format!("parsing server URL {server:?}"))?;
-        if base.scheme() != "http" {
-            anyhow::bail!("unsupported URL scheme {:?} (only http)", base.scheme());
+        if base.scheme() != "http" && base.scheme() != "https" {
+            anyhow::bail!(
+                "unsupported URL scheme {:?} (only http and https)",
+                base.scheme()
+            );
+        }
+        let mut cfg = match HTTP_CONFIG.get() {
+            Some(_) if !base.username().is_empty() => {
+                eprintln!(
+                    "promtool: error: Cannot set base auth in the server URL and use a http.config.file at the same time"
+                );
+                std::process::exit(1);
+            }
+            Some(cfg) => cfg.clone(),
+            None => HttpClientConfig::default(),
+        };
+        if !base.username().is_empty() {
+            let decode = |s: &str| {
+                url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            cfg.basic_auth = Some(config::http_config::BasicAuth {
+                username: decode(base.username()),
+                password: config::Secret::new(decode(base.password().unwrap_or(""))),
+                ..Default::default()
+            });
+            let _ = base.set_username("");
+            let _ = base.set_password(None);
         }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting the I/O runtime")?;
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        let client = {
+            let _guard = rt.enter();
+            HttpClient::new(&cfg).context("creating the HTTP client")?
+        };
         Ok(ApiClient {
             base,
             headers,
@@ -107,11 +191,6 @@ impl ApiClient {
         extra: &[(&str, &str)],
         timeout: std::time::Duration,
     ) -> anyhow::Result<Reply> {
-        let verb = if method == hyper::Method::POST {
-            "Post"
-        } else {
-            "Get"
-        };
         let mut req = hyper::Request::builder().method(method).uri(url);
         for (k, v) in extra {
             req = req.header(*k, *v);
@@ -119,23 +198,46 @@ impl ApiClient {
         for (k, v) in &self.headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        let body = Full::new(body);
+        if !extra
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
+            && !self
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
+        {
+            req = req.header("user-agent", USER_AGENT);
+        }
         let req = req
-            .body(body)
+            .body(Full::new(body))
             .with_context(|| format!("building the request for {url}"))?;
+        let verb = if req.method() == hyper::Method::POST {
+            "Post"
+        } else {
+            "Get"
+        };
         let client = self.client.clone();
         let fut = async move {
-            let resp = client.request(req).await?;
+            let resp = client.send(req).await?;
             let status = resp.status().as_u16();
-            let body = resp.into_body().collect().await?.to_bytes();
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Reply { status, body })
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| httpclient::Error::Request {
+                    method: verb.to_owned(),
+                    url: url.to_owned(),
+                    message: e.to_string(),
+                })?
+                .to_bytes();
+            Ok::<_, httpclient::Error>(Reply { status, body })
         };
         match self
             .rt
             .block_on(async { tokio::time::timeout(timeout, fut).await })
         {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(anyhow::anyhow!("{verb} {url:?}: {}", error_chain(&*e))),
+            Ok(Err(e)) => Err(anyhow::anyhow!("{e}")),
             Err(_) => Err(anyhow::anyhow!("{verb} {url:?}: context deadline exceeded")),
         }
     }
@@ -174,17 +276,6 @@ impl ApiClient {
         };
         decode_api_reply(reply.status, &reply.body).map_err(anyhow::Error::new)
     }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 /// Interprets an API v1 reply as client_golang does: non-2xx codes other than 400, 422
@@ -274,6 +365,6 @@ mod tests {
             c.url("/api/v1/query"),
             "http://127.0.0.1:9090/prom/api/v1/query"
         );
-        assert!(ApiClient::new("https://x", Vec::new()).is_err());
+        assert!(ApiClient::new("ftp://x", Vec::new()).is_err());
     }
 }

@@ -6,11 +6,13 @@
 
 mod analyze;
 mod backfill;
+mod bench;
 mod check;
 mod data_dir;
 mod debug;
 mod gofmt;
 mod http;
+mod junit;
 mod promlint;
 mod promql_cmd;
 mod push;
@@ -61,6 +63,14 @@ enum Command {
     },
     /// Push to a Prometheus server.
     Push {
+        /// HTTP client configuration file.
+        #[arg(
+            long = "http.config.file",
+            value_name = "FILENAME",
+            global = true,
+            help = http::CONFIG_FILE_HELP
+        )]
+        http_config_file: Option<std::path::PathBuf>,
         #[command(subcommand)]
         what: PushCommand,
     },
@@ -77,10 +87,7 @@ enum Command {
         what: promql_cmd::PromqlCommand,
     },
     /// Unit testing.
-    Test {
-        #[command(subcommand)]
-        what: test_cmd::TestCommand,
-    },
+    Test(test_cmd::TestArgs),
     /// Run tsdb commands.
     Tsdb {
         #[command(subcommand)]
@@ -172,10 +179,16 @@ fn main() -> ExitCode {
     warn_unknown_features(&cli.enable_feature);
     let code = match command {
         Command::Check { what } => check::run(what),
-        Command::Test { what } => test_cmd::run(what),
+        Command::Test(args) => test_cmd::run(args),
         Command::Tsdb { what } => tsdb_cmd::run(what),
         Command::Query(args) => query::run(args),
-        Command::Push { what } => push_metrics(what),
+        Command::Push {
+            what,
+            http_config_file,
+        } => match http::use_config_file(http_config_file.as_deref()) {
+            Ok(()) => push_metrics(what),
+            Err(code) => code,
+        },
         Command::Debug { what } => debug::run(what),
         Command::Promql { what } => promql_cmd::run(cli.experimental, what),
     };

@@ -40,6 +40,14 @@ pub(crate) struct QueryArgs {
         global = true
     )]
     format: Format,
+    /// HTTP client configuration file.
+    #[arg(
+        long = "http.config.file",
+        value_name = "FILENAME",
+        global = true,
+        help = crate::http::CONFIG_FILE_HELP
+    )]
+    http_config_file: Option<PathBuf>,
     #[command(subcommand)]
     what: QueryCommand,
 }
@@ -253,6 +261,9 @@ fn format_api_time(ms: i64) -> String {
 
 /// Runs a `query` subcommand and returns the exit code.
 pub(crate) fn run(args: QueryArgs) -> u8 {
+    if let Err(code) = crate::http::use_config_file(args.http_config_file.as_deref()) {
+        return code;
+    }
     let format = args.format;
     match args.what {
         QueryCommand::Instant {
@@ -618,7 +629,14 @@ fn emit(text: &str, newline: bool) -> u8 {
 }
 
 /// `promtool check healthy|ready`: GET `/-/healthy` or `/-/ready` below `url`.
-pub(crate) fn check_server(url: &str, endpoint: &str) -> u8 {
+pub(crate) fn check_server(
+    url: &str,
+    endpoint: &str,
+    http_config_file: Option<&std::path::Path>,
+) -> u8 {
+    if let Err(code) = crate::http::use_config_file(http_config_file) {
+        return code;
+    }
     let res = ApiClient::new(url, Vec::new()).and_then(|c| {
         let full = c.url(endpoint);
         c.request(hyper::Method::GET, &full, None)

@@ -19,6 +19,11 @@ use crate::gofmt;
 /// The `tsdb` subcommands.
 #[derive(Subcommand)]
 pub(crate) enum TsdbCommand {
+    /// Run benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// List tsdb blocks.
     List {
         /// Print human readable values.
@@ -132,6 +137,13 @@ pub(crate) enum ImportSource {
     },
     /// Create blocks of data for new recording rules.
     Rules {
+        /// HTTP client configuration file.
+        #[arg(
+            long = "http.config.file",
+            value_name = "FILENAME",
+            help = crate::http::CONFIG_FILE_HELP
+        )]
+        http_config_file: Option<PathBuf>,
         /// The URL for the Prometheus API with the data where the rule will be backfilled
         /// from.
         #[arg(long, default_value = "http://localhost:9090")]
@@ -201,6 +213,7 @@ fn create_blocks_from(
             )
         }
         ImportSource::Rules {
+            http_config_file,
             url,
             start,
             end,
@@ -233,6 +246,9 @@ fn create_blocks_from(
                     return 1;
                 }
             }
+            if let Err(code) = crate::http::use_config_file(http_config_file.as_deref()) {
+                return code;
+            }
             let import = crate::rules_import::Import {
                 url: &url,
                 start,
@@ -253,7 +269,45 @@ fn now_ms() -> i64 {
 }
 
 /// Runs a `tsdb` subcommand and returns the exit code.
+/// The `tsdb bench` subcommands.
+#[derive(Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Run a write performance benchmark.
+    Write {
+        /// Set the output path.
+        #[arg(long, default_value = "benchout")]
+        out: PathBuf,
+        /// Number of metrics to read.
+        #[arg(long, default_value_t = 10000)]
+        metrics: usize,
+        /// Number of scrapes to simulate.
+        #[arg(long, default_value_t = 3000)]
+        scrapes: usize,
+        /// Input file with samples data, default is (../../tsdb/testdata/20kseries.json).
+        #[arg(default_value = "../../tsdb/testdata/20kseries.json")]
+        file: PathBuf,
+    },
+}
+
 pub(crate) fn run(cmd: TsdbCommand) -> u8 {
+    if let TsdbCommand::Bench {
+        what:
+            BenchCommand::Write {
+                out,
+                metrics,
+                scrapes,
+                file,
+            },
+    } = cmd
+    {
+        return match crate::bench::write_benchmark(&out, &file, metrics, scrapes) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("{e:#}");
+                1
+            }
+        };
+    }
     if let TsdbCommand::CreateBlocksFrom {
         human_readable,
         quiet,
@@ -305,7 +359,7 @@ pub(crate) fn run(cmd: TsdbCommand) -> u8 {
             matchers,
             db_path,
         } => dump_openmetrics(&db_path, min_time, max_time, &matchers, &mut out),
-        TsdbCommand::CreateBlocksFrom { .. } => Ok(()),
+        TsdbCommand::CreateBlocksFrom { .. } | TsdbCommand::Bench { .. } => Ok(()),
     };
     let res = res.and_then(|()| out.flush().context("writing to stdout"));
     match res {

@@ -7,6 +7,7 @@
 
 mod backfill;
 mod debug;
+mod httpconfig;
 mod metrics;
 mod push;
 mod query;

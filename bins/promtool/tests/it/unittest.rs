@@ -163,3 +163,178 @@ tests:
     let out = test_rules(ours(), tmp.path(), &["t.yml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+/// Our own suite: group `passes` passes, the unnamed second group's alert test fails
+/// (expected `sev: ticket` and no annotation; the rule gives `sev: page` and a summary).
+fn write_suite(dir: &Path) {
+    std::fs::write(
+        dir.join("rules.yml"),
+        r#"groups:
+  - name: g
+    rules:
+      - alert: High
+        expr: m > 1
+        labels:
+          sev: page
+        annotations:
+          summary: "{{ $value }}"
+      - record: m:x2
+        expr: m * 2
+"#,
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("t.yml"),
+        r#"rule_files: [rules.yml]
+tests:
+  - name: passes
+    interval: 1m
+    input_series:
+      - series: m{i="a"}
+        values: "1 2 3"
+    alert_rule_test:
+      - alertname: High
+        eval_time: 2m
+        exp_alerts:
+          - exp_labels: {i: a, sev: page}
+            exp_annotations: {summary: "3"}
+    promql_expr_test:
+      - expr: m:x2
+        eval_time: 2m
+        exp_samples:
+          - labels: m:x2{i="a"}
+            value: 6
+  - interval: 1m
+    input_series:
+      - series: m{i="a"}
+        values: "1 2 3"
+    alert_rule_test:
+      - alertname: High
+        eval_time: 2m
+        exp_alerts:
+          - exp_labels: {i: a, sev: ticket}
+"#,
+    )
+    .expect("write");
+    std::fs::write(dir.join("bad.yml"), "rule_filez: []\n").expect("write");
+}
+
+/// `--junit=FILE` (a flag of `test`, accepted after `rules` too) writes Go's junitxml
+/// layout: a suite per file, a case per test group (`unnamed#N` without a name), each
+/// failure message escaped as `encoding/xml` does, a file that cannot run as an `error` of
+/// an `unknown` case.
+#[test]
+fn junit_reports_suites_cases_and_failures_as_go_writes_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write_suite(tmp.path());
+    let out = Command::new(ours())
+        .current_dir(tmp.path())
+        .args(["test", "--junit=report.xml", "rules", "t.yml", "bad.yml"])
+        .output()
+        .expect("promtool runs");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let xml = std::fs::read_to_string(tmp.path().join("report.xml")).expect("report");
+    // The suite's timestamp is the wall clock: checked for its form, then blanked.
+    let at = xml.find("timestamp=\"").expect("a timestamp") + "timestamp=\"".len();
+    let stamp = &xml[at..at + 19];
+    assert!(
+        stamp.len() == 19 && stamp.as_bytes()[10] == b'T' && stamp.as_bytes()[4] == b'-',
+        "{stamp}"
+    );
+    let xml = xml.replacen(stamp, "T", 1);
+    assert_eq!(
+        xml,
+        "<testsuites>\
+         <testsuite name=\"t.yml\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"0\" timestamp=\"T\">\
+         <testcase name=\"passes\"></testcase>\
+         <testcase name=\"unnamed#1\"><failure>    alertname: High, time: 2m, &#xA;        exp:[&#xA;            0:&#xA;              \
+         Labels:{alertname=&#34;High&#34;, i=&#34;a&#34;, sev=&#34;ticket&#34;}&#xA;              Annotations:{}&#xA;            ], &#xA;        \
+         got:[&#xA;            0:&#xA;              Labels:{alertname=&#34;High&#34;, i=&#34;a&#34;, sev=&#34;page&#34;}&#xA;              \
+         Annotations:{summary=&#34;3&#34;}&#xA;            ]</failure></testcase>\
+         </testsuite>\
+         <testsuite name=\"bad.yml\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" timestamp=\"\">\
+         <testcase name=\"unknown\"><error>yaml: unmarshal errors:&#xA;  line 1: field rule_filez not found in type main.unitTestFile</error></testcase>\
+         </testsuite></testsuites>"
+    );
+    // `--junit` after `rules`, and `--run` selecting only the passing group.
+    let out = test_rules(
+        ours(),
+        tmp.path(),
+        &["--run", "pass", "--junit", "r2.xml", "t.yml"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let xml = std::fs::read_to_string(tmp.path().join("r2.xml")).expect("report");
+    assert!(
+        xml.contains("tests=\"1\" failures=\"0\" errors=\"0\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase name=\"passes\"></testcase></testsuite>"),
+        "{xml}"
+    );
+}
+
+/// `--diff` words an alert mismatch as Go's promtool 3 does: the expected and received
+/// alerts as a colored JSON diff.
+#[test]
+fn diff_shows_alert_mismatches_as_a_colored_json_diff() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write_suite(tmp.path());
+    let out = test_rules(ours(), tmp.path(), &["--diff", "t.yml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let (g, y, e) = ("\x1b[0;32m", "\x1b[0;33m", "\x1b[0m");
+    let want = format!(
+        "  FAILED:\n    alertname: High, time: 2m, \n        diff: [\n                {{\n                    \"Annotations\": {{\n                        {g}\"summary\": \"3\"{e}\n                    }},\n                    \"Labels\": {{\n                        \"alertname\": \"High\",\n                        \"i\": \"a\",\n                        \"sev\": {y}\"ticket\" => \"page\"{e}\n                    }}\n                }}\n            ]\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), want);
+}
+
+/// `--debug` reports each group's start and end and dumps all series (input and rule
+/// results) over `(0, last eval time + 1s]` (a left-open range, as in Prometheus 3).
+#[test]
+fn debug_dumps_every_series_of_a_group() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write_suite(tmp.path());
+    let out = test_rules(ours(), tmp.path(), &["--debug", "--run", "passes", "t.yml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with(
+            "Unit Testing:  t.yml\nDEBUG: Starting test passes\nDEBUG: Dump of all data (input_series and rules) at 2m1s:\n"
+        ),
+        "{stdout}"
+    );
+    for series in [
+        "{__name__=\"ALERTS\", alertname=\"High\", alertstate=\"firing\", i=\"a\", sev=\"page\"} =>\n1 @[60000]\n1 @[120000]\n",
+        "{__name__=\"ALERTS_FOR_STATE\", alertname=\"High\", i=\"a\", sev=\"page\"} =>\n60 @[60000]\n60 @[120000]\n",
+        "{__name__=\"m\", i=\"a\"} =>\n2 @[60000]\n3 @[120000]\n",
+        "{__name__=\"m:x2\", i=\"a\"} =>\n4 @[60000]\n6 @[120000]\n",
+    ] {
+        assert!(stdout.contains(series), "{series} missing:\n{stdout}");
+    }
+    let end = stdout
+        .lines()
+        .find(|l| l.starts_with("DEBUG: Test passes finished, took "))
+        .unwrap_or_else(|| panic!("no end line:\n{stdout}"));
+    assert!(end.ends_with('s'), "{end}");
+    assert!(stdout.ends_with("  SUCCESS\n\n"), "{stdout}");
+}
+
+/// The flags of `promtool test rules --help` are Prometheus 3's.
+#[test]
+fn test_rules_help_lists_prometheus_3_flags() {
+    let out = Command::new(ours())
+        .args(["test", "rules", "--help"])
+        .output()
+        .expect("promtool runs");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--junit",
+        "--run",
+        "--debug",
+        "--diff",
+        "--ignore-unknown-fields",
+    ] {
+        assert!(help.contains(flag), "{flag} missing:\n{help}");
+    }
+}
