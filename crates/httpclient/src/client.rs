@@ -86,8 +86,9 @@ impl HttpClient {
     /// chain, as prometheus/sigv4 loads it: the `profile`; `AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`; `AWS_WEB_IDENTITY_TOKEN_FILE` with
     /// `AWS_ROLE_ARN` (STS `AssumeRoleWithWebIdentity`, EKS IRSA); the `AWS_PROFILE` (else
-    /// `default`) profile of the shared files (static keys, or a `role_arn` assumed with
-    /// `source_profile`, `credential_source` or `web_identity_token_file` credentials);
+    /// `default`) profile of the shared files (static keys, `source_profile`,
+    /// `credential_source`, `web_identity_token_file`, SSO with the token `aws sso login`
+    /// cached, `credential_process`; under the profile's `role_arn`);
     /// the ECS/EKS container endpoint (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`/`_FULL_URI`,
     /// `AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)`); the EC2 instance metadata service
     /// (IMDSv2, `AWS_EC2_METADATA_SERVICE_ENDPOINT`, `AWS_EC2_METADATA_DISABLED`).
@@ -101,7 +102,7 @@ impl HttpClient {
     ///
     /// # Errors
     /// Those of [`HttpClient::new`]; [`Error::SigV4`] when no credentials or region are
-    /// found, or the first fetch fails (SSO and `credential_process` profiles are refused).
+    /// found, or the first fetch fails.
     pub fn with_sigv4(
         cfg: &HttpClientConfig,
         sigv4: &config::remote::SigV4Config,

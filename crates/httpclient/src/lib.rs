@@ -17,7 +17,8 @@
 //! HTTPS goes through a CONNECT tunnel). [`HttpClient::with_sigv4`] adds AWS Signature
 //! Version 4 signing (`sigv4` of remote write, Alertmanagers and the AWS service
 //! discoveries), with credentials from the AWS SDK's default chain (static keys, profiles,
-//! web identity, the ECS/EKS container endpoint, EC2 instance metadata) and `role_arn`
+//! web identity, SSO, `credential_process`, the ECS/EKS container endpoint, EC2 instance
+//! metadata) and `role_arn`
 //! through STS `AssumeRole`. Secret-manager references (`*_ref`) fail with [`Error::SecretRef`], worded
 //! as Prometheus, which registers no secret manager either, refuses them.
 //!

@@ -5,8 +5,9 @@
 //! Order: `access_key`/`secret_key`; the configured `profile`; `AWS_ACCESS_KEY_ID` and
 //! `AWS_SECRET_ACCESS_KEY`; `AWS_WEB_IDENTITY_TOKEN_FILE` with `AWS_ROLE_ARN` (EKS IRSA);
 //! the `AWS_PROFILE` (else `default`) profile. A profile gives static keys, or
-//! `source_profile`/`credential_source` credentials, a `web_identity_token_file`, each
-//! under its `role_arn`; a profile giving none falls back to the container endpoint
+//! `source_profile`/`credential_source` credentials, a `web_identity_token_file`, SSO
+//! (`sso_session` or the legacy `sso_start_url`) or a `credential_process`, under its
+//! `role_arn` if it has one; a profile giving none falls back to the container endpoint
 //! (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`/`_FULL_URI`) and then to the EC2 instance
 //! metadata service.
 
@@ -15,7 +16,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 use config::remote::SigV4Config;
 use http::Uri;
 
-use super::sources::{AssumeRole, Cached, Container, ContainerToken, Imds, Source, WebIdentity};
+use super::sources::{
+    AssumeRole, Cached, Container, ContainerToken, Imds, Process, Source, Sso, WebIdentity,
+};
 use super::{Credentials, sigv4_err};
 use crate::{Error, Result};
 
@@ -298,14 +301,9 @@ impl<'a> Chain<'a> {
                 other => return Err(err(format!("unknown credential_source {other:?}"))),
             }
         } else if p.has_prefix("sso_") {
-            return Err(err(
-                "SSO credentials (sso_*) are not supported by this server; use static keys, a role or web identity"
-                    .into(),
-            ));
-        } else if p.get("credential_process").is_some() {
-            return Err(err(
-                "credential_process is not supported by this server; use static keys, a role or web identity".into(),
-            ));
+            Source::Sso(self.sso(&p).map_err(err)?)
+        } else if let Some(command) = p.get("credential_process") {
+            Source::Process(Process { command })
         } else if let Some(c) = self.container()? {
             Source::Container(c)
         } else {
@@ -321,6 +319,66 @@ impl<'a> Chain<'a> {
                 region: self.region.clone().unwrap_or_default(),
             })),
             None => base,
+        })
+    }
+
+    /// The SSO source of a profile with `sso_*` keys: `sso_account_id` and
+    /// `sso_role_name`, with `sso_session` (its `[sso-session NAME]` section gives
+    /// `sso_region` and `sso_start_url`) or the legacy `sso_start_url` and `sso_region`.
+    fn sso(&self, p: &Profile<'_>) -> std::result::Result<Sso, String> {
+        let env = self.env;
+        let (account_id, role_name) = match (p.get("sso_account_id"), p.get("sso_role_name")) {
+            (Some(a), Some(r)) => (a, r),
+            _ => return Err("SSO profiles need sso_account_id and sso_role_name".into()),
+        };
+        let (region, cache_key, refreshable) = if let Some(session) = p.get("sso_session") {
+            let section = ini_section(self.config.as_ref(), &format!("sso-session {session}"))
+                .ok_or_else(|| {
+                    format!(
+                        "sso_session {session:?} has no [sso-session {session}] section in {}",
+                        self.config_file
+                    )
+                })?;
+            let get = |k: &str| {
+                section
+                    .iter()
+                    .find(|(key, v)| key == k && !v.is_empty())
+                    .map(|(_, v)| v.clone())
+            };
+            let region = get("sso_region")
+                .ok_or_else(|| format!("[sso-session {session}] has no sso_region"))?;
+            if get("sso_start_url").is_none() {
+                return Err(format!("[sso-session {session}] has no sso_start_url"));
+            }
+            (region, session, true)
+        } else {
+            match (p.get("sso_start_url"), p.get("sso_region")) {
+                (Some(url), Some(region)) => (region, url, false),
+                _ => {
+                    return Err(
+                        "SSO profiles need sso_session, or sso_start_url and sso_region".into(),
+                    );
+                }
+            }
+        };
+        let digest = ring::digest::digest(
+            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            cache_key.as_bytes(),
+        );
+        let name: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let home = env("HOME").unwrap_or_default();
+        let endpoint = |var: &str, host: &str| {
+            env(var).map_or_else(
+                || format!("https://{host}.{region}.amazonaws.com"),
+                |e| e.trim_end_matches('/').to_owned(),
+            )
+        };
+        Ok(Sso {
+            cache_file: format!("{home}/.aws/sso/cache/{name}.json"),
+            account_id,
+            role_name,
+            portal: endpoint("AWS_ENDPOINT_URL_SSO", "portal.sso"),
+            oidc: refreshable.then(|| endpoint("AWS_ENDPOINT_URL_SSO_OIDC", "oidc")),
         })
     }
 
@@ -564,6 +622,9 @@ mod tests {
              [profile loop1]\nrole_arn = arn:aws:iam::1:role/l\nsource_profile = loop2\n\
              [profile loop2]\nrole_arn = arn:aws:iam::1:role/l\nsource_profile = loop1\n\
              [profile sso]\nsso_start_url = https://x.awsapps.com/start\nsso_role_name = r\n\
+             [profile legacy]\nsso_start_url = https://x.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 111\nsso_role_name = r\n\
+             [profile session]\nsso_session = corp\nsso_account_id = 222\nsso_role_name = admin\n\
+             [sso-session corp]\nsso_region = eu-west-1\nsso_start_url = https://corp.awsapps.com/start\n\
              [profile process]\ncredential_process = /bin/creds\n\
              [profile regiononly]\nregion = ap-south-1\n",
         );
@@ -583,14 +644,32 @@ mod tests {
                 .contains("base: Imds { endpoint: \"http://169.254.169.254\"")
         );
         assert!(described(&profile("irsa"), &env).starts_with("WebIdentity { token_file: \"/t\""));
+        // SSO tokens are cached under the SHA-1 of the start URL (legacy) or the session
+        // name; only sessions' tokens are refreshed.
+        assert_eq!(
+            described(&profile("legacy"), &env),
+            format!(
+                "Sso {{ cache_file: \"{home}/.aws/sso/cache/{}.json\", account_id: \"111\", role_name: \"r\", portal: \"https://portal.sso.us-east-1.amazonaws.com\", refreshable: false }}",
+                "3947de8b16688092197fa616c34e01335f21d256"
+            )
+        );
+        let s = described(&profile("session"), &env);
+        assert!(
+            s.contains("portal: \"https://portal.sso.eu-west-1.amazonaws.com\""),
+            "{s}"
+        );
+        assert!(s.contains("refreshable: true"), "{s}");
+        assert_eq!(
+            described(&profile("process"), &env),
+            "Process { command: \"/bin/creds\" }"
+        );
         // A profile without credentials falls back to the instance, in its own region.
         let (source, region) = resolve(&profile("regiononly"), &env[..1]).unwrap();
         assert_eq!(region.as_deref(), Some("ap-south-1"));
         assert!(format!("{source:?}").starts_with("Imds"));
         for (name, want) in [
             ("loop1", "source_profile cycle"),
-            ("sso", "SSO credentials (sso_*) are not supported"),
-            ("process", "credential_process is not supported"),
+            ("sso", "SSO profiles need sso_account_id and sso_role_name"),
             ("missing", "failed to get shared config profile, missing"),
         ] {
             let err = resolve(&profile(name), &env).unwrap_err().to_string();

@@ -1,7 +1,8 @@
 //! Where `sigv4` credentials come from and how they are fetched, as the AWS SDK for Go v2
 //! fetches them: static keys, STS `AssumeRole` and `AssumeRoleWithWebIdentity`, the ECS/EKS
-//! container credentials endpoint and the EC2 instance metadata service (IMDSv2, falling
-//! back to v1); [`Cached`] keeps them until 30 s before they expire.
+//! container credentials endpoint, the EC2 instance metadata service (IMDSv2, falling back
+//! to v1), IAM Identity Center (SSO) with the token `aws sso login` cached, and a
+//! `credential_process`; [`Cached`] keeps them until 30 s before they expire.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -45,6 +46,10 @@ pub(crate) enum Source {
     Container(Container),
     /// The EC2 instance metadata service.
     Imds(Imds),
+    /// IAM Identity Center (SSO) role credentials.
+    Sso(Sso),
+    /// A profile's `credential_process`.
+    Process(Process),
 }
 
 impl std::fmt::Debug for Source {
@@ -75,6 +80,18 @@ impl std::fmt::Debug for Source {
                 .field("endpoint", &i.endpoint)
                 .field("disabled", &i.disabled)
                 .finish(),
+            Source::Sso(s) => f
+                .debug_struct("Sso")
+                .field("cache_file", &s.cache_file)
+                .field("account_id", &s.account_id)
+                .field("role_name", &s.role_name)
+                .field("portal", &s.portal)
+                .field("refreshable", &s.oidc.is_some())
+                .finish(),
+            Source::Process(p) => f
+                .debug_struct("Process")
+                .field("command", &p.command)
+                .finish(),
         }
     }
 }
@@ -96,6 +113,8 @@ impl Source {
                 Source::WebIdentity(w) => w.fetch().await,
                 Source::Container(c) => c.fetch().await,
                 Source::Imds(i) => i.fetch().await,
+                Source::Sso(s) => s.fetch().await,
+                Source::Process(p) => p.fetch().await,
             }
         })
     }
@@ -540,6 +559,226 @@ impl Imds {
                 doc.get("Message").and_then(|m| m.as_str()).unwrap_or("")
             ))),
         }
+    }
+}
+
+/// IAM Identity Center (SSO): the access token `aws sso login` cached in
+/// `~/.aws/sso/cache/<sha1>.json` (renewed through the OIDC `CreateToken` refresh grant
+/// within 5 minutes of expiry for an `sso_session`, and written back), exchanged for role
+/// credentials at the portal's `GetRoleCredentials`.
+pub(crate) struct Sso {
+    pub(crate) cache_file: String,
+    pub(crate) account_id: String,
+    pub(crate) role_name: String,
+    /// `https://portal.sso.REGION.amazonaws.com`, or `AWS_ENDPOINT_URL_SSO`.
+    pub(crate) portal: String,
+    /// The OIDC endpoint tokens are refreshed at (`sso_session` profiles only; legacy
+    /// profiles' tokens cannot be refreshed).
+    pub(crate) oidc: Option<String>,
+}
+
+/// How long before its expiry an SSO token is refreshed (the SDK's window).
+const SSO_REFRESH_WINDOW: Duration = Duration::from_secs(300);
+
+/// RFC 3339 in UTC, as the SDK writes `expiresAt`.
+fn format_rfc3339(at: SystemTime) -> String {
+    let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (amz, _) = super::amz_timestamp(i64::try_from(secs).unwrap_or(i64::MAX));
+    format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &amz[0..4],
+        &amz[4..6],
+        &amz[6..8],
+        &amz[9..11],
+        &amz[11..13],
+        &amz[13..15]
+    )
+}
+
+impl Sso {
+    /// The cached access token, refreshed first when it is about to expire and can be.
+    async fn access_token(&self, err: &(dyn Fn(String) -> Error + Sync)) -> Result<String> {
+        let text = std::fs::read_to_string(&self.cache_file).map_err(|e| {
+            err(format!(
+                "failed to read cached SSO token file {}: {e} (run aws sso login)",
+                self.cache_file
+            ))
+        })?;
+        let Ok(serde_json::Value::Object(mut token)) = serde_json::from_str(&text) else {
+            return Err(err(format!(
+                "the cached SSO token file {} is not a JSON object",
+                self.cache_file
+            )));
+        };
+        let field = |t: &serde_json::Map<String, serde_json::Value>, k: &str| {
+            t.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned()
+        };
+        let expires_at = field(&token, "expiresAt");
+        let expiry = parse_rfc3339(&expires_at).ok_or_else(|| {
+            err(format!(
+                "the cached SSO token file {} has no valid expiresAt",
+                self.cache_file
+            ))
+        })?;
+        let now = SystemTime::now();
+        let mut access_token = field(&token, "accessToken");
+        let mut expiry = Some(expiry).filter(|_| !access_token.is_empty());
+        if let Some(oidc) = &self.oidc
+            && expiry.is_none_or(|e| now + SSO_REFRESH_WINDOW >= e)
+            && !field(&token, "refreshToken").is_empty()
+        {
+            let body = serde_json::json!({
+                "clientId": field(&token, "clientId"),
+                "clientSecret": field(&token, "clientSecret"),
+                "grantType": "refresh_token",
+                "refreshToken": field(&token, "refreshToken"),
+            })
+            .to_string();
+            let req = Request::post(format!("{oidc}/token"))
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .map_err(|e| err(e.to_string()))?;
+            let refreshed = match exchange(req, REMOTE_TIMEOUT).await {
+                Ok((status, text)) if status.is_success() => {
+                    serde_json::from_str::<serde_json::Value>(&text).ok()
+                }
+                _ => None,
+            };
+            // A failed refresh leaves a still valid token in use (the SDK's behaviour).
+            if let Some(new) = refreshed
+                && let Some(t) = new.get("accessToken").and_then(|v| v.as_str())
+                && let Some(secs) = new.get("expiresIn").and_then(serde_json::Value::as_u64)
+            {
+                let new_expiry = now + Duration::from_secs(secs.min(u64::from(u32::MAX)));
+                access_token = t.to_owned();
+                expiry = Some(new_expiry);
+                token.insert("accessToken".into(), t.into());
+                token.insert("expiresAt".into(), format_rfc3339(new_expiry).into());
+                if let Some(r) = new.get("refreshToken").and_then(|v| v.as_str()) {
+                    token.insert("refreshToken".into(), r.into());
+                }
+                let text = serde_json::Value::Object(token).to_string();
+                std::fs::write(&self.cache_file, text).map_err(|e| {
+                    err(format!(
+                        "unable to write the refreshed SSO token to {}: {e}",
+                        self.cache_file
+                    ))
+                })?;
+            }
+        }
+        match expiry {
+            Some(e) if now < e => Ok(access_token),
+            _ => Err(err(
+                "the SSO session has expired or is invalid (run aws sso login)".into(),
+            )),
+        }
+    }
+
+    async fn fetch(&self) -> Result<Expiring> {
+        let err = |what: String| {
+            sigv4_err(format!(
+                "failed to get SSO role credentials for role {} of account {}: {what}",
+                self.role_name, self.account_id
+            ))
+        };
+        let token = self.access_token(&err).await?;
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("account_id", &self.account_id)
+            .append_pair("role_name", &self.role_name)
+            .finish();
+        let mut bearer =
+            HeaderValue::from_str(&token).map_err(|e| err(format!("access token: {e}")))?;
+        bearer.set_sensitive(true);
+        let req = Request::get(format!("{}/federation/credentials?{query}", self.portal))
+            .header("x-amz-sso_bearer_token", bearer)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| err(e.to_string()))?;
+        let (status, text) = exchange(req, REMOTE_TIMEOUT).await.map_err(err)?;
+        let doc = serde_json::from_str::<serde_json::Value>(&text).ok();
+        if !status.is_success() {
+            let message = doc
+                .as_ref()
+                .and_then(|d| d.get("message").or_else(|| d.get("Message")))
+                .and_then(|m| m.as_str())
+                .map_or_else(|| snippet(&text), str::to_owned);
+            return Err(err(format!("{status}: {message}")));
+        }
+        let role = doc
+            .as_ref()
+            .and_then(|d| d.get("roleCredentials"))
+            .ok_or_else(|| err("no roleCredentials in the answer".into()))?;
+        let field = |k: &str| {
+            role.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned()
+        };
+        let creds = Credentials {
+            access_key: field("accessKeyId"),
+            secret_key: field("secretAccessKey"),
+            session_token: field("sessionToken"),
+        };
+        if creds.access_key.is_empty() || creds.secret_key.is_empty() {
+            return Err(err("no accessKeyId or secretAccessKey in the answer".into()));
+        }
+        let expiry = role
+            .get("expiration")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|ms| UNIX_EPOCH.checked_add(Duration::from_millis(ms)));
+        Ok((creds, expiry))
+    }
+}
+
+/// A profile's `credential_process`: a command run through the shell that prints
+/// `{"Version": 1, "AccessKeyId": ..., "SecretAccessKey": ..., "SessionToken": ...,
+/// "Expiration": ...}`.
+pub(crate) struct Process {
+    pub(crate) command: String,
+}
+
+/// How long a `credential_process` may run (the SDK's limit).
+const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Process {
+    async fn fetch(&self) -> Result<Expiring> {
+        let err = |what: String| {
+            sigv4_err(format!(
+                "error in credential_process {:?}: {what}",
+                self.command
+            ))
+        };
+        let command = self.command.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&command)
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::inherit())
+                .output()
+        });
+        let output = match tokio::time::timeout(PROCESS_TIMEOUT, run).await {
+            Err(_) => return Err(err(format!("no answer within {PROCESS_TIMEOUT:?}"))),
+            Ok(Err(e)) => return Err(err(format!("the command did not finish: {e}"))),
+            Ok(Ok(Err(e))) => return Err(err(format!("cannot run it: {e}"))),
+            Ok(Ok(Ok(o))) => o,
+        };
+        if !output.status.success() {
+            return Err(err(format!("the command failed: {}", output.status)));
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let (doc, creds) = json_credentials(&text, &err)?;
+        if doc.get("Version").and_then(serde_json::Value::as_u64) != Some(1) {
+            return Err(err(
+                "the command printed an unsupported Version (only 1 is)".into(),
+            ));
+        }
+        let (mut c, expiry) = creds;
+        c.session_token = doc
+            .get("SessionToken")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned();
+        Ok((c, expiry))
     }
 }
 

@@ -1,5 +1,8 @@
 //! End-to-end tests of the credential sources against loopback fakes: the OAuth 2.0 JWT
-//! bearer grant's token endpoint, and secret references.
+//! bearer grant's token endpoint, secret references, and `sigv4`'s default chain (STS web
+//! identity, the container endpoint, the instance metadata service, SSO's portal and OIDC
+//! refresh, `credential_process`). No test reaches a link-local address: every endpoint is
+//! set to a loopback fake through the environment the signer is given.
 
 use super::*;
 
@@ -489,4 +492,155 @@ async fn sigv4_role_arn_assumes_the_role_with_instance_credentials() {
     assert_eq!(signed_with(&sts.seen()[0]), "BASEKEY-1");
     assert_eq!(signed_with(&srv.seen()[0]), "ROLEKEY-x");
     assert_eq!(imds.seen().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv4_sso_session_refreshes_the_cached_token_and_gets_role_credentials() {
+    let oidc = Server::start(
+        None,
+        Arc::new(|s: &Seen| {
+            let body: serde_json::Value = serde_json::from_slice(&s.body).unwrap();
+            assert_eq!(s.path, "/token");
+            assert_eq!(body["grantType"], "refresh_token");
+            assert_eq!(body["refreshToken"], "r1");
+            assert_eq!(body["clientId"], "cid");
+            Response::new(Full::new(Bytes::from_static(
+                br#"{"accessToken":"new","expiresIn":3600,"refreshToken":"r2","tokenType":"Bearer"}"#,
+            )))
+        }),
+    )
+    .await;
+    let portal = Server::start(
+        None,
+        Arc::new(|s: &Seen| {
+            if s.headers.get("x-amz-sso_bearer_token").is_none_or(|t| t != "new") {
+                return Response::builder()
+                    .status(401)
+                    .body(Full::new(Bytes::from_static(
+                        br#"{"message":"Session token not found or invalid"}"#,
+                    )))
+                    .unwrap();
+            }
+            assert_eq!(
+                s.path,
+                "/federation/credentials?account_id=222&role_name=admin"
+            );
+            let ms = (std::time::SystemTime::now() + std::time::Duration::from_secs(3600))
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis();
+            Response::new(Full::new(Bytes::from(format!(
+                r#"{{"roleCredentials":{{"accessKeyId":"SSOKEY","secretAccessKey":"s","sessionToken":"ssotoken","expiration":{ms}}}}}"#
+            ))))
+        }),
+    )
+    .await;
+    let srv = Server::start(None, Arc::new(ok)).await;
+    let home = tempfile::tempdir().unwrap();
+    let aws = home.path().join(".aws");
+    std::fs::create_dir_all(aws.join("sso/cache")).unwrap();
+    std::fs::write(
+        aws.join("config"),
+        "[profile dev]\nsso_session = corp\nsso_account_id = 222\nsso_role_name = admin\n\
+         [profile old]\nsso_start_url = https://old.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 1\nsso_role_name = r\n\
+         [sso-session corp]\nsso_region = eu-west-1\nsso_start_url = https://corp.awsapps.com/start\n",
+    )
+    .unwrap();
+    // The session's token expires within the 5-minute window: it is refreshed first.
+    let cache = aws.join("sso/cache/ee0bfd2552fbd840c02cc48b6e823320543c450f.json");
+    std::fs::write(
+        &cache,
+        format!(
+            r#"{{"accessToken":"old","expiresAt":"{}","refreshToken":"r1","clientId":"cid","clientSecret":"cs","region":"eu-west-1"}}"#,
+            rfc3339_in(60)
+        ),
+    )
+    .unwrap();
+    let env = vec![
+        ("HOME", home.path().display().to_string()),
+        ("AWS_ENDPOINT_URL_SSO", format!("http://{}", portal.addr)),
+        (
+            "AWS_ENDPOINT_URL_SSO_OIDC",
+            format!("http://{}/", oidc.addr),
+        ),
+    ];
+    let cfg = config::remote::SigV4Config {
+        region: "eu-west-1".into(),
+        profile: "dev".into(),
+        ..Default::default()
+    };
+    let c = sigv4_client(&cfg, &env).unwrap();
+    c.send(get(&format!("http://{}/w", srv.addr)))
+        .await
+        .unwrap();
+    assert_eq!(signed_with(&srv.seen()[0]), "SSOKEY");
+    assert_eq!(srv.seen()[0].headers["x-amz-security-token"], "ssotoken");
+    assert_eq!(oidc.seen().len(), 1);
+    let cached: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    assert_eq!(cached["accessToken"], "new");
+    assert_eq!(cached["refreshToken"], "r2");
+    assert_eq!(cached["clientSecret"], "cs", "other fields are kept");
+
+    // A legacy profile's token cannot be refreshed; an expired one fails the load.
+    let key = "https://old.awsapps.com/start";
+    let name: String =
+        ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, key.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+    let old_cache = aws.join(format!("sso/cache/{name}.json"));
+    std::fs::write(
+        &old_cache,
+        r#"{"accessToken":"stale","expiresAt":"2020-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    let cfg = config::remote::SigV4Config {
+        region: "eu-west-1".into(),
+        profile: "old".into(),
+        ..Default::default()
+    };
+    let err = sigv4_client(&cfg, &env).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "could not get SigV4 credentials: failed to get SSO role credentials for role r of account 1: the SSO session has expired or is invalid (run aws sso login)"
+    );
+    assert_eq!(oidc.seen().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv4_credential_process_output_signs() {
+    let srv = Server::start(None, Arc::new(ok)).await;
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        format!(
+            "[profile p]\ncredential_process = printf '{{\"Version\":1,\"AccessKeyId\":\"PROCKEY\",\"SecretAccessKey\":\"s\",\"SessionToken\":\"st\",\"Expiration\":\"{}\"}}'\n\
+             [profile bad]\ncredential_process = exit 3\n\
+             [profile v2]\ncredential_process = echo '{{\"Version\":2,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\"}}'\n",
+            rfc3339_in(3600)
+        ),
+    )
+    .unwrap();
+    let env = vec![("HOME", home.path().display().to_string())];
+    let profile = |p: &str| config::remote::SigV4Config {
+        region: "us-east-1".into(),
+        profile: p.into(),
+        ..Default::default()
+    };
+    let c = sigv4_client(&profile("p"), &env).unwrap();
+    c.send(get(&format!("http://{}/w", srv.addr)))
+        .await
+        .unwrap();
+    assert_eq!(signed_with(&srv.seen()[0]), "PROCKEY");
+    assert_eq!(srv.seen()[0].headers["x-amz-security-token"], "st");
+    let err = sigv4_client(&profile("bad"), &env).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "could not get SigV4 credentials: error in credential_process \"exit 3\": the command failed: exit status: 3"
+    );
+    let err = sigv4_client(&profile("v2"), &env).unwrap_err().to_string();
+    assert!(err.ends_with("unsupported Version (only 1 is)"), "{err}");
 }
