@@ -53,11 +53,17 @@ fn main() {
         .and_then(|out| String::from_utf8(out.stdout).ok())
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty());
-    let tags = match (std::env::var("TARGET"), std::env::var("PROFILE")) {
-        (Ok(target), Ok(profile)) => Some(format!("{target},{profile}")),
-        (Ok(target), Err(_)) => Some(target),
-        _ => None,
-    };
+    // Go's build tags (`go build -tags`) have cargo features as their counterpart: the
+    // features this package is built with, comma-separated, empty when none (as the
+    // `tags` label of `prometheus_build_info` reads).
+    let mut features: Vec<String> = std::env::vars()
+        .filter_map(|(k, _)| {
+            k.strip_prefix("CARGO_FEATURE_")
+                .map(|f| f.to_ascii_lowercase().replace('_', "-"))
+        })
+        .collect();
+    features.sort();
+    let tags = Some(features.join(","));
     emit("PROMETHEUS_REVISION", revision);
     emit("PROMETHEUS_BRANCH", branch);
     emit("PROMETHEUS_BUILD_USER", user);

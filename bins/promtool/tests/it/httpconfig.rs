@@ -261,6 +261,27 @@ fn url_credentials_and_broken_config_files() {
         String::from_utf8_lossy(&out.stderr),
         "promtool: error: path 'nope.yml' does not exist, try --help\n"
     );
+    std::fs::write(tmp.path().join("r.yml"), "groups: []\n").expect("write");
+    let out = promtool(
+        tmp.path(),
+        &[
+            "tsdb",
+            "create-blocks-from",
+            "rules",
+            "--http.config.file=bad.yml",
+            "--url",
+            &server.url,
+            "--start=0",
+            "r.yml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("promtool: error: Failed to load HTTP config file: at most one of"),
+        "{}",
+        text(&out)
+    );
     assert!(
         server.requests().len() == 1,
         "only the first query reached the server: {:?}",

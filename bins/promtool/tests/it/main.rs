@@ -359,6 +359,8 @@ fn version_reads_like_promtools() {
     assert!(lines[0].contains(" (branch: ") && lines[0].contains(", revision: "));
     assert!(lines[3].starts_with("  go version:       rustc "), "{text}");
     assert!(lines[4].starts_with("  platform:         "), "{text}");
+    // Go's build tags are our cargo features: promtool has none.
+    assert_eq!(lines[5], "  tags:             ", "{text}");
     // Anywhere on the command line, as kingpin's flag.
     assert!(run(ours(), &["check", "--version"]).status.success());
 }
