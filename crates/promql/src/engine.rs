@@ -5,6 +5,15 @@
 //! once; every node is then evaluated for all steps at once (range vectors as sliding
 //! windows over the loaded samples), as Prometheus does.
 //!
+//! Big selections use several threads ([`EngineOpts::parallelism`]): a selection's first
+//! series are evaluated on the query's thread; once they add up to
+//! [`EngineOpts::parallel_threshold`], the remaining series are decoded and run through
+//! their range function (or instant selector lookback) on worker threads, in batches, and
+//! their outputs go to the serial rest of the query (aggregation, binary operators, output
+//! order) in series order. What each series did to the query's accounting (samples held
+//! against `max_samples`, statistics, annotations, errors) is replayed in that order too,
+//! so results, errors and statistics are the same as with `parallelism: 1`, bit for bit.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use model::Labels;
@@ -30,6 +39,7 @@ mod aggregation;
 mod binop;
 pub(crate) mod eval;
 pub(crate) mod hist;
+mod parallel;
 pub(crate) mod stats;
 
 use std::collections::HashMap;
@@ -73,7 +83,30 @@ pub struct EngineOpts {
     /// `use-start-timestamps` feature). Off, start timestamps are not even read and
     /// `start_timestamp()` returns nothing.
     pub enable_start_timestamps: bool,
+    /// The most threads one query evaluates series on, its own included (default: the
+    /// available parallelism, at most [`DEFAULT_MAX_PARALLELISM`]; `0` and `1`: serially,
+    /// on the caller's thread). The per-series work of a selection (reading and decoding
+    /// samples, a range function's sliding window such as `rate`'s, an instant selector's
+    /// lookback) runs on worker threads once the selection is big enough
+    /// ([`EngineOpts::parallel_threshold`]); aggregation, binary operators and output
+    /// order stay serial in series order, so results are bit-identical to serial
+    /// evaluation, and so are errors, `max_samples`, statistics and annotations. Queries
+    /// keeping per-step statistics run serially.
+    pub parallelism: usize,
+    /// How much work a selection must have shown before it goes parallel, in units of
+    /// samples read plus steps evaluated plus 64 per series (default
+    /// [`DEFAULT_PARALLEL_THRESHOLD`], about a millisecond of serial work). The first
+    /// series up to the threshold are evaluated serially, so small queries never start a
+    /// thread. `0` makes every selection with more than one series parallel.
+    pub parallel_threshold: usize,
 }
+
+/// The cap on [`EngineOpts::parallelism`]'s default: the serial stage (reading series,
+/// aggregating) limits what more threads gain, and a server runs several queries at once.
+pub const DEFAULT_MAX_PARALLELISM: usize = 4;
+
+/// The default [`EngineOpts::parallel_threshold`].
+pub const DEFAULT_PARALLEL_THRESHOLD: usize = 100_000;
 
 impl Default for EngineOpts {
     fn default() -> Self {
@@ -86,6 +119,9 @@ impl Default for EngineOpts {
             enable_delayed_name_removal: false,
             enable_per_step_stats: false,
             enable_start_timestamps: false,
+            parallelism: std::thread::available_parallelism()
+                .map_or(1, |n| n.get().min(DEFAULT_MAX_PARALLELISM)),
+            parallel_threshold: DEFAULT_PARALLEL_THRESHOLD,
         }
     }
 }
@@ -329,6 +365,10 @@ impl Engine {
             eval::QueryCtx::new(querier, hints, deadline, opts.cancel.clone(), query_text);
         ctx.stats_selectors = eval::stats_selectors(&expr);
         ctx.start_timestamps = self.opts.enable_start_timestamps;
+        ctx.parallel = (self.opts.parallelism > 1).then_some(parallel::Plan {
+            threads: self.opts.parallelism,
+            min_work: self.opts.parallel_threshold,
+        });
         let instant = step == 0;
         let interval = if instant { 1 } else { step };
         let steps = usize::try_from((end - start) / interval + 1).unwrap_or(0);

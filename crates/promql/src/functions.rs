@@ -222,12 +222,20 @@ pub(crate) fn for_each_range_output(
     let (spec, ra) = prepare_range_call(ev, c, mi)?;
     match &ra.series {
         RangeSeries::Selector(vs, id) => {
-            ev.for_each_series_of(vs, *id, &mut |ev, labels, _, live, hists, sts| {
-                match range_series(ev, &spec, labels, (live, sts.live), (hists, sts.hists))? {
+            // Each series' window sliding runs on its own (possibly on a worker thread);
+            // the sink takes the outputs in series order.
+            let spec = &spec;
+            ev.map_series_of(
+                vs,
+                *id,
+                &|ev: &mut Evaluator<'_>, labels: &Labels, _: &[FPoint], live, hists, sts| {
+                    range_series(ev, spec, labels, (live, sts.live), (hists, sts.hists))
+                },
+                &mut |ev, s| match s {
                     Some(s) => sink(ev, s),
                     None => Ok(true),
-                }
-            })
+                },
+            )
         }
         RangeSeries::Evaluated(m) => {
             // Subqueries cut the propagation of start timestamps.

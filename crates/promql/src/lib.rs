@@ -4,6 +4,13 @@
 //! Main types: [`parser::Expr`] (the AST, which holds no data), [`parser::parse_expr`],
 //! [`ParseError`] (with the byte span of the problem) and the crate-wide [`Error`].
 //!
+//! The engine ([`Engine`], [`EngineOpts`]) evaluates big queries on several threads: the
+//! per-series work of a selection (decoding samples, a range function's window, an instant
+//! selector's lookback) runs on up to [`EngineOpts::parallelism`] threads once it exceeds
+//! [`EngineOpts::parallel_threshold`], while aggregation, operators and output order stay
+//! serial, so results are bit-identical to serial evaluation. `parallelism: 1` evaluates
+//! every query on the caller's thread.
+//!
 //! ```
 //! let expr = promql::parser::parse_expr("sum by (job) (rate(http_requests_total[5m]))")
 //!     .expect("valid PromQL");

@@ -54,7 +54,8 @@ pub(crate) struct SampleSts<'s> {
 
 /// State shared by all evaluators of one query.
 pub(crate) struct QueryCtx {
-    querier: Box<dyn Querier>,
+    /// The query's querier; `None` in the contexts of parallel workers, which never select.
+    querier: Option<Box<dyn Querier>>,
     hints: HashMap<usize, SelectHints>,
     cache: RefCell<HashMap<usize, Rc<Vec<LoadedSeries>>>>,
     deadline: Option<Instant>,
@@ -67,6 +68,8 @@ pub(crate) struct QueryCtx {
     pub(crate) stats_selectors: HashSet<StatsKey>,
     /// Whether start timestamps are read from storage (`EngineOpts::enable_start_timestamps`).
     pub(crate) start_timestamps: bool,
+    /// How per-series work may run on worker threads (`None`: serially).
+    pub(crate) parallel: Option<super::parallel::Plan>,
 }
 
 /// Identifies a selector across clones of it (range functions clone theirs): its position
@@ -131,7 +134,7 @@ impl QueryCtx {
         query: String,
     ) -> QueryCtx {
         QueryCtx {
-            querier,
+            querier: Some(querier),
             hints,
             cache: RefCell::new(HashMap::new()),
             deadline,
@@ -141,8 +144,49 @@ impl QueryCtx {
             peak_samples: Cell::new(0),
             stats_selectors: HashSet::new(),
             start_timestamps: false,
+            parallel: None,
         }
     }
+
+    /// What a parallel worker needs to build its own context (which, holding `RefCell`s,
+    /// cannot be shared between threads).
+    pub(crate) fn worker_seed(&self) -> WorkerSeed {
+        WorkerSeed {
+            deadline: self.deadline,
+            cancel: self.cancel.clone(),
+            query: self.query.clone(),
+            stats_selectors: self.stats_selectors.clone(),
+            start_timestamps: self.start_timestamps,
+        }
+    }
+
+    /// The context of a parallel worker: the query's limits and text, no querier (workers
+    /// get their series handed over), its own annotations and peak.
+    pub(crate) fn for_worker(seed: &WorkerSeed) -> QueryCtx {
+        QueryCtx {
+            querier: None,
+            hints: HashMap::new(),
+            cache: RefCell::new(HashMap::new()),
+            deadline: seed.deadline,
+            cancel: seed.cancel.clone(),
+            query: seed.query.clone(),
+            annotations: RefCell::new(Annotations::default()),
+            peak_samples: Cell::new(0),
+            stats_selectors: seed.stats_selectors.clone(),
+            start_timestamps: seed.start_timestamps,
+            parallel: None,
+        }
+    }
+}
+
+/// The parts of a [`QueryCtx`] a parallel worker copies into its own.
+#[derive(Clone)]
+pub(crate) struct WorkerSeed {
+    deadline: Option<Instant>,
+    cancel: Option<CancelToken>,
+    query: String,
+    stats_selectors: HashSet<StatsKey>,
+    start_timestamps: bool,
 }
 
 /// The value of an expression over all steps: series with one point per step (scalars are
@@ -170,6 +214,25 @@ pub(crate) type SeriesFn<'f, 'a> = dyn FnMut(
         SampleSts<'_>,
     ) -> Result<bool>
     + 'f;
+
+/// The per-series part of [`Evaluator::map_series_of`]: the same arguments as a
+/// [`SeriesFn`], for any evaluator (the query's own, or a parallel worker's), producing a
+/// value per series. It may run on another thread, so it reaches the query only through the
+/// evaluator it is given, and does its sample accounting with [`Evaluator::add_samples`].
+pub(crate) type MapFn<'f, T> = dyn for<'e> Fn(
+        &mut Evaluator<'e>,
+        &Labels,
+        &[FPoint],
+        &[FPoint],
+        &[HPoint],
+        SampleSts<'_>,
+    ) -> Result<T>
+    + Sync
+    + 'f;
+
+/// The serial part of [`Evaluator::map_series_of`]: consumes each series' value in series
+/// order on the query's evaluator. Returning `Ok(false)` stops the iteration.
+pub(crate) type ReduceFn<'f, 'a, T> = dyn FnMut(&mut Evaluator<'a>, T) -> Result<bool> + 'f;
 
 /// Evaluates expressions over the steps `start..=end` every `interval` ms.
 pub(crate) struct Evaluator<'a> {
@@ -605,141 +668,21 @@ impl<'a> Evaluator<'a> {
         stats: bool,
         f: &mut SeriesFn<'_, 'a>,
     ) -> Result<()> {
-        let (mint, maxt) = hints.map_or((i64::MIN, i64::MAX), |h| (h.start, h.end));
-        let mut set = self.ctx.querier.select(false, hints, matchers);
-        let mut all: Vec<FPoint> = Vec::new();
-        let mut live: Vec<FPoint> = Vec::new();
-        let mut hists: Vec<HPoint> = Vec::new();
-        // Start timestamps, aligned with the point lists once a sample has one.
-        let (mut all_st, mut live_st, mut hists_st) = (Vec::new(), Vec::new(), Vec::new());
-        let read_st = self.ctx.start_timestamps;
+        let opts = self.decode_opts(hints, stats);
+        let mut set = self.querier()?.select(false, hints, matchers);
+        let mut buf = SeriesBuf::default();
         while let Some(series) = set.next() {
             self.check()?;
             let series = series.map_err(Error::Storage)?;
-            let mut it = series.iterator();
-            all.clear();
-            live.clear();
-            hists.clear();
-            all_st.clear();
-            live_st.clear();
-            hists_st.clear();
-            let mut has_st = false;
-            let mut stale = false;
-            let mut last: Option<model::FloatHistogram> = None;
-            let mut vt = it.seek(mint);
-            loop {
-                let st = if read_st { it.at_st() } else { 0 };
-                if st != 0 && !has_st && vt != storage::ValueType::None {
-                    has_st = true;
-                    all_st.resize(all.len(), 0);
-                    hists_st.resize(hists.len(), 0);
-                }
-                match vt {
-                    storage::ValueType::None => break,
-                    storage::ValueType::Float => {
-                        let (t, f) = it.at();
-                        if t > maxt {
-                            break;
-                        }
-                        stale |= model::value::is_stale_nan(f);
-                        all.push(FPoint { t, f });
-                        if has_st {
-                            all_st.push(st);
-                        }
-                    }
-                    storage::ValueType::Histogram | storage::ValueType::FloatHistogram => {
-                        let (t, h) = it.at_float_histogram();
-                        if t > maxt {
-                            break;
-                        }
-                        if model::value::is_stale_nan(h.sum) {
-                            // A histogram staleness marker hides the series like a
-                            // float one.
-                            stale = true;
-                            all.push(FPoint {
-                                t,
-                                f: model::value::stale_nan(),
-                            });
-                            if has_st {
-                                all_st.push(0);
-                            }
-                        } else if stats {
-                            let hint = match (h.counter_reset_hint, &last) {
-                                (model::CounterResetHint::Unknown, Some(prev)) => {
-                                    if h.detect_reset(prev) {
-                                        model::CounterResetHint::CounterReset
-                                    } else {
-                                        model::CounterResetHint::NotCounterReset
-                                    }
-                                }
-                                (hint, _) => hint,
-                            };
-                            // Buckets are dropped; the schema stays, so that mixes of
-                            // exponential and custom buckets are still noticed.
-                            let reduced = model::FloatHistogram {
-                                counter_reset_hint: hint,
-                                schema: h.schema,
-                                count: h.count,
-                                sum: h.sum,
-                                custom_values: h.custom_values.clone(),
-                                ..model::FloatHistogram::default()
-                            };
-                            last = Some(h);
-                            hists.push(HPoint {
-                                t,
-                                h: Arc::new(reduced),
-                            });
-                            if has_st {
-                                hists_st.push(st);
-                            }
-                        } else {
-                            hists.push(HPoint { t, h: Arc::new(h) });
-                            if has_st {
-                                hists_st.push(st);
-                            }
-                        }
-                    }
-                    other => {
-                        return Err(Error::Eval(format!(
-                            "unexpected sample type {other:?} in series {}",
-                            series.labels()
-                        )));
-                    }
-                }
-                vt = it.next();
-            }
-            if let Some(e) = it.err() {
-                return Err(Error::Eval(format!("expanding series: {e}")));
-            }
-            let go_on = if stale {
-                live.extend(
-                    all.iter()
-                        .copied()
-                        .filter(|p| !model::value::is_stale_nan(p.f)),
-                );
-                if has_st {
-                    live_st.extend(
-                        all.iter()
-                            .zip(&all_st)
-                            .filter(|(p, _)| !model::value::is_stale_nan(p.f))
-                            .map(|(_, &st)| st),
-                    );
-                }
-                let sts = SampleSts {
-                    all: &all_st,
-                    live: &live_st,
-                    hists: &hists_st,
-                };
-                f(self, series.labels(), &all, &live, &hists, sts)?
-            } else {
-                let sts = SampleSts {
-                    all: &all_st,
-                    live: &all_st,
-                    hists: &hists_st,
-                };
-                f(self, series.labels(), &all, &all, &hists, sts)?
-            };
-            if !go_on {
+            buf.decode(&*series, &opts)?;
+            if !f(
+                self,
+                series.labels(),
+                &buf.all,
+                buf.live(),
+                &buf.hists,
+                buf.sts(),
+            )? {
                 break;
             }
         }
@@ -747,6 +690,77 @@ impl<'a> Evaluator<'a> {
             self.ctx.annotations.borrow_mut().warn(w);
         }
         Ok(())
+    }
+
+    /// Streams the series of a copy of a selector (whose node in the query had identity
+    /// `id`) through `map`, one series at a time, and hands each result to `reduce` in
+    /// series order: `map` + `reduce` behave exactly as one [`SeriesFn`] doing both. Big
+    /// selections switch to running `map` on worker threads
+    /// ([`super::parallel`]); what `map` did to its evaluator is then replayed on this one
+    /// in series order, so results, errors, sample accounting and statistics are the same.
+    pub(crate) fn map_series_of<T: Send>(
+        &mut self,
+        vs: &VectorSelector,
+        id: usize,
+        map: &MapFn<'_, T>,
+        reduce: &mut ReduceFn<'_, 'a, T>,
+    ) -> Result<()> {
+        let hints = self.ctx.hints.get(&id).cloned();
+        let stats = !self.ctx.stats_selectors.is_empty()
+            && self.ctx.stats_selectors.contains(&stats_key(vs));
+        let opts = self.decode_opts(hints.as_ref(), stats);
+        let mut set = self.querier()?.select(false, hints.as_ref(), &vs.matchers);
+        // Per-step statistics are kept per evaluator, not per series: such queries stay
+        // serial.
+        let plan = self.ctx.parallel.filter(|_| !self.samples.keeps_per_step());
+        let steps = self.num_steps();
+        let mut work = 0usize;
+        let mut buf = SeriesBuf::default();
+        while let Some(series) = set.next() {
+            self.check()?;
+            let series = series.map_err(Error::Storage)?;
+            buf.decode(&*series, &opts)?;
+            let out = map(
+                self,
+                series.labels(),
+                &buf.all,
+                buf.live(),
+                &buf.hists,
+                buf.sts(),
+            )?;
+            if !reduce(self, out)? {
+                break;
+            }
+            if let Some(plan) = plan {
+                work += super::parallel::series_work(buf.all.len() + buf.hists.len(), steps);
+                if work >= plan.min_work {
+                    // Enough work to be worth threads: the rest goes parallel.
+                    super::parallel::run(self, &mut *set, &opts, plan, map, reduce)?;
+                    break;
+                }
+            }
+        }
+        for w in set.warnings() {
+            self.ctx.annotations.borrow_mut().warn(w);
+        }
+        Ok(())
+    }
+
+    fn querier(&self) -> Result<&dyn Querier> {
+        self.ctx
+            .querier
+            .as_deref()
+            .ok_or_else(|| Error::Eval("a parallel worker cannot select series".into()))
+    }
+
+    fn decode_opts(&self, hints: Option<&SelectHints>, stats: bool) -> DecodeOpts {
+        let (mint, maxt) = hints.map_or((i64::MIN, i64::MAX), |h| (h.start, h.end));
+        DecodeOpts {
+            mint,
+            maxt,
+            stats,
+            read_st: self.ctx.start_timestamps,
+        }
     }
 
     /// Loads the series of a selector into memory (once per query).
@@ -786,7 +800,13 @@ impl<'a> Evaluator<'a> {
         let steps = self.num_steps();
         let mut mat = Vec::new();
         let (start, end, interval, lookback) = (self.start, self.end, self.interval, self.lookback);
-        self.for_each_series(vs, &mut |ev, labels, pts, _, hs, _| {
+        let map = |ev: &mut Evaluator<'_>,
+                   labels: &Labels,
+                   pts: &[FPoint],
+                   _: &[FPoint],
+                   hs: &[HPoint],
+                   _: SampleSts<'_>|
+         -> Result<Option<Series>> {
             let mut floats = Vec::new();
             let mut histograms = Vec::new();
             let (mut cur, mut hcur) = (0usize, 0usize);
@@ -808,18 +828,22 @@ impl<'a> Evaluator<'a> {
                 }
                 ts += interval;
             }
-            if !floats.is_empty() || !histograms.is_empty() {
-                let hsize: usize = histograms.iter().map(HPoint::size).sum();
-                ev.add_samples(floats.len() + hsize)?;
-                ev.samples.add_points(start, interval, &floats);
-                ev.samples.add_hpoints(start, interval, &histograms);
-                mat.push(Series {
-                    metric: labels.clone(),
-                    floats,
-                    histograms,
-                    drop_name: false,
-                });
+            if floats.is_empty() && histograms.is_empty() {
+                return Ok(None);
             }
+            let hsize: usize = histograms.iter().map(HPoint::size).sum();
+            ev.add_samples(floats.len() + hsize)?;
+            ev.samples.add_points(start, interval, &floats);
+            ev.samples.add_hpoints(start, interval, &histograms);
+            Ok(Some(Series {
+                metric: labels.clone(),
+                floats,
+                histograms,
+                drop_name: false,
+            }))
+        };
+        self.map_series_of(vs, node_id(vs), &map, &mut |_, s| {
+            mat.extend(s);
             Ok(true)
         })?;
         Ok(mat)
@@ -1215,6 +1239,180 @@ impl<'a> Evaluator<'a> {
             Expr::Paren(p) => self.range_arg(&p.expr),
             Expr::StepInvariant(s) => self.range_arg(&s.expr),
             _ => Ok(None),
+        }
+    }
+}
+
+/// How the samples of selected series are read.
+#[derive(Clone, Copy)]
+pub(crate) struct DecodeOpts {
+    /// The time range read (both inclusive).
+    mint: i64,
+    maxt: i64,
+    /// Histograms keep only their count and sum ([`Evaluator::for_each_matching`]).
+    stats: bool,
+    /// Start timestamps are read.
+    read_st: bool,
+}
+
+/// The decoded points of one series, reused from series to series.
+#[derive(Default)]
+pub(crate) struct SeriesBuf {
+    /// All float points, staleness markers included.
+    all: Vec<FPoint>,
+    /// The float points without staleness markers, when `all` has any.
+    live: Vec<FPoint>,
+    hists: Vec<HPoint>,
+    /// Start timestamps, aligned with the point lists once a sample has one.
+    all_st: Vec<i64>,
+    live_st: Vec<i64>,
+    hists_st: Vec<i64>,
+    stale: bool,
+}
+
+impl SeriesBuf {
+    /// Reads the samples of `series` in the time range.
+    pub(crate) fn decode(&mut self, series: &dyn storage::Series, o: &DecodeOpts) -> Result<()> {
+        let mut it = series.iterator();
+        self.all.clear();
+        self.live.clear();
+        self.hists.clear();
+        self.all_st.clear();
+        self.live_st.clear();
+        self.hists_st.clear();
+        let mut has_st = false;
+        let mut stale = false;
+        let mut last: Option<model::FloatHistogram> = None;
+        let mut vt = it.seek(o.mint);
+        loop {
+            let st = if o.read_st { it.at_st() } else { 0 };
+            if st != 0 && !has_st && vt != storage::ValueType::None {
+                has_st = true;
+                self.all_st.resize(self.all.len(), 0);
+                self.hists_st.resize(self.hists.len(), 0);
+            }
+            match vt {
+                storage::ValueType::None => break,
+                storage::ValueType::Float => {
+                    let (t, f) = it.at();
+                    if t > o.maxt {
+                        break;
+                    }
+                    stale |= model::value::is_stale_nan(f);
+                    self.all.push(FPoint { t, f });
+                    if has_st {
+                        self.all_st.push(st);
+                    }
+                }
+                storage::ValueType::Histogram | storage::ValueType::FloatHistogram => {
+                    let (t, h) = it.at_float_histogram();
+                    if t > o.maxt {
+                        break;
+                    }
+                    if model::value::is_stale_nan(h.sum) {
+                        // A histogram staleness marker hides the series like a float one.
+                        stale = true;
+                        self.all.push(FPoint {
+                            t,
+                            f: model::value::stale_nan(),
+                        });
+                        if has_st {
+                            self.all_st.push(0);
+                        }
+                    } else if o.stats {
+                        let hint = match (h.counter_reset_hint, &last) {
+                            (model::CounterResetHint::Unknown, Some(prev)) => {
+                                if h.detect_reset(prev) {
+                                    model::CounterResetHint::CounterReset
+                                } else {
+                                    model::CounterResetHint::NotCounterReset
+                                }
+                            }
+                            (hint, _) => hint,
+                        };
+                        // Buckets are dropped; the schema stays, so that mixes of
+                        // exponential and custom buckets are still noticed.
+                        let reduced = model::FloatHistogram {
+                            counter_reset_hint: hint,
+                            schema: h.schema,
+                            count: h.count,
+                            sum: h.sum,
+                            custom_values: h.custom_values.clone(),
+                            ..model::FloatHistogram::default()
+                        };
+                        last = Some(h);
+                        self.hists.push(HPoint {
+                            t,
+                            h: Arc::new(reduced),
+                        });
+                        if has_st {
+                            self.hists_st.push(st);
+                        }
+                    } else {
+                        self.hists.push(HPoint { t, h: Arc::new(h) });
+                        if has_st {
+                            self.hists_st.push(st);
+                        }
+                    }
+                }
+                other => {
+                    return Err(Error::Eval(format!(
+                        "unexpected sample type {other:?} in series {}",
+                        series.labels()
+                    )));
+                }
+            }
+            vt = it.next();
+        }
+        if let Some(e) = it.err() {
+            return Err(Error::Eval(format!("expanding series: {e}")));
+        }
+        self.stale = stale;
+        if stale {
+            self.live.extend(
+                self.all
+                    .iter()
+                    .copied()
+                    .filter(|p| !model::value::is_stale_nan(p.f)),
+            );
+            if has_st {
+                self.live_st.extend(
+                    self.all
+                        .iter()
+                        .zip(&self.all_st)
+                        .filter(|(p, _)| !model::value::is_stale_nan(p.f))
+                        .map(|(_, &st)| st),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// All float points, staleness markers included.
+    pub(crate) fn all(&self) -> &[FPoint] {
+        &self.all
+    }
+
+    /// The float points without staleness markers.
+    pub(crate) fn live(&self) -> &[FPoint] {
+        if self.stale { &self.live } else { &self.all }
+    }
+
+    /// The histogram points.
+    pub(crate) fn hists(&self) -> &[HPoint] {
+        &self.hists
+    }
+
+    /// The start timestamps of the point lists.
+    pub(crate) fn sts(&self) -> SampleSts<'_> {
+        SampleSts {
+            all: &self.all_st,
+            live: if self.stale {
+                &self.live_st
+            } else {
+                &self.all_st
+            },
+            hists: &self.hists_st,
         }
     }
 }

@@ -61,6 +61,18 @@ impl SampleCounts {
         }
     }
 
+    /// Whether per-step counts are kept (then counts cannot be moved between evaluators as
+    /// plain totals).
+    pub(crate) fn keeps_per_step(&self) -> bool {
+        self.keep_total_steps || self.keep_read_steps
+    }
+
+    /// Adds the totals of `other` (whose per-step counts, if any, are not kept).
+    pub(crate) fn add_totals(&mut self, other: &SampleCounts) {
+        self.total += other.total;
+        self.read += other.read;
+    }
+
     /// Adds `n` looked-at samples at `step`.
     #[inline]
     pub(crate) fn add(&mut self, step: usize, n: u64) {
