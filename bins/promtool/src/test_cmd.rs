@@ -55,7 +55,7 @@ pub(crate) fn run(args: TestArgs) -> u8 {
             Ok(f) => Some(f),
             Err(e) => {
                 eprintln!(
-                    "promtool: error: open {}: {}",
+                    "promtool: error: open {}: {}, try --help",
                     p.display(),
                     crate::gofmt::io_error(&e)
                 );

@@ -288,3 +288,85 @@ fn url_credentials_and_broken_config_files() {
         server.requests()
     );
 }
+
+/// `tls_config.ca_file` of the HTTP config file verifies an HTTPS server: `openssl s_server`
+/// (answering any GET with its status page) serving upstream's test certificate for
+/// 127.0.0.1; without the CA the handshake fails.
+#[test]
+fn tls_ca_from_the_http_config_file_verifies_an_https_server() {
+    let Some(certs) = test_support::testdata_dir("upstream/scrape/testdata") else {
+        return;
+    };
+    if !Path::new("/usr/bin/openssl").is_file() {
+        eprintln!("notice: skipping, /usr/bin/openssl not found");
+        return;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = std::process::Command::new("/usr/bin/openssl")
+        .current_dir(&certs)
+        .args(["s_server", "-accept", &format!("127.0.0.1:{port}")])
+        .args([
+            "-cert",
+            "server.cer",
+            "-key",
+            "server.key",
+            "-www",
+            "-quiet",
+        ])
+        .args(["-naccept", "3"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl starts");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "openssl s_server did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // That probe was one of the three connections s_server accepts.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        tmp.path().join("tls.yml"),
+        format!(
+            "tls_config:\n  ca_file: {}\n",
+            certs.join("ca.cer").display()
+        ),
+    )
+    .expect("write");
+    let url = format!("https://127.0.0.1:{port}");
+    let out = promtool(
+        tmp.path(),
+        &[
+            "check",
+            "healthy",
+            "--http.config.file=tls.yml",
+            "--url",
+            &url,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("  SUCCESS:  <HTML>"),
+        "{}",
+        text(&out)
+    );
+    let out = promtool(tmp.path(), &["check", "healthy", "--url", &url]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("certificate"),
+        "{}",
+        text(&out)
+    );
+}
