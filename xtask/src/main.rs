@@ -4,7 +4,8 @@
 //! - `conformance [config|promql|all]`: runs the upstream conformance suites and prints
 //!   their scorecards.
 //! - `difftest`: the same PromQL queries against our server and Prometheus 2.42 on one
-//!   shared block, diffed series by series.
+//!   shared block, diffed series by series; each known difference is proven to be the 3.x
+//!   semantic `testdata/difftest/known-differences.txt` names for it.
 //! - `bench [--runs N] [--no-build] [--hold SECS]`: query latency, RSS, bytes per sample and remote-write ingest of
 //!   both servers side by side, plus the scale comparison with VictoriaMetrics; writes
 //!   `target/bench/report.md`. `bench --scale` runs only the latter (`target/bench/scale.md`).
@@ -36,7 +37,9 @@ tasks:
   conformance [SUITE...]        run upstream conformance suites (config, promql; default all)
   difftest                      diff PromQL results of ours and Prometheus 2.42 (/usr/bin/prometheus)
                                 on one generated block (testdata/difftest/queries.txt and
-                                known-differences.txt); fails on an unexplained difference
+                                known-differences.txt); each known difference is proven to be
+                                its named 3.x semantic; fails on an unexplained difference or
+                                a failed proof
   bench [--runs N] [--no-build] [--hold SECS]
                                 ours vs Prometheus 2.42: query latency p50/p90, RSS (and its
                                 anon/file split), bytes/sample, remote-write ingest; writes
