@@ -122,6 +122,41 @@ fn remote_write(head: &Arc<Head>, all: &[Labels], steps: std::ops::Range<i64>) -
     n
 }
 
+/// A native histogram with four buckets: each bucket gains `k` per step.
+fn histogram(k: u64) -> model::Histogram {
+    model::Histogram {
+        schema: 0,
+        zero_threshold: 1e-128,
+        count: 4 * k,
+        sum: k as f64 * 2.5,
+        positive_spans: vec![model::Span {
+            offset: 0,
+            length: 4,
+        }],
+        // Deltas between neighbouring buckets: every bucket holds `k`.
+        positive_buckets: vec![k as i64, 0, 0, 0],
+        ..model::Histogram::default()
+    }
+}
+
+/// As [`remote_write`] with one native histogram per series and request.
+fn remote_write_histograms(head: &Arc<Head>, all: &[Labels], steps: std::ops::Range<i64>) -> u64 {
+    let mut n = 0u64;
+    for k in steps {
+        let t = k * 15_000;
+        let h = histogram(k as u64 + 1);
+        for sender in 0..RW_SENDERS {
+            let mut app = head.appender();
+            for l in all.iter().skip(sender).step_by(RW_SENDERS) {
+                app.append_histogram(0, l, t, Some(&h), None).unwrap();
+                n += 1;
+            }
+            app.commit().unwrap();
+        }
+    }
+    n
+}
+
 /// Two copies of `series` remote-write label sets: one to create the series with, one to
 /// push with (equal, not shared).
 fn rw_label_sets(series: usize) -> (Vec<Labels>, Vec<Labels>) {
@@ -247,6 +282,26 @@ fn benches(c: &mut Criterion) {
             BatchSize::PerIteration,
         );
     });
+    let (create, push) = rw_label_sets(4_000);
+    g.throughput(criterion::Throughput::Elements(4_000 * 20));
+    g.bench_function(
+        "remote write native histograms 4k series x 20 samples",
+        |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().unwrap();
+                    let head = Head::open(dir.path(), HeadOptions::default(), i64::MIN).unwrap();
+                    remote_write_histograms(&head, &create, 0..1);
+                    (dir, head)
+                },
+                |(dir, head)| {
+                    remote_write_histograms(&head, &push, 1..21);
+                    (dir, head)
+                },
+                BatchSize::PerIteration,
+            );
+        },
+    );
     g.finish();
 }
 

@@ -1211,6 +1211,7 @@ impl Head {
             },
             samples: Vec::new(),
             histograms: Vec::new(),
+            histograms_newest: U64Map::default(),
             exemplars: Vec::new(),
             refs_pending: Vec::new(),
             unlogged: Vec::new(),
@@ -1723,6 +1724,9 @@ pub struct HeadAppender {
     samples: Vec<RefSample>,
     /// Native histograms of the batch, in append order.
     histograms: Vec<(u64, i64, HistSample)>,
+    /// For each series of `histograms`: its newest time there, and where (the last entry
+    /// with that time).
+    histograms_newest: U64Map<(i64, usize)>,
     /// Where each closed sub-batch ends in `samples` and `histograms`. A series that
     /// switches between float and histogram samples closes the current sub-batch, so the
     /// WAL and the head see its samples in append order (Prometheus's `batches`); within
@@ -2398,29 +2402,28 @@ impl HeadAppender {
                 "the head is closed".into(),
             )));
         }
-        // The newest time of the series among this batch's pending samples too.
-        let pending_max = |r: u64, hs: &[(u64, i64, HistSample)]| {
-            hs.iter().filter(|x| x.0 == r).map(|x| x.1).max()
-        };
         let batch = &self.histograms;
+        let batch_newest = &self.histograms_newest;
         let bounds = &self.bounds;
         let mut newly_pending = None;
         let mut unlogged = None;
         let mut check = |r: u64, s: &mut MemSeries| -> std::result::Result<(), storage::Error> {
-            let newest = s.max_time().max(pending_max(r, batch));
+            // The newest time of the series among this batch's pending samples too.
+            let pending = batch_newest.get(&r).copied();
+            let newest = s.max_time().max(pending.map(|p| p.0));
             if t < bounds.min_valid_time || newest.is_some_and(|m| t < m) {
                 // For the out-of-order buffer, or refused.
                 ooo_verdict(t, bounds)?;
             } else if newest == Some(t) {
                 // The same histogram again is accepted (and ignored at commit); another one
                 // at the same time is a duplicate, as in Prometheus.
-                let last = batch
-                    .iter()
-                    .rev()
-                    .find(|x| x.0 == r && x.1 == t)
-                    .map(|x| x.2.clone())
-                    .or_else(|| s.last_histogram(t));
-                if last.is_none_or(|l| !same_histogram(&l, &sample)) {
+                let same = match pending {
+                    Some((pt, i)) if pt == t => same_histogram(&batch[i].2, &sample),
+                    _ => s
+                        .last_histogram(t)
+                        .is_some_and(|l| same_histogram(&l, &sample)),
+                };
+                if !same {
                     return Err(storage::Error::DuplicateSampleForTimestamp);
                 }
             }
@@ -2433,24 +2436,41 @@ impl HeadAppender {
             }
             Ok(())
         };
-        let (r, _, res) = {
-            let known = r != 0 && head.shard(r).read().series.contains_key(&r);
-            if known {
-                let mut shard = head.shard(r).write();
-                match shard.series.get_mut(&r) {
-                    Some(s) => (r, false, check(r, s)),
-                    None => (r, false, Err(storage::Error::OutOfOrderSample)),
-                }
-            } else {
-                if labels.iter().all(|(_, v)| v.is_empty()) {
-                    return Err(storage::Error::InvalidLabels {
-                        labels: labels.to_string(),
-                        reason: "empty label set",
-                    });
-                }
-                let clean = Labels::from_pairs(labels.iter().filter(|(_, v)| !v.is_empty()));
-                head.with_series(&clean, None, check)
+        let mut found = None;
+        if r != 0 {
+            let mut shard = head.shard(r).write();
+            if let Some(s) = shard.series.get_mut(&r) {
+                found = Some((r, check(r, s)));
             }
+        }
+        let (r, res) = match found {
+            Some(x) => x,
+            None if labels.is_empty() => {
+                return Err(storage::Error::InvalidLabels {
+                    labels: labels.to_string(),
+                    reason: "empty label set",
+                });
+            }
+            // Labels of an existing series have no empty value (see `append`).
+            None => match head.with_existing_series(labels, &mut check) {
+                Ok(x) => x,
+                Err(_) => {
+                    if labels.iter().all(|(_, v)| v.is_empty()) {
+                        return Err(storage::Error::InvalidLabels {
+                            labels: labels.to_string(),
+                            reason: "empty label set",
+                        });
+                    }
+                    let (r, _, res) = if labels.iter().any(|(_, v)| v.is_empty()) {
+                        let clean =
+                            Labels::from_pairs(labels.iter().filter(|(_, v)| !v.is_empty()));
+                        head.with_series(&clean, None, check)
+                    } else {
+                        head.with_series(labels, None, check)
+                    };
+                    (r, res)
+                }
+            },
         };
         res?;
         if let Some(p) = newly_pending {
@@ -2463,6 +2483,13 @@ impl HeadAppender {
             self.unlogged.push(u);
         }
         self.note_type(r, true);
+        let newest = self
+            .histograms_newest
+            .entry(r)
+            .or_insert((t, self.histograms.len()));
+        if t >= newest.0 {
+            *newest = (t, self.histograms.len());
+        }
         self.histograms.push((r, t, sample));
         Ok(r)
     }

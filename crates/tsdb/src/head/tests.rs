@@ -692,3 +692,61 @@ fn appends_by_labels_drop_empty_values() {
     );
     assert_eq!(head.num_series(), 1);
 }
+
+/// Within one batch, a histogram series' newest pending sample decides: the same histogram
+/// again is accepted, another one at that time is a duplicate, an older one out of order.
+#[test]
+fn pending_histograms_decide_duplicates_and_order_within_a_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
+    let h = |n: u64| Histogram {
+        count: n,
+        zero_count: n,
+        sum: n as f64,
+        ..Histogram::default()
+    };
+    let mut app = head.appender();
+    let a = app
+        .append_histogram(0, &lbls("h", 1), 10_000, Some(&h(1)), None)
+        .expect("append");
+    let b = app
+        .append_histogram(0, &lbls("h", 2), 30_000, Some(&h(7)), None)
+        .expect("append");
+    assert_eq!(
+        app.append_histogram(a, &lbls("h", 1), 20_000, Some(&h(2)), None)
+            .expect("newer"),
+        a
+    );
+    app.append_histogram(0, &lbls("h", 1), 20_000, Some(&h(2)), None)
+        .expect("the same histogram again");
+    assert!(matches!(
+        app.append_histogram(a, &lbls("h", 1), 20_000, Some(&h(3)), None),
+        Err(storage::Error::DuplicateSampleForTimestamp)
+    ));
+    assert!(matches!(
+        app.append_histogram(a, &lbls("h", 1), 15_000, Some(&h(3)), None),
+        Err(storage::Error::OutOfOrderSample)
+    ));
+    // Series b's newer sample does not make series a's next one old.
+    app.append_histogram(b, &lbls("h", 2), 40_000, Some(&h(8)), None)
+        .expect("append");
+    app.append_histogram(a, &lbls("h", 1), 25_000, Some(&h(4)), None)
+        .expect("append");
+    app.commit().expect("commit");
+    let q = head.querier(i64::MIN, i64::MAX);
+    let mut set = q.select(true, None, &name_is("h"));
+    let mut got = Vec::new();
+    while let Some(s) = set.next() {
+        let s = s.expect("series");
+        let mut it = s.iterator();
+        let mut ts = Vec::new();
+        while it.next() == ValueType::Histogram {
+            ts.push(it.at_histogram().0);
+        }
+        got.push(ts);
+    }
+    assert_eq!(
+        got,
+        vec![vec![10_000, 20_000, 25_000], vec![30_000, 40_000]]
+    );
+}
