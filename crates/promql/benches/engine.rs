@@ -197,6 +197,7 @@ fn build_head() -> Arc<dyn promqltest::TestStorage> {
     db
 }
 
+/// The CPU time this process used so far, in ticks of 10 ms (0 where `/proc` is missing).
 fn cpu_ticks() -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let f: Vec<&str> = stat

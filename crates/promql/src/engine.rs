@@ -95,7 +95,7 @@ pub struct EngineOpts {
     pub parallelism: usize,
     /// How much work a selection must have shown before it goes parallel, in units of
     /// samples read plus steps evaluated plus 64 per series (default
-    /// [`DEFAULT_PARALLEL_THRESHOLD`], about a millisecond of serial work). The first
+    /// [`DEFAULT_PARALLEL_THRESHOLD`], about two milliseconds of serial work). The first
     /// series up to the threshold are evaluated serially, so small queries never start a
     /// thread. `0` makes every selection with more than one series parallel.
     pub parallel_threshold: usize,

@@ -714,7 +714,7 @@ impl<'a> Evaluator<'a> {
         // serial.
         let plan = self.ctx.parallel.filter(|_| !self.samples.keeps_per_step());
         let steps = self.num_steps();
-        let mut work = 0usize;
+        let (mut work, mut seen) = (0usize, 0usize);
         let mut buf = SeriesBuf::default();
         while let Some(series) = set.next() {
             self.check()?;
@@ -733,9 +733,11 @@ impl<'a> Evaluator<'a> {
             }
             if let Some(plan) = plan {
                 work += super::parallel::series_work(buf.all.len() + buf.hists.len(), steps);
+                seen += 1;
                 if work >= plan.min_work {
                     // Enough work to be worth threads: the rest goes parallel.
-                    super::parallel::run(self, &mut *set, &opts, plan, map, reduce)?;
+                    let avg = work / seen;
+                    super::parallel::run(self, &mut *set, &opts, plan, avg, map, reduce)?;
                     break;
                 }
             }

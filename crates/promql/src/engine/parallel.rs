@@ -35,8 +35,13 @@ pub(crate) struct Plan {
 /// seeking into its chunks costs about as much as decoding 64 samples).
 const SERIES_COST: usize = 64;
 
-/// Series per job handed to a thread.
-const BATCH: usize = 32;
+/// The work ([`series_work`]) of a job handed to a thread: big enough that handing it
+/// over costs little (a few hundred microseconds of evaluation), small enough to keep the
+/// threads evenly busy.
+const BATCH_WORK: usize = 32_768;
+
+/// The most series of a job.
+const MAX_BATCH: usize = 1024;
 
 /// Jobs handed out but not yet replayed, per thread: bounds the memory the outputs waiting
 /// for their turn take.
@@ -233,12 +238,15 @@ fn apply<'a, T>(
 }
 
 /// Maps the remaining series of `set` on `plan.threads` threads and reduces them in series
-/// order; stops early when `reduce` returns `false`.
+/// order; stops early when `reduce` returns `false`. `series_work` is the work of an
+/// average series so far, which sizes the jobs.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run<'a, T: Send>(
     ev: &mut Evaluator<'a>,
     set: &mut dyn SeriesSet,
     opts: &DecodeOpts,
     plan: Plan,
+    series_work: usize,
     map: &MapFn<'_, T>,
     reduce: &mut ReduceFn<'_, 'a, T>,
 ) -> Result<()> {
@@ -264,22 +272,41 @@ pub(crate) fn run<'a, T: Send>(
     #[cfg(test)]
     tests::PARALLEL_RUNS.with(|n| n.set(n.get() + 1));
     std::thread::scope(|scope| {
+        // Workers stop once the query's thread is done with the set, however it ends
+        // (error, early stop, panic).
+        let _close = CloseOnDrop(&shared);
         for _ in 1..plan.threads {
             let (shared, seed) = (&shared, &seed);
-            scope.spawn(move || {
-                let _guard = PanicGuard(shared);
-                let ctx = QueryCtx::for_worker(seed);
-                let mut w = Worker::new(&ctx, grid);
-                while let Some((seq, job)) = shared.next_job() {
-                    let outs = w.eval_job(&job, opts, map);
-                    shared.finish(seq, outs);
-                }
-            });
+            let spawned = std::thread::Builder::new()
+                .name("promql-worker".into())
+                .spawn_scoped(scope, move || {
+                    let _guard = PanicGuard(shared);
+                    let ctx = QueryCtx::for_worker(seed);
+                    let mut w = Worker::new(&ctx, grid);
+                    while let Some((seq, job)) = shared.next_job() {
+                        let outs = w.eval_job(&job, opts, map);
+                        shared.finish(seq, outs);
+                    }
+                });
+            if spawned.is_err() {
+                // No thread to be had: the query's thread does the work itself.
+                break;
+            }
         }
-        let res = drive(ev, set, &shared, &seed, grid, opts, plan, map, reduce);
-        shared.close();
-        res
+        let batch = (BATCH_WORK / series_work.max(1)).clamp(1, MAX_BATCH);
+        drive(
+            ev, set, &shared, &seed, grid, opts, plan, batch, map, reduce,
+        )
     })
+}
+
+/// Closes the queue when dropped.
+struct CloseOnDrop<'s, T>(&'s Shared<T>);
+
+impl<T> Drop for CloseOnDrop<'_, T> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// The query's thread: reads series into batches, replays finished batches in order, and
@@ -293,6 +320,7 @@ fn drive<'a, T: Send>(
     grid: Grid,
     opts: &DecodeOpts,
     plan: Plan,
+    batch_len: usize,
     map: &MapFn<'_, T>,
     reduce: &mut ReduceFn<'_, 'a, T>,
 ) -> Result<()> {
@@ -319,8 +347,8 @@ fn drive<'a, T: Send>(
             break;
         }
         if !exhausted && submitted - applied < ahead {
-            let mut batch = Vec::with_capacity(BATCH);
-            while batch.len() < BATCH {
+            let mut batch = Vec::with_capacity(batch_len);
+            while batch.len() < batch_len {
                 match set.next() {
                     None => {
                         exhausted = true;
