@@ -297,29 +297,21 @@ pub(crate) struct Bounds {
 /// buckets) and float ones (8, or 10), as Prometheus splits them.
 fn encode_histogram_records(histograms: &[(u64, i64, HistSample)]) -> Vec<Vec<u8>> {
     // Indexed by "uses custom buckets".
-    let mut ints: [Vec<record::RefHistogramSample>; 2] = Default::default();
-    let mut floats: [Vec<record::RefFloatHistogramSample>; 2] = Default::default();
+    let mut ints: [Vec<(u64, i64, &Histogram)>; 2] = Default::default();
+    let mut floats: [Vec<(u64, i64, &FloatHistogram)>; 2] = Default::default();
     for &(series_ref, t, ref h) in histograms {
         match h {
             HistSample::Int(h) => {
-                ints[usize::from(h.uses_custom_buckets())].push(record::RefHistogramSample {
-                    series_ref,
-                    t,
-                    h: h.clone(),
-                })
+                ints[usize::from(h.uses_custom_buckets())].push((series_ref, t, h))
             }
-            HistSample::Float(fh) => floats[usize::from(fh.uses_custom_buckets())].push(
-                record::RefFloatHistogramSample {
-                    series_ref,
-                    t,
-                    fh: fh.clone(),
-                },
-            ),
+            HistSample::Float(fh) => {
+                floats[usize::from(fh.uses_custom_buckets())].push((series_ref, t, fh))
+            }
         }
     }
     let mut out = Vec::new();
-    encode_nonempty(&mut out, ints, record::encode_histogram_samples);
-    encode_nonempty(&mut out, floats, record::encode_float_histogram_samples);
+    encode_nonempty(&mut out, ints, record::encode_histogram_sample_refs);
+    encode_nonempty(&mut out, floats, record::encode_float_histogram_sample_refs);
     out
 }
 
@@ -1355,13 +1347,19 @@ impl Head {
     }
 
     /// Marks the series of a batch as having (or no longer having) pending samples.
+    /// Each shard is locked once.
     fn set_pending(&self, refs: &[u64], on: bool) {
-        for &r in refs {
-            if let Some(s) = self.shard(r).write().series.get_mut(&r) {
-                if on {
-                    s.flags |= PENDING;
-                } else {
-                    s.flags &= !PENDING;
+        let mut by_shard = refs.to_vec();
+        by_shard.sort_unstable_by_key(|&r| shard_index(r));
+        for group in by_shard.chunk_by(|&a, &b| shard_index(a) == shard_index(b)) {
+            let mut shard = self.shard(group[0]).write();
+            for r in group {
+                if let Some(s) = shard.series.get_mut(r) {
+                    if on {
+                        s.flags |= PENDING;
+                    } else {
+                        s.flags &= !PENDING;
+                    }
                 }
             }
         }

@@ -930,25 +930,42 @@ pub fn encode_histogram_samples(
         typ,
         samples,
         |s| (s.series_ref, s.t),
-        |s, buf| {
-            let h = &s.h;
-            buf.push(h.counter_reset_hint as u8);
-            put_varint(buf, i64::from(h.schema));
-            buf.extend_from_slice(&h.zero_threshold.to_bits().to_be_bytes());
-            put_uvarint(buf, h.zero_count);
-            put_uvarint(buf, h.count);
-            buf.extend_from_slice(&h.sum.to_bits().to_be_bytes());
-            put_spans(buf, &h.positive_spans);
-            put_spans(buf, &h.negative_spans);
-            for b in [&h.positive_buckets, &h.negative_buckets] {
-                put_uvarint(buf, b.len() as u64);
-                for &d in b {
-                    put_varint(buf, d);
-                }
-            }
-            put_custom_values(buf, h.schema, &h.custom_values);
-        },
+        |s, buf| put_histogram(buf, &s.h),
     );
+}
+
+/// [`encode_histogram_samples`] of borrowed histograms: `(series_ref, t, histogram)`.
+pub(crate) fn encode_histogram_sample_refs(
+    samples: &[(u64, i64, &Histogram)],
+    custom_buckets: bool,
+    buf: &mut Vec<u8>,
+) {
+    let typ = if custom_buckets { 9 } else { 7 };
+    encode_hist_record(
+        buf,
+        typ,
+        samples,
+        |s| (s.0, s.1),
+        |s, buf| put_histogram(buf, s.2),
+    );
+}
+
+fn put_histogram(buf: &mut Vec<u8>, h: &Histogram) {
+    buf.push(h.counter_reset_hint as u8);
+    put_varint(buf, i64::from(h.schema));
+    buf.extend_from_slice(&h.zero_threshold.to_bits().to_be_bytes());
+    put_uvarint(buf, h.zero_count);
+    put_uvarint(buf, h.count);
+    buf.extend_from_slice(&h.sum.to_bits().to_be_bytes());
+    put_spans(buf, &h.positive_spans);
+    put_spans(buf, &h.negative_spans);
+    for b in [&h.positive_buckets, &h.negative_buckets] {
+        put_uvarint(buf, b.len() as u64);
+        for &d in b {
+            put_varint(buf, d);
+        }
+    }
+    put_custom_values(buf, h.schema, &h.custom_values);
 }
 
 /// Appends a float histogram samples record (type 8, or 10 when `custom_buckets`) to `buf`.
@@ -963,24 +980,41 @@ pub fn encode_float_histogram_samples(
         typ,
         samples,
         |s| (s.series_ref, s.t),
-        |s, buf| {
-            let h = &s.fh;
-            buf.push(h.counter_reset_hint as u8);
-            put_varint(buf, i64::from(h.schema));
-            for v in [h.zero_threshold, h.zero_count, h.count, h.sum] {
-                buf.extend_from_slice(&v.to_bits().to_be_bytes());
-            }
-            put_spans(buf, &h.positive_spans);
-            put_spans(buf, &h.negative_spans);
-            for b in [&h.positive_buckets, &h.negative_buckets] {
-                put_uvarint(buf, b.len() as u64);
-                for v in b.iter() {
-                    buf.extend_from_slice(&v.to_bits().to_be_bytes());
-                }
-            }
-            put_custom_values(buf, h.schema, &h.custom_values);
-        },
+        |s, buf| put_float_histogram(buf, &s.fh),
     );
+}
+
+/// [`encode_float_histogram_samples`] of borrowed histograms: `(series_ref, t, histogram)`.
+pub(crate) fn encode_float_histogram_sample_refs(
+    samples: &[(u64, i64, &FloatHistogram)],
+    custom_buckets: bool,
+    buf: &mut Vec<u8>,
+) {
+    let typ = if custom_buckets { 10 } else { 8 };
+    encode_hist_record(
+        buf,
+        typ,
+        samples,
+        |s| (s.0, s.1),
+        |s, buf| put_float_histogram(buf, s.2),
+    );
+}
+
+fn put_float_histogram(buf: &mut Vec<u8>, h: &FloatHistogram) {
+    buf.push(h.counter_reset_hint as u8);
+    put_varint(buf, i64::from(h.schema));
+    for v in [h.zero_threshold, h.zero_count, h.count, h.sum] {
+        buf.extend_from_slice(&v.to_bits().to_be_bytes());
+    }
+    put_spans(buf, &h.positive_spans);
+    put_spans(buf, &h.negative_spans);
+    for b in [&h.positive_buckets, &h.negative_buckets] {
+        put_uvarint(buf, b.len() as u64);
+        for v in b.iter() {
+            buf.extend_from_slice(&v.to_bits().to_be_bytes());
+        }
+    }
+    put_custom_values(buf, h.schema, &h.custom_values);
 }
 
 fn hint_of(b: u8) -> CounterResetHint {
@@ -1206,6 +1240,31 @@ mod histogram_tests {
             let mut got = Vec::new();
             decode_float_histogram_samples(&buf, &mut got).unwrap();
             assert_eq!(got, fsamples);
+        }
+    }
+
+    #[test]
+    fn borrowed_histogram_records_are_the_same_bytes() {
+        for (schema, custom) in [(3, false), (CUSTOM_BUCKETS_SCHEMA, true)] {
+            let (a, b) = (h(schema), h(schema).to_float());
+            let owned = [(56, 1234), (42, 5678)].map(|(series_ref, t)| RefHistogramSample {
+                series_ref,
+                t,
+                h: a.clone(),
+            });
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            encode_histogram_samples(&owned, custom, &mut want);
+            encode_histogram_sample_refs(&[(56, 1234, &a), (42, 5678, &a)], custom, &mut got);
+            assert_eq!(got, want);
+            let owned = [RefFloatHistogramSample {
+                series_ref: 7,
+                t: -5,
+                fh: b.clone(),
+            }];
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            encode_float_histogram_samples(&owned, custom, &mut want);
+            encode_float_histogram_sample_refs(&[(7, -5, &b)], custom, &mut got);
+            assert_eq!(got, want);
         }
     }
 
