@@ -7,6 +7,12 @@
 //! committed batch is first written to the WAL ([`crate::wlog`]), from which the head is
 //! rebuilt at startup ([`Head::open`]).
 //!
+//! # Appends
+//! An append by labels finds its series through the hash shards with `series_hash` (XXH64
+//! of the packed labels, memory only), an append with a known ref through the series shard
+//! alone. A commit logs the batch in append order, then applies it one series shard at a
+//! time (each shard locked once, each series' samples in order).
+//!
 //! # Memory layout
 //! A series costs one map entry holding a compact struct (labels as one shared allocation,
 //! the open chunk inline, a vector of on-disk chunk locations), one hash-map entry, and one
