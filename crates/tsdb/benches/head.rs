@@ -191,6 +191,44 @@ fn report_remote_write(quick: bool) {
         n as f64 / best,
         best * 1e9 / n as f64
     );
+    report_remote_write_concurrent(quick, runs);
+}
+
+/// The remote-write-like push with the senders pushing at once, each from its own thread
+/// (as a server's concurrent requests), best of `runs`.
+fn report_remote_write_concurrent(quick: bool, runs: usize) {
+    let samples: i64 = if quick { 48 } else { 480 };
+    let (create, push) = rw_label_sets(20_000);
+    let mut best = f64::INFINITY;
+    for _ in 0..runs {
+        let dir = tempfile::tempdir().unwrap();
+        let head = Head::open(dir.path(), HeadOptions::default(), i64::MIN).unwrap();
+        remote_write(&head, &create, 0..1);
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for sender in 0..RW_SENDERS {
+                let (head, push) = (&head, &push);
+                s.spawn(move || {
+                    for k in 1..samples + 1 {
+                        let mut app = head.appender();
+                        for (i, l) in push.iter().enumerate().skip(sender).step_by(RW_SENDERS) {
+                            app.append(0, l, k * 15_000, (k as f64) * 1.5 + (i % 7) as f64)
+                                .unwrap();
+                        }
+                        app.commit().unwrap();
+                    }
+                });
+            }
+        });
+        best = best.min(start.elapsed().as_secs_f64());
+        head.close().unwrap();
+    }
+    let n = 20_000 * samples as u64;
+    eprintln!(
+        "  the same with {RW_SENDERS} senders at once: {:.0} samples/s, {:.0} ns/sample ({n} in {best:.2} s, best of {runs})",
+        n as f64 / best,
+        best * 1e9 / n as f64
+    );
 }
 
 fn report() {
