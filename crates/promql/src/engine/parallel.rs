@@ -12,7 +12,7 @@
 //! output order). So results are bit-identical to serial evaluation, and so are the
 //! `max_samples` error, the peak and the statistics.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use storage::SeriesSet;
@@ -67,34 +67,102 @@ struct Effects {
 
 type Outcome<T> = (Effects, Result<T>);
 
+/// A batch of series and its place in the selection.
 type Job = (usize, Vec<Box<dyn storage::Series>>);
 
+/// What a thread got when it asked for a job.
+enum Pull {
+    Job(Job),
+    /// Enough jobs are waiting to be replayed: wait until some are.
+    NoRoom,
+    /// The series set is used up (or the work was abandoned).
+    Exhausted,
+}
+
 struct Queue<T> {
-    /// Batches of series waiting for a thread, by sequence number.
-    jobs: VecDeque<Job>,
-    /// Evaluated batches waiting to be replayed, by sequence number.
+    /// Jobs handed out so far (the next job's sequence number).
+    pulled: usize,
+    /// Jobs replayed so far.
+    applied: usize,
+    /// Evaluated jobs waiting to be replayed, by sequence number.
     done: BTreeMap<usize, Vec<Outcome<T>>>,
-    /// No more jobs will come: workers stop.
+    /// The series set has no more series.
+    exhausted: bool,
+    /// The storage error that ended the series set, reported after the series before it.
+    failure: Option<storage::Error>,
+    /// The query's thread is done: workers stop.
     closed: bool,
     /// A worker panicked: the query's thread stops waiting (the panic is re-raised when
     /// the threads are joined).
     panicked: bool,
 }
 
-struct Shared<T> {
+/// What the threads of one parallel selection share. The series set is read by whichever
+/// thread needs a job (under its own lock, so reading overlaps the replay), and each job is
+/// evaluated by the thread that read it.
+struct Shared<'s, T> {
+    set: Mutex<&'s mut dyn SeriesSet>,
     queue: Mutex<Queue<T>>,
-    job_ready: Condvar,
+    /// Signalled when a job was replayed (there may be room for another) or on close.
+    room: Condvar,
+    /// Signalled when a job was evaluated.
     result_ready: Condvar,
+    /// Series per job.
+    batch_len: usize,
+    /// Jobs handed out but not yet replayed, at most.
+    ahead: usize,
 }
 
-impl<T> Shared<T> {
+impl<T> Shared<'_, T> {
     fn lock(&self) -> MutexGuard<'_, Queue<T>> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn submit(&self, job: Job) {
-        self.lock().jobs.push_back(job);
-        self.job_ready.notify_one();
+    /// Reads the next job from the series set, unless there are enough jobs in flight.
+    fn pull(&self) -> Pull {
+        // The set's lock is held from taking the sequence number to the last series
+        // read, so jobs hold the series in selection order.
+        let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = {
+            let mut q = self.lock();
+            if q.exhausted || q.closed {
+                return Pull::Exhausted;
+            }
+            if q.pulled - q.applied >= self.ahead {
+                return Pull::NoRoom;
+            }
+            q.pulled += 1;
+            q.pulled - 1
+        };
+        let mut batch = Vec::with_capacity(self.batch_len);
+        let mut end = None;
+        while batch.len() < self.batch_len {
+            match set.next() {
+                None => {
+                    end = Some(None);
+                    break;
+                }
+                Some(Err(e)) => {
+                    end = Some(Some(e));
+                    break;
+                }
+                Some(Ok(s)) => batch.push(s),
+            }
+        }
+        if let Some(failure) = end {
+            let mut q = self.lock();
+            q.exhausted = true;
+            q.failure = failure;
+        }
+        Pull::Job((seq, batch))
+    }
+
+    /// Waits until a job may be pulled (or there will be none).
+    fn wait_for_room(&self) {
+        let mut q = self.lock();
+        while !q.closed && !q.exhausted && q.pulled - q.applied >= self.ahead {
+            q = self.room.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
     }
 
     fn finish(&self, seq: usize, outs: Vec<Outcome<T>>) {
@@ -102,31 +170,17 @@ impl<T> Shared<T> {
         self.result_ready.notify_one();
     }
 
-    /// The next job for a worker; `None` once closed.
-    fn next_job(&self) -> Option<Job> {
-        let mut q = self.lock();
-        loop {
-            if q.closed {
-                return None;
-            }
-            if let Some(job) = q.jobs.pop_front() {
-                return Some(job);
-            }
-            q = self.job_ready.wait(q).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
     fn close(&self) {
         self.lock().closed = true;
-        self.job_ready.notify_all();
+        self.room.notify_all();
     }
 }
 
 /// Tells the query's thread when a worker panics, so that it does not wait for a batch that
 /// never comes.
-struct PanicGuard<'s, T>(&'s Shared<T>);
+struct PanicGuard<'s, 'set, T>(&'s Shared<'set, T>);
 
-impl<T> Drop for PanicGuard<'_, T> {
+impl<T> Drop for PanicGuard<'_, '_, T> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.0.lock().panicked = true;
@@ -260,14 +314,20 @@ pub(crate) fn run<'a, T: Send>(
         no_step_subquery_interval: ev.no_step_subquery_interval,
     };
     let shared = Shared {
+        set: Mutex::new(set),
         queue: Mutex::new(Queue {
-            jobs: VecDeque::new(),
+            pulled: 0,
+            applied: 0,
             done: BTreeMap::new(),
+            exhausted: false,
+            failure: None,
             closed: false,
             panicked: false,
         }),
-        job_ready: Condvar::new(),
+        room: Condvar::new(),
         result_ready: Condvar::new(),
+        batch_len: (BATCH_WORK / series_work.max(1)).clamp(1, MAX_BATCH),
+        ahead: plan.threads * AHEAD_PER_THREAD,
     };
     #[cfg(test)]
     tests::PARALLEL_RUNS.with(|n| n.set(n.get() + 1));
@@ -283,9 +343,15 @@ pub(crate) fn run<'a, T: Send>(
                     let _guard = PanicGuard(shared);
                     let ctx = QueryCtx::for_worker(seed);
                     let mut w = Worker::new(&ctx, grid);
-                    while let Some((seq, job)) = shared.next_job() {
-                        let outs = w.eval_job(&job, opts, map);
-                        shared.finish(seq, outs);
+                    loop {
+                        match shared.pull() {
+                            Pull::Job((seq, job)) => {
+                                let outs = w.eval_job(&job, opts, map);
+                                shared.finish(seq, outs);
+                            }
+                            Pull::NoRoom => shared.wait_for_room(),
+                            Pull::Exhausted => break,
+                        }
                     }
                 });
             if spawned.is_err() {
@@ -293,49 +359,45 @@ pub(crate) fn run<'a, T: Send>(
                 break;
             }
         }
-        let batch = (BATCH_WORK / series_work.max(1)).clamp(1, MAX_BATCH);
-        drive(
-            ev, set, &shared, &seed, grid, opts, plan, batch, map, reduce,
-        )
+        drive(ev, &shared, &seed, grid, opts, map, reduce)
     })
 }
 
 /// Closes the queue when dropped.
-struct CloseOnDrop<'s, T>(&'s Shared<T>);
+struct CloseOnDrop<'s, 'set, T>(&'s Shared<'set, T>);
 
-impl<T> Drop for CloseOnDrop<'_, T> {
+impl<T> Drop for CloseOnDrop<'_, '_, T> {
     fn drop(&mut self) {
         self.0.close();
     }
 }
 
-/// The query's thread: reads series into batches, replays finished batches in order, and
-/// evaluates waiting batches itself when it has nothing else to do.
-#[allow(clippy::too_many_arguments)]
+/// The query's thread: replays evaluated jobs in order, and reads and evaluates jobs itself
+/// while the next one to replay is not ready.
 fn drive<'a, T: Send>(
     ev: &mut Evaluator<'a>,
-    set: &mut dyn SeriesSet,
-    shared: &Shared<T>,
+    shared: &Shared<'_, T>,
     seed: &WorkerSeed,
     grid: Grid,
     opts: &DecodeOpts,
-    plan: Plan,
-    batch_len: usize,
     map: &MapFn<'_, T>,
     reduce: &mut ReduceFn<'_, 'a, T>,
 ) -> Result<()> {
     let ctx = QueryCtx::for_worker(seed);
     let mut own = Worker::new(&ctx, grid);
-    let ahead = plan.threads * AHEAD_PER_THREAD;
-    let (mut submitted, mut applied) = (0usize, 0usize);
-    let mut exhausted = false;
-    // A storage error ends the set; it is reported after the series before it, as the
-    // serial loop reports it.
-    let mut failure = None;
+    let mut applied = 0usize;
     loop {
-        let next = shared.lock().done.remove(&applied);
+        let next = {
+            let mut q = shared.lock();
+            let next = q.done.remove(&applied);
+            if next.is_some() {
+                q.applied += 1;
+            }
+            next
+        };
         if let Some(outs) = next {
             applied += 1;
+            shared.room.notify_all();
             for o in outs {
                 if !apply(ev, o, reduce)? {
                     return Ok(());
@@ -343,53 +405,36 @@ fn drive<'a, T: Send>(
             }
             continue;
         }
-        if exhausted && applied == submitted {
-            break;
-        }
-        if !exhausted && submitted - applied < ahead {
-            let mut batch = Vec::with_capacity(batch_len);
-            while batch.len() < batch_len {
-                match set.next() {
-                    None => {
-                        exhausted = true;
-                        break;
+        match shared.pull() {
+            Pull::Job((seq, job)) => {
+                let outs = own.eval_job(&job, opts, map);
+                shared.lock().done.insert(seq, outs);
+            }
+            Pull::NoRoom | Pull::Exhausted => {
+                let mut q = shared.lock();
+                if q.exhausted && q.pulled == applied {
+                    // Everything was replayed; a storage error ends the selection after
+                    // the series before it, as in the serial loop.
+                    let failure = q.failure.take();
+                    drop(q);
+                    if let Some(e) = failure {
+                        ev.check()?;
+                        return Err(Error::Storage(e));
                     }
-                    Some(Err(e)) => {
-                        failure = Some(e);
-                        exhausted = true;
-                        break;
+                    return Ok(());
+                }
+                while !q.done.contains_key(&applied) {
+                    if q.panicked {
+                        return Err(Error::Eval("a query worker thread panicked".into()));
                     }
-                    Some(Ok(s)) => batch.push(s),
+                    q = shared
+                        .result_ready
+                        .wait(q)
+                        .unwrap_or_else(|e| e.into_inner());
                 }
             }
-            if !batch.is_empty() {
-                shared.submit((submitted, batch));
-                submitted += 1;
-            }
-            continue;
-        }
-        let mut q = shared.lock();
-        if let Some((seq, job)) = q.jobs.pop_front() {
-            drop(q);
-            let outs = own.eval_job(&job, opts, map);
-            shared.lock().done.insert(seq, outs);
-            continue;
-        }
-        while !q.done.contains_key(&applied) {
-            if q.panicked {
-                return Err(Error::Eval("a query worker thread panicked".into()));
-            }
-            q = shared
-                .result_ready
-                .wait(q)
-                .unwrap_or_else(|e| e.into_inner());
         }
     }
-    if let Some(e) = failure {
-        ev.check()?;
-        return Err(Error::Storage(e));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -703,5 +748,91 @@ mod tests {
             assert_eq!(per_step(e), want);
         }
         assert_eq!(PARALLEL_RUNS.get(), before);
+    }
+
+    /// A storage whose series sets fail after `ok` series.
+    struct Failing {
+        inner: Arc<MemStorage>,
+        ok: usize,
+    }
+
+    struct FailingQuerier(Box<dyn storage::Querier>, usize);
+
+    struct FailingSet(Box<dyn storage::SeriesSet>, usize);
+
+    impl Queryable for Failing {
+        fn querier(&self, mint: i64, maxt: i64) -> storage::Result<Box<dyn storage::Querier>> {
+            Ok(Box::new(FailingQuerier(
+                self.inner.querier(mint, maxt)?,
+                self.ok,
+            )))
+        }
+    }
+
+    impl storage::Querier for FailingQuerier {
+        fn select(
+            &self,
+            sorted: bool,
+            hints: Option<&storage::SelectHints>,
+            matchers: &[model::Matcher],
+        ) -> Box<dyn storage::SeriesSet> {
+            Box::new(FailingSet(self.0.select(sorted, hints, matchers), self.1))
+        }
+        fn label_values(
+            &self,
+            name: &str,
+            hints: Option<&storage::LabelHints>,
+            matchers: &[model::Matcher],
+        ) -> storage::Result<Vec<String>> {
+            self.0.label_values(name, hints, matchers)
+        }
+        fn label_names(
+            &self,
+            hints: Option<&storage::LabelHints>,
+            matchers: &[model::Matcher],
+        ) -> storage::Result<Vec<String>> {
+            self.0.label_names(hints, matchers)
+        }
+    }
+
+    impl storage::SeriesSet for FailingSet {
+        fn next(&mut self) -> Option<storage::Result<Box<dyn storage::Series>>> {
+            if self.1 == 0 {
+                return Some(Err(storage::Error::backend(std::io::Error::other(
+                    "disk on fire",
+                ))));
+            }
+            self.1 -= 1;
+            self.0.next()
+        }
+        fn warnings(&self) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn storage_errors_end_the_selection_as_in_serial() {
+        let mem = Arc::new(MemStorage::new());
+        load(&*mem);
+        for ok in [0, 1, 2, 33, 150] {
+            let db: Arc<dyn Queryable> = Arc::new(Failing {
+                inner: mem.clone(),
+                ok,
+            });
+            // Before the failing series, the sample limit may fail first (at 5000).
+            for max_samples in [5_000, 50_000_000] {
+                let (serial, parallel) = engines(max_samples);
+                for q in ["sum(rate(c_total[5m]))", "gauge"] {
+                    let run = |e: &Engine| {
+                        exact(&e.range_query(db.clone(), q, 600_000, 3_000_000, 30_000))
+                    };
+                    let want = run(&serial);
+                    assert!(want.starts_with("error"), "{want}");
+                    for e in &parallel {
+                        assert_eq!(run(e), want, "{q} after {ok} series");
+                    }
+                }
+            }
+        }
     }
 }
