@@ -2,11 +2,12 @@
 //! results and side effects replayed on the query's evaluator in series order.
 //!
 //! A selection starts serially ([`super::eval::Evaluator::map_series_of`]). Once the series
-//! seen so far add up to [`Plan::min_work`], the rest are handed out in batches: the
-//! query's thread keeps reading series from storage (the series set is not shared), the
-//! workers and the query's thread decode them and run the per-series function (a range
-//! function's sliding window, an instant selector's lookback), each on an evaluator of its
-//! own. What that evaluator saw (samples counted, the most samples held, annotations, an
+//! seen so far add up to [`Plan::min_work`], the rest go in batches to the workers and the
+//! query's thread: each thread that needs work reads a batch from the series set (under a
+//! lock, so batches keep the selection order), decodes its series and runs the per-series
+//! function (a range function's sliding window, an instant selector's lookback) on an
+//! evaluator of its own. The query's thread replays finished batches in order and
+//! evaluates batches itself while the next one to replay is not ready. What that evaluator saw (samples counted, the most samples held, annotations, an
 //! error) is recorded per series and replayed on the query's evaluator in series order
 //! before the series' result goes to the serial stage (aggregation, binary operators,
 //! output order). So results are bit-identical to serial evaluation, and so are the
