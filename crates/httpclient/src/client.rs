@@ -110,6 +110,26 @@ impl HttpClient {
         HttpClient::build(cfg, Some(Signer::new(sigv4)?))
     }
 
+    /// [`HttpClient::with_sigv4`] for several AWS services under one identity (ECS
+    /// discovery asks ECS and EC2): one credentials lookup, one first fetch and one
+    /// credentials cache (so `role_arn` is assumed once) shared by one client per entry of
+    /// `services`, in order, each signing for its service (`sigv4.service_name` is not
+    /// used).
+    ///
+    /// # Errors
+    /// Those of [`HttpClient::with_sigv4`].
+    pub fn with_sigv4_services(
+        cfg: &HttpClientConfig,
+        sigv4: &config::remote::SigV4Config,
+        services: &[&str],
+    ) -> Result<Vec<HttpClient>> {
+        let signer = Signer::new(sigv4)?;
+        services
+            .iter()
+            .map(|service| HttpClient::build(cfg, Some(signer.for_service(service))))
+            .collect()
+    }
+
     fn build(cfg: &HttpClientConfig, sigv4: Option<Signer>) -> Result<HttpClient> {
         // TLS first, then authentication, as prometheus/common checks them.
         let tls_cfg = &cfg.tls_config;

@@ -46,7 +46,9 @@ pub(crate) struct Credentials {
 pub(crate) struct Signer {
     region: String,
     service: String,
-    credentials: Cached,
+    /// Shared by the signers of one identity for several services
+    /// ([`Signer::for_service`]).
+    credentials: std::sync::Arc<Cached>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -116,8 +118,18 @@ impl Signer {
             } else {
                 cfg.service_name.clone()
             },
-            credentials,
+            credentials: std::sync::Arc::new(credentials),
         })
+    }
+
+    /// A signer for `service` in the same region with the same credentials cache (one
+    /// fetch, one role assumption for both).
+    pub(crate) fn for_service(&self, service: &str) -> Signer {
+        Signer {
+            region: self.region.clone(),
+            service: service.to_owned(),
+            credentials: std::sync::Arc::clone(&self.credentials),
+        }
     }
 
     /// The credentials to sign with now: cached, fetched again when there are none or
@@ -731,7 +743,7 @@ mod tests {
 
     #[test]
     fn role_arn_picks_the_sts_endpoint() {
-        let endpoint = |lines: &str, env: &[(&str, &str)]| match signer(&sigv4(lines), env)
+        let endpoint = |lines: &str, env: &[(&str, &str)]| match &signer(&sigv4(lines), env)
             .unwrap()
             .credentials
             .source

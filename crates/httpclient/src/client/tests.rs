@@ -1335,6 +1335,64 @@ async fn sigv4_role_arn_signs_with_the_assumed_roles_credentials() {
 }
 
 #[tokio::test]
+async fn sigv4_signers_for_several_services_share_one_role_assumption() {
+    let sts = Server::start(None, sts_server(3600)).await;
+    let srv = Server::start(None, Arc::new(ok)).await;
+    let cfg = config::remote::SigV4Config {
+        region: "eu-west-1".into(),
+        access_key: "BASEKEY".into(),
+        secret_key: config::Secret::new("basesecret"),
+        role_arn: "arn:aws:iam::1:role/r".into(),
+        ..Default::default()
+    };
+    let endpoint = format!("http://{}/", sts.addr);
+    let signer = crate::sigv4::Signer::with_env(&cfg, &|n| {
+        (n == "AWS_ENDPOINT_URL_STS").then(|| endpoint.clone())
+    })
+    .unwrap();
+    let ecs = HttpClient::build(
+        &HttpClientConfig::default(),
+        Some(signer.for_service("ecs")),
+    )
+    .unwrap();
+    let ec2 = HttpClient::build(
+        &HttpClientConfig::default(),
+        Some(signer.for_service("ec2")),
+    )
+    .unwrap();
+    let url = format!("http://{}/", srv.addr);
+    ecs.send(get(&url)).await.unwrap();
+    ec2.send(get(&url)).await.unwrap();
+    assert_eq!(sts.seen().len(), 1, "the role is assumed once for both");
+    let scopes: Vec<String> = srv
+        .seen()
+        .iter()
+        .map(|s| s.headers["authorization"].to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        scopes[0].contains("/eu-west-1/ecs/aws4_request"),
+        "{scopes:?}"
+    );
+    assert!(
+        scopes[1].contains("/eu-west-1/ec2/aws4_request"),
+        "{scopes:?}"
+    );
+    // The public constructor builds one client per service.
+    let clients = HttpClient::with_sigv4_services(
+        &HttpClientConfig::default(),
+        &config::remote::SigV4Config {
+            region: "eu-west-1".into(),
+            access_key: "AK".into(),
+            secret_key: config::Secret::new("SK"),
+            ..Default::default()
+        },
+        &["ecs", "ec2"],
+    )
+    .unwrap();
+    assert_eq!(clients.len(), 2);
+}
+
+#[tokio::test]
 async fn sigv4_role_arn_failures_name_role_and_endpoint() {
     let sts = Server::start(
         None,
