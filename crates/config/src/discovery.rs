@@ -22,7 +22,12 @@ pub use simple::*;
 /// Declares the closed set of SD kinds: the enum, the YAML key of each kind, and the
 /// [`Inline`] reader that collects `KEY: [..]` lists from a scrape or Alertmanager block.
 macro_rules! sd_kinds {
-    ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $key:literal, )*) => {
+    // The type a kind's list items are read as: its own, or the `via` reader.
+    (@read $ty:ty) => { $ty };
+    (@read $ty:ty, $via:ty) => { $via };
+    (@into $item:expr) => { $item };
+    (@into $item:expr, $via:ty) => { $item.into() };
+    ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $key:literal $(via $via:ty)?, )*) => {
         /// One service-discovery configuration, of one of the kinds Prometheus knows.
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
@@ -77,12 +82,15 @@ macro_rules! sd_kinds {
             ) -> Result<bool, A::Error> {
                 $(
                     if key == $key {
-                        let raw: Option<Vec<Option<$ty>>> = map.next_value()?;
+                        let raw: Option<Vec<Option<sd_kinds!(@read $ty $(, $via)?)>>> =
+                            map.next_value()?;
                         for item in raw.unwrap_or_default() {
                             let item = item.ok_or_else(|| {
                                 serde::de::Error::custom(concat!("empty or null section in ", $key))
                             })?;
-                            self.0.push(ServiceDiscoveryConfig::$variant(item));
+                            self.0.push(ServiceDiscoveryConfig::$variant(
+                                sd_kinds!(@into item $(, $via)?),
+                            ));
                         }
                         return Ok(true);
                     }
@@ -109,19 +117,19 @@ sd_kinds! {
     /// `aws_sd_configs` (one AWS discovery selected by `role`).
     Aws(AwsSdConfig) = "aws_sd_configs",
     /// `ec2_sd_configs`.
-    Ec2(AwsSdConfig) = "ec2_sd_configs",
+    Ec2(AwsSdConfig) = "ec2_sd_configs" via AwsSdBlock<{ aws_block::EC2 }>,
     /// `ecs_sd_configs`.
-    Ecs(AwsSdConfig) = "ecs_sd_configs",
+    Ecs(AwsSdConfig) = "ecs_sd_configs" via AwsSdBlock<{ aws_block::ECS }>,
     /// `rds_sd_configs`.
-    Rds(AwsSdConfig) = "rds_sd_configs",
+    Rds(AwsSdConfig) = "rds_sd_configs" via AwsSdBlock<{ aws_block::RDS }>,
     /// `msk_sd_configs`.
-    Msk(AwsSdConfig) = "msk_sd_configs",
+    Msk(AwsSdConfig) = "msk_sd_configs" via AwsSdBlock<{ aws_block::MSK }>,
     /// `elasticache_sd_configs`.
-    Elasticache(AwsSdConfig) = "elasticache_sd_configs",
+    Elasticache(AwsSdConfig) = "elasticache_sd_configs" via AwsSdBlock<{ aws_block::ELASTICACHE }>,
     /// `lightsail_sd_configs`.
-    Lightsail(AwsSdConfig) = "lightsail_sd_configs",
+    Lightsail(AwsSdConfig) = "lightsail_sd_configs" via AwsSdBlock<{ aws_block::LIGHTSAIL }>,
     /// `mq_sd_configs` (Amazon MQ).
-    Mq(AwsSdConfig) = "mq_sd_configs",
+    Mq(AwsSdConfig) = "mq_sd_configs" via AwsSdBlock<{ aws_block::MQ }>,
     /// `azure_sd_configs`.
     Azure(AzureSdConfig) = "azure_sd_configs",
     /// `gce_sd_configs`.

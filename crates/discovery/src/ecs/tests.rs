@@ -135,13 +135,13 @@ fn mock(seen: &Seen) -> Reply {
 fn discovery(url: &str, extra: &str) -> Discovery {
     let cfg = config::Config::load_str(
         &format!(
-            "scrape_configs:\n- job_name: j\n  aws_sd_configs:\n  - role: ecs\n    region: us-west-2\n    endpoint: {url}\n    access_key: AKID\n    secret_key: SECRET\n    port: 9100\n{extra}"
+            "scrape_configs:\n- job_name: j\n  ecs_sd_configs:\n  - region: us-west-2\n    endpoint: {url}\n    access_key: AKID\n    secret_key: SECRET\n    port: 9100\n{extra}"
         ),
         "",
     )
     .unwrap();
     match &cfg.scrape_configs[0].service_discovery_configs.0[0] {
-        config::ServiceDiscoveryConfig::Aws(c) => {
+        config::ServiceDiscoveryConfig::Ecs(c) => {
             let mut d = Discovery::new(c).unwrap();
             d.ec2_endpoint = url.to_owned();
             d

@@ -76,13 +76,13 @@ fn mock(seen: &Seen) -> Reply {
 fn discovery(url: &str, extra: &str) -> Discovery {
     let cfg = config::Config::load_str(
         &format!(
-            "scrape_configs:\n- job_name: j\n  aws_sd_configs:\n  - role: msk\n    region: us-east-1\n    endpoint: {url}\n    access_key: AKID\n    secret_key: SECRET\n    port: 11001\n{extra}"
+            "scrape_configs:\n- job_name: j\n  msk_sd_configs:\n  - region: us-east-1\n    endpoint: {url}\n    access_key: AKID\n    secret_key: SECRET\n    port: 11001\n{extra}"
         ),
         "",
     )
     .unwrap();
     match &cfg.scrape_configs[0].service_discovery_configs.0[0] {
-        config::ServiceDiscoveryConfig::Aws(c) => Discovery::new(c).unwrap(),
+        config::ServiceDiscoveryConfig::Msk(c) => Discovery::new(c).unwrap(),
         other => panic!("{other:?}"),
     }
 }
