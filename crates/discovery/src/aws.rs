@@ -1,7 +1,8 @@
-//! What the AWS discoveries (EC2, ECS, MSK, RDS, ElastiCache, MQ) share: the AWS query
-//! protocol (form POST, XML answer, errors worded as the AWS SDK for Go words them), XML
-//! helpers, Go's RFC 3339 rendering of AWS timestamps, and `request_concurrency`'s bounded
-//! fan-out of requests.
+//! What the AWS discoveries (EC2, ECS, MSK, RDS, ElastiCache, MQ, Lightsail) share: their
+//! signing clients made at the first refresh ([`LazyClients`]), the AWS query protocol
+//! (form POST, XML answer, errors worded as the AWS SDK for Go words them), XML helpers,
+//! Go's RFC 3339 rendering of AWS timestamps, and `request_concurrency`'s bounded fan-out
+//! of requests.
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,8 +11,108 @@ use bytes::Bytes;
 use futures::StreamExt;
 use roxmltree::Node;
 
+use config::discovery::AwsSdConfig;
+
 use crate::api;
+use crate::ec2::{default_endpoint, region, sigv4_config};
 use crate::util::encode_query;
+
+/// The region, API endpoint and signing clients of one AWS discovery.
+#[derive(Debug)]
+pub(crate) struct Clients {
+    /// `region`, else the environment's.
+    pub(crate) region: String,
+    /// `endpoint`, else the region's public endpoint of the first service.
+    pub(crate) endpoint: String,
+    /// One client per service [`LazyClients`] was made for, in that order, all sharing one
+    /// credentials cache (one fetch, one `role_arn` assumption).
+    pub(crate) signing: Vec<httpclient::HttpClient>,
+}
+
+/// [`Clients`] made at the first refresh, as upstream's `init*Client` makes them: creating
+/// a provider never waits for credentials (the instance metadata service can take seconds
+/// to time out off AWS), and a failure (no region, no credentials, unusable HTTP options)
+/// fails that refresh, counted in `prometheus_sd_refresh_failures_total`, and is tried
+/// again at the next one.
+#[derive(Debug)]
+pub(crate) struct LazyClients {
+    cfg: AwsSdConfig,
+    /// The SD's name in errors (`EC2`).
+    what: &'static str,
+    /// The services signed for; the first one's endpoint is the API endpoint.
+    services: &'static [&'static str],
+    cell: tokio::sync::OnceCell<Clients>,
+}
+
+impl LazyClients {
+    /// Clients for `services` (at least one) with the options of `cfg`, made when first
+    /// asked for.
+    pub(crate) fn new(
+        cfg: &AwsSdConfig,
+        what: &'static str,
+        services: &'static [&'static str],
+    ) -> LazyClients {
+        LazyClients {
+            cfg: cfg.clone(),
+            what,
+            services,
+            cell: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The clients, made now when no earlier call succeeded. Fetching the first
+    /// credentials may block (files, a credential process, metadata endpoints), so that
+    /// happens on a blocking thread.
+    ///
+    /// # Errors
+    /// No region, no usable credentials, or unusable HTTP client options.
+    pub(crate) async fn get(&self) -> Result<&Clients, String> {
+        self.cell
+            .get_or_try_init(|| async {
+                let (cfg, what, services) = (self.cfg.clone(), self.what, self.services);
+                tokio::task::spawn_blocking(move || Clients::build(&cfg, what, services))
+                    .await
+                    .map_err(|e| format!("could not create the {what} client: {e}"))?
+            })
+            .await
+    }
+}
+
+impl Clients {
+    fn build(cfg: &AwsSdConfig, what: &str, services: &[&'static str]) -> Result<Clients, String> {
+        let service = services.first().copied().unwrap_or_default();
+        let region = region(cfg, what)?;
+        let signing = httpclient::HttpClient::with_sigv4_services(
+            &cfg.http_client_config,
+            &sigv4_config(cfg, &region, service),
+            services,
+        )
+        .map_err(|e| format!("could not create aws config: {e}"))?;
+        Ok(Clients {
+            endpoint: if cfg.endpoint.is_empty() {
+                default_endpoint(service, &region)
+            } else {
+                cfg.endpoint.clone()
+            },
+            region,
+            signing,
+        })
+    }
+
+    /// The client signing for the `i`th service (0-based) [`LazyClients`] was made for.
+    pub(crate) fn nth(&self, i: usize) -> &httpclient::HttpClient {
+        self.signing
+            .get(i)
+            .expect("callers ask only for the services their LazyClients were made for")
+    }
+
+    /// The client signing for the first service.
+    pub(crate) fn client(&self) -> &httpclient::HttpClient {
+        self.signing
+            .first()
+            .expect("LazyClients are made for at least one service")
+    }
+}
 
 /// Runs `f` on every item with at most `limit` futures in flight (Go's `errgroup` with
 /// `SetLimit`), returning the outputs in the items' order.
@@ -177,6 +278,118 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A profile no shared AWS file has: the credentials lookup fails at once, without
+    /// asking any endpoint.
+    const NO_PROFILE: &str = "prometheus-rs-test-no-such-profile";
+
+    fn no_credentials(block: &str) -> config::Config {
+        config::Config::load_str(
+            &format!(
+                "scrape_configs:\n- job_name: j\n  {block}:\n  - region: eu-west-1\n    profile: {NO_PROFILE}\n    endpoint: http://127.0.0.1:1\n    refresh_interval: 50ms\n"
+            ),
+            "",
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn providers_are_created_without_credentials_and_fail_at_refresh() {
+        use config::ServiceDiscoveryConfig as S;
+        for block in [
+            "ec2_sd_configs",
+            "ecs_sd_configs",
+            "msk_sd_configs",
+            "rds_sd_configs",
+            "elasticache_sd_configs",
+            "lightsail_sd_configs",
+            "mq_sd_configs",
+        ] {
+            let cfg = no_credentials(block);
+            let sd = &cfg.scrape_configs[0].service_discovery_configs.0[0];
+            // Creating needs nothing; the first refresh looks the credentials up, and
+            // every refresh after a failure does again.
+            for _ in 0..2 {
+                let err = match sd {
+                    S::Ec2(c) => crate::ec2::Discovery::new(c).unwrap().refresh().await,
+                    S::Ecs(c) => crate::ecs::Discovery::new(c).unwrap().refresh().await,
+                    S::Msk(c) => crate::msk::Discovery::new(c).unwrap().refresh().await,
+                    S::Rds(c) => crate::rds::Discovery::new(c).unwrap().refresh().await,
+                    S::Elasticache(c) => {
+                        crate::elasticache::Discovery::new(c)
+                            .unwrap()
+                            .refresh()
+                            .await
+                    }
+                    S::Lightsail(c) => crate::lightsail::Discovery::new(c).unwrap().refresh().await,
+                    S::Mq(c) => crate::mq::Discovery::new(c).unwrap().refresh().await,
+                    other => panic!("{other:?}"),
+                }
+                .unwrap_err();
+                assert!(
+                    err.starts_with(&format!(
+                        "could not create aws config: could not create new AWS session: failed to get shared config profile, {NO_PROFILE}"
+                    )),
+                    "{block}: {err}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_credentials_lookup_is_a_refresh_failure_tried_again() {
+        let cfg = no_credentials("ec2_sd_configs");
+        let m = crate::Manager::new(crate::Options {
+            update_interval: std::time::Duration::from_millis(10),
+            ..Default::default()
+        });
+        // The configuration is taken: nothing is looked up yet.
+        m.apply_config(&cfg).unwrap();
+        let runner = m.clone();
+        let task = tokio::spawn(async move { runner.run().await });
+        let failures = || {
+            let mut text = String::new();
+            m.metrics().write_text(&mut text);
+            crate::metrics::value_of(
+                &text,
+                "prometheus_sd_refresh_failures_total{mechanism=\"ec2\"}",
+            )
+            .unwrap_or_default()
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while failures() < 2.0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "failures: {}",
+                failures()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        m.stop();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn lazy_clients_are_made_once_and_share_one_identity() {
+        let cfg = config::Config::load_str(
+            "scrape_configs:\n- job_name: j\n  ecs_sd_configs:\n  - region: us-west-2\n    access_key: AK\n    secret_key: SK\n",
+            "",
+        )
+        .unwrap();
+        let config::ServiceDiscoveryConfig::Ecs(c) =
+            &cfg.scrape_configs[0].service_discovery_configs.0[0]
+        else {
+            panic!("not an ECS block");
+        };
+        let lazy = LazyClients::new(c, "ECS", &["ecs", "ec2"]);
+        let first: *const Clients = lazy.get().await.unwrap();
+        let again: *const Clients = lazy.get().await.unwrap();
+        assert_eq!(first, again, "made once");
+        let made = lazy.get().await.unwrap();
+        assert_eq!(made.region, "us-west-2");
+        assert_eq!(made.endpoint, "https://ecs.us-west-2.amazonaws.com");
+        assert_eq!(made.signing.len(), 2);
+    }
 
     #[test]
     fn timestamps_print_as_go_rfc3339() {

@@ -7,9 +7,10 @@
 //! `DescribeAvailabilityZones`, asked until it once succeeds.
 //!
 //! The region is `region`, else `AWS_REGION` or `AWS_DEFAULT_REGION` (the instance metadata
-//! service is not asked); credentials are `access_key`/`secret_key`, a `profile`, the
-//! environment or the default profile, with `role_arn` assumed through STS
-//! (with `external_id` when set).
+//! service is not asked); credentials are `access_key`/`secret_key`, else the AWS SDK's
+//! default chain (httpclient's sigv4), with `role_arn` assumed through STS (with
+//! `external_id` when set). Both are looked up at the first refresh, as upstream does
+//! ([`crate::aws::LazyClients`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -19,6 +20,7 @@ use config::discovery::AwsSdConfig;
 use model::{Labels, TargetGroup};
 use roxmltree::Node;
 
+use crate::aws::{Clients, LazyClients};
 use crate::util::{join_host_port, sanitize};
 
 const PREFIX: &str = "__meta_ec2_";
@@ -29,10 +31,9 @@ const API_VERSION: &str = "2016-11-15";
 /// One ec2_sd provider.
 #[derive(Debug)]
 pub(crate) struct Discovery {
-    client: httpclient::HttpClient,
-    region: String,
-    /// The API endpoint (`endpoint`, or the region's public one).
-    endpoint: String,
+    /// Region, API endpoint (`endpoint`, or the region's public one) and signing client,
+    /// made at the first refresh.
+    clients: LazyClients,
     filters: Vec<(String, Vec<String>)>,
     port: u16,
     timeout: Duration,
@@ -68,17 +69,6 @@ pub(crate) fn sigv4_config(
         service_name: service.to_owned(),
         ..Default::default()
     }
-}
-
-/// The shared HTTP client signing for `service` with the credentials of `cfg`
-/// ([`sigv4_config`]).
-pub(crate) fn signing_client(
-    cfg: &AwsSdConfig,
-    region: &str,
-    service: &str,
-) -> Result<httpclient::HttpClient, String> {
-    httpclient::HttpClient::with_sigv4(&cfg.http_client_config, &sigv4_config(cfg, region, service))
-        .map_err(|e| e.to_string())
 }
 
 /// The public endpoint of `service` in `region`.
@@ -134,20 +124,14 @@ pub(crate) async fn query(
 }
 
 impl Discovery {
-    /// A provider for `cfg`.
+    /// A provider for `cfg`; its region, credentials and HTTP client options are looked up
+    /// at the first refresh ([`LazyClients`]).
     ///
     /// # Errors
-    /// No region, no credentials, or unusable HTTP client options.
+    /// None so far: everything that can fail waits for the first refresh.
     pub(crate) fn new(cfg: &AwsSdConfig) -> Result<Discovery, String> {
-        let region = region(cfg, "EC2")?;
         Ok(Discovery {
-            client: signing_client(cfg, &region, "ec2")?,
-            endpoint: if cfg.endpoint.is_empty() {
-                default_endpoint("ec2", &region)
-            } else {
-                cfg.endpoint.clone()
-            },
-            region,
+            clients: LazyClients::new(cfg, "EC2", &["ec2"]),
             filters: cfg
                 .filters
                 .iter()
@@ -160,12 +144,26 @@ impl Discovery {
     }
 
     /// POSTs one query action and returns its XML answer.
-    async fn call(&self, action: &str, params: Vec<(String, String)>) -> Result<String, String> {
-        query(&self.client, &self.endpoint, action, params, self.timeout).await
+    async fn call(
+        &self,
+        clients: &Clients,
+        action: &str,
+        params: Vec<(String, String)>,
+    ) -> Result<String, String> {
+        query(
+            clients.client(),
+            &clients.endpoint,
+            action,
+            params,
+            self.timeout,
+        )
+        .await
     }
 
-    async fn refresh_az_ids(&self) -> Result<(), String> {
-        let body = self.call("DescribeAvailabilityZones", Vec::new()).await?;
+    async fn refresh_az_ids(&self, clients: &Clients) -> Result<(), String> {
+        let body = self
+            .call(clients, "DescribeAvailabilityZones", Vec::new())
+            .await?;
         let doc = roxmltree::Document::parse(&body)
             .map_err(|e| format!("decoding DescribeAvailabilityZones: {e}"))?;
         let mut map = HashMap::new();
@@ -181,15 +179,16 @@ impl Discovery {
     /// One refresh: the region's group.
     ///
     /// # Errors
-    /// A failed `DescribeInstances` page (`could not describe instances: …`); the caller
-    /// keeps the last targets.
+    /// No clients ([`LazyClients::get`]) or a failed `DescribeInstances` page (`could not
+    /// describe instances: …`); the caller keeps the last targets.
     pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
+        let clients = self.clients.get().await?;
         let known = self
             .az_ids
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some();
-        if !known && let Err(e) = self.refresh_az_ids().await {
+        if !known && let Err(e) = self.refresh_az_ids(clients).await {
             tracing::debug!(err = %e, "Unable to describe availability zones");
         }
         let az_ids = self
@@ -212,7 +211,7 @@ impl Discovery {
                 params.push(("NextToken".to_owned(), token.clone()));
             }
             let body = self
-                .call("DescribeInstances", params)
+                .call(clients, "DescribeInstances", params)
                 .await
                 .map_err(|e| format!("could not describe instances: {e}"))?;
             let doc = roxmltree::Document::parse(&body)
@@ -221,7 +220,9 @@ impl Discovery {
             for r in items(root, "reservationSet") {
                 let owner = text(r, "ownerId");
                 for inst in items(r, "instancesSet") {
-                    if let Some(t) = self.target(r, inst, owner.as_deref(), az_ids.as_ref()) {
+                    if let Some(t) =
+                        self.target(&clients.region, inst, owner.as_deref(), az_ids.as_ref())
+                    {
                         targets.push(t);
                     }
                 }
@@ -234,14 +235,14 @@ impl Discovery {
         Ok(vec![TargetGroup {
             targets,
             labels: Labels::empty(),
-            source: self.region.clone(),
+            source: clients.region.clone(),
         }])
     }
 
     /// The target of one instance, or none without a private IPv4 or IPv6 address.
     fn target(
         &self,
-        _reservation: Node<'_, '_>,
+        region: &str,
         inst: Node<'_, '_>,
         owner: Option<&str>,
         az_ids: Option<&HashMap<String, String>>,
@@ -298,7 +299,7 @@ impl Discovery {
         let mut put = |k: &str, v: String| {
             set.insert(format!("{PREFIX}{k}"), v);
         };
-        put("region", self.region.clone());
+        put("region", region.to_owned());
         if let Some(id) = text(inst, "instanceId") {
             put("instance_id", id);
         }

@@ -20,8 +20,8 @@ use model::{Labels, TargetGroup};
 use roxmltree::Node;
 
 use crate::api;
-use crate::aws::bounded;
-use crate::ec2::{default_endpoint, region, signing_client};
+use crate::aws::{LazyClients, bounded};
+use crate::ec2::default_endpoint;
 use crate::util::{join_host_port, sanitize};
 
 const PREFIX: &str = "__meta_ecs_";
@@ -185,12 +185,11 @@ struct ClusterData {
 /// One ECS provider.
 #[derive(Debug)]
 pub(crate) struct Discovery {
-    ecs: httpclient::HttpClient,
-    ec2: httpclient::HttpClient,
-    region: String,
-    endpoint: String,
-    /// The EC2 endpoint (upstream always asks the region's public one; tests point it at a
-    /// fake).
+    /// Region, ECS endpoint and the clients signing for ECS and for EC2 (one identity:
+    /// one credentials fetch, one `role_arn` assumption), made at the first refresh.
+    clients: LazyClients,
+    /// The EC2 endpoint; empty for the region's public one, which upstream always asks
+    /// (tests point it at a fake).
     pub(crate) ec2_endpoint: String,
     clusters: Vec<String>,
     port: u16,
@@ -200,22 +199,15 @@ pub(crate) struct Discovery {
 }
 
 impl Discovery {
-    /// A provider for `cfg`.
+    /// A provider for `cfg`; its region, credentials and HTTP client options are looked up
+    /// at the first refresh ([`LazyClients`]).
     ///
     /// # Errors
-    /// No region, no credentials, or unusable HTTP client options.
+    /// None so far: everything that can fail waits for the first refresh.
     pub(crate) fn new(cfg: &AwsSdConfig) -> Result<Discovery, String> {
-        let region = region(cfg, "ECS")?;
         Ok(Discovery {
-            ecs: signing_client(cfg, &region, "ecs")?,
-            ec2: signing_client(cfg, &region, "ec2")?,
-            endpoint: if cfg.endpoint.is_empty() {
-                default_endpoint("ecs", &region)
-            } else {
-                cfg.endpoint.clone()
-            },
-            ec2_endpoint: default_endpoint("ec2", &region),
-            region,
+            clients: LazyClients::new(cfg, "ECS", &["ecs", "ec2"]),
+            ec2_endpoint: String::new(),
             clusters: cfg.clusters.clone(),
             port: cfg.port,
             concurrency: cfg.request_concurrency_or(20),
@@ -230,10 +222,11 @@ impl Discovery {
         op: &str,
         body: serde_json::Value,
     ) -> Result<T, String> {
-        let url = format!("{}/", self.endpoint.trim_end_matches('/'));
+        let clients = self.clients.get().await?;
+        let url = format!("{}/", clients.endpoint.trim_end_matches('/'));
         let target = format!("{TARGET_PREFIX}{op}");
         let a = api::send(
-            &self.ecs,
+            clients.nth(0),
             http::Method::POST,
             &url,
             &[
@@ -266,7 +259,13 @@ impl Discovery {
         action: &str,
         params: Vec<(String, String)>,
     ) -> Result<String, String> {
-        crate::ec2::query(&self.ec2, &self.ec2_endpoint, action, params, self.timeout).await
+        let clients = self.clients.get().await?;
+        let endpoint = if self.ec2_endpoint.is_empty() {
+            default_endpoint("ec2", &clients.region)
+        } else {
+            self.ec2_endpoint.clone()
+        };
+        crate::ec2::query(clients.nth(1), &endpoint, action, params, self.timeout).await
     }
 
     /// Every page of a `List*` call (100 a page).
@@ -567,6 +566,7 @@ impl Discovery {
     /// services or tasks; a cluster whose services, tasks or hosts cannot be described is
     /// logged and left out, as upstream.
     pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
+        let region = &self.clients.get().await?.region;
         self.checked
             .get_or_try_init(|| async {
                 self.call::<serde_json::Value>("DescribeClusters", serde_json::json!({}))
@@ -588,7 +588,7 @@ impl Discovery {
             vec![TargetGroup {
                 targets,
                 labels: Labels::empty(),
-                source: self.region.clone(),
+                source: region.clone(),
             }]
         };
         if clusters.is_empty() {
@@ -618,7 +618,7 @@ impl Discovery {
         let mut targets = Vec::new();
         for ((cluster, _, _), data) in work.iter().zip(data) {
             if let Some(data) = data {
-                self.cluster_targets(cluster, described.get(cluster), &data, &mut targets);
+                self.cluster_targets(region, cluster, described.get(cluster), &data, &mut targets);
             }
         }
         Ok(group(targets))
@@ -627,6 +627,7 @@ impl Discovery {
     /// The targets of one cluster's tasks.
     fn cluster_targets(
         &self,
+        region: &str,
         cluster_arn: &str,
         cluster: Option<&Cluster>,
         data: &ClusterData,
@@ -703,7 +704,7 @@ impl Discovery {
             put("task_arn", &task.task_arn);
             put("task_definition", &task.task_definition_arn);
             put("ip_address", &ip);
-            put("region", &self.region);
+            put("region", region);
             put("launch_type", &task.launch_type);
             put("availability_zone", &task.availability_zone);
             put("desired_status", &task.desired_status);

@@ -20,8 +20,7 @@ use config::discovery::AwsSdConfig;
 use model::{Labels, TargetGroup};
 use roxmltree::Node;
 
-use crate::aws::{Field, bounded, child, members, put_field, text};
-use crate::ec2::{default_endpoint, region, signing_client};
+use crate::aws::{Field, LazyClients, bounded, child, members, put_field, text};
 use crate::util::{join_host_port, sanitize};
 
 const API_VERSION: &str = "2015-02-02";
@@ -458,9 +457,8 @@ fn result<'a, 'i>(doc: &'a roxmltree::Document<'i>, name: &str) -> Node<'a, 'i> 
 /// One ElastiCache provider.
 #[derive(Debug)]
 pub(crate) struct Discovery {
-    client: httpclient::HttpClient,
-    region: String,
-    endpoint: String,
+    /// Region, API endpoint and signing client, made at the first refresh.
+    clients: LazyClients,
     clusters: Vec<String>,
     concurrency: usize,
     timeout: Duration,
@@ -468,20 +466,14 @@ pub(crate) struct Discovery {
 }
 
 impl Discovery {
-    /// A provider for `cfg`.
+    /// A provider for `cfg`; its region, credentials and HTTP client options are looked up
+    /// at the first refresh ([`LazyClients`]).
     ///
     /// # Errors
-    /// No region, no credentials, or unusable HTTP client options.
+    /// None so far: everything that can fail waits for the first refresh.
     pub(crate) fn new(cfg: &AwsSdConfig) -> Result<Discovery, String> {
-        let region = region(cfg, "ElastiCache")?;
         Ok(Discovery {
-            client: signing_client(cfg, &region, "elasticache")?,
-            endpoint: if cfg.endpoint.is_empty() {
-                default_endpoint("elasticache", &region)
-            } else {
-                cfg.endpoint.clone()
-            },
-            region,
+            clients: LazyClients::new(cfg, "ElastiCache", &["elasticache"]),
             clusters: cfg.clusters.clone(),
             concurrency: cfg.request_concurrency_or(10),
             timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
@@ -490,9 +482,10 @@ impl Discovery {
     }
 
     async fn call(&self, action: &str, params: Vec<(String, String)>) -> Result<String, String> {
+        let clients = self.clients.get().await?;
         crate::aws::query(
-            &self.client,
-            &self.endpoint,
+            clients.client(),
+            &clients.endpoint,
             "ElastiCache",
             action,
             API_VERSION,
@@ -649,6 +642,7 @@ impl Discovery {
     /// # Errors
     /// The credential check, or describing the caches or listing their tags.
     pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
+        let region = &self.clients.get().await?.region;
         self.checked
             .get_or_try_init(|| async {
                 self.call("DescribeCacheClusters", Vec::new())
@@ -691,7 +685,7 @@ impl Discovery {
         Ok(vec![TargetGroup {
             targets,
             labels: Labels::empty(),
-            source: self.region.clone(),
+            source: region.clone(),
         }])
     }
 }

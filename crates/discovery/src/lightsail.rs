@@ -13,7 +13,7 @@ use config::discovery::AwsSdConfig;
 use model::{Labels, TargetGroup};
 
 use crate::api;
-use crate::ec2::{default_endpoint, region, signing_client};
+use crate::aws::LazyClients;
 use crate::util::{join_host_port, sanitize};
 
 const PREFIX: &str = "__meta_lightsail_";
@@ -22,9 +22,8 @@ const SEPARATOR: &str = ",";
 /// One lightsail_sd provider.
 #[derive(Debug)]
 pub(crate) struct Discovery {
-    client: httpclient::HttpClient,
-    region: String,
-    endpoint: String,
+    /// Region, API endpoint and signing client, made at the first refresh.
+    clients: LazyClients,
     port: u16,
     timeout: Duration,
 }
@@ -80,20 +79,14 @@ struct ApiError {
 }
 
 impl Discovery {
-    /// A provider for `cfg`.
+    /// A provider for `cfg`; its region, credentials and HTTP client options are looked up
+    /// at the first refresh ([`LazyClients`]).
     ///
     /// # Errors
-    /// No region, no credentials, or unusable HTTP client options.
+    /// None so far: everything that can fail waits for the first refresh.
     pub(crate) fn new(cfg: &AwsSdConfig) -> Result<Discovery, String> {
-        let region = region(cfg, "Lightsail")?;
         Ok(Discovery {
-            client: signing_client(cfg, &region, "lightsail")?,
-            endpoint: if cfg.endpoint.is_empty() {
-                default_endpoint("lightsail", &region)
-            } else {
-                cfg.endpoint.clone()
-            },
-            region,
+            clients: LazyClients::new(cfg, "Lightsail", &["lightsail"]),
             port: cfg.port,
             timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
         })
@@ -102,12 +95,13 @@ impl Discovery {
     /// One refresh: the region's group.
     ///
     /// # Errors
-    /// A failed `GetInstances` (`could not get instances: …`); the caller keeps the last
-    /// targets.
+    /// No clients ([`LazyClients::get`]) or a failed `GetInstances` (`could not get
+    /// instances: …`); the caller keeps the last targets.
     pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
-        let url = format!("{}/", self.endpoint.trim_end_matches('/'));
+        let clients = self.clients.get().await?;
+        let url = format!("{}/", clients.endpoint.trim_end_matches('/'));
         let a = api::send(
-            &self.client,
+            clients.client(),
             http::Method::POST,
             &url,
             &[
@@ -150,7 +144,7 @@ impl Discovery {
             put("instance_state", i.state.name.clone());
             put("instance_support_code", i.support_code.clone());
             put("private_ip", private.clone());
-            put("region", self.region.clone());
+            put("region", clients.region.clone());
             if let Some(p) = &i.public_ip_address {
                 put("public_ip", p.clone());
             }
@@ -171,7 +165,7 @@ impl Discovery {
         Ok(vec![TargetGroup {
             targets,
             labels: Labels::empty(),
-            source: self.region.clone(),
+            source: clients.region.clone(),
         }])
     }
 }

@@ -16,8 +16,7 @@ use model::{Labels, TargetGroup};
 use serde_json::Value;
 
 use crate::api;
-use crate::aws::{bounded, rfc3339};
-use crate::ec2::{default_endpoint, region, signing_client};
+use crate::aws::{LazyClients, bounded, rfc3339};
 use crate::util::{encode_query, sanitize};
 
 const PREFIX: &str = "__meta_mq_";
@@ -260,29 +259,22 @@ fn broker_targets(b: &Value, out: &mut Vec<Labels>) {
 /// One MQ provider.
 #[derive(Debug)]
 pub(crate) struct Discovery {
-    client: httpclient::HttpClient,
-    region: String,
-    endpoint: String,
+    /// Region, API endpoint and signing client, made at the first refresh.
+    clients: LazyClients,
     concurrency: usize,
     timeout: Duration,
     checked: tokio::sync::OnceCell<()>,
 }
 
 impl Discovery {
-    /// A provider for `cfg`.
+    /// A provider for `cfg`; its region, credentials and HTTP client options are looked up
+    /// at the first refresh ([`LazyClients`]).
     ///
     /// # Errors
-    /// No region, no credentials, or unusable HTTP client options.
+    /// None so far: everything that can fail waits for the first refresh.
     pub(crate) fn new(cfg: &AwsSdConfig) -> Result<Discovery, String> {
-        let region = region(cfg, "MQ")?;
         Ok(Discovery {
-            client: signing_client(cfg, &region, "mq")?,
-            endpoint: if cfg.endpoint.is_empty() {
-                default_endpoint("mq", &region)
-            } else {
-                cfg.endpoint.clone()
-            },
-            region,
+            clients: LazyClients::new(cfg, "MQ", &["mq"]),
             concurrency: cfg.request_concurrency_or(10),
             timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
             checked: tokio::sync::OnceCell::new(),
@@ -291,12 +283,13 @@ impl Discovery {
 
     /// One GET of the MQ API.
     async fn get(&self, op: &str, path: &str, query: &[(String, String)]) -> Result<Value, String> {
-        let mut url = format!("{}{path}", self.endpoint.trim_end_matches('/'));
+        let clients = self.clients.get().await?;
+        let mut url = format!("{}{path}", clients.endpoint.trim_end_matches('/'));
         if !query.is_empty() {
             url = format!("{url}?{}", encode_query(query));
         }
         let a = api::send(
-            &self.client,
+            clients.client(),
             http::Method::GET,
             &url,
             &[
@@ -364,6 +357,7 @@ impl Discovery {
     /// # Errors
     /// The credential check, or listing or describing the brokers.
     pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
+        let region = &self.clients.get().await?.region;
         self.checked
             .get_or_try_init(|| async {
                 self.get("ListBrokers", "/v1/brokers", &[])
@@ -396,7 +390,7 @@ impl Discovery {
         Ok(vec![TargetGroup {
             targets,
             labels: Labels::empty(),
-            source: self.region.clone(),
+            source: region.clone(),
         }])
     }
 }

@@ -16,8 +16,7 @@ use config::discovery::AwsSdConfig;
 use model::{Labels, TargetGroup};
 
 use crate::api;
-use crate::aws::bounded;
-use crate::ec2::{default_endpoint, region, signing_client};
+use crate::aws::{LazyClients, bounded};
 use crate::util::{encode_query, join_host_port, sanitize};
 
 const PREFIX: &str = "__meta_msk_";
@@ -140,9 +139,8 @@ fn path_escape(s: &str) -> String {
 /// One MSK provider.
 #[derive(Debug)]
 pub(crate) struct Discovery {
-    client: httpclient::HttpClient,
-    region: String,
-    endpoint: String,
+    /// Region, API endpoint and signing client, made at the first refresh.
+    clients: LazyClients,
     clusters: Vec<String>,
     port: u16,
     concurrency: usize,
@@ -151,20 +149,14 @@ pub(crate) struct Discovery {
 }
 
 impl Discovery {
-    /// A provider for `cfg`.
+    /// A provider for `cfg`; its region, credentials and HTTP client options are looked up
+    /// at the first refresh ([`LazyClients`]).
     ///
     /// # Errors
-    /// No region, no credentials, or unusable HTTP client options.
+    /// None so far: everything that can fail waits for the first refresh.
     pub(crate) fn new(cfg: &AwsSdConfig) -> Result<Discovery, String> {
-        let region = region(cfg, "MSK")?;
         Ok(Discovery {
-            client: signing_client(cfg, &region, "kafka")?,
-            endpoint: if cfg.endpoint.is_empty() {
-                default_endpoint("kafka", &region)
-            } else {
-                cfg.endpoint.clone()
-            },
-            region,
+            clients: LazyClients::new(cfg, "MSK", &["kafka"]),
             clusters: cfg.clusters.clone(),
             port: cfg.port,
             concurrency: cfg.request_concurrency_or(10),
@@ -180,12 +172,13 @@ impl Discovery {
         path: &str,
         query: &[(String, String)],
     ) -> Result<T, String> {
-        let mut url = format!("{}{path}", self.endpoint.trim_end_matches('/'));
+        let clients = self.clients.get().await?;
+        let mut url = format!("{}{path}", clients.endpoint.trim_end_matches('/'));
         if !query.is_empty() {
             url = format!("{url}?{}", encode_query(query));
         }
         let a = api::send(
-            &self.client,
+            clients.client(),
             http::Method::GET,
             &url,
             &[
@@ -269,6 +262,7 @@ impl Discovery {
     /// # Errors
     /// The credential check, or listing or describing clusters or nodes.
     pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
+        let region = &self.clients.get().await?.region;
         self.checked
             .get_or_try_init(|| async {
                 self.list_clusters(None)
@@ -295,7 +289,7 @@ impl Discovery {
         Ok(vec![TargetGroup {
             targets,
             labels: Labels::empty(),
-            source: self.region.clone(),
+            source: region.clone(),
         }])
     }
 

@@ -17,8 +17,7 @@ use config::discovery::AwsSdConfig;
 use model::{Labels, TargetGroup};
 use roxmltree::Node;
 
-use crate::aws::{Field, bounded, child, members, put_field, text};
-use crate::ec2::{default_endpoint, region, signing_client};
+use crate::aws::{Field, LazyClients, bounded, child, members, put_field, text};
 use crate::util::{join_host_port, sanitize};
 
 const API_VERSION: &str = "2014-10-31";
@@ -420,9 +419,8 @@ fn parse_instance(n: Node<'_, '_>) -> Instance {
 /// One RDS provider.
 #[derive(Debug)]
 pub(crate) struct Discovery {
-    client: httpclient::HttpClient,
-    region: String,
-    endpoint: String,
+    /// Region, API endpoint and signing client, made at the first refresh.
+    clients: LazyClients,
     clusters: Vec<String>,
     filters: Vec<(String, Vec<String>)>,
     port: u16,
@@ -432,20 +430,14 @@ pub(crate) struct Discovery {
 }
 
 impl Discovery {
-    /// A provider for `cfg`.
+    /// A provider for `cfg`; its region, credentials and HTTP client options are looked up
+    /// at the first refresh ([`LazyClients`]).
     ///
     /// # Errors
-    /// No region, no credentials, or unusable HTTP client options.
+    /// None so far: everything that can fail waits for the first refresh.
     pub(crate) fn new(cfg: &AwsSdConfig) -> Result<Discovery, String> {
-        let region = region(cfg, "RDS")?;
         Ok(Discovery {
-            client: signing_client(cfg, &region, "rds")?,
-            endpoint: if cfg.endpoint.is_empty() {
-                default_endpoint("rds", &region)
-            } else {
-                cfg.endpoint.clone()
-            },
-            region,
+            clients: LazyClients::new(cfg, "RDS", &["rds"]),
             clusters: cfg.clusters.clone(),
             filters: cfg
                 .filters
@@ -460,9 +452,10 @@ impl Discovery {
     }
 
     async fn call(&self, action: &str, params: Vec<(String, String)>) -> Result<String, String> {
+        let clients = self.clients.get().await?;
         crate::aws::query(
-            &self.client,
-            &self.endpoint,
+            clients.client(),
+            &clients.endpoint,
             "RDS",
             action,
             API_VERSION,
@@ -577,6 +570,7 @@ impl Discovery {
     /// # Errors
     /// The credential check, or describing the clusters or their instances.
     pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
+        let region = &self.clients.get().await?.region;
         self.checked
             .get_or_try_init(|| async {
                 self.call("DescribeDBClusters", Vec::new())
@@ -609,7 +603,7 @@ impl Discovery {
         Ok(vec![TargetGroup {
             targets,
             labels: Labels::empty(),
-            source: self.region.clone(),
+            source: region.clone(),
         }])
     }
 }

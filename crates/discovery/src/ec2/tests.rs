@@ -348,8 +348,8 @@ async fn aws_sd_role_ec2_runs_through_the_manager() {
     task.await.unwrap();
 }
 
-#[test]
-fn role_arn_and_external_id_reach_the_signer() {
+#[tokio::test]
+async fn role_arn_and_external_id_reach_the_signer() {
     let cfg = config::Config::load_str(
         "scrape_configs:\n- job_name: j\n  aws_sd_configs:\n  - role: ecs\n    region: eu-west-1\n    access_key: AKID\n    secret_key: SECRET\n    role_arn: arn:aws:iam::123456789012:role/prom\n    external_id: ext-42\n",
         "",
@@ -367,5 +367,9 @@ fn role_arn_and_external_id_reach_the_signer() {
     assert_eq!(s.region, "eu-west-1");
     assert_eq!(s.access_key, "AKID");
     // The signer takes it (STS is only asked when a request is signed).
-    signing_client(c, "eu-west-1", "ecs").unwrap();
+    let clients = crate::aws::LazyClients::new(c, "ECS", &["ecs", "ec2"]);
+    let made = clients.get().await.unwrap();
+    assert_eq!(made.region, "eu-west-1");
+    assert_eq!(made.endpoint, "https://ecs.eu-west-1.amazonaws.com");
+    assert_eq!(made.signing.len(), 2);
 }

@@ -302,8 +302,8 @@ impl<'de> Visitor<'de> for AwsVisitor {
 }
 
 impl<'de> Deserialize<'de> for AwsSdConfig {
-    /// Reads an `aws_sd_configs` entry; the other blocks are read through
-    /// [`AwsSdBlock`].
+    /// Reads an `aws_sd_configs` entry (each other block is read as its own kind when a
+    /// configuration is loaded).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(AwsVisitor(AwsSdKind::Aws))
     }
