@@ -372,6 +372,13 @@ struct ApplyState {
     ooo_histograms: Vec<(u64, i64, HistSample)>,
 }
 
+/// Keeps `e` as the first error of a batch unless one at an earlier entry than `i` is.
+fn keep_first_err(first: &mut Option<(usize, Error)>, i: usize, e: Error) {
+    if first.as_ref().is_none_or(|f| f.0 > i) {
+        *first = Some((i, e));
+    }
+}
+
 /// What happened to a sample given to [`MemSeries::append`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Appended {
@@ -1352,6 +1359,51 @@ impl Head {
         self.tombstones.lock().get(&r).cloned().unwrap_or_default()
     }
 
+    /// Calls `f` with each run of consecutive entries of one series among `n` entries
+    /// (`series(i)` is entry `i`'s series) and the run's shard, shard by shard, each shard
+    /// locked once, the runs of a shard in entry order (so that every series gets its
+    /// entries in order).
+    fn for_runs_by_shard(
+        &self,
+        n: usize,
+        series: impl Fn(usize) -> u64,
+        mut f: impl FnMut(&mut SeriesShard, std::ops::Range<usize>),
+    ) {
+        // Where each run starts, and the runs ordered by shard (a counting sort).
+        let mut run_starts: Vec<usize> = Vec::new();
+        let mut shard_starts = [0usize; SHARDS + 1];
+        let mut prev = None;
+        for i in 0..n {
+            let r = series(i);
+            if prev != Some(r) {
+                run_starts.push(i);
+                shard_starts[shard_index(r) + 1] += 1;
+                prev = Some(r);
+            }
+        }
+        for k in 1..=SHARDS {
+            shard_starts[k] += shard_starts[k - 1];
+        }
+        let mut next = shard_starts;
+        let mut by_shard = vec![0usize; run_starts.len()];
+        for (run, &i) in run_starts.iter().enumerate() {
+            let slot = &mut next[shard_index(series(i))];
+            by_shard[*slot] = run;
+            *slot += 1;
+        }
+        for (k, shard) in self.shards.iter().enumerate() {
+            let runs = &by_shard[shard_starts[k]..shard_starts[k + 1]];
+            if runs.is_empty() {
+                continue;
+            }
+            let mut shard = shard.write();
+            for &run in runs {
+                let end = run_starts.get(run + 1).copied().unwrap_or(n);
+                f(&mut shard, run_starts[run]..end);
+            }
+        }
+    }
+
     /// Marks the series of a batch as having (or no longer having) pending samples.
     /// Each shard is locked once.
     fn set_pending(&self, refs: &[u64], on: bool) {
@@ -2090,48 +2142,22 @@ impl HeadAppender {
     }
 
     /// Applies float samples to their series, clearing `clear` from each series' flags
-    /// after its samples. The runs of samples of one series (one lookup each) are applied
-    /// shard by shard, each shard locked once, in append order within a shard, so that every
-    /// series gets its samples in order; the out-of-order samples for the WBL and the first
-    /// error are those of append order.
+    /// after its samples, shard by shard (see [`Head::for_runs_by_shard`]); the
+    /// out-of-order samples for the WBL and the first error are those of append order.
     fn apply_floats(&self, samples: &[RefSample], clear: u8, st: &mut ApplyState) {
         let head = &self.head;
-        // Where each run starts, and the runs ordered by shard (a counting sort).
-        let mut run_starts: Vec<usize> = Vec::new();
-        let mut counts = [0usize; SHARDS + 1];
-        for (i, s) in samples.iter().enumerate() {
-            if i == 0 || samples[i - 1].series_ref != s.series_ref {
-                run_starts.push(i);
-                counts[shard_index(s.series_ref) + 1] += 1;
-            }
-        }
-        for k in 1..=SHARDS {
-            counts[k] += counts[k - 1];
-        }
-        let shard_starts = counts;
-        let mut next = counts;
-        let mut by_shard = vec![0usize; run_starts.len()];
-        for (k, &i) in run_starts.iter().enumerate() {
-            let slot = &mut next[shard_index(samples[i].series_ref)];
-            by_shard[*slot] = k;
-            *slot += 1;
-        }
         let mut ooo: Vec<(usize, RefSample)> = Vec::new();
         let mut first_err: Option<(usize, Error)> = None;
-        for (k, shard) in head.shards.iter().enumerate() {
-            let runs = &by_shard[shard_starts[k]..shard_starts[k + 1]];
-            if runs.is_empty() {
-                continue;
-            }
-            let mut shard = shard.write();
-            for &run in runs {
-                let from = run_starts[run];
-                let to = run_starts.get(run + 1).copied().unwrap_or(samples.len());
-                let r = samples[from].series_ref;
+        head.for_runs_by_shard(
+            samples.len(),
+            |i| samples[i].series_ref,
+            |shard, run| {
+                let r = samples[run.start].series_ref;
                 let Some(ms) = shard.series.get_mut(&r) else {
-                    continue;
+                    return;
                 };
-                for (i, s) in samples[from..to].iter().enumerate() {
+                for i in run {
+                    let s = &samples[i];
                     match ms.appendable(s.t, s.v, &self.bounds, &head.mapper) {
                         Ok(false) => match ms.append(r, s.t, s.v, &head.opts, &head.mapper) {
                             Ok(Appended::InOrder) => {
@@ -2139,15 +2165,11 @@ impl HeadAppender {
                                 st.maxt = st.maxt.max(s.t);
                             }
                             Ok(Appended::NotInOrder) => {}
-                            Err(e) => {
-                                if first_err.as_ref().is_none_or(|f| f.0 > from + i) {
-                                    first_err = Some((from + i, e));
-                                }
-                            }
+                            Err(e) => keep_first_err(&mut first_err, i, e),
                         },
                         Ok(true) => {
                             if ms.insert_ooo(s.t, s.v) {
-                                ooo.push((from + i, *s));
+                                ooo.push((i, *s));
                             }
                             st.mint = st.mint.min(s.t);
                         }
@@ -2157,8 +2179,8 @@ impl HeadAppender {
                     }
                 }
                 ms.flags &= !clear;
-            }
-        }
+            },
+        );
         ooo.sort_unstable_by_key(|x| x.0);
         st.ooo.extend(ooo.into_iter().map(|x| x.1));
         if let Some((_, e)) = first_err {
@@ -2166,34 +2188,49 @@ impl HeadAppender {
         }
     }
 
-    /// Applies native histogram samples to their series.
+    /// Applies native histogram samples to their series, shard by shard as
+    /// [`HeadAppender::apply_floats`].
     fn apply_histograms(&self, histograms: &[(u64, i64, HistSample)], st: &mut ApplyState) {
         let head = &self.head;
-        for (r, t, h) in histograms {
-            let mut shard = head.shard(*r).write();
-            let Some(ms) = shard.series.get_mut(r) else {
-                continue;
-            };
-            let in_order =
-                *t >= self.bounds.min_valid_time && ms.max_time().is_none_or(|m| *t >= m);
-            if !in_order {
-                // Checked again: another appender may have committed newer samples since.
-                if ooo_verdict(*t, &self.bounds).is_ok() && ms.insert_ooo_histogram(*t, h) {
-                    st.ooo_histograms.push((*r, *t, h.clone()));
-                    st.mint = st.mint.min(*t);
+        let mut ooo: Vec<usize> = Vec::new();
+        let mut first_err: Option<(usize, Error)> = None;
+        head.for_runs_by_shard(
+            histograms.len(),
+            |i| histograms[i].0,
+            |shard, run| {
+                let r = histograms[run.start].0;
+                let Some(ms) = shard.series.get_mut(&r) else {
+                    return;
+                };
+                for i in run {
+                    let (_, t, ref h) = histograms[i];
+                    let in_order =
+                        t >= self.bounds.min_valid_time && ms.max_time().is_none_or(|m| t >= m);
+                    if !in_order {
+                        // Checked again: another appender may have committed newer samples
+                        // since.
+                        if ooo_verdict(t, &self.bounds).is_ok() && ms.insert_ooo_histogram(t, h) {
+                            ooo.push(i);
+                            st.mint = st.mint.min(t);
+                        }
+                        continue;
+                    }
+                    match ms.append_histogram(r, t, h, &head.opts, &head.mapper) {
+                        Ok(Appended::InOrder) => {
+                            st.mint = st.mint.min(t);
+                            st.maxt = st.maxt.max(t);
+                        }
+                        Ok(Appended::NotInOrder) => {}
+                        Err(e) => keep_first_err(&mut first_err, i, e),
+                    }
                 }
-                continue;
-            }
-            match ms.append_histogram(*r, *t, h, &head.opts, &head.mapper) {
-                Ok(Appended::InOrder) => {
-                    st.mint = st.mint.min(*t);
-                    st.maxt = st.maxt.max(*t);
-                }
-                Ok(Appended::NotInOrder) => {}
-                Err(e) => {
-                    st.first_err.get_or_insert(e);
-                }
-            }
+            },
+        );
+        ooo.sort_unstable();
+        st.ooo_histograms
+            .extend(ooo.into_iter().map(|i| histograms[i].clone()));
+        if let Some((_, e)) = first_err {
+            st.first_err.get_or_insert(e);
         }
     }
 

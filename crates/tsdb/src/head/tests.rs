@@ -571,17 +571,100 @@ fn created_timestamp_zero_samples_are_never_out_of_order() {
 
 /// The float samples of every samples record in the segments of `dir`, in log order.
 fn logged_samples(dir: &std::path::Path) -> Vec<RefSample> {
+    logged(dir).0
+}
+
+/// The float samples and the `(series, time)` of the integer histograms of every record in
+/// the segments of `dir`, in log order.
+fn logged(dir: &std::path::Path) -> (Vec<RefSample>, Vec<(u64, i64)>) {
     use crate::wlog::reader::{Reader, SegmentReader};
-    let mut out = Vec::new();
+    let (mut out, mut hists) = (Vec::new(), Vec::new());
     for k in crate::wlog::list_segments(dir).expect("segments") {
         let mut r = Reader::new(SegmentReader::open(dir, Some(k), Some(k)).expect("segment"));
         while let Some(rec) = r.next_record().expect("record") {
-            if record::RecordType::of(rec) == record::RecordType::Samples {
-                record::decode_samples(rec, &mut out).expect("samples");
+            match record::RecordType::of(rec) {
+                record::RecordType::Samples => {
+                    record::decode_samples(rec, &mut out).expect("samples");
+                }
+                record::RecordType::HistogramSamples => {
+                    let mut hs = Vec::new();
+                    record::decode_histogram_samples(rec, &mut hs).expect("histograms");
+                    hists.extend(hs.iter().map(|h| (h.series_ref, h.t)));
+                }
+                _ => {}
             }
         }
     }
-    out
+    (out, hists)
+}
+
+/// As [`commit_by_shard_keeps_series_and_log_order`] for native histograms.
+#[test]
+fn commit_by_shard_keeps_histogram_series_and_log_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = HeadOptions {
+        out_of_order_time_window: 3_600_000,
+        ..opts()
+    };
+    let head = Head::open(dir.path(), o, i64::MIN).expect("open");
+    let h = |n: u64| Histogram {
+        count: n,
+        zero_count: n,
+        sum: n as f64,
+        ..Histogram::default()
+    };
+    let n = 2 * SHARDS;
+    let mut app = head.appender();
+    for i in 0..n {
+        app.append_histogram(0, &lbls("h", i), 1_000_000, Some(&h(1)), None)
+            .expect("append");
+    }
+    app.commit().expect("commit");
+    let (mut appended, mut ooo) = (Vec::new(), Vec::new());
+    let mut app = head.appender();
+    for i in (0..n).rev() {
+        for (t, k) in [(1_015_000, 2), (1_030_000, 3)] {
+            let r = app
+                .append_histogram(0, &lbls("h", i), t, Some(&h(k)), None)
+                .expect("append");
+            appended.push((r, t));
+        }
+    }
+    for i in (0..n).rev() {
+        let t = 900_000 + i as i64;
+        let r = app
+            .append_histogram(0, &lbls("h", i), t, Some(&h(1)), None)
+            .expect("ooo");
+        appended.push((r, t));
+        ooo.push((r, t));
+    }
+    app.commit().expect("commit");
+    let q = head.querier(i64::MIN, i64::MAX);
+    let mut set = q.select(true, None, &name_is("h"));
+    let mut series = 0;
+    while let Some(s) = set.next() {
+        let s = s.expect("series");
+        let i: i64 = s.labels().get("i").expect("i").parse().expect("number");
+        let mut it = s.iterator();
+        let mut ts = Vec::new();
+        while it.next() == ValueType::Histogram {
+            ts.push(it.at_histogram().0);
+        }
+        assert_eq!(
+            ts,
+            vec![900_000 + i, 1_000_000, 1_015_000, 1_030_000],
+            "{i}"
+        );
+        series += 1;
+    }
+    assert_eq!(series, n);
+    drop(set);
+    drop(q);
+    head.close().expect("close");
+    let wal = logged(&dir.path().join("wal")).1;
+    assert_eq!(wal[n..], appended[..], "WAL order");
+    let wbl = logged(&dir.path().join(crate::wlog::WBL_DIR_NAME)).1;
+    assert_eq!(wbl, ooo, "WBL order");
 }
 
 /// Commit applies a batch shard by shard: with series in every shard, appended in an order
