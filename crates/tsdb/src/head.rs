@@ -1962,21 +1962,26 @@ impl HeadAppender {
         if !head.exemplars.enabled() {
             return Ok(0);
         }
-        let known = r != 0 && head.shard(r).read().series.contains_key(&r);
-        let r = match known {
-            true => r,
-            false => head.lookup(labels).ok_or_else(|| {
-                storage::Error::backend(Error::InvalidArgument(format!(
-                    "unknown HeadSeriesRef when trying to add exemplar: {r}"
-                )))
-            })?,
-        };
-        let (series, logged) = {
+        // The series' labels and whether it is logged.
+        let state = |r: u64| {
             let shard = head.shard(r).read();
-            let Some(s) = shard.series.get(&r) else {
-                return Ok(0);
-            };
-            (s.labels.clone(), s.flags & LOGGED != 0)
+            let s = shard.series.get(&r)?;
+            Some((s.labels.clone(), s.flags & LOGGED != 0))
+        };
+        let known = if r != 0 { state(r) } else { None };
+        let (r, (series, logged)) = match known {
+            Some(st) => (r, st),
+            None => {
+                let r = head.lookup(labels).ok_or_else(|| {
+                    storage::Error::backend(Error::InvalidArgument(format!(
+                        "unknown HeadSeriesRef when trying to add exemplar: {r}"
+                    )))
+                })?;
+                match state(r) {
+                    Some(st) => (r, st),
+                    None => return Ok(0),
+                }
+            }
         };
         let mut e = e.clone();
         if e.labels.iter().any(|(_, v)| v.is_empty()) {
@@ -2012,21 +2017,26 @@ impl HeadAppender {
         meta: &storage::Metadata,
     ) -> std::result::Result<u64, storage::Error> {
         let head = &self.head;
-        let known = r != 0 && head.shard(r).read().series.contains_key(&r);
-        let r = match known {
-            true => r,
-            false => head.lookup(labels).ok_or_else(|| {
-                storage::Error::backend(Error::InvalidArgument(format!(
-                    "unknown series when trying to add metadata with HeadSeriesRef: {r} and labels: {labels}"
-                )))
-            })?,
-        };
-        let (changed, logged) = {
+        // Whether the metadata differs from the series', and whether the series is logged.
+        let state = |r: u64| {
             let shard = head.shard(r).read();
-            let Some(s) = shard.series.get(&r) else {
-                return Ok(r);
-            };
-            (shard.meta.get(&r) != Some(meta), s.flags & LOGGED != 0)
+            let s = shard.series.get(&r)?;
+            Some((shard.meta.get(&r) != Some(meta), s.flags & LOGGED != 0))
+        };
+        let known = if r != 0 { state(r) } else { None };
+        let (r, (changed, logged)) = match known {
+            Some(st) => (r, st),
+            None => {
+                let r = head.lookup(labels).ok_or_else(|| {
+                    storage::Error::backend(Error::InvalidArgument(format!(
+                        "unknown series when trying to add metadata with HeadSeriesRef: {r} and labels: {labels}"
+                    )))
+                })?;
+                match state(r) {
+                    Some(st) => (r, st),
+                    None => return Ok(r),
+                }
+            }
         };
         if !changed {
             return Ok(r);
