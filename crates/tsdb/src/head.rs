@@ -2310,15 +2310,12 @@ impl HeadAppender {
     /// window: a zero in the middle of a counter's history would be a false reset).
     fn ct_out_of_order(&self, r: u64, labels: &Labels, ct: i64) -> bool {
         let head = &self.head;
-        let known = (r != 0 && head.shard(r).read().series.contains_key(&r)).then_some(r);
-        let Some(r) = known.or_else(|| head.lookup(labels)) else {
-            return false;
-        };
-        let shard = head.shard(r).read();
-        shard
-            .series
-            .get(&r)
-            .and_then(MemSeries::max_time)
+        // The series' newest time, if the series exists.
+        let newest = |r: u64| head.shard(r).read().series.get(&r).map(MemSeries::max_time);
+        let known = if r != 0 { newest(r) } else { None };
+        known
+            .or_else(|| head.lookup(labels).and_then(newest))
+            .flatten()
             .is_some_and(|m| ct < m)
     }
 
