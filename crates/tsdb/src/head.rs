@@ -2485,6 +2485,7 @@ impl HeadAppender {
             Ok(())
         };
         let mut found = None;
+        let mut created = false;
         if r != 0 {
             let mut shard = head.shard(r).write();
             if let Some(s) = shard.series.get_mut(&r) {
@@ -2509,13 +2510,14 @@ impl HeadAppender {
                             reason: "empty label set",
                         });
                     }
-                    let (r, _, res) = if labels.iter().any(|(_, v)| v.is_empty()) {
+                    let (r, new, res) = if labels.iter().any(|(_, v)| v.is_empty()) {
                         let clean =
                             Labels::from_pairs(labels.iter().filter(|(_, v)| !v.is_empty()));
                         head.with_series(&clean, None, check)
                     } else {
                         head.with_series(labels, None, check)
                     };
+                    created = new;
                     (r, res)
                 }
             },
@@ -2525,8 +2527,9 @@ impl HeadAppender {
             self.refs_pending.push(p);
             self.grouped = false;
         }
+        // A series created just now cannot be in `unlogged` yet.
         if let Some(u) = unlogged
-            && !self.unlogged.contains(&u)
+            && (created || !self.unlogged.contains(&u))
         {
             self.unlogged.push(u);
         }
