@@ -8,14 +8,15 @@
 //! after the query run 0.5 MiB of 46 MiB of arena memory was in use, after the
 //! remote-write push 19 of 78 MiB.
 //!
-//! The thread trims when 2 MiB more became free since the low point of malloc's free memory
-//! (checked every second: a burst of work such as a remote-write push or a query ended)
-//! and every 10 s in any case. Trimming only every 10 s left the RSS right after a push at
-//! 72-94 MiB where 25 MiB of it was in use; with an 8 MiB trigger the bench's query run
-//! (many small queries, each freeing less than that) ended with 11 MiB of anonymous RSS of
-//! which 0.5 MiB was in use, 5 MiB after the next trim. A trim of such arenas takes well
-//! under a millisecond, so one a second at most costs nothing measurable.
-//!
+//! The thread trims when the anonymous memory the process holds beyond what malloc has in
+//! use grew by 2 MiB since the last trim (checked every second: a burst of work such as a
+//! remote-write push or a run of queries ended) and every 10 s in any case. The growth of
+//! malloc's own free-byte count is no such signal: pages a trim returned still count as
+//! free, and a check once a second rarely sees the short dip of a query's allocations, so
+//! the bench's run of small queries ended with 11-16 MiB of anonymous RSS of which 0.5 MiB
+//! was in use. Trimming only every 10 s left the RSS right after a push at 72-94 MiB where
+//! 25 MiB of it was in use. A trim of such arenas takes well under a millisecond.
+
 //! The arena count stays glibc's: limiting it to the core count made the remote-write
 //! receiver's threads contend for arenas (`cargo xtask bench`: 1.21M instead of 1.37M
 //! samples/s) for 10 MiB less RSS after the push.
@@ -33,9 +34,9 @@ const TRIM_THRESHOLD: usize = 2 << 20;
 const MMAP_THRESHOLD: usize = 1 << 20;
 /// How often the background thread looks at how much memory malloc holds free.
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
-/// It returns free memory between live chunks when this much more became free since its
-/// low point (a burst of work ended, such as a remote-write push or a large query)...
-const FREED_TRIGGER: usize = 2 << 20;
+/// It returns free memory when the resident memory malloc does not use grew by this much
+/// since the last trim (a burst of work ended, such as a remote-write push or queries)...
+const SLACK_TRIGGER: usize = 2 << 20;
 /// ...and at least this often in any case (pages freed and reused since are dirty again).
 const TRIM_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -73,13 +74,13 @@ pub(crate) fn init() {
     let spawned = std::thread::Builder::new()
         .name("malloc-trim".to_string())
         .spawn(|| {
-            let mut trimmer = Trimmer::new(std::time::Instant::now(), glibc::free_bytes());
+            let mut trimmer = Trimmer::new(std::time::Instant::now(), glibc::slack_bytes());
             loop {
                 std::thread::sleep(CHECK_INTERVAL);
                 let now = std::time::Instant::now();
-                if trimmer.due(now, glibc::free_bytes()) {
+                if trimmer.due(now, glibc::slack_bytes()) {
                     glibc::trim();
-                    trimmer.trimmed(now, glibc::free_bytes());
+                    trimmer.trimmed(now, glibc::slack_bytes());
                 }
             }
         });
@@ -88,31 +89,33 @@ pub(crate) fn init() {
     }
 }
 
-/// When to trim: [`FREED_TRIGGER`] bytes freed since the low point of malloc's free
-/// memory, or [`TRIM_INTERVAL`] since the last trim.
+/// When to trim: the slack (anonymous resident memory malloc does not have in use) grew by
+/// [`SLACK_TRIGGER`] bytes since the last trim, or [`TRIM_INTERVAL`] passed.
 #[derive(Debug)]
 struct Trimmer {
     last: std::time::Instant,
-    low: usize,
+    /// The slack right after the last trim (thread stacks and what no trim can return).
+    base: usize,
 }
 
 impl Trimmer {
-    fn new(now: std::time::Instant, free: usize) -> Trimmer {
+    fn new(now: std::time::Instant, slack: usize) -> Trimmer {
         Trimmer {
             last: now,
-            low: free,
+            base: slack,
         }
     }
 
-    /// Whether to trim now that malloc holds `free` bytes free.
-    fn due(&mut self, now: std::time::Instant, free: usize) -> bool {
-        self.low = self.low.min(free);
-        free - self.low >= FREED_TRIGGER || now.duration_since(self.last) >= TRIM_INTERVAL
+    /// Whether to trim now that the slack is `slack` bytes.
+    fn due(&mut self, now: std::time::Instant, slack: usize) -> bool {
+        // Less than after the last trim (a thread's stack went away): the new floor.
+        self.base = self.base.min(slack);
+        slack - self.base >= SLACK_TRIGGER || now.duration_since(self.last) >= TRIM_INTERVAL
     }
 
-    fn trimmed(&mut self, now: std::time::Instant, free: usize) {
+    fn trimmed(&mut self, now: std::time::Instant, slack: usize) {
         self.last = now;
-        self.low = free;
+        self.base = slack;
     }
 }
 
@@ -137,13 +140,31 @@ mod glibc {
         }
     }
 
-    /// The bytes malloc holds free in its arenas (`mallinfo2().fordblks`; pages already
-    /// returned by a trim still count, so only its growth says something).
+    /// The anonymous memory the process has resident (`/proc/self/statm`: resident minus
+    /// file-backed pages) beyond what malloc has in use (`mallinfo2`: arena bytes in use
+    /// plus mmapped chunks): free pages malloc has not returned, plus thread stacks and
+    /// other mappings (constant enough to be the baseline). 0 when statm is unreadable.
     #[allow(unsafe_code)]
-    pub(super) fn free_bytes() -> usize {
+    pub(super) fn slack_bytes() -> usize {
+        let Some(anon) = anon_resident_bytes() else {
+            return 0;
+        };
         // SAFETY: mallinfo2 takes no arguments and only reads malloc's statistics under
         // each arena's lock.
-        unsafe { libc::mallinfo2() }.fordblks
+        let info = unsafe { libc::mallinfo2() };
+        anon.saturating_sub(info.uordblks + info.hblkhd)
+    }
+
+    /// Resident anonymous bytes from `/proc/self/statm` (pages: size resident shared ...).
+    #[allow(unsafe_code)]
+    fn anon_resident_bytes() -> Option<usize> {
+        let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let mut fields = statm.split_whitespace().skip(1);
+        let resident: usize = fields.next()?.parse().ok()?;
+        let shared: usize = fields.next()?.parse().ok()?;
+        // SAFETY: sysconf only reads a system constant.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
+        Some(resident.saturating_sub(shared) * page)
     }
 
     /// Returns the free pages of every arena to the kernel.
@@ -166,7 +187,7 @@ mod glibc {
     pub(super) fn trim() {}
 
     /// Not glibc: nothing is known to be free.
-    pub(super) fn free_bytes() -> usize {
+    pub(super) fn slack_bytes() -> usize {
         0
     }
 }
@@ -174,6 +195,10 @@ mod glibc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tests that measure malloc's memory run one at a time (a trim or a big free in
+    /// another test would move their numbers).
+    static GLIBC_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     #[test]
     fn malloc_settings_in_the_environment_are_left_alone() {
@@ -186,21 +211,42 @@ mod tests {
     }
 
     #[test]
-    fn trims_after_a_burst_of_frees_or_after_the_interval() {
+    fn trims_after_slack_grew_or_after_the_interval() {
         let t0 = std::time::Instant::now();
-        let high = 3 * FREED_TRIGGER;
-        let mut t = Trimmer::new(t0, high);
-        // Allocation lowers the free memory: nothing to return.
-        assert!(!t.due(t0 + CHECK_INTERVAL, FREED_TRIGGER));
-        // Less than the trigger freed since the low point.
-        assert!(!t.due(t0 + 2 * CHECK_INTERVAL, 2 * FREED_TRIGGER - 1));
-        // The trigger freed since the low point.
-        assert!(t.due(t0 + 3 * CHECK_INTERVAL, 2 * FREED_TRIGGER));
-        t.trimmed(t0 + 3 * CHECK_INTERVAL, high);
-        // Free memory that stays free (already returned) does not trim again...
-        assert!(!t.due(t0 + 4 * CHECK_INTERVAL, high));
+        let base = 3 * SLACK_TRIGGER;
+        let mut t = Trimmer::new(t0, base);
+        // Less than the trigger more slack than after the last trim.
+        assert!(!t.due(t0 + CHECK_INTERVAL, base + SLACK_TRIGGER - 1));
+        // Less slack (a thread ended): the new floor.
+        assert!(!t.due(t0 + 2 * CHECK_INTERVAL, base - SLACK_TRIGGER));
+        assert!(t.due(t0 + 3 * CHECK_INTERVAL, base));
+        t.trimmed(t0 + 3 * CHECK_INTERVAL, base);
+        // Slack that stays where the trim left it does not trim again...
+        assert!(!t.due(t0 + 4 * CHECK_INTERVAL, base));
         // ...until the interval has passed.
-        assert!(t.due(t0 + 3 * CHECK_INTERVAL + TRIM_INTERVAL, high));
+        assert!(t.due(t0 + 3 * CHECK_INTERVAL + TRIM_INTERVAL, base));
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn freed_resident_memory_shows_as_slack() {
+        let _alone = GLIBC_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        glibc::configure(TRIM_THRESHOLD, MMAP_THRESHOLD);
+        glibc::trim();
+        let before = glibc::slack_bytes();
+        // 32 MiB in 64 KiB chunks inside an arena, every 16th kept so no top trim can
+        // return the rest: freed but resident.
+        let mut chunks: Vec<Vec<u8>> = (0..512).map(|i| vec![i as u8; 64 << 10]).collect();
+        let kept: Vec<Vec<u8>> = chunks.iter_mut().step_by(16).map(std::mem::take).collect();
+        drop(chunks);
+        let freed = glibc::slack_bytes();
+        glibc::trim();
+        let after = glibc::slack_bytes();
+        assert!(
+            freed.saturating_sub(before) > 16 << 20 && freed.saturating_sub(after) > 16 << 20,
+            "slack {before} before, {freed} after freeing, {after} after the trim"
+        );
+        assert_eq!(kept.len(), 32);
     }
 
     fn rss_anon_kib() -> u64 {
@@ -216,6 +262,7 @@ mod tests {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn trimming_returns_freed_memory_between_live_chunks() {
+        let _alone = GLIBC_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         glibc::configure(TRIM_THRESHOLD, MMAP_THRESHOLD);
         // 96 MiB in 64 KiB chunks (below the mmap threshold, so inside an arena); every
         // 16th stays alive, so the freed ones lie between live chunks and no top trim
