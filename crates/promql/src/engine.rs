@@ -93,11 +93,14 @@ pub struct EngineOpts {
     /// evaluation, and so are errors, `max_samples`, statistics and annotations. Queries
     /// keeping per-step statistics run serially.
     pub parallelism: usize,
-    /// How much work a selection must have shown before it goes parallel, in units of
-    /// samples read plus steps evaluated plus 64 per series (default
-    /// [`DEFAULT_PARALLEL_THRESHOLD`], about two milliseconds of serial work). The first
-    /// series up to the threshold are evaluated serially, so small queries never start a
-    /// thread. `0` makes every selection with more than one series parallel.
+    /// How much work a selection must have shown before it goes parallel, in samples read
+    /// plus steps evaluated (default [`DEFAULT_PARALLEL_THRESHOLD`], about two
+    /// milliseconds of serial work). The first series up to the threshold are evaluated
+    /// serially, so small queries never start a thread. Selections whose series average
+    /// fewer than 128 samples read plus steps (instant queries over short ranges) stay
+    /// serial too: reading series from storage and the serial stage would take as long as
+    /// the part threads share. `0` makes every selection of more than one series parallel
+    /// (for tests).
     pub parallel_threshold: usize,
 }
 

@@ -732,12 +732,11 @@ impl<'a> Evaluator<'a> {
                 break;
             }
             if let Some(plan) = plan {
-                work += super::parallel::series_work(buf.all.len() + buf.hists.len(), steps);
+                work += buf.all.len() + buf.hists.len() + steps;
                 seen += 1;
-                if work >= plan.min_work {
+                if super::parallel::worth_threads(&plan, work, seen) {
                     // Enough work to be worth threads: the rest goes parallel.
-                    let avg = work / seen;
-                    super::parallel::run(self, &mut *set, &opts, plan, avg, map, reduce)?;
+                    super::parallel::run(self, &mut *set, &opts, plan, work / seen, map, reduce)?;
                     break;
                 }
             }

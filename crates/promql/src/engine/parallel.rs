@@ -28,13 +28,20 @@ use crate::{Error, Result};
 pub(crate) struct Plan {
     /// Threads evaluating series, the query's own included (at least 2).
     pub(crate) threads: usize,
-    /// The work ([`series_work`]) a selection must have shown before it goes parallel.
+    /// The work (samples read plus steps evaluated) a selection must have shown before it
+    /// goes parallel; 0 forces every selection of more than one series parallel.
     pub(crate) min_work: usize,
 }
 
 /// The fixed cost of a series in work units (selecting it, setting up its iterator and
 /// seeking into its chunks costs about as much as decoding 64 samples).
 const SERIES_COST: usize = 64;
+
+/// The work (samples read plus steps evaluated) an average series must have for threads to
+/// pay off: below it, reading series from storage and the serial stage (replay,
+/// aggregation) cost about as much as the part that runs in parallel, as for instant
+/// queries over short ranges.
+const MIN_SERIES_WORK: usize = 128;
 
 /// The work ([`series_work`]) of a job handed to a thread: big enough that handing it
 /// over costs little (a few hundred microseconds of evaluation), small enough to keep the
@@ -48,10 +55,16 @@ const MAX_BATCH: usize = 1024;
 /// for their turn take.
 const AHEAD_PER_THREAD: usize = 4;
 
-/// The work units of one series: a fixed cost, plus one per sample read and per step
-/// evaluated.
-pub(crate) fn series_work(samples: usize, steps: usize) -> usize {
-    SERIES_COST + samples + steps
+/// The work units of a series with `work` samples read plus steps evaluated, its fixed
+/// cost included.
+fn series_work(work: usize) -> usize {
+    SERIES_COST + work
+}
+
+/// Whether a selection whose first `seen` series had `work` samples read plus steps
+/// evaluated is worth threads for the rest.
+pub(crate) fn worth_threads(plan: &Plan, work: usize, seen: usize) -> bool {
+    plan.min_work == 0 || (work >= plan.min_work && work >= seen.saturating_mul(MIN_SERIES_WORK))
 }
 
 /// What evaluating one series did to a worker's evaluator.
@@ -293,15 +306,15 @@ fn apply<'a, T>(
 }
 
 /// Maps the remaining series of `set` on `plan.threads` threads and reduces them in series
-/// order; stops early when `reduce` returns `false`. `series_work` is the work of an
-/// average series so far, which sizes the jobs.
+/// order; stops early when `reduce` returns `false`. `avg_work` is the work (samples read
+/// plus steps evaluated) of an average series so far, which sizes the jobs.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run<'a, T: Send>(
     ev: &mut Evaluator<'a>,
     set: &mut dyn SeriesSet,
     opts: &DecodeOpts,
     plan: Plan,
-    series_work: usize,
+    avg_work: usize,
     map: &MapFn<'_, T>,
     reduce: &mut ReduceFn<'_, 'a, T>,
 ) -> Result<()> {
@@ -327,7 +340,7 @@ pub(crate) fn run<'a, T: Send>(
         }),
         room: Condvar::new(),
         result_ready: Condvar::new(),
-        batch_len: (BATCH_WORK / series_work.max(1)).clamp(1, MAX_BATCH),
+        batch_len: (BATCH_WORK / series_work(avg_work)).clamp(1, MAX_BATCH),
         ahead: plan.threads * AHEAD_PER_THREAD,
     };
     #[cfg(test)]
