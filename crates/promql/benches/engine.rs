@@ -232,8 +232,17 @@ fn scale_bench(c: &mut Criterion) {
     let start = scale::LAST - 2 * 3600 * 1000;
     // Min-of-N wall times first: other work on the machine only ever adds time, so the
     // fastest run is the best estimate of the query's own cost.
-    for (name, query) in range {
-        for instant in [false, true] {
+    // Plus an instant query over long windows (240 samples per series: parallel).
+    let long = (
+        "histogram_quantile_1h",
+        "histogram_quantile(0.9, sum by (le) (rate(rw_latency_seconds_bucket[1h])))",
+    );
+    let cases = range
+        .iter()
+        .flat_map(|&q| [(q, false), (q, true)])
+        .chain([(long, true)]);
+    for ((name, query), instant) in cases {
+        {
             let mut line = format!("{} {name}:", if instant { "instant" } else { "range" });
             for (mode, engine) in engines {
                 let mut best = std::time::Duration::MAX;
