@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -130,8 +130,9 @@ fn map_file(path: &Path) -> Result<Option<memmap2::Mmap>> {
 }
 
 impl ChunkDiskMapper {
-    /// Opens `dir` (creating it), maps the existing files and checks their headers. An empty
-    /// last file (left by a crash) is deleted, as Prometheus does.
+    /// Opens `dir` (creating it), maps the existing files and checks their headers. A last
+    /// file without a complete header (a crash while it was created) is deleted, as
+    /// Prometheus's `repairLastChunkFile` does: it holds no chunk.
     ///
     /// # Errors
     /// On I/O errors, bad headers or missing files in the sequence.
@@ -150,15 +151,12 @@ impl ChunkDiskMapper {
             }
         }
         seqs.sort_unstable();
-        if let Some(&last) = seqs.last() {
+        if let Some(&last) = seqs.last()
+            && last_file_has_no_header(&file_name(dir, last))?
+        {
             let path = file_name(dir, last);
-            let len = fs::metadata(&path)
-                .map_err(io_err("reading metadata of", &path))?
-                .len();
-            if len == 0 {
-                fs::remove_file(&path).map_err(io_err("deleting", &path))?;
-                seqs.pop();
-            }
+            fs::remove_file(&path).map_err(io_err("deleting", &path))?;
+            seqs.pop();
         }
         let mut files = BTreeMap::new();
         for (i, &seq) in seqs.iter().enumerate() {
@@ -535,6 +533,17 @@ impl ChunkDiskMapper {
     }
 }
 
+/// Whether the newest file is shorter than its header or starts with a zero magic number
+/// (created, or preallocated, but never written).
+fn last_file_has_no_header(path: &Path) -> Result<bool> {
+    let f = File::open(path).map_err(io_err("opening", path))?;
+    let mut head = Vec::with_capacity(HEADER_SIZE);
+    f.take(HEADER_SIZE as u64)
+        .read_to_end(&mut head)
+        .map_err(io_err("reading", path))?;
+    Ok(head.len() < HEADER_SIZE || head[..4] == [0; 4])
+}
+
 fn flush(cur: &mut CurFile) -> Result<()> {
     if cur.buf.is_empty() {
         return Ok(());
@@ -676,6 +685,41 @@ mod tests {
         m.delete_from(err.file).expect("delete");
         assert!(!file_name(dir.path(), 1).exists());
         assert!(!file_name(dir.path(), 2).exists());
+    }
+
+    #[test]
+    fn a_newest_file_without_a_whole_header_is_deleted_at_open() {
+        for keep in [0usize, 1, 4, 7] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            {
+                let m = ChunkDiskMapper::open(dir.path()).expect("open");
+                m.write_chunk(1, 0, 10, 1, &[0, 1, 2]).expect("write");
+                m.truncate(i64::MIN).expect("cut");
+                m.write_chunk(1, 20, 30, 1, &[0, 1, 3]).expect("write");
+                m.close().expect("close");
+            }
+            let p = file_name(dir.path(), 2);
+            let b = fs::read(&p).expect("read");
+            fs::write(&p, &b[..keep]).expect("write");
+            let m = ChunkDiskMapper::open(dir.path()).expect("reopen");
+            assert!(!p.exists(), "kept {keep} bytes");
+            let mut seen = Vec::new();
+            m.iterate_all_chunks(|c| seen.push(c.mint))
+                .expect("iterate");
+            assert_eq!(seen, [0]);
+            // The next file takes the deleted one's place.
+            let r = m.write_chunk(1, 40, 50, 1, &[0, 1, 4]).expect("write");
+            assert_eq!(r >> 32, 2);
+        }
+        // A zeroed header (a preallocated file never written) too, but a bad magic number in
+        // the newest file is not a crash's doing.
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(file_name(dir.path(), 1), [0u8; 64]).expect("write");
+        ChunkDiskMapper::open(dir.path()).expect("open");
+        assert!(!file_name(dir.path(), 1).exists());
+        fs::write(file_name(dir.path(), 1), [1u8; 64]).expect("write");
+        let err = ChunkDiskMapper::open(dir.path()).expect_err("bad magic");
+        assert!(err.to_string().contains("magic"), "{err}");
     }
 
     #[test]

@@ -88,36 +88,67 @@ impl Head {
             samples: Vec::new(),
         };
         // The snapshot comes first, so that memory-mapped chunks attach to its series.
-        let snapshot = if self.opts.memory_snapshot_on_shutdown && self.opts.wal.is_some() {
+        let mut snapshot = if self.opts.memory_snapshot_on_shutdown && self.opts.wal.is_some() {
             self.replay_chunk_snapshot(&mut st.stats)?
         } else {
             None
         };
         let min_valid = self.min_valid_time();
-        let mut loaded = 0u64;
+        let mut out_of_sequence = None;
         let res = self.mapper.iterate_all_chunks(|c| {
             if c.ooo || c.maxt < min_valid {
                 return;
             }
             let list = st.mmapped.entry(c.series_ref).or_default();
-            if list.last().is_some_and(|l| l.max_time >= c.mint) {
-                // Out of sequence for its series: Prometheus treats this as corruption; the
-                // samples are still in the WAL, so dropping the chunk loses nothing.
+            if let Some(l) = list.last()
+                && l.max_time >= c.mint
+            {
+                out_of_sequence.get_or_insert_with(|| {
+                    format!(
+                        "out of sequence memory-mapped chunk for series ref {}: last chunk \
+                         [{}, {}], new [{}, {}]",
+                        c.series_ref, l.min_time, l.max_time, c.mint, c.maxt
+                    )
+                });
                 return;
             }
-            loaded += 1;
             list.push(MmappedChunk {
                 chunk_ref: c.chunk_ref,
                 min_time: c.mint,
                 max_time: c.maxt,
             });
         });
-        if let Err(corrupt) = res {
-            st.stats.head_chunks_corruption =
-                Some(format!("head chunk file {}: {}", corrupt.file, corrupt.msg));
-            self.mapper.delete_from(corrupt.file)?;
+        // Damage (a torn tail after a crash mid-write, or worse) drops the chunks from the
+        // damaged file on; chunks out of sequence for their series drop every file, as
+        // Prometheus does (a `CorruptionErr` without a file index). Their samples come back
+        // from the WAL.
+        let corrupt = match (res, out_of_sequence) {
+            (Err(c), _) => Some((c.file, c.msg)),
+            (Ok(()), Some(msg)) => Some((0, msg)),
+            (Ok(()), None) => None,
+        };
+        if let Some((file, msg)) = corrupt {
+            st.stats.head_chunks_corruption = Some(if file == 0 {
+                format!("head chunk files: {msg}")
+            } else {
+                format!("head chunk file {file}: {msg}")
+            });
+            self.mapper.delete_from(file)?;
             for list in st.mmapped.values_mut() {
-                list.retain(|c| c.chunk_ref >> 32 < corrupt.file);
+                list.retain(|c| c.chunk_ref >> 32 < file);
+            }
+            st.mmapped.retain(|_, list| !list.is_empty());
+            // The snapshot's series and open chunks assume the dropped chunks: like
+            // Prometheus, forget it and replay the whole WAL instead.
+            if snapshot.take().is_some() {
+                self.reset_in_memory_state();
+                st.stats.chunk_snapshot_series = 0;
+                if let Some(path) = st.stats.chunk_snapshot.take() {
+                    st.stats.chunk_snapshot_warning = Some(format!(
+                        "chunk snapshot {} not used: the head chunks were repaired",
+                        path.display()
+                    ));
+                }
             }
         }
 

@@ -637,7 +637,7 @@ impl Head {
 
     /// Forgets everything a partly loaded snapshot put into the head (Go's
     /// `resetInMemoryState`).
-    fn reset_in_memory_state(&self) {
+    pub(super) fn reset_in_memory_state(&self) {
         for s in self.shards.iter() {
             s.write().series.clear();
         }
