@@ -8,14 +8,16 @@
 //! after the query run 0.5 MiB of 46 MiB of arena memory was in use, after the
 //! remote-write push 19 of 78 MiB.
 //!
-//! The thread trims when the anonymous memory the process holds beyond what malloc has in
-//! use grew by 2 MiB since the last trim (checked every second: a burst of work such as a
-//! remote-write push or a run of queries ended) and every 10 s in any case. The growth of
-//! malloc's own free-byte count is no such signal: pages a trim returned still count as
-//! free, and a check once a second rarely sees the short dip of a query's allocations, so
-//! the bench's run of small queries ended with 11-16 MiB of anonymous RSS of which 0.5 MiB
-//! was in use. Trimming only every 10 s left the RSS right after a push at 72-94 MiB where
-//! 25 MiB of it was in use. A trim of such arenas takes well under a millisecond.
+//! The thread trims when the process's anonymous resident memory grew by 2 MiB since the
+//! last trim (checked every second: a burst of work such as a remote-write push or a run of
+//! queries ended, or live data grew, when a trim finds little to return and costs little)
+//! and every 10 s in any case. Malloc's own statistics are no such signal: its free-byte
+//! count includes pages a trim already returned (and a check once a second rarely sees the
+//! short dip of a query's allocations), and its in-use count includes mmapped buffers never
+//! touched. With them the bench's run of small queries ended with 12-16 MiB of anonymous
+//! RSS of which 0.5 MiB was in use. Trimming only every 10 s left the RSS right after a
+//! push at 72-94 MiB where 25 MiB of it was in use. A trim of such arenas takes well under
+//! a millisecond.
 
 //! The arena count stays glibc's: limiting it to the core count made the remote-write
 //! receiver's threads contend for arenas (`cargo xtask bench`: 1.21M instead of 1.37M
@@ -34,9 +36,9 @@ const TRIM_THRESHOLD: usize = 2 << 20;
 const MMAP_THRESHOLD: usize = 1 << 20;
 /// How often the background thread looks at how much memory malloc holds free.
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
-/// It returns free memory when the resident memory malloc does not use grew by this much
-/// since the last trim (a burst of work ended, such as a remote-write push or queries)...
-const SLACK_TRIGGER: usize = 2 << 20;
+/// It returns free memory when the anonymous resident memory grew by this much since the
+/// last trim (a burst of work ended, such as a remote-write push or queries)...
+const GROWTH_TRIGGER: usize = 2 << 20;
 /// ...and at least this often in any case (pages freed and reused since are dirty again).
 const TRIM_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -74,13 +76,13 @@ pub(crate) fn init() {
     let spawned = std::thread::Builder::new()
         .name("malloc-trim".to_string())
         .spawn(|| {
-            let mut trimmer = Trimmer::new(std::time::Instant::now(), glibc::slack_bytes());
+            let mut trimmer = Trimmer::new(std::time::Instant::now(), glibc::anon_resident_bytes());
             loop {
                 std::thread::sleep(CHECK_INTERVAL);
                 let now = std::time::Instant::now();
-                if trimmer.due(now, glibc::slack_bytes()) {
+                if trimmer.due(now, glibc::anon_resident_bytes()) {
                     glibc::trim();
-                    trimmer.trimmed(now, glibc::slack_bytes());
+                    trimmer.trimmed(now, glibc::anon_resident_bytes());
                 }
             }
         });
@@ -89,33 +91,33 @@ pub(crate) fn init() {
     }
 }
 
-/// When to trim: the slack (anonymous resident memory malloc does not have in use) grew by
-/// [`SLACK_TRIGGER`] bytes since the last trim, or [`TRIM_INTERVAL`] passed.
+/// When to trim: the anonymous resident memory grew by [`GROWTH_TRIGGER`] bytes since the
+/// last trim, or [`TRIM_INTERVAL`] passed.
 #[derive(Debug)]
 struct Trimmer {
     last: std::time::Instant,
-    /// The slack right after the last trim (thread stacks and what no trim can return).
+    /// The anonymous resident bytes right after the last trim (or their low point since).
     base: usize,
 }
 
 impl Trimmer {
-    fn new(now: std::time::Instant, slack: usize) -> Trimmer {
+    fn new(now: std::time::Instant, anon: usize) -> Trimmer {
         Trimmer {
             last: now,
-            base: slack,
+            base: anon,
         }
     }
 
-    /// Whether to trim now that the slack is `slack` bytes.
-    fn due(&mut self, now: std::time::Instant, slack: usize) -> bool {
-        // Less than after the last trim (a thread's stack went away): the new floor.
-        self.base = self.base.min(slack);
-        slack - self.base >= SLACK_TRIGGER || now.duration_since(self.last) >= TRIM_INTERVAL
+    /// Whether to trim now that `anon` bytes of anonymous memory are resident.
+    fn due(&mut self, now: std::time::Instant, anon: usize) -> bool {
+        // Less than after the last trim (memory went back without one): the new floor.
+        self.base = self.base.min(anon);
+        anon - self.base >= GROWTH_TRIGGER || now.duration_since(self.last) >= TRIM_INTERVAL
     }
 
-    fn trimmed(&mut self, now: std::time::Instant, slack: usize) {
+    fn trimmed(&mut self, now: std::time::Instant, anon: usize) {
         self.last = now;
-        self.base = slack;
+        self.base = anon;
     }
 }
 
@@ -140,24 +142,14 @@ mod glibc {
         }
     }
 
-    /// The anonymous memory the process has resident (`/proc/self/statm`: resident minus
-    /// file-backed pages) beyond what malloc has in use (`mallinfo2`: arena bytes in use
-    /// plus mmapped chunks): free pages malloc has not returned, plus thread stacks and
-    /// other mappings (constant enough to be the baseline). 0 when statm is unreadable.
-    #[allow(unsafe_code)]
-    pub(super) fn slack_bytes() -> usize {
-        let Some(anon) = anon_resident_bytes() else {
-            return 0;
-        };
-        // SAFETY: mallinfo2 takes no arguments and only reads malloc's statistics under
-        // each arena's lock.
-        let info = unsafe { libc::mallinfo2() };
-        anon.saturating_sub(info.uordblks + info.hblkhd)
+    /// Resident anonymous bytes: resident minus file-backed pages of `/proc/self/statm`
+    /// (pages: size resident shared ...); 0 when it cannot be read.
+    pub(super) fn anon_resident_bytes() -> usize {
+        statm_anon().unwrap_or(0)
     }
 
-    /// Resident anonymous bytes from `/proc/self/statm` (pages: size resident shared ...).
     #[allow(unsafe_code)]
-    fn anon_resident_bytes() -> Option<usize> {
+    fn statm_anon() -> Option<usize> {
         let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
         let mut fields = statm.split_whitespace().skip(1);
         let resident: usize = fields.next()?.parse().ok()?;
@@ -186,8 +178,8 @@ mod glibc {
     /// Not glibc: nothing to trim.
     pub(super) fn trim() {}
 
-    /// Not glibc: nothing is known to be free.
-    pub(super) fn slack_bytes() -> usize {
+    /// Not glibc: nothing to watch.
+    pub(super) fn anon_resident_bytes() -> usize {
         0
     }
 }
@@ -195,10 +187,6 @@ mod glibc {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The tests that measure malloc's memory run one at a time (a trim or a big free in
-    /// another test would move their numbers).
-    static GLIBC_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     #[test]
     fn malloc_settings_in_the_environment_are_left_alone() {
@@ -211,42 +199,20 @@ mod tests {
     }
 
     #[test]
-    fn trims_after_slack_grew_or_after_the_interval() {
+    fn trims_after_growth_or_after_the_interval() {
         let t0 = std::time::Instant::now();
-        let base = 3 * SLACK_TRIGGER;
+        let base = 3 * GROWTH_TRIGGER;
         let mut t = Trimmer::new(t0, base);
-        // Less than the trigger more slack than after the last trim.
-        assert!(!t.due(t0 + CHECK_INTERVAL, base + SLACK_TRIGGER - 1));
-        // Less slack (a thread ended): the new floor.
-        assert!(!t.due(t0 + 2 * CHECK_INTERVAL, base - SLACK_TRIGGER));
+        // Less than the trigger more than after the last trim.
+        assert!(!t.due(t0 + CHECK_INTERVAL, base + GROWTH_TRIGGER - 1));
+        // Less (memory went back without a trim): the new floor.
+        assert!(!t.due(t0 + 2 * CHECK_INTERVAL, base - GROWTH_TRIGGER));
         assert!(t.due(t0 + 3 * CHECK_INTERVAL, base));
         t.trimmed(t0 + 3 * CHECK_INTERVAL, base);
-        // Slack that stays where the trim left it does not trim again...
+        // Memory that stays where the trim left it does not trim again...
         assert!(!t.due(t0 + 4 * CHECK_INTERVAL, base));
         // ...until the interval has passed.
         assert!(t.due(t0 + 3 * CHECK_INTERVAL + TRIM_INTERVAL, base));
-    }
-
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    #[test]
-    fn freed_resident_memory_shows_as_slack() {
-        let _alone = GLIBC_TESTS.lock().unwrap_or_else(|e| e.into_inner());
-        glibc::configure(TRIM_THRESHOLD, MMAP_THRESHOLD);
-        glibc::trim();
-        let before = glibc::slack_bytes();
-        // 32 MiB in 64 KiB chunks inside an arena, every 16th kept so no top trim can
-        // return the rest: freed but resident.
-        let mut chunks: Vec<Vec<u8>> = (0..512).map(|i| vec![i as u8; 64 << 10]).collect();
-        let kept: Vec<Vec<u8>> = chunks.iter_mut().step_by(16).map(std::mem::take).collect();
-        drop(chunks);
-        let freed = glibc::slack_bytes();
-        glibc::trim();
-        let after = glibc::slack_bytes();
-        assert!(
-            freed.saturating_sub(before) > 16 << 20 && freed.saturating_sub(after) > 16 << 20,
-            "slack {before} before, {freed} after freeing, {after} after the trim"
-        );
-        assert_eq!(kept.len(), 32);
     }
 
     fn rss_anon_kib() -> u64 {
@@ -262,7 +228,6 @@ mod tests {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn trimming_returns_freed_memory_between_live_chunks() {
-        let _alone = GLIBC_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         glibc::configure(TRIM_THRESHOLD, MMAP_THRESHOLD);
         // 96 MiB in 64 KiB chunks (below the mmap threshold, so inside an arena); every
         // 16th stays alive, so the freed ones lie between live chunks and no top trim
