@@ -52,8 +52,9 @@ const BATCH_WORK: usize = 32_768;
 const MAX_BATCH: usize = 1024;
 
 /// Jobs handed out but not yet replayed, per thread: bounds the memory the outputs waiting
-/// for their turn take.
-const AHEAD_PER_THREAD: usize = 4;
+/// for their turn take (about half a megabyte a job), while leaving room to work on when
+/// the thread holding the next job to replay is descheduled.
+const AHEAD_PER_THREAD: usize = 8;
 
 /// The work units of a series with `work` samples read plus steps evaluated, its fixed
 /// cost included.
