@@ -302,7 +302,9 @@ impl ChunkDiskMapper {
     /// On I/O errors.
     pub fn delete_from(&self, file: u64) -> Result<()> {
         let mut inner = self.inner.write();
-        let doomed: Vec<u64> = inner.files.range(file..).map(|(&k, _)| k).collect();
+        // Newest first: a crash part way leaves the files in sequence, which the next open
+        // needs (a gap is fatal there, as in Prometheus).
+        let doomed: Vec<u64> = inner.files.range(file..).rev().map(|(&k, _)| k).collect();
         for seq in doomed {
             inner.files.remove(&seq);
             let path = file_name(&self.dir, seq);
