@@ -60,7 +60,9 @@ pub struct ReplayStats {
     /// `prometheus_tsdb_snapshot_replay_error_total`).
     pub chunk_snapshot_error: Option<String>,
     /// Why chunk snapshots were ignored without an error: one newer than the WAL (deleted,
-    /// as Prometheus does), or a data directory that could not be listed for them.
+    /// as Prometheus does), a data directory that could not be listed for them, or a
+    /// snapshot set aside because damaged head chunks were dropped (the whole WAL is
+    /// replayed then).
     pub chunk_snapshot_warning: Option<String>,
 }
 
@@ -145,7 +147,7 @@ impl Head {
                 st.stats.chunk_snapshot_series = 0;
                 if let Some(path) = st.stats.chunk_snapshot.take() {
                     st.stats.chunk_snapshot_warning = Some(format!(
-                        "chunk snapshot {} not used: the head chunks were repaired",
+                        "{}: the head chunks were repaired, so the whole WAL was replayed",
                         path.display()
                     ));
                 }
