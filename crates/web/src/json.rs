@@ -5,21 +5,47 @@
 //! sample values as Go-formatted strings (`"+Inf"`). Struct-shaped answers (build info,
 //! runtime info) go through serde with [`GoFormatter`], which applies the same escaping.
 
-use std::fmt::Write as _;
 use std::io;
 
 use model::FloatHistogram;
 use model::Labels;
 use promql::value::{Series, Value};
 
+/// Where JSON text goes: a `String`, or the byte buffer that [`write_query_data`] fills
+/// (only ever with whole `str`s and ASCII, so it stays UTF-8).
+pub(crate) trait Sink {
+    /// Appends `s`.
+    fn put(&mut self, s: &str);
+    /// Appends one ASCII byte.
+    fn put_ascii(&mut self, b: u8);
+}
+
+impl Sink for String {
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
+    }
+    fn put_ascii(&mut self, b: u8) {
+        self.push(char::from(b));
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+    fn put_ascii(&mut self, b: u8) {
+        self.push(b);
+    }
+}
+
 /// Appends `s` as a JSON string, escaped as Go's `encoding/json` (and jsoniter's
 /// standard-library-compatible config) does: `<`, `>` and `&` become `\u003c`, `\u003e`
 /// and `\u0026`; control characters other than `\n`, `\r` and `\t` become `\u00XX`; and the
 /// line and paragraph separators U+2028 and U+2029 are escaped.
-pub(crate) fn write_str(out: &mut String, s: &str) {
-    out.push('"');
+pub(crate) fn write_str<S: Sink + ?Sized>(out: &mut S, s: &str) {
+    out.put_ascii(b'"');
     escape_into(out, s);
-    out.push('"');
+    out.put_ascii(b'"');
 }
 
 /// The bytes that may start something [`escape_into`] escapes: ASCII controls, `"`, `\`,
@@ -40,7 +66,7 @@ const MAY_ESCAPE: [bool; 256] = {
     t
 };
 
-fn escape_into(out: &mut String, s: &str) {
+fn escape_into<S: Sink + ?Sized>(out: &mut S, s: &str) {
     // Everything escaped is ASCII or U+2028/U+2029 (bytes E2 80 A8/A9), so a byte scan
     // finds them; every index cut at is a char boundary.
     let b = s.as_bytes();
@@ -67,17 +93,15 @@ fn escape_into(out: &mut String, s: &str) {
             },
             _ => (None, 1),
         };
-        out.push_str(&s[start..i]);
+        out.put(&s[start..i]);
         match escaped {
-            Some(e) => out.push_str(e),
-            None => {
-                let _ = write!(out, "\\u{:04x}", b[i]);
-            }
+            Some(e) => out.put(e),
+            None => out.put(&format!("\\u{:04x}", b[i])),
         }
         i += len;
         start = i;
     }
-    out.push_str(&s[start..]);
+    out.put(&s[start..]);
 }
 
 /// Formats a sample value as Prometheus's JSON API does (`jsonutil.MarshalFloat`): Go's
@@ -90,60 +114,120 @@ pub fn format_float(v: f64) -> String {
 /// `jsonutil.MarshalTimestamp` does: integer seconds, then `.` and exactly three digits
 /// unless the milliseconds are zero (`1435781451.780`, `1435781451`, `-0.500`).
 pub fn write_timestamp(out: &mut String, t: i64) {
-    let abs = t.unsigned_abs();
-    if t < 0 {
-        out.push('-');
+    out.push_str(TsText::new(t).as_str());
+}
+
+/// A timestamp's text (see [`write_timestamp`]) on the stack: at most `-`, 16 digits of
+/// seconds and `.ddd`.
+#[derive(Clone, Copy)]
+struct TsText {
+    t: i64,
+    len: u8,
+    buf: [u8; 24],
+}
+
+impl TsText {
+    fn new(t: i64) -> TsText {
+        let abs = t.unsigned_abs();
+        let mut digits = [0u8; 20];
+        let start = decimal_digits(&mut digits, abs / 1000);
+        let mut buf = [0u8; 24];
+        let mut len = 0;
+        if t < 0 {
+            buf[0] = b'-';
+            len = 1;
+        }
+        let secs = &digits[start..];
+        buf[len..len + secs.len()].copy_from_slice(secs);
+        len += secs.len();
+        let fraction = abs % 1000;
+        if fraction != 0 {
+            buf[len..len + 4].copy_from_slice(&[
+                b'.',
+                b'0' + (fraction / 100) as u8,
+                b'0' + (fraction / 10 % 10) as u8,
+                b'0' + (fraction % 10) as u8,
+            ]);
+            len += 4;
+        }
+        TsText {
+            t,
+            len: len as u8,
+            buf,
+        }
     }
-    push_decimal(out, abs / 1000);
-    let fraction = abs % 1000;
-    if fraction != 0 {
-        let f = [
-            b'.',
-            b'0' + (fraction / 100) as u8,
-            b'0' + (fraction / 10 % 10) as u8,
-            b'0' + (fraction % 10) as u8,
-        ];
-        out.push_str(std::str::from_utf8(&f).unwrap_or(".000"));
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.bytes()).expect("a timestamp's text is ASCII")
     }
 }
 
-/// Appends `n` in decimal (cheaper than `write!` for the one number per point).
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut buf = [b'0'; 20];
+/// Writes `n` in decimal at the end of `buf`; returns where the digits start.
+fn decimal_digits(buf: &mut [u8; 20], mut n: u64) -> usize {
     let mut i = buf.len();
     loop {
         i -= 1;
         buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return i;
         }
     }
-    // ASCII digits only: the check cannot fail, and one push beats a push per digit.
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
 }
 
 /// Appends a label set as a JSON object (labels are already sorted by name).
-pub(crate) fn write_labels(out: &mut String, labels: &Labels) {
-    out.push('{');
+pub(crate) fn write_labels<S: Sink + ?Sized>(out: &mut S, labels: &Labels) {
+    out.put_ascii(b'{');
     for (i, (name, value)) in labels.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.put_ascii(b',');
         }
         write_str(out, name);
-        out.push(':');
+        out.put_ascii(b':');
         write_str(out, value);
     }
-    out.push('}');
+    out.put_ascii(b'}');
+}
+
+/// Appends a sample value as [`model::strconv::write_float_json`] does, without its
+/// `String` round trip for the two common kinds: whole numbers (counters, 0/1 gauges) and
+/// fractions Ryū writes plainly (rates, ratios). Everything else goes the general way.
+fn put_float(out: &mut Vec<u8>, v: f64, scratch: &mut String) {
+    let abs = v.abs();
+    if v.is_finite() && v.fract() != 0.0 && abs >= 1e-5 {
+        // A fraction is below 2^52 < 1e16, and from 1e-5 to 1e16 Ryū writes no exponent,
+        // which makes its text Go's `'f'`, -1. An exponent would sit in the last 5 bytes.
+        let mut buf = ryu::Buffer::new();
+        let text = buf.format_finite(v).as_bytes();
+        if !text[text.len().saturating_sub(5)..].contains(&b'e') {
+            out.extend_from_slice(text);
+            return;
+        }
+    } else if abs < 1e15 && v.fract() == 0.0 && !(v == 0.0 && v.is_sign_negative()) {
+        if v < 0.0 {
+            out.push(b'-');
+        }
+        let mut digits = [0u8; 20];
+        let start = decimal_digits(&mut digits, abs as u64);
+        out.extend_from_slice(&digits[start..]);
+        return;
+    }
+    scratch.clear();
+    model::strconv::write_float_json(scratch, v);
+    out.extend_from_slice(scratch.as_bytes());
 }
 
 /// Appends `[t,"v"]`.
-fn write_point(out: &mut String, t: i64, v: f64) {
-    out.push('[');
-    write_timestamp(out, t);
-    out.push_str(",\"");
-    model::strconv::write_float_json(out, v);
-    out.push_str("\"]");
+fn put_point(out: &mut Vec<u8>, ts: &[u8], v: f64, scratch: &mut String) {
+    out.push(b'[');
+    out.extend_from_slice(ts);
+    out.extend_from_slice(b",\"");
+    put_float(out, v, scratch);
+    out.extend_from_slice(b"\"]");
 }
 
 /// Appends a quoted sample value (`jsonutil.MarshalFloat`).
@@ -192,91 +276,147 @@ pub(crate) fn write_histogram(out: &mut String, h: &FloatHistogram) {
 }
 
 /// Appends `[t,{histogram}]`.
-fn write_hpoint(out: &mut String, t: i64, h: &FloatHistogram) {
-    out.push('[');
-    write_timestamp(out, t);
-    out.push(',');
-    write_histogram(out, h);
-    out.push(']');
+fn put_hpoint(out: &mut Vec<u8>, ts: &[u8], h: &FloatHistogram, scratch: &mut String) {
+    out.push(b'[');
+    out.extend_from_slice(ts);
+    out.push(b',');
+    scratch.clear();
+    write_histogram(scratch, h);
+    out.extend_from_slice(scratch.as_bytes());
+    out.push(b']');
+}
+
+/// The timestamps of a matrix's points, formatted once: a range query's series share
+/// their steps, so the text of the `i`-th point of one series is usually the next one's.
+#[derive(Default)]
+struct TsCache(Vec<TsText>);
+
+impl TsCache {
+    fn get(&mut self, i: usize, t: i64) -> &[u8] {
+        if i == self.0.len() {
+            self.0.push(TsText::new(t));
+        } else if self.0[i].t != t {
+            self.0[i] = TsText::new(t);
+        }
+        self.0[i].bytes()
+    }
 }
 
 /// Appends a series as Go's `marshalSeriesJSON`: `"values"` and `"histograms"` appear only
 /// when the series has points of that kind.
-fn write_series(out: &mut String, series: &Series) {
-    out.push_str("{\"metric\":");
+fn put_series(out: &mut Vec<u8>, series: &Series, cache: &mut TsCache, scratch: &mut String) {
+    out.extend_from_slice(b"{\"metric\":");
     write_labels(out, &series.metric);
     if !series.floats.is_empty() {
-        out.push_str(",\"values\":[");
+        out.extend_from_slice(b",\"values\":[");
         for (i, p) in series.floats.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push(b',');
             }
-            write_point(out, p.t, p.f);
+            put_point(out, cache.get(i, p.t), p.f, scratch);
         }
-        out.push(']');
+        out.push(b']');
     }
     if !series.histograms.is_empty() {
-        out.push_str(",\"histograms\":[");
+        out.extend_from_slice(b",\"histograms\":[");
         for (i, p) in series.histograms.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push(b',');
             }
-            write_hpoint(out, p.t, &p.h);
+            put_hpoint(out, TsText::new(p.t).bytes(), &p.h, scratch);
         }
-        out.push(']');
+        out.push(b']');
     }
-    out.push('}');
+    out.push(b'}');
+}
+
+/// Bytes a label set takes in JSON when nothing needs escaping.
+fn labels_len(labels: &Labels) -> usize {
+    2 + labels
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 6)
+        .sum::<usize>()
+}
+
+/// About how many bytes [`write_query_data`] writes for `value` (reserved up front so a
+/// large answer is not copied each time its buffer doubles).
+fn estimated_len(value: &Value) -> usize {
+    match value {
+        Value::Scalar(_) | Value::String(_) => 64,
+        Value::Vector(samples) => samples
+            .iter()
+            .map(|s| labels_len(&s.metric) + if s.h.is_some() { 256 } else { 56 })
+            .sum(),
+        Value::Matrix(series) => series
+            .iter()
+            .map(|s| labels_len(&s.metric) + 40 + s.floats.len() * 36 + s.histograms.len() * 256)
+            .sum(),
+    }
 }
 
 /// Appends a query result as Prometheus's `queryData`:
 /// `{"resultType":"vector","result":[...]}`.
 pub fn write_query_data(out: &mut String, value: &Value) {
-    out.push_str("{\"resultType\":\"");
-    out.push_str(value.type_name());
-    out.push_str("\",\"result\":");
+    let mut bytes = std::mem::take(out).into_bytes();
+    bytes.reserve(estimated_len(value) + 64);
+    put_query_data(&mut bytes, value);
+    *out = String::from_utf8(bytes).expect("only whole strs and ASCII are written");
+}
+
+fn put_query_data(out: &mut Vec<u8>, value: &Value) {
+    let mut scratch = String::new();
+    out.extend_from_slice(b"{\"resultType\":\"");
+    out.extend_from_slice(value.type_name().as_bytes());
+    out.extend_from_slice(b"\",\"result\":");
     match value {
-        Value::Scalar(s) => write_point(out, s.t, s.v),
+        Value::Scalar(s) => put_point(out, TsText::new(s.t).bytes(), s.v, &mut scratch),
         Value::String(s) => {
-            out.push('[');
-            write_timestamp(out, s.t);
-            out.push(',');
+            out.push(b'[');
+            out.extend_from_slice(TsText::new(s.t).bytes());
+            out.push(b',');
             write_str(out, &s.v);
-            out.push(']');
+            out.push(b']');
         }
         Value::Vector(samples) => {
-            out.push('[');
+            out.push(b'[');
+            // An instant vector's samples mostly share the evaluation time.
+            let mut ts = TsText::new(samples.first().map_or(0, |s| s.t));
             for (i, s) in samples.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str("{\"metric\":");
+                if ts.t != s.t {
+                    ts = TsText::new(s.t);
+                }
+                out.extend_from_slice(b"{\"metric\":");
                 write_labels(out, &s.metric);
                 match &s.h {
                     Some(h) => {
-                        out.push_str(",\"histogram\":");
-                        write_hpoint(out, s.t, h);
+                        out.extend_from_slice(b",\"histogram\":");
+                        put_hpoint(out, ts.bytes(), h, &mut scratch);
                     }
                     None => {
-                        out.push_str(",\"value\":");
-                        write_point(out, s.t, s.f);
+                        out.extend_from_slice(b",\"value\":");
+                        put_point(out, ts.bytes(), s.f, &mut scratch);
                     }
                 }
-                out.push('}');
+                out.push(b'}');
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::Matrix(series) => {
-            out.push('[');
+            out.push(b'[');
+            let mut cache = TsCache::default();
             for (i, s) in series.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                write_series(out, s);
+                put_series(out, s, &mut cache, &mut scratch);
             }
-            out.push(']');
+            out.push(b']');
         }
     }
-    out.push('}');
+    out.push(b'}');
 }
 
 /// Appends a list of strings as a JSON array.
@@ -367,7 +507,8 @@ mod tests {
 
     #[test]
     fn points_write_value_strings_in_place() {
-        let mut out = String::from("[");
+        let mut out = b"[".to_vec();
+        let mut scratch = String::new();
         for (i, v) in [
             f64::NAN,
             f64::INFINITY,
@@ -380,13 +521,13 @@ mod tests {
         .enumerate()
         {
             if i > 0 {
-                out.push(',');
+                out.push(b',');
             }
-            write_point(&mut out, 1_500, v);
+            put_point(&mut out, b"1.500", v, &mut scratch);
         }
-        out.push(']');
+        out.push(b']');
         assert_eq!(
-            out,
+            String::from_utf8(out).expect("UTF-8"),
             r#"[[1.500,"NaN"],[1.500,"+Inf"],[1.500,"-Inf"],[1.500,"-0"],[1.500,"1e+21"],[1.500,"5e-324"]]"#
         );
     }
@@ -499,5 +640,216 @@ mod tests {
             to_go_json(&serde_json::json!({"k": "a<b\u{8}\u{c}"})),
             r#"{"k":"a\u003cb\u0008\u000c"}"#
         );
+    }
+
+    /// The encoder written the plain way, as it was before the byte-buffer fast paths:
+    /// the reference the property test holds [`write_query_data`] to.
+    fn reference(value: &Value) -> String {
+        fn ts(out: &mut String, t: i64) {
+            let (sign, abs) = (if t < 0 { "-" } else { "" }, t.unsigned_abs());
+            let (secs, ms) = (abs / 1000, abs % 1000);
+            out.push_str(&if ms == 0 {
+                format!("{sign}{secs}")
+            } else {
+                format!("{sign}{secs}.{ms:03}")
+            });
+        }
+        fn point(out: &mut String, t: i64, v: f64) {
+            out.push('[');
+            ts(out, t);
+            out.push_str(",\"");
+            out.push_str(&model::strconv::format_float_json(v));
+            out.push_str("\"]");
+        }
+        fn hpoint(out: &mut String, t: i64, h: &FloatHistogram) {
+            out.push('[');
+            ts(out, t);
+            out.push(',');
+            write_histogram(out, h);
+            out.push(']');
+        }
+        let mut out = format!("{{\"resultType\":\"{}\",\"result\":", value.type_name());
+        match value {
+            Value::Scalar(s) => point(&mut out, s.t, s.v),
+            Value::String(s) => {
+                out.push('[');
+                ts(&mut out, s.t);
+                out.push(',');
+                write_str(&mut out, &s.v);
+                out.push(']');
+            }
+            Value::Vector(samples) => {
+                let items: Vec<String> = samples
+                    .iter()
+                    .map(|s| {
+                        let mut o = String::from("{\"metric\":");
+                        write_labels(&mut o, &s.metric);
+                        match &s.h {
+                            Some(h) => {
+                                o.push_str(",\"histogram\":");
+                                hpoint(&mut o, s.t, h);
+                            }
+                            None => {
+                                o.push_str(",\"value\":");
+                                point(&mut o, s.t, s.f);
+                            }
+                        }
+                        o.push('}');
+                        o
+                    })
+                    .collect();
+                out.push_str(&format!("[{}]", items.join(",")));
+            }
+            Value::Matrix(series) => {
+                let items: Vec<String> = series
+                    .iter()
+                    .map(|s| {
+                        let mut o = String::from("{\"metric\":");
+                        write_labels(&mut o, &s.metric);
+                        if !s.floats.is_empty() {
+                            let pts: Vec<String> = s
+                                .floats
+                                .iter()
+                                .map(|p| {
+                                    let mut q = String::new();
+                                    point(&mut q, p.t, p.f);
+                                    q
+                                })
+                                .collect();
+                            o.push_str(&format!(",\"values\":[{}]", pts.join(",")));
+                        }
+                        if !s.histograms.is_empty() {
+                            let pts: Vec<String> = s
+                                .histograms
+                                .iter()
+                                .map(|p| {
+                                    let mut q = String::new();
+                                    hpoint(&mut q, p.t, &p.h);
+                                    q
+                                })
+                                .collect();
+                            o.push_str(&format!(",\"histograms\":[{}]", pts.join(",")));
+                        }
+                        o.push('}');
+                        o
+                    })
+                    .collect();
+                out.push_str(&format!("[{}]", items.join(",")));
+            }
+        }
+        out.push('}');
+        out
+    }
+
+    mod prop {
+        use super::*;
+        use promql::value::{FPoint, HPoint, Sample};
+        use proptest::prelude::*;
+        use std::sync::Arc;
+
+        /// Floats of every kind: any bit pattern, whole numbers, rate-like fractions,
+        /// tiny and huge magnitudes, and the specials.
+        fn float() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                any::<u64>().prop_map(f64::from_bits),
+                (-1_000_000_000i64..1_000_000_000).prop_map(|n| n as f64),
+                any::<f64>(),
+                (-1e6f64..1e6),
+                (-1e-4f64..1e-4),
+                (1e14f64..1e22),
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                Just(f64::NEG_INFINITY),
+                Just(-0.0),
+                Just(1e-5),
+                Just(1e15),
+            ]
+        }
+
+        fn labels() -> impl Strategy<Value = Labels> {
+            proptest::collection::btree_map(
+                "[a-z_]{1,6}",
+                "(\\PC|[<>&\"\\\\\n\u{1}\u{2028}]){0,8}",
+                0..4,
+            )
+            .prop_map(|m| Labels::from_pairs(m.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+        }
+
+        fn timestamp() -> impl Strategy<Value = i64> {
+            prop_oneof![
+                any::<i64>(),
+                (1_600_000_000_000i64..1_800_000_000_000),
+                (-5_000i64..5_000),
+            ]
+        }
+
+        fn histogram() -> impl Strategy<Value = Arc<FloatHistogram>> {
+            (float(), float()).prop_map(|(count, sum)| {
+                Arc::new(FloatHistogram {
+                    count,
+                    sum,
+                    zero_count: 1.0,
+                    zero_threshold: 0.001,
+                    ..FloatHistogram::default()
+                })
+            })
+        }
+
+        fn series() -> impl Strategy<Value = Series> {
+            (
+                labels(),
+                timestamp(),
+                prop_oneof![Just(15_000i64), 1i64..100_000],
+                proptest::collection::vec(float(), 0..20),
+                proptest::collection::vec((timestamp(), histogram()), 0..3),
+            )
+                .prop_map(|(metric, start, step, fs, hs)| Series {
+                    metric,
+                    floats: fs
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, f)| FPoint {
+                            t: start.wrapping_add(step * i as i64),
+                            f,
+                        })
+                        .collect(),
+                    histograms: hs.into_iter().map(|(t, h)| HPoint { t, h }).collect(),
+                    drop_name: false,
+                })
+        }
+
+        fn sample() -> impl Strategy<Value = Sample> {
+            (
+                labels(),
+                prop_oneof![Just(1_700_000_000_015i64), timestamp()],
+                float(),
+                proptest::option::weighted(0.2, histogram()),
+            )
+                .prop_map(|(metric, t, f, h)| Sample {
+                    metric,
+                    t,
+                    f,
+                    h,
+                    drop_name: false,
+                })
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                proptest::collection::vec(series(), 0..8).prop_map(Value::Matrix),
+                proptest::collection::vec(sample(), 0..8).prop_map(Value::Vector),
+                (timestamp(), float())
+                    .prop_map(|(t, v)| Value::Scalar(promql::value::Scalar { t, v })),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn query_data_matches_the_plain_encoder(value in value()) {
+                let mut out = String::from("prefix");
+                write_query_data(&mut out, &value);
+                prop_assert_eq!(out, format!("prefix{}", reference(&value)));
+            }
+        }
     }
 }
