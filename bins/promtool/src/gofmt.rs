@@ -27,76 +27,15 @@ pub(crate) fn io_error(e: &std::io::Error) -> String {
     }
 }
 
-/// Go's `time.Duration.String` of a measured (non-negative) time, to the nanosecond:
-/// `850ns`, `1.5µs`, `12.345ms`, `1.2s`, `1m3.5s`.
+/// Go's `time.Duration.String` of a measured time: `850ns`, `1.5µs`, `12.345ms`, `1m3.5s`.
 pub(crate) fn format_duration(d: std::time::Duration) -> String {
-    let ns = d.as_nanos();
-    let frac = |v: u128, digits: usize| {
-        let f = format!("{v:0digits$}");
-        let f = f.trim_end_matches('0');
-        if f.is_empty() {
-            String::new()
-        } else {
-            format!(".{f}")
-        }
-    };
-    if ns < 1_000 {
-        return format!("{ns}ns");
-    }
-    if ns < 1_000_000 {
-        return format!("{}{}µs", ns / 1_000, frac(ns % 1_000, 3));
-    }
-    if ns < 1_000_000_000 {
-        return format!("{}{}ms", ns / 1_000_000, frac(ns % 1_000_000, 6));
-    }
-    let secs = ns / 1_000_000_000;
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        let _ = write!(out, "{h}h");
-    }
-    if h > 0 || m > 0 {
-        let _ = write!(out, "{m}m");
-    }
-    let _ = write!(out, "{s}{}s", frac(ns % 1_000_000_000, 9));
-    out
+    model::strconv::format_go_duration(i128::try_from(d.as_nanos()).unwrap_or(i128::MAX))
 }
 
 /// Go's `time.Duration.String()` of a duration in milliseconds (`1h46m30.001s`, `2h0m0s`,
 /// `500ms`, `0s`).
 pub(crate) fn format_duration_ms(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".to_owned();
-    }
-    let neg = ms < 0;
-    let ms = ms.unsigned_abs();
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    if ms < 1000 {
-        let _ = write!(out, "{ms}ms");
-        return out;
-    }
-    let (h, rest) = (ms / 3_600_000, ms % 3_600_000);
-    let (m, rest) = (rest / 60_000, rest % 60_000);
-    let (s, frac) = (rest / 1000, rest % 1000);
-    if h > 0 {
-        let _ = write!(out, "{h}h");
-    }
-    if h > 0 || m > 0 {
-        let _ = write!(out, "{m}m");
-    }
-    let _ = write!(out, "{s}");
-    if frac > 0 {
-        let mut f = format!("{frac:03}");
-        while f.ends_with('0') {
-            f.pop();
-        }
-        let _ = write!(out, ".{f}");
-    }
-    out.push('s');
-    out
+    model::strconv::format_go_duration(i128::from(ms) * 1_000_000)
 }
 
 /// `units.Base2Bytes.String()` from alecthomas/units: `360KiB71B`, `1MiB`, `0B`.
@@ -186,16 +125,6 @@ pub(crate) fn tabwrite(rows: &[Vec<String>], minwidth: usize, padding: usize) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn measured_durations() {
-        let d = std::time::Duration::from_nanos;
-        assert_eq!(format_duration(d(850)), "850ns");
-        assert_eq!(format_duration(d(1_500)), "1.5µs");
-        assert_eq!(format_duration(d(12_345_000)), "12.345ms");
-        assert_eq!(format_duration(d(1_200_000_000)), "1.2s");
-        assert_eq!(format_duration(d(63_500_000_000)), "1m3.5s");
-    }
 
     #[test]
     fn model_time() {

@@ -272,8 +272,84 @@ fn special_float(v: f64) -> Option<&'static str> {
     }
 }
 
+/// Go's `time.Duration.String` of `nanos` nanoseconds: `0s`, `850ns`, `1.5µs`,
+/// `12.345ms`, `1m3.5s`, `2h0m0s`, `-1.5s` (seconds keep up to nine fraction digits,
+/// trailing zeros trimmed).
+///
+/// ```
+/// assert_eq!(model::strconv::format_go_duration(3_723_500_000_000), "1h2m3.5s");
+/// assert_eq!(model::strconv::format_go_duration(12_345_000), "12.345ms");
+/// ```
+pub fn format_go_duration(nanos: i128) -> String {
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    let mut out = String::new();
+    if nanos < 0 {
+        out.push('-');
+    }
+    let ns = nanos.unsigned_abs();
+    // `.ddd` of `v` printed with `digits` digits, trailing zeros trimmed.
+    let frac = |out: &mut String, v: u128, digits: usize| {
+        let f = format!("{v:0digits$}");
+        let f = f.trim_end_matches('0');
+        if !f.is_empty() {
+            out.push('.');
+            out.push_str(f);
+        }
+    };
+    // Writing into a String cannot fail.
+    if ns < 1_000 {
+        let _ = write!(out, "{ns}ns");
+    } else if ns < 1_000_000 {
+        let _ = write!(out, "{}", ns / 1_000);
+        frac(&mut out, ns % 1_000, 3);
+        out.push_str("µs");
+    } else if ns < 1_000_000_000 {
+        let _ = write!(out, "{}", ns / 1_000_000);
+        frac(&mut out, ns % 1_000_000, 6);
+        out.push_str("ms");
+    } else {
+        let secs = ns / 1_000_000_000;
+        let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+        if h > 0 {
+            let _ = write!(out, "{h}h");
+        }
+        if h > 0 || m > 0 {
+            let _ = write!(out, "{m}m");
+        }
+        let _ = write!(out, "{s}");
+        frac(&mut out, ns % 1_000_000_000, 9);
+        out.push('s');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    use super::format_go_duration;
+
+    #[test]
+    fn go_durations() {
+        let cases: [(i128, &str); 12] = [
+            (0, "0s"),
+            (850, "850ns"),
+            (1_500, "1.5µs"),
+            (12_345_000, "12.345ms"),
+            (5_000_000, "5ms"),
+            (1_200_000_000, "1.2s"),
+            (63_500_000_000, "1m3.5s"),
+            (300_000_000_000, "5m0s"),
+            (3_600_000_000_000, "1h0m0s"),
+            (6_390_001_000_000, "1h46m30.001s"),
+            (1_000_000_001, "1.000000001s"),
+            (-1_500_000_000, "-1.5s"),
+        ];
+        for (ns, want) in cases {
+            assert_eq!(format_go_duration(ns), want, "{ns} ns");
+        }
+    }
+
     use super::*;
 
     proptest::proptest! {

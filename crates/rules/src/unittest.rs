@@ -156,7 +156,9 @@ pub fn run_file_report(
             let failures = tg.test(&run, Some(&mut *debug));
             debug(&format!(
                 "DEBUG: Test {name} finished, took {}",
-                go_duration_ns(start.elapsed())
+                model::strconv::format_go_duration(
+                    i128::try_from(start.elapsed().as_nanos()).unwrap_or(i128::MAX),
+                )
             ));
             failures
         } else {
@@ -410,7 +412,7 @@ impl TestGroup {
                         eval_errs.push(format!(
                             "    rule: {}, time: {}, err: {e}",
                             r.name(),
-                            go_duration(ts - mint)
+                            go_duration_ms(ts - mint)
                         ));
                     }
                 }
@@ -511,7 +513,7 @@ impl TestGroup {
         debug: &mut dyn FnMut(&str),
     ) {
         let ts = (self.max_eval_time() + 1000).div_euclid(1000) * 1000;
-        let expr = format!("{{__name__=~\".+\"}}[{}]", go_duration(ts));
+        let expr = format!("{{__name__=~\".+\"}}[{}]", go_duration_ms(ts));
         let quoted = model::strconv::quote(&expr);
         let res = match engine.instant_query(db.clone(), &expr, mint + ts) {
             Ok(r) => r,
@@ -530,7 +532,7 @@ impl TestGroup {
             promql::value::Value::Matrix(m) => {
                 debug(&format!(
                     "DEBUG: Dump of all data (input_series and rules) at {}:",
-                    go_duration(ts)
+                    go_duration_ms(ts)
                 ));
                 debug(&matrix_string(&m));
             }
@@ -714,41 +716,6 @@ fn matrix_string(m: &promql::value::Matrix) -> String {
         .join("\n")
 }
 
-/// Go's `time.Duration.String` for a measured time: `850ns`, `1.5µs`, `12.345ms`, `1.2s`,
-/// `1m3.5s`.
-fn go_duration_ns(d: StdDuration) -> String {
-    let ns = d.as_nanos();
-    let frac = |v: u128, digits: usize| -> String {
-        let s = format!("{v:0digits$}");
-        let s = s.trim_end_matches('0');
-        if s.is_empty() {
-            String::new()
-        } else {
-            format!(".{s}")
-        }
-    };
-    if ns < 1_000 {
-        return format!("{ns}ns");
-    }
-    if ns < 1_000_000 {
-        return format!("{}{}µs", ns / 1_000, frac(ns % 1_000, 3));
-    }
-    if ns < 1_000_000_000 {
-        return format!("{}{}ms", ns / 1_000_000, frac(ns % 1_000_000, 6));
-    }
-    let secs = ns / 1_000_000_000;
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    out.push_str(&format!("{s}{}s", frac(ns % 1_000_000_000, 9)));
-    out
-}
-
 /// Prefixes every line but the first with `indent` (Go's `indentLines`).
 fn indent_lines(lines: &str, indent: &str) -> String {
     lines
@@ -763,39 +730,6 @@ fn indent_lines(lines: &str, indent: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Go's `time.Duration.String` for milliseconds: `0s`, `1m0s`, `1h2m3.5s`.
-fn go_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".to_string();
-    }
-    let neg = ms < 0;
-    let ms = ms.unsigned_abs();
-    let (h, rest) = (ms / 3_600_000, ms % 3_600_000);
-    let (m, rest) = (rest / 60_000, rest % 60_000);
-    let (s, frac) = (rest / 1000, rest % 1000);
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    if ms < 1000 {
-        out.push_str(&format!("{frac}ms"));
-        return out;
-    }
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if frac == 0 {
-        out.push_str(&format!("{s}s"));
-    } else {
-        let f = format!("{frac:03}");
-        out.push_str(&format!("{s}.{}s", f.trim_end_matches('0')));
-    }
-    out
 }
 
 /// `2024-01-01T00:00:00Z` (or with a numeric offset) into milliseconds.
@@ -873,28 +807,14 @@ fn yaml_error(e: &serde_saphyr::Error) -> String {
     }
 }
 
+/// Go's `time.Duration.String` of `ms` milliseconds (`5m0s`, `1h2m3.5s`).
+fn go_duration_ms(ms: i64) -> String {
+    model::strconv::format_go_duration(i128::from(ms) * 1_000_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn measured_durations_read_like_go() {
-        let d = StdDuration::from_nanos;
-        assert_eq!(go_duration_ns(d(850)), "850ns");
-        assert_eq!(go_duration_ns(d(1_500)), "1.5µs");
-        assert_eq!(go_duration_ns(d(12_345_000)), "12.345ms");
-        assert_eq!(go_duration_ns(d(1_200_000_000)), "1.2s");
-        assert_eq!(go_duration_ns(d(63_500_000_000)), "1m3.5s");
-        assert_eq!(go_duration_ns(d(3_600_000_000_000)), "1h0m0s");
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(go_duration(0), "0s");
-        assert_eq!(go_duration(300_000), "5m0s");
-        assert_eq!(go_duration(3_723_500), "1h2m3.5s");
-        assert_eq!(go_duration(59_000), "59s");
-    }
 
     #[test]
     fn rfc3339() {
