@@ -170,6 +170,56 @@ pub(crate) fn rfc3339(s: &str) -> String {
     format!("{base}{zone}")
 }
 
+/// GETs `path` with `query` of a REST-JSON API (MSK, MQ) from `clients`' endpoint and
+/// decodes the JSON answer. `service` is the SDK's service id in errors (`Kafka`, `mq`).
+///
+/// # Errors
+/// A failed exchange, an unsuccessful answer or an undecodable one, worded as the AWS SDK
+/// words them.
+pub(crate) async fn rest_json_get<T: serde::de::DeserializeOwned>(
+    clients: &Clients,
+    service: &str,
+    op: &str,
+    path: &str,
+    query: &[(String, String)],
+    timeout: Duration,
+) -> Result<T, String> {
+    let mut url = format!("{}{path}", clients.endpoint.trim_end_matches('/'));
+    if !query.is_empty() {
+        url = format!("{url}?{}", encode_query(query));
+    }
+    let a = api::send(
+        clients.client(),
+        http::Method::GET,
+        &url,
+        &[
+            ("Accept", "application/json"),
+            ("User-Agent", httpclient::USER_AGENT),
+        ],
+        Bytes::new(),
+        timeout,
+    )
+    .await
+    .map_err(|e| format!("operation error {service}: {op}, {e}"))?;
+    if !a.status.is_success() {
+        let err: serde_json::Value = serde_json::from_slice(&a.body).unwrap_or_default();
+        let message = err
+            .get("message")
+            .or_else(|| err.get("Message"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let code = a.header("x-amzn-errortype");
+        return Err(format!(
+            "operation error {service}: {op}, https response error StatusCode: {}, RequestID: {}, api error {}: {message}",
+            a.status.as_u16(),
+            a.header("x-amzn-requestid"),
+            code.split(':').next().unwrap_or_default(),
+        ));
+    }
+    serde_json::from_slice(&a.body)
+        .map_err(|e| format!("operation error {service}: {op}, decoding the answer: {e}"))
+}
+
 /// POSTs one query-protocol `action` of API `version` (form-encoded) to `endpoint` and
 /// returns its XML answer. `service` is the SDK's service id in errors (`EC2`, `RDS`,
 /// `ElastiCache`).

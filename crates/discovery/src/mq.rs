@@ -10,14 +10,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::Bytes;
 use config::discovery::AwsSdConfig;
 use model::{Labels, TargetGroup};
 use serde_json::Value;
 
-use crate::api;
-use crate::aws::{LazyClients, bounded, rfc3339};
-use crate::util::{encode_query, sanitize};
+use crate::aws::{LazyClients, bounded, rest_json_get, rfc3339};
+use crate::util::sanitize;
 
 const PREFIX: &str = "__meta_mq_";
 /// Brokers serve `/metrics` over https only: only those endpoints are targets.
@@ -284,40 +282,7 @@ impl Discovery {
     /// One GET of the MQ API.
     async fn get(&self, op: &str, path: &str, query: &[(String, String)]) -> Result<Value, String> {
         let clients = self.clients.get().await?;
-        let mut url = format!("{}{path}", clients.endpoint.trim_end_matches('/'));
-        if !query.is_empty() {
-            url = format!("{url}?{}", encode_query(query));
-        }
-        let a = api::send(
-            clients.client(),
-            http::Method::GET,
-            &url,
-            &[
-                ("Accept", "application/json"),
-                ("User-Agent", httpclient::USER_AGENT),
-            ],
-            Bytes::new(),
-            self.timeout,
-        )
-        .await
-        .map_err(|e| format!("operation error mq: {op}, {e}"))?;
-        if !a.status.is_success() {
-            let err: Value = serde_json::from_slice(&a.body).unwrap_or_default();
-            let message = err
-                .get("message")
-                .or_else(|| err.get("Message"))
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let code = a.header("x-amzn-errortype");
-            return Err(format!(
-                "operation error mq: {op}, https response error StatusCode: {}, RequestID: {}, api error {}: {message}",
-                a.status.as_u16(),
-                a.header("x-amzn-requestid"),
-                code.split(':').next().unwrap_or_default(),
-            ));
-        }
-        serde_json::from_slice(&a.body)
-            .map_err(|e| format!("operation error mq: {op}, decoding the answer: {e}"))
+        rest_json_get(clients, "mq", op, path, query, self.timeout).await
     }
 
     async fn list_brokers(&self) -> Result<Vec<String>, String> {

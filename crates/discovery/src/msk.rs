@@ -11,13 +11,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::Bytes;
 use config::discovery::AwsSdConfig;
 use model::{Labels, TargetGroup};
 
-use crate::api;
-use crate::aws::{LazyClients, bounded};
-use crate::util::{encode_query, join_host_port, sanitize};
+use crate::aws::{LazyClients, bounded, rest_json_get};
+use crate::util::{join_host_port, sanitize};
 
 const PREFIX: &str = "__meta_msk_";
 
@@ -115,14 +113,6 @@ struct ControllerInfo {
     endpoints: Vec<String>,
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct ApiError {
-    message: Option<String>,
-    #[serde(rename = "Message")]
-    message_upper: Option<String>,
-}
-
 /// Go's `url.PathEscape` of one path segment.
 fn path_escape(s: &str) -> String {
     let mut out = String::new();
@@ -173,36 +163,7 @@ impl Discovery {
         query: &[(String, String)],
     ) -> Result<T, String> {
         let clients = self.clients.get().await?;
-        let mut url = format!("{}{path}", clients.endpoint.trim_end_matches('/'));
-        if !query.is_empty() {
-            url = format!("{url}?{}", encode_query(query));
-        }
-        let a = api::send(
-            clients.client(),
-            http::Method::GET,
-            &url,
-            &[
-                ("Accept", "application/json"),
-                ("User-Agent", httpclient::USER_AGENT),
-            ],
-            Bytes::new(),
-            self.timeout,
-        )
-        .await
-        .map_err(|e| format!("operation error Kafka: {op}, {e}"))?;
-        if !a.status.is_success() {
-            let err: ApiError = serde_json::from_slice(&a.body).unwrap_or_default();
-            let code = a.header("x-amzn-errortype");
-            return Err(format!(
-                "operation error Kafka: {op}, https response error StatusCode: {}, RequestID: {}, api error {}: {}",
-                a.status.as_u16(),
-                a.header("x-amzn-requestid"),
-                code.split(':').next().unwrap_or_default(),
-                err.message.or(err.message_upper).unwrap_or_default()
-            ));
-        }
-        serde_json::from_slice(&a.body)
-            .map_err(|e| format!("operation error Kafka: {op}, decoding the answer: {e}"))
+        rest_json_get(clients, "Kafka", op, path, query, self.timeout).await
     }
 
     async fn list_clusters(&self, token: Option<String>) -> Result<ClusterList, String> {
