@@ -1,7 +1,9 @@
 //! Query-result JSON encoding: an 800-series × 481-step range-query matrix (the scale
-//! bench's `rate(rw_metric_0[5m])`, ~13 MB of JSON) and a 20k-series instant vector.
+//! bench's `rate(rw_metric_0[5m])`, ~13 MB of JSON), a 20k-series instant vector, and
+//! gzipping the matrix's JSON.
 
 use std::hint::black_box;
+use std::io::Write as _;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -76,6 +78,24 @@ fn encode(c: &mut Criterion) {
                 let mut out = String::new();
                 web::write_query_data(&mut out, black_box(&value));
                 black_box(out)
+            });
+        });
+    }
+    // The same matrix's JSON gzipped as the handler does for `Accept-Encoding: gzip`
+    // (flate2 at the default level 6, Go's default too), and at level 1.
+    let mut json = String::new();
+    web::write_query_data(&mut json, &matrix(800, 481));
+    g.throughput(Throughput::Bytes(json.len() as u64));
+    for (name, level) in [("gzip6_matrix_800x481", 6), ("gzip1_matrix_800x481", 1)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut enc = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(json.len() / 8),
+                    flate2::Compression::new(level),
+                );
+                enc.write_all(black_box(json.as_bytes()))
+                    .expect("writing to memory");
+                black_box(enc.finish().expect("writing to memory"))
             });
         });
     }

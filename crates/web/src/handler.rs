@@ -360,9 +360,10 @@ fn api_response(result: ApiResult) -> Response<Body> {
                 *resp.status_mut() = StatusCode::NO_CONTENT;
                 return resp;
             };
-            let mut out = String::with_capacity(payload.len() + 64);
-            out.push_str("{\"status\":\"success\",\"data\":");
-            out.push_str(&payload);
+            // The envelope goes around the payload in its own buffer (the query encoder
+            // leaves room): a large answer is shifted once, not copied into a new one.
+            let mut out = payload;
+            out.insert_str(0, "{\"status\":\"success\",\"data\":");
             if !data.warnings.is_empty() {
                 out.push_str(",\"warnings\":");
                 json::write_str_list(&mut out, data.warnings.iter().map(String::as_str));
@@ -424,7 +425,12 @@ fn accepts_gzip(req_headers: &http::HeaderMap) -> bool {
 }
 
 fn gzip(resp: Response<Body>, body: Bytes) -> Response<Body> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Go's default level (6), as Prometheus's compression handler uses; the output buffer
+    // starts at an eighth of the body so a large answer regrows it only a few times.
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 8),
+        flate2::Compression::default(),
+    );
     if enc.write_all(&body).is_err() {
         return resp;
     }
