@@ -222,13 +222,19 @@ impl web::TsdbAdmin for ReadyStorage {
     }
 }
 
-/// The WAL segments a start-up replay reads (`<dir>/wal/00000001`...), as Prometheus's
-/// `WALReplayStatus` counts them: the first and last segment numbers, with `current` at the
-/// first (all zero without a WAL).
-/// Logs what the TSDB's open did with a chunk snapshot (`memory-snapshot-on-shutdown`),
-/// as Prometheus's head does.
-pub(crate) fn log_snapshot_replay(db: &tsdb::db::Db) {
+/// Logs what the TSDB's open repaired (damaged WAL or head chunk files) and did with a
+/// chunk snapshot (`memory-snapshot-on-shutdown`), as Prometheus's head does.
+pub(crate) fn log_replay(db: &tsdb::db::Db) {
     let replay = db.head().replay_stats();
+    if let Some(err) = &replay.head_chunks_corruption {
+        tracing::info!(
+            err = %err,
+            "Loading on-disk chunks failed, the damaged head chunk files were deleted and their samples replayed from the WAL"
+        );
+    }
+    if let Some(err) = &replay.wal_corruption {
+        tracing::warn!(err = %err, "Encountered WAL read error, the WAL was repaired");
+    }
     if let Some(dir) = &replay.chunk_snapshot {
         tracing::info!(
             dir = %dir.display(),
@@ -247,6 +253,9 @@ pub(crate) fn log_snapshot_replay(db: &tsdb::db::Db) {
     }
 }
 
+/// The WAL segments a start-up replay reads (`<dir>/wal/00000001`...), as Prometheus's
+/// `WALReplayStatus` counts them: the first and last segment numbers, with `current` at the
+/// first (all zero without a WAL).
 pub(crate) fn wal_replay_range(dir: &std::path::Path) -> web::WalReplayStatus {
     let segments: Vec<i64> = std::fs::read_dir(dir.join("wal"))
         .map(|rd| {

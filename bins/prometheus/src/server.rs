@@ -351,7 +351,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                 .with_context(|| format!("opening storage failed in {}", dir.display()))?;
             replay.current = replay.max;
             replay_status.set_wal_replay(replay);
-            crate::ready::log_snapshot_replay(&db);
+            crate::ready::log_replay(&db);
             let db = Arc::new(db);
             storage.set(db.clone());
             let compactor = tsdb::db::Db::spawn_compactor(&db, COMPACTION_INTERVAL);
