@@ -78,6 +78,37 @@ impl LazyClients {
     }
 }
 
+/// The credential test an AWS discovery makes once, on its first refresh, as upstream
+/// does: one cheap call that must succeed before the real listing (retried at later
+/// refreshes until it does).
+#[derive(Debug, Default)]
+pub(crate) struct CredentialCheck(tokio::sync::OnceCell<()>);
+
+impl CredentialCheck {
+    /// Runs `probe` unless an earlier one succeeded.
+    ///
+    /// # Errors
+    /// The probe's error as `<what> credential test failed: <error>`.
+    pub(crate) async fn once<T, Fut>(
+        &self,
+        what: &str,
+        probe: impl FnOnce() -> Fut,
+    ) -> Result<(), String>
+    where
+        Fut: Future<Output = Result<T, String>>,
+    {
+        self.0
+            .get_or_try_init(|| async {
+                probe()
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("{what} credential test failed: {e}"))
+            })
+            .await
+            .map(drop)
+    }
+}
+
 impl Clients {
     fn build(cfg: &AwsSdConfig, what: &str, services: &[&'static str]) -> Result<Clients, String> {
         let service = services.first().copied().unwrap_or_default();

@@ -20,7 +20,7 @@ use model::{Labels, TargetGroup};
 use roxmltree::Node;
 
 use crate::api;
-use crate::aws::{LazyClients, bounded};
+use crate::aws::{CredentialCheck, LazyClients, bounded};
 use crate::ec2::default_endpoint;
 use crate::util::{join_host_port, sanitize};
 
@@ -195,7 +195,7 @@ pub(crate) struct Discovery {
     port: u16,
     concurrency: usize,
     timeout: Duration,
-    checked: tokio::sync::OnceCell<()>,
+    checked: CredentialCheck,
 }
 
 impl Discovery {
@@ -212,7 +212,7 @@ impl Discovery {
             port: cfg.port,
             concurrency: cfg.request_concurrency_or(20),
             timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
-            checked: tokio::sync::OnceCell::new(),
+            checked: CredentialCheck::default(),
         })
     }
 
@@ -568,11 +568,8 @@ impl Discovery {
     pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
         let region = &self.clients.get().await?.region;
         self.checked
-            .get_or_try_init(|| async {
+            .once("ECS", || {
                 self.call::<serde_json::Value>("DescribeClusters", serde_json::json!({}))
-                    .await
-                    .map(drop)
-                    .map_err(|e| format!("ECS credential test failed: {e}"))
             })
             .await?;
         let clusters = if self.clusters.is_empty() {

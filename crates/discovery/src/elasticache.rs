@@ -20,7 +20,7 @@ use config::discovery::AwsSdConfig;
 use model::{Labels, TargetGroup};
 use roxmltree::Node;
 
-use crate::aws::{Field, LazyClients, bounded, child, members, put_field, text};
+use crate::aws::{CredentialCheck, Field, LazyClients, bounded, child, members, put_field, text};
 use crate::util::{join_host_port, sanitize};
 
 const API_VERSION: &str = "2015-02-02";
@@ -462,7 +462,7 @@ pub(crate) struct Discovery {
     clusters: Vec<String>,
     concurrency: usize,
     timeout: Duration,
-    checked: tokio::sync::OnceCell<()>,
+    checked: CredentialCheck,
 }
 
 impl Discovery {
@@ -477,7 +477,7 @@ impl Discovery {
             clusters: cfg.clusters.clone(),
             concurrency: cfg.request_concurrency_or(10),
             timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
-            checked: tokio::sync::OnceCell::new(),
+            checked: CredentialCheck::default(),
         })
     }
 
@@ -644,11 +644,8 @@ impl Discovery {
     pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
         let region = &self.clients.get().await?.region;
         self.checked
-            .get_or_try_init(|| async {
+            .once("elasticache", || {
                 self.call("DescribeCacheClusters", Vec::new())
-                    .await
-                    .map(drop)
-                    .map_err(|e| format!("elasticache credential test failed: {e}"))
             })
             .await?;
         let (serverless_names, cluster_ids) = split_deployment_options(&self.clusters);

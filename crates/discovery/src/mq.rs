@@ -14,7 +14,7 @@ use config::discovery::AwsSdConfig;
 use model::{Labels, TargetGroup};
 use serde_json::Value;
 
-use crate::aws::{LazyClients, bounded, rest_json_get, rfc3339};
+use crate::aws::{CredentialCheck, LazyClients, bounded, rest_json_get, rfc3339};
 use crate::util::sanitize;
 
 const PREFIX: &str = "__meta_mq_";
@@ -261,7 +261,7 @@ pub(crate) struct Discovery {
     clients: LazyClients,
     concurrency: usize,
     timeout: Duration,
-    checked: tokio::sync::OnceCell<()>,
+    checked: CredentialCheck,
 }
 
 impl Discovery {
@@ -275,7 +275,7 @@ impl Discovery {
             clients: LazyClients::new(cfg, "MQ", &["mq"]),
             concurrency: cfg.request_concurrency_or(10),
             timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
-            checked: tokio::sync::OnceCell::new(),
+            checked: CredentialCheck::default(),
         })
     }
 
@@ -324,12 +324,7 @@ impl Discovery {
     pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
         let region = &self.clients.get().await?.region;
         self.checked
-            .get_or_try_init(|| async {
-                self.get("ListBrokers", "/v1/brokers", &[])
-                    .await
-                    .map(drop)
-                    .map_err(|e| format!("MQ credential test failed: {e}"))
-            })
+            .once("MQ", || self.get("ListBrokers", "/v1/brokers", &[]))
             .await?;
         let ids = self
             .list_brokers()

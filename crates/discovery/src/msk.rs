@@ -14,7 +14,7 @@ use std::time::Duration;
 use config::discovery::AwsSdConfig;
 use model::{Labels, TargetGroup};
 
-use crate::aws::{LazyClients, bounded, rest_json_get};
+use crate::aws::{CredentialCheck, LazyClients, bounded, rest_json_get};
 use crate::util::{join_host_port, sanitize};
 
 const PREFIX: &str = "__meta_msk_";
@@ -135,7 +135,7 @@ pub(crate) struct Discovery {
     port: u16,
     concurrency: usize,
     timeout: Duration,
-    checked: tokio::sync::OnceCell<()>,
+    checked: CredentialCheck,
 }
 
 impl Discovery {
@@ -151,7 +151,7 @@ impl Discovery {
             port: cfg.port,
             concurrency: cfg.request_concurrency_or(10),
             timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
-            checked: tokio::sync::OnceCell::new(),
+            checked: CredentialCheck::default(),
         })
     }
 
@@ -225,12 +225,7 @@ impl Discovery {
     pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
         let region = &self.clients.get().await?.region;
         self.checked
-            .get_or_try_init(|| async {
-                self.list_clusters(None)
-                    .await
-                    .map(drop)
-                    .map_err(|e| format!("MSK credential test failed: {e}"))
-            })
+            .once("MSK", || self.list_clusters(None))
             .await?;
         let clusters = self.clusters().await?;
         let arns: Vec<String> = clusters

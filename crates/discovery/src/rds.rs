@@ -17,7 +17,7 @@ use config::discovery::AwsSdConfig;
 use model::{Labels, TargetGroup};
 use roxmltree::Node;
 
-use crate::aws::{Field, LazyClients, bounded, child, members, put_field, text};
+use crate::aws::{CredentialCheck, Field, LazyClients, bounded, child, members, put_field, text};
 use crate::util::{join_host_port, sanitize};
 
 const API_VERSION: &str = "2014-10-31";
@@ -426,7 +426,7 @@ pub(crate) struct Discovery {
     port: u16,
     concurrency: usize,
     timeout: Duration,
-    checked: tokio::sync::OnceCell<()>,
+    checked: CredentialCheck,
 }
 
 impl Discovery {
@@ -447,7 +447,7 @@ impl Discovery {
             port: cfg.port,
             concurrency: cfg.request_concurrency_or(10),
             timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
-            checked: tokio::sync::OnceCell::new(),
+            checked: CredentialCheck::default(),
         })
     }
 
@@ -572,12 +572,7 @@ impl Discovery {
     pub(crate) async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
         let region = &self.clients.get().await?.region;
         self.checked
-            .get_or_try_init(|| async {
-                self.call("DescribeDBClusters", Vec::new())
-                    .await
-                    .map(drop)
-                    .map_err(|e| format!("RDS credential test failed: {e}"))
-            })
+            .once("RDS", || self.call("DescribeDBClusters", Vec::new()))
             .await?;
         let clusters = self.clusters().await?;
         let arns: Vec<String> = clusters.values().map(|c| c.arn.clone()).collect();
