@@ -212,6 +212,7 @@ impl ServiceDiscoveryConfig {
             S::PuppetDb(c) => &c.http_client_config,
             S::Uyuni(c) => &c.http_client_config,
             S::Outscale(c) => &c.http_client_config,
+            S::Oci(c) => &c.http_client_config,
             _ => return None,
         })
     }
@@ -246,6 +247,7 @@ impl ServiceDiscoveryConfig {
             S::PuppetDb(c) => &mut c.http_client_config,
             S::Uyuni(c) => &mut c.http_client_config,
             S::Outscale(c) => &mut c.http_client_config,
+            S::Oci(c) => &mut c.http_client_config,
             _ => return None,
         })
     }
@@ -263,7 +265,10 @@ impl ServiceDiscoveryConfig {
             ServiceDiscoveryConfig::OpenStack(c) => c.tls_config.set_directory(dir),
             ServiceDiscoveryConfig::Triton(c) => c.tls_config.set_directory(dir),
             ServiceDiscoveryConfig::Scaleway(c) => join_dir(dir, &mut c.secret_key_file),
-            ServiceDiscoveryConfig::Oci(c) => join_dir(dir, &mut c.key_file),
+            ServiceDiscoveryConfig::Oci(c) => {
+                join_dir(dir, &mut c.key_file);
+                join_dir(dir, &mut c.key_passphrase_file);
+            }
             ServiceDiscoveryConfig::Outscale(c) => join_dir(dir, &mut c.secret_key_file),
             ServiceDiscoveryConfig::Stackit(c) => {
                 join_dir(dir, &mut c.service_account_key_path);

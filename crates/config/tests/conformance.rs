@@ -579,7 +579,7 @@ const OUR_EXPECTED: &[(&str, &str, &str)] = &[
     ),
     (
         "oci_authentication_method.bad.yml",
-        "unknown OCI authentication method \"invalid\"",
+        "oci_sd: unknown auth method \"invalid\", expected \"api_key\" or \"instance_principal\"",
         "no expectation in Go's tests",
     ),
     (

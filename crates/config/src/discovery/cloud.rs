@@ -233,30 +233,32 @@ impl Validate for OpenStackSdConfig {
 }
 
 config_struct! {
-    /// `oci_sd_configs` entry (Oracle Cloud Infrastructure).
+    /// `oci_sd_configs` entry (Oracle Cloud Infrastructure compute instances), with
+    /// upstream's keys and defaults (`discovery/oci`).
     pub struct OciSdConfig {
-        /// Authentication: `user` (default, API key), `instance_principal` or
-        /// `workload_identity`.
-        #[serde(skip_serializing_if = "String::is_empty")]
+        /// Authentication: `api_key` (default) or `instance_principal`.
         pub auth: String,
-        /// Region.
-        pub region: String,
-        /// Tenancy OCID.
+        /// Tenancy OCID (`api_key`).
         #[serde(skip_serializing_if = "String::is_empty")]
         pub tenancy: String,
-        /// User OCID.
+        /// User OCID (`api_key`).
         #[serde(skip_serializing_if = "String::is_empty")]
         pub user: String,
-        /// API key fingerprint.
+        /// API key fingerprint (`api_key`).
         #[serde(skip_serializing_if = "String::is_empty")]
         pub fingerprint: String,
-        /// API private key file.
+        /// API private key file, PEM (`api_key`).
         #[serde(skip_serializing_if = "String::is_empty")]
         pub key_file: String,
-        /// Passphrase of the private key.
+        /// Passphrase of the private key; exclusive with `key_passphrase_file`.
         #[serde(skip_serializing_if = "Secret::is_empty")]
         pub key_passphrase: Secret,
-        /// Compartments to search.
+        /// File holding the passphrase of the private key.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        pub key_passphrase_file: String,
+        /// Region, e.g. `us-ashburn-1` (required).
+        pub region: String,
+        /// Compartment OCIDs to scan; empty walks every active compartment of the tenancy.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         pub compartments: Vec<String>,
         /// Target port (default 80).
@@ -264,31 +266,84 @@ config_struct! {
         /// Re-query interval (default 60s).
         pub refresh_interval: Duration,
     }
+    inline {
+        /// HTTP client options.
+        pub http_client_config: HttpClientConfig,
+    }
 }
 
 impl Default for OciSdConfig {
     fn default() -> Self {
         OciSdConfig {
-            auth: String::new(),
-            region: String::new(),
+            auth: "api_key".into(),
             tenancy: String::new(),
             user: String::new(),
             fingerprint: String::new(),
             key_file: String::new(),
             key_passphrase: Secret::default(),
+            key_passphrase_file: String::new(),
+            region: String::new(),
             compartments: Vec::new(),
             port: 80,
             refresh_interval: Duration::from_secs(60),
+            http_client_config: HttpClientConfig::default(),
         }
     }
 }
 
 impl Validate for OciSdConfig {
     fn validate(&mut self) -> Result<(), String> {
-        match self.auth.as_str() {
-            "" | "user" | "api_key" | "instance_principal" | "workload_identity" => Ok(()),
-            other => Err(format!("unknown OCI authentication method {other:?}")),
+        if self.region.is_empty() {
+            return Err("oci_sd: region is required".into());
         }
+        match self.auth.as_str() {
+            "api_key" => {
+                for (value, key) in [
+                    (&self.tenancy, "tenancy"),
+                    (&self.user, "user"),
+                    (&self.fingerprint, "fingerprint"),
+                    (&self.key_file, "key_file"),
+                ] {
+                    if value.is_empty() {
+                        return Err(format!("oci_sd: api_key auth requires {key}"));
+                    }
+                }
+                if !self.key_passphrase.is_empty() && !self.key_passphrase_file.is_empty() {
+                    return Err("oci_sd: at most one of key_passphrase and key_passphrase_file \
+                         must be configured"
+                        .into());
+                }
+            }
+            "instance_principal" => {
+                if !self.tenancy.is_empty()
+                    || !self.user.is_empty()
+                    || !self.fingerprint.is_empty()
+                    || !self.key_file.is_empty()
+                    || !self.key_passphrase.is_empty()
+                    || !self.key_passphrase_file.is_empty()
+                {
+                    return Err("oci_sd: instance_principal auth must not have tenancy, user, \
+                         fingerprint, key_file, key_passphrase, or key_passphrase_file set"
+                        .into());
+                }
+            }
+            other => {
+                return Err(format!(
+                    "oci_sd: unknown auth method {other:?}, expected \"api_key\" or \
+                     \"instance_principal\""
+                ));
+            }
+        }
+        if let Some(i) = self.compartments.iter().position(String::is_empty) {
+            return Err(format!("oci_sd: compartments[{i}] must not be empty"));
+        }
+        if self.refresh_interval.as_millis() <= 0 {
+            return Err(format!(
+                "oci_sd: refresh_interval must be positive, got {}",
+                self.refresh_interval
+            ));
+        }
+        self.http_client_config.check()
     }
 }
 
