@@ -44,6 +44,7 @@
 //! `kuma_sd_configs` (MADS v1 over xDS REST-JSON polling); `triton_sd_configs` (triton-cmon);
 //! `stackit_sd_configs` (IaaS servers, bearer token or service account key flow);
 //! `outscale_sd_configs` (OUTSCALE API `ReadVms`, SigV4-signed);
+//! `oci_sd_configs` (OCI compute instances and their primary VNICs, API-key-signed requests);
 //! `uyuni_sd_configs` (XML-RPC) and `openstack_sd_configs` (Keystone, Nova, Neutron). A block
 //! whose provider cannot be created (unusable client options, an unknown scheme) is logged
 //! as Prometheus logs it ("Cannot create service discovery") and counted in
@@ -103,6 +104,7 @@ mod metrics;
 mod mq;
 mod msk;
 mod nomad;
+mod oci;
 mod openstack;
 mod outscale;
 mod ovhcloud;

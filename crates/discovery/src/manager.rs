@@ -92,6 +92,7 @@ enum ProviderConfig {
     Kuma(Box<config::discovery::KumaSdConfig>),
     Triton(Box<config::discovery::TritonSdConfig>),
     Stackit(Box<config::discovery::StackitSdConfig>),
+    Oci(Box<config::discovery::OciSdConfig>),
     Ecs(Box<AwsSdConfig>),
     Msk(Box<AwsSdConfig>),
     Rds(Box<AwsSdConfig>),
@@ -513,6 +514,21 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Stackit(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Oci(c) => {
+                        if c.auth == "instance_principal" {
+                            return Err(Error::UnsupportedOption {
+                                key: sd.key(),
+                                job: job.clone(),
+                                option: "auth: instance_principal".to_owned(),
+                            });
+                        }
+                        crate::oci::Discovery::new(c).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        files.push(ProviderConfig::Oci(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -1195,6 +1211,19 @@ async fn run_provider(
                 &sink,
                 || d.refresh(),
             )
+            .await;
+        }
+        ProviderConfig::Oci(cfg) => {
+            let d = match crate::oci::Discovery::new(&cfg) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(mechanism = "oci", err = %e, "Cannot create service discovery");
+                    return;
+                }
+            };
+            refresh_loop("oci", cfg.refresh_interval.to_std(), &cancel, &sink, || {
+                d.refresh()
+            })
             .await;
         }
         ProviderConfig::Triton(cfg) => {

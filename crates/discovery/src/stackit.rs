@@ -19,7 +19,7 @@ use config::discovery::StackitSdConfig;
 use model::{Labels, TargetGroup};
 
 use crate::api;
-use crate::util::{encode_query, join_host_port, sanitize};
+use crate::util::{encode_query, join_host_port, rsa_key, sanitize};
 
 const PREFIX: &str = "__meta_stackit_";
 /// STACKIT's key flow token endpoint.
@@ -91,24 +91,6 @@ struct KeyFlow {
     sub: String,
     aud: String,
     key: ring::signature::RsaKeyPair,
-}
-
-/// An RSA key from PEM (PKCS#8 or PKCS#1).
-fn rsa_key(pem: &str) -> Result<ring::signature::RsaKeyPair, String> {
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .map_err(|e| format!("private key is not valid PEM: {e}"))?;
-    if pem.contains("BEGIN RSA PRIVATE KEY") {
-        ring::signature::RsaKeyPair::from_der(&der)
-    } else {
-        ring::signature::RsaKeyPair::from_pkcs8(&der)
-    }
-    .map_err(|e| format!("parsing private key: {e}"))
 }
 
 fn b64url(data: &[u8]) -> String {

@@ -1,6 +1,6 @@
 //! Helpers the server-based providers (consul, docker, eureka, …) share: Go's label-name
-//! sanitizing and `net.JoinHostPort`, sorted query strings, and one GET through
-//! [`httpclient`] with a time limit.
+//! sanitizing and `net.JoinHostPort`, sorted query strings, RSA keys from PEM, and one GET
+//! through [`httpclient`] with a time limit.
 
 use std::time::Duration;
 
@@ -44,6 +44,30 @@ pub(crate) fn encode_query(params: &[(String, String)]) -> String {
         model::strutil::write_query_escaped(&mut out, v);
     }
     out
+}
+
+/// An RSA key from PEM (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`), for the
+/// providers that sign with one (STACKIT's key flow, OCI's request signatures).
+///
+/// # Errors
+/// A message for a block that is not base64 or not an RSA key ring accepts (ring also
+/// refuses keys shorter than 2048 bits).
+pub(crate) fn rsa_key(pem: &str) -> Result<ring::signature::RsaKeyPair, String> {
+    use base64::Engine as _;
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|e| format!("private key is not valid PEM: {e}"))?;
+    if pem.contains("BEGIN RSA PRIVATE KEY") {
+        ring::signature::RsaKeyPair::from_der(&der)
+    } else {
+        ring::signature::RsaKeyPair::from_pkcs8(&der)
+    }
+    .map_err(|e| format!("parsing private key: {e}"))
 }
 
 /// An HTTP answer read to the end.
