@@ -38,7 +38,7 @@ const PAGE_LIMIT: &str = "100";
 /// Upstream's rate limit: requests a second, and the burst.
 const RATE: f64 = 10.0;
 const BURST: f64 = 50.0;
-/// Attempts per request on 429 and 5xx answers and failed exchanges.
+/// Attempts per request on 429 and 5xx answers.
 const ATTEMPTS: u32 = 3;
 
 /// A compute instance, as `ListInstances` returns it.
@@ -182,8 +182,8 @@ impl Discovery {
         })
     }
 
-    /// One signed GET of `base` + `path` with `params`, retried on 429, 5xx and failed
-    /// exchanges; `service` names the API in errors, as the OCI SDK's errors do.
+    /// One signed GET of `base` + `path` with `params`, retried on 429 and 5xx answers;
+    /// `service` names the API in errors, as the OCI SDK's errors do.
     async fn get(
         &self,
         service: &str,
@@ -237,10 +237,10 @@ impl Discovery {
                 self.timeout,
             )
             .await;
-            let retry = match &answer {
-                Ok(a) => a.status.as_u16() == 429 || a.status.is_server_error(),
-                Err(_) => true,
-            };
+            // A failed exchange already waited up to the time limit: not tried again.
+            let retry = answer
+                .as_ref()
+                .is_ok_and(|a| a.status.as_u16() == 429 || a.status.is_server_error());
             if retry && attempt < ATTEMPTS {
                 tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
                 attempt += 1;

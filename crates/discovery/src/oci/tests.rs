@@ -539,3 +539,29 @@ fn defined_tags_print_scalars_only() {
     ];
     assert_eq!(got, want.map(|w| w.map(str::to_owned)));
 }
+
+#[tokio::test]
+async fn a_503_is_tried_again_and_signed_anew() {
+    let public = crate::util::rsa_key(TEST_KEY)
+        .unwrap()
+        .public()
+        .as_ref()
+        .to_vec();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let api = FakeApi::start(move |seen: &Seen| {
+        if let Err(why) = verify(seen, &public) {
+            return Reply::status(401, why);
+        }
+        if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return Reply::status(503, r#"{"code": "ServiceUnavailable", "message": "busy"}"#);
+        }
+        Reply::json("[]")
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = discovery(&api, &config(&dir, TEST_KEY, COMPARTMENTS).unwrap());
+    let groups = d.refresh().await.unwrap();
+    assert!(groups[0].targets.is_empty());
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
