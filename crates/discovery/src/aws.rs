@@ -20,7 +20,7 @@ use crate::util::encode_query;
 /// The region, API endpoint and signing clients of one AWS discovery.
 #[derive(Debug)]
 pub(crate) struct Clients {
-    /// `region`, else the environment's.
+    /// `region`, else the default config's or the instance's ([`region`]).
     pub(crate) region: String,
     /// `endpoint`, else the region's public endpoint of the first service.
     pub(crate) endpoint: String,
@@ -70,7 +70,7 @@ impl LazyClients {
         self.cell
             .get_or_try_init(|| async {
                 let (cfg, what, services) = (self.cfg.clone(), self.what, self.services);
-                tokio::task::spawn_blocking(move || Clients::build(&cfg, what, services))
+                tokio::task::spawn_blocking(move || Clients::build(&cfg, services))
                     .await
                     .map_err(|e| format!("could not create the {what} client: {e}"))?
             })
@@ -110,9 +110,9 @@ impl CredentialCheck {
 }
 
 impl Clients {
-    fn build(cfg: &AwsSdConfig, what: &str, services: &[&'static str]) -> Result<Clients, String> {
+    fn build(cfg: &AwsSdConfig, services: &[&'static str]) -> Result<Clients, String> {
         let service = services.first().copied().unwrap_or_default();
-        let region = region(cfg, what)?;
+        let region = region(cfg, &|name| std::env::var(name).ok())?;
         let signing = httpclient::HttpClient::with_sigv4_services(
             &cfg.http_client_config,
             &sigv4_config(cfg, &region, service),

@@ -6,8 +6,9 @@
 //! IPv4 or an IPv6 address, labelled `__meta_ec2_*`. Availability-zone ids come from
 //! `DescribeAvailabilityZones`, asked until it once succeeds.
 //!
-//! The region is `region`, else `AWS_REGION` or `AWS_DEFAULT_REGION` (the instance metadata
-//! service is not asked); credentials are `access_key`/`secret_key`, else the AWS SDK's
+//! The region is `region`, else `AWS_REGION`, `AWS_DEFAULT_REGION`, the `AWS_PROFILE` (else
+//! `default`) profile's in the shared AWS files, else the instance metadata service's
+//! ([`region`]); credentials are `access_key`/`secret_key`, else the AWS SDK's
 //! default chain (httpclient's sigv4), with `role_arn` assumed through STS (with
 //! `external_id` when set). Both are looked up at the first refresh, as upstream does
 //! ([`crate::aws::LazyClients`]).
@@ -41,15 +42,20 @@ pub(crate) struct Discovery {
     az_ids: Mutex<Option<HashMap<String, String>>>,
 }
 
-/// The region of `cfg`, or of the environment; `what` names the SD in the error.
-pub(crate) fn region(cfg: &AwsSdConfig, what: &str) -> Result<String, String> {
+/// The region of `cfg`, else the one the AWS SDK's default config and the instance
+/// metadata service give ([`httpclient::aws_region`], with the environment read through
+/// `env`), as upstream's `loadRegion` finds it. Blocks while it asks the metadata service.
+///
+/// # Errors
+/// No region found, worded as upstream: `could not determine AWS region: ...`.
+pub(crate) fn region(
+    cfg: &AwsSdConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     if !cfg.region.is_empty() {
         return Ok(cfg.region.clone());
     }
-    ["AWS_REGION", "AWS_DEFAULT_REGION"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .ok_or_else(|| format!("{what} SD configuration requires a region"))
+    httpclient::aws_region(env).map_err(|e| format!("could not determine AWS region: {e}"))
 }
 
 /// The SigV4 options of `cfg` for `service` in `region`: its credentials, and `role_arn`

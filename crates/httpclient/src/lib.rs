@@ -19,7 +19,8 @@
 //! discoveries), with credentials from the AWS SDK's default chain (static keys, profiles,
 //! web identity, SSO, `credential_process`, the ECS/EKS container endpoint, EC2 instance
 //! metadata) and `role_arn`
-//! through STS `AssumeRole`. Secret-manager references (`*_ref`) fail with [`Error::SecretRef`], worded
+//! through STS `AssumeRole`; [`aws_region`] finds the region the same way when none is
+//! configured (environment, profile, instance metadata). Secret-manager references (`*_ref`) fail with [`Error::SecretRef`], worded
 //! as Prometheus, which registers no secret manager either, refuses them.
 //!
 //! ```
@@ -53,3 +54,4 @@ pub use client::{HttpClient, MAX_REDIRECTS, USER_AGENT};
 /// The options a client is built from, re-exported so users need not name `config`.
 pub use config::{HttpClientConfig, http_config};
 pub use error::{Error, Result};
+pub use sigv4::aws_region;

@@ -164,6 +164,37 @@ impl Signer {
     }
 }
 
+/// The AWS region to use when none is configured, found as the AWS SDK for Go v2 finds it
+/// for Prometheus's AWS discoveries (`LoadDefaultConfig`, then the instance metadata
+/// service): `AWS_REGION`, `AWS_DEFAULT_REGION`, the `region` of the `AWS_PROFILE` (else
+/// `default`) profile in the shared config or credentials file (`AWS_CONFIG_FILE`,
+/// `AWS_SHARED_CREDENTIALS_FILE`, else under `~/.aws`), else the EC2 instance metadata
+/// service's `placement/region` (IMDSv2, falling back to v1; at
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT` when set, never asked with
+/// `AWS_EC2_METADATA_DISABLED=true`). The environment is read through `env` (empty
+/// values count as unset). Blocks while it asks the metadata service (on a thread of its
+/// own, each request limited to a second and tried three times).
+///
+/// # Errors
+/// [`Error::SigV4`]: `failed to load AWS config: ...` (`AWS_PROFILE` names a missing
+/// profile, a shared file cannot be read), `failed to get region from IMDS: ...` or
+/// `region not found in AWS config or IMDS`, as upstream words them.
+pub fn aws_region(env: &dyn Fn(&str) -> Option<String>) -> Result<String> {
+    let env = |name: &str| env(name).filter(|v| !v.is_empty());
+    let chain = chain::Chain::new(&env, false)
+        .map_err(|e| sigv4_err(format!("failed to load AWS config: {e}")))?;
+    if let Some(region) = chain.default_region()? {
+        return Ok(region);
+    }
+    let imds = chain.imds();
+    let region = sources::block_on(imds.region())
+        .map_err(|e| sigv4_err(format!("failed to get region from IMDS: {e}")))?;
+    if region.is_empty() {
+        return Err(sigv4_err("region not found in AWS config or IMDS"));
+    }
+    Ok(region)
+}
+
 /// Signs one request (see [`Signer::sign`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sign_request(

@@ -373,3 +373,57 @@ async fn role_arn_and_external_id_reach_the_signer() {
     assert_eq!(made.endpoint, "https://ecs.eu-west-1.amazonaws.com");
     assert_eq!(made.signing.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_region_comes_from_the_environment_or_the_instance_metadata_service() {
+    let imds = FakeApi::start(|s: &Seen| match (s.method.as_str(), s.uri.as_str()) {
+        ("PUT", "/latest/api/token") => Reply::status(200, "tok"),
+        ("GET", "/latest/meta-data/placement/region")
+            if s.headers
+                .get("x-aws-ec2-metadata-token")
+                .is_some_and(|t| t == "tok") =>
+        {
+            Reply::status(200, "eu-central-2")
+        }
+        _ => Reply::status(404, ""),
+    })
+    .await;
+    let cfg = config::Config::load_str(
+        "scrape_configs:\n- job_name: j\n  ec2_sd_configs:\n  - access_key: AKID\n    secret_key: SECRET\n",
+        "",
+    )
+    .unwrap();
+    let config::ServiceDiscoveryConfig::Ec2(c) =
+        &cfg.scrape_configs[0].service_discovery_configs.0[0]
+    else {
+        panic!("not an ec2 block");
+    };
+    assert!(c.region.is_empty(), "the region is not looked up at load");
+    let endpoint = format!("http://{}", imds.addr);
+    let env = |extra: &'static [(&'static str, &'static str)]| {
+        let endpoint = endpoint.clone();
+        move |name: &str| match name {
+            "HOME" => Some("/nonexistent".to_owned()),
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT" => Some(endpoint.clone()),
+            _ => extra
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned()),
+        }
+    };
+    assert_eq!(
+        region(c, &env(&[("AWS_REGION", "ca-central-1")])).unwrap(),
+        "ca-central-1"
+    );
+    assert!(imds.seen().is_empty());
+    assert_eq!(region(c, &env(&[])).unwrap(), "eu-central-2");
+    let err = region(c, &env(&[("AWS_EC2_METADATA_DISABLED", "true")])).unwrap_err();
+    assert!(
+        err.starts_with("could not determine AWS region: failed to get region from IMDS: operation error ec2imds: GetRegion, access disabled to EC2 IMDS"),
+        "{err}"
+    );
+    // A configured region is used as it is.
+    let mut with_region = c.clone();
+    with_region.region = "us-east-1".into();
+    assert_eq!(region(&with_region, &env(&[])).unwrap(), "us-east-1");
+}

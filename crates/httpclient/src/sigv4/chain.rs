@@ -162,6 +162,37 @@ impl<'a> Chain<'a> {
         self.region.as_deref()
     }
 
+    /// The region the SDK's config gives when none is configured: `AWS_REGION`, else
+    /// `AWS_DEFAULT_REGION`, else profile `profile`'s `region`.
+    fn configured_region(&self, profile: &str) -> Option<String> {
+        let env = self.env;
+        env("AWS_REGION")
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .or_else(|| self.profile(profile).get("region"))
+    }
+
+    /// The region of the SDK's default config as `LoadDefaultConfig` without options
+    /// loads it (what upstream's AWS discoveries ask when `region` is empty): that of
+    /// [`Chain::configured_region`] for the `AWS_PROFILE` (else `default`) profile; `None`
+    /// when none has one.
+    ///
+    /// # Errors
+    /// `AWS_PROFILE` names a profile neither shared file has.
+    pub(crate) fn default_region(&self) -> Result<Option<String>> {
+        let env = self.env;
+        let (profile, explicit) = match env("AWS_PROFILE") {
+            Some(p) => (p, true),
+            None => ("default".to_owned(), false),
+        };
+        if explicit && !self.profile(&profile).exists() {
+            return Err(sigv4_err(format!(
+                "failed to load AWS config: failed to get shared config profile, {profile} (not in {} or {})",
+                self.credentials_file, self.config_file
+            )));
+        }
+        Ok(self.configured_region(&profile))
+    }
+
     /// The credential source for `cfg` (and its region, see [`Chain::region`]).
     pub(crate) fn resolve(&mut self, cfg: &SigV4Config) -> Result<Source> {
         let env = self.env;
@@ -171,12 +202,10 @@ impl<'a> Chain<'a> {
         } else {
             cfg.profile.clone()
         };
-        self.region = if !cfg.region.is_empty() {
-            Some(cfg.region.clone())
+        self.region = if cfg.region.is_empty() {
+            self.configured_region(&profile)
         } else {
-            env("AWS_REGION")
-                .or_else(|| env("AWS_DEFAULT_REGION"))
-                .or_else(|| self.profile(&profile).get("region"))
+            Some(cfg.region.clone())
         };
         let explicit = !cfg.profile.is_empty() || env_profile.is_some();
         let static_keys = !cfg.access_key.is_empty() && !cfg.secret_key.is_empty();
@@ -409,7 +438,7 @@ impl<'a> Chain<'a> {
     }
 
     /// The instance metadata service as the environment configures it.
-    fn imds(&self) -> Imds {
+    pub(crate) fn imds(&self) -> Imds {
         let env = self.env;
         let endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_else(|| {
             if env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE")

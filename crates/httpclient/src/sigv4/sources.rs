@@ -497,10 +497,11 @@ impl Imds {
         Err(format!("{} {uri}: {last}", method.as_str()))
     }
 
-    async fn fetch(&self) -> Result<Expiring> {
-        let err = |what: String| sigv4_err(format!("no EC2 IMDS role found, {what}"));
+    /// An IMDSv2 session token, `None` when the service only speaks IMDSv1 (the token
+    /// API answers 403, 404 or 405); an error when access is disabled.
+    async fn token(&self) -> std::result::Result<Option<String>, String> {
         if self.disabled {
-            return Err(err("access disabled to EC2 IMDS via client option, or \"AWS_EC2_METADATA_DISABLED\" environment variable".into()));
+            return Err("access disabled to EC2 IMDS via client option, or \"AWS_EC2_METADATA_DISABLED\" environment variable".into());
         }
         let (status, token) = self
             .request(
@@ -508,18 +509,50 @@ impl Imds {
                 "/latest/api/token",
                 &[("x-aws-ec2-metadata-token-ttl-seconds", IMDS_TOKEN_TTL)],
             )
+            .await?;
+        match status {
+            s if s.is_success() => Ok(Some(token.trim().to_owned())),
+            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+                Ok(None)
+            }
+            s => Err(format!(
+                "the token request failed: {s}: {}",
+                snippet(&token)
+            )),
+        }
+    }
+
+    /// The instance's region (`placement/region`), as the SDK's IMDS `GetRegion` asks
+    /// it; empty when the service answers with nothing.
+    ///
+    /// # Errors
+    /// Access disabled, no answer, or an unsuccessful one, worded as the SDK words them
+    /// (`operation error ec2imds: GetRegion, ...`).
+    pub(crate) async fn region(&self) -> Result<String> {
+        let err = |what: String| sigv4_err(format!("operation error ec2imds: GetRegion, {what}"));
+        let token = self.token().await.map_err(err)?;
+        let headers: Vec<(&'static str, &str)> = token
+            .as_deref()
+            .map(|t| ("x-aws-ec2-metadata-token", t))
+            .into_iter()
+            .collect();
+        let (status, text) = self
+            .request(Method::GET, "/latest/meta-data/placement/region", &headers)
             .await
             .map_err(err)?;
-        let token = match status {
-            s if s.is_success() => Some(token.trim().to_owned()),
-            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => None,
-            s => {
-                return Err(err(format!(
-                    "the token request failed: {s}: {}",
-                    snippet(&token)
-                )));
-            }
-        };
+        if !status.is_success() {
+            return Err(err(format!(
+                "http response error StatusCode: {}, request to EC2 IMDS failed: {}",
+                status.as_u16(),
+                snippet(&text)
+            )));
+        }
+        Ok(text.trim().to_owned())
+    }
+
+    async fn fetch(&self) -> Result<Expiring> {
+        let err = |what: String| sigv4_err(format!("no EC2 IMDS role found, {what}"));
+        let token = self.token().await.map_err(err)?;
         let headers: Vec<(&'static str, &str)> = token
             .as_deref()
             .map(|t| ("x-aws-ec2-metadata-token", t))

@@ -357,7 +357,8 @@ async fn sigv4_container_credentials_send_the_authorization_token() {
 }
 
 /// A fake instance metadata service: IMDSv2 session tokens unless `v1_only` (the token
-/// API then answers 403), one role `prom`, credentials `IMDS-<n>` or `BASEKEY-<n>`.
+/// API then answers 403), one role `prom`, credentials `IMDS-<n>` or `BASEKEY-<n>`, the
+/// region `ap-southeast-2`.
 fn imds_server(v1_only: bool, key: &'static str) -> Handler {
     let creds = json_credentials_server(key, 3600, |_| true);
     Arc::new(move |s: &Seen| {
@@ -383,6 +384,9 @@ fn imds_server(v1_only: bool, key: &'static str) -> Handler {
                 Response::new(Full::new(Bytes::from_static(b"prom\n")))
             }
             ("GET", "/latest/meta-data/iam/security-credentials/prom") => creds(s),
+            ("GET", "/latest/meta-data/placement/region") => {
+                Response::new(Full::new(Bytes::from_static(b"ap-southeast-2")))
+            }
             _ => Response::builder()
                 .status(404)
                 .body(Full::new(Bytes::new()))
@@ -454,6 +458,123 @@ async fn sigv4_instance_metadata_credentials_over_imdsv2_then_v1() {
         .to_string();
     assert!(err.contains("AWS_EC2_METADATA_DISABLED"), "{err}");
     assert_eq!(imds.seen().len(), before, "a disabled service is not asked");
+}
+
+/// [`crate::aws_region`] in environment `env`.
+fn aws_region_in(env: &[(&str, String)]) -> Result<String> {
+    let env: std::collections::HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    crate::aws_region(&|n| env.get(n).cloned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_region_comes_from_the_environment_then_the_profile_then_instance_metadata() {
+    let imds = Server::start(None, imds_server(false, "IMDS")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "[default]\nregion = eu-north-1\n[profile other]\nregion = sa-east-1\n[profile none]\noutput = json\n",
+    )
+    .unwrap();
+    let base = vec![
+        ("HOME", "/nonexistent".to_owned()),
+        (
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{}/", imds.addr),
+        ),
+    ];
+    let with = |extra: &[(&'static str, String)]| {
+        let mut env = base.clone();
+        env.extend(extra.iter().cloned());
+        env
+    };
+    let file = ("AWS_CONFIG_FILE", config.display().to_string());
+    // The environment, then AWS_DEFAULT_REGION, then the profile; nothing is asked.
+    let all = with(&[
+        ("AWS_REGION", "us-east-2".into()),
+        ("AWS_DEFAULT_REGION", "us-west-1".into()),
+        file.clone(),
+    ]);
+    assert_eq!(aws_region_in(&all).unwrap(), "us-east-2");
+    let no_aws_region: Vec<_> = all
+        .iter()
+        .filter(|(k, _)| *k != "AWS_REGION")
+        .cloned()
+        .collect();
+    assert_eq!(aws_region_in(&no_aws_region).unwrap(), "us-west-1");
+    assert_eq!(
+        aws_region_in(&with(std::slice::from_ref(&file))).unwrap(),
+        "eu-north-1"
+    );
+    assert_eq!(
+        aws_region_in(&with(&[file.clone(), ("AWS_PROFILE", "other".into())])).unwrap(),
+        "sa-east-1"
+    );
+    assert!(imds.seen().is_empty());
+    // A profile without a region: the instance metadata service, over IMDSv2.
+    assert_eq!(
+        aws_region_in(&with(&[file.clone(), ("AWS_PROFILE", "none".into())])).unwrap(),
+        "ap-southeast-2"
+    );
+    let paths: Vec<String> = imds
+        .seen()
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "PUT /latest/api/token",
+            "GET /latest/meta-data/placement/region"
+        ]
+    );
+    // IMDSv1 only.
+    let v1 = Server::start(None, imds_server(true, "IMDS")).await;
+    let mut env = with(&[]);
+    env[1].1 = format!("http://{}", v1.addr);
+    assert_eq!(aws_region_in(&env).unwrap(), "ap-southeast-2");
+
+    // A profile named but missing fails before anything is asked.
+    let err = aws_region_in(&with(&[file.clone(), ("AWS_PROFILE", "gone".into())]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("failed to load AWS config: failed to get shared config profile, gone"),
+        "{err}"
+    );
+    // Disabled, unreachable, answering nothing or an error.
+    let before = imds.seen().len();
+    let err = aws_region_in(&with(&[("AWS_EC2_METADATA_DISABLED", "true".into())]))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "failed to get region from IMDS: operation error ec2imds: GetRegion, access disabled to EC2 IMDS via client option, or \"AWS_EC2_METADATA_DISABLED\" environment variable"
+    );
+    assert_eq!(imds.seen().len(), before, "a disabled service is not asked");
+    let mut env = with(&[]);
+    env[1].1 = "http://127.0.0.1:1".into();
+    let err = aws_region_in(&env).unwrap_err().to_string();
+    assert!(
+        err.starts_with("failed to get region from IMDS: operation error ec2imds: GetRegion, PUT http://127.0.0.1:1/latest/api/token: "),
+        "{err}"
+    );
+    let empty = Server::start(None, canned(200, "text/plain", "")).await;
+    env[1].1 = format!("http://{}", empty.addr);
+    assert_eq!(
+        aws_region_in(&env).unwrap_err().to_string(),
+        "region not found in AWS config or IMDS"
+    );
+    let missing = Server::start(None, canned(404, "text/plain", "")).await;
+    env[1].1 = format!("http://{}", missing.addr);
+    let err = aws_region_in(&env).unwrap_err().to_string();
+    assert!(
+        err.starts_with("failed to get region from IMDS: operation error ec2imds: GetRegion, http response error StatusCode: 404"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
