@@ -14,9 +14,11 @@
 //! instance_principal` (the instance metadata service's certificates exchanged for a
 //! session token) and encrypted key files are refused with a clear error.
 //!
-//! Endpoints: `https://iaas.<region>.oraclecloud.com` and
-//! `https://identity.<region>.oci.oraclecloud.com` (the commercial realm only).
+//! Endpoints: `https://iaas.<region>.<domain>` and `https://identity.<region>.oci.<domain>`,
+//! the region given by identifier or key and the domain its realm's, as the OCI Go SDK's
+//! tables have them ([`region`]).
 
+mod region;
 mod sign;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -169,6 +171,7 @@ impl Discovery {
         }
         let key =
             rsa_key(&pem).map_err(|e| format!("oci_sd: OCI key file {:?}: {e}", cfg.key_file))?;
+        let (region, domain) = region::resolve(&cfg.region);
         Ok(Discovery {
             client,
             signer: sign::Signer::new(&cfg.tenancy, &cfg.user, &cfg.fingerprint, key),
@@ -177,8 +180,8 @@ impl Discovery {
             port: cfg.port,
             timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
             limiter: Limiter::new(),
-            compute_url: format!("https://iaas.{}.oraclecloud.com", cfg.region),
-            identity_url: format!("https://identity.{}.oci.oraclecloud.com", cfg.region),
+            compute_url: format!("https://iaas.{region}.{domain}"),
+            identity_url: format!("https://identity.{region}.oci.{domain}"),
         })
     }
 

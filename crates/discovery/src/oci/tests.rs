@@ -451,6 +451,12 @@ fn configuration_errors_name_the_key_or_the_file() {
     );
 
     let mut cfg = config(&dir, TEST_KEY, COMPARTMENTS).unwrap();
+    let d = Discovery::new(&cfg).unwrap();
+    assert_eq!(d.compute_url, "https://iaas.us-ashburn-1.oraclecloud.com");
+    assert_eq!(
+        d.identity_url,
+        "https://identity.us-ashburn-1.oci.oraclecloud.com"
+    );
     let missing = dir.path().join("missing.pem");
     cfg.key_file = missing.display().to_string();
     let err = Discovery::new(&cfg).unwrap_err();
