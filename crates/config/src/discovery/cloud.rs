@@ -309,9 +309,11 @@ impl Validate for OciSdConfig {
                     }
                 }
                 if !self.key_passphrase.is_empty() && !self.key_passphrase_file.is_empty() {
-                    return Err("oci_sd: at most one of key_passphrase and key_passphrase_file \
+                    return Err(
+                        "oci_sd: at most one of key_passphrase and key_passphrase_file \
                          must be configured"
-                        .into());
+                            .into(),
+                    );
                 }
             }
             "instance_principal" => {
@@ -322,9 +324,11 @@ impl Validate for OciSdConfig {
                     || !self.key_passphrase.is_empty()
                     || !self.key_passphrase_file.is_empty()
                 {
-                    return Err("oci_sd: instance_principal auth must not have tenancy, user, \
+                    return Err(
+                        "oci_sd: instance_principal auth must not have tenancy, user, \
                          fingerprint, key_file, key_passphrase, or key_passphrase_file set"
-                        .into());
+                            .into(),
+                    );
                 }
             }
             other => {
