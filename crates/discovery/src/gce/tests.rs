@@ -128,9 +128,12 @@ fn discovery(extra: &str, vars: &[(&str, String)]) -> Result<Discovery, String> 
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect();
-    Discovery::with_env(&sd_config(extra), &move |k| {
-        vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    })
+    // Never on GCE here: the link-local server is not probed.
+    Discovery::with_env(
+        &sd_config(extra),
+        &move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+        &|| false,
+    )
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -346,10 +349,254 @@ fn missing_or_broken_credentials_fail_loudly() {
         err,
         format!("error setting up communication with GCE service: {NO_CREDENTIALS}")
     );
-    let path = write_credentials(&dir, &serde_json::json!({"type": "external_account"}));
+    let path = write_credentials(
+        &dir,
+        &serde_json::json!({"type": "impersonated_service_account"}),
+    );
     let err = discovery("", &[("GOOGLE_APPLICATION_CREDENTIALS", path)]).unwrap_err();
     assert_eq!(
         err,
-        "error setting up communication with GCE service: google: error getting credentials using GOOGLE_APPLICATION_CREDENTIALS environment variable: google: unknown credential type: \"external_account\""
+        "error setting up communication with GCE service: google: error getting credentials using GOOGLE_APPLICATION_CREDENTIALS environment variable: google: unknown credential type: \"impersonated_service_account\""
+    );
+    for (source, want) in [
+        (
+            serde_json::json!({"environment_id": "aws1", "region_url": "http://169.254.169.254"}),
+            "google: external account credentials with AWS subject tokens are not supported",
+        ),
+        (
+            serde_json::json!({"executable": {"command": "/bin/token"}}),
+            "google: external account credentials with executable-sourced subject tokens are not supported",
+        ),
+        (
+            serde_json::json!({}),
+            "oauth2/google: unable to parse credential source",
+        ),
+        (
+            serde_json::json!({"file": "/t", "format": {"type": "json"}}),
+            "oauth2/google: missing subject_token_field_name for JSON credential_source format",
+        ),
+    ] {
+        let path = write_credentials(
+            &dir,
+            &serde_json::json!({
+                "type": "external_account",
+                "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k",
+                "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+                "credential_source": source,
+            }),
+        );
+        let err = discovery("", &[("GOOGLE_APPLICATION_CREDENTIALS", path)]).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "error setting up communication with GCE service: google: error getting credentials using GOOGLE_APPLICATION_CREDENTIALS environment variable: {want}"
+            )
+        );
+    }
+}
+
+#[test]
+fn without_files_or_a_named_host_the_link_local_server_is_used_on_gce() {
+    let env = |k: &str| (k == "HOME").then(|| "/nonexistent".to_owned());
+    let c = find_credentials(&env, &|| true).unwrap();
+    assert!(
+        matches!(&c, Credentials::Metadata(url) if url == "http://169.254.169.254"),
+        "{c:?}"
+    );
+    // A named host is trusted without probing (Go's OnGCE does the same).
+    let named = |k: &str| (k == "GCE_METADATA_HOST").then(|| "127.0.0.1:8080".to_owned());
+    let c = find_credentials(&named, &|| panic!("probed")).unwrap();
+    assert!(
+        matches!(&c, Credentials::Metadata(url) if url == "http://127.0.0.1:8080"),
+        "{c:?}"
+    );
+    assert_eq!(
+        find_credentials(&env, &|| false).unwrap_err(),
+        NO_CREDENTIALS
+    );
+}
+
+/// A loopback HTTP server answering every connection with `answer`.
+fn canned_server(answer: &'static str) -> std::net::SocketAddr {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    addr
+}
+
+#[test]
+fn the_metadata_server_probe_wants_googles_header_or_its_dns_name() {
+    let google =
+        canned_server("HTTP/1.1 200 OK\r\nmetadata-flavor: Google\r\nContent-Length: 0\r\n\r\n");
+    let other = canned_server("HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 0\r\n\r\n");
+    // The name is an address literal: no resolver is asked.
+    assert!(http_probe(google));
+    assert!(!http_probe(other));
+    assert!(probe_metadata_server(google, "127.0.0.2", true));
+    assert!(!probe_metadata_server(other, "127.0.0.2", true));
+    assert!(!probe_metadata_server(other, "127.0.0.2", false));
+    // The name resolving to the server's address is enough.
+    assert!(probe_metadata_server(other, "127.0.0.1", true));
+    // Nothing listening.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    assert!(!http_probe(closed));
+    assert!(!probe_metadata_server(closed, "127.0.0.2", false));
+}
+
+/// `mock` plus Google's STS (`/sts`), the IAM credentials API (`/impersonate`) and a
+/// subject-token URL (`/subject`).
+fn federation_mock(seen: &Seen) -> Reply {
+    let path = seen.uri.split('?').next().unwrap_or_default();
+    match path {
+        "/subject" => {
+            if seen.headers.get("metadata").map(|v| v.as_bytes()) != Some(b"True") {
+                return Reply::status(400, "no Metadata header");
+            }
+            Reply::json(r#"{"access_token": "subject-jwt"}"#)
+        }
+        "/sts" => {
+            let f = form(&seen.body);
+            if f["subject_token"] != "subject-jwt" {
+                return Reply::status(400, r#"{"error":"invalid_grant"}"#);
+            }
+            // A token for the Compute API itself, or one to impersonate with.
+            let token = if f["scope"] == SCOPE {
+                "ya29.token"
+            } else {
+                "ya29.federated"
+            };
+            Reply::json(format!(
+                r#"{{"access_token": "{token}", "issued_token_type": "urn:ietf:params:oauth:token-type:access_token", "token_type": "Bearer", "expires_in": 3600}}"#
+            ))
+        }
+        "/impersonate" => {
+            if seen.headers.get("authorization").map(|v| v.as_bytes())
+                != Some(b"Bearer ya29.federated")
+            {
+                return Reply::status(401, "not federated");
+            }
+            Reply::json(r#"{"accessToken": "ya29.token", "expireTime": "2099-01-01T00:00:00Z"}"#)
+        }
+        _ => mock(seen),
+    }
+}
+
+#[tokio::test]
+async fn external_accounts_exchange_a_subject_token_at_sts() {
+    let api = FakeApi::start(federation_mock).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "subject-jwt\n").unwrap();
+    let audience =
+        "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k";
+    let write = |name: &str, json: serde_json::Value| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, json.to_string()).unwrap();
+        path.display().to_string()
+    };
+    // A file source, the STS token used as it is, STS asked with basic authentication.
+    let file = write(
+        "file.json",
+        serde_json::json!({
+            "type": "external_account",
+            "audience": audience,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": format!("http://{}/sts", api.addr),
+            "client_id": "cid",
+            "client_secret": "csecret",
+            "credential_source": {"file": token_file.display().to_string()},
+        }),
+    );
+    let endpoint = (ENDPOINT_ENV, format!("http://{}/compute/v1", api.addr));
+    let d = discovery(
+        "",
+        &[("GOOGLE_APPLICATION_CREDENTIALS", file), endpoint.clone()],
+    )
+    .unwrap();
+    assert_eq!(d.refresh().await.unwrap()[0].targets.len(), 2);
+    let seen = api.seen();
+    assert_eq!(seen[0].uri, "/sts");
+    let f = form(&seen[0].body);
+    assert_eq!(
+        f["grant_type"],
+        "urn:ietf:params:oauth:grant-type:token-exchange"
+    );
+    assert_eq!(f["audience"], audience);
+    assert_eq!(f["scope"], SCOPE);
+    assert_eq!(
+        f["requested_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    assert_eq!(
+        f["subject_token_type"],
+        "urn:ietf:params:oauth:token-type:jwt"
+    );
+    assert_eq!(seen[0].headers["authorization"], "Basic Y2lkOmNzZWNyZXQ=");
+    assert_eq!(seen[1].headers["authorization"], "Bearer ya29.token");
+
+    // A URL source with headers and a JSON field, then impersonation.
+    let url = write(
+        "url.json",
+        serde_json::json!({
+            "type": "external_account",
+            "audience": audience,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": format!("http://{}/sts", api.addr),
+            "service_account_impersonation_url": format!("http://{}/impersonate", api.addr),
+            "credential_source": {
+                "url": format!("http://{}/subject", api.addr),
+                "headers": {"Metadata": "True"},
+                "format": {"type": "json", "subject_token_field_name": "access_token"},
+            },
+        }),
+    );
+    let before = api.seen().len();
+    let d = discovery(
+        "",
+        &[("GOOGLE_APPLICATION_CREDENTIALS", url), endpoint.clone()],
+    )
+    .unwrap();
+    assert_eq!(d.refresh().await.unwrap()[0].targets.len(), 2);
+    let seen = &api.seen()[before..];
+    let paths: Vec<&str> = seen
+        .iter()
+        .map(|s| s.uri.split('?').next().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/subject",
+            "/sts",
+            "/impersonate",
+            "/compute/v1/projects/my-project/zones/europe-west1-b/instances",
+            "/compute/v1/projects/my-project/zones/europe-west1-b/instances",
+        ]
+    );
+    assert_eq!(form(&seen[1].body)["scope"], CLOUD_PLATFORM_SCOPE);
+    assert!(!seen[1].headers.contains_key("authorization"));
+    let asked: serde_json::Value = serde_json::from_str(&seen[2].body).unwrap();
+    assert_eq!(
+        asked,
+        serde_json::json!({"lifetime": "3600s", "scope": [SCOPE]})
+    );
+
+    // STS refusing the subject token fails the refresh with its answer.
+    std::fs::write(&token_file, "stale-jwt").unwrap();
+    let file = dir.path().join("file.json").display().to_string();
+    let d = discovery("", &[("GOOGLE_APPLICATION_CREDENTIALS", file), endpoint]).unwrap();
+    assert_eq!(
+        d.refresh().await.unwrap_err(),
+        "error retrieving refresh targets from gce: oauth2/google: status code 400: {\"error\":\"invalid_grant\"}"
     );
 }
