@@ -45,6 +45,8 @@
 //! `stackit_sd_configs` (IaaS servers, bearer token or service account key flow);
 //! `outscale_sd_configs` (OUTSCALE API `ReadVms`, SigV4-signed);
 //! `oci_sd_configs` (OCI compute instances and their primary VNICs, API-key-signed requests);
+//! `serverset_sd_configs` and `nerve_sd_configs` (ZooKeeper trees watched through this
+//! crate's own client, a target per member node);
 //! `uyuni_sd_configs` (XML-RPC) and `openstack_sd_configs` (Keystone, Nova, Neutron). A block
 //! whose provider cannot be created (unusable client options, an unknown scheme) is logged
 //! as Prometheus logs it ("Cannot create service discovery") and counted in
@@ -116,6 +118,7 @@ mod triton;
 mod util;
 mod uyuni;
 mod vultr;
+mod zookeeper;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, Options, TargetSets};

@@ -99,6 +99,8 @@ enum ProviderConfig {
     Elasticache(Box<AwsSdConfig>),
     Mq(Box<AwsSdConfig>),
     Outscale(Box<config::discovery::OutscaleSdConfig>),
+    Serverset(Box<config::discovery::ZookeeperSdConfig>),
+    Nerve(Box<config::discovery::ZookeeperSdConfig>),
 }
 
 #[derive(Debug)]
@@ -529,6 +531,12 @@ impl Manager {
                             message,
                         })?;
                         files.push(ProviderConfig::Oci(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Serverset(c) => {
+                        files.push(ProviderConfig::Serverset(Box::new(c.clone())));
+                    }
+                    ServiceDiscoveryConfig::Nerve(c) => {
+                        files.push(ProviderConfig::Nerve(Box::new(c.clone())));
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -1226,6 +1234,16 @@ async fn run_provider(
             })
             .await;
         }
+        ProviderConfig::Serverset(cfg) => {
+            crate::zookeeper::Discovery::new(&cfg, crate::zookeeper::Kind::Serverset)
+                .run(cancel, |groups| sink.update(groups), &|| {})
+                .await;
+        }
+        ProviderConfig::Nerve(cfg) => {
+            crate::zookeeper::Discovery::new(&cfg, crate::zookeeper::Kind::Nerve)
+                .run(cancel, |groups| sink.update(groups), &|| {})
+                .await;
+        }
         ProviderConfig::Triton(cfg) => {
             let d = match crate::triton::Discovery::new(&cfg) {
                 Ok(d) => d,
@@ -1439,19 +1457,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_mechanism_without_a_provider_here_fails_the_configuration() {
+    async fn zookeeper_blocks_get_providers() {
         let m = manager();
         let cfg = load(concat!(
             "scrape_configs:\n",
             "- job_name: ok\n  static_configs: [{targets: ['a:1']}]\n",
-            "- job_name: zk\n  serverset_sd_configs: [{servers: ['127.0.0.1:2181'], paths: ['/x']}]\n",
+            "- job_name: zk\n  serverset_sd_configs: [{servers: ['127.0.0.1:1'], paths: ['/x']}]\n",
+            "  nerve_sd_configs: [{servers: ['127.0.0.1:1'], paths: ['/y'], timeout: 1s}]\n",
         ));
-        let err = m.apply_config(&cfg).unwrap_err();
+        m.apply_config(&cfg).unwrap();
         assert!(
-            matches!(&err, Error::Unsupported { key, job } if *key == "serverset_sd_configs" && job == "zk"),
-            "{err:?}"
+            m.failed_providers().is_empty(),
+            "{:?}",
+            m.failed_providers()
         );
-        assert!(err.to_string().contains("serverset_sd_configs"), "{err}");
+        let state = m.inner.state();
+        let configs: Vec<&ProviderConfig> = state.providers.iter().map(|p| &p.config).collect();
+        assert!(
+            configs
+                .iter()
+                .any(|c| matches!(c, ProviderConfig::Serverset(z) if z.paths == ["/x"]))
+                && configs
+                    .iter()
+                    .any(|c| matches!(c, ProviderConfig::Nerve(z) if z.paths == ["/y"])),
+            "{configs:?}"
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,788 @@
+//! Tests of the ZooKeeper discoveries against an in-process fake ZooKeeper server.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::jute::{self, Reader, Writer};
+use super::*;
+
+#[derive(Debug)]
+struct ZNode {
+    data: Vec<u8>,
+    /// The zxid of the last data change.
+    mzxid: i64,
+    /// The zxid of the last change of the children.
+    pzxid: i64,
+}
+
+#[derive(Debug)]
+struct FakeConn {
+    id: u64,
+    tx: mpsc::UnboundedSender<Bytes>,
+    data_watches: HashSet<String>,
+    child_watches: HashSet<String>,
+    kill: CancellationToken,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    nodes: BTreeMap<String, ZNode>,
+    zxid: i64,
+    sessions: HashSet<i64>,
+    next_session: i64,
+    next_conn: u64,
+    conns: Vec<FakeConn>,
+    /// Sessions created or re-attached, in order (`true`: a new session).
+    handshakes: Vec<bool>,
+}
+
+/// A ZooKeeper server speaking the subset the client uses, on 127.0.0.1, with a tree the
+/// test changes directly (each change fires the watches as ZooKeeper does).
+struct FakeZk {
+    state: Arc<Mutex<State>>,
+    addr: SocketAddr,
+    listener: Mutex<(
+        CancellationToken,
+        Option<tokio::sync::oneshot::Receiver<()>>,
+    )>,
+}
+
+fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &path[..i],
+        None => "/",
+    }
+}
+
+fn watch_event(kind: i32, path: &str) -> Bytes {
+    Writer::new()
+        .i32(jute::XID_WATCH)
+        .i64(-1)
+        .i32(0)
+        .i32(kind)
+        .i32(jute::STATE_SYNC_CONNECTED)
+        .string(path)
+        .finish()
+}
+
+impl State {
+    fn fire(&mut self, kind: i32, path: &str) {
+        for c in &mut self.conns {
+            let data = matches!(
+                kind,
+                jute::EVENT_NODE_CREATED | jute::EVENT_NODE_DATA_CHANGED | jute::EVENT_NODE_DELETED
+            ) && c.data_watches.remove(path);
+            let child = matches!(
+                kind,
+                jute::EVENT_NODE_CHILDREN_CHANGED | jute::EVENT_NODE_DELETED
+            ) && c.child_watches.remove(path);
+            if data || child {
+                let _ = c.tx.send(watch_event(kind, path));
+            }
+        }
+    }
+
+    fn children(&self, path: &str) -> Vec<String> {
+        self.nodes
+            .keys()
+            .filter(|k| k.as_str() != path && parent(k) == path)
+            .map(|k| k.rsplit('/').next().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    fn conn(&mut self, id: u64) -> Option<&mut FakeConn> {
+        self.conns.iter_mut().find(|c| c.id == id)
+    }
+}
+
+impl FakeZk {
+    async fn start() -> FakeZk {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut state = State::default();
+        state.nodes.insert(
+            "/".into(),
+            ZNode {
+                data: Vec::new(),
+                mzxid: 0,
+                pzxid: 0,
+            },
+        );
+        let zk = FakeZk {
+            state: Arc::new(Mutex::new(state)),
+            addr,
+            listener: Mutex::new((CancellationToken::new(), None)),
+        };
+        zk.serve(listener);
+        zk
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let cancel = CancellationToken::new();
+        let (closed_tx, closed) = tokio::sync::oneshot::channel();
+        *self.listener.lock().unwrap() = (cancel.clone(), Some(closed));
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let _closed = closed_tx;
+            loop {
+                let stream = tokio::select! {
+                    () = cancel.cancelled() => return,
+                    r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => return },
+                };
+                tokio::spawn(connection(state.clone(), stream, cancel.child_token()));
+            }
+        });
+    }
+
+    fn create(&self, path: &str, data: &[u8]) {
+        let mut s = self.lock();
+        assert!(s.nodes.contains_key(parent(path)), "no parent of {path}");
+        s.zxid += 1;
+        let z = s.zxid;
+        s.nodes.insert(
+            path.into(),
+            ZNode {
+                data: data.to_vec(),
+                mzxid: z,
+                pzxid: z,
+            },
+        );
+        if let Some(p) = s.nodes.get_mut(parent(path)) {
+            p.pzxid = z;
+        }
+        s.fire(jute::EVENT_NODE_CREATED, path);
+        s.fire(jute::EVENT_NODE_CHILDREN_CHANGED, parent(path));
+    }
+
+    fn set(&self, path: &str, data: &[u8]) {
+        let mut s = self.lock();
+        s.zxid += 1;
+        let z = s.zxid;
+        let n = s.nodes.get_mut(path).expect("set on a missing node");
+        n.data = data.to_vec();
+        n.mzxid = z;
+        s.fire(jute::EVENT_NODE_DATA_CHANGED, path);
+    }
+
+    fn delete(&self, path: &str) {
+        let mut s = self.lock();
+        assert!(s.children(path).is_empty(), "{path} has children");
+        s.zxid += 1;
+        let z = s.zxid;
+        s.nodes.remove(path);
+        if let Some(p) = s.nodes.get_mut(parent(path)) {
+            p.pzxid = z;
+        }
+        s.fire(jute::EVENT_NODE_DELETED, path);
+        s.fire(jute::EVENT_NODE_CHILDREN_CHANGED, parent(path));
+    }
+
+    /// Breaks every connection; sessions stay valid, as after a network blip.
+    fn drop_connections(&self) {
+        for c in self.lock().conns.drain(..) {
+            c.kill.cancel();
+        }
+    }
+
+    /// Stops listening (the port is free when this returns) and breaks every connection.
+    async fn stop(&self) {
+        let closed = {
+            let mut l = self.listener.lock().unwrap();
+            l.0.cancel();
+            l.1.take()
+        };
+        if let Some(closed) = closed {
+            let _ = closed.await;
+        }
+        self.drop_connections();
+    }
+
+    /// Listens again on the same port; `forget_sessions` as a server whose sessions
+    /// expired while it was away.
+    async fn restart(&self, forget_sessions: bool) {
+        if forget_sessions {
+            self.lock().sessions.clear();
+        }
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket.bind(self.addr).unwrap();
+        self.serve(socket.listen(16).unwrap());
+    }
+
+    fn handshakes(&self) -> Vec<bool> {
+        self.lock().handshakes.clone()
+    }
+}
+
+/// One client connection of the fake server.
+async fn connection(state: Arc<Mutex<State>>, mut stream: TcpStream, cancel: CancellationToken) {
+    let mut buf = BytesMut::new();
+    let Ok(frame) = jute::read_frame(&mut stream, &mut buf).await else {
+        return;
+    };
+    let mut r = Reader::new(&frame);
+    let (Ok(_), Ok(_), Ok(timeout), Ok(session), Ok(_)) =
+        (r.i32(), r.i64(), r.i32(), r.i64(), r.buffer())
+    else {
+        return;
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let kill = cancel.child_token();
+    let (id, session) = {
+        let mut s = state.lock().unwrap();
+        let session = if session == 0 {
+            s.next_session += 1;
+            let id = s.next_session;
+            s.sessions.insert(id);
+            s.handshakes.push(true);
+            Some(id)
+        } else if s.sessions.contains(&session) {
+            s.handshakes.push(false);
+            Some(session)
+        } else {
+            None
+        };
+        s.next_conn += 1;
+        let id = s.next_conn;
+        if session.is_some() {
+            s.conns.push(FakeConn {
+                id,
+                tx: tx.clone(),
+                data_watches: HashSet::new(),
+                child_watches: HashSet::new(),
+                kill: kill.clone(),
+            });
+        }
+        (id, session)
+    };
+    let Some(session) = session else {
+        // Expired: ZooKeeper answers with a zero session and timeout, then closes.
+        let reply = Writer::new().i32(0).i32(0).i64(0).buffer(&[0; 16]).finish();
+        let _ = stream.write_all(&reply).await;
+        return;
+    };
+    let reply = Writer::new()
+        .i32(0)
+        .i32(timeout)
+        .i64(session)
+        .buffer(&[7; 16])
+        .finish();
+    if stream.write_all(&reply).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = kill.cancelled() => break,
+            out = rx.recv() => {
+                let Some(out) = out else { break };
+                if stream.write_all(&out).await.is_err() {
+                    break;
+                }
+            }
+            frame = jute::read_frame(&mut stream, &mut buf) => {
+                let Ok(frame) = frame else { break };
+                if !request(&state, id, session, &frame, &tx) {
+                    break;
+                }
+            }
+        }
+    }
+    let mut s = state.lock().unwrap();
+    s.conns.retain(|c| c.id != id);
+}
+
+/// Answers one request; false to close the connection.
+fn request(
+    state: &Mutex<State>,
+    conn: u64,
+    session: i64,
+    frame: &[u8],
+    tx: &mpsc::UnboundedSender<Bytes>,
+) -> bool {
+    let mut s = state.lock().unwrap();
+    let mut r = Reader::new(frame);
+    let (Ok(xid), Ok(op)) = (r.i32(), r.i32()) else {
+        return false;
+    };
+    let zxid = s.zxid;
+    let header = |err: i32| Writer::new().i32(xid).i64(zxid).i32(err);
+    let reply = match op {
+        jute::OP_PING => header(0).finish(),
+        jute::OP_CLOSE => {
+            s.sessions.remove(&session);
+            let _ = tx.send(header(0).finish());
+            return false;
+        }
+        jute::OP_GET_DATA | jute::OP_GET_CHILDREN2 => {
+            let (Ok(path), Ok(watch)) = (r.string(), r.bool()) else {
+                return false;
+            };
+            if !s.nodes.contains_key(&path) {
+                header(jute::ERR_NO_NODE).finish()
+            } else if op == jute::OP_GET_DATA {
+                let data = s.nodes[&path].data.clone();
+                if watch && let Some(c) = s.conn(conn) {
+                    c.data_watches.insert(path);
+                }
+                header(0).buffer(&data).raw(&[0; jute::STAT_LEN]).finish()
+            } else {
+                let children = s.children(&path);
+                if watch && let Some(c) = s.conn(conn) {
+                    c.child_watches.insert(path);
+                }
+                header(0)
+                    .strings(&children)
+                    .raw(&[0; jute::STAT_LEN])
+                    .finish()
+            }
+        }
+        jute::OP_SET_WATCHES => {
+            let (Ok(rel), Ok(data), Ok(exist), Ok(child)) =
+                (r.i64(), r.strings(), r.strings(), r.strings())
+            else {
+                return false;
+            };
+            assert!(exist.is_empty());
+            let mut events = Vec::new();
+            for p in data {
+                match s.nodes.get(&p) {
+                    None => events.push((jute::EVENT_NODE_DELETED, p)),
+                    Some(n) if n.mzxid > rel => events.push((jute::EVENT_NODE_DATA_CHANGED, p)),
+                    Some(_) => {
+                        if let Some(c) = s.conn(conn) {
+                            c.data_watches.insert(p);
+                        }
+                    }
+                }
+            }
+            for p in child {
+                match s.nodes.get(&p) {
+                    None => events.push((jute::EVENT_NODE_DELETED, p)),
+                    Some(n) if n.pzxid > rel => events.push((jute::EVENT_NODE_CHILDREN_CHANGED, p)),
+                    Some(_) => {
+                        if let Some(c) = s.conn(conn) {
+                            c.child_watches.insert(p);
+                        }
+                    }
+                }
+            }
+            let _ = tx.send(header(0).finish());
+            for (kind, p) in events {
+                let _ = tx.send(watch_event(kind, &p));
+            }
+            return true;
+        }
+        _ => header(-6).finish(),
+    };
+    let _ = tx.send(reply);
+    true
+}
+
+/// The groups a running discovery sent, by source, as the manager keeps them.
+#[derive(Clone, Default)]
+struct Groups(Arc<Mutex<BTreeMap<String, TargetGroup>>>);
+
+impl Groups {
+    fn targets(&self, source: &str) -> Vec<Labels> {
+        self.0
+            .lock()
+            .unwrap()
+            .get(source)
+            .map(|g| g.targets.clone())
+            .unwrap_or_default()
+    }
+
+    /// The sources with targets.
+    fn sources(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|g| !g.targets.is_empty())
+            .map(|g| g.source.clone())
+            .collect()
+    }
+
+    async fn wait(&self, what: &str, pred: impl Fn(&Groups) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !pred(self) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; groups: {:?}",
+                self.0.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Runs a discovery of `kind` for `paths` against `zk` (retrying after 100ms), until the
+/// returned token is cancelled.
+fn run(zk: &FakeZk, kind: Kind, paths: &[&str]) -> (Groups, CancellationToken, Arc<Mutex<u64>>) {
+    let cfg = ZookeeperSdConfig {
+        servers: vec![zk.addr.to_string()],
+        paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        ..ZookeeperSdConfig::default()
+    };
+    let mut d = Discovery::new(&cfg, kind);
+    d.retry = Duration::from_millis(100);
+    let groups = Groups::default();
+    let failures = Arc::new(Mutex::new(0u64));
+    let cancel = CancellationToken::new();
+    let (g, c, f) = (groups.clone(), cancel.clone(), failures.clone());
+    tokio::spawn(async move {
+        let count = move || *f.lock().unwrap() += 1;
+        d.run(
+            c,
+            |update| {
+                let mut g = g.0.lock().unwrap();
+                for group in update {
+                    g.insert(group.source.clone(), group);
+                }
+            },
+            &count,
+        )
+        .await;
+    });
+    (groups, cancel, failures)
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(pairs.iter().copied())
+}
+
+const MEMBER_A: &[u8] = br#"{"serviceEndpoint":{"host":"10.0.0.1","port":8080},"additionalEndpoints":{"http-admin":{"host":"10.0.0.1","port":9990}},"status":"ALIVE","shard":2}"#;
+
+#[test]
+fn serverset_members_are_labelled_as_prometheus_does() {
+    let l = parse_serverset_member(MEMBER_A, "/aurora/prod/member_0000000001").unwrap();
+    assert_eq!(
+        l,
+        labels(&[
+            ("__address__", "10.0.0.1:8080"),
+            ("__meta_serverset_endpoint_host", "10.0.0.1"),
+            ("__meta_serverset_endpoint_host_http_admin", "10.0.0.1"),
+            ("__meta_serverset_endpoint_port", "8080"),
+            ("__meta_serverset_endpoint_port_http_admin", "9990"),
+            ("__meta_serverset_path", "/aurora/prod/member_0000000001"),
+            ("__meta_serverset_shard", "2"),
+            ("__meta_serverset_status", "ALIVE"),
+        ])
+    );
+    // IPv6 hosts are bracketed; keys match whatever their case (Go's encoding/json);
+    // missing fields are Go's zero values; unknown ones are ignored.
+    let l = parse_serverset_member(
+        br#"{"ServiceEndpoint":{"HOST":"::1","Port":80},"x":1}"#,
+        "/s/m",
+    )
+    .unwrap();
+    assert_eq!(
+        l,
+        labels(&[
+            ("__address__", "[::1]:80"),
+            ("__meta_serverset_endpoint_host", "::1"),
+            ("__meta_serverset_endpoint_port", "80"),
+            ("__meta_serverset_path", "/s/m"),
+            ("__meta_serverset_shard", "0"),
+            ("__meta_serverset_status", ""),
+        ])
+    );
+    // JSON null decodes into Go's zero member.
+    assert_eq!(
+        parse_serverset_member(b"null", "/s")
+            .unwrap()
+            .get("__address__"),
+        Some(":0")
+    );
+    for bad in [
+        &b""[..],
+        b"garbage",
+        b"[1]",
+        b"\"x\"",
+        br#"{"serviceEndpoint":{"port":"80"}}"#,
+        br#"{"shard":1.5}"#,
+        br#"{"additionalEndpoints":[]}"#,
+    ] {
+        let err = parse_serverset_member(bad, "/s/m").unwrap_err();
+        assert!(
+            err.starts_with("error unmarshaling serverset member \"/s/m\": "),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn nerve_members_are_labelled_as_prometheus_does() {
+    let l = parse_nerve_member(
+        br#"{"host":"fc00::2","port":1234,"name":"web-1"}"#,
+        "/nerve/services/web/services/m1",
+    )
+    .unwrap();
+    assert_eq!(
+        l,
+        labels(&[
+            ("__address__", "[fc00::2]:1234"),
+            ("__meta_nerve_endpoint_host", "fc00::2"),
+            ("__meta_nerve_endpoint_name", "web-1"),
+            ("__meta_nerve_endpoint_port", "1234"),
+            ("__meta_nerve_path", "/nerve/services/web/services/m1"),
+        ])
+    );
+    let err = parse_nerve_member(br#"{"host":1}"#, "/n").unwrap_err();
+    assert!(
+        err.starts_with("error unmarshaling nerve member \"/n\": "),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn serverset_members_are_found_and_follow_their_znodes() {
+    let zk = FakeZk::start().await;
+    zk.create("/aurora", b"");
+    zk.create("/aurora/prod", b"");
+    zk.create("/aurora/prod/member_0000000001", MEMBER_A);
+    zk.create("/aurora/prod/member_0000000002", b"{not json");
+    let (groups, cancel, _) = run(&zk, Kind::Serverset, &["/aurora/prod"]);
+    let a = "/aurora/prod/member_0000000001";
+    groups
+        .wait("the first member", |g| !g.targets(a).is_empty())
+        .await;
+    // The garbage member and the path's own node (empty data) have no targets.
+    groups
+        .wait("every node's group", |g| g.0.lock().unwrap().len() == 3)
+        .await;
+    assert_eq!(groups.sources(), [a]);
+    assert_eq!(
+        groups.targets(a),
+        [parse_serverset_member(MEMBER_A, a).unwrap()]
+    );
+
+    // A new member appears through the children watch.
+    let b = "/aurora/prod/member_0000000003";
+    zk.create(
+        b,
+        br#"{"serviceEndpoint":{"host":"10.0.0.3","port":80},"status":"ALIVE"}"#,
+    );
+    groups
+        .wait("the new member", |g| g.sources() == [a, b])
+        .await;
+    assert_eq!(groups.targets(b)[0].get("__address__"), Some("10.0.0.3:80"));
+
+    // Changed data through the data watch.
+    zk.set(
+        b,
+        br#"{"serviceEndpoint":{"host":"10.0.0.3","port":81},"status":"STOPPING"}"#,
+    );
+    groups
+        .wait("the changed member", |g| {
+            g.targets(b)
+                .first()
+                .and_then(|l| l.get("__meta_serverset_status"))
+                == Some("STOPPING")
+        })
+        .await;
+    assert_eq!(groups.targets(b)[0].get("__address__"), Some("10.0.0.3:81"));
+
+    // The garbage member, fixed, gets its target; broken again, loses it.
+    let c = "/aurora/prod/member_0000000002";
+    zk.set(c, br#"{"serviceEndpoint":{"host":"h","port":1}}"#);
+    groups
+        .wait("the fixed member", |g| g.sources() == [a, c, b])
+        .await;
+    zk.set(c, b"[]");
+    groups
+        .wait("the broken member", |g| g.sources() == [a, b])
+        .await;
+
+    // A deleted member's group is emptied.
+    zk.delete(a);
+    groups
+        .wait("the deleted member", |g| g.sources() == [b])
+        .await;
+    assert!(groups.targets(a).is_empty());
+
+    // Members in deeper nodes count too (the whole tree is watched).
+    zk.create("/aurora/prod/shard", b"");
+    zk.create(
+        "/aurora/prod/shard/m",
+        br#"{"serviceEndpoint":{"host":"d","port":2}}"#,
+    );
+    groups
+        .wait("the deeper member", |g| g.sources().len() == 2)
+        .await;
+    assert_eq!(
+        groups.targets("/aurora/prod/shard/m")[0].get("__address__"),
+        Some("d:2")
+    );
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn nerve_members_are_found_on_every_path() {
+    let zk = FakeZk::start().await;
+    zk.create("/nerve", b"");
+    zk.create("/nerve/web", b"");
+    zk.create("/nerve/api", b"");
+    zk.create(
+        "/nerve/web/i-1",
+        br#"{"host":"127.0.0.2","port":8000,"name":"web"}"#,
+    );
+    zk.create(
+        "/nerve/api/i-2",
+        br#"{"host":"127.0.0.3","port":9000,"name":"api"}"#,
+    );
+    let (groups, cancel, _) = run(&zk, Kind::Nerve, &["/nerve/web", "/nerve/api"]);
+    groups
+        .wait("both members", |g| g.sources().len() == 2)
+        .await;
+    assert_eq!(
+        groups.targets("/nerve/web/i-1"),
+        [labels(&[
+            ("__address__", "127.0.0.2:8000"),
+            ("__meta_nerve_endpoint_host", "127.0.0.2"),
+            ("__meta_nerve_endpoint_name", "web"),
+            ("__meta_nerve_endpoint_port", "8000"),
+            ("__meta_nerve_path", "/nerve/web/i-1"),
+        ])]
+    );
+    assert_eq!(
+        groups.targets("/nerve/api/i-2")[0].get("__address__"),
+        Some("127.0.0.3:9000")
+    );
+    zk.delete("/nerve/api/i-2");
+    groups
+        .wait("the deleted member", |g| g.sources() == ["/nerve/web/i-1"])
+        .await;
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn a_missing_path_is_retried_until_it_exists() {
+    let zk = FakeZk::start().await;
+    let (groups, cancel, failures) = run(&zk, Kind::Nerve, &["/late"]);
+    groups
+        .wait("a failure", |_| *failures.lock().unwrap() > 0)
+        .await;
+    zk.create("/late", b"");
+    zk.create("/late/m", br#"{"host":"h","port":1,"name":"n"}"#);
+    groups
+        .wait("the member", |g| g.sources() == ["/late/m"])
+        .await;
+    // The path going away empties its groups; coming back brings them again.
+    zk.delete("/late/m");
+    zk.delete("/late");
+    groups.wait("no members", |g| g.sources().is_empty()).await;
+    zk.create("/late", b"");
+    zk.create("/late/m2", br#"{"host":"h","port":2,"name":"n"}"#);
+    groups
+        .wait("the new member", |g| g.sources() == ["/late/m2"])
+        .await;
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn a_broken_connection_keeps_the_session_and_its_watches() {
+    let zk = FakeZk::start().await;
+    zk.create("/s", b"");
+    zk.create("/s/a", br#"{"serviceEndpoint":{"host":"a","port":1}}"#);
+    let (groups, cancel, failures) = run(&zk, Kind::Serverset, &["/s"]);
+    groups.wait("the member", |g| g.sources() == ["/s/a"]).await;
+    zk.drop_connections();
+    // Changes while the client is away are noticed when its watches are set again.
+    zk.set("/s/a", br#"{"serviceEndpoint":{"host":"a","port":2}}"#);
+    zk.create("/s/b", br#"{"serviceEndpoint":{"host":"b","port":1}}"#);
+    groups
+        .wait("the changes", |g| {
+            g.sources() == ["/s/a", "/s/b"]
+                && g.targets("/s/a")[0].get("__address__") == Some("a:2")
+        })
+        .await;
+    assert_eq!(zk.handshakes(), [true, false], "one session, re-attached");
+    assert_eq!(*failures.lock().unwrap(), 0);
+    // And the watches work on.
+    zk.delete("/s/b");
+    groups
+        .wait("the deleted member", |g| g.sources() == ["/s/a"])
+        .await;
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn an_expired_session_is_replaced_and_the_tree_read_again() {
+    let zk = FakeZk::start().await;
+    zk.create("/s", b"");
+    zk.create("/s/a", br#"{"serviceEndpoint":{"host":"a","port":1}}"#);
+    zk.create("/s/b", br#"{"serviceEndpoint":{"host":"b","port":1}}"#);
+    let (groups, cancel, failures) = run(&zk, Kind::Serverset, &["/s"]);
+    groups
+        .wait("the members", |g| g.sources() == ["/s/a", "/s/b"])
+        .await;
+    zk.stop().await;
+    // While the server is away, a member goes and another comes.
+    zk.delete("/s/a");
+    zk.create("/s/c", br#"{"serviceEndpoint":{"host":"c","port":1}}"#);
+    zk.restart(true).await;
+    groups
+        .wait("the resynced members", |g| g.sources() == ["/s/b", "/s/c"])
+        .await;
+    assert!(*failures.lock().unwrap() >= 1);
+    assert_eq!(
+        zk.handshakes().iter().filter(|new| **new).count(),
+        2,
+        "{:?}",
+        zk.handshakes()
+    );
+    // The new session's watches work.
+    zk.set("/s/c", br#"{"serviceEndpoint":{"host":"c","port":2}}"#);
+    groups
+        .wait("the changed member", |g| {
+            g.targets("/s/c").first().and_then(|l| l.get("__address__")) == Some("c:2")
+        })
+        .await;
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn requests_fail_without_a_server_and_go_through_once_it_is_up() {
+    // A port with nothing listening: the queued request fails after a round of servers.
+    let zk = FakeZk::start().await;
+    zk.stop().await;
+    let client = client::Client::connect(&[zk.addr.to_string()], Duration::from_secs(10));
+    let (w, _events) = mpsc::unbounded_channel();
+    assert_eq!(
+        client.get_data("/", &w).await,
+        Err(client::ZkError::NoServer)
+    );
+    zk.restart(false).await;
+    zk.create("/x", b"data");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match client.get_data("/x", &w).await {
+            Ok(d) => {
+                assert_eq!(d, b"data");
+                break;
+            }
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "{e}"),
+        }
+    }
+    assert_eq!(
+        client.get_data("/nope", &w).await,
+        Err(client::ZkError::NoNode)
+    );
+    let mut children = client.children("/", &w).await.unwrap();
+    children.sort();
+    assert_eq!(children, ["x"]);
+}
