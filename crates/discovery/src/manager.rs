@@ -532,11 +532,25 @@ impl Manager {
                         })?;
                         files.push(ProviderConfig::Oci(Box::new(c.clone())));
                     }
-                    ServiceDiscoveryConfig::Serverset(c) => {
-                        files.push(ProviderConfig::Serverset(Box::new(c.clone())));
-                    }
-                    ServiceDiscoveryConfig::Nerve(c) => {
-                        files.push(ProviderConfig::Nerve(Box::new(c.clone())));
+                    ServiceDiscoveryConfig::Serverset(c) | ServiceDiscoveryConfig::Nerve(c) => {
+                        use crate::zookeeper::{Discovery, Kind};
+                        let serverset = matches!(sd, ServiceDiscoveryConfig::Serverset(_));
+                        let kind = if serverset {
+                            Kind::Serverset
+                        } else {
+                            Kind::Nerve
+                        };
+                        Discovery::new(c, kind).map_err(|message| Error::Provider {
+                            key: sd.key(),
+                            job: job.clone(),
+                            message,
+                        })?;
+                        let c = Box::new(c.clone());
+                        files.push(if serverset {
+                            ProviderConfig::Serverset(c)
+                        } else {
+                            ProviderConfig::Nerve(c)
+                        });
                     }
                     other => {
                         return Err(Error::Unsupported {
@@ -1235,14 +1249,20 @@ async fn run_provider(
             .await;
         }
         ProviderConfig::Serverset(cfg) => {
-            crate::zookeeper::Discovery::new(&cfg, crate::zookeeper::Kind::Serverset)
-                .run(cancel, |groups| sink.update(groups), &|| {})
-                .await;
+            match crate::zookeeper::Discovery::new(&cfg, crate::zookeeper::Kind::Serverset) {
+                Ok(d) => d.run(cancel, |groups| sink.update(groups), &|| {}).await,
+                Err(e) => {
+                    tracing::error!(mechanism = "serverset", err = %e, "Cannot create service discovery");
+                }
+            }
         }
         ProviderConfig::Nerve(cfg) => {
-            crate::zookeeper::Discovery::new(&cfg, crate::zookeeper::Kind::Nerve)
-                .run(cancel, |groups| sink.update(groups), &|| {})
-                .await;
+            match crate::zookeeper::Discovery::new(&cfg, crate::zookeeper::Kind::Nerve) {
+                Ok(d) => d.run(cancel, |groups| sink.update(groups), &|| {}).await,
+                Err(e) => {
+                    tracing::error!(mechanism = "nerve", err = %e, "Cannot create service discovery");
+                }
+            }
         }
         ProviderConfig::Triton(cfg) => {
             let d = match crate::triton::Discovery::new(&cfg) {
@@ -1464,12 +1484,14 @@ mod tests {
             "- job_name: ok\n  static_configs: [{targets: ['a:1']}]\n",
             "- job_name: zk\n  serverset_sd_configs: [{servers: ['127.0.0.1:1'], paths: ['/x']}]\n",
             "  nerve_sd_configs: [{servers: ['127.0.0.1:1'], paths: ['/y'], timeout: 1s}]\n",
+            "- job_name: bad\n  nerve_sd_configs: [{servers: ['::1'], paths: ['/y']}]\n",
         ));
         m.apply_config(&cfg).unwrap();
-        assert!(
-            m.failed_providers().is_empty(),
-            "{:?}",
-            m.failed_providers()
+        assert_eq!(
+            m.failed_providers(),
+            [
+                "nerve in bad: nerve_sd_configs in job \"bad\": address ::1: too many colons in address"
+            ]
         );
         let state = m.inner.state();
         let configs: Vec<&ProviderConfig> = state.providers.iter().map(|p| &p.config).collect();

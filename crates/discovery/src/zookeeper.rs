@@ -47,14 +47,20 @@ pub(crate) struct Discovery {
 impl Discovery {
     /// A provider for `cfg` (Go's `NewServersetDiscovery` / `NewNerveDiscovery`); it
     /// connects when run.
-    pub(crate) fn new(cfg: &ZookeeperSdConfig, kind: Kind) -> Discovery {
-        Discovery {
+    ///
+    /// # Errors
+    /// A server address that is not `host[:port]` (as go-zookeeper's `Connect` refuses it).
+    pub(crate) fn new(cfg: &ZookeeperSdConfig, kind: Kind) -> Result<Discovery, String> {
+        for s in &cfg.servers {
+            check_server(s)?;
+        }
+        Ok(Discovery {
             servers: cfg.servers.clone(),
             paths: cfg.paths.clone(),
             timeout: cfg.timeout.to_std(),
             kind,
             retry: RETRY,
-        }
+        })
     }
 
     /// Watches the paths, sending each node's group as it appears, changes or goes away,
@@ -107,6 +113,33 @@ impl Discovery {
             source: ev.path,
         }
     }
+}
+
+/// Checks a server as Go's `net.SplitHostPort` does after go-zookeeper added the default
+/// port to one without a colon.
+fn check_server(server: &str) -> Result<(), String> {
+    let fail = |why: &str| Err(format!("address {server}: {why}"));
+    if !server.contains(':') {
+        return Ok(());
+    }
+    if let Some(rest) = server.strip_prefix('[') {
+        let Some(end) = rest.find(']') else {
+            return fail("missing ']' in address");
+        };
+        return match &rest[end + 1..] {
+            "" => fail("missing port in address"),
+            r if r.starts_with(':') && !r[1..].contains([':', '[', ']']) => Ok(()),
+            r if r.starts_with(':') => fail("too many colons in address"),
+            _ => fail("missing port in address"),
+        };
+    }
+    if server.matches(':').count() > 1 {
+        return fail("too many colons in address");
+    }
+    if server.contains(['[', ']']) {
+        return fail("unexpected '[' or ']' in address");
+    }
+    Ok(())
 }
 
 /// A JSON value that does not fit the Go field it is decoded into.

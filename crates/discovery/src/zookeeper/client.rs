@@ -91,7 +91,7 @@ impl std::fmt::Display for ZkError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum WatchKind {
     Data,
     Child,
@@ -345,7 +345,8 @@ impl Conn {
             .buffer(&self.passwd)
             .finish();
         // go-zookeeper waits ten receive timeouts for the answer.
-        let wait = Duration::from_millis(u64::try_from(self.timeout_ms).unwrap_or(0) * 20 / 3);
+        let wait = Duration::from_millis(u64::try_from(self.timeout_ms).unwrap_or(0) * 20 / 3)
+            .max(CONNECT_TIMEOUT);
         let frame = tokio::time::timeout(wait, async {
             stream.write_all(&req).await?;
             jute::read_frame(stream, buf).await
@@ -386,25 +387,7 @@ impl Conn {
         let mut last_recv = Instant::now();
         let mut last_send = Instant::now();
         let ended = 'session: {
-            if !self.watches.is_empty() {
-                let mut data = Vec::new();
-                let mut child = Vec::new();
-                for (kind, path) in self.watches.keys() {
-                    match kind {
-                        WatchKind::Data => data.push(path.clone()),
-                        WatchKind::Child => child.push(path.clone()),
-                    }
-                }
-                data.sort();
-                child.sort();
-                let frame = Writer::new()
-                    .i32(next_xid())
-                    .i32(jute::OP_SET_WATCHES)
-                    .i64(self.last_zxid)
-                    .strings(&data)
-                    .strings(&[])
-                    .strings(&child)
-                    .finish();
+            for frame in self.set_watches(&mut next_xid) {
                 if write(stream, &frame, recv_timeout).await.is_err() {
                     break 'session Ended::Lost;
                 }
@@ -455,6 +438,38 @@ impl Conn {
             }));
         }
         ended
+    }
+
+    /// The `setWatches` requests re-arming every watch on a re-attached session, each at
+    /// most 128 KiB (as go-zookeeper batches them; ZooKeeper refuses frames beyond its
+    /// `jute.maxbuffer`).
+    fn set_watches(&self, next_xid: &mut impl FnMut() -> i32) -> Vec<Bytes> {
+        const BATCH: usize = 128 << 10;
+        let mut keys: Vec<&(WatchKind, String)> = self.watches.keys().collect();
+        keys.sort();
+        let mut frames = Vec::new();
+        let (mut data, mut child, mut size) = (Vec::new(), Vec::new(), 0usize);
+        for (i, (kind, path)) in keys.iter().enumerate() {
+            size += 4 + path.len();
+            match kind {
+                WatchKind::Data => data.push(path.clone()),
+                WatchKind::Child => child.push(path.clone()),
+            }
+            if size >= BATCH || i + 1 == keys.len() {
+                frames.push(
+                    Writer::new()
+                        .i32(next_xid())
+                        .i32(jute::OP_SET_WATCHES)
+                        .i64(self.last_zxid)
+                        .strings(&std::mem::take(&mut data))
+                        .strings(&[])
+                        .strings(&std::mem::take(&mut child))
+                        .finish(),
+                );
+                size = 0;
+            }
+        }
+        frames
     }
 
     /// One frame from the server: a reply, a ping reply or a watch notification.
@@ -534,4 +549,50 @@ async fn write(stream: &mut TcpStream, frame: &[u8], limit: Duration) -> std::io
     tokio::time::timeout(limit, stream.write_all(frame))
         .await
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_watches_are_set_again_in_batches() {
+        let (_tx, requests) = mpsc::unbounded_channel();
+        let (w, _events) = mpsc::unbounded_channel();
+        let mut conn = Conn {
+            servers: Vec::new(),
+            timeout_ms: 10_000,
+            session_id: 1,
+            passwd: vec![0; 16],
+            last_zxid: 42,
+            watches: HashMap::new(),
+            requests,
+            cancel: CancellationToken::new(),
+        };
+        for i in 0..4000 {
+            let path = format!("/some/rather/long/serverset/path/member_{i:010}");
+            conn.watches
+                .insert((WatchKind::Data, path.clone()), vec![w.clone()]);
+            conn.watches
+                .insert((WatchKind::Child, path), vec![w.clone()]);
+        }
+        let mut xid = 0;
+        let frames = conn.set_watches(&mut || {
+            xid += 1;
+            xid
+        });
+        assert!(frames.len() > 1, "{} frames", frames.len());
+        let (mut data, mut child) = (0, 0);
+        for f in &frames {
+            assert!(f.len() < (128 << 10) + 1024, "{}", f.len());
+            let mut r = Reader::new(&f[4..]);
+            let _xid = r.i32().unwrap();
+            assert_eq!(r.i32().unwrap(), jute::OP_SET_WATCHES);
+            assert_eq!(r.i64().unwrap(), 42);
+            data += r.strings().unwrap().len();
+            assert!(r.strings().unwrap().is_empty());
+            child += r.strings().unwrap().len();
+        }
+        assert_eq!((data, child), (4000, 4000));
+    }
 }

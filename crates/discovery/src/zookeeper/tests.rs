@@ -437,7 +437,7 @@ fn run(zk: &FakeZk, kind: Kind, paths: &[&str]) -> (Groups, CancellationToken, A
         paths: paths.iter().map(|p| (*p).to_owned()).collect(),
         ..ZookeeperSdConfig::default()
     };
-    let mut d = Discovery::new(&cfg, kind);
+    let mut d = Discovery::new(&cfg, kind).unwrap();
     d.retry = Duration::from_millis(100);
     let groups = Groups::default();
     let failures = Arc::new(Mutex::new(0u64));
@@ -521,6 +521,21 @@ fn serverset_members_are_labelled_as_prometheus_does() {
             err.starts_with("error unmarshaling serverset member \"/s/m\": "),
             "{err}"
         );
+    }
+}
+
+#[test]
+fn servers_are_checked_as_go_splits_them() {
+    for ok in ["zk1", "zk1:2181", "127.0.0.1:2181", "[::1]:2181"] {
+        assert_eq!(check_server(ok), Ok(()), "{ok}");
+    }
+    for (bad, why) in [
+        ("::1", "too many colons in address"),
+        ("[::1]", "missing port in address"),
+        ("[::1:2181", "missing ']' in address"),
+        ("a:b:c", "too many colons in address"),
+    ] {
+        assert_eq!(check_server(bad), Err(format!("address {bad}: {why}")));
     }
 }
 
