@@ -344,7 +344,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     };
     let mut breakdown = String::new();
     let work = servers::fresh_dir("bench/data")?;
-    let block = servers::prepare_data(&block_writer, &work)?;
+    let block = servers::prepare_data(&block_writer, &work, &["ours", "upstream"])?;
     let meta: serde_json::Value = serde_json::from_slice(
         &std::fs::read(block.join("meta.json")).context("reading the block's meta.json")?,
     )?;

@@ -1,4 +1,9 @@
-//! `cargo xtask difftest`: the same PromQL queries against our server and Prometheus 2.42 on one shared block, results diffed series by series, known differences proven.
+//! `cargo xtask difftest`: the same PromQL queries against our server, Prometheus 2.42 and Prometheus 3 on one shared block, results diffed series by series, known differences proven.
+//!
+//! Prometheus 3 (Debian's package, see [`servers::prometheus3`]) is the reference for
+//! semantics: every answer of ours must be identical to its answer. Against 2.42 the run
+//! reports how many answers are identical, and how many of Prometheus 3's own answers are
+//! (the share any faithful 3.x can reach on these queries).
 //!
 //! A difference is known when its query is listed in `testdata/difftest/known-differences.txt`
 //! with a kind; the kinds with a proof are checked mechanically for every differing case:
@@ -153,32 +158,38 @@ fn diff(ours: &Outcome, theirs: &Outcome) -> Option<String> {
 
 /// [`diff`] with values compared within the relative tolerance `rel`.
 fn diff_within(ours: &Outcome, theirs: &Outcome, rel: f64) -> Option<String> {
+    diff_named(ours, theirs, rel, ("ours", "2.42"))
+}
+
+/// [`diff_within`] of any two answers, `names` saying whose they are in the description.
+fn diff_named(ours: &Outcome, theirs: &Outcome, rel: f64, names: (&str, &str)) -> Option<String> {
+    let (na, nb) = names;
     match (ours, theirs) {
         (Outcome::Error(_), Outcome::Error(_)) => None,
         (Outcome::Error(e), Outcome::Data(t, s)) => Some(format!(
-            "ours: error ({e}); 2.42: {t} with {} series",
+            "{na}: error ({e}); {nb}: {t} with {} series",
             s.len()
         )),
         (Outcome::Data(t, s), Outcome::Error(e)) => Some(format!(
-            "ours: {t} with {} series; 2.42: error ({e})",
+            "{na}: {t} with {} series; {nb}: error ({e})",
             s.len()
         )),
         (Outcome::Data(ta, a), Outcome::Data(tb, b)) => {
             if ta != tb {
-                return Some(format!("result type: ours {ta}, 2.42 {tb}"));
+                return Some(format!("result type: {na} {ta}, {nb} {tb}"));
             }
             let mut lines = Vec::new();
             for k in a.keys().filter(|k| !b.contains_key(*k)) {
-                lines.push(format!("only ours: {k}"));
+                lines.push(format!("only {na}: {k}"));
             }
             for k in b.keys().filter(|k| !a.contains_key(*k)) {
-                lines.push(format!("only 2.42: {k}"));
+                lines.push(format!("only {nb}: {k}"));
             }
             for (k, pa) in a {
                 let Some(pb) = b.get(k) else { continue };
                 if pa.len() != pb.len() {
                     lines.push(format!(
-                        "{k}: {} points ours, {} points 2.42",
+                        "{k}: {} points {na}, {} points {nb}",
                         pa.len(),
                         pb.len()
                     ));
@@ -189,7 +200,7 @@ fn diff_within(ours: &Outcome, theirs: &Outcome, rel: f64) -> Option<String> {
                     .zip(pb)
                     .find(|((t1, v1), (t2, v2))| t1 != t2 || !values_close(v1, v2, rel))
                 {
-                    lines.push(format!("{k}: ours {v1}@{t1}, 2.42 {v2}@{t2}"));
+                    lines.push(format!("{k}: {na} {v1}@{t1}, {nb} {v2}@{t2}"));
                 }
             }
             if lines.is_empty() {
@@ -345,8 +356,9 @@ enum Verdict {
 
 pub(crate) fn run() -> Result<()> {
     let (ours_bin, block_writer) = servers::build()?;
+    let prom3_bin = servers::prometheus3()?;
     let work = servers::fresh_dir("difftest")?;
-    servers::prepare_data(&block_writer, &work)?;
+    servers::prepare_data(&block_writer, &work, &["ours", "upstream", "prom3"])?;
     let cases = servers::load_cases()?;
     let known = known_differences()?;
     let ours = Server::start("ours", &ours_bin, &work.join("ours"), &[])?;
@@ -356,38 +368,63 @@ pub(crate) fn run() -> Result<()> {
         &work.join("upstream"),
         &[],
     )?;
+    // Our server always parses the experimental functions; Prometheus 3 wants the flag.
+    let prom3 = Server::start(
+        "prometheus 3",
+        &prom3_bin,
+        &work.join("prom3"),
+        &["--enable-feature=promql-experimental-functions"],
+    )?;
+    let prom3_version = servers::version_line(&prom3_bin)?;
     println!(
-        "== difftest: {} cases against {} ({}) and {} ({})",
+        "== difftest: {} cases against {} ({}), {} ({}) and {} ({}: {prom3_version})",
         cases.len(),
         ours.name,
         ours.addr,
         upstream.name,
-        upstream.addr
+        upstream.addr,
+        prom3.name,
+        prom3.addr,
     );
     let (mut same, mut proven, mut claimed, mut failed, mut unexplained) = (0, 0, 0, 0, 0);
+    // Against Prometheus 3: ours identical, and (the ceiling) Prometheus 3 identical to 2.42.
+    let (mut same3, mut differ3, mut prom3_as_242) = (0, 0, 0);
     let mut formatting = 0usize;
     let mut both_errors = 0usize;
     let mut unused: Vec<&Known> = known.iter().collect();
     for case in &cases {
+        let (q, kind) = (case.query(), case.kind());
         let (sa, ba) = case.run(&ours)?;
         let (sb, bb) = case.run(&upstream)?;
-        let a = outcome(sa, &ba).with_context(|| format!("ours on {}", case.query()))?;
-        let theirs_json = json(sb, &bb).with_context(|| format!("2.42 on {}", case.query()))?;
+        let (sc, bc) = case.run(&prom3)?;
+        let a = outcome(sa, &ba).with_context(|| format!("ours on {q}"))?;
+        let theirs_json = json(sb, &bb).with_context(|| format!("2.42 on {q}"))?;
         let b = outcome_value(&theirs_json);
+        let c = outcome(sc, &bc).with_context(|| format!("prometheus 3 on {q}"))?;
         if let Some(m) = format_mismatch(&a, &b) {
             formatting += 1;
             if formatting <= 3 {
-                println!("FORMAT {} [{}]: {m}", case.query(), case.kind());
+                println!("FORMAT {q} [{kind}]: {m}");
             }
         }
         if let (Outcome::Error(ea), Outcome::Error(eb)) = (&a, &b) {
             both_errors += 1;
-            println!(
-                "ERROR  {} [{}]: both refuse it (ours {ea}, 2.42 {eb})",
-                case.query(),
-                case.kind()
-            );
+            println!("ERROR  {q} [{kind}]: both refuse it (ours {ea}, 2.42 {eb})");
         }
+        if diff_named(&c, &b, TOLERANCE, ("3.x", "2.42")).is_none() {
+            prom3_as_242 += 1;
+        }
+        let as_prom3 = match diff_named(&a, &c, TOLERANCE, ("ours", "3.x")) {
+            None => {
+                same3 += 1;
+                true
+            }
+            Some(d) => {
+                differ3 += 1;
+                println!("DIFF3  {q} [{kind}] ours against {prom3_version}\n      {d}");
+                false
+            }
+        };
         let Some(d) = diff(&a, &b) else {
             same += 1;
             continue;
@@ -410,31 +447,35 @@ pub(crate) fn run() -> Result<()> {
                 }
             }
         };
-        let (q, kind) = (case.query(), case.kind());
+        let confirmed = if as_prom3 {
+            format!("\n      and Prometheus 3 ({prom3_version}) answers exactly as we do")
+        } else {
+            String::new()
+        };
         match (verdict, entry) {
             (Verdict::Proven(how), Some(k)) => {
                 proven += 1;
                 println!(
-                    "PROVEN {q} [{kind}] {}: {}\n      {d}\n      proof: {how}",
+                    "PROVEN {q} [{kind}] {}: {}\n      {d}\n      proof: {how}{confirmed}",
                     k.kind.name(),
                     k.reason
                 );
             }
             (Verdict::Claimed, Some(k)) => {
                 claimed += 1;
-                println!("CLAIMED {q} [{kind}]: {}\n      {d}", k.reason);
+                println!("CLAIMED {q} [{kind}]: {}\n      {d}{confirmed}", k.reason);
             }
             (Verdict::ProofFailed(why), Some(k)) => {
                 failed += 1;
                 println!(
-                    "UNPROVEN {q} [{kind}] {}: {}\n      {d}\n      proof failed: {why}",
+                    "UNPROVEN {q} [{kind}] {}: {}\n      {d}\n      proof failed: {why}{confirmed}",
                     k.kind.name(),
                     k.reason
                 );
             }
             _ => {
                 unexplained += 1;
-                println!("DIFF   {q} [{kind}]\n      {d}");
+                println!("DIFF   {q} [{kind}]\n      {d}{confirmed}");
             }
         }
     }
@@ -450,15 +491,26 @@ pub(crate) fn run() -> Result<()> {
         println!("note: {both_errors} case(s) are errors on both sides (counted as identical)");
     }
     let total = cases.len();
+    let pct = |n: usize| 100.0 * n as f64 / total as f64;
     println!(
-        "{same} identical, {proven} different but proven to be the named 3.x semantic, {} different, reason claimed but not proven ({failed} of them failed their proof), {unexplained} unexplained of {total} cases",
+        "against Prometheus 2.42: {same} identical ({:.1}%), {proven} different but proven to be the named 3.x semantic, {} different, reason claimed but not proven ({failed} of them failed their proof), {unexplained} unexplained of {total} cases",
+        pct(same),
         claimed + failed
+    );
+    println!(
+        "against {prom3_version}: {same3} identical ({:.1}%), {differ3} different of {total} cases",
+        pct(same3)
+    );
+    println!(
+        "{prom3_version} itself against Prometheus 2.42: {prom3_as_242} identical ({:.1}%) of {total} cases",
+        pct(prom3_as_242)
     );
     drop(ours);
     drop(upstream);
-    if unexplained > 0 || failed > 0 {
+    drop(prom3);
+    if unexplained > 0 || failed > 0 || differ3 > 0 {
         bail!(
-            "{unexplained} unexplained difference(s), {failed} known difference(s) whose proof failed"
+            "{unexplained} unexplained difference(s) and {failed} known difference(s) whose proof failed against 2.42; {differ3} difference(s) against Prometheus 3"
         );
     }
     Ok(())

@@ -3,9 +3,11 @@
 //! - `tidy`: checks the crate graph and house rules (also a `#[test]`).
 //! - `conformance [config|promql|all]`: runs the upstream conformance suites and prints
 //!   their scorecards.
-//! - `difftest`: the same PromQL queries against our server and Prometheus 2.42 on one
-//!   shared block, diffed series by series; each known difference is proven to be the 3.x
-//!   semantic `testdata/difftest/known-differences.txt` names for it.
+//! - `difftest`: the same PromQL queries against our server, Prometheus 2.42 and Prometheus 3
+//!   (Debian's 3.5 package, fetched into `target/peers/`) on one shared block, diffed series
+//!   by series; each difference from 2.42 is proven to be the 3.x semantic
+//!   `testdata/difftest/known-differences.txt` names for it, and every answer must equal
+//!   Prometheus 3's.
 //! - `bench [--runs N] [--no-build] [--hold SECS]`: query latency, RSS, bytes per sample and remote-write ingest of
 //!   both servers side by side, plus the scale comparison with VictoriaMetrics; writes
 //!   `target/bench/report.md`. `bench --scale` runs only the latter (`target/bench/scale.md`).
@@ -35,11 +37,13 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   tidy                          check the crate graph and house rules
   conformance [SUITE...]        run upstream conformance suites (config, promql; default all)
-  difftest                      diff PromQL results of ours and Prometheus 2.42 (/usr/bin/prometheus)
-                                on one generated block (testdata/difftest/queries.txt and
-                                known-differences.txt); each known difference is proven to be
-                                its named 3.x semantic; fails on an unexplained difference or
-                                a failed proof
+  difftest                      diff PromQL results of ours, Prometheus 2.42 (/usr/bin/prometheus)
+                                and Prometheus 3 (Debian unstable's package, fetched once into
+                                target/peers/, or PROMETHEUS3_BIN) on one generated block
+                                (testdata/difftest/queries.txt and known-differences.txt); each
+                                difference from 2.42 is proven to be its named 3.x semantic;
+                                fails on an unexplained difference, a failed proof or any
+                                difference from Prometheus 3
   bench [--runs N] [--no-build] [--hold SECS]
                                 ours vs Prometheus 2.42: query latency p50/p90, RSS (and its
                                 anon/file split), bytes/sample, remote-write ingest; writes

@@ -13,6 +13,111 @@ use crate::workspace_root;
 /// Prometheus 2.42 as Debian ships it.
 pub(crate) const UPSTREAM_BIN: &str = "/usr/bin/prometheus";
 
+/// The Prometheus 3 that `difftest` also compares with: Debian's package (the same registry
+/// as 2.42), fetched once into `target/peers/` and unpacked there, not installed, so that
+/// `/usr/bin/prometheus` stays 2.42. The pinned file is checked by its SHA-256; when the
+/// archive has moved on to a newer 3.x build, [`prometheus3`] takes that one and says so.
+pub(crate) const PROMETHEUS3_DEB: &str = "prometheus_3.5.3+ds1-6_amd64.deb";
+const PROMETHEUS3_SHA256: &str = "593bcced02d8082688ea034dfc543848ad145c5f793aae5aad756c4dbdfa98da";
+const DEBIAN: &str = "http://deb.debian.org/debian";
+
+/// The path of a Prometheus 3 binary: `PROMETHEUS3_BIN` if set, else Debian's package
+/// (see [`PROMETHEUS3_DEB`]) unpacked under `target/peers/` (fetched with curl on first use).
+pub(crate) fn prometheus3() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("PROMETHEUS3_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    let peers = workspace_root().join("target/peers");
+    let bin = |deb: &str| {
+        peers
+            .join(deb.trim_end_matches(".deb"))
+            .join("usr/bin/prometheus")
+    };
+    if bin(PROMETHEUS3_DEB).is_file() {
+        return Ok(bin(PROMETHEUS3_DEB));
+    }
+    std::fs::create_dir_all(&peers).with_context(|| format!("creating {}", peers.display()))?;
+    let pinned = peers.join(PROMETHEUS3_DEB);
+    let pool = format!("{DEBIAN}/pool/main/p/prometheus");
+    let deb = if fetch(&format!("{pool}/{PROMETHEUS3_DEB}"), &pinned).is_ok() {
+        let sum = run_stdout(Command::new("sha256sum").arg(&pinned))?;
+        if !sum.starts_with(PROMETHEUS3_SHA256) {
+            bail!(
+                "{} has SHA-256 {}, expected {PROMETHEUS3_SHA256}",
+                pinned.display(),
+                sum.split_whitespace().next().unwrap_or("?")
+            );
+        }
+        PROMETHEUS3_DEB.to_string()
+    } else {
+        // Debian's pool keeps a file only while a suite lists it: find unstable's build.
+        let index = peers.join("Packages.xz");
+        fetch(
+            &format!("{DEBIAN}/dists/sid/main/binary-amd64/Packages.xz"),
+            &index,
+        )?;
+        let text = run_stdout(Command::new("xz").arg("-dc").arg(&index))?;
+        let file = text
+            .split("\n\n")
+            .find(|stanza| stanza.lines().any(|l| l == "Package: prometheus"))
+            .and_then(|stanza| stanza.lines().find_map(|l| l.strip_prefix("Filename: ")))
+            .context("Debian unstable lists no prometheus package")?;
+        let name = file.rsplit('/').next().unwrap_or(file).to_string();
+        if !name.starts_with("prometheus_3.") {
+            bail!("Debian unstable's prometheus is {name}, not a 3.x build");
+        }
+        println!("note: {PROMETHEUS3_DEB} is gone from Debian's archive; using {name}");
+        fetch(&format!("{DEBIAN}/{file}"), &peers.join(&name))?;
+        name
+    };
+    let dir = peers.join(deb.trim_end_matches(".deb"));
+    let status = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(peers.join(&deb))
+        .arg(&dir)
+        .status()
+        .context("running dpkg-deb")?;
+    if !status.success() || !bin(&deb).is_file() {
+        bail!("unpacking {deb} into {} failed", dir.display());
+    }
+    Ok(bin(&deb))
+}
+
+/// The first line `bin --version` prints, without the build details after it.
+pub(crate) fn version_line(bin: &Path) -> Result<String> {
+    let out = run_stdout(Command::new(bin).arg("--version"))?;
+    let line = out.lines().next().unwrap_or_default();
+    Ok(line
+        .split(" (")
+        .next()
+        .unwrap_or(line)
+        .replace(", version", ""))
+}
+
+/// Downloads `url` into `to` with curl.
+fn fetch(url: &str, to: &Path) -> Result<()> {
+    println!("== fetching {url}");
+    let status = Command::new("curl")
+        .args(["-fsSL", "--retry", "3", "-o"])
+        .arg(to)
+        .arg(url)
+        .status()
+        .context("running curl")?;
+    if !status.success() {
+        bail!("downloading {url} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs `cmd` and returns its standard output.
+fn run_stdout(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    String::from_utf8(out.stdout).with_context(|| format!("{cmd:?} printed no UTF-8"))
+}
+
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(workspace_root());
@@ -83,9 +188,9 @@ pub(crate) fn fresh_dir(name: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Writes the block into `work/block` and copies it into `work/ours` and `work/upstream`.
+/// Writes the block into `work/block` and copies it into `work/<server>` for each of `servers`.
 /// Returns the block directory (inside `work/block`).
-pub(crate) fn prepare_data(block_writer: &Path, work: &Path) -> Result<PathBuf> {
+pub(crate) fn prepare_data(block_writer: &Path, work: &Path, servers: &[&str]) -> Result<PathBuf> {
     let src = work.join("block");
     let out = Command::new(block_writer)
         .arg(&src)
@@ -108,7 +213,7 @@ pub(crate) fn prepare_data(block_writer: &Path, work: &Path) -> Result<PathBuf> 
     }
     let block = block.context("the block writer wrote no block")?;
     let name = block.file_name().context("block dir name")?;
-    for d in ["ours", "upstream"] {
+    for d in servers {
         copy_dir(&block, &work.join(d).join(name))?;
     }
     Ok(block)
