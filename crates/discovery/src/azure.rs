@@ -7,8 +7,9 @@
 //!
 //! Tokens come from OAuth client credentials (`OAuth`), the managed identity endpoint
 //! (`ManagedIdentity`: `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` when set, else the instance
-//! metadata service), or for `SDK` the `AZURE_TENANT_ID`/`AZURE_CLIENT_ID`/
-//! `AZURE_CLIENT_SECRET` environment, else the managed identity. `AZURE_AUTHORITY_HOST`
+//! metadata service), or for `SDK` azidentity's `DefaultAzureCredential` chain: the
+//! environment's client secret, workload identity, the managed identity, the Azure CLI
+//! (`azure/credential.rs`). `AZURE_AUTHORITY_HOST`
 //! replaces the login host, as in the Azure SDK; the hidden `PROMETHEUS_AZURE_ARM_ENDPOINT`
 //! replaces the Resource Manager endpoint (for tests and private clouds).
 
@@ -22,12 +23,13 @@ use model::{Labels, TargetGroup};
 
 use crate::api;
 use crate::util::{Answer, encode_query, join_host_port, sanitize};
+use credential::Credential;
+
+mod credential;
 
 const PREFIX: &str = "__meta_azure_";
 /// The hidden override of the Resource Manager endpoint.
 const ARM_ENV: &str = "PROMETHEUS_AZURE_ARM_ENDPOINT";
-/// The instance metadata service's token endpoint.
-const IMDS_URL: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
 const COMPUTE_API: &str = "2024-03-01";
 const NETWORK_API: &str = "2023-09-01";
 /// The only version scale-set network interfaces are served in.
@@ -73,23 +75,6 @@ fn cloud(name: &str) -> Result<Cloud, String> {
         resource_manager: rm.to_owned(),
         audience: audience.to_owned(),
     })
-}
-
-/// How tokens are obtained.
-#[derive(Debug, Clone)]
-enum Credential {
-    /// Client credentials at the authority.
-    Secret {
-        tenant: String,
-        client_id: String,
-        secret: String,
-    },
-    /// A managed identity (with a user-assigned client id when not empty).
-    Managed {
-        client_id: String,
-        /// `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` (App Service, Arc), else the IMDS.
-        endpoint: Option<(String, String)>,
-    },
 }
 
 /// What a refresh needs that can fail to set up (Go builds it in every refresh).
@@ -224,14 +209,6 @@ struct PublicIpProperties {
     ip_address: Option<String>,
 }
 
-/// A token answer; `expires_in` is a number from the authority and a string from IMDS.
-#[derive(serde::Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default)]
-    expires_in: serde_json::Value,
-}
-
 /// The resource group and name of an ARM resource id (`/subscriptions/<s>/resourceGroups/
 /// <g>/providers/<ns>/<type>/<name>...`).
 fn parse_resource_id(id: &str) -> Result<(String, String), String> {
@@ -279,6 +256,8 @@ pub(crate) struct Discovery {
     refresh_interval: Duration,
     timeout: Duration,
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
+    /// The member of the `SDK` chain that gave a token.
+    chosen: Mutex<Option<usize>>,
     /// Network interfaces by id, with when they expire.
     cache: Mutex<HashMap<String, (Interface, Instant)>>,
     /// Cache hits not yet taken by [`Discovery::take_cache_hits`].
@@ -300,30 +279,7 @@ impl Discovery {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Discovery, String> {
         let var = |k: &str| env(k).filter(|v| !v.is_empty());
-        let managed = |client_id: String| Credential::Managed {
-            client_id,
-            endpoint: var("IDENTITY_ENDPOINT").zip(var("IDENTITY_HEADER")),
-        };
-        let credential = match cfg.authentication_method.as_str() {
-            "ManagedIdentity" => managed(cfg.client_id.clone()),
-            "SDK" => match (var("AZURE_CLIENT_ID"), var("AZURE_CLIENT_SECRET")) {
-                (Some(client_id), Some(secret)) => Credential::Secret {
-                    tenant: if cfg.tenant_id.is_empty() {
-                        var("AZURE_TENANT_ID").unwrap_or_default()
-                    } else {
-                        cfg.tenant_id.clone()
-                    },
-                    client_id,
-                    secret,
-                },
-                (client_id, _) => managed(client_id.unwrap_or_default()),
-            },
-            _ => Credential::Secret {
-                tenant: cfg.tenant_id.clone(),
-                client_id: cfg.client_id.clone(),
-                secret: cfg.client_secret.expose().to_owned(),
-            },
-        };
+        let credential = credential::from_config(cfg, &var);
         let setup = cloud(&cfg.environment).map(|mut cloud| {
             if let Some(host) = var("AZURE_AUTHORITY_HOST") {
                 cloud.authority = format!("{}/", host.trim_end_matches('/'));
@@ -348,6 +304,7 @@ impl Discovery {
             refresh_interval: cfg.refresh_interval.to_std(),
             timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),
             token: tokio::sync::Mutex::new(None),
+            chosen: Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
             cache_hits: std::sync::atomic::AtomicU64::new(0),
         })
@@ -375,80 +332,16 @@ impl Discovery {
             return Ok(t.clone());
         }
         let setup = self.setup()?;
-        let scope = format!("{}/.default", setup.cloud.audience);
-        let (what, a) = match &setup.credential {
-            Credential::Secret {
-                tenant,
-                client_id,
-                secret,
-            } => {
-                let url = format!("{}{tenant}/oauth2/v2.0/token", setup.cloud.authority);
-                let form = encode_query(&[
-                    ("client_id".to_owned(), client_id.clone()),
-                    ("client_secret".to_owned(), secret.clone()),
-                    ("grant_type".to_owned(), "client_credentials".to_owned()),
-                    ("scope".to_owned(), scope),
-                ]);
-                let a = api::send(
-                    &self.client,
-                    http::Method::POST,
-                    &url,
-                    &[("Content-Type", "application/x-www-form-urlencoded")],
-                    Bytes::from(form),
-                    self.timeout,
-                )
-                .await?;
-                ("ClientSecretCredential", a)
-            }
-            Credential::Managed {
-                client_id,
-                endpoint,
-            } => {
-                let mut params = vec![("resource".to_owned(), setup.cloud.audience.clone())];
-                if !client_id.is_empty() {
-                    params.push(("client_id".to_owned(), client_id.clone()));
-                }
-                let (url, headers) = match endpoint {
-                    Some((url, header)) => {
-                        params.push(("api-version".to_owned(), "2019-08-01".to_owned()));
-                        (url.clone(), vec![("X-IDENTITY-HEADER", header.as_str())])
-                    }
-                    None => {
-                        params.push(("api-version".to_owned(), "2018-02-01".to_owned()));
-                        (IMDS_URL.to_owned(), vec![("Metadata", "true")])
-                    }
-                };
-                let url = format!("{url}?{}", encode_query(&params));
-                let a = api::send(
-                    &self.client,
-                    http::Method::GET,
-                    &url,
-                    &headers,
-                    Bytes::new(),
-                    self.timeout,
-                )
-                .await?;
-                ("ManagedIdentityCredential", a)
-            }
+        let ctx = credential::Ctx {
+            client: &self.client,
+            timeout: self.timeout,
+            authority: &setup.cloud.authority,
+            audience: &setup.cloud.audience,
         };
-        if !a.status.is_success() {
-            return Err(format!(
-                "{what} authentication failed: {} {}: {}",
-                a.status.as_u16(),
-                a.status.canonical_reason().unwrap_or_default(),
-                String::from_utf8_lossy(&a.body).trim()
-            ));
-        }
-        let t: TokenAnswer = serde_json::from_slice(&a.body)
-            .map_err(|e| format!("{what}: decoding the token answer: {e}"))?;
-        let secs = match &t.expires_in {
-            serde_json::Value::Number(n) => n.as_u64().unwrap_or_default(),
-            serde_json::Value::String(s) => s.parse().unwrap_or_default(),
-            _ => 0,
-        };
+        let (token, secs) = setup.credential.token(&ctx, &self.chosen).await?;
         let until = Instant::now() + Duration::from_secs(secs.saturating_sub(60));
-        *cached = Some((t.access_token.clone(), until));
-        Ok(t.access_token)
+        *cached = Some((token.clone(), until));
+        Ok(token)
     }
 
     /// GETs one ARM URL (a path under the endpoint, or a full `nextLink`).

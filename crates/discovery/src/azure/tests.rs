@@ -99,6 +99,14 @@ fn mock(addr: std::net::SocketAddr) -> impl Fn(&Seen) -> Reply + Send + Sync + '
                 r#"{"token_type": "Bearer", "expires_in": 3599, "access_token": "eyJ.secret"}"#,
             );
         }
+        if path == "/metadata/identity/oauth2/token" {
+            // The instance metadata service refuses requests without its header (the
+            // chain's probe).
+            if seen.headers.get("metadata").map(|v| v.as_bytes()) != Some(b"true") {
+                return Reply::status(400, r#"{"error": "invalid_request"}"#);
+            }
+            return Reply::json(r#"{"access_token": "eyJ.msi", "expires_in": "3600"}"#);
+        }
         if path == "/msi/token" {
             if seen.headers.get("x-identity-header").map(|v| v.as_bytes()) != Some(b"id-header") {
                 return Reply::status(400, "no identity header");
@@ -371,4 +379,173 @@ fn resource_ids() {
         parse_resource_id("nic-1"),
         Err("invalid ID 'nic-1': invalid resource ID".to_owned())
     );
+}
+
+/// A directory holding a fake `az` that records its arguments in `args` and prints
+/// `stdout` (exit 0) or `stderr` (exit 1).
+fn fake_az(stdout: &str, stderr: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let args = dir.path().join("args");
+    let script = if stderr.is_empty() {
+        format!(
+            "#!/bin/sh\nprintf '%s ' \"$@\" > '{}'\nprintf '%s' '{stdout}'\n",
+            args.display()
+        )
+    } else {
+        format!("#!/bin/sh\nprintf '%s' '{stderr}' >&2\nexit 1\n")
+    };
+    let az = dir.path().join("az");
+    std::fs::write(&az, script).unwrap();
+    std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+const SDK: &str = "    authentication_method: SDK\n    port: 9100\n";
+
+#[tokio::test]
+async fn sdk_workload_identity_exchanges_the_federated_token() {
+    let api = FakeApi::start(|_: &Seen| Reply::status(500, "")).await;
+    api.set(mock(api.addr));
+    let base = format!("http://{}", api.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("azure-identity-token");
+    std::fs::write(&token_file, "federated.jwt\n").unwrap();
+    // A CLI that would work: workload identity comes first.
+    let az = fake_az(
+        r#"{"accessToken": "eyJ.msi", "expires_on": 4102444800}"#,
+        "",
+    );
+    let env = vec![
+        ("AZURE_AUTHORITY_HOST", base.clone()),
+        (ARM_ENV, base.clone()),
+        (
+            "AZURE_FEDERATED_TOKEN_FILE",
+            token_file.display().to_string(),
+        ),
+        ("AZURE_CLIENT_ID", "wi-client".to_owned()),
+        ("AZURE_TENANT_ID", "tenant-1".to_owned()),
+        ("PATH", az.path().display().to_string()),
+    ];
+    let d = discovery(SDK, &env);
+    assert_eq!(d.refresh().await.unwrap()[0].targets.len(), 2);
+    let seen = api.seen();
+    assert_eq!(seen[0].uri, "/tenant-1/oauth2/v2.0/token");
+    let form: BTreeMap<String, String> = url::form_urlencoded::parse(seen[0].body.as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(form["client_assertion"], "federated.jwt");
+    assert_eq!(
+        form["client_assertion_type"],
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
+    assert_eq!(form["client_id"], "wi-client");
+    assert_eq!(form["grant_type"], "client_credentials");
+    assert_eq!(
+        form["scope"],
+        "https://management.core.windows.net//.default"
+    );
+    assert!(!form.contains_key("client_secret"));
+    assert!(!az.path().join("args").exists(), "az was not run");
+
+    // `tenant_id` wins over AZURE_TENANT_ID; an authority refusing the assertion ends the
+    // chain (the working CLI is not tried).
+    let d = discovery(&format!("{SDK}    tenant_id: tenant-2\n"), &env);
+    let err = d.refresh().await.unwrap_err();
+    assert!(
+        err.starts_with("could not get virtual machines: could not list virtual machines: WorkloadIdentityCredential authentication failed: 401 Unauthorized: "),
+        "{err}"
+    );
+    assert!(!az.path().join("args").exists(), "az was not run");
+
+    // The environment's client secret comes before workload identity.
+    let mut with_secret = env.clone();
+    with_secret.push(("AZURE_CLIENT_SECRET", "s3cret".to_owned()));
+    let before = api.seen().len();
+    discovery(SDK, &with_secret).refresh().await.unwrap();
+    let form: BTreeMap<String, String> =
+        url::form_urlencoded::parse(api.seen()[before].body.as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(form["client_secret"], "s3cret");
+}
+
+#[tokio::test]
+async fn sdk_chain_falls_through_to_managed_identity_then_the_cli() {
+    let api = FakeApi::start(|_: &Seen| Reply::status(500, "")).await;
+    api.set(mock(api.addr));
+    let base = format!("http://{}", api.addr);
+    let no_az = tempfile::tempdir().unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    // The metadata service answers (its probe gets a 400): the managed identity.
+    let d = discovery(
+        SDK,
+        &[
+            (ARM_ENV, base.clone()),
+            ("AZURE_POD_IDENTITY_AUTHORITY_HOST", base.clone()),
+            ("AZURE_CLIENT_ID", "mi-client".to_owned()),
+            ("PATH", no_az.path().display().to_string()),
+        ],
+    );
+    assert_eq!(d.refresh().await.unwrap()[0].targets.len(), 2);
+    let imds: Vec<String> = api
+        .seen()
+        .iter()
+        .filter(|s| s.uri.starts_with("/metadata/"))
+        .map(|s| s.uri.clone())
+        .collect();
+    assert_eq!(
+        imds,
+        [
+            "/metadata/identity/oauth2/token".to_owned(),
+            "/metadata/identity/oauth2/token?api-version=2018-02-01&client_id=mi-client&resource=https%3A%2F%2Fmanagement.core.windows.net%2F".to_owned(),
+        ]
+    );
+
+    // No metadata service: the CLI, with the tenant.
+    let az = fake_az(
+        r#"{"accessToken": "eyJ.msi", "expires_on": 4102444800}"#,
+        "",
+    );
+    let d = discovery(
+        &format!("{SDK}    tenant_id: tenant-9\n"),
+        &[
+            (ARM_ENV, base.clone()),
+            ("AZURE_POD_IDENTITY_AUTHORITY_HOST", closed.clone()),
+            ("PATH", az.path().display().to_string()),
+        ],
+    );
+    assert_eq!(d.refresh().await.unwrap()[0].targets.len(), 2);
+    assert_eq!(
+        std::fs::read_to_string(az.path().join("args")).unwrap(),
+        "account get-access-token --output json --resource https://management.core.windows.net/ --tenant tenant-9 "
+    );
+
+    // Nothing available: every member says why.
+    for (path, cli) in [
+        (no_az.path(), "Azure CLI not found on path"),
+        (
+            fake_az("", "ERROR: Please run az login to setup account.").path(),
+            "Please run 'az login' to set up account",
+        ),
+    ] {
+        let d = discovery(
+            SDK,
+            &[
+                (ARM_ENV, base.clone()),
+                ("AZURE_POD_IDENTITY_AUTHORITY_HOST", closed.clone()),
+                ("PATH", path.display().to_string()),
+            ],
+        );
+        let err = d.refresh().await.unwrap_err();
+        let want = "could not get virtual machines: could not list virtual machines: DefaultAzureCredential: failed to acquire a token.\nAttempted credentials:\n\tEnvironmentCredential: missing environment variable AZURE_CLIENT_ID\n\tWorkloadIdentityCredential: no token file specified. Check pod configuration or set TokenFilePath in the options\n\tManagedIdentityCredential: no response from the IMDS endpoint: ";
+        assert!(err.starts_with(want), "{err}");
+        assert!(
+            err.ends_with(&format!("\n\tAzureCLICredential: {cli}")),
+            "{err}"
+        );
+    }
 }
