@@ -12,6 +12,8 @@
 //!   be identical to ours.
 //! - `atan2-name`: 2.42's answer without `__name__` must be identical to ours.
 //! - `rate-extrapolation`: see [`rate`].
+//! - `prometheus3`: Prometheus 3's answer must be identical to ours (for 3.x changes
+//!   without a mechanical proof of their own, such as functions 2.42 does not have).
 //!
 //! Kind `claimed` has no proof: the reason is counted as claimed, not proven.
 
@@ -245,15 +247,18 @@ enum Kind {
     Atan2Name,
     /// 3.x's rate/increase extrapolation order (prometheus#13725).
     RateExtrapolation,
+    /// Any other 3.x change (a function 2.42 lacks, say): Prometheus 3 answers as we do.
+    Prometheus3,
     /// A reason without a mechanical proof.
     Claimed,
 }
 
 impl Kind {
-    const ALL: [(&'static str, Kind); 4] = [
+    const ALL: [(&'static str, Kind); 5] = [
         ("left-open", Kind::LeftOpen),
         ("atan2-name", Kind::Atan2Name),
         ("rate-extrapolation", Kind::RateExtrapolation),
+        ("prometheus3", Kind::Prometheus3),
         ("claimed", Kind::Claimed),
     ];
 
@@ -438,6 +443,11 @@ pub(crate) fn run() -> Result<()> {
                     Kind::LeftOpen => Some(prove_left_open(case, &a, &upstream)),
                     Kind::Atan2Name => Some(prove_atan2_name(&a, &theirs_json)),
                     Kind::RateExtrapolation => Some(rate::prove(case, &a, &b, &upstream)),
+                    Kind::Prometheus3 => Some(if as_prom3 {
+                        Ok(format!("{prom3_version} answers exactly as we do"))
+                    } else {
+                        Err(format!("{prom3_version} answers differently"))
+                    }),
                     Kind::Claimed => None,
                 };
                 match proof {
@@ -447,7 +457,7 @@ pub(crate) fn run() -> Result<()> {
                 }
             }
         };
-        let confirmed = if as_prom3 {
+        let confirmed = if as_prom3 && entry.is_none_or(|k| k.kind != Kind::Prometheus3) {
             format!("\n      and Prometheus 3 ({prom3_version}) answers exactly as we do")
         } else {
             String::new()
