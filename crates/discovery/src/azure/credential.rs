@@ -400,7 +400,7 @@ async fn cli(audience: &str, tenant: &str, path: Option<String>) -> Attempt {
     let mut args = vec![
         "account".to_owned(),
         "get-access-token".to_owned(),
-        "--output".to_owned(),
+        "-o".to_owned(),
         "json".to_owned(),
         "--resource".to_owned(),
         audience.to_owned(),

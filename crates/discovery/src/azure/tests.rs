@@ -521,7 +521,7 @@ async fn sdk_chain_falls_through_to_managed_identity_then_the_cli() {
     assert_eq!(d.refresh().await.unwrap()[0].targets.len(), 2);
     assert_eq!(
         std::fs::read_to_string(az.path().join("args")).unwrap(),
-        "account get-access-token --output json --resource https://management.core.windows.net/ --tenant tenant-9 "
+        "account get-access-token -o json --resource https://management.core.windows.net/ --tenant tenant-9 "
     );
 
     // Nothing available: every member says why.
