@@ -279,12 +279,14 @@ impl Discovery {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Discovery, String> {
         let var = |k: &str| env(k).filter(|v| !v.is_empty());
-        let credential = credential::from_config(cfg, &var);
-        let setup = cloud(&cfg.environment).map(|mut cloud| {
+        let setup = cloud(&cfg.environment).and_then(|mut cloud| {
             if let Some(host) = var("AZURE_AUTHORITY_HOST") {
                 cloud.authority = format!("{}/", host.trim_end_matches('/'));
             }
-            Setup { cloud, credential }
+            Ok(Setup {
+                cloud,
+                credential: credential::from_config(cfg, &var)?,
+            })
         });
         let base = var(ARM_ENV).unwrap_or_else(|| {
             setup

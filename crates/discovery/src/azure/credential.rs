@@ -10,8 +10,10 @@
 //! a one-second request); the Azure CLI (`az account get-access-token`). A member that is
 //! not configured or not there (no IMDS, no `az`, not logged in) hands over to the next;
 //! one that fails to authenticate ends the chain with its error; the first to give a token
-//! is the only one asked afterwards. `AZURE_POD_IDENTITY_AUTHORITY_HOST` replaces the
-//! metadata service's host, as in azidentity.
+//! is the only one asked afterwards. `AZURE_TOKEN_CREDENTIALS` narrows the chain as in
+//! azidentity: `prod` (the first three), `dev` (the CLI) or one member's name.
+//! `AZURE_POD_IDENTITY_AUTHORITY_HOST` replaces the metadata service's host, as in
+//! azidentity.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -104,7 +106,13 @@ struct TokenAnswer {
 }
 
 /// The credential `cfg` asks for, with `var` giving the (non-empty) environment variables.
-pub(super) fn from_config(cfg: &AzureSdConfig, var: &dyn Fn(&str) -> Option<String>) -> Credential {
+///
+/// # Errors
+/// `AZURE_TOKEN_CREDENTIALS` names no member of the `SDK` chain.
+pub(super) fn from_config(
+    cfg: &AzureSdConfig,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Credential, String> {
     let imds = var("AZURE_POD_IDENTITY_AUTHORITY_HOST").map_or_else(
         || format!("{IMDS_HOST}{IMDS_PATH}"),
         |host| format!("{}{IMDS_PATH}", host.trim_end_matches('/')),
@@ -121,7 +129,7 @@ pub(super) fn from_config(cfg: &AzureSdConfig, var: &dyn Fn(&str) -> Option<Stri
             Some(cfg.tenant_id.clone())
         }
     };
-    match cfg.authentication_method.as_str() {
+    Ok(match cfg.authentication_method.as_str() {
         "ManagedIdentity" => managed(cfg.client_id.clone()),
         "SDK" => {
             let client_id = var("AZURE_CLIENT_ID");
@@ -147,7 +155,7 @@ pub(super) fn from_config(cfg: &AzureSdConfig, var: &dyn Fn(&str) -> Option<Stri
                     token_file,
                 }),
             };
-            Credential::Default(vec![
+            let members = vec![
                 Member {
                     name: "EnvironmentCredential",
                     credential: environment,
@@ -167,14 +175,43 @@ pub(super) fn from_config(cfg: &AzureSdConfig, var: &dyn Fn(&str) -> Option<Stri
                         path: var("PATH"),
                     }),
                 },
-            ])
+            ];
+            Credential::Default(narrowed(members, var("AZURE_TOKEN_CREDENTIALS"))?)
         }
         _ => Credential::Secret {
             tenant: cfg.tenant_id.clone(),
             client_id: cfg.client_id.clone(),
             secret: cfg.client_secret.expose().to_owned(),
         },
+    })
+}
+
+/// The members `AZURE_TOKEN_CREDENTIALS` keeps: all when unset, the deployed ones for
+/// `prod`, the developer's for `dev`, else the one it names (in any case).
+fn narrowed(members: Vec<Member>, choice: Option<String>) -> Result<Vec<Member>, String> {
+    let Some(choice) = choice else {
+        return Ok(members);
+    };
+    let keep: Vec<Member> = match choice.to_lowercase().as_str() {
+        "prod" => members
+            .into_iter()
+            .filter(|m| m.name != "AzureCLICredential")
+            .collect(),
+        "dev" => members
+            .into_iter()
+            .filter(|m| m.name == "AzureCLICredential")
+            .collect(),
+        name => members
+            .into_iter()
+            .filter(|m| m.name.eq_ignore_ascii_case(name))
+            .collect(),
+    };
+    if keep.is_empty() {
+        return Err(format!(
+            "invalid AZURE_TOKEN_CREDENTIALS value {choice:?}. Valid values are \"dev\", \"prod\", or the name of any credential type in the default chain"
+        ));
     }
+    Ok(keep)
 }
 
 /// The token of a token endpoint's answer, `what` naming the credential in errors.

@@ -549,3 +549,56 @@ async fn sdk_chain_falls_through_to_managed_identity_then_the_cli() {
         );
     }
 }
+
+#[tokio::test]
+async fn azure_token_credentials_narrows_the_sdk_chain() {
+    let api = FakeApi::start(|_: &Seen| Reply::status(500, "")).await;
+    api.set(mock(api.addr));
+    let base = format!("http://{}", api.addr);
+    let az = fake_az(
+        r#"{"accessToken": "eyJ.msi", "expires_on": 4102444800}"#,
+        "",
+    );
+    let env = |choice: &str| {
+        vec![
+            (ARM_ENV, base.clone()),
+            ("AZURE_AUTHORITY_HOST", base.clone()),
+            ("AZURE_POD_IDENTITY_AUTHORITY_HOST", base.clone()),
+            ("AZURE_CLIENT_ID", "app-1".to_owned()),
+            ("AZURE_CLIENT_SECRET", "s3cret".to_owned()),
+            ("AZURE_TENANT_ID", "tenant-1".to_owned()),
+            ("PATH", az.path().display().to_string()),
+            ("AZURE_TOKEN_CREDENTIALS", choice.to_owned()),
+        ]
+    };
+    // `dev`: the CLI only, though the environment has a secret and IMDS answers.
+    discovery(SDK, &env("dev")).refresh().await.unwrap();
+    assert!(az.path().join("args").exists());
+    assert!(
+        api.seen()
+            .iter()
+            .all(|s| !s.uri.contains("/oauth2/") && !s.uri.starts_with("/metadata/"))
+    );
+    // A member by name: the managed identity.
+    discovery(SDK, &env("managedidentitycredential"))
+        .refresh()
+        .await
+        .unwrap();
+    assert!(api.seen().iter().any(|s| s.uri.starts_with("/metadata/")));
+    assert!(api.seen().iter().all(|s| !s.uri.contains("/oauth2/v2.0/")));
+    // `prod`: the environment's secret first.
+    discovery(SDK, &env("prod")).refresh().await.unwrap();
+    assert!(
+        api.seen()
+            .iter()
+            .any(|s| s.uri == "/tenant-1/oauth2/v2.0/token")
+    );
+    let err = discovery(SDK, &env("everything"))
+        .refresh()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        "could not create Azure client: invalid AZURE_TOKEN_CREDENTIALS value \"everything\". Valid values are \"dev\", \"prod\", or the name of any credential type in the default chain"
+    );
+}
