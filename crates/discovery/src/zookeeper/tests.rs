@@ -801,3 +801,148 @@ async fn requests_fail_without_a_server_and_go_through_once_it_is_up() {
     children.sort();
     assert_eq!(children, ["x"]);
 }
+
+/// A bare session for changing a real ZooKeeper's tree: create, setData and delete.
+struct Admin {
+    stream: TcpStream,
+    buf: BytesMut,
+    xid: i32,
+}
+
+impl Admin {
+    async fn connect(server: &str) -> Admin {
+        let mut stream = TcpStream::connect(server).await.unwrap();
+        let req = Writer::new()
+            .i32(0)
+            .i64(0)
+            .i32(10_000)
+            .i64(0)
+            .buffer(&[0; 16])
+            .finish();
+        stream.write_all(&req).await.unwrap();
+        let mut buf = BytesMut::new();
+        jute::read_frame(&mut stream, &mut buf).await.unwrap();
+        Admin {
+            stream,
+            buf,
+            xid: 0,
+        }
+    }
+
+    /// Sends one request (`body` after the header) and returns the reply's error code.
+    async fn call(&mut self, op: i32, body: impl FnOnce(Writer) -> Writer) -> i32 {
+        self.xid += 1;
+        let frame = body(Writer::new().i32(self.xid).i32(op)).finish();
+        self.stream.write_all(&frame).await.unwrap();
+        loop {
+            let reply = jute::read_frame(&mut self.stream, &mut self.buf)
+                .await
+                .unwrap();
+            let mut r = Reader::new(&reply);
+            if r.i32().unwrap() == self.xid {
+                let _zxid = r.i64().unwrap();
+                return r.i32().unwrap();
+            }
+        }
+    }
+
+    async fn create(&mut self, path: &str, data: &[u8]) {
+        let err = self
+            .call(1, |w| {
+                w.string(path)
+                    .buffer(data)
+                    .i32(1)
+                    .i32(31)
+                    .string("world")
+                    .string("anyone")
+                    .i32(0)
+            })
+            .await;
+        assert_eq!(err, 0, "create {path}");
+    }
+
+    async fn set(&mut self, path: &str, data: &[u8]) {
+        assert_eq!(
+            self.call(5, |w| w.string(path).buffer(data).i32(-1)).await,
+            0,
+            "set {path}"
+        );
+    }
+
+    async fn delete(&mut self, path: &str) {
+        assert_eq!(
+            self.call(2, |w| w.string(path).i32(-1)).await,
+            0,
+            "delete {path}"
+        );
+    }
+}
+
+/// Against a real ZooKeeper named by `ZOOKEEPER_TEST_SERVER` (e.g. `127.0.0.1:2181` of a
+/// local `zookeeper` package's server): the fake's protocol is checked there.
+#[tokio::test]
+#[ignore = "needs a ZooKeeper server on a loopback address in ZOOKEEPER_TEST_SERVER"]
+async fn a_real_zookeeper_is_discovered_and_watched() {
+    let Ok(server) = std::env::var("ZOOKEEPER_TEST_SERVER") else {
+        eprintln!("skipped: ZOOKEEPER_TEST_SERVER is not set");
+        return;
+    };
+    let root = format!("/prometheus_rs_test_{}", std::process::id());
+    let mut admin = Admin::connect(&server).await;
+    admin.create(&root, b"").await;
+    let a = format!("{root}/member_1");
+    admin.create(&a, MEMBER_A).await;
+    let cfg = ZookeeperSdConfig {
+        servers: vec![server.clone()],
+        paths: vec![root.clone()],
+        ..ZookeeperSdConfig::default()
+    };
+    let d = Discovery::new(&cfg, Kind::Serverset).unwrap();
+    let groups = Groups::default();
+    let cancel = CancellationToken::new();
+    let (g, c) = (groups.clone(), cancel.clone());
+    let task = tokio::spawn(async move {
+        d.run(
+            c,
+            |update| {
+                let mut g = g.0.lock().unwrap();
+                for group in update {
+                    g.insert(group.source.clone(), group);
+                }
+            },
+            &|| {},
+        )
+        .await;
+    });
+    groups
+        .wait("the member", |g| g.sources() == [a.clone()])
+        .await;
+    assert_eq!(
+        groups.targets(&a),
+        [parse_serverset_member(MEMBER_A, &a).unwrap()]
+    );
+    let b = format!("{root}/member_2");
+    admin
+        .create(&b, br#"{"serviceEndpoint":{"host":"127.0.0.9","port":9}}"#)
+        .await;
+    groups
+        .wait("the new member", |g| g.sources() == [a.clone(), b.clone()])
+        .await;
+    admin
+        .set(&b, br#"{"serviceEndpoint":{"host":"127.0.0.9","port":10}}"#)
+        .await;
+    groups
+        .wait("the changed member", |g| {
+            g.targets(&b).first().and_then(|l| l.get("__address__")) == Some("127.0.0.9:10")
+        })
+        .await;
+    admin.delete(&a).await;
+    groups
+        .wait("the deleted member", |g| g.sources() == [b.clone()])
+        .await;
+    admin.delete(&b).await;
+    admin.delete(&root).await;
+    groups.wait("nothing", |g| g.sources().is_empty()).await;
+    cancel.cancel();
+    task.await.unwrap();
+}
