@@ -301,6 +301,18 @@ fn ratio(ours: f64, theirs: f64) -> String {
     }
 }
 
+/// Prometheus 3 for a third column ([`servers::prometheus3`]), or `None` with a note when
+/// it cannot be had (the comparison with 2.42, the yardstick, runs regardless).
+fn prometheus3() -> Option<std::path::PathBuf> {
+    match servers::prometheus3() {
+        Ok(bin) => Some(bin),
+        Err(e) => {
+            println!("== bench: no Prometheus 3 ({e:#}); comparing with 2.42 only");
+            None
+        }
+    }
+}
+
 /// Runs of each scale query (after one warm-up) unless `--runs` says otherwise.
 const SCALE_RUNS: usize = 5;
 
@@ -328,7 +340,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             servers::build()?.0
         };
         if args.iter().any(|a| a == "--scale") {
-            return scale::run(&ours_bin, runs.unwrap_or(SCALE_RUNS), hold);
+            let prom3 = prometheus3();
+            return scale::run(
+                &ours_bin,
+                prom3.as_deref(),
+                runs.unwrap_or(SCALE_RUNS),
+                hold,
+            );
         }
         return ingest_only(&ours_bin, args.iter().any(|a| a == "--upstream"));
     }
@@ -344,7 +362,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     };
     let mut breakdown = String::new();
     let work = servers::fresh_dir("bench/data")?;
-    let block = servers::prepare_data(&block_writer, &work, &["ours", "upstream"])?;
+    let prom3_bin = prometheus3();
+    let block = servers::prepare_data(&block_writer, &work, &["ours", "upstream", "prom3"])?;
     let meta: serde_json::Value = serde_json::from_slice(
         &std::fs::read(block.join("meta.json")).context("reading the block's meta.json")?,
     )?;
@@ -361,30 +380,57 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         &work.join("upstream"),
         &[],
     )?;
+    let mut all = vec![ours, upstream];
+    if let Some(bin) = &prom3_bin {
+        // The corpus has experimental functions, which our server always parses.
+        all.push(Server::start(
+            "prometheus 3",
+            bin,
+            &work.join("prom3"),
+            &["--enable-feature=promql-experimental-functions"],
+        )?);
+    }
+    let all_refs: Vec<&Server> = all.iter().collect();
+    let all_names: Vec<&'static str> = all.iter().map(|s| s.name).collect();
     std::thread::sleep(Duration::from_secs(2));
-    let rss_loaded = [ours.rss_bytes()?, upstream.rss_bytes()?];
+    let rss_loaded = all
+        .iter()
+        .map(Server::rss_bytes)
+        .collect::<Result<Vec<u64>>>()?;
     println!(
         "== bench: {} cases x {runs} runs (+1 warm-up) on each server",
         cases.len()
     );
-    let (lat, medians) = latencies(&cases, &[&ours, &upstream], runs)?;
-    let rss_after = [ours.rss_bytes()?, upstream.rss_bytes()?];
-    for s in [&ours, &upstream] {
+    let (lat, medians) = latencies(&cases, &all_refs, runs)?;
+    let rss_after = all
+        .iter()
+        .map(Server::rss_bytes)
+        .collect::<Result<Vec<u64>>>()?;
+    for s in &all {
         breakdown.push_str(&memory_row("after queries", s));
     }
-    pause(hold, &[&ours, &upstream]);
-    drop(ours);
-    drop(upstream);
+    pause(hold, &all_refs);
+    drop(all_refs);
+    drop(all);
 
     // Scale phase: fresh, empty data dirs with the remote-write receiver enabled; ours,
-    // 2.42 and VictoriaMetrics.
-    let scale = scale::compare(&ours_bin, SCALE_RUNS, hold).map_err(|e| format!("{e:#}"));
+    // 2.42, Prometheus 3 and VictoriaMetrics.
+    let scale = scale::compare(&ours_bin, prom3_bin.as_deref(), SCALE_RUNS, hold)
+        .map_err(|e| format!("{e:#}"));
     if let Ok(scale) = &scale {
         breakdown.push_str(&scale.breakdown);
     }
 
     let mut md = String::new();
-    writeln!(md, "# Benchmark: ours vs Prometheus 2.42\n")?;
+    writeln!(
+        md,
+        "# Benchmark: ours vs Prometheus 2.42{}\n",
+        if all_names.len() > 2 {
+            " and Prometheus 3"
+        } else {
+            ""
+        }
+    )?;
     writeln!(
         md,
         "Block: {series} series, {samples} samples, {} on disk ({:.3} bytes/sample), written by `tsdb --example bench_block`, served by both.\n",
@@ -396,77 +442,108 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "Queries: {} cases from testdata/difftest/queries.txt, {runs} timed runs each after one warm-up; HTTP/1.1 on loopback, one connection per request.\n",
         cases.len()
     )?;
-    writeln!(md, "| metric | ours | Prometheus 2.42 | ours / 2.42 |")?;
-    writeln!(md, "| --- | --- | --- | --- |")?;
+    // Columns: each server, then ours relative to each of the others.
+    let names = &all_names;
+    let header: Vec<String> = names[1..].iter().map(|n| format!("ours / {n}")).collect();
     writeln!(
         md,
-        "| query latency p50 | {} | {} | {} |",
-        ms(lat[0].p50),
-        ms(lat[1].p50),
-        ratio(lat[0].p50.as_secs_f64(), lat[1].p50.as_secs_f64())
+        "| metric | {} | {} |",
+        names.join(" | "),
+        header.join(" | ")
+    )?;
+    writeln!(md, "|{}", " --- |".repeat(2 * names.len()))?;
+    let row = |md: &mut String, label: &str, v: &[f64], show: &dyn Fn(f64) -> String| {
+        let cells: Vec<String> = v.iter().map(|x| show(*x)).collect();
+        let vs: Vec<String> = v[1..].iter().map(|t| ratio(v[0], *t)).collect();
+        writeln!(
+            md,
+            "| {label} | {} | {} |",
+            cells.join(" | "),
+            vs.join(" | ")
+        )
+    };
+    let secs = |d: Duration| d.as_secs_f64();
+    let show_ms = |x: f64| ms(Duration::from_secs_f64(x));
+    let show_mib = |x: f64| mib(x as u64);
+    row(
+        &mut md,
+        "query latency p50",
+        &lat.iter().map(|l| secs(l.p50)).collect::<Vec<_>>(),
+        &show_ms,
+    )?;
+    row(
+        &mut md,
+        "query latency p90",
+        &lat.iter().map(|l| secs(l.p90)).collect::<Vec<_>>(),
+        &show_ms,
     )?;
     writeln!(
         md,
-        "| query latency p90 | {} | {} | {} |",
-        ms(lat[0].p90),
-        ms(lat[1].p90),
-        ratio(lat[0].p90.as_secs_f64(), lat[1].p90.as_secs_f64())
+        "| queries answered with an error (all timed runs) | {} |{}",
+        lat.iter()
+            .map(|l| l.errors.to_string())
+            .collect::<Vec<_>>()
+            .join(" | "),
+        " |".repeat(names.len() - 1)
     )?;
-    writeln!(
-        md,
-        "| queries answered with an error (all timed runs) | {} | {} | |",
-        lat[0].errors, lat[1].errors
+    row(
+        &mut md,
+        "RSS after load",
+        &rss_loaded.iter().map(|b| *b as f64).collect::<Vec<_>>(),
+        &show_mib,
     )?;
-    writeln!(
-        md,
-        "| RSS after load | {} | {} | {} |",
-        mib(rss_loaded[0]),
-        mib(rss_loaded[1]),
-        ratio(rss_loaded[0] as f64, rss_loaded[1] as f64)
+    row(
+        &mut md,
+        "RSS after queries",
+        &rss_after.iter().map(|b| *b as f64).collect::<Vec<_>>(),
+        &show_mib,
     )?;
-    writeln!(
-        md,
-        "| RSS after queries | {} | {} | {} |",
-        mib(rss_after[0]),
-        mib(rss_after[1]),
-        ratio(rss_after[0] as f64, rss_after[1] as f64)
-    )?;
-    writeln!(
-        md,
-        "| block bytes/sample (same block) | {0:.3} | {0:.3} | 1.00x |",
-        block_bytes as f64 / samples.max(1) as f64
+    row(
+        &mut md,
+        "block bytes/sample (same block)",
+        &vec![block_bytes as f64 / samples.max(1) as f64; names.len()],
+        &|x| format!("{x:.3}"),
     )?;
     match &scale {
         Ok(scale) => {
-            let (o, u) = (&scale.outcomes[0], &scale.outcomes[1]);
-            writeln!(
-                md,
-                "| remote-write ingest ({} series x {} samples, {} senders) | {:.0} samples/s | {:.0} samples/s | {} |",
-                scale::SERIES,
-                scale::SAMPLES,
-                scale::SENDERS,
-                o.rate,
-                u.rate,
-                ratio(o.rate, u.rate)
-            )?;
-            writeln!(
-                md,
-                "| samples queryable after the push (of {}) | {} | {} | |",
-                scale::SERIES * scale::SAMPLES,
-                o.stored,
-                u.stored
-            )?;
-            writeln!(
-                md,
-                "| RSS after the push | {} | {} | {} |",
-                mib(o.rss_pushed),
-                mib(u.rss_pushed),
-                ratio(o.rss_pushed as f64, u.rss_pushed as f64)
-            )?;
+            // The same servers as the columns (VictoriaMetrics has its own table below).
+            let o: Vec<&scale::Outcome> = names
+                .iter()
+                .filter_map(|n| scale.outcomes.iter().find(|o| o.name == *n))
+                .collect();
+            if o.len() == names.len() {
+                row(
+                    &mut md,
+                    &format!(
+                        "remote-write ingest ({} series x {} samples, {} senders), samples/s",
+                        scale::SERIES,
+                        scale::SAMPLES,
+                        scale::SENDERS
+                    ),
+                    &o.iter().map(|o| o.rate).collect::<Vec<_>>(),
+                    &|x| format!("{x:.0}"),
+                )?;
+                writeln!(
+                    md,
+                    "| samples queryable after the push (of {}) | {} |{}",
+                    scale::SERIES * scale::SAMPLES,
+                    o.iter()
+                        .map(|o| o.stored.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" | "),
+                    " |".repeat(names.len() - 1)
+                )?;
+                row(
+                    &mut md,
+                    "RSS after the push",
+                    &o.iter().map(|o| o.rss_pushed as f64).collect::<Vec<_>>(),
+                    &show_mib,
+                )?;
+            }
         }
         Err(e) => writeln!(
             md,
-            "| remote-write ingest | failed | | |\n\nScale phase failed: {}",
+            "| remote-write ingest | failed |\n\nScale phase failed: {}",
             e.lines().next().unwrap_or("")
         )?,
     }

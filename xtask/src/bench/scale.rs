@@ -214,7 +214,12 @@ pub(super) struct Scale {
 
 /// Starts the servers, pushes the workload into each in turn (the others idle), then
 /// times the queries on all of them (taking turns) and fetches their answers.
-pub(super) fn compare(ours_bin: &Path, runs: usize, hold: Duration) -> Result<Scale> {
+pub(super) fn compare(
+    ours_bin: &Path,
+    prom3: Option<&Path>,
+    runs: usize,
+    hold: Duration,
+) -> Result<Scale> {
     let workload = Workload::ending_now()?;
     let t0 = Instant::now();
     let bodies = workload.bodies()?;
@@ -230,6 +235,14 @@ pub(super) fn compare(ours_bin: &Path, runs: usize, hold: Duration) -> Result<Sc
             &flag,
         )?,
     ];
+    if let Some(bin) = prom3 {
+        servers.push(Server::start(
+            "prometheus 3",
+            bin,
+            &work.join("prom3"),
+            &flag,
+        )?);
+    }
     if Path::new(VICTORIA_BIN).is_file() {
         servers.push(Server::start_victoria(
             "victoriametrics",
@@ -456,12 +469,14 @@ impl Scale {
             self.runs
         )?;
         let names: Vec<&str> = o.iter().map(|o| o.name).collect();
+        let vs_names: Vec<String> = names[1..].iter().map(|n| format!("ours / {n}")).collect();
         writeln!(
             md,
-            "| metric | {} | ours / 2.42 | ours / VM |",
-            names.join(" | ")
+            "| metric | {} | {} |",
+            names.join(" | "),
+            vs_names.join(" | ")
         )?;
-        writeln!(md, "|{}", " --- |".repeat(names.len() + 3))?;
+        writeln!(md, "|{}", " --- |".repeat(2 * names.len()))?;
         let row = |md: &mut String,
                    label: &str,
                    value: &dyn Fn(&Outcome) -> f64,
@@ -469,13 +484,12 @@ impl Scale {
          -> Result<()> {
             let v: Vec<f64> = o.iter().map(value).collect();
             let cells: Vec<String> = v.iter().map(|x| show(*x)).collect();
-            let vs = |k: usize| v.get(k).map_or("-".to_string(), |t| ratio(v[0], *t));
+            let vs: Vec<String> = v[1..].iter().map(|t| ratio(v[0], *t)).collect();
             writeln!(
                 md,
-                "| {label} | {} | {} | {} |",
+                "| {label} | {} | {} |",
                 cells.join(" | "),
-                vs(1),
-                vs(2)
+                vs.join(" | ")
             )?;
             Ok(())
         };
@@ -525,7 +539,7 @@ impl Scale {
         )?;
         writeln!(
             md,
-            "\nAnswers (ours vs 2.42 within {TOLERANCE:e} relative; VictoriaMetrics's `rate` does not extrapolate, so it is only reported):\n"
+            "\nAnswers (ours vs 2.42 and Prometheus 3 within {TOLERANCE:e} relative; VictoriaMetrics's `rate` does not extrapolate, so it is only reported):\n"
         )?;
         for (q, (name, _)) in QUERIES.iter().enumerate() {
             for other in o.iter().skip(1) {
@@ -551,8 +565,13 @@ impl Scale {
 }
 
 /// `bench --scale [--runs N]`: only this phase; writes `target/bench/scale.md`.
-pub(super) fn run(ours_bin: &Path, runs: usize, hold: Duration) -> Result<()> {
-    let scale = compare(ours_bin, runs, hold)?;
+pub(super) fn run(
+    ours_bin: &Path,
+    prom3: Option<&Path>,
+    runs: usize,
+    hold: Duration,
+) -> Result<()> {
+    let scale = compare(ours_bin, prom3, runs, hold)?;
     let mut md = scale.markdown()?;
     writeln!(
         md,
