@@ -151,7 +151,13 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
         "/search/metric_names" => (&get_post, "/api/v1/search/metric_names"),
         "/search/label_names" => (&get_post, "/api/v1/search/label_names"),
         "/search/label_values" => (&get_post, "/api/v1/search/label_values"),
-        p if p.starts_with("/label/") && p.ends_with("/values") && p.len() > 14 => {
+        // One path segment, matched after decoding as Go's router does: `a/b` and `a%2Fb`
+        // are no label name but an unknown path.
+        p if p.starts_with("/label/")
+            && p.ends_with("/values")
+            && p.len() > 14
+            && !percent_decode(&p["/label/".len()..p.len() - "/values".len()]).contains('/') =>
+        {
             (&[Method::GET], "/api/v1/label/:name/values")
         }
         _ => return Route::NotFound,
@@ -1063,6 +1069,15 @@ mod tests {
             Route::MethodNotAllowed
         ));
         assert!(matches!(route(&Method::GET, "/nope"), Route::NotFound));
+        // A label name is one segment, also when its slash is escaped.
+        assert!(matches!(
+            route(&Method::GET, "/label/a/b/values"),
+            Route::NotFound
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/label/a%2Fb/values"),
+            Route::NotFound
+        ));
         assert!(matches!(
             route(&Method::GET, "/rules"),
             Route::Endpoint("/api/v1/rules")
