@@ -17,6 +17,7 @@
 //!
 //! Kind `claimed` has no proof: the reason is counted as claimed, not proven.
 
+mod api;
 mod rate;
 mod rewrite;
 
@@ -515,12 +516,19 @@ pub(crate) fn run() -> Result<()> {
         "{prom3_version} itself against Prometheus 2.42: {prom3_as_242} identical ({:.1}%) of {total} cases",
         pct(prom3_as_242)
     );
+    let mut exprs: Vec<&str> = cases.iter().map(|c| c.expr_for(&prom3)).collect();
+    exprs.dedup();
+    let (api_same, api_total) = api::compare(&ours, &prom3, &prom3_version, &exprs)?;
+    println!(
+        "HTTP API against {prom3_version} (labels, series, format_query and parse_query of each query, error answers): {api_same} identical of {api_total} requests"
+    );
     drop(ours);
     drop(upstream);
     drop(prom3);
-    if unexplained > 0 || failed > 0 || differ3 > 0 {
+    let api_differ = api_total - api_same;
+    if unexplained > 0 || failed > 0 || differ3 > 0 || api_differ > 0 {
         bail!(
-            "{unexplained} unexplained difference(s) and {failed} known difference(s) whose proof failed against 2.42; {differ3} difference(s) against Prometheus 3"
+            "{unexplained} unexplained difference(s) and {failed} known difference(s) whose proof failed against 2.42; {differ3} difference(s) against Prometheus 3; {api_differ} HTTP API answer(s) unlike Prometheus 3's"
         );
     }
     Ok(())
