@@ -1212,6 +1212,110 @@ mod tests {
         }
     }
 
+    /// A series' labels, float points bit for bit (NaN included) and histograms.
+    type SeriesBits = (String, Vec<(i64, u64)>, String);
+
+    /// The series of a matrix, comparable bit for bit.
+    fn matrix_bits(v: &Value) -> Vec<SeriesBits> {
+        let Value::Matrix(m) = v else {
+            panic!("range queries return matrices")
+        };
+        m.iter()
+            .map(|s| {
+                let floats = s.floats.iter().map(|p| (p.t, p.f.to_bits())).collect();
+                (s.metric.to_string(), floats, format!("{:?}", s.histograms))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fused_aggregation_of_mixed_floats_and_histograms_matches_the_materialised_one() {
+        // Many series, and two whose group sees floats first, then histograms.
+        for n in [40, 5] {
+            check_fused_against_materialised(n);
+        }
+    }
+
+    fn check_fused_against_materialised(n: i64) {
+        let db = Arc::new(MemStorage::new());
+        let mut app = db.appender();
+        for i in (0..n).filter(|i| n > 5 || *i % 5 == 3 || *i % 5 == 4) {
+            let l = Labels::from_pairs([
+                ("__name__", "m"),
+                ("i", &i.to_string()),
+                ("g", &(i % 3).to_string()),
+            ]);
+            for t in 0..=60i64 {
+                if i % 5 == 4 {
+                    // Native histograms, in the second half only for some series.
+                    if i % 10 == 9 && t < 30 {
+                        continue;
+                    }
+                    let count = (t * (i + 1)) as f64;
+                    let fh = model::FloatHistogram {
+                        count,
+                        sum: count * 0.5,
+                        positive_spans: vec![model::Span {
+                            offset: 0,
+                            length: 2,
+                        }],
+                        positive_buckets: vec![count / 2.0, count / 2.0],
+                        ..model::FloatHistogram::default()
+                    };
+                    app.append_histogram(0, &l, t * 10_000, None, Some(&fh))
+                        .expect("append histogram");
+                    continue;
+                }
+                // Floats with NaNs, infinities and values whose sums overflow (avg's
+                // incremental mean).
+                let f = match (i * 7 + t) % 23 {
+                    0 => f64::NAN,
+                    1 => f64::INFINITY,
+                    2 => -f64::INFINITY,
+                    3..=6 => 1.7e308,
+                    _ => (t * (i % 7 + 1)) as f64 * 1.1,
+                };
+                app.append(0, &l, t * 10_000, f).expect("append");
+            }
+        }
+        app.commit().expect("commit");
+        let engine = Engine::new(EngineOpts::default());
+        for inner in [
+            "rate(m[1m])",
+            "avg_over_time(m[1m])",
+            "last_over_time(m[1m])",
+        ] {
+            for grouping in ["by (g)", "without (i)", ""] {
+                for op in ["sum", "avg", "count", "min", "max", "group"] {
+                    let fused = format!("{op} {grouping} ({inner})");
+                    // A no-op label_replace keeps the aggregation off the fused path.
+                    let plain = format!(
+                        "{op} {grouping} (label_replace({inner}, \"x\", \"\", \"y\", \".*\"))"
+                    );
+                    let a = engine
+                        .range_query(db.clone(), &fused, 60_000, 600_000, 20_000)
+                        .expect("fused");
+                    let b = engine
+                        .range_query(db.clone(), &plain, 60_000, 600_000, 20_000)
+                        .expect("plain");
+                    assert_eq!(matrix_bits(&a.value), matrix_bits(&b.value), "{fused}");
+                    // The same annotations, at their own positions in each query.
+                    let notes = |r: &QueryResult| {
+                        r.annotations
+                            .iter()
+                            .map(|n| {
+                                let m = &n.message;
+                                m.rsplit_once(" (")
+                                    .map_or(m.clone(), |(m, _)| m.to_string())
+                            })
+                            .collect::<Vec<_>>()
+                    };
+                    assert_eq!(notes(&a), notes(&b), "{fused}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn range_query_rejects_range_vectors() {
         let engine = Engine::new(EngineOpts::default());

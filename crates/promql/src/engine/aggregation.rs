@@ -167,14 +167,101 @@ struct Group {
     incompatible: bool,
     counter_reset_seen: bool,
     not_counter_reset_seen: bool,
-    float_value: f64,
-    float_mean: f64,
-    kahan_c: f64,
-    group_count: f64,
-    incremental_mean: bool,
+    acc: FloatAcc,
     drop_name: bool,
     heap: Vec<Sample>,
     complete: bool,
+}
+
+/// The float part of a group's state: what `sum`, `avg`, `count`, `min`, `max`, `group`,
+/// `stddev` and `stdvar` keep of float inputs (and `count` and `avg` of histograms).
+#[derive(Clone, Copy, Default)]
+struct FloatAcc {
+    value: f64,
+    mean: f64,
+    /// The Kahan compensation of `value` (of `mean` once `incremental_mean` is set).
+    c: f64,
+    count: f64,
+    /// avg switched to the incremental mean (the sum would overflow).
+    incremental_mean: bool,
+}
+
+impl FloatAcc {
+    /// The state after a group's first value `f` (for histograms, `f` is 0).
+    #[inline(always)]
+    fn first(op: AggregateOp, f: f64) -> FloatAcc {
+        let value = match op {
+            AggregateOp::Stddev | AggregateOp::Stdvar => {
+                if f.is_nan() || f.is_infinite() {
+                    f64::NAN
+                } else {
+                    0.0
+                }
+            }
+            AggregateOp::Group => 1.0,
+            _ => f,
+        };
+        FloatAcc {
+            value,
+            mean: f,
+            c: 0.0,
+            count: 1.0,
+            incremental_mean: false,
+        }
+    }
+
+    /// Adds a further float value (every op but `quantile`, which keeps its values).
+    #[inline(always)]
+    fn add(&mut self, op: AggregateOp, f: f64) {
+        match op {
+            AggregateOp::Sum => (self.value, self.c) = kahan_inc(f, self.value, self.c),
+            AggregateOp::Avg => {
+                self.count += 1.0;
+                if !self.incremental_mean {
+                    let (nv, nc) = kahan_inc(f, self.value, self.c);
+                    if !nv.is_infinite() {
+                        self.value = nv;
+                        self.c = nc;
+                        return;
+                    }
+                    self.incremental_mean = true;
+                    self.mean = self.value / (self.count - 1.0);
+                    self.c /= self.count - 1.0;
+                }
+                let qq = (self.count - 1.0) / self.count;
+                (self.mean, self.c) = kahan_inc(f / self.count, qq * self.mean, qq * self.c);
+            }
+            AggregateOp::Max if self.value < f || self.value.is_nan() => self.value = f,
+            AggregateOp::Min if self.value > f || self.value.is_nan() => self.value = f,
+            AggregateOp::Count => self.count += 1.0,
+            AggregateOp::Stddev | AggregateOp::Stdvar => {
+                self.count += 1.0;
+                let delta = f - self.mean;
+                self.mean += delta / self.count;
+                self.value += delta * (f - self.mean);
+            }
+            _ => {}
+        }
+    }
+
+    /// The aggregated float value (every op but `quantile`).
+    #[inline]
+    fn result(&self, op: AggregateOp) -> f64 {
+        match op {
+            AggregateOp::Avg => {
+                if self.incremental_mean {
+                    self.mean + self.c
+                } else {
+                    self.value / self.count + self.c / self.count
+                }
+            }
+            AggregateOp::Count => self.count,
+            AggregateOp::Stdvar => self.value / self.count,
+            AggregateOp::Stddev => (self.value / self.count).sqrt(),
+            AggregateOp::Sum => self.value + self.c,
+            _ => self.value,
+        }
+    }
 }
 
 pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Result<Matrix> {
@@ -254,7 +341,7 @@ fn try_fused(
     let delayed = ev.delayed_name_removal;
     let (op, without) = (a.op, a.without);
     let mut index: HashMap<u64, usize> = HashMap::new();
-    let mut groups: Vec<(Labels, Vec<Group>)> = Vec::new();
+    let mut groups: Vec<(Labels, Cells)> = Vec::new();
     let mut seen: HashSet<u64> = HashSet::new();
     let (mut aborted, mut dup) = (false, false);
     let mut notes = Vec::new();
@@ -274,23 +361,33 @@ fn try_fused(
                 index.insert(key, groups.len());
                 groups.push((
                     grouping_labels(&s.metric, grouping, without),
-                    vec![Group::default(); steps],
+                    Cells::Floats(vec![FloatCell::default(); steps]),
                 ));
                 groups.len() - 1
             }
         };
-        let g = &mut groups[gi].1;
-        let name = s.metric.metric_name().unwrap_or("");
-        for p in &s.floats {
-            let step = usize::try_from((p.t - start) / interval).unwrap_or(usize::MAX);
-            if let Some(gr) = g.get_mut(step) {
-                group_add(gr, op, p.f, None, s.drop_name, name, &mut notes);
-            }
+        let cells = &mut groups[gi].1;
+        if !s.histograms.is_empty() {
+            cells.make_general(op);
         }
-        for p in &s.histograms {
-            let step = usize::try_from((p.t - start) / interval).unwrap_or(usize::MAX);
-            if let Some(gr) = g.get_mut(step) {
-                group_add(gr, op, 0.0, Some(&p.h), s.drop_name, name, &mut notes);
+        match cells {
+            Cells::Floats(cells) => {
+                fold_floats(cells, op, &s.floats, s.drop_name, start, interval);
+            }
+            Cells::General(g) => {
+                let name = s.metric.metric_name().unwrap_or("");
+                let mut at = StepCursor::new(start, interval);
+                for p in &s.floats {
+                    if let Some(gr) = g.get_mut(at.step_of(p.t)) {
+                        group_add(gr, op, p.f, None, s.drop_name, name, &mut notes);
+                    }
+                }
+                let mut at = StepCursor::new(start, interval);
+                for p in &s.histograms {
+                    if let Some(gr) = g.get_mut(at.step_of(p.t)) {
+                        group_add(gr, op, 0.0, Some(&p.h), s.drop_name, name, &mut notes);
+                    }
+                }
             }
         }
         Ok(true)
@@ -304,19 +401,39 @@ fn try_fused(
         return Ok(None);
     }
     let mut out = Vec::with_capacity(groups.len());
-    for (metric, g) in groups {
+    for (metric, cells) in groups {
         let mut series = Series {
             metric,
             ..Series::default()
         };
-        for (i, gr) in g.into_iter().enumerate() {
-            if gr.seen {
-                let t = start + i as i64 * interval;
-                series.drop_name = gr.drop_name;
-                match group_value(gr, op, f64::NAN, &mut notes) {
-                    Some((_, Some(h))) => series.histograms.push(HPoint { t, h: Arc::new(h) }),
-                    Some((f, None)) => series.floats.push(FPoint { t, f }),
-                    None => {}
+        match cells {
+            Cells::Floats(cells) => {
+                let n = cells.iter().filter(|c| c.seen).count();
+                series.floats.reserve_exact(n);
+                for (i, cell) in cells.iter().enumerate() {
+                    if cell.seen {
+                        let t = start + i as i64 * interval;
+                        series.drop_name = cell.drop_name;
+                        series.floats.push(FPoint {
+                            t,
+                            f: cell.acc.result(op),
+                        });
+                    }
+                }
+            }
+            Cells::General(g) => {
+                for (i, gr) in g.into_iter().enumerate() {
+                    if gr.seen {
+                        let t = start + i as i64 * interval;
+                        series.drop_name = gr.drop_name;
+                        match group_value(gr, op, f64::NAN, &mut notes) {
+                            Some((_, Some(h))) => {
+                                series.histograms.push(HPoint { t, h: Arc::new(h) });
+                            }
+                            Some((f, None)) => series.floats.push(FPoint { t, f }),
+                            None => {}
+                        }
+                    }
                 }
             }
         }
@@ -327,6 +444,136 @@ fn try_fused(
     emit_notes(ev, &mut notes, a.expr.pos());
     ev.add_samples(0)?;
     Ok(Some(out))
+}
+
+/// The per-step states of a fused group.
+enum Cells {
+    /// While the group has seen floats only: the float state of each step, small and
+    /// cheap to update.
+    Floats(Vec<FloatCell>),
+    /// Once a histogram arrived: the full state of each step.
+    General(Vec<Group>),
+}
+
+impl Cells {
+    /// Switches to the full states (the same states [`group_add`] would have built from
+    /// the same floats).
+    fn make_general(&mut self, op: AggregateOp) {
+        if let Cells::Floats(cells) = self {
+            let general = cells
+                .iter()
+                .map(|c| Group {
+                    seen: c.seen,
+                    has_float: c.seen && matches!(op, AggregateOp::Sum | AggregateOp::Avg),
+                    acc: c.acc,
+                    drop_name: c.drop_name,
+                    ..Group::default()
+                })
+                .collect();
+            *self = Cells::General(general);
+        }
+    }
+}
+
+/// A group's state at one step while it has seen floats only: [`group_add`] of floats,
+/// without the histogram state.
+#[derive(Clone, Copy, Default)]
+struct FloatCell {
+    acc: FloatAcc,
+    seen: bool,
+    drop_name: bool,
+}
+
+impl FloatCell {
+    /// [`group_add`] of a float.
+    #[inline(always)]
+    fn add(&mut self, op: AggregateOp, f: f64, drop_name: bool) {
+        if self.seen {
+            self.drop_name |= drop_name;
+            self.acc.add(op, f);
+        } else {
+            *self = FloatCell {
+                acc: FloatAcc::first(op, f),
+                seen: true,
+                drop_name,
+            };
+        }
+    }
+}
+
+/// Adds the points of a series to the float states of its group: [`FloatCell::add`] with
+/// the op fixed per loop.
+fn fold_floats(
+    cells: &mut [FloatCell],
+    op: AggregateOp,
+    pts: &[FPoint],
+    drop_name: bool,
+    start: i64,
+    interval: i64,
+) {
+    #[inline(always)]
+    fn fold(
+        cells: &mut [FloatCell],
+        op: AggregateOp,
+        pts: &[FPoint],
+        drop_name: bool,
+        mut at: StepCursor,
+    ) {
+        for p in pts {
+            if let Some(cell) = cells.get_mut(at.step_of(p.t)) {
+                cell.add(op, p.f, drop_name);
+            }
+        }
+    }
+    let at = StepCursor::new(start, interval);
+    match op {
+        AggregateOp::Sum => fold(cells, AggregateOp::Sum, pts, drop_name, at),
+        AggregateOp::Avg => fold(cells, AggregateOp::Avg, pts, drop_name, at),
+        AggregateOp::Count => fold(cells, AggregateOp::Count, pts, drop_name, at),
+        AggregateOp::Min => fold(cells, AggregateOp::Min, pts, drop_name, at),
+        AggregateOp::Max => fold(cells, AggregateOp::Max, pts, drop_name, at),
+        other => fold(cells, other, pts, drop_name, at),
+    }
+}
+
+/// Maps the increasing timestamps of a series' points to their steps, without a division
+/// where a point is at the step after the previous point's (as a range function's
+/// consecutive outputs are).
+struct StepCursor {
+    start: i64,
+    interval: i64,
+    /// The next step and its time.
+    step: usize,
+    t: i64,
+}
+
+impl StepCursor {
+    fn new(start: i64, interval: i64) -> StepCursor {
+        StepCursor {
+            start,
+            interval,
+            step: 0,
+            t: start,
+        }
+    }
+
+    /// The step of `t`, as `(t - start) / interval` (`usize::MAX` when negative).
+    #[inline(always)]
+    fn step_of(&mut self, t: i64) -> usize {
+        if t == self.t {
+            let step = self.step;
+            self.step += 1;
+            self.t += self.interval;
+            return step;
+        }
+        let step = usize::try_from((t - self.start) / self.interval).unwrap_or(usize::MAX);
+        if step != usize::MAX && self.start + step as i64 * self.interval == t {
+            // On the grid: the next step's time is known.
+            self.step = step + 1;
+            self.t = t + self.interval;
+        }
+        step
+    }
 }
 
 fn count_values(vec: &Vector, grouping: &[String], without: bool, label: &str, out: &mut Vector) {
@@ -704,9 +951,7 @@ fn group_add(
     if !group.seen {
         *group = Group {
             seen: true,
-            float_value: f,
-            float_mean: f,
-            group_count: 1.0,
+            acc: FloatAcc::first(op, f),
             drop_name,
             ..Group::default()
         };
@@ -729,13 +974,6 @@ fn group_add(
                 group.seen = false;
                 ignored(notes, op);
             }
-            AggregateOp::Stddev | AggregateOp::Stdvar => {
-                group.float_value = if f.is_nan() || f.is_infinite() {
-                    f64::NAN
-                } else {
-                    0.0
-                };
-            }
             AggregateOp::Quantile => {
                 group.heap = vec![Sample {
                     h: None,
@@ -745,7 +983,6 @@ fn group_add(
                     drop_name: false,
                 }];
             }
-            AggregateOp::Group => group.float_value = 1.0,
             _ => {}
         }
         return;
@@ -779,7 +1016,7 @@ fn group_add(
                 }
             }
             AggregateOp::Avg => {
-                group.group_count += 1.0;
+                group.acc.count += 1.0;
                 group.has_hist = true;
                 if group.hist.is_some() {
                     note_hint(group, h);
@@ -805,7 +1042,7 @@ fn group_add(
                             if let Some(c) = group.hist_c.take() {
                                 let _ = mean.add(&c);
                             }
-                            group.hist = Some(hist::div(&mean, group.group_count - 1.0));
+                            group.hist = Some(hist::div(&mean, group.acc.count - 1.0));
                             group.hist_incremental = true;
                         }
                         Err(e) => {
@@ -816,8 +1053,8 @@ fn group_add(
                     }
                 }
                 if let Some(acc) = &group.hist {
-                    let left = hist::div(h, group.group_count);
-                    let right = hist::div(acc, group.group_count);
+                    let left = hist::div(h, group.acc.count);
+                    let right = hist::div(acc, group.acc.count);
                     let step = hist::sub(&left, &right).and_then(|d| {
                         let r1 = d.nhcb_reconciled;
                         hist::add(acc, &d.h).map(|mut c| {
@@ -839,7 +1076,7 @@ fn group_add(
                     }
                 }
             }
-            AggregateOp::Count => group.group_count += 1.0,
+            AggregateOp::Count => group.acc.count += 1.0,
             AggregateOp::Group => {}
             AggregateOp::Max
             | AggregateOp::Min
@@ -851,54 +1088,20 @@ fn group_add(
         return;
     }
     match op {
-        AggregateOp::Sum => {
-            group.has_float = true;
-            (group.float_value, group.kahan_c) = kahan_inc(f, group.float_value, group.kahan_c);
+        AggregateOp::Sum | AggregateOp::Avg => group.has_float = true,
+        AggregateOp::Quantile => {
+            group.heap.push(Sample {
+                h: None,
+                metric: Labels::empty(),
+                t: 0,
+                f,
+                drop_name: false,
+            });
+            return;
         }
-        AggregateOp::Avg => {
-            group.group_count += 1.0;
-            group.has_float = true;
-            if !group.incremental_mean {
-                let (nv, nc) = kahan_inc(f, group.float_value, group.kahan_c);
-                if !nv.is_infinite() {
-                    group.float_value = nv;
-                    group.kahan_c = nc;
-                    return;
-                }
-                group.incremental_mean = true;
-                group.float_mean = group.float_value / (group.group_count - 1.0);
-                group.kahan_c /= group.group_count - 1.0;
-            }
-            let qq = (group.group_count - 1.0) / group.group_count;
-            (group.float_mean, group.kahan_c) = kahan_inc(
-                f / group.group_count,
-                qq * group.float_mean,
-                qq * group.kahan_c,
-            );
-        }
-        AggregateOp::Group => {}
-        AggregateOp::Max if group.float_value < f || group.float_value.is_nan() => {
-            group.float_value = f;
-        }
-        AggregateOp::Min if group.float_value > f || group.float_value.is_nan() => {
-            group.float_value = f;
-        }
-        AggregateOp::Count => group.group_count += 1.0,
-        AggregateOp::Stddev | AggregateOp::Stdvar => {
-            group.group_count += 1.0;
-            let delta = f - group.float_mean;
-            group.float_mean += delta / group.group_count;
-            group.float_value += delta * (f - group.float_mean);
-        }
-        AggregateOp::Quantile => group.heap.push(Sample {
-            h: None,
-            metric: Labels::empty(),
-            t: 0,
-            f,
-            drop_name: false,
-        }),
         _ => {}
     }
+    group.acc.add(op, f);
 }
 
 fn reconciled(notes: &mut Vec<AggNote>) {
@@ -938,7 +1141,7 @@ fn group_value(
                 let _ = h.add(&c);
             }
             if op == AggregateOp::Avg && !g.hist_incremental {
-                h = hist::div(&h, g.group_count);
+                h = hist::div(&h, g.acc.count);
             }
             h.compact(0);
             return Some((0.0, Some(h)));
@@ -950,22 +1153,11 @@ fn group_value(
 /// The aggregated float value of a group.
 fn group_float(g: &Group, op: AggregateOp, q: f64) -> f64 {
     match op {
-        AggregateOp::Avg => {
-            if g.incremental_mean {
-                g.float_mean + g.kahan_c
-            } else {
-                g.float_value / g.group_count + g.kahan_c / g.group_count
-            }
-        }
-        AggregateOp::Count => g.group_count,
-        AggregateOp::Stdvar => g.float_value / g.group_count,
-        AggregateOp::Stddev => (g.float_value / g.group_count).sqrt(),
         AggregateOp::Quantile => {
             let mut vals: Vec<f64> = g.heap.iter().map(|s| s.f).collect();
             quantile(q, &mut vals)
         }
-        AggregateOp::Sum => g.float_value + g.kahan_c,
-        _ => g.float_value,
+        _ => g.acc.result(op),
     }
 }
 
