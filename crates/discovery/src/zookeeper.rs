@@ -9,17 +9,17 @@
 
 mod client;
 mod jute;
+mod member;
 mod treecache;
 
 use std::time::Duration;
 
 use config::discovery::ZookeeperSdConfig;
 use model::{Labels, TargetGroup};
-use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::util::{join_host_port, sanitize};
+use member::{parse_nerve_member, parse_serverset_member};
 
 /// How long a tree cache in failure mode waits before reading its tree again (Go's
 /// treecache: ten seconds).
@@ -140,117 +140,6 @@ fn check_server(server: &str) -> Result<(), String> {
         return fail("unexpected '[' or ']' in address");
     }
     Ok(())
-}
-
-/// A JSON value that does not fit the Go field it is decoded into.
-#[derive(Debug)]
-struct Mismatch(&'static str);
-
-/// Decodes `data` as Go's `encoding/json` would into a struct: `null` leaves it zero, an
-/// object fills it, anything else fails. Invalid UTF-8 inside strings is replaced, as Go
-/// does.
-fn go_struct(data: &[u8]) -> Result<Option<Map<String, Value>>, String> {
-    let text = String::from_utf8_lossy(data);
-    match serde_json::from_str::<Value>(&text).map_err(|e| e.to_string())? {
-        Value::Null => Ok(None),
-        Value::Object(m) => Ok(Some(m)),
-        _ => Err("json: cannot unmarshal non-object into a member".to_owned()),
-    }
-}
-
-/// The value of Go field `name` in `obj`: an exact key first, else one equal but for
-/// ASCII case (Go's `encoding/json` matching).
-fn field<'a>(obj: Option<&'a Map<String, Value>>, name: &str) -> Option<&'a Value> {
-    let obj = obj?;
-    obj.get(name).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })
-}
-
-fn go_string(v: Option<&Value>) -> Result<String, Mismatch> {
-    match v {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(Mismatch("string")),
-    }
-}
-
-/// A Go `int`: an integer literal (no fraction or exponent) that fits 64 bits.
-fn go_int(v: Option<&Value>) -> Result<i64, Mismatch> {
-    match v {
-        None | Some(Value::Null) => Ok(0),
-        Some(Value::Number(n)) => n.as_i64().ok_or(Mismatch("int")),
-        Some(_) => Err(Mismatch("int")),
-    }
-}
-
-fn go_object(v: Option<&Value>) -> Result<Option<&Map<String, Value>>, Mismatch> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m)),
-        Some(_) => Err(Mismatch("object")),
-    }
-}
-
-/// A serverset endpoint: `host` and `port`.
-fn endpoint(v: Option<&Value>) -> Result<(String, i64), Mismatch> {
-    let obj = go_object(v)?;
-    Ok((go_string(field(obj, "Host"))?, go_int(field(obj, "Port"))?))
-}
-
-/// The target of a serverset member node (Go's `parseServersetMember`).
-fn parse_serverset_member(data: &[u8], path: &str) -> Result<Labels, String> {
-    let fail = |e: String| format!("error unmarshaling serverset member {path:?}: {e}");
-    let member = go_struct(data).map_err(fail)?;
-    let obj = member.as_ref();
-    let mismatch =
-        |Mismatch(t): Mismatch| fail(format!("json: cannot unmarshal into Go value of type {t}"));
-    let (host, port) = endpoint(field(obj, "ServiceEndpoint")).map_err(mismatch)?;
-    let additional = go_object(field(obj, "AdditionalEndpoints")).map_err(mismatch)?;
-    let status = go_string(field(obj, "status")).map_err(mismatch)?;
-    let shard = go_int(field(obj, "shard")).map_err(mismatch)?;
-    let mut pairs = vec![
-        ("__meta_serverset_path".to_owned(), path.to_owned()),
-        ("__address__".to_owned(), join_host_port(&host, port)),
-        ("__meta_serverset_endpoint_host".to_owned(), host),
-        (
-            "__meta_serverset_endpoint_port".to_owned(),
-            port.to_string(),
-        ),
-    ];
-    for (name, ep) in additional.into_iter().flatten() {
-        let (host, port) = endpoint(Some(ep)).map_err(mismatch)?;
-        let name = sanitize(name);
-        pairs.push((format!("__meta_serverset_endpoint_host_{name}"), host));
-        pairs.push((
-            format!("__meta_serverset_endpoint_port_{name}"),
-            port.to_string(),
-        ));
-    }
-    pairs.push(("__meta_serverset_status".to_owned(), status));
-    pairs.push(("__meta_serverset_shard".to_owned(), shard.to_string()));
-    Ok(Labels::from_pairs(pairs))
-}
-
-/// The target of a Nerve member node (Go's `parseNerveMember`).
-fn parse_nerve_member(data: &[u8], path: &str) -> Result<Labels, String> {
-    let fail = |e: String| format!("error unmarshaling nerve member {path:?}: {e}");
-    let member = go_struct(data).map_err(fail)?;
-    let obj = member.as_ref();
-    let mismatch =
-        |Mismatch(t): Mismatch| fail(format!("json: cannot unmarshal into Go value of type {t}"));
-    let host = go_string(field(obj, "host")).map_err(mismatch)?;
-    let port = go_int(field(obj, "port")).map_err(mismatch)?;
-    let name = go_string(field(obj, "name")).map_err(mismatch)?;
-    Ok(Labels::from_pairs([
-        ("__meta_nerve_path".to_owned(), path.to_owned()),
-        ("__address__".to_owned(), join_host_port(&host, port)),
-        ("__meta_nerve_endpoint_host".to_owned(), host),
-        ("__meta_nerve_endpoint_port".to_owned(), port.to_string()),
-        ("__meta_nerve_endpoint_name".to_owned(), name),
-    ]))
 }
 
 #[cfg(test)]

@@ -524,6 +524,93 @@ fn serverset_members_are_labelled_as_prometheus_does() {
     }
 }
 
+/// The `__address__` and the additional endpoints' labels of a serverset member.
+fn summary(data: &str) -> Vec<(String, String)> {
+    let l = parse_serverset_member(data.as_bytes(), "/m").unwrap();
+    l.iter()
+        .filter(|(n, _)| *n == "__address__" || n.starts_with("__meta_serverset_endpoint_"))
+        .filter(|(n, _)| {
+            !matches!(
+                *n,
+                "__meta_serverset_endpoint_host" | "__meta_serverset_endpoint_port"
+            )
+        })
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn member_json_is_decoded_as_go_decodes_it() {
+    // Each case as Prometheus 2.42 discovered it from a real ZooKeeper (it drops the empty
+    // label values later, when it builds targets; here they are still there).
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        // Keys differing in case fill the same field, the last one winning...
+        (
+            r#"{"serviceEndpoint":{"host":"x","port":1},"serviceendpoint":{"host":"w","port":2}}"#,
+            &[("__address__", "w:2")],
+        ),
+        // ... into the struct as it was, and into the map as it was.
+        (
+            r#"{"serviceEndpoint":{"host":"a"},"ServiceEndpoint":{"port":5},"additionalEndpoints":{"x":{"host":"h","port":1}},"AdditionalEndpoints":{"y":{"port":2}}}"#,
+            &[
+                ("__address__", "a:5"),
+                ("__meta_serverset_endpoint_host_x", "h"),
+                ("__meta_serverset_endpoint_host_y", ""),
+                ("__meta_serverset_endpoint_port_x", "1"),
+                ("__meta_serverset_endpoint_port_y", "2"),
+            ],
+        ),
+        // null empties the map; a repeated map key starts from a zero endpoint.
+        (
+            r#"{"serviceEndpoint":{"host":"b","port":1},"additionalEndpoints":{"x":{"host":"h","port":1}},"AdditionalEndpoints":null}"#,
+            &[("__address__", "b:1")],
+        ),
+        (
+            r#"{"serviceEndpoint":{"host":"c","port":1},"additionalEndpoints":{"x":{"host":"h","port":1},"x":{"port":3}}}"#,
+            &[
+                ("__address__", "c:1"),
+                ("__meta_serverset_endpoint_host_x", ""),
+                ("__meta_serverset_endpoint_port_x", "3"),
+            ],
+        ),
+        (
+            r#"{"serviceEndpoint":{"host":"127.0.0.1","port":8080},"additionalEndpoints":{"a.b":null}}"#,
+            &[
+                ("__address__", "127.0.0.1:8080"),
+                ("__meta_serverset_endpoint_host_a_b", ""),
+                ("__meta_serverset_endpoint_port_a_b", "0"),
+            ],
+        ),
+        (
+            r#"{"serviceEndpoint":{"host":"x","port":-5},"shard":-1}"#,
+            &[("__address__", "x:-5")],
+        ),
+        // Go's case folding takes the long s for an s.
+        (
+            r#"{"\u017ferviceEndpoint":{"host":"k","port":7}}"#,
+            &[("__address__", "k:7")],
+        ),
+    ];
+    for (data, want) in cases {
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(summary(data), want, "{data}");
+    }
+    // Numbers that are not integer literals, or too big for an int, fail the member.
+    for bad in [
+        r#"{"serviceEndpoint":{"port":80.0}}"#,
+        r#"{"serviceEndpoint":{"port":1e2}}"#,
+        r#"{"shard":9223372036854775808}"#,
+    ] {
+        assert!(
+            parse_serverset_member(bad.as_bytes(), "/m").is_err(),
+            "{bad}"
+        );
+    }
+}
+
 #[test]
 fn servers_are_checked_as_go_splits_them() {
     for ok in ["zk1", "zk1:2181", "127.0.0.1:2181", "[::1]:2181"] {
