@@ -3,9 +3,10 @@
 //! one session with the `servers`; every node below a path whose data is a Twitter
 //! serverset member (`serviceEndpoint`, `additionalEndpoints`, `status`, `shard`) or an
 //! AirBnB Nerve member (`host`, `port`, `name`) is one group (source: the node's path) with
-//! one target, labelled `__meta_serverset_*` or `__meta_nerve_*`. A node whose data is not
-//! such JSON (the path's own node, usually) has no targets; a deleted node's group is
-//! emptied. The client ([`client`]) is this crate's own (jute over Tokio TCP).
+//! one target, labelled `__meta_serverset_*` or `__meta_nerve_*`, its JSON decoded as Go's
+//! `encoding/json` decodes it ([`member`]). A node whose data does not decode (the path's
+//! own node, usually) has no targets; a deleted node's group is emptied. The client
+//! ([`client`]) is this crate's own (jute over Tokio TCP).
 
 mod client;
 mod jute;
