@@ -175,9 +175,9 @@ sd_kinds! {
     /// `triton_sd_configs`.
     Triton(TritonSdConfig) = "triton_sd_configs",
     /// `nerve_sd_configs` (Zookeeper).
-    Nerve(ZookeeperSdConfig) = "nerve_sd_configs",
+    Nerve(ZookeeperSdConfig) = "nerve_sd_configs" via ZookeeperSdBlock<true>,
     /// `serverset_sd_configs` (Zookeeper).
-    Serverset(ZookeeperSdConfig) = "serverset_sd_configs",
+    Serverset(ZookeeperSdConfig) = "serverset_sd_configs" via ZookeeperSdBlock<false>,
 }
 
 impl ServiceDiscoveryConfig {
@@ -374,6 +374,36 @@ mod tests {
         let out = yaml::to_string(&h).unwrap();
         let back: Holder = yaml::from_str(&out).unwrap();
         assert_eq!(back, h);
+    }
+
+    #[test]
+    fn zookeeper_blocks_are_checked_with_their_kind_in_the_message() {
+        for (yaml, want) in [
+            (
+                "serverset_sd_configs: [{paths: [/a]}]",
+                "serverset SD config must contain at least one Zookeeper server",
+            ),
+            (
+                "nerve_sd_configs: [{servers: [zk:2181]}]",
+                "nerve SD config must contain at least one path",
+            ),
+            (
+                "nerve_sd_configs: [{servers: [zk:2181], paths: [/a, b/c]}]",
+                "nerve SD config paths must begin with '/': b/c",
+            ),
+        ] {
+            let err = yaml::from_str::<Holder>(yaml).unwrap_err();
+            assert!(err.message.contains(want), "{yaml}: {err}");
+        }
+        let h: Holder =
+            yaml::from_str("serverset_sd_configs: [{servers: [zk], paths: [/a], timeout: 3s}]")
+                .unwrap();
+        match &h.sd.0[..] {
+            [ServiceDiscoveryConfig::Serverset(c)] => {
+                assert_eq!(c.timeout, model::Duration::from_secs(3));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -789,17 +789,36 @@ impl Default for ZookeeperSdConfig {
     }
 }
 
-impl Validate for ZookeeperSdConfig {
-    fn validate(&mut self) -> Result<(), String> {
-        if self.servers.is_empty() {
-            return Err("zookeeper SD config must contain at least one Zookeeper server".into());
+/// Checked by [`ZookeeperSdBlock`], whose messages name the kind.
+impl Validate for ZookeeperSdConfig {}
+
+/// Reads a `serverset_sd_configs` (`NERVE` false) or `nerve_sd_configs` entry, checked as
+/// upstream's `ServersetSDConfig` and `NerveSDConfig` are, with their messages.
+#[derive(Debug)]
+pub(crate) struct ZookeeperSdBlock<const NERVE: bool>(ZookeeperSdConfig);
+
+impl<'de, const NERVE: bool> serde::Deserialize<'de> for ZookeeperSdBlock<NERVE> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let c = ZookeeperSdConfig::deserialize(d)?;
+        let kind = if NERVE { "nerve" } else { "serverset" };
+        let err = |m: String| Err(serde::de::Error::custom(m));
+        if c.servers.is_empty() {
+            return err(format!(
+                "{kind} SD config must contain at least one Zookeeper server"
+            ));
         }
-        if self.paths.is_empty() {
-            return Err("zookeeper SD config must contain at least one path".into());
+        if c.paths.is_empty() {
+            return err(format!("{kind} SD config must contain at least one path"));
         }
-        if self.paths.iter().any(|p| !p.starts_with('/')) {
-            return Err("zookeeper SD config paths must begin with '/'".into());
+        if let Some(p) = c.paths.iter().find(|p| !p.starts_with('/')) {
+            return err(format!("{kind} SD config paths must begin with '/': {p}"));
         }
-        Ok(())
+        Ok(ZookeeperSdBlock(c))
+    }
+}
+
+impl<const NERVE: bool> From<ZookeeperSdBlock<NERVE>> for ZookeeperSdConfig {
+    fn from(b: ZookeeperSdBlock<NERVE>) -> ZookeeperSdConfig {
+        b.0
     }
 }
