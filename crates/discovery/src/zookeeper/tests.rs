@@ -1033,3 +1033,64 @@ async fn a_real_zookeeper_is_discovered_and_watched() {
     cancel.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn the_manager_runs_both_kinds_for_their_jobs() {
+    let zk = FakeZk::start().await;
+    zk.create("/ss", b"");
+    zk.create("/ss/m", MEMBER_A);
+    zk.create("/nv", b"");
+    zk.create(
+        "/nv/m",
+        br#"{"host":"127.0.0.4","port":9100,"name":"node"}"#,
+    );
+    let cfg = config::Config::load_str(
+        &format!(
+            "scrape_configs:\n- job_name: ss\n  serverset_sd_configs: [{{servers: ['{0}'], paths: [/ss]}}]\n- job_name: nv\n  nerve_sd_configs: [{{servers: ['{0}'], paths: [/nv]}}]\n",
+            zk.addr
+        ),
+        "",
+    )
+    .unwrap();
+    let m = crate::Manager::new(crate::Options {
+        update_interval: Duration::from_millis(10),
+        ..crate::Options::default()
+    });
+    let mut sets = m.subscribe();
+    m.apply_config(&cfg).unwrap();
+    let runner = m.clone();
+    let task = tokio::spawn(async move { runner.run().await });
+    let address = |s: &crate::TargetSets, job: &str| -> Vec<String> {
+        s.get(job)
+            .into_iter()
+            .flatten()
+            .flat_map(|g| &g.targets)
+            .filter_map(|t| t.get("__address__").map(str::to_owned))
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        {
+            let s = sets.borrow_and_update();
+            if address(&s, "ss") == ["10.0.0.1:8080"] && address(&s, "nv") == ["127.0.0.4:9100"] {
+                break;
+            }
+        }
+        match tokio::time::timeout_at(deadline, sets.changed()).await {
+            Ok(Ok(())) => {}
+            _ => panic!("timed out; last: {:?}", *sets.borrow()),
+        }
+    }
+    zk.delete("/nv/m");
+    loop {
+        if address(&sets.borrow_and_update(), "nv").is_empty() {
+            break;
+        }
+        match tokio::time::timeout_at(deadline, sets.changed()).await {
+            Ok(Ok(())) => {}
+            _ => panic!("timed out; last: {:?}", *sets.borrow()),
+        }
+    }
+    m.stop();
+    task.await.unwrap();
+}
