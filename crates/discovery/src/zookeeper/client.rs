@@ -310,7 +310,8 @@ impl Conn {
         }
     }
 
-    /// The session is gone: a new one starts, and every watcher hears its watches are.
+    /// The session is gone: a new one starts, and every watcher hears that its watches went
+    /// with it.
     fn expire(&mut self) {
         self.session_id = 0;
         self.passwd = vec![0; 16];
