@@ -13,7 +13,9 @@
 //! - [`value`]: the staleness-marker NaN; [`validation`]: metric and label name rules;
 //!   [`strconv`]: Go-compatible quoting and float formatting; [`strutil`]: Go's URL query
 //!   escaping and expression-browser links; [`exposition`]: metric family headers and
-//!   label values of the text format; [`civil`]: calendar dates from day counts.
+//!   label values of the text format; [`metrics`]: counters, gauges, summaries and
+//!   histograms for a component's own `/metrics` samples; [`civil`]: calendar dates from
+//!   day counts.
 //! - [`Histogram`] and [`FloatHistogram`]: native histograms (see [`histogram`]).
 //! - [`Timestamp`] (milliseconds since the epoch), [`METRIC_NAME`], and [`Error`].
 //!
@@ -32,6 +34,7 @@ pub mod exposition;
 pub mod histogram;
 mod labels;
 mod matcher;
+pub mod metrics;
 pub mod regexp;
 pub mod relabel;
 pub mod strconv;
