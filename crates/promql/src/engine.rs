@@ -1317,6 +1317,69 @@ mod tests {
     }
 
     #[test]
+    fn rate_fast_path_matches_the_general_window_loop() {
+        // Counters with resets, gaps, NaNs and negative values; `@ t` makes the range
+        // function take its general loop for the same window.
+        let db = Arc::new(MemStorage::new());
+        let mut app = db.appender();
+        for i in 0..12u64 {
+            let l = Labels::from_pairs([("__name__", "c_total"), ("i", &i.to_string())]);
+            let mut v = (i as f64 - 4.0) * 3.3;
+            for s in 0..200i64 {
+                let r = (i * 7919 + s as u64 * 104_729) % 1000;
+                if r.is_multiple_of(9) {
+                    continue;
+                }
+                v = match r % 37 {
+                    0 => 0.0,
+                    1 => f64::NAN,
+                    _ => v + r as f64 / 7.0,
+                };
+                app.append(0, &l, s * 15_000 + (r as i64 % 5) * 1000, v)
+                    .expect("append");
+            }
+        }
+        app.commit().expect("commit");
+        let engine = Engine::new(EngineOpts::default());
+        let mut values = 0;
+        for f in ["rate", "increase", "delta"] {
+            for sel in ["c_total[1m]", "c_total[5m] offset 2m", "c_total[47s]"] {
+                // Windows starting and ending at samples, and between them.
+                let (start, end, step) = (0, 3_000_000, 7_000);
+                let fast = format!("{f}({sel})");
+                let res = engine
+                    .range_query(db.clone(), &fast, start, end, step)
+                    .expect("fast");
+                let Value::Matrix(m) = res.value else {
+                    panic!("range queries return matrices")
+                };
+                let mut got = std::collections::BTreeMap::new();
+                for s in &m {
+                    for p in &s.floats {
+                        got.insert((s.metric.to_string(), p.t), p.f.to_bits());
+                    }
+                }
+                let mut want = std::collections::BTreeMap::new();
+                for t in (start..=end).step_by(step as usize) {
+                    let general = format!("{f}({sel} @ {})", t as f64 / 1000.0);
+                    let res = engine
+                        .instant_query(db.clone(), &general, t)
+                        .expect("general");
+                    let Value::Vector(v) = res.value else {
+                        panic!("instant vector expected")
+                    };
+                    for s in v {
+                        want.insert((s.metric.to_string(), t), s.f.to_bits());
+                    }
+                }
+                assert_eq!(got, want, "{fast}");
+                values += got.len();
+            }
+        }
+        assert!(values > 10_000, "{values} values compared");
+    }
+
+    #[test]
     fn range_query_rejects_range_vectors() {
         let engine = Engine::new(EngineOpts::default());
         let err = engine

@@ -469,6 +469,55 @@ fn range_series(
     } else {
         Vec::new()
     };
+    if hs.is_empty()
+        && pts_st.is_empty()
+        && spec.timestamp.is_none()
+        && spec.scalar_args.is_empty()
+        && !spec.anchored
+        && !spec.smoothed
+        && matches!(name, "rate" | "increase" | "delta")
+    {
+        // The common case in a tight loop: `rate`, `increase` or `delta` of plain float
+        // samples, its window moving with the steps (the same counts and values as below).
+        let (is_counter, is_rate) = (name != "delta", name == "rate");
+        let steps = ev.num_steps();
+        while ts <= ev.end {
+            let maxt = ts - spec.offset;
+            let mint = maxt - spec.range;
+            while hi < pts.len() && pts[hi].t <= maxt {
+                hi += 1;
+            }
+            while lo < hi && pts[lo].t <= mint {
+                lo += 1;
+            }
+            if lo < hi {
+                let n = hi - lo;
+                ev.samples.add(step, n as u64);
+                if spec.reads_storage {
+                    ev.samples.add_read(step, (hi - lo.max(read_to)) as u64);
+                    read_to = hi;
+                }
+                ev.add_samples(n)?;
+                ev.current_samples -= n;
+                let maybe_resets =
+                    resets_before.is_empty() || resets_before[hi - 1] != resets_before[lo];
+                if let Some(v) = plain_extrapolated_rate(
+                    &pts[lo..hi],
+                    (mint, maxt, spec.range),
+                    is_counter,
+                    is_rate,
+                    maybe_resets,
+                ) {
+                    if floats.is_empty() {
+                        floats.reserve_exact(steps - step);
+                    }
+                    floats.push(FPoint { t: ts, f: v });
+                }
+            }
+            ts += ev.interval;
+            step += 1;
+        }
+    }
     while ts <= ev.end {
         for (k, vals) in spec.scalar_args.iter().enumerate() {
             scalars[k] = vals.get(step).copied().unwrap_or(f64::NAN);
@@ -779,6 +828,15 @@ fn extrapolated_rate(
         return extended_rate(w, c, is_counter, is_rate);
     }
     let sts = c.float_sts;
+    if sts.is_empty() {
+        return plain_extrapolated_rate(
+            w,
+            (c.range_start, c.range_end, c.range),
+            is_counter,
+            is_rate,
+            c.maybe_resets,
+        );
+    }
     // One sample is enough when its start timestamp lies inside the range.
     if w.is_empty() || (w.len() < 2 && sts.is_empty()) {
         return None;
@@ -853,6 +911,61 @@ fn extrapolated_rate(
         duration_to_start,
         duration_to_end,
     ))
+}
+
+/// [`extrapolated_rate`] of samples without start timestamps, over the range
+/// `(range_start, range_end]` of length `range` (Go's `extrapolatedRate`); `maybe_resets`
+/// `false` skips the counter reset scan of a window known to have none.
+fn plain_extrapolated_rate(
+    w: &[FPoint],
+    (range_start, range_end, range): (i64, i64, i64),
+    is_counter: bool,
+    is_rate: bool,
+    maybe_resets: bool,
+) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let n1 = w.len() - 1;
+    let first_t = w[0].t;
+    let last_t = w[n1].t;
+    let mut result = w[n1].f - w[0].f;
+    if is_counter && maybe_resets {
+        for p in w.windows(2) {
+            if p[1].f < p[0].f {
+                result += p[0].f;
+            }
+        }
+    }
+    let mut duration_to_start = (first_t - range_start) as f64 / 1000.0;
+    let mut duration_to_end = (range_end - last_t) as f64 / 1000.0;
+    let sampled_interval = (last_t - first_t) as f64 / 1000.0;
+    let avg = sampled_interval / n1 as f64;
+    let threshold = avg * 1.1;
+    if duration_to_start >= threshold {
+        duration_to_start = avg / 2.0;
+    }
+    if is_counter {
+        let mut duration_to_zero = duration_to_start;
+        if result > 0.0 && w[0].f >= 0.0 {
+            duration_to_zero = sampled_interval * (w[0].f / result);
+        }
+        if duration_to_zero < duration_to_start {
+            duration_to_start = duration_to_zero;
+        }
+    }
+    if duration_to_end >= threshold {
+        duration_to_end = avg / 2.0;
+    }
+    let mut factor = if sampled_interval == 0.0 {
+        1.0
+    } else {
+        (sampled_interval + duration_to_start + duration_to_end) / sampled_interval
+    };
+    if is_rate {
+        factor /= range as f64 / 1000.0;
+    }
+    Some(result * factor)
 }
 
 /// The warning for a sample whose start timestamp overlaps the previous sample.

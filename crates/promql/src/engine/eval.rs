@@ -1286,6 +1286,19 @@ impl SeriesBuf {
         let mut last: Option<model::FloatHistogram> = None;
         let mut vt = it.seek(o.mint);
         loop {
+            if !o.read_st {
+                // The common case first: a run of floats without start timestamps.
+                while vt == storage::ValueType::Float {
+                    let (t, f) = it.at();
+                    if t > o.maxt {
+                        vt = storage::ValueType::None;
+                        break;
+                    }
+                    stale |= model::value::is_stale_nan(f);
+                    self.all.push(FPoint { t, f });
+                    vt = it.next();
+                }
+            }
             let st = if o.read_st { it.at_st() } else { 0 };
             if st != 0 && !has_st && vt != storage::ValueType::None {
                 has_st = true;
