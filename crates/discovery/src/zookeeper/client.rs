@@ -556,11 +556,9 @@ async fn write(stream: &mut TcpStream, frame: &[u8], limit: Duration) -> std::io
 mod tests {
     use super::*;
 
-    #[test]
-    fn many_watches_are_set_again_in_batches() {
+    fn conn() -> Conn {
         let (_tx, requests) = mpsc::unbounded_channel();
-        let (w, _events) = mpsc::unbounded_channel();
-        let mut conn = Conn {
+        Conn {
             servers: Vec::new(),
             timeout_ms: 10_000,
             session_id: 1,
@@ -569,7 +567,43 @@ mod tests {
             watches: HashMap::new(),
             requests,
             cancel: CancellationToken::new(),
-        };
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a server sends, reading it fails or succeeds but never panics; a
+        /// well-formed reply hands its data to the request and arms the watch.
+        #[test]
+        fn frames_from_the_server_are_read_safely(
+            garbage in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            path in "/[a-z0-9_/]{0,20}",
+        ) {
+            let mut c = conn();
+            let mut pending = HashMap::new();
+            let _ = c.handle(&Bytes::from(garbage), &mut pending);
+            let (w, mut events) = mpsc::unbounded_channel();
+            let (reply, mut rx) = oneshot::channel();
+            pending.insert(7, Pending { kind: WatchKind::Data, path: path.clone(), watch: w, reply });
+            let frame = Writer::new().i32(7).i64(99).i32(0).buffer(&data).raw(&[0; jute::STAT_LEN]).finish();
+            proptest::prop_assert!(c.handle(&frame.slice(4..), &mut pending).is_ok());
+            match rx.try_recv() {
+                Ok(Ok(Reply::Data(d))) => proptest::prop_assert_eq!(d, data),
+                other => proptest::prop_assert!(false, "{other:?}"),
+            }
+            proptest::prop_assert_eq!(c.last_zxid, 99);
+            let event = Writer::new().i32(jute::XID_WATCH).i64(-1).i32(0)
+                .i32(jute::EVENT_NODE_DATA_CHANGED).i32(jute::STATE_SYNC_CONNECTED).string(&path).finish();
+            proptest::prop_assert!(c.handle(&event.slice(4..), &mut pending).is_ok());
+            proptest::prop_assert_eq!(events.try_recv().ok(), Some(WatchEvent { kind: EventType::DataChanged, path }));
+            proptest::prop_assert!(c.watches.is_empty());
+        }
+    }
+
+    #[test]
+    fn many_watches_are_set_again_in_batches() {
+        let (w, _events) = mpsc::unbounded_channel();
+        let mut conn = conn();
         for i in 0..4000 {
             let path = format!("/some/rather/long/serverset/path/member_{i:010}");
             conn.watches

@@ -611,6 +611,51 @@ fn member_json_is_decoded_as_go_decodes_it() {
     }
 }
 
+proptest::proptest! {
+    /// Any bytes decode or fail without a panic.
+    #[test]
+    fn member_data_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+        let _ = parse_serverset_member(&data, "/m");
+        let _ = parse_nerve_member(&data, "/m");
+    }
+
+    /// A member as a serverset writer encodes it comes back as its labels.
+    #[test]
+    fn serverset_members_round_trip(
+        host in "[a-z0-9.:\\-]{0,20}",
+        port in proptest::num::i64::ANY,
+        status in "[A-Z_]{0,10}",
+        shard in proptest::num::i64::ANY,
+        extra in proptest::collection::btree_map("[a-z\\-]{1,8}", ("[a-z0-9.]{1,10}", 0i64..65536), 0..4),
+    ) {
+        let additional: serde_json::Map<String, serde_json::Value> = extra
+            .iter()
+            .map(|(n, (h, p))| (n.clone(), serde_json::json!({"host": h, "port": p})))
+            .collect();
+        let data = serde_json::json!({
+            "serviceEndpoint": {"host": host, "port": port},
+            "additionalEndpoints": additional,
+            "status": status,
+            "shard": shard,
+        })
+        .to_string();
+        let l = parse_serverset_member(data.as_bytes(), "/p/m").unwrap();
+        let address = crate::util::join_host_port(&host, port);
+        let port_s = port.to_string();
+        let shard_s = shard.to_string();
+        proptest::prop_assert_eq!(l.get("__address__"), Some(address.as_str()));
+        proptest::prop_assert_eq!(l.get("__meta_serverset_endpoint_port"), Some(port_s.as_str()));
+        proptest::prop_assert_eq!(l.get("__meta_serverset_status"), Some(status.as_str()));
+        proptest::prop_assert_eq!(l.get("__meta_serverset_shard"), Some(shard_s.as_str()));
+        for (n, (h, p)) in &extra {
+            let n = crate::util::sanitize(n);
+            let p = p.to_string();
+            proptest::prop_assert_eq!(l.get(&format!("__meta_serverset_endpoint_host_{n}")), Some(h.as_str()));
+            proptest::prop_assert_eq!(l.get(&format!("__meta_serverset_endpoint_port_{n}")), Some(p.as_str()));
+        }
+    }
+}
+
 #[test]
 fn servers_are_checked_as_go_splits_them() {
     for ok in ["zk1", "zk1:2181", "127.0.0.1:2181", "[::1]:2181"] {
