@@ -1250,7 +1250,10 @@ async fn run_provider(
         }
         ProviderConfig::Serverset(cfg) => {
             match crate::zookeeper::Discovery::new(&cfg, crate::zookeeper::Kind::Serverset) {
-                Ok(d) => d.run(cancel, |groups| sink.update(groups), &|| {}).await,
+                Ok(d) => {
+                    let failed = || sink.metrics.sd().zookeeper_failures.inc();
+                    d.run(cancel, |groups| sink.update(groups), &failed).await;
+                }
                 Err(e) => {
                     tracing::error!(mechanism = "serverset", err = %e, "Cannot create service discovery");
                 }
@@ -1258,7 +1261,10 @@ async fn run_provider(
         }
         ProviderConfig::Nerve(cfg) => {
             match crate::zookeeper::Discovery::new(&cfg, crate::zookeeper::Kind::Nerve) {
-                Ok(d) => d.run(cancel, |groups| sink.update(groups), &|| {}).await,
+                Ok(d) => {
+                    let failed = || sink.metrics.sd().zookeeper_failures.inc();
+                    d.run(cancel, |groups| sink.update(groups), &failed).await;
+                }
                 Err(e) => {
                     tracing::error!(mechanism = "nerve", err = %e, "Cannot create service discovery");
                 }

@@ -3,21 +3,13 @@
 //! dns_sd, http_sd, kubernetes_sd, consul_sd, linode_sd and nomad_sd, written in the text
 //! format.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
-use model::exposition::{escape_label_value, write_header};
-use model::strconv::format_float_g;
-
-/// How long an observation counts toward a summary's quantiles (Go's `DefMaxAge`).
-const SUMMARY_MAX_AGE: Duration = Duration::from_secs(600);
-/// At most this many observations are kept for a summary's quantiles (oldest go first).
-const SUMMARY_MAX_SAMPLES: usize = 10_000;
-/// The quantiles of every SD summary (Go's objectives 0.5, 0.9, 0.99).
-const QUANTILES: [(f64, &str); 3] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")];
+use model::exposition::write_header;
+pub(crate) use model::metrics::Summary;
+use model::metrics::write_sample as sample;
 
 /// The Kubernetes roles `prometheus_sd_kubernetes_events_total` is pre-initialised for,
 /// sorted as they are written.
@@ -57,89 +49,6 @@ impl Counter {
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
-}
-
-#[derive(Debug, Default)]
-struct SummaryData {
-    window: VecDeque<(Instant, f64)>,
-    sum: f64,
-    count: u64,
-}
-
-/// A summary: exact quantiles over the last ten minutes, cumulative sum and count.
-#[derive(Debug, Default)]
-pub(crate) struct Summary(Mutex<SummaryData>);
-
-impl Summary {
-    pub(crate) fn observe(&self, v: f64) {
-        let now = Instant::now();
-        let mut d = lock(&self.0);
-        prune(&mut d.window, now);
-        if d.window.len() == SUMMARY_MAX_SAMPLES {
-            d.window.pop_front();
-        }
-        d.window.push_back((now, v));
-        d.sum += v;
-        d.count += 1;
-    }
-
-    /// Observes the seconds elapsed since `start`.
-    pub(crate) fn observe_since(&self, start: Instant) {
-        self.observe(start.elapsed().as_secs_f64());
-    }
-
-    /// The count of observations so far.
-    #[cfg(test)]
-    pub(crate) fn count(&self) -> u64 {
-        lock(&self.0).count
-    }
-
-    /// Writes the quantile, `_sum` and `_count` lines under `labels` (quantiles NaN while
-    /// the window is empty, as Go writes them).
-    fn write(&self, out: &mut String, name: &str, labels: &[(&str, &str)]) {
-        let mut d = lock(&self.0);
-        prune(&mut d.window, Instant::now());
-        let mut vs: Vec<f64> = d.window.iter().map(|&(_, v)| v).collect();
-        vs.sort_by(f64::total_cmp);
-        for (q, text) in QUANTILES {
-            let v = if vs.is_empty() {
-                f64::NAN
-            } else {
-                let rank = (q * vs.len() as f64).ceil() as usize;
-                vs[rank.clamp(1, vs.len()) - 1]
-            };
-            let mut with_q = labels.to_vec();
-            with_q.push(("quantile", text));
-            sample(out, name, &with_q, v);
-        }
-        sample(out, &format!("{name}_sum"), labels, d.sum);
-        sample(out, &format!("{name}_count"), labels, d.count as f64);
-    }
-}
-
-fn prune(window: &mut VecDeque<(Instant, f64)>, now: Instant) {
-    while let Some(&(t, _)) = window.front() {
-        if now.duration_since(t) <= SUMMARY_MAX_AGE {
-            break;
-        }
-        window.pop_front();
-    }
-}
-
-/// One sample line: `name{a="x",b="y"} value` (labels in the order given).
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], v: f64) {
-    out.push_str(name);
-    if !labels.is_empty() {
-        out.push('{');
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "{k}=\"{}\"", escape_label_value(v));
-        }
-        out.push('}');
-    }
-    let _ = writeln!(out, " {}", format_float_g(v));
 }
 
 fn counter_family(out: &mut String, name: &str, help: &str, v: u64) {
@@ -313,6 +222,9 @@ pub(crate) struct Registry {
     pub(crate) linode_failures: Counter,
     /// `prometheus_sd_nomad_failures_total`.
     pub(crate) nomad_failures: Counter,
+    /// `prometheus_treecache_zookeeper_failures_total`: a serverset or nerve tree cache
+    /// went into failure mode (lost its session or could not read its tree).
+    pub(crate) zookeeper_failures: Counter,
 }
 
 /// The service-discovery metrics of a process: one set shared by every [`crate::Manager`]
@@ -600,6 +512,12 @@ impl Metrics {
             &managers,
             |m| &m.sent,
         );
+        counter_family(
+            out,
+            "prometheus_treecache_zookeeper_failures_total",
+            "The total number of ZooKeeper failures.",
+            r.zookeeper_failures.get(),
+        );
     }
 }
 
@@ -664,6 +582,11 @@ mod tests {
         assert!(!text.contains("prometheus_sd_refresh_"));
         assert!(!text.contains("prometheus_sd_file_mtime_seconds"));
         assert!(!text.contains("prometheus_sd_updates_total"));
+        assert!(text.ends_with("# TYPE prometheus_treecache_zookeeper_failures_total counter\nprometheus_treecache_zookeeper_failures_total 0\n"));
+        m.sd().zookeeper_failures.inc();
+        let mut text = String::new();
+        m.write_text(&mut text);
+        assert!(text.ends_with("prometheus_treecache_zookeeper_failures_total 1\n"));
     }
 
     #[test]
@@ -712,19 +635,5 @@ mod tests {
         let mut text = String::new();
         m.write_text(&mut text);
         assert!(!text.contains("prometheus_sd_file_mtime_seconds"));
-    }
-
-    #[test]
-    fn summary_quantiles_are_nearest_rank_over_the_window() {
-        let s = Summary::default();
-        for v in 1..=100 {
-            s.observe(f64::from(v));
-        }
-        let mut out = String::new();
-        s.write(&mut out, "x", &[]);
-        assert_eq!(
-            out,
-            "x{quantile=\"0.5\"} 50\nx{quantile=\"0.9\"} 90\nx{quantile=\"0.99\"} 99\nx_sum 5050\nx_count 100\n"
-        );
     }
 }

@@ -1,65 +1,12 @@
 //! The `prometheus_notifications_*` metrics and their text exposition.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use model::exposition::{escape_label_value, write_header};
-use model::strconv::format_float_g;
+use model::exposition::write_header;
+use model::metrics::{Summary, write_sample};
 use parking_lot::Mutex;
-
-/// How long a latency observation counts toward the summary's quantiles (Go's default
-/// `MaxAge` for summaries).
-const SUMMARY_MAX_AGE: Duration = Duration::from_secs(600);
-/// At most this many observations are kept for quantiles (oldest go first).
-const SUMMARY_MAX_SAMPLES: usize = 10_000;
-/// The latency summary's quantiles (Go's objectives 0.5, 0.9, 0.99).
-const QUANTILES: [(f64, &str); 3] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")];
-
-/// Latency observations of one Alertmanager: exact quantiles over a 10-minute window, and
-/// cumulative sum and count.
-#[derive(Debug, Default)]
-struct Summary {
-    window: VecDeque<(Instant, f64)>,
-    sum: f64,
-    count: u64,
-}
-
-impl Summary {
-    fn observe(&mut self, now: Instant, v: f64) {
-        self.prune(now);
-        if self.window.len() == SUMMARY_MAX_SAMPLES {
-            self.window.pop_front();
-        }
-        self.window.push_back((now, v));
-        self.sum += v;
-        self.count += 1;
-    }
-
-    fn prune(&mut self, now: Instant) {
-        while let Some(&(t, _)) = self.window.front() {
-            if now.duration_since(t) <= SUMMARY_MAX_AGE {
-                break;
-            }
-            self.window.pop_front();
-        }
-    }
-
-    /// Nearest-rank quantiles of the window (NaN when it is empty, as Go reports).
-    fn quantiles(&mut self, now: Instant) -> [f64; 3] {
-        self.prune(now);
-        let mut vs: Vec<f64> = self.window.iter().map(|&(_, v)| v).collect();
-        vs.sort_by(f64::total_cmp);
-        QUANTILES.map(|(q, _)| {
-            if vs.is_empty() {
-                return f64::NAN;
-            }
-            // ceil(q * n) - 1, clamped to the window.
-            let rank = (q * vs.len() as f64).ceil() as usize;
-            vs[rank.clamp(1, vs.len()) - 1]
-        })
-    }
-}
 
 #[derive(Debug, Default)]
 struct PerAlertmanager {
@@ -119,7 +66,7 @@ impl Metrics {
         m.latency
             .entry(url.to_owned())
             .or_default()
-            .observe(Instant::now(), latency.as_secs_f64());
+            .observe(latency.as_secs_f64());
     }
 
     /// `(sent, errors)` counted for `url` so far.
@@ -149,7 +96,7 @@ impl Metrics {
             "prometheus_notifications_dropped_total {}",
             self.dropped()
         );
-        let mut m = self.per_am.lock();
+        let m = self.per_am.lock();
         counter_vec(
             out,
             "prometheus_notifications_errors_total",
@@ -164,23 +111,8 @@ impl Metrics {
                 "summary",
                 "Latency quantiles for sending alert notifications.",
             );
-            let now = Instant::now();
-            for (url, s) in &mut m.latency {
-                let label = escape_label_value(url);
-                let qs = s.quantiles(now);
-                for ((_, q), v) in QUANTILES.iter().zip(qs) {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{alertmanager=\"{label}\",quantile=\"{q}\"}} {}",
-                        format_float_g(v)
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "{name}_sum{{alertmanager=\"{label}\"}} {}",
-                    format_float_g(s.sum)
-                );
-                let _ = writeln!(out, "{name}_count{{alertmanager=\"{label}\"}} {}", s.count);
+            for (url, s) in &m.latency {
+                s.write(out, name, &[("alertmanager", url)]);
             }
         }
         gauge(
@@ -206,7 +138,7 @@ impl Metrics {
 
 fn gauge(out: &mut String, name: &str, help: &str, v: f64) {
     write_header(out, name, "gauge", help);
-    let _ = writeln!(out, "{name} {}", format_float_g(v));
+    write_sample(out, name, &[], v);
 }
 
 fn counter_vec(out: &mut String, name: &str, help: &str, values: &BTreeMap<String, u64>) {
@@ -215,30 +147,14 @@ fn counter_vec(out: &mut String, name: &str, help: &str, values: &BTreeMap<Strin
     }
     write_header(out, name, "counter", help);
     for (url, v) in values {
-        let _ = writeln!(
-            out,
-            "{name}{{alertmanager=\"{}\"}} {v}",
-            escape_label_value(url)
-        );
+        #[allow(clippy::cast_precision_loss)]
+        write_sample(out, name, &[("alertmanager", url)], *v as f64);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn summary_quantiles_are_nearest_rank() {
-        let mut s = Summary::default();
-        let now = Instant::now();
-        assert!(s.quantiles(now).iter().all(|q| q.is_nan()));
-        for v in 1..=100 {
-            s.observe(now, f64::from(v));
-        }
-        assert_eq!(s.quantiles(now), [50.0, 90.0, 99.0]);
-        assert_eq!(s.count, 100);
-        assert_eq!(s.sum, 5050.0);
-    }
 
     #[test]
     fn text_exposition() {
