@@ -41,6 +41,12 @@ pub struct Options {
     /// `Appender::update_metadata` when the series is new or its family's metadata changed
     /// (`--enable-feature=metadata-wal-records`; the TSDB head logs it to the WAL).
     pub append_metadata: bool,
+    /// Align each scrape's timestamp to the loop's schedule when the tick came at most
+    /// `timestamp_tolerance` late (`--scrape.adjust-timestamps`, on by default): equal
+    /// timestamp deltas compress to almost nothing in the TSDB (prometheus#7846).
+    pub adjust_timestamps: bool,
+    /// `--scrape.timestamp-tolerance` (2 ms), capped at 1% of the scrape interval.
+    pub timestamp_tolerance: Duration,
 }
 
 impl Default for Options {
@@ -51,6 +57,8 @@ impl Default for Options {
             extra_scrape_metrics: false,
             enable_type_and_unit_labels: false,
             append_metadata: false,
+            adjust_timestamps: true,
+            timestamp_tolerance: Duration::from_millis(2),
         }
     }
 }

@@ -56,6 +56,9 @@ pub(crate) struct LoopOptions {
     ct_zero_ingestion: bool,
     /// `--enable-feature=metadata-wal-records`: series metadata goes to the appender.
     append_metadata: bool,
+    /// `--scrape.adjust-timestamps`: the tolerance within which a scrape takes its
+    /// scheduled time (`None`: never).
+    align_tolerance: Option<Duration>,
     /// The manager's counters, shared by every loop.
     pub(crate) counters: Arc<Counters>,
 }
@@ -104,6 +107,9 @@ impl LoopOptions {
             type_and_unit_labels: manager.enable_type_and_unit_labels,
             ct_zero_ingestion: manager.enable_created_timestamp_zero_ingestion,
             append_metadata: manager.append_metadata,
+            align_tolerance: manager
+                .adjust_timestamps
+                .then_some(manager.timestamp_tolerance),
             counters: Arc::default(),
         })
     }
@@ -945,6 +951,34 @@ fn report(
     }
 }
 
+/// The timestamp of a scrape starting at `now` (Go's `scrapeLoop.run`): the scheduled time
+/// `aligned` (advanced here by whole intervals up to `now`) when `now` is at most
+/// `tolerance` (capped at 1% of `interval`) past it, else `now` itself.
+fn scrape_time(
+    now: SystemTime,
+    aligned: &mut SystemTime,
+    interval: Duration,
+    tolerance: Option<Duration>,
+) -> SystemTime {
+    let Some(tolerance) = tolerance else {
+        return now;
+    };
+    let tolerance = tolerance.min(interval / 100);
+    // Whole intervals since the schedule's last step (more than one after a skipped tick).
+    if let Ok(behind) = now.duration_since(*aligned)
+        && !interval.is_zero()
+    {
+        let steps = behind.as_nanos() / interval.as_nanos();
+        let step = u32::try_from(steps).map_or(Duration::MAX, |n| interval.saturating_mul(n));
+        *aligned = aligned.checked_add(step).unwrap_or(now);
+    }
+    match now.duration_since(*aligned) {
+        Ok(late) if late > tolerance => now,
+        // On schedule, or the clock went back: the scheduled time, as Go does.
+        _ => *aligned,
+    }
+}
+
 fn millis(t: SystemTime) -> Timestamp {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -961,9 +995,10 @@ async fn scrape_and_report(
     appendable: &dyn Appendable,
     cache: &Mutex<Cache>,
     forced: Option<Error>,
+    scheduled: SystemTime,
 ) {
     let start = SystemTime::now();
-    let t = millis(start);
+    let t = millis(scheduled);
     let fetched = match forced {
         Some(e) => Err(e),
         None => o.client.scrape(url, timeout).await,
@@ -1127,17 +1162,19 @@ async fn run_loop(
     };
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut aligned = SystemTime::now();
     while !stopped {
         tokio::select! {
             biased;
             () = cancel.cancelled() => break,
             _ = ticker.tick() => {}
         }
+        let scheduled = scrape_time(SystemTime::now(), &mut aligned, interval, o.align_tolerance);
         let forced_err = lock(&forced).clone();
         stopped = tokio::select! {
             biased;
             () = cancel.cancelled() => true,
-            () = scrape_and_report(&target, &public, &url, timeout, &o, appendable.as_ref(), &cache, forced_err) => false,
+            () = scrape_and_report(&target, &public, &url, timeout, &o, appendable.as_ref(), &cache, forced_err, scheduled) => false,
         };
     }
     if stale_on_stop.load(Ordering::SeqCst) {
@@ -1302,6 +1339,48 @@ impl ScrapePool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrape_times_snap_to_the_schedule_within_the_tolerance() {
+        let second = Duration::from_secs(1);
+        let interval = 15 * second;
+        let tol = Some(Duration::from_millis(2));
+        let t0 = SystemTime::UNIX_EPOCH + 1_000_000 * second;
+        let mut aligned = t0;
+        let ms = Duration::from_millis;
+        // 1 ms late: the scheduled time; 3 ms late: the real time.
+        assert_eq!(
+            scrape_time(t0 + interval + ms(1), &mut aligned, interval, tol),
+            t0 + interval
+        );
+        assert_eq!(
+            scrape_time(t0 + 2 * interval + ms(3), &mut aligned, interval, tol),
+            t0 + 2 * interval + ms(3)
+        );
+        // A skipped tick: the schedule moves on by two intervals.
+        assert_eq!(
+            scrape_time(t0 + 4 * interval + ms(2), &mut aligned, interval, tol),
+            t0 + 4 * interval
+        );
+        // Early (the clock went back): the scheduled time, as Go does.
+        assert_eq!(
+            scrape_time(t0 + 4 * interval - ms(5), &mut aligned, interval, tol),
+            t0 + 4 * interval
+        );
+        // The tolerance is capped at 1% of the interval; off: always the real time.
+        let mut a = t0;
+        let short = Duration::from_millis(100);
+        assert_eq!(
+            scrape_time(t0 + short + ms(2), &mut a, short, tol),
+            t0 + short + ms(2)
+        );
+        let mut a = t0;
+        assert_eq!(
+            scrape_time(t0 + interval, &mut a, interval, None),
+            t0 + interval
+        );
+        assert_eq!(a, t0);
+    }
 
     fn options(yaml_extra: &str) -> LoopOptions {
         let cfg =
