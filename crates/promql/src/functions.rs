@@ -1407,7 +1407,15 @@ fn is_leap(y: i64) -> bool {
 }
 
 fn date_fn(name: &str, secs: f64) -> f64 {
-    let secs = secs as i64;
+    // Go converts NaN and out-of-range values to i64::MIN, and `time.Unix` wraps that
+    // around to 292277026596-12-04T15:30:08Z: one second after i64::MAX, the same day,
+    // hour and minute.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let secs = if secs.is_nan() || secs >= LIMIT || secs <= -LIMIT {
+        i64::MAX
+    } else {
+        secs as i64
+    };
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -1947,6 +1955,13 @@ mod tests {
     fn civil_dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(date_fn("day_of_week", 0.0), 4.0);
+        // NaN, infinities and out-of-range values read as Go's wrapped i64::MIN.
+        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1e19] {
+            assert_eq!(date_fn("hour", x), 15.0);
+            assert_eq!(date_fn("minute", x), 30.0);
+            assert_eq!(date_fn("day_of_week", x), 0.0);
+            assert_eq!(date_fn("year", x), 292_277_026_596.0);
+        }
         assert_eq!(date_fn("days_in_month", 1_582_934_400.0), 29.0); // 2020-02-29
         assert_eq!(date_fn("day_of_year", 1_609_372_800.0), 366.0); // 2020-12-31
     }
