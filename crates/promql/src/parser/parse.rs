@@ -684,6 +684,7 @@ impl<'a> Parser<'a> {
                 } else if self.starts_duration_expr() {
                     let step = self.duration_expr(0)?;
                     self.check_duration(&step)?;
+                    self.check_positive(&step)?;
                     Some(step)
                 } else {
                     return Err(self.unexpected("subquery selector", "duration or \"]\""));

@@ -228,7 +228,8 @@ impl BinaryExpr {
             vm.card,
             VectorMatchCardinality::ManyToOne | VectorMatchCardinality::OneToMany
         );
-        if !vm.matching_labels.is_empty() || vm.on || grouped {
+        // Like Go, `ignoring ()` is not printed, and with it neither is a group modifier.
+        if !vm.matching_labels.is_empty() || vm.on {
             s.push_str(if vm.on { " on (" } else { " ignoring (" });
             let _ = write_labels(&mut s, &vm.matching_labels);
             s.push(')');

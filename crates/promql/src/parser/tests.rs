@@ -159,6 +159,17 @@ fn printer_matches_go() {
 }
 
 #[test]
+fn printer_drops_empty_ignoring_with_its_group_modifier_like_go() {
+    // Go's getMatchingStr prints nothing for `ignoring ()`, a group modifier included
+    // (format_query of Prometheus 3.5 and main), although that does not parse back the same.
+    assert_eq!(parse("a - ignoring() group_left c").to_string(), "a - c");
+    assert_eq!(
+        parse("a - ignoring() group_right (x) c").to_string(),
+        "a - c"
+    );
+}
+
+#[test]
 fn precedence_and_associativity() {
     let cases = [
         ("1 + 2 * 3", "1 + (2 * 3)"),
@@ -532,6 +543,10 @@ fn errors_match_go() {
         (
             "foo[-1]",
             "1:5: parse error: duration must be greater than 0",
+        ),
+        (
+            "rate(foo[5m:0s])",
+            "1:13: parse error: duration must be greater than 0",
         ),
         (
             "foo[5m:1m1]",
