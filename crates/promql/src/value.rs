@@ -38,6 +38,28 @@ impl HPoint {
     }
 }
 
+/// `limit_ratio`'s hash of a label set: XXH64 of the labels in Go's default
+/// (`stringlabels`) layout, each name and value preceded by its length as a uvarint. That
+/// is `Labels.Hash` in the Prometheus 3 builds (and so decides which series
+/// `limit_ratio` keeps), not the `name 0xff value 0xff` layout of [`Labels::hash`].
+pub(crate) fn stringlabels_hash(labels: &Labels) -> u64 {
+    let mut buf = Vec::with_capacity(128);
+    let mut put = |s: &str| {
+        let mut n = s.len();
+        while n >= 0x80 {
+            buf.push((n & 0x7f) as u8 | 0x80);
+            n >>= 7;
+        }
+        buf.push(n as u8);
+        buf.extend_from_slice(s.as_bytes());
+    };
+    for (name, value) in labels.iter() {
+        put(name);
+        put(value);
+    }
+    xxhash_rust::xxh64::xxh64(&buf, 0)
+}
+
 /// The number of samples a histogram counts as (Go's `(FloatHistogram.Size() + 8) / 16`).
 pub fn histogram_samples(h: &FloatHistogram) -> usize {
     // The struct is 168 bytes on 64-bit Go; every span and bucket adds 8.
@@ -253,5 +275,25 @@ impl Annotations {
     /// The number of annotations.
     pub fn len(&self) -> usize {
         self.items.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stringlabels_hash_is_xxh64_of_length_prefixed_labels() {
+        let up = Labels::from_pairs([
+            ("__name__", "up"),
+            ("instance", "10.0.0.3:9100"),
+            ("job", "api"),
+        ]);
+        assert_eq!(stringlabels_hash(&up), 0x04e5_1f6a_b693_632e);
+        // A value of 200 bytes takes a two-byte length.
+        let long = "x".repeat(200);
+        let labels = Labels::from_pairs([("a", long.as_str())]);
+        assert_eq!(stringlabels_hash(&labels), 0xcb96_b010_e056_c398);
+        assert_eq!(stringlabels_hash(&Labels::default()), 0xef46_db37_51d8_e999);
     }
 }

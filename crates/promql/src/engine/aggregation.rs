@@ -662,9 +662,9 @@ fn heap_fix0(h: &mut [Sample], reverse: bool) {
     }
 }
 
-/// Go's `HashRatioSampler.AddRatioSample`.
+/// Go's `HashRatioSampler.AddRatioSample`, with the hash of Go's default label layout.
 fn add_ratio_sample(ratio: f64, s: &Sample) -> bool {
-    let offset = s.metric.hash() as f64 / u64::MAX as f64;
+    let offset = crate::value::stringlabels_hash(&s.metric) as f64 / u64::MAX as f64;
     (ratio >= 0.0 && offset < ratio) || (ratio < 0.0 && offset >= 1.0 + ratio)
 }
 
