@@ -481,6 +481,7 @@ fn range_series(
         // samples, its window moving with the steps (the same counts and values as below).
         let (is_counter, is_rate) = (name != "delta", name == "rate");
         let steps = ev.num_steps();
+        let mut memo = Extrapolation::default();
         while ts <= ev.end {
             let maxt = ts - spec.offset;
             let mint = maxt - spec.range;
@@ -507,6 +508,7 @@ fn range_series(
                     is_counter,
                     is_rate,
                     maybe_resets,
+                    &mut memo,
                 ) {
                     if floats.is_empty() {
                         floats.reserve_exact(steps - step);
@@ -835,6 +837,7 @@ fn extrapolated_rate(
             is_counter,
             is_rate,
             c.maybe_resets,
+            &mut Extrapolation::default(),
         );
     }
     // One sample is enough when its start timestamp lies inside the range.
@@ -913,15 +916,53 @@ fn extrapolated_rate(
     ))
 }
 
+/// The part of an extrapolation that depends on the window's times only, which the
+/// windows of regularly spaced samples share from step to step: computed once per window
+/// shape by [`plain_extrapolated_rate`].
+#[derive(Clone, Copy, Default)]
+struct Extrapolation {
+    /// The shape it was computed for: the window's distances to the range's start and end,
+    /// its sampled interval (ms) and its number of samples minus one.
+    shape: Option<(i64, i64, i64, usize)>,
+    sampled_interval: f64,
+    /// The extrapolation to the start, before the counter's zero point limits it.
+    duration_to_start: f64,
+    duration_to_end: f64,
+    /// The factor with `duration_to_start` as it is.
+    factor: f64,
+}
+
+/// The extrapolation factor of a window (Go's `extrapolatedRate`, its last lines).
+fn extrapolation_factor(
+    sampled_interval: f64,
+    duration_to_start: f64,
+    duration_to_end: f64,
+    range: i64,
+    is_rate: bool,
+) -> f64 {
+    let mut factor = if sampled_interval == 0.0 {
+        1.0
+    } else {
+        (sampled_interval + duration_to_start + duration_to_end) / sampled_interval
+    };
+    if is_rate {
+        factor /= range as f64 / 1000.0;
+    }
+    factor
+}
+
 /// [`extrapolated_rate`] of samples without start timestamps, over the range
 /// `(range_start, range_end]` of length `range` (Go's `extrapolatedRate`); `maybe_resets`
-/// `false` skips the counter reset scan of a window known to have none.
+/// `false` skips the counter reset scan of a window known to have none. `memo` keeps the
+/// time-only part for the next window of the same series (the same inputs give the same
+/// floats, so results do not depend on it).
 fn plain_extrapolated_rate(
     w: &[FPoint],
     (range_start, range_end, range): (i64, i64, i64),
     is_counter: bool,
     is_rate: bool,
     maybe_resets: bool,
+    memo: &mut Extrapolation,
 ) -> Option<f64> {
     if w.len() < 2 {
         return None;
@@ -937,33 +978,51 @@ fn plain_extrapolated_rate(
             }
         }
     }
-    let mut duration_to_start = (first_t - range_start) as f64 / 1000.0;
-    let mut duration_to_end = (range_end - last_t) as f64 / 1000.0;
-    let sampled_interval = (last_t - first_t) as f64 / 1000.0;
-    let avg = sampled_interval / n1 as f64;
-    let threshold = avg * 1.1;
-    if duration_to_start >= threshold {
-        duration_to_start = avg / 2.0;
-    }
-    if is_counter {
-        let mut duration_to_zero = duration_to_start;
-        if result > 0.0 && w[0].f >= 0.0 {
-            duration_to_zero = sampled_interval * (w[0].f / result);
+    let shape = (
+        first_t - range_start,
+        range_end - last_t,
+        last_t - first_t,
+        n1,
+    );
+    if memo.shape != Some(shape) {
+        let mut duration_to_start = shape.0 as f64 / 1000.0;
+        let mut duration_to_end = shape.1 as f64 / 1000.0;
+        let sampled_interval = shape.2 as f64 / 1000.0;
+        let avg = sampled_interval / n1 as f64;
+        let threshold = avg * 1.1;
+        if duration_to_start >= threshold {
+            duration_to_start = avg / 2.0;
         }
-        if duration_to_zero < duration_to_start {
-            duration_to_start = duration_to_zero;
+        if duration_to_end >= threshold {
+            duration_to_end = avg / 2.0;
         }
+        *memo = Extrapolation {
+            shape: Some(shape),
+            sampled_interval,
+            duration_to_start,
+            duration_to_end,
+            factor: extrapolation_factor(
+                sampled_interval,
+                duration_to_start,
+                duration_to_end,
+                range,
+                is_rate,
+            ),
+        };
     }
-    if duration_to_end >= threshold {
-        duration_to_end = avg / 2.0;
-    }
-    let mut factor = if sampled_interval == 0.0 {
-        1.0
-    } else {
-        (sampled_interval + duration_to_start + duration_to_end) / sampled_interval
-    };
-    if is_rate {
-        factor /= range as f64 / 1000.0;
+    let mut factor = memo.factor;
+    if is_counter && result > 0.0 && w[0].f >= 0.0 {
+        // A counter is not extrapolated below zero.
+        let duration_to_zero = memo.sampled_interval * (w[0].f / result);
+        if duration_to_zero < memo.duration_to_start {
+            factor = extrapolation_factor(
+                memo.sampled_interval,
+                duration_to_zero,
+                memo.duration_to_end,
+                range,
+                is_rate,
+            );
+        }
     }
     Some(result * factor)
 }
