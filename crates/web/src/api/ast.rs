@@ -5,7 +5,7 @@ use model::Matcher;
 use promql::parser::{AtModifier, Expr, VectorSelector};
 use serde_json::{Value, json};
 
-use crate::json::format_float;
+use model::strconv::format_float_f;
 
 /// Translates an expression into Prometheus's JSON tree.
 pub(super) fn translate(expr: &Expr) -> Value {
@@ -62,7 +62,8 @@ pub(super) fn translate(expr: &Expr) -> Value {
             "startOrEnd": start_or_end(s.start_or_end),
             "alignEvalTime": false,
         }),
-        Expr::NumberLiteral(n) => json!({"type": "numberLiteral", "val": format_float(n.val)}),
+        // Go's translateAST formats with `strconv.FormatFloat(v, 'f', -1, 64)`: no exponent.
+        Expr::NumberLiteral(n) => json!({"type": "numberLiteral", "val": format_float_f(n.val)}),
         Expr::StringLiteral(s) => json!({"type": "stringLiteral", "val": s.val}),
         Expr::Paren(p) => json!({"type": "parenExpr", "expr": translate(&p.expr)}),
         Expr::Unary(u) => json!({
@@ -124,5 +125,13 @@ mod tests {
                 r#""type":"binaryExpr"}"#
             )
         );
+    }
+
+    #[test]
+    fn number_literals_have_no_exponent() {
+        let expr = promql::parser::parse_expr("1e-7 * 1e21").expect("valid query");
+        let got = to_go_json(&translate(&expr));
+        assert!(got.contains(r#""val":"0.0000001""#), "{got}");
+        assert!(got.contains(r#""val":"1000000000000000000000""#), "{got}");
     }
 }
