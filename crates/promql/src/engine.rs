@@ -39,6 +39,7 @@ mod aggregation;
 mod binop;
 pub(crate) mod eval;
 pub(crate) mod hist;
+mod metrics;
 mod parallel;
 pub(crate) mod stats;
 
@@ -209,6 +210,7 @@ pub struct Engine {
     opts: EngineOpts,
     running: Mutex<usize>,
     slot_freed: Condvar,
+    metrics: metrics::EngineMetrics,
 }
 
 /// The functions whose value depends on the evaluation time even when their arguments do not
@@ -238,7 +240,17 @@ impl Engine {
             opts,
             running: Mutex::new(0),
             slot_freed: Condvar::new(),
+            metrics: metrics::EngineMetrics::default(),
         }
+    }
+
+    /// Appends the engine's own metrics in the text exposition format, as Prometheus's
+    /// engine registers them: `prometheus_engine_queries`,
+    /// `prometheus_engine_queries_concurrent_max` (-1 without a limit),
+    /// `prometheus_engine_query_duration_seconds{slice=...}` and
+    /// `prometheus_engine_query_samples_total`.
+    pub fn write_metrics(&self, out: &mut String) {
+        self.metrics.write(out, self.opts.max_concurrency);
     }
 
     /// The engine's options.
@@ -348,7 +360,12 @@ impl Engine {
         step: i64,
         opts: &QueryOpts,
     ) -> Result<QueryResult> {
+        let _running = self.metrics.running();
+        let queued = Instant::now();
         let _slot = self.acquire();
+        if self.opts.max_concurrency.is_some() {
+            self.metrics.queue_time.observe_since(queued);
+        }
         let deadline = Instant::now().checked_add(self.opts.timeout);
         let lookback = opts
             .lookback_delta
@@ -361,9 +378,12 @@ impl Engine {
             query.to_string()
         };
         let expr = preprocess(expr, start, end, step)?;
+        let prepare = Instant::now();
         let mut hints = HashMap::new();
         let (mint, maxt) = collect_hints(&expr, start, end, step, lookback, self, &mut hints);
-        let querier = queryable.querier(mint, maxt).map_err(Error::Storage)?;
+        let querier = queryable.querier(mint, maxt).map_err(Error::Storage);
+        self.metrics.prepare_time.observe_since(prepare);
+        let querier = querier?;
         let mut ctx =
             eval::QueryCtx::new(querier, hints, deadline, opts.cancel.clone(), query_text);
         ctx.stats_selectors = eval::stats_selectors(&expr);
@@ -388,7 +408,17 @@ impl Engine {
             samples: stats::SampleCounts::new(steps, per_step),
             ctx: &ctx,
         };
-        let value = ev.eval_top(&expr, instant)?;
+        let eval_start = Instant::now();
+        let value = ev.eval_top(&expr, instant);
+        self.metrics.inner_eval.observe_since(eval_start);
+        // As Go: a failed query's samples count too.
+        self.metrics.add_samples(ev.samples.total);
+        let mut value = value?;
+        if let Value::Matrix(mat) = &mut value {
+            let sort_start = Instant::now();
+            mat.sort_by(|a, b| a.metric.cmp(&b.metric));
+            self.metrics.result_sort.observe_since(sort_start);
+        }
         let (total_steps, read_steps) = ev.samples.per_step();
         let with_times = |v: Option<Vec<u64>>| {
             v.map(|v| {

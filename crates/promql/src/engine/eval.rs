@@ -403,8 +403,8 @@ impl<'a> Evaluator<'a> {
         if self.delayed_name_removal {
             mat = self.cleanup_metric_labels(mat)?;
         }
+        // Matrix results are sorted by labels by the caller (`Engine::exec` times it).
         if !instant {
-            mat.sort_by(|a, b| a.metric.cmp(&b.metric));
             return Ok(Value::Matrix(mat));
         }
         match expr.value_type() {
@@ -430,10 +430,7 @@ impl<'a> Evaluator<'a> {
                     .and_then(|s| s.floats.first())
                     .map_or(f64::NAN, |p| p.f),
             })),
-            _ => {
-                mat.sort_by(|a, b| a.metric.cmp(&b.metric));
-                Ok(Value::Matrix(mat))
-            }
+            _ => Ok(Value::Matrix(mat)),
         }
     }
 
