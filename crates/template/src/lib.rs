@@ -8,6 +8,9 @@
 //!   Prometheus's function map; [`TemplateData`] is the data (`.Labels`, `.ExternalLabels`,
 //!   `.ExternalURL`, `.Value`), [`QueryFn`] answers `query`.
 //! - [`check`]: parse only, as `promtool check rules` and rule loading do.
+//! - [`write_metrics`]: the process-wide expansion counters
+//!   (`prometheus_template_text_expansions_total` and `..._failures_total`), as Go's
+//!   package-level metrics.
 //! - [`Error`]: Go's error texts (`error executing template NAME: template: NAME:1:115:
 //!   executing "NAME" at <first>: error calling first: ...`). Positions count the prelude,
 //!   as Prometheus's do.
@@ -84,6 +87,7 @@ mod tests;
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use error::Error;
 
@@ -152,11 +156,55 @@ fn labels_map(l: &model::Labels) -> Rc<value::StrMap> {
     )
 }
 
+/// Expansions by [`expand`] in this process (Go's `templateTextExpansionTotal`).
+static EXPANSIONS: AtomicU64 = AtomicU64::new(0);
+/// Failed expansions by [`expand`] in this process (Go's `templateTextExpansionFailures`).
+static EXPANSION_FAILURES: AtomicU64 = AtomicU64::new(0);
+
+/// Appends `prometheus_template_text_expansion_failures_total` and
+/// `prometheus_template_text_expansions_total` in the text exposition format: what
+/// [`expand`] did in this process so far (process-wide, as Go's package-level counters).
+pub fn write_metrics(out: &mut String) {
+    use model::exposition::write_header;
+    use model::metrics::write_sample;
+    #[allow(clippy::cast_precision_loss)]
+    for (name, help, n) in [
+        (
+            "prometheus_template_text_expansion_failures_total",
+            "The total number of template text expansion failures.",
+            &EXPANSION_FAILURES,
+        ),
+        (
+            "prometheus_template_text_expansions_total",
+            "The total number of template text expansions.",
+            &EXPANSIONS,
+        ),
+    ] {
+        write_header(out, name, "counter", help);
+        write_sample(out, name, &[], n.load(Ordering::Relaxed) as f64);
+    }
+}
+
 /// Expands `text` as an alert template named `name` (Prometheus names them
 /// `__alert_<alertname>`), with the prelude that defines `$labels`, `$externalLabels`,
 /// `$externalURL` and `$value`; `timestamp_ms` is the evaluation time (`now`), `query` runs
-/// `query` calls.
+/// `query` calls. Counted in [`write_metrics`]'s counters.
 pub fn expand(
+    name: &str,
+    text: &str,
+    data: &TemplateData,
+    timestamp_ms: i64,
+    query: QueryFn<'_>,
+) -> Result<String, Error> {
+    EXPANSIONS.fetch_add(1, Ordering::Relaxed);
+    let out = expand_uncounted(name, text, data, timestamp_ms, query);
+    if out.is_err() {
+        EXPANSION_FAILURES.fetch_add(1, Ordering::Relaxed);
+    }
+    out
+}
+
+fn expand_uncounted(
     name: &str,
     text: &str,
     data: &TemplateData,

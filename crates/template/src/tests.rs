@@ -1111,3 +1111,33 @@ proptest! {
         let _ = crate::expand("p", &text, &data(), 0, &q);
     }
 }
+
+/// The value of the sample line `name N` in `out`.
+fn counter(out: &str, name: &str) -> f64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{out}"))
+}
+
+#[test]
+fn expansions_and_failures_are_counted() {
+    let read = || {
+        let mut out = String::new();
+        crate::write_metrics(&mut out);
+        assert!(out.contains("# TYPE prometheus_template_text_expansions_total counter\n"));
+        (
+            counter(&out, "prometheus_template_text_expansions_total"),
+            counter(&out, "prometheus_template_text_expansion_failures_total"),
+        )
+    };
+    let (total, failures) = read();
+    let no_query = |_: &str| Ok(vec![]);
+    let data = TemplateData::default();
+    assert!(crate::expand("a", "{{ 1 }}", &data, 0, &no_query).is_ok());
+    assert!(crate::expand("b", "{{ nope }}", &data, 0, &no_query).is_err());
+    assert!(crate::expand("c", "{{ index 1 2 }}", &data, 0, &no_query).is_err());
+    // Other tests may expand at the same time: the counters grew by at least this much.
+    let (total2, failures2) = read();
+    assert!(total2 - total >= 3.0, "{total} -> {total2}");
+    assert!(failures2 - failures >= 2.0, "{failures} -> {failures2}");
+}
