@@ -132,6 +132,15 @@ pub const SUMMARY_MAX_AGE: Duration = Duration::from_secs(600);
 const SUMMARY_MAX_SAMPLES: usize = 10_000;
 /// The quantiles Prometheus's own summaries report (objectives 0.5, 0.9 and 0.99).
 pub const SUMMARY_QUANTILES: [(f64, &str); 3] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")];
+/// The quantiles of Prometheus's scrape timing summaries (`prometheus_target_interval_length_seconds`
+/// and friends: objectives 0.01, 0.05, 0.5, 0.9 and 0.99), for [`Summary::with_quantiles`].
+pub const SUMMARY_QUANTILES_TARGET: [(f64, &str); 5] = [
+    (0.01, "0.01"),
+    (0.05, "0.05"),
+    (0.5, "0.5"),
+    (0.9, "0.9"),
+    (0.99, "0.99"),
+];
 
 #[derive(Debug, Default)]
 struct SummaryData {
@@ -151,15 +160,34 @@ impl SummaryData {
     }
 }
 
-/// A summary (Go's `prometheus.Summary` with objectives 0.5, 0.9, 0.99 and a 10-minute
-/// window): exact nearest-rank quantiles of the observations of the last
-/// [`SUMMARY_MAX_AGE`], cumulative sum and count.
-#[derive(Debug, Default)]
-pub struct Summary(Mutex<SummaryData>);
+/// A summary (Go's `prometheus.Summary` with a 10-minute window; objectives 0.5, 0.9,
+/// 0.99 by default, others with [`Summary::with_quantiles`]): exact nearest-rank quantiles
+/// of the observations of the last [`SUMMARY_MAX_AGE`], cumulative sum and count.
+#[derive(Debug)]
+pub struct Summary {
+    data: Mutex<SummaryData>,
+    /// The quantiles reported, with their `quantile` label values.
+    quantiles: &'static [(f64, &'static str)],
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Summary::with_quantiles(&SUMMARY_QUANTILES)
+    }
+}
 
 impl Summary {
+    /// A summary reporting `quantiles` (each a quantile and its `quantile` label value,
+    /// ascending), such as [`SUMMARY_QUANTILES_TARGET`].
+    pub fn with_quantiles(quantiles: &'static [(f64, &'static str)]) -> Summary {
+        Summary {
+            data: Mutex::default(),
+            quantiles,
+        }
+    }
+
     fn data(&self) -> std::sync::MutexGuard<'_, SummaryData> {
-        self.0
+        self.data
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -196,22 +224,26 @@ impl Summary {
         self.data().sum
     }
 
-    /// The [`SUMMARY_QUANTILES`] of the window at `now` (NaN while it is empty, as Go
-    /// reports them).
-    pub fn quantiles_at(&self, now: Instant) -> [f64; 3] {
+    /// The summary's quantiles ([`SUMMARY_QUANTILES`] unless made
+    /// [`with_quantiles`](Summary::with_quantiles)) of the window at `now`, in their order
+    /// (NaN while the window is empty, as Go reports them).
+    pub fn quantiles_at(&self, now: Instant) -> Vec<f64> {
         let mut d = self.data();
         d.prune(now);
         let mut vs: Vec<f64> = d.window.iter().map(|&(_, v)| v).collect();
         drop(d);
         vs.sort_by(f64::total_cmp);
-        SUMMARY_QUANTILES.map(|(q, _)| {
-            if vs.is_empty() {
-                return f64::NAN;
-            }
-            // Nearest rank: ceil(q * n), 1-based, clamped to the window.
-            let rank = (q * vs.len() as f64).ceil() as usize;
-            vs[rank.clamp(1, vs.len()) - 1]
-        })
+        self.quantiles
+            .iter()
+            .map(|&(q, _)| {
+                if vs.is_empty() {
+                    return f64::NAN;
+                }
+                // Nearest rank: ceil(q * n), 1-based, clamped to the window.
+                let rank = (q * vs.len() as f64).ceil() as usize;
+                vs[rank.clamp(1, vs.len()) - 1]
+            })
+            .collect()
     }
 
     /// Appends the quantile lines, `_sum` and `_count` under `labels` (the family header
@@ -224,7 +256,7 @@ impl Summary {
         };
         let mut with_q: Vec<(&str, &str)> = labels.to_vec();
         with_q.push(("quantile", ""));
-        for ((_, text), v) in SUMMARY_QUANTILES.iter().zip(qs) {
+        for ((_, text), v) in self.quantiles.iter().zip(qs) {
             if let Some(last) = with_q.last_mut() {
                 *last = ("quantile", text);
             }
@@ -376,6 +408,28 @@ mod tests {
             [1.0; 3]
         );
         assert_eq!((s.count(), s.sum()), (2, 101.0));
+    }
+
+    #[test]
+    fn summary_with_target_quantiles_reports_all_five() {
+        let s = Summary::with_quantiles(&SUMMARY_QUANTILES_TARGET);
+        for i in 1..=200 {
+            s.observe(f64::from(i));
+        }
+        let mut out = String::new();
+        s.write(&mut out, "x", &[("interval", "15s")]);
+        assert_eq!(
+            out,
+            "x{interval=\"15s\",quantile=\"0.01\"} 2\n\
+             x{interval=\"15s\",quantile=\"0.05\"} 10\n\
+             x{interval=\"15s\",quantile=\"0.5\"} 100\n\
+             x{interval=\"15s\",quantile=\"0.9\"} 180\n\
+             x{interval=\"15s\",quantile=\"0.99\"} 198\n\
+             x_sum{interval=\"15s\"} 20100\n\
+             x_count{interval=\"15s\"} 200\n"
+        );
+        // The default keeps Go's three objectives.
+        assert_eq!(Summary::default().quantiles_at(Instant::now()).len(), 3);
     }
 
     #[test]
