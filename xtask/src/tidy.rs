@@ -41,6 +41,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "web",
         &[
             "promql", "rules", "scrape", "notifier", "storage", "config", "model",
+            // The template expander's counters on `/metrics`.
+            "template",
         ],
     ),
     // L5

@@ -25,7 +25,8 @@ pub(crate) async fn federate(inner: &Arc<Inner>, form: &Form) -> Federation {
     federate_at(inner, form, now).await
 }
 
-/// Answers a federation request at `now` (ms).
+/// Answers a federation request at `now` (ms), counting errors (the storage's, not the
+/// request's) and the storage's warnings in `prometheus_web_federation_*_total`.
 pub(crate) async fn federate_at(inner: &Arc<Inner>, form: &Form, now: i64) -> Federation {
     let sets = parse_matchers(&form.values("match[]"))
         .map_err(|e| (http::StatusCode::BAD_REQUEST, format!("{e}\n")))?;
@@ -39,6 +40,7 @@ pub(crate) async fn federate_at(inner: &Arc<Inner>, form: &Form, now: i64) -> Fe
         .map(|c| c.global.external_labels())
         .unwrap_or_default();
     let queryable = inner.opts.queryable.clone();
+    let counters = inner.clone();
     let task = tokio::task::spawn_blocking(move || -> Federation {
         let querier = queryable.querier(mint, maxt).map_err(|e| {
             let status = if matches!(e, storage::Error::NotReady) {
@@ -78,15 +80,29 @@ pub(crate) async fn federate_at(inner: &Arc<Inner>, form: &Form, now: i64) -> Fe
                     latest.insert(series.labels().clone(), (t, v));
                 }
             }
+            let warnings = set.warnings().len();
+            if warnings > 0 {
+                tracing::debug!(?warnings, "federation select returned warnings");
+                #[allow(clippy::cast_precision_loss)]
+                counters
+                    .web_metrics
+                    .federation_warnings
+                    .add(warnings as f64);
+            }
         }
         Ok(render(&latest, &external))
     });
-    task.await.map_err(|e| {
+    let answer = task.await.map_err(|e| {
         (
             http::StatusCode::INTERNAL_SERVER_ERROR,
             format!("federation failed: {e}\n"),
         )
-    })?
+    });
+    let answer = answer.and_then(|a| a);
+    if answer.is_err() {
+        inner.web_metrics.federation_errors.inc();
+    }
+    answer
 }
 
 /// Writes the samples grouped by metric name (families sorted by name), each family

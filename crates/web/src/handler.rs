@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiResult, Route};
 use crate::error::ApiError;
 use crate::json;
-use crate::metrics::{self, HttpMetrics};
+use crate::metrics::{self, HttpMetrics, ListenerMetrics, WebMetrics};
 use crate::params::Form;
 use crate::status::{Readiness, Status};
 
@@ -279,6 +279,10 @@ pub struct ReceiverFeatures {
 pub(crate) struct Inner {
     pub(crate) opts: Options,
     pub(crate) http: HttpMetrics,
+    /// `/metrics`'s and `/federate`'s own counters.
+    pub(crate) web_metrics: WebMetrics,
+    /// The connections of the listeners this handler is served on.
+    pub(crate) listener: Arc<ListenerMetrics>,
     /// The remote-write receiver's options, with its invalid-labels counter.
     pub(crate) receiver: storage::remote::ReceiverOptions,
     /// The OTLP receiver's delta-to-cumulative state (`otlp-deltatocumulative`).
@@ -530,6 +534,8 @@ impl Handler {
                 remote_read_queries: std::sync::atomic::AtomicI64::new(0),
                 opts,
                 http: HttpMetrics::default(),
+                web_metrics: WebMetrics::default(),
+                listener: Arc::default(),
                 quitting: AtomicBool::new(false),
             }),
         }
@@ -540,6 +546,11 @@ impl Handler {
         &self.inner.opts.status
     }
 
+    /// The connection counters of the listeners serving this handler.
+    pub(crate) fn listener_metrics(&self) -> Arc<ListenerMetrics> {
+        self.inner.listener.clone()
+    }
+
     /// Answers one request.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
     where
@@ -547,11 +558,31 @@ impl Handler {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let start = std::time::Instant::now();
+        let (label, resp) = self.route_and_compress(req).await;
+        if let Some(label) = label {
+            let size = hyper::body::Body::size_hint(resp.body())
+                .exact()
+                .unwrap_or(0);
+            self.inner.http.observe(
+                label,
+                resp.status().as_u16(),
+                start.elapsed().as_secs_f64(),
+                size,
+            );
+        }
+        resp
+    }
+
+    /// Routes the request and gzips the answer when the client accepts it.
+    async fn route_and_compress<B>(&self, req: Request<B>) -> (Option<&'static str>, Response<Body>)
+    where
+        B: hyper::body::Body + Send,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let gzip_ok = accepts_gzip(req.headers());
         let (label, resp) = self.route(req).await;
-        if let Some(label) = label {
-            self.inner.http.observe(label, resp.status().as_u16());
-        }
         if gzip_ok
             && resp.status() != StatusCode::NO_CONTENT
             && !resp.headers().contains_key(header::CONTENT_ENCODING)
@@ -566,10 +597,10 @@ impl Handler {
                 .map(http_body_util::Collected::to_bytes)
                 .unwrap_or_default();
             if !bytes.is_empty() {
-                return gzip(resp, bytes);
+                return (label, gzip(resp, bytes));
             }
         }
-        resp
+        (label, resp)
     }
 
     async fn route<B>(&self, req: Request<B>) -> (Option<&'static str>, Response<Body>)
@@ -629,15 +660,14 @@ impl Handler {
                 (Some("/-/quit"), self.quit())
             }
             Page::Metrics if head_or_get => {
-                let mut body = metrics::render(
-                    &self.inner.opts.build_info,
-                    &self.inner.opts.status,
-                    &self.inner.http,
-                    self.inner.receiver_counters(),
-                );
+                let scrapes = &self.inner.web_metrics;
+                scrapes.scrapes_in_flight.inc();
+                let mut body = metrics::render(&self.inner);
                 if let Some(hook) = &self.inner.opts.metrics_hook {
                     hook(&mut body);
                 }
+                scrapes.scrapes_in_flight.dec();
+                scrapes.scrapes_ok.inc();
                 let mut resp = text(StatusCode::OK, body);
                 resp.headers_mut().insert(
                     header::CONTENT_TYPE,

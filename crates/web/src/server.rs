@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::handler::Handler;
+use crate::metrics::ListenerMetrics;
 use crate::webconfig::{Source, Verdict};
 
 /// How long open connections may take to finish their requests after shutdown starts.
@@ -65,22 +66,25 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    let conns = handler.listener_metrics();
     let app = move |req: http::Request<hyper::body::Incoming>| {
         let handler = handler.clone();
         async move { handler.handle(req).await }
     };
-    serve_app(listener, app, options, shutdown).await
+    serve_app(listener, app, options, shutdown, conns).await
 }
 
 /// The response type every route answers with.
 type Response = http::Response<http_body_util::Full<bytes::Bytes>>;
 
-/// [`serve`] for any request handler `app` (tests serve a stub).
+/// [`serve`] for any request handler `app` (tests serve a stub), counting the accepted and
+/// closed connections in `conns`.
 async fn serve_app<F, Fut>(
     listener: TcpListener,
     app: F,
     options: ServeOptions,
     shutdown: CancellationToken,
+    conns: Arc<ListenerMetrics>,
 ) -> Result<()>
 where
     F: Fn(http::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
@@ -121,8 +125,8 @@ where
             accepted = listener.accept() => accepted,
             () = shutdown.cancelled() => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, conn_count) = match accepted {
+            Ok((stream, _)) => (stream, conns.accepted()),
             Err(err) => {
                 // Running out of file descriptors is temporary; back off instead of
                 // spinning or giving up.
@@ -161,6 +165,7 @@ where
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _permit = permit;
+                    let _conn_count = conn_count;
                     if let Err(err) = conn.await {
                         tracing::debug!(err = %err, "HTTP connection ended with an error");
                     }
@@ -176,6 +181,7 @@ where
                 let mut stream = stream;
                 tokio::spawn(async move {
                     let _permit = permit;
+                    let _conn_count = conn_count;
                     let peer = stream
                         .peer_addr()
                         .map(|a| a.to_string())
@@ -305,7 +311,13 @@ mod tests {
         };
         // Open the config before spawning so that a broken one fails the test here.
         Source::open(path).expect("web config");
-        tokio::spawn(serve_app(listener, ok_app, options, shutdown.clone()));
+        tokio::spawn(serve_app(
+            listener,
+            ok_app,
+            options,
+            shutdown.clone(),
+            Arc::default(),
+        ));
         (addr, shutdown)
     }
 
@@ -565,9 +577,15 @@ mod tests {
             web_config_file: Some(s.dir.path().join("web.yml")),
             ..ServeOptions::default()
         };
-        let err = serve_app(listener, ok_app, options, CancellationToken::new())
-            .await
-            .expect_err("TLS10 is refused");
+        let err = serve_app(
+            listener,
+            ok_app,
+            options,
+            CancellationToken::new(),
+            Arc::default(),
+        )
+        .await
+        .expect_err("TLS10 is refused");
         assert!(
             err.to_string().ends_with(
                 "tls_server_config.min_version: TLS10 is not supported by this server (rustls supports TLS12 and TLS13)"

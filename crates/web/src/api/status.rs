@@ -125,12 +125,7 @@ pub(super) fn self_metrics(inner: &Arc<Inner>, form: &Form) -> ApiResult {
                 .map_err(|e| ApiError::bad_data(format!("invalid metric_name_pattern: {e}")))?,
         )
     };
-    let text = crate::metrics::render(
-        &inner.opts.build_info,
-        &inner.opts.status,
-        &inner.http,
-        inner.receiver_counters(),
-    );
+    let text = crate::metrics::render(inner);
     let mut text = text;
     if let Some(hook) = &inner.opts.metrics_hook {
         hook(&mut text);
