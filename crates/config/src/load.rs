@@ -152,6 +152,56 @@ impl Config {
         Config::load(&content, Some(path), dir)
     }
 
+    /// A checksum of the configuration file at `path` and of every file its `rule_files`
+    /// and `scrape_config_files` globs match (Go's `config.GenerateChecksum`, which the
+    /// `auto-reload-config` feature compares to notice a change). Only those two lists are
+    /// read from the file, so a file that fails its checks still has a checksum.
+    ///
+    /// # Errors
+    /// The file cannot be read, is no YAML, or a glob is malformed.
+    pub fn files_checksum(path: impl AsRef<Path>) -> Result<u64> {
+        use std::hash::{Hash as _, Hasher as _};
+
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct ExternalFiles {
+            rule_files: Vec<String>,
+            scrape_config_files: Vec<String>,
+        }
+        let path = path.as_ref();
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|source| Error::Read {
+                path: p.to_path_buf(),
+                source,
+            })
+        };
+        let invalid = |message: String| Error::Invalid {
+            path: Some(path.to_path_buf()),
+            message,
+        };
+        let content = read(path)?;
+        let mut hash = std::hash::DefaultHasher::new();
+        content.hash(&mut hash);
+        let text = String::from_utf8_lossy(&content);
+        let files: Option<ExternalFiles> = serde_saphyr::from_str(&text)
+            .map_err(|e| invalid(format!("error unmarshalling YAML: {e}")))?;
+        let files = files.unwrap_or_default();
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for pattern in files.rule_files.iter().chain(&files.scrape_config_files) {
+            let mut pattern = pattern.clone();
+            join_dir(dir, &mut pattern);
+            let matches = glob::glob(&pattern)
+                .map_err(|e| invalid(format!("invalid file pattern {pattern:?}: {e}")))?;
+            let mut matches: Vec<PathBuf> = matches.filter_map(std::result::Result::ok).collect();
+            matches.sort();
+            for file in matches {
+                file.hash(&mut hash);
+                read(&file)?.hash(&mut hash);
+            }
+        }
+        Ok(hash.finish())
+    }
+
     /// Loads and checks a configuration given as text; relative paths are resolved against
     /// `base_dir` (pass `""` to leave them relative to the working directory).
     pub fn load_str(s: &str, base_dir: impl AsRef<Path>) -> Result<Config> {
@@ -365,6 +415,47 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_checksum_follows_the_file_and_its_rule_and_scrape_config_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg = dir.path().join("prometheus.yml");
+        let rules = dir.path().join("rules");
+        std::fs::create_dir(&rules).expect("mkdir");
+        std::fs::write(rules.join("a.yml"), "groups: []\n").expect("write");
+        std::fs::write(dir.path().join("jobs.yml"), "scrape_configs: []\n").expect("write");
+        std::fs::write(
+            &cfg,
+            "rule_files: [rules/*.yml]\nscrape_config_files: [jobs.yml]\nunknown_key: 1\n",
+        )
+        .expect("write");
+        let sum = |what: &str| Config::files_checksum(&cfg).expect(what);
+        let first = sum("first");
+        assert_eq!(sum("again"), first);
+        std::fs::write(rules.join("a.yml"), "groups: [{name: x, rules: []}]\n").expect("write");
+        let after_rule = sum("after a rule change");
+        assert_ne!(after_rule, first);
+        std::fs::write(rules.join("b.yml"), "groups: []\n").expect("write");
+        let after_new = sum("after a new rule file");
+        assert_ne!(after_new, after_rule);
+        std::fs::write(
+            dir.path().join("jobs.yml"),
+            "scrape_configs: [{job_name: j}]\n",
+        )
+        .expect("write");
+        assert_ne!(sum("after a scrape config file change"), after_new);
+        // A file that fails Prometheus's checks still has a checksum; no YAML has none.
+        std::fs::write(&cfg, "global: {scrape_interval: soon}\n").expect("write");
+        assert!(Config::files_checksum(&cfg).is_ok());
+        std::fs::write(&cfg, "rule_files: [unclosed\n").expect("write");
+        let err = Config::files_checksum(&cfg).expect_err("not YAML");
+        assert!(
+            err.to_string().contains("error unmarshalling YAML"),
+            "{err}"
+        );
+        let err = Config::files_checksum(dir.path().join("missing.yml")).expect_err("missing");
+        assert!(err.to_string().contains("missing.yml"), "{err}");
+    }
 
     #[test]
     fn env_expansion_follows_go_os_expand() {
