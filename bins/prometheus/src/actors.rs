@@ -180,12 +180,15 @@ pub(crate) fn notifier(
 }
 
 /// Reload handler: SIGHUP and `/-/reload` (`requests`), only after the initial
-/// configuration load (`reload_ready`).
+/// configuration load (`reload_ready`); with `auto_reload` (the `auto-reload-config`
+/// feature) also every that often when the files' checksum
+/// ([`config::Config::files_checksum`]) differs from the last successful load's.
 pub(crate) fn reload_handler(
     group: &mut Group,
     loader: ConfigLoader,
     mut requests: mpsc::Receiver<web::ReloadRequest>,
     reload_ready: &CancellationToken,
+    auto_reload: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let interrupt = stop.clone();
@@ -198,20 +201,45 @@ pub(crate) fn reload_handler(
                 () = reload_ready.cancelled() => {}
                 () = stop.cancelled() => return Ok(()),
             }
+            // The checksum of the files as last loaded successfully (auto-reload only).
+            let mut loaded = None;
+            let mut ticker = auto_reload.map(|every| {
+                let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                t
+            });
+            if ticker.is_some() {
+                loaded = files_checksum(&loader).await;
+            }
             loop {
                 tokio::select! {
                     _ = hangup.recv() => {
-                        if let Err(err) = loader.reload().await {
-                            tracing::error!(err = format!("{err:#}"), "Error reloading config");
+                        match loader.reload().await {
+                            Err(err) => tracing::error!(err = format!("{err:#}"), "Error reloading config"),
+                            Ok(()) if ticker.is_some() => loaded = files_checksum(&loader).await,
+                            Ok(()) => {}
                         }
                     }
                     request = requests.recv() => {
                         let Some(answer) = request else { return Ok(()) };
                         let outcome = loader.reload().await;
-                        if let Err(err) = &outcome {
-                            tracing::error!(err = format!("{err:#}"), "Error reloading config");
+                        match &outcome {
+                            Err(err) => tracing::error!(err = format!("{err:#}"), "Error reloading config"),
+                            Ok(()) if ticker.is_some() => loaded = files_checksum(&loader).await,
+                            Ok(()) => {}
                         }
                         let _ = answer.send(outcome.map_err(|e| format!("{e:#}")));
+                    }
+                    () = next_tick(&mut ticker) => {
+                        let current = files_checksum(&loader).await;
+                        if current.is_some() && current == loaded {
+                            continue;
+                        }
+                        tracing::info!("Configuration file change detected, reloading the configuration.");
+                        match loader.reload().await {
+                            Err(err) => tracing::error!(err = format!("{err:#}"), "Error reloading config"),
+                            Ok(()) => loaded = current,
+                        }
                     }
                     () = stop.cancelled() => return Ok(()),
                 }
@@ -223,6 +251,33 @@ pub(crate) fn reload_handler(
         },
     );
     Ok(())
+}
+
+/// The checksum of the loader's files, `None` (logged) when it cannot be had: an unreadable
+/// file, no YAML.
+async fn files_checksum(loader: &ConfigLoader) -> Option<u64> {
+    let path = loader.path.clone();
+    match tokio::task::spawn_blocking(move || config::Config::files_checksum(&path)).await {
+        Ok(Ok(sum)) => Some(sum),
+        Ok(Err(err)) => {
+            tracing::error!(err = %err, "Failed to generate checksum during config reload");
+            None
+        }
+        Err(err) => {
+            tracing::error!(err = %err, "Failed to generate checksum during config reload");
+            None
+        }
+    }
+}
+
+/// The next tick of `ticker`, never without one.
+async fn next_tick(ticker: &mut Option<tokio::time::Interval>) {
+    match ticker {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Initial configuration loading: once the storage is open (`db_open`), apply the

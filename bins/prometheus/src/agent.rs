@@ -161,7 +161,13 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
     // Scrape manager: stops (writing staleness markers) before the WAL storage closes.
     actors::scrape_manager(&mut group, &scraper, scrape_targets, &reload_ready);
     // Reload handler: SIGHUP and /-/reload, after the initial configuration load.
-    actors::reload_handler(&mut group, loader.clone(), reload_rx, &reload_ready)?;
+    actors::reload_handler(
+        &mut group,
+        loader.clone(),
+        reload_rx,
+        &reload_ready,
+        settings.auto_reload,
+    )?;
     // Initial configuration loading, once the WAL storage is open.
     actors::initial_config_loading(&mut group, loader, &db_open, &reload_ready);
     {

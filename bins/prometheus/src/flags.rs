@@ -243,13 +243,21 @@ pub(crate) struct Flags {
     )]
     am_drain: bool,
 
-    /// Belongs to a scraping option this server does not have yet.
-    #[arg(long = "scrape.adjust-timestamps", hide = true)]
-    scrape_adjust: Option<String>,
+    /// Adjust scrape timestamps by up to `scrape.timestamp-tolerance` to align them to the
+    /// intended schedule. See https://github.com/prometheus/prometheus/issues/7846 for more
+    /// context. Experimental. This flag will be removed in a future release.
+    #[arg(long = "scrape.adjust-timestamps", action = ArgAction::Set, num_args = 0..=1,
+          default_value_t = true, default_missing_value = "true", hide = true)]
+    scrape_adjust: bool,
 
-    /// Belongs to a scraping option this server does not have yet.
-    #[arg(long = "scrape.timestamp-tolerance", hide = true)]
-    scrape_tolerance: Option<String>,
+    /// Timestamp tolerance. See https://github.com/prometheus/prometheus/issues/7846 for
+    /// more context. Experimental. This flag will be removed in a future release.
+    #[arg(
+        long = "scrape.timestamp-tolerance",
+        default_value = "2ms",
+        hide = true
+    )]
+    scrape_tolerance: String,
 
     /// Interval used by scrape manager to throttle target groups updates.
     #[arg(
@@ -266,6 +274,69 @@ pub(crate) struct Flags {
     /// Belongs to serving user assets, which this server does not have yet.
     #[arg(long = "web.user-assets", hide = true)]
     user_assets: Option<String>,
+
+    /// Belongs to serving the UI from a directory, which this server does not have yet.
+    #[arg(long = "web.local-assets", hide = true)]
+    local_assets: Option<String>,
+
+    /// Maximum number of subscribers to the notifications stream.
+    #[arg(long = "web.max-notifications-subscribers", default_value_t = 16)]
+    max_notification_subscribers: usize,
+
+    /// Number of alerts sent in one batch to the Alertmanager.
+    #[arg(long = "alertmanager.notification-batch-size", default_value_t = notifier::DEFAULT_MAX_BATCH_SIZE)]
+    am_batch_size: usize,
+
+    /// Automatically set GOMAXPROCS to match Linux container CPU quota.
+    #[arg(long = "auto-gomaxprocs", action = ArgAction::Set, num_args = 0..=1,
+          default_value_t = true, default_missing_value = "true")]
+    auto_gomaxprocs: bool,
+
+    /// Automatically set GOMEMLIMIT to match Linux container or system memory limit.
+    #[arg(long = "auto-gomemlimit", action = ArgAction::Set, num_args = 0..=1,
+          default_value_t = true, default_missing_value = "true")]
+    auto_gomemlimit: bool,
+
+    /// The ratio of reserved GOMEMLIMIT memory to the detected maximum container or system
+    /// memory.
+    #[arg(long = "auto-gomemlimit.ratio", default_value_t = 0.9)]
+    auto_gomemlimit_ratio: f64,
+
+    /// Specifies the interval for checking and automatically reloading the Prometheus
+    /// configuration file upon detecting changes.
+    #[arg(long = "config.auto-reload-interval", default_value = "30s")]
+    auto_reload_interval: String,
+
+    /// Allow compaction of overlapping blocks. If set to false, TSDB stops vertical
+    /// compaction and leaves overlapping blocks there.
+    #[arg(long = "storage.tsdb.allow-overlapping-compaction", action = ArgAction::Set,
+          num_args = 0..=1, default_value_t = true, default_missing_value = "true", hide = true)]
+    allow_overlapping_compaction: bool,
+
+    /// Size of the queue through which head chunks are written to the disk to be m-mapped,
+    /// 0 disables the queue completely. Experimental.
+    #[arg(
+        long = "storage.tsdb.head-chunks-write-queue-size",
+        default_value_t = 0,
+        hide = true
+    )]
+    head_chunks_write_queue_size: i64,
+
+    /// Max size for a single chunk segment file of a block. Example: 512MB.
+    #[arg(
+        long = "storage.tsdb.max-block-chunk-segment-size",
+        default_value = "0B",
+        hide = true
+    )]
+    max_block_chunk_segment_size: String,
+
+    /// Size at which to split the tsdb WAL segment files. Example: 100MB.
+    #[arg(
+        long = "storage.tsdb.wal-segment-size",
+        default_value = "0B",
+        hide = true
+    )]
+    wal_segment_size: String,
 
     /// List of the remote write protobuf messages to accept when receiving the remote writes.
     /// Supported values: prometheus.WriteRequest, io.prometheus.write.v2.Request
@@ -418,6 +489,9 @@ pub(crate) struct Settings {
     pub(crate) flag_values: BTreeMap<String, String>,
     /// Features enabled with `--enable-feature` that change nothing in this server.
     pub(crate) noop_features: Vec<String>,
+    /// `--enable-feature=auto-reload-config`: check the configuration files this often
+    /// (`--config.auto-reload-interval`) and reload when they changed.
+    pub(crate) auto_reload: Option<std::time::Duration>,
     /// Features named in `--enable-feature` that Prometheus does not know either.
     pub(crate) unknown_features: Vec<String>,
     /// Deprecated features that still take effect, with Prometheus's warning.
@@ -513,14 +587,9 @@ impl Flags {
         // ignore them.
         let unbuilt: &[(&str, &Option<String>, &str)] = &[
             (
-                "scrape.adjust-timestamps",
-                &self.scrape_adjust,
-                "scrape timestamp adjustment",
-            ),
-            (
-                "scrape.timestamp-tolerance",
-                &self.scrape_tolerance,
-                "scrape timestamp adjustment",
+                "web.local-assets",
+                &self.local_assets,
+                "serving the UI from a directory",
             ),
             (
                 "scrape.name-escaping-scheme",
@@ -561,6 +630,7 @@ impl Flags {
         let mut otlp_native_delta_ingestion = false;
         let mut otlp_delta_to_cumulative = false;
         let mut delayed_compaction = false;
+        let mut auto_reload_config = false;
         for feature in self
             .enable_feature
             .iter()
@@ -611,6 +681,7 @@ impl Flags {
                     "{feature} (removed in Prometheus 3: run with --agent for agent mode)"
                 )),
                 "concurrent-rule-eval" => concurrent_rule_eval = true,
+                "auto-reload-config" => auto_reload_config = true,
                 "type-and-unit-labels" => type_and_unit_labels = true,
                 "delayed-compaction" => delayed_compaction = true,
                 "memory-snapshot-on-shutdown" => memory_snapshot_on_shutdown = true,
@@ -625,6 +696,80 @@ impl Flags {
                 other => unknown_features.push(other.to_owned()),
             }
         }
+        if self.auto_gomemlimit_ratio <= 0.0 || self.auto_gomemlimit_ratio > 1.0 {
+            bail!("--auto-gomemlimit.ratio must be greater than 0 and less than or equal to 1.");
+        }
+        // Go runtime tuning: there is no Go runtime (no GOMAXPROCS: the thread pools are
+        // sized from the CPUs the cgroup grants; no garbage collector to give a limit to).
+        for flag in [
+            "auto-gomaxprocs",
+            "auto-gomemlimit",
+            "auto-gomemlimit.ratio",
+        ] {
+            if self.explicit.has(flag).any(|f| f == flag) {
+                noop_features.push(format!("--{flag} (there is no Go runtime to tune)"));
+            }
+        }
+        if self
+            .explicit
+            .has("storage.tsdb.head-chunks-write-queue-size")
+            .next()
+            .is_some()
+        {
+            noop_features.push(
+                "--storage.tsdb.head-chunks-write-queue-size (head chunks are written without Go's queue)"
+                    .to_owned(),
+            );
+        }
+        if !self.allow_overlapping_compaction {
+            bail!(
+                "--storage.tsdb.allow-overlapping-compaction=false: leaving overlapping blocks uncompacted is not available yet in this server"
+            );
+        }
+        let byte_flag = |flag: &str, v: &str| -> anyhow::Result<usize> {
+            let size = config::ByteSize::parse(v)
+                .map_err(|e| anyhow::anyhow!("invalid value {v:?} for flag --{flag}: {e}"))?;
+            Ok(usize::try_from(size.bytes()).unwrap_or(usize::MAX))
+        };
+        let wal_segment_size = byte_flag("storage.tsdb.wal-segment-size", &self.wal_segment_size)?;
+        if wal_segment_size != 0
+            && !(10 * 1024 * 1024..=256 * 1024 * 1024).contains(&wal_segment_size)
+        {
+            bail!("flag 'storage.tsdb.wal-segment-size' must be set between 10MB and 256MB");
+        }
+        if !wal_segment_size.is_multiple_of(tsdb::wlog::PAGE_SIZE) {
+            bail!(
+                "--storage.tsdb.wal-segment-size={}: invalid segment size, must be a multiple of {}",
+                self.wal_segment_size,
+                tsdb::wlog::PAGE_SIZE
+            );
+        }
+        let chunk_segment_size = byte_flag(
+            "storage.tsdb.max-block-chunk-segment-size",
+            &self.max_block_chunk_segment_size,
+        )?;
+        if chunk_segment_size != 0 {
+            if chunk_segment_size < 1024 * 1024 {
+                bail!("flag 'storage.tsdb.max-block-chunk-segment-size' must be set over 1MB");
+            }
+            bail!(
+                "--storage.tsdb.max-block-chunk-segment-size: block chunk segments of another size are not available yet in this server"
+            );
+        }
+        let auto_reload = if auto_reload_config {
+            let mut every =
+                duration_flag("config.auto-reload-interval", &self.auto_reload_interval)?.to_std();
+            if every < std::time::Duration::from_secs(1) {
+                feature_warnings.push(format!(
+                    "The auto-reload interval ({}) is too short, using 1s",
+                    self.auto_reload_interval
+                ));
+                every = std::time::Duration::from_secs(1);
+            }
+            Some(every)
+        } else {
+            None
+        };
         if otlp_delta_to_cumulative && otlp_native_delta_ingestion {
             bail!(
                 "cannot enable otlp-deltatocumulative and otlp-native-delta-ingestion features at the same time"
@@ -661,17 +806,23 @@ impl Flags {
         };
         tsdb.retention_duration = time.map_or(0, model::Duration::as_millis);
         tsdb.max_bytes = size.map_or(0, |s| u64::try_from(s.bytes()).unwrap_or(0));
-        if tsdb.retention_duration > 0 {
-            // As Prometheus: compacted blocks span at most 10% of the retention, 31 days.
-            tsdb.max_block_duration =
-                (tsdb.retention_duration / 10).clamp(tsdb.min_block_duration, 31 * 24 * 3_600_000);
-        }
+        // As Prometheus: compacted blocks span at most 10% of the time retention, and 31
+        // days (also when only size retention is set).
+        let month = 31 * 24 * 3_600_000;
+        tsdb.max_block_duration = if tsdb.retention_duration > 0 {
+            (tsdb.retention_duration / 10).clamp(tsdb.min_block_duration, month)
+        } else {
+            month
+        };
         tsdb.wal_compression = match (self.wal_compression, self.wal_compression_type.as_str()) {
             (false, _) => tsdb::wlog::Compression::None,
             (true, "zstd") => tsdb::wlog::Compression::Zstd,
             (true, _) => tsdb::wlog::Compression::Snappy,
         };
         tsdb.no_lockfile = self.no_lockfile;
+        if wal_segment_size != 0 {
+            tsdb.wal_segment_size = wal_segment_size;
+        }
         tsdb.enable_memory_snapshot_on_shutdown = memory_snapshot_on_shutdown;
         if delayed_compaction {
             tsdb.enable_delayed_compaction = true;
@@ -729,6 +880,12 @@ impl Flags {
             enable_type_and_unit_labels: type_and_unit_labels,
             enable_created_timestamp_zero_ingestion: created_timestamp_zero_ingestion,
             append_metadata: metadata_wal_records,
+            adjust_timestamps: self.scrape_adjust,
+            timestamp_tolerance: duration_flag(
+                "scrape.timestamp-tolerance",
+                &self.scrape_tolerance,
+            )?
+            .to_std(),
         };
         let global_url = global_url_options(&self.external_url, &listen_addresses[0])?;
         let external_url = format!(
@@ -756,6 +913,7 @@ impl Flags {
         let notifier = notifier::Options {
             queue_capacity: self.am_queue_capacity,
             drain_on_shutdown: self.am_drain,
+            max_batch_size: self.am_batch_size,
             ..notifier::Options::default()
         };
         let serve = web::ServeOptions {
@@ -794,7 +952,29 @@ impl Flags {
         } else {
             None
         };
-        let flag_values = self.values();
+        let mut flag_values = self.values();
+        // The TSDB flags show their effective values, as Go's flag values are the settings
+        // derived from them: the 15d default retention, the derived block range.
+        for (flag, value) in [
+            (
+                "storage.tsdb.retention.time",
+                model::Duration::from_millis(tsdb.retention_duration).to_string(),
+            ),
+            (
+                "storage.tsdb.retention.size",
+                config::ByteSize(i64::try_from(tsdb.max_bytes).unwrap_or(i64::MAX)).to_string(),
+            ),
+            (
+                "storage.tsdb.max-block-duration",
+                model::Duration::from_millis(tsdb.max_block_duration).to_string(),
+            ),
+            (
+                "storage.tsdb.wal-segment-size",
+                config::ByteSize(i64::try_from(wal_segment_size).unwrap_or(i64::MAX)).to_string(),
+            ),
+        ] {
+            flag_values.insert(flag.to_owned(), value);
+        }
         let remote_write_messages = self.remote_write_messages()?;
         Ok(Settings {
             config_file: self.config_file,
@@ -835,6 +1015,7 @@ impl Flags {
             log_format,
             flag_values,
             noop_features,
+            auto_reload,
             unknown_features,
             feature_warnings,
         })
@@ -852,6 +1033,30 @@ impl Flags {
     {
         use clap::{CommandFactory as _, FromArgMatches as _};
         let command = Flags::command();
+        // Kingpin's negation of a boolean flag: `--no-web.enable-lifecycle` is
+        // `--web.enable-lifecycle=false` (only for flags that take an optional boolean,
+        // and never shadowing a flag that is itself spelled `no-...`).
+        let is_bool = |name: &str| {
+            command.get_arguments().any(|a| {
+                // Our optional-boolean flags: `ArgAction::Set` with 0 or 1 values.
+                a.get_long() == Some(name)
+                    && matches!(a.get_action(), ArgAction::Set)
+                    && a.get_num_args() == Some((0..=1).into())
+            })
+        };
+        let is_flag = |name: &str| command.get_arguments().any(|a| a.get_long() == Some(name));
+        let args: Vec<std::ffi::OsString> = args
+            .into_iter()
+            .map(|a| {
+                let a: std::ffi::OsString = a.into();
+                match a.to_str().and_then(|s| s.strip_prefix("--no-")) {
+                    Some(name) if is_bool(name) && !is_flag(&format!("no-{name}")) => {
+                        format!("--{name}=false").into()
+                    }
+                    _ => a,
+                }
+            })
+            .collect();
         let matches = command.clone().try_get_matches_from(args)?;
         let mut flags = Flags::from_arg_matches(&matches)?;
         flags.explicit = Explicit(
@@ -1105,6 +1310,46 @@ impl Flags {
             ),
             ("query.lookback-delta", self.lookback_delta.clone()),
             ("enable-feature", self.enable_feature.join(",")),
+            ("scrape.adjust-timestamps", b(self.scrape_adjust)),
+            ("scrape.timestamp-tolerance", self.scrape_tolerance.clone()),
+            (
+                "web.user-assets",
+                self.user_assets.clone().unwrap_or_default(),
+            ),
+            (
+                "web.local-assets",
+                self.local_assets.clone().unwrap_or_default(),
+            ),
+            (
+                "web.max-notifications-subscribers",
+                self.max_notification_subscribers.to_string(),
+            ),
+            (
+                "alertmanager.notification-batch-size",
+                self.am_batch_size.to_string(),
+            ),
+            ("auto-gomaxprocs", b(self.auto_gomaxprocs)),
+            ("auto-gomemlimit", b(self.auto_gomemlimit)),
+            (
+                "auto-gomemlimit.ratio",
+                model::strconv::format_float_g(self.auto_gomemlimit_ratio),
+            ),
+            (
+                "config.auto-reload-interval",
+                self.auto_reload_interval.clone(),
+            ),
+            (
+                "storage.tsdb.allow-overlapping-compaction",
+                b(self.allow_overlapping_compaction),
+            ),
+            (
+                "storage.tsdb.head-chunks-write-queue-size",
+                self.head_chunks_write_queue_size.to_string(),
+            ),
+            (
+                "storage.tsdb.max-block-chunk-segment-size",
+                self.max_block_chunk_segment_size.clone(),
+            ),
             ("log.level", self.log_level.clone()),
             ("log.format", self.log_format.clone()),
         ]
@@ -1174,6 +1419,87 @@ mod tests {
         let mut all = vec!["prometheus"];
         all.extend_from_slice(args);
         Flags::parse_args(all)?.validate()
+    }
+
+    #[test]
+    fn boolean_flags_take_kingpins_no_prefix() {
+        let s = parse(&[
+            "--no-web.enable-lifecycle",
+            "--no-storage.tsdb.wal-compression",
+        ])
+        .expect("valid");
+        assert!(!s.enable_lifecycle);
+        assert_eq!(s.tsdb.wal_compression, tsdb::wlog::Compression::None);
+        assert_eq!(s.flag_values["storage.tsdb.wal-compression"], "false");
+        let s = parse(&["--no-scrape.adjust-timestamps"]).expect("valid");
+        assert!(!s.scrape.adjust_timestamps);
+        // Only boolean flags have a negation.
+        assert!(parse(&["--no-query.timeout"]).is_err());
+    }
+
+    #[test]
+    fn status_flags_show_every_flag_with_its_effective_value() {
+        let s = parse(&[]).expect("defaults");
+        for (flag, value) in [
+            ("storage.tsdb.retention.time", "15d"),
+            ("storage.tsdb.retention.size", "0B"),
+            ("storage.tsdb.max-block-duration", "1d12h"),
+            ("storage.tsdb.wal-segment-size", "0B"),
+            ("storage.tsdb.max-block-chunk-segment-size", "0B"),
+            ("storage.tsdb.allow-overlapping-compaction", "true"),
+            ("storage.tsdb.head-chunks-write-queue-size", "0"),
+            ("scrape.adjust-timestamps", "true"),
+            ("scrape.timestamp-tolerance", "2ms"),
+            ("alertmanager.notification-batch-size", "256"),
+            ("auto-gomaxprocs", "true"),
+            ("auto-gomemlimit", "true"),
+            ("auto-gomemlimit.ratio", "0.9"),
+            ("config.auto-reload-interval", "30s"),
+            ("web.max-notifications-subscribers", "16"),
+            ("web.user-assets", ""),
+            ("web.local-assets", ""),
+        ] {
+            assert_eq!(s.flag_values[flag], value, "{flag}");
+        }
+        assert!(s.scrape.adjust_timestamps);
+        assert_eq!(
+            s.scrape.timestamp_tolerance,
+            std::time::Duration::from_millis(2)
+        );
+        assert_eq!(s.notifier.max_batch_size, 256);
+        assert_eq!(s.auto_reload, None);
+        // Size retention alone: no time retention, blocks up to 31 days.
+        let s = parse(&["--storage.tsdb.retention.size=1GB"]).expect("valid");
+        assert_eq!(s.flag_values["storage.tsdb.retention.time"], "0s");
+        assert_eq!(s.flag_values["storage.tsdb.retention.size"], "1GiB");
+        assert_eq!(s.flag_values["storage.tsdb.max-block-duration"], "31d");
+        let s = parse(&["--storage.tsdb.retention.time=360h"]).expect("valid");
+        assert_eq!(s.flag_values["storage.tsdb.retention.time"], "15d");
+    }
+
+    #[test]
+    fn newer_flags_are_checked_and_applied() {
+        let err = parse(&["--auto-gomemlimit.ratio=1.5"]).expect_err("out of range");
+        assert!(err.to_string().contains("must be greater than 0"), "{err}");
+        let s = parse(&["--no-auto-gomemlimit", "--auto-gomaxprocs=false"]).expect("valid");
+        assert_eq!(s.noop_features.len(), 2, "{:?}", s.noop_features);
+        let err = parse(&["--storage.tsdb.wal-segment-size=1MB"]).expect_err("too small");
+        assert!(err.to_string().contains("between 10MB and 256MB"), "{err}");
+        let s = parse(&["--storage.tsdb.wal-segment-size=100MB"]).expect("valid");
+        assert_eq!(s.tsdb.wal_segment_size, 100 * 1024 * 1024);
+        assert_eq!(s.flag_values["storage.tsdb.wal-segment-size"], "100MiB");
+        assert!(parse(&["--storage.tsdb.allow-overlapping-compaction=false"]).is_err());
+        assert!(parse(&["--storage.tsdb.max-block-chunk-segment-size=100KB"]).is_err());
+        let s = parse(&["--alertmanager.notification-batch-size=64"]).expect("valid");
+        assert_eq!(s.notifier.max_batch_size, 64);
+        let s = parse(&[
+            "--enable-feature=auto-reload-config",
+            "--config.auto-reload-interval=500ms",
+        ])
+        .expect("valid");
+        assert_eq!(s.auto_reload, Some(std::time::Duration::from_secs(1)));
+        assert!(s.unknown_features.is_empty());
+        assert_eq!(s.feature_warnings.len(), 1, "{:?}", s.feature_warnings);
     }
 
     #[test]
@@ -1285,8 +1611,8 @@ mod tests {
             ),
             (vec!["--storage.agent.path=x"], "storage.agent.path"),
             (
-                vec!["--scrape.adjust-timestamps=false"],
-                "--scrape.adjust-timestamps: scrape timestamp adjustment",
+                vec!["--web.local-assets=/srv/ui"],
+                "--web.local-assets: serving the UI from a directory",
             ),
         ];
         for (args, flag) in cases {

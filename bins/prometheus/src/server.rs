@@ -323,7 +323,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     // in this list) closes.
     actors::scrape_manager(&mut group, &scraper, scrape_targets, &reload_ready);
     // Reload handler: SIGHUP and /-/reload, only after the initial configuration load.
-    actors::reload_handler(&mut group, loader.clone(), reload_rx, &reload_ready)?;
+    actors::reload_handler(
+        &mut group,
+        loader.clone(),
+        reload_rx,
+        &reload_ready,
+        settings.auto_reload,
+    )?;
     // Initial configuration loading: once the TSDB is open, apply the configuration,
     // then mark the server ready.
     actors::initial_config_loading(&mut group, loader, &db_open, &reload_ready);
