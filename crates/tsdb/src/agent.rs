@@ -43,7 +43,7 @@ mod metrics;
 mod series;
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -164,7 +164,7 @@ struct Inner {
     /// `GetLatestExemplar`).
     last_exemplars: Mutex<HashMap<u64, storage::Exemplar>>,
     metrics: Metrics,
-    lock_file: Mutex<Option<File>>,
+    lock_file: Mutex<Option<crate::db::DirLock>>,
     closed: AtomicBool,
 }
 
@@ -324,8 +324,8 @@ impl Db {
             Some(mut wal) => wal.close(),
             None => Ok(()),
         };
-        if let Some(f) = self.inner.lock_file.lock().take() {
-            let _ = f.unlock();
+        if let Some(lock) = self.inner.lock_file.lock().take() {
+            lock.release();
         }
         res
     }

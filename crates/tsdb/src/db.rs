@@ -160,7 +160,7 @@ pub struct Db {
     compaction_delay: Duration,
     /// When the head was first found due since its last compaction, while delayed.
     compaction_due_since: Mutex<Option<Instant>>,
-    lock_file: Mutex<Option<File>>,
+    lock_file: Mutex<Option<DirLock>>,
     closed: AtomicBool,
 }
 
@@ -174,9 +174,26 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// A taken `dir/lock` file ([`lock_dir`]).
+#[derive(Debug)]
+pub(crate) struct DirLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl DirLock {
+    /// Deletes the lock file and unlocks it, as Go's `DirLocker.Release` does: a lock file
+    /// found at the next open means the storage was not closed cleanly. (Deleted while
+    /// still locked, so that it never removes another opener's file.)
+    pub(crate) fn release(self) {
+        let _ = fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
 /// Creates and takes `dir/lock` (an exclusive `flock`, released when the file is closed or
 /// unlocked), so that a second storage on the same directory fails with [`Error::Locked`].
-pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<DirLock> {
     let path = dir.join("lock");
     let f = OpenOptions::new()
         .create(true)
@@ -185,7 +202,7 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
         .open(&path)
         .map_err(io_err("creating", &path))?;
     match f.try_lock() {
-        Ok(()) => Ok(f),
+        Ok(()) => Ok(DirLock { file: f, path }),
         Err(fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
         Err(fs::TryLockError::Error(e)) => Err(io_err("locking", &path)(e)),
     }
@@ -677,8 +694,8 @@ impl Db {
         }
         let _guard = self.compaction.lock();
         let res = self.head.close();
-        if let Some(f) = self.lock_file.lock().take() {
-            let _ = f.unlock();
+        if let Some(lock) = self.lock_file.lock().take() {
+            lock.release();
         }
         res
     }

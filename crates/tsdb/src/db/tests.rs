@@ -155,7 +155,10 @@ fn lock_file_keeps_a_second_db_out() {
         Db::open(dir.path(), Options::default()),
         Err(Error::Locked(_))
     ));
+    assert!(dir.path().join("lock").exists());
     db.close().expect("close");
+    // Released and deleted, as Go's DirLocker does: a lock file left over means a crash.
+    assert!(!dir.path().join("lock").exists());
     let _again = Db::open(dir.path(), Options::default()).expect("lock released by close");
 }
 
