@@ -29,6 +29,10 @@
 //! - [`Target`] reports health, last error, last scrape time and duration (for
 //!   `/api/v1/targets`) and the metadata cache (type, help, unit per metric family, for
 //!   `/api/v1/metadata`).
+//! - [`Manager::write_metrics`]: Prometheus's own `prometheus_target_*` metrics (pool
+//!   creations, reloads and syncs, targets and limits per `scrape_job`, the metadata cache
+//!   size, the actual scrape intervals per `interval`, and scrapes and samples rejected by
+//!   limits or the storage), updated once per scrape, never per sample.
 //!
 //! `convert_classic_histograms_to_nhcb` turns classic histograms into native histograms with
 //! custom buckets in every format ([`textparse::NhcbParser`] for the text formats).
@@ -60,6 +64,7 @@
 
 mod error;
 mod manager;
+mod metrics;
 mod scrape;
 pub mod target;
 pub mod textparse;

@@ -13,7 +13,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::scrape::{Counters, ScrapePool, client};
+use crate::metrics::Metrics;
+use crate::scrape::{ScrapePool, client};
 use crate::target::{MetricMetadata, Target};
 use crate::{Error, Result};
 
@@ -74,7 +75,7 @@ struct State {
 
 struct Inner {
     appendable: Arc<dyn Appendable>,
-    counters: Arc<Counters>,
+    metrics: Arc<Metrics>,
     options: Options,
     state: Mutex<State>,
     cancel: CancellationToken,
@@ -110,7 +111,7 @@ impl Manager {
         Manager {
             inner: Arc::new(Inner {
                 appendable,
-                counters: Arc::default(),
+                metrics: Arc::default(),
                 options,
                 state: Mutex::new(State::default()),
                 cancel: CancellationToken::new(),
@@ -118,22 +119,15 @@ impl Manager {
         }
     }
 
-    /// Appends the manager's `prometheus_target_*` counters in the text exposition format
-    /// (for now `prometheus_target_scrapes_exemplar_out_of_order_total`).
+    /// Appends the manager's `prometheus_target_*` metrics in the text exposition format,
+    /// families sorted by name: pool creations and reloads, target and label limit hits,
+    /// per job (`scrape_job`) syncs, sync durations and failures, targets, target limit and
+    /// metadata cache size, the actual scrape intervals (`interval`), and the scrapes and
+    /// samples rejected by limits or the storage.
     pub fn write_metrics(&self, out: &mut String) {
-        let name = "prometheus_target_scrapes_exemplar_out_of_order_total";
-        model::exposition::write_header(
-            out,
-            name,
-            "counter",
-            "Total number of exemplar rejected due to not being out of the expected order.",
-        );
-        let n = self
-            .inner
-            .counters
-            .exemplar_out_of_order
-            .load(std::sync::atomic::Ordering::Relaxed);
-        out.push_str(&format!("{name} {n}\n"));
+        let pools: Vec<crate::metrics::PoolView> =
+            self.state().pools.values().map(ScrapePool::view).collect();
+        self.inner.metrics.write(out, &pools);
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -178,10 +172,19 @@ impl Manager {
                 }
                 Some(new) => {
                     let pool = state.pools.get_mut(&job).expect("job listed from pools");
-                    if (seed_changed || pool.config.as_ref() != new.as_ref())
-                        && let Err(e) = pool.reload(&handle, new.clone(), seed, &self.inner.options)
-                    {
-                        tracing::error!(scrape_pool = %job, err = %e, "reloading scrape pool failed");
+                    if seed_changed || pool.config.as_ref() != new.as_ref() {
+                        let m = &self.inner.metrics;
+                        m.pool_reloads.inc();
+                        let start = std::time::Instant::now();
+                        match pool.reload(&handle, new.clone(), seed, &self.inner.options) {
+                            Ok(_) => m
+                                .reload_length(new.scrape_interval.to_std())
+                                .observe_since(start),
+                            Err(e) => {
+                                m.pool_reloads_failed.inc();
+                                tracing::error!(scrape_pool = %job, err = %e, "reloading scrape pool failed");
+                            }
+                        }
                     }
                 }
             }
@@ -245,15 +248,17 @@ impl Manager {
                         tracing::error!(scrape_pool = %job, "error reloading target set: no scrape config for job");
                         continue;
                     };
+                    self.inner.metrics.scrape_pools.inc();
                     match ScrapePool::new(
                         cfg.clone(),
                         self.inner.appendable.clone(),
                         *offset_seed,
-                        self.inner.counters.clone(),
+                        self.inner.metrics.clone(),
                         &self.inner.options,
                     ) {
                         Ok(p) => pools.entry(job.clone()).or_insert(p),
                         Err(e) => {
+                            self.inner.metrics.scrape_pools_failed.inc();
                             tracing::error!(scrape_pool = %job, err = %e, "error creating new scrape pool");
                             continue;
                         }

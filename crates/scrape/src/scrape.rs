@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +15,7 @@ use storage::{Appendable, Appender, SeriesRef};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::{Metrics, PoolMetrics};
 use crate::target::{self, MetricMetadata, Target};
 use crate::textparse::{self, Entry, Parser, ParserOptions};
 use crate::{Error, Result};
@@ -59,16 +60,8 @@ pub(crate) struct LoopOptions {
     /// `--scrape.adjust-timestamps`: the tolerance within which a scrape takes its
     /// scheduled time (`None`: never).
     align_tolerance: Option<Duration>,
-    /// The manager's counters, shared by every loop.
-    pub(crate) counters: Arc<Counters>,
-}
-
-/// Counters of the scrape manager, shared by its loops (Go's `scrapeMetrics`, the part
-/// kept here).
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    /// Exemplars rejected as out of order (`prometheus_target_scrapes_exemplar_out_of_order_total`).
-    pub(crate) exemplar_out_of_order: AtomicU64,
+    /// The manager's metrics, shared by every loop.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl LoopOptions {
@@ -110,7 +103,7 @@ impl LoopOptions {
             align_tolerance: manager
                 .adjust_timestamps
                 .then_some(manager.timestamp_tolerance),
-            counters: Arc::default(),
+            metrics: Arc::default(),
         })
     }
 }
@@ -453,6 +446,8 @@ fn append_samples(
     let mut sample_limit_err = false;
     let mut bucket_limit_err = false;
     let mut exemplars_out_of_order = 0u64;
+    // Samples the storage rejected, by reason: counted once per scrape.
+    let (mut out_of_order, mut duplicates, mut out_of_bounds) = (0u32, 0u32, 0u32);
     let md = |metadata: &mut HashMap<String, MetricMetadata>, name: &str| {
         if !metadata.contains_key(name) {
             metadata.insert(
@@ -587,7 +582,10 @@ fn append_samples(
                 if !lset.has(model::METRIC_NAME) {
                     return Err(Error::MissingMetricName);
                 }
-                verify_label_limits(&lset, o)?;
+                if let Err(e) = verify_label_limits(&lset, o) {
+                    o.metrics.exceeded_label_limits.inc();
+                    return Err(e);
+                }
                 Err(lset)
             }
         };
@@ -633,6 +631,12 @@ fn append_samples(
         let new_ref = match appended {
             Ok(r) => r,
             Err(e) if is_soft_append_error(&e) => {
+                match e {
+                    storage::Error::OutOfOrderSample => out_of_order += 1,
+                    storage::Error::DuplicateSampleForTimestamp => duplicates += 1,
+                    storage::Error::OutOfBounds => out_of_bounds += 1,
+                    _ => {}
+                }
                 tracing::debug!(series = %lset, err = %e, "Sample not appended");
                 // Go hands the metadata over for a rejected sample too.
                 if let Some(fam) = &last_family {
@@ -683,9 +687,39 @@ fn append_samples(
             num_dropped = exemplars_out_of_order,
             "Error on ingesting out-of-order exemplars"
         );
-        o.counters
+        #[allow(clippy::cast_precision_loss)]
+        o.metrics
             .exemplar_out_of_order
-            .fetch_add(exemplars_out_of_order, Ordering::Relaxed);
+            .add(exemplars_out_of_order as f64);
+    }
+    for (n, what, counter) in [
+        (
+            out_of_order,
+            "out-of-order samples",
+            &o.metrics.sample_out_of_order,
+        ),
+        (
+            duplicates,
+            "samples with different value but same timestamp",
+            &o.metrics.sample_duplicate,
+        ),
+        (
+            out_of_bounds,
+            "samples that are too old or are too far into the future",
+            &o.metrics.sample_out_of_bounds,
+        ),
+    ] {
+        if n > 0 {
+            tracing::warn!(num_dropped = n, "Error on ingesting {what}");
+            counter.add(f64::from(n));
+        }
+    }
+    // Once per scrape, both when both limits were hit, as Prometheus counts them.
+    if sample_limit_err {
+        o.metrics.exceeded_sample_limit.inc();
+    }
+    if bucket_limit_err {
+        o.metrics.exceeded_bucket_limit.inc();
     }
     if sample_limit_err {
         return Err(Error::SampleLimit);
@@ -1004,6 +1038,9 @@ async fn scrape_and_report(
         None => o.client.scrape(url, timeout).await,
     };
     let body_len = fetched.as_ref().map_or(0, |r| r.body.len());
+    if matches!(fetched, Err(Error::BodySizeLimit)) {
+        o.metrics.exceeded_body_size_limit.inc();
+    }
     let mut cache = lock(cache);
     let mut app = appendable.appender();
     let (stats, err) = match fetched {
@@ -1163,12 +1200,21 @@ async fn run_loop(
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut aligned = SystemTime::now();
+    // Go's `prometheus_target_interval_length_seconds{interval}`: the time between the
+    // starts of consecutive scrapes, from the second scrape on.
+    let interval_length = o.metrics.interval_length(interval);
+    let mut last_start: Option<std::time::Instant> = None;
     while !stopped {
         tokio::select! {
             biased;
             () = cancel.cancelled() => break,
             _ = ticker.tick() => {}
         }
+        let start = std::time::Instant::now();
+        if let Some(last) = last_start {
+            interval_length.observe_at(start, start.duration_since(last).as_secs_f64());
+        }
+        last_start = Some(start);
         let scheduled = scrape_time(SystemTime::now(), &mut aligned, interval, o.align_tolerance);
         let forced_err = lock(&forced).clone();
         stopped = tokio::select! {
@@ -1186,7 +1232,9 @@ async fn run_loop(
 pub(crate) struct ScrapePool {
     pub(crate) config: Arc<ScrapeConfig>,
     options: Arc<LoopOptions>,
-    counters: Arc<Counters>,
+    metrics: Arc<Metrics>,
+    /// What the pool reports under its `scrape_job` label.
+    pub(crate) pool_metrics: Arc<PoolMetrics>,
     appendable: Arc<dyn Appendable>,
     loops: HashMap<u64, Loop>,
     groups: Vec<TargetGroup>,
@@ -1208,15 +1256,16 @@ impl ScrapePool {
         config: Arc<ScrapeConfig>,
         appendable: Arc<dyn Appendable>,
         offset_seed: u64,
-        counters: Arc<Counters>,
+        metrics: Arc<Metrics>,
         manager: &crate::Options,
     ) -> Result<ScrapePool> {
         Ok(ScrapePool {
             options: Arc::new(LoopOptions {
-                counters: counters.clone(),
+                metrics: metrics.clone(),
                 ..LoopOptions::new(&config, offset_seed, manager)?
             }),
-            counters,
+            metrics,
+            pool_metrics: Arc::default(),
             config,
             appendable,
             loops: HashMap::new(),
@@ -1236,7 +1285,7 @@ impl ScrapePool {
         manager: &crate::Options,
     ) -> Result<Vec<JoinHandle<()>>> {
         self.options = Arc::new(LoopOptions {
-            counters: self.counters.clone(),
+            metrics: self.metrics.clone(),
             ..LoopOptions::new(&config, offset_seed, manager)?
         });
         self.config = config;
@@ -1250,8 +1299,12 @@ impl ScrapePool {
         handle: &tokio::runtime::Handle,
         groups: Vec<TargetGroup>,
     ) -> Vec<JoinHandle<()>> {
+        let start = std::time::Instant::now();
         self.groups = groups;
-        self.sync_targets(handle, false)
+        let stopping = self.sync_targets(handle, false);
+        self.pool_metrics.sync_length.observe_since(start);
+        self.pool_metrics.syncs.inc();
+        stopping
     }
 
     fn sync_targets(
@@ -1263,6 +1316,13 @@ impl ScrapePool {
         let mut dropped = Vec::new();
         for g in &self.groups {
             let built = target::targets_from_group(g, &self.config);
+            // Counted by syncs only: a reload rebuilds the same targets.
+            if !restart {
+                #[allow(clippy::cast_precision_loss)]
+                self.pool_metrics
+                    .sync_failed
+                    .add(built.failures.len() as f64);
+            }
             for f in built.failures {
                 tracing::error!(scrape_pool = %self.config.job_name, err = %f, "Creating target failed");
             }
@@ -1280,11 +1340,14 @@ impl ScrapePool {
         }
         self.dropped = dropped;
         let limit = self.config.target_limit;
-        *lock(&self.forced) =
-            (limit > 0 && wanted.len() as u64 > limit).then_some(Error::TargetLimit {
-                count: wanted.len(),
-                limit,
-            });
+        let exceeded = limit > 0 && wanted.len() as u64 > limit;
+        if exceeded {
+            self.metrics.exceeded_target_limit.inc();
+        }
+        *lock(&self.forced) = exceeded.then_some(Error::TargetLimit {
+            count: wanted.len(),
+            limit,
+        });
 
         let mut stopping = Vec::new();
         let mut old = std::mem::take(&mut self.loops);
@@ -1328,6 +1391,24 @@ impl ScrapePool {
         let mut out: Vec<Arc<Target>> = self.loops.values().map(|l| l.target.clone()).collect();
         out.sort_by_cached_key(|t| t.url());
         out
+    }
+
+    /// What the pool reports in `/metrics` now.
+    pub(crate) fn view(&self) -> crate::metrics::PoolView {
+        let (mut metadata_entries, mut metadata_bytes) = (0, 0);
+        for l in self.loops.values() {
+            let (entries, bytes) = l.target.metadata_size();
+            metadata_entries += entries;
+            metadata_bytes += bytes;
+        }
+        crate::metrics::PoolView {
+            job: self.config.job_name.clone(),
+            metrics: self.pool_metrics.clone(),
+            targets: self.loops.len(),
+            target_limit: self.config.target_limit,
+            metadata_entries,
+            metadata_bytes,
+        }
     }
 
     /// Discovered label sets of targets dropped by relabeling.
@@ -1544,7 +1625,7 @@ mod tests {
                 (r#"{__name__="c", job="j"}"#, "z", 7.0, 10_000, false),
             ]
         );
-        assert_eq!(o.counters.exemplar_out_of_order.load(Ordering::Relaxed), 1);
+        assert_eq!(o.metrics.exemplar_out_of_order.get(), 1.0);
         // The cached series of the next scrape still carry their exemplars.
         let mut app = ExemplarRecorder::default();
         let (_, res, _) = append(
@@ -1558,7 +1639,7 @@ mod tests {
         );
         res.unwrap();
         assert_eq!(app.0.len(), 2);
-        assert_eq!(o.counters.exemplar_out_of_order.load(Ordering::Relaxed), 2);
+        assert_eq!(o.metrics.exemplar_out_of_order.get(), 2.0);
     }
 
     #[test]
@@ -1896,6 +1977,51 @@ mod tests {
                 "{name} {family} {typ:?}"
             );
         }
+    }
+
+    #[test]
+    fn rejected_samples_and_limit_hits_are_counted_once_per_scrape() {
+        let target = Labels::from_pairs([("job", "j")]);
+        let ct = "text/plain; version=0.0.4";
+        let o = options("");
+        let mut app = MetaRecorder {
+            reject: Some("temp"),
+            ..MetaRecorder::default()
+        };
+        let body = b"temp 1\ntemp{a=\"b\"} 2\nok 3\n";
+        let (_, res, _) = append(&mut app, body, ct, 1, &target, &o, &mut Cache::default());
+        res.unwrap();
+        assert_eq!(o.metrics.sample_out_of_order.get(), 2.0);
+        assert_eq!(o.metrics.sample_duplicate.get(), 0.0);
+
+        let o = options("  sample_limit: 1\n");
+        for _ in 0..2 {
+            let (_, res, _) = append(
+                &mut Recorder::default(),
+                b"a 1\nb 1\nc 1\n",
+                ct,
+                1,
+                &target,
+                &o,
+                &mut Cache::default(),
+            );
+            assert!(matches!(res, Err(Error::SampleLimit)));
+        }
+        assert_eq!(o.metrics.exceeded_sample_limit.get(), 2.0);
+
+        let o = options("  label_limit: 2\n");
+        let (_, res, _) = append(
+            &mut Recorder::default(),
+            b"m{a=\"1\",b=\"2\"} 1\nm{a=\"1\",b=\"3\"} 1\n",
+            ct,
+            1,
+            &target,
+            &o,
+            &mut Cache::default(),
+        );
+        assert!(res.is_err());
+        assert_eq!(o.metrics.exceeded_label_limits.get(), 1.0);
+        assert_eq!(o.metrics.exceeded_sample_limit.get(), 0.0);
     }
 
     #[test]

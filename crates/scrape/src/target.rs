@@ -242,6 +242,17 @@ impl Target {
         lock(&self.metadata).get(metric_family).cloned()
     }
 
+    /// How many metric families the metadata holds, and the bytes of their help, unit and
+    /// type names (Go's `LengthMetadata` and `SizeMetadata`).
+    pub(crate) fn metadata_size(&self) -> (usize, usize) {
+        let md = lock(&self.metadata);
+        let bytes = md
+            .values()
+            .map(|m| m.help.len() + m.unit.len() + m.metric_type.as_str().len())
+            .sum();
+        (md.len(), bytes)
+    }
+
     pub(crate) fn set_metadata(&self, md: HashMap<String, MetricMetadata>) {
         *lock(&self.metadata) = md;
     }

@@ -18,6 +18,10 @@
 //!   metadata-only 1.0 requests; 2.0 queues instead send each series' metadata from the
 //!   WAL's metadata records (`--enable-feature=metadata-wal-records`) with its samples.
 //! - [`RemoteWriteMetrics`]: the `prometheus_remote_storage_*` counters, as plain atomics.
+//! - [`AppendedMetrics`]: what comes in (Go's `timestampTracker`): wraps the appenders of
+//!   local storage and counts the samples, histograms and exemplars of each commit, and the
+//!   newest timestamp (`prometheus_remote_storage_{samples,histograms,exemplars}_in_total`,
+//!   `prometheus_remote_storage_highest_timestamp_in_seconds`).
 //!
 //! Receiving side (what `web` mounts): [`append_write_body`] for `/api/v1/write` (reads the
 //! protobuf in place; [`decode_write_request`] + [`append_write_request`] for callers holding
@@ -43,6 +47,7 @@ mod http;
 pub mod otlp;
 mod queue;
 mod read;
+mod tracker;
 mod watcher;
 mod wire;
 mod write_v2;
@@ -71,6 +76,7 @@ pub use read::{
     ReadAnswer, ReadLimits, ReadOptions, RemoteRead, negotiate_response_type, serve_read,
     serve_read_with,
 };
+pub use tracker::AppendedMetrics;
 pub use watcher::{WalRecord, WalSource, Watcher, WatcherOptions};
 pub use write_v2::{
     PROTOBUF_CONTENT_TYPE, VERSION_HEADER, WRITTEN_EXEMPLARS_HEADER, WRITTEN_HISTOGRAMS_HEADER,

@@ -1550,3 +1550,126 @@ async fn classic_text_histograms_convert_to_custom_buckets() {
     s.stop().await;
     srv.stop();
 }
+
+/// The value of the sample line `series` (name and labels as written) in `/metrics` text.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn metrics_text(m: &scrape::Manager) -> String {
+    let mut out = String::new();
+    m.write_metrics(&mut out);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_metrics_count_pools_syncs_intervals_reloads_and_limits() {
+    let srv =
+        Server::start("# HELP a Things.\n# TYPE a gauge\na 1\n# TYPE b_total counter\nb_total 2\n")
+            .await;
+    let s = start(&config("  target_limit: 5\n"), &srv.addr).await;
+    let interval_count = "prometheus_target_interval_length_seconds_count{interval=\"200ms\"}";
+    wait_until("two scrapes", || {
+        metric(&metrics_text(&s.manager), interval_count).is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    let text = metrics_text(&s.manager);
+    let job = "{scrape_job=\"test\"}";
+    for (series, want) in [
+        ("prometheus_target_scrape_pools_total".to_string(), 1.0),
+        ("prometheus_target_scrape_pools_failed_total".into(), 0.0),
+        (format!("prometheus_target_scrape_pool_targets{job}"), 1.0),
+        (
+            format!("prometheus_target_scrape_pool_target_limit{job}"),
+            5.0,
+        ),
+        (format!("prometheus_target_sync_failed_total{job}"), 0.0),
+        // HELP "Things." and type "gauge"; b_total: type "counter".
+        (
+            format!("prometheus_target_metadata_cache_entries{job}"),
+            2.0,
+        ),
+        (format!("prometheus_target_metadata_cache_bytes{job}"), 19.0),
+        ("prometheus_target_scrape_pool_reloads_total".into(), 0.0),
+    ] {
+        assert_eq!(metric(&text, &series), Some(want), "{series} in\n{text}");
+    }
+    assert!(
+        metric(
+            &text,
+            &format!("prometheus_target_scrape_pool_sync_total{job}")
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        metric(
+            &text,
+            &format!("prometheus_target_sync_length_seconds_count{job}")
+        )
+        .unwrap()
+            >= 1.0
+    );
+    // The actual intervals are about the configured one (no timing bounds: only sanity).
+    let q = metric(
+        &text,
+        "prometheus_target_interval_length_seconds{interval=\"200ms\",quantile=\"0.5\"}",
+    )
+    .unwrap();
+    assert!(q > 0.0, "{q}");
+
+    // A changed job reloads its pool; its one target is within the new limit of 1, two
+    // targets are not.
+    s.manager
+        .apply_config(&config("  target_limit: 1\n"))
+        .unwrap();
+    let text = metrics_text(&s.manager);
+    assert_eq!(
+        metric(&text, "prometheus_target_scrape_pool_reloads_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "prometheus_target_scrape_pool_reloads_failed_total"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "prometheus_target_reload_length_seconds_count{interval=\"200ms\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "prometheus_target_scrape_pool_exceeded_target_limit_total"
+        ),
+        Some(0.0)
+    );
+    let other = Server::start("a 1\n").await;
+    set_targets(&s.tx, &[&srv.addr, &other.addr]);
+    wait_until("target limit hit", || {
+        metric(
+            &metrics_text(&s.manager),
+            "prometheus_target_scrape_pool_exceeded_target_limit_total",
+        )
+        .is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    s.stop().await;
+    other.stop();
+
+    // Bodies over the limit are counted once per scrape.
+    let s = start(&config("  body_size_limit: 5B\n"), &srv.addr).await;
+    wait_until("body size limit hit", || {
+        metric(
+            &metrics_text(&s.manager),
+            "prometheus_target_scrapes_exceeded_body_size_limit_total",
+        )
+        .is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    s.stop().await;
+    srv.stop();
+}
