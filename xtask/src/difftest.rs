@@ -108,6 +108,12 @@ fn outcome_value(v: &Value) -> Outcome {
                 for p in s["values"].as_array().into_iter().flatten() {
                     points.push(point(p));
                 }
+                if let Some(p) = s.get("histogram") {
+                    histogram_points(p, &mut points);
+                }
+                for p in s["histograms"].as_array().into_iter().flatten() {
+                    histogram_points(p, &mut points);
+                }
                 // Two series with the same labels would be a bug on either side: keep both.
                 let mut key = labels.clone();
                 while series.contains_key(&key) {
@@ -118,6 +124,23 @@ fn outcome_value(v: &Value) -> Outcome {
         }
     }
     Outcome::Data(rtype, series)
+}
+
+/// A native histogram sample `[t, {count, sum, buckets}]` as points at `t`: the count, the
+/// sum, then per bucket its boundaries (compared as text) and its count.
+fn histogram_points(p: &Value, points: &mut Vec<(f64, String)>) {
+    let t = p[0].as_f64().unwrap_or(f64::NAN);
+    let h = &p[1];
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    points.push((t, text(&h["count"])));
+    points.push((t, text(&h["sum"])));
+    for b in h["buckets"].as_array().into_iter().flatten() {
+        points.push((
+            t,
+            format!("bucket {} {} {}", b[0], text(&b[1]), text(&b[2])),
+        ));
+        points.push((t, text(&b[3])));
+    }
 }
 
 fn parse_value(s: &str) -> Option<f64> {
@@ -237,6 +260,50 @@ fn format_mismatch(ours: &Outcome, theirs: &Outcome) -> Option<String> {
         }
     }
     None
+}
+
+/// For an instant query whose outermost function sorts (`sort`, `sort_desc`,
+/// `sort_by_label`, `sort_by_label_desc`), how the order of `ours` differs from `theirs`.
+/// `sort` and `sort_desc` order ties arbitrarily, so their order counts only when every
+/// value is distinct.
+fn order_diff(case: &Case, ours: &Value, theirs: &Value) -> Option<String> {
+    let Case::Instant { query, .. } = case else {
+        return None;
+    };
+    let by_label = query.starts_with("sort_by_label");
+    if !by_label && !query.starts_with("sort(") && !query.starts_with("sort_desc(") {
+        return None;
+    }
+    let order = |v: &Value| -> Vec<(String, String)> {
+        v["data"]["result"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| {
+                let labels = s["metric"].as_object().map_or_else(String::new, |m| {
+                    render_labels(
+                        m.iter()
+                            .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or_default())),
+                    )
+                });
+                (labels, s["value"][1].as_str().unwrap_or("?").to_string())
+            })
+            .collect()
+    };
+    let (a, b) = (order(ours), order(theirs));
+    if !by_label {
+        let mut values: Vec<&str> = a.iter().map(|(_, v)| v.as_str()).collect();
+        values.sort_unstable();
+        values.dedup();
+        if values.len() != a.len() {
+            return None;
+        }
+    }
+    let at = a.iter().zip(&b).position(|(x, y)| x.0 != y.0)?;
+    Some(format!(
+        "order: position {at} is {} in ours, {} in 3.x",
+        a[at].0, b[at].0
+    ))
 }
 
 /// What a known difference is said to be, and so how it is proven.
@@ -364,7 +431,13 @@ pub(crate) fn run() -> Result<()> {
     let (ours_bin, block_writer) = servers::build()?;
     let prom3_bin = servers::prometheus3()?;
     let work = servers::fresh_dir("difftest")?;
-    servers::prepare_data(&block_writer, &work, &["ours", "upstream", "prom3"])?;
+    // The block with native histograms too (bench's block has floats only).
+    servers::prepare_data_with(
+        &block_writer,
+        &work,
+        &["ours", "upstream", "prom3"],
+        &["native-histograms"],
+    )?;
     let cases = servers::load_cases()?;
     let known = known_differences()?;
     let ours = Server::start("ours", &ours_bin, &work.join("ours"), &[])?;
@@ -420,7 +493,11 @@ pub(crate) fn run() -> Result<()> {
         if diff_named(&c, &b, TOLERANCE, ("3.x", "2.42")).is_none() {
             prom3_as_242 += 1;
         }
-        let as_prom3 = match diff_named(&a, &c, TOLERANCE, ("ours", "3.x")) {
+        let order3 = json(sa, &ba)
+            .ok()
+            .zip(json(sc, &bc).ok())
+            .and_then(|(x, y)| order_diff(case, &x, &y));
+        let as_prom3 = match diff_named(&a, &c, TOLERANCE, ("ours", "3.x")).or(order3) {
             None => {
                 same3 += 1;
                 true
@@ -563,6 +640,52 @@ mod tests {
         .expect("valid");
         assert!(diff(&a, &b).is_none());
         assert!(diff(&a, &c).is_some_and(|d| d.contains("only ours")));
+    }
+
+    #[test]
+    fn native_histograms_compare_by_count_sum_and_buckets() {
+        let h = |c: &str| {
+            format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"histogram":[1,{{"count":"{c}","sum":"3","buckets":[[0,"1","2","{c}"]]}}]}}]}}}}"#
+            )
+        };
+        let a = outcome(200, h("2").as_bytes()).expect("valid");
+        let b = outcome(200, h("2.0000000000000004").as_bytes()).expect("valid");
+        let c = outcome(200, h("3").as_bytes()).expect("valid");
+        assert!(diff(&a, &b).is_none());
+        assert!(diff(&a, &c).is_some());
+        let Outcome::Data(_, series) = a else {
+            panic!("data expected")
+        };
+        assert_eq!(
+            series["{}"].len(),
+            4,
+            "count, sum, bucket bounds, bucket count"
+        );
+    }
+
+    #[test]
+    fn sort_order_is_compared_only_when_defined() {
+        let answer = |pairs: &[(&str, &str)]| -> Value {
+            let result: Vec<Value> = pairs
+                .iter()
+                .map(|(a, v)| serde_json::json!({"metric": {"a": a}, "value": [1, v]}))
+                .collect();
+            serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": result}})
+        };
+        let case = |q: &str| Case::Instant {
+            query: q.to_string(),
+            time: 0,
+        };
+        let ours = answer(&[("x", "1"), ("y", "2")]);
+        let theirs = answer(&[("y", "2"), ("x", "1")]);
+        assert!(order_diff(&case("sort(up)"), &ours, &theirs).is_some());
+        assert!(order_diff(&case("sum(up)"), &ours, &theirs).is_none());
+        // Ties leave sort's order open.
+        let tied = answer(&[("x", "1"), ("y", "1")]);
+        let tied_other = answer(&[("y", "1"), ("x", "1")]);
+        assert!(order_diff(&case("sort(up)"), &tied, &tied_other).is_none());
+        assert!(order_diff(&case("sort_by_label(up, \"a\")"), &tied, &tied_other).is_some());
     }
 
     #[test]

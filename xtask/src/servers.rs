@@ -191,10 +191,22 @@ pub(crate) fn fresh_dir(name: &str) -> Result<PathBuf> {
 /// Writes the block into `work/block` and copies it into `work/<server>` for each of `servers`.
 /// Returns the block directory (inside `work/block`).
 pub(crate) fn prepare_data(block_writer: &Path, work: &Path, servers: &[&str]) -> Result<PathBuf> {
+    prepare_data_with(block_writer, work, servers, &[])
+}
+
+/// [`prepare_data`] with `extra` arguments for the block writer after DATA_DIR and
+/// START_MS (difftest's `native-histograms`).
+pub(crate) fn prepare_data_with(
+    block_writer: &Path,
+    work: &Path,
+    servers: &[&str],
+    extra: &[&str],
+) -> Result<PathBuf> {
     let src = work.join("block");
     let out = Command::new(block_writer)
         .arg(&src)
         .arg(BLOCK_START.to_string())
+        .args(extra)
         .output()
         .with_context(|| format!("running {}", block_writer.display()))?;
     if !out.status.success() {

@@ -1,14 +1,18 @@
 //! Writes one deterministic 2h block (counters, gauges, classic histograms) for `cargo xtask difftest` and `bench`.
 //!
-//! Run with `cargo run -p tsdb --example bench_block -- DATA_DIR [START_MS]`. The block covers
-//! `[START_MS, START_MS + 2h)` (default start 1700000000000, aligned to 2h) at a 15s
-//! interval: about 2,700 series from 3 jobs x 4 instances. Some series start or end inside
-//! the range (the ending ones with a stale marker), and counters reset now and then. The
-//! output is the same on every run except the block's ULID.
+//! Run with `cargo run -p tsdb --example bench_block -- DATA_DIR [START_MS] [native-histograms]`.
+//! The block covers `[START_MS, START_MS + 2h)` (default start 1700000000000, aligned to 2h)
+//! at a 15s interval: about 2,700 series from 3 jobs x 4 instances. Some series start or end
+//! inside the range (the ending ones with a stale marker), and counters reset now and then.
+//! The optional third argument `native-histograms` (used by `cargo xtask difftest` only, so
+//! the benchmark's data stays as it is) adds 24 integer native histogram counters,
+//! `rpc_duration_seconds`. The output is the same on every run except the block's ULID.
 #![allow(clippy::print_stdout)]
 
 use model::Labels;
-use tsdb::compact::{BlockWriter, encode_chunks};
+use model::histogram::{CounterResetHint, Histogram, Span as BucketSpan};
+use tsdb::chunkenc::Value;
+use tsdb::compact::{BlockWriter, encode_any_chunks, encode_chunks};
 
 const INTERVAL: i64 = 15_000;
 const SAMPLES: i64 = 480; // 2h at 15s
@@ -96,11 +100,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let dir = std::path::PathBuf::from(
         args.next()
-            .ok_or("usage: bench_block DATA_DIR [START_MS]")?,
+            .ok_or("usage: bench_block DATA_DIR [START_MS] [native-histograms]")?,
     );
     let start: i64 = match args.next() {
         Some(s) => s.parse()?,
         None => 1_700_000_000_000 - 1_700_000_000_000 % 7_200_000,
+    };
+    let native = match args.next().as_deref() {
+        None => false,
+        Some("native-histograms") => true,
+        Some(other) => return Err(format!("unknown argument {other:?}").into()),
     };
     std::fs::create_dir_all(&dir)?;
     let mut b = Builder {
@@ -296,6 +305,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         total += samples.len();
         series.push((l.clone(), encode_chunks(samples)?));
     }
+    if native {
+        for (l, samples) in native_histograms(start) {
+            total += samples.len();
+            series.push((l, encode_any_chunks(&samples)?));
+        }
+    }
     let n = series.len();
     let ulid = BlockWriter::new(&dir)
         .write(series, start, start + SAMPLES * INTERVAL)?
@@ -306,4 +321,93 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         start + SAMPLES * INTERVAL
     );
     Ok(())
+}
+
+/// Integer native histogram counters (schema 1, zero bucket, positive and negative
+/// buckets) for 3 jobs x 4 instances x 2 services, with the same spans as the float series
+/// (but no stale marker) and a counter reset now and then.
+fn native_histograms(start: i64) -> Vec<(Labels, Vec<(i64, Value)>)> {
+    // Bucket indices -4..=7 on both sides: one span each, buckets may stay empty.
+    const LOW: i32 = -4;
+    const N: usize = 12;
+    let jobs = ["api", "db", "cache"];
+    let mut out = Vec::new();
+    for (j, job) in jobs.iter().enumerate() {
+        for inst in 0..4 {
+            let instance = format!("10.0.{j}.{inst}:9100");
+            let span = span_for(j, inst);
+            for (s, service) in ["auth", "search"].iter().enumerate() {
+                let mut rng = Rng::new((j * 16 + inst) as u64 * 97 + s as u64 + 3);
+                let (mut pos, mut neg) = ([0u64; N], [0u64; N]);
+                let (mut zero, mut count, mut sum) = (0u64, 0u64, 0.0f64);
+                let reset_at = 60 + (j as i64 * 4 + inst as i64) * 29 % 300;
+                let mut samples = Vec::new();
+                for i in span.first..span.last {
+                    if i == reset_at && s == 1 {
+                        (pos, neg) = ([0; N], [0; N]);
+                        (zero, count, sum) = (0, 0, 0.0);
+                    }
+                    for _ in 0..(3 + rng.next_u64() % 12) {
+                        let r = rng.next_u64() % 100;
+                        let k = (rng.next_u64() % N as u64) as usize;
+                        // Schema 1: bucket k covers (2^((k-1)/2), 2^(k/2)]; take its middle.
+                        let idx = LOW + k as i32;
+                        let v = 2f64.powf((idx as f64 - 0.5) / 2.0);
+                        if r < 8 {
+                            zero += 1;
+                        } else if r < 20 {
+                            neg[k] += 1;
+                            sum -= v;
+                        } else {
+                            pos[k] += 1;
+                            sum += v;
+                        }
+                        count += 1;
+                    }
+                    let h = Histogram {
+                        counter_reset_hint: CounterResetHint::Unknown,
+                        schema: 1,
+                        zero_threshold: 0.001,
+                        zero_count: zero,
+                        count,
+                        sum: (sum * 1000.0).round() / 1000.0,
+                        positive_spans: vec![BucketSpan {
+                            offset: LOW,
+                            length: N as u32,
+                        }],
+                        negative_spans: vec![BucketSpan {
+                            offset: LOW,
+                            length: N as u32,
+                        }],
+                        positive_buckets: deltas(&pos),
+                        negative_buckets: deltas(&neg),
+                        custom_values: Vec::new(),
+                    };
+                    samples.push((start + i * INTERVAL, Value::Histogram(h)));
+                }
+                out.push((
+                    labels(
+                        "rpc_duration_seconds",
+                        &[("job", *job), ("instance", instance.as_str())],
+                        &[("service", service)],
+                    ),
+                    samples,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Absolute bucket counts as the delta encoding of [`Histogram`].
+fn deltas(counts: &[u64]) -> Vec<i64> {
+    let mut prev = 0i64;
+    counts
+        .iter()
+        .map(|&c| {
+            let d = c as i64 - prev;
+            prev = c as i64;
+            d
+        })
+        .collect()
 }
