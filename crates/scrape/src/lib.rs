@@ -62,6 +62,8 @@
 //! # Ok::<(), scrape::Error>(())
 //! ```
 
+#[doc(hidden)]
+pub mod bench;
 mod error;
 mod manager;
 mod metrics;
