@@ -6,16 +6,18 @@
 pub enum Error {
     /// A payload could not be parsed. `message` is worded as Prometheus words it (for example
     /// `expected equal, got "c\"" ("LNAME") while parsing: "{\"a\", \"b = \"c\""`), `line`
-    /// is the 1-based line of the payload where the offending entry starts.
-    #[error("line {line}: {message}")]
+    /// is the 1-based line of the payload where the offending entry starts (not in the
+    /// message: the target's last error reads as Prometheus's).
+    #[error("{message}")]
     Parse {
         /// 1-based line number in the payload.
         line: usize,
         /// What went wrong, in Prometheus's words.
         message: String,
     },
-    /// A label name appears twice in one series (Prometheus rejects such a sample).
-    #[error("line {line}: label name {name:?} is not unique")]
+    /// A label name appears twice in one series (Prometheus rejects such a sample, with the
+    /// head appender's message).
+    #[error("label name \"{name}\" is not unique: invalid sample")]
     DuplicateLabelName {
         /// 1-based line number in the payload.
         line: usize,
@@ -23,7 +25,7 @@ pub enum Error {
         name: String,
     },
     /// A metric or label name of a series is not valid UTF-8.
-    #[error("line {line}: metric or label name {name} is not valid UTF-8")]
+    #[error("metric or label name {name} is not valid UTF-8")]
     InvalidUtf8Name {
         /// 1-based line number in the payload.
         line: usize,

@@ -444,6 +444,7 @@ fn append_samples(
     }
     let iter = cache.iter + 1;
     let mut sample_limit_err = false;
+    let mut limit_count = 0u64;
     let mut bucket_limit_err = false;
     let mut exemplars_out_of_order = 0u64;
     // Samples the storage rejected, by reason: counted once per scrape.
@@ -594,13 +595,18 @@ fn append_samples(
                 Ok(()) => {}
                 Err(Error::BucketLimit) => {
                     bucket_limit_err = true;
+                    stats.added += 1;
                     continue;
                 }
                 Err(e) => return Err(e),
             }
         }
-        if o.sample_limit > 0 && stats.added + 1 > o.sample_limit {
+        // Go's limitAppender counts every sample handed to it (not those the bucket limit
+        // rejected); a rejected sample still counts as added, as in Go.
+        limit_count += 1;
+        if o.sample_limit > 0 && limit_count > o.sample_limit {
             sample_limit_err = true;
+            stats.added += 1;
             continue;
         }
         let (lset, series_ref) = match &entry {
@@ -642,6 +648,7 @@ fn append_samples(
                 if let Some(fam) = &last_family {
                     update_metadata(app, &cache.meta, fam, iter, entry.is_ok(), series_ref, lset);
                 }
+                stats.added += 1;
                 continue;
             }
             Err(e) => {
@@ -677,7 +684,8 @@ fn append_samples(
                 hash
             }
         };
-        if ts.is_none() || o.track_timestamps_staleness {
+        // A timestamp the job does not honour is no explicit timestamp: staleness applies.
+        if ts.is_none() || !o.honor_timestamps || o.track_timestamps_staleness {
             cache.cur.insert(hash);
         }
         stats.added += 1;
@@ -1060,6 +1068,8 @@ async fn scrape_and_report(
                     (stats, None)
                 }
                 Err(e) => {
+                    // Go's scrape cache keeps the metadata parsed before the failure.
+                    target.merge_metadata(md);
                     if let Err(re) = app.rollback() {
                         tracing::warn!(err = %re, "Rollback failed");
                     }
@@ -2082,5 +2092,67 @@ mod tests {
         );
         assert_eq!(res.unwrap_err().to_string(), "sample limit exceeded");
         assert_eq!(stats.total, 3, "counting goes on after the limit, as in Go");
+    }
+
+    #[test]
+    fn samples_over_the_sample_limit_still_count_as_added() {
+        // Go's `added++` runs for a rejected sample too, so that
+        // scrape_samples_post_metric_relabeling reports all samples after relabelling.
+        let target = Labels::from_pairs([("job", "j")]);
+        let o = options("  sample_limit: 2\n");
+        let (stats, res, _) = append(
+            &mut Recorder::default(),
+            b"a 1\nb 1\nc 1\nd 1\n",
+            "text/plain; version=0.0.4",
+            1,
+            &target,
+            &o,
+            &mut Cache::default(),
+        );
+        assert!(matches!(res, Err(Error::SampleLimit)));
+        assert_eq!((stats.total, stats.added, stats.series_added), (4, 4, 2));
+        // Samples the storage rejects softly count too.
+        let mut app = MetaRecorder {
+            reject: Some("temp"),
+            ..MetaRecorder::default()
+        };
+        let (stats, res, _) = append(
+            &mut app,
+            b"temp 1\nok 3\n",
+            "text/plain; version=0.0.4",
+            1,
+            &target,
+            &options(""),
+            &mut Cache::default(),
+        );
+        res.unwrap();
+        assert_eq!(stats.added, 2);
+    }
+
+    #[test]
+    fn timestamps_not_honoured_do_not_bypass_staleness() {
+        let target = Labels::from_pairs([("job", "j")]);
+        let ct = "text/plain; version=0.0.4";
+        for (extra, stale) in [("", false), ("  honor_timestamps: false\n", true)] {
+            let o = options(extra);
+            let mut cache = Cache::default();
+            append(
+                &mut Recorder::default(),
+                b"a 1 5\n",
+                ct,
+                10,
+                &target,
+                &o,
+                &mut cache,
+            )
+            .1
+            .unwrap();
+            let mut app = Recorder::default();
+            append(&mut app, b"", ct, 20, &target, &o, &mut cache)
+                .1
+                .unwrap();
+            let marked = app.0.iter().any(|s| model::value::is_stale_nan(s.2));
+            assert_eq!(marked, stale, "{extra:?}");
+        }
     }
 }

@@ -256,6 +256,12 @@ impl Target {
     pub(crate) fn set_metadata(&self, md: HashMap<String, MetricMetadata>) {
         *lock(&self.metadata) = md;
     }
+
+    /// Adds (or updates) the metadata of a failed scrape's families: Go's scrape cache
+    /// keeps what the parser saw before the failure.
+    pub(crate) fn merge_metadata(&self, md: HashMap<String, MetricMetadata>) {
+        lock(&self.metadata).extend(md);
+    }
 }
 
 fn escape_path(s: &str) -> String {
@@ -397,6 +403,32 @@ mod tests {
     fn job(yaml: &str) -> ScrapeConfig {
         let cfg = config::Config::load_str(yaml, "").unwrap();
         cfg.scrape_configs[0].clone()
+    }
+
+    #[test]
+    fn failed_scrapes_add_their_metadata() {
+        let t = Target::new(
+            Labels::from_pairs([("job", "j")]),
+            Labels::default(),
+            Default::default(),
+        );
+        let md = |name: &str, help: &str| {
+            (
+                name.to_string(),
+                MetricMetadata {
+                    metric_family: name.to_string(),
+                    metric_type: crate::textparse::MetricType::Gauge,
+                    help: help.to_string(),
+                    unit: String::new(),
+                },
+            )
+        };
+        t.set_metadata([md("a", "x")].into_iter().collect());
+        t.merge_metadata([md("b", "y")].into_iter().collect());
+        let names: Vec<String> = t.metadata().into_iter().map(|m| m.metric_family).collect();
+        assert_eq!(names, ["a", "b"]);
+        t.merge_metadata([md("a", "z")].into_iter().collect());
+        assert_eq!(t.get_metadata("a").map(|m| m.help), Some("z".to_string()));
     }
 
     #[test]

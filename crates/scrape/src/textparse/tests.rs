@@ -1077,7 +1077,7 @@ fn openmetrics_errors_match_prometheus() {
 }
 
 #[test]
-fn error_display_says_where() {
+fn error_says_where_and_displays_as_prometheus() {
     let mut p = PromParser::new(b"a 1\nb 2\nc{d=1} 3\n");
     let err = loop {
         match p.next() {
@@ -1086,9 +1086,11 @@ fn error_display_says_where() {
             Err(e) => break e,
         }
     };
+    assert!(matches!(err, Error::Parse { line: 3, .. }), "{err:?}");
+    // The target's lastError: Prometheus's words, no line number (scrapediff).
     assert_eq!(
         err.to_string(),
-        r#"line 3: expected label value, got "1" ("INVALID") while parsing: "c{d=1""#
+        r#"expected label value, got "1" ("INVALID") while parsing: "c{d=1""#
     );
 }
 
@@ -1108,7 +1110,7 @@ fn duplicate_label_names_are_reported() {
     p.next().expect("valid line");
     assert_eq!(
         p.labels().map_err(|e| e.to_string()),
-        Err(r#"line 2: label name "__name__" is not unique"#.to_owned())
+        Err(r#"label name "__name__" is not unique: invalid sample"#.to_owned())
     );
     let mut p = PromParser::new(b"{\"\xff\"} 1\n");
     p.next().expect("the lexer lets any quoted bytes through");

@@ -373,7 +373,7 @@ async fn a_bad_payload_is_a_clear_error_and_stores_nothing_partial() {
         1.0
     );
     let err = s.target().last_error().unwrap();
-    assert!(err.starts_with("line 2: "), "{err}");
+    assert!(err.starts_with("expected "), "{err}");
     assert_eq!(s.target().health(), scrape::Health::Down);
     let storage = s.storage.clone();
     s.stop().await;
