@@ -17,12 +17,15 @@
 //!   ours and Prometheus 2.42 (see `scrapebench.rs`).
 //! - `apicheck`: our HTTP API against prometheus-api-client and schemathesis on upstream's
 //!   OpenAPI file (needs PyPI; see `apicheck.rs`).
+//! - `scrapediff [--no-build] [--ct-zero]`: our scraping against Prometheus 3.5 on the
+//!   payloads of `testdata/scrapediff/` and node_exporter (see `scrapediff.rs`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod apicheck;
 mod bench;
 mod difftest;
 mod scrapebench;
+mod scrapediff;
 mod servers;
 mod tidy;
 mod walbench;
@@ -63,7 +66,15 @@ tasks:
                                 scraping synthetic loopback targets (default 500 x 1000, 15s, 4
                                 intervals); writes target/scrapebench/report.md
   apicheck                      our server (scraping itself) against prometheus-api-client and
-                                schemathesis (upstream OpenAPI file); needs PyPI; target/apicheck";
+                                schemathesis (upstream OpenAPI file); needs PyPI; target/apicheck
+  scrapediff [--no-build] [--ct-zero]
+                                ours vs Prometheus 3.5 scraping the same payloads
+                                (testdata/scrapediff/: text, OpenMetrics edge cases) and
+                                node_exporter with one config (limits, relabelling, protocols,
+                                NHCB): stored series and values, report series, targets'
+                                health/lastError, metadata, request headers, staleness;
+                                --ct-zero adds a run with created-timestamp-zero-ingestion;
+                                fails on differences not in known-differences.txt";
 
 /// The conformance suites: name, cargo package, test target.
 const SUITES: &[(&str, &str, &str)] = &[
@@ -112,6 +123,7 @@ fn run() -> Result<()> {
         "walbench" => walbench::run(),
         "scrapebench" => scrapebench::run(&args[1..]),
         "apicheck" => apicheck::run(),
+        "scrapediff" => scrapediff::run(&args[1..]),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
