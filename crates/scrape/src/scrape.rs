@@ -1211,8 +1211,8 @@ async fn run_loop(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut aligned = SystemTime::now();
     // Go's `prometheus_target_interval_length_seconds{interval}`: the time between the
-    // starts of consecutive scrapes, from the second scrape on.
-    let interval_length = o.metrics.interval_length(interval);
+    // starts of consecutive scrapes, from the second scrape on (the series appears then).
+    let mut interval_length = None;
     let mut last_start: Option<std::time::Instant> = None;
     while !stopped {
         tokio::select! {
@@ -1222,7 +1222,9 @@ async fn run_loop(
         }
         let start = std::time::Instant::now();
         if let Some(last) = last_start {
-            interval_length.observe_at(start, start.duration_since(last).as_secs_f64());
+            interval_length
+                .get_or_insert_with(|| o.metrics.interval_length(interval))
+                .observe_at(start, start.duration_since(last).as_secs_f64());
         }
         last_start = Some(start);
         let scheduled = scrape_time(SystemTime::now(), &mut aligned, interval, o.align_tolerance);
