@@ -1,17 +1,19 @@
-//! Remote storage: one remote-write queue and WAL watcher per `remote_write` entry, and the
-//! query storage that adds `remote_read` endpoints to the local TSDB (Prometheus's
-//! `remote.Storage` plus the fanout in front of it).
+//! Remote storage: one remote-write queue and WAL watcher per `remote_write` entry, the
+//! query storage that adds `remote_read` endpoints to the local TSDB, and the append path to
+//! the TSDB that counts what comes in (Prometheus's `remote.Storage` plus the fanout in
+//! front of it).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use model::{Labels, Matcher, Timestamp};
 use storage::remote::{
-    MetadataOptions, MetadataSource, MetadataWatcher, MetricMetadata, QueueManager, QueueOptions,
-    ReadOptions, RemoteRead, Watcher, WatcherOptions, WriteOptions,
+    AppendedMetrics, MetadataOptions, MetadataSource, MetadataWatcher, MetricMetadata,
+    QueueManager, QueueOptions, ReadOptions, RemoteRead, Watcher, WatcherOptions, WriteOptions,
 };
 use storage::{Appendable, Appender, Fanout, Querier, Queryable, SeriesRef};
 use tokio_util::sync::CancellationToken;
@@ -51,6 +53,12 @@ pub(crate) struct RemoteStorage {
     state: Mutex<State>,
     /// What remote write 1.0 queues send as metadata: the scrape manager's targets.
     metadata_source: Mutex<Option<Arc<dyn MetadataSource>>>,
+    /// What the appends through [`RemoteStorage::appendable`] committed (Go's
+    /// `prometheus_remote_storage_*_in` metrics).
+    appended: Arc<AppendedMetrics>,
+    /// Whether appends go through here (set by [`RemoteStorage::appendable`]): only then
+    /// are the `*_in` metrics true, and written.
+    appends_through: AtomicBool,
 }
 
 impl RemoteStorage {
@@ -68,7 +76,19 @@ impl RemoteStorage {
             flush_deadline,
             state: Mutex::new(State::default()),
             metadata_source: Mutex::new(None),
+            appended: Arc::default(),
+            appends_through: AtomicBool::new(false),
         }
+    }
+
+    /// The local storage as the scrape manager, the rules and the receivers append to it:
+    /// through this remote storage, which counts every committed batch in
+    /// `prometheus_remote_storage_{samples,histograms,exemplars}_in_total` and
+    /// `prometheus_remote_storage_highest_timestamp_in_seconds`, as Prometheus's fanout
+    /// hands each append to its remote storage too.
+    pub(crate) fn appendable(self: &Arc<Self>) -> Arc<dyn Appendable> {
+        self.appends_through.store(true, Ordering::Relaxed);
+        self.clone()
     }
 
     /// The scrape manager whose targets' metadata remote write 1.0 queues send every
@@ -243,6 +263,15 @@ impl RemoteStorage {
             .map(|(name, url, m)| (*name, *url, m.as_ref()))
             .collect();
         storage::remote::RemoteWriteMetrics::write_text_all(&refs, out);
+        if self.appends_through.load(Ordering::Relaxed) {
+            self.appended.write_text(out);
+        }
+    }
+}
+
+impl Appendable for RemoteStorage {
+    fn appender(&self) -> Box<dyn Appender> {
+        self.appended.track(self.local.appender())
     }
 }
 

@@ -173,14 +173,15 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         ..discovery::Options::default()
     });
     let scrape_targets = discovery.subscribe();
-    let scraper = scrape::Manager::new(storage.clone(), settings.scrape.clone());
     // Remote write queues (fed from the TSDB's WAL) and remote read endpoints; queries go
-    // through it (the local TSDB merged with remote reads), appends go to the TSDB.
+    // through it (the local TSDB merged with remote reads), appends go to the TSDB through
+    // it (`remote.appendable()`, counted as `prometheus_remote_storage_*_in`).
     let remote = Arc::new(RemoteStorage::new(
         &settings.tsdb_path,
         storage.clone(),
         settings.remote_flush_deadline,
     ));
+    let scraper = scrape::Manager::new(remote.appendable(), settings.scrape.clone());
     remote.set_metadata_source(&scraper);
     // Alerting: the notifier with its own discovery of Alertmanagers, and the rule manager
     // querying through the same storage as the API and writing recording rules and
@@ -195,7 +196,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let mut opts = rules::ManagerOptions::new(
             rules::engine_query_fn(engine.clone(), remote.clone()),
             crate::alerting::send_alerts(notifier.clone(), settings.external_url.clone()),
-            storage.clone(),
+            remote.appendable(),
             remote.clone(),
         );
         opts.outage_tolerance = settings.rules.outage_tolerance;
@@ -231,11 +232,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         }),
         remote_write_receiver: settings
             .enable_remote_write_receiver
-            .then(|| -> Arc<dyn storage::Appendable> { storage.clone() }),
+            .then(|| remote.appendable()),
         remote_write_messages: settings.remote_write_messages.clone(),
-        otlp_write_receiver: settings
-            .enable_otlp_receiver
-            .then(|| -> Arc<dyn storage::Appendable> { storage.clone() }),
+        otlp_write_receiver: settings.enable_otlp_receiver.then(|| remote.appendable()),
         rules: Some(Arc::new(crate::alerting::RulesApi(rule_manager.clone()))),
         alertmanagers: Some(Arc::new(crate::alerting::AlertmanagersApi(
             notifier.clone(),
