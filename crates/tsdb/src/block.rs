@@ -182,6 +182,8 @@ struct BlockInner {
     index: IndexReader,
     chunks: ChunkReader,
     tombstones: Tombstones,
+    /// The size of the block's files in bytes, when opened.
+    size: u64,
 }
 
 /// A persistent block opened from disk; cheap to clone (shared).
@@ -213,8 +215,15 @@ impl Block {
                 index,
                 chunks,
                 tombstones,
+                size: crate::wlog::dir_size(dir),
             }),
         })
+    }
+
+    /// The size of the block's files in bytes (measured when opened; rewriting its
+    /// tombstones reopens it).
+    pub fn size(&self) -> u64 {
+        self.inner.size
     }
 
     /// The block's directory.

@@ -7,6 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
 use model::Labels;
 
@@ -21,6 +23,7 @@ use crate::chunkenc::{
 use crate::chunks::ChunkWriter;
 use crate::error::{Error, Result};
 use crate::index::{ChunkMeta, IndexWriter};
+use crate::metrics::CompactorMetrics;
 use crate::tombstones::{Interval, Tombstones};
 
 /// A chunk to write: its time range (first and last sample, inclusive) and data.
@@ -167,6 +170,7 @@ pub fn encode_any_chunks(samples: &[(i64, Value)]) -> Result<Vec<MemChunk>> {
 pub struct BlockWriter {
     dir: PathBuf,
     segment_size: u64,
+    metrics: Option<Arc<CompactorMetrics>>,
 }
 
 impl BlockWriter {
@@ -175,7 +179,16 @@ impl BlockWriter {
         BlockWriter {
             dir: dir.to_path_buf(),
             segment_size: crate::chunks::DEFAULT_MAX_SEGMENT_SIZE,
+            metrics: None,
         }
+    }
+
+    /// Counts the blocks written in `metrics` (runs, durations, and the chunks of these
+    /// level-1 blocks), as Prometheus's compactor does.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<CompactorMetrics>) -> BlockWriter {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Persists `series` as a new level-1 block covering `[mint, maxt)` and returns its
@@ -233,7 +246,13 @@ impl BlockWriter {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let mut b = BlockBuilder::new(&self.dir, meta, symbols, self.segment_size)?;
+        let mut b = BlockBuilder::new(
+            &self.dir,
+            meta,
+            symbols,
+            self.segment_size,
+            self.metrics.clone(),
+        )?;
         for (labels, chunks) in &series {
             let raw: Vec<RawChunk<'_>> = chunks.iter().map(RawChunk::from).collect();
             b.add_series(labels, &raw)?;
@@ -272,6 +291,8 @@ struct BlockBuilder {
     cw: Option<ChunkWriter>,
     iw: Option<IndexWriter>,
     done: bool,
+    /// Where the build is counted, and when it started.
+    metrics: Option<(Arc<CompactorMetrics>, Instant)>,
 }
 
 impl BlockBuilder {
@@ -280,7 +301,12 @@ impl BlockBuilder {
         mut meta: BlockMeta,
         symbols: BTreeSet<String>,
         segment_size: u64,
+        metrics: Option<Arc<CompactorMetrics>>,
     ) -> Result<BlockBuilder> {
+        let metrics = metrics.map(|m| {
+            m.populating_block.set(1.0);
+            (m, Instant::now())
+        });
         let tmp = parent.join(format!("{}.tmp-for-creation", meta.ulid));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|source| Error::Io {
@@ -302,6 +328,7 @@ impl BlockBuilder {
             cw: None,
             iw: None,
             done: false,
+            metrics,
         };
         b.cw = Some(ChunkWriter::with_segment_size(
             &b.tmp.join(CHUNKS_DIRNAME),
@@ -322,7 +349,11 @@ impl BlockBuilder {
             ));
         };
         let mut metas = Vec::with_capacity(chunks.len());
+        let level1 = self.meta.compaction.level == 1;
         for c in chunks {
+            if level1 && let Some((m, _)) = &self.metrics {
+                m.observe_chunk(c.data.len(), c.samples, c.min_time, c.max_time);
+            }
             let chunk_ref = cw.write_chunk(c.encoding, c.data)?;
             metas.push(ChunkMeta {
                 min_time: c.min_time,
@@ -366,6 +397,12 @@ impl BlockBuilder {
 
 impl Drop for BlockBuilder {
     fn drop(&mut self) {
+        // Every build is counted, finished or failed, as Go's compactor does.
+        if let Some((m, start)) = &self.metrics {
+            m.populating_block.set(0.0);
+            m.ran.inc();
+            m.duration.observe(start.elapsed().as_secs_f64());
+        }
         if !self.done {
             // Best effort: a leftover temporary directory is also removed when a Db opens.
             let _ = std::fs::remove_dir_all(&self.tmp);
@@ -408,6 +445,7 @@ pub fn exponential_block_ranges(min_size: i64, steps: usize, step_size: i64) -> 
 #[derive(Debug, Clone)]
 pub struct LeveledCompactor {
     ranges: Vec<i64>,
+    metrics: Option<Arc<CompactorMetrics>>,
 }
 
 #[derive(Debug, Clone)]
@@ -424,7 +462,17 @@ impl LeveledCompactor {
                 "block ranges must be positive and ascending: {ranges:?}"
             )));
         }
-        Ok(LeveledCompactor { ranges })
+        Ok(LeveledCompactor {
+            ranges,
+            metrics: None,
+        })
+    }
+
+    /// Counts the compactions in `metrics`, as Prometheus's compactor does.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<CompactorMetrics>) -> LeveledCompactor {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The blocks of `dir` to compact next, as Go's `LeveledCompactor.Plan`: overlapping
@@ -491,7 +539,7 @@ impl LeveledCompactor {
     /// (a timestamp present in several blocks is kept once) and tombstones are applied.
     pub fn compact(&self, dest: &Path, dirs: &[PathBuf]) -> Result<Option<Ulid>> {
         let blocks: Vec<Block> = dirs.iter().map(|d| Block::open(d)).collect::<Result<_>>()?;
-        compact_blocks(dest, &blocks)
+        compact_blocks_with(dest, &blocks, self.metrics.as_ref())
     }
 
     /// Runs compactions in `dir` until the plan is empty, deleting the compacted blocks;
@@ -619,8 +667,29 @@ impl Cursor<'_> {
 /// Merges `blocks` into one new block in `dest`, streaming series by series (each block
 /// lists its series in label order, so this is a k-way merge).
 pub fn compact_blocks(dest: &Path, blocks: &[Block]) -> Result<Option<Ulid>> {
+    compact_blocks_with(dest, blocks, None)
+}
+
+/// [`compact_blocks`], counted in `metrics` when given (runs, durations, and overlapping
+/// blocks as vertical compactions).
+pub fn compact_blocks_with(
+    dest: &Path,
+    blocks: &[Block],
+    metrics: Option<&Arc<CompactorMetrics>>,
+) -> Result<Option<Ulid>> {
     if blocks.is_empty() {
         return Ok(None);
+    }
+    if let Some(m) = metrics {
+        // Go's check, over the blocks in the order given (sorted by time).
+        let mut global_maxt = blocks[0].meta().max_time;
+        for b in &blocks[1..] {
+            if b.meta().min_time < global_maxt {
+                m.overlapping_blocks.inc();
+                break;
+            }
+            global_maxt = global_maxt.max(b.meta().max_time);
+        }
     }
     let metas: Vec<&BlockMeta> = blocks.iter().map(Block::meta).collect();
     let meta = compact_block_metas(Ulid::new(), &metas);
@@ -636,8 +705,13 @@ pub fn compact_blocks(dest: &Path, blocks: &[Block]) -> Result<Option<Ulid>> {
         c.advance()?;
         cursors.push(c);
     }
-    let mut builder =
-        BlockBuilder::new(dest, meta, symbols, crate::chunks::DEFAULT_MAX_SEGMENT_SIZE)?;
+    let mut builder = BlockBuilder::new(
+        dest,
+        meta,
+        symbols,
+        crate::chunks::DEFAULT_MAX_SEGMENT_SIZE,
+        metrics.cloned(),
+    )?;
     let mut last: Option<Labels> = None;
     while let Some(labels) = cursors
         .iter()

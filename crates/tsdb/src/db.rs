@@ -43,6 +43,7 @@ use crate::block::{self, Block};
 use crate::compact::{self, BlockWriter, LeveledCompactor};
 use crate::error::{Error, Result, io_err};
 use crate::head::{self, Head, HeadAppender, HeadOptions, HeadStats};
+use crate::metrics::{CompactorMetrics, DbMetrics, Families};
 use crate::periodic::Periodic;
 use crate::querier::{self as bquerier, BlockQuerier};
 use crate::record::RefTombstone;
@@ -162,6 +163,11 @@ pub struct Db {
     compaction_due_since: Mutex<Option<Instant>>,
     lock_file: Mutex<Option<DirLock>>,
     closed: AtomicBool,
+    metrics: DbMetrics,
+    compactor_metrics: Arc<CompactorMetrics>,
+    /// Go's `prometheus_tsdb_clean_start`: -1 without a lock file, 0 when one was left
+    /// by an unclean shutdown, 1 otherwise.
+    clean_start: i8,
 }
 
 impl std::fmt::Debug for Db {
@@ -275,10 +281,6 @@ fn link_dir(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
-fn block_size(dir: &Path) -> u64 {
-    crate::wlog::dir_size(dir)
-}
-
 /// How long a head truncation after compaction waits for open queriers of its range.
 const PENDING_READERS_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -298,10 +300,11 @@ impl Db {
             )));
         }
         fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
-        let lock_file = if opts.no_lockfile {
-            None
+        let (lock_file, clean_start) = if opts.no_lockfile {
+            (None, -1)
         } else {
-            Some(lock_dir(dir)?)
+            let left_over = dir.join("lock").exists();
+            (Some(lock_dir(dir)?), if left_over { 0 } else { 1 })
         };
         remove_tmp_dirs(dir)?;
         let blocks = open_blocks(dir)?;
@@ -338,7 +341,12 @@ impl Db {
             compaction_due_since: Mutex::new(None),
             lock_file: Mutex::new(lock_file),
             closed: AtomicBool::new(false),
+            metrics: DbMetrics::default(),
+            compactor_metrics: Arc::default(),
+            clean_start,
         };
+        // Opening the blocks is the first reload.
+        db.metrics.reloads.inc();
         db.apply_retention()?;
         Ok(db)
     }
@@ -394,6 +402,15 @@ impl Db {
     /// On I/O errors; the database stays consistent (a failed block is not used).
     pub fn compact(&self) -> Result<usize> {
         let _guard = self.compaction.lock();
+        self.metrics.compactions_triggered.inc();
+        let res = self.compact_locked();
+        if res.is_err() {
+            self.metrics.compactions_failed.inc();
+        }
+        res
+    }
+
+    fn compact_locked(&self) -> Result<usize> {
         let mut written = 0;
         let range = self.opts.min_block_duration;
         loop {
@@ -415,7 +432,8 @@ impl Db {
             .filter(|&r| r <= self.opts.max_block_duration)
             .collect();
         if ranges.len() > 1 {
-            let compactor = LeveledCompactor::new(ranges)?;
+            let compactor =
+                LeveledCompactor::new(ranges)?.with_metrics(Arc::clone(&self.compactor_metrics));
             let done = compactor.run(&self.dir)?;
             if !done.is_empty() {
                 self.reload_blocks()?;
@@ -459,7 +477,9 @@ impl Db {
                 }
             }
         });
-        let ulid = BlockWriter::new(&self.dir).write(series, mint, maxt)?;
+        let ulid = BlockWriter::new(&self.dir)
+            .with_metrics(Arc::clone(&self.compactor_metrics))
+            .write(series, mint, maxt)?;
         if let Some(e) = failure {
             if let Some(u) = ulid {
                 let d = self.dir.join(u.to_string());
@@ -468,7 +488,15 @@ impl Db {
             return Err(e);
         }
         if let Some(u) = ulid {
-            let b = Block::open(&self.dir.join(u.to_string()))?;
+            // Go reloads the blocks after writing one from the head.
+            self.metrics.reloads.inc();
+            let b = match Block::open(&self.dir.join(u.to_string())) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.metrics.reloads_failed.inc();
+                    return Err(e);
+                }
+            };
             let mut blocks = self.blocks.write();
             blocks.push(b);
             blocks.sort_by_key(|b| b.meta().min_time);
@@ -482,7 +510,14 @@ impl Db {
     }
 
     fn reload_blocks(&self) -> Result<()> {
-        let blocks = open_blocks(&self.dir)?;
+        self.metrics.reloads.inc();
+        let blocks = match open_blocks(&self.dir) {
+            Ok(b) => b,
+            Err(e) => {
+                self.metrics.reloads_failed.inc();
+                return Err(e);
+            }
+        };
         *self.blocks.write() = blocks;
         Ok(())
     }
@@ -490,6 +525,7 @@ impl Db {
     /// Deletes blocks beyond the time and size retention.
     fn apply_retention(&self) -> Result<()> {
         let mut doomed: Vec<PathBuf> = Vec::new();
+        let mut by_time = 0;
         {
             let blocks = self.blocks.read();
             let newest_first: Vec<&Block> = blocks.iter().rev().collect();
@@ -502,6 +538,7 @@ impl Db {
                         doomed.push(b.dir().to_path_buf());
                     }
                 }
+                by_time = doomed.len();
             }
             if self.opts.max_bytes > 0 {
                 let mut total = self.head.wal_size() + self.head.chunks_size();
@@ -509,7 +546,7 @@ impl Db {
                     if doomed.iter().any(|d| d == b.dir()) {
                         continue;
                     }
-                    total += block_size(b.dir());
+                    total += b.size();
                     if total > self.opts.max_bytes {
                         doomed.push(b.dir().to_path_buf());
                     }
@@ -518,6 +555,13 @@ impl Db {
         }
         if doomed.is_empty() {
             return Ok(());
+        }
+        // Go counts each retention pass that deletes blocks, once per kind.
+        if by_time > 0 {
+            self.metrics.time_retentions.inc();
+        }
+        if doomed.len() > by_time {
+            self.metrics.size_retentions.inc();
         }
         self.blocks
             .write()
@@ -594,6 +638,15 @@ impl Db {
     /// On I/O errors.
     pub fn clean_tombstones(&self) -> Result<()> {
         let _guard = self.compaction.lock();
+        let start = Instant::now();
+        let res = self.clean_tombstones_locked();
+        self.metrics
+            .tombstone_cleanup
+            .observe(start.elapsed().as_secs_f64());
+        res
+    }
+
+    fn clean_tombstones_locked(&self) -> Result<()> {
         let targets: Vec<Block> = self
             .blocks
             .read()
@@ -602,7 +655,11 @@ impl Db {
             .cloned()
             .collect();
         for b in targets {
-            let ulid = compact::compact_blocks(&self.dir, std::slice::from_ref(&b))?;
+            let ulid = compact::compact_blocks_with(
+                &self.dir,
+                std::slice::from_ref(&b),
+                Some(&self.compactor_metrics),
+            )?;
             if let Some(u) = ulid {
                 // The rewritten block replaces exactly this one: keep its compaction level.
                 let new_dir = self.dir.join(u.to_string());
@@ -660,7 +717,9 @@ impl Db {
                         }
                     }
                 });
-                BlockWriter::new(dest).write(series, mint, maxt.saturating_add(1))?;
+                BlockWriter::new(dest)
+                    .with_metrics(Arc::clone(&self.compactor_metrics))
+                    .write(series, mint, maxt.saturating_add(1))?;
                 if let Some(e) = failure {
                     return Err(e);
                 }
@@ -746,6 +805,79 @@ impl Db {
     /// Appends the `prometheus_tsdb_exemplar_*` metrics in the text exposition format.
     pub fn write_exemplar_metrics(&self, out: &mut String) {
         self.head.exemplars().write_metrics(out);
+    }
+
+    /// Appends the database's own metrics in the text exposition format, sorted by name
+    /// as Prometheus's registry writes them: the head's (series, chunks, appended and
+    /// refused samples, truncations, checkpoints), the WAL's, the exemplar storage's, the
+    /// compactor's (block writes and their chunks) and the database's (blocks, reloads,
+    /// retention, compaction runs). See `docs/ARCHITECTURE.md` for the families left out.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn write_metrics(&self, out: &mut String) {
+        let mut f = Families::default();
+        self.head.metric_families(&mut f);
+        self.compactor_metrics.families(&mut f);
+        self.metrics.families(&mut f);
+        let (loaded, bytes, symbols, first_block) = {
+            let blocks = self.blocks.read();
+            (
+                blocks.len(),
+                blocks.iter().map(Block::size).sum::<u64>(),
+                blocks
+                    .iter()
+                    .map(|b| b.index().symbol_table_size())
+                    .sum::<u64>(),
+                blocks.first().map(|b| b.meta().min_time),
+            )
+        };
+        // Go's `lowest_timestamp`: the oldest block's start, else the head's minimum.
+        let lowest = first_block.unwrap_or_else(|| self.head.min_time());
+        let gauges: [(&str, &str, f64); 8] = [
+            (
+                "prometheus_tsdb_blocks_loaded",
+                "Number of currently loaded data blocks",
+                loaded as f64,
+            ),
+            (
+                "prometheus_tsdb_storage_blocks_bytes",
+                "The number of bytes that are currently used for local storage by all blocks.",
+                bytes as f64,
+            ),
+            (
+                "prometheus_tsdb_symbol_table_size_bytes",
+                "Size of symbol table in memory for loaded blocks",
+                symbols as f64,
+            ),
+            (
+                "prometheus_tsdb_retention_limit_bytes",
+                "Max number of bytes to be retained in the tsdb blocks, configured 0 means disabled",
+                self.opts.max_bytes as f64,
+            ),
+            (
+                "prometheus_tsdb_retention_limit_seconds",
+                "How long to retain samples in storage.",
+                self.opts.retention_duration as f64 / 1000.0,
+            ),
+            (
+                "prometheus_tsdb_lowest_timestamp",
+                "Lowest timestamp value stored in the database. The unit is decided by the library consumer.",
+                lowest as f64,
+            ),
+            (
+                "prometheus_tsdb_lowest_timestamp_seconds",
+                "Lowest timestamp value stored in the database.",
+                (lowest / 1000) as f64,
+            ),
+            (
+                "prometheus_tsdb_clean_start",
+                "-1: lockfile is disabled. 0: a lockfile from a previous execution was replaced. 1: lockfile creation was clean",
+                f64::from(self.clean_start),
+            ),
+        ];
+        for (name, help, v) in gauges {
+            f.single(name, "gauge", help, v);
+        }
+        f.write(out);
     }
 }
 
@@ -859,5 +991,7 @@ impl Querier for DbQuerier {
 
 #[cfg(test)]
 mod histogram_tests;
+#[cfg(test)]
+mod metrics_tests;
 #[cfg(test)]
 mod tests;

@@ -38,6 +38,7 @@ use crate::chunkenc::{
 };
 use crate::error::{Error, Result};
 use crate::exemplar::CircularExemplarStorage;
+use crate::metrics::{FLOAT, Families, HISTOGRAM, HeadMetrics, WalMetrics};
 use crate::record::{self, RefSample, RefSeries, RefTombstone};
 use crate::wlog::{Wal, WalOptions};
 use postings::MemPostings;
@@ -370,6 +371,10 @@ struct ApplyState {
     ooo: Vec<RefSample>,
     /// Out-of-order native histograms taken, for the WBL.
     ooo_histograms: Vec<(u64, i64, HistSample)>,
+    /// Samples appended in order, by type ([`FLOAT`], [`HISTOGRAM`]).
+    appended: [usize; 2],
+    /// Samples refused at commit as out of order, by type.
+    refused: [usize; 2],
 }
 
 /// Keeps `e` as the first error of a batch unless one at an earlier entry than `i` is.
@@ -488,9 +493,9 @@ impl MemSeries {
         series_ref: u64,
         t: i64,
         v: f64,
-        opts: &HeadOptions,
-        mapper: &ChunkDiskMapper,
+        head: &Head,
     ) -> Result<Appended> {
+        let (opts, mapper) = (&head.opts, &head.mapper);
         // A stale marker for a series of histograms becomes a stale histogram (as
         // Prometheus's appender does), so the histogram chunk records the staleness.
         if model::value::is_stale_nan(v) {
@@ -508,7 +513,7 @@ impl MemSeries {
                 _ => None,
             };
             if let Some(stale) = stale {
-                return self.append_histogram(series_ref, t, &stale, opts, mapper);
+                return self.append_histogram(series_ref, t, &stale, head);
             }
         }
         let spc = opts.samples_per_chunk.max(4);
@@ -526,7 +531,7 @@ impl MemSeries {
                 }
                 if !matches!(h.chunk, Chunk::Xor(_)) {
                     // The series switches from histograms to floats.
-                    return self.cut_and_append_float(series_ref, t, v, opts, mapper);
+                    return self.cut_and_append_float(series_ref, t, v, head);
                 }
                 if n == 0 {
                     self.next_at = chunkenc::range_for_timestamp(t, opts.chunk_range);
@@ -538,7 +543,7 @@ impl MemSeries {
             }
         };
         if need_cut {
-            self.cut_head_chunk(series_ref, t, opts, mapper)?;
+            self.cut_head_chunk(series_ref, t, head)?;
         }
         let h = self
             .head
@@ -596,11 +601,10 @@ impl MemSeries {
         series_ref: u64,
         t: i64,
         v: f64,
-        opts: &HeadOptions,
-        mapper: &ChunkDiskMapper,
+        head: &Head,
     ) -> Result<Appended> {
-        self.cut_head_chunk(series_ref, t, opts, mapper)?;
-        self.append(series_ref, t, v, opts, mapper)
+        self.cut_head_chunk(series_ref, t, head)?;
+        self.append(series_ref, t, v, head)
     }
 
     /// Appends an in-order native histogram (integer or float), cutting a new chunk when
@@ -612,9 +616,9 @@ impl MemSeries {
         series_ref: u64,
         t: i64,
         h: &HistSample,
-        opts: &HeadOptions,
-        mapper: &ChunkDiskMapper,
+        head: &Head,
     ) -> Result<Appended> {
+        let opts = &head.opts;
         if self.max_time().is_some_and(|m| m >= t) {
             return Ok(Appended::NotInOrder);
         }
@@ -678,7 +682,7 @@ impl MemSeries {
                 _ => unreachable!("the fresh chunk matches the sample"),
             }
             self.head = old;
-            self.replace_head_chunk(series_ref, fresh, t, opts, mapper)?;
+            self.replace_head_chunk(series_ref, fresh, t, head)?;
             return Ok(Appended::InOrder);
         }
         let hc = self
@@ -697,7 +701,7 @@ impl MemSeries {
             _ => unreachable!("a chunk of another kind is cut above"),
         };
         match next {
-            Some(n) => self.replace_head_chunk(series_ref, n, t, opts, mapper)?,
+            Some(n) => self.replace_head_chunk(series_ref, n, t, head)?,
             None => hc.max_time = t,
         }
         Ok(Appended::InOrder)
@@ -710,10 +714,9 @@ impl MemSeries {
         series_ref: u64,
         chunk: Chunk,
         t: i64,
-        opts: &HeadOptions,
-        mapper: &ChunkDiskMapper,
+        head: &Head,
     ) -> Result<()> {
-        self.cut_head_chunk(series_ref, t, opts, mapper)?;
+        self.cut_head_chunk(series_ref, t, head)?;
         self.head = Some(HeadChunk {
             chunk,
             min_time: t,
@@ -724,17 +727,11 @@ impl MemSeries {
     }
 
     /// Writes the open chunk (if it has samples) to disk and starts a new one at `t`.
-    fn cut_head_chunk(
-        &mut self,
-        series_ref: u64,
-        t: i64,
-        opts: &HeadOptions,
-        mapper: &ChunkDiskMapper,
-    ) -> Result<()> {
+    fn cut_head_chunk(&mut self, series_ref: u64, t: i64, head: &Head) -> Result<()> {
         if let Some(old) = self.head.take()
             && old.chunk.num_samples() > 0
         {
-            let chunk_ref = mapper.write_chunk(
+            let chunk_ref = head.mapper.write_chunk(
                 series_ref,
                 old.min_time,
                 old.max_time,
@@ -746,13 +743,15 @@ impl MemSeries {
                 min_time: old.min_time,
                 max_time: old.max_time,
             });
+            head.metrics.mmap_chunks.inc();
         }
         self.head = Some(HeadChunk {
             chunk: Chunk::Xor(XorChunk::new()),
             min_time: t,
             max_time: i64::MIN,
         });
-        self.next_at = chunkenc::range_for_timestamp(t, opts.chunk_range);
+        head.metrics.chunks_created.inc();
+        self.next_at = chunkenc::range_for_timestamp(t, head.opts.chunk_range);
         Ok(())
     }
 
@@ -894,6 +893,10 @@ pub struct Head {
     closed: AtomicBool,
     replay: Mutex<ReplayStats>,
     exemplars: Arc<CircularExemplarStorage>,
+    /// The head's own counters (`prometheus_tsdb_head_*` and friends).
+    pub(crate) metrics: HeadMetrics,
+    /// The WAL's counters (`None` without a WAL).
+    wal_metrics: Option<Arc<WalMetrics>>,
 }
 
 /// The open readers of a head.
@@ -963,7 +966,10 @@ impl Head {
             _ => None,
         };
         let exemplars = Arc::new(CircularExemplarStorage::new(opts.max_exemplars));
+        let wal_metrics = wal.as_ref().map(|w| Arc::clone(w.metrics()));
         let head = Arc::new(Head {
+            metrics: HeadMetrics::default(),
+            wal_metrics,
             exemplars,
             opts,
             dir: dir.to_path_buf(),
@@ -989,7 +995,15 @@ impl Head {
             readers: Mutex::new(Readers::default()),
             readers_done: parking_lot::Condvar::new(),
         });
+        let start = std::time::Instant::now();
         head.replay()?;
+        head.metrics
+            .replay_duration
+            .set(start.elapsed().as_secs_f64());
+        #[allow(clippy::cast_precision_loss)]
+        head.metrics
+            .chunks_created
+            .add(head.replay.lock().mmapped_chunks as f64);
         Ok(head)
     }
 
@@ -1143,6 +1157,7 @@ impl Head {
         self.postings.write().add(r, labels);
         drop(hs);
         self.num_series.fetch_add(1, Ordering::AcqRel);
+        self.metrics.series_created.inc();
         (r, true, out)
     }
 
@@ -1206,6 +1221,7 @@ impl Head {
             self.min_valid_time()
                 .max(head_maxt.saturating_sub(self.opts.chunk_range / 2))
         };
+        self.metrics.active_appenders.inc();
         HeadAppender {
             head: Arc::clone(self),
             bounds: Bounds {
@@ -1429,11 +1445,22 @@ impl Head {
     /// # Errors
     /// On I/O errors.
     pub fn truncate(&self, mint: i64) -> Result<()> {
+        self.metrics.truncations.inc();
+        let res = self.truncate_inner(mint);
+        if res.is_err() {
+            self.metrics.truncations_failed.inc();
+        }
+        res
+    }
+
+    fn truncate_inner(&self, mint: i64) -> Result<()> {
         self.min_valid_time.fetch_max(mint, Ordering::AcqRel);
         if self.min_time() < mint {
             self.min_time.store(mint, Ordering::Release);
         }
+        let start = std::time::Instant::now();
         self.gc(mint);
+        self.metrics.gc_duration.observe_since(start);
         self.mapper.truncate(mint)?;
         self.truncate_wal(mint)?;
         self.truncate_wbl()
@@ -1444,10 +1471,11 @@ impl Head {
         let current_segment = self.wal.lock().as_ref().map_or(0, Wal::current_segment);
         let mut removed: Vec<(u64, Labels)> = Vec::new();
         let mut new_min = i64::MAX;
+        let mut chunks_removed = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.write();
             shard.series.retain(|&r, s| {
-                s.truncate_before(mint);
+                chunks_removed += s.truncate_before(mint);
                 if s.is_empty() && s.flags & PENDING == 0 {
                     removed.push((r, s.labels.clone()));
                     false
@@ -1472,6 +1500,11 @@ impl Head {
             if shard.series.capacity() > shard.series.len() * 2 + 16 {
                 shard.series.shrink_to_fit();
             }
+        }
+        #[allow(clippy::cast_precision_loss)]
+        {
+            self.metrics.chunks_removed.add(chunks_removed as f64);
+            self.metrics.series_removed.add(removed.len() as f64);
         }
         if removed.is_empty() {
             if new_min != i64::MAX {
@@ -1587,17 +1620,27 @@ impl Head {
         let dir = w.dir().to_path_buf();
         let compression = w.compression();
         drop(wal);
+        let start = std::time::Instant::now();
         let deleted = self.deleted.lock().clone();
         let keep = |r: u64| {
             self.shard(r).read().series.contains_key(&r)
                 || deleted.get(&r).is_some_and(|&seg| seg > last)
         };
-        crate::checkpoint::checkpoint(&dir, first, last, &keep, mint, compression)?;
+        self.metrics.checkpoint_creations.inc();
+        if let Err(e) = crate::checkpoint::checkpoint(&dir, first, last, &keep, mint, compression) {
+            self.metrics.checkpoint_creations_failed.inc();
+            return Err(e);
+        }
         if let Some(w) = self.wal.lock().as_mut() {
             w.truncate(last + 1)?;
         }
         self.deleted.lock().retain(|_, seg| *seg > last);
-        crate::checkpoint::delete_checkpoints(&dir, last)?;
+        self.metrics.checkpoint_deletions.inc();
+        if let Err(e) = crate::checkpoint::delete_checkpoints(&dir, last) {
+            self.metrics.checkpoint_deletions_failed.inc();
+            return Err(e);
+        }
+        self.metrics.wal_truncate_duration.observe_since(start);
         Ok(())
     }
 
@@ -1671,6 +1714,128 @@ impl Head {
             Some(w) => w.sync(),
             None => Ok(()),
         }
+    }
+
+    /// Counts a commit's samples: appended in order and refused as out of order (by type,
+    /// [`FLOAT`] and [`HISTOGRAM`]), and taken into the out-of-order buffers.
+    #[allow(clippy::cast_precision_loss)]
+    fn count_commit(&self, appended: [usize; 2], refused: [usize; 2], ooo: [usize; 2]) {
+        let m = &self.metrics;
+        for i in [FLOAT, HISTOGRAM] {
+            if appended[i] > 0 {
+                m.samples_appended[i].add(appended[i] as f64);
+            }
+            if refused[i] > 0 {
+                m.out_of_order[i].add(refused[i] as f64);
+            }
+            if ooo[i] > 0 {
+                m.ooo_appended[i].add(ooo[i] as f64);
+            }
+        }
+    }
+
+    /// The number of chunks in the head: memory-mapped ones and open ones with samples.
+    fn num_chunks(&self) -> u64 {
+        let mut n = 0u64;
+        for shard in self.shards.iter() {
+            for s in shard.read().series.values() {
+                n += s.mmapped.len() as u64
+                    + u64::from(s.head.as_ref().is_some_and(|h| h.chunk.num_samples() > 0));
+            }
+        }
+        n
+    }
+
+    /// Renders the head's metrics, its WAL's and its exemplar storage's.
+    #[allow(clippy::cast_precision_loss)]
+    pub(crate) fn metric_families(&self, f: &mut Families) {
+        self.metrics.families(f);
+        let gauges: [(&str, &str, f64); 7] = [
+            (
+                "prometheus_tsdb_head_series",
+                "Total number of series in the head block.",
+                self.num_series() as f64,
+            ),
+            (
+                "prometheus_tsdb_head_chunks",
+                "Total number of chunks in the head block.",
+                self.num_chunks() as f64,
+            ),
+            (
+                "prometheus_tsdb_head_chunks_storage_size_bytes",
+                "Size of the chunks_head directory.",
+                self.mapper.size() as f64,
+            ),
+            (
+                "prometheus_tsdb_head_max_time",
+                "Maximum timestamp of the head block. The unit is decided by the library consumer.",
+                self.max_time() as f64,
+            ),
+            (
+                "prometheus_tsdb_head_min_time",
+                "Minimum time bound of the head block. The unit is decided by the library consumer.",
+                self.min_time() as f64,
+            ),
+            (
+                "prometheus_tsdb_head_max_time_seconds",
+                "Maximum timestamp of the head block.",
+                (self.max_time() / 1000) as f64,
+            ),
+            (
+                "prometheus_tsdb_head_min_time_seconds",
+                "Minimum time bound of the head block.",
+                (self.min_time() / 1000) as f64,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            f.single(name, "gauge", help, v);
+        }
+        let replay = self.replay.lock().clone();
+        let once: [(&str, &str, bool); 3] = [
+            (
+                "prometheus_tsdb_mmap_chunk_corruptions_total",
+                "Total number of memory-mapped chunk corruptions.",
+                replay.head_chunks_corruption.is_some(),
+            ),
+            (
+                "prometheus_tsdb_wal_corruptions_total",
+                "Total number of WAL corruptions.",
+                replay.wal_corruption.is_some(),
+            ),
+            (
+                "prometheus_tsdb_snapshot_replay_error_total",
+                "Total number snapshot replays that failed.",
+                replay.chunk_snapshot_error.is_some(),
+            ),
+        ];
+        for (name, help, happened) in once {
+            f.single(name, "counter", help, f64::from(u8::from(happened)));
+        }
+        if let (Some(m), Some(w)) = (&self.wal_metrics, &self.opts.wal) {
+            let compression = match w.compression {
+                crate::wlog::Compression::None => None,
+                crate::wlog::Compression::Snappy => Some("snappy"),
+                crate::wlog::Compression::Zstd => Some("zstd"),
+            };
+            m.families(
+                f,
+                "prometheus_tsdb_wal_",
+                &self.dir.join("wal"),
+                compression,
+            );
+        }
+        let mut text = String::new();
+        self.exemplars.write_metrics(&mut text);
+        f.text(&text);
+    }
+
+    /// Appends the head's own metrics (`prometheus_tsdb_head_*`, the WAL's, the exemplar
+    /// storage's and the append counters) in the text exposition format, sorted by name.
+    /// [`crate::db::Db::write_metrics`] adds the database's to these.
+    pub fn write_metrics(&self, out: &mut String) {
+        let mut f = Families::default();
+        self.metric_families(&mut f);
+        f.write(out);
     }
 
     /// Statistics for `/api/v1/status/tsdb`, with the top `limit` entries per list.
@@ -1829,6 +1994,21 @@ impl HeadAppender {
     /// time, other value; the same value again is accepted and ignored), or
     /// [`storage::Error::InvalidLabels`] for an empty label set.
     pub fn append(
+        &mut self,
+        r: u64,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> std::result::Result<u64, storage::Error> {
+        let res = self.append_float(r, labels, t, v);
+        if let Err(e) = &res {
+            self.head.metrics.count_refused(e, false);
+        }
+        res
+    }
+
+    #[inline]
+    fn append_float(
         &mut self,
         r: u64,
         labels: &Labels,
@@ -2116,6 +2296,8 @@ impl HeadAppender {
             first_err: None,
             ooo: Vec::new(),
             ooo_histograms: Vec::new(),
+            appended: [0; 2],
+            refused: [0; 2],
         };
         for (fs, hs) in batches {
             self.apply_floats(fs, clear, &mut st);
@@ -2128,8 +2310,11 @@ impl HeadAppender {
             mut first_err,
             ooo,
             ooo_histograms,
+            appended,
+            refused,
         } = st;
         head.update_min_max(mint, maxt);
+        head.count_commit(appended, refused, [ooo.len(), ooo_histograms.len()]);
         if !(ooo.is_empty() && ooo_histograms.is_empty())
             && let Some(w) = head.wbl.lock().as_mut()
         {
@@ -2169,12 +2354,15 @@ impl HeadAppender {
                 for i in run {
                     let s = &samples[i];
                     match ms.appendable(s.t, s.v, &self.bounds, &head.mapper) {
-                        Ok(false) => match ms.append(r, s.t, s.v, &head.opts, &head.mapper) {
+                        Ok(false) => match ms.append(r, s.t, s.v, head) {
                             Ok(Appended::InOrder) => {
                                 st.mint = st.mint.min(s.t);
                                 st.maxt = st.maxt.max(s.t);
+                                st.appended[FLOAT] += 1;
                             }
-                            Ok(Appended::NotInOrder) => {}
+                            // A duplicate of the newest sample, or one another appender
+                            // overtook: Go counts both as out of order at commit.
+                            Ok(Appended::NotInOrder) => st.refused[FLOAT] += 1,
                             Err(e) => keep_first_err(&mut first_err, i, e),
                         },
                         Ok(true) => {
@@ -2185,7 +2373,7 @@ impl HeadAppender {
                         }
                         // Another appender committed a conflicting sample first: dropped, as
                         // Prometheus does at commit time.
-                        Err(_) => {}
+                        Err(_) => st.refused[FLOAT] += 1,
                     }
                 }
                 ms.flags &= !clear;
@@ -2219,18 +2407,21 @@ impl HeadAppender {
                     if !in_order {
                         // Checked again: another appender may have committed newer samples
                         // since.
-                        if ooo_verdict(t, &self.bounds).is_ok() && ms.insert_ooo_histogram(t, h) {
+                        if ooo_verdict(t, &self.bounds).is_err() {
+                            st.refused[HISTOGRAM] += 1;
+                        } else if ms.insert_ooo_histogram(t, h) {
                             ooo.push(i);
                             st.mint = st.mint.min(t);
                         }
                         continue;
                     }
-                    match ms.append_histogram(r, t, h, &head.opts, &head.mapper) {
+                    match ms.append_histogram(r, t, h, head) {
                         Ok(Appended::InOrder) => {
                             st.mint = st.mint.min(t);
                             st.maxt = st.maxt.max(t);
+                            st.appended[HISTOGRAM] += 1;
                         }
-                        Ok(Appended::NotInOrder) => {}
+                        Ok(Appended::NotInOrder) => st.refused[HISTOGRAM] += 1,
                         Err(e) => keep_first_err(&mut first_err, i, e),
                     }
                 }
@@ -2426,6 +2617,21 @@ impl HeadAppender {
         h: Option<&Histogram>,
         fh: Option<&FloatHistogram>,
     ) -> std::result::Result<u64, storage::Error> {
+        let res = self.append_histogram_inner(r, labels, t, h, fh);
+        if let Err(e) = &res {
+            self.head.metrics.count_refused(e, true);
+        }
+        res
+    }
+
+    fn append_histogram_inner(
+        &mut self,
+        r: u64,
+        labels: &Labels,
+        t: i64,
+        h: Option<&Histogram>,
+        fh: Option<&FloatHistogram>,
+    ) -> std::result::Result<u64, storage::Error> {
         let sample = match (h, fh) {
             (Some(h), None) => {
                 h.validate().map_err(invalid_histogram)?;
@@ -2559,6 +2765,7 @@ impl HeadAppender {
 
 impl Drop for HeadAppender {
     fn drop(&mut self) {
+        self.head.metrics.active_appenders.dec();
         if !self.refs_pending.is_empty() {
             let pending = std::mem::take(&mut self.refs_pending);
             self.head.set_pending(&pending, false);

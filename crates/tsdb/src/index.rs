@@ -106,6 +106,14 @@ impl IndexReader {
         IndexReader::new(Data::Mapped(data), path.to_path_buf())
     }
 
+    /// The bytes the decoded symbol table takes in memory (its text and per-symbol
+    /// offsets; Prometheus's `prometheus_tsdb_symbol_table_size_bytes` sums this over the
+    /// loaded blocks).
+    pub fn symbol_table_size(&self) -> u64 {
+        let s = &self.symbols;
+        (s.text.len() + 4 * (s.ends.len() + s.offsets.len())) as u64
+    }
+
     /// Reads an index held in memory; `path` only names it in errors.
     pub fn from_bytes(data: Vec<u8>, path: &Path) -> Result<IndexReader> {
         IndexReader::new(Data::Owned(data), path.to_path_buf())

@@ -78,6 +78,7 @@ pub mod db;
 pub mod exemplar;
 pub mod head;
 pub mod index;
+pub mod metrics;
 mod periodic;
 pub mod querier;
 pub mod record;

@@ -24,9 +24,12 @@ pub mod reader;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crate::error::{Error, Result, io_err};
+use crate::metrics::WalMetrics;
 
 /// The directory name of the write-behind log of out-of-order samples.
 pub const WBL_DIR_NAME: &str = "wbl";
@@ -279,6 +282,7 @@ pub struct Wal {
     snappy: snap::raw::Encoder,
     syncs: Vec<JoinHandle<()>>,
     closed: bool,
+    metrics: Arc<WalMetrics>,
 }
 
 impl std::fmt::Debug for Wal {
@@ -329,9 +333,15 @@ impl Wal {
             snappy: snap::raw::Encoder::new(),
             syncs: Vec::new(),
             closed: false,
+            metrics: Arc::default(),
         };
         wal.set_segment_pages()?;
         Ok(wal)
+    }
+
+    /// The log's own metrics (page flushes, fsyncs, record parts, truncations).
+    pub fn metrics(&self) -> &Arc<WalMetrics> {
+        &self.metrics
     }
 
     /// The WAL directory.
@@ -357,6 +367,8 @@ impl Wal {
             .map_err(io_err("reading metadata of", &path))?
             .len();
         self.done_pages = usize::try_from(len).unwrap_or(usize::MAX) / PAGE_SIZE;
+        #[allow(clippy::cast_precision_loss)]
+        self.metrics.segment_current.set(self.segment_index as f64);
         Ok(())
     }
 
@@ -367,6 +379,7 @@ impl Wal {
     /// Writes the unflushed part of the page; when `force_clear` (or the page is full) pads it
     /// to its end and starts a new page.
     fn flush_page(&mut self, force_clear: bool) -> Result<()> {
+        self.metrics.page_flushes.inc();
         let clear = force_clear || self.page.full();
         if clear {
             self.page.alloc = PAGE_SIZE;
@@ -383,6 +396,7 @@ impl Wal {
         if clear {
             self.page.reset();
             self.done_pages += 1;
+            self.metrics.completed_pages.inc();
         }
         Ok(())
     }
@@ -398,7 +412,10 @@ impl Wal {
             return Err(Error::InvalidArgument("the WAL is closed".into()));
         }
         for (i, rec) in recs.iter().enumerate() {
-            self.log_one(rec, i + 1 == recs.len())?;
+            if let Err(e) = self.log_one(rec, i + 1 == recs.len()) {
+                self.metrics.writes_failed.inc();
+                return Err(e);
+            }
         }
         if self.opts.sync == SyncPolicy::Always && !recs.is_empty() {
             self.sync()?;
@@ -429,6 +446,10 @@ impl Wal {
         if out.0.len() >= rec.len() {
             return Ok(None);
         }
+        #[allow(clippy::cast_precision_loss)]
+        self.metrics
+            .record_bytes_saved
+            .add((rec.len() - out.0.len()) as f64);
         Ok(Some(out))
     }
 
@@ -474,6 +495,11 @@ impl Wal {
             buf[3..7].copy_from_slice(&crc32c::crc32c(part).to_be_bytes());
             buf[RECORD_HEADER_SIZE..RECORD_HEADER_SIZE + l].copy_from_slice(part);
             self.page.alloc += l + RECORD_HEADER_SIZE;
+            self.metrics.record_part_writes.inc();
+            #[allow(clippy::cast_precision_loss)]
+            self.metrics
+                .record_part_bytes
+                .add((l + RECORD_HEADER_SIZE) as f64);
             if self.page.full() {
                 self.flush_page(true)?;
             }
@@ -509,10 +535,13 @@ impl Wal {
         self.set_segment_pages()?;
         // Don't block appends on the fsync of the finished segment.
         self.syncs.retain(|h| !h.is_finished());
+        let metrics = Arc::clone(&self.metrics);
         self.syncs.push(std::thread::spawn(move || {
             // A failed fsync of a completed segment is not fatal: the data is in the page
             // cache and the next checkpoint rewrites what is still needed.
+            let start = Instant::now();
             let _ = prev.sync_all();
+            metrics.fsync_duration.observe_since(start);
         }));
         Ok(())
     }
@@ -523,7 +552,10 @@ impl Wal {
     /// On I/O errors.
     pub fn sync(&mut self) -> Result<()> {
         let path = segment_name(&self.dir, self.segment_index);
-        self.segment.sync_data().map_err(io_err("syncing", &path))
+        let start = Instant::now();
+        let res = self.segment.sync_data().map_err(io_err("syncing", &path));
+        self.metrics.fsync_duration.observe_since(start);
+        res
     }
 
     /// Deletes all segments before `index`.
@@ -531,6 +563,15 @@ impl Wal {
     /// # Errors
     /// On I/O errors.
     pub fn truncate(&mut self, index: u64) -> Result<()> {
+        self.metrics.truncations.inc();
+        let res = self.truncate_before(index);
+        if res.is_err() {
+            self.metrics.truncations_failed.inc();
+        }
+        res
+    }
+
+    fn truncate_before(&mut self, index: u64) -> Result<()> {
         for k in list_segments(&self.dir)? {
             if k >= index {
                 break;

@@ -52,6 +52,8 @@ pub(crate) fn snapshot_series(
     let (labels, open, ooo, sts) = {
         let shard = head.shard(r).read();
         let Some(s) = shard.series.get(&r) else {
+            // Listed by the postings, gone by now (Go's `seriesNotFound`).
+            head.metrics.series_not_found.inc();
             return Ok(None);
         };
         for c in &s.mmapped {

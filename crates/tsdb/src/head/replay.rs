@@ -545,7 +545,7 @@ impl Head {
                                 acc.unknown += 1;
                                 continue;
                             };
-                            match ms.append_histogram(*r, *t, h, &self.opts, &self.mapper) {
+                            match ms.append_histogram(*r, *t, h, self) {
                                 Ok(Appended::InOrder) => {
                                     acc.applied += 1;
                                     acc.mint = acc.mint.min(*t);
@@ -605,7 +605,7 @@ impl Head {
                 // Samples already in the series' memory-mapped chunks come back as not in
                 // order (the open chunk, when there is one, is newer than those), so the
                 // chunk list itself (another cache miss) need not be looked at here.
-                match ms.append(s.series_ref, s.t, s.v, &self.opts, &self.mapper)? {
+                match ms.append(s.series_ref, s.t, s.v, self)? {
                     Appended::InOrder => {
                         acc.applied += 1;
                         acc.mint = acc.mint.min(s.t);
