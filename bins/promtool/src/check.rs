@@ -134,6 +134,8 @@ struct Lint {
     fatal: bool,
     /// Rule files may have fields Prometheus does not know.
     ignore_unknown_fields: bool,
+    /// The experimental PromQL syntax `--enable-feature` turned on for rule expressions.
+    promql: promql::parser::ParseOptions,
 }
 
 impl Lint {
@@ -143,6 +145,7 @@ impl Lint {
             too_long_scrape_interval: false,
             fatal,
             ignore_unknown_fields: false,
+            promql: promql::parser::ParseOptions::stable(),
         };
         for item in spec.split(',') {
             match item {
@@ -153,15 +156,35 @@ impl Lint {
                 "duplicate-rules" => lint.duplicate_rules = true,
                 "too-long-scrape-interval" => lint.too_long_scrape_interval = true,
                 "none" => {}
-                other => println!("WARNING: unknown lint option {other}"),
+                other => println!("WARNING: unknown lint option: {other:?}"),
             }
         }
         lint
     }
 }
 
+/// kingpin's `ExistingFiles` check, made while the arguments are parsed (before any lint
+/// warning or output): the first missing path ends promtool with exit code 1.
+fn first_missing(files: &[PathBuf]) -> Option<u8> {
+    let missing = files.iter().find(|f| !f.exists())?;
+    eprintln!(
+        "promtool: error: path '{}' does not exist, try --help",
+        missing.display()
+    );
+    Some(1)
+}
+
 /// Runs a `check` subcommand and returns the exit code.
-pub(crate) fn run(cmd: CheckCommand) -> u8 {
+pub(crate) fn run(cmd: CheckCommand, promql: promql::parser::ParseOptions) -> u8 {
+    let files = match &cmd {
+        CheckCommand::Config { files, .. }
+        | CheckCommand::Rules { files, .. }
+        | CheckCommand::WebConfig { files } => files.as_slice(),
+        _ => &[],
+    };
+    if let Some(code) = first_missing(files) {
+        return code;
+    }
     match cmd {
         CheckCommand::Config {
             syntax_only,
@@ -169,7 +192,11 @@ pub(crate) fn run(cmd: CheckCommand) -> u8 {
             lint_fatal,
             agent,
             files,
-        } => check_configs(&files, syntax_only, &Lint::parse(&lint, lint_fatal), agent),
+        } => {
+            let mut lint = Lint::parse(&lint, lint_fatal);
+            lint.promql = promql;
+            check_configs(&files, syntax_only, &lint, agent)
+        }
         CheckCommand::Rules {
             lint,
             lint_fatal,
@@ -178,6 +205,7 @@ pub(crate) fn run(cmd: CheckCommand) -> u8 {
         } => {
             let mut lint = Lint::parse(&lint, lint_fatal);
             lint.ignore_unknown_fields = ignore_unknown_fields;
+            lint.promql = promql;
             check_rule_files(&files, &lint)
         }
         CheckCommand::WebConfig { files } => check_web_configs(&files),
@@ -331,6 +359,7 @@ fn check_rule_files(files: &[PathBuf], lint: &Lint) -> u8 {
 fn parse_options(lint: &Lint) -> ParseOptions {
     ParseOptions {
         ignore_unknown_fields: lint.ignore_unknown_fields,
+        promql: lint.promql,
         ..ParseOptions::default()
     }
 }

@@ -178,7 +178,7 @@ fn main() -> ExitCode {
     };
     warn_unknown_features(&cli.enable_feature);
     let code = match command {
-        Command::Check { what } => check::run(what),
+        Command::Check { what } => check::run(what, promql_features(&cli.enable_feature)),
         Command::Test(args) => test_cmd::run(args),
         Command::Tsdb { what } => tsdb_cmd::run(what),
         Command::Query(args) => query::run(args),
@@ -195,15 +195,30 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// `--enable-feature`: the PromQL features it names are always on in our parser (its
-/// defaults), so known names change nothing; unknown ones get Go's warning (which ends in no
-/// newline).
+/// The PromQL syntax `--enable-feature` turns on, for the rule expressions `check rules`
+/// and `check config` parse: none without it, as in Prometheus 3.
+fn promql_features(features: &[String]) -> promql::parser::ParseOptions {
+    let mut opts = promql::parser::ParseOptions::stable();
+    for f in features.iter().flat_map(|f| f.split(',')) {
+        match f {
+            "promql-experimental-functions" => opts.experimental_functions = true,
+            "promql-duration-expr" => opts.duration_expressions = true,
+            "promql-extended-range-selectors" => opts.extended_range_selectors = true,
+            "promql-binop-fill-modifiers" => opts.binop_fill_modifiers = true,
+            _ => {}
+        }
+    }
+    opts
+}
+
+/// `--enable-feature`: unknown feature names get Go's warning (which ends in no newline).
 fn warn_unknown_features(features: &[String]) {
     const KNOWN: &[&str] = &[
         "promql-experimental-functions",
         "promql-delayed-name-removal",
         "promql-duration-expr",
         "promql-extended-range-selectors",
+        "promql-binop-fill-modifiers",
         "",
     ];
     for f in features {

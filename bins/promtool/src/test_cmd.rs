@@ -1,5 +1,5 @@
 //! `promtool test [--junit=FILE] rules FILE...`: rule unit tests (`rules::unittest`),
-//! printed as Go's promtool prints them (`Unit Testing:  FILE`, `  SUCCESS` or `  FAILED:`
+//! printed as Prometheus 3.x's promtool prints them (`  SUCCESS` or `  FAILED:`
 //! and the failures), exit code 1 when any test failed; `--junit` writes the results as
 //! JUnit XML (`junit`), `--debug` and `--diff` as in Prometheus 3.
 
@@ -90,7 +90,6 @@ pub(crate) fn run(args: TestArgs) -> u8 {
     let mut failed = false;
     for f in files {
         let path = f.to_string_lossy();
-        println!("Unit Testing:  {path}");
         let report =
             rules::unittest::run_file_report(&path, &opts, &mut |w| eprintln!("{w}"), &mut |d| {
                 println!("{d}")

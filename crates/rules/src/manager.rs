@@ -334,6 +334,7 @@ impl Manager {
         let opts = ParseOptions {
             name_validation: self.0.shared.opts.name_validation,
             ignore_unknown_fields: self.0.shared.opts.ignore_unknown_fields,
+            ..ParseOptions::default()
         };
         let mut groups = BTreeMap::new();
         for file in files {

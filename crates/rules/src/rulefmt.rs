@@ -74,6 +74,9 @@ pub struct ParseOptions {
     /// Accept fields Prometheus does not know (promtool's `--ignore-unknown-fields`);
     /// by default they are errors.
     pub ignore_unknown_fields: bool,
+    /// The experimental PromQL syntax rule expressions may use (by default all of it;
+    /// promtool passes only what its `--enable-feature` names).
+    pub promql: promql::parser::ParseOptions,
 }
 
 /// Reads and validates the rule file `path`. Errors name the file, as Go's
@@ -175,7 +178,7 @@ fn validate(groups: &RuleGroups, raw: &RawFile, opts: &ParseOptions) -> Vec<Erro
             }
         }
         for (i, (r, rr)) in g.rules.iter().zip(&rg.value.rules).enumerate() {
-            for (position, alt_position, message) in validate_rule(r, rr, scheme) {
+            for (position, alt_position, message) in validate_rule(r, rr, scheme, &opts.promql) {
                 errs.push(Error::Rule(Box::new(crate::error::RuleProblem {
                     group: g.name.clone(),
                     index: i + 1,
@@ -192,7 +195,12 @@ fn validate(groups: &RuleGroups, raw: &RawFile, opts: &ParseOptions) -> Vec<Erro
 
 type RuleProblem = (Option<(u64, u64)>, Option<(u64, u64)>, String);
 
-fn validate_rule(r: &Rule, raw: &RawRule, scheme: ValidationScheme) -> Vec<RuleProblem> {
+fn validate_rule(
+    r: &Rule,
+    raw: &RawRule,
+    scheme: ValidationScheme,
+    promql_opts: &promql::parser::ParseOptions,
+) -> Vec<RuleProblem> {
     let mut out: Vec<RuleProblem> = Vec::new();
     let record_pos = position(&raw.record);
     let alert_pos = position(&raw.alert);
@@ -217,7 +225,7 @@ fn validate_rule(r: &Rule, raw: &RawRule, scheme: ValidationScheme) -> Vec<RuleP
             None,
             "field 'expr' must be set in rule".into(),
         ));
-    } else if let Err(e) = promql::parser::parse_expr(&r.expr) {
+    } else if let Err(e) = promql::parser::parse_expr_with(&r.expr, promql_opts) {
         out.push((
             Some(expr_pos),
             None,

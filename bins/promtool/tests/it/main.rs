@@ -109,6 +109,24 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// Where the Prometheus 3.x promtool looks for: `PROMTOOL3_BIN`, else the unpacked Debian
+/// package at `/tmp/promtool35` (not installed on CI machines, so absent there).
+const PROMTOOL3_DEFAULT: &str = "/tmp/promtool35/usr/bin/promtool";
+
+/// A promtool 3.x to compare with (the output we follow where 2.42's differs), or `None`
+/// with a printed notice: comparisons with it are skipped, never failed, when it is absent.
+fn promtool3() -> Option<String> {
+    let path = std::env::var("PROMTOOL3_BIN").unwrap_or_else(|_| PROMTOOL3_DEFAULT.to_string());
+    if Path::new(&path).is_file() {
+        Some(path)
+    } else {
+        eprintln!(
+            "notice: promtool 3.x not found at {path} (set PROMTOOL3_BIN), not comparing with it"
+        );
+        None
+    }
+}
+
 fn have_real() -> bool {
     let present = Path::new(REAL_PROMTOOL).is_file();
     if !present {
