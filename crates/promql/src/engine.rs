@@ -41,6 +41,7 @@ pub(crate) mod eval;
 pub(crate) mod hist;
 mod metrics;
 mod parallel;
+mod querylog;
 pub(crate) mod stats;
 
 use std::collections::HashMap;
@@ -56,6 +57,10 @@ use crate::value::{Annotations, Value};
 use crate::{Error, Result};
 
 pub(crate) use eval::Evaluator;
+pub use querylog::{
+    FloatStyle, JsonFileLogger, OriginGuard, QueryLogEntry, QueryLogger, QueryOrigin, QueryTimings,
+    write_stats_json,
+};
 
 /// Options of an [`Engine`] (Go's `EngineOpts`). The `@` modifier and negative offsets are
 /// always enabled, as in Prometheus 3.
@@ -162,6 +167,9 @@ pub struct QueryOpts {
     /// honoured when the engine allows it ([`EngineOpts::enable_per_step_stats`]), as the
     /// API's `stats=all` with Prometheus's `promql-per-step-stats` feature.
     pub enable_per_step_stats: bool,
+    /// Where the query came from, for the query log (`None`: the origin the calling thread
+    /// [entered](QueryOrigin::enter), if any).
+    pub origin: Option<Arc<QueryOrigin>>,
 }
 
 /// Sample statistics of one query (Go's `stats.QuerySamples`), counted as Prometheus counts
@@ -202,6 +210,8 @@ pub struct QueryResult {
     pub annotations: Annotations,
     /// Sample statistics.
     pub stats: QueryStats,
+    /// Where the query's time went.
+    pub timings: QueryTimings,
 }
 
 /// The PromQL engine. Cheap to share between threads (`&Engine` or `Arc<Engine>`).
@@ -211,6 +221,7 @@ pub struct Engine {
     running: Mutex<usize>,
     slot_freed: Condvar,
     metrics: metrics::EngineMetrics,
+    query_logger: querylog::LoggerSlot,
 }
 
 /// The functions whose value depends on the evaluation time even when their arguments do not
@@ -241,14 +252,25 @@ impl Engine {
             running: Mutex::new(0),
             slot_freed: Condvar::new(),
             metrics: metrics::EngineMetrics::default(),
+            query_logger: querylog::LoggerSlot::default(),
         }
+    }
+
+    /// Sets the query logger (Go's `SetQueryLogger`): every query that reaches evaluation
+    /// is then logged when it ends, failed ones too; `None` turns the log off. A replaced
+    /// logger is dropped once the queries logging to it are done (a [`JsonFileLogger`]
+    /// closes its file then). Shown in `prometheus_engine_query_log_enabled`.
+    pub fn set_query_logger(&self, logger: Option<Arc<dyn QueryLogger>>) {
+        let enabled = self.query_logger.set(logger);
+        self.metrics.set_query_log_enabled(enabled);
     }
 
     /// Appends the engine's own metrics in the text exposition format, as Prometheus's
     /// engine registers them: `prometheus_engine_queries`,
     /// `prometheus_engine_queries_concurrent_max` (-1 without a limit),
-    /// `prometheus_engine_query_duration_seconds{slice=...}` and
-    /// `prometheus_engine_query_samples_total`.
+    /// `prometheus_engine_query_duration_seconds{slice=...}`,
+    /// `prometheus_engine_query_log_enabled`, `prometheus_engine_query_log_failures_total`
+    /// and `prometheus_engine_query_samples_total`.
     pub fn write_metrics(&self, out: &mut String) {
         self.metrics.write(out, self.opts.max_concurrency);
     }
@@ -349,6 +371,7 @@ impl Engine {
         SlotGuard { engine: self }
     }
 
+    /// Runs a query and logs it (Go's `exec` with its query-logging `defer`).
     #[allow(clippy::too_many_arguments)]
     fn exec(
         &self,
@@ -362,9 +385,67 @@ impl Engine {
     ) -> Result<QueryResult> {
         let _running = self.metrics.running();
         let queued = Instant::now();
+        let mut timings = QueryTimings::default();
+        let mut failed_stats = QueryStats::default();
+        let mut res = self.exec_timed(
+            queryable,
+            expr,
+            query,
+            (start, end, step),
+            opts,
+            &mut timings,
+            &mut failed_stats,
+        );
+        timings.exec_total = queued.elapsed();
+        timings.eval_total = timings.exec_total.saturating_sub(timings.exec_queue);
+        if let Ok(r) = &mut res {
+            r.timings = timings;
+        }
+        if let Some(logger) = self.query_logger.get() {
+            let text = if query.is_empty() {
+                expr.to_string()
+            } else {
+                query.to_string()
+            };
+            let origin = opts.origin.clone().or_else(QueryOrigin::current);
+            let entry = QueryLogEntry {
+                query: &text,
+                start,
+                end,
+                step,
+                error: res.as_ref().err(),
+                stats: res.as_ref().map_or(&failed_stats, |r| &r.stats),
+                timings: &timings,
+                origin: origin.as_deref(),
+            };
+            if logger.log(&entry).is_err() {
+                self.metrics.query_log_failed();
+            }
+        }
+        res
+    }
+
+    /// The query itself: fills `timings` (all but the totals) and, should it fail, the
+    /// statistics counted until then in `failed_stats`.
+    #[allow(clippy::too_many_arguments)]
+    fn exec_timed(
+        &self,
+        queryable: Arc<dyn Queryable>,
+        expr: &Expr,
+        query: &str,
+        (start, end, step): (i64, i64, i64),
+        opts: &QueryOpts,
+        timings: &mut QueryTimings,
+        failed_stats: &mut QueryStats,
+    ) -> Result<QueryResult> {
+        let queued = Instant::now();
         let _slot = self.acquire();
+        // As Go, which times the wait only with its active query tracker.
         if self.opts.max_concurrency.is_some() {
-            self.metrics.queue_time.observe_since(queued);
+            timings.exec_queue = queued.elapsed();
+            self.metrics
+                .queue_time
+                .observe(timings.exec_queue.as_secs_f64());
         }
         let deadline = Instant::now().checked_add(self.opts.timeout);
         let lookback = opts
@@ -382,7 +463,10 @@ impl Engine {
         let mut hints = HashMap::new();
         let (mint, maxt) = collect_hints(&expr, start, end, step, lookback, self, &mut hints);
         let querier = queryable.querier(mint, maxt).map_err(Error::Storage);
-        self.metrics.prepare_time.observe_since(prepare);
+        timings.query_preparation = prepare.elapsed();
+        self.metrics
+            .prepare_time
+            .observe(timings.query_preparation.as_secs_f64());
         let querier = querier?;
         let mut ctx =
             eval::QueryCtx::new(querier, hints, deadline, opts.cancel.clone(), query_text);
@@ -410,14 +494,25 @@ impl Engine {
         };
         let eval_start = Instant::now();
         let value = ev.eval_top(&expr, instant);
-        self.metrics.inner_eval.observe_since(eval_start);
+        timings.inner_eval = eval_start.elapsed();
+        self.metrics
+            .inner_eval
+            .observe(timings.inner_eval.as_secs_f64());
         // As Go: a failed query's samples count too.
         self.metrics.add_samples(ev.samples.total);
+        if value.is_err() {
+            failed_stats.total_samples = ev.samples.total;
+            failed_stats.samples_read = ev.samples.read;
+            failed_stats.peak_samples = ctx.peak_samples.get();
+        }
         let mut value = value?;
         if let Value::Matrix(mat) = &mut value {
             let sort_start = Instant::now();
             mat.sort_by(|a, b| a.metric.cmp(&b.metric));
-            self.metrics.result_sort.observe_since(sort_start);
+            timings.result_sort = sort_start.elapsed();
+            self.metrics
+                .result_sort
+                .observe(timings.result_sort.as_secs_f64());
         }
         let (total_steps, read_steps) = ev.samples.per_step();
         let with_times = |v: Option<Vec<u64>>| {
@@ -439,6 +534,7 @@ impl Engine {
             value,
             annotations: ctx.annotations.into_inner(),
             stats,
+            timings: QueryTimings::default(),
         })
     }
 }

@@ -25,5 +25,8 @@ mod functions;
 pub mod parser;
 pub mod value;
 
-pub use engine::{CancelToken, Engine, EngineOpts, QueryOpts, QueryResult, QueryStats};
+pub use engine::{
+    CancelToken, Engine, EngineOpts, JsonFileLogger, QueryLogEntry, QueryLogger, QueryOpts,
+    QueryOrigin, QueryResult, QueryStats, QueryTimings,
+};
 pub use error::{Error, ParseError, Result};

@@ -21,6 +21,11 @@ pub(crate) struct EngineMetrics {
     pub(crate) inner_eval: Summary,
     /// The `slice="result_sort"` summary: sorting a matrix result by labels.
     pub(crate) result_sort: Summary,
+    /// `prometheus_engine_query_log_enabled`: 1 while a query logger is set.
+    query_log_enabled: Gauge,
+    /// `prometheus_engine_query_log_failures_total`: entries the query logger could not
+    /// write.
+    query_log_failures: Counter,
 }
 
 /// Counts a query in `prometheus_engine_queries` for as long as it lives.
@@ -39,6 +44,16 @@ impl EngineMetrics {
         Running(self)
     }
 
+    /// Records whether a query logger is set.
+    pub(crate) fn set_query_log_enabled(&self, enabled: bool) {
+        self.query_log_enabled.set(if enabled { 1.0 } else { 0.0 });
+    }
+
+    /// Counts an entry the query logger failed to write.
+    pub(crate) fn query_log_failed(&self) {
+        self.query_log_failures.inc();
+    }
+
     /// Adds a finished (or failed) query's samples to the total.
     #[allow(clippy::cast_precision_loss)]
     pub(crate) fn add_samples(&self, n: u64) {
@@ -47,8 +62,6 @@ impl EngineMetrics {
 
     /// Appends the families in the text format, sorted by name as Go's registry writes
     /// them; `max_concurrency` is `--query.max-concurrency` (`None`: no limit, shown as -1).
-    /// Go's `prometheus_engine_query_log_*` families are not written: this engine has no
-    /// query log.
     pub(crate) fn write(&self, out: &mut String, max_concurrency: Option<usize>) {
         write_header(
             out,
@@ -84,6 +97,30 @@ impl EngineMetrics {
                 &[("slice", slice)],
             );
         }
+        write_header(
+            out,
+            "prometheus_engine_query_log_enabled",
+            "gauge",
+            "State of the query log.",
+        );
+        write_sample(
+            out,
+            "prometheus_engine_query_log_enabled",
+            &[],
+            self.query_log_enabled.get(),
+        );
+        write_header(
+            out,
+            "prometheus_engine_query_log_failures_total",
+            "counter",
+            "The number of query log failures.",
+        );
+        write_sample(
+            out,
+            "prometheus_engine_query_log_failures_total",
+            &[],
+            self.query_log_failures.get(),
+        );
         write_header(
             out,
             "prometheus_engine_query_samples_total",
@@ -197,6 +234,45 @@ mod tests {
                 "prometheus_engine_query_duration_seconds_count{slice=\"queue_time\"} "
             ),
             "prometheus_engine_query_duration_seconds_count{slice=\"queue_time\"} 0"
+        );
+    }
+
+    #[test]
+    fn query_log_families_follow_the_logger() {
+        let engine = Engine::new(EngineOpts::default());
+        let value = |engine: &Engine, name: &str| {
+            let mut out = String::new();
+            engine.write_metrics(&mut out);
+            assert!(out.contains(&format!("# TYPE {name} ")), "{out}");
+            line(&out, &format!("{name} ")).to_owned()
+        };
+        assert_eq!(
+            value(&engine, "prometheus_engine_query_log_enabled"),
+            "prometheus_engine_query_log_enabled 0"
+        );
+        let failing = |_: &crate::QueryLogEntry<'_>| -> std::io::Result<()> {
+            Err(std::io::Error::other("disk full"))
+        };
+        engine.set_query_logger(Some(Arc::new(failing)));
+        assert_eq!(
+            value(&engine, "prometheus_engine_query_log_enabled"),
+            "prometheus_engine_query_log_enabled 1"
+        );
+        engine.instant_query(db(), "up", 60_000).expect("instant");
+        engine.instant_query(db(), "up", 60_000).expect("instant");
+        assert_eq!(
+            value(&engine, "prometheus_engine_query_log_failures_total"),
+            "prometheus_engine_query_log_failures_total 2"
+        );
+        engine.set_query_logger(None);
+        engine.instant_query(db(), "up", 60_000).expect("instant");
+        assert_eq!(
+            value(&engine, "prometheus_engine_query_log_enabled"),
+            "prometheus_engine_query_log_enabled 0"
+        );
+        assert_eq!(
+            value(&engine, "prometheus_engine_query_log_failures_total"),
+            "prometheus_engine_query_log_failures_total 2"
         );
     }
 }
