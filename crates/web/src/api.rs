@@ -13,7 +13,6 @@ pub use rules::{
 pub use targets::GlobalUrlOptions;
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -169,12 +168,14 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
     }
 }
 
-/// Runs the endpoint `path` (relative to `/api/v1`).
+/// Runs the endpoint `path` (relative to `/api/v1`); `origin` is the request's, for the
+/// query log of `query` and `query_range`.
 pub(crate) async fn serve(
     inner: &Arc<Inner>,
     method: &Method,
     path: &str,
     form: Form,
+    origin: Option<Arc<promql::QueryOrigin>>,
 ) -> ApiResult {
     if *method == Method::OPTIONS {
         return Ok(ApiData::default());
@@ -190,8 +191,8 @@ pub(crate) async fn serve(
         ));
     }
     match path {
-        "/query" => query(inner, form).await,
-        "/query_range" => query_range(inner, form).await,
+        "/query" => query(inner, form, origin).await,
+        "/query_range" => query_range(inner, form, origin).await,
         "/format_query" => format_query(&form),
         "/parse_query" => parse_query(&form),
         "/series" => series(inner, form).await,
@@ -369,48 +370,14 @@ fn truncate(value: &mut promql::value::Value, limit: usize) -> bool {
     }
 }
 
-/// Prometheus's `stats.QueryStats` (`stats=...`): the timings in seconds and the sample
-/// counts, the per-step ones (`[[unix seconds, count], ...]`) only when the query kept them
-/// (`stats=all` with the `promql-per-step-stats` feature). Only the whole execution is
-/// timed here (the engine does not split preparation from evaluation), so evaluation
-/// covers preparation.
-fn write_stats_json(out: &mut String, queue: Duration, exec: Duration, st: &promql::QueryStats) {
-    let f = |d: Duration| model::strconv::format_float_json(d.as_secs_f64());
-    let _ = write!(
-        out,
-        "{{\"timings\":{{\"evalTotalTime\":{eval},\"resultSortTime\":0,\"queryPreparationTime\":0,\"innerEvalTime\":{eval},\"execQueueTime\":{queue},\"execTotalTime\":{total}}},\"samples\":{{",
-        eval = f(exec),
-        queue = f(queue),
-        total = f(queue + exec),
-    );
-    // Go's field order, the per-step arrays omitted when empty.
-    let per_step = |out: &mut String, key: &str, steps: &Option<Vec<(i64, u64)>>| {
-        let Some(steps) = steps.as_deref().filter(|s| !s.is_empty()) else {
-            return;
-        };
-        let _ = write!(out, "\"{key}\":[");
-        for (i, (t, n)) in steps.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push('[');
-            model::strconv::write_float_json(out, *t as f64 / 1000.0);
-            let _ = write!(out, ",{n}]");
-        }
-        out.push_str("],");
-    };
-    per_step(
-        out,
-        "totalQueryableSamplesPerStep",
-        &st.total_samples_per_step,
-    );
-    let _ = write!(out, "\"totalQueryableSamples\":{},", st.total_samples);
-    per_step(out, "samplesReadPerStep", &st.samples_read_per_step);
-    let _ = write!(
-        out,
-        "\"samplesRead\":{},\"peakSamples\":{}}}}}",
-        st.samples_read, st.peak_samples
-    );
+/// Prometheus's `stats.QueryStats` (`stats=...`), as the engine timed and counted the
+/// query (the same figures its query log shows); `waited` is the time the query waited
+/// for a blocking thread before the engine saw it, counted as queueing.
+fn write_stats_json(out: &mut String, waited: Duration, res: &promql::QueryResult) {
+    let mut timings = res.timings;
+    timings.exec_queue += waited;
+    timings.exec_total += waited;
+    promql::engine::write_stats_json(out, &timings, &res.stats, promql::engine::FloatStyle::Api);
 }
 
 /// Runs a query on the blocking pool, cancelling it when `timeout` passes or the request is
@@ -422,6 +389,7 @@ async fn run_query(
     range: Option<(i64, i64, i64)>,
     params: QueryParams,
     at: i64,
+    origin: Option<Arc<promql::QueryOrigin>>,
 ) -> ApiResult {
     let QueryParams {
         mut opts,
@@ -432,6 +400,7 @@ async fn run_query(
     let queued = Instant::now();
     let token = CancelToken::new();
     opts.cancel = Some(token.clone());
+    opts.origin = origin;
     let _guard = CancelOnDrop(token.clone());
     let mut timed_out = false;
     if timeout == Some(Duration::ZERO) {
@@ -450,7 +419,7 @@ async fn run_query(
                 engine.range_query_expr(queryable, &expr, &query, start, end, step, &opts)
             }
         };
-        (res, started.duration_since(queued), started.elapsed())
+        (res, started.duration_since(queued))
     });
     let joined = match timeout {
         None => task.await,
@@ -466,7 +435,7 @@ async fn run_query(
             }
         }
     };
-    let (result, queue_time, exec_time) = joined
+    let (result, queue_time) = joined
         .map_err(|e| ApiError::new(ErrorType::Internal, format!("query task failed: {e}")))?;
     let result = match result {
         Err(promql::Error::Canceled(phase)) if timed_out => Err(promql::Error::Timeout(phase)),
@@ -480,7 +449,7 @@ async fn run_query(
         // `{"resultType":..,"result":..}` gets a third field.
         data.pop();
         data.push_str(",\"stats\":");
-        write_stats_json(&mut data, queue_time, exec_time, &result.stats);
+        write_stats_json(&mut data, queue_time, &result);
         data.push('}');
     }
     let (mut warnings, infos) = annotation_strings(&result.annotations);
@@ -495,7 +464,11 @@ async fn run_query(
     })
 }
 
-async fn query(inner: &Arc<Inner>, form: Form) -> ApiResult {
+async fn query(
+    inner: &Arc<Inner>,
+    form: Form,
+    origin: Option<Arc<promql::QueryOrigin>>,
+) -> ApiResult {
     let mut params = QueryParams::parse(&form)?;
     let now = GoTime::from_millis(unix_millis(SystemTime::now()));
     let ts = time_param(&form, "time", now)?;
@@ -503,10 +476,14 @@ async fn query(inner: &Arc<Inner>, form: Form) -> ApiResult {
     params.opts = query_opts(&form)?;
     let text = form.value("query").to_owned();
     let expr = parser::parse_expr(&text).map_err(|e| ApiError::invalid_param("query", e))?;
-    run_query(inner, expr, text, None, params, ts.millis()).await
+    run_query(inner, expr, text, None, params, ts.millis(), origin).await
 }
 
-async fn query_range(inner: &Arc<Inner>, form: Form) -> ApiResult {
+async fn query_range(
+    inner: &Arc<Inner>,
+    form: Form,
+    origin: Option<Arc<promql::QueryOrigin>>,
+) -> ApiResult {
     let mut params = QueryParams::parse(&form)?;
     let start = parse_time(form.value("start")).map_err(|e| ApiError::invalid_param("start", e))?;
     let end = parse_time(form.value("end")).map_err(|e| ApiError::invalid_param("end", e))?;
@@ -546,7 +523,7 @@ async fn query_range(inner: &Arc<Inner>, form: Form) -> ApiResult {
         ));
     }
     let range = (start.millis(), end.millis(), step_ns / 1_000_000);
-    run_query(inner, expr, text, Some(range), params, 0).await
+    run_query(inner, expr, text, Some(range), params, 0, origin).await
 }
 
 /// `/api/v1/query_exemplars`, as Prometheus's `queryExemplars`: the exemplars in
@@ -1116,13 +1093,16 @@ mod tests {
         let res = engine
             .range_query_expr(db, &expr, "", 1_000, 3_000, 1_000, &params.opts)
             .expect("query");
+        let mut res = res;
+        // Fixed timings, so that the test can compare the whole object.
+        res.timings = promql::QueryTimings {
+            eval_total: Duration::from_millis(2),
+            inner_eval: Duration::from_millis(2),
+            exec_total: Duration::from_millis(2),
+            ..promql::QueryTimings::default()
+        };
         let mut out = String::new();
-        write_stats_json(
-            &mut out,
-            Duration::from_millis(1),
-            Duration::from_millis(2),
-            &res.stats,
-        );
+        write_stats_json(&mut out, Duration::from_millis(1), &res);
         (params.stats, out)
     }
 

@@ -723,6 +723,8 @@ impl Handler {
                         return (Some(label), self.remote_read(req).await);
                     }
                     let origin = req.headers().get(header::ORIGIN).cloned();
+                    let query_origin = matches!(label, "/api/v1/query" | "/api/v1/query_range")
+                        .then(|| http_query_origin(&req, &full_path));
                     let mut resp = match read_form(req).await {
                         // The search API answers NDJSON, not the JSON envelope.
                         Ok(form) if rest.starts_with("/search/") && method != Method::OPTIONS => {
@@ -731,9 +733,9 @@ impl Handler {
                                 Err(err) => api_response(Err(err)),
                             }
                         }
-                        Ok(form) => {
-                            api_response(api::serve(&self.inner, &method, &rest, form).await)
-                        }
+                        Ok(form) => api_response(
+                            api::serve(&self.inner, &method, &rest, form, query_origin).await,
+                        ),
                         Err(err) => api_response(Err(err)),
                     };
                     set_cors(
@@ -1049,6 +1051,27 @@ where
         .await
         .map(http_body_util::Collected::to_bytes)
         .map_err(|e| format!("reading the request body: {e}\n"))
+}
+
+/// The peer address of the connection a request came on, set by [`serve`](crate::serve)
+/// as a request extension (embedders calling [`Handler::handle`] may set it too). The
+/// query log names its IP address as the query's `clientIP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteAddr(pub std::net::SocketAddr);
+
+/// Go's `httputil.ContextFromRequest`: the query's origin for the query log (client IP
+/// without port, empty when unknown; method; the URL path as requested).
+fn http_query_origin<B>(req: &Request<B>, path: &str) -> Arc<promql::QueryOrigin> {
+    let ip = req
+        .extensions()
+        .get::<RemoteAddr>()
+        .map(|a| a.0.ip().to_string())
+        .unwrap_or_default();
+    Arc::new(promql::QueryOrigin::http_request(
+        &ip,
+        req.method().as_str(),
+        path,
+    ))
 }
 
 /// The request's form values: a form-encoded body first, then the URL query.

@@ -107,7 +107,8 @@ pub use api::{
 pub use error::{ApiError, Error, ErrorType, Result};
 pub use handler::{
     BlockCompactionView, BlockDescView, BlockMetaView, BlockStatsView, BuildInfo, Handler,
-    MetricsHook, Options, ReceiverFeatures, ReloadRequest, TsdbAdmin, TsdbStats, TsdbStatus,
+    MetricsHook, Options, ReceiverFeatures, ReloadRequest, RemoteAddr, TsdbAdmin, TsdbStats,
+    TsdbStatus,
 };
 pub use json::{format_float, write_query_data, write_timestamp};
 pub use server::{ServeOptions, listen, serve};

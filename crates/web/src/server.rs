@@ -125,8 +125,8 @@ where
             accepted = listener.accept() => accepted,
             () = shutdown.cancelled() => break,
         };
-        let (stream, conn_count) = match accepted {
-            Ok((stream, _)) => (stream, conns.accepted()),
+        let (stream, peer, conn_count) = match accepted {
+            Ok((stream, peer)) => (stream, peer, conns.accepted()),
             Err(err) => {
                 // Running out of file descriptors is temporary; back off instead of
                 // spinning or giving up.
@@ -138,7 +138,9 @@ where
         let app = app.clone();
         let source = web_config.clone();
         let service =
-            hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(crate::handler::RemoteAddr(peer));
                 let app = app.clone();
                 let source = source.clone();
                 async move {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod otlp;
+mod querylog;
 mod remote_write_v2;
 
 use std::sync::Arc;
