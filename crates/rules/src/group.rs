@@ -402,10 +402,14 @@ impl Group {
                 s.last_error = Some(err);
             });
         };
+        // The queries of this evaluation (templates' included) name the group in the query
+        // log, as Go's group context does.
+        let origin = Arc::new(promql::QueryOrigin::rule_group(&self.0.file, &self.0.name)).enter();
         let result = match rule {
             Rule::Recording(r) => r.eval(offset, ts, &opts.query_fn, self.0.limit),
             Rule::Alerting(r) => r.eval(offset, ts, &opts.query_fn, self.0.limit),
         };
+        drop(origin);
         let vector = match result {
             Ok(v) => v,
             Err(e) => {
@@ -869,6 +873,51 @@ mod tests {
         let h = v.as_ref().expect_err("a histogram sample");
         let want = want.expect("inputs");
         assert!(h.equals(&want), "got {h}, want {want}");
+    }
+
+    /// The queries of a group's rules (and of their templates) reach the engine's query
+    /// log with the group's file and name, as Go's `ruleGroup` origin.
+    #[test]
+    fn rule_queries_are_logged_with_their_group() {
+        let db = Arc::new(MemStorage::new());
+        let engine = Arc::new(promql::Engine::new(promql::EngineOpts::default()));
+        let logged = Arc::new(Mutex::new(Vec::new()));
+        let sink = logged.clone();
+        engine.set_query_logger(Some(Arc::new(
+            move |e: &promql::QueryLogEntry<'_>| -> std::io::Result<()> {
+                let origin = e.origin.map(|o| (o.key().to_owned(), o.fields().to_vec()));
+                sink.lock().expect("log").push((e.query.to_owned(), origin));
+                Ok(())
+            },
+        )));
+        let m = manager(&db, crate::engine_query_fn(engine, db.clone()));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = write(
+            dir.path(),
+            "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: vector(1)\n      - alert: A\n        expr: vector(2)\n        annotations:\n          x: '{{ with query \"vector(3)\" }}{{ . }}{{ end }}'\n",
+        );
+        let groups = m
+            .load_groups(
+                Duration::from_secs(15),
+                &Labels::empty(),
+                "",
+                std::slice::from_ref(&f),
+            )
+            .expect("loads");
+        groups.values().next().expect("a group").eval(1_000);
+        let origin = Some((
+            "ruleGroup".to_owned(),
+            vec![
+                ("file".to_owned(), f.clone()),
+                ("name".to_owned(), "g".to_owned()),
+            ],
+        ));
+        let logged = logged.lock().expect("log");
+        let queries: Vec<&str> = logged.iter().map(|(q, _)| q.as_str()).collect();
+        assert_eq!(queries, ["vector(1)", "vector(2)", "vector(3)"]);
+        assert!(logged.iter().all(|(_, o)| *o == origin), "{logged:?}");
+        // Outside a group's evaluation, queries have no origin.
+        assert_eq!(promql::QueryOrigin::current(), None);
     }
 
     /// A histogram series a rule no longer produces gets a float stale marker, as Go's
