@@ -26,7 +26,17 @@ fn check_file_exists(path: &str) -> Result<(), String> {
     }
     std::fs::metadata(path)
         .map(|_| ())
-        .map_err(|e| format!("stat {path}: {e}"))
+        .map_err(|e| format!("stat {path}: {}", go_io_error(&e)))
+}
+
+/// An I/O error in Go's words (`no such file or directory`), as promtool prints it.
+fn go_io_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::NotADirectory => "not a directory".to_string(),
+        _ => e.to_string(),
+    }
 }
 
 fn check_tls(tls: &TlsConfig, syntax_only: bool) -> Result<(), String> {
