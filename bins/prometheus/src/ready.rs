@@ -164,21 +164,12 @@ impl ReadyStorage {
         tracing::info!(from, to = size, migrated, "Exemplar storage resized");
     }
 
-    /// Appends the `prometheus_tsdb_exemplar_*` metrics of the open TSDB, and
-    /// `prometheus_tsdb_snapshot_replay_error_total` (1 when the chunk snapshot of
-    /// `memory-snapshot-on-shutdown` failed to load at open).
-    pub(crate) fn write_exemplar_metrics(&self, out: &mut String) {
+    /// Appends the open TSDB's own metrics (`prometheus_tsdb_*`: head, WAL, checkpoints,
+    /// compaction, blocks, retention, exemplar storage, and the chunk snapshot's replay
+    /// error of `memory-snapshot-on-shutdown`), sorted by name; nothing before it is open.
+    pub(crate) fn write_tsdb_metrics(&self, out: &mut String) {
         if let Some(db) = self.get() {
-            db.write_exemplar_metrics(out);
-            let failed = db.head().replay_stats().chunk_snapshot_error.is_some();
-            out.push_str(
-                "# HELP prometheus_tsdb_snapshot_replay_error_total Total number snapshot replays that failed.\n\
-                 # TYPE prometheus_tsdb_snapshot_replay_error_total counter\n",
-            );
-            out.push_str(&format!(
-                "prometheus_tsdb_snapshot_replay_error_total {}\n",
-                u8::from(failed)
-            ));
+            db.write_metrics(out);
         }
     }
 
@@ -333,7 +324,13 @@ mod tests {
         let series = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
         app.append(0, &series, 1_000, 1.0).unwrap();
         app.commit().unwrap();
+        let mut text = String::new();
+        s.write_tsdb_metrics(&mut text);
+        assert!(text.is_empty(), "nothing before the TSDB is open");
         s.set(db);
+        s.write_tsdb_metrics(&mut text);
+        assert!(text.contains("\nprometheus_tsdb_head_series 1\n"), "{text}");
+        assert!(text.contains("\nprometheus_tsdb_snapshot_replay_error_total 0\n"));
         assert!(s.querier(0, 1).is_ok());
         assert!(web::TsdbStats::block_metas(&s).unwrap().is_empty());
         web::TsdbAdmin::snapshot(&s, "snap", true).unwrap();

@@ -222,7 +222,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                 sd_metrics.clone(),
             );
             Arc::new(move |out: &mut String| {
-                storage.write_exemplar_metrics(out);
+                storage.write_tsdb_metrics(out);
                 sd_metrics.write_text(out);
                 scraper.write_metrics(out);
                 remote.write_metrics(out);

@@ -19,6 +19,7 @@ mod native_histograms;
 mod otlp;
 mod remote;
 mod snapshot;
+mod tsdb_metrics;
 mod wal_replay;
 
 /// The example configuration shipped in `documentation/examples`.
@@ -626,87 +627,6 @@ fn scrapes_itself() {
     // Its own metrics arrived too.
     let (_, body) = p.get("/api/v1/series?match[]=prometheus_build_info");
     assert!(body.contains(r#""job":"prometheus""#), "{body}");
-    p.signal("TERM");
-    assert_eq!(p.wait_exit(Duration::from_secs(5)).code(), Some(0));
-}
-
-/// The engine's, web handler's, template expander's and process's own families after
-/// start-up, one self-scrape and one query: present with Prometheus's types, and the
-/// values that must have moved have.
-#[test]
-fn self_metrics_engine_web_process_families() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prometheus.yml");
-    let port = free_port();
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-        ),
-    )
-    .unwrap();
-    let mut p = Prometheus::start_bin(
-        OURS,
-        &config,
-        port,
-        &["--scrape.discovery-reload-interval=100ms"],
-    );
-    p.wait_ready();
-    // One scrape stored, then one query that finds it.
-    wait_for(
-        &p,
-        "/api/v1/query?query=up",
-        &[r#""job":"prometheus"}"#],
-        Duration::from_secs(60),
-    );
-    let (_, m) = p.get("/metrics");
-    for (name, kind) in [
-        ("net_conntrack_listener_conn_accepted_total", "counter"),
-        ("net_conntrack_listener_conn_closed_total", "counter"),
-        ("process_cpu_seconds_total", "counter"),
-        ("process_network_receive_bytes_total", "counter"),
-        ("process_network_transmit_bytes_total", "counter"),
-        ("process_virtual_memory_max_bytes", "gauge"),
-        ("prometheus_engine_queries", "gauge"),
-        ("prometheus_engine_queries_concurrent_max", "gauge"),
-        ("prometheus_engine_query_duration_seconds", "summary"),
-        ("prometheus_engine_query_samples_total", "counter"),
-        ("prometheus_http_request_duration_seconds", "histogram"),
-        ("prometheus_http_response_size_bytes", "histogram"),
-        ("prometheus_ready", "gauge"),
-        (
-            "prometheus_template_text_expansion_failures_total",
-            "counter",
-        ),
-        ("prometheus_template_text_expansions_total", "counter"),
-        ("prometheus_web_federation_errors_total", "counter"),
-        ("prometheus_web_federation_warnings_total", "counter"),
-        ("promhttp_metric_handler_requests_in_flight", "gauge"),
-        ("promhttp_metric_handler_requests_total", "counter"),
-    ] {
-        assert!(
-            m.contains(&format!("\n# TYPE {name} {kind}\n")),
-            "no {kind} {name} in\n{m}"
-        );
-    }
-    let value = |series: &str| -> f64 {
-        m.lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {series} in\n{m}"))
-    };
-    assert_eq!(value("prometheus_ready"), 1.0);
-    assert_eq!(value("prometheus_engine_queries_concurrent_max"), 20.0);
-    assert!(value("prometheus_engine_query_samples_total") >= 1.0);
-    assert!(value("prometheus_engine_query_duration_seconds_count{slice=\"inner_eval\"}") >= 1.0);
-    // The self-scrape and the test's own requests came through the listener.
-    assert!(value("net_conntrack_listener_conn_accepted_total{listener_name=\"http\"}") >= 2.0);
-    assert!(value("promhttp_metric_handler_requests_total{code=\"200\"}") >= 1.0);
-    assert_eq!(value("promhttp_metric_handler_requests_in_flight"), 1.0);
-    assert!(
-        value("prometheus_http_request_duration_seconds_count{handler=\"/api/v1/query\"}") >= 1.0
-    );
-    assert!(value("prometheus_http_response_size_bytes_count{handler=\"/metrics\"}") >= 1.0);
-    assert!(value("process_cpu_seconds_total") > 0.0);
     p.signal("TERM");
     assert_eq!(p.wait_exit(Duration::from_secs(5)).code(), Some(0));
 }
