@@ -33,6 +33,7 @@ mod alerting;
 mod alloc;
 mod flags;
 mod logging;
+mod querylog;
 mod ready;
 mod reload;
 mod remote;

@@ -154,6 +154,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let status = Arc::new(web::Status::new(SystemTime::now()));
     let storage = Arc::new(ReadyStorage::default());
     let engine = Arc::new(promql::Engine::new(settings.engine.clone()));
+    let query_log = crate::querylog::reloader(&engine);
     let quit = CancellationToken::new();
     let (reload_tx, reload_rx) = mpsc::channel::<web::ReloadRequest>(1);
     let listeners = listen_all(&settings).await?;
@@ -267,6 +268,12 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         });
     }
     reloaders.extend(scrape_reloaders(&remote, &scraper, &discovery));
+    // The query log after the web handler's, before scraping's, as in Prometheus.
+    let at = reloaders
+        .iter()
+        .position(|r| r.name == "web_handler")
+        .map_or(0, |i| i + 1);
+    reloaders.insert(at, query_log);
     reloaders.extend([
         Reloader {
             name: "notify",

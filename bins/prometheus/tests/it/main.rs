@@ -17,6 +17,7 @@ mod features;
 mod metadata;
 mod native_histograms;
 mod otlp;
+mod query_log;
 mod remote;
 mod snapshot;
 mod tsdb_metrics;
