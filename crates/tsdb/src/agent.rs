@@ -164,6 +164,8 @@ struct Inner {
     /// `GetLatestExemplar`).
     last_exemplars: Mutex<HashMap<u64, storage::Exemplar>>,
     metrics: Metrics,
+    /// The WAL's own counters (`prometheus_tsdb_wal_*`, registered in agent mode too).
+    wal_metrics: Arc<crate::metrics::WalMetrics>,
     lock_file: Mutex<Option<crate::db::DirLock>>,
     closed: AtomicBool,
 }
@@ -219,6 +221,7 @@ impl Db {
             truncation: Mutex::new(()),
             last_exemplars: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
+            wal_metrics: Arc::clone(wal.metrics()),
             lock_file: Mutex::new(lock_file),
             closed: AtomicBool::new(false),
         };
@@ -272,9 +275,23 @@ impl Db {
         &self.inner.metrics
     }
 
-    /// Appends the `prometheus_agent_*` metrics in the text exposition format.
+    /// Appends the `prometheus_agent_*` metrics and the WAL's `prometheus_tsdb_wal_*` ones
+    /// in the text exposition format, sorted by name.
     pub fn write_metrics(&self, out: &mut String) {
         self.inner.metrics.write_text(out);
+        let compression = match self.inner.opts.wal_compression {
+            crate::wlog::Compression::None => None,
+            crate::wlog::Compression::Snappy => Some("snappy"),
+            crate::wlog::Compression::Zstd => Some("zstd"),
+        };
+        let mut f = crate::metrics::Families::default();
+        self.inner.wal_metrics.families(
+            &mut f,
+            "prometheus_tsdb_wal_",
+            &self.inner.wal_dir,
+            compression,
+        );
+        f.write(out);
     }
 
     /// Forgets series without a sample at or after `mint`, starts a new segment, and, when
@@ -829,7 +846,7 @@ impl Appender for AgentAppender {
         let series = self.series_for_sample(r, labels, t)?;
         let r = series.series_ref;
         self.pending_histograms.push((series, t, pending));
-        Metrics::inc(&self.db.metrics.samples_appended);
+        Metrics::inc(&self.db.metrics.histograms_appended);
         Ok(r)
     }
 

@@ -16,6 +16,9 @@ pub struct Metrics {
     pub deleted_series: AtomicI64,
     /// Float samples accepted by appenders (`prometheus_agent_samples_appended_total`).
     pub samples_appended: AtomicU64,
+    /// Native histograms accepted by appenders (`prometheus_agent_samples_appended_total`
+    /// with `type="histogram"`).
+    pub histograms_appended: AtomicU64,
     /// Exemplars accepted by appenders (`prometheus_agent_exemplars_appended_total`).
     pub exemplars_appended: AtomicU64,
     /// Rejected out-of-order samples (`prometheus_agent_out_of_order_samples_total`).
@@ -138,8 +141,9 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
-            "{name}{{type=\"float\"}} {}",
-            load(&self.samples_appended)
+            "{name}{{type=\"float\"}} {}\n{name}{{type=\"histogram\"}} {}",
+            load(&self.samples_appended),
+            load(&self.histograms_appended)
         );
         let name = "prometheus_agent_truncate_duration_seconds";
         write_header(out, name, "summary", "Duration of WAL truncation.");

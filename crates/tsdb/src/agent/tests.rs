@@ -510,6 +510,19 @@ fn histograms_are_logged_as_prometheus_histogram_records_and_replayed() {
             app.append_histogram(r, &labels("h"), 20, Some(&h), None),
             Err(storage::Error::OutOfOrderSample)
         ));
+        // Histograms count under their own type; the WAL's own families are there too.
+        let mut text = String::new();
+        db.write_metrics(&mut text);
+        assert!(
+            text.contains("prometheus_agent_samples_appended_total{type=\"histogram\"} 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("prometheus_agent_samples_appended_total{type=\"float\"} 0\n"));
+        let flushes = text
+            .lines()
+            .find_map(|l| l.strip_prefix("prometheus_tsdb_wal_page_flushes_total "))
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(flushes.is_some_and(|n| n >= 1.0), "{text}");
         db.close().unwrap();
     }
     let mut types = Vec::new();
