@@ -244,12 +244,52 @@ fn check_web_configs(files: &[PathBuf]) -> u8 {
         match web::check_web_config(f) {
             Ok(()) => eprintln!("{} SUCCESS", f.display()),
             Err(err) => {
-                eprintln!("{} FAILED: {err}", f.display());
+                // Go's message names no file (the line starts with it) and no field.
+                let message = match &err {
+                    web::Error::WebConfig { message, .. } => web_config_message(message),
+                    other => other.to_string(),
+                };
+                eprintln!("{} FAILED: {message}", f.display());
                 failed = true;
             }
         }
     }
     if failed { FAILURE } else { SUCCESS }
+}
+
+/// A web config problem as Go's exporter-toolkit words it: without the field path our
+/// messages start with (`tls_server_config.min_version: `), and I/O errors in Go's words.
+fn web_config_message(message: &str) -> String {
+    let bare = match message.split_once(": ") {
+        Some((field, rest))
+            if !field.is_empty()
+                && field
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.') =>
+        {
+            rest
+        }
+        _ => message,
+    };
+    // An unknown top-level key, as go-yaml's strict decoding reports it.
+    if let Some((pos, rest)) = bare.split_once(": unknown field `")
+        && let Some(line) = pos
+            .strip_prefix("line ")
+            .and_then(|p| p.strip_suffix(" column 1"))
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        return format!(
+            "yaml: unmarshal errors:\n  line {line}: field {field} not found in type web.Config"
+        );
+    }
+    // A file that cannot be read: `failed to read cert_file (PATH): open PATH: ...`.
+    let enoent = "No such file or directory (os error 2)";
+    if let Some((head, _)) = bare.split_once(&format!("): {enoent}"))
+        && let Some((_, path)) = head.rsplit_once('(')
+    {
+        return format!("{head}): open {path}: no such file or directory");
+    }
+    bare.replace(enoent, "no such file or directory")
 }
 
 /// Outcome flags as Go tracks them: something failed, and whether a failure was more than

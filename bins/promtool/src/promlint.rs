@@ -113,22 +113,33 @@ pub(crate) fn parse_families(input: &[u8]) -> Result<Vec<Family>, String> {
             families.len() - 1
         })
     };
-    while let Some(entry) = p.next().map_err(|e| e.to_string())? {
+    // How many `# HELP`/`# TYPE` lines each name has had, to find the line an error is on.
+    let mut helps: HashMap<String, usize> = HashMap::new();
+    let mut types: HashMap<String, usize> = HashMap::new();
+    while let Some(entry) = p.next().map_err(|e| text_format_error(&e))? {
         match entry {
             Entry::Help => {
                 let (name, help) = p.help();
                 let i = get(&mut families, &mut typed, &mut by_name, &name);
+                let k = helps.entry(name.to_string()).or_default();
+                *k += 1;
                 if families[i].help.is_some() {
-                    return Err(format!("second HELP line for metric name {name:?}"));
+                    return Err(format!(
+                        "text format parsing error in line {}: second HELP line for metric name {name:?}",
+                        nth_line(input, "HELP", &name, *k)
+                    ));
                 }
                 families[i].help = Some(help.into_owned());
             }
             Entry::Type => {
                 let (name, t) = p.metric_type();
                 let i = get(&mut families, &mut typed, &mut by_name, &name);
+                let k = types.entry(name.to_string()).or_default();
+                *k += 1;
                 if typed[i] || !families[i].metrics.is_empty() {
                     return Err(format!(
-                        "second TYPE line for metric name {name:?}, or TYPE reported after samples"
+                        "text format parsing error in line {}: second TYPE line for metric name {name:?}, or TYPE reported after samples",
+                        nth_line(input, "TYPE", &name, *k)
                     ));
                 }
                 typed[i] = true;
@@ -136,7 +147,7 @@ pub(crate) fn parse_families(input: &[u8]) -> Result<Vec<Family>, String> {
             }
             Entry::Unit | Entry::Comment | Entry::Histogram => {}
             Entry::Series => {
-                let labels = p.labels().map_err(|e| e.to_string())?;
+                let labels = p.labels().map_err(|e| text_format_error(&e))?;
                 let name = labels.metric_name().unwrap_or("").to_owned();
                 let mut rest: Vec<(String, String)> = labels
                     .iter()
@@ -154,6 +165,35 @@ pub(crate) fn parse_families(input: &[u8]) -> Result<Vec<Family>, String> {
         }
     }
     Ok(families)
+}
+
+/// A parse error as Go's text parser (expfmt) words it: `text format parsing error in line
+/// N: ...`.
+fn text_format_error(e: &scrape::Error) -> String {
+    match e {
+        scrape::Error::Parse { line, message } => {
+            let message = match message.strip_prefix("invalid metric type ") {
+                Some(t) => format!("unknown metric type {t}"),
+                None => message.clone(),
+            };
+            format!("text format parsing error in line {line}: {message}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The 1-based line of the `k`-th `# KEYWORD name` line of `input` (0 when there is none).
+fn nth_line(input: &[u8], keyword: &str, name: &str, k: usize) -> usize {
+    let prefix = format!("# {keyword} {name}");
+    input
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| {
+            l.strip_prefix(prefix.as_bytes())
+                .is_some_and(|rest| rest.is_empty() || rest[0] == b' ' || rest[0] == b'\t')
+        })
+        .nth(k.saturating_sub(1))
+        .map_or(0, |(i, _)| i + 1)
 }
 
 /// Which part of a histogram or summary a sample is.

@@ -655,7 +655,7 @@ pub(crate) fn dump_series_json(
 
 /// `tsdb dump-openmetrics`: float samples as `name{labels} value seconds` lines (Go's
 /// `formatSeriesSetOpenMetrics`: a series stops at its first non-float sample; stale markers
-/// are left out), then `# EOF`.
+/// are printed as `NaN`), then `# EOF`.
 pub(crate) fn dump_openmetrics(
     dir: &Path,
     mint: i64,
@@ -691,10 +691,9 @@ pub(crate) fn dump_openmetrics(
         condensed.push('}');
         let mut it = series.iterator();
         while it.next() == ValueType::Float {
+            // Stale markers print as `NaN`, as in promtool 3.x (the help text's "excluding
+            // staleness markers" is not what Go's loop does).
             let (t, v) = it.at();
-            if model::value::is_stale_nan(v) {
-                continue;
-            }
             #[allow(clippy::cast_precision_loss)]
             let secs = t as f64 / 1000.0;
             writeln!(out, "{name}{condensed} {} {secs:.3}", gofmt::format_g(v))?;
