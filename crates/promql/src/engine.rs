@@ -167,6 +167,9 @@ pub struct QueryOpts {
     /// honoured when the engine allows it ([`EngineOpts::enable_per_step_stats`]), as the
     /// API's `stats=all` with Prometheus's `promql-per-step-stats` feature.
     pub enable_per_step_stats: bool,
+    /// Stop the query with a timeout error at this instant, if that comes before the
+    /// engine's timeout (the API's `timeout` parameter, Go's context deadline).
+    pub deadline: Option<Instant>,
     /// Where the query came from, for the query log (`None`: the origin the calling thread
     /// [entered](QueryOrigin::enter), if any).
     pub origin: Option<Arc<QueryOrigin>>,
@@ -447,7 +450,10 @@ impl Engine {
                 .queue_time
                 .observe(timings.exec_queue.as_secs_f64());
         }
-        let deadline = Instant::now().checked_add(self.opts.timeout);
+        let deadline = match (Instant::now().checked_add(self.opts.timeout), opts.deadline) {
+            (Some(own), Some(asked)) => Some(own.min(asked)),
+            (own, asked) => own.or(asked),
+        };
         let lookback = opts
             .lookback_delta
             .filter(|d| !d.is_zero())

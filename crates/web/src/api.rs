@@ -401,6 +401,8 @@ async fn run_query(
     let token = CancelToken::new();
     opts.cancel = Some(token.clone());
     opts.origin = origin;
+    // The engine stops at the deadline itself, so that the query log names the timeout.
+    opts.deadline = timeout.and_then(|t| queued.checked_add(t));
     let _guard = CancelOnDrop(token.clone());
     let mut timed_out = false;
     if timeout == Some(Duration::ZERO) {

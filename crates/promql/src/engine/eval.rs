@@ -329,17 +329,18 @@ impl<'a> Evaluator<'a> {
         usize::try_from((self.end - self.start) / self.interval + 1).unwrap_or(0)
     }
 
-    /// Fails when the query was cancelled or ran out of time.
+    /// Fails when the query ran out of time or was cancelled (a deadline first: a caller
+    /// cancelling at its deadline gets a timeout, as with Go's context).
     pub(crate) fn check(&self) -> Result<()> {
-        if let Some(c) = &self.ctx.cancel
-            && c.is_cancelled()
-        {
-            return Err(Error::Canceled("expression evaluation".into()));
-        }
         if let Some(d) = self.ctx.deadline
             && Instant::now() >= d
         {
             return Err(Error::Timeout("expression evaluation".into()));
+        }
+        if let Some(c) = &self.ctx.cancel
+            && c.is_cancelled()
+        {
+            return Err(Error::Canceled("expression evaluation".into()));
         }
         Ok(())
     }

@@ -677,6 +677,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_deadline_in_the_options_is_logged_as_a_timeout() {
+        let (engine, lines) = capturing_engine();
+        let opts = crate::QueryOpts {
+            deadline: Some(std::time::Instant::now()),
+            // Cancelled at its deadline too, as the API does: the timeout wins.
+            cancel: Some({
+                let c = crate::CancelToken::new();
+                c.cancel();
+                c
+            }),
+            ..crate::QueryOpts::default()
+        };
+        let expr = crate::parser::parse_expr("up").expect("parse");
+        let err = engine
+            .instant_query_expr(up_storage(), &expr, "up", 60_000, &opts)
+            .expect_err("timed out");
+        assert_eq!(err.to_string(), "query timed out in expression evaluation");
+        let lines = lines.lock().expect("lines");
+        assert!(
+            lines[0].contains(r#""error":"query timed out in expression evaluation""#),
+            "{}",
+            lines[0]
+        );
+    }
+
     /// A fresh directory under the system's temporary one (promql has no tempfile
     /// dependency).
     fn tempfile_dir() -> PathBuf {
