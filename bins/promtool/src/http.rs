@@ -237,7 +237,7 @@ impl ApiClient {
             .block_on(async { tokio::time::timeout(timeout, fut).await })
         {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(anyhow::anyhow!("{e}")),
+            Ok(Err(e)) => Err(anyhow::anyhow!("{}", go_request_error(&e))),
             Err(_) => Err(anyhow::anyhow!("{verb} {url:?}: context deadline exceeded")),
         }
     }
@@ -332,6 +332,24 @@ pub(crate) fn decode_api_reply(status: u16, body: &[u8]) -> Result<(Json, Vec<St
         });
     }
     Ok((env.get("data").cloned().unwrap_or(Json::Null), warnings))
+}
+
+/// A request error in Go's `net/http` words where they are known: a refused connection
+/// reads `Post "URL": dial tcp HOST:PORT: connect: connection refused`.
+fn go_request_error(e: &httpclient::Error) -> String {
+    if let httpclient::Error::Request {
+        method,
+        url,
+        message,
+    } = e
+        && message.contains("Connection refused")
+        && let Ok(u) = url::Url::parse(url)
+        && let Some(host) = u.host_str()
+        && let Some(port) = u.port_or_known_default()
+    {
+        return format!("{method} {url:?}: dial tcp {host}:{port}: connect: connection refused");
+    }
+    e.to_string()
 }
 
 #[cfg(test)]
