@@ -265,3 +265,128 @@ fn remote_write_2_0_between_two_of_our_servers() {
     sender.signal("TERM");
     assert_eq!(sender.wait_exit(Duration::from_secs(30)).code(), Some(0));
 }
+
+/// The value of the sample line `series` (name and labels as written) in `/metrics` text.
+fn sample_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn self_metrics_scrape_and_remote_storage_families() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let p = start_with(
+        dir.path(),
+        port,
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ),
+        &[],
+    );
+    wait_query(&p, "up", r#""job":"self""#, Duration::from_secs(60));
+    // Two scrapes: the first actual interval is observed.
+    let metrics = wait_for(
+        &p,
+        "/metrics",
+        &["prometheus_target_interval_length_seconds_count{interval=\"1s\"}"],
+        Duration::from_secs(60),
+    );
+    for (family, typ) in [
+        ("prometheus_target_interval_length_seconds", "summary"),
+        ("prometheus_target_metadata_cache_bytes", "gauge"),
+        ("prometheus_target_metadata_cache_entries", "gauge"),
+        (
+            "prometheus_target_scrape_pool_exceeded_label_limits_total",
+            "counter",
+        ),
+        (
+            "prometheus_target_scrape_pool_exceeded_target_limit_total",
+            "counter",
+        ),
+        (
+            "prometheus_target_scrape_pool_reloads_failed_total",
+            "counter",
+        ),
+        ("prometheus_target_scrape_pool_reloads_total", "counter"),
+        ("prometheus_target_scrape_pool_sync_total", "counter"),
+        ("prometheus_target_scrape_pool_target_limit", "gauge"),
+        ("prometheus_target_scrape_pool_targets", "gauge"),
+        ("prometheus_target_scrape_pools_failed_total", "counter"),
+        ("prometheus_target_scrape_pools_total", "counter"),
+        (
+            "prometheus_target_scrapes_exceeded_body_size_limit_total",
+            "counter",
+        ),
+        (
+            "prometheus_target_scrapes_exceeded_native_histogram_bucket_limit_total",
+            "counter",
+        ),
+        (
+            "prometheus_target_scrapes_exceeded_sample_limit_total",
+            "counter",
+        ),
+        (
+            "prometheus_target_scrapes_exemplar_out_of_order_total",
+            "counter",
+        ),
+        (
+            "prometheus_target_scrapes_sample_duplicate_timestamp_total",
+            "counter",
+        ),
+        (
+            "prometheus_target_scrapes_sample_out_of_bounds_total",
+            "counter",
+        ),
+        (
+            "prometheus_target_scrapes_sample_out_of_order_total",
+            "counter",
+        ),
+        ("prometheus_target_sync_failed_total", "counter"),
+        ("prometheus_target_sync_length_seconds", "summary"),
+        ("prometheus_remote_storage_exemplars_in_total", "counter"),
+        (
+            "prometheus_remote_storage_highest_timestamp_in_seconds",
+            "gauge",
+        ),
+        ("prometheus_remote_storage_histograms_in_total", "counter"),
+        ("prometheus_remote_storage_samples_in_total", "counter"),
+    ] {
+        assert!(
+            metrics.contains(&format!("\n# TYPE {family} {typ}\n")),
+            "{family} {typ} missing from\n{metrics}"
+        );
+    }
+    let job = "{scrape_job=\"self\"}";
+    assert_eq!(
+        sample_value(&metrics, "prometheus_target_scrape_pools_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample_value(
+            &metrics,
+            &format!("prometheus_target_scrape_pool_targets{job}")
+        ),
+        Some(1.0)
+    );
+    // Our own families have metadata: the cache holds it.
+    assert!(
+        sample_value(
+            &metrics,
+            &format!("prometheus_target_metadata_cache_entries{job}")
+        )
+        .is_some_and(|n| n > 10.0)
+    );
+    // Every scraped sample came in through the remote storage's appender.
+    let scraped = sample_value(&metrics, "prometheus_remote_storage_samples_in_total").unwrap();
+    assert!(scraped > 100.0, "{scraped}");
+    let highest = sample_value(
+        &metrics,
+        "prometheus_remote_storage_highest_timestamp_in_seconds",
+    )
+    .unwrap();
+    assert!(
+        (highest - now_ms() as f64 / 1000.0).abs() < 120.0,
+        "{highest}"
+    );
+}
