@@ -1,8 +1,8 @@
 //! Classic histograms of the text formats as native histograms with custom buckets (Go's `NHCBParser`, `convert_classic_histograms_to_nhcb`).
 //!
 //! [`NhcbParser`] wraps a text or OpenMetrics parser. The `_bucket`, `_count` and `_sum`
-//! series of a family typed `histogram` or `gaugehistogram` are collected per label set (`le`
-//! aside); when the next entry belongs to something else, the collected histogram is yielded
+//! series of a family typed `histogram` (not `gaugehistogram`, as in Go) are collected per
+//! label set (`le` aside); when the next entry belongs to something else, the collected histogram is yielded
 //! as an [`Entry::Histogram`] named after the family (schema -53, the finite `le` bounds as
 //! custom values), then that entry. The classic series themselves are yielded too only with
 //! `keep_classic`. A group that cannot be converted (an `le` that is not a number, bounds that
@@ -38,6 +38,7 @@ enum Owned {
         hist: Box<(Option<Histogram>, Option<FloatHistogram>)>,
         labels: Labels,
         exemplars: VecDeque<Exemplar>,
+        created: Option<Timestamp>,
     },
 }
 
@@ -60,7 +61,8 @@ struct Acc {
     exemplars: VecDeque<Exemplar>,
     /// The classic series, replayed when conversion fails.
     classic: Vec<Owned>,
-    gauge: bool,
+    /// The created timestamp the inner parser found for the group's first series.
+    created: Option<Timestamp>,
 }
 
 /// Converts classic histograms of a text payload; see the module documentation.
@@ -137,6 +139,7 @@ impl<'a> NhcbParser<'a> {
                     hist: Box::new((h, fh)),
                     labels,
                     exemplars,
+                    created: None,
                 }
             }
         })
@@ -144,10 +147,7 @@ impl<'a> NhcbParser<'a> {
 
     /// The classic histogram part `labels` is, if its family is a histogram.
     fn part(&self, labels: &Labels) -> Option<Part> {
-        if !matches!(
-            self.family_type,
-            MetricType::Histogram | MetricType::GaugeHistogram
-        ) {
+        if self.family_type != MetricType::Histogram {
             return None;
         }
         let suffix = labels.metric_name()?.strip_prefix(self.family.as_str())?;
@@ -188,6 +188,7 @@ impl<'a> NhcbParser<'a> {
                     hist: Box::new(hist),
                     labels: acc.labels,
                     exemplars: acc.exemplars,
+                    created: acc.created,
                 });
             }
             None if !self.keep_classic => self.queue.extend(acc.classic),
@@ -222,11 +223,6 @@ fn convert(acc: &Acc) -> Option<(Option<Histogram>, Option<FloatHistogram>)> {
         offset: 0,
         length: u32::try_from(counts.len()).ok()?,
     }];
-    let hint = if acc.gauge {
-        model::CounterResetHint::Gauge
-    } else {
-        model::CounterResetHint::Unknown
-    };
     let sum = acc.sum.unwrap_or(0.0);
     let integral = |v: f64| v.fract() == 0.0 && (0.0..9.0e15).contains(&v);
     if integral(count) && counts.iter().all(|c| integral(*c)) {
@@ -244,7 +240,6 @@ fn convert(acc: &Acc) -> Option<(Option<Histogram>, Option<FloatHistogram>)> {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // as above
         let count = count as u64;
         let mut h = Histogram {
-            counter_reset_hint: hint,
             schema: model::histogram::CUSTOM_BUCKETS_SCHEMA,
             count,
             sum,
@@ -257,7 +252,6 @@ fn convert(acc: &Acc) -> Option<(Option<Histogram>, Option<FloatHistogram>)> {
         return Some((Some(h), None));
     }
     let mut fh = FloatHistogram {
-        counter_reset_hint: hint,
         schema: model::histogram::CUSTOM_BUCKETS_SCHEMA,
         count,
         sum,
@@ -330,17 +324,23 @@ impl NhcbParser<'_> {
                 self.flush();
                 continue;
             }
-            let gauge = self.family_type == MetricType::GaugeHistogram;
-            let acc = self.acc.get_or_insert_with(|| Acc {
-                labels: base,
-                t: None,
-                buckets: Vec::new(),
-                count: None,
-                sum: None,
-                exemplars: VecDeque::new(),
-                classic: Vec::new(),
-                gauge,
-            });
+            // Go looks the created timestamp up when a group starts (the inner parser still
+            // stands on its first series); an OpenMetrics parser skips `_created` lines
+            // from then on.
+            if self.acc.is_none() {
+                let created = self.inner.created_timestamp();
+                self.acc = Some(Acc {
+                    labels: base,
+                    t: None,
+                    buckets: Vec::new(),
+                    count: None,
+                    sum: None,
+                    exemplars: VecDeque::new(),
+                    classic: Vec::new(),
+                    created,
+                });
+            }
+            let acc = self.acc.as_mut().expect("a group is being collected");
             if let Owned::Series { t, v, exemplar, .. } = &e {
                 acc.t = acc.t.or(*t);
                 match part {
@@ -432,7 +432,7 @@ impl Parser for NhcbParser<'_> {
 
     fn created_timestamp(&mut self) -> Option<Timestamp> {
         match &self.cur {
-            Owned::Series { created, .. } => *created,
+            Owned::Series { created, .. } | Owned::Histogram { created, .. } => *created,
             _ => None,
         }
     }
@@ -582,6 +582,34 @@ mod tests {
             }
             proptest::prop_assert!(false, "parser did not end within 1000 entries");
         }
+    }
+
+    #[test]
+    fn openmetrics_gauge_histograms_stay_classic_and_created_lines_go_as_in_go() {
+        // Found by scrapediff against Prometheus 3.5: gauge histograms are not converted;
+        // the histogram's created timestamp rides on the NHCB; once it was looked up, the
+        // OpenMetrics parser skips `_created` lines (c_created before it stays).
+        let om = "# TYPE c counter\nc_total 1\nc_created 10\n# TYPE q gaugehistogram\nq_bucket{le=\"+Inf\"} 5\nq_gcount 5\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_count 2\nh_sum 3\nh_created 20\n# TYPE d counter\nd_total 1\nd_created 30\n# EOF\n";
+        let mut p = NhcbParser::new(
+            TextParser::OpenMetrics(OpenMetricsParser::new(om.as_bytes())),
+            false,
+        );
+        let mut series = Vec::new();
+        let mut created = None;
+        while let Some(e) = p.next().unwrap() {
+            match e {
+                Entry::Series => {
+                    series.push(p.labels().unwrap().metric_name().unwrap().to_string())
+                }
+                Entry::Histogram => created = p.created_timestamp(),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            series,
+            ["c_total", "c_created", "q_bucket", "q_gcount", "d_total"]
+        );
+        assert_eq!(created, Some(20_000));
     }
 
     #[test]

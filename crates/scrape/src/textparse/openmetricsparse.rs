@@ -815,6 +815,9 @@ impl Parser for OpenMetricsParser<'_> {
             self.created_cache = None;
             return None;
         }
+        // Go's look-up leaves the parser skipping `_created` lines from here on, found or
+        // not (a side effect the NHCB conversion exposes).
+        self.skip_created_series = true;
         let b = self.b;
         let name = self.cur.metric_name(b);
         let family = &name[..name.len().min(self.cur.mf_name_len)];
