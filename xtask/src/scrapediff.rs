@@ -153,6 +153,21 @@ pub(crate) const EXTRA_JOBS: &[(&str, &str, &str)] = &[
         "/classic",
         "always_scrape_classic_histograms: true",
     ),
+    (
+        "protobuf_always_classic",
+        "/protobuf",
+        "always_scrape_classic_histograms: true",
+    ),
+    (
+        "protobuf_nhcb",
+        "/protobuf",
+        "convert_classic_histograms_to_nhcb: true",
+    ),
+    (
+        "protobuf_proto_first",
+        "/protobuf",
+        "scrape_protocols: [PrometheusProto, OpenMetricsText1.0.0]",
+    ),
 ];
 
 /// The job scraping node_exporter (only its series and metadata are compared).
