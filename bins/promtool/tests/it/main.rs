@@ -9,6 +9,7 @@ mod backfill;
 mod debug;
 mod httpconfig;
 mod metrics;
+mod promtool3;
 mod push;
 mod query;
 mod rules;
