@@ -41,7 +41,7 @@ pub(crate) enum CheckCommand {
         #[arg(long)]
         agent: bool,
         /// The config files to check.
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "CONFIG_FILES")]
         files: Vec<PathBuf>,
     },
     /// Check if the rule files are valid or not.
@@ -64,7 +64,7 @@ pub(crate) enum CheckCommand {
     #[command(name = "web-config")]
     WebConfig {
         /// The web config files to check.
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "WEB_CONFIG_FILES")]
         files: Vec<PathBuf>,
     },
     /// Perform service discovery for the given job name and report the results, including

@@ -171,7 +171,10 @@ fn main() -> ExitCode {
         println!("{}", version_text());
         return ExitCode::SUCCESS;
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(usage_error(&e)),
+    };
     let Some(command) = cli.command else {
         let _ = <Cli as clap::CommandFactory>::command().print_help();
         return ExitCode::from(1);
@@ -193,6 +196,49 @@ fn main() -> ExitCode {
         Command::Promql { what } => promql_cmd::run(cli.experimental, what),
     };
     ExitCode::from(code)
+}
+
+/// A command-line error in kingpin's words (`promtool: error: unknown long flag '--x', try
+/// --help`, exit code 1) where kingpin has them; help, version and other errors as clap
+/// prints them.
+fn usage_error(e: &clap::Error) -> u8 {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let invalid = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    let message = match (e.kind(), invalid) {
+        (ErrorKind::UnknownArgument, Some(arg)) => {
+            let flag = arg.split('=').next().unwrap_or(&arg).to_string();
+            if flag.starts_with("--") {
+                Some(format!("unknown long flag '{flag}'"))
+            } else if flag.starts_with('-') {
+                Some(format!("unknown short flag '{flag}'"))
+            } else {
+                Some(format!("unexpected {flag}"))
+            }
+        }
+        (ErrorKind::MissingRequiredArgument, Some(arg)) if arg.starts_with('<') => {
+            let name = arg
+                .trim_end_matches("...")
+                .trim_matches(|c| c == '<' || c == '>')
+                .to_lowercase()
+                .replace('_', "-");
+            Some(format!("required argument '{name}' not provided"))
+        }
+        _ => None,
+    };
+    match message {
+        Some(m) => {
+            eprintln!("promtool: error: {m}, try --help");
+            1
+        }
+        None => {
+            let _ = e.print();
+            u8::try_from(e.exit_code()).unwrap_or(1)
+        }
+    }
 }
 
 /// The PromQL syntax `--enable-feature` turns on, for the rule expressions `check rules`

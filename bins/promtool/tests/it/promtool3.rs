@@ -285,6 +285,20 @@ fn metrics_web_config_and_promql_agree_with_promtool_3() {
             stdin: None,
         });
     }
+    // Usage errors read as kingpin's.
+    for a in [
+        &["check", "config"][..],
+        &["check", "web-config"],
+        &["promql", "format", "--experimental", "-x"],
+        &["check", "metrics", "--bogus=1"],
+        &["query", "instant"],
+    ] {
+        cases.push(Case {
+            args: args(a),
+            cwd: dir,
+            stdin: None,
+        });
+    }
     let diffs = differences(&real, &cases);
     assert!(
         diffs.is_empty(),
