@@ -151,7 +151,19 @@ pub struct Regex(Arc<regexp::Regex>);
 impl Regex {
     /// Compiles `s`, anchored at both ends.
     pub fn new(s: &str) -> Result<Regex> {
-        Ok(Regex(Arc::new(regexp::Regex::new(s)?)))
+        regexp::Regex::new(s)
+            .map(|re| Regex(Arc::new(re)))
+            .map_err(|e| match e {
+                // Go compiles `^(?s:REGEX)$`, so an error about the whole expression
+                // (`missing closing )`) quotes the anchored form.
+                crate::Error::InvalidRegex { code, expr } if expr == s => {
+                    crate::Error::InvalidRegex {
+                        code,
+                        expr: format!("^(?s:{s})$"),
+                    }
+                }
+                other => other,
+            })
     }
 
     /// Reports whether this is the default regex a config gets when `regex` is unset (a
