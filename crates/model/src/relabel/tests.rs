@@ -672,12 +672,16 @@ mod props {
 
 #[test]
 fn whole_expression_errors_quote_the_anchored_regex_as_go() {
-    let err = Regex::new("abc(def").err().expect("unbalanced");
+    let Err(err) = Regex::new("abc(def") else {
+        panic!("unbalanced parenthesis accepted")
+    };
     assert_eq!(
         err.to_string(),
         "error parsing regexp: missing closing ): `^(?s:abc(def)$`"
     );
-    let err = Regex::new(r"a\q").err().expect("bad escape");
+    let Err(err) = Regex::new(r"a\q") else {
+        panic!("bad escape accepted")
+    };
     assert_eq!(
         err.to_string(),
         r"error parsing regexp: invalid escape sequence: `\q`"
