@@ -377,6 +377,13 @@ struct ApplyState {
     refused: [usize; 2],
 }
 
+/// Counts a refused sample in `metrics` and hands the error back.
+#[cold]
+fn refused(e: storage::Error, metrics: &HeadMetrics, histogram: bool) -> storage::Error {
+    metrics.count_refused(&e, histogram);
+    e
+}
+
 /// Keeps `e` as the first error of a batch unless one at an earlier entry than `i` is.
 fn keep_first_err(first: &mut Option<(usize, Error)>, i: usize, e: Error) {
     if first.as_ref().is_none_or(|f| f.0 > i) {
@@ -2000,23 +2007,10 @@ impl HeadAppender {
         t: i64,
         v: f64,
     ) -> std::result::Result<u64, storage::Error> {
-        let res = self.append_float(r, labels, t, v);
-        if let Err(e) = &res {
-            self.head.metrics.count_refused(e, false);
-        }
-        res
-    }
-
-    #[inline]
-    fn append_float(
-        &mut self,
-        r: u64,
-        labels: &Labels,
-        t: i64,
-        v: f64,
-    ) -> std::result::Result<u64, storage::Error> {
         let head = &self.head;
         if self.bounds.ooo_window == 0 && t < self.bounds.min_valid_time {
+            head.metrics
+                .count_refused(&storage::Error::OutOfBounds, false);
             return Err(storage::Error::OutOfBounds);
         }
         if head.closed.load(Ordering::Acquire) {
@@ -2028,7 +2022,9 @@ impl HeadAppender {
         // Everything an accepted sample needs from its series, done under one lookup with
         // the shard's write lock held.
         let mut check = |r: u64, s: &mut MemSeries| -> std::result::Result<(), storage::Error> {
-            s.appendable(t, v, &self.bounds, &head.mapper)?;
+            // Refusals are counted where they happen, so that accepted samples pay nothing.
+            s.appendable(t, v, &self.bounds, &head.mapper)
+                .map_err(|e| refused(e, &head.metrics, false))?;
             if s.flags & PENDING == 0 {
                 s.flags |= PENDING;
                 self.refs_pending.push(r);
@@ -2617,21 +2613,6 @@ impl HeadAppender {
         h: Option<&Histogram>,
         fh: Option<&FloatHistogram>,
     ) -> std::result::Result<u64, storage::Error> {
-        let res = self.append_histogram_inner(r, labels, t, h, fh);
-        if let Err(e) = &res {
-            self.head.metrics.count_refused(e, true);
-        }
-        res
-    }
-
-    fn append_histogram_inner(
-        &mut self,
-        r: u64,
-        labels: &Labels,
-        t: i64,
-        h: Option<&Histogram>,
-        fh: Option<&FloatHistogram>,
-    ) -> std::result::Result<u64, storage::Error> {
         let sample = match (h, fh) {
             (Some(h), None) => {
                 h.validate().map_err(invalid_histogram)?;
@@ -2649,6 +2630,8 @@ impl HeadAppender {
         };
         let head = &self.head;
         if self.bounds.ooo_window == 0 && t < self.bounds.min_valid_time {
+            head.metrics
+                .count_refused(&storage::Error::OutOfBounds, true);
             return Err(storage::Error::OutOfBounds);
         }
         if head.closed.load(Ordering::Acquire) {
@@ -2667,7 +2650,7 @@ impl HeadAppender {
             let newest = s.max_time().max(pending.map(|p| p.0));
             if t < bounds.min_valid_time || newest.is_some_and(|m| t < m) {
                 // For the out-of-order buffer, or refused.
-                ooo_verdict(t, bounds)?;
+                ooo_verdict(t, bounds).map_err(|e| refused(e, &head.metrics, true))?;
             } else if newest == Some(t) {
                 // The same histogram again is accepted (and ignored at commit); another one
                 // at the same time is a duplicate, as in Prometheus.

@@ -132,6 +132,25 @@ fn refused_samples_are_counted_by_reason() {
         app.append(0, &lbls("a", 1), 9_000_000, 1.0),
         Err(storage::Error::OutOfOrderSample)
     ));
+    let h = model::Histogram {
+        count: 1,
+        zero_count: 1,
+        ..model::Histogram::default()
+    };
+    let mut hist = db.head_appender();
+    hist.append_histogram(0, &lbls("h", 1), 10_000_000, Some(&h), None)
+        .expect("append histogram");
+    hist.commit().expect("commit");
+    let mut hist = db.head_appender();
+    assert!(matches!(
+        hist.append_histogram(0, &lbls("h", 1), 9_000_000, Some(&h), None),
+        Err(storage::Error::OutOfOrderSample)
+    ));
+    assert!(matches!(
+        hist.append_histogram(0, &lbls("h", 1), 1000, Some(&h), None),
+        Err(storage::Error::OutOfBounds)
+    ));
+    hist.rollback();
     let _ = app.rollback();
     let text = render(&db);
     assert_eq!(
@@ -160,7 +179,14 @@ fn refused_samples_are_counted_by_reason() {
             &text,
             "prometheus_tsdb_out_of_order_samples_total{type=\"histogram\"}"
         ),
-        0.0
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "prometheus_tsdb_out_of_bound_samples_total{type=\"histogram\"}"
+        ),
+        1.0
     );
 }
 
