@@ -6,7 +6,8 @@
 //! inside the range (the ending ones with a stale marker), and counters reset now and then.
 //! The optional third argument `native-histograms` (used by `cargo xtask difftest` only, so
 //! the benchmark's data stays as it is) adds 24 integer native histogram counters,
-//! `rpc_duration_seconds`. The output is the same on every run except the block's ULID.
+//! `rpc_duration_seconds`, and a `target_info` series per target for `info()`. The output is
+//! the same on every run except the block's ULID.
 #![allow(clippy::print_stdout)]
 
 use model::Labels;
@@ -325,7 +326,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Integer native histogram counters (schema 1, zero bucket, positive and negative
 /// buckets) for 3 jobs x 4 instances x 2 services, with the same spans as the float series
-/// (but no stale marker) and a counter reset now and then.
+/// (but no stale marker) and a counter reset now and then; and `target_info` per target.
 fn native_histograms(start: i64) -> Vec<(Labels, Vec<(i64, Value)>)> {
     // Bucket indices -4..=7 on both sides: one span each, buckets may stay empty.
     const LOW: i32 = -4;
@@ -336,6 +337,18 @@ fn native_histograms(start: i64) -> Vec<(Labels, Vec<(i64, Value)>)> {
         for inst in 0..4 {
             let instance = format!("10.0.{j}.{inst}:9100");
             let span = span_for(j, inst);
+            // An info metric for `info()` to join.
+            let version = format!("1.{j}.{}", inst % 2);
+            out.push((
+                labels(
+                    "target_info",
+                    &[("job", *job), ("instance", instance.as_str())],
+                    &[("k8s_cluster", "c1"), ("version", version.as_str())],
+                ),
+                (span.first..span.last)
+                    .map(|i| (start + i * INTERVAL, Value::Float(1.0)))
+                    .collect(),
+            ));
             for (s, service) in ["auth", "search"].iter().enumerate() {
                 let mut rng = Rng::new((j * 16 + inst) as u64 * 97 + s as u64 + 3);
                 let (mut pos, mut neg) = ([0u64; N], [0u64; N]);
