@@ -9,7 +9,7 @@ use storage::SelectHints;
 use super::unwrap_arg;
 use crate::engine::Evaluator;
 use crate::parser::{Call, Expr};
-use crate::value::{FPoint, Matrix, Series};
+use crate::value::{FPoint, HPoint, Matrix, Series};
 use crate::{Error, Result};
 
 const TARGET_INFO: &str = "target_info";
@@ -244,7 +244,8 @@ fn combine(
         .map(|s| signature(s.metric.metric_name().unwrap_or(""), &s.metric))
         .collect();
     let all_match_empty = data.values().flatten().all(|m| m.matches(""));
-    let mut base_cur = vec![0usize; mat.len()];
+    // Per base series: the next float and the next histogram point.
+    let mut base_cur = vec![(0usize, 0usize); mat.len()];
     let mut info_cur = vec![0usize; info.len()];
     let mut index: HashMap<u64, usize> = HashMap::new();
     let mut result: Vec<(Series, i64)> = Vec::new();
@@ -277,14 +278,19 @@ fn combine(
             }
         }
         for (bi, bs) in mat.iter().enumerate() {
-            let Some(p) = bs.floats.get(base_cur[bi]) else {
-                continue;
+            // Native histograms are enriched like floats.
+            let (fi, hi) = &mut base_cur[bi];
+            let value = match (bs.floats.get(*fi), bs.histograms.get(*hi)) {
+                (Some(p), _) if p.t == ts => {
+                    *fi += 1;
+                    Ok(p.f)
+                }
+                (_, Some(p)) if p.t == ts => {
+                    *hi += 1;
+                    Err(p.h.clone())
+                }
+                _ => continue,
             };
-            if p.t != ts {
-                continue;
-            }
-            base_cur[bi] += 1;
-            let value = p.f;
             let drop_name = bs.drop_name;
             let metric = if ignore.contains(&bs.metric.hash()) {
                 bs.metric.clone()
@@ -336,25 +342,33 @@ fn combine(
                         ));
                     }
                     *last = ts;
-                    series.floats.push(FPoint { t: ts, f: value });
+                    match value {
+                        Ok(f) => series.floats.push(FPoint { t: ts, f }),
+                        Err(h) => series.histograms.push(HPoint { t: ts, h }),
+                    }
                 }
                 None => {
                     index.insert(h, result.len());
-                    result.push((
-                        Series {
-                            histograms: Vec::new(),
-                            metric,
-                            floats: vec![FPoint { t: ts, f: value }],
-                            drop_name,
-                        },
-                        ts,
-                    ));
+                    let mut series = Series {
+                        histograms: Vec::new(),
+                        metric,
+                        floats: Vec::new(),
+                        drop_name,
+                    };
+                    match value {
+                        Ok(f) => series.floats.push(FPoint { t: ts, f }),
+                        Err(h) => series.histograms.push(HPoint { t: ts, h }),
+                    }
+                    result.push((series, ts));
                 }
             }
         }
         ts += ev.interval;
     }
-    let total: usize = result.iter().map(|(s, _)| s.floats.len()).sum();
+    let total: usize = result
+        .iter()
+        .map(|(s, _)| s.floats.len() + s.histograms.iter().map(HPoint::size).sum::<usize>())
+        .sum();
     ev.add_samples(total)?;
     Ok(result.into_iter().map(|(s, _)| s).collect())
 }
