@@ -904,6 +904,8 @@ pub struct Head {
     pub(crate) metrics: HeadMetrics,
     /// The WAL's counters (`None` without a WAL).
     wal_metrics: Option<Arc<WalMetrics>>,
+    /// The WBL's counters (`None` without a WBL).
+    wbl_metrics: Option<Arc<WalMetrics>>,
 }
 
 /// The open readers of a head.
@@ -974,9 +976,11 @@ impl Head {
         };
         let exemplars = Arc::new(CircularExemplarStorage::new(opts.max_exemplars));
         let wal_metrics = wal.as_ref().map(|w| Arc::clone(w.metrics()));
+        let wbl_metrics = wbl.as_ref().map(|w| Arc::clone(w.metrics()));
         let head = Arc::new(Head {
             metrics: HeadMetrics::default(),
             wal_metrics,
+            wbl_metrics,
             exemplars,
             opts,
             dir: dir.to_path_buf(),
@@ -1830,6 +1834,15 @@ impl Head {
                 &self.dir.join("wal"),
                 compression,
             );
+            // The out-of-order samples' log, under Go's name for it.
+            if let Some(m) = &self.wbl_metrics {
+                m.families(
+                    f,
+                    "prometheus_tsdb_out_of_order_wbl_",
+                    &self.dir.join(crate::wlog::WBL_DIR_NAME),
+                    compression,
+                );
+            }
         }
         let mut text = String::new();
         self.exemplars.write_metrics(&mut text);

@@ -232,6 +232,14 @@ fn out_of_order_window_counts_accepted_and_too_old_samples() {
         ),
         1.0
     );
+    // The out-of-order sample went to the WBL, which has its own families.
+    assert!(
+        value(
+            &text,
+            "prometheus_tsdb_out_of_order_wbl_record_part_writes_total"
+        ) >= 1.0
+    );
+    assert!(value(&text, "prometheus_tsdb_out_of_order_wbl_storage_size_bytes") > 0.0);
 }
 
 #[test]
@@ -262,6 +270,10 @@ fn wal_counts_pages_parts_and_bytes_as_written() {
         ) > 0.0
     );
     assert_eq!(value(&text, "prometheus_tsdb_wal_segment_current"), 0.0);
+    assert!(
+        !text.contains("prometheus_tsdb_out_of_order_wbl_"),
+        "no WBL without a window"
+    );
     assert!(text.contains("# TYPE prometheus_tsdb_wal_fsync_duration_seconds summary\n"));
     db.sync_wal().expect("sync");
     assert_eq!(
