@@ -15,6 +15,7 @@ mod alerting;
 mod exemplars;
 mod features;
 mod metadata;
+mod metric_families;
 mod native_histograms;
 mod otlp;
 mod query_log;
@@ -289,6 +290,34 @@ fn wait_for(p: &Prometheus, path: &str, want: &[&str], limit: Duration) -> Strin
 
 /// Sends one HTTP/1.1 request and returns (status, body); `None` if the server is not
 /// accepting connections (yet).
+/// Starts this server scraping itself every second (job `self`) and waits until its first
+/// scrape is stored and queried; the temporary directory holds the configuration.
+fn self_scraping() -> (Prometheus, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        port,
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ),
+    );
+    let mut p = Prometheus::start_bin(
+        OURS,
+        &config,
+        port,
+        &["--scrape.discovery-reload-interval=100ms"],
+    );
+    p.wait_ready();
+    wait_for(
+        &p,
+        "/api/v1/query?query=up",
+        &[r#""job":"self""#],
+        Duration::from_secs(60),
+    );
+    (p, dir)
+}
+
 fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
@@ -637,30 +666,8 @@ fn scrapes_itself() {
 /// values that must have moved have.
 #[test]
 fn self_metrics_engine_web_process_families() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prometheus.yml");
-    let port = free_port();
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-        ),
-    )
-    .unwrap();
-    let mut p = Prometheus::start_bin(
-        OURS,
-        &config,
-        port,
-        &["--scrape.discovery-reload-interval=100ms"],
-    );
-    p.wait_ready();
     // One scrape stored, then one query that finds it.
-    wait_for(
-        &p,
-        "/api/v1/query?query=up",
-        &[r#""job":"prometheus"}"#],
-        Duration::from_secs(60),
-    );
+    let (mut p, _dir) = self_scraping();
     let (_, m) = p.get("/metrics");
     for (name, kind) in [
         ("net_conntrack_listener_conn_accepted_total", "counter"),

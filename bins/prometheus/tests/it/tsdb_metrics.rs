@@ -5,28 +5,7 @@ use super::*;
 /// Present with Prometheus's types, and the values that must have moved have.
 #[test]
 fn self_metrics_tsdb_families() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(
-        dir.path(),
-        port,
-        &format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-        ),
-    );
-    let mut p = Prometheus::start_bin(
-        OURS,
-        &config,
-        port,
-        &["--scrape.discovery-reload-interval=100ms"],
-    );
-    p.wait_ready();
-    wait_for(
-        &p,
-        "/api/v1/query?query=up",
-        &[r#""job":"self""#],
-        Duration::from_secs(60),
-    );
+    let (mut p, _dir) = self_scraping();
     let (_, m) = p.get("/metrics");
     let families: &[(&str, &str)] = &[
         ("prometheus_tsdb_blocks_loaded", "gauge"),
