@@ -26,8 +26,8 @@
 //!
 //! Each difference is printed (the payload server's and node_exporter's addresses as
 //! `PAYLOAD` and `NODE`); `testdata/scrapediff/known-differences.txt` lists the ones
-//! explained (one prefix a line, `*` matching any text, `#` comments). Fails on any other
-//! difference.
+//! explained (one prefix a line, `*` matching any text, `#` comments; a line tagged
+//! `[ct-zero] ` applies to the `--ct-zero` run only). Fails on any other difference.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -526,6 +526,18 @@ pub(crate) fn is_known(diff: &str, known: &[String]) -> bool {
     })
 }
 
+/// The known patterns of one run: lines tagged `[ct-zero] ` apply only to the
+/// `--ct-zero` run (tag removed), the others to every run.
+pub(crate) fn known_for_run(known: &[String], ct_zero: bool) -> Vec<String> {
+    known
+        .iter()
+        .filter_map(|k| match k.strip_prefix("[ct-zero] ") {
+            Some(rest) => ct_zero.then(|| rest.to_string()),
+            None => Some(k.clone()),
+        })
+        .collect()
+}
+
 /// The lines of `known-differences.txt` (no comments, no blanks).
 fn load_known(root: &Path) -> Result<Vec<String>> {
     let path = root.join("testdata/scrapediff/known-differences.txt");
@@ -675,8 +687,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             &node.addr,
             &payloads,
         )?;
+        let known_here = known_for_run(&known, !flags.is_empty());
         let (known_n, new): (Vec<&String>, Vec<&String>) =
-            diffs.iter().partition(|d| is_known(d, &known));
+            diffs.iter().partition(|d| is_known(d, &known_here));
         for d in &new {
             println!("DIFF {d}");
         }
@@ -858,6 +871,13 @@ mod tests {
         assert!(is_known("s m{a=\"1\",job=\"nhcb\"}: only ours (x)", &glob));
         assert!(!is_known("s m{a=\"1\",job=\"nhcb\"}: ours 1", &glob));
         assert!(!is_known("t m{job=\"nhcb\"}: only ours", &glob));
+    }
+
+    #[test]
+    fn tagged_known_differences_apply_to_their_run_only() {
+        let known = vec!["a".to_string(), "[ct-zero] b".to_string()];
+        assert_eq!(known_for_run(&known, false), ["a"]);
+        assert_eq!(known_for_run(&known, true), ["a", "b"]);
     }
 
     #[test]
