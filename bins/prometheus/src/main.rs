@@ -61,6 +61,11 @@ fn main() -> ExitCode {
     };
     logging::init(settings.log_level, settings.log_format);
     alloc::init();
+    // As Prometheus: created timestamps come with protobuf, so it becomes the first default
+    // scrape protocol of every configuration this process loads.
+    if settings.scrape.enable_created_timestamp_zero_ingestion {
+        config::set_proto_first_default(true);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -92,6 +92,24 @@ pub fn default_proto_first_scrape_protocols() -> Vec<ScrapeProtocol> {
     ])
 }
 
+/// Whether jobs without `scrape_protocols` (nor a global one) default to
+/// [`default_proto_first_scrape_protocols`] ([`set_proto_first_default`]).
+static PROTO_FIRST_DEFAULT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Makes protobuf the first default scrape protocol of every configuration loaded from now
+/// on in this process, as Prometheus's `created-timestamp-zero-ingestion` feature does
+/// (Go changes `config.DefaultGlobalConfig.ScrapeProtocols`, process-wide, for the same
+/// reason: created timestamps come with the protobuf format).
+pub fn set_proto_first_default(on: bool) {
+    PROTO_FIRST_DEFAULT.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether [`set_proto_first_default`] is on.
+pub(crate) fn proto_first_default() -> bool {
+    PROTO_FIRST_DEFAULT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Go's `validateAcceptScrapeProtocols`.
 pub(crate) fn validate_scrape_protocols(ps: &[ScrapeProtocol]) -> Result<(), String> {
     if ps.is_empty() {

@@ -47,7 +47,7 @@ pub mod yaml;
 pub use alerting::{AlertingConfig, AlertmanagerConfig};
 pub use discovery::{ServiceDiscoveryConfig, ServiceDiscoveryConfigs, StaticConfig};
 pub use error::{Error, Result};
-pub use global::{GlobalConfig, RuntimeConfig, ScrapeProtocol};
+pub use global::{GlobalConfig, RuntimeConfig, ScrapeProtocol, set_proto_first_default};
 pub use http_config::{HttpClientConfig, Secret, TlsConfig, Url};
 pub use load::Config;
 pub use remote::{QueueConfig, RemoteReadConfig, RemoteWriteConfig};

@@ -240,7 +240,9 @@ impl ScrapeConfig {
         if self.scrape_protocols.is_none() {
             self.scrape_protocols = Some(match &global.scrape_protocols {
                 Some(p) => p.clone(),
-                None if self.scrape_native_histograms_enabled() => {
+                None if self.scrape_native_histograms_enabled()
+                    || crate::global::proto_first_default() =>
+                {
                     default_proto_first_scrape_protocols()
                 }
                 None => default_scrape_protocols(),

@@ -68,3 +68,44 @@ fn prometheus_3_feature_flags_take_effect() {
     let (_, flags) = p.get("/api/v1/status/flags");
     assert!(flags.contains("concurrent-rule-eval"), "{flags}");
 }
+
+/// `created-timestamp-zero-ingestion` makes protobuf the first default scrape protocol, as in
+/// Prometheus (created timestamps come with protobuf); a job's own list stays.
+#[test]
+fn created_timestamp_zero_ingestion_scrapes_protobuf_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        port,
+        "scrape_configs:\n  - job_name: default\n    static_configs: [{targets: ['127.0.0.1:1']}]\n  - job_name: own\n    scrape_protocols: [PrometheusText0.0.4]\n    static_configs: [{targets: ['127.0.0.1:1']}]\n",
+    );
+    let mut p = Prometheus::start_bin(
+        OURS,
+        &config,
+        port,
+        &["--enable-feature=created-timestamp-zero-ingestion"],
+    );
+    p.wait_ready();
+    let body = wait_for(
+        &p,
+        "/api/v1/status/config",
+        &["job_name: own"],
+        Duration::from_secs(30),
+    );
+    let yaml = serde_json::from_str::<serde_json::Value>(&body).unwrap()["data"]["yaml"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let default_job =
+        &yaml[yaml.find("job_name: default").unwrap()..yaml.find("job_name: own").unwrap()];
+    assert!(
+        default_job.contains("scrape_protocols:\n  - PrometheusProto\n  - OpenMetricsText1.0.0"),
+        "{default_job}"
+    );
+    let own_job = &yaml[yaml.find("job_name: own").unwrap()..];
+    assert!(
+        own_job.contains("scrape_protocols:\n  - PrometheusText0.0.4\n"),
+        "{own_job}"
+    );
+}
