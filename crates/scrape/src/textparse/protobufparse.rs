@@ -154,10 +154,11 @@ impl<'a> ProtobufParser<'a> {
     }
 
     /// Whether the current metric is a classic histogram to present as a native histogram
-    /// with custom buckets.
+    /// with custom buckets (a gauge histogram stays classic, as Go's NHCB parser converts
+    /// only the `histogram` type, whatever the format).
     fn current_is_nhcb(&self) -> bool {
         self.convert_nhcb
-            && self.is_histogram_type()
+            && self.typ() == DtoType::Histogram
             && !self.current_is_native()
             && increasing_bounds(&self.hist().bucket)
     }

@@ -1237,11 +1237,11 @@ fn classic_histograms_convert_to_custom_buckets() {
     );
 
     // Float counts give a float histogram; bounds that do not increase stay classic.
-    let float = |bounds: [f64; 2]| {
+    let float = |typ: DtoType, bounds: [f64; 2]| {
         family(
             "f",
             "",
-            DtoType::GaugeHistogram,
+            typ,
             vec![hist_metric(
                 DtoHistogram {
                     sample_count_float: 4.0,
@@ -1260,7 +1260,10 @@ fn classic_histograms_convert_to_custom_buckets() {
             )],
         )
     };
-    let body = encode_delimited(&[float([1.0, 2.0]), float([2.0, 1.0])]);
+    let body = encode_delimited(&[
+        float(DtoType::Histogram, [1.0, 2.0]),
+        float(DtoType::Histogram, [2.0, 1.0]),
+    ]);
     let got =
         parse(&mut ProtobufParser::new(&body, false, false).convert_classic_to_nhcb(true)).unwrap();
     assert_eq!(
@@ -1268,7 +1271,6 @@ fn classic_histograms_convert_to_custom_buckets() {
         fhist(
             b"f",
             FloatHistogram {
-                counter_reset_hint: model::CounterResetHint::Gauge,
                 schema: model::histogram::CUSTOM_BUCKETS_SCHEMA,
                 count: 4.0,
                 sum: 1.0,
@@ -1282,4 +1284,14 @@ fn classic_histograms_convert_to_custom_buckets() {
         )
     );
     assert_eq!(got[5], s(b"f_count", 4.0, &["__name__", "f_count"]));
+
+    // A gauge histogram stays classic, as Go's NHCB parser converts only histograms (found
+    // by scrapediff against Prometheus 3.5).
+    let body = encode_delimited(&[float(DtoType::GaugeHistogram, [1.0, 2.0])]);
+    let got =
+        parse(&mut ProtobufParser::new(&body, false, false).convert_classic_to_nhcb(true)).unwrap();
+    assert!(
+        got.iter().all(|i| !matches!(i, Item::Hist { .. })),
+        "{got:?}"
+    );
 }
