@@ -244,13 +244,13 @@ pub(crate) struct Flags {
     am_drain: bool,
 
     /// Adjust scrape timestamps by up to `scrape.timestamp-tolerance` to align them to the
-    /// intended schedule. See https://github.com/prometheus/prometheus/issues/7846 for more
+    /// intended schedule. See prometheus/prometheus#7846 for more
     /// context. Experimental. This flag will be removed in a future release.
     #[arg(long = "scrape.adjust-timestamps", action = ArgAction::Set, num_args = 0..=1,
           default_value_t = true, default_missing_value = "true", hide = true)]
     scrape_adjust: bool,
 
-    /// Timestamp tolerance. See https://github.com/prometheus/prometheus/issues/7846 for
+    /// Timestamp tolerance. See prometheus/prometheus#7846 for
     /// more context. Experimental. This flag will be removed in a future release.
     #[arg(
         long = "scrape.timestamp-tolerance",

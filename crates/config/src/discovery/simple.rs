@@ -789,7 +789,7 @@ impl Default for ZookeeperSdConfig {
     }
 }
 
-/// Checked by [`ZookeeperSdBlock`], whose messages name the kind.
+/// Checked by `ZookeeperSdBlock`, whose messages name the kind.
 impl Validate for ZookeeperSdConfig {}
 
 /// Reads a `serverset_sd_configs` (`NERVE` false) or `nerve_sd_configs` entry, checked as
