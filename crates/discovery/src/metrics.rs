@@ -52,8 +52,8 @@ impl Counter {
 }
 
 fn counter_family(out: &mut String, name: &str, help: &str, v: u64) {
-    write_header(out, name, "counter", help);
-    sample(out, name, &[], v as f64);
+    #[allow(clippy::cast_precision_loss)]
+    model::metrics::write_single(out, name, "counter", help, v as f64);
 }
 
 /// The metrics of one discovery manager (Go's `discovery.Metrics`), labelled with its name.

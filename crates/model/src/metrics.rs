@@ -54,6 +54,13 @@ pub fn write_sample(out: &mut String, name: &str, labels: &[(&str, &str)], v: f6
     out.push('\n');
 }
 
+/// Appends a whole family of one sample without labels: its `# HELP`/`# TYPE` header
+/// ([`write_header`](crate::exposition::write_header)) and the sample.
+pub fn write_single(out: &mut String, name: &str, kind: &str, help: &str, v: f64) {
+    crate::exposition::write_header(out, name, kind, help);
+    write_sample(out, name, &[], v);
+}
+
 /// An `f64` updated atomically (bits in an `AtomicU64`).
 #[derive(Debug, Default)]
 struct AtomicF64(AtomicU64);

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use model::exposition::write_header;
-use model::metrics::{Summary, write_sample};
+use model::metrics::{Summary, write_sample, write_single};
 use parking_lot::Mutex;
 
 #[derive(Debug, Default)]
@@ -137,8 +137,7 @@ impl Metrics {
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, v: f64) {
-    write_header(out, name, "gauge", help);
-    write_sample(out, name, &[], v);
+    write_single(out, name, "gauge", help, v);
 }
 
 fn counter_vec(out: &mut String, name: &str, help: &str, values: &BTreeMap<String, u64>) {

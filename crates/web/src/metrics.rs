@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use model::exposition::{escape_label_value, write_header};
-use model::metrics::{Counter, Gauge, Histogram, exponential_buckets, write_sample};
+use model::metrics::{Counter, Gauge, Histogram, exponential_buckets, write_sample, write_single};
 
 use crate::handler::Inner;
 use crate::status::Readiness;
@@ -248,12 +248,6 @@ pub(crate) struct ReceiverCounters {
     pub(crate) otlp: Option<[u64; 2]>,
     /// `prometheus_remote_read_handler_queries` (not in agent mode, which serves no reads).
     pub(crate) remote_read_queries: Option<i64>,
-}
-
-/// Appends a family of one sample without labels.
-fn write_single(out: &mut String, name: &str, kind: &str, help: &str, v: f64) {
-    write_header(out, name, kind, help);
-    write_sample(out, name, &[], v);
 }
 
 /// Renders every self-metric in the text exposition format (0.0.4), families sorted by
