@@ -990,6 +990,8 @@ impl Querier for DbQuerier {
 }
 
 #[cfg(test)]
+mod chunk_count_tests;
+#[cfg(test)]
 mod histogram_tests;
 #[cfg(test)]
 mod metrics_tests;

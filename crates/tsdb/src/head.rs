@@ -434,6 +434,16 @@ impl MemSeries {
         }
     }
 
+    /// The series' in-order chunks as the head counts them (Go's `headChunks`): the
+    /// memory-mapped ones and the open one once it holds a sample.
+    pub(crate) fn num_chunks(&self) -> i64 {
+        let open = self
+            .head
+            .as_ref()
+            .is_some_and(|h| h.chunk.num_samples() > 0);
+        i64::try_from(self.mmapped.len()).unwrap_or(i64::MAX) + i64::from(open)
+    }
+
     fn is_empty(&self) -> bool {
         self.mmapped.is_empty()
             && self
@@ -556,12 +566,17 @@ impl MemSeries {
             .head
             .as_mut()
             .expect("a head chunk exists after cutting");
-        if h.chunk.num_samples() == 0 {
+        let first = h.chunk.num_samples() == 0;
+        if first {
             h.min_time = t;
         }
         match &mut h.chunk {
             Chunk::Xor(c) => c.append(t, v)?,
             _ => unreachable!("the head chunk was cut to a float chunk above"),
+        }
+        if first {
+            // The open chunk counts from its first sample on.
+            head.metrics.add_chunks(1);
         }
         h.max_time = t;
         self.last_value = v.to_bits();
@@ -671,24 +686,26 @@ impl MemSeries {
                 HistSample::Float(_) => Chunk::FloatHistogram(FloatHistogramChunk::new()),
             };
             let prev = old.as_mut().map(|o| &mut o.chunk);
-            match (&mut fresh, h, prev) {
+            let appended = match (&mut fresh, h, prev) {
                 (Chunk::Histogram(c), HistSample::Int(x), p) => {
                     let p = match p {
                         Some(Chunk::Histogram(p)) if p.num_samples() > 0 => Some(p),
                         _ => None,
                     };
-                    c.append(p, t, x)?;
+                    c.append(p, t, x).map(drop)
                 }
                 (Chunk::FloatHistogram(c), HistSample::Float(x), p) => {
                     let p = match p {
                         Some(Chunk::FloatHistogram(p)) if p.num_samples() > 0 => Some(p),
                         _ => None,
                     };
-                    c.append(p, t, x)?;
+                    c.append(p, t, x).map(drop)
                 }
                 _ => unreachable!("the fresh chunk matches the sample"),
-            }
+            };
+            // The open chunk stays when the fresh one refuses the sample.
             self.head = old;
+            appended?;
             self.replace_head_chunk(series_ref, fresh, t, head)?;
             return Ok(Appended::InOrder);
         }
@@ -729,6 +746,8 @@ impl MemSeries {
             min_time: t,
             max_time: t,
         });
+        // `chunk` holds its first sample already.
+        head.metrics.add_chunks(1);
         self.flags &= !HIST_END_COMPUTED;
         Ok(())
     }
@@ -738,13 +757,21 @@ impl MemSeries {
         if let Some(old) = self.head.take()
             && old.chunk.num_samples() > 0
         {
-            let chunk_ref = head.mapper.write_chunk(
+            let chunk_ref = match head.mapper.write_chunk(
                 series_ref,
                 old.min_time,
                 old.max_time,
                 old.chunk.encoding().as_u8(),
                 old.chunk.bytes(),
-            )?;
+            ) {
+                Ok(r) => r,
+                Err(e) => {
+                    // The chunk stays open (and counted) when it cannot be written.
+                    self.head = Some(old);
+                    return Err(e);
+                }
+            };
+            // Open before, memory-mapped now: the head's chunk count stays.
             self.mmapped.push(MmappedChunk {
                 chunk_ref,
                 min_time: old.min_time,
@@ -1517,6 +1544,8 @@ impl Head {
             self.metrics.chunks_removed.add(chunks_removed as f64);
             self.metrics.series_removed.add(removed.len() as f64);
         }
+        self.metrics
+            .add_chunks(-i64::try_from(chunks_removed).unwrap_or(i64::MAX));
         if removed.is_empty() {
             if new_min != i64::MAX {
                 self.min_time.store(new_min.max(mint), Ordering::Release);
@@ -1746,15 +1775,23 @@ impl Head {
     }
 
     /// The number of chunks in the head: memory-mapped ones and open ones with samples.
-    fn num_chunks(&self) -> u64 {
-        let mut n = 0u64;
+    /// The number of chunks in the head (memory-mapped ones and open ones holding a
+    /// sample), kept as chunks come and go.
+    pub fn num_chunks(&self) -> u64 {
+        self.metrics.chunks()
+    }
+
+    /// [`Head::num_chunks`] counted by walking every series: what the kept count must
+    /// equal.
+    #[cfg(test)]
+    pub(crate) fn num_chunks_by_walk(&self) -> u64 {
+        let mut n = 0i64;
         for shard in self.shards.iter() {
             for s in shard.read().series.values() {
-                n += s.mmapped.len() as u64
-                    + u64::from(s.head.as_ref().is_some_and(|h| h.chunk.num_samples() > 0));
+                n += s.num_chunks();
             }
         }
-        n
+        u64::try_from(n).expect("chunk counts are not negative")
     }
 
     /// Renders the head's metrics, its WAL's and its exemplar storage's.
@@ -1860,13 +1897,7 @@ impl Head {
 
     /// Statistics for `/api/v1/status/tsdb`, with the top `limit` entries per list.
     pub fn stats(&self, limit: usize) -> HeadStats {
-        let mut num_chunks = 0u64;
-        for shard in self.shards.iter() {
-            for s in shard.read().series.values() {
-                num_chunks += s.mmapped.len() as u64
-                    + u64::from(s.head.as_ref().is_some_and(|h| h.chunk.num_samples() > 0));
-            }
-        }
+        let num_chunks = self.num_chunks();
         let postings = self.postings.read();
         let top = |mut v: Vec<(String, u64)>| {
             v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

@@ -3,9 +3,12 @@
 //! Counters live in per-area structs: `HeadMetrics` (appends, series, chunks, head
 //! truncation and checkpoints), [`WalMetrics`] (one per write log: page flushes, fsyncs,
 //! record parts), [`CompactorMetrics`] (block writes) and `DbMetrics` (reloads,
-//! retention, compaction runs). State (series, chunks, sizes, time bounds) is read from
-//! the structures when rendering. `Families` collects the rendered families and writes
-//! them sorted by name, as Go's registry does.
+//! retention, compaction runs). The head's chunk count is kept at the events that change
+//! it (`HeadMetrics::chunks`); other state (series, sizes, time bounds) is read from the
+//! structures when rendering, without walking the series. `Families` collects the
+//! rendered families and writes them sorted by name, as Go's registry does.
+
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use model::exposition::write_header;
 use model::metrics::{Counter, Gauge, Histogram, SUMMARY_QUANTILES, Summary, exponential_buckets};
@@ -73,6 +76,11 @@ impl Families {
 #[derive(Debug)]
 pub(crate) struct HeadMetrics {
     pub(crate) active_appenders: Gauge,
+    /// Chunks in the head (Go's `headChunks`): memory-mapped ones plus open ones holding
+    /// a sample. Kept at the events that change it (an open chunk's first sample, removal
+    /// at truncation, chunks given to series at replay), so that rendering it does not
+    /// walk the series; an integer, as it only ever moves by whole chunks.
+    pub(crate) chunks: AtomicI64,
     pub(crate) series_created: Counter,
     pub(crate) series_removed: Counter,
     pub(crate) series_not_found: Counter,
@@ -99,6 +107,7 @@ impl Default for HeadMetrics {
     fn default() -> Self {
         HeadMetrics {
             active_appenders: Gauge::default(),
+            chunks: AtomicI64::new(0),
             series_created: Counter::default(),
             series_removed: Counter::default(),
             series_not_found: Counter::default(),
@@ -125,6 +134,19 @@ impl Default for HeadMetrics {
 }
 
 impl HeadMetrics {
+    /// Moves the head's chunk count by `delta`.
+    #[inline]
+    pub(crate) fn add_chunks(&self, delta: i64) {
+        if delta != 0 {
+            self.chunks.fetch_add(delta, Ordering::Relaxed);
+        }
+    }
+
+    /// The head's chunk count.
+    pub(crate) fn chunks(&self) -> u64 {
+        u64::try_from(self.chunks.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
     /// Counts a sample refused at append time (`histogram`: a native histogram).
     pub(crate) fn count_refused(&self, e: &storage::Error, histogram: bool) {
         let i = if histogram { HISTOGRAM } else { FLOAT };

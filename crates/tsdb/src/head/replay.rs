@@ -634,8 +634,10 @@ impl Head {
             acc.mint = acc.mint.min(first.min_time);
             acc.maxt = acc.maxt.max(last.max_time);
         }
+        let before = ms.num_chunks();
         ms.mmapped = chunks;
         ms.head = None;
+        self.metrics.add_chunks(ms.num_chunks() - before);
     }
 
     /// Gives the series loaded from a chunk snapshot their memory-mapped chunks (Go's
@@ -655,6 +657,7 @@ impl Head {
             else {
                 continue;
             };
+            let before = ms.num_chunks();
             if ms
                 .head
                 .as_ref()
@@ -665,6 +668,7 @@ impl Head {
             }
             st.stats.mmapped_chunks += chunks.len() as u64;
             ms.mmapped = chunks;
+            self.metrics.add_chunks(ms.num_chunks() - before);
             drop(shard);
             self.update_min_max(first.min_time, last.max_time);
         }
@@ -698,8 +702,10 @@ impl Head {
             }
             st.stats.mmapped_chunks += chunks.len() as u64;
             let (mint, maxt) = (chunks[0].min_time, chunks[chunks.len() - 1].max_time);
+            let before = ms.num_chunks();
             ms.mmapped = chunks;
             ms.head = None;
+            self.metrics.add_chunks(ms.num_chunks() - before);
             drop(shard);
             self.update_min_max(mint, maxt);
         }

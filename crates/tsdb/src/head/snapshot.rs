@@ -625,7 +625,9 @@ impl Head {
                 ms.flags &= !HIST_END_COMPUTED;
                 ms.last_value = last;
                 let range = (h.min_time, h.max_time);
+                let before = ms.num_chunks();
                 ms.head = Some(h);
+                self.metrics.add_chunks(ms.num_chunks() - before);
                 Some(range)
             });
             refs.insert(s.series_ref, r);
@@ -656,6 +658,7 @@ impl Head {
         self.max_time.store(i64::MIN, Ordering::Release);
         self.last_series_id.store(0, Ordering::Release);
         self.num_series.store(0, Ordering::Release);
+        self.metrics.chunks.store(0, Ordering::Relaxed);
     }
 }
 
