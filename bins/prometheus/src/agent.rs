@@ -27,6 +27,19 @@ fn check_agent_config(cfg: &config::Config) -> anyhow::Result<()> {
     cfg.check_agent_mode().map_err(anyhow::Error::from)
 }
 
+/// Prometheus checks `--storage.agent.wal-segment-size` when the WAL storage starts (so a
+/// bad size is a fatal error, exit 1, not a flag error), then the WAL checks it is a
+/// whole number of pages.
+fn check_segment_size(size: usize) -> anyhow::Result<()> {
+    if !(10 << 20..=256 << 20).contains(&size) {
+        anyhow::bail!("flag 'storage.agent.wal-segment-size' must be set between 10MB and 256MB");
+    }
+    if !size.is_multiple_of(tsdb::wlog::PAGE_SIZE) {
+        anyhow::bail!("opening storage failed: creating WAL: invalid segment size");
+    }
+    Ok(())
+}
+
 /// The agent storage once it is open (Go's `readyStorage` in agent mode): appends fail with
 /// "not ready" before and after.
 #[derive(Default)]
@@ -105,7 +118,6 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
     let discovery = discovery::Manager::new(discovery::Options::default());
     let sd_metrics = discovery.metrics().clone();
     let scrape_targets = discovery.subscribe();
-    let scraper = scrape::Manager::new(storage.clone(), settings.scrape.clone());
     // Remote write tails <storage.agent.path>/wal; remote_read is refused in agent mode, so
     // the local storage it would merge with stays empty.
     let remote = Arc::new(RemoteStorage::new(
@@ -113,7 +125,13 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
         Arc::new(ReadyStorage::default()),
         settings.remote_flush_deadline,
     ));
+    // Scraping and the receivers append through remote storage, which counts what comes in.
+    let appendable = remote.appendable_over(storage.clone());
+    let scraper = scrape::Manager::new(appendable.clone(), settings.scrape.clone());
     remote.set_metadata_source(&scraper);
+    // As in Prometheus's agent: the notifier exists (its metrics are exposed) but never
+    // runs, since agent configurations have no alerting section.
+    let notifier = notifier::Manager::new(settings.notifier.clone());
 
     let handler = web::Handler::new(web::Options {
         metrics_hook: Some({
@@ -122,16 +140,15 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
                 sd_metrics.write_text(out);
                 scraper.write_metrics(out);
                 remote.write_metrics(out);
+                notifier.write_metrics(out);
                 storage.write_metrics(out);
             })
         }),
         remote_write_receiver: settings
             .enable_remote_write_receiver
-            .then(|| -> Arc<dyn Appendable> { storage.clone() }),
+            .then(|| appendable.clone()),
         remote_write_messages: settings.remote_write_messages.clone(),
-        otlp_write_receiver: settings
-            .enable_otlp_receiver
-            .then(|| -> Arc<dyn Appendable> { storage.clone() }),
+        otlp_write_receiver: settings.enable_otlp_receiver.then(|| appendable.clone()),
         agent: true,
         ..web_options(
             &settings,
@@ -181,11 +198,12 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
         );
         actors::storage(&mut group, "WAL storage", |stop| async move {
             tracing::info!("Starting WAL storage ...");
+            check_segment_size(agent.options.wal_segment_size)?;
             let (dir, opts) = (agent.path.clone(), agent.options.clone());
             let db = tokio::task::spawn_blocking(move || tsdb::agent::Db::open(&dir, opts))
                 .await
                 .context("opening the agent storage")?
-                .with_context(|| format!("opening storage failed in {}", agent.path.display()))?;
+                .context("opening storage failed")?;
             let db = Arc::new(db);
             storage.set(Some(db.clone()));
             let truncator = db.spawn_truncator(
@@ -245,6 +263,26 @@ mod tests {
             config::Config::load_str("remote_write:\n  - url: http://127.0.0.1:1/write\n", "")
                 .unwrap();
         check_agent_config(&cfg).unwrap();
+    }
+
+    #[test]
+    fn segment_sizes_are_checked_as_prometheus_does() {
+        for bad in [1 << 10, 1 << 30, (10 << 20) - 32 * 1024] {
+            let err = check_segment_size(bad).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                "flag 'storage.agent.wal-segment-size' must be set between 10MB and 256MB"
+            );
+        }
+        let err = check_segment_size((10 << 20) + 1024)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "opening storage failed: creating WAL: invalid segment size"
+        );
+        check_segment_size(10 << 20).unwrap();
+        check_segment_size(tsdb::agent::Options::default().wal_segment_size).unwrap();
     }
 
     #[test]

@@ -524,17 +524,23 @@ impl Flags {
         if self.agent {
             // Go's serverOnlyFlag set: the TSDB, remote read serving, rules, notifier and
             // query engine flags, when given.
-            let server_only: Vec<String> = [
-                "storage.tsdb.",
-                "storage.remote.read-",
-                "rules.",
-                "alertmanager.",
-                "query.",
-            ]
-            .iter()
-            .flat_map(|p| self.explicit.has(p))
-            .map(|n| format!("{n:?}"))
-            .collect();
+            // Listed as Prometheus does: `--name`, in command-line order.
+            let server_only: Vec<String> = self
+                .explicit
+                .has("")
+                .filter(|n| {
+                    [
+                        "storage.tsdb.",
+                        "storage.remote.read-",
+                        "rules.",
+                        "alertmanager.",
+                        "query.",
+                    ]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+                })
+                .map(|n| format!("\"--{n}\""))
+                .collect();
             if !server_only.is_empty() {
                 return Err(anyhow::Error::new(ModeError(format!(
                     "The following flag(s) can not be used in agent mode: [{}]",
@@ -542,45 +548,15 @@ impl Flags {
                 ))));
             }
         }
-        let agent_only: Vec<&str> = [
-            ("storage.agent.path", self.agent_path.is_some()),
-            (
-                "storage.agent.wal-compression",
-                self.agent_wal_compression.is_some(),
-            ),
-            (
-                "storage.agent.retention.min-time",
-                self.agent_min_time.is_some(),
-            ),
-            (
-                "storage.agent.retention.max-time",
-                self.agent_max_time.is_some(),
-            ),
-            (
-                "storage.agent.no-lockfile",
-                self.agent_no_lockfile.is_some(),
-            ),
-            (
-                "storage.agent.wal-compression-type",
-                self.agent_wal_compression_type.is_some(),
-            ),
-            (
-                "storage.agent.wal-truncate-frequency",
-                self.agent_truncate_frequency.is_some(),
-            ),
-            (
-                "storage.agent.wal-segment-size",
-                self.agent_segment_size.is_some(),
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(name, set)| set.then_some(name))
-        .collect();
+        let agent_only: Vec<String> = self
+            .explicit
+            .has("storage.agent.")
+            .map(|n| format!("\"--{n}\""))
+            .collect();
         if !self.agent && !agent_only.is_empty() {
-            let quoted: Vec<String> = agent_only.iter().map(|n| format!("{n:?}")).collect();
             return Err(anyhow::Error::new(ModeError(format!(
                 "The following flag(s) can only be used in agent mode: [{}]",
-                quoted.join(" ")
+                agent_only.join(" ")
             ))));
         }
         // Flags of features this server does not have yet: refuse them by name rather than
@@ -1059,16 +1035,20 @@ impl Flags {
             .collect();
         let matches = command.clone().try_get_matches_from(args)?;
         let mut flags = Flags::from_arg_matches(&matches)?;
-        flags.explicit = Explicit(
-            command
-                .get_arguments()
-                .filter(|a| {
-                    matches.value_source(a.get_id().as_str())
-                        == Some(clap::parser::ValueSource::CommandLine)
-                })
-                .filter_map(|a| a.get_long().map(str::to_owned))
-                .collect(),
-        );
+        // In command-line order, as kingpin runs the pre-actions that list mode errors.
+        let mut given: Vec<(usize, String)> = command
+            .get_arguments()
+            .filter(|a| {
+                matches.value_source(a.get_id().as_str())
+                    == Some(clap::parser::ValueSource::CommandLine)
+            })
+            .filter_map(|a| {
+                let at = matches.index_of(a.get_id().as_str()).unwrap_or(usize::MAX);
+                a.get_long().map(|l| (at, l.to_owned()))
+            })
+            .collect();
+        given.sort();
+        flags.explicit = Explicit(given.into_iter().map(|(_, l)| l).collect());
         Ok(flags)
     }
 
@@ -1097,14 +1077,8 @@ impl Flags {
                         "invalid value {v:?} for flag --storage.agent.wal-segment-size: {e}"
                     )
                 })?;
-                let bytes = usize::try_from(size.bytes()).unwrap_or(0);
-                if bytes > 0 && !bytes.is_multiple_of(tsdb::wlog::PAGE_SIZE) {
-                    bail!(
-                        "--storage.agent.wal-segment-size={v}: invalid segment size, must be a multiple of {}",
-                        tsdb::wlog::PAGE_SIZE
-                    );
-                }
-                bytes
+                // Checked when the WAL storage starts (agent::run), as Prometheus does.
+                usize::try_from(size.bytes()).unwrap_or(usize::MAX)
             }
             None => 0,
         };
@@ -1675,8 +1649,8 @@ mod tests {
         ])
         .unwrap();
         let agent = s.agent.unwrap();
+        // The size is checked when the WAL storage starts (agent.rs), as in Prometheus.
         assert_eq!(agent.options.wal_segment_size, 1 << 20);
-        assert!(parse(&["--agent", "--storage.agent.wal-segment-size=1000B"]).is_err());
         assert_eq!(agent.path, PathBuf::from("/tmp/a"));
         let o = agent.options;
         assert_eq!(o.wal_compression, tsdb::wlog::Compression::None);
@@ -1691,10 +1665,25 @@ mod tests {
         assert!(err.is::<ModeError>());
         assert_eq!(
             err.to_string(),
-            "The following flag(s) can not be used in agent mode: [\"storage.tsdb.path\" \"query.timeout\"]"
+            "The following flag(s) can not be used in agent mode: [\"--storage.tsdb.path\" \"--query.timeout\"]"
         );
-        let err = parse(&["--storage.agent.no-lockfile"]).unwrap_err();
+        // Prometheus lists them as given, whatever their declaration order.
+        let err = parse(&["--agent", "--query.timeout=1m", "--storage.tsdb.path=x"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "The following flag(s) can not be used in agent mode: [\"--query.timeout\" \"--storage.tsdb.path\"]"
+        );
+        let err = parse(&[
+            "--storage.agent.no-lockfile",
+            "--storage.agent.retention.min-time=1h",
+            "--storage.agent.path=x",
+        ])
+        .unwrap_err();
         assert!(err.is::<ModeError>(), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "The following flag(s) can only be used in agent mode: [\"--storage.agent.no-lockfile\" \"--storage.agent.retention.min-time\" \"--storage.agent.path\"]"
+        );
     }
 
     #[test]

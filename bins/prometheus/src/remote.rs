@@ -91,6 +91,21 @@ impl RemoteStorage {
         self.clone()
     }
 
+    /// Agent mode's counterpart of [`RemoteStorage::appendable`]: `local` (the WAL-only
+    /// storage) as scraping and the receivers append to it, each committed batch counted in
+    /// the `prometheus_remote_storage_*_in` metrics (Go's agent appends through the same
+    /// fanout of local and remote storage as the server).
+    pub(crate) fn appendable_over(
+        self: &Arc<Self>,
+        local: Arc<dyn Appendable>,
+    ) -> Arc<dyn Appendable> {
+        self.appends_through.store(true, Ordering::Relaxed);
+        Arc::new(TrackedAppends {
+            appended: self.appended.clone(),
+            local,
+        })
+    }
+
     /// The scrape manager whose targets' metadata remote write 1.0 queues send every
     /// `metadata_config.send_interval` (Prometheus's `ReadyScrapeManager`); queues started
     /// before it is set send none.
@@ -270,6 +285,19 @@ impl RemoteStorage {
 }
 
 impl Appendable for RemoteStorage {
+    fn appender(&self) -> Box<dyn Appender> {
+        self.appended.track(self.local.appender())
+    }
+}
+
+/// Appends to another storage, counted in [`AppendedMetrics`] (see
+/// [`RemoteStorage::appendable_over`]).
+struct TrackedAppends {
+    appended: Arc<AppendedMetrics>,
+    local: Arc<dyn Appendable>,
+}
+
+impl Appendable for TrackedAppends {
     fn appender(&self) -> Box<dyn Appender> {
         self.appended.track(self.local.appender())
     }

@@ -47,7 +47,7 @@ use std::fs;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use model::{Labels, Timestamp};
@@ -197,10 +197,12 @@ impl Db {
     pub fn open(dir: &Path, opts: Options) -> Result<Db> {
         let opts = opts.validated();
         fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
-        let lock_file = if opts.no_lockfile {
-            None
+        // Go's DirLocker: -1 without a lock file, 0 when one was left behind, 1 otherwise.
+        let (lock_file, clean_start) = if opts.no_lockfile {
+            (None, -1)
         } else {
-            Some(lock_dir(dir)?)
+            let left_over = dir.join("lock").exists();
+            (Some(lock_dir(dir)?), if left_over { 0 } else { 1 })
         };
         let wal_dir = dir.join("wal");
         let mut wal = Wal::open(
@@ -220,7 +222,10 @@ impl Db {
             next_ref: AtomicU64::new(0),
             truncation: Mutex::new(()),
             last_exemplars: Mutex::new(HashMap::new()),
-            metrics: Metrics::default(),
+            metrics: Metrics {
+                clean_start: AtomicI64::new(clean_start),
+                ..Metrics::default()
+            },
             wal_metrics: Arc::clone(wal.metrics()),
             lock_file: Mutex::new(lock_file),
             closed: AtomicBool::new(false),

@@ -503,10 +503,11 @@ impl Inner {
                     load(&self.otlp_counters.out_of_order_exemplars),
                 ]
             }),
-            remote_read_queries: (!self.opts.agent).then(|| {
+            // Prometheus's agent registers the remote read handler too.
+            remote_read_queries: Some(
                 self.remote_read_queries
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            }),
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
         }
     }
 }
@@ -639,12 +640,25 @@ impl Handler {
             ),
             Page::Healthy if head_or_get => (
                 Some("/-/healthy"),
-                text(StatusCode::OK, "Prometheus Server is Healthy.\n"),
+                text(
+                    StatusCode::OK,
+                    if self.inner.opts.agent {
+                        "Prometheus Agent is Healthy.\n"
+                    } else {
+                        "Prometheus Server is Healthy.\n"
+                    },
+                ),
             ),
             Page::Ready if head_or_get => (
                 Some("/-/ready"),
-                not_ready(ready)
-                    .unwrap_or_else(|| text(StatusCode::OK, "Prometheus Server is Ready.\n")),
+                not_ready(ready).unwrap_or_else(|| {
+                    let body = if self.inner.opts.agent {
+                        "Prometheus Agent is Ready.\n"
+                    } else {
+                        "Prometheus Server is Ready.\n"
+                    };
+                    text(StatusCode::OK, body)
+                }),
             ),
             Page::Reload | Page::Quit if method == Method::GET => (
                 None,

@@ -246,7 +246,7 @@ pub(crate) struct ReceiverCounters {
     /// `prometheus_api_otlp_appended_samples_without_metadata_total` and
     /// `prometheus_api_otlp_out_of_order_exemplars_total`.
     pub(crate) otlp: Option<[u64; 2]>,
-    /// `prometheus_remote_read_handler_queries` (not in agent mode, which serves no reads).
+    /// `prometheus_remote_read_handler_queries`.
     pub(crate) remote_read_queries: Option<i64>,
 }
 
@@ -722,6 +722,12 @@ mod tests {
         let (_, m) = get(&handler, "/metrics").await;
         assert!(!m.contains("prometheus_engine_"), "{m}");
         assert_eq!(value(&m, "prometheus_ready"), "1");
+        // As Prometheus 3.5's agent, which registers the remote read handler too.
+        assert_eq!(value(&m, "prometheus_remote_read_handler_queries"), "0");
+        let (_, body) = get(&handler, "/-/healthy").await;
+        assert_eq!(body, "Prometheus Agent is Healthy.\n");
+        let (_, body) = get(&handler, "/-/ready").await;
+        assert_eq!(body, "Prometheus Agent is Ready.\n");
     }
 
     /// A storage whose selections find nothing but warn, or which cannot open a querier.

@@ -176,7 +176,8 @@ fn agent_refuses_server_flags_and_server_configuration() {
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("The following flag(s) can not be used in agent mode: [\"query.timeout\"]"),
+        stderr
+            .contains("The following flag(s) can not be used in agent mode: [\"--query.timeout\"]"),
         "{stderr}"
     );
     let out = Command::new(env!("CARGO_BIN_EXE_prometheus"))
@@ -189,7 +190,7 @@ fn agent_refuses_server_flags_and_server_configuration() {
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("can only be used in agent mode: [\"storage.agent.retention.max-time\"]"),
+        stderr.contains("can only be used in agent mode: [\"--storage.agent.retention.max-time\"]"),
         "{stderr}"
     );
 

@@ -11,6 +11,9 @@ use model::exposition::write_header;
 pub struct Metrics {
     /// Series currently tracked (`prometheus_agent_active_series`).
     pub active_series: AtomicI64,
+    /// How the lock file was taken at open (`prometheus_agent_clean_start`): -1 lock file
+    /// disabled, 0 a lock file left by an earlier run was replaced, 1 a clean start.
+    pub clean_start: AtomicI64,
     /// Series removed from memory whose records the WAL still keeps
     /// (`prometheus_agent_deleted_series`).
     pub deleted_series: AtomicI64,
@@ -66,7 +69,7 @@ impl Metrics {
     pub fn write_text(&self, out: &mut String) {
         let gauge_i = |a: &AtomicI64| a.load(Ordering::Relaxed).to_string();
         let counter = |a: &AtomicU64| load(a).to_string();
-        let families: [(&str, &str, &str, String); 10] = [
+        let families: [(&str, &str, &str, String); 11] = [
             (
                 "prometheus_agent_active_series",
                 "Number of active series being tracked by the WAL storage",
@@ -96,6 +99,12 @@ impl Metrics {
                 "Total number of checkpoint deletions attempted.",
                 "counter",
                 counter(&self.checkpoint_deletions),
+            ),
+            (
+                "prometheus_agent_clean_start",
+                "-1: lockfile is disabled. 0: a lockfile from a previous execution was replaced. 1: lockfile creation was clean",
+                "gauge",
+                gauge_i(&self.clean_start),
             ),
             (
                 "prometheus_agent_corruptions_total",
@@ -141,10 +150,14 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
-            "{name}{{type=\"float\"}} {}\n{name}{{type=\"histogram\"}} {}",
-            load(&self.samples_appended),
-            load(&self.histograms_appended)
+            "{name}{{type=\"float\"}} {}",
+            load(&self.samples_appended)
         );
+        // Go creates the `histogram` child with the first native histogram appended.
+        let histograms = load(&self.histograms_appended);
+        if histograms > 0 {
+            let _ = writeln!(out, "{name}{{type=\"histogram\"}} {histograms}");
+        }
         let name = "prometheus_agent_truncate_duration_seconds";
         write_header(out, name, "summary", "Duration of WAL truncation.");
         let _ = writeln!(
@@ -187,6 +200,15 @@ mod tests {
         );
         let types = out.lines().filter(|l| l.starts_with("# TYPE")).count();
         let helps = out.lines().filter(|l| l.starts_with("# HELP")).count();
-        assert_eq!((types, helps), (12, 12));
+        assert_eq!((types, helps), (13, 13));
+        assert!(out.contains("\nprometheus_agent_clean_start 0\n"), "{out}");
+        assert!(!out.contains("type=\"histogram\""), "{out}");
+        Metrics::inc(&m.histograms_appended);
+        out.clear();
+        m.write_text(&mut out);
+        assert!(
+            out.contains("prometheus_agent_samples_appended_total{type=\"histogram\"} 1\n"),
+            "{out}"
+        );
     }
 }

@@ -247,11 +247,39 @@ fn the_lock_file_keeps_a_second_agent_out() {
         no_lockfile: true,
         ..Options::default()
     };
-    drop(Db::open(dir.path(), no_lock).unwrap());
+    let unlocked = Db::open(dir.path(), no_lock).unwrap();
+    assert_eq!(unlocked.metrics().clean_start.load(Ordering::Relaxed), -1);
+    drop(unlocked);
+    assert_eq!(db.metrics().clean_start.load(Ordering::Relaxed), 1);
     db.close().unwrap();
     let mut app = db.appender();
     assert!(app.append(0, &labels("a"), 1, 0.0).is_err(), "closed");
     drop(open(dir.path()));
+}
+
+/// `prometheus_agent_clean_start` is 0 when a lock file from a run that did not close
+/// (a crash) is taken over, as Go's DirLocker reports it.
+#[test]
+fn a_left_over_lock_file_is_no_clean_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lock"), b"").unwrap();
+    let db = open(dir.path());
+    assert_eq!(db.metrics().clean_start.load(Ordering::Relaxed), 0);
+    let mut text = String::new();
+    db.write_metrics(&mut text);
+    assert!(
+        text.contains("\nprometheus_agent_clean_start 0\n"),
+        "{text}"
+    );
+    db.close().unwrap();
+    assert!(!dir.path().join("lock").exists(), "released");
+    assert_eq!(
+        open(dir.path())
+            .metrics()
+            .clean_start
+            .load(Ordering::Relaxed),
+        1
+    );
 }
 
 #[test]
