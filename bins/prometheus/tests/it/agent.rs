@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -211,6 +212,40 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
     if !real_installed() {
         return;
     }
+    // Prometheus 2.42 turns agent mode on with a feature flag (3.x: `--agent`).
+    wal_round_trip(REAL, "--enable-feature=agent");
+}
+
+/// Prometheus 3.5.3 (`PROMETHEUS3_BIN`, else Debian's package unpacked under
+/// `target/peers/` by `cargo xtask`), if it is there.
+#[allow(clippy::print_stderr, reason = "the skip notice")]
+fn prometheus3() -> Option<String> {
+    let bin = std::env::var("PROMETHEUS3_BIN").unwrap_or_else(|_| {
+        format!(
+            "{}/../../target/peers/prometheus_3.5.3+ds1-6_amd64/usr/bin/prometheus",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    if Path::new(&bin).is_file() {
+        return Some(bin);
+    }
+    eprintln!("skipping: no Prometheus 3.5 at {bin}");
+    None
+}
+
+/// The same both ways with Prometheus 3.5.3's `--agent`: its agent WAL directory opens
+/// here, and ours opens there.
+#[test]
+fn a_prometheus_3_5_agent_wal_replays_here_and_ours_there() {
+    if let Some(bin) = prometheus3() {
+        wal_round_trip(&bin, "--agent");
+    }
+}
+
+/// Runs `bin` in agent mode (`agent_flag`) scraping a target into a fresh agent directory,
+/// replays that directory here (same series, newest timestamps set), appends 100 series of
+/// our own, and checks that `bin` replays the result without a warning.
+fn wal_round_trip(bin: &str, agent_flag: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (target, served) = start_target();
     let config = dir.path().join("agent.yml");
@@ -223,15 +258,14 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
     .unwrap();
     let data = dir.path().join("data-agent");
     let port = free_port();
-    // Prometheus 2.42 turns agent mode on with a feature flag (3.x: `--agent`).
     let args = [
-        "--enable-feature=agent".to_owned(),
+        agent_flag.to_owned(),
         format!("--storage.agent.path={}", data.display()),
     ];
-    let mut p = Prometheus::spawn(REAL, &config, port, args, tempfile::tempdir().unwrap());
+    let mut p = Prometheus::spawn(bin, &config, port, args, tempfile::tempdir().unwrap());
     let deadline = Instant::now() + Duration::from_secs(60);
     while served.load(Ordering::SeqCst) < 4 {
-        assert!(Instant::now() <= deadline, "Prometheus 2.42 did not scrape");
+        assert!(Instant::now() <= deadline, "{bin} did not scrape");
         std::thread::sleep(Duration::from_millis(50));
     }
     p.signal("TERM");
@@ -239,6 +273,13 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
     drop(p);
 
     let db = tsdb::agent::Db::open(&data, tsdb::agent::Options::default()).unwrap();
+    // It released its lock file on the way out.
+    assert_eq!(
+        db.metrics()
+            .clean_start
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     let instance = format!("127.0.0.1:{target}");
     for name in ["agent_e2e_scrapes_total", "up", "scrape_duration_seconds"] {
         let labels = model::Labels::from_pairs([
@@ -251,7 +292,7 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
             .unwrap_or_else(|| panic!("{labels} was not replayed"));
         assert!(db.last_timestamp(r).unwrap() > 0, "{labels}");
     }
-    // And the other way round: what we append, Prometheus 2.42 replays without complaint.
+    // And the other way round: what we append, it replays without complaint.
     let mut app = storage::Appendable::appender(&db);
     for k in 0..100 {
         let labels = model::Labels::from_pairs([("__name__", "ours"), ("k", &k.to_string())]);
@@ -261,15 +302,15 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
     db.close().unwrap();
     drop(db);
     let port = free_port();
-    let mut child = Command::new(REAL)
-        .arg("--enable-feature=agent")
+    let mut child = Command::new(bin)
+        .arg(agent_flag)
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg(format!("--storage.agent.path={}", data.display()))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("starting /usr/bin/prometheus in agent mode");
+        .unwrap_or_else(|e| panic!("starting {bin} in agent mode: {e}"));
     // Keep draining its log: a Go program dies when stderr's pipe closes.
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let (tx, rx) = std::sync::mpsc::channel::<String>();
@@ -282,7 +323,8 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
         log.push_str(&line);
         log.push('\n');
-        if line.contains("Agent WAL storage started") || line.contains("level=error") {
+        if line.contains("Agent WAL storage started") || line.to_lowercase().contains("level=error")
+        {
             break;
         }
     }
@@ -307,8 +349,9 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
         "prometheus_agent_active_series {active} on port {port}\n{log}"
     );
     assert!(log.contains("Agent WAL storage started"), "{log}");
+    let lower = log.to_lowercase();
     assert!(
-        !log.contains("WAL read error") && !log.contains("level=warn"),
+        !lower.contains("wal read error") && !lower.contains("level=warn"),
         "{log}"
     );
 }
