@@ -59,7 +59,7 @@ pub use codec::{
     append_write_body, append_write_body_with, append_write_request, decode_read_request,
     decode_snappy, decode_write_request, encode_read_request, encode_read_response, encode_snappy,
     encode_write_request, labels_from_proto, labels_to_proto, matchers_from_proto,
-    matchers_to_proto, write_response_status,
+    matchers_to_proto, receiver_text, write_response_status,
 };
 pub use histogram::{
     HistogramSample, float_histogram_from_proto, float_histogram_to_proto, histogram_from_proto,

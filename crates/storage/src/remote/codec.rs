@@ -41,25 +41,49 @@ pub fn encode_snappy(raw: &[u8]) -> Vec<u8> {
 /// yields at most 64 bytes) is refused before anything is allocated, so a few bytes cannot
 /// make the receiver allocate gigabytes.
 pub fn decode_snappy(body: &[u8], what: &'static str) -> Result<Vec<u8>> {
-    let claimed = snap::raw::decompress_len(body).map_err(|e| Error::InvalidRemoteRequest {
-        what,
-        reason: format!("snappy decoding: {e}"),
-    })?;
+    let claimed = snap::raw::decompress_len(body).map_err(|e| snappy_error(what, &e))?;
     if claimed > body.len().saturating_mul(22).saturating_add(64) {
+        tracing::debug!(
+            claimed,
+            compressed = body.len(),
+            "snappy header claims more than the compressed bytes can hold"
+        );
         return Err(Error::InvalidRemoteRequest {
             what,
-            reason: format!(
-                "snappy decoding: header claims {claimed} bytes, more than {} compressed bytes can hold",
-                body.len()
-            ),
+            reason: SNAPPY_CORRUPT.into(),
         });
     }
     snap::raw::Decoder::new()
         .decompress_vec(body)
-        .map_err(|e| Error::InvalidRemoteRequest {
-            what,
-            reason: format!("snappy decoding: {e}"),
-        })
+        .map_err(|e| snappy_error(what, &e))
+}
+
+/// Go's `snappy.ErrCorrupt` text, which Prometheus's receivers answer a bad body with.
+const SNAPPY_CORRUPT: &str = "snappy: corrupt input";
+
+/// A snappy failure in Go's words (`snappy: corrupt input`, or `snappy: decoded block is
+/// too large`): the receivers answer with it, as Prometheus does. The details of the Rust
+/// decoder go to the debug log.
+fn snappy_error(what: &'static str, e: &snap::Error) -> Error {
+    tracing::debug!(err = %e, what, "snappy decoding failed");
+    let reason = match e {
+        snap::Error::TooBig { .. } => "snappy: decoded block is too large",
+        _ => SNAPPY_CORRUPT,
+    };
+    Error::InvalidRemoteRequest {
+        what,
+        reason: reason.into(),
+    }
+}
+
+/// The text `/api/v1/write` and `/api/v1/read` answer an error with (the body of Go's
+/// `http.Error`, without its newline): a malformed request's reason as Prometheus words it
+/// (`snappy: corrupt input`), any other error as it displays.
+pub fn receiver_text(err: &Error) -> String {
+    match err {
+        Error::InvalidRemoteRequest { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Encodes and compresses a write request into an HTTP body.
@@ -214,13 +238,14 @@ pub fn append_write_request(req: &WriteRequest, db: &dyn Appendable) -> Result<u
 /// with invalid labels (an empty or repeated label name, no metric name) is skipped with a
 /// warning, as Prometheus's 1.0 handler does, and counted in
 /// [`ReceiverOptions::invalid_labels_samples`] (see [`append_encoded_write_request_with`]).
-/// Samples and histograms the storage rejects (out of order, out of bounds, more than 10
-/// minutes ahead of the receiver's clock, too old, duplicates), invalid histograms (Go's
-/// histogram validation errors,
-/// after histograms of schemas 9 to 52 are reduced to schema 8 as Prometheus's receiver
-/// does) and histograms a storage without native histograms refuses are skipped, the rest
-/// are committed, and [`Error::SamplesRejected`] reports them: the caller answers 400, like
-/// Prometheus 3 does. Exemplars follow their series' samples; the storage's rejections of
+/// The first sample or histogram the storage rejects (out of order, out of bounds, more
+/// than 10 minutes ahead of the receiver's clock, too old, duplicates) or that is invalid
+/// (Go's histogram validation errors, after histograms of schemas 9 to 52 are reduced to
+/// schema 8 as Prometheus's receiver does) rolls the whole request back and is the error
+/// (the storage's own, e.g. `out of order sample`): the caller answers 400, as Prometheus's
+/// 1.0 handler returns at its first append error. Histograms a storage without native
+/// histograms refuses are skipped, the rest committed, and [`Error::SamplesRejected`]
+/// reports them. Exemplars follow their series' samples; the storage's rejections of
 /// exemplars never fail the request (they are logged), as in Prometheus.
 pub fn append_encoded_write_request(raw: &[u8], db: &dyn Appendable) -> Result<usize> {
     append_encoded_write_request_with(raw, db, &ReceiverOptions::default())
@@ -318,7 +343,7 @@ pub fn append_encoded_write_request_with(
             SeriesIn::plain(labels, &samples[sample_range], exemplars)
         })
         .collect();
-    let out = append_all(db, float_series, with_histograms, Checks::REMOTE_WRITE)?;
+    let out = append_all(db, float_series, with_histograms, Checks::REMOTE_WRITE_V1)?;
     let (mut rejected, mut first) = (out.rejected, out.first);
     if out.unsupported > 0 {
         rejected += out.unsupported;
@@ -395,6 +420,7 @@ pub(crate) fn append_series_and_histograms<'a, 'h, H: HistogramValue + 'h>(
     let checks = Checks {
         histograms: false,
         ingest_ct,
+        abort_on_reject: false,
     };
     append_all(db, series, histograms, checks)
 }
@@ -454,12 +480,18 @@ struct Checks {
     histograms: bool,
     /// Append start timestamps as zero samples.
     ingest_ct: bool,
+    /// The first sample the storage rejects (out of order, out of bounds, too old,
+    /// duplicate, an invalid histogram) rolls the whole request back and is the error, as
+    /// Prometheus's 1.0 handler returns at its first append error; otherwise rejected
+    /// samples are skipped and the rest committed (2.0 and OTLP).
+    abort_on_reject: bool,
 }
 
 impl Checks {
-    const REMOTE_WRITE: Checks = Checks {
+    const REMOTE_WRITE_V1: Checks = Checks {
         histograms: true,
         ingest_ct: false,
+        abort_on_reject: true,
     };
 }
 
@@ -552,6 +584,11 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
                     | Error::TooOldSample
                     | Error::DuplicateSampleForTimestamp),
                 ) => {
+                    if checks.abort_on_reject {
+                        tracing::error!(err = %e, series = %labels, timestamp = t, "Out of order sample from remote write");
+                        let _ = app.rollback();
+                        return Err(e);
+                    }
                     rejected += 1;
                     first.get_or_insert_with(|| rejection(&e, &labels, t, max_t));
                 }
@@ -585,6 +622,10 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
             let reduced = match prepared {
                 Ok(reduced) => reduced,
                 Err(e) => {
+                    if checks.abort_on_reject {
+                        let _ = app.rollback();
+                        return Err(Error::InvalidHistogram(e.to_string()));
+                    }
                     rejected += 1;
                     first.get_or_insert_with(|| {
                         format!("invalid histogram: {e} for series {labels} at {t}")
@@ -618,6 +659,11 @@ fn append_all<'a, 'h, H: HistogramValue + 'h>(
                     | Error::TooOldSample
                     | Error::DuplicateSampleForTimestamp),
                 ) => {
+                    if checks.abort_on_reject {
+                        tracing::error!(err = %e, series = %labels, timestamp = *t, "Out of order sample from remote write");
+                        let _ = app.rollback();
+                        return Err(e);
+                    }
                     rejected += 1;
                     first.get_or_insert_with(|| rejection(&e, &labels, *t, max_t));
                 }
@@ -963,22 +1009,27 @@ mod tests {
             }],
             metadata: vec![],
         };
+        // The first rejection (out of order) rolls the request back.
         let res = append_write_request(&req, &db);
         assert_eq!(write_response_status(&res), 400);
-        match res.unwrap_err() {
-            Error::SamplesRejected { rejected, first } => {
-                assert_eq!(rejected, 2);
-                assert!(first.contains("out of order"), "{first}");
-            }
-            e => panic!("unexpected {e}"),
-        }
+        let err = res.unwrap_err();
+        assert!(matches!(err, Error::OutOfOrderSample), "{err}");
+        assert_eq!(stored_histograms(&db).len(), 1);
+        let only_fine = WriteRequest {
+            timeseries: vec![TimeSeries {
+                histograms: vec![histogram_to_proto(4000, &fine)],
+                ..ts(&[("__name__", "h")], &[])
+            }],
+            metadata: vec![],
+        };
+        assert_eq!(append_write_request(&only_fine, &db).unwrap(), 1);
         let got = stored_histograms(&db);
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(got[1].1, 4000);
         assert_eq!(got[1].3.schema, 8);
         assert_eq!(got[1].3.positive_buckets, [3.0]);
 
-        // Only the invalid one: its validation error is the reason.
+        // An invalid one: its validation error is the reason.
         let only_bad = WriteRequest {
             timeseries: vec![TimeSeries {
                 histograms: vec![histogram_to_proto(9000, &bad)],
@@ -986,10 +1037,11 @@ mod tests {
             }],
             metadata: vec![],
         };
-        match append_write_request(&only_bad, &db).unwrap_err() {
-            Error::SamplesRejected { first, .. } => {
-                assert!(first.starts_with("invalid histogram: "), "{first}");
-                assert!(first.contains("observations found in buckets"), "{first}");
+        let res = append_write_request(&only_bad, &db);
+        assert_eq!(write_response_status(&res), 400);
+        match res.unwrap_err() {
+            Error::InvalidHistogram(msg) => {
+                assert!(msg.contains("observations found in buckets"), "{msg}");
             }
             e => panic!("unexpected {e}"),
         }
@@ -1031,7 +1083,7 @@ mod tests {
     }
 
     #[test]
-    fn append_commits_good_samples_and_reports_rejected_ones() {
+    fn append_rolls_back_at_the_first_rejected_sample_as_prometheus_1_0_does() {
         let db = MemStorage::new();
         let req = WriteRequest {
             timeseries: vec![
@@ -1042,31 +1094,31 @@ mod tests {
         };
         let res = append_write_request(&req, &db);
         assert_eq!(write_response_status(&res), 400);
-        match res.unwrap_err() {
-            Error::SamplesRejected { rejected, first } => {
-                assert_eq!(rejected, 1);
-                assert!(first.contains("out of order"), "{first}");
-            }
-            e => panic!("unexpected {e}"),
-        }
+        let err = res.unwrap_err();
+        assert!(matches!(err, Error::OutOfOrderSample), "{err}");
+        // Go's handler answers the storage error as it is.
+        assert_eq!(receiver_text(&err), "out of order sample");
         let q = db.querier(0, 100).unwrap();
         let mut set = q.select(true, None, &[]);
-        let mut got = Vec::new();
-        while let Some(s) = set.next() {
-            let s = s.unwrap();
-            let mut it = s.iterator();
-            while it.next() == crate::ValueType::Float {
-                got.push((s.labels().to_string(), it.at()));
-            }
+        assert!(set.next().is_none(), "nothing of the request is kept");
+        // The same samples in order are all kept.
+        let ok = WriteRequest {
+            timeseries: vec![ts(&[("__name__", "a")], &[(5, 2.0), (10, 1.0)])],
+            metadata: vec![],
+        };
+        assert_eq!(append_write_request(&ok, &db).unwrap(), 2);
+    }
+
+    #[test]
+    fn snappy_failures_read_as_go_words_them() {
+        for body in [&b""[..], b"definitely not snappy"] {
+            let err = decode_write_request(body).unwrap_err();
+            assert_eq!(receiver_text(&err), "snappy: corrupt input");
+            assert_eq!(
+                err.to_string(),
+                "invalid remote write request: snappy: corrupt input"
+            );
         }
-        assert_eq!(
-            got,
-            vec![
-                ("{__name__=\"a\"}".to_string(), (10, 1.0)),
-                ("{__name__=\"a\"}".to_string(), (20, 3.0)),
-                ("{__name__=\"b\"}".to_string(), (1, 4.0)),
-            ]
-        );
     }
 
     #[test]
@@ -1103,26 +1155,20 @@ mod tests {
         let now = max_time() - MAX_AHEAD.as_millis() as i64;
         let far = now + 11 * 60 * 1000;
         let near = now + 9 * 60 * 1000;
-        let req = WriteRequest {
+        let mut req = WriteRequest {
             timeseries: vec![
                 ts(&[("__name__", "a")], &[(now, 1.0), (near, 2.0)]),
                 ts(&[("__name__", "b")], &[(far, 3.0)]),
             ],
             metadata: vec![],
         };
+        // Go's time limit appender answers `out of bounds`, and nothing is kept.
         let res = append_write_request(&req, &db);
         assert_eq!(write_response_status(&res), 400);
-        match res {
-            Err(Error::SamplesRejected { rejected, first }) => {
-                assert_eq!(rejected, 1);
-                assert!(
-                    first.contains("timestamp is too far in the future")
-                        && first.contains("{__name__=\"b\"}"),
-                    "{first}"
-                );
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+        assert!(matches!(res, Err(Error::OutOfBounds)), "{res:?}");
+        assert_eq!(db.num_series(), 0);
+        req.timeseries.pop();
+        assert_eq!(append_write_request(&req, &db).unwrap(), 2);
         assert_eq!(db.num_series(), 1);
     }
 

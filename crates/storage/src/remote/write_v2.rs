@@ -214,7 +214,7 @@ pub fn append_write_v2_body_with(
         Err(e) => WriteV2Outcome {
             status: 400,
             stats: None,
-            error: Some(e.to_string()),
+            error: Some(super::codec::receiver_text(&e)),
             invalid_labels_samples: 0,
         },
     }

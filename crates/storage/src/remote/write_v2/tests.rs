@@ -468,7 +468,7 @@ fn undecodable_bodies_are_400s_without_written_headers() {
     assert!(
         out.error
             .as_deref()
-            .is_some_and(|e| e.contains("snappy decoding")),
+            .is_some_and(|e| e == "snappy: corrupt input"),
         "{out:?}"
     );
     // Valid snappy, invalid protobuf (a length running past the end).
@@ -575,7 +575,7 @@ fn snappy_headers_claiming_impossible_sizes_are_refused_before_allocating() {
     assert!(
         out.error
             .as_deref()
-            .is_some_and(|e| e.contains("header claims 2952789944 bytes")),
+            .is_some_and(|e| e == "snappy: corrupt input"),
         "{out:?}"
     );
     // The most compressible input there is still decodes.
