@@ -383,22 +383,16 @@ fn api_response(result: ApiResult) -> Response<Body> {
     }
 }
 
-/// An error of the remote-write and remote-read receivers at `status`: Prometheus answers
-/// these in plain text (Go's `http.Error`), the API's OpenAPI description in the API's JSON
-/// error form, which is what we send (remote senders log the body either way).
+/// An error of the remote-write, remote-read and OTLP receivers at `status`, as Go's
+/// `http.Error` writes it (what Prometheus's handlers answer): the message and a newline
+/// as `text/plain; charset=utf-8`, with `X-Content-Type-Options: nosniff`.
 pub(crate) fn receiver_error(status: StatusCode, message: &str) -> Response<Body> {
-    let kind = match status.as_u16() {
-        400 | 415 => "bad_data",
-        404 => "not_found",
-        503 => "unavailable",
-        _ => "internal",
-    };
-    let mut out = String::from("{\"status\":\"error\",\"errorType\":\"");
-    out.push_str(kind);
-    out.push_str("\",\"error\":");
-    json::write_str(&mut out, message.trim_end());
-    out.push('}');
-    json_response(status, out)
+    let mut resp = text(status, format!("{message}\n"));
+    resp.headers_mut().insert(
+        header::HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
 }
 
 fn error_body(err: &ApiError) -> String {
@@ -806,7 +800,7 @@ impl Handler {
             let res = storage::remote::append_write_body_with(&body, db.as_ref(), &opts);
             (
                 storage::remote::write_response_status(&res),
-                res.err().map(|e| e.to_string()),
+                res.err().map(|e| storage::remote::receiver_text(&e)),
             )
         })
         .await;
@@ -909,9 +903,10 @@ impl Handler {
                 }
                 resp
             }
-            Ok(Err(err @ storage::Error::InvalidRemoteRequest { .. })) => {
-                receiver_error(StatusCode::BAD_REQUEST, &err.to_string())
-            }
+            Ok(Err(err @ storage::Error::InvalidRemoteRequest { .. })) => receiver_error(
+                StatusCode::BAD_REQUEST,
+                &storage::remote::receiver_text(&err),
+            ),
             Ok(Err(err)) => receiver_error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
             Err(err) => receiver_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
