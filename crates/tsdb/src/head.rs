@@ -384,6 +384,16 @@ fn refused(e: storage::Error, metrics: &HeadMetrics, histogram: bool) -> storage
     e
 }
 
+/// A sample the open chunk refused: the chunk, counted at that sample, is not when it is
+/// still empty.
+#[cold]
+fn refused_first_sample(samples: usize, e: chunkenc::Error, head: &Head) -> Error {
+    if samples == 0 {
+        head.metrics.add_chunks(-1);
+    }
+    e.into()
+}
+
 /// Keeps `e` as the first error of a batch unless one at an earlier entry than `i` is.
 fn keep_first_err(first: &mut Option<(usize, Error)>, i: usize, e: Error) {
     if first.as_ref().is_none_or(|f| f.0 > i) {
@@ -566,17 +576,18 @@ impl MemSeries {
             .head
             .as_mut()
             .expect("a head chunk exists after cutting");
-        let first = h.chunk.num_samples() == 0;
-        if first {
+        if h.chunk.num_samples() == 0 {
             h.min_time = t;
-        }
-        match &mut h.chunk {
-            Chunk::Xor(c) => c.append(t, v)?,
-            _ => unreachable!("the head chunk was cut to a float chunk above"),
-        }
-        if first {
             // The open chunk counts from its first sample on.
             head.metrics.add_chunks(1);
+        }
+        match &mut h.chunk {
+            Chunk::Xor(c) => {
+                if let Err(e) = c.append(t, v) {
+                    return Err(refused_first_sample(c.num_samples(), e, head));
+                }
+            }
+            _ => unreachable!("the head chunk was cut to a float chunk above"),
         }
         h.max_time = t;
         self.last_value = v.to_bits();
