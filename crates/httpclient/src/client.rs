@@ -15,6 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::auth::Headers;
+use crate::dial::{self, CountingConnector, DialerSlot};
 use crate::oauth2::OAuth2;
 use crate::proxy::{Connector, Proxy};
 use crate::sigv4::{Credentials, Signer};
@@ -28,6 +29,8 @@ pub const MAX_REDIRECTS: usize = 10;
 
 struct Inner {
     client: Client<HttpsConnector<Connector>, Full<Bytes>>,
+    /// The dialer its connections count under (`net_conntrack_dialer_*`).
+    dialer: DialerSlot,
     headers: Headers,
     oauth2: Option<OAuth2>,
     sigv4: Option<Signer>,
@@ -141,6 +144,8 @@ impl HttpClient {
         http.set_nodelay(true);
         http.enforce_http(false);
         http.set_connect_timeout(Some(Duration::from_secs(30)));
+        let dialer = dial::slot(dial::DEFAULT_DIALER);
+        let http = CountingConnector::new(http, Arc::clone(&dialer));
         let proxy_tls = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(rustls_cfg.clone())
             .https_or_http()
@@ -165,6 +170,7 @@ impl HttpClient {
         Ok(HttpClient {
             inner: Arc::new(Inner {
                 client,
+                dialer,
                 headers,
                 oauth2,
                 sigv4,
@@ -172,6 +178,24 @@ impl HttpClient {
                 follow_redirects: cfg.follow_redirects,
             }),
         })
+    }
+
+    /// Names the client's dialer, as the `name` argument of Go's `NewClientFromConfig`
+    /// does: its connections are counted in `net_conntrack_dialer_*{dialer_name="NAME"}`
+    /// (see [`crate::write_metrics`]) from now on, and the name is listed (at zero) from
+    /// now on. A client not named counts under [`crate::DEFAULT_DIALER`]. The name is
+    /// the client's and its clones' (they share one connection pool).
+    #[must_use]
+    pub fn named(self, name: &str) -> HttpClient {
+        dial::set(&self.inner.dialer, Some(dial::dialer(name)));
+        self
+    }
+
+    /// A client whose connections are not counted (token and credential fetches, which
+    /// Prometheus's dialer counters do not see either).
+    pub(crate) fn uncounted(self) -> HttpClient {
+        dial::set(&self.inner.dialer, None);
+        self
     }
 
     /// Sends `req` with the configured authentication and `http_headers` (and a default

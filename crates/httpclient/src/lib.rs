@@ -23,6 +23,13 @@
 //! configured (environment, profile, instance metadata). Secret-manager references (`*_ref`) fail with [`Error::SecretRef`], worded
 //! as Prometheus, which registers no secret manager either, refuses them.
 //!
+//! Every TCP connection a client opens (to the server or to a proxy) is counted under the
+//! client's dialer name, as go-conntrack counts Prometheus's: [`HttpClient::named`] sets
+//! it (a scrape pool's job name, `alertmanager`, `remote_storage_write_client`, ...;
+//! [`DEFAULT_DIALER`] otherwise) and [`write_metrics`] renders the
+//! `net_conntrack_dialer_conn_{attempted,established,closed,failed}_total` families of
+//! every name used in the process.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
@@ -44,6 +51,7 @@
 
 mod auth;
 mod client;
+mod dial;
 mod error;
 mod oauth2;
 mod proxy;
@@ -53,5 +61,6 @@ mod tls;
 pub use client::{HttpClient, MAX_REDIRECTS, USER_AGENT};
 /// The options a client is built from, re-exported so users need not name `config`.
 pub use config::{HttpClientConfig, http_config};
+pub use dial::{DEFAULT_DIALER, write_metrics};
 pub use error::{Error, Result};
 pub use sigv4::aws_region;

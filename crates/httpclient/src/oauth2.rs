@@ -162,7 +162,7 @@ impl OAuth2 {
             token_url: cfg.token_url.clone(),
             uri,
             params,
-            client: HttpClient::new(&token_client)?,
+            client: HttpClient::new(&token_client)?.uncounted(),
             state: tokio::sync::Mutex::new(State {
                 secret: String::new(),
                 token: None,

@@ -14,9 +14,10 @@ use config::http_config::ProxyConfig;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::proxy::{SocksV5, Tunnel};
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 
+use crate::dial::CountingConnector;
 use crate::{Error, Result};
 
 /// Which destinations go through which proxy.
@@ -217,16 +218,16 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The TCP connector under TLS: connects directly, to the proxy, or through a tunnel.
 #[derive(Clone)]
 pub(crate) struct Connector {
-    http: HttpConnector,
+    http: CountingConnector,
     /// TLS to `https://` proxies (the client's `tls_config`).
-    proxy_tls: HttpsConnector<HttpConnector>,
+    proxy_tls: HttpsConnector<CountingConnector>,
     proxy: Option<Arc<Proxy>>,
 }
 
 impl Connector {
     pub(crate) fn new(
-        http: HttpConnector,
-        proxy_tls: HttpsConnector<HttpConnector>,
+        http: CountingConnector,
+        proxy_tls: HttpsConnector<CountingConnector>,
         proxy: Option<Arc<Proxy>>,
     ) -> Connector {
         Connector {

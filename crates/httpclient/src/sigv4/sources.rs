@@ -161,7 +161,7 @@ impl Cached {
 /// A client for one credential request: fresh each time, so that no pooled connection
 /// outlives the runtime it was made on (the first fetch runs on a runtime of its own).
 fn fetch_client() -> Result<HttpClient> {
-    HttpClient::new(&HttpClientConfig::default())
+    HttpClient::new(&HttpClientConfig::default()).map(HttpClient::uncounted)
 }
 
 /// Sends `req` within `limit`; transport failures and the time limit are `Err(message)`.
