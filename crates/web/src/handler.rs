@@ -687,6 +687,12 @@ impl Handler {
                 if let Some(resp) = not_ready(ready) {
                     return (Some("/federate"), resp);
                 }
+                let accept = req
+                    .headers()
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
                 let form = match read_form(req).await {
                     Ok(form) => form,
                     Err(err) => {
@@ -696,13 +702,12 @@ impl Handler {
                         );
                     }
                 };
-                let resp = match crate::federate::federate(&self.inner, &form).await {
-                    Ok(body) => {
+                let resp = match crate::federate::federate(&self.inner, &form, &accept).await {
+                    Ok((content_type, body)) => {
                         let mut resp = text(StatusCode::OK, body);
-                        resp.headers_mut().insert(
-                            header::CONTENT_TYPE,
-                            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                        );
+                        if let Ok(v) = HeaderValue::from_str(&content_type) {
+                            resp.headers_mut().insert(header::CONTENT_TYPE, v);
+                        }
                         resp
                     }
                     Err((status, message)) => text(status, message),

@@ -1154,9 +1154,10 @@ async fn federate_serves_the_latest_samples() {
     // Far past the samples' lookback window: nothing.
     let a = get(&s.handler, "/federate?match[]=up").await;
     assert_eq!(a.status, StatusCode::OK);
+    // Prometheus 3 names the (default) escaping of metric names.
     assert_eq!(
         a.headers["content-type"],
-        "text/plain; version=0.0.4; charset=utf-8"
+        "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
     );
     assert_eq!(a.body, "");
     let a = get(&s.handler, "/federate?match[]=up%7B").await;
