@@ -19,11 +19,14 @@
 //!   OpenAPI file (needs PyPI; see `apicheck.rs`).
 //! - `scrapediff [--no-build] [--ct-zero]`: our scraping against Prometheus 3.5 on the
 //!   payloads of `testdata/scrapediff/` and node_exporter (see `scrapediff.rs`).
+//! - `rulesdiff [--no-build] [--release]`: our rules and alerting against Prometheus 3.5
+//!   (see `rulesdiff.rs`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod apicheck;
 mod bench;
 mod difftest;
+mod rulesdiff;
 mod scrapebench;
 mod scrapediff;
 mod servers;
@@ -74,7 +77,14 @@ tasks:
                                 NHCB): stored series and values, report series, targets'
                                 health/lastError, metadata, request headers, staleness;
                                 --ct-zero adds a run with created-timestamp-zero-ingestion;
-                                fails on differences not in known-differences.txt";
+                                fails on differences not in known-differences.txt
+  rulesdiff [--no-build] [--release]
+                                ours (debug build, or --release) vs Prometheus 3.5 evaluating
+                                the same rules over changing targets: /api/v1/rules (filters,
+                                pagination), /api/v1/alerts, /api/v1/alertmanagers, recorded
+                                and ALERTS series, what a fake Alertmanager received; plus
+                                the upstream rule fixtures; fails on differences not in
+                                testdata/rulesdiff/known-differences.txt";
 
 /// The conformance suites: name, cargo package, test target.
 const SUITES: &[(&str, &str, &str)] = &[
@@ -124,6 +134,7 @@ fn run() -> Result<()> {
         "scrapebench" => scrapebench::run(&args[1..]),
         "apicheck" => apicheck::run(),
         "scrapediff" => scrapediff::run(&args[1..]),
+        "rulesdiff" => rulesdiff::run(&args[1..]),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

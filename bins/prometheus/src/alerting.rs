@@ -46,7 +46,7 @@ fn alert_state(s: rules::AlertState) -> web::AlertState {
     }
 }
 
-fn rule_view(rule: &rules::Rule) -> web::RuleView {
+fn rule_view(group: &rules::Group, rule: &rules::Rule) -> web::RuleView {
     web::RuleView {
         name: rule.name().to_owned(),
         query: rule.query().to_owned(),
@@ -71,8 +71,9 @@ fn rule_view(rule: &rules::Rule) -> web::RuleView {
                     labels: al.labels,
                     annotations: al.annotations,
                     state: alert_state(al.state),
-                    active_at: Some(system_time(al.active_at)),
-                    keep_firing_since: al.keep_firing_since.map(system_time),
+                    // Go's times carry the evaluation slot's nanoseconds.
+                    active_at: Some(group.eval_time(al.active_at)),
+                    keep_firing_since: al.keep_firing_since.map(|t| group.eval_time(t)),
                     value: al.value,
                 })
                 .collect(),
@@ -92,7 +93,7 @@ impl web::RulesSource for RulesApi {
                 limit: g.limit(),
                 evaluation_time_secs: g.evaluation_time().as_secs_f64(),
                 last_evaluation: g.last_evaluation(),
-                rules: g.rules().iter().map(|r| rule_view(r)).collect(),
+                rules: g.rules().iter().map(|r| rule_view(g, r)).collect(),
             })
             .collect()
     }

@@ -58,6 +58,24 @@ pub fn group_key(file: &str, name: &str) -> String {
     format!("{file};{name}")
 }
 
+/// Go's `labels.Labels.Hash` of sorted pairs as Prometheus 3 builds it (stringlabels): XXH64
+/// of each name and value preceded by its length (one byte below 255, else 255 and three
+/// bytes little-endian).
+fn go_labels_hash(sorted_pairs: &[(&str, &str)]) -> u64 {
+    let mut buf = Vec::new();
+    for s in sorted_pairs.iter().flat_map(|(n, v)| [n, v]) {
+        let len = s.len();
+        if len < 255 {
+            buf.push(len as u8);
+        } else {
+            buf.push(255);
+            buf.extend_from_slice(&(len as u32).to_le_bytes()[..3]);
+        }
+        buf.extend_from_slice(s.as_bytes());
+    }
+    xxhash_rust::xxh64::xxh64(&buf, 0)
+}
+
 impl Group {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -182,12 +200,32 @@ impl Group {
     /// group's name and file, so that groups spread over the interval.
     pub fn eval_timestamp(&self, start_ms: Timestamp) -> Timestamp {
         let interval_ns = i128::from(self.0.interval_ms) * 1_000_000;
-        let hash = Labels::from_pairs([("name", self.name()), ("file", self.file())]).hash();
-        let offset = i128::from(hash) % interval_ns;
+        let offset = self.slot_offset_ns();
         let adj = i128::from(start_ms) * 1_000_000 - offset;
         let base = adj - adj.rem_euclid(interval_ns);
         let next = base + offset;
         i64::try_from(next.div_euclid(1_000_000)).unwrap_or(start_ms)
+    }
+
+    /// The group's offset within its interval in nanoseconds: Go's `hash() % interval`,
+    /// where the hash is `labels.Labels.Hash` of `{file, name}` as Prometheus 3 builds it
+    /// (stringlabels: XXH64 over the length-prefixed names and values).
+    fn slot_offset_ns(&self) -> i128 {
+        let interval_ns = i128::from(self.0.interval_ms) * 1_000_000;
+        let hash = go_labels_hash(&[("file", self.file()), ("name", self.name())]);
+        i128::from(hash) % interval_ns
+    }
+
+    /// The wall-clock time of one of this group's evaluation timestamps (milliseconds, as
+    /// [`Group::eval_timestamp`] gives them), with the nanoseconds below the millisecond
+    /// that Go's evaluation slot carries (its `ActiveAt` and `KeepFiringSince` show them).
+    pub fn eval_time(&self, ts_ms: Timestamp) -> SystemTime {
+        let sub_ms = u64::try_from(self.slot_offset_ns().rem_euclid(1_000_000)).unwrap_or(0);
+        let at = match u64::try_from(ts_ms) {
+            Ok(ms) => SystemTime::UNIX_EPOCH + Duration::from_millis(ms),
+            Err(_) => SystemTime::UNIX_EPOCH - Duration::from_millis(ts_ms.unsigned_abs()),
+        };
+        at + Duration::from_nanos(sub_ms)
     }
 
     /// Whether two groups are the same definition (Go's `Equals`): then a reload keeps
@@ -710,6 +748,23 @@ mod tests {
         let p = dir.join("r.yml");
         std::fs::write(&p, yaml).expect("write");
         p.to_str().expect("UTF-8").to_string()
+    }
+
+    /// Prometheus 3.5.3 evaluated group `alerts` of this file on the 1s slots at
+    /// `.067547683` (seen in its `/api/v1/rules`); 2.42's slice labels hashed to `.451`.
+    #[test]
+    fn slots_use_prometheus_3_labels_hash() {
+        let h = go_labels_hash(&[
+            ("file", "/work/main/target/rulesdiff/rules/a.yml"),
+            ("name", "alerts"),
+        ]);
+        assert_eq!(h % 1_000_000_000, 67_547_683);
+        // A 300-byte value takes the four-byte length form.
+        let long = "x".repeat(300);
+        assert_ne!(
+            go_labels_hash(&[("a", long.as_str())]),
+            go_labels_hash(&[("a", &long[..254])])
+        );
     }
 
     #[test]

@@ -453,8 +453,10 @@ async fn the_run_loop_evaluates_restores_and_writes_alerts() {
     assert!(!env.take_sent().is_empty(), "the firing alert was sent");
 }
 
-/// The slot offset of a group is Go's: Prometheus 2.42 evaluated group `cmp` of
-/// `/tmp/promcmp/rules.yml` (interval 10s) at 1795490399.610, 1795490409.610, ...
+/// The slot offset of a group is Go's: Prometheus 3 (stringlabels' `Labels.Hash`)
+/// evaluates group `cmp` of `/tmp/promcmp/rules.yml` (interval 10s) at
+/// 1795490398.682055482, 1795490408.682055482, ... (2.42, whose labels hashed
+/// differently, at 1795490399.610).
 #[tokio::test]
 async fn evaluation_slots_match_prometheus() {
     let env = Env::new();
@@ -466,8 +468,12 @@ async fn evaluation_slots_match_prometheus() {
     std::fs::write(&f, "groups:\n  - name: cmp\n    interval: 10s\n    rules:\n      - record: one\n        expr: vector(1)\n").expect("write");
     let groups = env.load(&[f.to_string_lossy().to_string()]).await;
     let g = &groups[0];
-    assert_eq!(g.eval_timestamp(1_795_490_400_000), 1_795_490_399_610);
-    assert_eq!(g.eval_timestamp(1_795_490_409_611), 1_795_490_409_610);
+    assert_eq!(g.eval_timestamp(1_795_490_400_000), 1_795_490_398_682);
+    assert_eq!(g.eval_timestamp(1_795_490_408_683), 1_795_490_408_682);
+    assert_eq!(
+        g.eval_time(1_795_490_398_682),
+        std::time::UNIX_EPOCH + Duration::new(1_795_490_398, 682_055_482)
+    );
 }
 
 #[tokio::test]

@@ -354,8 +354,10 @@ fn write_rule(out: &mut String, r: &RuleView, exclude_alerts: bool) {
                 write_alert_list(out, &a.alerts);
             }
         }
+        None if r.labels.is_empty() => {
+            // `labels,omitempty`: Prometheus 3.5 leaves out a recording rule's empty labels.
+        }
         None => {
-            // Prometheus's `labels,omitempty` never omits: its labels are a struct.
             out.push_str(",\"labels\":");
             json::write_labels(out, &r.labels);
         }
@@ -602,13 +604,32 @@ mod tests {
             out,
             concat!(
                 r#"{"groups":[{"name":"g1","file":"/rules/a.yml","rules":["#,
-                r#"{"name":"job:up:sum","query":"sum by (job) (up)","labels":{},"health":"ok","evaluationTime":0.0005,"lastEvaluation":"2023-11-14T22:13:20Z","type":"recording"},"#,
+                r#"{"name":"job:up:sum","query":"sum by (job) (up)","health":"ok","evaluationTime":0.0005,"lastEvaluation":"2023-11-14T22:13:20Z","type":"recording"},"#,
                 r#"{"state":"firing","name":"Down","query":"up == 0","duration":60,"keepFiringFor":0,"labels":{"severity":"page"},"annotations":{"summary":"down"},"#,
                 r#""alerts":[{"labels":{"alertname":"Down"},"annotations":{},"state":"firing","activeAt":"2023-11-14T21:56:40Z","value":"0e+00"}],"#,
                 r#""health":"ok","evaluationTime":0,"lastEvaluation":"0001-01-01T00:00:00Z","type":"alerting"}],"#,
                 r#""interval":15,"limit":0,"evaluationTime":0.001,"lastEvaluation":"2023-11-14T22:13:20Z"}]}"#
             )
         );
+    }
+
+    #[test]
+    fn recording_rules_show_labels_only_when_they_have_some() {
+        let mut out = String::new();
+        let r = RuleView {
+            name: "r".into(),
+            query: "vector(1)".into(),
+            labels: Labels::from_pairs([("source", "x")]),
+            ..RuleView::default()
+        };
+        write_rule(&mut out, &r, false);
+        assert!(
+            out.contains(r#""query":"vector(1)","labels":{"source":"x"},"health""#),
+            "{out}"
+        );
+        out.clear();
+        write_rule(&mut out, &RuleView::default(), false);
+        assert!(!out.contains("labels"), "{out}");
     }
 
     #[test]
