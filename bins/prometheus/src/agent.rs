@@ -142,6 +142,7 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
                 remote.write_metrics(out);
                 notifier.write_metrics(out);
                 storage.write_metrics(out);
+                httpclient::write_metrics(out);
             })
         }),
         remote_write_receiver: settings

@@ -362,7 +362,18 @@ fn client(
     what: &str,
     url: &str,
 ) -> anyhow::Result<httpclient::HttpClient> {
-    httpclient::HttpClient::new(h).with_context(|| format!("{what} {url}"))
+    httpclient::HttpClient::new(h)
+        .map(|c| c.named(dialer_name(what)))
+        .with_context(|| format!("{what} {url}"))
+}
+
+/// Go's names of the remote storage clients' dialers (`net_conntrack_dialer_*`).
+fn dialer_name(what: &str) -> &'static str {
+    if what == "remote_read" {
+        "remote_storage_read_client"
+    } else {
+        "remote_storage_write_client"
+    }
 }
 
 /// Prometheus names an unnamed queue by a hash of its configuration; this is a short
@@ -410,6 +421,7 @@ fn write_options(
         headers: headers(&rw.headers),
         client: match &rw.sigv4 {
             Some(sigv4) => httpclient::HttpClient::with_sigv4(&rw.http_client_config, sigv4)
+                .map(|c| c.named(dialer_name(what)))
                 .with_context(|| format!("{what} {url}"))?,
             None => client(&rw.http_client_config, what, &url)?,
         },

@@ -229,6 +229,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                 remote.write_metrics(out);
                 rule_manager.write_metrics(out);
                 notifier.write_metrics(out);
+                httpclient::write_metrics(out);
             })
         }),
         remote_write_receiver: settings

@@ -70,7 +70,7 @@ impl LazyClients {
         self.cell
             .get_or_try_init(|| async {
                 let (cfg, what, services) = (self.cfg.clone(), self.what, self.services);
-                tokio::task::spawn_blocking(move || Clients::build(&cfg, services))
+                tokio::task::spawn_blocking(move || Clients::build(&cfg, what, services))
                     .await
                     .map_err(|e| format!("could not create the {what} client: {e}"))?
             })
@@ -110,7 +110,12 @@ impl CredentialCheck {
 }
 
 impl Clients {
-    fn build(cfg: &AwsSdConfig, services: &[&'static str]) -> Result<Clients, String> {
+    /// `what` names the clients' dialer, as Go names its AWS SDs' (`ec2_sd`).
+    fn build(
+        cfg: &AwsSdConfig,
+        what: &str,
+        services: &[&'static str],
+    ) -> Result<Clients, String> {
         let service = services.first().copied().unwrap_or_default();
         let region = region(cfg, &|name| std::env::var(name).ok())?;
         let signing = httpclient::HttpClient::with_sigv4_services(
@@ -119,6 +124,8 @@ impl Clients {
             services,
         )
         .map_err(|e| format!("could not create aws config: {e}"))?;
+        let dialer = format!("{}_sd", what.to_lowercase());
+        let signing = signing.into_iter().map(|c| c.named(&dialer)).collect();
         Ok(Clients {
             endpoint: if cfg.endpoint.is_empty() {
                 default_endpoint(service, &region)

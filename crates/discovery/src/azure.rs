@@ -296,6 +296,7 @@ impl Discovery {
         });
         Ok(Discovery {
             client: httpclient::HttpClient::new(&cfg.http_client_config)
+                .map(|c| c.named("azure_sd"))
                 .map_err(|e| e.to_string())?,
             setup,
             base: base.trim_end_matches('/').to_owned(),

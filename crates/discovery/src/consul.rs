@@ -205,6 +205,7 @@ impl Discovery {
     pub(crate) fn new(cfg: &ConsulSdConfig) -> Result<Discovery, String> {
         let client =
             httpclient::HttpClient::new(&cfg.http_client_config).map_err(|e| e.to_string())?;
+        let client = client.named("consul_sd");
         let mut scheme = cfg.scheme.as_str();
         let mut address = cfg.server.as_str();
         let mut socket = None;

@@ -118,6 +118,7 @@ impl Discovery {
     pub(crate) fn new(cfg: &PortRefreshHttpSdConfig) -> Result<Discovery, String> {
         Ok(Discovery {
             client: httpclient::HttpClient::new(&cfg.http_client_config)
+                .map(|c| c.named("digitalocean_sd"))
                 .map_err(|e| e.to_string())?,
             base: API_URL.to_owned(),
             port: cfg.port,

@@ -192,6 +192,7 @@ impl Api {
         host: &str,
         http_client_config: &config::HttpClientConfig,
         timeout: Duration,
+        dialer: &str,
     ) -> Result<Api, String> {
         let (scheme, rest) = host
             .split_once("://")
@@ -199,11 +200,12 @@ impl Api {
         let transport = match scheme {
             "http" | "https" => Transport::Http {
                 client: httpclient::HttpClient::new(http_client_config)
-                    .map_err(|e| e.to_string())?,
+                    .map_err(|e| e.to_string())?
+                    .named(dialer),
                 base: host.trim_end_matches('/').to_owned(),
             },
             "tcp" => Transport::Http {
-                client: httpclient::HttpClient::default(),
+                client: httpclient::HttpClient::default().named(dialer),
                 base: format!("http://{}", rest.trim_end_matches('/')),
             },
             "unix" => Transport::Unix(PathBuf::from(rest)),
@@ -302,6 +304,7 @@ impl Discovery {
                 &cfg.host,
                 &cfg.http_client_config,
                 cfg.refresh_interval.to_std(),
+                "docker_sd",
             )?,
             filters: filters_param(&cfg.filters),
             port: cfg.port,

@@ -328,6 +328,7 @@ impl Discovery {
                 &cfg.host,
                 &cfg.http_client_config,
                 cfg.refresh_interval.to_std(),
+                "dockerswarm_sd",
             )?,
             role,
             port: cfg.port,

@@ -172,6 +172,7 @@ impl Discovery {
     pub(crate) fn new(cfg: &EurekaSdConfig) -> Result<Discovery, String> {
         Ok(Discovery {
             client: httpclient::HttpClient::new(&cfg.http_client_config)
+                .map(|c| c.named("eureka_sd"))
                 .map_err(|e| e.to_string())?,
             url: format!("{}/apps", cfg.server),
             timeout: cfg.refresh_interval.to_std().max(Duration::from_millis(1)),

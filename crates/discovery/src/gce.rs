@@ -560,6 +560,8 @@ impl Discovery {
         let credentials = find_credentials(env, on_gce).map_err(setup)?;
         Ok(Discovery {
             client: httpclient::HttpClient::new(&config::HttpClientConfig::default())
+                // Go's GCE client is Google's, outside the counted dialers.
+                .map(httpclient::HttpClient::uncounted)
                 .map_err(|e| setup(e.to_string()))?,
             base: env(ENDPOINT_ENV)
                 .filter(|v| !v.is_empty())

@@ -191,6 +191,7 @@ impl Discovery {
         let robot = cfg.role == "robot";
         Ok(Discovery {
             client: httpclient::HttpClient::new(&cfg.http_client_config)
+                .map(|c| c.named("hetzner_sd"))
                 .map_err(|e| e.to_string())?,
             robot,
             base: if robot { ROBOT_URL } else { HCLOUD_URL }.to_owned(),

@@ -57,7 +57,7 @@ impl Discovery {
     pub(crate) fn new(cfg: &HttpSdConfig) -> Result<Discovery, httpclient::Error> {
         Ok(Discovery {
             url: cfg.url.as_str().to_owned(),
-            client: httpclient::HttpClient::new(&cfg.http_client_config)?,
+            client: httpclient::HttpClient::new(&cfg.http_client_config)?.named("http"),
             refresh_interval: cfg.refresh_interval.to_std(),
             last_len: 0,
         })

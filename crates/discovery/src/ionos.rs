@@ -122,6 +122,7 @@ impl Discovery {
     pub(crate) fn new(cfg: &IonosSdConfig) -> Result<Discovery, String> {
         Ok(Discovery {
             client: httpclient::HttpClient::new(&cfg.http_client_config)
+                .map(|c| c.named("ionos_sd"))
                 .map_err(|e| e.to_string())?,
             base: API_URL.to_owned(),
             datacenter_id: cfg.datacenter_id.clone(),

@@ -141,6 +141,8 @@ impl Discovery {
     pub(crate) fn new(cfg: &KumaSdConfig) -> Result<Discovery, String> {
         Ok(Discovery {
             client: httpclient::HttpClient::new(&cfg.http_client_config)
+                // Go's xDS client config for Kuma sets no name: the dialer's is empty.
+                .map(|c| c.named(""))
                 .map_err(|e| format!("kuma_sd: {e}"))?,
             endpoint: endpoint(&cfg.server, &cfg.fetch_timeout.to_string())?,
             client_id: if cfg.client_id.is_empty() {

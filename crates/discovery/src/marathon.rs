@@ -248,6 +248,7 @@ impl Discovery {
         };
         Ok(Discovery {
             client: httpclient::HttpClient::new(&cfg.http_client_config)
+                .map(|c| c.named("marathon_sd"))
                 .map_err(|e| e.to_string())?,
             servers: cfg.servers.clone(),
             token,

@@ -85,6 +85,7 @@ impl Discovery {
         }
         Ok(Discovery {
             client: httpclient::HttpClient::new(&cfg.http_client_config)
+                .map(|c| c.named("nomad_sd"))
                 .map_err(|e| e.to_string())?,
             base,
             params,

@@ -151,6 +151,7 @@ impl Discovery {
             return Err("oci_sd: instance_principal auth is not supported yet".to_owned());
         }
         let client = httpclient::HttpClient::new(&cfg.http_client_config)
+            .map(|c| c.named("oci_sd"))
             .map_err(|e| format!("oci_sd: failed to build HTTP client: {e}"))?;
         let pem = std::fs::read_to_string(&cfg.key_file)
             .map_err(|e| format!("oci_sd: reading OCI key file {:?}: {e}", cfg.key_file))?;

@@ -216,7 +216,9 @@ impl Discovery {
             ..Default::default()
         };
         Ok(Discovery {
-            client: httpclient::HttpClient::new(&http).map_err(|e| e.to_string())?,
+            client: httpclient::HttpClient::new(&http)
+                .map(|c| c.named("openstack_sd"))
+                .map_err(|e| e.to_string())?,
             auth,
             role,
             region: cfg.region.clone(),

@@ -85,6 +85,7 @@ impl Discovery {
         };
         Ok(Discovery {
             client: httpclient::HttpClient::with_sigv4(&cfg.http_client_config, &sigv4)
+                .map(|c| c.named("outscale_sd"))
                 .map_err(|e| format!("outscale SD client config: {e}"))?,
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             region: cfg.region.clone(),

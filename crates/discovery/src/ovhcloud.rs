@@ -168,7 +168,8 @@ impl Discovery {
                 })?
         };
         Ok(Discovery {
-            client: httpclient::HttpClient::default(),
+            // Go's OVHcloud client is OVH's, outside the counted dialers.
+            client: httpclient::HttpClient::default().uncounted(),
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             application_key: cfg.application_key.clone(),
             application_secret: cfg.application_secret.expose().to_owned(),

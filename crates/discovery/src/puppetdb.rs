@@ -106,6 +106,7 @@ impl Discovery {
         url.set_path(&path);
         Ok(Discovery {
             client: httpclient::HttpClient::new(&cfg.http_client_config)
+                .map(|c| c.named("http"))
                 .map_err(|e| e.to_string())?,
             url: url.to_string(),
             query: cfg.query.clone(),

@@ -180,6 +180,7 @@ impl Discovery {
     pub(crate) fn new(cfg: &ScalewaySdConfig) -> Result<Discovery, String> {
         let d = Discovery {
             client: httpclient::HttpClient::new(&cfg.http_client_config)
+                .map(|c| c.named("scaleway_sd"))
                 .map_err(|e| e.to_string())?,
             baremetal: cfg.role == "baremetal",
             base: cfg.api_url.clone(),

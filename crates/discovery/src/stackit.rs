@@ -220,6 +220,7 @@ impl Discovery {
         };
         Ok(Discovery {
             client: httpclient::HttpClient::new(&cfg.http_client_config)
+                .map(|c| c.named("stackit_sd"))
                 .map_err(|e| e.to_string())?,
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             project: cfg.project.clone(),

@@ -79,7 +79,9 @@ impl Discovery {
             ..Default::default()
         };
         Ok(Discovery {
-            client: httpclient::HttpClient::new(&http).map_err(|e| e.to_string())?,
+            client: httpclient::HttpClient::new(&http)
+                .map(|c| c.named("triton_sd"))
+                .map_err(|e| e.to_string())?,
             endpoint,
             compute_nodes,
             dns_suffix: cfg.dns_suffix.clone(),

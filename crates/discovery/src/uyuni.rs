@@ -215,6 +215,7 @@ impl Discovery {
         url.set_path(&path);
         Ok(Discovery {
             client: httpclient::HttpClient::new(&cfg.http_client_config)
+                .map(|c| c.named("uyuni_sd"))
                 .map_err(|e| e.to_string())?,
             api_url: url.to_string(),
             username: cfg.username.clone(),

@@ -191,9 +191,11 @@ impl HttpClient {
         self
     }
 
-    /// A client whose connections are not counted (token and credential fetches, which
-    /// Prometheus's dialer counters do not see either).
-    pub(crate) fn uncounted(self) -> HttpClient {
+    /// A client whose connections are not counted in `net_conntrack_dialer_*`: for what
+    /// Prometheus does outside prometheus/common's HTTP client (OAuth 2.0 token and AWS
+    /// credential fetches here; SDK clients, as GCE's or OVHcloud's, in discovery).
+    #[must_use]
+    pub fn uncounted(self) -> HttpClient {
         dial::set(&self.inner.dialer, None);
         self
     }

@@ -175,6 +175,7 @@ impl Manager {
                 Some(sigv4) => httpclient::HttpClient::with_sigv4(&am.http_client_config, sigv4),
                 None => httpclient::HttpClient::new(&am.http_client_config),
             }
+            .map(|c| c.named("alertmanager"))
             .map_err(|source| Error::Client {
                 set: key.clone(),
                 source,

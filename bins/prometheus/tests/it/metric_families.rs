@@ -7,22 +7,6 @@ use super::*;
 /// Families of Prometheus 3.5.3 we do not expose, and why. Everything else must be there.
 const EXCEPTIONS: &[(&str, &str)] = &[
     (
-        "net_conntrack_dialer_conn_attempted_total",
-        "not built: per-client dialer counters (upstream names every HTTP client)",
-    ),
-    (
-        "net_conntrack_dialer_conn_closed_total",
-        "not built: per-client dialer counters",
-    ),
-    (
-        "net_conntrack_dialer_conn_established_total",
-        "not built: per-client dialer counters",
-    ),
-    (
-        "net_conntrack_dialer_conn_failed_total",
-        "not built: per-client dialer counters",
-    ),
-    (
         "prometheus_api_notification_active_subscribers",
         "/api/v1/notifications/live takes no subscribers (answers 204)",
     ),
@@ -150,6 +134,36 @@ fn check_families(want: &BTreeMap<String, String>, metrics: &str, exceptions: &[
     );
 }
 
+/// The scrape pool's client dials under the job's name, as in Prometheus: the
+/// self-scrapes (job `self`) connected and none failed; `default` is listed, unused.
+fn check_self_dialer(metrics: &str) {
+    let sample = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    let dialer = "net_conntrack_dialer_conn";
+    let attempted = sample(&format!("{dialer}_attempted_total{{dialer_name=\"self\"}}"));
+    assert!(attempted >= 1.0, "{attempted}");
+    assert_eq!(
+        sample(&format!(
+            "{dialer}_established_total{{dialer_name=\"self\"}}"
+        )),
+        attempted
+    );
+    for reason in ["refused", "resolution", "timeout", "unknown"] {
+        let failed = format!("{dialer}_failed_total{{dialer_name=\"self\",reason=\"{reason}\"}}");
+        assert_eq!(sample(&failed), 0.0, "{failed}");
+    }
+    assert_eq!(
+        sample(&format!(
+            "{dialer}_attempted_total{{dialer_name=\"default\"}}"
+        )),
+        0.0
+    );
+}
+
 #[test]
 fn self_metrics_cover_prometheus_3_families() {
     let want = listed("prometheus-3.5-families.txt");
@@ -164,6 +178,7 @@ fn self_metrics_cover_prometheus_3_families() {
         Duration::from_secs(60),
     );
     check_families(&want, &metrics, EXCEPTIONS);
+    check_self_dialer(&metrics);
 }
 
 /// As `--agent` (scraping itself, remote-writing to a receiver in the test) against the
@@ -201,6 +216,7 @@ fn agent_metrics_cover_prometheus_3_agent_families() {
         .copied()
         .collect();
     check_families(&want, &metrics, &exceptions);
+    check_self_dialer(&metrics);
     // What agent mode leaves out, as Prometheus's agent does.
     for absent in [
         "prometheus_engine_",

@@ -362,7 +362,7 @@ impl Client {
     pub(crate) fn new(endpoint: &Endpoint) -> Result<Client, httpclient::Error> {
         Ok(Client {
             base: endpoint.server.trim_end_matches('/').to_owned(),
-            http: httpclient::HttpClient::new(&endpoint.http)?,
+            http: httpclient::HttpClient::new(&endpoint.http)?.named("kubernetes_sd"),
         })
     }
 

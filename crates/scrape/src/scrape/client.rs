@@ -67,16 +67,19 @@ impl HttpClient {
     /// [`Error::Unsupported`] for options the HTTP client does not implement and
     /// [`Error::Tls`] for unusable settings, both naming the job.
     pub(crate) fn new(cfg: &ScrapeConfig) -> Result<HttpClient> {
-        let client = httpclient::HttpClient::new(&cfg.http_client_config).map_err(|e| match e {
-            httpclient::Error::Unsupported { option } => Error::Unsupported {
-                what: option.to_string(),
-                job: cfg.job_name.clone(),
-            },
-            other => Error::Tls {
-                job: cfg.job_name.clone(),
-                message: other.to_string(),
-            },
-        })?;
+        // The job names the client's dialer, as in Prometheus.
+        let client = httpclient::HttpClient::new(&cfg.http_client_config)
+            .map(|c| c.named(&cfg.job_name))
+            .map_err(|e| match e {
+                httpclient::Error::Unsupported { option } => Error::Unsupported {
+                    what: option.to_string(),
+                    job: cfg.job_name.clone(),
+                },
+                other => Error::Tls {
+                    job: cfg.job_name.clone(),
+                    message: other.to_string(),
+                },
+            })?;
         Ok(HttpClient {
             client,
             accept: accept_header(cfg),
