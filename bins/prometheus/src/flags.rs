@@ -949,8 +949,17 @@ impl Flags {
                 config::ByteSize(i64::try_from(wal_segment_size).unwrap_or(i64::MAX)).to_string(),
             ),
         ] {
+            // Agent mode derives none of them (and refuses them when given): Go shows the
+            // zero values.
+            let value = match (&agent, value.ends_with('B')) {
+                (None, _) => value,
+                (Some(_), true) => "0B".to_owned(),
+                (Some(_), false) => "0s".to_owned(),
+            };
             flag_values.insert(flag.to_owned(), value);
         }
+        // As Go, which stores the derived prefix back into the flag's variable.
+        flag_values.insert("web.route-prefix".to_owned(), route_prefix.clone());
         let remote_write_messages = self.remote_write_messages()?;
         Ok(Settings {
             config_file: self.config_file,
@@ -1630,6 +1639,16 @@ mod tests {
     #[test]
     fn agent_flags_map_to_the_agent_storage() {
         let s = parse(&["--agent"]).unwrap();
+        // The TSDB flags keep Go's zero values in agent mode (nothing derives them).
+        for (flag, value) in [
+            ("storage.tsdb.retention.time", "0s"),
+            ("storage.tsdb.retention.size", "0B"),
+            ("storage.tsdb.max-block-duration", "0s"),
+            ("storage.tsdb.wal-segment-size", "0B"),
+            ("web.route-prefix", "/"),
+        ] {
+            assert_eq!(s.flag_values[flag], value, "{flag}");
+        }
         let agent = s.agent.unwrap();
         assert_eq!(agent.path, PathBuf::from("data-agent/"));
         assert_eq!(agent.options, tsdb::agent::Options::default());

@@ -19,7 +19,7 @@ use storage::{Appendable, Appender, Fanout, Querier, Queryable, SeriesRef};
 use tokio_util::sync::CancellationToken;
 
 use crate::ready::ReadyStorage;
-use crate::remote_wal::TsdbWalSource;
+use crate::remote_wal::{TsdbWalSource, WatcherMetrics};
 
 /// How often a watcher polls the live WAL segment once it has read it to its end.
 const WAL_POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -30,6 +30,8 @@ struct Writer {
     /// its queue across reloads.
     key: (config::RemoteWriteConfig, Labels),
     queue: QueueManager,
+    /// Its WAL watcher's `prometheus_wal_watcher_*` metrics.
+    watcher_metrics: Arc<WatcherMetrics>,
     stop: CancellationToken,
     watcher: tokio::task::JoinHandle<()>,
     /// The `metadata_config` sender (a task that returns at once when not sending).
@@ -193,8 +195,12 @@ impl RemoteStorage {
             "Starting remote write queue"
         );
         self.runtime.block_on(queue.start());
+        let watcher_metrics = Arc::new(WatcherMetrics::default());
         let watcher = Watcher::new(
-            Box::new(TsdbWalSource::new(&self.wal_dir)),
+            Box::new(TsdbWalSource::with_metrics(
+                &self.wal_dir,
+                watcher_metrics.clone(),
+            )),
             queue.clone(),
             WatcherOptions {
                 poll_interval: WAL_POLL_INTERVAL,
@@ -229,6 +235,7 @@ impl RemoteStorage {
         Writer {
             key,
             queue,
+            watcher_metrics,
             stop,
             watcher,
             metadata,
@@ -278,9 +285,16 @@ impl RemoteStorage {
             .map(|(name, url, m)| (*name, *url, m.as_ref()))
             .collect();
         storage::remote::RemoteWriteMetrics::write_text_all(&refs, out);
+        write_queue_settings(&state.writers, out);
         if self.appends_through.load(Ordering::Relaxed) {
             self.appended.write_text(out);
         }
+        let watchers: Vec<(&str, &WatcherMetrics)> = state
+            .writers
+            .iter()
+            .map(|w| (w.queue.name(), w.watcher_metrics.as_ref()))
+            .collect();
+        WatcherMetrics::write_text_all(&watchers, out);
     }
 }
 
@@ -309,6 +323,40 @@ impl Queryable for RemoteStorage {
         match fanout {
             Some(f) => f.querier(mint, maxt),
             None => self.local.querier(mint, maxt),
+        }
+    }
+}
+
+/// The two queue-configuration gauges Prometheus exposes per queue
+/// (`prometheus_remote_storage_max_samples_per_send` and `..._shard_capacity`), read from
+/// each queue's `queue_config`.
+fn write_queue_settings(writers: &[Writer], out: &mut String) {
+    use model::exposition::{write_escaped_label_value, write_header};
+    use std::fmt::Write as _;
+    if writers.is_empty() {
+        return;
+    }
+    let families: [(&str, &str, fn(&config::QueueConfig) -> i64); 2] = [
+        (
+            "prometheus_remote_storage_max_samples_per_send",
+            "The maximum number of samples to be sent, in a single request, to the remote storage. Note that, when sending of exemplars over remote write is enabled, exemplars count towards this limt.",
+            |q| q.max_samples_per_send,
+        ),
+        (
+            "prometheus_remote_storage_shard_capacity",
+            "The capacity of each shard of the queue used for parallel sending to the remote storage.",
+            |q| q.capacity,
+        ),
+    ];
+    for (name, help, value) in families {
+        write_header(out, name, "gauge", help);
+        for w in writers {
+            let mut labels = String::from("remote_name=\"");
+            write_escaped_label_value(&mut labels, w.queue.name());
+            labels.push_str("\",url=\"");
+            write_escaped_label_value(&mut labels, w.queue.url());
+            labels.push('"');
+            let _ = writeln!(out, "{name}{{{labels}}} {}", value(&w.key.0.queue_config));
         }
     }
 }
@@ -707,7 +755,11 @@ mod tests {
         assert!(!series.is_empty());
         let families: BTreeSet<&str> = series.iter().map(|(_, f)| f.as_str()).collect();
         for (name, family) in &series {
-            assert!(name.starts_with("prometheus_remote_storage_"), "{name}");
+            assert!(
+                name.starts_with("prometheus_remote_storage_")
+                    || name.starts_with("prometheus_wal_watcher_"),
+                "{name}"
+            );
             let base = match types.get(family) {
                 Some(MetricType::Histogram) => ["_bucket", "_sum", "_count"]
                     .iter()
@@ -724,12 +776,25 @@ mod tests {
         assert_eq!(families.len(), types.len(), "a header without series");
         // Each family holds both queues' series.
         for f in &families {
-            for q in ["remote_name=\"a\"", "remote_name=\"b\""] {
+            let label = if f.starts_with("prometheus_wal_watcher_") {
+                "consumer"
+            } else {
+                "remote_name"
+            };
+            for q in ["a", "b"].map(|n| format!("{label}=\"{n}\"")) {
                 assert!(
-                    text.lines().any(|l| l.starts_with(f) && l.contains(q)),
+                    text.lines().any(|l| l.starts_with(f) && l.contains(&q)),
                     "{f} lacks {q}\n{text}"
                 );
             }
+        }
+        // The queue settings, as Prometheus exposes them (defaults here).
+        for line in [
+            "prometheus_remote_storage_max_samples_per_send{remote_name=\"a\",url=\"http://127.0.0.1:9/a\"} 2000\n",
+            "prometheus_remote_storage_shard_capacity{remote_name=\"b\",url=\"http://127.0.0.1:9/b\"} 10000\n",
+            "prometheus_wal_watcher_record_decode_failures_total{consumer=\"a\"} 0\n",
+        ] {
+            assert!(text.contains(line), "{line}{text}");
         }
         let hist = "prometheus_remote_storage_sent_batch_duration_seconds";
         assert_eq!(types.get(hist), Some(&MetricType::Histogram));

@@ -1,9 +1,16 @@
 //! The remote-write WAL watcher's view of the TSDB's WAL: [`TsdbWalSource`] implements
-//! `storage::remote::WalSource` over `tsdb::wlog` segments and checkpoints.
+//! `storage::remote::WalSource` over `tsdb::wlog` segments and checkpoints, counting what it
+//! reads in [`WatcherMetrics`] (`prometheus_wal_watcher_*`).
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use model::exposition::{write_escaped_label_value, write_header};
 
 use storage::remote::{WalRecord, WalSource};
 use tsdb::record::{self, RecordType};
@@ -13,12 +20,150 @@ use tsdb::wlog::{self, PAGE_SIZE, RECORD_HEADER_SIZE, reader::Reader};
 #[derive(Debug, Clone)]
 pub(crate) struct TsdbWalSource {
     dir: PathBuf,
+    metrics: Arc<WatcherMetrics>,
 }
 
 impl TsdbWalSource {
     /// A source over the WAL directory `dir` (`<storage.tsdb.path>/wal`).
     pub(crate) fn new(dir: impl Into<PathBuf>) -> TsdbWalSource {
-        TsdbWalSource { dir: dir.into() }
+        TsdbWalSource::with_metrics(dir, Arc::default())
+    }
+
+    /// As [`TsdbWalSource::new`], counting what it reads in `metrics`.
+    pub(crate) fn with_metrics(
+        dir: impl Into<PathBuf>,
+        metrics: Arc<WatcherMetrics>,
+    ) -> TsdbWalSource {
+        TsdbWalSource {
+            dir: dir.into(),
+            metrics,
+        }
+    }
+
+    /// Decodes `rec`, counting it (and a decode failure) as Go's watcher does.
+    fn decode(&self, rec: &[u8]) -> storage::Result<WalRecord> {
+        self.metrics.read(rec);
+        decode(rec).inspect_err(|_| {
+            self.metrics.decode_failures.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+}
+
+/// One WAL watcher's own metrics (Go's `WatcherMetrics` with its `consumer` label, the
+/// queue's name): records read by type, decode failures, the segment being read.
+#[derive(Debug, Default)]
+pub(crate) struct WatcherMetrics {
+    /// Records read per Go record type name (a type appears once read).
+    records_read: Mutex<BTreeMap<&'static str, u64>>,
+    decode_failures: AtomicU64,
+    current_segment: AtomicU64,
+}
+
+/// Go's `record.Type.String()` for a record's first byte.
+fn record_type_name(rec: &[u8]) -> &'static str {
+    match rec.first() {
+        Some(1) => "series",
+        Some(2) => "samples",
+        Some(3) => "tombstones",
+        Some(4) => "exemplars",
+        Some(5) => "mmapmarkers",
+        Some(6) => "metadata",
+        Some(7) => "histogram_samples",
+        Some(8) => "float_histogram_samples",
+        Some(9) => "custom_buckets_histogram_samples",
+        Some(10) => "custom_buckets_float_histogram_samples",
+        _ => "unknown",
+    }
+}
+
+impl WatcherMetrics {
+    fn read(&self, rec: &[u8]) {
+        *self
+            .records_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(record_type_name(rec))
+            .or_default() += 1;
+    }
+
+    /// Writes the `prometheus_wal_watcher_*` families for `consumers` (queue name and its
+    /// watcher's metrics), nothing without consumers, as Go's vectors without children.
+    /// `notifications_skipped_total` stays 0: the watcher polls, nothing notifies it; and
+    /// `samples_sent_pre_tailing_total` stays 0 as in Prometheus 3, which no longer
+    /// counts it.
+    pub(crate) fn write_text_all(consumers: &[(&str, &WatcherMetrics)], out: &mut String) {
+        if consumers.is_empty() {
+            return;
+        }
+        let label = |name: &str| {
+            let mut l = String::from("consumer=\"");
+            write_escaped_label_value(&mut l, name);
+            l.push('"');
+            l
+        };
+        let per_consumer =
+            |out: &mut String, family: &str, value: &dyn Fn(&WatcherMetrics) -> u64| {
+                for (name, m) in consumers {
+                    let _ = writeln!(out, "{family}{{{}}} {}", label(name), value(m));
+                }
+            };
+        let name = "prometheus_wal_watcher_current_segment";
+        write_header(
+            out,
+            name,
+            "gauge",
+            "Current segment the WAL watcher is reading records from.",
+        );
+        per_consumer(out, name, &|m| m.current_segment.load(Ordering::Relaxed));
+        let name = "prometheus_wal_watcher_notifications_skipped_total";
+        write_header(
+            out,
+            name,
+            "counter",
+            "The number of WAL write notifications that the Watcher has skipped due to already being in a WAL read routine.",
+        );
+        per_consumer(out, name, &|_| 0);
+        let name = "prometheus_wal_watcher_record_decode_failures_total";
+        write_header(
+            out,
+            name,
+            "counter",
+            "Number of records read by the WAL watcher that resulted in an error when decoding.",
+        );
+        per_consumer(out, name, &|m| m.decode_failures.load(Ordering::Relaxed));
+        let read: Vec<(&str, BTreeMap<&str, u64>)> = consumers
+            .iter()
+            .map(|(name, m)| {
+                let counts = m
+                    .records_read
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                (*name, counts)
+            })
+            .collect();
+        if read.iter().any(|(_, counts)| !counts.is_empty()) {
+            let name = "prometheus_wal_watcher_records_read_total";
+            write_header(
+                out,
+                name,
+                "counter",
+                "Number of records read by the WAL watcher from the WAL.",
+            );
+            for (consumer, counts) in &read {
+                for (typ, n) in counts {
+                    let _ = writeln!(out, "{name}{{{},type=\"{typ}\"}} {n}", label(consumer));
+                }
+            }
+        }
+        let name = "prometheus_wal_watcher_samples_sent_pre_tailing_total";
+        write_header(
+            out,
+            name,
+            "counter",
+            "Number of sample records read by the WAL watcher and sent to remote write during replay of existing WAL.",
+        );
+        per_consumer(out, name, &|_| 0);
     }
 }
 
@@ -109,7 +254,7 @@ impl WalSource for TsdbWalSource {
         let mut reader = Reader::new(segs);
         let mut out = Vec::new();
         while let Some(rec) = reader.next_record().map_err(backend)? {
-            out.push(decode(rec)?);
+            out.push(self.decode(rec)?);
         }
         Ok(out)
     }
@@ -120,6 +265,7 @@ impl WalSource for TsdbWalSource {
     /// still being written at the end (a torn tail) ends the read without an error.
     fn read_segment(&mut self, index: u64, offset: u64) -> storage::Result<(Vec<WalRecord>, u64)> {
         let path = wlog::segment_name(&self.dir, index);
+        self.metrics.current_segment.store(index, Ordering::Relaxed);
         let mut file = File::open(&path).map_err(backend)?;
         let page_start = offset - offset % PAGE_SIZE as u64;
         file.seek(SeekFrom::Start(page_start)).map_err(backend)?;
@@ -150,7 +296,7 @@ impl WalSource for TsdbWalSource {
                 end = page_start + reader.offset();
                 continue;
             }
-            out.push(decode(rec)?);
+            out.push(self.decode(rec)?);
             end = page_start + reader.offset();
         }
         Ok((out, end))
@@ -228,6 +374,42 @@ mod tests {
         assert!(off3 > off);
         assert!(src.read_segment(seg, off3).unwrap().0.is_empty());
         assert_eq!(src.last_checkpoint().unwrap(), None);
+    }
+
+    /// Records read (by Go's type names), the segment being read and decode failures land
+    /// in the consumer's `prometheus_wal_watcher_*` series.
+    #[test]
+    fn reads_are_counted_in_the_watcher_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+        wal.log(&[&series_rec(1, "a")]).unwrap();
+        wal.log(&[&samples_rec(1, 0..3)]).unwrap();
+        wal.log(&[&samples_rec(1, 3..6)]).unwrap();
+        let metrics = Arc::new(WatcherMetrics::default());
+        let mut src = TsdbWalSource::with_metrics(dir.path(), metrics.clone());
+        let seg = src.segments().unwrap().unwrap().1;
+        src.read_segment(seg, 0).unwrap();
+        // A series record too short to decode.
+        wal.log(&[&[1u8, 0x80]]).unwrap();
+        let (_, off) = src.read_segment(seg, 0).unwrap_or((Vec::new(), 0));
+        assert_eq!(off, 0, "the broken record fails the read");
+        let mut out = String::new();
+        WatcherMetrics::write_text_all(&[("q1", &metrics)], &mut out);
+        for line in [
+            "prometheus_wal_watcher_current_segment{consumer=\"q1\"} 0\n",
+            "prometheus_wal_watcher_record_decode_failures_total{consumer=\"q1\"} 1\n",
+            "prometheus_wal_watcher_records_read_total{consumer=\"q1\",type=\"samples\"} 4\n",
+            "prometheus_wal_watcher_records_read_total{consumer=\"q1\",type=\"series\"} 3\n",
+            "prometheus_wal_watcher_notifications_skipped_total{consumer=\"q1\"} 0\n",
+            "prometheus_wal_watcher_samples_sent_pre_tailing_total{consumer=\"q1\"} 0\n",
+        ] {
+            assert!(out.contains(line), "{line} not in\n{out}");
+        }
+        assert_eq!(out.matches("# TYPE ").count(), 5, "{out}");
+        // No queue, no families.
+        let mut none = String::new();
+        WatcherMetrics::write_text_all(&[], &mut none);
+        assert!(none.is_empty());
     }
 
     #[test]

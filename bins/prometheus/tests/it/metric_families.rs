@@ -50,40 +50,10 @@ const EXCEPTIONS: &[(&str, &str)] = &[
 
 /// Families of a Prometheus 3.5.3 agent we do not expose, beyond the server's
 /// [`EXCEPTIONS`], and why.
-const AGENT_EXCEPTIONS: &[(&str, &str)] = &[
-    (
-        "prometheus_remote_storage_enqueue_retries_total",
-        "not built: the remote-write queue (storage crate) does not count blocked enqueues",
-    ),
-    (
-        "prometheus_remote_storage_max_samples_per_send",
-        "not built: the remote-write queue (storage crate) does not expose its batch size",
-    ),
-    (
-        "prometheus_remote_storage_shard_capacity",
-        "not built: the remote-write queue (storage crate) does not expose its shard capacity",
-    ),
-    (
-        "prometheus_wal_watcher_current_segment",
-        "not built: the WAL watcher (storage crate) has no metrics of its own",
-    ),
-    (
-        "prometheus_wal_watcher_notifications_skipped_total",
-        "the WAL watcher polls; there are no write notifications to skip",
-    ),
-    (
-        "prometheus_wal_watcher_record_decode_failures_total",
-        "not built: the WAL watcher (storage crate) has no metrics of its own",
-    ),
-    (
-        "prometheus_wal_watcher_records_read_total",
-        "not built: the WAL watcher (storage crate) has no metrics of its own",
-    ),
-    (
-        "prometheus_wal_watcher_samples_sent_pre_tailing_total",
-        "not built: the WAL watcher (storage crate) has no metrics of its own",
-    ),
-];
+const AGENT_EXCEPTIONS: &[(&str, &str)] = &[(
+    "prometheus_remote_storage_enqueue_retries_total",
+    "not built: the remote-write queue (storage crate) does not count blocked enqueues",
+)];
 
 /// `name -> type` from `name type` lines.
 fn families<'a>(lines: impl Iterator<Item = &'a str>) -> BTreeMap<String, String> {
