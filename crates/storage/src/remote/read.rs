@@ -551,18 +551,16 @@ pub fn negotiate_response_type(accepted: &[i32]) -> Result<read_request::Respons
 /// Answers a decoded remote-read request from `db` in the response type it negotiates
 /// ([`negotiate_response_type`]) under `limits`: what `/api/v1/read` sends.
 ///
-/// A streamed answer re-encodes each series' float samples in `[start, end]` as XOR chunks
-/// of up to 120 samples, one series per frame, split over several frames when its chunks
-/// pass `limits.max_bytes_in_frame`. Native histograms are not encoded as chunks here: a
-/// query that finds any answers SAMPLES instead when the request accepts them, and is an
-/// [`Error::InvalidRemoteRequest`] otherwise.
+/// A streamed answer re-encodes each series' values in `[start, end]` as the TSDB's chunks
+/// (XOR chunks of up to 120 floats; native histograms as histogram and float histogram
+/// chunks, encodings 2 and 3, as Prometheus streams them), one series per frame, split over
+/// several frames when its chunks pass `limits.max_bytes_in_frame`.
 pub fn serve_read_with(
     req: &ReadRequest,
     db: &dyn Queryable,
     external_labels: &Labels,
     limits: &ReadLimits,
 ) -> Result<ReadAnswer> {
-    let samples = read_request::ResponseType::Samples as i32;
     match negotiate_response_type(&req.accepted_response_types)? {
         read_request::ResponseType::Samples => Ok(ReadAnswer::Samples(read_samples(
             req,
@@ -570,18 +568,12 @@ pub fn serve_read_with(
             external_labels,
             limits.sample_limit,
         )?)),
-        read_request::ResponseType::StreamedXorChunks => {
-            match read_streamed(req, db, external_labels, limits.max_bytes_in_frame)? {
-                Some(frames) => Ok(ReadAnswer::Streamed(frames)),
-                None if req.accepted_response_types.contains(&samples) => Ok(
-                    ReadAnswer::Samples(read_samples(req, db, external_labels, limits.sample_limit)?),
-                ),
-                None => Err(Error::InvalidRemoteRequest {
-                    what: "read request",
-                    reason: "native histograms cannot be streamed as XOR chunks; accept the SAMPLES response type".into(),
-                }),
-            }
-        }
+        read_request::ResponseType::StreamedXorChunks => Ok(ReadAnswer::Streamed(read_streamed(
+            req,
+            db,
+            external_labels,
+            limits.max_bytes_in_frame,
+        )?)),
     }
 }
 
@@ -608,8 +600,15 @@ pub fn serve_read(
     read_samples(req, db, external_labels, 0)
 }
 
-/// One selected series: labels with the external labels, floats and histograms in range.
-type ReadSeries = (Labels, Vec<(Timestamp, f64)>, Vec<prompb::Histogram>);
+/// One value of a selected series, in time order.
+enum Point {
+    Float(Timestamp, f64),
+    Histogram(Timestamp, model::Histogram),
+    FloatHistogram(Timestamp, model::FloatHistogram),
+}
+
+/// One selected series: labels with the external labels, and its values in range.
+type ReadSeries = (Labels, Vec<Point>);
 
 /// Runs one query, calling `each` with every series that has samples in range.
 fn select_query(
@@ -657,29 +656,32 @@ fn select_query(
             b.labels()
         };
         let mut it = series.iterator();
-        let (mut samples, mut histograms) = (Vec::new(), Vec::new());
+        let mut points = Vec::new();
         let mut vt = it.seek(q.start_timestamp_ms);
         while vt != ValueType::None && it.at_t() <= q.end_timestamp_ms {
-            match vt {
+            points.push(match vt {
                 ValueType::Histogram => {
                     let (t, h) = it.at_histogram();
-                    histograms.push(histogram_to_proto(t, &h));
+                    Point::Histogram(t, h)
                 }
                 ValueType::FloatHistogram => {
                     let (t, fh) = it.at_float_histogram();
-                    histograms.push(float_histogram_to_proto(t, &fh));
+                    Point::FloatHistogram(t, fh)
                 }
-                _ => samples.push(it.at()),
-            }
+                _ => {
+                    let (t, v) = it.at();
+                    Point::Float(t, v)
+                }
+            });
             vt = it.next();
         }
         if let Some(err) = it.err() {
             return Err(Error::backend(std::io::Error::other(err.to_string())));
         }
-        if samples.is_empty() && histograms.is_empty() {
+        if points.is_empty() {
             continue;
         }
-        if !each((labels, samples, histograms))? {
+        if !each((labels, points))? {
             return Ok(());
         }
     }
@@ -696,24 +698,29 @@ fn read_samples(
     for q in &req.queries {
         let mut timeseries = Vec::new();
         let mut num_samples = 0usize;
-        select_query(q, db, external_labels, &mut |(
-            labels,
-            samples,
-            histograms,
-        )| {
-            num_samples += samples.len() + histograms.len();
+        select_query(q, db, external_labels, &mut |(labels, points)| {
+            num_samples += points.len();
             if sample_limit > 0 && num_samples > sample_limit {
                 return Err(Error::InvalidRemoteRequest {
                     what: "read request",
                     reason: format!("exceeded sample limit ({sample_limit})"),
                 });
             }
+            let (mut samples, mut histograms) = (Vec::new(), Vec::new());
+            for p in points {
+                match p {
+                    Point::Float(timestamp, value) => {
+                        samples.push(prompb::Sample { value, timestamp });
+                    }
+                    Point::Histogram(t, h) => histograms.push(histogram_to_proto(t, &h)),
+                    Point::FloatHistogram(t, fh) => {
+                        histograms.push(float_histogram_to_proto(t, &fh));
+                    }
+                }
+            }
             timeseries.push(prompb::TimeSeries {
                 labels: labels_to_proto(&labels),
-                samples: samples
-                    .into_iter()
-                    .map(|(timestamp, value)| prompb::Sample { value, timestamp })
-                    .collect(),
+                samples,
                 histograms,
                 ..Default::default()
             });
@@ -724,42 +731,30 @@ fn read_samples(
     Ok(ReadResponse { results })
 }
 
-/// The frames of a streamed answer (Go's `StreamChunkedReadResponses`), or `None` when a
-/// series holds native histograms.
+/// The frames of a streamed answer (Go's `StreamChunkedReadResponses`): each series' values
+/// re-encoded as the chunks the TSDB holds them in (XOR for floats, encodings 2 and 3 for
+/// integer and float native histograms), one series per frame, split over several frames
+/// when its chunks pass `max_bytes_in_frame`.
 fn read_streamed(
     req: &ReadRequest,
     db: &dyn Queryable,
     external_labels: &Labels,
     max_bytes_in_frame: usize,
-) -> Result<Option<Vec<u8>>> {
+) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    let mut has_histograms = false;
     for (index, q) in req.queries.iter().enumerate() {
-        select_query(q, db, external_labels, &mut |(
-            labels,
-            samples,
-            histograms,
-        )| {
-            if !histograms.is_empty() {
-                has_histograms = true;
-                return Ok(false);
-            }
+        select_query(q, db, external_labels, &mut |(labels, points)| {
             let labels = labels_to_proto(&labels);
             let max_data = max_bytes_in_frame as i64
                 - labels.iter().map(|l| l.encoded_len() as i64).sum::<i64>();
             let mut left = max_data;
             let mut chunks = Vec::new();
-            let mut parts = samples.chunks(SAMPLES_PER_CHUNK).peekable();
-            while let Some(part) = parts.next() {
-                let chunk = prompb::Chunk {
-                    min_time_ms: part[0].0,
-                    max_time_ms: part[part.len() - 1].0,
-                    r#type: prompb::chunk::Encoding::Xor as i32,
-                    data: xorchunk::encode(part)?,
-                };
+            let all = encode_chunks(&points)?;
+            let n = all.len();
+            for (i, chunk) in all.into_iter().enumerate() {
                 left -= chunk.encoded_len() as i64;
                 chunks.push(chunk);
-                if left > 0 && parts.peek().is_some() {
+                if left > 0 && i + 1 < n {
                     continue;
                 }
                 let resp = prompb::ChunkedReadResponse {
@@ -774,11 +769,127 @@ fn read_streamed(
             }
             Ok(true)
         })?;
-        if has_histograms {
-            return Ok(None);
+    }
+    Ok(out)
+}
+
+/// Most bytes of a histogram chunk before the next one is cut (Go's head: 1 KiB, once the
+/// chunk holds at least [`MIN_SAMPLES_PER_HISTOGRAM_CHUNK`] histograms).
+const TARGET_HISTOGRAM_CHUNK_BYTES: usize = 1024;
+/// Fewest histograms a chunk holds before its size may cut it.
+const MIN_SAMPLES_PER_HISTOGRAM_CHUNK: usize = 10;
+
+/// A chunk being filled, with its first and last timestamps.
+enum OpenChunk {
+    Xor(chunkenc::XorChunk),
+    Histogram(chunkenc::HistogramChunk),
+    FloatHistogram(chunkenc::FloatHistogramChunk),
+}
+
+impl OpenChunk {
+    fn finish(self, min: Timestamp, max: Timestamp) -> prompb::Chunk {
+        use prompb::chunk::Encoding;
+        let (r#type, data) = match self {
+            OpenChunk::Xor(c) => (Encoding::Xor, c.into_bytes()),
+            OpenChunk::Histogram(c) => (Encoding::Histogram, c.bytes().to_vec()),
+            OpenChunk::FloatHistogram(c) => (Encoding::FloatHistogram, c.bytes().to_vec()),
+        };
+        prompb::Chunk {
+            min_time_ms: min,
+            max_time_ms: max,
+            r#type: r#type as i32,
+            data,
         }
     }
-    Ok(Some(out))
+
+    fn full(&self) -> bool {
+        match self {
+            OpenChunk::Xor(c) => c.num_samples() >= SAMPLES_PER_CHUNK,
+            OpenChunk::Histogram(c) => hist_full(c.num_samples(), c.bytes().len()),
+            OpenChunk::FloatHistogram(c) => hist_full(c.num_samples(), c.bytes().len()),
+        }
+    }
+}
+
+fn hist_full(samples: usize, bytes: usize) -> bool {
+    samples >= SAMPLES_PER_CHUNK
+        || (samples >= MIN_SAMPLES_PER_HISTOGRAM_CHUNK && bytes >= TARGET_HISTOGRAM_CHUNK_BYTES)
+}
+
+/// Encodes a series' values as chunks the way the TSDB's head cuts them: a new chunk when
+/// the value kind changes, when a chunk is full, and where the histogram appender starts
+/// one (counter reset, schema or zero-threshold change).
+fn encode_chunks(points: &[Point]) -> Result<Vec<prompb::Chunk>> {
+    let err = |e: chunkenc::Error| Error::backend(std::io::Error::other(e.to_string()));
+    let mut out = Vec::new();
+    let mut open: Option<(OpenChunk, Timestamp, Timestamp)> = None;
+    for p in points {
+        let t = match p {
+            Point::Float(t, _) | Point::Histogram(t, _) | Point::FloatHistogram(t, _) => *t,
+        };
+        let same_kind = matches!(
+            (&open, p),
+            (Some((OpenChunk::Xor(_), ..)), Point::Float(..))
+                | (Some((OpenChunk::Histogram(_), ..)), Point::Histogram(..))
+                | (
+                    Some((OpenChunk::FloatHistogram(_), ..)),
+                    Point::FloatHistogram(..)
+                )
+        );
+        if !same_kind || open.as_ref().is_some_and(|(c, ..)| c.full()) {
+            if let Some((c, min, max)) = open.take() {
+                out.push(c.finish(min, max));
+            }
+            open = Some((
+                match p {
+                    Point::Float(..) => OpenChunk::Xor(chunkenc::XorChunk::new()),
+                    Point::Histogram(..) => OpenChunk::Histogram(chunkenc::HistogramChunk::new()),
+                    Point::FloatHistogram(..) => {
+                        OpenChunk::FloatHistogram(chunkenc::FloatHistogramChunk::new())
+                    }
+                },
+                t,
+                t,
+            ));
+        }
+        let Some((chunk, ..)) = open.as_mut() else {
+            continue;
+        };
+        // A histogram the open chunk cannot take starts the chunk the appender returns.
+        let cut: Option<OpenChunk> = match (chunk, p) {
+            (OpenChunk::Xor(c), Point::Float(t, v)) => {
+                c.append(*t, *v).map_err(err)?;
+                None
+            }
+            (OpenChunk::Histogram(c), Point::Histogram(t, h)) => {
+                match c.append(None, *t, h).map_err(err)? {
+                    chunkenc::HistogramAppend::NewChunk(next) => Some(OpenChunk::Histogram(next)),
+                    _ => None,
+                }
+            }
+            (OpenChunk::FloatHistogram(c), Point::FloatHistogram(t, h)) => {
+                match c.append(None, *t, h).map_err(err)? {
+                    chunkenc::HistogramAppend::NewChunk(next) => {
+                        Some(OpenChunk::FloatHistogram(next))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        match (cut, open.take()) {
+            (Some(next), Some((prev, min, max))) => {
+                out.push(prev.finish(min, max));
+                open = Some((next, t, t));
+            }
+            (_, Some((chunk, min, _))) => open = Some((chunk, min, t)),
+            (_, None) => {}
+        }
+    }
+    if let Some((c, min, max)) = open {
+        out.push(c.finish(min, max));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -1091,25 +1202,69 @@ mod tests {
         ));
     }
 
-    /// Native histograms are not streamed as chunks: SAMPLES when accepted, else an error.
+    /// Native histograms stream as histogram chunks (encodings 2 and 3), as Prometheus
+    /// streams its stored chunks: a series switching from floats to histograms gets an XOR
+    /// chunk and then a histogram chunk, a counter reset cuts a chunk, a gauge float
+    /// histogram goes to a gauge float histogram chunk.
     #[test]
-    fn histograms_fall_back_to_samples() {
-        use read_request::ResponseType::{Samples, StreamedXorChunks};
-        let db = streamed_db(1, 5);
+    fn histograms_stream_as_histogram_chunks() {
+        use prompb::chunk::Encoding;
+        use read_request::ResponseType::StreamedXorChunks;
+        let db = MemStorage::new();
         let mut app = db.appender();
-        let l = Labels::from_pairs([("__name__", "m"), ("i", "h")]);
-        app.append_histogram(0, &l, 1000, Some(&test_histogram(1)), None)
+        let l = Labels::from_pairs([("__name__", "m"), ("i", "a")]);
+        app.append(0, &l, 500, 1.5).unwrap();
+        for (t, i) in [(1000, 1), (2000, 2), (3000, 0)] {
+            app.append_histogram(0, &l, t, Some(&test_histogram(i)), None)
+                .unwrap();
+        }
+        let g = Labels::from_pairs([("__name__", "m"), ("i", "g")]);
+        let gauge = model::FloatHistogram {
+            counter_reset_hint: model::CounterResetHint::Gauge,
+            ..test_histogram(3).to_float()
+        };
+        app.append_histogram(0, &g, 1000, None, Some(&gauge))
             .unwrap();
         app.commit().unwrap();
-        let req = streamed_request(0, i64::MAX, &[StreamedXorChunks, Samples]);
-        let answer = serve_read_with(&req, &db, &Labels::empty(), &ReadLimits::default()).unwrap();
-        let ReadAnswer::Samples(resp) = answer else {
-            panic!("expected a samples answer");
-        };
-        assert_eq!(resp.results[0].timeseries.len(), 2);
         let req = streamed_request(0, i64::MAX, &[StreamedXorChunks]);
-        let err = serve_read_with(&req, &db, &Labels::empty(), &ReadLimits::default()).unwrap_err();
-        assert!(err.to_string().contains("SAMPLES"), "{err}");
+        let ReadAnswer::Streamed(body) =
+            serve_read_with(&req, &db, &Labels::empty(), &ReadLimits::default()).unwrap()
+        else {
+            panic!("expected a streamed answer");
+        };
+        let frames = all_frames(&body);
+        assert_eq!(frames.len(), 2);
+        let chunks = &frames[0].chunked_series[0].chunks;
+        let kinds: Vec<(i32, i64, i64)> = chunks
+            .iter()
+            .map(|c| (c.r#type, c.min_time_ms, c.max_time_ms))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (Encoding::Xor as i32, 500, 500),
+                (Encoding::Histogram as i32, 1000, 2000),
+                (Encoding::Histogram as i32, 3000, 3000),
+            ]
+        );
+        let h = chunkenc::HistogramChunk::from_bytes(chunks[1].data.clone()).unwrap();
+        assert_eq!(h.num_samples(), 2);
+        let mut it = h.iter();
+        assert!(it.next());
+        assert_eq!(it.at_histogram().1.count, test_histogram(1).count);
+        let reset = chunkenc::HistogramChunk::from_bytes(chunks[2].data.clone()).unwrap();
+        assert_eq!(
+            reset.counter_reset_header(),
+            chunkenc::CounterResetHeader::CounterReset
+        );
+        let gauge_chunks = &frames[1].chunked_series[0].chunks;
+        assert_eq!(gauge_chunks.len(), 1);
+        assert_eq!(gauge_chunks[0].r#type, Encoding::FloatHistogram as i32);
+        let fh = chunkenc::FloatHistogramChunk::from_bytes(gauge_chunks[0].data.clone()).unwrap();
+        assert_eq!(
+            fh.counter_reset_header(),
+            chunkenc::CounterResetHeader::Gauge
+        );
     }
 
     #[test]
