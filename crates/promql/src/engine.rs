@@ -173,6 +173,12 @@ pub struct QueryOpts {
     /// Where the query came from, for the query log (`None`: the origin the calling thread
     /// [entered](QueryOrigin::enter), if any).
     pub origin: Option<Arc<QueryOrigin>>,
+    /// Run speculatively: give up with [`Error::OverBudget`] once evaluation took this
+    /// long, or at once when the engine is at its concurrency limit (instead of waiting
+    /// for a slot). A query that gives up leaves no trace: no query log entry, no engine
+    /// metrics. For callers on a thread that must not block for long (an async runtime's)
+    /// that answer small queries there and hand the rest to a thread of their own.
+    pub budget: Option<Duration>,
 }
 
 /// Sample statistics of one query (Go's `stats.QuerySamples`), counted as Prometheus counts
@@ -360,10 +366,14 @@ impl Engine {
         self.exec(queryable, expr, query, start, end, step, opts)
     }
 
-    fn acquire(&self) -> SlotGuard<'_> {
+    /// A concurrency slot: waits for one, or (`wait` false) gives up when none is free.
+    fn acquire(&self, wait: bool) -> Option<SlotGuard<'_>> {
         if let Some(max) = self.opts.max_concurrency {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
             while *running >= max.max(1) {
+                if !wait {
+                    return None;
+                }
                 running = self
                     .slot_freed
                     .wait(running)
@@ -371,10 +381,11 @@ impl Engine {
             }
             *running += 1;
         }
-        SlotGuard { engine: self }
+        Some(SlotGuard { engine: self })
     }
 
-    /// Runs a query and logs it (Go's `exec` with its query-logging `defer`).
+    /// Runs a query, then records its metrics and logs it (Go's `exec` with its
+    /// query-logging `defer`); a speculative run that gave up records nothing.
     #[allow(clippy::too_many_arguments)]
     fn exec(
         &self,
@@ -388,19 +399,34 @@ impl Engine {
     ) -> Result<QueryResult> {
         let _running = self.metrics.running();
         let queued = Instant::now();
-        let mut timings = QueryTimings::default();
-        let mut failed_stats = QueryStats::default();
-        let mut res = self.exec_timed(
-            queryable,
-            expr,
-            query,
-            (start, end, step),
-            opts,
-            &mut timings,
-            &mut failed_stats,
-        );
+        let mut trace = Trace::default();
+        let mut res = self.exec_timed(queryable, expr, query, (start, end, step), opts, &mut trace);
+        if matches!(res, Err(Error::OverBudget)) {
+            return res;
+        }
+        let Trace {
+            mut timings,
+            failed_stats,
+            evaluated,
+            sorted,
+        } = trace;
         timings.exec_total = queued.elapsed();
         timings.eval_total = timings.exec_total.saturating_sub(timings.exec_queue);
+        let m = &self.metrics;
+        // As Go, which times the wait only with its active query tracker.
+        if self.opts.max_concurrency.is_some() {
+            m.queue_time.observe(timings.exec_queue.as_secs_f64());
+        }
+        m.prepare_time
+            .observe(timings.query_preparation.as_secs_f64());
+        if let Some(samples) = evaluated {
+            m.inner_eval.observe(timings.inner_eval.as_secs_f64());
+            // As Go: a failed query's samples count too.
+            m.add_samples(samples);
+        }
+        if sorted {
+            m.result_sort.observe(timings.result_sort.as_secs_f64());
+        }
         if let Ok(r) = &mut res {
             r.timings = timings;
         }
@@ -428,9 +454,8 @@ impl Engine {
         res
     }
 
-    /// The query itself: fills `timings` (all but the totals) and, should it fail, the
-    /// statistics counted until then in `failed_stats`.
-    #[allow(clippy::too_many_arguments)]
+    /// The query itself: fills `trace` with its timings (all but the totals), what ran
+    /// and, should it fail, the statistics counted until then.
     fn exec_timed(
         &self,
         queryable: Arc<dyn Queryable>,
@@ -438,18 +463,16 @@ impl Engine {
         query: &str,
         (start, end, step): (i64, i64, i64),
         opts: &QueryOpts,
-        timings: &mut QueryTimings,
-        failed_stats: &mut QueryStats,
+        trace: &mut Trace,
     ) -> Result<QueryResult> {
         let queued = Instant::now();
-        let _slot = self.acquire();
-        // As Go, which times the wait only with its active query tracker.
+        let Some(_slot) = self.acquire(opts.budget.is_none()) else {
+            return Err(Error::OverBudget);
+        };
         if self.opts.max_concurrency.is_some() {
-            timings.exec_queue = queued.elapsed();
-            self.metrics
-                .queue_time
-                .observe(timings.exec_queue.as_secs_f64());
+            trace.timings.exec_queue = queued.elapsed();
         }
+        let budget = opts.budget.and_then(|b| Instant::now().checked_add(b));
         let deadline = match (Instant::now().checked_add(self.opts.timeout), opts.deadline) {
             (Some(own), Some(asked)) => Some(own.min(asked)),
             (own, asked) => own.or(asked),
@@ -469,13 +492,11 @@ impl Engine {
         let mut hints = HashMap::new();
         let (mint, maxt) = collect_hints(&expr, start, end, step, lookback, self, &mut hints);
         let querier = queryable.querier(mint, maxt).map_err(Error::Storage);
-        timings.query_preparation = prepare.elapsed();
-        self.metrics
-            .prepare_time
-            .observe(timings.query_preparation.as_secs_f64());
+        trace.timings.query_preparation = prepare.elapsed();
         let querier = querier?;
         let mut ctx =
             eval::QueryCtx::new(querier, hints, deadline, opts.cancel.clone(), query_text);
+        ctx.budget = budget;
         ctx.stats_selectors = eval::stats_selectors(&expr);
         ctx.start_timestamps = self.opts.enable_start_timestamps;
         ctx.parallel = (self.opts.parallelism > 1).then_some(parallel::Plan {
@@ -500,25 +521,19 @@ impl Engine {
         };
         let eval_start = Instant::now();
         let value = ev.eval_top(&expr, instant);
-        timings.inner_eval = eval_start.elapsed();
-        self.metrics
-            .inner_eval
-            .observe(timings.inner_eval.as_secs_f64());
-        // As Go: a failed query's samples count too.
-        self.metrics.add_samples(ev.samples.total);
+        trace.timings.inner_eval = eval_start.elapsed();
+        trace.evaluated = Some(ev.samples.total);
         if value.is_err() {
-            failed_stats.total_samples = ev.samples.total;
-            failed_stats.samples_read = ev.samples.read;
-            failed_stats.peak_samples = ctx.peak_samples.get();
+            trace.failed_stats.total_samples = ev.samples.total;
+            trace.failed_stats.samples_read = ev.samples.read;
+            trace.failed_stats.peak_samples = ctx.peak_samples.get();
         }
         let mut value = value?;
         if let Value::Matrix(mat) = &mut value {
             let sort_start = Instant::now();
             mat.sort_by(|a, b| a.metric.cmp(&b.metric));
-            timings.result_sort = sort_start.elapsed();
-            self.metrics
-                .result_sort
-                .observe(timings.result_sort.as_secs_f64());
+            trace.timings.result_sort = sort_start.elapsed();
+            trace.sorted = true;
         }
         let (total_steps, read_steps) = ev.samples.per_step();
         let with_times = |v: Option<Vec<u64>>| {
@@ -543,6 +558,18 @@ impl Engine {
             timings: QueryTimings::default(),
         })
     }
+}
+
+/// What one run of a query measured: its metrics, query log entry and API statistics.
+#[derive(Default)]
+struct Trace {
+    timings: QueryTimings,
+    /// The statistics counted until a failure.
+    failed_stats: QueryStats,
+    /// The samples evaluation looked at, once it ran (`None`: the query failed before).
+    evaluated: Option<u64>,
+    /// Whether the result (a matrix) was sorted.
+    sorted: bool,
 }
 
 struct SlotGuard<'a> {

@@ -71,6 +71,11 @@ pub enum Error {
     /// The caller cancelled the query.
     #[error("query was canceled in {0}")]
     Canceled(String),
+    /// A speculative run gave up at its [`QueryOpts::budget`](crate::engine::QueryOpts::budget)
+    /// (or at once, finding the engine at its concurrency limit); the query left no trace
+    /// and can be run again without a budget.
+    #[error("query did not finish within its evaluation budget")]
+    OverBudget,
     /// The query would hold more samples in memory than the engine allows.
     #[error("query processing would load too many samples into memory in {0}")]
     TooManySamples(String),

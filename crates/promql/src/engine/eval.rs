@@ -59,6 +59,8 @@ pub(crate) struct QueryCtx {
     hints: HashMap<usize, SelectHints>,
     cache: RefCell<HashMap<usize, Rc<Vec<LoadedSeries>>>>,
     deadline: Option<Instant>,
+    /// When a speculative run gives up ([`super::QueryOpts::budget`]).
+    pub(crate) budget: Option<Instant>,
     cancel: Option<CancelToken>,
     query: String,
     pub(crate) annotations: RefCell<Annotations>,
@@ -138,6 +140,7 @@ impl QueryCtx {
             hints,
             cache: RefCell::new(HashMap::new()),
             deadline,
+            budget: None,
             cancel,
             query,
             annotations: RefCell::new(Annotations::default()),
@@ -153,6 +156,7 @@ impl QueryCtx {
     pub(crate) fn worker_seed(&self) -> WorkerSeed {
         WorkerSeed {
             deadline: self.deadline,
+            budget: self.budget,
             cancel: self.cancel.clone(),
             query: self.query.clone(),
             stats_selectors: self.stats_selectors.clone(),
@@ -168,6 +172,7 @@ impl QueryCtx {
             hints: HashMap::new(),
             cache: RefCell::new(HashMap::new()),
             deadline: seed.deadline,
+            budget: seed.budget,
             cancel: seed.cancel.clone(),
             query: seed.query.clone(),
             annotations: RefCell::new(Annotations::default()),
@@ -183,6 +188,7 @@ impl QueryCtx {
 #[derive(Clone)]
 pub(crate) struct WorkerSeed {
     deadline: Option<Instant>,
+    budget: Option<Instant>,
     cancel: Option<CancelToken>,
     query: String,
     stats_selectors: HashSet<StatsKey>,
@@ -330,10 +336,12 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Fails when the query ran out of time or was cancelled (a deadline first: a caller
-    /// cancelling at its deadline gets a timeout, as with Go's context).
+    /// cancelling at its deadline gets a timeout, as with Go's context), or when a
+    /// speculative run used up its budget.
     pub(crate) fn check(&self) -> Result<()> {
-        if let Some(d) = self.ctx.deadline
-            && Instant::now() >= d
+        let now = (self.ctx.deadline.is_some() || self.ctx.budget.is_some()).then(Instant::now);
+        if let (Some(d), Some(now)) = (self.ctx.deadline, now)
+            && now >= d
         {
             return Err(Error::Timeout("expression evaluation".into()));
         }
@@ -341,6 +349,11 @@ impl<'a> Evaluator<'a> {
             && c.is_cancelled()
         {
             return Err(Error::Canceled("expression evaluation".into()));
+        }
+        if let (Some(b), Some(now)) = (self.ctx.budget, now)
+            && now >= b
+        {
+            return Err(Error::OverBudget);
         }
         Ok(())
     }

@@ -703,6 +703,69 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_query_over_its_budget_leaves_no_trace_and_runs_again_without_one() {
+        let (engine, lines) = capturing_engine();
+        let mut before = String::new();
+        engine.write_metrics(&mut before);
+        let expr = crate::parser::parse_expr("sum(up)").expect("parse");
+        let spent = crate::QueryOpts {
+            budget: Some(std::time::Duration::ZERO),
+            ..crate::QueryOpts::default()
+        };
+        let err = engine
+            .range_query_expr(up_storage(), &expr, "sum(up)", 0, 60_000, 15_000, &spent)
+            .expect_err("no budget to evaluate with");
+        assert!(matches!(err, crate::Error::OverBudget), "{err}");
+        assert!(lines.lock().expect("lines").is_empty(), "nothing logged");
+        let mut after = String::new();
+        engine.write_metrics(&mut after);
+        assert_eq!(before, after, "no metric moved");
+
+        let ample = crate::QueryOpts {
+            budget: Some(std::time::Duration::from_secs(60)),
+            ..crate::QueryOpts::default()
+        };
+        let with = engine
+            .range_query_expr(up_storage(), &expr, "sum(up)", 0, 60_000, 15_000, &ample)
+            .expect("within its budget");
+        let without = engine
+            .range_query_expr(
+                up_storage(),
+                &expr,
+                "sum(up)",
+                0,
+                60_000,
+                15_000,
+                &crate::QueryOpts::default(),
+            )
+            .expect("no budget");
+        assert_eq!(with.value, without.value);
+        assert_eq!(lines.lock().expect("lines").len(), 2, "both logged");
+    }
+
+    #[test]
+    fn a_budgeted_query_gives_up_at_once_when_the_engine_is_full() {
+        let engine = crate::Engine::new(crate::EngineOpts {
+            max_concurrency: Some(1),
+            ..crate::EngineOpts::default()
+        });
+        let held = engine.acquire(true).expect("a free slot");
+        let opts = crate::QueryOpts {
+            budget: Some(std::time::Duration::from_secs(60)),
+            ..crate::QueryOpts::default()
+        };
+        let expr = crate::parser::parse_expr("up").expect("parse");
+        let err = engine
+            .instant_query_expr(up_storage(), &expr, "up", 60_000, &opts)
+            .expect_err("no slot");
+        assert!(matches!(err, crate::Error::OverBudget), "{err}");
+        drop(held);
+        engine
+            .instant_query_expr(up_storage(), &expr, "up", 60_000, &opts)
+            .expect("a slot again");
+    }
+
     /// A fresh directory under the system's temporary one (promql has no tempfile
     /// dependency).
     fn tempfile_dir() -> PathBuf {
