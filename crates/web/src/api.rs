@@ -271,6 +271,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::new(ErrorType::Internal, format!("query task failed: {e}")))
 }
 
+/// How long a query may run on the async thread that received it before it moves to the
+/// blocking pool (see `run_query`).
+const INLINE_BUDGET: Duration = Duration::from_micros(250);
+
 /// Cancels a query when the request's future is dropped (the client went away).
 struct CancelOnDrop(CancelToken);
 
@@ -413,32 +417,48 @@ async fn run_query(
     }
     let engine = inner.opts.engine.clone();
     let queryable = inner.opts.queryable.clone();
-    let task = tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
-        let res = match range {
-            None => engine.instant_query_expr(queryable, &expr, &query, at, &opts),
-            Some((start, end, step)) => {
-                engine.range_query_expr(queryable, &expr, &query, start, end, step, &opts)
-            }
-        };
-        (res, started.duration_since(queued))
-    });
-    let joined = match timeout {
-        None => task.await,
-        Some(limit) => {
-            let mut task = task;
-            tokio::select! {
-                joined = &mut task => joined,
-                () = tokio::time::sleep(limit) => {
-                    timed_out = true;
-                    token.cancel();
-                    task.await
-                }
-            }
+    let exec = move |opts: &QueryOpts| match range {
+        None => engine.instant_query_expr(queryable.clone(), &expr, &query, at, opts),
+        Some((start, end, step)) => {
+            engine.range_query_expr(queryable.clone(), &expr, &query, start, end, step, opts)
         }
     };
-    let (result, queue_time) = joined
-        .map_err(|e| ApiError::new(ErrorType::Internal, format!("query task failed: {e}")))?;
+    // A small query answers sooner right here than through a blocking thread, whose
+    // hand-off (two thread wake-ups) costs as much as evaluating it. So it is tried here
+    // first, for a short budget; a query needing longer gives up without a trace and runs
+    // on the blocking pool, where the timeout and the client going away cancel it.
+    let trial = (!timed_out).then(|| {
+        exec(&QueryOpts {
+            budget: Some(INLINE_BUDGET),
+            ..opts.clone()
+        })
+    });
+    let (result, queue_time) = match trial {
+        Some(res) if !matches!(res, Err(promql::Error::OverBudget)) => (res, Duration::ZERO),
+        _ => {
+            let task = tokio::task::spawn_blocking(move || {
+                let started = Instant::now();
+                (exec(&opts), started.duration_since(queued))
+            });
+            let joined = match timeout {
+                None => task.await,
+                Some(limit) => {
+                    let mut task = task;
+                    tokio::select! {
+                        joined = &mut task => joined,
+                        () = tokio::time::sleep(limit) => {
+                            timed_out = true;
+                            token.cancel();
+                            task.await
+                        }
+                    }
+                }
+            };
+            joined.map_err(|e| {
+                ApiError::new(ErrorType::Internal, format!("query task failed: {e}"))
+            })?
+        }
+    };
     let result = match result {
         Err(promql::Error::Canceled(phase)) if timed_out => Err(promql::Error::Timeout(phase)),
         other => other,

@@ -1,4 +1,4 @@
-//! Serving the handler over HTTP/1 and HTTP/2 with hyper, with graceful shutdown.
+//! Serving the handler over HTTP/1 (and HTTP/2 over TLS) with hyper, with graceful shutdown.
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -105,6 +105,11 @@ where
         _ => tracing::info!(http2 = false, address = %address, "TLS is disabled."),
     }
     let graceful = GracefulShutdown::new();
+    // Plain HTTP is HTTP/1 only, as Go's server without TLS (no h2c): no protocol sniffing.
+    let mut plain = hyper::server::conn::http1::Builder::new();
+    plain
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.read_timeout);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -126,7 +131,13 @@ where
             () = shutdown.cancelled() => break,
         };
         let (stream, peer, conn_count) = match accepted {
-            Ok((stream, peer)) => (stream, peer, conns.accepted()),
+            Ok((stream, peer)) => {
+                // As Go's net package, which sets TCP_NODELAY on every connection.
+                if let Err(err) = stream.set_nodelay(true) {
+                    tracing::debug!(err = %err, "setting TCP_NODELAY failed");
+                }
+                (stream, peer, conns.accepted())
+            }
             Err(err) => {
                 // Running out of file descriptors is temporary; back off instead of
                 // spinning or giving up.
@@ -161,10 +172,7 @@ where
             });
         match web_config.as_ref().filter(|s| s.tls_enabled()) {
             None => {
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = graceful.watch(conn);
+                let conn = graceful.watch(plain.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
                     let _permit = permit;
                     let _conn_count = conn_count;
@@ -623,6 +631,35 @@ mod tests {
                 .starts_with("HTTP/1.1 200 OK")
         );
         assert!(get(None).await.starts_with("HTTP/1.1 401 Unauthorized"));
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn plain_http_speaks_http1_only_as_go_does_without_tls() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let shutdown = CancellationToken::new();
+        tokio::spawn(serve_app(
+            listener,
+            ok_app,
+            ServeOptions::default(),
+            shutdown.clone(),
+            Arc::default(),
+        ));
+        let exchange = |bytes: &'static [u8]| async move {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            tcp.write_all(bytes).await.expect("write");
+            let mut out = Vec::new();
+            // The server may reset the connection after its answer to a bad request.
+            let _ = tcp.read_to_end(&mut out).await;
+            String::from_utf8_lossy(&out).into_owned()
+        };
+        let http1 = exchange(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+        assert!(http1.starts_with("HTTP/1.1 200 OK"), "{http1}");
+        // An HTTP/2 client with prior knowledge (h2c) gets no HTTP/2 settings frame back:
+        // Prometheus's Go server answers its preface as a malformed HTTP/1 request.
+        let h2c = exchange(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+        assert!(h2c.is_empty() || h2c.starts_with("HTTP/1.1 "), "{h2c:?}");
         shutdown.cancel();
     }
 }
