@@ -316,7 +316,7 @@ fn mib(b: u64) -> String {
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn ratio(ours: f64, theirs: f64) -> String {
@@ -389,7 +389,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut breakdown = String::new();
     let work = servers::fresh_dir("bench/data")?;
     let prom3_bin = prometheus3();
-    let block = servers::prepare_data(&block_writer, &work, &["ours", "upstream", "prom3"])?;
+    let block = servers::prepare_data(
+        &block_writer,
+        &work,
+        &["ours", "upstream", "prom3", "ours-b"],
+    )?;
     let meta: serde_json::Value = serde_json::from_slice(
         &std::fs::read(block.join("meta.json")).context("reading the block's meta.json")?,
     )?;
@@ -414,6 +418,24 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             bin,
             &work.join("prom3"),
             &["--enable-feature=promql-experimental-functions"],
+        )?);
+    }
+    // `--ab BIN`: a second build of ours on the same block, as the last column (an A/B
+    // comparison of two builds in one run, taking turns with the others).
+    if let Some(bin) = args
+        .iter()
+        .position(|a| a == "--ab")
+        .map(|i| {
+            args.get(i + 1)
+                .context("--ab needs the path of a prometheus binary")
+        })
+        .transpose()?
+    {
+        all.push(Server::start(
+            "ours (B)",
+            Path::new(bin),
+            &work.join("ours-b"),
+            &[],
         )?);
     }
     let all_refs: Vec<&Server> = all.iter().collect();
@@ -441,8 +463,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     // Scale phase: fresh, empty data dirs with the remote-write receiver enabled; ours,
     // 2.42, Prometheus 3 and VictoriaMetrics.
-    let scale = scale::compare(&ours_bin, prom3_bin.as_deref(), SCALE_RUNS, hold)
-        .map_err(|e| format!("{e:#}"));
+    // `--queries-only` skips it (for comparing query latency alone).
+    let scale = if args.iter().any(|a| a == "--queries-only") {
+        Err("skipped (--queries-only)".to_owned())
+    } else {
+        scale::compare(&ours_bin, prom3_bin.as_deref(), SCALE_RUNS, hold)
+            .map_err(|e| format!("{e:#}"))
+    };
     if let Ok(scale) = &scale {
         breakdown.push_str(&scale.breakdown);
     }
