@@ -50,11 +50,13 @@ tasks:
                                 difference from 2.42 is proven to be its named 3.x semantic;
                                 fails on an unexplained difference, a failed proof or any
                                 difference from Prometheus 3
-  bench [--runs N] [--no-build] [--hold SECS]
+  bench [--runs N] [--no-build] [--hold SECS] [--queries-only] [--ab BIN]
                                 ours vs Prometheus 2.42: query latency p50/p90, RSS (and its
                                 anon/file split), bytes/sample, remote-write ingest; writes
                                 target/bench/report.md; --hold keeps the servers up after
                                 each phase for inspection; ends with the --scale comparison
+                                (--queries-only skips it); --ab BIN adds a second build of
+                                ours as the last column
   bench --scale [--runs N] [--no-build] [--hold SECS]
                                 20k series x 481 samples by remote write into ours, 2.42 and
                                 VictoriaMetrics: ingest samples/s, RSS per series, a 2h `rate`
