@@ -263,6 +263,7 @@ fn web_config_message(message: &str) -> String {
     let bare = match message.split_once(": ") {
         Some((field, rest))
             if !field.is_empty()
+                && field != "yaml"
                 && field
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.') =>
@@ -271,17 +272,6 @@ fn web_config_message(message: &str) -> String {
         }
         _ => message,
     };
-    // An unknown top-level key, as go-yaml's strict decoding reports it.
-    if let Some((pos, rest)) = bare.split_once(": unknown field `")
-        && let Some(line) = pos
-            .strip_prefix("line ")
-            .and_then(|p| p.strip_suffix(" column 1"))
-        && let Some((field, _)) = rest.split_once('`')
-    {
-        return format!(
-            "yaml: unmarshal errors:\n  line {line}: field {field} not found in type web.Config"
-        );
-    }
     // A file that cannot be read: `failed to read cert_file (PATH): open PATH: ...`.
     let enoent = "No such file or directory (os error 2)";
     if let Some((head, _)) = bare.split_once(&format!("): {enoent}"))
@@ -366,7 +356,13 @@ fn check_one_config(
     syntax_only: bool,
     agent: bool,
 ) -> anyhow::Result<(config::check::CheckReport, config::Config)> {
-    let cfg = config::Config::load_file(file)?;
+    let cfg = config::Config::load_file(file).map_err(|e| match e {
+        // Go reads these files after loading (`GetScrapeConfigs`), and promtool says so.
+        config::Error::ScrapeConfigFile { .. } => {
+            anyhow::anyhow!("error loading scrape configs: {e}")
+        }
+        e => e.into(),
+    })?;
     if agent {
         cfg.check_agent_mode()?;
     }

@@ -53,7 +53,7 @@ impl AlertingConfig {
 
 config_struct! {
     /// One set of Alertmanagers (`alertmanagers` entry).
-    pub struct AlertmanagerConfig {
+    pub struct AlertmanagerConfig [go = "*config.AlertmanagerConfig", "config.AlertmanagerConfig"] {
         /// URL scheme (default `http`).
         pub scheme: String,
         /// Path prefix before `/api/v2/alerts`.

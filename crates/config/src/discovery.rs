@@ -83,7 +83,14 @@ macro_rules! sd_kinds {
                 $(
                     if key == $key {
                         let raw: Option<Vec<Option<sd_kinds!(@read $ty $(, $via)?)>>> =
-                            map.next_value()?;
+                            map.next_value().inspect_err(|_| {
+                                #[allow(unused_imports)]
+                                use crate::yaml::go::{KnownGoType as _, UnknownGoType as _};
+                                let (ty, inner) =
+                                    (&crate::yaml::go::GoTypeOf::<$ty>(std::marker::PhantomData))
+                                        .go_names();
+                                crate::yaml::go::note_value_error(key, (format!("[]{ty}"), inner));
+                            })?;
                         for item in raw.unwrap_or_default() {
                             let item = item.ok_or_else(|| {
                                 serde::de::Error::custom(concat!("empty or null section in ", $key))

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-/// Why a configuration could not be loaded. Messages follow Prometheus's
-/// (`parsing YAML file X: ...`), with the YAML line and column when they are known.
+/// Why a configuration could not be loaded. Messages are Prometheus's
+/// (`parsing YAML file X: ...`), with the YAML line where go-yaml prints one.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -31,6 +31,15 @@ pub enum Error {
         /// The file, `None` for a config given as a string.
         path: Option<PathBuf>,
         /// What is wrong, naming the job or block.
+        message: String,
+    },
+    /// A file of `scrape_config_files` could not be read or holds invalid jobs, or a pattern
+    /// is malformed (what Go's `GetScrapeConfigs` reports: `"/abs/jobs.yml": <why>`).
+    #[error("{message}")]
+    ScrapeConfigFile {
+        /// The file (absolute) or the pattern.
+        path: PathBuf,
+        /// The whole message, file included.
         message: String,
     },
     /// The configuration is not allowed in agent mode.
@@ -62,9 +71,28 @@ impl Error {
         match self {
             Error::Read { path, .. } => Some(path),
             Error::Yaml { path, .. } | Error::Invalid { path, .. } => path.as_deref(),
+            Error::ScrapeConfigFile { path, .. } => Some(path),
             Error::AgentMode { .. } => None,
         }
     }
+}
+
+/// An I/O error as Go's `os` package words it: `open PATH: no such file or directory`.
+pub(crate) fn go_io_error(op: &str, path: &std::path::Path, e: &std::io::Error) -> String {
+    let why = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "is a directory".to_string(),
+        std::io::ErrorKind::NotADirectory => "not a directory".to_string(),
+        _ => {
+            let text = e.to_string();
+            match text.find(" (os error ") {
+                Some(i) => text[..i].to_lowercase(),
+                None => text,
+            }
+        }
+    };
+    format!("{op} {}: {why}", path.display())
 }
 
 /// `Result` with this crate's [`Error`].

@@ -35,6 +35,12 @@ pub const SCRAPE_PROTOCOLS: [(&str, &str); 5] = [
     ("PrometheusText1.0.0", "text/plain;version=1.0.0"),
 ];
 
+impl crate::yaml::GoType for ScrapeProtocol {
+    fn go_type() -> String {
+        "config.ScrapeProtocol".into()
+    }
+}
+
 impl ScrapeProtocol {
     /// The protocol's `Accept` header media type, or `None` for an unknown protocol.
     pub fn header(&self) -> Option<&'static str> {
@@ -275,7 +281,7 @@ impl GlobalConfig {
 
 config_struct! {
     /// The `runtime` block: process tuning that can change on reload.
-    pub struct RuntimeConfig {
+    pub struct RuntimeConfig [go = "config.RuntimeConfig", "config.RuntimeConfig"] {
         /// Garbage-collection target percentage (Go's GOGC; default 75). Kept for
         /// compatibility; allocator tuning may map it.
         pub gogc: i64,

@@ -48,6 +48,24 @@ impl Serialize for Secret {
     }
 }
 
+impl crate::yaml::GoType for Secret {
+    fn go_type() -> String {
+        "config.Secret".into()
+    }
+    fn go_inner() -> String {
+        "config.plain".into()
+    }
+}
+
+impl crate::yaml::GoType for Url {
+    fn go_type() -> String {
+        "*config.URL".into()
+    }
+    fn go_inner() -> String {
+        "string".into()
+    }
+}
+
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d).map(Secret)
@@ -81,6 +99,20 @@ impl Url {
             }
             Err(url::ParseError::RelativeUrlWithoutBase) => {
                 Err(format!("parse {s:?}: missing protocol scheme"))
+            }
+            Err(url::ParseError::InvalidIpv6Address)
+                if authority(s).starts_with('[') && !authority(s).contains(']') =>
+            {
+                Err(format!("parse {s:?}: missing ']' in host"))
+            }
+            Err(url::ParseError::InvalidPort) => {
+                let host = authority(s);
+                let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+                let port = match host.rfind(']') {
+                    Some(i) => &host[i + 1..],
+                    None => host.find(':').map_or("", |i| &host[i..]),
+                };
+                Err(format!("parse {s:?}: invalid port {port:?} after host"))
             }
             Err(e) => Err(format!("parse {s:?}: {e}")),
         }
@@ -175,6 +207,13 @@ impl<'de> Deserialize<'de> for Url {
     }
 }
 
+/// The authority of a URL (`user@host:port`), for Go's wording of URL errors.
+fn authority(s: &str) -> &str {
+    let rest = s.split_once("//").map_or(s, |(_, r)| r);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
 /// Joins a relative path with the config file's directory and cleans it lexically (Go's
 /// `config.JoinDir`, which uses `filepath.Join`); empty and absolute paths are left alone.
 pub(crate) fn join_dir(dir: &Path, file: &mut String) {
@@ -234,7 +273,7 @@ pub enum TlsVersion {
 config_struct! {
     /// TLS options (`tls_config`).
     #[derive(Default)]
-    pub struct TlsConfig {
+    pub struct TlsConfig [go = "config.TLSConfig", "config.plain"] {
         /// Inline PEM CA certificate.
         #[serde(skip_serializing_if = "String::is_empty")]
         pub ca: String,
@@ -345,7 +384,7 @@ impl TlsConfig {
 config_struct! {
     /// HTTP basic authentication (`basic_auth`).
     #[derive(Default)]
-    pub struct BasicAuth {
+    pub struct BasicAuth [go = "*config.BasicAuth", "config.plain"] {
         /// The user name.
         #[serde(skip_serializing_if = "String::is_empty")]
         pub username: String,
@@ -398,7 +437,7 @@ impl Validate for BasicAuth {
 config_struct! {
     /// The `Authorization` header (`authorization`).
     #[derive(Default)]
-    pub struct Authorization {
+    pub struct Authorization [go = "*config.Authorization", "config.Authorization"] {
         /// The scheme (`Bearer` when empty).
         #[serde(skip_serializing_if = "String::is_empty")]
         pub r#type: String,
@@ -419,7 +458,7 @@ impl Validate for Authorization {}
 config_struct! {
     /// OAuth 2.0 client credentials (`oauth2`).
     #[derive(Default)]
-    pub struct OAuth2 {
+    pub struct OAuth2 [go = "*config.OAuth2", "config.plain"] {
         /// The client id.
         pub client_id: String,
         /// The client secret.
@@ -508,7 +547,7 @@ impl Validate for OAuth2 {
 config_struct! {
     /// Proxy options, inlined into the HTTP client and OAuth2 options.
     #[derive(Default)]
-    pub struct ProxyConfig {
+    pub struct ProxyConfig [go = "config.ProxyConfig", "config.ProxyConfig"] {
         /// Proxy URL.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub proxy_url: Option<Url>,
@@ -520,7 +559,7 @@ config_struct! {
         pub proxy_from_environment: bool,
         /// Headers sent on CONNECT to the proxy.
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-        pub proxy_connect_header: BTreeMap<String, Vec<Secret>>,
+        pub proxy_connect_header: BTreeMap<String, Vec<Secret>> [go = "config.ProxyHeader"],
     }
 }
 
@@ -558,7 +597,7 @@ impl ProxyConfig {
 config_struct! {
     /// One custom header (`http_headers.NAME`): plain values, secret values and files.
     #[derive(Default)]
-    pub struct Header {
+    pub struct Header [go = "config.Header", "config.Header"] {
         /// Plain values.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         pub values: Vec<String>,
@@ -598,7 +637,7 @@ const RESERVED_HTTP_HEADERS: &[&str] = &[
 config_struct! {
     /// The HTTP client options inlined into every block that talks HTTP (Go's
     /// `config.HTTPClientConfig`). Defaults: `follow_redirects: true`, `enable_http2: true`.
-    pub struct HttpClientConfig {
+    pub struct HttpClientConfig [go = "config.HTTPClientConfig", "config.plain"] {
         /// Basic authentication.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub basic_auth: Option<BasicAuth>,

@@ -11,8 +11,9 @@
 //! [`TracingConfig`], [`OtlpConfig`]; the shared [`HttpClientConfig`] and [`TlsConfig`];
 //! service discovery as the closed enum [`ServiceDiscoveryConfig`] (schema and validation
 //! only: discovering is the `discovery` crate's job); [`Secret`], which prints as
-//! `<secret>`; and [`Error`], whose messages read like Prometheus's
-//! (`parsing YAML file prometheus.yml: line 12 column 5: field foo not found in type ScrapeConfig`).
+//! `<secret>`; and [`Error`], whose messages are Prometheus 3.5's, go-yaml's wording included
+//! (`parsing YAML file prometheus.yml: yaml: unmarshal errors:\n  line 12: field foo not found
+//! in type config.ScrapeConfig`; see [`yaml::go`]).
 //!
 //! Relabeling rules are [`model::relabel::Config`], durations [`model::Duration`]. The YAML
 //! library is hidden behind [`yaml`] (see there for why it is serde-saphyr). [`check`] holds

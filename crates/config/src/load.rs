@@ -213,7 +213,7 @@ impl Config {
             path: path.map(Path::to_path_buf),
             message,
         };
-        let mut cfg: Config = yaml::from_str(s).map_err(|error| Error::Yaml {
+        let mut cfg: Config = yaml::from_str_typed(s).map_err(|error| Error::Yaml {
             path: path.map(Path::to_path_buf),
             error,
         })?;
@@ -338,26 +338,22 @@ impl Config {
             .collect();
         let mut included = Vec::new();
         for pattern in &self.scrape_config_files {
-            let paths = glob::glob(pattern).map_err(|e| Error::Invalid {
-                path: None,
+            let paths = glob::glob(pattern).map_err(|e| Error::ScrapeConfigFile {
+                path: PathBuf::from(pattern),
                 message: format!("error retrieving scrape config files for {pattern:?}: {e}"),
             })?;
             let mut files: Vec<PathBuf> = paths.filter_map(|p| p.ok()).collect();
             files.sort();
             for file in files {
-                let content = std::fs::read_to_string(&file).map_err(|source| Error::Read {
-                    path: file.clone(),
-                    source,
-                })?;
-                let file_err = |message: String| Error::Invalid {
-                    path: Some(file.clone()),
-                    message,
+                let abs = std::path::absolute(&file).unwrap_or_else(|_| file.clone());
+                let file_err = |message: String| Error::ScrapeConfigFile {
+                    message: format!("{:?}: {message}", abs.display().to_string()),
+                    path: abs.clone(),
                 };
+                let content = std::fs::read_to_string(&file)
+                    .map_err(|e| file_err(crate::error::go_io_error("open", &file, &e)))?;
                 let parsed: ScrapeConfigs =
-                    yaml::from_str(&content).map_err(|error| Error::Yaml {
-                        path: Some(file.clone()),
-                        error,
-                    })?;
+                    yaml::from_str_typed(&content).map_err(|e| file_err(e.message))?;
                 for mut sc in parsed.scrape_configs {
                     sc.apply_global(&self.global).map_err(file_err)?;
                     if let Some(first) = seen.get(&sc.job_name) {
@@ -366,7 +362,6 @@ impl Config {
                             sc.job_name
                         )));
                     }
-                    let abs = std::path::absolute(&file).unwrap_or_else(|_| file.clone());
                     seen.insert(
                         sc.job_name.clone(),
                         format!("{:?}", abs.display().to_string()),
@@ -653,10 +648,9 @@ mod validation_scheme_tests {
         assert_eq!(job.metric_name_escaping_scheme, "underscores");
         let err =
             Config::load_str("global: {metric_name_validation_scheme: bogus}", "").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("unrecognized ValidationScheme: \"bogus\""),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "parsing YAML file <string>: unknown global name validation method specified, must be either 'legacy' or 'utf8', got bogus"
         );
     }
 }

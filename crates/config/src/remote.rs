@@ -40,7 +40,7 @@ pub(crate) fn check_headers(
             return Err(if tracing {
                 "custom authorization header configuration is not yet supported".into()
             } else {
-                "authorization header must be changed via the basic_auth, authorization, oauth2, sigv4, azuread or google_iam parameter".into()
+                "authorization header must be changed via the basic_auth, authorization, oauth2, or sigv4 parameter".into()
             });
         }
         if RESERVED_HEADERS.contains(&lower.as_str()) {
@@ -59,7 +59,7 @@ pub const WRITE_V2_MESSAGE: &str = "io.prometheus.write.v2.Request";
 
 config_struct! {
     /// One `remote_write` endpoint.
-    pub struct RemoteWriteConfig {
+    pub struct RemoteWriteConfig [go = "*config.RemoteWriteConfig", "config.plain"] {
         /// Endpoint URL.
         pub url: Option<Url>,
         /// Request timeout (default 30s).
@@ -138,7 +138,7 @@ impl Validate for RemoteWriteConfig {
         check_headers(&self.headers, false)?;
         if self.protobuf_message != WRITE_V1_MESSAGE && self.protobuf_message != WRITE_V2_MESSAGE {
             return Err(format!(
-                "invalid protobuf_message value: unknown type for remote write protobuf message {}, supported: {WRITE_V1_MESSAGE}, {WRITE_V2_MESSAGE}",
+                "invalid protobuf_message value: unknown remote write protobuf message {}, supported: {WRITE_V1_MESSAGE}, {WRITE_V2_MESSAGE}",
                 self.protobuf_message
             ));
         }
@@ -157,7 +157,7 @@ impl Validate for RemoteWriteConfig {
         .collect();
         if configured.len() > 1 {
             return Err(format!(
-                "at most one of basic_auth, authorization, oauth2, sigv4, azuread or google_iam must be configured. Currently configured: [{}]",
+                "at most one of basic_auth, authorization, oauth2, or sigv4 must be configured. Currently configured: [{}]",
                 configured.join(" ")
             ));
         }
@@ -177,7 +177,7 @@ impl RemoteWriteConfig {
 
 config_struct! {
     /// Remote-write shard queue tuning (`queue_config`).
-    pub struct QueueConfig {
+    pub struct QueueConfig [go = "config.QueueConfig", "config.QueueConfig"] {
         /// Samples buffered per shard (default 10000).
         pub capacity: i64,
         /// Maximum shards (default 50).
@@ -248,7 +248,7 @@ impl Validate for QueueConfig {
 
 config_struct! {
     /// Remote-write metadata sending (`metadata_config`).
-    pub struct MetadataConfig {
+    pub struct MetadataConfig [go = "config.MetadataConfig", "config.MetadataConfig"] {
         /// Send metric metadata (default true).
         pub send: bool,
         /// How often (default 1m).
@@ -273,7 +273,7 @@ impl Validate for MetadataConfig {}
 config_struct! {
     /// AWS Signature Version 4 (`sigv4`).
     #[derive(Default)]
-    pub struct SigV4Config {
+    pub struct SigV4Config [go = "*sigv4.SigV4Config", "sigv4.plain"] {
         /// AWS region.
         #[serde(skip_serializing_if = "String::is_empty")]
         pub region: String,
@@ -315,7 +315,7 @@ impl Validate for SigV4Config {
 
 config_struct! {
     /// Azure AD authentication for remote write (`azuread`).
-    pub struct AzureAdConfig {
+    pub struct AzureAdConfig [go = "*azuread.AzureADConfig", "azuread.plain"] {
         /// Azure cloud (default `AzurePublic`).
         pub cloud: String,
         /// Managed identity.
@@ -375,7 +375,7 @@ impl Validate for AzureAdConfig {
 config_struct! {
     /// Azure AD OAuth client credentials.
     #[derive(Default)]
-    pub struct AzureOAuth {
+    pub struct AzureOAuth [go = "*azuread.OAuthConfig", "azuread.OAuthConfig"] {
         /// Client id.
         pub client_id: String,
         /// Client secret.
@@ -391,7 +391,7 @@ impl Validate for AzureOAuth {}
 config_struct! {
     /// Google IAM authentication for remote write (`google_iam`).
     #[derive(Default)]
-    pub struct GoogleIamConfig {
+    pub struct GoogleIamConfig [go = "*googleiam.Config", "googleiam.Config"] {
         /// Service account credentials file (default credentials when empty).
         #[serde(skip_serializing_if = "String::is_empty")]
         pub credentials_file: String,
@@ -402,7 +402,7 @@ impl Validate for GoogleIamConfig {}
 
 config_struct! {
     /// One `remote_read` endpoint.
-    pub struct RemoteReadConfig {
+    pub struct RemoteReadConfig [go = "*config.RemoteReadConfig", "config.plain"] {
         /// Endpoint URL.
         pub url: Option<Url>,
         /// Request timeout (default 1m).

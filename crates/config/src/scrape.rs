@@ -18,7 +18,7 @@ use crate::yaml::Validate;
 config_struct! {
     /// One scrape job. After loading, every inheritable field holds its effective value
     /// (interval, timeout, limits and protocols filled from `global`).
-    pub struct ScrapeConfig {
+    pub struct ScrapeConfig [go = "*config.ScrapeConfig", "config.ScrapeConfig"] {
         /// The job name (the `job` label's default value).
         pub job_name: String,
         /// Keep the scraped labels on conflict instead of renaming them `exported_*`.
@@ -30,7 +30,7 @@ config_struct! {
         pub track_timestamps_staleness: bool,
         /// URL query parameters.
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-        pub params: BTreeMap<String, Vec<String>>,
+        pub params: BTreeMap<String, Vec<String>> [go = "url.Values"],
         /// Scrape interval (inherits `global.scrape_interval`).
         pub scrape_interval: Duration,
         /// Scrape timeout (inherits, at most the interval).
@@ -88,7 +88,7 @@ config_struct! {
         pub keep_dropped_targets: u64,
         /// Name validation scheme (inherits).
         #[serde(skip_serializing_if = "Option::is_none")]
-        pub metric_name_validation_scheme: Option<ValidationScheme> [with = crate::yaml::validation_scheme],
+        pub metric_name_validation_scheme: Option<ValidationScheme> [with = crate::yaml::scrape_validation_scheme],
         /// Escaping scheme requested from targets (inferred when empty).
         #[serde(skip_serializing_if = "String::is_empty")]
         pub metric_name_escaping_scheme: String,
@@ -335,7 +335,7 @@ impl ScrapeConfig {
 config_struct! {
     /// The content of a file listed in `scrape_config_files`.
     #[derive(Default)]
-    pub struct ScrapeConfigs {
+    pub struct ScrapeConfigs [go = "config.ScrapeConfigs", "config.ScrapeConfigs"] {
         /// The jobs.
         pub scrape_configs: Vec<ScrapeConfig> [non_null = "empty or null scrape config section"],
     }

@@ -14,7 +14,7 @@ use crate::yaml::Validate;
 config_struct! {
     /// The `storage` block: settings applied to the local TSDB and exemplar storage on reload.
     #[derive(Default)]
-    pub struct StorageConfig {
+    pub struct StorageConfig [go = "config.StorageConfig", "config.StorageConfig"] {
         /// TSDB settings.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub tsdb: Option<TsdbConfig>,
@@ -39,7 +39,7 @@ pub(crate) fn storage_is_empty(s: &StorageConfig) -> bool {
 config_struct! {
     /// `storage.tsdb`.
     #[derive(Default)]
-    pub struct TsdbConfig {
+    pub struct TsdbConfig [go = "*config.TSDBConfig", "config.plain"] {
         /// How far back out-of-order samples are accepted (0: not at all).
         pub out_of_order_time_window: Duration,
         /// Fraction of stale series that triggers an early head compaction (0: off).
@@ -125,7 +125,7 @@ impl Validate for ChunkEncodingConfig {
 
 config_struct! {
     /// `storage.exemplars`.
-    pub struct ExemplarsConfig {
+    pub struct ExemplarsConfig [go = "*config.ExemplarsConfig", "config.ExemplarsConfig"] {
         /// Size of the exemplar ring buffer (default 100000; 0 or less disables it).
         pub max_exemplars: i64,
     }

@@ -34,26 +34,27 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// A YAML syntax or type error, with its position when the parser knows it.
+pub mod go;
+
+pub use go::GoType;
+
+/// A YAML error, worded as go-yaml v2 words it (see [`go`]): a syntax error (`yaml: line 3:
+/// mapping values are not allowed in this context`), type errors (`yaml: unmarshal
+/// errors:\n  line 2: field foo not found in type config.plain`), or the message of a check
+/// made while reading a block, which Go prints without a position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
-    /// What went wrong, without the position.
+    /// What Go prints, position included where Go includes it.
     pub message: String,
-    /// 1-based line of the offending node, when known.
+    /// 1-based line of the (first) offending node, when Go names one.
     pub line: Option<u64>,
-    /// 1-based column of the offending node, when known.
+    /// 1-based column of that node, when known (Go never prints it).
     pub column: Option<u64>,
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.line, self.column) {
-            (Some(line), Some(column)) => {
-                write!(f, "line {line} column {column}: {}", self.message)
-            }
-            (Some(line), None) => write!(f, "line {line}: {}", self.message),
-            _ => f.write_str(&self.message),
-        }
+        f.write_str(&self.message)
     }
 }
 
@@ -68,85 +69,13 @@ fn options() -> serde_saphyr::Options {
 /// Deserializes one YAML document into `T`, strictly (unknown fields and duplicate keys are
 /// errors), with YAML 1.1 booleans and merge keys accepted as go-yaml accepts them.
 pub fn from_str<T: DeserializeOwned>(s: &str) -> Result<T, Error> {
-    serde_saphyr::from_str_with_options(s, options()).map_err(|e| {
-        let location = e.location();
-        let mut line = location.as_ref().map(|l| l.line()).filter(|&l| l > 0);
-        let mut column = location.as_ref().map(|l| l.column()).filter(|&c| c > 0);
-        let message = bare_message(&e.to_string());
-        // Our own messages may carry the position of the key they are about.
-        let (own, rest) = split_position(&message);
-        if let Some((l, c)) = own {
-            line = Some(l);
-            column = Some(c);
-        }
-        let mut message = rest.to_string();
-        // The parser reports an unknown key at the start of its mapping (or nowhere, at the
-        // top level): point at the key.
-        if let (Some(l), Some(c)) = (line.or(Some(1)), column.or(Some(1)))
-            && let Some(name) = message
-                .strip_prefix("field ")
-                .and_then(|m| m.split_once(" not found in type "))
-                .map(|(name, _)| name)
-            && let Some(found) = find_key(s, l, c, name)
-        {
-            line = Some(found);
-            column = Some(c);
-        }
-        if let (Some(l), Some(c)) = (line, column)
-            && let Some(key) = key_at(s, l, c)
-            && !message.contains(key)
-        {
-            message = format!("field {key}: {message}");
-        }
-        Error {
-            message,
-            line,
-            column,
-        }
-    })
+    go::decode(s, options, None)
 }
 
-/// The mapping key whose value starts at `line`/`column` (1-based), when that line is a
-/// block-style `key: value` line and the column points into the value; used to name the
-/// field in type errors, which the parser reports by position only.
-fn key_at(source: &str, line: u64, column: u64) -> Option<&str> {
-    let text = source
-        .lines()
-        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
-    let body = text.trim_start();
-    let body = body.strip_prefix("- ").map(str::trim_start).unwrap_or(body);
-    let (key, _) = body.split_once(':')?;
-    let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
-    let key_end = text.find(':')? + 1;
-    let valid = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
-    (valid && usize::try_from(column).ok()? > key_end).then_some(key)
-}
-
-/// The first line at or after `line` where `key` starts at `column` (block style), staying
-/// within the mapping (stops at a line indented less).
-fn find_key(source: &str, line: u64, column: u64, key: &str) -> Option<u64> {
-    let col = usize::try_from(column).ok()?.checked_sub(1)?;
-    let first = usize::try_from(line).ok()?.checked_sub(1)?;
-    for (i, text) in source.lines().enumerate().skip(first) {
-        let indent = text.len() - text.trim_start_matches([' ', '-']).len();
-        let body = text.trim();
-        if body.is_empty() || body.starts_with('#') {
-            continue;
-        }
-        if i > first && indent < col {
-            return None;
-        }
-        if indent == col
-            && let Some(rest) = text.get(col..).and_then(|t| t.strip_prefix(key))
-            && rest.trim_start().starts_with(':')
-        {
-            return u64::try_from(i + 1).ok();
-        }
-    }
-    None
+/// [`from_str`] for a type whose Go name type errors about the whole document use
+/// (`cannot unmarshal !!seq into config.plain`).
+pub fn from_str_typed<T: DeserializeOwned + GoType>(s: &str) -> Result<T, Error> {
+    go::decode(s, options, Some((T::go_type(), T::go_inner())))
 }
 
 /// Serializes `value` as a YAML document.
@@ -156,34 +85,6 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, Error> {
         line: None,
         column: None,
     })
-}
-
-/// Strips the `error: line N column M: ` prefix serde-saphyr puts in its messages, since
-/// [`Error`] carries the position separately.
-fn bare_message(rendered: &str) -> String {
-    let mut s = rendered.trim();
-    if let Some(rest) = s.strip_prefix("error: ") {
-        s = rest;
-    }
-    if let Some(rest) = s.strip_prefix("line ")
-        && let Some((_, after)) = rest.split_once(": ")
-        && rest.split_once(": ").is_some_and(|(pos, _)| {
-            pos.split(' ')
-                .all(|w| w == "column" || w.parse::<u64>().is_ok())
-        })
-    {
-        s = after;
-    }
-    // Custom errors raised inside visitors get the position appended as well.
-    if let Some(idx) = s.rfind(" at line ")
-        && s[idx + 9..]
-            .split([',', ' '])
-            .filter(|w| !w.is_empty())
-            .all(|w| w == "column" || w.parse::<u64>().is_ok())
-    {
-        s = &s[..idx];
-    }
-    s.to_string()
 }
 
 /// Per-struct validation run right after a struct is read, as Go's `UnmarshalYAML` methods do.
@@ -233,39 +134,41 @@ impl<T: DeserializeOwned> NonNullSeq for Vec<T> {
 #[doc(hidden)]
 pub use serde_saphyr::Spanned;
 
-/// The message for an unknown key, with the key's position when the parser knows it (the
-/// parser attaches no position to errors raised at the top level).
+/// Records an unknown key as go-yaml's strict mode does (`field x not found in type T`,
+/// at the key's line) and skips its value; decoding goes on.
 #[doc(hidden)]
-pub fn unknown_field(key: &Spanned<String>, type_name: &str) -> String {
-    let (line, column) = (key.referenced.line(), key.referenced.column());
-    if line > 0 {
-        format!(
-            "line {line} column {column}: field {} not found in type {type_name}",
-            key.value
-        )
-    } else {
-        format!("field {} not found in type {type_name}", key.value)
-    }
+pub fn unknown_field<'de, A: serde::de::MapAccess<'de>>(
+    key: &Spanned<String>,
+    go_type: &str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    go::type_issue(
+        key.referenced.line().max(1),
+        format_args!("field {} not found in type {go_type}", key.value),
+    );
+    map.next_value::<serde::de::IgnoredAny>()?;
+    Ok(())
 }
 
-/// Splits a leading `line N column M: ` off a message.
-fn split_position(s: &str) -> (Option<(u64, u64)>, &str) {
-    let parse = || -> Option<((u64, u64), &str)> {
-        let rest = s.strip_prefix("line ")?;
-        let (pos, msg) = rest.split_once(": ")?;
-        let (line, column) = pos.split_once(" column ")?;
-        Some(((line.parse().ok()?, column.parse().ok()?), msg))
-    };
-    match parse() {
-        Some((pos, msg)) => (Some(pos), msg),
-        None => (None, s),
-    }
-}
-
-/// Reads a name validation scheme where, as in Go, an empty string means unset.
+/// Reads `global.metric_name_validation_scheme` where, as in Go, an empty string means unset.
 #[doc(hidden)]
 pub fn validation_scheme<'de, A: serde::de::MapAccess<'de>>(
     map: &mut A,
+) -> Result<Option<model::ValidationScheme>, A::Error> {
+    read_validation_scheme(map, "global")
+}
+
+/// Reads a scrape job's `metric_name_validation_scheme` (empty: inherit).
+#[doc(hidden)]
+pub fn scrape_validation_scheme<'de, A: serde::de::MapAccess<'de>>(
+    map: &mut A,
+) -> Result<Option<model::ValidationScheme>, A::Error> {
+    read_validation_scheme(map, "scrape config")
+}
+
+fn read_validation_scheme<'de, A: serde::de::MapAccess<'de>>(
+    map: &mut A,
+    what: &str,
 ) -> Result<Option<model::ValidationScheme>, A::Error> {
     let raw: Option<String> = map.next_value()?;
     match raw.as_deref() {
@@ -273,7 +176,7 @@ pub fn validation_scheme<'de, A: serde::de::MapAccess<'de>>(
         Some("utf8") => Ok(Some(model::ValidationScheme::Utf8)),
         Some("legacy") => Ok(Some(model::ValidationScheme::Legacy)),
         Some(other) => Err(serde::de::Error::custom(format!(
-            "unrecognized ValidationScheme: {other:?}, must be one of '', 'utf8' or 'legacy'"
+            "unknown {what} name validation method specified, must be either 'legacy' or 'utf8', got {other}"
         ))),
     }
 }
@@ -290,18 +193,21 @@ pub fn field_key(rust_name: &str) -> &str {
 /// defaults), forwards keys it doesn't know to the inlined members, rejects the rest as
 /// `field X not found in type Y`, and finally runs [`Validate`].
 ///
+/// After the struct's name, `[go = "*config.X", "config.plain"]` gives the Go types type
+/// errors name (see [`GoType`]; by default `config.Name` and `config.plain`).
 /// A field may add `[non_null = "message"]` after its type: its sequence may not hold `null`
-/// elements; `[with = path]` reads the field with `path(map)` instead. Fields in a trailing
+/// elements; `[with = path]` reads the field with `path(map)` instead; `[go = "url.Values"]`
+/// names its Go type when the Rust type's [`GoType`] would not. Fields in a trailing
 /// `skip { .. }` group are not read from or written to YAML.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! config_struct {
     (
         $(#[$attr:meta])*
-        $vis:vis struct $name:ident {
+        $vis:vis struct $name:ident $([go = $gotype:literal, $goinner:literal])? {
             $(
                 $(#[$fattr:meta])*
-                $fvis:vis $field:ident : $fty:ty $([non_null = $msg:literal])? $([with = $with:path])?
+                $fvis:vis $field:ident : $fty:ty $([non_null = $msg:literal])? $([with = $with:path])? $([go = $fgo:literal])?
             ),* $(,)?
         }
         $(
@@ -348,7 +254,18 @@ macro_rules! config_struct {
             ) -> Result<bool, A::Error> {
                 $(
                     if key == $crate::yaml::field_key(stringify!($field)) {
-                        $crate::config_struct!(@assign self.$field, map, $fty $(, $msg)? $(; $with)?);
+                        let read = (|| -> Result<(), A::Error> {
+                            $crate::config_struct!(@assign self.$field, map, $fty $(, $msg)? $(; $with)?);
+                            Ok(())
+                        })();
+                        if let Err(e) = read {
+                            #[allow(unused_imports)]
+                            use $crate::yaml::go::{KnownGoType as _, UnknownGoType as _};
+                            let (_ty, _inner) = (&$crate::yaml::go::GoTypeOf::<$fty>(std::marker::PhantomData)).go_names();
+                            $( let _ty = $fgo.to_string(); )?
+                            $crate::yaml::go::note_value_error(key, (_ty, _inner));
+                            return Err(e);
+                        }
                         return Ok(true);
                     }
                 )*
@@ -358,6 +275,15 @@ macro_rules! config_struct {
                     }
                 )*)?
                 Ok(false)
+            }
+        }
+
+        impl $crate::yaml::GoType for $name {
+            fn go_type() -> String {
+                $crate::config_struct!(@go concat!("config.", stringify!($name)) $(, $gotype)?).to_string()
+            }
+            fn go_inner() -> String {
+                $crate::config_struct!(@go "config.plain" $(, $goinner)?).to_string()
             }
         }
 
@@ -374,22 +300,33 @@ macro_rules! config_struct {
                         mut map: A,
                     ) -> Result<$name, A::Error> {
                         let mut out = <$name as Default>::default();
-                        while let Some(key) = map.next_key::<$crate::yaml::Spanned<String>>()? {
+                        let issues = $crate::yaml::go::issue_count();
+                        let go_inner = <$name as $crate::yaml::GoType>::go_inner();
+                        while let Some(key) = map
+                            .next_key::<$crate::yaml::Spanned<String>>()
+                            .inspect_err(|_| $crate::yaml::go::note_key_error(&go_inner))?
+                        {
                             if !$crate::yaml::Inline::set_field(&mut out, &key.value, &mut map)? {
-                                return Err(serde::de::Error::custom($crate::yaml::unknown_field(
-                                    &key,
-                                    stringify!($name),
-                                )));
+                                $crate::yaml::unknown_field(&key, &go_inner, &mut map)?;
                             }
                         }
-                        $crate::yaml::Validate::validate(&mut out)
-                            .map_err(serde::de::Error::custom)?;
+                        // As Go's `UnmarshalYAML`: a block with type errors skips its checks.
+                        if $crate::yaml::go::issue_count() == issues {
+                            $crate::yaml::Validate::validate(&mut out)
+                                .map_err(serde::de::Error::custom)?;
+                        }
                         Ok(out)
                     }
                 }
                 d.deserialize_map(V)
             }
         }
+    };
+    (@go $default:expr) => {
+        $default
+    };
+    (@go $default:expr, $name:literal) => {
+        $name
     };
     (@assign $place:expr, $map:ident, $fty:ty) => {
         $place = $map.next_value::<Option<$fty>>()?.unwrap_or_default()
@@ -407,22 +344,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn error_message_is_stripped_of_its_position() {
-        assert_eq!(
-            bare_message("error: line 3 column 16: mapping values"),
-            "mapping values"
-        );
-        assert_eq!(
-            bare_message("plain message: with colon"),
-            "plain message: with colon"
-        );
-        assert_eq!(
-            bare_message("error: line 4 column 9: bad thing at line 4, column 9"),
-            "bad thing"
-        );
-    }
-
-    #[test]
     fn yaml_11_booleans_and_merge_keys_are_accepted() {
         #[derive(serde::Deserialize, Debug)]
         #[serde(deny_unknown_fields)]
@@ -436,28 +357,97 @@ mod tests {
         assert_eq!(v[1].b, 1);
     }
 
-    #[test]
-    fn type_errors_name_the_field() {
-        #[derive(serde::Deserialize, Debug)]
-        struct S {
-            #[allow(dead_code)]
-            honor_labels: bool,
+    crate::config_struct! {
+        #[derive(Default)]
+        struct Inner [go = "*config.Inner", "config.plain"] {
+            flag: bool,
+            n: u64,
+            names: Vec<String>,
         }
-        let err = from_str::<S>("honor_labels: maybe\n").unwrap_err();
-        assert_eq!(err.line, Some(1));
-        assert!(err.message.starts_with("field honor_labels: "), "{err}");
-        assert_eq!(key_at("a:\n  - b: [x]\n", 2, 10), Some("b"));
-        assert_eq!(key_at("a: 1\n", 1, 1), None);
-        let src = "x:\n  - a: 1\n    b: 2\n    bogus: 3\n  - bogus: 4\n";
-        assert_eq!(find_key(src, 2, 5, "bogus"), Some(4));
-        assert_eq!(find_key(src, 2, 5, "nope"), None);
+    }
+
+    impl Validate for Inner {
+        fn validate(&mut self) -> Result<(), String> {
+            if self.n == 7 {
+                return Err("seven is not allowed".into());
+            }
+            Ok(())
+        }
+    }
+
+    crate::config_struct! {
+        #[derive(Default)]
+        struct Outer {
+            inner: Vec<Inner>,
+            name: String,
+        }
+    }
+
+    impl Validate for Outer {}
+
+    #[test]
+    fn type_errors_read_as_go_yaml_v2_reports_them() {
+        let err = from_str::<Outer>("inner:\n- flag: maybe\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!str `maybe` into bool"
+        );
+        assert_eq!(err.line, Some(2));
+        let err = from_str::<Outer>("inner:\n- names: a\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!str `a` into []string"
+        );
+        let err = from_str::<Outer>("inner: 5\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!int `5` into []*config.Inner"
+        );
+        let err = from_str::<Outer>("inner: [5]\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!int `5` into config.plain"
+        );
     }
 
     #[test]
-    fn syntax_errors_carry_a_position() {
+    fn unknown_and_repeated_fields_are_collected() {
+        let err = from_str::<Outer>("bogus: 1\ninner:\n- n: 1\n  other: 2\nname: x\nmore: 3\n")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "yaml: unmarshal errors:\n  line 1: field bogus not found in type config.plain\n  \
+             line 4: field other not found in type config.plain\n  \
+             line 6: field more not found in type config.plain"
+        );
+        let err = from_str::<Outer>("name: a\nname: b\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "yaml: unmarshal errors:\n  line 2: field name already set in type config.plain"
+        );
+    }
+
+    #[test]
+    fn checks_fail_without_a_position_unless_type_errors_came_first() {
+        let err = from_str::<Outer>("inner:\n- n: 7\n").unwrap_err();
+        assert_eq!(err.to_string(), "seven is not allowed");
+        assert_eq!(err.line, None);
+        // A block with type errors skips its checks.
+        let err = from_str::<Outer>("inner:\n- n: 7\n  bogus: 1\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "yaml: unmarshal errors:\n  line 3: field bogus not found in type config.plain"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_read_as_libyaml_reports_them() {
         let err = from_str::<std::collections::BTreeMap<String, String>>("a: b\n  c: d: e\n")
             .unwrap_err();
         assert_eq!(err.line, Some(2));
-        assert!(err.to_string().starts_with("line 2"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "yaml: line 2: mapping values are not allowed in this context"
+        );
     }
 }

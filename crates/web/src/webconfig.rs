@@ -149,6 +149,13 @@ struct RawConfig {
     rate_limit: Option<RawRateLimit>,
 }
 
+/// go-yaml names exporter-toolkit's `web.Config` in type errors about the file.
+impl config::yaml::GoType for RawConfig {
+    fn go_type() -> String {
+        "web.Config".into()
+    }
+}
+
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawTls {
@@ -226,7 +233,8 @@ impl WebConfig {
 
     /// Parses the YAML `text` of a web config whose relative file names are relative to `dir`.
     pub fn parse(text: &str, dir: &Path) -> Result<WebConfig, String> {
-        let raw: Option<RawConfig> = config::yaml::from_str(text).map_err(|e| e.to_string())?;
+        let raw: Option<RawConfig> =
+            config::yaml::from_str_typed(text).map_err(|e| e.to_string())?;
         let raw = raw.unwrap_or_default();
         let t = raw.tls_server_config.unwrap_or_default();
         let tls = TlsServerConfig {

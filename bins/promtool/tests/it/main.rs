@@ -26,11 +26,11 @@ const REAL_PROMTOOL: &str = "/usr/bin/promtool";
 const BAD: &[(&str, &str)] = &[
     (
         "bad_duration.yml",
-        "line 2 column 20: field scrape_interval: unknown unit \"x\" in duration \"15x\"",
+        "bad_duration.yml: unknown unit \"x\" in duration \"15x\"",
     ),
     (
         "unknown_field.yml",
-        "line 3 column 5: field scrape_intervall not found in type ScrapeConfig",
+        "yaml: unmarshal errors:\n  line 3: field scrape_intervall not found in type config.ScrapeConfig",
     ),
     (
         "duplicate_job.yml",
@@ -57,11 +57,11 @@ const BAD: &[(&str, &str)] = &[
     ("bad_label_name.yml", "\"\" is not a valid label name"),
     (
         "bad_indentation.yml",
-        "line 3 column 20: mapping values are not allowed in this context",
+        "yaml: line 3: mapping values are not allowed in this context",
     ),
     (
         "duplicate_key.yml",
-        "line 3 column 1: duplicate mapping key: global",
+        "yaml: unmarshal errors:\n  line 3: field global already set in type config.plain",
     ),
     (
         "url_as_target.yml",
@@ -69,7 +69,7 @@ const BAD: &[(&str, &str)] = &[
     ),
     (
         "negative_sample_limit.yml",
-        "line 3 column 19: field sample_limit: ",
+        "yaml: unmarshal errors:\n  line 3: cannot unmarshal !!int `-1` into uint",
     ),
     (
         "missing_tls_cert_file.yml",

@@ -14,7 +14,7 @@ pub use aws::{AwsSdConfig, AwsSdKind};
 
 config_struct! {
     /// `azure_sd_configs` entry.
-    pub struct AzureSdConfig {
+    pub struct AzureSdConfig [go = "*azure.SDConfig", "azure.plain"] {
         /// Cloud environment (default `AzurePublicCloud`).
         pub environment: String,
         /// `OAuth` (default), `ManagedIdentity` or `SDK`.
@@ -88,7 +88,7 @@ impl Validate for AzureSdConfig {
 
 config_struct! {
     /// `gce_sd_configs` entry.
-    pub struct GceSdConfig {
+    pub struct GceSdConfig [go = "*gce.SDConfig", "gce.plain"] {
         /// GCP project.
         pub project: String,
         /// Zone.
@@ -132,7 +132,7 @@ impl Validate for GceSdConfig {
 
 config_struct! {
     /// `openstack_sd_configs` entry.
-    pub struct OpenStackSdConfig {
+    pub struct OpenStackSdConfig [go = "*openstack.SDConfig", "openstack.plain"] {
         /// Keystone endpoint.
         #[serde(skip_serializing_if = "String::is_empty")]
         pub identity_endpoint: String,
@@ -235,7 +235,7 @@ impl Validate for OpenStackSdConfig {
 config_struct! {
     /// `oci_sd_configs` entry (Oracle Cloud Infrastructure compute instances), with
     /// upstream's keys and defaults (`discovery/oci`).
-    pub struct OciSdConfig {
+    pub struct OciSdConfig [go = "*oci.SDConfig", "oci.plain"] {
         /// Authentication: `api_key` (default) or `instance_principal`.
         pub auth: String,
         /// Tenancy OCID (`api_key`).
@@ -353,7 +353,7 @@ impl Validate for OciSdConfig {
 
 config_struct! {
     /// `outscale_sd_configs` entry.
-    pub struct OutscaleSdConfig {
+    pub struct OutscaleSdConfig [go = "*outscale.SDConfig", "outscale.plain"] {
         /// Region.
         pub region: String,
         /// Custom API endpoint.
@@ -419,7 +419,7 @@ fn check_one_secret(key: &Secret, file: &str) -> Result<(), String> {
 
 config_struct! {
     /// `hetzner_sd_configs` entry.
-    pub struct HetznerSdConfig {
+    pub struct HetznerSdConfig [go = "*hetzner.SDConfig", "hetzner.plain"] {
         /// Role: hcloud or robot.
         pub role: String,
         /// Target port (default 80).
@@ -491,7 +491,7 @@ impl Validate for PortRefreshHttpSdConfig {
 
 config_struct! {
     /// `linode_sd_configs` entry.
-    pub struct LinodeSdConfig {
+    pub struct LinodeSdConfig [go = "*linode.SDConfig", "linode.plain"] {
         /// Target port (default 80).
         pub port: u16,
         /// Separator for joined tags (default `,`).
@@ -528,7 +528,7 @@ impl Validate for LinodeSdConfig {
 
 config_struct! {
     /// `ionos_sd_configs` entry.
-    pub struct IonosSdConfig {
+    pub struct IonosSdConfig [go = "*ionos.SDConfig", "ionos.plain"] {
         /// Datacenter id.
         pub datacenter_id: String,
         /// Target port (default 80).
@@ -564,7 +564,7 @@ impl Validate for IonosSdConfig {
 
 config_struct! {
     /// `scaleway_sd_configs` entry.
-    pub struct ScalewaySdConfig {
+    pub struct ScalewaySdConfig [go = "*scaleway.SDConfig", "scaleway.plain"] {
         /// Role: instance or baremetal.
         pub role: String,
         /// Project id.
@@ -638,7 +638,7 @@ impl Validate for ScalewaySdConfig {
 
 config_struct! {
     /// `ovhcloud_sd_configs` entry.
-    pub struct OvhCloudSdConfig {
+    pub struct OvhCloudSdConfig [go = "*ovhcloud.SDConfig", "ovhcloud.plain"] {
         /// API endpoint (default `ovh-eu`).
         pub endpoint: String,
         /// Application key.
@@ -692,7 +692,7 @@ impl Validate for OvhCloudSdConfig {
 
 config_struct! {
     /// `stackit_sd_configs` entry.
-    pub struct StackitSdConfig {
+    pub struct StackitSdConfig [go = "*stackit.SDConfig", "stackit.plain"] {
         /// Custom API endpoint.
         #[serde(skip_serializing_if = "String::is_empty")]
         pub endpoint: String,

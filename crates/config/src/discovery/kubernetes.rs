@@ -16,7 +16,7 @@ const ROLES: &[&str] = &[
 config_struct! {
     /// `kubernetes_sd_configs` entry.
     #[derive(Default)]
-    pub struct KubernetesSdConfig {
+    pub struct KubernetesSdConfig [go = "*kubernetes.SDConfig", "kubernetes.plain"] {
         /// API server URL (in-cluster configuration when absent).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub api_server: Option<Url>,
@@ -42,7 +42,7 @@ config_struct! {
 config_struct! {
     /// Which namespaces Kubernetes SD watches.
     #[derive(Default)]
-    pub struct NamespaceDiscovery {
+    pub struct NamespaceDiscovery [go = "kubernetes.NamespaceDiscovery", "kubernetes.plain"] {
         /// Also watch the namespace Prometheus runs in.
         pub own_namespace: bool,
         /// Namespaces (all when empty).
@@ -55,7 +55,7 @@ impl Validate for NamespaceDiscovery {}
 config_struct! {
     /// A label/field selector for one role.
     #[derive(Default)]
-    pub struct SelectorConfig {
+    pub struct SelectorConfig [go = "kubernetes.SelectorConfig", "kubernetes.SelectorConfig"] {
         /// The role the selector applies to.
         pub role: String,
         /// Label selector.
@@ -72,7 +72,7 @@ impl Validate for SelectorConfig {}
 config_struct! {
     /// Metadata to attach to discovered targets.
     #[derive(Default)]
-    pub struct AttachMetadata {
+    pub struct AttachMetadata [go = "kubernetes.AttachMetadataConfig", "kubernetes.AttachMetadataConfig"] {
         /// Attach node metadata (pod, endpoints, endpointslice roles).
         pub node: bool,
         /// Attach namespace metadata.

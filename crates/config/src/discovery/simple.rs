@@ -13,12 +13,12 @@ use super::check_label_set;
 config_struct! {
     /// A static target group (`static_configs` entry).
     #[derive(Default)]
-    pub struct StaticConfig {
+    pub struct StaticConfig [go = "*targetgroup.Group", "struct { Targets []string \"yaml:\\\"targets\\\"\"; Labels model.LabelSet \"yaml:\\\"labels\\\"\" }"] {
         /// Target addresses (`host:port`).
         pub targets: Vec<String>,
         /// Labels attached to every target.
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-        pub labels: BTreeMap<String, String>,
+        pub labels: BTreeMap<String, String> [go = "model.LabelSet"],
     }
 }
 
@@ -48,7 +48,7 @@ impl StaticConfig {
 
 config_struct! {
     /// `file_sd_configs` entry: target groups read from JSON or YAML files.
-    pub struct FileSdConfig {
+    pub struct FileSdConfig [go = "*file.SDConfig", "file.plain"] {
         /// File patterns (`*` allowed in the last path element only).
         pub files: Vec<String>,
         /// How often the files are re-read (default 5m).
@@ -93,7 +93,7 @@ impl Validate for FileSdConfig {
 
 config_struct! {
     /// `dns_sd_configs` entry.
-    pub struct DnsSdConfig {
+    pub struct DnsSdConfig [go = "*dns.SDConfig", "dns.plain"] {
         /// Names to query.
         pub names: Vec<String>,
         /// Re-query interval (default 30s).
@@ -145,7 +145,7 @@ impl Validate for DnsSdConfig {
 
 config_struct! {
     /// `http_sd_configs` entry.
-    pub struct HttpSdConfig {
+    pub struct HttpSdConfig [go = "*http.SDConfig", "http.plain"] {
         /// The endpoint returning target groups as JSON.
         pub url: Url,
         /// Re-fetch interval (default 60s).
@@ -179,7 +179,7 @@ impl Validate for HttpSdConfig {
 
 config_struct! {
     /// `consul_sd_configs` entry.
-    pub struct ConsulSdConfig {
+    pub struct ConsulSdConfig [go = "*consul.SDConfig", "consul.plain"] {
         /// Consul server address (default `localhost:8500`).
         pub server: String,
         /// API path prefix.
@@ -297,7 +297,7 @@ impl ConsulSdConfig {
 
 config_struct! {
     /// `docker_sd_configs` entry.
-    pub struct DockerSdConfig {
+    pub struct DockerSdConfig [go = "*moby.DockerSDConfig", "moby.plain"] {
         /// Docker daemon address.
         pub host: String,
         /// Port for containers without published ports (default 80).
@@ -348,7 +348,7 @@ impl Validate for DockerSdConfig {
 config_struct! {
     /// A `name`/`values` filter (Docker, EC2).
     #[derive(Default)]
-    pub struct Filter {
+    pub struct Filter [go = "moby.Filter", "moby.Filter"] {
         /// Filter name.
         pub name: String,
         /// Accepted values.
@@ -360,7 +360,7 @@ impl Validate for Filter {}
 
 config_struct! {
     /// `dockerswarm_sd_configs` entry.
-    pub struct DockerSwarmSdConfig {
+    pub struct DockerSwarmSdConfig [go = "*moby.DockerSwarmSDConfig", "moby.plain"] {
         /// Docker daemon address.
         pub host: String,
         /// Role: services, tasks or nodes.
@@ -413,7 +413,7 @@ impl Validate for DockerSwarmSdConfig {
 
 config_struct! {
     /// `marathon_sd_configs` entry.
-    pub struct MarathonSdConfig {
+    pub struct MarathonSdConfig [go = "*marathon.SDConfig", "marathon.plain"] {
         /// Marathon servers.
         pub servers: Vec<String>,
         /// Re-query interval (default 30s).
@@ -477,7 +477,7 @@ impl Validate for MarathonSdConfig {
 
 config_struct! {
     /// `nomad_sd_configs` entry.
-    pub struct NomadSdConfig {
+    pub struct NomadSdConfig [go = "*nomad.SDConfig", "nomad.plain"] {
         /// Allow stale reads (default true).
         pub allow_stale: bool,
         /// Namespace (default `default`).
@@ -522,7 +522,7 @@ impl Validate for NomadSdConfig {
 
 config_struct! {
     /// `eureka_sd_configs` entry.
-    pub struct EurekaSdConfig {
+    pub struct EurekaSdConfig [go = "*eureka.SDConfig", "eureka.plain"] {
         /// Eureka server URL.
         pub server: String,
         /// Re-query interval (default 30s).
@@ -559,7 +559,7 @@ impl Validate for EurekaSdConfig {
 
 config_struct! {
     /// `kuma_sd_configs` entry (Kuma control plane, xDS).
-    pub struct KumaSdConfig {
+    pub struct KumaSdConfig [go = "*xds.KumaSDConfig", "xds.plain"] {
         /// Control plane address.
         pub server: String,
         /// Client id reported to the control plane.
@@ -606,7 +606,7 @@ impl Validate for KumaSdConfig {
 
 config_struct! {
     /// `puppetdb_sd_configs` entry.
-    pub struct PuppetDbSdConfig {
+    pub struct PuppetDbSdConfig [go = "*puppetdb.SDConfig", "puppetdb.plain"] {
         /// PuppetDB URL.
         pub url: String,
         /// PQL query.
@@ -652,7 +652,7 @@ impl Validate for PuppetDbSdConfig {
 
 config_struct! {
     /// `uyuni_sd_configs` entry.
-    pub struct UyuniSdConfig {
+    pub struct UyuniSdConfig [go = "*uyuni.SDConfig", "uyuni.plain"] {
         /// Uyuni server URL.
         pub server: String,
         /// User name.
@@ -705,7 +705,7 @@ impl Validate for UyuniSdConfig {
 
 config_struct! {
     /// `triton_sd_configs` entry.
-    pub struct TritonSdConfig {
+    pub struct TritonSdConfig [go = "*triton.SDConfig", "triton.plain"] {
         /// Account.
         pub account: String,
         /// Role: `container` (default) or `cn`.

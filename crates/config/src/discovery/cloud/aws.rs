@@ -221,28 +221,40 @@ impl AwsSdConfig {
         key: &str,
         map: &mut A,
     ) -> Result<bool, A::Error> {
-        fn value<'de, T: Deserialize<'de> + Default, A: MapAccess<'de>>(
+        fn value<'de, T: Deserialize<'de> + Default + crate::yaml::GoType, A: MapAccess<'de>>(
             map: &mut A,
+            key: &str,
         ) -> Result<T, A::Error> {
-            Ok(map.next_value::<Option<T>>()?.unwrap_or_default())
+            let v = map.next_value::<Option<T>>().inspect_err(|_| {
+                crate::yaml::go::note_value_error(key, (T::go_type(), T::go_inner()));
+            })?;
+            Ok(v.unwrap_or_default())
         }
         match key {
-            "role" => self.role = value(map)?,
-            "region" => self.region = value(map)?,
-            "endpoint" => self.endpoint = value(map)?,
-            "access_key" => self.access_key = value(map)?,
-            "secret_key" => self.secret_key = value(map)?,
-            "profile" => self.profile = value(map)?,
-            "role_arn" => self.role_arn = value(map)?,
-            "external_id" => self.external_id = value(map)?,
-            "refresh_interval" => self.refresh_interval = value(map)?,
-            "port" => self.port = value(map)?,
-            "filters" => self.filters = value(map)?,
-            "clusters" => self.clusters = value(map)?,
+            "role" => self.role = value(map, key)?,
+            "region" => self.region = value(map, key)?,
+            "endpoint" => self.endpoint = value(map, key)?,
+            "access_key" => self.access_key = value(map, key)?,
+            "secret_key" => self.secret_key = value(map, key)?,
+            "profile" => self.profile = value(map, key)?,
+            "role_arn" => self.role_arn = value(map, key)?,
+            "external_id" => self.external_id = value(map, key)?,
+            "refresh_interval" => self.refresh_interval = value(map, key)?,
+            "port" => self.port = value(map, key)?,
+            "filters" => self.filters = value(map, key)?,
+            "clusters" => self.clusters = value(map, key)?,
             "request_concurrency" => {
                 // `null` keeps the default, as go-yaml leaves an int alone for it.
-                if let Some(n) = map.next_value::<Option<u32>>()? {
-                    self.request_concurrency = Some(n);
+                // Go's field is an `int`: a negative value reads, then fails the check.
+                if let Some(n) = map.next_value::<Option<i64>>().inspect_err(|_| {
+                    crate::yaml::go::note_value_error(key, ("int".into(), "int".into()));
+                })? {
+                    self.request_concurrency = Some(u32::try_from(n).map_err(|_| {
+                        de::Error::custom(format!(
+                            "{}: request_concurrency must be positive, got {n}",
+                            self.kind.sd_name()
+                        ))
+                    })?);
                 }
             }
             _ => return self.http_client_config.set_field(key, map),
@@ -254,12 +266,18 @@ impl AwsSdConfig {
     /// has it), then [`Validate`].
     fn read<'de, A: MapAccess<'de>>(kind: AwsSdKind, mut map: A) -> Result<AwsSdConfig, A::Error> {
         let mut out = AwsSdConfig::for_kind(kind);
-        while let Some(key) = map.next_key::<Spanned<String>>()? {
+        let issues = crate::yaml::go::issue_count();
+        while let Some(key) = map
+            .next_key::<Spanned<String>>()
+            .inspect_err(|_| crate::yaml::go::note_key_error(AWS_GO_TYPE))?
+        {
             if !kind.accepts(&key.value) || !out.set_field(&key.value, &mut map)? {
-                return Err(de::Error::custom(unknown_field(&key, kind.type_name())));
+                unknown_field(&key, AWS_GO_TYPE, &mut map)?;
             }
         }
-        out.validate().map_err(de::Error::custom)?;
+        if crate::yaml::go::issue_count() == issues {
+            out.validate().map_err(de::Error::custom)?;
+        }
         Ok(out)
     }
 }
@@ -284,6 +302,18 @@ impl Validate for AwsSdConfig {
             }
         }
         self.http_client_config.check()
+    }
+}
+
+/// The type go-yaml names in the AWS blocks' type errors (their `UnmarshalYAML`'s).
+const AWS_GO_TYPE: &str = "aws.plain";
+
+impl crate::yaml::GoType for AwsSdConfig {
+    fn go_type() -> String {
+        "*aws.EC2SDConfig".into()
+    }
+    fn go_inner() -> String {
+        AWS_GO_TYPE.into()
     }
 }
 
@@ -590,7 +620,10 @@ mod tests {
                     Err(e) => {
                         assert!(!accepted, "{block} refused {key}: {e}");
                         assert!(
-                            e.contains(&format!("field {key} not found in type {type_name}")),
+                            e.contains(&format!("field {key} not found in type {type_name}"))
+                                || e.contains(&format!(
+                                    "field {key} not found in type {AWS_GO_TYPE}"
+                                )),
                             "{block}/{key}: {e}"
                         );
                     }
@@ -603,7 +636,7 @@ mod tests {
             .unwrap();
             let e = blocks(&format!("  {block}:\n  - {role}nonsense: 1\n")).unwrap_err();
             assert!(
-                e.contains(&format!("field nonsense not found in type {type_name}")),
+                e.contains(&format!("field nonsense not found in type {AWS_GO_TYPE}")),
                 "{e}"
             );
         }
@@ -613,13 +646,13 @@ mod tests {
     fn the_unknown_key_is_pointed_at() {
         let e = blocks("  mq_sd_configs:\n  - region: r\n    port: 9100\n").unwrap_err();
         assert!(
-            e.contains("line 5 column 5: field port not found in type MqSdConfig"),
+            e.contains("line 5: field port not found in type aws.plain"),
             "{e}"
         );
         let e =
             blocks("  aws_sd_configs:\n  - role: ecs\n    request_concurrency: 3\n").unwrap_err();
         assert!(
-            e.contains("field request_concurrency not found in type AwsSdConfig"),
+            e.contains("field request_concurrency not found in type aws.plain"),
             "{e}"
         );
     }
@@ -725,7 +758,10 @@ mod tests {
             "{e}"
         );
         let e = blocks("  ecs_sd_configs:\n  - request_concurrency: -1\n").unwrap_err();
-        assert!(e.contains("request_concurrency"), "{e}");
+        assert!(
+            e.contains("ecs_sd: request_concurrency must be positive, got -1"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,0 +1,692 @@
+//! go-yaml v2's error texts: what `yaml.UnmarshalStrict` reports, rebuilt from serde-saphyr's.
+//!
+//! Go's decoder knows three kinds of failure, and Prometheus prints each as it comes:
+//!
+//! - a syntax error stops parsing before anything is decoded: `yaml: line N: <libyaml's
+//!   problem>`;
+//! - type errors (an unknown or repeated field, a value of the wrong kind) are collected
+//!   while decoding goes on, then reported together: `yaml: unmarshal errors:\n  line N:
+//!   field x not found in type config.plain\n  line M: cannot unmarshal !!str `abc` into
+//!   int`. A block whose fields had type errors skips its own checks;
+//! - an error returned by a block's `UnmarshalYAML` (every Prometheus check) stops
+//!   decoding and is printed alone, with no position and no `yaml:` prefix.
+//!
+//! The config structs record their type errors here as they read (see
+//! [`config_struct!`](crate::config_struct)); [`from_str`](super::from_str) turns what serde-saphyr reports into
+//! the same three shapes, naming Go's types ([`GoType`]).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde_saphyr::Error as SaphyrError;
+
+use super::Error;
+
+/// The Go type a value is decoded into, as go-yaml names it in type errors.
+pub trait GoType {
+    /// The type of a field holding this value (`[]*config.ScrapeConfig`, `bool`,
+    /// `config.ScrapeProtocol`).
+    fn go_type() -> String;
+    /// The type the value's own `UnmarshalYAML` decodes into, named in its type errors
+    /// (`config.plain` for most Prometheus blocks; the type itself when it has no such
+    /// method).
+    fn go_inner() -> String {
+        Self::go_type()
+    }
+}
+
+macro_rules! go_leaf {
+    ($($t:ty => $name:literal),* $(,)?) => {
+        $(impl GoType for $t {
+            fn go_type() -> String {
+                $name.to_string()
+            }
+        })*
+    };
+}
+
+go_leaf! {
+    bool => "bool",
+    String => "string",
+    u8 => "uint", u16 => "uint", u32 => "uint", u64 => "uint", usize => "uint",
+    i8 => "int", i16 => "int", i32 => "int", i64 => "int",
+    f32 => "float64", f64 => "float64",
+    // Go reads these through a string in their `UnmarshalYAML`.
+    model::Duration => "string",
+    model::relabel::Regex => "string",
+    model::relabel::Action => "string",
+}
+
+impl GoType for model::relabel::Config {
+    fn go_type() -> String {
+        "*relabel.Config".into()
+    }
+    fn go_inner() -> String {
+        "relabel.plain".into()
+    }
+}
+
+impl<T: GoType> GoType for Option<T> {
+    fn go_type() -> String {
+        T::go_type()
+    }
+    fn go_inner() -> String {
+        T::go_inner()
+    }
+}
+
+impl<T: GoType> GoType for Vec<T> {
+    fn go_type() -> String {
+        format!("[]{}", T::go_type())
+    }
+    fn go_inner() -> String {
+        T::go_inner()
+    }
+}
+
+impl<V: GoType> GoType for BTreeMap<String, V> {
+    fn go_type() -> String {
+        format!("map[string]{}", V::go_type())
+    }
+    fn go_inner() -> String {
+        V::go_inner()
+    }
+}
+
+/// Names a field's Go type in [`config_struct!`](crate::config_struct) whether or not its
+/// Rust type implements [`GoType`] (autoref specialisation: [`KnownGoType`] wins when it
+/// applies, [`UnknownGoType`] says `string`, what most of Go's leaf types read through).
+#[doc(hidden)]
+pub struct GoTypeOf<T: ?Sized>(pub PhantomData<T>);
+
+#[doc(hidden)]
+pub trait KnownGoType {
+    fn go_names(&self) -> (String, String);
+}
+
+impl<T: GoType> KnownGoType for GoTypeOf<T> {
+    fn go_names(&self) -> (String, String) {
+        (T::go_type(), T::go_inner())
+    }
+}
+
+#[doc(hidden)]
+pub trait UnknownGoType {
+    fn go_names(&self) -> (String, String);
+}
+
+impl<T: ?Sized> UnknownGoType for &GoTypeOf<T> {
+    fn go_names(&self) -> (String, String) {
+        ("string".into(), "string".into())
+    }
+}
+
+/// The field a failed value was read for, with its Go types.
+#[derive(Debug, Clone)]
+struct Target {
+    field: String,
+    ty: String,
+    inner: String,
+}
+
+/// What one decode has gathered so far.
+#[derive(Default)]
+struct State {
+    /// Type errors, `line N: ...`, in document order.
+    issues: Vec<String>,
+    /// The innermost field whose value failed to decode.
+    value_into: Option<Target>,
+    /// The Go type of the innermost struct whose key failed to read (a repeated key).
+    key_in: Option<String>,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+}
+
+fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    STATE.with(|s| s.borrow_mut().as_mut().map(f))
+}
+
+/// Records a type error (`line N: ...`) and lets decoding go on, as go-yaml does.
+#[doc(hidden)]
+pub fn type_issue(line: u64, message: impl std::fmt::Display) {
+    with_state(|s| s.issues.push(format!("line {line}: {message}")));
+}
+
+/// How many type errors the current decode has recorded.
+#[doc(hidden)]
+pub fn issue_count() -> usize {
+    with_state(|s| s.issues.len()).unwrap_or(0)
+}
+
+/// Notes the Go types of a field whose value failed (the innermost one is kept).
+#[doc(hidden)]
+pub fn note_value_error(field: &str, (ty, inner): (String, String)) {
+    with_state(|s| {
+        if s.value_into.is_none() && s.key_in.is_none() {
+            s.value_into = Some(Target {
+                field: field.to_string(),
+                ty,
+                inner,
+            });
+        }
+    });
+}
+
+/// Notes the Go type of a struct whose key failed to read (the innermost one is kept).
+#[doc(hidden)]
+pub fn note_key_error(name: &str) {
+    with_state(|s| {
+        if s.value_into.is_none() && s.key_in.is_none() {
+            s.key_in = Some(name.to_string());
+        }
+    });
+}
+
+/// Decodes `s` into `T`, reporting errors as go-yaml v2 does; `root` holds the Go types of
+/// `T` itself.
+pub(crate) fn decode<T: DeserializeOwned>(
+    s: &str,
+    options: impl Fn() -> serde_saphyr::Options,
+    root: Option<(String, String)>,
+) -> Result<T, Error> {
+    // Go parses the whole document before decoding: a syntax error anywhere wins.
+    if let Err(e) = serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(s, options()) {
+        // Go decodes the first document and ignores the rest.
+        if let SaphyrError::MultipleDocuments { .. } = innermost(&e)
+            && let (line, _) = position(innermost(&e))
+            && line > 1
+        {
+            let first: Vec<&str> = s
+                .lines()
+                .take(usize::try_from(line - 1).unwrap_or(usize::MAX))
+                .collect();
+            let first = first.join("\n");
+            if first.len() < s.len() {
+                return decode(&first, options, root);
+            }
+        }
+        if let Some(err) = syntax_error(s, &e) {
+            return Err(err);
+        }
+    }
+    let previous = STATE.with(|st| st.replace(Some(State::default())));
+    let result = serde_saphyr::from_str_with_options::<T>(s, options());
+    let state = STATE.with(|st| st.replace(previous)).unwrap_or_default();
+    match result {
+        Ok(v) if state.issues.is_empty() => Ok(v),
+        Ok(_) => Err(unmarshal_errors(state.issues, None)),
+        Err(e) => Err(convert(s, &e, state, root)),
+    }
+}
+
+fn unmarshal_errors(issues: Vec<String>, column: Option<u64>) -> Error {
+    let line = issues
+        .first()
+        .and_then(|i| i.strip_prefix("line "))
+        .and_then(|i| i.split_once(':'))
+        .and_then(|(n, _)| n.parse().ok());
+    Error {
+        message: format!("yaml: unmarshal errors:\n  {}", issues.join("\n  ")),
+        line,
+        column,
+    }
+}
+
+fn innermost(e: &SaphyrError) -> &SaphyrError {
+    match e {
+        SaphyrError::WithSnippet { error, .. } => innermost(error),
+        SaphyrError::AliasError { error, .. } => innermost(error),
+        _ => e,
+    }
+}
+
+fn position(e: &SaphyrError) -> (u64, u64) {
+    e.location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0))
+}
+
+/// A syntax error as go-yaml prints it, or `None` when `e` is no syntax error.
+fn syntax_error(source: &str, e: &SaphyrError) -> Option<Error> {
+    let e = innermost(e);
+    let (line, column) = position(e);
+    let plain = |message: &str| {
+        Some(Error {
+            message: format!("yaml: {message}"),
+            line: None,
+            column: None,
+        })
+    };
+    let problem = match e {
+        SaphyrError::ExternalMessage { msg, .. } => libyaml_problem(msg),
+        SaphyrError::Eof { .. } => Problem::parser("did not find expected node content"),
+        SaphyrError::UnknownAnchor { .. } => {
+            let name = anchor_at(source, line, column);
+            return plain(&format!("unknown anchor '{name}' referenced"));
+        }
+        SaphyrError::InvalidBinaryBase64 { .. } => {
+            return plain("!!binary value contains invalid base64 data");
+        }
+        _ => return None,
+    };
+    // libyaml's lines are 0-based; go-yaml adds one for scanner errors only, and prints no
+    // line when the result is 0. Problems found at the end of the input sit on its last line.
+    let eof_line = u64::try_from(source.matches('\n').count()).unwrap_or(0) + 1;
+    let at = if problem.at_eof { eof_line } else { line };
+    let shown = if problem.scanner {
+        // A scanner problem on the first line (0-based 0) gets no line at all.
+        if at > 1 { at } else { 0 }
+    } else {
+        at.saturating_sub(1)
+    };
+    let message = if shown > 0 {
+        format!("yaml: line {shown}: {}", problem.text)
+    } else {
+        format!("yaml: {}", problem.text)
+    };
+    Some(Error {
+        message,
+        line: Some(shown).filter(|&l| l > 0),
+        column: Some(column).filter(|&c| c > 0 && !problem.at_eof),
+    })
+}
+
+/// A libyaml problem: its text, whether its scanner (rather than its parser) reports it,
+/// and whether it is found at the end of the input.
+struct Problem {
+    text: String,
+    scanner: bool,
+    at_eof: bool,
+}
+
+impl Problem {
+    fn scanner(text: &str) -> Problem {
+        Problem {
+            text: text.into(),
+            scanner: true,
+            at_eof: false,
+        }
+    }
+
+    fn parser(text: &str) -> Problem {
+        Problem {
+            text: text.into(),
+            scanner: false,
+            at_eof: false,
+        }
+    }
+
+    fn at_eof(mut self) -> Problem {
+        self.at_eof = true;
+        self
+    }
+}
+
+/// libyaml's wording of a parser problem, from the Rust parser's.
+fn libyaml_problem(msg: &str) -> Problem {
+    let msg = msg.trim();
+    // The parser appends its own position.
+    let msg = match msg.rfind(" at line ") {
+        Some(i) if msg[i..].contains("column") => &msg[..i],
+        _ => msg,
+    };
+    let msg = msg
+        .strip_prefix("while parsing a block mapping, ")
+        .unwrap_or(msg);
+    let scanner = [
+        "mapping values are not allowed in this context",
+        "found character that cannot start any token",
+        "could not find expected ':'",
+        "block sequence entries are not allowed in this context",
+        "found unknown escape character",
+        "did not find expected alphabetic or numeric character",
+        "did not find expected comment or line break",
+    ];
+    if let Some(text) = scanner.iter().find(|t| msg.contains(&t[..t.len().min(28)])) {
+        return Problem::scanner(text);
+    }
+    if msg.contains("tabs disallowed") || msg.contains("tab character") {
+        return Problem::scanner("found character that cannot start any token");
+    }
+    if msg.contains("unclosed quote") || msg.contains("unexpected end of stream") {
+        return Problem::scanner("found unexpected end of stream").at_eof();
+    }
+    if msg.contains("unclosed bracket '{'") || msg.contains("unclosed brace") {
+        return Problem::parser("did not find expected ',' or '}'").at_eof();
+    }
+    if msg.contains("unclosed bracket") {
+        return Problem::parser("did not find expected ',' or ']'").at_eof();
+    }
+    if msg.contains("unclosed brace") {
+        return Problem::parser("did not find expected ',' or '}'").at_eof();
+    }
+    if msg.contains("mismatched bracket '{'") {
+        return Problem::parser("did not find expected ',' or '}'");
+    }
+    if msg.contains("mismatched bracket '['") {
+        return Problem::parser("did not find expected ',' or ']'");
+    }
+    let parser = [
+        "did not find expected key",
+        "did not find expected ',' or ']'",
+        "did not find expected ',' or '}'",
+        "did not find expected '-' indicator",
+        "did not find expected node content",
+        "did not find expected <document start>",
+        "found undefined tag handle",
+    ];
+    if let Some(text) = parser.iter().find(|t| msg.contains(**t)) {
+        return Problem::parser(text);
+    }
+    Problem::scanner(msg)
+}
+
+fn anchor_at(source: &str, line: u64, column: u64) -> String {
+    let text = node_text(source, line, column).unwrap_or_default();
+    let t = text.strip_prefix('*').unwrap_or(text);
+    t.chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ']' | '}'))
+        .collect()
+}
+
+/// The rest of line `line` from `column` (1-based).
+fn node_text(source: &str, line: u64, column: u64) -> Option<&str> {
+    let text = source
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let col = usize::try_from(column).ok()?.checked_sub(1)?;
+    let start = text.char_indices().nth(col).map(|(i, _)| i)?;
+    Some(&text[start..])
+}
+
+/// The kind of node at a position: its YAML tag and, for scalars, its value.
+#[derive(Debug, PartialEq)]
+enum Node {
+    Seq,
+    Map,
+    Scalar { tag: &'static str, value: String },
+}
+
+fn node_at(source: &str, line: u64, column: u64) -> Node {
+    let Some(text) = node_text(source, line, column) else {
+        return Node::Scalar {
+            tag: "!!null",
+            value: String::new(),
+        };
+    };
+    let text = text.trim_end();
+    if text.starts_with('[') || text == "-" || text.starts_with("- ") {
+        return Node::Seq;
+    }
+    if text.starts_with('{') {
+        return Node::Map;
+    }
+    if let Some(rest) = text.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = rest.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => value.extend(chars.next()),
+                c => value.push(c),
+            }
+        }
+        return Node::Scalar {
+            tag: "!!str",
+            value,
+        };
+    }
+    if let Some(rest) = text.strip_prefix('\'') {
+        let value = rest.split('\'').next().unwrap_or_default().to_string();
+        return Node::Scalar {
+            tag: "!!str",
+            value,
+        };
+    }
+    // A plain scalar ends at a comment or, in a flow collection, at `,`, `]` or `}`;
+    // followed by `: ` it is the first key of a block mapping.
+    let flow = source
+        .lines()
+        .nth(usize::try_from(line).unwrap_or(1).saturating_sub(1))
+        .is_some_and(|l| {
+            let col = usize::try_from(column).unwrap_or(1).saturating_sub(1);
+            let before: String = l.chars().take(col).collect();
+            before.contains('[') || before.contains('{')
+        });
+    let mut end = text.len();
+    if let Some(i) = text.find(" #") {
+        end = end.min(i);
+    }
+    if flow && let Some(i) = text.find([',', ']', '}']) {
+        end = end.min(i);
+    }
+    let value = text[..end].trim_end();
+    if value.contains(": ") || value.ends_with(':') {
+        return Node::Map;
+    }
+    Node::Scalar {
+        tag: resolve_tag(value),
+        value: value.to_string(),
+    }
+}
+
+/// go-yaml v2's tag for a plain scalar.
+fn resolve_tag(v: &str) -> &'static str {
+    match v {
+        "" | "~" | "null" | "Null" | "NULL" => return "!!null",
+        "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO" | "true" | "True"
+        | "TRUE" | "false" | "False" | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF" => {
+            return "!!bool";
+        }
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
+        | ".nan" | ".NaN" | ".NAN" => return "!!float",
+        "<<" => return "!!merge",
+        _ => {}
+    }
+    let plain = v.replace('_', "");
+    let digits = plain.strip_prefix(['-', '+']).unwrap_or(&plain);
+    let is_int = !digits.is_empty()
+        && (digits.bytes().all(|b| b.is_ascii_digit())
+            || digits
+                .strip_prefix("0x")
+                .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            || digits
+                .strip_prefix("0b")
+                .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b == b'0' || b == b'1')));
+    if is_int {
+        return "!!int";
+    }
+    let floaty = v.bytes().any(|b| b.is_ascii_digit())
+        && v.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+' | b'_'));
+    if floaty && v.parse::<f64>().is_ok() {
+        return "!!float";
+    }
+    "!!str"
+}
+
+/// `cannot unmarshal !!str `abc` into int` for a node.
+fn cannot_unmarshal(node: Node, into: &str) -> String {
+    match node {
+        Node::Seq => format!("cannot unmarshal !!seq into {into}"),
+        Node::Map => format!("cannot unmarshal !!map into {into}"),
+        Node::Scalar { tag, value } => {
+            let shown = if value.chars().count() > 10 {
+                format!("{}...", value.chars().take(7).collect::<String>())
+            } else {
+                value
+            };
+            format!("cannot unmarshal {tag} `{shown}` into {into}")
+        }
+    }
+}
+
+/// The node that failed and the Go type it was meant for: the field's own type when the
+/// node is the field's value, its element's when the node sits inside the field's sequence
+/// or mapping.
+fn failed_node(source: &str, line: u64, column: u64, target: &Target) -> (Node, String) {
+    let (field, ty, inner) = (&target.field, &target.ty, &target.inner);
+    let node = node_at(source, line, column);
+    let before: String = node_text(source, line, 1)
+        .map(|l| {
+            let col = usize::try_from(column).unwrap_or(1).saturating_sub(1);
+            l.chars()
+                .take(col)
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .unwrap_or_default();
+    let entry = before.ends_with('-') || before.ends_with('[') || before.ends_with(',');
+    if let Some(elem) = ty.strip_prefix("[]") {
+        if !entry {
+            return (node, ty.clone());
+        }
+        let elem = elem.trim_start_matches('*');
+        if elem.starts_with("[]") || elem.starts_with("map[") {
+            return (node, elem.to_string());
+        }
+        return (node, inner.clone());
+    }
+    if ty.starts_with("map[") || !inner.contains('.') && ty.contains('.') {
+        // The parser points into a sequence given where a mapping belongs.
+        if entry {
+            return (Node::Seq, ty.clone());
+        }
+        let own = !field.is_empty()
+            && (before.ends_with(&format!("{field}:"))
+                || before.ends_with(&format!("{field}\":"))
+                || before.ends_with(&format!("{field}':")));
+        if own || (before.trim().is_empty() && node == Node::Seq) {
+            return (node, ty.clone());
+        }
+        return (node, inner.clone());
+    }
+    (node, inner.clone())
+}
+
+fn convert(
+    source: &str,
+    e: &SaphyrError,
+    mut state: State,
+    root: Option<(String, String)>,
+) -> Error {
+    let e = innermost(e);
+    let (line, column) = position(e);
+    let names = state.value_into.take().unwrap_or_else(|| {
+        let (ty, inner) = root.unwrap_or_else(|| ("string".into(), "string".into()));
+        Target {
+            field: String::new(),
+            ty,
+            inner,
+        }
+    });
+    match e {
+        SaphyrError::Message { msg, .. } => Error {
+            message: msg.clone(),
+            line: None,
+            column: None,
+        },
+        SaphyrError::DuplicateMappingKey { key, .. } => {
+            let key = key.clone().unwrap_or_default();
+            let issue = match &state.key_in {
+                Some(t) => format!("field {key} already set in type {t}"),
+                None => format!("key {key:?} already set in map"),
+            };
+            state.issues.push(format!("line {line}: {issue}"));
+            unmarshal_errors(state.issues, Some(column))
+        }
+        SaphyrError::SerdeUnknownField { field, .. } => {
+            let into = if names.inner.contains('.') {
+                names.inner.clone()
+            } else {
+                "plain".into()
+            };
+            state.issues.push(format!(
+                "line {line}: field {field} not found in type {into}"
+            ));
+            unmarshal_errors(state.issues, Some(column))
+        }
+        SaphyrError::InvalidScalar { .. }
+        | SaphyrError::SerdeInvalidType { .. }
+        | SaphyrError::SerdeInvalidLength { .. }
+        | SaphyrError::Unexpected { .. }
+        | SaphyrError::NullIntoString { .. }
+        | SaphyrError::InvalidBooleanStrict { .. }
+        | SaphyrError::InvalidCharNotSingleScalar { .. }
+        | SaphyrError::ExpectedEmptyMappingForUnitStruct { .. }
+        | SaphyrError::UnexpectedValueForUnit { .. }
+            if line > 0 =>
+        {
+            let (node, into) = failed_node(source, line, column, &names);
+            state
+                .issues
+                .push(format!("line {line}: {}", cannot_unmarshal(node, &into)));
+            unmarshal_errors(state.issues, Some(column))
+        }
+        _ => {
+            if let Some(err) = syntax_error(source, e) {
+                return err;
+            }
+            // Anything else: serde-saphyr's own text, without its position.
+            let text = e.to_string();
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            let text = match text.split_once(": ") {
+                Some((pos, rest)) if pos.starts_with("line ") => rest,
+                _ => text,
+            };
+            Error {
+                message: text.to_string(),
+                line: Some(line).filter(|&l| l > 0),
+                column: Some(column).filter(|&c| c > 0),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_scalars_resolve_as_go_yaml_v2_does() {
+        assert_eq!(resolve_tag("maybe"), "!!str");
+        assert_eq!(resolve_tag("yes"), "!!bool");
+        assert_eq!(resolve_tag("12"), "!!int");
+        assert_eq!(resolve_tag("-0x1f"), "!!int");
+        assert_eq!(resolve_tag("1.5"), "!!float");
+        assert_eq!(resolve_tag("1e3"), "!!float");
+        assert_eq!(resolve_tag("~"), "!!null");
+        assert_eq!(resolve_tag("1m"), "!!str");
+    }
+
+    #[test]
+    fn nodes_are_read_from_the_source() {
+        let src = "a: [x]\nb: {c: d}\nc: hello world # note\nd:\n  - 1\ne: 'q'\n";
+        assert_eq!(node_at(src, 1, 4), Node::Seq);
+        assert_eq!(node_at(src, 2, 4), Node::Map);
+        assert_eq!(
+            node_at(src, 3, 4),
+            Node::Scalar {
+                tag: "!!str",
+                value: "hello world".into()
+            }
+        );
+        assert_eq!(node_at(src, 5, 3), Node::Seq);
+        assert_eq!(
+            node_at(src, 1, 5),
+            Node::Scalar {
+                tag: "!!str",
+                value: "x".into()
+            }
+        );
+        assert_eq!(
+            cannot_unmarshal(node_at(src, 3, 4), "bool"),
+            "cannot unmarshal !!str `hello w...` into bool"
+        );
+    }
+}
