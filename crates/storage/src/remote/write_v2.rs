@@ -353,15 +353,19 @@ fn series_labels(symbols: &[String], refs: &[u32]) -> std::result::Result<Labels
     Ok(Labels::from_sorted_pairs(&pairs))
 }
 
-/// Label pairs as `{a="b", ...}` (Go's `Labels.String`) without building a label set, which
-/// would merge repeated names.
+/// Label pairs as `{a="b", ...}` (Go's `Labels.String`: names outside the legacy set, the
+/// empty one too, quoted) without building a label set, which would merge repeated names.
 fn shown_pairs(pairs: &[(&str, &str)]) -> String {
     let mut out = String::from("{");
     for (i, (n, v)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        out.push_str(n);
+        if model::validation::is_valid_legacy_label_name(n) {
+            out.push_str(n);
+        } else {
+            model::strconv::write_quoted(&mut out, n).expect("writing to a String never fails");
+        }
         out.push('=');
         model::strconv::write_quoted(&mut out, v).expect("writing to a String never fails");
     }
