@@ -153,10 +153,16 @@ fn external_path(opts: &Context<'_>) -> String {
     path.trim_end_matches('/').to_owned()
 }
 
-/// A `302 Found` to `location`.
+/// A `302 Found` to `location`, with the small HTML body and content type Go's
+/// `http.Redirect` gives a GET.
 pub(crate) fn redirect(location: &str) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::new()));
+    let body = format!("<a href=\"{}\">Found</a>.\n\n", escape(location));
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = StatusCode::FOUND;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     if let Ok(value) = HeaderValue::from_str(location) {
         resp.headers_mut().insert(header::LOCATION, value);
     }
@@ -174,8 +180,9 @@ pub(crate) fn redirect_home(opts: &Context<'_>) -> Response<Full<Bytes>> {
 /// page) a redirect to `/query` keeping the query string, as Prometheus 3 does.
 pub(crate) fn serve(opts: &Context<'_>, path: &str, query: Option<&str>) -> Response<Full<Bytes>> {
     if path == "/graph" {
-        let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-        return redirect(&format!("{}/query{query}", external_path(opts)));
+        // Go appends `?` and the raw query, even an empty one.
+        let query = query.unwrap_or_default();
+        return redirect(&format!("{}/query?{query}", external_path(opts)));
     }
     let Some(page) = PAGES
         .iter()
@@ -332,8 +339,20 @@ mod tests {
         let (status, location, _) = get(&server, "/graph", Some("g0.expr=up&g0.tab=1"));
         assert_eq!(status, StatusCode::FOUND);
         assert_eq!(location, "/prom/query?g0.expr=up&g0.tab=1");
+        let (_, location, body) = get(&server, "/graph", None);
+        assert_eq!(location, "/prom/query?");
+        assert_eq!(body, "<a href=\"/prom/query?\">Found</a>.\n\n");
         let home = redirect_home(&server);
         assert_eq!(home.headers()[header::LOCATION], "/prom/query");
+        assert_eq!(
+            home.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        let (_, _, body) = get(&server, "/graph", Some("g0.expr=up&g0.tab=1"));
+        assert_eq!(
+            body,
+            "<a href=\"/prom/query?g0.expr=up&amp;g0.tab=1\">Found</a>.\n\n"
+        );
         for path in [
             "/alerts",
             "/rules",
