@@ -56,7 +56,7 @@ const DOWN: (f64, f64) = (6.0, 16.0);
 /// When the API and series are compared (seconds after the start), away from transitions.
 const SNAPSHOTS: [(&str, f64); 2] = [("s1", 11.5), ("s2", 21.5)];
 /// When the notifications are compared.
-const END: f64 = 25.0;
+const END: f64 = 30.0;
 /// Number of scrape targets.
 const TARGETS: usize = 3;
 
@@ -93,7 +93,7 @@ const RULES: &[(&str, &str)] = &[
           summary: 'Instance {{ $labels.instance }} is at {{ $value | humanize }} degrees'
           description: '{{ $labels.job }}: {{ humanizePercentage 0.1234 }} {{ humanize1024 2048 }} {{ humanizeDuration 3725 }} {{ humanizeTimestamp 1700000000 }} {{ $value }}'
           total: '{{ with query "sum(app_temperature_celsius)" }}{{ . | first | value | humanize }}{{ end }}'
-          listing: '{{ range query "app_queue_length" | sortByLabel "queue" }}{{ .Labels.queue }}={{ .Value }} {{ end }}'
+          listing: '{{ range query "app_queue_length" | sortByLabel "instance" | sortByLabel "queue" }}{{ .Labels.queue }}={{ .Value }} {{ end }}'
           ext: '{{ $externalLabels.cluster }} {{ $externalURL }} {{ title "hot stuff" }} {{ toUpper "x" }} {{ reReplaceAll "(a+)" "<$1>" "baaad" }}'
       - alert: HighTemperatureLong
         expr: app_temperature_celsius > 50
@@ -112,6 +112,19 @@ const RULES: &[(&str, &str)] = &[
         expr: vector(1)
         labels:
           severity: info
+      - alert: TemplateZoo
+        expr: app_temperature_celsius{flaky!="yes"} > 50
+        labels:
+          port: '{{ $labels.instance | stripPort }}'
+          empty: '{{ if false }}x{{ end }}'
+        annotations:
+          a: '{{ $labels.instance | stripDomain }} {{ "a.b.c:80" | stripDomain }} {{ "[::1]:80" | stripPort }} {{ match "^T[0-9]$" "T1" }}'
+          b: '{{ 1.5e6 | humanize }} {{ 0.000012 | humanize }} {{ 1048576 | humanize1024 }} {{ 0.25 | humanizeDuration }} {{ 86400.5 | humanizeDuration }} {{ -3 | humanizeDuration }}'
+          c: '{{ 1700000000.5 | toTime }} {{ parseDuration "1h30m" }} {{ pathPrefix }} {{ externalURL }}'
+          d: '{{ with query "app_queue_length{queue=\"b\"}" }}{{ range sortByLabel "instance" . }}{{ label "instance" . }}:{{ strvalue . }}:{{ value . }};{{ end }}{{ end }}'
+          e: '{{ $x := args 1 "two" }}{{ $x.arg0 }} {{ $x.arg1 }} {{ graphLink "up" }} {{ tableLink "up" }} {{ safeHtml "<b>" }} {{ "<i>" }} {{ html "<i>" }} {{ js "it''s" }} {{ urlquery "a b" }}'
+          f: '{{ printf "%5.2f|%d|%q|%v|%s" 3.14159 42 "q" $value "s" }} {{ len $labels }} {{ index $labels "job" }} {{ toLower "ABC" }} {{ $value | printf "%.0f" }}'
+          g: '{{ with query "nothing_here" }}{{ . | first | value }}{{ else }}none{{ end }} {{ humanizeTimestamp 1.7e9 }} {{ humanizePercentage 2 }} {{ .Value }} {{ .Labels.job }} {{ .ExternalLabels.cluster }} {{ .ExternalURL }}'
       - alert: BadTemplate
         expr: app_temperature_celsius > 50
         annotations:
@@ -411,7 +424,7 @@ fn config_text(rule_files: &[String], targets: &[String], am: &str) -> String {
         out.push_str(&format!("  - '{f}'\n"));
     }
     out.push_str(&format!(
-        "alerting:\n  alert_relabel_configs:\n    - source_labels: [severity]\n      regex: info\n      action: drop\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am}']\n    - static_configs:\n        - targets: ['127.0.0.1:1']\n      relabel_configs:\n        - source_labels: [__address__]\n          regex: '127.0.0.1:1'\n          action: drop\n"
+        "alerting:\n  alert_relabel_configs:\n    - source_labels: [severity]\n      regex: info\n      action: drop\n    - source_labels: [alertname, instance]\n      regex: 'TargetDown;(.*)'\n      target_label: relabelled\n      replacement: 'down-$1'\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am}']\n      path_prefix: /am/\n      timeout: 5s\n    - static_configs:\n        - targets: ['127.0.0.1:1']\n      relabel_configs:\n        - source_labels: [__address__]\n          regex: '127.0.0.1:1'\n          action: drop\n"
     ));
     // The last target goes down for a while: its group is labelled `flaky`.
     let (steady, flaky) = targets.split_at(targets.len().saturating_sub(1));
