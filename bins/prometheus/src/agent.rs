@@ -117,6 +117,13 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
 
     let discovery = discovery::Manager::new(discovery::Options::default());
     let sd_metrics = discovery.metrics().clone();
+    // As in Prometheus's agent: the notifier's discovery manager exists (its
+    // `prometheus_sd_*{name="notify"}` series are exposed) but never runs.
+    let _notify_discovery = discovery::Manager::new(discovery::Options {
+        name: "notify".into(),
+        metrics: sd_metrics.clone(),
+        ..discovery::Options::default()
+    });
     let scrape_targets = discovery.subscribe();
     // Remote write tails <storage.agent.path>/wal; remote_read is refused in agent mode, so
     // the local storage it would merge with stays empty.

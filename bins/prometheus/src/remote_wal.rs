@@ -25,6 +25,7 @@ pub(crate) struct TsdbWalSource {
 
 impl TsdbWalSource {
     /// A source over the WAL directory `dir` (`<storage.tsdb.path>/wal`).
+    #[cfg(test)]
     pub(crate) fn new(dir: impl Into<PathBuf>) -> TsdbWalSource {
         TsdbWalSource::with_metrics(dir, Arc::default())
     }

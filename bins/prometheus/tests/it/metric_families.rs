@@ -187,6 +187,15 @@ fn agent_metrics_cover_prometheus_3_agent_families() {
         .collect();
     check_families(&want, &metrics, &exceptions);
     check_self_dialer(&metrics);
+    // Series Prometheus's agent has too: the idle notifier's discovery manager, the WAL
+    // watcher reading what was scraped.
+    for series in [
+        "prometheus_sd_updates_total{name=\"notify\"} 0\n",
+        "prometheus_notifications_queue_capacity 10000\n",
+        "prometheus_wal_watcher_records_read_total{consumer=\"",
+    ] {
+        assert!(metrics.contains(series), "no {series} in\n{metrics}");
+    }
     // What agent mode leaves out, as Prometheus's agent does.
     for absent in [
         "prometheus_engine_",
