@@ -101,7 +101,24 @@ fn load_and_apply(
             path.display().to_string()
         )
     };
-    let cfg = Arc::new(config::Config::load_file(path).with_context(context)?);
+    let failed_message = || {
+        format!(
+            "one or more errors occurred while applying the new configuration (--config.file={:?})",
+            path.display().to_string()
+        )
+    };
+    let cfg = match config::Config::load_file(path) {
+        Ok(cfg) => Arc::new(cfg),
+        Err(err @ config::Error::ScrapeConfigFile { .. }) => {
+            // Prometheus reads these files when the scrape discovery and the scrape manager
+            // apply the configuration (`GetScrapeConfigs`): both fail, and say so.
+            for _ in 0..2 {
+                tracing::error!(err = %err, "Failed to apply configuration");
+            }
+            anyhow::bail!(failed_message());
+        }
+        Err(err) => return Err(anyhow::Error::new(err).context(context())),
+    };
     if let Some(check) = check {
         check(&cfg).with_context(context)?;
     }
@@ -109,22 +126,18 @@ fn load_and_apply(
     for r in reloaders {
         let start = Instant::now();
         if let Err(err) = (r.reload)(&cfg) {
-            tracing::error!(
-                reloader = r.name,
-                err = format!("{err:#}"),
-                "Failed to apply configuration"
-            );
+            tracing::error!(err = format!("{err:#}"), "Failed to apply configuration");
             failed.push(r.name);
         } else {
             tracing::debug!(reloader = r.name, duration = ?start.elapsed(), "applied configuration");
         }
     }
     if !failed.is_empty() {
-        anyhow::bail!(
-            "one or more errors occurred while applying the new configuration (--config.file={:?}): {}",
-            path.display().to_string(),
-            failed.join(", ")
+        tracing::debug!(
+            reloaders = failed.join(", "),
+            "failed to apply configuration"
         );
+        anyhow::bail!(failed_message());
     }
     Ok(cfg)
 }

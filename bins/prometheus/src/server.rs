@@ -52,16 +52,31 @@ pub(crate) fn log_features(settings: &Settings) {
 
 /// Logs a configuration file that failed to load at start-up as Prometheus does and turns
 /// it into the [`ConfigError`] that exits with code 2.
-pub(crate) fn config_load_error(
+pub(crate) fn config_load_error<E: std::fmt::Display + 'static>(
     path: &std::path::Path,
-    err: &dyn std::fmt::Display,
+    err: &E,
 ) -> anyhow::Error {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    tracing::error!(
-        file = %abs.display(),
-        err = %err,
-        "Error loading config (--config.file={})", path.display()
-    );
+    let any = err as &dyn std::any::Any;
+    let config_err = any.downcast_ref::<config::Error>().or_else(|| {
+        any.downcast_ref::<anyhow::Error>()
+            .and_then(|e| e.downcast_ref::<config::Error>())
+    });
+    if let Some(config::Error::ScrapeConfigFile { .. }) = config_err {
+        // Prometheus reads them in a second step (`GetScrapeConfigs`), and says so.
+        tracing::error!(
+            file = %abs.display(),
+            err = %err,
+            "Error loading dynamic scrape config files from config (--config.file={:?})",
+            path.display().to_string()
+        );
+    } else {
+        tracing::error!(
+            file = %abs.display(),
+            err = %err,
+            "Error loading config (--config.file={})", path.display()
+        );
+    }
     anyhow::Error::new(ConfigError).context(err.to_string())
 }
 
@@ -126,6 +141,13 @@ pub(crate) fn web_options(
 
 /// Runs the server until a signal, `/-/quit` or a failing component stops it.
 pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Throw an error for an invalid config before starting any component (and before
+    // saying so: Prometheus checks it first thing).
+    let path = settings.config_file.clone();
+    let initial_config = match config::Config::load_file(&path) {
+        Ok(cfg) => cfg,
+        Err(err) => return Err(config_load_error(&path, &err)),
+    };
     tracing::info!(
         mode = "server",
         version = env!("CARGO_PKG_VERSION"),
@@ -139,12 +161,6 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         );
     }
 
-    // Throw an error for an invalid config before starting any component.
-    let path = settings.config_file.clone();
-    let initial_config = match config::Config::load_file(&path) {
-        Ok(cfg) => cfg,
-        Err(err) => return Err(config_load_error(&path, &err)),
-    };
     let mut tsdb_options = settings.tsdb.clone();
     if settings.enable_exemplar_storage {
         // As Prometheus: the exemplar storage starts with the configuration file's size.

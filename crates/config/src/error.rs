@@ -7,14 +7,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The file (the main config or an included scrape config file) could not be read.
-    #[error("reading config file {}", path.display())]
+    /// The file could not be read (`open prometheus.yml: no such file or directory`, as Go's
+    /// `os.ReadFile` words it).
+    #[error("{}", go_io_error("open", path, error))]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        /// The I/O error (part of this error's message, not a source).
+        error: std::io::Error,
     },
     /// The YAML was malformed, had an unknown or duplicate field, a value of the wrong type,
     /// or failed a check made while reading one block.

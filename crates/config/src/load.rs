@@ -144,9 +144,9 @@ impl Config {
     /// the jobs of its `scrape_config_files`.
     pub fn load_file(path: impl AsRef<Path>) -> Result<Config> {
         let path = path.as_ref();
-        let content = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        let content = std::fs::read_to_string(path).map_err(|error| Error::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let dir = path.parent().unwrap_or(Path::new(""));
         Config::load(&content, Some(path), dir)
@@ -170,9 +170,9 @@ impl Config {
         }
         let path = path.as_ref();
         let read = |p: &Path| {
-            std::fs::read(p).map_err(|source| Error::Read {
+            std::fs::read(p).map_err(|error| Error::Read {
                 path: p.to_path_buf(),
-                source,
+                error,
             })
         };
         let invalid = |message: String| Error::Invalid {

@@ -506,12 +506,22 @@ fn broken_reload_keeps_the_old_config_and_quit_exits_zero() {
         "{metrics}"
     );
 
-    std::fs::write(&config, "global:\n  scrape_interval: soon\n").unwrap();
+    std::fs::write(
+        &config,
+        "global:\n  bogus: 1\n  evaluation_interval: [1m]\n",
+    )
+    .unwrap();
     let (status, body) = p.request("POST", "/-/reload").unwrap();
     assert_eq!(status, 500, "{body}");
-    assert!(
-        body.starts_with("failed to reload config: couldn't load configuration"),
-        "{body}"
+    // Prometheus 3.5's answer, go-yaml's wording included.
+    let path = config.display();
+    assert_eq!(
+        body,
+        format!(
+            "failed to reload config: couldn't load configuration (--config.file=\"{path}\"): \
+             parsing YAML file {path}: yaml: unmarshal errors:\n  line 2: field bogus not found in type config.plain\n  \
+             line 3: cannot unmarshal !!seq into string\n"
+        )
     );
     let (_, metrics) = p.get("/metrics");
     assert!(
@@ -719,6 +729,47 @@ fn self_metrics_engine_web_process_families() {
     assert!(value("process_cpu_seconds_total") >= 0.0);
     p.signal("TERM");
     assert_eq!(p.wait_exit(Duration::from_secs(5)).code(), Some(0));
+}
+
+#[test]
+fn invalid_configs_are_logged_as_prometheus_3_5_logs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("jobs.yml");
+    std::fs::write(&jobs, "scrape_configs:\n- job_name: a\n  bogus: 1\n").unwrap();
+    let jobs_abs = jobs.display().to_string();
+    let cases = [
+        (
+            "global:\n  scrape_interval: 1m\n   bad: x: y\n".to_string(),
+            "msg=\"Error loading config (--config.file=CONFIG)\" file=CONFIG err=\"parsing YAML file CONFIG: yaml: line 3: mapping values are not allowed in this context\"".to_string(),
+        ),
+        (
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 2s\n".to_string(),
+            "err=\"parsing YAML file CONFIG: global scrape timeout greater than scrape interval\"".to_string(),
+        ),
+        (
+            "global: {foo: 1}\nscrape_configs:\n- job_name: a\n  honor_labels: maybe\n".to_string(),
+            "err=\"parsing YAML file CONFIG: yaml: unmarshal errors:\\n  line 1: field foo not found in type config.plain\\n  line 4: cannot unmarshal !!str `maybe` into bool\"".to_string(),
+        ),
+        (
+            format!("scrape_config_files: [{jobs_abs}]\n"),
+            format!("msg=\"Error loading dynamic scrape config files from config (--config.file=\\\"CONFIG\\\")\" file=CONFIG err=\"\\\"{jobs_abs}\\\": yaml: unmarshal errors:\\n  line 3: field bogus not found in type config.ScrapeConfig\""),
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let config = dir.path().join(format!("bad{i}.yml"));
+        std::fs::write(&config, text).unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let out = Command::new(OURS)
+            .arg(format!("--config.file={}", config.display()))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .arg(tsdb_path(data.path()))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let log = String::from_utf8_lossy(&out.stderr);
+        let want = want.replace("CONFIG", &config.display().to_string());
+        assert!(log.contains(&want), "{text}: want {want}\nin\n{log}");
+    }
 }
 
 #[test]
