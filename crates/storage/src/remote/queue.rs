@@ -115,6 +115,8 @@ pub const SENT_BATCH_DURATION_BUCKETS: [f64; 15] = [
 pub struct RemoteWriteMetrics {
     /// Samples sent, counted once per attempt (`samples_total`).
     pub samples_total: AtomicU64,
+    /// Enqueues that found their shard's queue full and waited (`enqueue_retries_total`).
+    pub enqueue_retries_total: AtomicU64,
     /// Samples that failed on non-recoverable errors (`samples_failed_total`).
     pub samples_failed_total: AtomicU64,
     /// Samples sent again after recoverable errors (`samples_retried_total`).
@@ -204,6 +206,11 @@ const FAMILIES: &[Family] = &[
         name: "prometheus_remote_storage_bytes_total",
         help: "The total number of bytes of data (not metadata) sent by the queue after compression. Note that when exemplars over remote write is enabled the exemplars included in a remote write request count towards this metric.",
         kind: FamilyKind::Counter(|m| counter(&m.bytes_total)),
+    },
+    Family {
+        name: "prometheus_remote_storage_enqueue_retries_total",
+        help: "Total number of times enqueue has failed because a shards queue was full.",
+        kind: FamilyKind::Counter(|m| counter(&m.enqueue_retries_total)),
     },
     Family {
         name: "prometheus_remote_storage_exemplars_dropped_total",
@@ -794,9 +801,20 @@ impl QueueManager {
         for q in resolved {
             let shard = (shard_hash(&q.labels) % n) as usize;
             pending.fetch_add(1, Ordering::Relaxed);
-            let sent = tokio::select! {
-                r = shards.senders[shard].send(q) => r.is_ok(),
-                () = inner.stopping.cancelled() => false,
+            let sent = match shards.senders[shard].try_send(q) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                // A full shard: Go counts the failed enqueue and retries; this waits.
+                Err(mpsc::error::TrySendError::Full(q)) => {
+                    inner
+                        .metrics
+                        .enqueue_retries_total
+                        .fetch_add(1, Ordering::Relaxed);
+                    tokio::select! {
+                        r = shards.senders[shard].send(q) => r.is_ok(),
+                        () = inner.stopping.cancelled() => false,
+                    }
+                }
             };
             if !sent {
                 pending.fetch_sub(1, Ordering::Relaxed);

@@ -413,6 +413,34 @@ async fn server_errors_and_429_are_retried_until_success() {
     assert_eq!(m.samples_failed_total.load(Ordering::Relaxed), 0);
 }
 
+/// A shard whose queue is full (its sender retrying a failing endpoint) makes the enqueue
+/// wait, counted in `prometheus_remote_storage_enqueue_retries_total` as Prometheus counts
+/// its failed enqueues; nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_shards_count_enqueue_retries() {
+    let rx = Receiver::new(vec![(503, None); 5]);
+    let (addr, stop) = serve(rx.handler()).await;
+    let mut o = opts(format!("http://{addr}/api/v1/write"));
+    o.queue.max_shards = 1;
+    o.queue.capacity = 2;
+    o.queue.max_samples_per_send = 2;
+    let qm = QueueManager::new(o).unwrap();
+    qm.start().await;
+    qm.store_series(&series(2), 0);
+    assert!(qm.append(&samples(2, 20, 0)).await);
+    qm.stop(Duration::from_secs(30)).await;
+    stop.cancel();
+    assert_eq!(received(&rx), expected(2, 20, 0));
+    let m = qm.metrics();
+    assert!(m.enqueue_retries_total.load(Ordering::Relaxed) > 0);
+    let mut text = String::new();
+    m.write_text("test", "u", &mut text);
+    assert!(
+        text.contains("# TYPE prometheus_remote_storage_enqueue_retries_total counter\n"),
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_errors_are_not_retried() {
     let rx = Receiver::new(vec![(400, None), (429, None)]);
