@@ -409,3 +409,103 @@ fn agent_restarts_after_kill_9_and_keeps_sending() {
     assert!(db.last_timestamp(r).unwrap() > 0);
     db.close().unwrap();
 }
+
+/// Every endpoint an operator or the UI calls, answered as a Prometheus 3.5.3 agent answers
+/// them (status and body, read off a real 3.5.3 `--agent` run): the query, rules and TSDB
+/// endpoints refuse with 422, federation fails on the WAL-only storage, the rest serve.
+#[test]
+fn agent_endpoints_answer_as_prometheus_3_5_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (target, _) = start_target();
+    let config = dir.path().join("agent.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "scrape_configs:\n  - job_name: target\n    scrape_interval: 200ms\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+        ),
+    )
+    .unwrap();
+    let mut agent = start_agent(&config, &dir.path().join("data-agent"), free_port(), &[]);
+    agent.wait_ready();
+    let refused =
+        r#"{"status":"error","errorType":"execution","error":"unavailable with Prometheus Agent"}"#;
+    let mut cases: Vec<(&str, &str, u16, &str)> = vec![
+        ("GET", "/-/healthy", 200, "Prometheus Agent is Healthy.\n"),
+        ("GET", "/-/ready", 200, "Prometheus Agent is Ready.\n"),
+        ("POST", "/-/reload", 403, "Lifecycle API is not enabled."),
+        ("POST", "/-/quit", 403, "Lifecycle API is not enabled."),
+        ("GET", "/", 302, "<a href=\"/agent\">Found</a>.\n\n"),
+        ("GET", "/graph", 302, "<a href=\"/query?\">Found</a>.\n\n"),
+        ("GET", "/query", 404, "404 page not found\n"),
+        ("GET", "/rules", 404, "404 page not found\n"),
+        (
+            "GET",
+            "/federate?match[]=up",
+            500,
+            "unsupported operation with WAL-only storage\n",
+        ),
+        (
+            "GET",
+            "/api/v1/status/walreplay",
+            200,
+            r#"{"status":"success","data":{"min":0,"max":0,"current":0}}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/notifications",
+            200,
+            r#"{"status":"success","data":[]}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/scrape_pools",
+            200,
+            r#"{"status":"success","data":{"scrapePools":["target"]}}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/metadata?metric=nope",
+            200,
+            r#"{"status":"success","data":{}}"#,
+        ),
+    ];
+    for (method, path) in [
+        ("GET", "/api/v1/query?query=up"),
+        ("POST", "/api/v1/query?query=up"),
+        ("GET", "/api/v1/query_range?query=up&start=0&end=1&step=1"),
+        ("GET", "/api/v1/query_exemplars?query=up"),
+        ("GET", "/api/v1/format_query?query=up"),
+        ("GET", "/api/v1/parse_query?query=up"),
+        ("GET", "/api/v1/series?match[]=up"),
+        ("GET", "/api/v1/labels"),
+        ("GET", "/api/v1/label/job/values"),
+        ("GET", "/api/v1/alertmanagers"),
+        ("GET", "/api/v1/alerts"),
+        ("GET", "/api/v1/rules"),
+        ("GET", "/api/v1/status/tsdb"),
+        ("POST", "/api/v1/admin/tsdb/delete_series?match[]=up"),
+        ("POST", "/api/v1/admin/tsdb/clean_tombstones"),
+        ("POST", "/api/v1/admin/tsdb/snapshot"),
+    ] {
+        cases.push((method, path, 422, refused));
+    }
+    for (method, path, status, body) in cases {
+        let got = http(agent.port, method, path).expect("the agent answers");
+        assert_eq!(got, (status, body.to_owned()), "{method} {path}");
+    }
+    let (status, body) = agent.get("/api/v1/status/buildinfo");
+    assert_eq!(status, 200);
+    assert!(
+        body.starts_with(r#"{"status":"success","data":{"version":"#),
+        "{body}"
+    );
+    let (status, body) = agent.get("/api/v1/status/flags");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(r#""agent":"true""#)
+            && body.contains(r#""storage.tsdb.retention.time":"0s""#),
+        "{body}"
+    );
+    agent.signal("TERM");
+    assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
+}
