@@ -509,3 +509,88 @@ fn agent_endpoints_answer_as_prometheus_3_5_agent() {
     agent.signal("TERM");
     assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
 }
+
+/// What was scraped while the endpoint refused everything is not resent after a restart,
+/// even though the WAL replays it: as Prometheus's WAL watcher, remote write starts at the
+/// time it starts (checked against a real 3.5.3 agent, which sends none of it either).
+/// Only the samples scraped after the restart arrive.
+#[test]
+fn a_restart_does_not_resend_what_the_endpoint_refused_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let (target, served) = start_target();
+    let accepting = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let received: Received = Arc::default();
+    let receiver = {
+        let (accepting, store) = (accepting.clone(), received.clone());
+        serve_http(move |req| {
+            if !accepting.load(Ordering::SeqCst) {
+                return http_response("503 Service Unavailable", "", b"down");
+            }
+            let raw = snap::raw::Decoder::new().decompress_vec(&req.body).unwrap();
+            let req = prompb::WriteRequest::decode(raw.as_slice()).unwrap();
+            let mut store = store.lock().unwrap();
+            for ts in &req.timeseries {
+                if ts
+                    .labels
+                    .iter()
+                    .any(|l| l.value == "agent_e2e_scrapes_total")
+                {
+                    store.extend(
+                        ts.samples
+                            .iter()
+                            .map(|s| ("agent_e2e_scrapes_total".to_owned(), s.value)),
+                    );
+                }
+            }
+            http_response("204 No Content", "", b"")
+        })
+    };
+    let config = dir.path().join("agent.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "scrape_configs:\n  - job_name: target\n    scrape_interval: 200ms\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\nremote_write:\n  - url: http://127.0.0.1:{receiver}/api/v1/write\n    queue_config: {{batch_send_deadline: 100ms, min_backoff: 10ms, max_backoff: 100ms}}\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data-agent");
+    let flags = ["--storage.remote.flush-deadline=1s"];
+    let mut agent = start_agent(&config, &data, free_port(), &flags);
+    agent.wait_ready();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while served.load(Ordering::SeqCst) < 5 {
+        assert!(Instant::now() < deadline, "no scrapes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    agent.signal("TERM");
+    assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
+    let before = served.load(Ordering::SeqCst);
+    assert!(received.lock().unwrap().is_empty());
+
+    accepting.store(true, Ordering::SeqCst);
+    let mut agent = start_agent(&config, &data, free_port(), &flags);
+    agent.wait_ready();
+    // The WAL replayed: the series is known again before anything new is scraped.
+    let (_, metrics) = agent.get("/metrics");
+    assert!(
+        !metrics.contains("prometheus_agent_active_series 0\n"),
+        "{metrics}"
+    );
+    loop {
+        if counter_values(&received).iter().any(|&v| v > before + 2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing arrived after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = counter_values(&received);
+    assert!(
+        got.iter().all(|&v| v > before),
+        "values scraped before the restart (1..={before}) were resent: {got:?}"
+    );
+    agent.signal("TERM");
+    assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
+}
