@@ -100,6 +100,9 @@ pub(crate) struct Endpoint {
     pub(crate) http: HttpClientConfig,
     /// The namespace Prometheus runs in (in-cluster with `own_namespace` only).
     pub(crate) own_namespace: Option<String>,
+    /// Whether its connections count as dialer `kubernetes_sd`: with `api_server` only,
+    /// as in Prometheus, whose in-cluster and kubeconfig clients are client-go's.
+    pub(crate) counted: bool,
 }
 
 impl Endpoint {
@@ -118,6 +121,7 @@ impl Endpoint {
                 server: url.as_str().to_owned(),
                 http: cfg.http_client_config.clone(),
                 own_namespace: None,
+                counted: true,
             }),
             _ => in_cluster(
                 |k| std::env::var(k).ok(),
@@ -178,6 +182,7 @@ pub(crate) fn in_cluster(
         server: format!("https://{host}:{port}"),
         http,
         own_namespace,
+        counted: false,
     })
 }
 
@@ -351,6 +356,7 @@ pub(crate) fn kubeconfig(path: &Path) -> Result<Endpoint, String> {
         server: cluster.server.clone(),
         http,
         own_namespace: None,
+        counted: false,
     })
 }
 
@@ -362,7 +368,10 @@ impl Client {
     pub(crate) fn new(endpoint: &Endpoint) -> Result<Client, httpclient::Error> {
         Ok(Client {
             base: endpoint.server.trim_end_matches('/').to_owned(),
-            http: httpclient::HttpClient::new(&endpoint.http)?.named("kubernetes_sd"),
+            http: match httpclient::HttpClient::new(&endpoint.http)? {
+                c if endpoint.counted => c.named("kubernetes_sd"),
+                c => c.uncounted(),
+            },
         })
     }
 

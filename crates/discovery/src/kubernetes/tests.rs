@@ -1132,6 +1132,7 @@ fn resource_paths_and_namespaces() {
         server: "http://127.0.0.1:1".into(),
         http: config::HttpClientConfig::default(),
         own_namespace: Some("mine".into()),
+        counted: true,
     };
     let d = Discovery::with_endpoint(&cfg("role: endpoints\n"), endpoint.clone());
     assert_eq!(d.namespaces, vec![None]);
