@@ -111,11 +111,7 @@ impl CredentialCheck {
 
 impl Clients {
     /// `what` names the clients' dialer, as Go names its AWS SDs' (`ec2_sd`).
-    fn build(
-        cfg: &AwsSdConfig,
-        what: &str,
-        services: &[&'static str],
-    ) -> Result<Clients, String> {
+    fn build(cfg: &AwsSdConfig, what: &str, services: &[&'static str]) -> Result<Clients, String> {
         let service = services.first().copied().unwrap_or_default();
         let region = region(cfg, &|name| std::env::var(name).ok())?;
         let signing = httpclient::HttpClient::with_sigv4_services(
