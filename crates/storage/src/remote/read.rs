@@ -543,7 +543,7 @@ pub fn negotiate_response_type(accepted: &[i32]) -> Result<read_request::Respons
         .ok_or_else(|| Error::InvalidRemoteRequest {
             what: "read request",
             reason: format!(
-                "server does not support any of the requested response types: {accepted:?}; supported: [SAMPLES STREAMED_XOR_CHUNKS]"
+                "server does not support any of the requested response types: {accepted:?}; supported: map[SAMPLES:{{}} STREAMED_XOR_CHUNKS:{{}}]"
             ),
         })
 }
@@ -627,7 +627,8 @@ fn select_query(
         }
         None => true,
     });
-    if !external_ok {
+    // No matcher left selects nothing (Go's postings intersection of no lists is empty).
+    if !external_ok || matchers.is_empty() {
         return Ok(());
     }
     let hints = q.hints.as_ref().map(|h| SelectHints {
@@ -1084,6 +1085,22 @@ mod tests {
             out.push(f);
         }
         out
+    }
+
+    /// A query without matchers (or with only external-label ones) selects nothing, as in
+    /// Prometheus, whose postings intersection of no lists is empty.
+    #[test]
+    fn queries_without_storage_matchers_select_nothing() {
+        let db = streamed_db(2, 3);
+        let ext = Labels::from_pairs([("cluster", "eu")]);
+        let mut req = streamed_request(0, i64::MAX, &[]);
+        req.queries[0].matchers.clear();
+        let resp = serve_read(&req, &db, &ext).unwrap();
+        assert!(resp.results[0].timeseries.is_empty());
+        req.queries[0].matchers =
+            matchers_to_proto(&[Matcher::new(MatchType::Equal, "cluster", "eu").unwrap()]);
+        let resp = serve_read(&req, &db, &ext).unwrap();
+        assert!(resp.results[0].timeseries.is_empty());
     }
 
     #[test]
