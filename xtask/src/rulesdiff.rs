@@ -1084,15 +1084,35 @@ fn start_pair(
     rule_files: &[String],
     targets: &[String],
 ) -> Result<(Peer, FakeAm, Peer, FakeAm)> {
+    let am_ours = FakeAm::start()?;
+    let am_theirs = FakeAm::start()?;
+    let (ours, theirs) = start_peers(
+        work, ours_bin, theirs_bin, rule_files, targets, &am_ours, &am_theirs, &[],
+    )?;
+    Ok((ours, am_ours, theirs, am_theirs))
+}
+
+/// Starts both servers (in `work/ours` and `work/prometheus`, kept data as it is) sending
+/// to the given fake Alertmanagers, with `extra` flags.
+#[allow(clippy::too_many_arguments)]
+fn start_peers(
+    work: &Path,
+    ours_bin: &Path,
+    theirs_bin: &Path,
+    rule_files: &[String],
+    targets: &[String],
+    am_ours: &FakeAm,
+    am_theirs: &FakeAm,
+    extra: &[&str],
+) -> Result<(Peer, Peer)> {
     let external = format!("--web.external-url={EXTERNAL_URL}");
-    let flags = ["--rules.alert.resend-delay=1s", external.as_str()];
-    let mut base: Vec<(String, String)> = targets
+    let mut flags = vec!["--rules.alert.resend-delay=1s", external.as_str()];
+    flags.extend_from_slice(extra);
+    let base: Vec<(String, String)> = targets
         .iter()
         .enumerate()
         .map(|(i, t)| (t.clone(), format!("T{i}")))
         .collect();
-    let am_ours = FakeAm::start()?;
-    let am_theirs = FakeAm::start()?;
     let ours = Server::start_with_config("ours", ours_bin, &work.join("ours"), &flags, |_| {
         config_text(rule_files, targets, &am_ours.addr)
     })?;
@@ -1103,22 +1123,70 @@ fn start_pair(
         &flags,
         |_| config_text(rule_files, targets, &am_theirs.addr),
     )?;
-    let mut ro = vec![(am_ours.addr.clone(), "AM".to_string())];
-    ro.append(&mut base.clone());
-    let mut rt = vec![(am_theirs.addr.clone(), "AM".to_string())];
-    rt.append(&mut base);
-    Ok((
-        Peer {
-            server: ours,
-            replace: ro,
-        },
-        am_ours,
-        Peer {
-            server: theirs,
-            replace: rt,
-        },
-        am_theirs,
-    ))
+    let peer = |server: Server, am: &FakeAm| {
+        let mut replace = vec![(am.addr.clone(), "AM".to_string())];
+        replace.extend(base.iter().cloned());
+        Peer { server, replace }
+    };
+    Ok((peer(ours, am_ours), peer(theirs, am_theirs)))
+}
+
+/// The rule file of the restart run: alerts whose `for` is at least the grace period
+/// (restored from `ALERTS_FOR_STATE`) and one whose `for` is shorter (not restored).
+const RESTART_RULES: &str = r#"groups:
+  - name: restore
+    rules:
+      - alert: LongPending
+        expr: app_queue_length{queue="a"} > 0
+        for: 1m
+      - alert: RestoredFiring
+        expr: app_queue_length{queue="a", flaky!="yes"} > 0
+        for: 12s
+        annotations:
+          since: '{{ $value }}'
+      - alert: ShortFor
+        expr: app_queue_length{queue="b"} > 0
+        for: 3s
+"#;
+
+/// The restart run: both servers evaluate [`RESTART_RULES`] for a while, are killed and
+/// started again on the same data, and their alerts are compared after the restart
+/// (Go's `RestoreForState`, with `--rules.alert.for-grace-period=10s`).
+fn restart_run(
+    work: &Path,
+    ours_bin: &Path,
+    theirs_bin: &Path,
+    targets: &[String],
+) -> Result<Vec<String>> {
+    std::fs::create_dir_all(work)?;
+    let file = work.join("restart.yml");
+    std::fs::write(&file, RESTART_RULES)?;
+    let files = [file.display().to_string()];
+    let (am_ours, am_theirs) = (FakeAm::start()?, FakeAm::start()?);
+    let extra = ["--rules.alert.for-grace-period=10s"];
+    let (ours, theirs) = start_peers(
+        work, ours_bin, theirs_bin, &files, targets, &am_ours, &am_theirs, &extra,
+    )?;
+    println!("== restart run: both up; restarting both in 15s");
+    std::thread::sleep(Duration::from_secs(15));
+    let mut diffs = compare_get("before-restart", "/api/v1/alerts", &ours, &theirs)?;
+    drop(ours);
+    drop(theirs);
+    std::thread::sleep(Duration::from_secs(2));
+    let (ours, theirs) = start_peers(
+        work, ours_bin, theirs_bin, &files, targets, &am_ours, &am_theirs, &extra,
+    )?;
+    std::thread::sleep(Duration::from_secs(5));
+    diffs.extend(compare_get("restarted", "/api/v1/alerts", &ours, &theirs)?);
+    diffs.extend(compare_get("restarted", "/api/v1/rules", &ours, &theirs)?);
+    let t = now_ms() - 1_500;
+    let q = r#"{__name__=~"ALERTS|ALERTS_FOR_STATE"}"#;
+    diffs.extend(diff_leaves(
+        "restarted series",
+        &series_leaves(&ours, q, t)?,
+        &series_leaves(&theirs, q, t)?,
+    ));
+    Ok(diffs)
 }
 
 /// Runs the task.
@@ -1184,7 +1252,15 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         diffs.extend(diff_leaves("notifications", &na, &nb));
     }
 
-    // Run 2: the upstream rule fixtures.
+    // Run 2: restoring alerts' `for` state after a restart.
+    diffs.extend(restart_run(
+        &work.join("restart"),
+        &ours_bin,
+        &theirs_bin,
+        &targets,
+    )?);
+
+    // Run 3: the upstream rule fixtures.
     let promtool = theirs_bin
         .parent()
         .and_then(Path::parent)

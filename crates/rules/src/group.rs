@@ -58,24 +58,6 @@ pub fn group_key(file: &str, name: &str) -> String {
     format!("{file};{name}")
 }
 
-/// Go's `labels.Labels.Hash` of sorted pairs as Prometheus 3 builds it (stringlabels): XXH64
-/// of each name and value preceded by its length (one byte below 255, else 255 and three
-/// bytes little-endian).
-fn go_labels_hash(sorted_pairs: &[(&str, &str)]) -> u64 {
-    let mut buf = Vec::new();
-    for s in sorted_pairs.iter().flat_map(|(n, v)| [n, v]) {
-        let len = s.len();
-        if len < 255 {
-            buf.push(len as u8);
-        } else {
-            buf.push(255);
-            buf.extend_from_slice(&(len as u32).to_le_bytes()[..3]);
-        }
-        buf.extend_from_slice(s.as_bytes());
-    }
-    xxhash_rust::xxh64::xxh64(&buf, 0)
-}
-
 impl Group {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -208,11 +190,10 @@ impl Group {
     }
 
     /// The group's offset within its interval in nanoseconds: Go's `hash() % interval`,
-    /// where the hash is `labels.Labels.Hash` of `{file, name}` as Prometheus 3 builds it
-    /// (stringlabels: XXH64 over the length-prefixed names and values).
+    /// the hash of `{file, name}` as Prometheus 3's `labels.Labels.Hash`.
     fn slot_offset_ns(&self) -> i128 {
         let interval_ns = i128::from(self.0.interval_ms) * 1_000_000;
-        let hash = go_labels_hash(&[("file", self.file()), ("name", self.name())]);
+        let hash = Labels::from_pairs([("name", self.name()), ("file", self.file())]).hash();
         i128::from(hash) % interval_ns
     }
 
@@ -748,23 +729,6 @@ mod tests {
         let p = dir.join("r.yml");
         std::fs::write(&p, yaml).expect("write");
         p.to_str().expect("UTF-8").to_string()
-    }
-
-    /// Prometheus 3.5.3 evaluated group `alerts` of this file on the 1s slots at
-    /// `.067547683` (seen in its `/api/v1/rules`); 2.42's slice labels hashed to `.451`.
-    #[test]
-    fn slots_use_prometheus_3_labels_hash() {
-        let h = go_labels_hash(&[
-            ("file", "/work/main/target/rulesdiff/rules/a.yml"),
-            ("name", "alerts"),
-        ]);
-        assert_eq!(h % 1_000_000_000, 67_547_683);
-        // A 300-byte value takes the four-byte length form.
-        let long = "x".repeat(300);
-        assert_ne!(
-            go_labels_hash(&[("a", long.as_str())]),
-            go_labels_hash(&[("a", &long[..254])])
-        );
     }
 
     #[test]
