@@ -679,7 +679,10 @@ fn remote_read_round_trips_through_mem_storage() {
     );
     // Callable from inside a runtime too (the web layer runs queries on tokio).
     let n = rt.block_on(async {
-        let mut set = client.querier(0, 100_000).unwrap().select(false, None, &[]);
+        let mut set = client
+            .querier(0, 100_000)
+            .unwrap()
+            .select(false, None, &[any_name()]);
         let mut n = 0;
         while set.next().is_some() {
             n += 1;
@@ -742,7 +745,10 @@ fn remote_read_over_https_with_authorization() {
         ..ReadOptions::default()
     })
     .unwrap();
-    let mut set = client.querier(0, 100_000).unwrap().select(false, None, &[]);
+    let mut set = client
+        .querier(0, 100_000)
+        .unwrap()
+        .select(false, None, &[any_name()]);
     let s = set.next().unwrap().unwrap();
     assert_eq!(s.labels().to_string(), r#"{__name__="rr_tls"}"#);
     let mut it = s.iterator();
@@ -752,4 +758,10 @@ fn remote_read_over_https_with_authorization() {
     }
     assert_eq!(n, 10);
     stop.cancel();
+}
+
+/// `__name__=~".+"`: every series (a remote-read server, as Prometheus's, selects nothing
+/// without a matcher).
+fn any_name() -> model::Matcher {
+    model::Matcher::new(model::MatchType::RegexMatch, "__name__", ".+").unwrap()
 }
