@@ -21,6 +21,8 @@
 //!   payloads of `testdata/scrapediff/` and node_exporter (see `scrapediff.rs`).
 //! - `rulesdiff [--no-build] [--release]`: our rules and alerting against Prometheus 3.5
 //!   (see `rulesdiff.rs`).
+//! - `wirediff [--no-build]`: our remote write (1.0 and 2.0), `/federate`, `/api/v1/read`
+//!   and `/api/v1/write` against Prometheus 3.5, decoded and compared (see `wirediff.rs`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod apicheck;
@@ -32,6 +34,7 @@ mod scrapediff;
 mod servers;
 mod tidy;
 mod walbench;
+mod wirediff;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -80,6 +83,12 @@ tasks:
                                 health/lastError, metadata, request headers, staleness;
                                 --ct-zero adds a run with created-timestamp-zero-ingestion;
                                 fails on differences not in known-differences.txt
+  wirediff [--no-build]         ours vs Prometheus 3.5 on the wire, same config and scraped data:
+                                what remote write 1.0/2.0 sends (series, samples, histograms,
+                                exemplars, metadata, headers, retries, symbol tables),
+                                /federate (text, protobuf), /api/v1/read (samples, streamed)
+                                and /api/v1/write answers to well-formed and malformed requests;
+                                fails on differences not explained in wirediff.rs's KNOWN
   rulesdiff [--no-build] [--release]
                                 ours (debug build, or --release) vs Prometheus 3.5 evaluating
                                 the same rules over changing targets: /api/v1/rules (filters,
@@ -137,6 +146,7 @@ fn run() -> Result<()> {
         "apicheck" => apicheck::run(),
         "scrapediff" => scrapediff::run(&args[1..]),
         "rulesdiff" => rulesdiff::run(&args[1..]),
+        "wirediff" => wirediff::run(&args[1..]),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -581,7 +581,7 @@ fn query(server: &Server, expr: &str, time_ms: i64) -> Result<Value> {
 
 /// Our server's binary: built (release) unless `no_build`, in `CARGO_TARGET_DIR` or
 /// `target/`.
-fn our_binary(no_build: bool) -> Result<PathBuf> {
+pub(crate) fn our_binary(no_build: bool) -> Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));

@@ -90,7 +90,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     // `difftest` parses and rewrites queries with our PromQL parser and re-evaluates the
     // outer part of a query in-process to prove known differences (xtask/src/difftest.rs).
-    ("xtask", &["promql", "storage", "model"]),
+    // `wirediff` decodes remote-write and remote-read messages with prompb's types.
+    ("xtask", &["promql", "storage", "model", "prompb"]),
 ];
 
 /// Dev-dependencies allowed beyond the normal ones: test-side crates.
