@@ -172,7 +172,7 @@ config_struct! {
         /// Labels added to every series sent out (remote write, federation, alerts). `$VAR`
         /// and `${VAR}` are expanded from the environment when loading.
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-        pub external_labels: BTreeMap<String, String>,
+        pub external_labels: BTreeMap<String, String> [with = crate::yaml::string_map],
         /// Default uncompressed body size limit (0: none).
         #[serde(skip_serializing_if = "is_zero_bytes")]
         pub body_size_limit: ByteSize,

@@ -84,6 +84,20 @@ pub struct Url {
 impl Url {
     /// Parses `s` the way Go's `url.Parse` would accept it.
     pub fn parse(s: &str) -> Result<Url, String> {
+        // Go's url.Parse refuses a host with characters it would have to escape.
+        if s.contains("://") {
+            let host = authority(s);
+            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+            if let Some(c) = host
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:[]<>\"%".contains(*c)))
+            {
+                return Err(format!(
+                    "parse {s:?}: invalid character {:?} in host name",
+                    c.to_string()
+                ));
+            }
+        }
         match url::Url::parse(s) {
             Ok(u) => Ok(Url {
                 raw: s.to_string(),

@@ -552,6 +552,34 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_go_types_inside_relabel_rules_label_sets_and_urls() {
+        let err = |text: &str| Config::load_str(text, "").unwrap_err().to_string();
+        let rule = "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - ";
+        assert_eq!(
+            err(&format!("{rule}regex: a\n    regex: b\n")),
+            "parsing YAML file <string>: yaml: unmarshal errors:\n  line 5: field regex already set in type relabel.plain"
+        );
+        assert_eq!(
+            err(&format!("{rule}source_labels: 12\n")),
+            "parsing YAML file <string>: yaml: unmarshal errors:\n  line 4: cannot unmarshal !!int `12` into model.LabelNames"
+        );
+        assert_eq!(
+            err("scrape_configs:\n- job_name: a\n  static_configs:\n  - labels: [a]\n"),
+            "parsing YAML file <string>: yaml: unmarshal errors:\n  line 4: cannot unmarshal !!seq into model.LabelSet"
+        );
+        assert_eq!(
+            err("remote_write:\n- url: http://re{mote/push\n"),
+            "parsing YAML file <string>: parse \"http://re{mote/push\": invalid character \"{\" in host name"
+        );
+        // A label without a value is an empty one, as go-yaml reads it.
+        let c = Config::load_str("global:\n  external_labels:\n    a:\n", "").unwrap();
+        assert_eq!(
+            c.global.external_labels.get("a").map(String::as_str),
+            Some("")
+        );
+    }
+
+    #[test]
     fn relative_paths_join_the_base_dir() {
         let c = Config::load_str(
             "rule_files: [r.yml, /abs/x.yml]\nscrape_configs:\n- job_name: a\n  file_sd_configs: [{files: [t/*.json]}]\n",

@@ -66,7 +66,7 @@ config_struct! {
         pub remote_timeout: Duration,
         /// Extra HTTP headers.
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-        pub headers: BTreeMap<String, String>,
+        pub headers: BTreeMap<String, String> [with = crate::yaml::string_map],
         /// Relabeling before sending.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         pub write_relabel_configs: Vec<relabel::Config> [non_null = "empty or null relabeling rule in remote write config"],
@@ -411,7 +411,7 @@ config_struct! {
         pub chunked_read_limit: u64,
         /// Extra HTTP headers.
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-        pub headers: BTreeMap<String, String>,
+        pub headers: BTreeMap<String, String> [with = crate::yaml::string_map],
         /// Also read ranges the local TSDB covers.
         #[serde(skip_serializing_if = "is_false")]
         pub read_recent: bool,
@@ -420,7 +420,7 @@ config_struct! {
         pub name: String,
         /// Equality matchers a query must contain to be sent here.
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-        pub required_matchers: BTreeMap<String, String>,
+        pub required_matchers: BTreeMap<String, String> [with = crate::yaml::string_map] [go = "model.LabelSet"],
         /// Add the external labels as matchers (default true).
         pub filter_external_labels: bool,
     }

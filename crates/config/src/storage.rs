@@ -127,7 +127,7 @@ config_struct! {
     /// `storage.exemplars`.
     pub struct ExemplarsConfig [go = "*config.ExemplarsConfig", "config.ExemplarsConfig"] {
         /// Size of the exemplar ring buffer (default 100000; 0 or less disables it).
-        pub max_exemplars: i64,
+        pub max_exemplars: i64 [go = "int64"],
     }
 }
 
@@ -158,7 +158,7 @@ config_struct! {
         pub tls_config: TlsConfig,
         /// Extra headers.
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-        pub headers: BTreeMap<String, String>,
+        pub headers: BTreeMap<String, String> [with = crate::yaml::string_map],
         /// Compression (`gzip` or none).
         #[serde(skip_serializing_if = "String::is_empty")]
         pub compression: String,

@@ -181,6 +181,19 @@ fn read_validation_scheme<'de, A: serde::de::MapAccess<'de>>(
     }
 }
 
+/// Reads a map of strings where, as go-yaml does, a `null` value is the empty string.
+#[doc(hidden)]
+pub fn string_map<'de, A: serde::de::MapAccess<'de>>(
+    map: &mut A,
+) -> Result<std::collections::BTreeMap<String, String>, A::Error> {
+    let raw: Option<std::collections::BTreeMap<String, Option<String>>> = map.next_value()?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect())
+}
+
 /// The YAML key of a Rust field name (`r#type` is `type`).
 #[doc(hidden)]
 pub fn field_key(rust_name: &str) -> &str {

@@ -134,6 +134,14 @@ impl Validate for KubernetesSdConfig {
         if !ROLES.contains(&self.role.as_str()) {
             return Err(format!("unknown Kubernetes SD role {:?}", self.role));
         }
+        // Go checks each role as it reads it, selectors' too.
+        if let Some(sel) = self
+            .selectors
+            .iter()
+            .find(|sel| !ROLES.contains(&sel.role.as_str()))
+        {
+            return Err(format!("unknown Kubernetes SD role {:?}", sel.role));
+        }
         self.http_client_config.check()?;
         let api_server = self
             .api_server

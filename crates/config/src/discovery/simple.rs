@@ -18,7 +18,7 @@ config_struct! {
         pub targets: Vec<String>,
         /// Labels attached to every target.
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-        pub labels: BTreeMap<String, String> [go = "model.LabelSet"],
+        pub labels: BTreeMap<String, String> [with = crate::yaml::string_map] [go = "model.LabelSet"],
     }
 }
 

@@ -276,7 +276,11 @@ fn syntax_error(source: &str, e: &SaphyrError) -> Option<Error> {
     // libyaml's lines are 0-based; go-yaml adds one for scanner errors only, and prints no
     // line when the result is 0. Problems found at the end of the input sit on its last line.
     let eof_line = u64::try_from(source.matches('\n').count()).unwrap_or(0) + 1;
-    let at = if problem.at_eof { eof_line } else { line };
+    let at = if problem.at_eof {
+        eof_line
+    } else {
+        (line + problem.later).min(eof_line)
+    };
     let shown = if problem.scanner {
         // A scanner problem on the first line (0-based 0) gets no line at all.
         if at > 1 { at } else { 0 }
@@ -301,6 +305,8 @@ struct Problem {
     text: String,
     scanner: bool,
     at_eof: bool,
+    /// Lines libyaml notices the problem after the Rust parser does.
+    later: u64,
 }
 
 impl Problem {
@@ -309,6 +315,7 @@ impl Problem {
             text: text.into(),
             scanner: true,
             at_eof: false,
+            later: 0,
         }
     }
 
@@ -317,11 +324,17 @@ impl Problem {
             text: text.into(),
             scanner: false,
             at_eof: false,
+            later: 0,
         }
     }
 
     fn at_eof(mut self) -> Problem {
         self.at_eof = true;
+        self
+    }
+
+    fn next_line(mut self) -> Problem {
+        self.later = 1;
         self
     }
 }
@@ -342,12 +355,28 @@ fn libyaml_problem(msg: &str) -> Problem {
         "found character that cannot start any token",
         "could not find expected ':'",
         "block sequence entries are not allowed in this context",
+        "mapping keys are not allowed in this context",
         "found unknown escape character",
         "did not find expected alphabetic or numeric character",
         "did not find expected comment or line break",
     ];
     if let Some(text) = scanner.iter().find(|t| msg.contains(&t[..t.len().min(28)])) {
         return Problem::scanner(text);
+    }
+    // A key without its `:`: libyaml notices on the next line.
+    if msg.contains("simple key expected ':'") {
+        return Problem::scanner("could not find expected ':'").next_line();
+    }
+    if msg.contains("invalid trailing content after")
+        || msg.contains("\"-\" is only valid inside a block")
+    {
+        return Problem::scanner("could not find expected ':'");
+    }
+    if msg.contains("while scanning a plain scalar, found a tab") {
+        return Problem::scanner("found a tab character that violates indentation").next_line();
+    }
+    if msg.contains("unexpected character") || msg.contains("tab cannot be used") {
+        return Problem::scanner("found character that cannot start any token");
     }
     if msg.contains("tabs disallowed") || msg.contains("tab character") {
         return Problem::scanner("found character that cannot start any token");
@@ -525,6 +554,20 @@ fn cannot_unmarshal(node: Node, into: &str) -> String {
     }
 }
 
+/// The keys of a relabel rule.
+const RELABEL_FIELDS: &[&str] = &[
+    "source_labels",
+    "separator",
+    "regex",
+    "modulus",
+    "target_label",
+    "replacement",
+    "action",
+];
+
+/// Named Go map types that fields declare (`[go = "..."]`).
+const MAP_TYPES: &[&str] = &["url.Values", "model.LabelSet", "config.ProxyHeader"];
+
 /// The node that failed and the Go type it was meant for: the field's own type when the
 /// node is the field's value, its element's when the node sits inside the field's sequence
 /// or mapping.
@@ -542,6 +585,20 @@ fn failed_node(source: &str, line: u64, column: u64, target: &Target) -> (Node, 
         })
         .unwrap_or_default();
     let entry = before.ends_with('-') || before.ends_with('[') || before.ends_with(',');
+    // Inside a relabel rule (read without our macro), the rule's own field types.
+    if inner == "relabel.plain"
+        && let Some(key) = before
+            .strip_suffix(':')
+            .map(|b| b.trim_start().trim_start_matches("- ").trim())
+        && RELABEL_FIELDS.contains(&key)
+    {
+        let ty = match key {
+            "source_labels" => "model.LabelNames",
+            "modulus" => "uint64",
+            _ => "string",
+        };
+        return (node, ty.to_string());
+    }
     if let Some(elem) = ty.strip_prefix("[]") {
         if !entry {
             return (node, ty.clone());
@@ -552,7 +609,13 @@ fn failed_node(source: &str, line: u64, column: u64, target: &Target) -> (Node, 
         }
         return (node, inner.clone());
     }
-    if ty.starts_with("map[") || !inner.contains('.') && ty.contains('.') {
+    if ty.starts_with("map[") || MAP_TYPES.contains(&ty.as_str()) {
+        // A label set's values are `model.LabelValue`s.
+        let inner = if ty == "model.LabelSet" {
+            "model.LabelValue"
+        } else {
+            inner.as_str()
+        };
         // The parser points into a sequence given where a mapping belongs.
         if entry {
             return (Node::Seq, ty.clone());
@@ -561,10 +624,10 @@ fn failed_node(source: &str, line: u64, column: u64, target: &Target) -> (Node, 
             && (before.ends_with(&format!("{field}:"))
                 || before.ends_with(&format!("{field}\":"))
                 || before.ends_with(&format!("{field}':")));
-        if own || (before.trim().is_empty() && node == Node::Seq) {
+        if own || (before.trim().is_empty() && node != Node::Map) {
             return (node, ty.clone());
         }
-        return (node, inner.clone());
+        return (node, inner.to_string());
     }
     (node, inner.clone())
 }
@@ -593,7 +656,13 @@ fn convert(
         },
         SaphyrError::DuplicateMappingKey { key, .. } => {
             let key = key.clone().unwrap_or_default();
-            let issue = match &state.key_in {
+            // A repeated key of a struct read without our macro (a relabel rule) shows as
+            // a failure of the field holding it.
+            let in_struct = state
+                .key_in
+                .clone()
+                .or_else(|| Some(names.inner.clone()).filter(|inner| inner.contains('.')));
+            let issue = match in_struct {
                 Some(t) => format!("field {key} already set in type {t}"),
                 None => format!("key {key:?} already set in map"),
             };
