@@ -99,10 +99,45 @@ impl std::fmt::Debug for Manager {
     }
 }
 
+/// The name the offset seed starts from: Go's `osutil.GetFQDN`, which looks the hostname's
+/// IPv4 addresses up and returns the first name of the first one that has one (else the
+/// hostname). Only the hosts file is consulted (where the name of a machine is normally
+/// found; Go's resolver asks it first too), so a name known only to DNS stays the hostname.
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    fqdn_from_hosts(&host, &hosts)
+}
+
+/// [`hostname`]'s lookups over the text of a hosts file.
+fn fqdn_from_hosts(host: &str, hosts: &str) -> String {
+    let entries: Vec<(&str, Vec<&str>)> = hosts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split('#').next()?.split_whitespace();
+            let addr = fields.next()?;
+            Some((addr, fields.collect::<Vec<_>>()))
+        })
+        .collect();
+    let wanted = host.trim_end_matches('.');
+    let ips = entries.iter().filter(|(addr, names)| {
+        addr.parse::<std::net::Ipv4Addr>().is_ok()
+            && names
+                .iter()
+                .any(|n| n.trim_end_matches('.').eq_ignore_ascii_case(wanted))
+    });
+    for (ip, _) in ips {
+        let first = entries
+            .iter()
+            .filter(|(addr, _)| addr == ip)
+            .find_map(|(_, names)| names.first());
+        if let Some(name) = first {
+            return name.trim_end_matches('.').to_string();
+        }
+    }
+    host.to_string()
 }
 
 impl Manager {
@@ -323,5 +358,22 @@ impl Manager {
     /// The scrape configurations of the current jobs, by job name.
     pub fn scrape_configs(&self) -> HashMap<String, Arc<ScrapeConfig>> {
         self.state().configs.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fqdn_from_hosts;
+
+    #[test]
+    fn the_seed_name_is_the_first_name_of_the_hostnames_address() {
+        let hosts = "# comment\n127.0.0.1 localhost\n::1 vm\n127.0.0.1 runsc\n127.0.0.1 vm # me\n";
+        // Go's GetFQDN: LookupIP("vm") = 127.0.0.1, LookupAddr gives localhost first.
+        assert_eq!(fqdn_from_hosts("vm", hosts), "localhost");
+        assert_eq!(
+            fqdn_from_hosts("box", "10.0.0.5 box.example.org box\n"),
+            "box.example.org"
+        );
+        assert_eq!(fqdn_from_hosts("other", hosts), "other");
     }
 }
