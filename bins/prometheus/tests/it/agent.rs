@@ -195,6 +195,47 @@ fn agent_refuses_server_flags_and_server_configuration() {
         "{stderr}"
     );
 
+    // Both lists name the flags as given (`--name`), in command-line order.
+    let out = Command::new(env!("CARGO_BIN_EXE_prometheus"))
+        .args([
+            "--agent",
+            "--storage.tsdb.retention.time=1d",
+            "--query.timeout=1m",
+            "--web.listen-address=127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        "The following flag(s) can not be used in agent mode: [\"--storage.tsdb.retention.time\" \"--query.timeout\"]"
+    );
+
+    // A WAL segment size out of Prometheus's range is a fatal error when the WAL storage
+    // starts (exit 1), as in Prometheus, not a flag error.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.yml");
+    std::fs::write(&config, "").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_prometheus"))
+        .arg("--agent")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.agent.path={}",
+            dir.path().join("data-agent").display()
+        ))
+        .args([
+            "--storage.agent.wal-segment-size=1KB",
+            "--web.listen-address=127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("flag 'storage.agent.wal-segment-size' must be set between 10MB and 256MB"),
+        "{stderr}"
+    );
+
     // rule_files has no meaning for an agent: the configuration does not load (exit 2).
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("agent.yml");
