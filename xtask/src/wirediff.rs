@@ -245,7 +245,10 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// Reads headers and then a body of `Content-Length` bytes or chunked.
-fn read_head_and_body<R: BufRead>(r: &mut R) -> Result<(Vec<(String, String)>, Vec<u8>)> {
+/// Lower-case header names and values, in arrival order.
+type Headers = Vec<(String, String)>;
+
+fn read_head_and_body<R: BufRead>(r: &mut R) -> Result<(Headers, Vec<u8>)> {
     let mut headers = Vec::new();
     let mut line = String::new();
     loop {
@@ -1532,8 +1535,11 @@ fn crc32c(data: &[u8]) -> u32 {
     !crc
 }
 
-/// The remote-read cases: name, request body, request headers.
-fn read_cases(t0: i64) -> Vec<(String, Vec<u8>, Vec<(&'static str, &'static str)>)> {
+/// A remote-read case: name, request body, request headers.
+type ReadCase = (String, Vec<u8>, Vec<(&'static str, &'static str)>);
+
+/// The remote-read cases over the fixed-timestamp data.
+fn read_cases(t0: i64) -> Vec<ReadCase> {
     let std_headers = vec![
         ("Content-Type", "application/x-protobuf"),
         ("Content-Encoding", "snappy"),

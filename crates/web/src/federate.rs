@@ -97,7 +97,9 @@ impl Format {
 /// delimited protobuf or text 0.0.4, else text; an `escaping` parameter of any entry looked
 /// at chooses the name escaping. The protobuf text encodings are not offered.
 pub(crate) fn negotiate(accept: &str) -> Format {
-    let mut entries: Vec<(f64, usize, &str, Vec<(String, String)>)> = Vec::new();
+    /// One Accept entry: quality, position, media type, parameters.
+    type Entry<'a> = (f64, usize, &'a str, Vec<(String, String)>);
+    let mut entries: Vec<Entry<'_>> = Vec::new();
     for (i, part) in accept.split(',').enumerate() {
         let mut fields = part.split(';');
         let media = fields.next().unwrap_or("").trim();
