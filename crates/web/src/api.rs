@@ -250,7 +250,7 @@ pub(crate) async fn serve(
         "/status/walreplay" => Ok(ApiData::json(status::wal_replay(inner))),
         "/status/self_metrics" => status::self_metrics(inner, &form),
         "/notifications" => Ok(ApiData::json(status::notifications(inner))),
-        // No live stream here: Prometheus answers 204 when it cannot subscribe a client.
+        // The handler streams GET itself (`Handler::notifications_live`).
         "/notifications/live" => Ok(ApiData::default()),
         "/features" => Ok(ApiData::json(status::features(inner))),
         p if p.starts_with("/admin/") => admin(inner, p, form).await,

@@ -729,6 +729,9 @@ impl Handler {
                     if label == "/api/v1/otlp/v1/metrics" && method == Method::POST {
                         return (Some(label), crate::otlp::serve(&self.inner, req).await);
                     }
+                    if method == Method::GET && label == "/api/v1/notifications/live" {
+                        return (Some(label), self.notifications_live());
+                    }
                     if method == Method::POST && label == "/api/v1/write" {
                         return (Some(label), self.remote_write(req).await);
                     }
@@ -767,6 +770,29 @@ impl Handler {
                 (None, text(StatusCode::NOT_FOUND, "404 page not found\n"))
             }
         }
+    }
+
+    /// `/api/v1/notifications/live`: subscribes the client to the notifications and
+    /// answers with Prometheus's server-sent-events headers; the server streams the
+    /// subscription (see `notifications::into_served`). 204 when `--web.max-notifications-
+    /// subscribers` are subscribed already.
+    fn notifications_live(&self) -> Response<Body> {
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        let headers = resp.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        match self.inner.opts.status.notifications_store().subscribe() {
+            Some(sub) => {
+                resp.extensions_mut()
+                    .insert(crate::notifications::LiveStream::new(sub));
+            }
+            None => *resp.status_mut() = StatusCode::NO_CONTENT,
+        }
+        resp
     }
 
     /// `/api/v1/write`: negotiates the message by `Content-Type` (415 for an unknown or not

@@ -92,6 +92,7 @@ mod federate;
 mod handler;
 mod json;
 mod metrics;
+mod notifications;
 mod otlp;
 mod params;
 mod server;
@@ -111,6 +112,7 @@ pub use handler::{
     TsdbStatus,
 };
 pub use json::{format_float, write_query_data, write_timestamp};
+pub use notifications::{DEFAULT_MAX_SUBSCRIBERS, Notifications, Subscription};
 pub use server::{ServeOptions, listen, serve};
 pub use status::{Notification, Readiness, Status, WalReplayStatus};
 pub use timefmt::format_log_time;

@@ -1,7 +1,7 @@
 //! The server's own metrics on `/metrics`, under Prometheus's names, in the text format.
 //!
 //! Only metrics whose values are real are exposed: build info, readiness, configuration
-//! reload outcome (from [`Status`](crate::Status)), HTTP requests, their latencies and
+//! reload outcome and notification subscribers (from [`Status`](crate::Status)), HTTP requests, their latencies and
 //! response sizes counted by this handler, `/metrics`'s own scrapes, federation errors, the
 //! listener's connections, the PromQL engine's and the template expander's counters, and
 //! the process's CPU time, memory, file descriptors and network bytes (from `/proc`).
@@ -366,6 +366,28 @@ pub(crate) fn render(inner: &Inner) -> String {
         );
     }
 
+    let notifications = status.notifications_store();
+    write_single(
+        &mut out,
+        "prometheus_api_notification_active_subscribers",
+        "gauge",
+        "The current number of active notification subscribers.",
+        notifications.active_subscribers() as f64,
+    );
+    write_single(
+        &mut out,
+        "prometheus_api_notification_updates_dropped_total",
+        "counter",
+        "Total number of notification updates dropped.",
+        notifications.updates_dropped() as f64,
+    );
+    write_single(
+        &mut out,
+        "prometheus_api_notification_updates_sent_total",
+        "counter",
+        "Total number of notification updates sent.",
+        notifications.updates_sent() as f64,
+    );
     let families = [
         (
             "prometheus_api_otlp_appended_samples_without_metadata_total",

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::metrics::ListenerMetrics;
+use crate::notifications::into_served;
 use crate::webconfig::{Source, Verdict};
 
 /// How long open connections may take to finish their requests after shutdown starts.
@@ -67,6 +68,14 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let conns = handler.listener_metrics();
+    // Open notification streams end when serving stops, so that shutdown need not wait
+    // for their clients.
+    let notifications = handler.status().notifications_store().clone();
+    let closing = shutdown.clone();
+    tokio::spawn(async move {
+        closing.cancelled().await;
+        notifications.close_subscriptions();
+    });
     let app = move |req: http::Request<hyper::body::Incoming>| {
         let handler = handler.clone();
         async move { handler.handle(req).await }
@@ -156,12 +165,12 @@ where
                 let source = source.clone();
                 async move {
                     let Some(source) = source else {
-                        return Ok::<_, Infallible>(app(req).await);
+                        return Ok::<_, Infallible>(into_served(app(req).await));
                     };
                     match source.check(req.headers()).await {
-                        Verdict::Refuse(resp) => Ok(resp),
+                        Verdict::Refuse(resp) => Ok(into_served(resp)),
                         Verdict::Serve(headers) => {
-                            let mut resp = app(req).await;
+                            let mut resp = into_served(app(req).await);
                             for (name, value) in headers {
                                 resp.headers_mut().insert(name, value);
                             }

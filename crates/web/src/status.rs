@@ -1,9 +1,11 @@
 //! Server state that the binary updates and the web handler reads: readiness, the applied
-//! configuration and the outcome of the last reload.
+//! configuration, the outcome of the last reload and the notifications these raise.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::notifications::Notifications;
 
 /// Whether the server answers queries (Go's `web.ReadyStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,12 +26,9 @@ pub struct Status {
     config: RwLock<Option<Arc<config::Config>>>,
     reload_success: AtomicBool,
     last_reload_success_ms: AtomicI64,
-    /// When the last reload failed (ms; 0 while the last one succeeded).
-    last_reload_failure_ms: AtomicI64,
-    /// When the readiness last changed (ms).
-    readiness_since_ms: AtomicI64,
     start_time_ms: i64,
     wal_replay: RwLock<WalReplayStatus>,
+    notifications: Arc<Notifications>,
 }
 
 /// Progress of the WAL replay at start-up, in WAL segment numbers (Prometheus's
@@ -71,21 +70,26 @@ pub(crate) fn unix_millis(t: SystemTime) -> i64 {
 }
 
 impl Status {
-    /// A not-ready state for a process that started at `start_time`.
+    /// A not-ready state for a process that started at `start_time`, with the starting-up
+    /// notification raised (as Prometheus raises it first thing), taking at most
+    /// Prometheus's default of 16 live notification subscribers.
     pub fn new(start_time: SystemTime) -> Status {
+        let notifications = Arc::new(Notifications::default());
+        notifications.add(NOTIFY_STARTING, unix_millis(start_time));
         Status {
             readiness: AtomicU8::new(0),
             config: RwLock::new(None),
             reload_success: AtomicBool::new(false),
             last_reload_success_ms: AtomicI64::new(0),
-            last_reload_failure_ms: AtomicI64::new(0),
-            readiness_since_ms: AtomicI64::new(unix_millis(start_time)),
             start_time_ms: unix_millis(start_time),
             wal_replay: RwLock::new(WalReplayStatus::default()),
+            notifications,
         }
     }
 
-    /// Sets the readiness.
+    /// Sets the readiness. Becoming ready clears the starting-up notification; stopping
+    /// raises the shutting-down one (as Prometheus); becoming not ready again (which
+    /// Prometheus never does) raises the starting-up one again.
     pub fn set_readiness(&self, r: Readiness) {
         let v = match r {
             Readiness::NotReady => 0,
@@ -93,8 +97,18 @@ impl Status {
             Readiness::Stopping => 2,
         };
         if self.readiness.swap(v, Ordering::SeqCst) != v {
-            self.readiness_since_ms
-                .store(unix_millis(SystemTime::now()), Ordering::SeqCst);
+            let now = unix_millis(SystemTime::now());
+            match r {
+                Readiness::NotReady => {
+                    self.notifications.delete(NOTIFY_STOPPING);
+                    self.notifications.add(NOTIFY_STARTING, now);
+                }
+                Readiness::Ready => {
+                    self.notifications.delete(NOTIFY_STARTING);
+                    self.notifications.delete(NOTIFY_STOPPING);
+                }
+                Readiness::Stopping => self.notifications.add(NOTIFY_STOPPING, now),
+            }
         }
     }
 
@@ -108,7 +122,9 @@ impl Status {
     }
 
     /// Records a configuration load or reload attempt. A successful one replaces the
-    /// configuration shown by `/api/v1/status/config`; a failed one keeps the old.
+    /// configuration shown by `/api/v1/status/config` and clears the reload-failed
+    /// notification; a failed one keeps the old configuration and raises (or re-dates)
+    /// the notification.
     pub fn record_reload(&self, outcome: Option<Arc<config::Config>>, at: SystemTime) {
         match outcome {
             Some(cfg) => {
@@ -119,12 +135,12 @@ impl Status {
                 self.reload_success.store(true, Ordering::SeqCst);
                 self.last_reload_success_ms
                     .store(unix_millis(at), Ordering::SeqCst);
-                self.last_reload_failure_ms.store(0, Ordering::SeqCst);
+                self.notifications.delete(NOTIFY_CONFIG_FAILED);
             }
             None => {
                 self.reload_success.store(false, Ordering::SeqCst);
-                self.last_reload_failure_ms
-                    .store(unix_millis(at), Ordering::SeqCst);
+                self.notifications
+                    .add(NOTIFY_CONFIG_FAILED, unix_millis(at));
             }
         }
     }
@@ -145,34 +161,22 @@ impl Status {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The active notifications, as Prometheus raises them: while starting up (WAL
-    /// replay), while the last configuration reload is failing, and while shutting down.
+    /// The active notifications, in the order they were first raised: while starting up
+    /// (WAL replay), while the last configuration reload is failing, and while shutting
+    /// down.
     pub fn notifications(&self) -> Vec<Notification> {
-        let mut out = Vec::new();
-        let since = self.readiness_since_ms.load(Ordering::SeqCst);
-        match self.readiness() {
-            Readiness::NotReady => out.push(Notification {
-                text: NOTIFY_STARTING,
-                date_ms: since,
-                active: true,
-            }),
-            Readiness::Stopping => out.push(Notification {
-                text: NOTIFY_STOPPING,
-                date_ms: since,
-                active: true,
-            }),
-            Readiness::Ready => {}
-        }
-        let failed = self.last_reload_failure_ms.load(Ordering::SeqCst);
-        if failed != 0 {
-            out.push(Notification {
-                text: NOTIFY_CONFIG_FAILED,
-                date_ms: failed,
-                active: true,
-            });
-        }
-        out.sort_by_key(|n| n.date_ms);
-        out
+        self.notifications.get()
+    }
+
+    /// The notifications store, for `/api/v1/notifications/live` subscribers and their
+    /// metrics.
+    pub fn notifications_store(&self) -> &Arc<Notifications> {
+        &self.notifications
+    }
+
+    /// Sets `--web.max-notifications-subscribers`.
+    pub fn set_max_notification_subscribers(&self, n: usize) {
+        self.notifications.set_max_subscribers(n);
     }
 
     /// The configuration in effect, once one was applied.
@@ -224,6 +228,38 @@ mod tests {
         assert!(status.notifications().is_empty());
         status.set_readiness(Readiness::Stopping);
         assert_eq!(status.notifications()[0].text, NOTIFY_STOPPING);
+    }
+
+    #[test]
+    fn shutting_down_while_starting_keeps_both_and_subscribers_see_changes() {
+        let status = Status::new(UNIX_EPOCH + std::time::Duration::from_secs(1));
+        let mut sub = status
+            .notifications_store()
+            .subscribe()
+            .expect("subscriber");
+        status.record_reload(None, UNIX_EPOCH + std::time::Duration::from_secs(2));
+        status.set_readiness(Readiness::Stopping);
+        let texts: Vec<_> = status.notifications().iter().map(|n| n.text).collect();
+        assert_eq!(
+            texts,
+            [NOTIFY_STARTING, NOTIFY_CONFIG_FAILED, NOTIFY_STOPPING]
+        );
+        let seen: Vec<_> = std::iter::from_fn(|| sub.try_recv())
+            .map(|n| (n.text, n.active))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (NOTIFY_STARTING, true),
+                (NOTIFY_CONFIG_FAILED, true),
+                (NOTIFY_STOPPING, true)
+            ]
+        );
+        status.record_reload(Some(Arc::new(config::Config::default())), SystemTime::now());
+        assert_eq!(
+            sub.try_recv().map(|n| (n.text, n.active)),
+            Some((NOTIFY_CONFIG_FAILED, false))
+        );
     }
 
     #[test]

@@ -12,7 +12,6 @@ use crate::error::{ApiError, ErrorType};
 use crate::handler::Inner;
 use crate::json;
 use crate::params::Form;
-use crate::timefmt::{GoTime, format_rfc3339};
 
 /// `/api/v1/status/tsdb/blocks`: `{"blocks":[meta.json, ...]}`.
 pub(super) async fn tsdb_blocks(inner: &Arc<Inner>) -> ApiResult {
@@ -47,11 +46,7 @@ pub(super) fn notifications(inner: &Arc<Inner>) -> String {
         if i > 0 {
             out.push(',');
         }
-        out.push_str("{\"text\":");
-        json::write_str(&mut out, n.text);
-        out.push_str(",\"date\":");
-        json::write_str(&mut out, &format_rfc3339(GoTime::from_millis(n.date_ms)));
-        let _ = write!(out, ",\"active\":{}}}", n.active);
+        crate::notifications::write_json(&mut out, n);
     }
     out.push(']');
     out

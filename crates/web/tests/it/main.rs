@@ -1005,8 +1005,138 @@ async fn disabled_receivers_and_search_answer_as_a_default_prometheus() {
         r#"{"status":"error","errorType":"unavailable","error":"search API disabled"}"#
     );
     // The OTLP receiver when off: remote_write_without_the_receiver_is_not_found.
+}
+
+/// Reads from `stream` until `buf` holds `events` server-sent events after the headers.
+async fn read_events(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>, events: usize) {
+    use tokio::io::AsyncReadExt as _;
+    let count = |buf: &[u8]| String::from_utf8_lossy(buf).matches("data: ").count();
+    while count(buf) < events {
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("an event within 10 s")
+            .expect("read");
+        assert!(
+            n > 0,
+            "stream ended early: {}",
+            String::from_utf8_lossy(buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The `data:` payloads of the events in a raw chunked HTTP answer.
+fn event_payloads(raw: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(raw)
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|j| serde_json::from_str(j).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn live_notifications_stream_through_a_failed_and_a_fixed_reload() {
+    use tokio::io::AsyncWriteExt as _;
+    let s = server(false);
+    let status = s.handler.status().clone();
+    status.set_max_notification_subscribers(1);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let serving = tokio::spawn(web::serve(
+        listener,
+        s.handler.clone(),
+        web::ServeOptions::default(),
+        shutdown.clone(),
+    ));
+    status.record_reload(
+        None,
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1),
+    );
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /api/v1/notifications/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    // The active notification comes first.
+    read_events(&mut stream, &mut buf, 1).await;
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    for h in [
+        "content-type: text/event-stream\r\n",
+        "cache-control: no-cache\r\n",
+        "transfer-encoding: chunked\r\n",
+    ] {
+        assert!(head.contains(h), "{h} in {head}");
+    }
+    assert!(
+        String::from_utf8_lossy(&buf).contains(
+            "data: {\"text\":\"Configuration reload has failed.\",\"date\":\"1970-01-01T00:00:01Z\",\"active\":true}\n\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+
+    // A second subscriber is over the limit of one: 204 with the same headers.
     let a = get(&s.handler, "/api/v1/notifications/live").await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert_eq!(a.headers["content-type"], "text/event-stream");
+
+    // Failing again re-dates it; the fixed reload sends it as no longer active.
+    status.record_reload(
+        None,
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(2),
+    );
+    status.record_reload(
+        Some(Arc::new(config::Config::default())),
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(3),
+    );
+    read_events(&mut stream, &mut buf, 3).await;
+    let events = event_payloads(&buf);
+    let summary: Vec<_> = events
+        .iter()
+        .map(|e| (e["date"].as_str().unwrap(), e["active"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("1970-01-01T00:00:01Z", true),
+            ("1970-01-01T00:00:02Z", true),
+            ("1970-01-01T00:00:02Z", false)
+        ]
+    );
+    let a = get(&s.handler, "/metrics").await;
+    for line in [
+        "prometheus_api_notification_active_subscribers 1\n",
+        "prometheus_api_notification_updates_sent_total 2\n",
+        "prometheus_api_notification_updates_dropped_total 0\n",
+    ] {
+        assert!(a.body.contains(line), "{line}");
+    }
+
+    // Shutting down: the stream gets the notification, then ends.
+    status.set_readiness(Readiness::Stopping);
+    shutdown.cancel();
+    let mut rest = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        use tokio::io::AsyncReadExt as _;
+        stream.read_to_end(&mut rest).await
+    })
+    .await
+    .expect("the stream ends at shutdown")
+    .unwrap();
+    buf.extend_from_slice(&rest);
+    let last = event_payloads(&buf).pop().unwrap();
+    assert_eq!(
+        last["text"],
+        "Prometheus is shutting down and gracefully stopping all operations."
+    );
+    assert!(String::from_utf8_lossy(&buf).ends_with("0\r\n\r\n"));
+    serving.await.unwrap().unwrap();
+    assert_eq!(status.notifications_store().active_subscribers(), 0);
 }
 
 #[tokio::test]
