@@ -356,7 +356,13 @@ fn check_one_config(
     syntax_only: bool,
     agent: bool,
 ) -> anyhow::Result<(config::check::CheckReport, config::Config)> {
-    let cfg = config::Config::load_file(file).map_err(|e| match e {
+    // Go reads `scrape_config_files` only for a full check.
+    let loaded = if syntax_only {
+        config::Config::load_file_only(file)
+    } else {
+        config::Config::load_file(file)
+    };
+    let cfg = loaded.map_err(|e| match e {
         // Go reads these files after loading (`GetScrapeConfigs`), and promtool says so.
         config::Error::ScrapeConfigFile { .. } => {
             anyhow::anyhow!("error loading scrape configs: {e}")

@@ -149,6 +149,21 @@ impl Config {
             error,
         })?;
         let dir = path.parent().unwrap_or(Path::new(""));
+        let mut cfg = Config::load(&content, Some(path), dir)?;
+        cfg.load_scrape_config_files()?;
+        Ok(cfg)
+    }
+
+    /// Loads and checks a configuration file as [`Config::load_file`] does, without reading
+    /// the jobs of its `scrape_config_files` (Go's `LoadFile` without `GetScrapeConfigs`:
+    /// what `promtool check config --syntax-only` checks).
+    pub fn load_file_only(path: impl AsRef<Path>) -> Result<Config> {
+        let path = path.as_ref();
+        let content = std::fs::read_to_string(path).map_err(|error| Error::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let dir = path.parent().unwrap_or(Path::new(""));
         Config::load(&content, Some(path), dir)
     }
 
@@ -205,7 +220,9 @@ impl Config {
     /// Loads and checks a configuration given as text; relative paths are resolved against
     /// `base_dir` (pass `""` to leave them relative to the working directory).
     pub fn load_str(s: &str, base_dir: impl AsRef<Path>) -> Result<Config> {
-        Config::load(s, None, base_dir.as_ref())
+        let mut cfg = Config::load(s, None, base_dir.as_ref())?;
+        cfg.load_scrape_config_files()?;
+        Ok(cfg)
     }
 
     fn load(s: &str, path: Option<&Path>, dir: &Path) -> Result<Config> {
@@ -236,7 +253,6 @@ impl Config {
             )));
         }
         cfg.set_directory(dir);
-        cfg.load_scrape_config_files()?;
         Ok(cfg)
     }
 
