@@ -336,7 +336,8 @@ fn write_queue_settings(writers: &[Writer], out: &mut String) {
     if writers.is_empty() {
         return;
     }
-    let families: [(&str, &str, fn(&config::QueueConfig) -> i64); 2] = [
+    type Setting = fn(&config::QueueConfig) -> i64;
+    let families: [(&str, &str, Setting); 2] = [
         (
             "prometheus_remote_storage_max_samples_per_send",
             "The maximum number of samples to be sent, in a single request, to the remote storage. Note that, when sending of exemplars over remote write is enabled, exemplars count towards this limt.",
