@@ -30,7 +30,8 @@ impl TsdbWalSource {
         TsdbWalSource::with_metrics(dir, Arc::default())
     }
 
-    /// As [`TsdbWalSource::new`], counting what it reads in `metrics`.
+    /// A source over the WAL directory `dir` (`<storage.tsdb.path>/wal`), counting what it
+    /// reads in `metrics`.
     pub(crate) fn with_metrics(
         dir: impl Into<PathBuf>,
         metrics: Arc<WatcherMetrics>,
