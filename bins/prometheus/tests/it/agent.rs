@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use prompb::Message as _;
 
 use super::{
-    Prometheus, REAL, free_port, http, http_response, real_installed, serve_http, start_agent,
+    Prometheus, REAL, e2e_write, free_port, http, http_response, now_ms, post_write,
+    real_installed, serve_http, snappy, start_agent,
 };
 
 /// Serves `agent_e2e_scrapes_total N` with N counting the scrapes served (1, 2, ...).
@@ -631,6 +632,58 @@ fn a_restart_does_not_resend_what_the_endpoint_refused_before() {
     assert!(
         got.iter().all(|&v| v > before),
         "values scraped before the restart (1..={before}) were resent: {got:?}"
+    );
+    agent.signal("TERM");
+    assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
+}
+
+/// With `--web.enable-remote-write-receiver`, what is pushed to the agent lands in its WAL
+/// and goes out through its own remote write, counted in the remote storage's `*_in`
+/// metrics as Prometheus's agent counts it (its receiver appends through the same fanout).
+#[test]
+fn pushed_samples_are_forwarded_and_counted_as_coming_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, received) = start_receiver();
+    let config = dir.path().join("agent.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "remote_write:\n  - url: http://127.0.0.1:{receiver}/api/v1/write\n    queue_config: {{batch_send_deadline: 100ms}}\n"
+        ),
+    )
+    .unwrap();
+    let mut agent = start_agent(
+        &config,
+        &dir.path().join("data-agent"),
+        free_port(),
+        &["--web.enable-remote-write-receiver"],
+    );
+    agent.wait_ready();
+    let t = now_ms();
+    let (status, body) = post_write(agent.port, &snappy(&e2e_write("pushed_total", 7.0, t)));
+    assert_eq!(status, 204, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !received
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(n, v)| n == "pushed_total" && *v == 7.0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the pushed sample was not forwarded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, metrics) = agent.get("/metrics");
+    assert!(
+        metrics.contains("\nprometheus_remote_storage_samples_in_total 1\n")
+            && metrics.contains(&format!(
+                "\nprometheus_remote_storage_highest_timestamp_in_seconds {}\n",
+                model::strconv::format_float_g((t / 1000) as f64)
+            ))
+            && metrics.contains("prometheus_agent_samples_appended_total{type=\"float\"} 1\n"),
+        "{metrics}"
     );
     agent.signal("TERM");
     assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
