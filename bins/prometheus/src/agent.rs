@@ -110,6 +110,7 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
     }
 
     let status = Arc::new(web::Status::new(SystemTime::now()));
+    status.set_max_notification_subscribers(settings.max_notification_subscribers);
     let storage = Arc::new(ReadyAgent::default());
     let quit = CancellationToken::new();
     let (reload_tx, reload_rx) = mpsc::channel::<web::ReloadRequest>(1);

@@ -452,6 +452,8 @@ pub(crate) struct Settings {
     pub(crate) global_url: web::GlobalUrlOptions,
     pub(crate) enable_lifecycle: bool,
     pub(crate) enable_admin_api: bool,
+    /// `--web.max-notifications-subscribers`.
+    pub(crate) max_notification_subscribers: usize,
     /// `--web.enable-remote-write-receiver`.
     pub(crate) enable_remote_write_receiver: bool,
     /// `--web.remote-write-receiver.accepted-protobuf-messages`.
@@ -971,6 +973,7 @@ impl Flags {
             global_url,
             enable_lifecycle: self.enable_lifecycle,
             enable_admin_api: self.enable_admin_api,
+            max_notification_subscribers: self.max_notification_subscribers,
             enable_remote_write_receiver: self.enable_remote_write_receiver,
             remote_write_messages,
             enable_otlp_receiver,

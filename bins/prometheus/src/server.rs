@@ -168,6 +168,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     }
 
     let status = Arc::new(web::Status::new(SystemTime::now()));
+    status.set_max_notification_subscribers(settings.max_notification_subscribers);
     let storage = Arc::new(ReadyStorage::default());
     let engine = Arc::new(promql::Engine::new(settings.engine.clone()));
     let query_log = crate::querylog::reloader(&engine);

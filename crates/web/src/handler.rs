@@ -730,7 +730,13 @@ impl Handler {
                         return (Some(label), crate::otlp::serve(&self.inner, req).await);
                     }
                     if method == Method::GET && label == "/api/v1/notifications/live" {
-                        return (Some(label), self.notifications_live());
+                        let mut resp = self.notifications_live();
+                        set_cors(
+                            &mut resp,
+                            req.headers().get(header::ORIGIN),
+                            self.inner.opts.cors_origin.as_ref(),
+                        );
+                        return (Some(label), resp);
                     }
                     if method == Method::POST && label == "/api/v1/write" {
                         return (Some(label), self.remote_write(req).await);

@@ -17,6 +17,7 @@ mod features;
 mod metadata;
 mod metric_families;
 mod native_histograms;
+mod notifications;
 mod otlp;
 mod query_log;
 mod remote;

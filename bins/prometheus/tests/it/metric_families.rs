@@ -7,18 +7,6 @@ use super::*;
 /// Families of Prometheus 3.5.3 we do not expose, and why. Everything else must be there.
 const EXCEPTIONS: &[(&str, &str)] = &[
     (
-        "prometheus_api_notification_active_subscribers",
-        "/api/v1/notifications/live takes no subscribers (answers 204)",
-    ),
-    (
-        "prometheus_api_notification_updates_dropped_total",
-        "/api/v1/notifications/live takes no subscribers",
-    ),
-    (
-        "prometheus_api_notification_updates_sent_total",
-        "/api/v1/notifications/live takes no subscribers",
-    ),
-    (
         "prometheus_remote_storage_string_interner_zero_reference_releases_total",
         "remote write has no string interner",
     ),
