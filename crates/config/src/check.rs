@@ -79,18 +79,7 @@ pub fn read_sd_file(path: &str) -> Result<Vec<StaticConfig>, String> {
         .map(|e| e.to_string_lossy().to_lowercase())
         .unwrap_or_default();
     let groups: Vec<Option<StaticConfig>> = match ext.as_str() {
-        "json" => {
-            let raw: Vec<Option<JsonGroup>> =
-                serde_json::from_str(&content).map_err(|e| e.to_string())?;
-            raw.into_iter()
-                .map(|g| {
-                    g.map(|g| StaticConfig {
-                        targets: g.targets,
-                        labels: g.labels,
-                    })
-                })
-                .collect()
-        }
+        "json" => json_groups(&content)?,
         "yml" | "yaml" => yaml::from_str(&content).map_err(|e| e.to_string())?,
         _ => return Err(format!("invalid file extension: {:?}", format!(".{ext}"))),
     };
@@ -101,19 +90,155 @@ pub fn read_sd_file(path: &str) -> Result<Vec<StaticConfig>, String> {
         .collect()
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JsonGroup {
-    #[serde(default)]
-    targets: Vec<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
+/// The Go type `targetgroup.Group` reads a JSON group into.
+const JSON_GROUP_TYPE: &str = "struct { Targets []string \"json:\\\"targets\\\"\"; Labels model.LabelSet \"json:\\\"labels\\\"\" }";
+
+/// Reads the target groups of a JSON SD file with the errors Go's `encoding/json` gives
+/// (unknown fields refused, as file SD does).
+fn json_groups(content: &str) -> Result<Vec<Option<StaticConfig>>, String> {
+    use serde_json::Value;
+    fn kind(v: &Value) -> &'static str {
+        match v {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+    let unmarshal =
+        |v: &Value, into: &str| format!("json: cannot unmarshal {} into {into}", kind(v));
+    let value: Value = serde_json::from_str(content).map_err(|e| go_json_syntax(content, &e))?;
+    let items = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(items) => items,
+        other => return Err(unmarshal(&other, "Go value of type []*targetgroup.Group")),
+    };
+    let mut groups = Vec::with_capacity(items.len());
+    for item in items {
+        let fields = match item {
+            Value::Null => {
+                groups.push(None);
+                continue;
+            }
+            Value::Object(fields) => fields,
+            other => {
+                return Err(unmarshal(
+                    &other,
+                    &format!("Go value of type {JSON_GROUP_TYPE}"),
+                ));
+            }
+        };
+        let mut group = StaticConfig::default();
+        for (key, v) in fields {
+            match key.as_str() {
+                "targets" => match v {
+                    Value::Null => {}
+                    Value::Array(targets) => {
+                        for (i, t) in targets.into_iter().enumerate() {
+                            match t {
+                                Value::String(t) => group.targets.push(t),
+                                Value::Null => group.targets.push(String::new()),
+                                other => {
+                                    return Err(unmarshal(
+                                        &other,
+                                        &format!(".targets.{i} of type string"),
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    other => {
+                        return Err(unmarshal(
+                            &other,
+                            "Go struct field .targets of type []string",
+                        ));
+                    }
+                },
+                "labels" => match v {
+                    Value::Null => {}
+                    Value::Object(labels) => {
+                        for (name, value) in labels {
+                            match value {
+                                Value::String(value) => {
+                                    group.labels.insert(name, value);
+                                }
+                                Value::Null => {
+                                    group.labels.insert(name, String::new());
+                                }
+                                other => {
+                                    return Err(unmarshal(
+                                        &other,
+                                        &format!(
+                                            "Go struct field .{name} of type model.LabelValue"
+                                        ),
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    other => {
+                        return Err(unmarshal(
+                            &other,
+                            "Go value of type map[model.LabelName]model.LabelValue",
+                        ));
+                    }
+                },
+                _ => return Err(format!("json: unknown field {key:?}")),
+            }
+        }
+        crate::discovery::check_label_set(&group.labels)?;
+        groups.push(Some(group));
+    }
+    Ok(groups)
+}
+
+/// A JSON syntax error as Go's `encoding/json` words it.
+fn go_json_syntax(content: &str, e: &serde_json::Error) -> String {
+    if e.is_eof() {
+        return "unexpected end of JSON input".into();
+    }
+    let c = content
+        .lines()
+        .nth(e.line().saturating_sub(1))
+        .and_then(|l| l.chars().nth(e.column().saturating_sub(1)));
+    let quoted = match c {
+        Some('\'') => "'\\''".to_string(),
+        Some(c) => format!("'{c}'"),
+        None => return e.to_string(),
+    };
+    let text = e.to_string();
+    let context = [
+        ("expected value", "looking for beginning of value"),
+        ("trailing characters", "after top-level value"),
+        ("expected `:`", "after object key"),
+        (
+            "key must be a string",
+            "looking for beginning of object key string",
+        ),
+        ("expected `,` or `}`", "after object key:value pair"),
+        ("expected `,` or `]`", "after array element"),
+    ]
+    .into_iter()
+    .find(|(ours, _)| text.starts_with(ours));
+    match context {
+        Some((_, go)) => format!("invalid character {quoted} {go}"),
+        None => text,
+    }
 }
 
 /// Go's `scrape.TargetsFromGroup` reduced to what promtool checks: each target's labels
 /// after relabeling must still hold a valid address.
-fn check_groups_for_scrape(groups: &[StaticConfig], sc: &ScrapeConfig) -> Result<(), String> {
-    for (gi, group) in groups.iter().enumerate() {
+/// `source` names each group in errors as Go's `targetgroup.Group.String` does: its index in
+/// `static_configs`, nothing for a group read from an SD file.
+fn check_groups_for_scrape(
+    groups: &[StaticConfig],
+    source: Option<usize>,
+    sc: &ScrapeConfig,
+) -> Result<(), String> {
+    let gi = source.map(|i| i.to_string()).unwrap_or_default();
+    for group in groups {
         for (i, target) in group.targets.iter().enumerate() {
             let mut pairs: BTreeMap<String, String> = group.labels.clone();
             pairs.insert("__address__".into(), target.clone());
@@ -207,6 +332,7 @@ pub fn check_config(cfg: &Config, syntax_only: bool) -> Result<CheckReport, Stri
             })?;
         }
         check_tls(&sc.http_client_config.tls_config, syntax_only)?;
+        let mut statics = 0;
         for sd in &sc.service_discovery_configs {
             match sd {
                 ServiceDiscoveryConfig::Kubernetes(k) => {
@@ -224,12 +350,13 @@ pub fn check_config(cfg: &Config, syntax_only: bool) -> Result<CheckReport, Stri
                         for file in files {
                             let groups = read_sd_file(&file)
                                 .map_err(|e| format!("checking SD file {pattern:?}: {e}"))?;
-                            check_groups_for_scrape(&groups, sc)?;
+                            check_groups_for_scrape(&groups, None, sc)?;
                         }
                     }
                 }
                 ServiceDiscoveryConfig::Static(s) => {
-                    check_groups_for_scrape(std::slice::from_ref(s), sc)?;
+                    check_groups_for_scrape(std::slice::from_ref(s), Some(statics), sc)?;
+                    statics += 1;
                 }
                 _ => {}
             }
@@ -310,5 +437,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.warnings.len(), 1, "{r:?}");
+    }
+
+    #[test]
+    fn json_sd_files_fail_as_go_encoding_json_does() {
+        let err = |text: &str| json_groups(text).unwrap_err();
+        assert_eq!(err(""), "unexpected end of JSON input");
+        assert_eq!(
+            err("x"),
+            "invalid character 'x' looking for beginning of value"
+        );
+        assert_eq!(err("[] x"), "invalid character 'x' after top-level value");
+        assert_eq!(
+            err(r#"[{"targets": ["a"] "labels": {}}]"#),
+            "invalid character '\"' after object key:value pair"
+        );
+        assert_eq!(err(r#"[{"foo": 1}]"#), "json: unknown field \"foo\"");
+        assert_eq!(
+            err(r#"{"targets": []}"#),
+            "json: cannot unmarshal object into Go value of type []*targetgroup.Group"
+        );
+        assert_eq!(
+            err(r#"[{"targets": "a"}]"#),
+            "json: cannot unmarshal string into Go struct field .targets of type []string"
+        );
+        assert_eq!(
+            err(r#"[{"labels": {"a": 1}}]"#),
+            "json: cannot unmarshal number into Go struct field .a of type model.LabelValue"
+        );
+        let groups = json_groups(r#"[null, {"targets": ["a:1"], "labels": {"x": null}}]"#).unwrap();
+        assert_eq!(groups.len(), 2);
+        assert!(groups[0].is_none());
+        assert_eq!(groups[1].as_ref().map(|g| g.labels["x"].as_str()), Some(""));
     }
 }

@@ -511,6 +511,49 @@ const BROKEN_CONFIGS: &[(&str, &str)] = &[
     ),
 ];
 
+/// File SD files, good and broken (JSON and YAML), each checked through a config listing it
+/// in `file_sd_configs` (and one that does not exist).
+const SD_FILES: &[(&str, &str)] = &[
+    ("bad.json", "[{\"targets\": [\"a:1\"]}"),
+    ("bad.txt", "x"),
+    (
+        "badlabel.json",
+        "[{\"targets\": [\"a\"], \"labels\": {\"\": \"y\"}}]",
+    ),
+    ("badlabel.yml", "- labels: {\"\": y}\n  targets: [a]\n"),
+    ("colon.json", "[{\"targets\" [\"a:1\"]}]"),
+    ("comma.json", "[{\"targets\": [\"a:1\"] \"labels\": {}}]"),
+    ("comma2.json", "[{\"targets\": [\"a:1\" \"b\"]}]"),
+    ("empty.json", ""),
+    ("five.json", "[5]"),
+    ("good.yml", "- targets: [a:1]\n  labels: {x: y}\n"),
+    ("key.json", "[{targets: 1}]"),
+    (
+        "lint.json",
+        "[{\"targets\": [\"a:1\"], \"labels\": {\"a\": 1}}]",
+    ),
+    ("lnum.json", "[{\"labels\": 5}]"),
+    ("null.yml", "- ~\n"),
+    ("nullgroup.json", "[null]"),
+    (
+        "nulllabel.json",
+        "[{\"targets\": [\"a:1\"], \"labels\": {\"a\": null}}]",
+    ),
+    ("nulltop.json", "null"),
+    ("obj.json", "{\"targets\": [\"a:1\"]}"),
+    ("squote.json", "[{\"targets\": ['a']}]"),
+    ("syn.yml", "- targets: [a:1\n"),
+    ("tnum.json", "[{\"targets\": [1]}]"),
+    ("trail.json", "[{\"targets\": [\"a:1\"]}] x"),
+    ("tstr.json", "[{\"targets\": \"a:1\"}]"),
+    ("tstr.yml", "- targets: a:1\n"),
+    ("unk.json", "[{\"targets\": [\"a:1\"], \"foo\": 1}]"),
+    ("unknown.yml", "- targets: [a:1]\n  foo: 1\n"),
+    ("url.json", "[{\"targets\": [\"http://a:1\"]}]"),
+    ("url.yml", "- targets: [\"http://a:1\"]\n"),
+    ("x.json", "x"),
+];
+
 /// The YAML files of `dir`, sorted.
 fn yaml_files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -569,6 +612,23 @@ fn config_errors_agree_with_promtool_3() {
         std::fs::write(tmp.path().join(name), body).expect("write config");
         cases.push(Case {
             args: args(&["check", "config", name]),
+            cwd: tmp.path(),
+            stdin: None,
+        });
+    }
+    let sd_names = SD_FILES.iter().map(|(n, _)| *n).chain(["missing.json"]);
+    for name in sd_names {
+        if let Some((_, body)) = SD_FILES.iter().find(|(n, _)| *n == name) {
+            std::fs::write(tmp.path().join(name), body).expect("write SD file");
+        }
+        let config = format!("sd_{name}.yml");
+        std::fs::write(
+            tmp.path().join(&config),
+            format!("scrape_configs:\n- job_name: a\n  file_sd_configs:\n  - files: [{name}]\n"),
+        )
+        .expect("write config");
+        cases.push(Case {
+            args: args(&["check", "config", &config]),
             cwd: tmp.path(),
             stdin: None,
         });
