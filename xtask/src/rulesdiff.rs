@@ -49,6 +49,14 @@ use crate::workspace_root;
 const EXTERNAL_URL: &str = "http://rulesdiff.example:9090/";
 /// How far apart two times of the same event may be.
 const TIME_TOLERANCE_MS: i64 = 2_500;
+
+/// [`TIME_TOLERANCE_MS`], or `RULESDIFF_TIME_TOLERANCE_MS` (to see how close the times are).
+fn time_tolerance_ms() -> i64 {
+    std::env::var("RULESDIFF_TIME_TOLERANCE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(TIME_TOLERANCE_MS)
+}
 /// The window (seconds after the timeline's start) in which targets 0 and 1 are hot.
 const HOT: (f64, f64) = (4.0, 14.0);
 /// The window in which target 2 answers 503.
@@ -508,6 +516,18 @@ fn shape(s: &str) -> String {
     }
 }
 
+/// `s` with its fraction of a second cut to milliseconds (whose form then always matches).
+fn shape_neutral(s: &str) -> String {
+    match s.split_once('.') {
+        Some((head, frac)) => {
+            let digits: String = frac.chars().take_while(char::is_ascii_digit).collect();
+            let rest = &frac[digits.len()..];
+            format!("{head}.{:0<3}{rest}", &digits[..digits.len().min(3)])
+        }
+        None => s.to_string(),
+    }
+}
+
 /// One compared value: text, or a time (ms, and how it was written) or a number compared
 /// within a tolerance.
 #[derive(Clone, Debug, PartialEq)]
@@ -530,7 +550,7 @@ impl std::fmt::Display for Leaf {
 fn leaves_equal(a: &Leaf, b: &Leaf) -> bool {
     match (a, b) {
         (Leaf::Time { ms: x, text: tx }, Leaf::Time { ms: y, text: ty }) => {
-            (x - y).abs() <= TIME_TOLERANCE_MS && shape(tx) == shape(ty)
+            (x - y).abs() <= time_tolerance_ms() && shape(tx) == shape(ty)
         }
         (
             Leaf::Near {
@@ -604,13 +624,14 @@ fn flatten(v: &Value, path: &str, out: &mut BTreeMap<String, Leaf>) {
                     && let Some(ms) = parse_rfc3339_ms(s)
                     && !s.starts_with("0001-")
                 {
-                    out.insert(
-                        p,
-                        Leaf::Time {
-                            ms,
-                            text: s.to_string(),
-                        },
-                    );
+                    // `lastEvaluation` is the wall clock, whose nanoseconds Go prints
+                    // without trailing zeros: only its time is compared, not its form.
+                    let text = if k == "lastEvaluation" {
+                        shape_neutral(s)
+                    } else {
+                        s.to_string()
+                    };
+                    out.insert(p, Leaf::Time { ms, text });
                 } else {
                     flatten(v, &p, out);
                 }
@@ -763,7 +784,7 @@ fn series_leaves(peer: &Peer, expr: &str, time_ms: i64) -> Result<BTreeMap<Strin
         let leaf = if key.starts_with("ALERTS_FOR_STATE{") {
             Leaf::Near {
                 v: raw.parse().unwrap_or(f64::NAN),
-                abs: TIME_TOLERANCE_MS as f64 / 1000.0,
+                abs: time_tolerance_ms() as f64 / 1000.0,
                 rel: 0.0,
             }
         } else if key.contains(":rate") {
@@ -776,6 +797,45 @@ fn series_leaves(peer: &Peer, expr: &str, time_ms: i64) -> Result<BTreeMap<Strin
             Leaf::Text(raw.to_string())
         };
         out.insert(key, leaf);
+    }
+    Ok(out)
+}
+
+/// One server's rule manager and notifier metrics (`prometheus_rule_*`,
+/// `prometheus_notifications_*`): series to value; timings are not compared, counters
+/// within 25% (the two servers have run for different times).
+fn own_metrics(peer: &Peer) -> Result<BTreeMap<String, Leaf>> {
+    let (status, text) = peer.get("/metrics")?;
+    if status != 200 {
+        bail!("{} /metrics: status {status}", peer.server.name);
+    }
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with('#')
+            || !(line.starts_with("prometheus_rule_")
+                || line.starts_with("prometheus_notifications_"))
+        {
+            continue;
+        }
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let name = series.split('{').next().unwrap_or(series);
+        let leaf = if ["duration", "latency", "timestamp", "queue_length"]
+            .iter()
+            .any(|w| name.contains(w))
+        {
+            Leaf::Text("(timing)".into())
+        } else if name.ends_with("_total") {
+            Leaf::Near {
+                v: value.parse().unwrap_or(f64::NAN),
+                abs: 2.0,
+                rel: 0.25,
+            }
+        } else {
+            Leaf::Text(value.to_string())
+        };
+        out.insert(series.to_string(), leaf);
     }
     Ok(out)
 }
@@ -796,6 +856,11 @@ fn compare_snapshot(name: &str, b_file: &str, ours: &Peer, theirs: &Peer) -> Res
     diffs.extend(compare_pages(name, ours, theirs)?);
     diffs.extend(compare_get(name, "/api/v1/alerts", ours, theirs)?);
     diffs.extend(compare_get(name, "/api/v1/alertmanagers", ours, theirs)?);
+    diffs.extend(diff_leaves(
+        &format!("{name} metrics"),
+        &own_metrics(ours)?,
+        &own_metrics(theirs)?,
+    ));
     Ok(diffs)
 }
 
@@ -1087,7 +1152,14 @@ fn start_pair(
     let am_ours = FakeAm::start()?;
     let am_theirs = FakeAm::start()?;
     let (ours, theirs) = start_peers(
-        work, ours_bin, theirs_bin, rule_files, targets, &am_ours, &am_theirs, &[],
+        work,
+        ours_bin,
+        theirs_bin,
+        rule_files,
+        targets,
+        &am_ours,
+        &am_theirs,
+        &[],
     )?;
     Ok((ours, am_ours, theirs, am_theirs))
 }
@@ -1176,7 +1248,8 @@ fn restart_run(
     let (ours, theirs) = start_peers(
         work, ours_bin, theirs_bin, &files, targets, &am_ours, &am_theirs, &extra,
     )?;
-    std::thread::sleep(Duration::from_secs(5));
+    // Long enough for `ShortFor` to fire again, so the comparison is not at its transition.
+    std::thread::sleep(Duration::from_secs(8));
     diffs.extend(compare_get("restarted", "/api/v1/alerts", &ours, &theirs)?);
     diffs.extend(compare_get("restarted", "/api/v1/rules", &ours, &theirs)?);
     let t = now_ms() - 1_500;
@@ -1186,6 +1259,17 @@ fn restart_run(
         &series_leaves(&ours, q, t)?,
         &series_leaves(&theirs, q, t)?,
     ));
+    // For a look at what happened around the restart.
+    for (side, peer) in [("ours", &ours), ("prometheus", &theirs)] {
+        let (_, body) = peer.server.post_form(
+            "/api/v1/query",
+            &[
+                ("query", "ALERTS[30s]"),
+                ("time", &servers::api_time(now_ms())),
+            ],
+        )?;
+        std::fs::write(work.join(format!("alerts-{side}.json")), body)?;
+    }
     Ok(diffs)
 }
 

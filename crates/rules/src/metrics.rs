@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use model::exposition::{escape_label_value, write_header};
+use model::metrics::{SUMMARY_QUANTILES_TARGET, Summary};
 
 /// Per-group values.
 #[derive(Debug, Clone, Default)]
@@ -26,19 +27,31 @@ pub(crate) struct GroupMetrics {
 #[derive(Debug, Default)]
 struct Inner {
     groups: BTreeMap<String, GroupMetrics>,
-    eval_duration_sum: f64,
-    eval_duration_count: u64,
-    iteration_duration_sum: f64,
-    iteration_duration_count: u64,
 }
 
 /// All rule metrics of one manager.
-#[derive(Debug, Default)]
-pub(crate) struct Metrics(Mutex<Inner>);
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    inner: Mutex<Inner>,
+    /// `prometheus_rule_evaluation_duration_seconds`: Go's objectives 0.5, 0.9, 0.99.
+    eval_duration: Summary,
+    /// `prometheus_rule_group_duration_seconds`: Go's objectives 0.01 to 0.99.
+    iteration_duration: Summary,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            inner: Mutex::default(),
+            eval_duration: Summary::default(),
+            iteration_duration: Summary::with_quantiles(&SUMMARY_QUANTILES_TARGET),
+        }
+    }
+}
 
 impl Metrics {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.0
+        self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -54,39 +67,32 @@ impl Metrics {
     }
 
     pub(crate) fn observe_rule_duration(&self, seconds: f64) {
-        let mut m = self.lock();
-        m.eval_duration_sum += seconds;
-        m.eval_duration_count += 1;
+        self.eval_duration.observe(seconds);
     }
 
     pub(crate) fn observe_iteration_duration(&self, seconds: f64) {
-        let mut m = self.lock();
-        m.iteration_duration_sum += seconds;
-        m.iteration_duration_count += 1;
+        self.iteration_duration.observe(seconds);
     }
 
     /// Appends every metric family in the text format.
     pub(crate) fn write(&self, out: &mut String) {
-        let m = self.lock();
-        let summary = |out: &mut String, name: &str, help: &str, sum: f64, count: u64| {
+        let summary = |out: &mut String, name: &str, help: &str, s: &Summary| {
             write_header(out, name, "summary", help);
-            let _ = writeln!(out, "{name}_sum {}", model::strconv::format_float_g(sum));
-            let _ = writeln!(out, "{name}_count {count}");
+            s.write(out, name, &[]);
         };
         summary(
             out,
             "prometheus_rule_evaluation_duration_seconds",
             "The duration for a rule to execute.",
-            m.eval_duration_sum,
-            m.eval_duration_count,
+            &self.eval_duration,
         );
         summary(
             out,
             "prometheus_rule_group_duration_seconds",
             "The duration of rule group evaluations.",
-            m.iteration_duration_sum,
-            m.iteration_duration_count,
+            &self.iteration_duration,
         );
+        let m = self.lock();
         type Get = fn(&GroupMetrics) -> f64;
         let families: [(&str, &str, &str, Get); 11] = [
             (
@@ -193,6 +199,16 @@ mod tests {
                 .count(),
             1
         );
+        // The duration summaries carry Go's quantiles.
+        m.observe_iteration_duration(0.5);
+        m.observe_rule_duration(0.25);
+        let mut out = String::new();
+        m.write(&mut out);
+        assert!(out.contains("prometheus_rule_group_duration_seconds{quantile=\"0.01\"} 0.5\n"));
+        assert!(
+            out.contains("prometheus_rule_evaluation_duration_seconds{quantile=\"0.99\"} 0.25\n")
+        );
+        assert!(out.contains("prometheus_rule_evaluation_duration_seconds_count 1\n"));
         m.remove_group("a.yml;g1");
         let mut out = String::new();
         m.write(&mut out);
