@@ -2116,6 +2116,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             ));
         }
         if matches!(*name, "retry" | "noretry429" | "bad400") {
+            println!(
+                "== {name}: ours {} | prometheus {}",
+                retry_pattern(ro, 3),
+                retry_pattern(rt, 3)
+            );
             diffs.extend(section(
                 &format!("rw-retry {name}"),
                 &BTreeMap::from([("pattern".to_string(), retry_pattern(ro, 3))]),
