@@ -1147,6 +1147,25 @@ mod tests {
         assert_eq!(db.num_series(), 1);
         // 1.0 counts one per skipped series.
         assert_eq!(opts.invalid_labels_samples.load(Ordering::Relaxed), 5);
+
+        // A label value that is not UTF-8 is an invalid label too (Prometheus decodes the
+        // bytes and then refuses the series), not a malformed request.
+        let req = WriteRequest {
+            timeseries: vec![
+                ts(&[("__name__", "ok")], &[(10, 1.0)]),
+                ts(&[("__name__", "bad"), ("v", "AB")], &[(10, 1.0)]),
+            ],
+            metadata: vec![],
+        };
+        let mut raw = req.encode_to_vec();
+        let at = raw
+            .windows(2)
+            .position(|w| w == b"AB")
+            .expect("the value is in the bytes");
+        raw[at] = 0xff;
+        let res = append_encoded_write_request_with(&raw, &db, &opts);
+        assert_eq!(res.expect("written"), 1);
+        assert_eq!(opts.invalid_labels_samples.load(Ordering::Relaxed), 6);
     }
 
     #[test]

@@ -159,7 +159,7 @@ impl<'a> Series<'a> {
         let mut exemplar_labels: Vec<(&'a str, &'a str)> = Vec::new();
         for field in fields(self.body) {
             match field? {
-                (1, value) => labels.push(label(value, "label")?),
+                (1, value) => labels.push(series_label(value)?),
                 (2, value) => {
                     let (t, v) = sample(value)?;
                     parts.sample(t, v)?;
@@ -201,6 +201,29 @@ fn label<'a>(value: Value<'a>, what: &str) -> Result<(&'a str, &'a str)> {
         }
     }
     Ok((name, val))
+}
+
+/// What a series label that is not UTF-8 reads as: an empty name (so the receiver skips the
+/// series as one with invalid labels, as Prometheus does: gogo-protobuf decodes any bytes,
+/// then the label check refuses them) and this value, which says why.
+pub(crate) const INVALID_UTF8_LABEL: &str = "<label not valid UTF-8>";
+
+/// A series' `Label`: as [`label`], but a name or value that is not UTF-8 gives
+/// `("", INVALID_UTF8_LABEL)` instead of failing the whole request.
+#[inline]
+fn series_label(value: Value<'_>) -> Result<(&str, &str)> {
+    let (mut name, mut val) = (Ok(""), Ok(""));
+    for lf in fields(bytes_field(value, "label")?) {
+        match lf? {
+            (1, v) => name = std::str::from_utf8(bytes_field(v, "label name")?),
+            (2, v) => val = std::str::from_utf8(bytes_field(v, "label value")?),
+            _ => {}
+        }
+    }
+    match (name, val) {
+        (Ok(n), Ok(v)) => Ok((n, v)),
+        _ => Ok(("", INVALID_UTF8_LABEL)),
+    }
 }
 
 /// A `Sample` message: (timestamp, value).
@@ -509,9 +532,13 @@ mod tests {
         for cut in 1..raw.len() {
             assert!(read(&raw[..cut]).is_err(), "cut at {cut} decoded");
         }
-        // Wire type 3 (start group) is not supported; invalid UTF-8 in a label.
+        // Wire type 3 (start group) is not supported.
         assert!(read(&[0x0b]).is_err());
-        assert!(read(&[0x0a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0xff, 0xfe]).is_err());
+        // A series label that is not UTF-8 marks the series (the receiver skips it); one of
+        // an exemplar fails the request.
+        let got = read(&[0x0a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0xff, 0xfe]).unwrap();
+        assert_eq!(got[0].0, [("".to_string(), INVALID_UTF8_LABEL.to_string())]);
+        assert!(read(&[0x0a, 0x08, 0x1a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0xff, 0xfe]).is_err());
     }
 
     #[test]
