@@ -99,6 +99,11 @@ impl Default for AlertmanagerConfig {
 
 impl Validate for AlertmanagerConfig {
     fn validate(&mut self) -> Result<(), String> {
+        // `api_version:` with no value: go-yaml never calls the version's own check for a
+        // null, so Prometheus accepts it (and talks v2, its only version).
+        if self.api_version.is_empty() {
+            self.api_version = "v2".into();
+        }
         if self.api_version != "v2" {
             return Err(format!(
                 "expected Alertmanager api version to be one of [v2] but got {}",

@@ -103,6 +103,15 @@ impl Url {
                 raw: s.to_string(),
                 parsed: Some(u),
             }),
+            Err(url::ParseError::RelativeUrlWithoutBase)
+                if !s.starts_with(':')
+                    && s.split('/').next().is_some_and(|seg| seg.contains(':')) =>
+            {
+                // Go's url.Parse: no valid scheme, and a colon before the first slash.
+                Err(format!(
+                    "parse {s:?}: first path segment in URL cannot contain colon"
+                ))
+            }
             Err(url::ParseError::RelativeUrlWithoutBase | url::ParseError::EmptyHost)
                 if !s.starts_with(':') =>
             {

@@ -262,7 +262,7 @@ fn syntax_error(source: &str, e: &SaphyrError) -> Option<Error> {
         })
     };
     let problem = match e {
-        SaphyrError::ExternalMessage { msg, .. } => libyaml_problem(msg),
+        SaphyrError::ExternalMessage { msg, .. } => refine(source, line, libyaml_problem(msg)),
         SaphyrError::Eof { .. } => Problem::parser("did not find expected node content"),
         SaphyrError::UnknownAnchor { .. } => {
             let name = anchor_at(source, line, column);
@@ -279,7 +279,9 @@ fn syntax_error(source: &str, e: &SaphyrError) -> Option<Error> {
     let at = if problem.at_eof {
         eof_line
     } else {
-        (line + problem.later).min(eof_line)
+        (line + problem.later)
+            .saturating_sub(problem.earlier)
+            .min(eof_line)
     };
     let shown = if problem.scanner {
         // A scanner problem on the first line (0-based 0) gets no line at all.
@@ -307,6 +309,8 @@ struct Problem {
     at_eof: bool,
     /// Lines libyaml notices the problem after the Rust parser does.
     later: u64,
+    /// Lines libyaml notices the problem before the Rust parser does.
+    earlier: u64,
 }
 
 impl Problem {
@@ -316,6 +320,7 @@ impl Problem {
             scanner: true,
             at_eof: false,
             later: 0,
+            earlier: 0,
         }
     }
 
@@ -325,6 +330,7 @@ impl Problem {
             scanner: false,
             at_eof: false,
             later: 0,
+            earlier: 0,
         }
     }
 
@@ -337,6 +343,56 @@ impl Problem {
         self.later = 1;
         self
     }
+}
+
+/// Where the Rust parser's reason depends on context libyaml words differently: a tab
+/// right after an entry's `- ` is no token for libyaml; a stray closing bracket is a missing
+/// key, or a missing value when it sits deeper than a `key:` line just above it.
+fn refine(source: &str, line: u64, problem: Problem) -> Problem {
+    let lines: Vec<&str> = source.lines().collect();
+    let Some(text) = usize::try_from(line)
+        .ok()
+        .and_then(|l| l.checked_sub(1))
+        .and_then(|l| lines.get(l))
+    else {
+        return problem;
+    };
+    let indent = text.len() - text.trim_start_matches(' ').len();
+    let tab_after_dash = |t: &str| {
+        t.trim_start().starts_with('-') && t.trim_start_matches([' ', '-']).starts_with('\t')
+    };
+    if tab_after_dash(text) {
+        return Problem::scanner("found character that cannot start any token");
+    }
+    // The parser may only notice on the next line.
+    if problem.text.contains("'-' indicator")
+        && let Some(prev) = usize::try_from(line)
+            .ok()
+            .and_then(|l| l.checked_sub(2))
+            .and_then(|l| lines.get(l))
+        && tab_after_dash(prev)
+    {
+        let mut p = Problem::scanner("found character that cannot start any token");
+        p.earlier = 1;
+        return p;
+    }
+    if problem.text == "misplaced bracket" {
+        let previous = lines
+            .iter()
+            .take(usize::try_from(line).unwrap_or(1).saturating_sub(1))
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        let value_expected = previous.is_some_and(|p| {
+            let p_indent = p.len() - p.trim_start().len();
+            p.trim_end().ends_with(':') && indent >= p_indent
+        });
+        return Problem::parser(if value_expected {
+            "did not find expected node content"
+        } else {
+            "did not find expected key"
+        });
+    }
+    problem
 }
 
 /// libyaml's wording of a parser problem, from the Rust parser's.
