@@ -178,6 +178,24 @@ const RULES: &[(&str, &str)] = &[
     ),
 ];
 
+/// [`RULES`] as changed for the reload.
+fn reloaded_rules() -> Vec<(&'static str, String)> {
+    RULES
+        .iter()
+        .map(|(name, text)| {
+            let text = text
+                .replace(
+                    "      - alert: BadTemplate\n",
+                    "      - alert: AddedOnReload\n        expr: vector(2)\n      - alert: BadTemplate\n",
+                )
+                .replace("  - name: limited\n    limit: 1\n", "  - name: limited_gone\n    limit: 1\n")
+                .replace("    interval: 2s\n    query_offset: 3s\n", "    interval: 1s\n    query_offset: 3s\n")
+                .replace("  - name: offset\n", "  - name: added\n    rules:\n      - record: added:one\n        expr: vector(1)\n  - name: offset\n");
+            (*name, text)
+        })
+        .collect()
+}
+
 /// The rule API requests compared at each snapshot (beyond the pagination chain).
 fn rule_requests(b_file: &str) -> Vec<String> {
     let file = servers::url_encode(b_file);
@@ -1178,7 +1196,11 @@ fn start_peers(
     extra: &[&str],
 ) -> Result<(Peer, Peer)> {
     let external = format!("--web.external-url={EXTERNAL_URL}");
-    let mut flags = vec!["--rules.alert.resend-delay=1s", external.as_str()];
+    let mut flags = vec![
+        "--rules.alert.resend-delay=1s",
+        "--web.enable-lifecycle",
+        external.as_str(),
+    ];
     flags.extend_from_slice(extra);
     let base: Vec<(String, String)> = targets
         .iter()
@@ -1334,6 +1356,25 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             std::fs::write(work.join(format!("notifications-{side}.txt")), text)?;
         }
         diffs.extend(diff_leaves("notifications", &na, &nb));
+
+        // A reload: a rule added to `alerts` (whose firing alerts keep their state),
+        // `limited` removed, `offset` on another interval, a new group.
+        for (name, text) in reloaded_rules() {
+            std::fs::write(rules_dir.join(name), text)?;
+        }
+        for peer in [&ours, &theirs] {
+            let (status, body) = peer.server.post_form("/-/reload", &[])?;
+            if status != 200 {
+                bail!(
+                    "{} /-/reload: status {status}: {}",
+                    peer.server.name,
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(3_500));
+        println!("== snapshot s3 after a reload");
+        diffs.extend(compare_snapshot("s3", &b_file, &ours, &theirs)?);
     }
 
     // Run 2: restoring alerts' `for` state after a restart.
@@ -1484,6 +1525,12 @@ mod tests {
         assert!(hot.contains("app_temperature_celsius 95\n"), "{hot}");
         assert!(metrics_text(2, DOWN.0 + 0.5, 1.0).is_none());
         assert!(metrics_text(2, DOWN.1, 1.0).is_some());
+        let reloaded = reloaded_rules();
+        assert!(reloaded[0].1.contains("alert: AddedOnReload"));
+        assert!(
+            reloaded[1].1.contains("name: limited_gone") && reloaded[1].1.contains("name: added\n")
+        );
+        assert!(reloaded[1].1.contains("interval: 1s\n    query_offset"));
     }
 
     #[test]

@@ -502,7 +502,7 @@ async fn run_group(g: Group, started: CancellationToken, manager_done: Cancellat
                 let started_at = std::time::Instant::now();
                 let _ = tokio::task::spawn_blocking(move || g2.restore_for_state(now_ms())).await;
                 let took = started_at.elapsed().as_secs_f64();
-                g_metrics(&g, |m| m.last_restore_duration_seconds = took);
+                g_metrics(&g, |m| m.last_restore_duration_seconds = Some(took));
             } else {
                 running = false;
             }
