@@ -1020,6 +1020,17 @@ struct RuntimeInfo {
     storage_retention: String,
 }
 
+/// A system time as Go's `time.Time` (nanoseconds kept, as `time.Now()`).
+fn go_time_of(t: SystemTime) -> GoTime {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => GoTime::unix(
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            i64::from(d.subsec_nanos()),
+        ),
+        Err(_) => GoTime::unix(0, 0),
+    }
+}
+
 fn runtime_info(inner: &Arc<Inner>) -> ApiResult {
     let status = &inner.opts.status;
     let metrics = tokio::runtime::Handle::current().metrics();
@@ -1031,9 +1042,14 @@ fn runtime_info(inner: &Arc<Inner>) -> ApiResult {
         hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_default(),
-        server_time: format_rfc3339(GoTime::from_millis(unix_millis(SystemTime::now()))),
+        server_time: format_rfc3339(go_time_of(SystemTime::now())),
         reload_config_success: status.last_reload_successful(),
-        last_config_time: format_rfc3339(GoTime::from_millis(status.last_reload_success_ms())),
+        // Go reads it back from the whole-seconds gauge
+        // prometheus_config_last_reload_success_timestamp_seconds.
+        last_config_time: format_rfc3339(GoTime::unix(
+            status.last_reload_success_ms().div_euclid(1000),
+            0,
+        )),
         corruption_count: inner
             .opts
             .tsdb_stats
@@ -1042,7 +1058,15 @@ fn runtime_info(inner: &Arc<Inner>) -> ApiResult {
         goroutine_count: metrics.num_alive_tasks(),
         gomaxprocs: metrics.num_workers(),
         gomemlimit: i64::MAX,
-        gogc: std::env::var("GOGC").unwrap_or_default(),
+        // Prometheus 3 writes the configuration's `runtime.gogc` (default 75, or the GOGC
+        // it started with) into GOGC for this answer.
+        gogc: status.config().map_or_else(
+            || std::env::var("GOGC").unwrap_or_default(),
+            |c| match c.runtime.gogc {
+                n if n < 0 => "off".to_owned(),
+                n => n.to_string(),
+            },
+        ),
         godebug: std::env::var("GODEBUG").unwrap_or_default(),
         storage_retention: inner.opts.storage_retention.clone(),
     };

@@ -699,6 +699,17 @@ async fn status_endpoints() {
     );
     assert!(a.body.contains(r#""storageRetention":"15d""#), "{}", a.body);
     assert!(a.body.contains(r#""corruptionCount":1,"#), "{}", a.body);
+    // As Prometheus 3: the config's runtime.gogc, and the last reload in whole seconds
+    // (read back from its seconds gauge).
+    let gogc = config::RuntimeConfig::default().gogc;
+    assert!(
+        a.body.contains(&format!(r#""GOGC":"{gogc}""#)),
+        "{}",
+        a.body
+    );
+    let v: serde_json::Value = serde_json::from_str(&a.body).expect("json");
+    let last = v["data"]["lastConfigTime"].as_str().expect("lastConfigTime");
+    assert!(last.ends_with('Z') && !last.contains('.'), "{last}");
 }
 
 #[tokio::test]
