@@ -342,7 +342,13 @@ macro_rules! config_struct {
         $name
     };
     (@assign $place:expr, $map:ident, $fty:ty) => {
-        $place = $map.next_value::<Option<$fty>>()?.unwrap_or_default()
+        $place = {
+            #[allow(unused_imports)]
+            use $crate::yaml::go::{PlainField as _, ScalarField as _};
+            (&$crate::yaml::go::FieldReader::<$fty>(std::marker::PhantomData))
+                .read_field($map)?
+                .unwrap_or_default()
+        }
     };
     (@assign $place:expr, $map:ident, $fty:ty, $msg:literal) => {
         $place = <$fty as $crate::yaml::NonNullSeq>::read($map, $msg)?

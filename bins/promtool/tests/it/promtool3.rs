@@ -325,6 +325,10 @@ const BROKEN_CONFIGS: &[(&str, &str)] = &[
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 2s\n",
     ),
     ("c18_anchor.yml", "scrape_configs:\n- *foo\n"),
+    (
+        "c19_multi.yml",
+        "global:\n  foo: 1\nscrape_configs:\n- job_name: a\n  bar: 2\n  honor_labels: maybe\n- job_name: b\n  baz: 3\n",
+    ),
     ("c20_seq_top.yml", "- a\n- b\n"),
     ("c21_scalar_top.yml", "hello\n"),
     (
@@ -363,6 +367,10 @@ const BROKEN_CONFIGS: &[(&str, &str)] = &[
     ("c31_empty.yml", ""),
     ("c32_comment_only.yml", "# nothing\n"),
     ("c33_int_into_string_list.yml", "rule_files: [1, [2]]\n"),
+    (
+        "c34_float_limit.yml",
+        "scrape_configs:\n- job_name: a\n  sample_limit: 1.5\n",
+    ),
     (
         "c35_neg_limit.yml",
         "scrape_configs:\n- job_name: a\n  sample_limit: -1\n",

@@ -140,6 +140,8 @@ struct State {
     value_into: Option<Target>,
     /// The Go type of the innermost struct whose key failed to read (a repeated key).
     key_in: Option<String>,
+    /// The document, to quote failing values as go-yaml does.
+    source: String,
 }
 
 thread_local! {
@@ -186,6 +188,215 @@ pub fn note_key_error(name: &str) {
     });
 }
 
+/// A scalar as the YAML parser resolved it (or a collection, skipped).
+#[doc(hidden)]
+pub enum Scalar {
+    /// A YAML 1.1 boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i128),
+    /// A float.
+    Float(f64),
+    /// A null (`~`, `null` or nothing).
+    Null,
+    /// Anything else (a string, a collection).
+    Other,
+}
+
+/// Reads any value without failing: what a bool or number field received.
+struct AnyScalar(Scalar);
+
+impl<'de> serde::Deserialize<'de> for AnyScalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = AnyScalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Scalar::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Scalar::Int(i128::from(v))))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Scalar::Int(i128::from(v))))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Scalar::Int(v)))
+            }
+            fn visit_u128<E>(self, v: u128) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Scalar::Int(
+                    i128::try_from(v).unwrap_or(i128::MAX),
+                )))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Scalar::Float(v)))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Scalar::Other))
+            }
+            fn visit_unit<E>(self) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Scalar::Null))
+            }
+            fn visit_none<E>(self) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Scalar::Null))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<AnyScalar, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(AnyScalar(Scalar::Other))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<AnyScalar, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(AnyScalar(Scalar::Other))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A bool or number field, read as go-yaml v2 reads it: a float fits an integer field (cut
+/// to its integer part) when in range, and a value of another kind is a type error recorded
+/// with its line, decoding going on with the field unchanged.
+#[doc(hidden)]
+pub trait GoScalar: Sized {
+    /// Go's name of the type (`bool`, `int`, `uint`, `float64`).
+    const GO: &'static str;
+    /// The value, when `v` converts.
+    fn from_scalar(v: &Scalar) -> Option<Self>;
+}
+
+impl GoScalar for bool {
+    const GO: &'static str = "bool";
+    fn from_scalar(v: &Scalar) -> Option<bool> {
+        match v {
+            Scalar::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+}
+
+impl GoScalar for f64 {
+    const GO: &'static str = "float64";
+    #[allow(clippy::cast_precision_loss)]
+    fn from_scalar(v: &Scalar) -> Option<f64> {
+        match v {
+            Scalar::Int(i) => Some(*i as f64),
+            Scalar::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! go_int {
+    ($($t:ty => $go:literal),*) => {
+        $(impl GoScalar for $t {
+            const GO: &'static str = $go;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+            fn from_scalar(v: &Scalar) -> Option<$t> {
+                match v {
+                    Scalar::Int(i) => <$t>::try_from(*i).ok(),
+                    Scalar::Float(f) if f.is_finite()
+                        && *f >= <$t>::MIN as f64
+                        && *f <= <$t>::MAX as f64 => Some(*f as $t),
+                    _ => None,
+                }
+            }
+        })*
+    };
+}
+
+go_int!(u8 => "uint", u16 => "uint", u32 => "uint", u64 => "uint", usize => "uint",
+    i32 => "int", i64 => "int");
+
+/// Reads a bool or number field (or an `Option` of one) as [`GoScalar`] says; `go` is the
+/// field's Go type when it is not the plain one (`int64`).
+#[doc(hidden)]
+pub fn read_scalar<'de, T: GoScalar, A: serde::de::MapAccess<'de>>(
+    map: &mut A,
+    go: Option<&str>,
+) -> Result<Option<T>, A::Error> {
+    let v: serde_saphyr::Spanned<AnyScalar> = map.next_value()?;
+    if let Some(t) = T::from_scalar(&v.value.0) {
+        return Ok(Some(t));
+    }
+    // A null leaves the zero value, as go-yaml does.
+    if let Scalar::Null = v.value.0 {
+        return Ok(None);
+    }
+    let (line, column) = (v.referenced.line(), v.referenced.column());
+    let recorded = with_state(|s| {
+        let message = cannot_unmarshal(node_at(&s.source, line, column), go.unwrap_or(T::GO));
+        s.issues.push(format!("line {line}: {message}"));
+    });
+    match recorded {
+        Some(()) => Ok(None),
+        // Outside a decode a wrong kind is an error right away.
+        None => Err(serde::de::Error::custom(format!(
+            "cannot unmarshal into {}",
+            go.unwrap_or(T::GO)
+        ))),
+    }
+}
+
+/// Reads a config struct's field: bools and numbers as [`read_scalar`], anything else with
+/// its own `Deserialize` (autoref specialisation: [`ScalarField`] wins when it applies).
+#[doc(hidden)]
+pub struct FieldReader<T>(pub PhantomData<T>);
+
+#[doc(hidden)]
+pub trait ScalarField<T> {
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &self,
+        map: &mut A,
+    ) -> Result<Option<T>, A::Error>;
+}
+
+impl<T: GoScalar> ScalarField<T> for FieldReader<T> {
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &self,
+        map: &mut A,
+    ) -> Result<Option<T>, A::Error> {
+        read_scalar(map, None)
+    }
+}
+
+impl<T: GoScalar> ScalarField<Option<T>> for FieldReader<Option<T>> {
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &self,
+        map: &mut A,
+    ) -> Result<Option<Option<T>>, A::Error> {
+        Ok(read_scalar(map, None)?.map(Some))
+    }
+}
+
+#[doc(hidden)]
+pub trait PlainField<T> {
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &self,
+        map: &mut A,
+    ) -> Result<Option<T>, A::Error>;
+}
+
+impl<T: DeserializeOwned> PlainField<T> for &FieldReader<T> {
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &self,
+        map: &mut A,
+    ) -> Result<Option<T>, A::Error> {
+        map.next_value::<Option<T>>()
+    }
+}
+
 /// Decodes `s` into `T`, reporting errors as go-yaml v2 does; `root` holds the Go types of
 /// `T` itself.
 pub(crate) fn decode<T: DeserializeOwned>(
@@ -213,7 +424,12 @@ pub(crate) fn decode<T: DeserializeOwned>(
             return Err(err);
         }
     }
-    let previous = STATE.with(|st| st.replace(Some(State::default())));
+    let previous = STATE.with(|st| {
+        st.replace(Some(State {
+            source: s.to_string(),
+            ..State::default()
+        }))
+    });
     let result = serde_saphyr::from_str_with_options::<T>(s, options());
     let state = STATE.with(|st| st.replace(previous)).unwrap_or_default();
     match result {
