@@ -27,7 +27,12 @@
 //! (serde buffers flattened values untyped), so the config structs are declared with
 //! [`config_struct!`](crate::config_struct), which writes a typed map visitor that hands
 //! unknown keys to the structs inlined into it (the HTTP client options and the
-//! service-discovery lists) before rejecting them, like go-yaml's `,inline`.
+//! service-discovery lists) before recording them as unknown, like go-yaml's `,inline`.
+//!
+//! Errors are go-yaml v2's, word for word (see [`go`]): Prometheus prints them as they are
+//! (`promtool check config`, the server's log and `/-/reload`'s answer), so the Rust parser's
+//! messages are translated into libyaml's, type errors name Go's types and are collected
+//! across the document, and checks carry no position.
 
 use std::fmt;
 
