@@ -468,6 +468,8 @@ pub(crate) fn run() -> Result<()> {
     let (mut same, mut proven, mut claimed, mut failed, mut unexplained) = (0, 0, 0, 0, 0);
     // Against Prometheus 3: ours identical, and (the ceiling) Prometheus 3 identical to 2.42.
     let (mut same3, mut differ3, mut prom3_as_242) = (0, 0, 0);
+    // Of the cases Prometheus 3 answers as 2.42 does (no 3.x change applies), how many we do.
+    let mut same_where_unchanged = 0usize;
     let mut formatting = 0usize;
     let mut both_errors = 0usize;
     let mut unused: Vec<&Known> = known.iter().collect();
@@ -490,7 +492,8 @@ pub(crate) fn run() -> Result<()> {
             both_errors += 1;
             println!("ERROR  {q} [{kind}]: both refuse it (ours {ea}, 2.42 {eb})");
         }
-        if diff_named(&c, &b, TOLERANCE, ("3.x", "2.42")).is_none() {
+        let unchanged_in_3 = diff_named(&c, &b, TOLERANCE, ("3.x", "2.42")).is_none();
+        if unchanged_in_3 {
             prom3_as_242 += 1;
         }
         let order3 = json(sa, &ba)
@@ -510,6 +513,7 @@ pub(crate) fn run() -> Result<()> {
         };
         let Some(d) = diff(&a, &b) else {
             same += 1;
+            same_where_unchanged += usize::from(unchanged_in_3);
             continue;
         };
         let entry = known.iter().find(|k| k.query == case.query());
@@ -592,6 +596,10 @@ pub(crate) fn run() -> Result<()> {
     println!(
         "{prom3_version} itself against Prometheus 2.42: {prom3_as_242} identical ({:.1}%) of {total} cases",
         pct(prom3_as_242)
+    );
+    println!(
+        "against Prometheus 2.42 where {prom3_version} answers as 2.42 does (no 3.x change applies): {same_where_unchanged} identical of {prom3_as_242} cases ({:.1}%)",
+        100.0 * same_where_unchanged as f64 / prom3_as_242.max(1) as f64
     );
     let mut exprs: Vec<&str> = cases.iter().map(|c| c.expr_for(&prom3)).collect();
     exprs.dedup();
