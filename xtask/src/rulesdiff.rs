@@ -14,17 +14,24 @@
 //!    external labels, alert relabelling, a dropped Alertmanager) and
 //!    `--rules.alert.resend-delay=1s`;
 //! 4. at two points of the timeline compares `/api/v1/rules` (every filter, pagination and
-//!    the refused parameters), `/api/v1/alerts`, `/api/v1/alertmanagers` and the recorded,
-//!    `ALERTS` and `ALERTS_FOR_STATE` series; at the end compares what each fake
-//!    Alertmanager received, per alert: fields, annotations, generator URL, `startsAt`,
-//!    `endsAt` (how far ahead a firing alert's reaches, when a resolved one ended), how many
-//!    firing and resolved notifications, when the first came;
-//! 5. runs the upstream rule fixtures (`rules/fixtures/*.yaml` and `cmd/promtool/testdata`
-//!    rule files that promtool 3.5 accepts) in a second pair of servers and compares
+//!    the refused parameters), `/api/v1/alerts`, `/api/v1/alertmanagers`, the recorded,
+//!    `ALERTS` and `ALERTS_FOR_STATE` series and the `prometheus_rule_*` and
+//!    `prometheus_notifications_*` metrics (both Alertmanagers answer 500 for a while
+//!    before the second); at the end compares what each fake Alertmanager received, per
+//!    alert: fields, annotations, generator URL, `startsAt`, `endsAt` (how far ahead a firing
+//!    alert's reaches, when a resolved one ended), how many firing and resolved
+//!    notifications, when the first came; then changes the rule files, reloads both
+//!    (`/-/reload`) and compares everything again (`s3`);
+//! 5. a restart run: both evaluate [`RESTART_RULES`], are killed and started again on their
+//!    data, and their restored alerts are compared ([`restart_run`]);
+//! 6. runs the upstream rule fixtures (`rules/fixtures/*.yaml` and `cmd/promtool/testdata`
+//!    rule files that promtool 3.5 accepts) in another pair of servers and compares
 //!    `/api/v1/rules` (states and errors only of rules both have evaluated).
 //!
 //! Times are compared within [`TIME_TOLERANCE_MS`] (the two servers scrape and evaluate on
-//! the same hashed slots, but start apart), evaluation durations not at all, `rate`
+//! the same hashed slots, so with `RULESDIFF_TIME_TOLERANCE_MS=0` only wall-clock times and
+//! start-up differ; but a scrape or evaluation can fall either side of a change), evaluation
+//! durations not at all, `rate`
 //! recordings within 5%; ports become `AM`, `T0`..`T2`. Every other difference is printed
 //! and must be listed in `testdata/rulesdiff/known-differences.txt` (one prefix a line, `*`
 //! matching any text, `#` comments, the reason above it).
@@ -63,6 +70,8 @@ const HOT: (f64, f64) = (4.0, 14.0);
 const DOWN: (f64, f64) = (6.0, 16.0);
 /// When the API and series are compared (seconds after the start), away from transitions.
 const SNAPSHOTS: [(&str, f64); 2] = [("s1", 11.5), ("s2", 21.5)];
+/// The window in which both fake Alertmanagers answer 500.
+const AM_FAILING: (f64, f64) = (16.5, 19.5);
 /// When the notifications are compared.
 const END: f64 = 30.0;
 /// Number of scrape targets.
@@ -382,10 +391,11 @@ struct Received {
     body: Vec<u8>,
 }
 
-/// A fake Alertmanager: records every request and answers 200.
+/// A fake Alertmanager: records every request and answers 200 (500 while `failing`).
 struct FakeAm {
     addr: String,
     got: Arc<Mutex<Vec<Received>>>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeAm {
@@ -393,17 +403,18 @@ impl FakeAm {
         let listener = TcpListener::bind("127.0.0.1:0").context("binding a fake Alertmanager")?;
         let addr = listener.local_addr()?.to_string();
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let g = got.clone();
+        let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (g, f) = (got.clone(), failing.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
-                let g = g.clone();
+                let (g, f) = (g.clone(), f.clone());
                 std::thread::spawn(move || {
-                    let _ = serve_am(conn, &g);
+                    let _ = serve_am(conn, &g, &f);
                 });
             }
         });
-        Ok(FakeAm { addr, got })
+        Ok(FakeAm { addr, got, failing })
     }
 
     fn received(&self) -> Vec<Received> {
@@ -411,7 +422,11 @@ impl FakeAm {
     }
 }
 
-fn serve_am(conn: TcpStream, got: &Mutex<Vec<Received>>) -> Result<()> {
+fn serve_am(
+    conn: TcpStream,
+    got: &Mutex<Vec<Received>>,
+    failing: &std::sync::atomic::AtomicBool,
+) -> Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut r = BufReader::new(conn.try_clone()?);
     let mut w = conn;
@@ -434,7 +449,11 @@ fn serve_am(conn: TcpStream, got: &Mutex<Vec<Received>>) -> Result<()> {
                 body,
             });
         }
-        w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")?;
+        if failing.load(Ordering::SeqCst) {
+            w.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom")?;
+        } else {
+            w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")?;
+        }
         w.flush()?;
     }
     Ok(())
@@ -1337,6 +1356,17 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         timeline.start_at(now_ms() + 3_000);
         println!("== both up; timeline of {END}s starts in 3s");
         for (name, at) in SNAPSHOTS {
+            if name == "s2" {
+                // The Alertmanagers fail for a while: errors counted, nothing retried.
+                timeline.sleep_until(AM_FAILING.0);
+                for am in [&am_ours, &am_theirs] {
+                    am.failing.store(true, Ordering::SeqCst);
+                }
+                timeline.sleep_until(AM_FAILING.1);
+                for am in [&am_ours, &am_theirs] {
+                    am.failing.store(false, Ordering::SeqCst);
+                }
+            }
             timeline.sleep_until(at);
             println!("== snapshot {name} at +{at}s");
             diffs.extend(compare_snapshot(name, &b_file, &ours, &theirs)?);
