@@ -90,12 +90,6 @@ pub(crate) const KNOWN: &[(&str, &str)] = &[
         "protobuf decode errors are each decoder's own words (gogo-protobuf's there, our \
          in-place reader's here)",
     ),
-    (
-        "write * v1 invalid utf8 label value: ours 400 ",
-        "not fixed: our in-place 1.0 reader refuses a label that is not UTF-8 as a malformed \
-         request; Prometheus decodes it (gogo does not check UTF-8), then skips the series as \
-         invalid labels and answers 204",
-    ),
 ];
 
 /// The remote-write endpoints of each server: name, protobuf message, extra YAML (indented
