@@ -904,6 +904,35 @@ fn failed_node(source: &str, line: u64, column: u64, target: &Target) -> (Node, 
     (node, inner.clone())
 }
 
+/// The line and column of the document's first node.
+fn first_node(source: &str) -> Option<(u64, u64)> {
+    source.lines().enumerate().find_map(|(i, l)| {
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') || t.starts_with("---") || t.starts_with('%') {
+            return None;
+        }
+        let col = l.len() - t.len();
+        Some((u64::try_from(i + 1).ok()?, u64::try_from(col + 1).ok()?))
+    })
+}
+
+/// The Go type of what serde expected, for a type error outside any config struct.
+fn expected_go_type(e: &SaphyrError) -> Option<&'static str> {
+    let expected = match e {
+        SaphyrError::InvalidScalar { ty, .. } => *ty,
+        SaphyrError::SerdeInvalidType { expected, .. } => expected.as_str(),
+        _ => return None,
+    };
+    Some(match expected {
+        "bool" | "boolean" | "a boolean" => "bool",
+        "u8" | "u16" | "u32" | "u64" | "usize" => "uint",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "int",
+        "f32" | "f64" | "a float" => "float64",
+        "a string" | "string" | "char" => "string",
+        _ => return None,
+    })
+}
+
 fn convert(
     source: &str,
     e: &SaphyrError,
@@ -912,6 +941,14 @@ fn convert(
 ) -> Error {
     let e = innermost(e);
     let (line, column) = position(e);
+    // Without a noted field, the document's own type applies to the document's first node
+    // only; deeper, the type serde expected is the best name there is.
+    let at_root = first_node(source) == Some((line, column))
+        || matches!(e, SaphyrError::SerdeUnknownField { .. });
+    let root = root.filter(|_| at_root).or_else(|| {
+        let ty = expected_go_type(e)?;
+        Some((ty.to_string(), ty.to_string()))
+    });
     let names = state.value_into.take().unwrap_or_else(|| {
         let (ty, inner) = root.unwrap_or_else(|| ("string".into(), "string".into()));
         Target {
