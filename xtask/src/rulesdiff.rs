@@ -94,6 +94,8 @@ const RULES: &[(&str, &str)] = &[
         expr: sum(app_temperature_celsius)
       - record: app:queue:sum
         expr: sum by (queue) (app_queue_length)
+      - record: app:odd
+        expr: label_replace(vector(0) / 0, "v", "nan", "", "") or label_replace(vector(-1) / 0, "v", "-inf", "", "") or label_replace(vector(1e-300), "v", "tiny", "", "")
       - record: app:recorded:ratio
         expr: app:temperature:sum / on() group_left sum(app_queue_length)
   - name: alerts
@@ -129,6 +131,12 @@ const RULES: &[(&str, &str)] = &[
         expr: vector(1)
         labels:
           severity: info
+      - alert: OddValues
+        expr: label_replace(vector(1) / 0, "v", "inf", "", "") or label_replace(vector(0) / 0, "v", "nan", "", "") or label_replace(vector(1.5e-7), "v", "tiny", "", "") or label_replace(vector(-1e21), "v", "huge", "", "") or label_replace(vector(123456.789), "v", "plain", "", "")
+        labels:
+          severity: info
+        annotations:
+          v: '{{ $value }} {{ $value | humanize }} {{ $value | humanize1024 }} {{ printf "%g %e %.3f" $value $value $value }}'
       - alert: TemplateZoo
         expr: app_temperature_celsius{flaky!="yes"} > 50
         labels:
