@@ -124,8 +124,8 @@ impl RemoteRead {
 
     /// Sends one read request and returns the first query's series. It asks for streamed
     /// XOR chunks first and SAMPLES second (as Prometheus's client does) and reads whichever
-    /// the server answers; a streamed answer holding chunks this client does not decode
-    /// (native histogram encodings) is asked again as SAMPLES only.
+    /// the server answers (XOR, histogram and float histogram chunks); a streamed answer
+    /// holding a chunk encoding this client does not know is asked again as SAMPLES only.
     fn read(&self, query: Query) -> Result<QueryResult> {
         use read_request::ResponseType::{Samples, StreamedXorChunks};
         let resp = self.post(&query, &[StreamedXorChunks, Samples])?;
@@ -176,7 +176,15 @@ impl From<Error> for StreamedError {
     }
 }
 
-/// Reads the frames of a streamed answer to one query into a [`QueryResult`]: the frames
+fn histogram_chunk_error(e: &chunkenc::Error) -> Error {
+    Error::InvalidRemoteRequest {
+        what: "histogram chunk",
+        reason: e.to_string(),
+    }
+}
+
+/// Reads the frames of a streamed answer to one query into a [`QueryResult`] (XOR chunks as
+/// samples, histogram and float histogram chunks as histograms): the frames
 /// of one series (consecutive, same labels) are joined, and samples outside
 /// `[start, end]` (whole chunks overlap the range) are dropped.
 fn decode_streamed(body: &[u8], query: &Query) -> std::result::Result<QueryResult, StreamedError> {
@@ -195,36 +203,69 @@ fn decode_streamed(body: &[u8], query: &Query) -> std::result::Result<QueryResul
         }
         for series in frame.chunked_series {
             let mut samples = Vec::new();
+            let mut histograms = Vec::new();
+            let in_range = |t: i64| t >= query.start_timestamp_ms && t <= query.end_timestamp_ms;
             for chunk in &series.chunks {
-                if chunk.r#type != prompb::chunk::Encoding::Xor as i32 {
-                    return Err(StreamedError::Unsupported);
+                use prompb::chunk::Encoding;
+                match Encoding::try_from(chunk.r#type) {
+                    Ok(Encoding::Xor) => samples.extend(
+                        xorchunk::decode(&chunk.data)?
+                            .into_iter()
+                            .filter(|&(t, _)| in_range(t))
+                            .map(|(timestamp, value)| prompb::Sample { value, timestamp }),
+                    ),
+                    Ok(Encoding::Histogram) => {
+                        let mut it = chunkenc::HistogramIterator::new(chunk.data.as_slice());
+                        while it.next() {
+                            let (t, h) = it.at_histogram();
+                            if in_range(t) {
+                                histograms.push(histogram_to_proto(t, &h));
+                            }
+                        }
+                        if let Some(e) = it.err() {
+                            return Err(histogram_chunk_error(e).into());
+                        }
+                    }
+                    Ok(Encoding::FloatHistogram) => {
+                        let mut it = chunkenc::FloatHistogramIterator::new(chunk.data.as_slice());
+                        while it.next() {
+                            let (t, h) = it.at_float_histogram();
+                            if in_range(t) {
+                                histograms.push(float_histogram_to_proto(t, &h));
+                            }
+                        }
+                        if let Some(e) = it.err() {
+                            return Err(histogram_chunk_error(e).into());
+                        }
+                    }
+                    _ => return Err(StreamedError::Unsupported),
                 }
-                samples.extend(
-                    xorchunk::decode(&chunk.data)?
-                        .into_iter()
-                        .filter(|&(t, _)| {
-                            t >= query.start_timestamp_ms && t <= query.end_timestamp_ms
-                        })
-                        .map(|(timestamp, value)| prompb::Sample { value, timestamp }),
-                );
             }
             match timeseries.last_mut() {
-                Some(last) if last.labels == series.labels => last.samples.extend(samples),
+                Some(last) if last.labels == series.labels => {
+                    last.samples.extend(samples);
+                    last.histograms.extend(histograms);
+                }
                 _ => timeseries.push(prompb::TimeSeries {
                     labels: series.labels,
                     samples,
+                    histograms,
                     ..Default::default()
                 }),
             }
         }
     }
-    timeseries.retain(|ts| !ts.samples.is_empty());
+    timeseries.retain(|ts| !ts.samples.is_empty() || !ts.histograms.is_empty());
     for ts in &mut timeseries {
         // Chunks come in start time order but may overlap.
         if !ts.samples.is_sorted_by_key(|s| s.timestamp) {
             ts.samples.sort_by_key(|s| s.timestamp);
         }
         ts.samples.dedup_by_key(|s| s.timestamp);
+        if !ts.histograms.is_sorted_by_key(|h| h.timestamp) {
+            ts.histograms.sort_by_key(|h| h.timestamp);
+        }
+        ts.histograms.dedup_by_key(|h| h.timestamp);
     }
     Ok(QueryResult { timeseries })
 }
@@ -1274,6 +1315,14 @@ mod tests {
             reset.counter_reset_header(),
             chunkenc::CounterResetHeader::CounterReset
         );
+        // The client reads them back as the SAMPLES answer holds them.
+        let q = req.queries[0].clone();
+        let Ok(decoded) = decode_streamed(&body, &q) else {
+            panic!("histogram chunks decode");
+        };
+        let samples =
+            serve_read(&streamed_request(0, i64::MAX, &[]), &db, &Labels::empty()).unwrap();
+        assert_eq!(decoded.timeseries, samples.results[0].timeseries);
         let gauge_chunks = &frames[1].chunked_series[0].chunks;
         assert_eq!(gauge_chunks.len(), 1);
         assert_eq!(gauge_chunks[0].r#type, Encoding::FloatHistogram as i32);
@@ -1297,7 +1346,8 @@ mod tests {
                 chunks: vec![prompb::Chunk {
                     min_time_ms: 0,
                     max_time_ms: 0,
-                    r#type: prompb::chunk::Encoding::Histogram as i32,
+                    // Not an encoding this client knows.
+                    r#type: 9,
                     data: vec![0, 0],
                 }],
             }],
