@@ -253,7 +253,11 @@ pub(crate) type ServedBody = Either<Full<Bytes>, EventStream>;
 /// Turns the handler's answer into what the server sends: the answer as it is, unless it
 /// carries a [`LiveStream`], whose events then become the body. Ordinary answers pass
 /// without allocating (an answer without extensions is checked by one pointer test).
+#[inline]
 pub(crate) fn into_served(mut resp: http::Response<Full<Bytes>>) -> http::Response<ServedBody> {
+    if resp.extensions().is_empty() {
+        return resp.map(Either::Left);
+    }
     let live = resp
         .extensions_mut()
         .remove::<LiveStream>()
