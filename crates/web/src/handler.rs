@@ -556,6 +556,18 @@ impl Handler {
         let start = std::time::Instant::now();
         let (label, resp) = self.route_and_compress(req).await;
         if let Some(label) = label {
+            if let Some(live) = resp.extensions().get::<crate::notifications::LiveStream>() {
+                // As Prometheus, whose instrumentation observes a handler when it returns:
+                // a notifications stream is counted when it ends, with what it sent.
+                let inner = Arc::clone(&self.inner);
+                let code = resp.status().as_u16();
+                live.on_end(Box::new(move |sent| {
+                    inner
+                        .http
+                        .observe(label, code, start.elapsed().as_secs_f64(), sent);
+                }));
+                return resp;
+            }
             let size = hyper::body::Body::size_hint(resp.body())
                 .exact()
                 .unwrap_or(0);

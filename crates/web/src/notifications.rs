@@ -214,11 +214,39 @@ fn event(n: &Notification) -> Bytes {
     Bytes::from(out)
 }
 
+/// Called with the bytes a stream sent when it ends (the handler counts the request then,
+/// as Prometheus's instrumentation does when its handler returns).
+pub(crate) type EndHook = Box<dyn FnOnce(u64) + Send>;
+
+/// A subscription being answered: what it sent so far, and whom to tell when it ends.
+struct Live {
+    sub: Subscription,
+    sent: u64,
+    on_end: Option<EndHook>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(hook) = self.on_end.take() {
+            hook(self.sent);
+        }
+    }
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("sub", &self.sub)
+            .field("sent", &self.sent)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The body of `/api/v1/notifications/live`: one event per notification, each written
 /// out at once, until the subscription ends or the client goes away (dropping the body
 /// unsubscribes).
 #[derive(Debug)]
-pub(crate) struct EventStream(Subscription);
+pub(crate) struct EventStream(Live);
 
 impl hyper::body::Body for EventStream {
     type Data = Bytes;
@@ -228,10 +256,14 @@ impl hyper::body::Body for EventStream {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0
-            .rx
-            .poll_recv(cx)
-            .map(|n| n.map(|n| Ok(Frame::data(event(&n)))))
+        let live = &mut self.0;
+        live.sub.rx.poll_recv(cx).map(|n| {
+            n.map(|n| {
+                let data = event(&n);
+                live.sent += data.len() as u64;
+                Ok(Frame::data(data))
+            })
+        })
     }
 }
 
@@ -239,11 +271,28 @@ impl hyper::body::Body for EventStream {
 /// `/api/v1/notifications/live`, for the server to stream (see [`into_served`]). A
 /// response extension must be `Clone`; the subscription is taken out once.
 #[derive(Debug, Clone)]
-pub(crate) struct LiveStream(Arc<Mutex<Option<Subscription>>>);
+pub(crate) struct LiveStream(Arc<Mutex<Option<Live>>>);
 
 impl LiveStream {
     pub(crate) fn new(sub: Subscription) -> LiveStream {
-        LiveStream(Arc::new(Mutex::new(Some(sub))))
+        LiveStream(Arc::new(Mutex::new(Some(Live {
+            sub,
+            sent: 0,
+            on_end: None,
+        }))))
+    }
+
+    /// Calls `hook` with the bytes sent once the stream ends (or, never served, is
+    /// dropped).
+    pub(crate) fn on_end(&self, hook: EndHook) {
+        if let Some(live) = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            live.on_end = Some(hook);
+        }
     }
 }
 
@@ -264,7 +313,7 @@ pub(crate) fn into_served(mut resp: http::Response<Full<Bytes>>) -> http::Respon
         .and_then(|l| l.0.lock().unwrap_or_else(PoisonError::into_inner).take());
     match live {
         None => resp.map(Either::Left),
-        Some(sub) => resp.map(|_| Either::Right(EventStream(sub))),
+        Some(live) => resp.map(|_| Either::Right(EventStream(live))),
     }
 }
 
@@ -355,23 +404,29 @@ mod tests {
         store.add(NOTIFY_CONFIG_FAILED, 1_500);
         let sub = store.subscribe().expect("subscriber");
         let mut resp = http::Response::new(Full::new(Bytes::new()));
-        resp.extensions_mut().insert(LiveStream::new(sub));
+        let live = LiveStream::new(sub);
+        let ended = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&ended);
+        live.on_end(Box::new(move |sent| seen.store(sent, Ordering::Relaxed)));
+        resp.extensions_mut().insert(live);
         let mut body = into_served(resp).into_body();
         let first = body.frame().await.expect("a frame").expect("infallible");
+        let first = first.into_data().expect("data");
+        let mut sent = first.len();
         assert_eq!(
-            first.into_data().expect("data"),
+            first,
             "data: {\"text\":\"Configuration reload has failed.\",\"date\":\"1970-01-01T00:00:01.5Z\",\"active\":true}\n\n"
         );
         store.delete(NOTIFY_CONFIG_FAILED);
         store.close_subscriptions();
         let second = body.frame().await.expect("a frame").expect("infallible");
-        assert!(
-            second
-                .into_data()
-                .expect("data")
-                .ends_with(b"\"active\":false}\n\n")
-        );
+        let second = second.into_data().expect("data");
+        sent += second.len();
+        assert!(second.ends_with(b"\"active\":false}\n\n"));
         assert!(body.frame().await.is_none());
+        assert_eq!(ended.load(Ordering::Relaxed), 0);
+        drop(body);
+        assert_eq!(ended.load(Ordering::Relaxed), sent as u64);
     }
 
     #[tokio::test]

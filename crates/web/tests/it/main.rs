@@ -1120,6 +1120,11 @@ async fn live_notifications_stream_through_a_failed_and_a_fixed_reload() {
         ]
     );
     let a = get(&s.handler, "/metrics").await;
+    assert!(
+        !a.body
+            .contains("code=\"200\",handler=\"/api/v1/notifications/live\""),
+        "an open stream is not counted yet"
+    );
     for line in [
         "prometheus_api_notification_active_subscribers 1\n",
         "prometheus_api_notification_updates_sent_total 2\n",
@@ -1148,6 +1153,19 @@ async fn live_notifications_stream_through_a_failed_and_a_fixed_reload() {
     assert!(String::from_utf8_lossy(&buf).ends_with("0\r\n\r\n"));
     serving.await.unwrap().unwrap();
     assert_eq!(status.notifications_store().active_subscribers(), 0);
+    // As Prometheus, the stream's request is counted once it ended.
+    let counted =
+        "prometheus_http_requests_total{code=\"200\",handler=\"/api/v1/notifications/live\"} 1\n";
+    // (The connection task drops the body; wait for it rather than race it.)
+    let mut a = get(&s.handler, "/metrics").await;
+    for _ in 0..250 {
+        if a.body.contains(counted) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        a = get(&s.handler, "/metrics").await;
+    }
+    assert!(a.body.contains(counted), "{}", a.body);
 }
 
 #[tokio::test]
