@@ -71,19 +71,19 @@ impl Notifications {
         self.max_subscribers.store(n, Ordering::Relaxed);
     }
 
-    /// Raises `text` dated `date_ms`, or re-dates it when it is active already; either
+    /// Raises `text` dated `date_ns` (nanoseconds since the epoch), or re-dates it when it is active already; either
     /// way subscribers are sent it.
-    pub fn add(&self, text: &'static str, date_ms: i64) {
+    pub fn add(&self, text: &'static str, date_ns: i64) {
         let mut state = self.state();
         let n = match state.list.iter_mut().find(|n| n.text == text) {
             Some(n) => {
-                n.date_ms = date_ms;
+                n.date_ns = date_ns;
                 n.clone()
             }
             None => {
                 let n = Notification {
                     text,
-                    date_ms,
+                    date_ns,
                     active: true,
                 };
                 state.list.push(n.clone());
@@ -198,7 +198,13 @@ pub(crate) fn write_json(out: &mut String, n: &Notification) {
     out.push_str("{\"text\":");
     json::write_str(out, n.text);
     out.push_str(",\"date\":");
-    json::write_str(out, &format_rfc3339(GoTime::from_millis(n.date_ms)));
+    json::write_str(
+        out,
+        &format_rfc3339(GoTime::unix(
+            n.date_ns.div_euclid(1_000_000_000),
+            n.date_ns.rem_euclid(1_000_000_000),
+        )),
+    );
     out.push_str(if n.active {
         ",\"active\":true}"
     } else {
@@ -325,7 +331,7 @@ mod tests {
     use crate::status::{NOTIFY_CONFIG_FAILED, NOTIFY_STARTING, NOTIFY_STOPPING};
 
     fn texts(v: &[Notification]) -> Vec<(&'static str, i64, bool)> {
-        v.iter().map(|n| (n.text, n.date_ms, n.active)).collect()
+        v.iter().map(|n| (n.text, n.date_ns, n.active)).collect()
     }
 
     #[test]
@@ -382,7 +388,7 @@ mod tests {
         assert_eq!((store.updates_sent(), store.updates_dropped()), (12, 2));
         let got: Vec<_> = std::iter::from_fn(|| slow.try_recv()).collect();
         assert_eq!(got.len(), SUBSCRIBER_BUFFER);
-        assert_eq!(got[9].date_ms, 9);
+        assert_eq!(got[9].date_ns, 9);
     }
 
     #[test]
@@ -401,7 +407,7 @@ mod tests {
     #[tokio::test]
     async fn the_event_stream_writes_server_sent_events_until_closed() {
         let store = Arc::new(Notifications::default());
-        store.add(NOTIFY_CONFIG_FAILED, 1_500);
+        store.add(NOTIFY_CONFIG_FAILED, 1_500_000_001);
         let sub = store.subscribe().expect("subscriber");
         let mut resp = http::Response::new(Full::new(Bytes::new()));
         let live = LiveStream::new(sub);
@@ -415,7 +421,7 @@ mod tests {
         let mut sent = first.len();
         assert_eq!(
             first,
-            "data: {\"text\":\"Configuration reload has failed.\",\"date\":\"1970-01-01T00:00:01.5Z\",\"active\":true}\n\n"
+            "data: {\"text\":\"Configuration reload has failed.\",\"date\":\"1970-01-01T00:00:01.500000001Z\",\"active\":true}\n\n"
         );
         store.delete(NOTIFY_CONFIG_FAILED);
         store.close_subscriptions();

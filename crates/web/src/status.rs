@@ -50,8 +50,9 @@ pub struct WalReplayStatus {
 pub struct Notification {
     /// The message, one of Prometheus's fixed texts.
     pub text: &'static str,
-    /// When it was raised (ms since the epoch).
-    pub date_ms: i64,
+    /// When it was raised or last re-raised (ns since the epoch; Prometheus shows it to
+    /// the nanosecond).
+    pub date_ns: i64,
     /// Whether it still applies (the list only holds active ones).
     pub active: bool,
 }
@@ -62,6 +63,12 @@ pub(crate) const NOTIFY_STARTING: &str =
     "Prometheus is starting and replaying the write-ahead log (WAL).";
 pub(crate) const NOTIFY_STOPPING: &str =
     "Prometheus is shutting down and gracefully stopping all operations.";
+
+/// Nanoseconds since the epoch of a system time (0 before the epoch).
+fn unix_nanos(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
 
 /// Milliseconds since the epoch of a system time (0 before the epoch).
 pub(crate) fn unix_millis(t: SystemTime) -> i64 {
@@ -75,7 +82,7 @@ impl Status {
     /// Prometheus's default of 16 live notification subscribers.
     pub fn new(start_time: SystemTime) -> Status {
         let notifications = Arc::new(Notifications::default());
-        notifications.add(NOTIFY_STARTING, unix_millis(start_time));
+        notifications.add(NOTIFY_STARTING, unix_nanos(start_time));
         Status {
             readiness: AtomicU8::new(0),
             config: RwLock::new(None),
@@ -97,7 +104,7 @@ impl Status {
             Readiness::Stopping => 2,
         };
         if self.readiness.swap(v, Ordering::SeqCst) != v {
-            let now = unix_millis(SystemTime::now());
+            let now = unix_nanos(SystemTime::now());
             match r {
                 Readiness::NotReady => {
                     self.notifications.delete(NOTIFY_STOPPING);
@@ -139,8 +146,7 @@ impl Status {
             }
             None => {
                 self.reload_success.store(false, Ordering::SeqCst);
-                self.notifications
-                    .add(NOTIFY_CONFIG_FAILED, unix_millis(at));
+                self.notifications.add(NOTIFY_CONFIG_FAILED, unix_nanos(at));
             }
         }
     }
@@ -214,15 +220,15 @@ mod tests {
         let n = status.notifications();
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].text, NOTIFY_STARTING);
-        assert_eq!(n[0].date_ms, 100_000);
+        assert_eq!(n[0].date_ns, 100_000_000_000);
         status.set_readiness(Readiness::Ready);
         assert!(status.notifications().is_empty());
         let failed_at = UNIX_EPOCH + std::time::Duration::from_secs(200);
         status.record_reload(None, failed_at);
         let n = status.notifications();
         assert_eq!(
-            (n.len(), n[0].text, n[0].date_ms),
-            (1, NOTIFY_CONFIG_FAILED, 200_000)
+            (n.len(), n[0].text, n[0].date_ns),
+            (1, NOTIFY_CONFIG_FAILED, 200_000_000_000)
         );
         status.record_reload(Some(Arc::new(config::Config::default())), failed_at);
         assert!(status.notifications().is_empty());
