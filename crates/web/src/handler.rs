@@ -546,7 +546,8 @@ impl Handler {
         self.inner.listener.clone()
     }
 
-    /// Answers one request.
+    /// Answers one request. `/api/v1/notifications/live` streams only when served by
+    /// [`serve`](crate::serve): here its answer is the stream's headers, without events.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
     where
         B: hyper::body::Body + Send,
