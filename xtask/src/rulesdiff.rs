@@ -1413,6 +1413,35 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         std::thread::sleep(Duration::from_millis(3_500));
         println!("== snapshot s3 after a reload");
         diffs.extend(compare_snapshot("s3", &b_file, &ours, &theirs)?);
+
+        // A reload with a broken rule file is refused, and the rules stay.
+        std::fs::write(
+            rules_dir.join("b.yml"),
+            "groups:\n  - name: broken\n    rules:\n      - record: bad\n        expr: sum(\n",
+        )?;
+        let mut answers = Vec::new();
+        for (peer, dir) in [(&ours, "ours"), (&theirs, "prometheus")] {
+            let (status, body) = peer.server.post_form("/-/reload", &[])?;
+            let data = work.join("main").join(dir).display().to_string();
+            let body = String::from_utf8_lossy(&body).replace(&data, "DATA");
+            answers.push(format!("{status} {}", body.trim_end()));
+        }
+        println!(
+            "== broken reload answered: {}",
+            answers[1].chars().take(160).collect::<String>()
+        );
+        if answers[0] != answers[1] {
+            diffs.push(format!(
+                "broken-reload answer: ours {} | prometheus {}",
+                answers[0], answers[1]
+            ));
+        }
+        diffs.extend(compare_get(
+            "broken-reload",
+            "/api/v1/rules?exclude_alerts=true",
+            &ours,
+            &theirs,
+        )?);
     }
 
     // Run 2: restoring alerts' `for` state after a restart.
