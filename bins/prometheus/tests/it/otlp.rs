@@ -196,6 +196,6 @@ fn otlp_receiver_is_off_by_default() {
     assert_eq!(status, 404);
     assert_eq!(
         String::from_utf8_lossy(&body),
-        "otlp write receiver needs to be enabled with --web.enable-otlp-receiver\n"
+        r#"{"status":"error","errorType":"not_found","error":"otlp write receiver needs to be enabled with --web.enable-otlp-receiver"}"#
     );
 }

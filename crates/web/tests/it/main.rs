@@ -708,7 +708,9 @@ async fn status_endpoints() {
         a.body
     );
     let v: serde_json::Value = serde_json::from_str(&a.body).expect("json");
-    let last = v["data"]["lastConfigTime"].as_str().expect("lastConfigTime");
+    let last = v["data"]["lastConfigTime"]
+        .as_str()
+        .expect("lastConfigTime");
     assert!(last.ends_with('Z') && !last.contains('.'), "{last}");
 }
 
@@ -1424,8 +1426,11 @@ async fn remote_write_appends_and_remote_read_serves_the_samples() {
     // Not snappy: bad data.
     let (status, _, answer) = post_bytes(&s.handler, "/api/v1/write", b"garbage".to_vec()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer:?}");
-    // Go's snappy error, as Prometheus's http.Error writes it.
-    assert_eq!(String::from_utf8_lossy(&answer), "snappy: corrupt input\n");
+    // Go's snappy error text, in the API's JSON error form.
+    assert_eq!(
+        String::from_utf8_lossy(&answer),
+        r#"{"status":"error","errorType":"bad_data","error":"snappy: corrupt input"}"#
+    );
 
     let read = prompb::ReadRequest {
         queries: vec![prompb::Query {
@@ -1525,13 +1530,13 @@ async fn remote_write_without_the_receiver_is_not_found() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         answer,
-        "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n"
+        r#"{"status":"error","errorType":"not_found","error":"remote write receiver needs to be enabled with --web.enable-remote-write-receiver"}"#
     );
     let (status, _, answer) = post_bytes(&handler, "/api/v1/otlp/v1/metrics", Vec::new()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         answer,
-        "otlp write receiver needs to be enabled with --web.enable-otlp-receiver\n"
+        r#"{"status":"error","errorType":"not_found","error":"otlp write receiver needs to be enabled with --web.enable-otlp-receiver"}"#
     );
     let a = get(&handler, "/metrics").await;
     assert!(a.body.ends_with("extra_metric 1\n"), "{}", a.body);

@@ -234,10 +234,10 @@ async fn json_and_gzip_exports_and_bad_requests() {
     let (status, headers, body) =
         post(&s.handler, "text/plain", None, export().encode_to_vec()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(headers["content-type"], "application/json");
     assert_eq!(
         body,
-        "invalid remote OTLP request: unsupported content type: text/plain, supported: [application/json, application/x-protobuf]\n"
+        r#"{"status":"error","errorType":"bad_data","error":"invalid remote OTLP request: unsupported content type: text/plain, supported: [application/json, application/x-protobuf]"}"#
     );
     let (status, _, body) = post(&s.handler, "application/x-protobuf", None, vec![0xff; 3]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
