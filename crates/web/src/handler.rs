@@ -449,7 +449,7 @@ fn gzip(resp: Response<Body>, body: Bytes) -> Response<Body> {
         .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     parts
         .headers
-        .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        .append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Full::new(Bytes::from(compressed)))
 }
@@ -1022,13 +1022,18 @@ fn not_ready(ready: Readiness) -> Option<Response<Body>> {
     Some(resp)
 }
 
-/// Prometheus's `httputil.SetCORS`: only for requests with an `Origin`; `*` for the default
-/// origin regex, else the origin itself when it matches.
+/// Prometheus 3's `httputil.SetCORS`: `Vary: Origin` on every answer; for requests with an
+/// `Origin`, the CORS headers and the origin itself when it matches the allowed regex. The
+/// default regex `.*` (`None` here) matches every origin, which Prometheus 3.5 echoes too
+/// (2.42 answered `*`; upstream's code still tests for the match-all pattern, which the
+/// regex Prometheus 3 compiles from the flag no longer equals).
 fn set_cors(
     resp: &mut Response<Body>,
     origin: Option<&HeaderValue>,
     allowed: Option<&model::Matcher>,
 ) {
+    resp.headers_mut()
+        .append(header::VARY, HeaderValue::from_static("Origin"));
     let Some(origin) = origin else {
         return;
     };
@@ -1047,7 +1052,7 @@ fn set_cors(
     );
     match allowed {
         None => {
-            h.insert("Access-Control-Allow-Origin", HeaderValue::from_static("*"));
+            h.insert("Access-Control-Allow-Origin", origin.clone());
         }
         Some(m) => {
             if origin.to_str().is_ok_and(|o| m.matches(o)) {

@@ -294,13 +294,15 @@ async fn instant_query_returns_a_vector() {
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.headers["content-type"], "application/json");
     assert!(!a.headers.contains_key("access-control-allow-origin"));
+    // As Prometheus 3.5: `Vary: Origin` always, and the default `.*` echoes the origin.
+    assert_eq!(a.headers["vary"], "Origin");
     let req = Request::get("/api/v1/query?query=up&time=2")
         .header("Origin", "http://anywhere")
         .body(Full::<Bytes>::default())
         .unwrap();
     assert_eq!(
         send(&s.handler, req).await.headers["access-control-allow-origin"],
-        "*"
+        "http://anywhere"
     );
     assert_eq!(
         a.body,
