@@ -1040,45 +1040,6 @@ fn notifications(got: &[Received], replace: &[(String, String)]) -> BTreeMap<Str
     out
 }
 
-/// The lines of `known-differences.txt` (no comments, no blanks).
-fn load_known(root: &Path) -> Result<Vec<String>> {
-    let path = root.join("testdata/rulesdiff/known-differences.txt");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(Vec::new());
-    };
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect())
-}
-
-/// Our server's binary: built unless `no_build` (debug, or release with `release`).
-fn our_binary(no_build: bool, release: bool) -> Result<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let mut args = vec!["build", "-p", "prometheus", "--bin", "prometheus"];
-    if release {
-        args.push("--release");
-    }
-    if !no_build {
-        println!("== cargo {}", args.join(" "));
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(&args)
-            .current_dir(workspace_root())
-            .status()
-            .context("running cargo build")?;
-        if !status.success() {
-            bail!("cargo build failed");
-        }
-    }
-    Ok(target
-        .join(if release { "release" } else { "debug" })
-        .join("prometheus"))
-}
-
 /// The upstream test data folder (`$PROMETHEUS_TESTDATA/upstream`, default
 /// `../shared/testdata/upstream`).
 fn upstream_dir() -> PathBuf {
@@ -1327,16 +1288,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let started = std::time::Instant::now();
     let no_build = args.iter().any(|a| a == "--no-build");
     let release = args.iter().any(|a| a == "--release");
-    let root = workspace_root();
-    let ours_bin = our_binary(no_build, release)?;
-    let theirs_bin = servers::prometheus3()?;
-    println!("== ours {}", ours_bin.display());
-    println!(
-        "== {} ({})",
-        servers::version_line(&theirs_bin)?,
-        theirs_bin.display()
-    );
-    let known = load_known(&root)?;
+    let ours_bin = servers::our_binary(no_build, release)?;
+    let theirs_bin = servers::announce_peers(&ours_bin)?;
+    let known = servers::load_known("rulesdiff")?;
     let work = fresh_dir("rulesdiff")?;
     let rules_dir = work.join("rules");
     std::fs::create_dir_all(&rules_dir)?;

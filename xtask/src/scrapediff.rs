@@ -32,7 +32,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -538,20 +538,6 @@ pub(crate) fn known_for_run(known: &[String], ct_zero: bool) -> Vec<String> {
         .collect()
 }
 
-/// The lines of `known-differences.txt` (no comments, no blanks).
-fn load_known(root: &Path) -> Result<Vec<String>> {
-    let path = root.join("testdata/scrapediff/known-differences.txt");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(Vec::new());
-    };
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect())
-}
-
 fn get_json(server: &Server, path: &str) -> Result<Value> {
     let (status, body) = servers::request(&server.addr, "GET", path, None)?;
     if status != 200 {
@@ -577,33 +563,6 @@ fn query(server: &Server, expr: &str, time_ms: i64) -> Result<Value> {
         );
     }
     serde_json::from_slice(&body).with_context(|| format!("{}: query answer not JSON", server.name))
-}
-
-/// Our server's binary: built (release) unless `no_build`, in `CARGO_TARGET_DIR` or
-/// `target/`.
-pub(crate) fn our_binary(no_build: bool) -> Result<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    if !no_build {
-        println!("== cargo build --release -p prometheus --bin prometheus");
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "prometheus",
-                "--bin",
-                "prometheus",
-            ])
-            .current_dir(workspace_root())
-            .status()
-            .context("running cargo build")?;
-        if !status.success() {
-            bail!("cargo build failed");
-        }
-    }
-    Ok(target.join("release/prometheus"))
 }
 
 /// node_exporter on a free loopback port, killed on drop.
@@ -647,16 +606,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let no_build = args.iter().any(|a| a == "--no-build");
     let ct_zero = args.iter().any(|a| a == "--ct-zero");
     let root = workspace_root();
-    let ours_bin = our_binary(no_build)?;
-    let theirs_bin = servers::prometheus3()?;
-    println!("== ours {}", ours_bin.display());
-    println!(
-        "== {} ({})",
-        servers::version_line(&theirs_bin)?,
-        theirs_bin.display()
-    );
+    let ours_bin = servers::our_binary(no_build, true)?;
+    let theirs_bin = servers::announce_peers(&ours_bin)?;
     let payloads = load_payloads(&root.join("testdata/scrapediff"))?;
-    let known = load_known(&root)?;
+    let known = servers::load_known("scrapediff")?;
     let work = fresh_dir("scrapediff")?;
     let payload_server = PayloadServer::start(payloads.clone())?;
     let node = NodeExporter::start(&work.join("node_exporter.log"))?;

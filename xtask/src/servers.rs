@@ -452,22 +452,43 @@ pub(crate) fn request(
     path: &str,
     body: Option<Body<'_>>,
 ) -> Result<(u16, Vec<u8>)> {
+    let (status, _, out) = match body {
+        Some((ctype, headers, bytes)) => {
+            let mut all = vec![("Content-Type", ctype)];
+            all.extend_from_slice(headers);
+            exchange(addr, method, path, &all, Some(bytes))?
+        }
+        None => exchange(addr, method, path, &[], None)?,
+    };
+    Ok((status, out))
+}
+
+/// Response headers: lower-case names, trimmed values, in order.
+pub(crate) type Headers = Vec<(String, String)>;
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`) with the given headers;
+/// a body is sent with its Content-Length. Returns status, headers and body
+/// (Content-Length, chunked, or until close). Times out after 2 minutes.
+pub(crate) fn exchange(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<(u16, Headers, Vec<u8>)> {
     let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(120)))?;
     stream.set_nodelay(true)?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some((ctype, headers, bytes)) = body {
-        head.push_str(&format!(
-            "Content-Type: {ctype}\r\nContent-Length: {}\r\n",
-            bytes.len()
-        ));
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(bytes) = body {
+        head.push_str(&format!("Content-Length: {}\r\n", bytes.len()));
     }
     head.push_str("\r\n");
     let mut msg = head.into_bytes();
-    if let Some((_, _, bytes)) = body {
+    if let Some(bytes) = body {
         msg.extend_from_slice(bytes);
     }
     stream.write_all(&msg)?;
@@ -480,8 +501,21 @@ pub(crate) fn request(
         .context("malformed status line")?
         .parse()
         .context("malformed status code")?;
-    let mut length = None;
-    let mut chunked = false;
+    let (headers, mut out) = read_head_and_body(&mut r)?;
+    let framed = headers.iter().any(|(k, v)| {
+        k == "content-length" || (k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"))
+    });
+    if !framed {
+        r.read_to_end(&mut out)?;
+    }
+    Ok((status, headers, out))
+}
+
+/// Reads header lines up to the blank line, then the body by Content-Length or chunked
+/// encoding (empty when neither is given: the caller decides whether to read to close).
+pub(crate) fn read_head_and_body<R: BufRead>(r: &mut R) -> Result<(Headers, Vec<u8>)> {
+    let mut headers = Vec::new();
+    let mut line = String::new();
     loop {
         line.clear();
         r.read_line(&mut line)?;
@@ -490,38 +524,89 @@ pub(crate) fn request(
             break;
         }
         if let Some((k, v)) = l.split_once(':') {
-            let k = k.trim().to_ascii_lowercase();
-            let v = v.trim();
-            if k == "content-length" {
-                length = Some(v.parse::<usize>().context("content-length")?);
-            } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
-                chunked = true;
-            }
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    let mut out = Vec::new();
-    if chunked {
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut body = Vec::new();
+    if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         loop {
             line.clear();
             r.read_line(&mut line)?;
-            let size_str = line.trim().split(';').next().unwrap_or("0");
-            let size = usize::from_str_radix(size_str, 16).context("chunk size")?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
+                .context("chunk size")?;
             if size == 0 {
+                line.clear();
+                r.read_line(&mut line)?;
                 break;
             }
-            let start = out.len();
-            out.resize(start + size, 0);
-            r.read_exact(&mut out[start..])?;
+            let start = body.len();
+            body.resize(start + size, 0);
+            r.read_exact(&mut body[start..])?;
             line.clear();
             r.read_line(&mut line)?;
         }
-    } else if let Some(n) = length {
-        out.resize(n, 0);
-        r.read_exact(&mut out)?;
-    } else {
-        r.read_to_end(&mut out)?;
+    } else if let Some(n) = get("content-length") {
+        let n: usize = n.parse().context("content-length")?;
+        body.resize(n, 0);
+        r.read_exact(&mut body)?;
     }
-    Ok((status, out))
+    Ok((headers, body))
+}
+
+/// Our server's binary, built first unless `no_build` (a debug build, or release with
+/// `release`).
+pub(crate) fn our_binary(no_build: bool, release: bool) -> Result<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let mut args = vec!["build", "-p", "prometheus", "--bin", "prometheus"];
+    if release {
+        args.push("--release");
+    }
+    if !no_build {
+        println!("== cargo {}", args.join(" "));
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(&args)
+            .current_dir(workspace_root())
+            .status()
+            .context("running cargo build")?;
+        if !status.success() {
+            bail!("cargo build failed");
+        }
+    }
+    Ok(target
+        .join(if release { "release" } else { "debug" })
+        .join("prometheus"))
+}
+
+/// Finds Prometheus 3 ([`prometheus3`]) and prints which two servers a diff task compares;
+/// returns Prometheus 3's binary.
+pub(crate) fn announce_peers(ours: &Path) -> Result<PathBuf> {
+    let theirs = prometheus3()?;
+    println!("== ours {}", ours.display());
+    println!("== {} ({})", version_line(&theirs)?, theirs.display());
+    Ok(theirs)
+}
+
+/// The lines of `testdata/<task>/known-differences.txt` (no comments, no blanks; none when
+/// the file is absent).
+pub(crate) fn load_known(task: &str) -> Result<Vec<String>> {
+    let path = workspace_root().join(format!("testdata/{task}/known-differences.txt"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(Vec::new());
+    };
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect())
 }
 
 /// Formats milliseconds as the API's float seconds.
@@ -652,4 +737,70 @@ pub(crate) fn load_cases() -> Result<Vec<Case>> {
         });
     }
     Ok(cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serves one canned answer per connection and returns what each request was.
+    fn serve(answers: Vec<&'static str>) -> (String, std::thread::JoinHandle<Vec<Vec<u8>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr").to_string();
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for answer in answers {
+                let (stream, _) = listener.accept().expect("accept");
+                let mut r = BufReader::new(stream);
+                let mut line = String::new();
+                r.read_line(&mut line).expect("request line");
+                let (headers, body) = read_head_and_body(&mut r).expect("request");
+                let mut req = line.into_bytes();
+                for (k, v) in headers {
+                    req.extend_from_slice(format!("{k}: {v}\n").as_bytes());
+                }
+                req.extend_from_slice(&body);
+                seen.push(req);
+                r.into_inner().write_all(answer.as_bytes()).expect("answer");
+            }
+            seen
+        });
+        (addr, handle)
+    }
+
+    #[test]
+    fn exchange_reads_every_framing_and_request_sends_type_and_length() {
+        let (addr, server) = serve(vec![
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: b\r\n\r\nabcdef",
+            "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
+            "HTTP/1.1 404 Not Found\r\n\r\nuntil close",
+        ]);
+        let (status, headers, body) =
+            exchange(&addr, "GET", "/x", &[("Accept", "text/plain")], None).expect("first");
+        assert_eq!((status, body.as_slice()), (200, &b"abc"[..]));
+        assert!(headers.contains(&("x-a".into(), "b".into())));
+        let (status, body) = request(
+            &addr,
+            "POST",
+            "/y",
+            Some(("application/x-protobuf", &[("X-V", "2")], b"hi")),
+        )
+        .expect("second");
+        assert_eq!((status, body.as_slice()), (201, &b"abc"[..]));
+        let (status, _, body) = exchange(&addr, "POST", "/z", &[], Some(b"")).expect("third");
+        assert_eq!((status, body.as_slice()), (404, &b"until close"[..]));
+        let seen: Vec<String> = server
+            .join()
+            .expect("server thread")
+            .into_iter()
+            .map(|r| String::from_utf8(r).expect("utf-8"))
+            .collect();
+        assert!(seen[0].starts_with("GET /x HTTP/1.1"), "{}", seen[0]);
+        assert!(seen[0].contains("accept: text/plain\n"), "{}", seen[0]);
+        assert!(!seen[0].contains("content-length"), "{}", seen[0]);
+        assert!(seen[1].contains("content-type: application/x-protobuf\n"));
+        assert!(seen[1].contains("x-v: 2\n"));
+        assert!(seen[1].ends_with("content-length: 2\nhi"), "{}", seen[1]);
+        assert!(seen[2].ends_with("content-length: 0\n"), "{}", seen[2]);
+    }
 }

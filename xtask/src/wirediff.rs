@@ -30,7 +30,7 @@
 //! Fails on any other difference.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -39,7 +39,7 @@ use anyhow::{Context, Result, bail};
 use prompb::Message;
 
 use crate::scrapediff::{diff_maps, is_known};
-use crate::servers::{self, Server, fresh_dir};
+use crate::servers::{self, Server, exchange, fresh_dir, read_head_and_body};
 
 /// Differences explained: a pattern (`*` matches any text; a difference starting with it
 /// matches) and the reason.
@@ -238,56 +238,6 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Reads headers and then a body of `Content-Length` bytes or chunked.
-/// Lower-case header names and values, in arrival order.
-type Headers = Vec<(String, String)>;
-
-fn read_head_and_body<R: BufRead>(r: &mut R) -> Result<(Headers, Vec<u8>)> {
-    let mut headers = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        r.read_line(&mut line)?;
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-    }
-    let get = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let mut body = Vec::new();
-    if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        loop {
-            line.clear();
-            r.read_line(&mut line)?;
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
-                .context("chunk size")?;
-            if size == 0 {
-                line.clear();
-                r.read_line(&mut line)?;
-                break;
-            }
-            let start = body.len();
-            body.resize(start + size, 0);
-            r.read_exact(&mut body[start..])?;
-            line.clear();
-            r.read_line(&mut line)?;
-        }
-    } else if let Some(n) = get("content-length") {
-        let n: usize = n.parse().context("content-length")?;
-        body.resize(n, 0);
-        r.read_exact(&mut body)?;
-    }
-    Ok((headers, body))
-}
-
 fn read_request<R: BufRead>(r: &mut R) -> Result<Option<HttpReq>> {
     let mut line = String::new();
     if r.read_line(&mut line)? == 0 {
@@ -304,46 +254,6 @@ fn read_request<R: BufRead>(r: &mut R) -> Result<Option<HttpReq>> {
         body,
         at: Instant::now(),
     }))
-}
-
-/// One request on a fresh connection; returns status, lower-case headers and body.
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Result<HttpResp> {
-    let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if method == "POST" {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    let mut msg = head.into_bytes();
-    msg.extend_from_slice(body);
-    stream.write_all(&msg)?;
-    let mut r = BufReader::new(stream);
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .context("malformed status line")?
-        .parse()
-        .context("malformed status code")?;
-    let (headers, mut body) = read_head_and_body(&mut r)?;
-    if !headers
-        .iter()
-        .any(|(k, _)| k == "content-length" || k == "transfer-encoding")
-    {
-        r.read_to_end(&mut body)?;
-    }
-    Ok((status, headers, body))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1069,7 +979,7 @@ fn retry_pattern(reqs: &[Received], upto: usize) -> String {
 
 /// Health and last error per scrape job.
 fn targets(server: &Server) -> Result<BTreeMap<String, String>> {
-    let (status, _, body) = http(&server.addr, "GET", "/api/v1/targets", &[], &[])?;
+    let (status, _, body) = exchange(&server.addr, "GET", "/api/v1/targets", &[], None)?;
     if status != 200 {
         bail!("{} /api/v1/targets: status {status}", server.name);
     }
@@ -1079,7 +989,7 @@ fn targets(server: &Server) -> Result<BTreeMap<String, String>> {
 
 /// `prometheus_remote_storage_*_total` per endpoint, as `0` or `>0`.
 fn sender_counters(server: &Server) -> Result<BTreeMap<String, String>> {
-    let (status, _, body) = http(&server.addr, "GET", "/metrics", &[], &[])?;
+    let (status, _, body) = exchange(&server.addr, "GET", "/metrics", &[], None)?;
     if status != 200 {
         bail!("{} /metrics: status {status}", server.name);
     }
@@ -1328,12 +1238,12 @@ fn federate(server: &Server, query: &str, accept: &str, t0: i64) -> Result<Strin
     } else {
         vec![("Accept", accept)]
     };
-    let (status, h, body) = http(
+    let (status, h, body) = exchange(
         &server.addr,
         "GET",
         &format!("/federate?{q}"),
         &headers,
-        &[],
+        None,
     )?;
     let ctype = h
         .iter()
@@ -2002,11 +1912,12 @@ fn send_write_case(server: &Server, case: &WriteCase) -> Result<String> {
     if let Some(v) = version {
         headers.push(("X-Prometheus-Remote-Write-Version", *v));
     }
-    let (status, h, body) = match http(&server.addr, "POST", "/api/v1/write", &headers, body) {
-        Ok(answer) => as_go_http_error(answer),
-        // Go's net/http closes the connection when a handler panics.
-        Err(e) => return Ok(format!("no answer ({e:#})")),
-    };
+    let (status, h, body) =
+        match exchange(&server.addr, "POST", "/api/v1/write", &headers, Some(body)) {
+            Ok(answer) => as_go_http_error(answer),
+            // Go's net/http closes the connection when a handler panics.
+            Err(e) => return Ok(format!("no answer ({e:#})")),
+        };
     let mut shown: Vec<String> = h
         .iter()
         .filter(|(k, _)| k.starts_with("x-prometheus-remote-write") || k == "content-type")
@@ -2070,14 +1981,8 @@ fn sent_map(s: &Sent) -> BTreeMap<String, BTreeMap<String, String>> {
 /// Runs the task.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let no_build = args.iter().any(|a| a == "--no-build");
-    let ours_bin = crate::scrapediff::our_binary(no_build)?;
-    let theirs_bin = servers::prometheus3()?;
-    println!("== ours {}", ours_bin.display());
-    println!(
-        "== {} ({})",
-        servers::version_line(&theirs_bin)?,
-        theirs_bin.display()
-    );
+    let ours_bin = servers::our_binary(no_build, true)?;
+    let theirs_bin = servers::announce_peers(&ours_bin)?;
     let work = fresh_dir("wirediff")?;
     let t0 = now_ms() / 1000 * 1000 - 30_000;
     let exposition = start_exposition(t0)?;
@@ -2194,8 +2099,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let (mut ro, mut rt) = (BTreeMap::new(), BTreeMap::new());
     for (name, body, headers) in read_cases(t0) {
         for (server, out) in [(&ours, &mut ro), (&theirs, &mut rt)] {
-            let (status, h, b) = http(&server.addr, "POST", "/api/v1/read", &headers, &body)
-                .with_context(|| format!("{} read {name}", server.name))?;
+            let (status, h, b) =
+                exchange(&server.addr, "POST", "/api/v1/read", &headers, Some(&body))
+                    .with_context(|| format!("{} read {name}", server.name))?;
             let (status, h, b) = as_go_http_error((status, h, b));
             out.insert(name.clone(), render_read(status, &h, &b, t0));
         }
