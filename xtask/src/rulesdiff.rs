@@ -48,7 +48,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::scrapediff::{is_known, series_key};
+use crate::scrapediff::{print_diffs, series_key};
 use crate::servers::{self, Server, fresh_dir};
 use crate::workspace_root;
 
@@ -1468,23 +1468,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         None => println!("== notice: promtool 3.5 not found beside Prometheus 3; fixtures skipped"),
     }
 
-    let (known_n, new): (Vec<&String>, Vec<&String>) =
-        diffs.iter().partition(|d| is_known(d, &known));
-    for d in &known_n {
-        println!("known {d}");
-    }
-    for d in &new {
-        println!("DIFF {d}");
-    }
+    let (known_n, new) = print_diffs(&diffs, &known);
     println!(
-        "rulesdiff: {} differences ({} known, {} unexplained) in {:.0}s",
+        "rulesdiff: {} differences ({known_n} known, {new} unexplained) in {:.0}s",
         diffs.len(),
-        known_n.len(),
-        new.len(),
         started.elapsed().as_secs_f64()
     );
-    if !new.is_empty() {
-        bail!("rulesdiff: {} unexplained difference(s)", new.len());
+    if new > 0 {
+        bail!("rulesdiff: {new} unexplained difference(s)");
     }
     Ok(())
 }

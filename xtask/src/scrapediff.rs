@@ -508,6 +508,20 @@ pub(crate) fn diff_maps(
     out
 }
 
+/// Prints each difference, `known` (matched by [`is_known`]) or `DIFF` (unexplained), and
+/// returns how many of each.
+pub(crate) fn print_diffs(diffs: &[String], known: &[String]) -> (usize, usize) {
+    let (known_n, new): (Vec<&String>, Vec<&String>) =
+        diffs.iter().partition(|d| is_known(d, known));
+    for d in &known_n {
+        println!("known {d}");
+    }
+    for d in &new {
+        println!("DIFF {d}");
+    }
+    (known_n.len(), new.len())
+}
+
 /// Whether `diff` starts with one of the `known` patterns (`*` matches any text).
 pub(crate) fn is_known(diff: &str, known: &[String]) -> bool {
     known.iter().any(|k| {
@@ -641,21 +655,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             &payloads,
         )?;
         let known_here = known_for_run(&known, !flags.is_empty());
-        let (known_n, new): (Vec<&String>, Vec<&String>) =
-            diffs.iter().partition(|d| is_known(d, &known_here));
-        for d in &new {
-            println!("DIFF {d}");
-        }
-        for d in &known_n {
-            println!("known {d}");
-        }
+        let (known_n, new) = print_diffs(&diffs, &known_here);
         println!(
-            "== run {i}: {} differences ({} known, {} unexplained)",
-            diffs.len(),
-            known_n.len(),
-            new.len()
+            "== run {i}: {} differences ({known_n} known, {new} unexplained)",
+            diffs.len()
         );
-        unexplained += new.len();
+        unexplained += new;
     }
     if unexplained > 0 {
         bail!("scrapediff: {unexplained} unexplained difference(s)");
