@@ -495,17 +495,6 @@ fn config_text(rule_files: &[String], targets: &[String], am: &str) -> String {
     out
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// Milliseconds of an RFC 3339 time (`2026-01-02T03:04:05.678Z`, any fraction, `Z` or an
 /// offset).
 fn parse_rfc3339_ms(s: &str) -> Option<i64> {
@@ -537,7 +526,8 @@ fn parse_rfc3339_ms(s: &str) -> Option<i64> {
             sign * (h * 60 + m)
         }
     };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+    let days = model::civil::days_from_civil(y, u32::try_from(mo).ok()?, u32::try_from(d).ok()?);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
     Some(secs * 1000 + frac_ms)
 }
 
