@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,23 +40,72 @@ fn start_receiver() -> (u16, Received) {
     let received: Received = Arc::default();
     let store = received.clone();
     let port = serve_http(move |req| {
-        let raw = snap::raw::Decoder::new().decompress_vec(&req.body).unwrap();
-        let req = prompb::WriteRequest::decode(raw.as_slice()).unwrap();
-        let mut store = store.lock().unwrap();
-        for ts in &req.timeseries {
-            let name = ts
-                .labels
-                .iter()
-                .find(|l| l.name == "__name__")
-                .map(|l| l.value.clone())
-                .unwrap_or_default();
-            for s in &ts.samples {
-                store.push((name.clone(), s.value));
-            }
-        }
+        record(&store, &req.body);
         http_response("204 No Content", "", b"")
     });
     (port, received)
+}
+
+/// Decodes a remote-write body into `store`.
+fn record(store: &Received, body: &[u8]) {
+    let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
+    let req = prompb::WriteRequest::decode(raw.as_slice()).unwrap();
+    let mut store = store.lock().unwrap();
+    for ts in &req.timeseries {
+        let name = ts
+            .labels
+            .iter()
+            .find(|l| l.name == "__name__")
+            .map(|l| l.value.clone())
+            .unwrap_or_default();
+        for s in &ts.samples {
+            store.push((name.clone(), s.value));
+        }
+    }
+}
+
+/// Writes `agent.yml` in `dir`: `head` (e.g. a `global` section), then a job `target`
+/// scraping 127.0.0.1:`port` every `interval` when `scrape` is given, then remote write to
+/// 127.0.0.1:`port` with `queue_config` `queue` when `remote` is given.
+fn agent_config(
+    dir: &Path,
+    head: &str,
+    scrape: Option<(u16, &str)>,
+    remote: Option<(u16, &str)>,
+) -> PathBuf {
+    let mut text = head.to_owned();
+    if let Some((target, interval)) = scrape {
+        text.push_str(&format!(
+            "scrape_configs:\n  - job_name: target\n    scrape_interval: {interval}\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+        ));
+    }
+    if let Some((receiver, queue)) = remote {
+        text.push_str(&format!(
+            "remote_write:\n  - url: http://127.0.0.1:{receiver}/api/v1/write\n    queue_config: {queue}\n"
+        ));
+    }
+    let config = dir.join("agent.yml");
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// The queue settings that send within 100ms.
+const FAST_QUEUE: &str = "{batch_send_deadline: 100ms}";
+
+/// Polls `done` every 50ms for up to a minute; panics with `what()` when it stays false.
+fn wait_until(mut done: impl FnMut() -> bool, what: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "{}", what());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends SIGTERM and expects a clean exit (code 0) within 30s.
+fn stop(agent: &mut Prometheus) {
+    agent.signal("TERM");
+    let status = agent.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
 }
 
 /// The values of `agent_e2e_scrapes_total` received so far (stale markers left out).
@@ -75,14 +124,12 @@ fn agent_remote_writes_every_scraped_sample() {
     let dir = tempfile::tempdir().unwrap();
     let (target, served) = start_target();
     let (receiver, received) = start_receiver();
-    let config = dir.path().join("agent.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  external_labels: {{agent: e2e}}\nscrape_configs:\n  - job_name: target\n    scrape_interval: 200ms\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\nremote_write:\n  - url: http://127.0.0.1:{receiver}/api/v1/write\n    queue_config: {{batch_send_deadline: 100ms}}\n"
-        ),
-    )
-    .unwrap();
+    let config = agent_config(
+        dir.path(),
+        "global:\n  scrape_interval: 1s\n  external_labels: {agent: e2e}\n",
+        Some((target, "200ms")),
+        Some((receiver, FAST_QUEUE)),
+    );
     let data = dir.path().join("data-agent");
     // Truncating every second, the WAL is checkpointed and its segments deleted under the
     // remote-write watcher while it sends.
@@ -95,37 +142,33 @@ fn agent_remote_writes_every_scraped_sample() {
     agent.wait_ready();
 
     // Let a few scrapes happen, then wait until every one served so far has arrived.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let has_checkpoint = || {
+    let wal_files = || {
         std::fs::read_dir(data.join("wal"))
             .unwrap()
             .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with("checkpoint."))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
     };
-    while served.load(Ordering::SeqCst) < 8 || !has_checkpoint() {
-        assert!(
-            Instant::now() < deadline,
-            "no scrapes or no checkpoint: {:?}",
-            std::fs::read_dir(data.join("wal"))
-                .unwrap()
-                .flatten()
-                .map(|e| e.file_name())
-                .collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        || {
+            served.load(Ordering::SeqCst) >= 8
+                && wal_files().iter().any(|f| f.starts_with("checkpoint."))
+        },
+        || format!("no scrapes or no checkpoint: {:?}", wal_files()),
+    );
     let upto = served.load(Ordering::SeqCst);
-    loop {
-        let got = counter_values(&received);
-        if (1..=upto).all(|n| got.contains(&n)) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "scraped values 1..={upto} did not all arrive: {got:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        || {
+            let got = counter_values(&received);
+            (1..=upto).all(|n| got.contains(&n))
+        },
+        || {
+            format!(
+                "scraped values 1..={upto} did not all arrive: {:?}",
+                counter_values(&received)
+            )
+        },
+    );
     // The report series travel too.
     assert!(
         received
@@ -161,8 +204,7 @@ fn agent_remote_writes_every_scraped_sample() {
         "{metrics}"
     );
 
-    agent.signal("TERM");
-    assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
+    stop(&mut agent);
 }
 
 #[test]
@@ -290,14 +332,7 @@ fn a_prometheus_3_5_agent_wal_replays_here_and_ours_there() {
 fn wal_round_trip(bin: &str, agent_flag: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (target, served) = start_target();
-    let config = dir.path().join("agent.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "scrape_configs:\n  - job_name: target\n    scrape_interval: 200ms\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
-        ),
-    )
-    .unwrap();
+    let config = agent_config(dir.path(), "", Some((target, "200ms")), None);
     let data = dir.path().join("data-agent");
     let port = free_port();
     let args = [
@@ -305,11 +340,10 @@ fn wal_round_trip(bin: &str, agent_flag: &str) {
         format!("--storage.agent.path={}", data.display()),
     ];
     let mut p = Prometheus::spawn(bin, &config, port, args, tempfile::tempdir().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while served.load(Ordering::SeqCst) < 4 {
-        assert!(Instant::now() <= deadline, "{bin} did not scrape");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        || served.load(Ordering::SeqCst) >= 4,
+        || format!("{bin} did not scrape"),
+    );
     p.signal("TERM");
     assert!(p.wait_exit(Duration::from_secs(60)).success());
     drop(p);
@@ -405,21 +439,18 @@ fn agent_restarts_after_kill_9_and_keeps_sending() {
     let dir = tempfile::tempdir().unwrap();
     let (target, served) = start_target();
     let (receiver, received) = start_receiver();
-    let config = dir.path().join("agent.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "scrape_configs:\n  - job_name: target\n    scrape_interval: 100ms\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\nremote_write:\n  - url: http://127.0.0.1:{receiver}/api/v1/write\n    queue_config: {{batch_send_deadline: 100ms}}\n"
-        ),
-    )
-    .unwrap();
+    let config = agent_config(
+        dir.path(),
+        "",
+        Some((target, "100ms")),
+        Some((receiver, FAST_QUEUE)),
+    );
     let data = dir.path().join("data-agent");
     let wait_for_value = |min: u64| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !counter_values(&received).iter().any(|&v| v >= min) {
-            assert!(Instant::now() < deadline, "no value >= {min} arrived");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(
+            || counter_values(&received).iter().any(|&v| v >= min),
+            || format!("no value >= {min} arrived"),
+        );
     };
 
     let mut agent = start_agent(&config, &data, free_port(), &[]);
@@ -438,8 +469,7 @@ fn agent_restarts_after_kill_9_and_keeps_sending() {
         metrics.contains("prometheus_agent_corruptions_total "),
         "{metrics}"
     );
-    agent.signal("TERM");
-    assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
+    stop(&mut agent);
     let db = tsdb::agent::Db::open(&data, tsdb::agent::Options::default()).unwrap();
     let instance = format!("127.0.0.1:{target}");
     let labels = model::Labels::from_pairs([
@@ -459,14 +489,7 @@ fn agent_restarts_after_kill_9_and_keeps_sending() {
 fn agent_endpoints_answer_as_prometheus_3_5_agent() {
     let dir = tempfile::tempdir().unwrap();
     let (target, _) = start_target();
-    let config = dir.path().join("agent.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "scrape_configs:\n  - job_name: target\n    scrape_interval: 200ms\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
-        ),
-    )
-    .unwrap();
+    let config = agent_config(dir.path(), "", Some((target, "200ms")), None);
     let mut agent = start_agent(&config, &dir.path().join("data-agent"), free_port(), &[]);
     agent.wait_ready();
     let refused =
@@ -548,8 +571,7 @@ fn agent_endpoints_answer_as_prometheus_3_5_agent() {
             && body.contains(r#""storage.tsdb.retention.time":"0s""#),
         "{body}"
     );
-    agent.signal("TERM");
-    assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
+    stop(&mut agent);
 }
 
 /// What was scraped while the endpoint refused everything is not resent after a restart,
@@ -568,44 +590,28 @@ fn a_restart_does_not_resend_what_the_endpoint_refused_before() {
             if !accepting.load(Ordering::SeqCst) {
                 return http_response("503 Service Unavailable", "", b"down");
             }
-            let raw = snap::raw::Decoder::new().decompress_vec(&req.body).unwrap();
-            let req = prompb::WriteRequest::decode(raw.as_slice()).unwrap();
-            let mut store = store.lock().unwrap();
-            for ts in &req.timeseries {
-                if ts
-                    .labels
-                    .iter()
-                    .any(|l| l.value == "agent_e2e_scrapes_total")
-                {
-                    store.extend(
-                        ts.samples
-                            .iter()
-                            .map(|s| ("agent_e2e_scrapes_total".to_owned(), s.value)),
-                    );
-                }
-            }
+            record(&store, &req.body);
             http_response("204 No Content", "", b"")
         })
     };
-    let config = dir.path().join("agent.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "scrape_configs:\n  - job_name: target\n    scrape_interval: 200ms\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\nremote_write:\n  - url: http://127.0.0.1:{receiver}/api/v1/write\n    queue_config: {{batch_send_deadline: 100ms, min_backoff: 10ms, max_backoff: 100ms}}\n"
-        ),
-    )
-    .unwrap();
+    let config = agent_config(
+        dir.path(),
+        "",
+        Some((target, "200ms")),
+        Some((
+            receiver,
+            "{batch_send_deadline: 100ms, min_backoff: 10ms, max_backoff: 100ms}",
+        )),
+    );
     let data = dir.path().join("data-agent");
     let flags = ["--storage.remote.flush-deadline=1s"];
     let mut agent = start_agent(&config, &data, free_port(), &flags);
     agent.wait_ready();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while served.load(Ordering::SeqCst) < 5 {
-        assert!(Instant::now() < deadline, "no scrapes");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    agent.signal("TERM");
-    assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
+    wait_until(
+        || served.load(Ordering::SeqCst) >= 5,
+        || "no scrapes".into(),
+    );
+    stop(&mut agent);
     let before = served.load(Ordering::SeqCst);
     assert!(received.lock().unwrap().is_empty());
 
@@ -618,23 +624,16 @@ fn a_restart_does_not_resend_what_the_endpoint_refused_before() {
         !metrics.contains("prometheus_agent_active_series 0\n"),
         "{metrics}"
     );
-    loop {
-        if counter_values(&received).iter().any(|&v| v > before + 2) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nothing arrived after the restart"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        || counter_values(&received).iter().any(|&v| v > before + 2),
+        || "nothing arrived after the restart".into(),
+    );
     let got = counter_values(&received);
     assert!(
         got.iter().all(|&v| v > before),
         "values scraped before the restart (1..={before}) were resent: {got:?}"
     );
-    agent.signal("TERM");
-    assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
+    stop(&mut agent);
 }
 
 /// With `--web.enable-remote-write-receiver`, what is pushed to the agent lands in its WAL
@@ -644,14 +643,7 @@ fn a_restart_does_not_resend_what_the_endpoint_refused_before() {
 fn pushed_samples_are_forwarded_and_counted_as_coming_in() {
     let dir = tempfile::tempdir().unwrap();
     let (receiver, received) = start_receiver();
-    let config = dir.path().join("agent.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "remote_write:\n  - url: http://127.0.0.1:{receiver}/api/v1/write\n    queue_config: {{batch_send_deadline: 100ms}}\n"
-        ),
-    )
-    .unwrap();
+    let config = agent_config(dir.path(), "", None, Some((receiver, FAST_QUEUE)));
     let mut agent = start_agent(
         &config,
         &dir.path().join("data-agent"),
@@ -662,19 +654,16 @@ fn pushed_samples_are_forwarded_and_counted_as_coming_in() {
     let t = now_ms();
     let (status, body) = post_write(agent.port, &snappy(&e2e_write("pushed_total", 7.0, t)));
     assert_eq!(status, 204, "{body}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !received
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|(n, v)| n == "pushed_total" && *v == 7.0)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the pushed sample was not forwarded"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        || {
+            received
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(n, v)| n == "pushed_total" && *v == 7.0)
+        },
+        || "the pushed sample was not forwarded".into(),
+    );
     let (_, metrics) = agent.get("/metrics");
     assert!(
         metrics.contains("\nprometheus_remote_storage_samples_in_total 1\n")
@@ -685,6 +674,5 @@ fn pushed_samples_are_forwarded_and_counted_as_coming_in() {
             && metrics.contains("prometheus_agent_samples_appended_total{type=\"float\"} 1\n"),
         "{metrics}"
     );
-    agent.signal("TERM");
-    assert_eq!(agent.wait_exit(Duration::from_secs(30)).code(), Some(0));
+    stop(&mut agent);
 }
