@@ -289,20 +289,20 @@ fn wait_for(p: &Prometheus, path: &str, want: &[&str], limit: Duration) -> Strin
     }
 }
 
-/// Sends one HTTP/1.1 request and returns (status, body); `None` if the server is not
-/// accepting connections (yet).
+/// A configuration that scrapes this server itself on `port` every second (job `self`);
+/// further sections (`remote_write`, ...) can be appended.
+fn self_scrape_config(port: u16) -> String {
+    format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    )
+}
+
 /// Starts this server scraping itself every second (job `self`) and waits until its first
 /// scrape is stored and queried; the temporary directory holds the configuration.
 fn self_scraping() -> (Prometheus, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(
-        dir.path(),
-        port,
-        &format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-        ),
-    );
+    let config = write_config(dir.path(), port, &self_scrape_config(port));
     let mut p = Prometheus::start_bin(
         OURS,
         &config,
@@ -319,6 +319,8 @@ fn self_scraping() -> (Prometheus, tempfile::TempDir) {
     (p, dir)
 }
 
+/// Sends one HTTP/1.1 request and returns (status, body); `None` if the server is not
+/// accepting connections (yet).
 fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream

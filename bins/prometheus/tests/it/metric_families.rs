@@ -144,9 +144,10 @@ fn agent_metrics_cover_prometheus_3_agent_families() {
     let config = write_config(
         dir.path(),
         port,
-        &format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\nremote_write:\n  - url: http://127.0.0.1:{receiver}/api/v1/write\n    queue_config: {{batch_send_deadline: 100ms}}\n"
-        ),
+        &(self_scrape_config(port)
+            + &format!(
+                "remote_write:\n  - url: http://127.0.0.1:{receiver}/api/v1/write\n    queue_config: {{batch_send_deadline: 100ms}}\n"
+            )),
     );
     let mut p = start_agent(&config, &dir.path().join("data-agent"), port, &[]);
     p.wait_ready();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     OURS, Prometheus, REAL, e2e_write, free_port, histogram_5, label, now_ms, post_write,
-    real_installed, snappy, wait_for, write_config,
+    real_installed, self_scrape_config, snappy, wait_for, write_config,
 };
 
 /// Starts this server on `port` with `config` (YAML text) and `extra` flags, and waits until
@@ -223,10 +223,11 @@ fn remote_write_2_0_between_two_of_our_servers() {
     let mut sender = start_with(
         dir.path(),
         port,
-        &format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\nremote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    name: v2\n    protobuf_message: io.prometheus.write.v2.Request\n    queue_config: {{batch_send_deadline: 200ms}}\n  - url: http://127.0.0.1:{}/api/v1/write\n    name: refused\n    protobuf_message: io.prometheus.write.v2.Request\n    queue_config: {{batch_send_deadline: 200ms}}\n",
-            receiver.port, v1_only.port
-        ),
+        &(self_scrape_config(port)
+            + &format!(
+                "remote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    name: v2\n    protobuf_message: io.prometheus.write.v2.Request\n    queue_config: {{batch_send_deadline: 200ms}}\n  - url: http://127.0.0.1:{}/api/v1/write\n    name: refused\n    protobuf_message: io.prometheus.write.v2.Request\n    queue_config: {{batch_send_deadline: 200ms}}\n",
+                receiver.port, v1_only.port
+            )),
         &[],
     );
     wait_up(&receiver, "self", port, "", Duration::from_secs(60));
@@ -276,14 +277,7 @@ fn sample_value(text: &str, series: &str) -> Option<f64> {
 fn self_metrics_scrape_and_remote_storage_families() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let p = start_with(
-        dir.path(),
-        port,
-        &format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-        ),
-        &[],
-    );
+    let p = start_with(dir.path(), port, &self_scrape_config(port), &[]);
     wait_query(&p, "up", r#""job":"self""#, Duration::from_secs(60));
     // Two scrapes: the first actual interval is observed.
     let metrics = wait_for(
