@@ -1,6 +1,6 @@
 //! Embedding the TSDB: open a data directory, append samples, commit, query with matchers.
 //!
-//! Run with `cargo run -p tsdb --example embed [DATA_DIR]` (a temporary directory by
+//! Run with `cargo run -p tsdb --example embed_db [DATA_DIR]` (a temporary directory by
 //! default). Running it twice on the same directory shows the WAL replay at work.
 #![allow(clippy::print_stdout)]
 

@@ -1,6 +1,6 @@
 //! Embedding the PromQL engine: append samples to an in-memory storage and query them.
 //!
-//! Run with `cargo run -p promql --example embed`.
+//! Run with `cargo run -p promql --example embed_engine`.
 
 #![allow(clippy::print_stdout)]
 
