@@ -19,6 +19,17 @@ struct Case<'a> {
     stdin: Option<&'a [u8]>,
 }
 
+impl<'a> Case<'a> {
+    /// `promtool ARGS` in `cwd`, reading nothing.
+    fn new(a: &[&str], cwd: &'a Path) -> Case<'a> {
+        Case {
+            args: args(a),
+            cwd,
+            stdin: None,
+        }
+    }
+}
+
 fn run_in(bin: &str, case: &Case<'_>) -> Output {
     let mut child = Command::new(bin)
         .args(&case.args)
@@ -37,8 +48,9 @@ fn run_in(bin: &str, case: &Case<'_>) -> Output {
     child.wait_with_output().expect("promtool runs")
 }
 
-/// Runs every case with both binaries; returns the differing ones, described.
-fn differences(real: &str, cases: &[Case<'_>]) -> Vec<String> {
+/// Runs every case with both binaries and fails listing every one whose exit code, stdout
+/// or stderr differ.
+fn assert_agree(real: &str, cases: &[Case<'_>]) {
     let mut diffs = Vec::new();
     for case in cases {
         let (a, b) = (run_in(ours(), case), run_in(real, case));
@@ -56,7 +68,13 @@ fn differences(real: &str, cases: &[Case<'_>]) -> Vec<String> {
             ));
         }
     }
-    diffs
+    assert!(
+        diffs.is_empty(),
+        "{} of {} invocations differ from promtool 3.x:\n{}",
+        diffs.len(),
+        cases.len(),
+        diffs.join("\n")
+    );
 }
 
 fn args(a: &[&str]) -> Vec<String> {
@@ -88,17 +106,9 @@ fn check_and_test_commands_agree_with_promtool_3() {
     for f in configs {
         let p = format!("testdata/{f}");
         for lint in ["--lint=all", "--lint=none", "--lint=bogus", "--lint-fatal"] {
-            cases.push(Case {
-                args: args(&["check", "config", lint, &p]),
-                cwd: &pt,
-                stdin: None,
-            });
+            cases.push(Case::new(&["check", "config", lint, &p], &pt));
         }
-        cases.push(Case {
-            args: args(&["check", "config", "--syntax-only", &p]),
-            cwd: &pt,
-            stdin: None,
-        });
+        cases.push(Case::new(&["check", "config", "--syntax-only", &p], &pt));
     }
     let rule_files = [
         "rules.yml",
@@ -113,23 +123,17 @@ fn check_and_test_commands_agree_with_promtool_3() {
     for f in rule_files {
         let p = format!("testdata/{f}");
         for lint in ["--lint=all", "--lint=none", "--lint=bogus", "--lint-fatal"] {
-            cases.push(Case {
-                args: args(&["check", "rules", lint, &p]),
-                cwd: &pt,
-                stdin: None,
-            });
+            cases.push(Case::new(&["check", "rules", lint, &p], &pt));
         }
     }
-    cases.push(Case {
-        args: args(&["check", "rules", "testdata/nonexistent.yml"]),
-        cwd: &pt,
-        stdin: None,
-    });
-    cases.push(Case {
-        args: args(&["check", "config", "testdata/nonexistent.yml"]),
-        cwd: &pt,
-        stdin: None,
-    });
+    cases.push(Case::new(
+        &["check", "rules", "testdata/nonexistent.yml"],
+        &pt,
+    ));
+    cases.push(Case::new(
+        &["check", "config", "testdata/nonexistent.yml"],
+        &pt,
+    ));
     let bad_rulefmt = [
         "bad_expr.bad.yaml",
         "bad_field.bad.yaml",
@@ -142,11 +146,10 @@ fn check_and_test_commands_agree_with_promtool_3() {
         "test.yaml",
     ];
     for f in bad_rulefmt {
-        cases.push(Case {
-            args: args(&["check", "rules", &format!("testdata/{f}")]),
-            cwd: &rulefmt,
-            stdin: None,
-        });
+        cases.push(Case::new(
+            &["check", "rules", &format!("testdata/{f}")],
+            &rulefmt,
+        ));
     }
     // Unit tests, failing ones included: the failure text must match.
     for f in [
@@ -161,30 +164,14 @@ fn check_and_test_commands_agree_with_promtool_3() {
         "no-test-group-interval.yml",
     ] {
         let p = format!("testdata/{f}");
-        cases.push(Case {
-            args: args(&["test", "rules", &p]),
-            cwd: &pt,
-            stdin: None,
-        });
-        cases.push(Case {
-            args: args(&["test", "rules", "--diff", &p]),
-            cwd: &pt,
-            stdin: None,
-        });
+        cases.push(Case::new(&["test", "rules", &p], &pt));
+        cases.push(Case::new(&["test", "rules", "--diff", &p], &pt));
     }
-    cases.push(Case {
-        args: args(&["test", "rules", "--run=correct", "testdata/rules_run.yml"]),
-        cwd: &pt,
-        stdin: None,
-    });
-    let diffs = differences(&real, &cases);
-    assert!(
-        diffs.is_empty(),
-        "{} of {} invocations differ from promtool 3.x:\n{}",
-        diffs.len(),
-        cases.len(),
-        diffs.join("\n")
-    );
+    cases.push(Case::new(
+        &["test", "rules", "--run=correct", "testdata/rules_run.yml"],
+        &pt,
+    ));
+    assert_agree(&real, &cases);
 }
 
 /// Why Debian's promtool 3.5.3 and we check a file of upstream's `config/testdata`
@@ -590,39 +577,26 @@ fn config_errors_agree_with_promtool_3() {
             }
             let p = format!("{sub}/{name}");
             for mode in ["--syntax-only", "--lint=none"] {
-                cases.push(Case {
-                    args: args(&["check", "config", mode, &p]),
-                    cwd: &upstream,
-                    stdin: None,
-                });
+                cases.push(Case::new(&["check", "config", mode, &p], &upstream));
             }
             if name.starts_with("agent_mode") {
-                cases.push(Case {
-                    args: args(&["check", "config", "--agent", &p]),
-                    cwd: &upstream,
-                    stdin: None,
-                });
+                cases.push(Case::new(&["check", "config", "--agent", &p], &upstream));
             }
         }
     }
     let project = test_support::project_testdata("config");
     for sub in ["bad", "good"] {
         for name in yaml_files(&project.join(sub)) {
-            cases.push(Case {
-                args: args(&["check", "config", &format!("{sub}/{name}")]),
-                cwd: &project,
-                stdin: None,
-            });
+            cases.push(Case::new(
+                &["check", "config", &format!("{sub}/{name}")],
+                &project,
+            ));
         }
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     for (name, body) in BROKEN_CONFIGS {
         std::fs::write(tmp.path().join(name), body).expect("write config");
-        cases.push(Case {
-            args: args(&["check", "config", name]),
-            cwd: tmp.path(),
-            stdin: None,
-        });
+        cases.push(Case::new(&["check", "config", name], tmp.path()));
     }
     let sd_names = SD_FILES.iter().map(|(n, _)| *n).chain(["missing.json"]);
     for name in sd_names {
@@ -635,20 +609,9 @@ fn config_errors_agree_with_promtool_3() {
             format!("scrape_configs:\n- job_name: a\n  file_sd_configs:\n  - files: [{name}]\n"),
         )
         .expect("write config");
-        cases.push(Case {
-            args: args(&["check", "config", &config]),
-            cwd: tmp.path(),
-            stdin: None,
-        });
+        cases.push(Case::new(&["check", "config", &config], tmp.path()));
     }
-    let diffs = differences(&real, &cases);
-    assert!(
-        diffs.is_empty(),
-        "{} of {} invocations differ from promtool 3.x:\n{}",
-        diffs.len(),
-        cases.len(),
-        diffs.join("\n")
-    );
+    assert_agree(&real, &cases);
 }
 
 #[test]
@@ -703,11 +666,7 @@ fn metrics_web_config_and_promql_agree_with_promtool_3() {
     ];
     for (name, body) in web_configs {
         std::fs::write(dir.join(name), body).expect("write web config");
-        cases.push(Case {
-            args: args(&["check", "web-config", name]),
-            cwd: dir,
-            stdin: None,
-        });
+        cases.push(Case::new(&["check", "web-config", name], dir));
     }
     for expr in [
         "sum(rate(foo[5m])) by (job)",
@@ -718,11 +677,10 @@ fn metrics_web_config_and_promql_agree_with_promtool_3() {
         "max_over_time(foo[5m:1m])",
         "foo[5m] @ 100 offset -1m",
     ] {
-        cases.push(Case {
-            args: args(&["promql", "format", "--experimental", expr]),
-            cwd: dir,
-            stdin: None,
-        });
+        cases.push(Case::new(
+            &["promql", "format", "--experimental", expr],
+            dir,
+        ));
         cases.push(Case {
             args: args(&[
                 "promql",
@@ -757,20 +715,9 @@ fn metrics_web_config_and_promql_agree_with_promtool_3() {
         &["check", "metrics", "--bogus=1"],
         &["query", "instant"],
     ] {
-        cases.push(Case {
-            args: args(a),
-            cwd: dir,
-            stdin: None,
-        });
+        cases.push(Case::new(a, dir));
     }
-    let diffs = differences(&real, &cases);
-    assert!(
-        diffs.is_empty(),
-        "{} of {} invocations differ from promtool 3.x:\n{}",
-        diffs.len(),
-        cases.len(),
-        diffs.join("\n")
-    );
+    assert_agree(&real, &cases);
 }
 
 #[test]
@@ -803,18 +750,7 @@ fn tsdb_commands_agree_with_promtool_3() {
         vec!["tsdb", "list", "/nonexistent/data"],
     ]
     .into_iter()
-    .map(|a| Case {
-        args: args(&a),
-        cwd: tmp.path(),
-        stdin: None,
-    })
+    .map(|a| Case::new(&a, tmp.path()))
     .collect();
-    let diffs = differences(&real, &cases);
-    assert!(
-        diffs.is_empty(),
-        "{} of {} invocations differ from promtool 3.x:\n{}",
-        diffs.len(),
-        cases.len(),
-        diffs.join("\n")
-    );
+    assert_agree(&real, &cases);
 }
