@@ -1536,23 +1536,6 @@ fn snappy(b: &[u8]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-fn v1_series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> prompb::TimeSeries {
-    prompb::TimeSeries {
-        labels: labels
-            .iter()
-            .map(|(n, v)| prompb::Label {
-                name: (*n).into(),
-                value: (*v).into(),
-            })
-            .collect(),
-        samples: samples
-            .iter()
-            .map(|&(timestamp, value)| prompb::Sample { value, timestamp })
-            .collect(),
-        ..Default::default()
-    }
-}
-
 fn v1_body(series: Vec<prompb::TimeSeries>) -> Vec<u8> {
     snappy(
         &prompb::WriteRequest {
@@ -1600,7 +1583,7 @@ type WriteCase = (
 /// The receiver cases, in order (earlier ones write the series later ones conflict with).
 fn write_cases(now: i64) -> Vec<WriteCase> {
     let s = |name: &'static str| [("__name__", name), ("job", "rx")];
-    let ok_v1 = v1_body(vec![v1_series(
+    let ok_v1 = v1_body(vec![prompb::TimeSeries::from_samples(
         &s("wd_rx_a"),
         &[(now - 10_000, 1.0), (now - 5_000, 2.0)],
     )]);
@@ -1654,21 +1637,27 @@ fn write_cases(now: i64) -> Vec<WriteCase> {
             Some(V1_CT),
             Some("snappy"),
             Some("0.1.0"),
-            v1_body(vec![v1_series(&s("wd_rx_a"), &[(now - 20_000, 3.0)])]),
+            v1_body(vec![prompb::TimeSeries::from_samples(
+                &s("wd_rx_a"),
+                &[(now - 20_000, 3.0)],
+            )]),
         ),
         (
             "v1 duplicate sample different value",
             Some(V1_CT),
             Some("snappy"),
             Some("0.1.0"),
-            v1_body(vec![v1_series(&s("wd_rx_a"), &[(now - 5_000, 9.0)])]),
+            v1_body(vec![prompb::TimeSeries::from_samples(
+                &s("wd_rx_a"),
+                &[(now - 5_000, 9.0)],
+            )]),
         ),
         (
             "v1 out of bounds (too old)",
             Some(V1_CT),
             Some("snappy"),
             Some("0.1.0"),
-            v1_body(vec![v1_series(
+            v1_body(vec![prompb::TimeSeries::from_samples(
                 &s("wd_rx_b"),
                 &[(now - 86_400_000 * 3, 3.0)],
             )]),
@@ -1678,7 +1667,7 @@ fn write_cases(now: i64) -> Vec<WriteCase> {
             Some(V1_CT),
             Some("snappy"),
             None,
-            v1_body(vec![v1_series(
+            v1_body(vec![prompb::TimeSeries::from_samples(
                 &[("__name__", "wd_rx_dup"), ("a", "1"), ("a", "2")],
                 &[(now, 1.0)],
             )]),
@@ -1688,7 +1677,7 @@ fn write_cases(now: i64) -> Vec<WriteCase> {
             Some(V1_CT),
             Some("snappy"),
             None,
-            v1_body(vec![v1_series(
+            v1_body(vec![prompb::TimeSeries::from_samples(
                 &[("", "x"), ("__name__", "wd_rx_empty")],
                 &[(now, 1.0)],
             )]),
@@ -1698,7 +1687,7 @@ fn write_cases(now: i64) -> Vec<WriteCase> {
             Some(V1_CT),
             Some("snappy"),
             None,
-            v1_body(vec![v1_series(
+            v1_body(vec![prompb::TimeSeries::from_samples(
                 &[("z", "1"), ("__name__", "wd_rx_unsorted")],
                 &[(now, 1.0)],
             )]),
@@ -1708,14 +1697,17 @@ fn write_cases(now: i64) -> Vec<WriteCase> {
             Some(V1_CT),
             Some("snappy"),
             None,
-            v1_body(vec![v1_series(&[("job", "rx")], &[(now, 1.0)])]),
+            v1_body(vec![prompb::TimeSeries::from_samples(
+                &[("job", "rx")],
+                &[(now, 1.0)],
+            )]),
         ),
         (
             "v1 empty label value",
             Some(V1_CT),
             Some("snappy"),
             None,
-            v1_body(vec![v1_series(
+            v1_body(vec![prompb::TimeSeries::from_samples(
                 &[("__name__", "wd_rx_emptyval"), ("e", "")],
                 &[(now, 1.0)],
             )]),
@@ -1727,7 +1719,7 @@ fn write_cases(now: i64) -> Vec<WriteCase> {
             None,
             {
                 let mut body = prompb::WriteRequest {
-                    timeseries: vec![v1_series(
+                    timeseries: vec![prompb::TimeSeries::from_samples(
                         &[("__name__", "wd_rx_utf8"), ("v", "AB")],
                         &[(now, 1.0)],
                     )],
@@ -1769,7 +1761,10 @@ fn write_cases(now: i64) -> Vec<WriteCase> {
             Vec::new(),
         ),
         ("no content type", None, Some("snappy"), None, {
-            v1_body(vec![v1_series(&s("wd_rx_noct"), &[(now, 1.0)])])
+            v1_body(vec![prompb::TimeSeries::from_samples(
+                &s("wd_rx_noct"),
+                &[(now, 1.0)],
+            )])
         }),
         (
             "unknown proto",
@@ -1780,14 +1775,20 @@ fn write_cases(now: i64) -> Vec<WriteCase> {
         ),
         ("gzip encoding", Some(V1_CT), Some("gzip"), None, Vec::new()),
         ("no encoding", Some(V1_CT), None, None, {
-            v1_body(vec![v1_series(&s("wd_rx_noenc"), &[(now, 1.0)])])
+            v1_body(vec![prompb::TimeSeries::from_samples(
+                &s("wd_rx_noenc"),
+                &[(now, 1.0)],
+            )])
         }),
         (
             "v1 proto named explicitly",
             Some("application/x-protobuf;proto=prometheus.WriteRequest"),
             Some("snappy"),
             Some("0.1.0"),
-            v1_body(vec![v1_series(&s("wd_rx_named"), &[(now, 1.0)])]),
+            v1_body(vec![prompb::TimeSeries::from_samples(
+                &s("wd_rx_named"),
+                &[(now, 1.0)],
+            )]),
         ),
         (
             "v2 ok",

@@ -43,5 +43,31 @@ pub mod write_v2;
 pub use prometheus::*;
 pub use prost::Message;
 
+impl TimeSeries {
+    /// A series of `labels` (name, value pairs, in the order given) and float `samples`
+    /// (timestamp in milliseconds, value), without exemplars or histograms.
+    ///
+    /// ```
+    /// let ts = prompb::TimeSeries::from_samples(&[("__name__", "up")], &[(1_000, 1.0)]);
+    /// assert_eq!((ts.labels[0].value.as_str(), ts.samples[0].timestamp), ("up", 1_000));
+    /// ```
+    pub fn from_samples(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
+        TimeSeries {
+            labels: labels
+                .iter()
+                .map(|&(name, value)| Label {
+                    name: name.into(),
+                    value: value.into(),
+                })
+                .collect(),
+            samples: samples
+                .iter()
+                .map(|&(timestamp, value)| Sample { value, timestamp })
+                .collect(),
+            ..TimeSeries::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod codegen_tests;

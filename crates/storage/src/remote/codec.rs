@@ -789,23 +789,6 @@ mod tests {
     use model::FloatHistogram;
     use prompb::{Sample, TimeSeries};
 
-    fn ts(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
-        TimeSeries {
-            labels: labels
-                .iter()
-                .map(|(n, v)| prompb::Label {
-                    name: (*n).into(),
-                    value: (*v).into(),
-                })
-                .collect(),
-            samples: samples
-                .iter()
-                .map(|&(timestamp, value)| Sample { value, timestamp })
-                .collect(),
-            ..Default::default()
-        }
-    }
-
     /// Records what is appended: samples and exemplars per series; rejects negative
     /// exemplars as out of order.
     #[derive(Clone, Default)]
@@ -855,9 +838,9 @@ mod tests {
             timeseries: vec![
                 TimeSeries {
                     exemplars: vec![ex("a", 0.5, 900), ex("old", -1.0, 800)],
-                    ..ts(&[("__name__", "x")], &[(1000, 1.0)])
+                    ..TimeSeries::from_samples(&[("__name__", "x")], &[(1000, 1.0)])
                 },
-                ts(&[("__name__", "y")], &[(1000, 2.0)]),
+                TimeSeries::from_samples(&[("__name__", "y")], &[(1000, 2.0)]),
             ],
             metadata: Vec::new(),
         };
@@ -929,11 +912,11 @@ mod tests {
                         histogram_to_proto(1000, &int_histogram(5)),
                         histogram_to_proto(2000, &int_histogram(7)),
                     ],
-                    ..ts(&[("__name__", "h")], &[])
+                    ..TimeSeries::from_samples(&[("__name__", "h")], &[])
                 },
                 TimeSeries {
                     histograms: vec![float_histogram_to_proto(1500, &fh)],
-                    ..ts(&[("__name__", "fh")], &[(500, 1.0)])
+                    ..TimeSeries::from_samples(&[("__name__", "fh")], &[(500, 1.0)])
                 },
             ],
             metadata: vec![],
@@ -993,7 +976,7 @@ mod tests {
         let first = WriteRequest {
             timeseries: vec![TimeSeries {
                 histograms: vec![histogram_to_proto(2000, &int_histogram(5))],
-                ..ts(&[("__name__", "h")], &[])
+                ..TimeSeries::from_samples(&[("__name__", "h")], &[])
             }],
             metadata: vec![],
         };
@@ -1005,7 +988,7 @@ mod tests {
                     histogram_to_proto(3000, &bad),
                     histogram_to_proto(4000, &fine),
                 ],
-                ..ts(&[("__name__", "h")], &[])
+                ..TimeSeries::from_samples(&[("__name__", "h")], &[])
             }],
             metadata: vec![],
         };
@@ -1018,7 +1001,7 @@ mod tests {
         let only_fine = WriteRequest {
             timeseries: vec![TimeSeries {
                 histograms: vec![histogram_to_proto(4000, &fine)],
-                ..ts(&[("__name__", "h")], &[])
+                ..TimeSeries::from_samples(&[("__name__", "h")], &[])
             }],
             metadata: vec![],
         };
@@ -1033,7 +1016,7 @@ mod tests {
         let only_bad = WriteRequest {
             timeseries: vec![TimeSeries {
                 histograms: vec![histogram_to_proto(9000, &bad)],
-                ..ts(&[("__name__", "h")], &[])
+                ..TimeSeries::from_samples(&[("__name__", "h")], &[])
             }],
             metadata: vec![],
         };
@@ -1051,7 +1034,7 @@ mod tests {
         let mixed = WriteRequest {
             timeseries: vec![TimeSeries {
                 histograms: vec![histogram_to_proto(1, &int_histogram(5))],
-                ..ts(&[("__name__", "x")], &[(1, 2.0)])
+                ..TimeSeries::from_samples(&[("__name__", "x")], &[(1, 2.0)])
             }],
             metadata: vec![],
         };
@@ -1066,7 +1049,10 @@ mod tests {
     #[test]
     fn write_request_survives_snappy_round_trip() {
         let req = WriteRequest {
-            timeseries: vec![ts(&[("__name__", "up")], &[(1, 1.0), (2, 0.0)])],
+            timeseries: vec![TimeSeries::from_samples(
+                &[("__name__", "up")],
+                &[(1, 1.0), (2, 0.0)],
+            )],
             metadata: vec![],
         };
         let body = encode_write_request(&req);
@@ -1087,8 +1073,8 @@ mod tests {
         let db = MemStorage::new();
         let req = WriteRequest {
             timeseries: vec![
-                ts(&[("__name__", "a")], &[(10, 1.0), (5, 2.0), (20, 3.0)]),
-                ts(&[("__name__", "b"), ("x", "")], &[(1, 4.0)]),
+                TimeSeries::from_samples(&[("__name__", "a")], &[(10, 1.0), (5, 2.0), (20, 3.0)]),
+                TimeSeries::from_samples(&[("__name__", "b"), ("x", "")], &[(1, 4.0)]),
             ],
             metadata: vec![],
         };
@@ -1103,7 +1089,10 @@ mod tests {
         assert!(set.next().is_none(), "nothing of the request is kept");
         // The same samples in order are all kept.
         let ok = WriteRequest {
-            timeseries: vec![ts(&[("__name__", "a")], &[(5, 2.0), (10, 1.0)])],
+            timeseries: vec![TimeSeries::from_samples(
+                &[("__name__", "a")],
+                &[(5, 2.0), (10, 1.0)],
+            )],
             metadata: vec![],
         };
         assert_eq!(append_write_request(&ok, &db).unwrap(), 2);
@@ -1135,8 +1124,8 @@ mod tests {
         for (i, labels) in bad.into_iter().enumerate() {
             let req = WriteRequest {
                 timeseries: vec![
-                    ts(&[("__name__", "ok")], &[(i as i64, 1.0)]),
-                    ts(labels, &[(1, 1.0), (2, 2.0)]),
+                    TimeSeries::from_samples(&[("__name__", "ok")], &[(i as i64, 1.0)]),
+                    TimeSeries::from_samples(labels, &[(1, 1.0), (2, 2.0)]),
                 ],
                 metadata: vec![],
             };
@@ -1152,8 +1141,8 @@ mod tests {
         // bytes and then refuses the series), not a malformed request.
         let req = WriteRequest {
             timeseries: vec![
-                ts(&[("__name__", "ok")], &[(10, 1.0)]),
-                ts(&[("__name__", "bad"), ("v", "AB")], &[(10, 1.0)]),
+                TimeSeries::from_samples(&[("__name__", "ok")], &[(10, 1.0)]),
+                TimeSeries::from_samples(&[("__name__", "bad"), ("v", "AB")], &[(10, 1.0)]),
             ],
             metadata: vec![],
         };
@@ -1176,8 +1165,8 @@ mod tests {
         let near = now + 9 * 60 * 1000;
         let mut req = WriteRequest {
             timeseries: vec![
-                ts(&[("__name__", "a")], &[(now, 1.0), (near, 2.0)]),
-                ts(&[("__name__", "b")], &[(far, 3.0)]),
+                TimeSeries::from_samples(&[("__name__", "a")], &[(now, 1.0), (near, 2.0)]),
+                TimeSeries::from_samples(&[("__name__", "b")], &[(far, 3.0)]),
             ],
             metadata: vec![],
         };
