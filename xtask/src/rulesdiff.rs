@@ -48,7 +48,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::scrapediff::{print_diffs, series_key};
+use crate::scrapediff::{diff_maps_by, print_diffs, series_key};
 use crate::servers::{self, Server, fresh_dir};
 use crate::workspace_root;
 
@@ -711,18 +711,7 @@ fn diff_leaves(
     ours: &BTreeMap<String, Leaf>,
     theirs: &BTreeMap<String, Leaf>,
 ) -> Vec<String> {
-    let keys: BTreeSet<&String> = ours.keys().chain(theirs.keys()).collect();
-    let mut out = Vec::new();
-    for k in keys {
-        match (ours.get(k), theirs.get(k)) {
-            (Some(a), Some(b)) if leaves_equal(a, b) => {}
-            (Some(a), Some(b)) => out.push(format!("{section} {k}: ours {a} | prometheus {b}")),
-            (Some(a), None) => out.push(format!("{section} {k}: only ours ({a})")),
-            (None, Some(b)) => out.push(format!("{section} {k}: only prometheus ({b})")),
-            (None, None) => {}
-        }
-    }
-    out
+    diff_maps_by(section, ours, theirs, leaves_equal)
 }
 
 /// A server with the replacements that make its answers comparable.

@@ -494,11 +494,21 @@ pub(crate) fn diff_maps(
     ours: &BTreeMap<String, String>,
     theirs: &BTreeMap<String, String>,
 ) -> Vec<String> {
+    diff_maps_by(section, ours, theirs, |a, b| a == b)
+}
+
+/// The differences of two maps whose values `same` compares, each `SECTION KEY: ...`.
+pub(crate) fn diff_maps_by<V: std::fmt::Display>(
+    section: &str,
+    ours: &BTreeMap<String, V>,
+    theirs: &BTreeMap<String, V>,
+    same: impl Fn(&V, &V) -> bool,
+) -> Vec<String> {
     let keys: BTreeSet<&String> = ours.keys().chain(theirs.keys()).collect();
     let mut out = Vec::new();
     for k in keys {
         match (ours.get(k), theirs.get(k)) {
-            (Some(a), Some(b)) if a == b => {}
+            (Some(a), Some(b)) if same(a, b) => {}
             (Some(a), Some(b)) => out.push(format!("{section} {k}: ours {a} | prometheus {b}")),
             (Some(a), None) => out.push(format!("{section} {k}: only ours ({a})")),
             (None, Some(b)) => out.push(format!("{section} {k}: only prometheus ({b})")),
