@@ -48,7 +48,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::scrapediff::{diff_maps_by, print_diffs, series_key};
+use crate::scrapediff::{diff_maps_by, print_diffs, query_answer, series_key};
 use crate::servers::{self, Server, fresh_dir};
 use crate::workspace_root;
 
@@ -780,17 +780,7 @@ fn compare_pages(section: &str, ours: &Peer, theirs: &Peer) -> Result<Vec<String
 /// One server's series of an instant query: key to leaf (values near each other for
 /// `rate` recordings and `ALERTS_FOR_STATE`).
 fn series_leaves(peer: &Peer, expr: &str, time_ms: i64) -> Result<BTreeMap<String, Leaf>> {
-    let (status, body) = peer.server.post_form(
-        "/api/v1/query",
-        &[("query", expr), ("time", &servers::api_time(time_ms))],
-    )?;
-    if status != 200 {
-        bail!(
-            "{} query {expr}: status {status}: {}",
-            peer.server.name,
-            String::from_utf8_lossy(&body)
-        );
-    }
+    let body = query_answer(&peer.server, expr, time_ms)?;
     let mut text = String::from_utf8_lossy(&body).into_owned();
     for (from, to) in &peer.replace {
         text = text.replace(from, to);

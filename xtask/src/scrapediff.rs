@@ -575,6 +575,13 @@ fn get_json(server: &Server, path: &str) -> Result<Value> {
 }
 
 fn query(server: &Server, expr: &str, time_ms: i64) -> Result<Value> {
+    let body = query_answer(server, expr, time_ms)?;
+    serde_json::from_slice(&body).with_context(|| format!("{}: query answer not JSON", server.name))
+}
+
+/// The body of an instant query of `expr` at `time_ms` (POSTed as a form); an error unless
+/// the status is 200.
+pub(crate) fn query_answer(server: &Server, expr: &str, time_ms: i64) -> Result<Vec<u8>> {
     let (status, body) = server.post_form(
         "/api/v1/query",
         &[("query", expr), ("time", &servers::api_time(time_ms))],
@@ -586,7 +593,7 @@ fn query(server: &Server, expr: &str, time_ms: i64) -> Result<Value> {
             String::from_utf8_lossy(&body)
         );
     }
-    serde_json::from_slice(&body).with_context(|| format!("{}: query answer not JSON", server.name))
+    Ok(body)
 }
 
 /// node_exporter on a free loopback port, killed on drop.
