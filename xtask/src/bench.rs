@@ -646,6 +646,22 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     print!("{md}");
     let dir = workspace_root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
+    // Every case's median per server, for looking past the percentiles.
+    let mut csv = format!("case,kind,{}\n", all_names.join(","));
+    for (case, per_server) in cases.iter().zip(&medians) {
+        let times: Vec<String> = per_server
+            .iter()
+            .map(|d| format!("{:.6}", d.as_secs_f64() * 1000.0))
+            .collect();
+        writeln!(
+            csv,
+            "\"{}\",{},{}",
+            case.query().replace('"', "\"\""),
+            case.kind(),
+            times.join(",")
+        )?;
+    }
+    std::fs::write(dir.join("cases.csv"), csv).context("writing target/bench/cases.csv")?;
     std::fs::write(dir.join("report.md"), &md).context("writing target/bench/report.md")?;
     println!("\nwritten to target/bench/report.md");
     Ok(())
