@@ -1020,17 +1020,6 @@ struct RuntimeInfo {
     storage_retention: String,
 }
 
-/// A system time as Go's `time.Time` (nanoseconds kept, as `time.Now()`).
-fn go_time_of(t: SystemTime) -> GoTime {
-    match t.duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => GoTime::unix(
-            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            i64::from(d.subsec_nanos()),
-        ),
-        Err(_) => GoTime::unix(0, 0),
-    }
-}
-
 fn runtime_info(inner: &Arc<Inner>) -> ApiResult {
     let status = &inner.opts.status;
     let metrics = tokio::runtime::Handle::current().metrics();
@@ -1042,7 +1031,7 @@ fn runtime_info(inner: &Arc<Inner>) -> ApiResult {
         hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_default(),
-        server_time: format_rfc3339(go_time_of(SystemTime::now())),
+        server_time: format_rfc3339(GoTime::from_system(SystemTime::now())),
         reload_config_success: status.last_reload_successful(),
         // Go reads it back from the whole-seconds gauge
         // prometheus_config_last_reload_success_timestamp_seconds.

@@ -35,6 +35,24 @@ impl GoTime {
         i128::from(self.sec) * 1_000_000_000 + i128::from(self.nsec)
     }
 
+    /// A system time, to the nanosecond (Go's `time.Time` of `time.Now()`); times before the
+    /// epoch count back from it.
+    pub(crate) fn from_system(t: std::time::SystemTime) -> GoTime {
+        match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => GoTime::unix(
+                i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                i64::from(d.subsec_nanos()),
+            ),
+            Err(e) => {
+                let d = e.duration();
+                GoTime::unix(
+                    i64::try_from(d.as_secs()).map_or(i64::MIN, |s| -s),
+                    -i64::from(d.subsec_nanos()),
+                )
+            }
+        }
+    }
+
     /// The time of a millisecond timestamp.
     pub(crate) fn from_millis(ms: i64) -> GoTime {
         GoTime::unix(ms.div_euclid(1000), ms.rem_euclid(1000) * 1_000_000)
@@ -151,6 +169,25 @@ pub fn format_log_time(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_times_keep_their_nanoseconds_on_both_sides_of_the_epoch() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let after = UNIX_EPOCH + Duration::new(1, 250);
+        assert_eq!(GoTime::from_system(after), GoTime { sec: 1, nsec: 250 });
+        let before = UNIX_EPOCH - Duration::new(1, 500_000_000);
+        assert_eq!(
+            GoTime::from_system(before),
+            GoTime {
+                sec: -2,
+                nsec: 500_000_000
+            }
+        );
+        assert_eq!(
+            GoTime::from_system(UNIX_EPOCH - Duration::from_secs(3)).sec,
+            -3
+        );
+    }
 
     #[test]
     fn parses_rfc3339_with_and_without_fraction_and_offsets() {

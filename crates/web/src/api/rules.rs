@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use model::Labels;
 
@@ -146,24 +146,7 @@ pub struct AlertView {
 fn write_time(out: &mut String, t: Option<SystemTime>) {
     let s = match t {
         None => "0001-01-01T00:00:00Z".to_owned(),
-        Some(t) => {
-            let (sec, nsec) = match t.duration_since(UNIX_EPOCH) {
-                Ok(d) => (
-                    i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-                    i64::from(d.subsec_nanos()),
-                ),
-                Err(e) => {
-                    let d = e.duration();
-                    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-                    if d.subsec_nanos() == 0 {
-                        (-secs, 0)
-                    } else {
-                        (-secs - 1, 1_000_000_000 - i64::from(d.subsec_nanos()))
-                    }
-                }
-            };
-            format_rfc3339(GoTime::unix(sec, nsec))
-        }
+        Some(t) => format_rfc3339(GoTime::from_system(t)),
     };
     json::write_str(out, &s);
 }
@@ -530,7 +513,7 @@ mod tests {
     use super::*;
 
     fn at(secs: u64) -> Option<SystemTime> {
-        Some(UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
     }
 
     fn sample_groups() -> Vec<RuleGroupView> {
