@@ -6,7 +6,7 @@
 
 use model::{Labels, MatchType, Matcher};
 use storage::{Appendable, Queryable, ValueType};
-use tsdb::db::{Db, Options};
+use tsdb::{Db, Options};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tmp;

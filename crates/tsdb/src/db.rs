@@ -290,7 +290,31 @@ impl Db {
     /// damaged WAL tail as Prometheus does.
     ///
     /// # Errors
-    /// When another process holds the lock, on I/O errors, or on damaged blocks.
+    /// [`Error::Locked`] when another [`Db`] (in this or another process) has the
+    /// directory open; [`Error::InvalidArgument`] for inconsistent options (block
+    /// durations, WAL segment size); otherwise on I/O errors or damaged blocks.
+    ///
+    /// # Examples
+    /// Options are plain fields with Prometheus's defaults; set the ones that differ:
+    /// ```
+    /// use tsdb::{Db, Error, Options};
+    ///
+    /// # fn main() -> tsdb::Result<()> {
+    /// let dir = tempfile::tempdir().expect("a temporary directory");
+    /// let opts = Options {
+    ///     retention_duration: 24 * 3_600_000,   // one day, in ms
+    ///     out_of_order_time_window: 600_000,    // accept samples up to 10 minutes late
+    ///     ..Options::default()
+    /// };
+    /// let db = Db::open(dir.path(), opts.clone())?;
+    /// // The lock file keeps a second opener out until the first one closes.
+    /// assert!(matches!(Db::open(dir.path(), opts.clone()), Err(Error::Locked(_))));
+    /// db.close()?;
+    /// let db = Db::open(dir.path(), opts)?;
+    /// # drop(db);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
         let dir = dir.as_ref();
         if opts.min_block_duration <= 0 || opts.max_block_duration < opts.min_block_duration {
@@ -789,6 +813,9 @@ impl Compactor {
 }
 
 impl storage::Appendable for Db {
+    /// A new batch on the head (a boxed [`HeadAppender`]; [`Db::head_appender`] gives the
+    /// unboxed one). `commit` logs the batch to the WAL and makes it visible to queriers
+    /// opened afterwards.
     fn appender(&self) -> Box<dyn storage::Appender> {
         Box::new(self.head.appender())
     }
