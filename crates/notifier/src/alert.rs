@@ -51,7 +51,8 @@ struct PostableAlert<'a> {
 /// The Alertmanager API v2 `PostableAlerts` JSON body for `alerts`: a list of objects with
 /// `labels` and `annotations` as string maps, `startsAt`/`endsAt` as RFC 3339 with
 /// milliseconds (an open end is Go's zero time, `0001-01-01T00:00:00.000Z`) and
-/// `generatorURL` (left out when empty).
+/// `generatorURL` (left out when empty). Strings are escaped as Go's `json.Marshal` does
+/// (`<`, `>`, `&`, U+2028 and U+2029 too), so the body is byte for byte Prometheus's.
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -80,7 +81,54 @@ pub fn encode_postable_alerts(alerts: &[Alert]) -> String {
             labels: &a.labels,
         })
         .collect();
-    serde_json::to_string(&postable).expect("string maps and strings always serialize")
+    let mut out = Vec::with_capacity(alerts.len() * 256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, GoEscapes);
+    postable
+        .serialize(&mut ser)
+        .expect("string maps and strings always serialize");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// Writes strings as Go's `encoding/json` (`json.Marshal`, which Prometheus's notifier
+/// uses) escapes them: beyond what `serde_json` escapes (quotes, backslashes, control
+/// characters, with the same `\b`, `\f`, `\n`, `\r`, `\t` short forms and lowercase
+/// `\u00XX`), `<`, `>` and `&` become `\u003c`, `\u003e`, `\u0026`, and U+2028 and U+2029
+/// become `\u2028` and `\u2029`.
+struct GoEscapes;
+
+impl serde_json::ser::Formatter for GoEscapes {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let b = fragment.as_bytes();
+        let mut start = 0;
+        let mut i = 0;
+        while i < b.len() {
+            let (escape, len) = match b[i] {
+                b'<' => ("\\u003c", 1),
+                b'>' => ("\\u003e", 1),
+                b'&' => ("\\u0026", 1),
+                // U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8.
+                0xe2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0xa8) => {
+                    ("\\u2028", 3)
+                }
+                0xe2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0xa9) => {
+                    ("\\u2029", 3)
+                }
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            writer.write_all(&b[start..i])?;
+            writer.write_all(escape.as_bytes())?;
+            i += len;
+            start = i;
+        }
+        writer.write_all(&b[start..])
+    }
 }
 
 /// Go's zero `time.Time` in `strfmt.DateTime`'s format.
@@ -199,6 +247,35 @@ mod tests {
             }])
         );
         assert_eq!(encode_postable_alerts(&[]), "[]");
+    }
+
+    #[test]
+    fn strings_are_escaped_as_go_json_marshal_does() {
+        // What Prometheus 3.5.3 posted for this annotation and generator URL.
+        let mut a = alert(&[("alertname", "Esc")]);
+        a.annotations = Labels::from_pairs([(
+            "a",
+            "<>&\u{8}\u{c}\u{2028}\u{2029}\u{1}\u{7f} \u{e9} \t\n\r \"q\" \\",
+        )]);
+        a.generator_url = "http://p/graph?g0.expr=up&g0.tab=1".into();
+        let json = encode_postable_alerts(&[a]);
+        assert!(
+            json.starts_with(concat!(
+                r#"[{"annotations":{"a":"\u003c\u003e\u0026\b\f\u2028\u2029\u0001"#,
+                "\u{7f} \u{e9} ",
+                r#"\t\n\r \"q\" \\"},"#,
+            )),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""generatorURL":"http://p/graph?g0.expr=up\u0026g0.tab=1""#),
+            "{json}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back[0]["annotations"]["a"],
+            "<>&\u{8}\u{c}\u{2028}\u{2029}\u{1}\u{7f} \u{e9} \t\n\r \"q\" \\"
+        );
     }
 
     #[test]

@@ -58,11 +58,14 @@ impl Metrics {
         m.latency.remove(url);
     }
 
-    /// Records one POST of `count` alerts to `url`.
+    /// Records one POST of `count` alerts to `url`. As in Prometheus 3.5, `sent` counts the
+    /// alerts of every POST, failed ones too; `errors` counts those of the failed ones.
     pub(crate) fn record_send(&self, url: &str, count: usize, ok: bool, latency: Duration) {
         let mut m = self.per_am.lock();
-        let counter = if ok { &mut m.sent } else { &mut m.errors };
-        *counter.entry(url.to_owned()).or_default() += count as u64;
+        if !ok {
+            *m.errors.entry(url.to_owned()).or_default() += count as u64;
+        }
+        *m.sent.entry(url.to_owned()).or_default() += count as u64;
         m.latency
             .entry(url.to_owned())
             .or_default()
@@ -198,7 +201,7 @@ prometheus_notifications_queue_capacity 10
 prometheus_notifications_queue_length 4
 # HELP prometheus_notifications_sent_total Total number of alerts sent.
 # TYPE prometheus_notifications_sent_total counter
-prometheus_notifications_sent_total{alertmanager="http://a/api/v2/alerts"} 3
+prometheus_notifications_sent_total{alertmanager="http://a/api/v2/alerts"} 5
 "#;
         assert_eq!(out, expected);
         m.remove_alertmanager("http://a/api/v2/alerts");
