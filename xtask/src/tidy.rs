@@ -98,6 +98,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
 fn dev_allowed(krate: &str, dep: &str) -> bool {
     dep == "test-support"
         || (dep == "promqltest" && matches!(krate, "promql" | "rules" | "web" | "promtool"))
+        // promql's embedding doctests and examples run the engine over the TSDB.
+        || (dep == "tsdb" && krate == "promql")
         // web's tests build remote-write requests to drive /api/v1/write.
         || (dep == "prompb" && krate == "web")
 }

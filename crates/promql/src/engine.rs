@@ -289,18 +289,73 @@ impl Engine {
         &self.opts
     }
 
-    /// Evaluates `query` at time `t` (ms).
+    /// Evaluates `query` at time `t` (ms since the epoch), under the engine's limits. The
+    /// value is a [`Value::Vector`], [`Value::Scalar`], [`Value::String`] or (for a range
+    /// selector such as `up[5m]`) a [`Value::Matrix`].
+    ///
+    /// `queryable` is any storage: an `Arc<tsdb::Db>` or `Arc<storage::MemStorage>`
+    /// coerces to `Arc<dyn Queryable>` at the call (clone the `Arc` to keep yours).
+    ///
+    /// # Errors
+    /// [`Error::Parse`] for invalid PromQL, [`Error::Timeout`] past
+    /// [`EngineOpts::timeout`], [`Error::TooManySamples`] past [`EngineOpts::max_samples`],
+    /// [`Error::Storage`] when the storage fails, [`Error::Eval`] for Prometheus's
+    /// evaluation errors.
     pub fn instant_query(
         &self,
         queryable: Arc<dyn Queryable>,
         query: &str,
         t: i64,
     ) -> Result<QueryResult> {
-        let expr = parser::parse_expr(query)?;
-        self.exec(queryable, &expr, query, t, t, 0, &QueryOpts::default())
+        self.instant_query_with(queryable, query, t, &QueryOpts::default())
     }
 
-    /// Evaluates `query` from `start` to `end` (ms, inclusive) every `step` ms.
+    /// [`Engine::instant_query`] with per-query options: a deadline, a [`CancelToken`], a
+    /// lookback delta, per-step statistics.
+    ///
+    /// # Errors
+    /// As [`Engine::instant_query`], plus [`Error::Timeout`] at [`QueryOpts::deadline`] and
+    /// [`Error::Canceled`] once [`QueryOpts::cancel`] is cancelled.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, Instant};
+    /// use promql::{CancelToken, Engine, EngineOpts, Error, QueryOpts, Value};
+    ///
+    /// let db = Arc::new(storage::MemStorage::new());
+    /// let engine = Engine::new(EngineOpts::default());
+    /// let cancel = CancelToken::new();
+    /// let opts = QueryOpts {
+    ///     deadline: Some(Instant::now() + Duration::from_secs(10)),
+    ///     cancel: Some(cancel.clone()), // cancel() from another thread stops the query
+    ///     ..QueryOpts::default()
+    /// };
+    /// let res = engine.instant_query_with(db.clone(), "vector(1) + 1", 0, &opts).unwrap();
+    /// assert!(matches!(&res.value, Value::Vector(v) if v[0].f == 2.0));
+    ///
+    /// cancel.cancel();
+    /// let err = engine.instant_query_with(db, "vector(1)", 0, &opts).unwrap_err();
+    /// assert!(matches!(err, Error::Canceled(_)));
+    /// ```
+    pub fn instant_query_with(
+        &self,
+        queryable: Arc<dyn Queryable>,
+        query: &str,
+        t: i64,
+        opts: &QueryOpts,
+    ) -> Result<QueryResult> {
+        let expr = parser::parse_expr(query)?;
+        self.exec(queryable, &expr, query, t, t, 0, opts)
+    }
+
+    /// Evaluates `query` from `start` to `end` (ms, inclusive) every `step` ms. The value
+    /// is a [`Value::Matrix`]: one [`Series`](crate::value::Series) per output label set,
+    /// sorted by labels, with a point at each step where it had a value.
+    ///
+    /// # Errors
+    /// As [`Engine::instant_query`], and [`Error::Eval`] when `step` is not positive, `end`
+    /// is before `start`, or the expression is not a scalar or an instant vector.
     pub fn range_query(
         &self,
         queryable: Arc<dyn Queryable>,
@@ -309,16 +364,24 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<QueryResult> {
+        self.range_query_with(queryable, query, start, end, step, &QueryOpts::default())
+    }
+
+    /// [`Engine::range_query`] with per-query options (see [`Engine::instant_query_with`]).
+    ///
+    /// # Errors
+    /// As [`Engine::range_query`] and [`Engine::instant_query_with`].
+    pub fn range_query_with(
+        &self,
+        queryable: Arc<dyn Queryable>,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        opts: &QueryOpts,
+    ) -> Result<QueryResult> {
         let expr = parser::parse_expr(query)?;
-        self.range_query_expr(
-            queryable,
-            &expr,
-            query,
-            start,
-            end,
-            step,
-            &QueryOpts::default(),
-        )
+        self.range_query_expr(queryable, &expr, query, start, end, step, opts)
     }
 
     /// Evaluates a parsed expression at `t` with per-query options. `query` is the text the

@@ -81,7 +81,7 @@ pub enum Error {
     TooManySamples(String),
     /// The storage failed while the query read from it.
     #[error(transparent)]
-    Storage(storage::Error),
+    Storage(#[from] storage::Error),
     /// Evaluation failed; the message is Prometheus's (e.g. "vector cannot contain metrics
     /// with the same labelset").
     #[error("{0}")]
