@@ -21,11 +21,13 @@ struct Post {
     alerts: serde_json::Value,
 }
 
-/// An Alertmanager stand-in: records every request and answers with `status`.
+/// An Alertmanager stand-in: records every request and answers with `status`, once `open`
+/// holds `true` (a closed gate keeps the sender's batch in flight).
 struct Server {
     addr: std::net::SocketAddr,
     posts: mpsc::UnboundedReceiver<Post>,
     status: Arc<AtomicU16>,
+    open: Arc<watch::Sender<bool>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -35,17 +37,19 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let (tx, posts) = mpsc::unbounded_channel();
         let status = Arc::new(AtomicU16::new(200));
+        let open = Arc::new(watch::Sender::new(true));
         let task = tokio::spawn({
-            let status = status.clone();
+            let (status, open) = (status.clone(), open.clone());
             async move {
                 loop {
                     let Ok((stream, _)) = listener.accept().await else {
                         return;
                     };
-                    let (tx, status) = (tx.clone(), status.clone());
+                    let (tx, status, open) = (tx.clone(), status.clone(), open.clone());
                     tokio::spawn(async move {
                         let svc = service_fn(move |req: Request<Incoming>| {
                             let (tx, status) = (tx.clone(), status.clone());
+                            let mut open = open.subscribe();
                             async move {
                                 let (parts, body) = req.into_parts();
                                 let body = body.collect().await?.to_bytes();
@@ -60,6 +64,7 @@ impl Server {
                                     user_agent: header(http::header::USER_AGENT),
                                     alerts: serde_json::from_slice(&body).unwrap(),
                                 });
+                                let _ = open.wait_for(|o| *o).await;
                                 let code =
                                     StatusCode::from_u16(status.load(Ordering::Relaxed)).unwrap();
                                 let mut resp = Response::new(Full::new(Bytes::new()));
@@ -78,6 +83,7 @@ impl Server {
             addr,
             posts,
             status,
+            open,
             task,
         }
     }
@@ -93,6 +99,24 @@ impl Server {
     async fn next_names(&mut self) -> Vec<String> {
         names(&self.next().await.alerts)
     }
+
+    /// The next POST as runs of equal `alertname`s, e.g. `"R1x10 R2x6"`.
+    async fn next_runs(&mut self) -> String {
+        runs(&self.next_names().await)
+    }
+}
+
+/// `names` as runs of equal names: `["a", "a", "b"]` is `"ax2 bx1"`.
+fn runs(names: &[String]) -> String {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for n in names {
+        match out.last_mut() {
+            Some((last, count)) if last == n => *count += 1,
+            _ => out.push((n.clone(), 1)),
+        }
+    }
+    let parts: Vec<String> = out.into_iter().map(|(n, c)| format!("{n}x{c}")).collect();
+    parts.join(" ")
 }
 
 impl Drop for Server {
@@ -539,4 +563,124 @@ async fn draining_is_bounded_by_the_drain_timeout() {
     assert_eq!(m.queue_len(), 0);
     assert_eq!(m.dropped_total(), 5);
     hold.abort();
+}
+
+/// `n` alerts named `name`, told apart by an `i` label.
+fn many(name: &str, n: usize) -> Vec<Alert> {
+    (0..n)
+        .map(|i| alert(name, &[("i", &format!("{i:02}"))]))
+        .collect()
+}
+
+/// What Prometheus 3.5.3 POSTs when alerts queue up behind a slow Alertmanager (measured
+/// with `cargo xtask rulesdiff`'s batching run, which this mirrors): a batch is what the
+/// queue holds when the send loop takes it, at most `max_batch_size`, oldest first; a full
+/// queue drops its oldest alerts; every Alertmanager of every set gets each batch in one
+/// POST (after the set's own relabeling, skipped when that leaves nothing).
+#[tokio::test]
+async fn batches_form_behind_a_slow_alertmanager_as_in_prometheus() {
+    let (mut a, mut b, mut c) = (
+        Server::start().await,
+        Server::start().await,
+        Server::start().await,
+    );
+    let cfg = load(&format!(
+        concat!(
+            "alerting:\n",
+            "  alertmanagers:\n",
+            "  - static_configs: [{{targets: ['{}', '{}']}}]\n",
+            "  - static_configs: [{{targets: ['{}']}}]\n",
+            "    alert_relabel_configs: [{{source_labels: [alertname], regex: R2, action: drop}}]\n",
+        ),
+        a.addr, b.addr, c.addr
+    ));
+    for am in [&a, &b, &c] {
+        am.open.send_replace(false);
+    }
+    let (m, task) = start(
+        &cfg,
+        Options {
+            queue_capacity: 40,
+            max_batch_size: 16,
+            ..Options::default()
+        },
+    );
+    m.send(many("R1", 30));
+    // The first batch is in flight (held) once every Alertmanager has it.
+    for am in [&mut a, &mut b, &mut c] {
+        assert_eq!(am.next_runs().await, "R1x16");
+    }
+    assert_eq!(m.queue_len(), 14);
+    // 14 + 30 > 40: the 4 oldest queued alerts go.
+    m.send(many("R2", 30));
+    assert_eq!(m.queue_len(), 40);
+    assert_eq!(m.dropped_total(), 4);
+    for am in [&a, &b, &c] {
+        am.open.send_replace(true);
+    }
+    for am in [&mut a, &mut b] {
+        assert_eq!(am.next_runs().await, "R1x10 R2x6");
+        assert_eq!(am.next_runs().await, "R2x16");
+        assert_eq!(am.next_runs().await, "R2x8");
+    }
+    // The relabeling set gets the first batch without R2; the other two leave it nothing.
+    assert_eq!(c.next_runs().await, "R1x10");
+    m.stop().await;
+    task.await.unwrap();
+    for am in [&mut a, &mut b, &mut c] {
+        assert!(am.posts.try_recv().is_err(), "one POST per batch");
+    }
+    let text = metrics_text(&m);
+    for (am, sent) in [(&a, 56), (&b, 56), (&c, 26)] {
+        let url = format!("http://{}/api/v2/alerts", am.addr);
+        assert_eq!(m.inner.metrics.counts(&url), (Some(sent), Some(0)), "{url}");
+    }
+    assert!(
+        text.contains("prometheus_notifications_dropped_total 4\n"),
+        "{text}"
+    );
+}
+
+/// Alerts keep the order they were queued in, across sends, inside each batch; a send
+/// larger than the batch size is cut into full batches and the rest.
+#[tokio::test]
+async fn batches_keep_queue_order_and_split_at_the_batch_size() {
+    let mut am = Server::start().await;
+    let cfg = load(&format!(
+        "alerting: {{alertmanagers: [{{static_configs: [{{targets: ['{}']}}]}}]}}\n",
+        am.addr
+    ));
+    am.open.send_replace(false);
+    let (m, task) = start(
+        &cfg,
+        Options {
+            max_batch_size: 4,
+            ..Options::default()
+        },
+    );
+    m.send(many("A", 1));
+    assert_eq!(am.next_runs().await, "Ax1");
+    m.send(many("B", 3));
+    m.send(many("C", 6));
+    m.send(many("D", 1));
+    am.open.send_replace(true);
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let post = am.next().await;
+        got.extend(post.alerts.as_array().unwrap().iter().map(|a| {
+            format!(
+                "{}{}",
+                a["labels"]["alertname"].as_str().unwrap(),
+                a["labels"]["i"].as_str().unwrap()
+            )
+        }));
+        got.push("|".into());
+    }
+    assert_eq!(
+        got.join(" "),
+        "B00 B01 B02 C00 | C01 C02 C03 C04 | C05 D00 |"
+    );
+    m.stop().await;
+    task.await.unwrap();
+    assert!(am.posts.try_recv().is_err());
 }
