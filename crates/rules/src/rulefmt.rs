@@ -2,14 +2,11 @@
 //! with Go's validations and error texts (positions as `line:column`).
 
 use std::collections::BTreeMap;
-use std::fmt;
-
-use model::{Duration, ValidationScheme};
-use serde::Deserialize;
-use serde::de::{self, IgnoredAny, MapAccess, Visitor};
-use serde_saphyr::Spanned;
 
 use crate::Error;
+use model::{Duration, ValidationScheme};
+
+mod goyaml;
 
 /// The groups of one rule file.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -100,63 +97,48 @@ pub(crate) fn io_message(e: &std::io::Error) -> String {
     }
 }
 
-/// Parses and validates rule groups from YAML text. Only the first YAML document is read,
-/// as Go's decoder does.
+/// Parses and validates rule groups from YAML text, as Go's `rulefmt.Parse` does: only the
+/// first YAML document is read, decoded twice (see [`goyaml`]), and both decodings' errors
+/// are reported.
 pub fn parse(content: &str, opts: &ParseOptions) -> Result<RuleGroups, Vec<Error>> {
-    let raw = decode(content, opts.ignore_unknown_fields).map_err(|e| vec![e])?;
-    let groups = RuleGroups {
-        groups: raw
-            .groups
-            .iter()
-            .map(|g| {
-                let v = &g.value;
-                RuleGroup {
-                    name: v.name.clone().unwrap_or_default(),
-                    interval: v.interval.filter(|d| d.as_millis() != 0),
-                    query_offset: v.query_offset,
-                    limit: v.limit.unwrap_or(0),
-                    labels: v.labels.clone().unwrap_or_default(),
-                    rules: v
-                        .rules
-                        .iter()
-                        .map(|r| Rule {
-                            record: spanned_value(&r.record),
-                            alert: spanned_value(&r.alert),
-                            expr: spanned_value(&r.expr),
-                            for_: r.for_.unwrap_or(Duration::ZERO),
-                            keep_firing_for: r.keep_firing_for.unwrap_or(Duration::ZERO),
-                            labels: r.labels.clone().unwrap_or_default(),
-                            annotations: r.annotations.clone().unwrap_or_default(),
-                        })
-                        .collect(),
-                }
-            })
-            .collect(),
+    let root = match goyaml::parse_document(content) {
+        Ok(root) => root,
+        Err(e) => {
+            let message = syntax_message(content, &e);
+            return Err(vec![Error::Yaml(message.clone()), Error::Yaml(message)]);
+        }
     };
-    let errs = validate(&groups, &raw, opts);
-    if errs.is_empty() {
-        Ok(groups)
-    } else {
-        Err(errs)
+    let groups = goyaml::decode_groups(root.as_ref(), !opts.ignore_unknown_fields);
+    let positions = goyaml::decode_positions(root.as_ref());
+    match (groups, positions) {
+        (Ok(groups), Ok(positions)) => {
+            let groups = RuleGroups { groups };
+            let errs = validate(&groups, &positions, opts);
+            if errs.is_empty() {
+                Ok(groups)
+            } else {
+                Err(errs)
+            }
+        }
+        (groups, positions) => Err([groups.err(), positions.err()]
+            .into_iter()
+            .flatten()
+            .map(Error::Yaml)
+            .collect()),
     }
 }
 
-fn spanned_value(s: &Option<Spanned<String>>) -> String {
-    s.as_ref().map(|s| s.value.clone()).unwrap_or_default()
-}
-
-fn position(s: &Option<Spanned<String>>) -> (u64, u64) {
-    s.as_ref()
-        .map(|s| (s.referenced.line(), s.referenced.column()))
-        .unwrap_or((0, 0))
-}
-
-fn validate(groups: &RuleGroups, raw: &RawFile, opts: &ParseOptions) -> Vec<Error> {
+fn validate(
+    groups: &RuleGroups,
+    positions: &[Vec<goyaml::RulePositions>],
+    opts: &ParseOptions,
+) -> Vec<Error> {
     let scheme = opts.name_validation;
     let mut errs = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (g, rg) in groups.groups.iter().zip(&raw.groups) {
-        let pos = Some((rg.referenced.line(), rg.referenced.column()));
+    for (g, rule_positions) in groups.groups.iter().zip(positions) {
+        // Go never fills in the groups' own YAML nodes: their position is always 0:0.
+        let pos = Some((0, 0));
         if g.name.is_empty() {
             errs.push(Error::Group {
                 position: pos,
@@ -177,8 +159,8 @@ fn validate(groups: &RuleGroups, raw: &RawFile, opts: &ParseOptions) -> Vec<Erro
                 });
             }
         }
-        for (i, (r, rr)) in g.rules.iter().zip(&rg.value.rules).enumerate() {
-            for (position, alt_position, message) in validate_rule(r, rr, scheme, &opts.promql) {
+        for (i, (r, at)) in g.rules.iter().zip(rule_positions).enumerate() {
+            for (position, alt_position, message) in validate_rule(r, at, scheme, &opts.promql) {
                 errs.push(Error::Rule(Box::new(crate::error::RuleProblem {
                     group: g.name.clone(),
                     index: i + 1,
@@ -197,13 +179,12 @@ type RuleProblem = (Option<(u64, u64)>, Option<(u64, u64)>, String);
 
 fn validate_rule(
     r: &Rule,
-    raw: &RawRule,
+    at: &goyaml::RulePositions,
     scheme: ValidationScheme,
     promql_opts: &promql::parser::ParseOptions,
 ) -> Vec<RuleProblem> {
     let mut out: Vec<RuleProblem> = Vec::new();
-    let record_pos = position(&raw.record);
-    let alert_pos = position(&raw.alert);
+    let (record_pos, alert_pos) = (at.record, at.alert);
     if !r.record.is_empty() && !r.alert.is_empty() {
         out.push((
             Some(record_pos),
@@ -218,7 +199,7 @@ fn validate_rule(
             "one of 'record' or 'alert' must be set".into(),
         ));
     }
-    let expr_pos = position(&raw.expr);
+    let expr_pos = at.expr;
     if r.expr.is_empty() {
         out.push((
             Some(expr_pos),
@@ -299,196 +280,10 @@ fn validate_rule(
     out
 }
 
-/// Decodes the first YAML document into the raw, positioned structs; unless
-/// `ignore_unknown`, a first pass rejects unknown fields as go-yaml's strict mode does.
-fn decode(content: &str, ignore_unknown: bool) -> Result<RawFile, Error> {
-    let first = first_document(content);
-    if first
-        .lines()
-        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---")
-    {
-        // Go's decoder reports io.EOF for empty input, which rulefmt ignores.
-        return Ok(RawFile::default());
-    }
-    let opts = || serde_saphyr::options! { with_snippet: false };
-    if !ignore_unknown {
-        serde_saphyr::from_str_with_options::<Option<StrictFile>>(first, opts())
-            .map_err(|e| Error::Yaml(yaml_message(&e)))?;
-    }
-    let file: Option<RawFile> = serde_saphyr::from_str_with_options(first, opts())
-        .map_err(|e| Error::Yaml(yaml_message(&e)))?;
-    Ok(file.unwrap_or_default())
-}
-
-/// The text of the first YAML document: up to a `---` or `...` line that follows content.
-fn first_document(content: &str) -> &str {
-    let mut offset = 0;
-    let mut seen_content = false;
-    for line in content.split_inclusive('\n') {
-        let t = line.trim_end();
-        if (t == "---" || t.starts_with("--- ") || t == "...") && seen_content {
-            return &content[..offset];
-        }
-        if !t.trim().is_empty() && !t.trim_start().starts_with('#') && t != "---" {
-            seen_content = true;
-        }
-        offset += line.len();
-    }
-    content
-}
-
-/// Rewrites serde-saphyr's messages into go-yaml's for the cases promtool users meet.
-fn yaml_message(e: &serde_saphyr::Error) -> String {
-    let line = e.location().map(|l| l.line()).unwrap_or(0);
-    let text = e.to_string();
-    let text = text.trim();
-    let text = text.strip_prefix("error: ").unwrap_or(text);
-    let bare = match text.split_once(": ") {
-        Some((pos, rest)) if pos.starts_with("line ") => rest,
-        _ => text,
-    };
-    if let Some(rest) = bare.strip_prefix("unknown field `")
-        && let Some((field, expected)) = rest.split_once('`')
-    {
-        let ty = if expected.contains("groups") {
-            "rulefmt.RuleGroups"
-        } else if expected.contains("rules") {
-            "rulefmt.RuleGroup"
-        } else {
-            "rulefmt.Rule"
-        };
-        return format!(
-            "yaml: unmarshal errors:\n  line {line}: field {field} not found in type {ty}"
-        );
-    }
-    if line > 0 {
-        format!("yaml: line {line}: {bare}")
-    } else {
-        format!("yaml: {bare}")
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawFile {
-    #[serde(default, deserialize_with = "null_as_default")]
-    groups: Vec<Spanned<RawGroup>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawGroup {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    interval: Option<Duration>,
-    #[serde(default)]
-    query_offset: Option<Duration>,
-    #[serde(default)]
-    limit: Option<i64>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    rules: Vec<RawRule>,
-    #[serde(default)]
-    labels: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawRule {
-    #[serde(default)]
-    record: Option<Spanned<String>>,
-    #[serde(default)]
-    alert: Option<Spanned<String>>,
-    #[serde(default)]
-    expr: Option<Spanned<String>>,
-    #[serde(default, rename = "for")]
-    for_: Option<Duration>,
-    #[serde(default)]
-    keep_firing_for: Option<Duration>,
-    #[serde(default)]
-    labels: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    annotations: Option<BTreeMap<String, String>>,
-}
-
-/// The shape of a rule file with every known field and nothing else: decoding into it
-/// finds unknown fields (the values are read by [`RawFile`]).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StrictFile {
-    #[serde(default)]
-    #[allow(dead_code)]
-    groups: Option<Vec<StrictGroup>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct StrictGroup {
-    #[serde(default)]
-    name: Option<IgnoredAny>,
-    #[serde(default)]
-    interval: Option<IgnoredAny>,
-    #[serde(default)]
-    query_offset: Option<IgnoredAny>,
-    #[serde(default)]
-    limit: Option<IgnoredAny>,
-    #[serde(default)]
-    rules: Option<Vec<StrictRule>>,
-    #[serde(default)]
-    labels: Option<IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct StrictRule {
-    #[serde(default)]
-    record: Option<IgnoredAny>,
-    #[serde(default)]
-    alert: Option<IgnoredAny>,
-    #[serde(default)]
-    expr: Option<IgnoredAny>,
-    #[serde(default, rename = "for")]
-    for_: Option<IgnoredAny>,
-    #[serde(default)]
-    keep_firing_for: Option<IgnoredAny>,
-    #[serde(default)]
-    labels: Option<IgnoredAny>,
-    #[serde(default)]
-    annotations: Option<IgnoredAny>,
-}
-
-/// Reads a sequence where YAML `null` means empty, as go-yaml does.
-fn null_as_default<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
-where
-    D: de::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    struct V<T>(std::marker::PhantomData<T>);
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-        type Value = Vec<T>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a sequence")
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Vec<T>, E> {
-            Ok(Vec::new())
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Vec<T>, E> {
-            Ok(Vec::new())
-        }
-        fn visit_some<D2: de::Deserializer<'de>>(self, d: D2) -> Result<Vec<T>, D2::Error> {
-            Vec::<T>::deserialize(d)
-        }
-        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-            let mut out = Vec::new();
-            while let Some(v) = seq.next_element()? {
-                out.push(v);
-            }
-            Ok(out)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<Vec<T>, A::Error> {
-            Err(de::Error::custom("cannot unmarshal !!map into a sequence"))
-        }
-    }
-    d.deserialize_option(V(std::marker::PhantomData))
+/// A YAML syntax error as go-yaml v3 words it.
+fn syntax_message(_source: &str, e: &serde_saphyr::granit_parser::ScanError) -> String {
+    let line = e.marker().line();
+    format!("yaml: line {line}: {}", e.info())
 }
 
 #[cfg(test)]
@@ -519,7 +314,8 @@ mod tests {
         let yaml = "groups:\n  - name: yolo\n  - name: yolo\n";
         assert_eq!(
             errors(yaml),
-            ["3:5: groupname: \"yolo\" is repeated in the same file"]
+            // Go 3.5 never fills in a group's own node: 0:0.
+            ["0:0: groupname: \"yolo\" is repeated in the same file"]
         );
         let yaml =
             "groups:\n  - name: yolo\n    rules:\n      - record: yolo\n        expr: rate(hi)\n";

@@ -174,6 +174,169 @@ fn check_and_test_commands_agree_with_promtool_3() {
     assert_agree(&real, &cases);
 }
 
+/// Rule files of upstream's test data that promtool 3.5.3 and we check differently.
+const RULES_DIFFER: &[(&str, &str)] = &[(
+    "features.yml",
+    "upstream main's experimental PromQL (anchored range selectors, fill modifiers), which 3.5 cannot parse",
+)];
+
+/// Broken rule files of every kind go-yaml v3 and rulefmt report: collected type errors
+/// (unknown and repeated fields, values of the wrong kind, in Go's types), duration errors,
+/// nulls, validation at `0:0` and at the rule's nodes.
+const BROKEN_RULES: &[(&str, &str)] = &[
+    (
+        "r01_dupgrp_empty.yml",
+        "groups:\n- name: \"\"\n- name: \"\"\n",
+    ),
+    (
+        "r02_interval.yml",
+        "groups:\n- name: a\n  interval: abc\n  rules: []\n",
+    ),
+    (
+        "r03_limit.yml",
+        "groups:\n- name: a\n  limit: abc\n  rules: []\n",
+    ),
+    ("r04_rules_str.yml", "groups:\n- name: a\n  rules: abc\n"),
+    ("r05_groups_str.yml", "groups: abc\n"),
+    (
+        "r06_for.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n    for: soon\n",
+    ),
+    (
+        "r07_labels_seq.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n    labels: [a]\n",
+    ),
+    ("r08_dupkey.yml", "groups:\n- name: a\n  name: b\n"),
+    (
+        "r09_dupkey_rule.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    alert: y\n    expr: up\n",
+    ),
+    (
+        "r12_multi_unknown.yml",
+        "groups:\n- name: a\n  foo: 1\n  rules:\n  - alert: x\n    expr: up\n    bar: 2\n- name: b\n  baz: 3\n",
+    ),
+    (
+        "r13_expr_map.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: {a: b}\n",
+    ),
+    ("r14_name_seq.yml", "groups:\n- name: [a]\n"),
+    ("r15_null_group.yml", "groups:\n- ~\n"),
+    (
+        "r16_unknown_and_type.yml",
+        "foo: 1\ngroups:\n- name: a\n  limit: abc\n",
+    ),
+    (
+        "r17_label_name.yml",
+        "groups:\n- name: a\n  labels:\n    \"a-b\": x\n    __name__: y\n  rules:\n  - record: x\n    expr: up\n    labels:\n      __name__: z\n",
+    ),
+    (
+        "r18_int_expr.yml",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: 1\n  - record: y\n    expr: true\n",
+    ),
+    ("r20_scalar.yml", "hello\n"),
+    (
+        "r21_record_empty.yml",
+        "groups:\n- name: a\n  rules:\n  - record: \"\"\n    expr: up\n",
+    ),
+    ("r22_bool_limit.yml", "groups:\n- name: a\n  limit: true\n"),
+    ("r23_float_limit.yml", "groups:\n- name: a\n  limit: 1.5\n"),
+    (
+        "r24_query_offset.yml",
+        "groups:\n- name: a\n  query_offset: 1x\n",
+    ),
+    (
+        "r25_kff.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: a\n    expr: up\n    keep_firing_for: [1]\n",
+    ),
+    (
+        "r26_annot_map.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: a\n    expr: up\n    annotations:\n      a: {b: c}\n",
+    ),
+    (
+        "r27_rules_seq_str.yml",
+        "groups:\n- name: a\n  rules: [abc]\n",
+    ),
+    ("r28_docs.yml", "groups: []\n---\nfoo: 1\n"),
+    ("r31_group_str.yml", "groups:\n- abc\n"),
+    (
+        "r32_labels_null.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: a\n    expr: up\n    labels:\n      a: ~\n",
+    ),
+    (
+        "r33_recording_fields.yml",
+        "groups:\n- name: a\n  rules:\n  - record: a\n    expr: up\n    for: 1m\n    annotations: {a: b}\n    keep_firing_for: 1m\n",
+    ),
+    (
+        "r34_bad_tmpl.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: a\n    expr: up\n    labels:\n      a: \"{{ .Foo\"\n    annotations:\n      b: \"{{ $x }}\"\n",
+    ),
+    (
+        "r35_expr_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: a\n    expr: \"sum(up\"\n",
+    ),
+    (
+        "r36_record_braces.yml",
+        "groups:\n- name: a\n  rules:\n  - record: \"a{b}\"\n    expr: up\n",
+    ),
+    ("r37_top_map_dup.yml", "groups: []\ngroups: []\n"),
+    (
+        "r38_labels_int_key.yml",
+        "groups:\n- name: a\n  labels:\n    1: x\n  rules: []\n",
+    ),
+    ("r39_nested_seq_groups.yml", "groups:\n- [a]\n"),
+    ("r40_empty_doc.yml", "---\n"),
+    ("r41_empty.yml", ""),
+    (
+        "r42_merge.yml",
+        "base: &b\n  interval: 1m\ngroups:\n- <<: *b\n  name: a\n",
+    ),
+    (
+        "r43_anchor_rule.yml",
+        "groups:\n- name: a\n  rules:\n  - &r\n    record: x\n    expr: up\n  - *r\n",
+    ),
+];
+
+#[test]
+fn rule_file_errors_agree_with_promtool_3() {
+    let Some(real) = promtool3() else { return };
+    let Some(upstream) = test_support::testdata_dir("upstream") else {
+        return;
+    };
+    let mut cases = Vec::new();
+    for (dir, ext) in [
+        ("model/rulefmt/testdata", "yaml"),
+        ("rules/fixtures", "yaml"),
+        ("cmd/promtool/testdata", "yml"),
+    ] {
+        let mut names: Vec<String> = std::fs::read_dir(upstream.join(dir))
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(ext))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        for name in names {
+            if RULES_DIFFER.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            let p = format!("{dir}/{name}");
+            cases.push(Case::new(&["check", "rules", &p], &upstream));
+            cases.push(Case::new(
+                &["check", "rules", "--ignore-unknown-fields", &p],
+                &upstream,
+            ));
+        }
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (name, body) in BROKEN_RULES {
+        std::fs::write(tmp.path().join(name), body).expect("write rule file");
+        cases.push(Case::new(&["check", "rules", name], tmp.path()));
+    }
+    assert_agree(&real, &cases);
+}
+
 /// Why Debian's promtool 3.5.3 and we check a file of upstream's `config/testdata`
 /// differently; every other file there is compared byte for byte.
 const DEBIAN_SD: &str = "a discovery Debian's promtool 3.5.3 is built without (or 3.5 lacks)";
