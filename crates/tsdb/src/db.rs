@@ -927,8 +927,9 @@ impl storage::Queryable for Db {
     }
 }
 
-/// A querier over the `blocks` that overlap `[mint, maxt]` and the head, when its time
-/// range overlaps too or `head_always` (out-of-order samples may lie outside it).
+/// A querier over the `blocks` that overlap `[mint, maxt]` and the head, when the range
+/// reaches its first sample (as Go's `DB.Querier`, which keeps a head querier even past the
+/// head's last sample) or `head_always` (out-of-order samples may lie outside it).
 fn merged_querier(
     blocks: impl IntoIterator<Item = Arc<Block>>,
     head: Option<&Arc<Head>>,
@@ -943,14 +944,16 @@ fn merged_querier(
         }
     }
     if let Some(h) = head
-        && (head_always || (h.min_time() <= maxt && h.max_time() >= mint))
+        && (head_always || h.min_time() <= maxt)
     {
         queriers.push(Box::new(h.querier(mint, maxt)));
     }
     Box::new(DbQuerier { queriers })
 }
 
-/// Queries blocks and head together, merging series with equal labels.
+/// Queries blocks and head together, merging series with equal labels. As Go's merge
+/// querier, one source answers alone (in its own order unless sorting is asked for) and
+/// several are merged in label order.
 struct DbQuerier {
     queriers: Vec<Box<dyn Querier>>,
 }
@@ -977,18 +980,19 @@ impl DbQuerier {
 impl Querier for DbQuerier {
     fn select(
         &self,
-        _sorted: bool,
+        sorted: bool,
         hints: Option<&SelectHints>,
         matchers: &[Matcher],
     ) -> Box<dyn SeriesSet> {
+        if let [only] = self.queriers.as_slice() {
+            return only.select(sorted, hints, matchers);
+        }
+        // Merging needs every set sorted, whatever the caller asked for.
         let sets: Vec<Box<dyn SeriesSet>> = self
             .queriers
             .iter()
             .map(|q| q.select(true, hints, matchers))
             .collect();
-        if sets.len() == 1 {
-            return sets.into_iter().next().expect("one set");
-        }
         storage::merge_series_sets(sets)
     }
 

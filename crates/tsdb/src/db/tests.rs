@@ -351,3 +351,37 @@ fn compaction_delays_stay_within_their_share_of_the_chunk_range() {
     assert_eq!(random_compaction_delay(7_200_000, 0), Duration::ZERO);
     assert_eq!(random_compaction_delay(0, 10), Duration::ZERO);
 }
+
+#[test]
+fn one_source_keeps_its_order_and_several_merge_in_label_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    // Created 3, 1, 4, 2 (not label order), 5 hours long: compaction cuts a block.
+    let created = [3, 1, 4, 2].map(lbls);
+    for m in 0..300 {
+        let mut app = db.appender();
+        for l in &created {
+            app.append(0, l, m * MIN, m as f64).expect("append");
+        }
+        app.commit().expect("commit");
+    }
+    assert!(db.compact().expect("compact") >= 1);
+    let head_start = db.head().min_time();
+    let listed = |mint: i64, maxt: i64| -> Vec<Labels> {
+        let q = db.querier(mint, maxt).expect("querier");
+        let mut set = q.select(false, None, &all());
+        let mut out = Vec::new();
+        while let Some(s) = set.next() {
+            out.push(s.expect("series").labels().clone());
+        }
+        out
+    };
+    let mut by_labels = created.to_vec();
+    by_labels.sort();
+    // Only the head: Go's merge querier hands the one head querier through, unsorted.
+    assert_eq!(listed(head_start + MIN, 299 * MIN), created);
+    // Block and head: merged, which needs (and gives) label order.
+    assert_eq!(listed(head_start - 10 * MIN, 299 * MIN), by_labels);
+    // Only the block: its series are in label order anyway.
+    assert_eq!(listed(0, 10 * MIN), by_labels);
+}

@@ -374,16 +374,16 @@ impl SampleIterator for HeadIterator {
     }
 }
 
-/// The series a head selection found.
-/// The selected series, in label order, each copied out of the head only when the caller
-/// gets to it: a query over many series holds one series' chunks at a time instead of all
-/// of them (a `count_over_time` over 20k series held 24 MiB of copies before).
+/// The series a head selection found, in label order or in the order the head created them
+/// (series refs), each copied out of the head only when the caller gets to it: a query over
+/// many series holds one series' chunks at a time instead of all of them (a
+/// `count_over_time` over 20k series held 24 MiB of copies before).
 struct HeadSeriesSet {
     /// Holds back truncation of the range for as long as the set lives (it may outlive its
     /// querier).
     _reader: super::ReaderGuard,
     head: Arc<Head>,
-    refs: std::vec::IntoIter<(Labels, u64)>,
+    refs: std::vec::IntoIter<u64>,
     mint: i64,
     maxt: i64,
 }
@@ -391,7 +391,7 @@ struct HeadSeriesSet {
 impl SeriesSet for HeadSeriesSet {
     fn next(&mut self) -> Option<storage::Result<Box<dyn Series>>> {
         loop {
-            let (_, r) = self.refs.next()?;
+            let r = self.refs.next()?;
             match snapshot_series(&self.head, r, self.mint, self.maxt) {
                 Ok(Some(s)) => return Some(Ok(Box::new(s))),
                 // Gone since the selection, or no data in range.
@@ -470,24 +470,30 @@ fn limit_sorted(mut v: Vec<String>, hints: Option<&LabelHints>) -> Vec<String> {
 }
 
 impl storage::Querier for HeadQuerier {
+    /// The matching series in label order when `sorted`, else in the order the head
+    /// created them (their refs, as the postings list them), as Go's head querier: an
+    /// instant query that only reads the head lists its series that way.
     fn select(
         &self,
-        _sorted: bool,
+        sorted: bool,
         _hints: Option<&SelectHints>,
         matchers: &[Matcher],
     ) -> Box<dyn SeriesSet> {
-        let refs = self.head.postings.read().postings_for_matchers(matchers);
-        let mut selected = Vec::with_capacity(refs.len());
-        for r in refs {
-            if let Some(s) = self.head.shard(r).read().series.get(&r) {
-                selected.push((s.labels.clone(), r));
+        let mut refs = self.head.postings.read().postings_for_matchers(matchers);
+        if sorted {
+            let mut selected = Vec::with_capacity(refs.len());
+            for r in refs {
+                if let Some(s) = self.head.shard(r).read().series.get(&r) {
+                    selected.push((s.labels.clone(), r));
+                }
             }
+            selected.sort_by(|a, b| a.0.cmp(&b.0));
+            refs = selected.into_iter().map(|(_, r)| r).collect();
         }
-        selected.sort_by(|a, b| a.0.cmp(&b.0));
         Box::new(HeadSeriesSet {
             _reader: self.head.register_reader(self.mint, self.maxt),
             head: Arc::clone(&self.head),
-            refs: selected.into_iter(),
+            refs: refs.into_iter(),
             mint: self.mint,
             maxt: self.maxt,
         })

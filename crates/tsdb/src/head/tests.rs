@@ -833,3 +833,29 @@ fn pending_histograms_decide_duplicates_and_order_within_a_batch() {
         vec![vec![10_000, 20_000, 25_000], vec![30_000, 40_000]]
     );
 }
+
+#[test]
+fn select_lists_series_in_creation_order_unless_sorting_is_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = Head::open(dir.path(), opts(), i64::MIN).expect("open");
+    // Created c, a, d, b: not label order.
+    let created = [3, 1, 4, 2].map(|i| lbls("m", i));
+    let mut app = head.appender();
+    for (n, l) in created.iter().enumerate() {
+        app.append(0, l, 1000, n as f64).expect("append");
+    }
+    app.commit().expect("commit");
+    let listed = |sorted: bool| -> Vec<Labels> {
+        let q = head.querier(i64::MIN, i64::MAX);
+        let mut set = q.select(sorted, None, &name_is("m"));
+        let mut out = Vec::new();
+        while let Some(s) = set.next() {
+            out.push(s.expect("series").labels().clone());
+        }
+        out
+    };
+    assert_eq!(listed(false), created, "Go's head lists series by ref");
+    let mut by_labels = created.to_vec();
+    by_labels.sort();
+    assert_eq!(listed(true), by_labels);
+}
