@@ -40,6 +40,8 @@ mod binop;
 pub(crate) mod eval;
 pub(crate) mod hist;
 mod metrics;
+#[cfg(test)]
+mod order_tests;
 mod parallel;
 mod querylog;
 pub(crate) mod stats;
