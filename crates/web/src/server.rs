@@ -107,6 +107,7 @@ where
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    tracing::info!(address = %address, "Listening on");
     match &web_config {
         Some(source) if source.tls_enabled() => {
             tracing::info!(http2 = source.http2(), address = %address, "TLS is enabled.");
