@@ -112,6 +112,10 @@ pub struct EngineOpts {
     pub parallel_threshold: usize,
 }
 
+/// The most points per series the HTTP API lets a range query ask for (Go's
+/// `"exceeded maximum resolution of 11,000 points per timeseries"`).
+const API_MAX_POINTS: usize = 11_000;
+
 /// The cap on [`EngineOpts::parallelism`]'s default: the serial stage (reading series,
 /// aggregating) limits what more threads gain, and a server runs several queries at once.
 pub const DEFAULT_MAX_PARALLELISM: usize = 4;
@@ -570,7 +574,15 @@ impl Engine {
         });
         let instant = step == 0;
         let interval = if instant { 1 } else { step };
-        let steps = usize::try_from((end - start) / interval + 1).unwrap_or(0);
+        // Evaluation keeps per-step arrays, allocated up front, where Go goes step by step
+        // and fails once `max_samples` points are held: so refuse more steps than
+        // `max_samples` (an allocation that size could abort the process) unless the HTTP
+        // API could have sent the query (at most 11,000 points), which keeps Go's answers.
+        let steps = end
+            .checked_sub(start)
+            .and_then(|d| usize::try_from(d / interval + 1).ok())
+            .filter(|&n| instant || n <= self.opts.max_samples.max(API_MAX_POINTS))
+            .ok_or_else(|| Error::TooManySamples("query execution".into()))?;
         let per_step = self.opts.enable_per_step_stats && opts.enable_per_step_stats;
         let mut ev = Evaluator {
             start,
@@ -1343,6 +1355,23 @@ mod tests {
             err.to_string(),
             "query processing would load too many samples into memory in query execution"
         );
+    }
+
+    #[test]
+    fn range_query_of_more_steps_than_max_samples_fails_instead_of_allocating() {
+        let engine = Engine::new(EngineOpts {
+            max_samples: 1_000,
+            ..EngineOpts::default()
+        });
+        let err = engine
+            .range_query(storage(), "vector(1)", 0, 1_000_000_000_000, 1)
+            .expect_err("a trillion steps");
+        assert!(matches!(err, Error::TooManySamples(_)), "{err}");
+        // Up to what the HTTP API could ask for, the query runs (and fails or not) as in Go.
+        let res = engine
+            .range_query(storage(), "nothing_here", 0, 10_999, 1)
+            .expect("11,000 steps");
+        assert_eq!(res.value, Value::Matrix(Vec::new()));
     }
 
     #[test]
