@@ -18,6 +18,7 @@
 //! Kind `claimed` has no proof: the reason is counted as claimed, not proven.
 
 mod api;
+mod order;
 mod rate;
 mod rewrite;
 
@@ -440,7 +441,13 @@ pub(crate) fn run() -> Result<()> {
     )?;
     let cases = servers::load_cases()?;
     let known = known_differences()?;
-    let ours = Server::start("ours", &ours_bin, &work.join("ours"), &[])?;
+    // Remote write brings the head data of the order cases (after the block cases).
+    let ours = Server::start(
+        "ours",
+        &ours_bin,
+        &work.join("ours"),
+        &["--web.enable-remote-write-receiver"],
+    )?;
     let upstream = Server::start(
         "prometheus 2.42",
         std::path::Path::new(UPSTREAM_BIN),
@@ -452,7 +459,10 @@ pub(crate) fn run() -> Result<()> {
         "prometheus 3",
         &prom3_bin,
         &work.join("prom3"),
-        &["--enable-feature=promql-experimental-functions"],
+        &[
+            "--enable-feature=promql-experimental-functions",
+            "--web.enable-remote-write-receiver",
+        ],
     )?;
     let prom3_version = servers::version_line(&prom3_bin)?;
     println!(
@@ -472,6 +482,8 @@ pub(crate) fn run() -> Result<()> {
     let mut same_where_unchanged = 0usize;
     let mut formatting = 0usize;
     let mut both_errors = 0usize;
+    // Instant vectors whose order Go determines: compared, and in Prometheus 3's order.
+    let (mut order_compared, mut order_same) = (0usize, 0usize);
     let mut unused: Vec<&Known> = known.iter().collect();
     for case in &cases {
         let (q, kind) = (case.query(), case.kind());
@@ -496,10 +508,24 @@ pub(crate) fn run() -> Result<()> {
         if unchanged_in_3 {
             prom3_as_242 += 1;
         }
-        let order3 = json(sa, &ba)
-            .ok()
-            .zip(json(sc, &bc).ok())
-            .and_then(|(x, y)| order_diff(case, &x, &y));
+        let (ours_json, prom3_json) = (json(sa, &ba).ok(), json(sc, &bc).ok());
+        let order3 = ours_json
+            .as_ref()
+            .zip(prom3_json.as_ref())
+            .and_then(|(x, y)| order_diff(case, x, y));
+        if let (Case::Instant { .. }, Some(x), Some(y)) = (case, &ours_json, &prom3_json) {
+            match order::compare(case.expr_for(&prom3), x, y) {
+                order::Order::Skipped => {}
+                order::Order::Same => {
+                    order_compared += 1;
+                    order_same += 1;
+                }
+                order::Order::Differs(d) => {
+                    order_compared += 1;
+                    println!("ORDER3 {q} [{kind}] ours against {prom3_version}\n      {d}");
+                }
+            }
+        }
         let as_prom3 = match diff_named(&a, &c, TOLERANCE, ("ours", "3.x")).or(order3) {
             None => {
                 same3 += 1;
@@ -607,16 +633,70 @@ pub(crate) fn run() -> Result<()> {
     println!(
         "HTTP API against {prom3_version} (labels, series, format_query and parse_query of each query, error answers): {api_same} identical of {api_total} requests"
     );
+    let head = head_order(&ours, &prom3, &prom3_version)?;
+    println!(
+        "instant vectors in {prom3_version}'s order (where Go determines it): {order_same} of {order_compared} on the block, {} of {} on head data created out of label order (answers identical, order included; /api/v1/series too)",
+        head.0, head.1
+    );
     drop(ours);
     drop(upstream);
     drop(prom3);
     let api_differ = api_total - api_same;
-    if unexplained > 0 || failed > 0 || differ3 > 0 || api_differ > 0 {
+    let order_differ = order_compared - order_same + head.1 - head.0;
+    if unexplained > 0 || failed > 0 || differ3 > 0 || api_differ > 0 || order_differ > 0 {
         bail!(
-            "{unexplained} unexplained difference(s) and {failed} known difference(s) whose proof failed against 2.42; {differ3} difference(s) against Prometheus 3; {api_differ} HTTP API answer(s) unlike Prometheus 3's"
+            "{unexplained} unexplained difference(s) and {failed} known difference(s) whose proof failed against 2.42; {differ3} difference(s) against Prometheus 3; {api_differ} HTTP API answer(s) unlike Prometheus 3's; {order_differ} answer(s) in another order than Prometheus 3's"
         );
     }
     Ok(())
+}
+
+/// Writes head data (series created out of label order, after the block) to `ours` and
+/// `prom3`, then compares their instant answers over it (set, values and order) and their
+/// `/api/v1/series` lists. Returns (identical, compared).
+fn head_order(ours: &Server, prom3: &Server, prom3_version: &str) -> Result<(usize, usize)> {
+    order::write_head(ours)?;
+    order::write_head(prom3)?;
+    let (mut same, mut total) = (0, 0);
+    for case in order::head_cases() {
+        let q = case.query();
+        let (sa, ba) = case.run(ours)?;
+        let (sc, bc) = case.run(prom3)?;
+        let (a, c) = (json(sa, &ba)?, json(sc, &bc)?);
+        total += 1;
+        let differs = diff_named(
+            &outcome_value(&a),
+            &outcome_value(&c),
+            TOLERANCE,
+            ("ours", "3.x"),
+        )
+        .or_else(|| match order::compare(q, &a, &c) {
+            order::Order::Differs(d) => Some(d),
+            order::Order::Same | order::Order::Skipped => None,
+        });
+        match differs {
+            None => same += 1,
+            Some(d) => println!(
+                "ORDER3 {q} [head data, instant @head+{}s] ours against {prom3_version}\n      {d}",
+                (order::HEAD_TIME - order::HEAD_START) as f64 / 1000.0
+            ),
+        }
+    }
+    for path in order::head_series_requests() {
+        let (sa, ba) = servers::request(&ours.addr, "GET", &path, None)?;
+        let (sc, bc) = servers::request(&prom3.addr, "GET", &path, None)?;
+        let (a, c) = (json(sa, &ba)?, json(sc, &bc)?);
+        total += 1;
+        if (sa, &a["data"]) == (sc, &c["data"]) {
+            same += 1;
+        } else {
+            println!(
+                "ORDER3 GET {path} [head data] ours against {prom3_version}\n      ours {}\n      3.x  {}",
+                a["data"], c["data"]
+            );
+        }
+    }
+    Ok((same, total))
 }
 
 #[cfg(test)]
