@@ -17,7 +17,8 @@
 //!   histograms for a component's own `/metrics` samples; [`civil`]: calendar dates from
 //!   day counts.
 //! - [`Histogram`] and [`FloatHistogram`]: native histograms (see [`histogram`]).
-//! - [`Timestamp`] (milliseconds since the epoch), [`METRIC_NAME`], and [`Error`].
+//! - [`Timestamp`] (milliseconds since the epoch; [`timestamp`] converts from and to
+//!   `SystemTime`), [`METRIC_NAME`], and [`Error`].
 //!
 //! ```
 //! use model::{Labels, MatchType, Matcher};
@@ -40,6 +41,7 @@ pub mod relabel;
 pub mod strconv;
 pub mod strutil;
 mod target_group;
+pub mod timestamp;
 pub mod validation;
 pub mod value;
 
