@@ -656,17 +656,28 @@ async fn series(inner: &Arc<Inner>, form: Form) -> ApiResult {
             limit: hint_limit(limit),
             ..SelectHints::default()
         };
+        // As Go: one `match[]` lists the series in the storage's order (the head's is
+        // creation order); several are merged, sorted and deduplicated.
         let mut seen: BTreeSet<Labels> = BTreeSet::new();
+        let mut listed: Vec<Labels> = Vec::new();
         let mut warnings = Vec::new();
         for matchers in &sets {
-            let mut set = querier.select(true, Some(&hints), matchers);
+            let mut set = querier.select(sets.len() > 1, Some(&hints), matchers);
             while let Some(next) = set.next() {
-                seen.insert(next.map_err(ApiError::from)?.labels().clone());
+                let labels = next.map_err(ApiError::from)?.labels().clone();
+                if sets.len() > 1 {
+                    seen.insert(labels);
+                } else {
+                    listed.push(labels);
+                }
             }
             warnings.extend(set.warnings());
         }
+        if sets.len() > 1 {
+            listed = seen.into_iter().collect();
+        }
         let mut data = String::from("[");
-        for (i, labels) in seen.iter().enumerate() {
+        for (i, labels) in listed.iter().enumerate() {
             if limit > 0 && i == limit {
                 warnings.push(TRUNCATED.to_owned());
                 break;
