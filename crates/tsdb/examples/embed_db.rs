@@ -4,19 +4,16 @@
 //! default). Running it twice on the same directory shows the WAL replay at work.
 #![allow(clippy::print_stdout)]
 
-use model::{Labels, MatchType, Matcher};
-use storage::{Appendable, Queryable, ValueType};
+use tsdb::model::{Labels, MatchType, Matcher};
+use tsdb::storage::{Appendable, Queryable, ValueType};
 use tsdb::{Db, Options};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let tmp;
-    let dir = match std::env::args().nth(1) {
-        Some(d) => std::path::PathBuf::from(d),
-        None => {
-            tmp = std::env::temp_dir().join(format!("tsdb-embed-{}", std::process::id()));
-            tmp.clone()
-        }
-    };
+    // Removed at the end unless a directory was given.
+    let tmp = tempfile::tempdir()?;
+    let dir = std::env::args()
+        .nth(1)
+        .map_or_else(|| tmp.path().to_path_buf(), std::path::PathBuf::from);
     let db = Db::open(&dir, Options::default())?;
     println!(
         "opened {} ({} series replayed)",
@@ -26,9 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Append a few samples for two series in one batch; they become visible (and are in
     // the WAL) when commit returns.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
+    let now = tsdb::model::timestamp::now();
     let mut app = db.appender();
     for (job, base) in [("api", 1.0), ("db", 100.0)] {
         let labels = Labels::from_pairs([("__name__", "requests_total"), ("job", job)]);

@@ -151,6 +151,12 @@ impl Default for Options {
 /// `tsdb` starts no thread and needs no async runtime. The caller drives head compaction,
 /// leveled compaction and retention by calling [`Db::compact`] periodically (Prometheus does
 /// every minute), or lets [`Db::spawn_compactor`] run it on a std thread.
+///
+/// # Sharing and closing
+/// A `Db` is `Send + Sync`: share it as an `Arc<Db>` between threads (and with
+/// `promql::Engine`, which takes an `Arc<dyn Queryable>`). [`Db::close`] ends its use and
+/// releases the directory; dropping an open `Db` closes it too, ignoring errors. After
+/// `close`, appends fail and the directory may be opened again.
 pub struct Db {
     dir: PathBuf,
     opts: Options,
