@@ -19,6 +19,8 @@ use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureS
 
 use crate::error::{Error, Result};
 
+mod file;
+
 /// The security headers the toolkit lets a web config set, with their allowed values (an
 /// empty list allows any value).
 const ALLOWED_HEADERS: &[(&str, &[&str])] = &[
@@ -138,73 +140,6 @@ impl TlsServerConfig {
     }
 }
 
-/// The file as written; every field optional so that `key:` with no value reads as go-yaml
-/// reads it (the zero value).
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    tls_server_config: Option<RawTls>,
-    http_server_config: Option<RawHttp>,
-    basic_auth_users: Option<BTreeMap<String, Option<String>>>,
-    rate_limit: Option<RawRateLimit>,
-}
-
-/// go-yaml names exporter-toolkit's `web.Config` in type errors about the file.
-impl config::yaml::GoType for RawConfig {
-    fn go_type() -> String {
-        "web.Config".into()
-    }
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawTls {
-    cert: Option<String>,
-    key: Option<String>,
-    client_ca: Option<String>,
-    cert_file: Option<String>,
-    key_file: Option<String>,
-    client_auth_type: Option<String>,
-    client_ca_file: Option<String>,
-    client_allowed_sans: Option<Vec<String>>,
-    min_version: Option<String>,
-    max_version: Option<String>,
-    cipher_suites: Option<Vec<String>>,
-    curve_preferences: Option<Vec<String>>,
-    prefer_server_cipher_suites: Option<bool>,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawHttp {
-    http2: Option<bool>,
-    headers: Option<BTreeMap<String, Option<String>>>,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawRateLimit {
-    interval: Option<String>,
-    burst: Option<u32>,
-}
-
-fn parse_version(
-    field: &str,
-    value: Option<&str>,
-    default: TlsVersion,
-) -> Result<TlsVersion, String> {
-    match value {
-        None => Ok(default),
-        Some("TLS13") => Ok(TlsVersion::Tls13),
-        Some("TLS12") => Ok(TlsVersion::Tls12),
-        Some("TLS11") => Ok(TlsVersion::Tls11),
-        Some("TLS10") => Ok(TlsVersion::Tls10),
-        Some(other) => Err(format!(
-            "tls_server_config.{field}: unknown TLS version: {other}"
-        )),
-    }
-}
-
 /// Joins a relative file name with the config file's folder, as the toolkit's `SetDirectory`.
 fn join_dir(dir: &Path, file: Option<String>) -> Option<PathBuf> {
     let file = file.filter(|f| !f.is_empty())?;
@@ -233,54 +168,44 @@ impl WebConfig {
 
     /// Parses the YAML `text` of a web config whose relative file names are relative to `dir`.
     pub fn parse(text: &str, dir: &Path) -> Result<WebConfig, String> {
-        let raw: Option<RawConfig> =
+        let raw: Option<file::RawConfig> =
             config::yaml::from_str_typed(text).map_err(|e| e.to_string())?;
         let raw = raw.unwrap_or_default();
-        let t = raw.tls_server_config.unwrap_or_default();
+        let t = raw.tls_server_config;
         let tls = TlsServerConfig {
-            cert: t.cert.unwrap_or_default(),
-            key: t.key.unwrap_or_default(),
-            client_ca: t.client_ca.unwrap_or_default(),
-            cert_file: join_dir(dir, t.cert_file),
-            key_file: join_dir(dir, t.key_file),
-            client_ca_file: join_dir(dir, t.client_ca_file),
-            client_auth_type: t.client_auth_type.unwrap_or_default(),
+            cert: t.cert,
+            key: t.key.expose().to_string(),
+            client_ca: t.client_ca,
+            cert_file: join_dir(dir, Some(t.cert_file)),
+            key_file: join_dir(dir, Some(t.key_file)),
+            client_ca_file: join_dir(dir, Some(t.client_ca_file)),
+            client_auth_type: t.client_auth_type,
             client_allowed_sans: t.client_allowed_sans,
-            min_version: parse_version("min_version", t.min_version.as_deref(), TlsVersion::Tls12)?,
-            max_version: parse_version("max_version", t.max_version.as_deref(), TlsVersion::Tls13)?,
-            cipher_suites: t.cipher_suites.unwrap_or_default(),
-            curve_preferences: t.curve_preferences.unwrap_or_default(),
-            prefer_server_cipher_suites: t.prefer_server_cipher_suites.unwrap_or(true),
+            min_version: t.min_version.0,
+            max_version: t.max_version.0,
+            cipher_suites: t.cipher_suites.into_iter().map(|c| c.0).collect(),
+            curve_preferences: t.curve_preferences.into_iter().map(|c| c.0).collect(),
+            prefer_server_cipher_suites: t.prefer_server_cipher_suites,
         };
-        let h = raw.http_server_config.unwrap_or_default();
-        let headers: BTreeMap<String, String> = h
-            .headers
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.unwrap_or_default()))
-            .collect();
-        validate_headers(&headers)?;
-        let rate_limit = match raw.rate_limit {
-            None => None,
-            Some(r) => {
-                let interval = match r.interval.as_deref() {
-                    None | Some("" | "0") => Duration::ZERO,
-                    Some(s) => model::Duration::parse(s)
-                        .map_err(|e| format!("rate_limit.interval: {e}"))?
-                        .to_std(),
-                };
-                (!interval.is_zero()).then(|| (interval, r.burst.unwrap_or(0)))
-            }
-        };
+        let h = raw.http_server_config;
+        validate_headers(&h.headers)?;
+        let r = raw.rate_limit;
+        // Go limits only for a positive interval (`rate.Every` of less is no limit).
+        let rate_limit = u64::try_from(r.interval.0)
+            .ok()
+            .filter(|&n| n > 0)
+            .map(|n| {
+                let burst = u32::try_from(r.burst.max(0)).unwrap_or(u32::MAX);
+                (Duration::from_nanos(n), burst)
+            });
         Ok(WebConfig {
             tls,
-            http2: h.http2.unwrap_or(true),
-            headers,
+            http2: h.http2,
+            headers: h.headers,
             basic_auth_users: raw
                 .basic_auth_users
-                .unwrap_or_default()
                 .into_iter()
-                .map(|(k, v)| (k, v.unwrap_or_default()))
+                .map(|(k, v)| (k, v.expose().to_string()))
                 .collect(),
             rate_limit,
         })
@@ -289,6 +214,8 @@ impl WebConfig {
     /// Checks the bcrypt hashes (the toolkit's `validateUsers`).
     fn validate_users(&self) -> Result<(), String> {
         for (user, hash) in &self.basic_auth_users {
+            // Go checks only what `bcrypt.Cost` reads; the full parse below is ours.
+            file::bcrypt_cost(hash).map_err(|e| format!("basic_auth_users: {e}"))?;
             hash.parse::<bcrypt::HashParts>().map_err(|e| {
                 format!(
                     "basic_auth_users: the password hash of user {user:?} is not a bcrypt hash: {e}"
@@ -439,9 +366,20 @@ fn read_tls_inputs(tls: &TlsServerConfig) -> Result<TlsInputs, String> {
     if tls.key_file.is_none() && tls.key.is_empty() {
         return Err("tls_server_config: missing one of key or key_file".to_owned());
     }
+    let cert = read_pem_source("cert_file", &tls.cert, tls.cert_file.as_deref())?;
+    let key = read_pem_source("key_file", &tls.key, tls.key_file.as_deref())?;
+    // Go parses the key pair before it reads the client CAs or looks at any other setting.
+    let no_pem = |data: &[u8]| !data.windows(11).any(|w| w == b"-----BEGIN ");
+    for (data, what) in [(&cert, "certificate"), (&key, "key")] {
+        if no_pem(data) {
+            return Err(format!(
+                "failed to load X509KeyPair: tls: failed to find any PEM data in {what} input"
+            ));
+        }
+    }
     Ok(TlsInputs {
-        cert: read_pem_source("cert_file", &tls.cert, tls.cert_file.as_deref())?,
-        key: read_pem_source("key_file", &tls.key, tls.key_file.as_deref())?,
+        cert,
+        key,
         client_ca: read_pem_source(
             "client_ca_file",
             &tls.client_ca,
@@ -1062,7 +1000,10 @@ mod tests {
     #[test]
     fn unsupported_tls_settings_name_their_field() {
         let tls = |extra: &str| {
-            let cfg = parse(&format!("tls_server_config:\n  cert: x\n  key: y\n{extra}"))
+            // PEM-looking, so that Go's first check (any PEM data at all) passes.
+            let cfg = parse(&format!(
+                "tls_server_config:\n  cert: '-----BEGIN CERTIFICATE-----'\n  key: '-----BEGIN PRIVATE KEY-----'\n{extra}"
+            ))
                 .expect("parses");
             // The TLS settings are checked before the certificate is parsed where they
             // do not need it; provider() and the version checks are the ones that matter.
@@ -1075,9 +1016,14 @@ mod tests {
             tls("  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]\n"),
             "tls_server_config.cipher_suites: TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA is not supported by this server (rustls implements no CBC cipher suites)"
         );
+        // Names Go does not know stop the loading, as the toolkit's `UnmarshalYAML` does.
         assert_eq!(
-            tls("  cipher_suites: [TLS_FOO]\n"),
-            "tls_server_config.cipher_suites: unknown cipher: TLS_FOO"
+            parse("tls_server_config:\n  cipher_suites: [TLS_FOO]\n").expect_err("unknown"),
+            "unknown cipher: TLS_FOO"
+        );
+        assert_eq!(
+            parse("tls_server_config:\n  curve_preferences: [P999]\n").expect_err("unknown"),
+            "unknown curve: P999"
         );
         assert_eq!(
             tls("  curve_preferences: [CurveP521]\n"),
@@ -1093,10 +1039,7 @@ mod tests {
             "tls_server_config.client_allowed_sans: \"me@example.com\": only DNS names and IP addresses are supported by this server"
         );
         let err = parse("tls_server_config:\n  min_version: SSL3\n").expect_err("unknown version");
-        assert_eq!(
-            err,
-            "tls_server_config.min_version: unknown TLS version: SSL3"
-        );
+        assert_eq!(err, "unknown TLS version: SSL3");
     }
 
     #[test]
@@ -1110,7 +1053,7 @@ mod tests {
         assert_eq!(check("basic_auth_users: {}\n"), Ok(()));
         let err = check("basic_auth_users:\n  alice: plaintext\n").expect_err("not bcrypt");
         assert!(
-            err.contains("the password hash of user \"alice\" is not a bcrypt hash"),
+            err.contains("crypto/bcrypt: hashedSecret too short to be a bcrypted password"),
             "{err}"
         );
         assert!(
@@ -1125,8 +1068,19 @@ mod tests {
             err.ends_with("tls_server_config: missing one of cert or cert_file"),
             "{err}"
         );
+        // Go reads the key pair first.
         let err = check("tls_server_config:\n  cert: c\n  key: k\n  client_auth_type: Maybe\n")
-            .expect_err("bad client auth");
+            .expect_err("no PEM");
+        assert!(
+            err.ends_with(
+                "failed to load X509KeyPair: tls: failed to find any PEM data in certificate input"
+            ),
+            "{err}"
+        );
+        let err = check(
+            "tls_server_config:\n  cert: '-----BEGIN CERTIFICATE-----'\n  key: '-----BEGIN PRIVATE KEY-----'\n  client_auth_type: Maybe\n",
+        )
+        .expect_err("bad client auth");
         assert!(
             err.ends_with("tls_server_config.client_auth_type: invalid ClientAuth: Maybe"),
             "{err}"

@@ -826,6 +826,126 @@ fn metrics_web_config_and_promql_agree_with_promtool_3() {
             "http_server_config:\n  headers:\n    X-Foo: bar\n",
         ),
         ("bad_tls.yml", "tls_server_config:\n  min_version: TLS99\n"),
+        // Type errors name the toolkit's Go types (nested blocks too), its `UnmarshalYAML`
+        // checks stop loading, bcrypt hashes fail as `bcrypt.Cost` does.
+        ("w01_tls_unknown.yml", "tls_server_config:\n  foo: 1\n"),
+        ("w02_http_unknown.yml", "http_server_config:\n  foo: 1\n"),
+        ("w03_rate_unknown.yml", "rate_limit:\n  foo: 1\n"),
+        ("w04_users_seq.yml", "basic_auth_users: [a]\n"),
+        (
+            "w05_prefer_bool.yml",
+            "tls_server_config:\n  prefer_server_cipher_suites: maybe\n",
+        ),
+        (
+            "w06_http2_bool.yml",
+            "http_server_config:\n  http2: maybe\n",
+        ),
+        (
+            "w07_headers_seq.yml",
+            "http_server_config:\n  headers: [a]\n",
+        ),
+        ("w08_burst_str.yml", "rate_limit:\n  burst: abc\n"),
+        ("w09_interval_str.yml", "rate_limit:\n  interval: abc\n"),
+        (
+            "w10_ciphers_str.yml",
+            "tls_server_config:\n  cipher_suites: abc\n",
+        ),
+        (
+            "w11_cipher_unknown.yml",
+            "tls_server_config:\n  cipher_suites: [FOO]\n",
+        ),
+        (
+            "w12_curve_unknown.yml",
+            "tls_server_config:\n  curve_preferences: [Foo]\n",
+        ),
+        (
+            "w13_sans_str.yml",
+            "tls_server_config:\n  client_allowed_sans: abc\n",
+        ),
+        ("w14_tls_str.yml", "tls_server_config: abc\n"),
+        ("w15_http_seq.yml", "http_server_config: [a]\n"),
+        ("w16_rate_int.yml", "rate_limit: 5\n"),
+        (
+            "w17_nested_unknown.yml",
+            "foo: 1\ntls_server_config:\n  bar: 1\nhttp_server_config:\n  baz: 1\n",
+        ),
+        ("w18_cert_seq.yml", "tls_server_config:\n  cert: [a]\n"),
+        ("w19_key_seq.yml", "tls_server_config:\n  key: [a]\n"),
+        (
+            "w20_version_seq.yml",
+            "tls_server_config:\n  min_version: [a]\n",
+        ),
+        (
+            "w21_tls_dup.yml",
+            "tls_server_config:\n  cert_file: a\n  cert_file: b\n",
+        ),
+        ("w22_user_seq.yml", "basic_auth_users:\n  a: [b]\n"),
+        (
+            "w23_burst_float.yml",
+            "rate_limit:\n  interval: 1s\n  burst: 1.5\n",
+        ),
+        (
+            "w24_header_seq.yml",
+            "http_server_config:\n  headers:\n    X-Foo: [a]\n",
+        ),
+        (
+            "w25_header_denied.yml",
+            "http_server_config:\n  headers:\n    Authorization: a\n",
+        ),
+        (
+            "w26_no_pem.yml",
+            "tls_server_config:\n  client_auth_type: Bogus\n  cert: a\n  key: b\n",
+        ),
+        ("w27_scalar.yml", "hello\n"),
+        ("w28_seq.yml", "- a\n"),
+        (
+            "w29_bcrypt_short.yml",
+            "basic_auth_users:\n  alice: notahash\n",
+        ),
+        (
+            "w30_version_unknown.yml",
+            "tls_server_config:\n  max_version: TLS99\n",
+        ),
+        (
+            "w31_curves_str.yml",
+            "tls_server_config:\n  curve_preferences: abc\n",
+        ),
+        ("w32_interval_seq.yml", "rate_limit:\n  interval: [1]\n"),
+        (
+            "w33_ciphers_nested.yml",
+            "tls_server_config:\n  cipher_suites: [[a]]\n",
+        ),
+        (
+            "w34_header_dup.yml",
+            "http_server_config:\n  headers:\n    X-Foo: a\n    X-Foo: b\n",
+        ),
+        ("w35_tab.yml", "tls_server_config:\n\tfoo: 1\n"),
+        ("w36_empty.yml", ""),
+        (
+            "w37_sans_nested.yml",
+            "tls_server_config:\n  client_allowed_sans: [[a]]\n",
+        ),
+        (
+            "w38_bcrypt_prefix.yml",
+            "basic_auth_users:\n  alice: x2y$04$V/3B.Gh5D.8d6kr2q1yTh.4w0OUUeuNpKz3wpx6Gb2P7gVSVSQsqa\n",
+        ),
+        (
+            "w39_bcrypt_cost.yml",
+            "basic_auth_users:\n  alice: $2y$99$V/3B.Gh5D.8d6kr2q1yTh.4w0OUUeuNpKz3wpx6Gb2P7gVSVSQsqa\n",
+        ),
+        (
+            "w40_bcrypt_version.yml",
+            "basic_auth_users:\n  alice: $3y$04$V/3B.Gh5D.8d6kr2q1yTh.4w0OUUeuNpKz3wpx6Gb2P7gVSVSQsqa\n",
+        ),
+        (
+            "w41_interval_go.yml",
+            "rate_limit:\n  interval: 1h30m\n  burst: 5\n",
+        ),
+        ("w42_interval_bool.yml", "rate_limit:\n  interval: true\n"),
+        (
+            "w43_good_ciphers.yml",
+            "tls_server_config:\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n  curve_preferences: [X25519]\n  min_version: TLS13\n",
+        ),
     ];
     for (name, body) in web_configs {
         std::fs::write(dir.join(name), body).expect("write web config");
