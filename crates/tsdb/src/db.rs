@@ -79,7 +79,8 @@ pub struct Options {
     /// The head is compacted into blocks of this range (ms). Default 2 h.
     pub min_block_duration: i64,
     /// Compacted blocks grow up to this range (ms). Default: 10% of the default retention
-    /// (at most 31 days), as Prometheus derives it; set it too when changing the retention.
+    /// (at most 31 days), as Prometheus derives it; [`Options::with_retention`] derives it
+    /// again for another retention.
     pub max_block_duration: i64,
     /// Accept samples up to this much (ms) older than the newest; 0 rejects them.
     pub out_of_order_time_window: i64,
@@ -121,6 +122,31 @@ impl Default for Options {
             max_exemplars: 0,
             enable_memory_snapshot_on_shutdown: false,
         }
+    }
+}
+
+impl Options {
+    /// These options with a time retention of `retention` ms (0: none) and the longest
+    /// compacted block Prometheus derives from it: 10% of the retention, at least
+    /// [`Options::min_block_duration`], at most 31 days (31 days without time retention),
+    /// as `--storage.tsdb.retention.time` does without `--storage.tsdb.max-block-duration`.
+    ///
+    /// ```
+    /// let opts = tsdb::Options::default().with_retention(7 * 24 * 3_600_000); // 7 days
+    /// assert_eq!(opts.max_block_duration, 7 * 24 * 3_600_000 / 10);
+    /// let short = tsdb::Options::default().with_retention(3_600_000);
+    /// assert_eq!(short.max_block_duration, short.min_block_duration);
+    /// ```
+    #[must_use]
+    pub fn with_retention(mut self, retention: i64) -> Options {
+        let month = 31 * DAY;
+        self.retention_duration = retention;
+        self.max_block_duration = if retention > 0 {
+            (retention / 10).clamp(self.min_block_duration.min(month), month)
+        } else {
+            month
+        };
+        self
     }
 }
 
@@ -308,10 +334,10 @@ impl Db {
     /// # fn main() -> tsdb::Result<()> {
     /// let dir = tempfile::tempdir().expect("a temporary directory");
     /// let opts = Options {
-    ///     retention_duration: 24 * 3_600_000,   // one day, in ms
-    ///     out_of_order_time_window: 600_000,    // accept samples up to 10 minutes late
+    ///     out_of_order_time_window: 600_000, // accept samples up to 10 minutes late
     ///     ..Options::default()
-    /// };
+    /// }
+    /// .with_retention(24 * 3_600_000); // one day, in ms
     /// let db = Db::open(dir.path(), opts.clone())?;
     /// // The lock file keeps a second opener out until the first one closes.
     /// assert!(matches!(Db::open(dir.path(), opts.clone()), Err(Error::Locked(_))));
