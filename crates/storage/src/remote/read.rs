@@ -619,7 +619,8 @@ pub fn serve_read_with(
 }
 
 /// Answers a decoded remote-read request from `db` as SAMPLES (without a sample limit): one
-/// result per query, series sorted by labels with the samples and native histograms
+/// result per query, series in the order `db` lists them unsorted (Go's handler selects
+/// without sorting: the TSDB head alone lists them in creation order) with the samples and native histograms
 /// (`TimeSeries.histograms`, Go's `ToQueryResult`) in `[start, end]`, and the
 /// `external_labels` added to every series that lacks them (a matcher on an external label is
 /// checked against it and then dropped, as Prometheus does).
@@ -651,11 +652,13 @@ enum Point {
 /// One selected series: labels with the external labels, and its values in range.
 type ReadSeries = (Labels, Vec<Point>);
 
-/// Runs one query, calling `each` with every series that has samples in range.
+/// Runs one query, calling `each` with every series that has samples in range, in label
+/// order when `sorted`.
 fn select_query(
     q: &Query,
     db: &dyn Queryable,
     external_labels: &Labels,
+    sorted: bool,
     each: &mut dyn FnMut(ReadSeries) -> Result<bool>,
 ) -> Result<()> {
     let mut matchers = matchers_from_proto(&q.matchers)?;
@@ -683,7 +686,7 @@ fn select_query(
         limit: 0,
     });
     let querier = db.querier(q.start_timestamp_ms, q.end_timestamp_ms)?;
-    let mut set = querier.select(true, hints.as_ref(), &matchers);
+    let mut set = querier.select(sorted, hints.as_ref(), &matchers);
     while let Some(series) = set.next() {
         let series = series?;
         let labels = if external_labels.is_empty() {
@@ -740,7 +743,7 @@ fn read_samples(
     for q in &req.queries {
         let mut timeseries = Vec::new();
         let mut num_samples = 0usize;
-        select_query(q, db, external_labels, &mut |(labels, points)| {
+        select_query(q, db, external_labels, false, &mut |(labels, points)| {
             num_samples += points.len();
             if sample_limit > 0 && num_samples > sample_limit {
                 return Err(Error::InvalidRemoteRequest {
@@ -785,7 +788,8 @@ fn read_streamed(
 ) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     for (index, q) in req.queries.iter().enumerate() {
-        select_query(q, db, external_labels, &mut |(labels, points)| {
+        // Streamed chunks come sorted, as Go's chunk querier is asked for them.
+        select_query(q, db, external_labels, true, &mut |(labels, points)| {
             let labels = labels_to_proto(&labels);
             let max_data = max_bytes_in_frame as i64
                 - labels.iter().map(|l| l.encoded_len() as i64).sum::<i64>();
@@ -1392,5 +1396,82 @@ mod tests {
             streamed * 4 < samples,
             "streamed {streamed} B, samples {samples} B"
         );
+    }
+    /// A storage that lists series in reverse label order unless asked to sort, as the
+    /// TSDB head lists them in creation order.
+    struct Unsorted(MemStorage);
+
+    struct UnsortedQuerier(Box<dyn crate::Querier>);
+
+    impl Queryable for Unsorted {
+        fn querier(&self, mint: i64, maxt: i64) -> crate::Result<Box<dyn crate::Querier>> {
+            Ok(Box::new(UnsortedQuerier(self.0.querier(mint, maxt)?)))
+        }
+    }
+
+    impl crate::Querier for UnsortedQuerier {
+        fn select(
+            &self,
+            sorted: bool,
+            hints: Option<&SelectHints>,
+            matchers: &[Matcher],
+        ) -> Box<dyn crate::SeriesSet> {
+            let mut set = self.0.select(true, hints, matchers);
+            let mut all = Vec::new();
+            while let Some(s) = set.next() {
+                all.push(s.unwrap());
+            }
+            if !sorted {
+                all.reverse();
+            }
+            Box::new(crate::ListSeriesSet::new(all))
+        }
+
+        fn label_values(
+            &self,
+            name: &str,
+            hints: Option<&crate::LabelHints>,
+            matchers: &[Matcher],
+        ) -> crate::Result<Vec<String>> {
+            self.0.label_values(name, hints, matchers)
+        }
+
+        fn label_names(
+            &self,
+            hints: Option<&crate::LabelHints>,
+            matchers: &[Matcher],
+        ) -> crate::Result<Vec<String>> {
+            self.0.label_names(hints, matchers)
+        }
+    }
+
+    /// Go's handler selects without sorting for SAMPLES and sorted for streamed chunks.
+    #[test]
+    fn samples_keep_the_storage_order_and_streamed_chunks_are_sorted() {
+        use read_request::ResponseType::StreamedXorChunks;
+        let db = Unsorted(streamed_db(3, 10));
+        let ext = Labels::default();
+        let names = |r: &QueryResult| -> Vec<String> {
+            r.timeseries
+                .iter()
+                .map(|s| {
+                    labels_from_proto(&s.labels)
+                        .unwrap()
+                        .get("i")
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect()
+        };
+        let samples = serve_read(&streamed_request(0, 200_000, &[]), &db, &ext).unwrap();
+        assert_eq!(names(&samples.results[0]), ["2", "1", "0"]);
+        let req = streamed_request(0, 200_000, &[StreamedXorChunks]);
+        let ReadAnswer::Streamed(body) =
+            serve_read_with(&req, &db, &ext, &ReadLimits::default()).unwrap()
+        else {
+            panic!("expected a streamed answer");
+        };
+        let decoded = decode_streamed(&body, &req.queries[0]).ok().unwrap();
+        assert_eq!(names(&decoded), ["0", "1", "2"]);
     }
 }
