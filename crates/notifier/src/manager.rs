@@ -36,7 +36,9 @@ pub struct Options {
     /// (`--alertmanager.drain-notification-queue-on-shutdown`, default true).
     pub drain_on_shutdown: bool,
     /// How long draining may take at most; what is left then is dropped and counted.
-    pub drain_timeout: Duration,
+    /// `None` (the default) drains until the queue is empty, as Prometheus does: each
+    /// POST is still bounded by its set's `timeout`.
+    pub drain_timeout: Option<Duration>,
 }
 
 impl Default for Options {
@@ -45,7 +47,7 @@ impl Default for Options {
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             max_batch_size: DEFAULT_MAX_BATCH_SIZE,
             drain_on_shutdown: true,
-            drain_timeout: Duration::from_secs(30),
+            drain_timeout: None,
         }
     }
 }
@@ -249,7 +251,7 @@ impl Manager {
 
     /// Sends queued alerts and applies target-group updates from `targets` (the current
     /// value first) until [`Manager::stop`] is called, then drains the queue (if
-    /// [`Options::drain_on_shutdown`], for at most [`Options::drain_timeout`]).
+    /// [`Options::drain_on_shutdown`], for at most [`Options::drain_timeout`] if set).
     pub async fn run(&self, mut targets: watch::Receiver<TargetSets>) {
         self.inner.running.send_replace(true);
         let stop = &self.inner.stop;
@@ -349,24 +351,33 @@ impl Manager {
         }
     }
 
+    /// Sends what is queued, batch by batch, until the queue is empty (Go's `drainQueue`),
+    /// or drops and counts it when draining is off.
     async fn drain_queue(&self) {
-        let remaining = self.queue_len();
-        if remaining == 0 {
-            return;
-        }
         if !self.inner.options.drain_on_shutdown {
-            tracing::warn!(
-                count = remaining,
-                "Draining remaining notifications on shutdown is disabled, and some notifications have been dropped"
-            );
-            self.drop_queue();
+            let remaining = self.queue_len();
+            if remaining > 0 {
+                tracing::warn!(
+                    count = remaining,
+                    "Draining remaining notifications on shutdown is disabled, and some notifications have been dropped"
+                );
+                self.drop_queue();
+            }
             return;
         }
         tracing::info!("Draining any remaining notifications...");
-        let deadline = tokio::time::Instant::now() + self.inner.options.drain_timeout;
+        let deadline = self
+            .inner
+            .options
+            .drain_timeout
+            .map(|t| tokio::time::Instant::now() + t);
         while self.queue_len() > 0 {
             let alerts = self.next_batch();
-            match tokio::time::timeout_at(deadline, self.send_all(&alerts)).await {
+            let sent = match deadline {
+                Some(d) => tokio::time::timeout_at(d, self.send_all(&alerts)).await,
+                None => Ok(self.send_all(&alerts).await),
+            };
+            match sent {
                 Ok(true) => {}
                 Ok(false) => self.inner.metrics.add_dropped(alerts.len()),
                 Err(_) => {

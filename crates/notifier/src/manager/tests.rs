@@ -551,7 +551,7 @@ async fn draining_is_bounded_by_the_drain_timeout() {
     ));
     let m = Manager::new(Options {
         max_batch_size: 2,
-        drain_timeout: Duration::from_millis(200),
+        drain_timeout: Some(Duration::from_millis(200)),
         ..Options::default()
     });
     m.apply_config(&cfg).unwrap();
