@@ -233,7 +233,8 @@ pub struct QueryResult {
 #[derive(Debug)]
 pub struct Engine {
     opts: EngineOpts,
-    running: Mutex<usize>,
+    /// Concurrency slots in use, and how many queries wait for one.
+    slots: Mutex<Slots>,
     slot_freed: Condvar,
     metrics: metrics::EngineMetrics,
     query_logger: querylog::LoggerSlot,
@@ -264,7 +265,7 @@ impl Engine {
         }
         Engine {
             opts,
-            running: Mutex::new(0),
+            slots: Mutex::new(Slots::default()),
             slot_freed: Condvar::new(),
             metrics: metrics::EngineMetrics::default(),
             query_logger: querylog::LoggerSlot::default(),
@@ -438,17 +439,19 @@ impl Engine {
     /// A concurrency slot: waits for one, or (`wait` false) gives up when none is free.
     fn acquire(&self, wait: bool) -> Option<SlotGuard<'_>> {
         if let Some(max) = self.opts.max_concurrency {
-            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            while *running >= max.max(1) {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            while slots.running >= max.max(1) {
                 if !wait {
                     return None;
                 }
-                running = self
+                slots.waiting += 1;
+                slots = self
                     .slot_freed
-                    .wait(running)
+                    .wait(slots)
                     .unwrap_or_else(|e| e.into_inner());
+                slots.waiting -= 1;
             }
-            *running += 1;
+            slots.running += 1;
         }
         Some(SlotGuard { engine: self })
     }
@@ -649,6 +652,13 @@ struct Trace {
     sorted: bool,
 }
 
+/// The engine's concurrency slots (`--query.max-concurrency`).
+#[derive(Debug, Default)]
+struct Slots {
+    running: usize,
+    waiting: usize,
+}
+
 struct SlotGuard<'a> {
     engine: &'a Engine,
 }
@@ -656,13 +666,12 @@ struct SlotGuard<'a> {
 impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
         if self.engine.opts.max_concurrency.is_some() {
-            let mut running = self
-                .engine
-                .running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            *running = running.saturating_sub(1);
-            self.engine.slot_freed.notify_one();
+            let mut slots = self.engine.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.running = slots.running.saturating_sub(1);
+            // A condvar notification is a system call even with nobody waiting.
+            if slots.waiting > 0 {
+                self.engine.slot_freed.notify_one();
+            }
         }
     }
 }
