@@ -748,7 +748,8 @@ impl Db {
     ///
     /// # Errors
     /// On I/O errors (for example when `dest` is on another file system).
-    pub fn snapshot(&self, dest: &Path, with_head: bool) -> Result<()> {
+    pub fn snapshot(&self, dest: impl AsRef<Path>, with_head: bool) -> Result<()> {
+        let dest = dest.as_ref();
         let _guard = self.compaction.lock();
         fs::create_dir_all(dest).map_err(io_err("creating", dest))?;
         for b in self.blocks.read().iter() {
