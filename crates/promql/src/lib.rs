@@ -103,3 +103,22 @@ pub use model;
 /// The `storage` crate whose `Queryable` the engine reads, re-exported so that embedders
 /// name the same version.
 pub use storage;
+
+#[cfg(test)]
+mod tests {
+    /// What the crate docs promise embedders: share the engine across threads, send
+    /// results and options to other threads, move errors into `Box<dyn Error + Send + Sync>`.
+    #[test]
+    fn embedding_types_are_send_sync_and_errors_are_std_errors() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        fn error<T: std::error::Error + Send + Sync + 'static>() {}
+        send_sync::<crate::Engine>();
+        send_sync::<crate::EngineOpts>();
+        send_sync::<crate::QueryOpts>();
+        send_sync::<crate::QueryResult>();
+        send_sync::<crate::CancelToken>();
+        send_sync::<crate::parser::Expr>();
+        error::<crate::Error>();
+        error::<crate::ParseError>();
+    }
+}

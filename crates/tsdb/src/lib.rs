@@ -180,3 +180,21 @@ pub use model;
 /// The `storage` crate whose traits [`Db`] implements, re-exported so that embedders name
 /// the same version.
 pub use storage;
+
+#[cfg(test)]
+mod tests {
+    /// What the crate docs promise embedders: share the database across threads, move its
+    /// errors into `Box<dyn Error + Send + Sync>`.
+    #[test]
+    fn embedding_types_are_send_sync_and_errors_are_std_errors() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        fn error<T: std::error::Error + Send + Sync + 'static>() {}
+        send_sync::<crate::Db>();
+        send_sync::<crate::ReadOnlyDb>();
+        send_sync::<crate::agent::Db>();
+        send_sync::<crate::Options>();
+        error::<crate::Error>();
+        error::<storage::Error>();
+        error::<model::Error>();
+    }
+}
