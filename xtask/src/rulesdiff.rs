@@ -24,7 +24,11 @@
 //!    (`/-/reload`) and compares everything again (`s3`);
 //! 5. a restart run: both evaluate [`RESTART_RULES`], are killed and started again on their
 //!    data, and their restored alerts are compared ([`restart_run`]);
-//! 6. runs the upstream rule fixtures (`rules/fixtures/*.yaml` and `cmd/promtool/testdata`
+//! 6. a batching run ([`batching::run`]): two rules of 30 alerts each, a queue of 40,
+//!    batches of 16 and slow fake Alertmanagers (two in one set, one in a set whose
+//!    `alert_relabel_configs` drop one rule): every POST (alert names in order, resolved or
+//!    not, Go's JSON escaping) and the notifier counters compared exactly;
+//! 7. runs the upstream rule fixtures (`rules/fixtures/*.yaml` and `cmd/promtool/testdata`
 //!    rule files that promtool 3.5 accepts) in another pair of servers and compares
 //!    `/api/v1/rules` (states and errors only of rules both have evaluated).
 //!
@@ -41,7 +45,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -51,6 +55,8 @@ use serde_json::Value;
 use crate::scrapediff::{diff_maps_by, print_diffs, query_answer, series_key};
 use crate::servers::{self, Server, fresh_dir};
 use crate::workspace_root;
+
+mod batching;
 
 /// The external URL both servers run with (so that generator URLs and `$externalURL` agree).
 const EXTERNAL_URL: &str = "http://rulesdiff.example:9090/";
@@ -399,11 +405,13 @@ struct Received {
     body: Vec<u8>,
 }
 
-/// A fake Alertmanager: records every request and answers 200 (500 while `failing`).
+/// A fake Alertmanager: records every request and answers 200 (500 while `failing`),
+/// `delay_ms` after it arrived.
 struct FakeAm {
     addr: String,
     got: Arc<Mutex<Vec<Received>>>,
     failing: Arc<std::sync::atomic::AtomicBool>,
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl FakeAm {
@@ -412,17 +420,23 @@ impl FakeAm {
         let addr = listener.local_addr()?.to_string();
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (g, f) = (got.clone(), failing.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (g, f, d) = (got.clone(), failing.clone(), delay_ms.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
-                let (g, f) = (g.clone(), f.clone());
+                let (g, f, d) = (g.clone(), f.clone(), d.clone());
                 std::thread::spawn(move || {
-                    let _ = serve_am(conn, &g, &f);
+                    let _ = serve_am(conn, &g, &f, &d);
                 });
             }
         });
-        Ok(FakeAm { addr, got, failing })
+        Ok(FakeAm {
+            addr,
+            got,
+            failing,
+            delay_ms,
+        })
     }
 
     fn received(&self) -> Vec<Received> {
@@ -434,6 +448,7 @@ fn serve_am(
     conn: TcpStream,
     got: &Mutex<Vec<Received>>,
     failing: &std::sync::atomic::AtomicBool,
+    delay_ms: &AtomicU64,
 ) -> Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut r = BufReader::new(conn.try_clone()?);
@@ -456,6 +471,10 @@ fn serve_am(
                 content_type,
                 body,
             });
+        }
+        let delay = delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay));
         }
         if failing.load(Ordering::SeqCst) {
             w.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom")?;
@@ -1375,7 +1394,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         &targets,
     )?);
 
-    // Run 3: the upstream rule fixtures.
+    // Run 3: how alerts are cut into POSTs.
+    diffs.extend(batching::run(
+        &work.join("batching"),
+        &ours_bin,
+        &theirs_bin,
+    )?);
+
+    // Run 4: the upstream rule fixtures.
     let promtool = theirs_bin
         .parent()
         .and_then(Path::parent)
