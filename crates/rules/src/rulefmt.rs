@@ -98,15 +98,14 @@ pub(crate) fn io_message(e: &std::io::Error) -> String {
 }
 
 /// Parses and validates rule groups from YAML text, as Go's `rulefmt.Parse` does: only the
-/// first YAML document is read, decoded twice (see [`goyaml`]), and both decodings' errors
+/// first YAML document is read, decoded twice as go-yaml v3 decodes it (strictly into
+/// `rulefmt.RuleGroups`, then for the rules' node positions), and both decodings' errors
 /// are reported.
 pub fn parse(content: &str, opts: &ParseOptions) -> Result<RuleGroups, Vec<Error>> {
     let root = match goyaml::parse_document(content) {
         Ok(root) => root,
-        Err(e) => {
-            let message = syntax_message(content, &e);
-            return Err(vec![Error::Yaml(message.clone()), Error::Yaml(message)]);
-        }
+        // Both of Go's decodings fail on it.
+        Err(message) => return Err(vec![Error::Yaml(message.clone()), Error::Yaml(message)]),
     };
     let groups = goyaml::decode_groups(root.as_ref(), !opts.ignore_unknown_fields);
     let positions = goyaml::decode_positions(root.as_ref());
@@ -278,12 +277,6 @@ fn validate_rule(
         }
     }
     out
-}
-
-/// A YAML syntax error as go-yaml v3 words it.
-fn syntax_message(_source: &str, e: &serde_saphyr::granit_parser::ScanError) -> String {
-    let line = e.marker().line();
-    format!("yaml: line {line}: {}", e.info())
 }
 
 #[cfg(test)]

@@ -180,9 +180,9 @@ const RULES_DIFFER: &[(&str, &str)] = &[(
     "upstream main's experimental PromQL (anchored range selectors, fill modifiers), which 3.5 cannot parse",
 )];
 
-/// Broken rule files of every kind go-yaml v3 and rulefmt report: collected type errors
-/// (unknown and repeated fields, values of the wrong kind, in Go's types), duration errors,
-/// nulls, validation at `0:0` and at the rule's nodes.
+/// Broken rule files of every kind go-yaml v3 and rulefmt report: syntax errors, collected
+/// type errors (unknown and repeated fields, values of the wrong kind, in Go's types),
+/// duration errors, nulls, validation at `0:0` and at the rule's nodes.
 const BROKEN_RULES: &[(&str, &str)] = &[
     (
         "r01_dupgrp_empty.yml",
@@ -293,6 +293,125 @@ const BROKEN_RULES: &[(&str, &str)] = &[
     (
         "r43_anchor_rule.yml",
         "groups:\n- name: a\n  rules:\n  - &r\n    record: x\n    expr: up\n  - *r\n",
+    ),
+    // Syntax errors, as go-yaml v3 places them (the line of their context).
+    (
+        "r10_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n   expr: up\n",
+    ),
+    ("r11_tab.yml", "groups:\n\t- name: a\n"),
+    ("r19_anchor.yml", "groups:\n- *foo\n"),
+    ("r29_unclosed.yml", "groups: [\n"),
+    ("r30_quote.yml", "groups:\n- name: \"a\n"),
+    ("s01_syntax.yml", "groups:\n  - name: a\n   bad: x: y\n"),
+    ("s02_syntax.yml", "groups:\n- name: a\n  rules: [a:1\n"),
+    ("s03_syntax.yml", "groups:\n\t- name: a\n"),
+    ("s04_syntax.yml", "groups:\n- name: \"a\n"),
+    ("s05_syntax.yml", "groups:\n- *foo\n"),
+    ("s06_syntax.yml", "groups:\n  name a\n  foo: 1\n"),
+    ("s07_syntax.yml", "groups: [{name: a]\n"),
+    ("s08_syntax.yml", "groups: {name: a\n"),
+    ("s09_syntax.yml", "groups:\n  - name: a\n - name: b\n"),
+    ("s10_syntax.yml", "groups:\n  - name: 'x\n"),
+    ("s11_syntax.yml", "groups: &\n"),
+    ("s12_syntax.yml", "groups:\n- name: \"\\q\"\n"),
+    (
+        "s13_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n   expr: up\n",
+    ),
+    ("s14_syntax.yml", "groups: [\n"),
+    ("s15_syntax.yml", "a: b: c\n"),
+    (
+        "s16_syntax.yml",
+        "groups:\n- name: a\n  rules:\n    - alert: x\n      expr: up\n   - alert: y\n",
+    ),
+    ("s17_syntax.yml", "groups:\n- name: a\nfoo\n"),
+    ("s18_syntax.yml", "groups:\n- name: a\n  - b\n"),
+    ("s19_syntax.yml", "{a: 1\n"),
+    (
+        "s20_syntax.yml",
+        "groups:\n  - name: a\n    labels: {a: b, c}\n",
+    ),
+    ("s21_syntax.yml", "key: \"a\n\nb\n"),
+    (
+        "s22_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n  labels: x\n    y: z\n",
+    ),
+    ("s23_syntax.yml", "x: |\n  a\n b: c\n"),
+    ("s24_syntax.yml", "- a\n b: c\n"),
+    ("s25_syntax.yml", "groups:\n- name: a\n\n  rules: ]\n"),
+    (
+        "t01_syntax.yml",
+        "groups:\n  - name: a\n    rules:\n      - record: x\n        expr: up\n     labels: {}\n",
+    ),
+    (
+        "t02_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: \"up\n",
+    ),
+    (
+        "t03_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up\n  - record: y\n     expr: up\n",
+    ),
+    (
+        "t04_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up\n    labels:\n      a: b\n     c: d\n",
+    ),
+    (
+        "t05_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: [up\n",
+    ),
+    (
+        "t06_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - {record: x, expr: up\n",
+    ),
+    (
+        "t08_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up}\n",
+    ),
+    (
+        "t09_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: sum(up) by (job)\n    labels: a: b\n",
+    ),
+    (
+        "t10_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: |\n      up\n   foo: bar\n",
+    ),
+    (
+        "t11_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up\n  - record: y\n   expr: down\n",
+    ),
+    (
+        "t12_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: \"a\\xZZ\"\n",
+    ),
+    (
+        "t13_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up\n    annotations:\n      summary: {{ $value }}\n",
+    ),
+    (
+        "t14_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n    annotations:\n      summary: \"{{ $value }}\"\n      description: {{ $labels.instance }} is down\n",
+    ),
+    (
+        "t15_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up > 0\n    for: 5m\n    labels:\n      severity: page\n  - alert: y\n  expr: up\n",
+    ),
+    (
+        "t16_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n    labels: [a, b\n",
+    ),
+    (
+        "t17_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: 'up\n",
+    ),
+    (
+        "t18_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n  - alert: y\n    expr: up\n    - alert: z\n",
+    ),
+    ("t19_syntax.yml", "groups:\n-name: a\n"),
+    (
+        "t20_syntax.yml",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n    annotations:\n      a: b\n      a: c\n",
     ),
 ];
 

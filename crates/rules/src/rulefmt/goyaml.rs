@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use model::Duration;
-use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, ScanError};
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, ScanError, StructureStyle};
 
 /// A YAML node: what it holds and where it starts (1-based line and column).
 #[derive(Debug, Clone)]
@@ -50,17 +50,32 @@ impl Node {
     }
 }
 
-/// Parses the first document of `source`: `Ok(None)` when there is none (Go's `io.EOF`).
-pub(super) fn parse_document(source: &str) -> Result<Option<Node>, ScanError> {
+/// Parses the first document of `source`: `Ok(None)` when there is none (Go's `io.EOF`); a
+/// syntax error as go-yaml v3 words it.
+pub(super) fn parse_document(source: &str) -> Result<Option<Node>, String> {
     let mut parser = Parser::new_from_str(source);
     let mut anchors: HashMap<usize, Node> = HashMap::new();
-    // Collections being built, with their anchor ids.
-    let mut stack: Vec<(Node, usize)> = Vec::new();
+    // Collections being built, with their anchor ids and whether they are block ones.
+    let mut stack: Vec<(Node, usize, bool)> = Vec::new();
     let mut pending_key: Vec<Option<Node>> = Vec::new();
     let mut root = None;
     let mut in_document = false;
     while let Some(next) = parser.next_event() {
-        let (event, span) = next?;
+        let (event, span) = match next {
+            Ok(next) => next,
+            Err(e) => {
+                let open: Vec<Open> = stack
+                    .iter()
+                    .map(|(n, _, block)| Open {
+                        map: matches!(n.kind, Kind::Map(_)),
+                        block: *block,
+                        line: n.line,
+                        column: n.column,
+                    })
+                    .collect();
+                return Err(syntax_message(source, &e, &open));
+            }
+        };
         let line = u64::try_from(span.start.line()).unwrap_or(0);
         let column = u64::try_from(span.start.col()).unwrap_or(0) + 1;
         let (node, anchor) = match event {
@@ -90,7 +105,7 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, ScanError> {
                 };
                 (Node { line, column, kind }, anchor)
             }
-            Event::SequenceStart(_, anchor, _) => {
+            Event::SequenceStart(style, anchor, _) => {
                 stack.push((
                     Node {
                         line,
@@ -98,11 +113,12 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, ScanError> {
                         kind: Kind::Seq(Vec::new()),
                     },
                     anchor,
+                    style == StructureStyle::Block,
                 ));
                 pending_key.push(None);
                 continue;
             }
-            Event::MappingStart(_, anchor, _) => {
+            Event::MappingStart(style, anchor, _) => {
                 stack.push((
                     Node {
                         line,
@@ -110,6 +126,7 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, ScanError> {
                         kind: Kind::Map(Vec::new()),
                     },
                     anchor,
+                    style == StructureStyle::Block,
                 ));
                 pending_key.push(None);
                 continue;
@@ -117,7 +134,7 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, ScanError> {
             Event::SequenceEnd | Event::MappingEnd => {
                 pending_key.pop();
                 match stack.pop() {
-                    Some(done) => done,
+                    Some((node, anchor, _)) => (node, anchor),
                     None => continue,
                 }
             }
@@ -132,7 +149,7 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, ScanError> {
         }
         match stack.last_mut() {
             None => root = Some(node),
-            Some((parent, _)) => match &mut parent.kind {
+            Some((parent, _, _)) => match &mut parent.kind {
                 Kind::Seq(items) => items.push(node),
                 Kind::Map(entries) => {
                     let slot = pending_key
@@ -159,6 +176,145 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, ScanError> {
             tag: NULL.into(),
         },
     })))
+}
+
+/// A collection open when the parser failed: its kind, notation and start (1-based).
+struct Open {
+    map: bool,
+    block: bool,
+    line: u64,
+    column: u64,
+}
+
+/// A syntax error as go-yaml v3 prints it: libyaml's problem, after `line N: ` where N is
+/// the 0-based line of the problem's context (the collection or scalar being parsed), or of
+/// the problem itself when the context is on the first line; one more for scanner problems;
+/// no line at all when that makes 0.
+fn syntax_message(source: &str, e: &ScanError, open: &[Open]) -> String {
+    let info = e.info();
+    let line = u64::try_from(e.marker().line()).unwrap_or(0);
+    let column = u64::try_from(e.marker().col()).unwrap_or(0) + 1;
+    // 0-based lines, as libyaml counts.
+    let at = line.saturating_sub(1);
+    let eof = u64::try_from(source.matches('\n').count()).unwrap_or(0);
+    let enclosing = |map: bool| {
+        open.iter()
+            .rev()
+            .find(|o| o.map == map && o.block && o.column <= column)
+            .map_or(0, |o| o.line.saturating_sub(1))
+    };
+    let text_at = |l: u64, c: u64| -> &str {
+        source
+            .lines()
+            .nth(usize::try_from(l).unwrap_or(usize::MAX).saturating_sub(1))
+            .and_then(|t| t.get(usize::try_from(c).unwrap_or(1).saturating_sub(1)..))
+            .unwrap_or("")
+    };
+    // (problem, scanner problem, context line, problem line)
+    let (problem, scanner, context, problem_line) = if info.contains("unknown anchor") {
+        let name: String = text_at(line, column)
+            .trim_start_matches('*')
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ']' | '}'))
+            .collect();
+        return format!("yaml: unknown anchor '{name}' referenced");
+    } else if info.contains("did not find expected key") {
+        ("did not find expected key", false, enclosing(true), at)
+    } else if info.contains("did not find expected '-' indicator") {
+        (
+            "did not find expected '-' indicator",
+            false,
+            enclosing(false),
+            at,
+        )
+    } else if info.contains("misplaced bracket") {
+        let lines: Vec<&str> = source.lines().collect();
+        let previous = lines
+            .iter()
+            .take(usize::try_from(at).unwrap_or(0))
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        // A value is expected after a `key:` on the bracket's line or the one above.
+        let before = lines
+            .get(usize::try_from(at).unwrap_or(usize::MAX))
+            .and_then(|l| l.get(..usize::try_from(column).unwrap_or(1).saturating_sub(1)))
+            .unwrap_or("");
+        let value_expected = if before.trim().is_empty() {
+            previous.is_some_and(|p| p.trim_end().ends_with(':'))
+        } else {
+            before.trim_end().ends_with(':')
+        };
+        if value_expected {
+            ("did not find expected node content", false, at, at)
+        } else {
+            ("did not find expected key", false, enclosing(true), at)
+        }
+    } else if info.contains("unclosed bracket") || info.contains("mismatched bracket") {
+        let flow_map = info.contains("'{'");
+        let start = open
+            .iter()
+            .rev()
+            .find(|o| !o.block && o.map == flow_map)
+            .map_or(at, |o| o.line.saturating_sub(1));
+        let after_open = open.iter().rev().find(|o| !o.block).map(|o| {
+            text_at(o.line, o.column)
+                .get(1..)
+                .unwrap_or("")
+                .trim()
+                .is_empty()
+        });
+        if info.contains("unclosed") && after_open == Some(true) && !flow_map {
+            // Nothing after `[`: the first entry is missing.
+            ("did not find expected node content", false, eof, eof)
+        } else if flow_map {
+            let problem = if info.contains("unclosed") { eof } else { at };
+            ("did not find expected ',' or '}'", false, start, problem)
+        } else {
+            let problem = if info.contains("unclosed") { eof } else { at };
+            ("did not find expected ',' or ']'", false, start, problem)
+        }
+    } else if info.contains("unclosed quote") {
+        ("found unexpected end of stream", true, at, eof)
+    } else if info.contains("expected hexadecimal number") {
+        // Spelled so in libyaml.
+        ("did not find expected hexdecimal number", true, at, at)
+    } else if info.contains("simple key expected ':'") {
+        ("could not find expected ':'", true, at, at)
+    } else if info.contains("tab") || info.contains("unexpected character") {
+        ("found character that cannot start any token", true, at, at)
+    } else {
+        let known = [
+            "mapping values are not allowed in this context",
+            "found unknown escape character",
+            "did not find expected alphabetic or numeric character",
+            "did not find expected comment or line break",
+            "block sequence entries are not allowed in this context",
+            "did not find expected node content",
+            "found undefined tag handle",
+        ];
+        match known.iter().find(|k| info.contains(*k)) {
+            Some(k) => (*k, !k.starts_with("did not find expected node"), at, at),
+            None => {
+                let bare = info.rsplit(", ").next().unwrap_or(&info).to_string();
+                return if line > 0 {
+                    format!("yaml: line {line}: {bare}")
+                } else {
+                    format!("yaml: {bare}")
+                };
+            }
+        }
+    };
+    let shown = if context != 0 { context } else { problem_line };
+    let shown = if shown != 0 && scanner {
+        shown + 1
+    } else {
+        shown
+    };
+    if shown == 0 {
+        format!("yaml: {problem}")
+    } else {
+        format!("yaml: line {shown}: {problem}")
+    }
 }
 
 /// go-yaml v3's tag for a plain scalar.
@@ -672,12 +828,12 @@ mod tests {
     use super::*;
 
     fn strict(src: &str) -> Result<usize, String> {
-        let root = parse_document(src).map_err(|e| e.to_string())?;
+        let root = parse_document(src)?;
         decode_groups(root.as_ref(), true).map(|g| g.len())
     }
 
     fn lenient(src: &str) -> Result<usize, String> {
-        let root = parse_document(src).map_err(|e| e.to_string())?;
+        let root = parse_document(src)?;
         decode_positions(root.as_ref()).map(|g| g.len())
     }
 
@@ -739,6 +895,60 @@ mod tests {
         );
         assert_eq!(strict(""), Ok(0));
         assert_eq!(strict("# nothing\n"), Ok(0));
+    }
+
+    #[test]
+    fn syntax_errors_sit_on_their_context_line_as_in_go_yaml_v3() {
+        let err = |src: &str| parse_document(src).expect_err("a syntax error");
+        // A parser problem: the 0-based line of the enclosing block mapping.
+        assert_eq!(
+            err("groups:\n- name: a\n  rules:\n  - alert: x\n   expr: up\n"),
+            "yaml: line 1: did not find expected key"
+        );
+        // ... or of the problem itself when that mapping starts the file.
+        assert_eq!(
+            err("groups:\n  - name: a\n - name: b\n"),
+            "yaml: line 2: did not find expected key"
+        );
+        assert_eq!(
+            err("groups:\n  - name: a\n   bad: x: y\n"),
+            "yaml: line 1: did not find expected '-' indicator"
+        );
+        // A scanner problem: one more; an unclosed quote on the first line counts from
+        // the end of the input.
+        assert_eq!(
+            err("groups:\n- name: \"a\n"),
+            "yaml: line 2: found unexpected end of stream"
+        );
+        assert_eq!(
+            err("key: \"a\n\nb\n"),
+            "yaml: line 4: found unexpected end of stream"
+        );
+        assert_eq!(
+            err("groups:\n\t- name: a\n"),
+            "yaml: line 2: found character that cannot start any token"
+        );
+        // Line 0 is not printed.
+        assert_eq!(
+            err("a: b: c\n"),
+            "yaml: mapping values are not allowed in this context"
+        );
+        assert_eq!(
+            err("groups: [{name: a]\n"),
+            "yaml: did not find expected ',' or '}'"
+        );
+        assert_eq!(
+            err("groups: [\n"),
+            "yaml: line 1: did not find expected node content"
+        );
+        assert_eq!(
+            err("groups:\n- name: a\n\n  rules: ]\n"),
+            "yaml: line 3: did not find expected node content"
+        );
+        assert_eq!(
+            err("groups:\n- *foo\n"),
+            "yaml: unknown anchor 'foo' referenced"
+        );
     }
 
     #[test]
