@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use model::strconv::format_float_f;
 use model::{FloatHistogram, Labels, Timestamp};
 
 /// One float point of a series: a timestamp (ms) and a value.
@@ -14,9 +15,10 @@ pub struct FPoint {
     pub f: f64,
 }
 
+/// Go's `FPoint.String()`: `1.5 @[1000]`.
 impl fmt::Display for FPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} @[{}]", self.f, self.t)
+        write!(f, "{} @[{}]", format_float_f(self.f), self.t)
     }
 }
 
@@ -72,9 +74,10 @@ pub fn histogram_samples(h: &FloatHistogram) -> usize {
     (size + 8) / 16
 }
 
+/// Go's `HPoint.String()`: `{count:2, sum:3, (0.5,1]:2} @[1000]`.
 impl fmt::Display for HPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} @[{}]", self.h, self.t)
+        write!(f, "{} @[{}]", self.h.to_go_string(), self.t)
     }
 }
 
@@ -156,22 +159,51 @@ impl Value {
     }
 }
 
+/// Go's `String()` of each value type: `scalar: 1 @[1000]`; a string as it is; a vector's
+/// samples one per line (`{job="a"} => 1 @[1000]`); a matrix's series each as its labels,
+/// ` =>` and one point per line (floats, then histograms). No final newline.
+///
+/// ```
+/// use promql::value::{FPoint, Sample, Series, Value};
+/// use promql::model::Labels;
+///
+/// let job = Labels::from_pairs([("job", "a")]);
+/// let v = Value::Vector(vec![Sample { metric: job.clone(), t: 1000, f: 1.5, h: None, drop_name: false }]);
+/// assert_eq!(v.to_string(), r#"{job="a"} => 1.5 @[1000]"#);
+/// let floats = vec![FPoint { t: 0, f: 1.0 }, FPoint { t: 1000, f: f64::INFINITY }];
+/// let m = Value::Matrix(vec![Series { metric: job, floats, ..Series::default() }]);
+/// assert_eq!(m.to_string(), "{job=\"a\"} =>\n1 @[0]\n+Inf @[1000]");
+/// ```
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Value::Scalar(s) => write!(f, "scalar: {} @[{}]", s.v, s.t),
-            Value::String(s) => write!(f, "string: {} @[{}]", s.v, s.t),
+            Value::Scalar(s) => write!(f, "scalar: {} @[{}]", format_float_f(s.v), s.t),
+            Value::String(s) => f.write_str(&s.v),
             Value::Vector(v) => {
-                for s in v {
+                for (i, s) in v.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
                     match &s.h {
-                        Some(h) => writeln!(f, "{} => {h:?} @[{}]", s.metric, s.t)?,
-                        None => writeln!(f, "{} => {} @[{}]", s.metric, s.f, s.t)?,
+                        Some(h) => write!(
+                            f,
+                            "{} => {}",
+                            s.metric,
+                            HPoint {
+                                t: s.t,
+                                h: h.clone()
+                            }
+                        )?,
+                        None => write!(f, "{} => {}", s.metric, FPoint { t: s.t, f: s.f })?,
                     }
                 }
                 Ok(())
             }
             Value::Matrix(m) => {
-                for s in m {
+                for (i, s) in m.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
                     write!(f, "{} =>", s.metric)?;
                     for p in &s.floats {
                         write!(f, "\n{p}")?;
@@ -179,7 +211,6 @@ impl fmt::Display for Value {
                     for p in &s.histograms {
                         write!(f, "\n{p}")?;
                     }
-                    writeln!(f)?;
                 }
                 Ok(())
             }
