@@ -23,11 +23,15 @@ pub(crate) async fn post(
             .body(Full::new(body))
             .map_err(|e| Error::Send {
                 url: url.to_owned(),
-                message: e.to_string(),
+                message: format!("Post {url:?}: {e}"),
             })?;
         let resp = client.send(req).await.map_err(|e| Error::Send {
             url: url.to_owned(),
-            message: e.to_string(),
+            // Failed exchanges already read `Post "url": ...`; the rest get that prefix.
+            message: match e {
+                httpclient::Error::Request { .. } => e.to_string(),
+                other => format!("Post {url:?}: {other}"),
+            },
         })?;
         let status = resp.status();
         // A failure while draining does not change the outcome: the status has arrived.

@@ -31,24 +31,27 @@ pub enum Error {
         #[source]
         source: httpclient::Error,
     },
-    /// A POST to an Alertmanager failed before a response arrived.
-    #[error("sending alerts to {url}: {message}")]
+    /// A POST to an Alertmanager failed before a response arrived; worded as Go's client
+    /// words it (`Post "http://am:9093/api/v2/alerts": ...`).
+    #[error("{message}")]
     Send {
         /// The Alertmanager's alerts endpoint.
         url: String,
-        /// What went wrong.
+        /// What went wrong, naming the URL.
         message: String,
     },
-    /// An Alertmanager answered with a status other than 2xx.
-    #[error("sending alerts to {url}: bad response status {status}")]
+    /// An Alertmanager answered with a status other than 2xx (Prometheus's wording; the
+    /// log line it goes to names the Alertmanager).
+    #[error("bad response status {status}")]
     BadStatus {
         /// The Alertmanager's alerts endpoint.
         url: String,
         /// The HTTP status.
         status: http::StatusCode,
     },
-    /// A POST to an Alertmanager did not finish within the set's `timeout`.
-    #[error("sending alerts to {url}: timed out after {timeout:?}")]
+    /// A POST to an Alertmanager did not finish within the set's `timeout` (Go's words for
+    /// a request whose context expired).
+    #[error("Post {url:?}: context deadline exceeded")]
     Timeout {
         /// The Alertmanager's alerts endpoint.
         url: String,

@@ -441,28 +441,29 @@ impl Manager {
                 )
             };
             let timeout = set.cfg.timeout.to_std();
+            let metrics = &self.inner.metrics;
             for url in urls {
                 let (client, payload) = (set.client.clone(), payload.clone());
                 posts.push(async move {
-                    let res = post(&client, &url, payload, timeout).await;
+                    // Logged and counted as each POST ends, as Go's per-POST goroutines do.
+                    let ok = match post(&client, &url, payload, timeout).await {
+                        Ok(()) => true,
+                        Err(err) => {
+                            tracing::error!(alertmanager = %url, count, err = %err, "Error sending alerts");
+                            false
+                        }
+                    };
                     // Go measures from the start of the whole batch to this POST's end.
-                    (i, url, count, res, begin.elapsed())
+                    metrics.record_send(&url, count, ok, begin.elapsed());
+                    (i, ok)
                 });
             }
         }
         let mut attempted = vec![false; sets.len()];
         let mut covered = vec![false; sets.len()];
-        for (i, url, count, res, latency) in futures::future::join_all(posts).await {
+        for (i, ok) in futures::future::join_all(posts).await {
             attempted[i] = true;
-            let ok = match res {
-                Ok(()) => true,
-                Err(err) => {
-                    tracing::error!(alertmanager = %url, count, err = %err, "Error sending alerts");
-                    false
-                }
-            };
             covered[i] |= ok;
-            self.inner.metrics.record_send(&url, count, ok, latency);
         }
         attempted.iter().zip(&covered).all(|(a, c)| !a || *c)
     }

@@ -684,3 +684,81 @@ async fn batches_keep_queue_order_and_split_at_the_batch_size() {
     task.await.unwrap();
     assert!(am.posts.try_recv().is_err());
 }
+
+/// Errors read as Prometheus logs them: Go's client wording with the URL, the status.
+#[tokio::test]
+async fn post_errors_are_worded_as_prometheus_logs_them() {
+    let client = httpclient::HttpClient::new(&config::HttpClientConfig::default()).unwrap();
+    let down = Server::start().await;
+    let down_url = format!("http://{}/api/v2/alerts", down.addr);
+    drop(down);
+    let err = post(&client, &down_url, Bytes::new(), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("Post \"{down_url}\": ")),
+        "{err}"
+    );
+
+    let held = Server::start().await;
+    held.open.send_replace(false);
+    let url = format!("http://{}/api/v2/alerts", held.addr);
+    let err = post(&client, &url, Bytes::new(), Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("Post \"{url}\": context deadline exceeded")
+    );
+
+    let failing = Server::start().await;
+    failing.status.store(500, Ordering::Relaxed);
+    let url = format!("http://{}/api/v2/alerts", failing.addr);
+    let err = post(
+        &client,
+        &url,
+        Bytes::from_static(b"[]"),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "bad response status 500 Internal Server Error"
+    );
+}
+
+/// A POST's outcome is counted when it ends, not when the batch's last POST ends.
+#[tokio::test]
+async fn each_post_is_counted_when_it_ends() {
+    let mut held = Server::start().await;
+    held.open.send_replace(false);
+    let down = Server::start().await;
+    let down_addr = down.addr;
+    drop(down);
+    let cfg = load(&format!(
+        "alerting: {{alertmanagers: [{{static_configs: [{{targets: ['{}', '{down_addr}']}}]}}]}}\n",
+        held.addr
+    ));
+    let (m, task) = start(&cfg, Options::default());
+    m.send(vec![alert("A", &[]), alert("B", &[])]);
+    assert_eq!(held.next_names().await, ["A", "B"]);
+    let down_url = format!("http://{down_addr}/api/v2/alerts");
+    let held_url = format!("http://{}/api/v2/alerts", held.addr);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while m.inner.metrics.counts(&down_url) != (Some(2), Some(2)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "refused POST never counted"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The other POST of the batch is still in flight, uncounted.
+    assert_eq!(m.inner.metrics.counts(&held_url), (Some(0), Some(0)));
+    held.open.send_replace(true);
+    m.stop().await;
+    task.await.unwrap();
+    assert_eq!(m.inner.metrics.counts(&held_url), (Some(2), Some(0)));
+    assert_eq!(m.dropped_total(), 0);
+}
