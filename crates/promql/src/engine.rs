@@ -362,7 +362,9 @@ impl Engine {
     ///
     /// # Errors
     /// As [`Engine::instant_query`], and [`Error::Eval`] when `step` is not positive, `end`
-    /// is before `start`, or the expression is not a scalar or an instant vector.
+    /// is before `start`, or the expression is not a scalar or an instant vector;
+    /// [`Error::TooManySamples`] at once for more steps than [`EngineOpts::max_samples`]
+    /// (when that is beyond the HTTP API's limit of 11,000 points per series).
     pub fn range_query(
         &self,
         queryable: Arc<dyn Queryable>,
