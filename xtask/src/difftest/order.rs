@@ -6,8 +6,9 @@
 //! their groups in the order they first appear. Its order is not determined (so not
 //! compared) under a subquery (a range evaluation collects series in a map), for `topk`,
 //! `bottomk`, `limitk`, `limit_ratio` and `count_values`, for `histogram_quantile` and
-//! `histogram_fraction` (classic buckets are grouped in a map), and for the sorting
-//! functions, whose order the main comparison checks itself.
+//! `histogram_fraction` (classic buckets are grouped in a map), for `info` (its result is
+//! collected in a map), and for the sorting functions, whose order the main comparison
+//! checks itself.
 
 use anyhow::{Context, Result, bail};
 use promql::parser::{AggregateOp, Expr, parse_expr};
@@ -44,6 +45,9 @@ fn walk(e: &Expr) -> Option<&'static str> {
         Expr::Call(c) => {
             if matches!(c.func.name, "histogram_quantile" | "histogram_fraction") {
                 return Some("classic histogram buckets");
+            }
+            if c.func.name == "info" {
+                return Some("info's result is collected in a map");
             }
             if c.func.name.starts_with("sort") {
                 return Some("sorting function");
@@ -293,6 +297,7 @@ mod tests {
             "histogram_quantile(0.9, rate(b[5m]))",
             "sort(up)",
             "count_values(\"v\", up)",
+            "info(up)",
         ] {
             assert_eq!(
                 compare(undetermined, &ab, &ba),
