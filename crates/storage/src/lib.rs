@@ -69,6 +69,29 @@ pub use series::{ChainSampleIterator, EmptySeriesSet, ErrSeriesSet, ListSeries, 
 
 use model::{Labels, Matcher, Timestamp};
 
+/// Trait objects of this crate print as their trait's name, so that a struct holding an
+/// `Arc<dyn Queryable>` or a `Box<dyn Appender>` can derive `Debug`.
+macro_rules! debug_as_trait_name {
+    ($($t:ident),*) => {$(
+        impl std::fmt::Debug for dyn $t + '_ {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!("dyn ", stringify!($t)))
+            }
+        }
+    )*};
+}
+debug_as_trait_name!(
+    Appendable,
+    Appender,
+    Queryable,
+    Querier,
+    SeriesSet,
+    Series,
+    SampleIterator,
+    ExemplarQueryable,
+    ExemplarQuerier
+);
+
 /// A reference to a series inside one storage, returned by [`Appender::append`] so that the
 /// next append of the same series can skip the label lookup. `0` means "unknown".
 pub type SeriesRef = u64;
@@ -420,4 +443,28 @@ pub(crate) fn truncate_to_limit<T>(mut items: Vec<T>, limit: usize) -> Vec<T> {
         items.truncate(limit);
     }
     items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trait_objects_are_debug_so_that_their_holders_can_derive_it() {
+        #[derive(Debug)]
+        #[allow(dead_code)]
+        struct Holder {
+            db: std::sync::Arc<dyn Queryable>,
+            app: Box<dyn Appender>,
+        }
+        let db = std::sync::Arc::new(MemStorage::new());
+        let holder = Holder {
+            app: db.appender(),
+            db,
+        };
+        assert_eq!(
+            format!("{holder:?}"),
+            "Holder { db: dyn Queryable, app: dyn Appender }"
+        );
+    }
 }
