@@ -277,7 +277,7 @@ pub(crate) fn is_false(b: &bool) -> bool {
 }
 
 /// A TLS protocol version (`TLS10` … `TLS13`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum TlsVersion {
     /// TLS 1.0.
     #[serde(rename = "TLS10")]
@@ -291,6 +291,24 @@ pub enum TlsVersion {
     /// TLS 1.3.
     #[serde(rename = "TLS13")]
     Tls13,
+}
+
+/// Read as Go's `TLSVersion.UnmarshalYAML`: a string, an unknown one stopping the load.
+impl<'de> Deserialize<'de> for TlsVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.as_str() {
+            "TLS10" => TlsVersion::Tls10,
+            "TLS11" => TlsVersion::Tls11,
+            "TLS12" => TlsVersion::Tls12,
+            "TLS13" => TlsVersion::Tls13,
+            _ => {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown TLS version: {s}"
+                )));
+            }
+        })
+    }
 }
 
 config_struct! {

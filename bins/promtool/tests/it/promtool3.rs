@@ -786,6 +786,129 @@ const BROKEN_CONFIGS: &[(&str, &str)] = &[
         "c81_unknown_then_seq.yml",
         "global:\n  bogus: 1\n  evaluation_interval: [1m]\n",
     ),
+    // Type errors and checks in nested blocks (TLS, OAuth 2.0, SD, queue, relabel, storage).
+    (
+        "n01.yml",
+        "remote_write:\n- url: http://a/\n  queue_config:\n    capacity: abc\n",
+    ),
+    (
+        "n02.yml",
+        "remote_write:\n- url: http://a/\n  queue_config:\n    batch_send_deadline: [1]\n",
+    ),
+    (
+        "n03.yml",
+        "scrape_configs:\n- job_name: a\n  tls_config:\n    insecure_skip_verify: maybe\n",
+    ),
+    (
+        "n04.yml",
+        "scrape_configs:\n- job_name: a\n  tls_config:\n    min_version: TLS99\n",
+    ),
+    (
+        "n05.yml",
+        "scrape_configs:\n- job_name: a\n  oauth2:\n    client_id: a\n    scopes: abc\n",
+    ),
+    (
+        "n06.yml",
+        "scrape_configs:\n- job_name: a\n  kubernetes_sd_configs:\n  - role: bogus\n",
+    ),
+    (
+        "n07.yml",
+        "scrape_configs:\n- job_name: a\n  dns_sd_configs:\n  - names: [a]\n    port: abc\n",
+    ),
+    ("n08.yml", "alerting:\n  alertmanagers:\n  - timeout: abc\n"),
+    (
+        "n09.yml",
+        "alerting:\n  alert_relabel_configs:\n  - action: bogus\n",
+    ),
+    (
+        "n10.yml",
+        "storage:\n  tsdb:\n    out_of_order_time_window: abc\n",
+    ),
+    ("n11.yml", "tracing:\n  sampling_fraction: abc\n"),
+    ("n12.yml", "tracing:\n  endpoint: a\n  client_type: bogus\n"),
+    (
+        "n13.yml",
+        "scrape_configs:\n- job_name: a\n  scrape_timeout: 1m\n  scrape_interval: 10s\n",
+    ),
+    ("n14.yml", "scrape_configs:\n- job_name: a\n- job_name: a\n"),
+    (
+        "n15.yml",
+        "scrape_configs:\n- job_name: a\n  basic_auth:\n    username: a\n    password: b\n    password_file: c\n",
+    ),
+    (
+        "n16.yml",
+        "scrape_configs:\n- job_name: a\n  ec2_sd_configs:\n  - region: x\n    port: [1]\n",
+    ),
+    (
+        "n18.yml",
+        "scrape_configs:\n- job_name: a\n  metrics_path: [a]\n",
+    ),
+    ("n19.yml", "scrape_configs:\n- job_name: a\n  scheme: ftp\n"),
+    (
+        "n20.yml",
+        "remote_read:\n- url: http://a/\n  required_matchers: [a]\n",
+    ),
+    (
+        "n22.yml",
+        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - modulus: abc\n",
+    ),
+    (
+        "n23.yml",
+        "scrape_configs:\n- job_name: a\n  metric_relabel_configs:\n  - target_label: \"a b\"\n    action: replace\n",
+    ),
+    ("n24.yml", "global:\n  external_labels:\n    __name__: x\n"),
+    ("n25.yml", "otlp:\n  translation_strategy: bogus\n"),
+    (
+        "n26.yml",
+        "scrape_configs:\n- job_name: a\n  http_sd_configs:\n  - url: ftp://a/\n",
+    ),
+    (
+        "n27.yml",
+        "scrape_configs:\n- job_name: a\n  file_sd_configs:\n  - files: [\"a/*/b.json\"]\n",
+    ),
+    (
+        "n28.yml",
+        "scrape_configs:\n- job_name: a\n  static_configs:\n  - targets: [\"a:1\"]\n    labels:\n      \"\": x\n",
+    ),
+    (
+        "n29.yml",
+        "scrape_configs:\n- job_name: a\n  proxy_url: \"::\"\n",
+    ),
+    (
+        "n30.yml",
+        "scrape_configs:\n- job_name: a\n  body_size_limit: 1XB\n",
+    ),
+    (
+        "n31.yml",
+        "scrape_configs:\n- job_name: a\n  scrape_protocols: [Foo]\n",
+    ),
+    ("n32.yml", "runtime:\n  gogc: abc\n"),
+    ("n33.yml", "scrape_config_files: [nonexist/*.yml]\n"),
+    (
+        "n34.yml",
+        "scrape_configs:\n- job_name: a\n  enable_compression: maybe\n  follow_redirects: 1\n",
+    ),
+    (
+        "n35.yml",
+        "scrape_configs:\n- job_name: a\n  kubernetes_sd_configs:\n  - role: pod\n    namespaces:\n      names: abc\n",
+    ),
+    (
+        "n36.yml",
+        "remote_write:\n- url: http://a/\n  write_relabel_configs:\n  - action: labeldrop\n    regex: \"(\"\n",
+    ),
+    (
+        "n37.yml",
+        "remote_write:\n- url: http://a/\n  protobuf_message: bogus\n",
+    ),
+    (
+        "n38.yml",
+        "scrape_configs:\n- job_name: a\n  label_limit: -1\n",
+    ),
+    (
+        "n39.yml",
+        "scrape_configs:\n- job_name: a\n  authorization:\n    type: basic\n",
+    ),
+    ("n40.yml", "global:\n  query_log_file: [a]\n"),
 ];
 
 /// File SD files, good and broken (JSON and YAML), each checked through a config listing it

@@ -50,7 +50,8 @@ macro_rules! go_leaf {
 go_leaf! {
     bool => "bool",
     String => "string",
-    u8 => "uint", u16 => "uint", u32 => "uint", u64 => "uint", usize => "uint",
+    // The config's `u16` fields are all ports, an `int` in Go.
+    u8 => "uint", u16 => "int", u32 => "uint", u64 => "uint", usize => "uint",
     i8 => "int", i16 => "int", i32 => "int", i64 => "int",
     f32 => "float64", f64 => "float64",
     // Go reads these through a string in their `UnmarshalYAML`.
@@ -316,7 +317,7 @@ macro_rules! go_int {
     };
 }
 
-go_int!(u8 => "uint", u16 => "uint", u32 => "uint", u64 => "uint", usize => "uint",
+go_int!(u8 => "uint", u16 => "int", u32 => "uint", u64 => "uint", usize => "uint",
     i32 => "int", i64 => "int");
 
 /// Reads a bool or number field (or an `Option` of one) as [`GoScalar`] says; `go` is the
@@ -1040,6 +1041,26 @@ mod tests {
         assert_eq!(resolve_tag("1e3"), "!!float");
         assert_eq!(resolve_tag("~"), "!!null");
         assert_eq!(resolve_tag("1m"), "!!str");
+    }
+
+    #[test]
+    fn nested_blocks_name_go_types_and_checks() {
+        let err = |yaml: &str| {
+            crate::Config::load_str(yaml, "")
+                .expect_err("invalid")
+                .to_string()
+        };
+        // Ports are Go `int`s.
+        let e = err(
+            "scrape_configs:\n- job_name: a\n  dns_sd_configs:\n  - names: [a]\n    port: abc\n",
+        );
+        assert!(
+            e.ends_with("line 5: cannot unmarshal !!str `abc` into int"),
+            "{e}"
+        );
+        // An unknown TLS version stops loading with Go's `UnmarshalYAML` message.
+        let e = err("scrape_configs:\n- job_name: a\n  tls_config:\n    min_version: TLS99\n");
+        assert!(e.ends_with("unknown TLS version: TLS99"), "{e}");
     }
 
     #[test]
