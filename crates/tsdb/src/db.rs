@@ -174,9 +174,11 @@ impl Options {
 /// per-append isolation (append IDs).
 ///
 /// # Background work
-/// `tsdb` starts no thread and needs no async runtime. The caller drives head compaction,
-/// leveled compaction and retention by calling [`Db::compact`] periodically (Prometheus does
-/// every minute), or lets [`Db::spawn_compactor`] run it on a std thread.
+/// `tsdb` needs no async runtime and keeps no background thread of its own: short-lived std
+/// threads replay the WAL in [`Db::open`] and fsync each finished WAL segment. The caller
+/// drives head compaction, leveled compaction and retention by calling [`Db::compact`]
+/// periodically (Prometheus does every minute), or lets [`Db::spawn_compactor`] run it on a
+/// std thread.
 ///
 /// # Sharing and closing
 /// A `Db` is `Send + Sync`: share it as an `Arc<Db>` between threads (and with

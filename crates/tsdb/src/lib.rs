@@ -26,9 +26,9 @@
 //!   [`Db::open`] replays the WAL. [`Db::snapshot`] writes a copy (the head as a block),
 //!   [`Db::compact`] turns the head into blocks once it spans 1.5 block ranges.
 //!
-//! Everything is blocking: the crate starts no thread (unless asked to, with
-//! [`Db::spawn_compactor`]) and needs no async runtime; from async code, call it through
-//! the runtime's blocking pool. [`Db`] is `Send + Sync`: share it as an `Arc<Db>`, which is
+//! Everything is blocking and needs no async runtime (from async code, call it through the
+//! runtime's blocking pool); no background thread runs unless [`Db::spawn_compactor`]
+//! starts one (short-lived ones replay the WAL at open and fsync finished WAL segments). [`Db`] is `Send + Sync`: share it as an `Arc<Db>`, which is
 //! also what `promql::Engine` queries take (the `promql` crate's docs and its `embed_tsdb`
 //! example show PromQL over a [`Db`]). All errors ([`Error`], `storage::Error`) implement
 //! `std::error::Error + Send + Sync`, so `?` turns them into `Box<dyn Error + Send + Sync>`
