@@ -92,7 +92,7 @@ mod unix {
             });
             tokio::select! {
                 kind = received => {
-                    tracing::info!(signal = %signal_name(kind), "received an OS signal, exiting gracefully");
+                    tracing::warn!(signal = go_signal_text(kind), "Received an OS signal, exiting gracefully...");
                     Err(Error::Signal(kind).into())
                 }
                 () = stop.cancelled() => Ok(()),
@@ -105,6 +105,23 @@ mod unix {
                 Box::pin(ready(())) as BoxFuture<'static, ()>
             }),
         ))
+    }
+
+    /// How Go's `syscall.Signal.String` names a signal (`terminated`, `interrupt`), which
+    /// Prometheus logs when one stops it; its number when it has no name here.
+    pub(crate) fn go_signal_text(kind: SignalKind) -> String {
+        let known = [
+            (SignalKind::interrupt(), "interrupt"),
+            (SignalKind::terminate(), "terminated"),
+            (SignalKind::hangup(), "hangup"),
+            (SignalKind::quit(), "quit"),
+            (SignalKind::user_defined1(), "user defined signal 1"),
+            (SignalKind::user_defined2(), "user defined signal 2"),
+        ];
+        known.iter().find(|(k, _)| *k == kind).map_or_else(
+            || format!("signal {}", kind.as_raw_value()),
+            |(_, name)| (*name).to_owned(),
+        )
     }
 
     /// The conventional name of a signal (`SIGTERM`), or its number when it has none here.
@@ -183,6 +200,8 @@ mod tests {
         assert_eq!(signal_name(SignalKind::terminate()), "SIGTERM");
         assert_eq!(signal_name(SignalKind::interrupt()), "SIGINT");
         assert_eq!(signal_name(SignalKind::from_raw(64)), "signal 64");
+        assert_eq!(unix::go_signal_text(SignalKind::terminate()), "terminated");
+        assert_eq!(unix::go_signal_text(SignalKind::interrupt()), "interrupt");
         assert_eq!(
             Error::Signal(SignalKind::terminate()).to_string(),
             "received signal SIGTERM"

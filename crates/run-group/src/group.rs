@@ -121,13 +121,13 @@ where
         running -= 1;
         let (first_index, result) = exit(&names, &index_of, first);
         let first_name = &names[first_index];
-        tracing::info!(actor = %first_name, "stopping all actors");
+        tracing::debug!(actor = %first_name, "stopping all actors");
 
         // Interrupt in registration order, awaiting each interrupt before starting the next,
         // while still collecting (and logging) actors that return in the meantime.
         let mut interrupt_panic = None;
         for (name, interrupt) in names.iter().zip(interrupts) {
-            tracing::info!(actor = %name, "stopping {name}");
+            tracing::debug!(actor = %name, "stopping {name}");
             let mut stopping =
                 pin!(AssertUnwindSafe(async { interrupt(&result).await }).catch_unwind());
             loop {
@@ -183,8 +183,8 @@ where
             let index = index_for(id);
             let name = &names[index];
             match &result {
-                Ok(()) => tracing::info!(actor = %name, "{name} stopped"),
-                Err(err) => tracing::info!(actor = %name, error = %err, "{name} stopped"),
+                Ok(()) => tracing::debug!(actor = %name, "{name} stopped"),
+                Err(err) => tracing::debug!(actor = %name, err = %err, "{name} stopped"),
             }
             (index, result)
         }
