@@ -171,6 +171,7 @@ pub struct BlockWriter {
     dir: PathBuf,
     segment_size: u64,
     metrics: Option<Arc<CompactorMetrics>>,
+    uncached_io: bool,
 }
 
 impl BlockWriter {
@@ -180,7 +181,16 @@ impl BlockWriter {
             dir: dir.to_path_buf(),
             segment_size: crate::chunks::DEFAULT_MAX_SEGMENT_SIZE,
             metrics: None,
+            uncached_io: false,
         }
+    }
+
+    /// Writes the chunk segments with direct I/O (Prometheus's `use-uncached-io`; see
+    /// [`ChunkWriter::with_uncached_io`]).
+    #[must_use]
+    pub fn with_uncached_io(mut self, on: bool) -> BlockWriter {
+        self.uncached_io = on;
+        self
     }
 
     /// Counts the blocks written in `metrics` (runs, durations, and the chunks of these
@@ -202,6 +212,7 @@ impl BlockWriter {
         mint: i64,
         maxt: i64,
     ) -> Result<Option<Ulid>> {
+        let start = std::time::Instant::now();
         let ulid = Ulid::new();
         let meta = BlockMeta {
             ulid,
@@ -229,7 +240,18 @@ impl BlockWriter {
                 w[0].0
             )));
         }
-        self.write_sorted(meta, all)
+        let written = self.write_sorted(meta, all)?;
+        if let Some(ulid) = written {
+            tracing::info!(
+                mint,
+                maxt,
+                ulid = %ulid,
+                duration = crate::head::replay::go_duration(start.elapsed()),
+                ooo = false,
+                "write block"
+            );
+        }
+        Ok(written)
     }
 
     /// Writes sorted, distinct series with the given meta (stats are filled in here).
@@ -252,6 +274,7 @@ impl BlockWriter {
             symbols,
             self.segment_size,
             self.metrics.clone(),
+            self.uncached_io,
         )?;
         for (labels, chunks) in &series {
             let raw: Vec<RawChunk<'_>> = chunks.iter().map(RawChunk::from).collect();
@@ -302,6 +325,7 @@ impl BlockBuilder {
         symbols: BTreeSet<String>,
         segment_size: u64,
         metrics: Option<Arc<CompactorMetrics>>,
+        uncached_io: bool,
     ) -> Result<BlockBuilder> {
         let metrics = metrics.map(|m| {
             m.populating_block.set(1.0);
@@ -330,10 +354,10 @@ impl BlockBuilder {
             done: false,
             metrics,
         };
-        b.cw = Some(ChunkWriter::with_segment_size(
-            &b.tmp.join(CHUNKS_DIRNAME),
-            segment_size,
-        )?);
+        b.cw = Some(
+            ChunkWriter::with_segment_size(&b.tmp.join(CHUNKS_DIRNAME), segment_size)?
+                .with_uncached_io(uncached_io),
+        );
         b.iw = Some(IndexWriter::new(symbols)?);
         Ok(b)
     }
@@ -446,6 +470,7 @@ pub fn exponential_block_ranges(min_size: i64, steps: usize, step_size: i64) -> 
 pub struct LeveledCompactor {
     ranges: Vec<i64>,
     metrics: Option<Arc<CompactorMetrics>>,
+    uncached_io: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -465,7 +490,16 @@ impl LeveledCompactor {
         Ok(LeveledCompactor {
             ranges,
             metrics: None,
+            uncached_io: false,
         })
+    }
+
+    /// Writes the chunk segments with direct I/O (Prometheus's `use-uncached-io`; see
+    /// [`ChunkWriter::with_uncached_io`]).
+    #[must_use]
+    pub fn with_uncached_io(mut self, on: bool) -> LeveledCompactor {
+        self.uncached_io = on;
+        self
     }
 
     /// Counts the compactions in `metrics`, as Prometheus's compactor does.
@@ -538,8 +572,24 @@ impl LeveledCompactor {
     /// (`None` if nothing is left, e.g. everything was deleted). Overlapping data is merged
     /// (a timestamp present in several blocks is kept once) and tombstones are applied.
     pub fn compact(&self, dest: &Path, dirs: &[PathBuf]) -> Result<Option<Ulid>> {
+        let start = std::time::Instant::now();
         let blocks: Vec<Block> = dirs.iter().map(|d| Block::open(d)).collect::<Result<_>>()?;
-        compact_blocks_with(dest, &blocks, self.metrics.as_ref())
+        let written =
+            compact_blocks_uncached(dest, &blocks, self.metrics.as_ref(), self.uncached_io)?;
+        if let Some(ulid) = written {
+            let metas: Vec<&BlockMeta> = blocks.iter().map(Block::meta).collect();
+            let sources: Vec<String> = metas.iter().map(|m| m.ulid.to_string()).collect();
+            tracing::info!(
+                count = blocks.len(),
+                mint = metas.iter().map(|m| m.min_time).min().unwrap_or(0),
+                maxt = metas.iter().map(|m| m.max_time).max().unwrap_or(0),
+                ulid = %ulid,
+                sources = format!("[{}]", sources.join(" ")),
+                duration = crate::head::replay::go_duration(start.elapsed()),
+                "compact blocks"
+            );
+        }
+        Ok(written)
     }
 
     /// Runs compactions in `dir` until the plan is empty, deleting the compacted blocks;
@@ -677,6 +727,17 @@ pub fn compact_blocks_with(
     blocks: &[Block],
     metrics: Option<&Arc<CompactorMetrics>>,
 ) -> Result<Option<Ulid>> {
+    compact_blocks_uncached(dest, blocks, metrics, false)
+}
+
+/// [`compact_blocks_with`], writing the chunk segments with direct I/O when `uncached_io`
+/// (Prometheus's `use-uncached-io`; see [`ChunkWriter::with_uncached_io`]).
+pub fn compact_blocks_uncached(
+    dest: &Path,
+    blocks: &[Block],
+    metrics: Option<&Arc<CompactorMetrics>>,
+    uncached_io: bool,
+) -> Result<Option<Ulid>> {
     if blocks.is_empty() {
         return Ok(None);
     }
@@ -711,6 +772,7 @@ pub fn compact_blocks_with(
         symbols,
         crate::chunks::DEFAULT_MAX_SEGMENT_SIZE,
         metrics.cloned(),
+        uncached_io,
     )?;
     let mut last: Option<Labels> = None;
     while let Some(labels) = cursors

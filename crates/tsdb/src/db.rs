@@ -100,6 +100,10 @@ pub struct Options {
     /// open, replaying only the WAL after it (`--enable-feature=memory-snapshot-on-shutdown`;
     /// see [`Head::chunk_snapshot`]).
     pub enable_memory_snapshot_on_shutdown: bool,
+    /// Write the chunk segments of new blocks with direct I/O, bypassing the page cache
+    /// (`--enable-feature=use-uncached-io`, Linux only; see
+    /// [`ChunkWriter::with_uncached_io`](crate::chunks::ChunkWriter::with_uncached_io)).
+    pub use_uncached_io: bool,
 }
 
 impl Default for Options {
@@ -121,6 +125,7 @@ impl Default for Options {
             compaction_delay_max_percent: DEFAULT_COMPACTION_DELAY_MAX_PERCENT,
             max_exemplars: 0,
             enable_memory_snapshot_on_shutdown: false,
+            use_uncached_io: false,
         }
     }
 }
@@ -366,6 +371,11 @@ impl Db {
         };
         remove_tmp_dirs(dir)?;
         let blocks = open_blocks(dir)?;
+        for b in &blocks {
+            // Prometheus says so for each block it checks for an old index at open.
+            let m = b.meta();
+            tracing::info!(mint = m.min_time, maxt = m.max_time, ulid = %m.ulid, "Found healthy block");
+        }
         let min_valid = blocks
             .iter()
             .map(|b| b.meta().max_time)
@@ -491,7 +501,9 @@ impl Db {
             .collect();
         if ranges.len() > 1 {
             let compactor =
-                LeveledCompactor::new(ranges)?.with_metrics(Arc::clone(&self.compactor_metrics));
+                LeveledCompactor::new(ranges)?
+                    .with_metrics(Arc::clone(&self.compactor_metrics))
+                    .with_uncached_io(self.opts.use_uncached_io);
             let done = compactor.run(&self.dir)?;
             if !done.is_empty() {
                 self.reload_blocks()?;
@@ -537,6 +549,7 @@ impl Db {
         });
         let ulid = BlockWriter::new(&self.dir)
             .with_metrics(Arc::clone(&self.compactor_metrics))
+            .with_uncached_io(self.opts.use_uncached_io)
             .write(series, mint, maxt)?;
         if let Some(e) = failure {
             if let Some(u) = ulid {
@@ -713,10 +726,11 @@ impl Db {
             .cloned()
             .collect();
         for b in targets {
-            let ulid = compact::compact_blocks_with(
+            let ulid = compact::compact_blocks_uncached(
                 &self.dir,
                 std::slice::from_ref(&b),
                 Some(&self.compactor_metrics),
+                self.opts.use_uncached_io,
             )?;
             if let Some(u) = ulid {
                 // The rewritten block replaces exactly this one: keep its compaction level.
@@ -778,6 +792,7 @@ impl Db {
                 });
                 BlockWriter::new(dest)
                     .with_metrics(Arc::clone(&self.compactor_metrics))
+                    .with_uncached_io(self.opts.use_uncached_io)
                     .write(series, mint, maxt.saturating_add(1))?;
                 if let Some(e) = failure {
                     return Err(e);

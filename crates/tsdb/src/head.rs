@@ -21,7 +21,7 @@
 pub mod chunks;
 mod postings;
 mod querier;
-mod replay;
+pub(crate) mod replay;
 mod snapshot;
 
 use std::collections::HashMap;
@@ -1510,6 +1510,11 @@ impl Head {
         let start = std::time::Instant::now();
         self.gc(mint);
         self.metrics.gc_duration.observe_since(start);
+        tracing::info!(
+            caller = "truncateMemory",
+            duration = replay::go_duration(start.elapsed()),
+            "Head GC completed"
+        );
         self.mapper.truncate(mint)?;
         self.truncate_wal(mint)?;
         self.truncate_wbl()
@@ -1678,6 +1683,12 @@ impl Head {
                 || deleted.get(&r).is_some_and(|&seg| seg > last)
         };
         self.metrics.checkpoint_creations.inc();
+        tracing::info!(
+            from_segment = first,
+            to_segment = last,
+            mint,
+            "Creating checkpoint"
+        );
         if let Err(e) = crate::checkpoint::checkpoint(&dir, first, last, &keep, mint, compression) {
             self.metrics.checkpoint_creations_failed.inc();
             return Err(e);
@@ -1692,6 +1703,12 @@ impl Head {
             return Err(e);
         }
         self.metrics.wal_truncate_duration.observe_since(start);
+        tracing::info!(
+            first,
+            last,
+            duration = replay::go_duration(start.elapsed()),
+            "WAL checkpoint complete"
+        );
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -83,6 +84,7 @@ impl ReplayState {
 
 impl Head {
     pub(super) fn replay(&self) -> Result<()> {
+        let total_start = Instant::now();
         let mut st = ReplayState {
             mmapped: U64Map::default(),
             multi_ref: U64Map::default(),
@@ -90,12 +92,16 @@ impl Head {
             samples: Vec::new(),
         };
         // The snapshot comes first, so that memory-mapped chunks attach to its series.
+        let snapshot_start = Instant::now();
         let mut snapshot = if self.opts.memory_snapshot_on_shutdown && self.opts.wal.is_some() {
             self.replay_chunk_snapshot(&mut st.stats)?
         } else {
             None
         };
+        let snapshot_duration = snapshot_start.elapsed();
         let min_valid = self.min_valid_time();
+        tracing::info!("Replaying on-disk memory mappable chunks if any");
+        let mmap_start = Instant::now();
         let mut out_of_sequence = None;
         let res = self.mapper.iterate_all_chunks(|c| {
             if c.ooo || c.maxt < min_valid {
@@ -157,6 +163,11 @@ impl Head {
         if snapshot.is_some() {
             self.attach_snapshot_chunks(&mut st);
         }
+        let mmap_duration = mmap_start.elapsed();
+        tracing::info!(
+            duration = go_duration(mmap_duration),
+            "On-disk memory mappable chunks replay completed"
+        );
 
         if self.opts.wal.is_none() {
             *self.replay.lock() = st.stats;
@@ -188,7 +199,36 @@ impl Head {
                 _ => {}
             }
         }
-        if let Some(c) = self.load_wal(sources, &mut st)? {
+        tracing::info!("Replaying WAL, this may take a while");
+        let max_segment = sources.iter().filter_map(WalSource::segment).max();
+        let (mut checkpoint_duration, wal_start) = (Duration::ZERO, Instant::now());
+        let mut corruption = None;
+        // One source at a time, to say how long each took, as Prometheus does.
+        for source in sources {
+            let (segment, start) = (source.segment(), Instant::now());
+            let found = self.load_wal(vec![source], &mut st)?;
+            match segment {
+                None => {
+                    checkpoint_duration = start.elapsed();
+                    tracing::info!(
+                        checkpoint_replay_duration = go_duration(checkpoint_duration),
+                        "WAL checkpoint loaded"
+                    );
+                }
+                Some(k) => tracing::info!(
+                    segment = k,
+                    maxSegment = max_segment.unwrap_or(k),
+                    duration = go_duration(start.elapsed()),
+                    "WAL segment loaded"
+                ),
+            }
+            if found.is_some() {
+                corruption = found;
+                break;
+            }
+        }
+        let wal_duration = wal_start.elapsed().saturating_sub(checkpoint_duration);
+        if let Some(c) = corruption {
             st.stats.wal_corruption = Some(c.to_string());
             if let Some(w) = self.wal.lock().as_mut() {
                 w.repair(&c)?;
@@ -205,6 +245,7 @@ impl Head {
             }
         }
         let wbl_dir = self.dir.join(wlog::WBL_DIR_NAME);
+        let wbl_start = Instant::now();
         if self.wbl.lock().is_some() {
             for k in wlog::list_segments(&wbl_dir)? {
                 let mut r = Reader::new(SegmentReader::open(&wbl_dir, Some(k), Some(k))?);
@@ -244,6 +285,15 @@ impl Head {
                 }
             }
         }
+        tracing::info!(
+            checkpoint_replay_duration = go_duration(checkpoint_duration),
+            wal_replay_duration = go_duration(wal_duration),
+            wbl_replay_duration = go_duration(wbl_start.elapsed()),
+            chunk_snapshot_load_duration = go_duration(snapshot_duration),
+            mmap_chunk_replay_duration = go_duration(mmap_duration),
+            total_replay_duration = go_duration(total_start.elapsed()),
+            "WAL replay completed"
+        );
         *self.replay.lock() = st.stats;
         Ok(())
     }
@@ -764,6 +814,21 @@ impl Head {
 }
 
 /// Where the replay reads records from, in order.
+/// `d` as Go's `time.Duration.String` (`1.5ms`), as Prometheus logs durations.
+pub(crate) fn go_duration(d: Duration) -> String {
+    model::strconv::format_go_duration(i128::try_from(d.as_nanos()).unwrap_or(i128::MAX))
+}
+
+impl WalSource {
+    /// The WAL segment it reads, `None` for a checkpoint.
+    fn segment(&self) -> Option<u64> {
+        match self {
+            WalSource::Checkpoint(_) => None,
+            WalSource::Segment(_, k) | WalSource::SegmentFrom(_, k, _) => Some(*k),
+        }
+    }
+}
+
 enum WalSource {
     /// A checkpoint directory (damage there is an error).
     Checkpoint(PathBuf),
