@@ -1019,13 +1019,19 @@ impl Inner {
                 retried,
             )
             .await;
+        let failed = |err: &dyn std::fmt::Display| {
+            tracing::error!(remote_name = %self.opts.name, url = %self.endpoint.url(),
+                failedSampleCount = n, failedHistogramCount = nh, failedExemplarCount = ne,
+                err = %err, "non-recoverable error");
+        };
         let Some(resp) = answer else {
-            // Stopped while waiting to retry.
+            // Stopped while waiting to retry: Go's request context is cancelled.
+            failed(&"context canceled");
             fail();
             return;
         };
         if !resp.status.is_success() {
-            tracing::error!(remote_name = %self.opts.name, err = %self.endpoint.status_error(&resp), "non-recoverable error, dropping batch");
+            failed(&self.endpoint.status_error(&resp));
             fail();
         } else if proto == WriteProtoMsg::V2 && written(&resp.headers).no_data_written() {
             // Remote write 2.0: a receiver answering 2xx without having written anything
@@ -1080,12 +1086,12 @@ impl Inner {
                     if resp.status.is_server_error()
                         || (resp.status.as_u16() == 429 && q.retry_on_http_429) =>
                 {
-                    tracing::warn!(remote_name = %self.opts.name, err = %self.endpoint.status_error(&resp), "failed to send {what}, retrying");
+                    tracing::warn!(remote_name = %self.opts.name, url = %self.endpoint.url(), err = %self.endpoint.status_error(&resp), "Failed to send {what}, retrying");
                     resp.retry_after
                 }
                 Ok(resp) => return Some(resp),
                 Err(err) => {
-                    tracing::warn!(remote_name = %self.opts.name, %err, "failed to send {what}, retrying");
+                    tracing::warn!(remote_name = %self.opts.name, url = %self.endpoint.url(), %err, "Failed to send {what}, retrying");
                     None
                 }
             };

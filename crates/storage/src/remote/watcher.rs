@@ -207,6 +207,10 @@ impl Watcher {
                 () = stop.cancelled() => return Ok(()),
             }
         };
+        let (name, url) = (self.queue.name().to_owned(), self.queue.url().to_owned());
+        tracing::info!(remote_name = %name, url = %url, queue = %name, "Replaying WAL");
+        let replay_start = std::time::Instant::now();
+        let mut replaying = true;
         let (mut checkpoint, mut segment) = self.load_checkpoint(first).await?;
         let mut offset = 0u64;
         loop {
@@ -267,6 +271,14 @@ impl Watcher {
                 segment += 1;
                 offset = 0;
                 continue;
+            }
+            if replaying {
+                // Caught up with the WAL as it was: from here on, tailing.
+                replaying = false;
+                let elapsed = replay_start.elapsed().as_nanos();
+                tracing::info!(remote_name = %name, url = %url,
+                    duration = model::strconv::format_go_duration(i128::try_from(elapsed).unwrap_or(i128::MAX)),
+                    "Done replaying WAL");
             }
             let ck = self.call(|s| s.last_checkpoint()).await?;
             if ck.is_some() && ck != checkpoint {

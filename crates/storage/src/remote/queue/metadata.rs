@@ -136,7 +136,7 @@ impl QueueManager {
                 let m = &self.inner.metrics;
                 m.metadata_failed_total
                     .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                tracing::error!(remote_name = %opts.name, count = chunk.len(), %err,
+                tracing::error!(remote_name = %opts.name, url = %self.url(), count = chunk.len(), %err,
                     "non-recoverable error while sending metadata");
             }
         }
