@@ -432,7 +432,7 @@ impl Group {
         let vector = match result {
             Ok(v) => v,
             Err(e) => {
-                tracing::warn!(file = %self.0.file, group = %self.0.name, name = rule.name(), index = i, err = %e, "Evaluating rule failed");
+                tracing::warn!(file = %self.0.file, group = %self.0.name, name = rule.name(), index = i, rule = crate::ruletext::yaml(rule), err = %e, "Evaluating rule failed");
                 fail(e.to_string());
                 shared.metrics.group(key, |m| m.evaluation_failures += 1);
                 return 0;

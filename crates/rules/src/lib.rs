@@ -42,6 +42,7 @@ mod metrics;
 pub mod recording;
 pub mod rule;
 pub mod rulefmt;
+mod ruletext;
 mod tmpl;
 pub mod unittest;
 
