@@ -631,7 +631,19 @@ impl Manager {
                 cancel.clone(),
                 self.inner.options.clone(),
             ));
-            tracing::debug!(manager = %self.inner.options.name, job = %job, "Starting provider");
+            // Go's names: `discovery manager scrape`, provider `static/0`, its subscribers.
+            let kind = format!("{config:?}");
+            let kind = kind
+                .split(['(', ' ', '{'])
+                .next()
+                .unwrap_or_default()
+                .to_lowercase();
+            tracing::debug!(
+                component = %format!("discovery manager {}", self.inner.options.name),
+                provider = %format!("{kind}/{id}"),
+                subs = %format!("map[{job}:{{}}]"),
+                "Starting provider"
+            );
             providers.push(Provider {
                 jobs: vec![job],
                 id,
