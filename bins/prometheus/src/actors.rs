@@ -91,13 +91,22 @@ pub(crate) fn discovery_manager(
         name,
         async move {
             run.run().await;
+            tracing::info!("{}", stopped_text(name));
             Ok(())
         },
         move |_: &anyhow::Result<()>| {
+            tracing::info!("Stopping {name}...");
             stop.stop();
             std::future::ready(())
         },
     );
+}
+
+/// What Prometheus logs once the actor `name` has returned: `Scrape manager stopped`.
+fn stopped_text(name: &str) -> String {
+    let mut chars = name.chars();
+    let first = chars.next().map(|c| c.to_uppercase().to_string());
+    format!("{}{} stopped", first.unwrap_or_default(), chars.as_str())
 }
 
 /// An actor that starts once the initial configuration is loaded (`reload_ready`) and whose
@@ -156,8 +165,14 @@ pub(crate) fn scrape_manager(
         group,
         "scrape manager",
         reload_ready,
-        async move { run.run(targets).await },
-        move || async move { stop.stop().await },
+        async move {
+            run.run(targets).await;
+            tracing::info!("Scrape manager stopped");
+        },
+        move || async move {
+            tracing::info!("Stopping scrape manager...");
+            stop.stop().await;
+        },
     );
 }
 
@@ -174,7 +189,10 @@ pub(crate) fn notifier(
         group,
         "notifier",
         reload_ready,
-        async move { run.run(targets).await },
+        async move {
+            run.run(targets).await;
+            tracing::info!("Notifier manager stopped");
+        },
         move || async move { stop.stop().await },
     );
 }

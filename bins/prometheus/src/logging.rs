@@ -1,5 +1,11 @@
-//! Log lines in Prometheus 3's formats: logfmt (`time=... level=INFO source=main.rs:12
-//! msg="..." key=value`) or one JSON object per line, on stderr.
+//! Log lines in Prometheus 3's formats (Go's slog handlers as `promslog` configures them):
+//! logfmt (`time=... level=INFO source=main.rs:12 msg="..." component=tsdb key=value`) or one
+//! JSON object per line, on stderr.
+//!
+//! Events name their component with a `component` field, or get the one Prometheus gives
+//! the same subsystem from the crate that logs them ([`component_of`]). Integer, float and
+//! boolean fields are written as slog writes Go's numbers and booleans (bare in logfmt,
+//! JSON numbers in JSON); everything else is a string.
 
 use std::fmt;
 
@@ -13,37 +19,151 @@ use crate::flags::LogFormat;
 
 /// Installs the global subscriber.
 pub(crate) fn init(level: tracing::Level, format: LogFormat) {
+    // The HTTP client and server libraries' own debug lines (connection pooling, h2
+    // frames) are not Prometheus's: at `--log.level=debug` only their warnings show.
+    let level = level.as_str().to_ascii_lowercase();
+    let quiet = [
+        "hyper",
+        "hyper_util",
+        "h2",
+        "reqwest",
+        "rustls",
+        "tower",
+        "mio",
+        "want",
+    ];
+    let directives = std::iter::once(level.clone())
+        .chain(quiet.iter().map(|t| format!("{t}=warn")))
+        .collect::<Vec<_>>()
+        .join(",");
     tracing_subscriber::fmt()
-        .with_max_level(level)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(directives))
         .with_writer(std::io::stderr)
         .event_format(Format(format))
         .init();
 }
 
-struct Format(LogFormat);
+/// A Go duration as Prometheus logs it (`time.Duration.String`: `1.5ms`, `0s`, `1m2s`),
+/// for log fields: `duration = %GoDuration(elapsed)`.
+pub(crate) struct GoDuration(pub(crate) std::time::Duration);
+
+impl fmt::Display for GoDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&model::strconv::format_go_duration(
+            i128::try_from(self.0.as_nanos()).unwrap_or(i128::MAX),
+        ))
+    }
+}
+
+/// The component Prometheus names in the log lines of the subsystem a tracing target
+/// (module path) belongs to, `None` for lines logged without one (cmd/prometheus's own).
+fn component_of(target: &str) -> Option<&'static str> {
+    let krate = target.split("::").next().unwrap_or(target);
+    Some(match krate {
+        "tsdb" | "chunkenc" => "tsdb",
+        "rules" => "rule manager",
+        "notifier" => "notifier",
+        "scrape" => "scrape manager",
+        "web" => "web",
+        "promql" => "query engine",
+        "storage" if target.starts_with("storage::remote") => "remote",
+        _ => return None,
+    })
+}
+
+/// A field holding `key=value` pairs separated by spaces (values without spaces), written
+/// as that many fields: for lines whose keys are known only at run time, such as the
+/// per-reloader timings of "Completed loading of configuration file".
+pub(crate) const KV: &str = "kv";
+
+enum Value {
+    Str(String),
+    Int(i128),
+    Bool(bool),
+    Float(f64),
+}
+
+impl Value {
+    fn write_logfmt(&self, w: &mut Writer<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => w.write_str(&logfmt_value(s)),
+            Value::Int(i) => write!(w, "{i}"),
+            Value::Bool(b) => write!(w, "{b}"),
+            Value::Float(f) => w.write_str(&model::strconv::format_float_g(*f)),
+        }
+    }
+
+    fn write_json(&self, w: &mut Writer<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => w.write_str(&json_string(s)),
+            Value::Int(i) => write!(w, "{i}"),
+            Value::Bool(b) => write!(w, "{b}"),
+            // Go's encoding/json: shortest digits, exponent form outside [1e-6, 1e21).
+            Value::Float(f) if f.is_finite() => w.write_str(&model::strconv::format_float_json(*f)),
+            // slog writes the error text where JSON has no number.
+            Value::Float(f) => w.write_str(&json_string(&model::strconv::format_float_g(*f))),
+        }
+    }
+}
 
 #[derive(Default)]
 struct Fields {
     message: String,
-    pairs: Vec<(String, String)>,
+    component: Option<Value>,
+    pairs: Vec<(String, Value)>,
+}
+
+impl Fields {
+    fn push(&mut self, field: &Field, value: Value) {
+        match (field.name(), value) {
+            ("message", Value::Str(s)) => self.message = s,
+            ("message", _) => {}
+            ("component", v) => self.component = Some(v),
+            (KV, Value::Str(s)) => {
+                for pair in s.split(' ').filter(|p| !p.is_empty()) {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    self.pairs.push((k.to_owned(), Value::Str(v.to_owned())));
+                }
+            }
+            (name, v) => self.pairs.push((name.to_owned(), v)),
+        }
+    }
 }
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            value.clone_into(&mut self.message);
-        } else {
-            self.pairs.push((field.name().to_owned(), value.to_owned()));
-        }
+        self.push(field, Value::Str(value.to_owned()));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, Value::Int(value.into()));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, Value::Int(value.into()));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.push(field, Value::Int(value));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.push(
+            field,
+            Value::Int(i128::try_from(value).unwrap_or(i128::MAX)),
+        );
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, Value::Bool(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, Value::Float(value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let text = format!("{value:?}");
-        if field.name() == "message" {
-            self.message = text;
-        } else {
-            self.pairs.push((field.name().to_owned(), text));
-        }
+        self.push(field, Value::Str(format!("{value:?}")));
     }
 }
 
@@ -90,6 +210,48 @@ fn level_name(level: tracing::Level) -> &'static str {
     }
 }
 
+/// UTC civil date of `days` since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The record time as slog writes it in UTC: logfmt with milliseconds
+/// (`2026-11-24T21:30:00.123Z`), JSON in RFC 3339 with up to nine fraction digits, trailing
+/// zeros trimmed (`2026-11-24T21:30:00.1234567Z`).
+fn format_time(since_epoch: std::time::Duration, format: LogFormat) -> String {
+    let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
+    let nanos = since_epoch.subsec_nanos();
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    let mut out = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        s / 3600,
+        s % 3600 / 60,
+        s % 60
+    );
+    match format {
+        LogFormat::Logfmt => out.push_str(&format!(".{:03}", nanos / 1_000_000)),
+        LogFormat::Json => {
+            let frac = format!("{nanos:09}");
+            let frac = frac.trim_end_matches('0');
+            if !frac.is_empty() {
+                out.push('.');
+                out.push_str(frac);
+            }
+        }
+    }
+    out.push('Z');
+    out
+}
+
 impl<S, N> FormatEvent<S, N> for Format
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -106,14 +268,22 @@ where
         event.record(&mut fields);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let time = web::format_log_time(now);
+            .unwrap_or_default();
+        let time = format_time(now, self.0);
         let file = meta
             .file()
             .map(|f| f.rsplit('/').next().unwrap_or(f))
             .unwrap_or("unknown");
         let source = format!("{file}:{}", meta.line().unwrap_or(0));
         let level = level_name(*meta.level());
+        let component = fields
+            .component
+            .take()
+            .or_else(|| component_of(meta.target()).map(|c| Value::Str(c.to_owned())));
+        let pairs = component
+            .iter()
+            .map(|c| ("component", c))
+            .chain(fields.pairs.iter().map(|(k, v)| (k.as_str(), v)));
         match self.0 {
             LogFormat::Logfmt => {
                 write!(
@@ -121,8 +291,9 @@ where
                     "time={time} level={level} source={source} msg={}",
                     logfmt_value(&fields.message)
                 )?;
-                for (k, v) in &fields.pairs {
-                    write!(writer, " {k}={}", logfmt_value(v))?;
+                for (k, v) in pairs {
+                    write!(writer, " {k}=")?;
+                    v.write_logfmt(&mut writer)?;
                 }
             }
             LogFormat::Json => {
@@ -132,8 +303,9 @@ where
                     json_string(&source),
                     json_string(&fields.message)
                 )?;
-                for (k, v) in &fields.pairs {
-                    write!(writer, ",{}:{}", json_string(k), json_string(v))?;
+                for (k, v) in pairs {
+                    write!(writer, ",{}:", json_string(k))?;
+                    v.write_json(&mut writer)?;
                 }
                 write!(writer, "}}")?;
             }
@@ -141,6 +313,8 @@ where
         writeln!(writer)
     }
 }
+
+struct Format(LogFormat);
 
 #[cfg(test)]
 mod tests {
@@ -154,5 +328,38 @@ mod tests {
         assert_eq!(logfmt_value("a=b"), "\"a=b\"");
         assert_eq!(logfmt_value("say \"hi\""), "\"say \\\"hi\\\"\"");
         assert_eq!(json_string("a\"b\n"), "\"a\\\"b\\n\"");
+    }
+
+    #[test]
+    fn times_are_formatted_like_slog() {
+        let t = std::time::Duration::new(1_795_555_330, 623_239_900);
+        assert_eq!(
+            format_time(t, LogFormat::Logfmt),
+            "2026-11-24T21:22:10.623Z"
+        );
+        assert_eq!(
+            format_time(t, LogFormat::Json),
+            "2026-11-24T21:22:10.6232399Z"
+        );
+        let whole = std::time::Duration::from_secs(1_795_555_330);
+        assert_eq!(format_time(whole, LogFormat::Json), "2026-11-24T21:22:10Z");
+        assert_eq!(
+            format_time(whole, LogFormat::Logfmt),
+            "2026-11-24T21:22:10.000Z"
+        );
+    }
+
+    #[test]
+    fn components_follow_the_crate() {
+        assert_eq!(component_of("tsdb::head::replay"), Some("tsdb"));
+        assert_eq!(component_of("rules::group"), Some("rule manager"));
+        assert_eq!(component_of("storage::remote::queue"), Some("remote"));
+        assert_eq!(component_of("storage::fanout"), None);
+        assert_eq!(component_of("prometheus::server"), None);
+        assert_eq!(
+            GoDuration(std::time::Duration::from_micros(1500)).to_string(),
+            "1.5ms"
+        );
+        assert_eq!(GoDuration(std::time::Duration::ZERO).to_string(), "0s");
     }
 }

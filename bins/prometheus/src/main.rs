@@ -32,6 +32,7 @@ mod agent;
 mod alerting;
 mod alloc;
 mod flags;
+mod hostinfo;
 mod logging;
 mod querylog;
 mod ready;

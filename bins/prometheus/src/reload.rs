@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::Context as _;
 
+use crate::logging::GoDuration;
 use crate::remote::RemoteStorage;
 
 /// Applies a new configuration to one component.
@@ -74,11 +75,12 @@ pub(crate) fn reload_config(
     tracing::info!(filename = %path.display(), "Loading configuration file");
     let result = load_and_apply(path, reloaders, check);
     match result {
-        Ok(cfg) => {
+        Ok((cfg, timings)) => {
             status.record_reload(Some(cfg), SystemTime::now());
             tracing::info!(
+                kv = timings,
                 filename = %path.display(),
-                totalDuration = ?start.elapsed(),
+                totalDuration = %GoDuration(start.elapsed()),
                 "Completed loading of configuration file"
             );
             Ok(())
@@ -94,7 +96,7 @@ fn load_and_apply(
     path: &Path,
     reloaders: &[Reloader],
     check: Option<ConfigCheck>,
-) -> anyhow::Result<Arc<config::Config>> {
+) -> anyhow::Result<(Arc<config::Config>, String)> {
     let context = || {
         format!(
             "couldn't load configuration (--config.file={:?})",
@@ -123,14 +125,18 @@ fn load_and_apply(
         check(&cfg).with_context(context)?;
     }
     let mut failed = Vec::new();
+    // `name=duration` per reloader, as Prometheus lists them once all are applied.
+    let mut timings = String::new();
     for r in reloaders {
         let start = Instant::now();
         if let Err(err) = (r.reload)(&cfg) {
             tracing::error!(err = format!("{err:#}"), "Failed to apply configuration");
             failed.push(r.name);
-        } else {
-            tracing::debug!(reloader = r.name, duration = ?start.elapsed(), "applied configuration");
         }
+        if !timings.is_empty() {
+            timings.push(' ');
+        }
+        timings.push_str(&format!("{}={}", r.name, GoDuration(start.elapsed())));
     }
     if !failed.is_empty() {
         tracing::debug!(
@@ -139,7 +145,7 @@ fn load_and_apply(
         );
         anyhow::bail!(failed_message());
     }
-    Ok(cfg)
+    Ok((cfg, timings))
 }
 
 #[cfg(test)]

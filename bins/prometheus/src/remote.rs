@@ -190,9 +190,11 @@ impl RemoteStorage {
         queue: QueueManager,
     ) -> Writer {
         tracing::info!(
+            component = "remote",
             remote_name = queue.name(),
             url = queue.url(),
-            "Starting remote write queue"
+            queue = queue.name(),
+            "Starting WAL watcher"
         );
         self.runtime.block_on(queue.start());
         let watcher_metrics = Arc::new(WatcherMetrics::default());
@@ -214,6 +216,14 @@ impl RemoteStorage {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
+        if source.is_some() {
+            tracing::info!(
+                component = "remote",
+                remote_name = queue.name(),
+                url = queue.url(),
+                "Starting scraped metadata watcher"
+            );
+        }
         let metadata = self.runtime.spawn({
             let stop = stop.clone();
             let queue = queue.clone();
@@ -362,15 +372,17 @@ fn write_queue_settings(writers: &[Writer], out: &mut String) {
     }
 }
 
+/// Stops each writer as Prometheus's `QueueManager.Stop`: the queue first (which releases a
+/// WAL watcher waiting for room in it, and flushes for at most the deadline), then the WAL
+/// watcher, then the metadata watcher.
 async fn stop_writers(writers: Vec<Writer>, flush_deadline: Duration) {
     for w in writers {
-        tracing::info!(
-            remote_name = w.queue.name(),
-            url = w.queue.url(),
-            "Stopping remote write queue"
-        );
+        let (name, url) = (w.queue.name().to_owned(), w.queue.url().to_owned());
+        tracing::info!(component = "remote", remote_name = %name, url = %url, "Stopping remote storage...");
         w.stop.cancel();
-        let _ = w.watcher.await;
+        let _ = tokio::join!(w.queue.stop(flush_deadline), w.watcher);
+        tracing::info!(component = "remote", remote_name = %name, url = %url, queue = %name, "WAL watcher stopped");
+        tracing::info!(component = "remote", remote_name = %name, url = %url, "Stopping metadata watcher...");
         // A metadata request under way may wait for its endpoint: as Go's metadata watcher,
         // give it the flush deadline, then cancel it.
         let mut metadata = w.metadata;
@@ -380,7 +392,8 @@ async fn stop_writers(writers: Vec<Writer>, flush_deadline: Duration) {
         {
             metadata.abort();
         }
-        w.queue.stop(flush_deadline).await;
+        tracing::info!(component = "remote", remote_name = %name, url = %url, "Scraped metadata watcher stopped");
+        tracing::info!(component = "remote", remote_name = %name, url = %url, "Remote storage stopped.");
     }
 }
 

@@ -80,6 +80,48 @@ pub(crate) fn config_load_error<E: std::fmt::Display + 'static>(
     anyhow::Error::new(ConfigError).context(err.to_string())
 }
 
+/// The start-up lines of Prometheus's `main`: "Starting Prometheus Server" with the version
+/// (`(version=..., branch=..., revision=...)`), then "operational information": build
+/// context, host, and the limits on file descriptors and virtual memory.
+pub(crate) fn log_start(mode: &str) {
+    let b = build_info();
+    tracing::info!(
+        mode,
+        version = format!(
+            "(version={}, branch={}, revision={})",
+            b.version, b.branch, b.revision
+        ),
+        "Starting Prometheus Server"
+    );
+    tracing::info!(
+        build_context = format!(
+            "(rust={}, platform={}/{}, user={}, date={}, tags={})",
+            b.go_version
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or(&b.go_version),
+            std::env::consts::OS,
+            go_arch(),
+            b.build_user,
+            b.build_date,
+            env!("PROMETHEUS_BUILD_TAGS")
+        ),
+        host_details = crate::hostinfo::host_details(),
+        fd_limits = crate::hostinfo::limits_text(crate::hostinfo::Limit::Files),
+        vm_limits = crate::hostinfo::limits_text(crate::hostinfo::Limit::AddressSpace),
+        "operational information"
+    );
+}
+
+/// Go's name of this machine's architecture (`GOARCH`).
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
 /// Binds every `--web.listen-address`, so that a taken port fails the start.
 pub(crate) async fn listen_all(
     settings: &Settings,
@@ -91,7 +133,7 @@ pub(crate) async fn listen_all(
                 .await
                 .context("starting the web server")?,
         );
-        tracing::info!(address = %address, "Start listening for connections");
+        tracing::info!(component = "web", address = %address, "Start listening for connections");
     }
     Ok(listeners)
 }
@@ -148,18 +190,14 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         Ok(cfg) => cfg,
         Err(err) => return Err(config_load_error(&path, &err)),
     };
-    tracing::info!(
-        mode = "server",
-        version = env!("CARGO_PKG_VERSION"),
-        "Starting Prometheus Server"
-    );
-    log_features(&settings);
     if settings.retention_defaulted {
         tracing::info!(
             duration = %settings.retention_text,
             "No time or size retention was set so using the default time retention"
         );
     }
+    log_start("server");
+    log_features(&settings);
 
     let mut tsdb_options = settings.tsdb.clone();
     if settings.enable_exemplar_storage {
@@ -272,19 +310,18 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
 
     // Reloaders, applied in this order on every (re)load, as in Prometheus: the TSDB's
     // (exemplar storage size) first.
-    let mut reloaders = Vec::new();
-    if settings.enable_exemplar_storage {
-        reloaders.push(Reloader {
-            name: "db_storage",
-            reload: Box::new({
-                let storage = storage.clone();
-                move |cfg| {
+    let mut reloaders = vec![Reloader {
+        name: "db_storage",
+        reload: Box::new({
+            let (storage, exemplars) = (storage.clone(), settings.enable_exemplar_storage);
+            move |cfg| {
+                if exemplars {
                     storage.apply_exemplar_config(cfg);
-                    Ok(())
                 }
-            }),
-        });
-    }
+                Ok(())
+            }
+        }),
+    }];
     reloaders.extend(scrape_reloaders(&remote, &scraper, &discovery));
     // The query log after the web handler's, before scraping's, as in Prometheus.
     let at = reloaders
@@ -318,6 +355,11 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                     (rule_manager.clone(), settings.external_url.clone());
                 move |cfg| crate::alerting::apply_rules(&rule_manager, cfg, &external_url)
             }),
+        },
+        // Prometheus's tracing manager (OpenTelemetry export, not built here) comes last.
+        Reloader {
+            name: "tracing",
+            reload: Box::new(|_| Ok(())),
         },
     ]);
     let loader = ConfigLoader {
@@ -369,6 +411,10 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             remote.clone(),
             status.clone(),
         );
+        let (flags, retention) = (
+            settings.flag_values.clone(),
+            settings.retention_text.clone(),
+        );
         actors::storage(&mut group, "TSDB", |stop| async move {
             tracing::info!("Starting TSDB ...");
             let open_dir = dir.clone();
@@ -385,7 +431,22 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             let db = Arc::new(db);
             storage.set(db.clone());
             let compactor = tsdb::db::Db::spawn_compactor(&db, COMPACTION_INTERVAL);
+            tracing::info!(
+                fs_type = crate::hostinfo::fs_type(&dir),
+                "filesystem information"
+            );
             tracing::info!("TSDB started");
+            let flag = |name: &str| flags.get(name).map_or("", String::as_str).to_owned();
+            tracing::debug!(
+                MinBlockDuration = flag("storage.tsdb.min-block-duration"),
+                MaxBlockDuration = flag("storage.tsdb.max-block-duration"),
+                MaxBytes = flag("storage.tsdb.retention.size"),
+                NoLockfile = flag("storage.tsdb.no-lockfile"),
+                RetentionDuration = retention,
+                WALSegmentSize = flag("storage.tsdb.wal-segment-size"),
+                WALCompressionType = flag("storage.tsdb.wal-compression-type"),
+                "TSDB options"
+            );
             db_open.cancel();
             stop.cancelled().await;
 
@@ -403,7 +464,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             .await
             .context("closing the TSDB")?;
             result.context("closing the TSDB")?;
-            tracing::info!("TSDB closed");
+            tracing::debug!("TSDB closed");
             Ok(())
         });
     }
@@ -428,11 +489,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
 /// `prometheus --version`, laid out as Prometheus's `version.Print`.
 pub(crate) fn version_text() -> String {
     let b = build_info();
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
+    let arch = go_arch();
     format!(
         "prometheus, version {} (branch: {}, revision: {})\n  build user:       {}\n  build date:       {}\n  go version:       {}\n  platform:         {}/{arch}\n  tags:             {}",
         b.version,

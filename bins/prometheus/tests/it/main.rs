@@ -14,6 +14,7 @@ mod agent;
 mod alerting;
 mod exemplars;
 mod features;
+mod logging;
 mod metadata;
 mod metric_families;
 mod native_histograms;
