@@ -15,6 +15,8 @@ use crate::chunkenc::{Encoding, XorChunk, XorIterator};
 use crate::error::{Error, Result};
 use crate::index::encoding::read_uvarint;
 
+mod direct_io;
+
 /// The magic number at the start of a chunk segment file.
 pub const MAGIC_CHUNKS: u32 = 0x85BD_40DD;
 /// The chunk segment format version.
@@ -228,8 +230,33 @@ pub struct ChunkWriter {
     dir: PathBuf,
     max_segment_size: u64,
     /// The open segment: writer, its 0-based index and the bytes written to it.
-    current: Option<(BufWriter<File>, PathBuf, u32, u64)>,
+    current: Option<(SegmentWriter, PathBuf, u32, u64)>,
     next_seq: u64,
+    uncached_io: bool,
+}
+
+/// How a segment's bytes reach the file.
+#[derive(Debug)]
+enum SegmentWriter {
+    Cached(BufWriter<File>),
+    Direct(Box<direct_io::DirectWriter>),
+}
+
+impl SegmentWriter {
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            SegmentWriter::Cached(w) => w.write_all(data),
+            SegmentWriter::Direct(w) => w.write_all(data),
+        }
+    }
+
+    /// Writes out the buffer, fsyncs and closes the file.
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            SegmentWriter::Cached(w) => w.into_inner().map_err(|e| e.into_error())?.sync_all(),
+            SegmentWriter::Direct(w) => w.finish(),
+        }
+    }
 }
 
 impl ChunkWriter {
@@ -251,7 +278,17 @@ impl ChunkWriter {
             max_segment_size,
             current: None,
             next_seq: 1,
+            uncached_io: false,
         })
+    }
+
+    /// Writes the segments with direct I/O (`O_DIRECT`, Linux only), bypassing the page
+    /// cache, as Prometheus's `use-uncached-io` feature does; the files are the same. A
+    /// filesystem without direct I/O fails the write, as in Prometheus 3.5.
+    #[must_use]
+    pub fn with_uncached_io(mut self, on: bool) -> ChunkWriter {
+        self.uncached_io = on;
+        self
     }
 
     fn io(path: &Path, source: std::io::Error) -> Error {
@@ -273,11 +310,27 @@ impl ChunkWriter {
             path: path.clone(),
             source,
         })?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
         let mut header = [0u8; SEGMENT_HEADER_SIZE];
         header[..4].copy_from_slice(&MAGIC_CHUNKS.to_be_bytes());
         header[4] = CHUNKS_FORMAT_V1;
-        w.write_all(&header).map_err(|e| Self::io(&path, e))?;
+        let w = if self.uncached_io {
+            // As Prometheus: the header goes straight to the file, the chunks through the
+            // direct I/O writer.
+            let mut file = file;
+            file.write_all(&header).map_err(|e| Self::io(&path, e))?;
+            let w = direct_io::DirectWriter::new(file, &path, SEGMENT_HEADER_SIZE as u64).map_err(
+                |source| Error::Io {
+                    op: "starting direct I/O on",
+                    path: path.clone(),
+                    source,
+                },
+            )?;
+            SegmentWriter::Direct(Box::new(w))
+        } else {
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            w.write_all(&header).map_err(|e| Self::io(&path, e))?;
+            SegmentWriter::Cached(w)
+        };
         self.current = Some((w, path, index, SEGMENT_HEADER_SIZE as u64));
         Ok(())
     }
@@ -312,10 +365,7 @@ impl ChunkWriter {
 
     fn finish_segment(&mut self) -> Result<()> {
         if let Some((w, path, _, _)) = self.current.take() {
-            let file = w
-                .into_inner()
-                .map_err(|e| Self::io(&path, e.into_error()))?;
-            file.sync_all().map_err(|e| Self::io(&path, e))?;
+            w.finish().map_err(|e| Self::io(&path, e))?;
         }
         Ok(())
     }

@@ -500,10 +500,9 @@ impl Db {
             .filter(|&r| r <= self.opts.max_block_duration)
             .collect();
         if ranges.len() > 1 {
-            let compactor =
-                LeveledCompactor::new(ranges)?
-                    .with_metrics(Arc::clone(&self.compactor_metrics))
-                    .with_uncached_io(self.opts.use_uncached_io);
+            let compactor = LeveledCompactor::new(ranges)?
+                .with_metrics(Arc::clone(&self.compactor_metrics))
+                .with_uncached_io(self.opts.use_uncached_io);
             let done = compactor.run(&self.dir)?;
             if !done.is_empty() {
                 self.reload_blocks()?;

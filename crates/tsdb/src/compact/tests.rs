@@ -186,3 +186,68 @@ fn compaction_applies_tombstones() {
     assert_eq!(all_samples(block), before);
     assert_eq!(before[0].1[0].0, 600_000);
 }
+
+#[test]
+fn uncached_io_writes_the_same_blocks() {
+    // On the build's disk: a tmpfs may refuse O_DIRECT.
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
+    let tmp = |what: &str| match target.is_dir() {
+        true => tempfile::tempdir_in(&target).expect(what),
+        false => tempfile::tempdir().expect(what),
+    };
+    let (cached, direct) = (tmp("cached dir"), tmp("direct dir"));
+    // Enough series for several 8 MiB direct I/O buffers.
+    let series = || {
+        (0..4000).map(|i| {
+            let samples: Vec<(i64, f64)> = (0..H2)
+                .step_by(15_000)
+                .map(|t| (t, ((t / 1000) as f64 * 1.37 + i as f64).sin()))
+                .collect();
+            (labels(i), encode_chunks(&samples).unwrap())
+        })
+    };
+    let a = BlockWriter::new(cached.path())
+        .write(series(), 0, H2)
+        .unwrap()
+        .unwrap();
+    let b = BlockWriter::new(direct.path())
+        .with_uncached_io(true)
+        .write(series(), 0, H2)
+        .unwrap()
+        .unwrap();
+    let (da, db) = (
+        cached.path().join(a.to_string()),
+        direct.path().join(b.to_string()),
+    );
+    for file in ["chunks/000001", "index"] {
+        let (x, y) = (
+            std::fs::read(da.join(file)).unwrap(),
+            std::fs::read(db.join(file)).unwrap(),
+        );
+        assert!(
+            x.len() > 8 << 20 || file == "index",
+            "{file}: {} bytes",
+            x.len()
+        );
+        assert!(x == y, "{file} differs");
+    }
+    let got = all_samples(Block::open(&db).unwrap());
+    assert_eq!(got, all_samples(Block::open(&da).unwrap()));
+    assert_eq!(got.len(), 4000);
+
+    // Compacting with direct I/O as well.
+    let c = LeveledCompactor::new(vec![H2, 3 * H2])
+        .unwrap()
+        .with_uncached_io(true);
+    let out = tmp("compacted dir");
+    let ulid = c
+        .compact(out.path(), std::slice::from_ref(&db))
+        .unwrap()
+        .unwrap();
+    let merged = out.path().join(ulid.to_string());
+    assert_eq!(
+        std::fs::read(merged.join("chunks/000001")).unwrap(),
+        std::fs::read(da.join("chunks/000001")).unwrap()
+    );
+    assert_eq!(all_samples(Block::open(&merged).unwrap()), got);
+}
