@@ -39,7 +39,8 @@ impl ReadOnlyDb {
     ///
     /// # Errors
     /// When `dir` is missing or not a directory, or a block fails to open.
-    pub fn open_blocks(dir: &Path) -> Result<ReadOnlyDb> {
+    pub fn open_blocks(dir: impl AsRef<Path>) -> Result<ReadOnlyDb> {
+        let dir = dir.as_ref();
         match std::fs::metadata(dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NoDbDir(dir.to_path_buf()));
@@ -69,7 +70,8 @@ impl ReadOnlyDb {
     ///
     /// # Errors
     /// As [`ReadOnlyDb::open_blocks`], and when copying or replaying the WAL fails.
-    pub fn open(dir: &Path) -> Result<ReadOnlyDb> {
+    pub fn open(dir: impl AsRef<Path>) -> Result<ReadOnlyDb> {
+        let dir = dir.as_ref();
         let mut db = ReadOnlyDb::open_blocks(dir)?;
         let wal = dir.join("wal");
         if !wal.is_dir() {
