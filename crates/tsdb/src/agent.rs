@@ -194,7 +194,8 @@ impl Db {
     /// # Errors
     /// When the directory is locked by another process, on I/O errors, or when the WAL
     /// cannot be replayed or repaired.
-    pub fn open(dir: &Path, opts: Options) -> Result<Db> {
+    pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        let dir = dir.as_ref();
         let opts = opts.validated();
         fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
         // Go's DirLocker: -1 without a lock file, 0 when one was left behind, 1 otherwise.
