@@ -32,7 +32,9 @@
 //! also what `promql::Engine` queries take (the `promql` crate's docs and its `embed_tsdb`
 //! example show PromQL over a [`Db`]). All errors ([`Error`], `storage::Error`) implement
 //! `std::error::Error + Send + Sync`, so `?` turns them into `Box<dyn Error + Send + Sync>`
-//! or `anyhow::Error`. See also `cargo run -p tsdb --example embed_db`.
+//! or `anyhow::Error`; a message says what failed and where, its cause is the error's
+//! `source()` (anyhow's `{:#}` prints the chain). See also `cargo run -p tsdb --example
+//! embed_db`.
 //!
 //! ```
 //! use tsdb::model::{Histogram, Labels, MatchType, Matcher, Span};
