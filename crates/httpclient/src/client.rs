@@ -297,7 +297,7 @@ impl HttpClient {
                 .client
                 .request(req)
                 .await
-                .map_err(|e| request_error(&method, &uri, error_chain(&e)))?;
+                .map_err(|e| request_error(&method, &uri, send_error_text(&uri, &e)))?;
             let status = resp.status();
             if !self.inner.follow_redirects || !is_followed_redirect(status) {
                 return Ok(resp);
@@ -399,6 +399,20 @@ fn resolve_location(base: &Uri, location: &str) -> std::result::Result<Uri, Stri
 }
 
 /// An error with its causes, `: `-separated, as Go prints wrapped errors.
+/// What a failed send says: a refused connection in Go's words (`dial tcp HOST:PORT:
+/// connect: connection refused`, which operators grep for), anything else as its causes.
+fn send_error_text(uri: &Uri, e: &hyper_util::client::legacy::Error) -> String {
+    if e.is_connect() && crate::dial::reason(e) == crate::dial::Reason::Refused {
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        let host = uri.host().unwrap_or_default();
+        return format!("dial tcp {host}:{port}: connect: connection refused");
+    }
+    error_chain(e)
+}
+
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut src = e.source();

@@ -93,10 +93,12 @@ impl Endpoint {
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| self.request_error(e.to_string()))?;
         let exchange = async {
-            let resp = self.client.send(req).await.map_err(|e| match e {
-                httpclient::Error::Request { message, .. } => self.request_error(message),
-                other => self.request_error(other.to_string()),
-            })?;
+            // Go's client error text (`Post "URL": dial tcp ...`), as Prometheus logs it.
+            let resp = self
+                .client
+                .send(req)
+                .await
+                .map_err(|e| self.request_error(e.to_string()))?;
             let status = resp.status();
             let retry_after = resp
                 .headers()

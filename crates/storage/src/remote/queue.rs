@@ -652,13 +652,34 @@ impl QueueManager {
             tokio::time::sleep(flush_deadline).await;
             hard_stop.cancel();
         });
+        let m = &self.inner.metrics;
+        let failed_before = [
+            m.samples_failed_total.load(Ordering::Relaxed),
+            m.exemplars_failed_total.load(Ordering::Relaxed),
+            m.histograms_failed_total.load(Ordering::Relaxed),
+        ];
         let mut shards = self.inner.shards.write().await;
         shards.senders.clear();
         for t in std::mem::take(&mut shards.tasks) {
             let _ = t.await;
         }
         timer.abort();
-        self.inner.metrics.shards.store(0, Ordering::Relaxed);
+        m.shards.store(0, Ordering::Relaxed);
+        if self.inner.hard_stop.is_cancelled() {
+            // As Prometheus after its hard shutdown: what the deadline cut off.
+            let failed_after = [
+                m.samples_failed_total.load(Ordering::Relaxed),
+                m.exemplars_failed_total.load(Ordering::Relaxed),
+                m.histograms_failed_total.load(Ordering::Relaxed),
+            ];
+            for (i, what) in ["samples", "exemplars", "histograms"].iter().enumerate() {
+                let count = failed_after[i].saturating_sub(failed_before[i]);
+                if count > 0 {
+                    tracing::error!(remote_name = %self.inner.opts.name, url = %self.url(), count,
+                        "Failed to flush all {what} on shutdown");
+                }
+            }
+        }
     }
 
     /// Records series from the WAL (Prometheus's `StoreSeries`): applies external labels and
@@ -918,6 +939,15 @@ async fn cancelled(token: Option<&CancellationToken>) {
     }
 }
 
+/// An error as Prometheus's queue logs it: a failed request is Go's client text alone
+/// (`Post "URL": dial tcp HOST:PORT: connect: connection refused`).
+fn log_text(err: &Error) -> String {
+    match err {
+        Error::RemoteRequest { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
 impl Inner {
     fn spawn_shards(self: &Arc<Self>, n: usize) -> Shards {
         let cap = self.opts.queue.capacity;
@@ -1091,7 +1121,7 @@ impl Inner {
                 }
                 Ok(resp) => return Some(resp),
                 Err(err) => {
-                    tracing::warn!(remote_name = %self.opts.name, url = %self.endpoint.url(), %err, "Failed to send {what}, retrying");
+                    tracing::warn!(remote_name = %self.opts.name, url = %self.endpoint.url(), err = %log_text(&err), "Failed to send {what}, retrying");
                     None
                 }
             };
