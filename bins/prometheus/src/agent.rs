@@ -87,11 +87,7 @@ impl Queryable for NoQueries {
 
 /// Runs the agent until a signal, `/-/quit` or a failing component stops it.
 pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow::Result<()> {
-    tracing::info!(
-        mode = "agent",
-        version = env!("CARGO_PKG_VERSION"),
-        "Starting Prometheus Agent"
-    );
+    crate::server::log_start("agent");
     log_features(&settings);
 
     // Throw an error for an invalid config before starting any component.
@@ -224,6 +220,10 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
                     tracing::warn!(err = %err, "failed to truncate WAL");
                 }),
             );
+            tracing::info!(
+                fs_type = crate::hostinfo::fs_type(&agent.path),
+                "filesystem information"
+            );
             tracing::info!("Agent WAL storage started");
             db_open.cancel();
             stop.cancelled().await;
@@ -239,7 +239,7 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
             .await
             .context("closing the agent storage")?
             .context("closing the agent storage")?;
-            tracing::info!("WAL storage closed");
+            tracing::debug!("WAL storage closed");
             Ok(())
         });
     }

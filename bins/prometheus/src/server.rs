@@ -80,19 +80,21 @@ pub(crate) fn config_load_error<E: std::fmt::Display + 'static>(
     anyhow::Error::new(ConfigError).context(err.to_string())
 }
 
-/// The start-up lines of Prometheus's `main`: "Starting Prometheus Server" with the version
+/// The start-up lines of Prometheus's `main`: "Starting Prometheus Server" (or "Agent", for
+/// `mode` `agent`) with the version
 /// (`(version=..., branch=..., revision=...)`), then "operational information": build
 /// context, host, and the limits on file descriptors and virtual memory.
 pub(crate) fn log_start(mode: &str) {
     let b = build_info();
-    tracing::info!(
-        mode,
-        version = format!(
-            "(version={}, branch={}, revision={})",
-            b.version, b.branch, b.revision
-        ),
-        "Starting Prometheus Server"
+    let version = format!(
+        "(version={}, branch={}, revision={})",
+        b.version, b.branch, b.revision
     );
+    if mode == "agent" {
+        tracing::info!(mode, version, "Starting Prometheus Agent");
+    } else {
+        tracing::info!(mode, version, "Starting Prometheus Server");
+    }
     tracing::info!(
         build_context = format!(
             "(rust={}, platform={}/{}, user={}, date={}, tags={})",
