@@ -612,4 +612,53 @@ mod tests {
         let fanout = Fanout::new(Arc::new(Failing), vec![Arc::new(MemStorage::new())]);
         assert!(matches!(fanout.querier(0, 1), Err(Error::NotReady)));
     }
+    /// A storage that records the `sorted` flag of every select.
+    #[derive(Clone, Default)]
+    struct Recording(Arc<std::sync::Mutex<Vec<bool>>>);
+    impl Appendable for Recording {
+        fn appender(&self) -> Box<dyn Appender> {
+            MemStorage::new().appender()
+        }
+    }
+    impl Queryable for Recording {
+        fn querier(&self, _: Timestamp, _: Timestamp) -> Result<Box<dyn Querier>> {
+            Ok(Box::new(self.clone()))
+        }
+    }
+    impl Querier for Recording {
+        fn select(
+            &self,
+            sorted: bool,
+            _: Option<&SelectHints>,
+            _: &[Matcher],
+        ) -> Box<dyn SeriesSet> {
+            self.0.lock().unwrap().push(sorted);
+            Box::new(crate::EmptySeriesSet)
+        }
+        fn label_values(
+            &self,
+            _: &str,
+            _: Option<&LabelHints>,
+            _: &[Matcher],
+        ) -> Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+        fn label_names(&self, _: Option<&LabelHints>, _: &[Matcher]) -> Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// As Go's merge querier: a primary alone is asked as the caller asks (the TSDB head
+    /// then lists series in creation order); merging needs every source sorted.
+    #[test]
+    fn sorting_is_asked_for_only_when_merging() {
+        let (primary, secondary) = (Recording::default(), Recording::default());
+        let alone = Fanout::new(Arc::new(primary.clone()), Vec::new());
+        let _ = alone.querier(0, 1).unwrap().select(false, None, &[]);
+        assert_eq!(*primary.0.lock().unwrap(), [false]);
+        let both = Fanout::new(Arc::new(primary.clone()), vec![Arc::new(secondary.clone())]);
+        let _ = both.querier(0, 1).unwrap().select(false, None, &[]);
+        assert_eq!(*primary.0.lock().unwrap(), [false, true]);
+        assert_eq!(*secondary.0.lock().unwrap(), [true]);
+    }
 }
