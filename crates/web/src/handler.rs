@@ -601,6 +601,8 @@ impl Handler {
         let (label, resp) = self.route(req).await;
         if gzip_ok
             && resp.status() != StatusCode::NO_CONTENT
+            // Files from asset directories go out as they are, as Go's file server sends them.
+            && !matches!(label, Some("/user/*filepath" | "/classic/static/*filepath"))
             && !resp.headers().contains_key(header::CONTENT_ENCODING)
             // Streamed remote-read frames go out as they are, as in Prometheus.
             && resp.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes)
@@ -627,6 +629,32 @@ impl Handler {
     {
         let prefix = self.inner.opts.route_prefix.trim_end_matches('/');
         let full_path = req.uri().path().to_owned();
+        // As Go's server and ServeMux: a bad escape in the path is a bad request, and a path
+        // that is not clean (`//`, `.`, `..`) is redirected to its clean form.
+        let Some(decoded) = crate::assets::percent_decode(&full_path) else {
+            return (None, text(StatusCode::BAD_REQUEST, "400 Bad Request"));
+        };
+        if let Some(to) = crate::assets::unclean_redirect(&decoded) {
+            return (
+                None,
+                crate::assets::clean_redirect(&to, req.uri().query(), req.method()),
+            );
+        }
+        // `--web.user-assets` at `/user/`, `--web.local-assets` at `/classic/static/`.
+        if let Some(sub) = decoded.strip_prefix(prefix).filter(|p| p.starts_with('/'))
+            && let Some(mount) = crate::assets::mount_for(&self.inner.opts.flags, sub)
+        {
+            let label = (sub != mount.route).then_some(mount.label);
+            let resp = crate::assets::serve(
+                &mount,
+                req.method(),
+                &decoded,
+                sub,
+                req.uri().query(),
+                req.headers(),
+            );
+            return (label, resp);
+        }
         let path = match full_path.strip_prefix(prefix) {
             Some("") => "/",
             Some(p) if p.starts_with('/') => p,

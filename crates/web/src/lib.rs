@@ -87,6 +87,7 @@
 //! ```
 
 mod api;
+mod assets;
 mod error;
 mod federate;
 mod handler;
