@@ -784,6 +784,11 @@ async fn run_provider(
                     .collect(),
             );
             sink.close();
+            tracing::debug!(
+                component = %format!("discovery manager {}", options.name),
+                provider = %format!("static/{}", sink.key),
+                "Discoverer channel closed"
+            );
         }
         ProviderConfig::File(cfg) => {
             let mut d = file::Discovery::new(&cfg, &sink.metrics);

@@ -952,10 +952,13 @@ impl Inner {
     fn spawn_shards(self: &Arc<Self>, n: usize) -> Shards {
         let cap = self.opts.queue.capacity;
         let (senders, tasks) = (0..n)
-            .map(|_| {
+            .map(|shard| {
                 let (tx, rx) = mpsc::channel(cap);
                 let inner = self.clone();
-                (tx, tokio::spawn(async move { inner.run_shard(rx).await }))
+                (
+                    tx,
+                    tokio::spawn(async move { inner.run_shard(shard, rx).await }),
+                )
             })
             .unzip();
         self.metrics.shards.store(n as i64, Ordering::Relaxed);
@@ -965,7 +968,7 @@ impl Inner {
     /// One shard: collects samples into batches of `max_samples_per_send`, sending a partial
     /// batch once its oldest sample waited `batch_send_deadline`. Ends when its channel closes,
     /// after sending what it holds.
-    async fn run_shard(self: Arc<Self>, mut rx: mpsc::Receiver<Queued>) {
+    async fn run_shard(self: Arc<Self>, shard: usize, mut rx: mpsc::Receiver<Queued>) {
         let max = self.opts.queue.max_samples_per_send;
         let deadline = self.opts.queue.batch_send_deadline;
         let mut batch: Vec<Queued> = Vec::with_capacity(max);
@@ -990,6 +993,11 @@ impl Inner {
                     }
                 }
                 () = &mut timer, if !batch.is_empty() => {
+                    let histograms = batch.iter().filter(|q| q.histogram.is_some()).count();
+                    let exemplars = batch.iter().filter(|q| q.exemplar.is_some()).count();
+                    tracing::debug!(remote_name = %self.opts.name, url = %self.endpoint.url(),
+                        samples = batch.len() - histograms - exemplars, exemplars, shard,
+                        histograms, "runShard timer ticked, sending buffered data");
                     self.send_batch(std::mem::replace(&mut batch, Vec::with_capacity(max))).await;
                 }
             }

@@ -113,6 +113,9 @@ impl Watcher {
         let Some(ck) = self.call(|s| s.last_checkpoint()).await? else {
             return Ok((None, first_segment));
         };
+        let (name, url) = (self.queue.name(), self.queue.url());
+        let dir = checkpoint_name(ck);
+        tracing::debug!(remote_name = %name, url = %url, dir = %dir, "Reading checkpoint");
         let records = self.call(move |s| s.read_checkpoint(ck)).await?;
         for rec in records {
             match rec {
@@ -122,6 +125,8 @@ impl Watcher {
             }
         }
         self.queue.series_reset(ck);
+        tracing::debug!(remote_name = %self.queue.name(), url = %self.queue.url(), checkpoint = %dir,
+            "Read series references from checkpoint");
         Ok((Some(ck), (ck + 1).max(first_segment)))
     }
 
@@ -212,6 +217,11 @@ impl Watcher {
         let replay_start = std::time::Instant::now();
         let mut replaying = true;
         let (mut checkpoint, mut segment) = self.load_checkpoint(first).await?;
+        tracing::debug!(remote_name = %name, url = %url,
+            lastCheckpoint = %checkpoint.map(checkpoint_name).unwrap_or_default(),
+            checkpointIndex = checkpoint.unwrap_or(0), currentSegment = segment,
+            lastSegment = last_at_start, "Tailing WAL");
+        tracing::debug!(remote_name = %name, url = %url, currentSegment = segment, "Processing segment");
         let mut offset = 0u64;
         loop {
             if stop.is_cancelled() {
@@ -270,6 +280,7 @@ impl Watcher {
                 }
                 segment += 1;
                 offset = 0;
+                tracing::debug!(remote_name = %name, url = %url, currentSegment = segment, "Processing segment");
                 continue;
             }
             if replaying {
@@ -282,6 +293,9 @@ impl Watcher {
             }
             let ck = self.call(|s| s.last_checkpoint()).await?;
             if ck.is_some() && ck != checkpoint {
+                tracing::debug!(remote_name = %name, url = %url,
+                    new = %ck.map(checkpoint_name).unwrap_or_default(), currentSegment = segment,
+                    "New checkpoint detected");
                 let first = self
                     .call(|s| s.segments())
                     .await?
@@ -295,4 +309,9 @@ impl Watcher {
             }
         }
     }
+}
+
+/// A checkpoint's directory name (`checkpoint.00000012`), as the watcher's lines name it.
+fn checkpoint_name(index: u64) -> String {
+    format!("checkpoint.{index:08}")
 }
