@@ -503,6 +503,12 @@ async fn run_group(g: Group, started: CancellationToken, manager_done: Cancellat
                 let _ = tokio::task::spawn_blocking(move || g2.restore_for_state(now_ms())).await;
                 let took = started_at.elapsed().as_secs_f64();
                 g_metrics(&g, |m| m.last_restore_duration_seconds = Some(took));
+                tracing::debug!(
+                    file = g.file(),
+                    group = g.name(),
+                    duration_seconds = took,
+                    "'for' state restoration completed"
+                );
             } else {
                 running = false;
             }
