@@ -40,6 +40,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub mod go;
+pub mod tabs;
 
 pub use go::GoType;
 

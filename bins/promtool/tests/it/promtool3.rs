@@ -987,6 +987,18 @@ const BROKEN_CONFIGS: &[(&str, &str)] = &[
         "scrape_configs:\n- job_name: a\n  authorization:\n    type: basic\n",
     ),
     ("n40.yml", "global:\n  query_log_file: [a]\n"),
+    // Tabs libyaml refuses (go-yaml v2 names the tab's own line).
+    ("tab_a1.yml", "global:\n  scrape_interval: 1m\n\t\n"),
+    ("tab_a2.yml", "scrape_configs:\n-\tjob_name: a\n"),
+    (
+        "tab_a3.yml",
+        "global:\n  scrape_interval: 1m\n  \t\n  evaluation_interval: 1m\n",
+    ),
+    ("tab_a4.yml", "# a\n\t# b\nglobal: {}\n"),
+    ("tab_a5.yml", "global:\n  query_log_file: >\n    x\n\t\n"),
+    ("tab_a6.yml", "global: {}\n\t\n"),
+    ("tab_a7.yml", "global: {}\n\t# c\n"),
+    ("tab_a8.yml", "global:\t{}\n"),
 ];
 
 /// File SD files, good and broken (JSON and YAML), each checked through a config listing it

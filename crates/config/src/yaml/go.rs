@@ -405,7 +405,15 @@ pub(crate) fn decode<T: DeserializeOwned>(
     options: impl Fn() -> serde_saphyr::Options,
     root: Option<(String, String)>,
 ) -> Result<T, Error> {
-    // Go parses the whole document before decoding: a syntax error anywhere wins.
+    // Go parses the whole document before decoding: a syntax error anywhere wins, a tab
+    // libyaml refuses first of all.
+    if let Some((line, message)) = super::tabs::misplaced_tab(s, super::tabs::Flavour::V2) {
+        return Err(Error {
+            message,
+            line: Some(line),
+            column: None,
+        });
+    }
     if let Err(e) = serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(s, options()) {
         // Go decodes the first document and ignores the rest.
         if let SaphyrError::MultipleDocuments { .. } = innermost(&e)

@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use config::yaml::tabs::{Flavour, misplaced_tab};
 use model::Duration;
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, ScanError, StructureStyle};
 
@@ -53,6 +54,10 @@ impl Node {
 /// Parses the first document of `source`: `Ok(None)` when there is none (Go's `io.EOF`); a
 /// syntax error as go-yaml v3 words it.
 pub(super) fn parse_document(source: &str) -> Result<Option<Node>, String> {
+    // libyaml refuses tabs the Rust parser takes, before any other syntax error.
+    if let Some((_, message)) = misplaced_tab(source, Flavour::V3) {
+        return Err(message);
+    }
     let mut parser = Parser::new_from_str(source);
     let mut anchors: HashMap<usize, Node> = HashMap::new();
     // Collections being built, with their anchor ids and whether they are block ones.
@@ -60,9 +65,6 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, String> {
     let mut pending_key: Vec<Option<Node>> = Vec::new();
     let mut root = None;
     let mut in_document = false;
-    let mut layout = Layout::default();
-    // Start lines of the open flow collections.
-    let mut flows: Vec<u64> = Vec::new();
     while let Some(next) = parser.next_event() {
         let (event, span) = match next {
             Ok(next) => next,
@@ -76,18 +78,11 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, String> {
                         column: n.column,
                     })
                     .collect();
-                let at = u64::try_from(e.marker().line()).unwrap_or(0);
-                // libyaml stops at a misplaced tab before it.
-                if let Some((_, message)) = layout.tab_error(source, at).filter(|(l, _)| *l < at) {
-                    return Err(message);
-                }
                 return Err(syntax_message(source, &e, &open));
             }
         };
         let line = u64::try_from(span.start.line()).unwrap_or(0);
         let column = u64::try_from(span.start.col()).unwrap_or(0) + 1;
-        let end_line = u64::try_from(span.end.line()).unwrap_or(0);
-        let end_column = u64::try_from(span.end.col()).unwrap_or(0);
         let (node, anchor) = match event {
             Event::DocumentStart(..) => {
                 in_document = true;
@@ -95,41 +90,12 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, String> {
             }
             Event::DocumentEnd => {
                 if in_document {
-                    // An explicit end (`---` or `...`); else the input's.
-                    let marker = source
-                        .lines()
-                        .nth(usize::try_from(line).unwrap_or(1).saturating_sub(1))
-                        .map(str::trim_end);
-                    if matches!(marker, Some(m) if m == "..." || m.starts_with("---")) {
-                        layout.end = line;
-                    }
                     break;
                 }
                 continue;
             }
             Event::StreamEnd => break,
             Event::Scalar(value, style, anchor, tag) => {
-                if !flows.is_empty() {
-                } else if style == ScalarStyle::Plain {
-                    // The scanner's indent: the innermost block collection's column.
-                    let indent = stack.last().map_or(0, |(n, _, _)| n.column);
-                    layout.plain.push(Plain {
-                        start: line,
-                        end: end_line,
-                        end_column,
-                        indent,
-                    });
-                } else {
-                    let last = if end_column == 0 {
-                        end_line.saturating_sub(1)
-                    } else {
-                        end_line
-                    };
-                    layout.covered.push((line + 1, last));
-                    if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
-                        layout.blocks.push(line);
-                    }
-                }
                 let tag = match tag.as_deref() {
                     Some(t) => match t.core_suffix() {
                         Some(core) => format!("!!{core}"),
@@ -145,9 +111,6 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, String> {
                 (Node { line, column, kind }, anchor)
             }
             Event::SequenceStart(style, anchor, _) => {
-                if style == StructureStyle::Flow {
-                    flows.push(line);
-                }
                 stack.push((
                     Node {
                         line,
@@ -161,9 +124,6 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, String> {
                 continue;
             }
             Event::MappingStart(style, anchor, _) => {
-                if style == StructureStyle::Flow {
-                    flows.push(line);
-                }
                 stack.push((
                     Node {
                         line,
@@ -179,12 +139,7 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, String> {
             Event::SequenceEnd | Event::MappingEnd => {
                 pending_key.pop();
                 match stack.pop() {
-                    Some((node, anchor, block)) => {
-                        if !block && let Some(start) = flows.pop() {
-                            layout.covered.push((start + 1, line));
-                        }
-                        (node, anchor)
-                    }
+                    Some((node, anchor, _)) => (node, anchor),
                     None => continue,
                 }
             }
@@ -217,9 +172,6 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, String> {
     if !in_document {
         return Ok(None);
     }
-    if let Some((_, message)) = layout.tab_error(source, layout.end) {
-        return Err(message);
-    }
     // An empty document is a null scalar.
     Ok(Some(root.unwrap_or(Node {
         line: 1,
@@ -229,192 +181,6 @@ pub(super) fn parse_document(source: &str) -> Result<Option<Node>, String> {
             tag: NULL.into(),
         },
     })))
-}
-
-/// Where libyaml's rules about tabs apply, gathered from the events (1-based lines): the
-/// Rust parser accepts tabs that libyaml refuses.
-#[derive(Default)]
-struct Layout {
-    /// Lines inside quoted or block scalars and flow collections, where tabs are allowed.
-    covered: Vec<(u64, u64)>,
-    /// The plain scalars in block context.
-    plain: Vec<Plain>,
-    /// The header lines of literal and folded scalars.
-    blocks: Vec<u64>,
-    /// The line the document ends on (0: the end of the input).
-    end: u64,
-}
-
-/// A plain scalar: its first and last line, where it ends on the last (0-based column),
-/// and the indentation its continuation lines must keep (the enclosing block's column).
-struct Plain {
-    start: u64,
-    end: u64,
-    end_column: u64,
-    indent: u64,
-}
-
-impl Layout {
-    /// The first misplaced tab up to line `upto` (0: everywhere), as libyaml reports it: a
-    /// tab in a line's indentation cannot start a token, and after a plain scalar a tab left
-    /// of the scalar's indentation violates it (reported at the scalar's line).
-    fn tab_error(&self, source: &str, upto: u64) -> Option<(u64, String)> {
-        let lines: Vec<&str> = source.split('\n').collect();
-        let last = if upto == 0 {
-            u64::try_from(lines.len()).unwrap_or(0)
-        } else {
-            upto
-        };
-        let text = |l: u64| {
-            usize::try_from(l)
-                .ok()
-                .and_then(|l| l.checked_sub(1))
-                .and_then(|l| lines.get(l))
-                .copied()
-        };
-        let mut consumed: Vec<u64> = Vec::new();
-        let mut first: Option<(u64, String)> = None;
-        let mut found = |line: u64, message: String| {
-            if first.as_ref().is_none_or(|(l, _)| line < *l) {
-                first = Some((line, message));
-            }
-        };
-        let with_line = |line: u64, problem: &str| {
-            if line == 0 {
-                format!("yaml: {problem}")
-            } else {
-                format!("yaml: line {line}: {problem}")
-            }
-        };
-        for p in &self.plain {
-            let rest = text(p.end)
-                .and_then(|t| t.get(usize::try_from(p.end_column).unwrap_or(usize::MAX)..))
-                .unwrap_or("");
-            // A key (`:` follows) or a comment ends the scalar where it stands.
-            let continues = rest.chars().all(|c| c == ' ' || c == '\t');
-            let mut l = p.start + 1;
-            while l <= last {
-                if l > p.end && !continues {
-                    break;
-                }
-                let Some(t) = text(l) else { break };
-                consumed.push(l);
-                let mut content = false;
-                for (col, c) in t.chars().enumerate() {
-                    match c {
-                        ' ' => {}
-                        '\t' if (col as u64) < p.indent => {
-                            // Context: the scalar; its 0-based line, plus one.
-                            let at = if p.start > 1 { p.start } else { l };
-                            found(
-                                l,
-                                with_line(at, "found a tab character that violates indentation"),
-                            );
-                            break;
-                        }
-                        '\t' => {}
-                        _ => {
-                            content = true;
-                            break;
-                        }
-                    }
-                }
-                if content && l > p.end {
-                    break;
-                }
-                l += 1;
-            }
-        }
-        // A block scalar's indentation is spaces: a tab left of it (trailing empty lines
-        // included) is refused, reported at the header's line.
-        for &start in &self.blocks {
-            // The scalar may start at its content: its header is the line above then.
-            let is_header = |t: &str| {
-                let t = t.split(" #").next().unwrap_or("").trim_end();
-                let t = t.trim_end_matches(|c: char| c == '-' || c == '+' || c.is_ascii_digit());
-                t.ends_with('|') || t.ends_with('>')
-            };
-            let header = if text(start).is_some_and(is_header) {
-                start
-            } else {
-                start.saturating_sub(1)
-            };
-            let indent = ((header + 1)..=last)
-                .filter_map(text)
-                .find(|t| !t.trim().is_empty())
-                .map_or(0, |t| t.len() - t.trim_start_matches(' ').len());
-            let mut l = header + 1;
-            while let Some(t) = text(l).filter(|_| l <= last) {
-                consumed.push(l);
-                let spaces = t.len() - t.trim_start_matches(' ').len();
-                let rest = &t[spaces..];
-                if spaces < indent && rest.starts_with('\t') {
-                    let at = if header > 1 { header } else { l };
-                    found(
-                        l,
-                        with_line(
-                            at,
-                            "found a tab character where an indentation space is expected",
-                        ),
-                    );
-                    break;
-                }
-                if spaces < indent && !rest.trim().is_empty() {
-                    consumed.pop();
-                    break;
-                }
-                l += 1;
-            }
-        }
-        // Past an explicit end of the document, the scanner still reads up to the next
-        // token.
-        let mut last = last;
-        if upto > 0 {
-            while let Some(t) = text(last + 1) {
-                last += 1;
-                let t = t.trim_matches([' ', '\t']);
-                if !t.is_empty() && !t.starts_with('#') {
-                    break;
-                }
-            }
-        }
-        for l in 1..=last {
-            if consumed.contains(&l) || self.covered.iter().any(|(a, b)| (*a..=*b).contains(&l)) {
-                continue;
-            }
-            let Some(t) = text(l) else { break };
-            let lead = t.trim_start_matches(' ');
-            // A tab right after an entry's `-` cannot start a token either.
-            if let Some(after) = lead.strip_prefix('-')
-                && after.starts_with([' ', '\t'])
-                && after
-                    .chars()
-                    .take_while(|c| *c == ' ' || *c == '\t')
-                    .any(|c| c == '\t')
-            {
-                let at = if l > 1 { l } else { 0 };
-                found(
-                    l,
-                    with_line(at, "found character that cannot start any token"),
-                );
-                break;
-            }
-            // A comment right below a comment line is read with it, tabs and all.
-            let after_comment = l > 1
-                && text(l - 1).is_some_and(|p| p.trim_start_matches([' ', '\t']).starts_with('#'));
-            if lead.starts_with('\t')
-                && !(after_comment && lead.trim_start_matches([' ', '\t']).starts_with('#'))
-            {
-                let at = if l > 1 { l } else { 0 };
-                found(
-                    l,
-                    with_line(at, "found character that cannot start any token"),
-                );
-                break;
-            }
-        }
-        first
-    }
 }
 
 /// A collection open when the parser failed: its kind, notation and start (1-based).
