@@ -10,10 +10,13 @@
 use std::fmt;
 
 use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::flags::LogFormat;
 
@@ -40,7 +43,30 @@ pub(crate) fn init(level: tracing::Level, format: LogFormat) {
         .with_env_filter(tracing_subscriber::EnvFilter::new(directives))
         .with_writer(std::io::stderr)
         .event_format(Format(format))
+        .finish()
+        .with(SpanFieldsLayer)
         .init();
+}
+
+/// The fields of a span, kept from its creation: what Prometheus gives a sub-logger with
+/// `With` (a scrape loop's `scrape_pool` and `target`), written on every line logged inside
+/// it, after the component and before the line's own fields.
+struct SpanFields(Fields);
+
+/// Records each new span's fields as [`SpanFields`].
+struct SpanFieldsLayer;
+
+impl<S> Layer<S> for SpanFieldsLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(SpanFields(fields));
+        }
+    }
 }
 
 /// A Go duration as Prometheus logs it (`time.Duration.String`: `1.5ms`, `0s`, `1m2s`),
@@ -76,6 +102,7 @@ fn component_of(target: &str) -> Option<&'static str> {
 /// per-reloader timings of "Completed loading of configuration file".
 pub(crate) const KV: &str = "kv";
 
+#[derive(Clone)]
 enum Value {
     Str(String),
     Int(i128),
@@ -259,7 +286,7 @@ where
 {
     fn format_event(
         &self,
-        _ctx: &FmtContext<'_, S, N>,
+        ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -276,13 +303,28 @@ where
             .unwrap_or("unknown");
         let source = format!("{file}:{}", meta.line().unwrap_or(0));
         let level = level_name(*meta.level());
+        // The enclosing spans' fields, outermost first, as Go's `With` chain.
+        let mut context: Vec<(String, Value)> = Vec::new();
+        let mut span_component = None;
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                if let Some(SpanFields(f)) = span.extensions().get::<SpanFields>() {
+                    if let Some(c) = &f.component {
+                        span_component = Some(c.clone());
+                    }
+                    context.extend(f.pairs.iter().cloned());
+                }
+            }
+        }
         let component = fields
             .component
             .take()
+            .or(span_component)
             .or_else(|| component_of(meta.target()).map(|c| Value::Str(c.to_owned())));
         let pairs = component
             .iter()
             .map(|c| ("component", c))
+            .chain(context.iter().map(|(k, v)| (k.as_str(), v)))
             .chain(fields.pairs.iter().map(|(k, v)| (k.as_str(), v)));
         match self.0 {
             LogFormat::Logfmt => {

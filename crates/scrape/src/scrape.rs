@@ -33,6 +33,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The per-job settings every loop of a pool shares.
 #[derive(Debug)]
 pub(crate) struct LoopOptions {
+    /// The scrape pool's (job's) name, which its loops' log lines carry (`scrape_pool`).
+    job_name: String,
     honor_labels: bool,
     honor_timestamps: bool,
     track_timestamps_staleness: bool,
@@ -71,6 +73,7 @@ impl LoopOptions {
         manager: &crate::Options,
     ) -> Result<LoopOptions> {
         Ok(LoopOptions {
+            job_name: cfg.job_name.clone(),
             honor_labels: cfg.honor_labels,
             honor_timestamps: cfg.honor_timestamps,
             track_timestamps_staleness: cfg.track_timestamps_staleness,
@@ -1111,11 +1114,11 @@ async fn scrape_and_report(
         meta_sent,
     );
     if let Err(e) = app.commit() {
-        tracing::warn!(target = %url, err = %e, "Scrape commit failed");
+        tracing::warn!(err = %e, "Scrape commit failed");
     }
     cache.last_append = cache.last_append.max(t);
     if let Some(e) = &err {
-        tracing::debug!(target = %url, err = %e, "Scrape failed");
+        tracing::debug!(err = %e, "Scrape failed");
     }
     target.report(start, took, err.map(|e| e.to_string()));
 }
@@ -1162,14 +1165,21 @@ impl Loop {
     ) -> Loop {
         let cancel = CancellationToken::new();
         let stale_on_stop = Arc::new(AtomicBool::new(true));
-        let join = handle.spawn(run_loop(
-            target.clone(),
-            cache.clone(),
-            o,
-            appendable,
-            forced,
-            cancel.clone(),
-            stale_on_stop.clone(),
+        // Prometheus's scrape loop logger carries its pool and target on every line. An
+        // error-level span is never filtered out, so its fields always reach the log.
+        let span =
+            tracing::error_span!("scrape loop", scrape_pool = %o.job_name, target = %target.url());
+        let join = handle.spawn(tracing::Instrument::instrument(
+            run_loop(
+                target.clone(),
+                cache.clone(),
+                o,
+                appendable,
+                forced,
+                cancel.clone(),
+                stale_on_stop.clone(),
+            ),
+            span,
         ));
         Loop {
             target,
