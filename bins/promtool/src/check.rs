@@ -166,11 +166,8 @@ impl Lint {
 /// kingpin's `ExistingFiles` check, made while the arguments are parsed (before any lint
 /// warning or output): the first missing path ends promtool with exit code 1.
 fn first_missing(files: &[PathBuf]) -> Option<u8> {
-    let missing = files.iter().find(|f| !f.exists())?;
-    eprintln!(
-        "promtool: error: path '{}' does not exist, try --help",
-        missing.display()
-    );
+    let error = files.iter().find_map(|f| crate::existing_file_error(f))?;
+    eprintln!("promtool: error: {error}, try --help");
     Some(1)
 }
 

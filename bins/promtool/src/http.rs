@@ -34,12 +34,8 @@ pub(crate) fn use_config_file(path: Option<&Path>) -> Result<(), u8> {
         eprintln!("promtool: error: {msg}");
         1
     };
-    if !path.is_file() {
-        return Err(fatal(if path.is_dir() {
-            format!("'{}' is a directory, try --help", path.display())
-        } else {
-            format!("path '{}' does not exist, try --help", path.display())
-        }));
+    if let Some(error) = crate::existing_file_error(path) {
+        return Err(fatal(format!("{error}, try --help")));
     }
     let cfg = load_config_file(path)
         .map_err(|e| fatal(format!("Failed to load HTTP config file: {e}")))?;

@@ -123,6 +123,25 @@ enum PushCommand {
     },
 }
 
+/// kingpin's `ExistingFile` check of an argument: the error promtool ends with (`path 'x'
+/// does not exist`, or, naming the base name as Go's `FileInfo.Name`, `'x' is a directory`).
+pub(crate) fn existing_file_error(path: &std::path::Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Err(_) => Some(format!("path '{}' does not exist", path.display())),
+        Ok(m) if m.is_dir() => {
+            let full = path.to_string_lossy();
+            let trimmed = full.trim_end_matches('/');
+            let name = match trimmed.rsplit_once('/') {
+                _ if trimmed.is_empty() => "/",
+                Some((_, base)) => base,
+                None => trimmed,
+            };
+            Some(format!("'{name}' is a directory"))
+        }
+        Ok(_) => None,
+    }
+}
+
 fn push_metrics(what: PushCommand) -> u8 {
     let PushCommand::Metrics {
         labels,
@@ -138,8 +157,8 @@ fn push_metrics(what: PushCommand) -> u8 {
             backfill::parse_label_flags(&headers).map_err(|e| format!("--header: {e}"))?;
         let timeout = query::parse_step(&timeout).map_err(|e| format!("--timeout: {e}"))?;
         for f in &metric_files {
-            if !std::path::Path::new(f).is_file() {
-                return Err(format!("path '{f}' does not exist"));
+            if let Some(e) = existing_file_error(std::path::Path::new(f)) {
+                return Err(format!("{e}, try --help"));
             }
         }
         Ok((labels, headers, timeout))

@@ -72,11 +72,8 @@ pub(crate) fn run(args: TestArgs) -> u8 {
         files,
     } = args.what;
     for f in &files {
-        if !f.is_file() {
-            eprintln!(
-                "promtool: error: path '{}' does not exist, try --help",
-                f.display()
-            );
+        if let Some(error) = crate::existing_file_error(f) {
+            eprintln!("promtool: error: {error}, try --help");
             return 1;
         }
     }

@@ -1332,6 +1332,29 @@ fn metrics_web_config_and_promql_agree_with_promtool_3() {
     ] {
         cases.push(Case::new(a, dir));
     }
+    // kingpin's `ExistingFile(s)`: a missing path, a directory (by its base name).
+    std::fs::create_dir_all(dir.join("sub")).expect("mkdir");
+    let sub = dir.join("sub");
+    let sub = sub.to_str().expect("UTF-8 path");
+    for a in [
+        &["check", "rules", sub][..],
+        &["check", "rules", "./"],
+        &["check", "config", "sub/"],
+        &["check", "web-config", sub],
+        &["check", "config", "missing.yml", "good.yml"],
+        &["test", "rules", sub],
+        &["push", "metrics", "http://127.0.0.1:1", sub],
+        &["push", "metrics", "http://127.0.0.1:1", "missing.prom"],
+        &[
+            "query",
+            "instant",
+            "--http.config.file=sub",
+            "http://127.0.0.1:1",
+            "up",
+        ],
+    ] {
+        cases.push(Case::new(a, dir));
+    }
     assert_agree(&real, &cases);
 }
 
