@@ -281,6 +281,12 @@ impl Engine {
         self.metrics.set_query_log_enabled(enabled);
     }
 
+    /// Whether a query logger is set: a caller can skip working out
+    /// [`QueryOpts::origin`] when nothing will log it.
+    pub fn logs_queries(&self) -> bool {
+        self.query_logger.get().is_some()
+    }
+
     /// Appends the engine's own metrics in the text exposition format, as Prometheus's
     /// engine registers them: `prometheus_engine_queries`,
     /// `prometheus_engine_queries_concurrent_max` (-1 without a limit),

@@ -794,8 +794,10 @@ impl Handler {
                         return (Some(label), self.remote_read(req).await);
                     }
                     let origin = req.headers().get(header::ORIGIN).cloned();
-                    let query_origin = matches!(label, "/api/v1/query" | "/api/v1/query_range")
-                        .then(|| http_query_origin(&req, &full_path));
+                    // Only the query log reads the origin.
+                    let query_origin = (matches!(label, "/api/v1/query" | "/api/v1/query_range")
+                        && self.inner.opts.engine.logs_queries())
+                    .then(|| http_query_origin(&req, &full_path));
                     let mut resp = match read_form(req).await {
                         // The search API answers NDJSON, not the JSON envelope.
                         Ok(form) if rest.starts_with("/search/") && method != Method::OPTIONS => {
