@@ -5,7 +5,9 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{OURS, free_port, http, tsdb_path};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use super::{OURS, free_port, http, http_response, now_ms, serve_http, tsdb_path};
 
 /// One parsed log line: its keys and values in order.
 #[derive(Debug)]
@@ -93,13 +95,24 @@ fn parse_json(line: &str) -> Line {
 
 /// Runs the server through start, a good and a broken `/-/reload`, SIGTERM, a restart over
 /// the same data and SIGTERM again, with `--log.format=format`; returns the two runs' lines.
-fn run(format: &str) -> (Vec<Line>, Vec<Line>, String) {
+fn run(format: &str) -> (Vec<Line>, Vec<Line>, String, u16) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = dir.path().join("prometheus.yml");
     let port = free_port();
+    // A target whose sample goes back a minute at every scrape: out of order from the second.
+    let back = AtomicI64::new(0);
+    let target = serve_http(move |_| {
+        let t = now_ms() - 60_000 * back.fetch_add(1, Ordering::Relaxed);
+        let ct = "Content-Type: text/plain; version=0.0.4\r\n";
+        http_response(
+            "200 OK",
+            ct,
+            format!("# TYPE a gauge\na 1 {t}\n").as_bytes(),
+        )
+    });
     let good = format!(
-        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n  - job_name: ooo\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
     );
     std::fs::write(&config, &good).unwrap();
     let one_run = |reloads: bool| {
@@ -109,6 +122,7 @@ fn run(format: &str) -> (Vec<Line>, Vec<Line>, String) {
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg(tsdb_path(&data))
             .arg("--web.enable-lifecycle")
+            .arg("--scrape.discovery-reload-interval=100ms")
             .arg(format!("--log.format={format}"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_file).unwrap())
@@ -116,6 +130,18 @@ fn run(format: &str) -> (Vec<Line>, Vec<Line>, String) {
             .unwrap();
         wait_ready(port);
         if reloads {
+            // The out-of-order target's warning, before the reloads.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !std::fs::read_to_string(&log_file)
+                .unwrap()
+                .contains("Error on ingesting out-of-order samples")
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no out-of-order warning"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
             assert_eq!(http(port, "POST", "/-/reload").map(|r| r.0), Some(200));
             std::fs::write(&config, "global:\n  scrape_interval: [1s\n").unwrap();
             assert_eq!(http(port, "POST", "/-/reload").map(|r| r.0), Some(500));
@@ -138,7 +164,7 @@ fn run(format: &str) -> (Vec<Line>, Vec<Line>, String) {
     };
     let first = one_run(true);
     let second = one_run(false);
-    (first, second, config.display().to_string())
+    (first, second, config.display().to_string(), target)
 }
 
 fn wait_ready(port: u16) {
@@ -262,6 +288,14 @@ const START: &[(&str, &str, Option<&str>, &[&str])] = &[
 ];
 
 /// A good reload, then a broken one.
+/// A scrape loop's warning, with the loop's pool and target (Go's `With`) before its own key.
+const OUT_OF_ORDER: (&str, &str, Option<&str>, &[&str]) = (
+    "WARN",
+    "Error on ingesting out-of-order samples",
+    Some("scrape manager"),
+    &["scrape_pool", "target", "num_dropped"],
+);
+
 const RELOADS: &[(&str, &str, Option<&str>, &[&str])] = &[
     ("INFO", "Loading configuration file", None, &["filename"]),
     (
@@ -374,8 +408,13 @@ fn is_go_duration(s: &str) -> bool {
 }
 
 fn check(format: &str) {
-    let (first, second, config) = run(format);
+    let (first, second, config, target) = run(format);
     let at = in_order(&first, 0, START);
+    let ooo = in_order(&first, at, &[OUT_OF_ORDER]) - 1;
+    assert_eq!(first[ooo].get("scrape_pool"), Some("ooo"));
+    let url = format!("http://127.0.0.1:{target}/metrics");
+    assert_eq!(first[ooo].get("target"), Some(url.as_str()));
+    assert_eq!(first[ooo].get("num_dropped"), Some("1"));
     let at = in_order(&first, at, RELOADS);
     let at = in_order(&first, at, SHUTDOWN);
     assert_eq!(at, first.len(), "See you next time! is the last line");
