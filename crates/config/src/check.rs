@@ -62,7 +62,8 @@ fn check_tls(tls: &TlsConfig, syntax_only: bool) -> Result<(), String> {
 }
 
 fn glob_files(pattern: &str) -> Result<Vec<String>, String> {
-    let paths = glob::glob(pattern).map_err(|e| format!("invalid pattern {pattern:?}: {e}"))?;
+    // Go's `filepath.Glob` says only this (`filepath.ErrBadPattern`).
+    let paths = glob::glob(pattern).map_err(|_| "syntax error in pattern".to_string())?;
     let mut out: Vec<String> = paths
         .filter_map(|p| p.ok())
         .map(|p| p.to_string_lossy().into_owned())

@@ -1093,6 +1093,40 @@ fn config_errors_agree_with_promtool_3() {
         std::fs::write(tmp.path().join(name), body).expect("write config");
         cases.push(Case::new(&["check", "config", name], tmp.path()));
     }
+    // Rule files a config lists: bad globs, missing and broken files (checked as
+    // `check rules` checks them).
+    for (name, body) in [
+        (
+            "rf_bad1.yml",
+            "groups:\n- name: a\n  foo: 1\n  rules:\n  - alert: x\n    expr: up\n    bar: 2\n",
+        ),
+        (
+            "rf_bad2.yml",
+            "groups:\n- name: a\n  rules:\n  - alert: x\n    for: soon\n",
+        ),
+        (
+            "rf_bad3.yml",
+            "groups:\n- name: a\n  rules:\n  - alert: x\n   expr: up\n",
+        ),
+        (
+            "rf_cfg1.yml",
+            "rule_files: [rf_bad1.yml, rf_bad2.yml, rf_bad3.yml, \"rf_none*.yml\"]\n",
+        ),
+        (
+            "rf_cfg2.yml",
+            "rule_files: [\"rf_bad*.yml\", rf_missing.yml]\n",
+        ),
+        ("rf_cfg3.yml", "rule_files: [\"[rf.yml\"]\n"),
+        (
+            "rf_cfg4.yml",
+            "scrape_configs:\n- job_name: a\n  file_sd_configs:\n  - files: [\"[bad.json\"]\n",
+        ),
+    ] {
+        std::fs::write(tmp.path().join(name), body).expect("write file");
+        if name.contains("cfg") {
+            cases.push(Case::new(&["check", "config", name], tmp.path()));
+        }
+    }
     let sd_names = SD_FILES.iter().map(|(n, _)| *n).chain(["missing.json"]);
     for name in sd_names {
         if let Some((_, body)) = SD_FILES.iter().find(|(n, _)| *n == name) {
