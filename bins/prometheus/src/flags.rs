@@ -283,9 +283,11 @@ pub(crate) struct Flags {
     #[arg(long = "web.max-notifications-subscribers", default_value_t = 16)]
     max_notification_subscribers: usize,
 
-    /// Number of alerts sent in one batch to the Alertmanager.
-    #[arg(long = "alertmanager.notification-batch-size", default_value_t = notifier::DEFAULT_MAX_BATCH_SIZE)]
-    am_batch_size: usize,
+    /// Number of alerts sent in one batch to the Alertmanager (at most 0: the default, as
+    /// Go's notifier takes it).
+    #[arg(long = "alertmanager.notification-batch-size", default_value_t = notifier::DEFAULT_MAX_BATCH_SIZE as i64,
+          allow_negative_numbers = true)]
+    am_batch_size: i64,
 
     /// Automatically set GOMAXPROCS to match Linux container CPU quota.
     #[arg(long = "auto-gomaxprocs", action = ArgAction::Set, num_args = 0..=1,
@@ -891,7 +893,10 @@ impl Flags {
         let notifier = notifier::Options {
             queue_capacity: self.am_queue_capacity,
             drain_on_shutdown: self.am_drain,
-            max_batch_size: self.am_batch_size,
+            max_batch_size: usize::try_from(self.am_batch_size)
+                .ok()
+                .filter(|n| *n > 0)
+                .unwrap_or(notifier::DEFAULT_MAX_BATCH_SIZE),
             ..notifier::Options::default()
         };
         let serve = web::ServeOptions {
@@ -1615,6 +1620,17 @@ mod tests {
         let s = parse(&["--enable-feature=exemplar-storage,memory-snapshot-on-shutdown"]).unwrap();
         assert!(s.tsdb.enable_memory_snapshot_on_shutdown);
         assert!(s.enable_exemplar_storage);
+    }
+
+    #[test]
+    fn a_batch_size_of_at_most_zero_means_the_default_as_in_go() {
+        for given in ["0", "-1"] {
+            let s = parse(&[&format!("--alertmanager.notification-batch-size={given}")]).unwrap();
+            assert_eq!(s.notifier.max_batch_size, notifier::DEFAULT_MAX_BATCH_SIZE);
+            assert_eq!(s.flag_values["alertmanager.notification-batch-size"], given);
+        }
+        let s = parse(&["--alertmanager.notification-batch-size=16"]).unwrap();
+        assert_eq!(s.notifier.max_batch_size, 16);
     }
 
     #[test]
