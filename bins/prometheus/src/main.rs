@@ -87,6 +87,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) if err.is::<server::ConfigError>() => ExitCode::from(2),
+        Err(err) if err.is::<server::Logged>() => ExitCode::FAILURE,
         Err(err) => {
             tracing::error!(err = format!("{err:#}"), "Fatal error");
             ExitCode::FAILURE

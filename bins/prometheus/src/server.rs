@@ -86,6 +86,10 @@ pub(crate) fn config_load_error<E: std::fmt::Display + 'static>(
 /// context, host, and the limits on file descriptors and virtual memory.
 pub(crate) fn log_start(mode: &str) {
     let b = build_info();
+    let tags = match env!("PROMETHEUS_BUILD_TAGS") {
+        "" => "unknown",
+        tags => tags,
+    };
     let version = format!(
         "(version={}, branch={}, revision={})",
         b.version, b.branch, b.revision
@@ -106,7 +110,7 @@ pub(crate) fn log_start(mode: &str) {
             go_arch(),
             b.build_user,
             b.build_date,
-            env!("PROMETHEUS_BUILD_TAGS")
+            tags
         ),
         host_details = crate::hostinfo::host_details(),
         fd_limits = crate::hostinfo::limits_text(crate::hostinfo::Limit::Files),
@@ -124,20 +128,56 @@ fn go_arch() -> &'static str {
     }
 }
 
-/// Binds every `--web.listen-address`, so that a taken port fails the start.
+/// A failure already logged as Prometheus logs it: the process exits with code 1 without
+/// another line.
+#[derive(Debug)]
+pub(crate) struct Logged;
+
+impl std::fmt::Display for Logged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("already logged")
+    }
+}
+
+impl std::error::Error for Logged {}
+
+/// Binds every `--web.listen-address`, so that a taken port fails the start ("Unable to
+/// start web listener", exit code 1, as Prometheus).
 pub(crate) async fn listen_all(
     settings: &Settings,
 ) -> anyhow::Result<Vec<tokio::net::TcpListener>> {
     let mut listeners = Vec::with_capacity(settings.listen_addresses.len());
     for address in &settings.listen_addresses {
-        listeners.push(
-            web::listen(address)
-                .await
-                .context("starting the web server")?,
-        );
         tracing::info!(component = "web", address = %address, "Start listening for connections");
+        match web::listen(address).await {
+            Ok(listener) => listeners.push(listener),
+            Err(err) => {
+                tracing::error!(
+                    err = listen_error_text(address, &err),
+                    "Unable to start web listener"
+                );
+                return Err(anyhow::Error::new(Logged).context(err.to_string()));
+            }
+        }
     }
     Ok(listeners)
+}
+
+/// A failed bind in Go's words (`listen tcp ADDR: bind: address already in use`).
+fn listen_error_text(address: &str, err: &web::Error) -> String {
+    let io = std::error::Error::source(err).and_then(|s| s.downcast_ref::<std::io::Error>());
+    match io.map(std::io::Error::kind) {
+        Some(std::io::ErrorKind::AddrInUse) => {
+            format!("listen tcp {address}: bind: address already in use")
+        }
+        Some(std::io::ErrorKind::PermissionDenied) => {
+            format!("listen tcp {address}: bind: permission denied")
+        }
+        Some(std::io::ErrorKind::AddrNotAvailable) => {
+            format!("listen tcp {address}: bind: cannot assign requested address")
+        }
+        _ => err.to_string(),
+    }
 }
 
 /// The web handler's options as the server and the agent both set them, with no TSDB, rule
@@ -426,7 +466,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             let db = tokio::task::spawn_blocking(move || tsdb::db::Db::open(&open_dir, opts))
                 .await
                 .context("opening the TSDB")?
-                .with_context(|| format!("opening storage failed in {}", dir.display()))?;
+                .map_err(|e| match e {
+                    // Go's words for a directory another process holds (flock's EAGAIN).
+                    tsdb::Error::Locked(_) => anyhow::anyhow!(
+                        "opening storage failed: lock DB directory: resource temporarily unavailable"
+                    ),
+                    other => anyhow::Error::new(other).context("opening storage failed"),
+                })?;
             replay.current = replay.max;
             replay_status.set_wal_replay(replay);
             crate::ready::log_replay(&db);

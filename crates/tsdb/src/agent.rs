@@ -202,7 +202,7 @@ impl Db {
         let (lock_file, clean_start) = if opts.no_lockfile {
             (None, -1)
         } else {
-            let left_over = dir.join("lock").exists();
+            let left_over = crate::db::left_over_lock(dir);
             (Some(lock_dir(dir)?), if left_over { 0 } else { 1 })
         };
         let wal_dir = dir.join("wal");

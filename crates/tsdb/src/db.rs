@@ -238,6 +238,21 @@ impl DirLock {
 
 /// Creates and takes `dir/lock` (an exclusive `flock`, released when the file is closed or
 /// unlocked), so that a second storage on the same directory fails with [`Error::Locked`].
+/// Whether `dir` holds a lock file an earlier process left behind; says so as Prometheus's
+/// `DirLocker` does.
+pub(crate) fn left_over_lock(dir: &Path) -> bool {
+    let path = dir.join("lock");
+    let left_over = path.exists();
+    if left_over {
+        let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        tracing::warn!(
+            file = %shown.display(),
+            "A lockfile from a previous execution already existed. It was replaced"
+        );
+    }
+    left_over
+}
+
 pub(crate) fn lock_dir(dir: &Path) -> Result<DirLock> {
     let path = dir.join("lock");
     let f = OpenOptions::new()
@@ -366,7 +381,7 @@ impl Db {
         let (lock_file, clean_start) = if opts.no_lockfile {
             (None, -1)
         } else {
-            let left_over = dir.join("lock").exists();
+            let left_over = left_over_lock(dir);
             (Some(lock_dir(dir)?), if left_over { 0 } else { 1 })
         };
         remove_tmp_dirs(dir)?;

@@ -524,3 +524,70 @@ fn logfmt_lines_read_like_prometheus_3_5() {
 fn json_lines_read_like_prometheus_3_5() {
     check("json");
 }
+
+/// Start-up failures Prometheus 3.5.3 reports in these words (exit code 1 both times): a
+/// taken port, and a data directory another process holds.
+#[test]
+fn startup_failures_read_like_prometheus_3_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1s\n").unwrap();
+    let run = |port: u16, data: &std::path::Path| {
+        let out = Command::new(OURS)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(tsdb_path(data))
+            .output()
+            .unwrap();
+        let lines: Vec<Line> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(parse_logfmt)
+            .collect();
+        (out.status.code(), lines)
+    };
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let (code, lines) = run(port, &dir.path().join("a"));
+    assert_eq!(code, Some(1));
+    let last = lines.last().expect("a line");
+    assert_eq!(last.msg(), "Unable to start web listener");
+    assert_eq!(last.get("level"), Some("ERROR"));
+    let want = format!("listen tcp 127.0.0.1:{port}: bind: address already in use");
+    assert_eq!(last.get("err"), Some(want.as_str()));
+    drop(taken);
+
+    // A running server holds its data directory.
+    let data = dir.path().join("b");
+    let port = free_port();
+    let mut holder = Command::new(OURS)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(tsdb_path(&data))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(port);
+    let (code, lines) = run(free_port(), &data);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(code, Some(1));
+    let replaced = lines
+        .iter()
+        .find(|l| {
+            l.msg() == "A lockfile from a previous execution already existed. It was replaced"
+        })
+        .expect("the lock file warning");
+    assert_eq!(replaced.get("component"), Some("tsdb"));
+    let lock = std::path::absolute(data.join("lock")).unwrap();
+    assert_eq!(replaced.get("file"), Some(lock.to_str().unwrap()));
+    let last = lines.last().expect("a line");
+    assert_eq!(
+        (last.msg(), last.get("level")),
+        ("Fatal error", Some("ERROR"))
+    );
+    assert_eq!(
+        last.get("err"),
+        Some("opening storage failed: lock DB directory: resource temporarily unavailable")
+    );
+}
