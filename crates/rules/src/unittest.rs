@@ -89,12 +89,12 @@ pub fn run_file_report(
             return report;
         }
     };
-    let yaml_opts = serde_saphyr::options! { with_snippet: false };
-    let mut utf: UnitTestFile = match serde_saphyr::from_str_with_options(&content, yaml_opts) {
-        Ok(Some(f)) => f,
-        Ok(None) => UnitTestFile::default(),
+    // go-yaml v2's texts, as promtool's `yaml.UnmarshalStrict` reports them.
+    let mut utf: UnitTestFile = match config::yaml::from_str_typed::<Option<UnitTestFile>>(&content)
+    {
+        Ok(f) => f.unwrap_or_default(),
         Err(e) => {
-            report.error = Some(yaml_error(&e));
+            report.error = Some(e.to_string());
             return report;
         }
     };
@@ -196,99 +196,90 @@ fn glob_files(pattern: &str) -> Vec<String> {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UnitTestFile {
-    #[serde(default)]
-    rule_files: Vec<String>,
-    #[serde(default)]
-    evaluation_interval: Option<Duration>,
-    #[serde(default)]
-    group_eval_order: Vec<String>,
-    #[serde(default)]
-    tests: Vec<TestGroup>,
-    #[serde(default)]
-    fuzzy_compare: bool,
+// The test file as promtool's go-yaml v2 reads it, its structs named as Go's in type
+// errors (`field foo not found in type main.testGroup`).
+config::config_struct! {
+    #[derive(Default)]
+    struct UnitTestFile [go = "main.unitTestFile", "main.unitTestFile"] {
+        rule_files: Vec<String>,
+        evaluation_interval: Option<Duration>,
+        group_eval_order: Vec<String>,
+        tests: Vec<TestGroup>,
+        fuzzy_compare: bool,
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TestGroup {
-    #[serde(default)]
-    interval: Option<Duration>,
-    #[serde(default)]
-    input_series: Vec<InputSeries>,
-    #[serde(default)]
-    alert_rule_test: Vec<AlertTestCase>,
-    #[serde(default)]
-    promql_expr_test: Vec<PromqlTestCase>,
-    #[serde(default)]
-    external_labels: BTreeMap<String, String>,
-    #[serde(default)]
-    external_url: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    start_timestamp: Option<StartTimestamp>,
+config::config_struct! {
+    #[derive(Default)]
+    struct TestGroup [go = "main.testGroup", "main.testGroup"] {
+        interval: Option<Duration>,
+        input_series: Vec<InputSeries>,
+        alert_rule_test: Vec<AlertTestCase>,
+        promql_expr_test: Vec<PromqlTestCase>,
+        external_labels: BTreeMap<String, String> [with = config::yaml::string_map],
+        external_url: String,
+        name: String,
+        start_timestamp: Option<StartTimestamp>,
+    }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(untagged)]
 enum StartTimestamp {
     Unix(i64),
     Text(String),
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InputSeries {
-    #[serde(default)]
-    series: String,
-    #[serde(default)]
-    values: String,
+config::config_struct! {
+    #[derive(Default)]
+    struct InputSeries [go = "main.series", "main.series"] {
+        series: String,
+        values: String,
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AlertTestCase {
-    #[serde(default)]
-    eval_time: Option<Duration>,
-    #[serde(default)]
-    alertname: String,
-    #[serde(default)]
-    exp_alerts: Vec<ExpAlert>,
+config::config_struct! {
+    #[derive(Default)]
+    struct AlertTestCase [go = "main.alertTestCase", "main.alertTestCase"] {
+        eval_time: Option<Duration>,
+        alertname: String,
+        exp_alerts: Vec<ExpAlert>,
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExpAlert {
-    #[serde(default)]
-    exp_labels: BTreeMap<String, String>,
-    #[serde(default)]
-    exp_annotations: BTreeMap<String, String>,
+config::config_struct! {
+    #[derive(Default)]
+    struct ExpAlert [go = "main.alert", "main.alert"] {
+        exp_labels: BTreeMap<String, String> [with = config::yaml::string_map],
+        exp_annotations: BTreeMap<String, String> [with = config::yaml::string_map],
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PromqlTestCase {
-    #[serde(default)]
-    expr: String,
-    #[serde(default)]
-    eval_time: Option<Duration>,
-    #[serde(default)]
-    exp_samples: Vec<ExpSample>,
+config::config_struct! {
+    #[derive(Default)]
+    struct PromqlTestCase [go = "main.promqlTestCase", "main.promqlTestCase"] {
+        expr: String,
+        eval_time: Option<Duration>,
+        exp_samples: Vec<ExpSample>,
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExpSample {
-    #[serde(default)]
-    labels: String,
-    #[serde(default)]
-    value: f64,
-    #[serde(default)]
-    histogram: Option<String>,
+config::config_struct! {
+    #[derive(Default)]
+    struct ExpSample [go = "main.sample", "main.sample"] {
+        labels: String,
+        value: f64,
+        histogram: Option<String>,
+    }
 }
+
+impl config::yaml::Validate for UnitTestFile {}
+impl config::yaml::Validate for TestGroup {}
+impl config::yaml::Validate for InputSeries {}
+impl config::yaml::Validate for AlertTestCase {}
+impl config::yaml::Validate for ExpAlert {}
+impl config::yaml::Validate for PromqlTestCase {}
+impl config::yaml::Validate for ExpSample {}
 
 fn ms(d: Option<Duration>) -> i64 {
     d.map(|d| d.as_millis()).unwrap_or(0)
@@ -767,46 +758,6 @@ fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     Some(secs * 1000 + (sec * 1000.0).round() as i64)
 }
 
-/// go-yaml's wording for unknown fields, naming promtool's Go types.
-fn yaml_error(e: &serde_saphyr::Error) -> String {
-    let line = e.location().map(|l| l.line()).unwrap_or(0);
-    let text = e.to_string();
-    let text = text
-        .trim()
-        .strip_prefix("error: ")
-        .unwrap_or(text.trim())
-        .to_string();
-    let bare = match text.split_once(": ") {
-        Some((pos, rest)) if pos.starts_with("line ") => rest.to_string(),
-        _ => text.clone(),
-    };
-    if let Some(rest) = bare.strip_prefix("unknown field `")
-        && let Some((field, expected)) = rest.split_once('`')
-    {
-        let ty = [
-            ("rule_files", "main.unitTestFile"),
-            ("input_series", "main.testGroup"),
-            ("values", "main.series"),
-            ("exp_alerts", "main.alertTestCase"),
-            ("exp_labels", "main.alert"),
-            ("exp_samples", "main.promqlTestCase"),
-            ("value", "main.sample"),
-        ]
-        .iter()
-        .find(|(f, _)| expected.contains(f))
-        .map(|(_, t)| *t)
-        .unwrap_or("main.unitTestFile");
-        return format!(
-            "yaml: unmarshal errors:\n  line {line}: field {field} not found in type {ty}"
-        );
-    }
-    if line > 0 {
-        format!("yaml: line {line}: {bare}")
-    } else {
-        format!("yaml: {bare}")
-    }
-}
-
 /// Go's `time.Duration.String` of `ms` milliseconds (`5m0s`, `1h2m3.5s`).
 fn go_duration_ms(ms: i64) -> String {
     model::strconv::format_go_duration(i128::from(ms) * 1_000_000)
@@ -815,6 +766,34 @@ fn go_duration_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The test file is read as promtool's go-yaml v2 reads it: type errors collected and
+    /// naming Go's structs, a bad duration alone.
+    #[test]
+    fn test_file_errors_are_go_yamls() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let error = |body: &str| {
+            let path = tmp.path().join("t.yml");
+            std::fs::write(&path, body).expect("write");
+            let path = path.to_str().expect("UTF-8 path").to_string();
+            run_file_report(&path, &Options::default(), &mut |_| {}, &mut |_| {}).error
+        };
+        assert_eq!(
+            error("foo: 1\ntests:\n- bar: 2\n  input_series:\n  - series: up\n    baz: 3\n")
+                .as_deref(),
+            Some(
+                "yaml: unmarshal errors:\n  line 1: field foo not found in type main.unitTestFile\n  line 3: field bar not found in type main.testGroup\n  line 6: field baz not found in type main.series"
+            )
+        );
+        assert_eq!(
+            error("rule_files: r.yml\n").as_deref(),
+            Some("yaml: unmarshal errors:\n  line 1: cannot unmarshal !!str `r.yml` into []string")
+        );
+        assert_eq!(
+            error("tests:\n- interval: soon\n").as_deref(),
+            Some("not a valid duration string: \"soon\"")
+        );
+    }
 
     #[test]
     fn rfc3339() {

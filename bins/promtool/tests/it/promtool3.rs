@@ -531,6 +531,68 @@ fn rule_file_errors_agree_with_promtool_3() {
         std::fs::write(tmp.path().join(name), body).expect("write rule file");
         cases.push(Case::new(&["check", "rules", name], tmp.path()));
     }
+    // Broken unit test files, read as promtool's go-yaml v2 reads them.
+    for (name, body) in [
+        (
+            "badrules.yml",
+            "groups:\n- name: a\n  foo: 1\n  rules:\n  - alert: x\n    expr: up\n    bar: 2\n- name: b\n  baz: 3\n",
+        ),
+        (
+            "good.yml",
+            "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up\n",
+        ),
+        (
+            "test_u01.yml",
+            "rule_files: [good.yml]\nfoo: 1\ntests: []\n",
+        ),
+        (
+            "test_u02.yml",
+            "rule_files: [good.yml]\ntests:\n- interval: abc\n",
+        ),
+        (
+            "test_u03.yml",
+            "rule_files: [good.yml]\ntests:\n- input_series:\n  - series: up\n    values: \"1 2 3\"\n    foo: 1\n",
+        ),
+        (
+            "test_u04.yml",
+            "rule_files: [badrules.yml]\ntests:\n- interval: 1m\n",
+        ),
+        (
+            "test_u05.yml",
+            "rule_files: [good.yml]\nevaluation_interval: [1]\ntests: []\n",
+        ),
+        (
+            "test_u06.yml",
+            "rule_files: [good.yml]\ntests:\n- interval: 1m\n  promql_expr_test:\n  - expr: up\n    eval_time: soon\n",
+        ),
+        (
+            "test_u07.yml",
+            "rule_files: [good.yml]\ntests:\n\t- interval: 1m\n",
+        ),
+        ("test_u08.yml", "rule_files: good.yml\ntests: []\n"),
+        (
+            "test_u09.yml",
+            "rule_files: [missing.yml]\ntests:\n- interval: 1m\n",
+        ),
+        (
+            "test_u10.yml",
+            "rule_files: [good.yml]\ntests:\n- interval: 1m\n  alert_rule_test:\n  - eval_time: 1m\n    alertname: x\n    exp_alerts:\n    - exp_labels: [a]\n",
+        ),
+        (
+            "test_u11.yml",
+            "rule_files: [good.yml]\ngroup_eval_order: abc\ntests: []\n",
+        ),
+        ("test_u14.yml", ""),
+        (
+            "test_u15.yml",
+            "rule_files: [good.yml]\nfuzzy_compare: maybe\ntests: []\n",
+        ),
+    ] {
+        std::fs::write(tmp.path().join(name), body).expect("write test file");
+        if name.starts_with("test_") {
+            cases.push(Case::new(&["test", "rules", name], tmp.path()));
+        }
+    }
     assert_agree(&real, &cases);
 }
 
