@@ -564,8 +564,19 @@ pub(crate) fn analyze(
     Ok(())
 }
 
+/// The series of every matcher set, as Go's `dumpSamples` selects them: one set in the
+/// storage's order (a head alone lists series in creation order), several merged, sorted and
+/// deduplicated.
+fn select_sets(q: &dyn storage::Querier, sets: &[Vec<Matcher>]) -> Box<dyn storage::SeriesSet> {
+    match sets {
+        [one] => q.select(false, None, one),
+        _ => storage::merge_series_sets(sets.iter().map(|m| q.select(true, None, m)).collect()),
+    }
+}
+
 /// Writes every sample of `dir` (blocks and head) in `[mint, maxt]` of the series matching
-/// any of `selectors`, sorted by labels then time: `{labels} value timestamp_ms`, a native
+/// any of `selectors`, series in Go's order ([`select_sets`]), each in time order:
+/// `{labels} value timestamp_ms`, a native
 /// histogram's value in Go's `String()` form (`{count:4, sum:5, (0.5,1]:2, ...}`). Unlike
 /// Go's promtool, whose loop per value type drops the first samples after a series switches
 /// between floats and histograms, every sample is written in time order.
@@ -582,8 +593,7 @@ pub(crate) fn dump(
         .collect::<anyhow::Result<_>>()?;
     let db = ReadOnlyDb::open(dir)?;
     let q = db.querier(mint, maxt)?;
-    let selected = sets.iter().map(|m| q.select(true, None, m)).collect();
-    let mut set = storage::merge_series_sets(selected);
+    let mut set = select_sets(q.as_ref(), &sets);
     while let Some(series) = set.next() {
         let series = series?;
         let labels = series.labels().to_string();
@@ -631,8 +641,7 @@ pub(crate) fn dump_series_json(
         .collect::<anyhow::Result<_>>()?;
     let db = ReadOnlyDb::open(dir)?;
     let q = db.querier(mint, maxt)?;
-    let selected = sets.iter().map(|m| q.select(true, None, m)).collect();
-    let mut set = storage::merge_series_sets(selected);
+    let mut set = select_sets(q.as_ref(), &sets);
     let mut seen = std::collections::HashSet::new();
     while let Some(series) = set.next() {
         let series = series?;
@@ -669,8 +678,7 @@ pub(crate) fn dump_openmetrics(
         .collect::<anyhow::Result<_>>()?;
     let db = ReadOnlyDb::open(dir)?;
     let q = db.querier(mint, maxt)?;
-    let selected = sets.iter().map(|m| q.select(true, None, m)).collect();
-    let mut set = storage::merge_series_sets(selected);
+    let mut set = select_sets(q.as_ref(), &sets);
     while let Some(series) = set.next() {
         let series = series?;
         let labels = series.labels();

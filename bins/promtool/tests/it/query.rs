@@ -249,6 +249,23 @@ fn health_and_readiness() {
     );
 }
 
+/// A query's printed answer with its series in a canonical order: lines sorted (`promql`),
+/// or the JSON array's elements sorted by their text (`json`).
+fn as_set(out: &[u8], format: &str) -> String {
+    let text = String::from_utf8_lossy(out);
+    if format == "json" {
+        let Ok(serde_json::Value::Array(items)) = serde_json::from_str(&text) else {
+            return text.into_owned();
+        };
+        let mut items: Vec<String> = items.iter().map(ToString::to_string).collect();
+        items.sort();
+        return items.join("\n");
+    }
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    lines.join("\n")
+}
+
 /// `query --tsdb.path` on one copy of a crashed 2.42 data directory (blocks, WAL with a
 /// checkpoint, head chunks) prints what the real promtool prints from a real Prometheus
 /// serving another copy. Times are off the 15 s sample grid and the functions avoid float
@@ -294,9 +311,20 @@ fn tsdb_path_queries_match_a_real_server_on_the_same_data() {
                     REAL_PROMTOOL,
                     &["query", "-o", format, "instant", &time, s, q],
                 );
+                // Only the head answers at the last time: 2.42 lists its series sorted,
+                // Prometheus 3 (as we do) in creation order (xtask difftest checks that
+                // order against 3.5), so there the series are compared as sets.
+                let (ours_out, real_out) = if t == "1795477300" {
+                    (as_set(&a.stdout, format), as_set(&b.stdout, format))
+                } else {
+                    (
+                        String::from_utf8_lossy(&a.stdout).into_owned(),
+                        String::from_utf8_lossy(&b.stdout).into_owned(),
+                    )
+                };
                 assert_eq!(
-                    String::from_utf8_lossy(&a.stdout),
-                    String::from_utf8_lossy(&b.stdout),
+                    ours_out,
+                    real_out,
                     "{q} at {t} ({format}); ours: {}",
                     String::from_utf8_lossy(&a.stderr)
                 );

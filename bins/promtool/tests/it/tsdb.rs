@@ -378,8 +378,21 @@ fn dump_of_a_wal_only_data_dir_is_identical_to_promtool() {
         ours_out.contains("{__name__=\"up\", instance=\"127.0.0.1:19090\", job=\"self\"} 1 "),
         "no up sample"
     );
+    // Prometheus 3's promtool lists a head's series in creation order, as we do; 2.42's
+    // sorted them, so against it the lines are compared as sets.
+    if let Some(p3) = super::promtool3() {
+        assert_eq!(ours_out, stdout_of(&p3, &["tsdb", "dump", d]));
+    }
     if have_real() {
-        assert_eq!(ours_out, stdout_of(REAL_PROMTOOL, &["tsdb", "dump", d]));
+        let sorted = |s: &str| {
+            let mut lines: Vec<String> = s.lines().map(str::to_string).collect();
+            lines.sort_unstable();
+            lines
+        };
+        assert_eq!(
+            sorted(&ours_out),
+            sorted(&stdout_of(REAL_PROMTOOL, &["tsdb", "dump", d]))
+        );
     }
 }
 
