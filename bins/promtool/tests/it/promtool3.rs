@@ -3,7 +3,10 @@
 //! Skipped with a notice when that binary is absent (CI machines don't have it). The cases
 //! are the ones that agree; where ours differs on purpose (upstream main's newer config
 //! fields, discoveries Debian's build lacks, `start_timestamp` in unit tests, `check metrics
-//! --lint` and `--extended` with lint problems) they are left out, saying why.
+//! --lint` and `--extended` with lint problems) they are left out, saying why. Differences
+//! not fixed yet are [`known_differences_from_promtool_3`] (ignored; run it with
+//! `--ignored` to see them). Each test prints how many invocations it compared
+//! (`--nocapture`).
 
 use std::io::Write as _;
 use std::path::Path;
@@ -1450,6 +1453,76 @@ fn metrics_web_config_and_promql_agree_with_promtool_3() {
         ],
     ] {
         cases.push(Case::new(a, dir));
+    }
+    assert_agree(&real, &cases);
+}
+
+/// Differences from promtool 3.5.3 not fixed yet, each with where it comes from.
+const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
+    (
+        "relabel_type_then_regex.yml",
+        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - source_labels: a\n    regex: \"(\"\n",
+        "a relabel rule stops at its first error (model's relabel::Config): Go's regex error drops the collected type error",
+    ),
+    (
+        "relabel_type_then_unknown.yml",
+        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - source_labels: a\n    foo: 1\n",
+        "a relabel rule stops at its first error: Go also lists the unknown field",
+    ),
+    (
+        "flow_tab.yml",
+        "scrape_configs: [\n\t{job_name: a}\n  ]\n",
+        "the Rust YAML parser refuses a tab leading a line inside a flow collection, libyaml takes it",
+    ),
+];
+
+/// The invocations in [`KNOWN_DIFFERENCES`] and a few more (unit-test series syntax errors
+/// come from promql's series parser, HTTP client file errors from httpclient).
+#[test]
+#[ignore = "known differences from promtool 3.5.3, listed to be fixed"]
+fn known_differences_from_promtool_3() {
+    let Some(real) = promtool3() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let mut cases = Vec::new();
+    for (name, body, _why) in KNOWN_DIFFERENCES {
+        std::fs::write(dir.join(name), body).expect("write config");
+        cases.push(Case::new(&["check", "config", name], dir));
+    }
+    for (name, body) in [
+        (
+            "good.yml",
+            "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up\n",
+        ),
+        (
+            "series_brace.yml",
+            "rule_files: [good.yml]\ntests:\n- interval: 1m\n  input_series:\n  - series: \"up{\"\n    values: \"1\"\n",
+        ),
+        (
+            "series_value.yml",
+            "rule_files: [good.yml]\ntests:\n- interval: 1m\n  input_series:\n  - series: up\n    values: \"1 x\"\n",
+        ),
+        ("http_ca.yml", "tls_config:\n  ca_file: /nonexistent\n"),
+        (
+            "http_creds.yml",
+            "authorization:\n  credentials_file: /nonexistent\n",
+        ),
+    ] {
+        std::fs::write(dir.join(name), body).expect("write file");
+    }
+    cases.push(Case::new(&["test", "rules", "series_brace.yml"], dir));
+    cases.push(Case::new(&["test", "rules", "series_value.yml"], dir));
+    for f in ["http_ca.yml", "http_creds.yml"] {
+        cases.push(Case::new(
+            &[
+                "query",
+                "instant",
+                &format!("--http.config.file={f}"),
+                "http://127.0.0.1:1",
+                "up",
+            ],
+            dir,
+        ));
     }
     assert_agree(&real, &cases);
 }
