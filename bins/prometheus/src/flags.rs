@@ -267,17 +267,15 @@ pub(crate) struct Flags {
     )]
     scrape_reload_interval: String,
 
-    /// Belongs to a scraping option this server does not have yet.
-    #[arg(long = "scrape.name-escaping-scheme", hide = true)]
-    scrape_escaping: Option<String>,
-
-    /// Belongs to serving user assets, which this server does not have yet.
-    #[arg(long = "web.user-assets", hide = true)]
+    /// Path to static asset directory, available at /user.
+    #[arg(long = "web.user-assets", value_name = "PATH")]
     user_assets: Option<String>,
 
-    /// Belongs to serving the UI from a directory, which this server does not have yet.
-    #[arg(long = "web.local-assets", hide = true)]
-    local_assets: Option<String>,
+    /// Path to static asset/templates directory.
+    // Debian's Prometheus 3.5.3 has it (upstream does not): its `static/` is served at
+    // `/classic/static/`. The built-in UI embeds its own assets.
+    #[arg(long = "web.local-assets", default_value = DEFAULT_LOCAL_ASSETS)]
+    local_assets: String,
 
     /// Maximum number of subscribers to the notifications stream.
     #[arg(long = "web.max-notifications-subscribers", default_value_t = 16)]
@@ -500,6 +498,8 @@ pub(crate) struct Settings {
     pub(crate) unknown_features: Vec<String>,
     /// Deprecated features that still take effect, with Prometheus's warning.
     pub(crate) feature_warnings: Vec<String>,
+    /// What Prometheus logs (at info) for the features enabled.
+    pub(crate) feature_infos: Vec<String>,
 }
 
 /// The rule manager's flags.
@@ -512,6 +512,54 @@ pub(crate) struct RulesSettings {
     /// their groups (`--rules.max-concurrent-evals`).
     pub(crate) concurrent_evals: Option<usize>,
 }
+
+/// What kingpin says of a command line clap refuses for an unknown flag, a stray argument or
+/// a flag without its value (`None`: clap's own answer stands, e.g. `--help`).
+pub(crate) fn kingpin_parse_error(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let arg = match err.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.as_str(),
+        _ => return None,
+    };
+    match err.kind() {
+        ErrorKind::UnknownArgument => Some(if let Some(long) = arg.strip_prefix("--") {
+            let name = long.split_once('=').map_or(long, |(n, _)| n);
+            format!("unknown long flag '--{name}'")
+        } else if let Some(short) = arg.strip_prefix('-').and_then(|s| s.chars().next()) {
+            format!("unknown short flag '-{short}'")
+        } else {
+            format!("unexpected {arg}")
+        }),
+        ErrorKind::InvalidValue if matches!(err.get(ContextKind::InvalidValue), Some(ContextValue::String(v)) if v.is_empty()) =>
+        {
+            let name = arg.split_whitespace().next().unwrap_or(arg);
+            Some(format!("expected argument for flag '{name}'"))
+        }
+        _ => None,
+    }
+}
+
+/// Exits as Prometheus does when kingpin refuses the command line (both lines on stderr,
+/// status 1); clap's own answer otherwise.
+pub(crate) fn exit_on_parse_error(err: &clap::Error) -> ! {
+    let Some(msg) = kingpin_parse_error(err) else {
+        err.exit()
+    };
+    let app = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "prometheus".to_owned());
+    eprintln!("Error parsing command line arguments: {msg}");
+    eprintln!("{app}: error: {msg}");
+    std::process::exit(1)
+}
+
+/// `--web.local-assets`'s default in Debian's Prometheus 3.5.3.
+const DEFAULT_LOCAL_ASSETS: &str = "/usr/share/prometheus/web/";
 
 /// The default retention when neither time nor size is given (Prometheus's 15d).
 const DEFAULT_RETENTION: &str = "15d";
@@ -563,26 +611,6 @@ impl Flags {
                 agent_only.join(" ")
             ))));
         }
-        // Flags of features this server does not have yet: refuse them by name rather than
-        // ignore them.
-        let unbuilt: &[(&str, &Option<String>, &str)] = &[
-            (
-                "web.local-assets",
-                &self.local_assets,
-                "serving the UI from a directory",
-            ),
-            (
-                "scrape.name-escaping-scheme",
-                &self.scrape_escaping,
-                "metric name escaping",
-            ),
-            ("web.user-assets", &self.user_assets, "serving user assets"),
-        ];
-        for &(flag, value, feature) in unbuilt {
-            if value.is_some() {
-                bail!("--{flag}: {feature} is not available yet in this server");
-            }
-        }
         // clap replaces the default when the flag is given, so this is never empty.
         let listen_addresses = self.listen_addresses.clone();
 
@@ -599,6 +627,8 @@ impl Flags {
         let mut noop_features = Vec::new();
         let mut unknown_features = Vec::new();
         let mut feature_warnings = Vec::new();
+        let mut feature_infos = Vec::new();
+        let mut use_uncached_io = false;
         let mut enable_exemplar_storage = false;
         let mut memory_snapshot_on_shutdown = false;
         let mut extra_scrape_metrics = false;
@@ -669,10 +699,12 @@ impl Flags {
                 "metadata-wal-records" => metadata_wal_records = true,
                 "otlp-native-delta-ingestion" => otlp_native_delta_ingestion = true,
                 "otlp-deltatocumulative" => otlp_delta_to_cumulative = true,
-                "old-ui"
-                | "use-uncached-io" => bail!(
-                    "--enable-feature={feature}: this feature is not available yet in this server"
-                ),
+                "use-uncached-io" => {
+                    use_uncached_io = true;
+                    feature_infos.push("Experimental Uncached IO is enabled.".to_owned());
+                }
+                // Prometheus 3.5.3 (Debian's build, which ships no React UI) knows no
+                // `old-ui` either; there is one built-in UI here.
                 other => unknown_features.push(other.to_owned()),
             }
         }
@@ -804,6 +836,7 @@ impl Flags {
             tsdb.wal_segment_size = wal_segment_size;
         }
         tsdb.enable_memory_snapshot_on_shutdown = memory_snapshot_on_shutdown;
+        tsdb.use_uncached_io = use_uncached_io;
         if delayed_compaction {
             tsdb.enable_delayed_compaction = true;
             tsdb.compaction_delay_max_percent = self.compaction_delay_max_percent;
@@ -1011,6 +1044,7 @@ impl Flags {
             auto_reload,
             unknown_features,
             feature_warnings,
+            feature_infos,
         })
     }
 
@@ -1307,10 +1341,7 @@ impl Flags {
                 "web.user-assets",
                 self.user_assets.clone().unwrap_or_default(),
             ),
-            (
-                "web.local-assets",
-                self.local_assets.clone().unwrap_or_default(),
-            ),
+            ("web.local-assets", self.local_assets.clone()),
             (
                 "web.max-notifications-subscribers",
                 self.max_notification_subscribers.to_string(),
@@ -1448,7 +1479,7 @@ mod tests {
             ("config.auto-reload-interval", "30s"),
             ("web.max-notifications-subscribers", "16"),
             ("web.user-assets", ""),
-            ("web.local-assets", ""),
+            ("web.local-assets", "/usr/share/prometheus/web/"),
         ] {
             assert_eq!(s.flag_values[flag], value, "{flag}");
         }
@@ -1594,24 +1625,58 @@ mod tests {
     }
 
     #[test]
-    fn features_not_built_yet_fail_naming_the_flag() {
-        let cases = [
-            (
-                vec!["--enable-feature=use-uncached-io"],
-                "--enable-feature=use-uncached-io",
-            ),
-            (vec!["--storage.agent.path=x"], "storage.agent.path"),
-            (
-                vec!["--web.local-assets=/srv/ui"],
-                "--web.local-assets: serving the UI from a directory",
-            ),
-        ];
-        for (args, flag) in cases {
-            let err = parse(&args).unwrap_err().to_string();
-            assert!(err.contains(flag), "{args:?}: {err}");
-        }
+    fn bad_flags_fail_naming_the_flag() {
+        let err = parse(&["--storage.agent.path=x"]).unwrap_err().to_string();
+        assert!(err.contains("storage.agent.path"), "{err}");
         let err = parse(&["--query.timeout=soon"]).unwrap_err();
         assert!(format!("{err:#}").contains("--query.timeout"), "{err:#}");
+    }
+
+    #[test]
+    fn last_features_answer_as_prometheus_3_5_3() {
+        let s = parse(&["--enable-feature=use-uncached-io,old-ui"]).unwrap();
+        assert!(s.tsdb.use_uncached_io);
+        assert_eq!(s.feature_infos, ["Experimental Uncached IO is enabled."]);
+        // Debian's 3.5.3 (no React UI) does not know `old-ui`: a warning, as Prometheus's.
+        assert_eq!(s.unknown_features, ["old-ui"]);
+        assert!(!parse(&[]).unwrap().tsdb.use_uncached_io);
+
+        let s = parse(&["--web.user-assets=/srv/u", "--web.local-assets=/srv/l"]).unwrap();
+        assert_eq!(s.flag_values["web.user-assets"], "/srv/u");
+        assert_eq!(s.flag_values["web.local-assets"], "/srv/l");
+    }
+
+    #[test]
+    fn refused_command_lines_are_worded_as_kingpin_does() {
+        let cases: &[(&[&str], &str)] = &[
+            // Unknown to 3.5.3 (3.0's pre-releases had it).
+            (
+                &["--scrape.name-escaping-scheme=values"],
+                "unknown long flag '--scrape.name-escaping-scheme'",
+            ),
+            (
+                &["--scrape.name-escaping-scheme"],
+                "unknown long flag '--scrape.name-escaping-scheme'",
+            ),
+            (&["-x"], "unknown short flag '-x'"),
+            (&["foo"], "unexpected foo"),
+            (
+                &["--web.listen-address"],
+                "expected argument for flag '--web.listen-address'",
+            ),
+        ];
+        for (args, want) in cases {
+            let mut all = vec!["prometheus"];
+            all.extend_from_slice(args);
+            let err = Flags::parse_args(all).unwrap_err();
+            assert_eq!(
+                kingpin_parse_error(&err).as_deref(),
+                Some(*want),
+                "{args:?}"
+            );
+        }
+        let help = Flags::parse_args(["prometheus", "--help"]).unwrap_err();
+        assert_eq!(kingpin_parse_error(&help), None);
     }
 
     #[test]

@@ -44,7 +44,8 @@ mod server;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let flags = flags::Flags::parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    let flags = flags::Flags::parse_args(std::env::args_os())
+        .unwrap_or_else(|e| flags::exit_on_parse_error(&e));
     if flags.version {
         println!("{}", server::version_text());
         return ExitCode::SUCCESS;

@@ -39,6 +39,9 @@ pub(crate) fn is_requested_stop(err: &anyhow::Error) -> bool {
 
 /// Logs the `--enable-feature` values that do nothing here or are unknown (server and agent).
 pub(crate) fn log_features(settings: &Settings) {
+    for info in &settings.feature_infos {
+        tracing::info!("{info}");
+    }
     for feature in &settings.noop_features {
         tracing::info!(option = %feature, "Option has no effect in this server");
     }
