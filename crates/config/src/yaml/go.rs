@@ -405,6 +405,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
     options: impl Fn() -> serde_saphyr::Options,
     root: Option<(String, String)>,
 ) -> Result<T, Error> {
+    // libyaml takes tabs leading lines in flow collections.
+    let s = &*super::tabs::flow_tabs_as_spaces(s);
     // Go parses the whole document before decoding: a syntax error anywhere wins, a tab
     // libyaml refuses first of all.
     if let Some((line, message)) = super::tabs::misplaced_tab(s, super::tabs::Flavour::V2) {

@@ -8,6 +8,8 @@
 //! a comment line right below another one. Past an explicit end of the first document the
 //! scanner still reads up to the next token.
 
+use std::borrow::Cow;
+
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, StructureStyle};
 
 /// Which go-yaml reports the tab: v2 (the configuration, the web config) names the tab's
@@ -18,6 +20,58 @@ pub enum Flavour {
     V2,
     /// go-yaml v3.
     V3,
+}
+
+/// `source` with the tabs leading lines inside flow collections made spaces: libyaml takes
+/// them (they are insignificant there), the Rust parser refuses them. Lines and columns
+/// stay where they were.
+pub fn flow_tabs_as_spaces(source: &str) -> Cow<'_, str> {
+    let mut text = Cow::Borrowed(source);
+    // Each round fixes the line the parser stopped at.
+    for _ in 0..source.matches('\t').count() {
+        let mut parser = Parser::new_from_str(&text);
+        // Whether each open collection is a flow one.
+        let mut flows: Vec<bool> = Vec::new();
+        let mut failed = None;
+        while let Some(next) = parser.next_event() {
+            match next {
+                Ok((Event::SequenceStart(style, ..) | Event::MappingStart(style, ..), _)) => {
+                    flows.push(style == StructureStyle::Flow);
+                }
+                Ok((Event::SequenceEnd | Event::MappingEnd, _)) => {
+                    flows.pop();
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let Some(e) = failed else { break };
+        if !(flows.last() == Some(&true) && e.info().contains("tab")) {
+            break;
+        }
+        let line = e.marker().line();
+        let mut changed = false;
+        let fixed: Vec<String> = text
+            .split('\n')
+            .enumerate()
+            .map(|(i, l)| {
+                if i + 1 != line {
+                    return l.to_string();
+                }
+                let lead = l.len() - l.trim_start_matches([' ', '\t']).len();
+                changed = l[..lead].contains('\t');
+                format!("{}{}", " ".repeat(lead), &l[lead..])
+            })
+            .collect();
+        if !changed {
+            break;
+        }
+        text = Cow::Owned(fixed.join("\n"));
+    }
+    text
 }
 
 /// The first tab in `source` that libyaml refuses before any syntax error the Rust parser
@@ -326,6 +380,20 @@ mod tests {
             misplaced_tab("\tglobal: {}\n", Flavour::V2).map(|(_, m)| m),
             Some("yaml: found character that cannot start any token".into())
         );
+    }
+
+    #[test]
+    fn tabs_leading_flow_lines_become_spaces() {
+        let src = "a: [\n\t\t1,\n 2]\nb: c\t\n";
+        assert_eq!(flow_tabs_as_spaces(src), "a: [\n  1,\n 2]\nb: c\t\n");
+        let src = "scrape_configs: [\n\t{job_name: a}\n  ]\n";
+        assert_eq!(
+            flow_tabs_as_spaces(src),
+            "scrape_configs: [\n {job_name: a}\n  ]\n"
+        );
+        // Elsewhere nothing changes.
+        let src = "a:\n\tb: c\n";
+        assert_eq!(flow_tabs_as_spaces(src), src);
     }
 
     #[test]

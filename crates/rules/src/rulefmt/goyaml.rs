@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use config::yaml::tabs::{Flavour, misplaced_tab};
+use config::yaml::tabs::{Flavour, flow_tabs_as_spaces, misplaced_tab};
 use model::Duration;
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, ScanError, StructureStyle};
 
@@ -54,7 +54,9 @@ impl Node {
 /// Parses the first document of `source`: `Ok(None)` when there is none (Go's `io.EOF`); a
 /// syntax error as go-yaml v3 words it.
 pub(super) fn parse_document(source: &str) -> Result<Option<Node>, String> {
-    // libyaml refuses tabs the Rust parser takes, before any other syntax error.
+    // libyaml takes tabs leading lines in flow collections, and refuses others the Rust
+    // parser takes, before any other syntax error.
+    let source = &*flow_tabs_as_spaces(source);
     if let Some((_, message)) = misplaced_tab(source, Flavour::V3) {
         return Err(message);
     }
