@@ -430,6 +430,14 @@ fn serve_content(path: &Path, meta: &std::fs::Metadata, headers: &HeaderMap) -> 
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 resp.headers_mut().insert(header::CONTENT_RANGE, v);
             }
+            if let Some(m) = modified {
+                set_last_modified(resp.headers_mut(), m);
+            }
+            // Go's (older) reason phrase.
+            resp.extensions_mut()
+                .insert(hyper::ext::ReasonPhrase::from_static(
+                    b"Requested Range Not Satisfiable",
+                ));
             return resp;
         }
     };

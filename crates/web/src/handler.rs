@@ -632,7 +632,10 @@ impl Handler {
         // As Go's server and ServeMux: a bad escape in the path is a bad request, and a path
         // that is not clean (`//`, `.`, `..`) is redirected to its clean form.
         let Some(decoded) = crate::assets::percent_decode(&full_path) else {
-            return (None, text(StatusCode::BAD_REQUEST, "400 Bad Request"));
+            let mut resp = text(StatusCode::BAD_REQUEST, "400 Bad Request");
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return (None, resp);
         };
         if let Some(to) = crate::assets::unclean_redirect(&decoded) {
             return (
