@@ -20,7 +20,8 @@ fn head_only_db(dir: &std::path::Path) -> Arc<tsdb::Db> {
     for t in 0..=60 {
         let mut app = db.appender();
         for (i, inst) in ["c", "a", "b"].iter().enumerate() {
-            app.append(0, &up(inst), t * 1000, i as f64).expect("append");
+            app.append(0, &up(inst), t * 1000, i as f64)
+                .expect("append");
         }
         app.commit().expect("commit");
     }
