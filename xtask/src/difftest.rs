@@ -3,7 +3,9 @@
 //! Prometheus 3 (Debian's package, see [`servers::prometheus3`]) is the reference for
 //! semantics: every answer of ours must be identical to its answer. Against 2.42 the run
 //! reports how many answers are identical, and how many of Prometheus 3's own answers are
-//! (the share any faithful 3.x can reach on these queries).
+//! (the share any faithful 3.x can reach on these queries). Instant vectors must also list
+//! their series in Prometheus 3's order wherever Go's order is determined, on the block and
+//! on head data that remote write creates out of label order afterwards (see [`order`]).
 //!
 //! A difference is known when its query is listed in `testdata/difftest/known-differences.txt`
 //! with a kind; the kinds with a proof are checked mechanically for every differing case:
