@@ -369,23 +369,134 @@ fn read_tls_inputs(tls: &TlsServerConfig) -> Result<TlsInputs, String> {
     let cert = read_pem_source("cert_file", &tls.cert, tls.cert_file.as_deref())?;
     let key = read_pem_source("key_file", &tls.key, tls.key_file.as_deref())?;
     // Go parses the key pair before it reads the client CAs or looks at any other setting.
-    let no_pem = |data: &[u8]| !data.windows(11).any(|w| w == b"-----BEGIN ");
-    for (data, what) in [(&cert, "certificate"), (&key, "key")] {
-        if no_pem(data) {
-            return Err(format!(
-                "failed to load X509KeyPair: tls: failed to find any PEM data in {what} input"
-            ));
-        }
-    }
+    key_pair_blocks(&cert, &key)
+        .and_then(|()| key_pair_matches(&cert, &key))
+        .map_err(|e| format!("failed to load X509KeyPair: {e}"))?;
+    // Go reads the client CA file with nothing around its error.
+    let client_ca = match tls.client_ca_file.as_deref() {
+        Some(path) => std::fs::read(path).map_err(|e| format!("open {}: {e}", path.display()))?,
+        None => tls.client_ca.as_bytes().to_vec(),
+    };
     Ok(TlsInputs {
         cert,
         key,
-        client_ca: read_pem_source(
-            "client_ca_file",
-            &tls.client_ca,
-            tls.client_ca_file.as_deref(),
-        )?,
+        client_ca,
     })
+}
+
+/// The types of the PEM blocks in `data` (`CERTIFICATE`, `PRIVATE KEY`), in order, as Go's
+/// `pem.Decode` finds them: a `-----BEGIN T-----` line, headers (`Key: value`) and base64,
+/// then its `-----END T-----` line.
+fn pem_block_types(data: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(data);
+    let mut types = Vec::new();
+    // The open block's type and whether its body is still base64.
+    let mut open: Option<(&str, bool)> = None;
+    for line in text.lines().map(str::trim) {
+        match open {
+            None => {
+                open = line
+                    .strip_prefix("-----BEGIN ")
+                    .and_then(|l| l.strip_suffix("-----"))
+                    .map(|t| (t, true));
+            }
+            Some((t, valid)) => {
+                if line
+                    .strip_prefix("-----END ")
+                    .and_then(|l| l.strip_suffix("-----"))
+                    == Some(t)
+                {
+                    if valid {
+                        types.push(t.to_string());
+                    }
+                    open = None;
+                } else if !line.contains(':') {
+                    let base64 = line
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+                    open = Some((t, valid && base64));
+                }
+            }
+        }
+    }
+    types
+}
+
+/// The key algorithm of a certificate's public key, found by its OID in the DER.
+fn cert_key_algorithm(cert: &[u8]) -> Option<rustls::SignatureAlgorithm> {
+    const RSA: &[u8] = &[6, 9, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 1];
+    const EC: &[u8] = &[6, 7, 0x2a, 0x86, 0x48, 0xce, 0x3d, 2, 1];
+    const ED25519: &[u8] = &[6, 3, 0x2b, 0x65, 0x70];
+    let has = |oid: &[u8]| cert.windows(oid.len()).any(|w| w == oid);
+    [
+        (RSA, rustls::SignatureAlgorithm::RSA),
+        (EC, rustls::SignatureAlgorithm::ECDSA),
+        (ED25519, rustls::SignatureAlgorithm::ED25519),
+    ]
+    .into_iter()
+    .find(|(oid, _)| has(oid))
+    .map(|(_, a)| a)
+}
+
+/// Go's `tls.X509KeyPair` check that the private key belongs to the certificate, with its
+/// error texts.
+fn key_pair_matches(cert: &[u8], key: &[u8]) -> Result<(), String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("certificate: {e}"))?;
+    let Some(first) = certs.first().cloned() else {
+        return Ok(());
+    };
+    let unparsable = || "tls: failed to parse private key".to_string();
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|_| unparsable())?;
+    let signing = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|_| unparsable())?;
+    let algorithm = signing.algorithm();
+    match rustls::sign::CertifiedKey::new(certs, signing).keys_match() {
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            Err(if cert_key_algorithm(&first) == Some(algorithm) {
+                "tls: private key does not match public key".to_string()
+            } else {
+                "tls: private key type does not match public key type".to_string()
+            })
+        }
+        // What cannot be compared is left to the TLS setup.
+        _ => Ok(()),
+    }
+}
+
+/// Go's `tls.X509KeyPair` checks of which PEM blocks the certificate and key hold, with its
+/// error texts.
+fn key_pair_blocks(cert: &[u8], key: &[u8]) -> Result<(), String> {
+    let cert_types = pem_block_types(cert);
+    if !cert_types.iter().any(|t| t == "CERTIFICATE") {
+        return Err(match cert_types.as_slice() {
+            [] => "tls: failed to find any PEM data in certificate input".to_string(),
+            [one] if one.ends_with("PRIVATE KEY") => "tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched".to_string(),
+            skipped => format!(
+                "tls: failed to find \"CERTIFICATE\" PEM block in certificate input after skipping PEM blocks of the following types: [{}]",
+                skipped.join(" ")
+            ),
+        });
+    }
+    let key_types = pem_block_types(key);
+    let is_key = |t: &String| t == "PRIVATE KEY" || t.ends_with(" PRIVATE KEY");
+    match key_types.iter().position(is_key) {
+        Some(_) => Ok(()),
+        None => Err(match key_types.as_slice() {
+            [] => "tls: failed to find any PEM data in key input".to_string(),
+            [one] if one == "CERTIFICATE" => {
+                "tls: found a certificate rather than a key in the PEM for the private key"
+                    .to_string()
+            }
+            skipped => format!(
+                "tls: failed to find PEM block with type ending in \"PRIVATE KEY\" in key input after skipping PEM blocks of the following types: [{}]",
+                skipped.join(" ")
+            ),
+        }),
+    }
 }
 
 /// Builds the rustls server config of `cfg` (TLS must be enabled), offering `alpn`.
@@ -1000,10 +1111,8 @@ mod tests {
     #[test]
     fn unsupported_tls_settings_name_their_field() {
         let tls = |extra: &str| {
-            // PEM-looking, so that Go's first check (any PEM data at all) passes.
-            let cfg = parse(&format!(
-                "tls_server_config:\n  cert: '-----BEGIN CERTIFICATE-----'\n  key: '-----BEGIN PRIVATE KEY-----'\n{extra}"
-            ))
+            // A real key pair, so that Go's first check (the key pair) passes.
+            let cfg = parse(&format!("tls_server_config:\n{}{extra}", inline_key_pair()))
                 .expect("parses");
             // The TLS settings are checked before the certificate is parsed where they
             // do not need it; provider() and the version checks are the ones that matter.
@@ -1042,6 +1151,48 @@ mod tests {
         assert_eq!(err, "unknown TLS version: SSL3");
     }
 
+    /// `cert:` and `key:` of a fresh self-signed key pair, as YAML lines of a block.
+    fn inline_key_pair() -> String {
+        let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("self-signed certificate");
+        let block = |pem: String| {
+            pem.lines()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>()
+        };
+        format!(
+            "  cert: |\n{}  key: |\n{}",
+            block(pair.cert.pem()),
+            block(pair.signing_key.serialize_pem())
+        )
+    }
+
+    #[test]
+    fn key_pair_blocks_fail_as_go_x509_key_pair() {
+        let cert = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let key = b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        assert_eq!(key_pair_blocks(cert, key), Ok(()));
+        assert_eq!(
+            key_pair_blocks(key, cert),
+            Err("tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched".into())
+        );
+        assert_eq!(
+            key_pair_blocks(cert, cert),
+            Err("tls: found a certificate rather than a key in the PEM for the private key".into())
+        );
+        // A body that is no base64 is no PEM block for Go.
+        let bad = b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+        assert_eq!(
+            key_pair_blocks(bad, key),
+            Err("tls: failed to find any PEM data in certificate input".into())
+        );
+        let params = b"-----BEGIN EC PARAMETERS-----\nBggq\n-----END EC PARAMETERS-----\n";
+        assert_eq!(
+            key_pair_blocks(cert, params),
+            Err("tls: failed to find PEM block with type ending in \"PRIVATE KEY\" in key input after skipping PEM blocks of the following types: [EC PARAMETERS]".into())
+        );
+    }
+
     #[test]
     fn check_reports_the_file_and_the_problem() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1077,9 +1228,10 @@ mod tests {
             ),
             "{err}"
         );
-        let err = check(
-            "tls_server_config:\n  cert: '-----BEGIN CERTIFICATE-----'\n  key: '-----BEGIN PRIVATE KEY-----'\n  client_auth_type: Maybe\n",
-        )
+        let err = check(&format!(
+            "tls_server_config:\n{}  client_auth_type: Maybe\n",
+            inline_key_pair()
+        ))
         .expect_err("bad client auth");
         assert!(
             err.ends_with("tls_server_config.client_auth_type: invalid ClientAuth: Maybe"),

@@ -1213,6 +1213,15 @@ fn config_errors_agree_with_promtool_3() {
     assert_agree(&real, &cases);
 }
 
+/// A throwaway P-256 key (SEC 1): a private key of another type than the RSA
+/// certificates of upstream's test data.
+const TEST_EC_KEY: &str = "-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEIPP2HWy7ePl5L4Rmxb/Tslythw1gEu5fBNjEFBnl0rpUoAoGCCqGSM49
+AwEHoUQDQgAEKFbCdWJPah62iBptSD1EuM1COP9eIYMoRsni7fT+VGC0gZ+llNvv
+1yKp0CDX7jeJ0Z7HfWaeQKmdStlIBbeRLw==
+-----END EC PRIVATE KEY-----
+";
+
 #[test]
 fn metrics_web_config_and_promql_agree_with_promtool_3() {
     let Some(real) = promtool3() else { return };
@@ -1386,6 +1395,54 @@ fn metrics_web_config_and_promql_agree_with_promtool_3() {
     for (name, body) in web_configs {
         std::fs::write(dir.join(name), body).expect("write web config");
         cases.push(Case::new(&["check", "web-config", name], dir));
+    }
+    // Key pairs checked as Go's `tls.X509KeyPair` checks them, before the client CAs.
+    if let Some(certs) = test_support::testdata_dir("upstream/scrape/testdata") {
+        std::fs::write(dir.join("ec.key"), TEST_EC_KEY).expect("write key");
+        let p = |f: &str| certs.join(f).to_string_lossy().into_owned();
+        let (cer, key) = (p("server.cer"), p("server.key"));
+        let pairs = [
+            ("k01_good.yml", cer.clone(), key.clone(), ""),
+            ("k02_other_key.yml", cer.clone(), p("client.key"), ""),
+            ("k03_ec_key.yml", cer.clone(), "ec.key".to_string(), ""),
+            ("k04_switched.yml", key.clone(), cer.clone(), ""),
+            ("k05_cert_as_key.yml", cer.clone(), cer.clone(), ""),
+            (
+                "k06_verify.yml",
+                cer.clone(),
+                key.clone(),
+                "  client_auth_type: RequireAndVerifyClientCert\n",
+            ),
+            (
+                "k07_missing_ca.yml",
+                cer.clone(),
+                key.clone(),
+                "  client_ca_file: missing_ca.pem\n",
+            ),
+            (
+                "k08_ca_no_policy.yml",
+                cer.clone(),
+                key.clone(),
+                "  client_auth_type: NoClientCert\n",
+            ),
+            (
+                "k09_bad_auth.yml",
+                cer.clone(),
+                key.clone(),
+                "  client_auth_type: Bogus\n",
+            ),
+        ];
+        for (name, cert, key, extra) in pairs {
+            let ca = if name.starts_with("k06") || name.starts_with("k08") {
+                format!("  client_ca_file: {}\n", p("ca.cer"))
+            } else {
+                String::new()
+            };
+            let body =
+                format!("tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n{ca}{extra}");
+            std::fs::write(dir.join(name), body).expect("write web config");
+            cases.push(Case::new(&["check", "web-config", name], dir));
+        }
     }
     for expr in [
         "sum(rate(foo[5m])) by (job)",
