@@ -109,3 +109,45 @@ fn created_timestamp_zero_ingestion_scrapes_protobuf_first() {
         "{own_job}"
     );
 }
+
+#[test]
+fn last_flags_answer_as_prometheus_3_5_3() {
+    // Unknown to 3.5.3: kingpin's two lines and status 1.
+    let out = std::process::Command::new(OURS)
+        .arg("--scrape.name-escaping-scheme=values")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Error parsing command line arguments: unknown long flag '--scrape.name-escaping-scheme'\nprometheus: error: unknown long flag '--scrape.name-escaping-scheme'\n"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let assets = dir.path().join("assets");
+    std::fs::create_dir_all(assets.join("sub")).unwrap();
+    std::fs::write(assets.join("a.txt"), "hello\n").unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "secret\n").unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, "global: {}\n");
+    let user_assets = format!("--web.user-assets={}", assets.display());
+    let p = Prometheus::ready(
+        OURS,
+        &config,
+        port,
+        &[
+            &user_assets,
+            // Direct I/O for blocks; `old-ui` only warns, as in Debian's 3.5.3.
+            "--enable-feature=use-uncached-io,old-ui",
+        ],
+    );
+    assert_eq!(p.get("/user/a.txt"), (200, "hello\n".to_owned()));
+    assert_eq!(p.get("/user/missing").0, 404);
+    let (code, listing) = p.get("/user/");
+    assert_eq!(code, 200);
+    assert!(listing.contains("<a href=\"a.txt\">a.txt</a>") && listing.contains("sub/"));
+    // `..` is cleaned away before the directory is looked at.
+    let (code, body) = p.get("/user/../secret.txt");
+    assert_eq!(code, 301, "{body}");
+    assert_ne!(p.get("/user/%2e%2e/secret.txt").1, "secret\n");
+}
