@@ -30,7 +30,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tsdb", &["chunkenc", "storage", "model"]),
     // L3
     // config: go-yaml's YAML rules (tabs libyaml refuses) shared with rule files.
-    ("rules", &["promql", "storage", "template", "config", "model"]),
+    (
+        "rules",
+        &["promql", "storage", "template", "config", "model"],
+    ),
     ("scrape", &["config", "httpclient", "storage", "model"]),
     ("notifier", &["config", "httpclient", "model"]),
     (
