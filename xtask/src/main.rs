@@ -28,6 +28,7 @@
 mod apicheck;
 mod bench;
 mod difftest;
+mod logdiff;
 mod rulesdiff;
 mod scrapebench;
 mod scrapediff;
@@ -95,7 +96,13 @@ tasks:
                                 pagination), /api/v1/alerts, /api/v1/alertmanagers, recorded
                                 and ALERTS series, what a fake Alertmanager received; plus
                                 the upstream rule fixtures; fails on differences not in
-                                testdata/rulesdiff/known-differences.txt";
+                                testdata/rulesdiff/known-differences.txt
+  logdiff [--no-build]          ours vs Prometheus 3.5 through start, WAL replay, reloads (good
+                                and broken), failing rules, a down Alertmanager and remote
+                                write, compaction and shutdown, in logfmt and JSON at debug:
+                                each of Prometheus's log events (level, message, component,
+                                keys in order) must be among ours; fails on differences not
+                                explained in logdiff.rs's KNOWN";
 
 /// The conformance suites: name, cargo package, test target.
 const SUITES: &[(&str, &str, &str)] = &[
@@ -147,6 +154,7 @@ fn run() -> Result<()> {
         "scrapediff" => scrapediff::run(&args[1..]),
         "rulesdiff" => rulesdiff::run(&args[1..]),
         "wirediff" => wirediff::run(&args[1..]),
+        "logdiff" => logdiff::run(&args[1..]),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
