@@ -300,7 +300,10 @@ fn list_dir(dir: &Path, meta: &std::fs::Metadata, headers: &HeaderMap) -> Respon
     if let Some(m) = modified
         && not_modified(headers, m)
     {
-        return not_modified_response(m);
+        // Go checks a directory before it sets Last-Modified.
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        return resp;
     }
     let entries = match std::fs::read_dir(dir) {
         Ok(rd) => rd.collect::<Result<Vec<_>, _>>(),
@@ -385,10 +388,21 @@ fn url_path_escape(name: &str) -> String {
 /// Go's `serveContent` for a regular file.
 fn serve_content(path: &Path, meta: &std::fs::Metadata, headers: &HeaderMap) -> Response<Body> {
     let modified = meta.modified().ok();
-    if let Some(m) = modified
-        && not_modified(headers, m)
-    {
-        return not_modified_response(m);
+    let mut range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    match preconditions(headers, modified) {
+        Precondition::Proceed => {}
+        Precondition::Failed => {
+            let mut resp = Response::new(Full::new(Bytes::new()));
+            *resp.status_mut() = StatusCode::PRECONDITION_FAILED;
+            if let Some(m) = modified {
+                set_last_modified(resp.headers_mut(), m);
+            }
+            return resp;
+        }
+        Precondition::NotModified => {
+            return not_modified_response(modified.unwrap_or(UNIX_EPOCH));
+        }
+        Precondition::IgnoreRange => range_header = None,
     }
     let Ok(mut file) = std::fs::File::open(path) else {
         return error(
@@ -415,19 +429,15 @@ fn serve_content(path: &Path, meta: &std::fs::Metadata, headers: &HeaderMap) -> 
             sniff(&head).to_owned()
         }
     };
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map(|r| parse_range(r, size));
-    let (status, start, len) = match range {
-        None | Some(RangeSpec::Ignore) => (StatusCode::OK, 0, size),
-        Some(RangeSpec::One(s, l)) => (StatusCode::PARTIAL_CONTENT, s, l),
-        Some(RangeSpec::Unsatisfiable) => {
-            let mut resp = error(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "invalid range: failed to overlap",
-            );
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+    let mut ranges = match range_header.map(|r| parse_range(r, size)) {
+        None => Vec::new(),
+        Some(Ok(r)) => r,
+        Some(Err(RangeError::NoOverlap)) if size == 0 => Vec::new(),
+        Some(Err(e)) => {
+            let mut resp = error(StatusCode::RANGE_NOT_SATISFIABLE, e.message());
+            if e == RangeError::NoOverlap
+                && let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}"))
+            {
                 resp.headers_mut().insert(header::CONTENT_RANGE, v);
             }
             if let Some(m) = modified {
@@ -441,17 +451,64 @@ fn serve_content(path: &Path, meta: &std::fs::Metadata, headers: &HeaderMap) -> 
             return resp;
         }
     };
-    let mut data = Vec::new();
-    let read = file
-        .seek(SeekFrom::Start(start))
-        .and_then(|_| file.take(len).read_to_end(&mut data));
-    if read.is_err() {
+    if ranges.iter().map(|r| r.1).sum::<u64>() > size {
+        // Go sends the whole file rather than more bytes than it has.
+        ranges.clear();
+    }
+    let mut read = |start: u64, len: u64| -> std::io::Result<Vec<u8>> {
+        let mut data = Vec::new();
+        file.seek(SeekFrom::Start(start))?;
+        (&mut file).take(len).read_to_end(&mut data)?;
+        Ok(data)
+    };
+    let (status, body, content_range, ctype) = match ranges.as_slice() {
+        [] => (StatusCode::OK, read(0, size), None, ctype),
+        [(start, len)] => (
+            StatusCode::PARTIAL_CONTENT,
+            read(*start, *len),
+            Some(content_range(*start, *len, size)),
+            ctype,
+        ),
+        many => {
+            let boundary = multipart_boundary();
+            let mut body = Vec::new();
+            let mut failed = None;
+            for (i, (start, len)) in many.iter().enumerate() {
+                if i > 0 {
+                    body.extend_from_slice(b"\r\n");
+                }
+                body.extend_from_slice(
+                    format!(
+                        "--{boundary}\r\nContent-Range: {}\r\nContent-Type: {ctype}\r\n\r\n",
+                        content_range(*start, *len, size)
+                    )
+                    .as_bytes(),
+                );
+                match read(*start, *len) {
+                    Ok(d) => body.extend_from_slice(&d),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            let body = match failed {
+                Some(e) => Err(e),
+                None => Ok(body),
+            };
+            (
+                StatusCode::PARTIAL_CONTENT,
+                body,
+                None,
+                format!("multipart/byteranges; boundary={boundary}"),
+            )
+        }
+    };
+    let Ok(body) = body else {
         return error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "500 Internal Server Error",
         );
-    }
-    let mut resp = Response::new(Full::new(Bytes::from(data)));
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -461,68 +518,167 @@ fn serve_content(path: &Path, meta: &std::fs::Metadata, headers: &HeaderMap) -> 
     if let Some(m) = modified {
         set_last_modified(h, m);
     }
-    if status == StatusCode::PARTIAL_CONTENT
-        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + len - 1))
-    {
+    if let Some(v) = content_range.and_then(|r| HeaderValue::from_str(&r).ok()) {
         h.insert(header::CONTENT_RANGE, v);
     }
     resp
 }
 
-enum RangeSpec {
-    /// Serve the whole file (no usable range, or several: Go's multipart answer is not
-    /// built here).
-    Ignore,
-    One(u64, u64),
-    Unsatisfiable,
+/// Go's `httpRange.contentRange`.
+fn content_range(start: u64, len: u64, size: u64) -> String {
+    // `bytes=-0` is a range of no bytes, which Go still answers, with this odd end.
+    let end = (start + len).cast_signed() - 1;
+    format!("bytes {start}-{end}/{size}")
 }
 
-/// One `bytes=` range as Go's `parseRange` reads it.
-fn parse_range(r: &str, size: u64) -> RangeSpec {
-    let Some(spec) = r.strip_prefix("bytes=") else {
-        return RangeSpec::Ignore;
-    };
-    if spec.contains(',') {
-        return RangeSpec::Ignore;
+/// A boundary as unique as Go's random one (60 hex digits).
+fn multipart_boundary() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    for i in 0..4u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(nanos);
+        h.write_u64(i);
+        out.push_str(&format!("{:016x}", h.finish()));
     }
-    let Some((a, b)) = spec.trim().split_once('-') else {
-        return RangeSpec::Ignore;
+    out.truncate(60);
+    out
+}
+
+/// What Go's `checkPreconditions` decides.
+enum Precondition {
+    Proceed,
+    /// `412 Precondition Failed`.
+    Failed,
+    /// `304 Not Modified`.
+    NotModified,
+    /// Serve the whole file: `If-Range` does not match.
+    IgnoreRange,
+}
+
+/// Go's `checkPreconditions` for a GET of a file without an `ETag` (the file server sets
+/// none).
+fn preconditions(headers: &HeaderMap, modified: Option<SystemTime>) -> Precondition {
+    let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let secs = modified
+        .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .filter(|&s| s > 0)
+        .and_then(|s| i64::try_from(s).ok());
+    // If-Match: no entity tag matches, `*` does.
+    let if_match = match get(header::IF_MATCH) {
+        None | Some("") => None,
+        Some(v) => Some(v.trim().starts_with('*')),
     };
-    let (a, b) = (a.trim(), b.trim());
-    if a.is_empty() {
-        // The last `b` bytes.
-        let Ok(n) = b.parse::<u64>() else {
-            return RangeSpec::Ignore;
+    let ok = if_match.unwrap_or_else(|| {
+        match (
+            get(header::IF_UNMODIFIED_SINCE).and_then(parse_http_date),
+            secs,
+        ) {
+            (Some(t), Some(m)) => m <= t,
+            _ => true,
+        }
+    });
+    if !ok {
+        return Precondition::Failed;
+    }
+    match get(header::IF_NONE_MATCH) {
+        Some(v) if v.trim().starts_with('*') => return Precondition::NotModified,
+        Some(v) if !v.is_empty() => {}
+        _ => {
+            if let (Some(t), Some(m)) = (
+                get(header::IF_MODIFIED_SINCE).and_then(parse_http_date),
+                secs,
+            ) && m <= t
+            {
+                return Precondition::NotModified;
+            }
+        }
+    }
+    if get(header::RANGE).is_some_and(|r| !r.is_empty())
+        && let Some(ir) = get(header::IF_RANGE).filter(|v| !v.is_empty())
+    {
+        // An entity tag never matches (there is none); a date must be the file's.
+        let ir = ir.trim_start();
+        let matches = !(ir.starts_with('"') || ir.starts_with("W/"))
+            && matches!((parse_http_date(ir), secs), (Some(t), Some(m)) if t == m);
+        if !matches {
+            return Precondition::IgnoreRange;
+        }
+    }
+    Precondition::Proceed
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeError {
+    Invalid,
+    NoOverlap,
+}
+
+impl RangeError {
+    fn message(self) -> &'static str {
+        match self {
+            RangeError::Invalid => "invalid range",
+            RangeError::NoOverlap => "invalid range: failed to overlap",
+        }
+    }
+}
+
+/// Go's `parseRange`: the (start, length) of each `bytes=` range that overlaps the file.
+fn parse_range(s: &str, size: u64) -> Result<Vec<(u64, u64)>, RangeError> {
+    let spec = s.strip_prefix("bytes=").ok_or(RangeError::Invalid)?;
+    let int = |v: &str| -> Result<u64, RangeError> {
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit() || b == b'+') {
+            return Err(RangeError::Invalid);
+        }
+        v.parse::<u64>().map_err(|_| RangeError::Invalid)
+    };
+    let mut ranges = Vec::new();
+    let mut no_overlap = false;
+    for ra in spec.split(',') {
+        let ra = ra.trim_matches([' ', '\t']);
+        if ra.is_empty() {
+            continue;
+        }
+        let (start, end) = ra.split_once('-').ok_or(RangeError::Invalid)?;
+        let (start, end) = (
+            start.trim_matches([' ', '\t']),
+            end.trim_matches([' ', '\t']),
+        );
+        if start.is_empty() {
+            // The last `end` bytes.
+            let n = int(end)?.min(size);
+            ranges.push((size - n, n));
+            continue;
+        }
+        let start = int(start)?;
+        if start >= size {
+            no_overlap = true;
+            continue;
+        }
+        let len = if end.is_empty() {
+            size - start
+        } else {
+            let end = int(end)?;
+            if start > end {
+                return Err(RangeError::Invalid);
+            }
+            end.min(size - 1) - start + 1
         };
-        if n == 0 {
-            return RangeSpec::Unsatisfiable;
-        }
-        let n = n.min(size);
-        return RangeSpec::One(size - n, n);
+        ranges.push((start, len));
     }
-    let Ok(start) = a.parse::<u64>() else {
-        return RangeSpec::Ignore;
-    };
-    if start >= size {
-        return RangeSpec::Unsatisfiable;
+    if no_overlap && ranges.is_empty() {
+        return Err(RangeError::NoOverlap);
     }
-    let end = if b.is_empty() {
-        size - 1
-    } else {
-        match b.parse::<u64>() {
-            Ok(e) if e >= start => e.min(size - 1),
-            _ => return RangeSpec::Ignore,
-        }
-    };
-    RangeSpec::One(start, end - start + 1)
+    Ok(ranges)
 }
 
-/// Go's `checkIfModifiedSince`: a GET with `If-Modified-Since` at or after the file's
-/// time (to the second), and no `If-None-Match`.
+/// Go's `checkIfModifiedSince` (all a directory listing checks): a GET with
+/// `If-Modified-Since` at or after the time (to the second).
 fn not_modified(headers: &HeaderMap, modified: SystemTime) -> bool {
-    if headers.contains_key(header::IF_NONE_MATCH) {
-        return false;
-    }
     let Some(since) = headers
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
@@ -934,6 +1090,66 @@ mod tests {
         let r = get(&ua, "/user/a.txt", &[("range", "bytes=9-")]);
         assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
         assert_eq!(hdr(&r, header::CONTENT_RANGE), "bytes */6");
+        assert_eq!(body(&r), "invalid range: failed to overlap\n");
+        let r = get(&ua, "/user/a.txt", &[("range", "bytes=x-1")]);
+        assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(body(&r), "invalid range\n");
+        assert_eq!(hdr(&r, header::CONTENT_RANGE), "");
+        // More bytes than the file: the whole file.
+        let r = get(&ua, "/user/a.txt", &[("range", "bytes=0-4,2-5")]);
+        assert_eq!((r.status(), body(&r).as_str()), (StatusCode::OK, "hello\n"));
+
+        let r = get(&ua, "/user/a.txt", &[("range", "bytes=0-0,4-")]);
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+        let ctype = hdr(&r, header::CONTENT_TYPE).to_owned();
+        let boundary = ctype
+            .strip_prefix("multipart/byteranges; boundary=")
+            .expect("multipart");
+        assert_eq!(boundary.len(), 60);
+        assert_eq!(
+            body(&r),
+            format!(
+                "--{boundary}\r\nContent-Range: bytes 0-0/6\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nh\r\n\
+                 --{boundary}\r\nContent-Range: bytes 4-5/6\r\nContent-Type: text/plain; charset=utf-8\r\n\r\no\n\r\n\
+                 --{boundary}--\r\n"
+            )
+        );
+
+        // If-Range: the file's date keeps the range, anything else sends the whole file.
+        let r = get(
+            &ua,
+            "/user/a.txt",
+            &[("range", "bytes=1-2"), ("if-range", &lm)],
+        );
+        assert_eq!(body(&r), "el");
+        for other in ["\"etag\"", "Mon, 01 Jan 2001 00:00:00 GMT"] {
+            let r = get(
+                &ua,
+                "/user/a.txt",
+                &[("range", "bytes=1-2"), ("if-range", other)],
+            );
+            assert_eq!((r.status(), body(&r).as_str()), (StatusCode::OK, "hello\n"));
+        }
+        // If-Unmodified-Since before the file, If-Match with a tag: 412; If-None-Match: *.
+        for (h, v) in [
+            ("if-unmodified-since", "Mon, 01 Jan 2001 00:00:00 GMT"),
+            ("if-match", "\"x\""),
+        ] {
+            let r = get(&ua, "/user/a.txt", &[(h, v)]);
+            assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED, "{h}");
+        }
+        assert_eq!(
+            get(&ua, "/user/a.txt", &[("if-match", "*")]).status(),
+            StatusCode::OK
+        );
+        let r = get(&ua, "/user/a.txt", &[("if-none-match", "*")]);
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+        let r = get(
+            &ua,
+            "/user/a.txt",
+            &[("if-none-match", "\"x\""), ("if-modified-since", &lm)],
+        );
+        assert_eq!(r.status(), StatusCode::OK);
     }
 
     #[test]
