@@ -221,6 +221,9 @@ fn json_string(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            // slog escapes the JavaScript line terminators too.
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
             c => out.push(c),
         }
     }
@@ -370,6 +373,7 @@ mod tests {
         assert_eq!(logfmt_value("a=b"), "\"a=b\"");
         assert_eq!(logfmt_value("say \"hi\""), "\"say \\\"hi\\\"\"");
         assert_eq!(json_string("a\"b\n"), "\"a\\\"b\\n\"");
+        assert_eq!(json_string("<&>\u{1b}\u{2028}"), "\"<&>\\u001b\\u2028\"");
     }
 
     #[test]
