@@ -354,9 +354,12 @@ impl Config {
             .collect();
         let mut included = Vec::new();
         for pattern in &self.scrape_config_files {
-            let paths = glob::glob(pattern).map_err(|e| Error::ScrapeConfigFile {
+            // Go's `filepath.Glob` error says only `syntax error in pattern`.
+            let paths = glob::glob(pattern).map_err(|_| Error::ScrapeConfigFile {
                 path: PathBuf::from(pattern),
-                message: format!("error retrieving scrape config files for {pattern:?}: {e}"),
+                message: format!(
+                    "error retrieving scrape config files for {pattern:?}: syntax error in pattern"
+                ),
             })?;
             let mut files: Vec<PathBuf> = paths.filter_map(|p| p.ok()).collect();
             files.sort();

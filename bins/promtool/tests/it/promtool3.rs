@@ -1197,6 +1197,45 @@ fn config_errors_agree_with_promtool_3() {
             cases.push(Case::new(&["check", "config", name], tmp.path()));
         }
     }
+    // scrape_config_files: broken, repeated and missing job files, bad globs; agent mode.
+    for (name, body) in [
+        (
+            "scf_a1.yml",
+            "rule_files: [x.yml]\nscrape_configs:\n- job_name: a\n",
+        ),
+        (
+            "scf_a2.yml",
+            "alerting:\n  alertmanagers:\n  - static_configs: [{targets: [a:1]}]\n",
+        ),
+        ("scf_a3.yml", "remote_read:\n- url: http://a/\n"),
+        ("scf_j1.yml", "scrape_configs:\n- job_name: b\n  foo: 1\n"),
+        ("scf_j2.yml", "scrape_configs:\n- job_name: a\n"),
+        ("scf_j3.yml", "global: {}\n"),
+        (
+            "scf_j4.yml",
+            "scrape_configs:\n- job_name: c\n  honor_labels: maybe\n",
+        ),
+        ("scf_s1.yml", "scrape_config_files: [scf_j1.yml]\n"),
+        (
+            "scf_s2.yml",
+            "scrape_config_files: [scf_j2.yml]\nscrape_configs:\n- job_name: a\n",
+        ),
+        ("scf_s3.yml", "scrape_config_files: [scf_j3.yml]\n"),
+        ("scf_s4.yml", "scrape_config_files: [\"[scf_j.yml\"]\n"),
+        (
+            "scf_s5.yml",
+            "scrape_config_files: [scf_j4.yml, scf_j1.yml]\n",
+        ),
+        ("scf_s6.yml", "scrape_config_files: [missing.yml]\n"),
+        ("scf_s7.yml", "scrape_config_files: [\"scf_j*.yml\"]\n"),
+    ] {
+        std::fs::write(tmp.path().join(name), body).expect("write file");
+        if name.starts_with("scf_s") {
+            cases.push(Case::new(&["check", "config", name], tmp.path()));
+        } else if name.starts_with("scf_a") {
+            cases.push(Case::new(&["check", "config", "--agent", name], tmp.path()));
+        }
+    }
     let sd_names = SD_FILES.iter().map(|(n, _)| *n).chain(["missing.json"]);
     for name in sd_names {
         if let Some((_, body)) = SD_FILES.iter().find(|(n, _)| *n == name) {
