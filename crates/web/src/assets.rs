@@ -111,7 +111,8 @@ pub(crate) fn percent_decode(raw: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    // Go keeps the bytes; a name that is not UTF-8 is looked up as its lossy form here.
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Go's `ServeMux` redirect of a path that is not clean (`//`, `.` or `..` elements): the
@@ -861,9 +862,9 @@ fn load_mime_table() -> HashMap<String, String> {
     t
 }
 
-/// A subset of Go's `http.DetectContentType`: HTML and XML documents, common image,
-/// archive and document signatures, Unicode byte order marks; otherwise plain text when
-/// no byte is binary, else `application/octet-stream`.
+/// Go's `http.DetectContentType` (without its MP3 frame check): HTML and XML documents,
+/// byte order marks, image, audio, video, font and archive signatures; otherwise plain
+/// text when no byte is binary, else `application/octet-stream`.
 fn sniff(data: &[u8]) -> &'static str {
     let ws = |b: u8| matches!(b, b'\t' | b'\n' | 0x0c | b'\r' | b' ');
     let text = data
@@ -914,7 +915,17 @@ fn sniff(data: &[u8]) -> &'static str {
         (b"\x1F\x8B\x08", "application/x-gzip"),
         (b"PK\x03\x04", "application/zip"),
         (b"Rar!\x1A\x07\x00", "application/x-rar-compressed"),
+        (b"Rar!\x1A\x07\x01\x00", "application/x-rar-compressed"),
         (b"\x00asm", "application/wasm"),
+        (b"\x00\x00\x01\x00", "image/x-icon"),
+        (b"\x00\x00\x02\x00", "image/x-icon"),
+        (b"OggS\x00", "application/ogg"),
+        (b"MThd\x00\x00\x00\x06", "audio/midi"),
+        (b"ID3", "audio/mpeg"),
+        (b"\x1A\x45\xDF\xA3", "video/webm"),
+        (b"\x00\x01\x00\x00", "font/ttf"),
+        (b"OTTO", "font/otf"),
+        (b"ttcf", "font/collection"),
         (b"wOFF", "font/woff"),
         (b"wOF2", "font/woff2"),
     ];
@@ -923,15 +934,49 @@ fn sniff(data: &[u8]) -> &'static str {
             return ty;
         }
     }
-    if data.len() >= 14 && data.starts_with(b"RIFF") && &data[8..14] == b"WEBPVP" {
-        return "image/webp";
+    if data.len() >= 12 && data.starts_with(b"RIFF") {
+        match &data[8..12] {
+            b"WEBP" if data.len() >= 14 && &data[12..14] == b"VP" => return "image/webp",
+            b"AVI " => return "video/avi",
+            b"WAVE" => return "audio/wave",
+            _ => {}
+        }
+    }
+    if data.starts_with(b"FORM") && data.len() >= 12 && &data[8..12] == b"AIFF" {
+        return "audio/aiff";
+    }
+    if data.starts_with(b".snd") {
+        return "audio/basic";
+    }
+    // Embedded OpenType: "LP" at 34, after 34 bytes of anything.
+    if data.len() >= 36 && &data[34..36] == b"LP" {
+        return "application/vnd.ms-fontobject";
+    }
+    if is_mp4(data) {
+        return "video/mp4";
     }
     let binary = |b: u8| matches!(b, 0x00..=0x08 | 0x0B | 0x0E..=0x1A | 0x1C..=0x1F);
+    // After Go's exact signatures: text unless a byte is binary.
     if data.iter().any(|&b| binary(b)) {
         "application/octet-stream"
     } else {
         "text/plain; charset=utf-8"
     }
+}
+
+/// Go's `mp4Sig`: an `ftyp` box naming an `mp4` brand.
+fn is_mp4(data: &[u8]) -> bool {
+    if data.len() < 12 {
+        return false;
+    }
+    let size = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
+    if data.len() < size || !size.is_multiple_of(4) || &data[4..8] != b"ftyp" {
+        return false;
+    }
+    (8..size)
+        .step_by(4)
+        .filter(|&st| st != 12)
+        .any(|st| data.get(st..st + 3) == Some(b"mp4"))
 }
 
 #[cfg(test)]
