@@ -1,6 +1,7 @@
 //! Agent mode (`--agent`): scrape and discovery as in the server, samples go to the WAL-only
 //! `tsdb::agent::Db` under `--storage.agent.path` and leave through remote write; there is no
-//! query engine storage, rule manager or notifier (cmd/prometheus/main.go's agent branches).
+//! query engine storage or rule manager, and the notifier runs without Alertmanagers
+//! (cmd/prometheus/main.go's agent branches).
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::SystemTime;
@@ -14,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::{self, ConfigLoader};
 use crate::flags::{AgentSettings, Settings};
 use crate::ready::{NotReadyAppender, ReadyStorage};
-use crate::reload::scrape_reloaders;
+use crate::reload::{Reloader, scrape_reloaders};
 use crate::remote::RemoteStorage;
 use crate::server::{config_load_error, is_requested_stop, listen_all, log_features, web_options};
 
@@ -114,9 +115,9 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
 
     let discovery = discovery::Manager::new(discovery::Options::default());
     let sd_metrics = discovery.metrics().clone();
-    // As in Prometheus's agent: the notifier's discovery manager exists (its
-    // `prometheus_sd_*{name="notify"}` series are exposed) but never runs.
-    let _notify_discovery = discovery::Manager::new(discovery::Options {
+    // As in Prometheus's agent: the notifier's discovery manager runs (its
+    // `prometheus_sd_*{name="notify"}` series are exposed) with nothing to discover.
+    let notify_discovery = discovery::Manager::new(discovery::Options {
         name: "notify".into(),
         metrics: sd_metrics.clone(),
         ..discovery::Options::default()
@@ -133,13 +134,14 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
     let appendable = remote.appendable_over(storage.clone());
     let scraper = scrape::Manager::new(appendable.clone(), settings.scrape.clone());
     remote.set_metadata_source(&scraper);
-    // As in Prometheus's agent: the notifier exists (its metrics are exposed) but never
-    // runs, since agent configurations have no alerting section.
+    // As in Prometheus's agent: the notifier runs (its metrics are exposed) with no
+    // Alertmanager, since agent configurations have no alerting section.
     let notifier = notifier::Manager::new(settings.notifier.clone());
 
     let handler = web::Handler::new(web::Options {
         metrics_hook: Some({
             let (remote, storage, scraper) = (remote.clone(), storage.clone(), scraper.clone());
+            let notifier = notifier.clone();
             Arc::new(move |out: &mut String| {
                 sd_metrics.write_text(out);
                 scraper.write_metrics(out);
@@ -166,10 +168,20 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
         )
     });
 
-    // As in Prometheus's agent: no rules, notifier or query engine to reconfigure.
+    // As in Prometheus's agent: no rules, notifier or query engine to reconfigure. Their
+    // reloaders are there all the same, doing nothing, as Prometheus's, so that the
+    // configuration loading line lists the same timings.
+    let noop = |name: &'static str| Reloader {
+        name,
+        reload: Box::new(|_| Ok(())),
+    };
+    let mut reloaders = vec![noop("db_storage")];
+    reloaders.extend(scrape_reloaders(&remote, &scraper, &discovery));
+    reloaders.insert(3, noop("query_engine"));
+    reloaders.extend(["notify", "notify_sd", "rules", "tracing"].map(noop));
     let loader = ConfigLoader {
         path: settings.config_file.clone(),
-        reloaders: Arc::new(scrape_reloaders(&remote, &scraper, &discovery)),
+        reloaders: Arc::new(reloaders),
         status: status.clone(),
         check: Some(check_agent_config),
     };
@@ -180,6 +192,7 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
 
     actors::termination_handler(&mut group, &status, &quit, &reload_ready)?;
     actors::discovery_manager(&mut group, "scrape discovery manager", &discovery);
+    actors::discovery_manager(&mut group, "notify discovery manager", &notify_discovery);
     // Scrape manager: stops (writing staleness markers) before the WAL storage closes.
     actors::scrape_manager(&mut group, &scraper, scrape_targets, &reload_ready);
     // Reload handler: SIGHUP and /-/reload, after the initial configuration load.
@@ -220,10 +233,8 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
                     tracing::warn!(err = %err, "failed to truncate WAL");
                 }),
             );
-            tracing::info!(
-                fs_type = crate::hostinfo::fs_type(&agent.path),
-                "filesystem information"
-            );
+            // Prometheus's agent logs the file system type as the message itself.
+            tracing::info!("{}", crate::hostinfo::fs_type(&agent.path));
             tracing::info!("Agent WAL storage started");
             db_open.cancel();
             stop.cancelled().await;
@@ -244,6 +255,12 @@ pub(crate) async fn run(settings: Settings, mut agent: AgentSettings) -> anyhow:
         });
     }
     actors::web_handler(&mut group, listeners, handler, settings.serve);
+    actors::notifier(
+        &mut group,
+        &notifier,
+        notify_discovery.subscribe(),
+        &reload_ready,
+    );
 
     match group.run().await {
         Err(err) if !is_requested_stop(&err) => Err(err),

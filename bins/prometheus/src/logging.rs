@@ -85,6 +85,10 @@ impl fmt::Display for GoDuration {
 /// (module path) belongs to, `None` for lines logged without one (cmd/prometheus's own).
 fn component_of(target: &str) -> Option<&'static str> {
     let krate = target.split("::").next().unwrap_or(target);
+    // The agent's storage logs with Prometheus's main logger, which has no component.
+    if target.starts_with("tsdb::agent") {
+        return None;
+    }
     Some(match krate {
         "tsdb" | "chunkenc" => "tsdb",
         "rules" => "rule manager",
@@ -401,6 +405,7 @@ mod tests {
         assert_eq!(component_of("rules::group"), Some("rule manager"));
         assert_eq!(component_of("storage::remote::queue"), Some("remote"));
         assert_eq!(component_of("storage::fanout"), None);
+        assert_eq!(component_of("tsdb::agent"), None);
         assert_eq!(component_of("prometheus::server"), None);
         assert_eq!(
             GoDuration(std::time::Duration::from_micros(1500)).to_string(),

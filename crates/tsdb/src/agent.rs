@@ -384,14 +384,28 @@ fn now_ms() -> Timestamp {
 impl Inner {
     /// Rebuilds the series from the newest checkpoint and the segments after it.
     fn replay(&self) -> Result<()> {
-        let mut first_segment = None;
+        tracing::info!(dir = %self.wal_dir.display(), "replaying WAL, this may take a while");
+        let mut first_segment = 0;
         if let Some((index, cp)) = checkpoint::last_checkpoint(&self.wal_dir)? {
             let mut r = Reader::new(SegmentReader::open(&cp, None, None)?);
             self.load(&mut r)?;
-            first_segment = Some(index + 1);
+            first_segment = index + 1;
         }
-        let mut r = Reader::new(SegmentReader::open(&self.wal_dir, first_segment, None)?);
-        self.load(&mut r)
+        // Segment by segment (no record spans two), saying so as Prometheus's agent does; a
+        // segment missing in between fails to open, as there.
+        let segments: Vec<u64> = wlog::list_segments(&self.wal_dir)?
+            .into_iter()
+            .filter(|&k| k >= first_segment)
+            .collect();
+        let (Some(&first), Some(&last)) = (segments.first(), segments.last()) else {
+            return Ok(());
+        };
+        for k in first..=last {
+            let mut r = Reader::new(SegmentReader::open(&self.wal_dir, Some(k), Some(k))?);
+            self.load(&mut r)?;
+            tracing::info!(segment = k, maxSegment = last, "WAL segment loaded");
+        }
+        Ok(())
     }
 
     fn load(&self, r: &mut Reader<SegmentReader>) -> Result<()> {
