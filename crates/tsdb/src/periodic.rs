@@ -6,33 +6,62 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// What the thread of a [`Periodic`] is asked to do before its interval is over.
+#[derive(Debug, Default)]
+struct Asked {
+    stop: bool,
+    wake: bool,
+}
+
+type Shared = Arc<(Mutex<Asked>, Condvar)>;
+
 /// Runs a task every interval on its own thread; stopping (or dropping) it wakes the thread
-/// at once and waits for a task in progress to finish.
+/// at once and waits for a task in progress to finish. A [`Waker`] runs the task early.
 #[derive(Debug)]
 pub(crate) struct Periodic {
-    stop: Arc<(Mutex<bool>, Condvar)>,
+    shared: Shared,
     handle: Option<JoinHandle<()>>,
 }
 
+/// Asks a [`Periodic`] to run its task now rather than at the end of its interval (as
+/// Go's `compactc` does for the compactor). Wakes while a task runs are merged into one run
+/// right after it; wakes after the thread stopped do nothing.
+#[derive(Debug, Clone)]
+pub(crate) struct Waker(Shared);
+
+impl Waker {
+    /// Runs the task soon (the interval starts again after it).
+    pub(crate) fn wake(&self) {
+        let (lock, cv) = &*self.0;
+        if let Ok(mut a) = lock.lock() {
+            a.wake = true;
+        }
+        cv.notify_all();
+    }
+}
+
 impl Periodic {
-    /// Starts a thread that waits `interval`, runs `task`, and so on, until stopped or until
-    /// `task` breaks.
+    /// Starts a thread that waits `interval` (or a wake), runs `task`, and so on, until
+    /// stopped or until `task` breaks.
     pub(crate) fn spawn<F>(interval: Duration, mut task: F) -> Periodic
     where
         F: FnMut() -> ControlFlow<()> + Send + 'static,
     {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let signal = Arc::clone(&stop);
+        let shared: Shared = Arc::default();
+        let signal = Arc::clone(&shared);
         let handle = std::thread::spawn(move || {
             let (lock, cv) = &*signal;
             loop {
                 let Ok(guard) = lock.lock() else { return };
-                let Ok((guard, _)) = cv.wait_timeout_while(guard, interval, |s| !*s) else {
+                let Ok((mut guard, _)) =
+                    cv.wait_timeout_while(guard, interval, |a| !a.stop && !a.wake)
+                else {
                     return;
                 };
-                if *guard {
+                if guard.stop {
                     return;
                 }
+                guard.wake = false;
                 drop(guard);
                 if task().is_break() {
                     return;
@@ -40,16 +69,21 @@ impl Periodic {
             }
         });
         Periodic {
-            stop,
+            shared,
             handle: Some(handle),
         }
     }
 
+    /// A handle that runs the task early.
+    pub(crate) fn waker(&self) -> Waker {
+        Waker(Arc::clone(&self.shared))
+    }
+
     /// Stops the thread and waits for it (a second call does nothing).
     pub(crate) fn stop(&mut self) {
-        let (lock, cv) = &*self.stop;
-        if let Ok(mut s) = lock.lock() {
-            *s = true;
+        let (lock, cv) = &*self.shared;
+        if let Ok(mut a) = lock.lock() {
+            a.stop = true;
         }
         cv.notify_all();
         if let Some(h) = self.handle.take() {
@@ -97,5 +131,23 @@ mod tests {
         p.stop();
         p.stop();
         assert_eq!(runs.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_wake_runs_the_task_before_the_interval_is_over() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut p = Periodic::spawn(Duration::from_secs(3600), move || {
+            let _ = tx.send(());
+            ControlFlow::Continue(())
+        });
+        let waker = p.waker();
+        for _ in 0..2 {
+            waker.wake();
+            rx.recv().expect("the task ran after the wake");
+        }
+        p.stop();
+        // After the stop a wake runs nothing.
+        waker.wake();
+        assert!(rx.try_recv().is_err());
     }
 }

@@ -191,6 +191,24 @@ fn background_compactor_runs_and_stops() {
 }
 
 #[test]
+fn a_commit_leaving_the_head_compactable_wakes_the_compactor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Arc::new(Db::open(dir.path(), Options::default()).expect("open"));
+    // An hour's interval: only the wake of the commit can compact within the test.
+    let c = Db::spawn_compactor(&db, Duration::from_secs(3600));
+    fill(&db, 0, 300, 1);
+    for _ in 0..1000 {
+        if !db.blocks().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(c.stop().is_empty());
+    assert_eq!(db.blocks().len(), 1);
+    assert_eq!(db.blocks()[0].max_time, 120 * MIN);
+}
+
+#[test]
 fn out_of_order_samples_are_accepted_in_the_window_but_not_into_blocks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = Options {
