@@ -245,6 +245,10 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     log_features(&settings);
 
     let mut tsdb_options = settings.tsdb.clone();
+    // As Prometheus: the configuration file's `storage.tsdb.out_of_order_time_window`.
+    if let Some(tsdb) = &initial_config.storage.tsdb {
+        tsdb_options.out_of_order_time_window = tsdb.out_of_order_time_window.as_millis();
+    }
     if settings.enable_exemplar_storage {
         // As Prometheus: the exemplar storage starts with the configuration file's size.
         tsdb_options.max_exemplars = crate::ready::max_exemplars(&initial_config);

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 mod agent;
 mod alerting;
+mod datadir_interop;
 mod exemplars;
 mod features;
 mod logging;
