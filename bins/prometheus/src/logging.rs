@@ -381,6 +381,28 @@ mod tests {
     }
 
     #[test]
+    fn typed_values_are_written_like_slog() {
+        let write = |v: &Value, json: bool| {
+            let mut out = String::new();
+            let mut w = Writer::new(&mut out);
+            if json {
+                v.write_json(&mut w).unwrap();
+            } else {
+                v.write_logfmt(&mut w).unwrap();
+            }
+            out
+        };
+        // Go's %g-style shortest form in text, encoding/json's in JSON.
+        assert_eq!(write(&Value::Float(4.31e-7), false), "4.31e-07");
+        assert_eq!(write(&Value::Float(4.31e-7), true), "4.31e-07");
+        assert_eq!(write(&Value::Float(0.5), true), "0.5");
+        assert_eq!(write(&Value::Int(-3), true), "-3");
+        assert_eq!(write(&Value::Bool(false), false), "false");
+        assert_eq!(write(&Value::Str("15d".into()), true), "\"15d\"");
+        assert_eq!(write(&Value::Str("a b".into()), false), "\"a b\"");
+    }
+
+    #[test]
     fn times_are_formatted_like_slog() {
         let t = std::time::Duration::new(1_795_555_330, 623_239_900);
         assert_eq!(
