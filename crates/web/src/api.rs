@@ -67,11 +67,20 @@ pub(crate) type ApiResult = Result<ApiData, ApiError>;
 pub(crate) enum Route {
     /// A known endpoint with its handler label for metrics.
     Endpoint(&'static str),
-    /// A known path with a method it does not accept.
-    MethodNotAllowed,
+    /// A known path with a method it does not accept: the methods it takes.
+    MethodNotAllowed(&'static [Method]),
     /// No such endpoint.
     NotFound,
 }
+
+const GET: &[Method] = &[Method::GET];
+const POST: &[Method] = &[Method::POST];
+const GET_POST: &[Method] = &[Method::GET, Method::POST];
+const POST_PUT: &[Method] = &[Method::POST, Method::PUT];
+
+/// The handler label of every `OPTIONS` request under `/api/v1`: Prometheus answers them
+/// all from one catch-all route.
+pub(crate) const OPTIONS_LABEL: &str = "/api/v1/*path";
 
 /// Endpoints Prometheus's agent mode answers with an execution error (Go's `wrapAgent`).
 const AGENT_DISABLED: &[&str] = &[
@@ -104,52 +113,49 @@ pub(crate) fn answers_before_ready(label: &str) -> bool {
 
 /// Resolves `path` (relative to `/api/v1`) for `method`.
 pub(crate) fn route(method: &Method, path: &str) -> Route {
-    let get_post = [Method::GET, Method::POST];
-    let (allowed, label): (&[Method], &'static str) = match path {
-        "/query" => (&get_post, "/api/v1/query"),
-        "/query_range" => (&get_post, "/api/v1/query_range"),
-        "/format_query" => (&get_post, "/api/v1/format_query"),
-        "/parse_query" => (&get_post, "/api/v1/parse_query"),
+    // Prometheus routes `OPTIONS` for any path to one handler (CORS preflight).
+    if *method == Method::OPTIONS {
+        return Route::Endpoint(OPTIONS_LABEL);
+    }
+    let (allowed, label): (&'static [Method], &'static str) = match path {
+        "/query" => (GET_POST, "/api/v1/query"),
+        "/query_range" => (GET_POST, "/api/v1/query_range"),
+        "/format_query" => (GET_POST, "/api/v1/format_query"),
+        "/parse_query" => (GET_POST, "/api/v1/parse_query"),
         // Prometheus also routes DELETE here only to answer 500 "not implemented"; we answer
         // 405 as for any other method the endpoint does not take.
-        "/series" => (&get_post, "/api/v1/series"),
-        "/labels" => (&get_post, "/api/v1/labels"),
-        "/status/config" => (&[Method::GET], "/api/v1/status/config"),
-        "/status/flags" => (&[Method::GET], "/api/v1/status/flags"),
-        "/status/runtimeinfo" => (&[Method::GET], "/api/v1/status/runtimeinfo"),
-        "/status/buildinfo" => (&[Method::GET], "/api/v1/status/buildinfo"),
-        "/status/tsdb" => (&[Method::GET], "/api/v1/status/tsdb"),
-        "/targets" => (&[Method::GET], "/api/v1/targets"),
-        "/targets/metadata" => (&[Method::GET], "/api/v1/targets/metadata"),
-        "/metadata" => (&[Method::GET], "/api/v1/metadata"),
-        "/scrape_pools" => (&[Method::GET], "/api/v1/scrape_pools"),
-        "/write" => (&[Method::POST], "/api/v1/write"),
-        "/read" => (&[Method::POST], "/api/v1/read"),
-        "/admin/tsdb/delete_series" => (
-            &[Method::POST, Method::PUT],
-            "/api/v1/admin/tsdb/delete_series",
-        ),
-        "/admin/tsdb/clean_tombstones" => (
-            &[Method::POST, Method::PUT],
-            "/api/v1/admin/tsdb/clean_tombstones",
-        ),
-        "/admin/tsdb/snapshot" => (&[Method::POST, Method::PUT], "/api/v1/admin/tsdb/snapshot"),
-        "/query_exemplars" => (&get_post, "/api/v1/query_exemplars"),
-        "/targets/relabel_steps" => (&[Method::GET], "/api/v1/targets/relabel_steps"),
-        "/scrape_pools/config" => (&[Method::GET], "/api/v1/scrape_pools/config"),
-        "/alertmanagers" => (&[Method::GET], "/api/v1/alertmanagers"),
-        "/rules" => (&[Method::GET], "/api/v1/rules"),
-        "/alerts" => (&[Method::GET], "/api/v1/alerts"),
-        "/status/tsdb/blocks" => (&[Method::GET], "/api/v1/status/tsdb/blocks"),
-        "/status/walreplay" => (&[Method::GET], "/api/v1/status/walreplay"),
-        "/status/self_metrics" => (&[Method::GET], "/api/v1/status/self_metrics"),
-        "/notifications" => (&[Method::GET], "/api/v1/notifications"),
-        "/notifications/live" => (&[Method::GET], "/api/v1/notifications/live"),
-        "/features" => (&[Method::GET], "/api/v1/features"),
-        "/otlp/v1/metrics" => (&[Method::POST], "/api/v1/otlp/v1/metrics"),
-        "/search/metric_names" => (&get_post, "/api/v1/search/metric_names"),
-        "/search/label_names" => (&get_post, "/api/v1/search/label_names"),
-        "/search/label_values" => (&get_post, "/api/v1/search/label_values"),
+        "/series" => (GET_POST, "/api/v1/series"),
+        "/labels" => (GET_POST, "/api/v1/labels"),
+        "/status/config" => (GET, "/api/v1/status/config"),
+        "/status/flags" => (GET, "/api/v1/status/flags"),
+        "/status/runtimeinfo" => (GET, "/api/v1/status/runtimeinfo"),
+        "/status/buildinfo" => (GET, "/api/v1/status/buildinfo"),
+        "/status/tsdb" => (GET, "/api/v1/status/tsdb"),
+        "/targets" => (GET, "/api/v1/targets"),
+        "/targets/metadata" => (GET, "/api/v1/targets/metadata"),
+        "/metadata" => (GET, "/api/v1/metadata"),
+        "/scrape_pools" => (GET, "/api/v1/scrape_pools"),
+        "/write" => (POST, "/api/v1/write"),
+        "/read" => (POST, "/api/v1/read"),
+        "/admin/tsdb/delete_series" => (POST_PUT, "/api/v1/admin/tsdb/delete_series"),
+        "/admin/tsdb/clean_tombstones" => (POST_PUT, "/api/v1/admin/tsdb/clean_tombstones"),
+        "/admin/tsdb/snapshot" => (POST_PUT, "/api/v1/admin/tsdb/snapshot"),
+        "/query_exemplars" => (GET_POST, "/api/v1/query_exemplars"),
+        "/targets/relabel_steps" => (GET, "/api/v1/targets/relabel_steps"),
+        "/scrape_pools/config" => (GET, "/api/v1/scrape_pools/config"),
+        "/alertmanagers" => (GET, "/api/v1/alertmanagers"),
+        "/rules" => (GET, "/api/v1/rules"),
+        "/alerts" => (GET, "/api/v1/alerts"),
+        "/status/tsdb/blocks" => (GET, "/api/v1/status/tsdb/blocks"),
+        "/status/walreplay" => (GET, "/api/v1/status/walreplay"),
+        "/status/self_metrics" => (GET, "/api/v1/status/self_metrics"),
+        "/notifications" => (GET, "/api/v1/notifications"),
+        "/notifications/live" => (GET, "/api/v1/notifications/live"),
+        "/features" => (GET, "/api/v1/features"),
+        "/otlp/v1/metrics" => (POST, "/api/v1/otlp/v1/metrics"),
+        "/search/metric_names" => (GET_POST, "/api/v1/search/metric_names"),
+        "/search/label_names" => (GET_POST, "/api/v1/search/label_names"),
+        "/search/label_values" => (GET_POST, "/api/v1/search/label_values"),
         // One path segment, matched after decoding as Go's router does: `a/b` and `a%2Fb`
         // are no label name but an unknown path.
         p if p.starts_with("/label/")
@@ -157,14 +163,14 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
             && p.len() > 14
             && !percent_decode(&p["/label/".len()..p.len() - "/values".len()]).contains('/') =>
         {
-            (&[Method::GET], "/api/v1/label/:name/values")
+            (GET, "/api/v1/label/:name/values")
         }
         _ => return Route::NotFound,
     };
-    if *method == Method::OPTIONS || allowed.contains(method) {
+    if allowed.contains(method) {
         Route::Endpoint(label)
     } else {
-        Route::MethodNotAllowed
+        Route::MethodNotAllowed(allowed)
     }
 }
 
@@ -1089,7 +1095,11 @@ mod tests {
         ));
         assert!(matches!(
             route(&Method::PUT, "/query"),
-            Route::MethodNotAllowed
+            Route::MethodNotAllowed(GET_POST)
+        ));
+        assert!(matches!(
+            route(&Method::OPTIONS, "/nope"),
+            Route::Endpoint(OPTIONS_LABEL)
         ));
         assert!(matches!(route(&Method::GET, "/nope"), Route::NotFound));
         // A label name is one segment, also when its slash is escaped.

@@ -341,6 +341,36 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     resp
 }
 
+/// Go's `http.NotFound`.
+fn not_found() -> Response<Body> {
+    crate::assets::error(StatusCode::NOT_FOUND, "404 page not found")
+}
+
+/// The `Allow` header Go's router sends: the route's methods and `OPTIONS`, sorted.
+fn allow_header(allowed: &[Method]) -> HeaderValue {
+    let mut names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+    names.push("OPTIONS");
+    names.sort_unstable();
+    names.dedup();
+    HeaderValue::from_str(&names.join(", ")).unwrap_or_else(|_| HeaderValue::from_static("OPTIONS"))
+}
+
+/// Go's router for a method the route does not take: 405 with the methods it takes.
+fn method_not_allowed(allowed: &[Method]) -> Response<Body> {
+    let mut resp = crate::assets::error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+    resp.headers_mut()
+        .insert(header::ALLOW, allow_header(allowed));
+    resp
+}
+
+/// Go's router answering `OPTIONS` itself: 200, no body, the methods in `Allow`.
+fn options_allowed(allowed: &[Method]) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    resp.headers_mut()
+        .insert(header::ALLOW, allow_header(allowed));
+    resp
+}
+
 fn json_response(status: StatusCode, body: String) -> Response<Body> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
@@ -468,7 +498,22 @@ enum Page {
     NotFound,
 }
 
+const GET: &[Method] = &[Method::GET];
+const GET_HEAD: &[Method] = &[Method::GET, Method::HEAD];
+const GET_POST_PUT: &[Method] = &[Method::GET, Method::POST, Method::PUT];
+
 impl Page {
+    /// The methods Prometheus registers for the page (none: the API routes its own, and an
+    /// unknown path has none).
+    fn methods(&self) -> &'static [Method] {
+        match self {
+            Page::Root | Page::Ui | Page::Metrics | Page::Federate => GET,
+            Page::Healthy | Page::Ready => GET_HEAD,
+            Page::Reload | Page::Quit => GET_POST_PUT,
+            Page::Api(_) | Page::NotFound => &[],
+        }
+    }
+
     fn of(path: &str) -> Page {
         match path {
             "/" => Page::Root,
@@ -659,24 +704,40 @@ impl Handler {
             return (label, resp);
         }
         let path = match full_path.strip_prefix(prefix) {
-            Some("") => "/",
+            // The prefix without its slash: Go's router redirects only a GET.
+            Some("") if req.method() == Method::GET => "/",
             Some(p) if p.starts_with('/') => p,
             // As Prometheus: the bare root redirects into the route prefix.
-            _ if full_path == "/" && req.method() == Method::GET => {
-                return (None, crate::ui::redirect(prefix));
+            _ if full_path == "/" => {
+                let resp = match *req.method() {
+                    Method::GET => crate::ui::redirect(prefix),
+                    Method::OPTIONS => options_allowed(GET),
+                    _ => method_not_allowed(GET),
+                };
+                return (None, resp);
             }
-            _ => return (None, text(StatusCode::NOT_FOUND, "404 page not found\n")),
+            _ => return (None, not_found()),
         };
         let method = req.method().clone();
         let ready = self.inner.opts.status.readiness();
-        let head_or_get = method == Method::GET || method == Method::HEAD;
-        match Page::of(path) {
+        let page = Page::of(path);
+        let allowed = page.methods();
+        if !allowed.is_empty() && !allowed.contains(&method) {
+            // Go's router: `OPTIONS` lists the methods, any other gets 405 with them.
+            let resp = if method == Method::OPTIONS {
+                options_allowed(allowed)
+            } else {
+                method_not_allowed(allowed)
+            };
+            return (None, resp);
+        }
+        match page {
             // Like Prometheus: the root redirects to the query page (under the prefix).
-            Page::Root if method == Method::GET => (
+            Page::Root => (
                 None,
                 crate::ui::redirect_home(&crate::ui::Context::of(&self.inner.opts)),
             ),
-            Page::Ui if head_or_get => (
+            Page::Ui => (
                 None,
                 crate::ui::serve(
                     &crate::ui::Context::of(&self.inner.opts),
@@ -684,7 +745,7 @@ impl Handler {
                     req.uri().query(),
                 ),
             ),
-            Page::Healthy if head_or_get => (
+            Page::Healthy => (
                 Some("/-/healthy"),
                 text(
                     StatusCode::OK,
@@ -695,7 +756,7 @@ impl Handler {
                     },
                 ),
             ),
-            Page::Ready if head_or_get => (
+            Page::Ready => (
                 Some("/-/ready"),
                 not_ready(ready).unwrap_or_else(|| {
                     let body = if self.inner.opts.agent {
@@ -719,7 +780,7 @@ impl Handler {
             Page::Quit if method == Method::POST || method == Method::PUT => {
                 (Some("/-/quit"), self.quit())
             }
-            Page::Metrics if head_or_get => {
+            Page::Metrics => {
                 let scrapes = &self.inner.web_metrics;
                 scrapes.scrapes_in_flight.inc();
                 let mut body = metrics::render(&self.inner);
@@ -735,7 +796,7 @@ impl Handler {
                 );
                 (Some("/metrics"), resp)
             }
-            Page::Federate if head_or_get => {
+            Page::Federate => {
                 if let Some(resp) = not_ready(ready) {
                     return (Some("/federate"), resp);
                 }
@@ -767,11 +828,8 @@ impl Handler {
                 (Some("/federate"), resp)
             }
             Page::Api(rest) => match api::route(&method, &rest) {
-                Route::NotFound => (None, text(StatusCode::NOT_FOUND, "404 page not found\n")),
-                Route::MethodNotAllowed => (
-                    None,
-                    text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"),
-                ),
+                Route::NotFound => (None, not_found()),
+                Route::MethodNotAllowed(allowed) => (None, method_not_allowed(allowed)),
                 Route::Endpoint(label) => {
                     if !api::answers_before_ready(label)
                         && let Some(resp) = not_ready(ready)
@@ -822,13 +880,7 @@ impl Handler {
                     (Some(label), resp)
                 }
             },
-            Page::Healthy | Page::Ready | Page::Metrics | Page::Federate | Page::Ui => (
-                None,
-                text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"),
-            ),
-            Page::Root | Page::Reload | Page::Quit | Page::NotFound => {
-                (None, text(StatusCode::NOT_FOUND, "404 page not found\n"))
-            }
+            Page::Reload | Page::Quit | Page::NotFound => (None, not_found()),
         }
     }
 

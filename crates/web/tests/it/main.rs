@@ -561,7 +561,22 @@ async fn a_storage_that_is_not_ready_is_unavailable() {
         assert_eq!(a.status, StatusCode::FOUND, "{uri}");
         assert_eq!(a.headers["location"], "/prom/query", "{uri}");
     }
-    let req = Request::post("/prom/")
+    // Go's router: the root takes GET only, under the prefix and outside it; the prefix
+    // without its slash is unknown to any other method.
+    for uri in ["/prom/", "/"] {
+        let req = Request::post(uri).body(Full::<Bytes>::default()).unwrap();
+        let a = send(&handler, req).await;
+        assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{uri}");
+        assert_eq!(a.headers["allow"], "GET, OPTIONS", "{uri}");
+        assert_eq!(a.headers["x-content-type-options"], "nosniff", "{uri}");
+        let req = Request::options(uri)
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let a = send(&handler, req).await;
+        assert_eq!(a.status, StatusCode::OK, "{uri}");
+        assert_eq!(a.headers["allow"], "GET, OPTIONS", "{uri}");
+    }
+    let req = Request::post("/prom")
         .body(Full::<Bytes>::default())
         .unwrap();
     assert_eq!(send(&handler, req).await.status, StatusCode::NOT_FOUND);
@@ -740,6 +755,59 @@ async fn rules_alerts_and_alertmanagers_are_empty_without_a_rule_manager() {
         send(&s.handler, req).await.status,
         StatusCode::METHOD_NOT_ALLOWED
     );
+}
+
+/// Methods, `Allow` and `nosniff` as Prometheus 3.5.3's router answers them (observed).
+#[tokio::test]
+async fn methods_are_routed_as_prometheus_routes_them() {
+    let s = server(false);
+    let send_as = |method: &'static str, uri: &'static str| {
+        let h = &s.handler;
+        async move {
+            let req = Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(Full::default())
+                .unwrap();
+            send(h, req).await
+        }
+    };
+    for (method, uri, status, allow) in [
+        ("HEAD", "/metrics", 405, Some("GET, OPTIONS")),
+        ("POST", "/federate", 405, Some("GET, OPTIONS")),
+        ("HEAD", "/query", 405, Some("GET, OPTIONS")),
+        ("OPTIONS", "/metrics", 200, Some("GET, OPTIONS")),
+        ("HEAD", "/-/healthy", 200, None),
+        ("DELETE", "/-/ready", 405, Some("GET, HEAD, OPTIONS")),
+        ("OPTIONS", "/-/healthy", 200, Some("GET, HEAD, OPTIONS")),
+        ("DELETE", "/-/reload", 405, Some("GET, OPTIONS, POST, PUT")),
+        ("OPTIONS", "/-/quit", 200, Some("GET, OPTIONS, POST, PUT")),
+        ("PUT", "/api/v1/query", 405, Some("GET, OPTIONS, POST")),
+        ("GET", "/api/v1/write", 405, Some("OPTIONS, POST")),
+        (
+            "GET",
+            "/api/v1/admin/tsdb/snapshot",
+            405,
+            Some("OPTIONS, POST, PUT"),
+        ),
+        ("OPTIONS", "/api/v1/nonexistent", 204, None),
+        ("GET", "/api/v1/nonexistent", 404, None),
+        ("OPTIONS", "/nonexistent", 404, None),
+    ] {
+        let a = send_as(method, uri).await;
+        assert_eq!(a.status.as_u16(), status, "{method} {uri}");
+        assert_eq!(
+            a.headers.get("allow").map(|v| v.to_str().unwrap()),
+            allow,
+            "{method} {uri}"
+        );
+        // Go's `http.Error` (404 and 405) asks browsers not to sniff.
+        assert_eq!(
+            a.headers.contains_key("x-content-type-options"),
+            status == 404 || status == 405,
+            "{method} {uri}"
+        );
+    }
 }
 
 #[tokio::test]
