@@ -553,6 +553,9 @@ struct Inner {
     stopping: CancellationToken,
     /// Give up retrying (the flush deadline passed).
     hard_stop: CancellationToken,
+    /// Samples, exemplars and histograms the shards dropped unsent at the hard stop
+    /// (Go's `samplesDroppedOnHardShutdown` and its siblings).
+    dropped_on_hard_stop: [AtomicU64; 3],
 }
 
 /// One remote-write queue: see the [module docs](super).
@@ -613,6 +616,7 @@ impl QueueManager {
                 }),
                 stopping: CancellationToken::new(),
                 hard_stop: CancellationToken::new(),
+                dropped_on_hard_stop: Default::default(),
             }),
         })
     }
@@ -641,8 +645,9 @@ impl QueueManager {
     }
 
     /// Stops accepting samples, lets the shards send what they hold, and waits for them for at
-    /// most `flush_deadline`; after that, batches still being retried are dropped (counted as
-    /// failed).
+    /// most `flush_deadline`. After that (Prometheus's hard shutdown) the requests under way
+    /// are cancelled and everything still queued is dropped unsent; all of it counts as
+    /// failed, and the queued part is logged as "Failed to flush all samples on shutdown".
     pub async fn stop(&self, flush_deadline: Duration) {
         self.inner.stopping.cancel();
         // The deadline runs from here: a reshard in progress may hold the shards while its old
@@ -653,11 +658,6 @@ impl QueueManager {
             hard_stop.cancel();
         });
         let m = &self.inner.metrics;
-        let failed_before = [
-            m.samples_failed_total.load(Ordering::Relaxed),
-            m.exemplars_failed_total.load(Ordering::Relaxed),
-            m.histograms_failed_total.load(Ordering::Relaxed),
-        ];
         let mut shards = self.inner.shards.write().await;
         shards.senders.clear();
         for t in std::mem::take(&mut shards.tasks) {
@@ -666,14 +666,11 @@ impl QueueManager {
         timer.abort();
         m.shards.store(0, Ordering::Relaxed);
         if self.inner.hard_stop.is_cancelled() {
-            // As Prometheus after its hard shutdown: what the deadline cut off.
-            let failed_after = [
-                m.samples_failed_total.load(Ordering::Relaxed),
-                m.exemplars_failed_total.load(Ordering::Relaxed),
-                m.histograms_failed_total.load(Ordering::Relaxed),
-            ];
+            // As Prometheus after its hard shutdown: what was still queued, unsent (the
+            // batches whose requests were cancelled logged "non-recoverable error").
+            let dropped = &self.inner.dropped_on_hard_stop;
             for (i, what) in ["samples", "exemplars", "histograms"].iter().enumerate() {
-                let count = failed_after[i].saturating_sub(failed_before[i]);
+                let count = dropped[i].load(Ordering::Relaxed);
                 if count > 0 {
                     tracing::error!(remote_name = %self.inner.opts.name, url = %self.url(), count,
                         "Failed to flush all {what} on shutdown");
@@ -967,7 +964,7 @@ impl Inner {
 
     /// One shard: collects samples into batches of `max_samples_per_send`, sending a partial
     /// batch once its oldest sample waited `batch_send_deadline`. Ends when its channel closes,
-    /// after sending what it holds.
+    /// after sending what it holds, or at the hard stop, dropping what it holds.
     async fn run_shard(self: Arc<Self>, shard: usize, mut rx: mpsc::Receiver<Queued>) {
         let max = self.opts.queue.max_samples_per_send;
         let deadline = self.opts.queue.batch_send_deadline;
@@ -975,9 +972,15 @@ impl Inner {
         let timer = tokio::time::sleep(deadline);
         tokio::pin!(timer);
         loop {
+            if self.hard_stop.is_cancelled() {
+                self.drop_at_hard_stop(&mut rx, batch);
+                return;
+            }
             let was_empty = batch.is_empty();
             let room = max - batch.len();
             tokio::select! {
+                biased;
+                () = self.hard_stop.cancelled() => {}
                 n = rx.recv_many(&mut batch, room) => {
                     if n == 0 {
                         if !batch.is_empty() {
@@ -1004,8 +1007,32 @@ impl Inner {
         }
     }
 
+    /// Go's shard after its hard shutdown: drops the partial batch and everything still in
+    /// the channel unsent, counting it failed and in [`Inner::dropped_on_hard_stop`].
+    fn drop_at_hard_stop(&self, rx: &mut mpsc::Receiver<Queued>, mut batch: Vec<Queued>) {
+        rx.close();
+        while let Ok(q) = rx.try_recv() {
+            batch.push(q);
+        }
+        let ne = batch.iter().filter(|q| q.exemplar.is_some()).count() as u64;
+        let nh = batch.iter().filter(|q| q.histogram.is_some()).count() as u64;
+        let n = batch.len() as u64 - ne - nh;
+        let m = &self.metrics;
+        let kinds = [
+            (n, &m.samples_failed_total, &m.samples_pending),
+            (ne, &m.exemplars_failed_total, &m.exemplars_pending),
+            (nh, &m.histograms_failed_total, &m.histograms_pending),
+        ];
+        for (i, (count, failed, pending)) in kinds.into_iter().enumerate() {
+            failed.fetch_add(count, Ordering::Relaxed);
+            pending.fetch_sub(count as i64, Ordering::Relaxed);
+            self.dropped_on_hard_stop[i].fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
     /// Sends one batch, retrying recoverable failures with exponential backoff until it
-    /// succeeds, fails for good, or the flush deadline of a stopping queue passes.
+    /// succeeds, fails for good, or the flush deadline of a stopping queue passes (which
+    /// also cancels a request under way, as Go's hard shutdown cancels its context).
     async fn send_batch(&self, batch: Vec<Queued>) {
         let m = &self.metrics;
         let ne = batch.iter().filter(|q| q.exemplar.is_some()).count() as u64;
@@ -1053,6 +1080,7 @@ impl Inner {
                 &body,
                 &headers,
                 [Some(&self.hard_stop), None],
+                Some(&self.hard_stop),
                 sent,
                 retried,
             )
@@ -1093,13 +1121,17 @@ impl Inner {
     /// retried with the queue's exponential backoff or the server's `Retry-After`, each
     /// retry saying which attempt it is (`Retry-Attempt`, as Prometheus's client does).
     /// `attempted` runs before each attempt, `retried` after each recoverable failure.
-    /// `None` when one of `stops` is cancelled while waiting to retry.
+    /// `None` when one of `stops` is cancelled while waiting to retry, or `abort` while
+    /// waiting to retry or for an answer (a cancelled request, logged as Go logs one).
+    // The arguments are what a request and its give-up conditions need.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn post_until_final(
         &self,
         what: &str,
         body: &[u8],
         headers: &[(&str, &str)],
         stops: [Option<&CancellationToken>; 2],
+        abort: Option<&CancellationToken>,
         attempted: impl Fn(),
         retried: impl Fn(),
     ) -> Option<super::http::Response> {
@@ -1117,7 +1149,17 @@ impl Inner {
             attempt += 1;
             attempted();
             let start = Instant::now();
-            let res = self.endpoint.post(body.to_vec(), &all).await;
+            let res = tokio::select! {
+                res = self.endpoint.post(body.to_vec(), &all) => res,
+                () = cancelled(abort) => {
+                    self.metrics.observe_sent_batch_duration(start.elapsed());
+                    retried();
+                    tracing::warn!(remote_name = %self.opts.name, url = %self.endpoint.url(),
+                        err = %format_args!("Post {:?}: context canceled", self.endpoint.url()),
+                        "Failed to send {what}, retrying");
+                    return None;
+                }
+            };
             self.metrics.observe_sent_batch_duration(start.elapsed());
             let retry_after = match res {
                 Ok(resp)
@@ -1138,6 +1180,7 @@ impl Inner {
                 () = tokio::time::sleep(retry_after.unwrap_or(backoff)) => {}
                 () = cancelled(stops[0]) => return None,
                 () = cancelled(stops[1]) => return None,
+                () = cancelled(abort) => return None,
             }
             backoff = (backoff * 2).min(q.max_backoff);
         }

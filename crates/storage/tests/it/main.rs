@@ -712,6 +712,112 @@ async fn stop_gives_up_after_the_flush_deadline_when_the_receiver_stays_down() {
     assert!(!qm.append(&samples(2, 1, 100_000)).await);
 }
 
+/// Log lines written while the returned guard lives on this thread (the tests below run on a
+/// current-thread runtime, so the queue's tasks log here too).
+fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    use tracing_subscriber::util::SubscriberInitExt;
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let out = buf.clone();
+    let guard = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || Sink(out.clone()))
+        .finish()
+        .set_default();
+    (buf, guard)
+}
+
+/// The captured lines holding `msg`.
+fn lines_with(logs: &Mutex<Vec<u8>>, msg: &str) -> Vec<String> {
+    String::from_utf8_lossy(&logs.lock())
+        .lines()
+        .filter(|l| l.contains(msg))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One shard of batches of 100, room for everything: 1000 samples of which the first batch
+/// is under way when the flush deadline passes.
+fn one_shard_opts(url: String) -> WriteOptions {
+    let mut o = opts(url);
+    o.queue.max_shards = 1;
+    o.queue.capacity = 10_000;
+    o.remote_timeout = Duration::from_secs(30);
+    o
+}
+
+#[tokio::test]
+async fn the_hard_stop_drops_what_is_queued_and_counts_it_as_go_does() {
+    let (logs, _guard) = capture_logs();
+    // Every request answers 503: the first batch is retried until the flush deadline.
+    let bodies: Arc<Mutex<BTreeSet<Vec<u8>>>> = Arc::default();
+    let seen = bodies.clone();
+    let handler: Handler = Arc::new(move |_, body| {
+        seen.lock().insert(body.to_vec());
+        (503, vec![], b"down".to_vec())
+    });
+    let (addr, stop) = serve(handler).await;
+    let qm = QueueManager::new(one_shard_opts(format!("http://{addr}/api/v1/write"))).unwrap();
+    qm.start().await;
+    qm.store_series(&series(2), 0);
+    assert!(qm.append(&samples(2, 500, 0)).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    qm.stop(Duration::from_millis(200)).await;
+    stop.cancel();
+    let m = qm.metrics();
+    assert_eq!(m.samples_failed_total.load(Ordering::Relaxed), 1000);
+    assert_eq!(m.samples_pending.load(Ordering::Relaxed), 0);
+    // Only the first batch was ever sent: the queued ones are dropped unsent.
+    assert_eq!(bodies.lock().len(), 1);
+    let cut = lines_with(&logs, "non-recoverable error");
+    assert_eq!(cut.len(), 1, "{cut:?}");
+    assert!(cut[0].contains("failedSampleCount=100"), "{cut:?}");
+    // As Prometheus: the count is every sample still queued, not the batch cut off.
+    let flush = lines_with(&logs, "Failed to flush all samples on shutdown");
+    assert_eq!(flush.len(), 1, "{flush:?}");
+    assert!(flush[0].contains("count=900"), "{flush:?}");
+    assert!(lines_with(&logs, "Failed to flush all exemplars").is_empty());
+}
+
+#[tokio::test]
+async fn the_hard_stop_cancels_a_request_the_receiver_never_answers() {
+    let (logs, _guard) = capture_logs();
+    // A receiver that accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            open.push(conn);
+        }
+    });
+    let qm = QueueManager::new(one_shard_opts(format!("http://{addr}/api/v1/write"))).unwrap();
+    qm.start().await;
+    qm.store_series(&series(2), 0);
+    assert!(qm.append(&samples(2, 500, 0)).await);
+    // The 30 s remote timeout would outlast the deadline: the request is cancelled instead.
+    qm.stop(Duration::from_millis(200)).await;
+    held.abort();
+    let m = qm.metrics();
+    assert_eq!(m.samples_failed_total.load(Ordering::Relaxed), 1000);
+    assert_eq!(m.samples_pending.load(Ordering::Relaxed), 0);
+    let retried = lines_with(&logs, "Failed to send batch, retrying");
+    assert_eq!(retried.len(), 1, "{retried:?}");
+    assert!(retried[0].contains("context canceled"), "{retried:?}");
+    let flush = lines_with(&logs, "Failed to flush all samples on shutdown");
+    assert_eq!(flush.len(), 1, "{flush:?}");
+    assert!(flush[0].contains("count=900"), "{flush:?}");
+}
+
 #[test]
 fn remote_read_over_https_with_authorization() {
     let rt = tokio::runtime::Runtime::new().unwrap();

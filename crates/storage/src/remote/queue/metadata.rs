@@ -169,6 +169,7 @@ impl QueueManager {
                 &body,
                 &headers,
                 [Some(stop), Some(&inner.stopping)],
+                None,
                 || {},
                 retried,
             )
