@@ -83,6 +83,21 @@ pub struct BlockMetaCompaction {
     /// Set when compacting this block failed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub failed: bool,
+    /// Prometheus's compaction hints: [`FROM_OUT_OF_ORDER`] marks a block written from the
+    /// out-of-order head.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
+}
+
+/// The hint of blocks Prometheus writes from its out-of-order head
+/// ([`BlockMetaCompaction::hints`]).
+pub const FROM_OUT_OF_ORDER: &str = "from-out-of-order";
+
+impl BlockMetaCompaction {
+    /// Whether the block was written from an out-of-order head (Go's `FromOutOfOrder`).
+    pub fn from_out_of_order(&self) -> bool {
+        self.hints.iter().any(|h| h == FROM_OUT_OF_ORDER)
+    }
 }
 
 /// The contents of a block's `meta.json`.

@@ -394,9 +394,13 @@ impl Db {
             let m = b.meta();
             tracing::info!(mint = m.min_time, maxt = m.max_time, ulid = %m.ulid, "Found healthy block");
         }
+        // As Go's `inOrderBlocksMaxTime`: blocks Prometheus wrote from its out-of-order head
+        // may reach past the in-order samples still in the WAL, which must not be dropped.
         let min_valid = blocks
             .iter()
-            .map(|b| b.meta().max_time)
+            .map(Block::meta)
+            .filter(|m| !m.compaction.from_out_of_order())
+            .map(|m| m.max_time)
             .max()
             .unwrap_or(i64::MIN);
         let head_opts = HeadOptions {

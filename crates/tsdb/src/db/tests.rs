@@ -209,6 +209,92 @@ fn a_commit_leaving_the_head_compactable_wakes_the_compactor() {
 }
 
 #[test]
+fn a_block_from_out_of_order_samples_keeps_the_in_order_wal_at_open() {
+    // A block [0, 2h) as Prometheus writes it from its out-of-order head.
+    let src = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(src.path(), Options::default()).expect("open");
+    fill(&db, 0, 300, 1);
+    db.compact().expect("compact");
+    let mut meta = db.blocks()[0].clone();
+    assert_eq!(meta.max_time, 120 * MIN);
+    db.close().expect("close");
+    meta.compaction.hints = vec![block::FROM_OUT_OF_ORDER.to_owned()];
+    // In-order samples of another series within its range, in the WAL only.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    for m in 0..=60 {
+        let mut app = db.appender();
+        app.append(0, &lbls(7), m * MIN, 1.0).expect("append");
+        app.commit().expect("commit");
+    }
+    db.close().expect("close");
+    let to = dir.path().join(meta.ulid.to_string());
+    fs::create_dir_all(to.join("chunks")).expect("mkdir");
+    let from = src.path().join(meta.ulid.to_string());
+    for f in ["index", "tombstones", "chunks/000001"] {
+        fs::copy(from.join(f), to.join(f)).expect("copy");
+    }
+    fs::write(to.join("meta.json"), meta.to_json().expect("json")).expect("meta");
+
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    assert!(db.blocks()[0].compaction.from_out_of_order());
+    let got = query(&db, 0, 300 * MIN, &all());
+    let ours = got
+        .iter()
+        .find(|(l, _)| l == &lbls(7))
+        .expect("the WAL's series");
+    assert_eq!(ours.1.len(), 61);
+    assert_eq!(got.len(), 2);
+}
+
+#[test]
+fn wbl_samples_older_than_the_newest_block_are_replayed_and_compacted() {
+    // Prometheus keeps out-of-order samples of already persisted ranges in its WBL until its
+    // out-of-order compaction: a directory it stopped with before that.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options {
+        out_of_order_time_window: 4 * 60 * MIN,
+        ..Options::default()
+    };
+    let db = Db::open(dir.path(), opts.clone()).expect("open");
+    fill(&db, 0, 300, 1);
+    db.compact().expect("compact");
+    assert_eq!(db.blocks()[0].max_time, 120 * MIN);
+    let mut app = db.appender();
+    let r = app.append(0, &lbls(0), 300 * MIN, 3000.0).expect("append");
+    app.commit().expect("commit");
+    db.close().expect("close");
+    drop(db);
+    let mut wbl = crate::wlog::Wal::open(
+        &dir.path().join(crate::wlog::WBL_DIR_NAME),
+        crate::wlog::WalOptions::default(),
+    )
+    .expect("wbl");
+    let mut buf = Vec::new();
+    crate::record::encode_samples(
+        &[crate::record::RefSample {
+            series_ref: r,
+            t: 100 * MIN + 1,
+            v: -1.0,
+        }],
+        &mut buf,
+    );
+    wbl.log(&[&buf]).expect("log");
+    wbl.close().expect("close");
+
+    let db = Db::open(dir.path(), opts).expect("open");
+    let late = |db: &Db| query(db, 100 * MIN, 100 * MIN + 1, &all())[0].1.clone();
+    // The next compaction writes it to a block; the head lets it go.
+    assert!(db.head().min_time() < 120 * MIN);
+    db.compact().expect("compact");
+    assert!(db.head().min_time() >= 120 * MIN);
+    assert_eq!(late(&db), vec![(100 * MIN, 1000.0), (100 * MIN + 1, -1.0)]);
+    db.close().expect("close");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    assert_eq!(late(&db), vec![(100 * MIN, 1000.0), (100 * MIN + 1, -1.0)]);
+}
+
+#[test]
 fn out_of_order_samples_are_accepted_in_the_window_but_not_into_blocks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = Options {

@@ -298,20 +298,20 @@ impl Head {
         Ok(())
     }
 
-    /// Hands each replayed sample not older than the minimum valid time to `apply`, with
-    /// its series (duplicate series records resolved) and the stats; counts the samples and
-    /// those of unknown series.
+    /// Hands each replayed sample to `apply`, with its series (duplicate series records
+    /// resolved) and the stats; counts the samples and those of unknown series.
+    ///
+    /// Unlike the WAL's, the WBL's samples count whatever their age, as Prometheus's
+    /// (`processWBLSamples`: "we don't check for minValidTime for ooo samples"): out-of-order
+    /// samples older than the newest in-order block wait in the head for the next compaction
+    /// (Prometheus 3.5 leaves such in its WBL when it stops before compacting them).
     fn for_each_sample(
         &self,
         st: &mut ReplayState,
         mut apply: impl FnMut(&mut MemSeries, u64, &RefSample, &mut ReplayStats) -> Result<()>,
     ) -> Result<()> {
-        let min_valid = self.min_valid_time();
         for s in &st.samples {
             st.stats.samples += 1;
-            if s.t < min_valid {
-                continue;
-            }
             let r = st.series_ref(s.series_ref);
             let mut shard = self.shard(r).write();
             let Some(ms) = shard.series.get_mut(&r) else {
@@ -343,13 +343,9 @@ impl Head {
 
     /// Inserts native histograms of the WBL into their series' out-of-order buffers.
     fn apply_ooo_histograms(&self, hs: Vec<(u64, i64, HistSample)>, st: &mut ReplayState) {
-        let min_valid = self.min_valid_time();
         let mut mint = i64::MAX;
         for (r, t, h) in hs {
             st.stats.samples += 1;
-            if t < min_valid {
-                continue;
-            }
             let r = st.series_ref(r);
             let mut shard = self.shard(r).write();
             let Some(ms) = shard.series.get_mut(&r) else {
