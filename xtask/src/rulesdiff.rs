@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -259,13 +259,6 @@ fn rule_requests(b_file: &str) -> Vec<String> {
 /// The series queried at each snapshot.
 const SERIES_QUERY: &str = r#"{__name__=~"job:.+|instance:.+|app:.+|limited:.+|offset:.+|errors:.+|dup:.+|ALERTS|ALERTS_FOR_STATE"}"#;
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
 /// The shared timeline: its start in ms (`i64::MAX` until started).
 #[derive(Clone)]
 struct Timeline(Arc<AtomicI64>);
@@ -285,7 +278,7 @@ impl Timeline {
         if t0 == i64::MAX {
             return -1e9;
         }
-        (now_ms() - t0) as f64 / 1000.0
+        (model::timestamp::now() - t0) as f64 / 1000.0
     }
 
     /// Sleeps until `secs` after the start.
@@ -326,7 +319,7 @@ fn metrics_text(i: usize, t: f64, uptime: f64) -> Option<String> {
 
 /// Starts the scrape targets; returns their `host:port`s.
 fn start_targets(timeline: &Timeline) -> Result<Vec<String>> {
-    let started = now_ms();
+    let started = model::timestamp::now();
     let mut addrs = Vec::new();
     for i in 0..TARGETS {
         let listener = TcpListener::bind("127.0.0.1:0").context("binding a target")?;
@@ -378,7 +371,7 @@ fn serve_target(conn: TcpStream, i: usize, tl: &Timeline, started: i64) -> Resul
     let mut r = BufReader::new(conn.try_clone()?);
     let mut w = conn;
     while read_request(&mut r)?.is_some() {
-        let uptime = (now_ms() - started) as f64 / 1000.0;
+        let uptime = (model::timestamp::now() - started) as f64 / 1000.0;
         match metrics_text(i, tl.elapsed(), uptime) {
             Some(body) => {
                 write!(
@@ -466,7 +459,7 @@ fn serve_am(
             .unwrap_or_default();
         if let Ok(mut g) = got.lock() {
             g.push(Received {
-                at_ms: now_ms(),
+                at_ms: model::timestamp::now(),
                 path,
                 content_type,
                 body,
@@ -877,7 +870,7 @@ fn own_metrics(peer: &Peer) -> Result<BTreeMap<String, Leaf>> {
 fn compare_snapshot(name: &str, b_file: &str, ours: &Peer, theirs: &Peer) -> Result<Vec<String>> {
     let mut diffs = Vec::new();
     // A time both have evaluated at (the same hashed slots, each second).
-    let t = now_ms() - 1_500;
+    let t = model::timestamp::now() - 1_500;
     diffs.extend(diff_leaves(
         &format!("{name} series"),
         &series_leaves(ours, SERIES_QUERY, t)?,
@@ -1250,7 +1243,7 @@ fn restart_run(
     std::thread::sleep(Duration::from_secs(8));
     diffs.extend(compare_get("restarted", "/api/v1/alerts", &ours, &theirs)?);
     diffs.extend(compare_get("restarted", "/api/v1/rules", &ours, &theirs)?);
-    let t = now_ms() - 1_500;
+    let t = model::timestamp::now() - 1_500;
     let q = r#"{__name__=~"ALERTS|ALERTS_FOR_STATE"}"#;
     diffs.extend(diff_leaves(
         "restarted series",
@@ -1263,7 +1256,7 @@ fn restart_run(
             "/api/v1/query",
             &[
                 ("query", "ALERTS[30s]"),
-                ("time", &servers::api_time(now_ms())),
+                ("time", &servers::api_time(model::timestamp::now())),
             ],
         )?;
         std::fs::write(work.join(format!("alerts-{side}.json")), body)?;
@@ -1303,7 +1296,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             &targets,
         )?;
         // A few baseline scrapes and evaluations before anything changes.
-        timeline.start_at(now_ms() + 3_000);
+        timeline.start_at(model::timestamp::now() + 3_000);
         println!("== both up; timeline of {END}s starts in 3s");
         for (name, at) in SNAPSHOTS {
             if name == "s2" {

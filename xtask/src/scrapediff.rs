@@ -36,7 +36,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -219,13 +219,6 @@ pub(crate) fn substitute_now(body: &[u8], now_ms: i64) -> Vec<u8> {
         .into_bytes()
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
 /// The scrape request headers recorded per (server, job), from the `srv` and `j` URL
 /// parameters.
 type Seen = Arc<Mutex<BTreeMap<(String, String), String>>>;
@@ -301,7 +294,7 @@ fn serve(conn: TcpStream, payloads: &[Payload], down: &AtomicBool, seen: &Seen) 
     let found = payloads.iter().find(|p| p.path == plain);
     match found {
         Some(p) if !down.load(Ordering::SeqCst) => {
-            let body = substitute_now(&p.body, now_ms());
+            let body = substitute_now(&p.body, model::timestamp::now());
             let mut head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n",
                 body.len()
@@ -716,7 +709,7 @@ fn compare_once(
     std::thread::sleep(Duration::from_secs(14));
     // A time both have scraped (every scrape before it is committed) for four
     // intervals: the window (t-4s, t] holds four samples of each series.
-    let t = now_ms() - 1500;
+    let t = model::timestamp::now() - 1500;
     let expr = "{__name__=~\".+\"}[4s]";
     let mut diffs = Vec::new();
     let (a, b) = (
@@ -765,7 +758,7 @@ fn compare_once(
     payload_server.down.store(true, Ordering::SeqCst);
     println!("== payloads down; waiting 4s");
     std::thread::sleep(Duration::from_secs(4));
-    let t2 = now_ms() - 500;
+    let t2 = model::timestamp::now() - 500;
     let live = "{__name__=~\".+\",job!=\"node\"}";
     let (a2, b2) = (
         series_from_result(&query(&ours, live, t2)?)?,

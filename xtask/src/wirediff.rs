@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use prompb::Message;
@@ -140,13 +140,6 @@ const ENDPOINTS: &[(&str, &str, &str)] = &[
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const PROTOBUF: &str =
     "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
 
 // ---------------------------------------------------------------------------------------
 // A tiny HTTP/1.1 server and client.
@@ -1985,7 +1978,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let ours_bin = servers::our_binary(no_build, true)?;
     let theirs_bin = servers::announce_peers(&ours_bin)?;
     let work = fresh_dir("wirediff")?;
-    let t0 = now_ms() / 1000 * 1000 - 30_000;
+    let t0 = model::timestamp::now() / 1000 * 1000 - 30_000;
     let exposition = start_exposition(t0)?;
     let (log_ours, log_theirs): (Log, Log) = (Arc::default(), Arc::default());
     let recv_ours = start_receiver(log_ours.clone())?;
@@ -2069,7 +2062,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     // 2. The receiver (before federation, which then also serves what it wrote).
     let (mut wo, mut wt) = (BTreeMap::new(), BTreeMap::new());
-    let now = now_ms();
+    let now = model::timestamp::now();
     for (i, case) in write_cases(now).iter().enumerate() {
         let key = format!("{i:02} {}", case.0);
         wo.insert(

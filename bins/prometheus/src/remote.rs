@@ -207,7 +207,7 @@ impl RemoteStorage {
             WatcherOptions {
                 poll_interval: WAL_POLL_INTERVAL,
                 // As Prometheus: a restart does not resend what the WAL already holds.
-                start_timestamp: now_ms(),
+                start_timestamp: model::timestamp::now(),
             },
         );
         let stop = CancellationToken::new();
@@ -395,13 +395,6 @@ async fn stop_writers(writers: Vec<Writer>, flush_deadline: Duration) {
         tracing::info!(component = "remote", remote_name = %name, url = %url, "Scraped metadata watcher stopped");
         tracing::info!(component = "remote", remote_name = %name, url = %url, "Remote storage stopped.");
     }
-}
-
-fn now_ms() -> Timestamp {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn url_of(url: Option<&config::Url>) -> &str {

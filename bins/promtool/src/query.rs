@@ -7,7 +7,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -142,13 +141,6 @@ enum QueryCommand {
     },
 }
 
-/// Milliseconds since the epoch, now.
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Go promtool's `parseTime`: Unix seconds (with a fraction) or RFC 3339; milliseconds out.
 pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
     if let Ok(f) = s.parse::<f64>()
@@ -276,7 +268,7 @@ pub(crate) fn run(args: QueryArgs) -> u8 {
                 return FAILURE;
             };
             let t = match time.as_deref().map(parse_time).transpose() {
-                Ok(t) => t.unwrap_or_else(now_ms),
+                Ok(t) => t.unwrap_or_else(model::timestamp::now),
                 Err(e) => {
                     eprintln!("error parsing evaluation time: {e}");
                     return FAILURE;
@@ -301,7 +293,7 @@ pub(crate) fn run(args: QueryArgs) -> u8 {
                 return FAILURE;
             };
             let end = match end.as_deref().map(parse_time).transpose() {
-                Ok(t) => t.unwrap_or_else(now_ms),
+                Ok(t) => t.unwrap_or_else(model::timestamp::now),
                 Err(e) => {
                     eprintln!("error parsing end time: {e}");
                     return FAILURE;
@@ -398,7 +390,7 @@ pub(crate) fn run(args: QueryArgs) -> u8 {
                 }
             };
             let end_ms = match time.as_deref().map(parse_time).transpose() {
-                Ok(t) => t.unwrap_or_else(now_ms),
+                Ok(t) => t.unwrap_or_else(model::timestamp::now),
                 Err(e) => {
                     eprintln!("error parsing time '{}': {e}", time.unwrap_or_default());
                     return FAILURE;
@@ -489,7 +481,7 @@ fn target(
 /// Go's `parseStartTimeAndEndTime`: defaults are now ∓ 9999 hours.
 fn start_end(start: Option<&str>, end: Option<&str>) -> Result<(i64, i64), String> {
     const SPAN: i64 = 9999 * 3600 * 1000;
-    let now = now_ms();
+    let now = model::timestamp::now();
     let s = match start {
         Some(s) => parse_time(s).map_err(|e| format!("error parsing start time: {e}"))?,
         None => now - SPAN,

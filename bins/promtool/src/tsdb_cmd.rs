@@ -227,7 +227,7 @@ fn create_blocks_from(
                 let end = match end {
                     Some(e) => crate::query::parse_time(&e)
                         .map_err(|e| format!("error parsing end time: {e}"))?,
-                    None => now_ms() - 3 * 3_600_000,
+                    None => model::timestamp::now() - 3 * 3_600_000,
                 };
                 let every = crate::query::parse_step(&eval_interval)
                     .map_err(|e| format!("--eval-interval: {e}"))?;
@@ -260,12 +260,6 @@ fn create_blocks_from(
             crate::rules_import::run(&import, &rule_files)
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Runs a `tsdb` subcommand and returns the exit code.

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use model::{Labels, Timestamp, ValidationScheme};
 use storage::{Appendable, Queryable};
@@ -439,16 +439,9 @@ impl Manager {
     }
 }
 
-fn now_ms() -> Timestamp {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Sleeps until wall-clock time `at_ms`; false when the group was stopped first.
 async fn sleep_until(at_ms: Timestamp, stop: &CancellationToken) -> bool {
-    let wait = Duration::from_millis(u64::try_from(at_ms - now_ms()).unwrap_or(0));
+    let wait = Duration::from_millis(u64::try_from(at_ms - model::timestamp::now()).unwrap_or(0));
     tokio::select! {
         _ = tokio::time::sleep(wait) => true,
         _ = stop.cancelled() => false,
@@ -465,7 +458,7 @@ async fn iterate(g: &Group, ts: Timestamp) {
 /// Advances to the next slot after `eval_ts`, counting the slots missed meanwhile.
 fn next_slot(g: &Group, eval_ts: Timestamp) -> Timestamp {
     let interval = duration_ms(g.interval()).max(1);
-    let missed = (now_ms() - eval_ts) / interval - 1;
+    let missed = (model::timestamp::now() - eval_ts) / interval - 1;
     if missed > 0 {
         let missed_u = missed.unsigned_abs();
         g_metrics(g, |m| {
@@ -488,7 +481,7 @@ async fn run_group(g: Group, started: CancellationToken, manager_done: Cancellat
         _ = stop.cancelled() => { finish(&g, manager_done); return; }
     }
     let interval = duration_ms(g.interval()).max(1);
-    let mut eval_ts = g.eval_timestamp(now_ms()) + interval;
+    let mut eval_ts = g.eval_timestamp(model::timestamp::now()) + interval;
     if sleep_until(eval_ts, &stop).await {
         iterate(&g, eval_ts).await;
         let mut running = true;
@@ -500,7 +493,10 @@ async fn run_group(g: Group, started: CancellationToken, manager_done: Cancellat
                 iterate(&g, eval_ts).await;
                 let g2 = g.clone();
                 let started_at = std::time::Instant::now();
-                let _ = tokio::task::spawn_blocking(move || g2.restore_for_state(now_ms())).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    g2.restore_for_state(model::timestamp::now())
+                })
+                .await;
                 let took = started_at.elapsed().as_secs_f64();
                 g_metrics(&g, |m| m.last_restore_duration_seconds = Some(took));
                 tracing::debug!(
@@ -528,7 +524,7 @@ fn finish(g: &Group, manager_done: CancellationToken) {
         return;
     }
     let g = g.clone();
-    let now = now_ms();
+    let now = model::timestamp::now();
     g.move_all_series_to_stale();
     tokio::spawn(async move {
         tokio::select! {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use super::{FakeAm, Received, Timeline, now_ms, parse_rfc3339_ms, read_request};
+use super::{FakeAm, Received, Timeline, parse_rfc3339_ms, read_request};
 use crate::servers::{self, Server};
 
 /// Two groups of one alerting rule each (a group's alerts are sent in one call; two groups
@@ -200,7 +200,7 @@ pub(super) fn run(work: &Path, ours_bin: &Path, theirs_bin: &Path) -> Result<Vec
         FLAGS,
         |_| config_text(&rules, &target, &ams_theirs),
     )?;
-    timeline.start_at(now_ms());
+    timeline.start_at(model::timestamp::now());
     println!("== batching run: both up; {END}s");
     timeline.sleep_until(SECOND_SET_FAILS);
     for am in [&ams_ours[2], &ams_theirs[2]] {
