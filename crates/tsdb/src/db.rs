@@ -826,20 +826,29 @@ impl Db {
     /// Starts a std thread calling [`Db::compact`] every `interval` until the returned
     /// handle is dropped or stopped, and at once after a commit through
     /// [`storage::Appendable::appender`] that leaves the head compactable (as Prometheus
-    /// does). Errors are kept for [`Compactor::stop`].
+    /// does: the commit only signals the thread, it neither waits nor compacts). A failed
+    /// compaction is logged ("compaction failed") and kept for [`Compactor::stop`], and the
+    /// thread then backs off as Prometheus's `DB.run` does: 1 s, doubling up to a minute,
+    /// before it compacts again (a commit's wake meanwhile is kept for after the pause).
     pub fn spawn_compactor(db: &Arc<Db>, interval: Duration) -> Compactor {
         let errors = Arc::new(Mutex::new(Vec::new()));
         // The thread holds the database only weakly, so that a commit's wake cannot keep
         // it alive.
         let (weak, errors2) = (Arc::downgrade(db), Arc::clone(&errors));
-        let thread = Periodic::spawn(interval, move || {
+        let mut backoff = Duration::ZERO;
+        let thread = Periodic::spawn_with_backoff(interval, move || {
             let Some(db) = weak.upgrade() else {
                 return ControlFlow::Break(());
             };
-            if let Err(e) = db.compact() {
-                errors2.lock().push(e);
+            match db.compact() {
+                Ok(_) => backoff = Duration::ZERO,
+                Err(e) => {
+                    tracing::error!(err = %e, "compaction failed");
+                    errors2.lock().push(e);
+                    backoff = compaction_backoff(backoff);
+                }
             }
-            ControlFlow::Continue(())
+            ControlFlow::Continue(backoff)
         });
         *db.compaction_waker.lock() = Some(thread.waker());
         Compactor { thread, errors }
@@ -906,6 +915,12 @@ impl storage::Appendable for Db {
             }),
         }
     }
+}
+
+/// The pause after a failed compaction that followed a pause of `last` (Go's
+/// `exponential(backoff, 1s, 1m)`).
+fn compaction_backoff(last: Duration) -> Duration {
+    (last * 2).clamp(Duration::from_secs(1), Duration::from_secs(60))
 }
 
 /// Go's `compactable`: whether the head spans more than one and a half block ranges.
@@ -1222,6 +1237,8 @@ impl Querier for DbQuerier {
 
 #[cfg(test)]
 mod chunk_count_tests;
+#[cfg(test)]
+mod compactor_tests;
 #[cfg(test)]
 mod histogram_tests;
 #[cfg(test)]

@@ -47,12 +47,26 @@ impl Periodic {
     where
         F: FnMut() -> ControlFlow<()> + Send + 'static,
     {
+        Periodic::spawn_with_backoff(interval, move || task().map_continue(|()| Duration::ZERO))
+    }
+
+    /// [`Periodic::spawn`] for a task that may ask for a pause: after it continues with a
+    /// non-zero duration, the thread first waits that long, wakes or not (a wake meanwhile
+    /// runs the task right after it), as Go's `DB.run` backs off after a failed compaction.
+    pub(crate) fn spawn_with_backoff<F>(interval: Duration, mut task: F) -> Periodic
+    where
+        F: FnMut() -> ControlFlow<(), Duration> + Send + 'static,
+    {
         let shared: Shared = Arc::default();
         let signal = Arc::clone(&shared);
         let handle = std::thread::spawn(move || {
             let (lock, cv) = &*signal;
+            let mut backoff = Duration::ZERO;
             loop {
                 let Ok(guard) = lock.lock() else { return };
+                let Ok((guard, _)) = cv.wait_timeout_while(guard, backoff, |a| !a.stop) else {
+                    return;
+                };
                 let Ok((mut guard, _)) =
                     cv.wait_timeout_while(guard, interval, |a| !a.stop && !a.wake)
                 else {
@@ -63,8 +77,9 @@ impl Periodic {
                 }
                 guard.wake = false;
                 drop(guard);
-                if task().is_break() {
-                    return;
+                match task() {
+                    ControlFlow::Break(()) => return,
+                    ControlFlow::Continue(pause) => backoff = pause,
                 }
             }
         });
@@ -149,5 +164,39 @@ mod tests {
         // After the stop a wake runs nothing.
         waker.wake();
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_backoff_holds_wakes_until_it_is_over_and_a_stop_ends_it() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut p = Periodic::spawn_with_backoff(Duration::from_secs(3600), move || {
+            let _ = tx.send(());
+            ControlFlow::Continue(Duration::from_secs(3600))
+        });
+        let waker = p.waker();
+        waker.wake();
+        rx.recv().expect("the task ran after the wake");
+        // Backing off for an hour: the wake is kept, not run.
+        waker.wake();
+        assert!(
+            rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "a wake ran the task during its backoff"
+        );
+        // The stop does not wait for the backoff.
+        p.stop();
+        assert!(rx.try_recv().is_err());
+
+        // A short backoff: the wake kept during it runs the task right after.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut p = Periodic::spawn_with_backoff(Duration::from_secs(3600), move || {
+            let _ = tx.send(());
+            ControlFlow::Continue(Duration::from_millis(50))
+        });
+        let waker = p.waker();
+        waker.wake();
+        rx.recv().expect("the task ran after the wake");
+        waker.wake();
+        rx.recv().expect("the task ran after the backoff");
+        p.stop();
     }
 }
