@@ -244,26 +244,13 @@ fn level_name(level: tracing::Level) -> &'static str {
     }
 }
 
-/// UTC civil date of `days` since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// The record time as slog writes it in UTC: logfmt with milliseconds
 /// (`2026-11-24T21:30:00.123Z`), JSON in RFC 3339 with up to nine fraction digits, trailing
 /// zeros trimmed (`2026-11-24T21:30:00.1234567Z`).
 fn format_time(since_epoch: std::time::Duration, format: LogFormat) -> String {
     let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
     let nanos = since_epoch.subsec_nanos();
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let (y, m, d) = model::civil::civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     let mut out = format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",

@@ -718,40 +718,15 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31).
-fn civil(days: i64) -> (i64, usize, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, usize::try_from(m).unwrap_or(1), d)
-}
-
-/// (year, month 1..=12, day) to days since 1970-01-01.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `Mon, 02 Jan 2006 15:04:05 GMT`.
 fn http_date(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil(days);
+    let (y, m, d) = model::civil::civil_from_days(days);
     let wd = DAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
     format!(
         "{wd}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
-        MONTHS[m - 1],
+        MONTHS[usize::try_from(m).unwrap_or(1).clamp(1, 12) - 1],
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
@@ -762,16 +737,16 @@ fn http_date(secs: i64) -> String {
 fn parse_http_date(s: &str) -> Option<i64> {
     let mut it = s.split_whitespace();
     let _weekday = it.next()?;
-    let d: i64 = it.next()?.parse().ok()?;
+    let d: u32 = it.next()?.parse().ok()?;
     let mon = it.next()?;
-    let m = i64::try_from(MONTHS.iter().position(|x| *x == mon)? + 1).ok()?;
+    let m = u32::try_from(MONTHS.iter().position(|x| *x == mon)? + 1).ok()?;
     let y: i64 = it.next()?.parse().ok()?;
     let mut hms = it.next()?.split(':').map(|p| p.parse::<i64>().ok());
     let (hh, mm, ss) = (hms.next()??, hms.next()??, hms.next()??);
     if it.next()? != "GMT" || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
-    Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss)
+    Some(model::civil::days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
 /// Go's `mime.TypeByExtension`: its built-in table, then the system's shared MIME
