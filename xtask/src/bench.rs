@@ -170,25 +170,7 @@ fn push(server: &Server, bodies: &[Vec<Vec<u8>>]) -> Result<Duration> {
                 let addr = server.addr.clone();
                 scope.spawn(move || -> Result<()> {
                     for body in bodies {
-                        let (status, resp) = servers::request(
-                            &addr,
-                            "POST",
-                            "/api/v1/write",
-                            Some((
-                                "application/x-protobuf",
-                                &[
-                                    ("Content-Encoding", "snappy"),
-                                    ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-                                ],
-                                body,
-                            )),
-                        )?;
-                        if !(200..300).contains(&status) {
-                            anyhow::bail!(
-                                "remote write answered {status}: {}",
-                                String::from_utf8_lossy(&resp)
-                            );
-                        }
+                        servers::remote_write(&addr, body)?;
                     }
                     Ok(())
                 })

@@ -450,6 +450,31 @@ pub(crate) fn url_encode(s: &str) -> String {
 /// A request body: content type, extra headers, bytes.
 pub(crate) type Body<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [u8]);
 
+/// POSTs one snappy-compressed remote-write 1.0 request to `addr`'s `/api/v1/write`;
+/// fails unless it is answered with a 2xx.
+pub(crate) fn remote_write(addr: &str, snappy_body: &[u8]) -> Result<()> {
+    let (status, resp) = request(
+        addr,
+        "POST",
+        "/api/v1/write",
+        Some((
+            "application/x-protobuf",
+            &[
+                ("Content-Encoding", "snappy"),
+                ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+            ],
+            snappy_body,
+        )),
+    )?;
+    if !(200..300).contains(&status) {
+        bail!(
+            "remote write to {addr} answered {status}: {}",
+            String::from_utf8_lossy(&resp)
+        );
+    }
+    Ok(())
+}
+
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`); returns status and
 /// body (Content-Length, chunked, or until close). Times out after 2 minutes.
 pub(crate) fn request(

@@ -106,25 +106,7 @@ fn push(addr: &str) -> Result<()> {
                 put_bytes(&mut req, 1, &encode_series(&pairs, t, values[id]));
             }
             let body = enc.compress_vec(&req).context("snappy")?;
-            let (status, resp) = servers::request(
-                addr,
-                "POST",
-                "/api/v1/write",
-                Some((
-                    "application/x-protobuf",
-                    &[
-                        ("Content-Encoding", "snappy"),
-                        ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-                    ],
-                    &body,
-                )),
-            )?;
-            if !(200..300).contains(&status) {
-                bail!(
-                    "remote write answered {status}: {}",
-                    String::from_utf8_lossy(&resp)
-                );
-            }
+            servers::remote_write(addr, &body)?;
         }
     }
     Ok(())

@@ -10,7 +10,7 @@
 //! collected in a map), and for the sorting functions, whose order the main comparison
 //! checks itself.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use promql::parser::{AggregateOp, Expr, parse_expr};
 use serde_json::Value;
 
@@ -246,26 +246,8 @@ pub(super) fn write_head(server: &Server) -> Result<()> {
         }
         .encode_to_vec();
         let body = enc.compress_vec(&body).context("snappy")?;
-        let (status, resp) = servers::request(
-            &server.addr,
-            "POST",
-            "/api/v1/write",
-            Some((
-                "application/x-protobuf",
-                &[
-                    ("Content-Encoding", "snappy"),
-                    ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-                ],
-                &body,
-            )),
-        )?;
-        if !(200..300).contains(&status) {
-            bail!(
-                "{}: remote write answered {status}: {}",
-                server.name,
-                String::from_utf8_lossy(&resp)
-            );
-        }
+        servers::remote_write(&server.addr, &body)
+            .with_context(|| format!("{}: writing the head series", server.name))?;
     }
     Ok(())
 }
