@@ -280,7 +280,7 @@ pub(crate) fn go_redirect(location: &str, status: StatusCode) -> Response<Body> 
 }
 
 /// Go's `htmlReplacer`.
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -957,6 +957,14 @@ fn is_mp4(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_escape_is_gos_html_replacer() {
+        assert_eq!(
+            html_escape("<a href=\"x\">&'"),
+            "&lt;a href=&#34;x&#34;&gt;&amp;&#39;"
+        );
+    }
 
     fn flags(user: &Path) -> std::collections::BTreeMap<String, String> {
         [(

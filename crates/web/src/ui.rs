@@ -153,20 +153,9 @@ fn external_path(opts: &Context<'_>) -> String {
     path.trim_end_matches('/').to_owned()
 }
 
-/// A `302 Found` to `location`, with the small HTML body and content type Go's
-/// `http.Redirect` gives a GET.
+/// A `302 Found` to `location`, as Go's `http.Redirect` answers a GET.
 pub(crate) fn redirect(location: &str) -> Response<Full<Bytes>> {
-    let body = format!("<a href=\"{}\">Found</a>.\n\n", escape(location));
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = StatusCode::FOUND;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    if let Ok(value) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert(header::LOCATION, value);
-    }
-    resp
+    crate::assets::go_redirect(location, StatusCode::FOUND)
 }
 
 /// `GET /`: Prometheus 3 redirects to its home page, `/query` (`/agent` in agent mode),
@@ -209,24 +198,8 @@ pub(crate) fn serve(opts: &Context<'_>, path: &str, query: Option<&str>) -> Resp
     resp
 }
 
-/// HTML-escapes text for element content and attribute values.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn render(page: &PageDef, title: &str, agent: bool) -> String {
-    let title = escape(title);
+    let title = crate::assets::html_escape(title);
     let mut nav = String::new();
     let home = if agent { "agent" } else { "query" };
     nav.push_str(&format!("<a class=\"brand\" href=\"{home}\">{title}</a>"));
@@ -239,7 +212,7 @@ fn render(page: &PageDef, title: &str, agent: bool) -> String {
         nav.push_str(&format!(
             "<a{class} href=\"{}\">{}</a>",
             &p.path[1..],
-            escape(p.heading)
+            crate::assets::html_escape(p.heading)
         ));
     }
     let script = if page.path == "/query" {
@@ -251,7 +224,7 @@ fn render(page: &PageDef, title: &str, agent: bool) -> String {
     let heading = if page.path == "/query" {
         String::new()
     } else {
-        format!("<h1>{}</h1>", escape(page.heading))
+        format!("<h1>{}</h1>", crate::assets::html_escape(page.heading))
     };
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -266,14 +239,6 @@ fn render(page: &PageDef, title: &str, agent: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escape_covers_html_specials() {
-        assert_eq!(
-            escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
 
     #[test]
     fn pages_are_self_contained() {
