@@ -693,7 +693,10 @@ impl Flags {
                 "concurrent-rule-eval" => concurrent_rule_eval = true,
                 "auto-reload-config" => auto_reload_config = true,
                 "type-and-unit-labels" => type_and_unit_labels = true,
-                "delayed-compaction" => delayed_compaction = true,
+                "delayed-compaction" => {
+                    delayed_compaction = true;
+                    feature_infos.push("Experimental delayed compaction is enabled.".to_owned());
+                }
                 "memory-snapshot-on-shutdown" => memory_snapshot_on_shutdown = true,
                 "created-timestamp-zero-ingestion" => created_timestamp_zero_ingestion = true,
                 "metadata-wal-records" => metadata_wal_records = true,
@@ -1923,6 +1926,11 @@ mod tests {
         assert!(s.tsdb.enable_delayed_compaction);
         assert_eq!(s.tsdb.compaction_delay_max_percent, 50);
         assert!(s.feature_warnings.is_empty());
+        // Prometheus 3.5.3 says so at start-up.
+        assert_eq!(
+            s.feature_infos,
+            ["Experimental delayed compaction is enabled."]
+        );
         assert_eq!(
             s.flag_values["storage.tsdb.delayed-compaction.max-percent"],
             "50"
