@@ -504,6 +504,7 @@ impl Db {
     fn compact_locked(&self) -> Result<usize> {
         let mut written = 0;
         let range = self.opts.min_block_duration;
+        let start = Instant::now();
         loop {
             if !self.head_compactable() {
                 // Due again later: a new delay starts then.
@@ -518,6 +519,14 @@ impl Db {
             self.compact_head(mint, maxt)?;
             written += 1;
         }
+        let took = start.elapsed();
+        if took.as_millis() > u128::try_from(range).unwrap_or(0) {
+            tracing::warn!(
+                duration = crate::head::replay::go_duration(took),
+                block_range = range,
+                "Head compaction took longer than the block time range, compactions are falling behind and won't be able to catch up"
+            );
+        }
         let ranges: Vec<i64> = compact::exponential_block_ranges(range, 10, 3)
             .into_iter()
             .filter(|&r| r <= self.opts.max_block_duration)
@@ -526,13 +535,49 @@ impl Db {
             let compactor = LeveledCompactor::new(ranges)?
                 .with_metrics(Arc::clone(&self.compactor_metrics))
                 .with_uncached_io(self.opts.use_uncached_io);
-            let done = compactor.run(&self.dir)?;
-            if !done.is_empty() {
+            let compacted = self.compact_blocks(&compactor);
+            // Blocks replaced before a failure stay replaced: reload either way.
+            if compacted.as_ref().map_or(true, |&n| n > 0) {
                 self.reload_blocks()?;
             }
+            compacted?;
         }
         self.apply_retention()?;
         Ok(written)
+    }
+
+    /// Go's `compactBlocks`: runs the leveled compactor's plans one by one, deleting the
+    /// blocks each replaced, but gives up (to be called again soon) once the head is due
+    /// for compaction again, since persisting the head comes first. Returns the number of
+    /// plans carried out.
+    fn compact_blocks(&self, compactor: &LeveledCompactor) -> Result<usize> {
+        let mut done = 0;
+        loop {
+            if self.head_compactable() && !self.within_compaction_delay() {
+                tracing::warn!("aborting block compactions to persist the head block");
+                return Ok(done);
+            }
+            let plan = compactor.plan(&self.dir)?;
+            if plan.is_empty() {
+                return Ok(done);
+            }
+            compactor.compact(&self.dir, &plan)?;
+            for d in &plan {
+                crate::block::delete_block_dir(d)?;
+            }
+            done += 1;
+        }
+    }
+
+    /// Whether a delayed head compaction has started its delay and is still within it
+    /// (Go's `waitingForCompactionDelay`, which unlike
+    /// [`Db::waiting_for_compaction_delay`] starts no clock).
+    fn within_compaction_delay(&self) -> bool {
+        self.opts.enable_delayed_compaction
+            && self
+                .compaction_due_since
+                .lock()
+                .is_some_and(|since| since.elapsed() < self.compaction_delay)
     }
 
     /// Go's `waitingForCompactionDelay`: with delayed compaction, whether the head has been

@@ -109,3 +109,44 @@ fn failed_compactions_back_off_from_a_second_to_a_minute() {
     }
     assert_eq!(seen, [1, 2, 4, 8, 16, 32, 60, 60]);
 }
+
+/// Appends one sample per minute in `[from, to)` minutes, a commit each.
+fn minutes(db: &Db, from: i64, to: i64) {
+    for m in from..to {
+        commit_at(db, m * 60_000);
+    }
+}
+
+#[test]
+fn block_compaction_gives_way_to_a_due_head() {
+    const H: i64 = 3_600_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Four 2 h blocks, written without leveled compaction (one block range only).
+    let flat = Options {
+        max_block_duration: 2 * H,
+        ..Options::default()
+    };
+    let db = Db::open(dir.path(), flat).expect("open");
+    minutes(&db, 0, 600);
+    assert_eq!(db.compact().expect("compact"), 4);
+    db.close().expect("close");
+    drop(db);
+
+    // Reopened with 6 h and 18 h ranges: the oldest three blocks are due for a 6 h block,
+    // but the head (8 h to 14 h) is due too, and comes first.
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    minutes(&db, 600, 840);
+    assert!(db.head_compactable());
+    let compactor = LeveledCompactor::new(vec![2 * H, 6 * H, 18 * H]).expect("ranges");
+    assert_eq!(db.compact_blocks(&compactor).expect("compact blocks"), 0);
+    assert_eq!(db.blocks().len(), 4);
+    // A compaction run persists the head, then merges the blocks.
+    assert_eq!(db.compact().expect("compact"), 2);
+    let ranges: Vec<(i64, i64)> = db
+        .blocks()
+        .iter()
+        .map(|b| (b.min_time, b.max_time))
+        .collect();
+    assert_eq!(ranges[0], (0, 6 * H));
+    assert!(!ranges.iter().any(|&(a, b)| (a, b) == (0, 2 * H)));
+}
