@@ -1069,11 +1069,12 @@ impl storage::Appender for WakingAppender {
     }
 
     fn commit(self: Box<Self>) -> storage::Result<()> {
-        HeadAppender::commit(self.inner).map_err(storage::Error::backend)?;
+        let res = HeadAppender::commit(self.inner).map_err(storage::Error::backend);
+        // Even after a failed commit, as Go's `dbAppender.Commit`: part of it may be in.
         if head_compactable(&self.head, self.chunk_range) {
             self.waker.wake();
         }
-        Ok(())
+        res
     }
 
     fn rollback(self: Box<Self>) -> storage::Result<()> {
