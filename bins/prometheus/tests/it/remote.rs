@@ -384,3 +384,36 @@ fn self_metrics_scrape_and_remote_storage_families() {
         "{highest}"
     );
 }
+
+/// As in Prometheus 3.5.3 (whose `dbAppender.Commit` wakes the compactor): a commit that
+/// leaves the head spanning more than 1.5 block ranges is compacted at once, not at the next
+/// minute's tick. Four hours of history from six hours ago, remote-written in one request,
+/// are in a block well within that minute.
+#[test]
+fn remote_written_history_past_three_hours_is_compacted_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = receiver(dir.path());
+    let start = now_ms() - 6 * 3_600_000;
+    let req = prompb::WriteRequest {
+        timeseries: vec![prompb::TimeSeries {
+            labels: vec![label("__name__", "history"), label("job", "e2e")],
+            samples: (0..=240)
+                .map(|m| prompb::Sample {
+                    value: m as f64,
+                    timestamp: start + m * 60_000,
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let (status, answer) = post_write(receiver.port, &snappy(&req));
+    assert_eq!(status, 204, "{answer}");
+    // Generous, but short of the timer's minute.
+    wait_for(
+        &receiver,
+        "/metrics",
+        &["prometheus_tsdb_blocks_loaded 1\n"],
+        Duration::from_secs(30),
+    );
+}
