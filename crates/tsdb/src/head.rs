@@ -929,6 +929,9 @@ pub struct Head {
     min_time: AtomicI64,
     max_time: AtomicI64,
     min_valid_time: AtomicI64,
+    /// The oldest out-of-order sample replayed from the WBL before `min_valid_time`
+    /// (`i64::MAX` when none): readable until a compaction writes it to a block.
+    ooo_floor: AtomicI64,
     last_series_id: AtomicU64,
     num_series: AtomicU64,
     tombstones: Mutex<U64Map<Vec<(i64, i64)>>>,
@@ -1035,6 +1038,7 @@ impl Head {
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
             min_valid_time: AtomicI64::new(min_valid_time),
+            ooo_floor: AtomicI64::new(i64::MAX),
             last_series_id: AtomicU64::new(0),
             num_series: AtomicU64::new(0),
             tombstones: Mutex::new(U64Map::default()),
@@ -1127,6 +1131,20 @@ impl Head {
     /// No sample before this time (ms) is accepted: it is covered by persisted blocks.
     pub fn min_valid_time(&self) -> i64 {
         self.min_valid_time.load(Ordering::Acquire)
+    }
+
+    /// Where the head's readable range starts: the minimum valid time, or the oldest
+    /// out-of-order sample replayed from the WBL before it (until compacted).
+    pub(crate) fn read_floor(&self) -> i64 {
+        self.min_valid_time()
+            .min(self.ooo_floor.load(Ordering::Acquire))
+    }
+
+    /// Notes an out-of-order sample at `t` replayed from the WBL.
+    pub(crate) fn note_replayed_ooo(&self, t: i64) {
+        if t < self.min_valid_time() {
+            self.ooo_floor.fetch_min(t, Ordering::AcqRel);
+        }
     }
 
     /// The number of series in the head.
@@ -1504,6 +1522,8 @@ impl Head {
 
     fn truncate_inner(&self, mint: i64) -> Result<()> {
         self.min_valid_time.fetch_max(mint, Ordering::AcqRel);
+        // Out-of-order samples before `mint` are in the block just written, or dropped.
+        self.ooo_floor.fetch_max(mint, Ordering::AcqRel);
         if self.min_time() < mint {
             self.min_time.store(mint, Ordering::Release);
         }

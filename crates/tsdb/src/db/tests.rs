@@ -284,6 +284,7 @@ fn wbl_samples_older_than_the_newest_block_are_replayed_and_compacted() {
 
     let db = Db::open(dir.path(), opts).expect("open");
     let late = |db: &Db| query(db, 100 * MIN, 100 * MIN + 1, &all())[0].1.clone();
+    assert_eq!(late(&db), vec![(100 * MIN, 1000.0), (100 * MIN + 1, -1.0)]);
     // The next compaction writes it to a block; the head lets it go.
     assert!(db.head().min_time() < 120 * MIN);
     db.compact().expect("compact");

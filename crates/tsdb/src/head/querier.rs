@@ -413,8 +413,10 @@ impl SeriesSet for HeadSeriesSet {
 impl HeadQuerier {
     pub(crate) fn new(head: Arc<Head>, mint: i64, maxt: i64) -> HeadQuerier {
         // Data before the head's valid range is in blocks (or deleted); an open chunk may
-        // still hold some of it until it is cut.
-        let mint = mint.max(head.min_valid_time());
+        // still hold some of it until it is cut. Out-of-order samples replayed from a WBL may
+        // be older: they are read until compacted (an in-order sample of a block read here
+        // too merges with the block's copy).
+        let mint = mint.max(head.read_floor());
         HeadQuerier {
             _reader: head.register_reader(mint, maxt),
             head,

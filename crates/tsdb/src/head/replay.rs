@@ -327,6 +327,7 @@ impl Head {
         let mut mint = i64::MAX;
         let applied = self.for_each_sample(st, |ms, _, s, stats| {
             if ms.insert_ooo(s.t, s.v) {
+                self.note_replayed_ooo(s.t);
                 stats.samples_applied += 1;
                 mint = mint.min(s.t);
             }
@@ -353,6 +354,7 @@ impl Head {
                 continue;
             };
             if ms.insert_ooo_histogram(t, &h) {
+                self.note_replayed_ooo(t);
                 st.stats.samples_applied += 1;
                 mint = mint.min(t);
             }
