@@ -681,7 +681,7 @@ mod tests {
         let err = write_options(&cfg.remote_write[0], &Labels::empty()).unwrap_err();
         assert_eq!(
             format!("{err:#}"),
-            "remote_write https://127.0.0.1:9/write: unable to read CA cert /nonexistent/ca.pem: No such file or directory (os error 2)"
+            "remote_write https://127.0.0.1:9/write: unable to read CA cert: unable to read file /nonexistent/ca.pem: open /nonexistent/ca.pem: no such file or directory"
         );
     }
 

@@ -35,7 +35,7 @@ impl Secret {
                 .map_err(|e| Error::ReadFile {
                     what,
                     path: path.clone(),
-                    message: e.to_string(),
+                    message: crate::error::go_io_error("open", path, &e),
                 }),
         }
     }
@@ -92,12 +92,8 @@ impl Headers {
                 return Err(Error::SecretRef { what: "password" });
             }
             Auth::Basic {
-                username: Secret::new(&b.username, "basic auth username file", &b.username_file),
-                password: Secret::new(
-                    b.password.expose(),
-                    "basic auth password file",
-                    &b.password_file,
-                ),
+                username: Secret::new(&b.username, "basic auth username", &b.username_file),
+                password: Secret::new(b.password.expose(), "basic auth password", &b.password_file),
             }
         } else if let Some(a) = &cfg.authorization {
             if !a.credentials_ref.is_empty()
@@ -116,7 +112,7 @@ impl Headers {
                 },
                 credentials: Secret::new(
                     a.credentials.expose(),
-                    "authorization credentials file",
+                    "authorization credentials",
                     &a.credentials_file,
                 ),
             }
@@ -127,7 +123,7 @@ impl Headers {
                 scheme: "Bearer".to_owned(),
                 credentials: Secret::new(
                     cfg.bearer_token.expose(),
-                    "bearer token file",
+                    "authorization credentials",
                     &cfg.bearer_token_file,
                 ),
             }
@@ -265,12 +261,12 @@ mod tests {
         assert_eq!(m["authorization"], format!("Basic {}", base64(b"u:two")));
         std::fs::remove_file(&file).unwrap();
         let err = h.apply(&mut HeaderMap::new()).unwrap_err().to_string();
-        assert!(
-            err.starts_with(&format!(
-                "unable to read basic auth password file {}",
-                file.display()
-            )),
-            "{err}"
+        let f = file.display();
+        assert_eq!(
+            err,
+            format!(
+                "unable to read basic auth password: unable to read file {f}: open {f}: no such file or directory"
+            )
         );
     }
 

@@ -212,7 +212,7 @@ impl HttpClient {
     /// request (each redirect too) is signed.
     ///
     /// # Errors
-    /// [`Error::ReadFile`] when a secret file cannot be read, [`Error::InvalidHeader`] when
+    /// [`Error::Request`] when a secret file cannot be read, [`Error::InvalidHeader`] when
     /// its content is not a valid header value, [`Error::SigV4`] when a request cannot be
     /// signed, [`Error::Request`] when the exchange fails, the OAuth 2.0 token cannot be
     /// fetched (the message names the token endpoint) or more than [`MAX_REDIRECTS`]
@@ -221,10 +221,10 @@ impl HttpClient {
         if let Some(oauth2) = &self.inner.oauth2
             && !req.headers().contains_key(http::header::AUTHORIZATION)
         {
-            let token = oauth2.authorization().await.map_err(|e| match e {
-                Error::ReadFile { .. } => e,
-                other => request_error(req.method(), req.uri(), other.to_string()),
-            })?;
+            let token = oauth2
+                .authorization()
+                .await
+                .map_err(|e| request_error(req.method(), req.uri(), e.to_string()))?;
             req.headers_mut().insert(http::header::AUTHORIZATION, token);
         }
         self.send_without_oauth2(req).await
@@ -261,7 +261,15 @@ impl HttpClient {
         let mut uri = parts.uri;
         let version = parts.version;
         let mut headers = parts.headers;
-        self.inner.headers.apply(&mut headers)?;
+        // Go's client wraps a round tripper's failure (an unreadable secret file) in the
+        // request's `Method "URL": ...`.
+        self.inner
+            .headers
+            .apply(&mut headers)
+            .map_err(|e| match e {
+                Error::ReadFile { .. } => request_error(&method, &uri, e.to_string()),
+                other => other,
+            })?;
         if !headers.contains_key(http::header::USER_AGENT) {
             headers.insert(
                 http::header::USER_AGENT,

@@ -36,14 +36,15 @@ pub enum Error {
         message: String,
     },
     /// A secret file (`password_file`, `credentials_file`, a header file, ...) could not be
-    /// read when a request was about to be sent.
-    #[error("unable to read {what} {path}: {message}")]
+    /// read, worded as Prometheus words it: `unable to read authorization credentials:
+    /// unable to read file /x: open /x: no such file or directory`.
+    #[error("unable to read {what}: unable to read file {path}: {message}")]
     ReadFile {
-        /// Which option names the file, e.g. `basic auth password file`.
+        /// What the file holds, e.g. `basic auth password`.
         what: &'static str,
         /// The file.
         path: String,
-        /// The I/O error.
+        /// The I/O error, as Go's `os` package words it (`open /x: no such file or directory`).
         message: String,
     },
     /// `oauth2` cannot be used (bad `token_url` or `endpoint_params`), or the token
@@ -76,3 +77,41 @@ pub enum Error {
 
 /// The result type of the httpclient crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An I/O error on `path` as Go's `os` package words it: `open /x: no such file or
+/// directory`.
+pub(crate) fn go_io_error(op: &str, path: &str, e: &std::io::Error) -> String {
+    let why = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        std::io::ErrorKind::IsADirectory => "is a directory".to_owned(),
+        std::io::ErrorKind::NotADirectory => "not a directory".to_owned(),
+        _ => {
+            let text = e.to_string();
+            match text.find(" (os error ") {
+                Some(i) => text[..i].to_lowercase(),
+                None => text,
+            }
+        }
+    };
+    format!("{op} {path}: {why}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_files_are_worded_as_prometheus_words_them() {
+        let e = std::fs::read("/nonexistent/x").expect_err("no such file");
+        let err = Error::ReadFile {
+            what: "authorization credentials",
+            path: "/nonexistent/x".into(),
+            message: go_io_error("open", "/nonexistent/x", &e),
+        };
+        assert_eq!(
+            err.to_string(),
+            "unable to read authorization credentials: unable to read file /nonexistent/x: open /nonexistent/x: no such file or directory"
+        );
+    }
+}

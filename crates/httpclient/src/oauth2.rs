@@ -99,7 +99,7 @@ impl OAuth2 {
             }
             Secret::new(
                 cfg.client_certificate_key.expose(),
-                "oauth2 client certificate key file",
+                "oauth2 client certificate key",
                 &cfg.client_certificate_key_file,
             )
         } else {
@@ -113,7 +113,7 @@ impl OAuth2 {
             }
             Secret::new(
                 cfg.client_secret.expose(),
-                "oauth2 client secret file",
+                "oauth2 client secret",
                 &cfg.client_secret_file,
             )
         };

@@ -32,9 +32,12 @@ fn read(what: &str, inline: &str, file: &str) -> Result<Option<Vec<u8>>> {
     if file.is_empty() {
         return Ok(None);
     }
-    std::fs::read(file)
-        .map(Some)
-        .map_err(|e| tls_err(format!("unable to read {what} {file}: {e}")))
+    std::fs::read(file).map(Some).map_err(|e| {
+        let e = crate::error::go_io_error("open", file, &e);
+        tls_err(format!(
+            "unable to read {what}: unable to read file {file}: {e}"
+        ))
+    })
 }
 
 fn certs(what: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
@@ -115,8 +118,8 @@ pub(crate) fn client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig> {
         }
         builder.with_root_certificates(roots)
     };
-    let cert = read("client cert", &tls.cert, &tls.cert_file)?;
-    let key = read("client key", tls.key.expose(), &tls.key_file)?;
+    let cert = read("specified client cert", &tls.cert, &tls.cert_file)?;
+    let key = read("specified client key", tls.key.expose(), &tls.key_file)?;
     match (cert, key) {
         (Some(cert), Some(key)) => {
             let chain = certs("client cert", &cert)?;

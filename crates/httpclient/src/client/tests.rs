@@ -264,7 +264,7 @@ fn unusable_tls_files_and_unsupported_options_fail_at_creation() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.starts_with("unable to read CA cert /nonexistent/ca.pem"),
+        err.starts_with("unable to read CA cert: unable to read file /nonexistent/ca.pem: open /nonexistent/ca.pem: no such file or directory"),
         "{err}"
     );
     let err = client(&format!(

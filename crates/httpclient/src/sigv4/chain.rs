@@ -62,7 +62,7 @@ fn read_ini(path: &str) -> Result<Option<Ini>> {
             return Err(Error::ReadFile {
                 what: "AWS shared credentials or config file",
                 path: path.to_owned(),
-                message: e.to_string(),
+                message: crate::error::go_io_error("open", path, &e),
             });
         }
     };

@@ -766,7 +766,7 @@ async fn unusable_tls_settings_fail_apply_config() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.starts_with("error creating HTTP client for job \"test\": unable to read CA cert /nonexistent/ca.pem"),
+        err.starts_with("error creating HTTP client for job \"test\": unable to read CA cert: unable to read file /nonexistent/ca.pem"),
         "{err}"
     );
 }
