@@ -322,11 +322,12 @@ impl TestGroup {
         let load_interval = ms(self.interval).max(1);
         // The input samples, in time order, appended as evaluation time passes them.
         let mut samples: Vec<InputSample> = Vec::new();
-        for s in &self.input_series {
+        for (i, s) in self.input_series.iter().enumerate() {
+            // Go loads the series as the lines after `load <interval>`, trimmed.
             let line = format!("{} {}", s.series, s.values);
-            let (labels, values) = match promql::parser::parse_series_desc(&line) {
+            let (labels, values) = match promql::parser::parse_series_desc(line.trim()) {
                 Ok(v) => v,
-                Err(e) => return vec![e.to_string()],
+                Err(e) => return vec![e.with_line_offset(i + 1).to_string()],
             };
             for (i, v) in values.iter().enumerate() {
                 if !v.omitted {

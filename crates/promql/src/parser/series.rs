@@ -4,15 +4,8 @@
 use std::sync::Arc;
 
 use model::{FloatHistogram, Labels};
-use nom::IResult;
-use nom::Parser as _;
-use nom::branch::alt;
-use nom::bytes::complete::{tag, tag_no_case};
-use nom::character::complete::{char, digit1, one_of};
-use nom::combinator::{map, opt, recognize};
-use nom::sequence::preceded;
 
-use super::lex::{is_alnum, scan_number};
+use super::lex::{is_alnum, is_alpha, is_space, quote_rune, scan_number};
 use super::parse::{ParseOptions, Parser, parse_number};
 use crate::error::ParseError;
 
@@ -96,6 +89,8 @@ pub fn parse_series_desc(input: &str) -> Result<(Labels, Vec<SequenceValue>), Pa
             i += 1;
         }
         if !closed {
+            // Go's lexer reads on into the values and stops at what cannot be inside braces.
+            parse_metric_labels(input, input)?;
             return Err(err(
                 input.len(),
                 input.len(),
@@ -107,65 +102,302 @@ pub fn parse_series_desc(input: &str) -> Result<(Labels, Vec<SequenceValue>), Pa
     let metric = &input[..end];
     let labels = parse_metric_labels(metric, input)?;
 
-    let mut values = Vec::new();
-    let mut rest = &input[end..];
-    loop {
-        let trimmed = rest.trim_start_matches([' ', '\t', '\n', '\r']);
-        if trimmed.is_empty() {
-            break;
+    let values = SeriesValues {
+        input,
+        pos: end,
+        values: Vec::new(),
+    }
+    .parse()?;
+    Ok((labels, values))
+}
+
+/// A token of Go's series-value lexer (`lexValueSequence`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Tok {
+    Space,
+    Add,
+    Sub,
+    Times,
+    Blank,
+    Number,
+    Identifier,
+    OpenHist,
+    Eof,
+}
+
+/// The values after a series description's metric, read token by token as Go's lexer and
+/// grammar read them, so that errors name the same token at the same position.
+struct SeriesValues<'a> {
+    input: &'a str,
+    pos: usize,
+    values: Vec<SequenceValue>,
+}
+
+impl<'a> SeriesValues<'a> {
+    fn error(&self, at: usize, end: usize, message: String) -> ParseError {
+        ParseError {
+            span: at..end,
+            message,
+            query: self.input.to_string(),
+            line_offset: 0,
         }
-        let at = input.len() - trimmed.len();
-        if trimmed.starts_with("{{") {
-            let item = FloatHistogram::parse_notation_item(trimmed)
-                .map_err(|e| err(at, at + 2, e.to_string()))?;
-            if values.len() + item.histograms.len() > MAX_SERIES_VALUES {
-                return Err(err(
-                    at,
-                    at + item.len,
-                    format!("series description expands to more than {MAX_SERIES_VALUES} values"),
-                ));
+    }
+
+    /// The next token, its start and its text; a lexer error is an error.
+    fn next(&mut self) -> Result<(Tok, usize, &'a str), ParseError> {
+        let start = self.pos;
+        let input: &'a str = self.input;
+        let rest = &input[start..];
+        let Some(c) = rest.chars().next() else {
+            return Ok((Tok::Eof, start, ""));
+        };
+        let (tok, len) = match c {
+            '{' if rest.starts_with("{{") => (Tok::OpenHist, 2),
+            c if is_space(c) => {
+                let n = rest.find(|c: char| !is_space(c)).unwrap_or(rest.len());
+                (Tok::Space, n)
             }
-            let hint_set = item.counter_reset_hint_set;
-            values.extend(item.histograms.into_iter().map(|h| SequenceValue {
-                histogram: Some(Arc::new(h)),
-                counter_reset_hint_set: hint_set,
-                ..SequenceValue::default()
-            }));
-            rest = trimmed.get(item.len..).unwrap_or("");
-            continue;
-        }
-        let item_end = trimmed
-            .find([' ', '\t', '\n', '\r'])
-            .unwrap_or(trimmed.len());
-        let item = &trimmed[..item_end];
-        match series_item(item) {
-            Ok(("", expanded)) => {
-                let expanded = expanded.map_err(|m| err(at, at + item_end, m))?;
-                if values.len() + expanded.len() > MAX_SERIES_VALUES {
-                    return Err(err(
-                        at,
-                        at + item_end,
-                        format!(
-                            "series description expands to more than {MAX_SERIES_VALUES} values"
-                        ),
+            '+' => (Tok::Add, 1),
+            '-' => (Tok::Sub, 1),
+            'x' => (Tok::Times, 1),
+            '_' => (Tok::Blank, 1),
+            c if c.is_ascii_digit()
+                || (c == '.' && rest[1..].starts_with(|d: char| d.is_ascii_digit())) =>
+            {
+                let (n, ok) = scan_number(rest, true);
+                if !ok {
+                    let n = n.min(rest.len());
+                    return Err(self.error(
+                        start,
+                        start + n,
+                        format!("bad number syntax: {}", model::strconv::quote(&rest[..n])),
                     ));
                 }
-                values.extend(expanded);
+                (Tok::Number, n)
             }
-            _ => {
-                return Err(err(
-                    at,
-                    at + item_end,
+            c if is_alpha(c) => {
+                let n = rest
+                    .find(|c: char| !(is_alnum(c) || c == ':'))
+                    .unwrap_or(rest.len());
+                let word = &rest[..n];
+                if word.eq_ignore_ascii_case("inf") || word.eq_ignore_ascii_case("nan") {
+                    (Tok::Number, n)
+                } else {
+                    (Tok::Identifier, n)
+                }
+            }
+            other => {
+                return Err(self.error(
+                    start,
+                    start + other.len_utf8(),
                     format!(
-                        "unexpected {} in series values",
-                        model::strconv::quote(item)
+                        "unexpected character in series sequence: {}",
+                        quote_rune(other)
                     ),
                 ));
             }
-        }
-        rest = &trimmed[item_end..];
+        };
+        self.pos = start + len;
+        // A space token's text is its first character, as Go emits it.
+        let text = if tok == Tok::Space {
+            &rest[..c.len_utf8()]
+        } else {
+            &rest[..len]
+        };
+        Ok((tok, start, text))
     }
-    Ok((labels, values))
+
+    /// `unexpected <token>[ in context]`, as Go's parser words it.
+    fn unexpected(&self, tok: Tok, at: usize, text: &str, context: &str) -> ParseError {
+        let quoted = model::strconv::quote(text);
+        let desc = match tok {
+            Tok::Eof => "end of input".to_string(),
+            Tok::Add | Tok::Sub => format!("<op:{text}>"),
+            Tok::Number => format!("number {quoted}"),
+            Tok::Identifier => format!("identifier {quoted}"),
+            Tok::Space | Tok::Times | Tok::Blank | Tok::OpenHist => quoted,
+        };
+        let context = if context.is_empty() {
+            String::new()
+        } else {
+            format!(" in {context}")
+        };
+        self.error(at, at + text.len(), format!("unexpected {desc}{context}"))
+    }
+
+    /// A number token's value (at `at`), or Go's error for text its lexer let through.
+    fn number(&self, at: usize, text: &str) -> Result<f64, ParseError> {
+        if text.eq_ignore_ascii_case("inf") {
+            Ok(f64::INFINITY)
+        } else if text.eq_ignore_ascii_case("nan") {
+            Ok(f64::NAN)
+        } else {
+            parse_number(text).ok_or_else(|| {
+                self.error(
+                    at,
+                    at + text.len(),
+                    format!(
+                        "error parsing number: strconv.ParseFloat: parsing {}: invalid syntax",
+                        model::strconv::quote(text)
+                    ),
+                )
+            })
+        }
+    }
+
+    /// `xN`'s N (after the `x`).
+    fn repetitions(&mut self) -> Result<u64, ParseError> {
+        let (tok, at, text) = self.next()?;
+        if tok != Tok::Number {
+            return Err(self.unexpected(tok, at, text, "series values"));
+        }
+        let n = text.parse::<u64>().map_err(|_| {
+            self.error(
+                at,
+                at + text.len(),
+                format!(
+                    "invalid repetition in series values: strconv.ParseUint: parsing {}: invalid syntax",
+                    model::strconv::quote(text)
+                ),
+            )
+        })?;
+        if n >= MAX_SERIES_VALUES as u64 {
+            return Err(self.too_many(at, at + text.len()));
+        }
+        Ok(n)
+    }
+
+    fn too_many(&self, at: usize, end: usize) -> ParseError {
+        self.error(
+            at,
+            end,
+            format!("series description expands to more than {MAX_SERIES_VALUES} values"),
+        )
+    }
+
+    fn push(
+        &mut self,
+        v: SequenceValue,
+        count: u64,
+        inc: f64,
+        at: usize,
+    ) -> Result<(), ParseError> {
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
+        if self.values.len().saturating_add(count) > MAX_SERIES_VALUES {
+            return Err(self.too_many(at, self.pos));
+        }
+        let mut v = v;
+        for _ in 0..count {
+            self.values.push(v.clone());
+            v.value += inc;
+        }
+        Ok(())
+    }
+
+    fn parse(mut self) -> Result<Vec<SequenceValue>, ParseError> {
+        // The metric is followed by the end or a space.
+        match self.next()? {
+            (Tok::Eof, ..) => return Ok(self.values),
+            (Tok::Space, ..) => {}
+            (tok, at, text) => return Err(self.unexpected(tok, at, text, "series values")),
+        }
+        loop {
+            let (tok, at, text) = self.next()?;
+            match tok {
+                Tok::Eof => return Ok(self.values),
+                Tok::OpenHist => {
+                    let item = FloatHistogram::parse_notation_item(&self.input[at..])
+                        .map_err(|e| self.error(at, at + 2, e.to_string()))?;
+                    if self.values.len() + item.histograms.len() > MAX_SERIES_VALUES {
+                        return Err(self.too_many(at, at + item.len));
+                    }
+                    let hint_set = item.counter_reset_hint_set;
+                    self.values
+                        .extend(item.histograms.into_iter().map(|h| SequenceValue {
+                            histogram: Some(Arc::new(h)),
+                            counter_reset_hint_set: hint_set,
+                            ..SequenceValue::default()
+                        }));
+                    self.pos = (at + item.len).min(self.input.len());
+                }
+                Tok::Blank => {
+                    let save = self.pos;
+                    let n = match self.next()? {
+                        (Tok::Times, ..) => self.repetitions()?,
+                        _ => {
+                            self.pos = save;
+                            1
+                        }
+                    };
+                    let omitted = SequenceValue {
+                        omitted: true,
+                        ..SequenceValue::default()
+                    };
+                    self.push(omitted, n, 0.0, at)?;
+                }
+                // Go's grammar has no rule for `x` starting an item.
+                Tok::Times => return Err(self.unexpected(tok, at, text, "")),
+                Tok::Identifier if text != "stale" => {
+                    return Err(self.unexpected(
+                        tok,
+                        at,
+                        text,
+                        "series values, expected number or \"stale\"",
+                    ));
+                }
+                Tok::Identifier | Tok::Number | Tok::Add | Tok::Sub => {
+                    let start = match tok {
+                        Tok::Identifier => model::value::stale_nan(),
+                        Tok::Number => self.number(at, text)?,
+                        _ => {
+                            let (t, a, n) = self.next()?;
+                            if t != Tok::Number {
+                                return Err(self.unexpected(t, a, n, "series values"));
+                            }
+                            let v = self.number(a, n)?;
+                            if tok == Tok::Sub { -v } else { v }
+                        }
+                    };
+                    let value = SequenceValue {
+                        value: start,
+                        ..SequenceValue::default()
+                    };
+                    let save = self.pos;
+                    match self.next()? {
+                        (Tok::Times, ..) => {
+                            let n = self.repetitions()?;
+                            self.push(value, n + 1, 0.0, at)?;
+                        }
+                        (sign @ (Tok::Add | Tok::Sub), ..) => {
+                            let (t, a, n) = self.next()?;
+                            if t != Tok::Number {
+                                return Err(self.unexpected(t, a, n, "series values"));
+                            }
+                            let inc = self.number(a, n)?;
+                            let inc = if sign == Tok::Sub { -inc } else { inc };
+                            let (t, a, n) = self.next()?;
+                            if t != Tok::Times {
+                                return Err(self.unexpected(t, a, n, "series values"));
+                            }
+                            let n = self.repetitions()?;
+                            self.push(value, n + 1, inc, at)?;
+                        }
+                        _ => {
+                            self.pos = save;
+                            self.push(value, 1, 0.0, at)?;
+                        }
+                    }
+                }
+                Tok::Space => {}
+            }
+            // An item ends at a space or the end.
+            match self.next()? {
+                (Tok::Eof, ..) => return Ok(self.values),
+                (Tok::Space, ..) => {}
+                (tok, at, text) => return Err(self.unexpected(tok, at, text, "series values")),
+            }
+        }
+    }
 }
 
 /// Parses a metric with its labels, `name{a="b"}` or `{__name__="name", a="b"}`, into a label
@@ -192,8 +424,14 @@ fn parse_metric_labels(metric: &str, full: &str) -> Result<Labels, ParseError> {
         None
     };
     let has_name = name.is_some();
-    let vs = p.vector_selector(name).map_err(|e| e.with_query(full))?;
-    p.expect_eof().map_err(|e| e.with_query(full))?;
+    // Go's `metric` rule words its errors for a label set.
+    let in_label_set = |e: ParseError| {
+        let mut e = e.with_query(full);
+        e.message = e.message.replace(" in label matching", " in label set");
+        e
+    };
+    let vs = p.vector_selector(name).map_err(in_label_set)?;
+    p.expect_eof().map_err(in_label_set)?;
     let mut pairs = Vec::with_capacity(vs.matchers.len());
     for m in &vs.matchers {
         if m.match_type != model::MatchType::Equal {
@@ -215,122 +453,6 @@ fn parse_metric_labels(metric: &str, full: &str) -> Result<Labels, ParseError> {
         pairs.retain(|(_, v)| !v.is_empty());
     }
     Ok(Labels::from_pairs(pairs))
-}
-
-type Expanded = Result<Vec<SequenceValue>, String>;
-
-/// A number as the series lexer sees it (no hex, `x` may follow).
-fn number(i: &str) -> IResult<&str, f64> {
-    if let Ok((r, w)) = alt((
-        tag_no_case::<_, _, nom::error::Error<&str>>("inf"),
-        tag_no_case("nan"),
-    ))
-    .parse(i)
-    {
-        return Ok((
-            r,
-            if w.eq_ignore_ascii_case("inf") {
-                f64::INFINITY
-            } else {
-                f64::NAN
-            },
-        ));
-    }
-    let (n, ok) = scan_number(i, true);
-    let fail = || nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Digit));
-    if !ok || n == 0 {
-        return Err(fail());
-    }
-    let v = parse_number(&i[..n]).ok_or_else(fail)?;
-    Ok((&i[n..], v))
-}
-
-fn signed(i: &str) -> IResult<&str, f64> {
-    map(
-        (one_of("+-"), number),
-        |(s, v)| if s == '-' { -v } else { v },
-    )
-    .parse(i)
-}
-
-fn value(i: &str) -> IResult<&str, f64> {
-    alt((
-        map(tag("stale"), |_| model::value::stale_nan()),
-        number,
-        signed,
-    ))
-    .parse(i)
-}
-
-fn times(i: &str) -> IResult<&str, Result<u64, String>> {
-    map(
-        preceded(char('x'), recognize(digit1)),
-        |d: &str| match d.parse::<u64>() {
-            Ok(n) if n < MAX_SERIES_VALUES as u64 => Ok(n),
-            Ok(_) => Err(format!(
-                "series description expands to more than {MAX_SERIES_VALUES} values"
-            )),
-            Err(_) => Err(format!("invalid repetition in series values: {d}")),
-        },
-    )
-    .parse(i)
-}
-
-fn series_item(i: &str) -> IResult<&str, Expanded> {
-    if let Ok((r, (_, n))) = (char::<_, nom::error::Error<&str>>('_'), opt(times)).parse(i) {
-        let out = match n {
-            None => Ok(vec![SequenceValue {
-                value: 0.0,
-                omitted: true,
-                ..SequenceValue::default()
-            }]),
-            Some(n) => n.map(|n| {
-                (0..n)
-                    .map(|_| SequenceValue {
-                        value: 0.0,
-                        omitted: true,
-                        ..SequenceValue::default()
-                    })
-                    .collect()
-            }),
-        };
-        return Ok((r, out));
-    }
-    let (r, start) = value(i)?;
-    if let Ok((r2, (inc, n))) = (signed, times).parse(r) {
-        let out = n.map(|n| {
-            let mut v = start;
-            (0..=n)
-                .map(|_| {
-                    let s = SequenceValue {
-                        value: v,
-                        ..SequenceValue::default()
-                    };
-                    v += inc;
-                    s
-                })
-                .collect()
-        });
-        return Ok((r2, out));
-    }
-    if let Ok((r2, n)) = times(r) {
-        let out = n.map(|n| {
-            (0..=n)
-                .map(|_| SequenceValue {
-                    value: start,
-                    ..SequenceValue::default()
-                })
-                .collect()
-        });
-        return Ok((r2, out));
-    }
-    Ok((
-        r,
-        Ok(vec![SequenceValue {
-            value: start,
-            ..SequenceValue::default()
-        }]),
-    ))
 }
 
 #[cfg(test)]
@@ -402,5 +524,64 @@ mod tests {
         // Found by fuzzing: a huge repetition must not try to allocate it.
         assert!(parse_series_desc("m 1+0x400067431157").is_err());
         assert!(parse_series_desc(&format!("m{}", " 1x1000".repeat(2000))).is_err());
+    }
+
+    #[test]
+    fn errors_name_the_token_go_names() {
+        // As promtool 3.5.3 reports them (there with the line of the series in its script).
+        let err = |s: &str| parse_series_desc(s).unwrap_err().to_string();
+        let cases = [
+            (
+                "up{ 1",
+                "1:5: parse error: unexpected character inside braces: '1'",
+            ),
+            ("up 1 x", "1:6: parse error: unexpected \"x\""),
+            ("up 1 x 2", "1:6: parse error: unexpected \"x\""),
+            ("up stale x", "1:10: parse error: unexpected \"x\""),
+            (
+                "up 1 foo 2",
+                "1:6: parse error: unexpected identifier \"foo\" in series values, expected number or \"stale\"",
+            ),
+            (
+                "up 1+x3",
+                "1:6: parse error: unexpected \"x\" in series values",
+            ),
+            (
+                "up 1 +",
+                "1:7: parse error: unexpected end of input in series values",
+            ),
+            (
+                "up 1 1+1",
+                "1:9: parse error: unexpected end of input in series values",
+            ),
+            (
+                "up 1 _x",
+                "1:8: parse error: unexpected end of input in series values",
+            ),
+            (
+                "up 1 - 2",
+                "1:7: parse error: unexpected \" \" in series values",
+            ),
+            (
+                "up 1 ?",
+                "1:6: parse error: unexpected character in series sequence: '?'",
+            ),
+            (
+                "up} 1",
+                "1:3: parse error: unexpected character in series sequence: '}'",
+            ),
+            ("up 1e", "1:4: parse error: bad number syntax: \"1e\""),
+            (
+                "up 1 1e ?",
+                "1:6: parse error: error parsing number: strconv.ParseFloat: parsing \"1e\": invalid syntax",
+            ),
+            (
+                "up{a=\"b\" c=\"d\"} 1",
+                "1:10: parse error: unexpected identifier \"c\" in label set, expected \",\" or \"}\"",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(err(input), want, "{input}");
+        }
     }
 }
