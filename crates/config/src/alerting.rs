@@ -17,7 +17,7 @@ config_struct! {
     pub struct AlertingConfig {
         /// Relabeling applied to every alert before sending.
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        pub alert_relabel_configs: Vec<relabel::Config> [non_null = "empty or null alert relabeling rule"],
+        pub alert_relabel_configs: Vec<relabel::Config> [non_null = "empty or null alert relabeling rule"] [with = crate::yaml::go::relabel_rules],
         /// The Alertmanagers to send to.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         pub alertmanagers: Vec<AlertmanagerConfig> [non_null = "empty or null alertmanager config section"],
@@ -68,10 +68,10 @@ config_struct! {
         pub sigv4: Option<SigV4Config>,
         /// Relabeling of the discovered Alertmanager targets.
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        pub relabel_configs: Vec<relabel::Config> [non_null = "empty or null Alertmanager target relabeling rule"],
+        pub relabel_configs: Vec<relabel::Config> [non_null = "empty or null Alertmanager target relabeling rule"] [with = crate::yaml::go::relabel_rules],
         /// Relabeling of alerts sent to these Alertmanagers.
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        pub alert_relabel_configs: Vec<relabel::Config> [non_null = "empty or null Alertmanager alert relabeling rule"],
+        pub alert_relabel_configs: Vec<relabel::Config> [non_null = "empty or null Alertmanager alert relabeling rule"] [with = crate::yaml::go::relabel_rules],
     }
     inline {
         /// Alertmanager discovery.

@@ -69,7 +69,7 @@ config_struct! {
         pub headers: BTreeMap<String, String> [with = crate::yaml::string_map],
         /// Relabeling before sending.
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        pub write_relabel_configs: Vec<relabel::Config> [non_null = "empty or null relabeling rule in remote write config"],
+        pub write_relabel_configs: Vec<relabel::Config> [non_null = "empty or null relabeling rule in remote write config"] [with = crate::yaml::go::relabel_rules],
         /// Queue name (unique among remote writes).
         #[serde(skip_serializing_if = "String::is_empty")]
         pub name: String,

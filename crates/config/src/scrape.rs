@@ -97,10 +97,10 @@ config_struct! {
         pub extra_scrape_metrics: Option<bool>,
         /// Target relabeling.
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        pub relabel_configs: Vec<relabel::Config> [non_null = "empty or null target relabeling rule in scrape config"],
+        pub relabel_configs: Vec<relabel::Config> [non_null = "empty or null target relabeling rule in scrape config"] [with = crate::yaml::go::relabel_rules],
         /// Metric relabeling.
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        pub metric_relabel_configs: Vec<relabel::Config> [non_null = "empty or null metric relabeling rule in scrape config"],
+        pub metric_relabel_configs: Vec<relabel::Config> [non_null = "empty or null metric relabeling rule in scrape config"] [with = crate::yaml::go::relabel_rules],
     }
     inline {
         /// Target discovery.

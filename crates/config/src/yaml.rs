@@ -362,6 +362,9 @@ macro_rules! config_struct {
     (@assign $place:expr, $map:ident, $fty:ty; $with:path) => {
         $place = $with($map)?
     };
+    (@assign $place:expr, $map:ident, $fty:ty, $msg:literal; $with:path) => {
+        $place = $with($map, $msg)?
+    };
 }
 
 #[cfg(test)]

@@ -384,56 +384,103 @@ struct RawConfig {
     action: Option<Option<Action>>,
 }
 
-impl<'de> Deserialize<'de> for Config {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Config, D::Error> {
-        let raw = RawConfig::deserialize(deserializer)?;
+/// A relabel rule's fields as written, before defaults and checks (Go's `plain` form of
+/// [`Config`]): `None` where a field is absent, so that its default applies. A YAML reader
+/// that reports errors its own way fills this in and calls [`Fields::into_config`].
+#[derive(Debug, Clone, Default)]
+pub struct Fields {
+    /// `source_labels` (`Some` even when empty: set, as far as `labeldrop` is concerned).
+    pub source_labels: Option<Vec<String>>,
+    /// `separator`.
+    pub separator: Option<String>,
+    /// `regex` (a written null is the empty regex, as in Go).
+    pub regex: Option<Regex>,
+    /// `modulus`.
+    pub modulus: Option<u64>,
+    /// `target_label`.
+    pub target_label: Option<String>,
+    /// `replacement`.
+    pub replacement: Option<String>,
+    /// `action`; `Some(None)` for a written null, which the checks refuse.
+    pub action: Option<Option<Action>>,
+}
+
+impl Fields {
+    /// Applies the defaults and runs Go's checks ([`Config::validate`] with the UTF-8
+    /// scheme, an empty action and `labeldrop`/`labelkeep` with source labels first).
+    pub fn into_config(self) -> Result<Config> {
         let mut c = Config::default();
-        let source_labels_set = matches!(raw.source_labels, Some(Some(_)));
-        if let Some(Some(ls)) = raw.source_labels {
-            if let Some(bad) = ls.iter().find(|n| n.is_empty()) {
-                return Err(D::Error::custom(Error::InvalidLabelName {
-                    name: bad.clone(),
-                }));
-            }
+        let source_labels_set = self.source_labels.is_some();
+        if let Some(ls) = self.source_labels {
             c.source_labels = ls;
         }
-        if let Some(s) = raw.separator {
+        if let Some(s) = self.separator {
             c.separator = s;
         }
-        match raw.regex {
-            None => {}
-            // `regex:` with no value leaves Go's regex nil, which it then replaces by "".
-            Some(None) => c.regex = Regex::new("").map_err(D::Error::custom)?,
-            Some(Some(s)) => c.regex = Regex::new(&s).map_err(D::Error::custom)?,
+        if let Some(r) = self.regex {
+            c.regex = r;
         }
-        if let Some(m) = raw.modulus {
+        if let Some(m) = self.modulus {
             c.modulus = m;
         }
-        if let Some(t) = raw.target_label {
+        if let Some(t) = self.target_label {
             c.target_label = t;
         }
-        if let Some(r) = raw.replacement {
+        if let Some(r) = self.replacement {
             c.replacement = r;
         }
-        match raw.action {
+        match self.action {
             None => {}
-            // `action:` with no value zeroes Go's action, which Validate then rejects.
+            // A null action zeroes Go's action, which Validate then rejects.
             Some(None) => {
-                return Err(D::Error::custom(Error::InvalidRelabelConfig(
+                return Err(Error::InvalidRelabelConfig(
                     "relabel action cannot be empty".to_string(),
-                )));
+                ));
             }
             Some(Some(a)) => c.action = a,
         }
         if source_labels_set && matches!(c.action, Action::LabelDrop | Action::LabelKeep) {
-            return Err(D::Error::custom(format!(
+            return Err(Error::InvalidRelabelConfig(format!(
                 "{} action requires only 'regex', and no other fields",
                 c.action
             )));
         }
-        c.validate(ValidationScheme::Utf8)
-            .map_err(D::Error::custom)?;
+        c.validate(ValidationScheme::Utf8)?;
         Ok(c)
+    }
+}
+
+impl<'de> Deserialize<'de> for Config {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Config, D::Error> {
+        let raw = RawConfig::deserialize(deserializer)?;
+        let source_labels = match raw.source_labels {
+            Some(Some(ls)) => {
+                if let Some(bad) = ls.iter().find(|n| n.is_empty()) {
+                    return Err(D::Error::custom(Error::InvalidLabelName {
+                        name: bad.clone(),
+                    }));
+                }
+                Some(ls)
+            }
+            _ => None,
+        };
+        let regex = match raw.regex {
+            None => None,
+            // `regex:` with no value leaves Go's regex nil, which it then replaces by "".
+            Some(None) => Some(Regex::new("").map_err(D::Error::custom)?),
+            Some(Some(s)) => Some(Regex::new(&s).map_err(D::Error::custom)?),
+        };
+        Fields {
+            source_labels,
+            separator: raw.separator,
+            regex,
+            modulus: raw.modulus,
+            target_label: raw.target_label,
+            replacement: raw.replacement,
+            action: raw.action,
+        }
+        .into_config()
+        .map_err(D::Error::custom)
     }
 }
 

@@ -24,6 +24,9 @@ use serde_saphyr::Error as SaphyrError;
 
 use super::Error;
 
+mod relabel;
+pub use relabel::relabel_rules;
+
 /// The Go type a value is decoded into, as go-yaml names it in type errors.
 pub trait GoType {
     /// The type of a field holding this value (`[]*config.ScrapeConfig`, `bool`,

@@ -687,3 +687,38 @@ fn whole_expression_errors_quote_the_anchored_regex_as_go() {
         r"error parsing regexp: invalid escape sequence: `\q`"
     );
 }
+
+#[test]
+fn fields_take_defaults_and_go_checks() {
+    let c = Fields {
+        source_labels: Some(vec!["a".into()]),
+        target_label: Some("b".into()),
+        ..Fields::default()
+    }
+    .into_config()
+    .unwrap();
+    assert_eq!(c.separator, ";");
+    assert!(c.regex.is_default());
+    assert_eq!(c.action, Action::Replace);
+    let err = |f: Fields| f.into_config().unwrap_err().to_string();
+    assert_eq!(
+        err(Fields {
+            action: Some(None),
+            ..Fields::default()
+        }),
+        "relabel action cannot be empty"
+    );
+    // Empty source labels are still set, which labeldrop refuses.
+    assert_eq!(
+        err(Fields {
+            source_labels: Some(Vec::new()),
+            action: Some(Some(Action::LabelDrop)),
+            ..Fields::default()
+        }),
+        "labeldrop action requires only 'regex', and no other fields"
+    );
+    assert_eq!(
+        err(Fields::default()),
+        "relabel configuration for replace action requires 'target_label' value"
+    );
+}
