@@ -3,10 +3,8 @@
 //! Skipped with a notice when that binary is absent (CI machines don't have it). The cases
 //! are the ones that agree; where ours differs on purpose (upstream main's newer config
 //! fields, discoveries Debian's build lacks, `start_timestamp` in unit tests, `check metrics
-//! --lint` and `--extended` with lint problems) they are left out, saying why. Differences
-//! not fixed yet are [`known_differences_from_promtool_3`] (ignored; run it with
-//! `--ignored` to see them). Each test prints how many invocations it compared
-//! (`--nocapture`).
+//! --lint` and `--extended` with lint problems) they are left out, saying why. Each test
+//! prints how many invocations it compared (`--nocapture`).
 
 use std::io::Write as _;
 use std::path::Path;
@@ -594,6 +592,32 @@ fn rule_file_errors_agree_with_promtool_3() {
             "test_u15.yml",
             "rule_files: [good.yml]\nfuzzy_compare: maybe\ntests: []\n",
         ),
+        // Series descriptions: errors worded and placed as Go's lexer and grammar do (the
+        // line is the series' line in the `load` script promtool builds).
+        (
+            "test_u16.yml",
+            "rule_files: [good.yml]\ntests:\n- interval: 1m\n  input_series:\n  - series: \"up{\"\n    values: \"1\"\n",
+        ),
+        (
+            "test_u17.yml",
+            "rule_files: [good.yml]\ntests:\n- interval: 1m\n  input_series:\n  - series: up\n    values: \"1 x\"\n",
+        ),
+        (
+            "test_u18.yml",
+            "rule_files: [good.yml]\ntests:\n- interval: 1m\n  input_series:\n  - series: up\n    values: \"1+1x2\"\n  - series: down\n    values: \"1 foo\"\n",
+        ),
+        (
+            "test_u19.yml",
+            "rule_files: [good.yml]\ntests:\n- interval: 1m\n  input_series:\n  - series: 'up{a=\"b\" c=\"d\"}'\n    values: \"1\"\n",
+        ),
+        (
+            "test_u20.yml",
+            "rule_files: [good.yml]\ntests:\n- interval: 1m\n  input_series:\n  - series: up\n    values: \"1 - 2\"\n",
+        ),
+        (
+            "test_u21.yml",
+            "rule_files: [good.yml]\ntests:\n- interval: 1m\n  input_series:\n  - series: up\n    values: \"1 1e ?\"\n",
+        ),
     ] {
         std::fs::write(tmp.path().join(name), body).expect("write test file");
         if name.starts_with("test_") {
@@ -1069,6 +1093,44 @@ const BROKEN_CONFIGS: &[(&str, &str)] = &[
     ("tab_a6.yml", "global: {}\n\t\n"),
     ("tab_a7.yml", "global: {}\n\t# c\n"),
     ("tab_a8.yml", "global:\t{}\n"),
+    // Relabel rules: type errors collected across fields and rules, a bad regex, action or
+    // label name stops everything alone, nulls zero fields.
+    (
+        "rl1_type_then_regex.yml",
+        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - source_labels: a\n    regex: \"(\"\n",
+    ),
+    (
+        "rl2_type_then_unknown.yml",
+        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - source_labels: a\n    foo: 1\n",
+    ),
+    (
+        "rl3_kinds.yml",
+        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - a\n  - separator: [a]\n    target_label: {a: b}\n    source_labels: [[a], b]\n    modulus: abc\n",
+    ),
+    (
+        "rl4_type_then_action.yml",
+        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - source_labels: a\n    action: foo\n",
+    ),
+    (
+        "rl5_unknown_then_empty_name.yml",
+        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - foo: 1\n    source_labels: [a, '']\n",
+    ),
+    (
+        "rl6_null_separator.yml",
+        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - separator:\n    target_label: x\n    source_labels: [a]\n    action: keepequal\n",
+    ),
+    (
+        "rl7_null_rule_after_type_error.yml",
+        "remote_write:\n- url: http://x\n  write_relabel_configs:\n  - source_labels: 1\n  - ~\n",
+    ),
+    (
+        "rl8_alerting.yml",
+        "alerting:\n  alert_relabel_configs:\n  - source_labels: a\n    foo: 1\n  alertmanagers:\n  - relabel_configs:\n    - regex: '('\n",
+    ),
+    (
+        "rl9_scalars_as_text.yml",
+        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - target_label: yes\n    replacement: 0x1F\n    regex: true\n    source_labels: [true, 1.0, ~]\n  - action: 12\n",
+    ),
 ];
 
 /// File SD files, good and broken (JSON and YAML), each checked through a config listing it
@@ -1559,65 +1621,34 @@ fn metrics_web_config_and_promql_agree_with_promtool_3() {
     ] {
         cases.push(Case::new(a, dir));
     }
-    assert_agree(&real, &cases);
-}
-
-/// Differences from promtool 3.5.3 not fixed yet, each with where it comes from.
-const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
-    (
-        "relabel_type_then_regex.yml",
-        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - source_labels: a\n    regex: \"(\"\n",
-        "a relabel rule stops at its first error (model's relabel::Config): Go's regex error drops the collected type error",
-    ),
-    (
-        "relabel_type_then_unknown.yml",
-        "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - source_labels: a\n    foo: 1\n",
-        "a relabel rule stops at its first error: Go also lists the unknown field",
-    ),
-];
-
-/// The invocations in [`KNOWN_DIFFERENCES`] and a few more (unit-test series syntax errors
-/// come from promql's series parser, HTTP client file errors from httpclient).
-#[test]
-#[ignore = "known differences from promtool 3.5.3, listed to be fixed"]
-fn known_differences_from_promtool_3() {
-    let Some(real) = promtool3() else { return };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path();
-    let mut cases = Vec::new();
-    for (name, body, _why) in KNOWN_DIFFERENCES {
-        std::fs::write(dir.join(name), body).expect("write config");
-        cases.push(Case::new(&["check", "config", name], dir));
-    }
+    // HTTP client files that cannot be read: TLS files when the client is made, secrets at
+    // the request (in Go's `Post "URL": ...`).
     for (name, body) in [
-        (
-            "good.yml",
-            "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up\n",
-        ),
-        (
-            "series_brace.yml",
-            "rule_files: [good.yml]\ntests:\n- interval: 1m\n  input_series:\n  - series: \"up{\"\n    values: \"1\"\n",
-        ),
-        (
-            "series_value.yml",
-            "rule_files: [good.yml]\ntests:\n- interval: 1m\n  input_series:\n  - series: up\n    values: \"1 x\"\n",
-        ),
         ("http_ca.yml", "tls_config:\n  ca_file: /nonexistent\n"),
+        (
+            "http_cert.yml",
+            "tls_config:\n  cert_file: /nonexistent\n  key_file: /nonexistent2\n",
+        ),
         (
             "http_creds.yml",
             "authorization:\n  credentials_file: /nonexistent\n",
         ),
+        ("http_bearer.yml", "bearer_token_file: /nonexistent\n"),
+        (
+            "http_user.yml",
+            "basic_auth:\n  username_file: /nonexistent\n  password: p\n",
+        ),
+        (
+            "http_password.yml",
+            "basic_auth:\n  username: u\n  password_file: /nonexistent\n",
+        ),
     ] {
         std::fs::write(dir.join(name), body).expect("write file");
-    }
-    cases.push(Case::new(&["test", "rules", "series_brace.yml"], dir));
-    cases.push(Case::new(&["test", "rules", "series_value.yml"], dir));
-    for f in ["http_ca.yml", "http_creds.yml"] {
         cases.push(Case::new(
             &[
                 "query",
                 "instant",
-                &format!("--http.config.file={f}"),
+                &format!("--http.config.file={name}"),
                 "http://127.0.0.1:1",
                 "up",
             ],
