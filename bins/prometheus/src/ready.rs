@@ -164,6 +164,26 @@ impl ReadyStorage {
         tracing::info!(from, to = size, migrated, "Exemplar storage resized");
     }
 
+    /// Applies `storage.tsdb.out_of_order_time_window` to the open TSDB (Prometheus's
+    /// `DB.ApplyConfig`: a window turned on opens the WBL).
+    ///
+    /// # Errors
+    /// When the WBL cannot be opened.
+    pub(crate) fn apply_tsdb_config(&self, cfg: &config::Config) -> anyhow::Result<()> {
+        let Some(db) = self.get() else {
+            return Ok(());
+        };
+        let window = cfg
+            .storage
+            .tsdb
+            .as_ref()
+            .map_or(0, |t| t.out_of_order_time_window.as_millis());
+        if window != db.head().out_of_order_time_window() {
+            db.set_out_of_order_time_window(window)?;
+        }
+        Ok(())
+    }
+
     /// Appends the open TSDB's own metrics (`prometheus_tsdb_*`: head, WAL, checkpoints,
     /// compaction, blocks, retention, exemplar storage, and the chunk snapshot's replay
     /// error of `memory-snapshot-on-shutdown`), sorted by name; nothing before it is open.

@@ -367,7 +367,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                 if exemplars {
                     storage.apply_exemplar_config(cfg);
                 }
-                Ok(())
+                storage.apply_tsdb_config(cfg)
             }
         }),
     }];

@@ -1083,6 +1083,15 @@ impl storage::Appender for WakingAppender {
 }
 
 impl Db {
+    /// Changes the out-of-order window (ms) as a config reload does
+    /// (`storage.tsdb.out_of_order_time_window`); see [`Head::set_out_of_order_time_window`].
+    ///
+    /// # Errors
+    /// When the WBL cannot be opened.
+    pub fn set_out_of_order_time_window(&self, window: i64) -> Result<()> {
+        self.head.set_out_of_order_time_window(window)
+    }
+
     /// Resizes the exemplar storage (a `storage.exemplars.max_exemplars` change on config
     /// reload), keeping the newest exemplars that fit; 0 turns it off. Returns how many
     /// were kept.
@@ -1181,7 +1190,7 @@ impl storage::Queryable for Db {
         Ok(merged_querier(
             blocks.iter().map(|b| Arc::new(b.clone())),
             Some(&self.head),
-            self.opts.out_of_order_time_window > 0,
+            self.head.out_of_order_time_window() > 0,
             mint,
             maxt,
         ))

@@ -946,7 +946,9 @@ pub struct Head {
     /// The WAL's counters (`None` without a WAL).
     wal_metrics: Option<Arc<WalMetrics>>,
     /// The WBL's counters (`None` without a WBL).
-    wbl_metrics: Option<Arc<WalMetrics>>,
+    wbl_metrics: Mutex<Option<Arc<WalMetrics>>>,
+    /// The out-of-order window in force (ms; a config reload may change it).
+    ooo_window: AtomicI64,
 }
 
 /// The open readers of a head.
@@ -1021,7 +1023,8 @@ impl Head {
         let head = Arc::new(Head {
             metrics: HeadMetrics::default(),
             wal_metrics,
-            wbl_metrics,
+            wbl_metrics: Mutex::new(wbl_metrics),
+            ooo_window: AtomicI64::new(opts.out_of_order_time_window),
             exemplars,
             opts,
             dir: dir.to_path_buf(),
@@ -1126,6 +1129,32 @@ impl Head {
     /// Latest sample time in the head (ms); `i64::MIN` when empty.
     pub fn max_time(&self) -> i64 {
         self.max_time.load(Ordering::Acquire)
+    }
+
+    /// How far behind the newest sample (ms) out-of-order samples are accepted; 0: not at
+    /// all.
+    pub fn out_of_order_time_window(&self) -> i64 {
+        self.ooo_window.load(Ordering::Acquire)
+    }
+
+    /// Changes the out-of-order window (Prometheus's `Head.ApplyConfig` on a config
+    /// reload); turning it on opens the WBL when there is none yet (and a WAL).
+    ///
+    /// # Errors
+    /// When the WBL cannot be opened; the window is then left as it was.
+    pub fn set_out_of_order_time_window(&self, window: i64) -> Result<()> {
+        if window > 0
+            && let Some(w) = &self.opts.wal
+        {
+            let mut wbl = self.wbl.lock();
+            if wbl.is_none() {
+                let opened = Wal::open(&self.dir.join(crate::wlog::WBL_DIR_NAME), *w)?;
+                *self.wbl_metrics.lock() = Some(Arc::clone(opened.metrics()));
+                *wbl = Some(opened);
+            }
+        }
+        self.ooo_window.store(window.max(0), Ordering::Release);
+        Ok(())
     }
 
     /// No sample before this time (ms) is accepted: it is covered by persisted blocks.
@@ -1294,7 +1323,7 @@ impl Head {
             bounds: Bounds {
                 head_maxt,
                 min_valid_time: min_valid,
-                ooo_window: self.opts.out_of_order_time_window,
+                ooo_window: self.out_of_order_time_window(),
                 persisted_until: self.min_valid_time(),
             },
             samples: Vec::new(),
@@ -1920,7 +1949,7 @@ impl Head {
                 compression,
             );
             // The out-of-order samples' log, under Go's name for it.
-            if let Some(m) = &self.wbl_metrics {
+            if let Some(m) = self.wbl_metrics.lock().clone() {
                 m.families(
                     f,
                     "prometheus_tsdb_out_of_order_wbl_",

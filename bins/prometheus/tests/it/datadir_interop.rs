@@ -1081,3 +1081,48 @@ fn upgrade_then_rollback_keeps_every_sample() {
         );
     }
 }
+
+/// `storage.tsdb.out_of_order_time_window` follows config reloads, as in Prometheus 3.5.3:
+/// both servers refuse a late sample, then take it once a reload turned the window on.
+#[test]
+fn the_out_of_order_window_follows_config_reloads() {
+    let Some(p3) = prometheus3() else { return };
+    let base = aligned_base(2);
+    let on_time = requests(&[Kind::Counter(0)], base, 60_000, &[10], 1, false);
+    let late = requests(&[Kind::Counter(0)], base, 60_000, &[5], 1, false);
+    for bin in [p3.as_str(), OURS] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let s = Server::start(bin, dir.path(), &data, CONFIG, &[]);
+        s.write(&on_time[0]);
+        let post_late = || {
+            use prompb::Message as _;
+            let body = snap::raw::Encoder::new()
+                .compress_vec(&late[0].encode_to_vec())
+                .unwrap();
+            post(
+                s.p.port,
+                "/api/v1/write",
+                "Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 2.0.0\r\n",
+                &body,
+            )
+            .0
+        };
+        assert_eq!(post_late(), 400, "{bin}");
+        let config = dir.path().join(format!("prometheus-{}.yml", s.p.port));
+        std::fs::write(
+            &config,
+            format!("{CONFIG}storage:\n  tsdb:\n    out_of_order_time_window: 1h\n"),
+        )
+        .unwrap();
+        s.p.signal("HUP");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while post_late() != 204 {
+            assert!(Instant::now() < deadline, "{bin}: the reload did not apply");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let served = Served::read(&s, base, base + 10 * 60_000, 60_000, None);
+        assert_eq!(served.samples(), 2, "{bin}");
+        s.stop(Stop::Clean);
+    }
+}

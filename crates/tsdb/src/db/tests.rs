@@ -296,6 +296,37 @@ fn wbl_samples_older_than_the_newest_block_are_replayed_and_compacted() {
 }
 
 #[test]
+fn a_reload_turns_the_out_of_order_window_on_and_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    fill(&db, 0, 10, 1);
+    let late = |db: &Db| {
+        let mut app = db.appender();
+        let res = app.append(0, &lbls(0), 5 * MIN + 1, -1.0);
+        app.commit().expect("commit");
+        res
+    };
+    assert!(matches!(late(&db), Err(storage::Error::OutOfOrderSample)));
+    assert!(!dir.path().join("wbl").exists());
+    db.set_out_of_order_time_window(60 * MIN)
+        .expect("window on");
+    assert_eq!(db.head().out_of_order_time_window(), 60 * MIN);
+    late(&db).expect("accepted in the window");
+    assert!(dir.path().join("wbl").is_dir());
+    db.set_out_of_order_time_window(0).expect("window off");
+    assert!(matches!(late(&db), Err(storage::Error::OutOfOrderSample)));
+    db.close().expect("close");
+    drop(db);
+    // The WBL is replayed though the window is off now.
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    let got = query(&db, 5 * MIN, 6 * MIN, &all());
+    assert_eq!(
+        got[0].1,
+        vec![(5 * MIN, 50.0), (5 * MIN + 1, -1.0), (6 * MIN, 60.0)]
+    );
+}
+
+#[test]
 fn out_of_order_samples_are_accepted_in_the_window_but_not_into_blocks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = Options {
