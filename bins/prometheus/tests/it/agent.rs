@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use prompb::Message as _;
 
 use super::{
-    Prometheus, REAL, e2e_write, free_port, http, http_response, now_ms, post_write,
+    Prometheus, REAL, e2e_write, free_port, http, http_response, now_ms, post_write, prometheus3,
     real_installed, serve_http, snappy, start_agent,
 };
 
@@ -298,23 +298,6 @@ fn a_prometheus_2_42_agent_wal_replays_here() {
     }
     // Prometheus 2.42 turns agent mode on with a feature flag (3.x: `--agent`).
     wal_round_trip(REAL, "--enable-feature=agent");
-}
-
-/// Prometheus 3.5.3 (`PROMETHEUS3_BIN`, else Debian's package unpacked under
-/// `target/peers/` by `cargo xtask`), if it is there.
-#[allow(clippy::print_stderr, reason = "the skip notice")]
-fn prometheus3() -> Option<String> {
-    let bin = std::env::var("PROMETHEUS3_BIN").unwrap_or_else(|_| {
-        format!(
-            "{}/../../target/peers/prometheus_3.5.3+ds1-6_amd64/usr/bin/prometheus",
-            env!("CARGO_MANIFEST_DIR")
-        )
-    });
-    if Path::new(&bin).is_file() {
-        return Some(bin);
-    }
-    eprintln!("skipping: no Prometheus 3.5 at {bin}");
-    None
 }
 
 /// The same both ways with Prometheus 3.5.3's `--agent`: its agent WAL directory opens

@@ -14,24 +14,7 @@ use std::time::{Duration, Instant};
 use prompb::write_v2::{self, SymbolTable};
 use serde_json::Value;
 
-use super::{OURS, Prometheus, free_port, now_ms, post, tsdb_path, write_config};
-
-/// Prometheus 3.5.3, as `agent.rs` finds it (`PROMETHEUS3_BIN`, else Debian's package
-/// unpacked under `target/peers/`); `None`, with a notice, when it is absent.
-#[allow(clippy::print_stderr, reason = "the skip notice")]
-fn prometheus3() -> Option<String> {
-    let bin = std::env::var("PROMETHEUS3_BIN").unwrap_or_else(|_| {
-        format!(
-            "{}/../../target/peers/prometheus_3.5.3+ds1-6_amd64/usr/bin/prometheus",
-            env!("CARGO_MANIFEST_DIR")
-        )
-    });
-    if Path::new(&bin).is_file() {
-        return Some(bin);
-    }
-    eprintln!("skipping: no Prometheus 3.5 at {bin}");
-    None
-}
+use super::{OURS, Prometheus, free_port, now_ms, post, prometheus3, tsdb_path, write_config};
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;

@@ -435,13 +435,25 @@ fn histogram_5(t: i64) -> prompb::Histogram {
 
 /// Now, in milliseconds since the epoch.
 fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
+    model::timestamp::now()
+}
+
+/// Prometheus 3.5.3 (`PROMETHEUS3_BIN`, else Debian's package unpacked under
+/// `target/peers/` by `.ci/run` or `cargo xtask`); `None`, with a notice, when it is absent
+/// (fetching it is best effort: Debian drops old files from its pool).
+#[allow(clippy::print_stderr, reason = "the skip notice")]
+fn prometheus3() -> Option<String> {
+    let bin = std::env::var("PROMETHEUS3_BIN").unwrap_or_else(|_| {
+        format!(
+            "{}/../../target/peers/prometheus_3.5.3+ds1-6_amd64/usr/bin/prometheus",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    if Path::new(&bin).is_file() {
+        return Some(bin);
+    }
+    eprintln!("skipping: no Prometheus 3.5 at {bin}");
+    None
 }
 
 fn dechunk(mut body: &str) -> String {
