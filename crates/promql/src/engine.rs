@@ -114,7 +114,12 @@ pub struct EngineOpts {
 
 /// The most points per series the HTTP API lets a range query ask for (Go's
 /// `"exceeded maximum resolution of 11,000 points per timeseries"`).
-const API_MAX_POINTS: usize = 11_000;
+pub(crate) const API_MAX_POINTS: usize = 11_000;
+
+/// The farthest query time from the epoch the engine evaluates at (ms, about 256 million
+/// years, where i64 milliseconds end at 292 million): the margin of 2^60 ms holds any
+/// sum of PromQL durations (each at most Go's 292 years) a query can nest.
+const MAX_QUERY_TIME: i64 = i64::MAX - (1 << 60);
 
 /// The cap on [`EngineOpts::parallelism`]'s default: the serial stage (reading series,
 /// aggregating) limits what more threads gain, and a server runs several queries at once.
@@ -479,6 +484,13 @@ impl Engine {
     ) -> Result<QueryResult> {
         let _running = self.metrics.running();
         let queued = Instant::now();
+        // Evaluation subtracts ranges, offsets and the lookback from query times: far
+        // beyond any stored sample (an API time of -1e300 s), times are held where that
+        // cannot overflow. Durations are at most Go's ~292 years, far less than the margin.
+        let (start, end) = (
+            start.clamp(-MAX_QUERY_TIME, MAX_QUERY_TIME),
+            end.clamp(-MAX_QUERY_TIME, MAX_QUERY_TIME),
+        );
         let mut trace = Trace::default();
         let mut res = self.exec_timed(queryable, expr, query, (start, end, step), opts, &mut trace);
         if matches!(res, Err(Error::OverBudget)) {
@@ -780,11 +792,16 @@ fn resolve_vs(vs: &mut parser::VectorSelector, times: &parser::QueryTimes) -> Re
     Ok(())
 }
 
+/// Resolves `@ start()`/`@ end()`, and holds an `@` time within the engine's range of
+/// query times (`MAX_QUERY_TIME`), as the query's own times are.
 fn resolve_at(ts: &mut Option<i64>, se: Option<AtModifier>, start: i64, end: i64) {
     match se {
         Some(AtModifier::Start) => *ts = Some(start),
         Some(AtModifier::End) => *ts = Some(end),
         None => {}
+    }
+    if let Some(t) = ts {
+        *t = (*t).clamp(-MAX_QUERY_TIME, MAX_QUERY_TIME);
     }
 }
 
@@ -968,28 +985,30 @@ fn walk_hints(
             s = t;
             en = t;
         }
+        // Saturating: query times at the ends of i64 (an API time of -1e300 s) must not
+        // overflow; Go's arithmetic wraps there, and either way nothing is stored so far out.
         if let Some(t) = vs.timestamp {
             s = t;
             en = t;
         } else {
-            s = s - sq.offset - sq.range;
-            en -= sq.offset;
+            s = s.saturating_sub(sq.offset).saturating_sub(sq.range);
+            en = en.saturating_sub(sq.offset);
         }
-        if range == 0 {
-            s -= lookback - 1;
+        let before = if range == 0 {
             if vs.smoothed {
-                en += lookback;
+                en = en.saturating_add(lookback);
             }
+            lookback - 1
         } else if vs.anchored {
-            s -= lookback + range - 1;
+            lookback.saturating_add(range) - 1
         } else if vs.smoothed {
-            s -= lookback + range - 1;
-            en += lookback;
+            en = en.saturating_add(lookback);
+            lookback.saturating_add(range) - 1
         } else {
-            s -= range - 1;
-        }
-        s -= vs.original_offset;
-        en -= vs.original_offset;
+            range - 1
+        };
+        s = s.saturating_sub(before).saturating_sub(vs.original_offset);
+        en = en.saturating_sub(vs.original_offset);
         *mint = (*mint).min(s);
         *maxt = (*maxt).max(en);
         out.insert(
@@ -1389,6 +1408,40 @@ mod tests {
             .range_query(storage(), "nothing_here", 0, 10_999, 1)
             .expect("11,000 steps");
         assert_eq!(res.value, Value::Matrix(Vec::new()));
+    }
+
+    #[test]
+    fn a_subquery_of_more_steps_than_max_samples_fails_instead_of_allocating() {
+        let engine = Engine::new(EngineOpts::default());
+        for q in ["vector(1)[100y:1ms]", "count_over_time(nothing[100y:1ms])"] {
+            let err = engine
+                .instant_query(storage(), q, 0)
+                .expect_err("trillions of steps");
+            assert!(matches!(err, Error::TooManySamples(_)), "{q}: {err}");
+        }
+        // Small grids run as before.
+        let res = engine
+            .instant_query(storage(), "count_over_time(vector(1)[1m:1s])", 60_000)
+            .expect("60 steps");
+        assert!(matches!(res.value, Value::Vector(v) if v[0].f == 60.0));
+    }
+
+    #[test]
+    fn query_times_at_the_ends_of_i64_do_not_overflow() {
+        let engine = Engine::new(EngineOpts::default());
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            for q in [
+                "x_total",
+                "rate(x_total[5m])",
+                "max_over_time(x_total[5m:1m] offset 1h)",
+                "rate(x_total[5m] @ 9223372036854775 offset -292y)",
+                "rate(x_total[5m] @ -9223372036854775 offset 292y)",
+                "max_over_time(x_total[292y:1y] @ 9223372036854775 offset -292y)",
+            ] {
+                let res = engine.instant_query(storage(), q, t);
+                assert!(res.is_ok(), "{q} at {t}: {res:?}");
+            }
+        }
     }
 
     #[test]

@@ -1030,11 +1030,22 @@ impl<'a> Evaluator<'a> {
             Some(t) => (t, t),
             None => (self.start, self.end),
         };
-        let end = base_end - sq.original_offset;
-        let lower = base_start - sq.original_offset - sq.range;
+        let end = base_end.saturating_sub(sq.original_offset);
+        let lower = base_start
+            .saturating_sub(sq.original_offset)
+            .saturating_sub(sq.range);
         let mut start = interval * (lower / interval);
         if start <= lower {
-            start += interval;
+            start = start.saturating_add(interval);
+        }
+        // Each step of the grid is allocated up front, where Go goes step by step and fails
+        // once `max_samples` points are held: a grid of more steps than that (`x[100y:1ms]`)
+        // fails the same way instead of asking for memory that could abort the process.
+        let steps = end
+            .checked_sub(start)
+            .map_or(i64::MAX, |d| d / interval + 1);
+        if usize::try_from(steps).is_ok_and(|n| n > self.max_samples.max(super::API_MAX_POINTS)) {
+            return Err(Error::TooManySamples("query execution".into()));
         }
         let mut sub = self.sub(start, end, interval);
         if read_steps {
