@@ -387,17 +387,19 @@ fn self_metrics_scrape_and_remote_storage_families() {
 
 /// As in Prometheus 3.5.3 (whose `dbAppender.Commit` wakes the compactor): a commit that
 /// leaves the head spanning more than 1.5 block ranges is compacted at once, not at the next
-/// minute's tick. Four hours of history from six hours ago, remote-written in one request,
-/// are in a block well within that minute.
+/// minute's tick. Three and a half hours of history, remote-written in one request and
+/// starting an hour into a two-hour block range, are in a block well within that minute
+/// (exactly one: the 2.5 hours left in the head are not due).
 #[test]
 fn remote_written_history_past_three_hours_is_compacted_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = receiver(dir.path());
-    let start = now_ms() - 6 * 3_600_000;
+    let range_start = (now_ms() - 8 * 3_600_000).div_euclid(7_200_000) * 7_200_000;
+    let start = range_start + 3_600_000;
     let req = prompb::WriteRequest {
         timeseries: vec![prompb::TimeSeries {
             labels: vec![label("__name__", "history"), label("job", "e2e")],
-            samples: (0..=240)
+            samples: (0..=210)
                 .map(|m| prompb::Sample {
                     value: m as f64,
                     timestamp: start + m * 60_000,
