@@ -1,5 +1,5 @@
-//! Go's URL query escaping (`net/url.QueryEscape`) and Prometheus's `util/strutil` links to
-//! the expression browser.
+//! Go's URL query escaping (`net/url.QueryEscape`), `path.Clean` of rooted URL paths, and
+//! Prometheus's `util/strutil` links to the expression browser.
 
 use std::fmt::Write as _;
 
@@ -66,6 +66,28 @@ fn link_for_expression(expr: &str, tab: char) -> String {
     out.push_str("&g0.tab=");
     out.push(tab);
     out
+}
+
+/// Go's `path.Clean("/" + p)`: a rooted path without empty or `.` elements, each `..`
+/// removing the element before it (never climbing above the root), no trailing slash.
+///
+/// ```
+/// assert_eq!(model::strutil::clean_rooted_path("/a//b/./../c/"), "/a/c");
+/// assert_eq!(model::strutil::clean_rooted_path("../../x"), "/x");
+/// assert_eq!(model::strutil::clean_rooted_path(""), "/");
+/// ```
+pub fn clean_rooted_path(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 #[cfg(test)]

@@ -29,31 +29,7 @@ pub fn sd_configs(cfg: &config::Config) -> Vec<(String, config::ServiceDiscovery
 /// The alerts endpoint under `prefix` for API v2 (Go's `postPath`: `path.Join("/", prefix,
 /// "/api/v2/alerts")`, so the path is cleaned).
 pub(crate) fn post_path(prefix: &str) -> String {
-    clean_rooted(&format!("/{prefix}/api/v2/alerts"))
-}
-
-/// Go's `path.Clean` for a rooted path: no empty or `.` elements, `..` removes the element
-/// before it (never above the root), no trailing slash.
-fn clean_rooted(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    let mut out = String::with_capacity(p.len());
-    for s in &parts {
-        out.push('/');
-        out.push_str(s);
-    }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
+    model::strutil::clean_rooted_path(&format!("/{prefix}/api/v2/alerts"))
 }
 
 /// The URL an Alertmanager's labels point at: `__scheme__://__address____alerts_path__`.

@@ -121,7 +121,7 @@ pub(crate) fn unclean_redirect(path: &str) -> Option<String> {
     if path.is_empty() || !path.starts_with('/') {
         return None;
     }
-    let mut cleaned = clean(path);
+    let mut cleaned = model::strutil::clean_rooted_path(path);
     if path.ends_with('/') && cleaned != "/" {
         cleaned.push('/');
     }
@@ -168,7 +168,7 @@ fn serve_file(
     if upath.ends_with("/index.html") {
         return local_redirect("./");
     }
-    let name = clean(upath);
+    let name = model::strutil::clean_rooted_path(upath);
     let full = join(root, &name);
     let meta = match std::fs::metadata(&full) {
         Ok(m) => m,
@@ -194,21 +194,6 @@ fn serve_file(
         return list_dir(&file_path, &meta, headers);
     }
     serve_content(&file_path, &meta, headers)
-}
-
-/// `path.Clean("/" + p)`: rooted, no `.`/`..`/empty elements (`..` cannot climb above `/`).
-fn clean(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 /// The file of a cleaned name under `root`.
@@ -1085,8 +1070,14 @@ mod tests {
     fn dot_dot_never_leaves_the_directory() {
         let (_dir, ua) = fixture();
         // Cleaned below the mount point: `..` stops at its root.
-        assert_eq!(clean("/../secret.txt"), "/secret.txt");
-        assert_eq!(clean("/sub/../../../a.txt"), "/a.txt");
+        assert_eq!(
+            model::strutil::clean_rooted_path("/../secret.txt"),
+            "/secret.txt"
+        );
+        assert_eq!(
+            model::strutil::clean_rooted_path("/sub/../../../a.txt"),
+            "/a.txt"
+        );
         for path in ["/user/../secret.txt", "/user/sub/../../secret.txt"] {
             let f = flags(&ua);
             let mount = mount_for(&f, path).unwrap();
