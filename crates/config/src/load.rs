@@ -143,13 +143,7 @@ impl Config {
     /// Loads and checks a configuration file, as `prometheus --config.file` does, including
     /// the jobs of its `scrape_config_files`.
     pub fn load_file(path: impl AsRef<Path>) -> Result<Config> {
-        let path = path.as_ref();
-        let content = std::fs::read_to_string(path).map_err(|error| Error::Read {
-            path: path.to_path_buf(),
-            error,
-        })?;
-        let dir = path.parent().unwrap_or(Path::new(""));
-        let mut cfg = Config::load(&content, Some(path), dir)?;
+        let mut cfg = Config::load_file_only(path)?;
         cfg.load_scrape_config_files()?;
         Ok(cfg)
     }

@@ -120,19 +120,6 @@ impl Server {
     }
 }
 
-/// Percent-encodes a query parameter value.
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Milliseconds as the API's seconds parameter.
 fn seconds(ms: i64) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
@@ -418,7 +405,7 @@ struct Served {
 
 impl Served {
     fn read(s: &Server, start: i64, end: i64, step: i64, exemplars: Option<(i64, i64)>) -> Served {
-        let sel = encode(r#"{__name__=~"dd_.+"}"#);
+        let sel = model::strutil::query_escape(r#"{__name__=~"dd_.+"}"#);
         let v = s.get_json(&format!(
             "/api/v1/series?match[]={sel}&start={}&end={}",
             seconds(start),
@@ -443,7 +430,10 @@ impl Served {
                 })
                 .collect()
         };
-        let query = encode(&format!(r#"{{__name__=~"dd_.+"}}[{}ms]"#, end - start + 1));
+        let query = model::strutil::query_escape(&format!(
+            r#"{{__name__=~"dd_.+"}}[{}ms]"#,
+            end - start + 1
+        ));
         let raw = matrix(&s.get_json(&format!(
             "/api/v1/query?query={query}&time={}",
             seconds(end)
@@ -915,7 +905,10 @@ fn blocks_checkpoints_and_tombstones_pass_both_ways() {
                     Some((base + 30 * MINUTE, base + 90 * MINUTE)),
                 ),
             ] {
-                let mut path = format!("/api/v1/admin/tsdb/delete_series?match[]={}", encode(m));
+                let mut path = format!(
+                    "/api/v1/admin/tsdb/delete_series?match[]={}",
+                    model::strutil::query_escape(m)
+                );
                 if let Some((from, to)) = range {
                     path.push_str(&format!("&start={}&end={}", seconds(from), seconds(to)));
                 }
@@ -1002,7 +995,7 @@ fn upgrade_then_rollback_keeps_every_sample() {
                 });
             }
             if i == 2 {
-                let m = encode(r#"dd_counter_total{i="2"}"#);
+                let m = model::strutil::query_escape(r#"dd_counter_total{i="2"}"#);
                 let path = format!(
                     "/api/v1/admin/tsdb/delete_series?match[]={m}&start={}&end={}",
                     seconds(base + HOUR),

@@ -26,19 +26,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Percent-encodes a query parameter value.
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// A sample as the query API renders it: (timestamp in ms, value text).
 fn samples(values: &Value) -> Vec<(i64, String)> {
     values
@@ -116,7 +103,7 @@ fn serves_every_sample_of_a_prometheus_2_42_wal_after_replay() {
         let query = format!("{}[{}ms]", selector(&series["metric"]), last - first + 1);
         let (status, body) = p.get(&format!(
             "/api/v1/query?query={}&time={}",
-            encode(&query),
+            model::strutil::query_escape(&query),
             seconds(last)
         ));
         assert_eq!(status, 200, "{query}: {body}");
@@ -137,7 +124,7 @@ fn serves_every_sample_of_a_prometheus_2_42_wal_after_replay() {
     let query = r#"{__name__=~"up|prometheus_tsdb_head_series|go_goroutines|prometheus_http_requests_total"}[1h]"#;
     let (status, body) = p.get(&format!(
         "/api/v1/query?query={}&time={}",
-        encode(query),
+        model::strutil::query_escape(query),
         seconds(last)
     ));
     assert_eq!(status, 200, "{body}");
