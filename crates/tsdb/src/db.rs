@@ -44,7 +44,7 @@ use crate::compact::{self, BlockWriter, LeveledCompactor};
 use crate::error::{Error, Result, io_err};
 use crate::head::{self, Head, HeadAppender, HeadOptions, HeadStats};
 use crate::metrics::{CompactorMetrics, DbMetrics, Families};
-use crate::periodic::{Periodic, Waker};
+use crate::periodic::Periodic;
 use crate::querier::{self as bquerier, BlockQuerier};
 use crate::record::RefTombstone;
 use crate::tombstones::{Interval, Tombstones};
@@ -207,9 +207,6 @@ pub struct Db {
     /// Go's `prometheus_tsdb_clean_start`: -1 without a lock file, 0 when one was left
     /// by an unclean shutdown, 1 otherwise.
     clean_start: i8,
-    /// Wakes the thread of [`Db::spawn_compactor`] (when there is one) after a commit that
-    /// leaves the head compactable, as Go's `dbAppender.Commit` does.
-    compaction_waker: Mutex<Option<Waker>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -434,7 +431,6 @@ impl Db {
             metrics: DbMetrics::default(),
             compactor_metrics: Arc::default(),
             clean_start,
-            compaction_waker: Mutex::new(None),
         };
         // Opening the blocks is the first reload.
         db.metrics.reloads.inc();
@@ -597,7 +593,7 @@ impl Db {
     }
 
     fn head_compactable(&self) -> bool {
-        head_compactable(&self.head, self.opts.min_block_duration)
+        self.head.compactable()
     }
 
     /// Writes the head's samples in `[mint, maxt)` as a block, then drops them from the head
@@ -895,7 +891,7 @@ impl Db {
             }
             ControlFlow::Continue(backoff)
         });
-        *db.compaction_waker.lock() = Some(thread.waker());
+        db.head.set_compaction_waker(thread.waker());
         Compactor { thread, errors }
     }
 
@@ -950,15 +946,7 @@ impl storage::Appendable for Db {
     /// unboxed one). `commit` logs the batch to the WAL and makes it visible to queriers
     /// opened afterwards.
     fn appender(&self) -> Box<dyn storage::Appender> {
-        match self.compaction_waker.lock().clone() {
-            None => Box::new(self.head.appender()),
-            Some(waker) => Box::new(WakingAppender {
-                inner: self.head.appender(),
-                head: Arc::clone(&self.head),
-                waker,
-                chunk_range: self.opts.min_block_duration,
-            }),
-        }
+        Box::new(self.head.appender())
     }
 }
 
@@ -966,120 +954,6 @@ impl storage::Appendable for Db {
 /// `exponential(backoff, 1s, 1m)`).
 fn compaction_backoff(last: Duration) -> Duration {
     (last * 2).clamp(Duration::from_secs(1), Duration::from_secs(60))
-}
-
-/// Go's `compactable`: whether the head spans more than one and a half block ranges.
-fn head_compactable(head: &Head, chunk_range: i64) -> bool {
-    let (mint, maxt) = (head.min_time(), head.max_time());
-    mint != i64::MAX && maxt.saturating_sub(mint) > chunk_range / 2 * 3
-}
-
-/// The head's appender that, once a commit leaves the head compactable, wakes the
-/// compactor thread (Go's `dbAppender`).
-struct WakingAppender {
-    inner: HeadAppender,
-    head: Arc<Head>,
-    waker: Waker,
-    chunk_range: i64,
-}
-
-impl storage::Appender for WakingAppender {
-    fn append(
-        &mut self,
-        r: storage::SeriesRef,
-        labels: &model::Labels,
-        t: Timestamp,
-        v: f64,
-    ) -> storage::Result<storage::SeriesRef> {
-        storage::Appender::append(&mut self.inner, r, labels, t, v)
-    }
-
-    fn append_exemplar(
-        &mut self,
-        r: storage::SeriesRef,
-        labels: &model::Labels,
-        exemplar: &storage::Exemplar,
-    ) -> storage::Result<storage::SeriesRef> {
-        storage::Appender::append_exemplar(&mut self.inner, r, labels, exemplar)
-    }
-
-    fn append_histogram(
-        &mut self,
-        r: storage::SeriesRef,
-        labels: &model::Labels,
-        t: Timestamp,
-        h: Option<&model::Histogram>,
-        fh: Option<&model::FloatHistogram>,
-    ) -> storage::Result<storage::SeriesRef> {
-        storage::Appender::append_histogram(&mut self.inner, r, labels, t, h, fh)
-    }
-
-    fn append_with_st(
-        &mut self,
-        r: storage::SeriesRef,
-        labels: &model::Labels,
-        st: Timestamp,
-        t: Timestamp,
-        v: f64,
-    ) -> storage::Result<storage::SeriesRef> {
-        storage::Appender::append_with_st(&mut self.inner, r, labels, st, t, v)
-    }
-
-    fn append_histogram_with_st(
-        &mut self,
-        r: storage::SeriesRef,
-        labels: &model::Labels,
-        st: Timestamp,
-        t: Timestamp,
-        h: Option<&model::Histogram>,
-        fh: Option<&model::FloatHistogram>,
-    ) -> storage::Result<storage::SeriesRef> {
-        storage::Appender::append_histogram_with_st(&mut self.inner, r, labels, st, t, h, fh)
-    }
-
-    fn append_ct_zero_sample(
-        &mut self,
-        r: storage::SeriesRef,
-        labels: &model::Labels,
-        t: Timestamp,
-        ct: Timestamp,
-    ) -> storage::Result<storage::SeriesRef> {
-        storage::Appender::append_ct_zero_sample(&mut self.inner, r, labels, t, ct)
-    }
-
-    fn append_histogram_ct_zero_sample(
-        &mut self,
-        r: storage::SeriesRef,
-        labels: &model::Labels,
-        t: Timestamp,
-        ct: Timestamp,
-        h: Option<&model::Histogram>,
-        fh: Option<&model::FloatHistogram>,
-    ) -> storage::Result<storage::SeriesRef> {
-        storage::Appender::append_histogram_ct_zero_sample(&mut self.inner, r, labels, t, ct, h, fh)
-    }
-
-    fn update_metadata(
-        &mut self,
-        r: storage::SeriesRef,
-        labels: &model::Labels,
-        meta: &storage::Metadata,
-    ) -> storage::Result<storage::SeriesRef> {
-        storage::Appender::update_metadata(&mut self.inner, r, labels, meta)
-    }
-
-    fn commit(self: Box<Self>) -> storage::Result<()> {
-        let res = HeadAppender::commit(self.inner).map_err(storage::Error::backend);
-        // Even after a failed commit, as Go's `dbAppender.Commit`: part of it may be in.
-        if head_compactable(&self.head, self.chunk_range) {
-            self.waker.wake();
-        }
-        res
-    }
-
-    fn rollback(self: Box<Self>) -> storage::Result<()> {
-        storage::Appender::rollback(Box::new(self.inner))
-    }
 }
 
 impl Db {

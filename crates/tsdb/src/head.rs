@@ -916,6 +916,9 @@ pub struct Head {
     /// Open queriers and their time ranges: memory truncation after a compaction waits
     /// for those that may still read the data it drops.
     readers: Mutex<Readers>,
+    /// The database's compactor thread, woken by a commit that leaves the head compactable
+    /// (Go's `dbAppender.Commit`); `None` without one.
+    compaction_waker: Mutex<Option<crate::periodic::Waker>>,
     readers_done: parking_lot::Condvar,
     opts: HeadOptions,
     dir: PathBuf,
@@ -1021,6 +1024,7 @@ impl Head {
         let wal_metrics = wal.as_ref().map(|w| Arc::clone(w.metrics()));
         let wbl_metrics = wbl.as_ref().map(|w| Arc::clone(w.metrics()));
         let head = Arc::new(Head {
+            compaction_waker: Mutex::new(None),
             metrics: HeadMetrics::default(),
             wal_metrics,
             wbl_metrics: Mutex::new(wbl_metrics),
@@ -1119,6 +1123,19 @@ impl Head {
     /// What the last WAL replay found.
     pub fn replay_stats(&self) -> ReplayStats {
         self.replay.lock().clone()
+    }
+
+    /// Go's `compactable`: whether the head spans more than one and a half chunk ranges
+    /// (block ranges), so that its oldest range is due to be written as a block.
+    pub fn compactable(&self) -> bool {
+        let (mint, maxt) = (self.min_time(), self.max_time());
+        mint != i64::MAX && maxt.saturating_sub(mint) > self.opts.chunk_range / 2 * 3
+    }
+
+    /// Has every commit that leaves the head compactable wake `waker` (the database's
+    /// compactor thread).
+    pub(crate) fn set_compaction_waker(&self, waker: crate::periodic::Waker) {
+        *self.compaction_waker.lock() = Some(waker);
     }
 
     /// Earliest sample time in the head (ms); `i64::MAX` when empty.
@@ -2361,6 +2378,12 @@ impl HeadAppender {
         // When `grouped`, a successful WAL write let commit_samples clear every flag already.
         if !(self.grouped && self.wal_written) {
             self.head.set_pending(&pending, false);
+        }
+        // Even after a failed commit, as Go's `dbAppender.Commit`: part of it may be in.
+        if let Some(waker) = &*self.head.compaction_waker.lock()
+            && self.head.compactable()
+        {
+            waker.wake();
         }
         result
     }
