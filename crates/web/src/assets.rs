@@ -693,32 +693,17 @@ fn set_last_modified(h: &mut HeaderMap, t: SystemTime) {
     if secs == 0 {
         return;
     }
-    if let Ok(v) = HeaderValue::from_str(&http_date(i64::try_from(secs).unwrap_or(i64::MAX))) {
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(t)) {
         h.insert(header::LAST_MODIFIED, v);
     }
 }
 
-const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// `Mon, 02 Jan 2006 15:04:05 GMT`.
-fn http_date(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = model::civil::civil_from_days(days);
-    let wd = DAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
-    format!(
-        "{wd}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
-        MONTHS[usize::try_from(m).unwrap_or(1).clamp(1, 12) - 1],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Seconds since the epoch of a date in `http.TimeFormat`.
+/// Seconds since the epoch of a date in `http.TimeFormat`, read as leniently as Go's
+/// `http.ParseTime` reads it (the weekday is not checked).
 fn parse_http_date(s: &str) -> Option<i64> {
     let mut it = s.split_whitespace();
     let _weekday = it.next()?;
@@ -1225,12 +1210,13 @@ mod tests {
 
     #[test]
     fn http_dates_round_trip() {
-        assert_eq!(http_date(1_795_556_337), "Tue, 24 Nov 2026 21:38:57 GMT");
+        let at = |secs| httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(secs));
+        assert_eq!(at(1_795_556_337), "Tue, 24 Nov 2026 21:38:57 GMT");
         assert_eq!(
             parse_http_date("Tue, 24 Nov 2026 21:38:57 GMT"),
             Some(1_795_556_337)
         );
-        assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(at(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
         assert_eq!(parse_http_date("yesterday"), None);
     }
 
