@@ -792,24 +792,10 @@ async fn label_values(inner: &Arc<Inner>, raw_name: &str, form: Form) -> ApiResu
     .await
 }
 
-/// Decodes `%XX` escapes of a path segment (invalid escapes are kept as written).
+/// Decodes `%XX` escapes of a path segment. The handler has answered a path with a bad
+/// escape already (400, as Go's server); should one get here, it is kept as written.
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::assets::percent_decode(s).unwrap_or_else(|| s.to_owned())
 }
 
 /// Go's `model.UnescapeName` for the value-encoding escape (`U__` already stripped):
